@@ -1,0 +1,58 @@
+"""Opening the registry: WAL, foreign keys, private file mode, migrations."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import sqlite_utils
+
+from canary.errors import CanaryError
+from canary.store.migrations import migrate
+from canary.store.tx import write_transaction
+
+__all__ = ["open_db", "write_transaction"]
+
+
+def open_db(path: str | os.PathLike[str], *, migrate_schema: bool = True) -> sqlite_utils.Database:
+    """Open (creating if needed) the registry at ``path`` and bring its schema up to date.
+
+    The registry holds the canary->system map, the one thing a thief must never see, so the file
+    (and its WAL side files) are created readable by the owner only.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise CanaryError(f"registry path {path} is a directory, expected a SQLite file")
+    if not path.parent.exists():
+        raise CanaryError(f"cannot open registry {path}: folder {path.parent} does not exist")
+    old_umask = os.umask(0o077)
+    try:
+        conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise CanaryError(f"cannot open registry {path}: {exc}") from exc
+    finally:
+        os.umask(old_umask)
+    _restrict_mode(path)
+    db = sqlite_utils.Database(conn)
+    if migrate_schema:
+        try:
+            migrate(db)
+        except sqlite3.DatabaseError as exc:
+            raise CanaryError(f"cannot read registry {path}: {exc}") from exc
+    return db
+
+
+def _restrict_mode(path: Path) -> None:
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if candidate.exists():
+            try:
+                os.chmod(candidate, 0o600)
+            except PermissionError:
+                pass
