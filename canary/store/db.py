@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from pathlib import Path
@@ -52,7 +53,5 @@ def open_db(path: str | os.PathLike[str], *, migrate_schema: bool = True) -> sql
 def _restrict_mode(path: Path) -> None:
     for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         if candidate.exists():
-            try:
+            with contextlib.suppress(PermissionError):
                 os.chmod(candidate, 0o600)
-            except PermissionError:
-                pass

@@ -1,0 +1,1 @@
+"""Alerts: correlating events into pages for on-call and delivering them."""

@@ -1,0 +1,1 @@
+"""Generating fake French patients a thief cannot tell from real ones."""

@@ -1,0 +1,3 @@
+"""Tables of canary.plant (append-only migrations, names prefixed with the domain)."""
+
+MIGRATIONS: list = []

@@ -1,0 +1,5 @@
+"""Settings of canary.plant (see canary.settings)."""
+
+from canary.settings import Setting
+
+SETTINGS: list[Setting] = []

@@ -1,0 +1,108 @@
+"""Commands on the registry itself: systems, settings, events."""
+
+from __future__ import annotations
+
+import click
+
+from canary.cli import CliContext, pass_ctx
+from canary.output import echo_json, echo_table
+from canary.settings import all_settings, get_setting, set_setting, unset_setting
+from canary.store.events import list_events
+from canary.store.registry import SYSTEM_KINDS, add_system, list_systems
+
+
+@click.group()
+def system() -> None:
+    """Systems that hold patient data (EHR, lab, billing export, backup...)."""
+
+
+@system.command("add")
+@click.argument("name")
+@click.option("--kind", required=True, type=click.Choice(SYSTEM_KINDS), help="What the system is.")
+@click.option("--establishment", help="Establishment name, e.g. 'Clinique des Lilas'.")
+@click.option("--finess", help="FINESS number of the establishment (9 characters).")
+@click.option("--notes", help="Free text for the security team.")
+@pass_ctx
+def system_add(ctx: CliContext, name: str, kind: str, establishment: str | None, finess: str | None,
+               notes: str | None) -> None:
+    """Register a system NAME."""
+    add_system(ctx.db, name, kind, establishment=establishment, finess=finess, notes=notes)
+    click.echo(f"system {name} added")
+
+
+@system.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def system_list(ctx: CliContext, as_json: bool) -> None:
+    """List systems with their active canary counts."""
+    rows = list_systems(ctx.db)
+    if as_json:
+        echo_json(rows)
+    else:
+        echo_table(rows, ["name", "kind", "establishment", "finess", "canaries"], empty="no system yet")
+
+
+@click.group()
+def config() -> None:
+    """Settings (one declarative table; the environment overrides the registry)."""
+
+
+@config.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def config_list(ctx: CliContext, as_json: bool) -> None:
+    """Every setting with its value and meaning."""
+    rows = []
+    for setting in all_settings().values():
+        value = get_setting(ctx.db, setting.name)
+        shown = ("(set)" if value else "(unset)") if setting.secret else value
+        rows.append({"name": setting.name, "value": shown, "env": setting.env_var, "help": setting.help})
+    if as_json:
+        echo_json(rows)
+    else:
+        for row in rows:
+            click.echo(f"{row['name']} = {row['value']!r}\n    {row['help']} (env {row['env']})")
+
+
+@config.command("get")
+@click.argument("name")
+@pass_ctx
+def config_get(ctx: CliContext, name: str) -> None:
+    echo_json(get_setting(ctx.db, name))
+
+
+@config.command("set")
+@click.argument("name")
+@click.argument("value")
+@pass_ctx
+def config_set(ctx: CliContext, name: str, value: str) -> None:
+    """Set NAME to VALUE (lists: comma-separated or a JSON array)."""
+    typed = set_setting(ctx.db, name, value)
+    click.echo(f"{name} = {typed!r}")
+
+
+@config.command("unset")
+@click.argument("name")
+@pass_ctx
+def config_unset(ctx: CliContext, name: str) -> None:
+    unset_setting(ctx.db, name)
+    click.echo(f"{name} reset to its default")
+
+
+@click.command()
+@click.option("--system", help="Only events naming this system.")
+@click.option("--since", help="Only events at or after this ISO time (e.g. 2026-11-01 or 2026-11-01T08:00Z).")
+@click.option("--channel", help="Only this channel (http, dns, smtp, access-log, leak...).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def events(ctx: CliContext, system: str | None, since: str | None, channel: str | None, as_json: bool) -> None:
+    """Events seen on every channel, oldest first."""
+    rows = list_events(ctx.db, system=system, since=since, channel=channel)
+    if as_json:
+        echo_json(rows)
+    else:
+        echo_table(rows, ["id", "time", "channel", "severity", "system", "canary_id", "source", "account",
+                          "action"], empty="no event")
+
+
+COMMANDS = [system, config, events]

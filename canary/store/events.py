@@ -1,0 +1,91 @@
+"""Storing what a watcher saw. Every channel goes through ``record_event``."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlite_utils
+
+from canary.errors import CanaryError
+
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+EVENT_KEYS = ("id", "time", "recorded_at", "channel", "canary_id", "system", "source", "severity",
+              "account", "action", "details")
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def record_event(
+    db: sqlite_utils.Database,
+    *,
+    channel: str,
+    canary_id: str | None = None,
+    system: str | None = None,
+    source: str | None = None,
+    severity: str = "medium",
+    account: str | None = None,
+    action: str | None = None,
+    details: dict[str, Any] | None = None,
+    time: str | None = None,
+    dedup_key: str | None = None,
+) -> int | None:
+    """Store one event and commit it before returning; return its id, or None for a repeated dedup_key.
+
+    ``system`` is taken from the canary when not given, so a sighting always names where it leaked from.
+    """
+    if severity not in SEVERITIES:
+        raise CanaryError(f"unknown severity {severity!r}; expected one of {', '.join(SEVERITIES)}")
+    if canary_id is not None and system is None:
+        row = db.execute("SELECT system FROM canaries WHERE id = ?", [canary_id]).fetchone()
+        if row is None:
+            raise CanaryError(f"event names unknown canary {canary_id!r}")
+        system = row[0]
+    now = utcnow()
+    cursor = db.execute(
+        """INSERT INTO events (time, recorded_at, channel, canary_id, system, source, severity,
+                               account, action, details, dedup_key)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT(dedup_key) DO NOTHING""",
+        [time or now, now, channel, canary_id, system, source, severity, account, action,
+         json.dumps(details or {}, ensure_ascii=False, sort_keys=True), dedup_key],
+    )
+    if cursor.rowcount == 0:
+        return None
+    return int(cursor.lastrowid) if cursor.lastrowid is not None else None
+
+
+def list_events(
+    db: sqlite_utils.Database,
+    *,
+    system: str | None = None,
+    since: str | None = None,
+    channel: str | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Events, oldest first, as plain dicts with ``details`` decoded."""
+    where, params = [], []
+    if system:
+        where.append("system = ?")
+        params.append(system)
+    if since:
+        where.append("time >= ?")
+        params.append(since)
+    if channel:
+        where.append("channel = ?")
+        params.append(channel)
+    sql = f"SELECT {', '.join(EVENT_KEYS)} FROM events"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY id"
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    rows = []
+    for values in db.execute(sql, params).fetchall():
+        row = dict(zip(EVENT_KEYS, values, strict=True))
+        row["details"] = json.loads(row["details"] or "{}")
+        rows.append(row)
+    return rows

@@ -1,0 +1,45 @@
+"""Identifying values of a canary, normalised for lookup by every watcher."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from canary.normalize import email_key, fold, name_birth_key, nir_key, phone_key
+
+Marker = tuple[str, str]
+
+
+def markers_for(record: dict, token: str | None = None) -> list[Marker]:
+    """Every value that, seen anywhere, names this canary and no other (``token``: its callback secret)."""
+    out: list[Marker] = []
+    nir = nir_key(record.get("nir") or "")
+    if nir:
+        out.append(("nir", nir))
+        out.append(("nir13", nir[:13]))
+    for phone in record.get("phones") or []:
+        key = phone_key(phone)
+        if key:
+            out.append(("phone", key))
+    if record.get("email"):
+        out.append(("email", email_key(record["email"])))
+    if record.get("ipp"):
+        out.append(("ipp", str(record["ipp"])))
+    tokens = record.get("tokens") or {}
+    if token:
+        out.append(("token", token))
+    if tokens.get("hostname"):
+        out.append(("hostname", tokens["hostname"].lower().rstrip(".")))
+    first_names = record.get("first_names") or []
+    if first_names and record.get("birth_date"):
+        for name in (record.get("birth_name"), record.get("used_name")):
+            if name:
+                out.append(("name_birth", name_birth_key(name, first_names[0], record["birth_date"])))
+    amc = (record.get("coverage") or {}).get("amc") or {}
+    if amc.get("member_number"):
+        out.append(("amc_member", fold(str(amc["member_number"])).replace(" ", "")))
+    return _dedupe(out)
+
+
+def _dedupe(markers: Iterable[Marker]) -> list[Marker]:
+    seen: set[Marker] = set()
+    return [m for m in markers if not (m in seen or seen.add(m))]

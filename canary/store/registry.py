@@ -1,0 +1,151 @@
+"""Systems and canaries in the registry."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlite_utils
+
+from canary.errors import CanaryError, NotFound
+from canary.store.markers import Marker, markers_for
+from canary.store.tx import write_transaction
+
+SYSTEM_KINDS = ("ehr", "lab", "imaging", "billing", "backup", "warehouse", "partner", "pharmacy", "other")
+_SYSTEM_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+# --- systems -------------------------------------------------------------------------------------
+
+def add_system(
+    db: sqlite_utils.Database,
+    name: str,
+    kind: str,
+    *,
+    establishment: str | None = None,
+    finess: str | None = None,
+    notes: str | None = None,
+) -> dict[str, Any]:
+    if not _SYSTEM_NAME.match(name):
+        raise CanaryError(
+            f"invalid system name {name!r}: use lower-case letters, digits, '.', '_' or '-' (max 63)"
+        )
+    if kind not in SYSTEM_KINDS:
+        raise CanaryError(f"unknown system kind {kind!r}; expected one of {', '.join(SYSTEM_KINDS)}")
+    if finess is not None:
+        finess = finess.strip().upper()
+        if not re.fullmatch(r"[0-9][0-9AB][0-9]{7}", finess):
+            raise CanaryError(f"invalid FINESS {finess!r}: 9 characters starting with the department")
+    row = {"name": name, "kind": kind, "establishment": establishment, "finess": finess,
+           "notes": notes, "created_at": now_iso()}
+    with write_transaction(db):
+        if db.execute("SELECT 1 FROM systems WHERE name = ?", [name]).fetchone():
+            raise CanaryError(f"system {name!r} already exists")
+        db["systems"].insert(row)
+    return row
+
+
+def get_system(db: sqlite_utils.Database, name: str) -> dict[str, Any]:
+    rows = list(db.query("SELECT * FROM systems WHERE name = ?", [name]))
+    if not rows:
+        raise NotFound(f"unknown system {name!r}; see 'canary system list'")
+    return rows[0]
+
+
+def list_systems(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    return list(
+        db.query(
+            """SELECT s.*,
+                      (SELECT COUNT(*) FROM canaries c WHERE c.system = s.name AND c.status = 'active')
+                          AS canaries
+               FROM systems s ORDER BY s.name"""
+        )
+    )
+
+
+# --- canaries ------------------------------------------------------------------------------------
+
+def marker_taken(db: sqlite_utils.Database, kind: str, value: str) -> bool:
+    return db.execute("SELECT 1 FROM markers WHERE kind = ? AND value = ?", [kind, value]).fetchone() is not None
+
+
+def add_canaries(db: sqlite_utils.Database, canaries: list[dict[str, Any]]) -> None:
+    """Insert canaries (full export-shaped dicts plus ``token``) and their markers, all or nothing.
+
+    A marker already in the registry aborts the whole batch: a value that maps to two canaries
+    would make a sighting ambiguous about which system leaked.
+    """
+    with write_transaction(db):
+        for canary in canaries:
+            record = {k: v for k, v in canary.items() if k not in ("token", "status")}
+            db.execute(
+                "INSERT INTO canaries (id, system, generation, created_at, status, token, record) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [canary["id"], canary["system"], canary["generation"], canary["created_at"],
+                 canary.get("status", "active"), canary["token"],
+                 json.dumps(record, ensure_ascii=False, sort_keys=True)],
+            )
+            markers = markers_for(record, canary["token"])
+            _insert_markers(db, canary["id"], markers)
+
+
+def _insert_markers(db: sqlite_utils.Database, canary_id: str, markers: list[Marker]) -> None:
+    for kind, value in markers:
+        cursor = db.execute(
+            "INSERT INTO markers (kind, value, canary_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            [kind, value, canary_id],
+        )
+        if cursor.rowcount == 0:
+            raise CanaryError(f"canary {canary_id}: {kind} value already belongs to another canary")
+
+
+def _row_to_canary(row: dict[str, Any]) -> dict[str, Any]:
+    record = json.loads(row["record"])
+    record.update(id=row["id"], system=row["system"], generation=row["generation"],
+                  created_at=row["created_at"], status=row["status"])
+    return record
+
+
+def get_canary(db: sqlite_utils.Database, canary_id: str) -> dict[str, Any]:
+    rows = list(db.query("SELECT * FROM canaries WHERE id = ?", [canary_id]))
+    if not rows:
+        raise NotFound(f"unknown canary {canary_id!r}")
+    return _row_to_canary(rows[0])
+
+
+def list_canaries(
+    db: sqlite_utils.Database, *, system: str | None = None, include_retired: bool = True
+) -> list[dict[str, Any]]:
+    where, params = [], []
+    if system is not None:
+        get_system(db, system)
+        where.append("system = ?")
+        params.append(system)
+    if not include_retired:
+        where.append("status = 'active'")
+    sql = "SELECT * FROM canaries" + (" WHERE " + " AND ".join(where) if where else "")
+    sql += " ORDER BY system, generation, created_at, rowid"
+    return [_row_to_canary(row) for row in db.query(sql, params)]
+
+
+def canary_token(db: sqlite_utils.Database, canary_id: str) -> str:
+    row = db.execute("SELECT token FROM canaries WHERE id = ?", [canary_id]).fetchone()
+    if row is None:
+        raise NotFound(f"unknown canary {canary_id!r}")
+    return str(row[0])
+
+
+def current_generation(db: sqlite_utils.Database, system: str) -> int:
+    row = db.execute("SELECT MAX(generation) FROM canaries WHERE system = ?", [system]).fetchone()
+    return int(row[0] or 0)
+
+
+def find_by_marker(db: sqlite_utils.Database, kind: str, value: str) -> str | None:
+    row = db.execute("SELECT canary_id FROM markers WHERE kind = ? AND value = ?", [kind, value]).fetchone()
+    return row[0] if row else None

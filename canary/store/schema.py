@@ -1,0 +1,84 @@
+"""Core tables: systems, canaries, markers, events, alerts, settings, users."""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+
+def _core_tables(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE systems (
+            name TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            establishment TEXT,
+            finess TEXT,
+            notes TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE canaries (
+            id TEXT PRIMARY KEY,
+            system TEXT NOT NULL REFERENCES systems(name) ON UPDATE CASCADE,
+            generation INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'retired')),
+            token TEXT NOT NULL UNIQUE,
+            record TEXT NOT NULL
+        );
+        CREATE INDEX canaries_system ON canaries(system, generation);
+        -- One row per identifying value; the primary key is what makes a sighting map to one canary.
+        CREATE TABLE markers (
+            kind TEXT NOT NULL,
+            value TEXT NOT NULL,
+            canary_id TEXT NOT NULL REFERENCES canaries(id) ON DELETE CASCADE,
+            PRIMARY KEY (kind, value)
+        ) WITHOUT ROWID;
+        CREATE INDEX markers_canary ON markers(canary_id);
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            time TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            canary_id TEXT REFERENCES canaries(id),
+            system TEXT,
+            source TEXT,
+            severity TEXT NOT NULL CHECK (severity IN ('info', 'low', 'medium', 'high', 'critical')),
+            account TEXT,
+            action TEXT,
+            details TEXT,
+            dedup_key TEXT UNIQUE
+        );
+        CREATE INDEX events_time ON events(time);
+        CREATE INDEX events_canary ON events(canary_id);
+        CREATE INDEX events_system ON events(system, time);
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            key TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'acknowledged', 'resolved')),
+            severity TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            systems TEXT NOT NULL DEFAULT '[]',
+            canaries TEXT NOT NULL DEFAULT '[]',
+            count INTEGER NOT NULL DEFAULT 0,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            window TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX alerts_key ON alerts(key, state);
+        CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE users (
+            name TEXT PRIMARY KEY,
+            password_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        """
+    )
+
+
+MIGRATIONS = [("core-001-tables", _core_tables)]

@@ -1,0 +1,1 @@
+"""EHR access-log watch: canary reads in audit trails."""

@@ -1,0 +1,1 @@
+"""Leak sweeps: finding canaries in dumps, pastes and feeds."""

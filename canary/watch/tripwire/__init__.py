@@ -1,0 +1,1 @@
+"""Live tripwires: callback URLs, DNS names, documents, mail and calls."""

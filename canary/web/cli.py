@@ -1,0 +1,89 @@
+"""``canary serve`` and console accounts."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import signal
+import sys
+import threading
+from typing import Any
+
+import click
+from werkzeug.serving import make_server
+
+from canary.cli import CliContext, pass_ctx
+from canary.serve import ServeContext, build_services, serve_options, start_all, stop_all
+from canary.web import create_app
+from canary.web.users import add_user
+
+
+def _serve(ctx: CliContext, host: str, port: int, **options: Any) -> None:
+    """Run the console and every configured listener and worker until interrupted."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _first_admin(ctx)
+    app = create_app({"DATABASE": str(ctx.db_path)})
+    serve_ctx = ServeContext(db_path=ctx.db_path)
+    services = start_all(build_services(serve_ctx, options))
+    serve_ctx.scheduler.start()
+    server = make_server(host, port, app, threaded=True)
+    stopping = threading.Event()
+
+    def _stop(*_args: Any) -> None:
+        if not stopping.is_set():
+            stopping.set()
+            threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    click.echo(f"console on http://{host}:{server.server_port}/", err=True)
+    try:
+        server.serve_forever()
+    finally:
+        serve_ctx.scheduler.shutdown(wait=False)
+        stop_all(services)
+
+
+def _first_admin(ctx: CliContext) -> None:
+    """On a fresh registry, create the first console account and print its password once."""
+    if ctx.db.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 0:
+        password = secrets.token_urlsafe(15)
+        add_user(ctx.db, "admin", password)
+        click.secho(f"first start: console user 'admin' created with password {password} "
+                    "(shown once; change it with 'canary user add admin')", fg="yellow", err=True)
+
+
+def build_serve_command() -> click.Command:
+    params: list[click.Parameter] = [
+        click.Option(["--host"], default="127.0.0.1", show_default=True, help="Console address."),
+        click.Option(["--port"], type=int, default=8080, show_default=True, help="Console port."),
+        *serve_options(),
+    ]
+    return click.Command(
+        "serve",
+        callback=pass_ctx(_serve),
+        params=params,
+        help="Run the console and every listener, watcher and delivery worker until stopped.",
+    )
+
+
+@click.group()
+def user() -> None:
+    """Console accounts."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@pass_ctx
+def user_add(ctx: CliContext, name: str, password_stdin: bool) -> None:
+    """Create (or reset the password of) console user NAME."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    add_user(ctx.db, name, password)
+    click.echo(f"user {name} saved")
+
+
+COMMANDS = [build_serve_command(), user]
