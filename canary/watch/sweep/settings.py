@@ -2,4 +2,15 @@
 
 from canary.settings import Setting
 
-SETTINGS: list[Setting] = []
+SETTINGS: list[Setting] = [
+    Setting("sweep.max_expanded_bytes", int, 50 * 1024**3,
+            "Most bytes one input may expand to through its archives and compression before the rest is skipped."),
+    Setting("sweep.max_ratio", int, 200,
+            "Highest expansion ratio (expanded / compressed bytes) allowed for a compressed stream or archive member."),
+    Setting("sweep.max_depth", int, 5, "Deepest nesting of archives inside archives that is opened."),
+    Setting("sweep.max_download_bytes", int, 2 * 1024**3, "Most bytes fetched from one URL."),
+    Setting("sweep.http_timeout", float, 30.0, "Seconds to wait for a URL to connect or send data."),
+    Setting("sweep.max_spool_bytes", int, 4 * 1024**3,
+            "Most bytes buffered (in memory, then a temporary file) for an archive member that needs seeking "
+            "(zip, 7z or xlsx inside another archive)."),
+]

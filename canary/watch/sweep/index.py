@@ -1,0 +1,120 @@
+"""What a sweep looks for: every canary's values, normalised, and the literal patterns of the fast search.
+
+Strong markers (NIR, phone, e-mail, callback token and hostname) come from the registry's
+``markers`` table and name one canary on their own. Weak fields (family names, first names, birth
+date, postcode, address line, IPP, mutuelle number) come from the canary records and count only in
+pairs within one record. The fast search looks for the strong markers and for *anchors* among the
+weak fields (birth date, address, IPP, mutuelle number): every pair that counts holds one of them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import sqlite_utils
+
+from canary.normalize import fold
+from canary.watch.sweep.textnorm import squeeze_value
+
+STRONG_KINDS = ("nir", "nir13", "phone", "email", "token", "hostname")
+# Weak fields that can make a pair; first names and postcode only add confidence.
+PAIR_FIELDS = ("name", "birth_date", "address", "ipp", "amc_member")
+
+
+@dataclass
+class CanaryInfo:
+    id: str
+    system: str
+    names: list[str] = field(default_factory=list)  # folded birth and used names
+    first_names: list[str] = field(default_factory=list)
+    birth_date: str | None = None  # ISO
+    postcode: str | None = None
+    address: str | None = None  # folded line
+    ipp: str | None = None
+    amc_member: str | None = None
+    nir: str | None = None
+    nir13: str | None = None
+    phones: set[str] = field(default_factory=set)  # 9 national digits
+    email: str | None = None
+    token: str | None = None
+    hostname: str | None = None
+    # Squeezed forms of the pair fields, for the cheap "is the other half nearby" test.
+    squeezed: dict[str, list[bytes]] = field(default_factory=dict)
+
+
+@dataclass
+class SweepIndex:
+    canaries: dict[str, CanaryInfo]
+    patterns: list[bytes]  # squeezed literals, one per distinct value
+    entries: list[list[tuple[str, str]]]  # per pattern: (field, canary id)
+
+    @property
+    def empty(self) -> bool:
+        return not self.patterns
+
+
+def date_forms(iso: str) -> list[bytes]:
+    """ddmmyyyy and yyyymmdd: every separated spelling of a date squeezes to one of them."""
+    year, month, day = iso.split("-")
+    return [f"{day}{month}{year}".encode(), f"{year}{month}{day}".encode()]
+
+
+def _canary_info(canary_id: str, system: str, record: dict) -> CanaryInfo:
+    info = CanaryInfo(id=canary_id, system=system)
+    for name in (record.get("birth_name"), record.get("used_name")):
+        if name and fold(name) and fold(name) not in info.names:
+            info.names.append(fold(name))
+    info.first_names = [fold(n) for n in record.get("first_names") or [] if fold(n)]
+    info.birth_date = record.get("birth_date") or None
+    address = record.get("address") or {}
+    info.postcode = (address.get("postcode") or "").strip() or None
+    info.address = fold(address.get("line") or "") or None
+    info.ipp = str(record["ipp"]) if record.get("ipp") else None
+    amc = (record.get("coverage") or {}).get("amc") or {}
+    if amc.get("member_number"):
+        info.amc_member = fold(str(amc["member_number"])).replace(" ", "")
+    info.squeezed = {
+        "name": [squeeze_value(n) for n in info.names],
+        "birth_date": date_forms(info.birth_date) if info.birth_date else [],
+        "address": [squeeze_value(info.address)] if info.address else [],
+        "ipp": [squeeze_value(info.ipp)] if info.ipp else [],
+        "amc_member": [squeeze_value(info.amc_member)] if info.amc_member else [],
+    }
+    return info
+
+
+def build_index(db: sqlite_utils.Database) -> SweepIndex:
+    """Every canary of the registry (retired ones too: a leak of old data still names its system)."""
+    canaries: dict[str, CanaryInfo] = {}
+    for canary_id, system, record_json in db.execute("SELECT id, system, record FROM canaries"):
+        canaries[canary_id] = _canary_info(canary_id, system, json.loads(record_json))
+    for kind, value, canary_id in db.execute("SELECT kind, value, canary_id FROM markers"):
+        info = canaries.get(canary_id)
+        if info is None:
+            continue
+        if kind == "phone":
+            info.phones.add(value)
+        elif kind in ("nir", "nir13", "email", "token", "hostname"):
+            setattr(info, kind, value)
+    by_pattern: dict[bytes, list[tuple[str, str]]] = defaultdict(list)
+
+    def add(pattern: bytes, kind: str, canary_id: str, minimum: int) -> None:
+        if len(pattern) >= minimum and (kind, canary_id) not in by_pattern[pattern]:
+            by_pattern[pattern].append((kind, canary_id))
+
+    for info in canaries.values():
+        if info.nir13:
+            add(info.nir13.encode(), "nir", info.id, 13)
+        for phone in info.phones:
+            add(phone.encode(), "phone", info.id, 9)
+        for kind in ("email", "token", "hostname"):
+            value = getattr(info, kind)
+            if value:
+                add(squeeze_value(value), kind, info.id, 6)
+        for kind in ("birth_date", "address", "ipp", "amc_member"):
+            for pattern in info.squeezed[kind]:
+                add(pattern, kind, info.id, 6)
+    patterns = list(by_pattern)
+    return SweepIndex(canaries=canaries, patterns=patterns, entries=[by_pattern[p] for p in patterns])

@@ -1,0 +1,243 @@
+"""A scan: inputs -> units -> leaves -> findings, in one process or a pool of ``--jobs`` processes."""
+
+from __future__ import annotations
+
+import codecs
+import io
+import lzma
+import multiprocessing
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from canary.watch.sweep.containers import Budget, Leaf, LimitExceeded, Walker
+from canary.watch.sweep.index import SweepIndex
+from canary.watch.sweep.limits import Limits
+from canary.watch.sweep.matcher import CHUNK, OVERLAP, Finding, StreamMatcher
+from canary.watch.sweep.sources import Unit, Unreachable, expand, fetch
+from canary.watch.sweep.textnorm import looks_binary, sniff_encoding
+
+_READ_ERRORS = (LimitExceeded, OSError, EOFError, zlib.error, lzma.LZMAError, tarfile.TarError,
+                zipfile.BadZipFile, ValueError, RuntimeError)
+_RANK = {"low": 0, "medium": 1, "high": 2}
+
+
+@dataclass
+class ScanReport:
+    findings: list[Finding] = field(default_factory=list)
+    files: int = 0
+    bytes: int = 0
+    skipped: list[dict] = field(default_factory=list)
+    unreachable: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"findings": [f.to_json() for f in self.findings], "files": self.files, "bytes": self.bytes,
+                "skipped": self.skipped}
+
+
+@dataclass
+class UnitResult:
+    unit: Unit
+    findings: list[Finding] = field(default_factory=list)
+    files: int = 0
+    bytes: int = 0
+    skipped: list[dict] = field(default_factory=list)
+    newlines: int = 0  # in [start, end) of a byte range, to number lines of the next range
+    unreachable: bool = False
+
+
+class UnitScanner:
+    """Scans units with one matcher; lives in the calling process or in each pool worker."""
+
+    def __init__(self, index: SweepIndex, limits: Limits, database=None) -> None:
+        self.matcher = StreamMatcher(index, database)
+        self.limits = limits
+
+    def scan(self, unit: Unit) -> UnitResult:
+        result = UnitResult(unit)
+        walker = Walker(self.limits, result.skipped)
+        try:
+            if unit.end is not None:
+                self._scan_range(unit, result, walker)
+            elif unit.url:
+                with fetch(unit.url, self.limits) as body:
+                    self._scan_stream(unit.name, body, None, result, walker)
+            else:
+                with open(unit.path, "rb") as handle:  # type: ignore[arg-type]
+                    self._scan_stream(unit.name, handle, unit.path, result, walker)
+        except Unreachable as exc:
+            result.unreachable = True
+            walker.skip(unit.name, str(exc))
+        except OSError as exc:
+            walker.skip(unit.name, f"unreadable: {exc.strerror or exc}")
+        return result
+
+    def _scan_stream(self, name: str, stream: BinaryIO, path: str | None, result: UnitResult,
+                     walker: Walker) -> None:
+        budget = Budget(self.limits.max_expanded_bytes)
+        for leaf in walker.leaves(name, stream, budget, path=path):
+            counter = [0]
+            chunks, encoding = self._leaf_chunks(leaf, walker, counter)
+            result.findings.extend(self.matcher.scan(chunks, leaf.name, encoding))
+            result.files += 1
+            result.bytes += counter[0]
+
+    def _scan_range(self, unit: Unit, result: UnitResult, walker: Walker) -> None:
+        assert unit.path is not None and unit.end is not None
+        length = unit.end - unit.start
+        counter = [0]
+        newlines = [0]
+
+        def chunks() -> Iterator[bytes]:
+            with open(unit.path, "rb") as handle:  # type: ignore[arg-type]
+                handle.seek(unit.start)
+                left = length + OVERLAP  # the overlap catches records cut by the end of the range
+                while left > 0:
+                    block = handle.read(min(CHUNK, left))
+                    if not block:
+                        break
+                    inside = max(0, min(len(block), length - counter[0]))
+                    newlines[0] += block.count(b"\n", 0, inside)
+                    counter[0] += len(block)
+                    left -= len(block)
+                    yield block
+
+        result.findings.extend(self.matcher.scan(chunks(), unit.name, unit.encoding or "utf-8"))
+        result.files = 1 if unit.start == 0 else 0
+        result.bytes = min(counter[0], length)
+        result.newlines = newlines[0]
+
+    def _leaf_chunks(self, leaf: Leaf, walker: Walker, counter: list[int]) -> tuple[Iterator[bytes], str]:
+        if leaf.rows is not None:
+            return _guarded(_row_chunks(leaf.rows), leaf.name, walker, counter), "utf-8"
+        stream = leaf.stream
+        assert stream is not None
+        try:
+            head = stream.read(CHUNK)
+        except _READ_ERRORS as exc:
+            walker.skip(leaf.name, _reason(exc))
+            return iter(()), "utf-8"
+        encoding = sniff_encoding(head)
+        if not encoding.startswith("utf-16") and len(head) > 64 and head[1::2].count(0) > len(head) // 4 \
+                and head[0::2].count(0) < len(head) // 16:
+            encoding = "utf-16-le"  # UTF-16 without its BOM, as some Windows exports write it
+        if encoding.startswith("utf-16"):
+            raw = _guarded(_chained(head, stream), leaf.name, walker, counter)
+            return _transcoded(raw, encoding), "utf-8"
+        if encoding == "utf-8" and looks_binary(head):
+            encoding = "cp1252"  # binary data is still read, byte for byte: database files leak too
+        if head.startswith(codecs.BOM_UTF8):
+            head = head[3:]
+        return _guarded(_chained(head, stream), leaf.name, walker, counter), encoding
+
+
+def _chained(head: bytes, stream: BinaryIO) -> Iterator[bytes]:
+    if head:
+        yield head
+    while True:
+        block = stream.read(CHUNK)
+        if not block:
+            return
+        yield block
+
+
+def _guarded(chunks: Iterator[bytes], name: str, walker: Walker, counter: list[int]) -> Iterator[bytes]:
+    """Stop a leaf at its first read error (bomb, corrupt data), reporting it; what came before counts."""
+    try:
+        for block in chunks:
+            counter[0] += len(block)
+            yield block
+    except _READ_ERRORS as exc:
+        walker.skip(name, _reason(exc))
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, LimitExceeded):
+        return str(exc)
+    return f"unreadable data: {exc.__class__.__name__}: {exc}"[:300]
+
+
+def _transcoded(chunks: Iterator[bytes], encoding: str) -> Iterator[bytes]:
+    decoder = codecs.getincrementaldecoder("utf-16" if encoding == "utf-16" else encoding)(errors="replace")
+    for block in chunks:
+        yield decoder.decode(block).encode("utf-8")
+    yield decoder.decode(b"", final=True).encode("utf-8")
+
+
+def _row_chunks(rows: Iterator[str]) -> Iterator[bytes]:
+    buffer = io.StringIO()
+    size = 0
+    for row in rows:
+        buffer.write(row)
+        buffer.write("\n")
+        size += len(row) + 1
+        if size >= CHUNK:
+            yield buffer.getvalue().encode("utf-8")
+            buffer = io.StringIO()
+            size = 0
+    if size:
+        yield buffer.getvalue().encode("utf-8")
+
+
+# --- the pool -------------------------------------------------------------------------------------------
+
+_worker: dict[str, UnitScanner] = {}  # per worker process, set once by the pool initializer
+
+
+def _init_worker(index: SweepIndex, limits: Limits, database) -> None:
+    _worker["scanner"] = UnitScanner(index, limits, database)
+
+
+def _scan_in_worker(unit: Unit) -> UnitResult:
+    return _worker["scanner"].scan(unit)
+
+
+def scan(index: SweepIndex, inputs: list[str], limits: Limits, jobs: int = 1,
+         progress: Callable[[int], None] | None = None) -> ScanReport:
+    """Scan ``inputs`` (paths, folders, globs, URLs) for the canaries of ``index``."""
+    units, skipped = expand(inputs, jobs)
+    report = ScanReport(skipped=list(skipped))
+    scanner = UnitScanner(index, limits)
+    results: list[UnitResult] = []
+    if jobs <= 1 or len(units) <= 1:
+        for unit in units:
+            results.append(scanner.scan(unit))
+            if progress:
+                progress(unit.size)
+    else:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker,
+                                 initargs=(index, limits, scanner.matcher.database)) as pool:
+            for result in pool.map(_scan_in_worker, units):
+                results.append(result)
+                if progress:
+                    progress(result.unit.size)
+    return _merge(results, report)
+
+
+def _merge(results: list[UnitResult], report: ScanReport) -> ScanReport:
+    lines_before: dict[str, int] = {}
+    best: dict[tuple[str, str], Finding] = {}
+    for result in results:
+        unit = result.unit
+        shift = lines_before.get(unit.name, 0) if unit.end is not None else 0
+        if unit.end is not None:
+            lines_before[unit.name] = shift + result.newlines
+        for finding in result.findings:
+            finding.line += shift
+            key = (finding.canary_id, finding.file)
+            kept = best.get(key)
+            if kept is None or _RANK[finding.confidence] > _RANK[kept.confidence] or (
+                    finding.confidence == kept.confidence and finding.offset < kept.offset):
+                best[key] = finding
+        report.files += result.files
+        report.bytes += result.bytes
+        report.skipped.extend(result.skipped)
+        if result.unreachable:
+            report.unreachable.append(unit.name)
+    report.findings = sorted(best.values(), key=lambda f: (f.file, f.line, f.canary_id))
+    return report

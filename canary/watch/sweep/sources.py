@@ -1,0 +1,128 @@
+"""Where the data to sweep comes from: files, folders, globs and URLs, turned into units of work."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import requests
+
+from canary.watch.sweep.containers import kind_of
+from canary.watch.sweep.limits import Limits
+from canary.watch.sweep.textnorm import sniff_encoding
+
+# A plain file bigger than this is cut into byte ranges scanned in parallel (with --jobs > 1).
+SPLIT_MIN = 64 * 1024 * 1024
+USER_AGENT = "canary-sweep/0.1"
+
+
+class Unreachable(Exception):
+    """A URL or path that could not be read; the message is the reason."""
+
+
+@dataclass(frozen=True)
+class Unit:
+    name: str  # what findings and skips call it
+    path: str | None = None
+    url: str | None = None
+    start: int = 0
+    end: int | None = None  # exclusive; None: to the end, and the file may be an archive
+    encoding: str | None = None  # fixed for a byte range of a plain file
+    size: int = 0
+
+
+def is_url(text: str) -> bool:
+    return text.startswith(("http://", "https://"))
+
+
+def expand(inputs: list[str], jobs: int = 1) -> tuple[list[Unit], list[dict]]:
+    """Units for paths, folders (recursively), globs and URLs; what cannot be found is reported."""
+    units: list[Unit] = []
+    skipped: list[dict] = []
+    for item in inputs:
+        if is_url(item):
+            units.append(Unit(name=item, url=item))
+            continue
+        path = Path(item)
+        if path.is_dir():
+            files = []
+            for root, dirs, names in os.walk(path):
+                dirs.sort()
+                files.extend(Path(root) / n for n in sorted(names))
+        elif path.is_file():
+            files = [path]
+        elif any(ch in item for ch in "*?["):
+            files = [Path(p) for p in sorted(glob.glob(item, recursive=True)) if Path(p).is_file()]
+            if not files:
+                skipped.append({"file": item, "reason": "no file matches this pattern"})
+        else:
+            skipped.append({"file": item, "reason": "no such file or folder"})
+            continue
+        for file in files:
+            if file.is_symlink() and not file.resolve().is_file():
+                continue
+            units.extend(_file_units(file, jobs, skipped))
+    return units, skipped
+
+
+def _file_units(file: Path, jobs: int, skipped: list[dict]) -> list[Unit]:
+    name = str(file)
+    try:
+        size = file.stat().st_size
+        with open(file, "rb") as handle:
+            head = handle.read(65536)
+    except OSError as exc:
+        skipped.append({"file": name, "reason": f"unreadable: {exc.strerror or exc}"})
+        return []
+    if jobs <= 1 or size < SPLIT_MIN or kind_of(head) != "text":
+        return [Unit(name=name, path=name, size=size)]
+    encoding = sniff_encoding(head)
+    if encoding.startswith("utf-16") or head[1::2].count(0) > len(head) // 4:
+        return [Unit(name=name, path=name, size=size)]
+    step = max(SPLIT_MIN // 2, size // (jobs * 4))
+    return [Unit(name=name, path=name, start=s, end=min(size, s + step), encoding=encoding,
+                 size=min(size, s + step) - s) for s in range(0, size, step)]
+
+
+def fetch(url: str, limits: Limits) -> BinaryIO:
+    """The body of ``url`` in a spooled temporary file, at most ``sweep.max_download_bytes``."""
+    try:
+        response = requests.get(url, stream=True, timeout=(min(limits.http_timeout, 10.0), limits.http_timeout),
+                                headers={"User-Agent": USER_AGENT})
+    except requests.RequestException as exc:
+        raise Unreachable(f"unreachable: {exc.__class__.__name__}") from exc
+    with response:
+        if response.status_code != 200:
+            raise Unreachable(f"unreachable: HTTP {response.status_code}")
+        spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 - returned open
+        total = 0
+        try:
+            for block in response.iter_content(1024 * 1024):
+                total += len(block)
+                if total > limits.max_download_bytes:
+                    spool.close()
+                    raise Unreachable(f"larger than {limits.max_download_bytes} bytes (sweep.max_download_bytes)")
+                spool.write(block)
+        except requests.RequestException as exc:
+            spool.close()
+            raise Unreachable(f"download interrupted: {exc.__class__.__name__}") from exc
+    spool.seek(0)
+    return spool  # type: ignore[return-value]
+
+
+def url_list(body: bytes) -> list[str] | None:
+    """The URLs of a JSON list of URLs (a feed index), else None."""
+    if not body.lstrip().startswith(b"["):
+        return None
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(value, list) and value and all(isinstance(v, str) and is_url(v) for v in value):
+        return value
+    return None

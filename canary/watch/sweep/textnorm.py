@@ -1,0 +1,154 @@
+"""Byte-level normalisation for the fast candidate search, and text helpers for verification.
+
+The candidate search runs over a *squeezed* stream: letters upper-cased and stripped of accents,
+digits kept, every separator deleted (spaces, dots, hyphens, slashes, quotes, parentheses, commas).
+``06 12 34 56 78``, ``+33 (0)6.12.34.56.78``, ``Hélène`` and ``12/03/1965`` then all become plain
+runs that a literal multi-pattern matcher finds. The squeezing is one ``bytes.translate`` per block
+(C speed); it loses positions, so verification goes back to the real text around a hit.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from canary.normalize import fold
+
+# Field and record separators are kept so that neighbouring fields do not run into each other.
+_KEEP_ASCII = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@\n;|\t")
+
+
+def _letter(ch: str) -> bytes:
+    folded = fold(ch)
+    return folded.encode() if len(folded) == 1 and folded.isalnum() else b""
+
+
+def _build_table(high: dict[int, bytes]) -> tuple[bytes, bytes]:
+    """A translate table and the bytes it deletes, for ASCII plus the given high-byte mapping."""
+    table = bytearray(range(256))
+    delete = bytearray()
+    for b in range(256):
+        if b < 0x80:
+            up = bytes([b]).upper()[0]
+            if up in _KEEP_ASCII:
+                table[b] = up
+            else:
+                delete.append(b)
+        else:
+            mapped = high.get(b, b"")
+            if mapped:
+                table[b] = mapped[0]
+            else:
+                delete.append(b)
+    return bytes(table), bytes(delete)
+
+
+def _utf8_high() -> dict[int, bytes]:
+    # U+00C0..U+00FF (the accented Latin-1 letters) are C3 80..C3 BF in UTF-8: the lead byte C3 is
+    # dropped and the continuation byte mapped to the base letter. Other lead bytes are dropped.
+    return {b: _letter(chr(0xC0 + b - 0x80)) for b in range(0x80, 0xC0)}
+
+
+def _cp1252_high() -> dict[int, bytes]:
+    out = {}
+    for b in range(0x80, 0x100):
+        ch = bytes([b]).decode("cp1252", errors="ignore")
+        if ch:
+            out[b] = _letter(ch)
+    return out
+
+
+UTF8_TABLE = _build_table(_utf8_high())
+CP1252_TABLE = _build_table(_cp1252_high())
+
+# Multi-byte sequences a single-byte table cannot express, rewritten first (only for non-ASCII blocks).
+_UTF8_REWRITES = ((b"\xc5\x92", b"OE"), (b"\xc5\x93", b"OE"), (b"\xc3\x86", b"AE"), (b"\xc3\xa6", b"AE"),
+                  (b"\xc3\x9f", b"SS"), (b"\xe2\x80\x99", b"'"), (b"\xc2\xa0", b" "), (b"\xe2\x80\xaf", b" "))
+_CP1252_REWRITES = ((b"\x8c", b"OE"), (b"\x9c", b"OE"), (b"\xc6", b"AE"), (b"\xe6", b"AE"), (b"\xdf", b"SS"))
+
+
+def squeeze(data: bytes, encoding: str = "utf-8") -> bytes:
+    """The candidate-search form of a block of text in ``encoding`` (utf-8 or cp1252)."""
+    table, delete = UTF8_TABLE if encoding == "utf-8" else CP1252_TABLE
+    if not data.isascii():
+        for old, new in _UTF8_REWRITES if encoding == "utf-8" else _CP1252_REWRITES:
+            if old in data:
+                data = data.replace(old, new)
+    return data.translate(table, delete)
+
+
+def squeeze_value(value: str) -> bytes:
+    """The squeezed form of a registry value, as it would appear in a squeezed stream."""
+    return squeeze(fold(value).encode("ascii"))
+
+
+# --- decoding ----------------------------------------------------------------------------------------
+
+_JSON_ESCAPE = re.compile(rb"\\u([0-9a-fA-F]{4})")
+_HTML_ENTITY = re.compile(rb"&(?:#[0-9]{2,7}|#[xX][0-9a-fA-F]{2,6}|[A-Za-z]{2,8});")
+
+
+def unescape(data: bytes, encoding: str) -> bytes:
+    """Resolve JSON ``\\u00e9`` escapes and HTML entities in place (only when the block has any)."""
+    if b"\\u" in data:
+        data = _JSON_ESCAPE.sub(lambda m: _encode_char(chr(int(m.group(1), 16)), encoding), data)
+    if b"&" in data:
+        data = _HTML_ENTITY.sub(lambda m: _encode_char(html.unescape(m.group(0).decode("ascii")), encoding), data)
+    return data
+
+
+def _encode_char(text: str, encoding: str) -> bytes:
+    return text.encode(encoding, errors="replace")
+
+
+def decode(data: bytes, encoding: str) -> str:
+    """Text of a verification window; stray cp1252 bytes in a UTF-8 stream are read as cp1252."""
+    if encoding == "utf-8":
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = data.decode("utf-8", errors="replace")
+            return text if text.count("\ufffd") <= 2 else data.decode("cp1252", errors="replace")
+    return data.decode("cp1252", errors="replace")
+
+
+def sniff_encoding(head: bytes) -> str:
+    """utf-16 (BOM), utf-8 (valid, BOM or ASCII) or cp1252, from the first block of a stream."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    try:
+        head.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        # A multi-byte sequence cut by the end of the block is not an error.
+        if exc.start >= len(head) - 3 and exc.reason == "unexpected end of data":
+            return "utf-8"
+        return "cp1252"
+
+
+def looks_binary(head: bytes) -> bool:
+    """Mostly control bytes or NULs (executables, images, encrypted or random data)."""
+    if not head:
+        return False
+    sample = head[:65536]
+    controls = sum(sample.count(bytes([b])) for b in (*range(0, 9), 11, 12, *range(14, 32)))
+    return controls > len(sample) * 0.10
+
+
+# --- evidence -----------------------------------------------------------------------------------------
+
+_WORD = re.compile(r"[^\W\d_]+|\d+")
+
+
+def mask(text: str, limit: int = 160) -> str:
+    """A snippet safe to store and show: words keep their first letter, long numbers their last two digits."""
+    text = " ".join(text.split())[:limit]
+
+    def _mask(m: re.Match[str]) -> str:
+        word = m.group(0)
+        if word.isdigit():
+            return "•" * (len(word) - 2) + word[-2:] if len(word) > 4 else "•" * len(word)
+        return word[0] + "•" * (len(word) - 1)
+
+    return _WORD.sub(_mask, text)
+
