@@ -1,5 +1,158 @@
-"""Commands of canary.watch.sweep, added to the root ``canary`` group."""
+"""Commands of canary.watch.sweep: ``scan``, ``feed add|list|remove`` and ``sweep``."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from typing import Any
 
 import click
 
-COMMANDS: list[click.Command] = []
+from canary.cli import CliContext, pass_ctx
+from canary.errors import CanaryError
+from canary.output import echo_json, echo_table
+from canary.watch.sweep.feeds import add_feed, feed_json, get_feed, list_feeds, remove_feed, run_feed, run_sweep
+from canary.watch.sweep.scanner import ScanReport
+
+
+def _progress_bar() -> tuple[Any, Any]:
+    """A progress bar on stderr when it is a terminal, else nothing (scripts and pipes stay clean)."""
+    if not sys.stderr.isatty():
+        return None, None
+    state: dict[str, Any] = {"bar": None, "done": 0}
+
+    def update(done: int, total: int) -> None:
+        if state["bar"] is None:
+            state["bar"] = click.progressbar(length=max(total, 1), label="scan", file=sys.stderr)
+            state["bar"].__enter__()
+        state["bar"].update(done - state["done"])
+        state["done"] = done
+
+    def close() -> None:
+        if state["bar"] is not None:
+            state["bar"].__exit__(None, None, None)
+
+    return update, close
+
+
+def _print_report(report: ScanReport, sweep_id: int) -> None:
+    rows = [{"canary": f.canary_id, "system": f.system, "file": f.file, "line": f.line,
+             "fields": f.fields, "confidence": f.confidence} for f in report.findings]
+    echo_table(rows, ["canary", "system", "file", "line", "fields", "confidence"],
+               empty="aucun canari trouvé / no canary found")
+    for skip in report.skipped:
+        click.echo(f"ignoré / skipped: {skip['file']}: {skip['reason']}", err=True)
+    systems = sorted({f.system for f in report.findings})
+    click.echo(f"sweep {sweep_id}: {len(report.findings)} canari(s) trouvé(s) / canaries found"
+               f"{' (' + ', '.join(systems) + ')' if systems else ''}; {report.files} fichier(s) / files, "
+               f"{report.bytes} octets / bytes, {len(report.skipped)} ignoré(s) / skipped")
+
+
+@click.command("scan")
+@click.argument("inputs", nargs=-1, required=True, metavar="PATH|URL...")
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes (big plain files are split between them).")
+@pass_ctx
+def scan_command(ctx: CliContext, inputs: tuple[str, ...], as_json: bool, jobs: int) -> None:
+    """Look for canaries in dumps: files, folders, globs, archives and URLs (one sweep, stored)."""
+    update, close = _progress_bar()
+    try:
+        sweep_id, report = run_sweep(ctx.db, list(inputs), jobs=jobs, progress=update)
+    finally:
+        if close:
+            close()
+    if as_json:
+        echo_json(report.to_json())
+    else:
+        _print_report(report, sweep_id)
+
+
+@click.group("feed")
+def feed_group() -> None:
+    """Sources swept on a schedule: a folder, a file glob, a URL or a JSON list of URLs."""
+
+
+@feed_group.command("add")
+@click.argument("name")
+@click.argument("source")
+@click.option("--schedule", default="weekly", show_default=True,
+              help="weekly, daily, hourly, 'mon 03:00' (UTC) or a cron line such as '0 3 * * 1'.")
+@pass_ctx
+def feed_add(ctx: CliContext, name: str, source: str, schedule: str) -> None:
+    """Add feed NAME reading SOURCE."""
+    row = add_feed(ctx.db, name, source, schedule)
+    click.echo(f"feed {row['name']} ajouté / added: {row['source']} ({row['schedule']})")
+
+
+@feed_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def feed_list(ctx: CliContext, as_json: bool) -> None:
+    """Configured feeds with their last run."""
+    feeds = [feed_json(f) for f in list_feeds(ctx.db)]
+    if as_json:
+        echo_json(feeds)
+    else:
+        echo_table(feeds, ["name", "source", "schedule", "last_run_at", "last_status", "last_error"],
+                   empty="aucun flux / no feed")
+
+
+@feed_group.command("remove")
+@click.argument("name")
+@pass_ctx
+def feed_remove(ctx: CliContext, name: str) -> None:
+    """Remove feed NAME (its past sweeps and findings are kept)."""
+    remove_feed(ctx.db, name)
+    click.echo(f"feed {name} supprimé / removed")
+
+
+@click.command("sweep")
+@click.option("--feed", "feed_name", help="Run only this feed.")
+@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="Worker processes.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome of each feed as JSON.")
+@click.option("--daemon", is_flag=True,
+              help="Run no feed now: keep running the feeds on their schedules (with catch-up) until stopped.")
+@pass_ctx
+def sweep_command(ctx: CliContext, feed_name: str | None, jobs: int, as_json: bool, daemon: bool) -> None:
+    """Run the configured feeds now (or, with --daemon, on their schedules)."""
+    if daemon:
+        _daemon(ctx)
+        return
+    names = [get_feed(ctx.db, feed_name)["name"]] if feed_name else [f["name"] for f in list_feeds(ctx.db)]
+    if not names:
+        raise CanaryError("no feed configured; add one with 'canary feed add NAME SOURCE'")
+    outcomes = [run_feed(ctx.db, name, jobs=jobs) for name in names]
+    if as_json:
+        echo_json(outcomes)
+    else:
+        echo_table(outcomes, ["feed", "sweep_id", "status", "findings", "error"])
+    if any(o["status"] != "ok" for o in outcomes):
+        click.echo("flux injoignable(s), réessayé(s) au prochain passage / unreachable feed(s), retried at the "
+                   "next run", err=True)
+
+
+def _daemon(ctx: CliContext) -> None:
+    from canary.serve import ServeContext, start_all, stop_all
+    from canary.watch.sweep.services import FeedScheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.db  # noqa: B018 - open (and migrate) the registry before the scheduler starts
+    serve_ctx = ServeContext(db_path=ctx.db_path)
+    services = start_all([FeedScheduler(ctx.db_path, serve_ctx.scheduler)])
+    serve_ctx.scheduler.start()
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    click.echo("sweeps planifiés en cours / scheduled sweeps running (Ctrl-C to stop)", err=True)
+    try:
+        while not stopping.wait(1.0):
+            pass
+    finally:
+        serve_ctx.scheduler.shutdown(wait=False)
+        stop_all(services)
+
+
+COMMANDS: list[click.Command] = [scan_command, feed_group, sweep_command]

@@ -197,25 +197,34 @@ def _scan_in_worker(unit: Unit) -> UnitResult:
 
 
 def scan(index: SweepIndex, inputs: list[str], limits: Limits, jobs: int = 1,
-         progress: Callable[[int], None] | None = None) -> ScanReport:
-    """Scan ``inputs`` (paths, folders, globs, URLs) for the canaries of ``index``."""
+         progress: Callable[[int, int], None] | None = None) -> ScanReport:
+    """Scan ``inputs`` (paths, folders, globs, URLs) for the canaries of ``index``.
+
+    ``progress(done, total)`` is called with input bytes as units finish (URLs count as 0 until fetched).
+    """
     units, skipped = expand(inputs, jobs)
     report = ScanReport(skipped=list(skipped))
+    total = sum(u.size for u in units)
+    done = 0
+    if progress:
+        progress(0, total)
     scanner = UnitScanner(index, limits)
     results: list[UnitResult] = []
     if jobs <= 1 or len(units) <= 1:
         for unit in units:
             results.append(scanner.scan(unit))
+            done += unit.size
             if progress:
-                progress(unit.size)
+                progress(done, total)
     else:
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker,
                                  initargs=(index, limits, scanner.matcher.database)) as pool:
             for result in pool.map(_scan_in_worker, units):
                 results.append(result)
+                done += result.unit.size
                 if progress:
-                    progress(result.unit.size)
+                    progress(done, total)
     return _merge(results, report)
 
 

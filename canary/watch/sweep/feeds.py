@@ -1,0 +1,136 @@
+"""Configured feeds (a folder, a file glob, a URL, or a JSON list of URLs) and running them as sweeps."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from canary.errors import CanaryError, NotFound
+from canary.store.events import utcnow
+from canary.store.tx import write_transaction
+from canary.watch.sweep.index import build_index
+from canary.watch.sweep.limits import Limits
+from canary.watch.sweep.scanner import ScanReport, scan
+from canary.watch.sweep.schedule import is_due, parse_schedule
+from canary.watch.sweep.sources import Unreachable, fetch, is_url, url_list
+from canary.watch.sweep.store import finish_sweep, start_sweep, store_findings
+
+log = logging.getLogger("canary.sweep")
+_FEED_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+
+
+def add_feed(db: sqlite_utils.Database, name: str, source: str, schedule: str = "weekly") -> dict[str, Any]:
+    if not _FEED_NAME.match(name):
+        raise CanaryError(f"invalid feed name {name!r}: use lower-case letters, digits, '.', '_' or '-' (max 63)")
+    if not source.strip():
+        raise CanaryError("a feed needs a source: a folder, a file glob, a URL or a JSON list of URLs")
+    parsed = parse_schedule(schedule)
+    if not is_url(source) and not any(ch in source for ch in "*?[") and not Path(source).exists():
+        raise CanaryError(f"feed source {source!r} does not exist (a folder, a file glob or an http(s) URL)")
+    if not is_url(source):
+        source = source if any(ch in source for ch in "*?[") else str(Path(source).resolve())
+    row = {"name": name, "source": source, "schedule": parsed.text, "created_at": utcnow()}
+    with write_transaction(db):
+        if db.execute("SELECT 1 FROM sweep_feeds WHERE name = ?", [name]).fetchone():
+            raise CanaryError(f"feed {name!r} already exists")
+        db["sweep_feeds"].insert(row)
+    return row
+
+
+def remove_feed(db: sqlite_utils.Database, name: str) -> None:
+    with write_transaction(db):
+        if db.execute("DELETE FROM sweep_feeds WHERE name = ?", [name]).rowcount == 0:
+            raise NotFound(f"unknown feed {name!r}; see 'canary feed list'")
+
+
+def list_feeds(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    return list(db.query("SELECT * FROM sweep_feeds ORDER BY name"))
+
+
+def get_feed(db: sqlite_utils.Database, name: str) -> dict[str, Any]:
+    rows = list(db.query("SELECT * FROM sweep_feeds WHERE name = ?", [name]))
+    if not rows:
+        raise NotFound(f"unknown feed {name!r}; see 'canary feed list'")
+    return rows[0]
+
+
+def resolve_source(source: str, limits: Limits) -> list[str]:
+    """The inputs of a feed: a JSON list of URLs (at a URL or in a local .json file) is expanded."""
+    if is_url(source):
+        with fetch(source, limits) as body:
+            head = body.read(10 * 1024 * 1024 + 1)
+        urls = url_list(head) if len(head) <= 10 * 1024 * 1024 else None
+        return urls if urls is not None else [source]
+    path = Path(source)
+    if path.is_file() and path.suffix.lower() == ".json" and path.stat().st_size <= 10 * 1024 * 1024:
+        urls = url_list(path.read_bytes())
+        if urls is not None:
+            return urls
+    return [source]
+
+
+def run_sweep(
+    db: sqlite_utils.Database, inputs: list[str], *, feed: str | None = None, jobs: int = 1,
+    limits: Limits | None = None, progress: Callable[[int, int], None] | None = None,
+) -> tuple[int, ScanReport]:
+    """Scan ``inputs``, store the sweep, its findings and their events; return (sweep id, report)."""
+    limits = limits or Limits.from_settings(db)
+    sweep_id = start_sweep(db, inputs, feed)
+    try:
+        report = scan(build_index(db), inputs, limits, jobs=jobs, progress=progress)
+        store_findings(db, sweep_id, report.findings)
+    except BaseException as exc:
+        finish_sweep(db, sweep_id, None, "failed", f"{exc.__class__.__name__}: {exc}"[:500])
+        raise
+    finish_sweep(db, sweep_id, report, "ok")
+    return sweep_id, report
+
+
+def run_feed(db: sqlite_utils.Database, name: str, *, jobs: int = 1, limits: Limits | None = None) -> dict[str, Any]:
+    """Run one feed now. An unreachable source is recorded (and retried at the next run), never raised."""
+    feed = get_feed(db, name)
+    limits = limits or Limits.from_settings(db)
+    started = utcnow()
+    outcome: dict[str, Any] = {"feed": name, "sweep_id": None, "status": "failed", "findings": 0, "error": None}
+    try:
+        inputs = resolve_source(feed["source"], limits)
+        sweep_id, report = run_sweep(db, inputs, feed=name, jobs=jobs, limits=limits)
+        outcome.update(sweep_id=sweep_id, findings=len(report.findings), files=report.files,
+                       skipped=len(report.skipped))
+        if inputs and len(report.unreachable) == len(inputs):
+            outcome["error"] = "; ".join(s["reason"] for s in report.skipped if s["file"] in report.unreachable)
+        elif not is_url(feed["source"]) and report.files == 0 and report.skipped and all(
+                s["file"] == feed["source"] for s in report.skipped):
+            outcome["error"] = report.skipped[0]["reason"]
+        else:
+            outcome["status"] = "ok"
+    except Unreachable as exc:
+        outcome["error"] = str(exc)
+    except Exception as exc:  # a feed must never take the scheduler down
+        log.exception("feed %s failed", name)
+        outcome["error"] = f"{exc.__class__.__name__}: {exc}"[:500]
+    with write_transaction(db):
+        db.execute(
+            "UPDATE sweep_feeds SET last_run_at = ?, last_status = ?, last_error = ?,"
+            " last_success_at = CASE WHEN ? = 'ok' THEN ? ELSE last_success_at END WHERE name = ?",
+            [started, outcome["status"], outcome["error"], outcome["status"], started, name])
+    if outcome["status"] != "ok":
+        log.warning("feed %s: %s (retried at its next run)", name, outcome["error"])
+    return outcome
+
+
+def due_feeds(db: sqlite_utils.Database) -> list[str]:
+    """Feeds whose last success is older than their period: the runs missed while nothing was running."""
+    return [f["name"] for f in list_feeds(db) if is_due(f["last_success_at"], parse_schedule(f["schedule"]))]
+
+
+def feed_json(feed: dict[str, Any]) -> dict[str, Any]:
+    return {k: feed[k] for k in ("name", "source", "schedule", "last_run_at", "last_success_at", "last_status",
+                                 "last_error")}
+
+
