@@ -25,6 +25,8 @@ BLOCK = 4096
 PAIR_WINDOW = 400
 _CONFIDENCE_RANK = {"low": 0, "medium": 1, "high": 2}
 _SUB_RECORD = re.compile(rb"\)\s*,\s*\(|\}\s*,\s*\{|\]\s*,\s*\[")
+_SQL_TUPLE = re.compile(rb"\)\s*,\s*\(")
+LONG_LINE = 2048
 
 
 @dataclass
@@ -150,8 +152,11 @@ def _records_with(region: bytes, anchor: bytes, encoding: str) -> Iterator[tuple
     for i, (start, end) in enumerate(lines):
         if anchor not in squeeze(region[start:end], encoding):
             continue
-        if end - start > 2048:
-            yield from _sub_records(region, start, end, anchor, encoding)
+        if end - start > LONG_LINE:
+            yield from _sub_records(region, start, end, anchor, encoding, _SUB_RECORD)
+            continue
+        if _SQL_TUPLE.search(region, start, end):
+            yield from _sub_records(region, start, end, anchor, encoding, _SQL_TUPLE)
             continue
         yield start, end, start
         if region[start:start + 1] in (b" ", b"\t"):
@@ -168,8 +173,9 @@ def _line_spans(region: bytes) -> list[tuple[int, int]]:
     return spans
 
 
-def _sub_records(region: bytes, start: int, end: int, anchor: bytes, encoding: str) -> Iterator[tuple[int, int, int]]:
-    cuts = [start] + [m.end() - 1 for m in _SUB_RECORD.finditer(region, start, end)] + [end]
+def _sub_records(region: bytes, start: int, end: int, anchor: bytes, encoding: str,
+                 separator: re.Pattern[bytes]) -> Iterator[tuple[int, int, int]]:
+    cuts = [start] + [m.end() - 1 for m in separator.finditer(region, start, end)] + [end]
     for a, b in zip(cuts, cuts[1:], strict=False):
         if anchor in squeeze(region[a:b], encoding):
             yield a, b, start

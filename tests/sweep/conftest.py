@@ -1,0 +1,59 @@
+"""Fixtures for the sweep tests: a registry with hand-made canaries and a one-call scan."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlite_utils
+
+from canary.store.registry import add_canaries, add_system
+from canary.store.seeding import derive_token
+from canary.watch.sweep.index import build_index
+from canary.watch.sweep.limits import Limits
+from canary.watch.sweep.scanner import ScanReport, scan
+from tests.conftest import make_record
+
+# Canary 0 of `sweep_canaries`: an accented identity and a used name, for the reformatting tests.
+HELENE = {
+    "sex": "F", "birth_name": "LEFÈVRE", "used_name": "DUPRÉ", "first_names": ["Hélène", "Marie"],
+    "birth_date": "1965-03-12", "nir": "265036912345678", "phones": ["+33612345678"],
+    "email": "helene.lefevre@mail.example.fr", "ipp": "40123456",
+    "address": {"line": "12 rue des Écoles", "postcode": "69003", "city": "Lyon", "commune_code": "69383"},
+}
+
+
+def _nir_key(body: str) -> str:
+    return f"{97 - int(body) % 97:02d}"
+
+
+@pytest.fixture
+def sweep_canaries(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Five canaries on two systems; the first is HELENE (with a valid NIR key)."""
+    add_system(db, "ehr-lyon", "ehr", establishment="CHU de test")
+    add_system(db, "lab-nord", "lab", establishment="Labo de test")
+    body = HELENE["nir"][:13]
+    helene = dict(HELENE, nir=body + _nir_key(body))
+    canaries = []
+    for i in range(5):
+        cid = f"sw{i:04d}"
+        record = make_record(100 + i, **(helene if i == 0 else {}))
+        canaries.append({"id": cid, "system": "ehr-lyon" if i < 3 else "lab-nord", "generation": 1,
+                         "created_at": "2026-01-01T00:00:00Z", "token": derive_token("k", cid), **record})
+    add_canaries(db, canaries)
+    return canaries
+
+
+@pytest.fixture
+def run_scan(db: sqlite_utils.Database, sweep_canaries) -> Callable[..., ScanReport]:
+    def _scan(*paths: Path | str, limits: Limits | None = None, jobs: int = 1) -> ScanReport:
+        return scan(build_index(db), [str(p) for p in paths], limits or Limits(), jobs=jobs)
+
+    return _scan
+
+
+def found(report: ScanReport) -> dict[str, list[str]]:
+    """canary id -> matched fields."""
+    return {f.canary_id: f.fields for f in report.findings}
