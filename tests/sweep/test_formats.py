@@ -56,7 +56,8 @@ def test_jsonl_and_unicode_escapes(tmp_path, run_scan):
 def test_sql_extended_insert_with_mysql_escaping(tmp_path, run_scan):
     tuples = ",".join(f"({i},'NOM{i}','Pr\\'enom','1950-01-01','06{i:08d}')" for i in range(2000))
     sql = ("-- MySQL dump\nINSERT INTO `patients` VALUES " + tuples
-           + ",(9999,'BERNARD-MARTIN','Nathalie','1981-06-18','0600000000'),(10000,'L\\'Autre','Zo\\\"e','1990-01-01','')"
+           + ",(9999,'BERNARD-MARTIN','Nathalie','1981-06-18','0600000000'),"
+           + "(10000,'L\\'Autre','Zo\\\"e','1990-01-01','')"
            + ";\n")
     path = tmp_path / "mediboard.sql"
     path.write_text(sql, encoding="utf-8")
@@ -150,7 +151,7 @@ def test_zip_tar_and_nesting_name_members(tmp_path, run_scan):
     inner = _zip({"export/patients.csv": CSV.encode()})
     (tmp_path / "outer.zip").write_bytes(_zip({"readme.txt": b"nothing here", "inner.zip": inner}))
     (tmp_path / "dump.tar.gz").write_bytes(_tar({"db/patients.csv": CSV.encode()}, mode="w:gz"))
-    (tmp_path / "plain.tar").write_bytes(_tar({"a/b.txt": "tel 06.12.34.56.78\n".encode()}))
+    (tmp_path / "plain.tar").write_bytes(_tar({"a/b.txt": b"tel 06.12.34.56.78\n"}))
     report = run_scan(tmp_path)
     files = sorted((f.file.replace(str(tmp_path) + "/", ""), f.canary_id) for f in report.findings)
     assert files == [("dump.tar.gz!db/patients.csv", NATHALIE), ("outer.zip!inner.zip!export/patients.csv", NATHALIE),

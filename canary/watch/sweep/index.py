@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import sqlite_utils
 
 from canary.normalize import fold
-from canary.watch.sweep.textnorm import squeeze_value
+from canary.watch.sweep.textnorm import squeeze, squeeze_value
 
 STRONG_KINDS = ("nir", "nir13", "phone", "email", "token", "hostname")
 # Weak fields that can make a pair; first names and postcode only add confidence.
@@ -112,7 +112,7 @@ def build_index(db: sqlite_utils.Database) -> SweepIndex:
         for kind in ("email", "token", "hostname"):
             value = getattr(info, kind)
             if value:
-                add(squeeze_value(value), kind, info.id, 6)
+                add(squeeze(value.encode("utf-8")), kind, info.id, 6)
         for kind in ("birth_date", "address", "ipp", "amc_member"):
             for pattern in info.squeezed[kind]:
                 add(pattern, kind, info.id, 6)

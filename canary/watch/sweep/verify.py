@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from canary.normalize import fold, nir_key, phone_key
+from canary.normalize import fold, phone_key
 from canary.watch.sweep.index import PAIR_FIELDS, CanaryInfo
 
 STRONG_FIELDS = ("nir", "phone", "email", "token", "hostname")
@@ -19,6 +19,7 @@ STRONG_FIELDS = ("nir", "phone", "email", "token", "hostname")
 # A run of digit groups separated by single spaces, dots or hyphens, with an optional +/00 prefix and
 # the "(0)" of international spellings. Groups stay whole: the run is split only between groups.
 _NUMBER_RUN = re.compile(r"(?<![\w+])(\+?)((?:\(0\)[ .\-]?)?[0-9][0-9AaBb]*(?:(?:[ .\-]|\s?\(0\)\s?)[0-9][0-9AaBb]*)*)")
+_BRACKETED_CODE = re.compile(r"\(\s*(\+\d{2,3})\s*\)")
 _GROUP = re.compile(r"[0-9][0-9AaBb]*")
 _DMY = re.compile(r"(?<!\d)(\d{1,2})[/.\- ](\d{1,2})[/.\- ](\d{4})(?!\d)")
 _YMD = re.compile(r"(?<!\d)(\d{4})[/.\-](\d{1,2})[/.\-](\d{1,2})(?!\d)")
@@ -56,12 +57,13 @@ def dates_in(text: str) -> set[str]:
 def number_spans(text: str) -> set[str]:
     """Every whole-group span of every number run, digits only, with '+' kept where it was written."""
     spans: set[str] = set()
+    text = _BRACKETED_CODE.sub(r"\1", text)  # "(+33) 6 12 ..." is "+33 6 12 ..."
     for match in _NUMBER_RUN.finditer(text):
         plus, body = match.group(1), match.group(2).replace("(0)", " ")
         groups = _GROUP.findall(body)
         for i in range(len(groups)):
             joined = ""
-            for j in range(i, min(len(groups), i + 12)):
+            for j in range(i, min(len(groups), i + 16)):
                 joined += groups[j]
                 if len(joined) > 17:
                     break
@@ -77,7 +79,7 @@ def fields_in(text: str, canary: CanaryInfo) -> list[str]:
     if canary.nir and (canary.nir in spans or (canary.nir13 in spans and not any(
             s.startswith(canary.nir13) and len(s) == 15 for s in spans))):
         found.append("nir")
-    if canary.phones and any(_phone(s) in canary.phones for s in spans if 9 <= len(s.lstrip("+")) <= 13):
+    if canary.phones and any(phone_key(s) in canary.phones for s in spans if 9 <= len(s.lstrip("+")) <= 13):
         found.append("phone")
     lower = text.lower()
     if canary.email and canary.email in lower and canary.email in {e.lower() for e in _EMAIL.findall(text)}:
@@ -103,10 +105,6 @@ def fields_in(text: str, canary: CanaryInfo) -> list[str]:
     return found
 
 
-def _phone(span: str) -> str | None:
-    return phone_key(span if not span.startswith("+") else span)
-
-
 def decide(fields: list[str]) -> Decision | None:
     """A finding on one strong marker, or on two pair fields in the same record; else nothing."""
     if any(f in STRONG_FIELDS for f in fields):
@@ -117,6 +115,3 @@ def decide(fields: list[str]) -> Decision | None:
         return Decision(fields, "medium", "high") if support >= 3 else Decision(fields, "low", "medium")
     return None
 
-
-def nir_of(span: str) -> str | None:
-    return nir_key(span)
