@@ -23,6 +23,8 @@ from canary.watch.sweep.limits import Limits
 
 RATIO_SLACK = 1024 * 1024  # small streams may compress very well without being bombs
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
+# Reads from decompressors stay small so that a corrupt or truncated stream loses little of what it held.
+READ_SIZE = 64 * 1024
 
 
 class LimitExceeded(Exception):
@@ -172,7 +174,7 @@ class Walker:
                 else:
                     opened = lzma.LZMAFile(raw)  # type: ignore[assignment]  # noqa: SIM115
                 bounded = io.BufferedReader(BoundedReader(opened, budget, self.limits.max_ratio,
-                                                          lambda: counter.count), buffer_size=1024 * 1024)
+                                                          lambda: counter.count), buffer_size=READ_SIZE)
                 # A compressed file keeps its own name (leak.sql.gz); archives inside add "!member".
                 yield from self.leaves(name, bounded, budget, depth + 1)  # type: ignore[arg-type]
             elif kind == "tar":
@@ -221,7 +223,7 @@ class Walker:
                     with archive.open(info) as raw:
                         bounded = io.BufferedReader(BoundedReader(raw, budget, self.limits.max_ratio,
                                                                   lambda i=info: i.compress_size,
-                                                                  cap=info.file_size), buffer_size=1024 * 1024)
+                                                                  cap=info.file_size), buffer_size=READ_SIZE)
                         yield from self.leaves(member, bounded, budget, depth + 1)
                 except LimitExceeded as exc:
                     self.skip(member, str(exc))
