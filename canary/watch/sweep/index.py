@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import sqlite_utils
 
@@ -42,6 +43,8 @@ class CanaryInfo:
     hostname: str | None = None
     # Squeezed forms of the pair fields, for the cheap "is the other half nearby" test.
     squeezed: dict[str, list[bytes]] = field(default_factory=dict)
+    # For an anchor of one pair field: the squeezed values of the other pair fields.
+    pair_patterns: dict[str, tuple[bytes, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -49,6 +52,7 @@ class SweepIndex:
     canaries: dict[str, CanaryInfo]
     patterns: list[bytes]  # squeezed literals, one per distinct value
     entries: list[list[tuple[str, str]]]  # per pattern: (field, canary id)
+    cache: Path | None = None  # where the compiled search may be kept (beside the registry)
 
     @property
     def empty(self) -> bool:
@@ -82,6 +86,8 @@ def _canary_info(canary_id: str, system: str, record: dict) -> CanaryInfo:
         "ipp": [squeeze_value(info.ipp)] if info.ipp else [],
         "amc_member": [squeeze_value(info.amc_member)] if info.amc_member else [],
     }
+    info.pair_patterns = {kind: tuple(p for other in PAIR_FIELDS if other != kind for p in info.squeezed[other])
+                          for kind in PAIR_FIELDS}
     return info
 
 
@@ -117,4 +123,12 @@ def build_index(db: sqlite_utils.Database) -> SweepIndex:
             for pattern in info.squeezed[kind]:
                 add(pattern, kind, info.id, 6)
     patterns = list(by_pattern)
-    return SweepIndex(canaries=canaries, patterns=patterns, entries=[by_pattern[p] for p in patterns])
+    return SweepIndex(canaries=canaries, patterns=patterns, entries=[by_pattern[p] for p in patterns],
+                      cache=_cache_path(db))
+
+
+def _cache_path(db: sqlite_utils.Database) -> Path | None:
+    for _seq, name, file in db.execute("PRAGMA database_list"):
+        if name == "main" and file:
+            return Path(f"{file}-sweep.hsdb")
+    return None

@@ -7,26 +7,31 @@ traced back to its block of real text, where :mod:`canary.watch.sweep.verify` de
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
 import re
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import hyperscan
 
-from canary.watch.sweep.index import PAIR_FIELDS, STRONG_KINDS, SweepIndex
+from canary.watch.sweep.index import STRONG_KINDS, SweepIndex
 from canary.watch.sweep.textnorm import decode, mask, squeeze, unescape
 from canary.watch.sweep.verify import decide, fields_in
 
 CHUNK = 1024 * 1024
 OVERLAP = 8 * 1024
-BLOCK = 4096
+BLOCK = 16 * 1024
 # How far (in squeezed bytes) the other half of a weak pair may sit from its anchor to be worth a look.
 PAIR_WINDOW = 400
 _CONFIDENCE_RANK = {"low": 0, "medium": 1, "high": 2}
 _SUB_RECORD = re.compile(rb"\)\s*,\s*\(|\}\s*,\s*\{|\]\s*,\s*\[")
 _SQL_TUPLE = re.compile(rb"\)\s*,\s*\(")
 LONG_LINE = 2048
+SHORT_LINE = 48  # squeezed bytes: shorter lines are fields of a multi-line record
 
 
 @dataclass
@@ -45,12 +50,39 @@ class Finding:
         return asdict(self)
 
 
-def compile_patterns(patterns: list[bytes]) -> hyperscan.Database | None:
+_NOT_ALNUM = re.compile(rb"[^A-Za-z0-9]")
+
+
+def compile_patterns(patterns: list[bytes], cache: Path | None = None) -> hyperscan.Database | None:
+    """One Hyperscan database of literal patterns, reused from ``cache`` when the patterns are the same.
+
+    Compiling 70,000 patterns takes seconds; the cache (a private file beside the registry, as
+    sensitive as the registry since it encodes the markers) makes a scan start at once.
+    """
     if not patterns:
         return None
+    digest = hashlib.sha256(b"\n".join(patterns)).hexdigest().encode()
+    if cache is not None and cache.exists():
+        try:
+            blob = cache.read_bytes()
+            if blob[:64] == digest:
+                database = hyperscan.loadb(blob[64:], mode=hyperscan.HS_MODE_BLOCK)
+                database.scratch = hyperscan.Scratch(database)  # a loaded database comes without one
+                return database
+        except (OSError, hyperscan.error):
+            pass
     database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-    expressions = [b"".join(b"\\x%02x" % b for b in p) for p in patterns]
+    expressions = [_NOT_ALNUM.sub(lambda m: b"\\x%02x" % m.group()[0], p) for p in patterns]
     database.compile(expressions=expressions, ids=list(range(len(expressions))), elements=len(expressions))
+    if cache is not None:
+        with contextlib.suppress(OSError):
+            old_umask = os.umask(0o077)
+            try:
+                tmp = cache.with_name(cache.name + ".tmp")
+                tmp.write_bytes(digest + hyperscan.dumpb(database))
+                os.replace(tmp, cache)
+            finally:
+                os.umask(old_umask)
     return database
 
 
@@ -59,8 +91,12 @@ class StreamMatcher:
 
     def __init__(self, index: SweepIndex, database: hyperscan.Database | None = None) -> None:
         self.index = index
-        self.database = database if database is not None else compile_patterns(index.patterns)
+        self.database = database if database is not None else compile_patterns(index.patterns, index.cache)
         self.lengths = [len(p) for p in index.patterns]
+        # Per pattern: (canary, is it a strong marker, the other pair fields to look for nearby).
+        self.plan = [tuple((cid, kind in STRONG_KINDS,
+                            () if kind in STRONG_KINDS else index.canaries[cid].pair_patterns[kind])
+                           for kind, cid in entries) for entries in index.entries]
 
     def scan(self, chunks: Iterable[bytes], name: str, encoding: str) -> list[Finding]:
         best: dict[str, Finding] = {}
@@ -93,75 +129,104 @@ class StreamMatcher:
         self.database.scan(squeezed, match_event_handler=lambda pid, _s, end, _f, _c: hits.append((pid, end)))
         if not hits:
             return
-        canaries = self.index.canaries
         tried: set[tuple[str, int]] = set()
+        plan = self.plan
+        lengths = self.lengths
+        find = squeezed.find
         for pid, end in hits:
-            start = end - self.lengths[pid]
-            for kind, canary_id in self.index.entries[pid]:
+            start = end - lengths[pid]
+            window = None
+            for canary_id, strong, others in plan[pid]:
                 found = best.get(canary_id)
-                if found is not None and (found.confidence == "high" or kind not in STRONG_KINDS):
+                if found is not None and (not strong or found.confidence == "high"):
                     continue
-                if kind not in STRONG_KINDS and not self._pair_nearby(squeezed, start, end, kind, canaries[canary_id]):
-                    continue
+                if not strong:
+                    if window is None:
+                        window = _pair_window(squeezed, start, end)
+                    lo, hi = window
+                    for pattern in others:
+                        if find(pattern, lo, hi) >= 0:
+                            break
+                    else:
+                        continue
                 block = bisect_right(starts, start) - 1
-                if (canary_id, block) in tried:
+                line_start, line_end = _raw_line(buf, squeezed, starts[block], start, block)
+                if (canary_id, line_start) in tried:
                     continue
-                tried.add((canary_id, block))
-                finding = self._verify(buf, block, self.index.patterns[pid], canary_id, name, encoding,
-                                       line_base, offset_base)
+                tried.add((canary_id, line_start))
+                finding = self._verify(buf, line_start, line_end, block, self.index.patterns[pid], canary_id, name,
+                                       encoding, line_base, offset_base)
                 if finding and (found is None or
                                 _CONFIDENCE_RANK[finding.confidence] > _CONFIDENCE_RANK[found.confidence]):
                     best[canary_id] = finding
 
-    @staticmethod
-    def _pair_nearby(squeezed: bytes, start: int, end: int, kind: str, canary) -> bool:
-        lo, hi = max(0, start - PAIR_WINDOW), end + PAIR_WINDOW
-        for other in PAIR_FIELDS:
-            if other == kind:
-                continue
-            for pattern in canary.squeezed[other]:
-                if squeezed.find(pattern, lo, hi) >= 0:
-                    return True
-        return False
-
-    def _verify(self, buf: bytes, block: int, anchor: bytes, canary_id: str, name: str, encoding: str,
-                line_base: int, offset_base: int) -> Finding | None:
-        lo = max(0, (block - 2) * BLOCK)
-        hi = min(len(buf), (block + 3) * BLOCK)
-        region = buf[lo:hi]
+    def _verify(self, buf: bytes, line_start: int, line_end: int, block: int, anchor: bytes, canary_id: str,
+                name: str, encoding: str, line_base: int, offset_base: int) -> Finding | None:
         canary = self.index.canaries[canary_id]
-        for rec_start, rec_end, line_start in _records_with(region, anchor, encoding):
-            text = decode(region[rec_start:rec_end], encoding)
+        for rec_start, rec_end in _records_around(buf, line_start, line_end, block, anchor, encoding):
+            text = decode(buf[rec_start:rec_end], encoding)
             decision = decide(fields_in(text, canary))
             if decision is None:
                 continue
-            line = line_base + buf.count(b"\n", 0, lo + line_start) + 1
+            line = line_base + buf.count(b"\n", 0, line_start) + 1
             return Finding(canary_id=canary_id, system=canary.system, file=name, fields=decision.fields,
                            confidence=decision.confidence, severity=decision.severity, line=line,
-                           offset=offset_base + lo + rec_start, evidence=mask(text))
+                           offset=offset_base + rec_start, evidence=mask(text))
         return None
 
 
-def _records_with(region: bytes, anchor: bytes, encoding: str) -> Iterator[tuple[int, int, int]]:
-    """(start, end, line start) of each record of ``region`` whose squeezed form holds ``anchor``.
+def _pair_window(squeezed: bytes, start: int, end: int) -> tuple[int, int]:
+    """Where the other half of a weak pair may be: the same line when lines are records.
 
-    A record is a line; within a long line, a tuple or object of an SQL extended insert or a JSON
-    array; and, for an indented line of pretty-printed JSON or XML, the enclosing indented block.
+    Newlines survive squeezing: a CSV row, a JSON line or a log line bounds the search. A short
+    squeezed line is a field of a pretty-printed record, so the window then spans nearby lines.
     """
-    lines = _line_spans(region)
-    for i, (start, end) in enumerate(lines):
-        if anchor not in squeeze(region[start:end], encoding):
-            continue
-        if end - start > LONG_LINE:
-            yield from _sub_records(region, start, end, anchor, encoding, _SUB_RECORD)
-            continue
-        if _SQL_TUPLE.search(region, start, end):
-            yield from _sub_records(region, start, end, anchor, encoding, _SQL_TUPLE)
-            continue
-        yield start, end, start
-        if region[start:start + 1] in (b" ", b"\t"):
-            block_start, block_end = _indented_block(region, lines, i)
-            yield block_start, block_end, start
+    lo = squeezed.rfind(b"\n", max(0, start - PAIR_WINDOW), start) + 1
+    hi = squeezed.find(b"\n", end, end + PAIR_WINDOW)
+    if lo == 0 and start > PAIR_WINDOW:
+        lo = start - PAIR_WINDOW
+    if hi < 0:
+        hi = end + PAIR_WINDOW
+    if hi - lo < SHORT_LINE:
+        return max(0, start - PAIR_WINDOW), end + PAIR_WINDOW
+    return lo, hi
+
+
+def _raw_line(buf: bytes, squeezed: bytes, block_squeezed_start: int, start: int, block: int) -> tuple[int, int]:
+    """The raw line holding the squeezed position ``start`` (newlines map one to one)."""
+    newlines = squeezed.count(b"\n", block_squeezed_start, start)
+    position = block * BLOCK
+    if newlines == 0:
+        line_start = buf.rfind(b"\n", 0, position) + 1
+    else:
+        for _ in range(newlines):
+            position = buf.index(b"\n", position) + 1
+        line_start = position
+    line_end = buf.find(b"\n", line_start)
+    return line_start, (len(buf) if line_end < 0 else line_end)
+
+
+def _records_around(buf: bytes, line_start: int, line_end: int, block: int, anchor: bytes,
+                    encoding: str) -> Iterator[tuple[int, int]]:
+    """Records holding the anchor: the line; within a long line (an SQL extended insert, a JSON array)
+    the tuple or object; and, for an indented line of pretty-printed JSON or XML, the enclosing block.
+    """
+    if line_end - line_start > LONG_LINE:
+        lo = max(line_start, block * BLOCK - LONG_LINE)
+        hi = min(line_end, (block + 1) * BLOCK + LONG_LINE)
+        yield from _sub_records(buf, lo, hi, anchor, encoding, _SUB_RECORD)
+        return
+    if _SQL_TUPLE.search(buf, line_start, line_end):
+        yield from _sub_records(buf, line_start, line_end, anchor, encoding, _SQL_TUPLE)
+        return
+    yield line_start, line_end
+    if buf[line_start:line_start + 1] in (b" ", b"\t"):
+        lo = max(0, line_start - 4 * BLOCK)
+        hi = min(len(buf), line_end + 4 * BLOCK)
+        lines = _line_spans(buf[lo:hi])
+        index = next(i for i, (a, _b) in enumerate(lines) if a + lo == line_start)
+        block_start, block_end = _indented_block(buf[lo:hi], lines, index)
+        yield lo + block_start, lo + block_end
 
 
 def _line_spans(region: bytes) -> list[tuple[int, int]]:
@@ -174,11 +239,11 @@ def _line_spans(region: bytes) -> list[tuple[int, int]]:
 
 
 def _sub_records(region: bytes, start: int, end: int, anchor: bytes, encoding: str,
-                 separator: re.Pattern[bytes]) -> Iterator[tuple[int, int, int]]:
+                 separator: re.Pattern[bytes]) -> Iterator[tuple[int, int]]:
     cuts = [start] + [m.end() - 1 for m in separator.finditer(region, start, end)] + [end]
     for a, b in zip(cuts, cuts[1:], strict=False):
         if anchor in squeeze(region[a:b], encoding):
-            yield a, b, start
+            yield a, b
 
 
 def _indent(line: bytes) -> int:

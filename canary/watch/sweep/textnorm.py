@@ -67,12 +67,21 @@ _UTF8_REWRITES = ((b"\xc5\x92", b"OE"), (b"\xc5\x93", b"OE"), (b"\xc3\x86", b"AE
 _CP1252_REWRITES = ((b"\x8c", b"OE"), (b"\x9c", b"OE"), (b"\xc6", b"AE"), (b"\xe6", b"AE"), (b"\xdf", b"SS"))
 
 
+_UTF8_LEADS = (b"\xc5", b"\xe2", b"\xc2", b"\xc3\x86", b"\xc3\xa6", b"\xc3\x9f")
+_CP1252_LEADS = tuple(old for old, _new in _CP1252_REWRITES)
+
+
 def squeeze(data: bytes, encoding: str = "utf-8") -> bytes:
     """The candidate-search form of a block of text in ``encoding`` (utf-8 or cp1252)."""
-    table, delete = UTF8_TABLE if encoding == "utf-8" else CP1252_TABLE
-    if not data.isascii():
-        for old, new in _UTF8_REWRITES if encoding == "utf-8" else _CP1252_REWRITES:
-            if old in data:
+    if encoding == "utf-8":
+        table, delete = UTF8_TABLE
+        if not data.isascii() and any(lead in data for lead in _UTF8_LEADS):
+            for old, new in _UTF8_REWRITES:
+                data = data.replace(old, new)
+    else:
+        table, delete = CP1252_TABLE
+        if not data.isascii() and any(lead in data for lead in _CP1252_LEADS):
+            for old, new in _CP1252_REWRITES:
                 data = data.replace(old, new)
     return data.translate(table, delete)
 

@@ -24,7 +24,7 @@ _GROUP = re.compile(r"[0-9][0-9AaBb]*")
 _DMY = re.compile(r"(?<!\d)(\d{1,2})[/.\- ](\d{1,2})[/.\- ](\d{4})(?!\d)")
 _YMD = re.compile(r"(?<!\d)(\d{4})[/.\-](\d{1,2})[/.\-](\d{1,2})(?!\d)")
 _COMPACT_DATE = re.compile(r"(?<!\d)(\d{8})(?!\d)")
-_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
+_EMAIL = re.compile(r"[\w.%+\-]+@[\w.\-]+\.[A-Za-z]{2,}")
 
 
 @dataclass(frozen=True)

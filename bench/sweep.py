@@ -1,0 +1,244 @@
+"""Benchmark of ``canary scan`` against ``rg -F -f`` (or ``grep -F -f``) on a generated leak-like corpus.
+
+    python3 bench/sweep.py                 # 1 GB corpus, 10,000 canaries, --jobs 1 and 2
+    python3 bench/sweep.py --size 256      # a quicker run
+
+It registers hand-made canaries (realistic French names and birth dates drawn from the seed lists,
+so names and dates collide with the background as in a real dump), writes a corpus of CSV rows, SQL
+extended inserts and JSON lines, plants sightings of some canaries (half written literally, half
+reformatted), then prints for each tool: wall time, CPU time, MB/s, peak RSS, and recall on the
+planted sightings. The machine may be shared: CPU seconds are the fairer single-core comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import itertools
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from canary.store import open_db  # noqa: E402
+from canary.store.registry import add_canaries, add_system  # noqa: E402
+from canary.store.seeding import derive_token  # noqa: E402
+
+
+def _seed_lines(name: str) -> list[str]:
+    with gzip.open(ROOT / "seeds/names" / name, "rt", encoding="utf-8") as handle:
+        return handle.read().splitlines()[1:]
+
+
+def _seed_names() -> tuple[list[str], list[float], list[str]]:
+    """Surnames with a Zipf-like weight by rank (so common names collide as in real data), first names."""
+    surnames = [line.split("\t")[1].strip() for line in _seed_lines("surnames.tsv.gz")]
+    weights = list(itertools.accumulate(1 / (rank + 10) for rank in range(len(surnames))))
+    first = sorted({line.split("\t")[3].strip() for line in _seed_lines("first_names.tsv.gz")})
+    return surnames, weights, first
+
+
+def _nir(sex: str, birth: str, rng: random.Random, department: str | None = None) -> str:
+    department = department or rng.choice(["69", "75", "13", "59"])
+    body = f"{1 if sex == 'M' else 2}{birth[2:4]}{birth[5:7]}{department}" \
+           f"{rng.randint(1, 999):03d}{rng.randint(1, 999):03d}"
+    return body + f"{97 - int(body) % 97:02d}"
+
+
+def _birth(rng: random.Random) -> str:
+    return f"{rng.randint(1930, 2015)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+
+
+def make_canaries(count: int, rng: random.Random, names) -> list[dict]:
+    surnames, weights, first = names
+    canaries, phones = [], set()
+    for i in range(count):
+        sex = rng.choice("FM")
+        birth = _birth(rng)
+        while True:
+            phone = f"+3361234{rng.randint(0, 9999):04d}"  # the operator's own pool
+            if phone not in phones:
+                phones.add(phone)
+                break
+        surname = rng.choices(surnames, cum_weights=weights)[0].upper()
+        given = rng.choice(first)
+        cid = f"bench{i:06d}"
+        canaries.append({
+            "id": cid, "system": f"sys-{i % 7}", "generation": 1, "created_at": "2026-01-01T00:00:00Z",
+            "token": derive_token("bench", cid),
+            "sex": sex, "birth_name": surname, "used_name": None, "first_names": [given], "birth_date": birth,
+            "birth_place": {"code": "99100", "name": "Belgique"}, "nir": _nir(sex, birth, rng, "99"),
+            "identity_status": "VALI",
+            "address": {"line": f"{rng.randint(1, 300)} rue {rng.choice(['Victor Hugo', 'de la Gare', 'Pasteur'])}",
+                        "postcode": f"{rng.randint(1000, 95999):05d}", "city": "Ville", "commune_code": "69383"},
+            "phones": [phone], "email": f"{given.lower()}.{surname.lower().replace(' ', '')}{i}@mail.example.fr",
+            "ipp": f"{90_000_000 + i}", "coverage": {"regime": "RG", "caisse": "CPAM", "amc": None},
+            "gp": None, "conditions": [], "prescriptions": [], "allergies": [],
+            "tokens": {"url": None, "hostname": None},
+        })
+    return canaries
+
+
+def _background(rng: random.Random, names, n: int) -> list[str]:
+    surnames, weights, first = names
+    lines = []
+    for i in range(n):
+        surname = rng.choices(surnames, cum_weights=weights)[0].upper()
+        given = rng.choice(first)
+        birth = _birth(rng)
+        y, m, d = birth.split("-")
+        phone = f"0{rng.choice('67')}{rng.randint(20_000_000, 99_999_999)}"  # never the canary pool
+        nir = _nir(rng.choice("FM"), birth, rng)
+        kind = i % 10
+        if kind < 6:
+            lines.append(f"{rng.randint(1, 9_999_999)};{surname};{given};{d}/{m}/{y};{nir};{phone};"
+                         f"{rng.randint(1, 300)} rue de la Paix;{rng.randint(1000, 95999):05d};Ville\n")
+        elif kind < 8:
+            lines.append(json.dumps({"id": i, "nom": surname, "prenom": given, "naissance": birth, "tel": phone},
+                                    ensure_ascii=False) + "\n")
+        else:
+            lines.append(f"({i},'{surname}','{given}','{birth}','{phone}','{nir}'),")
+    return lines
+
+
+def _sightings(canaries: list[dict], rng: random.Random, count: int) -> tuple[list[str], dict[str, bool]]:
+    """Planted lines and, per planted canary, whether a literal marker search can see it."""
+    planted, literal = [], {}
+    for c in rng.sample(canaries, count):
+        phone = "0" + c["phones"][0][3:]
+        y, m, d = c["birth_date"].split("-")
+        nir = c["nir"]
+        style = len(planted) % 8
+        line, visible = {
+            0: (f"contact;{phone};\n", True),
+            1: (f"{nir};x\n", True),
+            2: (f"mail: {c['email']}\n", True),
+            3: (f"tel: {' '.join(phone[i:i + 2] for i in range(0, 10, 2))}\n", False),
+            4: (f"tel: +33 {phone[1]} {' '.join(phone[i:i + 2] for i in range(2, 10, 2))}\n", False),
+            5: (f"{nir[0]} {nir[1:3]} {nir[3:5]} {nir[5:7]} {nir[7:10]} {nir[10:13]} {nir[13:]}\n", False),
+            6: (f"{c['birth_name'].title()};{c['first_names'][0].upper()};{d}.{m}.{y};Lyon\n", False),
+            7: (json.dumps({"patient": {"nom": c["birth_name"], "prenom": c["first_names"][0]},
+                            "ddn": c["birth_date"]}) + "\n", False),
+        }[style]
+        planted.append(line)
+        literal[c["id"]] = visible
+    return planted, literal
+
+
+def write_corpus(path: Path, size: int, rng: random.Random, names, planted: list[str]) -> int:
+    pool = _background(rng, names, 200_000)
+    written = 0
+    blocks = max(1, size // (2 * 1024 * 1024))
+    every = max(1, blocks // max(1, len(planted)))
+    queue = list(planted)
+    with open(path, "w", encoding="utf-8") as out:
+        block = 0
+        while written < size:
+            rows = rng.choices(pool, k=20_000)
+            text = "".join(rows)  # SQL tuples run on into extended-insert lines
+            if block % every == 0 and queue:
+                text += "\n" + queue.pop()
+            out.write(text)
+            written += len(text.encode("utf-8"))
+            block += 1
+        for line in queue:
+            out.write("\n" + line)
+            written += len(line) + 1
+    return written
+
+
+def _run(cmd: list[str], **kwargs) -> tuple[float, float, int, str]:
+    """(wall s, CPU s, peak RSS MB of the largest process of the tree, stdout)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, **kwargs)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode not in (0, 1):
+            raise SystemExit(f"{cmd[0]} failed: {err.read().decode()[:2000]}")
+        return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, out.read().decode("utf-8", "replace")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=1024, help="corpus size in MB (default 1024)")
+    parser.add_argument("--canaries", type=int, default=10_000)
+    parser.add_argument("--planted", type=int, default=200)
+    parser.add_argument("--jobs", default="1,2", help="comma-separated --jobs values to time")
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+    rng = random.Random(20261128)
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="sweep-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    names = _seed_names()
+
+    t0 = time.perf_counter()
+    db_path = work / "registry.db"
+    db_path.unlink(missing_ok=True)
+    db = open_db(db_path)
+    for s in range(7):
+        add_system(db, f"sys-{s}", "ehr")
+    canaries = make_canaries(args.canaries, rng, names)
+    add_canaries(db, canaries)
+    patterns = [v for (v,) in db.execute("SELECT value FROM markers WHERE kind IN ('nir', 'phone', 'email')")]
+    pattern_owner = dict(db.execute("SELECT value, canary_id FROM markers WHERE kind IN ('nir', 'phone', 'email')"))
+    db.close()
+    (work / "markers.txt").write_text("\n".join(patterns) + "\n", encoding="utf-8")
+    planted, literal = _sightings(canaries, rng, args.planted)
+    corpus = work / "corpus.txt"
+    size = write_corpus(corpus, args.size * 1024 * 1024, rng, names, planted)
+    mb = size / 1e6
+    print(f"corpus {corpus}: {mb:.0f} MB, {args.canaries} canaries, {len(planted)} planted sightings "
+          f"({sum(literal.values())} literal, {len(planted) - sum(literal.values())} reformatted); "
+          f"{len(patterns)} literal markers for the reference; setup {time.perf_counter() - t0:.0f} s")
+
+    # The reference: a literal multi-pattern search with the canaries' strong markers.
+    tool = shutil.which("rg")
+    reference = [tool, "-F", "-o", "--no-filename", "--no-line-number", "-f", str(work / "markers.txt"), str(corpus)] \
+        if tool else ["grep", "-F", "-o", "-h", "-f", str(work / "markers.txt"), str(corpus)]
+    subprocess.run(["cat", str(corpus)], stdout=subprocess.DEVNULL, check=True)  # warm the page cache
+    wall, cpu, rss, out = _run(reference)
+    seen = {pattern_owner[m] for m in out.split() if m in pattern_owner}
+    ref_recall = len(seen & set(literal)) / len(literal)
+    print(f"{Path(reference[0]).name} -F -f: {wall:.1f} s wall, {cpu:.1f} s CPU, {mb / wall:.0f} MB/s "
+          f"({mb / max(cpu, 1e-9):.0f} MB/s per CPU-second), peak RSS {rss} MB, recall {ref_recall:.0%} "
+          f"({len(seen & set(literal))}/{len(literal)})")
+
+    empty = work / "empty.txt"
+    empty.write_text("", encoding="utf-8")
+    base = [sys.executable, "-m", "canary", "--db", str(db_path), "scan", "--json"]
+    wall0, cpu0, rss0, _ = _run([*base, str(empty)], cwd=ROOT)
+    print(f"canary scan startup (registry load, pattern compile) on an empty file: {wall0:.1f} s, RSS {rss0} MB")
+    timings = {}
+    for jobs in [int(j) for j in args.jobs.split(",")]:
+        wall, cpu, rss, out = _run([*base, "--jobs", str(jobs), str(corpus)], cwd=ROOT)
+        report = json.loads(out)
+        ids = {f["canary_id"] for f in report["findings"]}
+        recall = len(ids & set(literal)) / len(literal)
+        extra = [f["confidence"] for f in report["findings"] if f["canary_id"] not in literal]
+        timings[jobs] = wall
+        print(f"canary scan --jobs {jobs}: {wall:.1f} s wall, {cpu:.1f} s CPU, {mb / wall:.0f} MB/s "
+              f"({mb / max(cpu, 1e-9):.0f} MB/s per CPU-second), peak RSS {rss} MB (largest process), "
+              f"recall {recall:.0%} ({len(ids & set(literal))}/{len(literal)}), "
+              f"unplanted findings {len(extra)} (high {extra.count('high')}, medium {extra.count('medium')}, "
+              f"low {extra.count('low')}), skipped {len(report['skipped'])}")
+    if 1 in timings:
+        for jobs, wall in timings.items():
+            if jobs != 1:
+                print(f"speed-up --jobs {jobs}: {timings[1] / wall:.2f}x")
+    print(f"work folder: {work} (delete it when done)")
+
+
+if __name__ == "__main__":
+    main()
