@@ -67,8 +67,9 @@ def date_forms(iso: str) -> list[bytes]:
 
 def _canary_info(canary_id: str, system: str, record: dict) -> CanaryInfo:
     info = CanaryInfo(id=canary_id, system=system)
-    for name in (record.get("birth_name"), record.get("used_name")):
-        if name and fold(name) and fold(name) not in info.names:
+    raw_names = [n for n in (record.get("birth_name"), record.get("used_name")) if n and fold(n)]
+    for name in raw_names:
+        if fold(name) not in info.names:
             info.names.append(fold(name))
     info.first_names = [fold(n) for n in record.get("first_names") or [] if fold(n)]
     info.birth_date = record.get("birth_date") or None
@@ -80,7 +81,8 @@ def _canary_info(canary_id: str, system: str, record: dict) -> CanaryInfo:
     if amc.get("member_number"):
         info.amc_member = fold(str(amc["member_number"])).replace(" ", "")
     info.squeezed = {
-        "name": [squeeze_value(n) for n in info.names],
+        # Folded (Æ as AE) and byte-squeezed (Æ as A) spellings, as the stream may hold either.
+        "name": list(dict.fromkeys([squeeze_value(n) for n in info.names] + [squeeze(n.encode()) for n in raw_names])),
         "birth_date": date_forms(info.birth_date) if info.birth_date else [],
         "address": [squeeze_value(info.address)] if info.address else [],
         "ipp": [squeeze_value(info.ipp)] if info.ipp else [],

@@ -133,17 +133,17 @@ class StreamMatcher:
         plan = self.plan
         lengths = self.lengths
         find = squeezed.find
+        best_get = best.get
         for pid, end in hits:
             start = end - lengths[pid]
-            window = None
+            lo = -1
             for canary_id, strong, others in plan[pid]:
-                found = best.get(canary_id)
+                found = best_get(canary_id)
                 if found is not None and (not strong or found.confidence == "high"):
                     continue
                 if not strong:
-                    if window is None:
-                        window = _pair_window(squeezed, start, end)
-                    lo, hi = window
+                    if lo < 0:
+                        lo, hi = _pair_window(squeezed, start, end)
                     for pattern in others:
                         if find(pattern, lo, hi) >= 0:
                             break

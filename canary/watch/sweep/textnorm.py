@@ -19,8 +19,9 @@ _KEEP_ASCII = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@\n;|\t")
 
 
 def _letter(ch: str) -> bytes:
+    """The base letter of ``ch`` (Æ gives A: index patterns are also squeezed from the raw spelling)."""
     folded = fold(ch)
-    return folded.encode() if len(folded) == 1 and folded.isalnum() else b""
+    return folded[:1].encode() if folded[:1].isalnum() else b""
 
 
 def _build_table(high: dict[int, bytes]) -> tuple[bytes, bytes]:
@@ -62,12 +63,12 @@ UTF8_TABLE = _build_table(_utf8_high())
 CP1252_TABLE = _build_table(_cp1252_high())
 
 # Multi-byte sequences a single-byte table cannot express, rewritten first (only for non-ASCII blocks).
-_UTF8_REWRITES = ((b"\xc5\x92", b"OE"), (b"\xc5\x93", b"OE"), (b"\xc3\x86", b"AE"), (b"\xc3\xa6", b"AE"),
-                  (b"\xc3\x9f", b"SS"), (b"\xe2\x80\x99", b"'"), (b"\xc2\xa0", b" "), (b"\xe2\x80\xaf", b" "))
+_UTF8_REWRITES = ((b"\xc5\x92", b"OE"), (b"\xc5\x93", b"OE"), (b"\xe2\x80\x99", b"'"), (b"\xc2\xa0", b" "),
+                  (b"\xe2\x80\xaf", b" "))
 _CP1252_REWRITES = ((b"\x8c", b"OE"), (b"\x9c", b"OE"), (b"\xc6", b"AE"), (b"\xe6", b"AE"), (b"\xdf", b"SS"))
 
 
-_UTF8_LEADS = (b"\xc5", b"\xe2", b"\xc2", b"\xc3\x86", b"\xc3\xa6", b"\xc3\x9f")
+_UTF8_LEADS = (b"\xc5", b"\xe2", b"\xc2")  # single bytes: memchr-fast tests
 _CP1252_LEADS = tuple(old for old, _new in _CP1252_REWRITES)
 
 
@@ -75,7 +76,7 @@ def squeeze(data: bytes, encoding: str = "utf-8") -> bytes:
     """The candidate-search form of a block of text in ``encoding`` (utf-8 or cp1252)."""
     if encoding == "utf-8":
         table, delete = UTF8_TABLE
-        if not data.isascii() and any(lead in data for lead in _UTF8_LEADS):
+        if not data.isascii() and (_UTF8_LEADS[0] in data or _UTF8_LEADS[1] in data or _UTF8_LEADS[2] in data):
             for old, new in _UTF8_REWRITES:
                 data = data.replace(old, new)
     else:
