@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,15 @@ def run_scan(db: sqlite_utils.Database, sweep_canaries) -> Callable[..., ScanRep
         return scan(build_index(db), [str(p) for p in paths], limits or Limits(), jobs=jobs)
 
     return _scan
+
+
+def zip_bytes(members: dict[str, bytes]) -> bytes:
+    """A deflated zip archive of ``members`` (name -> content), built in memory."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
 
 
 def found(report: ScanReport) -> dict[str, list[str]]:

@@ -8,12 +8,11 @@ import io
 import json
 import lzma
 import tarfile
-import zipfile
 from datetime import date
 
 import pytest
 
-from tests.sweep.conftest import found
+from tests.sweep.conftest import found, zip_bytes
 
 NATHALIE = "sw0001"  # BERNARD-MARTIN Nathalie, born 1981-06-18, phone +33612340101
 HELENE = "sw0000"
@@ -127,14 +126,6 @@ def test_compressed_streams(tmp_path, run_scan, kind):
     assert report.bytes == len(CSV.encode())
 
 
-def _zip(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
 def _tar(members: dict[str, bytes], mode: str = "w") -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode=mode) as archive:
@@ -148,8 +139,8 @@ def _tar(members: dict[str, bytes], mode: str = "w") -> bytes:
 def test_zip_tar_and_nesting_name_members(tmp_path, run_scan):
     tmp_path = tmp_path / "in"
     tmp_path.mkdir()
-    inner = _zip({"export/patients.csv": CSV.encode()})
-    (tmp_path / "outer.zip").write_bytes(_zip({"readme.txt": b"nothing here", "inner.zip": inner}))
+    inner = zip_bytes({"export/patients.csv": CSV.encode()})
+    (tmp_path / "outer.zip").write_bytes(zip_bytes({"readme.txt": b"nothing here", "inner.zip": inner}))
     (tmp_path / "dump.tar.gz").write_bytes(_tar({"db/patients.csv": CSV.encode()}, mode="w:gz"))
     (tmp_path / "plain.tar").write_bytes(_tar({"a/b.txt": b"tel 06.12.34.56.78\n"}))
     report = run_scan(tmp_path)

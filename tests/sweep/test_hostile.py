@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import gzip
-import io
 import os
-import zipfile
 
 from canary.watch.sweep.limits import Limits
-from tests.sweep.conftest import found
+from tests.sweep.conftest import found, zip_bytes
 
 NATHALIE_ROW = b"BERNARD-MARTIN;Nathalie;18/06/1981\n"
 NATHALIE = "sw0001"
 
 
-def _zip(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
 def test_zip_bomb_is_skipped_and_the_rest_scanned(tmp_path, run_scan):
-    bomb = _zip({"zeros.csv": b"0" * (20 * 1024 * 1024), "ok.csv": NATHALIE_ROW})
+    bomb = zip_bytes({"zeros.csv": b"0" * (20 * 1024 * 1024), "ok.csv": NATHALIE_ROW})
     assert len(bomb) < 100_000
     (tmp_path / "bomb.zip").write_bytes(bomb)
     report = run_scan(tmp_path / "bomb.zip", limits=Limits(max_ratio=100))
@@ -48,11 +38,11 @@ def test_expanded_size_budget(tmp_path, run_scan):
 
 
 def test_nesting_deeper_than_the_cap_is_skipped(tmp_path, run_scan):
-    data = _zip({"leak.csv": NATHALIE_ROW})
+    data = zip_bytes({"leak.csv": NATHALIE_ROW})
     for level in range(8):
-        data = _zip({f"level{level}.zip": data})
+        data = zip_bytes({f"level{level}.zip": data})
     (tmp_path / "deep.zip").write_bytes(data)
-    (tmp_path / "shallow.zip").write_bytes(_zip({"a.zip": _zip({"leak.csv": NATHALIE_ROW})}))
+    (tmp_path / "shallow.zip").write_bytes(zip_bytes({"a.zip": zip_bytes({"leak.csv": NATHALIE_ROW})}))
     report = run_scan(tmp_path / "deep.zip", tmp_path / "shallow.zip", limits=Limits(max_depth=4))
     assert [f.file for f in report.findings] == [f"{tmp_path}/shallow.zip!a.zip!leak.csv"]
     assert len(report.skipped) == 1 and "nested deeper" in report.skipped[0]["reason"]
@@ -61,7 +51,7 @@ def test_nesting_deeper_than_the_cap_is_skipped(tmp_path, run_scan):
 def test_dotdot_member_names_are_labels_never_paths(tmp_path, run_scan):
     work = tmp_path / "in"
     work.mkdir()
-    (work / "evil.zip").write_bytes(_zip({"../../escaped.csv": NATHALIE_ROW, "/etc/abs.csv": NATHALIE_ROW}))
+    (work / "evil.zip").write_bytes(zip_bytes({"../../escaped.csv": NATHALIE_ROW, "/etc/abs.csv": NATHALIE_ROW}))
     run_scan(work / "evil.zip")  # the first scan also writes the compiled-pattern cache beside the registry
     before = set(os.listdir(tmp_path))
     report = run_scan(work / "evil.zip")

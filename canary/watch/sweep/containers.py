@@ -44,7 +44,7 @@ class Budget:
 
 
 class CountingReader(io.RawIOBase):
-    """Counts the bytes read from a compressed stream (the denominator of the expansion ratio)."""
+    """Counts the bytes read from a stream (for a compressed one: the denominator of the expansion ratio)."""
 
     def __init__(self, inner: BinaryIO) -> None:
         self.inner = inner
@@ -58,35 +58,30 @@ class CountingReader(io.RawIOBase):
         n = len(data)
         buffer[:n] = data
         self.count += n
+        self.check(n)
         return n
 
+    def check(self, n: int) -> None:
+        """Called after each read of ``n`` bytes; subclasses enforce their bounds here."""
 
-class BoundedReader(io.RawIOBase):
+
+class BoundedReader(CountingReader):
     """An expanded stream that stops at the budget, at a ratio to its compressed size, or at a cap."""
 
     def __init__(self, inner: BinaryIO, budget: Budget, ratio: int, compressed: Callable[[], int],
                  cap: int | None = None) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.budget = budget
         self.ratio = ratio
         self.compressed = compressed
         self.cap = cap
-        self.count = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        data = self.inner.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
-        self.count += n
+    def check(self, n: int) -> None:
         self.budget.spend(n)
         if self.count > RATIO_SLACK and self.count > self.ratio * max(self.compressed(), 1):
             raise LimitExceeded(f"expansion ratio above {self.ratio} (possible zip bomb; sweep.max_ratio)")
         if self.cap is not None and self.count > self.cap:
             raise LimitExceeded("member larger than its declared size")
-        return n
 
 
 class Peekable(io.RawIOBase):
