@@ -14,6 +14,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
+from itertools import accumulate
 from pathlib import Path
 
 import hyperscan
@@ -129,6 +130,7 @@ class StreamMatcher:
         self.database.scan(squeezed, match_event_handler=lambda pid, _s, end, _f, _c: hits.append((pid, end)))
         if not hits:
             return
+        lines_before: list[int] | None = None  # newlines before each block, counted on first need
         tried: set[tuple[str, int]] = set()
         plan = self.plan
         lengths = self.lengths
@@ -154,21 +156,23 @@ class StreamMatcher:
                 if (canary_id, line_start) in tried:
                     continue
                 tried.add((canary_id, line_start))
+                if lines_before is None:
+                    lines_before = list(accumulate((part.count(b"\n") for part in parts), initial=0))
+                line = line_base + lines_before[block] + squeezed.count(b"\n", starts[block], start) + 1
                 finding = self._verify(buf, line_start, line_end, block, self.index.patterns[pid], canary_id, name,
-                                       encoding, line_base, offset_base)
+                                       encoding, line, offset_base)
                 if finding and (found is None or
                                 _CONFIDENCE_RANK[finding.confidence] > _CONFIDENCE_RANK[found.confidence]):
                     best[canary_id] = finding
 
     def _verify(self, buf: bytes, line_start: int, line_end: int, block: int, anchor: bytes, canary_id: str,
-                name: str, encoding: str, line_base: int, offset_base: int) -> Finding | None:
+                name: str, encoding: str, line: int, offset_base: int) -> Finding | None:
         canary = self.index.canaries[canary_id]
         for rec_start, rec_end in _records_around(buf, line_start, line_end, block, anchor, encoding):
             text = decode(buf[rec_start:rec_end], encoding)
             decision = decide(fields_in(text, canary))
             if decision is None:
                 continue
-            line = line_base + buf.count(b"\n", 0, line_start) + 1
             return Finding(canary_id=canary_id, system=canary.system, file=name, fields=decision.fields,
                            confidence=decision.confidence, severity=decision.severity, line=line,
                            offset=offset_base + rec_start, evidence=mask(text))
