@@ -107,3 +107,20 @@ def test_missing_input_is_reported_not_fatal(tmp_path, run_scan):
     report = run_scan(tmp_path / "nope.csv", tmp_path / "*.none", tmp_path / "ok.csv")
     assert set(found(report)) == {NATHALIE}
     assert [s["reason"] for s in report.skipped] == ["no such file or folder", "no file matches this pattern"]
+
+
+def test_the_registry_and_its_cache_are_never_scanned(tmp_path, db_path, run_scan):
+    (tmp_path / "ok.csv").write_bytes(NATHALIE_ROW)
+    run_scan(tmp_path / "ok.csv")  # writes the compiled-pattern cache beside the registry
+    report = run_scan(tmp_path)
+    assert set(found(report)) == {NATHALIE}
+    assert {s["file"].rsplit("/", 1)[-1] for s in report.skipped} >= {"canary.db", "canary.db-sweep.hsdb"}
+
+
+def test_an_empty_registry_scans_nothing_and_says_so(tmp_path, db):
+    from canary.watch.sweep.index import build_index
+    from canary.watch.sweep.scanner import scan
+
+    (tmp_path / "ok.csv").write_bytes(NATHALIE_ROW)
+    report = scan(build_index(db), [str(tmp_path / "ok.csv")], Limits())
+    assert report.findings == [] and report.files == 1

@@ -53,6 +53,14 @@ class SweepIndex:
     patterns: list[bytes]  # squeezed literals, one per distinct value
     entries: list[list[tuple[str, str]]]  # per pattern: (field, canary id)
     cache: Path | None = None  # where the compiled search may be kept (beside the registry)
+    registry: Path | None = None
+
+    def private_files(self) -> set[Path]:
+        """The registry and its side files: full of markers, never scanned as a leak."""
+        if self.registry is None:
+            return set()
+        return {Path(f"{self.registry}{suffix}").resolve() for suffix in ("", "-wal", "-shm", "-journal",
+                                                                          "-sweep.hsdb", "-sweep.hsdb.tmp")}
 
     @property
     def empty(self) -> bool:
@@ -125,12 +133,13 @@ def build_index(db: sqlite_utils.Database) -> SweepIndex:
             for pattern in info.squeezed[kind]:
                 add(pattern, kind, info.id, 6)
     patterns = list(by_pattern)
+    registry = _registry_path(db)
     return SweepIndex(canaries=canaries, patterns=patterns, entries=[by_pattern[p] for p in patterns],
-                      cache=_cache_path(db))
+                      cache=Path(f"{registry}-sweep.hsdb") if registry else None, registry=registry)
 
 
-def _cache_path(db: sqlite_utils.Database) -> Path | None:
+def _registry_path(db: sqlite_utils.Database) -> Path | None:
     for _seq, name, file in db.execute("PRAGMA database_list"):
         if name == "main" and file:
-            return Path(f"{file}-sweep.hsdb")
+            return Path(file)
     return None

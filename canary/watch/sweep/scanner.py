@@ -202,7 +202,7 @@ def scan(index: SweepIndex, inputs: list[str], limits: Limits, jobs: int = 1,
 
     ``progress(done, total)`` is called with input bytes as units finish (URLs count as 0 until fetched).
     """
-    units, skipped = expand(inputs, jobs)
+    units, skipped = expand(inputs, jobs, index.private_files())
     report = ScanReport(skipped=list(skipped))
     total = sum(u.size for u in units)
     done = 0

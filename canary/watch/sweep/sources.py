@@ -40,8 +40,12 @@ def is_url(text: str) -> bool:
     return text.startswith(("http://", "https://"))
 
 
-def expand(inputs: list[str], jobs: int = 1) -> tuple[list[Unit], list[dict]]:
-    """Units for paths, folders (recursively), globs and URLs; what cannot be found is reported."""
+def expand(inputs: list[str], jobs: int = 1, exclude: set[Path] | None = None) -> tuple[list[Unit], list[dict]]:
+    """Units for paths, folders (recursively), globs and URLs; what cannot be found is reported.
+
+    ``exclude``: resolved paths never read (the registry and its side files).
+    """
+    exclude = exclude or set()
     units: list[Unit] = []
     skipped: list[dict] = []
     for item in inputs:
@@ -65,6 +69,9 @@ def expand(inputs: list[str], jobs: int = 1) -> tuple[list[Unit], list[dict]]:
             continue
         for file in files:
             if file.is_symlink() and not file.resolve().is_file():
+                continue
+            if file.resolve() in exclude:
+                skipped.append({"file": str(file), "reason": "the canary registry or its cache (never scanned)"})
                 continue
             units.extend(_file_units(file, jobs, skipped))
     return units, skipped
