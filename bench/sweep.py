@@ -170,6 +170,44 @@ def _run(cmd: list[str], **kwargs) -> tuple[float, float, int, str]:
         return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, out.read().decode("utf-8", "replace")
 
 
+def compare_matchers(db_path: Path, corpus: Path, limit: int = 100 * 1024 * 1024) -> None:
+    """Hyperscan against pyahocorasick on the same squeezed text and the same patterns (if installed)."""
+    from canary.watch.sweep.index import build_index
+    from canary.watch.sweep.matcher import compile_patterns
+    from canary.watch.sweep.textnorm import squeeze
+
+    db = open_db(db_path)
+    index = build_index(db)
+    db.close()
+    with open(corpus, "rb") as handle:
+        squeezed = squeeze(handle.read(limit))
+    database = compile_patterns(index.patterns, index.cache)
+    count = [0]
+
+    def on_match(*_args) -> None:
+        count[0] += 1
+
+    start = time.perf_counter()
+    database.scan(squeezed, match_event_handler=on_match)
+    hs_time = time.perf_counter() - start
+    print(f"matcher hyperscan: {limit / 1e6 / hs_time:.0f} MB/s on {limit // 2**20} MiB, {count[0]} hits, "
+          f"{len(index.patterns)} patterns")
+    try:
+        import ahocorasick
+    except ImportError:
+        print("matcher pyahocorasick: not installed (pip install pyahocorasick to compare)")
+        return
+    automaton = ahocorasick.Automaton()
+    for i, pattern in enumerate(index.patterns):
+        automaton.add_word(pattern.decode("latin-1"), i)
+    automaton.make_automaton()
+    text = squeezed.decode("latin-1")
+    start = time.perf_counter()
+    hits = sum(1 for _ in automaton.iter(text))
+    ac_time = time.perf_counter() - start
+    print(f"matcher pyahocorasick: {limit / 1e6 / ac_time:.0f} MB/s, {hits} hits")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=1024, help="corpus size in MB (default 1024)")
@@ -177,6 +215,8 @@ def main() -> None:
     parser.add_argument("--planted", type=int, default=200)
     parser.add_argument("--jobs", default="1,2", help="comma-separated --jobs values to time")
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--compare-matchers", action="store_true",
+                        help="also time Hyperscan against pyahocorasick on the squeezed corpus")
     args = parser.parse_args()
     rng = random.Random(20261128)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="sweep-bench-"))
@@ -237,6 +277,8 @@ def main() -> None:
         for jobs, wall in timings.items():
             if jobs != 1:
                 print(f"speed-up --jobs {jobs}: {timings[1] / wall:.2f}x")
+    if args.compare_matchers:
+        compare_matchers(db_path, corpus)
     print(f"work folder: {work} (delete it when done)")
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import click
 from apscheduler.schedulers.base import BaseScheduler
 
+from canary.errors import CanaryError
 from canary.serve import ServeContext, Service
 from canary.store import open_db
 from canary.watch.sweep.feeds import list_feeds, run_feed
@@ -66,7 +67,11 @@ class FeedScheduler:
             del self.known[gone]
         for feed in feeds:
             name, text = feed["name"], feed["schedule"]
-            schedule = parse_schedule(text)
+            try:
+                schedule = parse_schedule(text)
+            except CanaryError as exc:  # only 'feed add' writes schedules, but a bad row must not stop the rest
+                log.error("feed %s: %s", name, exc)
+                continue
             first_seen = name not in self.known
             if self.known.get(name) != text:
                 self.scheduler.add_job(self.run, schedule.trigger(), args=[name], id=f"sweep:feed:{name}",
