@@ -249,3 +249,42 @@ def test_subprocess_scan(db_path, sweep_canaries, tmp_path):
                           cwd=root, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "3 canari(s)" in done.stdout and "ehr-lyon" in done.stdout
+
+
+def test_cli_sweep_exit_code_and_remove(cli, db, sweep_canaries, tmp_path):
+    drops = tmp_path / "drops"
+    drops.mkdir()
+    (tmp_path / "urls.json").write_text(json.dumps([f"http://127.0.0.1:{_free_port()}/gone.csv"]), encoding="utf-8")
+    assert cli("feed", "add", "local", str(drops)).exit_code == 0
+    assert cli("feed", "add", "list-file", str(tmp_path / "urls.json"), "--schedule", "0 3 * * 1").exit_code == 0
+    result = cli("sweep", "--json")
+    assert result.exit_code == 1  # every feed ran, one failed
+    outcomes = {o["feed"]: o for o in json.loads(result.output[: result.output.rindex("]") + 1])}
+    assert outcomes["local"]["status"] == "ok"
+    assert outcomes["list-file"]["status"] == "failed" and "unreachable" in outcomes["list-file"]["error"]
+    assert cli("feed", "remove", "list-file").exit_code == 0
+    assert [f["name"] for f in json.loads(cli("feed", "list", "--json").output)] == ["local"]
+
+
+def test_daemon_mode_catches_up_and_stops_on_sigterm(db, db_path, sweep_canaries, tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    drops = tmp_path / "drops"
+    drops.mkdir()
+    (drops / "x.csv").write_text(ROWS, encoding="utf-8")
+    add_feed(db, "drops", str(drops))
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen([sys.executable, "-m", "canary", "--db", str(db_path), "sweep", "--daemon"], cwd=root,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and get_feed(db, "drops")["last_status"] is None:
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=20)
+    assert get_feed(db, "drops")["last_status"] == "ok", err
+    assert proc.returncode == 0, err
+    assert len(list_events(db, channel="leak")) == 3

@@ -132,6 +132,7 @@ def sweep_command(ctx: CliContext, feed_name: str | None, jobs: int, as_json: bo
     if any(o["status"] != "ok" for o in outcomes):
         click.echo("flux injoignable(s), réessayé(s) au prochain passage / unreachable feed(s), retried at the "
                    "next run", err=True)
+        sys.exit(1)  # every feed ran; the exit code tells a cron job that one of them failed
 
 
 def _daemon(ctx: CliContext) -> None:
