@@ -112,6 +112,6 @@ def decide(fields: list[str]) -> Decision | None:
     pairs = [f for f in fields if f in PAIR_FIELDS]
     if len(pairs) >= 2:
         support = len(pairs) + ("first_name" in fields) + ("postcode" in fields)
-        return Decision(fields, "medium", "high") if support >= 3 else Decision(fields, "low", "medium")
+        return Decision(fields, "medium", "high") if support >= 3 else Decision(fields, "low", "low")
     return None
 
