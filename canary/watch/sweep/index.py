@@ -59,8 +59,10 @@ class SweepIndex:
         """The registry and its side files: full of markers, never scanned as a leak."""
         if self.registry is None:
             return set()
+        folder = self.registry.resolve().parent
         return {Path(f"{self.registry}{suffix}").resolve() for suffix in ("", "-wal", "-shm", "-journal",
-                                                                          "-sweep.hsdb", "-sweep.hsdb.tmp")}
+                                                                          "-sweep.hsdb")} | \
+            set(folder.glob(f".{self.registry.name}-sweep.hsdb.*"))
 
     @property
     def empty(self) -> bool:

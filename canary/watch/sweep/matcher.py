@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import os
 import re
+import tempfile
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -76,15 +77,20 @@ def compile_patterns(patterns: list[bytes], cache: Path | None = None) -> hypers
     expressions = [_NOT_ALNUM.sub(lambda m: b"\\x%02x" % m.group()[0], p) for p in patterns]
     database.compile(expressions=expressions, ids=list(range(len(expressions))), elements=len(expressions))
     if cache is not None:
-        with contextlib.suppress(OSError):
-            old_umask = os.umask(0o077)
-            try:
-                tmp = cache.with_name(cache.name + ".tmp")
-                tmp.write_bytes(digest + hyperscan.dumpb(database))
-                os.replace(tmp, cache)
-            finally:
-                os.umask(old_umask)
+        _write_cache(cache, digest + hyperscan.dumpb(database))
     return database
+
+
+def _write_cache(cache: Path, blob: bytes) -> None:
+    """Write atomically under a unique name (two sweeps may compile at once), owner-only; best effort."""
+    with contextlib.suppress(OSError):
+        fd, tmp = tempfile.mkstemp(prefix=f".{cache.name}.", dir=cache.parent)  # mkstemp files are 0600
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(blob)
+            os.replace(tmp, cache)
+        except OSError:
+            Path(tmp).unlink(missing_ok=True)
 
 
 class StreamMatcher:
