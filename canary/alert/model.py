@@ -1,0 +1,108 @@
+"""Alerts as the operator sees them: the JSON view, listing, and the open -> acknowledged -> resolved lifecycle."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlite_utils
+
+from canary.alert.text import render
+from canary.errors import CanaryError, NotFound
+from canary.store.events import utcnow
+from canary.store.tx import write_transaction
+
+_JSON_COLUMNS = ("systems", "canaries", "window", "paged", "by_system", "establishments", "accounts", "sources")
+
+
+def _decode(row: dict[str, Any]) -> dict[str, Any]:
+    for column in _JSON_COLUMNS:
+        value = row.get(column)
+        row[column] = json.loads(value) if isinstance(value, str) and value else (value or None)
+    return row
+
+
+def alert_view(row: dict[str, Any]) -> dict[str, Any]:
+    """The public shape of an alert: ``canary alerts --json`` items and what webhooks receive."""
+    row = _decode(dict(row))
+    view = {
+        "id": row["id"],
+        "key": row["key"],
+        "state": row["state"],
+        "severity": row["severity"],
+        "channel": row["channel"],
+        "systems": row["systems"] or [],
+        "canaries": row["canaries"] or [],
+        "count": row["count"],
+        "first_seen": row["first_seen"],
+        "last_seen": row["last_seen"],
+        "window": row["window"],
+        "by_system": [
+            {"system": name, **detail} for name, detail in sorted((row["by_system"] or {}).items())
+        ],
+        "establishments": row["establishments"] or [],
+        "accounts": row["accounts"] or [],
+        "sources": row["sources"] or [],
+        "exfiltration": bool(row["exfiltration"]),
+        "version": row["version"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "acked_by": row["acked_by"],
+        "acked_at": row["acked_at"],
+        "resolved_by": row["resolved_by"],
+        "resolved_at": row["resolved_at"],
+        "note": row["note"],
+    }
+    view.update(render(view))
+    return view
+
+
+def get_alert(db: sqlite_utils.Database, alert_id: int) -> dict[str, Any]:
+    rows = list(db.query("SELECT * FROM alerts WHERE id = ?", [alert_id]))
+    if not rows:
+        raise NotFound(f"unknown alert {alert_id}; see 'canary alerts'")
+    return alert_view(rows[0])
+
+
+def list_alerts(db: sqlite_utils.Database, *, open_only: bool = False) -> list[dict[str, Any]]:
+    """Alerts, newest first; ``open_only`` keeps those not resolved (open or acknowledged)."""
+    sql = "SELECT * FROM alerts"
+    if open_only:
+        sql += " WHERE state != 'resolved'"
+    sql += " ORDER BY id DESC"
+    return [alert_view(row) for row in db.query(sql)]
+
+
+def acknowledge(db: sqlite_utils.Database, alert_id: int, by: str, note: str | None = None) -> dict[str, Any]:
+    with write_transaction(db):
+        state = _state(db, alert_id)
+        if state != "open":
+            raise CanaryError(f"alert {alert_id} is {state}; only an open alert can be acknowledged")
+        now = utcnow()
+        db.execute(
+            "UPDATE alerts SET state = 'acknowledged', acked_by = ?, acked_at = ?, note = COALESCE(?, note), "
+            "updated_at = ? WHERE id = ?",
+            [by, now, note, now, alert_id],
+        )
+    return get_alert(db, alert_id)
+
+
+def resolve(db: sqlite_utils.Database, alert_id: int, by: str, note: str | None = None) -> dict[str, Any]:
+    with write_transaction(db):
+        state = _state(db, alert_id)
+        if state == "resolved":
+            raise CanaryError(f"alert {alert_id} is already resolved")
+        now = utcnow()
+        db.execute(
+            "UPDATE alerts SET state = 'resolved', resolved_by = ?, resolved_at = ?, note = COALESCE(?, note), "
+            "updated_at = ? WHERE id = ?",
+            [by, now, note, now, alert_id],
+        )
+    return get_alert(db, alert_id)
+
+
+def _state(db: sqlite_utils.Database, alert_id: int) -> str:
+    row = db.execute("SELECT state FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    if row is None:
+        raise NotFound(f"unknown alert {alert_id}; see 'canary alerts'")
+    return str(row[0])

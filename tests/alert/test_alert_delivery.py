@@ -1,0 +1,187 @@
+"""Delivery to real peers on 127.0.0.1: webhooks (plain and signed), SMTP via apprise, syslog/CEF, JSON lines."""
+
+from __future__ import annotations
+
+import email
+import email.header
+import json
+import socket
+import time
+
+import pytest
+from aiosmtpd.controller import Controller
+from alert_peers import Workers, hit, wait_until
+
+from canary.alert.correlate import correlate_all
+from canary.alert.delivery import DeliveryWorker
+from canary.alert.destinations import add_destination
+from canary.alert.model import list_alerts
+from canary.alert.ratelimit import RateLimiter
+from canary.settings import set_setting
+from canary.store.events import list_events
+
+
+def _pending(db) -> int:
+    return db.execute("SELECT COUNT(*) FROM alert_outbox WHERE state = 'pending'").fetchone()[0]
+
+
+def test_receiver_down_then_up_gets_every_alert_once(fast_alerts, db, db_path, add_hand_canaries, receiver):
+    add_destination(db, receiver.url)
+    receiver.down()
+    canaries = add_hand_canaries("ehr-a", 5)
+    with Workers(db_path):
+        for canary in canaries:
+            hit(db, canary["id"], group=f"tripwire:http:{canary['id']}")
+        assert wait_until(lambda: db.execute(
+            "SELECT failures FROM alert_destinations").fetchone()[0] >= 3, timeout=10)
+        time.sleep(0.3)
+        assert receiver.hits == {} and _pending(db) == 5
+        receiver.up()
+        assert wait_until(lambda: _pending(db) == 0, timeout=15)
+    assert len(receiver.received) == 5
+    assert set(receiver.hits.values()) == {1}  # nothing reached it twice
+    alerts = {a["id"]: a for a in list_alerts(db)}
+    for key, body in receiver.received.items():
+        assert body["idempotency_key"] == key
+        assert body["id"] in alerts
+        listed = {k: v for k, v in alerts[body["id"]].items() if k not in ("updated_at",)}
+        sent = {k: v for k, v in body.items() if k not in ("updated_at", "idempotency_key")}
+        assert sent == listed  # the same object as 'canary alerts --json'
+    assert db.execute("SELECT failures, failing_since FROM alert_destinations").fetchone() == (0, None)
+
+
+def test_signed_webhook_carries_a_verifiable_hmac(fast_alerts, db, add_hand_canaries, receiver):
+    destination = add_destination(db, receiver.url.replace("json://", "hmac://"))
+    assert destination.secret
+    hit(db, add_hand_canaries("ehr-a", 1)[0]["id"], channel="leak", severity="critical", group="sweep:1")
+    correlate_all(db)
+    worker = DeliveryWorker(db)
+    worker.run_once()
+    worker.close()
+    (key,) = receiver.received
+    assert receiver.verified(key, destination.secret)
+    assert not receiver.verified(key, "another secret")
+    receiver.raw[key] = receiver.raw[key].replace(b"critical", b"low")  # a tampered body fails the check
+    assert not receiver.verified(key, destination.secret)
+
+
+def test_routing_by_min_severity_and_system(fast_alerts, db, add_hand_canaries, receiver, tmp_path):
+    ehr = add_hand_canaries("ehr-a", 1)[0]
+    lab = add_hand_canaries("lab-b", 1)[0]
+    critical_only = add_destination(db, receiver.url, min_severity="critical")
+    lab_only = add_destination(db, f"jsonl://{tmp_path}/lab.jsonl", systems=["lab-b"])
+    hit(db, ehr["id"], severity="high", group="g-ehr")
+    hit(db, lab["id"], severity="critical", channel="leak", group="g-lab")
+    correlate_all(db)
+    routed = sorted(db.execute("SELECT a.key, o.destination_id FROM alert_outbox o "
+                               "JOIN alerts a ON a.id = o.alert_id").fetchall())
+    assert routed == [("g-lab", critical_only.id), ("g-lab", lab_only.id)]
+
+
+def test_rate_limit_delays_but_never_drops(fast_alerts, db, db_path, add_hand_canaries, receiver):
+    limiter = RateLimiter()
+    assert [limiter.reserve(1, 6, now=100.0) for _ in range(2)] == [0.0, pytest.approx(10.0)]
+    assert limiter.reserve(1, 6, now=110.0) == 0.0
+
+    set_setting(db, "alert.rate_per_minute", "120")  # bursts of 20, then 2 per second
+    add_destination(db, receiver.url)
+    canaries = add_hand_canaries("ehr-a", 24)
+    for canary in canaries:
+        hit(db, canary["id"])
+    with Workers(db_path):
+        assert wait_until(lambda: len(receiver.received) >= 20, timeout=10)
+        assert len(receiver.received) < 24  # the rest waits its turn
+        assert wait_until(lambda: len(receiver.received) == 24, timeout=10)
+    assert _pending(db) == 0
+
+
+def test_destination_failing_for_long_raises_its_own_alert(fast_alerts, db, db_path, add_hand_canaries,
+                                                           receiver, tmp_path):
+    set_setting(db, "alert.destination_warning_seconds", "0.3")
+    broken = add_destination(db, receiver.url)
+    receiver.down()
+    log = tmp_path / "siem.jsonl"
+    add_destination(db, f"jsonl://{log}")
+    hit(db, add_hand_canaries("ehr-a", 1)[0]["id"], group="g")
+    with Workers(db_path):
+        assert wait_until(lambda: any(a["channel"] == "notify" for a in list_alerts(db)), timeout=10)
+        assert wait_until(lambda: log.exists() and len(log.read_text().splitlines()) == 2, timeout=10)
+    warnings = list_events(db, channel="notify")
+    assert len(warnings) == 1 and warnings[0]["details"]["destination_id"] == broken.id
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert {line["channel"] for line in lines} == {"http", "notify"}
+    notify = next(line for line in lines if line["channel"] == "notify")
+    assert "destination" in notify["text"]["en"] and notify["severity"] == "high"
+    assert log.stat().st_mode & 0o777 == 0o600
+
+
+def test_syslog_cef_line(fast_alerts, db, add_hand_canaries, udp_listener):
+    port = udp_listener.getsockname()[1]
+    add_destination(db, f"syslog://127.0.0.1:{port}", min_severity="high")
+    canary = add_hand_canaries("ehr-a", 1)[0]
+    hit(db, canary["id"], channel="access-log", severity="critical", account="jdupont", group="access:ehr-a:jdupont")
+    correlate_all(db)
+    worker = DeliveryWorker(db)
+    worker.run_once()
+    worker.close()
+    message = udp_listener.recv(65535).decode()
+    assert message.startswith("<162>1 ")  # local4.crit
+    cef = message[message.index("CEF:0|"):]
+    assert cef.startswith("CEF:0|canary|canary|1|access-log|Disable account jdupont on ehr-a")
+    assert "|10|" in cef and "externalId=canary-" in cef and "cs1=ehr-a" in cef and "cs3=jdupont" in cef
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _Mailbox:
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd API)
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+def test_mailto_through_apprise_reaches_a_real_smtp_server(fast_alerts, db, add_hand_canaries):
+    mailbox = _Mailbox()
+    port = _free_port()  # aiosmtpd checks readiness by connecting, so it needs the real port up front
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        add_destination(db, f"mailto://127.0.0.1:{port}?from=canary@hopital.example&to=astreinte@hopital.example")
+        canaries = add_hand_canaries("ehr-a", 2)
+        for canary in canaries:
+            hit(db, canary["id"], channel="leak", severity="critical", group="sweep:2")
+        correlate_all(db)
+        worker = DeliveryWorker(db)
+        worker.run_once()
+        worker.close()
+        assert wait_until(lambda: len(mailbox.messages) == 1, timeout=5)
+    finally:
+        controller.stop()
+    envelope = mailbox.messages[0]
+    assert envelope.rcpt_tos == ["astreinte@hopital.example"]
+    message = email.message_from_bytes(envelope.original_content)
+    assert message["Idempotency-Key"].startswith("canary-")
+    body = message.get_payload(decode=True).decode() if not message.is_multipart() else \
+        message.get_payload(0).get_payload(decode=True).decode()
+    assert "Quoi :" in body and "What:" in body and f"ref: {message['Idempotency-Key']}" in body
+    assert "CRITIQUE" in message["Subject"] or "CRITIQUE" in str(email.header.make_header(
+        email.header.decode_header(message["Subject"])))
+    assert _pending(db) == 0
+
+
+def test_notify_test_reports_each_destination(fast_alerts, cli, db, receiver, tmp_path):
+    good = add_destination(db, receiver.url)
+    down = add_destination(db, "json://127.0.0.1:9/nothing-listens-here")
+    out = cli("notify", "test", "--json")
+    assert out.exit_code == 1
+    report = {row["id"]: row for row in json.loads(out.output)}
+    assert report[good.id]["ok"] is True and report[down.id]["ok"] is False
+    assert "Connection" in report[down.id]["error"]
+    (body,) = receiver.received.values()
+    assert body["test"] is True and body["channel"] == "test"
