@@ -102,6 +102,7 @@ class _Context:
     destinations: list[Any]
     window: timedelta
     places: dict[str, tuple[str | None, str | None]]
+    planting_cache: dict[Any, Any] = field(default_factory=dict)
 
 
 def _event(values: tuple[Any, ...]) -> dict[str, Any]:
@@ -178,7 +179,8 @@ def _fold(context: _Context, key: str, events: list[dict[str, Any]], result: Bat
     window = json.loads(row["window"]) if row["window"] else None
     if new_canaries:
         window = overall_window(theft_windows(db, _found_by_system(db, alert_id),
-                                              dump=row["channel"] in DUMP_CHANNELS, detected_at=first_seen))
+                                              dump=row["channel"] in DUMP_CHANNELS, detected_at=first_seen,
+                                              cache=context.planting_cache))
     systems = sorted(by_system)
     paged = json.loads(row["paged"] or "{}")
     escalated = severity.rank(level) > severity.rank(paged.get("severity")) or bool(

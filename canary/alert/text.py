@@ -7,6 +7,15 @@ alert's public view, so every destination (chat, e-mail, SMS, SIEM) says the sam
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from canary.alert.window import parse_time
+
+try:  # on-call teams in France read local time; the JSON keeps UTC
+    LOCAL_ZONE: Any = ZoneInfo("Europe/Paris")
+    ZONE_LABEL = ("heure de Paris", "Paris time")
+except ZoneInfoNotFoundError:
+    LOCAL_ZONE, ZONE_LABEL = None, ("UTC", "UTC")
 
 SEVERITY_WORDS = {
     "critical": ("CRITIQUE", "CRITICAL"), "high": ("ÉLEVÉE", "HIGH"), "medium": ("MOYENNE", "MEDIUM"),
@@ -23,6 +32,35 @@ CONFIDENCE = {
             "low: probably a bot (link previewer, scanner)"),
     "info": ("information seulement", "information only"),
 }
+
+
+def human_time(value: str | None) -> str:
+    parsed = parse_time(value)
+    if parsed is None:
+        return value or "?"
+    if LOCAL_ZONE is not None:
+        parsed = parsed.astimezone(LOCAL_ZONE)
+    return parsed.strftime("%Y-%m-%d %H:%M")
+
+
+def _short(view: dict[str, Any]) -> tuple[str, str]:
+    """A few words for the title line (chat notification, SMS, mail subject)."""
+    account = ", ".join(view["accounts"]) or "?"
+    channel = view["channel"]
+    if channel == "leak":
+        return "fuite de données", "data leak"
+    if channel == "access-log":
+        if view["exfiltration"]:
+            return f"exfiltration par le compte {account}", f"exfiltration by account {account}"
+        return f"lecture par le compte {account}", f"read by account {account}"
+    words = {"http": ("lien piège ouvert", "trap link opened"),
+             "dns": ("nom DNS piège résolu", "trap DNS name resolved"),
+             "smtp": ("courriel piège reçu", "trap mail received"),
+             "imap": ("courriel piège reçu", "trap mail received"),
+             "phone": ("appel vers un numéro piège", "call to a trap number"),
+             "sms": ("SMS vers un numéro piège", "text to a trap number"),
+             "notify": ("destination d'alerte en échec", "alert destination failing")}
+    return words.get(channel, (channel, channel))
 
 
 def _what(view: dict[str, Any]) -> tuple[str, str]:
@@ -65,14 +103,16 @@ def _where(view: dict[str, Any]) -> str:
 
 
 def _since(view: dict[str, Any]) -> tuple[str, str]:
-    fr, en = f"{view['first_seen']} ({view['count']} événement(s))", f"{view['first_seen']} ({view['count']} event(s))"
+    first = human_time(view["first_seen"])
+    fr = f"{first} {ZONE_LABEL[0]} ({view['count']} événement(s))"
+    en = f"{first} {ZONE_LABEL[1]} ({view['count']} event(s))"
     window = view.get("window") or {}
-    start, end = window.get("from"), window.get("to")
-    if start and end:
-        fr += f" ; vol entre {start} et {end}"
+    start, end = human_time(window.get("from")), human_time(window.get("to"))
+    if window.get("from") and window.get("to"):
+        fr += f" ; vol entre le {start} et le {end}"
         en += f"; taken between {start} and {end}"
-    elif start:
-        fr += f" ; vol après {start}"
+    elif window.get("from"):
+        fr += f" ; vol après le {start}"
         en += f"; taken after {start}"
     return fr, en
 
@@ -88,7 +128,7 @@ def _first_action(view: dict[str, Any]) -> tuple[str, str]:
         window = view.get("window") or {}
         span = ""
         if window.get("from"):
-            span = f" ({window['from']} → {window.get('to') or '…'})"
+            span = f" ({human_time(window['from'])} → {human_time(window['to']) if window.get('to') else '…'})"
         fr, en = (f"Vérifiez les exports, sauvegardes et extractions en masse de {systems}{span}",
                   f"Check the export jobs, backups and bulk reads of {systems}{span}")
     elif channel == "notify":
@@ -115,8 +155,8 @@ def render(view: dict[str, Any]) -> dict[str, Any]:
     systems = ", ".join(view["systems"]) or "?"
     conf_fr, conf_en = (c.format(systems=systems) for c in CONFIDENCE.get(view["severity"], ("?", "?")))
     act_fr, act_en = _first_action(view)
-    title = (f"[{sev_fr}] Canary #{view['id']} : {what_fr} — {systems} / "
-             f"[{sev_en}] Canary #{view['id']}: {what_en} — {systems}")
+    short_fr, short_en = _short(view)
+    title = f"[{sev_fr}/{sev_en}] Canary #{view['id']} : {short_fr} / {short_en} — {systems}"
     fr = "\n".join([f"Quoi : {what_fr}", f"Où : {where}", f"Depuis : {since_fr}", f"Certitude : {conf_fr}",
                     f"À faire d'abord : {act_fr}"])
     en = "\n".join([f"What: {what_en}", f"Where: {where}", f"Since: {since_en}", f"How sure: {conf_en}",

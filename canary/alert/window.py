@@ -9,6 +9,7 @@ A single hit (tripwire, access log) bounds only the start: other canaries being 
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +21,11 @@ PLANTED_STATES = ("planted", "retired")
 def parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
+    return _parse_time(value)
+
+
+@functools.lru_cache(maxsize=8192)  # canaries planted together share their timestamp
+def _parse_time(value: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -34,11 +40,16 @@ def iso(value: datetime | None) -> str | None:
 
 
 def theft_windows(
-    db: sqlite_utils.Database, found: dict[str, set[str]], *, dump: bool, detected_at: str
+    db: sqlite_utils.Database, found: dict[str, set[str]], *, dump: bool, detected_at: str,
+    cache: dict[Any, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Per system: ``{"from", "to", "basis", "generation_found", "generation_absent"}``."""
+    """Per system: ``{"from", "to", "basis", "generation_found", "generation_absent"}``.
+
+    ``cache`` (one per correlation batch) keeps each system's planting dates across the alerts of the batch.
+    """
     detected = parse_time(detected_at)
-    return {system: _system_window(db, system, ids, dump=dump, detected=detected)
+    cache = {} if cache is None else cache
+    return {system: _system_window(db, system, ids, dump=dump, detected=detected, cache=cache)
             for system, ids in found.items() if ids}
 
 
@@ -106,9 +117,12 @@ def _convert(raw: list[tuple[Any, ...]]) -> list[tuple[str, int, datetime | None
 
 
 def _system_window(
-    db: sqlite_utils.Database, system: str, found_ids: set[str], *, dump: bool, detected: datetime | None
+    db: sqlite_utils.Database, system: str, found_ids: set[str], *, dump: bool, detected: datetime | None,
+    cache: dict[Any, Any],
 ) -> dict[str, Any]:
-    use_plantings = _has_plantings(db, system)
+    if ("plantings", system) not in cache:
+        cache[("plantings", system)] = _has_plantings(db, system)
+    use_plantings = cache[("plantings", system)]
     basis = "plantings" if use_plantings else "canaries.created_at"
     found = _planting_rows(db, system, found_ids, use_plantings)
     window: dict[str, Any] = {"from": None, "to": None, "basis": basis,
@@ -122,10 +136,12 @@ def _system_window(
     if not dump:
         return window
     # Canaries planted after the newest one found and before the dump was seen, yet absent from it.
+    if ("rows", system) not in cache:
+        cache[("rows", system)] = _planting_rows(db, system, None, use_plantings)
     absent = [
         (when, generation)
-        for cid, generation, when, planted in _planting_rows(db, system, None, use_plantings)
-        if cid not in found_ids and when is not None and when > start
+        for cid, generation, when, planted in cache[("rows", system)]
+        if when is not None and when > start and cid not in found_ids
         and (planted or not use_plantings) and (detected is None or when <= detected)
     ]
     if absent:

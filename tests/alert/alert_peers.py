@@ -107,12 +107,14 @@ def hit(db: sqlite_utils.Database, canary_id: str, channel: str = "http", severi
 
 
 class Workers:
-    """The real correlation and delivery loops in threads, as ``canary serve`` runs them."""
+    """The alert services exactly as ``canary serve`` gets them (correlation and delivery threads)."""
 
     def __init__(self, db_path: Any) -> None:
-        from canary.alert.worker import alert_services
+        from canary.alert.services import services
+        from canary.serve import ServeContext
 
-        self.services = alert_services(db_path)
+        self.services = services(ServeContext(db_path=db_path), {"alerts": True})
+        assert [s.name for s in self.services] == ["alert-correlation", "alert-delivery"]
 
     def __enter__(self) -> Workers:
         for service in self.services:

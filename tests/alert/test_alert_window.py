@@ -41,7 +41,7 @@ def test_dump_holding_gen5_but_not_gen6_was_taken_between_their_plantings(db, ad
                                                               "canaries.created_at")
     per_system = window["systems"]["ehr-a"]
     assert (per_system["generation_found"], per_system["generation_absent"]) == (5, 6)
-    assert "2026-01-05T08:00:00Z" in list_alerts(db)[0]["text"]["en"]
+    assert "taken between 2026-01-05 09:00 and 2026-02-05 09:00" in list_alerts(db)[0]["text"]["en"]  # Paris time
 
 
 def test_plantings_table_dates_win_over_creation_dates(db, add_hand_canaries):
