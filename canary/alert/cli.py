@@ -58,28 +58,24 @@ def _who(by: str | None) -> str:
         return "unknown"
 
 
-@alert_group.command("ack")
-@click.argument("alert_id", metavar="ID", type=int)
-@click.option("--note", help="Why, or what was done.")
-@click.option("--by", help="Who acknowledges (default: the system user).")
-@pass_ctx
-def alert_ack(ctx: CliContext, alert_id: int, note: str | None, by: str | None) -> None:
-    """Acknowledge alert ID: someone is on it (an escalation still pages)."""
-    view = acknowledge(ctx.db, alert_id, _who(by), note)
-    click.echo(f"alerte {alert_id} prise en compte par {view['acked_by']} / alert {alert_id} acknowledged "
-               f"by {view['acked_by']}")
+def _lifecycle_command(name: str, action: Any, help_text: str, done_fr: str, done_en: str,
+                       who_key: str) -> click.Command:
+    @alert_group.command(name, help=help_text)
+    @click.argument("alert_id", metavar="ID", type=int)
+    @click.option("--note", help="Why, or what was done.")
+    @click.option("--by", help="Who (default: the system user).")
+    @pass_ctx
+    def command(ctx: CliContext, alert_id: int, note: str | None, by: str | None) -> None:
+        view = action(ctx.db, alert_id, _who(by), note)
+        click.echo(f"alerte {alert_id} {done_fr} {view[who_key]} / alert {alert_id} {done_en} by {view[who_key]}")
+
+    return command
 
 
-@alert_group.command("resolve")
-@click.argument("alert_id", metavar="ID", type=int)
-@click.option("--note", help="Why, or what was done.")
-@click.option("--by", help="Who resolves (default: the system user).")
-@pass_ctx
-def alert_resolve(ctx: CliContext, alert_id: int, note: str | None, by: str | None) -> None:
-    """Resolve alert ID: new events with the same key open a new alert."""
-    view = resolve(ctx.db, alert_id, _who(by), note)
-    click.echo(f"alerte {alert_id} résolue par {view['resolved_by']} / alert {alert_id} resolved "
-               f"by {view['resolved_by']}")
+_lifecycle_command("ack", acknowledge, "Acknowledge alert ID: someone is on it (an escalation still pages).",
+                   "prise en compte par", "acknowledged", "acked_by")
+_lifecycle_command("resolve", resolve, "Resolve alert ID: new events with the same key open a new alert.",
+                   "résolue par", "resolved", "resolved_by")
 
 
 @click.group("notify")
@@ -87,7 +83,7 @@ def notify_group() -> None:
     """Where alerts are sent (apprise URLs, signed webhooks, syslog/CEF, JSON lines)."""
 
 
-@notify_group.command("add")
+@notify_group.command("add", short_help="Add a destination URL with its routing.")
 @click.argument("url")
 @click.option("--min-severity", type=click.Choice(SEVERITIES), default="low", show_default=True,
               help="Send only alerts at least this severe.")
@@ -124,7 +120,7 @@ def notify_remove(ctx: CliContext, destination_id: int) -> None:
     click.echo(f"destination {destination_id} supprimée / removed")
 
 
-@notify_group.command("test")
+@notify_group.command("test", short_help="Send a test alert to every destination and report each.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
 def notify_test(ctx: CliContext, as_json: bool) -> None:
@@ -138,7 +134,7 @@ def notify_test(ctx: CliContext, as_json: bool) -> None:
         raise SystemExit(1)
 
 
-@notify_group.command("run")
+@notify_group.command("run", short_help="Run the correlation and delivery workers in the foreground.")
 @click.option("--once", is_flag=True, help="Correlate and deliver what is due, then exit.")
 @pass_ctx
 def notify_run(ctx: CliContext, once: bool) -> None:

@@ -74,29 +74,31 @@ def list_alerts(db: sqlite_utils.Database, *, open_only: bool = False) -> list[d
 
 
 def acknowledge(db: sqlite_utils.Database, alert_id: int, by: str, note: str | None = None) -> dict[str, Any]:
-    with write_transaction(db):
-        state = _state(db, alert_id)
-        if state != "open":
-            raise CanaryError(f"alert {alert_id} is {state}; only an open alert can be acknowledged")
-        now = utcnow()
-        db.execute(
-            "UPDATE alerts SET state = 'acknowledged', acked_by = ?, acked_at = ?, note = COALESCE(?, note), "
-            "updated_at = ? WHERE id = ?",
-            [by, now, note, now, alert_id],
-        )
-    return get_alert(db, alert_id)
+    """Someone is on it: open -> acknowledged (an escalation still pages)."""
+    return _transition(db, alert_id, "acknowledged", ("open",), by, note,
+                       "only an open alert can be acknowledged")
 
 
 def resolve(db: sqlite_utils.Database, alert_id: int, by: str, note: str | None = None) -> dict[str, Any]:
+    """Done: open or acknowledged -> resolved; later events with the same key open a new alert."""
+    return _transition(db, alert_id, "resolved", ("open", "acknowledged"), by, note, "it is already resolved")
+
+
+_WHO_WHEN = {"acknowledged": ("acked_by", "acked_at"), "resolved": ("resolved_by", "resolved_at")}
+
+
+def _transition(db: sqlite_utils.Database, alert_id: int, target: str, allowed: tuple[str, ...], by: str,
+                note: str | None, refusal: str) -> dict[str, Any]:
+    who, when = _WHO_WHEN[target]
     with write_transaction(db):
         state = _state(db, alert_id)
-        if state == "resolved":
-            raise CanaryError(f"alert {alert_id} is already resolved")
+        if state not in allowed:
+            raise CanaryError(f"alert {alert_id} is {state}: {refusal}")
         now = utcnow()
         db.execute(
-            "UPDATE alerts SET state = 'resolved', resolved_by = ?, resolved_at = ?, note = COALESCE(?, note), "
-            "updated_at = ? WHERE id = ?",
-            [by, now, note, now, alert_id],
+            f"UPDATE alerts SET state = ?, {who} = ?, {when} = ?, note = COALESCE(?, note), updated_at = ? "
+            "WHERE id = ?",
+            [target, by, now, note, now, alert_id],
         )
     return get_alert(db, alert_id)
 
