@@ -9,7 +9,10 @@ A single hit (tripwire, access log) bounds only the start: other canaries being 
 
 from __future__ import annotations
 
+import bisect
 import functools
+import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -116,6 +119,31 @@ def _convert(raw: list[tuple[Any, ...]]) -> list[tuple[str, int, datetime | None
     return out
 
 
+@dataclass
+class _SystemPlantings:
+    """A system's canaries indexed by id, and those that may bound a window sorted by planting time."""
+
+    by_id: dict[str, tuple[str, int, datetime | None, bool]]
+    timeline: list[tuple[datetime, int, str]]
+
+    @classmethod
+    def load(cls, db: sqlite_utils.Database, system: str, use_plantings: bool) -> _SystemPlantings:
+        rows = _planting_rows(db, system, None, use_plantings)
+        timeline = sorted((when, generation, cid) for cid, generation, when, planted in rows
+                          if when is not None and (planted or not use_plantings))
+        return cls({row[0]: row for row in rows}, timeline)
+
+    def first_absent_after(self, start: datetime, found_ids: set[str],
+                           detected: datetime | None) -> tuple[datetime, int] | None:
+        index = bisect.bisect_right(self.timeline, (start, sys.maxsize, "\uffff"))
+        for when, generation, cid in self.timeline[index:]:
+            if detected is not None and when > detected:
+                return None
+            if cid not in found_ids:
+                return when, generation
+        return None
+
+
 def _system_window(
     db: sqlite_utils.Database, system: str, found_ids: set[str], *, dump: bool, detected: datetime | None,
     cache: dict[Any, Any],
@@ -124,7 +152,14 @@ def _system_window(
         cache[("plantings", system)] = _has_plantings(db, system)
     use_plantings = cache[("plantings", system)]
     basis = "plantings" if use_plantings else "canaries.created_at"
-    found = _planting_rows(db, system, found_ids, use_plantings)
+    index: _SystemPlantings | None = None
+    if dump:  # a dump needs the whole system anyway: load it once per batch, then look up
+        if ("rows", system) not in cache:
+            cache[("rows", system)] = _SystemPlantings.load(db, system, use_plantings)
+        index = cache[("rows", system)]
+        found = [index.by_id[cid] for cid in found_ids if cid in index.by_id]
+    else:
+        found = _planting_rows(db, system, found_ids, use_plantings)
     window: dict[str, Any] = {"from": None, "to": None, "basis": basis,
                               "generation_found": None, "generation_absent": None}
     dated = [(when, generation) for _, generation, when, _ in found if when is not None]
@@ -133,19 +168,11 @@ def _system_window(
     start, _ = max(dated)
     window["from"] = iso(start)
     window["generation_found"] = max(generation for _, generation in dated)
-    if not dump:
+    if index is None:
         return window
-    # Canaries planted after the newest one found and before the dump was seen, yet absent from it.
-    if ("rows", system) not in cache:
-        cache[("rows", system)] = _planting_rows(db, system, None, use_plantings)
-    absent = [
-        (when, generation)
-        for cid, generation, when, planted in cache[("rows", system)]
-        if when is not None and when > start and cid not in found_ids
-        and (planted or not use_plantings) and (detected is None or when <= detected)
-    ]
+    # The first canary planted after the newest one found, and before the dump was seen, yet absent from it.
+    absent = index.first_absent_after(start, found_ids, detected)
     if absent:
-        end, generation = min(absent)
-        window["to"] = iso(end)
-        window["generation_absent"] = generation
+        window["to"] = iso(absent[0])
+        window["generation_absent"] = absent[1]
     return window
