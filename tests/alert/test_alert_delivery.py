@@ -146,33 +146,40 @@ class _Mailbox:
         return "250 OK"
 
 
-def test_mailto_through_apprise_reaches_a_real_smtp_server(fast_alerts, db, add_hand_canaries):
-    mailbox = _Mailbox()
+def _subject(message) -> str:
+    return str(email.header.make_header(email.header.decode_header(message["Subject"])))
+
+
+def _body(message) -> str:
+    part = message.get_payload(0) if message.is_multipart() else message
+    return part.get_payload(decode=True).decode()
+
+
+def test_mailto_through_apprise_smtp_down_then_up(fast_alerts, db, db_path, add_hand_canaries):
+    """apprise 'mailto://' is plain SMTP (no TLS) to host:port; the mail server is down first, then up."""
     port = _free_port()  # aiosmtpd checks readiness by connecting, so it needs the real port up front
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        add_destination(db, f"mailto://127.0.0.1:{port}?from=canary@hopital.example&to=astreinte@hopital.example")
-        canaries = add_hand_canaries("ehr-a", 2)
-        for canary in canaries:
-            hit(db, canary["id"], channel="leak", severity="critical", group="sweep:2")
-        correlate_all(db)
-        worker = DeliveryWorker(db)
-        worker.run_once()
-        worker.close()
-        assert wait_until(lambda: len(mailbox.messages) == 1, timeout=5)
-    finally:
-        controller.stop()
-    envelope = mailbox.messages[0]
-    assert envelope.rcpt_tos == ["astreinte@hopital.example"]
-    message = email.message_from_bytes(envelope.original_content)
-    assert message["Idempotency-Key"].startswith("canary-")
-    body = message.get_payload(decode=True).decode() if not message.is_multipart() else \
-        message.get_payload(0).get_payload(decode=True).decode()
-    assert "Quoi :" in body and "What:" in body and f"ref: {message['Idempotency-Key']}" in body
-    assert "CRITIQUE" in message["Subject"] or "CRITIQUE" in str(email.header.make_header(
-        email.header.decode_header(message["Subject"])))
-    assert _pending(db) == 0
+    add_destination(db, f"mailto://127.0.0.1:{port}?from=canary@hopital.example&to=astreinte@hopital.example")
+    canaries = add_hand_canaries("ehr-a", 3)
+    for canary in canaries:
+        hit(db, canary["id"], channel="leak", severity="critical", group=f"sweep:{canary['id']}")
+    mailbox = _Mailbox()
+    with Workers(db_path):
+        assert wait_until(lambda: db.execute("SELECT failures FROM alert_destinations").fetchone()[0] >= 2)
+        assert _pending(db) == 3
+        controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+        controller.start()
+        try:
+            assert wait_until(lambda: _pending(db) == 0, timeout=15)
+        finally:
+            controller.stop()
+    messages = [email.message_from_bytes(envelope.original_content) for envelope in mailbox.messages]
+    assert all(envelope.rcpt_tos == ["astreinte@hopital.example"] for envelope in mailbox.messages)
+    keys = [message["Idempotency-Key"] for message in messages]
+    assert len(keys) == len(set(keys)) == 3  # every alert once
+    for message in messages:
+        assert "Quoi :" in _body(message) and "What:" in _body(message)
+        assert f"ref: {message['Idempotency-Key']}" in _body(message)
+        assert _subject(message).startswith("[CRITIQUE/CRITICAL] Canary #")
 
 
 def test_notify_test_reports_each_destination(fast_alerts, cli, db, receiver, tmp_path):
