@@ -23,6 +23,7 @@ import requests
 from canary.alert.destinations import Destination, network_target
 from canary.alert.ssrf import TargetPolicy, check_target
 from canary.alert.window import parse_time
+from canary.errors import CanaryError
 
 SIGNATURE_HEADER = "X-Canary-Signature"
 HTTP_SCHEMES = {"json": "http", "jsons": "https", "hmac": "http", "hmacs": "https"}
@@ -53,12 +54,12 @@ def plain_text(payload: dict[str, Any]) -> str:
 def send(destination: Destination, payload: dict[str, Any], *, policy: TargetPolicy, timeout: float,
          session: requests.Session | None = None) -> None:
     """Deliver ``payload`` (an alert view plus ``idempotency_key``) to ``destination``."""
-    target = network_target(destination.url, destination.kind)
-    if target is not None:
-        try:
+    try:
+        target = network_target(destination.url, destination.kind)
+        if target is not None:
             check_target(policy, *target)  # again at send time: DNS may have changed since 'notify add'
-        except Exception as exc:
-            raise DeliveryError(str(exc)) from exc
+    except CanaryError as exc:
+        raise DeliveryError(str(exc)) from exc
     if destination.kind in ("webhook", "signed-webhook"):
         _send_http(destination, payload, timeout, session or requests.Session())
     elif destination.kind == "syslog":
