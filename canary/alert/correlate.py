@@ -154,6 +154,7 @@ def _fold(context: _Context, key: str, events: list[dict[str, Any]], result: Bat
     known = set(canaries)
     by_system: dict[str, dict[str, Any]] = json.loads(row["by_system"] or "{}")
     accounts: list[str] = json.loads(row["accounts"] or "[]")
+    account_systems: list[str] = json.loads(row["account_systems"] or "[]")
     sources: list[str] = json.loads(row["sources"] or "[]")
     new_canaries = False
     for event in events:
@@ -170,6 +171,8 @@ def _fold(context: _Context, key: str, events: list[dict[str, Any]], result: Bat
             if system:
                 by_system[system]["canaries"] += 1
         _add_capped(accounts, event["account"])
+        if event["account"]:  # the system whose log showed the account (a canary may be read away from home)
+            _add_capped(account_systems, event["details"].get("log_system") or system)
         _add_capped(sources, event["source"])
     db.conn.executemany("INSERT OR IGNORE INTO alert_events (event_id, alert_id) VALUES (?, ?)",
                         [(event["id"], alert_id) for event in events])
@@ -192,13 +195,15 @@ def _fold(context: _Context, key: str, events: list[dict[str, Any]], result: Bat
     db.execute(
         """UPDATE alerts SET severity = ?, systems = ?, canaries = ?, count = count + ?, first_seen = ?,
                last_seen = ?, window = ?, updated_at = ?, version = ?, paged = ?, by_system = ?,
-               establishments = ?, accounts = ?, sources = ?, exfiltration = ? WHERE id = ?""",
+               establishments = ?, accounts = ?, account_systems = ?, sources = ?, exfiltration = ?
+           WHERE id = ?""",
         [level, json.dumps(systems), json.dumps(canaries), len(events), first_seen, last_seen,
          json.dumps(window, ensure_ascii=False) if window else None, now, version, json.dumps(paged),
          json.dumps(by_system, ensure_ascii=False),
          json.dumps(sorted({d["establishment"] for d in by_system.values() if d.get("establishment")}),
                     ensure_ascii=False),
-         json.dumps(accounts, ensure_ascii=False), json.dumps(sources, ensure_ascii=False), int(exfiltration),
+         json.dumps(accounts, ensure_ascii=False), json.dumps(account_systems, ensure_ascii=False),
+         json.dumps(sources, ensure_ascii=False), int(exfiltration),
          alert_id],
     )
     result.alert_ids.append(alert_id)

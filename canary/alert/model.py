@@ -12,7 +12,8 @@ from canary.errors import CanaryError, NotFound
 from canary.store.events import utcnow
 from canary.store.tx import write_transaction
 
-_JSON_COLUMNS = ("systems", "canaries", "window", "paged", "by_system", "establishments", "accounts", "sources")
+_JSON_COLUMNS = ("systems", "canaries", "window", "paged", "by_system", "establishments", "accounts",
+                 "account_systems", "sources")
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
@@ -42,6 +43,7 @@ def alert_view(row: dict[str, Any]) -> dict[str, Any]:
         ],
         "establishments": row["establishments"] or [],
         "accounts": row["accounts"] or [],
+        "account_systems": row["account_systems"] or [],
         "sources": row["sources"] or [],
         "exfiltration": bool(row["exfiltration"]),
         "version": row["version"],

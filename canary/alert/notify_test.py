@@ -22,7 +22,7 @@ def test_alert() -> dict[str, Any]:
     view: dict[str, Any] = {
         "id": 0, "key": "test", "state": "open", "severity": "info", "channel": "test", "systems": [],
         "canaries": [], "count": 0, "first_seen": now, "last_seen": now, "window": None, "by_system": [],
-        "establishments": [], "accounts": [], "sources": [], "exfiltration": False, "version": 0,
+        "establishments": [], "accounts": [], "account_systems": [], "sources": [], "exfiltration": False, "version": 0,
         "created_at": now, "updated_at": now, "acked_by": None, "acked_at": None, "resolved_by": None,
         "resolved_at": None, "note": None, "test": True,
     }

@@ -20,6 +20,7 @@ def _alert_tables(db: sqlite_utils.Database) -> None:
         ALTER TABLE alerts ADD COLUMN by_system TEXT NOT NULL DEFAULT '{}';
         ALTER TABLE alerts ADD COLUMN establishments TEXT NOT NULL DEFAULT '[]';
         ALTER TABLE alerts ADD COLUMN accounts TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE alerts ADD COLUMN account_systems TEXT NOT NULL DEFAULT '[]';
         ALTER TABLE alerts ADD COLUMN sources TEXT NOT NULL DEFAULT '[]';
         ALTER TABLE alerts ADD COLUMN exfiltration INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE alerts ADD COLUMN acked_by TEXT;

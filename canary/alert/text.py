@@ -72,11 +72,13 @@ def _what(view: dict[str, Any]) -> tuple[str, str]:
         return (f"{n} patient(s) fictif(s) trouvé(s) dans une fuite ({source})",
                 f"{n} fake patient(s) found in a leak ({source})")
     if channel == "access-log":
+        where = ", ".join(view.get("account_systems") or view["systems"]) or "?"
         if view["exfiltration"]:
-            return (f"le compte {account} a lu {n} dossiers de patients fictifs en rafale (exfiltration)",
-                    f"account {account} read {n} fake patient records in a burst (exfiltration)")
-        return (f"le compte {account} a ouvert {n} dossier(s) de patient fictif",
-                f"account {account} opened {n} fake patient record(s)")
+            return (f"le compte {account} a lu {n} dossiers de patients fictifs en rafale dans {where} "
+                    "(exfiltration)",
+                    f"account {account} read {n} fake patient records in a burst in {where} (exfiltration)")
+        return (f"le compte {account} a ouvert {n} dossier(s) de patient fictif dans {where}",
+                f"account {account} opened {n} fake patient record(s) in {where}")
     if channel in ("http", "dns"):
         return (f"lien ou document piège d'un patient fictif ouvert ({channel}, source {source})",
                 f"trap link or document of a fake patient opened ({channel}, source {source})")
@@ -122,8 +124,9 @@ def _first_action(view: dict[str, Any]) -> tuple[str, str]:
     channel = view["channel"]
     if channel == "access-log" and view["accounts"]:
         account = ", ".join(view["accounts"])
-        fr, en = (f"Désactivez le compte {account} sur {systems} et conservez ses journaux d'accès",
-                  f"Disable account {account} on {systems} and preserve its access logs")
+        where = ", ".join(view.get("account_systems") or []) or systems
+        fr, en = (f"Désactivez le compte {account} sur {where} et conservez ses journaux d'accès",
+                  f"Disable account {account} on {where} and preserve its access logs")
     elif channel == "leak":
         window = view.get("window") or {}
         span = ""

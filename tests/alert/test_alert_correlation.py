@@ -124,6 +124,18 @@ def test_access_log_burst_names_the_account_and_says_disable_it(db, add_hand_can
     assert "exfiltration" in alert["title"]
 
 
+def test_a_canary_read_away_from_home_names_the_system_whose_log_showed_the_account(db, add_hand_canaries):
+    canary = add_hand_canaries("ehr-a", 1)[0]
+    add_hand_canaries("dpi-b", 1)
+    hit(db, canary["id"], channel="access-log", severity="high", group="access:dpi-b:mkhan", account="mkhan",
+        details={"log_system": "dpi-b", "cross_system": True, "canary_system": "ehr-a"})
+    correlate_all(db)
+    alert = list_alerts(db)[0]
+    assert alert["systems"] == ["ehr-a"] and alert["account_systems"] == ["dpi-b"]
+    assert "Disable account mkhan on dpi-b" in alert["text"]["en"]
+    assert "opened 1 fake patient record(s) in dpi-b" in alert["text"]["en"]
+
+
 def test_no_group_keys_on_canary_system_and_channel(db, add_hand_canaries):
     one, two = add_hand_canaries("ehr-a", 2)
     hit(db, one["id"], channel="dns")
