@@ -106,14 +106,20 @@ def backoff(failures: int, base: float, maximum: float) -> float:
 
 
 def mark_failed(db: sqlite_utils.Database, message: Message, error: str, *, base: float, maximum: float) -> None:
-    """Put the row back for later and make its destination back off; nothing is ever dropped."""
+    """Put the row back for later and make its destination back off; nothing is ever dropped.
+
+    The backoff doubles per round of attempts, not per message: the other messages of a batch that
+    failed together join the destination's current delay instead of lengthening it.
+    """
     now = time.time()
     error = error[:500]
     with write_transaction(db):
-        failures = db.execute("SELECT failures FROM alert_destinations WHERE id = ?",
-                              [message.destination_id]).fetchone()
-        count = (failures[0] if failures else 0) + 1
-        retry_at = now + backoff(count, base, maximum)
+        row = db.execute("SELECT failures, retry_at FROM alert_destinations WHERE id = ?",
+                         [message.destination_id]).fetchone()
+        failures, retry_at = (row[0], row[1]) if row else (0, None)
+        if retry_at is None or retry_at <= now:
+            failures += 1
+            retry_at = now + backoff(failures, base, maximum)
         db.execute(
             "UPDATE alert_outbox SET next_attempt_at = ?, lease_owner = NULL, lease_until = NULL, last_error = ? "
             "WHERE id = ? AND state = 'pending'",
@@ -122,7 +128,7 @@ def mark_failed(db: sqlite_utils.Database, message: Message, error: str, *, base
         db.execute(
             "UPDATE alert_destinations SET failures = ?, failing_since = COALESCE(failing_since, ?), retry_at = ?, "
             "last_error = ? WHERE id = ?",
-            [count, now, retry_at, error, message.destination_id],
+            [failures, now, retry_at, error, message.destination_id],
         )
 
 

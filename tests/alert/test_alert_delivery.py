@@ -201,3 +201,23 @@ def test_notify_test_reports_each_destination(fast_alerts, cli, db, receiver, tm
     assert "Connection" in report[down.id]["error"]
     (body,) = receiver.received.values()
     assert body["test"] is True and body["channel"] == "test"
+
+
+def test_backoff_doubles_per_round_not_per_message(fast_alerts, db, add_hand_canaries, receiver):
+    set_setting(db, "alert.retry_base_seconds", "5")
+    set_setting(db, "alert.retry_max_seconds", "60")
+    add_destination(db, receiver.url)
+    receiver.down()
+    for canary in add_hand_canaries("ehr-a", 10):
+        hit(db, canary["id"])
+    correlate_all(db)
+    worker = DeliveryWorker(db)
+    try:
+        assert worker.run_once() == 10
+        assert worker.run_once() == 0  # the destination backs off: nothing is due
+    finally:
+        worker.close()
+    failures, retry_at = db.execute("SELECT failures, retry_at FROM alert_destinations").fetchone()
+    assert failures == 1 and 4 < retry_at - time.time() <= 5
+    due = {row[0] for row in db.execute("SELECT next_attempt_at FROM alert_outbox WHERE state = 'pending'")}
+    assert due == {retry_at} and _pending(db) == 10
