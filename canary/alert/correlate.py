@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlite_utils
@@ -30,6 +30,7 @@ CURSOR = "correlation.last_event_id"
 INSTANCE = "instance"
 LIST_CAP = 50  # accounts/sources kept per alert: enough to act on, bounded for a huge dump
 DUMP_CHANNELS = ("leak",)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -132,13 +133,64 @@ def _open_alert(context: _Context, key: str, first_time: str) -> dict[str, Any] 
     return row
 
 
+def _time_key(value: str) -> datetime:
+    return parse_time(value) or EPOCH
+
+
+@dataclass
+class _Aggregate:
+    """What an alert accumulates from its events (kept as JSON columns of ``alerts``)."""
+
+    canaries: list[str]
+    by_system: dict[str, dict[str, Any]]
+    accounts: list[str]
+    account_systems: list[str]
+    sources: list[str]
+    exfiltration: bool
+    new_canaries: bool = False
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> _Aggregate:
+        return cls(json.loads(row["canaries"] or "[]"), json.loads(row["by_system"] or "{}"),
+                   json.loads(row["accounts"] or "[]"), json.loads(row["account_systems"] or "[]"),
+                   json.loads(row["sources"] or "[]"), bool(row["exfiltration"]))
+
+    def add(self, event: dict[str, Any], places: dict[str, tuple[str | None, str | None]],
+            known: set[str]) -> None:
+        system, canary_id = event["system"], event["canary_id"]
+        if system:
+            establishment, kind = places.get(system, (None, None))
+            detail = self.by_system.setdefault(system, {"establishment": establishment, "kind": kind,
+                                                        "canaries": 0, "events": 0})
+            detail["events"] += 1
+        if canary_id and canary_id not in known:
+            known.add(canary_id)
+            self.canaries.append(canary_id)
+            self.new_canaries = True
+            if system:
+                self.by_system[system]["canaries"] += 1
+        _add_capped(self.accounts, event["account"])
+        if event["account"]:  # the system whose log showed the account (a canary may be read away from home)
+            _add_capped(self.account_systems, event["details"].get("log_system") or system)
+        _add_capped(self.sources, event["source"])
+        self.exfiltration = self.exfiltration or bool(event["details"].get("exfiltration"))
+
+    def columns(self) -> dict[str, Any]:
+        establishments = sorted({d["establishment"] for d in self.by_system.values() if d.get("establishment")})
+        values = {"systems": sorted(self.by_system), "canaries": self.canaries, "by_system": self.by_system,
+                  "establishments": establishments, "accounts": self.accounts,
+                  "account_systems": self.account_systems, "sources": self.sources}
+        out: dict[str, Any] = {k: json.dumps(v, ensure_ascii=False) for k, v in values.items()}
+        out["exfiltration"] = int(self.exfiltration)
+        return out
+
+
 def _fold(context: _Context, key: str, events: list[dict[str, Any]], result: BatchResult) -> None:
     db = context.db
-    times = sorted((e["time"] for e in events), key=lambda t: parse_time(t) or parse_time("1970-01-01"))
+    times = sorted((e["time"] for e in events), key=_time_key)
     row = _open_alert(context, key, times[0])
     now = utcnow()
-    created = row is None
-    if created:
+    if row is None:
         first = events[0]
         cursor = db.execute(
             "INSERT INTO alerts (key, state, severity, channel, first_seen, last_seen, created_at, updated_at, "
@@ -150,62 +202,32 @@ def _fold(context: _Context, key: str, events: list[dict[str, Any]], result: Bat
     else:
         result.alerts_updated += 1
     alert_id = row["id"]
-    canaries: list[str] = json.loads(row["canaries"] or "[]")
-    known = set(canaries)
-    by_system: dict[str, dict[str, Any]] = json.loads(row["by_system"] or "{}")
-    accounts: list[str] = json.loads(row["accounts"] or "[]")
-    account_systems: list[str] = json.loads(row["account_systems"] or "[]")
-    sources: list[str] = json.loads(row["sources"] or "[]")
-    new_canaries = False
+    aggregate = _Aggregate.from_row(row)
+    known = set(aggregate.canaries)
     for event in events:
-        system = event["system"]
-        if system:
-            establishment, kind = context.places.get(system, (None, None))
-            detail = by_system.setdefault(system, {"establishment": establishment, "kind": kind,
-                                                   "canaries": 0, "events": 0})
-            detail["events"] += 1
-        if event["canary_id"] and event["canary_id"] not in known:
-            known.add(event["canary_id"])
-            canaries.append(event["canary_id"])
-            new_canaries = True
-            if system:
-                by_system[system]["canaries"] += 1
-        _add_capped(accounts, event["account"])
-        if event["account"]:  # the system whose log showed the account (a canary may be read away from home)
-            _add_capped(account_systems, event["details"].get("log_system") or system)
-        _add_capped(sources, event["source"])
+        aggregate.add(event, context.places, known)
     db.conn.executemany("INSERT OR IGNORE INTO alert_events (event_id, alert_id) VALUES (?, ?)",
                         [(event["id"], alert_id) for event in events])
-    first_seen = min([row["first_seen"], times[0]], key=lambda t: parse_time(t) or parse_time("1970-01-01"))
-    last_seen = max([row["last_seen"], times[-1]], key=lambda t: parse_time(t) or parse_time("1970-01-01"))
+    first_seen = min(row["first_seen"], times[0], key=_time_key)
+    last_seen = max(row["last_seen"], times[-1], key=_time_key)
     level = severity.highest(row["severity"], *(e["severity"] for e in events))
     window = json.loads(row["window"]) if row["window"] else None
-    if new_canaries:
+    if aggregate.new_canaries:
         window = overall_window(theft_windows(db, _found_by_system(db, alert_id),
                                               dump=row["channel"] in DUMP_CHANNELS, detected_at=first_seen,
                                               cache=context.planting_cache))
-    systems = sorted(by_system)
+    systems = sorted(aggregate.by_system)
     paged = json.loads(row["paged"] or "{}")
     escalated = severity.rank(level) > severity.rank(paged.get("severity")) or bool(
         set(systems) - set(paged.get("systems", [])))
-    version = row["version"] + 1 if escalated else row["version"]
     if escalated:
         paged = {"severity": level, "systems": systems}
-    exfiltration = bool(row["exfiltration"]) or any(e["details"].get("exfiltration") for e in events)
-    db.execute(
-        """UPDATE alerts SET severity = ?, systems = ?, canaries = ?, count = count + ?, first_seen = ?,
-               last_seen = ?, window = ?, updated_at = ?, version = ?, paged = ?, by_system = ?,
-               establishments = ?, accounts = ?, account_systems = ?, sources = ?, exfiltration = ?
-           WHERE id = ?""",
-        [level, json.dumps(systems), json.dumps(canaries), len(events), first_seen, last_seen,
-         json.dumps(window, ensure_ascii=False) if window else None, now, version, json.dumps(paged),
-         json.dumps(by_system, ensure_ascii=False),
-         json.dumps(sorted({d["establishment"] for d in by_system.values() if d.get("establishment")}),
-                    ensure_ascii=False),
-         json.dumps(accounts, ensure_ascii=False), json.dumps(account_systems, ensure_ascii=False),
-         json.dumps(sources, ensure_ascii=False), int(exfiltration),
-         alert_id],
-    )
+    columns = {**aggregate.columns(), "severity": level, "first_seen": first_seen, "last_seen": last_seen,
+               "window": json.dumps(window, ensure_ascii=False) if window else None, "updated_at": now,
+               "version": row["version"] + 1 if escalated else row["version"], "paged": json.dumps(paged)}
+    assignments = ", ".join(f"{name} = ?" for name in columns)
+    db.execute(f"UPDATE alerts SET {assignments}, count = count + ? WHERE id = ?",
+               [*columns.values(), len(events), alert_id])
     result.alert_ids.append(alert_id)
     if escalated:
         result.pages += 1
