@@ -6,11 +6,12 @@ import email
 import email.header
 import json
 import socket
+import ssl
 import time
 
 import pytest
 from aiosmtpd.controller import Controller
-from alert_peers import Workers, hit, wait_until
+from alert_peers import Receiver, Workers, hit, self_signed_certificate, wait_until
 
 from canary.alert.correlate import correlate_all
 from canary.alert.delivery import DeliveryWorker
@@ -221,3 +222,29 @@ def test_backoff_doubles_per_round_not_per_message(fast_alerts, db, add_hand_can
     assert failures == 1 and 4 < retry_at - time.time() <= 5
     due = {row[0] for row in db.execute("SELECT next_attempt_at FROM alert_outbox WHERE state = 'pending'")}
     assert due == {retry_at} and _pending(db) == 10
+
+
+def test_https_webhook_checks_the_certificate(fast_alerts, db, add_hand_canaries, tmp_path, monkeypatch):
+    cert, key = self_signed_certificate(tmp_path)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    secure = Receiver(tls=tls)
+    try:
+        destination = add_destination(db, secure.url.replace("jsons://", "hmacs://"))
+        hit(db, add_hand_canaries("ehr-a", 1)[0]["id"])
+        correlate_all(db)
+        worker = DeliveryWorker(db)
+        try:
+            worker.run_once()  # an unknown certificate authority: refused, kept for later
+            assert secure.received == {} and _pending(db) == 1
+            assert "SSL" in db.execute("SELECT last_error FROM alert_outbox").fetchone()[0]
+            monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))  # the hospital's own CA, as an operator sets it
+            db.execute("UPDATE alert_outbox SET next_attempt_at = 0")
+            db.execute("UPDATE alert_destinations SET retry_at = NULL")
+            worker.run_once()
+        finally:
+            worker.close()
+        (key_seen,) = secure.received
+        assert secure.verified(key_seen, destination.secret) and _pending(db) == 0
+    finally:
+        secure.down()
