@@ -248,3 +248,22 @@ def test_https_webhook_checks_the_certificate(fast_alerts, db, add_hand_canaries
         assert secure.verified(key_seen, destination.secret) and _pending(db) == 0
     finally:
         secure.down()
+
+
+def test_syslog_over_tcp_sends_one_line(fast_alerts, db, add_hand_canaries):
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(5)
+        add_destination(db, f"syslog+tcp://127.0.0.1:{server.getsockname()[1]}")
+        hit(db, add_hand_canaries("ehr-a", 1)[0]["id"], channel="dns", severity="high", source="203.0.113.9")
+        correlate_all(db)
+        worker = DeliveryWorker(db)
+        try:
+            worker.run_once()
+        finally:
+            worker.close()
+        connection, _ = server.accept()
+        with connection:
+            line = connection.makefile("rb").readline().decode()
+    assert line.endswith("\n") and line.count("\n") == 1
+    assert line.startswith("<163>1 ") and "CEF:0|canary|canary|1|dns|" in line and "|8|" in line
+    assert _pending(db) == 0
