@@ -9,6 +9,7 @@ import pytest
 import sqlite_utils
 from alert_peers import Receiver
 
+from canary.alert.delivery import DeliveryWorker
 from canary.settings import set_setting
 
 
@@ -29,6 +30,14 @@ def fast_alerts(db: sqlite_utils.Database) -> sqlite_utils.Database:
     set_setting(db, "alert.rate_per_minute", "0")
     set_setting(db, "alert.lease_seconds", "2")
     return db
+
+
+@pytest.fixture
+def delivery(db: sqlite_utils.Database) -> Iterator[DeliveryWorker]:
+    """A delivery worker on the test's registry, driven pass by pass with ``run_once()``."""
+    worker = DeliveryWorker(db)
+    yield worker
+    worker.close()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import json
 import pytest
 from alert_peers import hit
 
+from canary.alert.correlate import correlate_all
 from canary.alert.destinations import add_destination
 from canary.alert.ssrf import TargetPolicy
 from canary.errors import CanaryError
@@ -87,17 +88,12 @@ def test_allowing_private_targets_never_allows_metadata(db):
     assert policy.refusal(ipaddress.ip_address("192.0.2.1"))   # documentation range: not public
 
 
-def test_target_refused_at_send_time_stays_queued(fast_alerts, db, add_hand_canaries, receiver):
-    from canary.alert.correlate import correlate_all
-    from canary.alert.delivery import DeliveryWorker
-
+def test_target_refused_at_send_time_stays_queued(fast_alerts, db, add_hand_canaries, receiver, delivery):
     add_destination(db, receiver.url)
     set_setting(db, "alert.allowed_target_cidrs", "")  # allow-list withdrawn after the destination was added
     hit(db, add_hand_canaries("ehr-a", 1)[0]["id"])
     correlate_all(db)
-    worker = DeliveryWorker(db)
-    worker.run_once()
-    worker.close()
+    delivery.run_once()
     assert receiver.hits == {}
     state, error = db.execute("SELECT state, last_error FROM alert_outbox").fetchone()
     assert state == "pending" and "refused" in error

@@ -14,7 +14,6 @@ from aiosmtpd.controller import Controller
 from alert_peers import Receiver, Workers, hit, self_signed_certificate, wait_until
 
 from canary.alert.correlate import correlate_all
-from canary.alert.delivery import DeliveryWorker
 from canary.alert.destinations import add_destination
 from canary.alert.model import list_alerts
 from canary.alert.ratelimit import RateLimiter
@@ -51,14 +50,12 @@ def test_receiver_down_then_up_gets_every_alert_once(fast_alerts, db, db_path, a
     assert db.execute("SELECT failures, failing_since FROM alert_destinations").fetchone() == (0, None)
 
 
-def test_signed_webhook_carries_a_verifiable_hmac(fast_alerts, db, add_hand_canaries, receiver):
+def test_signed_webhook_carries_a_verifiable_hmac(fast_alerts, db, add_hand_canaries, receiver, delivery):
     destination = add_destination(db, receiver.url.replace("json://", "hmac://"))
     assert destination.secret
     hit(db, add_hand_canaries("ehr-a", 1)[0]["id"], channel="leak", severity="critical", group="sweep:1")
     correlate_all(db)
-    worker = DeliveryWorker(db)
-    worker.run_once()
-    worker.close()
+    delivery.run_once()
     (key,) = receiver.received
     assert receiver.verified(key, destination.secret)
     assert not receiver.verified(key, "another secret")
@@ -79,7 +76,7 @@ def test_routing_by_min_severity_and_system(fast_alerts, db, add_hand_canaries, 
     assert routed == [("g-lab", critical_only.id), ("g-lab", lab_only.id)]
 
 
-def test_rate_limit_delays_but_never_drops(fast_alerts, db, add_hand_canaries, receiver):
+def test_rate_limit_delays_but_never_drops(fast_alerts, db, add_hand_canaries, receiver, delivery):
     limiter = RateLimiter()
     assert [limiter.reserve(1, 6, now=100.0) for _ in range(2)] == [0.0, pytest.approx(10.0)]
     assert limiter.reserve(1, 6, now=110.0) == 0.0
@@ -89,19 +86,15 @@ def test_rate_limit_delays_but_never_drops(fast_alerts, db, add_hand_canaries, r
     for canary in add_hand_canaries("ehr-a", 3):
         hit(db, canary["id"])
     correlate_all(db)
-    worker = DeliveryWorker(db)
-    try:
-        assert worker.run_once() == 1
-        assert len(receiver.received) == 1
-        later = db.execute("SELECT next_attempt_at, attempts FROM alert_outbox WHERE state = 'pending'").fetchall()
-        assert len(later) == 2  # waiting, not dropped, and not counted as failed attempts
-        assert all(due > time.time() + 5 and attempts == 0 for due, attempts in later)
-        assert db.execute("SELECT failures FROM alert_destinations").fetchone()[0] == 0
-        db.execute("UPDATE alert_outbox SET next_attempt_at = 0")  # their turn has come
-        set_setting(db, "alert.rate_per_minute", "0")
-        worker.run_once()
-    finally:
-        worker.close()
+    assert delivery.run_once() == 1
+    assert len(receiver.received) == 1
+    later = db.execute("SELECT next_attempt_at, attempts FROM alert_outbox WHERE state = 'pending'").fetchall()
+    assert len(later) == 2  # waiting, not dropped, and not counted as failed attempts
+    assert all(due > time.time() + 5 and attempts == 0 for due, attempts in later)
+    assert db.execute("SELECT failures FROM alert_destinations").fetchone()[0] == 0
+    db.execute("UPDATE alert_outbox SET next_attempt_at = 0")  # their turn has come
+    set_setting(db, "alert.rate_per_minute", "0")
+    delivery.run_once()
     assert len(receiver.received) == 3 and _pending(db) == 0
 
 
@@ -125,15 +118,13 @@ def test_destination_failing_for_long_raises_its_own_alert(fast_alerts, db, db_p
     assert log.stat().st_mode & 0o777 == 0o600
 
 
-def test_syslog_cef_line(fast_alerts, db, add_hand_canaries, udp_listener):
+def test_syslog_cef_line(fast_alerts, db, add_hand_canaries, udp_listener, delivery):
     port = udp_listener.getsockname()[1]
     add_destination(db, f"syslog://127.0.0.1:{port}", min_severity="high")
     canary = add_hand_canaries("ehr-a", 1)[0]
     hit(db, canary["id"], channel="access-log", severity="critical", account="jdupont", group="access:ehr-a:jdupont")
     correlate_all(db)
-    worker = DeliveryWorker(db)
-    worker.run_once()
-    worker.close()
+    delivery.run_once()
     message = udp_listener.recv(65535).decode()
     assert message.startswith("<162>1 ")  # local4.crit
     cef = message[message.index("CEF:0|"):]
@@ -204,7 +195,7 @@ def test_notify_test_reports_each_destination(fast_alerts, cli, db, receiver, tm
     assert body["test"] is True and body["channel"] == "test"
 
 
-def test_backoff_doubles_per_round_not_per_message(fast_alerts, db, add_hand_canaries, receiver):
+def test_backoff_doubles_per_round_not_per_message(fast_alerts, db, add_hand_canaries, receiver, delivery):
     set_setting(db, "alert.retry_base_seconds", "5")
     set_setting(db, "alert.retry_max_seconds", "60")
     add_destination(db, receiver.url)
@@ -212,19 +203,15 @@ def test_backoff_doubles_per_round_not_per_message(fast_alerts, db, add_hand_can
     for canary in add_hand_canaries("ehr-a", 10):
         hit(db, canary["id"])
     correlate_all(db)
-    worker = DeliveryWorker(db)
-    try:
-        assert worker.run_once() == 10
-        assert worker.run_once() == 0  # the destination backs off: nothing is due
-    finally:
-        worker.close()
+    assert delivery.run_once() == 10
+    assert delivery.run_once() == 0  # the destination backs off: nothing is due
     failures, retry_at = db.execute("SELECT failures, retry_at FROM alert_destinations").fetchone()
     assert failures == 1 and 4 < retry_at - time.time() <= 5
     due = {row[0] for row in db.execute("SELECT next_attempt_at FROM alert_outbox WHERE state = 'pending'")}
     assert due == {retry_at} and _pending(db) == 10
 
 
-def test_https_webhook_checks_the_certificate(fast_alerts, db, add_hand_canaries, tmp_path, monkeypatch):
+def test_https_webhook_checks_the_certificate(fast_alerts, db, add_hand_canaries, tmp_path, monkeypatch, delivery):
     cert, key = self_signed_certificate(tmp_path)
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(cert, key)
@@ -233,34 +220,26 @@ def test_https_webhook_checks_the_certificate(fast_alerts, db, add_hand_canaries
         destination = add_destination(db, secure.url.replace("jsons://", "hmacs://"))
         hit(db, add_hand_canaries("ehr-a", 1)[0]["id"])
         correlate_all(db)
-        worker = DeliveryWorker(db)
-        try:
-            worker.run_once()  # an unknown certificate authority: refused, kept for later
-            assert secure.received == {} and _pending(db) == 1
-            assert "SSL" in db.execute("SELECT last_error FROM alert_outbox").fetchone()[0]
-            monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))  # the hospital's own CA, as an operator sets it
-            db.execute("UPDATE alert_outbox SET next_attempt_at = 0")
-            db.execute("UPDATE alert_destinations SET retry_at = NULL")
-            worker.run_once()
-        finally:
-            worker.close()
+        delivery.run_once()  # an unknown certificate authority: refused, kept for later
+        assert secure.received == {} and _pending(db) == 1
+        assert "SSL" in db.execute("SELECT last_error FROM alert_outbox").fetchone()[0]
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))  # the hospital's own CA, as an operator sets it
+        db.execute("UPDATE alert_outbox SET next_attempt_at = 0")
+        db.execute("UPDATE alert_destinations SET retry_at = NULL")
+        delivery.run_once()
         (key_seen,) = secure.received
         assert secure.verified(key_seen, destination.secret) and _pending(db) == 0
     finally:
         secure.down()
 
 
-def test_syslog_over_tcp_sends_one_line(fast_alerts, db, add_hand_canaries):
+def test_syslog_over_tcp_sends_one_line(fast_alerts, db, add_hand_canaries, delivery):
     with socket.create_server(("127.0.0.1", 0)) as server:
         server.settimeout(5)
         add_destination(db, f"syslog+tcp://127.0.0.1:{server.getsockname()[1]}")
         hit(db, add_hand_canaries("ehr-a", 1)[0]["id"], channel="dns", severity="high", source="203.0.113.9")
         correlate_all(db)
-        worker = DeliveryWorker(db)
-        try:
-            worker.run_once()
-        finally:
-            worker.close()
+        delivery.run_once()
         connection, _ = server.accept()
         with connection:
             line = connection.makefile("rb").readline().decode()
