@@ -27,6 +27,7 @@ from canary.settings import get_setting
 from canary.store.events import record_event
 
 log = logging.getLogger("canary.alert.delivery")
+PRUNE_EVERY_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class DeliveryConfig:
     rate_per_minute: int
     timeout: float
     threads: int
+    keep_days: int
 
     @classmethod
     def load(cls, db: sqlite_utils.Database) -> DeliveryConfig:
@@ -49,6 +51,7 @@ class DeliveryConfig:
             rate_per_minute=int(get_setting(db, "alert.rate_per_minute")),
             timeout=float(get_setting(db, "alert.delivery_timeout_seconds")),
             threads=max(1, int(get_setting(db, "alert.delivery_threads"))),
+            keep_days=max(1, int(get_setting(db, "alert.outbox_keep_days"))),
         )
 
 
@@ -62,6 +65,7 @@ class DeliveryWorker:
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None
         self._pool_size = 0
+        self._next_prune = 0.0
 
     def close(self) -> None:
         if self._pool is not None:
@@ -76,6 +80,9 @@ class DeliveryWorker:
         if messages:
             attempted = self._deliver(messages, config)
         self._warn_failing(config)
+        if time.monotonic() >= self._next_prune:
+            outbox.prune_delivered(self.db, config.keep_days)
+            self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
         return attempted
 
     def _deliver(self, messages: list[outbox.Message], config: DeliveryConfig) -> int:

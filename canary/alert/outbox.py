@@ -12,6 +12,7 @@ import json
 import random
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlite_utils
@@ -154,3 +155,10 @@ def failing_destinations(db: sqlite_utils.Database, older_than: float) -> list[d
 
 def mark_warned(db: sqlite_utils.Database, destination_id: int, failing_since: float) -> None:
     db.execute("UPDATE alert_destinations SET warned_for = ? WHERE id = ?", [failing_since, destination_id])
+
+
+def prune_delivered(db: sqlite_utils.Database, keep_days: int) -> int:
+    """Forget messages delivered more than ``keep_days`` ago; pending ones are never touched."""
+    cutoff = (datetime.now(UTC) - timedelta(days=keep_days)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    cursor = db.execute("DELETE FROM alert_outbox WHERE state = 'delivered' AND delivered_at < ?", [cutoff])
+    return cursor.rowcount

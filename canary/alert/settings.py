@@ -24,6 +24,9 @@ SETTINGS: list[Setting] = [
             "Messages per minute per destination (0: no limit). Over the limit messages wait, never drop."),
     Setting("alert.delivery_timeout_seconds", float, 10.0, "Timeout of one delivery attempt."),
     Setting("alert.delivery_threads", int, 4, "Deliveries sent in parallel by one worker."),
+    Setting("alert.outbox_keep_days", int, 30,
+            "Delivered messages are kept this many days (the delivery record), then pruned; "
+            "undelivered ones are never pruned."),
     Setting("alert.poll_seconds", float, 0.1,
             "How often the correlation and delivery workers look for new events and due messages."),
 ]

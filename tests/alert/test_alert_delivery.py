@@ -16,6 +16,7 @@ from alert_peers import Receiver, Workers, hit, self_signed_certificate, wait_un
 from canary.alert.correlate import correlate_all
 from canary.alert.destinations import add_destination
 from canary.alert.model import list_alerts
+from canary.alert.outbox import prune_delivered
 from canary.alert.ratelimit import RateLimiter
 from canary.settings import set_setting
 from canary.store.events import list_events
@@ -246,3 +247,19 @@ def test_syslog_over_tcp_sends_one_line(fast_alerts, db, add_hand_canaries, deli
     assert line.endswith("\n") and line.count("\n") == 1
     assert line.startswith("<163>1 ") and "CEF:0|canary|canary|1|dns|" in line and "|8|" in line
     assert _pending(db) == 0
+
+
+def test_old_delivered_messages_are_pruned_pending_ones_never(fast_alerts, db, add_hand_canaries, receiver,
+                                                              delivery):
+    add_destination(db, receiver.url)
+    for canary in add_hand_canaries("ehr-a", 2):
+        hit(db, canary["id"])
+    correlate_all(db)
+    delivery.run_once()
+    receiver.down()
+    hit(db, add_hand_canaries("ehr-a", 1)[0]["id"])
+    correlate_all(db)
+    db.execute("UPDATE alert_outbox SET delivered_at = '2020-01-01T00:00:00.000Z' WHERE state = 'delivered'")
+    db.execute("UPDATE alert_outbox SET created_at = '2020-01-01T00:00:00.000Z'")
+    assert prune_delivered(db, 30) == 2
+    assert db.execute("SELECT state FROM alert_outbox").fetchall() == [("pending",)]
