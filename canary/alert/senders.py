@@ -60,14 +60,26 @@ def send(destination: Destination, payload: dict[str, Any], *, policy: TargetPol
             check_target(policy, *target)  # again at send time: DNS may have changed since 'notify add'
     except CanaryError as exc:
         raise DeliveryError(str(exc)) from exc
-    if destination.kind in ("webhook", "signed-webhook"):
-        _send_http(destination, payload, timeout, session or requests.Session())
-    elif destination.kind == "syslog":
-        _send_syslog(destination, payload, timeout)
-    elif destination.kind == "jsonl":
-        _append_jsonl(destination, payload)
-    else:
-        _send_apprise(destination, payload)
+    try:
+        if destination.kind in ("webhook", "signed-webhook"):
+            _send_http(destination, payload, timeout, session or requests.Session())
+        elif destination.kind == "syslog":
+            _send_syslog(destination, payload, timeout)
+        elif destination.kind == "jsonl":
+            _append_jsonl(destination, payload)
+        else:
+            _send_apprise(destination, payload)
+    except DeliveryError as exc:
+        raise DeliveryError(scrub(str(exc), destination)) from exc
+
+
+def scrub(text: str, destination: Destination) -> str:
+    """Remove the URL's credentials and query (tokens) from an error kept in the registry and the logs."""
+    parts = urlsplit(destination.url)
+    for secret in (parts.password, parts.username, parts.query, destination.secret):
+        if secret and len(secret) >= 3:
+            text = text.replace(secret, "***")
+    return text
 
 
 def _send_http(destination: Destination, payload: dict[str, Any], timeout: float,

@@ -263,3 +263,16 @@ def test_old_delivered_messages_are_pruned_pending_ones_never(fast_alerts, db, a
     db.execute("UPDATE alert_outbox SET created_at = '2020-01-01T00:00:00.000Z'")
     assert prune_delivered(db, 30) == 2
     assert db.execute("SELECT state FROM alert_outbox").fetchall() == [("pending",)]
+
+
+def test_delivery_errors_never_show_url_credentials(fast_alerts, db, add_hand_canaries, delivery):
+    add_destination(db, "json://hook-user:hunter22@127.0.0.1:9/hook?token=t0ps3cret")
+    hit(db, add_hand_canaries("ehr-a", 1)[0]["id"])
+    correlate_all(db)
+    delivery.run_once()
+    outbox_error, destination_error = db.execute(
+        "SELECT o.last_error, d.last_error FROM alert_outbox o JOIN alert_destinations d ON d.id = o.destination_id"
+    ).fetchone()
+    for error in (outbox_error, destination_error):
+        assert "Connection" in error
+        assert "t0ps3cret" not in error and "hunter22" not in error
