@@ -17,6 +17,21 @@ WEBHOOK_SECRET = "s3cret-for-tests"
 
 
 @pytest.fixture
+def zone() -> str:
+    return ZONE
+
+
+@pytest.fixture
+def webhook_secret() -> str:
+    return WEBHOOK_SECRET
+
+
+@pytest.fixture
+def mail_domain() -> str:
+    return MAIL_DOMAIN
+
+
+@pytest.fixture
 def configured(db: sqlite_utils.Database) -> sqlite_utils.Database:
     set_setting(db, "tripwire.base_url", "https://portail-patient.example.fr")
     set_setting(db, "tripwire.dns_zone", ZONE)
