@@ -69,26 +69,29 @@ def poll_mailbox(db: sqlite_utils.Database, config: ImapConfig, policy: NoisePol
     except OSError as exc:
         raise CanaryError(f"IMAP server {config.host}:{config.port} unreachable: {exc}") from exc
     try:
-        try:
-            client.login(config.user, config.password)
-            status, _ = client.select(_quote(config.folder), readonly=True)
-        except imaplib.IMAP4.error as exc:
-            raise CanaryError(f"IMAP {config.mailbox_key}: {exc}") from exc
-        if status != "OK":
-            raise CanaryError(f"IMAP {config.mailbox_key}: cannot open folder {config.folder!r}")
-        uidvalidity = int((client.response("UIDVALIDITY")[1] or [b"0"])[0] or 0)
-        last_uid = _last_uid(db, config.mailbox_key, uidvalidity)
-        _, found = client.uid("SEARCH", None, f"UID {last_uid + 1}:*")
-        uids = sorted(int(u) for u in (found[0] or b"").split() if int(u) > last_uid)
-        stored = 0
-        for uid in uids[:_BATCH]:
-            stored += _one_message(db, client, config, policy, uidvalidity, uid)
-            _save_state(db, config.mailbox_key, uidvalidity, uid)
-        return stored
+        return _poll(db, client, config, policy)
+    except (imaplib.IMAP4.error, OSError) as exc:
+        raise CanaryError(f"IMAP {config.mailbox_key}: {exc}") from exc
     finally:
         # The connection may already be gone; nothing to clean up then.
         with contextlib.suppress(Exception):
             client.logout()
+
+
+def _poll(db: sqlite_utils.Database, client: imaplib.IMAP4, config: ImapConfig, policy: NoisePolicy) -> int:
+    client.login(config.user, config.password)
+    status, _ = client.select(_quote(config.folder), readonly=True)
+    if status != "OK":
+        raise CanaryError(f"IMAP {config.mailbox_key}: cannot open folder {config.folder!r}")
+    uidvalidity = int((client.response("UIDVALIDITY")[1] or [b"0"])[0] or 0)
+    last_uid = _last_uid(db, config.mailbox_key, uidvalidity)
+    _, found = client.uid("SEARCH", None, f"UID {last_uid + 1}:*")
+    uids = sorted(int(u) for u in (found[0] or b"").split() if int(u) > last_uid)
+    stored = 0
+    for uid in uids[:_BATCH]:
+        stored += _one_message(db, client, config, policy, uidvalidity, uid)
+        _save_state(db, config.mailbox_key, uidvalidity, uid)
+    return stored
 
 
 def _one_message(db: sqlite_utils.Database, client: imaplib.IMAP4, config: ImapConfig, policy: NoisePolicy,
