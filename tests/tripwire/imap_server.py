@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import sys
 from email import message_from_bytes
+from pathlib import Path
 
 from twisted.cred import checkers, portal
 from twisted.internet import protocol, reactor
@@ -139,7 +140,7 @@ class ServerFactory(protocol.Factory):
 
 def main() -> None:
     user, password, *files = sys.argv[1:]
-    messages = [StoredMessage(open(path, "rb").read(), uid) for uid, path in enumerate(files, start=10)]
+    messages = [StoredMessage(Path(path).read_bytes(), uid) for uid, path in enumerate(files, start=10)]
     account = imap4.MemoryAccount(user)
     account.addMailbox("INBOX", ReadOnlyMailbox(messages))
     checker = checkers.InMemoryUsernamePasswordDatabaseDontUse(**{user: password.encode()})

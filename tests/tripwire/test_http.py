@@ -99,7 +99,7 @@ def test_garbage_requests_never_break_the_listener(start_listeners, canaries, db
 
 def test_the_callback_app_exposes_no_console_route(start_listeners, configured):
     listeners = start_listeners()
-    for path in ("/login", "/", "/static/app.css"):
+    for path in ("/auth/login", "/login", "/", "/static/app.css"):
         response = requests.get(_url(listeners, path), timeout=5)
         assert b"Espace patient" in response.content or response.headers["Content-Type"] == "image/gif"
         assert b"password_hash" not in response.content and b"admin" not in response.content

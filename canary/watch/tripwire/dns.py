@@ -238,14 +238,7 @@ class DnsListener:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        udp = _UDPServer((self.host, self.port), _UDPHandler)
-        try:
-            # Port 0 asks for an ephemeral UDP port; TCP then takes the same number.
-            self.port = udp.server_address[1]
-            tcp = _TCPServer((self.host, self.port), _TCPHandler)
-        except BaseException:
-            udp.server_close()
-            raise
+        udp, tcp = self._bind()
         for server in (udp, tcp):
             server.resolver = self.resolver  # type: ignore[attr-defined]
             thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
@@ -253,6 +246,22 @@ class DnsListener:
             thread.start()
             self._servers.append(server)
             self._threads.append(thread)
+
+    def _bind(self) -> tuple[_UDPServer, _TCPServer]:
+        # Port 0 asks for an ephemeral UDP port and TCP then takes the same number; that number may
+        # already be some TCP socket's, so try a few.
+        for attempt in range(20):
+            udp = _UDPServer((self.host, self.port), _UDPHandler)
+            try:
+                tcp = _TCPServer((self.host, udp.server_address[1]), _TCPHandler)
+            except OSError:
+                udp.server_close()
+                if self.port != 0 or attempt == 19:
+                    raise
+                continue
+            self.port = udp.server_address[1]
+            return udp, tcp
+        raise AssertionError("unreachable")
 
     def stop(self) -> None:
         for server in self._servers:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from waitress import wasyncore
 from waitress.server import create_server
 
 from canary.errors import CanaryError
@@ -73,6 +74,7 @@ class CallbackService:
         self._server = create_server(app, host=self.host, port=self.port, threads=self.threads, ident="",
                                      backlog=2048, connection_limit=1000, channel_timeout=30,
                                      max_request_body_size=64 * 1024, clear_untrusted_proxy_headers=False,
+                                     asyncore_use_poll=True,
                                      expose_tracebacks=False)
         self.port = self._server.effective_port
         self._thread = threading.Thread(target=self._server.run, name="tripwire-http", daemon=True)
@@ -80,11 +82,13 @@ class CallbackService:
         log.info("callback listener on http://%s:%s/", self.host, self.port)
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server.task_dispatcher.shutdown()
-        if self._thread is not None:
+        server = self._server
+        if server is not None and self._thread is not None:
+            # Close every channel from inside the loop thread (closing from here races its poll()); the
+            # loop ends when nothing is left to watch, then running requests finish.
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
             self._thread.join(5)
+            server.task_dispatcher.shutdown()
         self._server = self._thread = None
 
 
