@@ -17,16 +17,6 @@ WEBHOOK_SECRET = "s3cret-for-tests"
 
 
 @pytest.fixture
-def zone() -> str:
-    return ZONE
-
-
-@pytest.fixture
-def webhook_secret() -> str:
-    return WEBHOOK_SECRET
-
-
-@pytest.fixture
 def mail_domain() -> str:
     return MAIL_DOMAIN
 

@@ -30,7 +30,7 @@ def _eml(path: Path, to: str, subject: str) -> Path:
 
 
 @pytest.fixture
-def imap_server(tmp_path, canaries):
+def imap_server(tmp_path, canaries, db):
     files = [_eml(tmp_path / "m1.eml", canaries[0]["email"], "Votre dossier"),
              _eml(tmp_path / "m2.eml", "someone.else@mail.example.fr", "Autre chose"),
              _eml(tmp_path / "m3.eml", canaries[1]["email"].upper(), "Relance")]
@@ -38,6 +38,9 @@ def imap_server(tmp_path, canaries):
                                stdout=subprocess.PIPE, text=True)
     try:
         port = int(process.stdout.readline())
+        for name, value in {"tripwire.imap_host": "127.0.0.1", "tripwire.imap_port": str(port),
+                            "tripwire.imap_ssl": "false", "tripwire.imap_user": "veille"}.items():
+            set_setting(db, name, value)
         yield port
     finally:
         process.terminate()
@@ -45,9 +48,6 @@ def imap_server(tmp_path, canaries):
 
 
 def test_poll_turns_mail_to_canaries_into_events_once(imap_server, canaries, db, cli, monkeypatch):
-    for name, value in {"tripwire.imap_host": "127.0.0.1", "tripwire.imap_port": str(imap_server),
-                        "tripwire.imap_ssl": "false", "tripwire.imap_user": "veille"}.items():
-        set_setting(db, name, value)
     monkeypatch.setenv("CANARY_IMAP_PASSWORD", "pw-imap")
     first = cli("tripwire", "imap-poll")
     assert first.exit_code == 0, first.output
@@ -65,9 +65,6 @@ def test_poll_turns_mail_to_canaries_into_events_once(imap_server, canaries, db,
 
 
 def test_wrong_password_is_a_clear_error(imap_server, canaries, db, cli, monkeypatch):
-    for name, value in {"tripwire.imap_host": "127.0.0.1", "tripwire.imap_port": str(imap_server),
-                        "tripwire.imap_ssl": "false", "tripwire.imap_user": "veille"}.items():
-        set_setting(db, name, value)
     monkeypatch.setenv("CANARY_IMAP_PASSWORD", "wrong")
     result = cli("tripwire", "imap-poll")
     assert result.exit_code == 1 and result.output.startswith("error: IMAP veille@127.0.0.1")

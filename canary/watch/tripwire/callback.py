@@ -7,7 +7,6 @@ path (image, robots.txt, anything else), never on whether the token is real.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,7 @@ from canary.settings import get_setting
 from canary.store.events import utcnow
 from canary.store.registry import find_by_marker
 from canary.watch.tripwire.hits import Hit, canary_for_tokens, record_hit, token_candidates
-from canary.watch.tripwire.noise import Network, NoisePolicy, parse_ip
+from canary.watch.tripwire.noise import Network, NoisePolicy, networks_setting, parse_ip
 from canary.watch.tripwire.pages import COMMON_HEADERS, PIXEL_GIF, PORTAL_PAGE, ROBOTS_TXT, is_image_path
 from canary.watch.tripwire.webhooks import read_payload, signature_ok
 from canary.watch.tripwire.writer import EventWriter
@@ -42,17 +41,9 @@ class CallbackConfig:
 
     @classmethod
     def from_settings(cls, db: sqlite_utils.Database) -> CallbackConfig:
-        proxies = []
-        for text in get_setting(db, "tripwire.trusted_proxies"):
-            try:
-                proxies.append(ipaddress.ip_network(text, strict=False))
-            except ValueError as exc:
-                from canary.errors import CanaryError
-
-                raise CanaryError(f"tripwire.trusted_proxies: {text!r} is not a network") from exc
         return cls(
             policy=NoisePolicy.from_settings(db),
-            trusted_proxies=tuple(proxies),
+            trusted_proxies=networks_setting(db, "tripwire.trusted_proxies"),
             webhook_secret=str(get_setting(db, "tripwire.webhook_secret") or ""),
             public_base_url=str(get_setting(db, "tripwire.base_url") or "").rstrip("/"),
         )

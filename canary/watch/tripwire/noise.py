@@ -24,18 +24,23 @@ class NoisePolicy:
 
     @classmethod
     def from_settings(cls, db: sqlite_utils.Database) -> NoisePolicy:
-        networks = []
-        for text in get_setting(db, "tripwire.scanner_networks"):
-            try:
-                networks.append(ipaddress.ip_network(text, strict=False))
-            except ValueError as exc:
-                raise CanaryError(f"tripwire.scanner_networks: {text!r} is not a network") from exc
         return cls(
             scanner_user_agents=tuple(s.lower() for s in get_setting(db, "tripwire.scanner_user_agents") if s),
-            scanner_networks=tuple(networks),
+            scanner_networks=networks_setting(db, "tripwire.scanner_networks"),
             dns_echo_seconds=int(get_setting(db, "tripwire.dns_echo_hours")) * 3600,
             dns_burst_seconds=int(get_setting(db, "tripwire.dns_burst_seconds")),
         )
+
+
+def networks_setting(db: sqlite_utils.Database, name: str) -> tuple[Network, ...]:
+    """A list setting of addresses or CIDRs, parsed; a bad entry is an operator error naming the setting."""
+    networks = []
+    for text in get_setting(db, name):
+        try:
+            networks.append(ipaddress.ip_network(text.strip(), strict=False))
+        except ValueError as exc:
+            raise CanaryError(f"{name}: {text!r} is not an address or network (e.g. 10.0.0.0/8)") from exc
+    return tuple(networks)
 
 
 def parse_ip(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
