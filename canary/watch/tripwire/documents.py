@@ -29,8 +29,11 @@ KINDS = ("compte-rendu", "ordonnance")
 
 _DOCTORS = [("Dr", "Claire", "LEFEBVRE"), ("Dr", "Thomas", "GARNIER"), ("Pr", "Hélène", "ROUSSEL"),
             ("Dr", "Julien", "FAURE"), ("Dr", "Sophie", "MERCIER"), ("Dr", "Antoine", "BLANC")]
-_SERVICES = ["Service de médecine interne", "Service de cardiologie", "Consultations de médecine polyvalente",
-             "Service d'endocrinologie", "Service de pneumologie"]
+# The consulting service follows the first condition's CIM-10 chapter, as a real letter would.
+_SERVICES = {"I": "Service de cardiologie", "E": "Service d'endocrinologie, diabétologie et nutrition",
+             "J": "Service de pneumologie", "K": "Service d'hépato-gastro-entérologie", "N": "Service de néphrologie",
+             "M": "Service de rhumatologie", "G": "Service de neurologie", "F": "Consultations de psychiatrie"}
+_DEFAULT_SERVICE = "Service de médecine interne"
 
 
 def callback_links(db: sqlite_utils.Database, canary_id: str) -> dict[str, str | None]:
@@ -92,7 +95,7 @@ def document_content(canary: dict[str, Any], system: dict[str, Any], kind: str, 
             "footer": "Ordonnance numérique : retrouvez-la dans votre espace patient.",
             "signature": prescriber,
         }
-    service = _SERVICES[pick % len(_SERVICES)]
+    service = _SERVICES.get((conditions[0]["code"] or "?")[0] if conditions else "?", _DEFAULT_SERVICE)
     motive = conditions[0]["label"] if conditions else "bilan de santé"
     return {
         "kind": kind,
