@@ -72,3 +72,25 @@ def test_size_and_recipient_caps(start_listeners, canaries, db, mail_domain):
     with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:  # still serving
         client.send_message(_message(address), to_addrs=[address])
     assert len(list_events(db, channel="smtp")) == 1
+
+
+def test_garbage_and_abuse_never_stop_the_receiver(start_listeners, canaries, db, mail_domain):
+    import socket
+
+    port = start_listeners(smtp=True)["SmtpService"].port
+    for garbage in (b"\x00\xff\xfe\r\n" * 5, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"HELO " + b"a" * 100000 + b"\r\n",
+                    b"MAIL FROM:<a@b>\r\nDATA\r\n", b"EHLO x\r\nAUTH PLAIN AGFkbWluAGFkbWlu\r\n"):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            banner = sock.recv(1024)
+            assert banner.startswith(b"220 mx.mail.example.fr ESMTP") and b"python" not in banner.lower()
+            sock.sendall(garbage)
+            sock.settimeout(2)
+            try:
+                answer = sock.recv(4096)
+            except OSError:
+                answer = b""
+            assert not answer.startswith(b"250 2.0.0")  # nothing was accepted as a message
+    address = _canary_address(db, canaries[0], mail_domain)
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        client.send_message(_message(address), to_addrs=[address])
+    assert len(list_events(db, channel="smtp")) == 1
