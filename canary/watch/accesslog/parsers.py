@@ -88,7 +88,10 @@ class MediboardParser:
     def parse(self, line: str) -> AccessEntry | None:
         if line.startswith("{"):
             return _entry_from_mapping(_load_json(line), line)
-        pairs = _PAIR.findall(line)
+        if '"' in line:
+            pairs = _PAIR.findall(line)
+        else:  # the common case, about three times faster than the regex
+            pairs = [t.partition("=")[::2] for t in line.replace("|", " ").replace(";", " ").split() if "=" in t]
         if not pairs:
             raise Malformed("no key=value pair")
         entry = AccessEntry(None)
