@@ -155,3 +155,13 @@ def test_malformed_lines_are_counted_on_the_source_and_never_fatal(db, canaries,
     assert (source["lines"], source["malformed"], source["matched"], source["events"]) == (4, 3, 1, 1)
     assert source["last_malformed"].startswith("line_no 5")
     assert "ipp" not in source["last_malformed"]  # no raw line content is kept
+
+
+def test_a_canary_deleted_after_the_index_loaded_does_not_block_the_batch(db, canaries) -> None:
+    processor = Processor(db, SYSTEM, build_parser("mediboard"))
+    db.execute("DELETE FROM canaries WHERE id = ?", [canaries[0]["id"]])
+    processor.feed_lines([mediboard_line(ipp(canaries[0])).encode(), mediboard_line(ipp(canaries[1])).encode()],
+                         1, "test", ref_name="line_no")
+    result = processor.flush()
+    assert result.events == 1
+    assert [e["canary_id"] for e in access_events(db)] == [canaries[1]["id"]]

@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlite_utils
 
+from canary.errors import CanaryError
 from canary.settings import get_setting
 from canary.store.events import record_event, utcnow
 from canary.store.tx import write_transaction
@@ -116,6 +117,7 @@ class Processor:
                    extra: dict[str, Any] | None = None) -> int:
         """Parse byte lines (without newline). ``first`` is the byte offset (ref_name "offset") or
         line number ("line_no") of the first one; returns the position after the last one."""
+        self.index.refresh(self.db)
         parse = self.parser
         lookup = self.index.lookup
         pending = self.pending
@@ -173,6 +175,7 @@ class Processor:
         self.batch.lines += 1
         if entry is None:
             return
+        self.index.refresh(self.db)
         seen: set[str] = set()
         for patient in entry.patients:
             found = self.index.lookup(patient)
@@ -191,10 +194,13 @@ class Processor:
         batch, pending = self.batch, self.pending
         if not pending and position is None and not batch.lines:
             return BatchResult()
-        self.index.refresh(db)
         with write_transaction(db):
             for hit in pending:
-                event_id, severity = self._record(db, hit)
+                try:
+                    event_id, severity = self._record(db, hit)
+                except CanaryError as exc:  # e.g. the canary was deleted since the index was loaded
+                    log.warning("%s: event not stored: %s", self.label, exc)
+                    continue
                 if event_id is not None:
                     batch.events += 1
                     batch.critical += severity == "critical"

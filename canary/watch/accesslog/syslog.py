@@ -165,6 +165,7 @@ class SyslogService:
         self._threads: list[threading.Thread] = []
         self._sockets: list[socket.socket] = []
         self._bad_frames = 0
+        self._writer: threading.Thread | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -175,7 +176,7 @@ class SyslogService:
                 udp = socket.socket(family, socket.SOCK_DGRAM)
                 udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
                 udp.bind((self.host, self.port))
-                udp.settimeout(0.5)
+                udp.settimeout(0.2)
                 self.udp_port = udp.getsockname()[1]
                 self._sockets.append(udp)
                 self._spawn(self._udp_loop, udp)
@@ -184,7 +185,7 @@ class SyslogService:
                 tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 tcp.bind((self.host, self.port))
                 tcp.listen(64)
-                tcp.settimeout(0.5)
+                tcp.settimeout(0.2)
                 self.tcp_port = tcp.getsockname()[1]
                 self._sockets.append(tcp)
                 self._spawn(self._accept_loop, tcp)
@@ -202,8 +203,9 @@ class SyslogService:
             thread.join(timeout=5)
         for sock in self._sockets:
             sock.close()
-        self.queue.put(None)
-        self._writer.join(timeout=30)
+        if self._writer is not None:
+            self.queue.put(None)
+            self._writer.join(timeout=30)
 
     def _spawn(self, target: Any, *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, name=self.name, daemon=True)
@@ -242,7 +244,7 @@ class SyslogService:
 
     def _tcp_connection(self, conn: socket.socket, peer: str) -> None:
         framer = TcpFramer()
-        conn.settimeout(0.5)
+        conn.settimeout(0.2)
         with conn:
             while not self._stop.is_set():
                 try:

@@ -77,9 +77,10 @@ class FileFollower:
     def _open(self) -> bool:
         try:
             handle = open(self.path, "rb")  # noqa: SIM115 - kept open across polls, closed in close()
-        except FileNotFoundError:
+        except OSError as exc:  # missing or unreadable: say so once, keep looking
             if not self._missing_noted:
-                record_error(self.db, self.name, f"file {self.path} not found (waiting for it)")
+                reason = "not found" if isinstance(exc, FileNotFoundError) else f"unreadable ({exc.strerror})"
+                record_error(self.db, self.name, f"file {self.path} {reason} (waiting for it)")
                 self._missing_noted = True
             return False
         st = os.fstat(handle.fileno())
