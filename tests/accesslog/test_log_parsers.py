@@ -185,3 +185,14 @@ def test_durations() -> None:
     assert parse_duration("90").total_seconds() == 90
     with pytest.raises(CanaryError):
         parse_duration("soon")
+
+
+def test_tcp_framer_reads_header_less_lines_starting_with_a_date() -> None:
+    framer = TcpFramer()
+    frames, bad = framer.feed(b"2026-11-14 09:00:00 user=a ipp=1\n12 <14>hello ab")
+    assert (frames, bad) == ([b"2026-11-14 09:00:00 user=a ipp=1", b"<14>hello ab"], 0)
+
+
+def test_mediboard_dash_means_no_value() -> None:
+    entry = build_parser("mediboard")("2026-11-14 09:00:00 user=a ip=- action=- ipp=40000001")
+    assert (entry.ip, entry.action) == (None, None)

@@ -6,6 +6,8 @@ import bz2
 import gzip
 import json
 import lzma
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,9 +18,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from canary.serve import ServeContext
 from canary.watch.accesslog.fhir_poller import FhirPollService
 from canary.watch.accesslog.services import services
+from canary.watch.accesslog.sources import add_source, get_position, get_source
+from canary.watch.accesslog.supervisor import AccessLogSupervisor
 from canary.watch.accesslog.syslog import SyslogService
 from canary.watch.accesslog.tailer import FileTailService
-from tests.accesslog.helpers import SYSTEM, ipp, mediboard_line
+from tests.accesslog.helpers import SYSTEM, access_events, ipp, mediboard_line, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -123,21 +127,64 @@ def test_allow_rules_commands(cli, canaries) -> None:
     assert cli("logs", "allow", "remove", "99").exit_code == 1
 
 
-def test_serve_builds_one_service_per_source(cli, db_path, canaries, tmp_path: Path) -> None:
+def test_serve_supervises_one_service_per_source_and_follows_changes(cli, db_path, canaries,
+                                                                    tmp_path: Path) -> None:
     cli("logs", "add", SYSTEM, "--from", "syslog://127.0.0.1:0", "--format", "mediboard")
     cli("logs", "add", SYSTEM, "--name", "f", "--from", f"file://{tmp_path}/a.log", "--format", "jsonl")
-    cli("logs", "add", SYSTEM, "--name", "h", "--from", "fhir-auditevent:http://127.0.0.1:9/fhir")
     ctx = ServeContext(db_path=db_path, scheduler=BackgroundScheduler())
-    built = services(ctx, {})
-    assert sorted(type(s).__name__ for s in built) == ["FhirPollService", "FileTailService", "SyslogService"]
     assert services(ctx, {"no_access_logs": True}) == []
-    for service in built:
-        service.start()
+    [supervisor] = services(ctx, {})
+    assert isinstance(supervisor, AccessLogSupervisor)
+    supervisor.start()
     try:
-        syslog = next(s for s in built if isinstance(s, SyslogService))
-        assert syslog.udp_port and syslog.tcp_port
-        assert ctx.scheduler.get_job(next(s for s in built if isinstance(s, FhirPollService)).job_id)
+        syslog = supervisor.service(SYSTEM)
+        assert isinstance(syslog, SyslogService) and syslog.udp_port and syslog.tcp_port
+        assert isinstance(supervisor.service("f"), FileTailService)
+        # Live changes: a new FHIR source starts, a removed file source stops.
+        cli("logs", "add", SYSTEM, "--name", "h", "--from", "fhir-auditevent:http://127.0.0.1:9/fhir")
+        cli("logs", "remove", "f")
+        supervisor.sync()
+        assert supervisor.service("f") is None
+        fhir = supervisor.service("h")
+        assert isinstance(fhir, FhirPollService) and ctx.scheduler.get_job(fhir.job_id)
     finally:
-        for service in reversed(built):
-            service.stop()
-    assert any(isinstance(s, FileTailService) for s in built)
+        supervisor.stop()
+    assert supervisor.running == {}
+
+
+def test_a_source_that_cannot_start_is_reported_and_does_not_stop_the_others(cli, db, db_path, canaries,
+                                                                              tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        cli("logs", "add", SYSTEM, "--from", f"syslog+tcp://127.0.0.1:{port}", "--format", "mediboard")
+        cli("logs", "add", SYSTEM, "--name", "f", "--from", f"file://{tmp_path}/a.log", "--format", "mediboard")
+        supervisor = AccessLogSupervisor(db_path, BackgroundScheduler())
+        supervisor.start()
+        try:
+            assert supervisor.service(SYSTEM) is None
+            assert supervisor.service("f") is not None
+            assert "cannot start" in get_source(db, SYSTEM)["last_error"]
+        finally:
+            supervisor.stop()
+
+
+def test_serve_process_tails_a_file_into_events(db_path, db, canaries, tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.touch()
+    add_source(db, SYSTEM, f"file://{log}", "mediboard")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "canary", "--db", str(db_path), "serve", "--host", "127.0.0.1", "--port", "0"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        wait_for(lambda: (get_position(db, SYSTEM) or {}).get("inode"), timeout=30)
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(mediboard_line(ipp(canaries[0])) + "\n")
+        [event] = wait_for(lambda: access_events(db), timeout=15)
+        assert event["canary_id"] == canaries[0]["id"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert process.returncode == 0, process.stderr.read() if process.stderr else ""

@@ -99,7 +99,7 @@ class MediboardParser:
         for key, value in pairs:
             if value.startswith('"'):
                 value = value[1:-1]
-            if not value:
+            if not value or value == "-":
                 continue
             key = key.lower()
             role = ALIASES.get(key)

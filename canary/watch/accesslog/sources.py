@@ -128,6 +128,10 @@ def list_sources(db: sqlite_utils.Database, system: str | None = None) -> list[d
     return [_decode(r) for r in db.query(sql + " ORDER BY system, name", params)]
 
 
+def source_exists(db: sqlite_utils.Database, name: str) -> bool:
+    return db.execute("SELECT 1 FROM accesslog_sources WHERE name = ?", [name]).fetchone() is not None
+
+
 def remove_source(db: sqlite_utils.Database, name: str) -> None:
     with write_transaction(db):
         get_source(db, name)

@@ -102,16 +102,12 @@ class TcpFramer:
         bad = 0
         while self.buffer:
             buf = self.buffer
-            if buf[:1].isdigit():
-                space = buf.find(b" ", 0, 12)
-                if space < 0:
-                    if len(buf) >= 12:
-                        bad += 1
-                        self.buffer = self._skip_line(buf)
-                        continue
-                    break
-                length = int(buf[:space]) if buf[:space].isdigit() else -1
-                if length < 0 or length > MAX_MESSAGE:
+            space = buf.find(b" ", 0, 12) if buf[:1].isdigit() else -1
+            if buf[:1].isdigit() and space < 0 and len(buf) < 12 and buf.isdigit():
+                break  # maybe the start of an octet count: wait for more bytes
+            if space > 0 and buf[:space].isdigit():
+                length = int(buf[:space])
+                if length > MAX_MESSAGE:
                     bad += 1
                     self.buffer = self._skip_line(buf)
                     continue

@@ -18,7 +18,14 @@ import sqlite_utils
 from canary.store import open_db
 from canary.watch.accesslog.engine import Processor
 from canary.watch.accesslog.parsers import build_parser
-from canary.watch.accesslog.sources import clear_error, get_position, parse_from, record_error, save_position
+from canary.watch.accesslog.sources import (
+    clear_error,
+    get_position,
+    parse_from,
+    record_error,
+    save_position,
+    source_exists,
+)
 
 log = logging.getLogger("canary.accesslog")
 
@@ -170,6 +177,9 @@ class FileTailService:
                 try:
                     follower.poll()
                 except Exception as exc:  # keep watching: the next poll retries from the stored offset
+                    if not source_exists(db, self.source["name"]):
+                        log.info("%s: source removed, stopping", self.name)
+                        return
                     log.exception("%s: poll failed", self.name)
                     try:
                         record_error(db, self.source["name"], f"{type(exc).__name__}: {exc}")
