@@ -36,6 +36,7 @@ class FhirServer:
         self.resources: list[dict[str, Any]] = []
         self.requests: list[str] = []
         self.fail = False
+        self.authorizations: list[str | None] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -44,6 +45,7 @@ class FhirServer:
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 outer.requests.append(self.path)
+                outer.authorizations.append(self.headers.get("Authorization"))
                 if outer.fail:
                     self.send_response(503)
                     self.end_headers()
@@ -146,3 +148,13 @@ def test_service_runs_on_the_shared_scheduler(db_path, db, canaries, fhir) -> No
         scheduler.shutdown(wait=True)
     assert event["severity"] == "critical"  # a $export operation is a bulk export
     assert event["details"]["exfiltration_reason"] == "bulk-export"
+
+
+def test_the_bearer_token_setting_is_sent(db, canaries, fhir) -> None:
+    from canary.settings import set_setting
+
+    source = add_source(db, SYSTEM, f"fhir-auditevent:{fhir.base}", None)
+    FhirPoller(db, source).poll()
+    set_setting(db, "accesslog.fhir_bearer_token", "s3cret")
+    FhirPoller(db, source).poll()
+    assert fhir.authorizations == [None, "Bearer s3cret"]

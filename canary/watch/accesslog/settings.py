@@ -13,6 +13,9 @@ SETTINGS: list[Setting] = [
             "Words that mark an action as a bulk export: any canary read inside one is an exfiltration."),
     Setting("accesslog.timezone", str, "Europe/Paris",
             "Time zone of log timestamps that carry no offset (IANA name)."),
+    Setting("accesslog.fhir_bearer_token", str, "",
+            "Bearer token sent to the FHIR servers polled for AuditEvents (empty: no Authorization header).",
+            secret=True),
     Setting("accesslog.poll_interval", float, 0.2,
             "Seconds between two looks at a tailed file (bounds the write-to-event delay)."),
 ]
