@@ -69,8 +69,8 @@ class CanaryIndex:
 
     def lookup(self, raw: str) -> tuple[str, str] | None:
         hit = self.ids.get(raw)
-        if hit is not None:
-            return hit
+        if hit is not None or (raw.isdigit() and len(raw) < 13):
+            return hit  # a plain number is looked up as is: the common miss stays cheap
         value = raw.strip()
         if "|" in value:  # FHIR token: system|value
             value = value.rsplit("|", 1)[-1]
