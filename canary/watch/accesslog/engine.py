@@ -120,7 +120,6 @@ class Processor:
         self.index.refresh(self.db)
         parse = self.parser
         lookup = self.index.lookup
-        pending = self.pending
         batch = self.batch
         by_offset = ref_name == "offset"
         position = first
@@ -140,17 +139,12 @@ class Processor:
                 batch.malformed += 1
                 batch.last_malformed = f"{ref_name} {ref}: unreadable ({type(exc).__name__})"
                 continue
-            if entry is None or not entry.patients:
+            if entry is None:
                 continue
-            seen: str | None = None
             for patient in entry.patients:
-                found = lookup(patient)
-                if found is not None and found[0] != seen:
-                    if seen is None:
-                        batch.matched += 1
-                    seen = found[0]
-                    if not any(h.canary_id == seen and h.raw is raw for h in pending[-4:]):
-                        pending.append(Hit(entry, seen, found[1], key_base, ref_name, ref, raw, extra, None))
+                if lookup(patient) is not None:
+                    self._collect(entry, raw, key_base, ref_name, ref, extra, None)
+                    break
         return position
 
     def feed_message(self, raw: bytes, text: str, key_base: str, *, extra: dict[str, Any] | None = None,
@@ -176,15 +170,20 @@ class Processor:
         if entry is None:
             return
         self.index.refresh(self.db)
-        seen: set[str] = set()
+        self._collect(entry, raw, key_base, ref_name, ref_value, extra, fallback_time)
+
+    def _collect(self, entry: AccessEntry, raw: bytes, key_base: str, ref_name: str, ref_value: Any,
+                 extra: dict[str, Any] | None, fallback_time: str | None) -> None:
+        """Queue one hit per distinct canary the entry names (an IPP and a NIR of one canary: one event)."""
+        canaries: set[str] = set()
         for patient in entry.patients:
             found = self.index.lookup(patient)
-            if found is not None and found[0] not in seen:
-                if not seen:
-                    self.batch.matched += 1
-                seen.add(found[0])
+            if found is not None and found[0] not in canaries:
+                canaries.add(found[0])
                 self.pending.append(Hit(entry, found[0], found[1], key_base, ref_name, ref_value, raw, extra,
                                         fallback_time))
+        if canaries:
+            self.batch.matched += 1
 
     # --- storing -------------------------------------------------------------------------------
 
