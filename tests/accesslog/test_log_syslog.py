@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import shutil
 import socket
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -78,3 +80,14 @@ def test_rfc5424_over_udp_and_the_same_datagram_twice_is_one_event(receiver, db,
         sock.sendto(datagram, ("127.0.0.1", receiver.udp_port))
     wait_for(lambda: get_source(db, SYSTEM)["lines"] == 2)
     assert [e["canary_id"] for e in access_events(db)] == [canaries[4]["id"]]
+
+
+@pytest.mark.skipif(shutil.which("logger") is None, reason="util-linux logger not installed")
+@pytest.mark.parametrize("args", [["--tcp", "--rfc5424", "--octet-count"], ["--tcp", "--rfc3164"],
+                                  ["--udp", "--rfc5424"]])
+def test_util_linux_logger_as_the_client(receiver, db, canaries, args: list[str]) -> None:
+    port = receiver.tcp_port if "--tcp" in args else receiver.udp_port
+    subprocess.run(["logger", "--server", "127.0.0.1", "--port", str(port), *args, "-t", "mediboard",
+                    f"user=viaLogger ip=10.1.1.1 action=view ipp={ipp(canaries[5])}"], check=True, timeout=10)
+    [event] = wait_for(lambda: access_events(db))
+    assert (event["canary_id"], event["account"], event["source"]) == (canaries[5]["id"], "viaLogger", "10.1.1.1")

@@ -37,8 +37,8 @@ def logs_add(ctx: CliContext, system: str, url: str, fmt: str | None, pattern: s
     """Watch an audit trail of SYSTEM. / Surveiller un journal d'accès de SYSTEM."""
     source = add_source(ctx.db, system, url, fmt, pattern=pattern, fields=parse_field_options(fields),
                         every=every, name=name)
-    click.echo(f"source {source['name']} added ({source['kind']}, {source['format']}); "
-               "started by the next 'canary serve' / démarrée au prochain 'canary serve'")
+    click.echo(f"source {source['name']} added ({source['kind']}, {source['format']}); a running 'canary serve' "
+               "starts it within 5 s / un 'canary serve' en cours la démarre sous 5 s")
 
 
 @logs.command("list")
