@@ -91,3 +91,17 @@ def test_util_linux_logger_as_the_client(receiver, db, canaries, args: list[str]
                     f"user=viaLogger ip=10.1.1.1 action=view ipp={ipp(canaries[5])}"], check=True, timeout=10)
     [event] = wait_for(lambda: access_events(db))
     assert (event["canary_id"], event["account"], event["source"]) == (canaries[5]["id"], "viaLogger", "10.1.1.1")
+
+
+def test_messages_beyond_the_queue_cap_are_counted_as_lost(db_path, db, canaries) -> None:
+    source = add_source(db, SYSTEM, "syslog+udp://127.0.0.1:0", "mediboard")
+    service = SyslogService(db_path, source, flush_interval=0.05, max_queued_bytes=10)
+    service.start()
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.sendto(mediboard_line(ipp(canaries[0])).encode(), ("127.0.0.1", service.udp_port))
+        wait_for(lambda: get_source(db, SYSTEM)["malformed"] == 1)
+    finally:
+        service.stop()
+    assert "lost" in get_source(db, SYSTEM)["last_malformed"]
+    assert access_events(db) == []

@@ -27,6 +27,8 @@ from canary.watch.accesslog.timeparse import parse_log_time
 log = logging.getLogger("canary.accesslog")
 
 MAX_MESSAGE = 64 * 1024
+MAX_QUEUED_BYTES = 64 << 20  # messages waiting for the writer; beyond, new ones are counted as lost
+MAX_CONNECTIONS = 256
 _PRI = re.compile(rb"^<(\d{1,3})>")
 _BSD_HEADER = re.compile(r"^([A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}) (\S+) (.*)$", re.S)
 _TAG = re.compile(r"^([^\s:\[]{1,48})(?:\[[^\]]*\])?: ?(.*)$", re.S)
@@ -143,7 +145,8 @@ class SyslogService:
     """``canary serve`` service for one syslog source: UDP and/or TCP listeners plus a writer."""
 
     def __init__(self, db_path: Path, source: dict[str, Any], *, host: str | None = None, port: int | None = None,
-                 flush_interval: float = 0.1, batch_size: int = 5000) -> None:
+                 flush_interval: float = 0.1, batch_size: int = 5000,
+                 max_queued_bytes: int = MAX_QUEUED_BYTES) -> None:
         endpoint = parse_from(source["url"])
         self.name = f"access-log syslog {source['name']}"
         self.db_path = db_path
@@ -153,10 +156,14 @@ class SyslogService:
         self.transports = endpoint.transports
         self.flush_interval = flush_interval
         self.batch_size = batch_size
+        self.max_queued_bytes = max_queued_bytes
         self.udp_port: int | None = None
         self.tcp_port: int | None = None
-        self.queue: queue.Queue[tuple[bytes, str] | None] = queue.Queue(maxsize=200_000)
+        self.queue: queue.Queue[tuple[bytes, str] | None] = queue.Queue()
         self.dropped = 0  # queue full: counted as malformed so the loss is visible
+        self._queued_bytes = 0
+        self._connections = 0
+        self._counter_lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._sockets: list[socket.socket] = []
@@ -211,10 +218,16 @@ class SyslogService:
     # --- network ------------------------------------------------------------------------------
 
     def _enqueue(self, frame: bytes, peer: str) -> None:
-        try:
-            self.queue.put_nowait((frame, peer))
-        except queue.Full:
-            self.dropped += 1
+        with self._counter_lock:
+            if self._queued_bytes + len(frame) > self.max_queued_bytes:
+                self.dropped += 1
+                return
+            self._queued_bytes += len(frame)
+        self.queue.put_nowait((frame, peer))
+
+    def _dequeued(self, size: int) -> None:
+        with self._counter_lock:
+            self._queued_bytes -= size
 
     def _udp_loop(self, sock: socket.socket) -> None:
         while not self._stop.is_set():
@@ -235,6 +248,15 @@ class SyslogService:
                 continue
             except OSError:
                 return
+            with self._counter_lock:
+                refused = self._connections >= MAX_CONNECTIONS
+                if refused:
+                    self.dropped += 1
+                else:
+                    self._connections += 1
+            if refused:  # a flood of connections must not exhaust threads
+                conn.close()
+                continue
             threading.Thread(target=self._tcp_connection, args=(conn, addr[0]), daemon=True,
                              name=f"{self.name} {addr[0]}").start()
 
@@ -252,11 +274,15 @@ class SyslogService:
                 if not data:
                     break
                 frames, bad = framer.feed(data)
-                self._bad_frames += bad
+                if bad:
+                    with self._counter_lock:
+                        self._bad_frames += bad
                 for frame in frames:
                     self._enqueue(frame, peer)
             for frame in framer.close():
                 self._enqueue(frame, peer)
+        with self._counter_lock:
+            self._connections -= 1
 
     # --- storing ------------------------------------------------------------------------------
 
@@ -280,6 +306,7 @@ class SyslogService:
                 while item is not None and taken < self.batch_size:
                     if item:
                         frame, peer = item
+                        self._dequeued(len(frame))
                         message = parse_syslog(frame)
                         processor.feed_message(
                             frame, message.msg, key_base,
@@ -293,9 +320,10 @@ class SyslogService:
                         break
                 if item is None:
                     finished = True
-                lost = self.dropped + self._bad_frames
-                if lost:
+                with self._counter_lock:
+                    lost = self.dropped + self._bad_frames
                     self.dropped = self._bad_frames = 0
+                if lost:
                     processor.batch.lines += lost
                     processor.batch.malformed += lost
                     processor.batch.last_malformed = f"{lost} message(s) lost (queue full or bad TCP frame)"
