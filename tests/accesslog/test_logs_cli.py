@@ -188,3 +188,15 @@ def test_serve_process_tails_a_file_into_events(db_path, db, canaries, tmp_path:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
     assert process.returncode == 0, process.stderr.read() if process.stderr else ""
+
+
+def test_a_bad_setting_fails_the_start_visibly_not_a_thread(cli, db, db_path, canaries, tmp_path: Path) -> None:
+    cli("logs", "add", SYSTEM, "--from", f"file://{tmp_path}/a.log", "--format", "mediboard")
+    cli("config", "set", "accesslog.timezone", "Mars/Olympus_Mons")
+    supervisor = AccessLogSupervisor(db_path, BackgroundScheduler())
+    supervisor.start()
+    try:
+        assert supervisor.service(SYSTEM) is None
+        assert "unknown time zone" in get_source(db, SYSTEM)["last_error"]
+    finally:
+        supervisor.stop()

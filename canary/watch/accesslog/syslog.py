@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import sqlite_utils
+
 from canary.store import open_db
 from canary.watch.accesslog.engine import Processor
 from canary.watch.accesslog.parsers import build_parser
@@ -173,6 +175,15 @@ class SyslogService:
     # --- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> None:
+        # Built here so a bad configuration fails the start (and is reported), not the writer thread.
+        db = open_db(self.db_path)
+        try:
+            processor = Processor(db, self.source["system"], build_parser(
+                self.source["format"], self.source.get("pattern"), self.source.get("fields")),
+                source_name=self.source["name"])
+        except BaseException:
+            db.close()
+            raise
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         try:
             if "udp" in self.transports:
@@ -196,8 +207,10 @@ class SyslogService:
             self._stop.set()
             for sock in self._sockets:
                 sock.close()
+            db.close()
             raise
-        self._writer = threading.Thread(target=self._write_loop, name=f"{self.name} writer", daemon=True)
+        self._writer = threading.Thread(target=self._write_loop, args=(db, processor), name=f"{self.name} writer",
+                                        daemon=True)
         self._writer.start()
 
     def stop(self) -> None:
@@ -286,12 +299,8 @@ class SyslogService:
 
     # --- storing ------------------------------------------------------------------------------
 
-    def _write_loop(self) -> None:
-        db = open_db(self.db_path)
+    def _write_loop(self, db: sqlite_utils.Database, processor: Processor) -> None:
         source = self.source
-        processor = Processor(db, source["system"], build_parser(source["format"], source.get("pattern"),
-                                                                 source.get("fields")),
-                              source_name=source["name"])
         assert processor.policy is not None
         local = processor.policy.local_zone
         key_base = f"al:{source['name']}:syslog"

@@ -161,7 +161,14 @@ class FileTailService:
         self.ready = threading.Event()
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        # Built here so a bad configuration fails the start (and is reported), not a thread.
+        db = open_db(self.db_path)
+        try:
+            follower = FileFollower(db, self.source)
+        except BaseException:
+            db.close()
+            raise
+        self._thread = threading.Thread(target=self._run, args=(db, follower), name=self.name, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -169,9 +176,7 @@ class FileTailService:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
-    def _run(self) -> None:
-        db = open_db(self.db_path)
-        follower = FileFollower(db, self.source)
+    def _run(self, db: sqlite_utils.Database, follower: FileFollower) -> None:
         try:
             while not self._stop.is_set():
                 try:
