@@ -65,7 +65,9 @@ def test_bundle_per_canary_with_fr_core_content_and_server_ids(db, add_hand_cana
     assert by_subject["AllergyIntolerance"][0]["code"]["text"] == "Pénicilline"
     assert by_subject["DocumentReference"][0]["content"][0]["attachment"]["url"] == \
         "https://portail.example.fr/d/abc123"
-    assert "FICT" not in json.dumps(fhir_server.bundles)
+    sent = json.dumps(fhir_server.bundles)
+    assert "FICT" not in sent and "canary" not in sent.lower()
+    assert not any(c["id"] in sent or c["token"] in sent for c in canaries)
 
     rows = {r["canary_id"]: r for r in list_plantings(db, system="ehr-fhir")}
     row = rows[canaries[0]["id"]]

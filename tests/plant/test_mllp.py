@@ -64,7 +64,9 @@ def test_a28_carries_pam_fr_fields_and_ack_marks_planted(db, add_hand_canaries, 
     assert str(pid(32)) == "QUAL"
     # A VALI identity carries no INS (RNIV): only the IPP.
     assert len(mllp_peer.pids()[1](3)) == 1 and str(mllp_peer.pids()[1](32)) == "VALI"
-    assert "FICT" not in "".join(str(m) for m in mllp_peer.messages)
+    sent = "".join(str(m) for m in mllp_peer.messages)
+    assert "FICT" not in sent and "canary" not in sent.lower()
+    assert not any(c["id"] in sent or c["token"] in sent for c in canaries)
 
     rows = list_plantings(db, system="ehr-a")
     assert {r["state"] for r in rows} == {"planted"}
