@@ -128,7 +128,13 @@ def _plant_file(db, system_row, target: Target, options, todo, report: PlantRepo
 def _peer(db, system_row, options) -> Peer:
     namespace = options.get("ipp_namespace") or system_row.get("establishment") or system_row["name"]
     namespace = re.sub(r"\s+", " ", namespace).strip().upper()
-    authority = hd(namespace, options["ipp_oid"], "ISO") if options.get("ipp_oid") else hd(namespace)
+    # The establishment assigns the IPP: its OID when given, else its FINESS (a local scheme, type L).
+    if options.get("ipp_oid"):
+        authority = hd(namespace, options["ipp_oid"], "ISO")
+    elif system_row.get("finess"):
+        authority = hd(namespace, system_row["finess"], "L")
+    else:
+        authority = hd(namespace)
     facility = get_setting(db, "plant.hl7.sending_facility") or system_row.get("finess") \
         or system_row.get("establishment") or ""
     return Peer(get_setting(db, "plant.hl7.sending_application"), facility, options.get("app") or "",

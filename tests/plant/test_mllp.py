@@ -193,6 +193,10 @@ def test_ipp_authority_uses_establishment_and_oid(db, add_hand_canaries, mllp_pe
     message = mllp_peer.messages[0]
     assert str(message.segment("PID")(3)[0][3]) == "CH DE VILLEFRANCHE&1.2.250.1.999.1.1&ISO"
     assert str(message.segment("MSH")(4)) == "690000880"
+    add_system(db, "ehr-c", "ehr", establishment="CH de Villefranche", finess="690000880")
+    add_hand_canaries("ehr-c", count=1)
+    assert plant(db, "ehr-c", mllp_peer.url).ok
+    assert str(mllp_peer.messages[1].segment("PID")(3)[0][3]) == "CH DE VILLEFRANCHE&690000880&L"
 
 
 def test_bad_target_urls_are_clear_errors(db, add_hand_canaries):
