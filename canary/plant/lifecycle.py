@@ -115,8 +115,3 @@ def list_plantings(db: sqlite_utils.Database, *, system: str | None = None, targ
         row["resources"] = json.loads(row["resources"])
         rows.append(row)
     return rows
-
-
-def get_planting(db: sqlite_utils.Database, planting_id: int) -> dict[str, Any] | None:
-    rows = [r for r in list_plantings(db) if r["id"] == planting_id]
-    return rows[0] if rows else None

@@ -17,6 +17,7 @@ from canary.plant import fileexport, lifecycle
 from canary.plant.fhir_bundle import RETIRE_ORDER, Establishment, build_bundle
 from canary.plant.fhir_client import FhirClient, FhirError, response_locations
 from canary.plant.hl7v2 import Peer, build_adt, hd
+from canary.plant.locks import target_lock
 from canary.plant.mllp import MllpClient, MllpError
 from canary.plant.targets import Target, parse_target
 from canary.settings import get_setting
@@ -94,6 +95,11 @@ def plant(db: sqlite_utils.Database, system: str, url: str, **given: Any) -> Pla
 
 
 def plant_target(db: sqlite_utils.Database, system: str, target: Target, options: dict[str, Any]) -> PlantReport:
+    with target_lock(db, target.address):
+        return _plant_locked(db, system, target, options)
+
+
+def _plant_locked(db: sqlite_utils.Database, system: str, target: Target, options: dict[str, Any]) -> PlantReport:
     system_row = get_system(db, system)
     canaries = list_canaries(db, system=system, include_retired=False)
     if not canaries:
@@ -270,27 +276,32 @@ def retire(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -> RetireRepor
     for row in rows:
         by_target.setdefault(row["target"], []).append(row)
     for address, group in by_target.items():
-        live = [r for r in group if r["state"] == "planted"]
-        unsent = [r for r in group if r["state"] != "planted"]
-        for row in unsent:
-            if row["in_flight"]:
-                report.warnings.append(f"planting {row['id']} ({row['canary_id']}) at {address}: an earlier "
-                                       "attempt had no answer; check the target by hand")
-        lifecycle.mark_retired(db, [r["id"] for r in unsent])
-        report.retired.extend(r["id"] for r in unsent)
-        if not live:
-            continue
-        target = parse_target(address)
-        options = live[-1]["options"]
-        remover = {"file": _retire_file, "mllp": _retire_mllp, "fhir": _retire_fhir}[target.channel]
-        try:
-            remover(db, target, options, live, report)
-        except CanaryError as exc:
-            done = set(report.retired) | {pid for pid, _ in report.failed}
-            pending = [r["id"] for r in live if r["id"] not in done]
-            lifecycle.record_retire_error(db, pending, str(exc))
-            report.failed.extend((pid, str(exc)) for pid in pending)
+        with target_lock(db, address):
+            _retire_at(db, address, group, report)
     return report
+
+
+def _retire_at(db: sqlite_utils.Database, address: str, group: list[dict[str, Any]], report: RetireReport) -> None:
+    live = [r for r in group if r["state"] == "planted"]
+    unsent = [r for r in group if r["state"] != "planted"]
+    for row in unsent:
+        if row["in_flight"]:
+            report.warnings.append(f"planting {row['id']} ({row['canary_id']}) at {address}: an earlier "
+                                   "attempt had no answer; check the target by hand")
+    lifecycle.mark_retired(db, [r["id"] for r in unsent])
+    report.retired.extend(r["id"] for r in unsent)
+    if not live:
+        return
+    target = parse_target(address)
+    options = live[-1]["options"]
+    remover = {"file": _retire_file, "mllp": _retire_mllp, "fhir": _retire_fhir}[target.channel]
+    try:
+        remover(db, target, options, live, report)
+    except CanaryError as exc:
+        done = set(report.retired) | {pid for pid, _ in report.failed}
+        pending = [r["id"] for r in live if r["id"] not in done]
+        lifecycle.record_retire_error(db, pending, str(exc))
+        report.failed.extend((pid, str(exc)) for pid in pending)
 
 
 def _retire_file(db, target: Target, options, live, report: RetireReport) -> None:

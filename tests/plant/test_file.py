@@ -36,7 +36,7 @@ def test_mediboard_csv_with_delimiter_and_encoding(db, add_hand_canaries, tmp_pa
     assert {r["state"] for r in rows_db} == {"planted"}
     assert {r["external_id"] for r in rows_db} == {c["nir"] for c in canaries}
     assert rows_db[0]["target"] == target.as_uri() and rows_db[0]["channel"] == "file"
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".patients.csv")] == []  # no temporary file
 
 
 def test_json_export_and_idempotent_growth(db, add_hand_canaries, tmp_path):
@@ -75,7 +75,7 @@ def test_a_failed_write_keeps_the_old_file_and_marks_nothing(db, add_hand_canari
     assert report.stopped and "cannot be written in ascii" in report.stopped
     assert target.read_bytes() == before
     assert [r["state"] for r in list_plantings(db)] == ["planted", "planned"]
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".p.csv")] == []
 
 
 def test_retire_rewrites_the_file_without_the_row(db, add_hand_canaries, tmp_path, cli):

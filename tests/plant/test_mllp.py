@@ -158,6 +158,10 @@ def test_process_killed_half_way_leaves_a_state_the_next_run_completes(db, db_pa
             mllp_peer.received.wait(0.1)
             mllp_peer.received.clear()
         assert len(mllp_peer.messages) == 3
+        # While that run waits for its ACK, a second run on the same target is refused, sending nothing.
+        with pytest.raises(CanaryError, match="another plant"):
+            plant(db, "ehr-a", mllp_peer.url)
+        assert len(mllp_peer.messages) == 3
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(10)
