@@ -239,4 +239,5 @@ def build_bundle(record: dict[str, Any], site: Establishment, *, today: date | N
     url = (record.get("tokens") or {}).get("url")
     if url:
         add(document_resource(url, patient_url, created))
-    return validate({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+    # Each resource was validated on its own (for an error that names it); the envelope is ours.
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -226,6 +227,7 @@ def _resolve(value: Any, assigned: dict[str, str]) -> None:
 
 class RunningServer:
     def __init__(self, fhir: FhirServer, port: int = 0) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per request
         self.server = make_server("127.0.0.1", port, fhir.app(), threaded=True)
         fhir.port = self.server.server_port
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
