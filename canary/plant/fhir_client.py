@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from canary.errors import CanaryError
 
@@ -43,8 +44,9 @@ class FhirClient:
                  retries: int = 4, backoff: float = 1.0, sleep: Callable[[float], None] = time.sleep) -> None:
         self.base = base.rstrip("/")
         self.timeout, self.retries, self.backoff, self.sleep = timeout, retries, backoff, sleep
+        # Passed with each request: a session-level verify=False loses to REQUESTS_CA_BUNDLE in the environment.
+        self.verify = verify
         self.session = requests.Session()
-        self.session.verify = verify
         self.session.headers.update({"Accept": FHIR_JSON, "Content-Type": FHIR_JSON})
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
@@ -74,12 +76,16 @@ class FhirClient:
         while True:
             attempt += 1
             try:
-                response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+                response = self.session.request(method, url, timeout=self.timeout, verify=self.verify, **kwargs)
             except requests.exceptions.SSLError as exc:
                 raise FhirError(f"{self.base}: TLS verification failed ({exc.__class__.__name__}); fix the "
                                 "certificate chain or, for a test server only, use --insecure",
                                 delivered_maybe=False, fatal=True) from exc
             except requests.exceptions.ConnectionError as exc:
+                if not _never_connected(exc):
+                    # The connection broke after the request left: the server may have applied it.
+                    raise FhirError(f"{self.base}: connection lost before the answer ({_reason(exc)}) / connexion "
+                                    "perdue", delivered_maybe=True, fatal=True) from exc
                 # Refused or unreachable: the request never reached the server, retrying is safe.
                 if attempt <= self.retries:
                     self.sleep(self.backoff * 2 ** (attempt - 1))
@@ -109,6 +115,13 @@ class FhirClient:
         if retry_after.strip().isdigit():
             return min(float(retry_after), _MAX_RETRY_AFTER)
         return self.backoff * 2 ** (attempt - 1)
+
+
+def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    cause = exc.args[0] if exc.args else None
+    return isinstance(cause, MaxRetryError) and isinstance(cause.reason, NewConnectionError)
 
 
 def _reason(exc: Exception) -> str:

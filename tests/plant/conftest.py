@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import itertools
 import logging
 import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import hl7
@@ -132,11 +135,12 @@ class FhirServer:
     reject_with: str | None = None  # answer 400 with this OperationOutcome text
     deletes: list[str] = field(default_factory=list)
     port: int = 0
+    scheme: str = "http"
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/fhir"
+        return f"{self.scheme}://127.0.0.1:{self.port}/fhir"
 
     def of_type(self, kind: str) -> list[dict[str, Any]]:
         return [r for key, r in self.store.items() if key.startswith(kind + "/")]
@@ -226,9 +230,10 @@ def _resolve(value: Any, assigned: dict[str, str]) -> None:
 
 
 class RunningServer:
-    def __init__(self, fhir: FhirServer, port: int = 0) -> None:
+    def __init__(self, fhir: FhirServer, port: int = 0, ssl_context: Any = None) -> None:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per request
-        self.server = make_server("127.0.0.1", port, fhir.app(), threaded=True)
+        self.server = make_server("127.0.0.1", port, fhir.app(), threaded=True, ssl_context=ssl_context)
+        fhir.scheme = "https" if ssl_context else "http"
         fhir.port = self.server.server_port
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -246,3 +251,34 @@ def fhir_server() -> Iterator[FhirServer]:
     fhir.running = running  # type: ignore[attr-defined]
     yield fhir
     fhir.running.stop()  # type: ignore[attr-defined]
+
+
+def self_signed_certificate(folder: Path) -> tuple[str, str]:
+    """A throwaway certificate for 127.0.0.1 that no trust store knows."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+@pytest.fixture
+def fhir_tls_server(tmp_path: Path) -> Iterator[FhirServer]:
+    fhir = FhirServer()
+    running = RunningServer(fhir, ssl_context=self_signed_certificate(tmp_path))
+    yield fhir
+    running.stop()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
 
 import pytest
+from urllib3.exceptions import InsecureRequestWarning
 
 from canary.errors import CanaryError
 from canary.plant.fhir_bundle import INS_NIR_SYSTEM
@@ -166,3 +169,35 @@ def test_retire_deletes_every_resource_but_the_shared_gp(db, add_hand_canaries, 
     fhir_server.fail_next = [500] * 10
     report = retire(db, select_for_retire(db, system="ehr-fhir"))
     assert report.failed and list_plantings(db)[1]["state"] == "planted"
+
+
+def test_tls_is_verified_unless_insecure(db, add_hand_canaries, fhir_tls_server):
+    add_hand_canaries("ehr-fhir", count=1)
+    report = plant(db, "ehr-fhir", fhir_tls_server.url)
+    assert report.stopped and "TLS verification failed" in report.stopped
+    assert not fhir_tls_server.bundles
+    with pytest.warns(InsecureRequestWarning):  # urllib3 says so for every unverified request
+        report = plant(db, "ehr-fhir", fhir_tls_server.url, insecure=True)
+    assert report.ok and len(fhir_tls_server.bundles) == 1
+
+
+def test_connection_lost_after_sending_is_marked_in_flight(db, add_hand_canaries):
+    add_hand_canaries("ehr-fhir", count=2)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def read_then_hang_up() -> None:
+        connection, _ = listener.accept()
+        connection.recv(65536)
+        connection.close()
+
+    thread = threading.Thread(target=read_then_hang_up, daemon=True)
+    thread.start()
+    try:
+        report = plant(db, "ehr-fhir", f"http://127.0.0.1:{port}/fhir")
+    finally:
+        thread.join(5)
+        listener.close()
+    assert report.stopped and "connection lost" in report.stopped
+    rows = list_plantings(db)
+    assert [(r["state"], r["in_flight"]) for r in rows] == [("failed", 1), ("planned", 0)]
