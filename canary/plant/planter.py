@@ -257,13 +257,13 @@ def select_for_retire(db: sqlite_utils.Database, *, ident: str | None = None, sy
     """Live plantings (anything not retired) named by a planting id, a canary id or a system."""
     rows = lifecycle.list_plantings(db, system=system, target=target, states=("planned", "planted", "failed"))
     if ident is not None:
-        if ident.isdigit():
+        is_planting = ident.isdigit() and db.execute("SELECT 1 FROM plantings WHERE id = ?", [int(ident)]).fetchone()
+        if is_planting:
             rows = [r for r in rows if r["id"] == int(ident)]
-            if not rows and not db.execute("SELECT 1 FROM plantings WHERE id = ?", [int(ident)]).fetchone():
-                raise NotFound(f"unknown planting {ident}; see 'canary plants'")
-        else:
-            get_canary(db, ident)
+        elif db.execute("SELECT 1 FROM canaries WHERE id = ?", [ident]).fetchone():
             rows = [r for r in rows if r["canary_id"] == ident]
+        else:
+            raise NotFound(f"unknown planting or canary {ident!r}; see 'canary plants'")
     if max_generation is not None:
         rows = [r for r in rows if r["generation"] <= max_generation]
     return rows

@@ -47,8 +47,8 @@ def test_retire_needs_one_selector_and_knows_unknown_ids(cli, add_hand_canaries)
     add_hand_canaries("ehr-a", count=1)
     assert "one of them" in cli("retire").output
     assert "one of them" in cli("retire", "1", "--system", "ehr-a").output
-    assert "unknown planting" in cli("retire", "42").output
-    assert "unknown canary" in cli("retire", "nosuchcanary").output
+    assert "unknown planting or canary '42'" in cli("retire", "42").output
+    assert "unknown planting or canary 'nosuchcanary'" in cli("retire", "nosuchcanary").output
     assert "nothing to retire" in cli("retire", "--system", "ehr-a").output
 
 
