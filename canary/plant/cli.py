@@ -17,6 +17,8 @@ PLANTING_KEYS = ("id", "canary_id", "system", "generation", "channel", "target",
 
 
 def _echo_plant(report: PlantReport) -> None:
+    for warning in report.warnings:
+        click.secho(f"WARNING: {warning}", fg="yellow", err=True)
     click.echo(f"{report.target}: {len(report.planted)} planted / plantés, {report.already} already there / déjà "
                f"présents, {len(report.failed)} failed / en échec")
     for canary_id, error in report.failed:

@@ -40,6 +40,7 @@ class PlantReport:
     already: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     stopped: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -48,7 +49,8 @@ class PlantReport:
     def as_dict(self) -> dict[str, Any]:
         return {"system": self.system, "channel": self.channel, "target": self.target,
                 "planted": self.planted, "already": self.already,
-                "failed": [{"canary_id": c, "error": e} for c, e in self.failed], "stopped": self.stopped}
+                "failed": [{"canary_id": c, "error": e} for c, e in self.failed], "stopped": self.stopped,
+                "warnings": self.warnings}
 
 
 @dataclass
@@ -108,11 +110,23 @@ def _plant_locked(db: sqlite_utils.Database, system: str, target: Target, option
         raise CanaryError(f"environment variable {options['token_env']} (--token-env) is not set")
     lifecycle.plan(db, system, [c["id"] for c in canaries], target.channel, target.address, options)
     todo = lifecycle.rows_to_do(db, system, target.address)
-    report = PlantReport(system, target.channel, target.address, already=len(canaries) - len(todo))
+    report = PlantReport(system, target.channel, target.address, already=len(canaries) - len(todo),
+                         warnings=_namespace_warnings(target, options))
     if todo:
         planter = {"file": _plant_file, "mllp": _plant_mllp, "fhir": _plant_fhir}[target.channel]
         planter(db, system_row, target, options, todo, report)
     return report
+
+
+def _namespace_warnings(target: Target, options: dict[str, Any]) -> list[str]:
+    """Real patients' IPPs carry the establishment's own namespace; canaries must carry the same one."""
+    if target.channel == "mllp" and not (options.get("ipp_oid") or options.get("ipp_namespace")):
+        return ["IPP assigning authority not configured: add ?ipp_oid=... (or ?ipp_namespace=...) to the URL "
+                "so canaries carry the same one as real patients / autorité d'affectation de l'IPP à configurer"]
+    if target.channel == "fhir" and not (options.get("ipp_system") or options.get("ipp_oid")):
+        return ["IPP identifier system not configured: add ?ipp_system=... (or ?ipp_oid=...) to the URL so "
+                "canaries carry the same one as real patients / système d'identifiant IPP à configurer"]
+    return []
 
 
 def _plant_file(db, system_row, target: Target, options, todo, report: PlantReport) -> None:

@@ -193,13 +193,15 @@ def test_retire_sends_a29_and_only_an_accepted_one_counts(db, add_hand_canaries,
 def test_ipp_authority_uses_establishment_and_oid(db, add_hand_canaries, mllp_peer):
     add_system(db, "ehr-b", "ehr", establishment="CH de Villefranche", finess="690000880")
     add_hand_canaries("ehr-b", count=1)
-    assert plant(db, "ehr-b", mllp_peer.url + "?ipp_oid=1.2.250.1.999.1.1").ok
+    report = plant(db, "ehr-b", mllp_peer.url + "?ipp_oid=1.2.250.1.999.1.1")
+    assert report.ok and report.warnings == []
     message = mllp_peer.messages[0]
     assert str(message.segment("PID")(3)[0][3]) == "CH DE VILLEFRANCHE&1.2.250.1.999.1.1&ISO"
     assert str(message.segment("MSH")(4)) == "690000880"
     add_system(db, "ehr-c", "ehr", establishment="CH de Villefranche", finess="690000880")
     add_hand_canaries("ehr-c", count=1)
-    assert plant(db, "ehr-c", mllp_peer.url).ok
+    report = plant(db, "ehr-c", mllp_peer.url)
+    assert report.ok and "IPP assigning authority not configured" in report.warnings[0]
     assert str(mllp_peer.messages[1].segment("PID")(3)[0][3]) == "CH DE VILLEFRANCHE&690000880&L"
 
 
