@@ -183,6 +183,13 @@ def _plant_mllp(db, system_row, target: Target, options, todo, report: PlantRepo
             event = "A31" if row["in_flight"] else "A28"
             control_id = hl7.generate_message_control_id()
             message = build_adt(record, event, peer, control_id, charset=options["encoding"])
+            try:
+                message.encode(options["encoding"])
+            except UnicodeEncodeError as exc:
+                error = f"a value cannot be sent in {options['encoding']}: {exc.object[exc.start:exc.end]!r}"
+                lifecycle.mark_failed(db, row["id"], error, delivered_maybe=bool(row["in_flight"]))
+                report.failed.append((row["canary_id"], error))
+                continue
             lifecycle.begin_attempt(db, row["id"])
             try:
                 ack = link.send(message, control_id)

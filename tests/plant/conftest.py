@@ -88,14 +88,16 @@ class MllpPeer:
 
 
 @pytest.fixture
-def mllp_peer() -> Iterator[MllpPeer]:
+def mllp_peer(request: pytest.FixtureRequest) -> Iterator[MllpPeer]:
+    """The peer decodes UTF-8, or the encoding given by indirect parametrisation."""
+    encoding = getattr(request, "param", "utf-8")
     peer = MllpPeer()
     loop = asyncio.new_event_loop()
     started = threading.Event()
     holder: dict[str, Any] = {}
 
     async def main() -> None:
-        server = await hl7.mllp.start_hl7_server(peer.handle, "127.0.0.1", 0, encoding="utf-8")
+        server = await hl7.mllp.start_hl7_server(peer.handle, "127.0.0.1", 0, encoding=encoding)
         holder["server"] = server
         peer.port = server.sockets[0].getsockname()[1]
         started.set()

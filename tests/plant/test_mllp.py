@@ -214,3 +214,19 @@ def test_bad_target_urls_are_clear_errors(db, add_hand_canaries):
     with pytest.raises(CanaryError, match="do not apply"):
         plant(db, "ehr-a", "mllp://127.0.0.1:1", mapping="mediboard")
     assert list_plantings(db) == []
+
+
+@pytest.mark.parametrize("mllp_peer", ["iso-8859-1"], indirect=True)
+def test_latin1_link(db, add_hand_canaries, mllp_peer):
+    canaries = add_hand_canaries("ehr-a", count=2)
+    for canary, first in zip(canaries, ["Hélène", "Œdipe"], strict=True):
+        record = json.loads(db.execute("SELECT record FROM canaries WHERE id = ?", [canary["id"]]).fetchone()[0])
+        record["first_names"] = [first]
+        db.execute("UPDATE canaries SET record = ? WHERE id = ?", [json.dumps(record), canary["id"]])
+    db.conn.commit()
+    report = plant(db, "ehr-a", mllp_peer.url, encoding="iso-8859-1")
+    assert report.planted == [canaries[0]["id"]]
+    assert report.failed[0][0] == canaries[1]["id"] and "cannot be sent in iso-8859-1" in report.failed[0][1]
+    assert len(mllp_peer.messages) == 1  # the second one never left
+    assert str(mllp_peer.messages[0].segment("MSH")(18)) == "8859/1"
+    assert str(mllp_peer.pids()[0](5)[1][1]) == "HÉLÈNE"
