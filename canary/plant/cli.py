@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from canary.cli import CliContext, pass_ctx
@@ -9,7 +11,11 @@ from canary.errors import CanaryError
 from canary.output import echo_json, echo_table
 from canary.plant import fileexport
 from canary.plant.lifecycle import list_plantings
-from canary.plant.planter import PlantReport, RetireReport, plant, retire, select_for_retire
+
+if TYPE_CHECKING:
+    from canary.plant.planter import PlantReport, RetireReport
+
+# The planter (hl7, fhir.resources) is imported inside the commands: every other command starts faster.
 
 # Keys of `canary plants --json`, a contract for scripts and other domains.
 PLANTING_KEYS = ("id", "canary_id", "system", "generation", "channel", "target", "state", "external_id",
@@ -48,6 +54,8 @@ def _raise_if_failed(report: PlantReport) -> None:
 def plant_cmd(ctx: CliContext, system: str, url: str, token_env: str | None, fmt: str | None, mapping: str | None,
               delimiter: str | None, encoding: str | None, insecure: bool, as_json: bool) -> None:
     """Plant SYSTEM's active canaries into the target; running it again completes, never duplicates."""
+    from canary.plant.planter import plant
+
     report = plant(ctx.db, system, url, token_env=token_env, format=fmt, mapping=mapping, delimiter=delimiter,
                    encoding=encoding, insecure=insecure)
     if as_json:
@@ -85,6 +93,8 @@ def _echo_retire(report: RetireReport) -> None:
 @pass_ctx
 def retire_cmd(ctx: CliContext, ident: str | None, system: str | None) -> None:
     """Remove plantings from their targets: ID is a planting id or a canary id, or use --system NAME."""
+    from canary.plant.planter import retire, select_for_retire
+
     if (ident is None) == (system is None):
         raise CanaryError("give a planting or canary ID, or --system NAME (one of them)")
     rows = select_for_retire(ctx.db, ident=ident, system=system)
