@@ -201,3 +201,14 @@ def test_connection_lost_after_sending_is_marked_in_flight(db, add_hand_canaries
     assert report.stopped and "connection lost" in report.stopped
     rows = list_plantings(db)
     assert [(r["state"], r["in_flight"]) for r in rows] == [("failed", 1), ("planned", 0)]
+
+
+def test_a_resource_that_does_not_validate_is_never_sent(db, add_hand_canaries, fhir_server):
+    canaries = add_hand_canaries("ehr-fhir", count=2)
+    _set(db, canaries[0]["id"], birth_date="1980-13-45")
+    report = plant(db, "ehr-fhir", fhir_server.url)
+    assert report.planted == [canaries[1]["id"]]
+    assert report.failed[0][0] == canaries[0]["id"] and "FHIR Patient does not validate" in report.failed[0][1]
+    assert len(fhir_server.bundles) == 1
+    row = next(r for r in list_plantings(db) if r["canary_id"] == canaries[0]["id"])
+    assert row["state"] == "failed" and row["attempts"] == 0
