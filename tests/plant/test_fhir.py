@@ -7,6 +7,7 @@ import socket
 import threading
 
 import pytest
+import requests
 from urllib3.exceptions import InsecureRequestWarning
 
 from canary.errors import CanaryError
@@ -77,6 +78,10 @@ def test_bundle_per_canary_with_fr_core_content_and_server_ids(db, add_hand_cana
     assert row["state"] == "planted" and row["external_id"] == f"Patient/{first['id']}"
     assert len(row["resources"]) == 7 and not any(r.startswith("Practitioner/") for r in row["resources"])
     assert "s3cret" not in json.dumps(list_plantings(db))  # the token itself is never stored
+    # The server gives back what it stored under the id we recorded.
+    answer = requests.get(f"{fhir_server.url}/{row['external_id']}", headers={"Authorization": "Bearer s3cret"},
+                          timeout=5)
+    assert answer.status_code == 200 and answer.json()["identifier"][-1]["value"] == canaries[0]["ipp"]
 
 
 def test_retries_on_500_and_429_then_succeeds(db, add_hand_canaries, fhir_server):
