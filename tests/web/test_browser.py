@@ -11,6 +11,7 @@ from tests.web.conftest import PASSWORD
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -30,6 +31,8 @@ def browser(tmp_path):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
     driver.set_page_load_timeout(20)
+    # A click that submits a form does not wait for the next page; lookups do, up to this long.
+    driver.implicitly_wait(10)
     yield driver
     driver.quit()
 
@@ -44,9 +47,9 @@ def test_sign_in_and_read_systems(browser, served):
     assert "ehr-mediboard" in table.text and "Clinique des Lilas" in table.text
     assert "Systèmes surveillés" in browser.page_source
     browser.find_element(By.LINK_TEXT, "EN").click()
-    assert "Watched systems" in browser.page_source
+    WebDriverWait(browser, 10).until(lambda b: "Watched systems" in b.page_source)
     browser.find_element(By.CSS_SELECTOR, "header form button").click()
-    assert "Sign in" in browser.page_source
+    assert browser.find_element(By.CSS_SELECTOR, "form.login h2").text == "Sign in"
 
 
 def test_wrong_password_shows_an_error(browser, served):
