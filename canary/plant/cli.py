@@ -119,6 +119,9 @@ def rotate_cmd(ctx: CliContext, system: str, count: int, seed: int | None, keep_
     from canary.plant.rotation import rotate
 
     report = rotate(ctx.db, system, count, _generator(ctx), seed=seed, keep_previous=keep_previous)
+    if report.resumed:
+        click.echo(f"generation {report.generation} was not planted everywhere: completing that rotation, nothing "
+                   f"generated / rotation précédente inachevée, complétée")
     click.echo(f"generation {report.generation}: {len(report.canaries)} canaries / canaris")
     for planted in report.plants:
         _echo_plant(planted)

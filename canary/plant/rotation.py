@@ -25,6 +25,7 @@ class RotateReport:
     plants: list[PlantReport] = field(default_factory=list)
     retired: RetireReport = field(default_factory=RetireReport)
     kept: list[str] = field(default_factory=list)  # targets where the previous generation stays (planting failed)
+    resumed: bool = False  # an earlier rotation had stopped half-way: it was completed, nothing generated
 
     @property
     def ok(self) -> bool:
@@ -37,18 +38,40 @@ def planted_targets(db: sqlite_utils.Database, system: str) -> list[str]:
     return [row[0] for row in rows]
 
 
+def unfinished_generation(db: sqlite_utils.Database, system: str, targets: list[str], latest: int) -> list[str]:
+    """Canaries of the latest generation an earlier rotation created but did not plant everywhere, while an
+    older generation is still planted: that rotation stopped half-way and is to be completed, not repeated."""
+    if latest < 2:
+        return []
+    marks = ",".join("?" * len(targets))
+    older_live = db.execute(
+        f"SELECT 1 FROM plantings p JOIN canaries c ON c.id = p.canary_id WHERE p.system = ? AND p.state = 'planted' "
+        f"AND c.generation < ? AND p.target IN ({marks}) LIMIT 1", [system, latest, *targets]).fetchone()
+    if not older_live:
+        return []
+    rows = db.execute(
+        f"SELECT c.id FROM canaries c WHERE c.system = ? AND c.generation = ? AND c.status = 'active' AND "
+        f"(SELECT COUNT(*) FROM plantings p WHERE p.canary_id = c.id AND p.state = 'planted' "
+        f"AND p.target IN ({marks})) < ? ORDER BY c.rowid", [system, latest, *targets, len(targets)]).fetchall()
+    return [row[0] for row in rows]
+
+
 def rotate(db: sqlite_utils.Database, system: str, count: int, generator: Generator, *, seed: int | None = None,
            keep_previous: bool = False) -> RotateReport:
     get_system(db, system)
     targets = planted_targets(db, system)
     if not targets:
         raise CanaryError(f"nothing of system {system!r} is planted yet; run 'canary plant {system} --to URL' first")
-    previous = current_generation(db, system)
+    latest = current_generation(db, system)
     # Options are checked before anything is generated: a bad stored target fails with nothing changed.
-    resolved = [(parse_target(address), address) for address in targets]
-    plans = [(target, resolve_options(db, system, target, {})) for target, _ in resolved]
-    canaries = seed_system(db, system, count, generator, seed=seed, generation=previous + 1)
-    report = RotateReport(system, previous + 1, [c["id"] for c in canaries])
+    plans = [(target, resolve_options(db, system, target, {})) for target in map(parse_target, targets)]
+    unfinished = unfinished_generation(db, system, targets, latest)
+    if unfinished:
+        report = RotateReport(system, latest, unfinished, resumed=True)
+    else:
+        canaries = seed_system(db, system, count, generator, seed=seed, generation=latest + 1)
+        report = RotateReport(system, latest + 1, [c["id"] for c in canaries])
+    previous = report.generation - 1
     for target, options in plans:
         planted = plant_target(db, system, target, options)
         report.plants.append(planted)

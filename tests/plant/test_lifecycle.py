@@ -10,6 +10,7 @@ from canary.errors import CanaryError
 from canary.plant.lifecycle import list_plantings
 from canary.plant.planter import plant
 from canary.plant.rotation import rotate
+from canary.store.seeding import seed_system
 from tests.conftest import make_record
 
 KEYS = {"id", "canary_id", "system", "generation", "channel", "target", "state", "external_id", "resources",
@@ -104,3 +105,18 @@ def test_rotate_needs_something_planted(db, add_hand_canaries):
     with pytest.raises(CanaryError, match="nothing of system"):
         rotate(db, "ehr-a", 1, RecordGenerator())
     assert db.execute("SELECT COUNT(*) FROM canaries").fetchone()[0] == 1
+
+
+def test_rotate_after_a_rotation_stopped_half_way_completes_it(db, add_hand_canaries, tmp_path, mllp_peer):
+    first = add_hand_canaries("ehr-a", count=2)
+    assert plant(db, "ehr-a", mllp_peer.url).ok
+    # An earlier rotation created generation 2 and stopped before planting it.
+    created = seed_system(db, "ehr-a", 2, RecordGenerator(), generation=2)
+    report = rotate(db, "ehr-a", 5, RecordGenerator(900))
+    assert report.resumed and report.ok and sorted(report.canaries) == sorted(c["id"] for c in created)
+    assert db.execute("SELECT COUNT(*) FROM canaries").fetchone()[0] == 4  # nothing new generated
+    states = {(r["generation"], r["state"]) for r in list_plantings(db)}
+    assert states == {(1, "retired"), (2, "planted")}
+    assert {c["id"] for c in first} == {r[0] for r in db.execute("SELECT id FROM canaries WHERE status='retired'")}
+    # Once complete, the next rotation generates again.
+    assert not rotate(db, "ehr-a", 1, RecordGenerator(950)).resumed
