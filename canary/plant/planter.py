@@ -180,21 +180,22 @@ def _plant_mllp(db, system_row, target: Target, options, todo, report: PlantRepo
         for row in todo:
             record = get_canary(db, row["canary_id"])
             # A message whose outcome we never learnt may already be stored: update rather than create again.
-            event = "A31" if row["in_flight"] else "A28"
+            earlier = bool(row["in_flight"])
+            event = "A31" if earlier else "A28"
             control_id = hl7.generate_message_control_id()
             message = build_adt(record, event, peer, control_id, charset=options["encoding"])
             try:
                 message.encode(options["encoding"])
             except UnicodeEncodeError as exc:
                 error = f"a value cannot be sent in {options['encoding']}: {exc.object[exc.start:exc.end]!r}"
-                lifecycle.mark_failed(db, row["id"], error, delivered_maybe=bool(row["in_flight"]))
+                lifecycle.mark_failed(db, row["id"], error, delivered_maybe=earlier)
                 report.failed.append((row["canary_id"], error))
                 continue
             lifecycle.begin_attempt(db, row["id"])
             try:
                 ack = link.send(message, control_id)
             except MllpError as exc:
-                lifecycle.mark_failed(db, row["id"], str(exc), delivered_maybe=exc.delivered_maybe)
+                lifecycle.mark_failed(db, row["id"], str(exc), delivered_maybe=exc.delivered_maybe or earlier)
                 report.failed.append((row["canary_id"], str(exc)))
                 report.stopped = str(exc)
                 return
@@ -203,7 +204,7 @@ def _plant_mllp(db, system_row, target: Target, options, todo, report: PlantRepo
                 report.planted.append(row["canary_id"])
             else:
                 error = f"ADT^{event} refused ({ack.code}): {ack.text or 'no reason given'}"
-                lifecycle.mark_failed(db, row["id"], error, delivered_maybe=False)
+                lifecycle.mark_failed(db, row["id"], error, delivered_maybe=earlier)
                 report.failed.append((row["canary_id"], error))
     finally:
         link.close()
@@ -236,36 +237,38 @@ def _plant_fhir(db, system_row, target: Target, options, todo, report: PlantRepo
     try:
         for row in todo:
             record = get_canary(db, row["canary_id"])
+            # An earlier attempt without an answer may have been applied: keep saying so until one succeeds.
+            earlier = bool(row["in_flight"])
             try:
                 bundle = build_bundle(record, site, today=date.today(), created=record.get("created_at"))
             except CanaryError as exc:
-                lifecycle.mark_failed(db, row["id"], str(exc), delivered_maybe=False)
+                lifecycle.mark_failed(db, row["id"], str(exc), delivered_maybe=earlier)
                 report.failed.append((row["canary_id"], str(exc)))
                 continue
             lifecycle.begin_attempt(db, row["id"])
             try:
                 response = client.transaction(bundle)
             except FhirError as exc:
-                lifecycle.mark_failed(db, row["id"], str(exc), delivered_maybe=exc.delivered_maybe)
+                lifecycle.mark_failed(db, row["id"], str(exc), delivered_maybe=exc.delivered_maybe or earlier)
                 report.failed.append((row["canary_id"], str(exc)))
                 if exc.fatal:
                     report.stopped = str(exc)
                     return
                 continue
             types = [entry["resource"]["resourceType"] for entry in bundle["entry"]]
-            locations = dict.fromkeys(RETIRE_ORDER, None)
             created: list[str] = []
+            patient = None
             for kind, location in zip(types, response_locations(response), strict=False):
                 if location and kind != "Practitioner":  # the GP is shared by other patients: never deleted
                     created.append(location)
                 if kind == "Patient":
-                    locations["Patient"] = location
-            if not locations["Patient"]:
+                    patient = location
+            if not patient:
                 error = f"{target.address}: the transaction-response names no Patient location"
                 lifecycle.mark_failed(db, row["id"], error, delivered_maybe=True)
                 report.failed.append((row["canary_id"], error))
                 continue
-            lifecycle.mark_planted(db, row["id"], locations["Patient"], created)
+            lifecycle.mark_planted(db, row["id"], patient, created)
             report.planted.append(row["canary_id"])
     finally:
         client.close()
