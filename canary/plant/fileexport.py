@@ -166,6 +166,8 @@ def write_export(path: Path, records: list[Record], *, fmt: str, mapping: str, d
     except UnicodeEncodeError as exc:
         raise CanaryError(f"{path}: a value cannot be written in {encoding} ({exc.object[exc.start:exc.end]!r});"
                           " choose another --encoding") from exc
+    if path.is_dir():
+        raise CanaryError(f"cannot write {path}: it is a folder; name the file, e.g. {path / 'patients.csv'}")
     if not path.parent.is_dir():
         raise CanaryError(f"cannot write {path}: folder {path.parent} does not exist")
     write_atomic(path, text, encoding=encoding)

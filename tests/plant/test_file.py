@@ -99,3 +99,5 @@ def test_bad_file_options_and_targets(db, add_hand_canaries, tmp_path):
         plant(db, "billing", (tmp_path / "x.csv").as_uri(), encoding="klingon")
     report = plant(db, "billing", (tmp_path / "missing" / "x.csv").as_uri())
     assert report.stopped and "does not exist" in report.stopped
+    report = plant(db, "billing", tmp_path.as_uri())
+    assert report.stopped and "it is a folder" in report.stopped
