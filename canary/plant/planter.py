@@ -112,10 +112,29 @@ def _plant_locked(db: sqlite_utils.Database, system: str, target: Target, option
     todo = lifecycle.rows_to_do(db, system, target.address)
     report = PlantReport(system, target.channel, target.address, already=len(canaries) - len(todo),
                          warnings=_namespace_warnings(target, options))
+    todo = _refuse_tells(db, todo, report)
     if todo:
         planter = {"file": _plant_file, "mllp": _plant_mllp, "fhir": _plant_fhir}[target.channel]
         planter(db, system_row, target, options, todo, report)
     return report
+
+
+IDENTITY_STATUSES = ("VALI", "QUAL", "PROV", "RECUP")
+
+
+def _refuse_tells(db, todo: list[dict[str, Any]], report: PlantReport) -> list[dict[str, Any]]:
+    """Never plant a record that says it is not a real patient (a FICT identity, or no status at all)."""
+    keep = []
+    for row in todo:
+        status = get_canary(db, row["canary_id"]).get("identity_status")
+        if status in IDENTITY_STATUSES:
+            keep.append(row)
+            continue
+        error = (f"identity status {status!r} would single the record out; "
+                 f"expected one of {', '.join(IDENTITY_STATUSES)}")
+        lifecycle.mark_failed(db, row["id"], error, delivered_maybe=bool(row["in_flight"]))
+        report.failed.append((row["canary_id"], error))
+    return keep
 
 
 def _namespace_warnings(target: Target, options: dict[str, Any]) -> list[str]:

@@ -101,3 +101,15 @@ def test_bad_file_options_and_targets(db, add_hand_canaries, tmp_path):
     assert report.stopped and "does not exist" in report.stopped
     report = plant(db, "billing", tmp_path.as_uri())
     assert report.stopped and "it is a folder" in report.stopped
+
+
+def test_a_fictitious_identity_is_never_planted(db, add_hand_canaries, tmp_path):
+    canaries = add_hand_canaries("billing", count=2, kind="billing")
+    record = json.loads(db.execute("SELECT record FROM canaries WHERE id = ?", [canaries[0]["id"]]).fetchone()[0])
+    db.execute("UPDATE canaries SET record = ? WHERE id = ?",
+               [json.dumps(record | {"identity_status": "FICT"}), canaries[0]["id"]])
+    db.conn.commit()
+    target = tmp_path / "p.json"
+    report = plant(db, "billing", target.as_uri())
+    assert report.planted == [canaries[1]["id"]] and "'FICT' would single the record out" in report.failed[0][1]
+    assert [row["ipp"] for row in json.loads(target.read_text())] == [canaries[1]["ipp"]]
