@@ -58,16 +58,25 @@ def test_same_canary_twice_on_one_line_is_one_event(db, canaries) -> None:
 
 
 def _plantings(db: sqlite_utils.Database) -> None:
-    # The planting domain's table (it lands from another branch): only the columns we rely on.
-    db.execute("CREATE TABLE plantings (canary_id TEXT, system TEXT, external_id TEXT, state TEXT)")
+    # The planting domain's table, or (without that domain) a minimal one with the columns we rely on.
+    if not db["plantings"].exists():
+        db.execute("CREATE TABLE plantings (canary_id TEXT, system TEXT, external_id TEXT, state TEXT)")
+
+
+def _plant(db: sqlite_utils.Database, canary_id: str, system: str, external_id: str) -> None:
+    row = {"canary_id": canary_id, "system": system, "external_id": external_id, "state": "planted"}
+    filler = {"channel": "file", "target": f"t-{canary_id}", "planned_at": "2026-11-01T00:00:00Z",
+              "updated_at": "2026-11-01T00:00:00Z"}
+    columns = {c.name for c in db["plantings"].columns}
+    db["plantings"].insert(row | {k: v for k, v in filler.items() if k in columns})
 
 
 def test_planting_external_ids_count_only_in_their_own_system(db, canaries) -> None:
     lab = db.execute("SELECT id FROM canaries WHERE system = 'lab-sil'").fetchone()[0]
     assert CanaryIndex(db, SYSTEM).lookup("CPatient-77") is None
     _plantings(db)
-    db.execute("INSERT INTO plantings VALUES (?, ?, ?, ?)", [canaries[2]["id"], SYSTEM, "CPatient-77", "planted"])
-    db.execute("INSERT INTO plantings VALUES (?, ?, ?, ?)", [lab, "lab-sil", "555", "planted"])
+    _plant(db, canaries[2]["id"], SYSTEM, "CPatient-77")
+    _plant(db, lab, "lab-sil", "555")
     run(db, ["2026-11-14 09:00:00 user=a object=CPatient-77", "2026-11-14 09:00:01 user=a patient_id=555"])
     events = access_events(db)
     assert [(e["canary_id"], e["details"]["id_kind"]) for e in events] == [(canaries[2]["id"], "external_id")]

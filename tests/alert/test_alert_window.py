@@ -19,7 +19,8 @@ def _plant(db, canary, when, state="planted"):
         db.execute("CREATE TABLE plantings (id INTEGER PRIMARY KEY, canary_id TEXT NOT NULL, system TEXT NOT NULL, "
                    "state TEXT NOT NULL, planted_at TEXT)")
     row = {"canary_id": canary["id"], "system": canary["system"], "state": state, "planted_at": when}
-    defaults = {"channel": "file", "target": f"t-{canary['id']}", "planned_at": when, "updated_at": when}
+    since = when or "2026-01-01T00:00:00Z"  # a planting that never succeeded was still planned at some time
+    defaults = {"channel": "file", "target": f"t-{canary['id']}", "planned_at": since, "updated_at": since}
     columns = {c.name for c in db["plantings"].columns}
     row.update({k: v for k, v in defaults.items() if k in columns})
     db["plantings"].insert(row)
