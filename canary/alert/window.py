@@ -163,6 +163,18 @@ def _system_window(
     window: dict[str, Any] = {"from": None, "to": None, "basis": basis,
                               "generation_found": None, "generation_absent": None}
     dated = [(when, generation) for _, generation, when, _ in found if when is not None]
+    if detected is not None and dated:
+        planted_before = [(when, generation) for when, generation in dated if when <= detected]
+        dated = planted_before or dated
+    if detected is not None and dated and all(when > detected for when, _ in dated):
+        # Seen before it was ever planted: the value left from the registry side (an export file,
+        # a copy of the registry), so the window opens when the canary was created.
+        created = db.execute(
+            f"SELECT MAX(created_at), MAX(generation) FROM canaries WHERE id IN ({', '.join('?' * len(found_ids))})",
+            sorted(found_ids),
+        ).fetchone()
+        return window | {"from": iso(parse_time(created[0])), "basis": "canaries.created_at (before planting)",
+                         "generation_found": created[1]}
     if not dated:
         return window
     start, _ = max(dated)

@@ -85,3 +85,15 @@ def test_a_single_hit_bounds_only_the_start(db, add_hand_canaries):
     correlate_all(db)
     window = list_alerts(db)[0]["window"]
     assert (window["from"], window["to"]) == ("2026-01-01T00:00:00Z", None)
+
+
+def test_a_sighting_before_any_planting_dates_from_creation(db, add_hand_canaries):
+    """A value seen before it was planted left from the registry side: the window opens at creation."""
+    (canary,) = add_hand_canaries("ehr-c", 1)
+    _set_created(db, [canary], "2026-03-01T08:00:00Z")
+    _plant(db, canary, "2026-03-20T08:00:00+00:00")
+    hit(db, canary["id"], channel="http", severity="high", time="2026-03-10T12:00:00.000Z")
+    correlate_all(db)
+    window = list_alerts(db)[0]["window"]
+    assert window["from"] == "2026-03-01T08:00:00Z"
+    assert window["systems"]["ehr-c"]["basis"] == "canaries.created_at (before planting)"
