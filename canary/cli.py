@@ -55,6 +55,10 @@ class CanaryGroup(click.Group):
         except sqlite3.DatabaseError as exc:
             click.echo(f"error: registry {ctx.obj.db_path if ctx.obj else ''}: {exc}", err=True)
             sys.exit(1)
+        except BrokenPipeError:
+            # The reader (e.g. `| head`) went away: stop quietly, like any Unix filter.
+            sys.stderr.close()
+            sys.exit(0)
         except OSError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)

@@ -26,3 +26,75 @@ def test_config_roundtrip(cli):
     assert json.loads(cli("config", "get", "pool.mail_domains").output) == ["mutuelle-contact.fr",
                                                                              "messagerie-sante.fr"]
     assert cli("config", "set", "no.such", "1").exit_code == 1
+
+
+EXPORT_KEYS = {"id", "system", "sex", "birth_name", "used_name", "first_names", "birth_date", "birth_place", "nir",
+               "address", "phones", "email", "coverage", "gp", "conditions", "prescriptions", "allergies", "tokens"}
+
+
+def _registry(cli):
+    cli("system", "add", "ehr-mediboard", "--kind", "ehr", "--establishment", "Clinique des Lilas")
+    cli("config", "set", "pool.phones", "+33756120000-+33756120199")
+    cli("config", "set", "pool.mail_domains", "messagerie-famille.fr")
+
+
+def test_seed_list_show_export_contract(cli, tmp_path):
+    _registry(cli)
+    seeded = cli("seed", "ehr-mediboard", "--count", "12", "--seed", "7")
+    assert seeded.exit_code == 0, seeded.output
+    ids = [line for line in seeded.output.splitlines() if not line.startswith("WARNING")]
+    assert len(ids) == 12 and len(set(ids)) == 12
+    listed = json.loads(cli("list", "--system", "ehr-mediboard", "--json").output)
+    assert [c["id"] for c in listed] == ids
+    out = tmp_path / "canaries.json"
+    assert cli("export", "--format", "json", "-o", str(out)).exit_code == 0
+    exported = json.loads(out.read_text(encoding="utf-8"))
+    for canary in exported:
+        assert set(canary) >= EXPORT_KEYS, EXPORT_KEYS - set(canary)
+        assert canary["system"] == "ehr-mediboard" and canary["sex"] in ("F", "M")
+        assert len(canary["nir"]) == 15 and isinstance(canary["first_names"], list)
+        assert set(canary["birth_place"]) >= {"code", "name"}
+        assert set(canary["address"]) >= {"line", "postcode", "city", "commune_code"}
+        assert all(p.startswith("+3375612") for p in canary["phones"])
+        assert canary["email"] is None or canary["email"].endswith("@messagerie-famille.fr")
+    shown = json.loads(cli("show", ids[0], "--json").output)
+    assert shown == exported[0]
+    csv_text = cli("export", "--format", "csv").output
+    header = csv_text.splitlines()[0].split(",")
+    assert {"id", "system", "nir", "address.postcode", "first_names"} <= set(header)
+    assert len(csv_text.splitlines()) == 13
+    assert cli("lint").exit_code == 0
+
+
+def test_same_seed_same_registry_state_same_canaries(tmp_path):
+    from click.testing import CliRunner
+
+    from canary.cli import get_cli
+
+    def run(db, *args):
+        return CliRunner().invoke(get_cli(), ["--db", str(db), *args], catch_exceptions=False)
+
+    exports = []
+    for name in ("a.db", "b.db"):
+        db = tmp_path / name
+        run(db, "system", "add", "lab-sil", "--kind", "lab")
+        run(db, "config", "set", "pool.mail_domains", "messagerie-famille.fr")
+        run(db, "seed", "lab-sil", "--count", "5", "--seed", "42")
+        exported = json.loads(run(db, "export", "--format", "json").output)
+        exports.append([{k: v for k, v in c.items() if k not in ("created_at", "tokens")} for c in exported])
+    assert exports[0] == exports[1]
+    # Another seed gives other people.
+    db = tmp_path / "c.db"
+    run(db, "system", "add", "lab-sil", "--kind", "lab")
+    run(db, "seed", "lab-sil", "--count", "5", "--seed", "43")
+    other = json.loads(run(db, "export", "--format", "json").output)
+    assert {c["nir"] for c in other}.isdisjoint({c["nir"] for c in exports[0]})
+
+
+def test_seed_without_pools_warns_and_carries_no_contact(cli):
+    cli("system", "add", "backup-nas", "--kind", "backup")
+    result = cli("seed", "backup-nas", "--count", "5", "--seed", "1")
+    assert result.exit_code == 0
+    assert "WARNING: no phone pool" in result.output and "WARNING: no mail domain pool" in result.output
+    exported = json.loads(cli("export", "--format", "json").output)
+    assert all(c["phones"] == [] and c["email"] is None for c in exported)

@@ -1,5 +1,173 @@
 """Commands of canary.alert, added to the root ``canary`` group."""
 
+from __future__ import annotations
+
+import getpass
+import logging
+import signal
+import threading
+import time
+from typing import Any
+
 import click
 
-COMMANDS: list[click.Command] = []
+from canary.alert.correlate import correlate_all
+from canary.alert.delivery import DeliveryWorker
+from canary.alert.destinations import add_destination, destination_status, remove_destination
+from canary.alert.model import acknowledge, list_alerts, resolve
+from canary.alert.notify_test import send_test
+from canary.alert.worker import correlation_loop, delivery_loop
+from canary.cli import CliContext, pass_ctx
+from canary.output import echo_json, echo_table
+from canary.store.events import SEVERITIES
+
+
+@click.command("alerts")
+@click.option("--open", "open_only", is_flag=True, help="Only alerts not resolved (open or acknowledged).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def alerts_command(ctx: CliContext, open_only: bool, as_json: bool) -> None:
+    """Alerts, newest first (new events are correlated first)."""
+    correlate_all(ctx.db)
+    rows = list_alerts(ctx.db, open_only=open_only)
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("aucune alerte / no alert")
+        return
+    echo_table([{**row, "systems": [f"{d['system']}×{d['canaries']}" for d in row["by_system"]] or row["systems"]}
+                for row in rows],
+               ["id", "state", "severity", "channel", "systems", "count", "first_seen", "last_seen"])
+    for row in rows:
+        if row["state"] != "resolved":
+            click.echo(f"\n#{row['id']} {row['title']}\n{row['text']['fr']}\n{row['text']['en']}")
+
+
+@click.group("alert")
+def alert_group() -> None:
+    """Acknowledge or resolve an alert."""
+
+
+def _who(by: str | None) -> str:
+    if by:
+        return by
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _lifecycle_command(name: str, action: Any, help_text: str, done_fr: str, done_en: str,
+                       who_key: str) -> click.Command:
+    @alert_group.command(name, help=help_text)
+    @click.argument("alert_id", metavar="ID", type=int)
+    @click.option("--note", help="Why, or what was done.")
+    @click.option("--by", help="Who (default: the system user).")
+    @pass_ctx
+    def command(ctx: CliContext, alert_id: int, note: str | None, by: str | None) -> None:
+        view = action(ctx.db, alert_id, _who(by), note)
+        click.echo(f"alerte {alert_id} {done_fr} {view[who_key]} / alert {alert_id} {done_en} by {view[who_key]}")
+
+    return command
+
+
+_lifecycle_command("ack", acknowledge, "Acknowledge alert ID: someone is on it (an escalation still pages).",
+                   "prise en compte par", "acknowledged", "acked_by")
+_lifecycle_command("resolve", resolve, "Resolve alert ID: new events with the same key open a new alert.",
+                   "résolue par", "resolved", "resolved_by")
+
+
+@click.group("notify")
+def notify_group() -> None:
+    """Where alerts are sent (apprise URLs, signed webhooks, syslog/CEF, JSON lines)."""
+
+
+@notify_group.command("add", short_help="Add a destination URL with its routing.")
+@click.argument("url")
+@click.option("--min-severity", type=click.Choice(SEVERITIES), default="low", show_default=True,
+              help="Send only alerts at least this severe.")
+@click.option("--system", "systems", multiple=True, help="Send only alerts involving this system (repeatable).")
+@pass_ctx
+def notify_add(ctx: CliContext, url: str, min_severity: str, systems: tuple[str, ...]) -> None:
+    """Add destination URL (e.g. "pagerduty://...", "jsons://siem.example.fr/hook", "mailtos://...")."""
+    destination = add_destination(ctx.db, url, min_severity=min_severity, systems=list(systems))
+    click.echo(f"destination {destination.id} ajoutée / added: {destination.shown_url}")
+    if destination.secret:
+        click.echo(f"secret HMAC (affiché une fois / shown once): {destination.secret}")
+        click.echo("header X-Canary-Signature: sha256=HMAC-SHA256(secret, body)")
+
+
+@notify_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def notify_list(ctx: CliContext, as_json: bool) -> None:
+    """Destinations with their routing and delivery health."""
+    rows = destination_status(ctx.db)
+    if as_json:
+        echo_json(rows)
+    else:
+        echo_table(rows, ["id", "url", "min_severity", "systems", "pending", "failures", "last_error"],
+                   empty="aucune destination / no destination")
+
+
+@notify_group.command("remove")
+@click.argument("destination_id", metavar="ID", type=int)
+@pass_ctx
+def notify_remove(ctx: CliContext, destination_id: int) -> None:
+    """Remove destination ID (its undelivered messages go with it)."""
+    remove_destination(ctx.db, destination_id)
+    click.echo(f"destination {destination_id} supprimée / removed")
+
+
+@notify_group.command("test", short_help="Send a test alert to every destination and report each.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def notify_test(ctx: CliContext, as_json: bool) -> None:
+    """Send a test alert to every destination now and report each; exit 1 if one failed."""
+    report = send_test(ctx.db)
+    if as_json:
+        echo_json(report)
+    else:
+        echo_table(report, ["id", "url", "ok", "error"], empty="aucune destination / no destination")
+    if any(not row["ok"] for row in report):
+        raise SystemExit(1)
+
+
+@notify_group.command("run", short_help="Run the correlation and delivery workers in the foreground.")
+@click.option("--once", is_flag=True, help="Correlate and deliver what is due, then exit.")
+@pass_ctx
+def notify_run(ctx: CliContext, once: bool) -> None:
+    """Run the correlation and delivery workers in the foreground (what 'canary serve' runs)."""
+    if once:
+        result = correlate_all(ctx.db)
+        worker = DeliveryWorker(ctx.db)
+        try:
+            sent = 0
+            while (attempted := worker.run_once()):
+                sent += attempted
+        finally:
+            worker.close()
+        click.echo(f"{result.events} événement(s), {result.pages} page(s), {sent} envoi(s) / "
+                   f"{result.events} event(s), {result.pages} page(s), {sent} attempt(s)")
+        return
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop, wake = threading.Event(), threading.Event()
+
+    def _stop(*_args: Any) -> None:
+        stop.set()
+        wake.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    threads = [threading.Thread(target=loop, args=(ctx.db_path, stop, wake), daemon=True)
+               for loop in (correlation_loop, delivery_loop)]
+    for thread in threads:
+        thread.start()
+    while not stop.is_set():
+        time.sleep(0.2)
+    for thread in threads:
+        thread.join(timeout=30)
+
+
+COMMANDS: list[click.Command] = [alerts_command, alert_group, notify_group]

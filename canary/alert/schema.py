@@ -1,3 +1,82 @@
-"""Tables of canary.alert (append-only migrations, names prefixed with the domain)."""
+"""Tables of canary.alert (append-only migrations, names prefixed with the domain).
 
-MIGRATIONS: list = []
+The core ``alerts`` table is extended with the lifecycle (who acknowledged or resolved, when, why),
+what was paged last (to re-page only on escalation) and per-system detail. ``alert_events`` links each
+event to the one alert it was folded into; ``alert_state`` holds the correlation cursor, moved in the
+same transaction as the alerts it produced. ``alert_destinations`` and ``alert_outbox`` are the
+delivery side: one outbox row per (alert version x destination), kept until delivered.
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+
+def _alert_tables(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        ALTER TABLE alerts ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+        ALTER TABLE alerts ADD COLUMN paged TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE alerts ADD COLUMN by_system TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE alerts ADD COLUMN establishments TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE alerts ADD COLUMN accounts TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE alerts ADD COLUMN account_systems TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE alerts ADD COLUMN sources TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE alerts ADD COLUMN exfiltration INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE alerts ADD COLUMN acked_by TEXT;
+        ALTER TABLE alerts ADD COLUMN acked_at TEXT;
+        ALTER TABLE alerts ADD COLUMN resolved_by TEXT;
+        ALTER TABLE alerts ADD COLUMN resolved_at TEXT;
+        ALTER TABLE alerts ADD COLUMN note TEXT;
+        CREATE INDEX alerts_state ON alerts(state, id);
+
+        CREATE TABLE alert_events (
+            event_id INTEGER PRIMARY KEY REFERENCES events(id),
+            alert_id INTEGER NOT NULL REFERENCES alerts(id)
+        );
+        CREATE INDEX alert_events_alert ON alert_events(alert_id);
+
+        CREATE TABLE alert_state (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+
+        CREATE TABLE alert_destinations (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            url TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            min_severity TEXT NOT NULL DEFAULT 'low',
+            systems TEXT NOT NULL DEFAULT '[]',
+            secret TEXT,
+            created_at TEXT NOT NULL,
+            failures INTEGER NOT NULL DEFAULT 0,
+            failing_since REAL,
+            retry_at REAL,
+            warned_for REAL,
+            last_error TEXT,
+            last_success_at TEXT
+        );
+
+        CREATE TABLE alert_outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            alert_id INTEGER NOT NULL REFERENCES alerts(id),
+            version INTEGER NOT NULL,
+            destination_id INTEGER NOT NULL REFERENCES alert_destinations(id) ON DELETE CASCADE,
+            idempotency_key TEXT NOT NULL UNIQUE,
+            payload TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL,
+            lease_owner TEXT,
+            lease_until REAL,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            delivered_at TEXT,
+            UNIQUE (alert_id, version, destination_id)
+        );
+        CREATE INDEX alert_outbox_due ON alert_outbox(state, next_attempt_at);
+        """
+    )
+
+
+MIGRATIONS = [("alert-001-lifecycle-outbox", _alert_tables)]

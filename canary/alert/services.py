@@ -6,10 +6,16 @@ from typing import Any
 
 import click
 
+from canary.alert.worker import alert_services
 from canary.serve import ServeContext, Service
 
-SERVE_OPTIONS: list[click.Option] = []
+SERVE_OPTIONS: list[click.Option] = [
+    click.Option(["--alerts/--no-alerts", "alerts"], default=True, show_default=True,
+                 help="Run the alert correlation and delivery workers."),
+]
 
 
 def services(ctx: ServeContext, options: dict[str, Any]) -> list[Service]:
-    return []
+    if not options.get("alerts", True):
+        return []
+    return list(alert_services(ctx.db_path))

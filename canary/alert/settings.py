@@ -2,4 +2,31 @@
 
 from canary.settings import Setting
 
-SETTINGS: list[Setting] = []
+SETTINGS: list[Setting] = [
+    Setting("alert.window_seconds", int, 3600,
+            "Events with the same correlation key within this many seconds of an open alert update it "
+            "(count, last seen, severity) instead of paging again."),
+    Setting("alert.allow_private_targets", bool, False,
+            "Allow notification URLs that resolve to private or loopback addresses (never link-local, "
+            "multicast or cloud metadata: list those in alert.allowed_target_cidrs if truly needed)."),
+    Setting("alert.allowed_target_cidrs", list, [],
+            "Address ranges notification URLs may resolve to even though private, e.g. 10.20.0.0/16 for the "
+            "in-house SIEM."),
+    Setting("alert.retry_base_seconds", float, 2.0,
+            "First retry delay for a destination that failed; doubles on each failure."),
+    Setting("alert.retry_max_seconds", float, 300.0, "Longest delay between two retries of a destination."),
+    Setting("alert.lease_seconds", float, 60.0,
+            "How long a delivery worker holds a claimed message; after a crash another worker takes it "
+            "over once this has passed."),
+    Setting("alert.destination_warning_seconds", float, 900.0,
+            "A destination failing for longer than this raises an alert of its own (channel 'notify')."),
+    Setting("alert.rate_per_minute", int, 60,
+            "Messages per minute per destination (0: no limit). Over the limit messages wait, never drop."),
+    Setting("alert.delivery_timeout_seconds", float, 10.0, "Timeout of one delivery attempt."),
+    Setting("alert.delivery_threads", int, 4, "Deliveries sent in parallel by one worker."),
+    Setting("alert.outbox_keep_days", int, 30,
+            "Delivered messages are kept this many days (the delivery record), then pruned; "
+            "undelivered ones are never pruned."),
+    Setting("alert.poll_seconds", float, 0.1,
+            "How often the correlation and delivery workers look for new events and due messages."),
+]

@@ -1,5 +1,149 @@
-"""Commands of canary.plant, added to the root ``canary`` group."""
+"""Commands of canary.plant: plant, plants, retire, rotate."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import click
 
-COMMANDS: list[click.Command] = []
+from canary.cli import CliContext, pass_ctx
+from canary.errors import CanaryError
+from canary.output import echo_json, echo_table
+from canary.plant import fileexport
+from canary.plant.lifecycle import list_plantings
+
+if TYPE_CHECKING:
+    from canary.plant.planter import PlantReport, RetireReport
+
+# The planter (hl7, fhir.resources) is imported inside the commands: every other command starts faster.
+
+# Keys of `canary plants --json`, a contract for scripts and other domains.
+PLANTING_KEYS = ("id", "canary_id", "system", "generation", "channel", "target", "state", "external_id",
+                 "resources", "attempts", "planned_at", "planted_at", "retired_at", "error", "updated_at")
+
+
+def _echo_plant(report: PlantReport) -> None:
+    for warning in report.warnings:
+        click.secho(f"WARNING: {warning}", fg="yellow", err=True)
+    click.echo(f"{report.target}: {len(report.planted)} planted / plantés, {report.already} already there / déjà "
+               f"présents, {len(report.failed)} failed / en échec")
+    for canary_id, error in report.failed:
+        click.echo(f"  {canary_id}: {error}", err=True)
+
+
+def _raise_if_failed(report: PlantReport) -> None:
+    if report.stopped:
+        raise CanaryError(f"planting stopped / plantation interrompue: {report.stopped}")
+    if report.failed:
+        raise CanaryError(f"{len(report.failed)} canary(ies) not planted / non plantés; see 'canary plants'")
+
+
+@click.command("plant")
+@click.argument("system")
+@click.option("--to", "url", required=True, help="Target: mllp://host:port, https://host/fhir or file:///path.")
+@click.option("--token-env", help="FHIR: name of the environment variable holding the bearer token.")
+@click.option("--format", "fmt", type=click.Choice(fileexport.FORMATS), help="File: csv or json (default from "
+              "the file extension).")
+@click.option("--mapping", type=click.Choice(list(fileexport.MAPPINGS)), help="File: column names (default, "
+              "mediboard).")
+@click.option("--delimiter", help="File: CSV delimiter (default ';').")
+@click.option("--encoding", help="File and MLLP: character encoding (default utf-8).")
+@click.option("--insecure", is_flag=True, help="FHIR: do not verify the TLS certificate (test servers only).")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@pass_ctx
+def plant_cmd(ctx: CliContext, system: str, url: str, token_env: str | None, fmt: str | None, mapping: str | None,
+              delimiter: str | None, encoding: str | None, insecure: bool, as_json: bool) -> None:
+    """Plant SYSTEM's active canaries into the target; running it again completes, never duplicates."""
+    from canary.plant.planter import plant
+
+    report = plant(ctx.db, system, url, token_env=token_env, format=fmt, mapping=mapping, delimiter=delimiter,
+                   encoding=encoding, insecure=insecure)
+    if as_json:
+        echo_json(report.as_dict())
+    else:
+        _echo_plant(report)
+    _raise_if_failed(report)
+
+
+@click.command("plants")
+@click.option("--system", help="Only this system's plantings.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def plants_cmd(ctx: CliContext, system: str | None, as_json: bool) -> None:
+    """What is planted where, with the ids the targets gave."""
+    rows = [{key: row.get(key) for key in PLANTING_KEYS} for row in list_plantings(ctx.db, system=system)]
+    if as_json:
+        echo_json(rows)
+        return
+    echo_table(rows, ["id", "canary_id", "system", "generation", "channel", "target", "state", "external_id",
+                      "planted_at", "retired_at", "error"], empty="no planting / aucune plantation")
+
+
+def _echo_retire(report: RetireReport) -> None:
+    click.echo(f"{len(report.retired)} retired / retirés, {len(report.failed)} failed / en échec")
+    for warning in report.warnings:
+        click.secho(f"WARNING: {warning}", fg="yellow", err=True)
+    for planting_id, error in report.failed:
+        click.echo(f"  planting {planting_id}: {error}", err=True)
+
+
+@click.command("retire")
+@click.argument("ident", required=False, metavar="ID")
+@click.option("--system", help="Retire every planting of this system.")
+@pass_ctx
+def retire_cmd(ctx: CliContext, ident: str | None, system: str | None) -> None:
+    """Remove plantings from their targets: ID is a planting id or a canary id, or use --system NAME."""
+    from canary.plant.planter import retire, select_for_retire
+
+    if (ident is None) == (system is None):
+        raise CanaryError("give a planting or canary ID, or --system NAME (one of them)")
+    rows = select_for_retire(ctx.db, ident=ident, system=system)
+    if not rows:
+        click.echo("nothing to retire / rien à retirer")
+        return
+    report = retire(ctx.db, rows)
+    _echo_retire(report)
+    if report.failed:
+        raise CanaryError(f"{len(report.failed)} planting(s) could not be removed / non retirés; "
+                          "they stay marked planted")
+
+
+@click.command("rotate")
+@click.argument("system")
+@click.option("--count", type=click.IntRange(1, 100_000), required=True, help="Canaries in the new generation.")
+@click.option("--seed", type=int, help="Random seed for the new generation.")
+@click.option("--keep-previous", is_flag=True, help="Leave the previous generation planted.")
+@pass_ctx
+def rotate_cmd(ctx: CliContext, system: str, count: int, seed: int | None, keep_previous: bool) -> None:
+    """Plant a new generation of SYSTEM's canaries wherever it is planted, then retire the previous one."""
+    from canary.plant.rotation import rotate
+
+    report = rotate(ctx.db, system, count, _generator(ctx), seed=seed, keep_previous=keep_previous)
+    if report.resumed:
+        click.echo(f"generation {report.generation} was not planted everywhere: completing that rotation, nothing "
+                   f"generated / rotation précédente inachevée, complétée")
+    click.echo(f"generation {report.generation}: {len(report.canaries)} canaries / canaris")
+    for planted in report.plants:
+        _echo_plant(planted)
+    for address in report.kept:
+        click.secho(f"WARNING: {address}: previous generation kept, the new one is not fully planted",
+                    fg="yellow", err=True)
+    if not keep_previous:
+        _echo_retire(report.retired)
+    if not report.ok:
+        raise CanaryError("rotation incomplete / rotation incomplète; run 'canary plant' again, then "
+                          "'canary retire' for what remains")
+
+
+def _generator(ctx: CliContext):
+    """The real patient generator, built the way 'canary seed' builds it."""
+    try:
+        from canary.generate.cli import pools_from_settings
+        from canary.generate.patient import PatientGenerator
+        from canary.generate.reference import Reference
+    except ImportError as exc:
+        raise CanaryError(f"the patient generator is not available: {exc}") from exc
+    return PatientGenerator(Reference.load(), pools_from_settings(ctx))
+
+
+COMMANDS: list[click.Command] = [plant_cmd, plants_cmd, retire_cmd, rotate_cmd]

@@ -6,7 +6,7 @@ import click
 
 from canary.cli import CliContext, pass_ctx
 from canary.output import echo_json, echo_table
-from canary.settings import all_settings, get_setting, set_setting, unset_setting
+from canary.settings import all_settings, get_setting, set_setting, settings_markdown, unset_setting
 from canary.store.events import list_events
 from canary.store.registry import SYSTEM_KINDS, add_system, list_systems
 
@@ -62,6 +62,12 @@ def config_list(ctx: CliContext, as_json: bool) -> None:
     else:
         for row in rows:
             click.echo(f"{row['name']} = {row['value']!r}\n    {row['help']} (env {row['env']})")
+
+
+@config.command("docs")
+def config_docs() -> None:
+    """Print the settings reference as Markdown (docs/settings.md)."""
+    click.echo(settings_markdown(), nl=False)
 
 
 @config.command("get")

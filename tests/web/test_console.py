@@ -2,40 +2,7 @@
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
-import time
-
-import pytest
 import requests
-
-from canary.store import open_db
-from canary.store.registry import add_system
-from canary.web.users import add_user
-
-
-@pytest.fixture
-def served(db_path):
-    db = open_db(db_path)
-    add_system(db, "ehr-mediboard", "ehr", establishment="Clinique des Lilas")
-    add_user(db, "rssi", "un mot de passe solide")
-    db.close()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "canary", "--db", str(db_path), "serve", "--port", "0"],
-        stderr=subprocess.PIPE, text=True,
-    )
-    base = None
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and base is None:
-        line = proc.stderr.readline()
-        match = re.search(r"console on (http://\S+)", line)
-        if match:
-            base = match.group(1).rstrip("/")
-    assert base, "serve did not start"
-    yield base
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 def test_console_requires_login_and_lists_systems(served):

@@ -1,3 +1,58 @@
 """Tables of canary.watch.accesslog (append-only migrations, names prefixed with the domain)."""
 
-MIGRATIONS: list = []
+from __future__ import annotations
+
+import sqlite_utils
+
+
+def _accesslog_tables(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- One row per watched audit trail. The counters are updated in the same transaction as the
+        -- events of the lines they count, so they never disagree with the events table.
+        CREATE TABLE accesslog_sources (
+            name TEXT PRIMARY KEY,
+            system TEXT NOT NULL REFERENCES systems(name) ON UPDATE CASCADE,
+            kind TEXT NOT NULL CHECK (kind IN ('syslog', 'file', 'fhir')),
+            url TEXT NOT NULL,
+            format TEXT NOT NULL,
+            pattern TEXT,
+            fields TEXT NOT NULL DEFAULT '{}',
+            every INTEGER,
+            created_at TEXT NOT NULL,
+            lines INTEGER NOT NULL DEFAULT 0,
+            malformed INTEGER NOT NULL DEFAULT 0,
+            matched INTEGER NOT NULL DEFAULT 0,
+            events INTEGER NOT NULL DEFAULT 0,
+            last_line_at TEXT,
+            last_malformed TEXT,
+            last_error TEXT,
+            last_error_at TEXT
+        );
+        CREATE INDEX accesslog_sources_system ON accesslog_sources(system);
+        -- Where a reader stopped: file identity and byte offset, or a FHIR cursor.
+        CREATE TABLE accesslog_positions (
+            source TEXT PRIMARY KEY REFERENCES accesslog_sources(name) ON DELETE CASCADE,
+            path TEXT,
+            inode INTEGER,
+            device INTEGER,
+            offset INTEGER NOT NULL DEFAULT 0,
+            cursor TEXT,
+            updated_at TEXT NOT NULL
+        );
+        -- Known jobs (backup, ETL) whose reads are recorded at severity info instead of paged.
+        CREATE TABLE accesslog_allow_rules (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            system TEXT NOT NULL REFERENCES systems(name) ON UPDATE CASCADE,
+            account TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX accesslog_allow_rules_system ON accesslog_allow_rules(system, account);
+        """
+    )
+
+
+MIGRATIONS = [("accesslog-001-tables", _accesslog_tables)]

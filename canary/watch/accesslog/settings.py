@@ -2,4 +2,20 @@
 
 from canary.settings import Setting
 
-SETTINGS: list[Setting] = []
+SETTINGS: list[Setting] = [
+    Setting("accesslog.burst_canaries", int, 3,
+            "Distinct canaries read by one account within accesslog.burst_window that mean an "
+            "exfiltration in progress (severity critical)."),
+    Setting("accesslog.burst_window", str, "10m",
+            "Sliding window for accesslog.burst_canaries, e.g. 10m, 1h, 600 (seconds)."),
+    Setting("accesslog.export_actions", list,
+            ["export", "extract", "extraction", "bulk", "dump", "download", "print_list", "impression_liste"],
+            "Words that mark an action as a bulk export: any canary read inside one is an exfiltration."),
+    Setting("accesslog.timezone", str, "Europe/Paris",
+            "Time zone of log timestamps that carry no offset (IANA name)."),
+    Setting("accesslog.fhir_bearer_token", str, "",
+            "Bearer token sent to the FHIR servers polled for AuditEvents (empty: no Authorization header).",
+            secret=True),
+    Setting("accesslog.poll_interval", float, 0.2,
+            "Seconds between two looks at a tailed file (bounds the write-to-event delay)."),
+]

@@ -1,5 +1,136 @@
-"""Commands of canary.watch.tripwire, added to the root ``canary`` group."""
+"""Commands of canary.watch.tripwire, added to the root ``canary`` group: ``canary tripwire ...``."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
-COMMANDS: list[click.Command] = []
+from canary.cli import CliContext, pass_ctx
+from canary.errors import CanaryError
+from canary.output import echo_json, echo_table
+
+
+@click.group()
+def tripwire() -> None:
+    """Live tripwires: ignore rules, callback documents, kept mail, IMAP polling."""
+
+
+@tripwire.group()
+def ignore() -> None:
+    """Rules for expected hits (your own scanners, monitoring): stored with severity info, never dropped."""
+
+
+@ignore.command("add")
+@click.option("--cidr", help="Source address or network, e.g. 198.51.100.0/24.")
+@click.option("--user-agent", help="User-agent fragment (case-insensitive), e.g. 'HealthCheck/'.")
+@click.option("--system", help="Only hits on this system's canaries.")
+@click.option("--note", help="Why (shown in the list).")
+@pass_ctx
+def ignore_add(ctx: CliContext, cidr: str | None, user_agent: str | None, system: str | None,
+               note: str | None) -> None:
+    """Add a rule (exactly one of --cidr or --user-agent)."""
+    from canary.watch.tripwire.ignore import add_rule
+
+    if (cidr is None) == (user_agent is None):
+        raise CanaryError("give exactly one of --cidr or --user-agent")
+    kind, value = ("cidr", cidr) if cidr is not None else ("user_agent", user_agent)
+    rule = add_rule(ctx.db, kind, value or "", system=system, note=note)
+    click.echo(f"ignore rule {rule['id']} added: {kind} {rule['value']}" + (f" (system {system})" if system else ""))
+
+
+@ignore.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def ignore_list(ctx: CliContext, as_json: bool) -> None:
+    """Every ignore rule."""
+    from canary.watch.tripwire.ignore import list_rules
+
+    rows = list_rules(ctx.db)
+    if as_json:
+        echo_json(rows)
+    else:
+        echo_table(rows, ["id", "kind", "value", "system", "note", "created_at"], empty="no ignore rule")
+
+
+@ignore.command("remove")
+@click.argument("rule_id", type=int)
+@pass_ctx
+def ignore_remove(ctx: CliContext, rule_id: int) -> None:
+    """Delete rule RULE_ID (hits already stored keep their severity)."""
+    from canary.watch.tripwire.ignore import remove_rule
+
+    remove_rule(ctx.db, rule_id)
+    click.echo(f"ignore rule {rule_id} removed")
+
+
+@tripwire.command("documents")
+@click.argument("canary_id")
+@click.option("--format", "fmt", type=click.Choice(["pdf", "docx"]), required=True)
+@click.option("--kind", type=click.Choice(["compte-rendu", "ordonnance"]), default="compte-rendu", show_default=True,
+              help="Consultation report or prescription.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="File to write.")
+@pass_ctx
+def documents(ctx: CliContext, canary_id: str, fmt: str, kind: str, output: Path) -> None:
+    """Write a document for CANARY_ID that calls back (remote image, link, DNS name) when opened."""
+    from canary.files import write_atomic_bytes
+    from canary.watch.tripwire.documents import build_document
+
+    data = build_document(ctx.db, canary_id, fmt=fmt, kind=kind)
+    write_atomic_bytes(output, data)
+    click.echo(f"{kind} ({fmt}, {len(data)} bytes) written to {output}", err=True)
+
+
+@tripwire.command("imap-poll")
+@pass_ctx
+def imap_poll(ctx: CliContext) -> None:
+    """Poll the configured IMAP mailbox once (serve does it every tripwire.imap_interval seconds)."""
+    from canary.watch.tripwire.imap import ImapConfig, poll_mailbox
+    from canary.watch.tripwire.noise import NoisePolicy
+
+    config = ImapConfig.from_settings(ctx.db)
+    if config is None:
+        raise CanaryError("no IMAP mailbox configured: canary config set tripwire.imap_host imap.example.fr")
+    count = poll_mailbox(ctx.db, config, NoisePolicy.from_settings(ctx.db))
+    click.echo(f"{count} event(s) from {config.mailbox_key}")
+
+
+@tripwire.group()
+def messages() -> None:
+    """Mail kept from canary addresses (SMTP receiver and IMAP polling)."""
+
+
+@messages.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def messages_list(ctx: CliContext, as_json: bool) -> None:
+    """Kept messages, newest last (without their content)."""
+    rows = list(ctx.db.query(
+        "SELECT id, received_at, channel, canary_ids, peer, mail_from, subject, size, truncated "
+        "FROM tripwire_messages ORDER BY id"))
+    if as_json:
+        echo_json(rows)
+    else:
+        echo_table(rows, ["id", "received_at", "channel", "canary_ids", "peer", "mail_from", "subject", "size"],
+                   empty="no message")
+
+
+@messages.command("show")
+@click.argument("message_id", type=int)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the raw message here.")
+@pass_ctx
+def messages_show(ctx: CliContext, message_id: int, output: Path | None) -> None:
+    """The raw message MESSAGE_ID (RFC 5322), to stdout or a file."""
+    from canary.files import write_atomic_bytes
+
+    row = ctx.db.execute("SELECT raw FROM tripwire_messages WHERE id = ?", [message_id]).fetchone()
+    if row is None:
+        raise CanaryError(f"no kept message {message_id}; see 'canary tripwire messages list'")
+    if output is None:
+        click.echo(bytes(row[0]).decode("utf-8", "replace"), nl=False)
+    else:
+        write_atomic_bytes(output, bytes(row[0]))
+        click.echo(f"message {message_id} written to {output}", err=True)
+
+
+COMMANDS: list[click.Command] = [tripwire]

@@ -1,15 +1,201 @@
-"""Background services of canary.watch.tripwire for ``canary serve`` (see canary.serve)."""
+"""Background services of canary.watch.tripwire for ``canary serve`` (see canary.serve).
+
+One writer thread is shared by every listener of the process (SQLite has one writer at a time); it
+starts first and stops last. The HTTP callback listener always runs; DNS and SMTP with ``--dns`` /
+``--smtp`` (or their ``tripwire.*_enabled`` settings); IMAP polling when ``tripwire.imap_host`` is set.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import threading
+from pathlib import Path
 from typing import Any
 
 import click
+from waitress import wasyncore
+from waitress.server import create_server
 
+from canary.errors import CanaryError
 from canary.serve import ServeContext, Service
+from canary.settings import get_setting
+from canary.store import open_db
+from canary.watch.tripwire.callback import CallbackConfig, create_callback_app
+from canary.watch.tripwire.dns import DnsListener, TripwireResolver, ZoneAnswers
+from canary.watch.tripwire.imap import ImapConfig, poll_mailbox
+from canary.watch.tripwire.noise import NoisePolicy
+from canary.watch.tripwire.smtp import CanaryMailHandler, MailConfig, SmtpListener
+from canary.watch.tripwire.writer import EventWriter
 
-SERVE_OPTIONS: list[click.Option] = []
+log = logging.getLogger("canary.tripwire")
+
+SERVE_OPTIONS: list[click.Option] = [
+    click.Option(["--callback-host"], help="Callback listener address (default: setting tripwire.callback_host)."),
+    click.Option(["--callback-port"], type=int, help="Callback listener port (default: tripwire.callback_port, 8081)."),
+    click.Option(["--dns"], is_flag=True, default=False, help="Also run the DNS listener (UDP and TCP)."),
+    click.Option(["--dns-host"], help="DNS listener address (default: tripwire.dns_host)."),
+    click.Option(["--dns-port"], type=int, help="DNS listener port (default: tripwire.dns_port, 5353)."),
+    click.Option(["--smtp"], is_flag=True, default=False, help="Also run the SMTP receiver."),
+    click.Option(["--smtp-host"], help="SMTP receiver address (default: tripwire.smtp_host)."),
+    click.Option(["--smtp-port"], type=int, help="SMTP receiver port (default: tripwire.smtp_port, 2525)."),
+]
+
+
+class WriterService:
+    name = "tripwire writer"
+
+    def __init__(self, writer: EventWriter):
+        self.writer = writer
+
+    def start(self) -> None:
+        self.writer.start()
+
+    def stop(self) -> None:
+        self.writer.stop()
+
+
+class CallbackService:
+    """The callback app under waitress: a bounded thread pool that copes with malformed HTTP."""
+
+    name = "tripwire http callback listener"
+
+    def __init__(self, writer: EventWriter, config: CallbackConfig, host: str, port: int, threads: int = 16):
+        self.writer = writer
+        self.config = config
+        self.host = host
+        self.port = port
+        self.threads = threads
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        app = create_callback_app(self.writer, self.config)
+        self._server = create_server(app, host=self.host, port=self.port, threads=self.threads, ident="",
+                                     backlog=2048, connection_limit=1000, channel_timeout=30,
+                                     max_request_body_size=64 * 1024, clear_untrusted_proxy_headers=False,
+                                     asyncore_use_poll=True,
+                                     expose_tracebacks=False)
+        self.port = self._server.effective_port
+        self._thread = threading.Thread(target=self._server.run, name="tripwire-http", daemon=True)
+        self._thread.start()
+        log.info("callback listener on http://%s:%s/", self.host, self.port)
+
+    def stop(self) -> None:
+        server = self._server
+        if server is not None and self._thread is not None:
+            # Close every channel from inside the loop thread (closing from here races its poll()); the
+            # loop ends when nothing is left to watch, then running requests finish.
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+            self._thread.join(5)
+            server.task_dispatcher.shutdown()
+        self._server = self._thread = None
+
+
+class DnsService:
+    name = "tripwire dns listener"
+
+    def __init__(self, resolver: TripwireResolver, host: str, port: int):
+        self.listener = DnsListener(resolver, host, port)
+
+    @property
+    def port(self) -> int:
+        return self.listener.port
+
+    def start(self) -> None:
+        self.listener.start()
+        log.info("DNS listener on %s:%s (udp, tcp) for %s", self.listener.host, self.port,
+                 self.listener.resolver.answers.zone)
+
+    def stop(self) -> None:
+        self.listener.stop()
+
+
+class SmtpService:
+    name = "tripwire smtp receiver"
+
+    def __init__(self, handler: CanaryMailHandler, host: str, port: int):
+        self.listener = SmtpListener(handler, host, port)
+
+    @property
+    def port(self) -> int:
+        return self.listener.port
+
+    def start(self) -> None:
+        self.listener.start()
+        log.info("SMTP receiver on %s:%s for %s", self.listener.host, self.port,
+                 ", ".join(self.listener.handler.config.domains))
+
+    def stop(self) -> None:
+        self.listener.stop()
+
+
+class ImapService:
+    """Polls the configured mailbox on the shared scheduler; a failed poll is logged and retried."""
+
+    name = "tripwire imap poller"
+
+    def __init__(self, ctx: ServeContext, config: ImapConfig, policy: NoisePolicy, interval: int):
+        self.ctx = ctx
+        self.config = config
+        self.policy = policy
+        self.interval = interval
+        self._job: Any = None
+
+    def poll_once(self) -> int:
+        db = open_db(self.ctx.db_path, migrate_schema=False)
+        try:
+            return poll_mailbox(db, self.config, self.policy)
+        except CanaryError as exc:
+            log.warning("IMAP poll failed: %s", exc)
+            return 0
+        finally:
+            db.close()
+
+    def start(self) -> None:
+        self._job = self.ctx.scheduler.add_job(self.poll_once, "interval", seconds=self.interval,
+                                               id="tripwire-imap", replace_existing=True, max_instances=1)
+
+    def stop(self) -> None:
+        if self._job is not None:
+            # The scheduler may already be shut down.
+            with contextlib.suppress(Exception):
+                self._job.remove()
+            self._job = None
+
+
+def build(db_path: Path, ctx: ServeContext | None, options: dict[str, Any]) -> list[Any]:
+    """The services for these options; reads the settings once, at start-up."""
+    db = open_db(db_path)
+    try:
+        policy = NoisePolicy.from_settings(db)
+        writer = EventWriter(db_path)
+        out: list[Any] = [WriterService(writer)]
+        out.append(CallbackService(
+            writer, CallbackConfig.from_settings(db),
+            host=options.get("callback_host") or str(get_setting(db, "tripwire.callback_host")),
+            port=_port(options.get("callback_port"), get_setting(db, "tripwire.callback_port")),
+            threads=int(get_setting(db, "tripwire.callback_threads")),
+        ))
+        if options.get("dns") or get_setting(db, "tripwire.dns_enabled"):
+            resolver = TripwireResolver(ZoneAnswers.from_settings(db), writer, policy)
+            out.append(DnsService(resolver, options.get("dns_host") or str(get_setting(db, "tripwire.dns_host")),
+                                  _port(options.get("dns_port"), get_setting(db, "tripwire.dns_port"))))
+        if options.get("smtp") or get_setting(db, "tripwire.smtp_enabled"):
+            handler = CanaryMailHandler(MailConfig.from_settings(db), writer, policy)
+            out.append(SmtpService(handler, options.get("smtp_host") or str(get_setting(db, "tripwire.smtp_host")),
+                                   _port(options.get("smtp_port"), get_setting(db, "tripwire.smtp_port"))))
+        imap = ImapConfig.from_settings(db)
+        if imap is not None and ctx is not None:
+            out.append(ImapService(ctx, imap, policy, int(get_setting(db, "tripwire.imap_interval"))))
+        return out
+    finally:
+        db.close()
+
+
+def _port(option: int | None, setting: Any) -> int:
+    return int(option) if option is not None else int(setting)
 
 
 def services(ctx: ServeContext, options: dict[str, Any]) -> list[Service]:
-    return []
+    return build(ctx.db_path, ctx, options)

@@ -1,5 +1,71 @@
-"""Settings of canary.watch.tripwire (see canary.settings)."""
+"""Settings of canary.watch.tripwire (see canary.settings).
+
+``tripwire.base_url``, ``tripwire.dns_zone`` and ``pool.mail_domains`` are core settings (the seeder
+reads them too); everything the listeners need beyond that is declared here.
+"""
 
 from canary.settings import Setting
 
-SETTINGS: list[Setting] = []
+# User-agent fragments of link previewers, mail scanners and proxies that fetch what nobody opened.
+DEFAULT_SCANNER_USER_AGENTS = [
+    "Slackbot", "Slack-ImgProxy", "Twitterbot", "facebookexternalhit", "LinkedInBot", "WhatsApp",
+    "TelegramBot", "Discordbot", "SkypeUriPreview", "MicrosoftPreview", "Microsoft Office Existence",
+    "ms-office", "Teams", "BingPreview", "bingbot", "GoogleImageProxy", "Google-Safety", "Googlebot",
+    "Google-PageRenderer", "Mimecast", "Barracuda", "Proofpoint", "ZScaler", "Symantec", "Trend Micro",
+    "Sophos", "Forcepoint", "Cisco Secure Email", "FireEye", "urlscan", "VirusTotal", "Iframely",
+    "Embedly", "redditbot", "Applebot", "Mattermost", "Rocket.Chat", "Signal",
+]
+
+# Networks of well-known mail scanners and fetch proxies (Microsoft Exchange Online Protection,
+# Google image proxy and crawlers). Operators extend this with their own gateway's ranges.
+DEFAULT_SCANNER_NETWORKS = [
+    "40.92.0.0/15", "40.107.0.0/16", "52.100.0.0/14", "104.47.0.0/17",  # Exchange Online Protection
+    "66.102.0.0/20", "66.249.64.0/19", "64.233.160.0/19", "72.14.192.0/18",  # Google proxies / crawlers
+]
+
+SETTINGS: list[Setting] = [
+    Setting("tripwire.callback_host", str, "127.0.0.1", "Address the HTTP callback listener binds."),
+    Setting("tripwire.callback_port", int, 8081, "Port of the HTTP callback listener."),
+    Setting("tripwire.callback_threads", int, 16,
+            "Worker threads of the HTTP callback listener (each waits for its hit to be committed)."),
+    Setting("tripwire.trusted_proxies", list, [],
+            "CIDRs of reverse proxies whose X-Forwarded-For is believed (e.g. 10.0.0.5/32); others' is ignored."),
+    Setting("tripwire.webhook_secret", str, "",
+            "Shared secret of the call/SMS webhooks (HMAC-SHA256 of the body, or the Twilio signature scheme).",
+            secret=True),
+    Setting("tripwire.scanner_user_agents", list, DEFAULT_SCANNER_USER_AGENTS,
+            "User-agent fragments of link previewers and mail scanners: their hits are kept with severity low."),
+    Setting("tripwire.scanner_networks", list, DEFAULT_SCANNER_NETWORKS,
+            "CIDRs of mail scanners and fetch proxies: hits from there are kept with severity low."),
+    Setting("tripwire.dns_enabled", bool, False, "Start the DNS listener with 'canary serve' (same as --dns)."),
+    Setting("tripwire.dns_host", str, "127.0.0.1", "Address the DNS listener binds (UDP and TCP)."),
+    Setting("tripwire.dns_port", int, 5353, "Port of the DNS listener (53 in production)."),
+    Setting("tripwire.dns_a", list, ["127.0.0.1"],
+            "IPv4 addresses answered for every name in the zone (the callback listener's public address)."),
+    Setting("tripwire.dns_aaaa", list, [], "IPv6 addresses answered for every name in the zone."),
+    Setting("tripwire.dns_mx", str, "", "Mail exchanger answered for MX queries (default mx.<zone>)."),
+    Setting("tripwire.dns_ns", list, [], "Name servers of the zone (default ns1.<zone>, ns2.<zone>)."),
+    Setting("tripwire.dns_txt", str, "v=spf1 -all", "TXT answer for names in the zone."),
+    Setting("tripwire.dns_ttl", int, 300, "TTL of the DNS answers, in seconds."),
+    Setting("tripwire.dns_echo_hours", int, 24,
+            "A repeat query for the same token from the same resolver network within this many hours is "
+            "a resolver echo (severity low)."),
+    Setting("tripwire.dns_burst_seconds", int, 10,
+            "Queries for the same token within this many seconds of the previous one are one lookup fanned "
+            "out by resolvers (severity low)."),
+    Setting("tripwire.smtp_enabled", bool, False, "Start the SMTP receiver with 'canary serve' (same as --smtp)."),
+    Setting("tripwire.smtp_host", str, "127.0.0.1", "Address the SMTP receiver binds."),
+    Setting("tripwire.smtp_port", int, 2525, "Port of the SMTP receiver (25 in production)."),
+    Setting("tripwire.smtp_hostname", str, "", "Name the SMTP receiver greets with (default mx.<first mail domain>)."),
+    Setting("tripwire.smtp_max_bytes", int, 1_048_576, "Largest message accepted (and kept), in bytes."),
+    Setting("tripwire.smtp_max_recipients", int, 20, "Most recipients accepted in one SMTP transaction."),
+    Setting("tripwire.messages_keep", int, 5000, "Messages kept for analysis; the oldest are deleted beyond this."),
+    Setting("tripwire.imap_host", str, "", "IMAP server of mailboxes hosted elsewhere (empty: no polling)."),
+    Setting("tripwire.imap_port", int, 993, "IMAP port."),
+    Setting("tripwire.imap_ssl", bool, True, "Use IMAP over TLS (port 993); false for plain IMAP (tests)."),
+    Setting("tripwire.imap_user", str, "", "IMAP login."),
+    Setting("tripwire.imap_password_env", str, "CANARY_IMAP_PASSWORD",
+            "Name of the environment variable holding the IMAP password (never stored in the registry)."),
+    Setting("tripwire.imap_folder", str, "INBOX", "IMAP folder polled."),
+    Setting("tripwire.imap_interval", int, 300, "Seconds between IMAP polls."),
+]

@@ -1,0 +1,137 @@
+"""Planting throughput against local peers, beside the bare protocol cost of the same traffic.
+
+    python3 bench/plant.py [--count N]
+
+For each channel it plants N hand-made canaries through `canary.plant` (lifecycle rows committed
+before and after each message) and then sends the same payloads with the bare library (hl7 MLLP
+client, requests, csv writer) with no registry at all: the difference is what our bookkeeping costs.
+Peers are the test peers of tests/plant on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import hl7  # noqa: E402
+import hl7.mllp  # noqa: E402
+import requests  # noqa: E402
+
+from canary.plant.fhir_bundle import Establishment, build_bundle  # noqa: E402
+from canary.plant.fileexport import MAPPINGS  # noqa: E402
+from canary.plant.hl7v2 import Peer, build_adt  # noqa: E402
+from canary.plant.planter import plant  # noqa: E402
+from canary.store import open_db  # noqa: E402
+from canary.store.registry import add_canaries, add_system, list_canaries  # noqa: E402
+from canary.store.seeding import derive_token  # noqa: E402
+from tests.conftest import make_record  # noqa: E402
+from tests.plant.conftest import FhirServer, MllpPeer, RunningServer  # noqa: E402
+
+
+def registry(folder: Path, system: str, count: int):
+    db = open_db(folder / f"{system}.db")
+    add_system(db, system, "ehr", establishment="Hôpital de banc")
+    add_canaries(db, [{"id": f"b{i:07d}", "system": system, "generation": 1, "created_at": "2026-01-01T00:00:00Z",
+                       "token": derive_token("k", f"b{i:07d}"), **make_record(i)} for i in range(count)])
+    return db
+
+
+def start_mllp() -> tuple[MllpPeer, asyncio.AbstractEventLoop]:
+    peer, loop, ready = MllpPeer(), asyncio.new_event_loop(), threading.Event()
+
+    async def main() -> None:
+        server = await hl7.mllp.start_hl7_server(peer.handle, "127.0.0.1", 0, encoding="utf-8")
+        peer.port = server.sockets[0].getsockname()[1]
+        ready.set()
+        async with server:
+            await server.serve_forever()
+
+    threading.Thread(target=lambda: loop.run_until_complete(main()), daemon=True).start()
+    ready.wait(5)
+    return peer, loop
+
+
+def bench_mllp(folder: Path, count: int) -> tuple[float, float]:
+    peer, _ = start_mllp()
+    db = registry(folder, "mllp", count)
+    started = time.perf_counter()
+    assert plant(db, "mllp", peer.url).ok
+    ours = time.perf_counter() - started
+    records = list_canaries(db, system="mllp")
+    link_peer = Peer("GAM", "", "", "", "X")
+    messages = [build_adt(r, "A28", link_peer, f"C{i}") for i, r in enumerate(records)]
+
+    async def bare() -> None:
+        reader, writer = await hl7.mllp.open_hl7_connection("127.0.0.1", peer.port, encoding="utf-8")
+        for message in messages:
+            writer.writeblock(message.encode())
+            await writer.drain()
+            await reader.readmessage()
+        writer.close()
+
+    started = time.perf_counter()
+    asyncio.run(bare())
+    return ours, time.perf_counter() - started
+
+
+def bench_fhir(folder: Path, count: int) -> tuple[float, float]:
+    server = FhirServer()
+    running = RunningServer(server)
+    db = registry(folder, "fhir", count)
+    started = time.perf_counter()
+    assert plant(db, "fhir", server.url).ok
+    ours = time.perf_counter() - started
+    site = Establishment("Hôpital de banc", None, "urn:oid:1.2.3")
+    bundles = [build_bundle(r | {"ipp": "9" + r["ipp"]}, site) for r in list_canaries(db, system="fhir")]
+    session = requests.Session()
+    started = time.perf_counter()
+    for bundle in bundles:
+        session.post(server.url, json=bundle, headers={"Content-Type": "application/fhir+json"}).raise_for_status()
+    bare = time.perf_counter() - started
+    running.stop()
+    return ours, bare
+
+
+def bench_file(folder: Path, count: int) -> tuple[float, float]:
+    db = registry(folder, "file", count)
+    target = folder / "patients.csv"
+    started = time.perf_counter()
+    assert plant(db, "file", target.as_uri(), mapping="mediboard").ok
+    ours = time.perf_counter() - started
+    columns, _ = MAPPINGS["mediboard"]
+    records = list_canaries(db, system="file")
+    started = time.perf_counter()
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), delimiter=";")
+    writer.writeheader()
+    writer.writerows({name: column(r) for name, column in columns.items()} for r in records)
+    (folder / "bare.csv").write_text(buffer.getvalue())
+    return ours, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=300)
+    count = parser.parse_args().count
+    print(f"{count} canaries per channel, peers on 127.0.0.1, {sys.platform}, Python {sys.version.split()[0]}")
+    print(f"{'channel':8} {'canary.plant':>14} {'per canary':>12} {'bare library':>14} {'per canary':>12} "
+          f"{'overhead':>9}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, run in (("mllp", bench_mllp), ("fhir", bench_fhir), ("file", bench_file)):
+            ours, bare = run(Path(tmp), count)
+            print(f"{name:8} {ours:13.2f}s {ours / count * 1000:10.2f}ms {bare:13.2f}s {bare / count * 1000:10.2f}ms "
+                  f"{ours / bare:8.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,250 @@
+"""Folding events into alerts, durably.
+
+The events table is read in id order from a cursor kept in ``alert_state``; the alerts, their event
+links, their outbox rows and the new cursor are written in one transaction, so a crash neither loses
+an event nor folds one twice. Events share an alert when they share a correlation key (the watcher's
+``details.group``, else canary/system/channel) and arrive within ``alert.window_seconds`` of the open
+alert's last event. An alert is paged when created and again only when it escalates: its severity rises
+or a new system appears. Each page is a new alert version queued for every destination that routes it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlite_utils
+
+from canary.alert import outbox, severity
+from canary.alert.destinations import list_destinations
+from canary.alert.model import alert_view
+from canary.alert.window import overall_window, parse_time, theft_windows
+from canary.settings import get_setting
+from canary.store.events import EVENT_KEYS, utcnow
+from canary.store.tx import write_transaction
+
+CURSOR = "correlation.last_event_id"
+INSTANCE = "instance"
+LIST_CAP = 50  # accounts/sources kept per alert: enough to act on, bounded for a huge dump
+DUMP_CHANNELS = ("leak",)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class BatchResult:
+    events: int = 0
+    alerts_created: int = 0
+    alerts_updated: int = 0
+    pages: int = 0
+    queued: int = 0
+    alert_ids: list[int] = field(default_factory=list)
+
+
+def correlation_key(event: dict[str, Any]) -> str:
+    group = (event["details"] or {}).get("group")
+    if group:
+        return str(group)
+    return f"{event['canary_id'] or '-'}/{event['system'] or '-'}/{event['channel']}"
+
+
+def instance_id(db: sqlite_utils.Database) -> str:
+    """A random name for this registry, so idempotency keys of two registries never collide."""
+    db.execute("INSERT OR IGNORE INTO alert_state (name, value) VALUES (?, ?)", [INSTANCE, secrets.token_hex(4)])
+    return str(db.execute("SELECT value FROM alert_state WHERE name = ?", [INSTANCE]).fetchone()[0])
+
+
+def cursor_position(db: sqlite_utils.Database) -> int:
+    row = db.execute("SELECT value FROM alert_state WHERE name = ?", [CURSOR]).fetchone()
+    return int(row[0]) if row else 0
+
+
+def correlate_once(db: sqlite_utils.Database, *, limit: int = 500) -> BatchResult:
+    """Fold the next ``limit`` events into alerts; return what happened (``events == 0``: nothing new)."""
+    result = BatchResult()
+    with write_transaction(db):
+        position = cursor_position(db)
+        events = [_event(row) for row in db.execute(
+            f"SELECT {', '.join(EVENT_KEYS)} FROM events WHERE id > ? ORDER BY id LIMIT ?", [position, limit]
+        ).fetchall()]
+        if not events:
+            return result
+        context = _Context(db, instance_id(db), list_destinations(db),
+                           timedelta(seconds=int(get_setting(db, "alert.window_seconds"))), _system_places(db))
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for event in events:
+            groups.setdefault(correlation_key(event), []).append(event)
+        for key, group in groups.items():
+            _fold(context, key, group, result)
+        db.execute("INSERT INTO alert_state (name, value) VALUES (?, ?) "
+                   "ON CONFLICT(name) DO UPDATE SET value = excluded.value", [CURSOR, str(events[-1]["id"])])
+        result.events = len(events)
+    return result
+
+
+def correlate_all(db: sqlite_utils.Database, *, limit: int = 500) -> BatchResult:
+    """Correlate until the cursor reaches the newest event (used by the CLI before listing)."""
+    total = BatchResult()
+    while True:
+        batch = correlate_once(db, limit=limit)
+        if batch.events == 0:
+            return total
+        for name in ("events", "alerts_created", "alerts_updated", "pages", "queued"):
+            setattr(total, name, getattr(total, name) + getattr(batch, name))
+        total.alert_ids.extend(batch.alert_ids)
+
+
+@dataclass
+class _Context:
+    db: sqlite_utils.Database
+    instance: str
+    destinations: list[Any]
+    window: timedelta
+    places: dict[str, tuple[str | None, str | None]]
+    planting_cache: dict[Any, Any] = field(default_factory=dict)
+
+
+def _event(values: tuple[Any, ...]) -> dict[str, Any]:
+    event = dict(zip(EVENT_KEYS, values, strict=True))
+    try:
+        event["details"] = json.loads(event["details"] or "{}")
+    except json.JSONDecodeError:
+        event["details"] = {}
+    if not isinstance(event["details"], dict):
+        event["details"] = {}
+    return event
+
+
+def _system_places(db: sqlite_utils.Database) -> dict[str, tuple[str | None, str | None]]:
+    return {row[0]: (row[1], row[2]) for row in db.execute("SELECT name, establishment, kind FROM systems")}
+
+
+def _open_alert(context: _Context, key: str, first_time: str) -> dict[str, Any] | None:
+    rows = list(context.db.query(
+        "SELECT * FROM alerts WHERE key = ? AND state != 'resolved' ORDER BY id DESC LIMIT 1", [key]))
+    if not rows:
+        return None
+    row = rows[0]
+    last_seen, first = parse_time(row["last_seen"]), parse_time(first_time)
+    if last_seen is not None and first is not None and first - last_seen > context.window:
+        return None
+    return row
+
+
+def _time_key(value: str) -> datetime:
+    return parse_time(value) or EPOCH
+
+
+@dataclass
+class _Aggregate:
+    """What an alert accumulates from its events (kept as JSON columns of ``alerts``)."""
+
+    canaries: list[str]
+    by_system: dict[str, dict[str, Any]]
+    accounts: list[str]
+    account_systems: list[str]
+    sources: list[str]
+    exfiltration: bool
+    new_canaries: bool = False
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> _Aggregate:
+        return cls(json.loads(row["canaries"] or "[]"), json.loads(row["by_system"] or "{}"),
+                   json.loads(row["accounts"] or "[]"), json.loads(row["account_systems"] or "[]"),
+                   json.loads(row["sources"] or "[]"), bool(row["exfiltration"]))
+
+    def add(self, event: dict[str, Any], places: dict[str, tuple[str | None, str | None]],
+            known: set[str]) -> None:
+        system, canary_id = event["system"], event["canary_id"]
+        if system:
+            establishment, kind = places.get(system, (None, None))
+            detail = self.by_system.setdefault(system, {"establishment": establishment, "kind": kind,
+                                                        "canaries": 0, "events": 0})
+            detail["events"] += 1
+        if canary_id and canary_id not in known:
+            known.add(canary_id)
+            self.canaries.append(canary_id)
+            self.new_canaries = True
+            if system:
+                self.by_system[system]["canaries"] += 1
+        _add_capped(self.accounts, event["account"])
+        if event["account"]:  # the system whose log showed the account (a canary may be read away from home)
+            _add_capped(self.account_systems, event["details"].get("log_system") or system)
+        _add_capped(self.sources, event["source"])
+        self.exfiltration = self.exfiltration or bool(event["details"].get("exfiltration"))
+
+    def columns(self) -> dict[str, Any]:
+        establishments = sorted({d["establishment"] for d in self.by_system.values() if d.get("establishment")})
+        values = {"systems": sorted(self.by_system), "canaries": self.canaries, "by_system": self.by_system,
+                  "establishments": establishments, "accounts": self.accounts,
+                  "account_systems": self.account_systems, "sources": self.sources}
+        out: dict[str, Any] = {k: json.dumps(v, ensure_ascii=False) for k, v in values.items()}
+        out["exfiltration"] = int(self.exfiltration)
+        return out
+
+
+def _fold(context: _Context, key: str, events: list[dict[str, Any]], result: BatchResult) -> None:
+    db = context.db
+    times = sorted((e["time"] for e in events), key=_time_key)
+    row = _open_alert(context, key, times[0])
+    now = utcnow()
+    if row is None:
+        first = events[0]
+        cursor = db.execute(
+            "INSERT INTO alerts (key, state, severity, channel, first_seen, last_seen, created_at, updated_at, "
+            "version, paged) VALUES (?, 'open', ?, ?, ?, ?, ?, ?, 0, '{}')",
+            [key, first["severity"], first["channel"], times[0], times[-1], now, now],
+        )
+        row = next(iter(db.query("SELECT * FROM alerts WHERE id = ?", [cursor.lastrowid])))
+        result.alerts_created += 1
+    else:
+        result.alerts_updated += 1
+    alert_id = row["id"]
+    aggregate = _Aggregate.from_row(row)
+    known = set(aggregate.canaries)
+    for event in events:
+        aggregate.add(event, context.places, known)
+    db.conn.executemany("INSERT OR IGNORE INTO alert_events (event_id, alert_id) VALUES (?, ?)",
+                        [(event["id"], alert_id) for event in events])
+    first_seen = min(row["first_seen"], times[0], key=_time_key)
+    last_seen = max(row["last_seen"], times[-1], key=_time_key)
+    level = severity.highest(row["severity"], *(e["severity"] for e in events))
+    window = json.loads(row["window"]) if row["window"] else None
+    if aggregate.new_canaries:
+        window = overall_window(theft_windows(db, _found_by_system(db, alert_id),
+                                              dump=row["channel"] in DUMP_CHANNELS, detected_at=first_seen,
+                                              cache=context.planting_cache))
+    systems = sorted(aggregate.by_system)
+    paged = json.loads(row["paged"] or "{}")
+    escalated = severity.rank(level) > severity.rank(paged.get("severity")) or bool(
+        set(systems) - set(paged.get("systems", [])))
+    if escalated:
+        paged = {"severity": level, "systems": systems}
+    columns = {**aggregate.columns(), "severity": level, "first_seen": first_seen, "last_seen": last_seen,
+               "window": json.dumps(window, ensure_ascii=False) if window else None, "updated_at": now,
+               "version": row["version"] + 1 if escalated else row["version"], "paged": json.dumps(paged)}
+    assignments = ", ".join(f"{name} = ?" for name in columns)
+    db.execute(f"UPDATE alerts SET {assignments}, count = count + ? WHERE id = ?",
+               [*columns.values(), len(events), alert_id])
+    result.alert_ids.append(alert_id)
+    if escalated:
+        result.pages += 1
+        view = alert_view(next(iter(db.query("SELECT * FROM alerts WHERE id = ?", [alert_id]))))
+        result.queued += outbox.enqueue(db, context.instance, view, context.destinations)
+
+
+def _add_capped(values: list[str], value: str | None) -> None:
+    if value and value not in values and len(values) < LIST_CAP:
+        values.append(value)
+
+
+def _found_by_system(db: sqlite_utils.Database, alert_id: int) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for system, canary_id in db.execute(
+        """SELECT e.system, e.canary_id FROM alert_events ae JOIN events e ON e.id = ae.event_id
+           WHERE ae.alert_id = ? AND e.canary_id IS NOT NULL AND e.system IS NOT NULL""", [alert_id]
+    ):
+        found.setdefault(system, set()).add(canary_id)
+    return found

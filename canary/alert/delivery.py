@@ -1,0 +1,144 @@
+"""The delivery worker: claim due outbox rows, send them in parallel, record the outcome.
+
+Settings are read on every pass so ``canary config set`` takes effect without a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import requests
+import sqlite_utils
+
+from canary.alert import outbox
+from canary.alert.destinations import Destination, list_destinations
+from canary.alert.ratelimit import RateLimiter
+from canary.alert.senders import DeliveryError, send
+from canary.alert.ssrf import TargetPolicy
+from canary.settings import get_setting
+from canary.store.events import record_event
+
+log = logging.getLogger("canary.alert.delivery")
+PRUNE_EVERY_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    lease: float
+    retry_base: float
+    retry_max: float
+    warning_after: float
+    rate_per_minute: int
+    timeout: float
+    threads: int
+    keep_days: int
+
+    @classmethod
+    def load(cls, db: sqlite_utils.Database) -> DeliveryConfig:
+        return cls(
+            lease=float(get_setting(db, "alert.lease_seconds")),
+            retry_base=float(get_setting(db, "alert.retry_base_seconds")),
+            retry_max=float(get_setting(db, "alert.retry_max_seconds")),
+            warning_after=float(get_setting(db, "alert.destination_warning_seconds")),
+            rate_per_minute=int(get_setting(db, "alert.rate_per_minute")),
+            timeout=float(get_setting(db, "alert.delivery_timeout_seconds")),
+            threads=max(1, int(get_setting(db, "alert.delivery_threads"))),
+            keep_days=max(1, int(get_setting(db, "alert.outbox_keep_days"))),
+        )
+
+
+class DeliveryWorker:
+    """One worker per process; several may share a registry (leases keep them apart)."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.limiter = RateLimiter()
+        self._local = threading.local()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_size = 0
+        self._next_prune = 0.0
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def run_once(self) -> int:
+        """One pass: deliver what is due; return how many messages were attempted."""
+        config = DeliveryConfig.load(self.db)
+        messages = outbox.claim(self.db, self.owner, limit=config.threads * 4, lease_seconds=config.lease)
+        attempted = 0
+        if messages:
+            attempted = self._deliver(messages, config)
+        self._warn_failing(config)
+        if time.monotonic() >= self._next_prune:
+            outbox.prune_delivered(self.db, config.keep_days)
+            self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
+        return attempted
+
+    def _deliver(self, messages: list[outbox.Message], config: DeliveryConfig) -> int:
+        destinations = {d.id: d for d in list_destinations(self.db)}
+        policy = TargetPolicy.from_settings(self.db)
+        batch: list[tuple[outbox.Message, Destination]] = []
+        for message in messages:
+            destination = destinations.get(message.destination_id)
+            if destination is None:
+                continue  # removed meanwhile; its rows went with it
+            wait = self.limiter.reserve(destination.id, config.rate_per_minute)
+            if wait > 0:
+                outbox.postpone(self.db, message, time.time() + wait)
+                continue
+            batch.append((message, destination))
+        pool = self._executor(config.threads)
+        outcomes = list(pool.map(lambda item: self._attempt(item[0], item[1], policy, config.timeout), batch))
+        for (message, destination), error in zip(batch, outcomes, strict=True):
+            if error is None:
+                outbox.mark_delivered(self.db, message)
+            else:
+                log.warning("delivery to destination %s failed (attempt %s): %s",
+                            destination.id, message.attempts, error)
+                outbox.mark_failed(self.db, message, error, base=config.retry_base, maximum=config.retry_max)
+        return len(batch)
+
+    def _executor(self, size: int) -> ThreadPoolExecutor:
+        if self._pool is None or self._pool_size != size:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+            self._pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="canary-delivery")
+            self._pool_size = size
+        return self._pool
+
+    def _attempt(self, message: outbox.Message, destination: Destination, policy: TargetPolicy,
+                 timeout: float) -> str | None:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()  # keep-alive per sending thread
+        try:
+            send(destination, message.payload, policy=policy, timeout=timeout, session=session)
+        except DeliveryError as exc:
+            return str(exc) or type(exc).__name__
+        except Exception as exc:  # a broken plugin must not stop the worker; the row is retried
+            log.exception("unexpected error delivering to destination %s", destination.id)
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+    def _warn_failing(self, config: DeliveryConfig) -> None:
+        """A destination failing for long becomes an event of its own, hence an alert to the others."""
+        for row in outbox.failing_destinations(self.db, time.time() - config.warning_after):
+            since = datetime.fromtimestamp(row["failing_since"], UTC).isoformat(timespec="seconds")
+            shown = Destination(row["id"], row["url"], row["kind"], "info").shown_url
+            record_event(self.db, channel="notify", severity="high", source=shown, action="destination-failing",
+                         details={"group": f"destination:{row['id']}", "destination_id": row["id"],
+                                  "failing_since": since, "failures": row["failures"], "error": row["last_error"]},
+                         dedup_key=f"notify-failing:{row['id']}:{row['failing_since']}")
+            outbox.mark_warned(self.db, row["id"], row["failing_since"])
+            log.error("destination %s (%s) failing since %s: %s", row["id"], shown, since, row["last_error"])

@@ -1,0 +1,112 @@
+"""Alerts as the operator sees them: the JSON view, listing, and the open -> acknowledged -> resolved lifecycle."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlite_utils
+
+from canary.alert.text import render
+from canary.errors import CanaryError, NotFound
+from canary.store.events import utcnow
+from canary.store.tx import write_transaction
+
+_JSON_COLUMNS = ("systems", "canaries", "window", "paged", "by_system", "establishments", "accounts",
+                 "account_systems", "sources")
+
+
+def _decode(row: dict[str, Any]) -> dict[str, Any]:
+    for column in _JSON_COLUMNS:
+        value = row.get(column)
+        row[column] = json.loads(value) if isinstance(value, str) and value else (value or None)
+    return row
+
+
+def alert_view(row: dict[str, Any]) -> dict[str, Any]:
+    """The public shape of an alert: ``canary alerts --json`` items and what webhooks receive."""
+    row = _decode(dict(row))
+    view = {
+        "id": row["id"],
+        "key": row["key"],
+        "state": row["state"],
+        "severity": row["severity"],
+        "channel": row["channel"],
+        "systems": row["systems"] or [],
+        "canaries": row["canaries"] or [],
+        "count": row["count"],
+        "first_seen": row["first_seen"],
+        "last_seen": row["last_seen"],
+        "window": row["window"],
+        "by_system": [
+            {"system": name, **detail} for name, detail in sorted((row["by_system"] or {}).items())
+        ],
+        "establishments": row["establishments"] or [],
+        "accounts": row["accounts"] or [],
+        "account_systems": row["account_systems"] or [],
+        "sources": row["sources"] or [],
+        "exfiltration": bool(row["exfiltration"]),
+        "version": row["version"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "acked_by": row["acked_by"],
+        "acked_at": row["acked_at"],
+        "resolved_by": row["resolved_by"],
+        "resolved_at": row["resolved_at"],
+        "note": row["note"],
+    }
+    view.update(render(view))
+    return view
+
+
+def get_alert(db: sqlite_utils.Database, alert_id: int) -> dict[str, Any]:
+    rows = list(db.query("SELECT * FROM alerts WHERE id = ?", [alert_id]))
+    if not rows:
+        raise NotFound(f"unknown alert {alert_id}; see 'canary alerts'")
+    return alert_view(rows[0])
+
+
+def list_alerts(db: sqlite_utils.Database, *, open_only: bool = False) -> list[dict[str, Any]]:
+    """Alerts, newest first; ``open_only`` keeps those not resolved (open or acknowledged)."""
+    sql = "SELECT * FROM alerts"
+    if open_only:
+        sql += " WHERE state != 'resolved'"
+    sql += " ORDER BY id DESC"
+    return [alert_view(row) for row in db.query(sql)]
+
+
+def acknowledge(db: sqlite_utils.Database, alert_id: int, by: str, note: str | None = None) -> dict[str, Any]:
+    """Someone is on it: open -> acknowledged (an escalation still pages)."""
+    return _transition(db, alert_id, "acknowledged", ("open",), by, note,
+                       "only an open alert can be acknowledged")
+
+
+def resolve(db: sqlite_utils.Database, alert_id: int, by: str, note: str | None = None) -> dict[str, Any]:
+    """Done: open or acknowledged -> resolved; later events with the same key open a new alert."""
+    return _transition(db, alert_id, "resolved", ("open", "acknowledged"), by, note, "it is already resolved")
+
+
+_WHO_WHEN = {"acknowledged": ("acked_by", "acked_at"), "resolved": ("resolved_by", "resolved_at")}
+
+
+def _transition(db: sqlite_utils.Database, alert_id: int, target: str, allowed: tuple[str, ...], by: str,
+                note: str | None, refusal: str) -> dict[str, Any]:
+    who, when = _WHO_WHEN[target]
+    with write_transaction(db):
+        state = _state(db, alert_id)
+        if state not in allowed:
+            raise CanaryError(f"alert {alert_id} is {state}: {refusal}")
+        now = utcnow()
+        db.execute(
+            f"UPDATE alerts SET state = ?, {who} = ?, {when} = ?, note = COALESCE(?, note), updated_at = ? "
+            "WHERE id = ?",
+            [target, by, now, note, now, alert_id],
+        )
+    return get_alert(db, alert_id)
+
+
+def _state(db: sqlite_utils.Database, alert_id: int) -> str:
+    row = db.execute("SELECT state FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    if row is None:
+        raise NotFound(f"unknown alert {alert_id}; see 'canary alerts'")
+    return str(row[0])

@@ -1,0 +1,51 @@
+"""``canary notify test``: one synthetic alert sent now to every destination, outcome per destination."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import requests
+import sqlite_utils
+
+from canary.alert.delivery import DeliveryConfig
+from canary.alert.destinations import list_destinations
+from canary.alert.senders import DeliveryError, send
+from canary.alert.ssrf import TargetPolicy
+from canary.alert.text import render
+from canary.store.events import utcnow
+
+
+def test_alert() -> dict[str, Any]:
+    """An alert-shaped object that says plainly it is a test, naming no real canary or system."""
+    now = utcnow()
+    view: dict[str, Any] = {
+        "id": 0, "key": "test", "state": "open", "severity": "info", "channel": "test", "systems": [],
+        "canaries": [], "count": 0, "first_seen": now, "last_seen": now, "window": None, "by_system": [],
+        "establishments": [], "accounts": [], "account_systems": [], "sources": [], "exfiltration": False, "version": 0,
+        "created_at": now, "updated_at": now, "acked_by": None, "acked_at": None, "resolved_by": None,
+        "resolved_at": None, "note": None, "test": True,
+    }
+    view.update(render(view))
+    view["title"] = "[TEST] Canary : alerte de test, rien à faire / test alert, nothing to do"
+    view["text"] = {"fr": "Ceci est un test de la chaîne d'alerte canary. Aucune action requise.",
+                    "en": "This is a test of the canary alerting chain. No action needed."}
+    return view
+
+
+def send_test(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    config = DeliveryConfig.load(db)
+    policy = TargetPolicy.from_settings(db)
+    report = []
+    session = requests.Session()
+    for destination in list_destinations(db):
+        payload = {**test_alert(), "idempotency_key": f"canary-test-{uuid.uuid4().hex}"}
+        try:
+            send(destination, payload, policy=policy, timeout=config.timeout, session=session)
+            error = None
+        except DeliveryError as exc:
+            error = str(exc)
+        except Exception as exc:  # report a broken destination, keep testing the others
+            error = f"{type(exc).__name__}: {exc}"
+        report.append({"id": destination.id, "url": destination.shown_url, "ok": error is None, "error": error})
+    return report

@@ -1,0 +1,164 @@
+"""The durable outbox: one row per (alert version x destination), delivered at least once.
+
+Rows are written in the correlation transaction, so an alert is never created without its pages.
+A worker claims due rows with a lease (owner + expiry) and marks a row delivered only after the
+destination accepted it; a worker killed mid-delivery leaves its lease to expire and another worker
+sends the row again with the same idempotency key, for the receiver to drop the repeat.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlite_utils
+
+from canary.alert.destinations import Destination
+from canary.store.events import utcnow
+from canary.store.tx import write_transaction
+
+
+@dataclass
+class Message:
+    id: int
+    alert_id: int
+    version: int
+    destination_id: int
+    idempotency_key: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+def idempotency_key(instance: str, alert_id: int, version: int, destination_id: int) -> str:
+    """Stable for one alert version to one destination, distinct across registries (``instance``)."""
+    return f"canary-{instance}-a{alert_id}-v{version}-d{destination_id}"
+
+
+def enqueue(db: sqlite_utils.Database, instance: str, view: dict[str, Any],
+            destinations: list[Destination]) -> int:
+    """Queue this alert version for every destination whose routing accepts it (inside the caller's transaction)."""
+    queued = 0
+    now = time.time()
+    for destination in destinations:
+        if not destination.accepts(view["severity"], view["systems"]):
+            continue
+        key = idempotency_key(instance, view["id"], view["version"], destination.id)
+        payload = {**view, "idempotency_key": key}
+        cursor = db.execute(
+            "INSERT INTO alert_outbox (alert_id, version, destination_id, idempotency_key, payload, "
+            "next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [view["id"], view["version"], destination.id, key, json.dumps(payload, ensure_ascii=False),
+             now, utcnow()],
+        )
+        queued += cursor.rowcount
+    return queued
+
+
+def claim(db: sqlite_utils.Database, owner: str, *, limit: int, lease_seconds: float) -> list[Message]:
+    """Take up to ``limit`` due rows whose destination is not backing off, leased to ``owner``."""
+    now = time.time()
+    with write_transaction(db):
+        rows = db.execute(
+            """SELECT o.id FROM alert_outbox o JOIN alert_destinations d ON d.id = o.destination_id
+               WHERE o.state = 'pending' AND o.next_attempt_at <= ?
+                 AND (o.lease_until IS NULL OR o.lease_until < ?)
+                 AND (d.retry_at IS NULL OR d.retry_at <= ?)
+               ORDER BY o.next_attempt_at, o.id LIMIT ?""",
+            [now, now, now, limit],
+        ).fetchall()
+        ids = [row[0] for row in rows]
+        if not ids:
+            return []
+        marks = ", ".join("?" * len(ids))
+        db.execute(
+            f"UPDATE alert_outbox SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 WHERE id IN ({marks})",
+            [owner, now + lease_seconds, *ids],
+        )
+        claimed = db.execute(
+            f"""SELECT id, alert_id, version, destination_id, idempotency_key, payload, attempts
+                FROM alert_outbox WHERE id IN ({marks}) ORDER BY id""",
+            ids,
+        ).fetchall()
+    return [Message(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6]) for r in claimed]
+
+
+def mark_delivered(db: sqlite_utils.Database, message: Message) -> None:
+    with write_transaction(db):
+        db.execute(
+            "UPDATE alert_outbox SET state = 'delivered', delivered_at = ?, lease_owner = NULL, lease_until = NULL, "
+            "last_error = NULL WHERE id = ?",
+            [utcnow(), message.id],
+        )
+        db.execute(
+            "UPDATE alert_destinations SET failures = 0, failing_since = NULL, retry_at = NULL, warned_for = NULL, "
+            "last_error = NULL, last_success_at = ? WHERE id = ?",
+            [utcnow(), message.destination_id],
+        )
+
+
+def backoff(failures: int, base: float, maximum: float) -> float:
+    """Exponential backoff with a little jitter so workers do not retry in lockstep."""
+    delay = min(maximum, base * 2 ** max(0, failures - 1))
+    return delay * random.uniform(0.85, 1.0)
+
+
+def mark_failed(db: sqlite_utils.Database, message: Message, error: str, *, base: float, maximum: float) -> None:
+    """Put the row back for later and make its destination back off; nothing is ever dropped.
+
+    The backoff doubles per round of attempts, not per message: the other messages of a batch that
+    failed together join the destination's current delay instead of lengthening it.
+    """
+    now = time.time()
+    error = error[:500]
+    with write_transaction(db):
+        row = db.execute("SELECT failures, retry_at FROM alert_destinations WHERE id = ?",
+                         [message.destination_id]).fetchone()
+        failures, retry_at = (row[0], row[1]) if row else (0, None)
+        if retry_at is None or retry_at <= now:
+            failures += 1
+            retry_at = now + backoff(failures, base, maximum)
+        db.execute(
+            "UPDATE alert_outbox SET next_attempt_at = ?, lease_owner = NULL, lease_until = NULL, last_error = ? "
+            "WHERE id = ? AND state = 'pending'",
+            [retry_at, error, message.id],
+        )
+        db.execute(
+            "UPDATE alert_destinations SET failures = ?, failing_since = COALESCE(failing_since, ?), retry_at = ?, "
+            "last_error = ? WHERE id = ?",
+            [failures, now, retry_at, error, message.destination_id],
+        )
+
+
+def postpone(db: sqlite_utils.Database, message: Message, until: float) -> None:
+    """Give back a claimed row untouched (rate limit): not an attempt, not a failure."""
+    with write_transaction(db):
+        db.execute(
+            "UPDATE alert_outbox SET next_attempt_at = ?, lease_owner = NULL, lease_until = NULL, "
+            "attempts = MAX(0, attempts - 1) WHERE id = ? AND state = 'pending'",
+            [until, message.id],
+        )
+
+
+def failing_destinations(db: sqlite_utils.Database, older_than: float) -> list[dict[str, Any]]:
+    """Destinations failing since before ``older_than`` (epoch) not yet warned about for this outage."""
+    return list(db.query(
+        "SELECT id, url, kind, failing_since, last_error, failures FROM alert_destinations "
+        "WHERE failing_since IS NOT NULL AND failing_since <= ? "
+        "AND (warned_for IS NULL OR warned_for != failing_since)",
+        [older_than],
+    ))
+
+
+def mark_warned(db: sqlite_utils.Database, destination_id: int, failing_since: float) -> None:
+    db.execute("UPDATE alert_destinations SET warned_for = ? WHERE id = ?", [failing_since, destination_id])
+
+
+def prune_delivered(db: sqlite_utils.Database, keep_days: int) -> int:
+    """Forget messages delivered more than ``keep_days`` ago; pending ones are never touched."""
+    cutoff = (datetime.now(UTC) - timedelta(days=keep_days)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    cursor = db.execute("DELETE FROM alert_outbox WHERE state = 'delivered' AND delivered_at < ?", [cutoff])
+    return cursor.rowcount

@@ -1,0 +1,168 @@
+"""The alert text, in French and English, written for an on-call reading it half awake.
+
+Five lines per language: what, where, since when, how sure, what to do first. Built only from the
+alert's public view, so every destination (chat, e-mail, SMS, SIEM) says the same thing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from canary.alert.window import parse_time
+
+try:  # on-call teams in France read local time; the JSON keeps UTC
+    LOCAL_ZONE: Any = ZoneInfo("Europe/Paris")
+    ZONE_LABEL = ("heure de Paris", "Paris time")
+except ZoneInfoNotFoundError:
+    LOCAL_ZONE, ZONE_LABEL = None, ("UTC", "UTC")
+
+SEVERITY_WORDS = {
+    "critical": ("CRITIQUE", "CRITICAL"), "high": ("ÉLEVÉE", "HIGH"), "medium": ("MOYENNE", "MEDIUM"),
+    "low": ("FAIBLE", "LOW"), "info": ("INFO", "INFO"),
+}
+
+CONFIDENCE = {
+    "critical": ("certaine : ces patients fictifs n'existent que dans {systems}",
+                 "certain: these fake patients exist only in {systems}"),
+    "high": ("élevée : quelqu'un a utilisé une donnée piège de {systems}",
+             "high: someone used a trap value from {systems}"),
+    "medium": ("moyenne : à confirmer", "medium: to be confirmed"),
+    "low": ("faible : probablement un robot (aperçu de lien, scanner)",
+            "low: probably a bot (link previewer, scanner)"),
+    "info": ("information seulement", "information only"),
+}
+
+
+def human_time(value: str | None) -> str:
+    parsed = parse_time(value)
+    if parsed is None:
+        return value or "?"
+    if LOCAL_ZONE is not None:
+        parsed = parsed.astimezone(LOCAL_ZONE)
+    return parsed.strftime("%Y-%m-%d %H:%M")
+
+
+def _short(view: dict[str, Any]) -> tuple[str, str]:
+    """A few words for the title line (chat notification, SMS, mail subject)."""
+    account = ", ".join(view["accounts"]) or "?"
+    channel = view["channel"]
+    if channel == "leak":
+        return "fuite de données", "data leak"
+    if channel == "access-log":
+        if view["exfiltration"]:
+            return f"exfiltration par le compte {account}", f"exfiltration by account {account}"
+        return f"lecture par le compte {account}", f"read by account {account}"
+    words = {"http": ("lien piège ouvert", "trap link opened"),
+             "dns": ("nom DNS piège résolu", "trap DNS name resolved"),
+             "smtp": ("courriel piège reçu", "trap mail received"),
+             "imap": ("courriel piège reçu", "trap mail received"),
+             "phone": ("appel vers un numéro piège", "call to a trap number"),
+             "sms": ("SMS vers un numéro piège", "text to a trap number"),
+             "notify": ("destination d'alerte en échec", "alert destination failing")}
+    return words.get(channel, (channel, channel))
+
+
+def _what(view: dict[str, Any]) -> tuple[str, str]:
+    n = len(view["canaries"])
+    channel = view["channel"]
+    account = ", ".join(view["accounts"]) or "?"
+    source = ", ".join(view["sources"][:3]) or "?"
+    if channel == "leak":
+        return (f"{n} patient(s) fictif(s) trouvé(s) dans une fuite ({source})",
+                f"{n} fake patient(s) found in a leak ({source})")
+    if channel == "access-log":
+        where = ", ".join(view.get("account_systems") or view["systems"]) or "?"
+        if view["exfiltration"]:
+            return (f"le compte {account} a lu {n} dossiers de patients fictifs en rafale dans {where} "
+                    "(exfiltration)",
+                    f"account {account} read {n} fake patient records in a burst in {where} (exfiltration)")
+        return (f"le compte {account} a ouvert {n} dossier(s) de patient fictif dans {where}",
+                f"account {account} opened {n} fake patient record(s) in {where}")
+    if channel in ("http", "dns"):
+        return (f"lien ou document piège d'un patient fictif ouvert ({channel}, source {source})",
+                f"trap link or document of a fake patient opened ({channel}, source {source})")
+    if channel in ("smtp", "imap"):
+        return (f"courriel reçu à l'adresse d'un patient fictif (expéditeur {source})",
+                f"mail received at a fake patient's address (sender {source})")
+    if channel in ("phone", "sms"):
+        kind_fr = "appel" if channel == "phone" else "SMS"
+        kind_en = "call" if channel == "phone" else "text message"
+        return (f"{kind_fr} vers le numéro d'un patient fictif (depuis {source})",
+                f"{kind_en} to a fake patient's number (from {source})")
+    if channel == "notify":
+        return (f"une destination d'alerte échoue depuis longtemps ({source})",
+                f"an alert destination has been failing for long ({source})")
+    return (f"événement {channel} sur un patient fictif", f"{channel} event on a fake patient")
+
+
+def _where(view: dict[str, Any]) -> str:
+    parts = []
+    for detail in view["by_system"]:
+        place = f" ({detail['establishment']})" if detail.get("establishment") else ""
+        parts.append(f"{detail['system']}{place} ×{detail['canaries']}")
+    return ", ".join(parts) or "?"
+
+
+def _since(view: dict[str, Any]) -> tuple[str, str]:
+    first = human_time(view["first_seen"])
+    fr = f"{first} {ZONE_LABEL[0]} ({view['count']} événement(s))"
+    en = f"{first} {ZONE_LABEL[1]} ({view['count']} event(s))"
+    window = view.get("window") or {}
+    start, end = human_time(window.get("from")), human_time(window.get("to"))
+    if window.get("from") and window.get("to"):
+        fr += f" ; vol entre le {start} et le {end}"
+        en += f"; taken between {start} and {end}"
+    elif window.get("from"):
+        fr += f" ; vol après le {start}"
+        en += f"; taken after {start}"
+    return fr, en
+
+
+def _first_action(view: dict[str, Any]) -> tuple[str, str]:
+    systems = ", ".join(view["systems"]) or "?"
+    channel = view["channel"]
+    if channel == "access-log" and view["accounts"]:
+        account = ", ".join(view["accounts"])
+        where = ", ".join(view.get("account_systems") or []) or systems
+        fr, en = (f"Désactivez le compte {account} sur {where} et conservez ses journaux d'accès",
+                  f"Disable account {account} on {where} and preserve its access logs")
+    elif channel == "leak":
+        window = view.get("window") or {}
+        span = ""
+        if window.get("from"):
+            span = f" ({human_time(window['from'])} → {human_time(window['to']) if window.get('to') else '…'})"
+        fr, en = (f"Vérifiez les exports, sauvegardes et extractions en masse de {systems}{span}",
+                  f"Check the export jobs, backups and bulk reads of {systems}{span}")
+    elif channel == "notify":
+        fr, en = ("Vérifiez l'adresse et les identifiants de la destination ; les alertes attendent dans la file",
+                  "Check the destination's address and credentials; alerts are queued, not lost")
+    elif channel in ("smtp", "imap", "phone", "sms"):
+        fr, en = (f"Cherchez qui a extrait les coordonnées des patients de {systems}",
+                  f"Find who extracted patient contact details from {systems}")
+    else:
+        fr, en = (f"Identifiez la source et qui avait accès aux documents de {systems}",
+                  f"Identify the source and who could reach the documents of {systems}")
+    if view["severity"] == "low":
+        fr = "Vérifiez d'abord si la source est un scanner connu ; sinon : " + fr[0].lower() + fr[1:]
+        en = "First check whether the source is a known scanner; if not: " + en[0].lower() + en[1:]
+    return fr, en
+
+
+def render(view: dict[str, Any]) -> dict[str, Any]:
+    """``title`` (one bilingual line) and ``text`` {fr, en}, plus ``confidence`` and ``first_action``."""
+    sev_fr, sev_en = SEVERITY_WORDS.get(view["severity"], (view["severity"], view["severity"]))
+    what_fr, what_en = _what(view)
+    where = _where(view)
+    since_fr, since_en = _since(view)
+    systems = ", ".join(view["systems"]) or "?"
+    conf_fr, conf_en = (c.format(systems=systems) for c in CONFIDENCE.get(view["severity"], ("?", "?")))
+    act_fr, act_en = _first_action(view)
+    short_fr, short_en = _short(view)
+    title = f"[{sev_fr}/{sev_en}] Canary #{view['id']} : {short_fr} / {short_en} — {systems}"
+    fr = "\n".join([f"Quoi : {what_fr}", f"Où : {where}", f"Depuis : {since_fr}", f"Certitude : {conf_fr}",
+                    f"À faire d'abord : {act_fr}"])
+    en = "\n".join([f"What: {what_en}", f"Where: {where}", f"Since: {since_en}", f"How sure: {conf_en}",
+                    f"Do first: {act_en}"])
+    return {"title": title, "text": {"fr": fr, "en": en}, "confidence": conf_en.split(":")[0],
+            "first_action": {"fr": act_fr, "en": act_en}}

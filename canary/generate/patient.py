@@ -1,0 +1,154 @@
+"""One fake patient: identity, address, contact points, hospital id, then the administrative and
+clinical parts, every identifying value unique in the registry."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from canary.generate.admin import AdminTables, make_administrative
+from canary.generate.clinical import ClinicalTables, make_clinical
+from canary.generate.contacts import PhoneBook, pick_email, pick_phones
+from canary.generate.names import ORIGIN_NAMING_SHARE, pick_first_names, pick_surname, used_name_share
+from canary.generate.nir import make_nir, order_range
+from canary.generate.places import make_address, pick_birth_place, pick_residence
+from canary.generate.reference import Reference
+from canary.generate.weighted import WeightedTable
+from canary.normalize import name_birth_key
+
+# Hospital patients by age (ATIH, stays by age band; rounded): newborns and the elderly dominate.
+# (youngest, oldest, weight, share of women)
+_AGE_BANDS = (
+    (0, 0, 4.0, 0.49), (1, 4, 3.0, 0.45), (5, 14, 4.0, 0.46), (15, 24, 6.0, 0.58), (25, 34, 10.0, 0.70),
+    (35, 44, 9.0, 0.60), (45, 54, 11.0, 0.50), (55, 64, 14.0, 0.46), (65, 74, 17.0, 0.47),
+    (75, 84, 14.0, 0.55), (85, 94, 7.0, 0.66), (95, 102, 1.0, 0.78),
+)
+_AGES = WeightedTable(_AGE_BANDS, [band[2] for band in _AGE_BANDS])
+# INS identity status at admission (hospital identity-vigilance reports, 2023-2024; rounded).
+IDENTITY_STATUSES = WeightedTable(("QUAL", "VALI", "RECUP", "PROV"), (55, 17, 16, 12))
+IPP_DIGITS = 9  # one fixed width, like a real hospital's identifier
+
+
+@dataclass(frozen=True)
+class Pools:
+    phones: tuple[str, ...] = ()  # E.164 numbers the operator owns (already expanded), e.g. "+33612345678"
+    mail_domains: tuple[str, ...] = ()  # mail domains the operator owns (MX to our receiver)
+
+
+@dataclass(frozen=True, eq=False)
+class PatientGenerator:
+    """Builds records from immutable tables; all randomness comes from the ``rng`` passed in."""
+
+    reference: Reference
+    pools: Pools
+    phone_book: PhoneBook = field(init=False)
+    admin_tables: AdminTables = field(init=False)
+    clinical_tables: ClinicalTables = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Everything is read once here, from the same seeds folder as the identity tables.
+        object.__setattr__(self, "phone_book", PhoneBook.from_pool(tuple(self.pools.phones)))
+        object.__setattr__(self, "admin_tables", AdminTables.load(self.reference.seeds_dir))
+        object.__setattr__(self, "clinical_tables", ClinicalTables.load(self.reference.seeds_dir))
+
+    def generate(self, rng: random.Random, *, today: date, taken: Callable[[str, str], bool]) -> dict[str, Any]:
+        ref = self.reference
+        birth_date, sex = _birth_date_and_sex(rng, today)
+        age = _age(birth_date, today)
+        home = pick_residence(ref, rng)
+        # Children born abroad get their NIR months or years after arriving: none among infants.
+        birth_place = pick_birth_place(ref, rng, birth_date, home, abroad_possible=age >= 3)
+        first_names, birth_name, used_name = self._names(rng, sex, birth_date, age, birth_place.name_origin, taken)
+        nir = self._nir(rng, sex, birth_date, birth_place.code, birth_place.monthly_births, taken)
+        zone = ref.phone_zones[home.department]
+        record: dict[str, Any] = {
+            "sex": sex,
+            "birth_name": birth_name,
+            "used_name": used_name,
+            "first_names": first_names,
+            "birth_date": birth_date.isoformat(),
+            "birth_place": {"code": birth_place.code, "name": birth_place.name},
+            "nir": nir,
+            "identity_status": IDENTITY_STATUSES.pick(rng),
+            "address": make_address(ref, rng, home),
+            "phones": pick_phones(self.phone_book, rng, age=age, zone=zone, taken=taken),
+            "email": self._email(rng, first_names[0], used_name or birth_name, birth_date.year, age,
+                                 home.department, taken),
+            "ipp": _ipp(rng, taken),
+        }
+        record.update(make_administrative(rng, self.admin_tables, sex=sex, birth_date=birth_date,
+                                          commune_code=home.code, today=today))
+        record.update(make_clinical(rng, sex=sex, birth_date=birth_date, today=today, tables=self.clinical_tables))
+        return record
+
+    def _email(self, rng: random.Random, first_name: str, family_name: str, birth_year: int, age: int,
+               department: str, taken: Callable[[str, str], bool]) -> str | None:
+        if age < 15:
+            # A child's record carries a parent's address: a parent's first name and birth year.
+            birth_year -= rng.randint(24, 40)
+            first_name = self.reference.first_names[(rng.choice("FM"), self.reference.decade(birth_year))].pick(rng)
+        return pick_email(rng, self.pools.mail_domains, first_name=first_name, family_name=family_name,
+                          birth_year=birth_year, department=department, age=age, taken=taken)
+
+    def _names(self, rng: random.Random, sex: str, birth_date: date, age: int, origin: str | None,
+               taken: Callable[[str, str], bool]) -> tuple[list[str], str, str | None]:
+        iso = birth_date.isoformat()
+        # Most people born abroad carry their country's names; the others (expatriates' children,
+        # mixed families) French ones. Decided once, so first names and surname agree.
+        if origin and rng.random() >= ORIGIN_NAMING_SHARE:
+            origin = None
+        for attempt in range(100):
+            origin = origin if attempt < 50 else None  # a crowded origin list: French lists then
+            first_names = pick_first_names(self.reference, rng, sex, birth_date.year, origin)
+            birth_name = pick_surname(self.reference, rng, origin=origin)
+            used_name = None
+            if rng.random() < used_name_share(sex, age):
+                spouse_origin = origin if rng.random() < ORIGIN_NAMING_SHARE else None
+                used_name = pick_surname(self.reference, rng, avoid=birth_name, origin=spouse_origin)
+            names = (birth_name, used_name) if used_name else (birth_name,)
+            if not any(taken("name_birth", name_birth_key(n, first_names[0], iso)) for n in names):
+                return first_names, birth_name, used_name
+        raise RuntimeError("no free name for this birth date")  # needs millions of canaries
+
+    def _nir(self, rng: random.Random, sex: str, birth_date: date, place: str, births: float,
+             taken: Callable[[str, str], bool]) -> str:
+        low, high = order_range(births)
+        for attempt in range(60):
+            # A crowded range widens upward, still below 999.
+            order = rng.randint(low, min(999, high + attempt * 5))
+            nir = make_nir(sex, birth_date, place, order)
+            if not taken("nir", nir) and not taken("nir13", nir[:13]):
+                return nir
+        raise RuntimeError("no free NIR order number")
+
+
+def _birth_date_and_sex(rng: random.Random, today: date) -> tuple[date, str]:
+    youngest, oldest, _, women = _AGES.pick(rng)
+    # Uniform over the band: from the day of the (oldest+1)th birthday (excluded) to today.
+    latest = today
+    earliest = _shift_years(today, oldest + 1) + timedelta(days=1)
+    if youngest:
+        latest = _shift_years(today, youngest)
+    birth = earliest + timedelta(days=int(rng.random() * ((latest - earliest).days + 1)))
+    return birth, "F" if rng.random() < women else "M"
+
+
+def _shift_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+def _age(birth: date, today: date) -> int:
+    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+
+
+def _ipp(rng: random.Random, taken: Callable[[str, str], bool]) -> str:
+    while True:
+        ipp = str(rng.randint(10 ** (IPP_DIGITS - 1), 10**IPP_DIGITS - 1))
+        if not taken("ipp", ipp):
+            return ipp

@@ -1,0 +1,243 @@
+"""FHIR R4 FR Core transaction Bundle for one canary, validated with fhir.resources.
+
+fhir.resources 8.x (pydantic 2) ships R5 as its default package and R4B beside it; R4B has the same
+structure as R4 for every resource used here (Patient, Practitioner, Coverage, Condition,
+MedicationStatement, AllergyIntolerance, DocumentReference, Bundle), so it validates R4 content.
+The 6.x line that defaulted to R4 needs pydantic 1, which clashes with the rest of the stack.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
+
+from canary.errors import CanaryError
+from canary.plant.hl7v2 import INS_STATUSES, national_phone
+
+FR_CORE = "https://hl7.fr/ig/fhir/core/StructureDefinition"
+INS_NIR_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"
+IDNPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"  # national professional id: '8' + RPPS
+RPPS_SYSTEM = "https://rpps.esante.gouv.fr"
+FINESS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.2"
+ICD10_SYSTEM = "http://hl7.org/fhir/sid/icd-10"
+ATC_SYSTEM = "http://www.whocc.no/atc"
+CIP_SYSTEM = "https://smt.esante.gouv.fr/terminologie-cip"
+V2_0203_FR = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203"
+V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+INSEE_COMMUNE = "https://mos.esante.gouv.fr/NOS/TRE_R13-Commune/FHIR/TRE-R13-Commune"
+IDENTITY_STATUS = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0445"
+# Deleted first when a canary is retired; the Patient goes last, the shared Practitioner stays.
+RETIRE_ORDER = ("DocumentReference", "AllergyIntolerance", "MedicationStatement", "Condition", "Coverage",
+                "Patient")
+
+
+@dataclass(frozen=True)
+class Establishment:
+    name: str
+    finess: str | None
+    ipp_system: str
+
+
+def _coding(system: str, code: str, display: str | None = None) -> dict[str, Any]:
+    out = {"system": system, "code": code}
+    if display:
+        out["display"] = display
+    return out
+
+
+def patient_resource(record: dict[str, Any], site: Establishment, gp_ref: str | None) -> dict[str, Any]:
+    first_names = record.get("first_names") or []
+    identifiers = [{"use": "usual", "type": {"coding": [_coding(V2_0203, "PI")]},
+                    "system": site.ipp_system, "value": record["ipp"]}]
+    if record.get("nir") and record.get("identity_status") in INS_STATUSES:
+        identifiers.insert(0, {"use": "official", "type": {"coding": [_coding(V2_0203_FR, "INS-NIR")]},
+                               "system": INS_NIR_SYSTEM, "value": record["nir"]})
+    names = [{"use": "official", "family": record["birth_name"], "given": first_names[:1],
+              "extension": [{"url": f"{FR_CORE}/fr-core-patient-birth-list-given-name",
+                             "valueString": " ".join(first_names)}]}]
+    if record.get("used_name"):
+        names.append({"use": "usual", "family": record["used_name"], "given": first_names[:1]})
+    extensions: list[dict[str, Any]] = [{
+        "url": f"{FR_CORE}/fr-core-identity-reliability",
+        "extension": [{"url": "identityStatus",
+                       "valueCoding": _coding(IDENTITY_STATUS, record.get("identity_status") or "PROV")}],
+    }]
+    place = record.get("birth_place") or {}
+    if place.get("code"):
+        extensions.append({"url": "http://hl7.org/fhir/StructureDefinition/patient-birthPlace", "valueAddress": {
+            "extension": [{"url": f"{FR_CORE}/fr-core-address-insee-code",
+                           "valueCoding": _coding(INSEE_COMMUNE, place["code"])}],
+            "city": place.get("name")}})
+    telecom = []
+    for index, phone in enumerate(record.get("phones") or []):
+        number = national_phone(phone)
+        telecom.append({"system": "phone", "value": number, "rank": index + 1,
+                        "use": "mobile" if number[:2] in ("06", "07") else "home"})
+    if record.get("email"):
+        telecom.append({"system": "email", "value": record["email"], "use": "home"})
+    address = record.get("address") or {}
+    patient: dict[str, Any] = {
+        "resourceType": "Patient",
+        "meta": {"profile": [f"{FR_CORE}/fr-core-patient"
+                             + ("-ins" if len(identifiers) > 1 else "")]},
+        "extension": extensions,
+        "identifier": identifiers,
+        "active": True,
+        "name": names,
+        "telecom": telecom or None,
+        "gender": {"F": "female", "M": "male"}.get(record.get("sex") or "", "unknown"),
+        "birthDate": record.get("birth_date"),
+        "address": [{"use": "home", "type": "both", "line": [address["line"]] if address.get("line") else None,
+                     "city": address.get("city"), "postalCode": address.get("postcode"), "country": "FRA"}]
+        if address else None,
+    }
+    if gp_ref:
+        patient["generalPractitioner"] = [{"reference": gp_ref}]
+    if site.finess:
+        patient["managingOrganization"] = {"identifier": {"system": FINESS_SYSTEM, "value": site.finess},
+                                           "display": site.name}
+    return patient
+
+
+def practitioner_resource(gp: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "resourceType": "Practitioner",
+        "meta": {"profile": [f"{FR_CORE}/fr-core-practitioner"]},
+        "identifier": [
+            {"use": "official", "type": {"coding": [_coding(V2_0203_FR, "IDNPS")]},
+             "system": IDNPS_SYSTEM, "value": f"8{gp['rpps']}"},
+            {"type": {"coding": [_coding(V2_0203_FR, "RPPS")]}, "system": RPPS_SYSTEM, "value": gp["rpps"]},
+        ],
+        "name": [{"use": "official", "family": gp.get("family_name"),
+                  "given": [gp["first_name"]] if gp.get("first_name") else None, "prefix": ["Dr"]}],
+        "address": [{"city": gp["city"]}] if gp.get("city") else None,
+    }
+
+
+def coverage_resources(record: dict[str, Any], patient_ref: str) -> list[dict[str, Any]]:
+    coverage = record.get("coverage") or {}
+    out = []
+    if coverage.get("regime") or coverage.get("caisse"):
+        out.append({"resourceType": "Coverage", "status": "active",
+                    "type": {"text": coverage.get("regime")},
+                    "subscriberId": record.get("nir"),
+                    "beneficiary": {"reference": patient_ref},
+                    "payor": [{"display": coverage.get("caisse") or coverage.get("regime")}]})
+    amc = coverage.get("amc") or {}
+    if amc.get("name"):
+        out.append({"resourceType": "Coverage", "status": "active", "type": {"text": "Complémentaire santé"},
+                    "subscriberId": amc.get("member_number"), "beneficiary": {"reference": patient_ref},
+                    "payor": [{"display": amc["name"]}]})
+    return out
+
+
+def condition_resource(condition: dict[str, Any], patient_ref: str) -> dict[str, Any]:
+    return {"resourceType": "Condition",
+            "clinicalStatus": {"coding": [_coding("http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                                  "active")]},
+            "code": {"coding": [_coding(ICD10_SYSTEM, condition["code"], condition.get("label"))],
+                     "text": condition.get("label")},
+            "subject": {"reference": patient_ref},
+            "onsetDateTime": condition.get("onset")}
+
+
+def medication_resource(prescription: dict[str, Any], patient_ref: str, today: date) -> dict[str, Any]:
+    codings = []
+    if prescription.get("cip13"):
+        codings.append(_coding(CIP_SYSTEM, prescription["cip13"], prescription.get("drug")))
+    if prescription.get("atc"):
+        codings.append(_coding(ATC_SYSTEM, prescription["atc"]))
+    end = prescription.get("end")
+    return {"resourceType": "MedicationStatement",
+            "status": "completed" if end and end < today.isoformat() else "active",
+            "medicationCodeableConcept": {"coding": codings or None, "text": prescription.get("drug")},
+            "subject": {"reference": patient_ref},
+            "effectivePeriod": {"start": prescription.get("start"), "end": end},
+            "dosage": [{"text": prescription["dosage"]}] if prescription.get("dosage") else None}
+
+
+def allergy_resource(allergy: dict[str, Any], patient_ref: str) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "AllergyIntolerance",
+        "clinicalStatus": {"coding": [_coding(
+            "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "active")]},
+        "code": {"text": allergy["substance"]},
+        "patient": {"reference": patient_ref},
+    }
+    if allergy.get("reaction"):
+        resource["reaction"] = [{"manifestation": [{"text": allergy["reaction"]}]}]
+    return resource
+
+
+def document_resource(url: str, patient_ref: str, created: str | None) -> dict[str, Any]:
+    return {"resourceType": "DocumentReference", "status": "current",
+            "type": {"coding": [_coding("http://loinc.org", "11488-4", "Consult note")],
+                     "text": "Compte rendu de consultation"},
+            "subject": {"reference": patient_ref},
+            "date": created,
+            "content": [{"attachment": {"contentType": "application/pdf", "url": url,
+                                        "title": "Compte rendu de consultation"}}]}
+
+
+def _prune(value: Any) -> Any:
+    """Drop empty values: FHIR forbids empty elements."""
+    if isinstance(value, dict):
+        out = {k: _prune(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v not in (None, "", [], {})}
+    if isinstance(value, list):
+        return [v for v in (_prune(v) for v in value) if v not in (None, "", [], {})]
+    return value
+
+
+def validate(resource: dict[str, Any]) -> dict[str, Any]:
+    """Check a resource against the R4(B) model; return it as the model writes it back."""
+    name = resource.get("resourceType", "")
+    try:
+        model = get_fhir_model_class(name).model_validate(resource)
+    except (KeyError, ValueError, ValidationError) as exc:
+        raise CanaryError(f"FHIR {name or 'resource'} does not validate: {exc}") from exc
+    return model.model_dump(mode="json", exclude_none=True, by_alias=True)
+
+
+def build_bundle(record: dict[str, Any], site: Establishment, *, today: date | None = None,
+                 created: str | None = None) -> dict[str, Any]:
+    """A transaction Bundle: Patient, GP Practitioner, Coverage, Condition, MedicationStatement,
+    AllergyIntolerance and DocumentReference. Patient and Practitioner are created only if absent."""
+    today = today or date.today()
+    entries: list[dict[str, Any]] = []
+
+    def add(resource: dict[str, Any], if_none_exist: str | None = None) -> str:
+        full_url = f"urn:uuid:{uuid.uuid4()}"
+        request = {"method": "POST", "url": resource["resourceType"]}
+        if if_none_exist:
+            request["ifNoneExist"] = if_none_exist
+        entries.append({"fullUrl": full_url, "resource": validate(_prune(resource)), "request": request})
+        return full_url
+
+    gp = record.get("gp") or {}
+    gp_ref = add(practitioner_resource(gp), f"identifier={IDNPS_SYSTEM}|8{gp['rpps']}") if gp.get("rpps") else None
+    # The Patient entry is created first in our list of references, but added after the GP it points to.
+    patient_url = f"urn:uuid:{uuid.uuid4()}"
+    patient = validate(_prune(patient_resource(record, site, gp_ref)))
+    entries.append({"fullUrl": patient_url, "resource": patient,
+                    "request": {"method": "POST", "url": "Patient",
+                                "ifNoneExist": f"identifier={site.ipp_system}|{record['ipp']}"}})
+    for coverage in coverage_resources(record, patient_url):
+        add(coverage)
+    for condition in record.get("conditions") or []:
+        add(condition_resource(condition, patient_url))
+    for prescription in record.get("prescriptions") or []:
+        add(medication_resource(prescription, patient_url, today))
+    for allergy in record.get("allergies") or []:
+        if allergy.get("substance"):
+            add(allergy_resource(allergy, patient_url))
+    url = (record.get("tokens") or {}).get("url")
+    if url:
+        add(document_resource(url, patient_url, created))
+    # Each resource was validated on its own (for an error that names it); the envelope is ours.
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}

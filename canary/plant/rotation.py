@@ -1,0 +1,89 @@
+"""Rotation: plant a new generation where the system's canaries are, then retire the previous one.
+
+Dates stay: the old plantings keep ``planted_at`` and get ``retired_at``, and each canary keeps its
+``generation``, so a later sighting of a canary bounds when the data was taken.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sqlite_utils
+
+from canary.errors import CanaryError
+from canary.plant.planter import PlantReport, RetireReport, plant_target, resolve_options, retire, select_for_retire
+from canary.plant.targets import parse_target
+from canary.store.registry import current_generation, get_system
+from canary.store.seeding import Generator, seed_system
+
+
+@dataclass
+class RotateReport:
+    system: str
+    generation: int
+    canaries: list[str]
+    plants: list[PlantReport] = field(default_factory=list)
+    retired: RetireReport = field(default_factory=RetireReport)
+    kept: list[str] = field(default_factory=list)  # targets where the previous generation stays (planting failed)
+    resumed: bool = False  # an earlier rotation had stopped half-way: it was completed, nothing generated
+
+    @property
+    def ok(self) -> bool:
+        return all(p.ok for p in self.plants) and not self.retired.failed
+
+
+def planted_targets(db: sqlite_utils.Database, system: str) -> list[str]:
+    rows = db.execute("SELECT DISTINCT target FROM plantings WHERE system = ? AND state = 'planted' ORDER BY target",
+                      [system]).fetchall()
+    return [row[0] for row in rows]
+
+
+def unfinished_generation(db: sqlite_utils.Database, system: str, targets: list[str], latest: int) -> list[str]:
+    """Canaries of the latest generation an earlier rotation created but did not plant everywhere, while an
+    older generation is still planted: that rotation stopped half-way and is to be completed, not repeated."""
+    if latest < 2:
+        return []
+    marks = ",".join("?" * len(targets))
+    older_live = db.execute(
+        f"SELECT 1 FROM plantings p JOIN canaries c ON c.id = p.canary_id WHERE p.system = ? AND p.state = 'planted' "
+        f"AND c.generation < ? AND p.target IN ({marks}) LIMIT 1", [system, latest, *targets]).fetchone()
+    if not older_live:
+        return []
+    rows = db.execute(
+        f"SELECT c.id FROM canaries c WHERE c.system = ? AND c.generation = ? AND c.status = 'active' AND "
+        f"(SELECT COUNT(*) FROM plantings p WHERE p.canary_id = c.id AND p.state = 'planted' "
+        f"AND p.target IN ({marks})) < ? ORDER BY c.rowid", [system, latest, *targets, len(targets)]).fetchall()
+    return [row[0] for row in rows]
+
+
+def rotate(db: sqlite_utils.Database, system: str, count: int, generator: Generator, *, seed: int | None = None,
+           keep_previous: bool = False) -> RotateReport:
+    get_system(db, system)
+    targets = planted_targets(db, system)
+    if not targets:
+        raise CanaryError(f"nothing of system {system!r} is planted yet; run 'canary plant {system} --to URL' first")
+    latest = current_generation(db, system)
+    # Options are checked before anything is generated: a bad stored target fails with nothing changed.
+    plans = [(target, resolve_options(db, system, target, {})) for target in map(parse_target, targets)]
+    unfinished = unfinished_generation(db, system, targets, latest)
+    if unfinished:
+        report = RotateReport(system, latest, unfinished, resumed=True)
+    else:
+        canaries = seed_system(db, system, count, generator, seed=seed, generation=latest + 1)
+        report = RotateReport(system, latest + 1, [c["id"] for c in canaries])
+    previous = report.generation - 1
+    for target, options in plans:
+        planted = plant_target(db, system, target, options)
+        report.plants.append(planted)
+        if keep_previous:
+            continue
+        if not planted.ok:
+            # Never leave a target without canaries: the old generation stays until the new one is in.
+            report.kept.append(target.address)
+            continue
+        rows = select_for_retire(db, system=system, target=target.address, max_generation=previous)
+        outcome = retire(db, rows)
+        report.retired.retired.extend(outcome.retired)
+        report.retired.failed.extend(outcome.failed)
+        report.retired.warnings.extend(outcome.warnings)
+    return report

@@ -1,0 +1,347 @@
+"""Syslog receiver: RFC 5424 and RFC 3164 messages over UDP and TCP (octet-counted or newline framing).
+
+Network threads only queue raw messages; one writer thread parses them and stores their events in
+batches, so a burst of datagrams never waits on the database. UDP gives no delivery guarantee (a
+datagram dropped by the network or a full socket buffer is lost unseen); over TCP the sender only
+knows the kernel received the bytes, not that the event was stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import re
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from canary.store import open_db
+from canary.watch.accesslog.engine import Processor
+from canary.watch.accesslog.parsers import build_parser
+from canary.watch.accesslog.sources import parse_from, record_error
+from canary.watch.accesslog.timeparse import parse_log_time
+
+log = logging.getLogger("canary.accesslog")
+
+MAX_MESSAGE = 64 * 1024
+MAX_QUEUED_BYTES = 64 << 20  # messages waiting for the writer; beyond, new ones are counted as lost
+MAX_CONNECTIONS = 256
+_PRI = re.compile(rb"^<(\d{1,3})>")
+_BSD_HEADER = re.compile(r"^([A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}) (\S+) (.*)$", re.S)
+_TAG = re.compile(r"^([^\s:\[]{1,48})(?:\[[^\]]*\])?: ?(.*)$", re.S)
+
+
+@dataclass(frozen=True)
+class SyslogMessage:
+    msg: str
+    timestamp: str | None = None  # as written in the header
+    hostname: str | None = None
+    app: str | None = None
+
+
+def parse_syslog(frame: bytes) -> SyslogMessage:
+    """Split a syslog frame into header fields and MSG; anything unrecognised is all MSG."""
+    frame = frame.rstrip(b"\x00\r\n")
+    match = _PRI.match(frame)
+    rest = frame[match.end():] if match else frame
+    text = rest.decode("utf-8", "replace")
+    if match and text.startswith("1 "):
+        return _parse_5424(text[2:])
+    if match and (bsd := _BSD_HEADER.match(text)):
+        stamp, host, tail = bsd.groups()
+        if tag := _TAG.match(tail):
+            return SyslogMessage(tag.group(2), stamp, host, tag.group(1))
+        return SyslogMessage(tail, stamp, host)
+    return SyslogMessage(text)
+
+
+def _parse_5424(text: str) -> SyslogMessage:
+    parts = text.split(" ", 5)  # TIMESTAMP HOSTNAME APP-NAME PROCID MSGID rest
+    if len(parts) < 6:
+        return SyslogMessage(text)
+    stamp, host, app, _procid, _msgid, rest = parts
+    # STRUCTURED-DATA: "-" or [..][..] where "]" may be escaped inside quoted values.
+    if rest.startswith("-"):
+        msg = rest[2:] if len(rest) > 1 else ""
+    else:
+        i, depth, quoted, escaped = 0, 0, False, False
+        while i < len(rest):
+            ch = rest[i]
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                quoted = not quoted
+            elif ch == "[" and not quoted:
+                depth += 1
+            elif ch == "]" and not quoted:
+                depth -= 1
+                if depth == 0 and (i + 1 >= len(rest) or rest[i + 1] != "["):
+                    i += 1
+                    break
+            i += 1
+        msg = rest[i + 1:] if i < len(rest) else ""
+    msg = msg.removeprefix("\ufeff")
+    nil = lambda v: None if v == "-" else v  # noqa: E731
+    return SyslogMessage(msg, nil(stamp), nil(host), nil(app))
+
+
+class TcpFramer:
+    """RFC 6587 framing: ``LEN SP MSG`` (octet counting) or a trailer (LF, or NUL as Python's
+    SysLogHandler sends), chosen per frame by its first byte."""
+
+    def __init__(self) -> None:
+        self.buffer = b""
+
+    def feed(self, data: bytes) -> tuple[list[bytes], int]:
+        """Frames completed by ``data`` and the number of unusable (oversized) frames skipped."""
+        self.buffer += data
+        frames: list[bytes] = []
+        bad = 0
+        while self.buffer:
+            buf = self.buffer
+            space = buf.find(b" ", 0, 12) if buf[:1].isdigit() else -1
+            if buf[:1].isdigit() and space < 0 and len(buf) < 12 and buf.isdigit():
+                break  # maybe the start of an octet count: wait for more bytes
+            if space > 0 and buf[:space].isdigit():
+                length = int(buf[:space])
+                if length > MAX_MESSAGE:
+                    bad += 1
+                    self.buffer = self._skip_line(buf)
+                    continue
+                if len(buf) < space + 1 + length:
+                    break
+                frames.append(buf[space + 1: space + 1 + length])
+                self.buffer = buf[space + 1 + length:]
+            else:
+                ends = [i for i in (buf.find(b"\n"), buf.find(b"\x00")) if i >= 0]
+                if not ends:
+                    if len(buf) > MAX_MESSAGE:
+                        bad += 1
+                        self.buffer = b""
+                    break
+                end = min(ends)
+                if end > 0:
+                    frames.append(buf[:end])
+                self.buffer = buf[end + 1:]
+        return [f for f in frames if f.strip(b"\r\n\x00 ")], bad
+
+    def close(self) -> list[bytes]:
+        """What is left when the peer closes: a last frame without its trailer."""
+        rest, self.buffer = self.buffer.strip(b"\r\n\x00 "), b""
+        return [rest] if rest and not rest[:1].isdigit() else []
+
+    @staticmethod
+    def _skip_line(buf: bytes) -> bytes:
+        end = buf.find(b"\n")
+        return buf[end + 1:] if end >= 0 else b""
+
+
+class SyslogService:
+    """``canary serve`` service for one syslog source: UDP and/or TCP listeners plus a writer."""
+
+    def __init__(self, db_path: Path, source: dict[str, Any], *, host: str | None = None, port: int | None = None,
+                 flush_interval: float = 0.1, batch_size: int = 5000,
+                 max_queued_bytes: int = MAX_QUEUED_BYTES) -> None:
+        endpoint = parse_from(source["url"])
+        self.name = f"access-log syslog {source['name']}"
+        self.db_path = db_path
+        self.source = source
+        self.host = host or endpoint.host or "127.0.0.1"
+        self.port = endpoint.port if port is None else port
+        self.transports = endpoint.transports
+        self.flush_interval = flush_interval
+        self.batch_size = batch_size
+        self.max_queued_bytes = max_queued_bytes
+        self.udp_port: int | None = None
+        self.tcp_port: int | None = None
+        self.queue: queue.Queue[tuple[bytes, str] | None] = queue.Queue()
+        self.dropped = 0  # queue full: counted as malformed so the loss is visible
+        self._queued_bytes = 0
+        self._connections = 0
+        self._counter_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._sockets: list[socket.socket] = []
+        self._bad_frames = 0
+        self._writer: threading.Thread | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        # Built here so a bad configuration fails the start (and is reported), not the writer thread.
+        db = open_db(self.db_path)
+        try:
+            processor = Processor(db, self.source["system"], build_parser(
+                self.source["format"], self.source.get("pattern"), self.source.get("fields")),
+                source_name=self.source["name"])
+        except BaseException:
+            db.close()
+            raise
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        try:
+            if "udp" in self.transports:
+                udp = socket.socket(family, socket.SOCK_DGRAM)
+                udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+                udp.bind((self.host, self.port))
+                udp.settimeout(0.2)
+                self.udp_port = udp.getsockname()[1]
+                self._sockets.append(udp)
+                self._spawn(self._udp_loop, udp)
+            if "tcp" in self.transports:
+                tcp = socket.socket(family, socket.SOCK_STREAM)
+                tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                tcp.bind((self.host, self.port))
+                tcp.listen(64)
+                tcp.settimeout(0.2)
+                self.tcp_port = tcp.getsockname()[1]
+                self._sockets.append(tcp)
+                self._spawn(self._accept_loop, tcp)
+        except OSError:
+            self._stop.set()
+            for sock in self._sockets:
+                sock.close()
+            db.close()
+            raise
+        self._writer = threading.Thread(target=self._write_loop, args=(db, processor), name=f"{self.name} writer",
+                                        daemon=True)
+        self._writer.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        for sock in self._sockets:
+            sock.close()
+        if self._writer is not None:
+            self.queue.put(None)
+            self._writer.join(timeout=30)
+
+    def _spawn(self, target: Any, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name=self.name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    # --- network ------------------------------------------------------------------------------
+
+    def _enqueue(self, frame: bytes, peer: str) -> None:
+        with self._counter_lock:
+            if self._queued_bytes + len(frame) > self.max_queued_bytes:
+                self.dropped += 1
+                return
+            self._queued_bytes += len(frame)
+        self.queue.put_nowait((frame, peer))
+
+    def _dequeued(self, size: int) -> None:
+        with self._counter_lock:
+            self._queued_bytes -= size
+
+    def _udp_loop(self, sock: socket.socket) -> None:
+        while not self._stop.is_set():
+            try:
+                data, addr = sock.recvfrom(MAX_MESSAGE + 1024)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if data.strip(b"\r\n\x00 "):
+                self._enqueue(data, addr[0])
+
+    def _accept_loop(self, sock: socket.socket) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, addr = sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with self._counter_lock:
+                refused = self._connections >= MAX_CONNECTIONS
+                if refused:
+                    self.dropped += 1
+                else:
+                    self._connections += 1
+            if refused:  # a flood of connections must not exhaust threads
+                conn.close()
+                continue
+            threading.Thread(target=self._tcp_connection, args=(conn, addr[0]), daemon=True,
+                             name=f"{self.name} {addr[0]}").start()
+
+    def _tcp_connection(self, conn: socket.socket, peer: str) -> None:
+        framer = TcpFramer()
+        conn.settimeout(0.2)
+        with conn:
+            while not self._stop.is_set():
+                try:
+                    data = conn.recv(65536)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    break
+                if not data:
+                    break
+                frames, bad = framer.feed(data)
+                if bad:
+                    with self._counter_lock:
+                        self._bad_frames += bad
+                for frame in frames:
+                    self._enqueue(frame, peer)
+            for frame in framer.close():
+                self._enqueue(frame, peer)
+        with self._counter_lock:
+            self._connections -= 1
+
+    # --- storing ------------------------------------------------------------------------------
+
+    def _write_loop(self, db: sqlite_utils.Database, processor: Processor) -> None:
+        source = self.source
+        assert processor.policy is not None
+        local = processor.policy.local_zone
+        key_base = f"al:{source['name']}:syslog"
+        finished = False
+        try:
+            while not finished:
+                try:
+                    item = self.queue.get(timeout=self.flush_interval)
+                except queue.Empty:
+                    item = ()  # type: ignore[assignment]
+                taken = 0
+                while item is not None and taken < self.batch_size:
+                    if item:
+                        frame, peer = item
+                        self._dequeued(len(frame))
+                        message = parse_syslog(frame)
+                        processor.feed_message(
+                            frame, message.msg, key_base,
+                            extra={"peer": peer, **({"syslog_host": message.hostname} if message.hostname else {})},
+                            fallback_time=parse_log_time(message.timestamp, local),
+                        )
+                        taken += 1
+                    try:
+                        item = self.queue.get_nowait()
+                    except queue.Empty:
+                        break
+                if item is None:
+                    finished = True
+                with self._counter_lock:
+                    lost = self.dropped + self._bad_frames
+                    self.dropped = self._bad_frames = 0
+                if lost:
+                    processor.batch.lines += lost
+                    processor.batch.malformed += lost
+                    processor.batch.last_malformed = f"{lost} message(s) lost (queue full or bad TCP frame)"
+                try:
+                    processor.flush()
+                except Exception as exc:
+                    log.exception("%s: storing a batch failed", self.name)
+                    processor.discard()
+                    with contextlib.suppress(Exception):
+                        record_error(db, source["name"], f"{type(exc).__name__}: {exc}")
+        finally:
+            db.close()

@@ -1,0 +1,197 @@
+"""Following a log file: survives rotation (rename + new file) and truncation, resumes at its offset.
+
+The reading position (inode and byte offset after the last complete line) is stored in the same
+transaction as the events of the lines before it. A line is only read once it ends with a newline,
+except the tail of a file that was rotated away (it will never be completed).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import IO, Any
+
+import sqlite_utils
+
+from canary.store import open_db
+from canary.watch.accesslog.engine import Processor
+from canary.watch.accesslog.parsers import build_parser
+from canary.watch.accesslog.sources import (
+    clear_error,
+    get_position,
+    parse_from,
+    record_error,
+    save_position,
+    source_exists,
+)
+
+log = logging.getLogger("canary.accesslog")
+
+CHUNK_SIZE = 4 << 20  # bytes per transaction at most; a longer line is cut and counted
+
+
+class FileFollower:
+    """One poll at a time (``poll``); the service calls it in a loop, tests call it directly."""
+
+    def __init__(self, db: sqlite_utils.Database, source: dict[str, Any], *, chunk_size: int = CHUNK_SIZE) -> None:
+        endpoint = parse_from(source["url"])
+        assert endpoint.path is not None
+        self.db = db
+        self.name = source["name"]
+        self.path: Path = endpoint.path
+        self.chunk_size = chunk_size
+        self.processor = Processor(db, source["system"], build_parser(source["format"], source.get("pattern"),
+                                                                      source.get("fields")),
+                                   source_name=self.name)
+        self.handle: IO[bytes] | None = None
+        self.inode = 0
+        self.device = 0
+        self.offset = 0
+        self._missing_noted = False
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+
+    def poll(self) -> int:
+        """Read every complete new line; handle rotation and truncation. Returns lines read."""
+        if self.handle is None and not self._open():
+            return 0
+        assert self.handle is not None
+        count = self._drain(self.handle, self.inode, final=False)
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            st = None
+        if st is None or (st.st_ino, st.st_dev) != (self.inode, self.device):
+            # Rotated: the old file may have grown since the last read and will never end its last line.
+            count += self._drain(self.handle, self.inode, final=True)
+            self.close()
+            if st is not None and self._open():
+                count += self._drain(self.handle, self.inode, final=False)
+        elif st.st_size < self.offset:
+            log.info("%s: %s truncated, reading it again from the start", self.name, self.path)
+            self.offset = 0
+            self._save(self.db)
+            count += self._drain(self.handle, self.inode, final=False)
+        return count
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _open(self) -> bool:
+        try:
+            handle = open(self.path, "rb")  # noqa: SIM115 - kept open across polls, closed in close()
+        except OSError as exc:  # missing or unreadable: say so once, keep looking
+            if not self._missing_noted:
+                reason = "not found" if isinstance(exc, FileNotFoundError) else f"unreadable ({exc.strerror})"
+                record_error(self.db, self.name, f"file {self.path} {reason} (waiting for it)")
+                self._missing_noted = True
+            return False
+        st = os.fstat(handle.fileno())
+        position = get_position(self.db, self.name)
+        offset = 0
+        if position and position["inode"] == st.st_ino and position["device"] == st.st_dev:
+            offset = position["offset"] if position["offset"] <= st.st_size else 0
+        elif position and position["inode"]:
+            self._finish_rotated(position)
+        self.handle, self.inode, self.device, self.offset = handle, st.st_ino, st.st_dev, offset
+        self._missing_noted = False
+        clear_error(self.db, self.name)
+        self._save(self.db)
+        return True
+
+    def _finish_rotated(self, position: dict[str, Any]) -> None:
+        """We were stopped while the file rotated: read the rest of the old file if it is still there."""
+        for candidate in sorted(self.path.parent.glob(self.path.name + "*")):
+            try:
+                st = candidate.stat()
+            except OSError:
+                continue
+            if (st.st_ino, st.st_dev) == (position["inode"], position["device"]) and candidate.is_file():
+                log.info("%s: reading the end of rotated %s", self.name, candidate)
+                with open(candidate, "rb") as old:
+                    self.inode, self.device, self.offset = st.st_ino, st.st_dev, position["offset"]
+                    self._drain(old, st.st_ino, final=True)
+                return
+        log.warning("%s: rotated file (inode %s) gone; lines after offset %s of it cannot be read",
+                    self.name, position["inode"], position["offset"])
+
+    def _drain(self, handle: IO[bytes], inode: int, *, final: bool) -> int:
+        count = 0
+        key_base = f"al:{self.name}:{inode}"
+        while True:
+            handle.seek(self.offset)
+            data = handle.read(self.chunk_size)
+            if not data:
+                return count
+            cut = data.rfind(b"\n")
+            if cut >= 0:
+                lines, end = data[:cut].split(b"\n"), self.offset + cut + 1
+            elif final or len(data) >= self.chunk_size:
+                lines, end = [data], self.offset + len(data)  # an unfinished or oversized line
+            else:
+                return count  # wait for the writer to end the line
+            try:
+                self.processor.feed_lines(lines, self.offset, key_base, extra={"file": str(self.path)})
+                self.processor.flush(position=lambda db, end=end: self._save(db, end))
+            except BaseException:
+                self.processor.discard()
+                raise
+            self.offset = end
+            count += len(lines)
+
+    def _save(self, db: sqlite_utils.Database, offset: int | None = None) -> None:
+        save_position(db, self.name, path=str(self.path), inode=self.inode, device=self.device,
+                      offset=self.offset if offset is None else offset)
+
+
+class FileTailService:
+    """``canary serve`` service: a thread polling one file source."""
+
+    def __init__(self, db_path: Path, source: dict[str, Any], poll_interval: float = 0.2) -> None:
+        self.name = f"access-log file {source['name']}"
+        self.db_path = db_path
+        self.source = source
+        self.poll_interval = poll_interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.ready = threading.Event()
+
+    def start(self) -> None:
+        # Built here so a bad configuration fails the start (and is reported), not a thread.
+        db = open_db(self.db_path)
+        try:
+            follower = FileFollower(db, self.source)
+        except BaseException:
+            db.close()
+            raise
+        self._thread = threading.Thread(target=self._run, args=(db, follower), name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self, db: sqlite_utils.Database, follower: FileFollower) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    follower.poll()
+                except Exception as exc:  # keep watching: the next poll retries from the stored offset
+                    if not source_exists(db, self.source["name"]):
+                        log.info("%s: source removed, stopping", self.name)
+                        return
+                    log.exception("%s: poll failed", self.name)
+                    try:
+                        record_error(db, self.source["name"], f"{type(exc).__name__}: {exc}")
+                    except Exception:
+                        log.exception("%s: cannot record the error", self.name)
+                self.ready.set()
+                self._stop.wait(self.poll_interval)
+        finally:
+            follower.close()
+            db.close()

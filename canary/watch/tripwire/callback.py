@@ -1,0 +1,174 @@
+"""The HTTP callback listener: its own Flask app, with no console route in it.
+
+Every request whose path, query or Host carries something shaped like a token goes through the
+writer and waits for the commit before the answer is sent. The answer depends only on the kind of
+path (image, robots.txt, anything else), never on whether the token is real.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+from flask import Flask, Response, request
+
+from canary.normalize import phone_key
+from canary.settings import get_setting
+from canary.store.events import utcnow
+from canary.store.registry import find_by_marker
+from canary.watch.tripwire.hits import Hit, canary_for_tokens, record_hit, token_candidates
+from canary.watch.tripwire.noise import Network, NoisePolicy, networks_setting, parse_ip
+from canary.watch.tripwire.pages import COMMON_HEADERS, PIXEL_GIF, PORTAL_PAGE, ROBOTS_TXT, is_image_path
+from canary.watch.tripwire.webhooks import read_payload, signature_ok
+from canary.watch.tripwire.writer import EventWriter
+
+log = logging.getLogger("canary.tripwire.http")
+
+_ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]
+_PREFETCH_HEADERS = ("Purpose", "Sec-Purpose", "X-Purpose", "X-Moz")
+_MAX_TEXT = 2000
+
+
+@dataclass(frozen=True)
+class CallbackConfig:
+    policy: NoisePolicy
+    trusted_proxies: tuple[Network, ...] = ()
+    webhook_secret: str = ""
+    public_base_url: str = ""
+    commit_timeout: float = 15.0
+
+    @classmethod
+    def from_settings(cls, db: sqlite_utils.Database) -> CallbackConfig:
+        return cls(
+            policy=NoisePolicy.from_settings(db),
+            trusted_proxies=networks_setting(db, "tripwire.trusted_proxies"),
+            webhook_secret=str(get_setting(db, "tripwire.webhook_secret") or ""),
+            public_base_url=str(get_setting(db, "tripwire.base_url") or "").rstrip("/"),
+        )
+
+
+def client_address(environ: dict[str, Any], trusted: tuple[Network, ...]) -> str:
+    """The visitor's address: the peer, or, behind a trusted proxy, the last untrusted X-Forwarded-For hop."""
+    peer = environ.get("REMOTE_ADDR") or ""
+    if not _trusted(peer, trusted):
+        return peer
+    forwarded = environ.get("HTTP_X_FORWARDED_FOR") or ""
+    client = peer
+    for hop in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
+        address = parse_ip(hop)
+        if address is None:
+            break
+        client = str(address)
+        if not _trusted(client, trusted):
+            break
+    return client
+
+
+def _trusted(text: str, trusted: tuple[Network, ...]) -> bool:
+    address = parse_ip(text)
+    return address is not None and any(address.version == n.version and address in n for n in trusted)
+
+
+def create_callback_app(writer: EventWriter, config: CallbackConfig) -> Flask:
+    """The callback listener's WSGI app (hits are stored through ``writer``)."""
+    app = Flask("canary.watch.tripwire.callback", static_folder=None)
+    app.config.update(MAX_CONTENT_LENGTH=64 * 1024)
+
+    def store(job) -> Any:
+        try:
+            return writer.run(job, timeout=config.commit_timeout)
+        except Exception:
+            # The answer must not differ, so the failure goes to the log with the whole hit.
+            log.exception("could not store a hit; answering anyway")
+            return None
+
+    @app.route("/hooks/call", methods=["POST"])
+    def call_hook() -> Response:
+        return _webhook("phone")
+
+    @app.route("/hooks/sms", methods=["POST"])
+    def sms_hook() -> Response:
+        return _webhook("sms")
+
+    def _webhook(channel: str) -> Response:
+        received = utcnow()
+        body = request.get_data(cache=True)
+        form = list(request.form.items(multi=True)) if request.mimetype != "application/json" else []
+        url = (config.public_base_url + request.full_path.rstrip("?")) if config.public_base_url else request.url
+        if not signature_ok(config.webhook_secret, body=body, headers=request.headers, url=url, form=form):
+            log.warning("webhook %s refused: bad or missing signature from %s", request.path,
+                        client_address(request.environ, config.trusted_proxies))
+            return Response("Forbidden\n", status=403, mimetype="text/plain")
+        fields = request.get_json(silent=True) if request.mimetype == "application/json" else dict(form)
+        payload = read_payload(fields if isinstance(fields, dict) else {})
+        number = phone_key(payload["to"] or "")
+        dedup = f"{channel}:{payload['provider_id']}:{payload['status'] or ''}" if payload["provider_id"] else None
+        hit = Hit(channel=channel, source=payload["from"], time=received, dedup_key=dedup,
+                  details={k: v for k, v in payload.items() if v is not None})
+
+        def job(db: sqlite_utils.Database) -> int | None:
+            canary_id = find_by_marker(db, "phone", number) if number else None
+            if canary_id is None:
+                log.info("webhook %s for a number that is no canary", channel)
+                return None
+            return record_hit(db, hit, canary_id, config.policy)
+
+        store(job)
+        if request.mimetype == "application/json":
+            return Response("{}\n", mimetype="application/json")
+        return Response('<?xml version="1.0" encoding="UTF-8"?><Response></Response>\n', mimetype="text/xml")
+
+    @app.route("/", defaults={"path": ""}, methods=_ANY_METHOD)
+    @app.route("/<path:path>", methods=_ANY_METHOD)
+    def anything(path: str) -> Response:
+        received = utcnow()
+        query = request.query_string.decode("latin-1")
+        candidates = token_candidates(request.path, query, request.host)
+        if candidates:
+            hit = _http_hit(received, config)
+
+            def job(db: sqlite_utils.Database) -> int | None:
+                canary_id = canary_for_tokens(db, candidates)
+                return record_hit(db, hit, canary_id, config.policy) if canary_id else None
+
+            store(job)
+        return _answer(request.path)
+
+    return app
+
+
+def _http_hit(received: str, config: CallbackConfig) -> Hit:
+    ip = client_address(request.environ, config.trusted_proxies)
+    agent = request.headers.get("User-Agent")
+    hint = None
+    if request.method == "HEAD":
+        hint = "head-request"
+    for name in _PREFETCH_HEADERS:
+        value = (request.headers.get(name) or "").lower()
+        if "prefetch" in value or "preview" in value:
+            hint = "prefetch"
+    details = {
+        "method": request.method,
+        "path": request.full_path.rstrip("?")[:_MAX_TEXT],
+        "host": (request.host or "")[:255],
+        "user_agent": (agent or "")[:_MAX_TEXT] or None,
+        "referer": (request.headers.get("Referer") or "")[:_MAX_TEXT] or None,
+        "peer": request.environ.get("REMOTE_ADDR"),
+    }
+    if ip != details["peer"]:
+        details["forwarded_for"] = (request.headers.get("X-Forwarded-For") or "")[:_MAX_TEXT]
+    return Hit(channel="http", source=ip, source_ip=ip, user_agent=agent, time=received, noise_hint=hint,
+               details={k: v for k, v in details.items() if v is not None})
+
+
+def _answer(path: str) -> Response:
+    if path == "/robots.txt":
+        response = Response(ROBOTS_TXT, mimetype="text/plain")
+    elif is_image_path(path):
+        response = Response(PIXEL_GIF, mimetype="image/gif")
+    else:
+        response = Response(PORTAL_PAGE, mimetype="text/html")
+    response.headers.update(COMMON_HEADERS)
+    return response

@@ -1,0 +1,273 @@
+"""The DNS listener: authoritative for the operator's zone, over UDP and TCP (dnslib).
+
+Every name in the zone gets the same plausible answer, token or not. A query naming a token at any
+depth (``x.<token>.<zone>``) is stored through the writer before the answer leaves. Packets that do
+not parse are answered FORMERR when their header is readable and otherwise dropped; nothing a peer
+sends stops the listener.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import socketserver
+import struct
+import threading
+from dataclasses import dataclass, field
+
+import sqlite_utils
+from dnslib import AAAA, MX, NS, QTYPE, RCODE, RR, SOA, TXT, A, DNSHeader, DNSLabel, DNSRecord
+
+from canary.errors import CanaryError
+from canary.settings import get_setting
+from canary.store.events import utcnow
+from canary.store.registry import find_by_marker
+from canary.watch.tripwire.hits import Hit, canary_for_tokens, record_hit, token_candidates
+from canary.watch.tripwire.noise import NoisePolicy
+from canary.watch.tripwire.writer import EventWriter
+
+log = logging.getLogger("canary.tripwire.dns")
+
+_TCP_TIMEOUT = 10.0
+_MAX_TCP_MESSAGE = 4096
+
+
+@dataclass(frozen=True)
+class ZoneAnswers:
+    zone: str
+    a: tuple[str, ...] = ("127.0.0.1",)
+    aaaa: tuple[str, ...] = ()
+    mx: str = ""
+    ns: tuple[str, ...] = ()
+    txt: str = "v=spf1 -all"
+    ttl: int = 300
+    serial: int = field(default=2026010101)
+
+    @classmethod
+    def from_settings(cls, db: sqlite_utils.Database) -> ZoneAnswers:
+        zone = str(get_setting(db, "tripwire.dns_zone") or "").strip(".").lower()
+        if not zone:
+            raise CanaryError("the DNS listener needs a zone: canary config set tripwire.dns_zone docs.example.fr")
+        return cls(
+            zone=zone,
+            a=tuple(get_setting(db, "tripwire.dns_a")),
+            aaaa=tuple(get_setting(db, "tripwire.dns_aaaa")),
+            mx=str(get_setting(db, "tripwire.dns_mx") or f"mx.{zone}"),
+            ns=tuple(get_setting(db, "tripwire.dns_ns") or [f"ns1.{zone}", f"ns2.{zone}"]),
+            txt=str(get_setting(db, "tripwire.dns_txt") or ""),
+            ttl=int(get_setting(db, "tripwire.dns_ttl")),
+        )
+
+    def in_zone(self, name: str) -> bool:
+        return name == self.zone or name.endswith("." + self.zone)
+
+
+class TripwireResolver:
+    """Builds the reply for one parsed query and stores the hit when the name carries a token."""
+
+    def __init__(self, answers: ZoneAnswers, writer: EventWriter, policy: NoisePolicy,
+                 commit_timeout: float = 15.0):
+        self.answers = answers
+        self.writer = writer
+        self.policy = policy
+        self.commit_timeout = commit_timeout
+
+    def resolve(self, request: DNSRecord, client: str, protocol: str) -> DNSRecord:
+        reply = request.reply()
+        reply.header.ra = 0
+        if not request.questions:
+            reply.header.rcode = RCODE.FORMERR
+            return reply
+        question = request.q
+        name = str(question.qname).rstrip(".").lower()
+        if not self.answers.in_zone(name):
+            reply.header.aa = 0
+            reply.header.rcode = RCODE.REFUSED
+            return reply
+        if name != self.answers.zone:
+            self._record(name, QTYPE.get(question.qtype, str(question.qtype)), client, protocol)
+        self._fill(reply, question.qname, question.qtype)
+        return reply
+
+    def _record(self, name: str, qtype: str, client: str, protocol: str) -> None:
+        labels = name[: -len(self.answers.zone) - 1]
+        candidates = token_candidates(labels.replace(".", " "))
+        if not candidates:
+            return
+        hit = Hit(channel="dns", source=client, source_ip=client, time=utcnow(),
+                  details={"qname": name, "qtype": qtype, "protocol": protocol, "resolver": client})
+        suffixes = [".".join(name.split(".")[i:]) for i in range(name.count(".") + 1)]
+
+        def job(db: sqlite_utils.Database) -> int | None:
+            canary_id = None
+            for suffix in suffixes:  # the exact hostname marker first, then any token label
+                canary_id = find_by_marker(db, "hostname", suffix)
+                if canary_id:
+                    break
+            canary_id = canary_id or canary_for_tokens(db, candidates)
+            return record_hit(db, hit, canary_id, self.policy) if canary_id else None
+
+        try:
+            self.writer.run(job, timeout=self.commit_timeout)
+        except Exception:
+            log.exception("could not store a DNS hit for %s from %s; answering anyway", name, client)
+
+    def _fill(self, reply: DNSRecord, qname: DNSLabel, qtype: int) -> None:
+        ans, ttl, zone = self.answers, self.answers.ttl, self.answers.zone
+        records: list[RR] = []
+        if qtype in (QTYPE.A, QTYPE.ANY):
+            records += [RR(qname, QTYPE.A, rdata=A(ip), ttl=ttl) for ip in ans.a]
+        if qtype in (QTYPE.AAAA, QTYPE.ANY):
+            records += [RR(qname, QTYPE.AAAA, rdata=AAAA(ip), ttl=ttl) for ip in ans.aaaa]
+        if qtype in (QTYPE.MX, QTYPE.ANY) and ans.mx:
+            records.append(RR(qname, QTYPE.MX, rdata=MX(ans.mx, 10), ttl=ttl))
+        if qtype in (QTYPE.TXT, QTYPE.ANY) and ans.txt:
+            records.append(RR(qname, QTYPE.TXT, rdata=TXT(ans.txt), ttl=ttl))
+        if qtype in (QTYPE.NS, QTYPE.ANY):
+            records += [RR(qname, QTYPE.NS, rdata=NS(host), ttl=ttl) for host in ans.ns]
+        if qtype in (QTYPE.SOA, QTYPE.ANY):
+            records.append(self._soa(zone if str(qname).rstrip(".").lower() == zone else qname))
+        for record in records:
+            reply.add_answer(record)
+        if not records:  # NODATA: the SOA in authority, as a real authoritative server answers
+            reply.add_auth(self._soa(zone))
+
+    def _soa(self, name: str | DNSLabel) -> RR:
+        ans = self.answers
+        primary = ans.ns[0] if ans.ns else f"ns1.{ans.zone}"
+        return RR(name, QTYPE.SOA, ttl=ans.ttl,
+                  rdata=SOA(primary, f"hostmaster.{ans.zone}", (ans.serial, 3600, 900, 1209600, ans.ttl)))
+
+
+def answer_packet(resolver: TripwireResolver, data: bytes, client: str, protocol: str) -> bytes | None:
+    """The wire reply to ``data``; FORMERR for an unparsable query with a readable header, else None."""
+    try:
+        request = DNSRecord.parse(data)
+    except Exception:
+        try:
+            header = DNSHeader.parse(_buffer(data))
+        except Exception:
+            log.debug("dropped an unreadable DNS packet from %s", client)
+            return None
+        reply = DNSRecord(DNSHeader(id=header.id, qr=1, rcode=RCODE.FORMERR))
+        return reply.pack()
+    if request.header.qr:  # a response sent to us: never answer (reflection loops)
+        return None
+    try:
+        return resolver.resolve(request, client, protocol).pack()
+    except Exception:
+        log.exception("DNS query from %s could not be answered", client)
+        reply = request.reply()
+        reply.header.rcode = RCODE.SERVFAIL
+        return reply.pack()
+
+
+def _buffer(data: bytes):
+    from dnslib.buffer import Buffer
+
+    return Buffer(data)
+
+
+class _UDPHandler(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        data, sock = self.request
+        reply = answer_packet(self.server.resolver, data, self.client_address[0], "udp")  # type: ignore[attr-defined]
+        if reply is not None:
+            if len(reply) > 512:
+                reply = DNSRecord.parse(reply).truncate().pack()
+            sock.sendto(reply, self.client_address)
+
+
+class _TCPHandler(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        conn: socket.socket = self.request
+        conn.settimeout(_TCP_TIMEOUT)
+        try:
+            while True:  # several queries may share one connection
+                head = _recv_exact(conn, 2)
+                if head is None:
+                    return
+                (length,) = struct.unpack("!H", head)
+                if length == 0 or length > _MAX_TCP_MESSAGE:
+                    return
+                data = _recv_exact(conn, length)
+                if data is None:
+                    return
+                reply = answer_packet(self.server.resolver, data, self.client_address[0], "tcp")  # type: ignore[attr-defined]
+                if reply is None:
+                    return
+                conn.sendall(struct.pack("!H", len(reply)) + reply)
+        except OSError:
+            return
+
+
+def _recv_exact(conn: socket.socket, size: int) -> bytes | None:
+    data = b""
+    while len(data) < size:
+        chunk = conn.recv(size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+class _QuietMixin:
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def handle_error(self, request, client_address) -> None:  # noqa: ANN001 - socketserver signature
+        log.exception("DNS handler error for %s", client_address)
+
+
+class _UDPServer(_QuietMixin, socketserver.ThreadingUDPServer):
+    pass
+
+
+class _TCPServer(_QuietMixin, socketserver.ThreadingTCPServer):
+    pass
+
+
+class DnsListener:
+    """UDP and TCP servers on the same address and port, each in its own thread."""
+
+    def __init__(self, resolver: TripwireResolver, host: str, port: int):
+        self.resolver = resolver
+        self.host = host
+        self.port = port
+        self._servers: list[socketserver.BaseServer] = []
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        udp, tcp = self._bind()
+        for server in (udp, tcp):
+            server.resolver = self.resolver  # type: ignore[attr-defined]
+            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
+                                      name=f"tripwire-dns-{type(server).__name__}", daemon=True)
+            thread.start()
+            self._servers.append(server)
+            self._threads.append(thread)
+
+    def _bind(self) -> tuple[_UDPServer, _TCPServer]:
+        # Port 0 asks for an ephemeral UDP port and TCP then takes the same number; that number may
+        # already be some TCP socket's, so try a few.
+        for attempt in range(20):
+            udp = _UDPServer((self.host, self.port), _UDPHandler)
+            try:
+                tcp = _TCPServer((self.host, udp.server_address[1]), _TCPHandler)
+            except OSError:
+                udp.server_close()
+                if self.port != 0 or attempt == 19:
+                    raise
+                continue
+            self.port = udp.server_address[1]
+            return udp, tcp
+        raise AssertionError("unreachable")
+
+    def stop(self) -> None:
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
+        for thread in self._threads:
+            thread.join(5)
+        self._servers.clear()
+        self._threads.clear()

@@ -1,0 +1,74 @@
+"""From a sighting on any tripwire channel to a stored event: lookup, noise, ignore rules, severity."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlite_utils
+
+from canary.store.events import record_event, utcnow
+from canary.store.registry import find_by_marker
+from canary.watch.tripwire.ignore import matching_rule
+from canary.watch.tripwire.noise import NoisePolicy, noise_reason
+
+# Tokens are the first 20 characters of a lower-case base32 HMAC (canary.store.seeding.derive_token).
+_TOKEN = re.compile(r"(?<![a-z0-9])[a-z2-7]{20}(?![a-z0-9])")
+_MAX_CANDIDATES = 8
+
+
+@dataclass
+class Hit:
+    """What a listener saw, before we know whether it names a canary."""
+
+    channel: str
+    source: str | None
+    source_ip: str | None = None
+    user_agent: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    time: str = field(default_factory=utcnow)
+    dedup_key: str | None = None
+    noise_hint: str | None = None
+
+
+def token_candidates(*texts: str | None) -> list[str]:
+    """Substrings shaped like a token, in order of appearance, without repeats."""
+    found: list[str] = []
+    for text in texts:
+        if not text:
+            continue
+        for match in _TOKEN.findall(text.lower()):
+            if match not in found:
+                found.append(match)
+            if len(found) >= _MAX_CANDIDATES:
+                return found
+    return found
+
+
+def canary_for_tokens(db: sqlite_utils.Database, candidates: list[str]) -> str | None:
+    for candidate in candidates:
+        canary_id = find_by_marker(db, "token", candidate)
+        if canary_id:
+            return canary_id
+    return None
+
+
+def record_hit(db: sqlite_utils.Database, hit: Hit, canary_id: str, policy: NoisePolicy) -> int | None:
+    """Store ``hit`` as an event on ``canary_id``; severity high unless it looks automated or is ignored."""
+    system_row = db.execute("SELECT system FROM canaries WHERE id = ?", [canary_id]).fetchone()
+    system = system_row[0] if system_row else None
+    details = dict(hit.details)
+    details["group"] = f"tripwire:{hit.channel}:{canary_id}"
+    severity = "high"
+    noise = noise_reason(db, policy, channel=hit.channel, canary_id=canary_id, source_ip=hit.source_ip,
+                         user_agent=hit.user_agent, hint=hit.noise_hint, time=hit.time)
+    if noise:
+        details["noise"] = noise
+        severity = "low"
+    rule = matching_rule(db, system=system, source_ip=hit.source_ip, user_agent=hit.user_agent)
+    if rule:
+        details["ignored_by"] = {k: rule[k] for k in ("id", "kind", "value", "system")}
+        severity = "info"
+    return record_event(db, channel=hit.channel, canary_id=canary_id, system=system, source=hit.source,
+                        severity=severity, details=details, time=hit.time, dedup_key=hit.dedup_key)

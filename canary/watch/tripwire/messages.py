@@ -1,0 +1,65 @@
+"""Mail that reached a canary address: header digest for the event, and the message kept for analysis."""
+
+from __future__ import annotations
+
+import json
+from email import policy
+from email.parser import BytesParser
+from email.utils import getaddresses
+from typing import Any
+
+import sqlite_utils
+
+from canary.normalize import email_key
+from canary.settings import get_setting
+from canary.store.events import utcnow
+
+_MAX_RECEIVED = 20
+_MAX_HEADER = 500
+_RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To")
+
+
+def header_digest(raw: bytes) -> dict[str, Any]:
+    """Sender, subject, message id and Received chain of a message, each cut to a sane length."""
+    try:
+        message = BytesParser(policy=policy.compat32).parsebytes(raw, headersonly=True)
+    except Exception:  # a message we cannot parse is still an event
+        return {"unparsable": True}
+
+    def text(name: str) -> str | None:
+        value = message.get(name)
+        return str(value)[:_MAX_HEADER] if value is not None else None
+
+    return {
+        "from": text("From"),
+        "subject": text("Subject"),
+        "message_id": text("Message-ID"),
+        "date": text("Date"),
+        "received": [str(v)[:_MAX_HEADER] for v in (message.get_all("Received") or [])[:_MAX_RECEIVED]],
+    }
+
+
+def header_recipients(raw: bytes) -> list[str]:
+    """Addresses named in the recipient headers (for mailboxes where the envelope is gone)."""
+    try:
+        message = BytesParser(policy=policy.compat32).parsebytes(raw, headersonly=True)
+    except Exception:
+        return []
+    values = [str(v) for name in _RECIPIENT_HEADERS for v in (message.get_all(name) or [])]
+    return list(dict.fromkeys(email_key(addr) for _name, addr in getaddresses(values) if "@" in addr))
+
+
+def keep_message(db: sqlite_utils.Database, *, channel: str, canary_ids: list[str], raw: bytes,
+                 peer: str | None, mail_from: str | None, rcpt_to: list[str], digest: dict[str, Any],
+                 max_bytes: int, truncated: bool = False) -> int:
+    """Store the message (cut at ``max_bytes``) and prune the oldest beyond ``tripwire.messages_keep``."""
+    kept = raw[:max_bytes]
+    message_id = db["tripwire_messages"].insert({
+        "received_at": utcnow(), "channel": channel, "canary_ids": json.dumps(canary_ids), "peer": peer,
+        "mail_from": mail_from, "rcpt_to": json.dumps(rcpt_to), "subject": digest.get("subject"),
+        "message_id": digest.get("message_id"), "size": len(raw),
+        "truncated": int(truncated or len(kept) < len(raw)), "raw": kept,
+    }).last_pk
+    keep = int(get_setting(db, "tripwire.messages_keep"))
+    db.execute("DELETE FROM tripwire_messages WHERE id <= ?", [int(message_id) - keep])
+    return int(message_id)

@@ -1,0 +1,18 @@
+"""Fixtures of the access-log tests: a Mediboard system with hand-made canaries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.accesslog.helpers import SYSTEM
+
+
+@pytest.fixture
+def canaries(add_hand_canaries: Callable[..., list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Six canaries of ehr-mediboard (IPP 40000000...) and two of lab-sil."""
+    ours = add_hand_canaries(SYSTEM, 6)
+    add_hand_canaries("lab-sil", 2, kind="lab")
+    return ours

@@ -1,0 +1,107 @@
+"""The syslog receiver with real clients on 127.0.0.1: Python's SysLogHandler over UDP and TCP, and
+raw sockets sending RFC 5424 (octet counting) and RFC 3164 (newline framing)."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from canary.watch.accesslog.sources import add_source, get_source
+from canary.watch.accesslog.syslog import SyslogService
+from tests.accesslog.helpers import SYSTEM, access_events, ipp, mediboard_line, wait_for
+
+
+@pytest.fixture
+def receiver(db_path, db, canaries) -> Iterator[SyslogService]:
+    source = add_source(db, SYSTEM, "syslog://127.0.0.1:0", "mediboard")
+    service = SyslogService(db_path, source, flush_interval=0.05)
+    service.start()
+    yield service
+    service.stop()
+
+
+def _send_with_handler(port: int, socktype: socket.SocketKind, message: str) -> None:
+    handler = logging.handlers.SysLogHandler(address=("127.0.0.1", port), socktype=socktype)
+    logger = logging.getLogger(f"test.syslog.{socktype}")
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        logger.warning(message)
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+
+
+def test_python_syslog_handler_over_udp(receiver, db, canaries) -> None:
+    _send_with_handler(receiver.udp_port, socket.SOCK_DGRAM, mediboard_line(ipp(canaries[0])))
+    [event] = wait_for(lambda: access_events(db))
+    assert event["canary_id"] == canaries[0]["id"]
+    assert event["details"]["peer"] == "127.0.0.1"
+    assert event["details"]["source_name"] == SYSTEM
+    assert event["source"] == "10.2.3.4"
+
+
+def test_python_syslog_handler_over_tcp(receiver, db, canaries) -> None:
+    _send_with_handler(receiver.tcp_port, socket.SOCK_STREAM, mediboard_line(ipp(canaries[1])))
+    [event] = wait_for(lambda: access_events(db))
+    assert event["canary_id"] == canaries[1]["id"]
+
+
+def test_rfc5424_octet_counted_and_rfc3164_newline_framed_over_tcp(receiver, db, canaries) -> None:
+    msg5424 = (f"<134>1 2026-11-14T09:32:11+01:00 srv-dpi mediboard 812 ACCESS [origin ip=\"10.0.0.1\"] "
+               f"user=jdupont ip=10.9.9.9 action=view ipp={ipp(canaries[2])}").encode()
+    msg3164 = f"<38>Nov 14 09:33:11 srv-dpi mediboard[812]: user=mmartin action=view ipp={ipp(canaries[3])}\n"
+    with socket.create_connection(("127.0.0.1", receiver.tcp_port)) as conn:
+        conn.sendall(f"{len(msg5424)} ".encode() + msg5424)
+        conn.sendall(msg3164.encode())
+        conn.sendall(b"<38>Nov 14 09:34:11 srv-dpi mediboard: garbage without pairs\n")
+    events = wait_for(lambda: (rows := access_events(db)) and len(rows) == 2 and rows)
+    by_canary = {e["canary_id"]: e for e in events}
+    first, second = by_canary[canaries[2]["id"]], by_canary[canaries[3]["id"]]
+    assert (first["account"], first["source"], first["time"]) == ("jdupont", "10.9.9.9", "2026-11-14T08:32:11.000Z")
+    assert first["details"]["syslog_host"] == "srv-dpi"
+    # No time in the message itself: the syslog header's time is used.
+    assert second["account"] == "mmartin"
+    assert second["time"].endswith("T08:33:11.000Z")
+    wait_for(lambda: get_source(db, SYSTEM)["malformed"] == 1)
+    assert get_source(db, SYSTEM)["lines"] == 3
+
+
+def test_rfc5424_over_udp_and_the_same_datagram_twice_is_one_event(receiver, db, canaries) -> None:
+    datagram = f"<134>1 2026-11-14T09:32:11Z srv - - - - user=a ipp={ipp(canaries[4])}".encode()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.sendto(datagram, ("127.0.0.1", receiver.udp_port))
+        sock.sendto(datagram, ("127.0.0.1", receiver.udp_port))
+    wait_for(lambda: get_source(db, SYSTEM)["lines"] == 2)
+    assert [e["canary_id"] for e in access_events(db)] == [canaries[4]["id"]]
+
+
+@pytest.mark.skipif(shutil.which("logger") is None, reason="util-linux logger not installed")
+@pytest.mark.parametrize("args", [["--tcp", "--rfc5424", "--octet-count"], ["--tcp", "--rfc3164"],
+                                  ["--udp", "--rfc5424"]])
+def test_util_linux_logger_as_the_client(receiver, db, canaries, args: list[str]) -> None:
+    port = receiver.tcp_port if "--tcp" in args else receiver.udp_port
+    subprocess.run(["logger", "--server", "127.0.0.1", "--port", str(port), *args, "-t", "mediboard",
+                    f"user=viaLogger ip=10.1.1.1 action=view ipp={ipp(canaries[5])}"], check=True, timeout=10)
+    [event] = wait_for(lambda: access_events(db))
+    assert (event["canary_id"], event["account"], event["source"]) == (canaries[5]["id"], "viaLogger", "10.1.1.1")
+
+
+def test_messages_beyond_the_queue_cap_are_counted_as_lost(db_path, db, canaries) -> None:
+    source = add_source(db, SYSTEM, "syslog+udp://127.0.0.1:0", "mediboard")
+    service = SyslogService(db_path, source, flush_interval=0.05, max_queued_bytes=10)
+    service.start()
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.sendto(mediboard_line(ipp(canaries[0])).encode(), ("127.0.0.1", service.udp_port))
+        wait_for(lambda: get_source(db, SYSTEM)["malformed"] == 1)
+    finally:
+        service.stop()
+    assert "lost" in get_source(db, SYSTEM)["last_malformed"]
+    assert access_events(db) == []

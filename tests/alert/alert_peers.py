@@ -1,0 +1,159 @@
+"""Real peers and helpers for the alert tests: an HTTP receiver that dedupes on the idempotency key,
+waiting for a condition, and storing watcher-like events."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import ssl
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import sqlite_utils
+
+from canary.store.events import record_event
+
+
+class Receiver:
+    """A webhook receiver that can go down (port closed) and come back on the same port.
+
+    It counts every request per idempotency key (``hits``) and keeps the first body per key
+    (``received``), as a receiver that deduplicates would.
+    """
+
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.tls = tls
+        self.hits: Counter[str] = Counter()
+        self.received: dict[str, dict[str, Any]] = {}
+        self.headers: dict[str, dict[str, str]] = {}
+        self.raw: dict[str, bytes] = {}
+        self.arrival: dict[str, float] = {}
+        self.delay = 0.0  # seconds before answering: a slow receiver, to kill a sender mid-request
+        self.status = 200
+        self.lock = threading.Lock()
+        self.port = 0
+        self._server: ThreadingHTTPServer | None = None
+        self.up()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server API)
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                key = self.headers.get("Idempotency-Key", "")
+                with receiver.lock:
+                    receiver.hits[key] += 1
+                    if key not in receiver.received:
+                        receiver.received[key] = json.loads(body)
+                        receiver.headers[key] = dict(self.headers.items())
+                        receiver.raw[key] = body
+                        receiver.arrival[key] = time.time()
+                if receiver.delay:
+                    time.sleep(receiver.delay)
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        return Handler
+
+    def up(self) -> None:
+        server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
+        server.daemon_threads = True
+        if self.tls is not None:
+            server.socket = self.tls.wrap_socket(server.socket, server_side=True)
+        self.port = server.server_address[1]
+        self._server = server
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def down(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    @property
+    def url(self) -> str:
+        return f"{'jsons' if self.tls else 'json'}://127.0.0.1:{self.port}/hook"
+
+    def verified(self, key: str, secret: str) -> bool:
+        expected = "sha256=" + hmac.new(secret.encode(), self.raw[key], hashlib.sha256).hexdigest()
+        return hmac.compare_digest(expected, self.headers[key].get("X-Canary-Signature", ""))
+
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0, step: float = 0.02) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return condition()
+
+
+def hit(db: sqlite_utils.Database, canary_id: str, channel: str = "http", severity: str = "high",
+        group: str | None = None, **fields: Any) -> int:
+    """Store an event the way a watcher does."""
+    details = dict(fields.pop("details", {}) or {})
+    if group is not None:
+        details["group"] = group
+    event_id = record_event(db, channel=channel, canary_id=canary_id, severity=severity, details=details, **fields)
+    assert event_id is not None
+    return event_id
+
+
+class Workers:
+    """The alert services exactly as ``canary serve`` gets them (correlation and delivery threads)."""
+
+    def __init__(self, db_path: Any) -> None:
+        from canary.alert.services import services
+        from canary.serve import ServeContext
+
+        self.services = services(ServeContext(db_path=db_path), {"alerts": True})
+        assert [s.name for s in self.services] == ["alert-correlation", "alert-delivery"]
+
+    def __enter__(self) -> Workers:
+        for service in self.services:
+            service.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for service in reversed(self.services):
+            service.stop()
+
+
+def self_signed_certificate(folder: Any) -> tuple[Any, Any]:
+    """A certificate for 127.0.0.1 and its key, written as PEM files in ``folder``."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "siem.test")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                       critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path

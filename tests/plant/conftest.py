@@ -1,0 +1,286 @@
+"""Real peers on 127.0.0.1 for planting tests: an MLLP server from the hl7 package and a FHIR endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import itertools
+import logging
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import hl7
+import hl7.mllp
+import pytest
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.bundle import Bundle
+from flask import Flask, request
+from pydantic import ValidationError
+from werkzeug.serving import make_server
+
+
+@pytest.fixture(autouse=True)
+def fast_peers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Short timeouts and backoff so error paths stay fast."""
+    monkeypatch.setenv("CANARY_PLANT_TIMEOUT", "2")
+    monkeypatch.setenv("CANARY_PLANT_FHIR_BACKOFF", "0.01")
+    monkeypatch.setenv("CANARY_PLANT_FHIR_RETRIES", "3")
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- MLLP ----------------------------------------------------------------------------------------
+
+@dataclass
+class MllpPeer:
+    """Parses every message it receives and answers as ``decide(message)`` says:
+    "AA", "AE", "AR", "silent" (no answer), or "close" (drop the connection without answering)."""
+
+    port: int = 0
+    messages: list[hl7.Message] = field(default_factory=list)
+    decide: Callable[[hl7.Message], str] = lambda message: "AA"
+    error_text: str = "PID-7 date de naissance invalide"
+    received: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def url(self) -> str:
+        return f"mllp://127.0.0.1:{self.port}"
+
+    async def handle(self, reader: hl7.mllp.HL7StreamReader, writer: hl7.mllp.HL7StreamWriter) -> None:
+        try:
+            while not reader.at_eof():
+                message = await reader.readmessage()
+                self.messages.append(message)
+                self.received.set()
+                verdict = self.decide(message)
+                if verdict == "close":
+                    writer.close()
+                    return
+                if verdict == "silent":
+                    continue
+                ack = message.create_ack(verdict)
+                if verdict != "AA":
+                    control_id = str(message.segment("MSH")(10))
+                    ack = hl7.parse(f"{ack.segment('MSH')}\rMSA|{verdict}|{control_id}|{self.error_text}\r"
+                                    f"ERR|||102^Data type error^HL70357|E||||{self.error_text}")
+                writer.writemessage(ack)
+                await writer.drain()
+        except asyncio.IncompleteReadError:
+            pass
+        finally:
+            writer.close()
+
+    def pids(self) -> list[hl7.Segment]:
+        return [m.segment("PID") for m in self.messages]
+
+    def events(self) -> list[str]:
+        return [str(m.segment("MSH")(9)(1)(2)) for m in self.messages]
+
+
+@pytest.fixture
+def mllp_peer(request: pytest.FixtureRequest) -> Iterator[MllpPeer]:
+    """The peer decodes UTF-8, or the encoding given by indirect parametrisation."""
+    encoding = getattr(request, "param", "utf-8")
+    peer = MllpPeer()
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    holder: dict[str, Any] = {}
+
+    async def main() -> None:
+        server = await hl7.mllp.start_hl7_server(peer.handle, "127.0.0.1", 0, encoding=encoding)
+        holder["server"] = server
+        peer.port = server.sockets[0].getsockname()[1]
+        started.set()
+        async with server:
+            await holder.setdefault("stop", asyncio.Event()).wait()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        holder["stop"] = asyncio.Event()
+        loop.run_until_complete(main())
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert started.wait(5)
+    yield peer
+    loop.call_soon_threadsafe(holder["stop"].set)
+    thread.join(5)
+    loop.close()
+
+
+# --- FHIR ----------------------------------------------------------------------------------------
+
+def outcome(status: int, text: str, code: str = "invalid") -> tuple[dict[str, Any], int]:
+    return {"resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": code, "diagnostics": text}]}, status
+
+
+@dataclass
+class FhirServer:
+    """A small FHIR endpoint: validates transaction Bundles with fhir.resources (R4B), stores resources,
+    answers transaction-response Bundles; honours ifNoneExist on identifier; can fail on demand."""
+
+    token: str | None = None
+    store: dict[str, dict[str, Any]] = field(default_factory=dict)
+    bundles: list[dict[str, Any]] = field(default_factory=list)
+    fail_next: list[int] = field(default_factory=list)  # statuses to answer before behaving
+    reject_with: str | None = None  # answer 400 with this OperationOutcome text
+    deletes: list[str] = field(default_factory=list)
+    port: int = 0
+    scheme: str = "http"
+    _ids: Any = field(default_factory=lambda: itertools.count(1))
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}/fhir"
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [r for key, r in self.store.items() if key.startswith(kind + "/")]
+
+    def app(self) -> Flask:
+        app = Flask("fhir-test-server")
+
+        @app.before_request
+        def auth():
+            if self.token and request.headers.get("Authorization") != f"Bearer {self.token}":
+                return outcome(401, "missing or wrong bearer token", "login")
+            if self.fail_next:
+                status = self.fail_next.pop(0)
+                body, _ = outcome(status, f"temporary failure {status}", "transient")
+                return body, status, {"Retry-After": "0"} if status == 429 else {}
+            return None
+
+        @app.post("/fhir")
+        def transaction():
+            body = request.get_json(force=True)
+            try:
+                Bundle.model_validate(body)
+                for entry in body.get("entry", []):
+                    get_fhir_model_class(entry["resource"]["resourceType"]).model_validate(entry["resource"])
+            except (ValidationError, KeyError, ValueError) as exc:
+                return outcome(400, f"invalid bundle: {exc}")
+            if body.get("type") != "transaction":
+                return outcome(400, "expected a transaction Bundle")
+            if self.reject_with:
+                return outcome(422, self.reject_with, "business-rule")
+            self.bundles.append(body)
+            return self._apply(body), 200
+
+        @app.get("/fhir/<kind>/<rid>")
+        def read(kind: str, rid: str):
+            resource = self.store.get(f"{kind}/{rid}")
+            return (resource, 200) if resource else outcome(404, "not found", "not-found")
+
+        @app.delete("/fhir/<kind>/<rid>")
+        def delete(kind: str, rid: str):
+            self.deletes.append(f"{kind}/{rid}")
+            self.store.pop(f"{kind}/{rid}", None)
+            return "", 204
+
+        return app
+
+    def _apply(self, bundle: dict[str, Any]) -> dict[str, Any]:
+        assigned: dict[str, str] = {}
+        answers = []
+        for entry in bundle["entry"]:
+            resource, req = entry["resource"], entry["request"]
+            existing = self._find(resource["resourceType"], req.get("ifNoneExist"))
+            if existing:
+                assigned[entry["fullUrl"]] = existing
+                answers.append({"response": {"status": "200 OK", "location": f"{existing}/_history/1"}})
+                continue
+            key = f"{resource['resourceType']}/{next(self._ids)}"
+            assigned[entry["fullUrl"]] = key
+            answers.append({"response": {"status": "201 Created", "location": f"{key}/_history/1"}})
+            self.store[key] = {**resource, "id": key.split("/")[1]}
+        for key in assigned.values():
+            _resolve(self.store.get(key), assigned)
+        return {"resourceType": "Bundle", "type": "transaction-response", "entry": answers}
+
+    def _find(self, kind: str, query: str | None) -> str | None:
+        if not query or not query.startswith("identifier="):
+            return None
+        system, _, value = query[len("identifier="):].partition("|")
+        for key, resource in self.store.items():
+            if key.startswith(kind + "/") and any(i.get("system") == system and i.get("value") == value
+                                                  for i in resource.get("identifier", [])):
+                return key
+        return None
+
+
+def _resolve(value: Any, assigned: dict[str, str]) -> None:
+    """Rewrite urn:uuid references to the ids the server gave."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "reference" and inner in assigned:
+                value[key] = assigned[inner]
+            else:
+                _resolve(inner, assigned)
+    elif isinstance(value, list):
+        for inner in value:
+            _resolve(inner, assigned)
+
+
+class RunningServer:
+    def __init__(self, fhir: FhirServer, port: int = 0, ssl_context: Any = None) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per request
+        self.server = make_server("127.0.0.1", port, fhir.app(), threaded=True, ssl_context=ssl_context)
+        fhir.scheme = "https" if ssl_context else "http"
+        fhir.port = self.server.server_port
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def fhir_server() -> Iterator[FhirServer]:
+    fhir = FhirServer()
+    running = RunningServer(fhir)
+    fhir.running = running  # type: ignore[attr-defined]
+    yield fhir
+    fhir.running.stop()  # type: ignore[attr-defined]
+
+
+def self_signed_certificate(folder: Path) -> tuple[str, str]:
+    """A throwaway certificate for 127.0.0.1 that no trust store knows."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+@pytest.fixture
+def fhir_tls_server(tmp_path: Path) -> Iterator[FhirServer]:
+    fhir = FhirServer()
+    running = RunningServer(fhir, ssl_context=self_signed_certificate(tmp_path))
+    yield fhir
+    running.stop()

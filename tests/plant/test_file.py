@@ -1,0 +1,115 @@
+"""Planting into file imports: CSV/JSON, delimiter, encoding, mappings (Mediboard), atomic writes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from canary.errors import CanaryError
+from canary.plant.lifecycle import list_plantings
+from canary.plant.planter import plant, retire, select_for_retire
+
+
+def test_mediboard_csv_with_delimiter_and_encoding(db, add_hand_canaries, tmp_path, cli):
+    canaries = add_hand_canaries("billing", count=3, kind="billing")
+    target = tmp_path / "patients.csv"
+    result = cli("plant", "billing", "--to", target.as_uri(), "--format", "csv", "--mapping", "mediboard",
+                 "--delimiter", "|", "--encoding", "iso-8859-1")
+    assert result.exit_code == 0, result.output
+    text = target.read_bytes().decode("iso-8859-1")
+    rows = list(csv.DictReader(io.StringIO(text), delimiter="|"))
+    assert len(rows) == 3
+    assert list(rows[0])[:5] == ["nom", "nom_jeune_fille", "prenom", "prenom_2", "prenom_3"]
+    for column in ("naissance", "sexe", "civilite", "adresse", "cp", "ville", "tel", "tel2", "email", "matricule",
+                   "lieu_naissance", "cp_naissance", "medecin_traitant", "rques"):
+        assert column in rows[0]
+    first, record = rows[0], canaries[0]
+    assert first["nom"] == record["birth_name"] and first["prenom"] == record["first_names"][0]
+    assert first["prenom_2"] == record["first_names"][1]
+    assert first["naissance"] == record["birth_date"] and first["sexe"] == record["sex"].lower()
+    assert first["matricule"] == record["nir"] and first["tel"] == "0612340000"
+    assert first["medecin_traitant"] == "GIRARD Anne" and first["lieu_naissance"] == "Lyon"
+    rows_db = list_plantings(db, system="billing")
+    assert {r["state"] for r in rows_db} == {"planted"}
+    assert {r["external_id"] for r in rows_db} == {c["nir"] for c in canaries}
+    assert rows_db[0]["target"] == target.as_uri() and rows_db[0]["channel"] == "file"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".patients.csv")] == []  # no temporary file
+
+
+def test_json_export_and_idempotent_growth(db, add_hand_canaries, tmp_path):
+    add_hand_canaries("billing", count=2, kind="billing")
+    target = tmp_path / "export.json"
+    assert plant(db, "billing", target.as_uri()).ok  # format from the extension, default mapping
+    assert [row["ipp"] for row in json.loads(target.read_text())] == ["40000000", "40000001"]
+    assert plant(db, "billing", target.as_uri()).planted == []
+    add_hand_canaries("billing", count=1, kind="billing")
+    report = plant(db, "billing", target.as_uri())
+    assert report.planted == ["hand000002"] and report.already == 2
+    assert len(json.loads(target.read_text())) == 3
+
+
+def test_options_are_remembered_per_target(db, add_hand_canaries, tmp_path):
+    add_hand_canaries("billing", count=1, kind="billing")
+    target = tmp_path / "p.csv"
+    assert plant(db, "billing", target.as_uri(), mapping="mediboard", delimiter=",").ok
+    add_hand_canaries("billing", count=1, kind="billing")
+    assert plant(db, "billing", target.as_uri()).ok
+    header = target.read_text().splitlines()[0]
+    assert header.startswith("nom,nom_jeune_fille,")
+
+
+def test_a_failed_write_keeps_the_old_file_and_marks_nothing(db, add_hand_canaries, tmp_path):
+    add_hand_canaries("billing", count=1, kind="billing")
+    target = tmp_path / "p.csv"
+    assert plant(db, "billing", target.as_uri(), encoding="ascii", mapping="mediboard").ok
+    before = target.read_bytes()
+    added = add_hand_canaries("billing", count=1, kind="billing")[0]
+    record = json.loads(db.execute("SELECT record FROM canaries WHERE id = ?", [added["id"]]).fetchone()[0])
+    record["address"]["city"] = "Saint-Étienne"
+    db.execute("UPDATE canaries SET record = ? WHERE id = ?", [json.dumps(record), added["id"]])
+    db.conn.commit()
+    report = plant(db, "billing", target.as_uri())
+    assert report.stopped and "cannot be written in ascii" in report.stopped
+    assert target.read_bytes() == before
+    assert [r["state"] for r in list_plantings(db)] == ["planted", "planned"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".p.csv")] == []
+
+
+def test_retire_rewrites_the_file_without_the_row(db, add_hand_canaries, tmp_path, cli):
+    canaries = add_hand_canaries("billing", count=3, kind="billing")
+    target = tmp_path / "p.csv"
+    assert plant(db, "billing", target.as_uri()).ok
+    result = cli("retire", canaries[1]["id"])
+    assert result.exit_code == 0, result.output
+    ipps = [row["ipp"] for row in csv.DictReader(io.StringIO(target.read_text()), delimiter=";")]
+    assert ipps == [canaries[0]["ipp"], canaries[2]["ipp"]]
+    report = retire(db, select_for_retire(db, system="billing"))
+    assert len(report.retired) == 2
+    assert target.read_text().count("\n") == 1  # header only
+
+
+def test_bad_file_options_and_targets(db, add_hand_canaries, tmp_path):
+    add_hand_canaries("billing", count=1, kind="billing")
+    with pytest.raises(CanaryError, match="delimiter"):
+        plant(db, "billing", (tmp_path / "x.csv").as_uri(), delimiter=";;")
+    with pytest.raises(CanaryError, match="unknown encoding"):
+        plant(db, "billing", (tmp_path / "x.csv").as_uri(), encoding="klingon")
+    report = plant(db, "billing", (tmp_path / "missing" / "x.csv").as_uri())
+    assert report.stopped and "does not exist" in report.stopped
+    report = plant(db, "billing", tmp_path.as_uri())
+    assert report.stopped and "it is a folder" in report.stopped
+
+
+def test_a_fictitious_identity_is_never_planted(db, add_hand_canaries, tmp_path):
+    canaries = add_hand_canaries("billing", count=2, kind="billing")
+    record = json.loads(db.execute("SELECT record FROM canaries WHERE id = ?", [canaries[0]["id"]]).fetchone()[0])
+    db.execute("UPDATE canaries SET record = ? WHERE id = ?",
+               [json.dumps(record | {"identity_status": "FICT"}), canaries[0]["id"]])
+    db.conn.commit()
+    target = tmp_path / "p.json"
+    report = plant(db, "billing", target.as_uri())
+    assert report.planted == [canaries[1]["id"]] and "'FICT' would single the record out" in report.failed[0][1]
+    assert [row["ipp"] for row in json.loads(target.read_text())] == [canaries[1]["ipp"]]

@@ -1,0 +1,61 @@
+"""``canary serve --dns --smtp`` as an operator runs it: a real process, real clients, clean stop."""
+
+from __future__ import annotations
+
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+from dnslib import DNSRecord
+
+from canary.store.events import list_events
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for(port: int, timeout: float = 20) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing listens on {port}")
+
+
+def test_serve_runs_every_listener_on_its_own_port(canaries, db, db_path):
+    http_port, dns_port, smtp_port, console_port = _free_port(), _free_port(), _free_port(), _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "canary", "--db", str(db_path), "serve", "--port", str(console_port),
+         "--callback-port", str(http_port), "--dns", "--dns-port", str(dns_port),
+         "--smtp", "--smtp-port", str(smtp_port)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for port in (http_port, dns_port, smtp_port, console_port):
+            _wait_for(port)
+        token = canaries[0]["token"]
+        page = requests.get(f"http://127.0.0.1:{http_port}/mon-espace/documents/{token}", timeout=5)
+        assert page.status_code == 200 and b"Espace patient" in page.content
+        console = requests.get(f"http://127.0.0.1:{console_port}/auth/login", timeout=5)
+        assert console.status_code == 200 and console.content != page.content
+        DNSRecord.question(canaries[1]["tokens"]["hostname"]).send("127.0.0.1", dns_port, timeout=5)
+        with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as client:
+            assert client.noop()[0] == 250
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 0, stderr
+    assert [(e["channel"], e["canary_id"]) for e in list_events(db)] == [
+        ("http", canaries[0]["id"]), ("dns", canaries[1]["id"])]

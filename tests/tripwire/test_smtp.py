@@ -1,0 +1,96 @@
+"""The SMTP receiver driven by smtplib over loopback: delivery, relay refusal, caps."""
+
+from __future__ import annotations
+
+import smtplib
+from email.message import EmailMessage
+
+import pytest
+
+from canary.store.events import list_events
+
+
+def _message(to: str, subject: str = "Votre dossier", body: str = "Bonjour,\nrappel de rendez-vous.\n") -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = "Service client <contact@offres-sante.example>"
+    message["To"] = to
+    message["Subject"] = subject
+    message["Received"] = "from relay.example (relay.example [192.0.2.7]) by mx.example; Tue, 3 Nov 2026 10:00:00 +0100"
+    message.set_content(body)
+    return message
+
+
+def _canary_address(db, canary, mail_domain) -> str:
+    """Hand-made canaries carry another domain; give one an address on ours, as the generator would."""
+    address = f"{canary['first_names'][0].lower()}.{canary['birth_name'].lower()}@{mail_domain}"
+    db.execute("INSERT INTO markers (kind, value, canary_id) VALUES ('email', ?, ?)", [address, canary["id"]])
+    return address
+
+
+def test_mail_to_a_canary_is_an_event_and_the_message_is_kept(start_listeners, canaries, db, mail_domain, cli):
+    port = start_listeners(smtp=True)["SmtpService"].port
+    address = _canary_address(db, canaries[0], mail_domain)
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        client.ehlo("attacker.example")
+        refused = client.send_message(_message(address), from_addr="bounce@offres-sante.example",
+                                      to_addrs=[address, f"nobody@{mail_domain}"])
+    assert refused == {}
+    [event] = list_events(db, channel="smtp")
+    assert event["canary_id"] == canaries[0]["id"] and event["source"] == "127.0.0.1"
+    assert event["severity"] == "high"
+    details = event["details"]
+    assert details["mail_from"] == "bounce@offres-sante.example" and details["subject"] == "Votre dossier"
+    assert details["from"].endswith("<contact@offres-sante.example>") and details["helo"] == "attacker.example"
+    assert details["received"][0].startswith("from relay.example")
+    assert details["group"] == f"tripwire:smtp:{canaries[0]['id']}"
+    shown = cli("tripwire", "messages", "show", str(details["message"]))
+    assert "rappel de rendez-vous" in shown.output and "Subject: Votre dossier" in shown.output
+
+
+def test_relaying_is_refused(start_listeners, canaries, db):
+    port = start_listeners(smtp=True)["SmtpService"].port
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client, pytest.raises(smtplib.SMTPRecipientsRefused) as info:
+        client.send_message(_message("victim@gmail.example"), to_addrs=["victim@gmail.example"])
+    assert info.value.recipients["victim@gmail.example"][0] == 550
+    assert list_events(db, channel="smtp") == []
+
+
+def test_size_and_recipient_caps(start_listeners, canaries, db, mail_domain):
+    port = start_listeners(smtp=True)["SmtpService"].port  # caps: 20000 bytes, 5 recipients
+    address = _canary_address(db, canaries[1], mail_domain)
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        with pytest.raises(smtplib.SMTPException) as too_big:
+            client.send_message(_message(address, body="x" * 60000), to_addrs=[address])
+        assert "552" in str(too_big.value) or getattr(too_big.value, "smtp_code", 0) == 552
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        client.ehlo()
+        client.mail("spam@example.org")
+        codes = [client.rcpt(f"user{i}@{mail_domain}")[0] for i in range(8)]
+        client.rset()
+    assert codes == [250] * 5 + [452] * 3
+    assert list_events(db, channel="smtp") == []  # nothing was delivered
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:  # still serving
+        client.send_message(_message(address), to_addrs=[address])
+    assert len(list_events(db, channel="smtp")) == 1
+
+
+def test_garbage_and_abuse_never_stop_the_receiver(start_listeners, canaries, db, mail_domain):
+    import socket
+
+    port = start_listeners(smtp=True)["SmtpService"].port
+    for garbage in (b"\x00\xff\xfe\r\n" * 5, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"HELO " + b"a" * 100000 + b"\r\n",
+                    b"MAIL FROM:<a@b>\r\nDATA\r\n", b"EHLO x\r\nAUTH PLAIN AGFkbWluAGFkbWlu\r\n"):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            banner = sock.recv(1024)
+            assert banner.startswith(b"220 mx.mail.example.fr ESMTP") and b"python" not in banner.lower()
+            sock.sendall(garbage)
+            sock.settimeout(2)
+            try:
+                answer = sock.recv(4096)
+            except OSError:
+                answer = b""
+            assert not answer.startswith(b"250 2.0.0")  # nothing was accepted as a message
+    address = _canary_address(db, canaries[0], mail_domain)
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        client.send_message(_message(address), to_addrs=[address])
+    assert len(list_events(db, channel="smtp")) == 1
