@@ -156,3 +156,21 @@ def test_7z(tmp_path, run_scan):
         archive.writestr(CSV.encode(), "dump/patients.csv")
     report = run_scan(path)
     assert [(f.file, f.canary_id) for f in report.findings] == [(f"{path}!dump/patients.csv", NATHALIE)]
+
+
+def test_a_real_export_of_generated_canaries_is_found_in_full(cli, db, tmp_path):
+    """End to end with the real generator: every canary of a CSV or JSON export, on a strong marker."""
+    assert cli("config", "set", "pool.phones", "+33756120000-+33756129999").exit_code == 0
+    assert cli("config", "set", "pool.mail_domains", "messagerie-famille.fr").exit_code == 0
+    assert cli("system", "add", "ehr-gen", "--kind", "ehr").exit_code == 0
+    assert cli("seed", "ehr-gen", "--count", "40", "--seed", "3").exit_code == 0
+    out = tmp_path / "out"
+    out.mkdir()
+    for fmt in ("csv", "json"):
+        assert cli("export", "--format", fmt, "-o", str(out / f"export.{fmt}")).exit_code == 0
+    payload = json.loads(cli("scan", str(out), "--json").output)
+    ids = {row[0] for row in db.execute("SELECT id FROM canaries")}
+    for fmt in ("csv", "json"):
+        findings = [f for f in payload["findings"] if f["file"].endswith(fmt)]
+        assert {f["canary_id"] for f in findings} == ids
+        assert all(f["confidence"] == "high" and f["severity"] == "critical" for f in findings), fmt

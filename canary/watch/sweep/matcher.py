@@ -33,6 +33,7 @@ _CONFIDENCE_RANK = {"low": 0, "medium": 1, "high": 2}
 _SUB_RECORD = re.compile(rb"\)\s*,\s*\(|\}\s*,\s*\{|\]\s*,\s*\[")
 _SQL_TUPLE = re.compile(rb"\)\s*,\s*\(")
 LONG_LINE = 2048
+HUGE_LINE = 256 * 1024  # longer lines are cut around the sighting (a dump on one line has no line records)
 SHORT_LINE = 48  # squeezed bytes: shorter lines are fields of a multi-line record
 
 
@@ -218,25 +219,35 @@ def _raw_line(buf: bytes, squeezed: bytes, block_squeezed_start: int, start: int
 
 def _records_around(buf: bytes, line_start: int, line_end: int, block: int, anchor: bytes,
                     encoding: str) -> Iterator[tuple[int, int]]:
-    """Records holding the anchor: the line; within a long line (an SQL extended insert, a JSON array)
-    the tuple or object; and, for an indented line of pretty-printed JSON or XML, the enclosing block.
+    """Records holding the anchor.
+
+    - an SQL extended insert (a line opening with INSERT or a tuple): the tuple;
+    - a JSON array on one line: the object;
+    - a huge line of unknown shape (more than HUGE_LINE): the tuple or object around the sighting,
+      else a window of the line;
+    - any other line (a CSV row, even one carrying JSON cells): the whole line; and, for an indented
+      line of pretty-printed JSON or XML, also the enclosing block.
     """
-    if line_end - line_start > LONG_LINE:
+    head = buf[line_start:line_start + 64].lstrip()
+    huge = line_end - line_start > HUGE_LINE
+    lo, hi = line_start, line_end
+    if huge:
         lo = max(line_start, block * BLOCK - LONG_LINE)
         hi = min(line_end, (block + 1) * BLOCK + LONG_LINE)
+    if (head[:1] == b"(" or head[:6].upper() == b"INSERT") and _SQL_TUPLE.search(buf, lo, hi):
+        yield from _sub_records(buf, lo, hi, anchor, encoding, _SQL_TUPLE)
+        return
+    if (head[:1] == b"[" or huge) and _SUB_RECORD.search(buf, lo, hi):
         yield from _sub_records(buf, lo, hi, anchor, encoding, _SUB_RECORD)
         return
-    if _SQL_TUPLE.search(buf, line_start, line_end):
-        yield from _sub_records(buf, line_start, line_end, anchor, encoding, _SQL_TUPLE)
-        return
-    yield line_start, line_end
-    if buf[line_start:line_start + 1] in (b" ", b"\t"):
-        lo = max(0, line_start - 4 * BLOCK)
-        hi = min(len(buf), line_end + 4 * BLOCK)
-        lines = _line_spans(buf[lo:hi])
-        index = next(i for i, (a, _b) in enumerate(lines) if a + lo == line_start)
-        block_start, block_end = _indented_block(buf[lo:hi], lines, index)
-        yield lo + block_start, lo + block_end
+    yield lo, hi
+    if not huge and buf[line_start:line_start + 1] in (b" ", b"\t"):
+        region_lo = max(0, line_start - 4 * BLOCK)
+        region_hi = min(len(buf), line_end + 4 * BLOCK)
+        lines = _line_spans(buf[region_lo:region_hi])
+        index = next(i for i, (a, _b) in enumerate(lines) if a + region_lo == line_start)
+        block_start, block_end = _indented_block(buf[region_lo:region_hi], lines, index)
+        yield region_lo + block_start, region_lo + block_end
 
 
 def _line_spans(region: bytes) -> list[tuple[int, int]]:
