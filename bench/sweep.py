@@ -64,7 +64,7 @@ def make_canaries(count: int, rng: random.Random, names) -> list[dict]:
         sex = rng.choice("FM")
         birth = _birth(rng)
         while True:
-            phone = f"+3361234{rng.randint(0, 9999):04d}"  # the operator's own pool
+            phone = f"+337561{rng.randint(0, 99999):05d}"  # the operator's own pool
             if phone not in phones:
                 phones.add(phone)
                 break
@@ -95,7 +95,7 @@ def _background(rng: random.Random, names, n: int) -> list[str]:
         given = rng.choice(first)
         birth = _birth(rng)
         y, m, d = birth.split("-")
-        phone = f"0{rng.choice('67')}{rng.randint(20_000_000, 99_999_999)}"  # never the canary pool
+        phone = f"06{rng.randint(10_000_000, 99_999_999)}"  # never the canary pools (07 56 1x xx xx)
         nir = _nir(rng.choice("FM"), birth, rng)
         kind = i % 10
         if kind < 6:
@@ -105,14 +105,16 @@ def _background(rng: random.Random, names, n: int) -> list[str]:
             lines.append(json.dumps({"id": i, "nom": surname, "prenom": given, "naissance": birth, "tel": phone},
                                     ensure_ascii=False) + "\n")
         else:
-            lines.append(f"({i},'{surname}','{given}','{birth}','{phone}','{nir}'),")
+            lines.append(f"({i},'{surname}','{given}','{birth}','{phone}','{nir}')")
     return lines
 
 
 def _sightings(canaries: list[dict], rng: random.Random, count: int) -> tuple[list[str], dict[str, bool]]:
     """Planted lines and, per planted canary, whether a literal marker search can see it."""
     planted, literal = [], {}
-    for c in rng.sample(canaries, count):
+    complete = [c for c in canaries if c.get("phones") and c.get("email") and c.get("nir")
+                and c["phones"][0].startswith("+33")]
+    for c in rng.sample(complete, count):
         phone = "0" + c["phones"][0][3:]
         y, m, d = c["birth_date"].split("-")
         nir = c["nir"]
@@ -143,7 +145,9 @@ def write_corpus(path: Path, size: int, rng: random.Random, names, planted: list
         block = 0
         while written < size:
             rows = rng.choices(pool, k=20_000)
-            text = "".join(rows)  # SQL tuples run on into extended-insert lines
+            tuples = [r for r in rows if r.startswith("(")]
+            text = "".join(r for r in rows if not r.startswith("(")) \
+                + "INSERT INTO `patients` VALUES " + ",".join(tuples) + ";\n"
             if block % every == 0 and queue:
                 text += "\n" + queue.pop()
             out.write(text)
@@ -168,6 +172,26 @@ def _run(cmd: list[str], **kwargs) -> tuple[float, float, int, str]:
         if proc.returncode not in (0, 1):
             raise SystemExit(f"{cmd[0]} failed: {err.read().decode()[:2000]}")
         return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, out.read().decode("utf-8", "replace")
+
+
+def seed_real(db_path: Path, count: int) -> list[dict]:
+    """Canaries from the real generator (``canary seed``) on 7 systems, with phone and mail pools."""
+    from canary.store.registry import list_canaries
+
+    def canary(*args: str) -> None:
+        subprocess.run([sys.executable, "-m", "canary", "--db", str(db_path), *args], cwd=ROOT, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    canary("config", "set", "pool.phones", "+33756100000-+33756199999")
+    canary("config", "set", "pool.mail_domains", "messagerie-famille.fr,boite-perso.fr")
+    for s in range(7):
+        canary("system", "add", f"sys-{s}", "--kind", "ehr")
+        canary("seed", f"sys-{s}", "--count", str(count // 7 + (1 if s < count % 7 else 0)), "--seed", str(s))
+    db = open_db(db_path)
+    try:
+        return list_canaries(db)
+    finally:
+        db.close()
 
 
 def compare_matchers(db_path: Path, corpus: Path, limit: int = 100 * 1024 * 1024) -> None:
@@ -215,6 +239,8 @@ def main() -> None:
     parser.add_argument("--planted", type=int, default=200)
     parser.add_argument("--jobs", default="1,2", help="comma-separated --jobs values to time")
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--generator", choices=["real", "hand"], default="real",
+                        help="canaries from 'canary seed' (default) or hand-made records")
     parser.add_argument("--compare-matchers", action="store_true",
                         help="also time Hyperscan against pyahocorasick on the squeezed corpus")
     args = parser.parse_args()
@@ -227,10 +253,13 @@ def main() -> None:
     db_path = work / "registry.db"
     db_path.unlink(missing_ok=True)
     db = open_db(db_path)
-    for s in range(7):
-        add_system(db, f"sys-{s}", "ehr")
-    canaries = make_canaries(args.canaries, rng, names)
-    add_canaries(db, canaries)
+    if args.generator == "real":
+        canaries = seed_real(db_path, args.canaries)
+    else:
+        for s in range(7):
+            add_system(db, f"sys-{s}", "ehr")
+        canaries = make_canaries(args.canaries, rng, names)
+        add_canaries(db, canaries)
     patterns = [v for (v,) in db.execute("SELECT value FROM markers WHERE kind IN ('nir', 'phone', 'email')")]
     pattern_owner = dict(db.execute("SELECT value, canary_id FROM markers WHERE kind IN ('nir', 'phone', 'email')"))
     db.close()
@@ -239,7 +268,8 @@ def main() -> None:
     corpus = work / "corpus.txt"
     size = write_corpus(corpus, args.size * 1024 * 1024, rng, names, planted)
     mb = size / 1e6
-    print(f"corpus {corpus}: {mb:.0f} MB, {args.canaries} canaries, {len(planted)} planted sightings "
+    print(f"corpus {corpus}: {mb:.0f} MB, {args.canaries} canaries ({args.generator} generator), "
+          f"{len(planted)} planted sightings "
           f"({sum(literal.values())} literal, {len(planted) - sum(literal.values())} reformatted); "
           f"{len(patterns)} literal markers for the reference; setup {time.perf_counter() - t0:.0f} s")
 

@@ -4,7 +4,7 @@ Strong markers (NIR, phone, e-mail, callback token and hostname) come from the r
 ``markers`` table and name one canary on their own. Weak fields (family names, first names, birth
 date, postcode, address line, IPP, mutuelle number) come from the canary records and count only in
 pairs within one record. The fast search looks for the strong markers and for *anchors* among the
-weak fields (birth date, address, IPP, mutuelle number): every pair that counts holds one of them.
+weak fields (birth date, IPP, mutuelle number); a pair is found from its anchor.
 """
 
 from __future__ import annotations
@@ -131,7 +131,9 @@ def build_index(db: sqlite_utils.Database) -> SweepIndex:
             value = getattr(info, kind)
             if value:
                 add(squeeze(value.encode("utf-8")), kind, info.id, 6)
-        for kind in ("birth_date", "address", "ipp", "amc_member"):
+        # Address lines are not anchors: "1 rue de la Paix" is in every town; they still count
+        # as the second half of a pair found from a birth date, IPP or mutuelle number.
+        for kind in ("birth_date", "ipp", "amc_member"):
             for pattern in info.squeezed[kind]:
                 add(pattern, kind, info.id, 6)
     patterns = list(by_pattern)

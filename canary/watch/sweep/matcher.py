@@ -15,7 +15,7 @@ import tempfile
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
-from itertools import accumulate
+from itertools import accumulate, islice
 from pathlib import Path
 
 import hyperscan
@@ -30,10 +30,10 @@ BLOCK = 16 * 1024
 # How far (in squeezed bytes) the other half of a weak pair may sit from its anchor to be worth a look.
 PAIR_WINDOW = 400
 _CONFIDENCE_RANK = {"low": 0, "medium": 1, "high": 2}
-_SUB_RECORD = re.compile(rb"\)\s*,\s*\(|\}\s*,\s*\{|\]\s*,\s*\[")
+_JSON_OBJECTS = re.compile(rb"\}\s*,\s*\{")
 _SQL_TUPLE = re.compile(rb"\)\s*,\s*\(")
 LONG_LINE = 2048
-HUGE_LINE = 256 * 1024  # longer lines are cut around the sighting (a dump on one line has no line records)
+BIG_RECORD = 16 * 1024  # longer lines are cut around the sighting (a dump on one line has no line records)
 SHORT_LINE = 48  # squeezed bytes: shorter lines are fields of a multi-line record
 
 
@@ -221,33 +221,38 @@ def _records_around(buf: bytes, line_start: int, line_end: int, block: int, anch
                     encoding: str) -> Iterator[tuple[int, int]]:
     """Records holding the anchor.
 
-    - an SQL extended insert (a line opening with INSERT or a tuple): the tuple;
-    - a JSON array on one line: the object;
-    - a huge line of unknown shape (more than HUGE_LINE): the tuple or object around the sighting,
-      else a window of the line;
-    - any other line (a CSV row, even one carrying JSON cells): the whole line; and, for an indented
-      line of pretty-printed JSON or XML, also the enclosing block.
+    - an SQL extended insert (a line opening with INSERT or a tuple, or holding several ``),(``):
+      the tuple;
+    - a JSON array on one line (opening with ``[``, or holding many ``},{``): the object;
+    - any other line (a CSV row, even one whose cells hold JSON): the whole line, and for an indented
+      line of pretty-printed JSON or XML also the enclosing block;
+    - a line longer than BIG_RECORD (a whole dump on one line) is first cut to a window around the
+      sighting.
     """
-    head = buf[line_start:line_start + 64].lstrip()
-    huge = line_end - line_start > HUGE_LINE
     lo, hi = line_start, line_end
-    if huge:
+    if hi - lo > BIG_RECORD:
         lo = max(line_start, block * BLOCK - LONG_LINE)
         hi = min(line_end, (block + 1) * BLOCK + LONG_LINE)
-    if (head[:1] == b"(" or head[:6].upper() == b"INSERT") and _SQL_TUPLE.search(buf, lo, hi):
+    head = buf[lo:lo + 64].lstrip()
+    sql = head[:1] == b"(" or head[:6].upper() == b"INSERT"
+    if (sql and _SQL_TUPLE.search(buf, lo, hi)) or _at_least(_SQL_TUPLE, buf, lo, hi, 3):
         yield from _sub_records(buf, lo, hi, anchor, encoding, _SQL_TUPLE)
         return
-    if (head[:1] == b"[" or huge) and _SUB_RECORD.search(buf, lo, hi):
-        yield from _sub_records(buf, lo, hi, anchor, encoding, _SUB_RECORD)
+    if (head[:1] == b"[" and _JSON_OBJECTS.search(buf, lo, hi)) or _at_least(_JSON_OBJECTS, buf, lo, hi, 16):
+        yield from _sub_records(buf, lo, hi, anchor, encoding, _JSON_OBJECTS)
         return
     yield lo, hi
-    if not huge and buf[line_start:line_start + 1] in (b" ", b"\t"):
+    if buf[line_start:line_start + 1] in (b" ", b"\t") and line_end - line_start <= BIG_RECORD:
         region_lo = max(0, line_start - 4 * BLOCK)
         region_hi = min(len(buf), line_end + 4 * BLOCK)
         lines = _line_spans(buf[region_lo:region_hi])
         index = next(i for i, (a, _b) in enumerate(lines) if a + region_lo == line_start)
         block_start, block_end = _indented_block(buf[region_lo:region_hi], lines, index)
         yield region_lo + block_start, region_lo + block_end
+
+
+def _at_least(pattern: re.Pattern[bytes], buf: bytes, lo: int, hi: int, count: int) -> bool:
+    return sum(1 for _ in islice(pattern.finditer(buf, lo, hi), count)) >= count
 
 
 def _line_spans(region: bytes) -> list[tuple[int, int]]:
