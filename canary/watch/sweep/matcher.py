@@ -33,6 +33,7 @@ _CONFIDENCE_RANK = {"low": 0, "medium": 1, "high": 2}
 _JSON_OBJECTS = re.compile(rb"\}\s*,\s*\{")
 _SQL_TUPLE = re.compile(rb"\)\s*,\s*\(")
 LONG_LINE = 2048
+NEAR = 2048  # bytes around the estimated position of a sighting in an SQL insert or JSON array line
 BIG_RECORD = 16 * 1024  # longer lines are cut around the sighting (a dump on one line has no line records)
 SHORT_LINE = 48  # squeezed bytes: shorter lines are fields of a multi-line record
 
@@ -166,16 +167,19 @@ class StreamMatcher:
                 if lines_before is None:
                     lines_before = list(accumulate((part.count(b"\n") for part in parts), initial=0))
                 line = line_base + lines_before[block] + squeezed.count(b"\n", starts[block], start) + 1
-                finding = self._verify(buf, line_start, line_end, block, self.index.patterns[pid], canary_id, name,
-                                       encoding, line, offset_base)
+                # Where the sighting sits in the raw block, by proportion: narrows SQL tuples and JSON objects.
+                raw_block = min(BLOCK, len(buf) - block * BLOCK)
+                hint = block * BLOCK + (start - starts[block]) * raw_block // max(1, len(parts[block]))
+                finding = self._verify(buf, line_start, line_end, block, hint, self.index.patterns[pid], canary_id,
+                                       name, encoding, line, offset_base)
                 if finding and (found is None or
                                 _CONFIDENCE_RANK[finding.confidence] > _CONFIDENCE_RANK[found.confidence]):
                     best[canary_id] = finding
 
-    def _verify(self, buf: bytes, line_start: int, line_end: int, block: int, anchor: bytes, canary_id: str,
-                name: str, encoding: str, line: int, offset_base: int) -> Finding | None:
+    def _verify(self, buf: bytes, line_start: int, line_end: int, block: int, hint: int, anchor: bytes,
+                canary_id: str, name: str, encoding: str, line: int, offset_base: int) -> Finding | None:
         canary = self.index.canaries[canary_id]
-        for rec_start, rec_end in _records_around(buf, line_start, line_end, block, anchor, encoding):
+        for rec_start, rec_end in _records_around(buf, line_start, line_end, block, hint, anchor, encoding):
             text = decode(buf[rec_start:rec_end], encoding)
             decision = decide(fields_in(text, canary))
             if decision is None:
@@ -217,7 +221,7 @@ def _raw_line(buf: bytes, squeezed: bytes, block_squeezed_start: int, start: int
     return line_start, (len(buf) if line_end < 0 else line_end)
 
 
-def _records_around(buf: bytes, line_start: int, line_end: int, block: int, anchor: bytes,
+def _records_around(buf: bytes, line_start: int, line_end: int, block: int, hint: int, anchor: bytes,
                     encoding: str) -> Iterator[tuple[int, int]]:
     """Records holding the anchor.
 
@@ -236,10 +240,10 @@ def _records_around(buf: bytes, line_start: int, line_end: int, block: int, anch
     head = buf[lo:lo + 64].lstrip()
     sql = head[:1] == b"(" or head[:6].upper() == b"INSERT"
     if (sql and _SQL_TUPLE.search(buf, lo, hi)) or _at_least(_SQL_TUPLE, buf, lo, hi, 3):
-        yield from _sub_records(buf, lo, hi, anchor, encoding, _SQL_TUPLE)
+        yield from _pieces_near(buf, lo, hi, hint, anchor, encoding, _SQL_TUPLE)
         return
     if (head[:1] == b"[" and _JSON_OBJECTS.search(buf, lo, hi)) or _at_least(_JSON_OBJECTS, buf, lo, hi, 16):
-        yield from _sub_records(buf, lo, hi, anchor, encoding, _JSON_OBJECTS)
+        yield from _pieces_near(buf, lo, hi, hint, anchor, encoding, _JSON_OBJECTS)
         return
     yield lo, hi
     if buf[line_start:line_start + 1] in (b" ", b"\t") and line_end - line_start <= BIG_RECORD:
@@ -249,6 +253,22 @@ def _records_around(buf: bytes, line_start: int, line_end: int, block: int, anch
         index = next(i for i, (a, _b) in enumerate(lines) if a + region_lo == line_start)
         block_start, block_end = _indented_block(buf[region_lo:region_hi], lines, index)
         yield region_lo + block_start, region_lo + block_end
+
+
+def _pieces_near(buf: bytes, lo: int, hi: int, hint: int, anchor: bytes, encoding: str,
+                 separator: re.Pattern[bytes]) -> Iterator[tuple[int, int]]:
+    """Tuples or objects holding the anchor, looked for first within NEAR bytes of ``hint``.
+
+    Only pieces whole inside that window count there; if none holds the anchor, the whole span is cut.
+    """
+    near_lo, near_hi = max(lo, hint - NEAR), min(hi, hint + NEAR)
+    seen = False
+    for a, b in _sub_records(buf, near_lo, near_hi, anchor, encoding, separator):
+        if (a > near_lo or near_lo == lo) and (b < near_hi or near_hi == hi):
+            seen = True
+            yield a, b
+    if not seen and (near_lo, near_hi) != (lo, hi):
+        yield from _sub_records(buf, lo, hi, anchor, encoding, separator)
 
 
 def _at_least(pattern: re.Pattern[bytes], buf: bytes, lo: int, hi: int, count: int) -> bool:
