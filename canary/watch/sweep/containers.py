@@ -175,7 +175,7 @@ class Walker:
             elif kind == "tar":
                 yield from self._tar(name, peek, budget, depth)
             elif kind in ("zip", "7z"):
-                with self._seekable(name, peek, path, budget) as handle:
+                with _SeekableContext(self, name, peek, path) as handle:  # type: ignore[arg-type]
                     if handle is None:
                         return
                     if kind == "zip":
@@ -258,11 +258,6 @@ class Walker:
             with spool.file:
                 spool.file.seek(0)
                 yield from self.leaves(f"{name}!{member_name}", spool.file, budget, depth + 1)
-
-    # --- buffering for formats that need to seek ---------------------------------------------------
-
-    def _seekable(self, name: str, stream: BinaryIO, path: str | None, budget: Budget):
-        return _SeekableContext(self, name, stream, path)
 
 
 class _SeekableContext:

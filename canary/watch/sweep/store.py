@@ -50,14 +50,6 @@ def store_findings(db: sqlite_utils.Database, sweep_id: int, findings: list[Find
     return added
 
 
-def list_sweeps(db: sqlite_utils.Database, limit: int = 20) -> list[dict[str, Any]]:
-    rows = list(db.query(
-        """SELECT s.id, s.feed, s.started_at, s.finished_at, s.status, s.files, s.bytes, s.error,
-                  (SELECT COUNT(*) FROM sweep_findings f WHERE f.sweep_id = s.id) AS findings
-           FROM sweeps s ORDER BY s.id DESC LIMIT ?""", [limit]))
-    return rows
-
-
 def sweep_findings(db: sqlite_utils.Database, sweep_id: int) -> list[dict[str, Any]]:
     rows = list(db.query('SELECT * FROM sweep_findings WHERE sweep_id = ? ORDER BY id', [sweep_id]))
     for row in rows:
