@@ -18,3 +18,35 @@ def test_every_command_is_in_the_readme():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     missing = [name for name in get_cli().commands if f"`canary {name}" not in readme]
     assert not missing, f"README CLI reference lacks: {missing}"
+
+
+def _readme_commands() -> list[list[str]]:
+    import shlex
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = readme.split("```sh")[1:]
+    lines = []
+    for block in blocks:
+        for line in block.split("```")[0].splitlines():
+            line = line.split("  #")[0].strip()
+            if line.startswith("canary ") and "<" not in line:
+                lines.append(shlex.split(line)[1:])
+    return lines
+
+
+def test_readme_examples_name_real_commands_and_options():
+    import click
+
+    cli = get_cli()
+    commands = _readme_commands()
+    assert len(commands) > 15
+    for args in commands:
+        command: click.Command = cli
+        rest = list(args)
+        while isinstance(command, click.Group) and rest and rest[0] in command.commands:
+            command = command.commands[rest.pop(0)]
+        assert not isinstance(command, click.Group), f"README: 'canary {' '.join(args)}' names no command"
+        known = {opt for param in command.params for opt in getattr(param, "opts", [])}
+        for word in rest:
+            if word.startswith("--"):
+                assert word.split("=")[0] in known, f"README: 'canary {' '.join(args)}': unknown option {word}"
