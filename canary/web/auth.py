@@ -49,5 +49,8 @@ def login():
 
 @bp.route("/logout", methods=("POST",))
 def logout():
+    from canary.web.console import check_csrf
+
+    check_csrf()
     session.clear()
     return redirect(url_for("auth.login"))

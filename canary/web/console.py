@@ -1,9 +1,14 @@
-"""The console's pages."""
+"""The console's pages: systems and recent events, alerts with their lifecycle."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+import secrets
 
+from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
+
+from canary.alert.correlate import correlate_all
+from canary.alert.model import acknowledge, list_alerts, resolve
+from canary.errors import CanaryError
 from canary.store.events import list_events
 from canary.store.registry import list_systems
 from canary.web.auth import login_required
@@ -12,9 +17,49 @@ from canary.web.db import get_db
 bp = Blueprint("console", __name__)
 
 
+def csrf_token() -> str:
+    """A per-session token every state-changing form carries (SameSite cookies are the second lock)."""
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(24)
+    return str(session["csrf"])
+
+
+def check_csrf() -> None:
+    sent = request.form.get("csrf", "")
+    if not sent or not secrets.compare_digest(sent, session.get("csrf", "")):
+        abort(400)
+
+
+@bp.app_context_processor
+def _inject_csrf() -> dict:
+    return {"csrf_token": csrf_token}
+
+
 @bp.route("/")
 @login_required
 def index():
     db = get_db()
     events = list_events(db)[-20:][::-1]
     return render_template("index.html", systems=list_systems(db), events=events)
+
+
+@bp.route("/alerts")
+@login_required
+def alerts():
+    db = get_db()
+    # Fold in events not yet correlated, so the page is current even if no worker runs.
+    correlate_all(db)
+    open_only = request.args.get("all") is None
+    return render_template("alerts.html", alerts=list_alerts(db, open_only=open_only), open_only=open_only)
+
+
+@bp.route("/alerts/<int:alert_id>/<any(ack, resolve):action>", methods=("POST",))
+@login_required
+def alert_action(alert_id: int, action: str):
+    check_csrf()
+    change = acknowledge if action == "ack" else resolve
+    try:
+        change(get_db(), alert_id, by=g.user, note=request.form.get("note") or None)
+    except CanaryError as exc:
+        session["flash"] = str(exc)
+    return redirect(url_for("console.alerts"))

@@ -26,6 +26,23 @@ MESSAGES: dict[str, dict[str, str]] = {
     "channel": {"fr": "Canal", "en": "Channel"},
     "severity": {"fr": "Gravité", "en": "Severity"},
     "source": {"fr": "Source", "en": "Source"},
+    "nav_systems": {"fr": "Systèmes", "en": "Systems"},
+    "nav_alerts": {"fr": "Alertes", "en": "Alerts"},
+    "alerts_open": {"fr": "Alertes en cours", "en": "Open alerts"},
+    "alerts_all": {"fr": "Toutes les alertes", "en": "All alerts"},
+    "show_all": {"fr": "Voir aussi les alertes résolues", "en": "Show resolved alerts too"},
+    "show_open": {"fr": "Seulement les alertes en cours", "en": "Open alerts only"},
+    "no_alert": {"fr": "Aucune alerte.", "en": "No alert."},
+    "state": {"fr": "État", "en": "State"},
+    "count": {"fr": "Événements", "en": "Events"},
+    "first_seen": {"fr": "Premier", "en": "First seen"},
+    "last_seen": {"fr": "Dernier", "en": "Last seen"},
+    "ack": {"fr": "Prendre en charge", "en": "Acknowledge"},
+    "resolve": {"fr": "Clore", "en": "Resolve"},
+    "note": {"fr": "Note", "en": "Note"},
+    "state_open": {"fr": "ouverte", "en": "open"},
+    "state_acknowledged": {"fr": "prise en charge", "en": "acknowledged"},
+    "state_resolved": {"fr": "close", "en": "resolved"},
 }
 
 
