@@ -25,6 +25,7 @@ RATIO_SLACK = 1024 * 1024  # small streams may compress very well without being 
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
 # Reads from decompressors stay small so that a corrupt or truncated stream loses little of what it held.
 READ_SIZE = 64 * 1024
+XLSX_MAX_SHARED_STRINGS = 32 * 1024 * 1024
 
 
 class LimitExceeded(Exception):
@@ -232,6 +233,12 @@ class Walker:
         compressed = sum(i.compress_size for i in infos)
         if expanded > RATIO_SLACK and expanded > self.limits.max_ratio * max(compressed, 1):
             self.skip(name, f"expansion ratio above {self.limits.max_ratio} (possible zip bomb; sweep.max_ratio)")
+            return
+        strings = sum(i.file_size for i in infos if i.filename.lower() == "xl/sharedstrings.xml")
+        if strings > XLSX_MAX_SHARED_STRINGS:
+            # openpyxl holds the shared-string table in memory even in read-only mode.
+            self.skip(name, f"spreadsheet text table larger than {XLSX_MAX_SHARED_STRINGS // 2**20} MiB "
+                            "(export it as CSV to sweep it)")
             return
         budget.spend(expanded)
         handle.seek(0)

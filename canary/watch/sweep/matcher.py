@@ -1,8 +1,9 @@
 """The fast search (Hyperscan over the squeezed stream) and the verification of what it finds.
 
 One text stream is read in 1 MiB chunks that overlap by 8 KiB, so memory stays flat whatever the
-length of a line. Each chunk is squeezed block by block (4 KiB) so a hit in the squeezed stream can be
-traced back to its block of real text, where :mod:`canary.watch.sweep.verify` decides.
+length of a line. Each chunk is squeezed block by block (16 KiB); newlines survive squeezing, so a
+hit in the squeezed stream leads back to its exact line of real text (and, within a long line, to
+an estimated position), where :mod:`canary.watch.sweep.verify` decides.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ import codecs
 import io
 import lzma
 import multiprocessing
+import queue
 import tarfile
+import threading
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -82,7 +84,7 @@ class UnitScanner:
         for leaf in walker.leaves(name, stream, budget, path=path):
             counter = [0]
             chunks, encoding = self._leaf_chunks(leaf, walker, counter)
-            result.findings.extend(self.matcher.scan(chunks, leaf.name, encoding))
+            result.findings.extend(self.matcher.scan(_prefetched(chunks), leaf.name, encoding))
             result.files += 1
             result.bytes += counter[0]
 
@@ -143,6 +145,48 @@ def _chained(head: bytes, stream: BinaryIO) -> Iterator[bytes]:
         if not block:
             return
         yield block
+
+
+_END = object()
+
+
+def _prefetched(chunks: Iterator[bytes], depth: int = 2) -> Iterator[bytes]:
+    """Read (and decompress) the next chunks in a thread while this one is matched.
+
+    zlib, bz2, lzma and file reads release the GIL, so a compressed dump is scanned at about the
+    speed of the slower of the two stages instead of their sum. At most ``depth`` chunks wait.
+    """
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        ready.put(chunk, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ready.put(_END)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            ready.put(exc)
+
+    worker = threading.Thread(target=produce, name="sweep-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
 
 
 def _guarded(chunks: Iterator[bytes], name: str, walker: Walker, counter: list[int]) -> Iterator[bytes]:
