@@ -57,7 +57,7 @@ def check_target(policy: TargetPolicy, host: str, port: int | None) -> list[str]
         infos = socket.getaddrinfo(host.strip("[]"), port or 0, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as exc:
         raise CanaryError(f"cannot resolve notification host {host!r}: {exc}") from exc
-    addresses = sorted({info[4][0] for info in infos})
+    addresses = sorted({str(info[4][0]) for info in infos})  # IP sockaddrs: the host is always a str
     for text in addresses:
         reason = policy.refusal(ipaddress.ip_address(text.split("%")[0]))
         if reason:

@@ -60,8 +60,9 @@ def overall_window(windows: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     """The alert's window: the latest start and the earliest end across systems (one theft, several sources)."""
     if not windows:
         return None
-    starts = [parse_time(w["from"]) for w in windows.values() if w.get("from")]
-    ends = [parse_time(w["to"]) for w in windows.values() if w.get("to")]
+    # Unparseable bounds are skipped: comparing a datetime with None would raise.
+    starts = [t for w in windows.values() if (t := parse_time(w.get("from")))]
+    ends = [t for w in windows.values() if (t := parse_time(w.get("to")))]
     bases = sorted({w["basis"] for w in windows.values()})
     return {
         "from": iso(max(starts)) if starts else None,

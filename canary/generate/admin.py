@@ -20,10 +20,12 @@ import functools
 import os
 import random
 from bisect import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from itertools import accumulate
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from stdnum import luhn
 
@@ -83,18 +85,21 @@ def rpps_number(rng: random.Random) -> str:
     return body + luhn.calc_check_digit(body)
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True)
-class Weighted:
+class Weighted(Generic[T]):
     """Items with cumulative weights, for a fast weighted pick from a random number."""
 
-    items: tuple
+    items: tuple[T, ...]
     cumulative: tuple[float, ...]
 
     @classmethod
-    def of(cls, pairs: list[tuple[object, float]]) -> Weighted:
+    def of(cls, pairs: Sequence[tuple[T, float]]) -> Weighted[T]:
         return cls(tuple(item for item, _ in pairs), tuple(accumulate(w for _, w in pairs)))
 
-    def pick(self, rng: random.Random):
+    def pick(self, rng: random.Random) -> T:
         return self.items[bisect(self.cumulative, rng.random() * self.cumulative[-1])]
 
 
@@ -183,6 +188,7 @@ class AdminTables:
         if caisses is None:
             raise ValueError(f"no health-insurance caisse known for department {department!r}")
         caisse: Caisse = caisses.pick(rng)
+        caisse_code: str | None  # no caisse code outside the general regime
         regime, caisse_name, caisse_code = REGIME_GENERAL, caisse.name, caisse.code
         draw = rng.random()
         if draw < MSA_SHARE:

@@ -21,6 +21,7 @@ import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Literal
 
 from canary.generate._clinical_checks import check_record
 from canary.generate._clinical_tables import (
@@ -142,14 +143,14 @@ class ClinicalTables:
         }
 
     def _allergies(self, rng: random.Random, sex: str, band: int) -> list[tuple[Allergy, str | None]]:
-        found = []
+        found: list[tuple[Allergy, str | None]] = []
         for probability, allergy in self.allergy_odds[sex, band]:
             if rng.random() < probability and len(found) < MAX_ALLERGIES:
                 reaction = None if rng.random() < NO_REACTION_SHARE else allergy.reactions.pick(rng)
                 found.append((allergy, reaction))
         return found
 
-    def _onset(self, rng: random.Random, c: Condition, birth: date, today: date, age: int) -> date | None | bool:
+    def _onset(self, rng: random.Random, c: Condition, birth: date, today: date, age: int) -> date | None | Literal[False]:
         """Onset date, None when undated, False when the condition cannot fit this patient."""
         if c.kind in ("acute", "pregnancy"):
             lookback = ACUTE_LOOKBACK_DAYS if c.kind == "acute" else 250

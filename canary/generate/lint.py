@@ -146,7 +146,8 @@ def _first_names_decade(ref: Reference, record: dict[str, Any]) -> Iterator[Prob
     decade = ref.decade(birth.year)
     # Born abroad: the names of the country of birth are as plausible as France's.
     origin = ref.country_origins.get((record.get("birth_place") or {}).get("code") or "")
-    foreign = ref.origin_first_names[(origin, sex)].items if (origin, sex) in ref.origin_first_names else ()
+    foreign = ref.origin_first_names[(origin, sex)].items \
+        if origin is not None and (origin, sex) in ref.origin_first_names else ()
     first = strip_accents(str(names[0])).upper()
     if first not in ref.first_name_sets.get((sex, decade), frozenset()) and first not in foreign:
         yield Problem("first-name-decade", "first_names[0]",

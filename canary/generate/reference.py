@@ -148,8 +148,9 @@ def _first_names(seeds: Path):
         if row["name"] not in usable:
             name = ins_form(row["name"])
             usable[row["name"]] = name if is_ins_name(name) and not has_marker_word(name) else None
-        if usable[row["name"]]:
-            ranked[(row["sex"], int(row["decade"]))].append(usable[row["name"]])
+        usable_name = usable[row["name"]]
+        if usable_name:
+            ranked[(row["sex"], int(row["decade"]))].append(usable_name)
     tables, sets = {}, {}
     for (sex, decade), names in ranked.items():
         # Names got more diverse with time. Calibrated on INSEE shares: the top name ~4 % of births

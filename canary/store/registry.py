@@ -47,7 +47,7 @@ def add_system(
     with write_transaction(db):
         if db.execute("SELECT 1 FROM systems WHERE name = ?", [name]).fetchone():
             raise CanaryError(f"system {name!r} already exists")
-        db["systems"].insert(row)
+        db.table("systems").insert(row)
     return row
 
 

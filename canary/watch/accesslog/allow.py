@@ -6,7 +6,7 @@ before its expiry, while it has not expired; nothing is ever dropped.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import sqlite_utils
 
@@ -25,11 +25,12 @@ def add_rule(db: sqlite_utils.Database, system: str, account: str, owner: str, e
         if not value or not value.strip():
             raise CanaryError(f"{label} must not be empty")
     expires_at = parse_expiry(expires)
-    rule_id = db["accesslog_allow_rules"].insert(
+    # insert() sets last_pk to the new row's integer id (rowid primary key).
+    rule_id = cast(int, db.table("accesslog_allow_rules").insert(
         {"system": system, "account": account.strip(), "owner": owner.strip(), "reason": reason.strip(),
          "expires_at": expires_at, "created_at": now_iso()}
-    ).last_pk
-    return get_rule(db, int(rule_id))
+    ).last_pk)
+    return get_rule(db, rule_id)
 
 
 def get_rule(db: sqlite_utils.Database, rule_id: int) -> dict[str, Any]:

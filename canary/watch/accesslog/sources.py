@@ -102,7 +102,7 @@ def add_source(
                 if other["kind"] == "syslog" and (ep := parse_from(other["url"])).port == endpoint.port \
                         and ep.port != 0 and set(ep.transports) & set(endpoint.transports):
                     raise CanaryError(f"port {endpoint.port} already used by source {other['name']!r}")
-        db["accesslog_sources"].insert(row)
+        db.table("accesslog_sources").insert(row)
     return get_source(db, name)
 
 

@@ -38,7 +38,7 @@ def add_feed(db: sqlite_utils.Database, name: str, source: str, schedule: str = 
     with write_transaction(db):
         if db.execute("SELECT 1 FROM sweep_feeds WHERE name = ?", [name]).fetchone():
             raise CanaryError(f"feed {name!r} already exists")
-        db["sweep_feeds"].insert(row)
+        db.table("sweep_feeds").insert(row)
     return row
 
 

@@ -29,7 +29,7 @@ def add_rule(db: sqlite_utils.Database, kind: str, value: str, *, system: str | 
     if system is not None:
         get_system(db, system)
     row = {"kind": kind, "value": value, "system": system, "note": note, "created_at": now_iso()}
-    row["id"] = db["tripwire_ignore_rules"].insert(row).last_pk
+    row["id"] = db.table("tripwire_ignore_rules").insert(row).last_pk
     return row
 
 

@@ -6,7 +6,7 @@ import json
 from email import policy
 from email.parser import BytesParser
 from email.utils import getaddresses
-from typing import Any
+from typing import Any, cast
 
 import sqlite_utils
 
@@ -54,12 +54,13 @@ def keep_message(db: sqlite_utils.Database, *, channel: str, canary_ids: list[st
                  max_bytes: int, truncated: bool = False) -> int:
     """Store the message (cut at ``max_bytes``) and prune the oldest beyond ``tripwire.messages_keep``."""
     kept = raw[:max_bytes]
-    message_id = db["tripwire_messages"].insert({
+    # insert() sets last_pk to the new row's integer id (rowid primary key).
+    message_id = cast(int, db.table("tripwire_messages").insert({
         "received_at": utcnow(), "channel": channel, "canary_ids": json.dumps(canary_ids), "peer": peer,
         "mail_from": mail_from, "rcpt_to": json.dumps(rcpt_to), "subject": digest.get("subject"),
         "message_id": digest.get("message_id"), "size": len(raw),
         "truncated": int(truncated or len(kept) < len(raw)), "raw": kept,
-    }).last_pk
+    }).last_pk)
     keep = int(get_setting(db, "tripwire.messages_keep"))
-    db.execute("DELETE FROM tripwire_messages WHERE id <= ?", [int(message_id) - keep])
-    return int(message_id)
+    db.execute("DELETE FROM tripwire_messages WHERE id <= ?", [message_id - keep])
+    return message_id
