@@ -41,5 +41,4 @@ def markers_for(record: dict, token: str | None = None) -> list[Marker]:
 
 
 def _dedupe(markers: Iterable[Marker]) -> list[Marker]:
-    seen: set[Marker] = set()
-    return [m for m in markers if not (m in seen or seen.add(m))]
+    return list(dict.fromkeys(markers))  # first occurrence wins, order kept
