@@ -46,7 +46,7 @@ pass_ctx = click.make_pass_decorator(CliContext)
 class CanaryGroup(click.Group):
     """Prints operator errors as one line and exits 1, instead of a traceback."""
 
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
+    def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except CanaryError as exc:

@@ -150,7 +150,9 @@ class ClinicalTables:
                 found.append((allergy, reaction))
         return found
 
-    def _onset(self, rng: random.Random, c: Condition, birth: date, today: date, age: int) -> date | None | Literal[False]:
+    def _onset(
+        self, rng: random.Random, c: Condition, birth: date, today: date, age: int,
+    ) -> date | None | Literal[False]:
         """Onset date, None when undated, False when the condition cannot fit this patient."""
         if c.kind in ("acute", "pregnancy"):
             lookback = ACUTE_LOOKBACK_DAYS if c.kind == "acute" else 250

@@ -151,6 +151,7 @@ def _namespace_warnings(target: Target, options: dict[str, Any]) -> list[str]:
 def _plant_file(db, system_row, target: Target, options, todo, report: PlantReport) -> None:
     planted = lifecycle.list_plantings(db, target=target.address, states=("planted",))
     records = [get_canary(db, row["canary_id"]) for row in planted + todo]
+    assert target.path is not None  # parse_target always sets it for file:// targets
     try:
         fileexport.write_export(target.path, records, fmt=options["format"], mapping=options["mapping"],
                                 delimiter=options["delimiter"], encoding=options["encoding"])
@@ -352,6 +353,7 @@ def _retire_file(db, target: Target, options, live, report: RetireReport) -> Non
     keep = [r for r in lifecycle.list_plantings(db, target=target.address, states=("planted",))
             if r["id"] not in leaving]
     records = [get_canary(db, r["canary_id"]) for r in keep]
+    assert target.path is not None  # parse_target always sets it for file:// targets
     fileexport.write_export(target.path, records, fmt=options["format"], mapping=options["mapping"],
                             delimiter=options["delimiter"], encoding=options["encoding"])
     lifecycle.mark_retired(db, list(leaving))

@@ -54,7 +54,9 @@ class Policy:
         )
 
     def is_export(self, action: str | None) -> bool:
-        return bool(action) and not self.export_words.isdisjoint(_WORDS.findall(action.lower()))
+        if not action:
+            return False
+        return not self.export_words.isdisjoint(_WORDS.findall(action.lower()))
 
 
 @dataclass(slots=True)

@@ -6,7 +6,8 @@ from typing import Any
 
 from canary.watch.accesslog.model import AccessEntry, Malformed
 
-_ACTION_CODES = {"C": "create", "R": "read", "U": "update", "D": "delete", "E": "execute"}
+# Looked up with the raw JSON value, whatever its type (unknown values pass through).
+_ACTION_CODES: dict[object, str] = {"C": "create", "R": "read", "U": "update", "D": "delete", "E": "execute"}
 
 
 def entry_from_auditevent(resource: Any) -> AccessEntry:

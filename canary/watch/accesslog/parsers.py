@@ -139,11 +139,12 @@ class RegexParser:
         except re.error as exc:
             raise CanaryError(f"invalid --pattern: {exc}") from exc
         groups = list(self.regex.groupindex)
-        self.roles = [(name, ALIASES.get(name.lower().rstrip("0123456789"))) for name in groups]
-        unknown = [name for name, role in self.roles if role is None]
+        named = [(name, ALIASES.get(name.lower().rstrip("0123456789"))) for name in groups]
+        unknown = [name for name, role in named if role is None]
         if unknown:
             raise CanaryError(f"--pattern group(s) {', '.join(unknown)} unknown; use user, patient, "
                               "ipp, nir, action, time, ip")
+        self.roles: list[tuple[str, str]] = [(name, role) for name, role in named if role is not None]
         if not any(role == "patient" for _, role in self.roles):
             raise CanaryError("--pattern needs a named group for the patient: (?P<patient>...) or (?P<ipp>...)")
 
@@ -295,9 +296,9 @@ class CsvParser:
                     columns[role] = idx
         else:
             for i, name in enumerate(names):
-                role = ALIASES.get(name)
-                if role:
-                    columns.setdefault(role, []).append(i)
+                aliased = ALIASES.get(name)
+                if aliased:
+                    columns.setdefault(aliased, []).append(i)
         if "patient" in columns:
             self.columns = columns
             self.ready = True

@@ -7,6 +7,7 @@ except the tail of a file that was rotated away (it will never be completed).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -136,7 +137,7 @@ class FileFollower:
                 return count  # wait for the writer to end the line
             try:
                 self.processor.feed_lines(lines, self.offset, key_base, extra={"file": str(self.path)})
-                self.processor.flush(position=lambda db, end=end: self._save(db, end))
+                self.processor.flush(position=functools.partial(self._save, offset=end))
             except BaseException:
                 self.processor.discard()
                 raise

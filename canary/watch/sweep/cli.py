@@ -25,8 +25,9 @@ def _progress_bar() -> tuple[Any, Any]:
 
     def update(done: int, total: int) -> None:
         if state["bar"] is None:
-            state["bar"] = click.progressbar(length=max(total, 1), label="scan", file=sys.stderr)
-            state["bar"].__enter__()
+            bar = click.progressbar(length=max(total, 1), label="scan", file=sys.stderr)
+            state["bar"] = bar
+            bar.__enter__()
         state["bar"].update(done - state["done"])
         state["done"] = done
 

@@ -54,7 +54,7 @@ def expand(inputs: list[str], jobs: int = 1, exclude: set[Path] | None = None) -
             continue
         path = Path(item)
         if path.is_dir():
-            files = []
+            files: list[Path] = []
             for root, dirs, names in os.walk(path):
                 dirs.sort()
                 files.extend(Path(root) / n for n in sorted(names))

@@ -212,6 +212,7 @@ def _recv_exact(conn: socket.socket, size: int) -> bytes | None:
 
 
 class _QuietMixin:
+    resolver: TripwireResolver  # set by DnsListener.start before serving; read by the handlers
     daemon_threads = True
     allow_reuse_address = True
 
@@ -240,7 +241,7 @@ class DnsListener:
     def start(self) -> None:
         udp, tcp = self._bind()
         for server in (udp, tcp):
-            server.resolver = self.resolver  # type: ignore[attr-defined]
+            server.resolver = self.resolver
             thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
                                       name=f"tripwire-dns-{type(server).__name__}", daemon=True)
             thread.start()

@@ -128,8 +128,9 @@ def _fr_date(iso: str | None) -> str:
 
 def _image_urls(links: dict[str, str | None]) -> list[str]:
     urls = []
-    if links.get("url"):
-        urls.append(f"{links['url'].rstrip('/')}/entete.gif")
+    url = links.get("url")
+    if url:
+        urls.append(f"{url.rstrip('/')}/entete.gif")
     if links.get("hostname"):
         urls.append(f"http://{links['hostname']}/img/logo.gif")
     return urls
@@ -156,7 +157,9 @@ def _pdf(content: dict[str, Any], links: dict[str, str | None]) -> bytes:
     pdf.setAuthor(content["signature"])
     portal = _portal_url(links)
     # Open action: readers that honour it contact the portal as soon as the file is opened.
-    pdf._doc.Catalog.OpenAction = PDFDictionary({"S": PDFName("URI"), "URI": PDFString(portal)})
+    # reportlab has no public API for the catalog's OpenAction; its stubs leave out the private _doc.
+    open_action = PDFDictionary({"S": PDFName("URI"), "URI": PDFString(portal)})
+    pdf._doc.Catalog.OpenAction = open_action  # type: ignore[attr-defined]
     width, height = A4
     y = height - 2 * cm
     pdf.setFont("Helvetica-Bold", 12)

@@ -85,7 +85,7 @@ def _poll(db: sqlite_utils.Database, client: imaplib.IMAP4, config: ImapConfig, 
         raise CanaryError(f"IMAP {config.mailbox_key}: cannot open folder {config.folder!r}")
     uidvalidity = int((client.response("UIDVALIDITY")[1] or [b"0"])[0] or 0)
     last_uid = _last_uid(db, config.mailbox_key, uidvalidity)
-    _, found = client.uid("SEARCH", None, f"UID {last_uid + 1}:*")
+    _, found = client.uid("SEARCH", f"UID {last_uid + 1}:*")  # no CHARSET argument
     uids = sorted(int(u) for u in (found[0] or b"").split() if int(u) > last_uid)
     stored = 0
     for uid in uids[:_BATCH]:
