@@ -34,6 +34,7 @@ def open_archive(path: Path) -> IO[bytes]:
         raise CanaryError(f"{path} is a directory") from exc
     for magic, opener in _MAGIC:
         if head.startswith(magic):
+            # The Gzip/BZ2/LZMA file objects are not declared IO[bytes] but read and close like one.
             return opener(path, "rb")  # type: ignore[return-value]
     return open(path, "rb")
 

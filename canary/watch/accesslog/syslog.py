@@ -310,7 +310,7 @@ class SyslogService:
                 try:
                     item = self.queue.get(timeout=self.flush_interval)
                 except queue.Empty:
-                    item = ()  # type: ignore[assignment]
+                    item = ()  # type: ignore[assignment]  # falsy marker: "nothing yet", unlike None "stop"
                 taken = 0
                 while item is not None and taken < self.batch_size:
                     if item:

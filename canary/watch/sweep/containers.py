@@ -17,7 +17,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import IO, BinaryIO, Protocol
 
 from canary.watch.sweep.limits import Limits
 
@@ -26,6 +26,12 @@ SPOOL_IN_MEMORY = 8 * 1024 * 1024
 # Reads from decompressors stay small so that a corrupt or truncated stream loses little of what it held.
 READ_SIZE = 64 * 1024
 XLSX_MAX_SHARED_STRINGS = 32 * 1024 * 1024
+
+
+class ByteReader(Protocol):
+    """All the walker asks of a stream it unpacks: sequential reads of bytes."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class LimitExceeded(Exception):
@@ -47,14 +53,14 @@ class Budget:
 class CountingReader(io.RawIOBase):
     """Counts the bytes read from a stream (for a compressed one: the denominator of the expansion ratio)."""
 
-    def __init__(self, inner: BinaryIO) -> None:
+    def __init__(self, inner: ByteReader) -> None:
         self.inner = inner
         self.count = 0
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer) -> int:
         data = self.inner.read(len(buffer))
         n = len(data)
         buffer[:n] = data
@@ -69,7 +75,7 @@ class CountingReader(io.RawIOBase):
 class BoundedReader(CountingReader):
     """An expanded stream that stops at the budget, at a ratio to its compressed size, or at a cap."""
 
-    def __init__(self, inner: BinaryIO, budget: Budget, ratio: int, compressed: Callable[[], int],
+    def __init__(self, inner: ByteReader, budget: Budget, ratio: int, compressed: Callable[[], int],
                  cap: int | None = None) -> None:
         super().__init__(inner)
         self.budget = budget
@@ -88,7 +94,7 @@ class BoundedReader(CountingReader):
 class Peekable(io.RawIOBase):
     """A stream whose first bytes can be looked at before deciding how to open it."""
 
-    def __init__(self, inner: BinaryIO) -> None:
+    def __init__(self, inner: ByteReader) -> None:
         self.inner = inner
         self.head = b""
         self.pos = 0
@@ -104,7 +110,7 @@ class Peekable(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer) -> int:
         if self.pos < len(self.head):
             data = self.head[self.pos:self.pos + len(buffer)]
             self.pos += len(data)
@@ -148,7 +154,7 @@ class Walker:
     def skip(self, name: str, reason: str) -> None:
         self.skipped.append({"file": name, "reason": reason})
 
-    def leaves(self, name: str, stream: BinaryIO, budget: Budget, depth: int = 0,
+    def leaves(self, name: str, stream: ByteReader, budget: Budget, depth: int = 0,
                path: str | None = None) -> Iterator[Leaf]:
         """Every leaf under ``stream``. ``path``: the file on disk, when there is one (seekable)."""
         if depth > self.limits.max_depth:
@@ -159,24 +165,25 @@ class Walker:
         kind = kind_of(head)
         try:
             if kind == "text":
+                # Peekable is a RawIOBase, not declared a BinaryIO; the scanner only reads it.
                 yield Leaf(name, stream=peek)  # type: ignore[arg-type]
             elif kind in ("gzip", "bzip2", "xz"):
-                counter = CountingReader(peek)  # type: ignore[arg-type]
+                counter = CountingReader(peek)
                 raw = io.BufferedReader(counter)
                 if kind == "gzip":
-                    opened: BinaryIO = gzip.GzipFile(fileobj=raw)  # type: ignore[assignment]
+                    opened: ByteReader = gzip.GzipFile(fileobj=raw)
                 elif kind == "bzip2":
-                    opened = bz2.BZ2File(raw)  # type: ignore[assignment]
+                    opened = bz2.BZ2File(raw)
                 else:
-                    opened = lzma.LZMAFile(raw)  # type: ignore[assignment]  # noqa: SIM115
+                    opened = lzma.LZMAFile(raw)  # noqa: SIM115
                 bounded = io.BufferedReader(BoundedReader(opened, budget, self.limits.max_ratio,
                                                           lambda: counter.count), buffer_size=READ_SIZE)
                 # A compressed file keeps its own name (leak.sql.gz); archives inside add "!member".
-                yield from self.leaves(name, bounded, budget, depth + 1)  # type: ignore[arg-type]
+                yield from self.leaves(name, bounded, budget, depth + 1)
             elif kind == "tar":
                 yield from self._tar(name, peek, budget, depth)
             elif kind in ("zip", "7z"):
-                with _SeekableContext(self, name, peek, path) as handle:  # type: ignore[arg-type]
+                with _SeekableContext(self, name, peek, path) as handle:
                     if handle is None:
                         return
                     if kind == "zip":
@@ -191,7 +198,7 @@ class Walker:
 
     # --- archives --------------------------------------------------------------------------------
 
-    def _tar(self, name: str, stream: BinaryIO, budget: Budget, depth: int) -> Iterator[Leaf]:
+    def _tar(self, name: str, stream: Peekable, budget: Budget, depth: int) -> Iterator[Leaf]:
         with tarfile.open(fileobj=stream, mode="r|") as archive:
             for member in archive:
                 if not member.isfile():
@@ -200,7 +207,7 @@ class Walker:
                 if handle is not None:
                     yield from self.leaves(f"{name}!{member.name}", handle, budget, depth + 1)
 
-    def _zip(self, name: str, handle: BinaryIO, budget: Budget, depth: int) -> Iterator[Leaf]:
+    def _zip(self, name: str, handle: IO[bytes], budget: Budget, depth: int) -> Iterator[Leaf]:
         with zipfile.ZipFile(handle) as archive:
             infos = [i for i in archive.infolist() if not i.is_dir()]
             if any(i.filename == "xl/workbook.xml" for i in infos):
@@ -218,7 +225,7 @@ class Walker:
                 try:
                     with archive.open(info) as raw:
                         bounded = io.BufferedReader(BoundedReader(raw, budget, self.limits.max_ratio,
-                                                                  lambda i=info: i.compress_size,
+                                                                  _constant(info.compress_size),
                                                                   cap=info.file_size), buffer_size=READ_SIZE)
                         yield from self.leaves(member, bounded, budget, depth + 1)
                 except LimitExceeded as exc:
@@ -226,7 +233,7 @@ class Walker:
                 except (OSError, EOFError, zlib.error, zipfile.BadZipFile, NotImplementedError, RuntimeError) as exc:
                     self.skip(member, f"unreadable zip member: {exc.__class__.__name__}: {exc}"[:300])
 
-    def _xlsx(self, name: str, handle: BinaryIO, infos: list[zipfile.ZipInfo], budget: Budget) -> Iterator[Leaf]:
+    def _xlsx(self, name: str, handle: IO[bytes], infos: list[zipfile.ZipInfo], budget: Budget) -> Iterator[Leaf]:
         from canary.watch.sweep.xlsx import xlsx_rows
 
         expanded = sum(i.file_size for i in infos)
@@ -245,7 +252,7 @@ class Walker:
         for sheet, rows in xlsx_rows(handle):
             yield Leaf(f"{name}!{sheet}", rows=rows)
 
-    def _7z(self, name: str, handle: BinaryIO, budget: Budget, depth: int) -> Iterator[Leaf]:
+    def _7z(self, name: str, handle: IO[bytes], budget: Budget, depth: int) -> Iterator[Leaf]:
         import py7zr
 
         with py7zr.SevenZipFile(handle, mode="r") as archive:
@@ -267,14 +274,18 @@ class Walker:
                 yield from self.leaves(f"{name}!{member_name}", spool.file, budget, depth + 1)
 
 
+def _constant(value: int) -> Callable[[], int]:
+    return lambda: value
+
+
 class _SeekableContext:
     """The file itself when it is on disk, else a spooled copy (memory, then an anonymous temp file)."""
 
-    def __init__(self, walker: Walker, name: str, stream: BinaryIO, path: str | None) -> None:
+    def __init__(self, walker: Walker, name: str, stream: ByteReader, path: str | None) -> None:
         self.walker, self.name, self.stream, self.path = walker, name, stream, path
-        self.handle: BinaryIO | None = None
+        self.handle: IO[bytes] | None = None
 
-    def __enter__(self) -> BinaryIO | None:
+    def __enter__(self) -> IO[bytes] | None:
         if self.path is not None:
             self.handle = open(self.path, "rb")  # noqa: SIM115 - closed in __exit__
             return self.handle
@@ -292,7 +303,7 @@ class _SeekableContext:
                 return None
             spool.write(block)
         spool.seek(0)
-        self.handle = spool  # type: ignore[assignment]
+        self.handle = spool
         return self.handle
 
     def __exit__(self, *exc: object) -> None:

@@ -119,6 +119,7 @@ def fetch(url: str, limits: Limits) -> BinaryIO:
             spool.close()
             raise Unreachable(f"download interrupted: {exc.__class__.__name__}") from exc
     spool.seek(0)
+    # SpooledTemporaryFile is not declared a BinaryIO but reads, seeks and closes like one.
     return spool  # type: ignore[return-value]
 
 

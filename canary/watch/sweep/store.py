@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import sqlite_utils
 
@@ -17,7 +17,7 @@ def start_sweep(db: sqlite_utils.Database, sources: list[str], feed: str | None 
     with write_transaction(db):
         cursor = db.execute("INSERT INTO sweeps (feed, sources, started_at, status) VALUES (?, ?, ?, 'running')",
                             [feed, json.dumps(sources, ensure_ascii=False), utcnow()])
-    return int(cursor.lastrowid)  # type: ignore[arg-type]
+    return cast(int, cursor.lastrowid)  # always set after an INSERT
 
 
 def finish_sweep(db: sqlite_utils.Database, sweep_id: int, report: ScanReport | None, status: str,

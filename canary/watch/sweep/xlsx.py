@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 _EXCEL_EPOCH = date(1899, 12, 30)
 _SERIALS = range(1, 73051)  # 1900-01-01 .. 2099-12-31
@@ -28,7 +28,7 @@ def _cell_text(value: Any) -> str:
     return str(value)
 
 
-def xlsx_rows(handle: BinaryIO) -> Iterator[tuple[str, Iterator[str]]]:
+def xlsx_rows(handle: IO[bytes]) -> Iterator[tuple[str, Iterator[str]]]:
     """(sheet title, its rows as text lines) for every worksheet."""
     from openpyxl import load_workbook
 

@@ -169,9 +169,11 @@ def _buffer(data: bytes):
 
 
 class _UDPHandler(socketserver.BaseRequestHandler):
+    server: _UDPServer  # only ever served by _UDPServer, which carries the resolver
+
     def handle(self) -> None:
         data, sock = self.request
-        reply = answer_packet(self.server.resolver, data, self.client_address[0], "udp")  # type: ignore[attr-defined]
+        reply = answer_packet(self.server.resolver, data, self.client_address[0], "udp")
         if reply is not None:
             if len(reply) > 512:
                 reply = DNSRecord.parse(reply).truncate().pack()
@@ -179,6 +181,8 @@ class _UDPHandler(socketserver.BaseRequestHandler):
 
 
 class _TCPHandler(socketserver.BaseRequestHandler):
+    server: _TCPServer  # only ever served by _TCPServer, which carries the resolver
+
     def handle(self) -> None:
         conn: socket.socket = self.request
         conn.settimeout(_TCP_TIMEOUT)
@@ -193,7 +197,7 @@ class _TCPHandler(socketserver.BaseRequestHandler):
                 data = _recv_exact(conn, length)
                 if data is None:
                     return
-                reply = answer_packet(self.server.resolver, data, self.client_address[0], "tcp")  # type: ignore[attr-defined]
+                reply = answer_packet(self.server.resolver, data, self.client_address[0], "tcp")
                 if reply is None:
                     return
                 conn.sendall(struct.pack("!H", len(reply)) + reply)
