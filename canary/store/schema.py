@@ -81,4 +81,17 @@ def _core_tables(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = [("core-001-tables", _core_tables)]
+def _login_failures(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE login_failures (
+            name TEXT NOT NULL,
+            source TEXT,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX login_failures_name ON login_failures(name, at);
+        """
+    )
+
+
+MIGRATIONS = [("core-001-tables", _core_tables), ("core-002-login-failures", _login_failures)]

@@ -35,7 +35,7 @@ def login():
     error = None
     if request.method == "POST":
         name = request.form.get("username", "")
-        if check_user(get_db(), name, request.form.get("password", "")):
+        if check_user(get_db(), name, request.form.get("password", ""), source=request.remote_addr):
             session.clear()
             session["user"] = name
             target = request.args.get("next", "")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import sqlite_utils
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -9,6 +11,8 @@ from canary.errors import CanaryError
 from canary.store.registry import now_iso
 
 MIN_PASSWORD = 12
+MAX_FAILURES = 5
+LOCKOUT_WINDOW = timedelta(minutes=15)
 
 
 def add_user(db: sqlite_utils.Database, name: str, password: str) -> None:
@@ -23,8 +27,23 @@ def add_user(db: sqlite_utils.Database, name: str, password: str) -> None:
     )
 
 
-def check_user(db: sqlite_utils.Database, name: str, password: str) -> bool:
+def check_user(db: sqlite_utils.Database, name: str, password: str, source: str | None = None) -> bool:
+    """True for the right password, unless the name is locked out by recent failures."""
     row = db.execute("SELECT password_hash FROM users WHERE name = ?", [name]).fetchone()
     # Hash even for an unknown user so timing does not tell which names exist.
     stored = row[0] if row else generate_password_hash("unknown-user-placeholder")
-    return check_password_hash(stored, password) and row is not None
+    ok = check_password_hash(stored, password) and row is not None
+    if locked_out(db, name):
+        return False
+    if ok:
+        db.execute("DELETE FROM login_failures WHERE name = ?", [name])
+    else:
+        db.execute("INSERT INTO login_failures (name, source, at) VALUES (?, ?, ?)", [name, source, now_iso()])
+    return ok
+
+
+def locked_out(db: sqlite_utils.Database, name: str) -> bool:
+    """Too many failures for this name lately: a password guesser gets nowhere, the owner waits a little."""
+    since = (datetime.now(UTC) - LOCKOUT_WINDOW).isoformat(timespec="seconds").replace("+00:00", "Z")
+    count = db.execute("SELECT COUNT(*) FROM login_failures WHERE name = ? AND at >= ?", [name, since]).fetchone()[0]
+    return int(count) >= MAX_FAILURES

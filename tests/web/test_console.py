@@ -24,3 +24,12 @@ def test_open_redirect_is_refused(served):
     resp = session.post(served + "/auth/login?next=//evil.example/", allow_redirects=False,
                         data={"username": "rssi", "password": "un mot de passe solide"})
     assert resp.status_code == 302 and resp.headers["Location"] == "/"
+
+
+def test_password_guessing_locks_the_name_out(served):
+    session = requests.Session()
+    for _ in range(5):
+        assert session.post(served + "/auth/login", data={"username": "rssi", "password": "guess"}).status_code == 401
+    # Even the right password is refused while the name is locked out.
+    locked = session.post(served + "/auth/login", data={"username": "rssi", "password": "un mot de passe solide"})
+    assert locked.status_code == 401
