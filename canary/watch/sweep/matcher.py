@@ -107,6 +107,24 @@ class StreamMatcher:
         self.plan = [tuple((cid, kind in STRONG_KINDS,
                             () if kind in STRONG_KINDS else index.canaries[cid].pair_patterns[kind])
                            for kind, cid in entries) for entries in index.entries]
+        # Per pattern whose every entry is a weak anchor (birth dates mostly, a third of a dump's rows):
+        # the union of the other halves, for a pre-check in C calls only (no per-canary work) over a
+        # window that contains every precise window. For a birth date, an other half that is itself
+        # an anchor of the same canary (IPP, mutuelle number) is left out: its own hit looks for the
+        # date. None for patterns with a strong marker.
+        anchors_of = {pattern: set(entries) for pattern, entries in zip(index.patterns, index.entries, strict=True)}
+        self.weak_others: list[tuple[bytes, ...] | None] = []
+        for entries in index.entries:
+            if any(kind in STRONG_KINDS for kind, _cid in entries):
+                self.weak_others.append(None)
+                continue
+            others = []
+            for kind, cid in entries:
+                for other in index.canaries[cid].pair_patterns[kind]:
+                    own = anchors_of.get(other, ())
+                    if kind != "birth_date" or not any((k, cid) in own for k in ("ipp", "amc_member")):
+                        others.append(other)
+            self.weak_others.append(tuple(dict.fromkeys(others)))
 
     def scan(self, chunks: Iterable[bytes], name: str, encoding: str) -> list[Finding]:
         best: dict[str, Finding] = {}
@@ -145,8 +163,19 @@ class StreamMatcher:
         lengths = self.lengths
         find = squeezed.find
         best_get = best.get
+        weak_others = self.weak_others
         for pid, end in hits:
             start = end - lengths[pid]
+            others_any = weak_others[pid]
+            if others_any is not None:
+                # Most anchors have no other half within PAIR_WINDOW: skip them before any line work.
+                lo = start - PAIR_WINDOW if start > PAIR_WINDOW else 0
+                hi = end + PAIR_WINDOW
+                for pattern in others_any:
+                    if find(pattern, lo, hi) >= 0:
+                        break
+                else:
+                    continue
             lo = -1
             for canary_id, strong, others in plan[pid]:
                 found = best_get(canary_id)
