@@ -112,7 +112,8 @@ class StreamMatcher:
         # window that contains every precise window. For a birth date, an other half that is itself
         # an anchor of the same canary (IPP, mutuelle number) is left out: its own hit looks for the
         # date. None for patterns with a strong marker.
-        anchors_of = {pattern: set(entries) for pattern, entries in zip(index.patterns, index.entries, strict=True)}
+        own_anchors = {(pattern, cid) for pattern, entries in zip(index.patterns, index.entries, strict=True)
+                       for kind, cid in entries if kind in ("ipp", "amc_member")}
         self.weak_others: list[tuple[bytes, ...] | None] = []
         for entries in index.entries:
             if any(kind in STRONG_KINDS for kind, _cid in entries):
@@ -121,8 +122,7 @@ class StreamMatcher:
             others = []
             for kind, cid in entries:
                 for other in index.canaries[cid].pair_patterns[kind]:
-                    own = anchors_of.get(other, ())
-                    if kind != "birth_date" or not any((k, cid) in own for k in ("ipp", "amc_member")):
+                    if kind != "birth_date" or (other, cid) not in own_anchors:
                         others.append(other)
             self.weak_others.append(tuple(dict.fromkeys(others)))
 
@@ -153,29 +153,45 @@ class StreamMatcher:
             starts.append(total)
             total += len(part)
         squeezed = b"".join(parts)
+        find = squeezed.find
+        rfind = squeezed.rfind
+        lengths = self.lengths
+        weak_others = self.weak_others
         hits: list[tuple[int, int]] = []
-        self.database.scan(squeezed, match_event_handler=lambda pid, _s, end, _f, _c: hits.append((pid, end)))
+        keep = hits.append
+
+        def on_match(pid: int, _from: int, end: int, _flags: int, _context: object) -> None:
+            # Most weak anchors have no other half on their line: drop them here, in the callback,
+            # before any tuple, list or per-canary work.
+            others = weak_others[pid]
+            if others is not None:
+                # The window of _pair_window, inlined: the line when it is long enough.
+                start = end - lengths[pid]
+                wide_lo = start - PAIR_WINDOW if start > PAIR_WINDOW else 0
+                lo = rfind(b"\n", wide_lo, start) + 1
+                hi = find(b"\n", end, end + PAIR_WINDOW)
+                if lo == 0:
+                    lo = wide_lo
+                if hi < 0:
+                    hi = end + PAIR_WINDOW
+                if hi - lo < SHORT_LINE:
+                    lo, hi = wide_lo, end + PAIR_WINDOW
+                for pattern in others:
+                    if find(pattern, lo, hi) >= 0:
+                        break
+                else:
+                    return
+            keep((pid, end))
+
+        self.database.scan(squeezed, match_event_handler=on_match)
         if not hits:
             return
         lines_before: list[int] | None = None  # newlines before each block, counted on first need
         tried: set[tuple[str, int]] = set()
         plan = self.plan
-        lengths = self.lengths
-        find = squeezed.find
         best_get = best.get
-        weak_others = self.weak_others
         for pid, end in hits:
             start = end - lengths[pid]
-            others_any = weak_others[pid]
-            if others_any is not None:
-                # Most anchors have no other half within PAIR_WINDOW: skip them before any line work.
-                lo = start - PAIR_WINDOW if start > PAIR_WINDOW else 0
-                hi = end + PAIR_WINDOW
-                for pattern in others_any:
-                    if find(pattern, lo, hi) >= 0:
-                        break
-                else:
-                    continue
             lo = -1
             for canary_id, strong, others in plan[pid]:
                 found = best_get(canary_id)
