@@ -107,6 +107,24 @@ class StreamMatcher:
         self.plan = [tuple((cid, kind in STRONG_KINDS,
                             () if kind in STRONG_KINDS else index.canaries[cid].pair_patterns[kind])
                            for kind, cid in entries) for entries in index.entries]
+        # Per pattern whose every entry is a weak anchor (birth dates mostly, a third of a dump's rows):
+        # the union of the other halves, for a pre-check in C calls only (no per-canary work) over a
+        # window that contains every precise window. For a birth date, an other half that is itself
+        # an anchor of the same canary (IPP, mutuelle number) is left out: its own hit looks for the
+        # date. None for patterns with a strong marker.
+        own_anchors = {(pattern, cid) for pattern, entries in zip(index.patterns, index.entries, strict=True)
+                       for kind, cid in entries if kind in ("ipp", "amc_member")}
+        self.weak_others: list[tuple[bytes, ...] | None] = []
+        for entries in index.entries:
+            if any(kind in STRONG_KINDS for kind, _cid in entries):
+                self.weak_others.append(None)
+                continue
+            others = []
+            for kind, cid in entries:
+                for other in index.canaries[cid].pair_patterns[kind]:
+                    if kind != "birth_date" or (other, cid) not in own_anchors:
+                        others.append(other)
+            self.weak_others.append(tuple(dict.fromkeys(others)))
 
     def scan(self, chunks: Iterable[bytes], name: str, encoding: str) -> list[Finding]:
         best: dict[str, Finding] = {}
@@ -135,15 +153,42 @@ class StreamMatcher:
             starts.append(total)
             total += len(part)
         squeezed = b"".join(parts)
+        find = squeezed.find
+        rfind = squeezed.rfind
+        lengths = self.lengths
+        weak_others = self.weak_others
         hits: list[tuple[int, int]] = []
-        self.database.scan(squeezed, match_event_handler=lambda pid, _s, end, _f, _c: hits.append((pid, end)))
+        keep = hits.append
+
+        def on_match(pid: int, _from: int, end: int, _flags: int, _context: object) -> None:
+            # Most weak anchors have no other half on their line: drop them here, in the callback,
+            # before any tuple, list or per-canary work.
+            others = weak_others[pid]
+            if others is not None:
+                # The window of _pair_window, inlined: the line when it is long enough.
+                start = end - lengths[pid]
+                wide_lo = start - PAIR_WINDOW if start > PAIR_WINDOW else 0
+                lo = rfind(b"\n", wide_lo, start) + 1
+                hi = find(b"\n", end, end + PAIR_WINDOW)
+                if lo == 0:
+                    lo = wide_lo
+                if hi < 0:
+                    hi = end + PAIR_WINDOW
+                if hi - lo < SHORT_LINE:
+                    lo, hi = wide_lo, end + PAIR_WINDOW
+                for pattern in others:
+                    if find(pattern, lo, hi) >= 0:
+                        break
+                else:
+                    return
+            keep((pid, end))
+
+        self.database.scan(squeezed, match_event_handler=on_match)
         if not hits:
             return
         lines_before: list[int] | None = None  # newlines before each block, counted on first need
         tried: set[tuple[str, int]] = set()
         plan = self.plan
-        lengths = self.lengths
-        find = squeezed.find
         best_get = best.get
         for pid, end in hits:
             start = end - lengths[pid]
