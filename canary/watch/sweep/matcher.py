@@ -183,7 +183,9 @@ class StreamMatcher:
                     return
             keep((pid, end))
 
-        self.database.scan(squeezed, match_event_handler=on_match)
+        database = self.database
+        assert database is not None  # scan() returns early without patterns
+        database.scan(squeezed, match_event_handler=on_match)
         if not hits:
             return
         lines_before: list[int] | None = None  # newlines before each block, counted on first need

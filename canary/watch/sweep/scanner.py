@@ -69,7 +69,8 @@ class UnitScanner:
                 with fetch(unit.url, self.limits) as body:
                     self._scan_stream(unit.name, body, None, result, walker)
             else:
-                with open(unit.path, "rb") as handle:  # type: ignore[arg-type]
+                assert unit.path is not None  # a unit is a byte range, a URL or a path
+                with open(unit.path, "rb") as handle:
                     self._scan_stream(unit.name, handle, unit.path, result, walker)
         except Unreachable as exc:
             result.unreachable = True
