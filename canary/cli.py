@@ -7,6 +7,7 @@ import sqlite3
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NoReturn
 
 import click
 import sqlite_utils
@@ -42,9 +43,29 @@ class CliContext:
 
 pass_ctx = click.make_pass_decorator(CliContext)
 
+_NO_ARGS_IS_HELP: tuple[type[Exception], ...] = tuple(
+    cls for cls in [getattr(click.exceptions, "NoArgsIsHelpError", None)] if cls is not None
+)
+
+
+def _exit_on_usage_error(exc: click.UsageError) -> NoReturn:
+    """A bad option or argument: one line that says what and where to look, like every other error."""
+    hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+    click.echo(f"error: {exc.format_message()}{hint}", err=True)
+    sys.exit(exc.exit_code)
+
 
 class CanaryGroup(click.Group):
     """Prints operator errors as one line and exits 1, instead of a traceback."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except _NO_ARGS_IS_HELP:
+            raise
+        except click.UsageError as exc:  # options of the root command itself, e.g. `canary --bogus`
+            _exit_on_usage_error(exc)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -52,6 +73,10 @@ class CanaryGroup(click.Group):
         except CanaryError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
+        except _NO_ARGS_IS_HELP:
+            raise  # a bare group name shows its help, as click does
+        except click.UsageError as exc:
+            _exit_on_usage_error(exc)
         except sqlite3.DatabaseError as exc:
             click.echo(f"error: registry {ctx.obj.db_path if ctx.obj else ''}: {exc}", err=True)
             sys.exit(1)

@@ -18,7 +18,11 @@ def test_errors_are_one_line_and_non_zero(cli):
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == ["error: unknown system 'nowhere'; see 'canary system list'"]
     assert cli("show", "zzzz").exit_code == 1
-    assert cli("system", "add", "x", "--kind", "mainframe").exit_code == 2
+    bad_option = cli("system", "add", "x", "--kind", "mainframe")
+    assert bad_option.exit_code == 2
+    assert bad_option.output.strip().splitlines() == [
+        "error: Invalid value for '--kind': 'mainframe' is not one of 'ehr', 'lab', 'imaging', 'billing', 'backup', "
+        "'warehouse', 'partner', 'pharmacy', 'other'. (see 'cli system add --help')"]
 
 
 def test_config_roundtrip(cli):
