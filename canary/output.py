@@ -30,3 +30,12 @@ def _cell(value: Any) -> str:
     if isinstance(value, list | tuple):
         return ", ".join(str(v) for v in value)
     return str(value)
+
+
+def echo_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, as_json: bool,
+              empty: str = "(none)") -> None:
+    """The rows as JSON for scripts, or as an aligned table for people."""
+    if as_json:
+        echo_json(rows)
+    else:
+        echo_table(rows, columns, empty=empty)

@@ -18,7 +18,7 @@ from canary.alert.model import acknowledge, list_alerts, resolve
 from canary.alert.notify_test import send_test
 from canary.alert.worker import correlation_loop, delivery_loop
 from canary.cli import CliContext, pass_ctx
-from canary.output import echo_json, echo_table
+from canary.output import echo_json, echo_rows, echo_table
 from canary.store.events import SEVERITIES
 
 
@@ -104,11 +104,8 @@ def notify_add(ctx: CliContext, url: str, min_severity: str, systems: tuple[str,
 def notify_list(ctx: CliContext, as_json: bool) -> None:
     """Destinations with their routing and delivery health."""
     rows = destination_status(ctx.db)
-    if as_json:
-        echo_json(rows)
-    else:
-        echo_table(rows, ["id", "url", "min_severity", "systems", "pending", "failures", "last_error"],
-                   empty="aucune destination / no destination")
+    echo_rows(rows, ["id", "url", "min_severity", "systems", "pending", "failures", "last_error"],
+              as_json=as_json, empty="aucune destination / no destination")
 
 
 @notify_group.command("remove")
@@ -126,10 +123,7 @@ def notify_remove(ctx: CliContext, destination_id: int) -> None:
 def notify_test(ctx: CliContext, as_json: bool) -> None:
     """Send a test alert to every destination now and report each; exit 1 if one failed."""
     report = send_test(ctx.db)
-    if as_json:
-        echo_json(report)
-    else:
-        echo_table(report, ["id", "url", "ok", "error"], empty="aucune destination / no destination")
+    echo_rows(report, ["id", "url", "ok", "error"], as_json=as_json, empty="aucune destination / no destination")
     if any(not row["ok"] for row in report):
         raise SystemExit(1)
 

@@ -8,7 +8,7 @@ import click
 
 from canary.cli import CliContext, pass_ctx
 from canary.errors import CanaryError
-from canary.output import echo_json, echo_table
+from canary.output import echo_json, echo_rows
 from canary.plant import fileexport
 from canary.plant.lifecycle import list_plantings
 
@@ -72,11 +72,8 @@ def plant_cmd(ctx: CliContext, system: str, url: str, token_env: str | None, fmt
 def plants_cmd(ctx: CliContext, system: str | None, as_json: bool) -> None:
     """What is planted where, with the ids the targets gave."""
     rows = [{key: row.get(key) for key in PLANTING_KEYS} for row in list_plantings(ctx.db, system=system)]
-    if as_json:
-        echo_json(rows)
-        return
-    echo_table(rows, ["id", "canary_id", "system", "generation", "channel", "target", "state", "external_id",
-                      "planted_at", "retired_at", "error"], empty="no planting / aucune plantation")
+    echo_rows(rows, ["id", "canary_id", "system", "generation", "channel", "target", "state", "external_id",
+                     "planted_at", "retired_at", "error"], as_json=as_json, empty="no planting / aucune plantation")
 
 
 def _echo_retire(report: RetireReport) -> None:

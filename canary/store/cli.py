@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from canary.cli import CliContext, pass_ctx
-from canary.output import echo_json, echo_table
+from canary.output import echo_json, echo_rows
 from canary.settings import all_settings, get_setting, set_setting, settings_markdown, unset_setting
 from canary.store.events import list_events
 from canary.store.registry import SYSTEM_KINDS, add_system, list_systems
@@ -36,10 +36,7 @@ def system_add(ctx: CliContext, name: str, kind: str, establishment: str | None,
 def system_list(ctx: CliContext, as_json: bool) -> None:
     """List systems with their active canary counts."""
     rows = list_systems(ctx.db)
-    if as_json:
-        echo_json(rows)
-    else:
-        echo_table(rows, ["name", "kind", "establishment", "finess", "canaries"], empty="no system yet")
+    echo_rows(rows, ["name", "kind", "establishment", "finess", "canaries"], as_json=as_json, empty="no system yet")
 
 
 @click.group()
@@ -104,11 +101,8 @@ def config_unset(ctx: CliContext, name: str) -> None:
 def events(ctx: CliContext, system: str | None, since: str | None, channel: str | None, as_json: bool) -> None:
     """Events seen on every channel, oldest first."""
     rows = list_events(ctx.db, system=system, since=since, channel=channel)
-    if as_json:
-        echo_json(rows)
-    else:
-        echo_table(rows, ["id", "time", "channel", "severity", "system", "canary_id", "source", "account",
-                          "action"], empty="no event")
+    echo_rows(rows, ["id", "time", "channel", "severity", "system", "canary_id", "source", "account",
+                      "action"], as_json=as_json, empty="no event")
 
 
 COMMANDS = [system, config, events]

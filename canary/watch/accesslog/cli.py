@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from canary.cli import CliContext, pass_ctx
-from canary.output import echo_json, echo_table
+from canary.output import echo_json, echo_rows
 from canary.watch.accesslog.allow import add_rule, list_rules, remove_rule
 from canary.watch.accesslog.parsers import FORMATS, parse_field_options
 from canary.watch.accesslog.replay import replay_file
@@ -47,11 +47,8 @@ def logs_add(ctx: CliContext, system: str, url: str, fmt: str | None, pattern: s
 def logs_list(ctx: CliContext, as_json: bool) -> None:
     """Sources with their counters (lines, malformed, matched, events). / Sources et compteurs."""
     rows = [{k: s[k] for k in LIST_KEYS} for s in list_sources(ctx.db)]
-    if as_json:
-        echo_json(rows)
-    else:
-        echo_table(rows, ["name", "system", "kind", "format", "url", "lines", "malformed", "matched", "events",
-                          "last_error"], empty="no access-log source / aucune source")
+    echo_rows(rows, ["name", "system", "kind", "format", "url", "lines", "malformed", "matched", "events",
+                      "last_error"], as_json=as_json, empty="no access-log source / aucune source")
 
 
 @logs.command("remove")
@@ -122,11 +119,8 @@ def allow_add(ctx: CliContext, system: str, account: str, owner: str, expires: s
 def allow_list(ctx: CliContext, include_expired: bool, as_json: bool) -> None:
     """Allow-rules in force. / Règles en vigueur."""
     rows = list_rules(ctx.db, include_expired=include_expired)
-    if as_json:
-        echo_json(rows)
-    else:
-        echo_table(rows, ["id", "system", "account", "owner", "expires_at", "active", "reason"],
-                   empty="no allow-rule / aucune règle")
+    echo_rows(rows, ["id", "system", "account", "owner", "expires_at", "active", "reason"],
+              as_json=as_json, empty="no allow-rule / aucune règle")
 
 
 @allow.command("remove")

@@ -12,7 +12,7 @@ import click
 
 from canary.cli import CliContext, pass_ctx
 from canary.errors import CanaryError
-from canary.output import echo_json, echo_table
+from canary.output import echo_json, echo_rows, echo_table
 from canary.watch.sweep.feeds import add_feed, feed_json, get_feed, list_feeds, remove_feed, run_feed, run_sweep
 from canary.watch.sweep.scanner import ScanReport
 
@@ -94,11 +94,8 @@ def feed_add(ctx: CliContext, name: str, source: str, schedule: str) -> None:
 def feed_list(ctx: CliContext, as_json: bool) -> None:
     """Configured feeds with their last run."""
     feeds = [feed_json(f) for f in list_feeds(ctx.db)]
-    if as_json:
-        echo_json(feeds)
-    else:
-        echo_table(feeds, ["name", "source", "schedule", "last_run_at", "last_status", "last_error"],
-                   empty="aucun flux / no feed")
+    echo_rows(feeds, ["name", "source", "schedule", "last_run_at", "last_status", "last_error"],
+              as_json=as_json, empty="aucun flux / no feed")
 
 
 @feed_group.command("remove")
@@ -126,10 +123,7 @@ def sweep_command(ctx: CliContext, feed_name: str | None, jobs: int, as_json: bo
     if not names:
         raise CanaryError("no feed configured; add one with 'canary feed add NAME SOURCE'")
     outcomes = [run_feed(ctx.db, name, jobs=jobs) for name in names]
-    if as_json:
-        echo_json(outcomes)
-    else:
-        echo_table(outcomes, ["feed", "sweep_id", "status", "findings", "error"])
+    echo_rows(outcomes, ["feed", "sweep_id", "status", "findings", "error"], as_json=as_json)
     if any(o["status"] != "ok" for o in outcomes):
         click.echo("flux injoignable(s), réessayé(s) au prochain passage / unreachable feed(s), retried at the "
                    "next run", err=True)

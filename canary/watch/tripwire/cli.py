@@ -8,7 +8,7 @@ import click
 
 from canary.cli import CliContext, pass_ctx
 from canary.errors import CanaryError
-from canary.output import echo_json, echo_table
+from canary.output import echo_rows
 
 
 @click.group()
@@ -47,10 +47,7 @@ def ignore_list(ctx: CliContext, as_json: bool) -> None:
     from canary.watch.tripwire.ignore import list_rules
 
     rows = list_rules(ctx.db)
-    if as_json:
-        echo_json(rows)
-    else:
-        echo_table(rows, ["id", "kind", "value", "system", "note", "created_at"], empty="no ignore rule")
+    echo_rows(rows, ["id", "kind", "value", "system", "note", "created_at"], as_json=as_json, empty="no ignore rule")
 
 
 @ignore.command("remove")
@@ -108,11 +105,8 @@ def messages_list(ctx: CliContext, as_json: bool) -> None:
     rows = list(ctx.db.query(
         "SELECT id, received_at, channel, canary_ids, peer, mail_from, subject, size, truncated "
         "FROM tripwire_messages ORDER BY id"))
-    if as_json:
-        echo_json(rows)
-    else:
-        echo_table(rows, ["id", "received_at", "channel", "canary_ids", "peer", "mail_from", "subject", "size"],
-                   empty="no message")
+    echo_rows(rows, ["id", "received_at", "channel", "canary_ids", "peer", "mail_from", "subject", "size"],
+              as_json=as_json, empty="no message")
 
 
 @messages.command("show")
