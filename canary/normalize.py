@@ -21,6 +21,8 @@ _OVERSEAS_CODES = ("262", "269", "508", "590", "594", "596", "681", "687", "689"
 
 def fold(text: str) -> str:
     """Upper-case ASCII letters and digits separated by single spaces: accents, case, hyphens gone."""
+    if text.isascii():  # nothing to decompose (most values, and most records of a dump)
+        return _NOT_ALNUM.sub(" ", text.upper()).strip()
     decomposed = unicodedata.normalize("NFKD", text.translate(_LIGATURES))
     ascii_only = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return _NOT_ALNUM.sub(" ", ascii_only.upper()).strip()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import os
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +18,7 @@ from canary.store.seeding import derive_token
 from canary.watch.sweep.index import build_index
 from canary.watch.sweep.limits import Limits
 from canary.watch.sweep.scanner import ScanReport, scan
+from canary.watch.sweep.search import native_module
 from tests.conftest import make_record
 
 # Canary 0 of `sweep_canaries`: an accented identity and a used name, for the reformatting tests.
@@ -48,10 +51,22 @@ def sweep_canaries(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return canaries
 
 
+def engines() -> list[str]:
+    """Both engines where the native core is built, and always in CI (which installs its headers)."""
+    return ["native", "python"] if native_module() is not None or os.environ.get("CI") else ["python"]
+
+
+@pytest.fixture(params=engines())
+def engine(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
 @pytest.fixture
-def run_scan(db: sqlite_utils.Database, sweep_canaries) -> Callable[..., ScanReport]:
+def run_scan(db: sqlite_utils.Database, sweep_canaries, engine: str) -> Callable[..., ScanReport]:
+    """A scan with the engine under test: every matching test runs on both engines."""
     def _scan(*paths: Path | str, limits: Limits | None = None, jobs: int = 1) -> ScanReport:
-        return scan(build_index(db), [str(p) for p in paths], limits or Limits(), jobs=jobs)
+        limits = dataclasses.replace(limits or Limits(), engine=engine)
+        return scan(build_index(db), [str(p) for p in paths], limits, jobs=jobs)
 
     return _scan
 

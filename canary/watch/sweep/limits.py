@@ -1,4 +1,4 @@
-"""Bounds that keep a hostile dump from exhausting memory, disk or time."""
+"""Bounds that keep a hostile dump from exhausting memory, disk or time (and the engine that runs under them)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ class Limits:
     max_download_bytes: int = 2 * 1024**3
     http_timeout: float = 30.0
     max_spool_bytes: int = 4 * 1024**3
+    engine: str = "auto"  # not a bound: which search engine runs (canary.watch.sweep.search)
 
     @classmethod
     def from_settings(cls, db: sqlite_utils.Database) -> Limits:

@@ -8,35 +8,27 @@ an estimated position), where :mod:`canary.watch.sweep.verify` decides.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import os
 import re
-import tempfile
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
-from itertools import accumulate, islice
-from pathlib import Path
-
-import hyperscan
+from itertools import islice
+from types import ModuleType
 
 from canary.watch.sweep.index import STRONG_KINDS, SweepIndex
-from canary.watch.sweep.textnorm import decode, mask, squeeze, unescape
+from canary.watch.sweep.search import PAIR_WINDOW, SHORT_LINE, NativeSearch, build_search, native_module
+from canary.watch.sweep.textnorm import decode, mask, squeeze_blocks, squeeze_slices, unescape
 from canary.watch.sweep.verify import decide, fields_in
 
 CHUNK = 1024 * 1024
 OVERLAP = 8 * 1024
 BLOCK = 16 * 1024
-# How far (in squeezed bytes) the other half of a weak pair may sit from its anchor to be worth a look.
-PAIR_WINDOW = 400
 _CONFIDENCE_RANK = {"low": 0, "medium": 1, "high": 2}
 _JSON_OBJECTS = re.compile(rb"\}\s*,\s*\{")
 _SQL_TUPLE = re.compile(rb"\)\s*,\s*\(")
 LONG_LINE = 2048
 NEAR = 2048  # bytes around the estimated position of a sighting in an SQL insert or JSON array line
 BIG_RECORD = 16 * 1024  # longer lines are cut around the sighting (a dump on one line has no line records)
-SHORT_LINE = 48  # squeezed bytes: shorter lines are fields of a multi-line record
 
 
 @dataclass
@@ -55,53 +47,11 @@ class Finding:
         return asdict(self)
 
 
-_NOT_ALNUM = re.compile(rb"[^A-Za-z0-9]")
-
-
-def compile_patterns(patterns: list[bytes], cache: Path | None = None) -> hyperscan.Database | None:
-    """One Hyperscan database of literal patterns, reused from ``cache`` when the patterns are the same.
-
-    Compiling 70,000 patterns takes seconds; the cache (a private file beside the registry, as
-    sensitive as the registry since it encodes the markers) makes a scan start at once.
-    """
-    if not patterns:
-        return None
-    digest = hashlib.sha256(b"\n".join(patterns)).hexdigest().encode()
-    if cache is not None and cache.exists():
-        try:
-            blob = cache.read_bytes()
-            if blob[:64] == digest:
-                database = hyperscan.loadb(blob[64:], mode=hyperscan.HS_MODE_BLOCK)
-                database.scratch = hyperscan.Scratch(database)  # a loaded database comes without one
-                return database
-        except (OSError, hyperscan.error):
-            pass
-    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-    expressions = [_NOT_ALNUM.sub(lambda m: b"\\x%02x" % m.group()[0], p) for p in patterns]
-    database.compile(expressions=expressions, ids=list(range(len(expressions))), elements=len(expressions))
-    if cache is not None:
-        _write_cache(cache, digest + hyperscan.dumpb(database))
-    return database
-
-
-def _write_cache(cache: Path, blob: bytes) -> None:
-    """Write atomically under a unique name (two sweeps may compile at once), owner-only; best effort."""
-    with contextlib.suppress(OSError):
-        fd, tmp = tempfile.mkstemp(prefix=f".{cache.name}.", dir=cache.parent)  # mkstemp files are 0600
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(blob)
-            os.replace(tmp, cache)
-        except OSError:
-            Path(tmp).unlink(missing_ok=True)
-
-
 class StreamMatcher:
     """Finds the canaries of ``index`` in decoded text streams (UTF-8 or cp1252 bytes)."""
 
-    def __init__(self, index: SweepIndex, database: hyperscan.Database | None = None) -> None:
+    def __init__(self, index: SweepIndex, engine: str = "auto", compiled: object = None) -> None:
         self.index = index
-        self.database = database if database is not None else compile_patterns(index.patterns, index.cache)
         self.lengths = [len(p) for p in index.patterns]
         # Per pattern: (canary, is it a strong marker, the other pair fields to look for nearby).
         self.plan = [tuple((cid, kind in STRONG_KINDS,
@@ -125,10 +75,18 @@ class StreamMatcher:
                     if kind != "birth_date" or (other, cid) not in own_anchors:
                         others.append(other)
             self.weak_others.append(tuple(dict.fromkeys(others)))
+        self.search = build_search(engine, index.patterns, self.weak_others, index.cache, compiled)
+        # The native engine squeezes natively too; the python engine stays pure Python end to end.
+        self.native = native_module() if isinstance(self.search, NativeSearch) else None
+
+    @property
+    def compiled(self) -> object:
+        """The loaded database (None without patterns), to hand to --jobs workers."""
+        return self.search.compiled if self.search is not None else None
 
     def scan(self, chunks: Iterable[bytes], name: str, encoding: str) -> list[Finding]:
         best: dict[str, Finding] = {}
-        if self.database is None:
+        if self.search is None:
             for _ in chunks:
                 pass
             return []
@@ -137,61 +95,26 @@ class StreamMatcher:
         offset_base = 0
         for piece in chunks:
             buf = unescape(carry + piece, encoding)
-            self._scan_buffer(buf, name, encoding, line_base, offset_base, best)
+            newlines = self._scan_buffer(buf, name, encoding, line_base, offset_base, best)
             keep = min(OVERLAP, len(buf))
-            line_base += buf.count(b"\n", 0, len(buf) - keep)
+            line_base += newlines - buf.count(b"\n", len(buf) - keep)
             offset_base += len(buf) - keep
             carry = buf[len(buf) - keep:]
         return sorted(best.values(), key=lambda f: (f.line, f.canary_id))
 
     def _scan_buffer(self, buf: bytes, name: str, encoding: str, line_base: int, offset_base: int,
-                     best: dict[str, Finding]) -> None:
-        parts = [squeeze(buf[i:i + BLOCK], encoding) for i in range(0, len(buf), BLOCK)]
-        starts = []
-        total = 0
-        for part in parts:
-            starts.append(total)
-            total += len(part)
-        squeezed = b"".join(parts)
-        find = squeezed.find
-        rfind = squeezed.rfind
-        lengths = self.lengths
-        weak_others = self.weak_others
-        hits: list[tuple[int, int]] = []
-        keep = hits.append
-
-        def on_match(pid: int, _from: int, end: int, _flags: int, _context: object) -> None:
-            # Most weak anchors have no other half on their line: drop them here, in the callback,
-            # before any tuple, list or per-canary work.
-            others = weak_others[pid]
-            if others is not None:
-                # The window of _pair_window, inlined: the line when it is long enough.
-                start = end - lengths[pid]
-                wide_lo = start - PAIR_WINDOW if start > PAIR_WINDOW else 0
-                lo = rfind(b"\n", wide_lo, start) + 1
-                hi = find(b"\n", end, end + PAIR_WINDOW)
-                if lo == 0:
-                    lo = wide_lo
-                if hi < 0:
-                    hi = end + PAIR_WINDOW
-                if hi - lo < SHORT_LINE:
-                    lo, hi = wide_lo, end + PAIR_WINDOW
-                for pattern in others:
-                    if find(pattern, lo, hi) >= 0:
-                        break
-                else:
-                    return
-            keep((pid, end))
-
-        database = self.database
-        assert database is not None  # scan() returns early without patterns
-        database.scan(squeezed, match_event_handler=on_match)
+                     best: dict[str, Finding]) -> int:
+        """Match one buffer into ``best``; returns the number of newlines in it."""
+        squeezed, starts, lines_before = squeeze_blocks(buf, encoding, BLOCK, self.native)
+        assert self.search is not None  # scan() returns early without patterns
+        hits = self.search.hits(squeezed)
         if not hits:
-            return
-        lines_before: list[int] | None = None  # newlines before each block, counted on first need
+            return lines_before[-1]
         tried: set[tuple[str, int]] = set()
         plan = self.plan
         best_get = best.get
+        find = squeezed.find
+        lengths = self.lengths
         for pid, end in hits:
             start = end - lengths[pid]
             lo = -1
@@ -212,22 +135,23 @@ class StreamMatcher:
                 if (canary_id, line_start) in tried:
                     continue
                 tried.add((canary_id, line_start))
-                if lines_before is None:
-                    lines_before = list(accumulate((part.count(b"\n") for part in parts), initial=0))
                 line = line_base + lines_before[block] + squeezed.count(b"\n", starts[block], start) + 1
                 # Where the sighting sits in the raw block, by proportion: narrows SQL tuples and JSON objects.
                 raw_block = min(BLOCK, len(buf) - block * BLOCK)
-                hint = block * BLOCK + (start - starts[block]) * raw_block // max(1, len(parts[block]))
+                squeezed_block = (starts[block + 1] if block + 1 < len(starts) else len(squeezed)) - starts[block]
+                hint = block * BLOCK + (start - starts[block]) * raw_block // max(1, squeezed_block)
                 finding = self._verify(buf, line_start, line_end, block, hint, self.index.patterns[pid], canary_id,
                                        name, encoding, line, offset_base)
                 if finding and (found is None or
                                 _CONFIDENCE_RANK[finding.confidence] > _CONFIDENCE_RANK[found.confidence]):
                     best[canary_id] = finding
+        return lines_before[-1]
 
     def _verify(self, buf: bytes, line_start: int, line_end: int, block: int, hint: int, anchor: bytes,
                 canary_id: str, name: str, encoding: str, line: int, offset_base: int) -> Finding | None:
         canary = self.index.canaries[canary_id]
-        for rec_start, rec_end in _records_around(buf, line_start, line_end, block, hint, anchor, encoding):
+        for rec_start, rec_end in _records_around(buf, line_start, line_end, block, hint, anchor, encoding,
+                                                  self.native):
             text = decode(buf[rec_start:rec_end], encoding)
             decision = decide(fields_in(text, canary))
             if decision is None:
@@ -270,7 +194,7 @@ def _raw_line(buf: bytes, squeezed: bytes, block_squeezed_start: int, start: int
 
 
 def _records_around(buf: bytes, line_start: int, line_end: int, block: int, hint: int, anchor: bytes,
-                    encoding: str) -> Iterator[tuple[int, int]]:
+                    encoding: str, native: ModuleType | None = None) -> Iterator[tuple[int, int]]:
     """Records holding the anchor.
 
     - an SQL extended insert (a line opening with INSERT or a tuple, or holding several ``),(``):
@@ -288,10 +212,10 @@ def _records_around(buf: bytes, line_start: int, line_end: int, block: int, hint
     head = buf[lo:lo + 64].lstrip()
     sql = head[:1] == b"(" or head[:6].upper() == b"INSERT"
     if (sql and _SQL_TUPLE.search(buf, lo, hi)) or _at_least(_SQL_TUPLE, buf, lo, hi, 3):
-        yield from _pieces_near(buf, lo, hi, hint, anchor, encoding, _SQL_TUPLE)
+        yield from _pieces_near(buf, lo, hi, hint, anchor, encoding, _SQL_TUPLE, native)
         return
     if (head[:1] == b"[" and _JSON_OBJECTS.search(buf, lo, hi)) or _at_least(_JSON_OBJECTS, buf, lo, hi, 16):
-        yield from _pieces_near(buf, lo, hi, hint, anchor, encoding, _JSON_OBJECTS)
+        yield from _pieces_near(buf, lo, hi, hint, anchor, encoding, _JSON_OBJECTS, native)
         return
     yield lo, hi
     if buf[line_start:line_start + 1] in (b" ", b"\t") and line_end - line_start <= BIG_RECORD:
@@ -304,19 +228,19 @@ def _records_around(buf: bytes, line_start: int, line_end: int, block: int, hint
 
 
 def _pieces_near(buf: bytes, lo: int, hi: int, hint: int, anchor: bytes, encoding: str,
-                 separator: re.Pattern[bytes]) -> Iterator[tuple[int, int]]:
+                 separator: re.Pattern[bytes], native: ModuleType | None) -> Iterator[tuple[int, int]]:
     """Tuples or objects holding the anchor, looked for first within NEAR bytes of ``hint``.
 
     Only pieces whole inside that window count there; if none holds the anchor, the whole span is cut.
     """
     near_lo, near_hi = max(lo, hint - NEAR), min(hi, hint + NEAR)
     seen = False
-    for a, b in _sub_records(buf, near_lo, near_hi, anchor, encoding, separator):
+    for a, b in _sub_records(buf, near_lo, near_hi, anchor, encoding, separator, native):
         if (a > near_lo or near_lo == lo) and (b < near_hi or near_hi == hi):
             seen = True
             yield a, b
     if not seen and (near_lo, near_hi) != (lo, hi):
-        yield from _sub_records(buf, lo, hi, anchor, encoding, separator)
+        yield from _sub_records(buf, lo, hi, anchor, encoding, separator, native)
 
 
 def _at_least(pattern: re.Pattern[bytes], buf: bytes, lo: int, hi: int, count: int) -> bool:
@@ -333,10 +257,13 @@ def _line_spans(region: bytes) -> list[tuple[int, int]]:
 
 
 def _sub_records(region: bytes, start: int, end: int, anchor: bytes, encoding: str,
-                 separator: re.Pattern[bytes]) -> Iterator[tuple[int, int]]:
+                 separator: re.Pattern[bytes], native: ModuleType | None) -> Iterator[tuple[int, int]]:
+    """The pieces of ``region[start:end]`` between separators whose squeezed form holds ``anchor``."""
     cuts = [start] + [m.end() - 1 for m in separator.finditer(region, start, end)] + [end]
-    for a, b in zip(cuts, cuts[1:], strict=False):
-        if anchor in squeeze(region[a:b], encoding):
+    squeezed, starts, _newlines = squeeze_slices(region[start:end], encoding, [c - start for c in cuts[:-1]], native)
+    ends = [*starts[1:], len(squeezed)]
+    for a, b, s_start, s_end in zip(cuts[:-1], cuts[1:], starts, ends, strict=True):
+        if squeezed.find(anchor, s_start, s_end) >= 0:
             yield a, b
 
 

@@ -55,8 +55,8 @@ class UnitResult:
 class UnitScanner:
     """Scans units with one matcher; lives in the calling process or in each pool worker."""
 
-    def __init__(self, index: SweepIndex, limits: Limits, database=None) -> None:
-        self.matcher = StreamMatcher(index, database)
+    def __init__(self, index: SweepIndex, limits: Limits, compiled: object = None) -> None:
+        self.matcher = StreamMatcher(index, limits.engine, compiled)
         self.limits = limits
 
     def scan(self, unit: Unit) -> UnitResult:
@@ -233,8 +233,8 @@ def _row_chunks(rows: Iterator[str]) -> Iterator[bytes]:
 _worker: dict[str, UnitScanner] = {}  # per worker process, set once by the pool initializer
 
 
-def _init_worker(index: SweepIndex, limits: Limits, database) -> None:
-    _worker["scanner"] = UnitScanner(index, limits, database)
+def _init_worker(index: SweepIndex, limits: Limits, compiled: object) -> None:
+    _worker["scanner"] = UnitScanner(index, limits, compiled)
 
 
 def _scan_in_worker(unit: Unit) -> UnitResult:
@@ -264,7 +264,7 @@ def scan(index: SweepIndex, inputs: list[str], limits: Limits, jobs: int = 1,
     else:
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker,
-                                 initargs=(index, limits, scanner.matcher.database)) as pool:
+                                 initargs=(index, limits, scanner.matcher.compiled)) as pool:
             for result in pool.map(_scan_in_worker, units):
                 results.append(result)
                 done += result.unit.size

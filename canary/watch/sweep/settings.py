@@ -13,4 +13,7 @@ SETTINGS: list[Setting] = [
     Setting("sweep.max_spool_bytes", int, 4 * 1024**3,
             "Most bytes buffered (in memory, then a temporary file) for an archive member that needs seeking "
             "(zip, 7z or xlsx inside another archive)."),
+    Setting("sweep.engine", str, "auto",
+            "Search engine of sweeps: 'native' (compiled core, needs the Hyperscan headers at install time), "
+            "'python' (same findings, several times slower) or 'auto' (native when it was built)."),
 ]

@@ -84,9 +84,12 @@ def fields_in(text: str, canary: CanaryInfo) -> list[str]:
     lower = text.lower()
     if canary.email and canary.email in lower and canary.email in {e.lower() for e in _EMAIL.findall(text)}:
         found.append("email")
-    if canary.token and re.search(rf"(?<![A-Za-z0-9_\-]){re.escape(canary.token)}(?![A-Za-z0-9_\-])", text):
+    # Substring tests first: a pattern per canary would thrash re's compile cache (10,000 canaries).
+    if canary.token and canary.token in text and \
+            re.search(rf"(?<![A-Za-z0-9_\-]){re.escape(canary.token)}(?![A-Za-z0-9_\-])", text):
         found.append("token")
-    if canary.hostname and re.search(rf"(?<![a-z0-9\-.]){re.escape(canary.hostname)}(?![a-z0-9\-])", lower):
+    if canary.hostname and canary.hostname in lower and \
+            re.search(rf"(?<![a-z0-9\-.]){re.escape(canary.hostname)}(?![a-z0-9\-])", lower):
         found.append("hostname")
     if any(f" {name} " in folded for name in canary.names):
         found.append("name")

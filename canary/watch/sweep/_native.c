@@ -1,0 +1,574 @@
+/*
+ * The hot loop of a leak sweep, in C: Hyperscan over the squeezed stream, with the weak-pair
+ * pre-check done in the match callback instead of a Python callback per hit.
+ *
+ * In a leak-like dump about one row in three holds a birth date that is also some canary's birth
+ * date, and ~98 % of those rows hold none of that canary's other fields. Dropping them here (a few
+ * memmem calls over the line) instead of in Python makes the sweep several times faster; every hit
+ * that survives goes back to Python, which does the same check again and then the exact
+ * verification (canary/watch/sweep/matcher.py). The Python fallback does the same work, slower.
+ *
+ * Built only when the Hyperscan headers are present (Debian: libhyperscan-dev); optional.
+ */
+#define PY_SSIZE_T_CLEAN
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem, memrchr */
+#endif
+#include <Python.h>
+#include <string.h>
+#include <stdlib.h>
+#include <hs/hs.h>
+
+typedef struct {
+    PyObject_HEAD
+    hs_database_t *database;
+    hs_scratch_t *scratch;
+    Py_ssize_t count;       /* patterns */
+    Py_ssize_t *lengths;    /* per pattern */
+    Py_ssize_t *other_from; /* per pattern: first index in others_*, or -1 for a strong marker */
+    Py_ssize_t *other_to;
+    char **others_ptr;      /* the other halves, pointing into others_blob */
+    Py_ssize_t *others_len;
+    char *others_blob;
+    Py_ssize_t window;
+    Py_ssize_t short_line;
+    int busy;
+} EngineObject;
+
+typedef struct {
+    const EngineObject *engine;
+    const char *data;
+    Py_ssize_t size;
+    unsigned long long *hits; /* pairs: pattern id, end offset */
+    Py_ssize_t used;
+    Py_ssize_t capacity;
+    int failed;
+} ScanState;
+
+static PyObject *NativeError;
+
+static const char *find_byte_back(const char *data, Py_ssize_t lo, Py_ssize_t hi, char byte) {
+    /* Last `byte` in data[lo:hi], or NULL. */
+    return hi > lo ? memrchr(data + lo, byte, (size_t)(hi - lo)) : NULL;
+}
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+/* Whether `needle` occurs in `hay`: 16 positions at a time, comparing the needle's first and last
+ * bytes (Mula's SIMD-friendly substring search); memcmp only where both agree. On upper-case names
+ * in squeezed text that is several times faster than glibc's memmem for these short windows. */
+static int contains(const char *hay, Py_ssize_t size, const char *needle, Py_ssize_t length) {
+    if (length <= 0 || length > size)
+        return length <= 0;
+    const __m128i first = _mm_set1_epi8(needle[0]), last = _mm_set1_epi8(needle[length - 1]);
+    Py_ssize_t i = 0, stop = size - length + 1; /* candidate start positions: [0, stop) */
+    for (; i + 16 <= stop; i += 16) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(hay + i));
+        __m128i b = _mm_loadu_si128((const __m128i *)(hay + i + length - 1));
+        unsigned mask = (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(a, first), _mm_cmpeq_epi8(b, last)));
+        while (mask) {
+            int bit = __builtin_ctz(mask);
+            if (memcmp(hay + i + bit + 1, needle + 1, (size_t)(length - 2 > 0 ? length - 2 : 0)) == 0)
+                return 1;
+            mask &= mask - 1;
+        }
+    }
+    for (; i < stop; i++)
+        if (hay[i] == needle[0] && memcmp(hay + i, needle, (size_t)length) == 0)
+            return 1;
+    return 0;
+}
+#else
+static int contains(const char *hay, Py_ssize_t size, const char *needle, Py_ssize_t length) {
+    return length <= size && memmem(hay, (size_t)size, needle, (size_t)length) != NULL;
+}
+#endif
+
+static int other_half_near(const EngineObject *engine, const char *data, Py_ssize_t size, unsigned int id,
+                           Py_ssize_t end) {
+    /* The same window as StreamMatcher's Python pre-check: the squeezed line, or +/- window bytes
+     * around the anchor when the line is short (a field of a pretty-printed record). */
+    Py_ssize_t window = engine->window;
+    Py_ssize_t start = end - engine->lengths[id];
+    Py_ssize_t wide_lo = start > window ? start - window : 0;
+    const char *newline = find_byte_back(data, wide_lo, start, '\n');
+    Py_ssize_t lo = newline ? (newline - data) + 1 : 0;
+    Py_ssize_t hi_limit = end + window < size ? end + window : size;
+    const char *after = end < hi_limit ? memchr(data + end, '\n', (size_t)(hi_limit - end)) : NULL;
+    Py_ssize_t hi = after ? after - data : -1;
+    if (lo == 0)
+        lo = wide_lo;
+    if (hi < 0)
+        hi = end + window;
+    if (hi - lo < engine->short_line) {
+        lo = wide_lo;
+        hi = end + window;
+    }
+    if (hi > size)
+        hi = size;
+    for (Py_ssize_t k = engine->other_from[id]; k < engine->other_to[id]; k++) {
+        Py_ssize_t length = engine->others_len[k];
+        if (contains(data + lo, hi - lo, engine->others_ptr[k], length))
+            return 1;
+    }
+    return 0;
+}
+
+static int on_match(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags,
+                    void *context) {
+    (void)from;
+    (void)flags;
+    ScanState *state = context;
+    const EngineObject *engine = state->engine;
+    if (engine->other_from[id] >= 0 && !other_half_near(engine, state->data, state->size, id, (Py_ssize_t)to))
+        return 0;
+    if (state->used + 2 > state->capacity) {
+        Py_ssize_t capacity = state->capacity ? state->capacity * 2 : 4096;
+        unsigned long long *grown = realloc(state->hits, (size_t)capacity * sizeof(*grown));
+        if (!grown) {
+            state->failed = 1;
+            return 1; /* stops the scan */
+        }
+        state->hits = grown;
+        state->capacity = capacity;
+    }
+    state->hits[state->used++] = id;
+    state->hits[state->used++] = to;
+    return 0;
+}
+
+static void engine_free_fields(EngineObject *self) {
+    if (self->scratch)
+        hs_free_scratch(self->scratch);
+    if (self->database)
+        hs_free_database(self->database);
+    PyMem_Free(self->lengths);
+    PyMem_Free(self->other_from);
+    PyMem_Free(self->other_to);
+    PyMem_Free(self->others_ptr);
+    PyMem_Free(self->others_len);
+    PyMem_Free(self->others_blob);
+    self->scratch = NULL;
+    self->database = NULL;
+    self->lengths = self->other_from = self->other_to = self->others_len = NULL;
+    self->others_ptr = NULL;
+    self->others_blob = NULL;
+}
+
+static void engine_dealloc(EngineObject *self) {
+    engine_free_fields(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int engine_init(EngineObject *self, PyObject *args, PyObject *kwargs) {
+    static char *keywords[] = {"serialized", "lengths", "others", "window", "short_line", NULL};
+    Py_buffer blob;
+    PyObject *lengths, *others;
+    Py_ssize_t window, short_line;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*OOnn", keywords, &blob, &lengths, &others, &window,
+                                     &short_line))
+        return -1;
+    engine_free_fields(self);
+    int result = -1;
+    PyObject *lengths_seq = PySequence_Fast(lengths, "lengths must be a sequence");
+    PyObject *others_seq = lengths_seq ? PySequence_Fast(others, "others must be a sequence") : NULL;
+    if (!others_seq)
+        goto done;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(lengths_seq);
+    if (PySequence_Fast_GET_SIZE(others_seq) != count) {
+        PyErr_SetString(PyExc_ValueError, "lengths and others differ in length");
+        goto done;
+    }
+    self->count = count;
+    self->window = window;
+    self->short_line = short_line;
+    self->lengths = PyMem_Calloc((size_t)count + 1, sizeof(Py_ssize_t));
+    self->other_from = PyMem_Calloc((size_t)count + 1, sizeof(Py_ssize_t));
+    self->other_to = PyMem_Calloc((size_t)count + 1, sizeof(Py_ssize_t));
+    if (!self->lengths || !self->other_from || !self->other_to) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    /* First pass: sizes. */
+    Py_ssize_t total_others = 0, total_bytes = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        Py_ssize_t length = PyLong_AsSsize_t(PySequence_Fast_GET_ITEM(lengths_seq, i));
+        if (length < 0) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "negative pattern length");
+            goto done;
+        }
+        self->lengths[i] = length;
+        PyObject *item = PySequence_Fast_GET_ITEM(others_seq, i);
+        if (item == Py_None)
+            continue;
+        if (!PyTuple_Check(item)) {
+            PyErr_SetString(PyExc_TypeError, "others must hold tuples of bytes or None");
+            goto done;
+        }
+        for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(item); k++) {
+            PyObject *other = PyTuple_GET_ITEM(item, k);
+            if (!PyBytes_Check(other)) {
+                PyErr_SetString(PyExc_TypeError, "others must hold tuples of bytes or None");
+                goto done;
+            }
+            total_others++;
+            total_bytes += PyBytes_GET_SIZE(other);
+        }
+    }
+    self->others_ptr = PyMem_Calloc((size_t)total_others + 1, sizeof(char *));
+    self->others_len = PyMem_Calloc((size_t)total_others + 1, sizeof(Py_ssize_t));
+    self->others_blob = PyMem_Malloc((size_t)total_bytes + 1);
+    if (!self->others_ptr || !self->others_len || !self->others_blob) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    /* Second pass: copy. */
+    Py_ssize_t k_all = 0, offset = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(others_seq, i);
+        if (item == Py_None) {
+            self->other_from[i] = self->other_to[i] = -1;
+            continue;
+        }
+        self->other_from[i] = k_all;
+        for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(item); k++) {
+            PyObject *other = PyTuple_GET_ITEM(item, k);
+            Py_ssize_t length = PyBytes_GET_SIZE(other);
+            memcpy(self->others_blob + offset, PyBytes_AS_STRING(other), (size_t)length);
+            self->others_ptr[k_all] = self->others_blob + offset;
+            self->others_len[k_all] = length;
+            offset += length;
+            k_all++;
+        }
+        self->other_to[i] = k_all;
+    }
+    if (hs_deserialize_database(blob.buf, (size_t)blob.len, &self->database) != HS_SUCCESS) {
+        PyErr_SetString(NativeError, "cannot load the compiled search (stale or corrupt cache)");
+        goto done;
+    }
+    if (hs_alloc_scratch(self->database, &self->scratch) != HS_SUCCESS) {
+        PyErr_SetString(NativeError, "cannot allocate Hyperscan scratch space");
+        goto done;
+    }
+    result = 0;
+done:
+    Py_XDECREF(lengths_seq);
+    Py_XDECREF(others_seq);
+    PyBuffer_Release(&blob);
+    if (result < 0)
+        engine_free_fields(self);
+    return result;
+}
+
+static PyObject *engine_scan(EngineObject *self, PyObject *args) {
+    Py_buffer data;
+    if (!PyArg_ParseTuple(args, "y*", &data))
+        return NULL;
+    if (!self->database) {
+        PyBuffer_Release(&data);
+        PyErr_SetString(NativeError, "engine not initialised");
+        return NULL;
+    }
+    if (self->busy) {
+        PyBuffer_Release(&data);
+        PyErr_SetString(NativeError, "engine already scanning (one engine per thread)");
+        return NULL;
+    }
+    if (data.len > (Py_ssize_t)UINT_MAX) {
+        PyBuffer_Release(&data);
+        PyErr_SetString(PyExc_ValueError, "block larger than 4 GiB");
+        return NULL;
+    }
+    ScanState state = {self, data.buf, data.len, NULL, 0, 0, 0};
+    hs_error_t error;
+    self->busy = 1;
+    Py_BEGIN_ALLOW_THREADS
+    error = hs_scan(self->database, data.buf, (unsigned int)data.len, 0, self->scratch, on_match, &state);
+    Py_END_ALLOW_THREADS
+    self->busy = 0;
+    PyBuffer_Release(&data);
+    PyObject *hits = NULL;
+    if (state.failed) {
+        PyErr_NoMemory();
+    } else if (error != HS_SUCCESS) {
+        PyErr_Format(NativeError, "Hyperscan scan failed (error %d)", (int)error);
+    } else {
+        hits = PyList_New(state.used / 2);
+        for (Py_ssize_t i = 0; hits && i < state.used / 2; i++) {
+            PyObject *pair = Py_BuildValue("(KK)", state.hits[2 * i], state.hits[2 * i + 1]);
+            if (!pair) {
+                Py_CLEAR(hits);
+                break;
+            }
+            PyList_SET_ITEM(hits, i, pair);
+        }
+    }
+    free(state.hits);
+    return hits;
+}
+
+static PyMethodDef engine_methods[] = {
+    {"scan", (PyCFunction)engine_scan, METH_VARARGS,
+     "scan(squeezed) -> [(pattern id, end offset)]: strong hits and weak anchors whose other half is near."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject EngineType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "canary.watch.sweep._native.Engine",
+    .tp_basicsize = sizeof(EngineObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Engine(serialized, lengths, others, window, short_line): a loaded search and its pair plan.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)engine_init,
+    .tp_dealloc = (destructor)engine_dealloc,
+    .tp_methods = engine_methods,
+};
+
+static PyObject *native_compile(PyObject *module, PyObject *arg) {
+    /* compile(patterns: list[bytes]) -> bytes: a serialized literal database, pattern i with id i. */
+    (void)module;
+    PyObject *seq = PySequence_Fast(arg, "patterns must be a sequence of bytes");
+    if (!seq)
+        return NULL;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
+    const char **expressions = PyMem_Calloc((size_t)count + 1, sizeof(char *));
+    size_t *lengths = PyMem_Calloc((size_t)count + 1, sizeof(size_t));
+    unsigned int *flags = PyMem_Calloc((size_t)count + 1, sizeof(unsigned int));
+    unsigned int *ids = PyMem_Calloc((size_t)count + 1, sizeof(unsigned int));
+    PyObject *result = NULL;
+    if (!expressions || !lengths || !flags || !ids) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+        if (!PyBytes_Check(item) || PyBytes_GET_SIZE(item) == 0) {
+            PyErr_SetString(PyExc_TypeError, "patterns must be non-empty bytes");
+            goto done;
+        }
+        expressions[i] = PyBytes_AS_STRING(item);
+        lengths[i] = (size_t)PyBytes_GET_SIZE(item);
+        ids[i] = (unsigned int)i;
+    }
+    hs_database_t *database = NULL;
+    hs_compile_error_t *error = NULL;
+    hs_error_t status;
+    Py_BEGIN_ALLOW_THREADS
+    status = hs_compile_lit_multi(expressions, flags, ids, lengths, (unsigned int)count, HS_MODE_BLOCK, NULL,
+                                  &database, &error);
+    Py_END_ALLOW_THREADS
+    if (status != HS_SUCCESS) {
+        PyErr_Format(NativeError, "Hyperscan compile failed: %s", error && error->message ? error->message : "?");
+        hs_free_compile_error(error);
+        goto done;
+    }
+    char *bytes = NULL;
+    size_t size = 0;
+    if (hs_serialize_database(database, &bytes, &size) != HS_SUCCESS) {
+        hs_free_database(database);
+        PyErr_SetString(NativeError, "Hyperscan serialize failed");
+        goto done;
+    }
+    hs_free_database(database);
+    result = PyBytes_FromStringAndSize(bytes, (Py_ssize_t)size);
+    free(bytes);
+done:
+    PyMem_Free(expressions);
+    PyMem_Free(lengths);
+    PyMem_Free(flags);
+    PyMem_Free(ids);
+    Py_DECREF(seq);
+    return result;
+}
+
+/* --- squeeze ------------------------------------------------------------------------------------ */
+
+typedef struct {
+    unsigned char old[4];
+    Py_ssize_t old_len;
+    unsigned char out[4]; /* the new bytes already translated, deleted ones left out */
+    Py_ssize_t out_len;
+} Rewrite;
+
+static PyObject *native_squeeze_slices(PyObject *module, PyObject *args) {
+    /* squeeze_slices(data, table, delete, rewrites, cuts) -> (squeezed, starts, newlines_before)
+     *
+     * Exactly textnorm.squeeze applied to each slice data[cuts[i]:cuts[i+1]] (the last one to the
+     * end) and joined: in each slice the rewrites are applied (their lead bytes never occur inside
+     * another rewrite, so one left-to-right pass equals Python's chain of bytes.replace), then
+     * bytes.translate(table, delete). starts[i]: where slice i begins in the squeezed output;
+     * newlines_before[i]: newlines in the slices before i (one more entry: the total). Newlines are
+     * kept one for one by the tables. cuts must start at 0 and increase. */
+    (void)module;
+    Py_buffer data, table, delete;
+    PyObject *rewrites_arg, *cuts_arg;
+    if (!PyArg_ParseTuple(args, "y*y*y*OO", &data, &table, &delete, &rewrites_arg, &cuts_arg))
+        return NULL;
+    PyObject *result = NULL, *out = NULL, *starts = NULL, *newlines = NULL, *rewrites_seq = NULL, *cuts_seq = NULL;
+    Py_ssize_t *cuts = NULL;
+    Rewrite rewrites[16];
+    Py_ssize_t rewrite_count = 0;
+    unsigned char keep[256], map[256], lead[256];
+    if (table.len != 256) {
+        PyErr_SetString(PyExc_ValueError, "table must have 256 bytes");
+        goto done;
+    }
+    memset(keep, 1, sizeof keep);
+    memset(lead, 0, sizeof lead);
+    for (Py_ssize_t i = 0; i < delete.len; i++)
+        keep[((unsigned char *)delete.buf)[i]] = 0;
+    memcpy(map, table.buf, 256);
+    rewrites_seq = PySequence_Fast(rewrites_arg, "rewrites must be a sequence of (old, new) pairs");
+    if (!rewrites_seq)
+        goto done;
+    rewrite_count = PySequence_Fast_GET_SIZE(rewrites_seq);
+    if (rewrite_count > 16) {
+        PyErr_SetString(PyExc_ValueError, "at most 16 rewrites");
+        goto done;
+    }
+    for (Py_ssize_t r = 0; r < rewrite_count; r++) {
+        const char *old, *new;
+        Py_ssize_t old_len, new_len;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(rewrites_seq, r), "y#y#", &old, &old_len, &new, &new_len))
+            goto done;
+        if (old_len < 1 || old_len > 4 || new_len > 4) {
+            PyErr_SetString(PyExc_ValueError, "rewrites: 1 to 4 bytes each");
+            goto done;
+        }
+        memcpy(rewrites[r].old, old, (size_t)old_len);
+        rewrites[r].old_len = old_len;
+        rewrites[r].out_len = 0;
+        for (Py_ssize_t k = 0; k < new_len; k++) {
+            unsigned char byte = (unsigned char)new[k];
+            if (keep[byte])
+                rewrites[r].out[rewrites[r].out_len++] = map[byte];
+        }
+        lead[(unsigned char)old[0]] = 1;
+    }
+    Py_ssize_t size = data.len;
+    cuts_seq = PySequence_Fast(cuts_arg, "cuts must be a sequence of offsets");
+    if (!cuts_seq)
+        goto done;
+    Py_ssize_t blocks = PySequence_Fast_GET_SIZE(cuts_seq);
+    cuts = PyMem_Calloc((size_t)blocks + 1, sizeof(Py_ssize_t));
+    if (!cuts) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t b = 0; b < blocks; b++) {
+        cuts[b] = PyLong_AsSsize_t(PySequence_Fast_GET_ITEM(cuts_seq, b));
+        if (cuts[b] == -1 && PyErr_Occurred())
+            goto done;
+        if ((b == 0 && cuts[b] != 0) || (b > 0 && cuts[b] < cuts[b - 1]) || cuts[b] > size) {
+            PyErr_SetString(PyExc_ValueError, "cuts must start at 0, increase and stay within the data");
+            goto done;
+        }
+    }
+    cuts[blocks] = size;
+    out = PyBytes_FromStringAndSize(NULL, size * 2); /* a rewrite turns at most 1 byte into 2 */
+    starts = PyList_New(blocks);
+    newlines = PyList_New(blocks + 1);
+    if (!out || !starts || !newlines)
+        goto done;
+    const unsigned char *in = data.buf;
+    unsigned char *dst = (unsigned char *)PyBytes_AS_STRING(out), *base = dst;
+    Py_ssize_t lines = 0;
+    for (Py_ssize_t b = 0; b < blocks; b++) {
+        PyObject *start = PyLong_FromSsize_t(dst - base), *before = PyLong_FromSsize_t(lines);
+        if (!start || !before) {
+            Py_XDECREF(start);
+            Py_XDECREF(before);
+            goto done;
+        }
+        PyList_SET_ITEM(starts, b, start);
+        PyList_SET_ITEM(newlines, b, before);
+        Py_ssize_t end = cuts[b + 1];
+        for (Py_ssize_t i = cuts[b]; i < end; i++) {
+            unsigned char byte = in[i];
+            if (lead[byte]) {
+                Py_ssize_t r = 0;
+                for (; r < rewrite_count; r++) {
+                    Py_ssize_t n = rewrites[r].old_len;
+                    if (i + n <= end && memcmp(in + i, rewrites[r].old, (size_t)n) == 0)
+                        break;
+                }
+                if (r < rewrite_count) {
+                    memcpy(dst, rewrites[r].out, (size_t)rewrites[r].out_len);
+                    dst += rewrites[r].out_len;
+                    i += rewrites[r].old_len - 1;
+                    continue;
+                }
+            }
+            *dst = map[byte];
+            dst += keep[byte];
+            lines += byte == '\n';
+        }
+    }
+    PyObject *total = PyLong_FromSsize_t(lines);
+    if (!total)
+        goto done;
+    PyList_SET_ITEM(newlines, blocks, total);
+    if (_PyBytes_Resize(&out, dst - base) < 0)
+        goto done;
+    result = PyTuple_Pack(3, out, starts, newlines);
+done:
+    Py_XDECREF(out);
+    Py_XDECREF(starts);
+    Py_XDECREF(newlines);
+    Py_XDECREF(rewrites_seq);
+    Py_XDECREF(cuts_seq);
+    PyMem_Free(cuts);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&table);
+    PyBuffer_Release(&delete);
+    return result;
+}
+
+static PyObject *native_version(PyObject *module, PyObject *unused) {
+    (void)module;
+    (void)unused;
+    return PyUnicode_FromString(hs_version());
+}
+
+static PyMethodDef module_methods[] = {
+    {"compile", native_compile, METH_O, "compile(patterns) -> bytes: a serialized literal Hyperscan database."},
+    {"squeeze_slices", native_squeeze_slices, METH_VARARGS,
+     "squeeze_slices(data, table, delete, rewrites, cuts) -> (squeezed, starts, newlines_before)."},
+    {"version", native_version, METH_NOARGS, "The Hyperscan library version this module runs on."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef native_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_native",
+    .m_doc = "Native hot loop of leak sweeps (Hyperscan, C).",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+PyMODINIT_FUNC PyInit__native(void) {
+    if (hs_valid_platform() != HS_SUCCESS) {
+        PyErr_SetString(PyExc_ImportError, "this CPU cannot run Hyperscan (needs SSSE3)");
+        return NULL;
+    }
+    if (PyType_Ready(&EngineType) < 0)
+        return NULL;
+    PyObject *module = PyModule_Create(&native_module);
+    if (!module)
+        return NULL;
+    NativeError = PyErr_NewException("canary.watch.sweep._native.NativeError", PyExc_RuntimeError, NULL);
+    if (!NativeError || PyModule_AddObject(module, "NativeError", NativeError) < 0) {
+        Py_XDECREF(NativeError);
+        Py_DECREF(module);
+        return NULL;
+    }
+    Py_INCREF(&EngineType);
+    if (PyModule_AddObject(module, "Engine", (PyObject *)&EngineType) < 0) {
+        Py_DECREF(&EngineType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}

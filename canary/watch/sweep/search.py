@@ -1,0 +1,191 @@
+"""The fast candidate search over squeezed text: one Hyperscan database and the weak-pair pre-check.
+
+Two engines give the same hits:
+
+- ``native`` (``canary/watch/sweep/_native.c``, built at install when the Hyperscan headers are
+  present): Hyperscan called from C, the pre-check in the C match callback. Several times faster,
+  because a leak-like dump yields a weak anchor (a birth date some canary shares) in about one row
+  out of three and ~98 % of them are dropped by the pre-check.
+- ``python`` (the ``hyperscan`` package): the same search, the pre-check in a Python callback.
+
+``sweep.engine`` picks one (``auto``: native when built). The compiled database is cached beside the
+registry (``<registry>-sweep.hsdb``, mode 0600: it encodes the markers, so it is as sensitive as
+the registry) and rebuilt when the patterns or the engine change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Protocol
+
+import hyperscan
+
+from canary.errors import CanaryError
+
+# How far (in squeezed bytes) the other half of a weak pair may sit from its anchor to be worth a look.
+PAIR_WINDOW = 400
+SHORT_LINE = 48  # squeezed bytes: shorter lines are fields of a multi-line record
+ENGINES = ("auto", "native", "python")
+
+Others = Sequence[tuple[bytes, ...] | None]
+
+
+def native_module() -> ModuleType | None:
+    """The compiled core, or None when it was not built (no Hyperscan headers at install time)."""
+    try:
+        from canary.watch.sweep import _native  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return _native
+
+
+def resolve_engine(engine: str) -> str:
+    if engine not in ENGINES:
+        raise CanaryError(f"sweep.engine: unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
+    if engine == "auto":
+        return "native" if native_module() is not None else "python"
+    if engine == "native" and native_module() is None:
+        raise CanaryError("sweep.engine is 'native' but the native core was not built: install the Hyperscan "
+                          "headers (Debian: libhyperscan-dev) and reinstall canary, or set sweep.engine to auto")
+    return engine
+
+
+class Search(Protocol):
+    compiled: object  # the loaded database, handed to --jobs workers so they do not load it again
+
+    def hits(self, squeezed: bytes) -> list[tuple[int, int]]:
+        """(pattern id, end offset) of strong markers and of weak anchors whose other half is near."""
+
+
+class NativeSearch:
+    def __init__(self, compiled: bytes, lengths: list[int], others: Others) -> None:
+        native = native_module()
+        assert native is not None  # resolve_engine() checked it
+        self.compiled = compiled
+        self._engine = native.Engine(compiled, lengths, list(others), PAIR_WINDOW, SHORT_LINE)
+
+    def hits(self, squeezed: bytes) -> list[tuple[int, int]]:
+        return self._engine.scan(squeezed)
+
+
+class PythonSearch:
+    def __init__(self, compiled: hyperscan.Database, lengths: list[int], others: Others) -> None:
+        self.compiled = compiled
+        self.lengths = lengths
+        self.others = others
+
+    def hits(self, squeezed: bytes) -> list[tuple[int, int]]:
+        find = squeezed.find
+        rfind = squeezed.rfind
+        lengths = self.lengths
+        weak_others = self.others
+        hits: list[tuple[int, int]] = []
+        keep = hits.append
+
+        def on_match(pid: int, _from: int, end: int, _flags: int, _context: object) -> None:
+            # Most weak anchors have no other half on their line: drop them here, in the callback.
+            others = weak_others[pid]
+            if others is not None:
+                start = end - lengths[pid]
+                wide_lo = start - PAIR_WINDOW if start > PAIR_WINDOW else 0
+                lo = rfind(b"\n", wide_lo, start) + 1
+                hi = find(b"\n", end, end + PAIR_WINDOW)
+                if lo == 0:
+                    lo = wide_lo
+                if hi < 0:
+                    hi = end + PAIR_WINDOW
+                if hi - lo < SHORT_LINE:
+                    lo, hi = wide_lo, end + PAIR_WINDOW
+                for pattern in others:
+                    if find(pattern, lo, hi) >= 0:
+                        break
+                else:
+                    return
+            keep((pid, end))
+
+        self.compiled.scan(squeezed, match_event_handler=on_match)
+        return hits
+
+
+def build_search(engine: str, patterns: list[bytes], others: Others, cache: Path | None = None,
+                 compiled: object = None) -> Search | None:
+    """The search for ``patterns`` (None without patterns); ``compiled`` reuses a parent process's database."""
+    if not patterns:
+        return None
+    engine = resolve_engine(engine)
+    lengths = [len(p) for p in patterns]
+    digest = _digest(engine, patterns)
+    if engine == "native":
+        native = native_module()
+        assert native is not None
+        if isinstance(compiled, bytes):
+            return NativeSearch(compiled, lengths, others)
+        try:
+            return NativeSearch(_cached(cache, digest, lambda: native.compile(patterns)), lengths, others)
+        except native.NativeError:  # a damaged cache file: compile again and replace it
+            return NativeSearch(_cached(cache, digest, lambda: native.compile(patterns), reuse=False), lengths,
+                                others)
+    if isinstance(compiled, hyperscan.Database):
+        return PythonSearch(compiled, lengths, others)
+    try:
+        return PythonSearch(_load_python(cache, digest, patterns), lengths, others)
+    except hyperscan.error:
+        return PythonSearch(_load_python(cache, digest, patterns, reuse=False), lengths, others)
+
+
+def _digest(engine: str, patterns: list[bytes]) -> bytes:
+    """Ties a cached database to its patterns and to the library that compiled it."""
+    native = native_module()
+    library = native.version() if engine == "native" and native is not None else getattr(hyperscan, "__version__", "")
+    return hashlib.sha256(f"{engine} {library}\n".encode() + b"\n".join(patterns)).hexdigest().encode()
+
+
+_NOT_ALNUM = re.compile(rb"[^A-Za-z0-9]")
+
+
+def _load_python(cache: Path | None, digest: bytes, patterns: list[bytes], reuse: bool = True) -> hyperscan.Database:
+    def compile_blob() -> bytes:
+        database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        expressions = [_NOT_ALNUM.sub(lambda m: b"\\x%02x" % m.group()[0], p) for p in patterns]
+        database.compile(expressions=expressions, ids=list(range(len(expressions))), elements=len(expressions))
+        return hyperscan.dumpb(database)
+
+    blob = _cached(cache, digest, compile_blob, reuse)
+    database = hyperscan.loadb(blob, mode=hyperscan.HS_MODE_BLOCK)
+    database.scratch = hyperscan.Scratch(database)  # a loaded database comes without one
+    return database
+
+
+def _cached(cache: Path | None, digest: bytes, compile_blob: Callable[[], bytes], reuse: bool = True) -> bytes:
+    """The serialized database from ``cache`` when it matches ``digest``, else compiled and cached.
+
+    Compiling 70,000 patterns takes seconds; the cache makes a scan start at once.
+    """
+    if cache is not None and reuse:
+        with contextlib.suppress(OSError):
+            blob = cache.read_bytes()
+            if blob[:64] == digest:
+                return blob[64:]
+    blob = compile_blob()
+    if cache is not None:
+        _write_cache(cache, digest + blob)
+    return blob
+
+
+def _write_cache(cache: Path, blob: bytes) -> None:
+    """Write atomically under a unique name (two sweeps may compile at once), owner-only; best effort."""
+    with contextlib.suppress(OSError):
+        fd, tmp = tempfile.mkstemp(prefix=f".{cache.name}.", dir=cache.parent)  # mkstemp files are 0600
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(blob)
+            os.replace(tmp, cache)
+        except OSError:
+            Path(tmp).unlink(missing_ok=True)
