@@ -1,0 +1,118 @@
+"""The native sweep core against the pure-Python engine: same squeezed bytes, same hits, same findings."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+
+from canary.errors import CanaryError
+from canary.watch.sweep.index import build_index
+from canary.watch.sweep.matcher import StreamMatcher
+from canary.watch.sweep.search import native_module, resolve_engine
+from canary.watch.sweep.textnorm import squeeze_blocks, squeeze_slices
+from tests.sweep.conftest import HELENE
+
+native = native_module()
+needs_native = pytest.mark.skipif(native is None and not os.environ.get("CI"),
+                                  reason="native core not built (no Hyperscan headers); CI builds it")
+
+# Bytes that exercise every rewrite, cut rewrites, stray lead bytes and both encodings' high halves.
+_PIECES = [b"\xc5\x92", b"\xc5\x93", b"\xe2\x80\x99", b"\xc2\xa0", b"\xe2\x80\xaf", b"\xc3\xa9", b"\xc3\x89", b"\n",
+           b"a", b"Z", b"1", b" ", b";", b"|", b"\t", b"@", b"\x8c", b"\xdf", b"\xc6", b"\xe6", b"\x9c", b"\xc5",
+           b"\xe2\x80", b"-", b"/", b"(0)"]
+
+
+@needs_native
+def test_native_squeeze_is_byte_identical_to_python() -> None:
+    assert native is not None
+    rng = random.Random(20261128)
+    for _ in range(2000):
+        data = b"".join(rng.choice(_PIECES) if rng.random() < 0.7 else bytes([rng.randrange(256)])
+                        for _ in range(rng.randrange(0, 120)))
+        for encoding in ("utf-8", "cp1252"):
+            for block in (1, 2, 5, 64):
+                assert squeeze_blocks(data, encoding, block, native) == squeeze_blocks(data, encoding, block)
+            cuts = sorted({0, *(rng.randrange(len(data) + 1) for _ in range(3))}) if data else []
+            assert squeeze_slices(data, encoding, cuts, native) == squeeze_slices(data, encoding, cuts)
+
+
+@needs_native
+def test_native_squeeze_rejects_bad_cuts() -> None:
+    assert native is not None
+    with pytest.raises(ValueError, match="cuts"):
+        squeeze_slices(b"abc", "utf-8", [1, 2], native)
+    with pytest.raises(ValueError, match="cuts"):
+        squeeze_slices(b"abc", "utf-8", [0, 9], native)
+
+
+def _corpus(canaries: list[dict], rng: random.Random) -> bytes:
+    """Rows where canary birth dates meet their names on the line, far away, or not at all."""
+    rows = []
+    for i in range(3000):
+        canary = rng.choice(canaries)
+        birth = canary["birth_date"]
+        day = f"{birth[8:10]}/{birth[5:7]}/{birth[:4]}"
+        name = canary["birth_name"]
+        kind = i % 4
+        if kind == 0:
+            rows.append(f"{i};{name};{day};rue X")  # a pair on one line
+        elif kind == 1:
+            rows.append(f"{i};MARTIN;{day};" + "x" * 500 + name)  # the other half too far away
+        elif kind == 2:
+            rows.append(f"({i},'{name.title()}','{birth}'),")  # SQL tuple, ISO date
+        else:
+            rows.append(f"{i};DURAND;{day}")  # no other half
+    return "\n".join(rows).encode()
+
+
+@needs_native
+def test_engines_keep_the_same_hits_and_find_the_same_canaries(db, sweep_canaries) -> None:
+    index = build_index(db)
+    python = StreamMatcher(index, "python")
+    fast = StreamMatcher(index, "native")
+    data = _corpus(sweep_canaries, random.Random(7))
+    squeezed, _starts, _newlines = squeeze_blocks(data, "utf-8", 16 * 1024)
+    assert python.search is not None and fast.search is not None
+    python_hits = sorted(python.search.hits(squeezed))
+    assert python_hits  # the corpus has pairs
+    assert sorted(fast.search.hits(squeezed)) == python_hits
+    assert len(python_hits) < data.count(b"\n")  # far and missing halves were dropped
+
+    def findings(matcher: StreamMatcher) -> list[tuple]:
+        return [(f.canary_id, f.line, f.fields, f.confidence)
+                for f in matcher.scan(iter([data[:40_000], data[40_000:]]), "corpus.csv", "utf-8")]
+
+    assert findings(fast) == findings(python)
+    assert {f[0] for f in findings(fast)} == {c["id"] for c in sweep_canaries}
+
+
+@pytest.mark.parametrize("engine", ["python", pytest.param("native", marks=needs_native)])
+def test_damaged_cache_is_rebuilt(db, sweep_canaries, engine) -> None:
+    index = build_index(db)
+    assert index.cache is not None
+    StreamMatcher(index, engine)
+    blob = index.cache.read_bytes()
+    index.cache.write_bytes(blob[:64] + b"\0" * (len(blob) - 64))  # right key, garbage database
+    matcher = StreamMatcher(index, engine)
+    assert index.cache.read_bytes()[64:] != b"\0" * (len(blob) - 64)
+    text = f"{HELENE['birth_name']};12/03/1965\n".encode()
+    assert [f.canary_id for f in matcher.scan(iter([text]), "x.csv", "utf-8")] == ["sw0000"]
+    assert oct(index.cache.stat().st_mode & 0o777) == "0o600"
+
+
+@needs_native
+def test_native_engine_refuses_a_foreign_database() -> None:
+    assert native is not None
+    with pytest.raises(native.NativeError, match="cannot load"):
+        native.Engine(b"not a database", [1], [None], 400, 48)
+    with pytest.raises(ValueError, match="differ"):
+        native.Engine(native.compile([b"ABC"]), [3, 4], [None], 400, 48)
+
+
+def test_unknown_engine_is_a_clear_error() -> None:
+    with pytest.raises(CanaryError, match="sweep.engine"):
+        resolve_engine("turbo")
+    assert resolve_engine("python") == "python"
+    assert resolve_engine("auto") == ("native" if native is not None else "python")
