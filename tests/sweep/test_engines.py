@@ -116,3 +116,32 @@ def test_unknown_engine_is_a_clear_error() -> None:
         resolve_engine("turbo")
     assert resolve_engine("python") == "python"
     assert resolve_engine("auto") == ("native" if native is not None else "python")
+
+
+@pytest.mark.parametrize("engine", ["python", pytest.param("native", marks=needs_native)])
+def test_pre_check_stays_inside_one_tuple_of_an_extended_insert(db, sweep_canaries, engine) -> None:
+    matcher = StreamMatcher(build_index(db), engine)
+    assert matcher.search is not None
+    name, birth = HELENE["birth_name"], HELENE["birth_date"]
+    apart = f"INSERT INTO p VALUES (1,'{name}','x'),(2,'MARTIN','{birth}'),(3,'DURAND','y');".encode()
+    together = f"INSERT INTO p VALUES (1,'x','x'),(2,'{name}','{birth}'), (3,'DURAND','y');".encode()
+    for line, expected in ((apart, 0), (together, 1)):
+        squeezed, _starts, _newlines = squeeze_blocks(line, "utf-8", 16 * 1024, matcher.native)
+        assert squeezed.count(b"\x1e") == 2  # "),(" and "), (" mark the tuples
+        assert len(matcher.search.hits(squeezed)) == expected
+
+
+@needs_native
+def test_engines_agree_on_random_record_layouts(db, sweep_canaries) -> None:
+    """Short lines, long lines, tuples, objects, pairs near and far: the same hits from both engines."""
+    index = build_index(db)
+    python, fast = StreamMatcher(index, "python"), StreamMatcher(index, "native")
+    assert python.search is not None and fast.search is not None
+    rng = random.Random(11)
+    words = [c["birth_name"] for c in sweep_canaries] + \
+        [f"{c['birth_date'][8:]}/{c['birth_date'][5:7]}/{c['birth_date'][:4]}" for c in sweep_canaries] + \
+        ["\n", "\n  ", "),(", "), (", "},{", "}, {", ";", ",", "MARTIN", "x" * 60, "y" * 300, "12 rue des Écoles"]
+    for _ in range(200):
+        text = " ".join(rng.choice(words) for _ in range(rng.randrange(1, 60))).encode()
+        squeezed, _starts, _newlines = squeeze_blocks(text, "utf-8", 16 * 1024)
+        assert sorted(fast.search.hits(squeezed)) == sorted(python.search.hits(squeezed)), text

@@ -47,6 +47,8 @@ typedef struct {
 
 static PyObject *NativeError;
 
+#define RECORD_SEPARATOR '\x1e' /* textnorm.RECORD_SEPARATOR */
+
 static const char *find_byte_back(const char *data, Py_ssize_t lo, Py_ssize_t hi, char byte) {
     /* Last `byte` in data[lo:hi], or NULL. */
     return hi > lo ? memrchr(data + lo, byte, (size_t)(hi - lo)) : NULL;
@@ -91,16 +93,21 @@ static int other_half_near(const EngineObject *engine, const char *data, Py_ssiz
     Py_ssize_t window = engine->window;
     Py_ssize_t start = end - engine->lengths[id];
     Py_ssize_t wide_lo = start > window ? start - window : 0;
+    /* A record ends at a newline or at the record separator squeezing writes between the tuples
+     * of an SQL extended insert or the objects of a JSON array (textnorm.RECORD_REWRITES). */
     const char *newline = find_byte_back(data, wide_lo, start, '\n');
-    Py_ssize_t lo = newline ? (newline - data) + 1 : 0;
+    const char *separator = find_byte_back(data, newline ? newline - data + 1 : wide_lo, start, RECORD_SEPARATOR);
+    Py_ssize_t lo = separator ? (separator - data) + 1 : newline ? (newline - data) + 1 : 0;
     Py_ssize_t hi_limit = end + window < size ? end + window : size;
     const char *after = end < hi_limit ? memchr(data + end, '\n', (size_t)(hi_limit - end)) : NULL;
-    Py_ssize_t hi = after ? after - data : -1;
+    Py_ssize_t record_end = after ? after - data : hi_limit;
+    const char *next = end < record_end ? memchr(data + end, RECORD_SEPARATOR, (size_t)(record_end - end)) : NULL;
+    Py_ssize_t hi = next ? next - data : after ? after - data : -1;
     if (lo == 0)
         lo = wide_lo;
     if (hi < 0)
         hi = end + window;
-    if (hi - lo < engine->short_line) {
+    if (hi - lo < engine->short_line && !separator && !next) { /* a short tuple is a whole record */
         lo = wide_lo;
         hi = end + window;
     }

@@ -16,7 +16,7 @@ from itertools import islice
 from types import ModuleType
 
 from canary.watch.sweep.index import STRONG_KINDS, SweepIndex
-from canary.watch.sweep.search import PAIR_WINDOW, SHORT_LINE, NativeSearch, build_search, native_module
+from canary.watch.sweep.search import NativeSearch, build_search, native_module, pair_window
 from canary.watch.sweep.textnorm import decode, mask, squeeze_blocks, squeeze_slices, unescape
 from canary.watch.sweep.verify import decide, fields_in
 
@@ -124,7 +124,7 @@ class StreamMatcher:
                     continue
                 if not strong:
                     if lo < 0:
-                        lo, hi = _pair_window(squeezed, start, end)
+                        lo, hi = pair_window(squeezed, start, end)
                     for pattern in others:
                         if find(pattern, lo, hi) >= 0:
                             break
@@ -160,23 +160,6 @@ class StreamMatcher:
                            confidence=decision.confidence, severity=decision.severity, line=line,
                            offset=offset_base + rec_start, evidence=mask(text))
         return None
-
-
-def _pair_window(squeezed: bytes, start: int, end: int) -> tuple[int, int]:
-    """Where the other half of a weak pair may be: the same line when lines are records.
-
-    Newlines survive squeezing: a CSV row, a JSON line or a log line bounds the search. A short
-    squeezed line is a field of a pretty-printed record, so the window then spans nearby lines.
-    """
-    lo = squeezed.rfind(b"\n", max(0, start - PAIR_WINDOW), start) + 1
-    hi = squeezed.find(b"\n", end, end + PAIR_WINDOW)
-    if lo == 0 and start > PAIR_WINDOW:
-        lo = start - PAIR_WINDOW
-    if hi < 0:
-        hi = end + PAIR_WINDOW
-    if hi - lo < SHORT_LINE:
-        return max(0, start - PAIR_WINDOW), end + PAIR_WINDOW
-    return lo, hi
 
 
 def _raw_line(buf: bytes, squeezed: bytes, block_squeezed_start: int, start: int, block: int) -> tuple[int, int]:

@@ -28,6 +28,7 @@ from typing import Protocol
 import hyperscan
 
 from canary.errors import CanaryError
+from canary.watch.sweep.textnorm import RECORD_SEPARATOR
 
 # How far (in squeezed bytes) the other half of a weak pair may sit from its anchor to be worth a look.
 PAIR_WINDOW = 400
@@ -57,6 +58,33 @@ def resolve_engine(engine: str) -> str:
     return engine
 
 
+def pair_window(squeezed: bytes, start: int, end: int) -> tuple[int, int]:
+    """Where the other half of a weak pair found at ``squeezed[start:end]`` may be: its record.
+
+    Newlines survive squeezing and squeezing marks the tuples of SQL extended inserts and the
+    objects of JSON arrays (``RECORD_SEPARATOR``), so a CSV row, a JSON line, a log line or a tuple
+    bounds the search, within PAIR_WINDOW bytes each side. A line shorter than SHORT_LINE is a
+    field of a pretty-printed record: the window then spans PAIR_WINDOW bytes each side (a short
+    tuple or object is a whole record: it is not widened).
+    The native core computes the same window in C (other_half_near).
+    """
+    wide_lo = start - PAIR_WINDOW if start > PAIR_WINDOW else 0
+    newline = squeezed.rfind(b"\n", wide_lo, start)
+    separator = squeezed.rfind(RECORD_SEPARATOR, wide_lo, start)
+    lo = max(newline, separator) + 1
+    hi = squeezed.find(b"\n", end, end + PAIR_WINDOW)
+    next_separator = squeezed.find(RECORD_SEPARATOR, end, hi if hi >= 0 else end + PAIR_WINDOW)
+    if next_separator >= 0:
+        hi = next_separator
+    if lo == 0:
+        lo = wide_lo
+    if hi < 0:
+        hi = end + PAIR_WINDOW
+    if hi - lo < SHORT_LINE and separator <= newline and next_separator < 0:
+        return wide_lo, end + PAIR_WINDOW
+    return lo, hi
+
+
 class Search(Protocol):
     compiled: object  # the loaded database, handed to --jobs workers so they do not load it again
 
@@ -83,26 +111,16 @@ class PythonSearch:
 
     def hits(self, squeezed: bytes) -> list[tuple[int, int]]:
         find = squeezed.find
-        rfind = squeezed.rfind
         lengths = self.lengths
         weak_others = self.others
         hits: list[tuple[int, int]] = []
         keep = hits.append
 
         def on_match(pid: int, _from: int, end: int, _flags: int, _context: object) -> None:
-            # Most weak anchors have no other half on their line: drop them here, in the callback.
+            # Most weak anchors have no other half in their record: drop them here, in the callback.
             others = weak_others[pid]
             if others is not None:
-                start = end - lengths[pid]
-                wide_lo = start - PAIR_WINDOW if start > PAIR_WINDOW else 0
-                lo = rfind(b"\n", wide_lo, start) + 1
-                hi = find(b"\n", end, end + PAIR_WINDOW)
-                if lo == 0:
-                    lo = wide_lo
-                if hi < 0:
-                    hi = end + PAIR_WINDOW
-                if hi - lo < SHORT_LINE:
-                    lo, hi = wide_lo, end + PAIR_WINDOW
+                lo, hi = pair_window(squeezed, end - lengths[pid], end)
                 for pattern in others:
                     if find(pattern, lo, hi) >= 0:
                         break

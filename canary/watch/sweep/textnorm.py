@@ -17,7 +17,8 @@ from types import ModuleType
 from canary.normalize import fold
 
 # Field and record separators are kept so that neighbouring fields do not run into each other.
-_KEEP_ASCII = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@\n;|\t")
+RECORD_SEPARATOR = b"\x1e"
+_KEEP_ASCII = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@\n;|\t" + RECORD_SEPARATOR)
 
 
 def _letter(ch: str) -> bytes:
@@ -70,22 +71,35 @@ _UTF8_REWRITES = ((b"\xc5\x92", b"OE"), (b"\xc5\x93", b"OE"), (b"\xe2\x80\x99", 
 _CP1252_REWRITES = ((b"\x8c", b"OE"), (b"\x9c", b"OE"), (b"\xc6", b"AE"), (b"\xe6", b"AE"), (b"\xdf", b"SS"))
 
 
+# Records inside one line (tuples of an SQL extended insert, objects of a JSON array) keep a boundary,
+# so that the weak-pair pre-check looks in one record instead of +/- PAIR_WINDOW bytes of a long line.
+# No value of the registry holds these sequences, so no pattern is cut by them.
+RECORD_REWRITES = ((b"),(", RECORD_SEPARATOR), (b"), (", RECORD_SEPARATOR), (b"},{", RECORD_SEPARATOR),
+                   (b"}, {", RECORD_SEPARATOR))
+_UTF8_REWRITES += RECORD_REWRITES
+_CP1252_REWRITES += RECORD_REWRITES
+
 _UTF8_LEADS = (b"\xc5", b"\xe2", b"\xc2")  # single bytes: memchr-fast tests
-_CP1252_LEADS = tuple(old for old, _new in _CP1252_REWRITES)
+_CP1252_LEADS = tuple(old for old, _new in _CP1252_REWRITES if len(old) == 1)
 
 
 def squeeze(data: bytes, encoding: str = "utf-8") -> bytes:
     """The candidate-search form of a block of text in ``encoding`` (utf-8 or cp1252)."""
+    # The rewrites are applied in turn; none of them can create or cut another (lead bytes differ and
+    # never occur inside another sequence), so this equals the one left-to-right pass of the native core.
     if encoding == "utf-8":
         table, delete = UTF8_TABLE
         if not data.isascii() and (_UTF8_LEADS[0] in data or _UTF8_LEADS[1] in data or _UTF8_LEADS[2] in data):
-            for old, new in _UTF8_REWRITES:
+            for old, new in _UTF8_REWRITES[:-len(RECORD_REWRITES)]:
                 data = data.replace(old, new)
     else:
         table, delete = CP1252_TABLE
         if not data.isascii() and any(lead in data for lead in _CP1252_LEADS):
-            for old, new in _CP1252_REWRITES:
+            for old, new in _CP1252_REWRITES[:-len(RECORD_REWRITES)]:
                 data = data.replace(old, new)
+    if b")," in data or b"}," in data:
+        for old, new in RECORD_REWRITES:
+            data = data.replace(old, new)
     return data.translate(table, delete)
 
 
