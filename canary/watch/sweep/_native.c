@@ -399,6 +399,88 @@ typedef struct {
     Py_ssize_t out_len;
 } Rewrite;
 
+/* The ASCII part of the squeeze tables, as textnorm builds them: letters upper-cased, digits and a few
+ * separators kept, everything else deleted. When the tables passed in agree (checked per call), runs of
+ * 16 ASCII bytes with no rewrite in them are squeezed with SSSE3 (classify, upper-case, left-pack). */
+static int fast_keep(unsigned c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '@' || c == '\n' ||
+           c == ';' || c == '|' || c == '\t' || c == (unsigned char)RECORD_SEPARATOR;
+}
+
+static int tables_allow_simd(const unsigned char *keep, const unsigned char *map, const unsigned char *lead) {
+    for (unsigned c = 0; c < 128; c++) {
+        unsigned upper = (c >= 'a' && c <= 'z') ? c - 32 : c;
+        if (keep[c] != fast_keep(c) || (keep[c] && map[c] != upper) || (lead[c] && c != ')' && c != '}'))
+            return 0;
+    }
+    return 1;
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <tmmintrin.h>
+static unsigned char pack_shuffles[256][8]; /* for an 8-bit keep mask: the kept byte indexes, in order */
+static unsigned char bit_count[256]; /* a table: __builtin_popcount is a libgcc call without -mpopcnt */
+
+static void init_pack_shuffles(void) {
+    for (unsigned mask = 0; mask < 256; mask++) {
+        unsigned n = 0;
+        for (unsigned bit = 0; bit < 8; bit++)
+            if (mask & (1u << bit))
+                pack_shuffles[mask][n++] = (unsigned char)bit;
+        bit_count[mask] = (unsigned char)n;
+        while (n < 8)
+            pack_shuffles[mask][n++] = 0x80; /* pshufb writes 0 */
+    }
+}
+
+/* Squeezes in[0:16] into dst if it is plain ASCII with no ')' or '}' (rewrite leads); returns the
+ * bytes written, or -1 to let the scalar loop take these 16 bytes. dst must have 16 bytes of room. */
+__attribute__((target("ssse3"))) static inline int squeeze16(const unsigned char *in, unsigned char *dst,
+                                                             Py_ssize_t *lines) {
+    __m128i v = _mm_loadu_si128((const __m128i *)in);
+    __m128i special = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(')')), _mm_cmpeq_epi8(v, _mm_set1_epi8('}')));
+    if (_mm_movemask_epi8(_mm_or_si128(v, special)))
+        return -1; /* a byte >= 0x80 (its sign bit) or a rewrite lead */
+#define IN_RANGE(x, lo, hi) _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8((char)((lo) - 1))), \
+                                          _mm_cmplt_epi8(x, _mm_set1_epi8((char)((hi) + 1))))
+    __m128i lower = IN_RANGE(v, 'a', 'z');
+    __m128i keep = _mm_or_si128(_mm_or_si128(IN_RANGE(v, 'A', 'Z'), lower), IN_RANGE(v, '0', '9'));
+#undef IN_RANGE
+    __m128i newline = _mm_cmpeq_epi8(v, _mm_set1_epi8('\n'));
+    keep = _mm_or_si128(keep, newline);
+    keep = _mm_or_si128(keep, _mm_cmpeq_epi8(v, _mm_set1_epi8('@')));
+    keep = _mm_or_si128(keep, _mm_cmpeq_epi8(v, _mm_set1_epi8(';')));
+    keep = _mm_or_si128(keep, _mm_cmpeq_epi8(v, _mm_set1_epi8('|')));
+    keep = _mm_or_si128(keep, _mm_cmpeq_epi8(v, _mm_set1_epi8('\t')));
+    keep = _mm_or_si128(keep, _mm_cmpeq_epi8(v, _mm_set1_epi8(RECORD_SEPARATOR)));
+    __m128i upper = _mm_sub_epi8(v, _mm_and_si128(lower, _mm_set1_epi8(0x20)));
+    unsigned mask = (unsigned)_mm_movemask_epi8(keep);
+    unsigned newlines = (unsigned)_mm_movemask_epi8(newline);
+    *lines += bit_count[newlines & 0xFF] + bit_count[newlines >> 8];
+    unsigned low = mask & 0xFF, high = mask >> 8;
+    __m128i packed = _mm_shuffle_epi8(upper, _mm_loadl_epi64((const __m128i *)pack_shuffles[low]));
+    _mm_storel_epi64((__m128i *)dst, packed);
+    int written = bit_count[low];
+    packed = _mm_shuffle_epi8(_mm_srli_si128(upper, 8), _mm_loadl_epi64((const __m128i *)pack_shuffles[high]));
+    _mm_storel_epi64((__m128i *)(dst + written), packed);
+    return written + bit_count[high];
+}
+
+static int cpu_has_ssse3(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("ssse3");
+}
+#else
+static void init_pack_shuffles(void) {}
+static int squeeze16(const unsigned char *in, unsigned char *dst, Py_ssize_t *lines) {
+    (void)in; (void)dst; (void)lines;
+    return -1;
+}
+static int cpu_has_ssse3(void) { return 0; }
+#endif
+
+static int simd_squeeze_ready;
+
 static PyObject *native_squeeze_slices(PyObject *module, PyObject *args) {
     /* squeeze_slices(data, table, delete, rewrites, cuts) -> (squeezed, starts, newlines_before)
      *
@@ -482,6 +564,7 @@ static PyObject *native_squeeze_slices(PyObject *module, PyObject *args) {
     const unsigned char *in = data.buf;
     unsigned char *dst = (unsigned char *)PyBytes_AS_STRING(out), *base = dst;
     Py_ssize_t lines = 0;
+    int simd = simd_squeeze_ready && tables_allow_simd(keep, map, lead);
     for (Py_ssize_t b = 0; b < blocks; b++) {
         PyObject *start = PyLong_FromSsize_t(dst - base), *before = PyLong_FromSsize_t(lines);
         if (!start || !before) {
@@ -492,7 +575,17 @@ static PyObject *native_squeeze_slices(PyObject *module, PyObject *args) {
         PyList_SET_ITEM(starts, b, start);
         PyList_SET_ITEM(newlines, b, before);
         Py_ssize_t end = cuts[b + 1];
+        Py_ssize_t scalar_until = cuts[b]; /* the scalar loop owns [i, scalar_until) */
         for (Py_ssize_t i = cuts[b]; i < end; i++) {
+            if (simd && i >= scalar_until && i + 16 <= end) {
+                int written = squeeze16(in + i, dst, &lines);
+                if (written >= 0) {
+                    dst += written;
+                    i += 15;
+                    continue;
+                }
+                scalar_until = i + 16;
+            }
             unsigned char byte = in[i];
             if (lead[byte]) {
                 Py_ssize_t r = 0;
@@ -571,6 +664,8 @@ PyMODINIT_FUNC PyInit__native(void) {
         Py_DECREF(module);
         return NULL;
     }
+    init_pack_shuffles();
+    simd_squeeze_ready = cpu_has_ssse3();
     Py_INCREF(&EngineType);
     if (PyModule_AddObject(module, "Engine", (PyObject *)&EngineType) < 0) {
         Py_DECREF(&EngineType);

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from itertools import islice
 from types import ModuleType
 
-from canary.watch.sweep.index import STRONG_KINDS, SweepIndex
+from canary.watch.sweep.index import SweepIndex
 from canary.watch.sweep.search import NativeSearch, build_search, native_module, pair_window
 from canary.watch.sweep.textnorm import decode, mask, squeeze_blocks, squeeze_slices, unescape
 from canary.watch.sweep.verify import decide, fields_in
@@ -53,28 +53,8 @@ class StreamMatcher:
     def __init__(self, index: SweepIndex, engine: str = "auto", compiled: object = None) -> None:
         self.index = index
         self.lengths = [len(p) for p in index.patterns]
-        # Per pattern: (canary, is it a strong marker, the other pair fields to look for nearby).
-        self.plan = [tuple((cid, kind in STRONG_KINDS,
-                            () if kind in STRONG_KINDS else index.canaries[cid].pair_patterns[kind])
-                           for kind, cid in entries) for entries in index.entries]
-        # Per pattern whose every entry is a weak anchor (birth dates mostly, a third of a dump's rows):
-        # the union of the other halves, for a pre-check in C calls only (no per-canary work) over a
-        # window that contains every precise window. For a birth date, an other half that is itself
-        # an anchor of the same canary (IPP, mutuelle number) is left out: its own hit looks for the
-        # date. None for patterns with a strong marker.
-        own_anchors = {(pattern, cid) for pattern, entries in zip(index.patterns, index.entries, strict=True)
-                       for kind, cid in entries if kind in ("ipp", "amc_member")}
-        self.weak_others: list[tuple[bytes, ...] | None] = []
-        for entries in index.entries:
-            if any(kind in STRONG_KINDS for kind, _cid in entries):
-                self.weak_others.append(None)
-                continue
-            others = []
-            for kind, cid in entries:
-                for other in index.canaries[cid].pair_patterns[kind]:
-                    if kind != "birth_date" or (other, cid) not in own_anchors:
-                        others.append(other)
-            self.weak_others.append(tuple(dict.fromkeys(others)))
+        self.plan = index.plans
+        self.weak_others = index.weak_others
         self.search = build_search(engine, index.patterns, self.weak_others, index.cache, compiled)
         # The native engine squeezes natively too; the python engine stays pure Python end to end.
         self.native = native_module() if isinstance(self.search, NativeSearch) else None

@@ -50,4 +50,20 @@ def _tables(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list = [("sweep-001-feeds-sweeps-findings", _tables)]
+def _index_version(db: sqlite_utils.Database) -> None:
+    """A counter bumped by any change to canaries or markers: the sweep index cache is valid while it
+    stays the same. The epoch tells this registry from another one (a copy keeps it, on purpose)."""
+    statements = [
+        "CREATE TABLE sweep_index_state (id INTEGER PRIMARY KEY CHECK (id = 1), epoch TEXT NOT NULL, "
+        "version INTEGER NOT NULL)",
+        "INSERT INTO sweep_index_state (id, epoch, version) VALUES (1, lower(hex(randomblob(16))), 0)",
+    ]
+    for table in ("canaries", "markers"):
+        for action in ("INSERT", "UPDATE", "DELETE"):
+            statements.append(
+                f"CREATE TRIGGER sweep_index_{table}_{action.lower()} AFTER {action} ON {table} "
+                "BEGIN UPDATE sweep_index_state SET version = version + 1 WHERE id = 1; END")
+    db.executescript(";\n".join(statements) + ";")
+
+
+MIGRATIONS: list = [("sweep-001-feeds-sweeps-findings", _tables), ("sweep-002-index-version", _index_version)]

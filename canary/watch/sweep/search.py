@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import re
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -28,6 +26,7 @@ from typing import Protocol
 import hyperscan
 
 from canary.errors import CanaryError
+from canary.files import write_atomic_bytes
 from canary.watch.sweep.textnorm import RECORD_SEPARATOR
 
 # How far (in squeezed bytes) the other half of a weak pair may sit from its anchor to be worth a look.
@@ -86,7 +85,9 @@ def pair_window(squeezed: bytes, start: int, end: int) -> tuple[int, int]:
 
 
 class Search(Protocol):
-    compiled: object  # the loaded database, handed to --jobs workers so they do not load it again
+    @property
+    def compiled(self) -> object:
+        """The loaded database, handed to --jobs workers so they do not load it again."""
 
     def hits(self, squeezed: bytes) -> list[tuple[int, int]]:
         """(pattern id, end offset) of strong markers and of weak anchors whose other half is near."""
@@ -198,12 +199,6 @@ def _cached(cache: Path | None, digest: bytes, compile_blob: Callable[[], bytes]
 
 
 def _write_cache(cache: Path, blob: bytes) -> None:
-    """Write atomically under a unique name (two sweeps may compile at once), owner-only; best effort."""
+    """Atomic (two sweeps may compile at once) and owner-only; best effort."""
     with contextlib.suppress(OSError):
-        fd, tmp = tempfile.mkstemp(prefix=f".{cache.name}.", dir=cache.parent)  # mkstemp files are 0600
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(blob)
-            os.replace(tmp, cache)
-        except OSError:
-            Path(tmp).unlink(missing_ok=True)
+        write_atomic_bytes(cache, blob)  # a mkstemp file: owner-only

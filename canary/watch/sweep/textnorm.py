@@ -66,9 +66,10 @@ UTF8_TABLE = _build_table(_utf8_high())
 CP1252_TABLE = _build_table(_cp1252_high())
 
 # Multi-byte sequences a single-byte table cannot express, rewritten first (only for non-ASCII blocks).
-_UTF8_REWRITES = ((b"\xc5\x92", b"OE"), (b"\xc5\x93", b"OE"), (b"\xe2\x80\x99", b"'"), (b"\xc2\xa0", b" "),
-                  (b"\xe2\x80\xaf", b" "))
-_CP1252_REWRITES = ((b"\x8c", b"OE"), (b"\x9c", b"OE"), (b"\xc6", b"AE"), (b"\xe6", b"AE"), (b"\xdf", b"SS"))
+Rewrites = tuple[tuple[bytes, bytes], ...]
+_UTF8_REWRITES: Rewrites = ((b"\xc5\x92", b"OE"), (b"\xc5\x93", b"OE"), (b"\xe2\x80\x99", b"'"), (b"\xc2\xa0", b" "),
+                            (b"\xe2\x80\xaf", b" "))
+_CP1252_REWRITES: Rewrites = ((b"\x8c", b"OE"), (b"\x9c", b"OE"), (b"\xc6", b"AE"), (b"\xe6", b"AE"), (b"\xdf", b"SS"))
 
 
 # Records inside one line (tuples of an SQL extended insert, objects of a JSON array) keep a boundary,
