@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -147,10 +150,10 @@ def build_search(engine: str, patterns: list[bytes], others: Others, cache: Path
         if isinstance(compiled, bytes):
             return NativeSearch(compiled, lengths, others)
         try:
-            return NativeSearch(_cached(cache, digest, lambda: native.compile(patterns)), lengths, others)
+            return NativeSearch(_cached(cache, digest, lambda: compile_apart(engine, patterns)), lengths, others)
         except native.NativeError:  # a damaged cache file: compile again and replace it
-            return NativeSearch(_cached(cache, digest, lambda: native.compile(patterns), reuse=False), lengths,
-                                others)
+            return NativeSearch(_cached(cache, digest, lambda: compile_apart(engine, patterns), reuse=False),
+                                lengths, others)
     if isinstance(compiled, hyperscan.Database):
         return PythonSearch(compiled, lengths, others)
     try:
@@ -169,14 +172,42 @@ def _digest(engine: str, patterns: list[bytes]) -> bytes:
 _NOT_ALNUM = re.compile(rb"[^A-Za-z0-9]")
 
 
-def _load_python(cache: Path | None, digest: bytes, patterns: list[bytes], reuse: bool = True) -> hyperscan.Database:
-    def compile_blob() -> bytes:
-        database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        expressions = [_NOT_ALNUM.sub(lambda m: b"\\x%02x" % m.group()[0], p) for p in patterns]
-        database.compile(expressions=expressions, ids=list(range(len(expressions))), elements=len(expressions))
-        return hyperscan.dumpb(database)
+def compile_blob(engine: str, patterns: list[bytes]) -> bytes:
+    """The serialized Hyperscan database of ``patterns`` (pattern i has id i) for ``engine``."""
+    if engine == "native":
+        native = native_module()
+        if native is None:
+            raise CanaryError("the native sweep core is not built")
+        return native.compile(patterns)
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    expressions = [_NOT_ALNUM.sub(lambda m: b"\\x%02x" % m.group()[0], p) for p in patterns]
+    database.compile(expressions=expressions, ids=list(range(len(expressions))), elements=len(expressions))
+    return hyperscan.dumpb(database)
 
-    blob = _cached(cache, digest, compile_blob, reuse)
+
+def compile_apart(engine: str, patterns: list[bytes]) -> bytes:
+    """``compile_blob`` in a child interpreter that holds only the patterns.
+
+    Compiling 70,000 literals peaks near 200 MB; beside the index of the sweep (~130 MB) that would
+    pass the 300 MB a sweep may use. In a child, the largest process stays under 200 MB. Falls
+    back to compiling here if no child can be started.
+    """
+    payload = engine.encode() + b"\n" + b"".join(len(p).to_bytes(4, "big") + p for p in patterns)
+    package_root = str(Path(__file__).resolve().parents[3])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
+    try:
+        done = subprocess.run([sys.executable, "-m", "canary.watch.sweep.compile_worker"], input=payload,
+                              capture_output=True, env=env, check=False)
+    except OSError:
+        return compile_blob(engine, patterns)
+    if done.returncode != 0:
+        detail = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise CanaryError(f"compiling the sweep patterns failed: {detail[-1] if detail else done.returncode}")
+    return done.stdout
+
+
+def _load_python(cache: Path | None, digest: bytes, patterns: list[bytes], reuse: bool = True) -> hyperscan.Database:
+    blob = _cached(cache, digest, lambda: compile_apart("python", patterns), reuse)
     database = hyperscan.loadb(blob, mode=hyperscan.HS_MODE_BLOCK)
     database.scratch = hyperscan.Scratch(database)  # a loaded database comes without one
     return database
