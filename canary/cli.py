@@ -15,16 +15,18 @@ import sqlite_utils
 from canary.errors import CanaryError
 from canary.store import open_db
 
-COMMAND_MODULES = [
-    "canary.store.cli",
-    "canary.generate.cli",
-    "canary.plant.cli",
-    "canary.watch.sweep.cli",
-    "canary.watch.tripwire.cli",
-    "canary.watch.accesslog.cli",
-    "canary.alert.cli",
-    "canary.web.cli",
-]
+# Each domain's command module and the commands it adds. A command's module is imported only when
+# that command runs (a test checks the names), so `canary scan` does not load Flask, SMTP or alerting.
+COMMAND_MODULES = {
+    "canary.store.cli": ("system", "config", "events"),
+    "canary.generate.cli": ("seed", "list", "show", "export", "lint"),
+    "canary.plant.cli": ("plant", "plants", "retire", "rotate"),
+    "canary.watch.sweep.cli": ("scan", "feed", "sweep"),
+    "canary.watch.tripwire.cli": ("tripwire",),
+    "canary.watch.accesslog.cli": ("logs",),
+    "canary.alert.cli": ("alerts", "alert", "notify"),
+    "canary.web.cli": ("serve", "user"),
+}
 
 
 @dataclass
@@ -56,7 +58,17 @@ def _exit_on_usage_error(exc: click.UsageError) -> NoReturn:
 
 
 class CanaryGroup(click.Group):
-    """Prints operator errors as one line and exits 1, instead of a traceback."""
+    """Loads each command on first use; prints operator errors as one line and exits 1, instead of a traceback."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | {name for names in COMMAND_MODULES.values() for name in names})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            for module_name, names in COMMAND_MODULES.items():
+                if cmd_name in names:
+                    _add_commands(module_name)
+        return self.commands.get(cmd_name)
 
     def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
                      **extra: Any) -> click.Context:
@@ -99,13 +111,17 @@ def cli(ctx: click.Context, db_path: Path) -> None:
     ctx.obj = CliContext(db_path=db_path)
 
 
+def _add_commands(module_name: str) -> None:
+    for command in getattr(importlib.import_module(module_name), "COMMANDS", []):
+        cli.add_command(command)
+
+
 def get_cli() -> click.Group:
     """The root group with every domain's commands added (idempotent)."""
     for module_name in COMMAND_MODULES:
-        for command in getattr(importlib.import_module(module_name), "COMMANDS", []):
-            cli.add_command(command)
+        _add_commands(module_name)
     return cli
 
 
 def main() -> None:
-    get_cli()()
+    cli()  # commands are added as they are looked up

@@ -102,3 +102,26 @@ def test_seed_without_pools_warns_and_carries_no_contact(cli):
     assert "WARNING: no phone pool" in result.output and "WARNING: no mail domain pool" in result.output
     exported = json.loads(cli("export", "--format", "json").output)
     assert all(c["phones"] == [] and c["email"] is None for c in exported)
+
+
+def test_lazy_command_table_names_every_command_of_its_module() -> None:
+    """`canary X` imports only X's module: the table in canary.cli must say where each command lives."""
+    import importlib
+
+    from canary.cli import COMMAND_MODULES
+
+    for module_name, names in COMMAND_MODULES.items():
+        assert tuple(c.name for c in importlib.import_module(module_name).COMMANDS) == names, module_name
+
+
+def test_a_command_runs_without_loading_the_other_domains(tmp_path) -> None:
+    """The console script looks commands up lazily: `system list` does not import Flask or the alerting code."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from canary.cli import main; sys.argv = ['canary', '--db', sys.argv[1], 'system', 'list'];\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('flask', 'canary.alert.cli', 'canary.web.cli', 'aiosmtpd') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "r.db")], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
