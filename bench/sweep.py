@@ -301,6 +301,9 @@ def main() -> None:
     base = [sys.executable, "-m", "canary", "--db", str(db_path), "scan", "--json"]
     wall0, cpu0, rss0, _ = _run([*base, str(empty)], cwd=ROOT)
     print(f"canary scan startup (registry load, pattern compile) on an empty file: {wall0:.1f} s, RSS {rss0} MB")
+    from canary.watch.sweep.search import resolve_engine
+    print(f"engine: {resolve_engine(os.environ.get('CANARY_SWEEP_ENGINE', 'auto'))} "
+          "(CANARY_SWEEP_ENGINE=python times the pure-Python one)")
     timings = {}
     for jobs in [int(j) for j in args.jobs.split(",")]:
         wall, cpu, rss, out = _run([*base, "--jobs", str(jobs), str(corpus)], cwd=ROOT)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import sys
 
 import pytest
 
@@ -145,3 +147,19 @@ def test_engines_agree_on_random_record_layouts(db, sweep_canaries) -> None:
         text = " ".join(rng.choice(words) for _ in range(rng.randrange(1, 60))).encode()
         squeezed, _starts, _newlines = squeeze_blocks(text, "utf-8", 16 * 1024)
         assert sorted(fast.search.hits(squeezed)) == sorted(python.search.hits(squeezed)), text
+
+
+def test_scan_notes_on_stderr_when_it_falls_back_to_the_python_engine(cli, db, sweep_canaries, tmp_path,
+                                                                       monkeypatch) -> None:
+    dump = tmp_path / "dump.csv"
+    dump.write_text(f"{HELENE['birth_name']};12/03/1965\n", encoding="utf-8")
+    import canary.watch.sweep as package
+
+    monkeypatch.setitem(sys.modules, "canary.watch.sweep._native", None)  # as if never built: import fails
+    monkeypatch.delattr(package, "_native", raising=False)
+    result = cli("scan", "--json", str(dump))
+    assert result.exit_code == 0, result.output
+    assert "Python engine" in result.stderr and "libhyperscan-dev" in result.stderr
+    assert json.loads(result.stdout)["findings"][0]["canary_id"] == "sw0000"
+    monkeypatch.setenv("CANARY_SWEEP_ENGINE", "python")  # chosen, not fallen back to: nothing to say
+    assert "Python engine" not in cli("scan", "--json", str(dump)).stderr

@@ -13,8 +13,10 @@ import click
 from canary.cli import CliContext, pass_ctx
 from canary.errors import CanaryError
 from canary.output import echo_json, echo_rows, echo_table
+from canary.settings import get_setting
 from canary.watch.sweep.feeds import add_feed, feed_json, get_feed, list_feeds, remove_feed, run_feed, run_sweep
 from canary.watch.sweep.scanner import ScanReport
+from canary.watch.sweep.search import native_module
 
 
 def _progress_bar() -> tuple[Any, Any]:
@@ -51,6 +53,14 @@ def _print_report(report: ScanReport, sweep_id: int) -> None:
                f"{report.bytes} octets / bytes, {len(report.skipped)} ignoré(s) / skipped")
 
 
+def _note_slow_engine(ctx: CliContext) -> None:
+    """Say so (on stderr, JSON stays clean) when sweeps fall back to the slower engine unasked."""
+    if get_setting(ctx.db, "sweep.engine") == "auto" and native_module() is None:
+        click.echo("note : moteur Python, le cœur natif n'est pas compilé (installer libhyperscan-dev puis réinstaller "
+                   "canary) / note: Python engine, the native core is not built (install libhyperscan-dev, then "
+                   "reinstall canary): same findings, slower", err=True)
+
+
 @click.command("scan")
 @click.argument("inputs", nargs=-1, required=True, metavar="PATH|URL...")
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
@@ -59,6 +69,7 @@ def _print_report(report: ScanReport, sweep_id: int) -> None:
 @pass_ctx
 def scan_command(ctx: CliContext, inputs: tuple[str, ...], as_json: bool, jobs: int) -> None:
     """Look for canaries in dumps: files, folders, globs, archives and URLs (one sweep, stored)."""
+    _note_slow_engine(ctx)
     update, close = _progress_bar()
     try:
         sweep_id, report = run_sweep(ctx.db, list(inputs), jobs=jobs, progress=update)
