@@ -407,10 +407,17 @@ static int fast_keep(unsigned c) {
            c == ';' || c == '|' || c == '\t' || c == (unsigned char)RECORD_SEPARATOR;
 }
 
-static int tables_allow_simd(const unsigned char *keep, const unsigned char *map, const unsigned char *lead) {
+static int tables_allow_simd(const unsigned char *keep, const unsigned char *map, const Rewrite *rewrites,
+                             Py_ssize_t rewrite_count) {
     for (unsigned c = 0; c < 128; c++) {
         unsigned upper = (c >= 'a' && c <= 'z') ? c - 32 : c;
-        if (keep[c] != fast_keep(c) || (keep[c] && map[c] != upper) || (lead[c] && c != ')' && c != '}'))
+        if (keep[c] != fast_keep(c) || (keep[c] && map[c] != upper))
+            return 0;
+    }
+    /* The vector test below only looks for ")," and "},": every ASCII rewrite must start so. */
+    for (Py_ssize_t r = 0; r < rewrite_count; r++) {
+        unsigned char first = rewrites[r].old[0];
+        if (first < 0x80 && !((first == ')' || first == '}') && rewrites[r].old_len >= 2 && rewrites[r].old[1] == ','))
             return 0;
     }
     return 1;
@@ -433,37 +440,49 @@ static void init_pack_shuffles(void) {
     }
 }
 
-/* Squeezes in[0:16] into dst if it is plain ASCII with no ')' or '}' (rewrite leads); returns the
- * bytes written, or -1 to let the scalar loop take these 16 bytes. dst must have 16 bytes of room. */
-__attribute__((target("ssse3"))) static inline int squeeze16(const unsigned char *in, unsigned char *dst,
-                                                             Py_ssize_t *lines) {
-    __m128i v = _mm_loadu_si128((const __m128i *)in);
-    __m128i special = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(')')), _mm_cmpeq_epi8(v, _mm_set1_epi8('}')));
-    if (_mm_movemask_epi8(_mm_or_si128(v, special)))
-        return -1; /* a byte >= 0x80 (its sign bit) or a rewrite lead */
-#define IN_RANGE(x, lo, hi) _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8((char)((lo) - 1))), \
-                                          _mm_cmplt_epi8(x, _mm_set1_epi8((char)((hi) + 1))))
-    __m128i lower = IN_RANGE(v, 'a', 'z');
-    __m128i keep = _mm_or_si128(_mm_or_si128(IN_RANGE(v, 'A', 'Z'), lower), IN_RANGE(v, '0', '9'));
-#undef IN_RANGE
-    __m128i newline = _mm_cmpeq_epi8(v, _mm_set1_epi8('\n'));
-    keep = _mm_or_si128(keep, newline);
-    keep = _mm_or_si128(keep, _mm_cmpeq_epi8(v, _mm_set1_epi8('@')));
-    keep = _mm_or_si128(keep, _mm_cmpeq_epi8(v, _mm_set1_epi8(';')));
-    keep = _mm_or_si128(keep, _mm_cmpeq_epi8(v, _mm_set1_epi8('|')));
-    keep = _mm_or_si128(keep, _mm_cmpeq_epi8(v, _mm_set1_epi8('\t')));
-    keep = _mm_or_si128(keep, _mm_cmpeq_epi8(v, _mm_set1_epi8(RECORD_SEPARATOR)));
-    __m128i upper = _mm_sub_epi8(v, _mm_and_si128(lower, _mm_set1_epi8(0x20)));
-    unsigned mask = (unsigned)_mm_movemask_epi8(keep);
-    unsigned newlines = (unsigned)_mm_movemask_epi8(newline);
-    *lines += bit_count[newlines & 0xFF] + bit_count[newlines >> 8];
-    unsigned low = mask & 0xFF, high = mask >> 8;
-    __m128i packed = _mm_shuffle_epi8(upper, _mm_loadl_epi64((const __m128i *)pack_shuffles[low]));
-    _mm_storel_epi64((__m128i *)dst, packed);
-    int written = bit_count[low];
-    packed = _mm_shuffle_epi8(_mm_srli_si128(upper, 8), _mm_loadl_epi64((const __m128i *)pack_shuffles[high]));
-    _mm_storel_epi64((__m128i *)(dst + written), packed);
-    return written + bit_count[high];
+/* Squeezes in[0:n] 16 bytes at a time while a chunk is plain ASCII holding no ")," or "}," (where a
+ * rewrite could start); returns the bytes consumed (a multiple of 16) and advances *dst and *lines.
+ * Reads one byte past each chunk, so in[n] must be readable; *dst needs n bytes of room. */
+__attribute__((target("ssse3"))) static Py_ssize_t squeeze_ascii_run(const unsigned char *in, Py_ssize_t n,
+                                                                      unsigned char **dst, Py_ssize_t *lines) {
+    const __m128i paren = _mm_set1_epi8(')'), brace = _mm_set1_epi8('}'), comma = _mm_set1_epi8(',');
+    const __m128i upper_a = _mm_set1_epi8('A' - 1), upper_z = _mm_set1_epi8('Z' + 1);
+    const __m128i lower_a = _mm_set1_epi8('a' - 1), lower_z = _mm_set1_epi8('z' + 1);
+    const __m128i digit_0 = _mm_set1_epi8('0' - 1), digit_9 = _mm_set1_epi8('9' + 1);
+    const __m128i newline_byte = _mm_set1_epi8('\n'), at = _mm_set1_epi8('@'), semicolon = _mm_set1_epi8(';');
+    const __m128i pipe = _mm_set1_epi8('|'), tab = _mm_set1_epi8('\t'), separator = _mm_set1_epi8(RECORD_SEPARATOR);
+    const __m128i case_bit = _mm_set1_epi8(0x20);
+    unsigned char *out = *dst;
+    Py_ssize_t count = *lines, i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(in + i));
+        __m128i next = _mm_loadu_si128((const __m128i *)(in + i + 1));
+        __m128i lead = _mm_and_si128(_mm_or_si128(_mm_cmpeq_epi8(v, paren), _mm_cmpeq_epi8(v, brace)),
+                                     _mm_cmpeq_epi8(next, comma));
+        if (_mm_movemask_epi8(_mm_or_si128(v, lead)))
+            break; /* a byte >= 0x80 (its sign bit) or a possible rewrite: the scalar loop takes it */
+        __m128i lower = _mm_and_si128(_mm_cmpgt_epi8(v, lower_a), _mm_cmplt_epi8(v, lower_z));
+        __m128i keep = _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(v, upper_a), _mm_cmplt_epi8(v, upper_z)), lower);
+        keep = _mm_or_si128(keep, _mm_and_si128(_mm_cmpgt_epi8(v, digit_0), _mm_cmplt_epi8(v, digit_9)));
+        __m128i newline = _mm_cmpeq_epi8(v, newline_byte);
+        keep = _mm_or_si128(keep, _mm_or_si128(newline, _mm_cmpeq_epi8(v, at)));
+        keep = _mm_or_si128(keep, _mm_or_si128(_mm_cmpeq_epi8(v, semicolon), _mm_cmpeq_epi8(v, pipe)));
+        keep = _mm_or_si128(keep, _mm_or_si128(_mm_cmpeq_epi8(v, tab), _mm_cmpeq_epi8(v, separator)));
+        __m128i upper = _mm_sub_epi8(v, _mm_and_si128(lower, case_bit));
+        unsigned mask = (unsigned)_mm_movemask_epi8(keep);
+        unsigned newlines = (unsigned)_mm_movemask_epi8(newline);
+        count += bit_count[newlines & 0xFF] + bit_count[newlines >> 8];
+        unsigned low = mask & 0xFF, high = mask >> 8;
+        _mm_storel_epi64((__m128i *)out,
+                         _mm_shuffle_epi8(upper, _mm_loadl_epi64((const __m128i *)pack_shuffles[low])));
+        out += bit_count[low];
+        _mm_storel_epi64((__m128i *)out, _mm_shuffle_epi8(_mm_srli_si128(upper, 8),
+                                                          _mm_loadl_epi64((const __m128i *)pack_shuffles[high])));
+        out += bit_count[high];
+    }
+    *dst = out;
+    *lines = count;
+    return i;
 }
 
 static int cpu_has_ssse3(void) {
@@ -472,9 +491,9 @@ static int cpu_has_ssse3(void) {
 }
 #else
 static void init_pack_shuffles(void) {}
-static int squeeze16(const unsigned char *in, unsigned char *dst, Py_ssize_t *lines) {
-    (void)in; (void)dst; (void)lines;
-    return -1;
+static Py_ssize_t squeeze_ascii_run(const unsigned char *in, Py_ssize_t n, unsigned char **dst, Py_ssize_t *lines) {
+    (void)in; (void)n; (void)dst; (void)lines;
+    return 0;
 }
 static int cpu_has_ssse3(void) { return 0; }
 #endif
@@ -564,7 +583,7 @@ static PyObject *native_squeeze_slices(PyObject *module, PyObject *args) {
     const unsigned char *in = data.buf;
     unsigned char *dst = (unsigned char *)PyBytes_AS_STRING(out), *base = dst;
     Py_ssize_t lines = 0;
-    int simd = simd_squeeze_ready && tables_allow_simd(keep, map, lead);
+    int simd = simd_squeeze_ready && tables_allow_simd(keep, map, rewrites, rewrite_count);
     for (Py_ssize_t b = 0; b < blocks; b++) {
         PyObject *start = PyLong_FromSsize_t(dst - base), *before = PyLong_FromSsize_t(lines);
         if (!start || !before) {
@@ -577,14 +596,12 @@ static PyObject *native_squeeze_slices(PyObject *module, PyObject *args) {
         Py_ssize_t end = cuts[b + 1];
         Py_ssize_t scalar_until = cuts[b]; /* the scalar loop owns [i, scalar_until) */
         for (Py_ssize_t i = cuts[b]; i < end; i++) {
-            if (simd && i >= scalar_until && i + 16 <= end) {
-                int written = squeeze16(in + i, dst, &lines);
-                if (written >= 0) {
-                    dst += written;
-                    i += 15;
-                    continue;
-                }
-                scalar_until = i + 16;
+            if (simd && i >= scalar_until && i + 17 <= end) {
+                /* Vector runs stop one byte short of the slice end: each chunk peeks at the next byte. */
+                i += squeeze_ascii_run(in + i, end - i - 1, &dst, &lines);
+                scalar_until = i + 16; /* the chunk that stopped the run, byte by byte */
+                if (i >= end)
+                    break;
             }
             unsigned char byte = in[i];
             if (lead[byte]) {

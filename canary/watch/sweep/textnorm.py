@@ -86,8 +86,12 @@ _CP1252_LEADS = tuple(old for old, _new in _CP1252_REWRITES if len(old) == 1)
 
 def squeeze(data: bytes, encoding: str = "utf-8") -> bytes:
     """The candidate-search form of a block of text in ``encoding`` (utf-8 or cp1252)."""
-    # The rewrites are applied in turn; none of them can create or cut another (lead bytes differ and
-    # never occur inside another sequence), so this equals the one left-to-right pass of the native core.
+    # Record boundaries first, then the non-ASCII sequences: no rewrite can then create or cut another
+    # (their bytes never overlap, and a non-ASCII rewrite's space can no longer complete "), ("), so
+    # this equals the one left-to-right pass of the native core.
+    if b")," in data or b"}," in data:
+        for old, new in RECORD_REWRITES:
+            data = data.replace(old, new)
     if encoding == "utf-8":
         table, delete = UTF8_TABLE
         if not data.isascii() and (_UTF8_LEADS[0] in data or _UTF8_LEADS[1] in data or _UTF8_LEADS[2] in data):
@@ -98,9 +102,6 @@ def squeeze(data: bytes, encoding: str = "utf-8") -> bytes:
         if not data.isascii() and any(lead in data for lead in _CP1252_LEADS):
             for old, new in _CP1252_REWRITES[:-len(RECORD_REWRITES)]:
                 data = data.replace(old, new)
-    if b")," in data or b"}," in data:
-        for old, new in RECORD_REWRITES:
-            data = data.replace(old, new)
     return data.translate(table, delete)
 
 
