@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import gc
 import io
 import lzma
 import multiprocessing
@@ -249,6 +250,17 @@ def scan(index: SweepIndex, inputs: list[str], limits: Limits, jobs: int = 1,
     """
     units, skipped = expand(inputs, jobs, index.private_files())
     report = ScanReport(skipped=list(skipped))
+    # The index is hundreds of thousands of long-lived objects: garbage collections during the scan
+    # need not walk them again and again (unfrozen at the end, so a long-running service frees them).
+    gc.freeze()
+    try:
+        return _scan_units(index, units, limits, jobs, progress, report)
+    finally:
+        gc.unfreeze()
+
+
+def _scan_units(index: SweepIndex, units: list[Unit], limits: Limits, jobs: int,
+                progress: Callable[[int, int], None] | None, report: ScanReport) -> ScanReport:
     total = sum(u.size for u in units)
     done = 0
     if progress:
