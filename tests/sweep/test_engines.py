@@ -143,7 +143,8 @@ def test_engines_agree_on_random_record_layouts(db, sweep_canaries) -> None:
     rng = random.Random(11)
     words = [c["birth_name"] for c in sweep_canaries] + \
         [f"{c['birth_date'][8:]}/{c['birth_date'][5:7]}/{c['birth_date'][:4]}" for c in sweep_canaries] + \
-        ["\n", "\n  ", "),(", "), (", "},{", "}, {", ";", ",", "MARTIN", "x" * 60, "y" * 300, "12 rue des Écoles"]
+        ["\n", "\n  ", "\n ", "\n\t", "),(", "), (", "},{", "}, {", ";", ",", "MARTIN", "x" * 60, "y" * 300,
+         "12 rue des Écoles"]
     for _ in range(200):
         text = " ".join(rng.choice(words) for _ in range(rng.randrange(1, 60))).encode()
         squeezed, _starts, _newlines = squeeze_blocks(text, "utf-8", 16 * 1024)
@@ -164,3 +165,16 @@ def test_scan_notes_on_stderr_when_it_falls_back_to_the_python_engine(cli, db, s
     assert json.loads(result.stdout)["findings"][0]["canary_id"] == "sw0000"
     monkeypatch.setenv("CANARY_SWEEP_ENGINE", "python")  # chosen, not fallen back to: nothing to say
     assert "Python engine" not in cli("scan", "--json", str(dump)).stderr
+
+
+@pytest.mark.parametrize("engine", ["python", pytest.param("native", marks=needs_native)])
+def test_pre_check_looks_past_a_short_line_only_in_pretty_printed_records(db, sweep_canaries, engine) -> None:
+    """A short CSV row is a whole record; an indented short line is a field of a bigger one."""
+    matcher = StreamMatcher(build_index(db), engine)
+    assert matcher.search is not None
+    name, day = HELENE["birth_name"], "12/03/1965"
+    rows = f"1;MARTIN;01/01/1950\n2;{name};x\n3;DURAND;{day}\n4;PETIT;02/02/1960\n".encode()
+    pretty = f'[\n  {{\n    "nom": "{name}",\n    "ville": "Lyon",\n    "naissance": "{day}"\n  }}\n]\n'.encode()
+    for text, expected in ((rows, 0), (pretty, 1)):
+        squeezed, _starts, _newlines = squeeze_blocks(text, "utf-8", 16 * 1024, matcher.native)
+        assert len(matcher.search.hits(squeezed)) == expected, text

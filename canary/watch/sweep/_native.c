@@ -48,6 +48,7 @@ typedef struct {
 static PyObject *NativeError;
 
 #define RECORD_SEPARATOR '\x1e' /* textnorm.RECORD_SEPARATOR */
+#define INDENT '\x1f'           /* textnorm.INDENT: starts the squeezed form of an indented line */
 
 static const char *find_byte_back(const char *data, Py_ssize_t lo, Py_ssize_t hi, char byte) {
     /* Last `byte` in data[lo:hi], or NULL. */
@@ -107,7 +108,10 @@ static int other_half_near(const EngineObject *engine, const char *data, Py_ssiz
         lo = wide_lo;
     if (hi < 0)
         hi = end + window;
-    if (hi - lo < engine->short_line && !separator && !next) { /* a short tuple is a whole record */
+    /* A short line is a field of a pretty-printed record only when it is indented (or where it starts
+     * is not known): a short CSV row or a short tuple is a whole record and is not widened. */
+    int indented = !newline || (lo < size && (data[lo] == INDENT || data[lo] == '\t'));
+    if (hi - lo < engine->short_line && !separator && !next && indented) {
         lo = wide_lo;
         hi = end + window;
     }
@@ -404,6 +408,7 @@ typedef struct {
     Py_ssize_t old_len;
     unsigned char out[4]; /* the new bytes already translated, deleted ones left out */
     Py_ssize_t out_len;
+    Py_ssize_t newlines; /* in out: counted like the newlines of the text */
 } Rewrite;
 
 /* The ASCII part of the squeeze tables, as textnorm builds them: letters upper-cased, digits and a few
@@ -411,7 +416,7 @@ typedef struct {
  * 16 ASCII bytes with no rewrite in them are squeezed with SSSE3 (classify, upper-case, left-pack). */
 static int fast_keep(unsigned c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '@' || c == '\n' ||
-           c == ';' || c == '|' || c == '\t' || c == (unsigned char)RECORD_SEPARATOR;
+           c == ';' || c == '|' || c == '\t' || c == (unsigned char)RECORD_SEPARATOR || c == (unsigned char)INDENT;
 }
 
 static int tables_allow_simd(const unsigned char *keep, const unsigned char *map, const Rewrite *rewrites,
@@ -421,10 +426,11 @@ static int tables_allow_simd(const unsigned char *keep, const unsigned char *map
         if (keep[c] != fast_keep(c) || (keep[c] && map[c] != upper))
             return 0;
     }
-    /* The vector test below only looks for ")," and "},": every ASCII rewrite must start so. */
+    /* The vector test below only looks for "),", "}," and "\n ": every ASCII rewrite must start so. */
     for (Py_ssize_t r = 0; r < rewrite_count; r++) {
-        unsigned char first = rewrites[r].old[0];
-        if (first < 0x80 && !((first == ')' || first == '}') && rewrites[r].old_len >= 2 && rewrites[r].old[1] == ','))
+        const unsigned char *old = rewrites[r].old;
+        if (old[0] < 0x80 && !(rewrites[r].old_len >= 2 && (((old[0] == ')' || old[0] == '}') && old[1] == ',') ||
+                                                           (old[0] == '\n' && old[1] == ' '))))
             return 0;
     }
     return 1;
@@ -447,34 +453,37 @@ static void init_pack_shuffles(void) {
     }
 }
 
-/* Squeezes in[0:n] 16 bytes at a time while a chunk is plain ASCII holding no ")," or "}," (where a
- * rewrite could start); returns the bytes consumed (a multiple of 16) and advances *dst and *lines.
+/* Squeezes in[0:n] 16 bytes at a time while a chunk is plain ASCII holding no "),", "}," or "\n " (where
+ * a rewrite could start); returns the bytes consumed (a multiple of 16) and advances *dst and *lines.
  * Reads one byte past each chunk, so in[n] must be readable; *dst needs n bytes of room. */
 __attribute__((target("ssse3"))) static Py_ssize_t squeeze_ascii_run(const unsigned char *in, Py_ssize_t n,
                                                                       unsigned char **dst, Py_ssize_t *lines) {
     const __m128i paren = _mm_set1_epi8(')'), brace = _mm_set1_epi8('}'), comma = _mm_set1_epi8(',');
+    const __m128i space = _mm_set1_epi8(' ');
     const __m128i upper_a = _mm_set1_epi8('A' - 1), upper_z = _mm_set1_epi8('Z' + 1);
     const __m128i lower_a = _mm_set1_epi8('a' - 1), lower_z = _mm_set1_epi8('z' + 1);
     const __m128i digit_0 = _mm_set1_epi8('0' - 1), digit_9 = _mm_set1_epi8('9' + 1);
     const __m128i newline_byte = _mm_set1_epi8('\n'), at = _mm_set1_epi8('@'), semicolon = _mm_set1_epi8(';');
     const __m128i pipe = _mm_set1_epi8('|'), tab = _mm_set1_epi8('\t'), separator = _mm_set1_epi8(RECORD_SEPARATOR);
-    const __m128i case_bit = _mm_set1_epi8(0x20);
+    const __m128i case_bit = _mm_set1_epi8(0x20), indent = _mm_set1_epi8(INDENT);
     unsigned char *out = *dst;
     Py_ssize_t count = *lines, i = 0;
     for (; i + 16 <= n; i += 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)(in + i));
         __m128i next = _mm_loadu_si128((const __m128i *)(in + i + 1));
-        __m128i lead = _mm_and_si128(_mm_or_si128(_mm_cmpeq_epi8(v, paren), _mm_cmpeq_epi8(v, brace)),
-                                     _mm_cmpeq_epi8(next, comma));
+        __m128i newline = _mm_cmpeq_epi8(v, newline_byte);
+        __m128i lead = _mm_or_si128(
+            _mm_and_si128(_mm_or_si128(_mm_cmpeq_epi8(v, paren), _mm_cmpeq_epi8(v, brace)), _mm_cmpeq_epi8(next, comma)),
+            _mm_and_si128(newline, _mm_cmpeq_epi8(next, space)));
         if (_mm_movemask_epi8(_mm_or_si128(v, lead)))
             break; /* a byte >= 0x80 (its sign bit) or a possible rewrite: the scalar loop takes it */
         __m128i lower = _mm_and_si128(_mm_cmpgt_epi8(v, lower_a), _mm_cmplt_epi8(v, lower_z));
         __m128i keep = _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(v, upper_a), _mm_cmplt_epi8(v, upper_z)), lower);
         keep = _mm_or_si128(keep, _mm_and_si128(_mm_cmpgt_epi8(v, digit_0), _mm_cmplt_epi8(v, digit_9)));
-        __m128i newline = _mm_cmpeq_epi8(v, newline_byte);
         keep = _mm_or_si128(keep, _mm_or_si128(newline, _mm_cmpeq_epi8(v, at)));
         keep = _mm_or_si128(keep, _mm_or_si128(_mm_cmpeq_epi8(v, semicolon), _mm_cmpeq_epi8(v, pipe)));
         keep = _mm_or_si128(keep, _mm_or_si128(_mm_cmpeq_epi8(v, tab), _mm_cmpeq_epi8(v, separator)));
+        keep = _mm_or_si128(keep, _mm_cmpeq_epi8(v, indent));
         __m128i upper = _mm_sub_epi8(v, _mm_and_si128(lower, case_bit));
         unsigned mask = (unsigned)_mm_movemask_epi8(keep);
         unsigned newlines = (unsigned)_mm_movemask_epi8(newline);
@@ -555,10 +564,13 @@ static PyObject *native_squeeze_slices(PyObject *module, PyObject *args) {
         memcpy(rewrites[r].old, old, (size_t)old_len);
         rewrites[r].old_len = old_len;
         rewrites[r].out_len = 0;
+        rewrites[r].newlines = 0;
         for (Py_ssize_t k = 0; k < new_len; k++) {
             unsigned char byte = (unsigned char)new[k];
-            if (keep[byte])
+            if (keep[byte]) {
                 rewrites[r].out[rewrites[r].out_len++] = map[byte];
+                rewrites[r].newlines += map[byte] == '\n';
+            }
         }
         lead[(unsigned char)old[0]] = 1;
     }
@@ -601,8 +613,14 @@ static PyObject *native_squeeze_slices(PyObject *module, PyObject *args) {
         PyList_SET_ITEM(starts, b, start);
         PyList_SET_ITEM(newlines, b, before);
         Py_ssize_t end = cuts[b + 1];
-        Py_ssize_t scalar_until = cuts[b]; /* the scalar loop owns [i, scalar_until) */
-        for (Py_ssize_t i = cuts[b]; i < end; i++) {
+        Py_ssize_t first = cuts[b];
+        if (first > 0 && first < end && in[first - 1] == '\n' && in[first] == ' ' && keep[(unsigned char)INDENT]) {
+            *dst = map[(unsigned char)INDENT]; /* an indented line whose newline ended the slice before */
+            dst++;
+            first++;
+        }
+        Py_ssize_t scalar_until = first; /* the scalar loop owns [i, scalar_until) */
+        for (Py_ssize_t i = first; i < end; i++) {
             if (simd && i >= scalar_until && i + 17 <= end) {
                 /* Vector runs stop one byte short of the slice end: each chunk peeks at the next byte. */
                 i += squeeze_ascii_run(in + i, end - i - 1, &dst, &lines);
@@ -621,6 +639,7 @@ static PyObject *native_squeeze_slices(PyObject *module, PyObject *args) {
                 if (r < rewrite_count) {
                     memcpy(dst, rewrites[r].out, (size_t)rewrites[r].out_len);
                     dst += rewrites[r].out_len;
+                    lines += rewrites[r].newlines;
                     i += rewrites[r].old_len - 1;
                     continue;
                 }

@@ -30,7 +30,7 @@ import hyperscan
 
 from canary.errors import CanaryError
 from canary.files import write_atomic_bytes
-from canary.watch.sweep.textnorm import RECORD_SEPARATOR
+from canary.watch.sweep.textnorm import INDENT, RECORD_SEPARATOR
 
 # How far (in squeezed bytes) the other half of a weak pair may sit from its anchor to be worth a look.
 PAIR_WINDOW = 400
@@ -65,9 +65,10 @@ def pair_window(squeezed: bytes, start: int, end: int) -> tuple[int, int]:
 
     Newlines survive squeezing and squeezing marks the tuples of SQL extended inserts and the
     objects of JSON arrays (``RECORD_SEPARATOR``), so a CSV row, a JSON line, a log line or a tuple
-    bounds the search, within PAIR_WINDOW bytes each side. A line shorter than SHORT_LINE is a
-    field of a pretty-printed record: the window then spans PAIR_WINDOW bytes each side (a short
-    tuple or object is a whole record: it is not widened).
+    bounds the search, within PAIR_WINDOW bytes each side. An indented line shorter than SHORT_LINE
+    is a field of a pretty-printed record (squeezing marks indented lines with ``INDENT``): the
+    window then spans PAIR_WINDOW bytes each side. A short row, tuple or object that is not
+    indented is a whole record and is not widened (verification could not pair beyond it either).
     The native core computes the same window in C (other_half_near).
     """
     wide_lo = start - PAIR_WINDOW if start > PAIR_WINDOW else 0
@@ -82,7 +83,8 @@ def pair_window(squeezed: bytes, start: int, end: int) -> tuple[int, int]:
         lo = wide_lo
     if hi < 0:
         hi = end + PAIR_WINDOW
-    if hi - lo < SHORT_LINE and separator <= newline and next_separator < 0:
+    indented = newline < 0 or squeezed[lo:lo + 1] in (INDENT, b"\t")
+    if hi - lo < SHORT_LINE and separator <= newline and next_separator < 0 and indented:
         return wide_lo, end + PAIR_WINDOW
     return lo, hi
 

@@ -18,7 +18,8 @@ from canary.normalize import fold
 
 # Field and record separators are kept so that neighbouring fields do not run into each other.
 RECORD_SEPARATOR = b"\x1e"
-_KEEP_ASCII = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@\n;|\t" + RECORD_SEPARATOR)
+INDENT = b"\x1f"  # a line that starts with a space: a field of a pretty-printed record
+_KEEP_ASCII = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@\n;|\t" + RECORD_SEPARATOR + INDENT)
 
 
 def _letter(ch: str) -> bytes:
@@ -75,8 +76,10 @@ _CP1252_REWRITES: Rewrites = ((b"\x8c", b"OE"), (b"\x9c", b"OE"), (b"\xc6", b"AE
 # Records inside one line (tuples of an SQL extended insert, objects of a JSON array) keep a boundary,
 # so that the weak-pair pre-check looks in one record instead of +/- PAIR_WINDOW bytes of a long line.
 # No value of the registry holds these sequences, so no pattern is cut by them.
+# An indented line keeps a mark, so that the pair pre-check looks beyond a short line only where the
+# line is part of a pretty-printed record (a short CSV row is a whole record).
 RECORD_REWRITES = ((b"),(", RECORD_SEPARATOR), (b"), (", RECORD_SEPARATOR), (b"},{", RECORD_SEPARATOR),
-                   (b"}, {", RECORD_SEPARATOR))
+                   (b"}, {", RECORD_SEPARATOR), (b"\n ", b"\n" + INDENT))
 _UTF8_REWRITES += RECORD_REWRITES
 _CP1252_REWRITES += RECORD_REWRITES
 
@@ -89,7 +92,7 @@ def squeeze(data: bytes, encoding: str = "utf-8") -> bytes:
     # Record boundaries first, then the non-ASCII sequences: no rewrite can then create or cut another
     # (their bytes never overlap, and a non-ASCII rewrite's space can no longer complete "), ("), so
     # this equals the one left-to-right pass of the native core.
-    if b")," in data or b"}," in data:
+    if b")," in data or b"}," in data or b"\n " in data:
         for old, new in RECORD_REWRITES:
             data = data.replace(old, new)
     if encoding == "utf-8":
@@ -118,10 +121,17 @@ def squeeze_slices(data: bytes, encoding: str, cuts: list[int], native: ModuleTy
         rewrites = _UTF8_REWRITES if encoding == "utf-8" else _CP1252_REWRITES
         return native.squeeze_slices(data, table, delete, rewrites, cuts)
     ends = [*cuts[1:], len(data)] if cuts else []
-    parts = [squeeze(data[a:b], encoding) for a, b in zip(cuts, ends, strict=True)]
+    parts = [_squeeze_slice(data, a, b, encoding) for a, b in zip(cuts, ends, strict=True)]
     starts = list(accumulate((len(part) for part in parts[:-1]), initial=0)) if parts else []
     newlines = list(accumulate((part.count(b"\n") for part in parts), initial=0))
     return b"".join(parts), starts, newlines
+
+
+def _squeeze_slice(data: bytes, a: int, b: int, encoding: str) -> bytes:
+    # A slice that starts an indented line (its newline ended the slice before) keeps the mark.
+    if 0 < a < b and data[a - 1:a + 1] == b"\n ":
+        return INDENT + squeeze(data[a + 1:b], encoding)
+    return squeeze(data[a:b], encoding)
 
 
 def squeeze_blocks(data: bytes, encoding: str, block: int, native: ModuleType | None = None
