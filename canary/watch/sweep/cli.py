@@ -53,12 +53,13 @@ def _print_report(report: ScanReport, sweep_id: int) -> None:
                f"{report.bytes} octets / bytes, {len(report.skipped)} ignoré(s) / skipped")
 
 
-def _note_slow_engine(ctx: CliContext) -> None:
-    """Say so (on stderr, JSON stays clean) when sweeps fall back to the slower engine unasked."""
+def slow_engine_note(ctx: CliContext) -> str | None:
+    """What to tell a person at a terminal when sweeps fall back to the slower engine unasked."""
     if get_setting(ctx.db, "sweep.engine") == "auto" and native_module() is None:
-        click.echo("note : moteur Python, le cœur natif n'est pas compilé (installer libhyperscan-dev puis réinstaller "
-                   "canary) / note: Python engine, the native core is not built (install libhyperscan-dev, then "
-                   "reinstall canary): same findings, slower", err=True)
+        return ("note : moteur Python, le cœur natif n'est pas compilé (installer libhyperscan-dev puis réinstaller "
+                "canary) / note: Python engine, the native core is not built (install libhyperscan-dev, then "
+                "reinstall canary): same findings, slower")
+    return None
 
 
 @click.command("scan")
@@ -69,7 +70,9 @@ def _note_slow_engine(ctx: CliContext) -> None:
 @pass_ctx
 def scan_command(ctx: CliContext, inputs: tuple[str, ...], as_json: bool, jobs: int) -> None:
     """Look for canaries in dumps: files, folders, globs, archives and URLs (one sweep, stored)."""
-    _note_slow_engine(ctx)
+    note = slow_engine_note(ctx)
+    if note and sys.stderr.isatty():  # for people; scripts reading the output get it unchanged
+        click.echo(note, err=True)
     update, close = _progress_bar()
     try:
         sweep_id, report = run_sweep(ctx.db, list(inputs), jobs=jobs, progress=update)
