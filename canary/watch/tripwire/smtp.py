@@ -214,7 +214,11 @@ def _peer_address(peer: Any) -> str:
 
 
 class CanarySMTP(SMTP):
-    """aiosmtpd's server, with the per-client connection limit checked before the greeting."""
+    """aiosmtpd's server, with the per-client connection limit checked before the greeting.
+
+    aiosmtpd has no connection hook for this; ``_handle_client`` is the coroutine that greets and
+    serves one connection (STARTTLS re-enters ``connection_made``, not it), so it is wrapped here.
+    """
 
     async def _handle_client(self) -> None:
         assert self.session is not None and self.transport is not None
@@ -246,6 +250,10 @@ class SmtpListener:
                           tls_context=self.tls, require_starttls=config.require_tls and self.tls is not None)
 
     def start(self) -> None:
+        quiet = logging.getLogger("mail.log")
+        if quiet.level == logging.NOTSET:
+            # aiosmtpd logs every command line at INFO: a flood would write a few lines per attempt.
+            quiet.setLevel(logging.WARNING)
         loop = asyncio.new_event_loop()
         started = threading.Event()
         errors: list[BaseException] = []
