@@ -36,13 +36,19 @@ def _wait_for(port: int, timeout: float = 20) -> None:
     raise AssertionError(f"nothing listens on {port}")
 
 
-def test_serve_runs_every_listener_on_its_own_port(canaries, db, db_path):
-    http_port, dns_port, smtp_port, console_port = _free_port(), _free_port(), _free_port(), _free_port()
+def _serve_everything(db_path: Path) -> tuple[subprocess.Popen[str], tuple[int, int, int, int]]:
+    """``canary serve`` with every tripwire listener on free ports: http, dns, smtp, console."""
+    ports = http_port, dns_port, smtp_port, console_port = _free_port(), _free_port(), _free_port(), _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "canary", "--db", str(db_path), "serve", "--port", str(console_port),
          "--callback-port", str(http_port), "--dns", "--dns-port", str(dns_port),
          "--smtp", "--smtp-port", str(smtp_port)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return process, ports
+
+
+def test_serve_runs_every_listener_on_its_own_port(canaries, db, db_path):
+    process, (http_port, dns_port, smtp_port, console_port) = _serve_everything(db_path)
     try:
         for port in (http_port, dns_port, smtp_port, console_port):
             _wait_for(port)
@@ -69,12 +75,7 @@ def test_serve_reports_an_unloadable_smtp_key_and_runs_the_other_listeners(canar
     key.chmod(0o644)  # readable by everyone: refused
     set_setting(db, "tripwire.smtp_tls_cert", str(cert))
     set_setting(db, "tripwire.smtp_tls_key", str(key))
-    http_port, dns_port, smtp_port, console_port = _free_port(), _free_port(), _free_port(), _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "canary", "--db", str(db_path), "serve", "--port", str(console_port),
-         "--callback-port", str(http_port), "--dns", "--dns-port", str(dns_port),
-         "--smtp", "--smtp-port", str(smtp_port)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process, (http_port, dns_port, smtp_port, console_port) = _serve_everything(db_path)
     try:
         for port in (http_port, dns_port, console_port):
             _wait_for(port)
