@@ -34,7 +34,7 @@ from canary.watch.tripwire.messages import header_digest, keep_message
 from canary.watch.tripwire.noise import NoisePolicy
 from canary.watch.tripwire.smtp_limits import ClientRateLimiter, Flood, RateLimits, Verdict
 from canary.watch.tripwire.smtp_tls import tls_summary
-from canary.watch.tripwire.writer import EventWriter
+from canary.watch.tripwire.writer import EventWriter, WriterStopped
 
 log = logging.getLogger("canary.tripwire.smtp")
 _FLOOD_TICK = 10.0  # seconds between closing the flood windows of clients that calmed down
@@ -162,8 +162,11 @@ class CanaryMailHandler:
         except Exception:
             log.exception("the SMTP flood from %s could not be recorded", flood.client)
 
+    def _flood_details(self, flood: Flood) -> dict[str, Any]:
+        return {"flood": flood.summary(self.limiter.limits), "group": f"tripwire:smtp-flood:{flood.client}"}
+
     def _flood_event_job(self, flood: Flood):
-        details = {"flood": flood.summary(self.limiter.limits), "group": f"tripwire:smtp-flood:{flood.client}"}
+        details = self._flood_details(flood)
 
         def job(db: sqlite_utils.Database) -> int | None:
             return record_event(db, channel="smtp", source=flood.client, severity="low", action="flood",
@@ -189,16 +192,18 @@ class CanaryMailHandler:
             log.warning("SMTP flood from %s over: %d message(s) and %d connection(s) refused from %s to %s",
                         flood.client, flood.refused_messages, flood.refused_connections, flood.started_at,
                         flood.last_refused_at)
-            if flood.event_id is None or not self.writer.running:
+            if flood.event_id is None:
                 continue
-            details = {"flood": flood.summary(self.limiter.limits), "group": f"tripwire:smtp-flood:{flood.client}"}
-            event_id = flood.event_id
+            details, event_id = self._flood_details(flood), flood.event_id
 
             def job(db: sqlite_utils.Database, details: dict[str, Any] = details, event_id: int = event_id) -> None:
                 db.execute("UPDATE events SET details = ? WHERE id = ?",
                            [json.dumps(details, ensure_ascii=False, sort_keys=True), event_id])
 
-            future = self.writer.submit(job)
+            try:
+                future = self.writer.submit(job)
+            except WriterStopped:  # serve is stopping in another order: the log line above is the summary
+                continue
             future.add_done_callback(functools.partial(_log_failure, client=flood.client))
             pending.append((flood, future))
         return pending
