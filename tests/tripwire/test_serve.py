@@ -13,6 +13,7 @@ from pathlib import Path
 import requests
 from dnslib import DNSRecord
 
+from canary.settings import set_setting
 from canary.store.events import list_events
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,13 +36,19 @@ def _wait_for(port: int, timeout: float = 20) -> None:
     raise AssertionError(f"nothing listens on {port}")
 
 
-def test_serve_runs_every_listener_on_its_own_port(canaries, db, db_path):
-    http_port, dns_port, smtp_port, console_port = _free_port(), _free_port(), _free_port(), _free_port()
+def _serve_everything(db_path: Path) -> tuple[subprocess.Popen[str], tuple[int, int, int, int]]:
+    """``canary serve`` with every tripwire listener on free ports: http, dns, smtp, console."""
+    ports = http_port, dns_port, smtp_port, console_port = _free_port(), _free_port(), _free_port(), _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "canary", "--db", str(db_path), "serve", "--port", str(console_port),
          "--callback-port", str(http_port), "--dns", "--dns-port", str(dns_port),
          "--smtp", "--smtp-port", str(smtp_port)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return process, ports
+
+
+def test_serve_runs_every_listener_on_its_own_port(canaries, db, db_path):
+    process, (http_port, dns_port, smtp_port, console_port) = _serve_everything(db_path)
     try:
         for port in (http_port, dns_port, smtp_port, console_port):
             _wait_for(port)
@@ -59,3 +66,28 @@ def test_serve_runs_every_listener_on_its_own_port(canaries, db, db_path):
     assert process.returncode == 0, stderr
     assert [(e["channel"], e["canary_id"]) for e in list_events(db)] == [
         ("http", canaries[0]["id"]), ("dns", canaries[1]["id"])]
+
+
+def test_serve_reports_an_unloadable_smtp_key_and_runs_the_other_listeners(canaries, db, db_path, tmp_path):
+    from tests.alert.alert_peers import self_signed_certificate
+
+    cert, key = self_signed_certificate(tmp_path)
+    key.chmod(0o644)  # readable by everyone: refused
+    set_setting(db, "tripwire.smtp_tls_cert", str(cert))
+    set_setting(db, "tripwire.smtp_tls_key", str(key))
+    process, (http_port, dns_port, smtp_port, console_port) = _serve_everything(db_path)
+    try:
+        for port in (http_port, dns_port, console_port):
+            _wait_for(port)
+        token = canaries[0]["token"]
+        assert requests.get(f"http://127.0.0.1:{http_port}/{token}.gif", timeout=5).status_code == 200
+        DNSRecord.question(canaries[1]["tokens"]["hostname"]).send("127.0.0.1", dns_port, timeout=5)
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", smtp_port)) != 0  # the receiver did not start
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 0, stderr
+    assert f"tripwire smtp receiver cannot start: tripwire.smtp_tls_key {key}: other users may read it" in stderr
+    assert "PRIVATE KEY" not in stderr
+    assert [e["channel"] for e in list_events(db)] == ["http", "dns"]

@@ -3,28 +3,12 @@
 from __future__ import annotations
 
 import smtplib
-from email.message import EmailMessage
 
 import pytest
+from smtp_peers import canary_address as _canary_address
+from smtp_peers import make_message as _message
 
 from canary.store.events import list_events
-
-
-def _message(to: str, subject: str = "Votre dossier", body: str = "Bonjour,\nrappel de rendez-vous.\n") -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = "Service client <contact@offres-sante.example>"
-    message["To"] = to
-    message["Subject"] = subject
-    message["Received"] = "from relay.example (relay.example [192.0.2.7]) by mx.example; Tue, 3 Nov 2026 10:00:00 +0100"
-    message.set_content(body)
-    return message
-
-
-def _canary_address(db, canary, mail_domain) -> str:
-    """Hand-made canaries carry another domain; give one an address on ours, as the generator would."""
-    address = f"{canary['first_names'][0].lower()}.{canary['birth_name'].lower()}@{mail_domain}"
-    db.execute("INSERT INTO markers (kind, value, canary_id) VALUES ('email', ?, ?)", [address, canary["id"]])
-    return address
 
 
 def test_mail_to_a_canary_is_an_event_and_the_message_is_kept(start_listeners, canaries, db, mail_domain, cli):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import ssl
 import threading
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from canary.watch.tripwire.dns import DnsListener, TripwireResolver, ZoneAnswers
 from canary.watch.tripwire.imap import ImapConfig, poll_mailbox
 from canary.watch.tripwire.noise import NoisePolicy
 from canary.watch.tripwire.smtp import CanaryMailHandler, MailConfig, SmtpListener
+from canary.watch.tripwire.smtp_limits import RateLimits
+from canary.watch.tripwire.smtp_tls import tls_context
 from canary.watch.tripwire.writer import EventWriter
 
 log = logging.getLogger("canary.tripwire")
@@ -114,8 +117,8 @@ class DnsService:
 class SmtpService:
     name = "tripwire smtp receiver"
 
-    def __init__(self, handler: CanaryMailHandler, host: str, port: int):
-        self.listener = SmtpListener(handler, host, port)
+    def __init__(self, handler: CanaryMailHandler, host: str, port: int, tls: ssl.SSLContext | None = None):
+        self.listener = SmtpListener(handler, host, port, tls)
 
     @property
     def port(self) -> int:
@@ -123,8 +126,11 @@ class SmtpService:
 
     def start(self) -> None:
         self.listener.start()
-        log.info("SMTP receiver on %s:%s for %s", self.listener.host, self.port,
-                 ", ".join(self.listener.handler.config.domains))
+        config = self.listener.handler.config
+        tls = "no STARTTLS"
+        if self.listener.tls is not None:
+            tls = "STARTTLS required" if config.require_tls else "STARTTLS offered"
+        log.info("SMTP receiver on %s:%s for %s (%s)", self.listener.host, self.port, ", ".join(config.domains), tls)
 
     def stop(self) -> None:
         self.listener.stop()
@@ -182,15 +188,28 @@ def build(db_path: Path, ctx: ServeContext | None, options: dict[str, Any]) -> l
             out.append(DnsService(resolver, options.get("dns_host") or str(get_setting(db, "tripwire.dns_host")),
                                   _port(options.get("dns_port"), get_setting(db, "tripwire.dns_port"))))
         if options.get("smtp") or get_setting(db, "tripwire.smtp_enabled"):
-            handler = CanaryMailHandler(MailConfig.from_settings(db), writer, policy)
-            out.append(SmtpService(handler, options.get("smtp_host") or str(get_setting(db, "tripwire.smtp_host")),
-                                   _port(options.get("smtp_port"), get_setting(db, "tripwire.smtp_port"))))
+            smtp = _smtp_service(db, writer, policy, options)
+            if smtp is not None:
+                out.append(smtp)
         imap = ImapConfig.from_settings(db)
         if imap is not None and ctx is not None:
             out.append(ImapService(ctx, imap, policy, int(get_setting(db, "tripwire.imap_interval"))))
         return out
     finally:
         db.close()
+
+
+def _smtp_service(db: Any, writer: EventWriter, policy: NoisePolicy, options: dict[str, Any]) -> SmtpService | None:
+    config = MailConfig.from_settings(db)
+    try:
+        tls = tls_context(config.tls_cert, config.tls_key, require=config.require_tls)
+    except CanaryError as exc:
+        # As for access-log sources: one listener that cannot start is reported, the others still run.
+        log.error("%s cannot start: %s", SmtpService.name, exc)
+        return None
+    handler = CanaryMailHandler(config, writer, policy, RateLimits.from_settings(db))
+    return SmtpService(handler, options.get("smtp_host") or str(get_setting(db, "tripwire.smtp_host")),
+                       _port(options.get("smtp_port"), get_setting(db, "tripwire.smtp_port")), tls)
 
 
 def _port(option: int | None, setting: Any) -> int:

@@ -59,6 +59,27 @@ SETTINGS: list[Setting] = [
     Setting("tripwire.smtp_hostname", str, "", "Name the SMTP receiver greets with (default mx.<first mail domain>)."),
     Setting("tripwire.smtp_max_bytes", int, 1_048_576, "Largest message accepted (and kept), in bytes."),
     Setting("tripwire.smtp_max_recipients", int, 20, "Most recipients accepted in one SMTP transaction."),
+    Setting("tripwire.smtp_tls_cert", str, "",
+            "Path of the PEM certificate (chain, server certificate first) the SMTP receiver offers with "
+            "STARTTLS, e.g. /run/credentials/canary.service/smtp.crt; empty: no STARTTLS. Needs "
+            "tripwire.smtp_tls_key."),
+    Setting("tripwire.smtp_tls_key", str, "",
+            "Path of the PEM private key of tripwire.smtp_tls_cert, unencrypted and readable only by the "
+            "service's user (mode 600: a key other users can read is refused)."),
+    Setting("tripwire.smtp_require_tls", bool, False,
+            "Refuse MAIL (530) until the client has done STARTTLS. Off by default: mail in clear is "
+            "still a sighting, and many bulk senders never use TLS."),
+    Setting("tripwire.smtp_rate_messages", int, 30,
+            "Messages (MAIL commands) one client address (IPv6: one /64) may start per minute; beyond, "
+            "451 4.7.1 until the minute has passed. 0: no limit."),
+    Setting("tripwire.smtp_rate_connections", int, 60,
+            "Connections one client address (IPv6: one /64) may open per minute; beyond, 421 4.7.0 and "
+            "the connection is closed. 0: no limit."),
+    Setting("tripwire.smtp_flood_window", int, 3600,
+            "Longest flood window, in seconds: a client over its limits is recorded once per window (one "
+            "event, severity low, action flood) however many attempts it makes."),
+    Setting("tripwire.smtp_rate_exempt", list, [],
+            "Addresses or CIDRs never rate limited (e.g. your own relay in front of the receiver)."),
     Setting("tripwire.messages_keep", int, 5000, "Messages kept for analysis; the oldest are deleted beyond this."),
     Setting("tripwire.imap_host", str, "", "IMAP server of mailboxes hosted elsewhere (empty: no polling)."),
     Setting("tripwire.imap_port", int, 993, "IMAP port."),
