@@ -21,7 +21,8 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 from canary.alert.destinations import Destination, network_target
-from canary.alert.ssrf import TargetPolicy, check_target
+from canary.alert.pinned import PinnedHTTP
+from canary.alert.ssrf import Resolver, TargetPolicy, check_target, system_resolver
 from canary.alert.window import parse_time
 from canary.errors import CanaryError
 
@@ -52,19 +53,31 @@ def plain_text(payload: dict[str, Any]) -> str:
 
 
 def send(destination: Destination, payload: dict[str, Any], *, policy: TargetPolicy, timeout: float,
-         session: requests.Session | None = None) -> None:
-    """Deliver ``payload`` (an alert view plus ``idempotency_key``) to ``destination``."""
+         http: PinnedHTTP | None = None, resolver: Resolver = system_resolver) -> None:
+    """Deliver ``payload`` (an alert view plus ``idempotency_key``) to ``destination``.
+
+    The host is resolved and checked once, here (DNS may have changed since 'notify add'); webhooks and
+    syslog then connect to exactly those addresses. apprise makes its own connections and resolves
+    the name again (see docs/alert.md, SSRF).
+    """
+    addresses: list[str] = []
     try:
         target = network_target(destination.url, destination.kind)
         if target is not None:
-            check_target(policy, *target)  # again at send time: DNS may have changed since 'notify add'
+            addresses = check_target(policy, *target, resolver=resolver)
     except CanaryError as exc:
         raise DeliveryError(str(exc)) from exc
     try:
         if destination.kind in ("webhook", "signed-webhook"):
-            _send_http(destination, payload, timeout, session or requests.Session())
+            own_client = http is None
+            client = http or PinnedHTTP()
+            try:
+                _send_http(destination, payload, timeout, client, addresses)
+            finally:
+                if own_client:
+                    client.close()
         elif destination.kind == "syslog":
-            _send_syslog(destination, payload, timeout)
+            _send_syslog(destination, payload, timeout, addresses)
         elif destination.kind == "jsonl":
             _append_jsonl(destination, payload)
         else:
@@ -82,8 +95,8 @@ def scrub(text: str, destination: Destination) -> str:
     return text
 
 
-def _send_http(destination: Destination, payload: dict[str, Any], timeout: float,
-               session: requests.Session) -> None:
+def _send_http(destination: Destination, payload: dict[str, Any], timeout: float, http: PinnedHTTP,
+               addresses: list[str]) -> None:
     parts = urlsplit(destination.url)
     url = urlunsplit((HTTP_SCHEMES[parts.scheme.lower()], parts.netloc, parts.path or "/", parts.query, ""))
     body = body_bytes(payload)
@@ -92,9 +105,11 @@ def _send_http(destination: Destination, payload: dict[str, Any], timeout: float
     if destination.kind == "signed-webhook":
         headers[SIGNATURE_HEADER] = signature(destination.secret or "", body)
     try:
-        response = session.post(url, data=body, headers=headers, timeout=timeout, allow_redirects=False)
+        response = http.post(url, addresses, data=body, headers=headers, timeout=timeout)
     except requests.RequestException as exc:
         raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+    if response.is_redirect:  # not followed: the next hop was never checked
+        raise DeliveryError(f"HTTP {response.status_code}: redirect refused (not followed)")
     if not 200 <= response.status_code < 300:
         raise DeliveryError(f"HTTP {response.status_code}")
 
@@ -140,20 +155,26 @@ def syslog_message(payload: dict[str, Any]) -> bytes:
     return f"<{pri}>1 {stamp} {host} canary - - - {cef_line(payload)}".encode()
 
 
-def _send_syslog(destination: Destination, payload: dict[str, Any], timeout: float) -> None:
+def _send_syslog(destination: Destination, payload: dict[str, Any], timeout: float, addresses: list[str]) -> None:
+    """To the checked addresses (IP literals), never to the name resolved again."""
     parts = urlsplit(destination.url)
     host, port = parts.hostname or "", parts.port or 514
     message = syslog_message(payload)
-    try:
-        if parts.scheme.lower() == "syslog+tcp":
-            with socket.create_connection((host, port), timeout=timeout) as sock:
-                sock.sendall(message + b"\n")
-        else:
-            with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM) as sock:
-                sock.settimeout(timeout)
-                sock.sendto(message, (host, port))
-    except OSError as exc:
-        raise DeliveryError(f"syslog {host}:{port}: {exc}") from exc
+    error: OSError | None = None
+    for address in addresses:
+        try:
+            if parts.scheme.lower() == "syslog+tcp":
+                with socket.create_connection((address, port), timeout=timeout) as sock:
+                    sock.sendall(message + b"\n")
+            else:
+                family = socket.AF_INET6 if ":" in address else socket.AF_INET
+                with socket.socket(family, socket.SOCK_DGRAM) as sock:
+                    sock.settimeout(timeout)
+                    sock.sendto(message, (address, port))
+            return
+        except OSError as exc:
+            error = exc
+    raise DeliveryError(f"syslog {host}:{port}: {error or 'no checked address'}")
 
 
 def _append_jsonl(destination: Destination, payload: dict[str, Any]) -> None:
