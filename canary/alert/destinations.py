@@ -25,6 +25,8 @@ from canary.store.events import utcnow
 from canary.store.registry import get_system
 from canary.store.tx import write_transaction
 
+# apprise services that open an incident per message: a state-change notice would page again
+INCIDENT_SCHEMES = {"pagerduty", "opsgenie", "pagertree", "splunk", "victorops"}
 NATIVE_SCHEMES = {"json": "webhook", "jsons": "webhook", "hmac": "signed-webhook", "hmacs": "signed-webhook",
                   "syslog": "syslog", "syslog+tcp": "syslog", "jsonl": "jsonl"}
 
@@ -43,6 +45,11 @@ class Destination:
         if severity.rank(alert_severity) < severity.rank(self.min_severity):
             return False
         return not self.systems or bool(set(self.systems) & set(alert_systems))
+
+    @property
+    def takes_notices(self) -> bool:
+        """Whether acknowledge/resolve notices are sent here (not to incident services)."""
+        return self.kind != "apprise" or self.url.split("://", 1)[0].lower() not in INCIDENT_SCHEMES
 
     @property
     def shown_url(self) -> str:

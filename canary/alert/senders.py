@@ -32,6 +32,7 @@ APPRISE_HEADER_SCHEMES = ("mailto", "mailtos", "form", "forms", "xml", "xmls")
 CEF_SEVERITY = {"info": 1, "low": 3, "medium": 5, "high": 8, "critical": 10}
 SYSLOG_SEVERITY = {"info": 6, "low": 5, "medium": 4, "high": 3, "critical": 2}
 SYSLOG_FACILITY_LOCAL4 = 20
+NOTICE_CEF_SEVERITY, NOTICE_SYSLOG_SEVERITY = 1, 6  # a state change is news, not a page: lowest, informational
 
 
 class DeliveryError(Exception):
@@ -129,8 +130,13 @@ def _epoch_ms(value: str | None) -> int | None:
 
 
 def cef_line(payload: dict[str, Any]) -> str:
-    """One CEF record: the alert's essentials as ArcSight-style extension fields."""
+    """One CEF record: the alert's essentials as ArcSight-style extension fields.
+
+    A state-change notice is named ``Alert acknowledged`` / ``Alert resolved``, has severity 1 and adds
+    ``act`` (the new state) and ``suser`` (who).
+    """
     level = payload["severity"]
+    notice = payload.get("notice")
     extension = {
         "externalId": payload["idempotency_key"], "cnt": payload["count"],
         "start": _epoch_ms(payload["first_seen"]), "end": _epoch_ms(payload["last_seen"]),
@@ -141,15 +147,20 @@ def cef_line(payload: dict[str, Any]) -> str:
         "cs5Label": "window", "cs5": json.dumps(payload.get("window") or {}, separators=(",", ":")),
         "cn1Label": "alertId", "cn1": payload["id"], "msg": (payload.get("text") or {}).get("en", ""),
     }
-    ext = " ".join(f"{k}={_cef_escape_value(v)}" for k, v in extension.items() if v not in (None, "", []))
     title = (payload.get("first_action") or {}).get("en") or payload["channel"]
+    cef_severity = CEF_SEVERITY.get(level, 5)
+    if notice:
+        extension.update({"act": notice["to"], "suser": notice.get("by")})
+        title, cef_severity = f"Alert {notice['to']}", NOTICE_CEF_SEVERITY
+    ext = " ".join(f"{k}={_cef_escape_value(v)}" for k, v in extension.items() if v not in (None, "", []))
     return (f"CEF:0|canary|canary|1|{_cef_escape_header(payload['channel'])}|"
-            f"{_cef_escape_header(title)}|{CEF_SEVERITY.get(level, 5)}|{ext}")
+            f"{_cef_escape_header(title)}|{cef_severity}|{ext}")
 
 
 def syslog_message(payload: dict[str, Any]) -> bytes:
     """RFC 5424 syslog framing around the CEF record."""
-    pri = SYSLOG_FACILITY_LOCAL4 * 8 + SYSLOG_SEVERITY.get(payload["severity"], 4)
+    level = NOTICE_SYSLOG_SEVERITY if payload.get("notice") else SYSLOG_SEVERITY.get(payload["severity"], 4)
+    pri = SYSLOG_FACILITY_LOCAL4 * 8 + level
     stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     host = socket.gethostname() or "-"
     return f"<{pri}>1 {stamp} {host} canary - - - {cef_line(payload)}".encode()
@@ -209,8 +220,12 @@ def _send_apprise(destination: Destination, payload: dict[str, Any]) -> None:
     notifier = apprise.Apprise()
     if not notifier.add(_apprise_url(destination.url, payload["idempotency_key"])):
         raise DeliveryError("apprise refused the URL")
-    notify_type = {"critical": apprise.NotifyType.FAILURE, "high": apprise.NotifyType.FAILURE,
-                   "medium": apprise.NotifyType.WARNING}.get(payload["severity"], apprise.NotifyType.INFO)
+    notice = payload.get("notice")
+    if notice:  # a state change: never the alarm colour of the page it follows
+        notify_type = apprise.NotifyType.SUCCESS if notice["to"] == "resolved" else apprise.NotifyType.INFO
+    else:
+        notify_type = {"critical": apprise.NotifyType.FAILURE, "high": apprise.NotifyType.FAILURE,
+                       "medium": apprise.NotifyType.WARNING}.get(payload["severity"], apprise.NotifyType.INFO)
     problems: list[str] = []
 
     def keep_warnings(entry: Any, _plugin: Any) -> None:
