@@ -213,8 +213,10 @@ def _fold(context: _Context, key: str, events: list[dict[str, Any]], result: Bat
     paged = json.loads(row["paged"] or "{}")
     escalated = severity.rank(level) > severity.rank(paged.get("severity")) or bool(
         set(systems) - set(paged.get("systems", [])))
-    if escalated:
-        paged = {"severity": level, "systems": systems}
+    if escalated:  # who got a page is kept: acknowledge/resolve notices go there, even after the outbox is pruned
+        routed = {d.id for d in context.destinations if d.accepts(level, systems)}
+        paged = {"severity": level, "systems": systems,
+                 "destinations": sorted(set(paged.get("destinations", [])) | routed)}
     columns = {**aggregate.columns(), "severity": level, "first_seen": first_seen, "last_seen": last_seen,
                "window": json.dumps(window, ensure_ascii=False) if window else None, "updated_at": now,
                "version": row["version"] + 1 if escalated else row["version"], "paged": json.dumps(paged)}

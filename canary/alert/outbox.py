@@ -78,8 +78,11 @@ def enqueue(db: sqlite_utils.Database, instance: str, view: dict[str, Any],
 
 
 def paged_destination_ids(db: sqlite_utils.Database, alert_id: int) -> set[int]:
-    """Destinations with a page of this alert in the outbox (delivered or still on its way)."""
-    return {row[0] for row in db.execute(
+    """Destinations paged for this alert: recorded in ``alerts.paged`` and, for alerts from before that
+    record, those with a page in the outbox (delivered or still on its way)."""
+    row = db.execute("SELECT paged FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    recorded = json.loads(row[0] or "{}").get("destinations", []) if row else []
+    return set(recorded) | {r[0] for r in db.execute(
         "SELECT DISTINCT destination_id FROM alert_outbox WHERE alert_id = ? AND kind = 'page'", [alert_id])}
 
 

@@ -11,6 +11,7 @@ from alert_peers import Workers, hit, wait_until
 from canary.alert.correlate import correlate_all
 from canary.alert.destinations import add_destination
 from canary.alert.model import acknowledge, resolve
+from canary.alert.outbox import prune_delivered
 from canary.store.migrations import all_migrations, migrate
 from canary.web import create_app
 from canary.web.users import add_user
@@ -161,3 +162,14 @@ def test_migration_keeps_queued_pages(tmp_path):
                "next_attempt_at, created_at, kind) VALUES (1, 1, 1, 'k1-resolved', '{}', 0, 'x', 'resolved')")
     assert db.execute("SELECT COUNT(*) FROM alert_outbox").fetchone()[0] == 2
     db.close()
+
+
+def test_resolving_after_the_outbox_was_pruned_still_tells_the_paged(fast_alerts, db, add_hand_canaries, receiver,
+                                                                      delivery):
+    add_destination(db, receiver.url)
+    alert = _page_one_alert(db, add_hand_canaries, delivery, group="g")
+    db.execute("UPDATE alert_outbox SET delivered_at = '2020-01-01T00:00:00.000Z'")
+    assert prune_delivered(db, 30) == 1
+    resolve(db, alert["id"], "bob")
+    delivery.run_once()
+    assert list(_by_kind(receiver)) == ["page", "resolved"]
