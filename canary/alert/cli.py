@@ -16,6 +16,7 @@ from canary.alert.delivery import DeliveryWorker
 from canary.alert.destinations import add_destination, destination_status, remove_destination
 from canary.alert.model import acknowledge, list_alerts, resolve
 from canary.alert.notify_test import send_test
+from canary.alert.outbox import queued_notices
 from canary.alert.worker import correlation_loop, delivery_loop
 from canary.cli import CliContext, pass_ctx
 from canary.output import echo_json, echo_rows, echo_table
@@ -68,6 +69,9 @@ def _lifecycle_command(name: str, action: Any, help_text: str, done_fr: str, don
     def command(ctx: CliContext, alert_id: int, note: str | None, by: str | None) -> None:
         view = action(ctx.db, alert_id, _who(by), note)
         click.echo(f"alerte {alert_id} {done_fr} {view[who_key]} / alert {alert_id} {done_en} by {view[who_key]}")
+        notices = queued_notices(ctx.db, alert_id, view["state"])
+        if notices:
+            click.echo(f"avis mis en file pour {notices} destination(s) / notice queued for {notices} destination(s)")
 
     return command
 

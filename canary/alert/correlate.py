@@ -11,7 +11,6 @@ or a new system appears. Each page is a new alert version queued for every desti
 from __future__ import annotations
 
 import json
-import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,13 +20,13 @@ import sqlite_utils
 from canary.alert import outbox, severity
 from canary.alert.destinations import list_destinations
 from canary.alert.model import alert_view
+from canary.alert.outbox import instance_id
 from canary.alert.window import overall_window, parse_time, theft_windows
 from canary.settings import get_setting
 from canary.store.events import EVENT_KEYS, utcnow
 from canary.store.tx import write_transaction
 
 CURSOR = "correlation.last_event_id"
-INSTANCE = "instance"
 LIST_CAP = 50  # accounts/sources kept per alert: enough to act on, bounded for a huge dump
 DUMP_CHANNELS = ("leak",)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -48,12 +47,6 @@ def correlation_key(event: dict[str, Any]) -> str:
     if group:
         return str(group)
     return f"{event['canary_id'] or '-'}/{event['system'] or '-'}/{event['channel']}"
-
-
-def instance_id(db: sqlite_utils.Database) -> str:
-    """A random name for this registry, so idempotency keys of two registries never collide."""
-    db.execute("INSERT OR IGNORE INTO alert_state (name, value) VALUES (?, ?)", [INSTANCE, secrets.token_hex(4)])
-    return str(db.execute("SELECT value FROM alert_state WHERE name = ?", [INSTANCE]).fetchone()[0])
 
 
 def cursor_position(db: sqlite_utils.Database) -> int:
@@ -220,8 +213,10 @@ def _fold(context: _Context, key: str, events: list[dict[str, Any]], result: Bat
     paged = json.loads(row["paged"] or "{}")
     escalated = severity.rank(level) > severity.rank(paged.get("severity")) or bool(
         set(systems) - set(paged.get("systems", [])))
-    if escalated:
-        paged = {"severity": level, "systems": systems}
+    if escalated:  # who got a page is kept: acknowledge/resolve notices go there, even after the outbox is pruned
+        routed = {d.id for d in context.destinations if d.accepts(level, systems)}
+        paged = {"severity": level, "systems": systems,
+                 "destinations": sorted(set(paged.get("destinations", [])) | routed)}
     columns = {**aggregate.columns(), "severity": level, "first_seen": first_seen, "last_seen": last_seen,
                "window": json.dumps(window, ensure_ascii=False) if window else None, "updated_at": now,
                "version": row["version"] + 1 if escalated else row["version"], "paged": json.dumps(paged)}

@@ -15,14 +15,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import requests
 import sqlite_utils
 
 from canary.alert import outbox
 from canary.alert.destinations import Destination, list_destinations
+from canary.alert.pinned import PinnedHTTP
 from canary.alert.ratelimit import RateLimiter
 from canary.alert.senders import DeliveryError, send
-from canary.alert.ssrf import TargetPolicy
+from canary.alert.ssrf import Resolver, TargetPolicy, system_resolver
 from canary.settings import get_setting
 from canary.store.events import record_event
 
@@ -58,11 +58,14 @@ class DeliveryConfig:
 class DeliveryWorker:
     """One worker per process; several may share a registry (leases keep them apart)."""
 
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: sqlite_utils.Database, *, resolver: Resolver = system_resolver) -> None:
         self.db = db
+        self.resolver = resolver  # a parameter so tests can answer for names they control
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.limiter = RateLimiter()
         self._local = threading.local()
+        self._clients: list[PinnedHTTP] = []
+        self._clients_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._pool_size = 0
         self._next_prune = 0.0
@@ -71,6 +74,10 @@ class DeliveryWorker:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        with self._clients_lock:
+            for client in self._clients:
+                client.close()
+            self._clients.clear()
 
     def run_once(self) -> int:
         """One pass: deliver what is due; return how many messages were attempted."""
@@ -119,11 +126,13 @@ class DeliveryWorker:
 
     def _attempt(self, message: outbox.Message, destination: Destination, policy: TargetPolicy,
                  timeout: float) -> str | None:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()  # keep-alive per sending thread
+        http = getattr(self._local, "http", None)
+        if http is None:
+            http = self._local.http = PinnedHTTP()  # keep-alive per sending thread
+            with self._clients_lock:
+                self._clients.append(http)
         try:
-            send(destination, message.payload, policy=policy, timeout=timeout, session=session)
+            send(destination, message.payload, policy=policy, timeout=timeout, http=http, resolver=self.resolver)
         except DeliveryError as exc:
             return str(exc) or type(exc).__name__
         except Exception as exc:  # a broken plugin must not stop the worker; the row is retried

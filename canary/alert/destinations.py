@@ -19,12 +19,14 @@ from urllib.parse import urlsplit
 import sqlite_utils
 
 from canary.alert import severity
-from canary.alert.ssrf import TargetPolicy, check_target
+from canary.alert.ssrf import Resolver, TargetPolicy, check_target, system_resolver
 from canary.errors import CanaryError, NotFound
 from canary.store.events import utcnow
 from canary.store.registry import get_system
 from canary.store.tx import write_transaction
 
+# apprise services that open an incident per message: a state-change notice would page again
+INCIDENT_SCHEMES = {"pagerduty", "opsgenie", "pagertree", "splunk", "victorops"}
 NATIVE_SCHEMES = {"json": "webhook", "jsons": "webhook", "hmac": "signed-webhook", "hmacs": "signed-webhook",
                   "syslog": "syslog", "syslog+tcp": "syslog", "jsonl": "jsonl"}
 
@@ -43,6 +45,11 @@ class Destination:
         if severity.rank(alert_severity) < severity.rank(self.min_severity):
             return False
         return not self.systems or bool(set(self.systems) & set(alert_systems))
+
+    @property
+    def takes_notices(self) -> bool:
+        """Whether acknowledge/resolve notices are sent here (not to incident services)."""
+        return self.kind != "apprise" or self.url.split("://", 1)[0].lower() not in INCIDENT_SCHEMES
 
     @property
     def shown_url(self) -> str:
@@ -91,7 +98,8 @@ def network_target(url: str, kind: str) -> tuple[str, int | None] | None:
     return parts.hostname or "", port
 
 
-def check_destination_url(db: sqlite_utils.Database, url: str, kind: str) -> None:
+def check_destination_url(db: sqlite_utils.Database, url: str, kind: str,
+                          resolver: Resolver = system_resolver) -> None:
     """Refuse malformed URLs and SSRF targets (see canary.alert.ssrf)."""
     if kind == "jsonl":
         path = urlsplit(url).path
@@ -102,18 +110,18 @@ def check_destination_url(db: sqlite_utils.Database, url: str, kind: str) -> Non
         raise CanaryError(f"notification URL {mask_url(url, kind)!r} has no host")
     target = network_target(url, kind)
     if target is not None:
-        check_target(TargetPolicy.from_settings(db), *target)
+        check_target(TargetPolicy.from_settings(db), *target, resolver=resolver)
 
 
 def add_destination(db: sqlite_utils.Database, url: str, *, min_severity: str = "low",
-                    systems: list[str] | None = None) -> Destination:
+                    systems: list[str] | None = None, resolver: Resolver = system_resolver) -> Destination:
     url = url.strip()
     kind = kind_of(url)
     severity.check(min_severity)
     systems = sorted(set(systems or []))
     for name in systems:
         get_system(db, name)
-    check_destination_url(db, url, kind)
+    check_destination_url(db, url, kind, resolver)
     secret = secrets.token_urlsafe(32) if kind == "signed-webhook" else None
     with write_transaction(db):
         cursor = db.execute(

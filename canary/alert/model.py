@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlite_utils
 
+from canary.alert.notices import queue_notices
 from canary.alert.text import render
 from canary.errors import CanaryError, NotFound
 from canary.store.events import utcnow
@@ -102,7 +103,9 @@ def _transition(db: sqlite_utils.Database, alert_id: int, target: str, allowed: 
             "WHERE id = ?",
             [target, by, now, note, now, alert_id],
         )
-    return get_alert(db, alert_id)
+        view = get_alert(db, alert_id)
+        queue_notices(db, view, target, state)  # same transaction: the change and its notices, or neither
+    return view
 
 
 def _state(db: sqlite_utils.Database, alert_id: int) -> str:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import requests
 import sqlite_utils
 
 from canary.alert.delivery import DeliveryConfig
 from canary.alert.destinations import list_destinations
+from canary.alert.pinned import PinnedHTTP
 from canary.alert.senders import DeliveryError, send
-from canary.alert.ssrf import TargetPolicy
+from canary.alert.ssrf import Resolver, TargetPolicy, system_resolver
 from canary.alert.text import render
 from canary.store.events import utcnow
 
@@ -33,19 +33,20 @@ def test_alert() -> dict[str, Any]:
     return view
 
 
-def send_test(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+def send_test(db: sqlite_utils.Database, *, resolver: Resolver = system_resolver) -> list[dict[str, Any]]:
     config = DeliveryConfig.load(db)
     policy = TargetPolicy.from_settings(db)
     report = []
-    session = requests.Session()
+    http = PinnedHTTP()
     for destination in list_destinations(db):
         payload = {**test_alert(), "idempotency_key": f"canary-test-{uuid.uuid4().hex}"}
         try:
-            send(destination, payload, policy=policy, timeout=config.timeout, session=session)
+            send(destination, payload, policy=policy, timeout=config.timeout, http=http, resolver=resolver)
             error = None
         except DeliveryError as exc:
             error = str(exc)
         except Exception as exc:  # report a broken destination, keep testing the others
             error = f"{type(exc).__name__}: {exc}"
         report.append({"id": destination.id, "url": destination.shown_url, "ok": error is None, "error": error})
+    http.close()
     return report

@@ -1,4 +1,8 @@
-"""The durable outbox: one row per (alert version x destination), delivered at least once.
+"""The durable outbox: one row per (alert version x destination x kind), delivered at least once.
+
+``kind`` is ``page`` (the alert itself) or ``acknowledged`` / ``resolved`` (the state-change notice sent
+to the destinations that were paged). Rows of one alert to one destination go out in order: a row is
+not claimed while an earlier one of the same alert and destination is still pending.
 
 Rows are written in the correlation transaction, so an alert is never created without its pages.
 A worker claims due rows with a lease (owner + expiry) and marks a row delivered only after the
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,11 +36,25 @@ class Message:
     idempotency_key: str
     payload: dict[str, Any]
     attempts: int
+    kind: str = "page"
 
 
-def idempotency_key(instance: str, alert_id: int, version: int, destination_id: int) -> str:
-    """Stable for one alert version to one destination, distinct across registries (``instance``)."""
-    return f"canary-{instance}-a{alert_id}-v{version}-d{destination_id}"
+INSTANCE = "instance"
+
+
+def instance_id(db: sqlite_utils.Database) -> str:
+    """A random name for this registry, so idempotency keys of two registries never collide."""
+    db.execute("INSERT OR IGNORE INTO alert_state (name, value) VALUES (?, ?)", [INSTANCE, secrets.token_hex(4)])
+    return str(db.execute("SELECT value FROM alert_state WHERE name = ?", [INSTANCE]).fetchone()[0])
+
+
+def idempotency_key(instance: str, alert_id: int, version: int, destination_id: int, kind: str = "page") -> str:
+    """Stable for one alert version to one destination, distinct across registries (``instance``).
+
+    A state-change notice adds its kind: ``...-d<destination>-acknowledged`` / ``-resolved``.
+    """
+    key = f"canary-{instance}-a{alert_id}-v{version}-d{destination_id}"
+    return key if kind == "page" else f"{key}-{kind}"
 
 
 def enqueue(db: sqlite_utils.Database, instance: str, view: dict[str, Any],
@@ -58,6 +77,40 @@ def enqueue(db: sqlite_utils.Database, instance: str, view: dict[str, Any],
     return queued
 
 
+def paged_destination_ids(db: sqlite_utils.Database, alert_id: int) -> set[int]:
+    """Destinations paged for this alert: recorded in ``alerts.paged`` and, for alerts from before that
+    record, those with a page in the outbox (delivered or still on its way)."""
+    row = db.execute("SELECT paged FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    recorded = json.loads(row[0] or "{}").get("destinations", []) if row else []
+    return set(recorded) | {r[0] for r in db.execute(
+        "SELECT DISTINCT destination_id FROM alert_outbox WHERE alert_id = ? AND kind = 'page'", [alert_id])}
+
+
+def enqueue_notice(db: sqlite_utils.Database, instance: str, payload: dict[str, Any], kind: str,
+                   destinations: list[Destination]) -> int:
+    """Queue a state-change notice (``kind``: acknowledged/resolved) for ``destinations``.
+
+    Inside the caller's transaction, with the state change itself.
+    """
+    queued = 0
+    now = time.time()
+    for destination in destinations:
+        key = idempotency_key(instance, payload["id"], payload["version"], destination.id, kind)
+        cursor = db.execute(
+            "INSERT INTO alert_outbox (alert_id, version, destination_id, idempotency_key, payload, "
+            "next_attempt_at, created_at, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [payload["id"], payload["version"], destination.id, key,
+             json.dumps({**payload, "idempotency_key": key}, ensure_ascii=False), now, utcnow(), kind],
+        )
+        queued += cursor.rowcount
+    return queued
+
+
+def queued_notices(db: sqlite_utils.Database, alert_id: int, kind: str) -> int:
+    return int(db.execute("SELECT COUNT(*) FROM alert_outbox WHERE alert_id = ? AND kind = ?",
+                          [alert_id, kind]).fetchone()[0])
+
+
 def claim(db: sqlite_utils.Database, owner: str, *, limit: int, lease_seconds: float) -> list[Message]:
     """Take up to ``limit`` due rows whose destination is not backing off, leased to ``owner``."""
     now = time.time()
@@ -67,6 +120,8 @@ def claim(db: sqlite_utils.Database, owner: str, *, limit: int, lease_seconds: f
                WHERE o.state = 'pending' AND o.next_attempt_at <= ?
                  AND (o.lease_until IS NULL OR o.lease_until < ?)
                  AND (d.retry_at IS NULL OR d.retry_at <= ?)
+                 AND NOT EXISTS (SELECT 1 FROM alert_outbox e WHERE e.alert_id = o.alert_id
+                                 AND e.destination_id = o.destination_id AND e.state = 'pending' AND e.id < o.id)
                ORDER BY o.next_attempt_at, o.id LIMIT ?""",
             [now, now, now, limit],
         ).fetchall()
@@ -79,11 +134,11 @@ def claim(db: sqlite_utils.Database, owner: str, *, limit: int, lease_seconds: f
             [owner, now + lease_seconds, *ids],
         )
         claimed = db.execute(
-            f"""SELECT id, alert_id, version, destination_id, idempotency_key, payload, attempts
+            f"""SELECT id, alert_id, version, destination_id, idempotency_key, payload, attempts, kind
                 FROM alert_outbox WHERE id IN ({marks}) ORDER BY id""",
             ids,
         ).fetchall()
-    return [Message(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6]) for r in claimed]
+    return [Message(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) for r in claimed]
 
 
 def mark_delivered(db: sqlite_utils.Database, message: Message) -> None:

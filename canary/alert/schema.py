@@ -79,4 +79,40 @@ def _alert_tables(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = [("alert-001-lifecycle-outbox", _alert_tables)]
+_OUTBOX_COLUMNS = ("id, alert_id, version, destination_id, idempotency_key, payload, state, attempts, next_attempt_at, "
+                   "lease_owner, lease_until, last_error, created_at, delivered_at")
+
+
+def _state_notices(db: sqlite_utils.Database) -> None:
+    """Outbox rows get a ``kind``: the page itself, or the notice that it was acknowledged or resolved.
+
+    SQLite cannot change a UNIQUE constraint in place, so the table is rebuilt (rows kept, as pages).
+    One statement at a time: ``executescript`` would commit the migration's transaction half-way.
+    """
+    db.execute(
+        """CREATE TABLE alert_outbox_new (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            alert_id INTEGER NOT NULL REFERENCES alerts(id),
+            version INTEGER NOT NULL,
+            destination_id INTEGER NOT NULL REFERENCES alert_destinations(id) ON DELETE CASCADE,
+            idempotency_key TEXT NOT NULL UNIQUE,
+            payload TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL,
+            lease_owner TEXT,
+            lease_until REAL,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            delivered_at TEXT,
+            kind TEXT NOT NULL DEFAULT 'page' CHECK (kind IN ('page', 'acknowledged', 'resolved')),
+            UNIQUE (alert_id, version, destination_id, kind)
+        )"""
+    )
+    db.execute(f"INSERT INTO alert_outbox_new ({_OUTBOX_COLUMNS}) SELECT {_OUTBOX_COLUMNS} FROM alert_outbox")
+    db.execute("DROP TABLE alert_outbox")
+    db.execute("ALTER TABLE alert_outbox_new RENAME TO alert_outbox")
+    db.execute("CREATE INDEX alert_outbox_due ON alert_outbox(state, next_attempt_at)")
+
+
+MIGRATIONS = [("alert-001-lifecycle-outbox", _alert_tables), ("alert-002-state-notices", _state_notices)]

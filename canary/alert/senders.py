@@ -21,7 +21,8 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 from canary.alert.destinations import Destination, network_target
-from canary.alert.ssrf import TargetPolicy, check_target
+from canary.alert.pinned import PinnedHTTP
+from canary.alert.ssrf import Resolver, TargetPolicy, check_target, system_resolver
 from canary.alert.window import parse_time
 from canary.errors import CanaryError
 
@@ -31,6 +32,7 @@ APPRISE_HEADER_SCHEMES = ("mailto", "mailtos", "form", "forms", "xml", "xmls")
 CEF_SEVERITY = {"info": 1, "low": 3, "medium": 5, "high": 8, "critical": 10}
 SYSLOG_SEVERITY = {"info": 6, "low": 5, "medium": 4, "high": 3, "critical": 2}
 SYSLOG_FACILITY_LOCAL4 = 20
+NOTICE_CEF_SEVERITY, NOTICE_SYSLOG_SEVERITY = 1, 6  # a state change is news, not a page: lowest, informational
 
 
 class DeliveryError(Exception):
@@ -52,19 +54,31 @@ def plain_text(payload: dict[str, Any]) -> str:
 
 
 def send(destination: Destination, payload: dict[str, Any], *, policy: TargetPolicy, timeout: float,
-         session: requests.Session | None = None) -> None:
-    """Deliver ``payload`` (an alert view plus ``idempotency_key``) to ``destination``."""
+         http: PinnedHTTP | None = None, resolver: Resolver = system_resolver) -> None:
+    """Deliver ``payload`` (an alert view plus ``idempotency_key``) to ``destination``.
+
+    The host is resolved and checked once, here (DNS may have changed since 'notify add'); webhooks and
+    syslog then connect to exactly those addresses. apprise makes its own connections and resolves
+    the name again (see docs/alert.md, SSRF).
+    """
+    addresses: list[str] = []
     try:
         target = network_target(destination.url, destination.kind)
         if target is not None:
-            check_target(policy, *target)  # again at send time: DNS may have changed since 'notify add'
+            addresses = check_target(policy, *target, resolver=resolver)
     except CanaryError as exc:
         raise DeliveryError(str(exc)) from exc
     try:
         if destination.kind in ("webhook", "signed-webhook"):
-            _send_http(destination, payload, timeout, session or requests.Session())
+            own_client = http is None
+            client = http or PinnedHTTP()
+            try:
+                _send_http(destination, payload, timeout, client, addresses)
+            finally:
+                if own_client:
+                    client.close()
         elif destination.kind == "syslog":
-            _send_syslog(destination, payload, timeout)
+            _send_syslog(destination, payload, timeout, addresses)
         elif destination.kind == "jsonl":
             _append_jsonl(destination, payload)
         else:
@@ -82,8 +96,8 @@ def scrub(text: str, destination: Destination) -> str:
     return text
 
 
-def _send_http(destination: Destination, payload: dict[str, Any], timeout: float,
-               session: requests.Session) -> None:
+def _send_http(destination: Destination, payload: dict[str, Any], timeout: float, http: PinnedHTTP,
+               addresses: list[str]) -> None:
     parts = urlsplit(destination.url)
     url = urlunsplit((HTTP_SCHEMES[parts.scheme.lower()], parts.netloc, parts.path or "/", parts.query, ""))
     body = body_bytes(payload)
@@ -92,9 +106,11 @@ def _send_http(destination: Destination, payload: dict[str, Any], timeout: float
     if destination.kind == "signed-webhook":
         headers[SIGNATURE_HEADER] = signature(destination.secret or "", body)
     try:
-        response = session.post(url, data=body, headers=headers, timeout=timeout, allow_redirects=False)
+        response = http.post(url, addresses, data=body, headers=headers, timeout=timeout)
     except requests.RequestException as exc:
         raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+    if response.is_redirect:  # not followed: the next hop was never checked
+        raise DeliveryError(f"HTTP {response.status_code}: redirect refused (not followed)")
     if not 200 <= response.status_code < 300:
         raise DeliveryError(f"HTTP {response.status_code}")
 
@@ -114,8 +130,13 @@ def _epoch_ms(value: str | None) -> int | None:
 
 
 def cef_line(payload: dict[str, Any]) -> str:
-    """One CEF record: the alert's essentials as ArcSight-style extension fields."""
+    """One CEF record: the alert's essentials as ArcSight-style extension fields.
+
+    A state-change notice is named ``Alert acknowledged`` / ``Alert resolved``, has severity 1 and adds
+    ``act`` (the new state) and ``suser`` (who).
+    """
     level = payload["severity"]
+    notice = payload.get("notice")
     extension = {
         "externalId": payload["idempotency_key"], "cnt": payload["count"],
         "start": _epoch_ms(payload["first_seen"]), "end": _epoch_ms(payload["last_seen"]),
@@ -126,34 +147,45 @@ def cef_line(payload: dict[str, Any]) -> str:
         "cs5Label": "window", "cs5": json.dumps(payload.get("window") or {}, separators=(",", ":")),
         "cn1Label": "alertId", "cn1": payload["id"], "msg": (payload.get("text") or {}).get("en", ""),
     }
-    ext = " ".join(f"{k}={_cef_escape_value(v)}" for k, v in extension.items() if v not in (None, "", []))
     title = (payload.get("first_action") or {}).get("en") or payload["channel"]
+    cef_severity = CEF_SEVERITY.get(level, 5)
+    if notice:
+        extension.update({"act": notice["to"], "suser": notice.get("by")})
+        title, cef_severity = f"Alert {notice['to']}", NOTICE_CEF_SEVERITY
+    ext = " ".join(f"{k}={_cef_escape_value(v)}" for k, v in extension.items() if v not in (None, "", []))
     return (f"CEF:0|canary|canary|1|{_cef_escape_header(payload['channel'])}|"
-            f"{_cef_escape_header(title)}|{CEF_SEVERITY.get(level, 5)}|{ext}")
+            f"{_cef_escape_header(title)}|{cef_severity}|{ext}")
 
 
 def syslog_message(payload: dict[str, Any]) -> bytes:
     """RFC 5424 syslog framing around the CEF record."""
-    pri = SYSLOG_FACILITY_LOCAL4 * 8 + SYSLOG_SEVERITY.get(payload["severity"], 4)
+    level = NOTICE_SYSLOG_SEVERITY if payload.get("notice") else SYSLOG_SEVERITY.get(payload["severity"], 4)
+    pri = SYSLOG_FACILITY_LOCAL4 * 8 + level
     stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     host = socket.gethostname() or "-"
     return f"<{pri}>1 {stamp} {host} canary - - - {cef_line(payload)}".encode()
 
 
-def _send_syslog(destination: Destination, payload: dict[str, Any], timeout: float) -> None:
+def _send_syslog(destination: Destination, payload: dict[str, Any], timeout: float, addresses: list[str]) -> None:
+    """To the checked addresses (IP literals), never to the name resolved again."""
     parts = urlsplit(destination.url)
     host, port = parts.hostname or "", parts.port or 514
     message = syslog_message(payload)
-    try:
-        if parts.scheme.lower() == "syslog+tcp":
-            with socket.create_connection((host, port), timeout=timeout) as sock:
-                sock.sendall(message + b"\n")
-        else:
-            with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM) as sock:
-                sock.settimeout(timeout)
-                sock.sendto(message, (host, port))
-    except OSError as exc:
-        raise DeliveryError(f"syslog {host}:{port}: {exc}") from exc
+    error: OSError | None = None
+    for address in addresses:
+        try:
+            if parts.scheme.lower() == "syslog+tcp":
+                with socket.create_connection((address, port), timeout=timeout) as sock:
+                    sock.sendall(message + b"\n")
+            else:
+                family = socket.AF_INET6 if ":" in address else socket.AF_INET
+                with socket.socket(family, socket.SOCK_DGRAM) as sock:
+                    sock.settimeout(timeout)
+                    sock.sendto(message, (address, port))
+            return
+        except OSError as exc:
+            error = exc
+    raise DeliveryError(f"syslog {host}:{port}: {error or 'no checked address'}")
 
 
 def _append_jsonl(destination: Destination, payload: dict[str, Any]) -> None:
@@ -188,8 +220,12 @@ def _send_apprise(destination: Destination, payload: dict[str, Any]) -> None:
     notifier = apprise.Apprise()
     if not notifier.add(_apprise_url(destination.url, payload["idempotency_key"])):
         raise DeliveryError("apprise refused the URL")
-    notify_type = {"critical": apprise.NotifyType.FAILURE, "high": apprise.NotifyType.FAILURE,
-                   "medium": apprise.NotifyType.WARNING}.get(payload["severity"], apprise.NotifyType.INFO)
+    notice = payload.get("notice")
+    if notice:  # a state change: never the alarm colour of the page it follows
+        notify_type = apprise.NotifyType.SUCCESS if notice["to"] == "resolved" else apprise.NotifyType.INFO
+    else:
+        notify_type = {"critical": apprise.NotifyType.FAILURE, "high": apprise.NotifyType.FAILURE,
+                       "medium": apprise.NotifyType.WARNING}.get(payload["severity"], apprise.NotifyType.INFO)
     problems: list[str] = []
 
     def keep_warnings(entry: Any, _plugin: Any) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlite_utils
@@ -49,17 +50,37 @@ class TargetPolicy:
         return "reserved or not globally routable"
 
 
-def check_target(policy: TargetPolicy, host: str, port: int | None) -> list[str]:
-    """Resolve ``host`` and refuse it unless every address is allowed; return the addresses."""
+Resolver = Callable[[str, int], list[str]]
+"""``(host, port) -> addresses`` in preference order; raises ``OSError`` when the name does not resolve."""
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """The system's resolver (getaddrinfo), addresses in the order it prefers them."""
+    infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))  # IP sockaddrs: the host is always a str
+
+
+def check_target(policy: TargetPolicy, host: str, port: int | None,
+                 resolver: Resolver = system_resolver) -> list[str]:
+    """Resolve ``host`` once and refuse it unless every address is allowed; return the addresses.
+
+    Callers that connect themselves must connect to these addresses, not resolve the name again
+    (see canary.alert.pinned): a second answer may differ (DNS rebinding).
+    """
     if not host:
         raise CanaryError("notification URL has no host")
     try:
-        infos = socket.getaddrinfo(host.strip("[]"), port or 0, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as exc:
+        addresses = resolver(host.strip("[]"), port or 0)
+    except (OSError, UnicodeError) as exc:
         raise CanaryError(f"cannot resolve notification host {host!r}: {exc}") from exc
-    addresses = sorted({str(info[4][0]) for info in infos})  # IP sockaddrs: the host is always a str
+    if not addresses:
+        raise CanaryError(f"cannot resolve notification host {host!r}: no address")
     for text in addresses:
-        reason = policy.refusal(ipaddress.ip_address(text.split("%")[0]))
+        try:
+            address = ipaddress.ip_address(text.split("%")[0])
+        except ValueError as exc:
+            raise CanaryError(f"resolver gave {text!r} for {host!r}: not an IP address") from exc
+        reason = policy.refusal(address)
         if reason:
             raise CanaryError(
                 f"refused notification target {host} ({text}): {reason} address; allow it explicitly with "

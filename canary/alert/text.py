@@ -166,3 +166,31 @@ def render(view: dict[str, Any]) -> dict[str, Any]:
                     f"Do first: {act_en}"])
     return {"title": title, "text": {"fr": fr, "en": en}, "confidence": conf_en.split(":")[0],
             "first_action": {"fr": act_fr, "en": act_en}}
+
+
+NOTICE_WORDS = {
+    "acknowledged": (("PRISE EN COMPTE", "ACKNOWLEDGED"), ("prise en compte", "acknowledged")),
+    "resolved": (("RÉSOLUE", "RESOLVED"), ("résolue", "resolved")),
+}
+
+
+def render_notice(view: dict[str, Any], kind: str, by: str | None, at: str | None) -> dict[str, Any]:
+    """``title`` and ``text`` {fr, en} of a state-change notice: who, when, the note; plainly not a new page."""
+    (tag_fr, tag_en), (done_fr, done_en) = NOTICE_WORDS[kind]
+    systems = ", ".join(view["systems"]) or "?"
+    short_fr, short_en = _short(view)
+    sev_fr, sev_en = SEVERITY_WORDS.get(view["severity"], (view["severity"], view["severity"]))
+    when_fr = f" le {human_time(at)} ({ZONE_LABEL[0]})" if at else ""
+    when_en = f" at {human_time(at)} ({ZONE_LABEL[1]})" if at else ""
+    who_fr, who_en = (f" par {by}", f" by {by}") if by else ("", "")
+    fr = [f"Alerte #{view['id']} {done_fr}{who_fr}{when_fr}.",
+          f"Alerte : {short_fr} — {systems} ({sev_fr})."]
+    en = [f"Alert #{view['id']} {done_en}{who_en}{when_en}.",
+          f"Alert: {short_en} — {systems} ({sev_en})."]
+    if view.get("note"):
+        fr.append(f"Note : {view['note']}")
+        en.append(f"Note: {view['note']}")
+    fr.append("Changement d'état seulement, pas une nouvelle alerte.")
+    en.append("State change only, not a new page.")
+    return {"title": f"[{tag_fr}/{tag_en}] Canary #{view['id']} : {short_fr} / {short_en} — {systems}",
+            "text": {"fr": "\n".join(fr), "en": "\n".join(en)}}

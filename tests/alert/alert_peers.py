@@ -26,8 +26,10 @@ class Receiver:
     (``received``), as a receiver that deduplicates would.
     """
 
-    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
         self.tls = tls
+        self.host = host
+        self.location: str | None = None  # answer with this Location header (a redirect)
         self.hits: Counter[str] = Counter()
         self.received: dict[str, dict[str, Any]] = {}
         self.headers: dict[str, dict[str, str]] = {}
@@ -36,7 +38,7 @@ class Receiver:
         self.delay = 0.0  # seconds before answering: a slow receiver, to kill a sender mid-request
         self.status = 200
         self.lock = threading.Lock()
-        self.port = 0
+        self.port = port
         self._server: ThreadingHTTPServer | None = None
         self.up()
 
@@ -57,6 +59,8 @@ class Receiver:
                 if receiver.delay:
                     time.sleep(receiver.delay)
                 self.send_response(receiver.status)
+                if receiver.location:
+                    self.send_header("Location", receiver.location)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -66,7 +70,7 @@ class Receiver:
         return Handler
 
     def up(self) -> None:
-        server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
+        server = ThreadingHTTPServer((self.host, self.port), self._handler())
         server.daemon_threads = True
         if self.tls is not None:
             server.socket = self.tls.wrap_socket(server.socket, server_side=True)
@@ -82,7 +86,15 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"{'jsons' if self.tls else 'json'}://127.0.0.1:{self.port}/hook"
+        return self.url_for(self.host)
+
+    def url_for(self, name: str) -> str:
+        """This receiver's URL with another host name (that a test resolver maps to it)."""
+        return f"{'jsons' if self.tls else 'json'}://{name}:{self.port}/hook"
+
+    @property
+    def total(self) -> int:
+        return sum(self.hits.values())
 
     def verified(self, key: str, secret: str) -> bool:
         expected = "sha256=" + hmac.new(secret.encode(), self.raw[key], hashlib.sha256).hexdigest()
@@ -130,8 +142,8 @@ class Workers:
             service.stop()
 
 
-def self_signed_certificate(folder: Any) -> tuple[Any, Any]:
-    """A certificate for 127.0.0.1 and its key, written as PEM files in ``folder``."""
+def self_signed_certificate(folder: Any, names: tuple[str, ...] = ()) -> tuple[Any, Any]:
+    """A certificate for 127.0.0.1 (and the DNS ``names``) and its key, written as PEM files in ``folder``."""
     import datetime as dt
     import ipaddress
 
@@ -147,7 +159,8 @@ def self_signed_certificate(folder: Any) -> tuple[Any, Any]:
         x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
         .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                                    *(x509.DNSName(name) for name in names)]),
                        critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
