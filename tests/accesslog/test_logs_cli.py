@@ -175,7 +175,8 @@ def test_serve_process_tails_a_file_into_events(db_path, db, canaries, tmp_path:
     log.touch()
     add_source(db, SYSTEM, f"file://{log}", "mediboard")
     process = subprocess.Popen(
-        [sys.executable, "-m", "canary", "--db", str(db_path), "serve", "--host", "127.0.0.1", "--port", "0"],
+        [sys.executable, "-m", "canary", "--db", str(db_path), "serve", "--host", "127.0.0.1", "--port", "0",
+         "--callback-port", "0"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     try:

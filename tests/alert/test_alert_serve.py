@@ -22,7 +22,8 @@ def test_serve_delivers_alerts(db, db_path, add_hand_canaries, receiver):
     add_destination(db, receiver.url)
     canary = add_hand_canaries("ehr-a", 1)[0]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    serve = subprocess.Popen([sys.executable, "-m", "canary", "--db", str(db_path), "serve", "--port", "0"],
+    serve = subprocess.Popen([sys.executable, "-m", "canary", "--db", str(db_path), "serve", "--port", "0",
+                              "--callback-port", "0"],
                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         hit(db, canary["id"], channel="leak", severity="critical", group="sweep:1")

@@ -25,7 +25,7 @@ def served(db_path):
     add_user(db, "rssi", PASSWORD)
     db.close()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "canary", "--db", str(db_path), "serve", "--port", "0"],
+        [sys.executable, "-m", "canary", "--db", str(db_path), "serve", "--port", "0", "--callback-port", "0"],
         stderr=subprocess.PIPE, text=True, cwd=REPO,
     )
     base = None
