@@ -117,6 +117,11 @@ def describe_failure(exc: BaseException, config: TlsConfig, host: str) -> str | 
                     "tls_key or plant.mllp.tls_cert_file / le serveur exige un certificat client")
         return (f"the server refused our client certificate ({_ssl_reason(exc)}) / certificat client refusé "
                 "par le serveur")
+    if isinstance(exc, ssl.SSLError) and "HANDSHAKE_FAILURE" in str(exc.reason or "") and not config.has_client_cert:
+        # TLS 1.2 servers answer a missing client certificate with this generic alert.
+        return (f"TLS handshake failed ({_ssl_reason(exc)}); the server may require a client certificate (give "
+                "one with tls_cert and tls_key) or share no TLS version or cipher with us / échec de la "
+                "négociation TLS")
     if isinstance(exc, ssl.SSLError):
         return (f"TLS handshake failed ({_ssl_reason(exc)}); is the port MLLP over TLS, with TLS 1.2 or later? "
                 "/ échec de la négociation TLS")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import itertools
 import logging
@@ -326,3 +327,69 @@ def start_tls_peer() -> Iterator[Callable[[ssl.SSLContext], MllpPeer]]:
     yield start
     for server in running:
         server.stop()
+
+
+class TlsFront:
+    """A TLS terminator in front of a plain MLLP peer, as stunnel or an integration engine's TLS listener:
+    a blocking ``ssl`` server socket, which (unlike asyncio's) sends the TLS alert when it refuses a
+    handshake, so the client learns why."""
+
+    def __init__(self, context: ssl.SSLContext, backend_port: int) -> None:
+        self.context, self.backend_port = context, backend_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"mllps://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return  # listener closed
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        conn.settimeout(10)
+        try:
+            tls = self.context.wrap_socket(conn, server_side=True)
+        except (ssl.SSLError, OSError):
+            conn.close()
+            return
+        backend = socket.create_connection(("127.0.0.1", self.backend_port))
+
+        def answers() -> None:
+            with contextlib.suppress(OSError):
+                while data := backend.recv(65536):
+                    tls.sendall(data)
+            backend.close()
+            with contextlib.suppress(OSError):
+                tls.close()
+
+        threading.Thread(target=answers, daemon=True).start()
+        with contextlib.suppress(OSError):
+            while data := tls.recv(65536):
+                backend.sendall(data)
+        # Half-close: the peer sees the end, closes its side, and the answers thread ends the TLS side.
+        with contextlib.suppress(OSError):
+            backend.shutdown(socket.SHUT_WR)
+
+    def stop(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture
+def start_tls_front(mllp_peer: MllpPeer) -> Iterator[Callable[[ssl.SSLContext], TlsFront]]:
+    """TLS terminators in front of ``mllp_peer`` (what they pass on lands in its ``messages``)."""
+    fronts: list[TlsFront] = []
+
+    def start(context: ssl.SSLContext) -> TlsFront:
+        fronts.append(TlsFront(context, mllp_peer.port))
+        return fronts[-1]
+
+    yield start
+    for front in fronts:
+        front.stop()

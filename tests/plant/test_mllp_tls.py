@@ -98,6 +98,23 @@ def test_mutual_tls_needs_the_client_certificate(db, add_hand_canaries, pki, sta
     assert peer.events() == ["A28", "A28", "A28"]
 
 
+@pytest.mark.parametrize("version", TLS_VERSIONS, ids=lambda v: v.name)
+def test_tls_alerts_name_the_client_certificate_problem(db, add_hand_canaries, pki, mllp_peer, start_tls_front,
+                                                        version):
+    """Servers that send TLS alerts (stunnel, engines' TLS listeners) tell why they refuse: we say it."""
+    add_hand_canaries("ehr-a", count=2)
+    front = start_tls_front(server_context(pki.server, client_ca=pki.client_ca, maximum_version=version))
+    report = plant(db, "ehr-a", front.url, tls_ca=pki.ca.cert)
+    expected = "requires a client certificate" if version == ssl.TLSVersion.TLSv1_3 else "may require a client"
+    assert not report.ok and expected in report.stopped and "tls_cert" in report.stopped
+    report = plant(db, "ehr-a", front.url, tls_cert=pki.rogue_client.cert, tls_key=pki.rogue_client.key)
+    assert not report.ok and "refused our client certificate (tlsv1 alert unknown ca)" in report.stopped
+    assert mllp_peer.messages == []
+    assert _states(db) == [("planned", 0), ("planned", 0)]
+    report = plant(db, "ehr-a", front.url, tls_cert=pki.client.cert, tls_key=pki.client.key)
+    assert report.ok and mllp_peer.events() == ["A28", "A28"]
+
+
 def test_encrypted_client_key_needs_its_passphrase_variable(db, add_hand_canaries, pki, start_tls_peer, monkeypatch):
     add_hand_canaries("ehr-a", count=1)
     peer = start_tls_peer(server_context(pki.server, client_ca=pki.client_ca))
