@@ -67,18 +67,13 @@ def start_mllp() -> tuple[MllpPeer, asyncio.AbstractEventLoop]:
     return peer, loop
 
 
-def bench_mllp(folder: Path, count: int) -> tuple[float, float]:
-    peer, _ = start_mllp()
-    db = registry(folder, "mllp", count)
-    started = time.perf_counter()
-    assert plant(db, "mllp", peer.url).ok
-    ours = time.perf_counter() - started
-    records = list_canaries(db, system="mllp")
+def bare_mllp(db, system: str, port: int, context: ssl.SSLContext | None = None) -> float:
+    """The same A28 messages over one hl7 MLLP connection, no registry: seconds taken."""
     link_peer = Peer("GAM", "", "", "", "X")
-    messages = [build_adt(r, "A28", link_peer, f"C{i}") for i, r in enumerate(records)]
+    messages = [build_adt(r, "A28", link_peer, f"C{i}") for i, r in enumerate(list_canaries(db, system=system))]
 
-    async def bare() -> None:
-        reader, writer = await hl7.mllp.open_hl7_connection("127.0.0.1", peer.port, encoding="utf-8")
+    async def send_all() -> None:
+        reader, writer = await hl7.mllp.open_hl7_connection("127.0.0.1", port, encoding="utf-8", ssl=context)
         for message in messages:
             writer.writeblock(message.encode())
             await writer.drain()
@@ -86,8 +81,17 @@ def bench_mllp(folder: Path, count: int) -> tuple[float, float]:
         writer.close()
 
     started = time.perf_counter()
-    asyncio.run(bare())
-    return ours, time.perf_counter() - started
+    asyncio.run(send_all())
+    return time.perf_counter() - started
+
+
+def bench_mllp(folder: Path, count: int) -> tuple[float, float]:
+    peer, _ = start_mllp()
+    db = registry(folder, "mllp", count)
+    started = time.perf_counter()
+    assert plant(db, "mllp", peer.url).ok
+    ours = time.perf_counter() - started
+    return ours, bare_mllp(db, "mllp", peer.port)
 
 
 def bench_mllps(folder: Path, count: int) -> tuple[float, float]:
@@ -98,23 +102,9 @@ def bench_mllps(folder: Path, count: int) -> tuple[float, float]:
     started = time.perf_counter()
     assert plant(db, "mllps", peer.url, tls_ca=pki.ca.cert).ok
     ours = time.perf_counter() - started
-    link_peer = Peer("GAM", "", "", "", "X")
-    messages = [build_adt(r, "A28", link_peer, f"C{i}") for i, r in enumerate(list_canaries(db, system="mllps"))]
-    context: ssl.SSLContext = client_context(TlsConfig(ca_file=pki.ca.cert))
-
-    async def bare() -> None:
-        reader, writer = await hl7.mllp.open_hl7_connection("127.0.0.1", peer.port, encoding="utf-8", ssl=context)
-        for message in messages:
-            writer.writeblock(message.encode())
-            await writer.drain()
-            await reader.readmessage()
-        writer.close()
-
-    started = time.perf_counter()
-    asyncio.run(bare())
-    bare_time = time.perf_counter() - started
+    bare = bare_mllp(db, "mllps", peer.port, client_context(TlsConfig(ca_file=pki.ca.cert)))
     running.stop()
-    return ours, bare_time
+    return ours, bare
 
 
 def bench_connect(folder: Path, times: int = 50) -> None:

@@ -76,7 +76,10 @@ class MllpClient:
 
     def _connect_tls(self, tls: TlsConfig) -> MllpClient:
         """TCP first, then the handshake, so that each failure says which of the two went wrong."""
-        context = client_context(tls)  # a CanaryError on a bad file, before any connection
+        try:
+            context = client_context(tls)
+        except CanaryError as exc:  # a file gone since the options were checked: nothing can be sent
+            raise MllpError(f"{self.where}: {exc}", delivered_maybe=False, link_refused=True) from exc
         try:
             sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         except OSError as exc:

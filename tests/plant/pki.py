@@ -29,6 +29,7 @@ class Pki:
     rogue_ca: Issued  # trusted by nobody
     server: Issued  # for 127.0.0.1 (IP SAN)
     named_server: Issued  # for SERVER_DNS_NAME only
+    expired_server: Issued  # for 127.0.0.1, expired yesterday
     client: Issued  # signed by client_ca
     rogue_client: Issued  # signed by rogue_ca
     encrypted_client_key: str  # client's key, encrypted with "s3cret"
@@ -47,8 +48,8 @@ def _write(folder: Path, stem: str, cert: x509.Certificate, key: ec.EllipticCurv
     return Issued(str(cert_path), str(key_path))
 
 
-def _builder(subject: str, issuer: x509.Name, public_key) -> x509.CertificateBuilder:
-    now = datetime.now(UTC)
+def _builder(subject: str, issuer: x509.Name, public_key, *, expired: bool = False) -> x509.CertificateBuilder:
+    now = datetime.now(UTC) - timedelta(days=3 if expired else 0)
     return (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(issuer).public_key(public_key)
             .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
             .not_valid_after(now + timedelta(days=1)))
@@ -67,10 +68,11 @@ def _ca(folder: Path, stem: str, common_name: str) -> tuple[Issued, x509.Certifi
 
 
 def _leaf(folder: Path, stem: str, issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey],
-          names: list[x509.GeneralName], usage: x509.ObjectIdentifier) -> tuple[Issued, ec.EllipticCurvePrivateKey]:
+          names: list[x509.GeneralName], usage: x509.ObjectIdentifier,
+          expired: bool = False) -> tuple[Issued, ec.EllipticCurvePrivateKey]:
     issuer_cert, issuer_key = issuer
     key = ec.generate_private_key(ec.SECP256R1())
-    builder = (_builder(stem, issuer_cert.subject, key.public_key())
+    builder = (_builder(stem, issuer_cert.subject, key.public_key(), expired=expired)
                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
                .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
@@ -89,12 +91,14 @@ def make_pki(folder: Path) -> Pki:
     server, _ = _leaf(folder, "server", (ca_cert, ca_key), [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
                       server_auth)
     named, _ = _leaf(folder, "named-server", (ca_cert, ca_key), [x509.DNSName(SERVER_DNS_NAME)], server_auth)
+    expired, _ = _leaf(folder, "expired-server", (ca_cert, ca_key), [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+                       server_auth, expired=True)
     client, client_key = _leaf(folder, "client", (client_ca_cert, client_ca_key), [], client_auth)
     rogue_client, _ = _leaf(folder, "rogue-client", (rogue_cert, rogue_key), [], client_auth)
     encrypted = folder / "client-encrypted.key"
     encrypted.write_bytes(client_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                    serialization.BestAvailableEncryption(b"s3cret")))
-    return Pki(ca, client_ca, rogue_ca, server, named, client, rogue_client, str(encrypted))
+    return Pki(ca, client_ca, rogue_ca, server, named, expired, client, rogue_client, str(encrypted))
 
 
 def server_context(server: Issued, *, client_ca: Issued | None = None,

@@ -11,9 +11,11 @@ import pytest
 from canary.errors import CanaryError
 from canary.plant.lifecycle import list_plantings
 from canary.plant.planter import plant, retire, select_for_retire
+from canary.plant.rotation import rotate
 from canary.plant.tls import TlsConfig, client_context
 
 from .pki import SERVER_DNS_NAME, server_context
+from .test_lifecycle import RecordGenerator
 
 TLS_VERSIONS = [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3]
 
@@ -145,6 +147,14 @@ def test_host_name_mismatch_fails_and_the_server_name_override_works(db, add_han
     assert report.ok and named.events() == ["A28"]
 
 
+def test_expired_server_certificate_plants_nothing(db, add_hand_canaries, pki, start_tls_peer):
+    add_hand_canaries("ehr-a", count=1)
+    peer = start_tls_peer(server_context(pki.expired_server))
+    report = plant(db, "ehr-a", peer.url, tls_ca=pki.ca.cert)
+    assert not report.ok and "server certificate expired or not yet valid" in report.stopped
+    assert peer.messages == [] and _states(db) == [("planned", 0)]
+
+
 def test_plain_mllp_port_is_a_handshake_failure(db, add_hand_canaries, mllp_peer, pki):
     add_hand_canaries("ehr-a", count=1)
     url = mllp_peer.url.replace("mllp://", "mllps://")
@@ -188,6 +198,22 @@ def test_tls_options_are_checked_before_anything_is_planned(db, add_hand_canarie
     result = cli("plant", "ehr-a", "--to", "mllps://127.0.0.1", "--tls-ca", pki.ca.cert)
     assert result.exit_code == 1 and "mllps://host:port" in result.output
     assert list_plantings(db) == []
+
+
+def test_rotation_over_mutual_tls_reuses_the_remembered_paths(db, add_hand_canaries, pki, start_tls_peer,
+                                                              monkeypatch, tmp_path):
+    add_hand_canaries("ehr-a", count=2)
+    peer = start_tls_peer(server_context(pki.server, client_ca=pki.client_ca))
+    folder = Path(pki.ca.cert).parent
+    monkeypatch.chdir(folder)  # relative paths, as an operator types them
+    assert plant(db, "ehr-a", peer.url, tls_ca="ca.crt", tls_cert="client.crt", tls_key="client.key").ok
+    assert list_plantings(db)[0]["options"]["tls_ca"] == str(folder / "ca.crt")
+    monkeypatch.chdir(tmp_path)  # the next run starts elsewhere
+    report = rotate(db, "ehr-a", 2, RecordGenerator())
+    assert report.ok and report.generation == 2
+    assert peer.events() == ["A28"] * 4 + ["A29"] * 2
+    states = sorted((r["generation"], r["state"]) for r in list_plantings(db))
+    assert states == [(1, "retired")] * 2 + [(2, "planted")] * 2
 
 
 def test_key_material_is_never_stored_nor_printed(db, db_path, add_hand_canaries, pki, start_tls_peer, cli):
