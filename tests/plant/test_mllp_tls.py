@@ -100,6 +100,16 @@ def test_mutual_tls_needs_the_client_certificate(db, add_hand_canaries, pki, sta
     assert peer.events() == ["A28", "A28", "A28"]
 
 
+def test_tls13_server_without_session_tickets_is_still_used(db, add_hand_canaries, pki, start_tls_peer):
+    """The wait for a TLS 1.3 server's acceptance is bounded: a server that sends no ticket still gets the data."""
+    add_hand_canaries("ehr-a", count=2)
+    context = server_context(pki.server, client_ca=pki.client_ca)
+    context.num_tickets = 0
+    peer = start_tls_peer(context)
+    assert plant(db, "ehr-a", peer.url, tls_ca=pki.ca.cert, tls_cert=pki.client.cert, tls_key=pki.client.key).ok
+    assert peer.events() == ["A28", "A28"]
+
+
 @pytest.mark.parametrize("version", TLS_VERSIONS, ids=lambda v: v.name)
 def test_tls_alerts_name_the_client_certificate_problem(db, add_hand_canaries, pki, mllp_peer, start_tls_front,
                                                         version):
@@ -155,11 +165,13 @@ def test_expired_server_certificate_plants_nothing(db, add_hand_canaries, pki, s
     assert peer.messages == [] and _states(db) == [("planned", 0)]
 
 
-def test_plain_mllp_port_is_a_handshake_failure(db, add_hand_canaries, mllp_peer, pki):
+def test_plain_mllp_port_is_a_handshake_failure(db, add_hand_canaries, mllp_peer, pki, monkeypatch):
+    monkeypatch.setenv("CANARY_PLANT_TIMEOUT", "0.5")  # a plain MLLP server waits for a block that never comes
     add_hand_canaries("ehr-a", count=1)
     url = mllp_peer.url.replace("mllp://", "mllps://")
     report = plant(db, "ehr-a", url, tls_ca=pki.ca.cert)
-    assert not report.ok and "TLS handshake" in report.stopped and "is the port MLLP over TLS" in report.stopped
+    assert not report.ok and "TLS handshake: no answer within 0.5s" in report.stopped
+    assert "is the port MLLP over TLS" in report.stopped
     assert _states(db) == [("planned", 0)]
 
 
