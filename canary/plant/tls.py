@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import ssl
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,8 @@ def client_context(config: TlsConfig) -> ssl.SSLContext:
                         ("client key", config.key_file)):
         if path and not os.access(path, os.R_OK):
             raise CanaryError(f"TLS {label} {path} is missing or not readable / fichier TLS illisible")
+    if config.cert_file:
+        _check_private(config.key_file or config.cert_file)
     try:
         context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=config.ca_file or None)
     except ssl.SSLError as exc:
@@ -61,6 +64,17 @@ def client_context(config: TlsConfig) -> ssl.SSLContext:
                               "are expected, an encrypted key needs plant.mllp.tls_key_password_env "
                               "/ certificat client inutilisable") from exc
     return context
+
+
+def _check_private(path: str) -> None:
+    """A client key other users can read is a leaked key: refuse it, as ssh does (when the certificate
+    file holds the key, that file is the one checked)."""
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise CanaryError(f"TLS client key {path}: not a regular file")
+    if mode & 0o077:
+        raise CanaryError(f"TLS client key {path}: other users may read it (mode {stat.S_IMODE(mode):04o}); make it "
+                          "readable only by canary's user (chmod 600) / clé lisible par d'autres utilisateurs")
 
 
 def _password(config: TlsConfig):

@@ -45,6 +45,7 @@ def _write(folder: Path, stem: str, cert: x509.Certificate, key: ec.EllipticCurv
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
+    key_path.chmod(0o600)  # as a deployed key is: the client refuses keys other users can read
     return Issued(str(cert_path), str(key_path))
 
 
@@ -98,6 +99,7 @@ def make_pki(folder: Path) -> Pki:
     encrypted = folder / "client-encrypted.key"
     encrypted.write_bytes(client_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                    serialization.BestAvailableEncryption(b"s3cret")))
+    encrypted.chmod(0o600)
     return Pki(ca, client_ca, rogue_ca, server, named, expired, client, rogue_client, str(encrypted))
 
 

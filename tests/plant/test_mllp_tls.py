@@ -207,6 +207,11 @@ def test_tls_options_are_checked_before_anything_is_planned(db, add_hand_canarie
         plant(db, "ehr-a", "mllps://127.0.0.1:2575", tls_ca=str(tmp_path / "empty.pem"))
     with pytest.raises(CanaryError, match="cannot be used"):
         plant(db, "ehr-a", "mllps://127.0.0.1:2575", tls_cert=pki.client.cert, tls_key=pki.server.key)
+    shared_key = tmp_path / "shared.key"
+    shared_key.write_bytes(Path(pki.client.key).read_bytes())
+    shared_key.chmod(0o640)
+    with pytest.raises(CanaryError, match=r"other users may read it \(mode 0640\).*chmod 600"):
+        plant(db, "ehr-a", "mllps://127.0.0.1:2575", tls_cert=pki.client.cert, tls_key=str(shared_key))
     result = cli("plant", "ehr-a", "--to", "mllps://127.0.0.1", "--tls-ca", pki.ca.cert)
     assert result.exit_code == 1 and "mllps://host:port" in result.output
     assert list_plantings(db) == []
