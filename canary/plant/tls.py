@@ -51,14 +51,14 @@ def client_context(config: TlsConfig) -> ssl.SSLContext:
         _check_private(config.key_file or config.cert_file)
     try:
         context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=config.ca_file or None)
-    except ssl.SSLError as exc:
+    except (ssl.SSLError, OSError) as exc:  # OSError: a directory, or a file gone since the check above
         raise CanaryError(f"TLS CA bundle {config.ca_file} holds no usable certificate ({_ssl_reason(exc)}) "
                           "/ bundle d'AC illisible") from exc
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     if config.cert_file:
         try:
             context.load_cert_chain(config.cert_file, config.key_file or None, password=_password(config))
-        except ssl.SSLError as exc:
+        except (ssl.SSLError, OSError) as exc:
             raise CanaryError(f"TLS client certificate {config.cert_file} and key {config.key_file or '(same file)'} "
                               f"cannot be used ({_ssl_reason(exc)}); a PEM certificate and its matching key "
                               "are expected, an encrypted key needs plant.mllp.tls_key_password_env "
@@ -69,7 +69,10 @@ def client_context(config: TlsConfig) -> ssl.SSLContext:
 def _check_private(path: str) -> None:
     """A client key other users can read is a leaked key: refuse it, as ssh does (when the certificate
     file holds the key, that file is the one checked)."""
-    mode = os.stat(path).st_mode
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise CanaryError(f"TLS client key {path}: cannot read it ({exc.strerror or exc})") from exc
     if not stat.S_ISREG(mode):
         raise CanaryError(f"TLS client key {path}: not a regular file")
     if mode & 0o077:
@@ -101,6 +104,8 @@ def _ssl_reason(exc: BaseException) -> str:
     reason = getattr(exc, "reason", None)
     if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
         return exc.verify_message
+    if not isinstance(exc, ssl.SSLError) and isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
     return (str(reason).replace("_", " ").lower() if reason else None) or str(exc) or exc.__class__.__name__
 
 

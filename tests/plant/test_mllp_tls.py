@@ -202,6 +202,8 @@ def test_tls_options_are_checked_before_anything_is_planned(db, add_hand_canarie
         plant(db, "ehr-a", "mllps://127.0.0.1:2575", tls_ca=str(tmp_path / "nope.pem"))
     with pytest.raises(CanaryError, match="without its certificate"):
         plant(db, "ehr-a", "mllps://127.0.0.1:2575", tls_key=pki.client.key)
+    with pytest.raises(CanaryError, match="no usable certificate"):
+        plant(db, "ehr-a", "mllps://127.0.0.1:2575", tls_ca=str(tmp_path))  # a folder
     (tmp_path / "empty.pem").write_text("not a certificate\n")
     with pytest.raises(CanaryError, match="no usable certificate"):
         plant(db, "ehr-a", "mllps://127.0.0.1:2575", tls_ca=str(tmp_path / "empty.pem"))
