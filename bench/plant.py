@@ -5,7 +5,9 @@
 For each channel it plants N hand-made canaries through `canary.plant` (lifecycle rows committed
 before and after each message) and then sends the same payloads with the bare library (hl7 MLLP
 client, requests, csv writer) with no registry at all: the difference is what our bookkeeping costs.
-Peers are the test peers of tests/plant on 127.0.0.1.
+`mllps` is MLLP inside TLS (a throwaway CA, the hl7 server wrapped in an ssl context, ECDSA P-256,
+one connection per run): its bare line uses the same client context, so the TLS cost shows against
+the plain `mllp` lines. Peers are the test peers of tests/plant on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 import asyncio
 import csv
 import io
+import ssl
 import sys
 import tempfile
 import threading
@@ -30,12 +33,15 @@ import requests  # noqa: E402
 from canary.plant.fhir_bundle import Establishment, build_bundle  # noqa: E402
 from canary.plant.fileexport import MAPPINGS  # noqa: E402
 from canary.plant.hl7v2 import Peer, build_adt  # noqa: E402
+from canary.plant.mllp import MllpClient  # noqa: E402
 from canary.plant.planter import plant  # noqa: E402
+from canary.plant.tls import TlsConfig, client_context  # noqa: E402
 from canary.store import open_db  # noqa: E402
 from canary.store.registry import add_canaries, add_system, list_canaries  # noqa: E402
 from canary.store.seeding import derive_token  # noqa: E402
 from tests.conftest import make_record  # noqa: E402
-from tests.plant.conftest import FhirServer, MllpPeer, RunningServer  # noqa: E402
+from tests.plant.conftest import FhirServer, MllpPeer, RunningMllp, RunningServer  # noqa: E402
+from tests.plant.pki import make_pki, server_context  # noqa: E402
 
 
 def registry(folder: Path, system: str, count: int):
@@ -61,18 +67,13 @@ def start_mllp() -> tuple[MllpPeer, asyncio.AbstractEventLoop]:
     return peer, loop
 
 
-def bench_mllp(folder: Path, count: int) -> tuple[float, float]:
-    peer, _ = start_mllp()
-    db = registry(folder, "mllp", count)
-    started = time.perf_counter()
-    assert plant(db, "mllp", peer.url).ok
-    ours = time.perf_counter() - started
-    records = list_canaries(db, system="mllp")
+def bare_mllp(db, system: str, port: int, context: ssl.SSLContext | None = None) -> float:
+    """The same A28 messages over one hl7 MLLP connection, no registry: seconds taken."""
     link_peer = Peer("GAM", "", "", "", "X")
-    messages = [build_adt(r, "A28", link_peer, f"C{i}") for i, r in enumerate(records)]
+    messages = [build_adt(r, "A28", link_peer, f"C{i}") for i, r in enumerate(list_canaries(db, system=system))]
 
-    async def bare() -> None:
-        reader, writer = await hl7.mllp.open_hl7_connection("127.0.0.1", peer.port, encoding="utf-8")
+    async def send_all() -> None:
+        reader, writer = await hl7.mllp.open_hl7_connection("127.0.0.1", port, encoding="utf-8", ssl=context)
         for message in messages:
             writer.writeblock(message.encode())
             await writer.drain()
@@ -80,8 +81,49 @@ def bench_mllp(folder: Path, count: int) -> tuple[float, float]:
         writer.close()
 
     started = time.perf_counter()
-    asyncio.run(bare())
-    return ours, time.perf_counter() - started
+    asyncio.run(send_all())
+    return time.perf_counter() - started
+
+
+def bench_mllp(folder: Path, count: int) -> tuple[float, float]:
+    peer, _ = start_mllp()
+    db = registry(folder, "mllp", count)
+    started = time.perf_counter()
+    assert plant(db, "mllp", peer.url).ok
+    ours = time.perf_counter() - started
+    return ours, bare_mllp(db, "mllp", peer.port)
+
+
+def bench_mllps(folder: Path, count: int) -> tuple[float, float]:
+    pki = make_pki(folder / "pki")
+    peer = MllpPeer()
+    running = RunningMllp(peer, ssl_context=server_context(pki.server))
+    db = registry(folder, "mllps", count)
+    started = time.perf_counter()
+    assert plant(db, "mllps", peer.url, tls_ca=pki.ca.cert).ok
+    ours = time.perf_counter() - started
+    bare = bare_mllp(db, "mllps", peer.port, client_context(TlsConfig(ca_file=pki.ca.cert)))
+    running.stop()
+    return ours, bare
+
+
+def bench_connect(folder: Path, times: int = 50) -> None:
+    """Connection setup alone (TCP, and for mllps the handshake and the wait for the server's TLS 1.3
+    acceptance), with and without a client certificate."""
+    pki = make_pki(folder / "pki-connect")
+    setups = [("mllp", None, None), ("mllps", TlsConfig(ca_file=pki.ca.cert), server_context(pki.server)),
+              ("mllps+mTLS", TlsConfig(ca_file=pki.ca.cert, cert_file=pki.client.cert, key_file=pki.client.key),
+               server_context(pki.server, client_ca=pki.client_ca))]
+    for name, tls, context in setups:
+        peer = MllpPeer()
+        running = RunningMllp(peer, ssl_context=context)
+        started = time.perf_counter()
+        for _ in range(times):
+            MllpClient("127.0.0.1", peer.port, timeout=5, tls=tls).connect().close()
+        elapsed = time.perf_counter() - started
+        running.stop()
+        print(f"connect {name:11} {elapsed / times * 1000:8.2f}ms per connection ({times} connections, "
+              "MllpClient connect + close)")
 
 
 def bench_fhir(folder: Path, count: int) -> tuple[float, float]:
@@ -127,10 +169,11 @@ def main() -> None:
     print(f"{'channel':8} {'canary.plant':>14} {'per canary':>12} {'bare library':>14} {'per canary':>12} "
           f"{'overhead':>9}")
     with tempfile.TemporaryDirectory() as tmp:
-        for name, run in (("mllp", bench_mllp), ("fhir", bench_fhir), ("file", bench_file)):
+        for name, run in (("mllp", bench_mllp), ("mllps", bench_mllps), ("fhir", bench_fhir), ("file", bench_file)):
             ours, bare = run(Path(tmp), count)
             print(f"{name:8} {ours:13.2f}s {ours / count * 1000:10.2f}ms {bare:13.2f}s {bare / count * 1000:10.2f}ms "
                   f"{ours / bare:8.1f}x")
+        bench_connect(Path(tmp))
 
 
 if __name__ == "__main__":

@@ -40,7 +40,8 @@ def _raise_if_failed(report: PlantReport) -> None:
 
 @click.command("plant")
 @click.argument("system")
-@click.option("--to", "url", required=True, help="Target: mllp://host:port, https://host/fhir or file:///path.")
+@click.option("--to", "url", required=True, help="Target: mllp://host:port, mllps://host:port (MLLP over TLS), "
+              "https://host/fhir or file:///path.")
 @click.option("--token-env", help="FHIR: name of the environment variable holding the bearer token.")
 @click.option("--format", "fmt", type=click.Choice(fileexport.FORMATS), help="File: csv or json (default from "
               "the file extension).")
@@ -49,15 +50,21 @@ def _raise_if_failed(report: PlantReport) -> None:
 @click.option("--delimiter", help="File: CSV delimiter (default ';').")
 @click.option("--encoding", help="File and MLLP: character encoding (default utf-8).")
 @click.option("--insecure", is_flag=True, help="FHIR: do not verify the TLS certificate (test servers only).")
+@click.option("--tls-ca", help="MLLP over TLS: PEM bundle of the CAs to trust (default: the system store).")
+@click.option("--tls-cert", help="MLLP over TLS: PEM client certificate for mutual TLS.")
+@click.option("--tls-key", help="MLLP over TLS: PEM private key of --tls-cert (only the path is stored).")
+@click.option("--tls-server-name", help="MLLP over TLS: name expected in the server certificate (and sent as SNI).")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @pass_ctx
 def plant_cmd(ctx: CliContext, system: str, url: str, token_env: str | None, fmt: str | None, mapping: str | None,
-              delimiter: str | None, encoding: str | None, insecure: bool, as_json: bool) -> None:
+              delimiter: str | None, encoding: str | None, insecure: bool, tls_ca: str | None, tls_cert: str | None,
+              tls_key: str | None, tls_server_name: str | None, as_json: bool) -> None:
     """Plant SYSTEM's active canaries into the target; running it again completes, never duplicates."""
     from canary.plant.planter import plant
 
     report = plant(ctx.db, system, url, token_env=token_env, format=fmt, mapping=mapping, delimiter=delimiter,
-                   encoding=encoding, insecure=insecure)
+                   encoding=encoding, insecure=insecure, tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key,
+                   tls_server_name=tls_server_name)
     if as_json:
         echo_json(report.as_dict())
     else:

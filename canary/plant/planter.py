@@ -20,13 +20,16 @@ from canary.plant.hl7v2 import Peer, build_adt, hd
 from canary.plant.locks import target_lock
 from canary.plant.mllp import MllpClient, MllpError
 from canary.plant.targets import Target, parse_target
+from canary.plant.tls import TlsConfig, absolute_path, client_context
 from canary.settings import get_setting
 from canary.store.registry import get_canary, get_system, list_canaries
 
 # Options each channel accepts, with their defaults (None: no default).
 CHANNEL_OPTIONS: dict[str, dict[str, Any]] = {
     "file": {"format": None, "mapping": "default", "delimiter": ";", "encoding": "utf-8"},
-    "mllp": {"encoding": "utf-8", "app": "", "facility": "", "ipp_oid": None, "ipp_namespace": None},
+    "mllp": {"encoding": "utf-8", "app": "", "facility": "", "ipp_oid": None, "ipp_namespace": None,
+             # mllps:// only: paths and a name, never key material (settings plant.mllp.tls_* otherwise).
+             "tls_ca": None, "tls_cert": None, "tls_key": None, "tls_server_name": None},
     "fhir": {"token_env": None, "insecure": False, "ipp_oid": None, "ipp_system": None},
 }
 
@@ -84,7 +87,40 @@ def resolve_options(db: sqlite_utils.Database, system: str, target: Target, give
             "".encode(options["encoding"])
         except LookupError as exc:
             raise CanaryError(f"unknown encoding {options['encoding']!r}") from exc
+        _check_tls_options(db, target, options)
     return options
+
+
+TLS_OPTIONS = ("tls_ca", "tls_cert", "tls_key", "tls_server_name")
+
+
+def _check_tls_options(db: sqlite_utils.Database, target: Target, options: dict[str, Any]) -> None:
+    """TLS options belong to mllps:// targets; their files must load now, before anything is planned."""
+    if not target.tls:
+        given = [k for k in TLS_OPTIONS if options.get(k)]
+        if given:
+            raise CanaryError(f"{', '.join(given)} apply to MLLP over TLS only: write the target as "
+                              f"mllps://host:port")
+        return
+    for key in ("tls_ca", "tls_cert", "tls_key"):
+        options[key] = absolute_path(options.get(key))
+    name = options.get("tls_server_name")
+    if name is not None and (not name.strip() or any(c in name for c in " /:@")):
+        raise CanaryError(f"invalid tls_server_name {name!r}: expected a host name")
+    client_context(tls_config(db, options))
+
+
+def tls_config(db: sqlite_utils.Database, options: dict[str, Any]) -> TlsConfig:
+    """The target's TLS options, else the settings; the client certificate and its key come as a pair."""
+    if options.get("tls_cert") or options.get("tls_key"):
+        cert, key = options.get("tls_cert"), options.get("tls_key")
+    else:
+        cert = absolute_path(get_setting(db, "plant.mllp.tls_cert_file") or None)
+        key = absolute_path(get_setting(db, "plant.mllp.tls_key_file") or None)
+    return TlsConfig(ca_file=options.get("tls_ca") or absolute_path(get_setting(db, "plant.mllp.tls_ca_file") or None),
+                     cert_file=cert, key_file=key,
+                     key_password_env=get_setting(db, "plant.mllp.tls_key_password_env") or None,
+                     server_name=options.get("tls_server_name") or None)
 
 
 # --- planting --------------------------------------------------------------------------------------
@@ -183,7 +219,7 @@ def _peer(db, system_row, options) -> Peer:
 
 def _mllp_client(db, target: Target, options) -> MllpClient:
     return MllpClient(target.host or "", target.port or 0, timeout=float(get_setting(db, "plant.timeout")),
-                      encoding=options["encoding"])
+                      encoding=options["encoding"], tls=tls_config(db, options) if target.tls else None)
 
 
 def _plant_mllp(db, system_row, target: Target, options, todo, report: PlantReport) -> None:
@@ -215,6 +251,12 @@ def _plant_mllp(db, system_row, target: Target, options, todo, report: PlantRepo
             try:
                 ack = link.send(message, control_id)
             except MllpError as exc:
+                if exc.link_refused:
+                    # The TLS peer refused the link (TLS 1.3 tells it after our first write): as for a
+                    # refused connection, the row keeps its state and nothing is counted against the canary.
+                    lifecycle.mark_failed(db, row["id"], str(exc), delivered_maybe=earlier, state=row["state"])
+                    report.stopped = str(exc)
+                    return
                 lifecycle.mark_failed(db, row["id"], str(exc), delivered_maybe=exc.delivered_maybe or earlier)
                 report.failed.append((row["canary_id"], str(exc)))
                 report.stopped = str(exc)

@@ -13,4 +13,15 @@ SETTINGS: list[Setting] = [
             "MSH-3 of the ADT messages: the application name the receiver expects from the admission system."),
     Setting("plant.hl7.sending_facility", str, "",
             "MSH-4 of the ADT messages; empty = the system's FINESS, else its establishment name."),
+    Setting("plant.mllp.tls_ca_file", str, "",
+            "MLLP over TLS (mllps://): PEM bundle of the CAs trusted to sign the receivers' certificates; empty = "
+            "the system trust store. A target's ?tls_ca= wins."),
+    Setting("plant.mllp.tls_cert_file", str, "",
+            "MLLP over TLS: PEM client certificate for receivers that require mutual TLS (may hold the key too). "
+            "A target's ?tls_cert= / ?tls_key= win."),
+    Setting("plant.mllp.tls_key_file", str, "",
+            "MLLP over TLS: PEM private key of plant.mllp.tls_cert_file (a path; the key is never stored)."),
+    Setting("plant.mllp.tls_key_password_env", str, "",
+            "MLLP over TLS: name of the environment variable holding the client key's passphrase, when the key "
+            "is encrypted (only the name is stored)."),
 ]

@@ -22,10 +22,12 @@ class Target:
     path: Path | None = None
     # Non-secret settings of the target (query parameters of the URL and CLI options).
     options: dict[str, Any] = field(default_factory=dict)
+    # MLLP inside TLS (mllps://): same channel and messages, another address.
+    tls: bool = False
 
 
 def parse_target(url: str) -> Target:
-    """Read ``mllp://host:port``, ``http(s)://host/.../fhir`` or ``file:///path`` into a Target."""
+    """Read ``mllp(s)://host:port``, ``http(s)://host/.../fhir`` or ``file:///path`` into a Target."""
     try:
         parts = urlsplit(url.strip())
         port = parts.port
@@ -35,10 +37,11 @@ def parse_target(url: str) -> Target:
     query = dict(parse_qsl(parts.query))
     if parts.username or parts.password:
         raise CanaryError("target URLs must not carry credentials; use --token-env for FHIR bearer tokens")
-    if scheme == "mllp":
+    if scheme in ("mllp", "mllps"):
         if not parts.hostname or port is None:
-            raise CanaryError(f"invalid MLLP target {url!r}: expected mllp://host:port")
-        return Target("mllp", f"mllp://{_host(parts.hostname)}:{port}", parts.hostname, port, options=query)
+            raise CanaryError(f"invalid MLLP target {url!r}: expected {scheme}://host:port")
+        return Target("mllp", f"{scheme}://{_host(parts.hostname)}:{port}", parts.hostname, port, options=query,
+                      tls=scheme == "mllps")
     if scheme in ("http", "https"):
         if not parts.hostname:
             raise CanaryError(f"invalid FHIR target {url!r}: expected http(s)://host/base")
@@ -53,7 +56,7 @@ def parse_target(url: str) -> Target:
             raise CanaryError(f"invalid file target {url!r}: expected file:///absolute/path/to/file")
         path = path.parent.resolve() / path.name
         return Target("file", path.as_uri(), path=path, options=query)
-    raise CanaryError(f"unsupported target {url!r}: use mllp://, http(s):// (FHIR) or file://")
+    raise CanaryError(f"unsupported target {url!r}: use mllp://, mllps:// (MLLP over TLS), http(s):// (FHIR) or file://")
 
 
 def _host(hostname: str) -> str:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import itertools
 import logging
 import socket
+import ssl
+import struct
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,6 +25,8 @@ from fhir.resources.R4B.bundle import Bundle
 from flask import Flask, request
 from pydantic import ValidationError
 from werkzeug.serving import make_server
+
+from .pki import Pki, make_pki
 
 
 @pytest.fixture(autouse=True)
@@ -43,18 +48,20 @@ def closed_port() -> int:
 
 @dataclass
 class MllpPeer:
-    """Parses every message it receives and answers as ``decide(message)`` says:
-    "AA", "AE", "AR", "silent" (no answer), or "close" (drop the connection without answering)."""
+    """Parses every message it receives and answers as ``decide(message)`` says: "AA", "AE", "AR",
+    "silent" (no answer), "close" (drop the connection without answering) or "reset" (drop it with a
+    TCP reset)."""
 
     port: int = 0
     messages: list[hl7.Message] = field(default_factory=list)
     decide: Callable[[hl7.Message], str] = lambda message: "AA"
     error_text: str = "PID-7 date de naissance invalide"
     received: threading.Event = field(default_factory=threading.Event)
+    scheme: str = "mllp"
 
     @property
     def url(self) -> str:
-        return f"mllp://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     async def handle(self, reader: hl7.mllp.HL7StreamReader, writer: hl7.mllp.HL7StreamWriter) -> None:
         try:
@@ -65,6 +72,12 @@ class MllpPeer:
                 verdict = self.decide(message)
                 if verdict == "close":
                     writer.close()
+                    return
+                if verdict == "reset":
+                    # SO_LINGER 0 makes the close a RST: the sender sees "connection reset", not an end of file.
+                    sock = writer.get_extra_info("socket")
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    writer.transport.abort()
                     return
                 if verdict == "silent":
                     continue
@@ -87,35 +100,43 @@ class MllpPeer:
         return [str(m.segment("MSH")(9)(1)(2)) for m in self.messages]
 
 
+class RunningMllp:
+    """An hl7 MLLP server on 127.0.0.1 in its own thread and loop; with ``ssl_context`` it talks TLS."""
+
+    def __init__(self, peer: MllpPeer, encoding: str = "utf-8", ssl_context: ssl.SSLContext | None = None) -> None:
+        self.loop = asyncio.new_event_loop()
+        started = threading.Event()
+        self.stop_event: asyncio.Event | None = None
+        if ssl_context is not None:
+            peer.scheme = "mllps"
+
+        async def main() -> None:
+            self.stop_event = asyncio.Event()
+            server = await hl7.mllp.start_hl7_server(peer.handle, "127.0.0.1", 0, encoding=encoding,
+                                                     ssl=ssl_context)
+            peer.port = server.sockets[0].getsockname()[1]
+            started.set()
+            async with server:
+                await self.stop_event.wait()
+
+        self.thread = threading.Thread(target=lambda: self.loop.run_until_complete(main()), daemon=True)
+        self.thread.start()
+        assert started.wait(5)
+
+    def stop(self) -> None:
+        assert self.stop_event is not None
+        self.loop.call_soon_threadsafe(self.stop_event.set)
+        self.thread.join(5)
+        self.loop.close()
+
+
 @pytest.fixture
 def mllp_peer(request: pytest.FixtureRequest) -> Iterator[MllpPeer]:
     """The peer decodes UTF-8, or the encoding given by indirect parametrisation."""
-    encoding = getattr(request, "param", "utf-8")
     peer = MllpPeer()
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    holder: dict[str, Any] = {}
-
-    async def main() -> None:
-        server = await hl7.mllp.start_hl7_server(peer.handle, "127.0.0.1", 0, encoding=encoding)
-        holder["server"] = server
-        peer.port = server.sockets[0].getsockname()[1]
-        started.set()
-        async with server:
-            await holder.setdefault("stop", asyncio.Event()).wait()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        holder["stop"] = asyncio.Event()
-        loop.run_until_complete(main())
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert started.wait(5)
+    running = RunningMllp(peer, getattr(request, "param", "utf-8"))
     yield peer
-    loop.call_soon_threadsafe(holder["stop"].set)
-    thread.join(5)
-    loop.close()
+    running.stop()
 
 
 # --- FHIR ----------------------------------------------------------------------------------------
@@ -284,3 +305,91 @@ def fhir_tls_server(tmp_path: Path) -> Iterator[FhirServer]:
     running = RunningServer(fhir, ssl_context=self_signed_certificate(tmp_path))
     yield fhir
     running.stop()
+
+
+# --- MLLP over TLS -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+def start_tls_peer() -> Iterator[Callable[[ssl.SSLContext], MllpPeer]]:
+    """Start MLLP peers wrapped in the given server contexts; all stopped at the end of the test."""
+    running: list[RunningMllp] = []
+
+    def start(context: ssl.SSLContext) -> MllpPeer:
+        peer = MllpPeer()
+        running.append(RunningMllp(peer, ssl_context=context))
+        return peer
+
+    yield start
+    for server in running:
+        server.stop()
+
+
+class TlsFront:
+    """A TLS terminator in front of a plain MLLP peer, as stunnel or an integration engine's TLS listener:
+    a blocking ``ssl`` server socket, which (unlike asyncio's) sends the TLS alert when it refuses a
+    handshake, so the client learns why."""
+
+    def __init__(self, context: ssl.SSLContext, backend_port: int) -> None:
+        self.context, self.backend_port = context, backend_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"mllps://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return  # listener closed
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        conn.settimeout(10)
+        try:
+            tls = self.context.wrap_socket(conn, server_side=True)
+        except (ssl.SSLError, OSError):
+            conn.close()
+            return
+        backend = socket.create_connection(("127.0.0.1", self.backend_port))
+
+        def answers() -> None:
+            with contextlib.suppress(OSError):
+                while data := backend.recv(65536):
+                    tls.sendall(data)
+            backend.close()
+            with contextlib.suppress(OSError):
+                tls.close()
+
+        threading.Thread(target=answers, daemon=True).start()
+        with contextlib.suppress(OSError):
+            while data := tls.recv(65536):
+                backend.sendall(data)
+        # Half-close: the peer sees the end, closes its side, and the answers thread ends the TLS side.
+        with contextlib.suppress(OSError):
+            backend.shutdown(socket.SHUT_WR)
+
+    def stop(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture
+def start_tls_front(mllp_peer: MllpPeer) -> Iterator[Callable[[ssl.SSLContext], TlsFront]]:
+    """TLS terminators in front of ``mllp_peer`` (what they pass on lands in its ``messages``)."""
+    fronts: list[TlsFront] = []
+
+    def start(context: ssl.SSLContext) -> TlsFront:
+        fronts.append(TlsFront(context, mllp_peer.port))
+        return fronts[-1]
+
+    yield start
+    for front in fronts:
+        front.stop()
