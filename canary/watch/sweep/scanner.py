@@ -231,11 +231,15 @@ def _row_chunks(rows: Iterator[str]) -> Iterator[bytes]:
 
 # --- the pool -------------------------------------------------------------------------------------------
 
-_worker: dict[str, UnitScanner] = {}  # per worker process, set once by the pool initializer
+# The scanner pool workers use: the parent's, inherited through fork. Its compiled search is then
+# the same physical memory in every worker (copy-on-write, only read), so the workers share the CPU
+# cache instead of each loading its own copy; Hyperscan's scratch space is written, so each worker
+# gets its own pages of it.
+_worker: dict[str, UnitScanner] = {}
 
 
-def _init_worker(index: SweepIndex, limits: Limits, compiled: object) -> None:
-    _worker["scanner"] = UnitScanner(index, limits, compiled)
+def _init_worker(scanner: UnitScanner) -> None:
+    _worker["scanner"] = scanner
 
 
 def _scan_in_worker(unit: Unit) -> UnitResult:
@@ -276,7 +280,7 @@ def _scan_units(index: SweepIndex, units: list[Unit], limits: Limits, jobs: int,
     else:
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker,
-                                 initargs=(index, limits, scanner.matcher.compiled)) as pool:
+                                 initargs=(scanner,)) as pool:
             for result in pool.map(_scan_in_worker, units):
                 results.append(result)
                 done += result.unit.size
