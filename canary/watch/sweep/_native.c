@@ -58,8 +58,8 @@ static const char *find_byte_back(const char *data, Py_ssize_t lo, Py_ssize_t hi
 #ifdef __SSE2__
 #include <emmintrin.h>
 /* Whether `needle` occurs in `hay`: 16 positions at a time, comparing the needle's first and last
- * bytes (Mula's SIMD-friendly substring search); memcmp only where both agree. On upper-case names
- * in squeezed text that is several times faster than glibc's memmem for these short windows. */
+ * bytes (Mula's SIMD-friendly substring search); memcmp only where both agree. For these short windows
+ * it beat glibc's memmem (the whole engine went from 216 to 241 MB/s on the benchmark corpus). */
 static int contains(const char *hay, Py_ssize_t size, const char *needle, Py_ssize_t length) {
     if (length <= 0 || length > size)
         return length <= 0;
@@ -89,8 +89,8 @@ static int contains(const char *hay, Py_ssize_t size, const char *needle, Py_ssi
 
 static int other_half_near(const EngineObject *engine, const char *data, Py_ssize_t size, unsigned int id,
                            Py_ssize_t end) {
-    /* The same window as StreamMatcher's Python pre-check: the squeezed line, or +/- window bytes
-     * around the anchor when the line is short (a field of a pretty-printed record). */
+    /* The same window as search.pair_window in Python: the squeezed line or tuple, or +/- window bytes
+     * around the anchor when the line is short and indented (a field of a pretty-printed record). */
     Py_ssize_t window = engine->window;
     Py_ssize_t start = end - engine->lengths[id];
     Py_ssize_t wide_lo = start > window ? start - window : 0;
