@@ -66,12 +66,17 @@ ARRONDISSEMENT_CITIES = (("751", "75056"), ("6938", "69123"), ("132", "13055"))
 
 
 REPO_SEEDS = Path(__file__).resolve().parents[2] / "seeds"
+# A built wheel carries the seed tables inside the package (setup.py copies seeds/ there).
+PACKAGED_SEEDS = Path(__file__).resolve().parents[1] / "_seeds"
 
 
 def default_seeds_dir() -> Path:
-    """$CANARY_SEEDS, else the repository's seeds/ folder."""
+    """$CANARY_SEEDS, else the repository's seeds/ folder (a checkout, an editable install), else the
+    copy a built wheel carries."""
     env = os.environ.get("CANARY_SEEDS")
-    return Path(env) if env else REPO_SEEDS
+    if env:
+        return Path(env)
+    return REPO_SEEDS if REPO_SEEDS.is_dir() or not PACKAGED_SEEDS.is_dir() else PACKAGED_SEEDS
 
 
 def department_of(commune_code: str) -> str:

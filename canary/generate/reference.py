@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import os
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from datetime import date
 from pathlib import Path
 from types import MappingProxyType
 
+from canary.generate.admin import default_seeds_dir
 from canary.generate.text import has_marker_word, ins_form, is_ins_name
 from canary.generate.weighted import WeightedTable, zipf_weights
 
@@ -74,7 +74,7 @@ class Reference:
 
     @classmethod
     def load(cls, seeds_dir: Path | None = None) -> Reference:
-        seeds = Path(seeds_dir or os.environ.get("CANARY_SEEDS") or Path(__file__).resolve().parents[2] / "seeds")
+        seeds = Path(seeds_dir or default_seeds_dir())
         if not (seeds / "names" / "first_names.tsv.gz").is_file():
             raise FileNotFoundError(f"no seed tables in {seeds} (set CANARY_SEEDS to the seeds folder)")
         first_names, first_name_sets = _first_names(seeds)
