@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import ssl
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from canary.errors import CanaryError
+from canary.files import require_owner_only
 
 # Alerts a server sends when it will not take our client certificate (TLS 1.2 and 1.3 names).
 _CLIENT_CERT_ALERTS = ("CERTIFICATE_REQUIRED", "BAD_CERTIFICATE", "UNKNOWN_CA", "CERTIFICATE_UNKNOWN",
@@ -48,7 +48,7 @@ def client_context(config: TlsConfig) -> ssl.SSLContext:
         if path and not os.access(path, os.R_OK):
             raise CanaryError(f"TLS {label} {path} is missing or not readable / fichier TLS illisible")
     if config.cert_file:
-        _check_private(config.key_file or config.cert_file)
+        require_owner_only(config.key_file or config.cert_file, "TLS client key")
     try:
         context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=config.ca_file or None)
     except (ssl.SSLError, OSError) as exc:  # OSError: a directory, or a file gone since the check above
@@ -64,20 +64,6 @@ def client_context(config: TlsConfig) -> ssl.SSLContext:
                               "are expected, an encrypted key needs plant.mllp.tls_key_password_env "
                               "/ certificat client inutilisable") from exc
     return context
-
-
-def _check_private(path: str) -> None:
-    """A client key other users can read is a leaked key: refuse it, as ssh does (when the certificate
-    file holds the key, that file is the one checked)."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError as exc:
-        raise CanaryError(f"TLS client key {path}: cannot read it ({exc.strerror or exc})") from exc
-    if not stat.S_ISREG(mode):
-        raise CanaryError(f"TLS client key {path}: not a regular file")
-    if mode & 0o077:
-        raise CanaryError(f"TLS client key {path}: other users may read it (mode {stat.S_IMODE(mode):04o}); make it "
-                          "readable only by canary's user (chmod 600) / clé lisible par d'autres utilisateurs")
 
 
 def _password(config: TlsConfig):

@@ -6,13 +6,12 @@ operator can fix it from the one line ``canary serve`` prints.
 
 from __future__ import annotations
 
-import os
 import re
 import ssl
-import stat
 from pathlib import Path
 
 from canary.errors import CanaryError
+from canary.files import require_owner_only
 
 _CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----")
 _PRIVATE_KEY = re.compile(rb"-----BEGIN ((?:RSA |EC |ENCRYPTED )?PRIVATE KEY)-----")
@@ -39,7 +38,7 @@ def load_tls_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
         raise CanaryError(f"tripwire.smtp_tls_cert {cert_path}: no PEM certificate in it "
                           "(expected -----BEGIN CERTIFICATE-----)")
     _check_certificates(cert_path, cert_pem)
-    _check_private(key_path)
+    require_owner_only(key_path, "tripwire.smtp_tls_key")
     key_pem = _read("tripwire.smtp_tls_key", key_path)
     found = _PRIVATE_KEY.search(key_pem)
     if not found:
@@ -77,19 +76,6 @@ def _check_certificates(path: Path, pem: bytes) -> None:
     except (ssl.SSLError, ValueError) as exc:
         raise CanaryError(f"tripwire.smtp_tls_cert {path}: the certificate cannot be parsed "
                           f"({getattr(exc, 'reason', None) or exc})") from exc
-
-
-def _check_private(path: Path) -> None:
-    """A private key other users can read is a leaked key: refuse it, as ssh does."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError as exc:
-        raise CanaryError(f"tripwire.smtp_tls_key {path}: cannot read it ({exc.strerror or exc})") from exc
-    if not stat.S_ISREG(mode):
-        raise CanaryError(f"tripwire.smtp_tls_key {path}: not a regular file")
-    if mode & 0o077:
-        raise CanaryError(f"tripwire.smtp_tls_key {path}: other users may read it (mode {stat.S_IMODE(mode):04o}); "
-                          "make it readable only by the service (chmod 600, owned by the service's user)")
 
 
 def _no_passphrase() -> bytes:
