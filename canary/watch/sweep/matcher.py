@@ -55,7 +55,7 @@ class StreamMatcher:
         self.lengths = [len(p) for p in index.patterns]
         self.plan = index.plans
         self.weak_others = index.weak_others
-        self.search = build_search(engine, index.patterns, self.weak_others, index.cache, compiled)
+        self.search = build_search(engine, index.patterns, self.lengths, self.weak_others, index.cache, compiled)
         # The native engine squeezes natively too; the python engine stays pure Python end to end.
         self.native = native_module() if isinstance(self.search, NativeSearch) else None
 

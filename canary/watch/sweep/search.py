@@ -138,13 +138,12 @@ class PythonSearch:
         return hits
 
 
-def build_search(engine: str, patterns: list[bytes], others: Others, cache: Path | None = None,
+def build_search(engine: str, patterns: list[bytes], lengths: list[int], others: Others, cache: Path | None = None,
                  compiled: object = None) -> Search | None:
     """The search for ``patterns`` (None without patterns); ``compiled`` reuses a parent process's database."""
     if not patterns:
         return None
     engine = resolve_engine(engine)
-    lengths = [len(p) for p in patterns]
     digest = _digest(engine, patterns)
     if engine == "native":
         native = native_module()

@@ -80,11 +80,11 @@ _CP1252_REWRITES: Rewrites = ((b"\x8c", b"OE"), (b"\x9c", b"OE"), (b"\xc6", b"AE
 # line is part of a pretty-printed record (a short CSV row is a whole record).
 RECORD_REWRITES = ((b"),(", RECORD_SEPARATOR), (b"), (", RECORD_SEPARATOR), (b"},{", RECORD_SEPARATOR),
                    (b"}, {", RECORD_SEPARATOR), (b"\n ", b"\n" + INDENT))
-_UTF8_REWRITES += RECORD_REWRITES
-_CP1252_REWRITES += RECORD_REWRITES
+# Every rewrite of an encoding, for the native core's single pass.
+_ALL_REWRITES = {"utf-8": RECORD_REWRITES + _UTF8_REWRITES, "cp1252": RECORD_REWRITES + _CP1252_REWRITES}
 
 _UTF8_LEADS = (b"\xc5", b"\xe2", b"\xc2")  # single bytes: memchr-fast tests
-_CP1252_LEADS = tuple(old for old, _new in _CP1252_REWRITES if len(old) == 1)
+_CP1252_LEADS = tuple(old for old, _new in _CP1252_REWRITES)
 
 
 def squeeze(data: bytes, encoding: str = "utf-8") -> bytes:
@@ -98,12 +98,12 @@ def squeeze(data: bytes, encoding: str = "utf-8") -> bytes:
     if encoding == "utf-8":
         table, delete = UTF8_TABLE
         if not data.isascii() and (_UTF8_LEADS[0] in data or _UTF8_LEADS[1] in data or _UTF8_LEADS[2] in data):
-            for old, new in _UTF8_REWRITES[:-len(RECORD_REWRITES)]:
+            for old, new in _UTF8_REWRITES:
                 data = data.replace(old, new)
     else:
         table, delete = CP1252_TABLE
         if not data.isascii() and any(lead in data for lead in _CP1252_LEADS):
-            for old, new in _CP1252_REWRITES[:-len(RECORD_REWRITES)]:
+            for old, new in _CP1252_REWRITES:
                 data = data.replace(old, new)
     return data.translate(table, delete)
 
@@ -118,7 +118,7 @@ def squeeze_slices(data: bytes, encoding: str, cuts: list[int], native: ModuleTy
     """
     if native is not None:
         table, delete = UTF8_TABLE if encoding == "utf-8" else CP1252_TABLE
-        rewrites = _UTF8_REWRITES if encoding == "utf-8" else _CP1252_REWRITES
+        rewrites = _ALL_REWRITES["utf-8" if encoding == "utf-8" else "cp1252"]
         return native.squeeze_slices(data, table, delete, rewrites, cuts)
     ends = [*cuts[1:], len(data)] if cuts else []
     parts = [_squeeze_slice(data, a, b, encoding) for a, b in zip(cuts, ends, strict=True)]
