@@ -103,3 +103,30 @@ def test_the_callback_app_exposes_no_console_route(start_listeners, configured):
         response = requests.get(_url(listeners, path), timeout=5)
         assert b"Espace patient" in response.content or response.headers["Content-Type"] == "image/gif"
         assert b"password_hash" not in response.content and b"admin" not in response.content
+
+
+def test_a_word_opening_fetching_a_document_picture_is_high(start_listeners, canaries, db):
+    """Word fetches linked pictures with a user agent containing ms-office, a previewer fragment."""
+    listeners = start_listeners()
+    token = canaries[0]["token"]
+    word = {"User-Agent": "Mozilla/4.0 (compatible; ms-office; MSOffice 16)"}
+    picture = requests.get(_url(listeners, f"/mon-espace/documents/{token}/entete.gif"), timeout=5, headers=word)
+    assert picture.headers["Content-Type"] == "image/gif"
+    # The same user agent on a page (a link pasted in Teams, an Office link check) stays low.
+    requests.get(_url(listeners, f"/mon-espace/documents/{token}"), timeout=5, headers=word)
+    events = list_events(db, channel="http")
+    assert [e["severity"] for e in events] == ["high", "low"]
+    assert "noise" not in events[0]["details"]
+    assert events[0]["details"]["path_kind"] == "document-picture"
+    assert events[1]["details"]["noise"] == "previewer-user-agent:ms-office"
+
+
+def test_document_pictures_keep_the_network_range_classes(start_listeners, canaries, db):
+    from canary.settings import set_setting
+
+    set_setting(db, "tripwire.scanner_networks", "127.0.0.0/8")  # a mail gateway's sandbox opening attachments
+    listeners = start_listeners()
+    requests.get(_url(listeners, f"/mon-espace/documents/{canaries[0]['token']}/entete.gif"), timeout=5,
+                 headers={"User-Agent": "Mozilla/4.0 (compatible; ms-office; MSOffice 16)"})
+    [event] = list_events(db, channel="http")
+    assert event["severity"] == "low" and event["details"]["noise"] == "scanner-network:127.0.0.0/8"

@@ -20,7 +20,8 @@ from canary.store.events import utcnow
 from canary.store.registry import find_by_marker
 from canary.watch.tripwire.hits import Hit, canary_for_tokens, record_hit, token_candidates
 from canary.watch.tripwire.noise import Network, NoisePolicy, networks_setting, parse_ip
-from canary.watch.tripwire.pages import COMMON_HEADERS, PIXEL_GIF, PORTAL_PAGE, ROBOTS_TXT, is_image_path
+from canary.watch.tripwire.pages import (COMMON_HEADERS, PIXEL_GIF, PORTAL_PAGE, ROBOTS_TXT, is_image_path,
+                                         path_kind, picture_mechanism)
 from canary.watch.tripwire.webhooks import read_payload, signature_ok
 from canary.watch.tripwire.writer import EventWriter
 
@@ -156,11 +157,13 @@ def _http_hit(received: str, config: CallbackConfig) -> Hit:
         "user_agent": (agent or "")[:_MAX_TEXT] or None,
         "referer": (request.headers.get("Referer") or "")[:_MAX_TEXT] or None,
         "peer": request.environ.get("REMOTE_ADDR"),
+        "path_kind": path_kind(request.path),
+        "picture": picture_mechanism(request.path),
     }
     if ip != details["peer"]:
         details["forwarded_for"] = (request.headers.get("X-Forwarded-For") or "")[:_MAX_TEXT]
     return Hit(channel="http", source=ip, source_ip=ip, user_agent=agent, time=received, noise_hint=hint,
-               details={k: v for k, v in details.items() if v is not None})
+               path_kind=details["path_kind"], details={k: v for k, v in details.items() if v is not None})
 
 
 def _answer(path: str) -> Response:

@@ -30,6 +30,7 @@ class Hit:
     time: str = field(default_factory=utcnow)
     dedup_key: str | None = None
     noise_hint: str | None = None
+    path_kind: str | None = None  # HTTP: pages.path_kind of the request path
 
 
 def token_candidates(*texts: str | None) -> list[str]:
@@ -62,7 +63,8 @@ def record_hit(db: sqlite_utils.Database, hit: Hit, canary_id: str, policy: Nois
     details["group"] = f"tripwire:{hit.channel}:{canary_id}"
     severity = "high"
     noise = noise_reason(db, policy, channel=hit.channel, canary_id=canary_id, source_ip=hit.source_ip,
-                         user_agent=hit.user_agent, hint=hit.noise_hint, time=hit.time)
+                         user_agent=hit.user_agent, hint=hit.noise_hint, time=hit.time,
+                         path_kind=hit.path_kind)
     if noise:
         details["noise"] = noise
         severity = "low"

@@ -11,6 +11,7 @@ import sqlite_utils
 
 from canary.errors import CanaryError
 from canary.settings import get_setting
+from canary.watch.tripwire.pages import DOCUMENT_PICTURE
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -54,12 +55,18 @@ def parse_ip(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address 
 
 
 def noise_reason(db: sqlite_utils.Database, policy: NoisePolicy, *, channel: str, canary_id: str,
-                 source_ip: str | None, user_agent: str | None, hint: str | None, time: str) -> str | None:
-    """Why this hit looks automated (a short tag stored in details.noise), or None for a real use."""
+                 source_ip: str | None, user_agent: str | None, hint: str | None, time: str,
+                 path_kind: str | None = None) -> str | None:
+    """Why this hit looks automated (a short tag stored in details.noise), or None for a real use.
+
+    A document picture is fetched only by a program opening the document, and Word's own user agent
+    (``ms-office``) is also a previewer's: user-agent classes never apply to those paths. Network
+    ranges still do (a mail gateway's sandbox opening attachments).
+    """
     if hint:
         return hint
     agent = (user_agent or "").lower()
-    if agent:
+    if agent and path_kind != DOCUMENT_PICTURE:
         for fragment in policy.scanner_user_agents:
             if fragment in agent:
                 return f"previewer-user-agent:{fragment}"

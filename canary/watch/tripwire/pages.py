@@ -61,6 +61,33 @@ COMMON_HEADERS = {
 }
 
 
+# The pictures the per-canary documents link to, by mechanism (file name at the end of the path). Only
+# opening the document reaches these, so they are classed differently from pages (see noise.py).
+DOCUMENT_PICTURES = {
+    "docx-header-picture": "entete.gif",
+    "docx-footer-picture": "logo.gif",
+    "docx-includepicture": "bandeau.png",
+    "xlsx-picture": "logo-etablissement.png",
+}
+_PICTURE_MECHANISMS = {name: mechanism for mechanism, name in DOCUMENT_PICTURES.items()}
+
+# Kinds of callback path; noise classes apply per kind (docs/tripwire.md, "Noise").
+DOCUMENT_PICTURE, IMAGE, ROBOTS, PAGE = "document-picture", "image", "robots", "page"
+
+
+def path_kind(path: str) -> str:
+    if path == "/robots.txt":
+        return ROBOTS
+    if picture_mechanism(path):
+        return DOCUMENT_PICTURE
+    return IMAGE if is_image_path(path) else PAGE
+
+
+def picture_mechanism(path: str) -> str | None:
+    """Which document picture ``path`` names (e.g. docx-header-picture), or None."""
+    return _PICTURE_MECHANISMS.get(path.rsplit("/", 1)[-1].lower())
+
+
 def is_image_path(path: str) -> bool:
     lowered = path.lower()
     return lowered.endswith(IMAGE_SUFFIXES) or "/img/" in lowered or "/pixel" in lowered
