@@ -1,55 +1,193 @@
-"""Documents that call back: produced through the CLI, opened with real parsers."""
+"""Documents that call back: produced through the CLI, opened with real parsers, their callbacks
+replayed against the real listeners as Word, Excel and Acrobat make them (user agent, path, DNS)."""
 
 from __future__ import annotations
 
+import io
+import re
 import zipfile
+from datetime import date
+from urllib.parse import urlsplit
 
+import openpyxl
 import pypdf
+import pytest
+import requests
+from dnslib import RCODE, DNSRecord
 from docx import Document
+from PIL import Image
+
+from canary.store.events import list_events
+from canary.store.registry import get_system
+
+WORD_AGENT = "Mozilla/4.0 (compatible; ms-office; MSOffice 16)"
+EXCEL_AGENT = "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Excel 16.0.17328; Pro)"
+ACROBAT_AGENT = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AcroRd32/23.008"
+# What the libraries write when nobody sets the metadata: none of it may remain in any document.
+TELLTALES = (b"python-docx", b"reportlab", b"anonymous", b"unspecified", b"macintosh", b"2013-12-23",
+             b"canary", b"openpyxl", b'w:val="en-us"')
+FORMATS = [("pdf", "compte-rendu"), ("pdf", "ordonnance"), ("docx", "compte-rendu"), ("docx", "ordonnance"),
+           ("xlsx", "compte-rendu"), ("xlsx", "ordonnance")]
 
 
-def test_pdf_compte_rendu_and_ordonnance_carry_the_callback(cli, canaries, tmp_path):
+def _write(cli, canary, tmp_path, fmt: str, kind: str = "compte-rendu") -> bytes:
+    target = tmp_path / f"{kind}.{fmt}"
+    result = cli("tripwire", "documents", canary["id"], "--format", fmt, "--kind", kind, "-o", str(target))
+    assert result.exit_code == 0, result.output
+    return target.read_bytes()
+
+
+def _ooxml_parts(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def _external_images(parts: dict[str, bytes]) -> list[str]:
+    rels = b"".join(v for k, v in parts.items() if k.endswith(".rels")).decode()
+    return re.findall(r'Type="[^"]+/image" Target="([^"]+)" TargetMode="External"', rels)
+
+
+def _fetch_as(listeners, url: str, agent: str) -> requests.Response:
+    """What a reader does for ``url``: the request reaches our listener with its Host and path."""
+    parts = urlsplit(url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    return requests.get(f"http://127.0.0.1:{listeners['CallbackService'].port}{path}", timeout=5,
+                        headers={"User-Agent": agent, "Host": parts.netloc})
+
+
+def _resolve(listeners, name: str) -> DNSRecord:
+    port = listeners["DnsService"].port
+    return DNSRecord.parse(DNSRecord.question(name, "A").send("127.0.0.1", port, timeout=5))
+
+
+@pytest.mark.parametrize(("fmt", "kind"), FORMATS)
+def test_every_document_carries_the_metadata_of_a_hospitals_own(cli, canaries, configured, tmp_path, fmt, kind):
     canary = canaries[0]
-    url = canary["tokens"]["url"]
+    establishment = get_system(configured, canary["system"])["establishment"]
+    data = _write(cli, canary, tmp_path, fmt, kind)
+    today = date.today()
+    if fmt == "pdf":
+        reader = pypdf.PdfReader(io.BytesIO(data))
+        info = reader.metadata
+        assert info["/Producer"] == info["/Creator"] == "Microsoft® Word pour Microsoft 365"
+        assert info["/Subject"] == "Ordonnance" or info["/Subject"].startswith("Compte rendu de consultation — ")
+        assert info["/Title"] == ("Ordonnance" if kind == "ordonnance" else "Compte rendu de consultation")
+        assert info["/Author"] == (establishment if kind == "compte-rendu" else f"Dr {canary['gp']['first_name']} "
+                                   f"{canary['gp']['family_name']}")
+        for key in ("/CreationDate", "/ModDate"):
+            assert re.fullmatch(rf"D:{today:%Y%m%d}(0[89]|1[0-7])\d{{4}}\+0[12]'00'", info[key]), info[key]
+        assert [round(float(v)) for v in reader.pages[0].mediabox] == [0, 0, 595, 842]  # A4
+        assert info.get("/Keywords", "") == ""
+        assert not any(t in data.lower() for t in TELLTALES)
+        return
+    parts = _ooxml_parts(data)
+    core, app = parts["docProps/core.xml"].decode(), parts["docProps/app.xml"].decode()
+    author = establishment if kind == "compte-rendu" else f"Dr {canary['gp']['first_name']} {canary['gp']['family_name']}"
+    assert f"<dc:creator>{author}</dc:creator>" in core
+    assert "<dc:description></dc:description>" in core and "<cp:keywords></cp:keywords>" in core
+    created = re.search(r'<dcterms:created xsi:type="dcterms:W3CDTF">([^<]+)<', core)[1]
+    modified = re.search(r'<dcterms:modified xsi:type="dcterms:W3CDTF">([^<]+)<', core)[1]
+    assert created.startswith(today.isoformat()) and modified.startswith(today.isoformat()) and created < modified
+    assert re.search(r"<cp:revision>[2-4]</cp:revision>", core)
+    company = establishment if kind == "compte-rendu" else "Cabinet médical"
+    assert re.search(rf"<Company>{company}[^<]*</Company>", app)
+    if fmt == "docx":
+        assert "<Application>Microsoft Office Word</Application>" in app and "<AppVersion>16.0000</AppVersion>" in app
+        assert int(re.search(r"<Words>(\d+)</Words>", app)[1]) > 20
+        document = Document(io.BytesIO(data))
+        assert b'<w:pgSz w:w="11906" w:h="16838"/>' in parts["word/document.xml"]  # A4 in twips, as Word writes
+        assert document.core_properties.last_modified_by.startswith(("Dr", "Pr"))
+        assert b'w:val="fr-FR"' in parts["word/settings.xml"] and b'w:val="en-US"' not in parts["word/styles.xml"]
+    else:
+        assert "<Application>Microsoft Excel</Application>" in app and "<AppVersion>16.0300</AppVersion>" in app
+        assert b'paperSize="9"' in parts["xl/worksheets/sheet1.xml"]  # A4
+    assert b'Target="docProps/thumbnail.jpeg"' in parts["_rels/.rels"]
+    thumbnail = Image.open(io.BytesIO(parts["docProps/thumbnail.jpeg"])).convert("L")
+    assert max(thumbnail.size) == 256
+    dark = sum(thumbnail.histogram()[:160])
+    assert dark > 200, "the thumbnail shows the page's text, not a blank page"
+    # No macros, no remote template, no external workbook links: gateways flag those.
+    assert not any(name.endswith(("vbaProject.bin", ".bin")) or "externalLink" in name for name in parts)
+    assert b"attachedTemplate" not in parts.get("word/settings.xml", b"")
+    everything = b"".join(parts.values()).lower()
+    assert [t for t in TELLTALES if t in everything] == []
+
+
+def test_pdf_open_action_names_the_token_host_and_fires_the_dns_tripwire_as_acrobat_does(
+        cli, canaries, tmp_path, start_listeners, db):
+    canary = canaries[0]
+    hostname, url = canary["tokens"]["hostname"], canary["tokens"]["url"]
+    listeners = start_listeners(dns=True)
     for kind in ("compte-rendu", "ordonnance"):
-        target = tmp_path / f"{kind}.pdf"
-        result = cli("tripwire", "documents", canary["id"], "--format", "pdf", "--kind", kind, "-o", str(target))
-        assert result.exit_code == 0, result.output
-        reader = pypdf.PdfReader(str(target))
+        reader = pypdf.PdfReader(io.BytesIO(_write(cli, canary, tmp_path, "pdf", kind)))
         text = reader.pages[0].extract_text()
-        assert canary["birth_name"] in text and url in text
+        assert canary["birth_name"] in text and url in text  # the visible portal link stays
         assert ("ORDONNANCE" if kind == "ordonnance" else "COMPTE RENDU DE CONSULTATION") in text
-        assert reader.trailer["/Root"]["/OpenAction"]["/URI"] == url
-        uris = [a.get_object()["/A"]["/URI"] for a in reader.pages[0]["/Annots"]]
-        assert url in uris
-        assert b"canary" not in target.read_bytes().lower()
+        open_action = reader.trailer["/Root"]["/OpenAction"]
+        assert open_action["/S"] == "/URI" and urlsplit(open_action["/URI"]).hostname == hostname
+        page_open = reader.pages[0]["/AA"]["/O"]
+        assert page_open["/S"] == "/URI" and urlsplit(page_open["/URI"]).hostname == f"www.{hostname}"
+        assert url in [a.get_object()["/A"]["/URI"] for a in reader.pages[0]["/Annots"]]
+    # Acrobat resolves the open action's host before its "allow?" prompt: the DNS tripwire fires even
+    # when the user refuses; on "Allow" the request follows.
+    assert _resolve(listeners, urlsplit(open_action["/URI"]).hostname).header.rcode == RCODE.NOERROR
+    [dns] = list_events(db, channel="dns")
+    assert dns["canary_id"] == canary["id"] and dns["severity"] == "high"
+    assert _fetch_as(listeners, open_action["/URI"], ACROBAT_AGENT).status_code == 200
+    [http] = list_events(db, channel="http")
+    assert http["canary_id"] == canary["id"] and http["severity"] == "high"
+    assert http["details"]["host"] == hostname and http["details"]["path_kind"] == "page"
 
 
-def test_docx_links_pictures_that_word_fetches_on_open(cli, canaries, tmp_path):
+def test_docx_pictures_and_includepicture_fire_high_when_word_opens_it(cli, canaries, tmp_path, start_listeners, db):
     canary = canaries[1]
-    target = tmp_path / "cr.docx"
-    assert cli("tripwire", "documents", canary["id"], "--format", "docx", "-o", str(target)).exit_code == 0
-    document = Document(str(target))
-    text = "\n".join(p.text for p in document.paragraphs)
-    assert "COMPTE RENDU DE CONSULTATION" in text and canary["birth_name"] in text
-    external = {}
-    for part in (document.part, document.sections[0].header.part, document.sections[0].footer.part):
-        for rel in part.rels.values():
-            if rel.is_external:
-                external[rel.target_ref] = rel.reltype.rsplit("/", 1)[-1]
-    assert external[f"{canary['tokens']['url']}/entete.gif"] == "image"
-    assert external[f"http://{canary['tokens']['hostname']}/img/logo.gif"] == "image"
-    assert external[canary["tokens"]["url"]] == "hyperlink"
-    with zipfile.ZipFile(target) as archive:
-        rels = "".join(archive.read(n).decode() for n in archive.namelist() if n.endswith(".rels"))
-        assert 'TargetMode="External"' in rels
-        assert "canary" not in "".join(archive.read(n).decode("utf-8", "replace").lower() for n in archive.namelist())
+    url, hostname = canary["tokens"]["url"], canary["tokens"]["hostname"]
+    data = _write(cli, canary, tmp_path, "docx")
+    document = Document(io.BytesIO(data))
+    assert "COMPTE RENDU DE CONSULTATION" in "\n".join(p.text for p in document.paragraphs)
+    parts = _ooxml_parts(data)
+    header = parts["word/header1.xml"].decode()
+    assert f'INCLUDEPICTURE "{url}/bandeau.png" \\d' in header
+    assert header.count('w:fldCharType="begin"') == header.count('w:fldCharType="end"') == 1
+    pictures = _external_images(parts)
+    assert sorted(pictures) == sorted([f"{url}/entete.gif", f"{url}/bandeau.png",
+                                       f"http://{hostname}/img/logo.gif"])
+    assert f'Target="{url}"' in parts["word/_rels/document.xml.rels"].decode()  # the portal hyperlink
+    listeners = start_listeners(dns=True)
+    # Word: a DNS lookup for the host names, then a GET per picture with its user agent.
+    _resolve(listeners, hostname)
+    for picture in pictures:
+        assert _fetch_as(listeners, picture, WORD_AGENT).headers["Content-Type"] == "image/gif"
+    events = list_events(db, channel="http")
+    assert [e["severity"] for e in events] == ["high"] * 3
+    assert sorted(e["details"]["picture"] for e in events) == [
+        "docx-footer-picture", "docx-header-picture", "docx-includepicture"]
+    assert {e["canary_id"] for e in events + list_events(db, channel="dns")} == {canary["id"]}
+
+
+def test_xlsx_links_pictures_that_excel_fetches(cli, canaries, tmp_path, start_listeners, db):
+    canary = canaries[0]
+    url, hostname = canary["tokens"]["url"], canary["tokens"]["hostname"]
+    data = _write(cli, canary, tmp_path, "xlsx")
+    workbook = openpyxl.load_workbook(io.BytesIO(data))
+    cells = [str(c.value) for row in workbook.active.iter_rows() for c in row if c.value]
+    assert "COMPTE RENDU DE CONSULTATION" in cells and any(canary["birth_name"] in c for c in cells)
+    assert workbook.active.title == "Synthèse"
+    pictures = _external_images(_ooxml_parts(data))
+    assert sorted(pictures) == sorted([f"{url}/logo-etablissement.png",
+                                       f"http://{hostname}/img/logo-etablissement.png"])
+    listeners = start_listeners()
+    for picture in pictures:
+        _fetch_as(listeners, picture, EXCEL_AGENT)
+    events = list_events(db, channel="http")
+    assert [(e["severity"], e["details"]["picture"]) for e in events] == [("high", "xlsx-picture")] * 2
 
 
 def test_documents_refuse_unknown_canary_and_missing_callback(cli, db, add_hand_canaries, tmp_path):
     assert "unknown canary" in cli("tripwire", "documents", "nope", "--format", "pdf", "-o",
                                    str(tmp_path / "x.pdf")).output
     [canary] = add_hand_canaries(count=1)  # no base_url / zone configured
-    result = cli("tripwire", "documents", canary["id"], "--format", "docx", "-o", str(tmp_path / "x.docx"))
-    assert result.exit_code == 1 and "tripwire.base_url" in result.output
-    assert not (tmp_path / "x.docx").exists()
+    for fmt in ("docx", "xlsx"):
+        result = cli("tripwire", "documents", canary["id"], "--format", fmt, "-o", str(tmp_path / f"x.{fmt}"))
+        assert result.exit_code == 1 and "tripwire.base_url" in result.output
+        assert not (tmp_path / f"x.{fmt}").exists()

@@ -63,7 +63,8 @@ def ignore_remove(ctx: CliContext, rule_id: int) -> None:
 
 @tripwire.command("documents")
 @click.argument("canary_id")
-@click.option("--format", "fmt", type=click.Choice(["pdf", "docx"]), required=True)
+@click.option("--format", "fmt", type=click.Choice(["pdf", "docx", "xlsx"]), required=True,
+              help="pdf (open actions), docx (linked pictures, INCLUDEPICTURE) or xlsx (linked pictures).")
 @click.option("--kind", type=click.Choice(["compte-rendu", "ordonnance"]), default="compte-rendu", show_default=True,
               help="Consultation report or prescription.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="File to write.")

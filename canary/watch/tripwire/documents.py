@@ -1,15 +1,17 @@
-"""Per-canary documents that call back when opened: a PDF and a DOCX (compte rendu or ordonnance).
+"""Per-canary documents that call back when opened: PDF, DOCX (compte rendu or ordonnance) and XLSX.
 
-What calls back, and how:
+What calls back, and how (the URLs come from ``beacon_urls``; docs/tripwire.md has which reader fires):
 
 - DOCX: pictures in the header and footer are *linked*, not embedded (an external image relationship,
-  as Word writes for "Insert > Picture > Link to file"). Word fetches them when the file is opened:
-  one from the callback URL (HTTP hit), one from ``http://<token hostname>/`` (DNS hit, then HTTP).
-  The body also carries a hyperlink to the patient portal.
-- PDF: an open action pointing at the callback URL (Acrobat and several readers ask to, or do, open
-  it), a clickable portal link in the body, and on the ordonnance a QR code of the callback URL, as
-  French e-prescriptions carry one. PDF readers do not fetch remote images, so a PDF fires on
-  opening only in readers that honour the open action; the link and QR code fire when used.
+  as Word writes for "Insert > Picture > Link to file"), plus an ``INCLUDEPICTURE "url" \\d`` field in
+  the header whose result is a linked picture too. Word and LibreOffice fetch them on opening: from
+  the callback URL (HTTP hit) and from ``http://<token hostname>/`` (DNS hit, then HTTP).
+- XLSX: a sheet with two linked pictures (Excel's "Link to file"), one per kind of link.
+- PDF: an ``/OpenAction`` URI action whose *host name* carries the token (Acrobat resolves it before
+  asking whether to connect: the DNS tripwire fires even if the user refuses), a page-open action as
+  second chance, a clickable portal link and, on the ordonnance, a QR code of it.
+
+No macros and no remote templates: mail gateways and antivirus flag those.
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ import sqlite_utils
 
 from canary.errors import CanaryError
 from canary.store.registry import canary_token, get_canary, get_system
+from canary.watch.tripwire.document_meta import document_meta
+from canary.watch.tripwire.pages import DOCUMENT_PICTURES
 from canary.watch.tripwire.tokens import token_links
 
 KINDS = ("compte-rendu", "ordonnance")
+FORMATS = ("pdf", "docx", "xlsx")
 
 _DOCTORS = [("Dr", "Claire", "LEFEBVRE"), ("Dr", "Thomas", "GARNIER"), ("Pr", "Hélène", "ROUSSEL"),
             ("Dr", "Julien", "FAURE"), ("Dr", "Sophie", "MERCIER"), ("Dr", "Antoine", "BLANC")]
@@ -52,15 +57,25 @@ def build_document(db: sqlite_utils.Database, canary_id: str, *, fmt: str, kind:
                    today: date | None = None) -> bytes:
     if kind not in KINDS:
         raise CanaryError(f"unknown document kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if fmt not in FORMATS:
+        raise CanaryError(f"unknown document format {fmt!r}; expected one of {', '.join(FORMATS)}")
     canary = get_canary(db, canary_id)
     system = get_system(db, canary["system"])
-    content = document_content(canary, system, kind, today or date.today())
-    links = callback_links(db, canary_id)
+    day = today or date.today()
+    content = document_content(canary, system, kind, day)
+    meta = document_meta(content, canary["id"], day)
+    urls = beacon_urls(callback_links(db, canary_id))
     if fmt == "pdf":
-        return _pdf(content, links)
+        from canary.watch.tripwire.document_pdf import pdf_document
+
+        return pdf_document(content, meta, urls)
     if fmt == "docx":
-        return _docx(content, links)
-    raise CanaryError(f"unknown document format {fmt!r}; expected pdf or docx")
+        from canary.watch.tripwire.document_docx import docx_document
+
+        return docx_document(content, meta, urls)
+    from canary.watch.tripwire.document_xlsx import xlsx_document
+
+    return xlsx_document(content, meta, urls)
 
 
 # --- content -------------------------------------------------------------------------------------
@@ -94,6 +109,9 @@ def document_content(canary: dict[str, Any], system: dict[str, Any], kind: str, 
                                for p in prescriptions] or ["Renouvellement du traitement habituel."])],
             "footer": "Ordonnance numérique : retrouvez-la dans votre espace patient.",
             "signature": prescriber,
+            "subject": "Ordonnance",
+            "author": prescriber,
+            "company": f"Cabinet médical{' — ' + gp['city'] if gp.get('city') else ''}",
         }
     service = _SERVICES.get((conditions[0]["code"] or "?")[0] if conditions else "?", _DEFAULT_SERVICE)
     motive = conditions[0]["label"] if conditions else "bilan de santé"
@@ -116,6 +134,9 @@ def document_content(canary: dict[str, Any], system: dict[str, Any], kind: str, 
         ],
         "footer": "Vos comptes rendus et résultats sont disponibles dans votre espace patient.",
         "signature": f"{title} {first} {last}",
+        "subject": f"Compte rendu de consultation — {service}",
+        "author": establishment,
+        "company": establishment,
     }
 
 
@@ -126,173 +147,31 @@ def _fr_date(iso: str | None) -> str:
     return f"{day}/{month}/{year}"
 
 
-def _image_urls(links: dict[str, str | None]) -> list[str]:
-    urls = []
-    url = links.get("url")
-    if url:
-        urls.append(f"{url.rstrip('/')}/entete.gif")
-    if links.get("hostname"):
-        urls.append(f"http://{links['hostname']}/img/logo.gif")
+def beacon_urls(links: dict[str, str | None]) -> dict[str, str]:
+    """Every URL the documents call, by mechanism. The token is in the path of ``tokens.url`` (https
+    through the operator's reverse proxy) and in the host name of ``tokens.hostname`` (plain http on
+    port 80 of the zone's A record: a DNS query first, then the request)."""
+    url = (links.get("url") or "").rstrip("/")
+    host = links.get("hostname")
+    on_path = url or f"http://{host}"  # callback_links guarantees one of the two
+    urls = {
+        "portal": url or f"http://{host}/",
+        "docx-header-picture": f"{on_path}/{DOCUMENT_PICTURES['docx-header-picture']}",
+        "docx-includepicture": f"{on_path}/{DOCUMENT_PICTURES['docx-includepicture']}",
+        "xlsx-picture": f"{on_path}/{DOCUMENT_PICTURES['xlsx-picture']}",
+        # Acrobat resolves the host of an open action before asking: the token must be in the name.
+        "pdf-open-action": f"http://{host}/mon-espace/" if host else url,
+        "pdf-page-open": f"http://www.{host}/" if host else f"{url}?ouverture=1",
+    }
+    if host:
+        urls["docx-footer-picture"] = f"http://{host}/img/{DOCUMENT_PICTURES['docx-footer-picture']}"
+        urls["xlsx-picture-dns"] = f"http://{host}/img/{DOCUMENT_PICTURES['xlsx-picture']}"
     return urls
 
 
-def _portal_url(links: dict[str, str | None]) -> str:
-    return links.get("url") or f"http://{links['hostname']}/"
-
-
-# --- PDF (reportlab) -----------------------------------------------------------------------------
-
-def _pdf(content: dict[str, Any], links: dict[str, str | None]) -> bytes:
-    from reportlab.graphics import renderPDF
-    from reportlab.graphics.barcode.qr import QrCodeWidget
-    from reportlab.graphics.shapes import Drawing
-    from reportlab.lib.pagesizes import A4
-    from reportlab.lib.units import cm
-    from reportlab.pdfbase.pdfdoc import PDFDictionary, PDFName, PDFString
-    from reportlab.pdfgen import canvas
-
-    buffer = io.BytesIO()
-    pdf = canvas.Canvas(buffer, pagesize=A4, pageCompression=0)
-    pdf.setTitle(content["title"].capitalize())
-    pdf.setAuthor(content["signature"])
-    portal = _portal_url(links)
-    # Open action: readers that honour it contact the portal as soon as the file is opened.
-    # reportlab has no public API for the catalog's OpenAction; its stubs leave out the private _doc.
-    open_action = PDFDictionary({"S": PDFName("URI"), "URI": PDFString(portal)})
-    pdf._doc.Catalog.OpenAction = open_action  # type: ignore[attr-defined]
-    width, height = A4
-    y = height - 2 * cm
-    pdf.setFont("Helvetica-Bold", 12)
-    for line in content["header"]:
-        if line:
-            pdf.drawString(2 * cm, y, line)
-            pdf.setFont("Helvetica", 10)
-            y -= 0.5 * cm
-    y -= 0.8 * cm
-    pdf.setFont("Helvetica-Bold", 15)
-    pdf.drawCentredString(width / 2, y, content["title"])
-    y -= 1.0 * cm
-    pdf.setFont("Helvetica", 10)
-    for line in content["meta"]:
-        pdf.drawString(2 * cm, y, line)
-        y -= 0.5 * cm
-    y -= 0.4 * cm
-    for heading, lines in content["sections"]:
-        if heading:
-            pdf.setFont("Helvetica-Bold", 11)
-            pdf.drawString(2 * cm, y, heading)
-            y -= 0.5 * cm
-        pdf.setFont("Helvetica", 10)
-        for line in lines:
-            for part in _wrap(line, 95):
-                pdf.drawString(2.4 * cm, y, part)
-                y -= 0.45 * cm
-        y -= 0.3 * cm
-    y -= 0.5 * cm
-    pdf.drawRightString(width - 2 * cm, y, content["signature"])
-    # Footer: the portal link (clickable) and, on prescriptions, its QR code.
-    pdf.setFont("Helvetica", 9)
-    pdf.drawString(2 * cm, 2.6 * cm, content["footer"])
-    pdf.setFillColorRGB(0, 0.33, 0.55)
-    pdf.drawString(2 * cm, 2.1 * cm, portal)
-    pdf.linkURL(portal, (2 * cm, 2.0 * cm, 2 * cm + pdf.stringWidth(portal, "Helvetica", 9), 2.5 * cm), relative=0)
-    if content["kind"] == "ordonnance":
-        widget = QrCodeWidget(portal)
-        x0, y0, x1, y1 = widget.getBounds()
-        size = 2.6 * cm
-        drawing = Drawing(size, size, transform=[size / (x1 - x0), 0, 0, size / (y1 - y0), 0, 0])
-        drawing.add(widget)
-        renderPDF.draw(drawing, pdf, width - 2 * cm - size, 1.6 * cm)
-    pdf.showPage()
-    pdf.save()
-    return buffer.getvalue()
-
-
-def _wrap(text: str, width: int) -> list[str]:
-    words, lines, current = text.split(), [], ""
-    for word in words:
-        if current and len(current) + 1 + len(word) > width:
-            lines.append(current)
-            current = word
-        else:
-            current = f"{current} {word}".strip()
-    return lines + ([current] if current else [])
-
-
-# --- DOCX (python-docx) --------------------------------------------------------------------------
-
-def _docx(content: dict[str, Any], links: dict[str, str | None]) -> bytes:
-    from docx import Document
-    from docx.enum.text import WD_ALIGN_PARAGRAPH
-    from docx.shared import Pt
-
-    document = Document()
-    document.core_properties.title = content["title"].capitalize()
-    document.core_properties.author = content["signature"]
-    section = document.sections[0]
-    urls = _image_urls(links)
-    header = section.header.paragraphs[0]
-    if urls:
-        _linked_picture(section.header.part, header, urls[0], picture_id=101)
-    header.add_run("  " + " — ".join(line for line in content["header"] if line)).bold = True
-    heading = document.add_paragraph()
-    heading.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    run = heading.add_run(content["title"])
-    run.bold = True
-    run.font.size = Pt(15)
-    for line in content["meta"]:
-        document.add_paragraph(line)
-    for title, lines in content["sections"]:
-        if title:
-            paragraph = document.add_paragraph()
-            paragraph.add_run(title).bold = True
-        for line in lines:
-            document.add_paragraph(line, style="List Bullet" if content["kind"] == "ordonnance" else None)
-    signature = document.add_paragraph(content["signature"])
-    signature.alignment = WD_ALIGN_PARAGRAPH.RIGHT
-    portal = _portal_url(links)
-    footer_text = document.add_paragraph(content["footer"] + " ")
-    _hyperlink(document.part, footer_text, portal)
-    footer = section.footer.paragraphs[0]
-    footer.add_run("Document confidentiel — secret médical. ")
-    if len(urls) > 1:
-        _linked_picture(section.footer.part, footer, urls[1], picture_id=102)
-    buffer = io.BytesIO()
-    document.save(buffer)
-    return buffer.getvalue()
-
-
-def _linked_picture(part: Any, paragraph: Any, url: str, *, picture_id: int) -> None:
-    """A picture whose bytes stay at ``url`` (r:link to an external relationship): Word fetches it on open."""
-    from docx.opc.constants import RELATIONSHIP_TYPE as RT
-    from docx.oxml import parse_xml
-    from docx.oxml.ns import nsdecls
-
-    rel_id = part.relate_to(url, RT.IMAGE, is_external=True)
-    size = 180000  # about 0.5 cm: a small logo
-    run = paragraph.add_run()
-    run._r.append(parse_xml(
-        f'<w:drawing {nsdecls("w", "wp", "a", "pic", "r")}>'
-        f'<wp:inline distT="0" distB="0" distL="0" distR="0"><wp:extent cx="{size}" cy="{size}"/>'
-        f'<wp:docPr id="{picture_id}" name="Logo {picture_id}"/>'
-        '<a:graphic><a:graphicData uri="http://schemas.openxmlformats.org/drawingml/2006/picture">'
-        f'<pic:pic><pic:nvPicPr><pic:cNvPr id="{picture_id}" name="logo.gif"/><pic:cNvPicPr/></pic:nvPicPr>'
-        f'<pic:blipFill><a:blip r:link="{rel_id}"/><a:stretch><a:fillRect/></a:stretch></pic:blipFill>'
-        f'<pic:spPr><a:xfrm><a:off x="0" y="0"/><a:ext cx="{size}" cy="{size}"/></a:xfrm>'
-        '<a:prstGeom prst="rect"><a:avLst/></a:prstGeom></pic:spPr></pic:pic>'
-        '</a:graphicData></a:graphic></wp:inline></w:drawing>'
-    ))
-
-
-def _hyperlink(part: Any, paragraph: Any, url: str) -> None:
-    from xml.sax.saxutils import escape
-
-    from docx.opc.constants import RELATIONSHIP_TYPE as RT
-    from docx.oxml import parse_xml
-    from docx.oxml.ns import nsdecls
-
-    rel_id = part.relate_to(url, RT.HYPERLINK, is_external=True)
-    paragraph._p.append(parse_xml(
-        f'<w:hyperlink {nsdecls("w", "r")} r:id="{rel_id}"><w:r><w:rPr><w:color w:val="0563C1"/>'
-        f'<w:u w:val="single"/></w:rPr><w:t>{escape(url)}</w:t></w:r></w:hyperlink>'
-    ))
+def document_lines(content: dict[str, Any]) -> list[str]:
+    """The document's text in reading order (thumbnails and word counts)."""
+    lines = [line for line in content["header"] if line] + [content["title"]] + list(content["meta"])
+    for heading, body in content["sections"]:
+        lines += ([heading] if heading else []) + list(body)
+    return lines + [content["signature"], content["footer"]]
