@@ -73,3 +73,15 @@ def test_malformed_packets_do_not_stop_the_listener(start_listeners, canaries, d
         sock.recv(4096)
     assert _ask(port, canaries[0]["tokens"]["hostname"], tcp=True).header.rcode == RCODE.NOERROR
     assert _ask(port, canaries[0]["tokens"]["hostname"]).header.rcode == RCODE.NOERROR
+
+
+def test_answers_clear_the_ad_flag_of_the_query(start_listeners, canaries):
+    """The zone is unsigned: echoing a resolver's AD bit would claim validated data."""
+    port = start_listeners(dns=True)["DnsService"].port
+    query = DNSRecord.question(canaries[0]["tokens"]["hostname"])
+    query.header.ad = 1
+    query.header.cd = 1
+    reply = DNSRecord.parse(query.send("127.0.0.1", port, timeout=5))
+    assert reply.header.rcode == RCODE.NOERROR and reply.rr
+    assert reply.header.ad == 0
+    assert reply.header.cd == 1  # CD is copied from the query (RFC 6840 5.9)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import smtplib
 
 import pytest
@@ -78,3 +79,46 @@ def test_garbage_and_abuse_never_stop_the_receiver(start_listeners, canaries, db
     with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
         client.send_message(_message(address), to_addrs=[address])
     assert len(list_events(db, channel="smtp")) == 1
+
+
+def test_encoded_subjects_are_decoded_and_received_headers_unfolded(start_listeners, canaries, db, mail_domain, cli):
+    port = start_listeners(smtp=True)["SmtpService"].port
+    address = _canary_address(db, canaries[0], mail_domain)
+    raw = (
+        "Received: from relay.example (relay.example [192.0.2.7])\r\n"
+        "\tby mx.example (Postfix) with ESMTPS id 4XyzQ;\r\n"
+        "        Tue, 3 Nov 2026 10:00:00 +0100\r\n"
+        "From: =?utf-8?q?Service_m=C3=A9dical?= <contact@offres-sante.example>\r\n"
+        f"To: {address}\r\n"
+        "Subject: =?utf-8?q?Votre_dossier_m=C3=A9dical?=\r\n =?iso-8859-1?q?_=E0_jour?=\r\n"
+        "Message-ID: <1@offres-sante.example>\r\n\r\nBonjour.\r\n"
+    ).encode()
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        assert client.sendmail("bounce@offres-sante.example", [address], raw) == {}
+    [event] = list_events(db, channel="smtp")
+    details = event["details"]
+    assert details["subject"] == "Votre dossier médical à jour"
+    assert details["from"] == "Service médical <contact@offres-sante.example>"
+    assert details["received"] == ["from relay.example (relay.example [192.0.2.7]) by mx.example (Postfix) with "
+                                   "ESMTPS id 4XyzQ; Tue, 3 Nov 2026 10:00:00 +0100"]
+    listed = json.loads(cli("tripwire", "messages", "list", "--json").output)
+    assert listed[0]["subject"] == "Votre dossier médical à jour"
+    # The kept copy stays byte for byte what was sent.
+    assert "=?utf-8?q?Votre_dossier_m=C3=A9dical?=" in cli("tripwire", "messages", "show", "1").output
+
+
+def test_undecodable_encoded_words_are_kept_as_sent(start_listeners, canaries, db, mail_domain):
+    port = start_listeners(smtp=True)["SmtpService"].port
+    address = _canary_address(db, canaries[1], mail_domain)
+    raw = f"To: {address}\r\nSubject: =?x-unknown?q?caf=E9?= et =?utf-8?b?###?=\r\n\r\nx\r\n".encode()
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        client.sendmail("a@b.example", [address], raw)
+    [event] = list_events(db, channel="smtp")
+    assert event["details"]["subject"] == "=?x-unknown?q?caf=E9?= et =?utf-8?b?###?="  # as sent, nothing lost
+
+
+def test_a_word_that_decodes_to_nothing_is_kept_as_sent():
+    from canary.watch.tripwire.messages import readable_header
+
+    assert readable_header("=?utf-8?b?###?=") == "=?utf-8?b?###?="
+    assert readable_header("Re: =?utf-8?q?r=C3=A9sultats?=\r\n  suite") == "Re: résultats suite"

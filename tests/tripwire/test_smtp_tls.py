@@ -166,3 +166,16 @@ def test_each_certificate_problem_says_what_and_where(certificate, tmp_path):
     assert tls_context("", "", require=False) is None
     assert isinstance(tls_context(str(cert), str(key), require=True), ssl.SSLContext)
     assert not [m for m in seen for line in secret_lines if line in m]  # no message quotes the key
+
+
+def test_auth_is_not_advertised_after_starttls(start_listeners, tls_configured, certificate):
+    """No account exists: advertising AUTH that always answers 535 tells a prober this is no real MX."""
+    port = start_listeners(smtp=True)["SmtpService"].port
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        client.ehlo("attacker.example")
+        assert not client.has_extn("auth")
+        client.starttls(context=_client_context(certificate[0]))
+        client.ehlo("attacker.example")
+        assert client.has_extn("size") and not client.has_extn("auth")
+        code, _ = client.docmd("AUTH", "PLAIN AGFsaWNlAHNlY3JldA==")
+        assert code == 503  # not a 535 "wrong password" either

@@ -106,6 +106,10 @@ def messages_list(ctx: CliContext, as_json: bool) -> None:
     rows = list(ctx.db.query(
         "SELECT id, received_at, channel, canary_ids, peer, mail_from, subject, size, truncated "
         "FROM tripwire_messages ORDER BY id"))
+    from canary.watch.tripwire.messages import readable_header
+
+    for row in rows:  # messages kept before subjects were decoded at storage
+        row["subject"] = readable_header(row["subject"]) if row["subject"] else row["subject"]
     echo_rows(rows, ["id", "received_at", "channel", "canary_ids", "peer", "mail_from", "subject", "size"],
               as_json=as_json, empty="no message")
 

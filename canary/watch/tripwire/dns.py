@@ -75,6 +75,7 @@ class TripwireResolver:
     def resolve(self, request: DNSRecord, client: str, protocol: str) -> DNSRecord:
         reply = request.reply()
         reply.header.ra = 0
+        reply.header.ad = 0  # dnslib copies the query's flags; the zone is unsigned, nothing was validated
         if not request.questions:
             reply.header.rcode = RCODE.FORMERR
             return reply

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from email import policy
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from email.parser import BytesParser
 from email.utils import getaddresses
 from typing import Any, cast
@@ -16,6 +19,7 @@ from canary.store.events import utcnow
 
 _MAX_RECEIVED = 20
 _MAX_HEADER = 500
+_FOLDING = re.compile(r"\r?\n[ \t]+")
 _RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To")
 
 
@@ -28,15 +32,29 @@ def header_digest(raw: bytes) -> dict[str, Any]:
 
     def text(name: str) -> str | None:
         value = message.get(name)
-        return str(value)[:_MAX_HEADER] if value is not None else None
+        return readable_header(str(value))[:_MAX_HEADER] if value is not None else None
 
     return {
         "from": text("From"),
         "subject": text("Subject"),
         "message_id": text("Message-ID"),
         "date": text("Date"),
-        "received": [str(v)[:_MAX_HEADER] for v in (message.get_all("Received") or [])[:_MAX_RECEIVED]],
+        "received": [readable_header(str(v))[:_MAX_HEADER] for v in (message.get_all("Received") or [])[:_MAX_RECEIVED]],
     }
+
+
+def readable_header(value: str) -> str:
+    """A header as a person reads it: folding removed, RFC 2047 encoded words decoded
+    (``=?utf-8?q?Votre_dossier_m=C3=A9dical?=`` -> ``Votre dossier médical``). Words in an unknown
+    charset or broken encoding are left as sent rather than guessed."""
+    unfolded = _FOLDING.sub(" ", value).strip()
+    if "=?" not in unfolded:
+        return unfolded
+    try:
+        decoded = str(make_header(decode_header(unfolded)))
+    except (HeaderParseError, LookupError, ValueError):  # ValueError covers UnicodeError and binascii.Error
+        return unfolded
+    return decoded if decoded.strip() else unfolded  # a word that decodes to nothing was not decodable
 
 
 def header_recipients(raw: bytes) -> list[str]:

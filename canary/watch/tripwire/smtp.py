@@ -87,6 +87,13 @@ class CanaryMailHandler:
         await self._refused(verdict)
         return "421 4.7.0 Too many connections from your address, try again later"
 
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str,
+                          responses: list[str]) -> list[str]:
+        """aiosmtpd's EHLO lines without AUTH: there is no account, and an AUTH that always answers 535
+        (advertised once TLS is up) marks the receiver as a trap."""
+        session.host_name = hostname
+        return [line for line in responses if not line[4:].upper().startswith("AUTH")]
+
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           mail_options: list[str]) -> str:
         verdict = self.limiter.message(_peer_address(session.peer))
@@ -234,6 +241,10 @@ class CanarySMTP(SMTP):
             self.transport.close()
             return
         await super()._handle_client()
+
+    async def smtp_AUTH(self, arg: str) -> None:
+        # As a mail exchanger without SASL (Postfix's wording): AUTH is not a known extension here.
+        await self.push("503 5.5.1 Error: authentication not enabled")
 
 
 class SmtpListener:
