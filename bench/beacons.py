@@ -45,9 +45,9 @@ def free_port() -> int:
 def convert(soffice: str, source: Path, outdir: Path, profile: Path, timeout: float) -> tuple[float, str]:
     started = time.monotonic()
     try:
-        done = subprocess.run([soffice, "--headless", "--norestore", "--nologo", f"-env:UserInstallation={profile.as_uri()}",
-                               "--convert-to", "pdf", "--outdir", str(outdir), str(source)],
-                              capture_output=True, text=True, timeout=timeout)
+        command = [soffice, "--headless", "--norestore", "--nologo", f"-env:UserInstallation={profile.as_uri()}",
+                   "--convert-to", "pdf", "--outdir", str(outdir), str(source)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
         status = "converted" if done.returncode == 0 and (outdir / f"{source.stem}.pdf").exists() else \
             f"failed ({done.returncode}: {done.stderr.strip()[:80]})"
     except subprocess.TimeoutExpired:
@@ -125,7 +125,8 @@ def main() -> int:
                 db.close()
                 counts: dict[str, int] = {}
                 for e in events:
-                    key = f"{e['channel']}/{e['severity']}/{e['details'].get('picture') or e['details'].get('path_kind')}"
+                    what = e["details"].get("picture") or e["details"].get("path_kind")
+                    key = f"{e['channel']}/{e['severity']}/{what}"
                     counts[key] = counts.get(key, 0) + 1
                 agents = sorted({str(e["details"].get("user_agent")) for e in events})
                 fired = [f"{key} x{count}" for key, count in counts.items()] + [f"user agent {a!r}" for a in agents]

@@ -82,7 +82,8 @@ def test_every_document_carries_the_metadata_of_a_hospitals_own(cli, canaries, c
         return
     parts = _ooxml_parts(data)
     core, app = parts["docProps/core.xml"].decode(), parts["docProps/app.xml"].decode()
-    author = establishment if kind == "compte-rendu" else f"Dr {canary['gp']['first_name']} {canary['gp']['family_name']}"
+    prescriber = f"Dr {canary['gp']['first_name']} {canary['gp']['family_name']}"
+    author = establishment if kind == "compte-rendu" else prescriber
     assert f"<dc:creator>{author}</dc:creator>" in core
     assert "<dc:description></dc:description>" in core and "<cp:keywords></cp:keywords>" in core
     created = re.search(r'<dcterms:created xsi:type="dcterms:W3CDTF">([^<]+)<', core)[1]

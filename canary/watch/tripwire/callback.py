@@ -20,8 +20,15 @@ from canary.store.events import utcnow
 from canary.store.registry import find_by_marker
 from canary.watch.tripwire.hits import Hit, canary_for_tokens, record_hit, token_candidates
 from canary.watch.tripwire.noise import Network, NoisePolicy, networks_setting, parse_ip
-from canary.watch.tripwire.pages import (COMMON_HEADERS, PIXEL_GIF, PORTAL_PAGE, ROBOTS_TXT, is_image_path,
-                                         path_kind, picture_mechanism)
+from canary.watch.tripwire.pages import (
+    COMMON_HEADERS,
+    PIXEL_GIF,
+    PORTAL_PAGE,
+    ROBOTS_TXT,
+    is_image_path,
+    path_kind,
+    picture_mechanism,
+)
 from canary.watch.tripwire.webhooks import read_payload, signature_ok
 from canary.watch.tripwire.writer import EventWriter
 

@@ -17,7 +17,6 @@ No macros and no remote templates: mail gateways and antivirus flag those.
 from __future__ import annotations
 
 import hashlib
-import io
 from datetime import date
 from typing import Any
 

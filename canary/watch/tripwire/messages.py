@@ -39,7 +39,8 @@ def header_digest(raw: bytes) -> dict[str, Any]:
         "subject": text("Subject"),
         "message_id": text("Message-ID"),
         "date": text("Date"),
-        "received": [readable_header(str(v))[:_MAX_HEADER] for v in (message.get_all("Received") or [])[:_MAX_RECEIVED]],
+        "received": [readable_header(str(v))[:_MAX_HEADER]
+                     for v in (message.get_all("Received") or [])[:_MAX_RECEIVED]],
     }
 
 
