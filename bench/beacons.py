@@ -84,7 +84,7 @@ def main() -> int:
         db_path = work / "registry.db"
         port = free_port()
         db = open_db(db_path)
-        set_setting(db, "tripwire.base_url", f"http://127.0.0.1:{port}/mon-espace/documents")
+        set_setting(db, "tripwire.base_url", f"http://127.0.0.1:{port}")
         add_system(db, "dpi-bench", "ehr", establishment="Centre hospitalier de Vienne")
         add_canaries(db, [{"id": "bench00001", "system": "dpi-bench", "generation": 1,
                            "created_at": "2026-01-01T00:00:00Z", "token": derive_token("bench", "bench00001"),

@@ -73,7 +73,8 @@ def _rows(content: dict[str, Any]) -> list[tuple[list[str], bool]]:
 
 def _sheet_xml(rows: list[tuple[list[str], bool]], strings: list[str]) -> bytes:
     # Two picture rows on top leave room for the logos, as letterhead extracts do.
-    out = [f'{_XML}<worksheet xmlns="{_MAIN}" xmlns:r="{_REL}"><dimension ref="A1:B{len(rows) + 3}"/>'
+    out = [f'{_XML}<worksheet xmlns="{_MAIN}" xmlns:r="{_REL}">'
+           '<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr><dimension ref="A1:B{len(rows) + 3}"/>'
            '<sheetViews><sheetView workbookViewId="0" tabSelected="1"/></sheetViews>'
            '<sheetFormatPr defaultRowHeight="15"/><cols><col min="1" max="1" width="26" customWidth="1"/>'
            '<col min="2" max="2" width="90" customWidth="1"/></cols><sheetData>']
@@ -86,7 +87,7 @@ def _sheet_xml(rows: list[tuple[list[str], bool]], strings: list[str]) -> bytes:
             out.append(f'<c r="{column}{number}" t="s"{style}><v>{strings.index(text)}</v></c>')
         out.append("</row>")
     out.append('</sheetData><pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>'
-               '<pageSetup paperSize="9" orientation="portrait"/><drawing r:id="rId1"/></worksheet>')
+               '<pageSetup paperSize="9" orientation="portrait" fitToWidth="1" fitToHeight="0"/><drawing r:id="rId1"/></worksheet>')
     return "".join(out).encode()
 
 
