@@ -87,7 +87,8 @@ def _sheet_xml(rows: list[tuple[list[str], bool]], strings: list[str]) -> bytes:
             out.append(f'<c r="{column}{number}" t="s"{style}><v>{strings.index(text)}</v></c>')
         out.append("</row>")
     out.append('</sheetData><pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>'
-               '<pageSetup paperSize="9" orientation="portrait" fitToWidth="1" fitToHeight="0"/><drawing r:id="rId1"/></worksheet>')
+               '<pageSetup paperSize="9" orientation="portrait" fitToWidth="1" fitToHeight="0"/>'
+               '<drawing r:id="rId1"/></worksheet>')
     return "".join(out).encode()
 
 
