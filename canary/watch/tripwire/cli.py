@@ -75,7 +75,10 @@ def documents(ctx: CliContext, canary_id: str, fmt: str, kind: str, output: Path
     from canary.watch.tripwire.documents import build_document
 
     data = build_document(ctx.db, canary_id, fmt=fmt, kind=kind)
-    write_atomic_bytes(output, data)
+    try:
+        write_atomic_bytes(output, data)
+    except OSError as exc:  # the temporary file's name would only confuse: name the file asked for
+        raise CanaryError(f"cannot write {output}: {exc.strerror or exc}") from exc
     click.echo(f"{kind} ({fmt}, {len(data)} bytes) written to {output}", err=True)
 
 
