@@ -34,7 +34,8 @@ SETTINGS: list[Setting] = [
             "Shared secret of the call/SMS webhooks (HMAC-SHA256 of the body, or the Twilio signature scheme).",
             secret=True),
     Setting("tripwire.scanner_user_agents", list, DEFAULT_SCANNER_USER_AGENTS,
-            "User-agent fragments of link previewers and mail scanners: their hits are kept with severity low."),
+            "User-agent fragments of link previewers and mail scanners: their hits are kept with severity low "
+            "(not on the documents' pictures, which only opening a document reaches: Word's agent has ms-office)."),
     Setting("tripwire.scanner_networks", list, DEFAULT_SCANNER_NETWORKS,
             "CIDRs of mail scanners and fetch proxies: hits from there are kept with severity low."),
     Setting("tripwire.dns_enabled", bool, False, "Start the DNS listener with 'canary serve' (same as --dns)."),
