@@ -13,7 +13,7 @@ import pytest
 
 from canary.errors import CanaryError
 from canary.plant.lifecycle import list_plantings
-from canary.plant.planter import plant, retire, select_for_retire
+from canary.plant.planter import plant
 from canary.store.registry import add_system
 
 from .conftest import closed_port
