@@ -19,7 +19,8 @@ from pydantic import ValidationError
 from canary.errors import CanaryError
 from canary.generate.text import ins_form
 from canary.plant.countries import country_of_birth
-from canary.plant.hl7v2 import carries_ins, national_phone
+from canary.plant.hl7v2 import national_phone
+from canary.plant.identity import carries_ins
 
 FR_CORE = "https://hl7.fr/ig/fhir/core/StructureDefinition"
 INS_NIR_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"

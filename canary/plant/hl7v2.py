@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,14 +11,12 @@ import hl7
 
 from canary.generate.text import ins_form
 from canary.plant.countries import country_of_birth
+from canary.plant.identity import carries_ins, identity_evidence, is_child
 
 # Version with the French national extension: HL7 2.5, country FRA, PAM FR release 2.10.
 VERSION = "2.5^FRA^2.10"
 INS_NIR_AUTHORITY = "ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO"
 RPPS_AUTHORITY = "ASIP-SANTE-PS&1.2.250.1.71.4.2.1&ISO"
-# The INS matricule goes with a qualified identity only (FR Core fr-core-patient-ins, RNIV): a RECUP
-# identity has not been checked against an identity document yet.
-INS_STATUSES = ("QUAL",)
 STRUCTURES = {"A28": "ADT_A05", "A31": "ADT_A05", "A40": "ADT_A39"}
 CHARSETS = {"utf-8": "UNICODE UTF-8", "iso-8859-1": "8859/1", "latin-1": "8859/1", "ascii": "ASCII"}
 # French senders stamp messages in local time with the offset (MSH-7, EVN-2, EVN-6).
@@ -27,9 +24,6 @@ LOCAL_TIME = ZoneInfo("Europe/Paris")
 # Identity attribute of HL7 table 0445 (PAM FR) that marks a deactivated identity, sent in PID-32 after
 # the status when a canary is retired with an A31.
 DEACTIVATED = "DESA"
-# Below this age Mediboard and French admission systems write the civility "enfant".
-CHILD_AGE = 15
-
 _ESCAPES = {"\\": "\\E\\", "|": "\\F\\", "^": "\\S\\", "&": "\\T\\", "~": "\\R\\"}
 
 
@@ -121,24 +115,6 @@ def _pid(record: dict[str, Any], peer: Peer, today: date) -> list[str]:
     return pid
 
 
-def carries_ins(record: dict[str, Any]) -> bool:
-    """Whether the INS matricule may be sent with this identity (every channel asks this)."""
-    return bool(record.get("nir")) and record.get("identity_status") in INS_STATUSES
-
-
-def age_on(record: dict[str, Any], today: date) -> int | None:
-    try:
-        born = date.fromisoformat(record.get("birth_date") or "")
-    except ValueError:
-        return None
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-
-
-def is_child(record: dict[str, Any], today: date) -> bool:
-    age = age_on(record, today)
-    return age is not None and age < CHILD_AGE
-
-
 def _names(record: dict[str, Any], today: date) -> list[str]:
     first_names = [upper(f) for f in record.get("first_names") or []]
     first = first_names[0] if first_names else ""
@@ -191,54 +167,6 @@ def _rol(record: dict[str, Any]) -> list[str] | None:
     xcn = (f"{escape(gp['rpps'])}^{upper(gp.get('family_name'))}^{upper(gp.get('first_name'))}"
            f"^^^^^^{RPPS_AUTHORITY}^D^^^RPPS")
     return ["ROL", "1", "AD", "ODRP", xcn]
-
-
-# ZFD-5 (PAM FR table 9003) and ZFD-7 (table 9004) by identity status: a RECUP or QUAL identity came from
-# the INSi teleservice, a VALI or QUAL one was checked against an identity document.
-_FROM_INSI = ("RECUP", "QUAL")
-_DOCUMENT_CHECKED = ("VALI", "QUAL")
-# Earliest INSi query date: the teleservice became mandatory for identity qualification in 2021.
-INSI_START = date(2021, 1, 1)
-
-
-def identity_evidence(record: dict[str, Any]) -> dict[str, str | None]:
-    """How the identity was obtained and checked: ``source`` (SM or INSI), ``insi_date`` (YYYY-MM-DD)
-    and ``document`` (CN, PA, CS, LE). Derived from the record alone, so every channel and every run
-    says the same thing."""
-    status = record.get("identity_status")
-    seed = int.from_bytes(hashlib.sha256(f"{record.get('ipp')}|{record.get('nir')}".encode()).digest()[:8], "big")
-    out: dict[str, str | None] = {"source": "INSI" if status in _FROM_INSI else "SM", "insi_date": None,
-                                  "document": None}
-    if status in _FROM_INSI:
-        created = _created_on(record)
-        earliest = max(INSI_START, _born_on(record) or INSI_START)
-        span = max((created - earliest).days, 0)
-        out["insi_date"] = (created - timedelta(days=seed % (min(span, 900) + 1))).isoformat()
-    if status in _DOCUMENT_CHECKED:
-        age = age_on(record, _created_on(record))
-        abroad = str((record.get("birth_place") or {}).get("code") or "").startswith("99")
-        if age is not None and age < 12:
-            choices = ("LE", "LE", "PA", "CN")
-        elif abroad:
-            choices = ("CS", "PA", "CN")
-        else:
-            choices = ("CN", "CN", "CN", "PA")
-        out["document"] = choices[(seed >> 16) % len(choices)]
-    return out
-
-
-def _created_on(record: dict[str, Any]) -> date:
-    try:
-        return datetime.fromisoformat(str(record.get("created_at")).replace("Z", "+00:00")).date()
-    except ValueError:
-        return datetime.now(UTC).date()
-
-
-def _born_on(record: dict[str, Any]) -> date | None:
-    try:
-        return date.fromisoformat(record.get("birth_date") or "")
-    except ValueError:
-        return None
 
 
 def _zfd(record: dict[str, Any]) -> list[str]:

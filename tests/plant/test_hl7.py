@@ -9,7 +9,8 @@ from pathlib import Path
 import hl7
 
 from canary.plant.countries import COUNTRIES
-from canary.plant.hl7v2 import Peer, build_adt, build_merge, escape, identity_evidence, read_ack
+from canary.plant.hl7v2 import Peer, build_adt, build_merge, escape, read_ack
+from canary.plant.identity import identity_evidence
 from tests.conftest import make_record
 
 PEER = Peer("GAM", "690000880", "EHR", "CHU", "CHUX&1.2.250.1.9&ISO")

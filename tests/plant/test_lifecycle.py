@@ -86,7 +86,7 @@ def test_rotate_plants_a_new_generation_and_keeps_the_dates(db, add_hand_canarie
     assert len(new) == 6 and all(r["state"] == "planted" and r["planted_at"] for r in new)
     assert mllp_peer.events() == ["A28", "A28", "A28", "A28", "A28", "A31", "A31"]
     header, *lines = (tmp_path / "a.csv").read_text().splitlines()
-    assert header.startswith("nom;") and len(lines) == 3
+    assert header.startswith("_IPP;nom;") and len(lines) == 3
     status = dict(db.execute("SELECT id, status FROM canaries").fetchall())
     assert all(status[c["id"]] == "retired" for c in first)
     assert all(status[c] == "active" for c in report.canaries)
