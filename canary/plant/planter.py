@@ -125,7 +125,8 @@ def check_retire_options(channel: str, options: dict[str, Any]) -> None:
         raise CanaryError(f"invalid retire {strategy!r} for {channel} targets; expected one of "
                           f"{', '.join(RETIRE_STRATEGIES[channel])}")
     if strategy == "a40-merge" and not (options.get("merge_into") or "").strip():
-        raise CanaryError("retire=a40-merge needs merge_into=IPP: the receiver's record the canary is merged into")
+        raise CanaryError("retire=a40-merge needs merge_into=IPP (--merge-into): the receiver's record the canary "
+                          "is merged into")
 
 
 TLS_OPTIONS = ("tls_ca", "tls_cert", "tls_key", "tls_server_name")
