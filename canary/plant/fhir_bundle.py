@@ -20,7 +20,7 @@ from canary.errors import CanaryError
 from canary.generate.text import ins_form
 from canary.plant.countries import country_of_birth
 from canary.plant.hl7v2 import national_phone
-from canary.plant.identity import carries_ins
+from canary.plant.identity import carries_ins, identity_evidence
 
 FR_CORE = "https://hl7.fr/ig/fhir/core/StructureDefinition"
 INS_NIR_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"
@@ -37,6 +37,10 @@ V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 INSEE_COMMUNE = "https://mos.esante.gouv.fr/NOS/TRE_R13-CommuneOM/FHIR/TRE-R13-CommuneOM"
 # Required binding of fr-core-identity-reliability's identityStatus: PROV, RECUP, VALI, QUAL (RNIV).
 IDENTITY_STATUS = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-identity-status"
+# The same evidence as PAM FR's ZFD-5..7: how the traits were obtained (SM, INSI...), and the identity
+# document checked (CN, PA, CS, LE...).
+METHOD_COLLECTION = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-method-collection"
+VALIDATION_MODE = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-mode-validation-identity"
 # Deleted first when a canary is retired; the Patient goes last, the shared Practitioner stays.
 RETIRE_ORDER = ("DocumentReference", "AllergyIntolerance", "MedicationStatement", "Condition", "Coverage",
                 "Patient")
@@ -76,6 +80,20 @@ def birth_place(record: dict[str, Any]) -> dict[str, Any] | None:
             "country": country.alpha3 if country else None}
 
 
+def _reliability(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """Sub-extensions of fr-core-identity-reliability: status, and how the identity was obtained and checked."""
+    evidence = identity_evidence(record)
+    out: list[dict[str, Any]] = [{"url": "identityStatus",
+                                  "valueCoding": _coding(IDENTITY_STATUS, record.get("identity_status") or "PROV")}]
+    if evidence["source"]:
+        out.append({"url": "methodCollection", "valueCoding": _coding(METHOD_COLLECTION, evidence["source"])})
+    if evidence["insi_date"]:
+        out.append({"url": "dateCollection", "valueDate": evidence["insi_date"]})
+    if evidence["document"]:
+        out.append({"url": "validationMode", "valueCoding": _coding(VALIDATION_MODE, evidence["document"])})
+    return out
+
+
 def patient_resource(record: dict[str, Any], site: Establishment, gp_ref: str | None) -> dict[str, Any]:
     first_names = [ins_form(name) for name in record.get("first_names") or []]
     identifiers = [{"use": "usual", "type": {"coding": [_coding(V2_0203, "PI")]},
@@ -88,11 +106,8 @@ def patient_resource(record: dict[str, Any], site: Establishment, gp_ref: str | 
                              "valueString": " ".join(first_names)}]}]
     if record.get("used_name"):
         names.append({"use": "usual", "family": upper(record["used_name"]), "given": first_names[:1]})
-    extensions: list[dict[str, Any]] = [{
-        "url": f"{FR_CORE}/fr-core-identity-reliability",
-        "extension": [{"url": "identityStatus",
-                       "valueCoding": _coding(IDENTITY_STATUS, record.get("identity_status") or "PROV")}],
-    }]
+    extensions: list[dict[str, Any]] = [{"url": f"{FR_CORE}/fr-core-identity-reliability",
+                                         "extension": _reliability(record)}]
     place = birth_place(record)
     if place:
         extensions.append({"url": "http://hl7.org/fhir/StructureDefinition/patient-birthPlace", "valueAddress": place})

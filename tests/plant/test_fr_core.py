@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from canary.plant.fhir_bundle import Establishment, build_bundle
+from canary.plant.identity import identity_evidence
 from tests.conftest import make_record
 
 DATA = Path(__file__).parent / "data" / "fr_core"
@@ -49,6 +50,30 @@ def test_identity_status_follows_the_required_binding(status):
     assert coding["system"] in {include["system"] for include in value_set["compose"]["include"]}
     assert coding["system"] == code_system["url"]
     assert coding["code"] == status and status in {c["code"] for c in code_system["concept"]}
+
+
+def test_identity_evidence_in_the_reliability_sub_extensions():
+    reliability = _load("StructureDefinition-fr-core-identity-reliability.json")
+    elements = {e["id"]: e for e in reliability["differential"]["element"]}
+    value_sets = {vs["url"]: vs for vs in (_load("ValueSet-fr-core-vs-identity-method-collection.json"),
+                                           _load("ValueSet-fr-core-vs-mode-validation-identity.json"))}
+    record = make_record(7, identity_status="QUAL", created_at="2026-03-01T10:00:00Z")
+    extension = _extension(_patient(record), reliability["url"])
+    subs = {e["url"]: e for e in extension["extension"]}
+    assert set(subs) == {"identityStatus", "methodCollection", "dateCollection", "validationMode"}
+    for name in ("methodCollection", "validationMode"):
+        assert elements[f"Extension.extension:{name}.url"]["fixedUri"] == name
+        value_set = value_sets[elements[f"Extension.extension:{name}.value[x]"]["binding"]["valueSet"].split("|")[0]]
+        coding = subs[name]["valueCoding"]
+        assert coding["system"] == value_set["compose"]["include"][0]["system"] and coding["code"] in value_set["codes"]
+    assert subs["methodCollection"]["valueCoding"]["code"] == "INSI"
+    assert "2021-01-01" <= subs["dateCollection"]["valueDate"] <= "2026-03-01"
+    # The same story as the HL7 ZFD segment (both read identity_evidence), and nothing claimed that did not happen.
+    evidence = identity_evidence(record)
+    assert (subs["dateCollection"]["valueDate"], subs["validationMode"]["valueCoding"]["code"]) == (
+        evidence["insi_date"], evidence["document"])
+    provisional = _extension(_patient(make_record(7, identity_status="PROV")), reliability["url"])
+    assert {e["url"] for e in provisional["extension"]} == {"identityStatus", "methodCollection"}
 
 
 def test_ins_nir_slice_only_for_a_qualified_identity():
