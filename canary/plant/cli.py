@@ -18,8 +18,17 @@ if TYPE_CHECKING:
 # The planter (hl7, fhir.resources) is imported inside the commands: every other command starts faster.
 
 # Keys of `canary plants --json`, a contract for scripts and other domains.
-PLANTING_KEYS = ("id", "canary_id", "system", "generation", "channel", "target", "state", "external_id",
-                 "resources", "attempts", "planned_at", "planted_at", "retired_at", "error", "updated_at")
+PLANTING_KEYS = ("id", "canary_id", "system", "generation", "channel", "target", "receiver", "state",
+                 "external_id", "resources", "attempts", "planned_at", "planted_at", "retired_at", "error",
+                 "updated_at")
+
+
+def receiver(row: dict[str, object]) -> str | None:
+    """MLLP: the receiving application and facility (MSH-5/MSH-6) the messages are addressed to."""
+    options = row.get("options")
+    if row.get("channel") != "mllp" or not isinstance(options, dict):
+        return None
+    return f"{options.get('app') or '?'}/{options.get('facility') or '?'}"
 
 
 def _echo_plant(report: PlantReport) -> None:
@@ -50,6 +59,11 @@ def _raise_if_failed(report: PlantReport) -> None:
 @click.option("--delimiter", help="File: CSV delimiter (default ';').")
 @click.option("--encoding", help="File and MLLP: character encoding (default utf-8).")
 @click.option("--insecure", is_flag=True, help="FHIR: do not verify the TLS certificate (test servers only).")
+@click.option("--app", help="MLLP: receiving application (MSH-5), required with --facility (or ?app= in the URL).")
+@click.option("--facility", help="MLLP: receiving facility (MSH-6), required (or ?facility= in the URL).")
+@click.option("--retire", "retire_with", help="How retire removes these canaries: MLLP a31-inactive (default) or "
+              "a40-merge; FHIR delete (default) or inactive.")
+@click.option("--merge-into", help="MLLP with --retire a40-merge: IPP of the receiver's record to merge into.")
 @click.option("--tls-ca", help="MLLP over TLS: PEM bundle of the CAs to trust (default: the system store).")
 @click.option("--tls-cert", help="MLLP over TLS: PEM client certificate for mutual TLS.")
 @click.option("--tls-key", help="MLLP over TLS: PEM private key of --tls-cert (only the path is stored).")
@@ -57,13 +71,15 @@ def _raise_if_failed(report: PlantReport) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @pass_ctx
 def plant_cmd(ctx: CliContext, system: str, url: str, token_env: str | None, fmt: str | None, mapping: str | None,
-              delimiter: str | None, encoding: str | None, insecure: bool, tls_ca: str | None, tls_cert: str | None,
+              delimiter: str | None, encoding: str | None, insecure: bool, app: str | None, facility: str | None,
+              retire_with: str | None, merge_into: str | None, tls_ca: str | None, tls_cert: str | None,
               tls_key: str | None, tls_server_name: str | None, as_json: bool) -> None:
     """Plant SYSTEM's active canaries into the target; running it again completes, never duplicates."""
     from canary.plant.planter import plant
 
     report = plant(ctx.db, system, url, token_env=token_env, format=fmt, mapping=mapping, delimiter=delimiter,
-                   encoding=encoding, insecure=insecure, tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key,
+                   encoding=encoding, insecure=insecure, app=app, facility=facility, retire=retire_with,
+                   merge_into=merge_into, tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key,
                    tls_server_name=tls_server_name)
     if as_json:
         echo_json(report.as_dict())
@@ -78,9 +94,11 @@ def plant_cmd(ctx: CliContext, system: str, url: str, token_env: str | None, fmt
 @pass_ctx
 def plants_cmd(ctx: CliContext, system: str | None, as_json: bool) -> None:
     """What is planted where, with the ids the targets gave."""
-    rows = [{key: row.get(key) for key in PLANTING_KEYS} for row in list_plantings(ctx.db, system=system)]
-    echo_rows(rows, ["id", "canary_id", "system", "generation", "channel", "target", "state", "external_id",
-                     "planted_at", "retired_at", "error"], as_json=as_json, empty="no planting / aucune plantation")
+    rows = [{key: receiver(row) if key == "receiver" else row.get(key) for key in PLANTING_KEYS}
+            for row in list_plantings(ctx.db, system=system)]
+    echo_rows(rows, ["id", "canary_id", "system", "generation", "channel", "target", "receiver", "state",
+                     "external_id", "planted_at", "retired_at", "error"], as_json=as_json,
+              empty="no planting / aucune plantation")
 
 
 def _echo_retire(report: RetireReport) -> None:

@@ -17,20 +17,30 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from canary.errors import CanaryError
-from canary.plant.hl7v2 import INS_STATUSES, national_phone
+from canary.generate.text import ins_form
+from canary.plant.countries import country_of_birth
+from canary.plant.hl7v2 import national_phone
+from canary.plant.identity import carries_ins, identity_evidence
 
 FR_CORE = "https://hl7.fr/ig/fhir/core/StructureDefinition"
 INS_NIR_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"
 IDNPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"  # national professional id: '8' + RPPS
 RPPS_SYSTEM = "https://rpps.esante.gouv.fr"
 FINESS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.2"
-ICD10_SYSTEM = "http://hl7.org/fhir/sid/icd-10"
+# CIM-10 as French systems code it (ATIH's PMSI edition), published by the ANS terminology server.
+ICD10_SYSTEM = "https://smt.esante.gouv.fr/terminologie-cim-10"
 ATC_SYSTEM = "http://www.whocc.no/atc"
 CIP_SYSTEM = "https://smt.esante.gouv.fr/terminologie-cip"
 V2_0203_FR = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203"
 V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
-INSEE_COMMUNE = "https://mos.esante.gouv.fr/NOS/TRE_R13-Commune/FHIR/TRE-R13-Commune"
-IDENTITY_STATUS = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0445"
+# FR Core binds fr-core-address-insee-code to fr-core-vs-insee-code, which includes this code system.
+INSEE_COMMUNE = "https://mos.esante.gouv.fr/NOS/TRE_R13-CommuneOM/FHIR/TRE-R13-CommuneOM"
+# Required binding of fr-core-identity-reliability's identityStatus: PROV, RECUP, VALI, QUAL (RNIV).
+IDENTITY_STATUS = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-identity-status"
+# The same evidence as PAM FR's ZFD-5..7: how the traits were obtained (SM, INSI...), and the identity
+# document checked (CN, PA, CS, LE...).
+METHOD_COLLECTION = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-method-collection"
+VALIDATION_MODE = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-mode-validation-identity"
 # Deleted first when a canary is retired; the Patient goes last, the shared Practitioner stays.
 RETIRE_ORDER = ("DocumentReference", "AllergyIntolerance", "MedicationStatement", "Condition", "Coverage",
                 "Patient")
@@ -50,29 +60,57 @@ def _coding(system: str, code: str, display: str | None = None) -> dict[str, Any
     return out
 
 
+def upper(value: str | None) -> str | None:
+    """Names and places as the INS traits and postal addresses write them: upper case, no diacritics."""
+    return ins_form(value) if value else None
+
+
+def birth_place(record: dict[str, Any]) -> dict[str, Any] | None:
+    """patient-birthPlace: the INSEE code in fr-core-address-insee-code; born abroad, the 99xxx code there,
+    the country (ISO 3166 alpha-3) in ``country`` and no city."""
+    place = record.get("birth_place") or {}
+    code = str(place.get("code") or "")
+    if not code:
+        return None
+    country = country_of_birth(code)
+    abroad = code.startswith("99")
+    return {"extension": [{"url": f"{FR_CORE}/fr-core-address-insee-code",
+                           "valueCoding": _coding(INSEE_COMMUNE, code)}],
+            "city": None if abroad else upper(place.get("name")),
+            "country": country.alpha3 if country else None}
+
+
+def _reliability(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """Sub-extensions of fr-core-identity-reliability: status, and how the identity was obtained and checked."""
+    evidence = identity_evidence(record)
+    out: list[dict[str, Any]] = [{"url": "identityStatus",
+                                  "valueCoding": _coding(IDENTITY_STATUS, record.get("identity_status") or "PROV")}]
+    if evidence["source"]:
+        out.append({"url": "methodCollection", "valueCoding": _coding(METHOD_COLLECTION, evidence["source"])})
+    if evidence["insi_date"]:
+        out.append({"url": "dateCollection", "valueDate": evidence["insi_date"]})
+    if evidence["document"]:
+        out.append({"url": "validationMode", "valueCoding": _coding(VALIDATION_MODE, evidence["document"])})
+    return out
+
+
 def patient_resource(record: dict[str, Any], site: Establishment, gp_ref: str | None) -> dict[str, Any]:
-    first_names = record.get("first_names") or []
+    first_names = [ins_form(name) for name in record.get("first_names") or []]
     identifiers = [{"use": "usual", "type": {"coding": [_coding(V2_0203, "PI")]},
                     "system": site.ipp_system, "value": record["ipp"]}]
-    if record.get("nir") and record.get("identity_status") in INS_STATUSES:
+    if carries_ins(record):
         identifiers.insert(0, {"use": "official", "type": {"coding": [_coding(V2_0203_FR, "INS-NIR")]},
                                "system": INS_NIR_SYSTEM, "value": record["nir"]})
-    names = [{"use": "official", "family": record["birth_name"], "given": first_names[:1],
+    names = [{"use": "official", "family": upper(record["birth_name"]), "given": first_names[:1],
               "extension": [{"url": f"{FR_CORE}/fr-core-patient-birth-list-given-name",
                              "valueString": " ".join(first_names)}]}]
     if record.get("used_name"):
-        names.append({"use": "usual", "family": record["used_name"], "given": first_names[:1]})
-    extensions: list[dict[str, Any]] = [{
-        "url": f"{FR_CORE}/fr-core-identity-reliability",
-        "extension": [{"url": "identityStatus",
-                       "valueCoding": _coding(IDENTITY_STATUS, record.get("identity_status") or "PROV")}],
-    }]
-    place = record.get("birth_place") or {}
-    if place.get("code"):
-        extensions.append({"url": "http://hl7.org/fhir/StructureDefinition/patient-birthPlace", "valueAddress": {
-            "extension": [{"url": f"{FR_CORE}/fr-core-address-insee-code",
-                           "valueCoding": _coding(INSEE_COMMUNE, place["code"])}],
-            "city": place.get("name")}})
+        names.append({"use": "usual", "family": upper(record["used_name"]), "given": first_names[:1]})
+    extensions: list[dict[str, Any]] = [{"url": f"{FR_CORE}/fr-core-identity-reliability",
+                                         "extension": _reliability(record)}]
+    place = birth_place(record)
+    if place:
+        extensions.append({"url": "http://hl7.org/fhir/StructureDefinition/patient-birthPlace", "valueAddress": place})
     telecom = []
     for index, phone in enumerate(record.get("phones") or []):
         number = national_phone(phone)
@@ -92,8 +130,8 @@ def patient_resource(record: dict[str, Any], site: Establishment, gp_ref: str | 
         "telecom": telecom or None,
         "gender": {"F": "female", "M": "male"}.get(record.get("sex") or "", "unknown"),
         "birthDate": record.get("birth_date"),
-        "address": [{"use": "home", "type": "both", "line": [address["line"]] if address.get("line") else None,
-                     "city": address.get("city"), "postalCode": address.get("postcode"), "country": "FRA"}]
+        "address": [{"use": "home", "type": "both", "line": [upper(address["line"])] if address.get("line") else None,
+                     "city": upper(address.get("city")), "postalCode": address.get("postcode"), "country": "FRA"}]
         if address else None,
     }
     if gp_ref:
@@ -113,9 +151,9 @@ def practitioner_resource(gp: dict[str, Any]) -> dict[str, Any]:
              "system": IDNPS_SYSTEM, "value": f"8{gp['rpps']}"},
             {"type": {"coding": [_coding(V2_0203_FR, "RPPS")]}, "system": RPPS_SYSTEM, "value": gp["rpps"]},
         ],
-        "name": [{"use": "official", "family": gp.get("family_name"),
-                  "given": [gp["first_name"]] if gp.get("first_name") else None, "prefix": ["Dr"]}],
-        "address": [{"city": gp["city"]}] if gp.get("city") else None,
+        "name": [{"use": "official", "family": upper(gp.get("family_name")),
+                  "given": [upper(gp["first_name"])] if gp.get("first_name") else None, "prefix": ["Dr"]}],
+        "address": [{"city": upper(gp["city"])}] if gp.get("city") else None,
     }
 
 
@@ -125,7 +163,8 @@ def coverage_resources(record: dict[str, Any], patient_ref: str) -> list[dict[st
     if coverage.get("regime") or coverage.get("caisse"):
         out.append({"resourceType": "Coverage", "status": "active",
                     "type": {"text": coverage.get("regime")},
-                    "subscriberId": record.get("nir"),
+                    # The NIR is the INS matricule: withheld wherever the INS is (identity not qualified).
+                    "subscriberId": record.get("nir") if carries_ins(record) else None,
                     "beneficiary": {"reference": patient_ref},
                     "payor": [{"display": coverage.get("caisse") or coverage.get("regime")}]})
     amc = coverage.get("amc") or {}

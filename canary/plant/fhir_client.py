@@ -71,6 +71,25 @@ class FhirClient:
         """DELETE Type/id; a resource already gone counts as deleted."""
         self._request("DELETE", f"{self.base}/{reference}", gone_ok=True)
 
+    def read(self, reference: str) -> dict[str, Any] | None:
+        """GET Type/id; None when the server says it is gone (404/410)."""
+        response = self._request("GET", f"{self.base}/{reference}", gone_ok=True)
+        if response.status_code in (404, 410):
+            return None
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise FhirError(f"{self.base}: the answer to GET {reference} is not JSON", delivered_maybe=False,
+                            fatal=False) from exc
+        return body if isinstance(body, dict) else None
+
+    def deactivate(self, reference: str) -> None:
+        """Read the resource and PUT it back with ``active = false`` (a resource already gone is left so)."""
+        resource = self.read(reference)
+        if resource is None:
+            return
+        self._request("PUT", f"{self.base}/{reference}", json=resource | {"active": False})
+
     def _request(self, method: str, url: str, *, gone_ok: bool = False, **kwargs: Any) -> requests.Response:
         attempt = 0
         while True:

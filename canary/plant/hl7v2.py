@@ -1,23 +1,29 @@
-"""HL7 v2.5 IHE PAM France messages for a canary: ADT^A28 (create), A31 (update), A29 (delete)."""
+"""HL7 v2.5 IHE PAM France messages for a canary: ADT^A28 (create), A31 (update or deactivate), A40 (merge)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import hl7
+
+from canary.generate.text import ins_form
+from canary.plant.countries import country_of_birth
+from canary.plant.identity import carries_ins, identity_evidence, is_child
 
 # Version with the French national extension: HL7 2.5, country FRA, PAM FR release 2.10.
 VERSION = "2.5^FRA^2.10"
 INS_NIR_AUTHORITY = "ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO"
 RPPS_AUTHORITY = "ASIP-SANTE-PS&1.2.250.1.71.4.2.1&ISO"
-# Identity statuses that carry an INS: the INSi teleservice returned it (RECUP) and the identity was
-# checked (QUAL). A VALI or PROV identity with an INS would not match the national rules (RNIV).
-INS_STATUSES = ("RECUP", "QUAL")
-STRUCTURES = {"A28": "ADT_A05", "A31": "ADT_A05", "A29": "ADT_A21"}
+STRUCTURES = {"A28": "ADT_A05", "A31": "ADT_A05", "A40": "ADT_A39"}
 CHARSETS = {"utf-8": "UNICODE UTF-8", "iso-8859-1": "8859/1", "latin-1": "8859/1", "ascii": "ASCII"}
-
+# French senders stamp messages in local time with the offset (MSH-7, EVN-2, EVN-6).
+LOCAL_TIME = ZoneInfo("Europe/Paris")
+# Identity attribute of HL7 table 0445 (PAM FR) that marks a deactivated identity, sent in PID-32 after
+# the status when a canary is retired with an A31.
+DEACTIVATED = "DESA"
 _ESCAPES = {"\\": "\\E\\", "|": "\\F\\", "^": "\\S\\", "&": "\\T\\", "~": "\\R\\"}
 
 
@@ -29,6 +35,11 @@ def escape(value: Any) -> str:
     return "".join(_ESCAPES.get(ch, ch) for ch in text)
 
 
+def upper(value: Any) -> str:
+    """Names and places as HL7 identity feeds carry them: upper case without diacritics, escaped."""
+    return escape(ins_form(str(value))) if value else ""
+
+
 @dataclass(frozen=True)
 class Peer:
     """Both ends of the link, as MSH-3..6 name them."""
@@ -37,7 +48,7 @@ class Peer:
     sending_facility: str
     receiving_application: str
     receiving_facility: str
-    # CX-4 of the IPP: the assigning authority, e.g. ``CHU-X&1.2.250.1.xxx&ISO``, already HL7-formatted.
+    # CX-4 of the IPP: the assigning authority, e.g. ``CHUX&1.2.250.1.xxx&ISO``, already HL7-formatted.
     ipp_authority: str
 
 
@@ -47,30 +58,55 @@ def hd(namespace: str, universal_id: str | None = None, id_type: str | None = No
     return "&".join(parts).rstrip("&")
 
 
-def build_adt(record: dict[str, Any], event: str, peer: Peer, control_id: str, *, charset: str = "utf-8",
-              now: datetime | None = None) -> str:
-    """The whole message, segments separated by carriage returns."""
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d%H%M%S")
+def local_stamp(moment: datetime) -> str:
+    """``YYYYMMDDHHMMSS+HHMM`` in Paris time."""
+    return moment.astimezone(LOCAL_TIME).strftime("%Y%m%d%H%M%S%z")
+
+
+def _header(event: str, peer: Peer, control_id: str, charset: str, stamp: str) -> list[str]:
     msh = ["MSH", "^~\\&", escape(peer.sending_application), escape(peer.sending_facility),
            escape(peer.receiving_application), escape(peer.receiving_facility), stamp, "",
            f"ADT^{event}^{STRUCTURES[event]}", escape(control_id), "P", VERSION, "", "", "", "", "FRA",
-           CHARSETS.get(charset.lower(), "UNICODE UTF-8"), "FRE"]
+           CHARSETS.get(charset.lower(), "UNICODE UTF-8"), "FR"]
     evn = ["EVN", "", stamp, "", "", "", stamp]
-    segments = ["|".join(msh), "|".join(evn), "|".join(_pid(record, peer))]
-    pd1 = _pd1(record)
-    if pd1:
-        segments.append("|".join(pd1))
+    return ["|".join(msh), "|".join(evn)]
+
+
+def build_adt(record: dict[str, Any], event: str, peer: Peer, control_id: str, *, charset: str = "utf-8",
+              now: datetime | None = None, deactivate: bool = False) -> str:
+    """The whole A28/A31 message, segments separated by carriage returns. ``deactivate`` (A31 only)
+    adds the deactivated-identity attribute to PID-32: how a PAM identity feed retires a record."""
+    moment = now or datetime.now(UTC)
+    segments = _header(event, peer, control_id, charset, local_stamp(moment))
+    pid = _pid(record, peer, moment.astimezone(LOCAL_TIME).date())
+    if deactivate:
+        pid[32] += "~" + DEACTIVATED
+    segments.append("|".join(pid))
+    rol = _rol(record)
+    if rol:
+        segments.append("|".join(rol))
     segments.append("PV1|1|N")
+    segments.append("|".join(_zfd(record)))
     return "\r".join(segments) + "\r"
 
 
-def _pid(record: dict[str, Any], peer: Peer) -> list[str]:
+def build_merge(record: dict[str, Any], survivor_ipp: str, peer: Peer, control_id: str, *,
+                charset: str = "utf-8", now: datetime | None = None) -> str:
+    """ADT^A40: the canary's record (MRG-1, its IPP) merged into the surviving record ``survivor_ipp``."""
+    moment = now or datetime.now(UTC)
+    segments = _header("A40", peer, control_id, charset, local_stamp(moment))
+    segments.append(f"PID|1||{escape(survivor_ipp)}^^^{peer.ipp_authority}^PI")
+    segments.append(f"MRG|{escape(record['ipp'])}^^^{peer.ipp_authority}^PI")
+    return "\r".join(segments) + "\r"
+
+
+def _pid(record: dict[str, Any], peer: Peer, today: date) -> list[str]:
     pid = ["PID", "1", ""] + [""] * 30  # PID-0..PID-32
     identifiers = [f"{escape(record['ipp'])}^^^{peer.ipp_authority}^PI"]
-    if record.get("nir") and record.get("identity_status") in INS_STATUSES:
+    if carries_ins(record):
         identifiers.append(f"{escape(record['nir'])}^^^{INS_NIR_AUTHORITY}^INS")
     pid[3] = "~".join(identifiers)
-    pid[5] = "~".join(_names(record))
+    pid[5] = "~".join(_names(record, today))
     pid[7] = (record.get("birth_date") or "").replace("-", "")
     pid[8] = record.get("sex") or "U"
     pid[11] = "~".join(_addresses(record))
@@ -79,26 +115,31 @@ def _pid(record: dict[str, Any], peer: Peer) -> list[str]:
     return pid
 
 
-def _names(record: dict[str, Any]) -> list[str]:
-    first_names = [f.upper() for f in record.get("first_names") or []]
-    first = escape(first_names[0]) if first_names else ""
-    civility = "MME" if record.get("sex") == "F" else "M"
-    birth_name = escape((record.get("birth_name") or "").upper())
-    used_name = escape((record.get("used_name") or record.get("birth_name") or "").upper())
+def _names(record: dict[str, Any], today: date) -> list[str]:
+    first_names = [upper(f) for f in record.get("first_names") or []]
+    first = first_names[0] if first_names else ""
+    civility = "ENF" if is_child(record, today) else "MME" if record.get("sex") == "F" else "M"
+    birth_name = upper(record.get("birth_name"))
+    used_name = upper(record.get("used_name") or record.get("birth_name"))
     return [f"{used_name}^{first}^^^{civility}^^D",
-            f"{birth_name}^{first}^{escape(' '.join(first_names))}^^{civility}^^L"]
+            f"{birth_name}^{first}^{' '.join(first_names)}^^{civility}^^L"]
 
 
 def _addresses(record: dict[str, Any]) -> list[str]:
     out = []
     address = record.get("address") or {}
     if address.get("line") or address.get("city"):
-        out.append(f"{escape(address.get('line'))}^^{escape(address.get('city'))}^^"
+        out.append(f"{upper(address.get('line'))}^^{upper(address.get('city'))}^^"
                    f"{escape(address.get('postcode'))}^FRA^H")
     place = record.get("birth_place") or {}
     if place.get("code"):
-        abroad = str(place["code"]).startswith("99")
-        out.append(f"^^{escape(place.get('name'))}^^^{'' if abroad else 'FRA'}^BDL^^{escape(place['code'])}")
+        code = str(place["code"])
+        if code.startswith("99"):
+            # Born abroad: no city, the country in XAD-6 (ISO 3166 alpha-3), the INSEE 99xxx code in XAD-9.
+            country = country_of_birth(code)
+            out.append(f"^^^^^{country.alpha3 if country else ''}^BDL^^{escape(code)}")
+        else:
+            out.append(f"^^{upper(place.get('name'))}^^^FRA^BDL^^{escape(code)}")
     return out
 
 
@@ -118,13 +159,22 @@ def _telecoms(record: dict[str, Any]) -> list[str]:
     return out
 
 
-def _pd1(record: dict[str, Any]) -> list[str] | None:
+def _rol(record: dict[str, Any]) -> list[str] | None:
+    """The médecin traitant as PAM FR feeds carry it: ROL-3 ODRP, the 11-digit RPPS under type RPPS."""
     gp = record.get("gp") or {}
     if not gp.get("rpps"):
         return None
-    xcn = (f"8{escape(gp['rpps'])}^{escape((gp.get('family_name') or '').upper())}^"
-           f"{escape((gp.get('first_name') or '').upper())}^^^^^^{RPPS_AUTHORITY}^D^^^RPPS")
-    return ["PD1", "", "", "", xcn]
+    xcn = (f"{escape(gp['rpps'])}^{upper(gp.get('family_name'))}^{upper(gp.get('first_name'))}"
+           f"^^^^^^{RPPS_AUTHORITY}^D^^^RPPS")
+    return ["ROL", "1", "AD", "ODRP", xcn]
+
+
+def _zfd(record: dict[str, Any]) -> list[str]:
+    """PAM FR >= 2.10 demographic complement: ZFD-3 SMS consent, ZFD-4 corrected birth date, ZFD-5 identity
+    source, ZFD-6 INSi query date, ZFD-7 identity document type."""
+    evidence = identity_evidence(record)
+    return ["ZFD", "", "", "N", "N", evidence["source"] or "",
+            (evidence["insi_date"] or "").replace("-", ""), evidence["document"] or ""]
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from canary.errors import CanaryError, NotFound
 from canary.plant import fileexport, lifecycle
 from canary.plant.fhir_bundle import RETIRE_ORDER, Establishment, build_bundle
 from canary.plant.fhir_client import FhirClient, FhirError, response_locations
-from canary.plant.hl7v2 import Peer, build_adt, hd
+from canary.plant.hl7v2 import Peer, build_adt, build_merge, hd
 from canary.plant.locks import target_lock
 from canary.plant.mllp import MllpClient, MllpError
 from canary.plant.targets import Target, parse_target
@@ -28,10 +28,22 @@ from canary.store.registry import get_canary, get_system, list_canaries
 CHANNEL_OPTIONS: dict[str, dict[str, Any]] = {
     "file": {"format": None, "mapping": "default", "delimiter": ";", "encoding": "utf-8"},
     "mllp": {"encoding": "utf-8", "app": "", "facility": "", "ipp_oid": None, "ipp_namespace": None,
+             # None: the setting plant.mllp.retire decides.
+             "retire": None, "merge_into": None,
              # mllps:// only: paths and a name, never key material (settings plant.mllp.tls_* otherwise).
              "tls_ca": None, "tls_cert": None, "tls_key": None, "tls_server_name": None},
-    "fhir": {"token_env": None, "insecure": False, "ipp_oid": None, "ipp_system": None},
+    "fhir": {"token_env": None, "insecure": False, "ipp_oid": None, "ipp_system": None, "retire": None},
 }
+# How a planting is removed, per channel (the first is the default of the plant.*.retire settings).
+RETIRE_STRATEGIES = {
+    # A31 marking the identity deactivated (PID-32 DESA), or an A40 merge into a designated record.
+    # ADT^A29 is not part of the IHE PAM identity feed: receivers refuse it or drop it.
+    "mllp": ("a31-inactive", "a40-merge"),
+    # DELETE of every resource, or the Patient updated to active=false (read back either way).
+    "fhir": ("delete", "inactive"),
+}
+# An IPP namespace is a short code (CHUX, GAM, SIGEMS), as real feeds write CX-4.1.
+_NAMESPACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,19}")
 
 
 @dataclass
@@ -88,7 +100,33 @@ def resolve_options(db: sqlite_utils.Database, system: str, target: Target, give
         except LookupError as exc:
             raise CanaryError(f"unknown encoding {options['encoding']!r}") from exc
         _check_tls_options(db, target, options)
+        check_receiver(target.address, options)
+        namespace = options.get("ipp_namespace")
+        if namespace is not None and not _NAMESPACE.fullmatch(namespace):
+            raise CanaryError(f"invalid ipp_namespace {namespace!r}: a short code of letters, digits, '_', '-' or "
+                              "'.' (at most 20), e.g. CHUX")
+    if target.channel in RETIRE_STRATEGIES:
+        check_retire_options(target.channel, options)
     return options
+
+
+def check_receiver(address: str, options: dict[str, Any]) -> None:
+    """MSH-5/MSH-6 route the message inside the receiver's engine: an MLLP target must name both."""
+    missing = [name for name in ("app", "facility") if not (options.get(name) or "").strip()]
+    if missing:
+        raise CanaryError(f"{address}: receiving application and facility (MSH-5/MSH-6) are part of the target; "
+                          f"add ?app=NAME&facility=NAME to the URL (or --app/--facility) / application et "
+                          f"établissement destinataires manquants")
+
+
+def check_retire_options(channel: str, options: dict[str, Any]) -> None:
+    strategy = options.get("retire")
+    if strategy is not None and strategy not in RETIRE_STRATEGIES[channel]:
+        raise CanaryError(f"invalid retire {strategy!r} for {channel} targets; expected one of "
+                          f"{', '.join(RETIRE_STRATEGIES[channel])}")
+    if strategy == "a40-merge" and not (options.get("merge_into") or "").strip():
+        raise CanaryError("retire=a40-merge needs merge_into=IPP (--merge-into): the receiver's record the canary "
+                          "is merged into")
 
 
 TLS_OPTIONS = ("tls_ca", "tls_cert", "tls_key", "tls_server_name")
@@ -133,6 +171,8 @@ def plant(db: sqlite_utils.Database, system: str, url: str, **given: Any) -> Pla
 
 
 def plant_target(db: sqlite_utils.Database, system: str, target: Target, options: dict[str, Any]) -> PlantReport:
+    if target.channel == "mllp":  # options remembered from a planting made before MSH-5/6 were required
+        check_receiver(target.address, options)
     with target_lock(db, target.address):
         return _plant_locked(db, system, target, options)
 
@@ -202,8 +242,9 @@ def _plant_file(db, system_row, target: Target, options, todo, report: PlantRepo
 
 
 def _peer(db, system_row, options) -> Peer:
-    namespace = options.get("ipp_namespace") or system_row.get("establishment") or system_row["name"]
-    namespace = re.sub(r"\s+", " ", namespace).strip().upper()
+    # A short code, as real feeds write it: the target's, else the setting, else the sending application.
+    namespace = (options.get("ipp_namespace") or get_setting(db, "plant.hl7.ipp_namespace")
+                 or get_setting(db, "plant.hl7.sending_application")).upper()
     # The establishment assigns the IPP: its OID when given, else its FINESS (a local scheme, type L).
     if options.get("ipp_oid"):
         authority = hd(namespace, options["ipp_oid"], "ISO")
@@ -402,38 +443,71 @@ def _retire_file(db, target: Target, options, live, report: RetireReport) -> Non
     report.retired.extend(leaving)
 
 
+def retire_strategy(db: sqlite_utils.Database, channel: str, options: dict[str, Any]) -> str:
+    """The target's retire option, else the channel's setting."""
+    strategy = options.get("retire") or get_setting(db, f"plant.{channel}.retire")
+    if strategy not in RETIRE_STRATEGIES[channel]:
+        raise CanaryError(f"invalid retire {strategy!r} for {channel} targets; expected one of "
+                          f"{', '.join(RETIRE_STRATEGIES[channel])}")
+    return strategy
+
+
 def _retire_mllp(db, target: Target, options, live, report: RetireReport) -> None:
+    """Retire with what the PAM identity feed carries; only the receiver's AA on that message counts."""
+    check_receiver(target.address, options)
+    strategy = retire_strategy(db, "mllp", options)
+    check_retire_options("mllp", options | {"retire": strategy})
     system_row = get_system(db, live[0]["system"])
     peer = _peer(db, system_row, options)
     with _mllp_client(db, target, options) as link:
         for row in live:
             record = get_canary(db, row["canary_id"])
             control_id = hl7.generate_message_control_id()
-            ack = link.send(build_adt(record, "A29", peer, control_id, charset=options["encoding"]), control_id)
+            if strategy == "a40-merge":
+                event = "A40"
+                message = build_merge(record, options["merge_into"].strip(), peer, control_id,
+                                      charset=options["encoding"])
+            else:
+                event = "A31"
+                message = build_adt(record, "A31", peer, control_id, charset=options["encoding"], deactivate=True)
+            ack = link.send(message, control_id)
             if ack.accepted:
                 lifecycle.mark_retired(db, [row["id"]])
                 report.retired.append(row["id"])
             else:
-                error = f"ADT^A29 refused ({ack.code}): {ack.text or 'no reason given'}"
+                error = f"ADT^{event} ({strategy}) refused ({ack.code}): {ack.text or 'no reason given'}"
                 lifecycle.record_retire_error(db, [row["id"]], error)
                 report.failed.append((row["id"], error))
 
 
 def _retire_fhir(db, target: Target, options, live, report: RetireReport) -> None:
+    """DELETE the resources (or deactivate the Patient), then read the Patient back: only a Patient gone or
+    inactive on the server counts as retired."""
+    strategy = retire_strategy(db, "fhir", options)
     client = _fhir_client(db, target, options)
     try:
         for row in live:
-            resources = sorted(row["resources"] or [row["external_id"]],
-                               key=lambda ref: RETIRE_ORDER.index(ref.split("/")[0])
-                               if ref.split("/")[0] in RETIRE_ORDER else -1)
             try:
-                for reference in resources:
-                    client.delete(reference)
+                if strategy == "inactive":
+                    client.deactivate(row["external_id"])
+                else:
+                    resources = sorted(row["resources"] or [row["external_id"]],
+                                       key=lambda ref: RETIRE_ORDER.index(ref.split("/")[0])
+                                       if ref.split("/")[0] in RETIRE_ORDER else -1)
+                    for reference in resources:
+                        client.delete(reference)
+                left = client.read(row["external_id"])
             except FhirError as exc:
                 lifecycle.record_retire_error(db, [row["id"]], str(exc))
                 report.failed.append((row["id"], str(exc)))
                 if exc.fatal:
                     raise
+                continue
+            if left is not None and (strategy == "delete" or left.get("active") is not False):
+                error = (f"{target.address}: {row['external_id']} is still there after {strategy} (read back "
+                         f"{'active' if left.get('active', True) else 'inactive'}); the server did not apply it")
+                lifecycle.record_retire_error(db, [row["id"]], error)
+                report.failed.append((row["id"], error))
                 continue
             lifecycle.mark_retired(db, [row["id"]])
             report.retired.append(row["id"])

@@ -13,6 +13,15 @@ SETTINGS: list[Setting] = [
             "MSH-3 of the ADT messages: the application name the receiver expects from the admission system."),
     Setting("plant.hl7.sending_facility", str, "",
             "MSH-4 of the ADT messages; empty = the system's FINESS, else its establishment name."),
+    Setting("plant.hl7.ipp_namespace", str, "",
+            "CX-4.1 of the IPP (PID-3, MRG-1): the short code real feeds use (e.g. CHUX); a target's "
+            "?ipp_namespace= wins; empty = the sending application."),
+    Setting("plant.mllp.retire", str, "a31-inactive",
+            "How MLLP plantings are retired when the target does not say (?retire=): a31-inactive (ADT^A31 "
+            "with the identity marked deactivated) or a40-merge (ADT^A40 into the target's ?merge_into= IPP)."),
+    Setting("plant.fhir.retire", str, "delete",
+            "How FHIR plantings are retired when the target does not say (?retire=): delete (every resource, "
+            "then read back) or inactive (Patient updated to active=false, then read back)."),
     Setting("plant.mllp.tls_ca_file", str, "",
             "MLLP over TLS (mllps://): PEM bundle of the CAs trusted to sign the receivers' certificates; empty = "
             "the system trust store. A target's ?tls_ca= wins."),

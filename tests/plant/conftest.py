@@ -46,6 +46,8 @@ def closed_port() -> int:
 
 # --- MLLP ----------------------------------------------------------------------------------------
 
+RECEIVER = "app=DPI&facility=CHUX"
+
 @dataclass
 class MllpPeer:
     """Parses every message it receives and answers as ``decide(message)`` says: "AA", "AE", "AR",
@@ -60,8 +62,14 @@ class MllpPeer:
     scheme: str = "mllp"
 
     @property
-    def url(self) -> str:
+    def address(self) -> str:
+        """The target as stored: scheme, host and port."""
         return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The target as an operator writes it, with the receiving application and facility (MSH-5/6)."""
+        return f"{self.address}?{RECEIVER}"
 
     async def handle(self, reader: hl7.mllp.HL7StreamReader, writer: hl7.mllp.HL7StreamWriter) -> None:
         try:
@@ -157,6 +165,8 @@ class FhirServer:
     fail_next: list[int] = field(default_factory=list)  # statuses to answer before behaving
     reject_with: str | None = None  # answer 400 with this OperationOutcome text
     deletes: list[str] = field(default_factory=list)
+    # Answer 204 to DELETE and 200 to PUT but keep the resource unchanged: an engine that acknowledges and drops.
+    ignore_writes: bool = False
     port: int = 0
     scheme: str = "http"
     _ids: Any = field(default_factory=lambda: itertools.count(1))
@@ -205,8 +215,22 @@ class FhirServer:
         @app.delete("/fhir/<kind>/<rid>")
         def delete(kind: str, rid: str):
             self.deletes.append(f"{kind}/{rid}")
-            self.store.pop(f"{kind}/{rid}", None)
+            if not self.ignore_writes:
+                self.store.pop(f"{kind}/{rid}", None)
             return "", 204
+
+        @app.put("/fhir/<kind>/<rid>")
+        def update(kind: str, rid: str):
+            body = request.get_json(force=True)
+            try:
+                get_fhir_model_class(kind).model_validate(body)
+            except (ValidationError, KeyError, ValueError) as exc:
+                return outcome(400, f"invalid {kind}: {exc}")
+            if f"{kind}/{rid}" not in self.store:
+                return outcome(404, "not found", "not-found")
+            if not self.ignore_writes:
+                self.store[f"{kind}/{rid}"] = {**body, "id": rid}
+            return self.store[f"{kind}/{rid}"], 200
 
         return app
 
@@ -341,8 +365,12 @@ class TlsFront:
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
-    def url(self) -> str:
+    def address(self) -> str:
         return f"mllps://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.address}?{RECEIVER}"
 
     def _accept(self) -> None:
         while True:

@@ -12,31 +12,65 @@ from canary.errors import CanaryError
 from canary.plant.lifecycle import list_plantings
 from canary.plant.planter import plant, retire, select_for_retire
 
+# CPatient fields of the post-INS Mediboard line, in the order the mapping writes them.
+MEDIBOARD_COLUMNS = ["_IPP", "nom", "nom_jeune_fille", "prenom", "prenoms", "naissance", "sexe", "civilite",
+                     "adresse", "cp", "ville", "pays", "tel", "tel2", "email", "matricule", "status",
+                     "lieu_naissance", "cp_naissance", "commune_naissance_insee", "pays_naissance_insee",
+                     "medecin_traitant", "rques"]
+
+
+def _edit(db, canary_id, **fields):
+    record = json.loads(db.execute("SELECT record FROM canaries WHERE id = ?", [canary_id]).fetchone()[0])
+    db.execute("UPDATE canaries SET record = ? WHERE id = ?", [json.dumps(record | fields), canary_id])
+    db.conn.commit()
+
 
 def test_mediboard_csv_with_delimiter_and_encoding(db, add_hand_canaries, tmp_path, cli):
     canaries = add_hand_canaries("billing", count=3, kind="billing")
+    _edit(db, canaries[0]["id"], identity_status="QUAL", first_names=["Hélène", "Zoé"])
+    _edit(db, canaries[1]["id"], birth_place={"code": "99350", "name": "Maroc"}, birth_date="2018-04-02")
     target = tmp_path / "patients.csv"
     result = cli("plant", "billing", "--to", target.as_uri(), "--format", "csv", "--mapping", "mediboard",
                  "--delimiter", "|", "--encoding", "iso-8859-1")
     assert result.exit_code == 0, result.output
     text = target.read_bytes().decode("iso-8859-1")
     rows = list(csv.DictReader(io.StringIO(text), delimiter="|"))
-    assert len(rows) == 3
-    assert list(rows[0])[:5] == ["nom", "nom_jeune_fille", "prenom", "prenom_2", "prenom_3"]
-    for column in ("naissance", "sexe", "civilite", "adresse", "cp", "ville", "tel", "tel2", "email", "matricule",
-                   "lieu_naissance", "cp_naissance", "medecin_traitant", "rques"):
-        assert column in rows[0]
+    assert len(rows) == 3 and list(rows[0]) == MEDIBOARD_COLUMNS
     first, record = rows[0], canaries[0]
-    assert first["nom"] == record["birth_name"] and first["prenom"] == record["first_names"][0]
-    assert first["prenom_2"] == record["first_names"][1]
+    assert first["_IPP"] == record["ipp"] and first["nom"] == record["birth_name"]
+    assert (first["prenom"], first["prenoms"]) == ("HELENE", "HELENE ZOE")
     assert first["naissance"] == record["birth_date"] and first["sexe"] == record["sex"].lower()
-    assert first["matricule"] == record["nir"] and first["tel"] == "0612340000"
-    assert first["medecin_traitant"] == "GIRARD Anne" and first["lieu_naissance"] == "Lyon"
+    assert first["civilite"] == "mme" and first["tel"] == "0612340000"
+    # Identity: the INS matricule with a qualified identity only, the status in its own column.
+    assert (first["matricule"], first["status"]) == (record["nir"], "QUAL")
+    assert (rows[2]["matricule"], rows[2]["status"]) == ("", "VALI")
+    # The GP is a reference to a CMedecin (by RPPS), never a name.
+    assert first["medecin_traitant"] == "10003456789" and "GIRARD" not in text
+    assert (first["lieu_naissance"], first["commune_naissance_insee"], first["pays_naissance_insee"]) == (
+        "LYON", "69123", "250")
+    assert first["ville"] == "LYON" and first["adresse"] == "1 RUE DES LILAS"
+    abroad = rows[1]
+    assert (abroad["lieu_naissance"], abroad["commune_naissance_insee"], abroad["pays_naissance_insee"]) == (
+        "", "", "504")
+    assert abroad["civilite"] == "enf"
     rows_db = list_plantings(db, system="billing")
     assert {r["state"] for r in rows_db} == {"planted"}
-    assert {r["external_id"] for r in rows_db} == {c["nir"] for c in canaries}
+    assert {r["external_id"] for r in rows_db} == {c["ipp"] for c in canaries}
     assert rows_db[0]["target"] == target.as_uri() and rows_db[0]["channel"] == "file"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".patients.csv")] == []  # no temporary file
+
+
+def test_default_json_export_withholds_the_ins_of_unqualified_identities(db, add_hand_canaries, tmp_path):
+    canaries = add_hand_canaries("billing", count=2, kind="billing")
+    _edit(db, canaries[0]["id"], identity_status="QUAL")
+    _edit(db, canaries[1]["id"], identity_status="RECUP", birth_place={"code": "99350", "name": "Maroc"})
+    target = tmp_path / "export.json"
+    assert plant(db, "billing", target.as_uri()).ok
+    qualified, recup = json.loads(target.read_text())
+    assert qualified["nir"] == canaries[0]["nir"] and recup["nir"] == ""
+    assert canaries[1]["nir"] not in target.read_text()
+    assert (qualified["birth_place_name"], qualified["city"], qualified["gp_name"]) == ("LYON", "LYON", "GIRARD ANNE")
+    assert (recup["birth_place_name"], recup["birth_place_code"], recup["birth_country"]) == ("", "99350", "MAR")
 
 
 def test_json_export_and_idempotent_growth(db, add_hand_canaries, tmp_path):
@@ -58,7 +92,7 @@ def test_options_are_remembered_per_target(db, add_hand_canaries, tmp_path):
     add_hand_canaries("billing", count=1, kind="billing")
     assert plant(db, "billing", target.as_uri()).ok
     header = target.read_text().splitlines()[0]
-    assert header.startswith("nom,nom_jeune_fille,")
+    assert header.startswith("_IPP,nom,nom_jeune_fille,")
 
 
 def test_a_failed_write_keeps_the_old_file_and_marks_nothing(db, add_hand_canaries, tmp_path):
@@ -68,7 +102,7 @@ def test_a_failed_write_keeps_the_old_file_and_marks_nothing(db, add_hand_canari
     before = target.read_bytes()
     added = add_hand_canaries("billing", count=1, kind="billing")[0]
     record = json.loads(db.execute("SELECT record FROM canaries WHERE id = ?", [added["id"]]).fetchone()[0])
-    record["address"]["city"] = "Saint-Étienne"
+    record["allergies"] = [{"substance": "Pénicilline", "reaction": None}]  # free text keeps its accents
     db.execute("UPDATE canaries SET record = ? WHERE id = ?", [json.dumps(record), added["id"]])
     db.conn.commit()
     report = plant(db, "billing", target.as_uri())

@@ -13,7 +13,7 @@ from canary.plant.rotation import rotate
 from canary.store.seeding import seed_system
 from tests.conftest import make_record
 
-KEYS = {"id", "canary_id", "system", "generation", "channel", "target", "state", "external_id", "resources",
+KEYS = {"id", "canary_id", "system", "generation", "channel", "target", "receiver", "state", "external_id", "resources",
         "attempts", "planned_at", "planted_at", "retired_at", "error", "updated_at"}
 
 
@@ -37,10 +37,12 @@ def test_plants_json_contract_and_table(db, add_hand_canaries, tmp_path, cli, ml
     rows = json.loads(result.output)
     assert len(rows) == 3 and all(set(row) == KEYS for row in rows)
     assert {row["channel"] for row in rows} == {"mllp", "file"}
+    # The receiving application and facility (MSH-5/MSH-6) of an MLLP target are shown with its plantings.
+    assert {row["channel"]: row["receiver"] for row in rows} == {"mllp": "DPI/CHUX", "file": None}
     only = json.loads(cli("plants", "--system", "billing", "--json").output)
     assert [row["system"] for row in only] == ["billing"]
     table = cli("plants", "--system", "ehr-a").output
-    assert "EXTERNAL_ID" in table and "40000000" in table
+    assert "EXTERNAL_ID" in table and "40000000" in table and "RECEIVER" in table and "DPI/CHUX" in table
     assert cli("plants", "--system", "nope").exit_code == 1
 
 
@@ -61,7 +63,7 @@ def test_retire_system_everywhere(db, add_hand_canaries, tmp_path, cli, mllp_pee
     assert result.exit_code == 0 and "4 retired" in result.output
     assert {r["state"] for r in list_plantings(db)} == {"retired"}
     assert json.loads((tmp_path / "a.json").read_text()) == []
-    assert mllp_peer.events().count("A29") == 2
+    assert mllp_peer.events().count("A31") == 2 and "A29" not in mllp_peer.events()
     assert {row[0] for row in db.execute("SELECT status FROM canaries")} == {"retired"}
     # Retired canaries are not planted again.
     with pytest.raises(CanaryError, match="no active canary"):
@@ -82,9 +84,9 @@ def test_rotate_plants_a_new_generation_and_keeps_the_dates(db, add_hand_canarie
     assert len(old) == 4 and all(r["state"] == "retired" and r["retired_at"] for r in old)
     assert all(r["planted_at"] == before[(r["canary_id"], r["target"])] for r in old)
     assert len(new) == 6 and all(r["state"] == "planted" and r["planted_at"] for r in new)
-    assert mllp_peer.events() == ["A28", "A28", "A28", "A28", "A28", "A29", "A29"]
+    assert mllp_peer.events() == ["A28", "A28", "A28", "A28", "A28", "A31", "A31"]
     header, *lines = (tmp_path / "a.csv").read_text().splitlines()
-    assert header.startswith("nom;") and len(lines) == 3
+    assert header.startswith("_IPP;nom;") and len(lines) == 3
     status = dict(db.execute("SELECT id, status FROM canaries").fetchall())
     assert all(status[c["id"]] == "retired" for c in first)
     assert all(status[c] == "active" for c in report.canaries)
@@ -95,7 +97,7 @@ def test_rotate_keeps_the_old_generation_where_the_new_one_failed(db, add_hand_c
     assert plant(db, "ehr-a", mllp_peer.url).ok
     mllp_peer.decide = lambda message: "AE"
     report = rotate(db, "ehr-a", 1, RecordGenerator())
-    assert not report.ok and report.kept == [mllp_peer.url]
+    assert not report.ok and report.kept == [mllp_peer.address]
     states = {r["generation"]: r["state"] for r in list_plantings(db)}
     assert states == {1: "planted", 2: "failed"}
 

@@ -13,7 +13,7 @@ import pytest
 
 from canary.errors import CanaryError
 from canary.plant.lifecycle import list_plantings
-from canary.plant.planter import plant, retire, select_for_retire
+from canary.plant.planter import plant
 from canary.store.registry import add_system
 
 from .conftest import closed_port
@@ -33,7 +33,7 @@ def _qualify(db, canary_ids, status="QUAL"):
 def test_a28_carries_pam_fr_fields_and_ack_marks_planted(db, add_hand_canaries, mllp_peer):
     canaries = add_hand_canaries("ehr-a", count=3)
     _qualify(db, [canaries[0]["id"]])
-    report = plant(db, "ehr-a", mllp_peer.url + "?app=MEDIBOARD&facility=CHU")
+    report = plant(db, "ehr-a", mllp_peer.address + "?app=MEDIBOARD&facility=CHU")
     assert report.ok and sorted(report.planted) == sorted(c["id"] for c in canaries)
     assert mllp_peer.events() == ["A28"] * 3
 
@@ -59,9 +59,10 @@ def test_a28_carries_pam_fr_fields_and_ack_marks_planted(db, add_hand_canaries, 
     assert str(pid(8)) == record["sex"]
     bdl = [rep for rep in pid(11) if str(rep[6]) == "BDL"]
     assert len(bdl) == 1 and str(bdl[0][8]) == record["birth_place"]["code"]
-    assert str(bdl[0][2]) == record["birth_place"]["name"]
+    assert str(bdl[0][2]) == record["birth_place"]["name"].upper()
     assert "0612340000" in str(pid(13)) and record["email"] in str(pid(13))
     assert str(pid(32)) == "QUAL"
+    assert str(message.segment("ZFD")(5)) == "INSI" and str(message.segment("ROL")(3)) == "ODRP"
     # A VALI identity carries no INS (RNIV): only the IPP.
     assert len(mllp_peer.pids()[1](3)) == 1 and str(mllp_peer.pids()[1](32)) == "VALI"
     sent = "".join(str(m) for m in mllp_peer.messages)
@@ -71,7 +72,7 @@ def test_a28_carries_pam_fr_fields_and_ack_marks_planted(db, add_hand_canaries, 
     rows = list_plantings(db, system="ehr-a")
     assert {r["state"] for r in rows} == {"planted"}
     assert {r["external_id"] for r in rows} == {c["ipp"] for c in canaries}
-    assert all(r["planted_at"] and r["channel"] == "mllp" and r["target"] == mllp_peer.url for r in rows)
+    assert all(r["planted_at"] and r["channel"] == "mllp" and r["target"] == mllp_peer.address for r in rows)
 
 
 def test_values_are_escaped(db, add_hand_canaries, mllp_peer):
@@ -82,8 +83,8 @@ def test_values_are_escaped(db, add_hand_canaries, mllp_peer):
     db.conn.commit()
     assert plant(db, "ehr-a", mllp_peer.url).ok
     home = mllp_peer.pids()[0](11)[0]
-    assert str(home[0]) == r"3 rue Bel\F\Air \S\ \T\ \R\ \E\ fin"
-    assert mllp_peer.messages[0].unescape(str(home[0])) == "3 rue Bel|Air ^ & ~ \\ fin"
+    assert str(home[0]) == r"3 RUE BEL\F\AIR \S\ \T\ \R\ \E\ FIN"
+    assert mllp_peer.messages[0].unescape(str(home[0])) == "3 RUE BEL|AIR ^ & ~ \\ FIN"
 
 
 def test_plant_twice_sends_nothing_twice(db, add_hand_canaries, mllp_peer, cli):
@@ -112,7 +113,7 @@ def test_nack_leaves_nothing_planted_and_names_the_error(db, add_hand_canaries, 
 
 def test_unreachable_peer_is_a_clear_error(db, add_hand_canaries, cli):
     add_hand_canaries("ehr-a", count=2)
-    result = cli("plant", "ehr-a", "--to", f"mllp://127.0.0.1:{closed_port()}")
+    result = cli("plant", "ehr-a", "--to", f"mllp://127.0.0.1:{closed_port()}", "--app", "DPI", "--facility", "CHUX")
     assert result.exit_code == 1
     assert "cannot connect" in result.output and "refused" in result.output.lower()
     assert [r["state"] for r in list_plantings(db, system="ehr-a")] == ["planned", "planned"]
@@ -175,34 +176,42 @@ def test_process_killed_half_way_leaves_a_state_the_next_run_completes(db, db_pa
     assert {r["state"] for r in list_plantings(db, system="ehr-a")} == {"planted"}
 
 
-def test_retire_sends_a29_and_only_an_accepted_one_counts(db, add_hand_canaries, mllp_peer):
-    canaries = add_hand_canaries("ehr-a", count=2)
-    assert plant(db, "ehr-a", mllp_peer.url).ok
-    mllp_peer.decide = lambda message: "AR" if str(message.segment("PID")(3)[0][0]) == canaries[1]["ipp"] else "AA"
-    report = retire(db, select_for_retire(db, system="ehr-a"))
-    assert len(report.retired) == 1 and len(report.failed) == 1
-    assert mllp_peer.events()[2:] == ["A29", "A29"]
-    assert str(mllp_peer.messages[2].segment("MSH")(9)) == "ADT^A29^ADT_A21"
-    rows = {r["canary_id"]: r for r in list_plantings(db, system="ehr-a")}
-    assert rows[canaries[0]["id"]]["state"] == "retired" and rows[canaries[0]["id"]]["retired_at"]
-    assert rows[canaries[1]["id"]]["state"] == "planted" and "A29 refused" in rows[canaries[1]["id"]]["error"]
-    status = dict(db.execute("SELECT id, status FROM canaries").fetchall())
-    assert status == {canaries[0]["id"]: "retired", canaries[1]["id"]: "active"}
+def test_the_receiving_application_and_facility_are_required(db, add_hand_canaries, mllp_peer, cli):
+    add_hand_canaries("ehr-a", count=1)
+    for url, extra in [(mllp_peer.address, []), (mllp_peer.address + "?app=DPI", []),
+                       (mllp_peer.address, ["--facility", "CHUX"])]:
+        result = cli("plant", "ehr-a", "--to", url, *extra)
+        assert result.exit_code == 1
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and "MSH-5/MSH-6" in lines[0] and "?app=NAME&facility=NAME" in lines[0]
+    assert mllp_peer.messages == [] and list_plantings(db) == []
+    assert cli("plant", "ehr-a", "--to", mllp_peer.address, "--app", "DPI", "--facility", "CHUX").exit_code == 0
+    msh = mllp_peer.messages[0].segment("MSH")
+    assert (str(msh(5)), str(msh(6))) == ("DPI", "CHUX")
 
 
-def test_ipp_authority_uses_establishment_and_oid(db, add_hand_canaries, mllp_peer):
+def test_ipp_namespace_is_a_short_code(db, add_hand_canaries, mllp_peer, cli):
     add_system(db, "ehr-b", "ehr", establishment="CH de Villefranche", finess="690000880")
     add_hand_canaries("ehr-b", count=1)
-    report = plant(db, "ehr-b", mllp_peer.url + "?ipp_oid=1.2.250.1.999.1.1")
+    report = plant(db, "ehr-b", mllp_peer.url + "&ipp_oid=1.2.250.1.999.1.1&ipp_namespace=CHVF")
     assert report.ok and report.warnings == []
     message = mllp_peer.messages[0]
-    assert str(message.segment("PID")(3)[0][3]) == "CH DE VILLEFRANCHE&1.2.250.1.999.1.1&ISO"
+    assert str(message.segment("PID")(3)[0][3]) == "CHVF&1.2.250.1.999.1.1&ISO"
     assert str(message.segment("MSH")(4)) == "690000880"
+    # Not configured: the setting, else the sending application (as SIGEMS or HMLIT feeds write it), never the
+    # establishment's name.
     add_system(db, "ehr-c", "ehr", establishment="CH de Villefranche", finess="690000880")
     add_hand_canaries("ehr-c", count=1)
     report = plant(db, "ehr-c", mllp_peer.url)
     assert report.ok and "IPP assigning authority not configured" in report.warnings[0]
-    assert str(mllp_peer.messages[1].segment("PID")(3)[0][3]) == "CH DE VILLEFRANCHE&690000880&L"
+    assert str(mllp_peer.messages[1].segment("PID")(3)[0][3]) == "GAM&690000880&L"
+    assert "VILLEFRANCHE" not in str(mllp_peer.messages[1].segment("PID"))
+    assert cli("config", "set", "plant.hl7.ipp_namespace", "chvf").exit_code == 0
+    add_hand_canaries("ehr-c", count=1)
+    assert plant(db, "ehr-c", mllp_peer.url).ok
+    assert str(mllp_peer.messages[2].segment("PID")(3)[0][3]) == "CHVF&690000880&L"
+    with pytest.raises(CanaryError, match="invalid ipp_namespace 'CH de Villefranche'"):
+        plant(db, "ehr-c", mllp_peer.url, ipp_namespace="CH de Villefranche")
 
 
 def test_bad_target_urls_are_clear_errors(db, add_hand_canaries):
@@ -219,9 +228,9 @@ def test_bad_target_urls_are_clear_errors(db, add_hand_canaries):
 @pytest.mark.parametrize("mllp_peer", ["iso-8859-1"], indirect=True)
 def test_latin1_link(db, add_hand_canaries, mllp_peer):
     canaries = add_hand_canaries("ehr-a", count=2)
-    for canary, first in zip(canaries, ["Hélène", "Œdipe"], strict=True):
+    for canary, line in zip(canaries, ["1 rue de l'Œuvre", "2 place de l'Euro €"], strict=True):
         record = json.loads(db.execute("SELECT record FROM canaries WHERE id = ?", [canary["id"]]).fetchone()[0])
-        record["first_names"] = [first]
+        record["address"]["line"] = line
         db.execute("UPDATE canaries SET record = ? WHERE id = ?", [json.dumps(record), canary["id"]])
     db.conn.commit()
     report = plant(db, "ehr-a", mllp_peer.url, encoding="iso-8859-1")
@@ -229,4 +238,4 @@ def test_latin1_link(db, add_hand_canaries, mllp_peer):
     assert report.failed[0][0] == canaries[1]["id"] and "cannot be sent in iso-8859-1" in report.failed[0][1]
     assert len(mllp_peer.messages) == 1  # the second one never left
     assert str(mllp_peer.messages[0].segment("MSH")(18)) == "8859/1"
-    assert str(mllp_peer.pids()[0](5)[1][1]) == "HÉLÈNE"
+    assert str(mllp_peer.pids()[0](11)[0][0]) == "1 RUE DE L'OEUVRE"

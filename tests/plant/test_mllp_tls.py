@@ -27,14 +27,14 @@ def _states(db, system="ehr-a"):
 def test_plant_over_tls_with_a_trusted_ca_checks_the_ack(db, add_hand_canaries, pki, start_tls_peer, cli):
     canaries = add_hand_canaries("ehr-a", count=3)
     peer = start_tls_peer(server_context(pki.server))
-    result = cli("plant", "ehr-a", "--to", peer.url + "?ipp_oid=1.2.250.1.999.1.1", "--tls-ca", pki.ca.cert, "--json")
+    result = cli("plant", "ehr-a", "--to", peer.url + "&ipp_oid=1.2.250.1.999.1.1", "--tls-ca", pki.ca.cert, "--json")
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
-    assert out["channel"] == "mllp" and out["target"] == peer.url and sorted(out["planted"]) == sorted(
+    assert out["channel"] == "mllp" and out["target"] == peer.address and sorted(out["planted"]) == sorted(
         c["id"] for c in canaries)
     assert peer.events() == ["A28"] * 3
     rows = list_plantings(db, system="ehr-a")
-    assert {(r["state"], r["channel"], r["target"]) for r in rows} == {("planted", "mllp", peer.url)}
+    assert {(r["state"], r["channel"], r["target"]) for r in rows} == {("planted", "mllp", peer.address)}
     assert {r["external_id"] for r in rows} == {c["ipp"] for c in canaries}
     assert rows[0]["options"]["tls_ca"] == pki.ca.cert
 
@@ -50,7 +50,7 @@ def test_plant_over_tls_with_a_trusted_ca_checks_the_ack(db, add_hand_canaries, 
     assert plant(db, "ehr-a", peer.url).ok
     retired = retire(db, select_for_retire(db, system="ehr-a"))
     assert len(retired.retired) == 4 and not retired.failed
-    assert peer.events()[-4:] == ["A29"] * 4
+    assert peer.events()[-4:] == ["A31"] * 4
 
 
 @pytest.mark.parametrize("trust", ["system store", "another CA"])
@@ -230,7 +230,7 @@ def test_rotation_over_mutual_tls_reuses_the_remembered_paths(db, add_hand_canar
     monkeypatch.chdir(tmp_path)  # the next run starts elsewhere
     report = rotate(db, "ehr-a", 2, RecordGenerator())
     assert report.ok and report.generation == 2
-    assert peer.events() == ["A28"] * 4 + ["A29"] * 2
+    assert peer.events() == ["A28"] * 4 + ["A31"] * 2
     states = sorted((r["generation"], r["state"]) for r in list_plantings(db))
     assert states == [(1, "retired")] * 2 + [(2, "planted")] * 2
 
@@ -242,7 +242,7 @@ def test_key_material_is_never_stored_nor_printed(db, db_path, add_hand_canaries
                  "--tls-key", pki.client.key)
     assert result.exit_code == 0, result.output
     listing = cli("plants", "--json")
-    assert listing.exit_code == 0 and json.loads(listing.output)[0]["target"] == peer.url
+    assert listing.exit_code == 0 and json.loads(listing.output)[0]["target"] == peer.address
     key_body = "".join(Path(pki.client.key).read_text().splitlines()[1:-1])
     stored = b"".join(path.read_bytes() for path in db_path.parent.iterdir() if path.name.startswith(db_path.name))
     assert pki.client.key.encode() in stored  # the registry files were read: the path is there
