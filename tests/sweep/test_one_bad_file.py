@@ -135,3 +135,40 @@ def test_a_utf16_bom_before_utf8_text_of_a_big_file_split_in_ranges(db, sweep_ca
     (tmp_path / "big.csv").write_bytes(b"\xff\xfe" + filler + NATHALIE_ROW + filler)
     report = scan(build_index(db), [str(tmp_path / "big.csv")], Limits(), jobs=2)
     assert {f.canary_id for f in report.findings} == {NATHALIE}
+
+
+def test_hostile_files_fetched_by_url_are_skipped_and_the_rest_reported(run_scan, tmp_path):
+    from tests.sweep.test_feeds_and_store import _serve
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "export.xlsx").write_bytes(with_doctype(xlsx_bytes(HELENE_SHEET), "xl/workbook.xml", LAUGHS))
+    (site / "broken.gz").write_bytes(b"\x1f\x8b\x08\x00" + b"\xff" * 64)
+    (site / "clean.csv").write_bytes(NATHALIE_ROW)
+    server = _serve(site)
+    try:
+        base = f"http://127.0.0.1:{server.server_port}"
+        report = run_scan(f"{base}/export.xlsx", f"{base}/broken.gz", f"{base}/clean.csv")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert found(report) == {NATHALIE: ["name", "first_name", "birth_date"]}
+    assert {s["file"] for s in report.skipped} == {f"{base}/export.xlsx", f"{base}/broken.gz"}
+
+
+def test_a_feed_run_with_one_hostile_file_is_ok_and_reports_the_rest(cli, sweep_canaries, tmp_path):
+    drops = tmp_path / "drops"
+    drops.mkdir()
+    (drops / "a.xlsx").write_bytes(with_doctype(xlsx_bytes(HELENE_SHEET), "xl/worksheets/sheet1.xml", LAUGHS))
+    (drops / "b.csv").write_bytes(NATHALIE_ROW)
+    import py7zr
+
+    buffer = io.BytesIO()
+    with py7zr.SevenZipFile(buffer, "w") as archive:
+        archive.writestr(NATHALIE_ROW * 50, "inner.csv")
+    (drops / "c.7z").write_bytes(buffer.getvalue()[:-20])
+    assert cli("feed", "add", "drops", str(drops)).exit_code == 0
+    result = cli("sweep", "--feed", "drops", "--json")
+    assert result.exit_code == 0, result.output
+    [outcome] = json.loads(result.output)
+    assert outcome["status"] == "ok" and outcome["findings"] == 1 and outcome["files"] >= 1, outcome
