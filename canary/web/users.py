@@ -104,6 +104,8 @@ def _digest(session_id: str) -> str:
 def open_session(db: sqlite_utils.Database, name: str) -> str:
     session_id = secrets.token_urlsafe(32)
     stamp = now_iso()
+    # Sessions left to expire (no logout) are cleared here, so the table stays as small as the live ones.
+    db.execute("DELETE FROM web_sessions WHERE seen_at < ?", [_iso(datetime.now(UTC) - SESSION_IDLE)])
     db.execute("INSERT INTO web_sessions (id, user, created_at, seen_at) VALUES (?, ?, ?, ?)",
                [_digest(session_id), name, stamp, stamp])
     return session_id

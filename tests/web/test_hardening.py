@@ -174,3 +174,17 @@ def test_first_start_password_goes_to_an_owner_only_file_when_no_terminal(tmp_pa
 def test_console_is_served_by_waitress(served, header):
     resp = requests.get(served + "/auth/login", timeout=10)
     assert "Werkzeug" not in resp.headers.get(header, "")
+
+
+def test_idle_sessions_expire_and_are_cleared(db_path):
+    from canary.web.users import open_session, session_user
+
+    db = open_db(db_path)
+    add_user(db, "rssi", PASSWORD)
+    old, fresh = open_session(db, "rssi"), open_session(db, "rssi")
+    long_ago = (datetime.now(UTC) - timedelta(hours=13)).isoformat(timespec="seconds").replace("+00:00", "Z")
+    db.execute("UPDATE web_sessions SET seen_at = ? WHERE rowid = 1", [long_ago])
+    assert session_user(db, old) is None and session_user(db, fresh) == "rssi"
+    assert session_user(db, "made-up") is None and session_user(db, None) is None
+    assert db.execute("SELECT COUNT(*) FROM web_sessions").fetchone()[0] == 1
+    db.close()
