@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import IO, BinaryIO, Protocol
 
 from canary.watch.sweep.limits import Limits
+from canary.watch.sweep.xlsx import HostileSpreadsheet
 
 RATIO_SLACK = 1024 * 1024  # small streams may compress very well without being bombs
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
@@ -276,6 +277,8 @@ def unreadable(what: str, exc: BaseException) -> str:
     """The skip reason for a read that failed: what was read, the error's class and its message."""
     if isinstance(exc, LimitExceeded):
         return str(exc)
+    if isinstance(exc, HostileSpreadsheet):
+        return f"spreadsheet not read: {exc}"
     detail = " ".join(str(exc).split())  # one line, whatever the message held
     return f"unreadable {what}: {exc.__class__.__name__}: {detail}"[:300]
 
