@@ -8,7 +8,7 @@ from typing import Any
 import sqlite_utils
 
 from canary.alert.notices import queue_notices
-from canary.alert.text import render
+from canary.alert.text import clean_fields, render
 from canary.errors import CanaryError, NotFound
 from canary.store.events import utcnow
 from canary.store.tx import write_transaction
@@ -27,7 +27,8 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
 def alert_view(row: dict[str, Any]) -> dict[str, Any]:
     """The public shape of an alert: ``canary alerts --json`` items and what webhooks receive."""
     row = _decode(dict(row))
-    view = {
+    # Fields that peers wrote (accounts, sources...) lose their control characters before any text is built.
+    view = clean_fields({
         "id": row["id"],
         "key": row["key"],
         "state": row["state"],
@@ -55,7 +56,7 @@ def alert_view(row: dict[str, Any]) -> dict[str, Any]:
         "resolved_by": row["resolved_by"],
         "resolved_at": row["resolved_at"],
         "note": row["note"],
-    }
+    })
     view.update(render(view))
     return view
 

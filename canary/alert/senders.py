@@ -23,6 +23,7 @@ import requests
 from canary.alert.destinations import Destination, network_target
 from canary.alert.pinned import PinnedHTTP
 from canary.alert.ssrf import Resolver, TargetPolicy, check_target, system_resolver
+from canary.alert.text import strip_controls
 from canary.alert.window import parse_time
 from canary.errors import CanaryError
 
@@ -116,12 +117,15 @@ def _send_http(destination: Destination, payload: dict[str, Any], timeout: float
 
 
 def _cef_escape_header(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """CEF header field: backslash and pipe escaped; a header holds no line break (one record per line)."""
+    return strip_controls(value.replace("\\", "\\\\").replace("|", "\\|"))
 
 
 def _cef_escape_value(value: Any) -> str:
+    """CEF extension value: backslash and '=' escaped, CR and LF written as \\r and \\n, other controls dropped."""
     text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
-    return text.replace("\\", "\\\\").replace("=", "\\=").replace("\r", "").replace("\n", "\\n")
+    text = text.replace("\\", "\\\\").replace("=", "\\=").replace("\r", "\\r").replace("\n", "\\n")
+    return strip_controls(text)
 
 
 def _epoch_ms(value: str | None) -> int | None:
@@ -217,9 +221,13 @@ def _apprise_url(url: str, key: str) -> str:
 def _send_apprise(destination: Destination, payload: dict[str, Any]) -> None:
     import apprise  # loading every plugin is slow; only delivery needs it
 
-    notifier = apprise.Apprise()
+    # Redirects are never followed (the next hop was never checked against the SSRF policy): off for the
+    # whole asset, and again on each plugin, whatever a "redirect=yes" in the URL asked for.
+    notifier = apprise.Apprise(asset=apprise.AppriseAsset(http_redirects=False))
     if not notifier.add(_apprise_url(destination.url, payload["idempotency_key"])):
         raise DeliveryError("apprise refused the URL")
+    for plugin in notifier:
+        plugin.redirects = False
     notice = payload.get("notice")
     if notice:  # a state change: never the alarm colour of the page it follows
         notify_type = apprise.NotifyType.SUCCESS if notice["to"] == "resolved" else apprise.NotifyType.INFO

@@ -20,6 +20,28 @@ from canary.settings import get_setting
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")
+NAT64_LOCAL_USE = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: the IPv4 sits where the site chose
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one reaches, for the forms that carry one: IPv4-mapped (``::ffff:a.b.c.d``),
+    NAT64 (``64:ff9b::a.b.c.d``), 6to4 (``2002:AABB:CCDD::``) and IPv4-compatible (``::a.b.c.d``).
+
+    Such an address is judged as that IPv4: a NAT64 gateway or a 6to4 relay would carry the connection there.
+    """
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address.ipv4_mapped:
+        return address.ipv4_mapped
+    if address.sixtofour:
+        return address.sixtofour
+    if address in NAT64_WELL_KNOWN or (address in IPV4_COMPATIBLE and int(address) > 1):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 @dataclass(frozen=True)
 class TargetPolicy:
     allowed: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
@@ -37,10 +59,11 @@ class TargetPolicy:
 
     def refusal(self, address: IPAddress) -> str | None:
         """Why ``address`` may not be contacted, or None when it may."""
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
+        address = embedded_ipv4(address) or address
         if any(address in network for network in self.allowed):
             return None
+        if address in NAT64_LOCAL_USE:
+            return None if self.allow_private else "local-use NAT64 (may reach any IPv4)"
         if address.is_link_local or address.is_multicast or address.is_unspecified:
             return "link-local (cloud metadata), multicast or unspecified"
         if address.is_loopback or address.is_private:

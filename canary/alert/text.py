@@ -6,6 +6,7 @@ alert's public view, so every destination (chat, e-mail, SMS, SIEM) says the sam
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -32,6 +33,31 @@ CONFIDENCE = {
             "low: probably a bot (link previewer, scanner)"),
     "info": ("information seulement", "information only"),
 }
+
+
+# C0 and C1 controls, DEL, line and paragraph separators, and the bidirectional overrides that reorder
+# what a reader sees: none belongs in an account name, and each could fake a line or a record.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def strip_controls(text: str) -> str:
+    """``text`` with every control character replaced by a space (a forged line break becomes a space)."""
+    return _CONTROLS.sub(" ", text)
+
+
+def clean_fields(value: Any) -> Any:
+    """Every string in ``value`` (nested lists and dicts too) without control characters.
+
+    Account names, sources and hosts come from unauthenticated peers (syslog, HTTP, DNS, mail): they go
+    through here before they are written into a title, a text or a SIEM record.
+    """
+    if isinstance(value, str):
+        return strip_controls(value)
+    if isinstance(value, list):
+        return [clean_fields(v) for v in value]
+    if isinstance(value, dict):
+        return {k: clean_fields(v) for k, v in value.items()}
+    return value
 
 
 def human_time(value: str | None) -> str:

@@ -94,4 +94,22 @@ def _login_failures(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = [("core-001-tables", _core_tables), ("core-002-login-failures", _login_failures)]
+def _web_sessions(db: sqlite_utils.Database) -> None:
+    # Console sessions kept server-side (the cookie holds a random id, this table its SHA-256), so that
+    # logging out or changing a password ends every copy of a cookie; failures are throttled per address.
+    db.executescript(
+        """
+        CREATE TABLE web_sessions (
+            id TEXT PRIMARY KEY,
+            user TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            seen_at TEXT NOT NULL
+        );
+        CREATE INDEX web_sessions_user ON web_sessions(user);
+        CREATE INDEX login_failures_source ON login_failures(name, source, at);
+        """
+    )
+
+
+MIGRATIONS = [("core-001-tables", _core_tables), ("core-002-login-failures", _login_failures),
+              ("core-003-web-sessions", _web_sessions)]

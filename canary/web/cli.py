@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import signal
 import sys
@@ -10,9 +11,11 @@ import threading
 from typing import Any
 
 import click
-from werkzeug.serving import make_server
+from waitress import wasyncore
+from waitress.server import create_server
 
 from canary.cli import CliContext, pass_ctx
+from canary.files import write_atomic
 from canary.serve import ServeContext, build_services, serve_options, start_all, stop_all
 from canary.web import create_app
 from canary.web.users import add_user
@@ -26,31 +29,51 @@ def _serve(ctx: CliContext, host: str, port: int, **options: Any) -> None:
     serve_ctx = ServeContext(db_path=ctx.db_path)
     services = start_all(build_services(serve_ctx, options))
     serve_ctx.scheduler.start()
-    server = make_server(host, port, app, threaded=True)
+    # waitress (as for the callback listener): a production server with bounded threads, not the
+    # development server, which is neither meant for hostile clients nor for long uptimes.
+    server: Any = create_server(app, host=host, port=port, threads=8, ident="", expose_tracebacks=False,
+                                clear_untrusted_proxy_headers=True)
     stopping = threading.Event()
 
     def _stop(*_args: Any) -> None:
         if not stopping.is_set():
             stopping.set()
-            threading.Thread(target=server.shutdown, daemon=True).start()
+            # Closing every channel from inside the loop ends run(); then running requests finish.
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    click.echo(f"console on http://{host}:{server.server_port}/", err=True)
+    click.echo(f"console on http://{host}:{server.effective_port}/", err=True)
     try:
-        server.serve_forever()
+        server.run()
     finally:
+        server.task_dispatcher.shutdown()
         serve_ctx.scheduler.shutdown(wait=False)
         stop_all(services)
 
 
 def _first_admin(ctx: CliContext) -> None:
-    """On a fresh registry, create the first console account and print its password once."""
-    if ctx.db.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 0:
-        password = secrets.token_urlsafe(15)
+    """On a fresh registry, create the first console account and hand its password over once.
+
+    To the terminal when one is attached; otherwise (a service, whose output goes to a journal) into
+    an owner-only file beside the registry, and only that file's path is printed.
+    """
+    if ctx.db.execute("SELECT COUNT(*) FROM users").fetchone()[0] != 0:
+        return
+    password = secrets.token_urlsafe(15)
+    hint = "change it with 'canary user add admin'"
+    if sys.stderr.isatty():
         add_user(ctx.db, "admin", password)
-        click.secho(f"first start: console user 'admin' created with password {password} "
-                    "(shown once; change it with 'canary user add admin')", fg="yellow", err=True)
+        click.secho(f"first start: console user 'admin' created with password {password} (shown once; {hint})",
+                    fg="yellow", err=True)
+        return
+    secret_file = ctx.db_path.with_name(ctx.db_path.name + ".admin-password")
+    # Written (mode 0600) before the account exists: a failed write never leaves an unknown password.
+    write_atomic(secret_file, f"console user admin, password {password}\n")
+    os.chmod(secret_file, 0o600)
+    add_user(ctx.db, "admin", password)
+    click.echo(f"first start: console user 'admin' created; its password is in {secret_file} (owner-only; "
+               f"delete the file once read, {hint})", err=True)
 
 
 def build_serve_command() -> click.Command:

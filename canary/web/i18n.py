@@ -13,6 +13,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "username": {"fr": "Identifiant", "en": "Username"},
     "password": {"fr": "Mot de passe", "en": "Password"},
     "bad_login": {"fr": "Identifiant ou mot de passe incorrect.", "en": "Wrong username or password."},
+    "slow_down": {"fr": "Trop d'essais depuis cette adresse : réessayez dans un moment.",
+                  "en": "Too many attempts from this address: try again in a moment."},
     "systems": {"fr": "Systèmes surveillés", "en": "Watched systems"},
     "system": {"fr": "Système", "en": "System"},
     "kind": {"fr": "Type", "en": "Kind"},

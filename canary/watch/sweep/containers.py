@@ -14,12 +14,12 @@ import lzma
 import tarfile
 import tempfile
 import zipfile
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, BinaryIO, Protocol
 
 from canary.watch.sweep.limits import Limits
+from canary.watch.sweep.xlsx import HostileSpreadsheet
 
 RATIO_SLACK = 1024 * 1024  # small streams may compress very well without being bombs
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
@@ -192,9 +192,8 @@ class Walker:
                         yield from self._7z(name, handle, budget, depth)
         except LimitExceeded as exc:
             self.skip(name, str(exc))
-        except (OSError, EOFError, zlib.error, lzma.LZMAError, tarfile.TarError, zipfile.BadZipFile,
-                ValueError, RuntimeError, KeyError) as exc:
-            self.skip(name, f"unreadable {kind} data: {exc.__class__.__name__}: {exc}"[:300])
+        except Exception as exc:  # noqa: BLE001 - whatever one hostile file raises, the sweep goes on
+            self.skip(name, unreadable(kind, exc))
 
     # --- archives --------------------------------------------------------------------------------
 
@@ -230,8 +229,8 @@ class Walker:
                         yield from self.leaves(member, bounded, budget, depth + 1)
                 except LimitExceeded as exc:
                     self.skip(member, str(exc))
-                except (OSError, EOFError, zlib.error, zipfile.BadZipFile, NotImplementedError, RuntimeError) as exc:
-                    self.skip(member, f"unreadable zip member: {exc.__class__.__name__}: {exc}"[:300])
+                except Exception as exc:  # noqa: BLE001 - one bad member never hides the next ones
+                    self.skip(member, unreadable("zip member", exc))
 
     def _xlsx(self, name: str, handle: IO[bytes], infos: list[zipfile.ZipInfo], budget: Budget) -> Iterator[Leaf]:
         from canary.watch.sweep.xlsx import xlsx_rows
@@ -272,6 +271,16 @@ class Walker:
             with spool.file:
                 spool.file.seek(0)
                 yield from self.leaves(f"{name}!{member_name}", spool.file, budget, depth + 1)
+
+
+def unreadable(what: str, exc: BaseException) -> str:
+    """The skip reason for a read that failed: what was read, the error's class and its message."""
+    if isinstance(exc, LimitExceeded):
+        return str(exc)
+    if isinstance(exc, HostileSpreadsheet):
+        return f"spreadsheet not read: {exc}"
+    detail = " ".join(str(exc).split())  # one line, whatever the message held
+    return f"unreadable {what}: {exc.__class__.__name__}: {detail}"[:300]
 
 
 def _constant(value: int) -> Callable[[], int]:

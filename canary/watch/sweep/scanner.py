@@ -5,27 +5,21 @@ from __future__ import annotations
 import codecs
 import gc
 import io
-import lzma
 import multiprocessing
 import queue
-import tarfile
 import threading
-import zipfile
-import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from canary.watch.sweep.containers import Budget, Leaf, LimitExceeded, Walker
+from canary.watch.sweep.containers import Budget, Leaf, Walker, unreadable
 from canary.watch.sweep.index import SweepIndex
 from canary.watch.sweep.limits import Limits
 from canary.watch.sweep.matcher import CHUNK, OVERLAP, Finding, StreamMatcher
 from canary.watch.sweep.sources import Unit, Unreachable, expand, fetch
 from canary.watch.sweep.textnorm import looks_binary, sniff_encoding
 
-_READ_ERRORS = (LimitExceeded, OSError, EOFError, zlib.error, lzma.LZMAError, tarfile.TarError,
-                zipfile.BadZipFile, ValueError, RuntimeError)
 _RANK = {"low": 0, "medium": 1, "high": 2}
 
 
@@ -78,6 +72,8 @@ class UnitScanner:
             walker.skip(unit.name, str(exc))
         except OSError as exc:
             walker.skip(unit.name, f"unreadable: {exc.strerror or exc}")
+        except Exception as exc:  # noqa: BLE001 - one input that breaks a reader never ends the sweep
+            walker.skip(unit.name, unreadable("input", exc))
         return result
 
     def _scan_stream(self, name: str, stream: BinaryIO, path: str | None, result: UnitResult,
@@ -86,7 +82,10 @@ class UnitScanner:
         for leaf in walker.leaves(name, stream, budget, path=path):
             counter = [0]
             chunks, encoding = self._leaf_chunks(leaf, walker, counter)
-            result.findings.extend(self.matcher.scan(_prefetched(chunks), leaf.name, encoding))
+            try:
+                result.findings.extend(self.matcher.scan(_prefetched(chunks), leaf.name, encoding))
+            except Exception as exc:  # noqa: BLE001 - the next leaves of the same archive are still read
+                walker.skip(leaf.name, unreadable("data", exc))
             result.files += 1
             result.bytes += counter[0]
 
@@ -122,8 +121,8 @@ class UnitScanner:
         assert stream is not None
         try:
             head = stream.read(CHUNK)
-        except _READ_ERRORS as exc:
-            walker.skip(leaf.name, _reason(exc))
+        except Exception as exc:  # noqa: BLE001 - a leaf that cannot be read is skipped, with its reason
+            walker.skip(leaf.name, unreadable("data", exc))
             return iter(()), "utf-8"
         encoding = sniff_encoding(head)
         if not encoding.startswith("utf-16") and len(head) > 64 and head[1::2].count(0) > len(head) // 4 \
@@ -197,14 +196,8 @@ def _guarded(chunks: Iterator[bytes], name: str, walker: Walker, counter: list[i
         for block in chunks:
             counter[0] += len(block)
             yield block
-    except _READ_ERRORS as exc:
-        walker.skip(name, _reason(exc))
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, LimitExceeded):
-        return str(exc)
-    return f"unreadable data: {exc.__class__.__name__}: {exc}"[:300]
+    except Exception as exc:  # noqa: BLE001 - a bomb, corrupt data or hostile XML in this leaf only
+        walker.skip(name, unreadable("data", exc))
 
 
 def _transcoded(chunks: Iterator[bytes], encoding: str) -> Iterator[bytes]:

@@ -177,9 +177,17 @@ def decode(data: bytes, encoding: str) -> str:
 
 
 def sniff_encoding(head: bytes) -> str:
-    """utf-16 (BOM), utf-8 (valid, BOM or ASCII) or cp1252, from the first block of a stream."""
+    """utf-16 (BOM), utf-8 (valid, BOM or ASCII) or cp1252, from the first block of a stream.
+
+    A UTF-16 BOM is believed only when the content agrees: the digits, separators and newlines of any
+    record are ASCII, and ASCII in UTF-16 holds NUL bytes. Two BOM bytes in front of 8-bit text (a
+    broken export, or a thief hiding a dump) leave it read as the 8-bit text it is.
+    """
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return "utf-16"
+        body = head[2:]
+        if not body or b"\x00" in body:
+            return "utf-16"
+        head = body
     try:
         head.decode("utf-8")
         return "utf-8"

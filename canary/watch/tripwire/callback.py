@@ -13,6 +13,10 @@ from typing import Any
 
 import sqlite_utils
 from flask import Flask, Response, request
+from waitress.channel import HTTPChannel
+from waitress.task import ErrorTask
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Rule
 
 from canary.normalize import phone_key
 from canary.settings import get_setting
@@ -34,7 +38,6 @@ from canary.watch.tripwire.writer import EventWriter
 
 log = logging.getLogger("canary.tripwire.http")
 
-_ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]
 _PREFETCH_HEADERS = ("Purpose", "Sec-Purpose", "X-Purpose", "X-Moz")
 _MAX_TEXT = 2000
 
@@ -108,7 +111,8 @@ def create_callback_app(writer: EventWriter, config: CallbackConfig) -> Flask:
         if not signature_ok(config.webhook_secret, body=body, headers=request.headers, url=url, form=form):
             log.warning("webhook %s refused: bad or missing signature from %s", request.path,
                         client_address(request.environ, config.trusted_proxies))
-            return Response("Forbidden\n", status=403, mimetype="text/plain")
+            record_token_hit()
+            return _answer(request.path, status=403)  # the portal's page and headers: nothing tells it apart
         fields = request.get_json(silent=True) if request.mimetype == "application/json" else dict(form)
         payload = read_payload(fields if isinstance(fields, dict) else {})
         number = phone_key(payload["to"] or "")
@@ -125,12 +129,13 @@ def create_callback_app(writer: EventWriter, config: CallbackConfig) -> Flask:
 
         store(job)
         if request.mimetype == "application/json":
-            return Response("{}\n", mimetype="application/json")
-        return Response('<?xml version="1.0" encoding="UTF-8"?><Response></Response>\n', mimetype="text/xml")
+            answer = Response("{}\n", mimetype="application/json")
+        else:
+            answer = Response('<?xml version="1.0" encoding="UTF-8"?><Response></Response>\n', mimetype="text/xml")
+        answer.headers.update(COMMON_HEADERS)
+        return answer
 
-    @app.route("/", defaults={"path": ""}, methods=_ANY_METHOD)
-    @app.route("/<path:path>", methods=_ANY_METHOD)
-    def anything(path: str) -> Response:
+    def record_token_hit() -> None:
         received = utcnow()
         query = request.query_string.decode("latin-1")
         candidates = token_candidates(request.path, query, request.host)
@@ -142,7 +147,21 @@ def create_callback_app(writer: EventWriter, config: CallbackConfig) -> Flask:
                 return record_hit(db, hit, canary_id, config.policy) if canary_id else None
 
             store(job)
+
+    def anything(path: str = "") -> Response:
+        record_token_hit()
         return _answer(request.path)
+
+    # Rules without a method list match every method (TRACE, PROPFIND, made-up ones): no framework 405
+    # page, and a token sent with any method is a hit.
+    app.url_map.add(Rule("/", defaults={"path": ""}, endpoint="anything"))
+    app.url_map.add(Rule("/<path:path>", endpoint="anything"))
+    app.view_functions["anything"] = anything
+
+    @app.errorhandler(HTTPException)
+    def portal_error(error: HTTPException) -> Response:
+        # Whatever the framework refuses (a body too large, a malformed form) is answered like the portal.
+        return _answer(request.path, status=error.code or 400)
 
     return app
 
@@ -173,12 +192,29 @@ def _http_hit(received: str, config: CallbackConfig) -> Hit:
                path_kind=details["path_kind"], details={k: v for k, v in details.items() if v is not None})
 
 
-def _answer(path: str) -> Response:
+def _answer(path: str, status: int = 200) -> Response:
     if path == "/robots.txt":
-        response = Response(ROBOTS_TXT, mimetype="text/plain")
+        response = Response(ROBOTS_TXT, status=status, mimetype="text/plain")
     elif is_image_path(path):
-        response = Response(PIXEL_GIF, mimetype="image/gif")
+        response = Response(PIXEL_GIF, status=status, mimetype="image/gif")
     else:
-        response = Response(PORTAL_PAGE, mimetype="text/html")
+        response = Response(PORTAL_PAGE, status=status, mimetype="text/html")
     response.headers.update(COMMON_HEADERS)
     return response
+
+
+class PortalErrorTask(ErrorTask):
+    """What waitress answers itself (malformed request, body over its limit): the portal page and headers."""
+
+    def execute(self) -> None:
+        error: Any = getattr(self.request, "error", None)  # set by waitress's parser on every error task
+        self.status = f"{getattr(error, 'code', 400)} {getattr(error, 'reason', 'Bad Request')}"
+        headers: Any = self.response_headers  # a list at run time; the stubs declare a Sequence
+        headers.extend([("Content-Type", "text/html; charset=utf-8"), *COMMON_HEADERS.items()])
+        self.set_close_on_finish()
+        self.content_length = len(PORTAL_PAGE)
+        self.write(PORTAL_PAGE)
+
+
+class PortalChannel(HTTPChannel):
+    error_task_class = PortalErrorTask

@@ -22,7 +22,7 @@ from canary.errors import CanaryError
 from canary.serve import ServeContext, Service
 from canary.settings import get_setting
 from canary.store import open_db
-from canary.watch.tripwire.callback import CallbackConfig, create_callback_app
+from canary.watch.tripwire.callback import CallbackConfig, PortalChannel, create_callback_app
 from canary.watch.tripwire.dns import DnsListener, TripwireResolver, ZoneAnswers
 from canary.watch.tripwire.imap import ImapConfig, poll_mailbox
 from canary.watch.tripwire.noise import NoisePolicy
@@ -79,6 +79,7 @@ class CallbackService:
                                      max_request_body_size=64 * 1024, clear_untrusted_proxy_headers=False,
                                      asyncore_use_poll=True,
                                      expose_tracebacks=False)
+        self._server.channel_class = PortalChannel  # waitress's own refusals look like the portal too
         self.port = self._server.effective_port
         self._thread = threading.Thread(target=self._server.run, name="tripwire-http", daemon=True)
         self._thread.start()
