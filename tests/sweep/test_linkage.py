@@ -13,8 +13,9 @@ import pytest
 
 from canary.store.registry import add_canaries, add_system
 from canary.store.seeding import derive_token
+from canary.watch.sweep.index import build_index
 from canary.watch.sweep.layout import Layout, role_of
-from canary.watch.sweep.linkage import comparisons_in, grade_score, surname_share, thresholds
+from canary.watch.sweep.linkage import BUCKETS_PER_BIT, grade_score, records_in, surname_share, thresholds
 from tests.conftest import make_record
 
 ROBERT = {"sex": "M", "birth_name": "ROBERT", "used_name": None, "first_names": ["Jean-Claude", "Robert"],
@@ -129,13 +130,21 @@ def test_hl7_pid_positions(scan_text, people):
     assert found[people["GOURVES"]].fields[:3] == ["name", "first_name", "birth_date"]
 
 
-def test_thresholds_grow_with_the_scan(people):
-    small_low, small_medium = thresholds(comparisons_in(10_000, 5), structured=True)
-    big_low, big_medium = thresholds(comparisons_in(1 << 30, 10_000), structured=True)
+def test_thresholds_grow_with_the_scan(db, people):
+    coincidence = build_index(db, use_cache=False).coincidence
+    small_low, small_medium = thresholds(coincidence, records_in(10_000), structured=True)
+    big_low, big_medium = thresholds(coincidence, records_in(1 << 30), structured=True)
     assert (small_low, small_medium) == (20.0, 30.0)
-    assert big_low > 30 and big_medium > big_low + 5
-    # At 1 GB and 10,000 canaries, a common family name and a birth date are not a finding.
-    assert grade_score(9.0 + 15.1, True, comparisons_in(1 << 30, 10_000)) is None
+    assert big_low > small_low and big_medium > big_low
+    # Free text demands more than a record with known columns.
+    assert thresholds(coincidence, records_in(1 << 30), structured=False)[0] > big_low
+    # The thresholds keep the expected chance matches of a 1 GB scan under 5 (low) and 0.1 (medium).
+    records = records_in(1 << 30)
+    for threshold, bound in ((big_low, 5.0), (big_medium, 0.1)):
+        expected = records * sum(coincidence[int(round(threshold * BUCKETS_PER_BIT)):])
+        assert expected <= bound
+    assert grade_score(big_low - 0.5, True, coincidence, records) is None
+    assert grade_score(big_medium, True, coincidence, records) == ("medium", "high")
     assert surname_share(1) > surname_share(1000) > surname_share(40_000) > surname_share(None)
 
 

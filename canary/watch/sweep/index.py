@@ -21,7 +21,19 @@ import sqlite_utils
 
 from canary.generate.admin import default_seeds_dir
 from canary.normalize import fold
-from canary.watch.sweep.linkage import PAIR_FIELDS, first_name_bits, first_name_ranks, surname_bits, surname_ranks
+from canary.watch.sweep.linkage import (
+    ADDRESS_BITS,
+    AMC_BITS,
+    BIRTH_DATE_BITS,
+    IPP_BITS,
+    PAIR_FIELDS,
+    POSTCODE_BITS,
+    coincidence_histogram,
+    first_name_bits,
+    first_name_ranks,
+    surname_bits,
+    surname_ranks,
+)
 from canary.watch.sweep.textnorm import squeeze, squeeze_value
 
 STRONG_KINDS = ("nir", "nir13", "phone", "email", "token", "hostname")
@@ -69,6 +81,8 @@ class SweepIndex:
     # Per pattern made only of weak anchors: the union of the other halves of every canary sharing it,
     # for the pre-check that drops most anchors before any per-canary work; None for strong markers.
     weak_others: list[tuple[bytes, ...] | None] = field(default_factory=list)
+    # Per score bucket, the chance matches one unrelated record makes with these canaries (linkage.py).
+    coincidence: list[float] = field(default_factory=list)
 
     def private_files(self) -> set[Path]:
         """The registry and its side files: full of markers, never scanned as a leak."""
@@ -197,7 +211,17 @@ def _build(db: sqlite_utils.Database) -> SweepIndex:
     patterns = list(by_pattern)
     index = SweepIndex(canaries=canaries, patterns=patterns, entries=[by_pattern[p] for p in patterns])
     index.plans, index.weak_others = _plans(index)
+    index.coincidence = coincidence_histogram(_weak_bits(info) for info in canaries.values())
     return index
+
+
+def _weak_bits(info: CanaryInfo) -> list[tuple[str, float]]:
+    """The canary's weak fields with their agreement weights; for names, the more frequent one."""
+    fields = [("name", min(info.name_bits, default=0.0)), ("first_name", min(info.first_bits, default=0.0)),
+              ("birth_date", BIRTH_DATE_BITS if info.birth_date else 0.0),
+              ("address", ADDRESS_BITS if info.address else 0.0), ("postcode", POSTCODE_BITS if info.postcode else 0.0),
+              ("ipp", IPP_BITS if info.ipp else 0.0), ("amc_member", AMC_BITS if info.amc_member else 0.0)]
+    return [(name, bits) for name, bits in fields if bits > 0]
 
 
 def _plans(index: SweepIndex) -> tuple[list[Plan], list[tuple[bytes, ...] | None]]:

@@ -8,12 +8,13 @@ adjustment, as in Splink): MARTIN is one French person in 300, a family name of 
 another value* (a different first name in the first-name column, another birth date in the
 birth-date column) subtracts log2((1-m)/(1-u)) bits.
 
-The score is compared with thresholds that grow with the size of the search: a scan that compares
-R records with K canaries makes R×K comparisons, and a random pair reaches a score S with a
-chance below 2^-S, so fewer than ``2^(log2(R·K) - T)`` false matches reach a threshold T. ``low``
-and ``medium`` are set so that fewer than 5 false ``low`` and 0.1 false ``medium`` findings are
-expected whatever the size of the scan (docs/sweep.md), with floors for small scans.
-Strong markers (NIR, phone, e-mail, callback token or hostname) stay decisive.
+Thresholds follow from the registry and the size of the scan. For each canary, every agreement
+pattern the search can find (two pair fields, one of them an anchor, with or without first name
+and postcode) has a score S and a chance 2^-S that an unrelated record shows it. Summed over the
+canaries, ``coincidence`` gives, per score, how many chance matches one record makes; times the
+records of the scan it is the expected number of false findings above a threshold. ``low`` and
+``medium`` are the lowest thresholds keeping that expectation under 5 and 0.1, with floors for
+small scans. Strong markers (NIR, phone, e-mail, callback token or hostname) stay decisive.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from canary.normalize import fold
 STRONG_FIELDS = ("nir", "phone", "email", "token", "hostname")
 # Fields that can make a pair; a finding without a strong marker needs two of them to agree.
 PAIR_FIELDS = ("name", "birth_date", "address", "ipp", "amc_member")
+ANCHORS = ("birth_date", "ipp", "amc_member")  # the fast search finds pairs from these
 
 # Agreement weights in bits for fields whose frequency does not depend on the value (log2(m/u)).
 BIRTH_DATE_BITS = math.log2(0.97 * 36_500)  # ~100 years of birth days, written right 97 % of the time
@@ -43,11 +45,13 @@ AGAINST = {"name": -5.0, "first_name": -10.0, "birth_date": -10.0, "nir": -20.0,
            "postcode": -1.5, "city": -1.0, "ipp": -1.0, "phone": -1.0, "email": -1.0, "amc_member": -1.0}
 M_NAME = 0.95
 
-# Floors and margins (bits) of the thresholds: see the module docstring.
+# Expected false findings a scan may make at each level, and floors (bits) for small scans.
+EXPECTED_FALSE_LOW, EXPECTED_FALSE_MEDIUM = 5.0, 0.1
 LOW_FLOOR, MEDIUM_FLOOR = 20.0, 30.0
-LOW_MARGIN, MEDIUM_MARGIN = -math.log2(5), math.log2(10)  # < 5 false low, < 0.1 false medium expected
-FREE_TEXT_PENALTY = 4.0  # free text has no columns to disagree with: demand 16x more evidence
-RECORD_BYTES = 128
+FREE_TEXT_PENALTY = 2.0  # free text shows no disagreement and may mix fields: demand 4x more evidence
+RECORD_BYTES = 128  # one record per 128 bytes scanned (dump rows are 100-300 bytes: errs strict)
+BUCKETS_PER_BIT = 10
+MAX_BITS = 120
 
 
 @dataclass(frozen=True)
@@ -68,25 +72,36 @@ class Comparison:
         return sum(1 for f in self.agreed if f in PAIR_FIELDS)
 
 
-def thresholds(comparisons: float, structured: bool) -> tuple[float, float]:
-    """(low, medium) score thresholds for a scan making ``comparisons`` record×canary comparisons."""
-    scale = math.log2(max(2.0, comparisons))
+def thresholds(coincidence: list[float], records: float, structured: bool) -> tuple[float, float]:
+    """(low, medium) score thresholds for a scan of ``records`` records against the canaries whose
+    ``coincidence`` histogram is given (see :func:`coincidence_histogram`)."""
+    low = medium = None
+    tail = 0.0
+    # From the top score down: the expected chance matches above each bucket grow as it goes.
+    for bucket in range(len(coincidence) - 1, -1, -1):
+        tail += coincidence[bucket]
+        expected = tail * max(1.0, records)
+        if medium is None and expected > EXPECTED_FALSE_MEDIUM:
+            medium = (bucket + 1) / BUCKETS_PER_BIT
+        if expected > EXPECTED_FALSE_LOW:
+            low = (bucket + 1) / BUCKETS_PER_BIT
+            break
     penalty = 0.0 if structured else FREE_TEXT_PENALTY
-    return (max(LOW_FLOOR, scale + LOW_MARGIN) + penalty, max(MEDIUM_FLOOR, scale + MEDIUM_MARGIN) + penalty)
+    return (max(LOW_FLOOR, low or 0.0) + penalty, max(MEDIUM_FLOOR, medium or 0.0) + penalty)
 
 
-def grade(comparison: Comparison, comparisons: float) -> tuple[str, str] | None:
+def grade(comparison: Comparison, coincidence: list[float], records: float) -> tuple[str, str] | None:
     """(confidence, severity) of a record match, or None when it is not a finding."""
     if comparison.strong:
         return "high", "critical"
     if comparison.pairs < 2:
         return None
-    return grade_score(comparison.score, comparison.structured, comparisons)
+    return grade_score(comparison.score, comparison.structured, coincidence, records)
 
 
-def grade_score(score: float, structured: bool, comparisons: float) -> tuple[str, str] | None:
+def grade_score(score: float, structured: bool, coincidence: list[float], records: float) -> tuple[str, str] | None:
     """(confidence, severity) of a weak-field match of ``score`` bits, or None below the low threshold."""
-    low, medium = thresholds(comparisons, structured)
+    low, medium = thresholds(coincidence, records, structured)
     if score >= medium:
         return "medium", "high"
     if score >= low:
@@ -94,10 +109,34 @@ def grade_score(score: float, structured: bool, comparisons: float) -> tuple[str
     return None
 
 
-def comparisons_in(scanned_bytes: int, canaries: int) -> float:
-    """Record×canary comparisons of a scan: records counted as RECORD_BYTES each (a patient row of a
-    dump is 100-300 bytes; the smaller figure errs towards stricter thresholds)."""
-    return max(1.0, scanned_bytes / RECORD_BYTES) * max(1, canaries)
+def records_in(scanned_bytes: int) -> float:
+    return max(1.0, scanned_bytes / RECORD_BYTES)
+
+
+def coincidence_histogram(patterns: Iterable[list[tuple[str, float]]]) -> list[float]:
+    """Per score bucket, the summed chance 2^-S that one unrelated record shows a canary's pattern.
+
+    ``patterns`` gives, per canary, its weak fields and their agreement bits. A pattern is what the
+    search can find: two pair fields, one of them an anchor (birth date, IPP, mutuelle number),
+    with or without first name and postcode.
+    """
+    histogram = [0.0] * (MAX_BITS * BUCKETS_PER_BIT + 1)
+    for fields in patterns:
+        bits = dict(fields)
+        pairs = [f for f in PAIR_FIELDS if f in bits]
+        extras = [f for f in ("first_name", "postcode") if f in bits]
+        for i, anchor in enumerate(pairs):
+            if anchor not in ANCHORS:
+                continue
+            for other in pairs:
+                if other == anchor or (other in ANCHORS and pairs.index(other) < i):
+                    continue
+                base = bits[anchor] + bits[other]
+                for mask in range(1 << len(extras)):
+                    score = base + sum(bits[e] for j, e in enumerate(extras) if mask >> j & 1)
+                    bucket = min(len(histogram) - 1, int(score * BUCKETS_PER_BIT))
+                    histogram[bucket] += 2.0 ** -score
+    return histogram
 
 
 # --- term frequencies ------------------------------------------------------------------------------

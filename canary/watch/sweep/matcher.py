@@ -153,7 +153,7 @@ class StreamMatcher:
             text = decode(buf[rec_start:rec_end], encoding)
             comparison = compare(text, canary, layout.values(text, line_head))
             # Graded here on the floors; the scan grades again for its size (scanner.grade_findings).
-            graded = grade(comparison, 1)
+            graded = grade(comparison, self.index.coincidence, 1)
             if graded is None:
                 continue
             finding = Finding(canary_id=canary_id, system=canary.system, file=name, fields=comparison.agreed,

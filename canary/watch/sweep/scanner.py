@@ -20,7 +20,7 @@ from typing import BinaryIO
 from canary.watch.sweep.containers import Budget, Leaf, LimitExceeded, Walker
 from canary.watch.sweep.index import SweepIndex
 from canary.watch.sweep.limits import Limits
-from canary.watch.sweep.linkage import comparisons_in, grade_score
+from canary.watch.sweep.linkage import grade_score, records_in
 from canary.watch.sweep.matcher import CHUNK, OVERLAP, Finding, StreamMatcher
 from canary.watch.sweep.sources import Unit, Unreachable, expand, fetch
 from canary.watch.sweep.textnorm import looks_binary, sniff_encoding
@@ -286,10 +286,10 @@ def _scan_units(index: SweepIndex, units: list[Unit], limits: Limits, jobs: int,
                 done += result.unit.size
                 if progress:
                     progress(done, total)
-    return _merge(results, report, len(index.canaries))
+    return _merge(results, report, index.coincidence)
 
 
-def _merge(results: list[UnitResult], report: ScanReport, canaries: int) -> ScanReport:
+def _merge(results: list[UnitResult], report: ScanReport, coincidence: list[float]) -> ScanReport:
     lines_before: dict[str, int] = {}
     best: dict[tuple[str, str], Finding] = {}
     for result in results:
@@ -310,16 +310,16 @@ def _merge(results: list[UnitResult], report: ScanReport, canaries: int) -> Scan
         if result.unreachable:
             report.unreachable.append(unit.name)
     report.findings = grade_findings(sorted(best.values(), key=lambda f: (f.file, f.line, f.canary_id)),
-                                     comparisons_in(report.bytes, canaries))
+                                     coincidence, records_in(report.bytes))
     return report
 
 
-def grade_findings(findings: list[Finding], comparisons: float) -> list[Finding]:
+def grade_findings(findings: list[Finding], coincidence: list[float], records: float) -> list[Finding]:
     """Weak-field findings graded for the size of the whole scan; those below its threshold dropped."""
     kept = []
     for finding in findings:
         if finding.confidence != "high":
-            graded = grade_score(finding.score, finding.structured, comparisons)
+            graded = grade_score(finding.score, finding.structured, coincidence, records)
             if graded is None:
                 continue
             finding.confidence, finding.severity = graded
