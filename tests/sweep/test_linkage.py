@@ -138,7 +138,7 @@ def test_thresholds_grow_with_the_scan(db, people):
     assert big_low > small_low and big_medium > big_low
     # Free text demands more than a record with known columns.
     assert thresholds(coincidence, records_in(1 << 30), structured=False)[0] > big_low
-    # The thresholds keep the expected chance matches of a 1 GB scan under 5 (low) and 0.1 (medium).
+    # The thresholds keep the expected chance matches of a 1 GB scan under 8 (low) and 0.5 (medium).
     records = records_in(1 << 30)
     for threshold, bound in ((big_low, 5.0), (big_medium, 0.1)):
         expected = records * sum(coincidence[int(round(threshold * BUCKETS_PER_BIT)):])

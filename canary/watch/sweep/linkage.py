@@ -13,7 +13,7 @@ pattern the search can find (two pair fields, one of them an anchor, with or wit
 and postcode) has a score S and a chance 2^-S that an unrelated record shows it. Summed over the
 canaries, ``coincidence`` gives, per score, how many chance matches one record makes; times the
 records of the scan it is the expected number of false findings above a threshold. ``low`` and
-``medium`` are the lowest thresholds keeping that expectation under 5 and 0.1, with floors for
+``medium`` are the lowest thresholds keeping that expectation under 8 and 0.5, with floors for
 small scans. Strong markers (NIR, phone, e-mail, callback token or hostname) stay decisive.
 """
 
@@ -46,7 +46,7 @@ AGAINST = {"name": -5.0, "first_name": -10.0, "birth_date": -10.0, "nir": -20.0,
 M_NAME = 0.95
 
 # Expected false findings a scan may make at each level, and floors (bits) for small scans.
-EXPECTED_FALSE_LOW, EXPECTED_FALSE_MEDIUM = 5.0, 0.1
+EXPECTED_FALSE_LOW, EXPECTED_FALSE_MEDIUM = 8.0, 0.5
 LOW_FLOOR, MEDIUM_FLOOR = 20.0, 30.0
 FREE_TEXT_PENALTY = 2.0  # free text shows no disagreement and may mix fields: demand 4x more evidence
 RECORD_BYTES = 128  # one record per 128 bytes scanned (dump rows are 100-300 bytes: errs strict)
