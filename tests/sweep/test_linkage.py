@@ -15,7 +15,15 @@ from canary.store.registry import add_canaries, add_system
 from canary.store.seeding import derive_token
 from canary.watch.sweep.index import build_index
 from canary.watch.sweep.layout import Layout, role_of
-from canary.watch.sweep.linkage import BUCKETS_PER_BIT, grade_score, records_in, surname_share, thresholds
+from canary.watch.sweep.linkage import (
+    BUCKETS_PER_BIT,
+    EXPECTED_FALSE_LOW,
+    EXPECTED_FALSE_MEDIUM,
+    grade_score,
+    records_in,
+    surname_share,
+    thresholds,
+)
 from tests.conftest import make_record
 
 ROBERT = {"sex": "M", "birth_name": "ROBERT", "used_name": None, "first_names": ["Jean-Claude", "Robert"],
@@ -140,7 +148,7 @@ def test_thresholds_grow_with_the_scan(db, people):
     assert thresholds(coincidence, records_in(1 << 30), structured=False)[0] > big_low
     # The thresholds keep the expected chance matches of a 1 GB scan under 8 (low) and 0.5 (medium).
     records = records_in(1 << 30)
-    for threshold, bound in ((big_low, 5.0), (big_medium, 0.1)):
+    for threshold, bound in ((big_low, EXPECTED_FALSE_LOW), (big_medium, EXPECTED_FALSE_MEDIUM)):
         expected = records * sum(coincidence[int(round(threshold * BUCKETS_PER_BIT)):])
         assert expected <= bound
     assert grade_score(big_low - 0.5, True, coincidence, records) is None
