@@ -19,12 +19,24 @@ from pathlib import Path
 
 import sqlite_utils
 
+from canary.generate.admin import default_seeds_dir
 from canary.normalize import fold
+from canary.watch.sweep.linkage import (
+    ADDRESS_BITS,
+    AMC_BITS,
+    BIRTH_DATE_BITS,
+    IPP_BITS,
+    PAIR_FIELDS,
+    POSTCODE_BITS,
+    coincidence_histogram,
+    first_name_bits,
+    first_name_ranks,
+    surname_bits,
+    surname_ranks,
+)
 from canary.watch.sweep.textnorm import squeeze, squeeze_value
 
 STRONG_KINDS = ("nir", "nir13", "phone", "email", "token", "hostname")
-# Weak fields that can make a pair; first names and postcode only add confidence.
-PAIR_FIELDS = ("name", "birth_date", "address", "ipp", "amc_member")
 
 
 @dataclass(slots=True)  # slots: the cached index of 10,000 canaries unpickles twice as fast
@@ -33,6 +45,10 @@ class CanaryInfo:
     system: str
     names: list[str] = field(default_factory=list)  # folded birth and used names
     first_names: list[str] = field(default_factory=list)
+    # Match weights (bits) of agreeing on each name / first name, from their frequencies (linkage.py).
+    name_bits: list[float] = field(default_factory=list)
+    first_bits: list[float] = field(default_factory=list)
+    city: str | None = None  # folded
     birth_date: str | None = None  # ISO
     postcode: str | None = None
     address: str | None = None  # folded line
@@ -65,6 +81,8 @@ class SweepIndex:
     # Per pattern made only of weak anchors: the union of the other halves of every canary sharing it,
     # for the pre-check that drops most anchors before any per-canary work; None for strong markers.
     weak_others: list[tuple[bytes, ...] | None] = field(default_factory=list)
+    # Per score bucket, the chance matches one unrelated record makes with these canaries (linkage.py).
+    coincidence: list[float] = field(default_factory=list)
 
     def private_files(self) -> set[Path]:
         """The registry and its side files: full of markers, never scanned as a leak."""
@@ -87,15 +105,21 @@ def date_forms(iso: str) -> list[bytes]:
     return [f"{day}{month}{year}".encode(), f"{year}{month}{day}".encode()]
 
 
-def _canary_info(canary_id: str, system: str, record: dict) -> CanaryInfo:
+def _canary_info(canary_id: str, system: str, record: dict, seeds: Path) -> CanaryInfo:
     info = CanaryInfo(id=canary_id, system=system)
     raw_names = [n for n in (record.get("birth_name"), record.get("used_name")) if n and fold(n)]
     for name in raw_names:
         if fold(name) not in info.names:
             info.names.append(fold(name))
-    info.first_names = [fold(n) for n in record.get("first_names") or [] if fold(n)]
+    info.first_names = list(dict.fromkeys(fold(n) for n in record.get("first_names") or [] if fold(n)))
     info.birth_date = record.get("birth_date") or None
+    surnames = surname_ranks(seeds)
+    info.name_bits = [surname_bits(name, surnames) for name in info.names]
+    decade = int(info.birth_date[:4]) // 10 * 10 if info.birth_date else 1970
+    firsts = first_name_ranks(seeds).get((record.get("sex") or "F", decade), {})
+    info.first_bits = [first_name_bits(first, firsts) for first in info.first_names]
     address = record.get("address") or {}
+    info.city = fold(address.get("city") or "") or None
     info.postcode = (address.get("postcode") or "").strip() or None
     info.address = fold(address.get("line") or "") or None
     info.ipp = str(record["ipp"]) if record.get("ipp") else None
@@ -153,8 +177,9 @@ def paused_gc() -> Iterator[None]:
 
 def _build(db: sqlite_utils.Database) -> SweepIndex:
     canaries: dict[str, CanaryInfo] = {}
+    seeds = default_seeds_dir()
     for canary_id, system, record_json in db.execute("SELECT id, system, record FROM canaries"):
-        canaries[canary_id] = _canary_info(canary_id, system, json.loads(record_json))
+        canaries[canary_id] = _canary_info(canary_id, system, json.loads(record_json), seeds)
     for kind, value, canary_id in db.execute("SELECT kind, value, canary_id FROM markers"):
         info = canaries.get(canary_id)
         if info is None:
@@ -186,7 +211,17 @@ def _build(db: sqlite_utils.Database) -> SweepIndex:
     patterns = list(by_pattern)
     index = SweepIndex(canaries=canaries, patterns=patterns, entries=[by_pattern[p] for p in patterns])
     index.plans, index.weak_others = _plans(index)
+    index.coincidence = coincidence_histogram(_weak_bits(info) for info in canaries.values())
     return index
+
+
+def _weak_bits(info: CanaryInfo) -> list[tuple[str, float]]:
+    """The canary's weak fields with their agreement weights; for names, the more frequent one."""
+    fields = [("name", min(info.name_bits, default=0.0)), ("first_name", min(info.first_bits, default=0.0)),
+              ("birth_date", BIRTH_DATE_BITS if info.birth_date else 0.0),
+              ("address", ADDRESS_BITS if info.address else 0.0), ("postcode", POSTCODE_BITS if info.postcode else 0.0),
+              ("ipp", IPP_BITS if info.ipp else 0.0), ("amc_member", AMC_BITS if info.amc_member else 0.0)]
+    return [(name, bits) for name, bits in fields if bits > 0]
 
 
 def _plans(index: SweepIndex) -> tuple[list[Plan], list[tuple[bytes, ...] | None]]:

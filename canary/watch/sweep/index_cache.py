@@ -21,7 +21,7 @@ from canary.files import write_atomic_bytes
 from canary.settings import ensure_secret
 from canary.watch.sweep.index import SweepIndex
 
-FORMAT = b"canary-sweep-index-1"
+FORMAT = b"canary-sweep-index-2"  # 2: match weights per name (record linkage)
 
 
 def _cache_path(registry: Path) -> Path:

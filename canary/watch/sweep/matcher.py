@@ -11,19 +11,21 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from itertools import islice
 from types import ModuleType
 
 from canary.watch.sweep.index import SweepIndex
+from canary.watch.sweep.layout import Layout
+from canary.watch.sweep.linkage import grade
 from canary.watch.sweep.search import NativeSearch, build_search, native_module, pair_window
 from canary.watch.sweep.textnorm import decode, mask, squeeze_blocks, squeeze_slices, unescape
-from canary.watch.sweep.verify import decide, fields_in
+from canary.watch.sweep.verify import compare
 
 CHUNK = 1024 * 1024
 OVERLAP = 8 * 1024
 BLOCK = 16 * 1024
-_CONFIDENCE_RANK = {"low": 0, "medium": 1, "high": 2}
+_CREATE_TABLE = re.compile(rb"CREATE\s+TABLE", re.IGNORECASE)
 _JSON_OBJECTS = re.compile(rb"\}\s*,\s*\{")
 _SQL_TUPLE = re.compile(rb"\)\s*,\s*\(")
 LONG_LINE = 2048
@@ -42,9 +44,16 @@ class Finding:
     line: int
     offset: int
     evidence: str
+    score: float = 0.0  # match weight in bits (record linkage, see linkage.py)
+    disagreed: list[str] = field(default_factory=list)  # fields the record holds with another value
+    structured: bool = False  # compared field by field (columns known), not by proximity in free text
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    def beats(self, other: Finding) -> bool:
+        """A better sighting of the same canary: a strong marker first, then the higher score."""
+        return (self.confidence == "high", self.score) > (other.confidence == "high", other.score)
 
 
 class StreamMatcher:
@@ -73,9 +82,14 @@ class StreamMatcher:
         carry = b""
         line_base = 0  # newlines before the start of buf
         offset_base = 0
+        layout = Layout()
         for piece in chunks:
             buf = unescape(carry + piece, encoding)
-            newlines = self._scan_buffer(buf, name, encoding, line_base, offset_base, best)
+            if not offset_base:
+                layout.learn_header(decode(buf[:buf.find(b"\n") if b"\n" in buf[:65536] else 0], encoding))
+            if _CREATE_TABLE.search(buf):
+                layout.learn_tables(decode(buf, encoding))
+            newlines = self._scan_buffer(buf, name, encoding, line_base, offset_base, best, layout)
             keep = min(OVERLAP, len(buf))
             line_base += newlines - buf.count(b"\n", len(buf) - keep)
             offset_base += len(buf) - keep
@@ -83,7 +97,7 @@ class StreamMatcher:
         return sorted(best.values(), key=lambda f: (f.line, f.canary_id))
 
     def _scan_buffer(self, buf: bytes, name: str, encoding: str, line_base: int, offset_base: int,
-                     best: dict[str, Finding]) -> int:
+                     best: dict[str, Finding], layout: Layout) -> int:
         """Match one buffer into ``best``; returns the number of newlines in it."""
         squeezed, starts, lines_before = squeeze_blocks(buf, encoding, BLOCK, self.native)
         assert self.search is not None  # scan() returns early without patterns
@@ -100,7 +114,9 @@ class StreamMatcher:
             lo = -1
             for canary_id, strong, others in plan[pid]:
                 found = best_get(canary_id)
-                if found is not None and (not strong or found.confidence == "high"):
+                # A weak sighting does not end the search: the canary's true row may come later,
+                # after a chance match of its name and birth date.
+                if found is not None and found.confidence == "high":
                     continue
                 if not strong:
                     if lo < 0:
@@ -121,25 +137,33 @@ class StreamMatcher:
                 squeezed_block = (starts[block + 1] if block + 1 < len(starts) else len(squeezed)) - starts[block]
                 hint = block * BLOCK + (start - starts[block]) * raw_block // max(1, squeezed_block)
                 finding = self._verify(buf, line_start, line_end, block, hint, self.index.patterns[pid], canary_id,
-                                       name, encoding, line, offset_base)
-                if finding and (found is None or
-                                _CONFIDENCE_RANK[finding.confidence] > _CONFIDENCE_RANK[found.confidence]):
+                                       name, encoding, line, offset_base, layout)
+                if finding and (found is None or finding.beats(found)):
                     best[canary_id] = finding
         return lines_before[-1]
 
     def _verify(self, buf: bytes, line_start: int, line_end: int, block: int, hint: int, anchor: bytes,
-                canary_id: str, name: str, encoding: str, line: int, offset_base: int) -> Finding | None:
+                canary_id: str, name: str, encoding: str, line: int, offset_base: int,
+                layout: Layout) -> Finding | None:
         canary = self.index.canaries[canary_id]
+        line_head = decode(buf[line_start:min(line_end, line_start + 4096)], encoding)
+        best: Finding | None = None
         for rec_start, rec_end in _records_around(buf, line_start, line_end, block, hint, anchor, encoding,
                                                   self.native):
             text = decode(buf[rec_start:rec_end], encoding)
-            decision = decide(fields_in(text, canary))
-            if decision is None:
+            comparison = compare(text, canary, layout.values(text, line_head))
+            # Graded here on the floors; the scan grades again for its size (scanner.grade_findings).
+            graded = grade(comparison, self.index.coincidence, 1)
+            if graded is None:
                 continue
-            return Finding(canary_id=canary_id, system=canary.system, file=name, fields=decision.fields,
-                           confidence=decision.confidence, severity=decision.severity, line=line,
-                           offset=offset_base + rec_start, evidence=mask(text))
-        return None
+            finding = Finding(canary_id=canary_id, system=canary.system, file=name, fields=comparison.agreed,
+                              confidence=graded[0], severity=graded[1], line=line, offset=offset_base + rec_start,
+                              evidence=mask(text), score=comparison.score, disagreed=comparison.disagreed,
+                              structured=comparison.structured)
+            # Every tuple of an insert holding the anchor is weighed: the first may be a chance match.
+            if best is None or finding.beats(best):
+                best = finding
+        return best
 
 
 def _raw_line(buf: bytes, squeezed: bytes, block_squeezed_start: int, start: int, block: int) -> tuple[int, int]:

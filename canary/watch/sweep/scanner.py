@@ -16,11 +16,10 @@ from typing import BinaryIO
 from canary.watch.sweep.containers import Budget, Leaf, Walker, unreadable
 from canary.watch.sweep.index import SweepIndex
 from canary.watch.sweep.limits import Limits
+from canary.watch.sweep.linkage import grade_score, records_in
 from canary.watch.sweep.matcher import CHUNK, OVERLAP, Finding, StreamMatcher
 from canary.watch.sweep.sources import Unit, Unreachable, expand, fetch
 from canary.watch.sweep.textnorm import looks_binary, sniff_encoding
-
-_RANK = {"low": 0, "medium": 1, "high": 2}
 
 
 @dataclass
@@ -279,10 +278,10 @@ def _scan_units(index: SweepIndex, units: list[Unit], limits: Limits, jobs: int,
                 done += result.unit.size
                 if progress:
                     progress(done, total)
-    return _merge(results, report)
+    return _merge(results, report, index.coincidence)
 
 
-def _merge(results: list[UnitResult], report: ScanReport) -> ScanReport:
+def _merge(results: list[UnitResult], report: ScanReport, coincidence: list[float]) -> ScanReport:
     lines_before: dict[str, int] = {}
     best: dict[tuple[str, str], Finding] = {}
     for result in results:
@@ -294,13 +293,27 @@ def _merge(results: list[UnitResult], report: ScanReport) -> ScanReport:
             finding.line += shift
             key = (finding.canary_id, finding.file)
             kept = best.get(key)
-            if kept is None or _RANK[finding.confidence] > _RANK[kept.confidence] or (
-                    finding.confidence == kept.confidence and finding.offset < kept.offset):
+            if kept is None or finding.beats(kept) or (
+                    not kept.beats(finding) and finding.offset < kept.offset):
                 best[key] = finding
         report.files += result.files
         report.bytes += result.bytes
         report.skipped.extend(result.skipped)
         if result.unreachable:
             report.unreachable.append(unit.name)
-    report.findings = sorted(best.values(), key=lambda f: (f.file, f.line, f.canary_id))
+    report.findings = grade_findings(sorted(best.values(), key=lambda f: (f.file, f.line, f.canary_id)),
+                                     coincidence, records_in(report.bytes))
     return report
+
+
+def grade_findings(findings: list[Finding], coincidence: list[float], records: float) -> list[Finding]:
+    """Weak-field findings graded for the size of the whole scan; those below its threshold dropped."""
+    kept = []
+    for finding in findings:
+        if finding.confidence != "high":
+            graded = grade_score(finding.score, finding.structured, coincidence, records)
+            if graded is None:
+                continue
+            finding.confidence, finding.severity = graded
+        kept.append(finding)
+    return kept

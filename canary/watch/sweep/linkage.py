@@ -1,0 +1,191 @@
+"""A sighting is a scored record match (Fellegi–Sunter with term-frequency adjustment).
+
+Each field of a canary that a record agrees with adds log2(m/u) bits: m, the chance that the
+canary's own record written in a dump shows that field as registered; u, the chance that an
+unrelated person's record shows it by coincidence. u depends on the value (term-frequency
+adjustment, as in Splink): MARTIN is one French person in 300, a family name of rank 30,000 one in
+400,000, so agreeing on the second weighs about 10 bits more. A field the record holds *with
+another value* (a different first name in the first-name column, another birth date in the
+birth-date column) subtracts log2((1-m)/(1-u)) bits.
+
+Thresholds follow from the registry and the size of the scan. For each canary, every agreement
+pattern the search can find (two pair fields, one of them an anchor, with or without first name
+and postcode) has a score S and a chance 2^-S that an unrelated record shows it. Summed over the
+canaries, ``coincidence`` gives, per score, how many chance matches one record makes; times the
+records of the scan it is the expected number of false findings above a threshold. ``low`` and
+``medium`` are the lowest thresholds keeping that expectation under 8 and 0.5, with floors for
+small scans. Strong markers (NIR, phone, e-mail, callback token or hostname) stay decisive.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from canary.normalize import fold
+
+STRONG_FIELDS = ("nir", "phone", "email", "token", "hostname")
+# Fields that can make a pair; a finding without a strong marker needs two of them to agree.
+PAIR_FIELDS = ("name", "birth_date", "address", "ipp", "amc_member")
+ANCHORS = ("birth_date", "ipp", "amc_member")  # the fast search finds pairs from these
+
+# Agreement weights in bits for fields whose frequency does not depend on the value (log2(m/u)).
+BIRTH_DATE_BITS = math.log2(0.97 * 36_500)  # ~100 years of birth days, written right 97 % of the time
+ADDRESS_BITS = 14.0  # a house number and street of one town: a few dozen people
+IPP_BITS = 12.0  # an 8-10 digit identifier agreeing by chance in an identifier column
+AMC_BITS = 14.0
+POSTCODE_BITS = 7.0  # ~6,000 postcodes, but residence is correlated with the canary's own
+CITY_BITS = 4.0
+# Disagreement weights (log2((1-m)/(1-u))): identity fields are copied faithfully, contact points age.
+AGAINST = {"name": -5.0, "first_name": -10.0, "birth_date": -10.0, "nir": -20.0, "address": -1.0,
+           "postcode": -1.5, "city": -1.0, "ipp": -1.0, "phone": -1.0, "email": -1.0, "amc_member": -1.0}
+M_NAME = 0.95
+
+# Expected false findings a scan may make at each level, and floors (bits) for small scans.
+EXPECTED_FALSE_LOW, EXPECTED_FALSE_MEDIUM = 8.0, 0.5
+LOW_FLOOR, MEDIUM_FLOOR = 20.0, 30.0
+FREE_TEXT_PENALTY = 2.0  # free text shows no disagreement and may mix fields: demand 4x more evidence
+RECORD_BYTES = 128  # one record per 128 bytes scanned (dump rows are 100-300 bytes: errs strict)
+BUCKETS_PER_BIT = 10
+MAX_BITS = 120
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The agreement pattern of one record with one canary and its weight."""
+
+    agreed: list[str]
+    disagreed: list[str]
+    score: float
+    structured: bool
+
+    @property
+    def strong(self) -> bool:
+        return any(f in STRONG_FIELDS for f in self.agreed)
+
+    @property
+    def pairs(self) -> int:
+        return sum(1 for f in self.agreed if f in PAIR_FIELDS)
+
+
+def thresholds(coincidence: list[float], records: float, structured: bool) -> tuple[float, float]:
+    """(low, medium) score thresholds for a scan of ``records`` records against the canaries whose
+    ``coincidence`` histogram is given (see :func:`coincidence_histogram`)."""
+    low = medium = None
+    tail = 0.0
+    # From the top score down: the expected chance matches above each bucket grow as it goes.
+    for bucket in range(len(coincidence) - 1, -1, -1):
+        tail += coincidence[bucket]
+        expected = tail * max(1.0, records)
+        if medium is None and expected > EXPECTED_FALSE_MEDIUM:
+            medium = (bucket + 1) / BUCKETS_PER_BIT
+        if expected > EXPECTED_FALSE_LOW:
+            low = (bucket + 1) / BUCKETS_PER_BIT
+            break
+    penalty = 0.0 if structured else FREE_TEXT_PENALTY
+    return (max(LOW_FLOOR, low or 0.0) + penalty, max(MEDIUM_FLOOR, medium or 0.0) + penalty)
+
+
+def grade(comparison: Comparison, coincidence: list[float], records: float) -> tuple[str, str] | None:
+    """(confidence, severity) of a record match, or None when it is not a finding."""
+    if comparison.strong:
+        return "high", "critical"
+    if comparison.pairs < 2:
+        return None
+    return grade_score(comparison.score, comparison.structured, coincidence, records)
+
+
+def grade_score(score: float, structured: bool, coincidence: list[float], records: float) -> tuple[str, str] | None:
+    """(confidence, severity) of a weak-field match of ``score`` bits, or None below the low threshold."""
+    low, medium = thresholds(coincidence, records, structured)
+    if score >= medium:
+        return "medium", "high"
+    if score >= low:
+        return "low", "low"
+    return None
+
+
+def records_in(scanned_bytes: int) -> float:
+    return max(1.0, scanned_bytes / RECORD_BYTES)
+
+
+def coincidence_histogram(patterns: Iterable[list[tuple[str, float]]]) -> list[float]:
+    """Per score bucket, the summed chance 2^-S that one unrelated record shows a canary's pattern.
+
+    ``patterns`` gives, per canary, its weak fields and their agreement bits. A pattern is what the
+    search can find: two pair fields, one of them an anchor (birth date, IPP, mutuelle number),
+    with or without first name and postcode.
+    """
+    histogram = [0.0] * (MAX_BITS * BUCKETS_PER_BIT + 1)
+    for fields in patterns:
+        bits = dict(fields)
+        pairs = [f for f in PAIR_FIELDS if f in bits]
+        extras = [f for f in ("first_name", "postcode") if f in bits]
+        for i, anchor in enumerate(pairs):
+            if anchor not in ANCHORS:
+                continue
+            for other in pairs:
+                if other == anchor or (other in ANCHORS and pairs.index(other) < i):
+                    continue
+                base = bits[anchor] + bits[other]
+                for mask in range(1 << len(extras)):
+                    score = base + sum(bits[e] for j, e in enumerate(extras) if mask >> j & 1)
+                    bucket = min(len(histogram) - 1, int(score * BUCKETS_PER_BIT))
+                    histogram[bucket] += 2.0 ** -score
+    return histogram
+
+
+# --- term frequencies ------------------------------------------------------------------------------
+
+def surname_bits(folded: str, ranks: dict[str, int]) -> float:
+    """log2(m/u) for agreeing on a family name, u from its rank among French family names."""
+    return math.log2(M_NAME / surname_share(ranks.get(folded)))
+
+
+def surname_share(rank: int | None) -> float:
+    """Share of the French population bearing the family name of that rank (INSEE register curve:
+    MARTIN ~0.35 %, rank 100 ~0.06 %, rank 1,000 ~0.01 %, rank 40,000 ~150 bearers)."""
+    if rank is None:
+        return 1e-6  # not among the 40,000 most frequent: a few dozen bearers at most
+    if rank <= 100:
+        return 3.5e-3 * rank ** -0.39
+    if rank <= 1000:
+        return 5.7e-4 * (rank / 100) ** -0.76
+    return 1e-4 * (rank / 1000) ** -1.0
+
+
+def first_name_bits(folded: str, ranks: dict[str, int]) -> float:
+    """log2(m/u) for agreeing on a first name among people of the canary's sex and birth decade."""
+    rank = ranks.get(folded)
+    share = 3e-5 if rank is None else min(0.05, 0.04 * rank ** -0.9)
+    return math.log2(M_NAME / share)
+
+
+@cache
+def surname_ranks(seeds_dir: Path) -> dict[str, int]:
+    ranks: dict[str, int] = {}
+    for rank, name in _rows(seeds_dir / "names" / "surnames.tsv.gz", 2):
+        ranks.setdefault(fold(name), int(rank))
+    return ranks
+
+
+@cache
+def first_name_ranks(seeds_dir: Path) -> dict[tuple[str, int], dict[str, int]]:
+    """(sex, decade) -> folded first name -> rank."""
+    tables: dict[tuple[str, int], dict[str, int]] = {}
+    for sex, decade, rank, name in _rows(seeds_dir / "names" / "first_names.tsv.gz", 4):
+        tables.setdefault((sex, int(decade) // 10 * 10), {}).setdefault(fold(name), int(rank))
+    return tables
+
+
+def _rows(path: Path, width: int) -> Iterable[list[str]]:
+    with gzip.open(path, "rt", encoding="utf-8") as handle:  # missing seeds: an install error, said loudly
+        next(handle, None)
+        for line in handle:
+            cells = line.rstrip("\n").split("\t")
+            if len(cells) == width and cells[0] and not cells[0].startswith("#"):
+                yield cells
