@@ -122,7 +122,7 @@ def rotate_cmd(ctx: CliContext, system: str, count: int, seed: int | None, keep_
     """Plant a new generation of SYSTEM's canaries wherever it is planted, then retire the previous one."""
     from canary.plant.rotation import rotate
 
-    report = rotate(ctx.db, system, count, _generator(ctx), seed=seed, keep_previous=keep_previous)
+    report = rotate(ctx.db, system, count, _generator(ctx, system), seed=seed, keep_previous=keep_previous)
     if report.resumed:
         click.echo(f"generation {report.generation} was not planted everywhere: completing that rotation, nothing "
                    f"generated / rotation précédente inachevée, complétée")
@@ -139,15 +139,17 @@ def rotate_cmd(ctx: CliContext, system: str, count: int, seed: int | None, keep_
                           "'canary retire' for what remains")
 
 
-def _generator(ctx: CliContext):
+def _generator(ctx: CliContext, system: str):
     """The real patient generator, built the way 'canary seed' builds it."""
     try:
-        from canary.generate.cli import pools_from_settings
+        from canary.generate.contact_points import budget_for_system
         from canary.generate.patient import PatientGenerator
+        from canary.generate.pools import pools_from_settings
         from canary.generate.reference import Reference
     except ImportError as exc:
         raise CanaryError(f"the patient generator is not available: {exc}") from exc
-    return PatientGenerator(Reference.load(), pools_from_settings(ctx))
+    pools = pools_from_settings(ctx.db)
+    return PatientGenerator(Reference.load(), pools).bounded(budget_for_system(ctx.db, system, pools))
 
 
 COMMANDS: list[click.Command] = [plant_cmd, plants_cmd, retire_cmd, rotate_cmd]
