@@ -14,10 +14,11 @@ import click
 from canary.cli import CliContext, pass_ctx
 from canary.errors import CanaryError
 from canary.files import write_atomic
-from canary.output import echo_json, echo_table
 from canary.generate.pools import pools_from_settings
+from canary.output import echo_json, echo_table
 from canary.store.registry import get_system, list_canaries
 from canary.store.seeding import seed_system
+
 
 @click.command()
 @click.argument("system")

@@ -37,7 +37,8 @@ def add_contact_points(db: sqlite_utils.Database, points: Iterable[tuple[str, di
         if value is not None and point["kind"] == "email":
             value = email_key(value)
         db.execute(
-            "INSERT INTO contact_points (canary_id, kind, value, provider, state, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO contact_points (canary_id, kind, value, provider, state, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
             [canary_id, point["kind"], value, point.get("provider"), point["state"], created],
         )
 

@@ -54,15 +54,16 @@ def phone_problem(number: str) -> str | None:
         parsed = phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException:
         return "not an E.164 number"
+    key = phone_key(number) if number.startswith("+") else None
+    # The reserved blocks first: they say more to the operator than "invalid" does.
+    if key is not None and key.startswith(FICTION_PREFIXES):
+        return "in an ARCEP block reserved for fiction"
+    if key is not None and key.startswith(TELEMARKETING_PREFIXES):
+        return "in a prefix reserved for telemarketing"
     if not number.startswith("+") or not phonenumbers.is_valid_number(parsed):
         return "not a valid number in the national plan"
-    key = phone_key(number)
     if key is None:
         return "not a French number"
-    if key.startswith(FICTION_PREFIXES):
-        return "in an ARCEP block reserved for fiction"
-    if key.startswith(TELEMARKETING_PREFIXES):
-        return "in a prefix reserved for telemarketing"
     return None
 
 
@@ -202,6 +203,13 @@ def choose_phones(book: PhoneBook, rng: random.Random, *, age: int, zone: str, t
             phones.append(number)
             if budget is not None:
                 budget.take_phone(number)
+    if budget is not None and not phones and wants_landline and not wants_mobile:
+        # No home number left for this zone: a mobile keeps the host's share of patients without
+        # any phone (a thief counts empty phone fields before he looks at prefixes).
+        number = book.pick(rng, "mobile", taken, used, fits) or book.pick(rng, "voip", taken, used, fits)
+        if number:
+            phones.append(number)
+            budget.take_phone(number)
     return PhoneChoice(phones, wanted=wants_mobile or wants_landline)
 
 

@@ -23,8 +23,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from canary.generate.pools import Pools
 from canary.generate.contacts import EMAIL_SHARE, LANDLINE_SHARE, MOBILE_SHARE, TAIL_SHARE, phone_category
+from canary.generate.pools import Pools
 from canary.normalize import phone_key
 
 ALPHA = 0.001  # a block or a domain this crowded turns up once in a thousand in a real population
@@ -108,10 +108,12 @@ class ContactBudget:
     def for_system(cls, host_patients: int, pool: Iterable[str], in_use_phones: Iterable[str],
                    in_use_domains: Iterable[str], shares: HostShares | None = None) -> ContactBudget:
         owned: Counter[str] = Counter()
-        for number in pool:
-            key = phone_key(number)
+        # One normalisation per block of 1,000, not per number: pools run to hundreds of thousands.
+        for head, numbers in Counter(number[:-3] for number in pool).items():
+            key = phone_key(head + "000")
             if key:
-                owned.update(_prefixes(key))
+                for prefix in _prefixes(key):
+                    owned[prefix] += numbers
         budget = cls(host_patients=host_patients, owned=MappingProxyType(dict(owned)), shares=shares or HostShares())
         for number in in_use_phones:
             key = phone_key(number)

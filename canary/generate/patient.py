@@ -94,7 +94,7 @@ class PatientGenerator:
         record.update(make_administrative(rng, self.admin_tables, sex=sex, birth_date=birth_date,
                                           commune_code=home.code, today=today))
         record.update(make_clinical(rng, sex=sex, birth_date=birth_date, today=today, tables=self.clinical_tables))
-        points = []
+        points: list[dict[str, str | None]] = []
         if email.at_provider and email.address:
             points.append({"kind": "email", "value": email.address, "provider": email.address.split("@")[1],
                            "state": "pending"})
