@@ -89,4 +89,10 @@ SETTINGS: list[Setting] = [
             "Name of the environment variable holding the IMAP password (never stored in the registry)."),
     Setting("tripwire.imap_folder", str, "INBOX", "IMAP folder polled."),
     Setting("tripwire.imap_interval", int, 300, "Seconds between IMAP polls."),
+    Setting("tripwire.imap_mailboxes", list, [],
+            "More mailboxes to poll, e.g. the consumer mailboxes opened for canaries: "
+            "imaps://LOGIN@HOST[:PORT][/FOLDER] each (imap:// for plain IMAP), no password in the URL."),
+    Setting("tripwire.imap_password_dir", str, "",
+            "Folder of password files for tripwire.imap_mailboxes, one per login named after it (mode 0600); "
+            "without a file, the environment variable CANARY_IMAP_PASSWORD_<LOGIN> (non-alphanumerics as _)."),
 ]
