@@ -80,6 +80,9 @@ SETTINGS: list[Setting] = [
             "event, severity low, action flood) however many attempts it makes."),
     Setting("tripwire.smtp_rate_exempt", list, [],
             "Addresses or CIDRs never rate limited (e.g. your own relay in front of the receiver)."),
+    Setting("tripwire.smtp_forward_addresses", list, [],
+            "Addresses on pool.mail_domains that consumer canary mailboxes forward to: mail to them is matched "
+            "on its recipient headers (To, Delivered-To...) and always kept (providers confirm a forward by mail)."),
     Setting("tripwire.messages_keep", int, 5000, "Messages kept for analysis; the oldest are deleted beyond this."),
     Setting("tripwire.imap_host", str, "", "IMAP server of mailboxes hosted elsewhere (empty: no polling)."),
     Setting("tripwire.imap_port", int, 993, "IMAP port."),
