@@ -112,9 +112,11 @@ def contacts_in_use(db: sqlite_utils.Database, system: str) -> tuple[list[str], 
     return phones, domains
 
 
-def budget_for_system(db: sqlite_utils.Database, system: str, pools: Pools) -> ContactBudget:
-    """The crowding budget of one seeding run: the pool's blocks and what the system already uses."""
-    phones, domains = contacts_in_use(db, system)
+def budget_for_system(db: sqlite_utils.Database, system: str, pools: Pools, *,
+                      replacing: bool = False) -> ContactBudget:
+    """The crowding budget of one seeding run: the pool's blocks and what the system already uses
+    (nothing when the run replaces the system's canaries, as a rotation does)."""
+    phones, domains = ([], []) if replacing else contacts_in_use(db, system)
     return ContactBudget.for_system(pools.host_patients, pools.phones, phones, domains)
 
 
