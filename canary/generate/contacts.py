@@ -223,7 +223,12 @@ def pick_phones(book: PhoneBook, rng: random.Random, *, age: int, zone: str, tak
 
 def _scaled(table: tuple[tuple[int, float], ...], age: int, host: float | None, national: float) -> float:
     share = _share(table, age)
-    return share if host is None else min(1.0, share * host / national)
+    if host is None:
+        return share
+    # Keep the age shape, move the mean to the host's: scale the share down, or the lack of it.
+    if host <= national:
+        return share * host / national
+    return 1.0 - (1.0 - share) * (1.0 - host) / (1.0 - national)
 
 
 # Shares of French personal mailboxes by provider (Médiamétrie / Arcep barometers, rounded): the

@@ -131,3 +131,24 @@ def test_an_exhausted_pool_is_loud_in_seed_and_lint(cli):
     assert cli("config", "set", "generate.host_patients", "750000").exit_code == 0
     bigger = cli("seed", "ehr-a", "--count", "10", "--seed", "5")
     assert "at most 10 mobiles per 1,000 and 52 per 10,000" in bigger.stderr
+
+
+def test_a_phone_is_left_empty_as_often_as_the_host_leaves_it(reference):
+    from random import Random
+
+    from canary.generate.contacts import PhoneBook, choose_phones
+
+    book = PhoneBook.from_pool(tuple(f"+33756{n:06d}" for n in range(20_000))
+                               + tuple(f"+33{z}4567{n:04d}" for z in "12345" for n in range(2_000)))
+    rng = Random(12)
+    ages = [rng.choice((2, 30, 50, 70, 80, 90)) for _ in range(4_000)]
+
+    def empty_share(**shares: float) -> float:
+        draws = [choose_phones(book, rng, age=age, zone="04", taken=lambda k, v: False, **shares) for age in ages]
+        return sum(not d.numbers for d in draws) / len(draws)
+
+    national = empty_share()
+    assert national < 0.05  # admission desks nearly always get a number
+    # A host whose patients give a mobile 60% of the time and a landline 30%: ~28% without any.
+    assert 0.22 < empty_share(mobile_share=0.6, landline_share=0.3) < 0.34
+    assert empty_share(mobile_share=1.0, landline_share=0.0) < 0.05
