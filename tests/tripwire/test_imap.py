@@ -139,5 +139,10 @@ def test_a_mailbox_without_its_password_says_where_to_put_it(db, cli, configured
     assert result.exit_code == 1
     assert result.output.strip() == ("error: IMAP polling of anne.martin@outlook.fr needs its password in the "
                                      "environment variable CANARY_IMAP_PASSWORD_ANNE_MARTIN_OUTLOOK_FR")
-    set_setting(db, "tripwire.imap_mailboxes", "imaps://user:secret@imap.example.fr")
-    assert "no password in the URL" in cli("tripwire", "imap-poll").output
+
+
+def test_a_password_typed_into_a_mailbox_url_is_never_stored(db, cli):
+    result = cli("config", "set", "tripwire.imap_mailboxes", "imaps://anne.martin@outlook.fr:s3cret@outlook.office365.com")
+    assert result.exit_code == 1
+    assert result.output.strip().startswith("error: tripwire.imap_mailboxes: no password in the URL")
+    assert "s3cret" not in " ".join(str(row) for row in db.execute("SELECT * FROM settings").fetchall())
