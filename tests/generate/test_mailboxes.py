@@ -67,6 +67,11 @@ def test_an_unconfirmed_mailbox_is_never_planted_exported_or_a_marker(cli, db, t
     states = Counter(r["state"] for r in json.loads(cli("contacts", "list", "--json").output))
     assert states["confirmed"] == 2
     assert cli("lint").exit_code == 0  # a confirmed provider address is the operator's own
+    # A leak naming the confirmed mailbox is found by a sweep; one naming a pending proposal is not.
+    leak = tmp_path / "leak.csv"
+    leak.write_text(f"nom;email\nDUPONT;{first['value']}\nMARTIN;{pending[2]['value']}\n", encoding="utf-8")
+    findings = json.loads(cli("scan", str(leak), "--json").output)["findings"]
+    assert {f["canary_id"] for f in findings} == {first["canary_id"]}
 
 
 def test_confirm_is_all_or_nothing_and_says_what_is_wrong(cli, db):
