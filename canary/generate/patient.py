@@ -72,9 +72,6 @@ class PatientGenerator:
         first_names, birth_name, used_name = self._names(rng, sex, birth_date, age, birth_place.name_origin, taken)
         nir = self._nir(rng, sex, birth_date, birth_place.code, birth_place.monthly_births, taken)
         zone = ref.phone_zones[home.department]
-        phones = choose_phones(self.phone_book, rng, age=age, zone=zone, taken=taken, budget=budget)
-        email = self._email(rng, first_names[0], used_name or birth_name, birth_date.year, age, home.department,
-                            taken, budget)
         record: dict[str, Any] = {
             "sex": sex,
             "birth_name": birth_name,
@@ -85,12 +82,13 @@ class PatientGenerator:
             "nir": nir,
             "identity_status": IDENTITY_STATUSES.pick(rng),
             "address": make_address(ref, rng, home),
-            "phones": phones.numbers,
-            # A consumer mailbox stays off the record until the operator has opened it: a real
-            # person may own that address.
-            "email": None if email.at_provider else email.address,
-            "ipp": _ipp(rng, taken),
         }
+        phones = choose_phones(self.phone_book, rng, age=age, zone=zone, taken=taken, budget=budget)
+        email = self._email(rng, first_names[0], used_name or birth_name, birth_date.year, age, home.department,
+                            taken, budget)
+        # A consumer mailbox stays off the record until the operator has opened it: a real person
+        # may own that address.
+        record.update(phones=phones.numbers, email=None if email.at_provider else email.address, ipp=_ipp(rng, taken))
         record.update(make_administrative(rng, self.admin_tables, sex=sex, birth_date=birth_date,
                                           commune_code=home.code, today=today))
         record.update(make_clinical(rng, sex=sex, birth_date=birth_date, today=today, tables=self.clinical_tables))
