@@ -12,6 +12,7 @@ import importlib
 import json
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +29,8 @@ class Setting:
     default: Any
     help: str
     secret: bool = False
+    # Refuses a value before it is stored (raises CanaryError), e.g. a password typed into a URL.
+    check: Callable[[Any], None] | None = None
 
     @property
     def env_var(self) -> str:
@@ -73,6 +76,7 @@ CORE_SETTINGS = [
 ]
 
 SETTING_MODULES = [
+    "canary.generate.settings",
     "canary.plant.settings",
     "canary.watch.sweep.settings",
     "canary.watch.tripwire.settings",
@@ -113,6 +117,8 @@ def set_setting(db: sqlite_utils.Database, name: str, value: Any) -> Any:
     """Store a value (operator text is parsed by the setting's type); return the typed value."""
     setting = _lookup(name)
     typed = setting.parse(value) if isinstance(value, str) and setting.type is not str else value
+    if setting.check is not None:
+        setting.check(typed)
     db.execute(
         "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?) "
         "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",

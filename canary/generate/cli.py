@@ -14,41 +14,10 @@ import click
 from canary.cli import CliContext, pass_ctx
 from canary.errors import CanaryError
 from canary.files import write_atomic
+from canary.generate.pools import pools_from_settings
 from canary.output import echo_json, echo_table
-from canary.settings import get_setting
 from canary.store.registry import get_system, list_canaries
 from canary.store.seeding import seed_system
-
-_MAX_POOL_RANGE = 100_000
-
-
-def expand_phone_pool(entries: list[str]) -> tuple[str, ...]:
-    """Owned numbers: single E.164 numbers or inclusive ranges ``+33612340000-+33612340999``."""
-    numbers: list[str] = []
-    for entry in entries:
-        entry = entry.replace(" ", "")
-        if "-" in entry[1:]:
-            low, high = entry.split("-", 1)
-            if not (low.startswith("+") and high.startswith("+") and len(low) == len(high)):
-                raise CanaryError(f"pool.phones: range {entry!r} must be two E.164 numbers of equal length")
-            start, end = int(low[1:]), int(high[1:])
-            if end < start or end - start >= _MAX_POOL_RANGE:
-                raise CanaryError(f"pool.phones: range {entry!r} is reversed or larger than {_MAX_POOL_RANGE}")
-            numbers.extend(f"+{n}" for n in range(start, end + 1))
-        elif entry.startswith("+") and entry[1:].isdigit():
-            numbers.append(entry)
-        else:
-            raise CanaryError(f"pool.phones: {entry!r} is not an E.164 number (+33...) or a range")
-    return tuple(dict.fromkeys(numbers))
-
-
-def pools_from_settings(ctx: CliContext):
-    from canary.generate.patient import Pools
-
-    return Pools(
-        phones=expand_phone_pool(list(get_setting(ctx.db, "pool.phones"))),
-        mail_domains=tuple(d.strip().lower() for d in get_setting(ctx.db, "pool.mail_domains")),
-    )
 
 
 @click.command()
@@ -59,19 +28,29 @@ def pools_from_settings(ctx: CliContext):
 def seed(ctx: CliContext, system: str, count: int, seed: int | None) -> None:
     """Generate COUNT canaries for SYSTEM and print their ids."""
     get_system(ctx.db, system)
+    from canary.generate.contact_points import budget_for_system, list_contact_points
+    from canary.generate.crowding import exhaustion_warnings
     from canary.generate.patient import PatientGenerator
     from canary.generate.reference import Reference
 
-    pools = pools_from_settings(ctx)
+    pools = pools_from_settings(ctx.db)
     if not pools.phones:
         click.secho("WARNING: no phone pool configured (pool.phones): these canaries carry no phone number. "
                     "A thief may notice; configure numbers you own.", fg="yellow", err=True)
-    if not pools.mail_domains:
-        click.secho("WARNING: no mail domain pool configured (pool.mail_domains): these canaries carry no "
-                    "e-mail address. Configure domains you own.", fg="yellow", err=True)
+    if not (pools.mail_domains or pools.mailbox_providers):
+        click.secho("WARNING: no mail pool configured (pool.mailbox_providers, pool.mail_domains): these canaries "
+                    "carry no e-mail address. Configure mailboxes or domains you own.", fg="yellow", err=True)
     generator = PatientGenerator(Reference.load(), pools)
-    for canary in seed_system(ctx.db, system, count, generator, seed=seed):
+    budget = budget_for_system(ctx.db, system, pools)
+    canaries = seed_system(ctx.db, system, count, generator.bounded(budget), seed=seed)
+    for canary in canaries:
         click.echo(canary["id"])
+    for line in exhaustion_warnings(budget, pools, len(canaries)):
+        click.secho(f"WARNING: {line}", fg="yellow", err=True)
+    pending = sum(p["state"] == "pending" for p in list_contact_points(ctx.db, pending_only=True, system=system))
+    if pending:
+        click.echo(f"{pending} mailboxes to open before these canaries carry them: "
+                   "canary contacts list --pending, then canary contacts confirm", err=True)
 
 
 @click.command("list")
@@ -135,10 +114,12 @@ def export(ctx: CliContext, system: str | None, fmt: str, output: Path | None) -
 @pass_ctx
 def lint(ctx: CliContext, system: str | None, as_json: bool) -> None:
     """Check canaries for anything an attacker could use to filter them out."""
-    from canary.generate.lint import lint_records
+    from canary.generate.contact_points import unfilled_contacts
+    from canary.generate.lint import lint_records, unfilled_problems
 
     canaries = [_export_view(c) for c in list_canaries(ctx.db, system=system, include_retired=False)]
-    problems = lint_records(canaries, date.today(), pools_from_settings(ctx))
+    problems = lint_records(canaries, date.today(), pools_from_settings(ctx.db))
+    problems += unfilled_problems(unfilled_contacts(ctx.db, system))
     rows = [{"canary_id": cid, "rule": p.rule, "field": p.field, "message": p.message} for cid, p in problems]
     if as_json:
         echo_json({"checked": len(canaries), "problems": rows})
@@ -146,6 +127,41 @@ def lint(ctx: CliContext, system: str | None, as_json: bool) -> None:
         echo_table(rows, ["canary_id", "rule", "field", "message"], empty=f"{len(canaries)} canaries, no problem")
     if rows:
         raise SystemExit(1)
+
+
+@click.group()
+def contacts() -> None:
+    """Consumer mailboxes proposed for canaries, and contact points the pools could not give."""
+
+
+@contacts.command("list")
+@click.option("--pending", is_flag=True, help="Only mailboxes still to open and confirm.")
+@click.option("--system", help="Only this system's canaries.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def contacts_list(ctx: CliContext, pending: bool, system: str | None, as_json: bool) -> None:
+    """List proposed mailboxes (pending, confirmed) and unfilled contact points of active canaries."""
+    from canary.generate.contact_points import CONTACT_KEYS, list_contact_points
+
+    rows = list_contact_points(ctx.db, pending_only=pending, system=system)
+    if as_json:
+        echo_json(rows)
+    else:
+        echo_table(rows, list(CONTACT_KEYS), empty="no pending mailbox" if pending else "no contact point")
+
+
+@contacts.command("confirm")
+@click.argument("values", nargs=-1)
+@click.option("--all", "all_pending", is_flag=True, help="Every pending mailbox of an active canary.")
+@pass_ctx
+def contacts_confirm(ctx: CliContext, values: tuple[str, ...], all_pending: bool) -> None:
+    """Put mailboxes you have opened (VALUE: the address) on their canaries."""
+    from canary.generate.contact_points import confirm_mailboxes
+
+    if bool(values) == all_pending:
+        raise CanaryError("name the mailboxes you opened (canary contacts confirm ADDRESS...) or pass --all")
+    confirmed = confirm_mailboxes(ctx.db, values, all_pending=all_pending)
+    click.echo(f"{len(confirmed)} mailboxes confirmed")
 
 
 def _export_view(canary: dict[str, Any]) -> dict[str, Any]:
@@ -186,4 +202,4 @@ def _to_csv(canaries: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-COMMANDS = [seed, list_, show, export, lint]
+COMMANDS = [seed, list_, show, export, lint, contacts]

@@ -9,13 +9,17 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import phonenumbers
 
 from canary.generate.text import has_marker_word, looks_hex, mail_form
 from canary.normalize import email_key, phone_key
+
+if TYPE_CHECKING:
+    from canary.generate.crowding import ContactBudget
 
 # ARCEP blocks reserved for fiction (films, books): libphonenumber rejects them, and so would a thief.
 FICTION_PREFIXES = ("19900", "26191", "35301", "46571", "53649", "63998")
@@ -31,6 +35,13 @@ _OVERSEAS_MOBILES = MappingProxyType({"692": "0262", "693": "0262", "639": "0269
 _MOBILE_SHARE = ((15, 0.9), (70, 0.95), (85, 0.8), (200, 0.55))
 _LANDLINE_SHARE = ((15, 0.25), (40, 0.15), (70, 0.4), (200, 0.7))
 _EMAIL_SHARE = ((15, 0.25), (30, 0.7), (60, 0.75), (75, 0.55), (85, 0.3), (200, 0.12))
+# The same, averaged over hospital patients: what a host profile's shares are compared with.
+MOBILE_SHARE = 0.9
+LANDLINE_SHARE = 0.4
+EMAIL_SHARE = 0.5
+# E-mails outside the big providers (~10%) spread over thousands of domains (companies, schools,
+# small ISPs, family domains); an owned domain passes for one of them.
+TAIL_SHARE = 0.10
 
 
 def _share(table: tuple[tuple[int, float], ...], age: int) -> float:
@@ -43,15 +54,16 @@ def phone_problem(number: str) -> str | None:
         parsed = phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException:
         return "not an E.164 number"
+    key = phone_key(number) if number.startswith("+") else None
+    # The reserved blocks first: they say more to the operator than "invalid" does.
+    if key is not None and key.startswith(FICTION_PREFIXES):
+        return "in an ARCEP block reserved for fiction"
+    if key is not None and key.startswith(TELEMARKETING_PREFIXES):
+        return "in a prefix reserved for telemarketing"
     if not number.startswith("+") or not phonenumbers.is_valid_number(parsed):
         return "not a valid number in the national plan"
-    key = phone_key(number)
     if key is None:
         return "not a French number"
-    if key.startswith(FICTION_PREFIXES):
-        return "in an ARCEP block reserved for fiction"
-    if key.startswith(TELEMARKETING_PREFIXES):
-        return "in a prefix reserved for telemarketing"
     return None
 
 
@@ -79,10 +91,13 @@ class PhoneBook:
 
     by_category: Mapping[str, tuple[str, ...]]
     rejected: Mapping[str, str]
+    # The same numbers per category, grouped by block of 1,000 (the unit of the crowding bounds).
+    blocks: Mapping[str, tuple[tuple[str, ...], ...]] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
     def from_pool(cls, numbers: tuple[str, ...]) -> PhoneBook:
         groups: dict[str, list[str]] = defaultdict(list)
+        blocks: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
         rejected: dict[str, str] = {}
         # Validity in the French plan depends on the first digits only (libphonenumber's patterns
         # for +33 and the overseas codes look at 5 at most): check one number per block of 1,000
@@ -98,65 +113,189 @@ class PhoneBook:
                 rejected[number] = problem or "not a subscriber number"
             else:
                 groups[category].append(number)
-        return cls(MappingProxyType({k: tuple(v) for k, v in groups.items()}), MappingProxyType(rejected))
+                blocks[category][number[:-3]].append(number)
+        return cls(MappingProxyType({k: tuple(v) for k, v in groups.items()}), MappingProxyType(rejected),
+                   MappingProxyType({k: tuple(tuple(b) for b in v.values()) for k, v in blocks.items()}))
 
     def pick(self, rng: random.Random, category: str, taken: Callable[[str, str], bool],
-             avoid: set[str]) -> str | None:
+             avoid: set[str], fits: Callable[[str], bool] | None = None) -> str | None:
+        """A free number of ``category``; with ``fits``, only from blocks that still take one."""
+        if fits is not None:
+            return self._pick_in_blocks(rng, category, taken, avoid, fits)
         numbers = self.by_category.get(category, ())
         if not numbers:
             return None
         for _ in range(12):
             number = numbers[int(rng.random() * len(numbers))]
-            if number not in avoid and not taken("phone", phone_key(number) or number):
+            if _free(number, taken, avoid):
                 return number
         # A crowded pool: walk it from a random start so a free number is always found if any.
         start = int(rng.random() * len(numbers))
         for offset in range(len(numbers)):
             number = numbers[(start + offset) % len(numbers)]
-            if number not in avoid and not taken("phone", phone_key(number) or number):
+            if _free(number, taken, avoid):
                 return number
         return None
 
+    def _pick_in_blocks(self, rng: random.Random, category: str, taken: Callable[[str, str], bool],
+                        avoid: set[str], fits: Callable[[str], bool]) -> str | None:
+        # Blocks from a random start: a full block costs one check, not a walk of its numbers.
+        blocks = self.blocks.get(category, ())
+        start = int(rng.random() * len(blocks)) if blocks else 0
+        for offset in range(len(blocks)):
+            block = blocks[(start + offset) % len(blocks)]
+            if not fits(block[0]):
+                continue
+            first = int(rng.random() * len(block))
+            for index in range(len(block)):
+                number = block[(first + index) % len(block)]
+                if _free(number, taken, avoid):
+                    return number
+        return None
 
-def pick_phones(book: PhoneBook, rng: random.Random, *, age: int, zone: str,
-                taken: Callable[[str, str], bool]) -> list[str]:
-    """A mobile and/or a landline in the patient's own zone; never a landline from another region."""
-    wants_mobile = rng.random() < _share(_MOBILE_SHARE, age)
-    wants_landline = rng.random() < _share(_LANDLINE_SHARE, age)
-    if not (wants_mobile or wants_landline):
+
+def _free(number: str, taken: Callable[[str, str], bool], avoid: set[str]) -> bool:
+    return number not in avoid and not taken("phone", phone_key(number) or number)
+
+
+@dataclass(frozen=True)
+class PhoneChoice:
+    numbers: list[str]
+    wanted: bool  # the patient should have a phone (host shares or age tables said so)
+
+    @property
+    def unfilled(self) -> bool:
+        """A phone was wanted and the pool had none to give under the bounds."""
+        return self.wanted and not self.numbers
+
+
+def choose_phones(book: PhoneBook, rng: random.Random, *, age: int, zone: str, taken: Callable[[str, str], bool],
+                  budget: ContactBudget | None = None, mobile_share: float | None = None,
+                  landline_share: float | None = None) -> PhoneChoice:
+    """A mobile and/or a landline in the patient's own zone; never a landline from another region.
+
+    ``mobile_share`` / ``landline_share``: the host's shares of patients with one (a host profile);
+    the age tables keep their shape, scaled to the host's mean, and a patient with neither stays
+    without a phone as often as the host's patients do. ``budget``: per-block bounds of the system.
+    """
+    host = mobile_share is not None or landline_share is not None
+    wants_mobile = rng.random() < _scaled(_MOBILE_SHARE, age, mobile_share, MOBILE_SHARE)
+    wants_landline = rng.random() < _scaled(_LANDLINE_SHARE, age, landline_share, LANDLINE_SHARE)
+    if not (wants_mobile or wants_landline or host):
         wants_mobile = rng.random() < 0.6  # admission desks nearly always ask for a number
+    fits = budget.phone_fits if budget is not None else None
     phones: list[str] = []
     used: set[str] = set()
     if wants_mobile:
         overseas = len(zone) == 4
-        number = (book.pick(rng, f"mobile:{zone}", taken, used) if overseas else None) or (
-            book.pick(rng, "mobile", taken, used))
+        number = (book.pick(rng, f"mobile:{zone}", taken, used, fits) if overseas else None) or (
+            book.pick(rng, "mobile", taken, used, fits))
         if number:
             phones.append(number)
             used.add(number)
+            if budget is not None:
+                budget.take_phone(number)
     if wants_landline:
         # Internet-box numbers (09) are home phones too, anywhere in France.
         category = f"landline:{zone}" if rng.random() < 0.75 else "voip"
-        number = book.pick(rng, category, taken, used) or book.pick(rng, f"landline:{zone}", taken, used)
+        number = book.pick(rng, category, taken, used, fits) or book.pick(rng, f"landline:{zone}", taken, used, fits)
         if number:
             phones.append(number)
-    return phones
+            if budget is not None:
+                budget.take_phone(number)
+    if budget is not None and not phones and wants_landline and not wants_mobile:
+        # No home number left for this zone: a mobile keeps the host's share of patients without
+        # any phone (a thief counts empty phone fields before he looks at prefixes).
+        number = book.pick(rng, "mobile", taken, used, fits) or book.pick(rng, "voip", taken, used, fits)
+        if number:
+            phones.append(number)
+            budget.take_phone(number)
+    return PhoneChoice(phones, wanted=wants_mobile or wants_landline)
 
 
-def pick_email(rng: random.Random, domains: tuple[str, ...], *, first_name: str, family_name: str,
-               birth_year: int, department: str, age: int, taken: Callable[[str, str], bool]) -> str | None:
-    if not domains or rng.random() >= _share(_EMAIL_SHARE, age):
-        return None
+def pick_phones(book: PhoneBook, rng: random.Random, *, age: int, zone: str, taken: Callable[[str, str], bool],
+                budget: ContactBudget | None = None, mobile_share: float | None = None,
+                landline_share: float | None = None) -> list[str]:
+    """The numbers of :func:`choose_phones`."""
+    return choose_phones(book, rng, age=age, zone=zone, taken=taken, budget=budget, mobile_share=mobile_share,
+                         landline_share=landline_share).numbers
+
+
+def _scaled(table: tuple[tuple[int, float], ...], age: int, host: float | None, national: float) -> float:
+    share = _share(table, age)
+    if host is None:
+        return share
+    # Keep the age shape, move the mean to the host's: scale the share down, or the lack of it.
+    if host <= national:
+        return share * host / national
+    return 1.0 - (1.0 - share) * (1.0 - host) / (1.0 - national)
+
+
+# Shares of French personal mailboxes by provider (Médiamétrie / Arcep barometers, rounded): the
+# weight of each provider the operator lists; an unknown one counts as a small provider.
+PROVIDER_SHARES = MappingProxyType({
+    "gmail.com": 36, "orange.fr": 14, "hotmail.fr": 8, "yahoo.fr": 7, "free.fr": 7, "sfr.fr": 5,
+    "laposte.net": 4, "wanadoo.fr": 4, "hotmail.com": 4, "outlook.fr": 4, "outlook.com": 2, "live.fr": 2,
+    "icloud.com": 2, "neuf.fr": 1, "aol.com": 1, "bbox.fr": 1, "yahoo.com": 1, "protonmail.com": 1,
+})
+_UNKNOWN_PROVIDER_SHARE = 1
+
+
+@dataclass(frozen=True)
+class EmailChoice:
+    address: str | None
+    wanted: bool
+    at_provider: bool = False  # a consumer mailbox the operator must open before the canary carries it
+
+    @property
+    def unfilled(self) -> bool:
+        return self.wanted and self.address is None
+
+
+def choose_email(rng: random.Random, domains: tuple[str, ...], *, first_name: str, family_name: str,
+                 birth_year: int, department: str, age: int, taken: Callable[[str, str], bool],
+                 providers: tuple[str, ...] = (), budget: ContactBudget | None = None,
+                 email_share: float | None = None) -> EmailChoice:
+    """A name-like address at a consumer provider (``providers``) or on an owned domain (``domains``).
+
+    With both, owned domains take the long tail's share (``TAIL_SHARE``); ``budget`` caps
+    each owned domain per system. ``email_share``: the host's share of patients with an e-mail.
+    """
+    if not (domains or providers):
+        return EmailChoice(None, wanted=False)
+    if rng.random() >= _scaled(_EMAIL_SHARE, age, email_share, EMAIL_SHARE):
+        return EmailChoice(None, wanted=False)
+    owned = [d for d in domains if budget is None or budget.domain_fits(d)]
+    at_provider = bool(providers) and (not owned or not domains or rng.random() >= TAIL_SHARE)
+    if at_provider:
+        weights = [PROVIDER_SHARES.get(p, _UNKNOWN_PROVIDER_SHARE) for p in providers]
+        domain = rng.choices(providers, weights)[0]
+    elif owned:
+        domain = owned[int(rng.random() * len(owned))]
+    else:
+        return EmailChoice(None, wanted=True)
     first = mail_form(first_name)
     family = mail_form(family_name).replace("-", "")
     for attempt in range(12):
         local = _local_part(rng, first, family, birth_year, department, attempt)
         if not local or has_marker_word(local) or looks_hex(local) or len(local) > 40:
             continue
-        address = f"{local}@{domains[int(rng.random() * len(domains))]}"
+        address = f"{local}@{domain}"
         if not taken("email", email_key(address)):
-            return address
-    return None
+            if budget is not None and not at_provider:
+                budget.take_domain(domain)
+            return EmailChoice(address, wanted=True, at_provider=at_provider)
+    return EmailChoice(None, wanted=True)
+
+
+def pick_email(rng: random.Random, domains: tuple[str, ...], *, first_name: str, family_name: str,
+               birth_year: int, department: str, age: int, taken: Callable[[str, str], bool],
+               providers: tuple[str, ...] = (), budget: ContactBudget | None = None,
+               email_share: float | None = None) -> str | None:
+    """The address of :func:`choose_email`."""
+    return choose_email(rng, domains, first_name=first_name, family_name=family_name, birth_year=birth_year,
+                        department=department, age=age, taken=taken, providers=providers, budget=budget,
+                        email_share=email_share).address
 
 
 def _local_part(rng: random.Random, first: str, family: str, year: int, department: str, attempt: int) -> str:

@@ -223,8 +223,18 @@ def _email(record: dict[str, Any], pools: Pools | None) -> Iterator[Problem]:
         yield Problem("email-shape", "email", f"{email!r} is not an ordinary mail address")
     if has_marker_word(local) or looks_hex(local):
         yield Problem("email-marker", "email", f"{email!r} contains a tell-tale word or a hex string")
-    if pools is not None and email_key(domain) not in {email_key(d) for d in pools.mail_domains}:
+    # A provider's address reaches a record only through 'canary contacts confirm'.
+    if pools is not None and email_key(domain) not in {email_key(d) for d in
+                                                       (*pools.mail_domains, *pools.mailbox_providers)}:
         yield Problem("email-not-owned", "email", f"{domain} is not one of the operator's mail domains")
+
+
+def unfilled_problems(unfilled: dict[str, list[str]]) -> list[tuple[str, Problem]]:
+    """Canaries that should carry a phone or an e-mail the pools could not give (a group a thief sees)."""
+    fields = {"phone": "phones", "email": "email"}
+    return [(canary_id, Problem("contact-pool-exhausted", fields[kind],
+                                f"should have {'a phone' if kind == 'phone' else 'an e-mail'} but the pool ran out"))
+            for canary_id, kinds in unfilled.items() for kind in dict.fromkeys(kinds)]
 
 
 def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:

@@ -11,10 +11,12 @@ from typing import Any
 
 from canary.generate.admin import AdminTables, make_administrative
 from canary.generate.clinical import ClinicalTables, make_clinical
-from canary.generate.contacts import PhoneBook, pick_email, pick_phones
+from canary.generate.contacts import EmailChoice, PhoneBook, choose_email, choose_phones
+from canary.generate.crowding import ContactBudget
 from canary.generate.names import ORIGIN_NAMING_SHARE, pick_first_names, pick_surname, used_name_share
 from canary.generate.nir import make_nir, order_range
 from canary.generate.places import make_address, pick_birth_place, pick_residence
+from canary.generate.pools import Pools
 from canary.generate.reference import Reference
 from canary.generate.weighted import WeightedTable
 from canary.normalize import name_birth_key
@@ -32,10 +34,7 @@ IDENTITY_STATUSES = WeightedTable(("QUAL", "VALI", "RECUP", "PROV"), (55, 17, 16
 IPP_DIGITS = 9  # one fixed width, like a real hospital's identifier
 
 
-@dataclass(frozen=True)
-class Pools:
-    phones: tuple[str, ...] = ()  # E.164 numbers the operator owns (already expanded), e.g. "+33612345678"
-    mail_domains: tuple[str, ...] = ()  # mail domains the operator owns (MX to our receiver)
+__all__ = ["PatientGenerator", "Pools", "BoundedGenerator"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,7 +53,16 @@ class PatientGenerator:
         object.__setattr__(self, "admin_tables", AdminTables.load(self.reference.seeds_dir))
         object.__setattr__(self, "clinical_tables", ClinicalTables.load(self.reference.seeds_dir))
 
-    def generate(self, rng: random.Random, *, today: date, taken: Callable[[str, str], bool]) -> dict[str, Any]:
+    def bounded(self, budget: ContactBudget) -> BoundedGenerator:
+        """This generator for one seeding run of one system, under that system's crowding bounds."""
+        return BoundedGenerator(self, budget)
+
+    def generate(self, rng: random.Random, *, today: date, taken: Callable[[str, str], bool],
+                 budget: ContactBudget | None = None) -> dict[str, Any]:
+        """One record. With ``budget`` (a seeding run), phones and owned domains stay under the
+        system's bounds and the record's ``contact_points`` lists what the registry must keep aside:
+        consumer mailboxes to open (``pending``) and contact points the pools could not give
+        (``unfilled``). Without it, a consumer mailbox is still only proposed, never carried."""
         ref = self.reference
         birth_date, sex = _birth_date_and_sex(rng, today)
         age = _age(birth_date, today)
@@ -74,24 +82,40 @@ class PatientGenerator:
             "nir": nir,
             "identity_status": IDENTITY_STATUSES.pick(rng),
             "address": make_address(ref, rng, home),
-            "phones": pick_phones(self.phone_book, rng, age=age, zone=zone, taken=taken),
-            "email": self._email(rng, first_names[0], used_name or birth_name, birth_date.year, age,
-                                 home.department, taken),
-            "ipp": _ipp(rng, taken),
         }
+        phones = choose_phones(self.phone_book, rng, age=age, zone=zone, taken=taken, budget=budget)
+        email = self._email(rng, first_names[0], used_name or birth_name, birth_date.year, age, home.department,
+                            taken, budget)
+        # A consumer mailbox stays off the record until the operator has opened it: a real person
+        # may own that address.
+        record.update(phones=phones.numbers, email=None if email.at_provider else email.address, ipp=_ipp(rng, taken))
         record.update(make_administrative(rng, self.admin_tables, sex=sex, birth_date=birth_date,
                                           commune_code=home.code, today=today))
         record.update(make_clinical(rng, sex=sex, birth_date=birth_date, today=today, tables=self.clinical_tables))
+        points: list[dict[str, str | None]] = []
+        if email.at_provider and email.address:
+            points.append({"kind": "email", "value": email.address, "provider": email.address.split("@")[1],
+                           "state": "pending"})
+        if budget is not None:
+            if phones.unfilled and self.phone_book.by_category:
+                points.append({"kind": "phone", "value": None, "provider": None, "state": "unfilled"})
+                budget.unfilled["phone"] += 1
+            if email.unfilled:
+                points.append({"kind": "email", "value": None, "provider": None, "state": "unfilled"})
+                budget.unfilled["email"] += 1
+        if points:
+            record["contact_points"] = points
         return record
 
     def _email(self, rng: random.Random, first_name: str, family_name: str, birth_year: int, age: int,
-               department: str, taken: Callable[[str, str], bool]) -> str | None:
+               department: str, taken: Callable[[str, str], bool], budget: ContactBudget | None) -> EmailChoice:
         if age < 15:
             # A child's record carries a parent's address: a parent's first name and birth year.
             birth_year -= rng.randint(24, 40)
             first_name = self.reference.first_names[(rng.choice("FM"), self.reference.decade(birth_year))].pick(rng)
-        return pick_email(rng, self.pools.mail_domains, first_name=first_name, family_name=family_name,
-                          birth_year=birth_year, department=department, age=age, taken=taken)
+        return choose_email(rng, self.pools.mail_domains, first_name=first_name, family_name=family_name,
+                            birth_year=birth_year, department=department, age=age, taken=taken,
+                            providers=self.pools.mailbox_providers, budget=budget)
 
     def _names(self, rng: random.Random, sex: str, birth_date: date, age: int, origin: str | None,
                taken: Callable[[str, str], bool]) -> tuple[list[str], str, str | None]:
@@ -123,6 +147,17 @@ class PatientGenerator:
             if not taken("nir", nir) and not taken("nir13", nir[:13]):
                 return nir
         raise RuntimeError("no free NIR order number")
+
+
+@dataclass(frozen=True, eq=False)
+class BoundedGenerator:
+    """A generator and the crowding budget of one seeding run (the ``Generator`` of ``seed_system``)."""
+
+    generator: PatientGenerator
+    budget: ContactBudget
+
+    def generate(self, rng: random.Random, *, today: date, taken: Callable[[str, str], bool]) -> dict[str, Any]:
+        return self.generator.generate(rng, today=today, taken=taken, budget=self.budget)
 
 
 def _birth_date_and_sex(rng: random.Random, today: date) -> tuple[date, str]:

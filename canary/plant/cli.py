@@ -140,11 +140,16 @@ def rotate_cmd(ctx: CliContext, system: str, count: int, seed: int | None, keep_
     """Plant a new generation of SYSTEM's canaries wherever it is planted, then retire the previous one."""
     from canary.plant.rotation import rotate
 
-    report = rotate(ctx.db, system, count, _generator(ctx), seed=seed, keep_previous=keep_previous)
+    generator = _generator(ctx, system, replacing=not keep_previous)
+    report = rotate(ctx.db, system, count, generator, seed=seed, keep_previous=keep_previous)
     if report.resumed:
         click.echo(f"generation {report.generation} was not planted everywhere: completing that rotation, nothing "
                    f"generated / rotation précédente inachevée, complétée")
     click.echo(f"generation {report.generation}: {len(report.canaries)} canaries / canaris")
+    from canary.generate.crowding import exhaustion_warnings
+
+    for line in exhaustion_warnings(generator.budget, generator.generator.pools, len(report.canaries)):
+        click.secho(f"WARNING: {line}", fg="yellow", err=True)
     for planted in report.plants:
         _echo_plant(planted)
     for address in report.kept:
@@ -157,15 +162,19 @@ def rotate_cmd(ctx: CliContext, system: str, count: int, seed: int | None, keep_
                           "'canary retire' for what remains")
 
 
-def _generator(ctx: CliContext):
-    """The real patient generator, built the way 'canary seed' builds it."""
+def _generator(ctx: CliContext, system: str, *, replacing: bool):
+    """The real patient generator, built the way 'canary seed' builds it (``replacing``: the system's
+    current canaries leave it, so they do not count against the crowding bounds)."""
     try:
-        from canary.generate.cli import pools_from_settings
+        from canary.generate.contact_points import budget_for_system
         from canary.generate.patient import PatientGenerator
+        from canary.generate.pools import pools_from_settings
         from canary.generate.reference import Reference
     except ImportError as exc:
         raise CanaryError(f"the patient generator is not available: {exc}") from exc
-    return PatientGenerator(Reference.load(), pools_from_settings(ctx))
+    pools = pools_from_settings(ctx.db)
+    budget = budget_for_system(ctx.db, system, pools, replacing=replacing)
+    return PatientGenerator(Reference.load(), pools).bounded(budget)
 
 
 COMMANDS: list[click.Command] = [plant_cmd, plants_cmd, retire_cmd, rotate_cmd]

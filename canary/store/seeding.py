@@ -14,6 +14,8 @@ from typing import Any, Protocol
 import sqlite_utils
 
 from canary.errors import CanaryError
+from canary.generate.contact_points import add_contact_points, contact_taken
+from canary.normalize import email_key
 from canary.settings import ensure_secret
 from canary.store.markers import markers_for
 from canary.store.registry import (
@@ -71,15 +73,20 @@ def seed_system(
         batch_markers: set[tuple[str, str]] = set()
 
         def taken(kind: str, value: str) -> bool:
-            return (kind, value) in batch_markers or marker_taken(db, kind, value)
+            return ((kind, value) in batch_markers or marker_taken(db, kind, value)
+                    or (kind == "email" and contact_taken(db, kind, value)))
 
         created = now_iso()
         out = []
+        points: list[tuple[str, dict[str, Any]]] = []
         for _ in range(count):
             canary = _one(db, rng, generator, today, taken, batch_markers, secret)
             canary.update(system=system, generation=generation, created_at=created)
+            # Proposed mailboxes and unfilled contact points are kept aside, never on the record.
+            points.extend((canary["id"], point) for point in canary.pop("contact_points", []))
             out.append(canary)
         add_canaries(db, out)
+        add_contact_points(db, points)
     return out
 
 
@@ -89,6 +96,7 @@ def _one(db, rng, generator, today, taken, batch_markers, secret) -> dict[str, A
         if db.execute("SELECT 1 FROM canaries WHERE id = ?", [canary_id]).fetchone():
             continue
         record = generator.generate(rng, today=today, taken=taken)
+        proposed = {("email", email_key(p["value"])) for p in record.get("contact_points", []) if p.get("value")}
         token = derive_token(secret, canary_id)
         record["tokens"] = token_links(db, token)
         markers = markers_for(record, token)
@@ -96,5 +104,6 @@ def _one(db, rng, generator, today, taken, batch_markers, secret) -> dict[str, A
         if any(taken(kind, value) for kind, value in markers):
             continue
         batch_markers.update(markers)
+        batch_markers.update(proposed)  # reserved for this canary until the operator confirms or not
         return {"id": canary_id, **record, "token": token}
     raise CanaryError("could not generate a canary with unique identifiers; the registry may be saturated")

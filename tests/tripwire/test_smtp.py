@@ -122,3 +122,26 @@ def test_a_word_that_decodes_to_nothing_is_kept_as_sent():
 
     assert readable_header("=?utf-8?b?###?=") == "=?utf-8?b?###?="
     assert readable_header("Re: =?utf-8?q?r=C3=A9sultats?=\r\n  suite") == "Re: résultats suite"
+
+
+def test_a_consumer_mailbox_forwarding_to_the_receiver(start_listeners, configured, canaries, db, mail_domain, cli):
+    """The documented alternative to IMAP: the provider forwards; the headers still name the canary's mailbox."""
+    from canary.settings import set_setting
+
+    set_setting(db, "tripwire.smtp_forward_addresses", f"relais@{mail_domain}")
+    port = start_listeners(smtp=True)["SmtpService"].port
+    mailbox = _canary_address(db, canaries[0], "laposte.net")
+    forwarded = _message(mailbox, subject="Résultats d'analyses")
+    forwarded["Delivered-To"] = mailbox
+    confirmation = _message(f"relais@{mail_domain}", subject="Confirmation de transfert (#4821)")
+    unrelated = _message("someone.else@laposte.net", subject="Pas une canary")
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        for message in (forwarded, confirmation, unrelated):
+            assert client.send_message(message, from_addr="srs@laposte.net", to_addrs=[f"relais@{mail_domain}"]) == {}
+        # Header recipients count only through a forward address: elsewhere the envelope decides.
+        client.send_message(_message(mailbox), to_addrs=[f"nobody@{mail_domain}"])
+    [event] = list_events(db, channel="smtp")
+    assert event["canary_id"] == canaries[0]["id"]
+    assert event["details"]["recipient"] == mailbox and event["details"]["forwarded_by"] == f"relais@{mail_domain}"
+    kept = cli("tripwire", "messages", "list", "--json").output
+    assert "Confirmation de transfert (#4821)" in kept and "Pas une canary" in kept  # readable by the operator

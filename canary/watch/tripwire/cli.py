@@ -85,15 +85,21 @@ def documents(ctx: CliContext, canary_id: str, fmt: str, kind: str, output: Path
 @tripwire.command("imap-poll")
 @pass_ctx
 def imap_poll(ctx: CliContext) -> None:
-    """Poll the configured IMAP mailbox once (serve does it every tripwire.imap_interval seconds)."""
-    from canary.watch.tripwire.imap import ImapConfig, poll_mailbox
+    """Poll the configured IMAP mailboxes once (serve does it every tripwire.imap_interval seconds)."""
+    from canary.watch.tripwire.imap import mailboxes_from_settings, poll_mailboxes
     from canary.watch.tripwire.noise import NoisePolicy
 
-    config = ImapConfig.from_settings(ctx.db)
-    if config is None:
-        raise CanaryError("no IMAP mailbox configured: canary config set tripwire.imap_host imap.example.fr")
-    count = poll_mailbox(ctx.db, config, NoisePolicy.from_settings(ctx.db))
-    click.echo(f"{count} event(s) from {config.mailbox_key}")
+    configs = mailboxes_from_settings(ctx.db)
+    if not configs:
+        raise CanaryError("no IMAP mailbox configured: canary config set tripwire.imap_mailboxes "
+                          "imaps://login@imap.example.fr (or tripwire.imap_host)")
+    stored, failed = poll_mailboxes(ctx.db, configs, NoisePolicy.from_settings(ctx.db))
+    for mailbox, count in stored.items():
+        click.echo(f"{count} event(s) from {mailbox}")
+    if len(failed) == 1:
+        raise CanaryError(next(iter(failed.values())))
+    if failed:
+        raise CanaryError(f"{len(failed)} of {len(configs)} mailboxes failed: " + "; ".join(failed.values()))
 
 
 @tripwire.group()

@@ -1,6 +1,11 @@
 """Polling real mailboxes (imaplib) for canary addresses hosted elsewhere: channel ``imap``.
 
-The mailbox is opened read-only (nothing is marked seen or moved); the last UID read is kept per
+One mailbox from ``tripwire.imap_host``/``imap_user``, and any number from ``tripwire.imap_mailboxes``
+(``imaps://LOGIN@HOST[:PORT][/FOLDER]``, e.g. the consumer mailboxes opened for canaries). Passwords
+never reach the registry: a file named after the login in ``tripwire.imap_password_dir`` (owner-only),
+else the environment variable ``CANARY_IMAP_PASSWORD_`` + the login in capitals, other characters as ``_``.
+
+Each mailbox is opened read-only (nothing is marked seen or moved); the last UID read is kept per
 mailbox in ``tripwire_imap_state`` so each message becomes an event once, and a new UIDVALIDITY starts
 over (dedup keys stop repeats).
 """
@@ -13,10 +18,13 @@ import logging
 import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import sqlite_utils
 
 from canary.errors import CanaryError
+from canary.files import require_owner_only
 from canary.settings import get_setting
 from canary.store.events import utcnow
 from canary.store.registry import find_by_marker
@@ -59,6 +67,66 @@ class ImapConfig:
                    user=str(get_setting(db, "tripwire.imap_user")), password=password,
                    folder=str(get_setting(db, "tripwire.imap_folder")), ssl=bool(get_setting(db, "tripwire.imap_ssl")),
                    max_bytes=int(get_setting(db, "tripwire.smtp_max_bytes")))
+
+
+def mailboxes_from_settings(db: sqlite_utils.Database) -> list[ImapConfig]:
+    """Every mailbox to poll: the single ``tripwire.imap_host`` one and those of ``tripwire.imap_mailboxes``."""
+    out = []
+    single = ImapConfig.from_settings(db)
+    if single is not None:
+        out.append(single)
+    password_dir = str(get_setting(db, "tripwire.imap_password_dir") or "")
+    max_bytes = int(get_setting(db, "tripwire.smtp_max_bytes"))
+    for entry in get_setting(db, "tripwire.imap_mailboxes"):
+        out.append(_mailbox(str(entry).strip(), password_dir, max_bytes))
+    return out
+
+
+def password_env_var(login: str) -> str:
+    return "CANARY_IMAP_PASSWORD_" + re.sub(r"[^A-Z0-9]", "_", login.upper())
+
+
+def _mailbox(entry: str, password_dir: str, max_bytes: int) -> ImapConfig:
+    parts = urlsplit(entry)
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise CanaryError(f"tripwire.imap_mailboxes: {entry!r} has a bad port") from exc
+    if parts.scheme not in ("imap", "imaps") or not parts.hostname or not parts.username or parts.password:
+        raise CanaryError(f"tripwire.imap_mailboxes: {entry!r} is not imaps://LOGIN@HOST[:PORT][/FOLDER] "
+                          "(no password in the URL)")
+    login = unquote(parts.username)
+    ssl = parts.scheme == "imaps"
+    folder = unquote(parts.path.lstrip("/")) or "INBOX"
+    return ImapConfig(host=parts.hostname, port=port or (993 if ssl else 143), user=login,
+                      password=_password(login, password_dir), folder=folder, ssl=ssl, max_bytes=max_bytes)
+
+
+def _password(login: str, password_dir: str) -> str:
+    if password_dir:
+        path = Path(password_dir) / login
+        if path.exists():
+            require_owner_only(path, "IMAP password file")
+            return path.read_text(encoding="utf-8").strip()
+    env = password_env_var(login)
+    password = os.environ.get(env)
+    if not password:
+        where = f"a file {Path(password_dir) / login} or " if password_dir else ""
+        raise CanaryError(f"IMAP polling of {login} needs its password in {where}the environment variable {env}")
+    return password
+
+
+def poll_mailboxes(db: sqlite_utils.Database, configs: list[ImapConfig],
+                   policy: NoisePolicy) -> tuple[dict[str, int], dict[str, str]]:
+    """Poll each mailbox once; one that fails does not stop the others. Events and errors by mailbox."""
+    stored: dict[str, int] = {}
+    failed: dict[str, str] = {}
+    for config in configs:
+        try:
+            stored[config.mailbox_key] = poll_mailbox(db, config, policy)
+        except CanaryError as exc:
+            failed[config.mailbox_key] = str(exc)
+    return stored, failed
 
 
 def poll_mailbox(db: sqlite_utils.Database, config: ImapConfig, policy: NoisePolicy) -> int:

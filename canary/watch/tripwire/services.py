@@ -24,7 +24,7 @@ from canary.settings import get_setting
 from canary.store import open_db
 from canary.watch.tripwire.callback import CallbackConfig, PortalChannel, create_callback_app
 from canary.watch.tripwire.dns import DnsListener, TripwireResolver, ZoneAnswers
-from canary.watch.tripwire.imap import ImapConfig, poll_mailbox
+from canary.watch.tripwire.imap import ImapConfig, mailboxes_from_settings, poll_mailboxes
 from canary.watch.tripwire.noise import NoisePolicy
 from canary.watch.tripwire.smtp import CanaryMailHandler, MailConfig, SmtpListener
 from canary.watch.tripwire.smtp_limits import RateLimits
@@ -138,13 +138,14 @@ class SmtpService:
 
 
 class ImapService:
-    """Polls the configured mailbox on the shared scheduler; a failed poll is logged and retried."""
+    """Polls the configured mailboxes on the shared scheduler; a failed mailbox is logged, the others
+    are still polled, and all are retried at the next interval."""
 
     name = "tripwire imap poller"
 
-    def __init__(self, ctx: ServeContext, config: ImapConfig, policy: NoisePolicy, interval: int):
+    def __init__(self, ctx: ServeContext, configs: list[ImapConfig], policy: NoisePolicy, interval: int):
         self.ctx = ctx
-        self.config = config
+        self.configs = configs
         self.policy = policy
         self.interval = interval
         self._job: Any = None
@@ -152,12 +153,12 @@ class ImapService:
     def poll_once(self) -> int:
         db = open_db(self.ctx.db_path, migrate_schema=False)
         try:
-            return poll_mailbox(db, self.config, self.policy)
-        except CanaryError as exc:
-            log.warning("IMAP poll failed: %s", exc)
-            return 0
+            stored, failed = poll_mailboxes(db, self.configs, self.policy)
         finally:
             db.close()
+        for mailbox, error in failed.items():
+            log.warning("IMAP poll of %s failed: %s", mailbox, error)
+        return sum(stored.values())
 
     def start(self) -> None:
         self._job = self.ctx.scheduler.add_job(self.poll_once, "interval", seconds=self.interval,
@@ -192,9 +193,9 @@ def build(db_path: Path, ctx: ServeContext | None, options: dict[str, Any]) -> l
             smtp = _smtp_service(db, writer, policy, options)
             if smtp is not None:
                 out.append(smtp)
-        imap = ImapConfig.from_settings(db)
-        if imap is not None and ctx is not None:
-            out.append(ImapService(ctx, imap, policy, int(get_setting(db, "tripwire.imap_interval"))))
+        mailboxes = mailboxes_from_settings(db)
+        if mailboxes and ctx is not None:
+            out.append(ImapService(ctx, mailboxes, policy, int(get_setting(db, "tripwire.imap_interval"))))
         return out
     finally:
         db.close()

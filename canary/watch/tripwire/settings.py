@@ -4,6 +4,9 @@
 reads them too); everything the listeners need beyond that is declared here.
 """
 
+from urllib.parse import urlsplit
+
+from canary.errors import CanaryError
 from canary.settings import Setting
 
 # User-agent fragments of link previewers, mail scanners and proxies that fetch what nobody opened.
@@ -22,6 +25,13 @@ DEFAULT_SCANNER_NETWORKS = [
     "40.92.0.0/15", "40.107.0.0/16", "52.100.0.0/14", "104.47.0.0/17",  # Exchange Online Protection
     "66.102.0.0/20", "66.249.64.0/19", "64.233.160.0/19", "72.14.192.0/18",  # Google proxies / crawlers
 ]
+
+def _no_password_in_urls(entries: list[str]) -> None:
+    for entry in entries:
+        if urlsplit(entry).password is not None:
+            raise CanaryError("tripwire.imap_mailboxes: no password in the URL (it would be stored in the registry); "
+                              "put it in tripwire.imap_password_dir or the environment")
+
 
 SETTINGS: list[Setting] = [
     Setting("tripwire.callback_host", str, "127.0.0.1", "Address the HTTP callback listener binds."),
@@ -81,6 +91,9 @@ SETTINGS: list[Setting] = [
             "event, severity low, action flood) however many attempts it makes."),
     Setting("tripwire.smtp_rate_exempt", list, [],
             "Addresses or CIDRs never rate limited (e.g. your own relay in front of the receiver)."),
+    Setting("tripwire.smtp_forward_addresses", list, [],
+            "Addresses on pool.mail_domains that consumer canary mailboxes forward to: mail to them is matched "
+            "on its recipient headers (To, Delivered-To...) and always kept (providers confirm a forward by mail)."),
     Setting("tripwire.messages_keep", int, 5000, "Messages kept for analysis; the oldest are deleted beyond this."),
     Setting("tripwire.imap_host", str, "", "IMAP server of mailboxes hosted elsewhere (empty: no polling)."),
     Setting("tripwire.imap_port", int, 993, "IMAP port."),
@@ -90,4 +103,11 @@ SETTINGS: list[Setting] = [
             "Name of the environment variable holding the IMAP password (never stored in the registry)."),
     Setting("tripwire.imap_folder", str, "INBOX", "IMAP folder polled."),
     Setting("tripwire.imap_interval", int, 300, "Seconds between IMAP polls."),
+    Setting("tripwire.imap_mailboxes", list, [],
+            "More mailboxes to poll, e.g. the consumer mailboxes opened for canaries: "
+            "imaps://LOGIN@HOST[:PORT][/FOLDER] each (imap:// for plain IMAP), no password in the URL.",
+            check=_no_password_in_urls),
+    Setting("tripwire.imap_password_dir", str, "",
+            "Folder of password files for tripwire.imap_mailboxes, one per login named after it (mode 0600); "
+            "without a file, the environment variable CANARY_IMAP_PASSWORD_<LOGIN> (non-alphanumerics as _)."),
 ]

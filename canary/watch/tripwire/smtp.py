@@ -30,7 +30,7 @@ from canary.settings import get_setting
 from canary.store.events import record_event, utcnow
 from canary.store.registry import find_by_marker
 from canary.watch.tripwire.hits import Hit, record_hit
-from canary.watch.tripwire.messages import header_digest, keep_message
+from canary.watch.tripwire.messages import header_digest, header_recipients, keep_message
 from canary.watch.tripwire.noise import NoisePolicy
 from canary.watch.tripwire.smtp_limits import ClientRateLimiter, Flood, RateLimits, Verdict
 from canary.watch.tripwire.smtp_tls import tls_summary
@@ -51,6 +51,7 @@ class MailConfig:
     tls_cert: str = ""
     tls_key: str = ""
     require_tls: bool = False
+    forward_addresses: tuple[str, ...] = ()  # where consumer mailboxes forward to (canary found in the headers)
 
     @classmethod
     def from_settings(cls, db: sqlite_utils.Database) -> MailConfig:
@@ -65,6 +66,8 @@ class MailConfig:
             tls_cert=str(get_setting(db, "tripwire.smtp_tls_cert") or ""),
             tls_key=str(get_setting(db, "tripwire.smtp_tls_key") or ""),
             require_tls=bool(get_setting(db, "tripwire.smtp_require_tls")),
+            forward_addresses=tuple(email_key(a) for a in get_setting(db, "tripwire.smtp_forward_addresses")
+                                    if a.strip()),
         )
 
 
@@ -139,15 +142,28 @@ class CanaryMailHandler:
                 canary_id = find_by_marker(db, "email", email_key(address))
                 if canary_id and canary_id not in canaries:
                     canaries[canary_id] = address
+            forwarded_by = next((a for a in rcpt_to if email_key(a) in self.config.forward_addresses), None)
+            if not canaries and forwarded_by:
+                # A consumer mailbox forwarded it: the envelope names our relay address, the
+                # headers still name the canary's mailbox.
+                for address in header_recipients(raw):
+                    canary_id = find_by_marker(db, "email", address)
+                    if canary_id and canary_id not in canaries:
+                        canaries[canary_id] = address
             if not canaries:
                 log.info("mail from %s to %d address(es) that are no canary", peer, len(rcpt_to))
+                if forwarded_by:
+                    # Kept for the operator: providers confirm a forward by mailing its target.
+                    keep_message(db, channel="smtp", canary_ids=[], raw=raw, peer=peer, mail_from=mail_from,
+                                 rcpt_to=rcpt_to, digest=digest, max_bytes=self.config.max_bytes)
                 return 0
             stored = keep_message(db, channel="smtp", canary_ids=list(canaries), raw=raw, peer=peer,
                                   mail_from=mail_from, rcpt_to=rcpt_to, digest=digest,
                                   max_bytes=self.config.max_bytes)
             for canary_id, address in canaries.items():
                 details = {**digest, "mail_from": mail_from, "recipient": address, "helo": helo, "peer": peer,
-                           "size": len(raw), "message": stored, "tls": tls}
+                           "size": len(raw), "message": stored, "tls": tls,
+                           "forwarded_by": forwarded_by if address not in rcpt_to else None}
                 hit = Hit(channel="smtp", source=peer, source_ip=peer, time=received,
                           details={k: v for k, v in details.items() if v is not None})
                 record_hit(db, hit, canary_id, self.policy)
