@@ -73,6 +73,7 @@ CORE_SETTINGS = [
 ]
 
 SETTING_MODULES = [
+    "canary.generate.settings",
     "canary.plant.settings",
     "canary.watch.sweep.settings",
     "canary.watch.tripwire.settings",

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date
 from itertools import accumulate
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from stdnum import luhn
 
@@ -91,6 +91,12 @@ def rpps_number(rng: random.Random) -> str:
 
 
 T = TypeVar("T")
+
+
+class PhysicianSource(Protocol):
+    """Real physicians (the loaded RPPS extract): one practising near a commune, or None if not covered."""
+
+    def physician(self, rng: random.Random, commune_code: str, specialty: str) -> dict[str, str] | None: ...
 
 
 @dataclass(frozen=True)
@@ -229,8 +235,13 @@ class AdminTables:
         return {"name": organism.name, "member_number": _member_number(rng, organism.member_format)}
 
     # -- treating physician ---------------------------------------------------------------
-    def gp(self, rng: random.Random, commune_code: str, department: str, age: int) -> dict:
+    def gp(self, rng: random.Random, commune_code: str, department: str, age: int,
+           physicians: PhysicianSource | None = None) -> dict:
         specialty = "Pédiatrie" if age < 16 and rng.random() < PEDIATRICIAN_SHARE else "Médecine générale"
+        if physicians is not None:
+            real = physicians.physician(rng, commune_code, specialty)
+            if real is not None:
+                return real
         sex = "F" if rng.random() < DOCTOR_FEMALE_SHARE else "M"
         return {
             "rpps": rpps_number(rng),
@@ -253,10 +264,12 @@ class AdminTables:
         return towns.pick(rng).name
 
     # -- whole part -----------------------------------------------------------------------
-    def make(self, rng: random.Random, *, sex: str, birth_date: date, commune_code: str, today: date) -> dict:
+    def make(self, rng: random.Random, *, sex: str, birth_date: date, commune_code: str, today: date,
+             physicians: PhysicianSource | None = None) -> dict:
         age = _age(birth_date, today)
         department = department_of(commune_code)
-        return {"coverage": self.coverage(rng, department, age), "gp": self.gp(rng, commune_code, department, age)}
+        return {"coverage": self.coverage(rng, department, age),
+                "gp": self.gp(rng, commune_code, department, age, physicians)}
 
 
 def _member_number(rng: random.Random, member_format: str) -> str:
@@ -286,10 +299,13 @@ def make_administrative(
     birth_date: date,
     commune_code: str,
     today: date,
+    physicians: PhysicianSource | None = None,
 ) -> dict:
-    """Coverage and treating physician of a patient living in `commune_code` (INSEE code)."""
+    """Coverage and treating physician of a patient living in `commune_code` (INSEE code); with
+    `physicians` (the loaded RPPS extract), a real physician practising near it where it is covered."""
     if isinstance(reference_dir, AdminTables):
         tables = reference_dir
     else:
         tables = load_admin_tables(Path(reference_dir) if reference_dir else default_seeds_dir())
-    return tables.make(rng, sex=sex, birth_date=birth_date, commune_code=commune_code, today=today)
+    return tables.make(rng, sex=sex, birth_date=birth_date, commune_code=commune_code, today=today,
+                       physicians=physicians)

@@ -51,6 +51,22 @@ def pools_from_settings(ctx: CliContext):
     )
 
 
+def registers_from_settings(ctx: CliContext):
+    """The public registers imported next to this registry (None if none), with the GP allow-list."""
+    from canary.generate.registers.lookup import Registers
+    from canary.generate.registers.store import registers_path
+
+    return Registers.load(registers_path(ctx.db_path), gp_allowlist=get_setting(ctx.db, "registers.gp_allowlist"))
+
+
+def generator_from_settings(ctx: CliContext):
+    """The patient generator with the operator's pools and registers, as every command builds it."""
+    from canary.generate.patient import PatientGenerator
+    from canary.generate.reference import Reference
+
+    return PatientGenerator(Reference.load(), pools_from_settings(ctx), registers_from_settings(ctx))
+
+
 @click.command()
 @click.argument("system")
 @click.option("--count", type=click.IntRange(1, 100_000), required=True, help="How many canaries.")
@@ -59,9 +75,6 @@ def pools_from_settings(ctx: CliContext):
 def seed(ctx: CliContext, system: str, count: int, seed: int | None) -> None:
     """Generate COUNT canaries for SYSTEM and print their ids."""
     get_system(ctx.db, system)
-    from canary.generate.patient import PatientGenerator
-    from canary.generate.reference import Reference
-
     pools = pools_from_settings(ctx)
     if not pools.phones:
         click.secho("WARNING: no phone pool configured (pool.phones): these canaries carry no phone number. "
@@ -69,7 +82,7 @@ def seed(ctx: CliContext, system: str, count: int, seed: int | None) -> None:
     if not pools.mail_domains:
         click.secho("WARNING: no mail domain pool configured (pool.mail_domains): these canaries carry no "
                     "e-mail address. Configure domains you own.", fg="yellow", err=True)
-    generator = PatientGenerator(Reference.load(), pools)
+    generator = generator_from_settings(ctx)
     for canary in seed_system(ctx.db, system, count, generator, seed=seed):
         click.echo(canary["id"])
 
@@ -136,14 +149,19 @@ def export(ctx: CliContext, system: str | None, fmt: str, output: Path | None) -
 def lint(ctx: CliContext, system: str | None, as_json: bool) -> None:
     """Check canaries for anything an attacker could use to filter them out."""
     from canary.generate.lint import lint_records
+    from canary.generate.registers.lookup import coverage_notes
 
     canaries = [_export_view(c) for c in list_canaries(ctx.db, system=system, include_retired=False)]
-    problems = lint_records(canaries, date.today(), pools_from_settings(ctx))
+    registers = registers_from_settings(ctx)
+    problems = lint_records(canaries, date.today(), pools_from_settings(ctx), registers)
+    notes = coverage_notes(canaries, registers)
     rows = [{"canary_id": cid, "rule": p.rule, "field": p.field, "message": p.message} for cid, p in problems]
     if as_json:
-        echo_json({"checked": len(canaries), "problems": rows})
+        echo_json({"checked": len(canaries), "problems": rows, "notes": notes})
     else:
         echo_table(rows, ["canary_id", "rule", "field", "message"], empty=f"{len(canaries)} canaries, no problem")
+        for note in notes:
+            click.echo(f"note: {note}", err=True)
     if rows:
         raise SystemExit(1)
 

@@ -142,12 +142,10 @@ def rotate_cmd(ctx: CliContext, system: str, count: int, seed: int | None, keep_
 def _generator(ctx: CliContext):
     """The real patient generator, built the way 'canary seed' builds it."""
     try:
-        from canary.generate.cli import pools_from_settings
-        from canary.generate.patient import PatientGenerator
-        from canary.generate.reference import Reference
+        from canary.generate.cli import generator_from_settings
     except ImportError as exc:
         raise CanaryError(f"the patient generator is not available: {exc}") from exc
-    return PatientGenerator(Reference.load(), pools_from_settings(ctx))
+    return generator_from_settings(ctx)
 
 
 COMMANDS: list[click.Command] = [plant_cmd, plants_cmd, retire_cmd, rotate_cmd]
