@@ -11,6 +11,8 @@ Returned shape (the `coverage` and `gp` keys of the canary record):
     {"coverage": {"regime", "caisse", "caisse_code", "amc": {"name", "member_number"} | None},
      "gp": {"rpps", "family_name", "first_name", "city", "specialty"}}
 `caisse_code` and `specialty` are additions to the record contract; readers may ignore them.
+With `physicians` (the loaded RPPS extract, `canary.generate.registers`), the GP is a real physician
+practising near the commune where the extract covers it; elsewhere the synthetic one below.
 """
 
 from __future__ import annotations
