@@ -1,6 +1,6 @@
 """Public registers: importing one large BAN department file, then generating with registers loaded.
 
-    python bench/registers.py [--points 1000000] [--department 59] [--count 10000]
+    python bench/registers.py [--points 1000000] [--department 59] [--count 10000] [--rounds 3]
 
 1. Writes a BAN file of ``--points`` address points for the department's real communes (points in
    proportion to population, ~25 numbers a street, bis/ter on a few %) in the published layout
@@ -11,7 +11,8 @@
 3. Generates ``--count`` canaries without registers (the reference, as bench/generate.py measures it),
    then with the registers loaded, twice: with residences drawn over France as today (few in the
    department), and with every residence in the department, as a site's catchment makes it (each
-   canary then costs one address-point lookup and one GP pick). Target: 2,000 canaries/s.
+   canary then costs one address-point lookup and one GP pick). Target: 2,000 canaries/s. The
+   four set-ups are interleaved over ``--rounds`` rounds and the best round of each is printed.
 """
 
 from __future__ import annotations
@@ -154,6 +155,7 @@ def main() -> None:
     parser.add_argument("--department", default="59")
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     reference = Reference.load()
     rng = random.Random(args.seed)
@@ -185,9 +187,15 @@ def main() -> None:
                 ("registers, France-wide homes", PatientGenerator(reference, pools, registers)),
                 ("no registers, homes in dept", PatientGenerator(catchment, pools)),
                 ("registers, homes in dept", PatientGenerator(catchment, pools, registers)))
-        print(f"{'generation':32}{'canaries/s':>12}{'per CPU-s':>12}")
-        for label, generator in rows:
-            measured, per_cpu = rate(generator, args.count, args.seed)
+        # Rounds interleave the four set-ups so that a burst of load on a shared machine hits them
+        # alike; the best round of each is printed.
+        best = {label: (0.0, 0.0) for label, _ in rows}
+        for _ in range(args.rounds):
+            for label, generator in rows:
+                measured, per_cpu = rate(generator, args.count, args.seed)
+                best[label] = (max(best[label][0], measured), max(best[label][1], per_cpu))
+        print(f"{'generation (best of ' + str(args.rounds) + ')':32}{'canaries/s':>12}{'per CPU-s':>12}")
+        for label, (measured, per_cpu) in best.items():
             print(f"{label:32}{measured:>12,.0f}{per_cpu:>12,.0f}   "
                   f"{'meets' if measured >= RATE else 'MISSES'} {RATE:,}/s")
         registers.close()

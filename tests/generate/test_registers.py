@@ -164,6 +164,7 @@ def test_gps_are_real_physicians_practising_near_the_address(covered_batch, regi
     for record in covered_batch:
         gp = record["gp"]
         assert gp["rpps"] in KEPT_DOCTORS, gp
+        assert set(gp) == {"rpps", "family_name", "first_name", "city", "specialty"}  # no way to reach them
         doctor = doctors[gp["rpps"]]
         assert (gp["family_name"], gp["first_name"], gp["city"]) == (doctor.family, doctor.first, doctor.city)
         practice = registers.communes[practices.get(doctor.rpps, doctor.commune_code)]

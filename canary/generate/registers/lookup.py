@@ -210,10 +210,17 @@ def coverage_notes(records: Iterable[dict[str, Any]], registers: Registers | Non
     notes = []
     if no_ban:
         notes.append(f"addresses of {sum(no_ban.values())} canaries are not verifiable: no BAN file loaded for "
-                     f"department {', '.join(sorted(no_ban))} ('canary registers import ban FILE...')")
+                     f"department {_some(no_ban)} ('canary registers import ban FILE...')")
     if no_rpps:
         where = "no RPPS extract loaded" if registers is None or registers.rpps_imported_at is None \
-            else f"the RPPS extract does not cover department {', '.join(sorted(no_rpps))}"
+            else f"the RPPS extract does not cover department {_some(no_rpps)}"
         notes.append(f"treating physicians of {sum(no_rpps.values())} canaries are not verifiable: {where} "
                      "('canary registers import rpps FILE')")
     return notes
+
+
+def _some(departments: dict[str, int], shown: int = 8) -> str:
+    """The departments holding most canaries first; a long tail summed up."""
+    ranked = sorted(departments, key=lambda d: (-departments[d], d))
+    rest = len(ranked) - shown
+    return ", ".join(ranked[:shown]) + (f" and {rest} more" if rest > 0 else "")
