@@ -141,6 +141,28 @@ def test_rpps_import_keeps_practising_gps_and_paediatricians_of_covered_departme
     assert PRACTICE_PHONE.encode() not in loaded.read_bytes() and b"cabinet-medical" not in loaded.read_bytes()
 
 
+@pytest.mark.parametrize("packaging", ["zip", "semicolons"])
+def test_rpps_extract_as_zip_or_semicolon_separated(packaging: str, loaded: Path, extracts, tmp_path: Path) -> None:
+    import shutil
+    import zipfile
+
+    side = tmp_path / "canary.db.registers"
+    shutil.copy(loaded, side)
+    source = extracts["rpps"]
+    if packaging == "zip":
+        path = tmp_path / "PS_LibreAcces_202611280000.zip"
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("PS_LibreAcces_Dipl_AutExerc_202611280000.txt", "Identifiant PP|Libellé diplôme\n")
+            archive.write(source, source.name)
+    else:
+        path = tmp_path / "rpps.csv"
+        path.write_text(source.read_text(encoding="utf-8").replace("|", ";"), encoding="utf-8")
+    conn = open_registers(side)
+    assert conn is not None
+    assert import_rpps(conn, path) == {"rows": len(fixture_doctors()), "kept": len(KEPT_DOCTORS), "departments": 2}
+    conn.close()
+
+
 def test_canaries_of_covered_communes_live_at_imported_points(covered_batch, reference: Reference) -> None:
     assert len(covered_batch) >= 40
     imported = {(address_line(p.number, p.rep, p.street), p.postcode, p.city, p.commune_code)

@@ -75,6 +75,8 @@ def _load(conn: sqlite3.Connection, path: Path, rows, columns: dict[str, int], p
     streets: dict[tuple[str, str], int] = {}
     next_street = (conn.execute("SELECT COALESCE(MAX(id), 0) FROM ban_streets").fetchone()[0] or 0) + 1
     points: list[tuple[str, int, int, int, str, str]] = []
+    postcodes: set[str] = set()  # already seen valid
+    last_code, counts = "", {}
     for line_number, row in enumerate(rows, start=2):
         if len(row) < width:
             if not row:
@@ -82,21 +84,25 @@ def _load(conn: sqlite3.Connection, path: Path, rows, columns: dict[str, int], p
             raise CanaryError(f"{path} line {line_number}: {len(row)} fields, the header has more; "
                               "not the published layout")
         code = row[at["code_insee"]]
-        if not _COMMUNE_CODE.fullmatch(code):
-            raise CanaryError(f"{path} line {line_number}: code_insee {code!r} is not an INSEE commune code")
-        department = department_of(code)
-        if department not in result.departments:
-            _forget_department(conn, department)
-            result.departments[department] = {"points": 0, "streets": 0, "communes": 0, "skipped": 0}
-        counts = result.departments[department]
+        if code != last_code:  # files come sorted by commune: check and look up once per commune
+            if not _COMMUNE_CODE.fullmatch(code):
+                raise CanaryError(f"{path} line {line_number}: code_insee {code!r} is not an INSEE commune code")
+            department = department_of(code)
+            if department not in result.departments:
+                _forget_department(conn, department)
+                result.departments[department] = {"points": 0, "streets": 0, "communes": 0, "skipped": 0}
+            counts, last_code = result.departments[department], code
         number_text, street, postcode = row[at["numero"]], row[at["nom_voie"]].strip(), row[at["code_postal"]]
+        if not number_text or not row[at["lon"]] or not row[at["lat"]]:
+            counts["skipped"] += 1  # no number or no position: nothing a canary could live at
+            continue
         try:
             number = int(number_text)
             lon, lat = float(row[at["lon"]]), float(row[at["lat"]])
         except ValueError:
             raise CanaryError(f"{path} line {line_number}: numero {number_text!r}, lon {row[at['lon']]!r} or "
                               f"lat {row[at['lat']]!r} is not a number") from None
-        if not 0 < number <= MAX_NUMBER or not street or not _POSTCODE.fullmatch(postcode):
+        if not 0 < number <= MAX_NUMBER or not street or (postcode not in postcodes and not _valid(postcode)):
             counts["skipped"] += 1
             continue
         commune = communes.get(code)
@@ -108,6 +114,7 @@ def _load(conn: sqlite3.Connection, path: Path, rows, columns: dict[str, int], p
             street_id = streets[(code, street)] = next_street
             next_street += 1
             counts["streets"] += 1
+        postcodes.add(postcode)
         if (code, postcode) not in cities:
             label = row[city_at].strip() if city_at is not None else ""
             cities[(code, postcode)] = label or fold(commune.name)
@@ -132,6 +139,10 @@ def _load(conn: sqlite3.Connection, path: Path, rows, columns: dict[str, int], p
     if progress is not None:
         progress(position())
     return result
+
+
+def _valid(postcode: str) -> bool:
+    return _POSTCODE.fullmatch(postcode) is not None
 
 
 def _forget_department(conn: sqlite3.Connection, department: str) -> None:

@@ -136,8 +136,14 @@ class Registers:
                 return WeightedTable([commune_code], [1.0])
             same = [c for c in practising if department_of(c) == department_of(commune_code)] or list(practising)
             return WeightedTable(same, [len(practising[c]) for c in same])
-        placed = [(distance_km(home, self.communes[c]), c) for c in practising if c in self.communes]
-        near = [(d, c) for d, c in placed if d <= NEAR_KM] or sorted(placed)[:NEAREST_FALLBACK]
+        # A cheap latitude band first: most practices of a department are far beyond NEAR_KM.
+        band = NEAR_KM / 110.57
+        placed = [(distance_km(home, self.communes[c]), c) for c in practising
+                  if c in self.communes and abs(self.communes[c].lat - home.lat) <= band]
+        near = [(d, c) for d, c in placed if d <= NEAR_KM]
+        if not near:
+            placed = [(distance_km(home, self.communes[c]), c) for c in practising if c in self.communes]
+            near = sorted(placed)[:NEAREST_FALLBACK]
         if not near:
             return None
         return WeightedTable([c for _, c in near],
