@@ -266,3 +266,27 @@ def test_lint_library_without_registers_is_unchanged(batch, registers: Registers
     assert lint_records(outside, TODAY, registers=registers) == lint_records(outside, TODAY)
     notes = coverage_notes(outside, registers)
     assert len(notes) == 2 and "no BAN file loaded" in notes[0] and "does not cover" in notes[1]
+
+
+def test_points_without_a_number_or_a_position_are_left_out(tmp_path: Path, reference: Reference) -> None:
+    point = fixture_points(reference, "75")[0]
+    rows = [point.ban_row(), point.ban_row().replace(f";{point.number};", ";99999;", 1),
+            point.ban_row().replace(f";{point.lon:.5f};{point.lat:.5f};", ";;;", 1)]
+    path = tmp_path / "adresses-75.csv"
+    path.write_text(BAN_HEADER + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    conn = open_registers(tmp_path / "r.registers", create=True)
+    assert conn is not None
+    result = import_ban(conn, path)
+    conn.close()
+    assert result.departments == {"75": {"points": 1, "streets": 1, "communes": 1, "skipped": 2}}
+
+
+def test_status_warns_when_a_department_is_added_after_the_extract(cli, extracts) -> None:
+    cli("system", "add", "dpi", "--kind", "ehr")
+    cli("registers", "import", "ban", str(extracts["75"]))
+    assert "1 department(s)" in cli("registers", "import", "rpps", str(extracts["rpps"])).output
+    cli("registers", "import", "ban", str(extracts["92"]))
+    status = json.loads(cli("registers", "status", "--json").output)
+    assert status["rpps"]["departments"] == ["75"] and status["rpps"]["by_department"] == {"75": 4}
+    assert status["warnings"] == ["BAN department 92 loaded after the RPPS extract: import the extract again to "
+                                  "cover it"]
