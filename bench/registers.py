@@ -182,7 +182,14 @@ def main() -> None:
               f"< {IMPORT_MB} MB: {'met' if ban_s < IMPORT_SECONDS and ban_mb < IMPORT_MB else 'MISSED'}")
         print(f"{'RPPS extract':28}{rpps_s:>10.1f}{rpps_cpu:>8.1f}{rpps_mb:>14.0f}")
 
-        pools = operator_pools()
+        # Homes in one department draw landlines of one zone: the reference pool's 4,000 numbers of a
+        # zone run out after ~8,000 canaries (then every pick scans the pool), so the operator here owns
+        # a block of 40,000 landlines of that zone, as an operator serving one region would.
+        base, zone = operator_pools(), reference.phone_zones[args.department].lstrip("0")
+        pools = dataclasses.replace(base, phones=base.phones + tuple(f"+33{zone}5678{i:04d}" for i in range(10_000))
+                                    + tuple(f"+33{zone}5679{i:04d}" for i in range(10_000))
+                                    + tuple(f"+33{zone}5680{i:04d}" for i in range(10_000))
+                                    + tuple(f"+33{zone}5681{i:04d}" for i in range(10_000)))
         registers = Registers.load(side)
         assert registers is not None
         local = [c for c in reference.residences.items if c.department == args.department]
