@@ -20,6 +20,7 @@ from canary.store import open_db
 COMMAND_MODULES = {
     "canary.store.cli": ("system", "config", "events"),
     "canary.generate.cli": ("seed", "list", "show", "export", "lint", "contacts"),
+    "canary.generate.registers.cli": ("registers",),
     "canary.plant.cli": ("plant", "plants", "retire", "rotate"),
     "canary.watch.sweep.cli": ("scan", "feed", "sweep"),
     "canary.watch.tripwire.cli": ("tripwire",),

@@ -11,6 +11,8 @@ Returned shape (the `coverage` and `gp` keys of the canary record):
     {"coverage": {"regime", "caisse", "caisse_code", "amc": {"name", "member_number"} | None},
      "gp": {"rpps", "family_name", "first_name", "city", "specialty"}}
 `caisse_code` and `specialty` are additions to the record contract; readers may ignore them.
+With `physicians` (the loaded RPPS extract, `canary.generate.registers`), the GP is a real physician
+practising near the commune where the extract covers it; elsewhere the synthetic one below.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from datetime import date
 from itertools import accumulate
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from stdnum import luhn
 
@@ -91,6 +93,12 @@ def rpps_number(rng: random.Random) -> str:
 
 
 T = TypeVar("T")
+
+
+class PhysicianSource(Protocol):
+    """Real physicians (the loaded RPPS extract): one practising near a commune, or None if not covered."""
+
+    def physician(self, rng: random.Random, commune_code: str, specialty: str) -> dict[str, str] | None: ...
 
 
 @dataclass(frozen=True)
@@ -229,8 +237,13 @@ class AdminTables:
         return {"name": organism.name, "member_number": _member_number(rng, organism.member_format)}
 
     # -- treating physician ---------------------------------------------------------------
-    def gp(self, rng: random.Random, commune_code: str, department: str, age: int) -> dict:
+    def gp(self, rng: random.Random, commune_code: str, department: str, age: int,
+           physicians: PhysicianSource | None = None) -> dict:
         specialty = "Pédiatrie" if age < 16 and rng.random() < PEDIATRICIAN_SHARE else "Médecine générale"
+        if physicians is not None:
+            real = physicians.physician(rng, commune_code, specialty)
+            if real is not None:
+                return real
         sex = "F" if rng.random() < DOCTOR_FEMALE_SHARE else "M"
         return {
             "rpps": rpps_number(rng),
@@ -253,10 +266,12 @@ class AdminTables:
         return towns.pick(rng).name
 
     # -- whole part -----------------------------------------------------------------------
-    def make(self, rng: random.Random, *, sex: str, birth_date: date, commune_code: str, today: date) -> dict:
+    def make(self, rng: random.Random, *, sex: str, birth_date: date, commune_code: str, today: date,
+             physicians: PhysicianSource | None = None) -> dict:
         age = _age(birth_date, today)
         department = department_of(commune_code)
-        return {"coverage": self.coverage(rng, department, age), "gp": self.gp(rng, commune_code, department, age)}
+        return {"coverage": self.coverage(rng, department, age),
+                "gp": self.gp(rng, commune_code, department, age, physicians)}
 
 
 def _member_number(rng: random.Random, member_format: str) -> str:
@@ -286,10 +301,13 @@ def make_administrative(
     birth_date: date,
     commune_code: str,
     today: date,
+    physicians: PhysicianSource | None = None,
 ) -> dict:
-    """Coverage and treating physician of a patient living in `commune_code` (INSEE code)."""
+    """Coverage and treating physician of a patient living in `commune_code` (INSEE code); with
+    `physicians` (the loaded RPPS extract), a real physician practising near it where it is covered."""
     if isinstance(reference_dir, AdminTables):
         tables = reference_dir
     else:
         tables = load_admin_tables(Path(reference_dir) if reference_dir else default_seeds_dir())
-    return tables.make(rng, sex=sex, birth_date=birth_date, commune_code=commune_code, today=today)
+    return tables.make(rng, sex=sex, birth_date=birth_date, commune_code=commune_code, today=today,
+                       physicians=physicians)

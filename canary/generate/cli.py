@@ -28,10 +28,9 @@ from canary.store.seeding import seed_system
 def seed(ctx: CliContext, system: str, count: int, seed: int | None) -> None:
     """Generate COUNT canaries for SYSTEM and print their ids."""
     get_system(ctx.db, system)
-    from canary.generate.contact_points import budget_for_system, list_contact_points
+    from canary.generate.contact_points import list_contact_points
     from canary.generate.crowding import exhaustion_warnings
-    from canary.generate.patient import PatientGenerator
-    from canary.generate.reference import Reference
+    from canary.generate.factory import generator_for_system
 
     pools = pools_from_settings(ctx.db)
     if not pools.phones:
@@ -40,9 +39,9 @@ def seed(ctx: CliContext, system: str, count: int, seed: int | None) -> None:
     if not (pools.mail_domains or pools.mailbox_providers):
         click.secho("WARNING: no mail pool configured (pool.mailbox_providers, pool.mail_domains): these canaries "
                     "carry no e-mail address. Configure mailboxes or domains you own.", fg="yellow", err=True)
-    generator = PatientGenerator(Reference.load(), pools)
-    budget = budget_for_system(ctx.db, system, pools)
-    canaries = seed_system(ctx.db, system, count, generator.bounded(budget), seed=seed)
+    generator = generator_for_system(ctx.db, ctx.db_path, system)
+    budget = generator.budget
+    canaries = seed_system(ctx.db, system, count, generator, seed=seed)
     for canary in canaries:
         click.echo(canary["id"])
     for line in exhaustion_warnings(budget, pools, len(canaries)):
@@ -115,16 +114,22 @@ def export(ctx: CliContext, system: str | None, fmt: str, output: Path | None) -
 def lint(ctx: CliContext, system: str | None, as_json: bool) -> None:
     """Check canaries for anything an attacker could use to filter them out."""
     from canary.generate.contact_points import unfilled_contacts
+    from canary.generate.factory import registers_from_settings
     from canary.generate.lint import lint_records, unfilled_problems
+    from canary.generate.registers.lookup import coverage_notes
 
     canaries = [_export_view(c) for c in list_canaries(ctx.db, system=system, include_retired=False)]
-    problems = lint_records(canaries, date.today(), pools_from_settings(ctx.db))
+    registers = registers_from_settings(ctx.db, ctx.db_path)
+    problems = lint_records(canaries, date.today(), pools_from_settings(ctx.db), registers)
     problems += unfilled_problems(unfilled_contacts(ctx.db, system))
+    notes = coverage_notes(canaries, registers)
     rows = [{"canary_id": cid, "rule": p.rule, "field": p.field, "message": p.message} for cid, p in problems]
     if as_json:
-        echo_json({"checked": len(canaries), "problems": rows})
+        echo_json({"checked": len(canaries), "problems": rows, "notes": notes})
     else:
         echo_table(rows, ["canary_id", "rule", "field", "message"], empty=f"{len(canaries)} canaries, no problem")
+        for note in notes:
+            click.echo(f"note: {note}", err=True)
     if rows:
         raise SystemExit(1)
 

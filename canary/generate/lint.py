@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stdnum.fr import nir as stdnum_nir
 
@@ -20,6 +20,9 @@ from canary.generate.places import birth_code_valid, birth_place_name
 from canary.generate.reference import FIRST_DECADE, Reference
 from canary.generate.text import TEST_NAMES, TEST_OIDS, has_marker_word, is_ins_name, looks_hex, strip_accents
 from canary.normalize import email_key, fold
+
+if TYPE_CHECKING:
+    from canary.generate.registers.lookup import Registers
 
 IDENTITY_STATUSES = ("VALI", "QUAL", "PROV", "RECUP")
 MAX_AGE = 110
@@ -33,15 +36,19 @@ class Problem:
 
 
 def lint_record(record: dict[str, Any], today: date, *, reference: Reference | None = None,
-                pools: Pools | None = None, clinical: ClinicalTables | None = None) -> list[Problem]:
+                pools: Pools | None = None, clinical: ClinicalTables | None = None,
+                registers: Registers | None = None) -> list[Problem]:
     """Everything wrong with one record. ``pools``: also require contact points to be the operator's.
-    ``reference`` and ``clinical``: tables already loaded (else read from the default seeds folder)."""
+    ``reference`` and ``clinical``: tables already loaded (else read from the default seeds folder).
+    ``registers``: the loaded BAN and RPPS; where they cover the address, it must be a BAN point and
+    the GP a practising physician of the extract."""
     ref = reference or Reference.load()
     problems = list(_identity(record, today))
     problems += _nir(record)
     problems += _names(ref, record)
     problems += _birth_place(ref, record)
-    problems += _address(ref, record)
+    problems += _address(ref, record, registers)
+    problems += _physician(record, registers)
     problems += _phones(ref, record, pools)
     problems += _email(record, pools)
     problems += _anywhere(record)
@@ -51,7 +58,7 @@ def lint_record(record: dict[str, Any], today: date, *, reference: Reference | N
 
 
 def lint_records(records: Iterable[dict[str, Any]], today: date,
-                 pools: Pools | None = None) -> list[tuple[str, Problem]]:
+                 pools: Pools | None = None, registers: Registers | None = None) -> list[tuple[str, Problem]]:
     """Each record's problems plus identifying values shared by two records, keyed by canary id."""
     from canary.store.markers import markers_for
 
@@ -61,7 +68,8 @@ def lint_records(records: Iterable[dict[str, Any]], today: date,
     owners: dict[tuple[str, str], list[str]] = defaultdict(list)
     for index, record in enumerate(records):
         canary_id = str(record.get("id") or f"#{index}")
-        out += [(canary_id, p) for p in lint_record(record, today, reference=ref, pools=pools, clinical=clinical)]
+        out += [(canary_id, p) for p in lint_record(record, today, reference=ref, pools=pools, clinical=clinical,
+                                                             registers=registers)]
         for marker in markers_for(record):
             owners[marker].append(canary_id)
     for (kind, value), ids in owners.items():
@@ -176,12 +184,18 @@ def _birth_place(ref: Reference, record: dict[str, Any]) -> Iterator[Problem]:
                       f"{name!r} is not the name of {code} ({birth_place_name(ref, code)})")
 
 
-def _address(ref: Reference, record: dict[str, Any]) -> Iterator[Problem]:
+def _address(ref: Reference, record: dict[str, Any], registers: Registers | None) -> Iterator[Problem]:
     address = record.get("address") or {}
     commune = ref.communes.get(address.get("commune_code") or "")
     if commune is None:
         yield Problem("commune-postcode", "address.commune_code",
                       f"{address.get('commune_code')!r} is not a commune code")
+        return
+    if registers is not None and registers.covers_address(commune.code):
+        # The BAN is the authority where it is loaded: its postcode and delivery label win.
+        problem = registers.address_problem(address)
+        if problem:
+            yield Problem("ban-address", "address.line", problem)
         return
     if address.get("postcode") not in commune.postcodes:
         known = "/".join(commune.postcodes)
@@ -192,6 +206,15 @@ def _address(ref: Reference, record: dict[str, Any]) -> Iterator[Problem]:
     line = address.get("line") or ""
     if not re.match(r"\d+( bis| ter)? \S", line):
         yield Problem("address-line", "address.line", f"{line!r} does not read like a street address")
+
+
+def _physician(record: dict[str, Any], registers: Registers | None) -> Iterator[Problem]:
+    gp = record.get("gp") or {}
+    if registers is None or not gp:
+        return
+    problem = registers.physician_problem(gp, str((record.get("address") or {}).get("commune_code") or ""))
+    if problem:
+        yield Problem("rpps-gp", "gp.rpps", problem)
 
 
 def _phones(ref: Reference, record: dict[str, Any], pools: Pools | None) -> Iterator[Problem]:

@@ -7,7 +7,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from canary.generate.admin import AdminTables, make_administrative
 from canary.generate.clinical import ClinicalTables, make_clinical
@@ -20,6 +20,9 @@ from canary.generate.pools import Pools
 from canary.generate.reference import Reference
 from canary.generate.weighted import WeightedTable
 from canary.normalize import name_birth_key
+
+if TYPE_CHECKING:
+    from canary.generate.registers.lookup import Registers
 
 # Hospital patients by age (ATIH, stays by age band; rounded): newborns and the elderly dominate.
 # (youngest, oldest, weight, share of women)
@@ -43,6 +46,8 @@ class PatientGenerator:
 
     reference: Reference
     pools: Pools
+    # Public registers loaded by the operator (BAN points, RPPS physicians); None: synthetic values.
+    registers: Registers | None = None
     phone_book: PhoneBook = field(init=False)
     admin_tables: AdminTables = field(init=False)
     clinical_tables: ClinicalTables = field(init=False)
@@ -81,7 +86,7 @@ class PatientGenerator:
             "birth_place": {"code": birth_place.code, "name": birth_place.name},
             "nir": nir,
             "identity_status": IDENTITY_STATUSES.pick(rng),
-            "address": make_address(ref, rng, home),
+            "address": make_address(ref, rng, home, self.registers),
         }
         phones = choose_phones(self.phone_book, rng, age=age, zone=zone, taken=taken, budget=budget)
         email = self._email(rng, first_names[0], used_name or birth_name, birth_date.year, age, home.department,
@@ -90,7 +95,8 @@ class PatientGenerator:
         # may own that address.
         record.update(phones=phones.numbers, email=None if email.at_provider else email.address, ipp=_ipp(rng, taken))
         record.update(make_administrative(rng, self.admin_tables, sex=sex, birth_date=birth_date,
-                                          commune_code=home.code, today=today))
+                                          commune_code=home.code, today=today,
+                                          physicians=self.registers))
         record.update(make_clinical(rng, sex=sex, birth_date=birth_date, today=today, tables=self.clinical_tables))
         points: list[dict[str, str | None]] = []
         if email.at_provider and email.address:

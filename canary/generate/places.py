@@ -7,10 +7,14 @@ import random
 from dataclasses import dataclass
 from datetime import date
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from canary.generate.nir import CORSICA_SPLIT, birth_place_code, monthly_births
 from canary.generate.reference import BIRTH_ERAS, BirthCountry, Commune, Reference
 from canary.generate.weighted import WeightedTable
+
+if TYPE_CHECKING:
+    from canary.generate.registers.lookup import Registers
 
 # Share of people born abroad, by birth year (INSEE immigrant population by age; hospital patients
 # born before 1980 are older immigrants, children are mostly born in France).
@@ -103,7 +107,13 @@ def _share(table: WeightedTable[BirthCountry], code: str) -> float:
     return table.share(next(i for i, c in enumerate(table.items) if c.code == code))
 
 
-def make_address(ref: Reference, rng: random.Random, commune: Commune) -> dict[str, str]:
+def make_address(ref: Reference, rng: random.Random, commune: Commune,
+                 registers: Registers | None = None) -> dict[str, str]:
+    """A real BAN address point when the registers cover the commune, else a plausible street address."""
+    if registers is not None:
+        point = registers.address(rng, commune.code)
+        if point is not None:
+            return point
     street = ref.streets_for(commune).pick(rng)
     # House numbers: low numbers dominate; long streets only in towns.
     longest = 40 if commune.population < 2_000 else 120 if commune.population < 20_000 else 220

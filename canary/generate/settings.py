@@ -10,4 +10,7 @@ SETTINGS: list[Setting] = [
     Setting("generate.host_patients", int, 100_000,
             "Patients in a system's real file (until a host profile says): bounds how many canaries one block "
             "of 1,000 / 10,000 numbers or one owned mail domain may carry (docs/generator.md)."),
+    Setting("registers.gp_allowlist", list, [],
+            "RPPS numbers of the only real physicians canaries may name as treating physician (once an RPPS "
+            "extract is imported). Empty: any practising GP near the address. Nothing is ever sent to them."),
 ]

@@ -166,15 +166,10 @@ def _generator(ctx: CliContext, system: str, *, replacing: bool):
     """The real patient generator, built the way 'canary seed' builds it (``replacing``: the system's
     current canaries leave it, so they do not count against the crowding bounds)."""
     try:
-        from canary.generate.contact_points import budget_for_system
-        from canary.generate.patient import PatientGenerator
-        from canary.generate.pools import pools_from_settings
-        from canary.generate.reference import Reference
+        from canary.generate.factory import generator_for_system
     except ImportError as exc:
         raise CanaryError(f"the patient generator is not available: {exc}") from exc
-    pools = pools_from_settings(ctx.db)
-    budget = budget_for_system(ctx.db, system, pools, replacing=replacing)
-    return PatientGenerator(Reference.load(), pools).bounded(budget)
+    return generator_for_system(ctx.db, ctx.db_path, system, replacing=replacing)
 
 
 COMMANDS: list[click.Command] = [plant_cmd, plants_cmd, retire_cmd, rotate_cmd]
