@@ -72,8 +72,7 @@ def test_every_document_carries_the_metadata_of_a_hospitals_own(cli, canaries, c
         assert info["/Producer"] == info["/Creator"] == "Microsoft® Word pour Microsoft 365"
         assert info["/Subject"] == "Ordonnance" or info["/Subject"].startswith("Compte rendu de consultation — ")
         assert info["/Title"] == ("Ordonnance" if kind == "ordonnance" else "Compte rendu de consultation")
-        assert info["/Author"] == (establishment if kind == "compte-rendu" else f"Dr {canary['gp']['first_name']} "
-                                   f"{canary['gp']['family_name']}")
+        assert info["/Author"] == establishment
         for key in ("/CreationDate", "/ModDate"):
             assert re.fullmatch(rf"D:{today:%Y%m%d}(0[89]|1[0-7])\d{{4}}\+0[12]'00'", info[key]), info[key]
         assert [round(float(v)) for v in reader.pages[0].mediabox] == [0, 0, 595, 842]  # A4
@@ -82,16 +81,13 @@ def test_every_document_carries_the_metadata_of_a_hospitals_own(cli, canaries, c
         return
     parts = _ooxml_parts(data)
     core, app = parts["docProps/core.xml"].decode(), parts["docProps/app.xml"].decode()
-    prescriber = f"Dr {canary['gp']['first_name']} {canary['gp']['family_name']}"
-    author = establishment if kind == "compte-rendu" else prescriber
-    assert f"<dc:creator>{author}</dc:creator>" in core
+    assert f"<dc:creator>{establishment}</dc:creator>" in core
     assert "<dc:description></dc:description>" in core and "<cp:keywords></cp:keywords>" in core
     created = re.search(r'<dcterms:created xsi:type="dcterms:W3CDTF">([^<]+)<', core)[1]
     modified = re.search(r'<dcterms:modified xsi:type="dcterms:W3CDTF">([^<]+)<', core)[1]
     assert created.startswith(today.isoformat()) and modified.startswith(today.isoformat()) and created < modified
     assert re.search(r"<cp:revision>[2-4]</cp:revision>", core)
-    company = establishment if kind == "compte-rendu" else "Cabinet médical"
-    assert re.search(rf"<Company>{company}[^<]*</Company>", app)
+    assert re.search(rf"<Company>{establishment}</Company>", app)
     if fmt == "docx":
         assert "<Application>Microsoft Office Word</Application>" in app and "<AppVersion>16.0000</AppVersion>" in app
         assert int(re.search(r"<Words>(\d+)</Words>", app)[1]) > 20
@@ -203,3 +199,15 @@ def test_an_unwritable_output_is_one_line_naming_the_file(cli, canaries, tmp_pat
     result = cli("tripwire", "documents", canaries[0]["id"], "--format", "xlsx", "-o", str(missing))
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [f"error: cannot write {missing}: No such file or directory"]
+
+
+def test_a_prescription_is_never_signed_by_the_treating_physician(cli, canaries, configured, tmp_path):
+    """The GP may be a real physician from the RPPS directory: a fake prescription never names him or her
+    as its author; it is the establishment's discharge prescription."""
+    canary = canaries[0]
+    gp = canary["gp"]
+    reader = pypdf.PdfReader(io.BytesIO(_write(cli, canary, tmp_path, "pdf", "ordonnance")))
+    text = "".join(page.extract_text() for page in reader.pages)
+    assert "Ordonnance de sortie" in text and "Médecin traitant" in text
+    assert f"RPPS {gp['rpps']}" not in text
+    assert gp["family_name"] not in reader.metadata["/Author"]

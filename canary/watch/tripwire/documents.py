@@ -98,19 +98,21 @@ def document_content(canary: dict[str, Any], system: dict[str, Any], kind: str, 
     allergies = canary.get("allergies") or []
     when = f"{city + ', ' if city else ''}le {today.strftime('%d/%m/%Y')}"
     if kind == "ordonnance":
-        prescriber = f"Dr {gp.get('first_name', '')} {gp.get('family_name', '')}".strip()
+        # A hospital discharge prescription, signed by the establishment's (fictional) practitioner: a
+        # real GP from the RPPS directory must never appear as the author of a fake prescription.
+        prescriber = f"{title} {first} {last}"
         return {
             "kind": kind,
-            "header": [prescriber, "Médecine générale", f"RPPS {gp.get('rpps', '')}".strip(), gp.get("city") or ""],
+            "header": [establishment, "Ordonnance de sortie", prescriber],
             "title": "ORDONNANCE",
-            "meta": [when, patient],
+            "meta": [when, patient, f"Médecin traitant : {gp_line}"],
             "sections": [("", [f"{p['drug']} — {p.get('dosage') or ''}".strip(" —") + " — QSP 3 mois"
                                for p in prescriptions] or ["Renouvellement du traitement habituel."])],
             "footer": "Ordonnance numérique : retrouvez-la dans votre espace patient.",
             "signature": prescriber,
             "subject": "Ordonnance",
-            "author": prescriber,
-            "company": f"Cabinet médical{' — ' + gp['city'] if gp.get('city') else ''}",
+            "author": establishment,
+            "company": establishment,
         }
     service = _SERVICES.get((conditions[0]["code"] or "?")[0] if conditions else "?", _DEFAULT_SERVICE)
     motive = conditions[0]["label"] if conditions else "bilan de santé"
