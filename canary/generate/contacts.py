@@ -119,11 +119,16 @@ class PhoneBook:
 
 
 def pick_phones(book: PhoneBook, rng: random.Random, *, age: int, zone: str,
-                taken: Callable[[str, str], bool]) -> list[str]:
-    """A mobile and/or a landline in the patient's own zone; never a landline from another region."""
-    wants_mobile = rng.random() < _share(_MOBILE_SHARE, age)
-    wants_landline = rng.random() < _share(_LANDLINE_SHARE, age)
-    if not (wants_mobile or wants_landline):
+                taken: Callable[[str, str], bool], mobile_share: float | None = None,
+                landline_share: float | None = None) -> list[str]:
+    """A mobile and/or a landline in the patient's own zone; never a landline from another region.
+
+    ``mobile_share`` / ``landline_share``: the host's own shares (its profile) instead of the
+    national figures by age; the phone is then left empty exactly as often as the host leaves it."""
+    host = mobile_share is not None or landline_share is not None
+    wants_mobile = rng.random() < (_share(_MOBILE_SHARE, age) if mobile_share is None else mobile_share)
+    wants_landline = rng.random() < (_share(_LANDLINE_SHARE, age) if landline_share is None else landline_share)
+    if not (wants_mobile or wants_landline) and not host:
         wants_mobile = rng.random() < 0.6  # admission desks nearly always ask for a number
     phones: list[str] = []
     used: set[str] = set()
@@ -144,8 +149,10 @@ def pick_phones(book: PhoneBook, rng: random.Random, *, age: int, zone: str,
 
 
 def pick_email(rng: random.Random, domains: tuple[str, ...], *, first_name: str, family_name: str,
-               birth_year: int, department: str, age: int, taken: Callable[[str, str], bool]) -> str | None:
-    if not domains or rng.random() >= _share(_EMAIL_SHARE, age):
+               birth_year: int, department: str, age: int, taken: Callable[[str, str], bool],
+               share: float | None = None) -> str | None:
+    """``share``: the host's share of patients with an e-mail (its profile) instead of the national one."""
+    if not domains or rng.random() >= (_share(_EMAIL_SHARE, age) if share is None else share):
         return None
     first = mail_form(first_name)
     family = mail_form(family_name).replace("-", "")

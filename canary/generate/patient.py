@@ -10,12 +10,14 @@ from datetime import date, timedelta
 from typing import Any
 
 from canary.generate.admin import AdminTables, make_administrative
+from canary.generate.catchment import Catchment, Geography
 from canary.generate.clinical import ClinicalTables, make_clinical
 from canary.generate.contacts import PhoneBook, pick_email, pick_phones
 from canary.generate.names import ORIGIN_NAMING_SHARE, pick_first_names, pick_surname, used_name_share
 from canary.generate.nir import make_nir, order_range
 from canary.generate.places import make_address, pick_birth_place, pick_residence
-from canary.generate.reference import Reference
+from canary.generate.profile import HostProfile
+from canary.generate.reference import Commune, Reference
 from canary.generate.weighted import WeightedTable
 from canary.normalize import name_birth_key
 
@@ -40,10 +42,17 @@ class Pools:
 
 @dataclass(frozen=True, eq=False)
 class PatientGenerator:
-    """Builds records from immutable tables; all randomness comes from the ``rng`` passed in."""
+    """Builds records from immutable tables; all randomness comes from the ``rng`` passed in.
+
+    ``catchment``: the establishment's patients' residences (None: the national mix).
+    ``profile``: the host's aggregates (age/sex, places, contact points, status, IPP) to follow.
+    """
 
     reference: Reference
     pools: Pools
+    catchment: Catchment | None = None
+    profile: HostProfile | None = None
+    geography: Geography | None = None
     phone_book: PhoneBook = field(init=False)
     admin_tables: AdminTables = field(init=False)
     clinical_tables: ClinicalTables = field(init=False)
@@ -53,14 +62,18 @@ class PatientGenerator:
         object.__setattr__(self, "phone_book", PhoneBook.from_pool(tuple(self.pools.phones)))
         object.__setattr__(self, "admin_tables", AdminTables.load(self.reference.seeds_dir))
         object.__setattr__(self, "clinical_tables", ClinicalTables.load(self.reference.seeds_dir))
+        if self.geography is None:
+            object.__setattr__(self, "geography", Geography.load(self.reference))
 
     def generate(self, rng: random.Random, *, today: date, taken: Callable[[str, str], bool]) -> dict[str, Any]:
         ref = self.reference
-        birth_date, sex = _birth_date_and_sex(rng, today)
+        profile = self.profile
+        birth_date, sex = _birth_date_and_sex(rng, today, profile)
         age = _age(birth_date, today)
-        home = pick_residence(ref, rng)
+        home = self._residence(rng)
         # Children born abroad get their NIR months or years after arriving: none among infants.
-        birth_place = pick_birth_place(ref, rng, birth_date, home, abroad_possible=age >= 3)
+        nearby = self.geography.nearby.get(home.department) if self.geography else None
+        birth_place = pick_birth_place(ref, rng, birth_date, home, abroad_possible=age >= 3, nearby=nearby)
         first_names, birth_name, used_name = self._names(rng, sex, birth_date, age, birth_place.name_origin, taken)
         nir = self._nir(rng, sex, birth_date, birth_place.code, birth_place.monthly_births, taken)
         zone = ref.phone_zones[home.department]
@@ -72,12 +85,14 @@ class PatientGenerator:
             "birth_date": birth_date.isoformat(),
             "birth_place": {"code": birth_place.code, "name": birth_place.name},
             "nir": nir,
-            "identity_status": IDENTITY_STATUSES.pick(rng),
+            "identity_status": (profile.statuses if profile and profile.statuses else IDENTITY_STATUSES).pick(rng),
             "address": make_address(ref, rng, home),
-            "phones": pick_phones(self.phone_book, rng, age=age, zone=zone, taken=taken),
+            "phones": pick_phones(self.phone_book, rng, age=age, zone=zone, taken=taken,
+                                  mobile_share=profile.contact_share("mobile", age) if profile else None,
+                                  landline_share=profile.contact_share("landline", age) if profile else None),
             "email": self._email(rng, first_names[0], used_name or birth_name, birth_date.year, age,
                                  home.department, taken),
-            "ipp": _ipp(rng, taken),
+            "ipp": _ipp(rng, taken, profile),
         }
         record.update(make_administrative(rng, self.admin_tables, sex=sex, birth_date=birth_date,
                                           commune_code=home.code, today=today))
@@ -90,8 +105,15 @@ class PatientGenerator:
             # A child's record carries a parent's address: a parent's first name and birth year.
             birth_year -= rng.randint(24, 40)
             first_name = self.reference.first_names[(rng.choice("FM"), self.reference.decade(birth_year))].pick(rng)
+        share = self.profile.contact_share("email", age) if self.profile else None
         return pick_email(rng, self.pools.mail_domains, first_name=first_name, family_name=family_name,
-                          birth_year=birth_year, department=department, age=age, taken=taken)
+                          birth_year=birth_year, department=department, age=age, taken=taken, share=share)
+
+    def _residence(self, rng: random.Random) -> Commune:
+        profile = self.profile
+        if profile and profile.places and rng.random() < profile.place_share:
+            return profile.places.pick(rng)
+        return self.catchment.pick(rng) if self.catchment else pick_residence(self.reference, rng)
 
     def _names(self, rng: random.Random, sex: str, birth_date: date, age: int, origin: str | None,
                taken: Callable[[str, str], bool]) -> tuple[list[str], str, str | None]:
@@ -125,15 +147,21 @@ class PatientGenerator:
         raise RuntimeError("no free NIR order number")
 
 
-def _birth_date_and_sex(rng: random.Random, today: date) -> tuple[date, str]:
+def _birth_date_and_sex(rng: random.Random, today: date, profile: HostProfile | None = None) -> tuple[date, str]:
+    if profile and profile.ages:
+        sex, youngest, oldest = profile.ages.pick(rng)
+        return _birth_in_band(rng, today, youngest, oldest), sex
     youngest, oldest, _, women = _AGES.pick(rng)
+    return _birth_in_band(rng, today, youngest, oldest), "F" if rng.random() < women else "M"
+
+
+def _birth_in_band(rng: random.Random, today: date, youngest: int, oldest: int) -> date:
     # Uniform over the band: from the day of the (oldest+1)th birthday (excluded) to today.
     latest = today
     earliest = _shift_years(today, oldest + 1) + timedelta(days=1)
     if youngest:
         latest = _shift_years(today, youngest)
-    birth = earliest + timedelta(days=int(rng.random() * ((latest - earliest).days + 1)))
-    return birth, "F" if rng.random() < women else "M"
+    return earliest + timedelta(days=int(rng.random() * ((latest - earliest).days + 1)))
 
 
 def _shift_years(day: date, years: int) -> date:
@@ -147,8 +175,10 @@ def _age(birth: date, today: date) -> int:
     return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
 
-def _ipp(rng: random.Random, taken: Callable[[str, str], bool]) -> str:
-    while True:
-        ipp = str(rng.randint(10 ** (IPP_DIGITS - 1), 10**IPP_DIGITS - 1))
+def _ipp(rng: random.Random, taken: Callable[[str, str], bool], profile: HostProfile | None = None) -> str:
+    """Inside the host's live range and format when its profile has one, else 9 random digits."""
+    for _ in range(200):
+        ipp = (profile.ipp(rng) if profile else None) or str(rng.randint(10 ** (IPP_DIGITS - 1), 10**IPP_DIGITS - 1))
         if not taken("ipp", ipp):
             return ipp
+    raise RuntimeError("no free IPP in the host's range")

@@ -1,0 +1,386 @@
+"""Host profile: what an establishment's real patients look like, as aggregates only.
+
+``build_profile`` reads an export of the system's patients (CSV or JSON; Mediboard column names
+and the keys of ``canary export`` are understood, other names through a mapping) and keeps
+counts and shares: age/sex pyramid, commune or postcode shares, who has a mobile / a landline /
+an e-mail, e-mail domains, identity-status mix, the IPP format and its live range, how names are
+written. A count under ``MIN_COUNT`` is suppressed (folded into ``other``); no value of any one
+patient is kept. ``HostProfile`` then gives the generator draws that follow those aggregates.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from canary.errors import CanaryError
+from canary.generate.reference import Commune, Reference
+from canary.generate.weighted import WeightedTable
+from canary.normalize import phone_key
+
+MIN_COUNT = 10  # smaller groups could single a patient out
+AGE_BAND = 5  # years per band of the pyramid
+MAX_AGE = 105
+IPP_BINS = 40  # the live range in this many slices, to follow its density
+# Broad age groups for contact-point shares (a child's record carries a parent's phone).
+CONTACT_AGES = ((0, 14), (15, 59), (60, 74), (75, 200))
+STATUSES = ("VALI", "QUAL", "PROV", "RECUP")
+
+FIELDS = ("sex", "birth_date", "postcode", "commune_code", "phone", "email", "identity_status", "ipp",
+          "name", "ignore")
+# Column name (folded to lower case) -> field. Mediboard's `patients` table and `canary export`
+# (JSON keys and CSV columns). Columns named here as "ignore" are known and deliberately unused.
+_MEDIBOARD = {
+    "sexe": "sex", "naissance": "birth_date", "cp": "postcode", "tel": "phone", "tel2": "phone",
+    "tel_autre": "phone", "email": "email", "status": "identity_status", "ipp": "ipp",
+    "nom": "name", "nom_jeune_fille": "name", "prenom": "name",
+    **{c: "ignore" for c in ("patient_id", "prenom_2", "prenom_3", "prenom_4", "deces", "civilite", "adresse",
+                             "ville", "matricule", "lieu_naissance", "cp_naissance", "profession",
+                             "medecin_traitant", "rques", "pays", "pays_naissance_insee", "nationalite")},
+}
+_EXPORT = {
+    "sex": "sex", "birth_date": "birth_date", "address.postcode": "postcode",
+    "address.commune_code": "commune_code", "phones": "phone", "email": "email",
+    "identity_status": "identity_status", "ipp": "ipp", "birth_name": "name", "used_name": "name",
+    "first_names": "name",
+    **{c: "ignore" for c in ("id", "system", "generation", "created_at", "status", "birth_place.code",
+                             "birth_place.name", "nir", "address.line", "address.city", "address", "birth_place",
+                             "coverage", "gp", "conditions", "prescriptions", "allergies", "tokens")},
+}
+MAPPINGS: Mapping[str, Mapping[str, str]] = {"mediboard": _MEDIBOARD, "canary": _EXPORT}
+
+
+def parse_mapping(specs: Iterable[str]) -> dict[str, str]:
+    """``--mapping`` values: a built-in name (mediboard, canary) or ``COLUMN=FIELD`` pairs, comma-separated."""
+    mapping: dict[str, str] = {}
+    for spec in specs:
+        if spec.strip().lower() in MAPPINGS:
+            mapping.update(MAPPINGS[spec.strip().lower()])
+            continue
+        for pair in spec.split(","):
+            column, sep, field = pair.partition("=")
+            column, field = column.strip().lower(), field.strip().lower()
+            if not sep or not column or field not in FIELDS:
+                raise CanaryError(f"--mapping {pair.strip()!r}: expected COLUMN=FIELD with FIELD one of "
+                                  f"{', '.join(FIELDS)}, or a mapping name ({', '.join(MAPPINGS)})")
+            mapping[column] = field
+    return mapping
+
+
+def read_export(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
+    """Columns and rows of a CSV (`,` `;` or tab) or JSON (an array of objects, nested keys dotted) export."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        text = path.read_text(encoding="latin-1")  # Mediboard's older exports
+    if text.lstrip().startswith(("[", "{")):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CanaryError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+        if isinstance(data, dict):
+            data = next((v for v in data.values() if isinstance(v, list)), [data])
+        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+            raise CanaryError(f"{path}: a JSON export must be an array of patient objects")
+        rows = [dict(_flat(r)) for r in data]
+        columns = list(dict.fromkeys(c for r in rows for c in r))
+        return columns, rows
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel  # type: ignore[assignment]
+    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+    if not reader.fieldnames:
+        raise CanaryError(f"{path}: empty export (no header line)")
+    return list(reader.fieldnames), list(reader)
+
+
+def _flat(value: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, inner in value.items():
+        name = f"{prefix}{key}"
+        if isinstance(inner, dict) and name in ("address", "birth_place"):
+            yield from _flat(inner, name + ".")
+        else:
+            yield name, inner
+
+
+def build_profile(columns: list[str], rows: list[dict[str, Any]], mapping: Mapping[str, str] | None,
+                  *, today: date, source: str = "export") -> dict[str, Any]:
+    """Aggregates of an export. CanaryError for columns nobody mapped (nothing is guessed)."""
+    if not rows:
+        raise CanaryError(f"{source}: no patient in the export")
+    # Both built-in vocabularies are always understood; an operator's mapping adds or overrides.
+    known = {**_MEDIBOARD, **_EXPORT, **(mapping or {})}
+    fields: dict[str, list[str]] = {}
+    unknown = []
+    for column in columns:
+        field = known.get(column.strip().lower())
+        if field is None:
+            unknown.append(column)
+        elif field != "ignore":
+            fields.setdefault(field, []).append(column)
+    if unknown:
+        shown = ", ".join(repr(c) for c in unknown[:8]) + ("..." if len(unknown) > 8 else "")
+        raise CanaryError(f"{source}: unknown columns {shown}; map them with --mapping COLUMN=FIELD "
+                          f"(FIELD: {', '.join(FIELDS)})")
+    missing = [f for f in ("sex", "birth_date") if f not in fields]
+    if missing:
+        raise CanaryError(f"{source}: no column for {', '.join(missing)}; map one with --mapping COLUMN=FIELD")
+    return _aggregate(fields, rows, today)
+
+
+def _values(row: Mapping[str, Any], columns: list[str]) -> list[str]:
+    out: list[str] = []
+    for column in columns:
+        value = row.get(column)
+        if isinstance(value, list):
+            out += [str(v) for v in value if v not in (None, "")]
+        elif isinstance(value, str) and ";" in value:
+            out += [v for v in value.split(";") if v.strip()]
+        elif value not in (None, ""):
+            out.append(str(value).strip())
+    return out
+
+
+def _sex(raw: str) -> str | None:
+    value = raw.strip().upper()[:1]
+    return {"F": "F", "M": "M", "H": "M", "1": "M", "2": "F"}.get(value)
+
+
+def _birth(raw: str) -> date | None:
+    raw = raw.strip()[:10]
+    for parse in (date.fromisoformat, lambda s: date(int(s[6:10]), int(s[3:5]), int(s[:2]))):
+        try:
+            return parse(raw)
+        except (ValueError, IndexError):
+            continue
+    return None
+
+
+def _age_group(age: int) -> str:
+    low, high = next(g for g in CONTACT_AGES if g[0] <= age <= g[1])
+    return f"{low}-{high}"
+
+
+def _suppressed(counter: Counter[str]) -> dict[str, Any]:
+    """Counts of at least MIN_COUNT, the rest summed in ``other``."""
+    kept = {k: v for k, v in counter.most_common() if v >= MIN_COUNT}
+    return {"counts": kept, "other": sum(counter.values()) - sum(kept.values())}
+
+
+def _share(part: int, whole: int) -> float | None:
+    """A share, unless either side is a group too small to publish."""
+    if whole < MIN_COUNT or min(part, whole - part) < MIN_COUNT and part not in (0, whole):
+        return None
+    return round(part / whole, 3)
+
+
+def _aggregate(fields: Mapping[str, list[str]], rows: list[dict[str, Any]], today: date) -> dict[str, Any]:
+    pyramid: Counter[str] = Counter()
+    communes: Counter[str] = Counter()
+    postcodes: Counter[str] = Counter()
+    domains: Counter[str] = Counter()
+    statuses: Counter[str] = Counter()
+    group_size: Counter[str] = Counter()
+    has: dict[str, Counter[str]] = {"mobile": Counter(), "landline": Counter(), "email": Counter()}
+    ipps: list[str] = []
+    names = Counter()  # type: Counter[str]
+    for row in rows:
+        sex = next((s for s in map(_sex, _values(row, fields["sex"])) if s), None)
+        born = next((b for b in map(_birth, _values(row, fields["birth_date"])) if b), None)
+        age = None
+        if sex and born and born <= today:
+            age = min(today.year - born.year - ((today.month, today.day) < (born.month, born.day)), MAX_AGE - 1)
+            low = age // AGE_BAND * AGE_BAND
+            pyramid[f"{sex}:{low}-{low + AGE_BAND - 1}"] += 1
+        group = _age_group(age) if age is not None else "unknown"
+        group_size[group] += 1
+        for code in _values(row, fields.get("commune_code", []))[:1]:
+            communes[code.upper()] += 1
+        for code in _values(row, fields.get("postcode", []))[:1]:
+            postcodes[code.zfill(5)] += 1
+        kinds = {_phone_kind(p) for p in _values(row, fields.get("phone", []))}
+        has["mobile"][group] += "mobile" in kinds
+        has["landline"][group] += "landline" in kinds
+        emails = [e for e in _values(row, fields.get("email", [])) if "@" in e]
+        has["email"][group] += bool(emails)
+        for email in emails[:1]:
+            domains[email.rsplit("@", 1)[1].lower()] += 1
+        for status in _values(row, fields.get("identity_status", []))[:1]:
+            statuses[status.upper() if status.upper() in STATUSES else "other"] += 1
+        ipps += _values(row, fields.get("ipp", []))[:1]
+        for name in _values(row, fields.get("name", []))[:1]:
+            names["upper" if name == name.upper() else "mixed"] += 1
+            names["accents" if not name.isascii() else "ascii"] += 1
+    total = len(rows)
+    contact = {kind: {"all": _share(sum(c.values()), total),
+                      **{g: _share(c[g], group_size[g]) for g in sorted(group_size)}} for kind, c in has.items()}
+    if "phone" not in fields:
+        contact["mobile"] = contact["landline"] = {"all": None}
+    if "email" not in fields:
+        contact["email"] = {"all": None}
+    return {
+        "version": 1,
+        "built_on": today.isoformat(),
+        "patients": total,
+        "pyramid": _suppressed(pyramid),
+        "geography": {"commune": _suppressed(communes) if communes else None,
+                      "postcode": _suppressed(postcodes) if postcodes else None},
+        "contact": contact,
+        "email_domains": _suppressed(domains) if domains else None,
+        "identity_status": _suppressed(statuses) if statuses else None,
+        "ipp": _ipp_format(ipps),
+        "names": {k: _share(names[k], sum(names[x] for x in pair)) for pair in (("upper", "mixed"), ("accents", "ascii"))
+                  for k in pair[:1]} if names else None,
+    }
+
+
+def _phone_kind(raw: str) -> str | None:
+    key = phone_key(raw)
+    if key is None:
+        return None
+    if key[0] in "67" or key[:3] in ("692", "693", "639", "690", "691", "694", "696", "697"):
+        return "mobile"
+    return "landline" if key[0] in "123459" else None
+
+
+def _ipp_format(ipps: list[str]) -> dict[str, Any] | None:
+    """Length, fixed prefix and live numeric range of the IPPs, with its density per slice.
+
+    The range ends are rounded outwards (to 1,000 for 8+ digits) and taken at the 0.5th and
+    99.5th percentiles, so neither end is any patient's number.
+    """
+    if len(ipps) < MIN_COUNT:
+        return None
+    lengths = Counter(len(i) for i in ipps)
+    length, count = lengths.most_common(1)[0]
+    usual = [i for i in ipps if len(i) == length]
+    prefix = ""
+    while len(prefix) < length - 4:
+        heads = Counter(i[: len(prefix) + 1] for i in usual)
+        head, n = heads.most_common(1)[0]
+        if n < 0.98 * len(usual) or head[-1].isdigit():
+            break
+        prefix = head
+    numbers = sorted(int(i[len(prefix):]) for i in usual if i.startswith(prefix) and i[len(prefix):].isdigit())
+    if len(numbers) < MIN_COUNT:
+        return None
+    step = 10 ** max(0, len(str(numbers[-1])) - 5)
+    low = numbers[len(numbers) // 200] // step * step
+    high = (numbers[-1 - len(numbers) // 200] // step + 1) * step
+    width = max(1, -(-(high - low) // IPP_BINS))
+    bins = Counter(min((n - low) // width, IPP_BINS - 1) for n in numbers if low <= n < high)
+    return {
+        "length": length,
+        "length_share": round(count / len(ipps), 3),
+        "prefix": prefix,
+        "low": low,
+        "high": high,
+        "density": round(len(numbers) / max(1, high - low), 4),
+        "slice": width,
+        "slices": [bins[i] if bins[i] >= MIN_COUNT else 0 for i in range(IPP_BINS)],
+    }
+
+
+# --- what the generator reads ---------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class HostProfile:
+    """Draws that follow a stored profile; every part is optional (None: the national default)."""
+
+    data: Mapping[str, Any]
+    ages: WeightedTable[tuple[str, int, int]] | None
+    places: WeightedTable[Commune] | None  # where the published shares say patients live
+    place_share: float  # share of patients the published places cover (the rest: the catchment)
+    statuses: WeightedTable[str] | None
+    ipp_slices: WeightedTable[int] | None
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any], ref: Reference) -> HostProfile:
+        ages = None
+        pyramid = data.get("pyramid") or {}
+        if pyramid.get("counts"):
+            items = []
+            for key in pyramid["counts"]:
+                sex, band = key.split(":")
+                low, high = band.split("-")
+                items.append((sex, int(low), int(high)))
+            ages = WeightedTable(items, list(pyramid["counts"].values()))
+        places, place_share = None, 0.0
+        geo = data.get("geography") or {}
+        kind = "commune" if geo.get("commune") and geo["commune"]["counts"] else "postcode"
+        if geo.get(kind) and geo[kind]["counts"]:
+            counts = geo[kind]["counts"]
+            communes, weights = _place_weights(ref, kind, counts)
+            if communes:
+                places = WeightedTable(communes, weights)
+                place_share = sum(weights) / max(1, sum(counts.values()) + geo[kind]["other"])
+        statuses = None
+        status = data.get("identity_status") or {}
+        usable = {k: v for k, v in (status.get("counts") or {}).items() if k in STATUSES}
+        if usable:
+            statuses = WeightedTable(list(usable), list(usable.values()))
+        ipp = data.get("ipp")
+        slices = None
+        if ipp and any(ipp["slices"]):
+            slices = WeightedTable(list(range(len(ipp["slices"]))), [c or 0.0 for c in ipp["slices"]])
+        return cls(data, ages, places, place_share, statuses, slices)
+
+    @property
+    def patients(self) -> int:
+        return int(self.data.get("patients") or 0)
+
+    def contact_share(self, kind: str, age: int) -> float | None:
+        """The host's share of patients of that age with a mobile / landline / email, if published."""
+        shares = (self.data.get("contact") or {}).get(kind) or {}
+        group = _age_group(min(age, MAX_AGE - 1))
+        value = shares.get(group)
+        return value if value is not None else shares.get("all")
+
+    def ipp(self, rng: random.Random) -> str | None:
+        ipp = self.data.get("ipp")
+        if not ipp or self.ipp_slices is None:
+            return None
+        index = self.ipp_slices.pick(rng)
+        low = ipp["low"] + index * ipp["slice"]
+        number = low + int(rng.random() * ipp["slice"])
+        digits = ipp["length"] - len(ipp["prefix"])
+        return ipp["prefix"] + str(min(number, ipp["high"] - 1)).zfill(digits)
+
+    def ipp_in_range(self, value: str) -> bool | None:
+        """Whether an IPP has the host's length, prefix and falls in its live range (None: no IPP profile)."""
+        ipp = self.data.get("ipp")
+        if not ipp:
+            return None
+        rest = value[len(ipp["prefix"]):]
+        return (len(value) == ipp["length"] and value.startswith(ipp["prefix"]) and rest.isdigit()
+                and ipp["low"] <= int(rest) < ipp["high"])
+
+
+def _place_weights(ref: Reference, kind: str, counts: Mapping[str, int]) -> tuple[list[Commune], list[float]]:
+    """Communes and weights for published commune or postcode counts; a postcode's count is split
+    over the communes sharing it by population. Unknown codes are left to the catchment."""
+    if kind == "commune":
+        pairs = [(ref.communes[code], float(n)) for code, n in counts.items() if code in ref.communes]
+        return [c for c, _ in pairs], [w for _, w in pairs]
+    sharing: dict[str, list[Commune]] = {}
+    for commune in ref.communes.values():
+        for postcode in commune.postcodes:
+            if postcode in counts:
+                sharing.setdefault(postcode, []).append(commune)
+    communes: list[Commune] = []
+    weights: list[float] = []
+    for postcode, members in sharing.items():
+        population = sum(c.population for c in members)
+        for commune in members:
+            communes.append(commune)
+            weights.append(counts[postcode] * commune.population / population)
+    return communes, weights
