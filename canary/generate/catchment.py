@@ -18,7 +18,7 @@ import gzip
 import math
 import random
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -55,13 +55,19 @@ def distance_km(a: Point, b: Point) -> float:
     return 2 * _EARTH_KM * math.asin(min(1.0, math.sqrt(h)))
 
 
-def department_of_finess(ref: Reference, finess: str) -> str:
+def department_of_finess(departments: Collection[str], finess: str) -> str:
     """The department a FINESS number belongs to (97x overseas, 2A/2B Corsica); CanaryError if none."""
     finess = finess.strip().upper()
     department = finess[:3] if finess.startswith("97") else finess[:2]
-    if department not in ref.department_names:
-        raise CanaryError(f"FINESS {finess!r}: {department!r} is not a French department known to the seed tables")
+    if department not in departments:
+        raise CanaryError(f"unknown FINESS {finess!r}: {department!r} is not a French department")
     return department
+
+
+def seed_departments(seeds_dir: Path) -> frozenset[str]:
+    """Department codes of seeds/places/departments.tsv, without loading every table."""
+    lines = (seeds_dir / "places" / "departments.tsv").read_text(encoding="utf-8").splitlines()
+    return frozenset(line.split("\t", 1)[0] for line in lines[1:] if line and not line.startswith("#"))
 
 
 def resolve_commune(ref: Reference, commune: str | None, postcode: str | None) -> Commune:
@@ -85,6 +91,9 @@ def resolve_commune(ref: Reference, commune: str | None, postcode: str | None) -
         if not candidates:
             where = f" with postcode {postcode}" if postcode else ""
             raise CanaryError(f"unknown commune {wanted!r}{where}: give its INSEE code or its exact name")
+    if len(candidates) > 1 and len({c.city for c in candidates}) == 1 and all(c.kind == "ARM" for c in candidates):
+        # "Lyon", "Paris", "Marseille": any arrondissement is a fine centre for the catchment.
+        return max(candidates, key=lambda c: c.population)
     if len(candidates) > 1:
         listed = ", ".join(f"{c.code} {c.name} ({c.department})" for c in candidates[:6])
         more = "..." if len(candidates) > 6 else ""
@@ -124,9 +133,14 @@ def site_of_system(ref: Reference, system: Mapping[str, Any]) -> Site | None:
             raise CanaryError(f"system {system['name']!r}: site commune {code} is not in the seed tables")
         return Site(commune, "commune")
     if system.get("finess"):
-        department = department_of_finess(ref, system["finess"])
-        members = [c for c in ref.communes.values() if c.department == department]
-        return Site(max(members, key=lambda c: c.population), "finess")
+        department = department_of_finess(ref.department_names, system["finess"])
+        # The largest town (Paris, Lyon, Marseille counted whole, not by arrondissement).
+        towns: dict[str, list[Commune]] = defaultdict(list)
+        for commune in ref.communes.values():
+            if commune.department == department:
+                towns[commune.city].append(commune)
+        town = max(towns.values(), key=lambda members: sum(c.population for c in members))
+        return Site(max(town, key=lambda c: c.population), "finess")
     return None
 
 

@@ -59,7 +59,6 @@ def pools_from_settings(ctx: CliContext):
 def seed(ctx: CliContext, system: str, count: int, seed: int | None) -> None:
     """Generate COUNT canaries for SYSTEM and print their ids."""
     get_system(ctx.db, system)
-    from canary.generate.patient import PatientGenerator
     from canary.generate.reference import Reference
 
     pools = pools_from_settings(ctx)
@@ -69,9 +68,28 @@ def seed(ctx: CliContext, system: str, count: int, seed: int | None) -> None:
     if not pools.mail_domains:
         click.secho("WARNING: no mail domain pool configured (pool.mail_domains): these canaries carry no "
                     "e-mail address. Configure domains you own.", fg="yellow", err=True)
-    generator = PatientGenerator(Reference.load(), pools)
+    from canary.generate.host import Host
+
+    reference = Reference.load()
+    host = Host.load(ctx.db, system, reference)
+    if host.catchment is None:
+        click.secho(f"WARNING: system {system} has no place (no --commune, no FINESS): canaries follow the "
+                    "national mix, not the establishment's patients; see 'canary system edit'.", fg="yellow", err=True)
+    generator = host.generator(reference, pools)
     for canary in seed_system(ctx.db, system, count, generator, seed=seed):
         click.echo(canary["id"])
+    patients = host.patients()
+    if patients:
+        report = host.plan(ctx.db, patients=patients, sample=0, pools=pools, today=date.today())
+        budget = report["stealth_budget"]
+        if budget is not None and report["canaries"] > budget:
+            click.secho(f"WARNING: {report['canaries']} active canaries in {system}, past the stealth budget of "
+                        f"{budget} for {patients:,} patients: see 'canary plan {system} --patients {patients}'.",
+                        fg="yellow", err=True)
+        for row in report["filters"]:
+            if row["exceeds"]:
+                click.secho(f"WARNING: filter '{row['name']}' gives a thief an advantage of {row['advantage']:.2f} "
+                            f"({row['note']}).", fg="yellow", err=True)
 
 
 @click.command("list")
@@ -138,14 +156,142 @@ def lint(ctx: CliContext, system: str | None, as_json: bool) -> None:
     from canary.generate.lint import lint_records
 
     canaries = [_export_view(c) for c in list_canaries(ctx.db, system=system, include_retired=False)]
-    problems = lint_records(canaries, date.today(), pools_from_settings(ctx))
+    pools = pools_from_settings(ctx)
+    problems = lint_records(canaries, date.today(), pools)
     rows = [{"canary_id": cid, "rule": p.rule, "field": p.field, "message": p.message} for cid, p in problems]
+    population, notices = _population_checks(ctx, system, canaries, pools)
+    rows += population
     if as_json:
-        echo_json({"checked": len(canaries), "problems": rows})
+        echo_json({"checked": len(canaries), "problems": rows, "notices": notices})
     else:
         echo_table(rows, ["canary_id", "rule", "field", "message"], empty=f"{len(canaries)} canaries, no problem")
+        for notice in notices:
+            click.echo(f"note: {notice}")
     if rows:
         raise SystemExit(1)
+
+
+def _population_checks(ctx: CliContext, system: str | None, canaries: list[dict[str, Any]],
+                       pools: Any) -> tuple[list[dict[str, str]], list[str]]:
+    """Group filters per system (the planner's), as lint rows; what cannot be checked as notices."""
+    from canary.generate.catchment import Geography
+    from canary.generate.host import Host
+    from canary.generate.reference import Reference
+
+    systems = sorted({str(c["system"]) for c in canaries})
+    if not systems:
+        return [], []
+    reference = Reference.load()
+    geography = Geography.load(reference)
+    rows: list[dict[str, str]] = []
+    notices: list[str] = []
+    for name in systems:
+        host = Host.load(ctx.db, name, reference, geography)
+        if host.catchment is None:
+            notices.append(f"system {name} has no place (no --commune, no FINESS): its canaries follow the "
+                           "national mix; a thief comparing them with the establishment's patients may notice")
+        patients = host.patients()
+        if not patients:
+            notices.append(f"system {name}: patient count unknown, population checks skipped "
+                           f"('canary system edit {name} --patients N' or 'canary profile build')")
+            continue
+        report = host.plan(ctx.db, patients=patients, sample=0, pools=pools, today=date.today())
+        budget = report["stealth_budget"]
+        if budget is not None and report["canaries"] > budget:
+            rows.append({"canary_id": f"system:{name}", "rule": "population-budget", "field": "count",
+                         "message": f"{report['canaries']} canaries, stealth budget {budget} "
+                                    f"for {patients:,} patients"})
+        for row in report["filters"]:
+            if row["exceeds"]:
+                rule = "population-" + row["name"].replace(" ", "-").replace("/", "-").lower()
+                rows.append({"canary_id": f"system:{name}", "rule": rule, "field": row["name"],
+                             "message": f"thief's advantage {row['advantage']:.2f} "
+                                        f"(canaries {row['canaries_flagged']:.2f}, patients "
+                                        f"{row['patients_flagged']:.2f}): {row['note']}"})
+    return rows, notices
+
+
+@click.group()
+def profile() -> None:
+    """Host profiles: aggregates of a system's real patients that canaries follow."""
+
+
+@profile.command("build")
+@click.argument("system")
+@click.argument("export", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--mapping", "mappings", multiple=True,
+              help="COLUMN=FIELD pairs (comma-separated, repeatable) or a built-in name (mediboard, canary).")
+@pass_ctx
+def profile_build(ctx: CliContext, system: str, export: Path, mappings: tuple[str, ...]) -> None:
+    """Aggregate EXPORT (CSV or JSON of SYSTEM's patients) into its host profile; no patient value is kept."""
+    from canary.generate.host import profile_system
+
+    built = profile_system(ctx.db, system, export, mappings, date.today())
+    click.echo(f"profile of {system} built from {built['patients']:,} patients (aggregates only)")
+
+
+@profile.command("show")
+@click.argument("system")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def profile_show(ctx: CliContext, system: str, as_json: bool) -> None:
+    """Print SYSTEM's host profile."""
+    from canary.store.registry import get_host_profile
+
+    get_system(ctx.db, system)
+    data = get_host_profile(ctx.db, system)
+    if data is None:
+        raise CanaryError(f"system {system!r} has no host profile; build one with 'canary profile build'")
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(f"patients: {data['patients']:,} (built {data['built_at']})")
+    for key in ("pyramid", "email_domains", "identity_status"):
+        part = data.get(key)
+        if part:
+            shown = ", ".join(f"{k}={v}" for k, v in list(part["counts"].items())[:12])
+            click.echo(f"{key}: {shown}{', ...' if len(part['counts']) > 12 else ''} (other {part['other']})")
+    for kind, part in (data.get("geography") or {}).items():
+        if part:
+            top = ", ".join(f"{k}={v}" for k, v in list(part["counts"].items())[:10])
+            click.echo(f"{kind}: {len(part['counts'])} published, other {part['other']}; top: {top}")
+    for kind, shares in (data.get("contact") or {}).items():
+        click.echo(f"with {kind}: " + ", ".join(f"{g} {v}" for g, v in shares.items()))
+    ipp = data.get("ipp")
+    if ipp:
+        click.echo(f"ipp: {ipp['length']} characters, prefix {ipp['prefix']!r}, live range {ipp['low']}-{ipp['high']}, "
+                   f"density {ipp['density']}")
+    if data.get("names"):
+        click.echo("names: " + ", ".join(f"{k} {v}" for k, v in data["names"].items()))
+
+
+@click.command("plan")
+@click.argument("system")
+@click.option("--patients", type=click.IntRange(1), required=True, help="How many patients the system holds.")
+@click.option("--sample", type=click.IntRange(0), default=1000, show_default=True,
+              help="Records in a published sample of the dump.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def plan_(ctx: CliContext, system: str, patients: int, sample: int, as_json: bool) -> None:
+    """What a thief holding SYSTEM's whole dump could filter, and how many canaries the pools can carry."""
+    from canary.generate.host import Host
+    from canary.generate.reference import Reference
+
+    host = Host.load(ctx.db, system, Reference.load())
+    report = host.plan(ctx.db, patients=patients, sample=sample, pools=pools_from_settings(ctx), today=date.today())
+    if as_json:
+        echo_json(report)
+        return
+    click.echo(f"system {system}: {report['canaries']} active canaries among {patients:,} patients; site "
+               f"{report['site'] or 'none (national mix)'}; host profile: {'yes' if report['profile'] else 'no'}")
+    rows = [{"filter": f["name"], "canaries": f["canaries_flagged"], "patients": f["patients_flagged"],
+             "advantage": f["advantage"], "noise": f["noise"] or None, "budget": f["budget"], "note": f["note"]}
+            for f in report["filters"]]
+    echo_table(rows, ["filter", "canaries", "patients", "advantage", "noise", "budget", "note"])
+    budget = report["stealth_budget"]
+    click.echo(f"stealth budget: {budget if budget is not None else 'no pool limit'} canaries "
+               f"(advantage <= {report['threshold']} on block and mail filters)")
+    click.echo(f"chance that a published sample of {sample:,} records holds a canary: {report['sample_chance']:.1%}")
 
 
 def _export_view(canary: dict[str, Any]) -> dict[str, Any]:
@@ -186,4 +332,4 @@ def _to_csv(canaries: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-COMMANDS = [seed, list_, show, export, lint]
+COMMANDS = [seed, list_, show, export, lint, profile, plan_]

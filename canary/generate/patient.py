@@ -87,9 +87,7 @@ class PatientGenerator:
             "nir": nir,
             "identity_status": (profile.statuses if profile and profile.statuses else IDENTITY_STATUSES).pick(rng),
             "address": make_address(ref, rng, home),
-            "phones": pick_phones(self.phone_book, rng, age=age, zone=zone, taken=taken,
-                                  mobile_share=profile.contact_share("mobile", age) if profile else None,
-                                  landline_share=profile.contact_share("landline", age) if profile else None),
+            "phones": self._phones(rng, age, zone, taken),
             "email": self._email(rng, first_names[0], used_name or birth_name, birth_date.year, age,
                                  home.department, taken),
             "ipp": _ipp(rng, taken, profile),
@@ -113,7 +111,33 @@ class PatientGenerator:
         profile = self.profile
         if profile and profile.places and rng.random() < profile.place_share:
             return profile.places.pick(rng)
-        return self.catchment.pick(rng) if self.catchment else pick_residence(self.reference, rng)
+        for _ in range(30):
+            home = self.catchment.pick(rng) if self.catchment else pick_residence(self.reference, rng)
+            # The published places already hold their share: the rest lives in the others.
+            if not profile or home.code not in profile.published:
+                return home
+        return home
+
+    def _phones(self, rng: random.Random, age: int, zone: str, taken: Callable[[str, str], bool]) -> list[str]:
+        """National figures by age, or the host's: no phone exactly as often as the host has none."""
+        profile = self.profile
+        share = profile.contact_share("phone", age) if profile else None
+        if profile is None or share is None:
+            return pick_phones(self.phone_book, rng, age=age, zone=zone, taken=taken)
+        if rng.random() >= share:
+            return []
+        mobile = min(1.0, (profile.contact_share("mobile", age) or 0.0) / max(share, 1e-9))
+        landline = min(1.0, (profile.contact_share("landline", age) or 0.0) / max(share, 1e-9))
+        phones = pick_phones(self.phone_book, rng, age=age, zone=zone, taken=taken,
+                             mobile_share=mobile, landline_share=landline)
+        if not phones:  # drew neither, or the pool has no landline for this zone: one is enough
+            wants_landline = rng.random() < landline / max(mobile + landline, 1e-9)
+            for mobile_share in ((0.0, 1.0) if wants_landline else (1.0,)):
+                phones = pick_phones(self.phone_book, rng, age=age, zone=zone, taken=taken,
+                                     mobile_share=mobile_share, landline_share=1.0 - mobile_share)
+                if phones:
+                    break
+        return phones
 
     def _names(self, rng: random.Random, sex: str, birth_date: date, age: int, origin: str | None,
                taken: Callable[[str, str], bool]) -> tuple[list[str], str, str | None]:

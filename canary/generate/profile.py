@@ -96,7 +96,7 @@ def read_export(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
     except csv.Error:
-        dialect = csv.excel  # type: ignore[assignment]
+        dialect = csv.excel
     reader = csv.DictReader(io.StringIO(text), dialect=dialect)
     if not reader.fieldnames:
         raise CanaryError(f"{path}: empty export (no header line)")
@@ -187,10 +187,12 @@ def _aggregate(fields: Mapping[str, list[str]], rows: list[dict[str, Any]], toda
     pyramid: Counter[str] = Counter()
     communes: Counter[str] = Counter()
     postcodes: Counter[str] = Counter()
+    departments: Counter[str] = Counter()
     domains: Counter[str] = Counter()
     statuses: Counter[str] = Counter()
     group_size: Counter[str] = Counter()
-    has: dict[str, Counter[str]] = {"mobile": Counter(), "landline": Counter(), "email": Counter()}
+    has: dict[str, Counter[str]] = {"phone": Counter(), "mobile": Counter(), "landline": Counter(),
+                                    "email": Counter()}
     ipps: list[str] = []
     names = Counter()  # type: Counter[str]
     for row in rows:
@@ -203,11 +205,17 @@ def _aggregate(fields: Mapping[str, list[str]], rows: list[dict[str, Any]], toda
             pyramid[f"{sex}:{low}-{low + AGE_BAND - 1}"] += 1
         group = _age_group(age) if age is not None else "unknown"
         group_size[group] += 1
-        for code in _values(row, fields.get("commune_code", []))[:1]:
-            communes[code.upper()] += 1
-        for code in _values(row, fields.get("postcode", []))[:1]:
-            postcodes[code.zfill(5)] += 1
+        commune = next(iter(_values(row, fields.get("commune_code", []))), None)
+        postcode = next(iter(_values(row, fields.get("postcode", []))), None)
+        if commune:
+            communes[commune.upper()] += 1
+        if postcode:
+            postcodes[postcode.zfill(5)] += 1
+        if commune or postcode:
+            departments[department_of_place("commune", commune.upper()) if commune
+                        else department_of_place("postcode", str(postcode).zfill(5))] += 1
         kinds = {_phone_kind(p) for p in _values(row, fields.get("phone", []))}
+        has["phone"][group] += bool(kinds - {None})
         has["mobile"][group] += "mobile" in kinds
         has["landline"][group] += "landline" in kinds
         emails = [e for e in _values(row, fields.get("email", [])) if "@" in e]
@@ -224,7 +232,7 @@ def _aggregate(fields: Mapping[str, list[str]], rows: list[dict[str, Any]], toda
     contact = {kind: {"all": _share(sum(c.values()), total),
                       **{g: _share(c[g], group_size[g]) for g in sorted(group_size)}} for kind, c in has.items()}
     if "phone" not in fields:
-        contact["mobile"] = contact["landline"] = {"all": None}
+        contact["phone"] = contact["mobile"] = contact["landline"] = {"all": None}
     if "email" not in fields:
         contact["email"] = {"all": None}
     return {
@@ -233,14 +241,24 @@ def _aggregate(fields: Mapping[str, list[str]], rows: list[dict[str, Any]], toda
         "patients": total,
         "pyramid": _suppressed(pyramid),
         "geography": {"commune": _suppressed(communes) if communes else None,
-                      "postcode": _suppressed(postcodes) if postcodes else None},
+                      "postcode": _suppressed(postcodes) if postcodes else None,
+                      "department": _suppressed(departments) if departments else None},
         "contact": contact,
         "email_domains": _suppressed(domains) if domains else None,
         "identity_status": _suppressed(statuses) if statuses else None,
         "ipp": _ipp_format(ipps),
-        "names": {k: _share(names[k], sum(names[x] for x in pair)) for pair in (("upper", "mixed"), ("accents", "ascii"))
-                  for k in pair[:1]} if names else None,
+        "names": {"upper": _share(names["upper"], names["upper"] + names["mixed"]),
+                  "accents": _share(names["accents"], names["accents"] + names["ascii"])} if names else None,
     }
+
+
+def department_of_place(kind: str, code: str) -> str:
+    """Department of an INSEE commune code or of a postcode (20xxx: 2A below 20200, else 2B)."""
+    if code.startswith("97"):
+        return code[:3]
+    if kind == "postcode" and code.startswith("20"):
+        return "2A" if code < "20200" else "2B"
+    return code[:2]
 
 
 def _phone_kind(raw: str) -> str | None:
@@ -300,6 +318,7 @@ class HostProfile:
     ages: WeightedTable[tuple[str, int, int]] | None
     places: WeightedTable[Commune] | None  # where the published shares say patients live
     place_share: float  # share of patients the published places cover (the rest: the catchment)
+    published: frozenset[str]  # commune codes of the published places (the rest lives elsewhere)
     statuses: WeightedTable[str] | None
     ipp_slices: WeightedTable[int] | None
 
@@ -314,7 +333,7 @@ class HostProfile:
                 low, high = band.split("-")
                 items.append((sex, int(low), int(high)))
             ages = WeightedTable(items, list(pyramid["counts"].values()))
-        places, place_share = None, 0.0
+        places, place_share, published = None, 0.0, frozenset[str]()
         geo = data.get("geography") or {}
         kind = "commune" if geo.get("commune") and geo["commune"]["counts"] else "postcode"
         if geo.get(kind) and geo[kind]["counts"]:
@@ -323,6 +342,7 @@ class HostProfile:
             if communes:
                 places = WeightedTable(communes, weights)
                 place_share = sum(weights) / max(1, sum(counts.values()) + geo[kind]["other"])
+                published = frozenset(c.code for c in communes)
         statuses = None
         status = data.get("identity_status") or {}
         usable = {k: v for k, v in (status.get("counts") or {}).items() if k in STATUSES}
@@ -332,7 +352,7 @@ class HostProfile:
         slices = None
         if ipp and any(ipp["slices"]):
             slices = WeightedTable(list(range(len(ipp["slices"]))), [c or 0.0 for c in ipp["slices"]])
-        return cls(data, ages, places, place_share, statuses, slices)
+        return cls(data, ages, places, place_share, published, statuses, slices)
 
     @property
     def patients(self) -> int:
