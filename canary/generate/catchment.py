@@ -56,9 +56,15 @@ def distance_km(a: Point, b: Point) -> float:
 
 
 def department_of_finess(departments: Collection[str], finess: str) -> str:
-    """The department a FINESS number belongs to (97x overseas, 2A/2B Corsica); CanaryError if none."""
+    """The department a FINESS number belongs to; CanaryError if none. Corsica is 2A/2B; overseas
+    numbers read 970 then the department's digit (9701... Guadeloupe, 9704... La Réunion)."""
     finess = finess.strip().upper()
-    department = finess[:3] if finess.startswith("97") else finess[:2]
+    if finess.startswith("970"):
+        department = "97" + finess[3:4]
+    elif finess.startswith("97"):
+        department = finess[:3]
+    else:
+        department = finess[:2]
     if department not in departments:
         raise CanaryError(f"unknown FINESS {finess!r}: {department!r} is not a French department")
     return department
@@ -70,10 +76,11 @@ def seed_departments(seeds_dir: Path) -> frozenset[str]:
     return frozenset(line.split("\t", 1)[0] for line in lines[1:] if line and not line.startswith("#"))
 
 
-def resolve_commune(ref: Reference, commune: str | None, postcode: str | None) -> Commune:
+def resolve_commune(communes: Mapping[str, Commune], commune: str | None, postcode: str | None) -> Commune:
     """The establishment's commune from an INSEE code or a name, and/or a postcode; CanaryError if
-    none or several match (the message lists the candidates)."""
-    candidates = list(ref.communes.values())
+    none or several match (the message lists the candidates). ``communes``: Reference.communes or
+    reference.load_communes()."""
+    candidates = list(communes.values())
     if postcode:
         postcode = postcode.strip()
         candidates = [c for c in candidates if postcode in c.postcodes]
@@ -81,8 +88,8 @@ def resolve_commune(ref: Reference, commune: str | None, postcode: str | None) -
             raise CanaryError(f"unknown postcode {postcode!r}: no commune has it")
     if commune:
         wanted = commune.strip()
-        if wanted.upper() in ref.communes:
-            by_code = ref.communes[wanted.upper()]
+        if wanted.upper() in communes:
+            by_code = communes[wanted.upper()]
             if by_code not in candidates:
                 raise CanaryError(f"commune {wanted!r} does not have postcode {postcode!r}")
             return by_code

@@ -35,13 +35,13 @@ CONTACT_AGES = ((0, 14), (15, 59), (60, 74), (75, 200))
 STATUSES = ("VALI", "QUAL", "PROV", "RECUP")
 
 FIELDS = ("sex", "birth_date", "postcode", "commune_code", "phone", "email", "identity_status", "ipp",
-          "name", "ignore")
+          "name", "first_name", "ignore")
 # Column name (folded to lower case) -> field. Mediboard's `patients` table and `canary export`
 # (JSON keys and CSV columns). Columns named here as "ignore" are known and deliberately unused.
 _MEDIBOARD = {
     "sexe": "sex", "naissance": "birth_date", "cp": "postcode", "tel": "phone", "tel2": "phone",
     "tel_autre": "phone", "email": "email", "status": "identity_status", "ipp": "ipp",
-    "nom": "name", "nom_jeune_fille": "name", "prenom": "name",
+    "nom": "name", "nom_jeune_fille": "name", "prenom": "first_name",
     **{c: "ignore" for c in ("patient_id", "prenom_2", "prenom_3", "prenom_4", "deces", "civilite", "adresse",
                              "ville", "matricule", "lieu_naissance", "cp_naissance", "profession",
                              "medecin_traitant", "rques", "pays", "pays_naissance_insee", "nationalite")},
@@ -50,11 +50,13 @@ _EXPORT = {
     "sex": "sex", "birth_date": "birth_date", "address.postcode": "postcode",
     "address.commune_code": "commune_code", "phones": "phone", "email": "email",
     "identity_status": "identity_status", "ipp": "ipp", "birth_name": "name", "used_name": "name",
-    "first_names": "name",
-    **{c: "ignore" for c in ("id", "system", "generation", "created_at", "status", "birth_place.code",
+    "first_names": "first_name",
+    **{c: "ignore" for c in ("id", "system", "generation", "created_at", "birth_place.code",
                              "birth_place.name", "nir", "address.line", "address.city", "address", "birth_place",
                              "coverage", "gp", "conditions", "prescriptions", "allergies", "tokens")},
 }
+# Nested parts of `canary export` (flattened to `coverage.regime`, `gp.rpps`... in its CSV).
+_EXPORT_GROUPS = ("address", "birth_place", "coverage", "gp", "tokens")
 MAPPINGS: Mapping[str, Mapping[str, str]] = {"mediboard": _MEDIBOARD, "canary": _EXPORT}
 
 
@@ -122,7 +124,8 @@ def build_profile(columns: list[str], rows: list[dict[str, Any]], mapping: Mappi
     fields: dict[str, list[str]] = {}
     unknown = []
     for column in columns:
-        field = known.get(column.strip().lower())
+        name = column.strip().lower()
+        field = known.get(name) or ("ignore" if name.split(".")[0] in _EXPORT_GROUPS else None)
         if field is None:
             unknown.append(column)
         elif field != "ignore":
@@ -222,12 +225,15 @@ def _aggregate(fields: Mapping[str, list[str]], rows: list[dict[str, Any]], toda
         has["email"][group] += bool(emails)
         for email in emails[:1]:
             domains[email.rsplit("@", 1)[1].lower()] += 1
-        for status in _values(row, fields.get("identity_status", []))[:1]:
-            statuses[status.upper() if status.upper() in STATUSES else "other"] += 1
+        # Mediboard's `status` is the identity status; the export's `status` (active) is not one.
+        given = [v.upper() for v in _values(row, fields.get("identity_status", []))]
+        if given:
+            statuses[next((v for v in given if v in STATUSES), "other")] += 1
         ipps += _values(row, fields.get("ipp", []))[:1]
-        for name in _values(row, fields.get("name", []))[:1]:
-            names["upper" if name == name.upper() else "mixed"] += 1
-            names["accents" if not name.isascii() else "ascii"] += 1
+        for field in ("name", "first_name"):
+            for name in _values(row, fields.get(field, []))[:1]:
+                names[f"{field}:{'upper' if name == name.upper() else 'mixed'}"] += 1
+                names[f"{field}:{'accents' if not name.isascii() else 'ascii'}"] += 1
     total = len(rows)
     contact = {kind: {"all": _share(sum(c.values()), total),
                       **{g: _share(c[g], group_size[g]) for g in sorted(group_size)}} for kind, c in has.items()}
@@ -247,9 +253,19 @@ def _aggregate(fields: Mapping[str, list[str]], rows: list[dict[str, Any]], toda
         "email_domains": _suppressed(domains) if domains else None,
         "identity_status": _suppressed(statuses) if statuses else None,
         "ipp": _ipp_format(ipps),
-        "names": {"upper": _share(names["upper"], names["upper"] + names["mixed"]),
-                  "accents": _share(names["accents"], names["accents"] + names["ascii"])} if names else None,
+        # How names are written (the planters' rendering can follow): share in upper case, with accents.
+        "names": _name_shares(names),
     }
+
+
+def _name_shares(names: Counter[str]) -> dict[str, float | None] | None:
+    out: dict[str, float | None] = {}
+    for field in ("name", "first_name"):
+        for kind, other in (("upper", "mixed"), ("accents", "ascii")):
+            whole = names[f"{field}:{kind}"] + names[f"{field}:{other}"]
+            if whole:
+                out[f"{field}_{kind}"] = _share(names[f"{field}:{kind}"], whole)
+    return out or None
 
 
 def department_of_place(kind: str, code: str) -> str:

@@ -38,9 +38,9 @@ def _site_commune(finess: str | None, commune: str | None, postcode: str | None)
         department_of_finess(seed_departments(default_seeds_dir()), finess)
     if not (commune or postcode):
         return None
-    from canary.generate.reference import Reference
+    from canary.generate.reference import load_communes
 
-    return resolve_commune(Reference.load(), commune, postcode).code
+    return resolve_commune(load_communes(), commune, postcode).code
 
 
 @system.command("add")

