@@ -25,7 +25,7 @@ from types import MappingProxyType
 from typing import Any
 
 from canary.errors import CanaryError
-from canary.generate.reference import Commune, Reference
+from canary.generate.reference import Commune
 from canary.generate.weighted import WeightedTable
 
 RANGE_KM = 25.0
@@ -131,19 +131,19 @@ class Site:
         return f"{self.commune.code} {self.commune.name} ({self.commune.department}, {how})"
 
 
-def site_of_system(ref: Reference, system: Mapping[str, Any]) -> Site | None:
+def site_of_system(communes: Mapping[str, Commune], system: Mapping[str, Any]) -> Site | None:
     """The site of a ``systems`` row, or None (no commune and no FINESS: national mix)."""
     code = system.get("site_commune")
     if code:
-        commune = ref.communes.get(code)
+        commune = communes.get(code)
         if commune is None:
             raise CanaryError(f"system {system['name']!r}: site commune {code} is not in the seed tables")
         return Site(commune, "commune")
     if system.get("finess"):
-        department = department_of_finess(ref.department_names, system["finess"])
+        department = department_of_finess({c.department for c in communes.values()}, system["finess"])
         # The largest town (Paris, Lyon, Marseille counted whole, not by arrondissement).
         towns: dict[str, list[Commune]] = defaultdict(list)
-        for commune in ref.communes.values():
+        for commune in communes.values():
             if commune.department == department:
                 towns[commune.city].append(commune)
         town = max(towns.values(), key=lambda members: sum(c.population for c in members))
@@ -160,10 +160,11 @@ class Geography:
     nearby: Mapping[str, WeightedTable[str]]
 
     @classmethod
-    def load(cls, ref: Reference) -> Geography:
-        raw = load_points(ref.seeds_dir)
+    def load(cls, communes: Mapping[str, Commune], seeds_dir: Path) -> Geography:
+        """``communes``: Reference.communes or reference.load_communes(); ``seeds_dir``: where the points are."""
+        raw = load_points(seeds_dir)
         sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
-        for commune in ref.communes.values():
+        for commune in communes.values():
             if commune.code in raw:
                 lat, lon = raw[commune.code]
                 acc = sums[commune.department]
@@ -172,10 +173,10 @@ class Geography:
                 acc[2] += commune.population
         centres = {d: (s[0] / s[2], s[1] / s[2]) for d, s in sums.items() if s[2]}
         # A commune without a point of its own (a handful) sits at its department's centre.
-        points = {code: raw.get(code) or centres[c.department] for code, c in ref.communes.items()
+        points = {code: raw.get(code) or centres[c.department] for code, c in communes.items()
                   if code in raw or c.department in centres}
         population: dict[str, int] = defaultdict(int)
-        for commune in ref.communes.values():
+        for commune in communes.values():
             population[commune.department] += commune.population
         nearby: dict[str, WeightedTable[str]] = {}
         for department, centre in centres.items():
@@ -196,15 +197,15 @@ class Catchment:
     national_share: float = NATIONAL_SHARE
 
     @classmethod
-    def around(cls, ref: Reference, geography: Geography, site: Site) -> Catchment:
+    def around(cls, communes: Mapping[str, Commune], geography: Geography, site: Site) -> Catchment:
         centre = geography.points[site.commune.code]
-        communes = [c for c in ref.residences.items if c.code in geography.points]
+        ranked = sorted((c for c in communes.values() if c.code in geography.points), key=lambda c: c.code)
         weights = []
-        for commune in communes:
+        for commune in ranked:
             km = distance_km(centre, geography.points[commune.code])
             pull = SAME_DEPARTMENT_PULL if commune.department == site.department else 1.0
             weights.append(commune.population * pull * math.exp(-km / RANGE_KM) * (1.0 + km / NEAR_KM) ** -0.5)
-        return cls(site, WeightedTable(communes, weights), ref.residences)
+        return cls(site, WeightedTable(ranked, weights), WeightedTable(ranked, [c.population for c in ranked]))
 
     def pick(self, rng: random.Random) -> Commune:
         if rng.random() < self.national_share:

@@ -71,7 +71,7 @@ def seed(ctx: CliContext, system: str, count: int, seed: int | None) -> None:
     from canary.generate.host import Host
 
     reference = Reference.load()
-    host = Host.load(ctx.db, system, reference)
+    host = Host.load(ctx.db, system, reference.communes, reference.seeds_dir)
     if host.catchment is None:
         click.secho(f"WARNING: system {system} has no place (no --commune, no FINESS): canaries follow the "
                     "national mix, not the establishment's patients; see 'canary system edit'.", fg="yellow", err=True)
@@ -156,10 +156,13 @@ def lint(ctx: CliContext, system: str | None, as_json: bool) -> None:
     from canary.generate.lint import lint_records
 
     canaries = [_export_view(c) for c in list_canaries(ctx.db, system=system, include_retired=False)]
+    from canary.generate.reference import Reference
+
     pools = pools_from_settings(ctx)
-    problems = lint_records(canaries, date.today(), pools)
+    reference = Reference.load()
+    problems = lint_records(canaries, date.today(), pools, reference)
     rows = [{"canary_id": cid, "rule": p.rule, "field": p.field, "message": p.message} for cid, p in problems]
-    population, notices = _population_checks(ctx, system, canaries, pools)
+    population, notices = _population_checks(ctx, canaries, pools, reference)
     rows += population
     if as_json:
         echo_json({"checked": len(canaries), "problems": rows, "notices": notices})
@@ -171,22 +174,20 @@ def lint(ctx: CliContext, system: str | None, as_json: bool) -> None:
         raise SystemExit(1)
 
 
-def _population_checks(ctx: CliContext, system: str | None, canaries: list[dict[str, Any]],
-                       pools: Any) -> tuple[list[dict[str, str]], list[str]]:
+def _population_checks(ctx: CliContext, canaries: list[dict[str, Any]], pools: Any,
+                       reference: Any) -> tuple[list[dict[str, str]], list[str]]:
     """Group filters per system (the planner's), as lint rows; what cannot be checked as notices."""
     from canary.generate.catchment import Geography
     from canary.generate.host import Host
-    from canary.generate.reference import Reference
 
     systems = sorted({str(c["system"]) for c in canaries})
     if not systems:
         return [], []
-    reference = Reference.load()
-    geography = Geography.load(reference)
+    geography = Geography.load(reference.communes, reference.seeds_dir)
     rows: list[dict[str, str]] = []
     notices: list[str] = []
     for name in systems:
-        host = Host.load(ctx.db, name, reference, geography)
+        host = Host.load(ctx.db, name, reference.communes, reference.seeds_dir, geography)
         if host.catchment is None:
             notices.append(f"system {name} has no place (no --commune, no FINESS): its canaries follow the "
                            "national mix; a thief comparing them with the establishment's patients may notice")
@@ -275,9 +276,8 @@ def profile_show(ctx: CliContext, system: str, as_json: bool) -> None:
 def plan_(ctx: CliContext, system: str, patients: int, sample: int, as_json: bool) -> None:
     """What a thief holding SYSTEM's whole dump could filter, and how many canaries the pools can carry."""
     from canary.generate.host import Host
-    from canary.generate.reference import Reference
 
-    host = Host.load(ctx.db, system, Reference.load())
+    host = Host.load(ctx.db, system)
     report = host.plan(ctx.db, patients=patients, sample=sample, pools=pools_from_settings(ctx), today=date.today())
     if as_json:
         echo_json(report)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -10,11 +11,12 @@ from typing import Any
 import sqlite_utils
 
 from canary.errors import CanaryError
+from canary.generate.admin import default_seeds_dir
 from canary.generate.catchment import Catchment, Geography, site_of_system
 from canary.generate.patient import PatientGenerator, Pools
 from canary.generate.plan import plan
 from canary.generate.profile import HostProfile, build_profile, parse_mapping, read_export
-from canary.generate.reference import Reference
+from canary.generate.reference import Commune, Reference, load_communes
 from canary.store.registry import get_host_profile, get_system, list_canaries, save_host_profile
 
 
@@ -26,14 +28,17 @@ class Host:
     geography: Geography
 
     @classmethod
-    def load(cls, db: sqlite_utils.Database, system: str, reference: Reference,
-             geography: Geography | None = None) -> Host:
+    def load(cls, db: sqlite_utils.Database, system: str, communes: Mapping[str, Commune] | None = None,
+             seeds_dir: Path | None = None, geography: Geography | None = None) -> Host:
+        """``communes``: Reference.communes when a Reference is loaded anyway (else the table is read)."""
         row = get_system(db, system)
-        geography = geography or Geography.load(reference)
-        site = site_of_system(reference, row)
-        catchment = Catchment.around(reference, geography, site) if site else None
+        seeds_dir = seeds_dir or default_seeds_dir()
+        communes = communes if communes is not None else load_communes(seeds_dir)
+        geography = geography or Geography.load(communes, seeds_dir)
+        site = site_of_system(communes, row)
+        catchment = Catchment.around(communes, geography, site) if site else None
         data = get_host_profile(db, system)
-        profile = HostProfile.from_data(data, reference) if data else None
+        profile = HostProfile.from_data(data, communes) if data else None
         return cls(row, catchment, profile, geography)
 
     def generator(self, reference: Reference, pools: Pools) -> PatientGenerator:

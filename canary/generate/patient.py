@@ -63,7 +63,7 @@ class PatientGenerator:
         object.__setattr__(self, "admin_tables", AdminTables.load(self.reference.seeds_dir))
         object.__setattr__(self, "clinical_tables", ClinicalTables.load(self.reference.seeds_dir))
         if self.geography is None:
-            object.__setattr__(self, "geography", Geography.load(self.reference))
+            object.__setattr__(self, "geography", Geography.load(self.reference.communes, self.reference.seeds_dir))
 
     def generate(self, rng: random.Random, *, today: date, taken: Callable[[str, str], bool]) -> dict[str, Any]:
         ref = self.reference

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from canary.errors import CanaryError
-from canary.generate.reference import Commune, Reference
+from canary.generate.reference import Commune
 from canary.generate.weighted import WeightedTable
 from canary.normalize import phone_key
 
@@ -339,7 +339,7 @@ class HostProfile:
     ipp_slices: WeightedTable[int] | None
 
     @classmethod
-    def from_data(cls, data: Mapping[str, Any], ref: Reference) -> HostProfile:
+    def from_data(cls, data: Mapping[str, Any], communes: Mapping[str, Commune]) -> HostProfile:
         ages = None
         pyramid = data.get("pyramid") or {}
         if pyramid.get("counts"):
@@ -354,11 +354,11 @@ class HostProfile:
         kind = "commune" if geo.get("commune") and geo["commune"]["counts"] else "postcode"
         if geo.get(kind) and geo[kind]["counts"]:
             counts = geo[kind]["counts"]
-            communes, weights = _place_weights(ref, kind, counts)
-            if communes:
-                places = WeightedTable(communes, weights)
+            homes, weights = _place_weights(communes, kind, counts)
+            if homes:
+                places = WeightedTable(homes, weights)
                 place_share = sum(weights) / max(1, sum(counts.values()) + geo[kind]["other"])
-                published = frozenset(c.code for c in communes)
+                published = frozenset(c.code for c in homes)
         statuses = None
         status = data.get("identity_status") or {}
         usable = {k: v for k, v in (status.get("counts") or {}).items() if k in STATUSES}
@@ -401,14 +401,15 @@ class HostProfile:
                 and ipp["low"] <= int(rest) < ipp["high"])
 
 
-def _place_weights(ref: Reference, kind: str, counts: Mapping[str, int]) -> tuple[list[Commune], list[float]]:
+def _place_weights(all_communes: Mapping[str, Commune], kind: str,
+                   counts: Mapping[str, int]) -> tuple[list[Commune], list[float]]:
     """Communes and weights for published commune or postcode counts; a postcode's count is split
     over the communes sharing it by population. Unknown codes are left to the catchment."""
     if kind == "commune":
-        pairs = [(ref.communes[code], float(n)) for code, n in counts.items() if code in ref.communes]
+        pairs = [(all_communes[code], float(n)) for code, n in counts.items() if code in all_communes]
         return [c for c, _ in pairs], [w for _, w in pairs]
     sharing: dict[str, list[Commune]] = {}
-    for commune in ref.communes.values():
+    for commune in all_communes.values():
         for postcode in commune.postcodes:
             if postcode in counts:
                 sharing.setdefault(postcode, []).append(commune)

@@ -50,8 +50,8 @@ def write_host_export(path: Path, reference: Reference, count: int, seed: int = 
                       geography: Geography | None = None) -> tuple[list[dict[str, str]], HostTruth]:
     """Write a Mediboard-style CSV of ``count`` patients; return its rows and the truth."""
     rng = random.Random(seed)
-    geography = geography or Geography.load(reference)
-    catchment = Catchment.around(reference, geography, Site(reference.communes[SITE], "commune"))
+    geography = geography or Geography.load(reference.communes, reference.seeds_dir)
+    catchment = Catchment.around(reference.communes, geography, Site(reference.communes[SITE], "commune"))
     ipps = _ipps(rng, count)
     rng.shuffle(ipps)
     rows = []

@@ -27,7 +27,7 @@ from canary.generate.places import pick_birth_place
 
 @pytest.fixture(scope="module")
 def geography(reference):
-    return Geography.load(reference)
+    return Geography.load(reference.communes, reference.seeds_dir)
 
 
 def _department_share(catchment: Catchment, department: str, draws: int = 4000) -> float:
@@ -46,7 +46,7 @@ def test_every_commune_has_a_point_in_france(reference, geography):
                                                    ("15014", 0.68, 0.88)])
 def test_most_patients_live_in_the_site_department_with_a_tail(reference, geography, code, low, high):
     site = Site(reference.communes[code], "commune")
-    catchment = Catchment.around(reference, geography, site)
+    catchment = Catchment.around(reference.communes, geography, site)
     share = _department_share(catchment, site.department)
     assert low <= share <= high
     assert abs(share - catchment.department_share()) < 0.03
@@ -64,11 +64,12 @@ def test_national_mix_is_what_the_issue_measured(reference):
 
 
 def test_site_from_finess_is_the_department_largest_town(reference):
-    site = site_of_system(reference, {"name": "x", "site_commune": None, "finess": "690000000"})
+    site = site_of_system(reference.communes, {"name": "x", "site_commune": None, "finess": "690000000"})
     assert site is not None and site.source == "finess"
     assert site.commune.city == "LYON"  # Lyon counted whole, not Villeurbanne against one arrondissement
-    assert site_of_system(reference, {"name": "x", "site_commune": None, "finess": None}) is None
-    assert site_of_system(reference, {"name": "x", "site_commune": "29019", "finess": "690000000"}).department == "29"
+    assert site_of_system(reference.communes, {"name": "x", "site_commune": None, "finess": None}) is None
+    explicit = site_of_system(reference.communes, {"name": "x", "site_commune": "29019", "finess": "690000000"})
+    assert explicit is not None and explicit.department == "29"
     assert department_of_finess(reference.department_names, "2A0000000") == "2A"
     assert department_of_finess(reference.department_names, "970400000") == "974"
     with pytest.raises(CanaryError, match="unknown FINESS"):
@@ -91,8 +92,8 @@ def test_commune_by_code_name_or_postcode(reference):
 
 def test_generated_canaries_follow_the_catchment(reference, pools, geography):
     site = Site(reference.communes["69383"], "commune")
-    generator = PatientGenerator(reference, pools, catchment=Catchment.around(reference, geography, site),
-                                 geography=geography)
+    catchment = Catchment.around(reference.communes, geography, site)
+    generator = PatientGenerator(reference, pools, catchment=catchment, geography=geography)
     records = generate_batch(generator, 600, seed=4)
     departments = Counter(department_of(r["address"]["commune_code"]) for r in records)
     assert 0.75 < departments["69"] / len(records) < 0.93

@@ -19,7 +19,7 @@ from canary.normalize import phone_key
 
 @pytest.fixture(scope="module")
 def geography(reference):
-    return Geography.load(reference)
+    return Geography.load(reference.communes, reference.seeds_dir)
 
 
 @pytest.fixture(scope="module")
@@ -133,10 +133,10 @@ def test_canary_export_keys_are_understood(cli, tmp_path):
 
 def test_generator_follows_the_profile(reference, pools, geography, host_profile, host_export):
     _, _, truth = host_export
-    profile = HostProfile.from_data(host_profile, reference)
+    profile = HostProfile.from_data(host_profile, reference.communes)
     site = Site(reference.communes["69383"], "commune")
-    generator = PatientGenerator(reference, pools, catchment=Catchment.around(reference, geography, site),
-                                 profile=profile, geography=geography)
+    catchment = Catchment.around(reference.communes, geography, site)
+    generator = PatientGenerator(reference, pools, catchment=catchment, profile=profile, geography=geography)
     records = generate_batch(generator, 1500, seed=8)
     n = len(records)
     assert all(len(r["ipp"]) == 8 and profile.ipp_in_range(r["ipp"]) for r in records)
