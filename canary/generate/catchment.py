@@ -212,6 +212,13 @@ class Catchment:
             return self.national.pick(rng)
         return self.residences.pick(rng)
 
+    def without(self, codes: Collection[str]) -> WeightedTable[Commune] | None:
+        """The same draw (tail included) restricted to communes not in ``codes``; None if nothing is left."""
+        # Both tables are built over the same communes in the same order (see around()).
+        kept = [(c, (1 - self.national_share) * self.residences.share(i) + self.national_share * self.national.share(i))
+                for i, c in enumerate(self.residences.items) if c.code not in codes]
+        return WeightedTable([c for c, _ in kept], [w for _, w in kept]) if kept else None
+
     def department_share(self) -> float:
         """Expected share of patients living in the site's department."""
         local = sum(self.residences.share(i) for i, c in enumerate(self.residences.items)

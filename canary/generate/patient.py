@@ -54,6 +54,9 @@ class PatientGenerator:
     profile: HostProfile | None = None
     geography: Geography | None = None
     phone_book: PhoneBook = field(init=False)
+    # Where the patients the profile's published places leave out live: the catchment (or the
+    # national mix) without those places, which already hold their share.
+    elsewhere: WeightedTable[Commune] | None = field(init=False, default=None)
     admin_tables: AdminTables = field(init=False)
     clinical_tables: ClinicalTables = field(init=False)
 
@@ -64,6 +67,13 @@ class PatientGenerator:
         object.__setattr__(self, "clinical_tables", ClinicalTables.load(self.reference.seeds_dir))
         if self.geography is None:
             object.__setattr__(self, "geography", Geography.load(self.reference.communes, self.reference.seeds_dir))
+        if self.profile and self.profile.published:
+            residences = self.catchment.without(self.profile.published) if self.catchment else None
+            if residences is None:
+                national = self.reference.residences.items
+                kept = [c for c in national if c.code not in self.profile.published]
+                residences = WeightedTable(kept, [c.population for c in kept]) if kept else None
+            object.__setattr__(self, "elsewhere", residences)
 
     def generate(self, rng: random.Random, *, today: date, taken: Callable[[str, str], bool]) -> dict[str, Any]:
         ref = self.reference
@@ -111,12 +121,9 @@ class PatientGenerator:
         profile = self.profile
         if profile and profile.places and rng.random() < profile.place_share:
             return profile.places.pick(rng)
-        for _ in range(30):
-            home = self.catchment.pick(rng) if self.catchment else pick_residence(self.reference, rng)
-            # The published places already hold their share: the rest lives in the others.
-            if not profile or home.code not in profile.published:
-                return home
-        return home
+        if self.elsewhere is not None:
+            return self.elsewhere.pick(rng)
+        return self.catchment.pick(rng) if self.catchment else pick_residence(self.reference, rng)
 
     def _phones(self, rng: random.Random, age: int, zone: str, taken: Callable[[str, str], bool]) -> list[str]:
         """National figures by age, or the host's: no phone exactly as often as the host has none."""

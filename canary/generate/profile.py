@@ -77,8 +77,9 @@ def parse_mapping(specs: Iterable[str]) -> dict[str, str]:
     return mapping
 
 
-def read_export(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
-    """Columns and rows of a CSV (`,` `;` or tab) or JSON (an array of objects, nested keys dotted) export."""
+def read_export(path: Path) -> tuple[list[str], Iterable[dict[str, Any]]]:
+    """Columns and rows of a CSV (`,` `;` or tab) or JSON (an array of objects, nested keys dotted)
+    export. CSV rows are read one at a time: a 750,000-patient export is not held as dicts."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
@@ -102,7 +103,7 @@ def read_export(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
     reader = csv.DictReader(io.StringIO(text), dialect=dialect)
     if not reader.fieldnames:
         raise CanaryError(f"{path}: empty export (no header line)")
-    return list(reader.fieldnames), list(reader)
+    return list(reader.fieldnames), reader
 
 
 def _flat(value: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -114,11 +115,9 @@ def _flat(value: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any
             yield name, inner
 
 
-def build_profile(columns: list[str], rows: list[dict[str, Any]], mapping: Mapping[str, str] | None,
+def build_profile(columns: list[str], rows: Iterable[dict[str, Any]], mapping: Mapping[str, str] | None,
                   *, today: date, source: str = "export") -> dict[str, Any]:
     """Aggregates of an export. CanaryError for columns nobody mapped (nothing is guessed)."""
-    if not rows:
-        raise CanaryError(f"{source}: no patient in the export")
     # Both built-in vocabularies are always understood; an operator's mapping adds or overrides.
     known = {**_MEDIBOARD, **_EXPORT, **(mapping or {})}
     fields: dict[str, list[str]] = {}
@@ -137,7 +136,10 @@ def build_profile(columns: list[str], rows: list[dict[str, Any]], mapping: Mappi
     missing = [f for f in ("sex", "birth_date") if f not in fields]
     if missing:
         raise CanaryError(f"{source}: no column for {', '.join(missing)}; map one with --mapping COLUMN=FIELD")
-    return _aggregate(fields, rows, today)
+    profile = _aggregate(fields, rows, today)
+    if not profile["patients"]:
+        raise CanaryError(f"{source}: no patient in the export")
+    return profile
 
 
 def _values(row: Mapping[str, Any], columns: list[str]) -> list[str]:
@@ -186,7 +188,7 @@ def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 3)
 
 
-def _aggregate(fields: Mapping[str, list[str]], rows: list[dict[str, Any]], today: date) -> dict[str, Any]:
+def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], today: date) -> dict[str, Any]:
     pyramid: Counter[str] = Counter()
     communes: Counter[str] = Counter()
     postcodes: Counter[str] = Counter()
@@ -198,7 +200,9 @@ def _aggregate(fields: Mapping[str, list[str]], rows: list[dict[str, Any]], toda
                                     "email": Counter()}
     ipps: list[str] = []
     names = Counter()  # type: Counter[str]
+    total = 0
     for row in rows:
+        total += 1
         sex = next((s for s in map(_sex, _values(row, fields["sex"])) if s), None)
         born = next((b for b in map(_birth, _values(row, fields["birth_date"])) if b), None)
         age = None
@@ -234,7 +238,6 @@ def _aggregate(fields: Mapping[str, list[str]], rows: list[dict[str, Any]], toda
             for name in _values(row, fields.get(field, []))[:1]:
                 names[f"{field}:{'upper' if name == name.upper() else 'mixed'}"] += 1
                 names[f"{field}:{'accents' if not name.isascii() else 'ascii'}"] += 1
-    total = len(rows)
     contact = {kind: {"all": _share(sum(c.values()), total),
                       **{g: _share(c[g], group_size[g]) for g in sorted(group_size)}} for kind, c in has.items()}
     if "phone" not in fields:

@@ -36,55 +36,63 @@ def _word(rng: random.Random, length: int) -> str:
     return "".join(rng.choice(string.ascii_uppercase) for _ in range(length))
 
 
+def ipp_high(count: int) -> int:
+    """End of the live range: dense (80 %) for a big establishment, as a real sequence is."""
+    return max(IPP_HIGH, IPP_LOW + int(count * 1.25))
+
+
 def _ipps(rng: random.Random, count: int) -> list[int]:
     # A sequence with gaps; never a round thousand (the profile's rounded range ends are such numbers).
-    picked: set[int] = set()
-    while len(picked) < count:
-        n = rng.randrange(IPP_LOW, IPP_HIGH)
-        if n % 1000:
-            picked.add(n)
-    return sorted(picked)
+    drawn = rng.sample(range(IPP_LOW, ipp_high(count)), count + count // 500 + 10)
+    return [n for n in drawn if n % 1000][:count]
 
 
 def write_host_export(path: Path, reference: Reference, count: int, seed: int = 3,
-                      geography: Geography | None = None) -> tuple[list[dict[str, str]], HostTruth]:
-    """Write a Mediboard-style CSV of ``count`` patients; return its rows and the truth."""
+                      geography: Geography | None = None,
+                      keep_rows: bool = True) -> tuple[list[dict[str, str]], HostTruth]:
+    """Write a Mediboard-style CSV of ``count`` patients (streamed); return its rows (if kept) and the truth."""
     rng = random.Random(seed)
     geography = geography or Geography.load(reference.communes, reference.seeds_dir)
     catchment = Catchment.around(reference.communes, geography, Site(reference.communes[SITE], "commune"))
     ipps = _ipps(rng, count)
-    rng.shuffle(ipps)
     rows = []
     outside = women = 0
-    for i in range(count):
-        home = catchment.pick(rng)
-        outside += home.department != "69"
-        # A maternity-heavy clinic: many women of 25-39, few children.
-        if rng.random() < 0.35:
-            sex, age = "f", rng.randint(25, 39)
-        else:
-            sex, age = rng.choice("mf"), rng.randint(1, 95)
-        women += sex == "f"
-        born = TODAY - timedelta(days=365 * age + rng.randint(30, 330))
-        phones = ["", ""]
-        if rng.random() >= NO_PHONE:
-            if rng.random() < MOBILE / (1 - NO_PHONE):
-                phones[1] = f"0{rng.choice('67')}{rng.randint(10_000_000, 99_999_999)}"
-            if rng.random() < LANDLINE or not phones[1]:
-                phones[0] = f"04{rng.randint(10_000_000, 99_999_999)}"
-        email = ""
-        if rng.random() < EMAIL:
-            domain = rng.choice(BIG) if rng.random() < 0.9 else f"{_word(rng, 9).lower()}.fr"
-            email = f"{_word(rng, 7).lower()}.{_word(rng, 8).lower()}{i}@{domain}"
-        rows.append({
-            "nom": _word(rng, 10), "prenom": _word(rng, 8).capitalize(), "naissance": born.isoformat(),
-            "sexe": sex, "adresse": f"{rng.randint(1, 99)} rue {_word(rng, 9).capitalize()}",
-            "cp": home.postcodes[0], "ville": home.city, "tel": phones[0], "tel2": phones[1], "email": email,
-            "ipp": str(ipps[i]), "status": rng.choices([s for s, _ in STATUSES], [w for _, w in STATUSES])[0],
-            "matricule": "",
-        })
     with open(path, "w", encoding="utf-8", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=COLUMNS, delimiter=";")
         writer.writeheader()
-        writer.writerows(rows)
+        for i in range(count):
+            row, home_outside, woman = _patient(rng, catchment, ipps[i], i)
+            outside += home_outside
+            women += woman
+            writer.writerow(row)
+            if keep_rows:
+                rows.append(row)
     return rows, HostTruth(count, outside / count, women / count)
+
+
+def _patient(rng: random.Random, catchment: Catchment, ipp: int, i: int) -> tuple[dict[str, str], bool, bool]:
+    home = catchment.pick(rng)
+    # A maternity-heavy clinic: many women of 25-39, few children.
+    if rng.random() < 0.35:
+        sex, age = "f", rng.randint(25, 39)
+    else:
+        sex, age = rng.choice("mf"), rng.randint(1, 95)
+    born = TODAY - timedelta(days=365 * age + rng.randint(30, 330))
+    phones = ["", ""]
+    if rng.random() >= NO_PHONE:
+        if rng.random() < MOBILE / (1 - NO_PHONE):
+            phones[1] = f"0{rng.choice('67')}{rng.randint(10_000_000, 99_999_999)}"
+        if rng.random() < LANDLINE or not phones[1]:
+            phones[0] = f"04{rng.randint(10_000_000, 99_999_999)}"
+    email = ""
+    if rng.random() < EMAIL:
+        domain = rng.choice(BIG) if rng.random() < 0.9 else f"{_word(rng, 9).lower()}.fr"
+        email = f"{_word(rng, 7).lower()}.{_word(rng, 8).lower()}{i}@{domain}"
+    row = {
+        "nom": _word(rng, 10), "prenom": _word(rng, 8).capitalize(), "naissance": born.isoformat(),
+        "sexe": sex, "adresse": f"{rng.randint(1, 99)} rue {_word(rng, 9).capitalize()}",
+        "cp": home.postcodes[0], "ville": home.city, "tel": phones[0], "tel2": phones[1], "email": email,
+        "ipp": str(ipp), "status": rng.choices([s for s, _ in STATUSES], [w for _, w in STATUSES])[0],
+        "matricule": "",
+    }
+    return row, home.department != "69", sex == "f"
