@@ -26,7 +26,7 @@ from typing import Any
 
 from canary.errors import CanaryError
 from canary.generate.reference import Commune
-from canary.generate.weighted import WeightedTable
+from canary.generate.weighted import WeightedTable, pick_at
 
 RANGE_KM = 25.0
 NEAR_KM = 5.0
@@ -211,6 +211,12 @@ class Catchment:
         if rng.random() < self.national_share:
             return self.national.pick(rng)
         return self.residences.pick(rng)
+
+    def pick_at(self, u: float) -> Commune:
+        """The residence at quantile ``u`` in [0, 1): the national tail first, then the catchment."""
+        if u < self.national_share:
+            return pick_at(self.national, u / self.national_share)
+        return pick_at(self.residences, (u - self.national_share) / (1 - self.national_share))
 
     def without(self, codes: Collection[str]) -> WeightedTable[Commune] | None:
         """The same draw (tail included) restricted to communes not in ``codes``; None if nothing is left."""

@@ -18,7 +18,7 @@ from canary.generate.nir import make_nir, order_range
 from canary.generate.places import make_address, pick_birth_place, pick_residence
 from canary.generate.profile import HostProfile
 from canary.generate.reference import Commune, Reference
-from canary.generate.weighted import WeightedTable
+from canary.generate.weighted import EvenDraws, WeightedTable, pick_at
 from canary.normalize import name_birth_key
 
 # Hospital patients by age (ATIH, stays by age band; rounded): newborns and the elderly dominate.
@@ -57,6 +57,8 @@ class PatientGenerator:
     # Where the patients the profile's published places leave out live: the catchment (or the
     # national mix) without those places, which already hold their share.
     elsewhere: WeightedTable[Commune] | None = field(init=False, default=None)
+    # A batch follows the host's shares closely (see EvenDraws); used only with a catchment or profile.
+    even: EvenDraws = field(init=False, default_factory=EvenDraws)
     admin_tables: AdminTables = field(init=False)
     clinical_tables: ClinicalTables = field(init=False)
 
@@ -78,7 +80,11 @@ class PatientGenerator:
     def generate(self, rng: random.Random, *, today: date, taken: Callable[[str, str], bool]) -> dict[str, Any]:
         ref = self.reference
         profile = self.profile
-        birth_date, sex = _birth_date_and_sex(rng, today, profile)
+        band = None
+        if profile and profile.sexes:
+            sex = pick_at(profile.sexes, self.even.next("sex", rng))
+            band = pick_at(profile.ages_by_sex[sex], self.even.next(f"age:{sex}", rng))
+        birth_date, sex = _birth_date_and_sex(rng, today, band)
         age = _age(birth_date, today)
         home = self._residence(rng)
         # Children born abroad get their NIR months or years after arriving: none among infants.
@@ -95,7 +101,8 @@ class PatientGenerator:
             "birth_date": birth_date.isoformat(),
             "birth_place": {"code": birth_place.code, "name": birth_place.name},
             "nir": nir,
-            "identity_status": (profile.statuses if profile and profile.statuses else IDENTITY_STATUSES).pick(rng),
+            "identity_status": (pick_at(profile.statuses, self.even.next("status", rng)) if profile and profile.statuses
+                                else IDENTITY_STATUSES.pick(rng)),
             "address": make_address(ref, rng, home),
             "phones": self._phones(rng, age, zone, taken),
             "email": self._email(rng, first_names[0], used_name or birth_name, birth_date.year, age,
@@ -114,16 +121,23 @@ class PatientGenerator:
             birth_year -= rng.randint(24, 40)
             first_name = self.reference.first_names[(rng.choice("FM"), self.reference.decade(birth_year))].pick(rng)
         share = self.profile.contact_share("email", age) if self.profile else None
+        if share is not None:  # decided here, evenly over the batch: pick_email then always or never
+            share = 1.0 if self.even.next("email", rng) < share else 0.0
         return pick_email(rng, self.pools.mail_domains, first_name=first_name, family_name=family_name,
                           birth_year=birth_year, department=department, age=age, taken=taken, share=share)
 
     def _residence(self, rng: random.Random) -> Commune:
         profile = self.profile
-        if profile and profile.places and rng.random() < profile.place_share:
-            return profile.places.pick(rng)
+        if not (profile or self.catchment):
+            return pick_residence(self.reference, rng)
+        u = self.even.next("home", rng)
+        if profile and profile.places:
+            if u < profile.place_share:
+                return pick_at(profile.places, u / profile.place_share)
+            u = (u - profile.place_share) / (1 - profile.place_share)
         if self.elsewhere is not None:
-            return self.elsewhere.pick(rng)
-        return self.catchment.pick(rng) if self.catchment else pick_residence(self.reference, rng)
+            return pick_at(self.elsewhere, u)
+        return self.catchment.pick_at(u) if self.catchment else pick_at(self.reference.residences, u)
 
     def _phones(self, rng: random.Random, age: int, zone: str, taken: Callable[[str, str], bool]) -> list[str]:
         """National figures by age, or the host's: no phone exactly as often as the host has none."""
@@ -131,7 +145,7 @@ class PatientGenerator:
         share = profile.contact_share("phone", age) if profile else None
         if profile is None or share is None:
             return pick_phones(self.phone_book, rng, age=age, zone=zone, taken=taken)
-        if rng.random() >= share:
+        if self.even.next("phone", rng) >= share:
             return []
         mobile = min(1.0, (profile.contact_share("mobile", age) or 0.0) / max(share, 1e-9))
         landline = min(1.0, (profile.contact_share("landline", age) or 0.0) / max(share, 1e-9))
@@ -178,9 +192,11 @@ class PatientGenerator:
         raise RuntimeError("no free NIR order number")
 
 
-def _birth_date_and_sex(rng: random.Random, today: date, profile: HostProfile | None = None) -> tuple[date, str]:
-    if profile and profile.ages:
-        sex, youngest, oldest = profile.ages.pick(rng)
+def _birth_date_and_sex(rng: random.Random, today: date,
+                        band: tuple[str, int, int] | None = None) -> tuple[date, str]:
+    """``band``: (sex, youngest, oldest) from the host's pyramid, else the national hospital mix."""
+    if band:
+        sex, youngest, oldest = band
         return _birth_in_band(rng, today, youngest, oldest), sex
     youngest, oldest, _, women = _AGES.pick(rng)
     return _birth_in_band(rng, today, youngest, oldest), "F" if rng.random() < women else "M"

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from canary.errors import CanaryError
@@ -139,6 +140,9 @@ def build_profile(columns: list[str], rows: Iterable[dict[str, Any]], mapping: M
     profile = _aggregate(fields, rows, today)
     if not profile["patients"]:
         raise CanaryError(f"{source}: no patient in the export")
+    if profile["patients"] < MIN_COUNT:
+        raise CanaryError(f"{source}: {profile['patients']} patients, fewer than {MIN_COUNT}: "
+                          "their aggregates would single them out")
     return profile
 
 
@@ -334,7 +338,9 @@ class HostProfile:
     """Draws that follow a stored profile; every part is optional (None: the national default)."""
 
     data: Mapping[str, Any]
-    ages: WeightedTable[tuple[str, int, int]] | None
+    ages: WeightedTable[tuple[str, int, int]] | None  # (sex, youngest, oldest) cells of the pyramid
+    sexes: WeightedTable[str] | None
+    ages_by_sex: Mapping[str, WeightedTable[tuple[str, int, int]]]
     places: WeightedTable[Commune] | None  # where the published shares say patients live
     place_share: float  # share of patients the published places cover (the rest: the catchment)
     published: frozenset[str]  # commune codes of the published places (the rest lives elsewhere)
@@ -343,15 +349,25 @@ class HostProfile:
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any], communes: Mapping[str, Commune]) -> HostProfile:
-        ages = None
+        ages = sexes = None
+        by_sex: dict[str, WeightedTable[tuple[str, int, int]]] = {}
+        sex_counts: dict[str, int] = {}
         pyramid = data.get("pyramid") or {}
         if pyramid.get("counts"):
-            items = []
-            for key in pyramid["counts"]:
+            cells = []
+            for key, count in pyramid["counts"].items():
                 sex, band = key.split(":")
                 low, high = band.split("-")
-                items.append((sex, int(low), int(high)))
-            ages = WeightedTable(items, list(pyramid["counts"].values()))
+                cells.append(((sex, int(low), int(high)), count))
+            # By sex then age: the generator draws the sex, then the band in that sex's table, each
+            # spread evenly over the batch (EvenDraws): both follow any sex or age threshold closely.
+            cells.sort(key=lambda cell: (cell[0][0], cell[0][1]))
+            ages = WeightedTable([c for c, _ in cells], [n for _, n in cells])
+            for sex in sorted({c[0] for c, _ in cells}):
+                mine = [(c, n) for c, n in cells if c[0] == sex]
+                by_sex[sex] = WeightedTable([c for c, _ in mine], [n for _, n in mine])
+                sex_counts[sex] = sum(n for _, n in mine)
+            sexes = WeightedTable(list(sex_counts), list(sex_counts.values()))
         places, place_share, published = None, 0.0, frozenset[str]()
         geo = data.get("geography") or {}
         kind = "commune" if geo.get("commune") and geo["commune"]["counts"] else "postcode"
@@ -371,7 +387,7 @@ class HostProfile:
         slices = None
         if ipp and any(ipp["slices"]):
             slices = WeightedTable(list(range(len(ipp["slices"]))), [c or 0.0 for c in ipp["slices"]])
-        return cls(data, ages, places, place_share, published, statuses, slices)
+        return cls(data, ages, sexes, MappingProxyType(by_sex), places, place_share, published, statuses, slices)
 
     @property
     def patients(self) -> int:
@@ -410,7 +426,7 @@ def _place_weights(all_communes: Mapping[str, Commune], kind: str,
     over the communes sharing it by population. Unknown codes are left to the catchment."""
     if kind == "commune":
         pairs = [(all_communes[code], float(n)) for code, n in counts.items() if code in all_communes]
-        return [c for c, _ in pairs], [w for _, w in pairs]
+        return _by_department([c for c, _ in pairs], [w for _, w in pairs])
     sharing: dict[str, list[Commune]] = {}
     for commune in all_communes.values():
         for postcode in commune.postcodes:
@@ -423,4 +439,10 @@ def _place_weights(all_communes: Mapping[str, Commune], kind: str,
         for commune in members:
             communes.append(commune)
             weights.append(counts[postcode] * commune.population / population)
-    return communes, weights
+    return _by_department(communes, weights)
+
+
+def _by_department(communes: list[Commune], weights: list[float]) -> tuple[list[Commune], list[float]]:
+    """Sorted by department: an even spread of draws then follows each department's share closely."""
+    pairs = sorted(zip(communes, weights, strict=True), key=lambda pair: (pair[0].department, pair[0].code))
+    return [c for c, _ in pairs], [w for _, w in pairs]

@@ -136,3 +136,22 @@ def test_seed_warns_past_the_budget_and_lint_fails(cli):
     assert linted.exit_code == 1
     rules = {p["rule"] for p in json.loads(linted.output)["problems"]}
     assert {"population-budget", "population-block-crowding"} <= rules
+
+
+def test_even_draws_cover_every_slice_in_random_order():
+    import random
+
+    from canary.generate.weighted import EvenDraws
+
+    draws = EvenDraws()
+    rng = random.Random(4)
+    first = [draws.next("age", rng) for _ in range(EvenDraws.STRATA)]
+    assert sorted(int(u * EvenDraws.STRATA) for u in first) == list(range(EvenDraws.STRATA))
+    assert first != sorted(first)  # no visible order from one canary to the next
+    again = EvenDraws()
+    rng = random.Random(4)
+    assert [again.next("age", rng) for _ in range(EvenDraws.STRATA)] == first
+    # 200 draws of a 12 % share: within a point of it, where independent draws wander by ~2.3 points.
+    rng = random.Random(9)
+    hits = sum(draws.next("share", rng) < 0.12 for _ in range(200))
+    assert abs(hits / 200 - 0.12) <= 0.01

@@ -108,6 +108,10 @@ def test_a_failed_rebuild_keeps_the_previous_profile(cli, tmp_path, host_export)
     empty = tmp_path / "empty.json"
     empty.write_text("[]", encoding="utf-8")
     assert cli("profile", "build", "ehr-lyon", str(empty)).output.startswith("error: ")
+    tiny = tmp_path / "tiny.csv"
+    tiny.write_text("sexe;naissance;cp\nf;12/03/1980;69003\n", encoding="latin-1")
+    assert cli("profile", "build", "ehr-lyon", str(tiny)).output == (
+        f"error: {tiny}: 1 patients, fewer than 10: their aggregates would single them out\n")
     broken = tmp_path / "broken.json"
     broken.write_text('[{"sex": "F",', encoding="utf-8")
     assert cli("profile", "build", "ehr-lyon", str(broken)).output.count("\n") == 1
