@@ -185,7 +185,8 @@ def _blocks(records, patients: int, pool: tuple[str, ...], profile: HostProfile 
 
 def _mail_domains(records, patients: int, owned: tuple[str, ...], profile: HostProfile | None) -> Filter:
     """Canary e-mails on a domain no big provider runs, with more canaries than a small real domain has."""
-    email_share = (profile.contact_share("email", 40) if profile else None) or (1 - DEFAULT_NO_EMAIL)
+    published = ((profile.data.get("contact") or {}).get("email") or {}).get("all") if profile else None
+    email_share = published or (1 - DEFAULT_NO_EMAIL)
     mean = patients * email_share * SMALL_DOMAIN_SHARE / SMALL_DOMAINS
     allowed = max(1, poisson_quantile(mean) - int(mean))
     domains = [str(r["email"]).rsplit("@", 1)[-1].lower() for r in records if r.get("email")]

@@ -203,7 +203,7 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
     has: dict[str, Counter[str]] = {"phone": Counter(), "mobile": Counter(), "landline": Counter(),
                                     "email": Counter()}
     ipps: list[str] = []
-    names = Counter()  # type: Counter[str]
+    names: Counter[str] = Counter()
     total = 0
     for row in rows:
         total += 1
@@ -259,7 +259,7 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
         "contact": contact,
         "email_domains": _suppressed(domains) if domains else None,
         "identity_status": _suppressed(statuses) if statuses else None,
-        "ipp": _ipp_format(ipps),
+        "ipp": ipp_format(ipps),
         # How names are written (the planters' rendering can follow): share in upper case, with accents.
         "names": _name_shares(names),
     }
@@ -293,11 +293,12 @@ def _phone_kind(raw: str) -> str | None:
     return "landline" if key[0] in "123459" else None
 
 
-def _ipp_format(ipps: list[str]) -> dict[str, Any] | None:
+def ipp_format(ipps: list[str]) -> dict[str, Any] | None:
     """Length, fixed prefix and live numeric range of the IPPs, with its density per slice.
 
-    The range ends are rounded outwards (to 1,000 for 8+ digits) and taken at the 0.5th and
-    99.5th percentiles, so neither end is any patient's number.
+    The range ends are taken at the 0.5th and 99.5th percentiles and rounded outwards (to 1,000
+    for 8 digits, never finer than 10), then moved on while one is a patient's number: neither
+    end is any patient's IPP.
     """
     if len(ipps) < MIN_COUNT:
         return None
@@ -314,9 +315,14 @@ def _ipp_format(ipps: list[str]) -> dict[str, Any] | None:
     numbers = sorted(int(i[len(prefix):]) for i in usual if i.startswith(prefix) and i[len(prefix):].isdigit())
     if len(numbers) < MIN_COUNT:
         return None
-    step = 10 ** max(0, len(str(numbers[-1])) - 5)
+    step = 10 ** max(1, len(str(numbers[-1])) - 5)
     low = numbers[len(numbers) // 200] // step * step
     high = (numbers[-1 - len(numbers) // 200] // step + 1) * step
+    taken = set(numbers)
+    while low in taken and low >= step:
+        low -= step
+    while high in taken:
+        high += step
     width = max(1, -(-(high - low) // IPP_BINS))
     bins = Counter(min((n - low) // width, IPP_BINS - 1) for n in numbers if low <= n < high)
     return {

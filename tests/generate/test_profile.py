@@ -154,3 +154,15 @@ def test_generator_follows_the_profile(reference, pools, geography, host_profile
     # Without a profile: 9 random digits and the national status mix, as before.
     plain = generate_batch(PatientGenerator(reference, pools, geography=geography), 200, seed=8)
     assert all(len(r["ipp"]) == 9 for r in plain)
+
+
+def test_ipp_range_ends_are_nobody_s_number():
+    from canary.generate.profile import ipp_format
+
+    ipps = [str(n) for n in range(12000, 12400)] + ["12400"]  # short, dense, ends on round numbers
+    found = ipp_format(ipps)
+    assert found is not None and found["length"] == 5
+    assert str(found["low"]) not in ipps and str(found["high"]) not in ipps
+    assert found["low"] < 12010 and found["high"] > 12390
+    prefixed = ipp_format([f"P{n:07d}" for n in range(4_100_123, 4_160_123, 37)])
+    assert prefixed is not None and prefixed["prefix"] == "P" and prefixed["length"] == 8
