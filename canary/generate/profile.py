@@ -1,7 +1,8 @@
 """Host profile: what an establishment's real patients look like, as aggregates only.
 
-``build_profile`` reads an export of the system's patients (CSV or JSON; Mediboard column names
-and the keys of ``canary export`` are understood, other names through a mapping) and keeps
+``build_profile`` reads an export of the system's patients (CSV or JSON; Mediboard column names,
+the keys of ``canary export`` and the planter's default file layout are understood, other names
+through a mapping) and keeps
 counts and shares: age/sex pyramid, commune or postcode shares, who has a mobile / a landline /
 an e-mail, e-mail domains, identity-status mix, the IPP format and its live range, how names are
 written. A count under ``MIN_COUNT`` is suppressed (folded into ``other``); no value of any one
@@ -43,9 +44,18 @@ _MEDIBOARD = {
     "sexe": "sex", "naissance": "birth_date", "cp": "postcode", "tel": "phone", "tel2": "phone",
     "tel_autre": "phone", "email": "email", "status": "identity_status", "ipp": "ipp",
     "nom": "name", "nom_jeune_fille": "name", "prenom": "first_name",
-    **{c: "ignore" for c in ("patient_id", "prenom_2", "prenom_3", "prenom_4", "deces", "civilite", "adresse",
-                             "ville", "matricule", "lieu_naissance", "cp_naissance", "profession",
-                             "medecin_traitant", "rques", "pays", "pays_naissance_insee", "nationalite")},
+    "_ipp": "ipp",
+    **{c: "ignore" for c in ("patient_id", "prenom_2", "prenom_3", "prenom_4", "prenoms", "deces", "civilite",
+                             "adresse", "ville", "matricule", "lieu_naissance", "cp_naissance",
+                             "commune_naissance_insee", "profession", "medecin_traitant", "rques", "pays",
+                             "pays_naissance_insee", "nationalite", "nom_soundex2", "prenom_soundex",
+                             "nomjf_soundex2")},
+}
+# `canary plant --format csv|json` with its default (flat) mapping.
+_PLANT_DEFAULT = {
+    "postcode": "postcode", "phone": "phone", "phone2": "phone",
+    **{c: "ignore" for c in ("birth_place_code", "birth_place_name", "city", "regime", "caisse", "amc",
+                             "amc_member_number", "gp_rpps", "gp_name")},
 }
 _EXPORT = {
     "sex": "sex", "birth_date": "birth_date", "address.postcode": "postcode",
@@ -58,7 +68,7 @@ _EXPORT = {
 }
 # Nested parts of `canary export` (flattened to `coverage.regime`, `gp.rpps`... in its CSV).
 _EXPORT_GROUPS = ("address", "birth_place", "coverage", "gp", "tokens")
-MAPPINGS: Mapping[str, Mapping[str, str]] = {"mediboard": _MEDIBOARD, "canary": _EXPORT}
+MAPPINGS: Mapping[str, Mapping[str, str]] = {"mediboard": _MEDIBOARD, "canary": _EXPORT, "default": _PLANT_DEFAULT}
 
 
 def parse_mapping(specs: Iterable[str]) -> dict[str, str]:
@@ -119,8 +129,8 @@ def _flat(value: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any
 def build_profile(columns: list[str], rows: Iterable[dict[str, Any]], mapping: Mapping[str, str] | None,
                   *, today: date, source: str = "export") -> dict[str, Any]:
     """Aggregates of an export. CanaryError for columns nobody mapped (nothing is guessed)."""
-    # Both built-in vocabularies are always understood; an operator's mapping adds or overrides.
-    known = {**_MEDIBOARD, **_EXPORT, **(mapping or {})}
+    # The built-in vocabularies are always understood; an operator's mapping adds or overrides.
+    known = {**_PLANT_DEFAULT, **_MEDIBOARD, **_EXPORT, **(mapping or {})}
     fields: dict[str, list[str]] = {}
     unknown = []
     for column in columns:

@@ -166,3 +166,21 @@ def test_ipp_range_ends_are_nobody_s_number():
     assert found["low"] < 12010 and found["high"] > 12390
     prefixed = ipp_format([f"P{n:07d}" for n in range(4_100_123, 4_160_123, 37)])
     assert prefixed is not None and prefixed["prefix"] == "P" and prefixed["length"] == 8
+
+
+@pytest.mark.parametrize(("fmt", "mapping"), [("csv", "mediboard"), ("json", "mediboard"), ("csv", "default"),
+                                              ("json", "default")])
+def test_files_written_by_the_planter_are_understood(cli, db, generator, tmp_path, fmt, mapping):
+    from canary.store.seeding import seed_system
+
+    cli("system", "add", "billing", "--kind", "billing")
+    cli("system", "add", "ehr-b", "--kind", "ehr")
+    seed_system(db, "billing", 30, generator, seed=2, today=TODAY)
+    target = tmp_path / f"patients.{fmt}"
+    planted = cli("plant", "billing", "--to", target.as_uri(), "--format", fmt, "--mapping", mapping)
+    assert planted.exit_code == 0, planted.output
+    built = cli("profile", "build", "ehr-b", str(target))
+    assert built.exit_code == 0, built.output
+    profile = json.loads(cli("profile", "show", "ehr-b", "--json").output)
+    assert profile["patients"] == 30 and sum(profile["pyramid"]["counts"].values()) + profile["pyramid"]["other"] == 30
+    assert profile["contact"]["phone"]["all"] is not None
