@@ -72,24 +72,14 @@ def seed(ctx: CliContext, system: str, count: int, seed: int | None) -> None:
 
     reference = Reference.load()
     host = Host.load(ctx.db, system, reference.communes, reference.seeds_dir)
-    if host.catchment is None:
-        click.secho(f"WARNING: system {system} has no place (no --commune, no FINESS): canaries follow the "
-                    "national mix, not the establishment's patients; see 'canary system edit'.", fg="yellow", err=True)
+    notice = host.no_place_notice()
+    if notice:
+        click.secho(f"WARNING: {notice}.", fg="yellow", err=True)
     generator = host.generator(reference, pools)
     for canary in seed_system(ctx.db, system, count, generator, seed=seed):
         click.echo(canary["id"])
-    patients = host.patients()
-    if patients:
-        report = host.plan(ctx.db, patients=patients, sample=0, pools=pools, today=date.today())
-        budget = report["stealth_budget"]
-        if budget is not None and report["canaries"] > budget:
-            click.secho(f"WARNING: {report['canaries']} active canaries in {system}, past the stealth budget of "
-                        f"{budget} for {patients:,} patients: see 'canary plan {system} --patients {patients}'.",
-                        fg="yellow", err=True)
-        for row in report["filters"]:
-            if row["exceeds"]:
-                click.secho(f"WARNING: filter '{row['name']}' gives a thief an advantage of {row['advantage']:.2f} "
-                            f"({row['note']}).", fg="yellow", err=True)
+    for problem in host.findings(ctx.db, pools, date.today()):
+        click.secho(f"WARNING: {problem.message} (see 'canary plan {system}').", fg="yellow", err=True)
 
 
 @click.command("list")
@@ -162,8 +152,11 @@ def lint(ctx: CliContext, system: str | None, as_json: bool) -> None:
     reference = Reference.load()
     problems = lint_records(canaries, date.today(), pools, reference)
     rows = [{"canary_id": cid, "rule": p.rule, "field": p.field, "message": p.message} for cid, p in problems]
-    population, notices = _population_checks(ctx, canaries, pools, reference)
-    rows += population
+    from canary.generate.host import population_checks
+
+    population, notices = population_checks(ctx.db, (str(c["system"]) for c in canaries), pools, reference,
+                                            date.today())
+    rows += [{"canary_id": cid, "rule": p.rule, "field": p.field, "message": p.message} for cid, p in population]
     if as_json:
         echo_json({"checked": len(canaries), "problems": rows, "notices": notices})
     else:
@@ -172,48 +165,6 @@ def lint(ctx: CliContext, system: str | None, as_json: bool) -> None:
             click.echo(f"note: {notice}")
     if rows:
         raise SystemExit(1)
-
-
-def _population_checks(ctx: CliContext, canaries: list[dict[str, Any]], pools: Any,
-                       reference: Any) -> tuple[list[dict[str, str]], list[str]]:
-    """Group filters per system (the planner's), as lint rows; what cannot be checked as notices."""
-    from canary.generate.catchment import Geography
-    from canary.generate.host import Host
-
-    systems = sorted({str(c["system"]) for c in canaries})
-    if not systems:
-        return [], []
-    geography = Geography.load(reference.communes, reference.seeds_dir)
-    rows: list[dict[str, str]] = []
-    notices: list[str] = []
-    for name in systems:
-        try:
-            host = Host.load(ctx.db, name, reference.communes, reference.seeds_dir, geography)
-        except CanaryError as exc:  # e.g. a FINESS registered before departments were checked
-            notices.append(f"system {name}: population checks skipped: {exc}")
-            continue
-        if host.catchment is None:
-            notices.append(f"system {name} has no place (no --commune, no FINESS): its canaries follow the "
-                           "national mix; a thief comparing them with the establishment's patients may notice")
-        patients = host.patients()
-        if not patients:
-            notices.append(f"system {name}: patient count unknown, population checks skipped "
-                           f"('canary system edit {name} --patients N' or 'canary profile build')")
-            continue
-        report = host.plan(ctx.db, patients=patients, sample=0, pools=pools, today=date.today())
-        budget = report["stealth_budget"]
-        if budget is not None and report["canaries"] > budget:
-            rows.append({"canary_id": f"system:{name}", "rule": "population-budget", "field": "count",
-                         "message": f"{report['canaries']} canaries, stealth budget {budget} "
-                                    f"for {patients:,} patients"})
-        for row in report["filters"]:
-            if row["exceeds"]:
-                rule = "population-" + row["name"].replace(" ", "-").replace("/", "-").lower()
-                rows.append({"canary_id": f"system:{name}", "rule": rule, "field": row["name"],
-                             "message": f"thief's advantage {row['advantage']:.2f} "
-                                        f"(canaries {row['canaries_flagged']:.2f}, patients "
-                                        f"{row['patients_flagged']:.2f}): {row['note']}"})
-    return rows, notices
 
 
 @click.group()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -13,6 +13,7 @@ import sqlite_utils
 from canary.errors import CanaryError
 from canary.generate.admin import default_seeds_dir
 from canary.generate.catchment import Catchment, Geography, site_of_system
+from canary.generate.lint import Problem
 from canary.generate.patient import PatientGenerator, Pools
 from canary.generate.plan import plan
 from canary.generate.profile import HostProfile, build_profile, parse_mapping, read_export
@@ -56,6 +57,56 @@ class Host:
                       profile=self.profile, pool_phones=pools.phones, pool_domains=pools.mail_domains)
         site = self.catchment.site.describe() if self.catchment else None
         return {"system": self.system["name"], "site": site, "profile": self.profile is not None, **report}
+
+
+    def no_place_notice(self) -> str | None:
+        if self.catchment is not None:
+            return None
+        return (f"system {self.system['name']} has no place (no --commune, no FINESS): its canaries follow the "
+                "national mix, not the establishment's patients; see 'canary system edit'")
+
+    def findings(self, db: sqlite_utils.Database, pools: Pools, today: date) -> list[Problem]:
+        """What the planner says a thief could filter now, for lint and seed (empty if the size is unknown)."""
+        patients = self.patients()
+        if not patients:
+            return []
+        report = self.plan(db, patients=patients, sample=0, pools=pools, today=today)
+        out = []
+        budget = report["stealth_budget"]
+        if budget is not None and report["canaries"] > budget:
+            out.append(Problem("population-budget", "count", f"{report['canaries']} active canaries, past the "
+                               f"stealth budget of {budget} for {patients:,} patients"))
+        for row in report["filters"]:
+            if row["exceeds"]:
+                rule = "population-" + row["name"].replace(" ", "-").replace("/", "-").lower()
+                message = (f"{row['name']}: thief's advantage {row['advantage']:.2f} (canaries "
+                           f"{row['canaries_flagged']:.2f}, patients {row['patients_flagged']:.2f}): {row['note']}")
+                out.append(Problem(rule, row["name"], message))
+        return out
+
+
+def population_checks(db: sqlite_utils.Database, systems: Iterable[str], pools: Pools, reference: Reference,
+                      today: date) -> tuple[list[tuple[str, Problem]], list[str]]:
+    """lint's group checks: problems keyed ``system:NAME``, and notices for what cannot be checked."""
+    geography = None
+    problems: list[tuple[str, Problem]] = []
+    notices: list[str] = []
+    for name in sorted(set(systems)):
+        try:
+            host = Host.load(db, name, reference.communes, reference.seeds_dir, geography)
+        except CanaryError as exc:  # e.g. a FINESS registered before departments were checked
+            notices.append(f"system {name}: population checks skipped: {exc}")
+            continue
+        geography = host.geography
+        notice = host.no_place_notice()
+        if notice:
+            notices.append(notice)
+        if not host.patients():
+            notices.append(f"system {name}: patient count unknown, population checks skipped "
+                           f"('canary system edit {name} --patients N' or 'canary profile build')")
+            continue
+        problems += [(f"system:{name}", p) for p in host.findings(db, pools, today)]
+    return problems, notices
 
 
 def profile_system(db: sqlite_utils.Database, system: str, export: Path, mappings: tuple[str, ...],
