@@ -223,16 +223,21 @@ def profile_show(ctx: CliContext, system: str, as_json: bool) -> None:
 
 @click.command("plan")
 @click.argument("system")
-@click.option("--patients", type=click.IntRange(1), required=True, help="How many patients the system holds.")
+@click.option("--patients", type=click.IntRange(1),
+              help="How many patients the system holds (default: its --patients, else its profile's count).")
 @click.option("--sample", type=click.IntRange(0), default=1000, show_default=True,
               help="Records in a published sample of the dump.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def plan_(ctx: CliContext, system: str, patients: int, sample: int, as_json: bool) -> None:
+def plan_(ctx: CliContext, system: str, patients: int | None, sample: int, as_json: bool) -> None:
     """What a thief holding SYSTEM's whole dump could filter, and how many canaries the pools can carry."""
     from canary.generate.host import Host
 
     host = Host.load(ctx.db, system)
+    patients = patients or host.patients()
+    if not patients:
+        raise CanaryError(f"system {system!r}: how many patients does it hold? give --patients N "
+                          f"(or 'canary system edit {system} --patients N')")
     report = host.plan(ctx.db, patients=patients, sample=sample, pools=pools_from_settings(ctx), today=date.today())
     if as_json:
         echo_json(report)

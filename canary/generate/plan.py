@@ -179,7 +179,7 @@ def _blocks(records, patients: int, pool: tuple[str, ...], profile: HostProfile 
     with_phone = sum(1 for r in records if r.get("phones")) / len(records) if records else 0.95
     budget = int(capacity / max(with_phone, 0.05))
     note = (f"at most {allowed10} canaries per 10,000-block and {allowed1} per 1,000-block for {patients:,} "
-            f"patients; pool: {len(subs)} blocks of 10,000")
+            f"patients; the pool spans {len(subs)} blocks of 10,000")
     return _filter("block crowding", canaries, real / patients if patients else 0.0, note, budget, noisy=False)
 
 

@@ -123,6 +123,10 @@ def test_plan_cli_json_and_text(cli, db, generator):
     assert "stealth budget:" in text and "published sample of 1,000 records" in text
     assert cli("plan", "nowhere", "--patients", "10").output.startswith("error: unknown system")
     assert cli("plan", "ehr-lyon", "--patients", "0").exit_code == 2
+    assert cli("plan", "ehr-lyon").output == ("error: system 'ehr-lyon': how many patients does it hold? give "
+                                              "--patients N (or 'canary system edit ehr-lyon --patients N')\n")
+    cli("system", "edit", "ehr-lyon", "--patients", "1000")
+    assert json.loads(cli("plan", "ehr-lyon", "--json").output)["patients"] == 1000
 
 
 def test_seed_warns_past_the_budget_and_lint_fails(cli):
