@@ -19,7 +19,7 @@ from canary.store import open_db
 # that command runs (a test checks the names), so `canary scan` does not load Flask, SMTP or alerting.
 COMMAND_MODULES = {
     "canary.store.cli": ("system", "config", "events"),
-    "canary.generate.cli": ("seed", "list", "show", "export", "lint", "contacts"),
+    "canary.generate.cli": ("seed", "list", "show", "export", "lint", "contacts", "profile", "plan"),
     "canary.generate.registers.cli": ("registers",),
     "canary.plant.cli": ("plant", "plants", "retire", "rotate"),
     "canary.watch.sweep.cli": ("scan", "feed", "sweep"),

@@ -30,7 +30,7 @@ def seed(ctx: CliContext, system: str, count: int, seed: int | None) -> None:
     get_system(ctx.db, system)
     from canary.generate.contact_points import list_contact_points
     from canary.generate.crowding import exhaustion_warnings
-    from canary.generate.factory import generator_for_system
+    from canary.generate.factory import host_and_generator
 
     pools = pools_from_settings(ctx.db)
     if not pools.phones:
@@ -39,13 +39,18 @@ def seed(ctx: CliContext, system: str, count: int, seed: int | None) -> None:
     if not (pools.mail_domains or pools.mailbox_providers):
         click.secho("WARNING: no mail pool configured (pool.mailbox_providers, pool.mail_domains): these canaries "
                     "carry no e-mail address. Configure mailboxes or domains you own.", fg="yellow", err=True)
-    generator = generator_for_system(ctx.db, ctx.db_path, system)
+    host, generator = host_and_generator(ctx.db, ctx.db_path, system)
+    notice = host.no_place_notice()
+    if notice:
+        click.secho(f"WARNING: {notice}.", fg="yellow", err=True)
     budget = generator.budget
     canaries = seed_system(ctx.db, system, count, generator, seed=seed)
     for canary in canaries:
         click.echo(canary["id"])
     for line in exhaustion_warnings(budget, pools, len(canaries)):
         click.secho(f"WARNING: {line}", fg="yellow", err=True)
+    for problem in host.findings(ctx.db, pools, date.today()):
+        click.secho(f"WARNING: {problem.message} (see 'canary plan {system}').", fg="yellow", err=True)
     pending = sum(p["state"] == "pending" for p in list_contact_points(ctx.db, pending_only=True, system=system))
     if pending:
         click.echo(f"{pending} mailboxes to open before these canaries carry them: "
@@ -115,14 +120,21 @@ def lint(ctx: CliContext, system: str | None, as_json: bool) -> None:
     """Check canaries for anything an attacker could use to filter them out."""
     from canary.generate.contact_points import unfilled_contacts
     from canary.generate.factory import registers_from_settings
+    from canary.generate.host import population_checks
     from canary.generate.lint import lint_records, unfilled_problems
+    from canary.generate.reference import Reference
     from canary.generate.registers.lookup import coverage_notes
 
     canaries = [_export_view(c) for c in list_canaries(ctx.db, system=system, include_retired=False)]
+    pools = pools_from_settings(ctx.db)
+    reference = Reference.load()
     registers = registers_from_settings(ctx.db, ctx.db_path)
-    problems = lint_records(canaries, date.today(), pools_from_settings(ctx.db), registers)
+    problems = lint_records(canaries, date.today(), pools, registers, reference)
     problems += unfilled_problems(unfilled_contacts(ctx.db, system))
-    notes = coverage_notes(canaries, registers)
+    population, notices = population_checks(ctx.db, (str(c["system"]) for c in canaries), pools, reference,
+                                            date.today())
+    problems += population
+    notes = notices + coverage_notes(canaries, registers)
     rows = [{"canary_id": cid, "rule": p.rule, "field": p.field, "message": p.message} for cid, p in problems]
     if as_json:
         echo_json({"checked": len(canaries), "problems": rows, "notes": notes})
@@ -169,6 +181,93 @@ def contacts_confirm(ctx: CliContext, values: tuple[str, ...], all_pending: bool
     click.echo(f"{len(confirmed)} mailboxes confirmed")
 
 
+@click.group()
+def profile() -> None:
+    """Host profiles: aggregates of a system's real patients that canaries follow."""
+
+
+@profile.command("build")
+@click.argument("system")
+@click.argument("export", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--mapping", "mappings", multiple=True,
+              help="COLUMN=FIELD pairs (comma-separated, repeatable) or a built-in name (mediboard, canary).")
+@pass_ctx
+def profile_build(ctx: CliContext, system: str, export: Path, mappings: tuple[str, ...]) -> None:
+    """Aggregate EXPORT (CSV or JSON of SYSTEM's patients) into its host profile; no patient value is kept."""
+    from canary.generate.host import profile_system
+
+    built = profile_system(ctx.db, system, export, mappings, date.today())
+    click.echo(f"profile of {system} built from {built['patients']:,} patients (aggregates only)")
+
+
+@profile.command("show")
+@click.argument("system")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def profile_show(ctx: CliContext, system: str, as_json: bool) -> None:
+    """Print SYSTEM's host profile."""
+    from canary.store.registry import get_host_profile
+
+    get_system(ctx.db, system)
+    data = get_host_profile(ctx.db, system)
+    if data is None:
+        raise CanaryError(f"system {system!r} has no host profile; build one with 'canary profile build'")
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(f"patients: {data['patients']:,} (built {data['built_at']})")
+    for key in ("pyramid", "email_domains", "identity_status"):
+        part = data.get(key)
+        if part:
+            shown = ", ".join(f"{k}={v}" for k, v in list(part["counts"].items())[:12])
+            click.echo(f"{key}: {shown}{', ...' if len(part['counts']) > 12 else ''} (other {part['other']})")
+    for kind, part in (data.get("geography") or {}).items():
+        if part:
+            top = ", ".join(f"{k}={v}" for k, v in list(part["counts"].items())[:10])
+            click.echo(f"{kind}: {len(part['counts'])} published, other {part['other']}; top: {top}")
+    for kind, shares in (data.get("contact") or {}).items():
+        click.echo(f"with {kind}: " + ", ".join(f"{g} {v}" for g, v in shares.items()))
+    ipp = data.get("ipp")
+    if ipp:
+        click.echo(f"ipp: {ipp['length']} characters, prefix {ipp['prefix']!r}, live range {ipp['low']}-{ipp['high']}, "
+                   f"density {ipp['density']}")
+    if data.get("names"):
+        click.echo("names: " + ", ".join(f"{k} {v}" for k, v in data["names"].items()))
+
+
+@click.command("plan")
+@click.argument("system")
+@click.option("--patients", type=click.IntRange(1),
+              help="How many patients the system holds (default: its --patients, else its profile's count).")
+@click.option("--sample", type=click.IntRange(0), default=1000, show_default=True,
+              help="Records in a published sample of the dump.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def plan_(ctx: CliContext, system: str, patients: int | None, sample: int, as_json: bool) -> None:
+    """What a thief holding SYSTEM's whole dump could filter, and how many canaries the pools can carry."""
+    from canary.generate.host import Host
+
+    host = Host.load(ctx.db, system)
+    patients = patients or host.patients()
+    if not patients:
+        raise CanaryError(f"system {system!r}: how many patients does it hold? give --patients N "
+                          f"(or 'canary system edit {system} --patients N')")
+    report = host.plan(ctx.db, patients=patients, sample=sample, pools=pools_from_settings(ctx.db), today=date.today())
+    if as_json:
+        echo_json(report)
+        return
+    click.echo(f"system {system}: {report['canaries']} active canaries among {patients:,} patients; site "
+               f"{report['site'] or 'none (national mix)'}; host profile: {'yes' if report['profile'] else 'no'}")
+    rows = [{"filter": f["name"], "canaries": f["canaries_flagged"], "patients": f["patients_flagged"],
+             "advantage": f["advantage"], "noise": f["noise"] or None, "budget": f["budget"], "note": f["note"]}
+            for f in report["filters"]]
+    echo_table(rows, ["filter", "canaries", "patients", "advantage", "noise", "budget", "note"])
+    budget = report["stealth_budget"]
+    click.echo(f"stealth budget: {budget if budget is not None else 'no pool limit'} canaries "
+               f"(advantage <= {report['threshold']} on block and mail filters)")
+    click.echo(f"chance that a published sample of {sample:,} records holds a canary: {report['sample_chance']:.1%}")
+
+
 def _export_view(canary: dict[str, Any]) -> dict[str, Any]:
     head = {k: canary.get(k) for k in ("id", "system", "generation", "created_at", "status")}
     return head | {k: v for k, v in canary.items() if k not in head}
@@ -207,4 +306,4 @@ def _to_csv(canaries: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-COMMANDS = [seed, list_, show, export, lint, contacts]
+COMMANDS = [seed, list_, show, export, lint, contacts, profile, plan_]

@@ -113,11 +113,12 @@ def contacts_in_use(db: sqlite_utils.Database, system: str) -> tuple[list[str], 
 
 
 def budget_for_system(db: sqlite_utils.Database, system: str, pools: Pools, *,
-                      replacing: bool = False) -> ContactBudget:
+                      replacing: bool = False, patients: int | None = None) -> ContactBudget:
     """The crowding budget of one seeding run: the pool's blocks and what the system already uses
-    (nothing when the run replaces the system's canaries, as a rotation does)."""
+    (nothing when the run replaces the system's canaries, as a rotation does). ``patients``: the
+    system's own size (``system edit --patients`` or its host profile), else ``generate.host_patients``."""
     phones, domains = ([], []) if replacing else contacts_in_use(db, system)
-    return ContactBudget.for_system(pools.host_patients, pools.phones, phones, domains)
+    return ContactBudget.for_system(patients or pools.host_patients, pools.phones, phones, domains)
 
 
 def _put_on_record(db: sqlite_utils.Database, canary_id: str, address: str) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import sqlite_utils
 
 from canary.generate.contact_points import budget_for_system
+from canary.generate.host import Host
 from canary.generate.patient import BoundedGenerator, PatientGenerator
 from canary.generate.pools import pools_from_settings
 from canary.generate.reference import Reference
@@ -21,10 +22,19 @@ def registers_from_settings(db: sqlite_utils.Database, db_path: Path) -> Registe
     return Registers.load(registers_path(db_path), gp_allowlist=get_setting(db, "registers.gp_allowlist"))
 
 
+def host_and_generator(db: sqlite_utils.Database, db_path: Path, system: str, *,
+                       replacing: bool = False) -> tuple[Host, BoundedGenerator]:
+    """SYSTEM's host (its catchment and profile) and the generator of its canaries (``replacing``: the
+    system's current canaries leave it, so they do not count against the crowding bounds)."""
+    pools = pools_from_settings(db)
+    reference = Reference.load()
+    host = Host.load(db, system, reference.communes, reference.seeds_dir)
+    generator = PatientGenerator(reference, pools, registers_from_settings(db, db_path), catchment=host.catchment,
+                                 profile=host.profile, geography=host.geography)
+    return host, generator.bounded(budget_for_system(db, system, pools, replacing=replacing,
+                                                                patients=host.patients()))
+
+
 def generator_for_system(db: sqlite_utils.Database, db_path: Path, system: str, *,
                          replacing: bool = False) -> BoundedGenerator:
-    """The generator for SYSTEM's canaries (``replacing``: the system's current canaries leave it, so
-    they do not count against the crowding bounds)."""
-    pools = pools_from_settings(db)
-    generator = PatientGenerator(Reference.load(), pools, registers_from_settings(db, db_path))
-    return generator.bounded(budget_for_system(db, system, pools, replacing=replacing))
+    return host_and_generator(db, db_path, system, replacing=replacing)[1]

@@ -58,11 +58,12 @@ def lint_record(record: dict[str, Any], today: date, *, reference: Reference | N
 
 
 def lint_records(records: Iterable[dict[str, Any]], today: date,
-                 pools: Pools | None = None, registers: Registers | None = None) -> list[tuple[str, Problem]]:
+                 pools: Pools | None = None, registers: Registers | None = None,
+                 reference: Reference | None = None) -> list[tuple[str, Problem]]:
     """Each record's problems plus identifying values shared by two records, keyed by canary id."""
     from canary.store.markers import markers_for
 
-    ref = Reference.load()
+    ref = reference or Reference.load()
     clinical = ClinicalTables.load(ref.seeds_dir)
     out: list[tuple[str, Problem]] = []
     owners: dict[tuple[str, str], list[str]] = defaultdict(list)

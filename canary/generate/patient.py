@@ -10,15 +10,17 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from canary.generate.admin import AdminTables, make_administrative
+from canary.generate.catchment import Catchment, Geography
 from canary.generate.clinical import ClinicalTables, make_clinical
-from canary.generate.contacts import EmailChoice, PhoneBook, choose_email, choose_phones
+from canary.generate.contacts import EmailChoice, PhoneBook, PhoneChoice, choose_email, choose_phones
 from canary.generate.crowding import ContactBudget
 from canary.generate.names import ORIGIN_NAMING_SHARE, pick_first_names, pick_surname, used_name_share
 from canary.generate.nir import make_nir, order_range
 from canary.generate.places import make_address, pick_birth_place, pick_residence
 from canary.generate.pools import Pools
-from canary.generate.reference import Reference
-from canary.generate.weighted import WeightedTable
+from canary.generate.profile import HostProfile
+from canary.generate.reference import Commune, Reference
+from canary.generate.weighted import EvenDraws, WeightedTable, pick_at
 from canary.normalize import name_birth_key
 
 if TYPE_CHECKING:
@@ -42,13 +44,25 @@ __all__ = ["PatientGenerator", "Pools", "BoundedGenerator"]
 
 @dataclass(frozen=True, eq=False)
 class PatientGenerator:
-    """Builds records from immutable tables; all randomness comes from the ``rng`` passed in."""
+    """Builds records from immutable tables; all randomness comes from the ``rng`` passed in.
+
+    ``catchment``: the establishment's patients' residences (None: the national mix).
+    ``profile``: the host's aggregates (age/sex, places, contact points, status, IPP) to follow.
+    """
 
     reference: Reference
     pools: Pools
     # Public registers loaded by the operator (BAN points, RPPS physicians); None: synthetic values.
     registers: Registers | None = None
+    catchment: Catchment | None = None
+    profile: HostProfile | None = None
+    geography: Geography | None = None
     phone_book: PhoneBook = field(init=False)
+    # Where the patients the profile's published places leave out live: the catchment (or the
+    # national mix) without those places, which already hold their share.
+    elsewhere: WeightedTable[Commune] | None = field(init=False, default=None)
+    # A batch follows the host's shares closely (see EvenDraws); used only with a catchment or profile.
+    even: EvenDraws = field(init=False, default_factory=EvenDraws)
     admin_tables: AdminTables = field(init=False)
     clinical_tables: ClinicalTables = field(init=False)
 
@@ -57,6 +71,15 @@ class PatientGenerator:
         object.__setattr__(self, "phone_book", PhoneBook.from_pool(tuple(self.pools.phones)))
         object.__setattr__(self, "admin_tables", AdminTables.load(self.reference.seeds_dir))
         object.__setattr__(self, "clinical_tables", ClinicalTables.load(self.reference.seeds_dir))
+        if self.geography is None:
+            object.__setattr__(self, "geography", Geography.load(self.reference.communes, self.reference.seeds_dir))
+        if self.profile and self.profile.published:
+            residences = self.catchment.without(self.profile.published) if self.catchment else None
+            if residences is None:
+                national = self.reference.residences.items
+                kept = [c for c in national if c.code not in self.profile.published]
+                residences = WeightedTable(kept, [c.population for c in kept]) if kept else None
+            object.__setattr__(self, "elsewhere", residences)
 
     def bounded(self, budget: ContactBudget) -> BoundedGenerator:
         """This generator for one seeding run of one system, under that system's crowding bounds."""
@@ -69,11 +92,17 @@ class PatientGenerator:
         consumer mailboxes to open (``pending``) and contact points the pools could not give
         (``unfilled``). Without it, a consumer mailbox is still only proposed, never carried."""
         ref = self.reference
-        birth_date, sex = _birth_date_and_sex(rng, today)
+        profile = self.profile
+        band = None
+        if profile and profile.sexes:
+            sex = pick_at(profile.sexes, self.even.next("sex", rng))
+            band = pick_at(profile.ages_by_sex[sex], self.even.next(f"age:{sex}", rng))
+        birth_date, sex = _birth_date_and_sex(rng, today, band)
         age = _age(birth_date, today)
-        home = pick_residence(ref, rng)
+        home = self._residence(rng)
         # Children born abroad get their NIR months or years after arriving: none among infants.
-        birth_place = pick_birth_place(ref, rng, birth_date, home, abroad_possible=age >= 3)
+        nearby = self.geography.nearby.get(home.department) if self.geography else None
+        birth_place = pick_birth_place(ref, rng, birth_date, home, abroad_possible=age >= 3, nearby=nearby)
         first_names, birth_name, used_name = self._names(rng, sex, birth_date, age, birth_place.name_origin, taken)
         nir = self._nir(rng, sex, birth_date, birth_place.code, birth_place.monthly_births, taken)
         zone = ref.phone_zones[home.department]
@@ -85,15 +114,17 @@ class PatientGenerator:
             "birth_date": birth_date.isoformat(),
             "birth_place": {"code": birth_place.code, "name": birth_place.name},
             "nir": nir,
-            "identity_status": IDENTITY_STATUSES.pick(rng),
+            "identity_status": (pick_at(profile.statuses, self.even.next("status", rng)) if profile and profile.statuses
+                                else IDENTITY_STATUSES.pick(rng)),
             "address": make_address(ref, rng, home, self.registers),
         }
-        phones = choose_phones(self.phone_book, rng, age=age, zone=zone, taken=taken, budget=budget)
+        phones = self._phones(rng, age, zone, taken, budget)
         email = self._email(rng, first_names[0], used_name or birth_name, birth_date.year, age, home.department,
                             taken, budget)
         # A consumer mailbox stays off the record until the operator has opened it: a real person
         # may own that address.
-        record.update(phones=phones.numbers, email=None if email.at_provider else email.address, ipp=_ipp(rng, taken))
+        record.update(phones=phones.numbers, email=None if email.at_provider else email.address,
+                      ipp=_ipp(rng, taken, profile))
         record.update(make_administrative(rng, self.admin_tables, sex=sex, birth_date=birth_date,
                                           commune_code=home.code, today=today,
                                           physicians=self.registers))
@@ -119,9 +150,47 @@ class PatientGenerator:
             # A child's record carries a parent's address: a parent's first name and birth year.
             birth_year -= rng.randint(24, 40)
             first_name = self.reference.first_names[(rng.choice("FM"), self.reference.decade(birth_year))].pick(rng)
+        share = self.profile.contact_share("email", age) if self.profile else None
+        if share is not None:  # decided here, evenly over the batch: then always or never
+            share = 1.0 if self.even.next("email", rng) < share else 0.0
         return choose_email(rng, self.pools.mail_domains, first_name=first_name, family_name=family_name,
                             birth_year=birth_year, department=department, age=age, taken=taken,
-                            providers=self.pools.mailbox_providers, budget=budget)
+                            providers=self.pools.mailbox_providers, budget=budget, email_share=share)
+
+    def _residence(self, rng: random.Random) -> Commune:
+        profile = self.profile
+        if not (profile or self.catchment):
+            return pick_residence(self.reference, rng)
+        u = self.even.next("home", rng)
+        if profile and profile.places:
+            if u < profile.place_share:
+                return pick_at(profile.places, u / profile.place_share)
+            u = (u - profile.place_share) / (1 - profile.place_share)
+        if self.elsewhere is not None:
+            return pick_at(self.elsewhere, u)
+        return self.catchment.pick_at(u) if self.catchment else pick_at(self.reference.residences, u)
+
+    def _phones(self, rng: random.Random, age: int, zone: str, taken: Callable[[str, str], bool],
+                budget: ContactBudget | None) -> PhoneChoice:
+        """National figures by age, or the host's: no phone exactly as often as the host has none."""
+        profile = self.profile
+        share = profile.contact_share("phone", age) if profile else None
+        if profile is None or share is None:
+            return choose_phones(self.phone_book, rng, age=age, zone=zone, taken=taken, budget=budget)
+        if self.even.next("phone", rng) >= share:
+            return PhoneChoice([], wanted=False)
+        mobile = min(1.0, (profile.contact_share("mobile", age) or 0.0) / max(share, 1e-9))
+        landline = min(1.0, (profile.contact_share("landline", age) or 0.0) / max(share, 1e-9))
+        choice = choose_phones(self.phone_book, rng, age=age, zone=zone, taken=taken, budget=budget,
+                               mobile_share=mobile, landline_share=landline)
+        if not choice.numbers:  # drew neither, or the pool has no landline for this zone: one is enough
+            wants_landline = rng.random() < landline / max(mobile + landline, 1e-9)
+            for mobile_share in ((0.0, 1.0) if wants_landline else (1.0,)):
+                choice = choose_phones(self.phone_book, rng, age=age, zone=zone, taken=taken, budget=budget,
+                                       mobile_share=mobile_share, landline_share=1.0 - mobile_share)
+                if choice.numbers:
+                    break
+        return PhoneChoice(choice.numbers, wanted=True)
 
     def _names(self, rng: random.Random, sex: str, birth_date: date, age: int, origin: str | None,
                taken: Callable[[str, str], bool]) -> tuple[list[str], str, str | None]:
@@ -166,15 +235,23 @@ class BoundedGenerator:
         return self.generator.generate(rng, today=today, taken=taken, budget=self.budget)
 
 
-def _birth_date_and_sex(rng: random.Random, today: date) -> tuple[date, str]:
+def _birth_date_and_sex(rng: random.Random, today: date,
+                        band: tuple[str, int, int] | None = None) -> tuple[date, str]:
+    """``band``: (sex, youngest, oldest) from the host's pyramid, else the national hospital mix."""
+    if band:
+        sex, youngest, oldest = band
+        return _birth_in_band(rng, today, youngest, oldest), sex
     youngest, oldest, _, women = _AGES.pick(rng)
+    return _birth_in_band(rng, today, youngest, oldest), "F" if rng.random() < women else "M"
+
+
+def _birth_in_band(rng: random.Random, today: date, youngest: int, oldest: int) -> date:
     # Uniform over the band: from the day of the (oldest+1)th birthday (excluded) to today.
     latest = today
     earliest = _shift_years(today, oldest + 1) + timedelta(days=1)
     if youngest:
         latest = _shift_years(today, youngest)
-    birth = earliest + timedelta(days=int(rng.random() * ((latest - earliest).days + 1)))
-    return birth, "F" if rng.random() < women else "M"
+    return earliest + timedelta(days=int(rng.random() * ((latest - earliest).days + 1)))
 
 
 def _shift_years(day: date, years: int) -> date:
@@ -188,8 +265,10 @@ def _age(birth: date, today: date) -> int:
     return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
 
-def _ipp(rng: random.Random, taken: Callable[[str, str], bool]) -> str:
-    while True:
-        ipp = str(rng.randint(10 ** (IPP_DIGITS - 1), 10**IPP_DIGITS - 1))
+def _ipp(rng: random.Random, taken: Callable[[str, str], bool], profile: HostProfile | None = None) -> str:
+    """Inside the host's live range and format when its profile has one, else 9 random digits."""
+    for _ in range(200):
+        ipp = (profile.ipp(rng) if profile else None) or str(rng.randint(10 ** (IPP_DIGITS - 1), 10**IPP_DIGITS - 1))
         if not taken("ipp", ipp):
             return ipp
+    raise RuntimeError("no free IPP in the host's range")

@@ -32,7 +32,10 @@ _DEPARTMENT_FROM = MappingProxyType(
 )
 _CODE_FROM = MappingProxyType({"69388": date(1959, 8, 12), "69389": date(1964, 7, 12)})
 _MARSEILLE_ARRONDISSEMENTS_FROM = date(1946, 1, 1)
-_FOREIGN_MONTHLY_REGISTRATIONS = 400.0  # NIRs given per month to people born abroad, one cohort
+_FOREIGN_MONTHLY_REGISTRATIONS = 400.0
+# Of the people born in France outside their department, those born in a nearby one (INSEE place
+# of birth vs residence: most moves are regional).
+NEARBY_BIRTH_SHARE = 0.35  # NIRs given per month to people born abroad, one cohort
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +83,9 @@ def pick_residence(ref: Reference, rng: random.Random) -> Commune:
 
 
 def pick_birth_place(ref: Reference, rng: random.Random, birth_date: date, home: Commune, *,
-                     abroad_possible: bool = True) -> BirthPlace:
+                     abroad_possible: bool = True, nearby: WeightedTable[str] | None = None) -> BirthPlace:
+    """``nearby``: departments near ``home`` (catchment.Geography.nearby): people not born in their
+    own department were often born in the next ones."""
     year = birth_date.year
     foreign_share = next(share for end, share in _FOREIGN_SHARE if year < end)
     if rng.random() < foreign_share and abroad_possible:
@@ -94,7 +99,10 @@ def pick_birth_place(ref: Reference, rng: random.Random, birth_date: date, home:
     era = ref.birth_era(year)
     local = _LOCAL_BIRTH_SHARE_CHILD if year >= 2008 else _LOCAL_BIRTH_SHARE
     for _ in range(50):
-        department = home.department if rng.random() < local else None
+        roll = rng.random()
+        department = home.department if roll < local else None
+        if department is None and nearby is not None and roll < local + NEARBY_BIRTH_SHARE * (1 - local):
+            department = nearby.pick(rng)
         commune = ref.birth_places[(era, department)].pick(rng)
         if commune_valid_on(commune, birth_date):
             maternity = BIRTH_ERAS[era][1] > 0

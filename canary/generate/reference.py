@@ -184,6 +184,11 @@ def _communes(seeds: Path) -> Iterator[Commune]:
         )
 
 
+def load_communes(seeds_dir: Path | None = None) -> dict[str, Commune]:
+    """Only the commune table (for placing an establishment without loading every name table)."""
+    return {c.code: c for c in _communes(Path(seeds_dir or default_seeds_dir()))}
+
+
 def _birth_places(communes: list[Commune]) -> dict[tuple[int, str | None], WeightedTable[Commune]]:
     """Per birth era: a national table and one per department (people are often born near home)."""
     by_department: dict[str, list[Commune]] = defaultdict(list)

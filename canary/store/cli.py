@@ -5,15 +5,42 @@ from __future__ import annotations
 import click
 
 from canary.cli import CliContext, pass_ctx
+from canary.errors import CanaryError
 from canary.output import echo_json, echo_rows
 from canary.settings import all_settings, get_setting, set_setting, settings_markdown, unset_setting
 from canary.store.events import list_events
-from canary.store.registry import SYSTEM_KINDS, add_system, list_systems
+from canary.store.registry import SYSTEM_KINDS, add_system, edit_system, get_system, list_systems
 
 
 @click.group()
 def system() -> None:
     """Systems that hold patient data (EHR, lab, billing export, backup...)."""
+
+
+def _site_options(command):
+    for option in reversed([
+        click.option("--commune", help="The establishment's commune: INSEE code (69383) or name (canaries "
+                                       "live around it; default: the FINESS department's largest town)."),
+        click.option("--postcode", help="The establishment's postcode (alone, or to tell communes of one name apart)."),
+        click.option("--patients", type=int, help="How many patients the system holds (for 'canary plan', "
+                                                  "lint and seed's stealth warning)."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _site_commune(finess: str | None, commune: str | None, postcode: str | None) -> str | None:
+    """Check the FINESS department and resolve the site to an INSEE code (CanaryError: one line)."""
+    from canary.generate.admin import default_seeds_dir
+    from canary.generate.catchment import department_of_finess, resolve_commune, seed_departments
+
+    if finess:
+        department_of_finess(seed_departments(default_seeds_dir()), finess)
+    if not (commune or postcode):
+        return None
+    from canary.generate.reference import load_communes
+
+    return resolve_commune(load_communes(), commune, postcode).code
 
 
 @system.command("add")
@@ -22,12 +49,37 @@ def system() -> None:
 @click.option("--establishment", help="Establishment name, e.g. 'Clinique des Lilas'.")
 @click.option("--finess", help="FINESS number of the establishment (9 characters).")
 @click.option("--notes", help="Free text for the security team.")
+@_site_options
 @pass_ctx
 def system_add(ctx: CliContext, name: str, kind: str, establishment: str | None, finess: str | None,
-               notes: str | None) -> None:
+               notes: str | None, commune: str | None, postcode: str | None, patients: int | None) -> None:
     """Register a system NAME."""
-    add_system(ctx.db, name, kind, establishment=establishment, finess=finess, notes=notes)
-    click.echo(f"system {name} added")
+    site = _site_commune(finess, commune, postcode)
+    add_system(ctx.db, name, kind, establishment=establishment, finess=finess, notes=notes,
+               site_commune=site, patients=patients)
+    click.echo(f"system {name} added" + (f" (site {site})" if site else ""))
+
+
+@system.command("edit")
+@click.argument("name")
+@click.option("--kind", type=click.Choice(SYSTEM_KINDS), help="What the system is.")
+@click.option("--establishment", help="Establishment name ('' clears it).")
+@click.option("--finess", help="FINESS number of the establishment ('' clears it).")
+@click.option("--notes", help="Free text for the security team ('' clears it).")
+@_site_options
+@click.option("--no-site", is_flag=True, help="Forget the explicit site (back to the FINESS department).")
+@pass_ctx
+def system_edit(ctx: CliContext, name: str, kind: str | None, establishment: str | None, finess: str | None,
+                notes: str | None, commune: str | None, postcode: str | None, patients: int | None,
+                no_site: bool) -> None:
+    """Change a system's description, place or size; canaries already made keep theirs."""
+    get_system(ctx.db, name)
+    site = _site_commune(finess or None, commune, postcode)
+    if no_site and site:
+        raise CanaryError("--no-site cannot be combined with --commune/--postcode")
+    edit_system(ctx.db, name, kind=kind, establishment=establishment, finess=finess, notes=notes,
+                site_commune="" if no_site else site, patients=patients)
+    click.echo(f"system {name} updated")
 
 
 @system.command("list")
@@ -36,7 +88,8 @@ def system_add(ctx: CliContext, name: str, kind: str, establishment: str | None,
 def system_list(ctx: CliContext, as_json: bool) -> None:
     """List systems with their active canary counts."""
     rows = list_systems(ctx.db)
-    echo_rows(rows, ["name", "kind", "establishment", "finess", "canaries"], as_json=as_json, empty="no system yet")
+    echo_rows(rows, ["name", "kind", "establishment", "finess", "site_commune", "patients", "canaries"],
+              as_json=as_json, empty="no system yet")
 
 
 @click.group()

@@ -31,24 +31,62 @@ def add_system(
     establishment: str | None = None,
     finess: str | None = None,
     notes: str | None = None,
+    site_commune: str | None = None,
+    patients: int | None = None,
 ) -> dict[str, Any]:
+    """``site_commune``: INSEE code of the establishment's commune, already checked by the caller
+    (canary.generate.catchment.resolve_commune); ``patients``: how many patients the system holds."""
     if not _SYSTEM_NAME.match(name):
         raise CanaryError(
             f"invalid system name {name!r}: use lower-case letters, digits, '.', '_' or '-' (max 63)"
         )
     if kind not in SYSTEM_KINDS:
         raise CanaryError(f"unknown system kind {kind!r}; expected one of {', '.join(SYSTEM_KINDS)}")
-    if finess is not None:
-        finess = finess.strip().upper()
-        if not re.fullmatch(r"[0-9][0-9AB][0-9]{7}", finess):
-            raise CanaryError(f"invalid FINESS {finess!r}: 9 characters starting with the department")
+    finess = _checked_finess(finess)
+    _check_patients(patients)
     row = {"name": name, "kind": kind, "establishment": establishment, "finess": finess,
-           "notes": notes, "created_at": now_iso()}
+           "notes": notes, "created_at": now_iso(), "site_commune": site_commune, "patients": patients}
     with write_transaction(db):
         if db.execute("SELECT 1 FROM systems WHERE name = ?", [name]).fetchone():
             raise CanaryError(f"system {name!r} already exists")
         db.table("systems").insert(row)
     return row
+
+
+def _checked_finess(finess: str | None) -> str | None:
+    if finess is None:
+        return None
+    finess = finess.strip().upper()
+    if not re.fullmatch(r"[0-9][0-9AB][0-9]{7}", finess):
+        raise CanaryError(f"invalid FINESS {finess!r}: 9 characters starting with the department")
+    return finess
+
+
+def _check_patients(patients: int | None) -> None:
+    if patients is not None and patients < 1:
+        raise CanaryError(f"--patients {patients}: the system's patient count must be at least 1")
+
+
+_EDITABLE = ("kind", "establishment", "finess", "notes", "site_commune", "patients")
+
+
+def edit_system(db: sqlite_utils.Database, name: str, **changes: Any) -> dict[str, Any]:
+    """Change some of a system's fields (None: keep; "" clears a text field). Returns the new row."""
+    unknown = set(changes) - set(_EDITABLE)
+    if unknown:
+        raise CanaryError(f"cannot edit {', '.join(sorted(unknown))} of a system")
+    updates = {k: v for k, v in changes.items() if v is not None}
+    if "kind" in updates and updates["kind"] not in SYSTEM_KINDS:
+        raise CanaryError(f"unknown system kind {updates['kind']!r}; expected one of {', '.join(SYSTEM_KINDS)}")
+    if updates.get("finess"):
+        updates["finess"] = _checked_finess(updates["finess"])
+    _check_patients(updates.get("patients"))
+    updates = {k: (None if v == "" else v) for k, v in updates.items()}
+    with write_transaction(db):
+        get_system(db, name)
+        if updates:
+            db.table("systems").update(name, updates)
+    return get_system(db, name)
 
 
 def get_system(db: sqlite_utils.Database, name: str) -> dict[str, Any]:
@@ -67,6 +105,22 @@ def list_systems(db: sqlite_utils.Database) -> list[dict[str, Any]]:
                FROM systems s ORDER BY s.name"""
         )
     )
+
+
+def save_host_profile(db: sqlite_utils.Database, system: str, profile: dict[str, Any]) -> None:
+    """Store (or replace) a system's host profile: aggregates only, built by canary.generate.profile."""
+    with write_transaction(db):
+        get_system(db, system)
+        db.execute("INSERT INTO host_profiles (system, built_at, profile) VALUES (?, ?, ?) "
+                   "ON CONFLICT(system) DO UPDATE SET built_at = excluded.built_at, profile = excluded.profile",
+                   [system, now_iso(), json.dumps(profile, ensure_ascii=False, sort_keys=True)])
+
+
+def get_host_profile(db: sqlite_utils.Database, system: str) -> dict[str, Any] | None:
+    row = db.execute("SELECT built_at, profile FROM host_profiles WHERE system = ?", [system]).fetchone()
+    if row is None:
+        return None
+    return {"built_at": row[0], **json.loads(row[1])}
 
 
 # --- canaries ------------------------------------------------------------------------------------

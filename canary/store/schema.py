@@ -111,5 +111,23 @@ def _web_sessions(db: sqlite_utils.Database) -> None:
     )
 
 
+def _system_site(db: sqlite_utils.Database) -> None:
+    # Where the establishment is (INSEE commune code; else its FINESS department is used) and how
+    # many patients it holds (the planner's and lint's population size), plus the host profile:
+    # aggregates of the system's real patients, never a patient's value (canary.generate.profile).
+    db.executescript(
+        """
+        ALTER TABLE systems ADD COLUMN site_commune TEXT;
+        ALTER TABLE systems ADD COLUMN patients INTEGER;
+        CREATE TABLE host_profiles (
+            system TEXT PRIMARY KEY REFERENCES systems(name) ON UPDATE CASCADE ON DELETE CASCADE,
+            built_at TEXT NOT NULL,
+            profile TEXT NOT NULL
+        );
+        """
+    )
+
+
 MIGRATIONS = [("core-001-tables", _core_tables), ("core-002-login-failures", _login_failures),
-              ("core-003-web-sessions", _web_sessions)]
+              ("core-003-web-sessions", _web_sessions),
+              ("core-004-system-site-and-profile", _system_site)]

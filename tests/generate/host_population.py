@@ -1,0 +1,98 @@
+"""A synthetic establishment whose patients follow a known catchment, missingness, status mix and
+IPP range, exported as Mediboard would (imported by name; bench/realism.py uses it too)."""
+
+from __future__ import annotations
+
+import csv
+import random
+import string
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+from canary.generate.catchment import Catchment, Geography, Site
+from canary.generate.reference import Reference
+
+TODAY = date(2026, 11, 28)
+SITE = "69383"  # Lyon 3e
+IPP_LOW, IPP_HIGH = 40_100_000, 40_850_000  # 8 digits, one live range
+NO_PHONE, MOBILE, LANDLINE, EMAIL = 0.06, 0.86, 0.30, 0.55
+STATUSES = (("VALI", 60), ("QUAL", 25), ("PROV", 10), ("RECUP", 5))
+BIG = ("gmail.com", "orange.fr", "free.fr", "hotmail.fr", "laposte.net", "sfr.fr", "yahoo.fr", "wanadoo.fr")
+COLUMNS = ["nom", "prenom", "naissance", "sexe", "adresse", "cp", "ville", "tel", "tel2", "email", "ipp", "status",
+           "matricule"]
+
+
+@dataclass(frozen=True)
+class HostTruth:
+    """What the synthetic host is made of, for the tests to compare against."""
+
+    patients: int
+    outside_department: float
+    women: float
+
+
+def _word(rng: random.Random, length: int) -> str:
+    return "".join(rng.choice(string.ascii_uppercase) for _ in range(length))
+
+
+def ipp_high(count: int) -> int:
+    """End of the live range: dense (80 %) for a big establishment, as a real sequence is."""
+    return max(IPP_HIGH, IPP_LOW + int(count * 1.25))
+
+
+def _ipps(rng: random.Random, count: int) -> list[int]:
+    # A sequence with gaps; never a round thousand (the profile's rounded range ends are such numbers).
+    drawn = rng.sample(range(IPP_LOW, ipp_high(count)), count + count // 500 + 10)
+    return [n for n in drawn if n % 1000][:count]
+
+
+def write_host_export(path: Path, reference: Reference, count: int, seed: int = 3,
+                      geography: Geography | None = None,
+                      keep_rows: bool = True) -> tuple[list[dict[str, str]], HostTruth]:
+    """Write a Mediboard-style CSV of ``count`` patients (streamed); return its rows (if kept) and the truth."""
+    rng = random.Random(seed)
+    geography = geography or Geography.load(reference.communes, reference.seeds_dir)
+    catchment = Catchment.around(reference.communes, geography, Site(reference.communes[SITE], "commune"))
+    ipps = _ipps(rng, count)
+    rows = []
+    outside = women = 0
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS, delimiter=";")
+        writer.writeheader()
+        for i in range(count):
+            row, home_outside, woman = _patient(rng, catchment, ipps[i], i)
+            outside += home_outside
+            women += woman
+            writer.writerow(row)
+            if keep_rows:
+                rows.append(row)
+    return rows, HostTruth(count, outside / count, women / count)
+
+
+def _patient(rng: random.Random, catchment: Catchment, ipp: int, i: int) -> tuple[dict[str, str], bool, bool]:
+    home = catchment.pick(rng)
+    # A maternity-heavy clinic: many women of 25-39, few children.
+    if rng.random() < 0.35:
+        sex, age = "f", rng.randint(25, 39)
+    else:
+        sex, age = rng.choice("mf"), rng.randint(1, 95)
+    born = TODAY - timedelta(days=365 * age + rng.randint(30, 330))
+    phones = ["", ""]
+    if rng.random() >= NO_PHONE:
+        if rng.random() < MOBILE / (1 - NO_PHONE):
+            phones[1] = f"0{rng.choice('67')}{rng.randint(10_000_000, 99_999_999)}"
+        if rng.random() < LANDLINE or not phones[1]:
+            phones[0] = f"04{rng.randint(10_000_000, 99_999_999)}"
+    email = ""
+    if rng.random() < EMAIL:
+        domain = rng.choice(BIG) if rng.random() < 0.9 else f"{_word(rng, 9).lower()}.fr"
+        email = f"{_word(rng, 7).lower()}.{_word(rng, 8).lower()}{i}@{domain}"
+    row = {
+        "nom": _word(rng, 10), "prenom": _word(rng, 8).capitalize(), "naissance": born.isoformat(),
+        "sexe": sex, "adresse": f"{rng.randint(1, 99)} rue {_word(rng, 9).capitalize()}",
+        "cp": home.postcodes[0], "ville": home.city, "tel": phones[0], "tel2": phones[1], "email": email,
+        "ipp": str(ipp), "status": rng.choices([s for s, _ in STATUSES], [w for _, w in STATUSES])[0],
+        "matricule": "",
+    }
+    return row, home.department != "69", sex == "f"
