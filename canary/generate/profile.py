@@ -55,7 +55,7 @@ _MEDIBOARD = {
 _PLANT_DEFAULT = {
     "postcode": "postcode", "phone": "phone", "phone2": "phone",
     **{c: "ignore" for c in ("birth_place_code", "birth_place_name", "city", "regime", "caisse", "amc",
-                             "amc_member_number", "gp_rpps", "gp_name")},
+                             "amc_member_number", "gp_rpps", "gp_name", "birth_country")},
 }
 _EXPORT = {
     "sex": "sex", "birth_date": "birth_date", "address.postcode": "postcode",

@@ -110,7 +110,7 @@ def test_an_exhausted_pool_is_loud_in_seed_and_lint(cli):
     assert cli("config", "set", "pool.mail_domains", "messagerie-famille.fr").exit_code == 0
     result = cli("seed", "ehr-a", "--count", "60", "--seed", "4")
     assert result.exit_code == 0
-    warnings = [line for line in result.stderr.splitlines() if line.startswith("WARNING")]
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("WARNING: pool.")]
     assert len(warnings) == 2, result.stderr
     phone_line, mail_line = warnings
     assert phone_line.startswith("WARNING: pool.phones ran out: ")
