@@ -94,4 +94,17 @@ def _login_failures(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = [("core-001-tables", _core_tables), ("core-002-login-failures", _login_failures)]
+def _journal_replayed(db: sqlite_utils.Database) -> None:
+    # Ids of journal entries already stored (canary.store.journal): a replay is exactly once.
+    db.executescript(
+        """
+        CREATE TABLE journal_replayed (
+            id TEXT PRIMARY KEY,
+            replayed_at TEXT NOT NULL
+        );
+        """
+    )
+
+
+MIGRATIONS = [("core-001-tables", _core_tables), ("core-002-login-failures", _login_failures),
+              ("core-003-journal-replayed", _journal_replayed)]
