@@ -22,14 +22,16 @@ import contextlib
 import fcntl
 import json
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
-from canary.store.events import utcnow
+from canary.store.events import record_event, utcnow
 from canary.store.tx import write_transaction
 
 Entry = dict[str, Any]
@@ -38,6 +40,11 @@ _CHUNK = 1 << 20
 
 class JournalError(Exception):
     """The journal could not take an entry (full, unwritable): the sighting is lost."""
+
+
+def registry_refused(exc: BaseException) -> bool:
+    """The registry could not take the write (locked, full, read-only, I/O): worth journalling."""
+    return isinstance(exc, sqlite3.OperationalError)
 
 
 def journal_path(db_path: str | os.PathLike[str], name: str) -> Path:
@@ -198,3 +205,38 @@ class Journal:
 def prune_replayed(db: sqlite_utils.Database, older_than: str) -> int:
     """Forget replayed ids older than ``older_than`` (their files were cleared long ago)."""
     return db.execute("DELETE FROM journal_replayed WHERE replayed_at < ?", [older_than]).rowcount
+
+
+@dataclass
+class Degradation:
+    """What a watcher had to journal or lose since the registry last accepted its writes."""
+
+    journalled: int = 0
+    lost: int = 0
+    since: str | None = None
+    reason: str = ""
+
+    def note(self, reason: BaseException, *, journalled: int = 0, lost: int = 0) -> None:
+        self.since = self.since or utcnow()
+        self.reason = f"{type(reason).__name__}: {reason}"[:300]
+        self.journalled += journalled
+        self.lost += lost
+
+    @property
+    def any(self) -> bool:
+        return bool(self.journalled or self.lost)
+
+
+def record_degradation(db: sqlite_utils.Database, watcher: str, state: Degradation, replayed: int) -> None:
+    """The ``watch-degraded`` event (channel ``watch``): the alerting domain pages on-call with it.
+
+    Written in the replay's transaction, once the registry takes writes again: a watcher that could
+    not store is itself an incident, even when nothing was lost.
+    """
+    if not state.any and not replayed:
+        return
+    details = {"group": f"watch-degraded:{watcher}", "watcher": watcher,
+               "journalled": max(state.journalled, replayed), "replayed": replayed, "lost": state.lost,
+               "since": state.since, "until": utcnow(),
+               "reason": state.reason or "registry refused writes (journal left by an earlier run)"}
+    record_event(db, channel="watch", source=watcher, severity="high", action="watch-degraded", details=details)

@@ -18,19 +18,16 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import sqlite_utils
 
 from canary.store import open_db
-from canary.store.events import record_event, utcnow
-from canary.store.journal import Entry, Journal, JournalError
+from canary.store.journal import Degradation, Entry, Journal, JournalError, record_degradation, registry_refused
 
 log = logging.getLogger("canary.tripwire.writer")
 
@@ -53,31 +50,6 @@ class Durable(Protocol):
     def journal_entry(self) -> Entry: ...
 
     def __call__(self, db: sqlite_utils.Database) -> Any: ...
-
-
-def registry_refused(exc: BaseException) -> bool:
-    """The registry could not take the write (locked, full, read-only, I/O): worth journalling."""
-    return isinstance(exc, sqlite3.OperationalError)
-
-
-@dataclass
-class Degradation:
-    """What the writer had to journal or lose since the registry last accepted its writes."""
-
-    journalled: int = 0
-    lost: int = 0
-    since: str | None = None
-    reason: str = ""
-
-    def note(self, reason: BaseException, *, journalled: int = 0, lost: int = 0) -> None:
-        self.since = self.since or utcnow()
-        self.reason = f"{type(reason).__name__}: {reason}"[:300]
-        self.journalled += journalled
-        self.lost += lost
-
-    @property
-    def any(self) -> bool:
-        return bool(self.journalled or self.lost)
 
 
 class EventWriter:
@@ -218,16 +190,7 @@ class EventWriter:
         self.healthy = True
 
     def _report_degradation(self, db: sqlite_utils.Database, replayed: int) -> None:
-        """The ``watch-degraded`` event: the alerting domain pages on-call with it."""
-        state = self.degradation
-        if not state.any and not replayed:
-            return
-        journalled = max(state.journalled, replayed)
-        details = {"group": f"watch-degraded:{self.name}", "watcher": self.name, "journalled": journalled,
-                   "replayed": replayed, "lost": state.lost, "since": state.since, "until": utcnow(),
-                   "reason": state.reason or "registry refused writes (journal left by an earlier run)"}
-        record_event(db, channel="watch", source=self.name, severity="high",
-                     action="watch-degraded", details=details)
+        record_degradation(db, self.name, self.degradation, replayed)
 
     def _run_batch(self, db: sqlite_utils.Database, batch: list[tuple[Job, Future]]) -> None:
         if self._registry_resting():
@@ -289,7 +252,7 @@ class EventWriter:
             self._lost(durable, reason, reason)
             return
         try:
-            self.journal.append([job.journal_entry() for job, _future in durable])  # type: ignore[attr-defined]
+            self.journal.append([job.journal_entry() for job, _future in durable])
         except JournalError as exc:
             self._lost(durable, reason, exc)
             return
@@ -297,7 +260,7 @@ class EventWriter:
         for _job, future in durable:
             future.set_result(None)
 
-    def _lost(self, durable: list[tuple[Job, Future]], reason: BaseException, error: BaseException) -> None:
+    def _lost(self, durable: list[tuple[Durable, Future]], reason: BaseException, error: BaseException) -> None:
         self.healthy = False
         self.degradation.note(reason, lost=len(durable))
         log.critical("%s: %d sighting(s) LOST: the registry refused them (%s) and the journal could not "
