@@ -11,7 +11,6 @@ import os
 import smtplib
 import sqlite3
 import stat
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from test_durable import _events, _until
 
 from canary.settings import set_setting
 
-from test_durable import _events, _until
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
