@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import phonenumbers
@@ -79,6 +79,10 @@ class PhoneBook:
 
     by_category: Mapping[str, tuple[str, ...]]
     rejected: Mapping[str, str]
+    # Categories found full. Numbers are only ever taken while one generator runs (it lives for one
+    # command), so a full category stays full: walking it again for every canary made a seed into a
+    # used-up pool cost seconds per batch while holding the registry's write lock.
+    exhausted: set[str] = field(default_factory=set, compare=False, repr=False)
 
     @classmethod
     def from_pool(cls, numbers: tuple[str, ...]) -> PhoneBook:
@@ -103,7 +107,7 @@ class PhoneBook:
     def pick(self, rng: random.Random, category: str, taken: Callable[[str, str], bool],
              avoid: set[str]) -> str | None:
         numbers = self.by_category.get(category, ())
-        if not numbers:
+        if not numbers or category in self.exhausted:
             return None
         for _ in range(12):
             number = numbers[int(rng.random() * len(numbers))]
@@ -111,10 +115,17 @@ class PhoneBook:
                 return number
         # A crowded pool: walk it from a random start so a free number is always found if any.
         start = int(rng.random() * len(numbers))
+        free_but_avoided = False
         for offset in range(len(numbers)):
             number = numbers[(start + offset) % len(numbers)]
-            if number not in avoid and not taken("phone", phone_key(number) or number):
-                return number
+            if taken("phone", phone_key(number) or number):
+                continue
+            if number in avoid:
+                free_but_avoided = True
+                continue
+            return number
+        if not free_but_avoided:
+            self.exhausted.add(category)
         return None
 
 
