@@ -122,3 +122,28 @@ def test_a_journal_left_by_a_crashed_run_is_replayed_at_start_exactly_once(start
     [event] = _events(db_path, "http")
     assert event["canary_id"] == canaries[0]["id"] and event["time"] == "2026-12-04T20:00:00.000Z"
     assert _events(db_path, "watch")[0]["details"]["replayed"] == 1
+
+
+def test_when_even_the_journal_refuses_the_loss_is_loud_readiness_fails_and_an_alert_follows(
+        start_listeners, canaries, db, db_path, caplog):
+    from canary.serve import readiness_problems
+    from canary.web import create_app
+
+    set_setting(db, "journal.wait_ms", "100")
+    set_setting(db, "journal.max_bytes", "300")  # a journal too small for even one sighting
+    listeners = start_listeners()
+    services = list(listeners.values())
+    console = create_app({"DATABASE": str(db_path), "READINESS": lambda: readiness_problems(services)}).test_client()
+    assert console.get("/readyz").status_code == 200
+    base = f"http://127.0.0.1:{listeners['CallbackService'].port}"
+    with registry_locked(db_path):
+        answer = requests.get(f"{base}/mon-espace/documents/{canaries[0]['token']}", timeout=10)
+        assert answer.status_code == 200  # the same answer as always: the visitor learns nothing
+        ready = console.get("/readyz")
+        assert ready.status_code == 503 and b"1 sighting(s) lost" in ready.data
+    assert any(r.levelname == "CRITICAL" and "LOST" in r.getMessage() for r in caplog.records)
+    assert any(canaries[0]["token"] in r.getMessage() for r in caplog.records)  # the hit itself, to re-enter
+    assert _until(lambda: len(_events(db_path, "watch")) == 1)
+    [degraded] = _events(db_path, "watch")
+    assert degraded["details"]["lost"] == 1 and degraded["details"]["journalled"] == 0
+    assert console.get("/readyz").status_code == 200

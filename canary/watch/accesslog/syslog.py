@@ -400,6 +400,13 @@ class SyslogService:
             return
         self.degradation.note(reason, journalled=len(frames))
 
+    def problem(self) -> str | None:
+        """For readiness: set while messages are being lost (neither registry nor journal took them)."""
+        state = self.degradation
+        if not state.lost:
+            return None
+        return f"{state.lost} syslog message(s) lost since {state.since}: registry and journal refuse writes"
+
     def _catch_up(self, db: sqlite_utils.Database, replay: Any) -> None:
         pending = self.journal is not None and self.journal.has_entries()
         if not pending and not self.degradation.any:

@@ -56,6 +56,9 @@ class WriterService:
     def start(self) -> None:
         self.writer.start()
 
+    def problem(self) -> str | None:
+        return self.writer.problem()
+
     def stop(self) -> None:
         self.writer.stop()
         if self.writer.journal is not None:

@@ -86,6 +86,14 @@ class EventWriter:
         self._thread.join(timeout)
         self._thread = None
 
+    def problem(self) -> str | None:
+        """For readiness: set while sightings are being lost (neither registry nor journal took them)."""
+        if self.healthy:
+            return None
+        state = self.degradation
+        return (f"{state.lost} sighting(s) lost since {state.since}: the registry and the journal both "
+                f"refuse writes ({state.reason})")
+
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
