@@ -183,3 +183,20 @@ def test_copytruncate_without_a_copy_says_lines_may_be_lost(db, canaries, tmp_pa
     error = get_source(db, SYSTEM)["last_error"]
     assert "truncated" in error and "may have been lost" in error
     follower.close()
+
+
+def test_copytruncate_of_a_file_read_in_one_gulp_reads_the_new_file_not_a_stale_buffer(
+        db, canaries, tmp_path: Path) -> None:
+    """Found by bench/faults.py: a buffered reader answered the seek back to 0 from its buffer (the old
+    bytes) and the follower went past the new end, believing in a second truncation."""
+    log = tmp_path / "audit.log"
+    append(log, *[mediboard_line(ipp(canaries[i % 4]), user=f"u{i}", second=i % 60) for i in range(50)])
+    follower = FileFollower(db, add_source(db, SYSTEM, f"file://{log}", "mediboard"))
+    assert follower.poll() == 50
+    append(log, *[mediboard_line(ipp(canaries[i % 4]), user=f"v{i}") for i in range(10)])
+    _copytruncate(log, tmp_path / "audit.log.1")
+    append(log, *[mediboard_line(ipp(canaries[i % 4]), user=f"w{i}") for i in range(10)])
+    assert follower.poll() == 20
+    assert len(access_events(db)) == 70
+    assert get_source(db, SYSTEM)["last_error"] is None
+    follower.close()

@@ -139,7 +139,9 @@ class FileFollower:
 
     def _open(self) -> bool:
         try:
-            handle = open(self.path, "rb")  # noqa: SIM115 - kept open across polls, closed in close()
+            # Unbuffered: a buffered reader answers a seek back into its buffer with bytes the file no
+            # longer holds (after a truncation), instead of reading the file again.
+            handle = open(self.path, "rb", buffering=0)  # noqa: SIM115 - kept open across polls, closed in close()
         except OSError as exc:  # missing or unreadable: say so once, keep looking
             if not self._missing_noted:
                 reason = "not found" if isinstance(exc, FileNotFoundError) else f"unreadable ({exc.strerror})"
