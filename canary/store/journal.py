@@ -168,27 +168,30 @@ class Journal:
             self._end = end + len(blob)
 
     def replay(self, db: sqlite_utils.Database, apply: Callable[[sqlite_utils.Database, Entry], Any],
-               *, before_commit: Callable[[sqlite_utils.Database, int], None] | None = None) -> int:
-        """Store every entry through ``apply`` in one registry transaction, then empty the file.
+               *, before_commit: Callable[[sqlite_utils.Database, int], None] | None = None,
+               batch: int = 500) -> int:
+        """Store every entry through ``apply``, ``batch`` per registry transaction, then empty the file.
 
-        Returns how many entries were applied (those already replayed are skipped). Raises whatever
-        the registry raises; the file is then left as it was, to be replayed later.
+        Returns how many entries were applied (those already replayed are skipped). ``before_commit``
+        runs in the last transaction with that count. Raises whatever the registry raises; the file is
+        then left as it was, and what was already committed is skipped next time.
         """
         with self._locked():
             entries, end = self._scan()
             if not entries:
                 return 0
             applied = 0
-            with write_transaction(db):
-                for entry in entries:
-                    done = db.execute("INSERT INTO journal_replayed (id, replayed_at) VALUES (?, ?) "
-                                      "ON CONFLICT DO NOTHING", [str(entry["id"]), utcnow()])
-                    if done.rowcount == 0:
-                        continue
-                    apply(db, entry)
-                    applied += 1
-                if before_commit is not None:
-                    before_commit(db, applied)
+            for start in range(0, len(entries), batch):
+                with write_transaction(db):
+                    for entry in entries[start:start + batch]:
+                        done = db.execute("INSERT INTO journal_replayed (id, replayed_at) VALUES (?, ?) "
+                                          "ON CONFLICT DO NOTHING", [str(entry["id"]), utcnow()])
+                        if done.rowcount == 0:
+                            continue
+                        apply(db, entry)
+                        applied += 1
+                    if before_commit is not None and start + batch >= len(entries):
+                        before_commit(db, applied)
             self._clear(end)
             return applied
 
