@@ -31,6 +31,7 @@ from typing import Any
 
 import sqlite_utils
 
+from canary.errors import CanaryError
 from canary.store.events import record_event, utcnow
 from canary.store.tx import write_transaction
 
@@ -45,6 +46,16 @@ class JournalError(Exception):
 def registry_refused(exc: BaseException) -> bool:
     """The registry could not take the write (locked, full, read-only, I/O): worth journalling."""
     return isinstance(exc, sqlite3.OperationalError)
+
+
+def journal_settings(db: sqlite_utils.Database) -> tuple[int, int]:
+    """``journal.max_bytes`` and ``journal.wait_ms``, checked (an operator error is one line)."""
+    from canary.settings import get_setting
+
+    max_bytes, wait_ms = int(get_setting(db, "journal.max_bytes")), int(get_setting(db, "journal.wait_ms"))
+    if max_bytes < 0 or wait_ms < 0:
+        raise CanaryError(f"journal.max_bytes ({max_bytes}) and journal.wait_ms ({wait_ms}) must not be negative")
+    return max_bytes, wait_ms
 
 
 def journal_path(db_path: str | os.PathLike[str], name: str) -> Path:

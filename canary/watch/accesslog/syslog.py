@@ -26,9 +26,16 @@ from typing import Any
 
 import sqlite_utils
 
-from canary.settings import get_setting
 from canary.store import open_db
-from canary.store.journal import Degradation, Journal, JournalError, journal_path, record_degradation, registry_refused
+from canary.store.journal import (
+    Degradation,
+    Journal,
+    JournalError,
+    journal_path,
+    journal_settings,
+    record_degradation,
+    registry_refused,
+)
 from canary.store.tx import write_transaction
 from canary.watch.accesslog.engine import Processor
 from canary.watch.accesslog.parsers import build_parser
@@ -193,10 +200,10 @@ class SyslogService:
                 self.source["format"], self.source.get("pattern"), self.source.get("fields")),
                 source_name=self.source["name"])
             safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", self.source["name"])
-            self.journal = Journal(journal_path(self.db_path, f"syslog-{safe_name}"),
-                                   int(get_setting(db, "journal.max_bytes")))
+            max_bytes, wait_ms = journal_settings(db)
+            self.journal = Journal(journal_path(self.db_path, f"syslog-{safe_name}"), max_bytes)
             # A busy registry is waited for this long, then the batch goes to the journal.
-            db.execute(f"PRAGMA busy_timeout={int(get_setting(db, 'journal.wait_ms'))}")
+            db.execute(f"PRAGMA busy_timeout={wait_ms}")
         except BaseException:
             db.close()
             raise

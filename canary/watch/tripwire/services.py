@@ -22,7 +22,7 @@ from canary.errors import CanaryError
 from canary.serve import ServeContext, Service
 from canary.settings import get_setting
 from canary.store import open_db
-from canary.store.journal import Journal, journal_path
+from canary.store.journal import Journal, journal_path, journal_settings
 from canary.watch.tripwire.callback import CallbackConfig, create_callback_app
 from canary.watch.tripwire.dns import DnsListener, TripwireResolver, ZoneAnswers
 from canary.watch.tripwire.imap import ImapConfig, poll_mailbox
@@ -221,15 +221,16 @@ def _smtp_service(db: Any, writer: EventWriter, policy: NoisePolicy, options: di
 
 def tripwire_writer(db: Any, db_path: Path, sightings: SightingStore) -> EventWriter:
     """The shared writer, with its journal beside the registry (replays through ``sightings``)."""
+    max_bytes, wait_ms = journal_settings(db)
     try:
-        journal = Journal(journal_path(db_path, "tripwire"), int(get_setting(db, "journal.max_bytes")))
+        journal = Journal(journal_path(db_path, "tripwire"), max_bytes)
     except OSError as exc:
         raise CanaryError(f"cannot open the tripwire journal beside {db_path}: {exc}") from exc
     if not journal.reserved:
         log.warning("could not reserve %d bytes for %s: a full disk would lose sightings",
                     journal.max_bytes, journal.path)
     return EventWriter(db_path, journal=journal, replay=sightings.replay,
-                       wait_ms=int(get_setting(db, "journal.wait_ms")))
+                       wait_ms=wait_ms)
 
 
 def _port(option: int | None, setting: Any) -> int:
