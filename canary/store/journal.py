@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -36,6 +37,7 @@ from canary.store.events import record_event, utcnow
 from canary.store.tx import write_transaction
 
 Entry = dict[str, Any]
+log = logging.getLogger("canary.journal")
 _CHUNK = 1 << 20
 
 
@@ -199,7 +201,17 @@ class Journal:
                                           "ON CONFLICT DO NOTHING", [str(entry["id"]), utcnow()])
                         if done.rowcount == 0:
                             continue
-                        apply(db, entry)
+                        try:
+                            with db.atomic():  # a savepoint: an entry that cannot be stored takes nothing with it
+                                apply(db, entry)
+                        except Exception as exc:
+                            if registry_refused(exc):
+                                raise
+                            # Never stored however often it is replayed (e.g. its canary was deleted since):
+                            # said once with the entry, instead of blocking every entry behind it.
+                            log.error("journal %s: entry cannot be stored (%s: %s), dropped: %s", self.path,
+                                      type(exc).__name__, exc, json.dumps(entry, ensure_ascii=False)[:2000])
+                            continue
                         applied += 1
                     if before_commit is not None and start + batch >= len(entries):
                         before_commit(db, applied)

@@ -55,3 +55,19 @@ def test_replay_is_exactly_once_even_when_the_file_was_not_cleared(db, db_path):
     assert journal.replay(db, _apply_into(again)) == 0
     assert again == []
     journal.close()
+
+
+def test_an_entry_that_can_never_be_stored_is_reported_and_does_not_block_the_others(db, db_path, caplog):
+    journal = Journal(journal_path(db_path, "test"), 64 << 10)
+    journal.append([{"id": "ok-1"}, {"id": "broken"}, {"id": "ok-2"}])
+    stored: list = []
+
+    def apply(db, entry):
+        if entry["id"] == "broken":
+            raise KeyError("payload")
+        _apply_into(stored)(db, entry)
+
+    assert journal.replay(db, apply) == 2
+    assert stored == ["ok-1", "ok-2"] and not journal.has_entries()
+    assert any("broken" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+    journal.close()
