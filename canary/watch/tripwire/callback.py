@@ -1,8 +1,9 @@
 """The HTTP callback listener: its own Flask app, with no console route in it.
 
 Every request whose path, query or Host carries something shaped like a token goes through the
-writer and waits for the commit before the answer is sent. The answer depends only on the kind of
-path (image, robots.txt, anything else), never on whether the token is real.
+writer and waits until it is durable (committed, or journalled when the registry refuses the write)
+before the answer is sent. The answer depends only on the kind of path (image, robots.txt, anything
+else), never on whether the token is real.
 """
 
 from __future__ import annotations
