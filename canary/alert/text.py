@@ -158,6 +158,9 @@ def _first_action(view: dict[str, Any]) -> tuple[str, str]:
     return fr, en
 
 
+_ABOUT_ITSELF = ("notify", "watch")  # channels where the product reports on itself
+
+
 def render(view: dict[str, Any]) -> dict[str, Any]:
     """``title`` (one bilingual line) and ``text`` {fr, en}, plus ``confidence`` and ``first_action``."""
     sev_fr, sev_en = SEVERITY_WORDS.get(view["severity"], (view["severity"], view["severity"]))
@@ -166,6 +169,11 @@ def render(view: dict[str, Any]) -> dict[str, Any]:
     since_fr, since_en = _since(view)
     systems = ", ".join(view["systems"]) or "?"
     conf_fr, conf_en = (c.format(systems=systems) for c in CONFIDENCE.get(view["severity"], ("?", "?")))
+    if view["channel"] in _ABOUT_ITSELF:
+        # Not a sighting: the product reports a fault of its own (no trap value was used).
+        conf_fr, conf_en = ("certaine : le produit signale une panne le concernant",
+                            "certain: the product reports a fault of its own")
+        where = ", ".join(view["sources"][:3]) or where
     act_fr, act_en = _first_action(view)
     short_fr, short_en = _short(view)
     title = f"[{sev_fr}/{sev_en}] Canary #{view['id']} : {short_fr} / {short_en} — {systems}"

@@ -261,8 +261,11 @@ def record_degradation(db: sqlite_utils.Database, watcher: str, state: Degradati
     """
     if not state.any and not replayed:
         return
+    journalled = max(state.journalled, replayed)
     details = {"group": f"watch-degraded:{watcher}", "watcher": watcher,
-               "journalled": max(state.journalled, replayed), "replayed": replayed, "lost": state.lost,
+               "journalled": journalled, "replayed": replayed, "lost": state.lost,
                "since": state.since, "until": utcnow(),
                "reason": state.reason or "registry refused writes (journal left by an earlier run)"}
-    record_event(db, channel="watch", source=watcher, severity="high", action="watch-degraded", details=details)
+    # The counts go into the source too: it is what the alert's text shows on-call.
+    record_event(db, channel="watch", source=f"{watcher}: {journalled} journalled, {state.lost} lost",
+                 severity="high", action="watch-degraded", details=details)

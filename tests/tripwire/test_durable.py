@@ -100,8 +100,11 @@ def test_hits_answered_while_the_registry_is_locked_are_stored_once_afterwards(
     assert len(_events(db_path, "http")) == 6
     alerts = correlate_all(db)
     assert alerts.alerts_created >= 1
-    keys = [row[0] for row in db.execute("SELECT key FROM alerts")]
-    assert "watch-degraded:tripwire-writer" in keys
+    from canary.alert.model import list_alerts
+
+    [alert] = [a for a in list_alerts(db) if a["key"] == "watch-degraded:tripwire-writer"]
+    assert alert["severity"] == "high" and alert["channel"] == "watch"
+    assert "tripwire-writer: 9 journalled, 0 lost" in str(alert)
 
 
 def test_a_journal_left_by_a_crashed_run_is_replayed_at_start_exactly_once(start_listeners, canaries, db, db_path):
