@@ -27,6 +27,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,10 @@ _CHUNK = 1 << 20
 
 class JournalError(Exception):
     """The journal could not take an entry (full, unwritable): the sighting is lost."""
+
+
+def _days_ago(days: int) -> str:
+    return (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def registry_refused(exc: BaseException) -> bool:
@@ -149,9 +154,6 @@ class Journal:
         with self._locked():
             return self._scan()[0]
 
-    def __len__(self) -> int:
-        return len(self.entries())
-
     def has_entries(self) -> bool:
         """Cheap check (one byte): is anything waiting to be replayed?"""
         with self._lock:
@@ -213,8 +215,11 @@ class Journal:
                                       type(exc).__name__, exc, json.dumps(entry, ensure_ascii=False)[:2000])
                             continue
                         applied += 1
-                    if before_commit is not None and start + batch >= len(entries):
-                        before_commit(db, applied)
+                    if start + batch >= len(entries):
+                        # Ids only matter until their file is cleared (just below); a month is ample.
+                        db.execute("DELETE FROM journal_replayed WHERE replayed_at < ?", [_days_ago(30)])
+                        if before_commit is not None:
+                            before_commit(db, applied)
             self._clear(end)
             return applied
 
@@ -226,11 +231,6 @@ class Journal:
             offset += size
         os.fsync(self._fd)
         self._end = 0
-
-
-def prune_replayed(db: sqlite_utils.Database, older_than: str) -> int:
-    """Forget replayed ids older than ``older_than`` (their files were cleared long ago)."""
-    return db.execute("DELETE FROM journal_replayed WHERE replayed_at < ?", [older_than]).rowcount
 
 
 @dataclass
