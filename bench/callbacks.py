@@ -2,6 +2,12 @@
 
     python3 bench/callbacks.py [--rate 500] [--seconds 10] [--burst-rate 1000] [--burst-seconds 5]
                                [--server waitress|werkzeug|both]
+    python3 bench/callbacks.py --timing [--requests 300]
+
+``--timing``: does a real token take longer to answer than a made-up one? One client on one
+keep-alive connection sends requests one at a time, alternating a valid and an invalid token (so
+drift in the machine's load hits both alike), and prints the median and quartiles of each side by
+side; the reference is the spread between two halves of the invalid requests (the noise floor).
 
 The listener runs in its own process on 127.0.0.1 (as under ``canary serve``); the load generator
 sends requests at a fixed schedule (open loop) from a thread pool over keep-alive connections. A
@@ -60,14 +66,16 @@ def serve(db_path: str, port: int, server: str) -> None:
 
     from canary.store import open_db
     from canary.watch.tripwire.callback import CallbackConfig, create_callback_app
-    from canary.watch.tripwire.services import CallbackService
-    from canary.watch.tripwire.writer import EventWriter
+    from canary.watch.tripwire.services import CallbackService, tripwire_writer
+    from canary.watch.tripwire.sightings import SightingStore
 
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # queue-depth notes are expected in a burst
     db = open_db(db_path)
     config = CallbackConfig.from_settings(db)
     db.close()
-    writer = EventWriter(db_path)
+    db = open_db(db_path)
+    writer = tripwire_writer(db, Path(db_path), SightingStore(config.policy))
+    db.close()
     writer.start()
     if server == "waitress":
         service = CallbackService(writer, config, "127.0.0.1", port, threads=16)
@@ -144,6 +152,54 @@ def run_phase(port: int, tokens: list[str], rate: int, seconds: float, workers: 
             "mean_ms": statistics.fmean(latencies) * 1000 if latencies else float("nan")}
 
 
+def timing_phase(port: int, tokens: list[str], requests: int) -> dict[str, list[float]]:
+    """Sequential requests, valid and invalid tokens alternating; seconds per answer for each."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    times: dict[str, list[float]] = {"valid": [], "invalid": []}
+    made_up = "abcdefghijklmnopqrst"
+    for i in range(20):  # warm-up: connection, caches, the writer's first batches
+        conn.request("GET", f"/mon-espace/documents/{tokens[i % len(tokens)]}")
+        conn.getresponse().read()
+    for i in range(2 * requests):
+        kind = "valid" if i % 2 == 0 else "invalid"
+        token = tokens[i % len(tokens)] if kind == "valid" else made_up[:-4] + f"{i % 10000:04d}".translate(
+            str.maketrans("0123456789", "abcdefghij"))
+        started = time.perf_counter()
+        conn.request("GET", f"/mon-espace/documents/{token}", headers={"User-Agent": "Mozilla/5.0 bench"})
+        conn.getresponse().read()
+        times[kind].append(time.perf_counter() - started)
+    conn.close()
+    return times
+
+
+def timing(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        db_path = Path(folder) / "bench.db"
+        tokens = prepare(db_path)
+        port = free_port()
+        child = subprocess.Popen([sys.executable, __file__, "--serve", "waitress", "--db", str(db_path),
+                                  "--port", str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                 env={**os.environ, "PYTHONPATH": str(ROOT)})
+        try:
+            assert child.stdout.readline().strip() == "ready"
+            times = timing_phase(port, tokens, args.requests)
+            stored = count_events(db_path)
+        finally:
+            child.stdin.close()
+            child.wait(30)
+    ms = lambda values, q: statistics.quantiles(values, n=4)[q] * 1000  # noqa: E731
+    valid, invalid = times["valid"], times["invalid"]
+    print(f"callback listener (waitress) on 127.0.0.1, {args.requests} valid and {args.requests} invalid "
+          f"requests, alternating, one keep-alive connection; {stored} events stored")
+    print(f"{'token':<8} {'p25 ms':>7} {'median':>7} {'p75 ms':>7}")
+    for name, values in (("valid", valid), ("invalid", invalid)):
+        print(f"{name:<8} {ms(values, 0):>7.3f} {ms(values, 1):>7.3f} {ms(values, 2):>7.3f}")
+    difference = (statistics.median(valid) - statistics.median(invalid)) * 1000
+    noise = abs(statistics.median(invalid[0::2]) - statistics.median(invalid[1::2])) * 1000
+    print(f"median valid - invalid: {difference:+.3f} ms; reference (noise floor, invalid vs invalid "
+          f"halves): {noise:.3f} ms")
+
+
 def count_events(db_path: Path) -> int:
     import sqlite3
 
@@ -180,12 +236,17 @@ def main() -> None:
     parser.add_argument("--burst-rate", type=int, default=1000)
     parser.add_argument("--burst-seconds", type=float, default=5)
     parser.add_argument("--server", choices=["waitress", "werkzeug", "both"], default="both")
+    parser.add_argument("--timing", action="store_true", help="valid vs invalid token answer times")
+    parser.add_argument("--requests", type=int, default=300, help="requests of each kind for --timing")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.db, args.port, args.serve)
+        return
+    if args.timing:
+        timing(args)
         return
     servers = ["waitress", "werkzeug"] if args.server == "both" else [args.server]
     print(f"callback listener on 127.0.0.1, {os.cpu_count()} cores; target: p99 < 50 ms at 500 hits/s, no loss")

@@ -68,6 +68,18 @@ def build_services(ctx: ServeContext, options: dict[str, Any]) -> list[Service]:
     return services
 
 
+def readiness_problems(services: list[Service]) -> list[str]:
+    """What keeps ``serve`` from being ready: each service may offer ``problem() -> str | None``
+    (e.g. a watcher that could keep a sighting neither in the registry nor in its journal)."""
+    problems = []
+    for service in services:
+        problem = getattr(service, "problem", None)
+        text = problem() if callable(problem) else None
+        if text:
+            problems.append(f"{service.name}: {text}")
+    return problems
+
+
 def start_all(services: list[Service]) -> list[Service]:
     """Start services in order; if one fails, stop those already started and re-raise."""
     started: list[Service] = []

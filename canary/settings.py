@@ -73,6 +73,11 @@ CORE_SETTINGS = [
             "Key that derives callback tokens; generated on first use.", secret=True),
     Setting("web.secret_key", str, "",
             "Key signing console sessions; generated on first use.", secret=True),
+    Setting("journal.max_bytes", int, 16 << 20,
+            "Space reserved beside the registry for each watcher's journal of sightings the registry "
+            "refused (locked, disk full); replayed when it takes writes again."),
+    Setting("journal.wait_ms", int, 2000,
+            "How long a listener waits for a busy registry before journalling the sighting and answering."),
 ]
 
 SETTING_MODULES = [

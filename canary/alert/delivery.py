@@ -69,6 +69,11 @@ class DeliveryWorker:
         self._pool: ThreadPoolExecutor | None = None
         self._pool_size = 0
         self._next_prune = 0.0
+        # A predecessor on this host killed mid-delivery: its claimed rows go out now, not after its lease.
+        reclaimed = outbox.reclaim_dead_leases(db, socket.gethostname(), os.getpid())
+        if reclaimed:
+            log.warning("reclaimed %d message(s) leased by a delivery worker of this host that is gone; "
+                        "they are sent again now, with their idempotency keys", reclaimed)
 
     def close(self) -> None:
         if self._pool is not None:

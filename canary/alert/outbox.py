@@ -13,6 +13,7 @@ sends the row again with the same idempotency key, for the receiver to drop the 
 from __future__ import annotations
 
 import json
+import os
 import random
 import secrets
 import time
@@ -139,6 +140,41 @@ def claim(db: sqlite_utils.Database, owner: str, *, limit: int, lease_seconds: f
             ids,
         ).fetchall()
     return [Message(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) for r in claimed]
+
+
+def reclaim_dead_leases(db: sqlite_utils.Database, host: str, own_pid: int) -> int:
+    """Release the leases of workers of this host whose process is gone (kill -9, crash, reboot).
+
+    Without this, what a dead worker had claimed waits out its lease (``alert.lease_seconds``). A
+    worker of another host is never judged: only its lease expiry frees its rows. Owners are
+    ``host:pid:random`` (see DeliveryWorker).
+    """
+    now = time.time()
+    owners = [row[0] for row in db.execute(
+        "SELECT DISTINCT lease_owner FROM alert_outbox WHERE state = 'pending' AND lease_until >= ? "
+        "AND lease_owner LIKE ?", [now, f"{host}:%"])]
+    dead = [owner for owner in owners if _dead_local_owner(owner, host, own_pid)]
+    if not dead:
+        return 0
+    marks = ", ".join("?" * len(dead))
+    with write_transaction(db):
+        return db.execute(
+            f"UPDATE alert_outbox SET lease_owner = NULL, lease_until = NULL "
+            f"WHERE state = 'pending' AND lease_owner IN ({marks})", dead).rowcount
+
+
+def _dead_local_owner(owner: str, host: str, own_pid: int) -> bool:
+    rest = owner[len(host) + 1:]
+    pid_text = rest.split(":", 1)[0]
+    if not owner.startswith(host + ":") or not pid_text.isdigit() or int(pid_text) == own_pid:
+        return False
+    try:
+        os.kill(int(pid_text), 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, under another user
+        return False
+    return False
 
 
 def mark_delivered(db: sqlite_utils.Database, message: Message) -> None:

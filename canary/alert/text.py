@@ -85,7 +85,8 @@ def _short(view: dict[str, Any]) -> tuple[str, str]:
              "imap": ("courriel piège reçu", "trap mail received"),
              "phone": ("appel vers un numéro piège", "call to a trap number"),
              "sms": ("SMS vers un numéro piège", "text to a trap number"),
-             "notify": ("destination d'alerte en échec", "alert destination failing")}
+             "notify": ("destination d'alerte en échec", "alert destination failing"),
+             "watch": ("surveillance dégradée", "watcher degraded")}
     return words.get(channel, (channel, channel))
 
 
@@ -119,6 +120,9 @@ def _what(view: dict[str, Any]) -> tuple[str, str]:
     if channel == "notify":
         return (f"une destination d'alerte échoue depuis longtemps ({source})",
                 f"an alert destination has been failing for long ({source})")
+    if channel == "watch":
+        return (f"le registre a refusé des écritures : détections mises en journal ou perdues ({source})",
+                f"the registry refused writes: sightings journalled or lost ({source})")
     return (f"événement {channel} sur un patient fictif", f"{channel} event on a fake patient")
 
 
@@ -163,6 +167,11 @@ def _first_action(view: dict[str, Any]) -> tuple[str, str]:
     elif channel == "notify":
         fr, en = ("Vérifiez l'adresse et les identifiants de la destination ; les alertes attendent dans la file",
                   "Check the destination's address and credentials; alerts are queued, not lost")
+    elif channel == "watch":
+        fr, en = ("Libérez de l'espace disque ou le verrou du registre ; voyez le détail de l'événement "
+                  "watch-degraded (journalled / lost)",
+                  "Free disk space or the registry's lock; see the watch-degraded event's details "
+                  "(journalled / lost)")
     elif channel in ("smtp", "imap", "phone", "sms"):
         fr, en = (f"Cherchez qui a extrait les coordonnées des patients de {systems}",
                   f"Find who extracted patient contact details from {systems}")
@@ -175,6 +184,9 @@ def _first_action(view: dict[str, Any]) -> tuple[str, str]:
     return fr, en
 
 
+_ABOUT_ITSELF = ("notify", "watch")  # channels where the product reports on itself
+
+
 def render(view: dict[str, Any]) -> dict[str, Any]:
     """``title`` (one bilingual line) and ``text`` {fr, en}, plus ``confidence`` and ``first_action``."""
     sev_fr, sev_en = SEVERITY_WORDS.get(view["severity"], (view["severity"], view["severity"]))
@@ -183,6 +195,11 @@ def render(view: dict[str, Any]) -> dict[str, Any]:
     since_fr, since_en = _since(view)
     systems = ", ".join(view["systems"]) or "?"
     conf_fr, conf_en = (c.format(systems=systems) for c in CONFIDENCE.get(view["severity"], ("?", "?")))
+    if view["channel"] in _ABOUT_ITSELF:
+        # Not a sighting: the product reports a fault of its own (no trap value was used).
+        conf_fr, conf_en = ("certaine : le produit signale une panne le concernant",
+                            "certain: the product reports a fault of its own")
+        where = ", ".join(view["sources"][:3]) or where
     act_fr, act_en = _first_action(view)
     short_fr, short_en = _short(view)
     title = f"[{sev_fr}/{sev_en}] Canary #{view['id']} : {short_fr} / {short_en} — {systems}"

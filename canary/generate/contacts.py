@@ -93,6 +93,10 @@ class PhoneBook:
     rejected: Mapping[str, str]
     # The same numbers per category, grouped by block of 1,000 (the unit of the crowding bounds).
     blocks: Mapping[str, tuple[tuple[str, ...], ...]] = field(default_factory=lambda: MappingProxyType({}))
+    # Categories found full. Numbers are only ever taken while one generator runs (it lives for one
+    # command), so a full category stays full: walking it again for every canary made a seed into a
+    # used-up pool cost seconds per batch while holding the registry's write lock.
+    exhausted: set[str] = field(default_factory=set, compare=False, repr=False)
 
     @classmethod
     def from_pool(cls, numbers: tuple[str, ...]) -> PhoneBook:
@@ -123,7 +127,7 @@ class PhoneBook:
         if fits is not None:
             return self._pick_in_blocks(rng, category, taken, avoid, fits)
         numbers = self.by_category.get(category, ())
-        if not numbers:
+        if not numbers or category in self.exhausted:
             return None
         for _ in range(12):
             number = numbers[int(rng.random() * len(numbers))]
@@ -131,10 +135,17 @@ class PhoneBook:
                 return number
         # A crowded pool: walk it from a random start so a free number is always found if any.
         start = int(rng.random() * len(numbers))
+        free_but_avoided = False
         for offset in range(len(numbers)):
             number = numbers[(start + offset) % len(numbers)]
-            if _free(number, taken, avoid):
-                return number
+            if taken("phone", phone_key(number) or number):
+                continue
+            if number in avoid:
+                free_but_avoided = True
+                continue
+            return number
+        if not free_but_avoided:
+            self.exhausted.add(category)
         return None
 
     def _pick_in_blocks(self, rng: random.Random, category: str, taken: Callable[[str, str], bool],

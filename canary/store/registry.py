@@ -149,6 +149,16 @@ def add_canaries(db: sqlite_utils.Database, canaries: list[dict[str, Any]]) -> N
             _insert_markers(db, canary["id"], markers)
 
 
+def remove_canaries(db: sqlite_utils.Database, canary_ids: list[str]) -> None:
+    """Take back canaries that were never handed out (a seed that failed part-way), markers first."""
+    with write_transaction(db):
+        for start in range(0, len(canary_ids), 500):
+            chunk = canary_ids[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            db.execute(f"DELETE FROM markers WHERE canary_id IN ({marks})", chunk)
+            db.execute(f"DELETE FROM canaries WHERE id IN ({marks})", chunk)
+
+
 def _insert_markers(db: sqlite_utils.Database, canary_id: str, markers: list[Marker]) -> None:
     for kind, value in markers:
         cursor = db.execute(

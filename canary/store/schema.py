@@ -128,6 +128,19 @@ def _system_site(db: sqlite_utils.Database) -> None:
     )
 
 
+def _journal_replayed(db: sqlite_utils.Database) -> None:
+    # Ids of journal entries already stored (canary.store.journal): a replay is exactly once.
+    db.executescript(
+        """
+        CREATE TABLE journal_replayed (
+            id TEXT PRIMARY KEY,
+            replayed_at TEXT NOT NULL
+        );
+        """
+    )
+
+
 MIGRATIONS = [("core-001-tables", _core_tables), ("core-002-login-failures", _login_failures),
               ("core-003-web-sessions", _web_sessions),
-              ("core-004-system-site-and-profile", _system_site)]
+              ("core-004-system-site-and-profile", _system_site),
+              ("core-005-journal-replayed", _journal_replayed)]

@@ -24,6 +24,7 @@ from canary.store.registry import (
     get_system,
     marker_taken,
     now_iso,
+    remove_canaries,
 )
 from canary.store.tx import write_transaction
 from canary.watch.tripwire.tokens import token_links
@@ -45,6 +46,9 @@ def derive_token(secret: str, canary_id: str) -> str:
     return base64.b32encode(digest).decode().lower().rstrip("=")[:20]
 
 
+SEED_BATCH = 100  # canaries per write transaction: a listener never waits more than a fraction of a second
+
+
 def seed_system(
     db: sqlite_utils.Database,
     system: str,
@@ -54,43 +58,75 @@ def seed_system(
     seed: int | None = None,
     today: date | None = None,
     generation: int | None = None,
+    batch_size: int = SEED_BATCH,
 ) -> list[dict[str, Any]]:
-    """Generate ``count`` canaries for ``system`` and store them atomically; return them.
+    """Generate ``count`` canaries for ``system`` and store them, all or nothing; return them.
 
     With ``seed``, the same registry state gives the same canaries: the random stream is keyed on
     the seed, the system and how many canaries the registry already holds.
+
+    Canaries are generated and stored ``batch_size`` at a time, each batch in its own short write
+    transaction (generation included, so uniqueness checks see every committed marker), so the
+    listeners of a running ``serve`` and other commands are never locked out for long. If a batch
+    fails (or the command is interrupted), the batches already stored are removed again.
     """
     if count < 1:
         raise CanaryError("--count must be at least 1")
     get_system(db, system)
     today = today or date.today()
     secret = ensure_secret(db, "registry.secret")
-    with write_transaction(db):
-        existing = db.execute("SELECT COUNT(*) FROM canaries").fetchone()[0]
-        stream = f"{seed}|{system}|{existing}" if seed is not None else secrets.token_hex(16)
-        rng = random.Random(stream)
-        generation = generation or max(current_generation(db, system), 1)
-        batch_markers: set[tuple[str, str]] = set()
-
-        def taken(kind: str, value: str) -> bool:
-            return ((kind, value) in batch_markers or marker_taken(db, kind, value)
-                    or (kind == "email" and contact_taken(db, kind, value)))
-
-        created = now_iso()
-        out = []
-        points: list[tuple[str, dict[str, Any]]] = []
-        for _ in range(count):
-            canary = _one(db, rng, generator, today, taken, batch_markers, secret)
-            canary.update(system=system, generation=generation, created_at=created)
-            # Proposed mailboxes and unfilled contact points are kept aside, never on the record.
-            points.extend((canary["id"], point) for point in canary.pop("contact_points", []))
-            out.append(canary)
-        add_canaries(db, out)
-        add_contact_points(db, points)
+    created = now_iso()
+    rng: random.Random | None = None
+    out: list[dict[str, Any]] = []
+    try:
+        while len(out) < count:
+            with write_transaction(db):
+                if rng is None:
+                    existing = db.execute("SELECT COUNT(*) FROM canaries").fetchone()[0]
+                    stream = f"{seed}|{system}|{existing}" if seed is not None else secrets.token_hex(16)
+                    rng = random.Random(stream)
+                    generation = generation or max(current_generation(db, system), 1)
+                taken = _TakenMarkers(db)
+                batch = []
+                points: list[tuple[str, dict[str, Any]]] = []
+                for _ in range(min(batch_size, count - len(out))):
+                    canary = _one(db, rng, generator, today, taken, secret)
+                    canary.update(system=system, generation=generation, created_at=created)
+                    # Proposed mailboxes and unfilled contact points are kept aside, never on the record.
+                    points.extend((canary["id"], point) for point in canary.pop("contact_points", []))
+                    batch.append(canary)
+                add_canaries(db, batch)
+                add_contact_points(db, points)
+            out.extend(batch)
+    except BaseException:
+        if out:
+            remove_canaries(db, [canary["id"] for canary in out])
+        raise
     return out
 
 
-def _one(db, rng, generator, today, taken, batch_markers, secret) -> dict[str, Any]:
+class _TakenMarkers:
+    """Is a marker value taken, in the registry or by this batch? Phones are answered from memory.
+
+    A crowded phone pool is walked number by number; one query per number made a seed into a pool
+    that was nearly used up cost seconds per canary (while holding the write lock). The phone markers
+    are read once per batch, inside its write transaction, so the set cannot go stale.
+    """
+
+    def __init__(self, db: sqlite_utils.Database):
+        self.db = db
+        self.batch: set[tuple[str, str]] = set()
+        self.phones = {row[0] for row in db.execute("SELECT value FROM markers WHERE kind = 'phone'")}
+
+    def __call__(self, kind: str, value: str) -> bool:
+        if (kind, value) in self.batch:
+            return True
+        if kind == "phone":
+            return value in self.phones
+        return marker_taken(self.db, kind, value) or (kind == "email" and contact_taken(self.db, kind, value))
+
+
+def _one(db, rng, generator, today, taken: _TakenMarkers, secret) -> dict[str, Any]:
     for _ in range(_MAX_ATTEMPTS):
         canary_id = "".join(rng.choice(_ID_ALPHABET) for _ in range(10))
         if db.execute("SELECT 1 FROM canaries WHERE id = ?", [canary_id]).fetchone():
@@ -103,7 +139,7 @@ def _one(db, rng, generator, today, taken, batch_markers, secret) -> dict[str, A
         # The generator already avoids collisions; this re-check guards every marker kind at once.
         if any(taken(kind, value) for kind, value in markers):
             continue
-        batch_markers.update(markers)
-        batch_markers.update(proposed)  # reserved for this canary until the operator confirms or not
+        taken.batch.update(markers)
+        taken.batch.update(proposed)  # reserved for this canary until the operator confirms or not
         return {"id": canary_id, **record, "token": token}
     raise CanaryError("could not generate a canary with unique identifiers; the registry may be saturated")

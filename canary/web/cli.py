@@ -16,7 +16,15 @@ from waitress.server import create_server
 
 from canary.cli import CliContext, pass_ctx
 from canary.files import write_atomic
-from canary.serve import ServeContext, build_services, serve_options, start_all, stop_all
+from canary.serve import (
+    ServeContext,
+    Service,
+    build_services,
+    readiness_problems,
+    serve_options,
+    start_all,
+    stop_all,
+)
 from canary.web import create_app
 from canary.web.users import add_user
 
@@ -25,9 +33,11 @@ def _serve(ctx: CliContext, host: str, port: int, **options: Any) -> None:
     """Run the console and every configured listener and worker until interrupted."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _first_admin(ctx)
-    app = create_app({"DATABASE": str(ctx.db_path)})
+    running: list[Service] = []
+    app = create_app({"DATABASE": str(ctx.db_path), "READINESS": lambda: readiness_problems(running)})
     serve_ctx = ServeContext(db_path=ctx.db_path)
     services = start_all(build_services(serve_ctx, options))
+    running.extend(services)
     serve_ctx.scheduler.start()
     # waitress (as for the callback listener): a production server with bounded threads, not the
     # development server, which is neither meant for hostile clients nor for long uptimes.

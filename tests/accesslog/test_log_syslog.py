@@ -105,3 +105,38 @@ def test_messages_beyond_the_queue_cap_are_counted_as_lost(db_path, db, canaries
         service.stop()
     assert "lost" in get_source(db, SYSTEM)["last_malformed"]
     assert access_events(db) == []
+
+
+def test_tcp_messages_arriving_while_the_registry_is_locked_are_journalled_then_stored_once(
+        db_path, db, canaries) -> None:
+    import sqlite3
+    import time
+
+    from canary.settings import set_setting
+    from canary.store.events import list_events
+    from canary.store.journal import journal_path
+
+    set_setting(db, "journal.wait_ms", "100")
+    source = add_source(db, SYSTEM, "syslog+tcp://127.0.0.1:0", "mediboard")
+    service = SyslogService(db_path, source, flush_interval=0.05)
+    service.start()
+    try:
+        locker = sqlite3.connect(str(db_path), timeout=5, isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")  # another writer holding the registry, as a long seed did
+        with socket.create_connection(("127.0.0.1", service.tcp_port)) as conn:
+            for canary in canaries[:3]:
+                conn.sendall(f"<38>Nov 14 09:33:11 srv-dpi mediboard[812]: {mediboard_line(ipp(canary))}\n".encode())
+        journal = journal_path(db_path, f"syslog-{source['name']}")
+        deadline = time.monotonic() + 10
+        while journal.read_bytes().count(b"\n") < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert journal.read_bytes().count(b"\n") == 3  # nowhere else to go while the registry is locked
+        locker.execute("ROLLBACK")
+        locker.close()
+        events = wait_for(lambda: access_events(db) if len(access_events(db)) == 3 else [])
+        assert sorted(e["canary_id"] for e in events) == sorted(c["id"] for c in canaries[:3])
+        [degraded] = wait_for(lambda: list_events(db, channel="watch"))
+        assert degraded["details"]["journalled"] == 3 and degraded["details"]["lost"] == 0
+    finally:
+        service.stop()
+    assert journal.read_bytes().strip(b"\0") == b""

@@ -129,3 +129,74 @@ def test_missing_file_is_reported_and_picked_up_when_it_appears(db, canaries, tm
     assert follower.poll() == 1
     assert get_source(db, SYSTEM)["last_error"] is None
     follower.close()
+
+
+def _copytruncate(log: Path, copy: Path) -> None:
+    """What logrotate's copytruncate does: copy the file, then truncate it in place."""
+    copy.write_bytes(log.read_bytes())
+    with open(log, "r+b") as handle:
+        handle.truncate(0)
+
+
+def test_copytruncate_reads_the_tail_left_in_the_rotated_copy(db, canaries, tmp_path: Path) -> None:
+    log = tmp_path / "audit.log"
+    append(log, mediboard_line(ipp(canaries[0])))
+    follower = FileFollower(db, add_source(db, SYSTEM, f"file://{log}", "mediboard"))
+    assert follower.poll() == 1
+    (tmp_path / "audit.log-20261203").write_text("an older rotation, not ours\n" * 50)
+    # Written after our last read and before the rotation: only the copy has these lines.
+    append(log, mediboard_line(ipp(canaries[1]), minute=1), mediboard_line(ipp(canaries[2]), minute=2))
+    _copytruncate(log, tmp_path / "audit.log.1")
+    append(log, mediboard_line(ipp(canaries[3]), minute=3))
+    follower.poll()
+    assert [e["canary_id"] for e in access_events(db)] == [c["id"] for c in canaries[:4]]
+    assert get_source(db, SYSTEM)["last_error"] is None
+    follower.poll()  # nothing read twice
+    assert len(access_events(db)) == 4
+    follower.close()
+
+
+def test_copytruncate_past_our_offset_is_noticed_by_the_first_bytes(db, canaries, tmp_path: Path) -> None:
+    log = tmp_path / "audit.log"
+    append(log, mediboard_line("39999999"))
+    follower = FileFollower(db, add_source(db, SYSTEM, f"file://{log}", "mediboard"))
+    follower.poll()
+    append(log, mediboard_line(ipp(canaries[0]), minute=1))
+    _copytruncate(log, tmp_path / "audit.log-20261204")
+    # The writer went on and the file is already longer than where we were, with other first bytes.
+    append(log, *[mediboard_line(ipp(canaries[1]), user="after-rotation", minute=2)] * 3)
+    follower.poll()
+    assert sorted(e["canary_id"] for e in access_events(db)) == sorted([canaries[0]["id"]] + [canaries[1]["id"]] * 3)
+    follower.close()
+
+
+def test_copytruncate_without_a_copy_says_lines_may_be_lost(db, canaries, tmp_path: Path) -> None:
+    log = tmp_path / "audit.log"
+    append(log, mediboard_line(ipp(canaries[0])), mediboard_line("39999999", user="filler-filler-filler"))
+    follower = FileFollower(db, add_source(db, SYSTEM, f"file://{log}", "mediboard"))
+    follower.poll()
+    with open(log, "r+b") as handle:
+        handle.truncate(0)
+    append(log, mediboard_line(ipp(canaries[1]), minute=7))
+    follower.poll()
+    assert [e["canary_id"] for e in access_events(db)] == [canaries[0]["id"], canaries[1]["id"]]
+    error = get_source(db, SYSTEM)["last_error"]
+    assert "truncated" in error and "may have been lost" in error
+    follower.close()
+
+
+def test_copytruncate_of_a_file_read_in_one_gulp_reads_the_new_file_not_a_stale_buffer(
+        db, canaries, tmp_path: Path) -> None:
+    """Found by bench/faults.py: a buffered reader answered the seek back to 0 from its buffer (the old
+    bytes) and the follower went past the new end, believing in a second truncation."""
+    log = tmp_path / "audit.log"
+    append(log, *[mediboard_line(ipp(canaries[i % 4]), user=f"u{i}", second=i % 60) for i in range(50)])
+    follower = FileFollower(db, add_source(db, SYSTEM, f"file://{log}", "mediboard"))
+    assert follower.poll() == 50
+    append(log, *[mediboard_line(ipp(canaries[i % 4]), user=f"v{i}") for i in range(10)])
+    _copytruncate(log, tmp_path / "audit.log.1")
+    append(log, *[mediboard_line(ipp(canaries[i % 4]), user=f"w{i}") for i in range(10)])
+    assert follower.poll() == 20
+    assert len(access_events(db)) == 70
+    assert get_source(db, SYSTEM)["last_error"] is None
+    follower.close()

@@ -18,9 +18,9 @@ from canary.settings import set_setting
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _worker(db_path: Path) -> subprocess.Popen:
+def _worker(db_path: Path, lease: str = "1") -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CANARY_ALERT_ALLOWED_TARGET_CIDRS": "127.0.0.1/32",
-           "CANARY_ALERT_LEASE_SECONDS": "1", "CANARY_ALERT_POLL_SECONDS": "0.05",
+           "CANARY_ALERT_LEASE_SECONDS": lease, "CANARY_ALERT_POLL_SECONDS": "0.05",
            "CANARY_ALERT_DELIVERY_THREADS": "2", "CANARY_ALERT_RATE_PER_MINUTE": "0",
            "CANARY_ALERT_RETRY_BASE_SECONDS": "0.05", "CANARY_ALERT_RETRY_MAX_SECONDS": "0.3"}
     return subprocess.Popen([sys.executable, "-m", "canary", "--db", str(db_path), "notify", "run"],
@@ -105,3 +105,34 @@ def test_correlation_killed_mid_backlog_neither_loses_nor_repeats(db, db_path, a
     assert mismatched == 0
     pages = db.execute("SELECT COUNT(*) FROM alert_outbox WHERE destination_id = ?", [siem.id]).fetchone()[0]
     assert pages == 800  # one page per alert, none lost, none repeated
+
+
+def test_a_restarted_worker_takes_over_its_dead_predecessors_leases_at_once(db, db_path, add_hand_canaries,
+                                                                            receiver):
+    """Same host, dead pid: the claimed rows go out now, not after the (here 10-minute) lease."""
+    set_setting(db, "alert.allowed_target_cidrs", "127.0.0.1/32")
+    webhook = add_destination(db, receiver.url)
+    for canary in add_hand_canaries("ehr-a", 4):
+        hit(db, canary["id"], group=f"tripwire:http:{canary['id']}")
+    correlate_all(db)
+    receiver.delay = 30.0
+    first = _worker(db_path, lease="600")
+    try:
+        assert wait_until(lambda: len(receiver.received) >= 1, timeout=20)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    leased = db.execute("SELECT COUNT(*) FROM alert_outbox WHERE state = 'pending' AND lease_owner LIKE ?",
+                        [f"%:{first.pid}:%"]).fetchone()[0]
+    assert leased >= 1  # claimed by the dead worker, its lease running for ten minutes
+    receiver.delay = 0.0
+    second = _worker(db_path, lease="600")
+    try:
+        assert wait_until(lambda: _delivered(db) == 4, timeout=30), "the dead worker's leases were not reclaimed"
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=20)
+    assert set(receiver.received) == {row[0] for row in db.execute(
+        "SELECT idempotency_key FROM alert_outbox WHERE destination_id = ?", [webhook.id])}

@@ -3,17 +3,23 @@
 Network threads only queue raw messages; one writer thread parses them and stores their events in
 batches, so a burst of datagrams never waits on the database. UDP gives no delivery guarantee (a
 datagram dropped by the network or a full socket buffer is lost unseen); over TCP the sender only
-knows the kernel received the bytes, not that the event was stored.
+knows the kernel received the bytes, not that the event was stored, so nothing TCP brought is dropped
+here: a full queue stops reading the connection (the sender's buffer holds the rest), and a batch the
+registry refuses (locked past ``journal.wait_ms``, disk full) goes to the source's journal beside the
+registry and is stored, exactly once, when the registry takes writes again (canary.store.journal).
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import queue
 import re
+import secrets
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +27,16 @@ from typing import Any
 import sqlite_utils
 
 from canary.store import open_db
+from canary.store.journal import (
+    Degradation,
+    Journal,
+    JournalError,
+    journal_path,
+    journal_settings,
+    record_degradation,
+    registry_refused,
+)
+from canary.store.tx import write_transaction
 from canary.watch.accesslog.engine import Processor
 from canary.watch.accesslog.parsers import build_parser
 from canary.watch.accesslog.sources import parse_from, record_error
@@ -171,6 +187,8 @@ class SyslogService:
         self._sockets: list[socket.socket] = []
         self._bad_frames = 0
         self._writer: threading.Thread | None = None
+        self.journal: Journal | None = None
+        self.degradation = Degradation()
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -181,6 +199,11 @@ class SyslogService:
             processor = Processor(db, self.source["system"], build_parser(
                 self.source["format"], self.source.get("pattern"), self.source.get("fields")),
                 source_name=self.source["name"])
+            safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", self.source["name"])
+            max_bytes, wait_ms = journal_settings(db)
+            self.journal = Journal(journal_path(self.db_path, f"syslog-{safe_name}"), max_bytes)
+            # A busy registry is waited for this long, then the batch goes to the journal.
+            db.execute(f"PRAGMA busy_timeout={wait_ms}")
         except BaseException:
             db.close()
             raise
@@ -230,12 +253,18 @@ class SyslogService:
 
     # --- network ------------------------------------------------------------------------------
 
-    def _enqueue(self, frame: bytes, peer: str) -> None:
-        with self._counter_lock:
-            if self._queued_bytes + len(frame) > self.max_queued_bytes:
-                self.dropped += 1
-                return
-            self._queued_bytes += len(frame)
+    def _enqueue(self, frame: bytes, peer: str, *, wait: bool = False) -> None:
+        """Queue a message for the writer. When the queue is full, a UDP message is counted lost; a TCP
+        connection (``wait``) stops reading until there is room, so the sender's own buffer holds it."""
+        while True:
+            with self._counter_lock:
+                if self._queued_bytes + len(frame) <= self.max_queued_bytes:
+                    self._queued_bytes += len(frame)
+                    break
+                if not wait or self._stop.is_set():
+                    self.dropped += 1
+                    return
+            time.sleep(0.01)
         self.queue.put_nowait((frame, peer))
 
     def _dequeued(self, size: int) -> None:
@@ -291,9 +320,9 @@ class SyslogService:
                     with self._counter_lock:
                         self._bad_frames += bad
                 for frame in frames:
-                    self._enqueue(frame, peer)
+                    self._enqueue(frame, peer, wait=True)
             for frame in framer.close():
-                self._enqueue(frame, peer)
+                self._enqueue(frame, peer, wait=True)
         with self._counter_lock:
             self._connections -= 1
 
@@ -304,6 +333,19 @@ class SyslogService:
         assert processor.policy is not None
         local = processor.policy.local_zone
         key_base = f"al:{source['name']}:syslog"
+
+        def feed(frame: bytes, peer: str) -> None:
+            message = parse_syslog(frame)
+            processor.feed_message(
+                frame, message.msg, key_base,
+                extra={"peer": peer, **({"syslog_host": message.hostname} if message.hostname else {})},
+                fallback_time=parse_log_time(message.timestamp, local),
+            )
+
+        def replay(_db: sqlite_utils.Database, entry: dict[str, Any]) -> None:
+            feed(base64.b64decode(entry["frame"]), entry["peer"])
+            processor.flush()  # joins the replay's transaction: the events and the replayed id commit together
+
         finished = False
         try:
             while not finished:
@@ -311,18 +353,13 @@ class SyslogService:
                     item = self.queue.get(timeout=self.flush_interval)
                 except queue.Empty:
                     item = ()  # type: ignore[assignment]  # falsy marker: "nothing yet", unlike None "stop"
-                taken = 0
-                while item is not None and taken < self.batch_size:
+                taken: list[tuple[bytes, str]] = []
+                while item is not None and len(taken) < self.batch_size:
                     if item:
                         frame, peer = item
                         self._dequeued(len(frame))
-                        message = parse_syslog(frame)
-                        processor.feed_message(
-                            frame, message.msg, key_base,
-                            extra={"peer": peer, **({"syslog_host": message.hostname} if message.hostname else {})},
-                            fallback_time=parse_log_time(message.timestamp, local),
-                        )
-                        taken += 1
+                        feed(frame, peer)
+                        taken.append((frame, peer))
                     try:
                         item = self.queue.get_nowait()
                     except queue.Empty:
@@ -341,7 +378,55 @@ class SyslogService:
                 except Exception as exc:
                     log.exception("%s: storing a batch failed", self.name)
                     processor.discard()
+                    if registry_refused(exc):
+                        self._journal(taken, exc)
                     with contextlib.suppress(Exception):
                         record_error(db, source["name"], f"{type(exc).__name__}: {exc}")
+                self._catch_up(db, replay)
         finally:
             db.close()
+            if self.journal is not None:
+                self.journal.close()
+
+    # --- the journal ----------------------------------------------------------------------------
+
+    def _journal(self, frames: list[tuple[bytes, str]], reason: BaseException) -> None:
+        """Messages the registry refused wait beside it, to be stored when it takes writes again."""
+        if not frames:
+            return
+        entries = [{"id": secrets.token_hex(10), "frame": base64.b64encode(frame).decode("ascii"), "peer": peer}
+                   for frame, peer in frames]
+        try:
+            if self.journal is None:
+                raise JournalError("no journal")
+            self.journal.append(entries)
+        except JournalError as exc:
+            self.degradation.note(reason, lost=len(frames))
+            log.critical("%s: %d syslog message(s) LOST: the registry refused them (%s) and the journal "
+                         "could not keep them (%s)", self.name, len(frames), reason, exc)
+            return
+        self.degradation.note(reason, journalled=len(frames))
+
+    def problem(self) -> str | None:
+        """For readiness: set while messages are being lost (neither registry nor journal took them)."""
+        state = self.degradation
+        if not state.lost:
+            return None
+        return f"{state.lost} syslog message(s) lost since {state.since}: registry and journal refuse writes"
+
+    def _catch_up(self, db: sqlite_utils.Database, replay: Any) -> None:
+        pending = self.journal is not None and self.journal.has_entries()
+        if not pending and not self.degradation.any:
+            return
+        try:
+            if self.journal is not None and pending:
+                self.journal.replay(db, replay, before_commit=lambda d, n: record_degradation(
+                    d, self.name, self.degradation, n))
+            else:
+                with write_transaction(db):
+                    record_degradation(db, self.name, self.degradation, 0)
+        except Exception as exc:
+            if not registry_refused(exc):
+                log.exception("%s: replaying the journal failed", self.name)
+            return
+        self.degradation = Degradation()

@@ -31,6 +31,8 @@ from canary.watch.accesslog.sources import (
 log = logging.getLogger("canary.accesslog")
 
 CHUNK_SIZE = 4 << 20  # bytes per transaction at most; a longer line is cut and counted
+HEAD_BYTES = 256  # the first bytes of the file, kept to recognise its rotated copy and a truncation
+_COMPRESSED = {".gz", ".bz2", ".xz", ".zst", ".lz4", ".z", ".Z", ".zip"}
 
 
 class FileFollower:
@@ -50,6 +52,7 @@ class FileFollower:
         self.inode = 0
         self.device = 0
         self.offset = 0
+        self.head = b""  # the file's first bytes as read (HEAD_BYTES at most)
         self._missing_noted = False
 
     def close(self) -> None:
@@ -62,7 +65,10 @@ class FileFollower:
         if self.handle is None and not self._open():
             return 0
         assert self.handle is not None
-        count = self._drain(self.handle, self.inode, final=False)
+        count = 0
+        if self._truncated(self.handle):
+            count += self._after_truncation()
+        count += self._drain(self.handle, self.inode, final=False)
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
@@ -73,18 +79,69 @@ class FileFollower:
             self.close()
             if st is not None and self._open():
                 count += self._drain(self.handle, self.inode, final=False)
-        elif st.st_size < self.offset:
-            log.info("%s: %s truncated, reading it again from the start", self.name, self.path)
-            self.offset = 0
-            self._save(self.db)
+        elif self._truncated(self.handle):
+            count += self._after_truncation()
             count += self._drain(self.handle, self.inode, final=False)
         return count
+
+    def _after_truncation(self) -> int:
+        """Truncated in place (copytruncate): finish the rotated copy, then start again from the top.
+
+        logrotate copies the file and then truncates it; what was written after our last read is in
+        the copy. Without a copy to read, those lines may be lost, and ``logs list`` says so.
+        """
+        count = 0
+        copy = self._rotated_copy()
+        if copy is not None:
+            log.info("%s: %s truncated; reading the rest of its copy %s", self.name, self.path, copy)
+            with open(copy, "rb") as old:
+                count = self._drain(old, self.inode, final=True)
+        else:
+            log.warning("%s: %s truncated and no rotated copy found beside it", self.name, self.path)
+            record_error(self.db, self.name,
+                         f"{self.path} was truncated (copytruncate?) and no rotated copy matching what was read "
+                         f"was found beside it: lines written after byte {self.offset} may have been lost")
+        self.offset = 0
+        self.head = b""
+        self._save(self.db)
+        return count
+
+    def _rotated_copy(self) -> Path | None:
+        """The copy logrotate made (``PATH.1``, ``PATH-20261204``...): it starts with the bytes we read
+        and holds at least as many; the most recently modified such file, if any."""
+        found: list[tuple[float, Path]] = []
+        for candidate in self.path.parent.glob(self.path.name + "[.-]*"):
+            if candidate.suffix in _COMPRESSED:
+                continue
+            try:
+                st = candidate.stat()
+                if not candidate.is_file() or st.st_size < self.offset:
+                    continue
+                with open(candidate, "rb") as handle:
+                    if handle.read(len(self.head)) != self.head:
+                        continue
+            except OSError:
+                continue
+            found.append((st.st_mtime, candidate))
+        return max(found)[1] if found else None
+
+    def _truncated(self, handle: IO[bytes]) -> bool:
+        """Shorter than where we were, or no longer starting with the bytes we read there (a file
+        truncated and already written past our offset again)."""
+        if os.fstat(handle.fileno()).st_size < self.offset:
+            return True
+        if not self.head:
+            return False
+        handle.seek(0)
+        return handle.read(len(self.head)) != self.head
 
     # --- internals -----------------------------------------------------------------------------
 
     def _open(self) -> bool:
         try:
-            handle = open(self.path, "rb")  # noqa: SIM115 - kept open across polls, closed in close()
+            # Unbuffered: a buffered reader answers a seek back into its buffer with bytes the file no
+            # longer holds (after a truncation), instead of reading the file again.
+            handle = open(self.path, "rb", buffering=0)  # noqa: SIM115 - kept open across polls, closed in close()
         except OSError as exc:  # missing or unreadable: say so once, keep looking
             if not self._missing_noted:
                 reason = "not found" if isinstance(exc, FileNotFoundError) else f"unreadable ({exc.strerror})"
@@ -99,6 +156,7 @@ class FileFollower:
         elif position and position["inode"]:
             self._finish_rotated(position)
         self.handle, self.inode, self.device, self.offset = handle, st.st_ino, st.st_dev, offset
+        self.head = handle.read(min(offset, HEAD_BYTES))  # already read, in an earlier run
         self._missing_noted = False
         clear_error(self.db, self.name)
         self._save(self.db)
@@ -141,6 +199,9 @@ class FileFollower:
             except BaseException:
                 self.processor.discard()
                 raise
+            if self.offset < HEAD_BYTES and handle is self.handle:
+                handle.seek(0)
+                self.head = handle.read(min(end, HEAD_BYTES))
             self.offset = end
             count += len(lines)
 

@@ -1,8 +1,9 @@
 """The HTTP callback listener: its own Flask app, with no console route in it.
 
 Every request whose path, query or Host carries something shaped like a token goes through the
-writer and waits for the commit before the answer is sent. The answer depends only on the kind of
-path (image, robots.txt, anything else), never on whether the token is real.
+writer and waits until it is durable (committed, or journalled when the registry refuses the write)
+before the answer is sent. The answer depends only on the kind of path (image, robots.txt, anything
+else), never on whether the token is real.
 """
 
 from __future__ import annotations
@@ -21,8 +22,7 @@ from werkzeug.routing import Rule
 from canary.normalize import phone_key
 from canary.settings import get_setting
 from canary.store.events import utcnow
-from canary.store.registry import find_by_marker
-from canary.watch.tripwire.hits import Hit, canary_for_tokens, record_hit, token_candidates
+from canary.watch.tripwire.hits import Hit, token_candidates
 from canary.watch.tripwire.noise import Network, NoisePolicy, networks_setting, parse_ip
 from canary.watch.tripwire.pages import (
     COMMON_HEADERS,
@@ -33,6 +33,7 @@ from canary.watch.tripwire.pages import (
     path_kind,
     picture_mechanism,
 )
+from canary.watch.tripwire.sightings import Sighting, SightingStore, hit_payload
 from canary.watch.tripwire.webhooks import read_payload, signature_ok
 from canary.watch.tripwire.writer import EventWriter
 
@@ -82,17 +83,19 @@ def _trusted(text: str, trusted: tuple[Network, ...]) -> bool:
     return address is not None and any(address.version == n.version and address in n for n in trusted)
 
 
-def create_callback_app(writer: EventWriter, config: CallbackConfig) -> Flask:
-    """The callback listener's WSGI app (hits are stored through ``writer``)."""
+def create_callback_app(writer: EventWriter, config: CallbackConfig, sightings: SightingStore | None = None) -> Flask:
+    """The callback listener's WSGI app (hits are stored through ``writer``, or journalled by it)."""
     app = Flask("canary.watch.tripwire.callback", static_folder=None)
     app.config.update(MAX_CONTENT_LENGTH=64 * 1024)
+    sightings = sightings or SightingStore(config.policy)
 
-    def store(job) -> Any:
+    def store(sighting: Sighting) -> Any:
         try:
-            return writer.run(job, timeout=config.commit_timeout)
+            return writer.run(sighting, timeout=config.commit_timeout)
         except Exception:
-            # The answer must not differ, so the failure goes to the log with the whole hit.
-            log.exception("could not store a hit; answering anyway")
+            # Neither the registry nor the journal kept it (the writer said so loudly). The answer
+            # must not differ, so the whole hit goes to the log: it can still be entered by hand.
+            log.exception("could not store a hit; answering anyway: %s", sighting.journal_entry())
             return None
 
     @app.route("/hooks/call", methods=["POST"])
@@ -120,14 +123,7 @@ def create_callback_app(writer: EventWriter, config: CallbackConfig) -> Flask:
         hit = Hit(channel=channel, source=payload["from"], time=received, dedup_key=dedup,
                   details={k: v for k, v in payload.items() if v is not None})
 
-        def job(db: sqlite_utils.Database) -> int | None:
-            canary_id = find_by_marker(db, "phone", number) if number else None
-            if canary_id is None:
-                log.info("webhook %s for a number that is no canary", channel)
-                return None
-            return record_hit(db, hit, canary_id, config.policy)
-
-        store(job)
+        store(sightings.sighting("webhook", {"hit": hit_payload(hit), "number": number}))
         if request.mimetype == "application/json":
             answer = Response("{}\n", mimetype="application/json")
         else:
@@ -141,12 +137,7 @@ def create_callback_app(writer: EventWriter, config: CallbackConfig) -> Flask:
         candidates = token_candidates(request.path, query, request.host)
         if candidates:
             hit = _http_hit(received, config)
-
-            def job(db: sqlite_utils.Database) -> int | None:
-                canary_id = canary_for_tokens(db, candidates)
-                return record_hit(db, hit, canary_id, config.policy) if canary_id else None
-
-            store(job)
+            store(sightings.sighting("http", {"hit": hit_payload(hit), "candidates": candidates}))
 
     def anything(path: str = "") -> Response:
         record_token_hit()

@@ -21,9 +21,9 @@ from dnslib import AAAA, MX, NS, QTYPE, RCODE, RR, SOA, TXT, A, DNSHeader, DNSLa
 from canary.errors import CanaryError
 from canary.settings import get_setting
 from canary.store.events import utcnow
-from canary.store.registry import find_by_marker
-from canary.watch.tripwire.hits import Hit, canary_for_tokens, record_hit, token_candidates
+from canary.watch.tripwire.hits import Hit, token_candidates
 from canary.watch.tripwire.noise import NoisePolicy
+from canary.watch.tripwire.sightings import SightingStore, hit_payload
 from canary.watch.tripwire.writer import EventWriter
 
 log = logging.getLogger("canary.tripwire.dns")
@@ -70,6 +70,7 @@ class TripwireResolver:
         self.answers = answers
         self.writer = writer
         self.policy = policy
+        self.sightings = SightingStore(policy)
         self.commit_timeout = commit_timeout
 
     def resolve(self, request: DNSRecord, client: str, protocol: str) -> DNSRecord:
@@ -98,18 +99,10 @@ class TripwireResolver:
         hit = Hit(channel="dns", source=client, source_ip=client, time=utcnow(),
                   details={"qname": name, "qtype": qtype, "protocol": protocol, "resolver": client})
         suffixes = [".".join(name.split(".")[i:]) for i in range(name.count(".") + 1)]
-
-        def job(db: sqlite_utils.Database) -> int | None:
-            canary_id = None
-            for suffix in suffixes:  # the exact hostname marker first, then any token label
-                canary_id = find_by_marker(db, "hostname", suffix)
-                if canary_id:
-                    break
-            canary_id = canary_id or canary_for_tokens(db, candidates)
-            return record_hit(db, hit, canary_id, self.policy) if canary_id else None
-
+        sighting = self.sightings.sighting("dns", {"hit": hit_payload(hit), "suffixes": suffixes,
+                                                   "candidates": candidates})
         try:
-            self.writer.run(job, timeout=self.commit_timeout)
+            self.writer.run(sighting, timeout=self.commit_timeout)
         except Exception:
             log.exception("could not store a DNS hit for %s from %s; answering anyway", name, client)
 

@@ -22,10 +22,12 @@ from canary.errors import CanaryError
 from canary.serve import ServeContext, Service
 from canary.settings import get_setting
 from canary.store import open_db
+from canary.store.journal import Journal, journal_path, journal_settings
 from canary.watch.tripwire.callback import CallbackConfig, PortalChannel, create_callback_app
 from canary.watch.tripwire.dns import DnsListener, TripwireResolver, ZoneAnswers
 from canary.watch.tripwire.imap import ImapConfig, mailboxes_from_settings, poll_mailboxes
 from canary.watch.tripwire.noise import NoisePolicy
+from canary.watch.tripwire.sightings import SightingStore
 from canary.watch.tripwire.smtp import CanaryMailHandler, MailConfig, SmtpListener
 from canary.watch.tripwire.smtp_limits import RateLimits
 from canary.watch.tripwire.smtp_tls import tls_context
@@ -54,8 +56,13 @@ class WriterService:
     def start(self) -> None:
         self.writer.start()
 
+    def problem(self) -> str | None:
+        return self.writer.problem()
+
     def stop(self) -> None:
         self.writer.stop()
+        if self.writer.journal is not None:
+            self.writer.journal.close()
 
 
 class CallbackService:
@@ -177,7 +184,7 @@ def build(db_path: Path, ctx: ServeContext | None, options: dict[str, Any]) -> l
     db = open_db(db_path)
     try:
         policy = NoisePolicy.from_settings(db)
-        writer = EventWriter(db_path)
+        writer = tripwire_writer(db, db_path, SightingStore(policy, int(get_setting(db, "tripwire.smtp_max_bytes"))))
         out: list[Any] = [WriterService(writer)]
         out.append(CallbackService(
             writer, CallbackConfig.from_settings(db),
@@ -212,6 +219,20 @@ def _smtp_service(db: Any, writer: EventWriter, policy: NoisePolicy, options: di
     handler = CanaryMailHandler(config, writer, policy, RateLimits.from_settings(db))
     return SmtpService(handler, options.get("smtp_host") or str(get_setting(db, "tripwire.smtp_host")),
                        _port(options.get("smtp_port"), get_setting(db, "tripwire.smtp_port")), tls)
+
+
+def tripwire_writer(db: Any, db_path: Path, sightings: SightingStore) -> EventWriter:
+    """The shared writer, with its journal beside the registry (replays through ``sightings``)."""
+    max_bytes, wait_ms = journal_settings(db)
+    try:
+        journal = Journal(journal_path(db_path, "tripwire"), max_bytes)
+    except OSError as exc:
+        raise CanaryError(f"cannot open the tripwire journal beside {db_path}: {exc}") from exc
+    if not journal.reserved:
+        log.warning("could not reserve %d bytes for %s: a full disk would lose sightings",
+                    journal.max_bytes, journal.path)
+    return EventWriter(db_path, journal=journal, replay=sightings.replay,
+                       wait_ms=wait_ms)
 
 
 def _port(option: int | None, setting: Any) -> int:

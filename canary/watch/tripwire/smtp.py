@@ -28,10 +28,9 @@ from canary.errors import CanaryError
 from canary.normalize import email_key
 from canary.settings import get_setting
 from canary.store.events import record_event, utcnow
-from canary.store.registry import find_by_marker
-from canary.watch.tripwire.hits import Hit, record_hit
-from canary.watch.tripwire.messages import header_digest, header_recipients, keep_message
+from canary.watch.tripwire.messages import header_digest
 from canary.watch.tripwire.noise import NoisePolicy
+from canary.watch.tripwire.sightings import Sighting, SightingStore, mail_payload
 from canary.watch.tripwire.smtp_limits import ClientRateLimiter, Flood, RateLimits, Verdict
 from canary.watch.tripwire.smtp_tls import tls_summary
 from canary.watch.tripwire.writer import EventWriter, WriterStopped
@@ -81,6 +80,7 @@ class CanaryMailHandler:
         self.writer = writer
         self.policy = policy
         self.limiter = ClientRateLimiter(limits or RateLimits())
+        self.sightings = SightingStore(policy, mail_max_bytes=config.max_bytes)
 
     async def admit_connection(self, peer: Any) -> str | None:
         """None to serve the connection, else the reply that closes it."""
@@ -132,44 +132,11 @@ class CanaryMailHandler:
         return f"250 2.0.0 Ok: queued as {secrets.token_hex(5).upper()}"
 
     def _job(self, raw: bytes, peer: str, mail_from: str | None, rcpt_to: list[str], helo: str | None,
-             tls: dict[str, str] | None):
-        digest = header_digest(raw)
-        received = utcnow()
-
-        def job(db: sqlite_utils.Database) -> int:
-            canaries: dict[str, str] = {}
-            for address in rcpt_to:
-                canary_id = find_by_marker(db, "email", email_key(address))
-                if canary_id and canary_id not in canaries:
-                    canaries[canary_id] = address
-            forwarded_by = next((a for a in rcpt_to if email_key(a) in self.config.forward_addresses), None)
-            if not canaries and forwarded_by:
-                # A consumer mailbox forwarded it: the envelope names our relay address, the
-                # headers still name the canary's mailbox.
-                for address in header_recipients(raw):
-                    canary_id = find_by_marker(db, "email", address)
-                    if canary_id and canary_id not in canaries:
-                        canaries[canary_id] = address
-            if not canaries:
-                log.info("mail from %s to %d address(es) that are no canary", peer, len(rcpt_to))
-                if forwarded_by:
-                    # Kept for the operator: providers confirm a forward by mailing its target.
-                    keep_message(db, channel="smtp", canary_ids=[], raw=raw, peer=peer, mail_from=mail_from,
-                                 rcpt_to=rcpt_to, digest=digest, max_bytes=self.config.max_bytes)
-                return 0
-            stored = keep_message(db, channel="smtp", canary_ids=list(canaries), raw=raw, peer=peer,
-                                  mail_from=mail_from, rcpt_to=rcpt_to, digest=digest,
-                                  max_bytes=self.config.max_bytes)
-            for canary_id, address in canaries.items():
-                details = {**digest, "mail_from": mail_from, "recipient": address, "helo": helo, "peer": peer,
-                           "size": len(raw), "message": stored, "tls": tls,
-                           "forwarded_by": forwarded_by if address not in rcpt_to else None}
-                hit = Hit(channel="smtp", source=peer, source_ip=peer, time=received,
-                          details={k: v for k, v in details.items() if v is not None})
-                record_hit(db, hit, canary_id, self.policy)
-            return len(canaries)
-
-        return job
+             tls: dict[str, str] | None) -> Sighting:
+        forwarded_by = next((a for a in rcpt_to if email_key(a) in self.config.forward_addresses), None)
+        return self.sightings.sighting("mail", mail_payload(
+            raw, peer=peer, mail_from=mail_from, rcpt_to=rcpt_to, helo=helo, tls=tls, received=utcnow(),
+            digest=header_digest(raw), forwarded_by=forwarded_by))
 
     # --- floods ---------------------------------------------------------------------------------
 

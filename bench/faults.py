@@ -1,0 +1,413 @@
+"""An operator's worst day, on loopback: is anything answered ever lost?
+
+    python3 bench/faults.py [--only NAME ...] [--rate 100] [--hits 600]
+
+Each scenario runs a real ``canary serve`` (its own process) over a fresh registry with 200 canaries
+and a webhook destination (an HTTP receiver in this process that counts every delivery per
+idempotency key), sends hits to the callback listener (or lines to an audit file) while something
+goes wrong, puts things right, waits for the registry and the outbox to settle, and prints:
+
+    sent       requests sent (lines written, for the file scenario)
+    answered   requests answered 200 (the peer was told "done"; lines: what the file received)
+    stored     of those, how many became an event
+    alerted    alerts opened for them (+ watch-degraded alerts, shown as "+N wd")
+    delivered  outbox messages delivered / queued
+    dup        deliveries the receiver got more than once (same idempotency key)
+    lost       answered - stored (the goal is 0 in every row)
+
+Scenarios (each bounded to well under a minute):
+    disk-full    registry on an 8 MB tmpfs filled to the last byte while hits arrive (needs root to mount;
+                 skipped otherwise), then room is made again
+    locked       another connection holds the registry's write lock (BEGIN EXCLUSIVE) for 5 s
+    seeds        two 'canary seed --count 1500 --seed 13' at once while hits arrive; 'canary scan' meanwhile
+    kill-9       serve killed with SIGKILL mid-burst (500 hits/s), restarted at once
+    dest-down    the webhook destination down for 8 s while alerts are raised, then back
+    copytruncate an audit file written at 200 lines/s, rotated with copy + truncate mid-way
+Reference: the same counts are what the issue measured before the journal (e.g. disk full: 2,000
+answered, 15 stored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import os
+import queue
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "alert"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from alert_peers import Receiver  # noqa: E402
+from callbacks import prepare  # noqa: E402
+
+SERVE_ENV = {
+    "CANARY_JOURNAL_WAIT_MS": "200", "CANARY_JOURNAL_MAX_BYTES": str(2 << 20),
+    "CANARY_ALERT_ALLOWED_TARGET_CIDRS": "127.0.0.1/32", "CANARY_ALERT_POLL_SECONDS": "0.1",
+    "CANARY_ALERT_RATE_PER_MINUTE": "0", "CANARY_ALERT_RETRY_BASE_SECONDS": "0.2",
+    "CANARY_ALERT_RETRY_MAX_SECONDS": "1", "PYTHONPATH": str(ROOT),
+}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(check: Callable[[], bool], seconds: float, step: float = 0.1) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(sqlite3.OperationalError):
+            if check():
+                return True
+        time.sleep(step)
+    return False
+
+
+class Serve:
+    """``canary serve`` in its own process, with a callback port known in advance."""
+
+    def __init__(self, db_path: Path, log: Path):
+        self.db_path, self.log = db_path, log
+        self.port, self.console = free_port(), free_port()
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "canary", "--db", str(self.db_path), "serve", "--port", str(self.console),
+                 "--callback-port", str(self.port)], cwd=ROOT, env={**os.environ, **SERVE_ENV},
+                stdout=log, stderr=log)
+        if not wait_until(self._up, 30):
+            raise RuntimeError(f"serve did not start; see {self.log}")
+
+    def _up(self) -> bool:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+            conn.request("GET", "/robots.txt")
+            return conn.getresponse().status == 200
+        except OSError:
+            return False
+
+    def kill9(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+class Hits:
+    """Open-loop hits at a fixed rate from a small thread pool; counts what was answered 200."""
+
+    def __init__(self, port: Callable[[], int], tokens: list[str], tag: str):
+        self.port, self.tokens, self.tag = port, tokens, tag
+        self.sent = 0
+        self.answered: set[int] = set()
+        self._lock = threading.Lock()
+
+    def run(self, count: int, rate: float, workers: int = 16) -> None:
+        jobs: queue.Queue = queue.Queue()
+        start = time.perf_counter() + 0.1
+
+        def worker() -> None:
+            conn: http.client.HTTPConnection | None = None
+            while (item := jobs.get()) is not None:
+                i, due = item
+                if (delay := due - time.perf_counter()) > 0:
+                    time.sleep(delay)
+                try:
+                    conn = conn or http.client.HTTPConnection("127.0.0.1", self.port(), timeout=20)
+                    conn.request("GET", f"/mon-espace/documents/{self.tokens[i % len(self.tokens)]}?n={self.tag}-{i}")
+                    response = conn.getresponse()
+                    response.read()
+                    if response.status == 200:
+                        with self._lock:
+                            self.answered.add(i)
+                except (OSError, http.client.HTTPException):
+                    if conn is not None:
+                        conn.close()
+                    conn = None
+
+        threads = [threading.Thread(target=worker, daemon=True) for _ in range(workers)]
+        for thread in threads:
+            thread.start()
+        for i in range(count):
+            jobs.put((i, start + i / rate))
+        self.sent = count
+        for _ in threads:
+            jobs.put(None)
+        for thread in threads:
+            thread.join()
+
+
+def stored(db_path: Path, tag: str) -> int:
+    with sqlite3.connect(db_path, timeout=30) as conn:
+        return conn.execute("SELECT COUNT(DISTINCT json_extract(details, '$.path')) FROM events "
+                            "WHERE channel = 'http' AND details LIKE ?", [f"%n={tag}-%"]).fetchone()[0]
+
+
+def outcome(db_path: Path, receiver: Receiver) -> dict[str, Any]:
+    """Wait for the outbox to drain, then count alerts and deliveries."""
+    def drained() -> bool:
+        with sqlite3.connect(db_path, timeout=30) as conn:
+            pending = conn.execute("SELECT COUNT(*) FROM alert_outbox WHERE state = 'pending'").fetchone()[0]
+            correlated = conn.execute("SELECT value FROM alert_state WHERE name = 'correlation.last_event_id'"
+                                      ).fetchone()
+            newest = conn.execute("SELECT MAX(id) FROM events").fetchone()[0]
+            return pending == 0 and correlated is not None and int(correlated[0]) >= (newest or 0)
+
+    wait_until(drained, 40, 0.2)
+    with sqlite3.connect(db_path, timeout=30) as conn:
+        alerts = conn.execute("SELECT COUNT(*) FROM alerts WHERE key LIKE 'tripwire:%' OR key LIKE 'access:%'"
+                              ).fetchone()[0]
+        degraded = conn.execute("SELECT COUNT(*) FROM alerts WHERE key LIKE 'watch-degraded:%'").fetchone()[0]
+        queued = conn.execute("SELECT COUNT(*) FROM alert_outbox").fetchone()[0]
+        delivered = conn.execute("SELECT COUNT(*) FROM alert_outbox WHERE state = 'delivered'").fetchone()[0]
+    duplicates = sum(n - 1 for n in receiver.hits.values() if n > 1)
+    return {"alerted": f"{alerts}+{degraded} wd", "delivered": f"{delivered}/{queued}", "dup": duplicates}
+
+
+@contextlib.contextmanager
+def scenario_registry(folder: Path) -> Iterator[tuple[Path, list[str], Receiver]]:
+    from canary.alert.destinations import add_destination
+    from canary.settings import set_setting
+    from canary.store import open_db
+
+    db_path = folder / "canary.db"
+    tokens = prepare(db_path)
+    receiver = Receiver()
+    db = open_db(db_path)
+    set_setting(db, "alert.allowed_target_cidrs", "127.0.0.1/32")
+    add_destination(db, receiver.url)
+    db.close()
+    try:
+        yield db_path, tokens, receiver
+    finally:
+        receiver.down()
+
+
+def row(name: str, hits: Hits | None, stored_count: int, result: dict[str, Any], note: str = "",
+        sent: int | None = None, answered: int | None = None) -> dict[str, Any]:
+    sent = hits.sent if hits else sent
+    answered = len(hits.answered) if hits else answered
+    assert sent is not None and answered is not None
+    return {"scenario": name, "sent": sent, "answered": answered, "stored": stored_count,
+            "lost": answered - stored_count, "note": note, **result}
+
+
+# --- scenarios -------------------------------------------------------------------------------------
+
+def disk_full(args: argparse.Namespace, folder: Path) -> dict[str, Any] | None:
+    mount = folder / "disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", str(mount)],
+                      capture_output=True, check=False).returncode != 0:
+        return None
+    try:
+        with scenario_registry(mount) as (db_path, tokens, receiver):
+            serve = Serve(db_path, folder / "serve-disk.log")
+            serve.start()
+            filler = mount / "filler"
+            fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+            for size in (1 << 16, 4096, 512, 1):
+                with contextlib.suppress(OSError):
+                    while True:
+                        os.write(fd, b"\xff" * size)
+            os.close(fd)
+            hits = Hits(lambda: serve.port, tokens, "disk")
+            hits.run(args.hits, args.rate)
+            filler.unlink()
+            wait_until(lambda: stored(db_path, "disk") >= len(hits.answered), 30)
+            result = outcome(db_path, receiver)
+            count = stored(db_path, "disk")
+            serve.stop()
+            return row("disk-full", hits, count, result, "8 MB tmpfs filled, then freed")
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def locked(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    with scenario_registry(folder) as (db_path, tokens, receiver):
+        serve = Serve(db_path, folder / "serve-locked.log")
+        serve.start()
+        hits = Hits(lambda: serve.port, tokens, "lock")
+        sender = threading.Thread(target=hits.run, args=(args.hits, args.rate))
+        sender.start()
+        time.sleep(1)
+        holder = sqlite3.connect(db_path, timeout=30, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        time.sleep(5)
+        holder.execute("ROLLBACK")
+        holder.close()
+        sender.join()
+        wait_until(lambda: stored(db_path, "lock") >= len(hits.answered), 30)
+        result = outcome(db_path, receiver)
+        count = stored(db_path, "lock")
+        serve.stop()
+        return row("locked", hits, count, result, "write lock held 5 s by another connection")
+
+
+def seeds(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    with scenario_registry(folder) as (db_path, tokens, receiver):
+        canary = [sys.executable, "-m", "canary", "--db", str(db_path)]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        subprocess.run([*canary, "system", "add", "ehr-seed", "--kind", "ehr"], env=env, capture_output=True,
+                       check=True)
+        subprocess.run([*canary, "config", "set", "pool.phones", "+33756000000-+33756003999"], env=env,
+                       capture_output=True, check=True)
+        (folder / "dump.txt").write_text("rien\n")
+        serve = Serve(db_path, folder / "serve-seeds.log")
+        serve.start()
+        hits = Hits(lambda: serve.port, tokens, "seed")
+        sender = threading.Thread(target=hits.run, args=(args.hits, args.rate / 2))
+        sender.start()
+        time.sleep(1)
+        started = time.monotonic()
+        runs = [subprocess.Popen([*canary, "seed", "ehr-seed", "--count", "1500", "--seed", "13"], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
+        time.sleep(1)
+        scan = subprocess.run([*canary, "scan", str(folder / "dump.txt")], env=env, capture_output=True, check=False)
+        seconds = []
+        for run in runs:
+            run.wait(300)
+            seconds.append(time.monotonic() - started)
+        sender.join()
+        wait_until(lambda: stored(db_path, "seed") >= len(hits.answered), 30)
+        result = outcome(db_path, receiver)
+        count = stored(db_path, "seed")
+        serve.stop()
+        codes = ",".join(str(r.returncode) for r in runs)
+        return row("seeds", hits, count, result,
+                   f"seeds exit {codes} in {max(seconds):.0f} s; scan exit {scan.returncode}")
+
+
+def kill9(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    with scenario_registry(folder) as (db_path, tokens, receiver):
+        serve = Serve(db_path, folder / "serve-kill.log")
+        serve.start()
+        hits = Hits(lambda: serve.port, tokens, "kill")
+        sender = threading.Thread(target=hits.run, args=(2000, 500.0))
+        sender.start()
+        time.sleep(1.5)
+        serve.kill9()
+        serve.start()
+        sender.join()
+        wait_until(lambda: stored(db_path, "kill") >= len(hits.answered), 30)
+        result = outcome(db_path, receiver)
+        count = stored(db_path, "kill")
+        serve.stop()
+        return row("kill-9", hits, count, result, "SIGKILL after 1.5 s of a 500/s burst, restarted at once")
+
+
+def destination_down(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    with scenario_registry(folder) as (db_path, tokens, receiver):
+        serve = Serve(db_path, folder / "serve-dest.log")
+        serve.start()
+        receiver.down()
+        hits = Hits(lambda: serve.port, tokens[:40], "dest")
+        hits.run(200, 50.0)
+        time.sleep(4)
+        receiver.up()
+        wait_until(lambda: stored(db_path, "dest") >= len(hits.answered), 30)
+        result = outcome(db_path, receiver)
+        count = stored(db_path, "dest")
+        serve.stop()
+        return row("dest-down", hits, count, result, "webhook down ~8 s while 40 alerts were raised")
+
+
+def copytruncate(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    from canary.store import open_db
+    from canary.watch.accesslog.sources import add_source
+
+    with scenario_registry(folder) as (db_path, _tokens, receiver):
+        audit = folder / "audit.log"
+        audit.write_text("")
+        db = open_db(db_path)
+        add_source(db, "ehr-bench", f"file://{audit}", "mediboard")
+        ipps = [row[0] for row in db.execute("SELECT json_extract(record, '$.ipp') FROM canaries")]
+        db.close()
+        serve = Serve(db_path, folder / "serve-rotate.log")
+        serve.start()
+        lines, rate, seconds = 0, 200, 6
+        start = time.perf_counter()
+        rotated = False
+        with open(audit, "a", encoding="utf-8") as out:
+            while lines < rate * seconds:
+                due = start + lines / rate
+                if (delay := due - time.perf_counter()) > 0:
+                    time.sleep(delay)
+                stamp = time.strftime("%Y-%m-%d %H:%M:%S+00:00", time.gmtime())
+                out.write(f"{stamp} user=u{lines} ip=10.2.3.4 action=dPpatients.vw_full_patients "
+                          f"ipp={ipps[lines % len(ipps)]} module=dPpatients\n")
+                out.flush()
+                lines += 1
+                if not rotated and lines == rate * seconds // 2:
+                    shutil.copyfile(audit, folder / "audit.log.1")  # what logrotate's copytruncate does
+                    os.truncate(audit, 0)
+                    rotated = True
+
+        def access_events() -> int:
+            with sqlite3.connect(db_path, timeout=30) as conn:
+                return conn.execute("SELECT COUNT(*) FROM events WHERE channel = 'access-log'").fetchone()[0]
+
+        wait_until(lambda: access_events() >= lines, 30)
+        result = outcome(db_path, receiver)
+        count = access_events()
+        with sqlite3.connect(db_path, timeout=30) as conn:
+            error = conn.execute("SELECT last_error FROM accesslog_sources").fetchone()[0]
+        serve.stop()
+        return row("copytruncate", None, count, result, f"200 lines/s, rotated at line {rate * seconds // 2}; "
+                   f"last_error: {error or 'none'}", sent=lines, answered=lines)
+
+
+SCENARIOS = {"disk-full": disk_full, "locked": locked, "seeds": seeds, "kill-9": kill9,
+             "dest-down": destination_down, "copytruncate": copytruncate}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", nargs="*", choices=list(SCENARIOS), help="run only these scenarios")
+    parser.add_argument("--rate", type=float, default=100.0, help="hits per second (disk-full, locked, seeds)")
+    parser.add_argument("--hits", type=int, default=600, help="hits per scenario (disk-full, locked, seeds)")
+    args = parser.parse_args()
+    print(f"canary serve on 127.0.0.1, {os.cpu_count()} cores; goal: lost = answered - stored = 0 in every row")
+    print(f"{'scenario':<13} {'sent':>5} {'answered':>8} {'stored':>6} {'alerted':>9} {'delivered':>9} "
+          f"{'dup':>4} {'lost':>4}  note")
+    for name in args.only or list(SCENARIOS):
+        with tempfile.TemporaryDirectory() as folder:
+            started = time.monotonic()
+            result = SCENARIOS[name](args, Path(folder))
+            took = time.monotonic() - started
+        if result is None:
+            print(f"{name:<13} skipped: cannot mount a tmpfs here (needs root)")
+            continue
+        print(f"{result['scenario']:<13} {result['sent']:>5} {result['answered']:>8} {result['stored']:>6} "
+              f"{result['alerted']:>9} {result['delivered']:>9} {result['dup']:>4} {result['lost']:>4}  "
+              f"{result['note']} ({took:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
