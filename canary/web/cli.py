@@ -16,6 +16,7 @@ from waitress.server import create_server
 
 from canary.cli import CliContext, pass_ctx
 from canary.files import write_atomic
+from canary.ops.lock import ServeLock
 from canary.serve import ServeContext, build_services, serve_options, start_all, stop_all
 from canary.web import create_app
 from canary.web.users import add_user
@@ -24,6 +25,16 @@ from canary.web.users import add_user
 def _serve(ctx: CliContext, host: str, port: int, **options: Any) -> None:
     """Run the console and every configured listener and worker until interrupted."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Held until exit: `canary restore` refuses to replace a registry a serve is using.
+    serve_lock = ServeLock(ctx.db_path)
+    serve_lock.acquire()
+    try:
+        _run(ctx, host, port, **options)
+    finally:
+        serve_lock.release()
+
+
+def _run(ctx: CliContext, host: str, port: int, **options: Any) -> None:
     _first_admin(ctx)
     app = create_app({"DATABASE": str(ctx.db_path)})
     serve_ctx = ServeContext(db_path=ctx.db_path)
