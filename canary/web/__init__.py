@@ -33,4 +33,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(console.bp)
+    # /healthz, /readyz, /metrics: no login, no data (canary.ops.health).
+    from canary.ops import health
+
+    app.register_blueprint(health.bp)
     return app

@@ -17,7 +17,15 @@ from waitress.server import create_server
 from canary.cli import CliContext, pass_ctx
 from canary.files import write_atomic
 from canary.ops.lock import ServeLock
-from canary.serve import ServeContext, build_services, serve_options, start_all, stop_all
+from canary.serve import (
+    ServeContext,
+    build_metrics,
+    build_readiness,
+    build_services,
+    serve_options,
+    start_all,
+    stop_all,
+)
 from canary.web import create_app
 from canary.web.users import add_user
 
@@ -39,6 +47,9 @@ def _run(ctx: CliContext, host: str, port: int, **options: Any) -> None:
     app = create_app({"DATABASE": str(ctx.db_path)})
     serve_ctx = ServeContext(db_path=ctx.db_path)
     services = start_all(build_services(serve_ctx, options))
+    # /readyz and /metrics (canary.ops.health) see what this process started.
+    app.config["READINESS_CHECKS"] = build_readiness(serve_ctx, options, services)
+    app.config["METRICS_COLLECTORS"] = build_metrics(serve_ctx, options, services)
     serve_ctx.scheduler.start()
     # waitress (as for the callback listener): a production server with bounded threads, not the
     # development server, which is neither meant for hostile clients nor for long uptimes.

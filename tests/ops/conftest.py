@@ -67,11 +67,12 @@ def serve() -> Iterator[Callable[..., Served]]:
     """Start `canary serve` on a registry with free loopback ports; every one started is stopped after the test."""
     started: list[Served] = []
 
-    def _start(db_path: Path, *extra: str) -> Served:
+    def _start(db_path: Path, *extra: str, access_logs: bool = False) -> Served:
         console_port, callback_port = free_port(), free_port()
+        watch_logs = [] if access_logs else ["--no-access-logs"]
         process = subprocess.Popen(
             [sys.executable, "-m", "canary", "--db", str(db_path), "serve", "--port", str(console_port),
-             "--callback-host", "127.0.0.1", "--callback-port", str(callback_port), "--no-access-logs", *extra],
+             "--callback-host", "127.0.0.1", "--callback-port", str(callback_port), *watch_logs, *extra],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         served = Served(process, console_port, callback_port)
         started.append(served)
