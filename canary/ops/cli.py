@@ -8,6 +8,7 @@ import click
 
 from canary.cli import CliContext, pass_ctx
 from canary.ops.backup import backup_key, restore_backup, take_backup
+from canary.output import echo_json
 from canary.store import open_db
 
 _KEY_FILE = click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path),
@@ -44,4 +45,21 @@ def restore(ctx: CliContext, file: Path, key_file: Path | None, force: bool) -> 
         click.echo(f"the replaced registry is kept as {kept}")
 
 
-COMMANDS = [backup, restore]
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def doctor(ctx: CliContext, as_json: bool) -> None:
+    """Check the deployment (DNS delegation, MX, callback URL, pools, plantings, paging); exit 1 on a problem."""
+    from canary.doctor import run_checks, summary
+
+    results = run_checks(ctx.db)
+    if as_json:
+        echo_json(summary(results))
+    else:
+        for result in results:
+            click.echo(result.line())
+    if not summary(results)["ok"]:
+        raise SystemExit(1)
+
+
+COMMANDS = [backup, restore, doctor]

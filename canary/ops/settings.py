@@ -16,5 +16,8 @@ SETTINGS: list[Setting] = [
     Setting("retention.hour", int, 3, "UTC hour at which serve's daily prune job runs (0-23)."),
     Setting("doctor.resolver", str, "",
             "DNS resolver `canary doctor` asks, as host or host:port; empty = the system resolver."),
+    Setting("doctor.host_addresses", list, [],
+            "Public addresses of this host, which the DNS zone's NS and the mail domains' MX must reach "
+            "(behind NAT, the public one); empty = what the host's own name resolves to."),
     Setting("doctor.timeout", float, 5.0, "Seconds `canary doctor` waits for each DNS or HTTP answer."),
 ]
