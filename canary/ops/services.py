@@ -98,6 +98,22 @@ def _listener_check(service: Any) -> ReadinessCheck:
     return ReadinessCheck(f"listener {service.name}", service.ready)
 
 
+def _missing_smtp(ctx: ServeContext, options: dict[str, Any], started: list[Service]) -> list[ReadinessCheck]:
+    """The SMTP receiver is enabled but could not start (serve logged why and runs the others): not ready."""
+    from canary.watch.tripwire.services import SmtpService
+
+    if any(isinstance(s, SmtpService) for s in started):
+        return []
+    db = open_db(ctx.db_path, migrate_schema=False)
+    try:
+        enabled = bool(options.get("smtp") or get_setting(db, "tripwire.smtp_enabled"))
+    finally:
+        db.close()
+    if not enabled:
+        return []
+    return [ReadinessCheck(f"listener {SmtpService.name}", lambda: "enabled but could not start (see the log)")]
+
+
 def services(ctx: ServeContext, options: dict[str, Any]) -> list[Service]:
     return [OpsService(ctx)]
 
@@ -106,6 +122,7 @@ def readiness(ctx: ServeContext, options: dict[str, Any], started: list[Service]
     db_path = str(ctx.db_path)
     checks = [ReadinessCheck("registry writable", lambda: registry_writable(db_path))]
     checks.extend(_listener_check(s) for s in started if callable(getattr(s, "ready", None)))
+    checks.extend(_missing_smtp(ctx, options, started))
     checks.extend(ReadinessCheck("scheduler alive", s.scheduler_alive) for s in started if isinstance(s, OpsService))
     if options.get("alerts", True):  # only where this process delivers alerts
         checks.append(ReadinessCheck("outbox not stuck", lambda: outbox_not_stuck(db_path)))

@@ -146,3 +146,30 @@ def test_outside_serve_the_console_app_checks_the_registry(db_path, db):
     metrics = client.get("/metrics").get_data(as_text=True)
     assert "canary_events_recorded_total 0.0" in metrics
     assert Path(db_path).exists()
+
+
+def test_listeners_that_could_not_start_make_serve_not_ready(db, db_path, add_hand_canaries, serve, tmp_path):
+    import socket
+
+    from tests.alert.alert_peers import self_signed_certificate
+
+    add_hand_canaries(count=1)
+    cert, key = self_signed_certificate(tmp_path)
+    key.chmod(0o644)  # readable by everyone: the SMTP receiver refuses to start, serve runs the rest
+    set_setting(db, "tripwire.smtp_tls_cert", str(cert))
+    set_setting(db, "tripwire.smtp_tls_key", str(key))
+    set_setting(db, "pool.mail_domains", "mail.example.fr")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        add_source(db, "ehr-test", f"syslog://127.0.0.1:{port}", "jsonl", name="ehr-syslog")
+        served = serve(db_path, "--smtp", "--smtp-port", "0", access_logs=True)
+        ready = requests.get(f"http://127.0.0.1:{served.console_port}/readyz", timeout=20)
+        stderr = served.stop()
+    assert ready.status_code == 503
+    checks = ready.json()["checks"]
+    assert checks["listener tripwire smtp receiver"] == "failing"
+    assert checks["listener access-log sources"] == "failing"
+    assert checks["listener tripwire http callback listener"] == "ok" and checks["registry writable"] == "ok"
+    assert "not ready: listener access-log sources: not started: ehr-syslog" in stderr
+    assert "key" not in ready.text and str(tmp_path) not in ready.text
