@@ -56,6 +56,11 @@ class DoctorContext:
             resolver = dns.resolver.Resolver()  # /etc/resolv.conf, as every program on the host
         else:
             host, port = _host_port(configured)
+            try:
+                host = str(ipaddress.ip_address(host))
+            except ValueError as exc:
+                raise CanaryError(f"doctor.resolver {configured!r}: expected an IP address, optionally with "
+                                  ":port") from exc
             resolver = dns.resolver.Resolver(configure=False)
             resolver.nameservers = [host]
             resolver.port = port
@@ -67,7 +72,10 @@ class DoctorContext:
         """This host's public addresses: setting doctor.host_addresses, else what its own name resolves to."""
         configured = get_setting(self.db, "doctor.host_addresses")
         if configured:
-            return {str(ipaddress.ip_address(a.strip())) for a in configured}
+            try:
+                return {str(ipaddress.ip_address(a.strip())) for a in configured}
+            except ValueError as exc:
+                raise CanaryError(f"doctor.host_addresses: {exc}") from exc
         found: set[str] = set()
         for name in {socket.gethostname(), socket.getfqdn()}:
             try:

@@ -135,3 +135,15 @@ def test_an_unanswering_resolver_is_one_failing_line(cli, db, add_hand_canaries)
     assert result.exit_code == 1
     assert result.output.splitlines()[0] == ("FAIL  dns zone: docs.example.fr: no NS record (the resolver did not "
                                              "answer in time): delegate the zone to this host")
+
+
+def test_bad_doctor_settings_are_one_clear_failing_line(cli, db, loopback_dns):
+    set_setting(db, "tripwire.dns_zone", "docs.example.fr")
+    set_setting(db, "doctor.host_addresses", "not-an-ip")
+    assert cli("doctor").output.splitlines()[0] == (
+        "FAIL  dns zone: doctor.host_addresses: 'not-an-ip' does not appear to be an IPv4 or IPv6 address")
+    set_setting(db, "doctor.resolver", "resolver.example.fr:53")
+    result = cli("doctor")
+    assert result.exit_code == 1
+    assert result.output.splitlines()[0] == (
+        "FAIL  dns zone: doctor.resolver 'resolver.example.fr:53': expected an IP address, optionally with :port")
