@@ -27,12 +27,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 log = logging.getLogger("canary.serve")
 
 SERVICE_MODULES = [
+    "canary.ops.services",  # first: its error counter must see the other services being built
     "canary.plant.services",
     "canary.watch.sweep.services",
     "canary.watch.tripwire.services",
     "canary.watch.accesslog.services",
     "canary.alert.services",
-    "canary.ops.services",
 ]
 
 

@@ -34,7 +34,10 @@ class OpsService:
 
     def __init__(self, ctx: ServeContext) -> None:
         self.ctx = ctx
+        # Counting from now, before the other domains build their services: a listener that cannot
+        # even be built (an unreadable key, say) logs its error then and must be counted.
         self.errors = ErrorCounter()
+        self.errors.attach()
         self.last_beat = time.monotonic()
         self._jobs: list[Any] = []
 
@@ -51,7 +54,6 @@ class OpsService:
             db.close()
 
     def start(self) -> None:
-        self.errors.attach()
         db = open_db(self.ctx.db_path, migrate_schema=False)
         try:
             hour = min(23, max(0, int(get_setting(db, "retention.hour"))))
@@ -94,24 +96,30 @@ def outbox_not_stuck(db_path: str) -> str | None:
     return f"{stuck} alert messages due for over {OUTBOX_STUCK_SECONDS:.0f} s and not taken" if stuck else None
 
 
-def _listener_check(service: Any) -> ReadinessCheck:
-    return ReadinessCheck(f"listener {service.name}", service.ready)
+class NotStarted:
+    """A listener that is enabled but could not start (serve logged why and runs the others)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def ready(self) -> str | None:
+        return "enabled but could not start (see the log)"
 
 
-def _missing_smtp(ctx: ServeContext, options: dict[str, Any], started: list[Service]) -> list[ReadinessCheck]:
-    """The SMTP receiver is enabled but could not start (serve logged why and runs the others): not ready."""
+def listeners(ctx: ServeContext, options: dict[str, Any], started: list[Service]) -> list[Any]:
+    """Every listener of this serve: those started (they have ``ready()``), and an enabled SMTP receiver
+    that is missing from them."""
     from canary.watch.tripwire.services import SmtpService
 
-    if any(isinstance(s, SmtpService) for s in started):
-        return []
-    db = open_db(ctx.db_path, migrate_schema=False)
-    try:
-        enabled = bool(options.get("smtp") or get_setting(db, "tripwire.smtp_enabled"))
-    finally:
-        db.close()
-    if not enabled:
-        return []
-    return [ReadinessCheck(f"listener {SmtpService.name}", lambda: "enabled but could not start (see the log)")]
+    out: list[Any] = [s for s in started if callable(getattr(s, "ready", None))]
+    if not any(isinstance(s, SmtpService) for s in started):
+        db = open_db(ctx.db_path, migrate_schema=False)
+        try:
+            if options.get("smtp") or get_setting(db, "tripwire.smtp_enabled"):
+                out.append(NotStarted(SmtpService.name))
+        finally:
+            db.close()
+    return out
 
 
 def services(ctx: ServeContext, options: dict[str, Any]) -> list[Service]:
@@ -121,8 +129,7 @@ def services(ctx: ServeContext, options: dict[str, Any]) -> list[Service]:
 def readiness(ctx: ServeContext, options: dict[str, Any], started: list[Service]) -> list[ReadinessCheck]:
     db_path = str(ctx.db_path)
     checks = [ReadinessCheck("registry writable", lambda: registry_writable(db_path))]
-    checks.extend(_listener_check(s) for s in started if callable(getattr(s, "ready", None)))
-    checks.extend(_missing_smtp(ctx, options, started))
+    checks.extend(ReadinessCheck(f"listener {s.name}", s.ready) for s in listeners(ctx, options, started))
     checks.extend(ReadinessCheck("scheduler alive", s.scheduler_alive) for s in started if isinstance(s, OpsService))
     if options.get("alerts", True):  # only where this process delivers alerts
         checks.append(ReadinessCheck("outbox not stuck", lambda: outbox_not_stuck(db_path)))
@@ -131,6 +138,6 @@ def readiness(ctx: ServeContext, options: dict[str, Any], started: list[Service]
 
 def metrics(ctx: ServeContext, options: dict[str, Any], started: list[Service]) -> list[Any]:
     collectors: list[Any] = [s.errors for s in started if isinstance(s, OpsService)]
-    collectors.append(ListenerCollector([s for s in started if callable(getattr(s, "ready", None))]))
+    collectors.append(ListenerCollector(listeners(ctx, options, started)))
     return collectors
 

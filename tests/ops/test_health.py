@@ -165,6 +165,7 @@ def test_listeners_that_could_not_start_make_serve_not_ready(db, db_path, add_ha
         add_source(db, "ehr-test", f"syslog://127.0.0.1:{port}", "jsonl", name="ehr-syslog")
         served = serve(db_path, "--smtp", "--smtp-port", "0", access_logs=True)
         ready = requests.get(f"http://127.0.0.1:{served.console_port}/readyz", timeout=20)
+        samples = _scrape(served.console_port)
         stderr = served.stop()
     assert ready.status_code == 503
     checks = ready.json()["checks"]
@@ -173,3 +174,8 @@ def test_listeners_that_could_not_start_make_serve_not_ready(db, db_path, add_ha
     assert checks["listener tripwire http callback listener"] == "ok" and checks["registry writable"] == "ok"
     assert "not ready: listener access-log sources: not started: ehr-syslog" in stderr
     assert "key" not in ready.text and str(tmp_path) not in ready.text
+    assert samples[("canary_listener_up", (("listener", "tripwire smtp receiver"),))] == 0
+    assert samples[("canary_listener_up", (("listener", "access-log sources"),))] == 0
+    assert samples[("canary_listener_up", (("listener", "tripwire http callback listener"),))] == 1
+    assert samples[("canary_listener_errors_total", (("listener", "tripwire"),))] == 1  # the unreadable key
+    assert samples[("canary_listener_errors_total", (("listener", "accesslog"),))] == 1  # the taken port
