@@ -95,18 +95,19 @@ class RegistryCollector:
         yield runs
 
     def _access_logs(self, conn: sqlite3.Connection) -> Iterator[Metric]:
-        families = {column: CounterMetricFamily(f"canary_accesslog_{column}", text, labels=["source", "system"])
+        # Per source only: which system a source watches is the operator's business, not the scraper's.
+        families = {column: CounterMetricFamily(f"canary_accesslog_{column}", text, labels=["source"])
                     for column, text in (("lines", "Audit-trail lines read, per source."),
                                          ("malformed", "Audit-trail lines that could not be parsed, per source."),
                                          ("matched", "Audit-trail lines naming a canary, per source."))}
         failing = GaugeMetricFamily("canary_accesslog_source_failing",
                                     "1 while a source's last attempt failed (see 'canary logs list').",
-                                    labels=["source", "system"])
-        for name, system, lines, malformed, matched, last_error in conn.execute(
-                "SELECT name, system, lines, malformed, matched, last_error FROM accesslog_sources ORDER BY name"):
+                                    labels=["source"])
+        for name, lines, malformed, matched, last_error in conn.execute(
+                "SELECT name, lines, malformed, matched, last_error FROM accesslog_sources ORDER BY name"):
             for column, value in (("lines", lines), ("malformed", malformed), ("matched", matched)):
-                families[column].add_metric([name, system], value)
-            failing.add_metric([name, system], 1 if last_error else 0)
+                families[column].add_metric([name], value)
+            failing.add_metric([name], 1 if last_error else 0)
         yield from families.values()
         yield failing
 
