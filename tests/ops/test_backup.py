@@ -197,6 +197,9 @@ def test_token_issued_before_the_backup_fires_after_the_restore(db, db_path, add
     assert made.returncode == 0, made.stderr
     refused = _one_line_error(run_canary(db_path, "restore", str(backup_file), "--force"))
     assert "in use by a running 'canary serve'" in refused
+    # The refused restore changed nothing: serve runs on, its registry answers as before.
+    assert first.process.poll() is None
+    assert requests.get(f"http://127.0.0.1:{first.console_port}/readyz", timeout=10).status_code == 200
     first.stop()
 
     fresh = tmp_path / "restored"

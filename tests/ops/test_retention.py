@@ -122,4 +122,5 @@ def test_daily_job_is_scheduled_and_prunes(db, db_path, add_hand_canaries, caplo
         service.stop()
         ctx.scheduler.shutdown(wait=False)
     assert ctx.scheduler.get_job("ops-retention") is None
+    assert service.scheduler_alive() == "the scheduler is not running"  # what /readyz then reports
     assert json.loads(db.execute("SELECT value FROM settings WHERE key = 'retention.hour'").fetchone()[0]) == 4
