@@ -27,6 +27,7 @@ COMMAND_MODULES = {
     "canary.watch.accesslog.cli": ("logs",),
     "canary.alert.cli": ("alerts", "alert", "notify"),
     "canary.web.cli": ("serve", "user"),
+    "canary.ops.cli": ("backup", "restore", "doctor"),
 }
 
 

@@ -4,7 +4,10 @@ A domain that runs something in the background (a listener, a tailer, a delivery
 sweeps) has a ``services.py`` listed in ``SERVICE_MODULES`` with:
 
 - ``SERVE_OPTIONS``: extra click options for ``canary serve`` (e.g. ``--dns``);
-- ``services(ctx, options) -> list[Service]``: what to start, given the parsed options.
+- ``services(ctx, options) -> list[Service]``: what to start, given the parsed options;
+- ``readiness(ctx, options, started) -> list[ReadinessCheck]`` (optional): what ``/readyz`` checks;
+- ``metrics(ctx, options, started) -> list[collector]`` (optional): extra ``prometheus_client``
+  collectors served on ``/metrics`` beside those computed from the registry.
 
 Each service opens its own registry connection (SQLite connections are per thread).
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,6 +27,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 log = logging.getLogger("canary.serve")
 
 SERVICE_MODULES = [
+    "canary.ops.services",  # first: its error counter must see the other services being built
     "canary.plant.services",
     "canary.watch.sweep.services",
     "canary.watch.tripwire.services",
@@ -37,6 +42,14 @@ class Service(Protocol):
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ReadinessCheck:
+    """One thing ``/readyz`` checks: ``check()`` returns None when fine, else a short reason (logged, never served)."""
+
+    name: str
+    check: Callable[[], str | None]
 
 
 @dataclass
@@ -68,16 +81,35 @@ def build_services(ctx: ServeContext, options: dict[str, Any]) -> list[Service]:
     return services
 
 
-def readiness_problems(services: list[Service]) -> list[str]:
-    """What keeps ``serve`` from being ready: each service may offer ``problem() -> str | None``
-    (e.g. a watcher that could keep a sighting neither in the registry nor in its journal)."""
-    problems = []
-    for service in services:
+def build_readiness(ctx: ServeContext, options: dict[str, Any], started: list[Service]) -> list[ReadinessCheck]:
+    """Every domain's readiness checks for the services that did start."""
+    checks: list[ReadinessCheck] = []
+    for module in _modules():
+        factory = getattr(module, "readiness", None)
+        if factory is not None:
+            checks.extend(factory(ctx, options, started))
+    return checks + service_checks(started)
+
+
+def service_checks(started: list[Service]) -> list[ReadinessCheck]:
+    """A service may say what keeps it from doing its job (e.g. a watcher that could keep a sighting
+    neither in the registry nor in its journal): ``problem() -> str | None``."""
+    checks = []
+    for service in started:
         problem = getattr(service, "problem", None)
-        text = problem() if callable(problem) else None
-        if text:
-            problems.append(f"{service.name}: {text}")
-    return problems
+        if callable(problem):
+            checks.append(ReadinessCheck(service.name, problem))
+    return checks
+
+
+def build_metrics(ctx: ServeContext, options: dict[str, Any], started: list[Service]) -> list[Any]:
+    """Every domain's extra metrics collectors (state only this process knows, e.g. listener errors)."""
+    collectors: list[Any] = []
+    for module in _modules():
+        factory = getattr(module, "metrics", None)
+        if factory is not None:
+            collectors.extend(factory(ctx, options, started))
+    return collectors
 
 
 def start_all(services: list[Service]) -> list[Service]:

@@ -87,6 +87,7 @@ SETTING_MODULES = [
     "canary.watch.tripwire.settings",
     "canary.watch.accesslog.settings",
     "canary.alert.settings",
+    "canary.ops.settings",
 ]
 
 

@@ -26,12 +26,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         bootstrap.close()
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict")
 
-    from canary.web import auth, console, db, health, i18n, security
+    from canary.web import auth, console, db, i18n, security
 
     db.init_app(app)
     security.init_app(app)
     i18n.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(console.bp)
+    # /healthz, /readyz, /metrics: no login, no data (canary.ops.health).
+    from canary.ops import health
+
     app.register_blueprint(health.bp)
     return app

@@ -16,11 +16,12 @@ from waitress.server import create_server
 
 from canary.cli import CliContext, pass_ctx
 from canary.files import write_atomic
+from canary.ops.lock import ServeLock
 from canary.serve import (
     ServeContext,
-    Service,
+    build_metrics,
+    build_readiness,
     build_services,
-    readiness_problems,
     serve_options,
     start_all,
     stop_all,
@@ -32,12 +33,23 @@ from canary.web.users import add_user
 def _serve(ctx: CliContext, host: str, port: int, **options: Any) -> None:
     """Run the console and every configured listener and worker until interrupted."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Held until exit: `canary restore` refuses to replace a registry a serve is using.
+    serve_lock = ServeLock(ctx.db_path)
+    serve_lock.acquire()
+    try:
+        _run(ctx, host, port, **options)
+    finally:
+        serve_lock.release()
+
+
+def _run(ctx: CliContext, host: str, port: int, **options: Any) -> None:
     _first_admin(ctx)
-    running: list[Service] = []
-    app = create_app({"DATABASE": str(ctx.db_path), "READINESS": lambda: readiness_problems(running)})
+    app = create_app({"DATABASE": str(ctx.db_path)})
     serve_ctx = ServeContext(db_path=ctx.db_path)
     services = start_all(build_services(serve_ctx, options))
-    running.extend(services)
+    # /readyz and /metrics (canary.ops.health) see what this process started.
+    app.config["READINESS_CHECKS"] = build_readiness(serve_ctx, options, services)
+    app.config["METRICS_COLLECTORS"] = build_metrics(serve_ctx, options, services)
     serve_ctx.scheduler.start()
     # waitress (as for the callback listener): a production server with bounded threads, not the
     # development server, which is neither meant for hostile clients nor for long uptimes.

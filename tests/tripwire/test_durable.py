@@ -129,21 +129,23 @@ def test_a_journal_left_by_a_crashed_run_is_replayed_at_start_exactly_once(start
 
 def test_when_even_the_journal_refuses_the_loss_is_loud_readiness_fails_and_an_alert_follows(
         start_listeners, canaries, db, db_path, caplog):
-    from canary.serve import readiness_problems
+    from canary.serve import service_checks
     from canary.web import create_app
 
     set_setting(db, "journal.wait_ms", "100")
     set_setting(db, "journal.max_bytes", "300")  # a journal too small for even one sighting
     listeners = start_listeners()
     services = list(listeners.values())
-    console = create_app({"DATABASE": str(db_path), "READINESS": lambda: readiness_problems(services)}).test_client()
+    console = create_app({"DATABASE": str(db_path), "READINESS_CHECKS": service_checks(services)}).test_client()
     assert console.get("/readyz").status_code == 200
     base = f"http://127.0.0.1:{listeners['CallbackService'].port}"
     with registry_locked(db_path):
         answer = requests.get(f"{base}/mon-espace/documents/{canaries[0]['token']}", timeout=10)
         assert answer.status_code == 200  # the same answer as always: the visitor learns nothing
         ready = console.get("/readyz")
-        assert ready.status_code == 503 and b"1 sighting(s) lost" in ready.data
+        # The probe names the failing service only; the reason goes to the log.
+        assert ready.status_code == 503 and "failing" in ready.get_json()["checks"].values()
+    assert any("1 sighting(s) lost" in r.getMessage() for r in caplog.records)
     assert any(r.levelname == "CRITICAL" and "LOST" in r.getMessage() for r in caplog.records)
     assert any(canaries[0]["token"] in r.getMessage() for r in caplog.records)  # the hit itself, to re-enter
     assert _until(lambda: len(_events(db_path, "watch")) == 1)

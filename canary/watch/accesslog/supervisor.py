@@ -60,6 +60,12 @@ class AccessLogSupervisor:
             for name in list(self.running):
                 self._stop_one(name)
 
+    def ready(self) -> str | None:
+        """For /readyz: None while every configured source runs, else which could not start."""
+        with self._lock:
+            failed = sorted(self._failed)
+        return f"not started: {', '.join(failed)}" if failed else None
+
     def service(self, name: str) -> Any:
         """The running service of source ``name`` (None if not running)."""
         entry = self.running.get(name)
@@ -77,6 +83,8 @@ class AccessLogSupervisor:
         try:
             wanted = {s["name"]: s for s in list_sources(db)}
             with self._lock:
+                for name in set(self._failed) - set(wanted):  # removed while failing: nothing to start
+                    del self._failed[name]
                 for name, (signature, _service) in list(self.running.items()):
                     if name not in wanted or _signature(wanted[name]) != signature:
                         self._stop_one(name)

@@ -246,6 +246,10 @@ class DnsListener:
             self._servers.append(server)
             self._threads.append(thread)
 
+    def serving(self) -> bool:
+        """Both servers bound and their threads running (for /readyz)."""
+        return len(self._threads) == 2 and all(thread.is_alive() for thread in self._threads)
+
     def _bind(self) -> tuple[_UDPServer, _TCPServer]:
         # Port 0 asks for an ephemeral UDP port and TCP then takes the same number; that number may
         # already be some TCP socket's, so try a few.

@@ -92,6 +92,11 @@ class CallbackService:
         self._thread.start()
         log.info("callback listener on http://%s:%s/", self.host, self.port)
 
+    def ready(self) -> str | None:
+        """For /readyz: None while bound and serving, else why not."""
+        alive = self._server is not None and self._thread is not None and self._thread.is_alive()
+        return None if alive else "not serving"
+
     def stop(self) -> None:
         server = self._server
         if server is not None and self._thread is not None:
@@ -118,6 +123,9 @@ class DnsService:
         log.info("DNS listener on %s:%s (udp, tcp) for %s", self.listener.host, self.port,
                  self.listener.resolver.answers.zone)
 
+    def ready(self) -> str | None:
+        return None if self.listener.serving() else "not serving"
+
     def stop(self) -> None:
         self.listener.stop()
 
@@ -139,6 +147,9 @@ class SmtpService:
         if self.listener.tls is not None:
             tls = "STARTTLS required" if config.require_tls else "STARTTLS offered"
         log.info("SMTP receiver on %s:%s for %s (%s)", self.listener.host, self.port, ", ".join(config.domains), tls)
+
+    def ready(self) -> str | None:
+        return None if self.listener.serving() else "not serving"
 
     def stop(self) -> None:
         self.listener.stop()

@@ -288,6 +288,10 @@ class SmtpListener:
         if errors:
             raise errors[0]
 
+    def serving(self) -> bool:
+        """Bound and its loop thread running (for /readyz)."""
+        return self._server is not None and self._thread is not None and self._thread.is_alive()
+
     def stop(self) -> None:
         if self._loop is not None and self._thread is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)

@@ -1,0 +1,1 @@
+"""Running canary for years: backup and restore, health and metrics, retention, ``canary doctor``."""

@@ -1,0 +1,83 @@
+"""``/healthz``, ``/readyz`` and ``/metrics`` on the console port: no login, no patient or canary data.
+
+``/healthz`` says the process answers. ``/readyz`` runs the readiness checks ``serve`` gathered from
+every domain (``app.config["READINESS_CHECKS"]``; outside serve, only the registry check) and answers
+503 when one fails, naming the check but never its reason (reasons go to the log: they may hold paths).
+``/metrics`` is computed from the registry at scrape time, plus the collectors serve adds
+(``app.config["METRICS_COLLECTORS"]``); nothing is kept between scrapes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from canary.ops.metrics import RegistryCollector
+from canary.serve import ReadinessCheck
+
+log = logging.getLogger("canary.ops.health")
+
+bp = Blueprint("health", __name__)
+
+PROBE_TIMEOUT = 2.0
+
+
+def registry_writable(db_path: str) -> str | None:
+    """Write a row and roll it back: proves the file is writable and its write lock can be had quickly."""
+    try:
+        conn = sqlite3.connect(db_path, timeout=PROBE_TIMEOUT, isolation_level=None)
+    except sqlite3.Error as exc:
+        return f"cannot open the registry: {exc}"
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO settings (key, value, updated_at) VALUES ('ops.readiness-probe', '0', '') "
+                     "ON CONFLICT(key) DO NOTHING")
+        conn.execute("ROLLBACK")
+        return None
+    except sqlite3.Error as exc:
+        return f"registry not writable: {exc}"
+    finally:
+        conn.close()
+
+
+def _checks() -> list[ReadinessCheck]:
+    configured = current_app.config.get("READINESS_CHECKS")
+    if configured is not None:
+        return list(configured)
+    database = str(current_app.config["DATABASE"])
+    return [ReadinessCheck("registry writable", lambda: registry_writable(database))]
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    return Response("ok\n", mimetype="text/plain")
+
+
+@bp.get("/readyz")
+def readyz() -> Any:
+    results: dict[str, str] = {}
+    for check in _checks():
+        try:
+            reason = check.check()
+        except Exception as exc:  # a broken check means not ready, never a 500
+            reason = f"check failed: {exc}"
+        if reason is not None:
+            log.warning("not ready: %s: %s", check.name, reason)
+        results[check.name] = "ok" if reason is None else "failing"
+    ready = all(value == "ok" for value in results.values())
+    response = jsonify({"status": "ready" if ready else "not ready", "checks": results})
+    response.status_code = 200 if ready else 503
+    return response
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(RegistryCollector(str(current_app.config["DATABASE"])))
+    for collector in current_app.config.get("METRICS_COLLECTORS", []):
+        registry.register(collector)
+    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,86 @@
+"""Fixtures of the operations tests: a real `canary serve` process on loopback ports, a backup passphrase."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSPHRASE = "correct horse battery staple"
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[str], timeout: float = 30) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            raise AssertionError(f"serve exited early: {process.stderr.read() if process.stderr else ''}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing listens on {port}")
+
+
+def run_canary(db_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The real console script in its own process, as an operator (or cron) runs it."""
+    return subprocess.run([sys.executable, "-m", "canary", "--db", str(db_path), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})})
+
+
+@dataclass
+class Served:
+    process: subprocess.Popen[str]
+    console_port: int
+    callback_port: int
+
+    def stop(self) -> str:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        _, stderr = self.process.communicate(timeout=30)
+        return stderr
+
+
+@pytest.fixture
+def passphrase(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("CANARY_BACKUP_PASSPHRASE", PASSPHRASE)
+    return PASSPHRASE
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., Served]]:
+    """Start `canary serve` on a registry with free loopback ports; every one started is stopped after the test."""
+    started: list[Served] = []
+
+    def _start(db_path: Path, *extra: str, access_logs: bool = False) -> Served:
+        console_port, callback_port = free_port(), free_port()
+        watch_logs = [] if access_logs else ["--no-access-logs"]
+        process = subprocess.Popen(
+            [sys.executable, "-m", "canary", "--db", str(db_path), "serve", "--port", str(console_port),
+             "--callback-host", "127.0.0.1", "--callback-port", str(callback_port), *watch_logs, *extra],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        served = Served(process, console_port, callback_port)
+        started.append(served)
+        wait_for_port(console_port, process)
+        wait_for_port(callback_port, process)
+        return served
+
+    yield _start
+    for served in started:
+        if served.process.poll() is None:
+            served.stop()
