@@ -51,7 +51,7 @@ def test_health_and_readiness_of_a_running_serve(db, db_path, add_hand_canaries,
     body = ready.json()
     assert body["status"] == "ready"
     assert body["checks"] == {"registry writable": "ok", "listener tripwire http callback listener": "ok",
-                              "scheduler alive": "ok", "outbox not stuck": "ok"}
+                              "scheduler alive": "ok", "outbox not stuck": "ok", "tripwire writer": "ok"}
     # The console itself still wants a login.
     assert requests.get(f"{base}/", timeout=10, allow_redirects=False).status_code in (302, 303)
 
