@@ -1,0 +1,150 @@
+"""Real peers on loopback for the egress tests: an HTTP upload target and Squid with an ICAP service."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+SQUID = shutil.which("squid") or ("/usr/sbin/squid" if os.path.exists("/usr/sbin/squid") else None)
+FAKE_AUTH = "/usr/lib/squid/basic_fake_auth"  # accepts any user: the proxy then names the user to ICAP
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, process: subprocess.Popen | None = None, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"peer exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+class UploadTarget:
+    """An HTTP server that keeps every body it receives, by path."""
+
+    def __init__(self) -> None:
+        self.received: dict[str, bytes] = {}
+        target = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _store(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                target.received[self.path] = self.rfile.read(length)
+                body = b"stored\n"
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_POST = do_PUT = _store  # noqa: N815 - the names http.server dispatches to
+
+            def do_GET(self) -> None:  # noqa: N802
+                body = b"hello\n"
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = int(self.server.server_address[1])
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def __enter__(self) -> UploadTarget:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Squid:
+    """Squid in the foreground with a throwaway configuration: one named http_port per ICAP service.
+
+    ``services`` maps a port name to an ICAP URI; a request through port ``name`` is adapted by that
+    service only. Basic proxy authentication is on (any password), so the user reaches the ICAP service.
+    Without ``services`` it is a plain proxy (the bench's reference).
+    """
+
+    def __init__(self, services: dict[str, str], auth: bool = True) -> None:
+        # Squid drops to its own user for logs and pid: a directory it can reach (pytest's are 0700).
+        self.workdir = workdir = Path(tempfile.mkdtemp(prefix="canary-squid-"))
+        os.chmod(workdir, 0o777)
+        self.ports = {name: free_port() for name in services} if services else {"plain": free_port()}
+        lines = [f"pid_filename {workdir}/squid.pid", f"cache_log {workdir}/cache.log",
+                 f"access_log stdio:{workdir}/access.log", f"coredump_dir {workdir}", "cache deny all",
+                 "cache_mem 8 MB", "shutdown_lifetime 0 seconds", "max_filedescriptors 4096",
+                 "dns_nameservers 127.0.0.1", "client_request_buffer_max_size 64 MB", "forwarded_for on",
+                 "via off", "request_body_max_size 0"]
+        for name, port in self.ports.items():
+            lines.append(f"http_port 127.0.0.1:{port} name={name}")
+            lines.append(f"acl port_{name} myportname {name}")
+        if auth:
+            lines += [f"auth_param basic program {FAKE_AUTH}", "auth_param basic children 2",
+                      "auth_param basic realm canary-test", "acl authed proxy_auth REQUIRED",
+                      "http_access deny !authed"]
+        lines += ["http_access allow localhost", "http_access deny all"]
+        if services:
+            lines += ["icap_enable on", "icap_send_client_ip on", "icap_send_client_username on",
+                      "icap_client_username_header X-Authenticated-User", "icap_client_username_encode on",
+                      "icap_preview_enable on", "icap_preview_size 4096", "icap_persistent_connections on"]
+            for name, uri in services.items():
+                lines.append(f"icap_service svc_{name} reqmod_precache {uri} bypass=off")
+                lines.append(f"adaptation_access svc_{name} allow port_{name}")
+                lines.append(f"adaptation_access svc_{name} deny all")
+        self.config = workdir / "squid.conf"
+        self.config.write_text("\n".join(lines) + "\n")
+        self.process: subprocess.Popen | None = None
+
+    def proxy(self, name: str = "plain", user: str | None = "alice") -> str:
+        credentials = f"{user}:secret@" if user else ""
+        return f"http://{credentials}127.0.0.1:{self.ports[name]}"
+
+    def __enter__(self) -> Squid:
+        assert SQUID is not None
+        self.process = subprocess.Popen([SQUID, "-N", "-f", str(self.config)], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+        try:
+            for port in self.ports.values():
+                wait_port(port, self.process)
+        except RuntimeError as exc:
+            self.__exit__()
+            log = (self.workdir / "cache.log").read_text(errors="replace")[-2000:] \
+                if (self.workdir / "cache.log").exists() else ""
+            raise RuntimeError(f"squid did not start: {exc}\n{log}") from exc
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        shutil.rmtree(self.workdir, ignore_errors=True)
