@@ -48,6 +48,7 @@ FORMATS = {
     "plain csv": lambda c: ({"Content-Type": "text/csv"}, csv_rows(c[0])),
     "phone only": lambda c: ({"Content-Type": "text/plain"}, csv_rows(c[0], phone_only=True)),
     "gzip": lambda c: ({"Content-Type": "text/csv", "Content-Encoding": "gzip"}, gzipped(csv_rows(c[0]))),
+    "large csv": lambda c: ({"Content-Type": "text/csv"}, b"padding;\n" * 40000 + csv_rows(c[0])),
     "xlsx": lambda c: ({"Content-Type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
                        xlsx(c[0])),
 }
@@ -105,10 +106,12 @@ def test_one_upload_of_many_canaries_is_one_alert_naming_every_system(squid, tar
     assert len(alerts) == 1 and "ehr-lyon" in alerts[0]["systems"] and "lab-nord" in alerts[0]["systems"]
 
 
-def test_block_mode_refuses_the_upload(squid, target, registry):
+@pytest.mark.parametrize("padding", [0, 400_000], ids=["in the preview", "past the preview"])
+def test_block_mode_refuses_the_upload(squid, target, registry, padding):
     db_path, canaries = registry
     path = fresh_path("block")
-    answer = upload(squid, "block", target.url(path), csv_rows(canaries[1]), headers={"Content-Type": "text/csv"})
+    body = b"x;\n" * (padding // 3) + csv_rows(canaries[1])
+    answer = upload(squid, "block", target.url(path), body, headers={"Content-Type": "text/csv"})
     assert answer.status_code == 403
     assert "bloqué" in answer.text
     assert path not in target.received

@@ -237,6 +237,7 @@ class IcapHandler(socketserver.StreamRequestHandler):
             if stream_back:
                 echoing = True
                 self._begin_echo(request, spool, size)
+            held = b""  # the last piece echoed, kept back until the match is done (see below)
             if not complete:
                 for data in chunks:
                     size += len(data)
@@ -248,13 +249,15 @@ class IcapHandler(socketserver.StreamRequestHandler):
                     if not over:
                         spool.write(data)
                     if echoing:
-                        self._write_chunk(data)
+                        self._write_chunk(held)
+                        held = data
             if over:
+                inspector.count_passed(CHANNEL, "over_limit", size)  # counted before the proxy hears
                 if echoing:
+                    self._write_chunk(held)
                     self._write(b"0\r\n\r\n")
                 else:
                     self._send(204, [("Encapsulated", "null-body=0")])
-                inspector.count_passed(CHANNEL, "over_limit", size)
                 log.info("icap %s: body of %d bytes over egress.max_body_bytes, passed unmatched (%s)",
                          self.peer, size, context.details.get("url"))
                 return
@@ -268,8 +271,11 @@ class IcapHandler(socketserver.StreamRequestHandler):
                 os.link(spool_path, match_path)
             files = [BodyFile(name, match_path, http_headers.get("content-type", ""))]
             if echoing:
+                # The body has flowed back already but for its last piece, which waits for the match
+                # (within the deadline): a sighting is stored before the upload can complete.
+                inspector.inspect(files, context, size)
+                self._write_chunk(held)
                 self._write(b"0\r\n\r\n")
-                inspector.inspect(files, context, size, wait=False)
                 return
             verdict = inspector.inspect(files, context, size)
             if verdict.findings and config.block and not verdict.timed_out:
