@@ -518,7 +518,8 @@ class IcapService:
         self.inspector.scanner()  # load the index now: the first upload is not the one that waits
         self._server = IcapServer((self.host, self.port), self.inspector)
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="egress-icap", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.1,), name="egress-icap",
+                                        daemon=True)
         self._thread.start()
         log.info("ICAP service on icap://%s:%s/reqmod and /respmod (%s)", self.host, self.port,
                  "blocking" if self.inspector.config.block else "monitor only")
