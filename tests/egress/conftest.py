@@ -19,6 +19,7 @@ from canary.store.registry import add_canaries, add_system
 from canary.store.seeding import derive_token
 from canary.watch.egress.icap import IcapService
 from canary.watch.egress.inspect import EgressConfig, Inspector
+from canary.watch.egress.milter import MilterService
 from tests.conftest import make_record
 
 
@@ -198,3 +199,10 @@ class RawIcap:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def start_milter(db_path: Path, **config: Any) -> MilterService:
+    settings = dataclasses.replace(EgressConfig(), **config)
+    service = MilterService(db_path, "127.0.0.1", 0, Inspector(db_path, config=settings))
+    service.start()
+    return service

@@ -148,3 +148,112 @@ class Squid:
                 self.process.kill()
                 self.process.wait(5)
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+POSTFIX = shutil.which("postfix") or ("/usr/sbin/postfix" if os.path.exists("/usr/sbin/postfix") else None)
+
+
+class MailSink:
+    """An SMTP server (aiosmtpd) that keeps every mail the gateway relays to it."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[tuple[str, list[str], bytes]] = []
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+                sink.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+                return "250 OK"
+
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+
+    def __enter__(self) -> MailSink:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.controller.stop()
+
+    def wait_for(self, marker: bytes, timeout: float = 20.0) -> tuple[str, list[str], bytes] | None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in self.messages:
+                if marker in message[2]:
+                    return message
+            time.sleep(0.05)
+        return None
+
+
+class Postfix:
+    """Postfix with a throwaway configuration: one SMTP port on loopback per milter (``milters`` maps a
+    name to the milter's port), every mail relayed to ``relay_port``; queue, logs and locks in a
+    temporary directory."""
+
+    def __init__(self, milters: dict[str, int], relay_port: int) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="canary-postfix-"))
+        os.chmod(self.dir, 0o755)
+        self.conf = self.dir / "etc"
+        for sub in ("etc", "queue", "data"):
+            (self.dir / sub).mkdir()
+        shutil.chown(self.dir / "data", "postfix")
+        self.ports = {name: free_port() for name in milters}
+        main = f"""
+compatibility_level = 3.6
+queue_directory = {self.dir}/queue
+data_directory = {self.dir}/data
+meta_directory = /etc/postfix
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = gateway.canary-test.invalid
+mydomain = canary-test.invalid
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+relayhost = [127.0.0.1]:{relay_port}
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+milter_default_action = tempfail
+alias_maps =
+alias_database =
+maillog_file_prefixes = {self.dir}
+maillog_file = {self.dir}/maillog
+smtp_dns_support_level = disabled
+smtp_host_lookup = native
+smtpd_banner = $myhostname ESMTP
+"""
+        (self.conf / "main.cf").write_text(main)
+        master = Path("/etc/postfix/master.cf").read_text()
+        lines = [line for line in master.splitlines() if line.split()[:2] != ["smtp", "inet"]]
+        lines += [f"127.0.0.1:{self.ports[name]} inet n - n - - smtpd -o smtpd_milters=inet:127.0.0.1:{port}"
+                  for name, port in milters.items()]
+        (self.conf / "master.cf").write_text("\n".join(lines) + "\n")
+        subprocess.run(["postconf", "-c", str(self.conf), "-F", "*/*/chroot = n"], check=True)
+
+    def held(self) -> list[Path]:
+        """Mails in the hold queue (where a quarantined mail waits for the operator)."""
+        return [p for p in (self.dir / "queue" / "hold").rglob("*") if p.is_file()]
+
+    def log(self) -> str:
+        path = self.dir / "maillog"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def __enter__(self) -> Postfix:
+        assert POSTFIX is not None
+        run = subprocess.run([POSTFIX, "-c", str(self.conf), "start"], capture_output=True, text=True, timeout=60)
+        try:
+            if run.returncode != 0:
+                raise RuntimeError(f"postfix did not start: {run.stderr}\n{self.log()[-2000:]}")
+            for port in self.ports.values():
+                wait_port(port)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        subprocess.run([POSTFIX or "postfix", "-c", str(self.conf), "abort"], capture_output=True, timeout=60)
+        time.sleep(0.2)
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -10,6 +10,8 @@ from canary.serve import ServeContext, Service
 from canary.settings import get_setting
 from canary.store import open_db
 from canary.watch.egress.icap import IcapService
+from canary.watch.egress.inspect import Inspector
+from canary.watch.egress.milter import MilterService
 
 SERVE_OPTIONS: list[click.Option] = [
     click.Option(["--icap"], is_flag=True, default=False,
@@ -34,10 +36,9 @@ def services(ctx: ServeContext, options: dict[str, Any]) -> list[Service]:
         milter_port = options.get("milter_port") or get_setting(db, "egress.milter_port")
     finally:
         db.close()
+    inspector = Inspector(ctx.db_path)  # one index in memory for both services
     if options.get("icap"):
-        out.append(IcapService(ctx.db_path, icap_host, int(icap_port)))
+        out.append(IcapService(ctx.db_path, icap_host, int(icap_port), inspector))
     if options.get("milter"):
-        from canary.watch.egress.milter import MilterService
-
-        out.append(MilterService(ctx.db_path, milter_host, int(milter_port)))
+        out.append(MilterService(ctx.db_path, milter_host, int(milter_port), inspector))
     return out
