@@ -130,3 +130,25 @@ def test_silent_mta_is_dropped_after_io_timeout(milter, caplog):
         sock.sendall(struct.pack("!I", 13) + b"O")  # a negotiation that never finishes
         assert sock.recv(100) == b""
     assert any("no data" in r.getMessage() for r in caplog.records)
+
+
+def test_status_command_shows_sightings_and_passed_bodies(milter, registry):
+    import json
+
+    from click.testing import CliRunner
+
+    from canary.cli import get_cli
+
+    db_path, canaries = registry
+    client = RawMilter(milter.port)
+    client.session(f"statut {uuid.uuid4().hex}", csv_rows(canaries[0]))
+    client.close()
+    def run_cli_at(path, *args):
+        return CliRunner().invoke(get_cli(), ["--db", str(path), *args])
+
+    result = run_cli_at(db_path, "egress", "status", "--json")
+    assert result.exit_code == 0, result.output
+    rows = {row["channel"]: row for row in json.loads(result.output)}
+    assert rows["egress-mail"]["sightings"] >= 1 and rows["egress-mail"]["blocked"] >= 1
+    bad = run_cli_at(db_path, "egress", "status", "--days", "0")
+    assert bad.exit_code == 1 and bad.output.strip().startswith("error:") and len(bad.output.strip().splitlines()) == 1
