@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import io
 import logging
 import os
 import socket
@@ -42,8 +44,9 @@ _STATUS = {100: "Continue", 200: "OK", 204: "No Content", 400: "Bad Request", 40
 BLOCK_PAGE = """<!DOCTYPE html>
 <html lang="fr"><head><meta charset="utf-8"><title>Envoi bloqu\u00e9</title></head>
 <body><h1>Envoi bloqu\u00e9</h1>
-<p>Cet envoi contient des donn\u00e9es de patients et a \u00e9t\u00e9 bloqu\u00e9 par la politique de s\u00e9curit\u00e9 de
-l'\u00e9tablissement. Contactez le service informatique si vous pensez qu'il s'agit d'une erreur.</p>
+<p>Cet envoi contient des donn\u00e9es de patients et a \u00e9t\u00e9 bloqu\u00e9 par la politique
+de s\u00e9curit\u00e9 de l'\u00e9tablissement. Contactez le service informatique si vous pensez qu'il
+s'agit d'une erreur.</p>
 <p>This upload holds patient data and was blocked by the security policy.</p>
 </body></html>
 """
@@ -286,10 +289,8 @@ class IcapHandler(socketserver.StreamRequestHandler):
             if not spool.closed:
                 spool.close()
             if owned:
-                try:
+                with contextlib.suppress(OSError):
                     os.unlink(spool_path)
-                except OSError:
-                    pass
 
     # --- answers -------------------------------------------------------------------------------------
 
@@ -329,10 +330,8 @@ class IcapHandler(socketserver.StreamRequestHandler):
         self._write(b"0\r\n\r\n")
 
     def _answer_error(self, status: int) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self._send(status, [("Encapsulated", "null-body=0"), ("Connection", "close")])
-        except OSError:
-            pass
 
     def _send(self, status: int, headers: list[tuple[str, str]], encapsulated: bytes = b"") -> None:
         lines = [f"ICAP/1.0 {status} {_STATUS[status]}", f"ISTag: {self.server.istag}", f"Server: {SERVICE_NAME}"]
@@ -351,7 +350,7 @@ class IcapHandler(socketserver.StreamRequestHandler):
 class _chunks:  # noqa: N801 - used like a generator, with the ieof flag it saw
     """The chunks of an ICAP chunked body, up to its last chunk; ``ieof`` tells a preview held it all."""
 
-    def __init__(self, rfile: BinaryIO) -> None:
+    def __init__(self, rfile: io.BufferedIOBase) -> None:
         self.rfile = rfile
         self.ieof = False
         self._left = 0
@@ -395,12 +394,12 @@ class _chunks:  # noqa: N801 - used like a generator, with the ieof flag it saw
         return data
 
 
-def _read_headers(rfile: BinaryIO, what: str) -> dict[str, str]:
+def _read_headers(rfile: io.BufferedIOBase, what: str) -> dict[str, str]:
     headers: dict[str, str] = {}
     total = 0
     last = ""
     while True:
-        line = rfile.readline(MAX_LINE)  # type: ignore[call-arg]
+        line = rfile.readline(MAX_LINE)
         if not line:
             raise PeerGone(f"{what} headers cut short")
         if not line.endswith(b"\n"):

@@ -9,6 +9,7 @@ through, the timeout is counted, and the match goes on and still records what it
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -221,7 +222,8 @@ class Inspector:
                         """INSERT INTO egress_passed (day, channel, reason, count, bytes, last_at)
                            VALUES (?, ?, ?, 1, ?, ?)
                            ON CONFLICT (day, channel, reason)
-                           DO UPDATE SET count = count + 1, bytes = bytes + excluded.bytes, last_at = excluded.last_at""",
+                           DO UPDATE SET count = count + 1, bytes = bytes + excluded.bytes,
+                                         last_at = excluded.last_at""",
                         [now[:10], channel, reason, max(0, size), now])
             finally:
                 db.close()
@@ -231,7 +233,7 @@ class Inspector:
 
 def _unlink(files: list[BodyFile]) -> None:
     for body in files:
-        with _quiet():
+        with contextlib.suppress(OSError):
             os.unlink(body.path)
 
 
@@ -261,7 +263,7 @@ def _pieces(files: list[BodyFile]) -> Iterator[list[BodyFile]]:
         yield pieces
     finally:
         for path in made:
-            with _quiet():
+            with contextlib.suppress(OSError):
                 os.unlink(path)
 
 
@@ -317,7 +319,7 @@ def _form_parts(body: BodyFile, boundary: str, made: list[str]) -> list[BodyFile
     def on_header_end() -> None:
         state["header"] = b""
 
-    parser = python_multipart.MultipartParser(boundary, {  # type: ignore[arg-type]
+    parser = python_multipart.MultipartParser(boundary, {
         "on_part_begin": on_part_begin, "on_part_data": on_part_data, "on_part_end": on_part_end,
         "on_header_field": on_header_field, "on_header_value": on_header_value, "on_header_end": on_header_end})
     try:
@@ -349,9 +351,3 @@ def _new_spool(made: list[str]) -> str:
     return path
 
 
-@contextmanager
-def _quiet() -> Iterator[None]:
-    try:
-        yield
-    except OSError:
-        pass

@@ -14,6 +14,7 @@ here rather than bound to libmilter, whose Python binding registers one global f
 
 from __future__ import annotations
 
+import contextlib
 import email.parser
 import email.policy
 import logging
@@ -73,10 +74,8 @@ class MessageState:
 
     def drop_spool(self) -> None:
         if self.spool_path is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(self.spool_path)
-            except OSError:
-                pass
             self.spool_path = None
 
 
@@ -154,8 +153,8 @@ class MilterHandler(socketserver.StreamRequestHandler):
             for name, value in _pairs(data[1:]):
                 state.macros[name.strip("{}")] = value
         elif command == SMFIC_CONNECT:
-            name, _, rest = data.partition(b"\0")
-            state.client_name = name.decode("utf-8", "replace")
+            host, _, rest = data.partition(b"\0")
+            state.client_name = host.decode("utf-8", "replace")
             if rest[:1] in (b"4", b"6") and len(rest) > 3:
                 state.client_address = rest[3:].rstrip(b"\0").decode("ascii", "replace")
             self._reply(SMFIR_CONTINUE)
