@@ -44,6 +44,7 @@ class UploadTarget:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
 
             def _store(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -86,12 +87,12 @@ class UploadTarget:
 class Squid:
     """Squid in the foreground with a throwaway configuration: one named http_port per ICAP service.
 
-    ``services`` maps a port name to an ICAP URI; a request through port ``name`` is adapted by that
-    service only. Basic proxy authentication is on (any password), so the user reaches the ICAP service.
+    ``services`` maps a port name to an ICAP URI (None: a port without ICAP); a request through port
+    ``name`` is adapted by that service only. Basic proxy authentication is on (any password), so the user reaches the ICAP service.
     Without ``services`` it is a plain proxy (the bench's reference).
     """
 
-    def __init__(self, services: dict[str, str], auth: bool = True) -> None:
+    def __init__(self, services: dict[str, str | None], auth: bool = True) -> None:
         # Squid drops to its own user for logs and pid: a directory it can reach (pytest's are 0700).
         self.workdir = workdir = Path(tempfile.mkdtemp(prefix="canary-squid-"))
         os.chmod(workdir, 0o777)
@@ -109,11 +110,13 @@ class Squid:
                       "auth_param basic realm canary-test", "acl authed proxy_auth REQUIRED",
                       "http_access deny !authed"]
         lines += ["http_access allow localhost", "http_access deny all"]
-        if services:
+        if any(services.values()):
             lines += ["icap_enable on", "icap_send_client_ip on", "icap_send_client_username on",
                       "icap_client_username_header X-Authenticated-User", "icap_client_username_encode on",
                       "icap_preview_enable on", "icap_preview_size 4096", "icap_persistent_connections on"]
             for name, uri in services.items():
+                if uri is None:
+                    continue  # a port without adaptation
                 lines.append(f"icap_service svc_{name} reqmod_precache {uri} bypass=off")
                 lines.append(f"adaptation_access svc_{name} allow port_{name}")
                 lines.append(f"adaptation_access svc_{name} deny all")

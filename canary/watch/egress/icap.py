@@ -101,6 +101,7 @@ class IcapServer(socketserver.ThreadingTCPServer):
 
 class IcapHandler(socketserver.StreamRequestHandler):
     server: IcapServer
+    disable_nagle_algorithm = True  # small answers (204, the last chunk) must not wait for the proxy's ACK
 
     def setup(self) -> None:
         super().setup()

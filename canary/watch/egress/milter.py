@@ -92,6 +92,7 @@ class MilterServer(socketserver.ThreadingTCPServer):
 
 class MilterHandler(socketserver.StreamRequestHandler):
     server: MilterServer
+    disable_nagle_algorithm = True  # one small reply per command: no waiting for the MTA's ACK
 
     def setup(self) -> None:
         super().setup()
