@@ -30,10 +30,12 @@ def services(ctx: ServeContext, options: dict[str, Any]) -> list[Service]:
         return out
     db = open_db(ctx.db_path)
     try:
-        icap_host = options.get("icap_host") or get_setting(db, "egress.icap_host")
-        icap_port = options.get("icap_port") or get_setting(db, "egress.icap_port")
-        milter_host = options.get("milter_host") or get_setting(db, "egress.milter_host")
-        milter_port = options.get("milter_port") or get_setting(db, "egress.milter_port")
+        def option(name: str) -> Any:
+            value = options.get(name)
+            return value if value is not None else get_setting(db, f"egress.{name}")
+
+        icap_host, icap_port = option("icap_host"), option("icap_port")
+        milter_host, milter_port = option("milter_host"), option("milter_port")
     finally:
         db.close()
     inspector = Inspector(ctx.db_path)  # one index in memory for both services
