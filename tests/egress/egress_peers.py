@@ -87,16 +87,16 @@ class UploadTarget:
 class Squid:
     """Squid in the foreground with a throwaway configuration: one named http_port per ICAP service.
 
-    ``services`` maps a port name to an ICAP URI (None: a port without ICAP); a request through port
-    ``name`` is adapted by that service only. Basic proxy authentication is on (any password), so the user reaches the ICAP service.
-    Without ``services`` it is a plain proxy (the bench's reference).
+    ``services`` maps a port name to an ICAP URI (None: a port without ICAP, the bench's reference);
+    a request through port ``name`` is adapted by that service only. With ``auth``, basic proxy
+    authentication is on (any password), so the user reaches the ICAP service.
     """
 
     def __init__(self, services: dict[str, str | None], auth: bool = True) -> None:
         # Squid drops to its own user for logs and pid: a directory it can reach (pytest's are 0700).
         self.workdir = workdir = Path(tempfile.mkdtemp(prefix="canary-squid-"))
         os.chmod(workdir, 0o777)
-        self.ports = {name: free_port() for name in services} if services else {"plain": free_port()}
+        self.ports = {name: free_port() for name in services}
         lines = [f"pid_filename {workdir}/squid.pid", f"cache_log {workdir}/cache.log",
                  f"access_log stdio:{workdir}/access.log", f"coredump_dir {workdir}", "cache deny all",
                  "cache_mem 8 MB", "shutdown_lifetime 0 seconds", "max_filedescriptors 4096",
