@@ -193,3 +193,46 @@ def test_past_the_deadline_the_upload_passes_and_the_match_still_records(registr
         assert events[0]["details"]["late"] is True and events[0]["action"] == "passed"
     finally:
         service.stop()
+
+
+def test_unknown_method_is_answered_501_and_closed(quick_icap):
+    client = RawIcap(quick_icap.port)
+    client.send(b"PATCH icap://127.0.0.1/reqmod ICAP/1.0\r\nHost: x\r\nEncapsulated: req-body=0\r\n\r\n5\r\nhello\r\n")
+    assert client.read_answer()[0] == 501
+    assert client.closed()
+    client.close()
+    still_serving(quick_icap)
+
+
+def test_connections_past_the_cap_get_503(registry):
+    import dataclasses
+
+    from canary.watch.egress.inspect import EgressConfig, Inspector
+
+    config = dataclasses.replace(EgressConfig(), io_timeout=5.0)
+    service = IcapService(registry[0], "127.0.0.1", 0, Inspector(registry[0], config=config), max_connections=2)
+    service.start()
+    try:
+        held = [RawIcap(service.port) for _ in range(2)]
+        for client in held:  # both connections are being served (an answered OPTIONS proves it)
+            client.send(b"OPTIONS icap://127.0.0.1/reqmod ICAP/1.0\r\nHost: x\r\n\r\n")
+            status, headers, _, _ = client.read_answer()
+            assert status == 200 and headers["max-connections"] == "2"
+        extra = RawIcap(service.port)
+        assert extra.read_answer()[0] == 503 and extra.closed()
+        extra.close()
+        held.pop().close()
+        deadline = time.monotonic() + 5
+        while True:  # a slot frees when the closed connection's thread ends
+            again = RawIcap(service.port)
+            again.send(b"OPTIONS icap://127.0.0.1/reqmod ICAP/1.0\r\nHost: x\r\n\r\n")
+            if again.read_answer()[0] == 200:
+                again.close()
+                break
+            again.close()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        for client in held:
+            client.close()
+    finally:
+        service.stop()

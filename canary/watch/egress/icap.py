@@ -26,7 +26,7 @@ import threading
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from canary.watch.egress.inspect import BodyFile, Context, Inspector
 
@@ -34,13 +34,14 @@ log = logging.getLogger("canary.egress.icap")
 
 CHANNEL = "egress-web"
 PREVIEW_BYTES = 4096
+MAX_CONNECTIONS = 256
 MAX_LINE = 8192
 MAX_HEADERS = 64 * 1024  # ICAP headers, and the encapsulated HTTP headers, each
 PIECE = 256 * 1024
 SERVICE_NAME = "canary egress watch"
 _STATUS = {100: "Continue", 200: "OK", 204: "No Content", 400: "Bad Request", 404: "ICAP Service Not Found",
            405: "Method Not Allowed For Service", 408: "Request Timeout", 500: "Server Error",
-           501: "Method Not Implemented", 505: "ICAP Version Not Supported"}
+           501: "Method Not Implemented", 503: "Service Overloaded", 505: "ICAP Version Not Supported"}
 BLOCK_PAGE = """<!DOCTYPE html>
 <html lang="fr"><head><meta charset="utf-8"><title>Envoi bloqu\u00e9</title></head>
 <body><h1>Envoi bloqu\u00e9</h1>
@@ -91,12 +92,32 @@ class IcapServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], inspector: Inspector) -> None:
+    def __init__(self, address: tuple[str, int], inspector: Inspector, max_connections: int = MAX_CONNECTIONS) -> None:
         self.inspector = inspector
+        self.max_connections = max_connections
+        self.slots = threading.BoundedSemaphore(max_connections)
         self.istag = f'"canary-{"block" if inspector.config.block else "monitor"}-1"'
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.address_family = family
         super().__init__(address, IcapHandler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # One thread per connection, at most the Max-Connections told in OPTIONS: past it a proxy
+        # (or anything else) gets 503 at once instead of a thread.
+        if not self.slots.acquire(blocking=False):
+            log.warning("icap %s: over %d connections, answered 503", client_address[0], self.max_connections)
+            with contextlib.suppress(OSError):
+                request.sendall(b"ICAP/1.0 503 Service Overloaded\r\nISTag: " + self.istag.encode() +
+                                b"\r\nEncapsulated: null-body=0\r\nConnection: close\r\n\r\n")
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
 
 class IcapHandler(socketserver.StreamRequestHandler):
@@ -142,6 +163,11 @@ class IcapHandler(socketserver.StreamRequestHandler):
         if not line:
             return False  # the peer closed between requests: the normal end
         request = self._read_head(line)
+        if request.method not in ("OPTIONS", "REQMOD", "RESPMOD"):
+            # What follows its headers is unknown, so the connection cannot be reused.
+            log.warning("icap %s: method %r not implemented, answered 501", self.peer, request.method[:20])
+            self._answer_error(501)
+            return False
         if request.method == "OPTIONS":
             self._answer_options(request)
         else:
@@ -187,17 +213,12 @@ class IcapHandler(socketserver.StreamRequestHandler):
             for _ in _chunks(self.rfile):  # an opt-body is allowed; nothing in it matters here
                 pass
         method = "RESPMOD" if "resp" in request.service.lower() else "REQMOD"
-        self._send(200, [("Methods", method), ("Service", SERVICE_NAME), ("Max-Connections", "256"),
-                         ("Options-TTL", "300"), ("Allow", "204"), ("Preview", str(PREVIEW_BYTES)),
+        self._send(200, [("Methods", method), ("Service", SERVICE_NAME),
+                         ("Max-Connections", str(self.server.max_connections)), ("Options-TTL", "300"), ("Allow", "204"), ("Preview", str(PREVIEW_BYTES)),
                          ("Transfer-Preview", "*"), ("X-Include", "X-Client-IP, X-Authenticated-User"),
                          ("Encapsulated", "null-body=0")])
 
     def _answer_modification(self, request: IcapRequest) -> None:
-        if request.method not in ("REQMOD", "RESPMOD"):
-            if request.body_kind:
-                raise BadRequest(f"method {request.method[:20]} not implemented")
-            self._send(501, [("Encapsulated", "null-body=0")])
-            return
         wanted = "RESPMOD" if "resp" in request.service.lower() else "REQMOD"
         if request.method != wanted:
             for _ in _chunks(self.rfile) if request.body_kind else ():
@@ -505,18 +526,20 @@ class IcapService:
 
     name = "egress icap service"
 
-    def __init__(self, db_path: Path, host: str, port: int, inspector: Inspector | None = None) -> None:
+    def __init__(self, db_path: Path, host: str, port: int, inspector: Inspector | None = None,
+                 max_connections: int = MAX_CONNECTIONS) -> None:
         self.db_path = db_path
         self.host = host
         self.port = port
         self.inspector = inspector
+        self.max_connections = max_connections
         self._server: IcapServer | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         self.inspector = self.inspector or Inspector(self.db_path)
         self.inspector.scanner()  # load the index now: the first upload is not the one that waits
-        self._server = IcapServer((self.host, self.port), self.inspector)
+        self._server = IcapServer((self.host, self.port), self.inspector, self.max_connections)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.1,), name="egress-icap",
                                         daemon=True)
