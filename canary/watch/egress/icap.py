@@ -214,7 +214,8 @@ class IcapHandler(socketserver.StreamRequestHandler):
                 pass
         method = "RESPMOD" if "resp" in request.service.lower() else "REQMOD"
         self._send(200, [("Methods", method), ("Service", SERVICE_NAME),
-                         ("Max-Connections", str(self.server.max_connections)), ("Options-TTL", "300"), ("Allow", "204"), ("Preview", str(PREVIEW_BYTES)),
+                         ("Max-Connections", str(self.server.max_connections)), ("Options-TTL", "300"),
+                         ("Allow", "204"), ("Preview", str(PREVIEW_BYTES)),
                          ("Transfer-Preview", "*"), ("X-Include", "X-Client-IP, X-Authenticated-User"),
                          ("Encapsulated", "null-body=0")])
 
