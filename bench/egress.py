@@ -62,6 +62,51 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def huge_upload(port: int, megabytes: int, allow_204: bool) -> tuple[bool, int, float]:
+    """One REQMOD of ``megabytes`` MB sent in 1 MiB chunks while the answer is read (and discarded)."""
+    import socket
+    import threading
+
+    head = b"POST http://exfil.example.net/huge HTTP/1.1\r\nHost: exfil.example.net\r\n\r\n"
+    icap = (f"REQMOD icap://127.0.0.1/reqmod ICAP/1.0\r\nHost: 127.0.0.1\r\n"
+            f"{'Allow: 204' + chr(13) + chr(10) if allow_204 else ''}"
+            f"Encapsulated: req-hdr=0, req-body={len(head)}\r\n\r\n").encode()
+    piece = b"%x\r\n" % (1 << 20) + b"y" * (1 << 20) + b"\r\n"
+    sock = socket.create_connection(("127.0.0.1", port), timeout=120)
+    started = time.perf_counter()
+
+    def send() -> None:
+        sock.sendall(icap + head)
+        for _ in range(megabytes * 1_000_000 >> 20):
+            sock.sendall(piece)
+        sock.sendall(b"0\r\n\r\n")
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    tail = b""
+    status = 0
+    while True:
+        data = sock.recv(1 << 20)
+        if not data:
+            break
+        if not status:
+            status = int(data.split(b" ", 2)[1])
+        tail = (tail + data)[-64:]
+        if status == 204 and tail.endswith(b"\r\n\r\n") or tail.endswith(b"\r\n0\r\n\r\n"):
+            break
+    seconds = time.perf_counter() - started
+    sender.join(120)
+    sock.close()
+    return allow_204, status, seconds
+
+
 def body(size: int, seed: int) -> bytes:
     """CSV rows that look like an export (names, dates, amounts) but hold no canary."""
     rng = random.Random(seed)
@@ -87,6 +132,9 @@ def main() -> None:
     parser.add_argument("--canaries", type=int, default=1000)
     parser.add_argument("--small", type=int, default=300, help="10 KB uploads per port")
     parser.add_argument("--large", type=int, default=20, help="5 MB uploads per port")
+    parser.add_argument("--huge-mb", type=int, default=0,
+                        help="also send one body of this many MB straight to the ICAP service, with and without "
+                             "Allow: 204 (the issue's 2 GB upload: --huge-mb 2048)")
     parser.add_argument("--serve", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -133,6 +181,9 @@ def main() -> None:
                                 sys.exit(f"upload {name} {size} {i} failed: {answer.status_code}")
                             results.setdefault((name, size), []).append(elapsed * 1000)
                     cpu[size] = cpu_seconds(child.pid) - cpu_before
+            huge = [huge_upload(icap_port, args.huge_mb, allow_204) for allow_204 in (True, False)] \
+                if args.huge_mb else []
+            peak_rss = peak_rss_mb(child.pid)
         finally:
             child.stdin.close()  # type: ignore[union-attr]
             child.wait(30)
@@ -147,6 +198,10 @@ def main() -> None:
         total_mb = size * len(results[("icap", size)]) / 1e6
         print(f"{label:>7} added p99: {added:.1f} ms; ICAP process {cpu[size]:.2f} CPU-s for {total_mb:.1f} MB: "
               f"{total_mb / max(cpu[size], 1e-9):.1f} MB/s per core")
+    for allow_204, status, seconds in huge:
+        print(f"{args.huge_mb} MB straight to ICAP, {'Allow: 204' if allow_204 else 'no 204 (echoed)'}: "
+              f"ICAP {status} after {seconds:.1f} s ({args.huge_mb / seconds:.0f} MB/s)")
+    print(f"ICAP process peak RSS: {peak_rss:.0f} MB")
 
 
 if __name__ == "__main__":
