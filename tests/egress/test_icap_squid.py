@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,6 +51,10 @@ FORMATS = {
     "phone only": lambda c: ({"Content-Type": "text/plain"}, csv_rows(c[0], phone_only=True)),
     "gzip": lambda c: ({"Content-Type": "text/csv", "Content-Encoding": "gzip"}, gzipped(csv_rows(c[0]))),
     "large csv": lambda c: ({"Content-Type": "text/csv"}, b"padding;\n" * 40000 + csv_rows(c[0])),
+    "url-encoded form": lambda c: ({"Content-Type": "application/x-www-form-urlencoded"}, urllib.parse.urlencode(
+        {"nom": c[0]["birth_name"], "nir": c[0]["nir"][:1] + " " + c[0]["nir"][1:], "note": "é"}).encode()),
+    "json": lambda c: ({"Content-Type": "application/json"}, json.dumps(
+        {"patients": [{"nom": c[0]["birth_name"], "tel": c[0]["phones"][0]}]}).encode()),
     "xlsx": lambda c: ({"Content-Type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
                        xlsx(c[0])),
 }
