@@ -109,6 +109,16 @@ def test_malformed_request_is_answered_400(quick_icap, garbage, caplog):
     still_serving(quick_icap)
 
 
+def test_preview_longer_than_announced_is_answered_400_without_reading_on(quick_icap):
+    head, http = icap_request("REQMOD", "reqmod", b"x", preview=1024)
+    client = RawIcap(quick_icap.port)
+    # 64 MiB announced in one chunk of a 1 KiB preview: refused after the first piece, not spooled.
+    client.send(head + http + b"4000000\r\n" + b"a" * 300_000)
+    assert client.read_answer()[0] == 400
+    client.close()
+    still_serving(quick_icap)
+
+
 def test_bad_chunk_size_is_answered_400(quick_icap):
     head, http = icap_request("REQMOD", "reqmod", b"x")
     client = RawIcap(quick_icap.port)

@@ -249,10 +249,10 @@ class IcapHandler(socketserver.StreamRequestHandler):
             if preview is not None:
                 for data in chunks:
                     size += len(data)
+                    if size > preview:  # a preview longer than announced is not spooled on and on
+                        raise BadRequest(f"preview longer than its Preview: {preview}")
                     spool.write(data)
                 complete = chunks.ieof
-                if size > max(preview, 0) + MAX_LINE:
-                    raise BadRequest(f"preview of {size} bytes for Preview: {preview}")
                 if not complete:
                     self._write(b"ICAP/1.0 100 Continue\r\n\r\n")
                     chunks = _chunks(self.rfile)
