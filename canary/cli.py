@@ -25,6 +25,7 @@ COMMAND_MODULES = {
     "canary.watch.sweep.cli": ("scan", "feed", "sweep"),
     "canary.watch.tripwire.cli": ("tripwire",),
     "canary.watch.accesslog.cli": ("logs",),
+    "canary.watch.egress.cli": ("egress",),
     "canary.alert.cli": ("alerts", "alert", "notify"),
     "canary.web.cli": ("serve", "user"),
     "canary.ops.cli": ("backup", "restore", "doctor"),

@@ -32,6 +32,7 @@ SERVICE_MODULES = [
     "canary.watch.sweep.services",
     "canary.watch.tripwire.services",
     "canary.watch.accesslog.services",
+    "canary.watch.egress.services",
     "canary.alert.services",
 ]
 

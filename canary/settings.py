@@ -86,6 +86,7 @@ SETTING_MODULES = [
     "canary.watch.sweep.settings",
     "canary.watch.tripwire.settings",
     "canary.watch.accesslog.settings",
+    "canary.watch.egress.settings",
     "canary.alert.settings",
     "canary.ops.settings",
 ]

@@ -23,6 +23,7 @@ MIGRATION_MODULES = [
     "canary.watch.sweep.schema",
     "canary.watch.tripwire.schema",
     "canary.watch.accesslog.schema",
+    "canary.watch.egress.schema",
     "canary.alert.schema",
     "canary.generate.schema",
 ]

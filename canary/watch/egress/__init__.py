@@ -1,0 +1,1 @@
+"""Watching the exfiltration channels: uploads through the web proxy (ICAP) and outbound mail (milter)."""
