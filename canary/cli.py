@@ -26,6 +26,7 @@ COMMAND_MODULES = {
     "canary.watch.accesslog.cli": ("logs",),
     "canary.alert.cli": ("alerts", "alert", "notify"),
     "canary.web.cli": ("serve", "user"),
+    "canary.doctor.cli": ("doctor",),
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from canary.cli import CliContext, pass_ctx
+from canary.errors import CanaryError
 from canary.output import echo_json, echo_rows
 from canary.settings import all_settings, get_setting, set_setting, settings_markdown, unset_setting
 from canary.store.events import list_events
@@ -51,14 +52,19 @@ def config_list(ctx: CliContext, as_json: bool) -> None:
     """Every setting with its value and meaning."""
     rows = []
     for setting in all_settings().values():
-        value = get_setting(ctx.db, setting.name)
+        try:
+            value, problem = get_setting(ctx.db, setting.name), None
+        except CanaryError as exc:  # shown, not fatal: this listing is where the operator looks for it
+            value, problem = None, str(exc)
         shown = ("(set)" if value else "(unset)") if setting.secret else value
-        rows.append({"name": setting.name, "value": shown, "env": setting.env_var, "help": setting.help})
+        rows.append({"name": setting.name, "value": shown, "type": setting.type_label, "env": setting.env_var,
+                     "help": setting.help, "problem": problem})
     if as_json:
         echo_json(rows)
     else:
         for row in rows:
-            click.echo(f"{row['name']} = {row['value']!r}\n    {row['help']} (env {row['env']})")
+            value = f"INVALID: {row['problem']}" if row["problem"] else repr(row["value"])
+            click.echo(f"{row['name']} = {value}\n    {row['help']} ({row['type']}; env {row['env']})")
 
 
 @config.command("docs")

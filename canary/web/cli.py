@@ -13,7 +13,9 @@ import click
 from werkzeug.serving import make_server
 
 from canary.cli import CliContext, pass_ctx
+from canary.errors import CanaryError
 from canary.serve import ServeContext, build_services, serve_options, start_all, stop_all
+from canary.settings import environment_problems, setting_problems
 from canary.web import create_app
 from canary.web.users import add_user
 
@@ -21,6 +23,7 @@ from canary.web.users import add_user
 def _serve(ctx: CliContext, host: str, port: int, **options: Any) -> None:
     """Run the console and every configured listener and worker until interrupted."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _refuse_bad_settings(ctx)
     _first_admin(ctx)
     app = create_app({"DATABASE": str(ctx.db_path)})
     serve_ctx = ServeContext(db_path=ctx.db_path)
@@ -42,6 +45,13 @@ def _serve(ctx: CliContext, host: str, port: int, **options: Any) -> None:
     finally:
         serve_ctx.scheduler.shutdown(wait=False)
         stop_all(services)
+
+
+def _refuse_bad_settings(ctx: CliContext) -> None:
+    """A worker started with a bad setting would fail later in a log nobody reads: refuse to start instead."""
+    problems = environment_problems() or setting_problems(ctx.db)
+    if problems:
+        raise CanaryError("; ".join(problems) + " (see 'canary doctor')")
 
 
 def _first_admin(ctx: CliContext) -> None:
