@@ -158,7 +158,7 @@ def notify_run(ctx: CliContext, once: bool) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    threads = [threading.Thread(target=loop, args=(ctx.db_path, stop, wake), daemon=True)
+    threads = [threading.Thread(target=loop, args=(ctx.existing_path(), stop, wake), daemon=True)
                for loop in (correlation_loop, delivery_loop)]
     for thread in threads:
         thread.start()

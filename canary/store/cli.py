@@ -12,6 +12,15 @@ from canary.store.events import list_events
 from canary.store.registry import SYSTEM_KINDS, add_system, list_systems
 
 
+@click.command()
+@pass_ctx
+def init(ctx: CliContext) -> None:
+    """Create the registry (--db / CANARY_DB); nothing else creates one except 'system add' and 'serve'."""
+    existed = ctx.db_path.exists()
+    ctx.create_db()
+    click.echo(f"registry {ctx.db_path} already exists" if existed else f"registry {ctx.db_path} created")
+
+
 @click.group()
 def system() -> None:
     """Systems that hold patient data (EHR, lab, billing export, backup...)."""
@@ -26,8 +35,8 @@ def system() -> None:
 @pass_ctx
 def system_add(ctx: CliContext, name: str, kind: str, establishment: str | None, finess: str | None,
                notes: str | None) -> None:
-    """Register a system NAME."""
-    add_system(ctx.db, name, kind, establishment=establishment, finess=finess, notes=notes)
+    """Register a system NAME (creates the registry if needed)."""
+    add_system(ctx.create_db(), name, kind, establishment=establishment, finess=finess, notes=notes)
     click.echo(f"system {name} added")
 
 
@@ -51,9 +60,10 @@ def config() -> None:
 def config_list(ctx: CliContext, as_json: bool) -> None:
     """Every setting with its value and meaning."""
     rows = []
+    db = ctx.db
     for setting in all_settings().values():
         try:
-            value, problem = get_setting(ctx.db, setting.name), None
+            value, problem = get_setting(db, setting.name), None
         except CanaryError as exc:  # shown, not fatal: this listing is where the operator looks for it
             value, problem = None, str(exc)
         shown = ("(set)" if value else "(unset)") if setting.secret else value
@@ -111,4 +121,4 @@ def events(ctx: CliContext, system: str | None, since: str | None, channel: str 
                       "action"], as_json=as_json, empty="no event")
 
 
-COMMANDS = [system, config, events]
+COMMANDS = [init, system, config, events]

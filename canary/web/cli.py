@@ -23,6 +23,7 @@ from canary.web.users import add_user
 def _serve(ctx: CliContext, host: str, port: int, **options: Any) -> None:
     """Run the console and every configured listener and worker until interrupted."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.create_db()  # the first start creates the registry
     _refuse_bad_settings(ctx)
     _first_admin(ctx)
     app = create_app({"DATABASE": str(ctx.db_path)})

@@ -70,6 +70,9 @@ def slow_engine_note(ctx: CliContext) -> str | None:
 @pass_ctx
 def scan_command(ctx: CliContext, inputs: tuple[str, ...], as_json: bool, jobs: int) -> None:
     """Look for canaries in dumps: files, folders, globs, archives and URLs (one sweep, stored)."""
+    if not ctx.db.execute("SELECT 1 FROM canaries WHERE status = 'active' LIMIT 1").fetchone():
+        raise CanaryError(f"registry {ctx.db_path} has no active canary: a scan could find nothing "
+                          "(wrong --db? seed canaries with 'canary seed')")
     note = slow_engine_note(ctx)
     if note and sys.stderr.isatty():  # for people; scripts reading the output get it unchanged
         click.echo(note, err=True)
