@@ -21,7 +21,7 @@ from canary.watch.sweep.containers import Budget, Leaf, LimitExceeded, Walker
 from canary.watch.sweep.index import SweepIndex
 from canary.watch.sweep.limits import Limits
 from canary.watch.sweep.matcher import CHUNK, OVERLAP, Finding, StreamMatcher
-from canary.watch.sweep.sources import Unit, Unreachable, expand, fetch
+from canary.watch.sweep.sources import REGISTRY_NOT_SCANNED, Unit, Unreachable, expand, fetch
 from canary.watch.sweep.textnorm import looks_binary, sniff_encoding
 
 _READ_ERRORS = (LimitExceeded, OSError, EOFError, zlib.error, lzma.LZMAError, tarfile.TarError,
@@ -37,9 +37,21 @@ class ScanReport:
     skipped: list[dict] = field(default_factory=list)
     unreachable: list[str] = field(default_factory=list)
 
+    @property
+    def unread(self) -> list[dict]:
+        """What could not be read (missing, unreachable, unreadable, over a limit); not the registry."""
+        return [s for s in self.skipped if s["reason"] != REGISTRY_NOT_SCANNED]
+
+    @property
+    def status(self) -> str:
+        """``complete`` (everything read), ``partial`` (some inputs skipped) or ``nothing-read``."""
+        if not self.unread:
+            return "complete"
+        return "partial" if self.files else "nothing-read"
+
     def to_json(self) -> dict:
         return {"findings": [f.to_json() for f in self.findings], "files": self.files, "bytes": self.bytes,
-                "skipped": self.skipped}
+                "skipped": self.skipped, "status": self.status}
 
 
 @dataclass
