@@ -67,13 +67,21 @@ def get_alert(db: sqlite_utils.Database, alert_id: int) -> dict[str, Any]:
     return alert_view(rows[0])
 
 
-def list_alerts(db: sqlite_utils.Database, *, open_only: bool = False) -> list[dict[str, Any]]:
-    """Alerts, newest first; ``open_only`` keeps those not resolved (open or acknowledged)."""
-    sql = "SELECT * FROM alerts"
+def list_alerts(db: sqlite_utils.Database, *, open_only: bool = False, system: str | None = None,
+                since: str | None = None) -> list[dict[str, Any]]:
+    """Alerts, newest first; ``open_only`` keeps those not resolved (open or acknowledged), ``system`` those
+    naming it, ``since`` (UTC ISO) those seen at or after it (last sighting)."""
+    where, params = [], []
     if open_only:
-        sql += " WHERE state != 'resolved'"
-    sql += " ORDER BY id DESC"
-    return [alert_view(row) for row in db.query(sql)]
+        where.append("state != 'resolved'")
+    if system:
+        where.append("EXISTS (SELECT 1 FROM json_each(alerts.systems) WHERE value = ?)")
+        params.append(system)
+    if since:
+        where.append("last_seen >= ?")
+        params.append(since)
+    sql = "SELECT * FROM alerts" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC"
+    return [alert_view(row) for row in db.query(sql, params)]
 
 
 def acknowledge(db: sqlite_utils.Database, alert_id: int, by: str, note: str | None = None) -> dict[str, Any]:

@@ -8,8 +8,9 @@ from canary.cli import CliContext, pass_ctx
 from canary.errors import CanaryError
 from canary.output import echo_json, echo_rows
 from canary.settings import all_settings, get_setting, set_setting, settings_markdown, unset_setting
-from canary.store.events import list_events
-from canary.store.registry import SYSTEM_KINDS, add_system, list_systems
+from canary.store.events import check_channel, list_events
+from canary.store.registry import SYSTEM_KINDS, add_system, get_system, list_systems
+from canary.store.timefilter import parse_since
 
 
 @click.command()
@@ -110,13 +111,21 @@ def config_unset(ctx: CliContext, name: str) -> None:
 
 @click.command()
 @click.option("--system", help="Only events naming this system.")
-@click.option("--since", help="Only events at or after this ISO time (e.g. 2026-11-01 or 2026-11-01T08:00Z).")
-@click.option("--channel", help="Only this channel (http, dns, smtp, access-log, leak...).")
+@click.option("--since", help="Only events at or after this time: ISO (2026-11-01, 2026-11-01T08:00Z; UTC unless an "
+                               "offset is given) or back from now (30m, 24h, 7d, 2w).")
+@click.option("--channel", help="Only this channel (http, dns, smtp, imap, phone, sms, access-log, leak, notify).")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the newest N events.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def events(ctx: CliContext, system: str | None, since: str | None, channel: str | None, as_json: bool) -> None:
+def events(ctx: CliContext, system: str | None, since: str | None, channel: str | None, limit: int | None,
+           as_json: bool) -> None:
     """Events seen on every channel, oldest first."""
-    rows = list_events(ctx.db, system=system, since=since, channel=channel)
+    if system:
+        get_system(ctx.db, system)
+    if channel:
+        check_channel(ctx.db, channel)
+    rows = list_events(ctx.db, system=system, since=parse_since(since) if since else None, channel=channel,
+                       limit=limit)
     echo_rows(rows, ["id", "time", "channel", "severity", "system", "canary_id", "source", "account",
                       "action"], as_json=as_json, empty="no event")
 
