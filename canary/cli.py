@@ -27,6 +27,7 @@ COMMAND_MODULES = {
     "canary.alert.cli": ("alerts", "alert", "notify"),
     "canary.web.cli": ("serve", "user"),
     "canary.doctor.cli": ("doctor",),
+    "canary.reference.cli": ("cli-docs",),
 }
 
 
