@@ -47,6 +47,7 @@ def alert_view(row: dict[str, Any]) -> dict[str, Any]:
         "account_systems": row["account_systems"] or [],
         "sources": row["sources"] or [],
         "exfiltration": bool(row["exfiltration"]),
+        "seen_again": row.get("seen_again") or 0,
         "version": row["version"],
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],

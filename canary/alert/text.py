@@ -116,6 +116,10 @@ def _since(view: dict[str, Any]) -> tuple[str, str]:
     elif window.get("from"):
         fr += f" ; vol après le {start}"
         en += f"; taken after {start}"
+    if view.get("seen_again"):
+        last = human_time(view["last_seen"])
+        fr += f" ; fuite déjà signalée, vue à nouveau {view['seen_again']} fois (dernière le {last})"
+        en += f"; same dump seen again {view['seen_again']} time(s) (last {last})"
     return fr, en
 
 
