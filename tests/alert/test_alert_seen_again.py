@@ -1,4 +1,4 @@
-"""The same dump swept again updates its alert ("seen again") instead of paging; only new canaries or systems re-page."""
+"""The same dump swept again updates its alert ("seen again"); only new canaries or systems re-page."""
 
 from __future__ import annotations
 
