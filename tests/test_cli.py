@@ -40,6 +40,8 @@ def _registry(cli):
     cli("system", "add", "ehr-mediboard", "--kind", "ehr", "--establishment", "Clinique des Lilas")
     cli("config", "set", "pool.phones", "+33756120000-+33756120199")
     cli("config", "set", "pool.mail_domains", "messagerie-famille.fr")
+    cli("config", "set", "tripwire.base_url", "https://portail-patient.example.fr")
+    cli("config", "set", "tripwire.dns_zone", "docs.example.fr")
 
 
 def test_seed_list_show_export_contract(cli, tmp_path):

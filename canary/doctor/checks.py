@@ -44,7 +44,19 @@ def check_delivery(db: sqlite_utils.Database) -> Check:
     return Check("delivery", problems)
 
 
-CHECKS: list[Callable[[sqlite_utils.Database], Check]] = [check_settings, check_delivery]
+def check_tripwires(db: sqlite_utils.Database) -> Check:
+    """Every active canary carries a callback URL and DNS name (else it can never fire on them)."""
+    from canary.watch.tripwire.tokens import tokenless
+
+    missing: dict[str, int] = {}
+    for _canary_id, key in tokenless(db):
+        missing[key] = missing.get(key, 0) + 1
+    words = {"url": "callback URL (tripwire.base_url)", "hostname": "DNS name (tripwire.dns_zone)"}
+    return Check("tripwires", [f"{count} active canaries without a {words[key]}: see 'canary lint', "
+                               "'canary tripwire fill-tokens'" for key, count in sorted(missing.items())])
+
+
+CHECKS: list[Callable[[sqlite_utils.Database], Check]] = [check_settings, check_delivery, check_tripwires]
 
 
 def run_checks(db: sqlite_utils.Database) -> list[Check]:

@@ -69,6 +69,10 @@ def seed(ctx: CliContext, system: str, count: int, seed: int | None) -> None:
     if not pools.mail_domains:
         click.secho("WARNING: no mail domain pool configured (pool.mail_domains): these canaries carry no "
                     "e-mail address. Configure domains you own.", fg="yellow", err=True)
+    for name, channel in (("tripwire.base_url", "callback URL"), ("tripwire.dns_zone", "DNS name")):
+        if not get_setting(ctx.db, name):
+            click.secho(f"WARNING: {name} is not set: these canaries carry no {channel} and can never fire on "
+                        f"it. Set it, then run 'canary tripwire fill-tokens' before planting.", fg="yellow", err=True)
     generator = PatientGenerator(Reference.load(), pools)
     for canary in seed_system(ctx.db, system, count, generator, seed=seed):
         click.echo(canary["id"])
@@ -140,12 +144,24 @@ def lint(ctx: CliContext, system: str | None, as_json: bool) -> None:
     canaries = [_export_view(c) for c in list_canaries(ctx.db, system=system, include_retired=False)]
     problems = lint_records(canaries, date.today(), pools_from_settings(ctx))
     rows = [{"canary_id": cid, "rule": p.rule, "field": p.field, "message": p.message} for cid, p in problems]
+    rows += _tripwire_problems(ctx, system)
     if as_json:
         echo_json({"checked": len(canaries), "problems": rows})
     else:
         echo_table(rows, ["canary_id", "rule", "field", "message"], empty=f"{len(canaries)} canaries, no problem")
     if rows:
         raise SystemExit(1)
+
+
+def _tripwire_problems(ctx: CliContext, system: str | None) -> list[dict[str, Any]]:
+    """Canaries that can never fire: no callback URL or DNS name in their record."""
+    from canary.watch.tripwire.tokens import tokenless
+
+    setting = {"url": "tripwire.base_url", "hostname": "tripwire.dns_zone"}
+    return [{"canary_id": cid, "rule": "no-tripwire", "field": f"tokens.{key}",
+             "message": f"no {'callback URL' if key == 'url' else 'DNS name'}: can never fire on it "
+                        f"(set {setting[key]}, then 'canary tripwire fill-tokens' if not planted)"}
+            for cid, key in tokenless(ctx.db, system)]
 
 
 def _export_view(canary: dict[str, Any]) -> dict[str, Any]:
