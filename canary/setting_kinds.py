@@ -123,6 +123,12 @@ def _cron(value: str) -> str | None:
     return None
 
 
+def _file_mode(value: str) -> str | None:
+    if not re.fullmatch(r"0?[0-7]{3}", value.strip()):
+        return f"{value!r} is not a file mode (octal, e.g. 0640)"
+    return None
+
+
 CHECKS: dict[str, tuple[str, Callable[[str], str | None]]] = {
     # kind: (how the reference names it, check of one value)
     "cidr": ("CIDR", _cidr),
@@ -136,6 +142,7 @@ CHECKS: dict[str, tuple[str, Callable[[str], str | None]]] = {
     "duration": ("duration", _duration),
     "timezone": ("time zone", _timezone),
     "cron": ("cron line", _cron),
+    "file_mode": ("file mode (octal)", _file_mode),
 }
 
 

@@ -12,6 +12,10 @@ SETTINGS: list[Setting] = [
     Setting("plant.fhir.backoff", float, 1.0,
             "First FHIR retry delay in seconds, doubled at each retry (a Retry-After header wins).",
             minimum=0),
+    Setting("plant.file_mode", str, "0640",
+            "Mode (octal) of a file:// target the planter creates; an existing target keeps its own mode, "
+            "group and owner so the import job still reads it.",
+            kind="file_mode"),
     Setting("plant.hl7.sending_application", str, "GAM",
             "MSH-3 of the ADT messages: the application name the receiver expects from the admission system."),
     Setting("plant.hl7.sending_facility", str, "",
