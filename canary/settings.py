@@ -143,6 +143,10 @@ CORE_SETTINGS = [
     Setting("tripwire.dns_zone", str, "",
             "DNS zone delegated to the canary DNS listener, e.g. docs.example.fr",
             kind="domain"),
+    Setting("display.timezone", str, "Europe/Paris",
+            "Time zone of every time written for people: console, alert and notice texts (stored times and "
+            "JSON stay UTC). IANA name, e.g. Europe/Paris, America/Cayenne, Indian/Reunion.",
+            kind="timezone"),
     Setting("registry.secret", str, "",
             "Key that derives callback tokens; generated on first use.", secret=True),
     Setting("web.secret_key", str, "",

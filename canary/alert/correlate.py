@@ -25,6 +25,7 @@ from canary.alert.window import overall_window, parse_time, theft_windows
 from canary.settings import get_setting
 from canary.store.events import EVENT_KEYS, utcnow
 from canary.store.tx import write_transaction
+from canary.timezones import display_zone
 
 CURSOR = "correlation.last_event_id"
 LIST_CAP = 50  # accounts/sources kept per alert: enough to act on, bounded for a huge dump
@@ -234,7 +235,7 @@ def _fold(context: _Context, key: str, events: list[dict[str, Any]], result: Bat
     result.alert_ids.append(alert_id)
     if escalated:
         result.pages += 1
-        view = alert_view(next(iter(db.query("SELECT * FROM alerts WHERE id = ?", [alert_id]))))
+        view = alert_view(next(iter(db.query("SELECT * FROM alerts WHERE id = ?", [alert_id]))), display_zone(db))
         result.queued += outbox.enqueue(db, context.instance, view, context.destinations)
 
 

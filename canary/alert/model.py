@@ -12,6 +12,7 @@ from canary.alert.text import render
 from canary.errors import CanaryError, NotFound
 from canary.store.events import utcnow
 from canary.store.tx import write_transaction
+from canary.timezones import Zone, display_zone
 
 _JSON_COLUMNS = ("systems", "canaries", "window", "paged", "by_system", "establishments", "accounts",
                  "account_systems", "sources")
@@ -24,8 +25,10 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def alert_view(row: dict[str, Any]) -> dict[str, Any]:
-    """The public shape of an alert: ``canary alerts --json`` items and what webhooks receive."""
+def alert_view(row: dict[str, Any], zone: Zone | None = None) -> dict[str, Any]:
+    """The public shape of an alert: ``canary alerts --json`` items and what webhooks receive.
+
+    ``zone`` is where the texts' times are written (``display_zone(db)``); the fields stay UTC."""
     row = _decode(dict(row))
     view = {
         "id": row["id"],
@@ -57,7 +60,7 @@ def alert_view(row: dict[str, Any]) -> dict[str, Any]:
         "resolved_at": row["resolved_at"],
         "note": row["note"],
     }
-    view.update(render(view))
+    view.update(render(view, zone) if zone else render(view))
     return view
 
 
@@ -65,7 +68,7 @@ def get_alert(db: sqlite_utils.Database, alert_id: int) -> dict[str, Any]:
     rows = list(db.query("SELECT * FROM alerts WHERE id = ?", [alert_id]))
     if not rows:
         raise NotFound(f"unknown alert {alert_id}; see 'canary alerts'")
-    return alert_view(rows[0])
+    return alert_view(rows[0], display_zone(db))
 
 
 def list_alerts(db: sqlite_utils.Database, *, open_only: bool = False, system: str | None = None,
@@ -82,7 +85,8 @@ def list_alerts(db: sqlite_utils.Database, *, open_only: bool = False, system: s
         where.append("last_seen >= ?")
         params.append(since)
     sql = "SELECT * FROM alerts" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC"
-    return [alert_view(row) for row in db.query(sql, params)]
+    zone = display_zone(db)
+    return [alert_view(row, zone) for row in db.query(sql, params)]
 
 
 def acknowledge(db: sqlite_utils.Database, alert_id: int, by: str, note: str | None = None) -> dict[str, Any]:
