@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import signal
+import socket
 import sys
 import threading
 from typing import Any
@@ -14,7 +15,7 @@ from werkzeug.serving import make_server
 
 from canary.cli import CliContext, pass_ctx
 from canary.errors import CanaryError
-from canary.serve import ServeContext, build_services, serve_options, start_all, stop_all
+from canary.serve import ServeContext, address_problem, build_services, serve_options, start_all, stop_all
 from canary.settings import environment_problems, setting_problems
 from canary.web import create_app
 from canary.web.users import add_user
@@ -29,8 +30,15 @@ def _serve(ctx: CliContext, host: str, port: int, **options: Any) -> None:
     app = create_app({"DATABASE": str(ctx.db_path)})
     serve_ctx = ServeContext(db_path=ctx.db_path)
     services = start_all(build_services(serve_ctx, options))
+    try:
+        listening = _console_socket(host, port)
+    except OSError as exc:
+        stop_all(services)
+        raise CanaryError(f"console: cannot listen on {host}:{port}: {address_problem(exc)}") from exc
+    bound_port = listening.getsockname()[1]
+    server = make_server(host, bound_port, app, threaded=True, fd=listening.fileno())
+    listening.close()  # the server holds its own duplicate of the socket
     serve_ctx.scheduler.start()
-    server = make_server(host, port, app, threaded=True)
     stopping = threading.Event()
 
     def _stop(*_args: Any) -> None:
@@ -40,12 +48,18 @@ def _serve(ctx: CliContext, host: str, port: int, **options: Any) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    click.echo(f"console on http://{host}:{server.server_port}/", err=True)
+    click.echo(f"console on http://{host}:{bound_port}/", err=True)
     try:
         server.serve_forever()
     finally:
         serve_ctx.scheduler.shutdown(wait=False)
         stop_all(services)
+
+
+def _console_socket(host: str, port: int) -> socket.socket:
+    """Bind the console's socket ourselves: werkzeug would print its own lines and exit on a port in use."""
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    return socket.create_server((host, port), family=family, backlog=128)
 
 
 def _refuse_bad_settings(ctx: CliContext) -> None:
