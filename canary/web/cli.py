@@ -15,10 +15,11 @@ from werkzeug.serving import make_server
 
 from canary.cli import CliContext, pass_ctx
 from canary.errors import CanaryError
+from canary.output import echo_rows
 from canary.serve import ServeContext, address_problem, build_services, serve_options, start_all, stop_all
 from canary.settings import environment_problems, setting_problems
 from canary.web import create_app
-from canary.web.users import add_user
+from canary.web.users import add_user, list_users, remove_user, unlock_user
 
 
 def _serve(ctx: CliContext, host: str, port: int, **options: Any) -> None:
@@ -109,6 +110,33 @@ def user_add(ctx: CliContext, name: str, password_stdin: bool) -> None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     add_user(ctx.db, name, password)
     click.echo(f"user {name} saved")
+
+
+@user.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def user_list(ctx: CliContext, as_json: bool) -> None:
+    """Console accounts, with recent failed sign-ins and whether they are locked out."""
+    echo_rows(list_users(ctx.db), ["name", "created_at", "recent_failures", "locked"], as_json=as_json,
+              empty="aucun utilisateur / no user")
+
+
+@user.command("remove")
+@click.argument("name")
+@pass_ctx
+def user_remove(ctx: CliContext, name: str) -> None:
+    """Delete console user NAME."""
+    remove_user(ctx.db, name)
+    click.echo(f"user {name} removed")
+
+
+@user.command("unlock")
+@click.argument("name")
+@pass_ctx
+def user_unlock(ctx: CliContext, name: str) -> None:
+    """Let NAME sign in again now (forgets its recent failed attempts)."""
+    unlock_user(ctx.db, name)
+    click.echo(f"user {name} unlocked")
 
 
 COMMANDS = [build_serve_command(), user]

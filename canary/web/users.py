@@ -9,6 +9,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from canary.errors import CanaryError
 from canary.store.registry import now_iso
+from canary.store.tx import write_transaction
 
 MIN_PASSWORD = 12
 MAX_FAILURES = 5
@@ -47,3 +48,33 @@ def locked_out(db: sqlite_utils.Database, name: str) -> bool:
     since = (datetime.now(UTC) - LOCKOUT_WINDOW).isoformat(timespec="seconds").replace("+00:00", "Z")
     count = db.execute("SELECT COUNT(*) FROM login_failures WHERE name = ? AND at >= ?", [name, since]).fetchone()[0]
     return int(count) >= MAX_FAILURES
+
+
+def list_users(db: sqlite_utils.Database) -> list[dict[str, object]]:
+    """Accounts with their lockout state (never the hash)."""
+    since = (datetime.now(UTC) - LOCKOUT_WINDOW).isoformat(timespec="seconds").replace("+00:00", "Z")
+    rows = []
+    for name, created_at in db.execute("SELECT name, created_at FROM users ORDER BY name").fetchall():
+        failures = db.execute("SELECT COUNT(*) FROM login_failures WHERE name = ? AND at >= ?",
+                              [name, since]).fetchone()[0]
+        rows.append({"name": name, "created_at": created_at, "recent_failures": int(failures),
+                     "locked": int(failures) >= MAX_FAILURES})
+    return rows
+
+
+def _require_user(db: sqlite_utils.Database, name: str) -> None:
+    if db.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone() is None:
+        raise CanaryError(f"unknown user {name!r}; see 'canary user list'")
+
+
+def remove_user(db: sqlite_utils.Database, name: str) -> None:
+    _require_user(db, name)
+    with write_transaction(db):
+        db.execute("DELETE FROM login_failures WHERE name = ?", [name])
+        db.execute("DELETE FROM users WHERE name = ?", [name])
+
+
+def unlock_user(db: sqlite_utils.Database, name: str) -> None:
+    """Forget the recent failures of ``name``: the owner may sign in again at once."""
+    _require_user(db, name)
+    db.execute("DELETE FROM login_failures WHERE name = ?", [name])
