@@ -145,6 +145,7 @@ def lint(ctx: CliContext, system: str | None, as_json: bool) -> None:
     problems = lint_records(canaries, date.today(), pools_from_settings(ctx))
     rows = [{"canary_id": cid, "rule": p.rule, "field": p.field, "message": p.message} for cid, p in problems]
     rows += _tripwire_problems(ctx, system)
+    rows += _planting_problems(ctx, system)
     if as_json:
         echo_json({"checked": len(canaries), "problems": rows})
     else:
@@ -162,6 +163,28 @@ def _tripwire_problems(ctx: CliContext, system: str | None) -> list[dict[str, An
              "message": f"no {'callback URL' if key == 'url' else 'DNS name'}: can never fire on it "
                         f"(set {setting[key]}, then 'canary tripwire fill-tokens' if not planted)"}
             for cid, key in tokenless(ctx.db, system)]
+
+
+def _planting_problems(ctx: CliContext, system: str | None) -> list[dict[str, Any]]:
+    """Canaries planted without the IPP namespace real patients carry there: a thief can filter on it.
+
+    The same condition as the planter's warning (canary.plant.planter), made a lint problem so that it
+    is not lost in the planting output."""
+    from canary.plant.lifecycle import list_plantings
+
+    rows = []
+    for planting in list_plantings(ctx.db, system=system, states=("planned", "planted")):
+        options = planting["options"]
+        if planting["channel"] == "mllp" and not (options.get("ipp_oid") or options.get("ipp_namespace")):
+            hint = "add ?ipp_oid=... (or ?ipp_namespace=...) to the target and plant again"
+        elif planting["channel"] == "fhir" and not (options.get("ipp_system") or options.get("ipp_oid")):
+            hint = "add ?ipp_system=... (or ?ipp_oid=...) to the target and plant again"
+        else:
+            continue
+        rows.append({"canary_id": planting["canary_id"], "rule": "ipp-authority", "field": "ipp",
+                     "message": f"planted at {planting['target']} without the establishment's IPP assigning "
+                                f"authority: real patients there carry another one ({hint})"})
+    return rows
 
 
 def _export_view(canary: dict[str, Any]) -> dict[str, Any]:

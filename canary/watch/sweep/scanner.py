@@ -7,6 +7,7 @@ import gc
 import io
 import lzma
 import multiprocessing
+import os
 import queue
 import tarfile
 import threading
@@ -72,7 +73,8 @@ class UnitScanner:
         self.matcher = StreamMatcher(index, limits.engine, compiled)
         self.limits = limits
 
-    def scan(self, unit: Unit) -> UnitResult:
+    def scan(self, unit: Unit, on_position: Callable[[int], None] | None = None) -> UnitResult:
+        """Scan one unit; ``on_position(offset)`` tells how far into a file the reading is, as it goes."""
         result = UnitResult(unit)
         walker = Walker(self.limits, result.skipped)
         try:
@@ -84,7 +86,8 @@ class UnitScanner:
             else:
                 assert unit.path is not None  # a unit is a byte range, a URL or a path
                 with open(unit.path, "rb") as handle:
-                    self._scan_stream(unit.name, handle, unit.path, result, walker)
+                    tick = _position_reporter(handle, on_position) if on_position else None
+                    self._scan_stream(unit.name, handle, unit.path, result, walker, tick)
         except Unreachable as exc:
             result.unreachable = True
             walker.skip(unit.name, str(exc))
@@ -93,11 +96,13 @@ class UnitScanner:
         return result
 
     def _scan_stream(self, name: str, stream: BinaryIO, path: str | None, result: UnitResult,
-                     walker: Walker) -> None:
+                     walker: Walker, tick: Callable[[], None] | None = None) -> None:
         budget = Budget(self.limits.max_expanded_bytes)
         for leaf in walker.leaves(name, stream, budget, path=path):
             counter = [0]
             chunks, encoding = self._leaf_chunks(leaf, walker, counter)
+            if tick is not None:
+                chunks = _ticking(chunks, tick)
             result.findings.extend(self.matcher.scan(_prefetched(chunks), leaf.name, encoding))
             result.files += 1
             result.bytes += counter[0]
@@ -149,6 +154,24 @@ class UnitScanner:
         if head.startswith(codecs.BOM_UTF8):
             head = head[3:]
         return _guarded(_chained(head, stream), leaf.name, walker, counter), encoding
+
+
+def _position_reporter(handle: BinaryIO, on_position: Callable[[int], None]) -> Callable[[], None]:
+    """Report the file's offset (compressed bytes for a compressed file): what the progress total counts."""
+    def tick() -> None:
+        try:
+            offset = os.lseek(handle.fileno(), 0, os.SEEK_CUR)
+        except (OSError, ValueError):  # closed meanwhile: the unit's end is reported anyway
+            return
+        on_position(offset)
+
+    return tick
+
+
+def _ticking(chunks: Iterator[bytes], tick: Callable[[], None]) -> Iterator[bytes]:
+    for block in chunks:
+        tick()
+        yield block
 
 
 def _chained(head: bytes, stream: BinaryIO) -> Iterator[bytes]:
@@ -285,7 +308,7 @@ def _scan_units(index: SweepIndex, units: list[Unit], limits: Limits, jobs: int,
     results: list[UnitResult] = []
     if jobs <= 1 or len(units) <= 1:
         for unit in units:
-            results.append(scanner.scan(unit))
+            results.append(scanner.scan(unit, _within(progress, done, unit.size, total) if progress else None))
             done += unit.size
             if progress:
                 progress(done, total)
@@ -299,6 +322,24 @@ def _scan_units(index: SweepIndex, units: list[Unit], limits: Limits, jobs: int,
                 if progress:
                     progress(done, total)
     return _merge(results, report)
+
+
+def _within(progress: Callable[[int, int], None], before: int, size: int,
+            total: int) -> Callable[[int], None]:
+    """Progress inside one unit: never backwards, never past the unit's end (reported when it is done).
+
+    Called from the read-ahead thread too, hence the lock."""
+    lock = threading.Lock()
+    shown = [before]
+
+    def on_position(offset: int) -> None:
+        with lock:
+            done = before + min(max(offset, 0), size)
+            if done > shown[0] and done < before + size:
+                shown[0] = done
+                progress(done, total)
+
+    return on_position
 
 
 def _merge(results: list[UnitResult], report: ScanReport) -> ScanReport:
