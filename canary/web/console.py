@@ -45,6 +45,20 @@ def _local_time(value: str | None) -> str:
 
 
 @bp.app_context_processor
+def _inject_health() -> dict:
+    def health_problems() -> list[str]:
+        """What stops pages from going out, on every page: a blocked delivery worker, invalid settings."""
+        from canary.alert.outbox import blocked_reason
+        from canary.settings import setting_problems
+
+        db = get_db()
+        reason = blocked_reason(db)
+        return ([reason] if reason else []) + setting_problems(db)
+
+    return {"health_problems": health_problems}
+
+
+@bp.app_context_processor
 def _inject_zone() -> dict:
     def zone_name() -> str:
         if "zone" not in g:

@@ -41,3 +41,14 @@ def test_the_test_alert_has_no_noise_words():
     strings = json.dumps({k: view[k] for k in ("title", "text", "first_action", "confidence")}, ensure_ascii=False)
     assert "?" not in strings and "documents of" not in strings and "documents de" not in strings
     assert "test" in view["first_action"]["en"].lower()
+
+
+def test_a_setting_that_stops_delivery_shows_on_every_page(served, db):
+    # a value stored by an older version (config set refuses it now): the running worker cannot run
+    db.execute("INSERT INTO settings (key, value, updated_at) VALUES ('alert.allowed_target_cidrs', ?, ?)",
+               [json.dumps(["not-a-cidr"]), "2026-01-01T00:00:00"])
+    session = requests.Session()
+    session.post(served + "/auth/login?lang=fr", data={"username": "rssi", "password": PASSWORD})
+    for page in ("/", "/alerts"):
+        text = session.get(served + page).text
+        assert 'role="alert"' in text and "alert.allowed_target_cidrs" in text and "not-a-cidr" in text
