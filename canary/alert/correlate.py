@@ -30,6 +30,7 @@ from canary.timezones import display_zone
 CURSOR = "correlation.last_event_id"
 LIST_CAP = 50  # accounts/sources kept per alert: enough to act on, bounded for a huge dump
 DUMP_CHANNELS = ("leak",)
+DUMP_GROUP_MARK = "dump-group:"  # alert_state name prefix: dump group (sweep) -> the alert it was folded into
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -222,11 +223,13 @@ def _fold(context: _Context, key: str, events: list[dict[str, Any]], result: Bat
         routed = {d.id for d in context.destinations if d.accepts(level, systems)}
         paged = {"severity": level, "systems": systems,
                  "destinations": sorted(set(paged.get("destinations", [])) | routed)}
-    seen_again = db.execute(
-        "SELECT COUNT(DISTINCT json_extract(e.details, '$.group')) - 1 FROM alert_events ae "
-        "JOIN events e ON e.id = ae.event_id WHERE ae.alert_id = ?", [alert_id]).fetchone()[0]
+    seen_again = row["seen_again"] or 0
+    if row["channel"] in DUMP_CHANNELS:  # one mark per dump group: batches of one sweep count once
+        marked = db.execute("INSERT OR IGNORE INTO alert_state (name, value) VALUES (?, ?)",
+                            [DUMP_GROUP_MARK + key, str(alert_id)]).rowcount
+        seen_again += 1 if marked and another_dump else 0
     columns = {**aggregate.columns(), "severity": level, "first_seen": first_seen, "last_seen": last_seen,
-               "seen_again": max(0, int(seen_again or 0)),
+               "seen_again": seen_again,
                "window": json.dumps(window, ensure_ascii=False) if window else None, "updated_at": now,
                "version": row["version"] + 1 if escalated else row["version"], "paged": json.dumps(paged)}
     assignments = ", ".join(f"{name} = ?" for name in columns)
@@ -250,14 +253,19 @@ def _same_dump_alert(context: _Context, events: list[dict[str, Any]]) -> dict[st
     if not dump_hash and not source:
         return None
     canaries = sorted({e["canary_id"] for e in events if e["canary_id"]})
-    marks = ", ".join("?" for _ in canaries) or "NULL"
-    found = context.db.execute(
+    if not canaries:
+        return None
+    # A later batch of a sweep already folded somewhere goes where its first batch went.
+    found = context.db.execute("SELECT CAST(value AS INTEGER) FROM alert_state WHERE name = ?",
+                               [DUMP_GROUP_MARK + str(details.get("group"))]).fetchone()
+    # Both criteria imply shared canaries: start from them (indexed), not from every leak event ever stored.
+    found = found or context.db.execute(
         f"""SELECT ae.alert_id FROM events e JOIN alert_events ae ON ae.event_id = e.id
-            WHERE e.channel IN ({", ".join("?" for _ in DUMP_CHANNELS)})
-              AND (json_extract(e.details, '$.dump_hash') = ?
-                   OR (json_extract(e.details, '$.dump_source') = ? AND e.canary_id IN ({marks})))
+            WHERE e.canary_id IN ({", ".join("?" for _ in canaries)})
+              AND e.channel IN ({", ".join("?" for _ in DUMP_CHANNELS)})
+              AND (json_extract(e.details, '$.dump_hash') = ? OR json_extract(e.details, '$.dump_source') = ?)
             ORDER BY ae.alert_id DESC LIMIT 1""",
-        [*DUMP_CHANNELS, dump_hash, source, *canaries]).fetchone()
+        [*canaries, *DUMP_CHANNELS, dump_hash, source]).fetchone()
     if found is None:
         return None
     row = next(iter(context.db.query("SELECT * FROM alerts WHERE id = ?", [found[0]])))
