@@ -25,8 +25,9 @@ from canary.web.users import add_user, list_users, remove_user, unlock_user
 def _serve(ctx: CliContext, host: str, port: int, **options: Any) -> None:
     """Run the console and every configured listener and worker until interrupted."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _refuse_bad_settings(environment_problems())  # before creating anything
     ctx.create_db()  # the first start creates the registry
-    _refuse_bad_settings(ctx)
+    _refuse_bad_settings(setting_problems(ctx.db))
     _first_admin(ctx)
     app = create_app({"DATABASE": str(ctx.db_path)})
     serve_ctx = ServeContext(db_path=ctx.db_path)
@@ -63,9 +64,8 @@ def _console_socket(host: str, port: int) -> socket.socket:
     return socket.create_server((host, port), family=family, backlog=128)
 
 
-def _refuse_bad_settings(ctx: CliContext) -> None:
+def _refuse_bad_settings(problems: list[str]) -> None:
     """A worker started with a bad setting would fail later in a log nobody reads: refuse to start instead."""
-    problems = environment_problems() or setting_problems(ctx.db)
     if problems:
         raise CanaryError("; ".join(problems) + " (see 'canary doctor')")
 
