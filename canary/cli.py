@@ -18,7 +18,7 @@ from canary.store import open_db
 # Each domain's command module and the commands it adds. A command's module is imported only when
 # that command runs (a test checks the names), so `canary scan` does not load Flask, SMTP or alerting.
 COMMAND_MODULES = {
-    "canary.store.cli": ("system", "config", "events"),
+    "canary.store.cli": ("init", "system", "config", "events"),
     "canary.generate.cli": ("seed", "list", "show", "export", "lint", "contacts", "profile", "plan"),
     "canary.generate.registers.cli": ("registers",),
     "canary.plant.cli": ("plant", "plants", "retire", "rotate"),
@@ -29,6 +29,7 @@ COMMAND_MODULES = {
     "canary.alert.cli": ("alerts", "alert", "notify"),
     "canary.web.cli": ("serve", "user"),
     "canary.ops.cli": ("backup", "restore", "doctor"),
+    "canary.reference.cli": ("cli-docs",),
 }
 
 
@@ -41,9 +42,21 @@ class CliContext:
 
     @property
     def db(self) -> sqlite_utils.Database:
+        """The registry, which must exist: a mistyped --db must not read as an empty registry."""
+        if self._db is None:
+            self._db = open_db(self.db_path, create=False)
+        return self._db
+
+    def create_db(self) -> sqlite_utils.Database:
+        """The registry, created if missing: only for commands that create things (init, system add, serve)."""
         if self._db is None:
             self._db = open_db(self.db_path)
         return self._db
+
+    def existing_path(self) -> Path:
+        """The registry path for workers that open their own connections, once checked to exist."""
+        _ = self.db
+        return self.db_path
 
 
 pass_ctx = click.make_pass_decorator(CliContext)

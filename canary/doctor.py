@@ -214,9 +214,55 @@ def check_notification(ctx: DoctorContext) -> list[CheckResult]:
     return [CheckResult(name, OK, f"{len(report)} destination(s) accepted a test alert")]
 
 
+def check_settings(ctx: DoctorContext) -> list[CheckResult]:
+    """Every setting in force (environment, registry) matches its declared type."""
+    from canary.settings import setting_problems
+
+    problems = setting_problems(ctx.db)
+    if problems:
+        return [CheckResult("settings", FAIL, problem) for problem in problems]
+    return [CheckResult("settings", OK, "every setting matches its declared type")]
+
+
+def check_delivery(ctx: DoctorContext) -> list[CheckResult]:
+    """The delivery worker can run, and no destination is failing."""
+    from canary.alert.destinations import destination_status
+    from canary.alert.outbox import blocked_reason
+
+    problems = []
+    reason = blocked_reason(ctx.db)
+    if reason:
+        problems.append(reason)
+    for row in destination_status(ctx.db):
+        if row["failures"] and row["last_error"] != reason:
+            problems.append(f"destination {row['id']} ({row['url']}): {row['failures']} failure(s), "
+                            f"last: {row['last_error']}")
+    if problems:
+        return [CheckResult("delivery", FAIL, problem) for problem in problems]
+    return [CheckResult("delivery", OK, "the delivery worker can run; no destination is failing")]
+
+
+def check_tripwires(ctx: DoctorContext) -> list[CheckResult]:
+    """Every active canary carries a callback URL and DNS name (else it can never fire on them)."""
+    from canary.watch.tripwire.tokens import tokenless
+
+    missing: dict[str, int] = {}
+    for _canary_id, key in tokenless(ctx.db):
+        missing[key] = missing.get(key, 0) + 1
+    words = {"url": "callback URL (tripwire.base_url)", "hostname": "DNS name (tripwire.dns_zone)"}
+    if missing:
+        return [CheckResult("tripwires", FAIL, f"{count} active canaries without a {words[key]}: see "
+                                                "'canary lint', 'canary tripwire fill-tokens'")
+                for key, count in sorted(missing.items())]
+    return [CheckResult("tripwires", OK, "every active canary carries its callback URL and DNS name")]
+
+
 Check = Callable[[DoctorContext], list[CheckResult]]
 
 CHECKS: list[tuple[str, Check]] = [
+    ("settings", check_settings),
+    ("delivery", check_delivery),
+    ("tripwires", check_tripwires),
     ("dns zone", check_dns_zone),
     ("mail domains", check_mail_domains),
     ("callback url", check_callback_url),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tempfile
@@ -10,24 +11,44 @@ from pathlib import Path
 from canary.errors import CanaryError
 
 
-def write_atomic(path: Path, text: str, encoding: str = "utf-8") -> None:
-    """Write via a temporary file in the same folder and rename: never a half-written file."""
-    write_atomic_bytes(path, text.encode(encoding))
+def write_atomic(path: Path, text: str, encoding: str = "utf-8", *, new_mode: int | None = None,
+                 keep_attributes: bool = False) -> None:
+    """Write via a temporary file in the same folder and rename: never a half-written file.
+
+    The file is private (0600) unless ``new_mode`` says otherwise; with ``keep_attributes`` a file
+    that already exists keeps its mode, group (and owner, when allowed), so whoever read it still can.
+    """
+    write_atomic_bytes(path, text.encode(encoding), new_mode=new_mode, keep_attributes=keep_attributes)
 
 
-def write_atomic_bytes(path: Path, data: bytes) -> None:
+def write_atomic_bytes(path: Path, data: bytes, *, new_mode: int | None = None, keep_attributes: bool = False) -> None:
     """The bytes version of :func:`write_atomic` (documents, kept mail)."""
     path = Path(path).resolve()
+    existing = path.stat() if keep_attributes and path.exists() else None
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
+            if existing is not None:
+                _copy_attributes(handle.fileno(), existing)
+            elif new_mode is not None:
+                os.fchmod(handle.fileno(), new_mode)
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _copy_attributes(fd: int, existing: os.stat_result) -> None:
+    """Owner and group of the replaced file (owner only as root), then its mode (chown may clear setgid)."""
+    try:
+        os.fchown(fd, existing.st_uid, existing.st_gid)
+    except PermissionError:
+        with contextlib.suppress(PermissionError):
+            os.fchown(fd, -1, existing.st_gid)  # a member of the group may give it
+    os.fchmod(fd, stat.S_IMODE(existing.st_mode))
 
 
 def require_owner_only(path: str | Path, label: str) -> None:

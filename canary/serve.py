@@ -14,6 +14,7 @@ Each service opens its own registry connection (SQLite connections are per threa
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
 from collections.abc import Callable
@@ -23,6 +24,8 @@ from typing import Any, Protocol
 
 import click
 from apscheduler.schedulers.background import BackgroundScheduler
+
+from canary.errors import CanaryError
 
 log = logging.getLogger("canary.serve")
 
@@ -118,13 +121,33 @@ def start_all(services: list[Service]) -> list[Service]:
     started: list[Service] = []
     try:
         for service in services:
-            service.start()
+            try:
+                service.start()
+            except OSError as exc:  # a port in use, an address not on this host: say which listener and where
+                raise CanaryError(f"{service.name}: cannot listen on {listen_address(service)}: "
+                                  f"{address_problem(exc)}") from exc
             started.append(service)
             log.info("started %s", service.name)
     except BaseException:
         stop_all(started)
         raise
     return started
+
+
+def listen_address(service: object) -> str:
+    """``host:port`` a listening service binds, as configured (port 0: any free port)."""
+    holder = getattr(service, "listener", service)
+    return f"{getattr(holder, 'host', '?')}:{getattr(holder, 'port', '?')}"
+
+
+def address_problem(exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return "address already in use (another process listens there: stop it, or choose another port)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return "this host has no such address"
+    if exc.errno == errno.EACCES:
+        return "permission denied (ports below 1024 need privileges)"
+    return exc.strerror or str(exc)
 
 
 def stop_all(services: list[Service]) -> None:

@@ -19,56 +19,139 @@ from typing import Any
 
 import sqlite_utils
 
+from canary import setting_kinds
 from canary.errors import CanaryError
+
+_TYPE_WORDS = {int: "an integer", float: "a number", bool: "yes or no", list: "a list", str: "text"}
 
 
 @dataclass(frozen=True)
 class Setting:
+    """One setting. ``kind``, ``choices`` and the bounds are optional: a setting declared with only
+    name, type, default and help is checked by its Python type alone."""
+
     name: str
     type: type  # str, int, float, bool or list (list of strings)
     default: Any
     help: str
     secret: bool = False
-    # Refuses a value before it is stored (raises CanaryError), e.g. a password typed into a URL.
-    check: Callable[[Any], None] | None = None
+    kind: str = ""  # a check of canary.setting_kinds (each element of a list), e.g. "cidr", "url"
+    choices: tuple[str, ...] = ()  # the only values accepted (each element of a list)
+    minimum: float | None = None
+    maximum: float | None = None
+    # A further check of its own (raises CanaryError), e.g. no password typed into a URL.
+    extra_check: Callable[[Any], None] | None = None
 
     @property
     def env_var(self) -> str:
         return "CANARY_" + self.name.upper().replace(".", "_").replace("-", "_")
 
-    def parse(self, raw: str) -> Any:
-        """Turn operator text (CLI or environment) into a typed value."""
+    @property
+    def type_label(self) -> str:
+        """How the reference names what the value must be, e.g. ``list of CIDR``, ``int ≥ 1``."""
+        if self.choices:
+            text = "one of " + ", ".join(self.choices)
+        elif self.kind:
+            text = setting_kinds.label(self.kind)
+        else:
+            text = self.type.__name__ if self.type is not list else "text"
+        if self.type is list:
+            return text if text.startswith("list") else f"list of {text}"
+        bounds = []
+        if self.minimum is not None:
+            bounds.append(f"≥ {self.minimum:g}")
+        if self.maximum is not None:
+            bounds.append(f"≤ {self.maximum:g}")
+        return " ".join([text, *bounds])
+
+    def parse(self, raw: str, source: str = "") -> Any:
+        """Turn operator text (CLI or environment) into a typed value, checked; ``source`` says where it came from."""
         try:
-            if self.type is bool:
-                lowered = raw.strip().lower()
-                if lowered in ("1", "true", "yes", "on", "oui"):
-                    return True
-                if lowered in ("0", "false", "no", "off", "non", ""):
-                    return False
-                raise ValueError(raw)
-            if self.type is list:
-                if raw.strip().startswith("["):
-                    value = json.loads(raw)
-                    if not isinstance(value, list):
-                        raise ValueError(raw)
-                    return [str(v) for v in value]
-                return [part.strip() for part in raw.replace("\n", ",").split(",") if part.strip()]
-            return self.type(raw)
+            value = self._convert(raw)
         except (ValueError, json.JSONDecodeError) as exc:
-            raise CanaryError(f"setting {self.name}: cannot read {raw!r} as {self.type.__name__}") from exc
+            raise CanaryError(f"setting {self.name}{source}: cannot read {raw!r} as {_TYPE_WORDS[self.type]}"
+                              ) from exc
+        self.check(value, source)
+        return value
+
+    def _convert(self, raw: str) -> Any:
+        if self.type is bool:
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on", "oui"):
+                return True
+            if lowered in ("0", "false", "no", "off", "non", ""):
+                return False
+            raise ValueError(raw)
+        if self.type is list:
+            if raw.strip().startswith("["):
+                value = json.loads(raw)
+                if not isinstance(value, list):
+                    raise ValueError(raw)
+                return [str(v) for v in value]
+            return [part.strip() for part in raw.replace("\n", ",").split(",") if part.strip()]
+        return self.type(raw.strip()) if self.type in (int, float) else self.type(raw)
+
+    def check(self, value: Any, source: str = "") -> None:
+        """Raise CanaryError naming the setting (and ``source``) when ``value`` breaks the declaration."""
+        problem = self.problem(value)
+        if problem:
+            raise CanaryError(f"setting {self.name}{source}: {problem}")
+        if self.extra_check is not None:
+            self.extra_check(value)
+
+    def problem(self, value: Any) -> str | None:
+        if self.type is list:
+            if not isinstance(value, list):
+                return f"expected a list, got {value!r}"
+            for element in value:
+                problem = self._element_problem(str(element))
+                if problem:
+                    return problem
+            return None
+        if self.type in (int, float):
+            if isinstance(value, bool) or not isinstance(value, int | float) or (
+                    self.type is int and not isinstance(value, int)):
+                return f"expected {_TYPE_WORDS[self.type]}, got {value!r}"
+            if self.minimum is not None and value < self.minimum:
+                return f"{value!r} is too small: at least {self.minimum:g}"
+            if self.maximum is not None and value > self.maximum:
+                return f"{value!r} is too large: at most {self.maximum:g}"
+            return None
+        if self.type is bool:
+            return None if isinstance(value, bool) else f"expected yes or no, got {value!r}"
+        if not isinstance(value, str):
+            return f"expected text, got {value!r}"
+        if value == "" and self.default == "":
+            return None  # empty means "not set" where the default is empty
+        return self._element_problem(value)
+
+    def _element_problem(self, value: str) -> str | None:
+        if self.choices and value not in self.choices:
+            return f"{value!r} is not one of {', '.join(self.choices)}"
+        if self.kind:
+            return setting_kinds.problem(self.kind, value)
+        return None
 
 
 CORE_SETTINGS = [
     Setting("pool.phones", list, [],
             "Phone numbers the operator owns (E.164, or ranges +33612340000-+33612340999). "
-            "Canaries get phones only from this pool."),
+            "Canaries get phones only from this pool.",
+            kind="phone_or_range"),
     Setting("pool.mail_domains", list, [],
             "Mail domains the operator owns, whose MX points at the canary mail receiver. "
-            "Canaries get e-mail addresses only on these domains."),
+            "Canaries get e-mail addresses only on these domains.",
+            kind="domain"),
     Setting("tripwire.base_url", str, "",
-            "Public base URL of the callback listener, e.g. https://portail-patient.example.fr"),
+            "Public base URL of the callback listener, e.g. https://portail-patient.example.fr",
+            kind="url"),
     Setting("tripwire.dns_zone", str, "",
-            "DNS zone delegated to the canary DNS listener, e.g. docs.example.fr"),
+            "DNS zone delegated to the canary DNS listener, e.g. docs.example.fr",
+            kind="domain"),
+    Setting("display.timezone", str, "Europe/Paris",
+            "Time zone of every time written for people: console, alert and notice texts (stored times and "
+            "JSON stay UTC). IANA name, e.g. Europe/Paris, America/Cayenne, Indian/Reunion.",
+            kind="timezone"),
     Setting("registry.secret", str, "",
             "Key that derives callback tokens; generated on first use.", secret=True),
     Setting("web.secret_key", str, "",
@@ -110,22 +193,51 @@ def _lookup(name: str) -> Setting:
 
 
 def get_setting(db: sqlite_utils.Database, name: str) -> Any:
+    """The value in force, checked against the declaration: a bad value raises CanaryError naming its source."""
     setting = _lookup(name)
     env = os.environ.get(setting.env_var)
     if env is not None:
-        return setting.parse(env)
+        return setting.parse(env, f" (from {setting.env_var})")
     row = db.execute("SELECT value FROM settings WHERE key = ?", [name]).fetchone()
     if row is not None:
-        return json.loads(row[0])
+        value = json.loads(row[0])
+        setting.check(value, " (stored in the registry; fix with 'canary config set')")
+        return value
     return setting.default
 
 
+def setting_problems(db: sqlite_utils.Database) -> list[str]:
+    """Every setting whose value in force breaks its declaration (environment or registry), one line each."""
+    problems = []
+    for name in all_settings():
+        try:
+            get_setting(db, name)
+        except CanaryError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def environment_problems() -> list[str]:
+    """Every ``CANARY_*`` variable of a setting whose value breaks its declaration (checked at start)."""
+    problems = []
+    for setting in all_settings().values():
+        raw = os.environ.get(setting.env_var)
+        if raw is not None:
+            try:
+                setting.parse(raw, f" (from {setting.env_var})")
+            except CanaryError as exc:
+                problems.append(str(exc))
+    return problems
+
+
 def set_setting(db: sqlite_utils.Database, name: str, value: Any) -> Any:
-    """Store a value (operator text is parsed by the setting's type); return the typed value."""
+    """Store a value (operator text is parsed by the setting's type, then checked); return the typed value."""
     setting = _lookup(name)
-    typed = setting.parse(value) if isinstance(value, str) and setting.type is not str else value
-    if setting.check is not None:
-        setting.check(typed)
+    if isinstance(value, str):
+        typed = setting.parse(value)
+    else:
+        setting.check(value)
+        typed = value
     db.execute(
         "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?) "
         "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
@@ -160,5 +272,5 @@ def settings_markdown() -> str:
     for setting in all_settings().values():
         default = "(generated)" if setting.secret else json.dumps(setting.default, ensure_ascii=False)
         meaning = setting.help.replace("|", "\\|")
-        lines.append(f"| `{setting.name}` | {setting.type.__name__} | `{default}` | `{setting.env_var}` | {meaning} |")
+        lines.append(f"| `{setting.name}` | {setting.type_label} | `{default}` | `{setting.env_var}` | {meaning} |")
     return "\n".join(lines) + "\n"

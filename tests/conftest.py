@@ -90,7 +90,8 @@ def add_hand_canaries(db: sqlite_utils.Database) -> Callable[..., list[dict[str,
 
 @pytest.fixture
 def cli(db_path: Path) -> Callable[..., Result]:
-    """Run the real ``canary`` CLI in-process against this test's registry."""
+    """Run the real ``canary`` CLI in-process against this test's registry (created, as by ``canary init``)."""
+    open_db(db_path).close()
     runner = CliRunner()
 
     def _run(*args: str, input: str | None = None) -> Result:

@@ -42,6 +42,8 @@ def _registry(cli):
     cli("config", "set", "pool.phones", "+33756120000-+33756120199,+33756131000-+33756131199,"
         "+33756142000-+33756142199,+33756153000-+33756153199")
     cli("config", "set", "pool.mail_domains", "messagerie-famille.fr,boite-perso.fr")
+    cli("config", "set", "tripwire.base_url", "https://portail-patient.example.fr")
+    cli("config", "set", "tripwire.dns_zone", "docs.example.fr")
 
 
 def test_seed_list_show_export_contract(cli, tmp_path):

@@ -50,3 +50,21 @@ def test_readme_examples_name_real_commands_and_options():
         for word in rest:
             if word.startswith("--"):
                 assert word.split("=")[0] in known, f"README: 'canary {' '.join(args)}': unknown option {word}"
+
+
+def test_cli_reference_is_current_and_names_every_option():
+    import click
+
+    from canary.reference.markdown import cli_markdown, walk
+
+    text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    assert text == cli_markdown(get_cli()), "regenerate with: canary cli-docs > docs/cli.md"
+    missing = []
+    for path, command in walk(get_cli()):
+        if path and f"## `canary {' '.join(path)}`" not in text:
+            missing.append(" ".join(path))
+        section = text.split(f"## `canary {' '.join(path)}`\n", 1)[-1].split("\n## ", 1)[0]
+        for param in command.params:
+            if isinstance(param, click.Option) and path:
+                missing += [f"{' '.join(path)} {opt}" for opt in param.opts if f"`{opt}`" not in section]
+    assert not missing, f"docs/cli.md lacks: {missing}"

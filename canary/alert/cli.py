@@ -21,16 +21,24 @@ from canary.alert.worker import correlation_loop, delivery_loop
 from canary.cli import CliContext, pass_ctx
 from canary.output import echo_json, echo_rows, echo_table
 from canary.store.events import SEVERITIES
+from canary.store.registry import get_system
+from canary.store.timefilter import parse_since
 
 
 @click.command("alerts")
 @click.option("--open", "open_only", is_flag=True, help="Only alerts not resolved (open or acknowledged).")
+@click.option("--system", help="Only alerts naming this system.")
+@click.option("--since", help="Only alerts seen at or after this time: ISO (2026-11-01, 2026-11-01T08:00Z) or back "
+                               "from now (30m, 24h, 7d, 2w).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
-def alerts_command(ctx: CliContext, open_only: bool, as_json: bool) -> None:
+def alerts_command(ctx: CliContext, open_only: bool, system: str | None, since: str | None, as_json: bool) -> None:
     """Alerts, newest first (new events are correlated first)."""
+    if system:
+        get_system(ctx.db, system)
+    since_iso = parse_since(since) if since else None
     correlate_all(ctx.db)
-    rows = list_alerts(ctx.db, open_only=open_only)
+    rows = list_alerts(ctx.db, open_only=open_only, system=system, since=since_iso)
     if as_json:
         echo_json(rows)
         return
@@ -158,7 +166,7 @@ def notify_run(ctx: CliContext, once: bool) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    threads = [threading.Thread(target=loop, args=(ctx.db_path, stop, wake), daemon=True)
+    threads = [threading.Thread(target=loop, args=(ctx.existing_path(), stop, wake), daemon=True)
                for loop in (correlation_loop, delivery_loop)]
     for thread in threads:
         thread.start()

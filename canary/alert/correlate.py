@@ -25,10 +25,12 @@ from canary.alert.window import overall_window, parse_time, theft_windows
 from canary.settings import get_setting
 from canary.store.events import EVENT_KEYS, utcnow
 from canary.store.tx import write_transaction
+from canary.timezones import display_zone
 
 CURSOR = "correlation.last_event_id"
 LIST_CAP = 50  # accounts/sources kept per alert: enough to act on, bounded for a huge dump
 DUMP_CHANNELS = ("leak",)
+DUMP_GROUP_MARK = "dump-group:"  # alert_state name prefix: dump group (sweep) -> the alert it was folded into
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -183,6 +185,9 @@ def _fold(context: _Context, key: str, events: list[dict[str, Any]], result: Bat
     times = sorted((e["time"] for e in events), key=_time_key)
     row = _open_alert(context, key, times[0])
     now = utcnow()
+    again = _same_dump_alert(context, events) if row is None and events[0]["channel"] in DUMP_CHANNELS else None
+    if again is not None:
+        row = again
     if row is None:
         first = events[0]
         cursor = db.execute(
@@ -211,13 +216,20 @@ def _fold(context: _Context, key: str, events: list[dict[str, Any]], result: Bat
                                               cache=context.planting_cache))
     systems = sorted(aggregate.by_system)
     paged = json.loads(row["paged"] or "{}")
+    another_dump = row["key"] != key  # the same dump swept again: only new canaries or systems page
     escalated = severity.rank(level) > severity.rank(paged.get("severity")) or bool(
-        set(systems) - set(paged.get("systems", [])))
+        set(systems) - set(paged.get("systems", []))) or (another_dump and aggregate.new_canaries)
     if escalated:  # who got a page is kept: acknowledge/resolve notices go there, even after the outbox is pruned
         routed = {d.id for d in context.destinations if d.accepts(level, systems)}
         paged = {"severity": level, "systems": systems,
                  "destinations": sorted(set(paged.get("destinations", [])) | routed)}
+    seen_again = row["seen_again"] or 0
+    if row["channel"] in DUMP_CHANNELS:  # one mark per dump group: batches of one sweep count once
+        marked = db.execute("INSERT OR IGNORE INTO alert_state (name, value) VALUES (?, ?)",
+                            [DUMP_GROUP_MARK + key, str(alert_id)]).rowcount
+        seen_again += 1 if marked and another_dump else 0
     columns = {**aggregate.columns(), "severity": level, "first_seen": first_seen, "last_seen": last_seen,
+               "seen_again": seen_again,
                "window": json.dumps(window, ensure_ascii=False) if window else None, "updated_at": now,
                "version": row["version"] + 1 if escalated else row["version"], "paged": json.dumps(paged)}
     assignments = ", ".join(f"{name} = ?" for name in columns)
@@ -226,8 +238,43 @@ def _fold(context: _Context, key: str, events: list[dict[str, Any]], result: Bat
     result.alert_ids.append(alert_id)
     if escalated:
         result.pages += 1
-        view = alert_view(next(iter(db.query("SELECT * FROM alerts WHERE id = ?", [alert_id]))))
+        view = alert_view(next(iter(db.query("SELECT * FROM alerts WHERE id = ?", [alert_id]))), display_zone(db))
         result.queued += outbox.enqueue(db, context.instance, view, context.destinations)
+
+
+def _same_dump_alert(context: _Context, events: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The newest alert of a dump already reported: same ``dump_hash``, or same ``dump_source`` and canaries.
+
+    A resolved one is reused only when this sweep brings no new canary or system (then it is only
+    counted as seen again); otherwise the new findings are a new incident.
+    """
+    details = events[0]["details"]
+    dump_hash, source = details.get("dump_hash"), details.get("dump_source")
+    if not dump_hash and not source:
+        return None
+    canaries = sorted({e["canary_id"] for e in events if e["canary_id"]})
+    if not canaries:
+        return None
+    # A later batch of a sweep already folded somewhere goes where its first batch went.
+    found = context.db.execute("SELECT CAST(value AS INTEGER) FROM alert_state WHERE name = ?",
+                               [DUMP_GROUP_MARK + str(details.get("group"))]).fetchone()
+    # Both criteria imply shared canaries: start from them (indexed), not from every leak event ever stored.
+    found = found or context.db.execute(
+        f"""SELECT ae.alert_id FROM events e JOIN alert_events ae ON ae.event_id = e.id
+            WHERE e.canary_id IN ({", ".join("?" for _ in canaries)})
+              AND e.channel IN ({", ".join("?" for _ in DUMP_CHANNELS)})
+              AND (json_extract(e.details, '$.dump_hash') = ? OR json_extract(e.details, '$.dump_source') = ?)
+            ORDER BY ae.alert_id DESC LIMIT 1""",
+        [*canaries, *DUMP_CHANNELS, dump_hash, source]).fetchone()
+    if found is None:
+        return None
+    row = next(iter(context.db.query("SELECT * FROM alerts WHERE id = ?", [found[0]])))
+    if row["state"] == "resolved":
+        known = set(json.loads(row["canaries"] or "[]"))
+        systems = set(json.loads(row["systems"] or "[]"))
+        if set(canaries) - known or {e["system"] for e in events if e["system"]} - systems:
+            return None
+    return row
 
 
 def _add_capped(values: list[str], value: str | None) -> None:

@@ -23,6 +23,7 @@ from canary.alert.pinned import PinnedHTTP
 from canary.alert.ratelimit import RateLimiter
 from canary.alert.senders import DeliveryError, send
 from canary.alert.ssrf import Resolver, TargetPolicy, system_resolver
+from canary.errors import CanaryError
 from canary.settings import get_setting
 from canary.store.events import record_event
 
@@ -86,20 +87,27 @@ class DeliveryWorker:
 
     def run_once(self) -> int:
         """One pass: deliver what is due; return how many messages were attempted."""
-        config = DeliveryConfig.load(self.db)
+        try:  # read before claiming anything: a worker that cannot run must not hold messages in a lease
+            config = DeliveryConfig.load(self.db)
+            policy = TargetPolicy.from_settings(self.db)
+        except CanaryError as exc:
+            blocked = f"delivery worker cannot run: {exc}"
+            if outbox.mark_blocked(self.db, blocked):
+                log.error("%s", blocked)
+            return 0
+        outbox.mark_unblocked(self.db)
         messages = outbox.claim(self.db, self.owner, limit=config.threads * 4, lease_seconds=config.lease)
         attempted = 0
         if messages:
-            attempted = self._deliver(messages, config)
+            attempted = self._deliver(messages, config, policy)
         self._warn_failing(config)
         if time.monotonic() >= self._next_prune:
             outbox.prune_delivered(self.db, config.keep_days)
             self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
         return attempted
 
-    def _deliver(self, messages: list[outbox.Message], config: DeliveryConfig) -> int:
+    def _deliver(self, messages: list[outbox.Message], config: DeliveryConfig, policy: TargetPolicy) -> int:
         destinations = {d.id: d for d in list_destinations(self.db)}
-        policy = TargetPolicy.from_settings(self.db)
         batch: list[tuple[outbox.Message, Destination]] = []
         for message in messages:
             destination = destinations.get(message.destination_id)

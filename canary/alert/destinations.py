@@ -65,6 +65,11 @@ def kind_of(url: str) -> str:
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if not scheme:
         raise CanaryError(f"not a notification URL: {url!r} (expected scheme://...)")
+    if scheme in ("http", "https"):
+        native = ("json" if scheme == "http" else "jsons") + "://" + url.split("://", 1)[1]
+        raise CanaryError(f"{scheme}:// names no kind of destination: for a webhook receiving the alert as JSON use "
+                          f"{mask_url(native, 'webhook')} ({'hmacs' if scheme == 'https' else 'hmac'}:// to have it "
+                          "signed)")
     return NATIVE_SCHEMES.get(scheme, "apprise")
 
 

@@ -12,6 +12,7 @@ from canary.alert.text import clean_fields, render
 from canary.errors import CanaryError, NotFound
 from canary.store.events import utcnow
 from canary.store.tx import write_transaction
+from canary.timezones import Zone, display_zone
 
 _JSON_COLUMNS = ("systems", "canaries", "window", "paged", "by_system", "establishments", "accounts",
                  "account_systems", "sources")
@@ -24,8 +25,10 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def alert_view(row: dict[str, Any]) -> dict[str, Any]:
-    """The public shape of an alert: ``canary alerts --json`` items and what webhooks receive."""
+def alert_view(row: dict[str, Any], zone: Zone | None = None) -> dict[str, Any]:
+    """The public shape of an alert: ``canary alerts --json`` items and what webhooks receive.
+
+    ``zone`` is where the texts' times are written (``display_zone(db)``); the fields stay UTC."""
     row = _decode(dict(row))
     # Fields that peers wrote (accounts, sources...) lose their control characters before any text is built.
     view = clean_fields({
@@ -48,6 +51,7 @@ def alert_view(row: dict[str, Any]) -> dict[str, Any]:
         "account_systems": row["account_systems"] or [],
         "sources": row["sources"] or [],
         "exfiltration": bool(row["exfiltration"]),
+        "seen_again": row.get("seen_again") or 0,
         "version": row["version"],
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
@@ -57,7 +61,7 @@ def alert_view(row: dict[str, Any]) -> dict[str, Any]:
         "resolved_at": row["resolved_at"],
         "note": row["note"],
     })
-    view.update(render(view))
+    view.update(render(view, zone) if zone else render(view))
     return view
 
 
@@ -65,16 +69,25 @@ def get_alert(db: sqlite_utils.Database, alert_id: int) -> dict[str, Any]:
     rows = list(db.query("SELECT * FROM alerts WHERE id = ?", [alert_id]))
     if not rows:
         raise NotFound(f"unknown alert {alert_id}; see 'canary alerts'")
-    return alert_view(rows[0])
+    return alert_view(rows[0], display_zone(db))
 
 
-def list_alerts(db: sqlite_utils.Database, *, open_only: bool = False) -> list[dict[str, Any]]:
-    """Alerts, newest first; ``open_only`` keeps those not resolved (open or acknowledged)."""
-    sql = "SELECT * FROM alerts"
+def list_alerts(db: sqlite_utils.Database, *, open_only: bool = False, system: str | None = None,
+                since: str | None = None) -> list[dict[str, Any]]:
+    """Alerts, newest first; ``open_only`` keeps those not resolved (open or acknowledged), ``system`` those
+    naming it, ``since`` (UTC ISO) those seen at or after it (last sighting)."""
+    where, params = [], []
     if open_only:
-        sql += " WHERE state != 'resolved'"
-    sql += " ORDER BY id DESC"
-    return [alert_view(row) for row in db.query(sql)]
+        where.append("state != 'resolved'")
+    if system:
+        where.append("EXISTS (SELECT 1 FROM json_each(alerts.systems) WHERE value = ?)")
+        params.append(system)
+    if since:
+        where.append("last_seen >= ?")
+        params.append(since)
+    sql = "SELECT * FROM alerts" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC"
+    zone = display_zone(db)
+    return [alert_view(row, zone) for row in db.query(sql, params)]
 
 
 def acknowledge(db: sqlite_utils.Database, alert_id: int, by: str, note: str | None = None) -> dict[str, Any]:

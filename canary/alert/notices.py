@@ -15,17 +15,20 @@ import sqlite_utils
 from canary.alert import outbox
 from canary.alert.destinations import list_destinations
 from canary.alert.text import render_notice
+from canary.timezones import Zone, display_zone
 
 NOTICE_KINDS = ("acknowledged", "resolved")
 _WHO_WHEN = {"acknowledged": ("acked_by", "acked_at"), "resolved": ("resolved_by", "resolved_at")}
 
 
-def notice_payload(view: dict[str, Any], kind: str, previous_state: str) -> dict[str, Any]:
+def notice_payload(view: dict[str, Any], kind: str, previous_state: str, zone: Zone | None = None) -> dict[str, Any]:
     """The alert object as it is now, plus ``notice``, with the notice's title and text."""
     who, when = _WHO_WHEN[kind]
     notice = {"type": "state-change", "from": previous_state, "to": kind, "by": view[who], "at": view[when],
               "note": view["note"]}
-    return {**view, **render_notice(view, kind, view[who], view[when]), "notice": notice}
+    text = render_notice(view, kind, view[who], view[when], zone) if zone else render_notice(view, kind, view[who],
+                                                                                              view[when])
+    return {**view, **text, "notice": notice}
 
 
 def queue_notices(db: sqlite_utils.Database, view: dict[str, Any], kind: str, previous_state: str) -> int:
@@ -34,5 +37,5 @@ def queue_notices(db: sqlite_utils.Database, view: dict[str, Any], kind: str, pr
     destinations = [d for d in list_destinations(db) if d.id in paged and d.takes_notices]
     if not destinations:
         return 0
-    payload = notice_payload(view, kind, previous_state)
+    payload = notice_payload(view, kind, previous_state, display_zone(db))
     return outbox.enqueue_notice(db, outbox.instance_id(db), payload, kind, destinations)

@@ -30,6 +30,9 @@ def test_alert() -> dict[str, Any]:
     view["title"] = "[TEST] Canary : alerte de test, rien à faire / test alert, nothing to do"
     view["text"] = {"fr": "Ceci est un test de la chaîne d'alerte canary. Aucune action requise.",
                     "en": "This is a test of the canary alerting chain. No action needed."}
+    # the texts rendered for a real alert would name no system ("documents of ?"): say what it is instead
+    view["confidence"] = "test"
+    view["first_action"] = {"fr": "Rien à faire : c'est un test", "en": "Nothing to do: this is a test"}
     return view
 
 

@@ -224,6 +224,45 @@ def mark_failed(db: sqlite_utils.Database, message: Message, error: str, *, base
         )
 
 
+BLOCKED_STATE = "delivery_blocked"
+
+
+def mark_blocked(db: sqlite_utils.Database, reason: str) -> bool:
+    """The worker cannot run at all (e.g. a bad setting): every destination shows it as a failure.
+
+    Counted once per distinct reason, so ``notify list`` and the failing-destination warning see it;
+    returns whether this reason is new.
+    """
+    now = time.time()
+    with write_transaction(db):
+        row = db.execute("SELECT value FROM alert_state WHERE name = ?", [BLOCKED_STATE]).fetchone()
+        if row is not None and json.loads(row[0])["reason"] == reason:
+            return False
+        db.execute("INSERT OR REPLACE INTO alert_state (name, value) VALUES (?, ?)",
+                   [BLOCKED_STATE, json.dumps({"reason": reason, "since": now})])
+        db.execute("UPDATE alert_destinations SET failures = failures + 1, "
+                   "failing_since = COALESCE(failing_since, ?), last_error = ?", [now, reason[:500]])
+    return True
+
+
+def mark_unblocked(db: sqlite_utils.Database) -> None:
+    """The worker runs again: clear what ``mark_blocked`` wrote (real delivery failures stay)."""
+    row = db.execute("SELECT value FROM alert_state WHERE name = ?", [BLOCKED_STATE]).fetchone()
+    if row is None:
+        return
+    reason = json.loads(row[0])["reason"]
+    with write_transaction(db):
+        db.execute("DELETE FROM alert_state WHERE name = ?", [BLOCKED_STATE])
+        db.execute("UPDATE alert_destinations SET failures = 0, failing_since = NULL, warned_for = NULL, "
+                   "last_error = NULL WHERE last_error = ?", [reason[:500]])
+
+
+def blocked_reason(db: sqlite_utils.Database) -> str | None:
+    """Why the delivery worker last could not run, while it still cannot."""
+    row = db.execute("SELECT value FROM alert_state WHERE name = ?", [BLOCKED_STATE]).fetchone()
+    return None if row is None else str(json.loads(row[0])["reason"])
+
+
 def postpone(db: sqlite_utils.Database, message: Message, until: float) -> None:
     """Give back a claimed row untouched (rate limit): not an attempt, not a failure."""
     with write_transaction(db):

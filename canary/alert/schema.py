@@ -115,4 +115,10 @@ def _state_notices(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX alert_outbox_due ON alert_outbox(state, next_attempt_at)")
 
 
-MIGRATIONS = [("alert-001-lifecycle-outbox", _alert_tables), ("alert-002-state-notices", _state_notices)]
+def _seen_again(db: sqlite_utils.Database) -> None:
+    """How many more times the same dump was swept after the first (canary.alert.correlate)."""
+    db.execute("ALTER TABLE alerts ADD COLUMN seen_again INTEGER NOT NULL DEFAULT 0")
+
+
+MIGRATIONS = [("alert-001-lifecycle-outbox", _alert_tables), ("alert-002-state-notices", _state_notices),
+              ("alert-003-seen-again", _seen_again)]

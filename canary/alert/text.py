@@ -8,15 +8,10 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from canary.alert.window import parse_time
+from canary.timezones import DEFAULT_ZONE, Zone, zone_named
 
-try:  # on-call teams in France read local time; the JSON keeps UTC
-    LOCAL_ZONE: Any = ZoneInfo("Europe/Paris")
-    ZONE_LABEL = ("heure de Paris", "Paris time")
-except ZoneInfoNotFoundError:
-    LOCAL_ZONE, ZONE_LABEL = None, ("UTC", "UTC")
+PARIS = zone_named(DEFAULT_ZONE)  # on-call teams in France read local time; the JSON keeps UTC
 
 SEVERITY_WORDS = {
     "critical": ("CRITIQUE", "CRITICAL"), "high": ("ÉLEVÉE", "HIGH"), "medium": ("MOYENNE", "MEDIUM"),
@@ -60,13 +55,8 @@ def clean_fields(value: Any) -> Any:
     return value
 
 
-def human_time(value: str | None) -> str:
-    parsed = parse_time(value)
-    if parsed is None:
-        return value or "?"
-    if LOCAL_ZONE is not None:
-        parsed = parsed.astimezone(LOCAL_ZONE)
-    return parsed.strftime("%Y-%m-%d %H:%M")
+def human_time(value: str | None, zone: Zone = PARIS) -> str:
+    return zone.show(value)
 
 
 def _short(view: dict[str, Any]) -> tuple[str, str]:
@@ -134,22 +124,26 @@ def _where(view: dict[str, Any]) -> str:
     return ", ".join(parts) or "?"
 
 
-def _since(view: dict[str, Any]) -> tuple[str, str]:
-    first = human_time(view["first_seen"])
-    fr = f"{first} {ZONE_LABEL[0]} ({view['count']} événement(s))"
-    en = f"{first} {ZONE_LABEL[1]} ({view['count']} event(s))"
+def _since(view: dict[str, Any], zone: Zone) -> tuple[str, str]:
+    first = human_time(view["first_seen"], zone)
+    fr = f"{first} {zone.label_fr} ({view['count']} événement(s))"
+    en = f"{first} {zone.label_en} ({view['count']} event(s))"
     window = view.get("window") or {}
-    start, end = human_time(window.get("from")), human_time(window.get("to"))
+    start, end = human_time(window.get("from"), zone), human_time(window.get("to"), zone)
     if window.get("from") and window.get("to"):
         fr += f" ; vol entre le {start} et le {end}"
         en += f"; taken between {start} and {end}"
     elif window.get("from"):
         fr += f" ; vol après le {start}"
         en += f"; taken after {start}"
+    if view.get("seen_again"):
+        last = human_time(view["last_seen"], zone)
+        fr += f" ; fuite déjà signalée, vue à nouveau {view['seen_again']} fois (dernière le {last})"
+        en += f"; same dump seen again {view['seen_again']} time(s) (last {last})"
     return fr, en
 
 
-def _first_action(view: dict[str, Any]) -> tuple[str, str]:
+def _first_action(view: dict[str, Any], zone: Zone) -> tuple[str, str]:
     systems = ", ".join(view["systems"]) or "?"
     channel = view["channel"]
     if channel == "access-log" and view["accounts"]:
@@ -161,7 +155,8 @@ def _first_action(view: dict[str, Any]) -> tuple[str, str]:
         window = view.get("window") or {}
         span = ""
         if window.get("from"):
-            span = f" ({human_time(window['from'])} → {human_time(window['to']) if window.get('to') else '…'})"
+            end_text = human_time(window["to"], zone) if window.get("to") else "…"
+            span = f" ({human_time(window['from'], zone)} → {end_text})"
         fr, en = (f"Vérifiez les exports, sauvegardes et extractions en masse de {systems}{span}",
                   f"Check the export jobs, backups and bulk reads of {systems}{span}")
     elif channel == "notify":
@@ -187,12 +182,14 @@ def _first_action(view: dict[str, Any]) -> tuple[str, str]:
 _ABOUT_ITSELF = ("notify", "watch")  # channels where the product reports on itself
 
 
-def render(view: dict[str, Any]) -> dict[str, Any]:
-    """``title`` (one bilingual line) and ``text`` {fr, en}, plus ``confidence`` and ``first_action``."""
+def render(view: dict[str, Any], zone: Zone = PARIS) -> dict[str, Any]:
+    """``title`` (one bilingual line) and ``text`` {fr, en}, plus ``confidence`` and ``first_action``.
+
+    Times are written in ``zone`` (setting ``display.timezone``), named in the text."""
     sev_fr, sev_en = SEVERITY_WORDS.get(view["severity"], (view["severity"], view["severity"]))
     what_fr, what_en = _what(view)
     where = _where(view)
-    since_fr, since_en = _since(view)
+    since_fr, since_en = _since(view, zone)
     systems = ", ".join(view["systems"]) or "?"
     conf_fr, conf_en = (c.format(systems=systems) for c in CONFIDENCE.get(view["severity"], ("?", "?")))
     if view["channel"] in _ABOUT_ITSELF:
@@ -200,7 +197,7 @@ def render(view: dict[str, Any]) -> dict[str, Any]:
         conf_fr, conf_en = ("certaine : le produit signale une panne le concernant",
                             "certain: the product reports a fault of its own")
         where = ", ".join(view["sources"][:3]) or where
-    act_fr, act_en = _first_action(view)
+    act_fr, act_en = _first_action(view, zone)
     short_fr, short_en = _short(view)
     title = f"[{sev_fr}/{sev_en}] Canary #{view['id']} : {short_fr} / {short_en} — {systems}"
     fr = "\n".join([f"Quoi : {what_fr}", f"Où : {where}", f"Depuis : {since_fr}", f"Certitude : {conf_fr}",
@@ -217,14 +214,15 @@ NOTICE_WORDS = {
 }
 
 
-def render_notice(view: dict[str, Any], kind: str, by: str | None, at: str | None) -> dict[str, Any]:
+def render_notice(view: dict[str, Any], kind: str, by: str | None, at: str | None,
+                  zone: Zone = PARIS) -> dict[str, Any]:
     """``title`` and ``text`` {fr, en} of a state-change notice: who, when, the note; plainly not a new page."""
     (tag_fr, tag_en), (done_fr, done_en) = NOTICE_WORDS[kind]
     systems = ", ".join(view["systems"]) or "?"
     short_fr, short_en = _short(view)
     sev_fr, sev_en = SEVERITY_WORDS.get(view["severity"], (view["severity"], view["severity"]))
-    when_fr = f" le {human_time(at)} ({ZONE_LABEL[0]})" if at else ""
-    when_en = f" at {human_time(at)} ({ZONE_LABEL[1]})" if at else ""
+    when_fr = f" le {human_time(at, zone)} ({zone.label_fr})" if at else ""
+    when_en = f" at {human_time(at, zone)} ({zone.label_en})" if at else ""
     who_fr, who_en = (f" par {by}", f" by {by}") if by else ("", "")
     fr = [f"Alerte #{view['id']} {done_fr}{who_fr}{when_fr}.",
           f"Alerte : {short_fr} — {systems} ({sev_fr})."]

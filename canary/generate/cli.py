@@ -16,6 +16,7 @@ from canary.errors import CanaryError
 from canary.files import write_atomic
 from canary.generate.pools import pools_from_settings
 from canary.output import echo_json, echo_table
+from canary.settings import get_setting
 from canary.store.registry import get_system, list_canaries
 from canary.store.seeding import seed_system
 
@@ -39,6 +40,10 @@ def seed(ctx: CliContext, system: str, count: int, seed: int | None) -> None:
     if not (pools.mail_domains or pools.mailbox_providers):
         click.secho("WARNING: no mail pool configured (pool.mailbox_providers, pool.mail_domains): these canaries "
                     "carry no e-mail address. Configure mailboxes or domains you own.", fg="yellow", err=True)
+    for name, channel in (("tripwire.base_url", "callback URL"), ("tripwire.dns_zone", "DNS name")):
+        if not get_setting(ctx.db, name):
+            click.secho(f"WARNING: {name} is not set: these canaries carry no {channel} and can never fire on "
+                        f"it. Set it, then run 'canary tripwire fill-tokens' before planting.", fg="yellow", err=True)
     host, generator = host_and_generator(ctx.db, ctx.db_path, system)
     notice = host.no_place_notice()
     if notice:
@@ -136,6 +141,8 @@ def lint(ctx: CliContext, system: str | None, as_json: bool) -> None:
     problems += population
     notes = notices + coverage_notes(canaries, registers)
     rows = [{"canary_id": cid, "rule": p.rule, "field": p.field, "message": p.message} for cid, p in problems]
+    rows += _tripwire_problems(ctx, system)
+    rows += _planting_problems(ctx, system)
     if as_json:
         echo_json({"checked": len(canaries), "problems": rows, "notes": notes})
     else:
@@ -266,6 +273,39 @@ def plan_(ctx: CliContext, system: str, patients: int | None, sample: int, as_js
     click.echo(f"stealth budget: {budget if budget is not None else 'no pool limit'} canaries "
                f"(advantage <= {report['threshold']} on block and mail filters)")
     click.echo(f"chance that a published sample of {sample:,} records holds a canary: {report['sample_chance']:.1%}")
+
+
+def _tripwire_problems(ctx: CliContext, system: str | None) -> list[dict[str, Any]]:
+    """Canaries that can never fire: no callback URL or DNS name in their record."""
+    from canary.watch.tripwire.tokens import tokenless
+
+    setting = {"url": "tripwire.base_url", "hostname": "tripwire.dns_zone"}
+    return [{"canary_id": cid, "rule": "no-tripwire", "field": f"tokens.{key}",
+             "message": f"no {'callback URL' if key == 'url' else 'DNS name'}: can never fire on it "
+                        f"(set {setting[key]}, then 'canary tripwire fill-tokens' if not planted)"}
+            for cid, key in tokenless(ctx.db, system)]
+
+
+def _planting_problems(ctx: CliContext, system: str | None) -> list[dict[str, Any]]:
+    """Canaries planted without the IPP namespace real patients carry there: a thief can filter on it.
+
+    The same condition as the planter's warning (canary.plant.planter), made a lint problem so that it
+    is not lost in the planting output."""
+    from canary.plant.lifecycle import list_plantings
+
+    rows = []
+    for planting in list_plantings(ctx.db, system=system, states=("planned", "planted")):
+        options = planting["options"]
+        if planting["channel"] == "mllp" and not (options.get("ipp_oid") or options.get("ipp_namespace")):
+            hint = "add ?ipp_oid=... (or ?ipp_namespace=...) to the target and plant again"
+        elif planting["channel"] == "fhir" and not (options.get("ipp_system") or options.get("ipp_oid")):
+            hint = "add ?ipp_system=... (or ?ipp_oid=...) to the target and plant again"
+        else:
+            continue
+        rows.append({"canary_id": planting["canary_id"], "rule": "ipp-authority", "field": "ipp",
+                     "message": f"planted at {planting['target']} without the establishment's IPP assigning "
+                                f"authority: real patients there carry another one ({hint})"})
+    return rows
 
 
 def _export_view(canary: dict[str, Any]) -> dict[str, Any]:

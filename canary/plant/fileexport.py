@@ -218,8 +218,11 @@ def render(records: list[Record], *, fmt: str, mapping: str, delimiter: str = ";
 
 
 def write_export(path: Path, records: list[Record], *, fmt: str, mapping: str, delimiter: str,
-                 encoding: str) -> None:
-    """Render and write in one atomic step; a character the encoding lacks is an error, not a '?'."""
+                 encoding: str, new_mode: int = 0o640) -> None:
+    """Render and write in one atomic step; a character the encoding lacks is an error, not a '?'.
+
+    An existing target keeps its mode and group (the import job reads it under them); a new one gets
+    ``new_mode`` (setting ``plant.file_mode``)."""
     text = render(records, fmt=fmt, mapping=mapping, delimiter=delimiter)
     try:
         text.encode(encoding)
@@ -230,4 +233,4 @@ def write_export(path: Path, records: list[Record], *, fmt: str, mapping: str, d
         raise CanaryError(f"cannot write {path}: it is a folder; name the file, e.g. {path / 'patients.csv'}")
     if not path.parent.is_dir():
         raise CanaryError(f"cannot write {path}: folder {path.parent} does not exist")
-    write_atomic(path, text, encoding=encoding)
+    write_atomic(path, text, encoding=encoding, new_mode=new_mode, keep_attributes=True)

@@ -230,7 +230,8 @@ def _plant_file(db, system_row, target: Target, options, todo, report: PlantRepo
     assert target.path is not None  # parse_target always sets it for file:// targets
     try:
         fileexport.write_export(target.path, records, fmt=options["format"], mapping=options["mapping"],
-                                delimiter=options["delimiter"], encoding=options["encoding"])
+                                delimiter=options["delimiter"], encoding=options["encoding"],
+                                new_mode=int(get_setting(db, "plant.file_mode"), 8))
     except (CanaryError, OSError) as exc:
         for row in todo:
             lifecycle.mark_failed(db, row["id"], str(exc), delivered_maybe=False, state="planned")
@@ -438,7 +439,8 @@ def _retire_file(db, target: Target, options, live, report: RetireReport) -> Non
     records = [get_canary(db, r["canary_id"]) for r in keep]
     assert target.path is not None  # parse_target always sets it for file:// targets
     fileexport.write_export(target.path, records, fmt=options["format"], mapping=options["mapping"],
-                            delimiter=options["delimiter"], encoding=options["encoding"])
+                            delimiter=options["delimiter"], encoding=options["encoding"],
+                            new_mode=int(get_setting(db, "plant.file_mode"), 8))
     lifecycle.mark_retired(db, list(leaving))
     report.retired.extend(leaving)
 

@@ -4,11 +4,18 @@ from canary.settings import Setting
 
 SETTINGS: list[Setting] = [
     Setting("plant.timeout", float, 30.0,
-            "Seconds to wait for a peer when planting: MLLP connection and acknowledgement, FHIR answer."),
+            "Seconds to wait for a peer when planting: MLLP connection and acknowledgement, FHIR answer.",
+            minimum=0.1),
     Setting("plant.fhir.retries", int, 4,
-            "Retries of a FHIR request answered 5xx or 429 (or refused), with exponential backoff."),
+            "Retries of a FHIR request answered 5xx or 429 (or refused), with exponential backoff.",
+            minimum=0, maximum=20),
     Setting("plant.fhir.backoff", float, 1.0,
-            "First FHIR retry delay in seconds, doubled at each retry (a Retry-After header wins)."),
+            "First FHIR retry delay in seconds, doubled at each retry (a Retry-After header wins).",
+            minimum=0),
+    Setting("plant.file_mode", str, "0640",
+            "Mode (octal) of a file:// target the planter creates; an existing target keeps its own mode, "
+            "group and owner so the import job still reads it.",
+            kind="file_mode"),
     Setting("plant.hl7.sending_application", str, "GAM",
             "MSH-3 of the ADT messages: the application name the receiver expects from the admission system."),
     Setting("plant.hl7.sending_facility", str, "",

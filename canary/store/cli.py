@@ -8,8 +8,18 @@ from canary.cli import CliContext, pass_ctx
 from canary.errors import CanaryError
 from canary.output import echo_json, echo_rows
 from canary.settings import all_settings, get_setting, set_setting, settings_markdown, unset_setting
-from canary.store.events import list_events
+from canary.store.events import check_channel, list_events
 from canary.store.registry import SYSTEM_KINDS, add_system, edit_system, get_system, list_systems
+from canary.store.timefilter import parse_since
+
+
+@click.command()
+@pass_ctx
+def init(ctx: CliContext) -> None:
+    """Create the registry (--db / CANARY_DB); nothing else creates one except 'system add' and 'serve'."""
+    existed = ctx.db_path.exists()
+    ctx.create_db()
+    click.echo(f"registry {ctx.db_path} already exists" if existed else f"registry {ctx.db_path} created")
 
 
 @click.group()
@@ -53,9 +63,9 @@ def _site_commune(finess: str | None, commune: str | None, postcode: str | None)
 @pass_ctx
 def system_add(ctx: CliContext, name: str, kind: str, establishment: str | None, finess: str | None,
                notes: str | None, commune: str | None, postcode: str | None, patients: int | None) -> None:
-    """Register a system NAME."""
+    """Register a system NAME (creates the registry if needed)."""
     site = _site_commune(finess, commune, postcode)
-    add_system(ctx.db, name, kind, establishment=establishment, finess=finess, notes=notes,
+    add_system(ctx.create_db(), name, kind, establishment=establishment, finess=finess, notes=notes,
                site_commune=site, patients=patients)
     click.echo(f"system {name} added" + (f" (site {site})" if site else ""))
 
@@ -103,15 +113,21 @@ def config() -> None:
 def config_list(ctx: CliContext, as_json: bool) -> None:
     """Every setting with its value and meaning."""
     rows = []
+    db = ctx.db
     for setting in all_settings().values():
-        value = get_setting(ctx.db, setting.name)
+        try:
+            value, problem = get_setting(db, setting.name), None
+        except CanaryError as exc:  # shown, not fatal: this listing is where the operator looks for it
+            value, problem = None, str(exc)
         shown = ("(set)" if value else "(unset)") if setting.secret else value
-        rows.append({"name": setting.name, "value": shown, "env": setting.env_var, "help": setting.help})
+        rows.append({"name": setting.name, "value": shown, "type": setting.type_label, "env": setting.env_var,
+                     "help": setting.help, "problem": problem})
     if as_json:
         echo_json(rows)
     else:
         for row in rows:
-            click.echo(f"{row['name']} = {row['value']!r}\n    {row['help']} (env {row['env']})")
+            value = f"INVALID: {row['problem']}" if row["problem"] else repr(row["value"])
+            click.echo(f"{row['name']} = {value}\n    {row['help']} ({row['type']}; env {row['env']})")
 
 
 @config.command("docs")
@@ -147,15 +163,23 @@ def config_unset(ctx: CliContext, name: str) -> None:
 
 @click.command()
 @click.option("--system", help="Only events naming this system.")
-@click.option("--since", help="Only events at or after this ISO time (e.g. 2026-11-01 or 2026-11-01T08:00Z).")
-@click.option("--channel", help="Only this channel (http, dns, smtp, access-log, leak...).")
+@click.option("--since", help="Only events at or after this time: ISO (2026-11-01, 2026-11-01T08:00Z; UTC unless an "
+                               "offset is given) or back from now (30m, 24h, 7d, 2w).")
+@click.option("--channel", help="Only this channel (http, dns, smtp, imap, phone, sms, access-log, leak, notify).")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the newest N events.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def events(ctx: CliContext, system: str | None, since: str | None, channel: str | None, as_json: bool) -> None:
+def events(ctx: CliContext, system: str | None, since: str | None, channel: str | None, limit: int | None,
+           as_json: bool) -> None:
     """Events seen on every channel, oldest first."""
-    rows = list_events(ctx.db, system=system, since=since, channel=channel)
+    if system:
+        get_system(ctx.db, system)
+    if channel:
+        check_channel(ctx.db, channel)
+    rows = list_events(ctx.db, system=system, since=parse_since(since) if since else None, channel=channel,
+                       limit=limit)
     echo_rows(rows, ["id", "time", "channel", "severity", "system", "canary_id", "source", "account",
                       "action"], as_json=as_json, empty="no event")
 
 
-COMMANDS = [system, config, events]
+COMMANDS = [init, system, config, events]

@@ -13,11 +13,11 @@ from canary.errors import CanaryError
 from canary.store.migrations import migrate
 from canary.store.tx import write_transaction
 
-__all__ = ["open_db", "write_transaction"]
+__all__ = ["MissingRegistry", "open_db", "write_transaction"]
 
 
-def open_db(path: str | os.PathLike[str], *, migrate_schema: bool = True) -> sqlite_utils.Database:
-    """Open (creating if needed) the registry at ``path`` and bring its schema up to date.
+def open_db(path: str | os.PathLike[str], *, migrate_schema: bool = True, create: bool = True) -> sqlite_utils.Database:
+    """Open (creating if needed, unless ``create`` is false) the registry at ``path``; bring its schema up to date.
 
     The registry holds the canary->system map, the one thing a thief must never see, so the file
     (and its WAL side files) are created readable by the owner only.
@@ -27,6 +27,8 @@ def open_db(path: str | os.PathLike[str], *, migrate_schema: bool = True) -> sql
         raise CanaryError(f"registry path {path} is a directory, expected a SQLite file")
     if not path.parent.exists():
         raise CanaryError(f"cannot open registry {path}: folder {path.parent} does not exist")
+    if not create and not path.exists():
+        raise MissingRegistry(path)
     old_umask = os.umask(0o077)
     try:
         conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
@@ -48,6 +50,14 @@ def open_db(path: str | os.PathLike[str], *, migrate_schema: bool = True) -> sql
         except sqlite3.DatabaseError as exc:
             raise CanaryError(f"cannot read registry {path}: {exc}") from exc
     return db
+
+
+class MissingRegistry(CanaryError):
+    """Only commands that create things may create a registry; the others say where they looked."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"no registry at {path}; create one with 'canary init' (or check --db / CANARY_DB)")
+        self.path = path
 
 
 def _restrict_mode(path: Path) -> None:

@@ -11,6 +11,8 @@ import sqlite_utils
 from canary.errors import CanaryError
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
+# Channels the watchers record on (docs/architecture.md); a filter naming another one is a typo.
+CHANNELS = ("http", "dns", "smtp", "imap", "phone", "sms", "access-log", "leak", "notify")
 EVENT_KEYS = ("id", "time", "recorded_at", "channel", "canary_id", "system", "source", "severity",
               "account", "action", "details")
 
@@ -66,7 +68,7 @@ def list_events(
     channel: str | None = None,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Events, oldest first, as plain dicts with ``details`` decoded."""
+    """Events, oldest first, as plain dicts with ``details`` decoded; ``limit`` keeps the newest ones."""
     where, params = [], []
     if system:
         where.append("system = ?")
@@ -82,10 +84,17 @@ def list_events(
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY id"
     if limit:
-        sql += f" LIMIT {int(limit)}"
+        sql = f"SELECT * FROM ({sql} DESC LIMIT {int(limit)}) ORDER BY id"
     rows = []
     for values in db.execute(sql, params).fetchall():
         row = dict(zip(EVENT_KEYS, values, strict=True))
         row["details"] = json.loads(row["details"] or "{}")
         rows.append(row)
     return rows
+
+
+def check_channel(db: sqlite_utils.Database, channel: str) -> None:
+    """Refuse a channel no watcher records on (and no stored event carries): it would match nothing, silently."""
+    if channel in CHANNELS or db.execute("SELECT 1 FROM events WHERE channel = ? LIMIT 1", [channel]).fetchone():
+        return
+    raise CanaryError(f"unknown channel {channel!r}; channels: {', '.join(CHANNELS)}")

@@ -6,6 +6,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import sys
 import threading
 from typing import Any
@@ -15,10 +16,13 @@ from waitress import wasyncore
 from waitress.server import create_server
 
 from canary.cli import CliContext, pass_ctx
+from canary.errors import CanaryError
 from canary.files import write_atomic
 from canary.ops.lock import ServeLock
+from canary.output import echo_rows
 from canary.serve import (
     ServeContext,
+    address_problem,
     build_metrics,
     build_readiness,
     build_services,
@@ -26,13 +30,17 @@ from canary.serve import (
     start_all,
     stop_all,
 )
+from canary.settings import environment_problems, setting_problems
 from canary.web import create_app
-from canary.web.users import add_user
+from canary.web.users import add_user, list_users, remove_user, unlock_user
 
 
 def _serve(ctx: CliContext, host: str, port: int, **options: Any) -> None:
     """Run the console and every configured listener and worker until interrupted."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _refuse_bad_settings(environment_problems())  # before creating anything
+    ctx.create_db()  # the first start creates the registry
+    _refuse_bad_settings(setting_problems(ctx.db))
     # Held until exit: `canary restore` refuses to replace a registry a serve is using.
     serve_lock = ServeLock(ctx.db_path)
     serve_lock.acquire()
@@ -50,11 +58,15 @@ def _run(ctx: CliContext, host: str, port: int, **options: Any) -> None:
     # /readyz and /metrics (canary.ops.health) see what this process started.
     app.config["READINESS_CHECKS"] = build_readiness(serve_ctx, options, services)
     app.config["METRICS_COLLECTORS"] = build_metrics(serve_ctx, options, services)
-    serve_ctx.scheduler.start()
     # waitress (as for the callback listener): a production server with bounded threads, not the
     # development server, which is neither meant for hostile clients nor for long uptimes.
-    server: Any = create_server(app, host=host, port=port, threads=8, ident="", expose_tracebacks=False,
-                                clear_untrusted_proxy_headers=True)
+    try:
+        server: Any = create_server(app, host=host, port=port, threads=8, ident="", expose_tracebacks=False,
+                                    clear_untrusted_proxy_headers=True)
+    except OSError as exc:
+        stop_all(services)
+        raise CanaryError(f"console: cannot listen on {host}:{port}: {address_problem(exc)}") from exc
+    serve_ctx.scheduler.start()
     stopping = threading.Event()
 
     def _stop(*_args: Any) -> None:
@@ -72,6 +84,18 @@ def _run(ctx: CliContext, host: str, port: int, **options: Any) -> None:
         server.task_dispatcher.shutdown()
         serve_ctx.scheduler.shutdown(wait=False)
         stop_all(services)
+
+
+def _console_socket(host: str, port: int) -> socket.socket:
+    """Bind the console's socket ourselves: werkzeug would print its own lines and exit on a port in use."""
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    return socket.create_server((host, port), family=family, backlog=128)
+
+
+def _refuse_bad_settings(problems: list[str]) -> None:
+    """A worker started with a bad setting would fail later in a log nobody reads: refuse to start instead."""
+    if problems:
+        raise CanaryError("; ".join(problems) + " (see 'canary doctor')")
 
 
 def _first_admin(ctx: CliContext) -> None:
@@ -129,6 +153,33 @@ def user_add(ctx: CliContext, name: str, password_stdin: bool) -> None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     add_user(ctx.db, name, password)
     click.echo(f"user {name} saved")
+
+
+@user.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def user_list(ctx: CliContext, as_json: bool) -> None:
+    """Console accounts, with recent failed sign-ins and whether an address must wait before trying again."""
+    echo_rows(list_users(ctx.db), ["name", "created_at", "recent_failures", "throttled"], as_json=as_json,
+              empty="aucun utilisateur / no user")
+
+
+@user.command("remove")
+@click.argument("name")
+@pass_ctx
+def user_remove(ctx: CliContext, name: str) -> None:
+    """Delete console user NAME."""
+    remove_user(ctx.db, name)
+    click.echo(f"user {name} removed")
+
+
+@user.command("unlock")
+@click.argument("name")
+@pass_ctx
+def user_unlock(ctx: CliContext, name: str) -> None:
+    """Let NAME be tried again now from every address (forgets its recent failed attempts)."""
+    unlock_user(ctx.db, name)
+    click.echo(f"user {name} unlocked")
 
 
 COMMANDS = [build_serve_command(), user]

@@ -11,6 +11,7 @@ from canary.alert.model import acknowledge, list_alerts, resolve
 from canary.errors import CanaryError
 from canary.store.events import list_events
 from canary.store.registry import list_systems
+from canary.timezones import display_zone
 from canary.web.auth import login_required
 from canary.web.db import get_db
 
@@ -35,11 +36,43 @@ def _inject_csrf() -> dict:
     return {"csrf_token": csrf_token}
 
 
+@bp.app_template_filter("local")
+def _local_time(value: str | None) -> str:
+    """A stored UTC time in the one zone people read (setting display.timezone), as in the alert texts."""
+    if "zone" not in g:
+        g.zone = display_zone(get_db())
+    return str(g.zone.show(value))
+
+
+@bp.app_context_processor
+def _inject_health() -> dict:
+    def health_problems() -> list[str]:
+        """What stops pages from going out, on every page: a blocked delivery worker, invalid settings."""
+        from canary.alert.outbox import blocked_reason
+        from canary.settings import setting_problems
+
+        db = get_db()
+        reason = blocked_reason(db)
+        return ([reason] if reason else []) + setting_problems(db)
+
+    return {"health_problems": health_problems}
+
+
+@bp.app_context_processor
+def _inject_zone() -> dict:
+    def zone_name() -> str:
+        if "zone" not in g:
+            g.zone = display_zone(get_db())
+        return str(g.zone.name)
+
+    return {"zone_name": zone_name}
+
+
 @bp.route("/")
 @login_required
 def index():
     db = get_db()
-    events = list_events(db)[-20:][::-1]
+    events = list_events(db, limit=20)[::-1]
     return render_template("index.html", systems=list_systems(db), events=events)
 
 

@@ -45,6 +45,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     "state_open": {"fr": "ouverte", "en": "open"},
     "state_acknowledged": {"fr": "prise en charge", "en": "acknowledged"},
     "state_resolved": {"fr": "close", "en": "resolved"},
+    "sev_critical": {"fr": "critique", "en": "critical"},
+    "sev_high": {"fr": "élevée", "en": "high"},
+    "sev_medium": {"fr": "moyenne", "en": "medium"},
+    "sev_low": {"fr": "faible", "en": "low"},
+    "sev_info": {"fr": "info", "en": "info"},
+    "times_in": {"fr": "Heures affichées", "en": "Times shown in"},
 }
 
 

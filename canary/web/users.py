@@ -131,3 +131,42 @@ def session_user(db: sqlite_utils.Database, session_id: str | None) -> str | Non
 def end_session(db: sqlite_utils.Database, session_id: str | None) -> None:
     if session_id:
         db.execute("DELETE FROM web_sessions WHERE id = ?", [_digest(session_id)])
+
+
+# --- accounts --------------------------------------------------------------------------------------
+
+
+def list_users(db: sqlite_utils.Database) -> list[dict[str, object]]:
+    """Accounts with their recent failed sign-ins and whether some address must wait (never the hash)."""
+    now = datetime.now(UTC)
+    since = _iso(now - FAILURE_WINDOW)
+    rows = []
+    for name, created_at in db.execute("SELECT name, created_at FROM users ORDER BY name").fetchall():
+        sources = db.execute("SELECT DISTINCT source FROM login_failures WHERE name = ? AND at >= ?",
+                             [name, since]).fetchall()
+        failures = db.execute("SELECT COUNT(*) FROM login_failures WHERE name = ? AND at >= ?",
+                              [name, since]).fetchone()[0]
+        throttled = any(_wait_left(db, name, source or "unknown", now) for (source,) in sources)
+        rows.append({"name": name, "created_at": created_at, "recent_failures": int(failures),
+                     "throttled": throttled})
+    return rows
+
+
+def _require_user(db: sqlite_utils.Database, name: str) -> None:
+    if db.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone() is None:
+        raise CanaryError(f"unknown user {name!r}; see 'canary user list'")
+
+
+def remove_user(db: sqlite_utils.Database, name: str) -> None:
+    """Delete ``name``, its sessions and its failure history."""
+    _require_user(db, name)
+    with write_transaction(db):
+        db.execute("DELETE FROM web_sessions WHERE user = ?", [name])
+        db.execute("DELETE FROM login_failures WHERE name = ?", [name])
+        db.execute("DELETE FROM users WHERE name = ?", [name])
+
+
+def unlock_user(db: sqlite_utils.Database, name: str) -> None:
+    """Forget the recent failures of ``name``: no address has to wait any more."""
+    _require_user(db, name)
+    db.execute("DELETE FROM login_failures WHERE name = ?", [name])

@@ -37,7 +37,7 @@ def test_callback_hit_reaches_the_webhook_with_system_and_establishment(fast_ale
     (alert,) = receiver.received.values()
     assert (alert["channel"], alert["severity"], alert["systems"]) == ("http", "high", ["dpi-chu"])
     assert alert["canaries"] == [canary["id"]] and alert["establishments"] == ["CHU de Lyon"]
-    assert alert["key"] == f"tripwire:http:{canary['id']}"
+    assert alert["key"].startswith("tripwire:http:from:127.0.0.1:ua:")  # one client, one incident
     assert "dpi-chu (CHU de Lyon) ×1" in alert["text"]["fr"]
 
 

@@ -201,7 +201,7 @@ def test_cli_scan_json_contract(cli, sweep_canaries, tmp_path):
     result = cli("scan", str(path), "--json")
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)
-    assert set(payload) == {"findings", "files", "bytes", "skipped"}
+    assert set(payload) == {"findings", "files", "bytes", "skipped", "status"}
     assert payload["files"] == 1 and payload["bytes"] == len(ROWS.encode())
     first = payload["findings"][0]
     assert {"canary_id", "system", "file", "fields", "confidence", "line", "offset", "evidence"} <= set(first)

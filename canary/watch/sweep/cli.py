@@ -18,6 +18,11 @@ from canary.watch.sweep.feeds import add_feed, feed_json, get_feed, list_feeds, 
 from canary.watch.sweep.scanner import ScanReport
 from canary.watch.sweep.search import native_module
 
+# Exit codes of `scan` (README): 0 everything read, 1 nothing could be read (or another error),
+# 3 some inputs could not be read (findings of the rest are reported and stored).
+EXIT_NOTHING_READ = 1
+EXIT_PARTIAL = 3
+
 
 def _progress_bar() -> tuple[Any, Any]:
     """A progress bar on stderr when it is a terminal, else nothing (scripts and pipes stay clean)."""
@@ -43,8 +48,9 @@ def _progress_bar() -> tuple[Any, Any]:
 def _print_report(report: ScanReport, sweep_id: int) -> None:
     rows = [{"canary": f.canary_id, "system": f.system, "file": f.file, "line": f.line,
              "fields": f.fields, "confidence": f.confidence} for f in report.findings]
+    nothing_read = report.status == "nothing-read"
     echo_table(rows, ["canary", "system", "file", "line", "fields", "confidence"],
-               empty="aucun canari trouvé / no canary found")
+               empty="rien n'a été lu / nothing was read" if nothing_read else "aucun canari trouvé / no canary found")
     for skip in report.skipped:
         click.echo(f"ignoré / skipped: {skip['file']}: {skip['reason']}", err=True)
     systems = sorted({f.system for f in report.findings})
@@ -70,6 +76,9 @@ def slow_engine_note(ctx: CliContext) -> str | None:
 @pass_ctx
 def scan_command(ctx: CliContext, inputs: tuple[str, ...], as_json: bool, jobs: int) -> None:
     """Look for canaries in dumps: files, folders, globs, archives and URLs (one sweep, stored)."""
+    if not ctx.db.execute("SELECT 1 FROM canaries WHERE status = 'active' LIMIT 1").fetchone():
+        raise CanaryError(f"registry {ctx.db_path} has no active canary: a scan could find nothing "
+                          "(wrong --db? seed canaries with 'canary seed')")
     note = slow_engine_note(ctx)
     if note and sys.stderr.isatty():  # for people; scripts reading the output get it unchanged
         click.echo(note, err=True)
@@ -81,8 +90,17 @@ def scan_command(ctx: CliContext, inputs: tuple[str, ...], as_json: bool, jobs: 
             close()
     if as_json:
         echo_json(report.to_json())
+        for skip in report.unread:
+            click.echo(f"ignoré / skipped: {skip['file']}: {skip['reason']}", err=True)
     else:
         _print_report(report, sweep_id)
+    if report.status == "nothing-read":
+        click.echo("error: rien n'a pu être lu / nothing could be read: this is not a clean result", err=True)
+        sys.exit(EXIT_NOTHING_READ)
+    if report.status == "partial":
+        click.echo(f"{len(report.unread)} entrée(s) non lue(s) / input(s) not read: the result covers only what "
+                   "was read", err=True)
+        sys.exit(EXIT_PARTIAL)
 
 
 @click.group("feed")

@@ -6,6 +6,7 @@ import codecs
 import gc
 import io
 import multiprocessing
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -18,7 +19,7 @@ from canary.watch.sweep.index import SweepIndex
 from canary.watch.sweep.limits import Limits
 from canary.watch.sweep.linkage import grade_score, records_in
 from canary.watch.sweep.matcher import CHUNK, OVERLAP, Finding, StreamMatcher
-from canary.watch.sweep.sources import Unit, Unreachable, expand, fetch
+from canary.watch.sweep.sources import REGISTRY_NOT_SCANNED, Unit, Unreachable, expand, fetch
 from canary.watch.sweep.textnorm import looks_binary, sniff_encoding
 
 
@@ -30,9 +31,21 @@ class ScanReport:
     skipped: list[dict] = field(default_factory=list)
     unreachable: list[str] = field(default_factory=list)
 
+    @property
+    def unread(self) -> list[dict]:
+        """What could not be read (missing, unreachable, unreadable, over a limit); not the registry."""
+        return [s for s in self.skipped if s["reason"] != REGISTRY_NOT_SCANNED]
+
+    @property
+    def status(self) -> str:
+        """``complete`` (everything read), ``partial`` (some inputs skipped) or ``nothing-read``."""
+        if not self.unread:
+            return "complete"
+        return "partial" if self.files else "nothing-read"
+
     def to_json(self) -> dict:
         return {"findings": [f.to_json() for f in self.findings], "files": self.files, "bytes": self.bytes,
-                "skipped": self.skipped}
+                "skipped": self.skipped, "status": self.status}
 
 
 @dataclass
@@ -53,7 +66,8 @@ class UnitScanner:
         self.matcher = StreamMatcher(index, limits.engine, compiled)
         self.limits = limits
 
-    def scan(self, unit: Unit) -> UnitResult:
+    def scan(self, unit: Unit, on_position: Callable[[int], None] | None = None) -> UnitResult:
+        """Scan one unit; ``on_position(offset)`` tells how far into a file the reading is, as it goes."""
         result = UnitResult(unit)
         walker = Walker(self.limits, result.skipped)
         try:
@@ -65,7 +79,8 @@ class UnitScanner:
             else:
                 assert unit.path is not None  # a unit is a byte range, a URL or a path
                 with open(unit.path, "rb") as handle:
-                    self._scan_stream(unit.name, handle, unit.path, result, walker)
+                    tick = _position_reporter(handle, on_position) if on_position else None
+                    self._scan_stream(unit.name, handle, unit.path, result, walker, tick)
         except Unreachable as exc:
             result.unreachable = True
             walker.skip(unit.name, str(exc))
@@ -76,11 +91,13 @@ class UnitScanner:
         return result
 
     def _scan_stream(self, name: str, stream: BinaryIO, path: str | None, result: UnitResult,
-                     walker: Walker) -> None:
+                     walker: Walker, tick: Callable[[], None] | None = None) -> None:
         budget = Budget(self.limits.max_expanded_bytes)
         for leaf in walker.leaves(name, stream, budget, path=path):
             counter = [0]
             chunks, encoding = self._leaf_chunks(leaf, walker, counter)
+            if tick is not None:
+                chunks = _ticking(chunks, tick)
             try:
                 result.findings.extend(self.matcher.scan(_prefetched(chunks), leaf.name, encoding))
             except Exception as exc:  # noqa: BLE001 - the next leaves of the same archive are still read
@@ -135,6 +152,24 @@ class UnitScanner:
         if head.startswith(codecs.BOM_UTF8):
             head = head[3:]
         return _guarded(_chained(head, stream), leaf.name, walker, counter), encoding
+
+
+def _position_reporter(handle: BinaryIO, on_position: Callable[[int], None]) -> Callable[[], None]:
+    """Report the file's offset (compressed bytes for a compressed file): what the progress total counts."""
+    def tick() -> None:
+        try:
+            offset = os.lseek(handle.fileno(), 0, os.SEEK_CUR)
+        except (OSError, ValueError):  # closed meanwhile: the unit's end is reported anyway
+            return
+        on_position(offset)
+
+    return tick
+
+
+def _ticking(chunks: Iterator[bytes], tick: Callable[[], None]) -> Iterator[bytes]:
+    for block in chunks:
+        tick()
+        yield block
 
 
 def _chained(head: bytes, stream: BinaryIO) -> Iterator[bytes]:
@@ -265,7 +300,7 @@ def _scan_units(index: SweepIndex, units: list[Unit], limits: Limits, jobs: int,
     results: list[UnitResult] = []
     if jobs <= 1 or len(units) <= 1:
         for unit in units:
-            results.append(scanner.scan(unit))
+            results.append(scanner.scan(unit, _within(progress, done, unit.size, total) if progress else None))
             done += unit.size
             if progress:
                 progress(done, total)
@@ -279,6 +314,24 @@ def _scan_units(index: SweepIndex, units: list[Unit], limits: Limits, jobs: int,
                 if progress:
                     progress(done, total)
     return _merge(results, report, index.coincidence)
+
+
+def _within(progress: Callable[[int, int], None], before: int, size: int,
+            total: int) -> Callable[[int], None]:
+    """Progress inside one unit: never backwards, never past the unit's end (reported when it is done).
+
+    Called from the read-ahead thread too, hence the lock."""
+    lock = threading.Lock()
+    shown = [before]
+
+    def on_position(offset: int) -> None:
+        with lock:
+            done = before + min(max(offset, 0), size)
+            if done > shown[0] and done < before + size:
+                shown[0] = done
+                progress(done, total)
+
+    return on_position
 
 
 def _merge(results: list[UnitResult], report: ScanReport, coincidence: list[float]) -> ScanReport:

@@ -4,16 +4,23 @@ from canary.settings import Setting
 
 SETTINGS: list[Setting] = [
     Setting("sweep.max_expanded_bytes", int, 50 * 1024**3,
-            "Most bytes one input may expand to through its archives and compression before the rest is skipped."),
+            "Most bytes one input may expand to through its archives and compression before the rest is skipped.",
+            minimum=1),
     Setting("sweep.max_ratio", int, 200,
-            "Highest expansion ratio (expanded / compressed bytes) allowed for a compressed stream or archive member."),
-    Setting("sweep.max_depth", int, 5, "Deepest nesting of archives inside archives that is opened."),
-    Setting("sweep.max_download_bytes", int, 2 * 1024**3, "Most bytes fetched from one URL."),
-    Setting("sweep.http_timeout", float, 30.0, "Seconds to wait for a URL to connect or send data."),
+            "Highest expansion ratio (expanded / compressed bytes) allowed for a compressed stream or archive member.",
+            minimum=1),
+    Setting("sweep.max_depth", int, 5, "Deepest nesting of archives inside archives that is opened.",
+            minimum=0, maximum=50),
+    Setting("sweep.max_download_bytes", int, 2 * 1024**3, "Most bytes fetched from one URL.",
+            minimum=1),
+    Setting("sweep.http_timeout", float, 30.0, "Seconds to wait for a URL to connect or send data.",
+            minimum=0.1),
     Setting("sweep.max_spool_bytes", int, 4 * 1024**3,
             "Most bytes buffered (in memory, then a temporary file) for an archive member that needs seeking "
-            "(zip, 7z or xlsx inside another archive)."),
+            "(zip, 7z or xlsx inside another archive).",
+            minimum=1),
     Setting("sweep.engine", str, "auto",
             "Search engine of sweeps: 'native' (compiled core, needs the Hyperscan headers at install time), "
-            "'python' (same findings, several times slower) or 'auto' (native when it was built)."),
+            "'python' (same findings, several times slower) or 'auto' (native when it was built).",
+            choices=("auto", "native", "python")),
 ]

@@ -38,6 +38,9 @@ def is_url(text: str) -> bool:
     return text.startswith(("http://", "https://"))
 
 
+REGISTRY_NOT_SCANNED = "the canary registry or its cache (never scanned)"  # by design: not a missed input
+
+
 def expand(inputs: list[str], jobs: int = 1, exclude: set[Path] | None = None) -> tuple[list[Unit], list[dict]]:
     """Units for paths, folders (recursively), globs and URLs; what cannot be found is reported.
 
@@ -69,7 +72,7 @@ def expand(inputs: list[str], jobs: int = 1, exclude: set[Path] | None = None) -
             if file.is_symlink() and not file.resolve().is_file():
                 continue
             if file.resolve() in exclude:
-                skipped.append({"file": str(file), "reason": "the canary registry or its cache (never scanned)"})
+                skipped.append({"file": str(file), "reason": REGISTRY_NOT_SCANNED})
                 continue
             units.extend(_file_units(file, jobs, skipped))
     return units, skipped

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any, cast
 
@@ -30,12 +31,18 @@ def finish_sweep(db: sqlite_utils.Database, sweep_id: int, report: ScanReport | 
 
 
 def store_findings(db: sqlite_utils.Database, sweep_id: int, findings: list[Finding]) -> int:
-    """Store findings and their events; storing the same sweep's findings again adds nothing. Returns new ones."""
+    """Store findings and their events; storing the same sweep's findings again adds nothing. Returns new ones.
+
+    Each event carries what identifies the dump to the alerting domain, so the same dump swept again
+    updates its alert instead of paging: ``dump_hash`` (what was found where, independent of file names,
+    so a renamed or re-packed copy has the same) and ``dump_source`` (the feed, else the inputs).
+    """
     added = 0
+    identity = {"dump_hash": dump_hash(findings), "dump_source": _dump_source(db, sweep_id)}
     for finding in findings:
         details = {"group": f"sweep:{sweep_id}", "sweep_id": sweep_id, "file": finding.file,
                    "fields": finding.fields, "confidence": finding.confidence, "line": finding.line,
-                   "offset": finding.offset}
+                   "offset": finding.offset, **identity}
         event_id = record_event(db, channel="leak", canary_id=finding.canary_id, severity=finding.severity,
                                 source=finding.file, action="sighting", details=details,
                                 dedup_key=f"sweep:{sweep_id}:{finding.canary_id}:{finding.file}")
@@ -48,6 +55,21 @@ def store_findings(db: sqlite_utils.Database, sweep_id: int, findings: list[Find
                  finding.confidence, finding.severity, finding.line, finding.offset, finding.evidence, event_id])
         added += cursor.rowcount
     return added
+
+
+def dump_hash(findings: list[Finding]) -> str:
+    """SHA-256 of the findings' canaries, lines, offsets and evidence (not file names), in a stable order."""
+    digest = hashlib.sha256()
+    for item in sorted((f.canary_id, f.line, f.offset, f.evidence) for f in findings):
+        digest.update(json.dumps(item, ensure_ascii=False).encode())
+    return digest.hexdigest()
+
+
+def _dump_source(db: sqlite_utils.Database, sweep_id: int) -> str:
+    row = db.execute("SELECT feed, sources FROM sweeps WHERE id = ?", [sweep_id]).fetchone()
+    if row is None:
+        return f"sweep:{sweep_id}"
+    return f"feed:{row[0]}" if row[0] else "inputs:" + json.dumps(sorted(json.loads(row[1])), ensure_ascii=False)
 
 
 def sweep_findings(db: sqlite_utils.Database, sweep_id: int) -> list[dict[str, Any]]:

@@ -16,6 +16,25 @@ def tripwire() -> None:
     """Live tripwires: ignore rules, callback documents, kept mail, IMAP polling."""
 
 
+@tripwire.command("fill-tokens")
+@click.option("--system", help="Only this system's canaries.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def fill_tokens_command(ctx: CliContext, system: str | None, as_json: bool) -> None:
+    """Give canaries not yet planted the callback URL and DNS name they lack (seeded before the settings)."""
+    from canary.output import echo_json
+    from canary.watch.tripwire.tokens import fill_tokens
+
+    outcome = fill_tokens(ctx.db, system)
+    if as_json:
+        echo_json(outcome)
+        return
+    click.echo(f"{len(outcome['filled'])} canari(s) complété(s) / canaries given their links")
+    if outcome["planted"]:
+        click.echo(f"déjà plantés, inchangés / already planted, unchanged (retire and seed a new generation): "
+                   f"{', '.join(outcome['planted'])}", err=True)
+
+
 @tripwire.group()
 def ignore() -> None:
     """Rules for expected hits (your own scanners, monitoring): stored with severity info, never dropped."""

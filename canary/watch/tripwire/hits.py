@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,12 +56,26 @@ def canary_for_tokens(db: sqlite_utils.Database, candidates: list[str]) -> str |
     return None
 
 
+def group_key(hit: Hit, canary_id: str) -> str:
+    """One client (address and user agent) is one incident: a thief browsing a dump opens many links.
+
+    Hits with the same key within the alert window fold into one alert naming every canary and system
+    touched; without a known source each canary stays its own incident.
+    """
+    if not hit.source:
+        return f"tripwire:{hit.channel}:{canary_id}"
+    key = f"tripwire:{hit.channel}:from:{hit.source}"
+    if hit.user_agent:
+        key += ":ua:" + hashlib.sha256(hit.user_agent.encode("utf-8", "replace")).hexdigest()[:12]
+    return key
+
+
 def record_hit(db: sqlite_utils.Database, hit: Hit, canary_id: str, policy: NoisePolicy) -> int | None:
     """Store ``hit`` as an event on ``canary_id``; severity high unless it looks automated or is ignored."""
     system_row = db.execute("SELECT system FROM canaries WHERE id = ?", [canary_id]).fetchone()
     system = system_row[0] if system_row else None
     details = dict(hit.details)
-    details["group"] = f"tripwire:{hit.channel}:{canary_id}"
+    details["group"] = group_key(hit, canary_id)
     severity = "high"
     noise = noise_reason(db, policy, channel=hit.channel, canary_id=canary_id, source_ip=hit.source_ip,
                          user_agent=hit.user_agent, hint=hit.noise_hint, time=hit.time,

@@ -1,0 +1,34 @@
+"""`canary user list|remove|unlock`: the console accounts, managed from the command line."""
+
+from __future__ import annotations
+
+import json
+
+from canary.web.users import check_user
+
+PASSWORD = "un mot de passe solide"
+
+
+def test_user_list_remove_unlock(cli, db):
+    assert cli("user", "add", "rssi", "--password-stdin", input=PASSWORD + "\n").exit_code == 0
+    assert cli("user", "add", "soc", "--password-stdin", input=PASSWORD + "\n").exit_code == 0
+    for _ in range(5):
+        assert not check_user(db, "soc", "wrong guess", source="192.0.2.7")
+    assert not check_user(db, "soc", PASSWORD)  # locked out
+
+    listed = {u["name"]: u for u in json.loads(cli("user", "list", "--json").output)}
+    assert set(listed) == {"rssi", "soc"}
+    assert listed["soc"]["locked"] is True and listed["soc"]["recent_failures"] >= 5
+    assert listed["rssi"]["locked"] is False and "password_hash" not in listed["rssi"]
+    assert "soc" in cli("user", "list").output
+
+    assert cli("user", "unlock", "soc").exit_code == 0
+    assert check_user(db, "soc", PASSWORD)
+
+    assert cli("user", "remove", "rssi").exit_code == 0
+    assert [u["name"] for u in json.loads(cli("user", "list", "--json").output)] == ["soc"]
+    assert not check_user(db, "rssi", PASSWORD)
+
+    for command in (("user", "remove", "nobody"), ("user", "unlock", "nobody")):
+        result = cli(*command)
+        assert result.exit_code == 1 and result.output.strip() == "error: unknown user 'nobody'; see 'canary user list'"
