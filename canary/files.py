@@ -11,6 +11,22 @@ from pathlib import Path
 from canary.errors import CanaryError
 
 
+def open_private(path: str | os.PathLike[str], flags: int = os.O_RDWR) -> int:
+    """Open ``path``, creating it owner-only (0600) if it does not exist; the descriptor.
+
+    The mode is given to open(2) itself rather than by narrowing the umask: the umask belongs to the
+    whole process, and a thread of ``serve`` narrowing it would give that umask to every file and
+    every child process created meanwhile by the other threads.
+    """
+    return os.open(path, flags | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+
+def create_private(path: str | os.PathLike[str]) -> None:
+    """Make sure ``path`` exists, created owner-only if new (SQLite then gives its -wal and -shm files
+    the same mode as the database file)."""
+    os.close(open_private(path, os.O_WRONLY))
+
+
 def write_atomic(path: Path, text: str, encoding: str = "utf-8", *, new_mode: int | None = None,
                  keep_attributes: bool = False) -> None:
     """Write via a temporary file in the same folder and rename: never a half-written file.

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from canary.errors import CanaryError
+from canary.files import open_private
 
 
 def lock_path(db_path: Path) -> Path:
@@ -22,11 +23,7 @@ def lock_path(db_path: Path) -> Path:
 
 
 def _open(db_path: Path) -> int:
-    old_umask = os.umask(0o077)
-    try:
-        return os.open(lock_path(db_path), os.O_RDWR | os.O_CREAT, 0o600)
-    finally:
-        os.umask(old_umask)
+    return open_private(lock_path(db_path))
 
 
 class ServeLock:

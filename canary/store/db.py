@@ -10,6 +10,7 @@ from pathlib import Path
 import sqlite_utils
 
 from canary.errors import CanaryError
+from canary.files import create_private
 from canary.store.migrations import migrate
 from canary.store.tx import write_transaction
 
@@ -29,19 +30,19 @@ def open_db(path: str | os.PathLike[str], *, migrate_schema: bool = True, create
         raise CanaryError(f"cannot open registry {path}: folder {path.parent} does not exist")
     if not create and not path.exists():
         raise MissingRegistry(path)
-    old_umask = os.umask(0o077)
     try:
-        conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute("PRAGMA synchronous=NORMAL")
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise CanaryError(f"cannot open registry {path}: {exc}") from exc
-    finally:
-        os.umask(old_umask)
+        create_private(path)
+    except OSError as exc:
+        raise CanaryError(f"cannot open registry {path}: {exc.strerror or exc}") from exc
+    conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA synchronous=NORMAL")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise CanaryError(f"cannot open registry {path}: {exc}") from exc
     _restrict_mode(path)
     db = sqlite_utils.Database(conn)
     if migrate_schema:

@@ -34,6 +34,7 @@ from typing import Any
 import sqlite_utils
 
 from canary.errors import CanaryError
+from canary.files import open_private
 from canary.store.events import record_event, utcnow
 from canary.store.tx import write_transaction
 
@@ -76,11 +77,7 @@ class Journal:
         self.path = Path(path)
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
-        old_umask = os.umask(0o077)
-        try:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        finally:
-            os.umask(old_umask)
+        self._fd = open_private(self.path)
         with contextlib.suppress(PermissionError):
             os.chmod(self.path, 0o600)
         self.reserved = self._reserve()

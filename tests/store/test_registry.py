@@ -95,3 +95,26 @@ def test_events_commit_dedupe_and_name_the_system(db, add_hand_canaries, db_path
         record_event(db, channel="http", severity="urgent")
     with pytest.raises(CanaryError, match="unknown canary"):
         record_event(db, channel="http", canary_id="nope")
+
+
+def test_private_files_never_narrow_the_process_umask(tmp_path, monkeypatch):
+    """The umask is process-wide: a serve thread narrowing it would hand 077 to files and child
+    processes that other threads create meanwhile (seen: a Postfix started by a test refused its queue)."""
+    import os
+    import stat
+
+    from canary.store import open_db
+    from canary.store.journal import Journal
+
+    def refuse(_mask: int) -> int:
+        raise AssertionError("os.umask called")
+
+    monkeypatch.setattr(os, "umask", refuse)
+    db = open_db(tmp_path / "r.db")
+    db.execute("CREATE TABLE t (x)")
+    db.conn.commit()
+    journal = Journal(tmp_path / "r.db.journal-test", max_bytes=4096)
+    for path in (tmp_path / "r.db", tmp_path / "r.db-wal", tmp_path / "r.db.journal-test"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    journal.close()
+    db.close()

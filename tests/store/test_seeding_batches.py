@@ -96,7 +96,8 @@ def test_a_used_up_phone_category_is_walked_once_not_for_every_canary():
     assert len(asked) == first  # no second walk
 
 
-def test_cli_commands_wait_for_a_busy_registry_instead_of_failing(db, db_path, tmp_path):
+def test_cli_commands_wait_for_a_busy_registry_instead_of_failing(db, db_path, tmp_path, add_hand_canaries):
+    add_hand_canaries(count=1)  # scan refuses a registry without an active canary
     (tmp_path / "dump.txt").write_text("rien ici\n")
     db.conn.commit()
     holder = sqlite3.connect(str(db_path), timeout=5, isolation_level=None, check_same_thread=False)

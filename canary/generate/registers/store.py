@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from canary.errors import CanaryError
+from canary.files import create_private
 
 SUFFIX = ".registers"
 
@@ -69,18 +70,15 @@ def open_registers(path: str | os.PathLike[str], *, create: bool = False) -> sql
         return None
     if not path.parent.is_dir():
         raise CanaryError(f"cannot open registers {path}: folder {path.parent} does not exist")
-    old_umask = os.umask(0o077)
+    create_private(path)
+    conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
     try:
-        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise CanaryError(f"cannot open registers {path}: {exc}") from exc
-    finally:
-        os.umask(old_umask)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.executescript(_SCHEMA)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise CanaryError(f"cannot open registers {path}: {exc}") from exc
     for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         if candidate.exists():
             with contextlib.suppress(PermissionError):
