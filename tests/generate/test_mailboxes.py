@@ -16,10 +16,12 @@ def _seeded(cli, count: int = 40) -> list[dict]:
     phones = ",".join(f"+3375{b}0000-+3375{b}0199" for b in range(611, 631))
     assert cli("config", "set", "pool.phones", phones).exit_code == 0
     assert cli("config", "set", "pool.mailbox_providers", ",".join(PROVIDERS)).exit_code == 0
+    assert cli("config", "set", "tripwire.base_url", "https://portail-patient.example.fr").exit_code == 0
+    assert cli("config", "set", "tripwire.dns_zone", "docs.example.fr").exit_code == 0
     seeded = cli("seed", "ehr-a", "--count", str(count), "--seed", "3")
     assert seeded.exit_code == 0, seeded.output
     assert "mailboxes to open before these canaries carry them" in seeded.stderr
-    return json.loads(cli("contacts", "list", "--pending", "--json").output)
+    return json.loads(cli("contacts", "list", "--pending", "--json").stdout)
 
 
 def test_proposals_list_with_the_contract_keys(cli):

@@ -108,6 +108,8 @@ def test_an_exhausted_pool_is_loud_in_seed_and_lint(cli):
     assert cli("system", "add", "ehr-a", "--kind", "ehr").exit_code == 0
     assert cli("config", "set", "pool.phones", "+33756120000-+33756120999").exit_code == 0
     assert cli("config", "set", "pool.mail_domains", "messagerie-famille.fr").exit_code == 0
+    assert cli("config", "set", "tripwire.base_url", "https://portail-patient.example.fr").exit_code == 0
+    assert cli("config", "set", "tripwire.dns_zone", "docs.example.fr").exit_code == 0
     result = cli("seed", "ehr-a", "--count", "60", "--seed", "4")
     assert result.exit_code == 0
     warnings = [line for line in result.stderr.splitlines() if line.startswith("WARNING: pool.")]

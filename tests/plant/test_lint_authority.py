@@ -15,7 +15,7 @@ def test_lint_reports_mllp_plantings_without_ipp_authority(db, add_hand_canaries
     assert all(p["field"] == "ipp" and "ipp_oid" in p["message"] for p in problems)
 
     add_hand_canaries("ehr-b", count=1)
-    assert cli("plant", "ehr-b", "--to", mllp_peer.url + "?ipp_oid=1.2.250.1.999.1.1").exit_code == 0
+    assert cli("plant", "ehr-b", "--to", mllp_peer.url + "&ipp_oid=1.2.250.1.999.1.1").exit_code == 0
     clean = [p for p in json.loads(cli("lint", "--json", "--system", "ehr-b").stdout)["problems"]
              if p["rule"] == "ipp-authority"]
     assert clean == []

@@ -133,8 +133,8 @@ def test_mutated_archives_and_spreadsheets_never_stop_a_scan(cli, sweep_canaries
         (folder / name).write_bytes(data)
     (folder / "zz-clean.csv").write_bytes(NATHALIE_ROW)
     result = cli("scan", str(folder), "--json")
-    assert result.exit_code == 0, result.output[-2000:]
-    payload = json.loads(result.output)
+    assert result.exit_code in (0, 3), result.output[-2000:]  # 3: some inputs skipped
+    payload = json.loads(result.stdout)
     clean = [f for f in payload["findings"] if f["file"] == str(folder / "zz-clean.csv")]
     assert [f["canary_id"] for f in clean] == [NATHALIE]
     assert all(isinstance(s["reason"], str) and s["reason"] and "\n" not in s["reason"] for s in payload["skipped"])

@@ -65,8 +65,8 @@ def test_xlsx_with_a_doctype_is_skipped_and_the_dump_still_reported(cli, sweep_c
     (dump / "a-hostile.xlsx").write_bytes(hostile)
     (dump / "b-clean.csv").write_bytes(NATHALIE_ROW)
     result = cli("scan", str(dump), "--json")
-    assert result.exit_code == 0, result.output
-    payload = json.loads(result.output)
+    assert result.exit_code == 3, result.output  # some inputs skipped (documented exit code)
+    payload = json.loads(result.stdout)
     assert {f["canary_id"] for f in payload["findings"]} == {NATHALIE}
     skipped = [s for s in payload["skipped"] if s["file"].startswith(str(dump / "a-hostile.xlsx"))]
     assert skipped and all(s["reason"] for s in skipped)
@@ -170,5 +170,5 @@ def test_a_feed_run_with_one_hostile_file_is_ok_and_reports_the_rest(cli, sweep_
     assert cli("feed", "add", "drops", str(drops)).exit_code == 0
     result = cli("sweep", "--feed", "drops", "--json")
     assert result.exit_code == 0, result.output
-    [outcome] = json.loads(result.output)
+    [outcome] = json.loads(result.stdout)
     assert outcome["status"] == "ok" and outcome["findings"] == 1 and outcome["files"] >= 1, outcome

@@ -12,22 +12,22 @@ PASSWORD = "un mot de passe solide"
 def test_user_list_remove_unlock(cli, db):
     assert cli("user", "add", "rssi", "--password-stdin", input=PASSWORD + "\n").exit_code == 0
     assert cli("user", "add", "soc", "--password-stdin", input=PASSWORD + "\n").exit_code == 0
-    for _ in range(5):
-        assert not check_user(db, "soc", "wrong guess", source="192.0.2.7")
-    assert not check_user(db, "soc", PASSWORD)  # locked out
+    for _ in range(4):
+        assert not check_user(db, "soc", "wrong guess", source="192.0.2.7").ok
+    assert check_user(db, "soc", PASSWORD, source="192.0.2.7").retry_after > 0  # that address must wait
 
-    listed = {u["name"]: u for u in json.loads(cli("user", "list", "--json").output)}
+    listed = {u["name"]: u for u in json.loads(cli("user", "list", "--json").stdout)}
     assert set(listed) == {"rssi", "soc"}
-    assert listed["soc"]["locked"] is True and listed["soc"]["recent_failures"] >= 5
-    assert listed["rssi"]["locked"] is False and "password_hash" not in listed["rssi"]
+    assert listed["soc"]["throttled"] is True and listed["soc"]["recent_failures"] >= 4
+    assert listed["rssi"]["throttled"] is False and "password_hash" not in listed["rssi"]
     assert "soc" in cli("user", "list").output
 
     assert cli("user", "unlock", "soc").exit_code == 0
-    assert check_user(db, "soc", PASSWORD)
+    assert check_user(db, "soc", PASSWORD, source="192.0.2.7").ok
 
     assert cli("user", "remove", "rssi").exit_code == 0
-    assert [u["name"] for u in json.loads(cli("user", "list", "--json").output)] == ["soc"]
-    assert not check_user(db, "rssi", PASSWORD)
+    assert [u["name"] for u in json.loads(cli("user", "list", "--json").stdout)] == ["soc"]
+    assert not check_user(db, "rssi", PASSWORD).ok
 
     for command in (("user", "remove", "nobody"), ("user", "unlock", "nobody")):
         result = cli(*command)
