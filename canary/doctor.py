@@ -260,15 +260,15 @@ def check_tripwires(ctx: DoctorContext) -> list[CheckResult]:
 Check = Callable[[DoctorContext], list[CheckResult]]
 
 CHECKS: list[tuple[str, Check]] = [
-    ("settings", check_settings),
-    ("delivery", check_delivery),
-    ("tripwires", check_tripwires),
     ("dns zone", check_dns_zone),
     ("mail domains", check_mail_domains),
     ("callback url", check_callback_url),
     ("pools", check_pools),
     ("plantings", check_plantings),
     ("notification", check_notification),
+    ("settings", check_settings),
+    ("delivery", check_delivery),
+    ("tripwires", check_tripwires),
 ]
 
 

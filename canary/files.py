@@ -22,9 +22,16 @@ def open_private(path: str | os.PathLike[str], flags: int = os.O_RDWR) -> int:
 
 
 def create_private(path: str | os.PathLike[str]) -> None:
-    """Make sure ``path`` exists, created owner-only if new (SQLite then gives its -wal and -shm files
-    the same mode as the database file)."""
-    os.close(open_private(path, os.O_WRONLY))
+    """Create ``path`` empty and owner-only if it does not exist yet (SQLite then gives its -wal and -shm
+    files the same mode as the database file).
+
+    An existing file is never opened here: closing any descriptor of a file drops every POSIX lock the
+    process holds on it, SQLite's own included (another connection of this process would lose its locks).
+    """
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    except FileExistsError:
+        pass
 
 
 def write_atomic(path: Path, text: str, encoding: str = "utf-8", *, new_mode: int | None = None,
