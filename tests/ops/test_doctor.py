@@ -72,7 +72,8 @@ def test_doctor_names_every_problem_on_its_own_line_and_exits_1(cli, db, add_han
 
     result = cli("doctor")
     assert result.exit_code == 1
-    lines = result.output.strip().splitlines()
+    # The deployment checks (the settings, delivery and tripwire checks follow; tested in tests/alert).
+    lines = result.output.strip().splitlines()[:8]
     assert lines == [
         "FAIL  dns zone: other.example.fr: no NS record (the name does not exist): delegate the zone to this host",
         "ok    mx mail.example.fr: MX mx.mail.example.fr (127.0.0.1): reaches this host",
@@ -96,6 +97,9 @@ def test_doctor_names_every_problem_on_its_own_line_and_exits_1(cli, db, add_han
 
 def test_a_sound_deployment_passes_every_check(cli, db, db_path, add_hand_canaries, loopback_dns, receiver):
     canaries = add_hand_canaries(count=2)
+    set_setting(db, "tripwire.dns_zone", "docs.example.fr")
+    set_setting(db, "tripwire.base_url", "https://portail-patient.example.fr")
+    assert cli("tripwire", "fill-tokens").exit_code == 0  # hand-made canaries get their links
     for canary in canaries:
         db.execute("INSERT INTO plantings (canary_id, system, channel, target, state, planned_at, planted_at, "
                    "updated_at) VALUES (?, ?, 'file', 'file:///srv/import/p.csv', 'planted', 't', 't', 't')",
@@ -116,9 +120,9 @@ def test_a_sound_deployment_passes_every_check(cli, db, db_path, add_hand_canari
             service.stop()
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
-    assert len(lines) == 7 and all(line.startswith("ok    ") for line in lines), lines
+    assert len(lines) == 10 and all(line.startswith("ok    ") for line in lines), lines
     assert "dns zone: docs.example.fr delegated to ns1.docs.example.fr (127.0.0.1): this host" in lines[0]
-    assert "notification: 1 destination(s) accepted a test alert" in lines[-1]
+    assert "notification: 1 destination(s) accepted a test alert" in lines[6]
     assert len(receiver.received) == 1 and next(iter(receiver.received.values()))["test"] is True
     assert list_events(db) == []  # the callback probe used a token no canary has: nothing recorded
 
