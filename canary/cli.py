@@ -25,7 +25,7 @@ COMMAND_MODULES = {
     "canary.watch.tripwire.cli": ("tripwire",),
     "canary.watch.accesslog.cli": ("logs",),
     "canary.alert.cli": ("alerts", "alert", "notify"),
-    "canary.web.cli": ("serve", "user"),
+    "canary.web.cli": ("serve", "user", "token"),
 }
 
 

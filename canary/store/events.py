@@ -64,10 +64,24 @@ def list_events(
     system: str | None = None,
     since: str | None = None,
     channel: str | None = None,
+    canary_id: str | None = None,
     limit: int | None = None,
+    newest_first: bool = False,
+    before: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Events, oldest first, as plain dicts with ``details`` decoded."""
-    where, params = [], []
+    """Events, oldest first (or ``newest_first``), as plain dicts with ``details`` decoded.
+
+    ``limit`` with ``newest_first`` reads only the last rows (the console's pages); ``before`` (an
+    event id) gives the next page of a newest-first listing.
+    """
+    where: list[str] = []
+    params: list[Any] = []
+    if canary_id:
+        where.append("canary_id = ?")
+        params.append(canary_id)
+    if before is not None:
+        where.append("id < ?")
+        params.append(before)
     if system:
         where.append("system = ?")
         params.append(system)
@@ -80,7 +94,7 @@ def list_events(
     sql = f"SELECT {', '.join(EVENT_KEYS)} FROM events"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY id"
+    sql += " ORDER BY id DESC" if newest_first else " ORDER BY id"
     if limit:
         sql += f" LIMIT {int(limit)}"
     rows = []

@@ -24,6 +24,7 @@ MIGRATION_MODULES = [
     "canary.watch.tripwire.schema",
     "canary.watch.accesslog.schema",
     "canary.alert.schema",
+    "canary.web.schema",
 ]
 
 

@@ -1,0 +1,129 @@
+"""State changes made from the console or the API, each written to the audit log.
+
+Local changes and their audit entry share one transaction. Changes that talk to a peer (a notification
+target, a planting target) run first and are logged when they return, with their outcome, so no
+network wait holds the registry's write lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import sqlite_utils
+
+from canary.alert.model import acknowledge, resolve
+from canary.settings import all_settings, set_setting, unset_setting
+from canary.store import open_db
+from canary.store.registry import add_system
+from canary.store.tx import write_transaction
+from canary.web import tokens
+from canary.web.audit import Actor, record
+
+log = logging.getLogger(__name__)
+
+
+def change_alert(db: sqlite_utils.Database, actor: Actor, alert_id: int, action: str,
+                 note: str | None) -> dict[str, Any]:
+    """``action`` is ``ack`` or ``resolve`` (the CLI's ``canary alert ack|resolve``)."""
+    change = acknowledge if action == "ack" else resolve
+    with write_transaction(db):
+        view = change(db, alert_id, actor.name, note)
+        record(db, actor, f"alert.{action}", f"alert:{alert_id}", {"note": note} if note else None)
+    return view
+
+
+def create_system(db: sqlite_utils.Database, actor: Actor, name: str, kind: str, *, establishment: str | None,
+                  finess: str | None, notes: str | None) -> dict[str, Any]:
+    with write_transaction(db):
+        row = add_system(db, name, kind, establishment=establishment or None, finess=finess or None,
+                         notes=notes or None)
+        record(db, actor, "system.add", f"system:{name}", {"kind": kind})
+    return row
+
+
+def change_setting(db: sqlite_utils.Database, actor: Actor, name: str, value: Any | None) -> Any:
+    """Set ``name`` (``value`` None resets it to its default); a secret's value never reaches the log."""
+    secret = name in all_settings() and all_settings()[name].secret
+    with write_transaction(db):
+        if value is None:
+            unset_setting(db, name)
+            typed = None
+        else:
+            typed = set_setting(db, name, value)
+        record(db, actor, "setting.unset" if value is None else "setting.set", f"setting:{name}",
+               None if secret or value is None else {"value": typed})
+    return typed
+
+
+def add_notify_target(db: sqlite_utils.Database, actor: Actor, url: str, *, min_severity: str,
+                      systems: list[str]) -> dict[str, Any]:
+    from canary.alert.destinations import add_destination
+
+    destination = add_destination(db, url, min_severity=min_severity, systems=systems)
+    record(db, actor, "notify.add", f"destination:{destination.id}", {"url": destination.shown_url})
+    return {"id": destination.id, "url": destination.shown_url, "secret": destination.secret}
+
+
+def remove_notify_target(db: sqlite_utils.Database, actor: Actor, destination_id: int) -> None:
+    from canary.alert.destinations import remove_destination
+
+    with write_transaction(db):
+        remove_destination(db, destination_id)
+        record(db, actor, "notify.remove", f"destination:{destination_id}")
+
+
+def send_test_notice(db: sqlite_utils.Database, actor: Actor) -> list[dict[str, Any]]:
+    from canary.alert.notify_test import send_test
+
+    report = send_test(db)
+    record(db, actor, "notify.test", None, {"ok": sum(1 for r in report if r["ok"]), "failed":
+                                             sum(1 for r in report if not r["ok"])})
+    return report
+
+
+def add_feed(db: sqlite_utils.Database, actor: Actor, name: str, source: str, schedule: str) -> dict[str, Any]:
+    from canary.watch.sweep.feeds import add_feed as add
+    from canary.watch.sweep.feeds import feed_json
+
+    with write_transaction(db):
+        row = add(db, name, source, schedule)
+        record(db, actor, "feed.add", f"feed:{name}", {"source": source, "schedule": schedule})
+    return feed_json(row)
+
+
+def start_feed_run(db: sqlite_utils.Database, db_path: str, actor: Actor, name: str) -> threading.Thread:
+    """Run feed ``name`` now in a worker thread with its own connection: a sweep may take minutes."""
+    from canary.watch.sweep.feeds import get_feed, run_feed
+
+    get_feed(db, name)
+    record(db, actor, "feed.run", f"feed:{name}")
+
+    def work() -> None:
+        worker_db = open_db(db_path, migrate_schema=False)
+        try:
+            run_feed(worker_db, name)
+        except Exception:  # the outcome is in the feed's last_status/last_error; keep the worker alive
+            log.exception("feed %s: run requested from the console failed", name)
+        finally:
+            worker_db.close()
+
+    thread = threading.Thread(target=work, name=f"feed-run-{name}", daemon=True)
+    thread.start()
+    return thread
+
+
+def create_token(db: sqlite_utils.Database, actor: Actor, name: str, role: str,
+                 days: int) -> tuple[dict[str, Any], str]:
+    with write_transaction(db):
+        row, secret = tokens.create_token(db, name, role, actor.name, days)
+        record(db, actor, "token.add", f"token:{row['id']}", {"name": name, "role": role, "days": days})
+    return row, secret
+
+
+def revoke_token(db: sqlite_utils.Database, actor: Actor, token_id: int) -> dict[str, Any]:
+    with write_transaction(db):
+        row = tokens.revoke_token(db, token_id)
+        record(db, actor, "token.revoke", f"token:{token_id}")
+    return row
