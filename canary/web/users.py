@@ -64,6 +64,7 @@ def add_user(db: sqlite_utils.Database, name: str, password: str, role: str = "v
 
 def set_password(db: sqlite_utils.Database, name: str, password: str) -> None:
     """A new password ends every session of that account."""
+    _require(db, name)
     digest = _hash(password)
     with write_transaction(db):
         _require(db, name)

@@ -57,12 +57,13 @@ def sign_in(app) -> Callable[[str], FlaskClient]:
     return signed_in
 
 
-def _read_until_started(proc: subprocess.Popen[str], found: list[str]) -> None:
+def _read_until_started(proc: subprocess.Popen[str], found: dict[str, str]) -> None:
     assert proc.stderr is not None
     for line in proc.stderr:
-        match = re.search(r"console on (http://\S+)", line)
+        match = re.search(r"(console|callback listener) on (http://\S+)", line)
         if match:
-            found.append(match.group(1).rstrip("/"))
+            found[match.group(1).split()[0]] = match.group(2).rstrip("/")
+        if "console" in found:
             break
     # Keep draining so the child never blocks on a full pipe.
     for _line in proc.stderr:
@@ -70,20 +71,27 @@ def _read_until_started(proc: subprocess.Popen[str], found: list[str]) -> None:
 
 
 @pytest.fixture
-def served(db_path):
+def served_urls(db_path):
+    """``canary serve`` in a subprocess: {"console": URL, "callback": URL}."""
     _accounts(db_path)
     proc = subprocess.Popen(
         [sys.executable, "-m", "canary", "--db", str(db_path), "serve", "--port", "0", "--callback-port", "0"],
         stderr=subprocess.PIPE, text=True, cwd=REPO,
     )
-    found: list[str] = []
+    found: dict[str, str] = {}
     # Read stderr in a thread: a blocking readline() would hang the test if serve died without a word.
     reader = threading.Thread(target=_read_until_started, args=(proc, found), daemon=True)
     reader.start()
     deadline = time.monotonic() + 20
-    while not found and time.monotonic() < deadline and proc.poll() is None:
+    while "console" not in found and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
-    assert found, "serve did not start"
-    yield found[0]
+    assert "console" in found, "serve did not start"
+    yield found
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture
+def served(served_urls) -> str:
+    """The console's base URL of a real `canary serve`."""
+    return served_urls["console"]
