@@ -14,6 +14,7 @@ from typing import Any
 import sqlite_utils
 
 from canary.alert.model import acknowledge, resolve
+from canary.errors import CanaryError
 from canary.settings import all_settings, set_setting, unset_setting
 from canary.store import open_db
 from canary.store.registry import add_system
@@ -127,3 +128,25 @@ def revoke_token(db: sqlite_utils.Database, actor: Actor, token_id: int) -> dict
         row = tokens.revoke_token(db, token_id)
         record(db, actor, "token.revoke", f"token:{token_id}")
     return row
+
+
+def plant_system(db: sqlite_utils.Database, actor: Actor, system: str, url: str) -> dict[str, Any]:
+    """Plant ``system``'s active canaries into ``url`` (``canary plant SYSTEM --to URL --json``).
+
+    Planting writes to a target from the server: an analyst may plant again where the system already
+    has plantings (completing or rotating), a new target needs an admin, since a ``file://`` target
+    writes on the console's own host.
+    """
+    from canary.plant.planter import plant
+    from canary.plant.targets import parse_target
+    from canary.web.roles import allows
+
+    target = parse_target(url)
+    known = db.execute("SELECT 1 FROM plantings WHERE system = ? AND target = ? LIMIT 1",
+                       [system, target.address]).fetchone()
+    if not known and not allows(actor.role, "admin"):
+        raise CanaryError(f"{target.address} is a new target for {system}: an admin plants there first")
+    report = plant(db, system, url).as_dict()
+    record(db, actor, "plant", f"system:{system}", {"target": target.address, "planted": len(report["planted"]),
+                                                     "failed": len(report["failed"]), "stopped": report["stopped"]})
+    return report

@@ -83,7 +83,8 @@ def alert_action(alert_id: int, action: str):
 def systems():
     from canary.web.overview import system_states
 
-    return render_template("systems.html", systems=system_states(get_db()), kinds=SYSTEM_KINDS)
+    return render_template("systems.html", systems=system_states(get_db()), kinds=SYSTEM_KINDS,
+                           can_plant=g.account.role in ("analyst", "admin"))
 
 
 @bp.route("/systems", methods=("POST",))
@@ -95,6 +96,23 @@ def systems_add():
                               establishment=form.get("establishment", "").strip(),
                               finess=form.get("finess", "").strip(), notes=form.get("notes", "").strip())
         flash(translate("system_added"), "ok")
+    except CanaryError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("console.systems"))
+
+
+@bp.route("/systems/<name>/plant", methods=("POST",))
+@requires("analyst")
+def systems_plant(name: str):
+    form = request.form
+    if form.get("confirm") != "yes":
+        flash(translate("confirm_needed"), "error")
+        return redirect(url_for("console.systems"))
+    try:
+        report = actions.plant_system(get_db(), current_actor(), name, form.get("target", "").strip())
+        flash(translate("plant_done").format(planted=len(report["planted"]), already=report["already"],
+                                             failed=len(report["failed"])),
+              "error" if report["failed"] or report["stopped"] else "ok")
     except CanaryError as exc:
         flash(str(exc), "error")
     return redirect(url_for("console.systems"))

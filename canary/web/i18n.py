@@ -125,6 +125,14 @@ MESSAGES: dict[str, dict[str, str]] = {
     "details": {"fr": "Détails", "en": "Details"},
     "accounts": {"fr": "Comptes", "en": "Accounts"},
     "disabled": {"fr": "Désactivé", "en": "Disabled"},
+    "plant": {"fr": "Planter", "en": "Plant"},
+    "plant_target": {"fr": "Cible : mllp://, https://…/fhir ou file:///…",
+                     "en": "Target: mllp://, https://…/fhir or file:///…"},
+    "confirm_plant": {"fr": "Je confirme la plantation", "en": "I confirm the planting"},
+    "confirm_needed": {"fr": "Cochez la confirmation avant de planter.",
+                       "en": "Tick the confirmation before planting."},
+    "plant_done": {"fr": "{planted} plantés, {already} déjà présents, {failed} en échec.",
+                   "en": "{planted} planted, {already} already there, {failed} failed."},
 }
 
 
