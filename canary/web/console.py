@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
@@ -19,6 +20,12 @@ from canary.web.tokens import list_tokens
 from canary.web.users import list_users
 
 bp = Blueprint("console", __name__)
+
+
+@bp.app_template_filter("as_text")
+def as_text(value: object) -> str:
+    """Structured evidence as readable JSON text; a plain str, so autoescaping still applies to it."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=1, sort_keys=True)
 
 
 @bp.app_template_global()
