@@ -1,0 +1,160 @@
+"""The console's pages on a real registry, through the Flask test client."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import requests
+
+from canary.alert.correlate import correlate_all
+from canary.store import open_db
+from canary.store.events import record_event
+from canary.store.registry import add_canaries, add_system
+from canary.store.seeding import derive_token
+from canary.web.audit import list_audit
+from tests.conftest import make_record
+
+FORM = {"csrf": "test-form-token"}
+
+
+@pytest.fixture
+def registry(app, db_path):
+    """Three systems: one with an open alert, one whose planting failed, one never planted."""
+    db = open_db(db_path)
+    add_system(db, "lab-vienne", "lab", establishment="CH de Vienne")
+    add_system(db, "pacs-nord", "other", establishment="Clinique du Nord")
+    add_canaries(db, [{"id": f"cnr{i:05d}", "system": system, "generation": 1, "created_at": "2026-01-01T00:00:00Z",
+                       "token": derive_token("k", f"cnr{i:05d}"), **make_record(i)}
+                      for i, system in enumerate(["ehr-mediboard", "lab-vienne", "pacs-nord", "ehr-mediboard"])])
+    db.execute("INSERT INTO plantings (canary_id, system, channel, target, state, planned_at, updated_at, error) "
+               "VALUES ('cnr00001', 'lab-vienne', 'file', 'file:///srv/x.csv', 'failed', 'x', 'x', 'disk full')")
+    record_event(db, channel="http", canary_id="cnr00000", severity="high", source="198.51.100.7",
+                 details={"group": "tripwire:http:cnr00000", "user_agent": "curl/8"})
+    correlate_all(db)
+    db.close()
+    return db_path
+
+
+def test_overview_puts_open_alerts_and_troubled_systems_first(registry, sign_in):
+    page = sign_in("viewer").get("/?lang=en").get_data(as_text=True)
+    table = page[page.index('id="systems"'):]
+    order = [name for name in re.findall(r"<td>([a-z-]+)</td><td>(?:ehr|lab|other)</td>", table)]
+    assert order == ["ehr-mediboard", "lab-vienne", "pacs-nord"]
+    assert "alert open" in table and "plantings failed" in table and "never planted" in table
+    assert 'id="alert-1"' in page and "<svg" in page and "1 events" in page
+    assert "cdn" not in page.lower() and "<script" not in page
+
+
+def test_an_alerts_page_reads_and_never_correlates(registry, db_path, sign_in):
+    db = open_db(db_path)
+    record_event(db, channel="dns", canary_id="cnr00002", severity="high", source="x", details={"group": "dns:2"})
+    db.close()
+    assert sign_in("viewer").get("/alerts").status_code == 200
+    db = open_db(db_path)
+    assert db.execute("SELECT COUNT(*) FROM alerts").fetchone()[0] == 1  # the new event waits for the worker
+    db.close()
+
+
+def test_an_analyst_acknowledges_from_the_story_with_a_note(registry, db_path, sign_in):
+    client = sign_in("analyst")
+    story = client.get("/alerts/1?lang=fr").get_data(as_text=True)
+    assert "Histoire de l&#39;alerte" in story and "198.51.100.7" in story and "curl/8" in story
+    resp = client.post("/alerts/1/ack", data=FORM | {"note": "pris par l'astreinte", "back": "story"})
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/alerts/1")
+    again = client.get("/alerts/1?lang=en").get_data(as_text=True)
+    assert "acknowledged" in again and "pris par l&#39;astreinte" in again
+    refused = client.post("/alerts/1/ack", data=FORM, follow_redirects=True).get_data(as_text=True)
+    assert "only an open alert can be acknowledged" in refused  # one flashed line, nothing changed
+    db = open_db(db_path)
+    assert [(e["action"], e["who"], e["via"]) for e in list_audit(db)] == [("alert.ack", "anna", "console")]
+    db.close()
+
+
+def test_a_viewer_sees_that_a_canary_exists_but_not_what_it_holds(registry, sign_in):
+    nir = make_record(0)["nir"]
+    viewer = sign_in("viewer").get("/canaries/cnr00000").get_data(as_text=True)
+    assert "cnr00000" in viewer and nir not in viewer and "record.json" not in viewer
+    analyst = sign_in("analyst")
+    page = analyst.get("/canaries/cnr00000").get_data(as_text=True)
+    assert nir in page and "record.json" in page and "198.51.100.7" in page or "http" in page
+    download = analyst.get("/canaries/cnr00000/record.json")
+    assert download.get_json()["nir"] == nir and "attachment" in download.headers["Content-Disposition"]
+
+
+def test_canaries_are_searched_by_id_or_system_and_paged(registry, sign_in):
+    client = sign_in("viewer")
+    by_system = client.get("/canaries?system=ehr-mediboard").get_data(as_text=True)
+    assert re.findall(r">(cnr\d+)</a>", by_system) == ["cnr00000", "cnr00003"]
+    by_id = client.get("/canaries?id=cnr00002").get_data(as_text=True)
+    assert re.findall(r">(cnr\d+)</a>", by_id) == ["cnr00002"]
+    first = client.get("/canaries?limit=2").get_data(as_text=True)
+    assert re.findall(r">(cnr\d+)</a>", first) == ["cnr00000", "cnr00001"]
+    older = re.search(r'class="older" href="([^"]+)"', first).group(1).replace("&amp;", "&")
+    assert re.findall(r">(cnr\d+)</a>", client.get(older).get_data(as_text=True)) == ["cnr00002", "cnr00003"]
+    # A real-looking value is no search key: typed in the id box it finds nothing.
+    assert re.findall(r">(cnr\d+)</a>", client.get(f"/canaries?id={make_record(0)['nir']}").get_data(as_text=True)) == []
+
+
+def test_an_admin_adds_a_system_and_bad_input_loses_nothing(registry, db_path, sign_in):
+    client = sign_in("admin")
+    bad = client.post("/systems", data=FORM | {"name": "Bad Name!", "kind": "ehr"}, follow_redirects=True)
+    assert "invalid system name" in bad.get_data(as_text=True)
+    good = client.post("/systems?lang=en", data=FORM | {"name": "dpi-sud", "kind": "ehr", "finess": "690000880"},
+                       follow_redirects=True)
+    assert "System added." in good.get_data(as_text=True) and "dpi-sud" in good.get_data(as_text=True)
+    db = open_db(db_path)
+    assert db.execute("SELECT COUNT(*) FROM systems").fetchone()[0] == 4
+    assert [e["action"] for e in list_audit(db)] == ["system.add"]
+    db.close()
+
+
+def test_planting_needs_a_confirmation_and_a_new_target_needs_an_admin(registry, db_path, sign_in, tmp_path):
+    target = (tmp_path / "export.csv").as_uri()
+    analyst = sign_in("analyst")
+    unconfirmed = analyst.post("/systems/pacs-nord/plant?lang=en", data=FORM | {"target": target},
+                               follow_redirects=True).get_data(as_text=True)
+    assert "Tick the confirmation" in unconfirmed
+    refused = analyst.post("/systems/pacs-nord/plant", data=FORM | {"target": target, "confirm": "yes"},
+                           follow_redirects=True).get_data(as_text=True)
+    assert "an admin plants there first" in refused and not (tmp_path / "export.csv").exists()
+    done = sign_in("admin").post("/systems/pacs-nord/plant?lang=en", data=FORM | {"target": target, "confirm": "yes"},
+                                 follow_redirects=True).get_data(as_text=True)
+    assert "1 planted" in done and (tmp_path / "export.csv").exists()
+    again = analyst.post("/systems/pacs-nord/plant?lang=en", data=FORM | {"target": target, "confirm": "yes"},
+                         follow_redirects=True).get_data(as_text=True)
+    assert "0 planted, 1 already there" in again
+
+
+def test_settings_show_every_setting_with_its_source(registry, db_path, sign_in, monkeypatch):
+    from canary.settings import all_settings, set_setting
+
+    db = open_db(db_path)
+    set_setting(db, "alert.window_seconds", "600")
+    db.close()
+    monkeypatch.setenv("CANARY_ALERT_RATE_PER_MINUTE", "30")
+    page = sign_in("admin").get("/settings?lang=en").get_data(as_text=True)
+    for name in all_settings():
+        assert f"<code>{name}</code>" in page
+    row = {m.group(1): m.group(2) for m in re.finditer(r"<code>([^<]+)</code></td><td>[^<]*</td><td>([a-z]+)</td>",
+                                                         page)}
+    assert row["alert.window_seconds"] == "registry" and row["alert.rate_per_minute"] == "environment"
+    assert row["alert.lease_seconds"] == "default"
+    assert "(set)" in page or "(unset)" in page  # secrets never shown
+
+
+def test_the_callback_listener_serves_neither_console_nor_api(served_urls, db_path):
+    from canary.web.tokens import create_token
+
+    db = open_db(db_path)
+    _, secret = create_token(db, "soar", "admin", "test")
+    db.close()
+    console, callback = served_urls["console"], served_urls["callback"]
+    bearer = {"Authorization": f"Bearer {secret}"}
+    assert requests.get(console + "/api/v1/systems", headers=bearer, timeout=10).status_code == 200
+    for path in ("/api/v1/systems", "/api/v1/openapi.json", "/auth/login", "/alerts", "/audit", "/settings"):
+        resp = requests.get(callback + path, headers=bearer, timeout=10, allow_redirects=False)
+        assert "application/json" not in resp.headers.get("Content-Type", ""), path
+        # The portal decoy answers, never the console: no system name, no console title, no API JSON.
+        assert b"ehr-mediboard" not in resp.content and "Canary —".encode() not in resp.content, path
+        assert b"openapi" not in resp.content, path
