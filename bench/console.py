@@ -49,7 +49,8 @@ def make_registry(path: Path, *, events: int, canaries: int, alerts: int) -> Non
                      "created_at": "2026-01-01T00:00:00Z", "token": f"tok{i:09d}", "sex": "F",
                      "birth_name": f"NOM{i}", "used_name": None, "first_names": ["Marie"], "birth_date": "1960-01-01",
                      "nir": None, "ipp": str(60_000_000 + i), "phones": [], "email": None,
-                     "address": {"line": "1 rue des Lilas", "postcode": "69003", "city": "Lyon", "commune_code": "69383"},
+                     "address": {"line": "1 rue des Lilas", "postcode": "69003", "city": "Lyon",
+                                 "commune_code": "69383"},
                      "tokens": {"url": None, "hostname": None}})
     add_canaries(db, rows)
     now = datetime.now(UTC)
