@@ -115,6 +115,13 @@ def canaries_history(canary_id: str):
     return jsonify(queries.canary_story(get_db(), canary_id, g.account.role))
 
 
+@route("/systems/<name>/plant", "POST", "analyst", "Plant a system's active canaries into a target (canary plant "
+       "SYSTEM --to URL --json); a target new to the system needs an admin.", body={"target": "string"})
+def systems_plant(name: str):
+    report = actions.plant_system(get_db(), current_actor(), name, _text(_body(), "target", True) or "")
+    return jsonify(report), 200 if not (report["failed"] or report["stopped"]) else 502
+
+
 @route("/plantings", "GET", "viewer", "What is planted where (canary plants --json).", query=("system",))
 def plantings_list():
     return jsonify(queries.plantings_of(get_db(), system=request.args.get("system") or None))

@@ -201,3 +201,23 @@ def test_pages_and_api_read_one_page_at_a_time(api, db_path):
     last = client.get(f"/api/v1/events?limit=3&before={second['next_before']}", headers=headers["admin"]).get_json()
     assert [e["source"] for e in last["items"]] == ["s0"] and last["next_before"] is None
     assert client.get("/api/v1/events?limit=abc", headers=headers["admin"]).status_code == 400
+
+
+def test_planting_through_the_api_answers_like_plant_json(api, db_path, tmp_path):
+    client, headers = api
+    db = open_db(db_path)
+    add_canaries(db, [{"id": "api0000001", "system": "ehr-mediboard", "generation": 1, "created_at":
+                       "2026-01-01T00:00:00Z", "token": derive_token("k", "api0000001"), **make_record(3)}])
+    db.close()
+    target = (tmp_path / "import.json").as_uri()
+    refused = client.post("/api/v1/systems/ehr-mediboard/plant", json={"target": target}, headers=headers["analyst"])
+    assert refused.status_code == 400 and "an admin plants there first" in refused.get_json()["error"]
+    done = client.post("/api/v1/systems/ehr-mediboard/plant", json={"target": target}, headers=headers["admin"])
+    assert done.status_code == 200
+    assert set(done.get_json()) == {"system", "channel", "target", "planted", "already", "failed", "stopped",
+                                    "warnings"}
+    assert done.get_json()["planted"] == ["api0000001"] and (tmp_path / "import.json").exists()
+    again = client.post("/api/v1/systems/ehr-mediboard/plant", json={"target": target}, headers=headers["analyst"])
+    assert again.get_json()["already"] == 1
+    bad = client.post("/api/v1/systems/ehr-mediboard/plant", json={"target": "ftp://x"}, headers=headers["admin"])
+    assert bad.status_code == 400 and "unsupported target" in bad.get_json()["error"]
