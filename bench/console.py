@@ -113,7 +113,7 @@ def main() -> None:
         app = create_app({"DATABASE": str(path)})
         pages = ["/", "/systems", "/canaries", "/canaries?system=ehr-3", "/canaries?id=c00042",
                  "/canaries/c0000007", "/alerts", "/alerts?all=1", "/alerts/1", "/events", "/events?system=ehr-2",
-                 "/sweeps", "/settings", "/audit", "/api/v1/events?limit=50", "/api/v1/alerts?state=open"]
+                 "/sweeps", "/watch", "/settings", "/audit", "/api/v1/events?limit=50", "/api/v1/alerts?state=open"]
         worst_median = 0.0
         for role in ("admin", "viewer"):
             client = app.test_client()

@@ -207,6 +207,15 @@ def feeds_run(name: str):
     return redirect(url_for("console.sweeps"))
 
 
+@bp.route("/watch")
+@requires("viewer")
+def watch():
+    from canary.web.watch_view import access_sources, tripwire_state
+
+    return render_template("watch.html", sources=access_sources(get_db()),
+                           tripwire=tripwire_state(get_db(), g.account.role))
+
+
 # --- administration --------------------------------------------------------------------------------
 
 @bp.route("/settings")

@@ -159,3 +159,20 @@ def test_the_callback_listener_serves_neither_console_nor_api(served_urls, db_pa
         # The portal decoy answers, never the console: no system name, no console title, no API JSON.
         assert b"ehr-mediboard" not in resp.content and "Canary —".encode() not in resp.content, path
         assert b"openapi" not in resp.content, path
+
+
+def test_watch_sources_show_counters_errors_and_tripwire_activity(registry, db_path, sign_in):
+    from canary.watch.accesslog.sources import add_source
+
+    db = open_db(db_path)
+    add_source(db, "ehr-mediboard", "syslog+udp://127.0.0.1:5514", "mediboard", name="dpi-syslog")
+    db.execute("UPDATE accesslog_sources SET lines = 1200, malformed = 3, last_error = 'bad <line>' "
+               "WHERE name = 'dpi-syslog'")
+    db.execute("INSERT INTO tripwire_imap_state VALUES ('boite@mail.example.fr', 1, 7, '2026-01-01T00:00:00Z')")
+    db.close()
+    page = sign_in("viewer").get("/watch?lang=en").get_data(as_text=True)
+    assert "dpi-syslog" in page and "1200" in page and "bad &lt;line&gt;" in page
+    http_row = re.search(r"<td>http</td><td>([^<]+)</td><td>(\d+)</td>", page)
+    assert http_row and http_row.group(1) != "—" and http_row.group(2) == "1"
+    assert "boite@mail.example.fr" not in page  # a polled mailbox is a canary address
+    assert "boite@mail.example.fr" in sign_in("analyst").get("/watch").get_data(as_text=True)
