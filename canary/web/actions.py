@@ -150,3 +150,17 @@ def plant_system(db: sqlite_utils.Database, actor: Actor, system: str, url: str)
     record(db, actor, "plant", f"system:{system}", {"target": target.address, "planted": len(report["planted"]),
                                                      "failed": len(report["failed"]), "stopped": report["stopped"]})
     return report
+
+
+def retire_system(db: sqlite_utils.Database, actor: Actor, system: str) -> dict[str, Any]:
+    """Remove every live planting of ``system`` from its targets (``canary retire --system``)."""
+    from canary.plant.planter import retire, select_for_retire
+    from canary.store.registry import get_system
+
+    get_system(db, system)
+    rows = select_for_retire(db, system=system)
+    report = retire(db, rows)
+    outcome = {"retired": report.retired, "failed": [{"planting_id": p, "error": e} for p, e in report.failed],
+               "warnings": report.warnings}
+    record(db, actor, "retire", f"system:{system}", {"retired": len(report.retired), "failed": len(report.failed)})
+    return outcome

@@ -125,6 +125,21 @@ def systems_plant(name: str):
     return redirect(url_for("console.systems"))
 
 
+@bp.route("/systems/<name>/retire", methods=("POST",))
+@requires("analyst")
+def systems_retire(name: str):
+    if request.form.get("confirm") != "yes":
+        flash(translate("confirm_needed"), "error")
+        return redirect(url_for("console.systems"))
+    try:
+        outcome = actions.retire_system(get_db(), current_actor(), name)
+        flash(translate("retire_done").format(retired=len(outcome["retired"]), failed=len(outcome["failed"])),
+              "error" if outcome["failed"] else "ok")
+    except CanaryError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("console.systems"))
+
+
 @bp.route("/canaries")
 @requires("viewer")
 def canaries():
@@ -222,9 +237,40 @@ def watch():
 @requires("admin")
 def settings():
     from canary.alert.destinations import destination_status
+    from canary.store.events import SEVERITIES
 
-    return render_template("settings.html", settings=settings_rows(get_db()),
+    return render_template("settings.html", settings=settings_rows(get_db()), severities=SEVERITIES,
                            destinations=destination_status(get_db()), tokens=list_tokens(get_db()))
+
+
+@bp.route("/notify", methods=("POST",))
+@requires("admin")
+def notify_add():
+    form = request.form
+    systems = [name.strip() for name in form.get("systems", "").split(",") if name.strip()]
+    try:
+        added = actions.add_notify_target(get_db(), current_actor(), form.get("url", "").strip(),
+                                          min_severity=form.get("min_severity") or "low", systems=systems)
+        flash(f"#{added['id']} {added['url']}", "ok")
+        if added["secret"]:
+            # Shown once, like the CLI: no page or API answer shows the signing secret again.
+            flash(translate("webhook_secret").format(secret=added["secret"]), "ok")
+    except CanaryError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("console.settings"))
+
+
+@bp.route("/notify/<int:destination_id>/remove", methods=("POST",))
+@requires("admin")
+def notify_remove(destination_id: int):
+    if request.form.get("confirm") != "yes":
+        flash(translate("confirm_needed"), "error")
+        return redirect(url_for("console.settings"))
+    try:
+        actions.remove_notify_target(get_db(), current_actor(), destination_id)
+    except CanaryError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("console.settings"))
 
 
 @bp.route("/notify/test", methods=("POST",))

@@ -176,3 +176,44 @@ def test_watch_sources_show_counters_errors_and_tripwire_activity(registry, db_p
     assert http_row and http_row.group(1) != "—" and http_row.group(2) == "1"
     assert "boite@mail.example.fr" not in page  # a polled mailbox is a canary address
     assert "boite@mail.example.fr" in sign_in("analyst").get("/watch").get_data(as_text=True)
+
+
+def test_an_admin_adds_and_removes_a_notification_target(registry, db_path, sign_in):
+    client = sign_in("admin")
+    # A loopback webhook: refused by the SSRF check unless private targets are allowed, one line, nothing kept.
+    refused = client.post("/notify?lang=en", data=FORM | {"url": "jsons://127.0.0.1:9/hook"},
+                          follow_redirects=True).get_data(as_text=True)
+    assert 'role="alert"' in refused
+    db = open_db(db_path)
+    assert db.execute("SELECT COUNT(*) FROM alert_destinations").fetchone()[0] == 0
+    from canary.settings import set_setting
+
+    set_setting(db, "alert.allow_private_targets", "true")
+    db.close()
+    added = client.post("/notify?lang=en", data=FORM | {"url": "hmac://127.0.0.1:9/hook", "min_severity": "high"},
+                        follow_redirects=True).get_data(as_text=True)
+    assert "HMAC secret (shown once)" in added and "127.0.0.1" in added
+    secret = re.search(r"shown once\): (\S+)</p>", added).group(1)
+    assert secret not in client.get("/settings").get_data(as_text=True)  # once only
+    unconfirmed = client.post("/notify/1/remove?lang=en", data=FORM, follow_redirects=True).get_data(as_text=True)
+    assert "Tick the confirmation" in unconfirmed
+    client.post("/notify/1/remove", data=FORM | {"confirm": "yes"})
+    db = open_db(db_path)
+    assert db.execute("SELECT COUNT(*) FROM alert_destinations").fetchone()[0] == 0
+    assert [e["action"] for e in list_audit(db)] == ["notify.remove", "notify.add"]
+    db.close()
+
+
+def test_an_analyst_retires_a_systems_plantings_with_a_confirmation(registry, db_path, sign_in, tmp_path):
+    target = tmp_path / "export.csv"
+    sign_in("admin").post("/systems/pacs-nord/plant", data=FORM | {"target": target.as_uri(), "confirm": "yes"})
+    assert "cnr" not in target.read_text() and target.read_text().count("\n") >= 2
+    analyst = sign_in("analyst")
+    assert "Tick the confirmation" in analyst.post("/systems/pacs-nord/retire?lang=en", data=FORM,
+                                                   follow_redirects=True).get_data(as_text=True)
+    done = analyst.post("/systems/pacs-nord/retire?lang=en", data=FORM | {"confirm": "yes"},
+                        follow_redirects=True).get_data(as_text=True)
+    assert "1 retired, 0 failed." in done
+    db = open_db(db_path)
+    assert db.execute("SELECT state FROM plantings WHERE system = 'pacs-nord'").fetchone()[0] == "retired"
+    db.close()
