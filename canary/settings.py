@@ -78,6 +78,7 @@ SETTING_MODULES = [
     "canary.watch.tripwire.settings",
     "canary.watch.accesslog.settings",
     "canary.alert.settings",
+    "canary.web.settings",
 ]
 
 

@@ -8,7 +8,11 @@ network wait holds the registry's write lock.
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import threading
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import sqlite_utils
@@ -164,3 +168,38 @@ def retire_system(db: sqlite_utils.Database, actor: Actor, system: str) -> dict[
                "warnings": report.warnings}
     record(db, actor, "retire", f"system:{system}", {"retired": len(report.retired), "failed": len(report.failed)})
     return outcome
+
+
+def start_upload_scan(db: sqlite_utils.Database, db_path: str, actor: Actor, filename: str,
+                      save: Callable[[Path], None]) -> threading.Thread:
+    """Scan one uploaded file in a worker thread, then delete it: an upload is never kept.
+
+    ``save`` writes the upload to the path it is given, inside a private (0700) directory of its own.
+    """
+    from werkzeug.utils import secure_filename
+
+    from canary.watch.sweep.feeds import run_sweep
+
+    name = secure_filename(filename) or "upload"
+    folder = Path(tempfile.mkdtemp(prefix="canary-upload-"))
+    path = folder / name
+    try:
+        save(path)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    record(db, actor, "scan.upload", None, {"file": name, "bytes": path.stat().st_size})
+
+    def work() -> None:
+        worker_db = open_db(db_path, migrate_schema=False)
+        try:
+            run_sweep(worker_db, [str(path)], feed="upload")
+        except Exception:  # the sweep row holds the failure; the worker thread must not die noisily
+            log.exception("uploaded file %s: scan failed", name)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+            worker_db.close()
+
+    thread = threading.Thread(target=work, name=f"upload-scan-{name}", daemon=True)
+    thread.start()
+    return thread

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 
-from canary.settings import ensure_secret
+from canary.settings import ensure_secret, get_setting
 from canary.store import open_db
 
 
@@ -22,9 +22,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     try:
         if not app.config.get("SECRET_KEY"):
             app.config["SECRET_KEY"] = ensure_secret(bootstrap, "web.secret_key")
+        upload_mb = int(get_setting(bootstrap, "web.upload_max_mb"))
     finally:
         bootstrap.close()
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict")
+    if not app.config.get("MAX_CONTENT_LENGTH"):
+        # Werkzeug refuses a larger request body with 413 before reading it (uploads to scan).
+        app.config["MAX_CONTENT_LENGTH"] = upload_mb * 1024 * 1024
 
     from canary.web import api, auth, console, csrf, db, i18n, security
 

@@ -231,6 +231,19 @@ def watch():
                            tripwire=tripwire_state(get_db(), g.account.role))
 
 
+@bp.route("/scan", methods=("POST",))
+@requires("analyst")
+def scan_upload():
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash(translate("choose_file"), "error")
+        return redirect(url_for("console.sweeps"))
+    actions.start_upload_scan(get_db(), current_app.config["DATABASE"], current_actor(), upload.filename,
+                              upload.save)
+    flash(translate("scan_started"), "ok")
+    return redirect(url_for("console.sweeps"))
+
+
 # --- administration --------------------------------------------------------------------------------
 
 @bp.route("/settings")

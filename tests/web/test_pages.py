@@ -217,3 +217,69 @@ def test_an_analyst_retires_a_systems_plantings_with_a_confirmation(registry, db
     db = open_db(db_path)
     assert db.execute("SELECT state FROM plantings WHERE system = 'pacs-nord'").fetchone()[0] == "retired"
     db.close()
+
+
+def _wait_for(predicate, timeout: float = 20.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def test_an_uploaded_file_is_scanned_in_a_worker_and_never_kept(registry, db_path, sign_in):
+    import io
+    from pathlib import Path
+
+    record = make_record(2)
+    dump = (f"nir;nom;prenom;naissance;ville\n{record['nir']};{record['birth_name']};{record['first_names'][0]};"
+            f"{record['birth_date']};Lyon\n").encode()
+    client = sign_in("analyst")
+    resp = client.post("/scan?lang=en", data=FORM | {"file": (io.BytesIO(dump), "../../etc/<b>dump</b>.csv")},
+                       content_type="multipart/form-data", follow_redirects=True)
+    assert "Scan started" in resp.get_data(as_text=True)
+
+    def finished():
+        db = open_db(db_path)
+        row = db.execute("SELECT id, status, sources FROM sweeps WHERE feed = 'upload'").fetchone()
+        db.close()
+        return row if row and row[1] != "running" else None
+
+    sweep_id, status, sources = _wait_for(finished)
+    assert status == "ok"
+    (path,) = __import__("json").loads(sources)
+    assert Path(path).name == "etc_bdump_b.csv"  # no path from the client's file name is followed
+    _wait_for(lambda: not Path(path).parent.exists())  # deleted once scanned
+    db = open_db(db_path)
+    found = db.execute("SELECT canary_id FROM sweep_findings WHERE sweep_id = ?", [sweep_id]).fetchall()
+    audit = [(e["action"], e["details"]["file"]) for e in list_audit(db)]
+    db.close()
+    assert found == [("cnr00002",)] and audit == [("scan.upload", "etc_bdump_b.csv")]
+    sweeps = client.get("/sweeps").get_data(as_text=True)
+    assert "etc_bdump_b.csv" in sweeps
+
+
+def test_an_upload_over_the_limit_is_refused_before_it_is_stored(registry, db_path):
+    from canary.settings import set_setting
+    from canary.web import create_app
+    from tests.web.conftest import PASSWORD
+
+    db = open_db(db_path)
+    set_setting(db, "web.upload_max_mb", "1")
+    db.close()
+    client = create_app({"DATABASE": str(db_path), "TESTING": True}).test_client()
+    client.post("/auth/login", data={"username": "anna", "password": PASSWORD})
+    with client.session_transaction() as session:
+        session["csrf"] = "test-form-token"
+    import io
+
+    resp = client.post("/scan", data=FORM | {"file": (io.BytesIO(b"x" * (2 * 1024 * 1024)), "big.csv")},
+                       content_type="multipart/form-data")
+    assert resp.status_code == 413
+    db = open_db(db_path)
+    assert db.execute("SELECT COUNT(*) FROM sweeps").fetchone()[0] == 0
+    db.close()
