@@ -122,6 +122,13 @@ def systems_plant(name: str):
     return jsonify(report), 200 if not (report["failed"] or report["stopped"]) else 502
 
 
+@route("/systems/<name>/retire", "POST", "analyst", "Remove every live planting of a system from its targets "
+       "(canary retire --system).")
+def systems_retire(name: str):
+    outcome = actions.retire_system(get_db(), current_actor(), name)
+    return jsonify(outcome), 502 if outcome["failed"] else 200
+
+
 @route("/plantings", "GET", "viewer", "What is planted where (canary plants --json).", query=("system",))
 def plantings_list():
     return jsonify(queries.plantings_of(get_db(), system=request.args.get("system") or None))
@@ -217,6 +224,12 @@ def notify_add():
     row = actions.add_notify_target(get_db(), current_actor(), _text(data, "url", True) or "",
                                     min_severity=_text(data, "min_severity") or "low", systems=systems)
     return jsonify(row), 201
+
+
+@route("/notify/<int:destination_id>", "DELETE", "admin", "Remove a notification target (canary notify remove).")
+def notify_remove(destination_id: int):
+    actions.remove_notify_target(get_db(), current_actor(), destination_id)
+    return jsonify(id=destination_id, removed=True)
 
 
 @route("/notify/test", "POST", "admin", "Send a test alert to every target and report each (canary notify test).")

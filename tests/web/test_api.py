@@ -221,3 +221,5 @@ def test_planting_through_the_api_answers_like_plant_json(api, db_path, tmp_path
     assert again.get_json()["already"] == 1
     bad = client.post("/api/v1/systems/ehr-mediboard/plant", json={"target": "ftp://x"}, headers=headers["admin"])
     assert bad.status_code == 400 and "unsupported target" in bad.get_json()["error"]
+    retired = client.post("/api/v1/systems/ehr-mediboard/retire", json={}, headers=headers["analyst"])
+    assert retired.status_code == 200 and len(retired.get_json()["retired"]) == 1 and retired.get_json()["failed"] == []

@@ -12,7 +12,8 @@ from canary.web.tokens import create_token
 
 # Routes anyone may reach: signing in, and the package's static files.
 PUBLIC = {"auth.login", "static"}
-SAMPLE_ARGS = {"alert_id": 1, "canary_id": "c0000001", "name": "x", "token_id": 1, "action": "ack"}
+SAMPLE_ARGS = {"alert_id": 1, "canary_id": "c0000001", "name": "x", "token_id": 1, "action": "ack",
+               "destination_id": 1}
 
 
 def _url(rule) -> str:
