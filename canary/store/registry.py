@@ -38,10 +38,7 @@ def add_system(
         )
     if kind not in SYSTEM_KINDS:
         raise CanaryError(f"unknown system kind {kind!r}; expected one of {', '.join(SYSTEM_KINDS)}")
-    if finess is not None:
-        finess = finess.strip().upper()
-        if not re.fullmatch(r"[0-9][0-9AB][0-9]{7}", finess):
-            raise CanaryError(f"invalid FINESS {finess!r}: 9 characters starting with the department")
+    finess = _check_finess(finess)
     row = {"name": name, "kind": kind, "establishment": establishment, "finess": finess,
            "notes": notes, "created_at": now_iso()}
     with write_transaction(db):
@@ -49,6 +46,26 @@ def add_system(
             raise CanaryError(f"system {name!r} already exists")
         db.table("systems").insert(row)
     return row
+
+
+def _check_finess(finess: str | None) -> str | None:
+    if finess is None:
+        return None
+    finess = finess.strip().upper()
+    if not re.fullmatch(r"[0-9][0-9AB][0-9]{7}", finess):
+        raise CanaryError(f"invalid FINESS {finess!r}: 9 characters starting with the department")
+    return finess
+
+
+def update_system(db: sqlite_utils.Database, name: str, *, establishment: str | None, finess: str | None,
+                  notes: str | None) -> dict[str, Any]:
+    """Change what describes a system (its name and kind stay: canaries and plantings are keyed on them)."""
+    finess = _check_finess(finess)
+    with write_transaction(db):
+        get_system(db, name)
+        db.execute("UPDATE systems SET establishment = ?, finess = ?, notes = ? WHERE name = ?",
+                   [establishment, finess, notes, name])
+    return get_system(db, name)
 
 
 def get_system(db: sqlite_utils.Database, name: str) -> dict[str, Any]:

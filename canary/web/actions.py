@@ -48,6 +48,18 @@ def create_system(db: sqlite_utils.Database, actor: Actor, name: str, kind: str,
     return row
 
 
+def edit_system(db: sqlite_utils.Database, actor: Actor, name: str, *, establishment: str | None,
+                finess: str | None, notes: str | None) -> dict[str, Any]:
+    from canary.store.registry import update_system
+
+    with write_transaction(db):
+        row = update_system(db, name, establishment=establishment or None, finess=finess or None,
+                            notes=notes or None)
+        record(db, actor, "system.edit", f"system:{name}",
+               {"establishment": row["establishment"], "finess": row["finess"]})
+    return row
+
+
 def change_setting(db: sqlite_utils.Database, actor: Actor, name: str, value: Any | None) -> Any:
     """Set ``name`` (``value`` None resets it to its default); a secret's value never reaches the log."""
     secret = name in all_settings() and all_settings()[name].secret

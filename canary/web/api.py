@@ -96,6 +96,14 @@ def systems_add():
     return jsonify(row), 201
 
 
+@route("/systems/<name>", "PUT", "admin", "Change a system's establishment, FINESS and notes.",
+       body={"establishment": "string", "finess": "string", "notes": "string"})
+def systems_edit(name: str):
+    data = _body()
+    return jsonify(actions.edit_system(get_db(), current_actor(), name, establishment=_text(data, "establishment"),
+                                       finess=_text(data, "finess"), notes=_text(data, "notes")))
+
+
 @route("/canaries", "GET", "viewer", "Canaries by id, a page at a time; viewers get no marker value.",
        query=("system", "id_prefix", "limit", "after"))
 def canaries_list():

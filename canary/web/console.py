@@ -108,6 +108,19 @@ def systems_add():
     return redirect(url_for("console.systems"))
 
 
+@bp.route("/systems/<name>", methods=("POST",))
+@requires("admin")
+def systems_edit(name: str):
+    form = request.form
+    try:
+        actions.edit_system(get_db(), current_actor(), name, establishment=form.get("establishment", "").strip(),
+                            finess=form.get("finess", "").strip(), notes=form.get("notes", "").strip())
+        flash(translate("system_saved"), "ok")
+    except CanaryError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("console.systems"))
+
+
 @bp.route("/systems/<name>/plant", methods=("POST",))
 @requires("analyst")
 def systems_plant(name: str):

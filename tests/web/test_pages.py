@@ -283,3 +283,18 @@ def test_an_upload_over_the_limit_is_refused_before_it_is_stored(registry, db_pa
     db = open_db(db_path)
     assert db.execute("SELECT COUNT(*) FROM sweeps").fetchone()[0] == 0
     db.close()
+
+
+def test_an_admin_edits_a_systems_establishment_and_finess(registry, db_path, sign_in):
+    client = sign_in("admin")
+    bad = client.post("/systems/lab-vienne", data=FORM | {"establishment": "CH Lucien Hussel", "finess": "12"},
+                      follow_redirects=True).get_data(as_text=True)
+    assert "invalid FINESS" in bad
+    ok = client.post("/systems/lab-vienne?lang=en", data=FORM | {"establishment": "CH Lucien Hussel",
+                                                                  "finess": "380780080"}, follow_redirects=True)
+    assert "System saved." in ok.get_data(as_text=True)
+    db = open_db(db_path)
+    assert db.execute("SELECT establishment, finess FROM systems WHERE name = 'lab-vienne'").fetchone() == (
+        "CH Lucien Hussel", "380780080")
+    assert [e["action"] for e in list_audit(db)] == ["system.edit"]
+    db.close()
