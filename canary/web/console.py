@@ -188,6 +188,27 @@ def canary_download(canary_id: str):
     return response
 
 
+@bp.route("/canaries/<canary_id>/document.<any(pdf, docx, xlsx):fmt>")
+@requires("analyst")
+def canary_document(canary_id: str, fmt: str):
+    """A callback document (report or prescription) carrying the canary's beacons, as planted by hand."""
+    from canary.watch.tripwire.documents import KINDS, build_document
+
+    kind = request.args.get("kind", KINDS[0])
+    try:
+        content = build_document(get_db(), canary_id, fmt=fmt, kind=kind)
+    except NotFound:
+        abort(404)
+    except CanaryError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("console.canary", canary_id=canary_id))
+    types = {"pdf": "application/pdf",
+             "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+             "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+    return current_app.response_class(content, mimetype=types[fmt], headers={
+        "Content-Disposition": f'attachment; filename="{kind}-{canary_id}.{fmt}"'})
+
+
 # --- events, sweeps and feeds ----------------------------------------------------------------------
 
 @bp.route("/events")

@@ -160,7 +160,10 @@ def canary_story(db: sqlite_utils.Database, canary_id: str, role: str) -> dict[s
         "SELECT * FROM alerts WHERE EXISTS (SELECT 1 FROM json_each(alerts.canaries) WHERE value = ?) "
         "ORDER BY id DESC LIMIT 100", [canary_id])]
     events = events_page(db, role, canary_id=canary_id, limit=100).rows
-    return {"canary": canary, "plantings": plantings, "events": events, "alerts": alerts}
+    markers = [] if not allows(role, "analyst") else [
+        {"kind": kind, "value": value} for kind, value in db.execute(
+            "SELECT kind, value FROM markers WHERE canary_id = ? ORDER BY kind, value", [canary_id]).fetchall()]
+    return {"canary": canary, "plantings": plantings, "events": events, "alerts": alerts, "markers": markers}
 
 
 def plantings_of(db: sqlite_utils.Database, *, system: str | None = None,

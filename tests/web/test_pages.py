@@ -298,3 +298,21 @@ def test_an_admin_edits_a_systems_establishment_and_finess(registry, db_path, si
         "CH Lucien Hussel", "380780080")
     assert [e["action"] for e in list_audit(db)] == ["system.edit"]
     db.close()
+
+
+def test_an_analyst_downloads_the_canarys_documents_and_sees_its_markers(registry, db_path, sign_in):
+    from canary.settings import set_setting
+
+    db = open_db(db_path)
+    set_setting(db, "tripwire.base_url", "https://portail-patient.example.fr")
+    db.close()
+    analyst = sign_in("analyst")
+    page = analyst.get("/canaries/cnr00000").get_data(as_text=True)
+    assert make_record(0)["nir"] in page[page.index('id="markers"'):]
+    pdf = analyst.get("/canaries/cnr00000/document.pdf")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    assert "attachment" in pdf.headers["Content-Disposition"]
+    docx = analyst.get("/canaries/cnr00000/document.docx?kind=ordonnance")
+    assert docx.data.startswith(b"PK") and "ordonnance-cnr00000.docx" in docx.headers["Content-Disposition"]
+    assert analyst.get("/canaries/cnr00000/document.docx?kind=nope", follow_redirects=True).status_code == 200
+    assert sign_in("viewer").get("/canaries/cnr00000/document.pdf").status_code == 403

@@ -13,7 +13,7 @@ from canary.web.tokens import create_token
 # Routes anyone may reach: signing in, and the package's static files.
 PUBLIC = {"auth.login", "static"}
 SAMPLE_ARGS = {"alert_id": 1, "canary_id": "c0000001", "name": "x", "token_id": 1, "action": "ack",
-               "destination_id": 1}
+               "destination_id": 1, "fmt": "pdf"}
 
 
 def _url(rule) -> str:
