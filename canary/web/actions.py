@@ -61,8 +61,13 @@ def edit_system(db: sqlite_utils.Database, actor: Actor, name: str, *, establish
 
 
 def change_setting(db: sqlite_utils.Database, actor: Actor, name: str, value: Any | None) -> Any:
-    """Set ``name`` (``value`` None resets it to its default); a secret's value never reaches the log."""
-    secret = name in all_settings() and all_settings()[name].secret
+    """Set ``name`` (``value`` None resets it to its default).
+
+    Secret settings (the keys that derive tokens and sign sessions) are generated and stay CLI-only: a
+    leaked API token must not be enough to swap them.
+    """
+    if name in all_settings() and all_settings()[name].secret:
+        raise CanaryError(f"{name} is a generated secret: change it with 'canary config' on the server")
     with write_transaction(db):
         if value is None:
             unset_setting(db, name)
@@ -70,7 +75,7 @@ def change_setting(db: sqlite_utils.Database, actor: Actor, name: str, value: An
         else:
             typed = set_setting(db, name, value)
         record(db, actor, "setting.unset" if value is None else "setting.set", f"setting:{name}",
-               None if secret or value is None else {"value": typed})
+               None if value is None else {"value": typed})
     return typed
 
 

@@ -79,6 +79,15 @@ def _http_error(exc: HTTPException):
     return jsonify(error=exc.description or exc.name), exc.code or 500
 
 
+@bp.app_errorhandler(404)
+@bp.app_errorhandler(405)
+def _unrouted(exc: HTTPException):
+    # No blueprint matched, so the API's own handler did not run: API clients still get JSON.
+    if request.path.startswith(bp.url_prefix or "/api/v1"):
+        return jsonify(error=exc.description or exc.name), exc.code or 404
+    return exc
+
+
 # --- systems and canaries --------------------------------------------------------------------------
 
 @route("/systems", "GET", "viewer", "Systems with their active canary counts (canary system list --json).")
