@@ -17,10 +17,7 @@ from canary.store import open_db
 from canary.store.registry import add_system
 from canary.web import create_app
 from canary.web.users import add_user
-
-REPO = Path(__file__).resolve().parents[2]
-PASSWORD = "un mot de passe solide"
-ROLE_USERS = {"viewer": "vera", "analyst": "anna", "admin": "rssi"}
+from tests.web.accounts import PASSWORD, REPO, ROLE_USERS
 
 
 def _accounts(db_path: Path) -> None:

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from canary.store import open_db
-from tests.web.conftest import PASSWORD, REPO
+from tests.web.accounts import PASSWORD, REPO
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402

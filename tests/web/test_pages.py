@@ -266,7 +266,7 @@ def test_an_uploaded_file_is_scanned_in_a_worker_and_never_kept(registry, db_pat
 def test_an_upload_over_the_limit_is_refused_before_it_is_stored(registry, db_path):
     from canary.settings import set_setting
     from canary.web import create_app
-    from tests.web.conftest import PASSWORD
+    from tests.web.accounts import PASSWORD
 
     db = open_db(db_path)
     set_setting(db, "web.upload_max_mb", "1")

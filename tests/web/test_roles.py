@@ -36,8 +36,7 @@ def test_every_route_states_the_role_it_needs(app):
     assert missing == []
 
 
-def test_anonymous_is_refused_everywhere(app):
-    client = app.test_client()
+def test_anonymous_is_refused_everywhere(app, client):
     with client.session_transaction() as session:
         session["csrf"] = "test-form-token"
     for rule, method, _view in _guarded_routes(app):
