@@ -15,6 +15,8 @@ import pytest
 import requests
 
 from canary.store import open_db
+from canary.store.events import record_event
+from canary.watch.accesslog.sources import add_source
 from tests.web.accounts import PASSWORD, REPO
 
 webdriver = pytest.importorskip("selenium.webdriver")
@@ -140,7 +142,7 @@ def test_an_incident_from_a_new_system_to_an_acknowledged_alert(browser, served_
     story.find_element(By.CSS_SELECTOR, "button.ack").click()
     _until(browser, lambda b: words["acked"] in b.find_element(By.CSS_SELECTOR, "#story .state").text)
     shot("story-acknowledged")
-    for page in ("events", "canaries", "sweeps", "settings", "audit"):
+    for page in ("events", "canaries", "sweeps", "watch", "settings", "audit"):
         browser.get(f"{base}/{page}")
         browser.find_element(By.TAG_NAME, "h2")
         shot(page)
@@ -151,7 +153,7 @@ def test_an_incident_from_a_new_system_to_an_acknowledged_alert(browser, served_
     db.close()
     assert (state, acked_by, note) == ("acknowledged", "rssi", "poste isolé")
     assert audit == ["system.add", "plant", "alert.ack"]
-    assert len(list(shots.glob("*.png"))) == 11
+    assert len(list(shots.glob("*.png"))) == 12
 
 
 PAYLOADS = ['<script>document.title="pwned"</script>', '"><img src=x onerror="document.title=\'pwned\'">',
@@ -167,6 +169,20 @@ def test_attacker_text_is_shown_escaped_and_never_runs(browser, served_urls, db_
     db.close()
     for payload in PAYLOADS:
         requests.get(url + "?" + urllib.parse.urlencode({"q": payload}), headers={"User-Agent": payload}, timeout=10)
+    # What other peers write: a DNS name, a mail's subject and sender, an audit-log line and its account,
+    # a file name in a dump, an access-log source's error.
+    db = open_db(db_path)
+    record_event(db, channel="dns", canary_id=ids[0], severity="high", source=PAYLOADS[1],
+                 details={"qname": PAYLOADS[0] + ".docs.example.fr", "group": "x:dns"})
+    record_event(db, channel="smtp", canary_id=ids[0], severity="high", source="203.0.113.9",
+                 details={"subject": PAYLOADS[0], "from": PAYLOADS[1], "group": "x:smtp"})
+    record_event(db, channel="access-log", canary_id=ids[0], severity="high", source="dpi", account=PAYLOADS[2],
+                 action=PAYLOADS[0], details={"line": PAYLOADS[1], "group": "x:log"})
+    db.execute("INSERT INTO sweeps (feed, sources, started_at, status, skipped) VALUES (NULL, ?, 'x', 'ok', ?)",
+               [json.dumps([PAYLOADS[1]]), json.dumps([{"file": PAYLOADS[0], "reason": PAYLOADS[2]}])])
+    add_source(db, "ehr-mediboard", "syslog+udp://127.0.0.1:5514", "mediboard", name="dpi")
+    db.execute("UPDATE accesslog_sources SET last_error = ?", [PAYLOADS[1]])
+    db.close()
 
     _sign_in(browser, base, "en")
     section = _until(browser, lambda b: b.get(f"{base}/") or b.find_elements(By.CSS_SELECTOR, "section.alert"),
@@ -174,7 +190,19 @@ def test_attacker_text_is_shown_escaped_and_never_runs(browser, served_urls, db_
     section.find_element(By.CSS_SELECTOR, "a").click()
     browser.find_element(By.ID, "story")
     pages = {"story": browser.current_url, "events": f"{base}/events", "overview": f"{base}/",
-             "alerts": f"{base}/alerts", "canary": f"{base}/canaries/{ids[0]}"}
+             "alerts": f"{base}/alerts?all=1", "canary": f"{base}/canaries/{ids[0]}", "sweeps": f"{base}/sweeps",
+             "watch": f"{base}/watch", "audit": f"{base}/audit"}
+    for alert_id in range(2, 5):
+        pages[f"story-{alert_id}"] = f"{base}/alerts/{alert_id}"
+
+    def alerts_made(_browser):
+        db = open_db(db_path)
+        count = db.execute("SELECT COUNT(*) FROM alerts").fetchone()[0]
+        db.close()
+        return count >= 4
+
+    _until(browser, alerts_made, timeout=30)
+    shown: list[str] = []
     for name, page in pages.items():
         browser.get(page)
         browser.find_element(By.TAG_NAME, "h2")
@@ -183,6 +211,10 @@ def test_attacker_text_is_shown_escaped_and_never_runs(browser, served_urls, db_
         assert browser.title != "pwned", name
         assert browser.find_elements(By.TAG_NAME, "script") == [], name
         assert browser.find_elements(By.CSS_SELECTOR, "[onerror], [onload], img[src=x]") == [], name
+        shown.append(browser.find_element(By.TAG_NAME, "main").text)
+    browser.implicitly_wait(10)
+    for payload in PAYLOADS:  # each one is on screen as the text it was
+        assert any(payload in text for text in shown), payload
     browser.get(pages["story"])
     evidence = browser.find_element(By.ID, "story-events").text
     assert any(payload in evidence for payload in PAYLOADS), evidence  # shown as text, exactly as sent
