@@ -107,12 +107,22 @@ def send_test_notice(db: sqlite_utils.Database, actor: Actor) -> list[dict[str, 
 
 def add_feed(db: sqlite_utils.Database, actor: Actor, name: str, source: str, schedule: str) -> dict[str, Any]:
     from canary.watch.sweep.feeds import add_feed as add
-    from canary.watch.sweep.feeds import feed_json
+    from canary.watch.sweep.feeds import feed_json, get_feed
 
     with write_transaction(db):
-        row = add(db, name, source, schedule)
+        add(db, name, source, schedule)
         record(db, actor, "feed.add", f"feed:{name}", {"source": source, "schedule": schedule})
-    return feed_json(row)
+    return feed_json(get_feed(db, name))
+
+
+# Scans of uploads running at once: each holds a worker thread and a copy of the file on disk.
+MAX_UPLOAD_SCANS = 2
+
+
+def _refuse_if_busy(db: sqlite_utils.Database, feed: str, most: int) -> None:
+    running = db.execute("SELECT COUNT(*) FROM sweeps WHERE feed = ? AND status = 'running'", [feed]).fetchone()[0]
+    if running >= most:
+        raise CanaryError(f"{feed}: {running} scan(s) still running; try again when they finish")
 
 
 def start_feed_run(db: sqlite_utils.Database, db_path: str, actor: Actor, name: str) -> threading.Thread:
@@ -120,6 +130,7 @@ def start_feed_run(db: sqlite_utils.Database, db_path: str, actor: Actor, name: 
     from canary.watch.sweep.feeds import get_feed, run_feed
 
     get_feed(db, name)
+    _refuse_if_busy(db, name, 1)
     record(db, actor, "feed.run", f"feed:{name}")
 
     def work() -> None:
@@ -197,6 +208,7 @@ def start_upload_scan(db: sqlite_utils.Database, db_path: str, actor: Actor, fil
 
     from canary.watch.sweep.feeds import run_sweep
 
+    _refuse_if_busy(db, "upload", MAX_UPLOAD_SCANS)
     name = secure_filename(filename) or "upload"
     folder = Path(tempfile.mkdtemp(prefix="canary-upload-"))
     path = folder / name

@@ -272,9 +272,12 @@ def scan_upload():
     if upload is None or not upload.filename:
         flash(translate("choose_file"), "error")
         return redirect(url_for("console.sweeps"))
-    actions.start_upload_scan(get_db(), current_app.config["DATABASE"], current_actor(), upload.filename,
-                              upload.save)
-    flash(translate("scan_started"), "ok")
+    try:
+        actions.start_upload_scan(get_db(), current_app.config["DATABASE"], current_actor(), upload.filename,
+                                  upload.save)
+        flash(translate("scan_started"), "ok")
+    except CanaryError as exc:
+        flash(str(exc), "error")
     return redirect(url_for("console.sweeps"))
 
 

@@ -229,3 +229,28 @@ def test_planting_through_the_api_answers_like_plant_json(api, db_path, tmp_path
     assert bad.status_code == 400 and "unsupported target" in bad.get_json()["error"]
     retired = client.post("/api/v1/systems/ehr-mediboard/retire", json={}, headers=headers["analyst"])
     assert retired.status_code == 200 and len(retired.get_json()["retired"]) == 1 and retired.get_json()["failed"] == []
+
+
+def test_a_feed_runs_now_in_the_background(api, one_alert, db_path, tmp_path):
+    import time
+
+    client, headers = api
+    folder = tmp_path / "dumps"
+    folder.mkdir()
+    record = make_record(1)
+    (folder / "export.csv").write_text(f"nir;nom;naissance\n{record['nir']};{record['birth_name']};"
+                                       f"{record['birth_date']}\n", encoding="utf-8")
+    added = client.post("/api/v1/feeds", json={"name": "dumps", "source": str(folder)}, headers=headers["admin"])
+    assert added.status_code == 201 and added.get_json()["name"] == "dumps"
+    assert client.post("/api/v1/feeds/dumps/run", headers=headers["viewer"]).status_code == 403
+    started = client.post("/api/v1/feeds/dumps/run", headers=headers["analyst"])
+    assert started.status_code == 202 and started.get_json() == {"feed": "dumps", "status": "started"}
+    deadline = time.monotonic() + 20
+    sweeps: list = []
+    while time.monotonic() < deadline:
+        sweeps = client.get("/api/v1/sweeps", headers=headers["viewer"]).get_json()["items"]
+        if sweeps and sweeps[0]["status"] != "running":
+            break
+        time.sleep(0.05)
+    assert sweeps[0]["feed"] == "dumps" and sweeps[0]["status"] == "ok" and sweeps[0]["files"] == 1
+    assert sum(sweeps[0]["findings"].values()) == 1

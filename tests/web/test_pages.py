@@ -316,3 +316,18 @@ def test_an_analyst_downloads_the_canarys_documents_and_sees_its_markers(registr
     assert docx.data.startswith(b"PK") and "ordonnance-cnr00000.docx" in docx.headers["Content-Disposition"]
     assert analyst.get("/canaries/cnr00000/document.docx?kind=nope", follow_redirects=True).status_code == 200
     assert sign_in("viewer").get("/canaries/cnr00000/document.pdf").status_code == 403
+
+
+def test_a_feed_added_in_the_console_is_not_started_twice(registry, db_path, sign_in, tmp_path):
+    admin = sign_in("admin")
+    bad = admin.post("/feeds?lang=en", data=FORM | {"name": "dumps", "source": str(tmp_path / "nowhere")},
+                     follow_redirects=True).get_data(as_text=True)
+    assert "does not exist" in bad
+    added = admin.post("/feeds?lang=en", data=FORM | {"name": "dumps", "source": str(tmp_path), "schedule": "daily"},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "Feed added." in added and str(tmp_path) in added
+    db = open_db(db_path)
+    db.execute("INSERT INTO sweeps (feed, sources, started_at, status) VALUES ('dumps', '[]', 'x', 'running')")
+    db.close()
+    page = sign_in("analyst").post("/feeds/dumps/run", data=FORM, follow_redirects=True).get_data(as_text=True)
+    assert "dumps: 1 scan(s) still running" in page
