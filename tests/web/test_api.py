@@ -254,3 +254,31 @@ def test_a_feed_runs_now_in_the_background(api, one_alert, db_path, tmp_path):
         time.sleep(0.05)
     assert sweeps[0]["feed"] == "dumps" and sweeps[0]["status"] == "ok" and sweeps[0]["files"] == 1
     assert sum(sweeps[0]["findings"].values()) == 1
+
+
+def test_every_admin_action_through_the_api_lands_in_the_audit_log(api, one_alert, db_path):
+    client, headers = api
+    admin = headers["admin"]
+    assert client.post("/api/v1/notify/test", headers=admin).get_json() == []  # no target yet
+    client.put("/api/v1/settings/alert.allow_private_targets", json={"value": "true"}, headers=admin)
+    added = client.post("/api/v1/notify", json={"url": "hmac://127.0.0.1:9/hook", "min_severity": "high"},
+                        headers=admin).get_json()
+    assert added["secret"] and added["url"].startswith("hmac://127.0.0.1:9")
+    (report,) = client.post("/api/v1/notify/test", headers=admin).get_json()
+    assert report["ok"] is False and report["error"]  # nothing listens on port 9
+    assert client.delete(f"/api/v1/notify/{added['id']}", headers=admin).get_json() == {"id": added["id"],
+                                                                                        "removed": True}
+    assert client.put("/api/v1/settings/alert.allow_private_targets", json={"value": None},
+                      headers=admin).get_json() == {"name": "alert.allow_private_targets", "value": None}
+    token = client.post("/api/v1/tokens", json={"name": "tmp", "role": "viewer"}, headers=admin).get_json()
+    assert client.delete(f"/api/v1/tokens/{token['id']}", headers=admin).get_json()["revoked_at"]
+    resolved = client.post(f"/api/v1/alerts/{one_alert}/resolve", json={"note": "faux positif"},
+                           headers=headers["analyst"]).get_json()
+    assert resolved["state"] == "resolved" and resolved["note"] == "faux positif"
+    audit = client.get("/api/v1/audit", headers=admin).get_json()
+    assert [row["action"] for row in audit] == ["alert.resolve", "token.revoke", "token.add", "setting.unset",
+                                                "notify.remove", "notify.test", "notify.add", "setting.set",
+                                                "notify.test"]
+    assert {row["via"] for row in audit} == {"api"} and all(row["source"] == "127.0.0.1" for row in audit)
+    mine = client.get("/api/v1/audit?who=token:soar-analyst", headers=admin).get_json()
+    assert [row["action"] for row in mine] == ["alert.resolve"]

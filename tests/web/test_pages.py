@@ -180,6 +180,8 @@ def test_watch_sources_show_counters_errors_and_tripwire_activity(registry, db_p
 
 def test_an_admin_adds_and_removes_a_notification_target(registry, db_path, sign_in):
     client = sign_in("admin")
+    nothing = client.post("/notify/test?lang=en", data=FORM, follow_redirects=True).get_data(as_text=True)
+    assert "No destination." in nothing
     # A loopback webhook: refused by the SSRF check unless private targets are allowed, one line, nothing kept.
     refused = client.post("/notify?lang=en", data=FORM | {"url": "jsons://127.0.0.1:9/hook"},
                           follow_redirects=True).get_data(as_text=True)
@@ -195,12 +197,14 @@ def test_an_admin_adds_and_removes_a_notification_target(registry, db_path, sign
     assert "HMAC secret (shown once)" in added and "127.0.0.1" in added
     secret = re.search(r"shown once\): (\S+)</p>", added).group(1)
     assert secret not in client.get("/settings").get_data(as_text=True)  # once only
+    tested = client.post("/notify/test", data=FORM, follow_redirects=True).get_data(as_text=True)
+    assert "#1 hmac://127.0.0.1:9" in tested and 'role="alert"' in tested  # nothing listens on port 9
     unconfirmed = client.post("/notify/1/remove?lang=en", data=FORM, follow_redirects=True).get_data(as_text=True)
     assert "Tick the confirmation" in unconfirmed
     client.post("/notify/1/remove", data=FORM | {"confirm": "yes"})
     db = open_db(db_path)
     assert db.execute("SELECT COUNT(*) FROM alert_destinations").fetchone()[0] == 0
-    assert [e["action"] for e in list_audit(db)] == ["notify.remove", "notify.add"]
+    assert [e["action"] for e in list_audit(db)] == ["notify.remove", "notify.test", "notify.add", "notify.test"]
     db.close()
 
 
