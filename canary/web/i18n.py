@@ -82,6 +82,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "detection": {"fr": "détection", "en": "detection"},
     "filter": {"fr": "Filtrer", "en": "Filter"},
     "all_channels": {"fr": "Tous les canaux", "en": "All channels"},
+    "canaries_found": {"fr": "Canaris retrouvés", "en": "Canaries found"},
     "edit_systems": {"fr": "Modifier les systèmes", "en": "Edit systems"},
     "save": {"fr": "Enregistrer", "en": "Save"},
     "notes": {"fr": "Notes", "en": "Notes"},
