@@ -259,9 +259,9 @@ def feeds_run(name: str):
 @bp.route("/watch")
 @requires("viewer")
 def watch():
-    from canary.web.watch_view import access_sources, tripwire_state
+    from canary.web.watch_view import access_sources, allow_rules, tripwire_state
 
-    return render_template("watch.html", sources=access_sources(get_db()),
+    return render_template("watch.html", sources=access_sources(get_db()), allow_rules=allow_rules(get_db()),
                            tripwire=tripwire_state(get_db(), g.account.role))
 
 

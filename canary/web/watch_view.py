@@ -24,6 +24,13 @@ def access_sources(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return [{key: source[key] for key in LIST_KEYS} for source in list_sources(db)]
 
 
+def allow_rules(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Active access-log allow rules (``canary logs allow list --json`` rows)."""
+    from canary.watch.accesslog.allow import list_rules
+
+    return list_rules(db)
+
+
 def tripwire_state(db: sqlite_utils.Database, role: str) -> dict[str, Any]:
     marks = ", ".join("?" for _ in TRIPWIRE_CHANNELS)
     # One pass over the events for every channel (there is no index on channel to probe six times).

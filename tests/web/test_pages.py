@@ -169,9 +169,12 @@ def test_watch_sources_show_counters_errors_and_tripwire_activity(registry, db_p
     db.execute("UPDATE accesslog_sources SET lines = 1200, malformed = 3, last_error = 'bad <line>' "
                "WHERE name = 'dpi-syslog'")
     db.execute("INSERT INTO tripwire_imap_state VALUES ('boite@mail.example.fr', 1, 7, '2026-01-01T00:00:00Z')")
+    db.execute("INSERT INTO accesslog_allow_rules (system, account, owner, reason, expires_at, created_at) "
+               "VALUES ('ehr-mediboard', 'svc-backup', 'DSI', 'sauvegarde nocturne', '2999-01-01T00:00:00Z', 'x')")
     db.close()
     page = sign_in("viewer").get("/watch?lang=en").get_data(as_text=True)
     assert "dpi-syslog" in page and "1200" in page and "bad &lt;line&gt;" in page
+    assert "svc-backup" in page and "sauvegarde nocturne" in page
     http_row = re.search(r"<td>http</td><td>([^<]+)</td><td>(\d+)</td>", page)
     assert http_row and http_row.group(1) != "—" and http_row.group(2) == "1"
     assert "boite@mail.example.fr" not in page  # a polled mailbox is a canary address
