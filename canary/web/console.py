@@ -121,6 +121,16 @@ def systems_edit(name: str):
     return redirect(url_for("console.systems"))
 
 
+@bp.route("/systems/<name>/stealth")
+@requires("analyst")
+def systems_stealth(name: str):
+    try:
+        report = queries.stealth_report(get_db(), name)
+    except NotFound:
+        abort(404)
+    return render_template("stealth.html", **report)
+
+
 @bp.route("/systems/<name>/plant", methods=("POST",))
 @requires("analyst")
 def systems_plant(name: str):

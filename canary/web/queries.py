@@ -218,3 +218,28 @@ def _findings_by_confidence(db: sqlite_utils.Database, sweep_ids: list[int]) -> 
             "GROUP BY sweep_id, confidence", sweep_ids).fetchall():
         out.setdefault(int(sweep_id), {})[str(confidence)] = int(count)
     return out
+
+
+# --- stealth ---------------------------------------------------------------------------------------
+
+MAX_LINTED = 5_000
+
+
+def stealth_report(db: sqlite_utils.Database, system: str) -> dict[str, Any]:
+    """The generator's realism rules over a system's active canaries (``canary lint --system``, without
+    the owned-pool checks): what a thief could use to filter the canaries out, rule by rule."""
+    from datetime import date
+
+    from canary.generate.lint import lint_records
+    from canary.store.registry import get_system, list_canaries
+
+    get_system(db, system)
+    canaries = list_canaries(db, system=system, include_retired=False)
+    checked = [canary_view(c, "analyst") for c in canaries[:MAX_LINTED]]
+    problems = [{"canary_id": cid, "rule": p.rule, "field": p.field, "message": p.message}
+                for cid, p in lint_records(checked, date.today())]
+    by_rule: dict[str, int] = {}
+    for problem in problems:
+        by_rule[problem["rule"]] = by_rule.get(problem["rule"], 0) + 1
+    return {"system": system, "checked": len(checked), "active": len(canaries), "problems": problems[:200],
+            "by_rule": dict(sorted(by_rule.items()))}

@@ -338,3 +338,15 @@ def test_a_feed_added_in_the_console_is_not_started_twice(registry, db_path, sig
     db.close()
     page = sign_in("analyst").post("/feeds/dumps/run", data=FORM, follow_redirects=True).get_data(as_text=True)
     assert "dumps: 1 scan(s) still running" in page
+
+
+def test_an_analyst_reads_a_systems_stealth_figures(registry, db_path, sign_in):
+    db = open_db(db_path)
+    add_canaries(db, [{"id": "odd00001", "system": "pacs-nord", "generation": 1, "created_at": "2026-01-01T00:00:00Z",
+                       "token": derive_token("k", "odd00001"),
+                       **make_record(9, birth_date="1890-01-01")}])
+    db.close()
+    page = sign_in("analyst").get("/systems/pacs-nord/stealth?lang=en").get_data(as_text=True)
+    assert "Canaries checked: 2 / 2" in page and "odd00001" in page
+    assert sign_in("viewer").get("/systems/pacs-nord/stealth").status_code == 403
+    assert sign_in("analyst").get("/systems/nowhere/stealth").status_code == 404
