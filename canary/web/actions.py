@@ -232,3 +232,20 @@ def start_upload_scan(db: sqlite_utils.Database, db_path: str, actor: Actor, fil
     thread = threading.Thread(target=work, name=f"upload-scan-{name}", daemon=True)
     thread.start()
     return thread
+
+
+def change_account(db: sqlite_utils.Database, actor: Actor, name: str, *, role: str | None = None,
+                   disabled: bool | None = None) -> None:
+    """An admin changes another account's role or disables it (``canary user role|disable``)."""
+    from canary.web.users import set_disabled, set_role
+
+    if name == actor.name:
+        raise CanaryError("change your own account from the CLI ('canary user ...'): an admin cannot lock "
+                          "themselves out from here")
+    with write_transaction(db):
+        if role is not None:
+            set_role(db, name, role)
+            record(db, actor, "user.role", f"user:{name}", {"role": role})
+        if disabled is not None:
+            set_disabled(db, name, disabled)
+            record(db, actor, "user.disable" if disabled else "user.enable", f"user:{name}")

@@ -15,6 +15,7 @@ from canary.web.auth import current_actor, requires
 from canary.web.db import get_db
 from canary.web.i18n import translate
 from canary.web.overview import overview
+from canary.web.roles import ROLES
 from canary.web.settings_view import settings_rows
 from canary.web.tokens import list_tokens
 from canary.web.users import list_users
@@ -299,7 +300,7 @@ def settings():
     from canary.alert.destinations import destination_status
     from canary.store.events import SEVERITIES
 
-    return render_template("settings.html", settings=settings_rows(get_db()), severities=SEVERITIES,
+    return render_template("settings.html", settings=settings_rows(get_db()), severities=SEVERITIES, roles=ROLES,
                            destinations=destination_status(get_db()), tokens=list_tokens(get_db()))
 
 
@@ -345,10 +346,49 @@ def notify_test():
     return redirect(url_for("console.settings"))
 
 
+@bp.route("/tokens", methods=("POST",))
+@requires("admin")
+def tokens_add():
+    form = request.form
+    try:
+        days = int(form.get("days") or 90)
+        row, secret = actions.create_token(get_db(), current_actor(), form.get("name", "").strip(),
+                                           form.get("role", "viewer"), days)
+        flash(translate("token_secret").format(id=row["id"], secret=secret), "ok")
+    except ValueError:
+        flash(translate("days_number"), "error")
+    except CanaryError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("console.settings"))
+
+
+@bp.route("/tokens/<int:token_id>/revoke", methods=("POST",))
+@requires("admin")
+def tokens_revoke(token_id: int):
+    try:
+        actions.revoke_token(get_db(), current_actor(), token_id)
+    except CanaryError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("console.settings"))
+
+
+@bp.route("/users/<name>", methods=("POST",))
+@requires("admin")
+def users_change(name: str):
+    form = request.form
+    disabled = {"disable": True, "enable": False}.get(form.get("state", ""))
+    try:
+        actions.change_account(get_db(), current_actor(), name, role=form.get("role") or None, disabled=disabled)
+        flash(translate("account_saved"), "ok")
+    except CanaryError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("console.audit"))
+
+
 @bp.route("/audit")
 @requires("admin")
 def audit():
     limit, before = _args_page()
     rows = list_audit(get_db(), limit=limit + 1, before=before, who=request.args.get("who") or None)
-    return render_template("audit.html", entries=rows[:limit], users=list_users(get_db()),
+    return render_template("audit.html", entries=rows[:limit], users=list_users(get_db()), roles=ROLES,
                            next_before=rows[limit - 1]["id"] if len(rows) > limit else None)

@@ -350,3 +350,33 @@ def test_an_analyst_reads_a_systems_stealth_figures(registry, db_path, sign_in):
     assert "Canaries checked: 2 / 2" in page and "odd00001" in page
     assert sign_in("viewer").get("/systems/pacs-nord/stealth").status_code == 403
     assert sign_in("analyst").get("/systems/nowhere/stealth").status_code == 404
+
+
+def test_an_admin_manages_tokens_and_accounts_in_the_console(registry, db_path, sign_in, client):
+    from tests.web.accounts import PASSWORD
+
+    admin = sign_in("admin")
+    made = admin.post("/tokens?lang=en", data=FORM | {"name": "siem", "role": "viewer", "days": "30"},
+                      follow_redirects=True).get_data(as_text=True)
+    secret = re.search(r"secret shown once: (cnry_\S+)</p>", made).group(1)
+    assert secret not in admin.get("/settings").get_data(as_text=True)
+    assert client.get("/api/v1/systems", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+    bad = admin.post("/tokens?lang=en", data=FORM | {"name": "x", "role": "viewer", "days": "soon"},
+                     follow_redirects=True).get_data(as_text=True)
+    assert "number of days" in bad
+    admin.post("/tokens/1/revoke", data=FORM)
+    assert client.get("/api/v1/systems", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
+
+    analyst = sign_in("analyst")
+    assert analyst.get("/alerts").status_code == 200
+    done = admin.post("/users/anna?lang=en", data=FORM | {"role": "viewer"}, follow_redirects=True)
+    assert "Account saved." in done.get_data(as_text=True)
+    assert analyst.post("/alerts/1/ack", data=FORM).status_code == 403  # the new role applies at once
+    admin.post("/users/anna", data=FORM | {"role": "viewer", "state": "disable"})
+    assert analyst.get("/alerts").status_code == 302  # her session ended
+    assert client.post("/auth/login", data={"username": "anna", "password": PASSWORD}).status_code == 401
+    own = admin.post("/users/rssi", data=FORM | {"role": "viewer"}, follow_redirects=True).get_data(as_text=True)
+    assert "change your own account from the CLI" in own
+    db = open_db(db_path)
+    assert [e["action"] for e in list_audit(db)][:4] == ["user.disable", "user.role", "user.role", "token.revoke"]
+    db.close()
