@@ -27,7 +27,7 @@ COMMAND_MODULES = {
     "canary.watch.accesslog.cli": ("logs",),
     "canary.watch.egress.cli": ("egress",),
     "canary.alert.cli": ("alerts", "alert", "notify"),
-    "canary.web.cli": ("serve", "user"),
+    "canary.web.cli": ("serve", "user", "token"),
     "canary.ops.cli": ("backup", "restore", "doctor"),
     "canary.reference.cli": ("cli-docs",),
 }

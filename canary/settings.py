@@ -172,6 +172,7 @@ SETTING_MODULES = [
     "canary.watch.egress.settings",
     "canary.alert.settings",
     "canary.ops.settings",
+    "canary.web.settings",
 ]
 
 

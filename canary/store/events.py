@@ -66,10 +66,24 @@ def list_events(
     system: str | None = None,
     since: str | None = None,
     channel: str | None = None,
+    canary_id: str | None = None,
     limit: int | None = None,
+    newest_first: bool = False,
+    before: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Events, oldest first, as plain dicts with ``details`` decoded; ``limit`` keeps the newest ones."""
-    where, params = [], []
+    """Events, oldest first (or ``newest_first``), as plain dicts with ``details`` decoded.
+
+    ``limit`` keeps the newest ones (read from the end of the table: the console's pages, ``events
+    --limit``); ``before`` (an event id) gives the next page of a newest-first listing.
+    """
+    where: list[str] = []
+    params: list[Any] = []
+    if canary_id:
+        where.append("canary_id = ?")
+        params.append(canary_id)
+    if before is not None:
+        where.append("id < ?")
+        params.append(before)
     if system:
         where.append("system = ?")
         params.append(system)
@@ -82,9 +96,11 @@ def list_events(
     sql = f"SELECT {', '.join(EVENT_KEYS)} FROM events"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY id"
+    sql += " ORDER BY id DESC" if newest_first or limit else " ORDER BY id"
     if limit:
-        sql = f"SELECT * FROM ({sql} DESC LIMIT {int(limit)}) ORDER BY id"
+        sql += f" LIMIT {int(limit)}"
+        if not newest_first:
+            sql = f"SELECT * FROM ({sql}) ORDER BY id"
     rows = []
     for values in db.execute(sql, params).fetchall():
         row = dict(zip(EVENT_KEYS, values, strict=True))

@@ -26,6 +26,7 @@ MIGRATION_MODULES = [
     "canary.watch.egress.schema",
     "canary.alert.schema",
     "canary.generate.schema",
+    "canary.web.schema",
 ]
 
 

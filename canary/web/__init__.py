@@ -1,40 +1,21 @@
-"""The console: a Flask app factory with one blueprint per concern."""
+"""The console and its REST API (``create_app``), built only when asked for.
+
+The registry applies this package's migrations (``canary.web.schema``) for every command, so importing
+the package must stay cheap: Flask is loaded by ``canary.web.app`` only.
+"""
 
 from __future__ import annotations
 
-import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
-
-from canary.settings import ensure_secret
-from canary.store import open_db
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Build the console app. ``config`` may set ``DATABASE`` (default: $CANARY_DB or canary.db)."""
-    app = Flask(__name__)
-    app.config.update(DATABASE=os.environ.get("CANARY_DB", "canary.db"))
-    app.config.update(config or {})
-    # Migrate once at start-up and take (or create) the session key from the registry, so sessions
-    # survive restarts and no secret sits in a config file.
-    bootstrap = open_db(app.config["DATABASE"])
-    try:
-        if not app.config.get("SECRET_KEY"):
-            app.config["SECRET_KEY"] = ensure_secret(bootstrap, "web.secret_key")
-    finally:
-        bootstrap.close()
-    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict")
+    from canary.web.app import create_app as build
 
-    from canary.web import auth, console, db, i18n, security
+    return build(config)
 
-    db.init_app(app)
-    security.init_app(app)
-    i18n.init_app(app)
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(console.bp)
-    # /healthz, /readyz, /metrics: no login, no data (canary.ops.health).
-    from canary.ops import health
 
-    app.register_blueprint(health.bp)
-    return app
+__all__ = ["create_app"]

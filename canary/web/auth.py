@@ -1,4 +1,8 @@
-"""Signing in to the console. Everything that shows the canary->system map requires it."""
+"""Signing in, and who the request is: a console session or an API bearer token, with its role.
+
+Every view states the role it needs with ``@requires(role)``; the decorator records it on the view so
+a test can walk the URL map and check that no route was forgotten.
+"""
 
 from __future__ import annotations
 
@@ -6,30 +10,59 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, session, url_for
 
+from canary.web.audit import Actor
 from canary.web.db import get_db
 from canary.web.i18n import translate
+from canary.web.roles import allows
 from canary.web.security import safe_next
-from canary.web.users import check_user, end_session, open_session, session_user
+from canary.web.tokens import token_account
+from canary.web.users import Account, check_user, end_session, open_session, session_account
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 
 @bp.before_app_request
 def load_user() -> None:
-    # The cookie only names a server-side session: logout and password changes end every copy of it.
-    g.user = session_user(get_db(), session.get("sid")) if session.get("sid") else None
+    account: Account | None
+    if request.blueprint == "api":
+        # The API reads bearer tokens only, never the session cookie: a browser cannot be tricked into it.
+        scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+        account = token_account(get_db(), secret.strip()) if scheme.lower() == "bearer" and secret else None
+    else:
+        # The cookie only names a server-side session: logout and password changes end every copy of it.
+        account = session_account(get_db(), session.get("sid")) if session.get("sid") else None
+    g.account = account
+    g.user = account.name if account else None
 
 
-def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(view)
-    def wrapped(**kwargs: Any) -> Any:
-        if g.user is None:
-            return redirect(url_for("auth.login", next=request.path))
-        return view(**kwargs)
+def current_actor() -> Actor:
+    account: Account = g.account
+    return Actor(account.name, account.role, "api" if request.blueprint == "api" else "console", request.remote_addr)
 
-    return wrapped
+
+def requires(role: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Refuse anonymous requests (sign-in page, or 401 on the API) and accounts below ``role`` (403)."""
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def wrapped(**kwargs: Any) -> Any:
+            if g.account is None:
+                if request.blueprint == "api":
+                    return jsonify(error="a valid API token is required (Authorization: Bearer ...)"), 401
+                return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            if not allows(g.account.role, role):
+                abort(403)
+            return view(**kwargs)
+
+        wrapped.required_role = role  # type: ignore[attr-defined]
+        return wrapped
+
+    return decorate
+
+
+login_required = requires("viewer")
 
 
 @bp.route("/login", methods=("GET", "POST"))
@@ -52,10 +85,9 @@ def login():
 
 
 @bp.route("/logout", methods=("POST",))
+@login_required
 def logout():
-    from canary.web.console import check_csrf
-
-    check_csrf()
     end_session(get_db(), session.get("sid"))
     session.clear()
+    flash(translate("signed_out"))
     return redirect(url_for("auth.login"))

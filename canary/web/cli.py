@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import logging
 import os
 import secrets
@@ -19,7 +20,7 @@ from canary.cli import CliContext, pass_ctx
 from canary.errors import CanaryError
 from canary.files import write_atomic
 from canary.ops.lock import ServeLock
-from canary.output import echo_rows
+from canary.output import echo_json, echo_rows
 from canary.serve import (
     ServeContext,
     address_problem,
@@ -31,8 +32,22 @@ from canary.serve import (
     stop_all,
 )
 from canary.settings import environment_problems, setting_problems
+from canary.store.tx import write_transaction
 from canary.web import create_app
-from canary.web.users import add_user, list_users, remove_user, unlock_user
+from canary.web.actions import create_token, revoke_token
+from canary.web.audit import Actor, record
+from canary.web.roles import ROLES
+from canary.web.tokens import TOKEN_KEYS, list_tokens
+from canary.web.users import (
+    USER_KEYS,
+    add_user,
+    list_users,
+    remove_user,
+    set_disabled,
+    set_password,
+    set_role,
+    unlock_user,
+)
 
 
 def _serve(ctx: CliContext, host: str, port: int, **options: Any) -> None:
@@ -107,9 +122,9 @@ def _first_admin(ctx: CliContext) -> None:
     if ctx.db.execute("SELECT COUNT(*) FROM users").fetchone()[0] != 0:
         return
     password = secrets.token_urlsafe(15)
-    hint = "change it with 'canary user add admin'"
+    hint = "change it with 'canary user password admin'"
     if sys.stderr.isatty():
-        add_user(ctx.db, "admin", password)
+        add_user(ctx.db, "admin", password, "admin")
         click.secho(f"first start: console user 'admin' created with password {password} (shown once; {hint})",
                     fg="yellow", err=True)
         return
@@ -117,7 +132,7 @@ def _first_admin(ctx: CliContext) -> None:
     # Written (mode 0600) before the account exists: a failed write never leaves an unknown password.
     write_atomic(secret_file, f"console user admin, password {password}\n")
     os.chmod(secret_file, 0o600)
-    add_user(ctx.db, "admin", password)
+    add_user(ctx.db, "admin", password, "admin")
     click.echo(f"first start: console user 'admin' created; its password is in {secret_file} (owner-only; "
                f"delete the file once read, {hint})", err=True)
 
@@ -136,32 +151,47 @@ def build_serve_command() -> click.Command:
     )
 
 
+def _cli_actor() -> Actor:
+    """Whoever runs the CLI has the registry file, hence every right: logged as the system user."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):
+        name = "unknown"
+    return Actor(name, "admin", "cli")
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
 @click.group()
 def user() -> None:
-    """Console accounts."""
+    """Console accounts and their roles (viewer < analyst < admin)."""
 
 
 @user.command("add")
 @click.argument("name")
+@click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True,
+              help="viewer: read-only, no marker values; analyst: alerts, sweeps, plant; admin: everything.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @pass_ctx
-def user_add(ctx: CliContext, name: str, password_stdin: bool) -> None:
-    """Create (or reset the password of) console user NAME."""
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    add_user(ctx.db, name, password)
-    click.echo(f"user {name} saved")
+def user_add(ctx: CliContext, name: str, role: str, password_stdin: bool) -> None:
+    """Create console user NAME."""
+    password = _read_password(password_stdin)
+    with write_transaction(ctx.db):
+        add_user(ctx.db, name, password, role)
+        record(ctx.db, _cli_actor(), "user.add", f"user:{name}", {"role": role})
+    click.echo(f"user {name} added ({role})")
 
 
 @user.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
 def user_list(ctx: CliContext, as_json: bool) -> None:
-    """Console accounts, with recent failed sign-ins and whether an address must wait before trying again."""
-    echo_rows(list_users(ctx.db), ["name", "created_at", "recent_failures", "throttled"], as_json=as_json,
-              empty="aucun utilisateur / no user")
+    """Console accounts: role, last activity, recent failed sign-ins, and whether an address must wait."""
+    echo_rows(list_users(ctx.db), list(USER_KEYS), as_json=as_json, empty="aucun utilisateur / no user")
 
 
 @user.command("remove")
@@ -182,4 +212,79 @@ def user_unlock(ctx: CliContext, name: str) -> None:
     click.echo(f"user {name} unlocked")
 
 
-COMMANDS = [build_serve_command(), user]
+@user.command("role")
+@click.argument("name")
+@click.argument("role", type=click.Choice(ROLES))
+@pass_ctx
+def user_role(ctx: CliContext, name: str, role: str) -> None:
+    """Give user NAME the role ROLE (from its next request on)."""
+    with write_transaction(ctx.db):
+        set_role(ctx.db, name, role)
+        record(ctx.db, _cli_actor(), "user.role", f"user:{name}", {"role": role})
+    click.echo(f"user {name} is now {role}")
+
+
+@user.command("disable")
+@click.argument("name")
+@click.option("--enable", is_flag=True, help="Enable the account again instead.")
+@pass_ctx
+def user_disable(ctx: CliContext, name: str, enable: bool) -> None:
+    """Disable user NAME: it cannot sign in and its sessions end now."""
+    with write_transaction(ctx.db):
+        set_disabled(ctx.db, name, not enable)
+        record(ctx.db, _cli_actor(), "user.enable" if enable else "user.disable", f"user:{name}")
+    click.echo(f"user {name} {'enabled' if enable else 'disabled'}")
+
+
+@user.command("password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@pass_ctx
+def user_password(ctx: CliContext, name: str, password_stdin: bool) -> None:
+    """Set the password of user NAME (its sessions end)."""
+    password = _read_password(password_stdin)
+    with write_transaction(ctx.db):
+        set_password(ctx.db, name, password)
+        record(ctx.db, _cli_actor(), "user.password", f"user:{name}")
+    click.echo(f"password of {name} changed")
+
+
+@click.group()
+def token() -> None:
+    """API tokens for integrations (SOAR, SIEM): Authorization: Bearer <token> on /api/v1."""
+
+
+@token.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True)
+@click.option("--days", type=click.IntRange(1, 366), default=90, show_default=True, help="Lifetime.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (the secret included, once).")
+@pass_ctx
+def token_add(ctx: CliContext, name: str, role: str, days: int, as_json: bool) -> None:
+    """Create token NAME; its secret is printed now and never again."""
+    row, secret = create_token(ctx.db, _cli_actor(), name, role, days)
+    if as_json:
+        echo_json(row | {"secret": secret})
+        return
+    click.echo(f"token {row['id']} ({name}, {role}, expires {row['expires_at']})")
+    click.echo(f"secret (shown once / affiché une fois): {secret}")
+
+
+@token.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def token_list(ctx: CliContext, as_json: bool) -> None:
+    """API tokens (never their secrets)."""
+    echo_rows(list_tokens(ctx.db), list(TOKEN_KEYS), as_json=as_json, empty="no token")
+
+
+@token.command("revoke")
+@click.argument("token_id", metavar="ID", type=int)
+@pass_ctx
+def token_revoke(ctx: CliContext, token_id: int) -> None:
+    """Revoke token ID now."""
+    revoke_token(ctx.db, _cli_actor(), token_id)
+    click.echo(f"token {token_id} revoked")
+
+
+COMMANDS = [build_serve_command(), user, token]

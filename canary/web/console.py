@@ -1,39 +1,48 @@
-"""The console's pages: systems and recent events, alerts with their lifecycle."""
+"""The console's pages. Views stay thin: reads in ``queries``/``overview``, changes in ``actions``."""
 
 from __future__ import annotations
 
-import secrets
+import json
+from typing import Any
 
-from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
-from canary.alert.correlate import correlate_all
-from canary.alert.model import acknowledge, list_alerts, resolve
-from canary.errors import CanaryError
-from canary.store.events import list_events
-from canary.store.registry import list_systems
+from canary.errors import CanaryError, NotFound
+from canary.store.registry import SYSTEM_KINDS, get_canary
 from canary.timezones import display_zone
-from canary.web.auth import login_required
+from canary.web import actions, queries
+from canary.web.audit import list_audit
+from canary.web.auth import current_actor, requires
 from canary.web.db import get_db
+from canary.web.i18n import translate
+from canary.web.overview import overview
+from canary.web.roles import ROLES
+from canary.web.settings_view import settings_rows
+from canary.web.tokens import list_tokens
+from canary.web.users import list_users
 
 bp = Blueprint("console", __name__)
 
 
-def csrf_token() -> str:
-    """A per-session token every state-changing form carries (SameSite cookies are the second lock)."""
-    if "csrf" not in session:
-        session["csrf"] = secrets.token_urlsafe(24)
-    return str(session["csrf"])
+@bp.app_template_filter("as_text")
+def as_text(value: object) -> str:
+    """Structured evidence as readable JSON text; a plain str, so autoescaping still applies to it."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=1, sort_keys=True)
 
 
-def check_csrf() -> None:
-    sent = request.form.get("csrf", "")
-    if not sent or not secrets.compare_digest(sent, session.get("csrf", "")):
+@bp.app_template_global()
+def page_url(key: str, value: object) -> str:
+    """This page again with its filters, ``key`` set to ``value`` (the next page's cursor)."""
+    values: dict[str, Any] = {**(request.view_args or {}), **{k: v for k, v in request.args.items() if k != key}}
+    values[key] = value
+    return url_for(str(request.endpoint), **values)
+
+
+def _args_page() -> tuple[int, int | None]:
+    try:
+        return queries.page_size(request.args.get("limit")), queries.cursor(request.args.get("before"))
+    except CanaryError:
         abort(400)
-
-
-@bp.app_context_processor
-def _inject_csrf() -> dict:
-    return {"csrf_token": csrf_token}
 
 
 @bp.app_template_filter("local")
@@ -69,30 +78,350 @@ def _inject_zone() -> dict:
 
 
 @bp.route("/")
-@login_required
+@requires("viewer")
 def index():
-    db = get_db()
-    events = list_events(db, limit=20)[::-1]
-    return render_template("index.html", systems=list_systems(db), events=events)
+    return render_template("index.html", **overview(get_db()))
 
+
+# --- alerts ----------------------------------------------------------------------------------------
 
 @bp.route("/alerts")
-@login_required
+@requires("viewer")
 def alerts():
-    db = get_db()
-    # Fold in events not yet correlated, so the page is current even if no worker runs.
-    correlate_all(db)
+    # Correlation is the worker's job (canary serve); a page only reads.
+    limit, before = _args_page()
     open_only = request.args.get("all") is None
-    return render_template("alerts.html", alerts=list_alerts(db, open_only=open_only), open_only=open_only)
+    page = queries.alerts_page(get_db(), state="open" if open_only else None, limit=limit, before=before,
+                               system=request.args.get("system") or None)
+    return render_template("alerts.html", alerts=page.rows, next_before=page.next_before, open_only=open_only)
+
+
+@bp.route("/alerts/<int:alert_id>")
+@requires("viewer")
+def alert(alert_id: int):
+    try:
+        story = queries.alert_story(get_db(), alert_id, g.account.role)
+    except NotFound:
+        abort(404)
+    return render_template("alert.html", **story)
 
 
 @bp.route("/alerts/<int:alert_id>/<any(ack, resolve):action>", methods=("POST",))
-@login_required
+@requires("analyst")
 def alert_action(alert_id: int, action: str):
-    check_csrf()
-    change = acknowledge if action == "ack" else resolve
     try:
-        change(get_db(), alert_id, by=g.user, note=request.form.get("note") or None)
+        actions.change_alert(get_db(), current_actor(), alert_id, action, request.form.get("note") or None)
     except CanaryError as exc:
-        session["flash"] = str(exc)
-    return redirect(url_for("console.alerts"))
+        flash(str(exc), "error")
+    back = request.form.get("back")
+    return redirect(url_for("console.alert", alert_id=alert_id) if back == "story" else url_for("console.alerts"))
+
+
+# --- systems and canaries --------------------------------------------------------------------------
+
+@bp.route("/systems")
+@requires("viewer")
+def systems():
+    from canary.web.overview import system_states
+
+    return render_template("systems.html", systems=system_states(get_db()), kinds=SYSTEM_KINDS,
+                           can_plant=g.account.role in ("analyst", "admin"))
+
+
+@bp.route("/systems", methods=("POST",))
+@requires("admin")
+def systems_add():
+    form = request.form
+    try:
+        actions.create_system(get_db(), current_actor(), form.get("name", "").strip(), form.get("kind", ""),
+                              establishment=form.get("establishment", "").strip(),
+                              finess=form.get("finess", "").strip(), notes=form.get("notes", "").strip())
+        flash(translate("system_added"), "ok")
+    except CanaryError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("console.systems"))
+
+
+@bp.route("/systems/<name>", methods=("POST",))
+@requires("admin")
+def systems_edit(name: str):
+    form = request.form
+    try:
+        actions.edit_system(get_db(), current_actor(), name, establishment=form.get("establishment", "").strip(),
+                            finess=form.get("finess", "").strip(), notes=form.get("notes", "").strip())
+        flash(translate("system_saved"), "ok")
+    except CanaryError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("console.systems"))
+
+
+@bp.route("/systems/<name>/stealth")
+@requires("analyst")
+def systems_stealth(name: str):
+    try:
+        report = queries.stealth_report(get_db(), name)
+    except NotFound:
+        abort(404)
+    return render_template("stealth.html", **report)
+
+
+@bp.route("/systems/<name>/plant", methods=("POST",))
+@requires("analyst")
+def systems_plant(name: str):
+    form = request.form
+    if form.get("confirm") != "yes":
+        flash(translate("confirm_needed"), "error")
+        return redirect(url_for("console.systems"))
+    try:
+        report = actions.plant_system(get_db(), current_actor(), name, form.get("target", "").strip())
+        flash(translate("plant_done").format(planted=len(report["planted"]), already=report["already"],
+                                             failed=len(report["failed"])),
+              "error" if report["failed"] or report["stopped"] else "ok")
+    except CanaryError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("console.systems"))
+
+
+@bp.route("/systems/<name>/retire", methods=("POST",))
+@requires("analyst")
+def systems_retire(name: str):
+    if request.form.get("confirm") != "yes":
+        flash(translate("confirm_needed"), "error")
+        return redirect(url_for("console.systems"))
+    try:
+        outcome = actions.retire_system(get_db(), current_actor(), name)
+        flash(translate("retire_done").format(retired=len(outcome["retired"]), failed=len(outcome["failed"])),
+              "error" if outcome["failed"] else "ok")
+    except CanaryError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("console.systems"))
+
+
+@bp.route("/canaries")
+@requires("viewer")
+def canaries():
+    args = request.args
+    # Searched by canary id or system only: a real-looking value typed into a URL would end up in logs.
+    page = queries.canaries_page(get_db(), g.account.role, system=args.get("system") or None,
+                                 prefix=(args.get("id") or "").strip() or None, after=args.get("after") or None,
+                                 limit=queries.page_size(args.get("limit")) if args.get("limit", "").isdigit()
+                                 else queries.PAGE)
+    return render_template("canaries.html", page=page, system=args.get("system", ""), prefix=args.get("id", ""),
+                           systems=[s["name"] for s in get_db().query("SELECT name FROM systems ORDER BY name")])
+
+
+@bp.route("/canaries/<canary_id>")
+@requires("viewer")
+def canary(canary_id: str):
+    try:
+        story = queries.canary_story(get_db(), canary_id, g.account.role)
+    except NotFound:
+        abort(404)
+    return render_template("canary.html", **story)
+
+
+@bp.route("/canaries/<canary_id>/record.json")
+@requires("analyst")
+def canary_download(canary_id: str):
+    try:
+        record = queries.canary_view(get_canary(get_db(), canary_id), "analyst")
+    except NotFound:
+        abort(404)
+    response = current_app.json.response(record)
+    response.headers["Content-Disposition"] = f'attachment; filename="{canary_id}.json"'
+    return response
+
+
+@bp.route("/canaries/<canary_id>/document.<any(pdf, docx, xlsx):fmt>")
+@requires("analyst")
+def canary_document(canary_id: str, fmt: str):
+    """A callback document (report or prescription) carrying the canary's beacons, as planted by hand."""
+    from canary.watch.tripwire.documents import KINDS, build_document
+
+    kind = request.args.get("kind", KINDS[0])
+    try:
+        content = build_document(get_db(), canary_id, fmt=fmt, kind=kind)
+    except NotFound:
+        abort(404)
+    except CanaryError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("console.canary", canary_id=canary_id))
+    types = {"pdf": "application/pdf",
+             "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+             "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+    return current_app.response_class(content, mimetype=types[fmt], headers={
+        "Content-Disposition": f'attachment; filename="{kind}-{canary_id}.{fmt}"'})
+
+
+# --- events, sweeps and feeds ----------------------------------------------------------------------
+
+@bp.route("/events")
+@requires("viewer")
+def events():
+    limit, before = _args_page()
+    args = request.args
+    page = queries.events_page(get_db(), g.account.role, system=args.get("system") or None,
+                               channel=args.get("channel") or None, limit=limit, before=before)
+    return render_template("events.html", events=page.rows, next_before=page.next_before)
+
+
+@bp.route("/sweeps")
+@requires("viewer")
+def sweeps():
+    from canary.watch.sweep.feeds import feed_json, list_feeds
+
+    limit, before = _args_page()
+    page = queries.sweeps_page(get_db(), limit=limit, before=before)
+    return render_template("sweeps.html", sweeps=page.rows, next_before=page.next_before,
+                           feeds=[feed_json(f) for f in list_feeds(get_db())])
+
+
+@bp.route("/feeds", methods=("POST",))
+@requires("admin")
+def feeds_add():
+    form = request.form
+    try:
+        actions.add_feed(get_db(), current_actor(), form.get("name", "").strip(), form.get("source", "").strip(),
+                         form.get("schedule", "").strip() or "weekly")
+        flash(translate("feed_added"), "ok")
+    except CanaryError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("console.sweeps"))
+
+
+@bp.route("/feeds/<name>/run", methods=("POST",))
+@requires("analyst")
+def feeds_run(name: str):
+    try:
+        actions.start_feed_run(get_db(), current_app.config["DATABASE"], current_actor(), name)
+        flash(translate("feed_started"), "ok")
+    except CanaryError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("console.sweeps"))
+
+
+@bp.route("/watch")
+@requires("viewer")
+def watch():
+    from canary.web.watch_view import access_sources, allow_rules, tripwire_state
+
+    return render_template("watch.html", sources=access_sources(get_db()), allow_rules=allow_rules(get_db()),
+                           tripwire=tripwire_state(get_db(), g.account.role))
+
+
+@bp.route("/scan", methods=("POST",))
+@requires("analyst")
+def scan_upload():
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash(translate("choose_file"), "error")
+        return redirect(url_for("console.sweeps"))
+    try:
+        actions.start_upload_scan(get_db(), current_app.config["DATABASE"], current_actor(), upload.filename,
+                                  upload.save)
+        flash(translate("scan_started"), "ok")
+    except CanaryError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("console.sweeps"))
+
+
+# --- administration --------------------------------------------------------------------------------
+
+@bp.route("/settings")
+@requires("admin")
+def settings():
+    from canary.alert.destinations import destination_status
+    from canary.store.events import SEVERITIES
+
+    return render_template("settings.html", settings=settings_rows(get_db()), severities=SEVERITIES, roles=ROLES,
+                           destinations=destination_status(get_db()), tokens=list_tokens(get_db()))
+
+
+@bp.route("/notify", methods=("POST",))
+@requires("admin")
+def notify_add():
+    form = request.form
+    systems = [name.strip() for name in form.get("systems", "").split(",") if name.strip()]
+    try:
+        added = actions.add_notify_target(get_db(), current_actor(), form.get("url", "").strip(),
+                                          min_severity=form.get("min_severity") or "low", systems=systems)
+        flash(f"#{added['id']} {added['url']}", "ok")
+        if added["secret"]:
+            # Shown once, like the CLI: no page or API answer shows the signing secret again.
+            flash(translate("webhook_secret").format(secret=added["secret"]), "ok")
+    except CanaryError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("console.settings"))
+
+
+@bp.route("/notify/<int:destination_id>/remove", methods=("POST",))
+@requires("admin")
+def notify_remove(destination_id: int):
+    if request.form.get("confirm") != "yes":
+        flash(translate("confirm_needed"), "error")
+        return redirect(url_for("console.settings"))
+    try:
+        actions.remove_notify_target(get_db(), current_actor(), destination_id)
+    except CanaryError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("console.settings"))
+
+
+@bp.route("/notify/test", methods=("POST",))
+@requires("admin")
+def notify_test():
+    report = actions.send_test_notice(get_db(), current_actor())
+    for row in report:
+        outcome = "OK" if row["ok"] else str(row["error"])
+        flash(f"#{row['id']} {row['url']}: {outcome}", "ok" if row["ok"] else "error")
+    if not report:
+        flash(translate("no_destination"), "error")
+    return redirect(url_for("console.settings"))
+
+
+@bp.route("/tokens", methods=("POST",))
+@requires("admin")
+def tokens_add():
+    form = request.form
+    try:
+        days = int(form.get("days") or 90)
+        row, secret = actions.create_token(get_db(), current_actor(), form.get("name", "").strip(),
+                                           form.get("role", "viewer"), days)
+        flash(translate("token_secret").format(id=row["id"], secret=secret), "ok")
+    except ValueError:
+        flash(translate("days_number"), "error")
+    except CanaryError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("console.settings"))
+
+
+@bp.route("/tokens/<int:token_id>/revoke", methods=("POST",))
+@requires("admin")
+def tokens_revoke(token_id: int):
+    try:
+        actions.revoke_token(get_db(), current_actor(), token_id)
+    except CanaryError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("console.settings"))
+
+
+@bp.route("/users/<name>", methods=("POST",))
+@requires("admin")
+def users_change(name: str):
+    form = request.form
+    disabled = {"disable": True, "enable": False}.get(form.get("state", ""))
+    try:
+        actions.change_account(get_db(), current_actor(), name, role=form.get("role") or None, disabled=disabled)
+        flash(translate("account_saved"), "ok")
+    except CanaryError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("console.audit"))
+
+
+@bp.route("/audit")
+@requires("admin")
+def audit():
+    limit, before = _args_page()
+    rows = list_audit(get_db(), limit=limit + 1, before=before, who=request.args.get("who") or None)
+    return render_template("audit.html", entries=rows[:limit], users=list_users(get_db()), roles=ROLES,
+                           next_before=rows[limit - 1]["id"] if len(rows) > limit else None)

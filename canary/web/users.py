@@ -1,7 +1,8 @@
-"""Console accounts: salted password hashes in the registry, login throttling, server-side sessions."""
+"""Console accounts: roles, salted password hashes (scrypt), login throttling, server-side sessions."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from canary.errors import CanaryError
 from canary.store.registry import now_iso
 from canary.store.tx import write_transaction
+from canary.web.roles import check_role
 
 MIN_PASSWORD = 12
 # Failures from one address against one name before the first delay, and the largest delay.
@@ -22,19 +24,101 @@ FAILURE_WINDOW = timedelta(minutes=15)
 SESSION_IDLE = timedelta(hours=12)
 
 
-def add_user(db: sqlite_utils.Database, name: str, password: str) -> None:
-    """Create ``name`` or set its password; a new password ends every session of that name."""
-    if not name or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
-        raise CanaryError(f"invalid user name {name!r}")
+USER_KEYS = ("name", "role", "created_at", "disabled_at", "last_seen", "recent_failures", "throttled")
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    role: str
+
+
+def _check_name(name: str) -> None:
+    if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise CanaryError(f"invalid user name {name!r}: letters, digits, '.', '_' or '-' (max 64)")
+
+
+def _hash(password: str) -> str:
     if len(password) < MIN_PASSWORD:
         raise CanaryError(f"password too short: at least {MIN_PASSWORD} characters")
+    # scrypt: memory-hard, so a stolen registry does not give the passwords away to a GPU farm.
+    return generate_password_hash(password, method="scrypt")
+
+
+def _require(db: sqlite_utils.Database, name: str) -> None:
+    if db.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone() is None:
+        raise CanaryError(f"unknown user {name!r}; see 'canary user list'")
+
+
+def add_user(db: sqlite_utils.Database, name: str, password: str, role: str = "viewer") -> None:
+    """Create account ``name`` with ``role`` (least privilege by default)."""
+    _check_name(name)
+    check_role(role)
+    digest = _hash(password)
     with write_transaction(db):
-        db.execute(
-            "INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?) "
-            "ON CONFLICT(name) DO UPDATE SET password_hash = excluded.password_hash",
-            [name, generate_password_hash(password), now_iso()],
-        )
+        if db.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone():
+            raise CanaryError(f"user {name!r} already exists; use 'canary user password' or 'canary user role'")
+        db.execute("INSERT INTO users (name, password_hash, created_at, role) VALUES (?, ?, ?, ?)",
+                   [name, digest, now_iso(), role])
+
+
+def set_password(db: sqlite_utils.Database, name: str, password: str) -> None:
+    """A new password ends every session of that account."""
+    _require(db, name)
+    digest = _hash(password)
+    with write_transaction(db):
+        _require(db, name)
+        db.execute("UPDATE users SET password_hash = ? WHERE name = ?", [digest, name])
         db.execute("DELETE FROM web_sessions WHERE user = ?", [name])
+
+
+def set_role(db: sqlite_utils.Database, name: str, role: str) -> None:
+    """Takes effect on the account's next request (sessions read the role from the registry)."""
+    check_role(role)
+    with write_transaction(db):
+        _require(db, name)
+        if role != "admin":
+            _keep_one_admin(db, name)
+        db.execute("UPDATE users SET role = ? WHERE name = ?", [role, name])
+
+
+def set_disabled(db: sqlite_utils.Database, name: str, disabled: bool = True) -> None:
+    """A disabled account cannot sign in and its sessions end now; enabling it gives them back nothing."""
+    with write_transaction(db):
+        _require(db, name)
+        if disabled:
+            _keep_one_admin(db, name)
+        db.execute("UPDATE users SET disabled_at = ? WHERE name = ?", [now_iso() if disabled else None, name])
+        db.execute("DELETE FROM web_sessions WHERE user = ?", [name])
+
+
+def _keep_one_admin(db: sqlite_utils.Database, leaving: str) -> None:
+    others = db.execute("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL AND name != ?",
+                        [leaving]).fetchone()[0]
+    was_admin = db.execute("SELECT 1 FROM users WHERE name = ? AND role = 'admin' AND disabled_at IS NULL",
+                           [leaving]).fetchone()
+    if was_admin and not others:
+        raise CanaryError(f"{leaving!r} is the last active admin: make another admin first")
+
+
+def list_users(db: sqlite_utils.Database) -> list[dict[str, object]]:
+    """Accounts with their role, last activity, recent failed sign-ins and whether some address must
+    wait before trying again (never the hash)."""
+    now = datetime.now(UTC)
+    since = _iso(now - FAILURE_WINDOW)
+    rows = db.execute(
+        "SELECT u.name, u.role, u.created_at, u.disabled_at, (SELECT MAX(seen_at) FROM web_sessions s "
+        "WHERE s.user = u.name) FROM users u ORDER BY u.name").fetchall()
+    out = []
+    for row in rows:
+        name = row[0]
+        sources = db.execute("SELECT DISTINCT source FROM login_failures WHERE name = ? AND at >= ?",
+                             [name, since]).fetchall()
+        failures = db.execute("SELECT COUNT(*) FROM login_failures WHERE name = ? AND at >= ?",
+                              [name, since]).fetchone()[0]
+        throttled = any(_wait_left(db, name, source or "unknown", now) for (source,) in sources)
+        out.append(dict(zip(USER_KEYS, (*row, int(failures), throttled), strict=True)))
+    return out
 
 
 # --- throttling ------------------------------------------------------------------------------------
@@ -45,6 +129,11 @@ def throttle_delay(failures: int) -> int:
     if failures < FREE_FAILURES:
         return 0
     return int(min(2 ** min(failures - FREE_FAILURES, 16), MAX_DELAY.total_seconds()))
+
+
+@functools.cache
+def _placeholder_hash() -> str:
+    return generate_password_hash("unknown-user-placeholder", method="scrypt")
 
 
 @dataclass(frozen=True)
@@ -79,10 +168,11 @@ def check_user(db: sqlite_utils.Database, name: str, password: str, source: str 
     wait = _wait_left(db, name, source, now)
     if wait:
         return LoginResult(False, wait)
-    row = db.execute("SELECT password_hash FROM users WHERE name = ?", [name]).fetchone()
-    # Hash even for an unknown user so timing does not tell which names exist.
-    stored = row[0] if row else generate_password_hash("unknown-user-placeholder")
-    ok = check_password_hash(stored, password) and row is not None
+    row = db.execute("SELECT password_hash, disabled_at FROM users WHERE name = ?", [name]).fetchone()
+    # Hash even for an unknown user so timing does not tell which names exist; a disabled account
+    # answers exactly like a wrong password.
+    stored = row[0] if row else _placeholder_hash()
+    ok = check_password_hash(stored, password) and row is not None and row[1] is None
     with write_transaction(db):
         if ok:
             db.execute("DELETE FROM login_failures WHERE name = ? AND source = ?", [name, source])
@@ -111,11 +201,12 @@ def open_session(db: sqlite_utils.Database, name: str) -> str:
     return session_id
 
 
-def session_user(db: sqlite_utils.Database, session_id: str | None) -> str | None:
-    """The user of a live session, else None (unknown, ended, or idle longer than SESSION_IDLE)."""
+def session_account(db: sqlite_utils.Database, session_id: str | None) -> Account | None:
+    """The account of a live session, else None (unknown, ended, idle longer than SESSION_IDLE, disabled)."""
     if not session_id:
         return None
-    row = db.execute("SELECT user, seen_at FROM web_sessions WHERE id = ?", [_digest(session_id)]).fetchone()
+    row = db.execute("SELECT s.user, s.seen_at, u.role FROM web_sessions s JOIN users u ON u.name = s.user "
+                     "WHERE s.id = ? AND u.disabled_at IS NULL", [_digest(session_id)]).fetchone()
     if row is None:
         return None
     now = datetime.now(UTC)
@@ -125,7 +216,12 @@ def session_user(db: sqlite_utils.Database, session_id: str | None) -> str | Non
     if datetime.fromisoformat(row[1].replace("Z", "+00:00")) < now - timedelta(minutes=1):
         # Refreshed at most once a minute: most requests only read.
         db.execute("UPDATE web_sessions SET seen_at = ? WHERE id = ?", [_iso(now), _digest(session_id)])
-    return str(row[0])
+    return Account(str(row[0]), str(row[2]))
+
+
+def session_user(db: sqlite_utils.Database, session_id: str | None) -> str | None:
+    account = session_account(db, session_id)
+    return account.name if account else None
 
 
 def end_session(db: sqlite_utils.Database, session_id: str | None) -> None:
@@ -133,33 +229,10 @@ def end_session(db: sqlite_utils.Database, session_id: str | None) -> None:
         db.execute("DELETE FROM web_sessions WHERE id = ?", [_digest(session_id)])
 
 
-# --- accounts --------------------------------------------------------------------------------------
-
-
-def list_users(db: sqlite_utils.Database) -> list[dict[str, object]]:
-    """Accounts with their recent failed sign-ins and whether some address must wait (never the hash)."""
-    now = datetime.now(UTC)
-    since = _iso(now - FAILURE_WINDOW)
-    rows = []
-    for name, created_at in db.execute("SELECT name, created_at FROM users ORDER BY name").fetchall():
-        sources = db.execute("SELECT DISTINCT source FROM login_failures WHERE name = ? AND at >= ?",
-                             [name, since]).fetchall()
-        failures = db.execute("SELECT COUNT(*) FROM login_failures WHERE name = ? AND at >= ?",
-                              [name, since]).fetchone()[0]
-        throttled = any(_wait_left(db, name, source or "unknown", now) for (source,) in sources)
-        rows.append({"name": name, "created_at": created_at, "recent_failures": int(failures),
-                     "throttled": throttled})
-    return rows
-
-
-def _require_user(db: sqlite_utils.Database, name: str) -> None:
-    if db.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone() is None:
-        raise CanaryError(f"unknown user {name!r}; see 'canary user list'")
-
-
 def remove_user(db: sqlite_utils.Database, name: str) -> None:
     """Delete ``name``, its sessions and its failure history."""
-    _require_user(db, name)
+    _require(db, name)
+    _keep_one_admin(db, name)
     with write_transaction(db):
         db.execute("DELETE FROM web_sessions WHERE user = ?", [name])
         db.execute("DELETE FROM login_failures WHERE name = ?", [name])
@@ -168,5 +241,5 @@ def remove_user(db: sqlite_utils.Database, name: str) -> None:
 
 def unlock_user(db: sqlite_utils.Database, name: str) -> None:
     """Forget the recent failures of ``name``: no address has to wait any more."""
-    _require_user(db, name)
+    _require(db, name)
     db.execute("DELETE FROM login_failures WHERE name = ?", [name])

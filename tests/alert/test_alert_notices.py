@@ -128,7 +128,7 @@ def test_syslog_notice_is_informational_cef(fast_alerts, db, add_hand_canaries, 
 def test_console_ack_queues_the_notice(fast_alerts, db, db_path, add_hand_canaries, receiver, delivery):
     add_destination(db, receiver.url)
     alert = _page_one_alert(db, add_hand_canaries, delivery, group="g")
-    add_user(db, "rssi", "un mot de passe solide")
+    add_user(db, "rssi", "un mot de passe solide", "analyst")
     client = create_app({"DATABASE": str(db_path), "TESTING": True}).test_client()
     client.post("/auth/login", data={"username": "rssi", "password": "un mot de passe solide"})
     page = client.get("/alerts").get_data(as_text=True)

@@ -1,43 +1,94 @@
-"""A real `canary serve` process per test, on an ephemeral port."""
+"""Console fixtures: the Flask app on a real registry (``client``), and a real `canary serve` process."""
 
 from __future__ import annotations
 
 import re
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 
 from canary.store import open_db
 from canary.store.registry import add_system
+from canary.web import create_app
 from canary.web.users import add_user
+from tests.web.accounts import PASSWORD, REPO, ROLE_USERS
 
-REPO = Path(__file__).resolve().parents[2]
-PASSWORD = "un mot de passe solide"
+
+def _accounts(db_path: Path) -> None:
+    db = open_db(db_path)
+    add_system(db, "ehr-mediboard", "ehr", establishment="Clinique des Lilas")
+    for role, name in ROLE_USERS.items():
+        add_user(db, name, PASSWORD, role)
+    db.close()
 
 
 @pytest.fixture
-def served(db_path):
-    db = open_db(db_path)
-    add_system(db, "ehr-mediboard", "ehr", establishment="Clinique des Lilas")
-    add_user(db, "rssi", PASSWORD)
-    db.close()
+def app(db_path):
+    _accounts(db_path)
+    return create_app({"DATABASE": str(db_path), "TESTING": True})
+
+
+@pytest.fixture
+def client(app) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def sign_in(app) -> Callable[[str], FlaskClient]:
+    """A new client signed in with the account of ``role``, holding its form token."""
+
+    def signed_in(role: str) -> FlaskClient:
+        client = app.test_client()
+        resp = client.post("/auth/login", data={"username": ROLE_USERS[role], "password": PASSWORD})
+        assert resp.status_code == 302, resp.get_data(as_text=True)
+        with client.session_transaction() as session:
+            session["csrf"] = "test-form-token"
+        return client
+
+    return signed_in
+
+
+def _read_until_started(proc: subprocess.Popen[str], found: dict[str, str]) -> None:
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        match = re.search(r"(console|callback listener) on (http://\S+)", line)
+        if match:
+            found[match.group(1).split()[0]] = match.group(2).rstrip("/")
+        if "console" in found:
+            break
+    # Keep draining so the child never blocks on a full pipe.
+    for _line in proc.stderr:
+        pass
+
+
+@pytest.fixture
+def served_urls(db_path):
+    """``canary serve`` in a subprocess: {"console": URL, "callback": URL}."""
+    _accounts(db_path)
     proc = subprocess.Popen(
         [sys.executable, "-m", "canary", "--db", str(db_path), "serve", "--port", "0", "--callback-port", "0"],
         stderr=subprocess.PIPE, text=True, cwd=REPO,
     )
-    base = None
+    found: dict[str, str] = {}
+    # Read stderr in a thread: a blocking readline() would hang the test if serve died without a word.
+    reader = threading.Thread(target=_read_until_started, args=(proc, found), daemon=True)
+    reader.start()
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and base is None:
-        line = proc.stderr.readline()
-        match = re.search(r"console on (http://\S+)", line)
-        if match:
-            base = match.group(1).rstrip("/")
-    assert base, "serve did not start"
-    yield base
+    while "console" not in found and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert "console" in found, "serve did not start"
+    yield found
     proc.terminate()
     proc.wait(timeout=10)
 
 
+@pytest.fixture
+def served(served_urls) -> str:
+    """The console's base URL of a real `canary serve`."""
+    return served_urls["console"]

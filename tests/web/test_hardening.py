@@ -17,8 +17,8 @@ import requests
 
 from canary.store import open_db
 from canary.web import create_app
-from canary.web.users import add_user, throttle_delay
-from tests.web.conftest import PASSWORD, REPO
+from canary.web.users import add_user, set_password, throttle_delay
+from tests.web.accounts import PASSWORD, REPO
 
 LOGIN = {"username": "rssi", "password": PASSWORD}
 
@@ -75,7 +75,7 @@ def test_a_password_change_ends_every_session(served, db_path):
     session = _signed_in(served)
     other = _signed_in(served)
     db = open_db(db_path)
-    add_user(db, "rssi", "un tout nouveau mot de passe")
+    set_password(db, "rssi", "un tout nouveau mot de passe")
     db.close()
     for victim in (session, other):
         assert victim.get(served + "/", allow_redirects=False, timeout=10).status_code == 302

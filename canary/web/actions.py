@@ -1,0 +1,251 @@
+"""State changes made from the console or the API, each written to the audit log.
+
+Local changes and their audit entry share one transaction. Changes that talk to a peer (a notification
+target, a planting target) run first and are logged when they return, with their outcome, so no
+network wait holds the registry's write lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from canary.alert.model import acknowledge, resolve
+from canary.errors import CanaryError
+from canary.settings import all_settings, set_setting, unset_setting
+from canary.store import open_db
+from canary.store.registry import add_system
+from canary.store.tx import write_transaction
+from canary.web import tokens
+from canary.web.audit import Actor, record
+
+log = logging.getLogger(__name__)
+
+
+def change_alert(db: sqlite_utils.Database, actor: Actor, alert_id: int, action: str,
+                 note: str | None) -> dict[str, Any]:
+    """``action`` is ``ack`` or ``resolve`` (the CLI's ``canary alert ack|resolve``)."""
+    change = acknowledge if action == "ack" else resolve
+    with write_transaction(db):
+        view = change(db, alert_id, actor.name, note)
+        record(db, actor, f"alert.{action}", f"alert:{alert_id}", {"note": note} if note else None)
+    return view
+
+
+def create_system(db: sqlite_utils.Database, actor: Actor, name: str, kind: str, *, establishment: str | None,
+                  finess: str | None, notes: str | None) -> dict[str, Any]:
+    with write_transaction(db):
+        row = add_system(db, name, kind, establishment=establishment or None, finess=finess or None,
+                         notes=notes or None)
+        record(db, actor, "system.add", f"system:{name}", {"kind": kind})
+    return row
+
+
+def edit_system(db: sqlite_utils.Database, actor: Actor, name: str, *, establishment: str | None,
+                finess: str | None, notes: str | None) -> dict[str, Any]:
+    from canary.store.registry import update_system
+
+    with write_transaction(db):
+        row = update_system(db, name, establishment=establishment or None, finess=finess or None,
+                            notes=notes or None)
+        record(db, actor, "system.edit", f"system:{name}",
+               {"establishment": row["establishment"], "finess": row["finess"]})
+    return row
+
+
+def change_setting(db: sqlite_utils.Database, actor: Actor, name: str, value: Any | None) -> Any:
+    """Set ``name`` (``value`` None resets it to its default).
+
+    Secret settings (the keys that derive tokens and sign sessions) are generated and stay CLI-only: a
+    leaked API token must not be enough to swap them.
+    """
+    if name in all_settings() and all_settings()[name].secret:
+        raise CanaryError(f"{name} is a generated secret: change it with 'canary config' on the server")
+    with write_transaction(db):
+        if value is None:
+            unset_setting(db, name)
+            typed = None
+        else:
+            typed = set_setting(db, name, value)
+        record(db, actor, "setting.unset" if value is None else "setting.set", f"setting:{name}",
+               None if value is None else {"value": typed})
+    return typed
+
+
+def add_notify_target(db: sqlite_utils.Database, actor: Actor, url: str, *, min_severity: str,
+                      systems: list[str]) -> dict[str, Any]:
+    from canary.alert.destinations import add_destination
+
+    destination = add_destination(db, url, min_severity=min_severity, systems=systems)
+    record(db, actor, "notify.add", f"destination:{destination.id}", {"url": destination.shown_url})
+    return {"id": destination.id, "url": destination.shown_url, "secret": destination.secret}
+
+
+def remove_notify_target(db: sqlite_utils.Database, actor: Actor, destination_id: int) -> None:
+    from canary.alert.destinations import remove_destination
+
+    with write_transaction(db):
+        remove_destination(db, destination_id)
+        record(db, actor, "notify.remove", f"destination:{destination_id}")
+
+
+def send_test_notice(db: sqlite_utils.Database, actor: Actor) -> list[dict[str, Any]]:
+    from canary.alert.notify_test import send_test
+
+    report = send_test(db)
+    record(db, actor, "notify.test", None, {"ok": sum(1 for r in report if r["ok"]), "failed":
+                                             sum(1 for r in report if not r["ok"])})
+    return report
+
+
+def add_feed(db: sqlite_utils.Database, actor: Actor, name: str, source: str, schedule: str) -> dict[str, Any]:
+    from canary.watch.sweep.feeds import add_feed as add
+    from canary.watch.sweep.feeds import feed_json, get_feed
+
+    with write_transaction(db):
+        add(db, name, source, schedule)
+        record(db, actor, "feed.add", f"feed:{name}", {"source": source, "schedule": schedule})
+    return feed_json(get_feed(db, name))
+
+
+# Scans of uploads running at once: each holds a worker thread and a copy of the file on disk.
+MAX_UPLOAD_SCANS = 2
+
+
+def _refuse_if_busy(db: sqlite_utils.Database, feed: str, most: int) -> None:
+    running = db.execute("SELECT COUNT(*) FROM sweeps WHERE feed = ? AND status = 'running'", [feed]).fetchone()[0]
+    if running >= most:
+        raise CanaryError(f"{feed}: {running} scan(s) still running; try again when they finish")
+
+
+def start_feed_run(db: sqlite_utils.Database, db_path: str, actor: Actor, name: str) -> threading.Thread:
+    """Run feed ``name`` now in a worker thread with its own connection: a sweep may take minutes."""
+    from canary.watch.sweep.feeds import get_feed, run_feed
+
+    get_feed(db, name)
+    _refuse_if_busy(db, name, 1)
+    record(db, actor, "feed.run", f"feed:{name}")
+
+    def work() -> None:
+        worker_db = open_db(db_path, migrate_schema=False)
+        try:
+            run_feed(worker_db, name)
+        except Exception:  # the outcome is in the feed's last_status/last_error; keep the worker alive
+            log.exception("feed %s: run requested from the console failed", name)
+        finally:
+            worker_db.close()
+
+    thread = threading.Thread(target=work, name=f"feed-run-{name}", daemon=True)
+    thread.start()
+    return thread
+
+
+def create_token(db: sqlite_utils.Database, actor: Actor, name: str, role: str,
+                 days: int) -> tuple[dict[str, Any], str]:
+    with write_transaction(db):
+        row, secret = tokens.create_token(db, name, role, actor.name, days)
+        record(db, actor, "token.add", f"token:{row['id']}", {"name": name, "role": role, "days": days})
+    return row, secret
+
+
+def revoke_token(db: sqlite_utils.Database, actor: Actor, token_id: int) -> dict[str, Any]:
+    with write_transaction(db):
+        row = tokens.revoke_token(db, token_id)
+        record(db, actor, "token.revoke", f"token:{token_id}")
+    return row
+
+
+def plant_system(db: sqlite_utils.Database, actor: Actor, system: str, url: str) -> dict[str, Any]:
+    """Plant ``system``'s active canaries into ``url`` (``canary plant SYSTEM --to URL --json``).
+
+    Planting writes to a target from the server: an analyst may plant again where the system already
+    has plantings (completing or rotating), a new target needs an admin, since a ``file://`` target
+    writes on the console's own host.
+    """
+    from canary.plant.planter import plant
+    from canary.plant.targets import parse_target
+    from canary.web.roles import allows
+
+    target = parse_target(url)
+    known = db.execute("SELECT 1 FROM plantings WHERE system = ? AND target = ? LIMIT 1",
+                       [system, target.address]).fetchone()
+    if not known and not allows(actor.role, "admin"):
+        raise CanaryError(f"{target.address} is a new target for {system}: an admin plants there first")
+    report = plant(db, system, url).as_dict()
+    record(db, actor, "plant", f"system:{system}", {"target": target.address, "planted": len(report["planted"]),
+                                                     "failed": len(report["failed"]), "stopped": report["stopped"]})
+    return report
+
+
+def retire_system(db: sqlite_utils.Database, actor: Actor, system: str) -> dict[str, Any]:
+    """Remove every live planting of ``system`` from its targets (``canary retire --system``)."""
+    from canary.plant.planter import retire, select_for_retire
+    from canary.store.registry import get_system
+
+    get_system(db, system)
+    rows = select_for_retire(db, system=system)
+    report = retire(db, rows)
+    outcome = {"retired": report.retired, "failed": [{"planting_id": p, "error": e} for p, e in report.failed],
+               "warnings": report.warnings}
+    record(db, actor, "retire", f"system:{system}", {"retired": len(report.retired), "failed": len(report.failed)})
+    return outcome
+
+
+def start_upload_scan(db: sqlite_utils.Database, db_path: str, actor: Actor, filename: str,
+                      save: Callable[[Path], None]) -> threading.Thread:
+    """Scan one uploaded file in a worker thread, then delete it: an upload is never kept.
+
+    ``save`` writes the upload to the path it is given, inside a private (0700) directory of its own.
+    """
+    from werkzeug.utils import secure_filename
+
+    from canary.watch.sweep.feeds import run_sweep
+
+    _refuse_if_busy(db, "upload", MAX_UPLOAD_SCANS)
+    name = secure_filename(filename) or "upload"
+    folder = Path(tempfile.mkdtemp(prefix="canary-upload-"))
+    path = folder / name
+    try:
+        save(path)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    record(db, actor, "scan.upload", None, {"file": name, "bytes": path.stat().st_size})
+
+    def work() -> None:
+        worker_db = open_db(db_path, migrate_schema=False)
+        try:
+            run_sweep(worker_db, [str(path)], feed="upload")
+        except Exception:  # the sweep row holds the failure; the worker thread must not die noisily
+            log.exception("uploaded file %s: scan failed", name)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+            worker_db.close()
+
+    thread = threading.Thread(target=work, name=f"upload-scan-{name}", daemon=True)
+    thread.start()
+    return thread
+
+
+def change_account(db: sqlite_utils.Database, actor: Actor, name: str, *, role: str | None = None,
+                   disabled: bool | None = None) -> None:
+    """An admin changes another account's role or disables it (``canary user role|disable``)."""
+    from canary.web.users import set_disabled, set_role
+
+    if name == actor.name:
+        raise CanaryError("change your own account from the CLI ('canary user ...'): an admin cannot lock "
+                          "themselves out from here")
+    with write_transaction(db):
+        if role is not None:
+            set_role(db, name, role)
+            record(db, actor, "user.role", f"user:{name}", {"role": role})
+        if disabled is not None:
+            set_disabled(db, name, disabled)
+            record(db, actor, "user.disable" if disabled else "user.enable", f"user:{name}")

@@ -1,0 +1,307 @@
+"""The REST API, ``/api/v1``: what the CLI does, as JSON with the CLI's ``--json`` keys.
+
+Bearer tokens only (``canary token add``); each route states its role like the console's pages.
+Routes stay thin: reads come from ``canary.web.queries``, changes from ``canary.web.actions``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Blueprint, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from canary.errors import CanaryError, NotFound
+from canary.store.registry import get_canary, list_systems
+from canary.web import actions, queries
+from canary.web.audit import list_audit
+from canary.web.auth import current_actor, requires
+from canary.web.db import get_db
+from canary.web.settings_view import settings_rows
+from canary.web.tokens import list_tokens
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One operation, as the OpenAPI document describes it."""
+
+    rule: str
+    method: str
+    role: str
+    summary: str
+    query: tuple[str, ...] = ()
+    body: dict[str, str] = field(default_factory=dict)  # JSON body field -> JSON type
+
+
+ENDPOINTS: list[Endpoint] = []
+
+
+def route(rule: str, method: str, role: str, summary: str, *, query: tuple[str, ...] = (),
+          body: dict[str, str] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        guarded = requires(role)(view)
+        bp.add_url_rule(rule, endpoint=view.__name__, view_func=guarded, methods=[method])
+        ENDPOINTS.append(Endpoint(rule, method, role, summary, query, body or {}))
+        return guarded
+
+    return decorate
+
+
+def _body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise CanaryError("the request body must be a JSON object")
+    return data
+
+
+def _text(data: dict[str, Any], key: str, required: bool = False) -> str | None:
+    value = data.get(key)
+    if value is None or value == "":
+        if required:
+            raise CanaryError(f"missing field {key!r}")
+        return None
+    if not isinstance(value, str):
+        raise CanaryError(f"field {key!r} must be a string")
+    return value
+
+
+@bp.errorhandler(CanaryError)
+def _operator_error(exc: CanaryError):
+    return jsonify(error=str(exc)), 404 if isinstance(exc, NotFound) else 400
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    return jsonify(error=exc.description or exc.name), exc.code or 500
+
+
+@bp.app_errorhandler(404)
+@bp.app_errorhandler(405)
+def _unrouted(exc: HTTPException):
+    # No blueprint matched, so the API's own handler did not run: API clients still get JSON.
+    if request.path.startswith(bp.url_prefix or "/api/v1"):
+        return jsonify(error=exc.description or exc.name), exc.code or 404
+    return exc
+
+
+# --- systems and canaries --------------------------------------------------------------------------
+
+@route("/systems", "GET", "viewer", "Systems with their active canary counts (canary system list --json).")
+def systems_list():
+    return jsonify(list_systems(get_db()))
+
+
+@route("/systems", "POST", "admin", "Register a system (canary system add).",
+       body={"name": "string", "kind": "string", "establishment": "string", "finess": "string", "notes": "string"})
+def systems_add():
+    data = _body()
+    row = actions.create_system(get_db(), current_actor(), _text(data, "name", True) or "",
+                                _text(data, "kind", True) or "", establishment=_text(data, "establishment"),
+                                finess=_text(data, "finess"), notes=_text(data, "notes"))
+    return jsonify(row), 201
+
+
+@route("/systems/<name>", "PUT", "admin", "Change a system's establishment, FINESS and notes.",
+       body={"establishment": "string", "finess": "string", "notes": "string"})
+def systems_edit(name: str):
+    data = _body()
+    return jsonify(actions.edit_system(get_db(), current_actor(), name, establishment=_text(data, "establishment"),
+                                       finess=_text(data, "finess"), notes=_text(data, "notes")))
+
+
+@route("/canaries", "GET", "viewer", "Canaries by id, a page at a time; viewers get no marker value.",
+       query=("system", "id_prefix", "limit", "after"))
+def canaries_list():
+    args = request.args
+    return jsonify(queries.canaries_page(get_db(), g.account.role, system=args.get("system") or None,
+                                         prefix=args.get("id_prefix") or None, after=args.get("after") or None,
+                                         limit=queries.page_size(args.get("limit"))))
+
+
+@route("/canaries/<canary_id>", "GET", "viewer", "One canary (canary show --json); viewers get its head only.")
+def canaries_show(canary_id: str):
+    return jsonify(queries.canary_view(get_canary(get_db(), canary_id), g.account.role))
+
+
+@route("/canaries/<canary_id>/history", "GET", "viewer", "A canary's plantings, events and alerts.")
+def canaries_history(canary_id: str):
+    return jsonify(queries.canary_story(get_db(), canary_id, g.account.role))
+
+
+@route("/systems/<name>/plant", "POST", "analyst", "Plant a system's active canaries into a target (canary plant "
+       "SYSTEM --to URL --json); a target new to the system needs an admin.", body={"target": "string"})
+def systems_plant(name: str):
+    report = actions.plant_system(get_db(), current_actor(), name, _text(_body(), "target", True) or "")
+    return jsonify(report), 200 if not (report["failed"] or report["stopped"]) else 502
+
+
+@route("/systems/<name>/retire", "POST", "analyst", "Remove every live planting of a system from its targets "
+       "(canary retire --system).")
+def systems_retire(name: str):
+    outcome = actions.retire_system(get_db(), current_actor(), name)
+    return jsonify(outcome), 502 if outcome["failed"] else 200
+
+
+@route("/plantings", "GET", "viewer", "What is planted where (canary plants --json).", query=("system",))
+def plantings_list():
+    return jsonify(queries.plantings_of(get_db(), system=request.args.get("system") or None))
+
+
+# --- events and alerts -----------------------------------------------------------------------------
+
+@route("/events", "GET", "viewer", "Events newest first, a page at a time (canary events --json items).",
+       query=("system", "channel", "canary_id", "since", "limit", "before"))
+def events_list():
+    args = request.args
+    page = queries.events_page(get_db(), g.account.role, system=args.get("system") or None,
+                               channel=args.get("channel") or None, canary_id=args.get("canary_id") or None,
+                               since=args.get("since") or None, limit=queries.page_size(args.get("limit")),
+                               before=queries.cursor(args.get("before")))
+    return jsonify(page.as_dict())
+
+
+@route("/alerts", "GET", "viewer", "Alerts newest first (canary alerts --json items).",
+       query=("state", "system", "limit", "before"))
+def alerts_list():
+    args = request.args
+    page = queries.alerts_page(get_db(), state=args.get("state") or None, system=args.get("system") or None,
+                               limit=queries.page_size(args.get("limit")), before=queries.cursor(args.get("before")))
+    return jsonify(page.as_dict())
+
+
+@route("/alerts/<int:alert_id>", "GET", "viewer", "One alert with its events and deliveries.")
+def alerts_show(alert_id: int):
+    return jsonify(queries.alert_story(get_db(), alert_id, g.account.role))
+
+
+@route("/alerts/<int:alert_id>/ack", "POST", "analyst", "Acknowledge an alert (canary alert ack).",
+       body={"note": "string"})
+def alerts_ack(alert_id: int):
+    return jsonify(actions.change_alert(get_db(), current_actor(), alert_id, "ack", _text(_body(), "note")))
+
+
+@route("/alerts/<int:alert_id>/resolve", "POST", "analyst", "Resolve an alert (canary alert resolve).",
+       body={"note": "string"})
+def alerts_resolve(alert_id: int):
+    return jsonify(actions.change_alert(get_db(), current_actor(), alert_id, "resolve", _text(_body(), "note")))
+
+
+# --- sweeps and feeds ------------------------------------------------------------------------------
+
+@route("/sweeps", "GET", "viewer", "Sweep runs newest first, with findings by confidence.", query=("limit", "before"))
+def sweeps_list():
+    args = request.args
+    page = queries.sweeps_page(get_db(), limit=queries.page_size(args.get("limit")),
+                               before=queries.cursor(args.get("before")))
+    return jsonify(page.as_dict())
+
+
+@route("/feeds", "GET", "viewer", "Configured feeds with their last run (canary feed list --json).")
+def feeds_list():
+    from canary.watch.sweep.feeds import feed_json, list_feeds
+
+    return jsonify([feed_json(f) for f in list_feeds(get_db())])
+
+
+@route("/feeds", "POST", "admin", "Add a feed (canary feed add).",
+       body={"name": "string", "source": "string", "schedule": "string"})
+def feeds_add():
+    data = _body()
+    row = actions.add_feed(get_db(), current_actor(), _text(data, "name", True) or "",
+                           _text(data, "source", True) or "", _text(data, "schedule") or "weekly")
+    return jsonify(row), 201
+
+
+@route("/feeds/<name>/run", "POST", "analyst", "Run a feed now, in the background (canary sweep --feed).")
+def feeds_run(name: str):
+    actions.start_feed_run(get_db(), current_app.config["DATABASE"], current_actor(), name)
+    return jsonify(feed=name, status="started"), 202
+
+
+# --- notifications, settings, tokens, audit --------------------------------------------------------
+
+@route("/notify", "GET", "admin", "Notification targets with their delivery health (canary notify list --json).")
+def notify_list():
+    from canary.alert.destinations import destination_status
+
+    return jsonify(destination_status(get_db()))
+
+
+@route("/notify", "POST", "admin", "Add a notification target (canary notify add); a webhook secret is shown once.",
+       body={"url": "string", "min_severity": "string", "systems": "array"})
+def notify_add():
+    data = _body()
+    systems = data.get("systems") or []
+    if not isinstance(systems, list) or not all(isinstance(s, str) for s in systems):
+        raise CanaryError("field 'systems' must be a list of system names")
+    row = actions.add_notify_target(get_db(), current_actor(), _text(data, "url", True) or "",
+                                    min_severity=_text(data, "min_severity") or "low", systems=systems)
+    return jsonify(row), 201
+
+
+@route("/notify/<int:destination_id>", "DELETE", "admin", "Remove a notification target (canary notify remove).")
+def notify_remove(destination_id: int):
+    actions.remove_notify_target(get_db(), current_actor(), destination_id)
+    return jsonify(id=destination_id, removed=True)
+
+
+@route("/notify/test", "POST", "admin", "Send a test alert to every target and report each (canary notify test).")
+def notify_test():
+    return jsonify(actions.send_test_notice(get_db(), current_actor()))
+
+
+@route("/settings", "GET", "admin", "Every setting with its value and where it comes from (env, registry, default).")
+def settings_list():
+    return jsonify(settings_rows(get_db()))
+
+
+@route("/settings/<name>", "PUT", "admin", "Set a setting (canary config set); a null value resets it.",
+       body={"value": "string"})
+def settings_set(name: str):
+    data = _body()
+    if "value" not in data:
+        raise CanaryError("missing field 'value' (null resets the setting to its default)")
+    typed = actions.change_setting(get_db(), current_actor(), name, data["value"])
+    return jsonify(name=name, value=typed)
+
+
+@route("/tokens", "GET", "admin", "API tokens (never their secrets).")
+def tokens_list():
+    return jsonify(list_tokens(get_db()))
+
+
+@route("/tokens", "POST", "admin", "Create an API token; its secret is in this answer only.",
+       body={"name": "string", "role": "string", "days": "integer"})
+def tokens_add():
+    data = _body()
+    days = data.get("days", 90)
+    if not isinstance(days, int) or isinstance(days, bool):
+        raise CanaryError("field 'days' must be an integer")
+    row, secret = actions.create_token(get_db(), current_actor(), _text(data, "name", True) or "",
+                                       _text(data, "role", True) or "", days)
+    return jsonify(row | {"secret": secret}), 201
+
+
+@route("/tokens/<int:token_id>", "DELETE", "admin", "Revoke an API token.")
+def tokens_revoke(token_id: int):
+    return jsonify(actions.revoke_token(get_db(), current_actor(), token_id))
+
+
+@route("/audit", "GET", "admin", "The audit log, newest first.", query=("who", "limit", "before"))
+def audit_list():
+    args = request.args
+    rows = list_audit(get_db(), limit=queries.page_size(args.get("limit")), before=queries.cursor(args.get("before")),
+                      who=args.get("who") or None)
+    return jsonify(rows)
+
+
+@route("/openapi.json", "GET", "viewer", "This document.")
+def openapi():
+    from canary.web.openapi import openapi_document
+
+    return jsonify(openapi_document(ENDPOINTS))
+
