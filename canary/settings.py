@@ -275,3 +275,18 @@ def settings_markdown() -> str:
         meaning = setting.help.replace("|", "\\|")
         lines.append(f"| `{setting.name}` | {setting.type_label} | `{default}` | `{setting.env_var}` | {meaning} |")
     return "\n".join(lines) + "\n"
+
+
+def setting_rows(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Every setting with its value (secrets as "(set)"/"(unset)"), declared type, environment variable,
+    meaning and, when the value in force breaks its declaration, the problem (``config list --json``)."""
+    rows = []
+    for setting in all_settings().values():
+        try:
+            value, problem = get_setting(db, setting.name), None
+        except CanaryError as exc:  # shown, not fatal: a listing is where the operator looks for it
+            value, problem = None, str(exc)
+        shown = ("(set)" if value else "(unset)") if setting.secret else value
+        rows.append({"name": setting.name, "value": shown, "type": setting.type_label, "env": setting.env_var,
+                     "help": setting.help, "problem": problem})
+    return rows

@@ -7,7 +7,7 @@ import click
 from canary.cli import CliContext, pass_ctx
 from canary.errors import CanaryError
 from canary.output import echo_json, echo_rows
-from canary.settings import all_settings, get_setting, set_setting, settings_markdown, unset_setting
+from canary.settings import get_setting, set_setting, setting_rows, settings_markdown, unset_setting
 from canary.store.events import check_channel, list_events
 from canary.store.registry import SYSTEM_KINDS, add_system, edit_system, get_system, list_systems
 from canary.store.timefilter import parse_since
@@ -112,16 +112,7 @@ def config() -> None:
 @pass_ctx
 def config_list(ctx: CliContext, as_json: bool) -> None:
     """Every setting with its value and meaning."""
-    rows = []
-    db = ctx.db
-    for setting in all_settings().values():
-        try:
-            value, problem = get_setting(db, setting.name), None
-        except CanaryError as exc:  # shown, not fatal: this listing is where the operator looks for it
-            value, problem = None, str(exc)
-        shown = ("(set)" if value else "(unset)") if setting.secret else value
-        rows.append({"name": setting.name, "value": shown, "type": setting.type_label, "env": setting.env_var,
-                     "help": setting.help, "problem": problem})
+    rows = setting_rows(ctx.db)
     if as_json:
         echo_json(rows)
     else:

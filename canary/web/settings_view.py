@@ -7,26 +7,19 @@ from typing import Any
 
 import sqlite_utils
 
-from canary.errors import CanaryError
-from canary.settings import all_settings, get_setting
+from canary.settings import setting_rows
 
 # `canary config list --json` keys, plus where the value comes from.
-SETTING_KEYS = ("name", "value", "env", "help", "source")
+SETTING_KEYS = ("name", "value", "type", "env", "help", "problem", "source")
 
 
 def settings_rows(db: sqlite_utils.Database, prefix: str | None = None) -> list[dict[str, Any]]:
     stored = {row[0] for row in db.execute("SELECT key FROM settings").fetchall()}
     rows = []
-    for setting in all_settings().values():
-        if prefix and not setting.name.startswith(prefix):
+    for row in setting_rows(db):
+        if prefix and not row["name"].startswith(prefix):
             continue
-        try:
-            value = get_setting(db, setting.name)
-        except CanaryError as exc:  # an unreadable environment value: show why instead of failing the page
-            value = f"(invalid: {exc})"
-        shown = ("(set)" if value else "(unset)") if setting.secret else value
-        source = "env" if os.environ.get(setting.env_var) is not None else (
-            "registry" if setting.name in stored else "default")
-        rows.append({"name": setting.name, "value": shown, "env": setting.env_var, "help": setting.help,
-                     "source": source})
+        source = "env" if os.environ.get(row["env"]) is not None else (
+            "registry" if row["name"] in stored else "default")
+        rows.append({**row, "source": source})
     return rows

@@ -10,8 +10,9 @@ from canary.store import open_db
 from canary.web.roles import ROLES, below
 from canary.web.tokens import create_token
 
-# Routes anyone may reach: signing in, and the package's static files.
-PUBLIC = {"auth.login", "static"}
+# Routes anyone may reach: signing in, the package's static files, and the probes of canary.ops.health
+# (process up, ready, metrics: counts only, never a registry value).
+PUBLIC = {"auth.login", "static", "health.healthz", "health.readyz", "health.metrics"}
 SAMPLE_ARGS = {"alert_id": 1, "canary_id": "c0000001", "name": "x", "token_id": 1, "action": "ack",
                "destination_id": 1, "fmt": "pdf"}
 

@@ -18,7 +18,7 @@ def test_user_list_remove_unlock(cli, db):
 
     listed = {u["name"]: u for u in json.loads(cli("user", "list", "--json").stdout)}
     assert set(listed) == {"rssi", "soc"}
-    assert listed["soc"]["throttled"] is True and listed["soc"]["recent_failures"] >= 4
+    assert listed["soc"]["throttled"] is True and listed["soc"]["recent_failures"] >= 3
     assert listed["rssi"]["throttled"] is False and "password_hash" not in listed["rssi"]
     assert "soc" in cli("user", "list").output
 
