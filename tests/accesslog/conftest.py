@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.accesslog.helpers import SYSTEM
-from tests.accesslog.sqlpeers import MariaDB, running_mariadb
+from tests.accesslog.sqlpeers import MariaDB, PostgreSQL, running_mariadb, running_postgresql
 
 
 @pytest.fixture
@@ -23,4 +23,11 @@ def canaries(add_hand_canaries: Callable[..., list[dict[str, Any]]]) -> list[dic
 def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDB]:
     """A real MariaDB server for the module's tests (socket + loopback port, temporary data directory)."""
     with running_mariadb(tmp_path_factory.mktemp("mariadb")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def postgresql(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgreSQL]:
+    """A real PostgreSQL server for the module's tests (socket + loopback port, temporary data directory)."""
+    with running_postgresql(tmp_path_factory.mktemp("postgresql")) as server:
         yield server

@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -112,4 +113,79 @@ CREATE TABLE id_sante400 (
     object_id INT UNSIGNED NOT NULL,
     tag VARCHAR(80),
     id400 VARCHAR(80) NOT NULL
+)"""
+
+
+PG_BIN = Path("/usr/lib/postgresql")
+
+
+def _pg_binary(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    versions = sorted(PG_BIN.glob(f"*/bin/{name}")) if PG_BIN.exists() else []
+    return str(versions[-1]) if versions else None
+
+
+@dataclass
+class PostgreSQL:
+    socket_dir: Path
+    port: int
+
+    def run(self, sql: str, params: Any = None, database: str = "postgres") -> list[tuple[Any, ...]]:
+        import psycopg
+
+        with psycopg.connect(host=str(self.socket_dir), port=self.port, user="postgres", dbname=database,
+                             autocommit=True) as conn:
+            cursor = conn.execute(sql, params)
+            return list(cursor.fetchall()) if cursor.description else []
+
+
+@contextmanager
+def running_postgresql(base: Path) -> Iterator[PostgreSQL]:
+    """A PostgreSQL server in ``base``, run as the ``postgres`` account when we are root (it refuses root)."""
+    initdb, pg_ctl = _pg_binary("initdb"), _pg_binary("pg_ctl")
+    if not initdb or not pg_ctl:
+        pytest.skip("PostgreSQL server not installed (Debian package postgresql)")
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        runuser = shutil.which("runuser")
+        if not runuser:
+            pytest.skip("running PostgreSQL as root needs runuser to switch to the postgres account")
+        prefix = [runuser, "-u", "postgres", "--"]
+        # pytest's temporary root is private to root: the server gets a directory of its own in /tmp.
+        base = Path(tempfile.mkdtemp(prefix="canary-pg-"))
+    data, sock, port = base / "data", base / "sock", free_port()
+    sock.mkdir()
+    if prefix:
+        shutil.chown(base, "postgres")
+        shutil.chown(sock, "postgres")
+    subprocess.run([*prefix, initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                    "--no-instructions"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+    # Password authentication over TCP (what the tests check), trust on the socket (the fixture's admin).
+    (data / "pg_hba.conf").write_text("local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
+    options = f"-k {sock} -p {port} -c listen_addresses=127.0.0.1 -c shared_buffers=16MB -c fsync=off"
+    subprocess.run([*prefix, pg_ctl, "-D", str(data), "-o", options, "-l", str(base / "server.log"), "-w",
+                    "-t", "60", "start"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                   timeout=120)
+    try:
+        yield PostgreSQL(sock, port)
+    finally:
+        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        if prefix:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+PG_USER_LOG = """
+CREATE TABLE user_log (
+    user_log_id BIGSERIAL PRIMARY KEY,
+    user_id INTEGER NOT NULL,
+    date TIMESTAMP NOT NULL,
+    type VARCHAR(20) NOT NULL,
+    object_class VARCHAR(80) NOT NULL,
+    object_id INTEGER NOT NULL,
+    ip_address VARCHAR(39),
+    fields TEXT,
+    extra TEXT
 )"""
