@@ -73,6 +73,9 @@ CORE_SETTINGS = [
             "Key that derives callback tokens; generated on first use.", secret=True),
     Setting("web.secret_key", str, "",
             "Key signing console sessions; generated on first use.", secret=True),
+    Setting("serve.lease_seconds", float, 30.0,
+            "How long the scheduler and delivery leases of 'canary serve --role' last without renewal: "
+            "another host takes a role over this long after its holder died (same host: at once)."),
 ]
 
 SETTING_MODULES = [

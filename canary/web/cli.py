@@ -16,17 +16,22 @@ from waitress.server import create_server
 
 from canary.cli import CliContext, pass_ctx
 from canary.files import write_atomic
-from canary.serve import ServeContext, build_services, serve_options, start_all, stop_all
+from canary.serve import ROLES, ServeContext, build_services, parse_roles, serve_options, start_all, stop_all
 from canary.web import create_app
 from canary.web.users import add_user
 
 
-def _serve(ctx: CliContext, host: str, port: int, **options: Any) -> None:
+def _serve(ctx: CliContext, host: str, port: int, role: tuple[str, ...], **options: Any) -> None:
     """Run the console and every configured listener and worker until interrupted."""
+    roles = parse_roles(role)
+    options["roles"] = roles
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    serve_ctx = ServeContext(db_path=ctx.db_path)
+    if "web" not in roles:
+        _serve_without_console(serve_ctx, roles, options)
+        return
     _first_admin(ctx)
     app = create_app({"DATABASE": str(ctx.db_path)})
-    serve_ctx = ServeContext(db_path=ctx.db_path)
     services = start_all(build_services(serve_ctx, options))
     serve_ctx.scheduler.start()
     # waitress (as for the callback listener): a production server with bounded threads, not the
@@ -48,6 +53,22 @@ def _serve(ctx: CliContext, host: str, port: int, **options: Any) -> None:
         server.run()
     finally:
         server.task_dispatcher.shutdown()
+        serve_ctx.scheduler.shutdown(wait=False)
+        stop_all(services)
+
+
+def _serve_without_console(serve_ctx: ServeContext, roles: frozenset[str], options: dict[str, Any]) -> None:
+    """A process of other roles only (a DMZ host's listeners, a worker): run until SIGTERM or SIGINT."""
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_args: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_args: stopping.set())
+    services = start_all(build_services(serve_ctx, options))
+    serve_ctx.scheduler.start()
+    click.echo(f"serving roles {', '.join(r for r in ROLES if r in roles)} (no console)", err=True)
+    try:
+        while not stopping.wait(1.0):
+            pass
+    finally:
         serve_ctx.scheduler.shutdown(wait=False)
         stop_all(services)
 
@@ -80,6 +101,9 @@ def build_serve_command() -> click.Command:
     params: list[click.Parameter] = [
         click.Option(["--host"], default="127.0.0.1", show_default=True, help="Console address."),
         click.Option(["--port"], type=int, default=8080, show_default=True, help="Console port."),
+        click.Option(["--role"], multiple=True, metavar="ROLE",
+                     help=f"Run only this role (repeatable; default: all): {', '.join(ROLES)}. "
+                          "scheduler and delivery act in one process at a time (a lease in the registry)."),
         *serve_options(),
     ]
     return click.Command(
