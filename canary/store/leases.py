@@ -56,7 +56,9 @@ def acquire(db: sqlite_utils.Database, name: str, holder: Holder, ttl: float) ->
         row = db.execute("SELECT holder, host, pid, expires_at FROM leases WHERE name = ?", [name]).fetchone()
         if row is not None and row[0] != holder.id:
             other_host, other_pid, expires_at = row[1], int(row[2]), float(row[3])
-            holder_dead = other_host == holder.host and not process_alive(other_pid)
+            # Same host: a gone pid is a dead holder; so is our own pid under another nonce (a container
+            # restarted as pid 1 keeps its host name and pid).
+            holder_dead = other_host == holder.host and (other_pid == holder.pid or not process_alive(other_pid))
             if expires_at > now and not holder_dead:
                 return False
         if row is not None and row[0] == holder.id:

@@ -119,7 +119,7 @@ def test_batches_resume_after_the_last_stored_key(db, canaries, mariadb, ehr, pa
     assert get_source(db, SYSTEM)["lines"] == 7
 
 
-def test_wrong_password_then_dropped_table_one_line_each_nothing_lost(db, db_path, canaries, mariadb, ehr,
+def test_wrong_password_then_dropped_table_one_line_each_nothing_lost(cli, db, db_path, canaries, mariadb, ehr,
                                                                       monkeypatch, tmp_path) -> None:
     ids = plant(db, canaries[:1])
     add_source(db, SYSTEM, ehr["url"], "mediboard-sql")
@@ -139,6 +139,8 @@ def test_wrong_password_then_dropped_table_one_line_each_nothing_lost(db, db_pat
     finally:
         supervisor.stop()
     assert get_position(db, SYSTEM) is None and get_source(db, SYSTEM)["lines"] == 0
+    listed = {s["name"]: s for s in json.loads(cli("logs", "list", "--json").output)}
+    assert "Access denied" in listed[SYSTEM]["last_error"] and listed["mb-file"]["events"] == 1
 
     monkeypatch.setenv(ehr["env"], PASSWORD)
     poller = SqlPoller(db, get_source(db, SYSTEM))

@@ -109,3 +109,42 @@ def test_lease_rules_live_other_host_waits_for_expiry_dead_local_pid_at_once(db_
         assert current(db, "scheduler")["holder"] == me.id  # type: ignore[index]
     finally:
         db.close()
+
+
+class Recorder:
+    """A stand-in service of the test (not project code) that says whether it runs."""
+
+    name = "recorder"
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    def start(self) -> None:
+        self.log.append("start")
+
+    def stop(self) -> None:
+        self.log.append("stop")
+
+
+def test_a_lost_lease_stops_the_services_and_a_clean_stop_releases_it(db_path) -> None:
+    from canary.serve import LeasedServices
+
+    db = open_db(db_path)
+    log: list[str] = []
+    leased = LeasedServices(db_path, "scheduler", lambda: [Recorder(log)], lease_seconds=0.6)
+    try:
+        leased.start()
+        assert wait_until(lambda: log == ["start"], timeout=10)
+        # Another live holder takes the row (e.g. our host was paused past expiry): we must stop acting.
+        db.execute("UPDATE leases SET holder = 'dmz-1:1:x', host = 'dmz-1', expires_at = ? WHERE name = 'scheduler'",
+                   [time.time() + 60])
+        db.conn.commit()
+        assert wait_until(lambda: log == ["start", "stop"], timeout=10)
+        assert not leased.held.is_set()
+        db.execute("UPDATE leases SET expires_at = 0 WHERE name = 'scheduler'")  # that holder is gone
+        db.conn.commit()
+        assert wait_until(lambda: log == ["start", "stop", "start"], timeout=10)  # taken back, services rebuilt
+    finally:
+        leased.stop()
+    assert log[-1] == "stop" and current(db, "scheduler") is None
+    db.close()
