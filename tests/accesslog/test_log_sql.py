@@ -255,3 +255,41 @@ def test_upgrading_a_registry_keeps_its_sources_and_positions(tmp_path) -> None:
         assert get_source(db, "ehr-a-sql")["kind"] == "sql"
     finally:
         db.close()
+
+
+def test_a_row_committed_after_a_later_key_was_read_is_not_skipped(db, canaries, mariadb, ehr, password) -> None:
+    ids = plant(db, canaries[:2])
+    add_source(db, SYSTEM, ehr["url"], "mediboard-sql")
+    poller = SqlPoller(db, get_source(db, SYSTEM))
+    slow = mariadb.admin(ehr["db"])
+    slow.autocommit(False)
+    try:
+        with slow.cursor() as cursor:  # an EHR transaction takes key 1 and has not committed yet...
+            cursor.execute("INSERT INTO user_log (user_id, date, type, object_class, object_id) "
+                           "VALUES (8, '2026-11-14 09:30:00', 'read', 'CPatient', %s)", [ids[canaries[0]["id"]]])
+        write_rows(mariadb, ehr, [(9, "read", "CPatient", ids[canaries[1]["id"]])])  # ...while key 2 commits
+        assert poller.poll().events == 1
+        assert json.loads(get_position(db, SYSTEM)["cursor"])["gaps"].keys() == {"1"}
+        slow.commit()
+    finally:
+        slow.close()
+    assert poller.poll().events == 1  # key 1, found again
+    assert sorted(e["details"]["row"] for e in access_events(db)) == [1, 2]
+    assert "gaps" not in json.loads(get_position(db, SYSTEM)["cursor"])
+    assert poller.poll().lines == 0 and get_source(db, SYSTEM)["lines"] == 2
+
+
+def test_a_key_never_committed_is_given_up_after_the_grace_time(db, canaries, mariadb, ehr, password) -> None:
+    from canary.settings import set_setting
+
+    set_setting(db, "accesslog.sql_gap_seconds", "0")
+    ids = plant(db, canaries[:1])
+    add_source(db, SYSTEM, ehr["url"], "mediboard-sql")
+    mariadb.run("INSERT INTO user_log (user_id, date, type, object_class, object_id) VALUES "
+                "(1, NOW(), 'read', 'CPatient', 1)", database=ehr["db"])
+    mariadb.run("DELETE FROM user_log", database=ehr["db"])  # key 1 is a hole, as after a rollback
+    write_rows(mariadb, ehr, [(9, "read", "CPatient", ids[canaries[0]["id"]])])
+    poller = SqlPoller(db, get_source(db, SYSTEM))
+    assert poller.poll().events == 1
+    poller.poll()
+    assert json.loads(get_position(db, SYSTEM)["cursor"]) == {"last_key": 2}

@@ -2,7 +2,9 @@
 
 Each batch (at most BATCH_ROWS rows) is read, matched and stored in ONE registry transaction together
 with the key of its last row: after a crash or a restart the next poll starts right after the last
-stored row, so no row is read twice and none is skipped. Mediboard's ``CPatient`` object ids map to
+stored row, so no row is read twice and none is skipped. A key missing between two rows read (an
+EHR transaction that took its key earlier but has not committed yet) is remembered in the cursor and
+looked for again at each poll for ``accesslog.sql_gap_seconds``. Mediboard's ``CPatient`` object ids map to
 canaries through the ids the EHR gave at planting (``plantings.external_id`` of this system) or
 through the source's IPP lookup query.
 """
@@ -13,11 +15,13 @@ import functools
 import json
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
+from canary.settings import get_setting
 from canary.store import open_db
 from canary.watch.accesslog.engine import BatchResult, Processor
 from canary.watch.accesslog.model import AccessEntry
@@ -42,6 +46,8 @@ from canary.watch.accesslog.sqltable import (
 log = logging.getLogger("canary.accesslog")
 
 BATCH_ROWS = 1000
+MAX_GAP_SPAN = 100  # a larger hole is a jump of the sequence (purge, restart), not writers in flight
+MAX_GAPS = 5000
 
 
 class SqlPoller:
@@ -53,36 +59,50 @@ class SqlPoller:
         self.target = parse_sql_url(source["url"])
         self.ipp_query: str | None = (source.get("options") or {}).get("ipp_query")
         self.batch_rows = batch_rows
+        self.gap_seconds = float(get_setting(db, "accesslog.sql_gap_seconds"))
         self.processor = Processor(db, source["system"], _no_line_parser, source_name=self.name)
         self.key_base = f"al:{self.name}:sql"
 
-    def last_key(self) -> int:
+    def cursor(self) -> tuple[int, dict[int, float]]:
+        """The last stored key and the keys missing before it, with when each was first missed."""
         position = get_position(self.db, self.name)
         if position and position["cursor"]:
-            return int(json.loads(position["cursor"])["last_key"])
-        return self.target.from_key
+            saved = json.loads(position["cursor"])
+            return int(saved["last_key"]), {int(k): float(v) for k, v in (saved.get("gaps") or {}).items()}
+        return self.target.from_key, {}
+
+    def last_key(self) -> int:
+        return self.cursor()[0]
 
     def poll(self) -> BatchResult:
         total = BatchResult()
         table = AuditTable(self.target, env_password(self.target, self.name))
         with table.session():
             clear_error(self.db, self.name)
+            last, gaps = self.cursor()
+            if gaps:
+                now = time.time()
+                waiting = {k: seen for k, seen in gaps.items() if now - seen < self.gap_seconds}
+                late = table.rows_with_keys(sorted(waiting)) if waiting else []
+                for row in late:
+                    waiting.pop(int(row["key"]), None)
+                if late or len(waiting) != len(gaps):
+                    total.add(self._store(table, late, last, waiting))
             while True:
-                key = self.last_key()
-                rows = table.rows_after(key, self.batch_rows)
+                last, gaps = self.cursor()
+                rows = table.rows_after(last, self.batch_rows)
                 if not rows:
                     return total
-                total.add(self._store(table, rows))
+                total.add(self._store(table, rows, rows[-1]["key"], _with_new_gaps(gaps, last, rows)))
                 if len(rows) < self.batch_rows:
                     return total
 
-    def _store(self, table: AuditTable, rows: list[dict[str, Any]]) -> BatchResult:
+    def _store(self, table: AuditTable, rows: list[dict[str, Any]], last: Any, gaps: dict[int, float]) -> BatchResult:
         processor = self.processor
         processor.index.refresh(self.db)
         unmatched = sorted({text_of(r["object_id"]) for r in rows if _is_patient(r)
                             and self._own_id(text_of(r["object_id"])) is None})
         ipps = table.ipps_of(self.ipp_query, unmatched) if self.ipp_query and unmatched else {}
-        last = rows[-1]["key"]
         try:
             for row in rows:
                 patients: list[str] = []
@@ -99,7 +119,7 @@ class SqlPoller:
                 raw = json.dumps([text_of(v) if v is not None else None for v in row.values()]).encode()
                 processor.feed_entry(entry, raw, self.key_base, "row", row["key"],
                                      extra={"table": self.target.table})
-            return processor.flush(position=functools.partial(self._save, last_key=last))
+            return processor.flush(position=functools.partial(self._save, last_key=last, gaps=gaps))
         except BaseException:
             processor.discard()
             raise
@@ -113,8 +133,25 @@ class SqlPoller:
                 return candidate
         return None
 
-    def _save(self, db: sqlite_utils.Database, last_key: Any) -> None:
-        save_position(db, self.name, cursor=json.dumps({"last_key": int(last_key)}))
+    def _save(self, db: sqlite_utils.Database, last_key: Any, gaps: dict[int, float]) -> None:
+        cursor: dict[str, Any] = {"last_key": int(last_key)}
+        if gaps:
+            cursor["gaps"] = {str(k): v for k, v in sorted(gaps.items())}
+        save_position(db, self.name, cursor=json.dumps(cursor))
+
+
+def _with_new_gaps(gaps: dict[int, float], after: int, rows: list[dict[str, Any]]) -> dict[int, float]:
+    """``gaps`` plus the keys missing between ``after`` and the rows' keys (the newest MAX_GAPS kept)."""
+    out, now, previous = dict(gaps), time.time(), after
+    for row in rows:
+        key = row["key"]
+        if isinstance(key, int):
+            if 1 < key - previous <= MAX_GAP_SPAN:
+                out.update((k, now) for k in range(previous + 1, key))
+            previous = key
+    if len(out) > MAX_GAPS:
+        out = dict(sorted(out.items())[-MAX_GAPS:])
+    return out
 
 
 def _is_patient(row: dict[str, Any]) -> bool:

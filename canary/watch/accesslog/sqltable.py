@@ -169,12 +169,22 @@ class AuditTable:
 
     def rows_after(self, key: int, limit: int) -> list[dict[str, Any]]:
         """Up to ``limit`` rows with a key above ``key``, in key order, as {role: value}."""
+        return self._select("> %s", [key], limit)
+
+    def rows_with_keys(self, keys: list[int]) -> list[dict[str, Any]]:
+        """The rows of these keys that exist now (keys missed earlier: their writers had not committed)."""
+        if not keys:
+            return []
+        return self._select(f"IN ({', '.join(['%s'] * len(keys))})", list(keys), None)
+
+    def _select(self, key_condition: str, params: list[Any], limit: int | None) -> list[dict[str, Any]]:
         d, c = self.target.dialect, self.columns
         roles = list(c)
+        key = _quote(d, c["key"])
         sql = (f"SELECT {', '.join(_quote(d, c[r]) for r in roles)} FROM {_quote(d, self.target.table)} "
-               f"WHERE {_quote(d, c['key'])} > %s ORDER BY {_quote(d, c['key'])} LIMIT %s")
+               f"WHERE {key} {key_condition} ORDER BY {key}" + (" LIMIT %s" if limit is not None else ""))
         try:
-            rows = self._execute(sql, [key, limit])
+            rows = self._execute(sql, params + ([limit] if limit is not None else []))
         except Exception as exc:
             raise CanaryError(f"reading {self.target.where()}: {driver_message(exc)}") from exc
         return [dict(zip(roles, row, strict=True)) for row in rows]
