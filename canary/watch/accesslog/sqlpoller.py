@@ -112,6 +112,9 @@ class SqlPoller:
                     if own is not None:
                         patients.append(own)
                     patients.extend(ipps.get(object_id, []))
+                if not patients:  # the common row: counted, nothing else to do
+                    processor.feed_entry(None, b"", self.key_base, "row", row["key"])
+                    continue
                 account = None if row["account"] is None else text_of(row["account"])
                 entry = AccessEntry(account=account, patients=patients,
                                     action=None if row["action"] is None else text_of(row["action"]),
