@@ -140,8 +140,10 @@ class AuditTable:
             raise
         except Exception as exc:
             self.close()
-            hint = "" if self._password else " (no password in the environment)"
-            raise CanaryError(f"cannot connect to {t.where()} as {t.user}: {driver_message(exc)}{hint}") from exc
+            message = driver_message(exc)
+            refused = "denied" in message.lower() or "password" in message.lower()
+            hint = " (no password in the environment)" if refused and not self._password else ""
+            raise CanaryError(f"cannot connect to {t.where()} as {t.user}: {message}{hint}") from exc
 
     def close(self) -> None:
         if self._conn is not None:
