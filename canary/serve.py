@@ -8,16 +8,25 @@ sweeps) has a ``services.py`` listed in ``SERVICE_MODULES`` with:
 - ``readiness(ctx, options, started) -> list[ReadinessCheck]`` (optional): what ``/readyz`` checks;
 - ``metrics(ctx, options, started) -> list[collector]`` (optional): extra ``prometheus_client``
   collectors served on ``/metrics`` beside those computed from the registry.
+- ``LEASED_ROLE`` (optional): the leased role all of the module's services belong to.
 
 Each service opens its own registry connection (SQLite connections are per thread).
+
+Roles (``canary serve --role``) split the process across hosts sharing one registry: ``options["roles"]``
+says which ones this process runs, and each domain starts only the services of those roles. The
+``scheduler`` and ``delivery`` roles act in one process at a time: their services run inside a
+:class:`LeasedServices`, which starts them only while it holds the role's lease (canary.store.leases).
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import importlib
 import logging
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,6 +35,9 @@ import click
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from canary.errors import CanaryError
+from canary.settings import get_setting
+from canary.store import open_db
+from canary.store.leases import Holder, acquire, release
 
 log = logging.getLogger("canary.serve")
 
@@ -38,6 +50,35 @@ SERVICE_MODULES = [
     "canary.watch.egress.services",
     "canary.alert.services",
 ]
+
+
+# What each role runs: web = the console; callbacks, dns, smtp = the tripwire listeners (smtp also polls
+# the IMAP mailboxes); logs = the access-log sources; scheduler = the periodic jobs (leak-sweep feeds);
+# delivery = alert correlation and delivery. Only scheduler and delivery are leased.
+ROLES = ("web", "callbacks", "dns", "smtp", "logs", "scheduler", "delivery")
+LEASED_ROLES = ("scheduler", "delivery")
+
+
+def parse_roles(given: Iterable[str]) -> frozenset[str]:
+    """``--role`` values to the set this process runs (none given: every role)."""
+    roles: list[str] = []
+    for role in given:
+        if role not in ROLES:
+            raise CanaryError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+        if role in roles:
+            raise CanaryError(f"role {role!r} given twice")
+        roles.append(role)
+    return frozenset(roles or ROLES)
+
+
+def runs(options: dict[str, Any], role: str) -> bool:
+    """Whether this ``serve`` runs ``role`` (every role when started without ``--role``)."""
+    return role in options.get("roles", ROLES)
+
+
+def role_explicit(options: dict[str, Any], role: str) -> bool:
+    """Whether ``role`` was asked for by name (then e.g. the DNS listener runs without --dns)."""
+    return role in options.get("roles", ()) and options.get("roles") != frozenset(ROLES)
 
 
 class Service(Protocol):
@@ -80,8 +121,14 @@ def build_services(ctx: ServeContext, options: dict[str, Any]) -> list[Service]:
     services: list[Service] = []
     for module in _modules():
         factory = getattr(module, "services", None)
-        if factory is not None:
+        if factory is None:
+            continue
+        role = getattr(module, "LEASED_ROLE", None)
+        if role is None:
             services.extend(factory(ctx, options))
+        elif runs(options, role) and factory(ctx, options):
+            # Built again on each takeover: a stopped service is not restarted.
+            services.append(LeasedServices(ctx.db_path, role, functools.partial(factory, ctx, options)))
     return services
 
 
@@ -156,3 +203,76 @@ def stop_all(services: list[Service]) -> None:
             service.stop()
         except Exception:  # one failing stop must not keep the others running
             log.exception("stopping %s failed", service.name)
+
+
+class LeasedServices:
+    """The services of a leased role: started while this process holds the lease, stopped when it is lost.
+
+    A thread tries to take the lease every third of its length, renews it while holding it, and stops
+    the services as soon as a renewal fails or the lease would have expired unrenewed (so two
+    holders never act at once as long as the hosts' clocks agree).
+    """
+
+    def __init__(self, db_path: Path, role: str, factory: Callable[[], list[Service]], *,
+                 lease_seconds: float | None = None) -> None:
+        self.name = f"{role} lease"
+        self.role = role
+        self.db_path = db_path
+        self.factory = factory
+        self.holder = Holder()
+        self.lease_seconds = lease_seconds
+        self.running: list[Service] = []
+        self.held = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.lease_seconds is None:
+            db = open_db(self.db_path)
+            try:
+                self.lease_seconds = max(1.0, float(get_setting(db, "serve.lease_seconds")))
+            finally:
+                db.close()
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+
+    def _run(self) -> None:
+        assert self.lease_seconds is not None
+        db = open_db(self.db_path)
+        valid_until = 0.0
+        try:
+            while not self._stop.is_set():
+                try:
+                    started = time.time()
+                    if acquire(db, self.role, self.holder, self.lease_seconds):
+                        valid_until = started + self.lease_seconds
+                        if not self.running:
+                            log.info("took the %s lease (%s)", self.role, self.holder.id)
+                            self.running = start_all(self.factory())
+                            self.held.set()
+                    elif self.running:
+                        log.warning("lost the %s lease: stopping its services", self.role)
+                        self._release_services()
+                except Exception:  # registry busy or unreadable: try again, but never act past expiry
+                    log.exception("%s: lease renewal failed", self.role)
+                if self.running and time.time() >= valid_until:
+                    log.warning("%s lease not renewed in time: stopping its services", self.role)
+                    self._release_services()
+                self._stop.wait(self.lease_seconds / 3)
+        finally:
+            self._release_services()
+            try:
+                release(db, self.role, self.holder)
+            except Exception:
+                log.exception("%s: cannot release the lease (it expires by itself)", self.role)
+            db.close()
+
+    def _release_services(self) -> None:
+        stop_all(self.running)
+        self.running = []
+        self.held.clear()

@@ -161,6 +161,9 @@ CORE_SETTINGS = [
             "refused (locked, disk full); replayed when it takes writes again."),
     Setting("journal.wait_ms", int, 2000,
             "How long a listener waits for a busy registry before journalling the sighting and answering."),
+    Setting("serve.lease_seconds", float, 30.0,
+            "How long the scheduler and delivery leases of 'canary serve --role' last without renewal: "
+            "another host takes a role over this long after its holder died (same host: at once)."),
 ]
 
 SETTING_MODULES = [

@@ -9,6 +9,9 @@ import click
 from canary.alert.worker import alert_services
 from canary.serve import ServeContext, Service
 
+# Correlation and delivery act in one process at a time (canary.serve wraps them in the lease).
+LEASED_ROLE = "delivery"
+
 SERVE_OPTIONS: list[click.Option] = [
     click.Option(["--alerts/--no-alerts", "alerts"], default=True, show_default=True,
                  help="Run the alert correlation and delivery workers."),

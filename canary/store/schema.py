@@ -140,7 +140,22 @@ def _journal_replayed(db: sqlite_utils.Database) -> None:
     )
 
 
+def _leases(db: sqlite_utils.Database) -> None:
+    # One row per role that only one ``canary serve`` may act in at a time (scheduler, delivery).
+    db.execute(
+        """CREATE TABLE leases (
+               name TEXT PRIMARY KEY,
+               holder TEXT NOT NULL,
+               host TEXT NOT NULL,
+               pid INTEGER NOT NULL,
+               acquired_at TEXT NOT NULL,
+               expires_at REAL NOT NULL
+           )"""
+    )
+
+
 MIGRATIONS = [("core-001-tables", _core_tables), ("core-002-login-failures", _login_failures),
               ("core-003-web-sessions", _web_sessions),
               ("core-004-system-site-and-profile", _system_site),
-              ("core-005-journal-replayed", _journal_replayed)]
+              ("core-005-journal-replayed", _journal_replayed),
+              ("core-006-leases", _leases)]

@@ -7,7 +7,6 @@ import logging
 import os
 import secrets
 import signal
-import socket
 import sys
 import threading
 from typing import Any
@@ -22,11 +21,15 @@ from canary.files import write_atomic
 from canary.ops.lock import ServeLock
 from canary.output import echo_json, echo_rows
 from canary.serve import (
+    ROLES as SERVE_ROLES,
+)
+from canary.serve import (
     ServeContext,
     address_problem,
     build_metrics,
     build_readiness,
     build_services,
+    parse_roles,
     serve_options,
     start_all,
     stop_all,
@@ -50,8 +53,10 @@ from canary.web.users import (
 )
 
 
-def _serve(ctx: CliContext, host: str, port: int, **options: Any) -> None:
+def _serve(ctx: CliContext, host: str, port: int, role: tuple[str, ...], **options: Any) -> None:
     """Run the console and every configured listener and worker until interrupted."""
+    roles = parse_roles(role)
+    options["roles"] = roles
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _refuse_bad_settings(environment_problems())  # before creating anything
     ctx.create_db()  # the first start creates the registry
@@ -60,15 +65,18 @@ def _serve(ctx: CliContext, host: str, port: int, **options: Any) -> None:
     serve_lock = ServeLock(ctx.db_path)
     serve_lock.acquire()
     try:
-        _run(ctx, host, port, **options)
+        serve_ctx = ServeContext(db_path=ctx.db_path)
+        if "web" not in roles:
+            _serve_without_console(serve_ctx, roles, options)
+        else:
+            _run(ctx, serve_ctx, host, port, options)
     finally:
         serve_lock.release()
 
 
-def _run(ctx: CliContext, host: str, port: int, **options: Any) -> None:
+def _run(ctx: CliContext, serve_ctx: ServeContext, host: str, port: int, options: dict[str, Any]) -> None:
     _first_admin(ctx)
     app = create_app({"DATABASE": str(ctx.db_path)})
-    serve_ctx = ServeContext(db_path=ctx.db_path)
     services = start_all(build_services(serve_ctx, options))
     # /readyz and /metrics (canary.ops.health) see what this process started.
     app.config["READINESS_CHECKS"] = build_readiness(serve_ctx, options, services)
@@ -101,16 +109,26 @@ def _run(ctx: CliContext, host: str, port: int, **options: Any) -> None:
         stop_all(services)
 
 
-def _console_socket(host: str, port: int) -> socket.socket:
-    """Bind the console's socket ourselves: werkzeug would print its own lines and exit on a port in use."""
-    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-    return socket.create_server((host, port), family=family, backlog=128)
-
-
 def _refuse_bad_settings(problems: list[str]) -> None:
     """A worker started with a bad setting would fail later in a log nobody reads: refuse to start instead."""
     if problems:
         raise CanaryError("; ".join(problems) + " (see 'canary doctor')")
+
+
+def _serve_without_console(serve_ctx: ServeContext, roles: frozenset[str], options: dict[str, Any]) -> None:
+    """A process of other roles only (a DMZ host's listeners, a worker): run until SIGTERM or SIGINT."""
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_args: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_args: stopping.set())
+    services = start_all(build_services(serve_ctx, options))
+    serve_ctx.scheduler.start()
+    click.echo(f"serving roles {', '.join(r for r in SERVE_ROLES if r in roles)} (no console)", err=True)
+    try:
+        while not stopping.wait(1.0):
+            pass
+    finally:
+        serve_ctx.scheduler.shutdown(wait=False)
+        stop_all(services)
 
 
 def _first_admin(ctx: CliContext) -> None:
@@ -141,6 +159,9 @@ def build_serve_command() -> click.Command:
     params: list[click.Parameter] = [
         click.Option(["--host"], default="127.0.0.1", show_default=True, help="Console address."),
         click.Option(["--port"], type=int, default=8080, show_default=True, help="Console port."),
+        click.Option(["--role"], multiple=True, metavar="ROLE",
+                     help=f"Run only this role (repeatable; default: all): {', '.join(ROLES)}. "
+                          "scheduler and delivery act in one process at a time (a lease in the registry)."),
         *serve_options(),
     ]
     return click.Command(

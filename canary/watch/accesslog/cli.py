@@ -12,6 +12,7 @@ from canary.watch.accesslog.allow import add_rule, list_rules, remove_rule
 from canary.watch.accesslog.parsers import FORMATS, parse_field_options
 from canary.watch.accesslog.replay import replay_file
 from canary.watch.accesslog.sources import LIST_KEYS, add_source, list_sources, remove_source, source_for_system
+from canary.watch.accesslog.sqltable import SQL_FORMATS
 
 
 @click.group()
@@ -22,21 +23,26 @@ def logs() -> None:
 @logs.command("add")
 @click.argument("system")
 @click.option("--from", "url", required=True, metavar="URL",
-              help="syslog://HOST:PORT (also syslog+udp://, syslog+tcp://), file:///path or "
-                   "fhir-auditevent:https://server/fhir")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Line format (implied for fhir-auditevent:).")
+              help="syslog://HOST:PORT (also syslog+udp://, syslog+tcp://), file:///path, "
+                   "fhir-auditevent:https://server/fhir or sql+mysql://user@host/db?table=user_log "
+                   "(also sql+postgresql://; password from the environment)")
+@click.option("--format", "fmt", type=click.Choice(FORMATS + SQL_FORMATS),
+              help="Line format (implied for fhir-auditevent: and sql+ sources).")
 @click.option("--pattern", help="Regex with named groups user, patient (or ipp, nir), action, time, ip.")
 @click.option("--field", "fields", multiple=True, metavar="KEY=PATH",
               help="jsonl: dotted path, csv: column name or 0-based index; KEY is account, patient, action, "
                    "time or ip (patient may repeat).")
-@click.option("--every", help="Polling period of a fhir-auditevent: source, e.g. 1m (default 1m).")
+@click.option("--every", help="Polling period of a fhir-auditevent: source (default 1m) or of a sql+ source "
+                              "(default 5s), e.g. 30s.")
+@click.option("--ipp-query", metavar="SQL",
+              help="sql+ sources: SELECT (patient id, IPP) ... IN ({ids}), to map the EHR's patient ids to IPPs.")
 @click.option("--name", help="Source name (default: SYSTEM); needed for a second trail of one system.")
 @pass_ctx
 def logs_add(ctx: CliContext, system: str, url: str, fmt: str | None, pattern: str | None,
-             fields: tuple[str, ...], every: str | None, name: str | None) -> None:
+             fields: tuple[str, ...], every: str | None, ipp_query: str | None, name: str | None) -> None:
     """Watch an audit trail of SYSTEM. / Surveiller un journal d'accès de SYSTEM."""
     source = add_source(ctx.db, system, url, fmt, pattern=pattern, fields=parse_field_options(fields),
-                        every=every, name=name)
+                        every=every, name=name, ipp_query=ipp_query)
     click.echo(f"source {source['name']} added ({source['kind']}, {source['format']}); a running 'canary serve' "
                "starts it within 5 s / un 'canary serve' en cours la démarre sous 5 s")
 

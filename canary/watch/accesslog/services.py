@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from canary.serve import ServeContext, Service
+from canary.serve import ServeContext, Service, runs
 from canary.settings import get_setting
 from canary.store import open_db
 from canary.watch.accesslog.supervisor import AccessLogSupervisor
@@ -23,7 +23,7 @@ SERVE_OPTIONS: list[click.Option] = [
 
 
 def services(ctx: ServeContext, options: dict[str, Any]) -> list[Service]:
-    if options.get("no_access_logs"):
+    if options.get("no_access_logs") or not runs(options, "logs"):
         return []
     db = open_db(ctx.db_path)
     try:

@@ -19,6 +19,9 @@ SETTINGS: list[Setting] = [
     Setting("accesslog.fhir_bearer_token", str, "",
             "Bearer token sent to the FHIR servers polled for AuditEvents (empty: no Authorization header).",
             secret=True),
+    Setting("accesslog.sql_gap_seconds", float, 30.0,
+            "Database sources: how long a key missing between two rows read (its EHR transaction not yet "
+            "committed) is looked for again before it is taken as never written (a rollback)."),
     Setting("accesslog.poll_interval", float, 0.2,
             "Seconds between two looks at a tailed file (bounds the write-to-event delay).",
             minimum=0.01),

@@ -15,29 +15,34 @@ from canary.errors import CanaryError, NotFound
 from canary.store.registry import get_system, now_iso
 from canary.store.tx import write_transaction
 from canary.watch.accesslog.parsers import build_parser
+from canary.watch.accesslog.sqltable import SQL_FORMATS, SqlTarget, check_ipp_query, parse_sql_url
 from canary.watch.accesslog.timeparse import parse_duration
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 FHIR_PREFIX = "fhir-auditevent:"
 DEFAULT_FHIR_EVERY = 60
+DEFAULT_SQL_EVERY = 5
 LIST_KEYS = ("name", "system", "kind", "url", "format", "every", "lines", "malformed", "matched", "events",
              "last_line_at", "last_malformed", "last_error", "last_error_at", "created_at")
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    kind: str  # syslog, file, fhir
+    kind: str  # syslog, file, fhir, sql
     host: str | None = None
     port: int | None = None
     transports: tuple[str, ...] = ()
     path: Path | None = None
     base_url: str | None = None
+    sql: SqlTarget | None = None
 
 
 def parse_from(url: str) -> Endpoint:
     """Read a ``--from`` value: syslog://HOST:PORT (syslog+udp://, syslog+tcp://), file:///path,
-    fhir-auditevent:https://server/fhir."""
+    fhir-auditevent:https://server/fhir, sql+mysql://user@host/db?table=T (or sql+postgresql://)."""
     text = url.strip()
+    if text.startswith("sql+"):
+        return Endpoint("sql", sql=parse_sql_url(text))
     if text.startswith(FHIR_PREFIX):
         base = text[len(FHIR_PREFIX):].rstrip("/")
         parts = urlsplit(base)
@@ -58,8 +63,8 @@ def parse_from(url: str) -> Endpoint:
         if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
             raise CanaryError(f"invalid --from {url!r}: expected file:///absolute/path")
         return Endpoint("file", path=Path(parts.path))
-    raise CanaryError(f"invalid --from {url!r}: use syslog://HOST:PORT, file:///path or "
-                      "fhir-auditevent:https://server/fhir")
+    raise CanaryError(f"invalid --from {url!r}: use syslog://HOST:PORT, file:///path, "
+                      "fhir-auditevent:https://server/fhir or sql+mysql://user@host/db?table=user_log")
 
 
 def add_source(
@@ -72,27 +77,45 @@ def add_source(
     fields: dict[str, list[str]] | None = None,
     every: str | None = None,
     name: str | None = None,
+    ipp_query: str | None = None,
 ) -> dict[str, Any]:
     get_system(db, system)
     endpoint = parse_from(url)
-    if endpoint.kind == "fhir":
+    options: dict[str, Any] = {}
+    if ipp_query is not None and endpoint.kind != "sql":
+        raise CanaryError("--ipp-query applies to database (sql+...) sources only")
+    if endpoint.kind == "sql":
+        fmt = fmt or SQL_FORMATS[0]
+        if fmt not in SQL_FORMATS:
+            raise CanaryError(f"a database source is read with --format {' or '.join(SQL_FORMATS)}")
+        if pattern or fields:
+            raise CanaryError("--pattern and --field do not apply to a database source")
+        every_seconds = int(parse_duration(every, "--every").total_seconds()) if every else DEFAULT_SQL_EVERY
+        if every_seconds < 1:
+            raise CanaryError("--every must be at least 1s")
+        if ipp_query is not None:
+            options["ipp_query"] = check_ipp_query(ipp_query)
+    elif fmt in SQL_FORMATS:
+        raise CanaryError(f"--format {fmt} reads a database table: --from sql+mysql://user@host/db?table=user_log")
+    elif endpoint.kind == "fhir":
         fmt = fmt or "fhir-auditevent"
         if fmt != "fhir-auditevent":
             raise CanaryError("a fhir-auditevent: source is read with --format fhir-auditevent")
         every_seconds = int(parse_duration(every, "--every").total_seconds()) if every else DEFAULT_FHIR_EVERY
     else:
         if every:
-            raise CanaryError("--every applies to fhir-auditevent: sources only (files and syslog are live)")
+            raise CanaryError("--every applies to fhir-auditevent: and sql+ sources only (files and syslog are live)")
         if not fmt:
             raise CanaryError("--format is required: mediboard, regex, jsonl, csv or fhir-auditevent")
         every_seconds = None
-    build_parser(fmt, pattern, fields)  # reject a bad pattern or field now, not in the service
+    if endpoint.kind != "sql":
+        build_parser(fmt, pattern, fields)  # reject a bad pattern or field now, not in the service
     name = name or system
     if not _NAME.match(name):
         raise CanaryError(f"invalid source name {name!r}: lower-case letters, digits, '.', '_' or '-'")
     row = {"name": name, "system": system, "kind": endpoint.kind, "url": url.strip(), "format": fmt,
            "pattern": pattern, "fields": json.dumps(fields or {}), "every": every_seconds,
-           "created_at": now_iso()}
+           "created_at": now_iso(), "options": json.dumps(options)}
     with write_transaction(db):
         if db.execute("SELECT 1 FROM accesslog_sources WHERE name = ?", [name]).fetchone():
             hint = " (give another --name to watch a second trail of this system)" if name == system else ""
@@ -109,6 +132,7 @@ def add_source(
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
     row = dict(row)
     row["fields"] = json.loads(row.get("fields") or "{}")
+    row["options"] = json.loads(row.get("options") or "{}")
     return row
 
 

@@ -16,13 +16,14 @@ from typing import Any
 from canary.store import open_db
 from canary.watch.accesslog.fhir_poller import FhirPollService
 from canary.watch.accesslog.sources import list_sources, record_error
+from canary.watch.accesslog.sqlpoller import SqlPollService
 from canary.watch.accesslog.syslog import SyslogService
 from canary.watch.accesslog.tailer import FileTailService
 
 log = logging.getLogger("canary.accesslog")
 
 SYNC_SECONDS = 5.0
-_SIGNATURE_KEYS = ("kind", "url", "format", "pattern", "fields", "every", "created_at")
+_SIGNATURE_KEYS = ("kind", "url", "format", "pattern", "fields", "every", "created_at", "options")
 
 
 def build_service(db_path: Path, source: dict[str, Any], scheduler: Any, poll_interval: float) -> Any:
@@ -30,6 +31,8 @@ def build_service(db_path: Path, source: dict[str, Any], scheduler: Any, poll_in
         return SyslogService(db_path, source)
     if source["kind"] == "file":
         return FileTailService(db_path, source, poll_interval=poll_interval)
+    if source["kind"] == "sql":
+        return SqlPollService(db_path, source)
     return FhirPollService(db_path, source, scheduler)
 
 

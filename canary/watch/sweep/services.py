@@ -20,6 +20,9 @@ from canary.watch.sweep.schedule import is_due, parse_schedule
 log = logging.getLogger("canary.sweep")
 SYNC_SECONDS = 60
 
+# One process at a time runs the feeds on their schedule (canary.serve wraps them in the lease).
+LEASED_ROLE = "scheduler"
+
 SERVE_OPTIONS: list[click.Option] = [
     click.Option(["--no-sweeps"], is_flag=True, default=False,
                  help="Do not run the leak-sweep feeds on their schedule (see 'canary sweep --daemon')."),

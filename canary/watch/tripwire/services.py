@@ -3,6 +3,8 @@
 One writer thread is shared by every listener of the process (SQLite has one writer at a time); it
 starts first and stops last. The HTTP callback listener always runs; DNS and SMTP with ``--dns`` /
 ``--smtp`` (or their ``tripwire.*_enabled`` settings); IMAP polling when ``tripwire.imap_host`` is set.
+With ``--role``, only the listeners of the roles given run (``callbacks``, ``dns``, ``smtp`` — IMAP
+polling goes with ``smtp``); a role named explicitly needs no ``--dns``/``--smtp``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from waitress import wasyncore
 from waitress.server import create_server
 
 from canary.errors import CanaryError
-from canary.serve import ServeContext, Service
+from canary.serve import ServeContext, Service, role_explicit, runs
 from canary.settings import get_setting
 from canary.store import open_db
 from canary.store.journal import Journal, journal_path, journal_settings
@@ -192,27 +194,32 @@ class ImapService:
 
 def build(db_path: Path, ctx: ServeContext | None, options: dict[str, Any]) -> list[Any]:
     """The services for these options; reads the settings once, at start-up."""
+    if not any(runs(options, role) for role in ("callbacks", "dns", "smtp")):
+        return []
     db = open_db(db_path)
     try:
         policy = NoisePolicy.from_settings(db)
         writer = tripwire_writer(db, db_path, SightingStore(policy, int(get_setting(db, "tripwire.smtp_max_bytes"))))
         out: list[Any] = [WriterService(writer)]
-        out.append(CallbackService(
-            writer, CallbackConfig.from_settings(db),
-            host=options.get("callback_host") or str(get_setting(db, "tripwire.callback_host")),
-            port=_port(options.get("callback_port"), get_setting(db, "tripwire.callback_port")),
-            threads=int(get_setting(db, "tripwire.callback_threads")),
-        ))
-        if options.get("dns") or get_setting(db, "tripwire.dns_enabled"):
+        if runs(options, "callbacks"):
+            out.append(CallbackService(
+                writer, CallbackConfig.from_settings(db),
+                host=options.get("callback_host") or str(get_setting(db, "tripwire.callback_host")),
+                port=_port(options.get("callback_port"), get_setting(db, "tripwire.callback_port")),
+                threads=int(get_setting(db, "tripwire.callback_threads")),
+            ))
+        if runs(options, "dns") and (options.get("dns") or role_explicit(options, "dns")
+                                     or get_setting(db, "tripwire.dns_enabled")):
             resolver = TripwireResolver(ZoneAnswers.from_settings(db), writer, policy)
             out.append(DnsService(resolver, options.get("dns_host") or str(get_setting(db, "tripwire.dns_host")),
                                   _port(options.get("dns_port"), get_setting(db, "tripwire.dns_port"))))
-        if options.get("smtp") or get_setting(db, "tripwire.smtp_enabled"):
+        if runs(options, "smtp") and (options.get("smtp") or role_explicit(options, "smtp")
+                                      or get_setting(db, "tripwire.smtp_enabled")):
             smtp = _smtp_service(db, writer, policy, options)
             if smtp is not None:
                 out.append(smtp)
         mailboxes = mailboxes_from_settings(db)
-        if mailboxes and ctx is not None:
+        if mailboxes and ctx is not None and runs(options, "smtp"):
             out.append(ImapService(ctx, mailboxes, policy, int(get_setting(db, "tripwire.imap_interval"))))
         return out
     finally:
