@@ -16,4 +16,9 @@ SETTINGS: list[Setting] = [
     Setting("sweep.engine", str, "auto",
             "Search engine of sweeps: 'native' (compiled core, needs the Hyperscan headers at install time), "
             "'python' (same findings, several times slower) or 'auto' (native when it was built)."),
+    Setting("sweep.dask_scheduler", str, "",
+            "Address of a Dask scheduler (tcp://host:8786) that runs feed sweeps on its workers; empty: sweeps run "
+            "here. The workers receive the sweep index (the canary->system map): they must be trusted hosts."),
+    Setting("sweep.dask_timeout", float, 10.0,
+            "Seconds to wait for the Dask scheduler to answer, and for it to have a worker."),
 ]
