@@ -16,7 +16,7 @@ from typing import BinaryIO
 from canary.watch.sweep.containers import Budget, Leaf, Walker, unreadable
 from canary.watch.sweep.index import SweepIndex
 from canary.watch.sweep.limits import Limits
-from canary.watch.sweep.linkage import grade_score, records_in
+from canary.watch.sweep.linkage import Grader, records_in
 from canary.watch.sweep.matcher import CHUNK, OVERLAP, Finding, StreamMatcher
 from canary.watch.sweep.sources import SPLIT_MIN, Unit, Unreachable, expand, open_remote
 from canary.watch.sweep.textnorm import looks_binary, sniff_encoding
@@ -312,9 +312,10 @@ def merge_results(results: list[UnitResult], report: ScanReport, coincidence: li
 def grade_findings(findings: list[Finding], coincidence: list[float], records: float) -> list[Finding]:
     """Weak-field findings graded for the size of the whole scan; those below its threshold dropped."""
     kept = []
+    grader = Grader(coincidence, records)
     for finding in findings:
         if finding.confidence != "high":
-            graded = grade_score(finding.score, finding.structured, coincidence, records)
+            graded = grader.grade_score(finding.score, finding.structured)
             if graded is None:
                 continue
             finding.confidence, finding.severity = graded
