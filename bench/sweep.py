@@ -278,6 +278,23 @@ def time_dask(base: list[str], corpus: Path, mb: float, literal: dict[str, bool]
               f"{len(literal)}), findings {len(report['findings'])}, skipped {len(report['skipped'])}")
 
 
+def time_before(checkout: Path, db_path: Path, corpus: Path, mb: float, base: list[str]) -> None:
+    """``scan --jobs 1`` of another checkout then of this one, twice each, alternating (the machine's load
+    drifts); the findings must be the same."""
+    env = dict(os.environ, PYTHONPATH=str(checkout))
+    before_cmd = [sys.executable, "-m", "canary", "--db", str(db_path), "scan", "--json", str(corpus)]
+    outputs = {}
+    for _round in range(2):
+        for label, cmd, kwargs in (("before", before_cmd, {"cwd": checkout, "env": env}),
+                                   ("now", [*base, str(corpus)], {"cwd": ROOT})):
+            wall, cpu, rss, out = _run(cmd, **kwargs)
+            outputs[label] = json.loads(out)["findings"]
+            print(f"canary scan --jobs 1 ({label}: {checkout if label == 'before' else ROOT}): {wall:.1f} s wall, "
+                  f"{cpu:.1f} s CPU, {mb / max(cpu, 1e-9):.0f} MB/s per CPU-second, peak RSS {rss} MB")
+    same = outputs["before"] == outputs["now"]
+    print(f"findings before and now: {'identical' if same else 'DIFFERENT'} ({len(outputs['now'])} findings)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=1024, help="corpus size in MB (default 1024)")
@@ -289,6 +306,9 @@ def main() -> None:
                         help="canaries from 'canary seed' (default) or hand-made records")
     parser.add_argument("--gzip", action="store_true",
                         help="also time the scan of the gzip-compressed corpus against 'gzip -dc' alone")
+    parser.add_argument("--before", type=Path, default=None,
+                        help="another checkout of canary (e.g. the previous release, unpacked with git archive, its "
+                             "native .so copied in) whose 'scan --jobs 1' is timed in the same run, findings compared")
     parser.add_argument("--dask", default="",
                         help="comma-separated worker counts of a local Dask cluster to time 'scan --dask' on")
     parser.add_argument("--compare-matchers", action="store_true",
@@ -343,6 +363,8 @@ def main() -> None:
     from canary.watch.sweep.search import resolve_engine
     print(f"engine: {resolve_engine(os.environ.get('CANARY_SWEEP_ENGINE', 'auto'))} "
           "(CANARY_SWEEP_ENGINE=python times the pure-Python one)")
+    if args.before:
+        time_before(args.before, db_path, corpus, mb, base)
     timings = {}
     for jobs in [int(j) for j in args.jobs.split(",")]:
         wall, cpu, rss, out = _run([*base, "--jobs", str(jobs), str(corpus)], cwd=ROOT)

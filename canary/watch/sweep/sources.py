@@ -101,8 +101,12 @@ def _file_units(file: Path, jobs: int, skipped: list[dict], split_min: int) -> l
     if encoding.startswith("utf-16") or head[1::2].count(0) > len(head) // 4:
         return [Unit(name=name, path=name, size=size)]
     step = max(split_min // 2, size // (jobs * 4))
-    return [Unit(name=name, path=name, start=s, end=min(size, s + step), encoding=encoding,
-                 size=min(size, s + step) - s) for s in range(0, size, step)]
+    starts = list(range(0, size, step))
+    if len(starts) > 1 and size - starts[-1] < step // 4:
+        starts.pop()  # a few bytes left over join the last range instead of making a unit of their own
+    ends = [*starts[1:], size]
+    return [Unit(name=name, path=name, start=s, end=e, encoding=encoding, size=e - s)
+            for s, e in zip(starts, ends, strict=True)]
 
 
 def _listed_units(url: str, skipped: list[dict]) -> list[Unit]:
