@@ -246,3 +246,61 @@ class _KeysSeen(distributed.diagnostics.plugin.SchedulerPlugin):
     def transition(self, key, start, finish, *args, **kwargs) -> None:
         if finish == "memory":
             self.keys.append(key)
+
+
+@pytest.fixture
+def lone_worker(tmp_path):
+    """A scheduler and one worker without a nanny, as `dask scheduler` and `dask worker` processes: kill the
+    worker and the cluster has none left."""
+    import subprocess
+    import sys
+
+    address_file = tmp_path / "scheduler.json"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler = subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
+                                  "--no-dashboard", "--scheduler-file", str(address_file)], **quiet)
+    worker = None
+    try:
+        deadline = time.monotonic() + 60
+        while not address_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.2)  # the file is written whole, but let it land
+        worker = subprocess.Popen([sys.executable, "-m", "dask", "worker", "--no-nanny", "--nthreads", "1",
+                                   "--no-dashboard", "--scheduler-file", str(address_file)], **quiet)
+        address = json.loads(address_file.read_text())["address"]
+        with distributed.Client(address, set_as_default=False) as probe:
+            probe.wait_for_workers(1, timeout=60)
+        yield address, worker
+    finally:
+        for process in (worker, scheduler):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait(10)
+
+
+def test_when_every_worker_is_gone_the_rest_is_skipped_not_waited_for(db, sweep_canaries, tmp_path, blocking_site,
+                                                                      lone_worker):
+    """A cluster that loses its last worker mid-scan: the units left are skipped after sweep.dask_timeout."""
+    from canary.watch.sweep.cluster import scan_on_dask
+
+    address, worker = lone_worker
+    (tmp_path / "a.csv").write_text(ROWS, encoding="utf-8")
+    url = f"http://127.0.0.1:{blocking_site.server_port}/paste.txt"
+    outcome: dict = {}
+    local_file_done = threading.Event()  # its result is here: killing the worker cannot lose it any more
+
+    def progress(done: int, total: int) -> None:
+        if done and done == total:  # the URL counts 0 bytes: the local file is the whole total
+            local_file_done.set()
+
+    thread = threading.Thread(target=lambda: outcome.update(report=scan_on_dask(
+        build_index(db), [str(tmp_path / "a.csv"), url], Limits(), address, timeout=2.0, progress=progress)))
+    thread.start()
+    assert blocking_site.arrived.wait(60) and local_file_done.wait(60)
+    worker.kill()
+    thread.join(60)
+    assert not thread.is_alive()
+    report = outcome["report"]
+    assert report.skipped == [{"file": url, "reason": "not scanned: no Dask worker left (waited 2 s, "
+                                                      "sweep.dask_timeout)"}]
+    assert {f.file for f in report.findings} == {str(tmp_path / "a.csv")}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -116,22 +117,52 @@ def _scan_with(client: Client, scheduler: str, index: SweepIndex, inputs: list[s
                              key=[f"{name}-unit-{i}" for i in range(len(units))])
         position = {future.key: i for i, future in enumerate(futures)}
         results: list[UnitResult | None] = [None] * len(units)
-        for future in as_completed(futures, loop=client.loop):
-            i = position[future.key]
-            results[i] = _result_of(future, units[i])
-            future.release()
-            done += units[i].size
-            if progress:
-                progress(done, total)
+        pending = set(futures)
+        arriving = as_completed(futures, loop=client.loop)
+        no_worker_since: float | None = None
+        while pending:
+            finished = arriving.next_batch(block=False)
+            for future in finished:
+                pending.discard(future)
+                i = position[future.key]
+                results[i] = _result_of(client, future, units[i], timeout)
+                future.release()
+                done += units[i].size
+                if progress:
+                    progress(done, total)
+            if finished or not pending:
+                continue
+            time.sleep(0.1)
+            if client.nthreads():
+                no_worker_since = None
+                continue
+            # Every worker is gone: Dask would wait for one forever. Past the timeout, what is left is skipped.
+            no_worker_since = no_worker_since or time.monotonic()
+            if time.monotonic() - no_worker_since >= timeout:
+                for future in pending:
+                    i = position[future.key]
+                    results[i] = UnitResult(units[i], skipped=[{"file": units[i].name, "reason": (
+                        f"not scanned: no Dask worker left (waited {timeout:g} s, sweep.dask_timeout)")}])
+                client.cancel(list(pending))
+                pending = set()
     finally:
         _unregister(client, name)
     return merge_results([r for r in results if r is not None], report, index.coincidence)
 
 
-def _result_of(future: Any, unit: Unit) -> UnitResult:
+def _result_of(client: Client, future: Any, unit: Unit, timeout: float) -> UnitResult:
     """The unit's result; a unit that killed its workers or failed there is skipped, with the reason."""
     try:
-        result = future.result()
+        while True:
+            try:
+                result = future.result(timeout=timeout)
+                break
+            except TimeoutError:
+                # Finished on a worker that died before handing the result over: Dask computes it again,
+                # which only a live worker can do.
+                if not client.nthreads():
+                    return UnitResult(unit, skipped=[{"file": unit.name, "reason": (
+                        f"not scanned: no Dask worker left (waited {timeout:g} s, sweep.dask_timeout)")}])
     except KilledWorker:
         return UnitResult(unit, skipped=[{"file": unit.name, "reason": "a Dask worker died while scanning it "
                                           "(KilledWorker; retried up to distributed.scheduler.allowed-failures)"}])
