@@ -304,3 +304,29 @@ def test_when_every_worker_is_gone_the_rest_is_skipped_not_waited_for(db, sweep_
     assert report.skipped == [{"file": url, "reason": "not scanned: no Dask worker left (waited 2 s, "
                                                       "sweep.dask_timeout)"}]
     assert {f.file for f in report.findings} == {str(tmp_path / "a.csv")}
+
+
+def test_an_http_listing_page_is_swept_file_by_file(run_scan, tmp_path):
+    """A URL ending in '/' is an index page (fsspec's http filesystem): the files it links to are the inputs."""
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler
+
+    site = tmp_path / "site"
+    (site / "sub").mkdir(parents=True)
+    (site / "a.csv").write_text(ROWS, encoding="utf-8")
+    (site / "sub" / "b.csv").write_text(ROWS, encoding="utf-8")  # a page it links to is not walked
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(site)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_port}/"
+        report = run_scan(base)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert {f.file for f in report.findings} == {base + "a.csv"}
+    assert report.files == 1 and report.skipped == []
