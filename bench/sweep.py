@@ -17,6 +17,7 @@ import argparse
 import gzip
 import itertools
 import json
+import logging
 import os
 import random
 import shutil
@@ -263,7 +264,7 @@ def time_dask(base: list[str], corpus: Path, mb: float, literal: dict[str, bool]
     for n in counts:
         with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
                           scheduler_kwargs={"dashboard": False}, worker_dashboard_address=None,
-                          silence_logs=40) as cluster, \
+                          silence_logs=logging.CRITICAL) as cluster, \
                 Client(cluster.scheduler_address, set_as_default=False) as client:
             pids = list(client.run(os.getpid).values())
             before = _cpu_seconds(pids)
