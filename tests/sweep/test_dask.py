@@ -330,3 +330,27 @@ def test_an_http_listing_page_is_swept_file_by_file(run_scan, tmp_path):
         server.server_close()
     assert {f.file for f in report.findings} == {base + "a.csv"}
     assert report.files == 1 and report.skipped == []
+
+
+def test_a_malformed_scheduler_address_is_refused_in_one_line(cli, sweep_canaries, tmp_path):
+    (tmp_path / "a.csv").write_text(ROWS, encoding="utf-8")
+    result = cli("config", "set", "sweep.dask_scheduler", "scheduler.cert.fr")
+    assert result.exit_code == 1 and "is not a Dask scheduler address" in result.output
+    result = cli("scan", "--dask", "not-an-address", str(tmp_path / "a.csv"))
+    assert result.exit_code == 1 and result.output.strip().splitlines() == [
+        "error: 'not-an-address' is not a Dask scheduler address (such as tcp://scheduler:8786)"]
+    for good in ("tcp://127.0.0.1:8786", "tls://[::1]:8786", "scheduler:8786", ""):
+        assert cli("config", "set", "sweep.dask_scheduler", good).exit_code == 0
+
+
+def test_an_unreachable_scheduler_fails_each_feed_in_one_line(cli, db, sweep_canaries, tmp_path, monkeypatch):
+    (tmp_path / "a.csv").write_text(ROWS, encoding="utf-8")
+    assert cli("feed", "add", "one", str(tmp_path / "a.csv")).exit_code == 0
+    assert cli("feed", "add", "two", str(tmp_path)).exit_code == 0
+    monkeypatch.setenv("CANARY_SWEEP_DASK_TIMEOUT", "0.5")
+    monkeypatch.setenv("CANARY_SWEEP_DASK_SCHEDULER", "tcp://127.0.0.1:9")
+    result = cli("sweep", "--json")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    outcomes = json.loads(result.output[result.output.index("["):result.output.rindex("]") + 1])
+    assert [o["status"] for o in outcomes] == ["failed", "failed"]
+    assert all(o["error"].startswith("Dask scheduler tcp://127.0.0.1:9 unreachable") for o in outcomes)

@@ -30,6 +30,7 @@ from canary.watch.sweep.index import SweepIndex
 from canary.watch.sweep.limits import Limits
 from canary.watch.sweep.scanner import ScanReport, UnitResult, UnitScanner, merge_results
 from canary.watch.sweep.search import portable_search, restored_search
+from canary.watch.sweep.settings import check_scheduler_address
 from canary.watch.sweep.sources import SPLIT_MIN, Unit, expand
 
 PLUGIN_PREFIX = "canary-sweep-"
@@ -71,6 +72,7 @@ def scan_unit_on_worker(unit: Unit, plugin_name: str) -> UnitResult:
 
 def connect(scheduler: str, timeout: float) -> Client:
     """A client of ``scheduler``; an unreachable scheduler is one operator-fixable line."""
+    check_scheduler_address(scheduler)
     try:
         return Client(scheduler, timeout=f"{timeout}s", set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:

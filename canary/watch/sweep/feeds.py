@@ -120,7 +120,7 @@ def run_feed(db: sqlite_utils.Database, name: str, *, jobs: int = 1, limits: Lim
             outcome["error"] = report.skipped[0]["reason"]
         else:
             outcome["status"] = "ok"
-    except Unreachable as exc:
+    except (Unreachable, CanaryError) as exc:  # a reason the operator can act on: one line, no traceback
         outcome["error"] = str(exc)
     except Exception as exc:  # a feed must never take the scheduler down
         log.exception("feed %s failed", name)
