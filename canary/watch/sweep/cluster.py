@@ -85,7 +85,8 @@ def scan_on_dask(index: SweepIndex, inputs: list[str], limits: Limits, scheduler
                  progress: Callable[[int, int], None] | None = None, split_min: int = SPLIT_MIN) -> ScanReport:
     """Scan ``inputs`` on the Dask cluster at ``scheduler``: same findings as :func:`scanner.scan`.
 
-    A plain file larger than ``split_min`` bytes is cut into byte ranges (at line boundaries).
+    A plain file larger than ``split_min`` bytes is cut into byte ranges (each read 8 KiB past its end, so a
+    record cut there is read whole; lines and offsets renumbered on the caller).
     """
     client = connect(scheduler, timeout)
     try:
