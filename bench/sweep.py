@@ -2,6 +2,7 @@
 
     python3 bench/sweep.py                 # 1 GB corpus, 10,000 canaries, --jobs 1 and 2
     python3 bench/sweep.py --size 256      # a quicker run
+    python3 bench/sweep.py --size 256 --jobs 1 --dask 1,2,4   # also on a local Dask cluster of 1, 2, 4 workers
 
 It registers hand-made canaries (realistic French names and birth dates drawn from the seed lists,
 so names and dates collide with the background as in a real dump), writes a corpus of CSV rows, SQL
@@ -16,6 +17,7 @@ import argparse
 import gzip
 import itertools
 import json
+import logging
 import os
 import random
 import shutil
@@ -112,13 +114,16 @@ def _background(rng: random.Random, names, n: int) -> list[str]:
 def _sightings(canaries: list[dict], rng: random.Random, count: int) -> tuple[list[str], dict[str, bool]]:
     """Planted lines and, per planted canary, whether a literal marker search can see it."""
     planted, literal = [], {}
-    complete = [c for c in canaries if c.get("phones") and c.get("email") and c.get("nir")
-                and c["phones"][0].startswith("+33")]
+    # Most generated canaries have no e-mail (a consumer mailbox is only kept once confirmed): those with
+    # none get the phone line where the e-mail line would be.
+    complete = [c for c in canaries if c.get("phones") and c.get("nir") and c["phones"][0].startswith("+33")]
     for c in rng.sample(complete, count):
         phone = "0" + c["phones"][0][3:]
         y, m, d = c["birth_date"].split("-")
         nir = c["nir"]
         style = len(planted) % 8
+        if style == 2 and not c.get("email"):
+            style = 0
         line, visible = {
             0: (f"contact;{phone};\n", True),
             1: (f"{nir};x\n", True),
@@ -241,6 +246,56 @@ def compare_matchers(db_path: Path, corpus: Path, limit: int = 100 * 1024 * 1024
     print(f"matcher pyahocorasick: {limit / 1e6 / ac_time:.0f} MB/s, {hits} hits")
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of running processes, from /proc (the Dask workers are not our children)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def time_dask(base: list[str], corpus: Path, mb: float, literal: dict[str, bool], counts: list[int]) -> None:
+    """``canary scan --dask`` on a LocalCluster of n worker processes (one thread each), for each n."""
+    from distributed import Client, LocalCluster
+
+    for n in counts:
+        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                          scheduler_kwargs={"dashboard": False}, worker_dashboard_address=None,
+                          silence_logs=logging.CRITICAL) as cluster, \
+                Client(cluster.scheduler_address, set_as_default=False) as client:
+            pids = list(client.run(os.getpid).values())
+            before = _cpu_seconds(pids)
+            wall, cpu, rss, out = _run([*base, "--dask", cluster.scheduler_address, str(corpus)], cwd=ROOT)
+            workers_cpu = _cpu_seconds(pids) - before
+        report = json.loads(out)
+        ids = {f["canary_id"] for f in report["findings"]}
+        recall = len(ids & set(literal)) / len(literal)
+        print(f"canary scan --dask, {n} worker process(es): {wall:.1f} s wall, {mb / wall:.0f} MB/s, CPU "
+              f"{cpu:.1f} s caller + {workers_cpu:.1f} s workers ({mb / max(cpu + workers_cpu, 1e-9):.0f} MB/s per "
+              f"CPU-second), caller peak RSS {rss} MB, recall {recall:.0%} ({len(ids & set(literal))}/"
+              f"{len(literal)}), findings {len(report['findings'])}, skipped {len(report['skipped'])}")
+
+
+def time_before(checkout: Path, db_path: Path, corpus: Path, mb: float, base: list[str]) -> None:
+    """``scan --jobs 1`` of another checkout then of this one, twice each, alternating (the machine's load
+    drifts); the findings must be the same."""
+    env = dict(os.environ, PYTHONPATH=str(checkout))
+    before_cmd = [sys.executable, "-m", "canary", "--db", str(db_path), "scan", "--json", str(corpus)]
+    outputs = {}
+    for _round in range(2):
+        for label, cmd, kwargs in (("before", before_cmd, {"cwd": checkout, "env": env}),
+                                   ("now", [*base, str(corpus)], {"cwd": ROOT})):
+            wall, cpu, rss, out = _run(cmd, **kwargs)
+            outputs[label] = json.loads(out)["findings"]
+            print(f"canary scan --jobs 1 ({label}: {checkout if label == 'before' else ROOT}): {wall:.1f} s wall, "
+                  f"{cpu:.1f} s CPU, {mb / max(cpu, 1e-9):.0f} MB/s per CPU-second, peak RSS {rss} MB")
+    same = outputs["before"] == outputs["now"]
+    print(f"findings before and now: {'identical' if same else 'DIFFERENT'} ({len(outputs['now'])} findings)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=1024, help="corpus size in MB (default 1024)")
@@ -252,6 +307,11 @@ def main() -> None:
                         help="canaries from 'canary seed' (default) or hand-made records")
     parser.add_argument("--gzip", action="store_true",
                         help="also time the scan of the gzip-compressed corpus against 'gzip -dc' alone")
+    parser.add_argument("--before", type=Path, default=None,
+                        help="another checkout of canary (e.g. the previous release, unpacked with git archive, its "
+                             "native .so copied in) whose 'scan --jobs 1' is timed in the same run, findings compared")
+    parser.add_argument("--dask", default="",
+                        help="comma-separated worker counts of a local Dask cluster to time 'scan --dask' on")
     parser.add_argument("--compare-matchers", action="store_true",
                         help="also time Hyperscan against pyahocorasick on the squeezed corpus")
     args = parser.parse_args()
@@ -304,6 +364,8 @@ def main() -> None:
     from canary.watch.sweep.search import resolve_engine
     print(f"engine: {resolve_engine(os.environ.get('CANARY_SWEEP_ENGINE', 'auto'))} "
           "(CANARY_SWEEP_ENGINE=python times the pure-Python one)")
+    if args.before:
+        time_before(args.before, db_path, corpus, mb, base)
     timings = {}
     for jobs in [int(j) for j in args.jobs.split(",")]:
         wall, cpu, rss, out = _run([*base, "--jobs", str(jobs), str(corpus)], cwd=ROOT)
@@ -321,6 +383,9 @@ def main() -> None:
         for jobs, wall in timings.items():
             if jobs != 1:
                 print(f"speed-up --jobs {jobs}: {timings[1] / wall:.2f}x")
+    if args.dask:
+        print(f"(this machine has {os.cpu_count()} cores: more workers than free cores only share them)")
+        time_dask(base, corpus, mb, literal, [int(n) for n in args.dask.split(",")])
     if args.gzip:
         packed = corpus.with_suffix(".txt.gz")
         subprocess.run(["gzip", "-1", "-k", "-f", str(corpus)], check=True)

@@ -221,10 +221,7 @@ def test_cli_feed_and_sweep(cli, sweep_canaries, tmp_path):
     assert result.exit_code == 1 and "unknown feed" in result.output
 
 
-def test_parallel_jobs_split_a_big_file_and_number_lines(db, sweep_canaries, tmp_path, monkeypatch):
-    import canary.watch.sweep.sources as sources
-
-    monkeypatch.setattr(sources, "SPLIT_MIN", 64 * 1024)
+def test_parallel_jobs_split_a_big_file_and_number_lines(db, sweep_canaries, tmp_path):
     path = tmp_path / "big.csv"
     filler = "".join(f"{i};DURAND;Paul;01/01/1950\n" for i in range(20000))
     path.write_text(filler + "BERNARD-MARTIN;Nathalie;18/06/1981\n" + filler + "06 12 34 56 78\n", encoding="utf-8")
@@ -232,8 +229,9 @@ def test_parallel_jobs_split_a_big_file_and_number_lines(db, sweep_canaries, tmp
     from canary.watch.sweep.scanner import scan
 
     single = scan(build_index(db), [str(path)], Limits(), jobs=1)
-    parallel = scan(build_index(db), [str(path)], Limits(), jobs=2)
-    assert [(f.canary_id, f.line) for f in parallel.findings] == [(f.canary_id, f.line) for f in single.findings]
+    parallel = scan(build_index(db), [str(path)], Limits(), jobs=2, split_min=64 * 1024)
+    assert [(f.canary_id, f.line, f.offset) for f in parallel.findings] == \
+        [(f.canary_id, f.line, f.offset) for f in single.findings]
     assert [f.line for f in single.findings] == [20001, 40002]
     assert parallel.bytes == single.bytes == path.stat().st_size and parallel.files == 1
 

@@ -73,8 +73,11 @@ def slow_engine_note(ctx: CliContext) -> str | None:
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
 @click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Worker processes (big plain files are split between them).")
+@click.option("--dask", "dask", metavar="ADDRESS",
+              help="Run the scan on the workers of this Dask scheduler (tcp://host:8786); inputs are paths they "
+                   "share or URLs (http(s)://, s3://...). The workers receive the canary index: trusted hosts only.")
 @pass_ctx
-def scan_command(ctx: CliContext, inputs: tuple[str, ...], as_json: bool, jobs: int) -> None:
+def scan_command(ctx: CliContext, inputs: tuple[str, ...], as_json: bool, jobs: int, dask: str | None) -> None:
     """Look for canaries in dumps: files, folders, globs, archives and URLs (one sweep, stored)."""
     if not ctx.db.execute("SELECT 1 FROM canaries WHERE status = 'active' LIMIT 1").fetchone():
         raise CanaryError(f"registry {ctx.db_path} has no active canary: a scan could find nothing "
@@ -84,7 +87,7 @@ def scan_command(ctx: CliContext, inputs: tuple[str, ...], as_json: bool, jobs: 
         click.echo(note, err=True)
     update, close = _progress_bar()
     try:
-        sweep_id, report = run_sweep(ctx.db, list(inputs), jobs=jobs, progress=update)
+        sweep_id, report = run_sweep(ctx.db, list(inputs), jobs=jobs, progress=update, dask=dask)
     finally:
         if close:
             close()

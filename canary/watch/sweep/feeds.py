@@ -11,13 +11,14 @@ from typing import Any
 import sqlite_utils
 
 from canary.errors import CanaryError, NotFound
+from canary.settings import get_setting
 from canary.store.events import utcnow
 from canary.store.tx import write_transaction
 from canary.watch.sweep.index import build_index
 from canary.watch.sweep.limits import Limits
 from canary.watch.sweep.scanner import ScanReport, scan
 from canary.watch.sweep.schedule import is_due, parse_schedule
-from canary.watch.sweep.sources import Unreachable, fetch, is_url, url_list
+from canary.watch.sweep.sources import Unreachable, fetch, is_remote, is_url, url_list
 from canary.watch.sweep.store import finish_sweep, start_sweep, store_findings
 
 log = logging.getLogger("canary.sweep")
@@ -30,9 +31,9 @@ def add_feed(db: sqlite_utils.Database, name: str, source: str, schedule: str = 
     if not source.strip():
         raise CanaryError("a feed needs a source: a folder, a file glob, a URL or a JSON list of URLs")
     parsed = parse_schedule(schedule)
-    if not is_url(source) and not any(ch in source for ch in "*?[") and not Path(source).exists():
+    if not is_remote(source) and not any(ch in source for ch in "*?[") and not Path(source).exists():
         raise CanaryError(f"feed source {source!r} does not exist (a folder, a file glob or an http(s) URL)")
-    if not is_url(source):
+    if not is_remote(source):
         source = source if any(ch in source for ch in "*?[") else str(Path(source).resolve())
     row = {"name": name, "source": source, "schedule": parsed.text, "created_at": utcnow()}
     with write_transaction(db):
@@ -76,13 +77,22 @@ def resolve_source(source: str, limits: Limits) -> list[str]:
 
 def run_sweep(
     db: sqlite_utils.Database, inputs: list[str], *, feed: str | None = None, jobs: int = 1,
-    limits: Limits | None = None, progress: Callable[[int, int], None] | None = None,
+    limits: Limits | None = None, progress: Callable[[int, int], None] | None = None, dask: str | None = None,
 ) -> tuple[int, ScanReport]:
-    """Scan ``inputs``, store the sweep, its findings and their events; return (sweep id, report)."""
+    """Scan ``inputs``, store the sweep, its findings and their events; return (sweep id, report).
+
+    ``dask``: the address of a Dask scheduler whose workers scan the units (else this machine does).
+    """
     limits = limits or Limits.from_settings(db)
     sweep_id = start_sweep(db, inputs, feed)
     try:
-        report = scan(build_index(db), inputs, limits, jobs=jobs, progress=progress)
+        if dask:
+            from canary.watch.sweep.cluster import scan_on_dask  # imports distributed: only when asked
+
+            report = scan_on_dask(build_index(db), inputs, limits, dask, get_setting(db, "sweep.dask_timeout"),
+                                  progress=progress)
+        else:
+            report = scan(build_index(db), inputs, limits, jobs=jobs, progress=progress)
         store_findings(db, sweep_id, report.findings)
     except BaseException as exc:
         finish_sweep(db, sweep_id, None, "failed", f"{exc.__class__.__name__}: {exc}"[:500])
@@ -99,17 +109,18 @@ def run_feed(db: sqlite_utils.Database, name: str, *, jobs: int = 1, limits: Lim
     outcome: dict[str, Any] = {"feed": name, "sweep_id": None, "status": "failed", "findings": 0, "error": None}
     try:
         inputs = resolve_source(feed["source"], limits)
-        sweep_id, report = run_sweep(db, inputs, feed=name, jobs=jobs, limits=limits)
+        sweep_id, report = run_sweep(db, inputs, feed=name, jobs=jobs, limits=limits,
+                                     dask=get_setting(db, "sweep.dask_scheduler") or None)
         outcome.update(sweep_id=sweep_id, findings=len(report.findings), files=report.files,
                        skipped=len(report.skipped))
         if inputs and len(report.unreachable) == len(inputs):
             outcome["error"] = "; ".join(s["reason"] for s in report.skipped if s["file"] in report.unreachable)
-        elif not is_url(feed["source"]) and report.files == 0 and report.skipped and all(
+        elif report.files == 0 and report.skipped and all(
                 s["file"] == feed["source"] for s in report.skipped):
             outcome["error"] = report.skipped[0]["reason"]
         else:
             outcome["status"] = "ok"
-    except Unreachable as exc:
+    except (Unreachable, CanaryError) as exc:  # a reason the operator can act on: one line, no traceback
         outcome["error"] = str(exc)
     except Exception as exc:  # a feed must never take the scheduler down
         log.exception("feed %s failed", name)

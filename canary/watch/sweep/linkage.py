@@ -92,21 +92,37 @@ def thresholds(coincidence: list[float], records: float, structured: bool) -> tu
 
 def grade(comparison: Comparison, coincidence: list[float], records: float) -> tuple[str, str] | None:
     """(confidence, severity) of a record match, or None when it is not a finding."""
-    if comparison.strong:
-        return "high", "critical"
-    if comparison.pairs < 2:
-        return None
-    return grade_score(comparison.score, comparison.structured, coincidence, records)
+    return Grader(coincidence, records).grade(comparison)
 
 
 def grade_score(score: float, structured: bool, coincidence: list[float], records: float) -> tuple[str, str] | None:
     """(confidence, severity) of a weak-field match of ``score`` bits, or None below the low threshold."""
-    low, medium = thresholds(coincidence, records, structured)
-    if score >= medium:
-        return "medium", "high"
-    if score >= low:
-        return "low", "low"
-    return None
+    return Grader(coincidence, records).grade_score(score, structured)
+
+
+class Grader:
+    """:func:`grade` for one histogram and scan size, its two pairs of thresholds computed once.
+
+    Computing them walks the whole histogram; a scan grades thousands of candidate records.
+    """
+
+    def __init__(self, coincidence: list[float], records: float) -> None:
+        self.bounds = {structured: thresholds(coincidence, records, structured) for structured in (True, False)}
+
+    def grade(self, comparison: Comparison) -> tuple[str, str] | None:
+        if comparison.strong:
+            return "high", "critical"
+        if comparison.pairs < 2:
+            return None
+        return self.grade_score(comparison.score, comparison.structured)
+
+    def grade_score(self, score: float, structured: bool) -> tuple[str, str] | None:
+        low, medium = self.bounds[structured]
+        if score >= medium:
+            return "medium", "high"
+        if score >= low:
+            return "low", "low"
+        return None
 
 
 def records_in(scanned_bytes: int) -> float:

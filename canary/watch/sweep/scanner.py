@@ -17,9 +17,9 @@ from typing import BinaryIO
 from canary.watch.sweep.containers import Budget, Leaf, Walker, unreadable
 from canary.watch.sweep.index import SweepIndex
 from canary.watch.sweep.limits import Limits
-from canary.watch.sweep.linkage import grade_score, records_in
+from canary.watch.sweep.linkage import Grader, records_in
 from canary.watch.sweep.matcher import CHUNK, OVERLAP, Finding, StreamMatcher
-from canary.watch.sweep.sources import REGISTRY_NOT_SCANNED, Unit, Unreachable, expand, fetch
+from canary.watch.sweep.sources import REGISTRY_NOT_SCANNED, SPLIT_MIN, Unit, Unreachable, expand, open_remote
 from canary.watch.sweep.textnorm import looks_binary, sniff_encoding
 
 
@@ -74,7 +74,7 @@ class UnitScanner:
             if unit.end is not None:
                 self._scan_range(unit, result, walker)
             elif unit.url:
-                with fetch(unit.url, self.limits) as body:
+                with open_remote(unit.url, self.limits) as body:
                     self._scan_stream(unit.name, body, None, result, walker)
             else:
                 assert unit.path is not None  # a unit is a byte range, a URL or a path
@@ -274,12 +274,13 @@ def _scan_in_worker(unit: Unit) -> UnitResult:
 
 
 def scan(index: SweepIndex, inputs: list[str], limits: Limits, jobs: int = 1,
-         progress: Callable[[int, int], None] | None = None) -> ScanReport:
+         progress: Callable[[int, int], None] | None = None, split_min: int = SPLIT_MIN) -> ScanReport:
     """Scan ``inputs`` (paths, folders, globs, URLs) for the canaries of ``index``.
 
     ``progress(done, total)`` is called with input bytes as units finish (URLs count as 0 until fetched).
+    With ``jobs`` > 1, plain files larger than ``split_min`` bytes are cut into byte ranges.
     """
-    units, skipped = expand(inputs, jobs, index.private_files())
+    units, skipped = expand(inputs, jobs, index.private_files(), split_min)
     report = ScanReport(skipped=list(skipped))
     # The index is hundreds of thousands of long-lived objects: garbage collections during the scan
     # need not walk them again and again (unfrozen at the end, so a long-running service frees them).
@@ -313,7 +314,7 @@ def _scan_units(index: SweepIndex, units: list[Unit], limits: Limits, jobs: int,
                 done += result.unit.size
                 if progress:
                     progress(done, total)
-    return _merge(results, report, index.coincidence)
+    return merge_results(results, report, index.coincidence)
 
 
 def _within(progress: Callable[[int, int], None], before: int, size: int,
@@ -334,7 +335,8 @@ def _within(progress: Callable[[int, int], None], before: int, size: int,
     return on_position
 
 
-def _merge(results: list[UnitResult], report: ScanReport, coincidence: list[float]) -> ScanReport:
+def merge_results(results: list[UnitResult], report: ScanReport, coincidence: list[float]) -> ScanReport:
+    """One report from the units' results, in unit order (a local pool's or a Dask cluster's)."""
     lines_before: dict[str, int] = {}
     best: dict[tuple[str, str], Finding] = {}
     for result in results:
@@ -344,6 +346,7 @@ def _merge(results: list[UnitResult], report: ScanReport, coincidence: list[floa
             lines_before[unit.name] = shift + result.newlines
         for finding in result.findings:
             finding.line += shift
+            finding.offset += unit.start  # a byte range's offsets count from its own start
             key = (finding.canary_id, finding.file)
             kept = best.get(key)
             if kept is None or finding.beats(kept) or (
@@ -362,9 +365,10 @@ def _merge(results: list[UnitResult], report: ScanReport, coincidence: list[floa
 def grade_findings(findings: list[Finding], coincidence: list[float], records: float) -> list[Finding]:
     """Weak-field findings graded for the size of the whole scan; those below its threshold dropped."""
     kept = []
+    grader = Grader(coincidence, records)
     for finding in findings:
         if finding.confidence != "high":
-            graded = grade_score(finding.score, finding.structured, coincidence, records)
+            graded = grader.grade_score(finding.score, finding.structured)
             if graded is None:
                 continue
             finding.confidence, finding.severity = graded

@@ -163,6 +163,23 @@ def build_search(engine: str, patterns: list[bytes], lengths: list[int], others:
         return PythonSearch(_load_python(cache, digest, patterns, reuse=False), lengths, others)
 
 
+def portable_search(compiled: object) -> bytes | None:
+    """The loaded database of a search as bytes, to ship to the workers of a Dask cluster."""
+    if compiled is None or isinstance(compiled, bytes):
+        return compiled
+    assert isinstance(compiled, hyperscan.Database)
+    return hyperscan.dumpb(compiled)
+
+
+def restored_search(engine: str, blob: bytes) -> object:
+    """What :func:`portable_search` gave, as ``build_search(compiled=...)`` takes it on ``engine``."""
+    if resolve_engine(engine) == "native":
+        return blob
+    database = hyperscan.loadb(blob, mode=hyperscan.HS_MODE_BLOCK)
+    database.scratch = hyperscan.Scratch(database)
+    return database
+
+
 def _digest(engine: str, patterns: list[bytes]) -> bytes:
     """Ties a cached database to its patterns and to the library that compiled it."""
     native = native_module()

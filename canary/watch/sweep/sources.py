@@ -41,17 +41,28 @@ def is_url(text: str) -> bool:
 REGISTRY_NOT_SCANNED = "the canary registry or its cache (never scanned)"  # by design: not a missed input
 
 
-def expand(inputs: list[str], jobs: int = 1, exclude: set[Path] | None = None) -> tuple[list[Unit], list[dict]]:
+def is_remote(text: str) -> bool:
+    """An http(s) URL or another fsspec URL (``s3://bucket/prefix``, ``file:///shared/drops``)."""
+    scheme, sep, _ = text.partition("://")
+    return bool(sep) and scheme.replace("+", "").isalnum()
+
+
+def expand(inputs: list[str], jobs: int = 1, exclude: set[Path] | None = None,
+           split_min: int = SPLIT_MIN) -> tuple[list[Unit], list[dict]]:
     """Units for paths, folders (recursively), globs and URLs; what cannot be found is reported.
 
-    ``exclude``: resolved paths never read (the registry and its side files).
+    ``exclude``: resolved paths never read (the registry and its side files). With ``jobs`` > 1, a
+    plain file larger than ``split_min`` bytes becomes byte ranges.
     """
     exclude = exclude or set()
     units: list[Unit] = []
     skipped: list[dict] = []
     for item in inputs:
-        if is_url(item):
+        if is_url(item) and not item.endswith("/"):
             units.append(Unit(name=item, url=item))
+            continue
+        if is_remote(item):
+            units.extend(_listed_units(item, skipped))
             continue
         path = Path(item)
         if path.is_dir():
@@ -74,11 +85,11 @@ def expand(inputs: list[str], jobs: int = 1, exclude: set[Path] | None = None) -
             if file.resolve() in exclude:
                 skipped.append({"file": str(file), "reason": REGISTRY_NOT_SCANNED})
                 continue
-            units.extend(_file_units(file, jobs, skipped))
+            units.extend(_file_units(file, jobs, skipped, split_min))
     return units, skipped
 
 
-def _file_units(file: Path, jobs: int, skipped: list[dict]) -> list[Unit]:
+def _file_units(file: Path, jobs: int, skipped: list[dict], split_min: int) -> list[Unit]:
     name = str(file)
     try:
         size = file.stat().st_size
@@ -87,14 +98,68 @@ def _file_units(file: Path, jobs: int, skipped: list[dict]) -> list[Unit]:
     except OSError as exc:
         skipped.append({"file": name, "reason": f"unreadable: {exc.strerror or exc}"})
         return []
-    if jobs <= 1 or size < SPLIT_MIN or kind_of(head) != "text":
+    if jobs <= 1 or size < split_min or kind_of(head) != "text":
         return [Unit(name=name, path=name, size=size)]
     encoding = sniff_encoding(head)
     if encoding.startswith("utf-16") or head[1::2].count(0) > len(head) // 4:
         return [Unit(name=name, path=name, size=size)]
-    step = max(SPLIT_MIN // 2, size // (jobs * 4))
-    return [Unit(name=name, path=name, start=s, end=min(size, s + step), encoding=encoding,
-                 size=min(size, s + step) - s) for s in range(0, size, step)]
+    step = max(split_min // 2, size // (jobs * 4))
+    starts = list(range(0, size, step))
+    if len(starts) > 1 and size - starts[-1] < step // 4:
+        starts.pop()  # a few bytes left over join the last range instead of making a unit of their own
+    ends = [*starts[1:], size]
+    return [Unit(name=name, path=name, start=s, end=e, encoding=encoding, size=e - s)
+            for s, e in zip(starts, ends, strict=True)]
+
+
+def _listed_units(url: str, skipped: list[dict]) -> list[Unit]:
+    """The files of an fsspec URL: an object store prefix, a folder, or an http(s) listing page ("…/")."""
+    import fsspec  # here: only remote inputs need it
+
+    try:
+        fs, path = fsspec.core.url_to_fs(url)
+        if is_url(url):  # an index page: the files it links to, one level (the pages it links to are not walked)
+            found = [(entry["name"], entry.get("size") or 0) for entry in fs.ls(path, detail=True)
+                     if entry["type"] == "file" and entry["name"].startswith(url)]
+        elif fs.isdir(path):
+            found = [(name, info.get("size") or 0) for name, info in sorted(fs.find(path, detail=True).items())]
+        else:
+            found = [(path, fs.info(path).get("size") or 0)]
+    except FileNotFoundError:
+        skipped.append({"file": url, "reason": "unreachable: not found"})
+        return []
+    except ImportError as exc:  # s3:// without s3fs, gs:// without gcsfs...
+        skipped.append({"file": url, "reason": f"not read: {_one_line(exc)} (s3://: pip install 'canary[s3]')"})
+        return []
+    except Exception as exc:  # noqa: BLE001 - any store error (auth, network, HTTP status) skips this input only
+        skipped.append({"file": url, "reason": f"unreachable: {_one_line(exc)}"})
+        return []
+    if not found:
+        skipped.append({"file": url, "reason": "no file at this URL"})
+    units = []
+    for name, size in sorted(found):
+        full = name if is_url(name) else fs.unstrip_protocol(name)
+        units.append(Unit(name=full, url=full, size=int(size)))
+    return units
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{exc.__class__.__name__}: {text}"[:300] if text else exc.__class__.__name__
+
+
+def open_remote(url: str, limits: Limits) -> BinaryIO:
+    """A readable stream of ``url``: http(s) through :func:`fetch`, other fsspec URLs opened directly."""
+    if is_url(url):
+        return fetch(url, limits)
+    import fsspec
+
+    try:
+        return fsspec.open(url, "rb").open()
+    except FileNotFoundError as exc:
+        raise Unreachable("unreachable: not found") from exc
+    except OSError as exc:
+        raise Unreachable(f"unreachable: {_one_line(exc)}") from exc
 
 
 def fetch(url: str, limits: Limits) -> BinaryIO:
