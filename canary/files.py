@@ -28,10 +28,8 @@ def create_private(path: str | os.PathLike[str]) -> None:
     An existing file is never opened here: closing any descriptor of a file drops every POSIX lock the
     process holds on it, SQLite's own included (another connection of this process would lose its locks).
     """
-    try:
+    with contextlib.suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
-    except FileExistsError:
-        pass
 
 
 def write_atomic(path: Path, text: str, encoding: str = "utf-8", *, new_mode: int | None = None,
