@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable
+from pathlib import PurePath
 from urllib.parse import urlsplit
 
 _DOMAIN_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -90,6 +91,12 @@ def _phone(value: str) -> str | None:
 
 def _phone_or_range(value: str) -> str | None:
     entry = value.replace(" ", "")
+    if entry.startswith("@"):
+        # A pool file (canary/generate/pools.py): its numbers are checked when the pool is read, with
+        # one line for a missing or unreadable file; here only the path, which must not depend on the cwd.
+        if not PurePath(entry[1:]).is_absolute():
+            return f"file entry {value!r} must name an absolute path (e.g. @/etc/canary/phones.txt)"
+        return None
     if "-" not in entry[1:]:
         return _phone(entry)
     low, high = entry.split("-", 1)
@@ -146,7 +153,7 @@ CHECKS: dict[str, tuple[str, Callable[[str], str | None]]] = {
     "host": ("address or host name", _host),
     "url": ("URL", _url),
     "phone": ("E.164 phone", _phone),
-    "phone_or_range": ("E.164 phone or range", _phone_or_range),
+    "phone_or_range": ("E.164 phone, range or @file", _phone_or_range),
     "duration": ("duration", _duration),
     "timezone": ("time zone", _timezone),
     "cron": ("cron line", _cron),

@@ -135,7 +135,8 @@ class Setting:
 
 CORE_SETTINGS = [
     Setting("pool.phones", list, [],
-            "Phone numbers the operator owns (E.164, or ranges +33612340000-+33612340999). "
+            "Phone numbers the operator owns (E.164, ranges +33612340000-+33612340999, or files "
+            "@/etc/canary/phones.txt read when the pool is used). "
             "Canaries get phones only from this pool.",
             kind="phone_or_range"),
     Setting("pool.mail_domains", list, [],

@@ -1,7 +1,9 @@
 """The README walkthrough, run as written, with its hospital addresses swapped for loopback peers.
 
 Each host, port and path of the walkthrough is replaced by a real peer on 127.0.0.1 (MLLP, MLLP over
-TLS, a webhook receiver) or a temporary path; nothing else in the commands changes. When a command
+TLS, a webhook receiver, the callback listener, an authoritative DNS server for `doctor`) or a temporary
+path holding a real input (phones file, Mediboard export, BAN and RPPS extracts); nothing else in the
+commands changes, and every command, `lint` and `doctor` included, must exit 0. When a command
 is added to the walkthrough, add its substitutions here.
 """
 
@@ -16,10 +18,17 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
+from dnslib import QTYPE, RCODE, RR
+from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 from canary.cli import get_cli
+from canary.generate.reference import Reference
+from canary.watch.tripwire.services import build
+from tests.generate.host_population import write_host_export
+from tests.generate.registers_helpers import Doctor, fixture_doctors, fixture_points, write_ban, write_rpps
 from tests.plant.conftest import MllpPeer, RunningMllp, closed_port
 from tests.plant.pki import make_pki, server_context
 from tests.test_docs import _readme_commands
@@ -39,10 +48,51 @@ class _Webhook(BaseHTTPRequestHandler):
         pass
 
 
+# What the walkthrough's DNS names would hold once delegated to this host (`canary doctor` checks it).
+ZONE = """
+docs.example.fr. 60 IN NS ns1.docs.example.fr.
+ns1.docs.example.fr. 60 IN A 127.0.0.1
+messagerie-famille.fr. 60 IN MX 10 mx.messagerie-famille.fr.
+mx.messagerie-famille.fr. 60 IN A 127.0.0.1
+boite-perso.fr. 60 IN MX 10 mx.boite-perso.fr.
+mx.boite-perso.fr. 60 IN A 127.0.0.1
+"""
+
+
+class _Zone(BaseResolver):
+    """An authoritative server for ZONE on loopback: NXDOMAIN for the names it does not hold."""
+
+    def __init__(self) -> None:
+        self.records = RR.fromZone(ZONE)
+        self.questions: list[str] = []
+
+    def resolve(self, request, handler):  # noqa: ANN001, ANN201 (dnslib API)
+        reply = request.reply()
+        name, qtype = str(request.q.qname).lower(), QTYPE[request.q.qtype]
+        self.questions.append(name)
+        known = [rr for rr in self.records if str(rr.rname).lower() == name]
+        reply.header.rcode = RCODE.NOERROR if known else RCODE.NXDOMAIN
+        for rr in known:
+            if QTYPE[rr.rtype] == qtype:
+                reply.add_answer(rr)
+        return reply
+
+
 def test_readme_walkthrough_runs_as_written(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CANARY_PLANT_TIMEOUT", "5")
     monkeypatch.setenv("CANARY_ALERT_ALLOW_PRIVATE_TARGETS", "true")  # the receivers below are on loopback
+    monkeypatch.setenv("CANARY_BACKUP_PASSPHRASE", "walkthrough passphrase, long enough")
+    zone = _Zone()
+    dns_server = DNSServer(zone, port=0, address="127.0.0.1",
+                           logger=DNSLogger("-recv,-send,-request,-reply,-truncated,-error,-data"))
+    dns_server.start_thread()
+    # `doctor` asks the loopback zone and reaches the callback listener on loopback, never the Internet.
+    monkeypatch.setenv("CANARY_DOCTOR_RESOLVER", f"127.0.0.1:{dns_server.server.server_address[1]}")
+    monkeypatch.setenv("CANARY_DOCTOR_HOST_ADDRESSES", "127.0.0.1")
+    monkeypatch.setenv("CANARY_DOCTOR_TIMEOUT", "3")
+    callback_port = closed_port()  # the callback listener starts there once the registry exists
+    _write_inputs(tmp_path)
     plain = MllpPeer()
     plain_server = RunningMllp(plain)
     pki = make_pki(tmp_path / "pki")
@@ -52,10 +102,14 @@ def test_readme_walkthrough_runs_as_written(tmp_path, monkeypatch):
     threading.Thread(target=hooks.serve_forever, daemon=True).start()
     (tmp_path / "srv" / "import").mkdir(parents=True)
     (tmp_path / "srv" / "drops").mkdir()
+    (tmp_path / "srv" / "backup").mkdir()
     substitutions = {
         "10.0.0.5:6661": f"127.0.0.1:{plain.port}",
         "hl7.chu.example:6662": f"127.0.0.1:{tls.port}",
         "/etc/canary/ca.pem": pki.ca.cert,
+        "/etc/canary/phones.txt": str(tmp_path / "phones.txt"),
+        "/srv/backup/": f"{tmp_path}/srv/backup/",
+        "https://portail-patient.example.fr": f"http://127.0.0.1:{callback_port}",
         "file:///srv/": f"file://{tmp_path}/srv/",
         "/srv/drops": str(tmp_path / "srv" / "drops"),
         "0.0.0.0:5514": f"127.0.0.1:{closed_port()}",
@@ -65,6 +119,7 @@ def test_readme_walkthrough_runs_as_written(tmp_path, monkeypatch):
     db = tmp_path / "canary.db"
     runner = CliRunner()
     ids: list[str] = []
+    listeners: list[Any] = []  # the callback listener, up only while `doctor` runs
     try:
         for args in _readme_commands():
             args = [_substitute(arg, substitutions) for arg in args]
@@ -73,7 +128,16 @@ def test_readme_walkthrough_runs_as_written(tmp_path, monkeypatch):
                 continue
             if args[0] == "scan":
                 _write_leak(tmp_path, db, ids)
-            result = runner.invoke(get_cli(), ["--db", str(db), *args], catch_exceptions=False)
+            if args[0] == "doctor":
+                listeners = build(db, None, {"callback_host": "127.0.0.1", "callback_port": callback_port})
+                for service in listeners:
+                    service.start()
+            try:
+                result = runner.invoke(get_cli(), ["--db", str(db), *args], catch_exceptions=False)
+            finally:
+                for service in reversed(listeners):
+                    service.stop()
+                listeners = []
             assert result.exit_code == 0, f"canary {' '.join(args)}:\n{result.output}"
             if args[0] == "seed":
                 ids += re.findall(r"^[a-z0-9]{10}$", result.stdout, re.MULTILINE)
@@ -81,10 +145,35 @@ def test_readme_walkthrough_runs_as_written(tmp_path, monkeypatch):
         plain_server.stop()
         tls_server.stop()
         hooks.shutdown()
+        dns_server.stop()
+    assert (tmp_path / "srv" / "backup" / "canary.bak").stat().st_size > 0
+    assert {"docs.example.fr.", "messagerie-famille.fr.", "boite-perso.fr."} <= set(zone.questions)
     assert plain.events() == ["A28"] * 40 and tls.events() == ["A28"] * 20
-    assert len(_Webhook.received) == 2  # notify test reached both destinations
+    assert len(_Webhook.received) == 4  # notify test, then doctor's test alert, reached both destinations
     alerts = json.loads(runner.invoke(get_cli(), ["--db", str(db), "alerts", "--json"]).stdout)
     assert alerts and alerts[0]["channel"] == "leak"
+
+
+def _write_inputs(folder: Path) -> None:
+    """The files the walkthrough names by relative path (the cwd is ``folder``) and the phones file."""
+    # The walkthrough's two ranges are two blocks; the file brings numbers from many more (a system gets
+    # only a few canaries per block of 1,000 / 10,000, so a clean `lint` needs a pool spread like this).
+    starts = ["+33755989000", "+33669411000", "+33624578000", "+33658792000", "+33611377000", "+33733593000",
+              "+33627898000", "+33626101000", "+33637313000", "+33750359000", "+33633984000", "+33748126000",
+              "+33731285000", "+33652481000", "+33771996000", "+33671703000", "+33642126000", "+33758841000",
+              "+33641696000", "+33777428000", "+33685575000", "+33665214000", "+33775886000", "+33653459000"]
+    ranges = "".join(f"{start}-+{int(start[1:]) + 49}\n" for start in starts)
+    (folder / "phones.txt").write_text(f"# numbers bought for the canaries\n{ranges}+33478123400, +33652000100\n",
+                                       encoding="utf-8")
+    reference = Reference.load()
+    write_host_export(folder / "patients.csv", reference, 3000)  # Mediboard columns, around Lyon 3e
+    for department in ("69", "01"):
+        write_ban(folder / f"adresses-{department}.csv.gz", fixture_points(reference, department))
+    doctors = [*fixture_doctors(),
+               Doctor("10003000110", "GARNIER", "SOPHIE", "69383", "69003", "LYON"),
+               Doctor("10003000128", "PERRIN", "LUC", "69266", "69100", "VILLEURBANNE"),
+               Doctor("10003000136", "MOREL", "ALICE", "01053", "01000", "BOURG EN BRESSE")]
+    write_rpps(folder / "PS_LibreAcces_Personne_activite_202611280000.txt", doctors)
 
 
 def _substitute(arg: str, substitutions: dict[str, str]) -> str:

@@ -16,6 +16,8 @@ BAD_VALUES = [
     ("tripwire.dns_zone", "docs example.fr", "domain"),
     ("pool.phones", "+33756120000-+3375612", "+3375612"),
     ("pool.phones", "0756120000", "E.164"),
+    ("pool.phones", "+33756120000,@etc/canary/phones.txt", "absolute path"),
+    ("pool.phones", "@", "absolute path"),
     ("pool.mail_domains", "messagerie-famille.fr,@boite", "@boite"),
     ("accesslog.burst_window", "10 minutes", "duration"),
     ("accesslog.timezone", "Europe/Pariss", "time zone"),
@@ -49,6 +51,8 @@ GOOD_VALUES = [
     ("tripwire.base_url", "https://portail-patient.example.fr", "https://portail-patient.example.fr"),
     ("tripwire.dns_zone", "docs.example.fr", "docs.example.fr"),
     ("pool.phones", "+33756120000-+33756120999,+33612345678", ["+33756120000-+33756120999", "+33612345678"]),
+    ("pool.phones", "+33756120000-+33756120199,@/etc/canary/phones.txt",
+     ["+33756120000-+33756120199", "@/etc/canary/phones.txt"]),
     ("accesslog.burst_window", "90s", "90s"),
     ("sweep.engine", "python", "python"),
     ("tripwire.base_url", "", ""),
@@ -86,3 +90,17 @@ def test_serve_refuses_to_start_with_a_bad_environment_value(cli, monkeypatch):
     assert result.exit_code == 1
     (line,) = result.output.strip().splitlines()
     assert "CANARY_ALERT_ALLOWED_TARGET_CIDRS" in line and "not-a-cidr" in line
+
+
+def test_a_pool_file_entry_is_read_when_the_pool_is_used(db, tmp_path):
+    """`config set` checks the @file's path only; the numbers in it are checked when the pool is read."""
+    from canary.generate.pools import pools_from_settings
+
+    phones = tmp_path / "phones.txt"
+    phones.write_text("# owned numbers\n+33781234000-+33781234002\n+33756120500\n", encoding="utf-8")
+    set_setting(db, "pool.phones", f"+33756120000,@{phones}")
+    assert pools_from_settings(db).phones == ("+33756120000", "+33781234000", "+33781234001", "+33781234002",
+                                              "+33756120500")
+    set_setting(db, "pool.phones", f"@{tmp_path / 'missing.txt'}")
+    with pytest.raises(CanaryError, match="cannot read the pool file"):
+        pools_from_settings(db)

@@ -36,7 +36,7 @@ RPPS_HEADER = (
 DEPARTMENTS = ("75", "92")
 STREETS = ("Rue de la Paix", "Avenue Jean Jaurès", "Impasse des Lilas")
 # Where the fixture places each department's communes (a grid of 2 km steps around this corner).
-CORNER = {"75": (2.30, 48.83), "92": (2.20, 48.80)}
+CORNER = {"75": (2.30, 48.83), "92": (2.20, 48.80), "69": (4.40, 45.55), "01": (4.90, 45.65)}
 PRACTICE_PHONE = "0145678901"  # in the extract, never kept
 
 
