@@ -32,6 +32,25 @@ def plan(db: sqlite_utils.Database, system: str, canary_ids: list[str], channel:
         )
 
 
+def forget_unreached_target(db: sqlite_utils.Database, system: str, target: str) -> int:
+    """Drop the rows of a target that never took a single canary of ``system``; how many were dropped.
+
+    A mistyped or dead target must not leave ``planned`` rows forever (they read as canaries waiting to
+    be planted). Nothing is dropped once any row of this system and target was planted, retired, or
+    may have been delivered (in flight): those rows are what the next run resumes from.
+    """
+    with write_transaction(db):
+        reached = db.execute(
+            "SELECT COUNT(*) FROM plantings WHERE system = ? AND target = ? "
+            "AND (state IN ('planted', 'retired') OR in_flight = 1 OR planted_at IS NOT NULL)",
+            [system, target]).fetchone()[0]
+        if reached:
+            return 0
+        cursor = db.execute("DELETE FROM plantings WHERE system = ? AND target = ? AND state = 'planned'",
+                            [system, target])
+    return cursor.rowcount
+
+
 def rows_to_do(db: sqlite_utils.Database, system: str, target: str) -> list[dict[str, Any]]:
     """Rows of active canaries not yet planted here (planned, or failed on an earlier run)."""
     return list(db.query(

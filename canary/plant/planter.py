@@ -56,6 +56,7 @@ class PlantReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     stopped: str | None = None
     warnings: list[str] = field(default_factory=list)
+    forgotten: int = 0  # rows dropped: the target never took a canary (nothing to resume there)
 
     @property
     def ok(self) -> bool:
@@ -65,7 +66,7 @@ class PlantReport:
         return {"system": self.system, "channel": self.channel, "target": self.target,
                 "planted": self.planted, "already": self.already,
                 "failed": [{"canary_id": c, "error": e} for c, e in self.failed], "stopped": self.stopped,
-                "warnings": self.warnings}
+                "warnings": self.warnings, "forgotten": self.forgotten}
 
 
 @dataclass
@@ -192,6 +193,8 @@ def _plant_locked(db: sqlite_utils.Database, system: str, target: Target, option
     if todo:
         planter = {"file": _plant_file, "mllp": _plant_mllp, "fhir": _plant_fhir}[target.channel]
         planter(db, system_row, target, options, todo, report)
+    if report.stopped and not report.planted:
+        report.forgotten = lifecycle.forget_unreached_target(db, system, target.address)
     return report
 
 

@@ -116,7 +116,9 @@ def test_unreachable_peer_is_a_clear_error(db, add_hand_canaries, cli):
     result = cli("plant", "ehr-a", "--to", f"mllp://127.0.0.1:{closed_port()}", "--app", "DPI", "--facility", "CHUX")
     assert result.exit_code == 1
     assert "cannot connect" in result.output and "refused" in result.output.lower()
-    assert [r["state"] for r in list_plantings(db, system="ehr-a")] == ["planned", "planned"]
+    # A target that never took a canary keeps no row: nothing reads as waiting to be planted forever.
+    assert list_plantings(db, system="ehr-a") == []
+    # Once a target took canaries, a later outage keeps the rest planned for the next run.
 
 
 def test_no_ack_is_an_error_and_the_retry_is_an_update(db, add_hand_canaries, mllp_peer):

@@ -221,7 +221,7 @@ def test_planting_through_the_api_answers_like_plant_json(api, db_path, tmp_path
     done = client.post("/api/v1/systems/ehr-mediboard/plant", json={"target": target}, headers=headers["admin"])
     assert done.status_code == 200
     assert set(done.get_json()) == {"system", "channel", "target", "planted", "already", "failed", "stopped",
-                                    "warnings"}
+                                    "forgotten", "warnings"}
     assert done.get_json()["planted"] == ["api0000001"] and (tmp_path / "import.json").exists()
     again = client.post("/api/v1/systems/ehr-mediboard/plant", json={"target": target}, headers=headers["analyst"])
     assert again.get_json()["already"] == 1
