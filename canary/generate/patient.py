@@ -128,6 +128,8 @@ class PatientGenerator:
         record.update(make_administrative(rng, self.admin_tables, sex=sex, birth_date=birth_date,
                                           commune_code=home.code, today=today,
                                           physicians=self.registers))
+        if profile and profile.gp_share is not None and self.even.next("gp", rng) >= profile.gp_share:
+            record["gp"] = None  # as many records without a treating physician as the host has
         record.update(make_clinical(rng, sex=sex, birth_date=birth_date, today=today, tables=self.clinical_tables))
         points: list[dict[str, str | None]] = []
         if email.at_provider and email.address:

@@ -37,17 +37,17 @@ CONTACT_AGES = ((0, 14), (15, 59), (60, 74), (75, 200))
 STATUSES = ("VALI", "QUAL", "PROV", "RECUP")
 
 FIELDS = ("sex", "birth_date", "postcode", "commune_code", "phone", "email", "identity_status", "ipp",
-          "name", "first_name", "ignore")
+          "name", "first_name", "gp", "ignore")
 # Column name (folded to lower case) -> field. Mediboard's `patients` table and `canary export`
 # (JSON keys and CSV columns). Columns named here as "ignore" are known and deliberately unused.
 _MEDIBOARD = {
     "sexe": "sex", "naissance": "birth_date", "cp": "postcode", "tel": "phone", "tel2": "phone",
     "tel_autre": "phone", "email": "email", "status": "identity_status", "ipp": "ipp",
     "nom": "name", "nom_jeune_fille": "name", "prenom": "first_name",
-    "_ipp": "ipp",
+    "_ipp": "ipp", "medecin_traitant": "gp",
     **{c: "ignore" for c in ("patient_id", "prenom_2", "prenom_3", "prenom_4", "prenoms", "deces", "civilite",
                              "adresse", "ville", "matricule", "lieu_naissance", "cp_naissance",
-                             "commune_naissance_insee", "profession", "medecin_traitant", "rques", "pays",
+                             "commune_naissance_insee", "profession", "rques", "pays",
                              "pays_naissance_insee", "nationalite", "nom_soundex2", "prenom_soundex",
                              "nomjf_soundex2")},
 }
@@ -55,7 +55,8 @@ _MEDIBOARD = {
 _PLANT_DEFAULT = {
     "postcode": "postcode", "phone": "phone", "phone2": "phone",
     **{c: "ignore" for c in ("birth_place_code", "birth_place_name", "city", "regime", "caisse", "amc",
-                             "amc_member_number", "gp_rpps", "gp_name", "birth_country")},
+                             "amc_member_number", "gp_name", "birth_country")},
+    "gp_rpps": "gp",
 }
 _EXPORT = {
     "sex": "sex", "birth_date": "birth_date", "address.postcode": "postcode",
@@ -64,7 +65,8 @@ _EXPORT = {
     "first_names": "first_name",
     **{c: "ignore" for c in ("id", "system", "generation", "created_at", "birth_place.code",
                              "birth_place.name", "nir", "address.line", "address.city", "address", "birth_place",
-                             "coverage", "gp", "conditions", "prescriptions", "allergies", "tokens")},
+                             "coverage", "conditions", "prescriptions", "allergies", "tokens")},
+    "gp": "gp",
 }
 # Nested parts of `canary export` (flattened to `coverage.regime`, `gp.rpps`... in its CSV).
 _EXPORT_GROUPS = ("address", "birth_place", "coverage", "gp", "tokens")
@@ -214,6 +216,7 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
                                     "email": Counter()}
     ipps: list[str] = []
     names: Counter[str] = Counter()
+    with_gp = 0
     total = 0
     for row in rows:
         total += 1
@@ -248,6 +251,7 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
         if given:
             statuses[next((v for v in given if v in STATUSES), "other")] += 1
         ipps += _values(row, fields.get("ipp", []))[:1]
+        with_gp += bool([v for v in _values(row, fields.get("gp", [])) if v not in ("{}", "None", "0")])
         for field in ("name", "first_name"):
             for name in _values(row, fields.get(field, []))[:1]:
                 names[f"{field}:{'upper' if name == name.upper() else 'mixed'}"] += 1
@@ -270,6 +274,8 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
         "email_domains": _suppressed(domains) if domains else None,
         "identity_status": _suppressed(statuses) if statuses else None,
         "ipp": ipp_format(ipps),
+        # Share of records naming a treating physician (many have none): canaries follow it.
+        "gp": _share(with_gp, total) if "gp" in fields else None,
         # How names are written (the planters' rendering can follow): share in upper case, with accents.
         "names": _name_shares(names),
     }
@@ -408,6 +414,12 @@ class HostProfile:
     @property
     def patients(self) -> int:
         return int(self.data.get("patients") or 0)
+
+    @property
+    def gp_share(self) -> float | None:
+        """Share of the host's records naming a treating physician, when the export had the column."""
+        value = self.data.get("gp")
+        return float(value) if value is not None else None
 
     def contact_share(self, kind: str, age: int) -> float | None:
         """The host's share of patients of that age with a mobile / landline / email, if published."""

@@ -20,7 +20,7 @@ NO_PHONE, MOBILE, LANDLINE, EMAIL = 0.06, 0.86, 0.30, 0.55
 STATUSES = (("VALI", 60), ("QUAL", 25), ("PROV", 10), ("RECUP", 5))
 BIG = ("gmail.com", "orange.fr", "free.fr", "hotmail.fr", "laposte.net", "sfr.fr", "yahoo.fr", "wanadoo.fr")
 COLUMNS = ["nom", "prenom", "naissance", "sexe", "adresse", "cp", "ville", "tel", "tel2", "email", "ipp", "status",
-           "matricule"]
+           "matricule", "medecin_traitant"]
 
 
 @dataclass(frozen=True)
@@ -94,5 +94,7 @@ def _patient(rng: random.Random, catchment: Catchment, ipp: int, i: int) -> tupl
         "cp": home.postcodes[0], "ville": home.city, "tel": phones[0], "tel2": phones[1], "email": email,
         "ipp": str(ipp), "status": rng.choices([s for s, _ in STATUSES], [w for _, w in STATUSES])[0],
         "matricule": "",
+        # 7 records in 10 name a treating physician (a deterministic pattern: the random stream stays as it was).
+        "medecin_traitant": f"10{(i * 7919) % 10**9:09d}" if (i * 37) % 10 < 7 else "",
     }
     return row, home.department != "69", sex == "f"

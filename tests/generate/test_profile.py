@@ -92,7 +92,7 @@ def test_unknown_columns_are_one_line_and_nothing_is_stored(cli, tmp_path, host_
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
         f"error: {odd}: unknown columns 'NUMDOS'; map them with --mapping COLUMN=FIELD (FIELD: sex, birth_date, "
-        "postcode, commune_code, phone, email, identity_status, ipp, name, first_name, ignore)"]
+        "postcode, commune_code, phone, email, identity_status, ipp, name, first_name, gp, ignore)"]
     assert cli("profile", "show", "ehr-lyon").exit_code == 1
     mapped = cli("profile", "build", "ehr-lyon", str(odd), "--mapping", "NUMDOS=ipp")
     assert mapped.exit_code == 0, mapped.output
@@ -151,6 +151,9 @@ def test_generator_follows_the_profile(reference, pools, geography, host_profile
     assert abs(no_phone - (1 - host_profile["contact"]["phone"]["all"])) < 0.03
     statuses = Counter(r["identity_status"] for r in records)
     assert abs(statuses["VALI"] / n - 0.60) < 0.05 and abs(statuses["RECUP"] / n - 0.05) < 0.03
+    # As many records name a treating physician as the host's do (7 in 10 in this export).
+    assert host_profile["gp"] == 0.7
+    assert abs(sum(bool(r["gp"]) for r in records) / n - 0.7) < 0.02
     # Without a profile: 9 random digits and the national status mix, as before.
     plain = generate_batch(PatientGenerator(reference, pools, geography=geography), 200, seed=8)
     assert all(len(r["ipp"]) == 9 for r in plain)
