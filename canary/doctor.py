@@ -175,11 +175,14 @@ def check_callback_url(ctx: DoctorContext) -> list[CheckResult]:
 
 
 def check_pools(ctx: DoctorContext) -> list[CheckResult]:
+    from canary.generate.pools import pools_from_settings
+
+    pools = pools_from_settings(ctx.db)  # ranges and @files expanded: the numbers, not the entries
     results = []
-    for setting, what in (("pool.phones", "phone numbers"), ("pool.mail_domains", "mail domains")):
-        values = get_setting(ctx.db, setting)
-        if values:
-            results.append(CheckResult(setting, OK, f"{len(values)} {what} configured"))
+    for setting, what, count in (("pool.phones", "phone numbers", len(pools.phones)),
+                                 ("pool.mail_domains", "mail domains", len(pools.mail_domains))):
+        if count:
+            results.append(CheckResult(setting, OK, f"{count:,} {what} configured"))
         else:
             results.append(CheckResult(setting, FAIL, f"no {what}: new canaries carry none (set {setting})"))
     return results
