@@ -277,7 +277,7 @@ def plan_(ctx: CliContext, system: str, patients: int | None, sample: int, as_js
 
 def _tripwire_problems(ctx: CliContext, system: str | None) -> list[dict[str, Any]]:
     """Canaries that can never fire: no callback URL or DNS name in their record."""
-    from canary.watch.tripwire.tokens import tokenless
+    from canary.tokens import tokenless
 
     setting = {"url": "tripwire.base_url", "hostname": "tripwire.dns_zone"}
     return [{"canary_id": cid, "rule": "no-tripwire", "field": f"tokens.{key}",

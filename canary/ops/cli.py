@@ -50,7 +50,7 @@ def restore(ctx: CliContext, file: Path, key_file: Path | None, force: bool) -> 
 @pass_ctx
 def doctor(ctx: CliContext, as_json: bool) -> None:
     """Check the deployment (DNS delegation, MX, callback URL, pools, plantings, paging); exit 1 on a problem."""
-    from canary.doctor import run_checks, summary
+    from canary.ops.doctor import run_checks, summary
 
     results = run_checks(ctx.db)
     if as_json:

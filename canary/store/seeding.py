@@ -27,7 +27,7 @@ from canary.store.registry import (
     remove_canaries,
 )
 from canary.store.tx import write_transaction
-from canary.watch.tripwire.tokens import token_links
+from canary.tokens import token_links
 
 # Ids are opaque: nothing in them hints at the system, the generation or the order of creation.
 _ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
