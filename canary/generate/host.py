@@ -14,7 +14,7 @@ from canary.errors import CanaryError
 from canary.generate.admin import default_seeds_dir
 from canary.generate.catchment import Catchment, Geography, site_of_system
 from canary.generate.lint import Problem
-from canary.generate.patient import PatientGenerator, Pools
+from canary.generate.patient import Pools
 from canary.generate.plan import plan
 from canary.generate.profile import HostProfile, build_profile, parse_mapping, read_export
 from canary.generate.reference import Commune, Reference, load_communes
@@ -41,10 +41,6 @@ class Host:
         data = get_host_profile(db, system)
         profile = HostProfile.from_data(data, communes) if data else None
         return cls(row, catchment, profile, geography)
-
-    def generator(self, reference: Reference, pools: Pools) -> PatientGenerator:
-        return PatientGenerator(reference, pools, catchment=self.catchment, profile=self.profile,
-                                geography=self.geography)
 
     def patients(self) -> int | None:
         """The establishment's size: the system's --patients, else the profiled export's row count."""

@@ -89,12 +89,6 @@ def edit_system(db: sqlite_utils.Database, name: str, **changes: Any) -> dict[st
     return get_system(db, name)
 
 
-def update_system(db: sqlite_utils.Database, name: str, *, establishment: str | None, finess: str | None,
-                  notes: str | None) -> dict[str, Any]:
-    """Change what describes a system (its name and kind stay: canaries and plantings are keyed on them)."""
-    return edit_system(db, name, establishment=establishment or "", finess=finess or "", notes=notes or "")
-
-
 def get_system(db: sqlite_utils.Database, name: str) -> dict[str, Any]:
     rows = list(db.query("SELECT * FROM systems WHERE name = ?", [name]))
     if not rows:

@@ -50,11 +50,11 @@ def create_system(db: sqlite_utils.Database, actor: Actor, name: str, kind: str,
 
 def edit_system(db: sqlite_utils.Database, actor: Actor, name: str, *, establishment: str | None,
                 finess: str | None, notes: str | None) -> dict[str, Any]:
-    from canary.store.registry import update_system
+    from canary.store.registry import edit_system as edit_row
 
     with write_transaction(db):
-        row = update_system(db, name, establishment=establishment or None, finess=finess or None,
-                            notes=notes or None)
+        # "" clears a field: the form's empty boxes empty the system's description.
+        row = edit_row(db, name, establishment=establishment or "", finess=finess or "", notes=notes or "")
         record(db, actor, "system.edit", f"system:{name}",
                {"establishment": row["establishment"], "finess": row["finess"]})
     return row

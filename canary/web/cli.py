@@ -220,7 +220,9 @@ def user_list(ctx: CliContext, as_json: bool) -> None:
 @pass_ctx
 def user_remove(ctx: CliContext, name: str) -> None:
     """Delete console user NAME."""
-    remove_user(ctx.db, name)
+    with write_transaction(ctx.db):
+        remove_user(ctx.db, name)
+        record(ctx.db, _cli_actor(), "user.remove", f"user:{name}")
     click.echo(f"user {name} removed")
 
 
@@ -229,7 +231,9 @@ def user_remove(ctx: CliContext, name: str) -> None:
 @pass_ctx
 def user_unlock(ctx: CliContext, name: str) -> None:
     """Let NAME be tried again now from every address (forgets its recent failed attempts)."""
-    unlock_user(ctx.db, name)
+    with write_transaction(ctx.db):
+        unlock_user(ctx.db, name)
+        record(ctx.db, _cli_actor(), "user.unlock", f"user:{name}")
     click.echo(f"user {name} unlocked")
 
 

@@ -28,6 +28,10 @@ def test_user_list_remove_unlock(cli, db):
     assert cli("user", "remove", "rssi").exit_code == 0
     assert [u["name"] for u in json.loads(cli("user", "list", "--json").stdout)] == ["soc"]
     assert not check_user(db, "rssi", PASSWORD).ok
+    from canary.web.audit import list_audit
+
+    actions = {(row["action"], row["target"]) for row in list_audit(db)}
+    assert {("user.unlock", "user:soc"), ("user.remove", "user:rssi")} <= actions  # audited like the others
 
     for command in (("user", "remove", "nobody"), ("user", "unlock", "nobody")):
         result = cli(*command)

@@ -90,18 +90,13 @@ def thresholds(coincidence: list[float], records: float, structured: bool) -> tu
     return (max(LOW_FLOOR, low or 0.0) + penalty, max(MEDIUM_FLOOR, medium or 0.0) + penalty)
 
 
-def grade(comparison: Comparison, coincidence: list[float], records: float) -> tuple[str, str] | None:
-    """(confidence, severity) of a record match, or None when it is not a finding."""
-    return Grader(coincidence, records).grade(comparison)
-
-
 def grade_score(score: float, structured: bool, coincidence: list[float], records: float) -> tuple[str, str] | None:
     """(confidence, severity) of a weak-field match of ``score`` bits, or None below the low threshold."""
     return Grader(coincidence, records).grade_score(score, structured)
 
 
 class Grader:
-    """:func:`grade` for one histogram and scan size, its two pairs of thresholds computed once.
+    """Grading for one histogram and scan size, its two pairs of thresholds computed once.
 
     Computing them walks the whole histogram; a scan grades thousands of candidate records.
     """
