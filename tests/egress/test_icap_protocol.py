@@ -189,7 +189,9 @@ def test_past_the_deadline_the_upload_passes_and_the_match_still_records(registr
         service.inspector.scanner()  # loaded: only the match itself is late
         before = passed_counts(db_path).get(("egress-web", "timeout"), (0, 0))[0]
         path = f"/late/{uuid.uuid4().hex}"
-        body = csv_rows(canaries[3])
+        # 2 MB of other rows before the canary's: the match cannot end before a 0 s deadline is checked
+        # (a tiny body could, and then it rightly counts as in time).
+        body = b"".join(f"DURAND{i};Paul;1970-01-01;;\n".encode() for i in range(80_000)) + csv_rows(canaries[3])
         head, http = icap_request("REQMOD", "reqmod", body, http_head=head_for(path))
         client = RawIcap(service.port)
         client.send(head + http + chunked(body))

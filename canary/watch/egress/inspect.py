@@ -100,7 +100,8 @@ class _Answer:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.answered = False
+        self.answered = False  # the peer got its answer without this match (deadline passed, or no wait)
+        self.matched = False  # the match finished first: the peer's answer follows its findings
 
 
 class Inspector:
@@ -154,8 +155,14 @@ class Inspector:
         try:
             findings = future.result(timeout=self.config.deadline)
         except FutureTimeout:
+            # One decision under the lock: either the match finished first (its findings decide the
+            # answer, and its events say so) or the peer is answered now and the events say "late".
             with answer.lock:
-                answer.answered = True
+                in_time = answer.matched
+                answer.answered = not in_time
+            if in_time:
+                findings = future.result()
+                return Verdict(findings, group=group if findings else None)
             self.count_passed(context.channel, "timeout", size)
             log.warning("%s: no answer from the match of %s bytes within %.1f s; let through (%s)",
                         context.channel, size, self.config.deadline, _describe(context))
@@ -190,6 +197,7 @@ class Inspector:
         if findings:
             with answer.lock:
                 late = answer.answered
+                answer.matched = not late
             self._record(findings, context, group, late)
         return findings
 
