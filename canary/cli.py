@@ -18,8 +18,8 @@ from canary.store import open_db
 # Each domain's command module and the commands it adds. A command's module is imported only when
 # that command runs (a test checks the names), so `canary scan` does not load Flask, SMTP or alerting.
 COMMAND_MODULES = {
-    "canary.store.cli": ("init", "system", "config", "events"),
-    "canary.generate.cli": ("seed", "list", "show", "export", "lint", "contacts", "profile", "plan"),
+    "canary.store.cli": ("init", "system", "config", "events", "list", "show", "export"),
+    "canary.generate.cli": ("seed", "lint", "contacts", "profile", "plan"),
     "canary.generate.registers.cli": ("registers",),
     "canary.plant.cli": ("plant", "plants", "retire", "rotate"),
     "canary.watch.sweep.cli": ("scan", "feed", "sweep"),
