@@ -2,7 +2,8 @@
 
 Data flows generate -> store -> plant -> watch -> alert -> web (ops runs them all). The registry and
 the generator never reach up into planting, watching, alerting, the console or operations, and no
-library module imports a command-line module (``cli.py`` stays a thin layer over the library).
+library module imports a command-line module (``cli.py`` stays a thin layer over the library: it
+defines click commands and what shows their results, nothing a library module or another domain needs).
 """
 
 from __future__ import annotations
@@ -40,3 +41,44 @@ def test_no_library_module_imports_a_command_module():
     offending = [f"{_module(p)} imports {name}" for p in PACKAGE.rglob("*.py") if p.name != "cli.py"
                  for name in _imports(p) if name.endswith(".cli") and name != "canary.cli"]
     assert offending == []
+
+
+
+# Functions of a domain's cli.py that are neither commands nor terminal presentation, and why they stay.
+CLI_HELPERS = {
+    "canary.alert.cli": {"_who": "the default of --by (the system user)"},
+    "canary.plant.cli": {"_raise_if_failed": "a planting report as the command's one-line error",
+                         "_generator": "imports the generator when a command needs it, as a one-line error"},
+    "canary.web.cli": {name: "the serve process's start-up, kept beside its command until the console moves"
+                       for name in ("_serve", "_run", "_refuse_bad_settings", "_serve_without_console",
+                                    "_first_admin", "_cli_actor", "_read_password")},
+}
+# Terminal presentation and click plumbing, by name: echo/print helpers, progress bars, option bundles.
+PRESENTATION = ("_echo", "_print", "_progress")
+
+
+def _is_command(node: ast.FunctionDef) -> bool:
+    """Decorated as a click command or group, or returns one it builds (click.Command / click.Group)."""
+    decorated = any(isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute)
+                    and d.func.attr in ("command", "group") for d in node.decorator_list)
+    return decorated or (node.returns is not None and ast.unparse(node.returns) in ("click.Command", "click.Group"))
+
+
+def test_a_domain_cli_defines_only_commands_and_their_presentation():
+    """Library code lives in the domain's modules (canary list/show/export: canary.store.views and .export)."""
+    offending, allowed_seen = [], set()
+    for path in PACKAGE.rglob("cli.py"):
+        if path.parent == PACKAGE:
+            continue  # the root group (canary/cli.py) is the wiring every command goes through
+        module = _module(path)
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            if _is_command(node) or node.name.startswith(PRESENTATION) or node.name.endswith("_options"):
+                continue
+            if node.name in CLI_HELPERS.get(module, {}):
+                allowed_seen.add((module, node.name))
+            else:
+                offending.append(f"{module}.{node.name}")
+    assert offending == []
+    assert {(m, n) for m, names in CLI_HELPERS.items() for n in names} == allowed_seen  # no stale entry

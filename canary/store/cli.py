@@ -52,20 +52,6 @@ def _site_options(command):
     return command
 
 
-def _site_commune(finess: str | None, commune: str | None, postcode: str | None) -> str | None:
-    """Check the FINESS department and resolve the site to an INSEE code (CanaryError: one line)."""
-    from canary.generate.admin import default_seeds_dir
-    from canary.generate.catchment import department_of_finess, resolve_commune, seed_departments
-
-    if finess:
-        department_of_finess(seed_departments(default_seeds_dir()), finess)
-    if not (commune or postcode):
-        return None
-    from canary.generate.reference import load_communes
-
-    return resolve_commune(load_communes(), commune, postcode).code
-
-
 @system.command("add")
 @click.argument("name")
 @click.option("--kind", required=True, type=click.Choice(SYSTEM_KINDS), help="What the system is.")
@@ -77,7 +63,9 @@ def _site_commune(finess: str | None, commune: str | None, postcode: str | None)
 def system_add(ctx: CliContext, name: str, kind: str, establishment: str | None, finess: str | None,
                notes: str | None, commune: str | None, postcode: str | None, patients: int | None) -> None:
     """Register a system NAME (creates the registry if needed)."""
-    site = _site_commune(finess, commune, postcode)
+    from canary.generate.catchment import site_commune
+
+    site = site_commune(finess, commune, postcode)
     add_system(ctx.create_db(), name, kind, establishment=establishment, finess=finess, notes=notes,
                site_commune=site, patients=patients)
     click.echo(f"system {name} added" + (f" (site {site})" if site else ""))
@@ -97,7 +85,9 @@ def system_edit(ctx: CliContext, name: str, kind: str | None, establishment: str
                 no_site: bool) -> None:
     """Change a system's description, place or size; canaries already made keep theirs."""
     get_system(ctx.db, name)
-    site = _site_commune(finess or None, commune, postcode)
+    from canary.generate.catchment import site_commune
+
+    site = site_commune(finess or None, commune, postcode)
     if no_site and site:
         raise CanaryError("--no-site cannot be combined with --commune/--postcode")
     edit_system(ctx.db, name, kind=kind, establishment=establishment, finess=finess, notes=notes,
