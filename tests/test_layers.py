@@ -9,6 +9,7 @@ defines click commands and what shows their results, nothing a library module or
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "canary"
@@ -82,3 +83,23 @@ def test_a_domain_cli_defines_only_commands_and_their_presentation():
                 offending.append(f"{module}.{node.name}")
     assert offending == []
     assert {(m, n) for m, names in CLI_HELPERS.items() for n in names} == allowed_seen  # no stale entry
+
+
+# SQL that changes a table's rows (the sqlite-utils forms: db["alerts"].insert/update/upsert/delete...).
+_WRITES = (r"(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|REPLACE\s+INTO|UPDATE|DELETE\s+FROM)\s+{table}\b"
+           r"|\[\s*[\"']{table}[\"']\s*\]\s*\.\s*(?:insert|upsert|update|delete)")
+
+
+# Tables another domain's migration created, and the one domain that may write them.
+OWNERS = {"alerts": "canary.alert.", "users": "canary.web.", "login_failures": "canary.web.",
+          "web_sessions": "canary.web.", "web_audit": "canary.web.", "api_tokens": "canary.web."}
+
+
+def test_alerts_and_the_console_tables_are_written_only_by_their_domain():
+    """The core schema creates `alerts`; canary.alert alone writes it (the console acks through canary.alert.model).
+    The console's tables (some created by core migrations, docs/architecture.md) are written by canary.web alone."""
+    sources = {_module(p): p.read_text(encoding="utf-8") for p in PACKAGE.rglob("*.py")}
+    for table, owner in OWNERS.items():
+        writes = re.compile(_WRITES.format(table=table), re.IGNORECASE)
+        writers = sorted(name for name, text in sources.items() if writes.search(text))
+        assert writers and all(name.startswith(owner) for name in writers), (table, writers)
