@@ -26,7 +26,8 @@ class Domain:
     services_first: bool = False
 
 
-# Each domain imports only the ones above it in this list (tests/test_layers.py keeps the lower ones so).
+# Each domain imports only the ones above it in this list; store and generate use each other and count as
+# one layer (tests/test_layers.py keeps it so).
 DOMAINS = (
     Domain("canary.store", commands=("init", "system", "config", "events", "list", "show", "export"),
            migrations=1),

@@ -38,6 +38,32 @@ def test_lower_domains_never_import_higher_ones():
     assert offending == []
 
 
+# The registry and the generator use each other (the seeder stores what the generator makes, which reads
+# the registry's systems and profiles): one layer at the bottom of canary.domains.DOMAINS.
+BOTTOM_LAYER = ("canary.store", "canary.generate", "canary.generate.registers")
+
+
+def _domain_of(module: str, packages: list[str]) -> str | None:
+    owners = [p for p in packages if module == p or module.startswith(p + ".")]
+    return max(owners, key=len) if owners else None
+
+
+def test_each_domain_imports_only_the_domains_before_it_in_canary_domains():
+    """The order of canary/domains.py is the import direction: e.g. plant never imports watch, alert never web."""
+    from canary.domains import DOMAINS
+
+    packages = [d.package for d in DOMAINS]
+    layer = {p: 0 if p in BOTTOM_LAYER else i for i, p in enumerate(packages)}
+    offending = []
+    for path in PACKAGE.rglob("*.py"):
+        domain = _domain_of(_module(path), packages)
+        if domain is None or path.name == "cli.py":  # a command may gather what several domains know
+            continue
+        offending += [f"{_module(path)} imports {name}" for name in _imports(path)
+                      if (used := _domain_of(name, packages)) and layer[used] > layer[domain]]
+    assert offending == []
+
+
 def test_no_library_module_imports_a_command_module():
     offending = [f"{_module(p)} imports {name}" for p in PACKAGE.rglob("*.py") if p.name != "cli.py"
                  for name in _imports(p) if name.endswith(".cli") and name != "canary.cli"]
