@@ -12,25 +12,9 @@ from typing import Any, NoReturn
 import click
 import sqlite_utils
 
+from canary.domains import COMMAND_MODULES
 from canary.errors import CanaryError
 from canary.store import open_db
-
-# Each domain's command module and the commands it adds. A command's module is imported only when
-# that command runs (a test checks the names), so `canary scan` does not load Flask, SMTP or alerting.
-COMMAND_MODULES = {
-    "canary.store.cli": ("init", "system", "config", "events"),
-    "canary.generate.cli": ("seed", "list", "show", "export", "lint", "contacts", "profile", "plan"),
-    "canary.generate.registers.cli": ("registers",),
-    "canary.plant.cli": ("plant", "plants", "retire", "rotate"),
-    "canary.watch.sweep.cli": ("scan", "feed", "sweep"),
-    "canary.watch.tripwire.cli": ("tripwire",),
-    "canary.watch.accesslog.cli": ("logs",),
-    "canary.watch.egress.cli": ("egress",),
-    "canary.alert.cli": ("alerts", "alert", "notify"),
-    "canary.web.cli": ("serve", "user", "token"),
-    "canary.ops.cli": ("backup", "restore", "doctor"),
-    "canary.reference.cli": ("cli-docs",),
-}
 
 
 @dataclass

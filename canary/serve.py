@@ -1,7 +1,7 @@
 """The long-running process: the console plus every service the domains declare.
 
 A domain that runs something in the background (a listener, a tailer, a delivery worker, scheduled
-sweeps) has a ``services.py`` listed in ``SERVICE_MODULES`` with:
+sweeps) has a ``services.py``, declared in :mod:`canary.domains`, with:
 
 - ``SERVE_OPTIONS``: extra click options for ``canary serve`` (e.g. ``--dns``);
 - ``services(ctx, options) -> list[Service]``: what to start, given the parsed options;
@@ -34,22 +34,13 @@ from typing import Any, Protocol
 import click
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from canary.domains import SERVICE_MODULES
 from canary.errors import CanaryError
 from canary.settings import get_setting
 from canary.store import open_db
 from canary.store.leases import Holder, acquire, release
 
 log = logging.getLogger("canary.serve")
-
-SERVICE_MODULES = [
-    "canary.ops.services",  # first: its error counter must see the other services being built
-    "canary.plant.services",
-    "canary.watch.sweep.services",
-    "canary.watch.tripwire.services",
-    "canary.watch.accesslog.services",
-    "canary.watch.egress.services",
-    "canary.alert.services",
-]
 
 
 # What each role runs: web = the console; callbacks, dns, smtp = the tripwire listeners (smtp also polls

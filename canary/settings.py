@@ -3,7 +3,7 @@
 Each entry names its type, default and meaning. A value comes from the environment
 (``CANARY_`` + the name upper-cased with dots as underscores), else the registry's ``settings``
 table (``canary config set``), else the default. Domains declare theirs in their own
-``settings.py`` (listed in ``SETTING_MODULES``) so the table stays one list for the operator.
+``settings.py`` (declared in :mod:`canary.domains`) so the table stays one list for the operator.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 import sqlite_utils
 
 from canary import setting_kinds
+from canary.domains import SETTING_MODULES
 from canary.errors import CanaryError
 
 _TYPE_WORDS = {int: "an integer", float: "a number", bool: "yes or no", list: "a list", str: "text"}
@@ -165,18 +166,6 @@ CORE_SETTINGS = [
     Setting("serve.lease_seconds", float, 30.0,
             "How long the scheduler and delivery leases of 'canary serve --role' last without renewal: "
             "another host takes a role over this long after its holder died (same host: at once)."),
-]
-
-SETTING_MODULES = [
-    "canary.generate.settings",
-    "canary.plant.settings",
-    "canary.watch.sweep.settings",
-    "canary.watch.tripwire.settings",
-    "canary.watch.accesslog.settings",
-    "canary.watch.egress.settings",
-    "canary.alert.settings",
-    "canary.ops.settings",
-    "canary.web.settings",
 ]
 
 

@@ -109,10 +109,10 @@ def test_seed_without_pools_warns_and_carries_no_contact(cli):
 
 
 def test_lazy_command_table_names_every_command_of_its_module() -> None:
-    """`canary X` imports only X's module: the table in canary.cli must say where each command lives."""
+    """`canary X` imports only X's module: canary.domains must say where each command lives."""
     import importlib
 
-    from canary.cli import COMMAND_MODULES
+    from canary.domains import COMMAND_MODULES
 
     for module_name, names in COMMAND_MODULES.items():
         assert tuple(c.name for c in importlib.import_module(module_name).COMMANDS) == names, module_name

@@ -76,6 +76,19 @@ def seed_departments(seeds_dir: Path) -> frozenset[str]:
     return frozenset(line.split("\t", 1)[0] for line in lines[1:] if line and not line.startswith("#"))
 
 
+def site_commune(finess: str | None, commune: str | None, postcode: str | None) -> str | None:
+    """A system's site as `system add|edit` take it: check the FINESS department, then resolve the
+    commune and/or postcode to an INSEE code (None when neither is given); CanaryError: one line."""
+    from canary.generate.admin import default_seeds_dir
+    from canary.generate.reference import load_communes
+
+    if finess:
+        department_of_finess(seed_departments(default_seeds_dir()), finess)
+    if not (commune or postcode):
+        return None
+    return resolve_commune(load_communes(), commune, postcode).code
+
+
 def resolve_commune(communes: Mapping[str, Commune], commune: str | None, postcode: str | None) -> Commune:
     """The establishment's commune from an INSEE code or a name, and/or a postcode; CanaryError if
     none or several match (the message lists the candidates). ``communes``: Reference.communes or

@@ -1,24 +1,20 @@
-"""Commands that make and inspect canaries: seed, list, show, export, lint."""
+"""Commands that make and check canaries: seed, lint, contacts, profile, plan."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import click
 
 from canary.cli import CliContext, pass_ctx
 from canary.errors import CanaryError
-from canary.files import write_atomic
 from canary.generate.pools import pools_from_settings
 from canary.output import echo_json, echo_table
 from canary.settings import get_setting
 from canary.store.registry import get_system, list_canaries
 from canary.store.seeding import seed_system
+from canary.store.views import export_view
 
 
 @click.command()
@@ -62,61 +58,6 @@ def seed(ctx: CliContext, system: str, count: int, seed: int | None) -> None:
                    "canary contacts list --pending, then canary contacts confirm", err=True)
 
 
-@click.command("list")
-@click.option("--system", help="Only this system's canaries.")
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def list_(ctx: CliContext, system: str | None, as_json: bool) -> None:
-    """List canaries."""
-    canaries = list_canaries(ctx.db, system=system)
-    if as_json:
-        echo_json([_export_view(c) for c in canaries])
-        return
-    rows = [{"id": c["id"], "system": c["system"], "gen": c["generation"], "status": c["status"],
-             "name": _display_name(c), "sex": c.get("sex"), "birth_date": c.get("birth_date"),
-             "city": (c.get("address") or {}).get("city")} for c in canaries]
-    echo_table(rows, ["id", "system", "gen", "status", "name", "sex", "birth_date", "city"], empty="no canary")
-
-
-@click.command()
-@click.argument("canary_id")
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def show(ctx: CliContext, canary_id: str, as_json: bool) -> None:
-    """Show one canary in full."""
-    from canary.store.registry import get_canary
-
-    canary = _export_view(get_canary(ctx.db, canary_id))
-    if as_json:
-        echo_json(canary)
-        return
-    for key, value in canary.items():
-        if isinstance(value, list) and value and isinstance(value[0], dict):
-            click.echo(f"{key}:")
-            for item in value:
-                click.echo("  - " + ", ".join(f"{k}={v}" for k, v in item.items() if v is not None))
-        elif isinstance(value, dict):
-            click.echo(f"{key}: " + ", ".join(f"{k}={v}" for k, v in value.items() if v is not None))
-        else:
-            click.echo(f"{key}: {value if value is not None else '-'}")
-
-
-@click.command()
-@click.option("--system", help="Only this system's canaries.")
-@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), required=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File (default: stdout).")
-@pass_ctx
-def export(ctx: CliContext, system: str | None, fmt: str, output: Path | None) -> None:
-    """Export canaries as JSON (an array) or CSV (one row each, nested fields flattened)."""
-    canaries = [_export_view(c) for c in list_canaries(ctx.db, system=system)]
-    text = json.dumps(canaries, ensure_ascii=False, indent=2) + "\n" if fmt == "json" else _to_csv(canaries)
-    if output is None:
-        click.echo(text, nl=False)
-        return
-    write_atomic(output, text)
-    click.echo(f"{len(canaries)} canaries written to {output}", err=True)
-
-
 @click.command()
 @click.option("--system", help="Only this system's canaries.")
 @click.option("--json", "as_json", is_flag=True)
@@ -126,11 +67,13 @@ def lint(ctx: CliContext, system: str | None, as_json: bool) -> None:
     from canary.generate.contact_points import unfilled_contacts
     from canary.generate.factory import registers_from_settings
     from canary.generate.host import population_checks
-    from canary.generate.lint import lint_records, unfilled_problems
+    from canary.generate.lint import lint_records, tokenless_problems, unfilled_problems
     from canary.generate.reference import Reference
     from canary.generate.registers.lookup import coverage_notes
+    from canary.plant.lint import planting_problems
+    from canary.tokens import tokenless
 
-    canaries = [_export_view(c) for c in list_canaries(ctx.db, system=system, include_retired=False)]
+    canaries = [export_view(c) for c in list_canaries(ctx.db, system=system, include_retired=False)]
     pools = pools_from_settings(ctx.db)
     reference = Reference.load()
     registers = registers_from_settings(ctx.db, ctx.db_path)
@@ -140,9 +83,9 @@ def lint(ctx: CliContext, system: str | None, as_json: bool) -> None:
                                             date.today())
     problems += population
     notes = notices + coverage_notes(canaries, registers)
+    problems += tokenless_problems(tokenless(ctx.db, system))
+    problems += planting_problems(ctx.db, system)
     rows = [{"canary_id": cid, "rule": p.rule, "field": p.field, "message": p.message} for cid, p in problems]
-    rows += _tripwire_problems(ctx, system)
-    rows += _planting_problems(ctx, system)
     if as_json:
         echo_json({"checked": len(canaries), "problems": rows, "notes": notes})
     else:
@@ -275,75 +218,4 @@ def plan_(ctx: CliContext, system: str, patients: int | None, sample: int, as_js
     click.echo(f"chance that a published sample of {sample:,} records holds a canary: {report['sample_chance']:.1%}")
 
 
-def _tripwire_problems(ctx: CliContext, system: str | None) -> list[dict[str, Any]]:
-    """Canaries that can never fire: no callback URL or DNS name in their record."""
-    from canary.tokens import tokenless
-
-    setting = {"url": "tripwire.base_url", "hostname": "tripwire.dns_zone"}
-    return [{"canary_id": cid, "rule": "no-tripwire", "field": f"tokens.{key}",
-             "message": f"no {'callback URL' if key == 'url' else 'DNS name'}: can never fire on it "
-                        f"(set {setting[key]}, then 'canary tripwire fill-tokens' if not planted)"}
-            for cid, key in tokenless(ctx.db, system)]
-
-
-def _planting_problems(ctx: CliContext, system: str | None) -> list[dict[str, Any]]:
-    """Canaries planted without the IPP namespace real patients carry there: a thief can filter on it.
-
-    The same condition as the planter's warning (canary.plant.planter), made a lint problem so that it
-    is not lost in the planting output."""
-    from canary.plant.lifecycle import list_plantings
-
-    rows = []
-    for planting in list_plantings(ctx.db, system=system, states=("planned", "planted")):
-        options = planting["options"]
-        if planting["channel"] == "mllp" and not (options.get("ipp_oid") or options.get("ipp_namespace")):
-            hint = "add ?ipp_oid=... (or ?ipp_namespace=...) to the target and plant again"
-        elif planting["channel"] == "fhir" and not (options.get("ipp_system") or options.get("ipp_oid")):
-            hint = "add ?ipp_system=... (or ?ipp_oid=...) to the target and plant again"
-        else:
-            continue
-        rows.append({"canary_id": planting["canary_id"], "rule": "ipp-authority", "field": "ipp",
-                     "message": f"planted at {planting['target']} without the establishment's IPP assigning "
-                                f"authority: real patients there carry another one ({hint})"})
-    return rows
-
-
-def _export_view(canary: dict[str, Any]) -> dict[str, Any]:
-    head = {k: canary.get(k) for k in ("id", "system", "generation", "created_at", "status")}
-    return head | {k: v for k, v in canary.items() if k not in head}
-
-
-def _display_name(canary: dict[str, Any]) -> str:
-    names = canary.get("first_names") or [""]
-    family = canary.get("used_name") or canary.get("birth_name") or ""
-    return f"{family} {names[0]}".strip()
-
-
-def _flatten(value: Any, prefix: str, out: dict[str, str]) -> None:
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            _flatten(inner, f"{prefix}.{key}" if prefix else key, out)
-    elif isinstance(value, list):
-        if all(not isinstance(v, dict | list) for v in value):
-            out[prefix] = " ".join(str(v) for v in value) if prefix == "first_names" else ";".join(map(str, value))
-        else:
-            out[prefix] = json.dumps(value, ensure_ascii=False)
-    else:
-        out[prefix] = "" if value is None else str(value)
-
-
-def _to_csv(canaries: list[dict[str, Any]]) -> str:
-    rows = []
-    for canary in canaries:
-        flat: dict[str, str] = {}
-        _flatten(canary, "", flat)
-        rows.append(flat)
-    columns = list(dict.fromkeys(col for row in rows for col in row))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-COMMANDS = [seed, list_, show, export, lint, contacts, profile, plan_]
+COMMANDS = [seed, lint, contacts, profile, plan_]

@@ -261,6 +261,15 @@ def unfilled_problems(unfilled: dict[str, list[str]]) -> list[tuple[str, Problem
             for canary_id, kinds in unfilled.items() for kind in dict.fromkeys(kinds)]
 
 
+def tokenless_problems(tokenless: Iterable[tuple[str, str]]) -> list[tuple[str, Problem]]:
+    """Canaries that can never fire: no callback URL or DNS name in their record (canary.tokens.tokenless)."""
+    setting = {"url": "tripwire.base_url", "hostname": "tripwire.dns_zone"}
+    return [(canary_id, Problem("no-tripwire", f"tokens.{key}",
+                                f"no {'callback URL' if key == 'url' else 'DNS name'}: can never fire on it "
+                                f"(set {setting[key]}, then 'canary tripwire fill-tokens' if not planted)"))
+            for canary_id, key in tokenless]
+
+
 def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
     if isinstance(value, dict):
         for key, inner in value.items():

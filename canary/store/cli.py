@@ -1,16 +1,29 @@
-"""Commands on the registry itself: systems, settings, events."""
+"""Commands on the registry itself: systems, settings, events, and the canaries it holds (list, show, export)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
 from canary.cli import CliContext, pass_ctx
 from canary.errors import CanaryError
-from canary.output import echo_json, echo_rows
+from canary.files import write_atomic
+from canary.output import echo_json, echo_rows, echo_table
 from canary.settings import get_setting, set_setting, setting_rows, settings_markdown, unset_setting
 from canary.store.events import check_channel, list_events
-from canary.store.registry import SYSTEM_KINDS, add_system, edit_system, get_system, list_systems
+from canary.store.export import EXPORT_FORMATS, export_text
+from canary.store.registry import (
+    SYSTEM_KINDS,
+    add_system,
+    edit_system,
+    get_canary,
+    get_system,
+    list_canaries,
+    list_systems,
+)
 from canary.store.timefilter import parse_since
+from canary.store.views import LIST_COLUMNS, export_view, list_row, show_lines
 
 
 @click.command()
@@ -39,20 +52,6 @@ def _site_options(command):
     return command
 
 
-def _site_commune(finess: str | None, commune: str | None, postcode: str | None) -> str | None:
-    """Check the FINESS department and resolve the site to an INSEE code (CanaryError: one line)."""
-    from canary.generate.admin import default_seeds_dir
-    from canary.generate.catchment import department_of_finess, resolve_commune, seed_departments
-
-    if finess:
-        department_of_finess(seed_departments(default_seeds_dir()), finess)
-    if not (commune or postcode):
-        return None
-    from canary.generate.reference import load_communes
-
-    return resolve_commune(load_communes(), commune, postcode).code
-
-
 @system.command("add")
 @click.argument("name")
 @click.option("--kind", required=True, type=click.Choice(SYSTEM_KINDS), help="What the system is.")
@@ -64,7 +63,9 @@ def _site_commune(finess: str | None, commune: str | None, postcode: str | None)
 def system_add(ctx: CliContext, name: str, kind: str, establishment: str | None, finess: str | None,
                notes: str | None, commune: str | None, postcode: str | None, patients: int | None) -> None:
     """Register a system NAME (creates the registry if needed)."""
-    site = _site_commune(finess, commune, postcode)
+    from canary.generate.catchment import site_commune
+
+    site = site_commune(finess, commune, postcode)
     add_system(ctx.create_db(), name, kind, establishment=establishment, finess=finess, notes=notes,
                site_commune=site, patients=patients)
     click.echo(f"system {name} added" + (f" (site {site})" if site else ""))
@@ -84,7 +85,9 @@ def system_edit(ctx: CliContext, name: str, kind: str | None, establishment: str
                 no_site: bool) -> None:
     """Change a system's description, place or size; canaries already made keep theirs."""
     get_system(ctx.db, name)
-    site = _site_commune(finess or None, commune, postcode)
+    from canary.generate.catchment import site_commune
+
+    site = site_commune(finess or None, commune, postcode)
     if no_site and site:
         raise CanaryError("--no-site cannot be combined with --commune/--postcode")
     edit_system(ctx.db, name, kind=kind, establishment=establishment, finess=finess, notes=notes,
@@ -173,4 +176,47 @@ def events(ctx: CliContext, system: str | None, since: str | None, channel: str 
                       "action"], as_json=as_json, empty="no event")
 
 
-COMMANDS = [init, system, config, events]
+@click.command("list")
+@click.option("--system", help="Only this system's canaries.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def list_(ctx: CliContext, system: str | None, as_json: bool) -> None:
+    """List canaries."""
+    canaries = list_canaries(ctx.db, system=system)
+    if as_json:
+        echo_json([export_view(c) for c in canaries])
+        return
+    echo_table([list_row(c) for c in canaries], list(LIST_COLUMNS), empty="no canary")
+
+
+@click.command()
+@click.argument("canary_id")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def show(ctx: CliContext, canary_id: str, as_json: bool) -> None:
+    """Show one canary in full."""
+    view = export_view(get_canary(ctx.db, canary_id))
+    if as_json:
+        echo_json(view)
+        return
+    for line in show_lines(view):
+        click.echo(line)
+
+
+@click.command()
+@click.option("--system", help="Only this system's canaries.")
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File (default: stdout).")
+@pass_ctx
+def export(ctx: CliContext, system: str | None, fmt: str, output: Path | None) -> None:
+    """Export canaries as JSON (an array) or CSV (one row each, nested fields flattened)."""
+    views = [export_view(c) for c in list_canaries(ctx.db, system=system)]
+    text = export_text(views, fmt)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    write_atomic(output, text)
+    click.echo(f"{len(views)} canaries written to {output}", err=True)
+
+
+COMMANDS = [init, system, config, events, list_, show, export]

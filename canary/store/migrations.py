@@ -1,7 +1,7 @@
 """Schema migrations, applied once each, in order, and recorded in ``_migrations``.
 
 The core tables live in :mod:`canary.store.schema`. Each domain that needs tables of its own declares
-``MIGRATIONS`` in its ``schema`` module and is listed in ``MIGRATION_MODULES``; names are prefixed
+``MIGRATIONS`` in its ``schema`` module, with its place in the order, in :mod:`canary.domains`; names are prefixed
 with the domain so they never clash. Migrations are only ever appended, never edited.
 """
 
@@ -13,21 +13,10 @@ from datetime import UTC, datetime
 
 import sqlite_utils
 
+from canary.domains import MIGRATION_MODULES
 from canary.store.tx import write_transaction
 
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
-
-MIGRATION_MODULES = [
-    "canary.store.schema",
-    "canary.plant.schema",
-    "canary.watch.sweep.schema",
-    "canary.watch.tripwire.schema",
-    "canary.watch.accesslog.schema",
-    "canary.watch.egress.schema",
-    "canary.alert.schema",
-    "canary.generate.schema",
-    "canary.web.schema",
-]
 
 
 def all_migrations() -> list[Migration]:

@@ -22,7 +22,7 @@ PAGE = 50
 MAX_PAGE = 500
 # What a viewer may know of a canary: that it exists, where, since when. Never what it looks like.
 CANARY_HEAD = ("id", "system", "generation", "created_at", "status")
-# `canary plants --json` keys (canary.plant.cli.PLANTING_KEYS; a test keeps the two equal).
+# `canary plants --json` keys (canary.plant.views.PLANTING_KEYS; a test keeps the two equal).
 PLANTING_KEYS = ("id", "canary_id", "system", "generation", "channel", "target", "receiver", "state",
                  "external_id", "resources", "attempts", "planned_at", "planted_at", "retired_at", "error",
                  "updated_at")

@@ -151,23 +151,23 @@ def test_engines_agree_on_random_record_layouts(db, sweep_canaries) -> None:
         assert sorted(fast.search.hits(squeezed)) == sorted(python.search.hits(squeezed)), text
 
 
-def test_falling_back_to_the_python_engine_is_noted_and_the_output_stays_clean(cli, db, db_path, sweep_canaries,
+def test_falling_back_to_the_python_engine_is_noted_and_the_output_stays_clean(cli, db, sweep_canaries,
                                                                                tmp_path, monkeypatch) -> None:
     import canary.watch.sweep as package
-    from canary.cli import CliContext
-    from canary.watch.sweep.cli import slow_engine_note
+    from canary.settings import get_setting
+    from canary.watch.sweep.search import slow_engine_note
 
     dump = tmp_path / "dump.csv"
     dump.write_text(f"{HELENE['birth_name']};12/03/1965\n", encoding="utf-8")
     monkeypatch.setitem(sys.modules, "canary.watch.sweep._native", None)  # as if never built: import fails
     monkeypatch.delattr(package, "_native", raising=False)
-    note = slow_engine_note(CliContext(db_path=db_path))
+    note = slow_engine_note(get_setting(db, "sweep.engine"))
     assert note is not None and "Python engine" in note and "libhyperscan-dev" in note
     result = cli("scan", "--json", str(dump))  # not a terminal: the JSON is the whole output
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["findings"][0]["canary_id"] == "sw0000"
     monkeypatch.setenv("CANARY_SWEEP_ENGINE", "python")  # chosen, not fallen back to: nothing to say
-    assert slow_engine_note(CliContext(db_path=db_path)) is None
+    assert slow_engine_note(get_setting(db, "sweep.engine")) is None
 
 
 @pytest.mark.parametrize("engine", ["python", pytest.param("native", marks=needs_native)])

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from canary.cli import CliContext, pass_ctx
-from canary.errors import CanaryError
+from canary.generate.registers.store import open_beside
 from canary.output import echo_json, echo_table
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -43,16 +43,6 @@ def _progress(path: Path, label: str) -> Iterator[Callable[[int], None] | None]:
         yield advance
 
 
-def _open(ctx: CliContext):
-    from canary.generate.registers.store import open_registers, registers_path
-
-    if not ctx.db_path.exists():
-        raise CanaryError(f"registry {ctx.db_path} does not exist; the registers live next to it")
-    conn = open_registers(registers_path(ctx.db_path), create=True)
-    assert conn is not None
-    return conn
-
-
 @import_.command("ban")
 @click.argument("files", nargs=-1, required=True, type=_FILE)
 @pass_ctx
@@ -60,7 +50,7 @@ def import_ban_cmd(ctx: CliContext, files: tuple[Path, ...]) -> None:
     """Load BAN department files (adresses-XX.csv.gz); each replaces its department."""
     from canary.generate.registers.ban import import_ban
 
-    conn = _open(ctx)
+    conn = open_beside(ctx.db_path)
     try:
         for path in files:
             with _progress(path, f"BAN {path.name}") as progress:
@@ -80,7 +70,7 @@ def import_rpps_cmd(ctx: CliContext, file: Path) -> None:
     """Load the RPPS extract of the Annuaire Santé: practising GPs and paediatricians of the BAN departments."""
     from canary.generate.registers.rpps import import_rpps
 
-    conn = _open(ctx)
+    conn = open_beside(ctx.db_path)
     try:
         with _progress(file, f"RPPS {file.name}") as progress:
             result = import_rpps(conn, file, progress=progress)

@@ -86,6 +86,15 @@ def open_registers(path: str | os.PathLike[str], *, create: bool = False) -> sql
     return conn
 
 
+def open_beside(registry_path: Path) -> sqlite3.Connection:
+    """The registers of an existing registry, created if missing (CanaryError if the registry is not there)."""
+    if not registry_path.exists():
+        raise CanaryError(f"registry {registry_path} does not exist; the registers live next to it")
+    conn = open_registers(registers_path(registry_path), create=True)
+    assert conn is not None
+    return conn
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 

@@ -16,7 +16,7 @@ from canary.output import echo_json, echo_rows, echo_table
 from canary.settings import get_setting
 from canary.watch.sweep.feeds import add_feed, feed_json, get_feed, list_feeds, remove_feed, run_feed, run_sweep
 from canary.watch.sweep.scanner import ScanReport
-from canary.watch.sweep.search import native_module
+from canary.watch.sweep.search import slow_engine_note
 
 # Exit codes of `scan` (README): 0 everything read, 1 nothing could be read (or another error),
 # 3 some inputs could not be read (findings of the rest are reported and stored).
@@ -59,15 +59,6 @@ def _print_report(report: ScanReport, sweep_id: int) -> None:
                f"{report.bytes} octets / bytes, {len(report.skipped)} ignoré(s) / skipped")
 
 
-def slow_engine_note(ctx: CliContext) -> str | None:
-    """What to tell a person at a terminal when sweeps fall back to the slower engine unasked."""
-    if get_setting(ctx.db, "sweep.engine") == "auto" and native_module() is None:
-        return ("note : moteur Python, le cœur natif n'est pas compilé (installer libhyperscan-dev puis réinstaller "
-                "canary) / note: Python engine, the native core is not built (install libhyperscan-dev, then "
-                "reinstall canary): same findings, slower")
-    return None
-
-
 @click.command("scan")
 @click.argument("inputs", nargs=-1, required=True, metavar="PATH|URL...")
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
@@ -82,7 +73,7 @@ def scan_command(ctx: CliContext, inputs: tuple[str, ...], as_json: bool, jobs: 
     if not ctx.db.execute("SELECT 1 FROM canaries WHERE status = 'active' LIMIT 1").fetchone():
         raise CanaryError(f"registry {ctx.db_path} has no active canary: a scan could find nothing "
                           "(wrong --db? seed canaries with 'canary seed')")
-    note = slow_engine_note(ctx)
+    note = slow_engine_note(get_setting(ctx.db, "sweep.engine"))
     if note and sys.stderr.isatty():  # for people; scripts reading the output get it unchanged
         click.echo(note, err=True)
     update, close = _progress_bar()
@@ -152,7 +143,15 @@ def feed_remove(ctx: CliContext, name: str) -> None:
 def sweep_command(ctx: CliContext, feed_name: str | None, jobs: int, as_json: bool, daemon: bool) -> None:
     """Run the configured feeds now (or, with --daemon, on their schedules)."""
     if daemon:
-        _daemon(ctx)
+        from canary.watch.sweep.services import run_in_foreground
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        ctx.db  # noqa: B018 - open (and migrate) the registry before the scheduler starts
+        stopping = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+        signal.signal(signal.SIGINT, lambda *_: stopping.set())
+        run_in_foreground(ctx.db_path, stopping, started=lambda: click.echo(
+            "sweeps planifiés en cours / scheduled sweeps running (Ctrl-C to stop)", err=True))
         return
     names = [get_feed(ctx.db, feed_name)["name"]] if feed_name else [f["name"] for f in list_feeds(ctx.db)]
     if not names:
@@ -164,26 +163,6 @@ def sweep_command(ctx: CliContext, feed_name: str | None, jobs: int, as_json: bo
                    "next run", err=True)
         sys.exit(1)  # every feed ran; the exit code tells a cron job that one of them failed
 
-
-def _daemon(ctx: CliContext) -> None:
-    from canary.serve import ServeContext, start_all, stop_all
-    from canary.watch.sweep.services import FeedScheduler
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    ctx.db  # noqa: B018 - open (and migrate) the registry before the scheduler starts
-    serve_ctx = ServeContext(db_path=ctx.db_path)
-    services = start_all([FeedScheduler(ctx.db_path, serve_ctx.scheduler)])
-    serve_ctx.scheduler.start()
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    click.echo("sweeps planifiés en cours / scheduled sweeps running (Ctrl-C to stop)", err=True)
-    try:
-        while not stopping.wait(1.0):
-            pass
-    finally:
-        serve_ctx.scheduler.shutdown(wait=False)
-        stop_all(services)
 
 
 COMMANDS: list[click.Command] = [scan_command, feed_group, sweep_command]

@@ -49,6 +49,16 @@ def native_module() -> ModuleType | None:
     return _native
 
 
+def slow_engine_note(engine: str) -> str | None:
+    """What to tell a person at a terminal when sweeps fall back to the slower engine unasked
+    (``engine``: the sweep.engine setting)."""
+    if engine == "auto" and native_module() is None:
+        return ("note : moteur Python, le cœur natif n'est pas compilé (installer libhyperscan-dev puis réinstaller "
+                "canary) / note: Python engine, the native core is not built (install libhyperscan-dev, then "
+                "reinstall canary): same findings, slower")
+    return None
+
+
 def resolve_engine(engine: str) -> str:
     if engine not in ENGINES:
         raise CanaryError(f"sweep.engine: unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
