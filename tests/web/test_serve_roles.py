@@ -55,6 +55,9 @@ def test_killing_the_delivery_holder_hands_over_nothing_lost_nothing_twice(db, d
         inside = _serve(db_path, "web", "logs", "delivery")
         hit(db, canaries[0]["id"], channel="leak", severity="critical", group="sweep:1")
         assert wait_until(lambda: len(receiver.received) == 1, timeout=30)
+        # Delivery is at least once: a holder killed between the peer's answer and its own commit
+        # sends again (same Idempotency-Key). What must never repeat is a delivery already recorded.
+        assert wait_until(lambda: _outbox_states(db) == {"delivered": 1}, timeout=30)
         assert _holder_pid(db, "delivery") == dmz.pid  # the second process waits
 
         dmz.send_signal(signal.SIGKILL)
@@ -74,6 +77,10 @@ def test_killing_the_delivery_holder_hands_over_nothing_lost_nothing_twice(db, d
     assert db.execute("SELECT COUNT(*) FROM alerts").fetchone()[0] == 3
     assert inside.returncode == 0
     assert current(db, "delivery") is None  # released on a clean stop
+
+
+def _outbox_states(db) -> dict[str, int]:
+    return dict(db.execute("SELECT state, COUNT(*) FROM alert_outbox GROUP BY state").fetchall())
 
 
 def test_a_role_given_twice_or_unknown_is_one_line(cli, db_path) -> None:
