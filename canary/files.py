@@ -46,7 +46,10 @@ def write_atomic_bytes(path: Path, data: bytes, *, new_mode: int | None = None, 
     """The bytes version of :func:`write_atomic` (documents, kept mail)."""
     path = Path(path).resolve()
     existing = path.stat() if keep_attributes and path.exists() else None
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:  # name the file the operator asked for, not our temporary one
+        raise type(exc)(exc.errno, exc.strerror, str(path)) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
