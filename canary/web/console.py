@@ -155,6 +155,74 @@ def systems_edit(name: str):
     return redirect(url_for("console.systems"))
 
 
+@bp.route("/systems/<name>")
+@requires("viewer")
+def system(name: str):
+    from canary.web.roles import allows
+    from canary.web.system_view import plan_figures, system_page
+
+    limit, before = _args_page()
+    try:
+        page = system_page(get_db(), name, limit=limit, before=before)
+    except NotFound:
+        abort(404)
+    # The planner's figures are aggregates, but they tell how the canaries differ: analysts and admins.
+    figures = plan_figures(get_db(), current_app, name) if allows(g.account.role, "analyst") else None
+    return render_template("system.html", **page, figures=figures,
+                           can_plant=allows(g.account.role, "analyst"))
+
+
+@bp.route("/systems/<name>/rotate", methods=("POST",))
+@requires("analyst")
+def systems_rotate(name: str):
+    form = request.form
+    back = redirect(url_for("console.system", name=name))
+    if form.get("confirm") != "yes":
+        flash(translate("confirm_needed"), "error")
+        return back
+    try:
+        count = int(form.get("count") or "")
+        seed = int(form["seed"]) if form.get("seed", "").strip() else None
+    except ValueError:
+        flash(translate("count_number"), "error")
+        return back
+    try:
+        outcome = actions.rotate_system(get_db(), current_app.config["DATABASE"], current_actor(), name, count, seed)
+        flash(translate("rotate_done").format(generation=outcome["generation"], canaries=len(outcome["canaries"]),
+                                              retired=len(outcome["retired"]["retired"]),
+                                              failed=sum(len(p["failed"]) for p in outcome["plants"])
+                                              + len(outcome["retired"]["failed"])),
+              "ok" if outcome["ok"] else "error")
+        for warning in outcome["warnings"]:
+            flash(warning, "error")
+    except CanaryError as exc:
+        flash(str(exc), "error")
+    return back
+
+
+@bp.route("/plantings/<int:planting_id>/retire", methods=("POST",))
+@requires("analyst")
+def plantings_retire(planting_id: int):
+    form = request.form
+    row = get_db().execute("SELECT system, canary_id FROM plantings WHERE id = ?", [planting_id]).fetchone()
+    if row is None:
+        abort(404)
+    back = redirect(url_for("console.canary", canary_id=row[1]) if form.get("back") == "canary"
+                    else url_for("console.system", name=row[0]))
+    if form.get("confirm") != "yes":
+        flash(translate("confirm_needed"), "error")
+        return back
+    try:
+        outcome = actions.retire_planting(get_db(), current_actor(), planting_id)
+        flash(translate("retire_done").format(retired=len(outcome["retired"]), failed=len(outcome["failed"])),
+              "error" if outcome["failed"] else "ok")
+        for failure in outcome["failed"]:
+            flash(f"#{failure['planting_id']}: {failure['error']}", "error")
+    except CanaryError as exc:
+        flash(str(exc), "error")
+    return back
+
+
 @bp.route("/systems/<name>/stealth")
 @requires("analyst")
 def systems_stealth(name: str):
