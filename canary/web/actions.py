@@ -8,6 +8,7 @@ network wait holds the registry's write lock.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -70,8 +71,13 @@ def change_setting(db: sqlite_utils.Database, actor: Actor, name: str, value: An
     Secret settings (the keys that derive tokens and sign sessions) are generated and stay CLI-only: a
     leaked API token must not be enough to swap them.
     """
-    if name in all_settings() and all_settings()[name].secret:
+    declared = all_settings().get(name)
+    if declared is not None and declared.secret:
         raise CanaryError(f"{name} is a generated secret: change it with 'canary config' on the server")
+    if declared is not None and os.environ.get(declared.env_var) is not None:
+        # The environment wins over the registry: a stored value would show as saved and change nothing.
+        raise CanaryError(f"{name} comes from the environment ({declared.env_var}) of the console's process: "
+                          "change it there and restart")
     with write_transaction(db):
         if value is None:
             unset_setting(db, name)

@@ -17,7 +17,7 @@ from canary.web.db import get_db
 from canary.web.i18n import translate
 from canary.web.overview import overview
 from canary.web.roles import ROLES
-from canary.web.settings_view import settings_rows
+from canary.web.settings_view import form_rows
 from canary.web.tokens import list_tokens
 from canary.web.users import list_users
 
@@ -401,8 +401,23 @@ def settings():
     from canary.alert.destinations import destination_status
     from canary.store.events import SEVERITIES
 
-    return render_template("settings.html", settings=settings_rows(get_db()), severities=SEVERITIES, roles=ROLES,
+    return render_template("settings.html", settings=form_rows(get_db()), severities=SEVERITIES, roles=ROLES,
                            destinations=destination_status(get_db()), tokens=list_tokens(get_db()))
+
+
+@bp.route("/settings/<name>", methods=("POST",))
+@requires("admin")
+def settings_change(name: str):
+    """Set a registry value from its operator text, checked as ``canary config set`` checks it; "reset" goes
+    back to the default. A refused value is flashed and nothing is written."""
+    form = request.form
+    reset = form.get("action") == "reset"
+    try:
+        actions.change_setting(get_db(), current_actor(), name, None if reset else form.get("value", ""))
+        flash(translate("setting_reset" if reset else "setting_saved").format(name=name), "ok")
+    except CanaryError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("console.settings", _anchor=f"setting-{name}"))
 
 
 @bp.route("/notify", methods=("POST",))
