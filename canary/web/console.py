@@ -417,7 +417,8 @@ def settings_change(name: str):
         flash(translate("setting_reset" if reset else "setting_saved").format(name=name), "ok")
     except CanaryError as exc:
         flash(str(exc), "error")
-    return redirect(url_for("console.settings", _anchor=f"setting-{name}"))
+    # No anchor: the outcome is flashed at the top of the page, where it is seen.
+    return redirect(url_for("console.settings"))
 
 
 @bp.route("/notify", methods=("POST",))

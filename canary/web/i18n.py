@@ -234,6 +234,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "setting_saved": {"fr": "Réglage {name} enregistré.", "en": "Setting {name} saved."},
     "setting_reset": {"fr": "Réglage {name} remis à sa valeur par défaut.",
                       "en": "Setting {name} reset to its default."},
+    "change": {"fr": "Modifier", "en": "Change"},
     "reset": {"fr": "Valeur par défaut", "en": "Reset to default"},
     "locked_env": {"fr": "fixé par la variable d'environnement {env} du processus : à changer là, puis redémarrer",
                    "en": "set by the process's environment variable {env}: change it there, then restart"},

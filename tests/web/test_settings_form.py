@@ -26,7 +26,7 @@ def _stored(db, name: str):
 def test_an_admin_sets_and_resets_a_setting_from_the_form(db, sign_in):
     admin = sign_in("admin")
     done = admin.post("/settings/alert.window_seconds?lang=en", data=FORM | {"value": "900", "action": "save"})
-    assert done.status_code == 302 and done.headers["Location"].endswith("/settings#setting-alert.window_seconds")
+    assert done.status_code == 302 and done.headers["Location"].endswith("/settings")
     page = admin.get("/settings?lang=en").get_data(as_text=True)
     assert "Setting alert.window_seconds saved." in page
     row = _row(page, "alert.window_seconds")
