@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
 from canary.errors import CanaryError, NotFound
-from canary.store.registry import SYSTEM_KINDS, get_canary
+from canary.store.registry import SYSTEM_KINDS, get_canary, get_system
 from canary.timezones import display_zone
 from canary.web import actions, queries
 from canary.web.audit import list_audit
@@ -226,8 +226,11 @@ def plantings_retire(planting_id: int):
 @bp.route("/systems/<name>/stealth")
 @requires("analyst")
 def systems_stealth(name: str):
+    from canary.web.system_view import shared_places
+
     try:
-        report = queries.stealth_report(get_db(), name)
+        get_system(get_db(), name)  # an unknown system is a 404 before the reference tables are read
+        report = queries.stealth_report(get_db(), name, shared_places(current_app).reference)
     except NotFound:
         abort(404)
     return render_template("stealth.html", **report)

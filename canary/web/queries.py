@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
@@ -17,6 +17,9 @@ from canary.errors import CanaryError
 from canary.store.events import list_events
 from canary.store.registry import get_canary
 from canary.web.roles import allows
+
+if TYPE_CHECKING:
+    from canary.generate.reference import Reference
 
 PAGE = 50
 MAX_PAGE = 500
@@ -225,7 +228,7 @@ def _findings_by_confidence(db: sqlite_utils.Database, sweep_ids: list[int]) -> 
 MAX_LINTED = 5_000
 
 
-def stealth_report(db: sqlite_utils.Database, system: str) -> dict[str, Any]:
+def stealth_report(db: sqlite_utils.Database, system: str, reference: Reference | None = None) -> dict[str, Any]:
     """The generator's realism rules over a system's active canaries (``canary lint --system``, without
     the owned-pool checks): what a thief could use to filter the canaries out, rule by rule."""
     from datetime import date
@@ -237,7 +240,7 @@ def stealth_report(db: sqlite_utils.Database, system: str) -> dict[str, Any]:
     canaries = list_canaries(db, system=system, include_retired=False)
     checked = [canary_view(c, "analyst") for c in canaries[:MAX_LINTED]]
     problems = [{"canary_id": cid, "rule": p.rule, "field": p.field, "message": p.message}
-                for cid, p in lint_records(checked, date.today())]
+                for cid, p in lint_records(checked, date.today(), reference=reference)]
     by_rule: dict[str, int] = {}
     for problem in problems:
         by_rule[problem["rule"]] = by_rule.get(problem["rule"], 0) + 1

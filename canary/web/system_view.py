@@ -1,14 +1,13 @@
 """One system's page: its description, its targets, its plantings a page at a time, and (analysts) the
 planner's stealth and coverage figures (``canary plan SYSTEM``).
 
-The figures need the communes table and the geography (~0.2 s to read); they are read once per
-console process, on the first system page that needs them, and kept on the Flask app.
+The figures need the generator's reference tables and the communes' geography (~0.8 s to read); they
+are read once per console process, on the first page that needs them, and kept on the Flask app.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
     from flask import Flask
 
     from canary.generate.catchment import Geography
-    from canary.generate.reference import Commune
+    from canary.generate.reference import Reference
 
 # A published sample of this many records: the chance it holds a canary (`canary plan --sample`).
 SAMPLE = 1000
@@ -61,22 +60,21 @@ def generations(db: sqlite_utils.Database, system: str) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class Places:
-    """What every system's figures share: the communes and their geography (read once)."""
+    """What the figures of every system share: the generator's reference tables (names, communes...) and
+    the communes' geography, read once per console process."""
 
-    communes: Mapping[str, Commune]
+    reference: Reference
     geography: Geography
 
 
-def _places(app: Flask) -> Places:
+def shared_places(app: Flask) -> Places:
     places = app.extensions.get("canary.places")
     if places is None:
-        from canary.generate.admin import default_seeds_dir
         from canary.generate.catchment import Geography
-        from canary.generate.reference import load_communes
+        from canary.generate.reference import Reference
 
-        seeds = default_seeds_dir()
-        communes = load_communes(seeds)
-        places = Places(communes, Geography.load(communes, seeds))
+        reference = Reference.load()
+        places = Places(reference, Geography.load(reference.communes, reference.seeds_dir))
         app.extensions["canary.places"] = places
     return places
 
@@ -87,9 +85,9 @@ def plan_figures(db: sqlite_utils.Database, app: Flask, system: str) -> dict[str
     from canary.generate.host import Host
     from canary.generate.pools import pools_from_settings
 
-    places = _places(app)
+    places = shared_places(app)
     try:
-        host = Host.load(db, system, places.communes, geography=places.geography)
+        host = Host.load(db, system, places.reference.communes, places.reference.seeds_dir, places.geography)
     except CanaryError as exc:
         return {"unavailable": str(exc)}
     patients = host.patients()
