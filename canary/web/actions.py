@@ -212,6 +212,7 @@ class UploadScan:
     """A scan of one upload running in its worker; ``wait()`` gives what ``canary scan --json`` prints."""
 
     name: str
+    folder: Path  # the private temporary folder, gone once the scan is over
     thread: threading.Thread
     outcome: dict[str, Any] = field(default_factory=dict)  # "report" (ScanReport) or "error" (BaseException)
 
@@ -222,7 +223,13 @@ class UploadScan:
             raise error
         if error is not None or "report" not in self.outcome:
             raise CanaryError(f"{self.name}: the scan failed ({error.__class__.__name__}); see the sweep's error")
-        return dict(self.outcome["report"].to_json())
+        report = dict(self.outcome["report"].to_json())
+        # Files are named as the client sent them (sanitised), not by the server's deleted temporary path.
+        prefix = f"{self.folder}/"
+        for row in (*report["findings"], *report["skipped"]):
+            if isinstance(row.get("file"), str) and row["file"].startswith(prefix):
+                row["file"] = row["file"][len(prefix):]
+        return report
 
 
 def start_upload_scan(db: sqlite_utils.Database, db_path: str, actor: Actor, filename: str,
@@ -262,7 +269,7 @@ def start_upload_scan(db: sqlite_utils.Database, db_path: str, actor: Actor, fil
 
     thread = threading.Thread(target=work, name=f"upload-scan-{name}", daemon=True)
     thread.start()
-    return UploadScan(name, thread, outcome)
+    return UploadScan(name, folder, thread, outcome)
 
 
 # Canaries one API request may seed: the CLI's bound (canary seed --count).

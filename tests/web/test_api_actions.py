@@ -98,7 +98,11 @@ def test_an_uploaded_scan_answers_the_json_of_canary_scan(api, db_path, add_hand
     assert set(body) == set(theirs) and body["status"] == "complete"
     strip = lambda findings: [{k: v for k, v in f.items() if k != "file"} for f in findings]  # noqa: E731
     assert strip(body["findings"]) == strip(theirs["findings"]) and body["findings"][0]["canary_id"] == found["id"]
-    (path,) = {f["file"] for f in body["findings"]}
+    assert {f["file"] for f in body["findings"]} == {"ix_i.csv"}  # the sanitised name, not a server path
+    db = open_db(db_path)
+    (sources,) = db.execute("SELECT sources FROM sweeps WHERE feed = 'upload'").fetchone()
+    db.close()
+    (path,) = json.loads(sources)
     assert Path(path).name == "ix_i.csv" and not Path(path).parent.exists()  # never kept
     (entry,) = [e for e in _audit(db_path) if e["action"] == "scan.upload"]
     assert entry["via"] == "api" and entry["details"]["file"] == "ix_i.csv"
