@@ -54,14 +54,16 @@ def create_system(db: sqlite_utils.Database, actor: Actor, name: str, kind: str,
 
 
 def edit_system(db: sqlite_utils.Database, actor: Actor, name: str, *, establishment: str | None,
-                finess: str | None, notes: str | None) -> dict[str, Any]:
+                finess: str | None, notes: str | None, patients: int | None = None) -> dict[str, Any]:
+    """``patients`` None keeps the system's size (what the planner's figures need)."""
     from canary.store.registry import edit_system as edit_row
 
     with write_transaction(db):
         # "" clears a field: the form's empty boxes empty the system's description.
-        row = edit_row(db, name, establishment=establishment or "", finess=finess or "", notes=notes or "")
+        row = edit_row(db, name, establishment=establishment or "", finess=finess or "", notes=notes or "",
+                       patients=patients)
         record(db, actor, "system.edit", f"system:{name}",
-               {"establishment": row["establishment"], "finess": row["finess"]})
+               {"establishment": row["establishment"], "finess": row["finess"], "patients": row["patients"]})
     return row
 
 

@@ -116,12 +116,14 @@ def systems_add():
     return jsonify(row), 201
 
 
-@route("/systems/<name>", "PUT", "admin", "Change a system's establishment, FINESS and notes.",
-       body={"establishment": "string", "finess": "string", "notes": "string"})
+@route("/systems/<name>", "PUT", "admin", "Change a system's establishment, FINESS and notes, and its size in "
+       "patients (kept when absent).",
+       body={"establishment": "string", "finess": "string", "notes": "string", "patients": "integer"})
 def systems_edit(name: str):
     data = _body()
     return jsonify(actions.edit_system(get_db(), current_actor(), name, establishment=_text(data, "establishment"),
-                                       finess=_text(data, "finess"), notes=_text(data, "notes")))
+                                       finess=_text(data, "finess"), notes=_text(data, "notes"),
+                                       patients=_integer(data, "patients")))
 
 
 @route("/canaries", "GET", "viewer", "Canaries by id, a page at a time; viewers get no marker value.",

@@ -146,13 +146,18 @@ def systems_add():
 @requires("admin")
 def systems_edit(name: str):
     form = request.form
+    size = form.get("patients", "").strip()
     try:
+        if size and not size.isdigit():
+            raise CanaryError(translate("patients_number"))
         actions.edit_system(get_db(), current_actor(), name, establishment=form.get("establishment", "").strip(),
-                            finess=form.get("finess", "").strip(), notes=form.get("notes", "").strip())
+                            finess=form.get("finess", "").strip(), notes=form.get("notes", "").strip(),
+                            patients=int(size) if size else None)
         flash(translate("system_saved"), "ok")
     except CanaryError as exc:
         flash(str(exc), "error")
-    return redirect(url_for("console.systems"))
+    return redirect(url_for("console.system", name=name) if form.get("back") == "system"
+                    else url_for("console.systems"))
 
 
 @bp.route("/systems/<name>")

@@ -26,6 +26,13 @@ def planted(db, add_hand_canaries, sign_in, tmp_path):
     return target
 
 
+@pytest.fixture
+def api_admin(app, db):
+    from canary.web.tokens import create_token
+
+    return app.test_client(), {"Authorization": f"Bearer {create_token(db, 'ops', 'admin', 'test')[1]}"}
+
+
 def _plantings(db) -> dict[int, str]:
     return dict(db.execute("SELECT id, state FROM plantings ORDER BY id").fetchall())
 
@@ -131,3 +138,24 @@ def test_the_system_page_is_paged(planted, db, sign_in):
     assert ">hand000001</a>" in page and ">hand000000</a>" not in page and f"before={second}" in page
     older = sign_in("viewer").get(f"/systems/ehr-mediboard?limit=1&before={second}").get_data(as_text=True)
     assert ">hand000000</a>" in older and "before=" not in older and first < second
+
+
+def test_an_admin_sets_a_systems_size_so_the_figures_can_be_computed(planted, db, sign_in, api_admin):
+    admin = sign_in("admin")
+    bad = admin.post("/systems/ehr-mediboard?lang=en", data=FORM | {"establishment": "CH", "patients": "beaucoup",
+                                                                     "back": "system"}, follow_redirects=True)
+    assert "The number of patients is a whole number" in bad.get_data(as_text=True)
+    assert db.execute("SELECT establishment, patients FROM systems WHERE name = 'ehr-mediboard'").fetchone() == (
+        "Clinique des Lilas", None)
+    done = admin.post("/systems/ehr-mediboard?lang=en", data=FORM | {"establishment": "Clinique des Lilas",
+                                                                      "patients": "80000", "back": "system"})
+    assert done.headers["Location"].endswith("/systems/ehr-mediboard")
+    page = admin.get("/systems/ehr-mediboard?lang=en").get_data(as_text=True)
+    assert 'id="plan-filters"' in page and "Patients: 80000" in page
+    (entry,) = [e for e in list_audit(db) if e["action"] == "system.edit"]
+    assert entry["details"]["patients"] == 80000
+    client, header = api_admin
+    resp = client.put("/api/v1/systems/ehr-mediboard", json={"patients": 0}, headers=header)
+    assert resp.status_code == 400 and db.execute("SELECT patients FROM systems").fetchall() == [(80000,)]
+    kept = client.put("/api/v1/systems/ehr-mediboard", json={"establishment": "CH des Lilas"}, headers=header)
+    assert kept.status_code == 200 and kept.get_json()["patients"] == 80000
