@@ -177,6 +177,29 @@ def system(name: str):
                            can_plant=allows(g.account.role, "analyst"))
 
 
+@bp.route("/systems/<name>/seed", methods=("POST",))
+@requires("admin")
+def systems_seed(name: str):
+    form = request.form
+    try:
+        count = int(form.get("count") or "")
+        seed = int(form["seed"]) if form.get("seed", "").strip() else None
+    except ValueError:
+        flash(translate("count_number"), "error")
+        return redirect(url_for("console.system", name=name))
+    try:
+        outcome = actions.seed_canaries(get_db(), current_app.config["DATABASE"], current_actor(), name, count, seed)
+        flash(translate("seed_done").format(canaries=len(outcome["canaries"]), generation=outcome["generation"]),
+              "ok")
+        for warning in outcome["warnings"]:
+            flash(warning, "error")
+    except NotFound:
+        abort(404)
+    except CanaryError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("console.system", name=name))
+
+
 @bp.route("/systems/<name>/rotate", methods=("POST",))
 @requires("analyst")
 def systems_rotate(name: str):

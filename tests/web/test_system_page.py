@@ -159,3 +159,20 @@ def test_an_admin_sets_a_systems_size_so_the_figures_can_be_computed(planted, db
     assert resp.status_code == 400 and db.execute("SELECT patients FROM systems").fetchall() == [(80000,)]
     kept = client.put("/api/v1/systems/ehr-mediboard", json={"establishment": "CH des Lilas"}, headers=header)
     assert kept.status_code == 200 and kept.get_json()["patients"] == 80000
+
+
+def test_an_admin_seeds_from_the_system_page_with_the_clis_warnings(db, sign_in):
+    admin = sign_in("admin")
+    page = admin.get("/systems/ehr-mediboard?lang=en").get_data(as_text=True)
+    assert 'id="seed"' in page and 'id="seed"' not in sign_in("analyst").get("/systems/ehr-mediboard").get_data(
+        as_text=True)
+    bad = admin.post("/systems/ehr-mediboard/seed?lang=en", data=FORM | {"count": "0"},
+                     follow_redirects=True).get_data(as_text=True)
+    assert "count must be between 1 and 100000" in bad
+    done = admin.post("/systems/ehr-mediboard/seed?lang=fr", data=FORM | {"count": "2", "seed": "4"},
+                      follow_redirects=True).get_data(as_text=True)
+    assert "2 canaris générés (génération 1)." in done and "pool.phones" in done
+    assert db.execute("SELECT COUNT(*) FROM canaries WHERE system = 'ehr-mediboard'").fetchone()[0] == 2
+    assert [e["action"] for e in list_audit(db)] == ["seed"]
+    assert sign_in("analyst").post("/systems/ehr-mediboard/seed", data=FORM | {"count": "1"}).status_code == 403
+    assert admin.post("/systems/nowhere/seed", data=FORM | {"count": "1"}).status_code == 404
