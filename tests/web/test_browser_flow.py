@@ -182,6 +182,7 @@ def test_attacker_text_is_shown_escaped_and_never_runs(browser, served_urls, db_
                [json.dumps([PAYLOADS[1]]), json.dumps([{"file": PAYLOADS[0], "reason": PAYLOADS[2]}])])
     add_source(db, "ehr-mediboard", "syslog+udp://127.0.0.1:5514", "mediboard", name="dpi")
     db.execute("UPDATE accesslog_sources SET last_error = ?", [PAYLOADS[1]])
+    db.execute("UPDATE systems SET notes = ? WHERE name = 'ehr-mediboard'", [PAYLOADS[2]])
     db.close()
 
     _sign_in(browser, base, "en")
@@ -191,7 +192,7 @@ def test_attacker_text_is_shown_escaped_and_never_runs(browser, served_urls, db_
     browser.find_element(By.ID, "story")
     pages = {"story": browser.current_url, "events": f"{base}/events", "overview": f"{base}/",
              "alerts": f"{base}/alerts?all=1", "canary": f"{base}/canaries/{ids[0]}", "sweeps": f"{base}/sweeps",
-             "watch": f"{base}/watch", "audit": f"{base}/audit"}
+             "watch": f"{base}/watch", "audit": f"{base}/audit", "system": f"{base}/systems/ehr-mediboard"}
     for alert_id in range(2, 5):
         pages[f"story-{alert_id}"] = f"{base}/alerts/{alert_id}"
 
