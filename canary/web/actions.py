@@ -8,23 +8,28 @@ network wait holds the registry's write lock.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
 from canary.alert.model import acknowledge, resolve
-from canary.errors import CanaryError
+from canary.errors import CanaryError, NotFound
 from canary.settings import all_settings, set_setting, unset_setting
 from canary.store import open_db
 from canary.store.registry import add_system
 from canary.store.tx import write_transaction
 from canary.web import tokens
 from canary.web.audit import Actor, record
+
+if TYPE_CHECKING:
+    from canary.plant.planter import RetireReport
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +54,16 @@ def create_system(db: sqlite_utils.Database, actor: Actor, name: str, kind: str,
 
 
 def edit_system(db: sqlite_utils.Database, actor: Actor, name: str, *, establishment: str | None,
-                finess: str | None, notes: str | None) -> dict[str, Any]:
+                finess: str | None, notes: str | None, patients: int | None = None) -> dict[str, Any]:
+    """``patients`` None keeps the system's size (what the planner's figures need)."""
     from canary.store.registry import edit_system as edit_row
 
     with write_transaction(db):
         # "" clears a field: the form's empty boxes empty the system's description.
-        row = edit_row(db, name, establishment=establishment or "", finess=finess or "", notes=notes or "")
+        row = edit_row(db, name, establishment=establishment or "", finess=finess or "", notes=notes or "",
+                       patients=patients)
         record(db, actor, "system.edit", f"system:{name}",
-               {"establishment": row["establishment"], "finess": row["finess"]})
+               {"establishment": row["establishment"], "finess": row["finess"], "patients": row["patients"]})
     return row
 
 
@@ -66,8 +73,13 @@ def change_setting(db: sqlite_utils.Database, actor: Actor, name: str, value: An
     Secret settings (the keys that derive tokens and sign sessions) are generated and stay CLI-only: a
     leaked API token must not be enough to swap them.
     """
-    if name in all_settings() and all_settings()[name].secret:
+    declared = all_settings().get(name)
+    if declared is not None and declared.secret:
         raise CanaryError(f"{name} is a generated secret: change it with 'canary config' on the server")
+    if declared is not None and os.environ.get(declared.env_var) is not None:
+        # The environment wins over the registry: a stored value would show as saved and change nothing.
+        raise CanaryError(f"{name} comes from the environment ({declared.env_var}) of the console's process: "
+                          "change it there and restart")
     with write_transaction(db):
         if value is None:
             unset_setting(db, name)
@@ -192,14 +204,38 @@ def retire_system(db: sqlite_utils.Database, actor: Actor, system: str) -> dict[
     get_system(db, system)
     rows = select_for_retire(db, system=system)
     report = retire(db, rows)
-    outcome = {"retired": report.retired, "failed": [{"planting_id": p, "error": e} for p, e in report.failed],
-               "warnings": report.warnings}
+    outcome = _retire_json(report)
     record(db, actor, "retire", f"system:{system}", {"retired": len(report.retired), "failed": len(report.failed)})
     return outcome
 
 
+@dataclass
+class UploadScan:
+    """A scan of one upload running in its worker; ``wait()`` gives what ``canary scan --json`` prints."""
+
+    name: str
+    folder: Path  # the private temporary folder, gone once the scan is over
+    thread: threading.Thread
+    outcome: dict[str, Any] = field(default_factory=dict)  # "report" (ScanReport) or "error" (BaseException)
+
+    def wait(self) -> dict[str, Any]:
+        self.thread.join()
+        error = self.outcome.get("error")
+        if isinstance(error, CanaryError):
+            raise error
+        if error is not None or "report" not in self.outcome:
+            raise CanaryError(f"{self.name}: the scan failed ({error.__class__.__name__}); see the sweep's error")
+        report = dict(self.outcome["report"].to_json())
+        # Files are named as the client sent them (sanitised), not by the server's deleted temporary path.
+        prefix = f"{self.folder}/"
+        for row in (*report["findings"], *report["skipped"]):
+            if isinstance(row.get("file"), str) and row["file"].startswith(prefix):
+                row["file"] = row["file"][len(prefix):]
+        return report
+
+
 def start_upload_scan(db: sqlite_utils.Database, db_path: str, actor: Actor, filename: str,
-                      save: Callable[[Path], None]) -> threading.Thread:
+                      save: Callable[[Path], None]) -> UploadScan:
     """Scan one uploaded file in a worker thread, then delete it: an upload is never kept.
 
     ``save`` writes the upload to the path it is given, inside a private (0700) directory of its own.
@@ -208,6 +244,8 @@ def start_upload_scan(db: sqlite_utils.Database, db_path: str, actor: Actor, fil
 
     from canary.watch.sweep.feeds import run_sweep
 
+    if not db.execute("SELECT 1 FROM canaries WHERE status = 'active' LIMIT 1").fetchone():
+        raise CanaryError("the registry has no active canary: a scan could find nothing (seed canaries first)")
     _refuse_if_busy(db, "upload", MAX_UPLOAD_SCANS)
     name = secure_filename(filename) or "upload"
     folder = Path(tempfile.mkdtemp(prefix="canary-upload-"))
@@ -218,12 +256,14 @@ def start_upload_scan(db: sqlite_utils.Database, db_path: str, actor: Actor, fil
         shutil.rmtree(folder, ignore_errors=True)
         raise
     record(db, actor, "scan.upload", None, {"file": name, "bytes": path.stat().st_size})
+    outcome: dict[str, Any] = {}
 
     def work() -> None:
         worker_db = open_db(db_path, migrate_schema=False)
         try:
-            run_sweep(worker_db, [str(path)], feed="upload")
-        except Exception:  # the sweep row holds the failure; the worker thread must not die noisily
+            outcome["report"] = run_sweep(worker_db, [str(path)], feed="upload")[1]
+        except Exception as exc:  # the sweep row holds the failure; the worker thread must not die noisily
+            outcome["error"] = exc
             log.exception("uploaded file %s: scan failed", name)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
@@ -231,7 +271,95 @@ def start_upload_scan(db: sqlite_utils.Database, db_path: str, actor: Actor, fil
 
     thread = threading.Thread(target=work, name=f"upload-scan-{name}", daemon=True)
     thread.start()
-    return thread
+    return UploadScan(name, folder, thread, outcome)
+
+
+# Canaries one API request may seed: the CLI's bound (canary seed --count).
+MAX_SEED = 100_000
+
+
+def seed_canaries(db: sqlite_utils.Database, db_path: str, actor: Actor, system: str, count: int,
+                  seed: int | None) -> dict[str, Any]:
+    """Generate ``count`` canaries for ``system`` as ``canary seed`` does, with its warnings as text."""
+    from datetime import date
+
+    from canary.generate.contact_points import list_contact_points
+    from canary.generate.crowding import exhaustion_warnings
+    from canary.generate.factory import host_and_generator
+    from canary.generate.pools import pools_from_settings
+    from canary.settings import get_setting
+    from canary.store.registry import get_system
+    from canary.store.seeding import seed_system
+
+    get_system(db, system)
+    if not 1 <= count <= MAX_SEED:
+        raise CanaryError(f"count must be between 1 and {MAX_SEED}, got {count}")
+    pools = pools_from_settings(db)
+    warnings = []
+    if not pools.phones:
+        warnings.append("no phone pool configured (pool.phones): these canaries carry no phone number")
+    if not (pools.mail_domains or pools.mailbox_providers):
+        warnings.append("no mail pool configured (pool.mailbox_providers, pool.mail_domains): these canaries "
+                        "carry no e-mail address")
+    for name, channel in (("tripwire.base_url", "callback URL"), ("tripwire.dns_zone", "DNS name")):
+        if not get_setting(db, name):
+            warnings.append(f"{name} is not set: these canaries carry no {channel} and can never fire on it")
+    host, generator = host_and_generator(db, Path(db_path), system)
+    notice = host.no_place_notice()
+    if notice:
+        warnings.append(notice)
+    budget = generator.budget
+    canaries = seed_system(db, system, count, generator, seed=seed)
+    warnings += exhaustion_warnings(budget, pools, len(canaries))
+    warnings += [f"{p.message} (see 'canary plan {system}')" for p in host.findings(db, pools, date.today())]
+    pending = sum(p["state"] == "pending" for p in list_contact_points(db, pending_only=True, system=system))
+    ids = [c["id"] for c in canaries]
+    record(db, actor, "seed", f"system:{system}", {"count": len(ids), "seed": seed})
+    return {"system": system, "generation": canaries[0]["generation"] if canaries else None, "canaries": ids,
+            "pending_mailboxes": pending, "warnings": warnings}
+
+
+def rotate_system(db: sqlite_utils.Database, db_path: str, actor: Actor, system: str, count: int,
+                  seed: int | None, keep_previous: bool = False) -> dict[str, Any]:
+    """Plant a new generation where ``system`` is planted, then retire the previous one (``canary rotate``)."""
+    from canary.generate.crowding import exhaustion_warnings
+    from canary.generate.factory import generator_for_system
+    from canary.plant.rotation import rotate
+    from canary.store.registry import get_system
+
+    get_system(db, system)
+    if not 1 <= count <= MAX_SEED:
+        raise CanaryError(f"count must be between 1 and {MAX_SEED}, got {count}")
+    generator = generator_for_system(db, Path(db_path), system, replacing=not keep_previous)
+    report = rotate(db, system, count, generator, seed=seed, keep_previous=keep_previous)
+    warnings = exhaustion_warnings(generator.budget, generator.generator.pools, len(report.canaries))
+    outcome = {"system": system, "generation": report.generation, "canaries": report.canaries,
+               "resumed": report.resumed, "plants": [p.as_dict() for p in report.plants], "kept": report.kept,
+               "retired": _retire_json(report.retired), "warnings": warnings, "ok": report.ok}
+    record(db, actor, "rotate", f"system:{system}",
+           {"generation": report.generation, "canaries": len(report.canaries), "ok": report.ok,
+            "retired": len(report.retired.retired), "failed": len(report.retired.failed)})
+    return outcome
+
+
+def retire_planting(db: sqlite_utils.Database, actor: Actor, planting_id: int) -> dict[str, Any]:
+    """Remove one planting from its target (``canary retire PLANTING_ID``)."""
+    from canary.plant.planter import retire, select_for_retire
+
+    known = db.execute("SELECT system, state FROM plantings WHERE id = ?", [planting_id]).fetchone()
+    if not known:
+        raise NotFound(f"unknown planting {planting_id}")
+    if known[1] == "retired":
+        raise CanaryError(f"planting {planting_id} is already retired")
+    outcome = _retire_json(retire(db, select_for_retire(db, ident=str(planting_id))))
+    record(db, actor, "retire", f"planting:{planting_id}",
+           {"system": known[0], "retired": len(outcome["retired"]), "failed": len(outcome["failed"])})
+    return outcome
+
+
+def _retire_json(report: RetireReport) -> dict[str, Any]:
+    return {"retired": report.retired, "failed": [{"planting_id": p, "error": e} for p, e in report.failed],
+            "warnings": report.warnings}
 
 
 def change_account(db: sqlite_utils.Database, actor: Actor, name: str, *, role: str | None = None,

@@ -34,18 +34,20 @@ class Endpoint:
     role: str
     summary: str
     query: tuple[str, ...] = ()
-    body: dict[str, str] = field(default_factory=dict)  # JSON body field -> JSON type
+    body: dict[str, str] = field(default_factory=dict)  # body field -> JSON type ("binary": a file part)
+    media: str = "application/json"
 
 
 ENDPOINTS: list[Endpoint] = []
 
 
 def route(rule: str, method: str, role: str, summary: str, *, query: tuple[str, ...] = (),
-          body: dict[str, str] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+          body: dict[str, str] | None = None,
+          media: str = "application/json") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         guarded = requires(role)(view)
         bp.add_url_rule(rule, endpoint=view.__name__, view_func=guarded, methods=[method])
-        ENDPOINTS.append(Endpoint(rule, method, role, summary, query, body or {}))
+        ENDPOINTS.append(Endpoint(rule, method, role, summary, query, body or {}, media))
         return guarded
 
     return decorate
@@ -56,6 +58,15 @@ def _body() -> dict[str, Any]:
     if not isinstance(data, dict):
         raise CanaryError("the request body must be a JSON object")
     return data
+
+
+def _integer(data: dict[str, Any], key: str, default: int | None = None) -> int | None:
+    value = data.get(key, default)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise CanaryError(f"field {key!r} must be an integer")
+    return value
 
 
 def _text(data: dict[str, Any], key: str, required: bool = False) -> str | None:
@@ -105,12 +116,14 @@ def systems_add():
     return jsonify(row), 201
 
 
-@route("/systems/<name>", "PUT", "admin", "Change a system's establishment, FINESS and notes.",
-       body={"establishment": "string", "finess": "string", "notes": "string"})
+@route("/systems/<name>", "PUT", "admin", "Change a system's establishment, FINESS and notes, and its size in "
+       "patients (kept when absent).",
+       body={"establishment": "string", "finess": "string", "notes": "string", "patients": "integer"})
 def systems_edit(name: str):
     data = _body()
     return jsonify(actions.edit_system(get_db(), current_actor(), name, establishment=_text(data, "establishment"),
-                                       finess=_text(data, "finess"), notes=_text(data, "notes")))
+                                       finess=_text(data, "finess"), notes=_text(data, "notes"),
+                                       patients=_integer(data, "patients")))
 
 
 @route("/canaries", "GET", "viewer", "Canaries by id, a page at a time; viewers get no marker value.",
@@ -143,6 +156,41 @@ def systems_plant(name: str):
        "(canary retire --system).")
 def systems_retire(name: str):
     outcome = actions.retire_system(get_db(), current_actor(), name)
+    return jsonify(outcome), 502 if outcome["failed"] else 200
+
+
+@route("/systems/<name>/seed", "POST", "admin", "Generate canaries for a system (canary seed SYSTEM --count N "
+       "[--seed S]): their ids and the warnings the CLI prints.", body={"count": "integer", "seed": "integer"})
+def systems_seed(name: str):
+    data = _body()
+    count = _integer(data, "count")
+    if count is None:
+        raise CanaryError("missing field 'count'")
+    outcome = actions.seed_canaries(get_db(), current_app.config["DATABASE"], current_actor(), name, count,
+                                    _integer(data, "seed"))
+    return jsonify(outcome), 201
+
+
+@route("/systems/<name>/rotate", "POST", "analyst", "Plant a new generation wherever the system is planted, then "
+       "retire the previous one (canary rotate SYSTEM --count N); 502 if the rotation is incomplete.",
+       body={"count": "integer", "seed": "integer", "keep_previous": "boolean"})
+def systems_rotate(name: str):
+    data = _body()
+    count = _integer(data, "count")
+    if count is None:
+        raise CanaryError("missing field 'count'")
+    keep = data.get("keep_previous", False)
+    if not isinstance(keep, bool):
+        raise CanaryError("field 'keep_previous' must be true or false")
+    outcome = actions.rotate_system(get_db(), current_app.config["DATABASE"], current_actor(), name, count,
+                                    _integer(data, "seed"), keep_previous=keep)
+    return jsonify(outcome), 200 if outcome["ok"] else 502
+
+
+@route("/plantings/<int:planting_id>/retire", "POST", "analyst", "Remove one planting from its target (canary "
+       "retire PLANTING_ID); 502 if the target did not confirm.")
+def plantings_retire(planting_id: int):
+    outcome = actions.retire_planting(get_db(), current_actor(), planting_id)
     return jsonify(outcome), 502 if outcome["failed"] else 200
 
 
@@ -198,6 +246,19 @@ def sweeps_list():
     page = queries.sweeps_page(get_db(), limit=queries.page_size(args.get("limit")),
                                before=queries.cursor(args.get("before")))
     return jsonify(page.as_dict())
+
+
+@route("/scans", "POST", "analyst", "Scan one uploaded file (multipart field 'file', at most web.upload_max_mb) "
+       "in a worker, then delete it; answers what canary scan --json prints (422 if nothing could be read).",
+       body={"file": "binary"}, media="multipart/form-data")
+def scans_upload():
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise CanaryError("send the file to scan as the multipart field 'file'")
+    scan = actions.start_upload_scan(get_db(), current_app.config["DATABASE"], current_actor(), upload.filename,
+                                     upload.save)
+    report = scan.wait()
+    return jsonify(report), 422 if report["status"] == "nothing-read" else 200
 
 
 @route("/feeds", "GET", "viewer", "Configured feeds with their last run (canary feed list --json).")

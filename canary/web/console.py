@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
 from canary.errors import CanaryError, NotFound
-from canary.store.registry import SYSTEM_KINDS, get_canary
+from canary.store.registry import SYSTEM_KINDS, get_canary, get_system
 from canary.timezones import display_zone
 from canary.web import actions, queries
 from canary.web.audit import list_audit
@@ -17,7 +17,7 @@ from canary.web.db import get_db
 from canary.web.i18n import translate
 from canary.web.overview import overview
 from canary.web.roles import ROLES
-from canary.web.settings_view import settings_rows
+from canary.web.settings_view import form_rows
 from canary.web.tokens import list_tokens
 from canary.web.users import list_users
 
@@ -146,20 +146,119 @@ def systems_add():
 @requires("admin")
 def systems_edit(name: str):
     form = request.form
+    size = form.get("patients", "").strip()
     try:
+        if size and not size.isdigit():
+            raise CanaryError(translate("patients_number"))
         actions.edit_system(get_db(), current_actor(), name, establishment=form.get("establishment", "").strip(),
-                            finess=form.get("finess", "").strip(), notes=form.get("notes", "").strip())
+                            finess=form.get("finess", "").strip(), notes=form.get("notes", "").strip(),
+                            patients=int(size) if size else None)
         flash(translate("system_saved"), "ok")
     except CanaryError as exc:
         flash(str(exc), "error")
-    return redirect(url_for("console.systems"))
+    return redirect(url_for("console.system", name=name) if form.get("back") == "system"
+                    else url_for("console.systems"))
+
+
+@bp.route("/systems/<name>")
+@requires("viewer")
+def system(name: str):
+    from canary.web.roles import allows
+    from canary.web.system_view import plan_figures, system_page
+
+    limit, before = _args_page()
+    try:
+        page = system_page(get_db(), name, limit=limit, before=before)
+    except NotFound:
+        abort(404)
+    # The planner's figures are aggregates, but they tell how the canaries differ: analysts and admins.
+    figures = plan_figures(get_db(), current_app, name) if allows(g.account.role, "analyst") else None
+    return render_template("system.html", **page, figures=figures,
+                           can_plant=allows(g.account.role, "analyst"))
+
+
+@bp.route("/systems/<name>/seed", methods=("POST",))
+@requires("admin")
+def systems_seed(name: str):
+    form = request.form
+    try:
+        count = int(form.get("count") or "")
+        seed = int(form["seed"]) if form.get("seed", "").strip() else None
+    except ValueError:
+        flash(translate("count_number"), "error")
+        return redirect(url_for("console.system", name=name))
+    try:
+        outcome = actions.seed_canaries(get_db(), current_app.config["DATABASE"], current_actor(), name, count, seed)
+        flash(translate("seed_done").format(canaries=len(outcome["canaries"]), generation=outcome["generation"]),
+              "ok")
+        for warning in outcome["warnings"]:
+            flash(warning, "error")
+    except NotFound:
+        abort(404)
+    except CanaryError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("console.system", name=name))
+
+
+@bp.route("/systems/<name>/rotate", methods=("POST",))
+@requires("analyst")
+def systems_rotate(name: str):
+    form = request.form
+    back = redirect(url_for("console.system", name=name))
+    if form.get("confirm") != "yes":
+        flash(translate("confirm_needed"), "error")
+        return back
+    try:
+        count = int(form.get("count") or "")
+        seed = int(form["seed"]) if form.get("seed", "").strip() else None
+    except ValueError:
+        flash(translate("count_number"), "error")
+        return back
+    try:
+        outcome = actions.rotate_system(get_db(), current_app.config["DATABASE"], current_actor(), name, count, seed)
+        flash(translate("rotate_done").format(generation=outcome["generation"], canaries=len(outcome["canaries"]),
+                                              retired=len(outcome["retired"]["retired"]),
+                                              failed=sum(len(p["failed"]) for p in outcome["plants"])
+                                              + len(outcome["retired"]["failed"])),
+              "ok" if outcome["ok"] else "error")
+        for warning in outcome["warnings"]:
+            flash(warning, "error")
+    except CanaryError as exc:
+        flash(str(exc), "error")
+    return back
+
+
+@bp.route("/plantings/<int:planting_id>/retire", methods=("POST",))
+@requires("analyst")
+def plantings_retire(planting_id: int):
+    form = request.form
+    row = get_db().execute("SELECT system, canary_id FROM plantings WHERE id = ?", [planting_id]).fetchone()
+    if row is None:
+        abort(404)
+    back = redirect(url_for("console.canary", canary_id=row[1]) if form.get("back") == "canary"
+                    else url_for("console.system", name=row[0]))
+    if form.get("confirm") != "yes":
+        flash(translate("confirm_needed"), "error")
+        return back
+    try:
+        outcome = actions.retire_planting(get_db(), current_actor(), planting_id)
+        flash(translate("retire_done").format(retired=len(outcome["retired"]), failed=len(outcome["failed"])),
+              "error" if outcome["failed"] else "ok")
+        for failure in outcome["failed"]:
+            flash(f"#{failure['planting_id']}: {failure['error']}", "error")
+    except CanaryError as exc:
+        flash(str(exc), "error")
+    return back
 
 
 @bp.route("/systems/<name>/stealth")
 @requires("analyst")
 def systems_stealth(name: str):
+    from canary.web.system_view import shared_places
+
     try:
-        report = queries.stealth_report(get_db(), name)
+        get_system(get_db(), name)  # an unknown system is a 404 before the reference tables are read
+        report = queries.stealth_report(get_db(), name, shared_places(current_app).reference)
     except NotFound:
         abort(404)
     return render_template("stealth.html", **report)
@@ -333,8 +432,24 @@ def settings():
     from canary.alert.destinations import destination_status
     from canary.store.events import SEVERITIES
 
-    return render_template("settings.html", settings=settings_rows(get_db()), severities=SEVERITIES, roles=ROLES,
+    return render_template("settings.html", settings=form_rows(get_db()), severities=SEVERITIES, roles=ROLES,
                            destinations=destination_status(get_db()), tokens=list_tokens(get_db()))
+
+
+@bp.route("/settings/<name>", methods=("POST",))
+@requires("admin")
+def settings_change(name: str):
+    """Set a registry value from its operator text, checked as ``canary config set`` checks it; "reset" goes
+    back to the default. A refused value is flashed and nothing is written."""
+    form = request.form
+    reset = form.get("action") == "reset"
+    try:
+        actions.change_setting(get_db(), current_actor(), name, None if reset else form.get("value", ""))
+        flash(translate("setting_reset" if reset else "setting_saved").format(name=name), "ok")
+    except CanaryError as exc:
+        flash(str(exc), "error")
+    # No anchor: the outcome is flashed at the top of the page, where it is seen.
+    return redirect(url_for("console.settings"))
 
 
 @bp.route("/notify", methods=("POST",))

@@ -41,9 +41,16 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         "x-canary-role": endpoint.role,
     }
     if endpoint.body:
-        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
-            "type": "object", "properties": {k: {"type": v} for k, v in endpoint.body.items()}}}}}
+        operation["requestBody"] = {"required": True, "content": {endpoint.media: {"schema": {
+            "type": "object", "properties": {k: _field(v) for k, v in endpoint.body.items()}}}}}
+    if endpoint.media == "multipart/form-data":
+        operation["responses"]["413"] = {"description": "The upload is larger than web.upload_max_mb"}
     return operation
+
+
+def _field(kind: str) -> dict[str, str]:
+    # "binary" is a file part of a multipart body (OpenAPI 3.1: a string with contentEncoding).
+    return {"type": "string", "contentMediaType": "application/octet-stream"} if kind == "binary" else {"type": kind}
 
 
 def openapi_document(endpoints: list[Endpoint]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ CHART_WIDTH, CHART_HEIGHT, BAR = 600, 120, 8
 def system_states(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     """Systems, those with an open alert first; state is alert / failed / never_planted / quiet."""
     rows = list(db.query(
-        """SELECT s.name, s.kind, s.establishment, s.finess, s.notes,
+        """SELECT s.name, s.kind, s.establishment, s.finess, s.notes, s.patients,
                   (SELECT COUNT(*) FROM canaries c WHERE c.system = s.name AND c.status = 'active') AS canaries,
                   (SELECT COUNT(*) FROM plantings p WHERE p.system = s.name AND p.state = 'planted') AS planted,
                   (SELECT COUNT(*) FROM plantings p WHERE p.system = s.name AND p.state = 'failed') AS failed,

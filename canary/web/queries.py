@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
@@ -17,6 +17,9 @@ from canary.errors import CanaryError
 from canary.store.events import list_events
 from canary.store.registry import get_canary
 from canary.web.roles import allows
+
+if TYPE_CHECKING:
+    from canary.generate.reference import Reference
 
 PAGE = 50
 MAX_PAGE = 500
@@ -55,7 +58,7 @@ def cursor(raw: str | int | None) -> int | None:
         raise CanaryError(f"before must be an id, got {raw!r}") from exc
 
 
-def _paged(rows: list[dict[str, Any]], limit: int) -> Page:
+def paged_rows(rows: list[dict[str, Any]], limit: int) -> Page:
     """``rows`` were read with ``limit + 1``: the extra row only says another page exists."""
     more = len(rows) > limit
     rows = rows[:limit]
@@ -73,7 +76,7 @@ def events_page(db: sqlite_utils.Database, role: str, *, limit: int = PAGE, befo
         # Details hold evidence (masked snippets, callback headers): analysts and admins only.
         for row in rows:
             row["details"] = {}
-    return _paged(rows, limit)
+    return paged_rows(rows, limit)
 
 
 def alerts_page(db: sqlite_utils.Database, *, limit: int = PAGE, before: int | None = None,
@@ -93,7 +96,7 @@ def alerts_page(db: sqlite_utils.Database, *, limit: int = PAGE, before: int | N
         params.append(before)
     sql = "SELECT * FROM alerts" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?"
     params.append(limit + 1)
-    return _paged([alert_view(row) for row in db.query(sql, params)], limit)
+    return paged_rows([alert_view(row) for row in db.query(sql, params)], limit)
 
 
 def alert_story(db: sqlite_utils.Database, alert_id: int, role: str) -> dict[str, Any]:
@@ -180,10 +183,10 @@ def plantings_of(db: sqlite_utils.Database, *, system: str | None = None,
             row["options"] = json.loads(row["options"])
             row["resources"] = json.loads(row["resources"])
             rows.append(row)
-    return [{key: _receiver(row) if key == "receiver" else row.get(key) for key in PLANTING_KEYS} for row in rows]
+    return [{key: receiver_of(row) if key == "receiver" else row.get(key) for key in PLANTING_KEYS} for row in rows]
 
 
-def _receiver(row: dict[str, Any]) -> str | None:
+def receiver_of(row: dict[str, Any]) -> str | None:
     options = row.get("options")
     if row.get("channel") != "mllp" or not isinstance(options, dict):
         return None
@@ -201,7 +204,7 @@ def sweeps_page(db: sqlite_utils.Database, *, limit: int = PAGE, before: int | N
         row["sources"] = json.loads(row["sources"] or "[]")
         row["skipped"] = json.loads(row["skipped"] or "[]")
         rows.append(row)
-    page = _paged(rows, limit)
+    page = paged_rows(rows, limit)
     counts = _findings_by_confidence(db, [int(r["id"]) for r in page.rows])
     for row in page.rows:
         row["findings"] = counts.get(int(row["id"]), {})
@@ -225,7 +228,7 @@ def _findings_by_confidence(db: sqlite_utils.Database, sweep_ids: list[int]) -> 
 MAX_LINTED = 5_000
 
 
-def stealth_report(db: sqlite_utils.Database, system: str) -> dict[str, Any]:
+def stealth_report(db: sqlite_utils.Database, system: str, reference: Reference | None = None) -> dict[str, Any]:
     """The generator's realism rules over a system's active canaries (``canary lint --system``, without
     the owned-pool checks): what a thief could use to filter the canaries out, rule by rule."""
     from datetime import date
@@ -237,7 +240,7 @@ def stealth_report(db: sqlite_utils.Database, system: str) -> dict[str, Any]:
     canaries = list_canaries(db, system=system, include_retired=False)
     checked = [canary_view(c, "analyst") for c in canaries[:MAX_LINTED]]
     problems = [{"canary_id": cid, "rule": p.rule, "field": p.field, "message": p.message}
-                for cid, p in lint_records(checked, date.today())]
+                for cid, p in lint_records(checked, date.today(), reference=reference)]
     by_rule: dict[str, int] = {}
     for problem in problems:
         by_rule[problem["rule"]] = by_rule.get(problem["rule"], 0) + 1

@@ -182,6 +182,7 @@ def test_attacker_text_is_shown_escaped_and_never_runs(browser, served_urls, db_
                [json.dumps([PAYLOADS[1]]), json.dumps([{"file": PAYLOADS[0], "reason": PAYLOADS[2]}])])
     add_source(db, "ehr-mediboard", "syslog+udp://127.0.0.1:5514", "mediboard", name="dpi")
     db.execute("UPDATE accesslog_sources SET last_error = ?", [PAYLOADS[1]])
+    db.execute("UPDATE systems SET notes = ? WHERE name = 'ehr-mediboard'", [PAYLOADS[2]])
     db.close()
 
     _sign_in(browser, base, "en")
@@ -191,7 +192,7 @@ def test_attacker_text_is_shown_escaped_and_never_runs(browser, served_urls, db_
     browser.find_element(By.ID, "story")
     pages = {"story": browser.current_url, "events": f"{base}/events", "overview": f"{base}/",
              "alerts": f"{base}/alerts?all=1", "canary": f"{base}/canaries/{ids[0]}", "sweeps": f"{base}/sweeps",
-             "watch": f"{base}/watch", "audit": f"{base}/audit"}
+             "watch": f"{base}/watch", "audit": f"{base}/audit", "system": f"{base}/systems/ehr-mediboard"}
     for alert_id in range(2, 5):
         pages[f"story-{alert_id}"] = f"{base}/alerts/{alert_id}"
 
@@ -218,3 +219,87 @@ def test_attacker_text_is_shown_escaped_and_never_runs(browser, served_urls, db_
     browser.get(pages["story"])
     evidence = browser.find_element(By.ID, "story-events").text
     assert any(payload in evidence for payload in PAYLOADS), evidence  # shown as text, exactly as sent
+
+
+ACTION_WORDS = {
+    "fr": {"retired": "1 retirés, 0 en échec.", "rotated": "Génération 2 : 2 canaris", "bad": "cannot read 'dix'",
+           "saved": "Réglage alert.window_seconds enregistré.", "figures": "Discrétion et couverture"},
+    "en": {"retired": "1 retired, 0 failed.", "rotated": "Generation 2: 2 canaries", "bad": "cannot read 'dix'",
+           "saved": "Setting alert.window_seconds saved.", "figures": "Stealth and coverage"},
+}
+
+
+def _planting_states(db_path) -> list[str]:
+    db = open_db(db_path)
+    try:
+        return [row[0] for row in db.execute("SELECT state FROM plantings ORDER BY id").fetchall()]
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_retire_rotate_and_settings_need_their_confirmation(browser, served_urls, db_path, tmp_path, lang):
+    base = served_urls["console"]
+    words = ACTION_WORDS[lang]
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+
+    def shot(name: str) -> None:
+        assert browser.save_screenshot(str(shots / f"{lang}-{name}.png"))
+
+    target = tmp_path / "export.csv"
+    _canary(db_path, "system", "edit", "ehr-mediboard", "--patients", "150000")
+    _canary(db_path, "seed", "ehr-mediboard", "--count", "2", "--seed", "3")
+    _canary(db_path, "plant", "ehr-mediboard", "--to", target.as_uri())
+    assert _planting_states(db_path) == ["planted", "planted"]
+    _sign_in(browser, base, lang)
+    browser.get(f"{base}/systems")
+    browser.find_element(By.CSS_SELECTOR, "#systems a[href='/systems/ehr-mediboard']").click()
+    assert words["figures"] in browser.find_element(By.ID, "figures").text
+    shot("system")
+
+    # Retire one planting: the browser does not send the form until its box is ticked.
+    form = browser.find_elements(By.CSS_SELECTOR, "form.retire-one")[0]
+    form.find_element(By.TAG_NAME, "button").click()
+    assert _planting_states(db_path) == ["planted", "planted"]
+    form.find_element(By.NAME, "confirm").click()
+    form.find_element(By.TAG_NAME, "button").click()
+    _until(browser, lambda b: words["retired"] in b.page_source)
+    assert sorted(_planting_states(db_path)) == ["planted", "retired"]
+    shot("retired-one")
+
+    # Rotate: same confirmation, then a new generation replaces the planted one.
+    rotate = browser.find_element(By.ID, "rotate")
+    count = rotate.find_element(By.NAME, "count")
+    count.clear()
+    count.send_keys("2")
+    rotate.find_element(By.TAG_NAME, "button").click()
+    assert len(_planting_states(db_path)) == 2
+    rotate.find_element(By.NAME, "confirm").click()
+    rotate.find_element(By.TAG_NAME, "button").click()
+    _until(browser, lambda b: words["rotated"] in b.page_source)
+    assert sorted(_planting_states(db_path)) == ["planted", "planted", "retired", "retired"]
+    shot("rotated")
+
+    # A setting: a bad value shows the CLI's message and changes nothing; a good one is saved.
+    def edit_setting(value: str) -> None:
+        row = browser.find_element(By.ID, "setting-alert.window_seconds")
+        box = row.find_element(By.NAME, "value")
+        box.clear()
+        box.send_keys(value)
+        row.find_element(By.CSS_SELECTOR, "button[value=save]").click()
+
+    browser.get(f"{base}/settings")
+    edit_setting("dix")
+    _until(browser, lambda b: words["bad"] in b.page_source)
+    shot("setting-refused")
+    edit_setting("900")
+    _until(browser, lambda b: words["saved"] in b.page_source)
+    shot("setting-saved")
+    db = open_db(db_path)
+    stored = db.execute("SELECT value FROM settings WHERE key = 'alert.window_seconds'").fetchone()
+    audit = [row[0] for row in db.execute("SELECT action FROM web_audit ORDER BY id").fetchall()]
+    db.close()
+    assert stored == ("900",)
+    assert audit == ["retire", "rotate", "setting.set"]
+    assert len(list(shots.glob("*.png"))) == 5

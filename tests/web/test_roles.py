@@ -14,7 +14,7 @@ from canary.web.tokens import create_token
 # (process up, ready, metrics: counts only, never a registry value).
 PUBLIC = {"auth.login", "static", "health.healthz", "health.readyz", "health.metrics"}
 SAMPLE_ARGS = {"alert_id": 1, "canary_id": "c0000001", "name": "x", "token_id": 1, "action": "ack",
-               "destination_id": 1, "fmt": "pdf"}
+               "destination_id": 1, "fmt": "pdf", "planting_id": 1}
 
 
 def _url(rule) -> str:

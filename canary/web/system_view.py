@@ -1,0 +1,105 @@
+"""One system's page: its description, its targets, its plantings a page at a time, and (analysts) the
+planner's stealth and coverage figures (``canary plan SYSTEM``).
+
+The figures need the generator's reference tables and the communes' geography (~0.8 s to read); they
+are read once per console process, on the first page that needs them, and kept on the Flask app.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import sqlite_utils
+
+from canary.errors import CanaryError
+from canary.store.registry import get_system
+from canary.web.queries import PAGE, PLANTING_KEYS, Page, paged_rows, receiver_of
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from canary.generate.catchment import Geography
+    from canary.generate.reference import Reference
+
+# A published sample of this many records: the chance it holds a canary (`canary plan --sample`).
+SAMPLE = 1000
+
+
+def target_summary(db: sqlite_utils.Database, system: str) -> list[dict[str, Any]]:
+    """Each target of the system with its plantings counted by state (one aggregate query)."""
+    targets: dict[str, dict[str, Any]] = {}
+    for target, channel, state, count in db.execute(
+            "SELECT target, channel, state, COUNT(*) FROM plantings WHERE system = ? GROUP BY target, channel, state "
+            "ORDER BY target", [system]).fetchall():
+        row = targets.setdefault(target, {"target": target, "channel": channel, "states": {}})
+        row["states"][state] = int(count)
+    return list(targets.values())
+
+
+def plantings_page(db: sqlite_utils.Database, system: str, *, limit: int = PAGE, before: int | None = None) -> Page:
+    """The system's plantings newest first, ``limit`` at a time (the `canary plants --json` keys)."""
+    sql = ("SELECT p.*, c.generation FROM plantings p JOIN canaries c ON c.id = p.canary_id WHERE p.system = ?"
+           + (" AND p.id < ?" if before is not None else "") + " ORDER BY p.id DESC LIMIT ?")
+    params: list[Any] = [system, *([before] if before is not None else []), limit + 1]
+    rows = []
+    for row in db.query(sql, params):
+        row["options"] = json.loads(row["options"])
+        row["resources"] = json.loads(row["resources"])
+        rows.append({key: receiver_of(row) if key == "receiver" else row.get(key) for key in PLANTING_KEYS})
+    return paged_rows(rows, limit)
+
+
+def generations(db: sqlite_utils.Database, system: str) -> list[dict[str, Any]]:
+    return [{"generation": g, "active": int(a), "retired": int(r)} for g, a, r in db.execute(
+        "SELECT generation, SUM(status = 'active'), SUM(status = 'retired') FROM canaries WHERE system = ? "
+        "GROUP BY generation ORDER BY generation", [system]).fetchall()]
+
+
+@dataclass(frozen=True)
+class Places:
+    """What the figures of every system share: the generator's reference tables (names, communes...) and
+    the communes' geography, read once per console process."""
+
+    reference: Reference
+    geography: Geography
+
+
+def shared_places(app: Flask) -> Places:
+    places = app.extensions.get("canary.places")
+    if places is None:
+        from canary.generate.catchment import Geography
+        from canary.generate.reference import Reference
+
+        reference = Reference.load()
+        places = Places(reference, Geography.load(reference.communes, reference.seeds_dir))
+        app.extensions["canary.places"] = places
+    return places
+
+
+def plan_figures(db: sqlite_utils.Database, app: Flask, system: str) -> dict[str, Any]:
+    """``canary plan SYSTEM --json`` (sample of 1,000), or ``{"unavailable": reason}`` when the generator
+    cannot say: the system's size is unknown, or its place cannot be read."""
+    from canary.generate.host import Host
+    from canary.generate.pools import pools_from_settings
+
+    places = shared_places(app)
+    try:
+        host = Host.load(db, system, places.reference.communes, places.reference.seeds_dir, places.geography)
+    except CanaryError as exc:
+        return {"unavailable": str(exc)}
+    patients = host.patients()
+    if not patients:
+        return {"unavailable": f"patient count unknown: 'canary system edit {system} --patients N' or "
+                               "'canary profile build'"}
+    return host.plan(db, patients=patients, sample=SAMPLE, pools=pools_from_settings(db), today=date.today())
+
+
+def system_page(db: sqlite_utils.Database, system: str, *, limit: int = PAGE,
+                before: int | None = None) -> dict[str, Any]:
+    row = get_system(db, system)
+    active = db.execute("SELECT COUNT(*) FROM canaries WHERE system = ? AND status = 'active'", [system]).fetchone()[0]
+    return {"system": row, "active": int(active), "targets": target_summary(db, system),
+            "generations": generations(db, system), "plantings": plantings_page(db, system, limit=limit, before=before)}

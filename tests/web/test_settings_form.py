@@ -1,0 +1,101 @@
+"""Editing settings from the console: `canary config set`'s checks, nothing written on a bad value,
+read-only values from the environment and secrets, an audit entry per change."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from canary.settings import get_setting, set_setting
+from canary.web.audit import list_audit
+
+FORM = {"csrf": "test-form-token"}
+
+
+def _row(page: str, name: str) -> str:
+    match = re.search(rf'<tr id="setting-{re.escape(name)}">(.*?)</tr>', page, re.S)
+    assert match, name
+    return match.group(1)
+
+
+def _stored(db, name: str):
+    row = db.execute("SELECT value FROM settings WHERE key = ?", [name]).fetchone()
+    return row[0] if row else None
+
+
+def test_an_admin_sets_and_resets_a_setting_from_the_form(db, sign_in):
+    admin = sign_in("admin")
+    done = admin.post("/settings/alert.window_seconds?lang=en", data=FORM | {"value": "900", "action": "save"})
+    assert done.status_code == 302 and done.headers["Location"].endswith("/settings")
+    page = admin.get("/settings?lang=en").get_data(as_text=True)
+    assert "Setting alert.window_seconds saved." in page
+    row = _row(page, "alert.window_seconds")
+    assert "<td>900</td><td>registry</td>" in row and 'value="900"' in row and 'value="reset"' in row
+    assert get_setting(db, "alert.window_seconds") == 900
+    reset = admin.post("/settings/alert.window_seconds?lang=fr", data=FORM | {"action": "reset"},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "Réglage alert.window_seconds remis à sa valeur par défaut." in reset
+    assert _stored(db, "alert.window_seconds") is None and 'value="reset"' not in _row(reset, "alert.window_seconds")
+    audit = [(e["action"], e["who"], e["via"], e["target"], e["details"]) for e in list_audit(db)][::-1]
+    assert audit == [("setting.set", "rssi", "console", "setting:alert.window_seconds", {"value": 900}),
+                     ("setting.unset", "rssi", "console", "setting:alert.window_seconds", {})]
+
+
+def test_lists_are_edited_one_value_per_line(db, sign_in):
+    admin = sign_in("admin")
+    lines = "mail.example.fr\nsoins.example.fr\n"
+    page = admin.post("/settings/pool.mail_domains?lang=en", data=FORM | {"value": lines},
+                      follow_redirects=True).get_data(as_text=True)
+    assert "Setting pool.mail_domains saved." in page
+    assert get_setting(db, "pool.mail_domains") == ["mail.example.fr", "soins.example.fr"]
+    assert "mail.example.fr\nsoins.example.fr</textarea>" in _row(page, "pool.mail_domains")
+
+
+def test_a_bad_value_shows_the_cli_message_and_writes_nothing(db, sign_in, cli):
+    set_setting(db, "alert.window_seconds", "600")
+    admin = sign_in("admin")
+    for name, value in (("alert.window_seconds", "ten minutes"), ("alert.window_seconds", "-5"),
+                        ("alert.allowed_target_cidrs", "not-a-cidr"), ("no.such.setting", "1")):
+        page = admin.post(f"/settings/{name}?lang=en", data=FORM | {"value": value},
+                          follow_redirects=True).get_data(as_text=True)
+        result = cli("config", "set", "--", name, value)
+        assert result.exit_code == 1
+        message = result.output.strip().removeprefix("error: ")
+        assert html.escape(message) in page.replace("&#39;", "&#x27;"), (name, value, message)
+    assert get_setting(db, "alert.window_seconds") == 600 and _stored(db, "alert.allowed_target_cidrs") is None
+    assert not [e for e in list_audit(db) if e["action"].startswith("setting.")]
+
+
+def test_environment_values_and_secrets_are_read_only_with_why(db, sign_in, monkeypatch):
+    monkeypatch.setenv("CANARY_ALERT_RATE_PER_MINUTE", "30")
+    admin = sign_in("admin")
+    page = admin.get("/settings?lang=en").get_data(as_text=True)
+    env_row = _row(page, "alert.rate_per_minute")
+    assert "environment" in env_row and "<form" not in env_row
+    assert "set by the process&#39;s environment variable CANARY_ALERT_RATE_PER_MINUTE" in env_row
+    secret_row = _row(page, "web.secret_key")
+    assert "<form" not in secret_row and "generated secret" in secret_row and "(set)" in secret_row
+    secret = get_setting(db, "web.secret_key")
+    assert secret not in page
+    refused = admin.post("/settings/alert.rate_per_minute?lang=en", data=FORM | {"value": "5"},
+                         follow_redirects=True).get_data(as_text=True)
+    assert "comes from the environment (CANARY_ALERT_RATE_PER_MINUTE)" in refused
+    assert _stored(db, "alert.rate_per_minute") is None
+    admin.post("/settings/web.secret_key", data=FORM | {"value": "guessable"})
+    assert get_setting(db, "web.secret_key") == secret
+    french = admin.get("/settings?lang=fr").get_data(as_text=True)
+    assert "fixé par la variable d&#39;environnement CANARY_ALERT_RATE_PER_MINUTE" in french
+
+
+def test_only_admins_change_settings_and_only_with_the_form_token(db, sign_in):
+    assert sign_in("analyst").post("/settings/alert.window_seconds", data=FORM | {"value": "900"}).status_code == 403
+    assert sign_in("admin").post("/settings/alert.window_seconds", data={"value": "900"}).status_code == 400
+    assert _stored(db, "alert.window_seconds") is None
+
+
+def test_peer_controlled_values_in_settings_stay_text(db, sign_in):
+    payload = '"><script>document.title="pwned"</script>'
+    db.execute("INSERT INTO settings (key, value, updated_at) VALUES ('pool.mail_domains', ?, 'x')",
+               ['["' + payload.replace('"', '\\"') + '"]'])
+    page = sign_in("admin").get("/settings").get_data(as_text=True)
+    assert "<script>document.title" not in page and "&lt;script&gt;" in page
