@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlite_utils
 
-from canary.alert.notices import queue_notices
+from canary.alert.notices import WHO_WHEN, queue_notices
 from canary.alert.text import clean_fields, render
 from canary.errors import CanaryError, NotFound
 from canary.store.events import utcnow
@@ -101,12 +101,9 @@ def resolve(db: sqlite_utils.Database, alert_id: int, by: str, note: str | None 
     return _transition(db, alert_id, "resolved", ("open", "acknowledged"), by, note, "it is already resolved")
 
 
-_WHO_WHEN = {"acknowledged": ("acked_by", "acked_at"), "resolved": ("resolved_by", "resolved_at")}
-
-
 def _transition(db: sqlite_utils.Database, alert_id: int, target: str, allowed: tuple[str, ...], by: str,
                 note: str | None, refusal: str) -> dict[str, Any]:
-    who, when = _WHO_WHEN[target]
+    who, when = WHO_WHEN[target]
     with write_transaction(db):
         state = _state(db, alert_id)
         if state not in allowed:

@@ -17,13 +17,13 @@ from canary.alert.destinations import list_destinations
 from canary.alert.text import render_notice
 from canary.timezones import Zone, display_zone
 
-NOTICE_KINDS = ("acknowledged", "resolved")
-_WHO_WHEN = {"acknowledged": ("acked_by", "acked_at"), "resolved": ("resolved_by", "resolved_at")}
+# The columns naming who changed an alert to each state, and when (the model writes them, notices quote them).
+WHO_WHEN = {"acknowledged": ("acked_by", "acked_at"), "resolved": ("resolved_by", "resolved_at")}
 
 
 def notice_payload(view: dict[str, Any], kind: str, previous_state: str, zone: Zone | None = None) -> dict[str, Any]:
     """The alert object as it is now, plus ``notice``, with the notice's title and text."""
-    who, when = _WHO_WHEN[kind]
+    who, when = WHO_WHEN[kind]
     notice = {"type": "state-change", "from": previous_state, "to": kind, "by": view[who], "at": view[when],
               "note": view["note"]}
     text = render_notice(view, kind, view[who], view[when], zone) if zone else render_notice(view, kind, view[who],

@@ -204,7 +204,7 @@ def check_plantings(ctx: DoctorContext) -> list[CheckResult]:
 
 
 def check_notification(ctx: DoctorContext) -> list[CheckResult]:
-    from canary.alert.notify_test import send_test
+    from canary.alert.sample_alert import send_test
 
     name = "notification"
     report = send_test(ctx.db)

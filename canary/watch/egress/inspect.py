@@ -33,14 +33,13 @@ from canary.store import open_db
 from canary.store.events import record_event, utcnow
 from canary.watch.sweep.index import build_index
 from canary.watch.sweep.limits import Limits
-from canary.watch.sweep.matcher import Finding
+from canary.watch.sweep.matcher import CONFIDENCE_RANK, Finding
 from canary.watch.sweep.scanner import UnitScanner
 from canary.watch.sweep.sources import Unit
 
 log = logging.getLogger("canary.egress")
 
 INDEX_REFRESH_SECONDS = 60.0  # a canary added while serving is matched within a minute
-_RANK = {"low": 0, "medium": 1, "high": 2}
 
 
 @dataclass(frozen=True)
@@ -188,7 +187,7 @@ class Inspector:
                 skipped.extend(result.skipped)
                 for finding in result.findings:
                     kept = best.get(finding.canary_id)
-                    if kept is None or _RANK[finding.confidence] > _RANK[kept.confidence]:
+                    if kept is None or CONFIDENCE_RANK[finding.confidence] > CONFIDENCE_RANK[kept.confidence]:
                         best[finding.canary_id] = finding
         if skipped:
             log.info("%s: parts not read: %s", context.channel,

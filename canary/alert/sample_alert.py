@@ -16,7 +16,7 @@ from canary.alert.text import render
 from canary.store.events import utcnow
 
 
-def test_alert() -> dict[str, Any]:
+def sample_alert() -> dict[str, Any]:
     """An alert-shaped object that says plainly it is a test, naming no real canary or system."""
     now = utcnow()
     view: dict[str, Any] = {
@@ -42,7 +42,7 @@ def send_test(db: sqlite_utils.Database, *, resolver: Resolver = system_resolver
     report = []
     http = PinnedHTTP()
     for destination in list_destinations(db):
-        payload = {**test_alert(), "idempotency_key": f"canary-test-{uuid.uuid4().hex}"}
+        payload = {**sample_alert(), "idempotency_key": f"canary-test-{uuid.uuid4().hex}"}
         try:
             send(destination, payload, policy=policy, timeout=config.timeout, http=http, resolver=resolver)
             error = None
