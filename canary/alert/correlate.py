@@ -22,7 +22,7 @@ from canary.alert.destinations import list_destinations
 from canary.alert.model import alert_view
 from canary.alert.outbox import instance_id
 from canary.alert.window import overall_window, parse_time, theft_windows
-from canary.settings import get_setting
+from canary.settings import get_int
 from canary.store.events import EVENT_KEYS, utcnow
 from canary.store.tx import write_transaction
 from canary.timezones import display_zone
@@ -67,7 +67,7 @@ def correlate_once(db: sqlite_utils.Database, *, limit: int = 500) -> BatchResul
         if not events:
             return result
         context = _Context(db, instance_id(db), list_destinations(db),
-                           timedelta(seconds=int(get_setting(db, "alert.window_seconds"))), _system_places(db))
+                           timedelta(seconds=get_int(db, "alert.window_seconds")), _system_places(db))
         groups: dict[str, list[dict[str, Any]]] = {}
         for event in events:
             groups.setdefault(correlation_key(event), []).append(event)

@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 import python_multipart
 from python_multipart.exceptions import FormParserError
 
-from canary.settings import get_setting
+from canary.settings import get_bool, get_float, get_int, get_str
 from canary.store import open_db
 from canary.store.events import record_event, utcnow
 from canary.watch.sweep.index import build_index
@@ -52,15 +52,15 @@ class EgressConfig:
 
     @classmethod
     def from_db(cls, db: Any) -> EgressConfig:
-        action = str(get_setting(db, "egress.mail_block_action")).strip().lower()
+        action = get_str(db, "egress.mail_block_action").strip().lower()
         if action not in ("reject", "quarantine"):
             from canary.errors import CanaryError
 
             raise CanaryError(f"setting egress.mail_block_action: {action!r} is neither 'reject' nor 'quarantine'")
-        return cls(block=bool(get_setting(db, "egress.block")),
-                   max_body_bytes=int(get_setting(db, "egress.max_body_bytes")),
-                   deadline=float(get_setting(db, "egress.deadline")),
-                   io_timeout=float(get_setting(db, "egress.io_timeout")),
+        return cls(block=get_bool(db, "egress.block"),
+                   max_body_bytes=get_int(db, "egress.max_body_bytes"),
+                   deadline=get_float(db, "egress.deadline"),
+                   io_timeout=get_float(db, "egress.io_timeout"),
                    mail_block_action=action)
 
 
