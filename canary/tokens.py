@@ -13,9 +13,10 @@ import json
 import sqlite_utils
 
 from canary.settings import get_str
+from canary.store.shapes import Tokens
 
 
-def token_links(db: sqlite_utils.Database, token: str) -> dict[str, str | None]:
+def token_links(db: sqlite_utils.Database, token: str) -> Tokens:
     """The callback URL and DNS hostname for ``token``, or None where the operator set no base."""
     base_url = get_str(db, "tripwire.base_url").rstrip("/")
     zone = get_str(db, "tripwire.dns_zone").strip(".").lower()

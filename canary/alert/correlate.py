@@ -19,11 +19,12 @@ import sqlite_utils
 
 from canary.alert import outbox, severity
 from canary.alert.destinations import list_destinations
-from canary.alert.model import alert_view
+from canary.alert.model import alert_of
 from canary.alert.outbox import instance_id
 from canary.alert.window import overall_window, parse_time, theft_windows
 from canary.settings import get_int
-from canary.store.events import EVENT_KEYS, utcnow
+from canary.store.events import EVENT_KEYS, event_row, utcnow
+from canary.store.shapes import EventRow
 from canary.store.tx import write_transaction
 from canary.timezones import display_zone
 
@@ -44,8 +45,8 @@ class BatchResult:
     alert_ids: list[int] = field(default_factory=list)
 
 
-def correlation_key(event: dict[str, Any]) -> str:
-    group = (event["details"] or {}).get("group")
+def correlation_key(event: EventRow) -> str:
+    group = event["details"].get("group")
     if group:
         return str(group)
     return f"{event['canary_id'] or '-'}/{event['system'] or '-'}/{event['channel']}"
@@ -61,14 +62,14 @@ def correlate_once(db: sqlite_utils.Database, *, limit: int = 500) -> BatchResul
     result = BatchResult()
     with write_transaction(db):
         position = cursor_position(db)
-        events = [_event(row) for row in db.execute(
+        events = [event_row(row) for row in db.execute(
             f"SELECT {', '.join(EVENT_KEYS)} FROM events WHERE id > ? ORDER BY id LIMIT ?", [position, limit]
         ).fetchall()]
         if not events:
             return result
         context = _Context(db, instance_id(db), list_destinations(db),
                            timedelta(seconds=get_int(db, "alert.window_seconds")), _system_places(db))
-        groups: dict[str, list[dict[str, Any]]] = {}
+        groups: dict[str, list[EventRow]] = {}
         for event in events:
             groups.setdefault(correlation_key(event), []).append(event)
         for key, group in groups.items():
@@ -99,17 +100,6 @@ class _Context:
     window: timedelta
     places: dict[str, tuple[str | None, str | None]]
     planting_cache: dict[Any, Any] = field(default_factory=dict)
-
-
-def _event(values: tuple[Any, ...]) -> dict[str, Any]:
-    event = dict(zip(EVENT_KEYS, values, strict=True))
-    try:
-        event["details"] = json.loads(event["details"] or "{}")
-    except json.JSONDecodeError:
-        event["details"] = {}
-    if not isinstance(event["details"], dict):
-        event["details"] = {}
-    return event
 
 
 def _system_places(db: sqlite_utils.Database) -> dict[str, tuple[str | None, str | None]]:
@@ -150,7 +140,7 @@ class _Aggregate:
                    json.loads(row["accounts"] or "[]"), json.loads(row["account_systems"] or "[]"),
                    json.loads(row["sources"] or "[]"), bool(row["exfiltration"]))
 
-    def add(self, event: dict[str, Any], places: dict[str, tuple[str | None, str | None]],
+    def add(self, event: EventRow, places: dict[str, tuple[str | None, str | None]],
             known: set[str]) -> None:
         system, canary_id = event["system"], event["canary_id"]
         if system:
@@ -180,7 +170,7 @@ class _Aggregate:
         return out
 
 
-def _fold(context: _Context, key: str, events: list[dict[str, Any]], result: BatchResult) -> None:
+def _fold(context: _Context, key: str, events: list[EventRow], result: BatchResult) -> None:
     db = context.db
     times = sorted((e["time"] for e in events), key=_time_key)
     row = _open_alert(context, key, times[0])
@@ -238,11 +228,11 @@ def _fold(context: _Context, key: str, events: list[dict[str, Any]], result: Bat
     result.alert_ids.append(alert_id)
     if escalated:
         result.pages += 1
-        view = alert_view(next(iter(db.query("SELECT * FROM alerts WHERE id = ?", [alert_id]))), display_zone(db))
+        view = alert_of(next(iter(db.query("SELECT * FROM alerts WHERE id = ?", [alert_id]))), display_zone(db))
         result.queued += outbox.enqueue(db, context.instance, view, context.destinations)
 
 
-def _same_dump_alert(context: _Context, events: list[dict[str, Any]]) -> dict[str, Any] | None:
+def _same_dump_alert(context: _Context, events: list[EventRow]) -> dict[str, Any] | None:
     """The newest alert of a dump already reported: same ``dump_hash``, or same ``dump_source`` and canaries.
 
     A resolved one is reused only when this sweep brings no new canary or system (then it is only

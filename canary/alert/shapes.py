@@ -1,0 +1,82 @@
+"""Typed shapes of an alert as the operator and the destinations see it (``canary alerts --json`` items,
+webhook bodies): the fields of ``alert_view`` and the texts ``render`` writes from them."""
+
+# No postponed annotations: at run time NotRequired must be seen, for __optional_keys__ (Python 3.11).
+from typing import Any, NotRequired, TypedDict
+
+
+class Bilingual(TypedDict):
+    fr: str
+    en: str
+
+
+class SystemSighting(TypedDict):
+    """One system of an alert (``by_system`` items): where it is and what was seen of it."""
+
+    system: str
+    establishment: str | None
+    kind: str | None
+    canaries: int
+    events: int
+
+
+class AlertFields(TypedDict):
+    """An alert's public fields, from its ``alerts`` row (JSON columns decoded, peer text cleaned)."""
+
+    id: int
+    key: str  # correlation key (docs/architecture.md, "Event groups")
+    state: str  # open / acknowledged / resolved
+    severity: str
+    channel: str
+    systems: list[str]
+    canaries: list[str]
+    count: int
+    first_seen: str
+    last_seen: str
+    window: dict[str, Any] | None  # theft window (alert/window.py): from, to, basis, generations
+    by_system: list[SystemSighting]
+    establishments: list[str]
+    accounts: list[str]
+    account_systems: list[str]
+    sources: list[str]
+    exfiltration: bool
+    seen_again: int  # the same dump swept again, after the alert
+    version: int  # raised at each page
+    created_at: str
+    updated_at: str
+    acked_by: str | None
+    acked_at: str | None
+    resolved_by: str | None
+    resolved_at: str | None
+    note: str | None
+
+
+class AlertText(TypedDict):
+    """What ``render`` writes for people: one bilingual title line, five lines per language."""
+
+    title: str
+    text: Bilingual
+    confidence: str
+    first_action: Bilingual
+
+
+class Alert(AlertFields, AlertText):
+    """The alert view: its fields and its texts."""
+
+    test: NotRequired[bool]  # the synthetic alert of ``canary notify test``
+
+
+class NoticeText(TypedDict):
+    title: str
+    text: Bilingual
+
+
+# The change a notice tells (``from`` is a keyword: the functional form names it).
+Notice = TypedDict("Notice", {"type": str, "from": str, "to": str, "by": str | None, "at": str | None,
+                              "note": str | None})
+
+
+class NoticePayload(Alert):
+    """An acknowledged/resolved notice: the alert as it is now, the notice's title and text, and ``notice``."""
+
+    notice: Notice
