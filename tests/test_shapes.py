@@ -10,10 +10,10 @@ from typing import Any, Union, get_args, get_origin, get_type_hints, is_typeddic
 import pytest
 
 from canary.alert.correlate import correlate_all
-from canary.alert.model import get_alert, list_alerts
+from canary.alert.model import alert_rows, get_alert, list_alerts
 from canary.alert.notices import notice_payload
 from canary.alert.sample_alert import sample_alert
-from canary.alert.shapes import Alert, NoticePayload
+from canary.alert.shapes import Alert, AlertRow, NoticePayload
 from canary.generate.patient import PatientGenerator, Pools
 from canary.generate.reference import Reference
 from canary.settings import set_setting
@@ -95,8 +95,11 @@ def test_events_and_alerts_have_their_declared_shapes(db, add_hand_canaries):
     assert len(events) == 2 and all(problems(event, EventRow) == [] for event in events)
 
     correlate_all(db)
+    (row,) = alert_rows(db, "SELECT * FROM alerts")
+    assert problems(row, AlertRow) == []
     (alert,) = list_alerts(db)
     assert problems(alert, Alert) == [] and alert["by_system"][0]["events"] == 2
+    assert alert["window"] is not None and alert["window"]["systems"]["ehr-test"]["from"]  # its shape checked too
     assert problems(get_alert(db, alert["id"]), Alert) == []
     resolved = {**alert, "state": "resolved", "resolved_by": "astreinte", "resolved_at": alert["last_seen"]}
     notice = notice_payload(resolved, "resolved", "open")

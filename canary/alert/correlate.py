@@ -19,8 +19,9 @@ import sqlite_utils
 
 from canary.alert import outbox, severity
 from canary.alert.destinations import list_destinations
-from canary.alert.model import alert_of
+from canary.alert.model import alert_of, alert_rows
 from canary.alert.outbox import instance_id
+from canary.alert.shapes import AlertRow
 from canary.alert.window import overall_window, parse_time, theft_windows
 from canary.settings import get_int
 from canary.store.events import EVENT_KEYS, event_row, utcnow
@@ -106,9 +107,9 @@ def _system_places(db: sqlite_utils.Database) -> dict[str, tuple[str | None, str
     return {row[0]: (row[1], row[2]) for row in db.execute("SELECT name, establishment, kind FROM systems")}
 
 
-def _open_alert(context: _Context, key: str, first_time: str) -> dict[str, Any] | None:
-    rows = list(context.db.query(
-        "SELECT * FROM alerts WHERE key = ? AND state != 'resolved' ORDER BY id DESC LIMIT 1", [key]))
+def _open_alert(context: _Context, key: str, first_time: str) -> AlertRow | None:
+    rows = alert_rows(context.db, "SELECT * FROM alerts WHERE key = ? AND state != 'resolved' ORDER BY id DESC LIMIT 1",
+                      [key])
     if not rows:
         return None
     row = rows[0]
@@ -135,7 +136,7 @@ class _Aggregate:
     new_canaries: bool = False
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> _Aggregate:
+    def from_row(cls, row: AlertRow) -> _Aggregate:
         return cls(json.loads(row["canaries"] or "[]"), json.loads(row["by_system"] or "{}"),
                    json.loads(row["accounts"] or "[]"), json.loads(row["account_systems"] or "[]"),
                    json.loads(row["sources"] or "[]"), bool(row["exfiltration"]))
@@ -185,7 +186,7 @@ def _fold(context: _Context, key: str, events: list[EventRow], result: BatchResu
             "version, paged) VALUES (?, 'open', ?, ?, ?, ?, ?, ?, 0, '{}')",
             [key, first["severity"], first["channel"], times[0], times[-1], now, now],
         )
-        row = next(iter(db.query("SELECT * FROM alerts WHERE id = ?", [cursor.lastrowid])))
+        (row,) = alert_rows(db, "SELECT * FROM alerts WHERE id = ?", [cursor.lastrowid])
         result.alerts_created += 1
     else:
         result.alerts_updated += 1
@@ -228,11 +229,12 @@ def _fold(context: _Context, key: str, events: list[EventRow], result: BatchResu
     result.alert_ids.append(alert_id)
     if escalated:
         result.pages += 1
-        view = alert_of(next(iter(db.query("SELECT * FROM alerts WHERE id = ?", [alert_id]))), display_zone(db))
+        (changed,) = alert_rows(db, "SELECT * FROM alerts WHERE id = ?", [alert_id])
+        view = alert_of(changed, display_zone(db))
         result.queued += outbox.enqueue(db, context.instance, view, context.destinations)
 
 
-def _same_dump_alert(context: _Context, events: list[EventRow]) -> dict[str, Any] | None:
+def _same_dump_alert(context: _Context, events: list[EventRow]) -> AlertRow | None:
     """The newest alert of a dump already reported: same ``dump_hash``, or same ``dump_source`` and canaries.
 
     A resolved one is reused only when this sweep brings no new canary or system (then it is only
@@ -258,7 +260,7 @@ def _same_dump_alert(context: _Context, events: list[EventRow]) -> dict[str, Any
         [*canaries, *DUMP_CHANNELS, dump_hash, source]).fetchone()
     if found is None:
         return None
-    row = next(iter(context.db.query("SELECT * FROM alerts WHERE id = ?", [found[0]])))
+    (row,) = alert_rows(context.db, "SELECT * FROM alerts WHERE id = ?", [found[0]])
     if row["state"] == "resolved":
         known = set(json.loads(row["canaries"] or "[]"))
         systems = set(json.loads(row["systems"] or "[]"))

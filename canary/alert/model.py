@@ -8,7 +8,7 @@ from typing import Any, cast
 import sqlite_utils
 
 from canary.alert.notices import WHO_WHEN, queue_notices
-from canary.alert.shapes import Alert, AlertFields
+from canary.alert.shapes import Alert, AlertFields, AlertRow
 from canary.alert.text import clean_fields, render
 from canary.errors import CanaryError, NotFound
 from canary.store.events import utcnow
@@ -17,6 +17,11 @@ from canary.timezones import Zone, display_zone
 
 _JSON_COLUMNS = ("systems", "canaries", "window", "paged", "by_system", "establishments", "accounts",
                  "account_systems", "sources")
+
+
+def alert_rows(db: sqlite_utils.Database, sql: str, params: list[Any] | None = None) -> list[AlertRow]:
+    """Rows of ``alerts`` selected whole (``SELECT * FROM alerts ...``)."""
+    return [cast(AlertRow, row) for row in db.query(sql, params or [])]  # the table's columns are AlertRow's
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
@@ -32,12 +37,12 @@ def alert_view(row: dict[str, Any], zone: Zone | None = None) -> dict[str, Any]:
     ``zone`` is where the texts' times are written (``display_zone(db)``); the fields stay UTC.
     Given as dict[str, Any] until the console's helpers take ``Alert`` (issue 16); code of this domain
     reads ``alert_of``."""
-    return cast(dict[str, Any], alert_of(row, zone))
+    return cast(dict[str, Any], alert_of(cast(AlertRow, row), zone))
 
 
-def alert_of(row: dict[str, Any], zone: Zone | None = None) -> Alert:
+def alert_of(stored: AlertRow, zone: Zone | None = None) -> Alert:
     """The alert of an ``alerts`` row (``alert_view``, typed)."""
-    row = _decode(dict(row))
+    row = _decode(dict(stored))
     fields: AlertFields = {
         "id": row["id"],
         "key": row["key"],
@@ -76,7 +81,7 @@ def alert_of(row: dict[str, Any], zone: Zone | None = None) -> Alert:
 
 
 def get_alert(db: sqlite_utils.Database, alert_id: int) -> Alert:
-    rows = list(db.query("SELECT * FROM alerts WHERE id = ?", [alert_id]))
+    rows = alert_rows(db, "SELECT * FROM alerts WHERE id = ?", [alert_id])
     if not rows:
         raise NotFound(f"unknown alert {alert_id}; see 'canary alerts'")
     return alert_of(rows[0], display_zone(db))
@@ -97,7 +102,7 @@ def list_alerts(db: sqlite_utils.Database, *, open_only: bool = False, system: s
         params.append(since)
     sql = "SELECT * FROM alerts" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC"
     zone = display_zone(db)
-    return [alert_of(row, zone) for row in db.query(sql, params)]
+    return [alert_of(row, zone) for row in alert_rows(db, sql, params)]
 
 
 def acknowledge(db: sqlite_utils.Database, alert_id: int, by: str, note: str | None = None) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 webhook bodies): the fields of ``alert_view`` and the texts ``render`` writes from them."""
 
 # No postponed annotations: at run time NotRequired must be seen, for __optional_keys__ (Python 3.11).
-from typing import Any, NotRequired, TypedDict
+from typing import NotRequired, TypedDict
 
 
 class Bilingual(TypedDict):
@@ -20,6 +20,52 @@ class SystemSighting(TypedDict):
     events: int
 
 
+# When the canaries found can have been taken (alert/window.py); "from" is a keyword, hence the
+# functional form. One system's window:
+SystemWindow = TypedDict("SystemWindow", {
+    "from": str | None,  # planted (or created) the newest canary found
+    "to": str | None,  # planted the first canary after it that is absent from the dump
+    "basis": str,  # where the dates come from: plantings, canaries.created_at...
+    "generation_found": int | None,
+    "generation_absent": int | None,
+})
+# The alert's window: the latest start and the earliest end across its systems.
+TheftWindow = TypedDict("TheftWindow", {"from": str | None, "to": str | None, "basis": str,
+                                        "systems": dict[str, SystemWindow]})
+
+
+class AlertRow(TypedDict):
+    """A row of the ``alerts`` table as stored: lists and objects are JSON text."""
+
+    id: int
+    key: str
+    state: str
+    severity: str
+    channel: str
+    systems: str  # JSON list
+    canaries: str  # JSON list
+    count: int
+    first_seen: str
+    last_seen: str
+    window: str | None  # JSON TheftWindow
+    created_at: str
+    updated_at: str
+    version: int
+    paged: str  # JSON: severity, systems and destinations of the last page
+    by_system: str  # JSON object: system -> establishment, kind, canaries, events
+    establishments: str
+    accounts: str
+    account_systems: str
+    sources: str
+    exfiltration: int  # 0 / 1
+    acked_by: str | None
+    acked_at: str | None
+    resolved_by: str | None
+    resolved_at: str | None
+    note: str | None
+    seen_again: int
+
+
 class AlertFields(TypedDict):
     """An alert's public fields, from its ``alerts`` row (JSON columns decoded, peer text cleaned)."""
 
@@ -33,7 +79,7 @@ class AlertFields(TypedDict):
     count: int
     first_seen: str
     last_seen: str
-    window: dict[str, Any] | None  # theft window (alert/window.py): from, to, basis, generations
+    window: TheftWindow | None
     by_system: list[SystemSighting]
     establishments: list[str]
     accounts: list[str]

@@ -129,12 +129,12 @@ def _since(view: AlertFields, zone: Zone) -> tuple[str, str]:
     first = human_time(view["first_seen"], zone)
     fr = f"{first} {zone.label_fr} ({view['count']} événement(s))"
     en = f"{first} {zone.label_en} ({view['count']} event(s))"
-    window = view.get("window") or {}
-    start, end = human_time(window.get("from"), zone), human_time(window.get("to"), zone)
-    if window.get("from") and window.get("to"):
+    window = view["window"]
+    start, end = (human_time(window["from"], zone), human_time(window["to"], zone)) if window else ("", "")
+    if window and window["from"] and window["to"]:
         fr += f" ; vol entre le {start} et le {end}"
         en += f"; taken between {start} and {end}"
-    elif window.get("from"):
+    elif window and window["from"]:
         fr += f" ; vol après le {start}"
         en += f"; taken after {start}"
     if view.get("seen_again"):
@@ -153,10 +153,10 @@ def _first_action(view: AlertFields, zone: Zone) -> tuple[str, str]:
         fr, en = (f"Désactivez le compte {account} sur {where} et conservez ses journaux d'accès",
                   f"Disable account {account} on {where} and preserve its access logs")
     elif channel == "leak":
-        window = view.get("window") or {}
+        window = view["window"]
         span = ""
-        if window.get("from"):
-            end_text = human_time(window["to"], zone) if window.get("to") else "…"
+        if window and window["from"]:
+            end_text = human_time(window["to"], zone) if window["to"] else "…"
             span = f" ({human_time(window['from'], zone)} → {end_text})"
         fr, en = (f"Vérifiez les exports, sauvegardes et extractions en masse de {systems}{span}",
                   f"Check the export jobs, backups and bulk reads of {systems}{span}")
