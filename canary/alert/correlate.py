@@ -21,7 +21,7 @@ from canary.alert import outbox, severity
 from canary.alert.destinations import list_destinations
 from canary.alert.model import alert_of, alert_rows
 from canary.alert.outbox import instance_id
-from canary.alert.shapes import AlertRow
+from canary.alert.shapes import AlertRow, SystemTally
 from canary.alert.window import overall_window, parse_time, theft_windows
 from canary.settings import get_int
 from canary.store.events import EVENT_KEYS, event_row, utcnow
@@ -128,7 +128,7 @@ class _Aggregate:
     """What an alert accumulates from its events (kept as JSON columns of ``alerts``)."""
 
     canaries: list[str]
-    by_system: dict[str, dict[str, Any]]
+    by_system: dict[str, SystemTally]
     accounts: list[str]
     account_systems: list[str]
     sources: list[str]
@@ -162,7 +162,7 @@ class _Aggregate:
         self.exfiltration = self.exfiltration or bool(event["details"].get("exfiltration"))
 
     def columns(self) -> dict[str, Any]:
-        establishments = sorted({d["establishment"] for d in self.by_system.values() if d.get("establishment")})
+        establishments = sorted({place for d in self.by_system.values() if (place := d["establishment"])})
         values = {"systems": sorted(self.by_system), "canaries": self.canaries, "by_system": self.by_system,
                   "establishments": establishments, "accounts": self.accounts,
                   "account_systems": self.account_systems, "sources": self.sources}

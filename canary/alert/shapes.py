@@ -10,14 +10,19 @@ class Bilingual(TypedDict):
     en: str
 
 
-class SystemSighting(TypedDict):
-    """One system of an alert (``by_system`` items): where it is and what was seen of it."""
+class SystemTally(TypedDict):
+    """What an alert saw of one system (``alerts.by_system`` values)."""
 
-    system: str
     establishment: str | None
     kind: str | None
     canaries: int
     events: int
+
+
+class SystemSighting(SystemTally):
+    """One system of an alert (``by_system`` items of the view): its name and tally."""
+
+    system: str
 
 
 # When the canaries found can have been taken (alert/window.py); "from" is a keyword, hence the
