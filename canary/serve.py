@@ -36,7 +36,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from canary.domains import SERVICE_MODULES
 from canary.errors import CanaryError
-from canary.settings import get_setting
+from canary.settings import get_float
 from canary.store import open_db
 from canary.store.leases import Holder, acquire, release
 
@@ -221,7 +221,7 @@ class LeasedServices:
         if self.lease_seconds is None:
             db = open_db(self.db_path)
             try:
-                self.lease_seconds = max(1.0, float(get_setting(db, "serve.lease_seconds")))
+                self.lease_seconds = max(1.0, get_float(db, "serve.lease_seconds"))
             finally:
                 db.close()
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)

@@ -187,8 +187,55 @@ def _lookup(name: str) -> Setting:
 
 
 def get_setting(db: sqlite_utils.Database, name: str) -> Any:
-    """The value in force, checked against the declaration: a bad value raises CanaryError naming its source."""
+    """The value in force, checked against the declaration: a bad value raises CanaryError naming its source.
+
+    For code that reads any setting by a name it was given (``config get``, listings); code that reads
+    a setting it knows uses the accessor of its declared type (``get_int``, ``get_str``...)."""
+    return _value_in_force(db, _lookup(name))
+
+
+class SettingTypeMismatch(TypeError):
+    """A setting read with the accessor of another type than its declaration: a programming error."""
+
+
+def _declared(name: str, expected: type) -> Setting:
     setting = _lookup(name)
+    if setting.type is not expected:
+        raise SettingTypeMismatch(f"setting {name} is declared {setting.type.__name__}, not {expected.__name__}: "
+                                  f"read it with get_{setting.type.__name__}")
+    return setting
+
+
+def get_int(db: sqlite_utils.Database, name: str) -> int:
+    """The value in force of a setting declared ``int``."""
+    value: int = _value_in_force(db, _declared(name, int))  # checked against the declaration: an int
+    return value
+
+
+def get_float(db: sqlite_utils.Database, name: str) -> float:
+    """The value in force of a setting declared ``float`` (a whole number stored as JSON comes back a float)."""
+    return float(_value_in_force(db, _declared(name, float)))
+
+
+def get_bool(db: sqlite_utils.Database, name: str) -> bool:
+    """The value in force of a setting declared ``bool``."""
+    value: bool = _value_in_force(db, _declared(name, bool))
+    return value
+
+
+def get_str(db: sqlite_utils.Database, name: str) -> str:
+    """The value in force of a setting declared ``str`` ("" when unset and the default is empty)."""
+    value: str = _value_in_force(db, _declared(name, str))
+    return value
+
+
+def get_list(db: sqlite_utils.Database, name: str) -> list[str]:
+    """The value in force of a setting declared ``list`` (a list of strings), as a new list."""
+    return [str(element) for element in _value_in_force(db, _declared(name, list))]
+
+
+def _value_in_force(db: sqlite_utils.Database, setting: Setting) -> Any:
+    name = setting.name
     env = os.environ.get(setting.env_var)
     if env is not None:
         return setting.parse(env, f" (from {setting.env_var})")
@@ -247,9 +294,9 @@ def unset_setting(db: sqlite_utils.Database, name: str) -> None:
 
 def ensure_secret(db: sqlite_utils.Database, name: str) -> str:
     """Return a secret setting, generating and storing it the first time."""
-    value = get_setting(db, name)
+    value = get_str(db, name)
     if value:
-        return str(value)
+        return value
     db.execute(
         "INSERT OR IGNORE INTO settings (key, value, updated_at) VALUES (?, ?, ?)",
         [name, json.dumps(secrets.token_urlsafe(32)), datetime.now(UTC).isoformat(timespec="seconds")],

@@ -51,6 +51,6 @@ def zone_named(name: str) -> Zone:
 
 
 def display_zone(db: sqlite_utils.Database) -> Zone:
-    from canary.settings import get_setting
+    from canary.settings import get_str
 
-    return zone_named(str(get_setting(db, "display.timezone")))
+    return zone_named(get_str(db, "display.timezone"))

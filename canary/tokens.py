@@ -12,13 +12,14 @@ import json
 
 import sqlite_utils
 
-from canary.settings import get_setting
+from canary.settings import get_str
+from canary.store.shapes import Tokens
 
 
-def token_links(db: sqlite_utils.Database, token: str) -> dict[str, str | None]:
+def token_links(db: sqlite_utils.Database, token: str) -> Tokens:
     """The callback URL and DNS hostname for ``token``, or None where the operator set no base."""
-    base_url = str(get_setting(db, "tripwire.base_url") or "").rstrip("/")
-    zone = str(get_setting(db, "tripwire.dns_zone") or "").strip(".").lower()
+    base_url = get_str(db, "tripwire.base_url").rstrip("/")
+    zone = get_str(db, "tripwire.dns_zone").strip(".").lower()
     return {
         "url": f"{base_url}/mon-espace/documents/{token}" if base_url else None,
         "hostname": f"{token}.{zone}" if zone else None,
@@ -51,7 +52,7 @@ def fill_tokens(db: sqlite_utils.Database, system: str | None = None) -> dict[st
     from canary.store.registry import list_canaries
     from canary.store.tx import write_transaction
 
-    if not get_setting(db, "tripwire.base_url") and not get_setting(db, "tripwire.dns_zone"):
+    if not get_str(db, "tripwire.base_url") and not get_str(db, "tripwire.dns_zone"):
         raise CanaryError("set tripwire.base_url and/or tripwire.dns_zone first ('canary config set ...'): "
                           "there is no link to give")
     outcome: dict[str, list[str]] = {"filled": [], "planted": []}

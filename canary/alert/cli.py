@@ -15,8 +15,8 @@ from canary.alert.correlate import correlate_all
 from canary.alert.delivery import DeliveryWorker
 from canary.alert.destinations import add_destination, destination_status, remove_destination
 from canary.alert.model import acknowledge, list_alerts, resolve
-from canary.alert.notify_test import send_test
 from canary.alert.outbox import queued_notices
+from canary.alert.sample_alert import send_test
 from canary.alert.worker import correlation_loop, delivery_loop
 from canary.cli import CliContext, pass_ctx
 from canary.output import echo_json, echo_rows, echo_table

@@ -19,11 +19,13 @@ import sqlite_utils
 
 from canary.alert import outbox, severity
 from canary.alert.destinations import list_destinations
-from canary.alert.model import alert_view
+from canary.alert.model import alert_of, alert_rows
 from canary.alert.outbox import instance_id
+from canary.alert.shapes import AlertRow, SystemTally
 from canary.alert.window import overall_window, parse_time, theft_windows
-from canary.settings import get_setting
-from canary.store.events import EVENT_KEYS, utcnow
+from canary.settings import get_int
+from canary.store.events import EVENT_KEYS, event_row, utcnow
+from canary.store.shapes import EventRow
 from canary.store.tx import write_transaction
 from canary.timezones import display_zone
 
@@ -44,8 +46,8 @@ class BatchResult:
     alert_ids: list[int] = field(default_factory=list)
 
 
-def correlation_key(event: dict[str, Any]) -> str:
-    group = (event["details"] or {}).get("group")
+def correlation_key(event: EventRow) -> str:
+    group = event["details"].get("group")
     if group:
         return str(group)
     return f"{event['canary_id'] or '-'}/{event['system'] or '-'}/{event['channel']}"
@@ -61,14 +63,14 @@ def correlate_once(db: sqlite_utils.Database, *, limit: int = 500) -> BatchResul
     result = BatchResult()
     with write_transaction(db):
         position = cursor_position(db)
-        events = [_event(row) for row in db.execute(
+        events = [event_row(row) for row in db.execute(
             f"SELECT {', '.join(EVENT_KEYS)} FROM events WHERE id > ? ORDER BY id LIMIT ?", [position, limit]
         ).fetchall()]
         if not events:
             return result
         context = _Context(db, instance_id(db), list_destinations(db),
-                           timedelta(seconds=int(get_setting(db, "alert.window_seconds"))), _system_places(db))
-        groups: dict[str, list[dict[str, Any]]] = {}
+                           timedelta(seconds=get_int(db, "alert.window_seconds")), _system_places(db))
+        groups: dict[str, list[EventRow]] = {}
         for event in events:
             groups.setdefault(correlation_key(event), []).append(event)
         for key, group in groups.items():
@@ -101,24 +103,13 @@ class _Context:
     planting_cache: dict[Any, Any] = field(default_factory=dict)
 
 
-def _event(values: tuple[Any, ...]) -> dict[str, Any]:
-    event = dict(zip(EVENT_KEYS, values, strict=True))
-    try:
-        event["details"] = json.loads(event["details"] or "{}")
-    except json.JSONDecodeError:
-        event["details"] = {}
-    if not isinstance(event["details"], dict):
-        event["details"] = {}
-    return event
-
-
 def _system_places(db: sqlite_utils.Database) -> dict[str, tuple[str | None, str | None]]:
     return {row[0]: (row[1], row[2]) for row in db.execute("SELECT name, establishment, kind FROM systems")}
 
 
-def _open_alert(context: _Context, key: str, first_time: str) -> dict[str, Any] | None:
-    rows = list(context.db.query(
-        "SELECT * FROM alerts WHERE key = ? AND state != 'resolved' ORDER BY id DESC LIMIT 1", [key]))
+def _open_alert(context: _Context, key: str, first_time: str) -> AlertRow | None:
+    rows = alert_rows(context.db, "SELECT * FROM alerts WHERE key = ? AND state != 'resolved' ORDER BY id DESC LIMIT 1",
+                      [key])
     if not rows:
         return None
     row = rows[0]
@@ -137,7 +128,7 @@ class _Aggregate:
     """What an alert accumulates from its events (kept as JSON columns of ``alerts``)."""
 
     canaries: list[str]
-    by_system: dict[str, dict[str, Any]]
+    by_system: dict[str, SystemTally]
     accounts: list[str]
     account_systems: list[str]
     sources: list[str]
@@ -145,12 +136,12 @@ class _Aggregate:
     new_canaries: bool = False
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> _Aggregate:
+    def from_row(cls, row: AlertRow) -> _Aggregate:
         return cls(json.loads(row["canaries"] or "[]"), json.loads(row["by_system"] or "{}"),
                    json.loads(row["accounts"] or "[]"), json.loads(row["account_systems"] or "[]"),
                    json.loads(row["sources"] or "[]"), bool(row["exfiltration"]))
 
-    def add(self, event: dict[str, Any], places: dict[str, tuple[str | None, str | None]],
+    def add(self, event: EventRow, places: dict[str, tuple[str | None, str | None]],
             known: set[str]) -> None:
         system, canary_id = event["system"], event["canary_id"]
         if system:
@@ -171,7 +162,7 @@ class _Aggregate:
         self.exfiltration = self.exfiltration or bool(event["details"].get("exfiltration"))
 
     def columns(self) -> dict[str, Any]:
-        establishments = sorted({d["establishment"] for d in self.by_system.values() if d.get("establishment")})
+        establishments = sorted({place for d in self.by_system.values() if (place := d["establishment"])})
         values = {"systems": sorted(self.by_system), "canaries": self.canaries, "by_system": self.by_system,
                   "establishments": establishments, "accounts": self.accounts,
                   "account_systems": self.account_systems, "sources": self.sources}
@@ -180,7 +171,7 @@ class _Aggregate:
         return out
 
 
-def _fold(context: _Context, key: str, events: list[dict[str, Any]], result: BatchResult) -> None:
+def _fold(context: _Context, key: str, events: list[EventRow], result: BatchResult) -> None:
     db = context.db
     times = sorted((e["time"] for e in events), key=_time_key)
     row = _open_alert(context, key, times[0])
@@ -195,7 +186,7 @@ def _fold(context: _Context, key: str, events: list[dict[str, Any]], result: Bat
             "version, paged) VALUES (?, 'open', ?, ?, ?, ?, ?, ?, 0, '{}')",
             [key, first["severity"], first["channel"], times[0], times[-1], now, now],
         )
-        row = next(iter(db.query("SELECT * FROM alerts WHERE id = ?", [cursor.lastrowid])))
+        (row,) = alert_rows(db, "SELECT * FROM alerts WHERE id = ?", [cursor.lastrowid])
         result.alerts_created += 1
     else:
         result.alerts_updated += 1
@@ -238,11 +229,12 @@ def _fold(context: _Context, key: str, events: list[dict[str, Any]], result: Bat
     result.alert_ids.append(alert_id)
     if escalated:
         result.pages += 1
-        view = alert_view(next(iter(db.query("SELECT * FROM alerts WHERE id = ?", [alert_id]))), display_zone(db))
+        (changed,) = alert_rows(db, "SELECT * FROM alerts WHERE id = ?", [alert_id])
+        view = alert_of(changed, display_zone(db))
         result.queued += outbox.enqueue(db, context.instance, view, context.destinations)
 
 
-def _same_dump_alert(context: _Context, events: list[dict[str, Any]]) -> dict[str, Any] | None:
+def _same_dump_alert(context: _Context, events: list[EventRow]) -> AlertRow | None:
     """The newest alert of a dump already reported: same ``dump_hash``, or same ``dump_source`` and canaries.
 
     A resolved one is reused only when this sweep brings no new canary or system (then it is only
@@ -268,7 +260,7 @@ def _same_dump_alert(context: _Context, events: list[dict[str, Any]]) -> dict[st
         [*canaries, *DUMP_CHANNELS, dump_hash, source]).fetchone()
     if found is None:
         return None
-    row = next(iter(context.db.query("SELECT * FROM alerts WHERE id = ?", [found[0]])))
+    (row,) = alert_rows(context.db, "SELECT * FROM alerts WHERE id = ?", [found[0]])
     if row["state"] == "resolved":
         known = set(json.loads(row["canaries"] or "[]"))
         systems = set(json.loads(row["systems"] or "[]"))

@@ -24,7 +24,7 @@ from canary.alert.ratelimit import RateLimiter
 from canary.alert.senders import DeliveryError, send
 from canary.alert.ssrf import Resolver, TargetPolicy, system_resolver
 from canary.errors import CanaryError
-from canary.settings import get_setting
+from canary.settings import get_float, get_int
 from canary.store.events import record_event
 
 log = logging.getLogger("canary.alert.delivery")
@@ -45,14 +45,14 @@ class DeliveryConfig:
     @classmethod
     def load(cls, db: sqlite_utils.Database) -> DeliveryConfig:
         return cls(
-            lease=float(get_setting(db, "alert.lease_seconds")),
-            retry_base=float(get_setting(db, "alert.retry_base_seconds")),
-            retry_max=float(get_setting(db, "alert.retry_max_seconds")),
-            warning_after=float(get_setting(db, "alert.destination_warning_seconds")),
-            rate_per_minute=int(get_setting(db, "alert.rate_per_minute")),
-            timeout=float(get_setting(db, "alert.delivery_timeout_seconds")),
-            threads=max(1, int(get_setting(db, "alert.delivery_threads"))),
-            keep_days=max(1, int(get_setting(db, "alert.outbox_keep_days"))),
+            lease=get_float(db, "alert.lease_seconds"),
+            retry_base=get_float(db, "alert.retry_base_seconds"),
+            retry_max=get_float(db, "alert.retry_max_seconds"),
+            warning_after=get_float(db, "alert.destination_warning_seconds"),
+            rate_per_minute=get_int(db, "alert.rate_per_minute"),
+            timeout=get_float(db, "alert.delivery_timeout_seconds"),
+            threads=max(1, get_int(db, "alert.delivery_threads")),
+            keep_days=max(1, get_int(db, "alert.outbox_keep_days")),
         )
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import sqlite_utils
 
-from canary.alert.notices import queue_notices
+from canary.alert.notices import WHO_WHEN, queue_notices
+from canary.alert.shapes import Alert, AlertFields, AlertRow
 from canary.alert.text import clean_fields, render
 from canary.errors import CanaryError, NotFound
 from canary.store.events import utcnow
@@ -18,6 +19,11 @@ _JSON_COLUMNS = ("systems", "canaries", "window", "paged", "by_system", "establi
                  "account_systems", "sources")
 
 
+def alert_rows(db: sqlite_utils.Database, sql: str, params: list[Any] | None = None) -> list[AlertRow]:
+    """Rows of ``alerts`` selected whole (``SELECT * FROM alerts ...``)."""
+    return [cast(AlertRow, row) for row in db.query(sql, params or [])]  # the table's columns are AlertRow's
+
+
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
     for column in _JSON_COLUMNS:
         value = row.get(column)
@@ -26,12 +32,18 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def alert_view(row: dict[str, Any], zone: Zone | None = None) -> dict[str, Any]:
-    """The public shape of an alert: ``canary alerts --json`` items and what webhooks receive.
+    """The public shape of an alert (an ``Alert``): ``canary alerts --json`` items and what webhooks receive.
 
-    ``zone`` is where the texts' times are written (``display_zone(db)``); the fields stay UTC."""
-    row = _decode(dict(row))
-    # Fields that peers wrote (accounts, sources...) lose their control characters before any text is built.
-    view = clean_fields({
+    ``zone`` is where the texts' times are written (``display_zone(db)``); the fields stay UTC.
+    Given as dict[str, Any] until the console's helpers take ``Alert`` (issue 16); code of this domain
+    reads ``alert_of``."""
+    return cast(dict[str, Any], alert_of(cast(AlertRow, row), zone))
+
+
+def alert_of(stored: AlertRow, zone: Zone | None = None) -> Alert:
+    """The alert of an ``alerts`` row (``alert_view``, typed)."""
+    row = _decode(dict(stored))
+    fields: AlertFields = {
         "id": row["id"],
         "key": row["key"],
         "state": row["state"],
@@ -44,7 +56,9 @@ def alert_view(row: dict[str, Any], zone: Zone | None = None) -> dict[str, Any]:
         "last_seen": row["last_seen"],
         "window": row["window"],
         "by_system": [
-            {"system": name, **detail} for name, detail in sorted((row["by_system"] or {}).items())
+            {"system": name, "establishment": detail.get("establishment"), "kind": detail.get("kind"),
+             "canaries": detail.get("canaries", 0), "events": detail.get("events", 0)}
+            for name, detail in sorted((row["by_system"] or {}).items())
         ],
         "establishments": row["establishments"] or [],
         "accounts": row["accounts"] or [],
@@ -60,20 +74,21 @@ def alert_view(row: dict[str, Any], zone: Zone | None = None) -> dict[str, Any]:
         "resolved_by": row["resolved_by"],
         "resolved_at": row["resolved_at"],
         "note": row["note"],
-    })
-    view.update(render(view, zone) if zone else render(view))
-    return view
+    }
+    # Fields that peers wrote (accounts, sources...) lose their control characters before any text is built.
+    fields = clean_fields(fields)
+    return {**fields, **(render(fields, zone) if zone else render(fields))}
 
 
-def get_alert(db: sqlite_utils.Database, alert_id: int) -> dict[str, Any]:
-    rows = list(db.query("SELECT * FROM alerts WHERE id = ?", [alert_id]))
+def get_alert(db: sqlite_utils.Database, alert_id: int) -> Alert:
+    rows = alert_rows(db, "SELECT * FROM alerts WHERE id = ?", [alert_id])
     if not rows:
         raise NotFound(f"unknown alert {alert_id}; see 'canary alerts'")
-    return alert_view(rows[0], display_zone(db))
+    return alert_of(rows[0], display_zone(db))
 
 
 def list_alerts(db: sqlite_utils.Database, *, open_only: bool = False, system: str | None = None,
-                since: str | None = None) -> list[dict[str, Any]]:
+                since: str | None = None) -> list[Alert]:
     """Alerts, newest first; ``open_only`` keeps those not resolved (open or acknowledged), ``system`` those
     naming it, ``since`` (UTC ISO) those seen at or after it (last sighting)."""
     where, params = [], []
@@ -87,26 +102,23 @@ def list_alerts(db: sqlite_utils.Database, *, open_only: bool = False, system: s
         params.append(since)
     sql = "SELECT * FROM alerts" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC"
     zone = display_zone(db)
-    return [alert_view(row, zone) for row in db.query(sql, params)]
+    return [alert_of(row, zone) for row in alert_rows(db, sql, params)]
 
 
 def acknowledge(db: sqlite_utils.Database, alert_id: int, by: str, note: str | None = None) -> dict[str, Any]:
-    """Someone is on it: open -> acknowledged (an escalation still pages)."""
+    """Someone is on it: open -> acknowledged (an escalation still pages). The alert now (an ``Alert``)."""
     return _transition(db, alert_id, "acknowledged", ("open",), by, note,
                        "only an open alert can be acknowledged")
 
 
 def resolve(db: sqlite_utils.Database, alert_id: int, by: str, note: str | None = None) -> dict[str, Any]:
-    """Done: open or acknowledged -> resolved; later events with the same key open a new alert."""
+    """Done: open or acknowledged -> resolved; later events with the same key open a new alert. The alert now."""
     return _transition(db, alert_id, "resolved", ("open", "acknowledged"), by, note, "it is already resolved")
-
-
-_WHO_WHEN = {"acknowledged": ("acked_by", "acked_at"), "resolved": ("resolved_by", "resolved_at")}
 
 
 def _transition(db: sqlite_utils.Database, alert_id: int, target: str, allowed: tuple[str, ...], by: str,
                 note: str | None, refusal: str) -> dict[str, Any]:
-    who, when = _WHO_WHEN[target]
+    who, when = WHO_WHEN[target]
     with write_transaction(db):
         state = _state(db, alert_id)
         if state not in allowed:
@@ -119,7 +131,7 @@ def _transition(db: sqlite_utils.Database, alert_id: int, target: str, allowed: 
         )
         view = get_alert(db, alert_id)
         queue_notices(db, view, target, state)  # same transaction: the change and its notices, or neither
-    return view
+    return cast(dict[str, Any], view)  # until the console takes Alert (issue 16), as alert_view
 
 
 def _state(db: sqlite_utils.Database, alert_id: int) -> str:

@@ -8,30 +8,32 @@ Incident services (PagerDuty, Opsgenie...) get none: apprise could only open a n
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
 import sqlite_utils
 
 from canary.alert import outbox
 from canary.alert.destinations import list_destinations
+from canary.alert.shapes import Alert, Notice, NoticePayload
 from canary.alert.text import render_notice
 from canary.timezones import Zone, display_zone
 
-NOTICE_KINDS = ("acknowledged", "resolved")
-_WHO_WHEN = {"acknowledged": ("acked_by", "acked_at"), "resolved": ("resolved_by", "resolved_at")}
+# The columns naming who changed an alert to each state, and when (the model writes them, notices quote them).
+WHO_WHEN: dict[str, tuple[Literal["acked_by", "resolved_by"], Literal["acked_at", "resolved_at"]]] = {
+    "acknowledged": ("acked_by", "acked_at"), "resolved": ("resolved_by", "resolved_at")}
 
 
-def notice_payload(view: dict[str, Any], kind: str, previous_state: str, zone: Zone | None = None) -> dict[str, Any]:
+def notice_payload(view: Alert, kind: str, previous_state: str, zone: Zone | None = None) -> NoticePayload:
     """The alert object as it is now, plus ``notice``, with the notice's title and text."""
-    who, when = _WHO_WHEN[kind]
-    notice = {"type": "state-change", "from": previous_state, "to": kind, "by": view[who], "at": view[when],
-              "note": view["note"]}
+    who, when = WHO_WHEN[kind]
+    notice: Notice = {"type": "state-change", "from": previous_state, "to": kind, "by": view[who], "at": view[when],
+                      "note": view["note"]}
     text = render_notice(view, kind, view[who], view[when], zone) if zone else render_notice(view, kind, view[who],
                                                                                               view[when])
     return {**view, **text, "notice": notice}
 
 
-def queue_notices(db: sqlite_utils.Database, view: dict[str, Any], kind: str, previous_state: str) -> int:
+def queue_notices(db: sqlite_utils.Database, view: Alert, kind: str, previous_state: str) -> int:
     """Queue the notice for every destination paged for this alert (inside the caller's transaction)."""
     paged = outbox.paged_destination_ids(db, view["id"])
     destinations = [d for d in list_destinations(db) if d.id in paged and d.takes_notices]

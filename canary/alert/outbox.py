@@ -24,6 +24,7 @@ from typing import Any
 import sqlite_utils
 
 from canary.alert.destinations import Destination
+from canary.alert.shapes import Alert, NoticePayload
 from canary.store.events import utcnow
 from canary.store.tx import write_transaction
 
@@ -58,7 +59,7 @@ def idempotency_key(instance: str, alert_id: int, version: int, destination_id: 
     return key if kind == "page" else f"{key}-{kind}"
 
 
-def enqueue(db: sqlite_utils.Database, instance: str, view: dict[str, Any],
+def enqueue(db: sqlite_utils.Database, instance: str, view: Alert,
             destinations: list[Destination]) -> int:
     """Queue this alert version for every destination whose routing accepts it (inside the caller's transaction)."""
     queued = 0
@@ -87,7 +88,7 @@ def paged_destination_ids(db: sqlite_utils.Database, alert_id: int) -> set[int]:
         "SELECT DISTINCT destination_id FROM alert_outbox WHERE alert_id = ? AND kind = 'page'", [alert_id])}
 
 
-def enqueue_notice(db: sqlite_utils.Database, instance: str, payload: dict[str, Any], kind: str,
+def enqueue_notice(db: sqlite_utils.Database, instance: str, payload: NoticePayload, kind: str,
                    destinations: list[Destination]) -> int:
     """Queue a state-change notice (``kind``: acknowledged/resolved) for ``destinations``.
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from canary.errors import CanaryError
-from canary.settings import get_setting
+from canary.settings import get_bool, get_list
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -50,12 +50,12 @@ class TargetPolicy:
     @classmethod
     def from_settings(cls, db: sqlite_utils.Database) -> TargetPolicy:
         networks = []
-        for text in get_setting(db, "alert.allowed_target_cidrs"):
+        for text in get_list(db, "alert.allowed_target_cidrs"):
             try:
                 networks.append(ipaddress.ip_network(text, strict=False))
             except ValueError as exc:
                 raise CanaryError(f"setting alert.allowed_target_cidrs: {text!r} is not an address range") from exc
-        return cls(tuple(networks), bool(get_setting(db, "alert.allow_private_targets")))
+        return cls(tuple(networks), get_bool(db, "alert.allow_private_targets"))
 
     def refusal(self, address: IPAddress) -> str | None:
         """Why ``address`` may not be contacted, or None when it may."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from canary.alert.shapes import AlertFields, AlertText, NoticeText
 from canary.timezones import DEFAULT_ZONE, Zone, zone_named
 
 PARIS = zone_named(DEFAULT_ZONE)  # on-call teams in France read local time; the JSON keeps UTC
@@ -59,7 +60,7 @@ def human_time(value: str | None, zone: Zone = PARIS) -> str:
     return zone.show(value)
 
 
-def _short(view: dict[str, Any]) -> tuple[str, str]:
+def _short(view: AlertFields) -> tuple[str, str]:
     """A few words for the title line (chat notification, SMS, mail subject)."""
     account = ", ".join(view["accounts"]) or "?"
     channel = view["channel"]
@@ -80,7 +81,7 @@ def _short(view: dict[str, Any]) -> tuple[str, str]:
     return words.get(channel, (channel, channel))
 
 
-def _what(view: dict[str, Any]) -> tuple[str, str]:
+def _what(view: AlertFields) -> tuple[str, str]:
     n = len(view["canaries"])
     channel = view["channel"]
     account = ", ".join(view["accounts"]) or "?"
@@ -116,7 +117,7 @@ def _what(view: dict[str, Any]) -> tuple[str, str]:
     return (f"événement {channel} sur un patient fictif", f"{channel} event on a fake patient")
 
 
-def _where(view: dict[str, Any]) -> str:
+def _where(view: AlertFields) -> str:
     parts = []
     for detail in view["by_system"]:
         place = f" ({detail['establishment']})" if detail.get("establishment") else ""
@@ -124,16 +125,16 @@ def _where(view: dict[str, Any]) -> str:
     return ", ".join(parts) or "?"
 
 
-def _since(view: dict[str, Any], zone: Zone) -> tuple[str, str]:
+def _since(view: AlertFields, zone: Zone) -> tuple[str, str]:
     first = human_time(view["first_seen"], zone)
     fr = f"{first} {zone.label_fr} ({view['count']} événement(s))"
     en = f"{first} {zone.label_en} ({view['count']} event(s))"
-    window = view.get("window") or {}
-    start, end = human_time(window.get("from"), zone), human_time(window.get("to"), zone)
-    if window.get("from") and window.get("to"):
+    window = view["window"]
+    start, end = (human_time(window["from"], zone), human_time(window["to"], zone)) if window else ("", "")
+    if window and window["from"] and window["to"]:
         fr += f" ; vol entre le {start} et le {end}"
         en += f"; taken between {start} and {end}"
-    elif window.get("from"):
+    elif window and window["from"]:
         fr += f" ; vol après le {start}"
         en += f"; taken after {start}"
     if view.get("seen_again"):
@@ -143,7 +144,7 @@ def _since(view: dict[str, Any], zone: Zone) -> tuple[str, str]:
     return fr, en
 
 
-def _first_action(view: dict[str, Any], zone: Zone) -> tuple[str, str]:
+def _first_action(view: AlertFields, zone: Zone) -> tuple[str, str]:
     systems = ", ".join(view["systems"]) or "?"
     channel = view["channel"]
     if channel == "access-log" and view["accounts"]:
@@ -152,10 +153,10 @@ def _first_action(view: dict[str, Any], zone: Zone) -> tuple[str, str]:
         fr, en = (f"Désactivez le compte {account} sur {where} et conservez ses journaux d'accès",
                   f"Disable account {account} on {where} and preserve its access logs")
     elif channel == "leak":
-        window = view.get("window") or {}
+        window = view["window"]
         span = ""
-        if window.get("from"):
-            end_text = human_time(window["to"], zone) if window.get("to") else "…"
+        if window and window["from"]:
+            end_text = human_time(window["to"], zone) if window["to"] else "…"
             span = f" ({human_time(window['from'], zone)} → {end_text})"
         fr, en = (f"Vérifiez les exports, sauvegardes et extractions en masse de {systems}{span}",
                   f"Check the export jobs, backups and bulk reads of {systems}{span}")
@@ -182,7 +183,7 @@ def _first_action(view: dict[str, Any], zone: Zone) -> tuple[str, str]:
 _ABOUT_ITSELF = ("notify", "watch")  # channels where the product reports on itself
 
 
-def render(view: dict[str, Any], zone: Zone = PARIS) -> dict[str, Any]:
+def render(view: AlertFields, zone: Zone = PARIS) -> AlertText:
     """``title`` (one bilingual line) and ``text`` {fr, en}, plus ``confidence`` and ``first_action``.
 
     Times are written in ``zone`` (setting ``display.timezone``), named in the text."""
@@ -214,8 +215,8 @@ NOTICE_WORDS = {
 }
 
 
-def render_notice(view: dict[str, Any], kind: str, by: str | None, at: str | None,
-                  zone: Zone = PARIS) -> dict[str, Any]:
+def render_notice(view: AlertFields, kind: str, by: str | None, at: str | None,
+                  zone: Zone = PARIS) -> NoticeText:
     """``title`` and ``text`` {fr, en} of a state-change notice: who, when, the note; plainly not a new page."""
     (tag_fr, tag_en), (done_fr, done_en) = NOTICE_WORDS[kind]
     systems = ", ".join(view["systems"]) or "?"

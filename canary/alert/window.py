@@ -18,6 +18,8 @@ from typing import Any
 
 import sqlite_utils
 
+from canary.alert.shapes import SystemWindow, TheftWindow
+
 PLANTED_STATES = ("planted", "retired")
 
 
@@ -45,7 +47,7 @@ def iso(value: datetime | None) -> str | None:
 def theft_windows(
     db: sqlite_utils.Database, found: dict[str, set[str]], *, dump: bool, detected_at: str,
     cache: dict[Any, Any] | None = None,
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, SystemWindow]:
     """Per system: ``{"from", "to", "basis", "generation_found", "generation_absent"}``.
 
     ``cache`` (one per correlation batch) keeps each system's planting dates across the alerts of the batch.
@@ -56,7 +58,7 @@ def theft_windows(
             for system, ids in found.items() if ids}
 
 
-def overall_window(windows: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+def overall_window(windows: dict[str, SystemWindow]) -> TheftWindow | None:
     """The alert's window: the latest start and the earliest end across systems (one theft, several sources)."""
     if not windows:
         return None
@@ -148,7 +150,7 @@ class _SystemPlantings:
 def _system_window(
     db: sqlite_utils.Database, system: str, found_ids: set[str], *, dump: bool, detected: datetime | None,
     cache: dict[Any, Any],
-) -> dict[str, Any]:
+) -> SystemWindow:
     if ("plantings", system) not in cache:
         cache[("plantings", system)] = _has_plantings(db, system)
     use_plantings = cache[("plantings", system)]
@@ -161,7 +163,7 @@ def _system_window(
         found = [index.by_id[cid] for cid in found_ids if cid in index.by_id]
     else:
         found = _planting_rows(db, system, found_ids, use_plantings)
-    window: dict[str, Any] = {"from": None, "to": None, "basis": basis,
+    window: SystemWindow = {"from": None, "to": None, "basis": basis,
                               "generation_found": None, "generation_absent": None}
     dated = [(when, generation) for _, generation, when, _ in found if when is not None]
     if detected is not None and dated:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from canary.alert.correlate import correlate_once
 from canary.alert.delivery import DeliveryWorker
-from canary.settings import get_setting
+from canary.settings import get_float
 from canary.store import open_db
 
 log = logging.getLogger("canary.alert.worker")
@@ -24,7 +24,7 @@ def correlation_loop(db_path: Path, stop: threading.Event, wake: threading.Event
         while not stop.is_set():
             poll = 1.0
             try:
-                poll = max(0.01, float(get_setting(db, "alert.poll_seconds")))
+                poll = max(0.01, get_float(db, "alert.poll_seconds"))
                 result = correlate_once(db)
                 if result.queued and wake is not None:
                     wake.set()
@@ -44,7 +44,7 @@ def delivery_loop(db_path: Path, stop: threading.Event, wake: threading.Event | 
         while not stop.is_set():
             poll = 1.0
             try:
-                poll = max(0.01, float(get_setting(db, "alert.poll_seconds")))
+                poll = max(0.01, get_float(db, "alert.poll_seconds"))
                 if worker.run_once():
                     continue
             except Exception:

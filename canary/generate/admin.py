@@ -27,9 +27,11 @@ from dataclasses import dataclass
 from datetime import date
 from itertools import accumulate
 from pathlib import Path
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypedDict, TypeVar
 
 from stdnum import luhn
+
+from canary.store.shapes import Complementary, Coverage, Physician
 
 __all__ = ["AdminTables", "default_seeds_dir", "load_admin_tables", "make_administrative", "rpps_number"]
 
@@ -98,7 +100,14 @@ T = TypeVar("T")
 class PhysicianSource(Protocol):
     """Real physicians (the loaded RPPS extract): one practising near a commune, or None if not covered."""
 
-    def physician(self, rng: random.Random, commune_code: str, specialty: str) -> dict[str, str] | None: ...
+    def physician(self, rng: random.Random, commune_code: str, specialty: str) -> Physician | None: ...
+
+
+class AdministrativePart(TypedDict):
+    """The administrative keys of a generated record."""
+
+    coverage: Coverage
+    gp: Physician
 
 
 @dataclass(frozen=True)
@@ -196,7 +205,7 @@ class AdminTables:
         )
 
     # -- coverage -------------------------------------------------------------------------
-    def coverage(self, rng: random.Random, department: str, age: int) -> dict:
+    def coverage(self, rng: random.Random, department: str, age: int) -> Coverage:
         caisses = self.caisses.get(department)
         if caisses is None:
             raise ValueError(f"no health-insurance caisse known for department {department!r}")
@@ -220,7 +229,7 @@ class AdminTables:
         return {"regime": regime, "caisse": caisse_name, "caisse_code": caisse_code,
                 "amc": self.amc(rng, age, military=caisse_name == "CNMSS")}
 
-    def amc(self, rng: random.Random, age: int, *, military: bool = False) -> dict | None:
+    def amc(self, rng: random.Random, age: int, *, military: bool = False) -> Complementary | None:
         draw = rng.random()
         css = _by_age(CSS_BY_AGE, age)
         if draw < css:
@@ -238,7 +247,7 @@ class AdminTables:
 
     # -- treating physician ---------------------------------------------------------------
     def gp(self, rng: random.Random, commune_code: str, department: str, age: int,
-           physicians: PhysicianSource | None = None) -> dict:
+           physicians: PhysicianSource | None = None) -> Physician:
         specialty = "Pédiatrie" if age < 16 and rng.random() < PEDIATRICIAN_SHARE else "Médecine générale"
         if physicians is not None:
             real = physicians.physician(rng, commune_code, specialty)
@@ -267,7 +276,7 @@ class AdminTables:
 
     # -- whole part -----------------------------------------------------------------------
     def make(self, rng: random.Random, *, sex: str, birth_date: date, commune_code: str, today: date,
-             physicians: PhysicianSource | None = None) -> dict:
+             physicians: PhysicianSource | None = None) -> AdministrativePart:
         age = _age(birth_date, today)
         department = department_of(commune_code)
         return {"coverage": self.coverage(rng, department, age),
@@ -302,7 +311,7 @@ def make_administrative(
     commune_code: str,
     today: date,
     physicians: PhysicianSource | None = None,
-) -> dict:
+) -> AdministrativePart:
     """Coverage and treating physician of a patient living in `commune_code` (INSEE code); with
     `physicians` (the loaded RPPS extract), a real physician practising near it where it is covered."""
     if isinstance(reference_dir, AdminTables):

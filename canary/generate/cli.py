@@ -11,7 +11,7 @@ from canary.cli import CliContext, pass_ctx
 from canary.errors import CanaryError
 from canary.generate.pools import pools_from_settings
 from canary.output import echo_json, echo_table
-from canary.settings import get_setting
+from canary.settings import get_str
 from canary.store.registry import get_system, list_canaries
 from canary.store.seeding import seed_system
 from canary.store.views import export_view
@@ -37,7 +37,7 @@ def seed(ctx: CliContext, system: str, count: int, seed: int | None) -> None:
         click.secho("WARNING: no mail pool configured (pool.mailbox_providers, pool.mail_domains): these canaries "
                     "carry no e-mail address. Configure mailboxes or domains you own.", fg="yellow", err=True)
     for name, channel in (("tripwire.base_url", "callback URL"), ("tripwire.dns_zone", "DNS name")):
-        if not get_setting(ctx.db, name):
+        if not get_str(ctx.db, name):
             click.secho(f"WARNING: {name} is not set: these canaries carry no {channel} and can never fire on "
                         f"it. Set it, then run 'canary tripwire fill-tokens' before planting.", fg="yellow", err=True)
     host, generator = host_and_generator(ctx.db, ctx.db_path, system)

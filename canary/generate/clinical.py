@@ -21,7 +21,7 @@ import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypedDict
 
 from canary.generate._clinical_checks import check_record
 from canary.generate._clinical_tables import (
@@ -37,6 +37,7 @@ from canary.generate._clinical_tables import (
     read_drugs,
 )
 from canary.generate.admin import Weighted, default_seeds_dir
+from canary.store import shapes
 
 __all__ = ["ClinicalTables", "check_clinical", "load_clinical_tables", "make_clinical"]
 
@@ -57,6 +58,14 @@ EXCLUSIVE = (
     frozenset({"Z34.9", "N95.1"}),
     frozenset({"Z34.9", "N80.9"}),  # nor on a continuous progestin
 )
+
+
+class ClinicalPart(TypedDict):
+    """The clinical keys of a generated record."""
+
+    conditions: list[shapes.Condition]
+    prescriptions: list[shapes.Prescription]
+    allergies: list[shapes.Allergy]
 
 
 @dataclass(frozen=True)
@@ -101,7 +110,7 @@ class ClinicalTables:
         )
 
     # -- generation -----------------------------------------------------------------------
-    def make(self, rng: random.Random, *, sex: str, birth_date: date, today: date) -> dict:
+    def make(self, rng: random.Random, *, sex: str, birth_date: date, today: date) -> ClinicalPart:
         if sex not in ("F", "M") or birth_date > today:
             raise ValueError(f"need sex 'F' or 'M' and a birth date not after today, got {sex!r}, {birth_date}")
         age = age_at(birth_date, today)
@@ -120,8 +129,8 @@ class ClinicalTables:
                 continue
             conditions.append((condition, onset))
             taken.add(condition.code)
-        prescriptions: list[dict] = []
-        seen_atc: set[str] = set()
+        prescriptions: list[shapes.Prescription] = []
+        seen_atc: set[str | None] = set()
         for condition, onset in conditions:
             if condition.treatments and rng.random() * 100 < condition.treat_rate:
                 for group, share in condition.treatments:
@@ -178,7 +187,7 @@ class ClinicalTables:
     def _prescription(
         self, rng, sex, condition: Condition, group: str, onset: date | None,
         birth: date, today: date, conflicts: tuple[str, ...],
-    ) -> dict | None:
+    ) -> shapes.Prescription | None:
         start = self._start(rng, condition, onset, birth, today)
         start_age = age_at(birth, start)
         # A long-term treatment still runs today: its form must also suit the patient's current age.
@@ -232,7 +241,7 @@ def _tables(tables: ClinicalTables | None) -> ClinicalTables:
 
 def make_clinical(
     rng: random.Random, *, sex: str, birth_date: date, today: date, tables: ClinicalTables | None = None
-) -> dict:
+) -> ClinicalPart:
     """Antecedents, prescriptions and allergies consistent with the patient's sex and age."""
     return _tables(tables).make(rng, sex=sex, birth_date=birth_date, today=today)
 

@@ -19,6 +19,7 @@ from canary.generate.crowding import ContactBudget
 from canary.generate.pools import Pools
 from canary.normalize import email_key
 from canary.store.registry import get_system, now_iso
+from canary.store.shapes import ContactPoint
 from canary.store.tx import write_transaction
 
 CONTACT_KEYS = ("canary_id", "kind", "value", "provider", "state")
@@ -29,17 +30,17 @@ def contact_taken(db: sqlite_utils.Database, kind: str, value: str) -> bool:
     return db.execute("SELECT 1 FROM contact_points WHERE kind = ? AND value = ?", [kind, value]).fetchone() is not None
 
 
-def add_contact_points(db: sqlite_utils.Database, points: Iterable[tuple[str, dict[str, Any]]]) -> None:
+def add_contact_points(db: sqlite_utils.Database, points: Iterable[tuple[str, ContactPoint]]) -> None:
     """Store ``(canary_id, point)`` pairs from generated records (inside the seeding transaction)."""
     created = now_iso()
     for canary_id, point in points:
-        value = point.get("value")
+        value = point["value"]
         if value is not None and point["kind"] == "email":
             value = email_key(value)
         db.execute(
             "INSERT INTO contact_points (canary_id, kind, value, provider, state, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            [canary_id, point["kind"], value, point.get("provider"), point["state"], created],
+            [canary_id, point["kind"], value, point["provider"], point["state"], created],
         )
 
 

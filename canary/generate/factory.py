@@ -14,12 +14,12 @@ from canary.generate.pools import pools_from_settings
 from canary.generate.reference import Reference
 from canary.generate.registers.lookup import Registers
 from canary.generate.registers.store import registers_path
-from canary.settings import get_setting
+from canary.settings import get_list
 
 
 def registers_from_settings(db: sqlite_utils.Database, db_path: Path) -> Registers | None:
     """The public registers imported next to this registry (None if none), with the GP allow-list."""
-    return Registers.load(registers_path(db_path), gp_allowlist=get_setting(db, "registers.gp_allowlist"))
+    return Registers.load(registers_path(db_path), gp_allowlist=get_list(db, "registers.gp_allowlist"))
 
 
 def host_and_generator(db: sqlite_utils.Database, db_path: Path, system: str, *,

@@ -7,7 +7,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from canary.generate.admin import AdminTables, make_administrative
 from canary.generate.catchment import Catchment, Geography
@@ -22,6 +22,7 @@ from canary.generate.profile import HostProfile
 from canary.generate.reference import Commune, Reference
 from canary.generate.weighted import EvenDraws, WeightedTable, pick_at
 from canary.normalize import name_birth_key
+from canary.store.shapes import ContactPoint, PatientRecord, Physician
 
 if TYPE_CHECKING:
     from canary.generate.registers.lookup import Registers
@@ -86,7 +87,7 @@ class PatientGenerator:
         return BoundedGenerator(self, budget)
 
     def generate(self, rng: random.Random, *, today: date, taken: Callable[[str, str], bool],
-                 budget: ContactBudget | None = None) -> dict[str, Any]:
+                 budget: ContactBudget | None = None) -> PatientRecord:
         """One record. With ``budget`` (a seeding run), phones and owned domains stay under the
         system's bounds and the record's ``contact_points`` lists what the registry must keep aside:
         consumer mailboxes to open (``pending``) and contact points the pools could not give
@@ -106,7 +107,21 @@ class PatientGenerator:
         first_names, birth_name, used_name = self._names(rng, sex, birth_date, age, birth_place.name_origin, taken)
         nir = self._nir(rng, sex, birth_date, birth_place.code, birth_place.monthly_births, taken)
         zone = ref.phone_zones[home.department]
-        record: dict[str, Any] = {
+        # Drawn in this order (the random stream of a seeded run depends on it), assembled at the end.
+        identity_status = (pick_at(profile.statuses, self.even.next("status", rng)) if profile and profile.statuses
+                           else IDENTITY_STATUSES.pick(rng))
+        address = make_address(ref, rng, home, self.registers)
+        phones = self._phones(rng, age, zone, taken, budget)
+        email = self._email(rng, first_names[0], used_name or birth_name, birth_date.year, age, home.department,
+                            taken, budget)
+        ipp = _ipp(rng, taken, profile)
+        administrative = make_administrative(rng, self.admin_tables, sex=sex, birth_date=birth_date,
+                                             commune_code=home.code, today=today, physicians=self.registers)
+        gp: Physician | None = administrative["gp"]
+        if profile and profile.gp_share is not None and self.even.next("gp", rng) >= profile.gp_share:
+            gp = None  # as many records without a treating physician as the host has
+        clinical = make_clinical(rng, sex=sex, birth_date=birth_date, today=today, tables=self.clinical_tables)
+        record: PatientRecord = {
             "sex": sex,
             "birth_name": birth_name,
             "used_name": used_name,
@@ -114,24 +129,18 @@ class PatientGenerator:
             "birth_date": birth_date.isoformat(),
             "birth_place": {"code": birth_place.code, "name": birth_place.name},
             "nir": nir,
-            "identity_status": (pick_at(profile.statuses, self.even.next("status", rng)) if profile and profile.statuses
-                                else IDENTITY_STATUSES.pick(rng)),
-            "address": make_address(ref, rng, home, self.registers),
+            "identity_status": identity_status,
+            "address": address,
+            "phones": phones.numbers,
+            # A consumer mailbox stays off the record until the operator has opened it: a real person
+            # may own that address.
+            "email": None if email.at_provider else email.address,
+            "ipp": ipp,
+            "coverage": administrative["coverage"],
+            "gp": gp,
+            **clinical,
         }
-        phones = self._phones(rng, age, zone, taken, budget)
-        email = self._email(rng, first_names[0], used_name or birth_name, birth_date.year, age, home.department,
-                            taken, budget)
-        # A consumer mailbox stays off the record until the operator has opened it: a real person
-        # may own that address.
-        record.update(phones=phones.numbers, email=None if email.at_provider else email.address,
-                      ipp=_ipp(rng, taken, profile))
-        record.update(make_administrative(rng, self.admin_tables, sex=sex, birth_date=birth_date,
-                                          commune_code=home.code, today=today,
-                                          physicians=self.registers))
-        if profile and profile.gp_share is not None and self.even.next("gp", rng) >= profile.gp_share:
-            record["gp"] = None  # as many records without a treating physician as the host has
-        record.update(make_clinical(rng, sex=sex, birth_date=birth_date, today=today, tables=self.clinical_tables))
-        points: list[dict[str, str | None]] = []
+        points: list[ContactPoint] = []
         if email.at_provider and email.address:
             points.append({"kind": "email", "value": email.address, "provider": email.address.split("@")[1],
                            "state": "pending"})
@@ -233,7 +242,7 @@ class BoundedGenerator:
     generator: PatientGenerator
     budget: ContactBudget
 
-    def generate(self, rng: random.Random, *, today: date, taken: Callable[[str, str], bool]) -> dict[str, Any]:
+    def generate(self, rng: random.Random, *, today: date, taken: Callable[[str, str], bool]) -> PatientRecord:
         return self.generator.generate(rng, today=today, taken=taken, budget=self.budget)
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from canary.generate.nir import CORSICA_SPLIT, birth_place_code, monthly_births
 from canary.generate.reference import BIRTH_ERAS, BirthCountry, Commune, Reference
 from canary.generate.weighted import WeightedTable
+from canary.store.shapes import Address
 
 if TYPE_CHECKING:
     from canary.generate.registers.lookup import Registers
@@ -116,7 +117,7 @@ def _share(table: WeightedTable[BirthCountry], code: str) -> float:
 
 
 def make_address(ref: Reference, rng: random.Random, commune: Commune,
-                 registers: Registers | None = None) -> dict[str, str]:
+                 registers: Registers | None = None) -> Address:
     """A real BAN address point when the registers cover the commune, else a plausible street address."""
     if registers is not None:
         point = registers.address(rng, commune.code)

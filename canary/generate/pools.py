@@ -17,7 +17,7 @@ import sqlite_utils
 
 from canary.errors import CanaryError
 from canary.generate.contacts import phone_category, phone_problem
-from canary.settings import get_setting
+from canary.settings import get_int, get_list
 
 MAX_RANGE = 100_000  # numbers in one range: an operator's allocation, not a typo of a digit
 MAX_POOL = 1_000_000
@@ -61,10 +61,10 @@ def parse_domains(entries: Iterable[str], setting: str) -> tuple[str, ...]:
 
 def pools_from_settings(db: sqlite_utils.Database) -> Pools:
     return Pools(
-        phones=parse_phone_pool(get_setting(db, "pool.phones")),
-        mail_domains=parse_domains(get_setting(db, "pool.mail_domains"), "pool.mail_domains"),
-        mailbox_providers=parse_domains(get_setting(db, "pool.mailbox_providers"), "pool.mailbox_providers"),
-        host_patients=int(get_setting(db, "generate.host_patients")),
+        phones=parse_phone_pool(get_list(db, "pool.phones")),
+        mail_domains=parse_domains(get_list(db, "pool.mail_domains"), "pool.mail_domains"),
+        mailbox_providers=parse_domains(get_list(db, "pool.mailbox_providers"), "pool.mailbox_providers"),
+        host_patients=get_int(db, "generate.host_patients"),
     )
 
 

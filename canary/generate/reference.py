@@ -66,7 +66,6 @@ class Reference:
     residences: WeightedTable[Commune]
     birth_places: Mapping[tuple[int, str | None], WeightedTable[Commune]]
     phone_zones: Mapping[str, str]
-    department_names: Mapping[str, str]
     countries: Mapping[str, str]
     birth_countries: Mapping[int, WeightedTable[BirthCountry]]
     streets: tuple[tuple[int, WeightedTable[Street]], ...]
@@ -101,7 +100,6 @@ class Reference:
             residences=WeightedTable(ranked, [c.population for c in ranked]),
             birth_places=MappingProxyType(_birth_places(ranked)),
             phone_zones=MappingProxyType({r["code"]: r["phone_zone"] for r in departments}),
-            department_names=MappingProxyType({r["code"]: r["name"] for r in departments}),
             countries=MappingProxyType(countries),
             birth_countries=MappingProxyType(_birth_countries(seeds, countries)),
             streets=_streets(seeds),

@@ -27,7 +27,7 @@ from canary.errors import CanaryError
 from canary.files import require_owner_only, write_atomic_bytes
 from canary.ops.lock import no_serve_running
 from canary.ops.sealing import BackupKey, seal, unseal
-from canary.settings import all_settings, get_setting
+from canary.settings import all_settings, get_str
 from canary.store import open_db
 from canary.store.migrations import all_migrations
 
@@ -52,7 +52,7 @@ def backup_key(key_file: Path | None, db: sqlite_utils.Database | None = None, *
     """The key to seal or open a backup: ``--key-file``, else setting backup.key_file, else the passphrase."""
     where = "--key-file"
     if key_file is None:
-        configured = get_setting(db, "backup.key_file") if db is not None else \
+        configured = get_str(db, "backup.key_file") if db is not None else \
             os.environ.get(all_settings()["backup.key_file"].env_var, "")
         if configured:
             key_file, where = Path(configured), "setting backup.key_file"

@@ -23,7 +23,7 @@ import requests
 import sqlite_utils
 
 from canary.errors import CanaryError
-from canary.settings import get_setting
+from canary.settings import get_float, get_list, get_str
 
 OK, FAIL, SKIP = "ok", "fail", "skip"
 
@@ -47,11 +47,11 @@ class DoctorContext:
     timeout: float = field(init=False)
 
     def __post_init__(self) -> None:
-        self.timeout = float(get_setting(self.db, "doctor.timeout"))
+        self.timeout = get_float(self.db, "doctor.timeout")
 
     @cached_property
     def resolver(self) -> dns.resolver.Resolver:
-        configured = str(get_setting(self.db, "doctor.resolver")).strip()
+        configured = get_str(self.db, "doctor.resolver").strip()
         if not configured:
             resolver = dns.resolver.Resolver()  # /etc/resolv.conf, as every program on the host
         else:
@@ -70,7 +70,7 @@ class DoctorContext:
     @cached_property
     def host_addresses(self) -> set[str]:
         """This host's public addresses: setting doctor.host_addresses, else what its own name resolves to."""
-        configured = get_setting(self.db, "doctor.host_addresses")
+        configured = get_list(self.db, "doctor.host_addresses")
         if configured:
             try:
                 return {str(ipaddress.ip_address(a.strip())) for a in configured}
@@ -115,7 +115,7 @@ def _dns_error(exc: Exception) -> str:
 
 def check_dns_zone(ctx: DoctorContext) -> list[CheckResult]:
     name = "dns zone"
-    zone = str(get_setting(ctx.db, "tripwire.dns_zone")).strip().rstrip(".")
+    zone = get_str(ctx.db, "tripwire.dns_zone").strip().rstrip(".")
     if not zone:
         return [CheckResult(name, SKIP, "tripwire.dns_zone not set (no DNS tripwire)")]
     try:
@@ -133,7 +133,7 @@ def check_dns_zone(ctx: DoctorContext) -> list[CheckResult]:
 
 
 def check_mail_domains(ctx: DoctorContext) -> list[CheckResult]:
-    domains = [str(d).strip().rstrip(".") for d in get_setting(ctx.db, "pool.mail_domains")]
+    domains = [d.strip().rstrip(".") for d in get_list(ctx.db, "pool.mail_domains")]
     if not domains:
         return [CheckResult("mail domains", SKIP, "pool.mail_domains is empty")]
     results = []
@@ -158,7 +158,7 @@ def check_callback_url(ctx: DoctorContext) -> list[CheckResult]:
     from canary.watch.tripwire.pages import PIXEL_GIF
 
     name = "callback url"
-    base = str(get_setting(ctx.db, "tripwire.base_url")).strip().rstrip("/")
+    base = get_str(ctx.db, "tripwire.base_url").strip().rstrip("/")
     if not base:
         return [CheckResult(name, FAIL, "tripwire.base_url not set: canaries carry no callback URL")]
     # A token no canary has: the listener answers it like any other and records nothing.
@@ -204,7 +204,7 @@ def check_plantings(ctx: DoctorContext) -> list[CheckResult]:
 
 
 def check_notification(ctx: DoctorContext) -> list[CheckResult]:
-    from canary.alert.notify_test import send_test
+    from canary.alert.sample_alert import send_test
 
     name = "notification"
     report = send_test(ctx.db)

@@ -16,7 +16,7 @@ import sqlite_utils
 
 from canary.alert.correlate import cursor_position
 from canary.alert.outbox import prune_delivered
-from canary.settings import get_setting
+from canary.settings import get_int
 from canary.store.tx import write_transaction
 
 BATCH = 2000
@@ -66,8 +66,8 @@ def prune(db: sqlite_utils.Database, now: datetime | None = None) -> PruneResult
     """Apply the retention settings once; return what went."""
     now = now or datetime.now(UTC)
     result = PruneResult()
-    events_cutoff = _cutoff(int(get_setting(db, "retention.events_days")), now)
-    evidence_cutoff = _cutoff(int(get_setting(db, "retention.evidence_days")), now)
+    events_cutoff = _cutoff(get_int(db, "retention.events_days"), now)
+    evidence_cutoff = _cutoff(get_int(db, "retention.evidence_days"), now)
     if events_cutoff is not None:
         result.events = _delete_in_batches(
             db,
@@ -91,5 +91,5 @@ def prune(db: sqlite_utils.Database, now: datetime | None = None) -> PruneResult
             [evidence_cutoff],
             ["DELETE FROM sweep_findings WHERE id IN ({ids})"],
         )
-    result.outbox = prune_delivered(db, max(1, int(get_setting(db, "alert.outbox_keep_days"))))
+    result.outbox = prune_delivered(db, max(1, get_int(db, "alert.outbox_keep_days")))
     return result

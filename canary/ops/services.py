@@ -17,7 +17,7 @@ from canary.ops.health import registry_writable
 from canary.ops.metrics import ErrorCounter, ListenerCollector
 from canary.ops.retention import prune
 from canary.serve import ReadinessCheck, ServeContext, Service
-from canary.settings import get_setting
+from canary.settings import get_bool, get_int
 from canary.store import open_db
 
 log = logging.getLogger("canary.ops")
@@ -56,7 +56,7 @@ class OpsService:
     def start(self) -> None:
         db = open_db(self.ctx.db_path, migrate_schema=False)
         try:
-            hour = min(23, max(0, int(get_setting(db, "retention.hour"))))
+            hour = min(23, max(0, get_int(db, "retention.hour")))
         finally:
             db.close()
         scheduler = self.ctx.scheduler
@@ -115,7 +115,7 @@ def listeners(ctx: ServeContext, options: dict[str, Any], started: list[Service]
     if not any(isinstance(s, SmtpService) for s in started):
         db = open_db(ctx.db_path, migrate_schema=False)
         try:
-            if options.get("smtp") or get_setting(db, "tripwire.smtp_enabled"):
+            if options.get("smtp") or get_bool(db, "tripwire.smtp_enabled"):
                 out.append(NotStarted(SmtpService.name))
         finally:
             db.close()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlite_utils
 
 from canary.errors import CanaryError
+from canary.store.shapes import EventRow
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 # Channels the watchers record on (docs/architecture.md); a filter naming another one is a typo.
@@ -101,12 +103,20 @@ def list_events(
         sql += f" LIMIT {int(limit)}"
         if not newest_first:
             sql = f"SELECT * FROM ({sql}) ORDER BY id"
-    rows = []
-    for values in db.execute(sql, params).fetchall():
-        row = dict(zip(EVENT_KEYS, values, strict=True))
-        row["details"] = json.loads(row["details"] or "{}")
-        rows.append(row)
-    return rows
+    # Each an EventRow; given as dict[str, Any] until the console's helpers take EventRow (issue 16).
+    return [cast(dict[str, Any], event_row(values)) for values in db.execute(sql, params).fetchall()]
+
+
+def event_row(values: Sequence[Any]) -> EventRow:
+    """An events row selected as ``EVENT_KEYS``, ``details`` decoded (unreadable or not an object: empty)."""
+    id_, time, recorded_at, channel, canary_id, system, source, severity, account, action, details = values
+    try:
+        decoded = json.loads(details or "{}")
+    except json.JSONDecodeError:
+        decoded = {}
+    return {"id": id_, "time": time, "recorded_at": recorded_at, "channel": channel, "canary_id": canary_id,
+            "system": system, "source": source, "severity": severity, "account": account, "action": action,
+            "details": decoded if isinstance(decoded, dict) else {}}
 
 
 def check_channel(db: sqlite_utils.Database, channel: str) -> None:

@@ -58,9 +58,9 @@ def registry_refused(exc: BaseException) -> bool:
 
 def journal_settings(db: sqlite_utils.Database) -> tuple[int, int]:
     """``journal.max_bytes`` and ``journal.wait_ms``, checked (an operator error is one line)."""
-    from canary.settings import get_setting
+    from canary.settings import get_int
 
-    max_bytes, wait_ms = int(get_setting(db, "journal.max_bytes")), int(get_setting(db, "journal.wait_ms"))
+    max_bytes, wait_ms = get_int(db, "journal.max_bytes"), get_int(db, "journal.wait_ms")
     if max_bytes < 0 or wait_ms < 0:
         raise CanaryError(f"journal.max_bytes ({max_bytes}) and journal.wait_ms ({wait_ms}) must not be negative")
     return max_bytes, wait_ms

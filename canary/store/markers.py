@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from canary.normalize import email_key, fold, name_birth_key, nir_key, phone_key
 
 Marker = tuple[str, str]
 
 
-def markers_for(record: dict, token: str | None = None) -> list[Marker]:
-    """Every value that, seen anywhere, names this canary and no other (``token``: its callback secret)."""
+def markers_for(record: Mapping[str, Any], token: str | None = None) -> list[Marker]:
+    """Every value that, seen anywhere, names this canary and no other (``token``: its callback secret).
+
+    ``record``: a canary record, or part of one (a record being linted, links being added): a key it
+    lacks gives no marker."""
     out: list[Marker] = []
     nir = nir_key(record.get("nir") or "")
     if nir:

@@ -11,6 +11,7 @@ import sqlite_utils
 
 from canary.errors import CanaryError, NotFound
 from canary.store.markers import Marker, markers_for
+from canary.store.shapes import CanaryRecord
 from canary.store.tx import write_transaction
 
 SYSTEM_KINDS = ("ehr", "lab", "imaging", "billing", "backup", "warehouse", "partner", "pharmacy", "other")
@@ -129,7 +130,7 @@ def marker_taken(db: sqlite_utils.Database, kind: str, value: str) -> bool:
     return db.execute("SELECT 1 FROM markers WHERE kind = ? AND value = ?", [kind, value]).fetchone() is not None
 
 
-def add_canaries(db: sqlite_utils.Database, canaries: list[dict[str, Any]]) -> None:
+def add_canaries(db: sqlite_utils.Database, canaries: list[CanaryRecord]) -> None:
     """Insert canaries (full export-shaped dicts plus ``token``) and their markers, all or nothing.
 
     A marker already in the registry aborts the whole batch: a value that maps to two canaries
@@ -169,8 +170,10 @@ def _insert_markers(db: sqlite_utils.Database, canary_id: str, markers: list[Mar
             raise CanaryError(f"canary {canary_id}: {kind} value already belongs to another canary")
 
 
+# Readers still give dict[str, Any]: CanaryRecord (store/shapes.py) once plant and web annotate their
+# parameters with it (a TypedDict does not pass where dict[str, Any] is declared).
 def _row_to_canary(row: dict[str, Any]) -> dict[str, Any]:
-    record = json.loads(row["record"])
+    record: dict[str, Any] = json.loads(row["record"])
     record.update(id=row["id"], system=row["system"], generation=row["generation"],
                   created_at=row["created_at"], status=row["status"])
     return record

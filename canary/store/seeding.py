@@ -9,7 +9,7 @@ import random
 import secrets
 from collections.abc import Callable
 from datetime import date
-from typing import Any, Protocol
+from typing import Protocol
 
 import sqlite_utils
 
@@ -26,6 +26,7 @@ from canary.store.registry import (
     now_iso,
     remove_canaries,
 )
+from canary.store.shapes import CanaryRecord, ContactPoint, PatientRecord
 from canary.store.tx import write_transaction
 from canary.tokens import token_links
 
@@ -37,7 +38,7 @@ _MAX_ATTEMPTS = 50
 class Generator(Protocol):
     def generate(
         self, rng: random.Random, *, today: date, taken: Callable[[str, str], bool]
-    ) -> dict[str, Any]: ...
+    ) -> PatientRecord: ...
 
 
 def derive_token(secret: str, canary_id: str) -> str:
@@ -59,7 +60,7 @@ def seed_system(
     today: date | None = None,
     generation: int | None = None,
     batch_size: int = SEED_BATCH,
-) -> list[dict[str, Any]]:
+) -> list[CanaryRecord]:
     """Generate ``count`` canaries for ``system`` and store them, all or nothing; return them.
 
     With ``seed``, the same registry state gives the same canaries: the random stream is keyed on
@@ -77,7 +78,8 @@ def seed_system(
     secret = ensure_secret(db, "registry.secret")
     created = now_iso()
     rng: random.Random | None = None
-    out: list[dict[str, Any]] = []
+    run_generation = 0  # read with the first batch, inside its write transaction
+    out: list[CanaryRecord] = []
     try:
         while len(out) < count:
             with write_transaction(db):
@@ -85,13 +87,13 @@ def seed_system(
                     existing = db.execute("SELECT COUNT(*) FROM canaries").fetchone()[0]
                     stream = f"{seed}|{system}|{existing}" if seed is not None else secrets.token_hex(16)
                     rng = random.Random(stream)
-                    generation = generation or max(current_generation(db, system), 1)
+                    run_generation = generation or max(current_generation(db, system), 1)
                 taken = _TakenMarkers(db)
                 batch = []
-                points: list[tuple[str, dict[str, Any]]] = []
+                points: list[tuple[str, ContactPoint]] = []
                 for _ in range(min(batch_size, count - len(out))):
-                    canary = _one(db, rng, generator, today, taken, secret)
-                    canary.update(system=system, generation=generation, created_at=created)
+                    canary = _one(db, rng, generator, today, taken, secret,
+                                  system=system, generation=run_generation, created_at=created)
                     # Proposed mailboxes and unfilled contact points are kept aside, never on the record.
                     points.extend((canary["id"], point) for point in canary.pop("contact_points", []))
                     batch.append(canary)
@@ -126,20 +128,22 @@ class _TakenMarkers:
         return marker_taken(self.db, kind, value) or (kind == "email" and contact_taken(self.db, kind, value))
 
 
-def _one(db, rng, generator, today, taken: _TakenMarkers, secret) -> dict[str, Any]:
+def _one(db: sqlite_utils.Database, rng: random.Random, generator: Generator, today: date, taken: _TakenMarkers,
+         secret: str, *, system: str, generation: int, created_at: str) -> CanaryRecord:
     for _ in range(_MAX_ATTEMPTS):
         canary_id = "".join(rng.choice(_ID_ALPHABET) for _ in range(10))
         if db.execute("SELECT 1 FROM canaries WHERE id = ?", [canary_id]).fetchone():
             continue
         record = generator.generate(rng, today=today, taken=taken)
-        proposed = {("email", email_key(p["value"])) for p in record.get("contact_points", []) if p.get("value")}
+        proposed = {("email", email_key(value)) for p in record.get("contact_points", []) if (value := p["value"])}
         token = derive_token(secret, canary_id)
-        record["tokens"] = token_links(db, token)
-        markers = markers_for(record, token)
+        canary: CanaryRecord = {"id": canary_id, **record, "tokens": token_links(db, token), "token": token,
+                                "system": system, "generation": generation, "created_at": created_at}
+        markers = markers_for(canary, token)
         # The generator already avoids collisions; this re-check guards every marker kind at once.
         if any(taken(kind, value) for kind, value in markers):
             continue
         taken.batch.update(markers)
         taken.batch.update(proposed)  # reserved for this canary until the operator confirms or not
-        return {"id": canary_id, **record, "token": token}
+        return canary
     raise CanaryError("could not generate a canary with unique identifiers; the registry may be saturated")

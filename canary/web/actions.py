@@ -109,7 +109,7 @@ def remove_notify_target(db: sqlite_utils.Database, actor: Actor, destination_id
 
 
 def send_test_notice(db: sqlite_utils.Database, actor: Actor) -> list[dict[str, Any]]:
-    from canary.alert.notify_test import send_test
+    from canary.alert.sample_alert import send_test
 
     report = send_test(db)
     record(db, actor, "notify.test", None, {"ok": sum(1 for r in report if r["ok"]), "failed":

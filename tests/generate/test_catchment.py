@@ -19,6 +19,7 @@ from canary.generate.catchment import (
     department_of_finess,
     distance_km,
     resolve_commune,
+    seed_departments,
     site_of_system,
 )
 from canary.generate.patient import PatientGenerator
@@ -70,10 +71,11 @@ def test_site_from_finess_is_the_department_largest_town(reference):
     assert site_of_system(reference.communes, {"name": "x", "site_commune": None, "finess": None}) is None
     explicit = site_of_system(reference.communes, {"name": "x", "site_commune": "29019", "finess": "690000000"})
     assert explicit is not None and explicit.department == "29"
-    assert department_of_finess(reference.department_names, "2A0000000") == "2A"
-    assert department_of_finess(reference.department_names, "970400000") == "974"
+    departments = seed_departments(reference.seeds_dir)
+    assert department_of_finess(departments, "2A0000000") == "2A"
+    assert department_of_finess(departments, "970400000") == "974"
     with pytest.raises(CanaryError, match="unknown FINESS"):
-        department_of_finess(reference.department_names, "960000000")
+        department_of_finess(departments, "960000000")
 
 
 def test_commune_by_code_name_or_postcode(reference):

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from canary.watch.sweep.findings import sweep_findings
 from canary.watch.sweep.index import build_index
 from canary.watch.sweep.limits import Limits
 from canary.watch.sweep.scanner import scan
-from canary.watch.sweep.store import sweep_findings
 from tests.sweep.conftest import zip_bytes
 
 distributed = pytest.importorskip("distributed")

@@ -17,10 +17,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from canary.errors import CanaryError
 from canary.store.events import list_events
 from canary.watch.sweep.feeds import add_feed, due_feeds, get_feed, run_feed, run_sweep
+from canary.watch.sweep.findings import store_findings, sweep_findings
 from canary.watch.sweep.limits import Limits
 from canary.watch.sweep.schedule import is_due, parse_schedule
 from canary.watch.sweep.services import FeedScheduler
-from canary.watch.sweep.store import store_findings, sweep_findings
 from tests.sweep.conftest import found
 
 ROWS = "BERNARD-MARTIN;Nathalie;18/06/1981\nPETIT-MARTIN;Sylvie;20/08/1983\ntel 06 12 34 56 78\n"

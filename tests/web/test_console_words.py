@@ -8,7 +8,7 @@ import requests
 
 from canary.alert.correlate import correlate_all
 from canary.alert.model import list_alerts
-from canary.alert.notify_test import test_alert as make_test_alert
+from canary.alert.sample_alert import sample_alert
 from canary.settings import set_setting
 from canary.store.events import record_event
 
@@ -37,7 +37,7 @@ def test_console_and_alert_text_share_one_time_zone_and_translate_severity(serve
 
 
 def test_the_test_alert_has_no_noise_words():
-    view = make_test_alert()
+    view = sample_alert()
     strings = json.dumps({k: view[k] for k in ("title", "text", "first_action", "confidence")}, ensure_ascii=False)
     assert "?" not in strings and "documents of" not in strings and "documents de" not in strings
     assert "test" in view["first_action"]["en"].lower()

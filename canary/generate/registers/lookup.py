@@ -21,6 +21,7 @@ from canary.generate.registers.rpps import GENERAL_PRACTICE
 from canary.generate.registers.store import department_of, open_registers
 from canary.generate.weighted import WeightedTable
 from canary.normalize import fold
+from canary.store import shapes
 
 NEAR_KM = 15.0  # a patient's own doctor practises in the same town or one within about a quarter of an hour
 DECAY_KM = 4.0  # beyond this, each extra kilometre makes a practice markedly less likely
@@ -44,7 +45,7 @@ class Physician:
     city: str
     specialty: str
 
-    def as_gp(self) -> dict[str, str]:
+    def as_gp(self) -> shapes.Physician:
         return {"rpps": self.rpps, "family_name": self.family_name, "first_name": self.first_name,
                 "city": self.city, "specialty": self.specialty}
 
@@ -95,7 +96,7 @@ class Registers:
         self.conn.close()
 
     # -- generation --------------------------------------------------------------------------
-    def address(self, rng: random.Random, commune_code: str) -> dict[str, str] | None:
+    def address(self, rng: random.Random, commune_code: str) -> shapes.Address | None:
         """A real address point of the commune, uniformly among its points, or None if not loaded."""
         commune = self.communes.get(commune_code)
         if commune is None:
@@ -108,7 +109,7 @@ class Registers:
         return {"line": address_line(number, rep, street), "postcode": postcode, "city": city,
                 "commune_code": commune_code}
 
-    def physician(self, rng: random.Random, commune_code: str, specialty: str) -> dict[str, str] | None:
+    def physician(self, rng: random.Random, commune_code: str, specialty: str) -> shapes.Physician | None:
         """A real physician practising near the commune, or None where the RPPS extract does not cover it.
 
         Same or nearby commune, each weighted by its number of practitioners and a distance decay; a

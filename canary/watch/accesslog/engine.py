@@ -20,7 +20,7 @@ from typing import Any
 import sqlite_utils
 
 from canary.errors import CanaryError
-from canary.settings import get_setting
+from canary.settings import get_int, get_list, get_str
 from canary.store.events import record_event, utcnow
 from canary.store.tx import write_transaction
 from canary.watch.accesslog.allow import matching_rule
@@ -47,10 +47,10 @@ class Policy:
     @classmethod
     def from_settings(cls, db: sqlite_utils.Database) -> Policy:
         return cls(
-            burst_canaries=max(1, int(get_setting(db, "accesslog.burst_canaries"))),
-            burst_window=parse_duration(get_setting(db, "accesslog.burst_window"), "accesslog.burst_window"),
-            export_words=frozenset(w.lower() for w in get_setting(db, "accesslog.export_actions")),
-            local_zone=zone(get_setting(db, "accesslog.timezone")),
+            burst_canaries=max(1, get_int(db, "accesslog.burst_canaries")),
+            burst_window=parse_duration(get_str(db, "accesslog.burst_window"), "accesslog.burst_window"),
+            export_words=frozenset(w.lower() for w in get_list(db, "accesslog.export_actions")),
+            local_zone=zone(get_str(db, "accesslog.timezone")),
         )
 
     def is_export(self, action: str | None) -> bool:

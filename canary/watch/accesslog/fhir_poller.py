@@ -18,7 +18,7 @@ import requests
 import sqlite_utils
 
 from canary.errors import CanaryError
-from canary.settings import get_setting
+from canary.settings import get_str
 from canary.store import open_db
 from canary.watch.accesslog.engine import BatchResult, Processor
 from canary.watch.accesslog.fhir import entry_from_auditevent
@@ -44,7 +44,7 @@ class FhirPoller:
         self.base_url = endpoint.base_url
         self.session = session or requests.Session()
         self.session.headers.setdefault("Accept", "application/fhir+json")
-        token = get_setting(db, "accesslog.fhir_bearer_token")
+        token = get_str(db, "accesslog.fhir_bearer_token")
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
         self.processor = Processor(db, source["system"], build_parser("fhir-auditevent"), source_name=self.name)

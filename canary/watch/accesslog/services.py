@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from canary.serve import ServeContext, Service, runs
-from canary.settings import get_setting
+from canary.settings import get_float
 from canary.store import open_db
 from canary.watch.accesslog.supervisor import AccessLogSupervisor
 
@@ -27,7 +27,7 @@ def services(ctx: ServeContext, options: dict[str, Any]) -> list[Service]:
         return []
     db = open_db(ctx.db_path)
     try:
-        poll_interval = float(get_setting(db, "accesslog.poll_interval"))
+        poll_interval = get_float(db, "accesslog.poll_interval")
     finally:
         db.close()
     return [AccessLogSupervisor(ctx.db_path, ctx.scheduler, poll_interval=poll_interval)]

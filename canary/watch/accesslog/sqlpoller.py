@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlite_utils
 
-from canary.settings import get_setting
+from canary.settings import get_float
 from canary.store import open_db
 from canary.watch.accesslog.engine import BatchResult, Processor
 from canary.watch.accesslog.model import AccessEntry
@@ -59,7 +59,7 @@ class SqlPoller:
         self.target = parse_sql_url(source["url"])
         self.ipp_query: str | None = (source.get("options") or {}).get("ipp_query")
         self.batch_rows = batch_rows
-        self.gap_seconds = float(get_setting(db, "accesslog.sql_gap_seconds"))
+        self.gap_seconds = get_float(db, "accesslog.sql_gap_seconds")
         self.processor = Processor(db, source["system"], _no_line_parser, source_name=self.name)
         self.key_base = f"al:{self.name}:sql"
 

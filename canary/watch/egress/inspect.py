@@ -28,19 +28,18 @@ from typing import Any, BinaryIO
 import python_multipart
 from python_multipart.exceptions import FormParserError
 
-from canary.settings import get_setting
+from canary.settings import get_bool, get_float, get_int, get_str
 from canary.store import open_db
 from canary.store.events import record_event, utcnow
 from canary.watch.sweep.index import build_index
 from canary.watch.sweep.limits import Limits
-from canary.watch.sweep.matcher import Finding
+from canary.watch.sweep.matcher import CONFIDENCE_RANK, Finding
 from canary.watch.sweep.scanner import UnitScanner
 from canary.watch.sweep.sources import Unit
 
 log = logging.getLogger("canary.egress")
 
 INDEX_REFRESH_SECONDS = 60.0  # a canary added while serving is matched within a minute
-_RANK = {"low": 0, "medium": 1, "high": 2}
 
 
 @dataclass(frozen=True)
@@ -53,15 +52,15 @@ class EgressConfig:
 
     @classmethod
     def from_db(cls, db: Any) -> EgressConfig:
-        action = str(get_setting(db, "egress.mail_block_action")).strip().lower()
+        action = get_str(db, "egress.mail_block_action").strip().lower()
         if action not in ("reject", "quarantine"):
             from canary.errors import CanaryError
 
             raise CanaryError(f"setting egress.mail_block_action: {action!r} is neither 'reject' nor 'quarantine'")
-        return cls(block=bool(get_setting(db, "egress.block")),
-                   max_body_bytes=int(get_setting(db, "egress.max_body_bytes")),
-                   deadline=float(get_setting(db, "egress.deadline")),
-                   io_timeout=float(get_setting(db, "egress.io_timeout")),
+        return cls(block=get_bool(db, "egress.block"),
+                   max_body_bytes=get_int(db, "egress.max_body_bytes"),
+                   deadline=get_float(db, "egress.deadline"),
+                   io_timeout=get_float(db, "egress.io_timeout"),
                    mail_block_action=action)
 
 
@@ -188,7 +187,7 @@ class Inspector:
                 skipped.extend(result.skipped)
                 for finding in result.findings:
                     kept = best.get(finding.canary_id)
-                    if kept is None or _RANK[finding.confidence] > _RANK[kept.confidence]:
+                    if kept is None or CONFIDENCE_RANK[finding.confidence] > CONFIDENCE_RANK[kept.confidence]:
                         best[finding.canary_id] = finding
         if skipped:
             log.info("%s: parts not read: %s", context.channel,

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from canary.serve import ServeContext, Service
-from canary.settings import get_setting
+from canary.settings import get_int, get_str
 from canary.store import open_db
 from canary.watch.egress.icap import IcapService
 from canary.watch.egress.inspect import Inspector
@@ -30,17 +30,21 @@ def services(ctx: ServeContext, options: dict[str, Any]) -> list[Service]:
         return out
     db = open_db(ctx.db_path)
     try:
-        def option(name: str) -> Any:
+        def host(name: str) -> str:  # the command-line option, else the setting
             value = options.get(name)
-            return value if value is not None else get_setting(db, f"egress.{name}")
+            return str(value) if value is not None else get_str(db, f"egress.{name}")
 
-        icap_host, icap_port = option("icap_host"), option("icap_port")
-        milter_host, milter_port = option("milter_host"), option("milter_port")
+        def port(name: str) -> int:
+            value = options.get(name)
+            return int(value) if value is not None else get_int(db, f"egress.{name}")
+
+        icap_host, icap_port = host("icap_host"), port("icap_port")
+        milter_host, milter_port = host("milter_host"), port("milter_port")
     finally:
         db.close()
     inspector = Inspector(ctx.db_path)  # one index in memory for both services
     if options.get("icap"):
-        out.append(IcapService(ctx.db_path, icap_host, int(icap_port), inspector))
+        out.append(IcapService(ctx.db_path, icap_host, icap_port, inspector))
     if options.get("milter"):
-        out.append(MilterService(ctx.db_path, milter_host, int(milter_port), inspector))
+        out.append(MilterService(ctx.db_path, milter_host, milter_port, inspector))
     return out

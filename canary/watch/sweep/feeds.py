@@ -14,12 +14,12 @@ from canary.errors import CanaryError, NotFound
 from canary.settings import get_setting
 from canary.store.events import utcnow
 from canary.store.tx import write_transaction
+from canary.watch.sweep.findings import finish_sweep, start_sweep, store_findings
 from canary.watch.sweep.index import build_index
 from canary.watch.sweep.limits import Limits
 from canary.watch.sweep.scanner import ScanReport, scan
 from canary.watch.sweep.schedule import is_due, parse_schedule
 from canary.watch.sweep.sources import Unreachable, fetch, is_remote, is_url, url_list
-from canary.watch.sweep.store import finish_sweep, start_sweep, store_findings
 
 log = logging.getLogger("canary.sweep")
 _FEED_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")

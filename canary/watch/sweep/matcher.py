@@ -33,6 +33,8 @@ _SQL_TUPLE = re.compile(rb"\)\s*,\s*\(")
 LONG_LINE = 2048
 NEAR = 2048  # bytes around the estimated position of a sighting in an SQL insert or JSON array line
 BIG_RECORD = 16 * 1024  # longer lines are cut around the sighting (a dump on one line has no line records)
+# The one order of finding confidences, for whoever compares them (sweep, egress).
+CONFIDENCE_RANK = {"low": 0, "medium": 1, "high": 2}
 
 
 @dataclass

@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Rule
 
 from canary.normalize import phone_key
-from canary.settings import get_setting
+from canary.settings import get_str
 from canary.store.events import utcnow
 from canary.watch.tripwire.hits import Hit, token_candidates
 from canary.watch.tripwire.noise import Network, NoisePolicy, networks_setting, parse_ip
@@ -56,8 +56,8 @@ class CallbackConfig:
         return cls(
             policy=NoisePolicy.from_settings(db),
             trusted_proxies=networks_setting(db, "tripwire.trusted_proxies"),
-            webhook_secret=str(get_setting(db, "tripwire.webhook_secret") or ""),
-            public_base_url=str(get_setting(db, "tripwire.base_url") or "").rstrip("/"),
+            webhook_secret=get_str(db, "tripwire.webhook_secret"),
+            public_base_url=get_str(db, "tripwire.base_url").rstrip("/"),
         )
 
 

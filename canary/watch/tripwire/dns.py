@@ -19,7 +19,7 @@ import sqlite_utils
 from dnslib import AAAA, MX, NS, QTYPE, RCODE, RR, SOA, TXT, A, DNSHeader, DNSLabel, DNSRecord
 
 from canary.errors import CanaryError
-from canary.settings import get_setting
+from canary.settings import get_int, get_list, get_str
 from canary.store.events import utcnow
 from canary.watch.tripwire.hits import Hit, token_candidates
 from canary.watch.tripwire.noise import NoisePolicy
@@ -45,17 +45,17 @@ class ZoneAnswers:
 
     @classmethod
     def from_settings(cls, db: sqlite_utils.Database) -> ZoneAnswers:
-        zone = str(get_setting(db, "tripwire.dns_zone") or "").strip(".").lower()
+        zone = get_str(db, "tripwire.dns_zone").strip(".").lower()
         if not zone:
             raise CanaryError("the DNS listener needs a zone: canary config set tripwire.dns_zone docs.example.fr")
         return cls(
             zone=zone,
-            a=tuple(get_setting(db, "tripwire.dns_a")),
-            aaaa=tuple(get_setting(db, "tripwire.dns_aaaa")),
-            mx=str(get_setting(db, "tripwire.dns_mx") or f"mx.{zone}"),
-            ns=tuple(get_setting(db, "tripwire.dns_ns") or [f"ns1.{zone}", f"ns2.{zone}"]),
-            txt=str(get_setting(db, "tripwire.dns_txt") or ""),
-            ttl=int(get_setting(db, "tripwire.dns_ttl")),
+            a=tuple(get_list(db, "tripwire.dns_a")),
+            aaaa=tuple(get_list(db, "tripwire.dns_aaaa")),
+            mx=get_str(db, "tripwire.dns_mx") or f"mx.{zone}",
+            ns=tuple(get_list(db, "tripwire.dns_ns") or [f"ns1.{zone}", f"ns2.{zone}"]),
+            txt=get_str(db, "tripwire.dns_txt"),
+            ttl=get_int(db, "tripwire.dns_ttl"),
         )
 
     def in_zone(self, name: str) -> bool:

@@ -25,7 +25,7 @@ import sqlite_utils
 
 from canary.errors import CanaryError
 from canary.files import require_owner_only
-from canary.settings import get_setting
+from canary.settings import get_bool, get_int, get_list, get_str
 from canary.store.events import utcnow
 from canary.store.registry import find_by_marker
 from canary.store.tx import write_transaction
@@ -56,17 +56,17 @@ class ImapConfig:
 
     @classmethod
     def from_settings(cls, db: sqlite_utils.Database) -> ImapConfig | None:
-        host = str(get_setting(db, "tripwire.imap_host") or "")
+        host = get_str(db, "tripwire.imap_host")
         if not host:
             return None
-        env_name = str(get_setting(db, "tripwire.imap_password_env"))
+        env_name = get_str(db, "tripwire.imap_password_env")
         password = os.environ.get(env_name)
         if not password:
             raise CanaryError(f"IMAP polling of {host} needs the password in the environment variable {env_name}")
-        return cls(host=host, port=int(get_setting(db, "tripwire.imap_port")),
-                   user=str(get_setting(db, "tripwire.imap_user")), password=password,
-                   folder=str(get_setting(db, "tripwire.imap_folder")), ssl=bool(get_setting(db, "tripwire.imap_ssl")),
-                   max_bytes=int(get_setting(db, "tripwire.smtp_max_bytes")))
+        return cls(host=host, port=get_int(db, "tripwire.imap_port"),
+                   user=get_str(db, "tripwire.imap_user"), password=password,
+                   folder=get_str(db, "tripwire.imap_folder"), ssl=get_bool(db, "tripwire.imap_ssl"),
+                   max_bytes=get_int(db, "tripwire.smtp_max_bytes"))
 
 
 def mailboxes_from_settings(db: sqlite_utils.Database) -> list[ImapConfig]:
@@ -75,9 +75,9 @@ def mailboxes_from_settings(db: sqlite_utils.Database) -> list[ImapConfig]:
     single = ImapConfig.from_settings(db)
     if single is not None:
         out.append(single)
-    password_dir = str(get_setting(db, "tripwire.imap_password_dir") or "")
-    max_bytes = int(get_setting(db, "tripwire.smtp_max_bytes"))
-    for entry in get_setting(db, "tripwire.imap_mailboxes"):
+    password_dir = get_str(db, "tripwire.imap_password_dir")
+    max_bytes = get_int(db, "tripwire.smtp_max_bytes")
+    for entry in get_list(db, "tripwire.imap_mailboxes"):
         out.append(_mailbox(str(entry).strip(), password_dir, max_bytes))
     return out
 

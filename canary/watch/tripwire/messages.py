@@ -14,7 +14,7 @@ from typing import Any, cast
 import sqlite_utils
 
 from canary.normalize import email_key
-from canary.settings import get_setting
+from canary.settings import get_int
 from canary.store.events import utcnow
 
 _MAX_RECEIVED = 20
@@ -80,6 +80,6 @@ def keep_message(db: sqlite_utils.Database, *, channel: str, canary_ids: list[st
         "message_id": digest.get("message_id"), "size": len(raw),
         "truncated": int(truncated or len(kept) < len(raw)), "raw": kept,
     }).last_pk)
-    keep = int(get_setting(db, "tripwire.messages_keep"))
+    keep = get_int(db, "tripwire.messages_keep")
     db.execute("DELETE FROM tripwire_messages WHERE id <= ?", [message_id - keep])
     return message_id

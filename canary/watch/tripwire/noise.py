@@ -10,7 +10,7 @@ from typing import Any
 import sqlite_utils
 
 from canary.errors import CanaryError
-from canary.settings import get_setting
+from canary.settings import get_int, get_list
 from canary.watch.tripwire.pages import DOCUMENT_PICTURE
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -26,17 +26,17 @@ class NoisePolicy:
     @classmethod
     def from_settings(cls, db: sqlite_utils.Database) -> NoisePolicy:
         return cls(
-            scanner_user_agents=tuple(s.lower() for s in get_setting(db, "tripwire.scanner_user_agents") if s),
+            scanner_user_agents=tuple(s.lower() for s in get_list(db, "tripwire.scanner_user_agents") if s),
             scanner_networks=networks_setting(db, "tripwire.scanner_networks"),
-            dns_echo_seconds=int(get_setting(db, "tripwire.dns_echo_hours")) * 3600,
-            dns_burst_seconds=int(get_setting(db, "tripwire.dns_burst_seconds")),
+            dns_echo_seconds=get_int(db, "tripwire.dns_echo_hours") * 3600,
+            dns_burst_seconds=get_int(db, "tripwire.dns_burst_seconds"),
         )
 
 
 def networks_setting(db: sqlite_utils.Database, name: str) -> tuple[Network, ...]:
     """A list setting of addresses or CIDRs, parsed; a bad entry is an operator error naming the setting."""
     networks = []
-    for text in get_setting(db, name):
+    for text in get_list(db, name):
         try:
             networks.append(ipaddress.ip_network(text.strip(), strict=False))
         except ValueError as exc:

@@ -22,7 +22,7 @@ from waitress.server import create_server
 
 from canary.errors import CanaryError
 from canary.serve import ServeContext, Service, role_explicit, runs
-from canary.settings import get_setting
+from canary.settings import get_bool, get_int, get_str
 from canary.store import open_db
 from canary.store.journal import Journal, journal_path, journal_settings
 from canary.watch.tripwire.callback import CallbackConfig, PortalChannel, create_callback_app
@@ -199,28 +199,28 @@ def build(db_path: Path, ctx: ServeContext | None, options: dict[str, Any]) -> l
     db = open_db(db_path)
     try:
         policy = NoisePolicy.from_settings(db)
-        writer = tripwire_writer(db, db_path, SightingStore(policy, int(get_setting(db, "tripwire.smtp_max_bytes"))))
+        writer = tripwire_writer(db, db_path, SightingStore(policy, get_int(db, "tripwire.smtp_max_bytes")))
         out: list[Any] = [WriterService(writer)]
         if runs(options, "callbacks"):
             out.append(CallbackService(
                 writer, CallbackConfig.from_settings(db),
-                host=options.get("callback_host") or str(get_setting(db, "tripwire.callback_host")),
-                port=_port(options.get("callback_port"), get_setting(db, "tripwire.callback_port")),
-                threads=int(get_setting(db, "tripwire.callback_threads")),
+                host=options.get("callback_host") or get_str(db, "tripwire.callback_host"),
+                port=_port(options.get("callback_port"), get_int(db, "tripwire.callback_port")),
+                threads=get_int(db, "tripwire.callback_threads"),
             ))
         if runs(options, "dns") and (options.get("dns") or role_explicit(options, "dns")
-                                     or get_setting(db, "tripwire.dns_enabled")):
+                                     or get_bool(db, "tripwire.dns_enabled")):
             resolver = TripwireResolver(ZoneAnswers.from_settings(db), writer, policy)
-            out.append(DnsService(resolver, options.get("dns_host") or str(get_setting(db, "tripwire.dns_host")),
-                                  _port(options.get("dns_port"), get_setting(db, "tripwire.dns_port"))))
+            out.append(DnsService(resolver, options.get("dns_host") or get_str(db, "tripwire.dns_host"),
+                                  _port(options.get("dns_port"), get_int(db, "tripwire.dns_port"))))
         if runs(options, "smtp") and (options.get("smtp") or role_explicit(options, "smtp")
-                                      or get_setting(db, "tripwire.smtp_enabled")):
+                                      or get_bool(db, "tripwire.smtp_enabled")):
             smtp = _smtp_service(db, writer, policy, options)
             if smtp is not None:
                 out.append(smtp)
         mailboxes = mailboxes_from_settings(db)
         if mailboxes and ctx is not None and runs(options, "smtp"):
-            out.append(ImapService(ctx, mailboxes, policy, int(get_setting(db, "tripwire.imap_interval"))))
+            out.append(ImapService(ctx, mailboxes, policy, get_int(db, "tripwire.imap_interval")))
         return out
     finally:
         db.close()
@@ -235,8 +235,8 @@ def _smtp_service(db: Any, writer: EventWriter, policy: NoisePolicy, options: di
         log.error("%s cannot start: %s", SmtpService.name, exc)
         return None
     handler = CanaryMailHandler(config, writer, policy, RateLimits.from_settings(db))
-    return SmtpService(handler, options.get("smtp_host") or str(get_setting(db, "tripwire.smtp_host")),
-                       _port(options.get("smtp_port"), get_setting(db, "tripwire.smtp_port")), tls)
+    return SmtpService(handler, options.get("smtp_host") or get_str(db, "tripwire.smtp_host"),
+                       _port(options.get("smtp_port"), get_int(db, "tripwire.smtp_port")), tls)
 
 
 def tripwire_writer(db: Any, db_path: Path, sightings: SightingStore) -> EventWriter:

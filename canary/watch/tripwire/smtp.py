@@ -26,7 +26,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from canary.errors import CanaryError
 from canary.normalize import email_key
-from canary.settings import get_setting
+from canary.settings import get_bool, get_int, get_list, get_str
 from canary.store.events import record_event, utcnow
 from canary.watch.tripwire.messages import header_digest
 from canary.watch.tripwire.noise import NoisePolicy
@@ -54,18 +54,18 @@ class MailConfig:
 
     @classmethod
     def from_settings(cls, db: sqlite_utils.Database) -> MailConfig:
-        domains = tuple(d.strip().lower().rstrip(".") for d in get_setting(db, "pool.mail_domains") if d.strip())
+        domains = tuple(d.strip().lower().rstrip(".") for d in get_list(db, "pool.mail_domains") if d.strip())
         if not domains:
             raise CanaryError("the SMTP receiver needs mail domains: canary config set pool.mail_domains example.fr")
         return cls(
             domains=domains,
-            hostname=str(get_setting(db, "tripwire.smtp_hostname") or f"mx.{domains[0]}"),
-            max_bytes=int(get_setting(db, "tripwire.smtp_max_bytes")),
-            max_recipients=int(get_setting(db, "tripwire.smtp_max_recipients")),
-            tls_cert=str(get_setting(db, "tripwire.smtp_tls_cert") or ""),
-            tls_key=str(get_setting(db, "tripwire.smtp_tls_key") or ""),
-            require_tls=bool(get_setting(db, "tripwire.smtp_require_tls")),
-            forward_addresses=tuple(email_key(a) for a in get_setting(db, "tripwire.smtp_forward_addresses")
+            hostname=get_str(db, "tripwire.smtp_hostname") or f"mx.{domains[0]}",
+            max_bytes=get_int(db, "tripwire.smtp_max_bytes"),
+            max_recipients=get_int(db, "tripwire.smtp_max_recipients"),
+            tls_cert=get_str(db, "tripwire.smtp_tls_cert"),
+            tls_key=get_str(db, "tripwire.smtp_tls_key"),
+            require_tls=get_bool(db, "tripwire.smtp_require_tls"),
+            forward_addresses=tuple(email_key(a) for a in get_list(db, "tripwire.smtp_forward_addresses")
                                     if a.strip()),
         )
 

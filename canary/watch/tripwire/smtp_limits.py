@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlite_utils
 
-from canary.settings import get_setting
+from canary.settings import get_int
 from canary.store.events import utcnow
 from canary.watch.tripwire.noise import Network, networks_setting, parse_ip
 
@@ -38,9 +38,9 @@ class RateLimits:
     @classmethod
     def from_settings(cls, db: sqlite_utils.Database) -> RateLimits:
         return cls(
-            messages_per_minute=max(0, int(get_setting(db, "tripwire.smtp_rate_messages"))),
-            connections_per_minute=max(0, int(get_setting(db, "tripwire.smtp_rate_connections"))),
-            flood_window=float(max(60, int(get_setting(db, "tripwire.smtp_flood_window")))),
+            messages_per_minute=max(0, get_int(db, "tripwire.smtp_rate_messages")),
+            connections_per_minute=max(0, get_int(db, "tripwire.smtp_rate_connections")),
+            flood_window=float(max(60, get_int(db, "tripwire.smtp_flood_window"))),
             exempt=networks_setting(db, "tripwire.smtp_rate_exempt"),
         )
 

@@ -11,29 +11,27 @@ from canary.alert.delivery import DeliveryConfig
 from canary.alert.destinations import list_destinations
 from canary.alert.pinned import PinnedHTTP
 from canary.alert.senders import DeliveryError, send
+from canary.alert.shapes import Alert
 from canary.alert.ssrf import Resolver, TargetPolicy, system_resolver
-from canary.alert.text import render
 from canary.store.events import utcnow
 
 
-def test_alert() -> dict[str, Any]:
+def sample_alert() -> Alert:
     """An alert-shaped object that says plainly it is a test, naming no real canary or system."""
     now = utcnow()
-    view: dict[str, Any] = {
+    return {
         "id": 0, "key": "test", "state": "open", "severity": "info", "channel": "test", "systems": [],
         "canaries": [], "count": 0, "first_seen": now, "last_seen": now, "window": None, "by_system": [],
-        "establishments": [], "accounts": [], "account_systems": [], "sources": [], "exfiltration": False, "version": 0,
-        "created_at": now, "updated_at": now, "acked_by": None, "acked_at": None, "resolved_by": None,
-        "resolved_at": None, "note": None, "test": True,
+        "establishments": [], "accounts": [], "account_systems": [], "sources": [], "exfiltration": False,
+        "seen_again": 0, "version": 0, "created_at": now, "updated_at": now, "acked_by": None, "acked_at": None,
+        "resolved_by": None, "resolved_at": None, "note": None, "test": True,
+        # the texts rendered for a real alert would name no system ("documents of ?"): say what it is instead
+        "title": "[TEST] Canary : alerte de test, rien à faire / test alert, nothing to do",
+        "text": {"fr": "Ceci est un test de la chaîne d'alerte canary. Aucune action requise.",
+                 "en": "This is a test of the canary alerting chain. No action needed."},
+        "confidence": "test",
+        "first_action": {"fr": "Rien à faire : c'est un test", "en": "Nothing to do: this is a test"},
     }
-    view.update(render(view))
-    view["title"] = "[TEST] Canary : alerte de test, rien à faire / test alert, nothing to do"
-    view["text"] = {"fr": "Ceci est un test de la chaîne d'alerte canary. Aucune action requise.",
-                    "en": "This is a test of the canary alerting chain. No action needed."}
-    # the texts rendered for a real alert would name no system ("documents of ?"): say what it is instead
-    view["confidence"] = "test"
-    view["first_action"] = {"fr": "Rien à faire : c'est un test", "en": "Nothing to do: this is a test"}
-    return view
 
 
 def send_test(db: sqlite_utils.Database, *, resolver: Resolver = system_resolver) -> list[dict[str, Any]]:
@@ -42,7 +40,7 @@ def send_test(db: sqlite_utils.Database, *, resolver: Resolver = system_resolver
     report = []
     http = PinnedHTTP()
     for destination in list_destinations(db):
-        payload = {**test_alert(), "idempotency_key": f"canary-test-{uuid.uuid4().hex}"}
+        payload = {**sample_alert(), "idempotency_key": f"canary-test-{uuid.uuid4().hex}"}
         try:
             send(destination, payload, policy=policy, timeout=config.timeout, http=http, resolver=resolver)
             error = None
