@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 
-from canary.settings import ensure_secret, get_setting
+from canary.settings import ensure_secret, get_int
 from canary.store import open_db
 
 
@@ -22,7 +22,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     try:
         if not app.config.get("SECRET_KEY"):
             app.config["SECRET_KEY"] = ensure_secret(bootstrap, "web.secret_key")
-        upload_mb = int(get_setting(bootstrap, "web.upload_max_mb"))
+        upload_mb = get_int(bootstrap, "web.upload_max_mb")
     finally:
         bootstrap.close()
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict")

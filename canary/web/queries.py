@@ -14,6 +14,7 @@ import sqlite_utils
 
 from canary.alert.model import alert_view, get_alert
 from canary.errors import CanaryError
+from canary.plant.views import planting_view
 from canary.store.events import list_events
 from canary.store.registry import get_canary
 from canary.web.roles import allows
@@ -25,10 +26,6 @@ PAGE = 50
 MAX_PAGE = 500
 # What a viewer may know of a canary: that it exists, where, since when. Never what it looks like.
 CANARY_HEAD = ("id", "system", "generation", "created_at", "status")
-# `canary plants --json` keys (canary.plant.views.PLANTING_KEYS; a test keeps the two equal).
-PLANTING_KEYS = ("id", "canary_id", "system", "generation", "channel", "target", "receiver", "state",
-                 "external_id", "resources", "attempts", "planned_at", "planted_at", "retired_at", "error",
-                 "updated_at")
 SWEEP_KEYS = ("id", "feed", "sources", "started_at", "finished_at", "status", "files", "bytes", "skipped", "error")
 
 
@@ -183,14 +180,8 @@ def plantings_of(db: sqlite_utils.Database, *, system: str | None = None,
             row["options"] = json.loads(row["options"])
             row["resources"] = json.loads(row["resources"])
             rows.append(row)
-    return [{key: receiver_of(row) if key == "receiver" else row.get(key) for key in PLANTING_KEYS} for row in rows]
+    return [planting_view(row) for row in rows]
 
-
-def receiver_of(row: dict[str, Any]) -> str | None:
-    options = row.get("options")
-    if row.get("channel") != "mllp" or not isinstance(options, dict):
-        return None
-    return f"{options.get('app') or '?'}/{options.get('facility') or '?'}"
 
 
 # --- sweeps ----------------------------------------------------------------------------------------

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 
 from canary.errors import CanaryError
+from canary.plant.views import planting_view
 from canary.store.registry import get_system
-from canary.web.queries import PAGE, PLANTING_KEYS, Page, paged_rows, receiver_of
+from canary.web.queries import PAGE, Page, paged_rows
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -48,7 +49,7 @@ def plantings_page(db: sqlite_utils.Database, system: str, *, limit: int = PAGE,
     for row in db.query(sql, params):
         row["options"] = json.loads(row["options"])
         row["resources"] = json.loads(row["resources"])
-        rows.append({key: receiver_of(row) if key == "receiver" else row.get(key) for key in PLANTING_KEYS})
+        rows.append(planting_view(row))
     return paged_rows(rows, limit)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlite_utils
 
-from canary.settings import get_setting
+from canary.settings import get_str
 from canary.web.roles import allows
 
 TRIPWIRE_CHANNELS = ("http", "dns", "smtp", "imap", "call", "sms")
@@ -45,6 +45,6 @@ def tripwire_state(db: sqlite_utils.Database, role: str) -> dict[str, Any]:
             "SELECT mailbox, last_uid, polled_at FROM tripwire_imap_state ORDER BY mailbox").fetchall()]
     ignore = [dict(row) for row in db.query(
         "SELECT id, kind, value, system, note, created_at FROM tripwire_ignore_rules ORDER BY id")]
-    return {"base_url": get_setting(db, "tripwire.base_url") or None,
-            "dns_zone": get_setting(db, "tripwire.dns_zone") or None,
+    return {"base_url": get_str(db, "tripwire.base_url") or None,
+            "dns_zone": get_str(db, "tripwire.dns_zone") or None,
             "channels": channels, "mailboxes": mailboxes, "ignore_rules": ignore}

@@ -13,7 +13,7 @@ import click
 from canary.cli import CliContext, pass_ctx
 from canary.errors import CanaryError
 from canary.output import echo_json, echo_rows, echo_table
-from canary.settings import get_setting
+from canary.settings import get_str
 from canary.watch.sweep.feeds import add_feed, feed_json, get_feed, list_feeds, remove_feed, run_feed, run_sweep
 from canary.watch.sweep.scanner import ScanReport
 from canary.watch.sweep.search import slow_engine_note
@@ -73,7 +73,7 @@ def scan_command(ctx: CliContext, inputs: tuple[str, ...], as_json: bool, jobs: 
     if not ctx.db.execute("SELECT 1 FROM canaries WHERE status = 'active' LIMIT 1").fetchone():
         raise CanaryError(f"registry {ctx.db_path} has no active canary: a scan could find nothing "
                           "(wrong --db? seed canaries with 'canary seed')")
-    note = slow_engine_note(get_setting(ctx.db, "sweep.engine"))
+    note = slow_engine_note(get_str(ctx.db, "sweep.engine"))
     if note and sys.stderr.isatty():  # for people; scripts reading the output get it unchanged
         click.echo(note, err=True)
     update, close = _progress_bar()

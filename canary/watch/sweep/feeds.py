@@ -11,7 +11,7 @@ from typing import Any
 import sqlite_utils
 
 from canary.errors import CanaryError, NotFound
-from canary.settings import get_setting
+from canary.settings import get_float, get_str
 from canary.store.events import utcnow
 from canary.store.tx import write_transaction
 from canary.watch.sweep.findings import finish_sweep, start_sweep, store_findings
@@ -89,7 +89,7 @@ def run_sweep(
         if dask:
             from canary.watch.sweep.cluster import scan_on_dask  # imports distributed: only when asked
 
-            report = scan_on_dask(build_index(db), inputs, limits, dask, get_setting(db, "sweep.dask_timeout"),
+            report = scan_on_dask(build_index(db), inputs, limits, dask, get_float(db, "sweep.dask_timeout"),
                                   progress=progress)
         else:
             report = scan(build_index(db), inputs, limits, jobs=jobs, progress=progress)
@@ -110,7 +110,7 @@ def run_feed(db: sqlite_utils.Database, name: str, *, jobs: int = 1, limits: Lim
     try:
         inputs = resolve_source(feed["source"], limits)
         sweep_id, report = run_sweep(db, inputs, feed=name, jobs=jobs, limits=limits,
-                                     dask=get_setting(db, "sweep.dask_scheduler") or None)
+                                     dask=get_str(db, "sweep.dask_scheduler") or None)
         outcome.update(sweep_id=sweep_id, findings=len(report.findings), files=report.files,
                        skipped=len(report.skipped))
         if inputs and len(report.unreachable) == len(inputs):
