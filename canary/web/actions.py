@@ -45,25 +45,36 @@ def change_alert(db: sqlite_utils.Database, actor: Actor, alert_id: int, action:
 
 
 def create_system(db: sqlite_utils.Database, actor: Actor, name: str, kind: str, *, establishment: str | None,
-                  finess: str | None, notes: str | None) -> dict[str, Any]:
+                  finess: str | None, notes: str | None, commune: str | None = None,
+                  postcode: str | None = None) -> dict[str, Any]:
+    """``commune``/``postcode``: the establishment's place, resolved as `canary system add --commune` does."""
+    from canary.generate.catchment import site_commune
+
+    site = site_commune(finess or None, commune or None, postcode or None)
     with write_transaction(db):
         row = add_system(db, name, kind, establishment=establishment or None, finess=finess or None,
-                         notes=notes or None)
-        record(db, actor, "system.add", f"system:{name}", {"kind": kind})
+                         notes=notes or None, site_commune=site)
+        record(db, actor, "system.add", f"system:{name}", {"kind": kind, "site_commune": site})
     return row
 
 
-def edit_system(db: sqlite_utils.Database, actor: Actor, name: str, *, establishment: str | None,
-                finess: str | None, notes: str | None, patients: int | None = None) -> dict[str, Any]:
-    """``patients`` None keeps the system's size (what the planner's figures need)."""
+def edit_system(db: sqlite_utils.Database, actor: Actor, name: str, *, establishment: str | None = None,
+                finess: str | None = None, notes: str | None = None, commune: str | None = None,
+                postcode: str | None = None, patients: int | None = None) -> dict[str, Any]:
+    """Change what is given: None keeps a field, "" clears it (the form's empty boxes, the API's "").
+
+    ``commune``/``postcode`` resolve to the site's INSEE code as `canary system edit --commune` does; a
+    ``commune`` of "" removes the site (back to the FINESS department)."""
+    from canary.generate.catchment import site_commune
     from canary.store.registry import edit_system as edit_row
 
+    site = "" if commune == "" and not postcode else site_commune(finess or None, commune or None, postcode or None)
     with write_transaction(db):
-        # "" clears a field: the form's empty boxes empty the system's description.
-        row = edit_row(db, name, establishment=establishment or "", finess=finess or "", notes=notes or "",
+        row = edit_row(db, name, establishment=establishment, finess=finess, notes=notes, site_commune=site,
                        patients=patients)
         record(db, actor, "system.edit", f"system:{name}",
-               {"establishment": row["establishment"], "finess": row["finess"], "patients": row["patients"]})
+               {"establishment": row["establishment"], "finess": row["finess"], "patients": row["patients"],
+                "site_commune": row["site_commune"]})
     return row
 
 

@@ -106,24 +106,36 @@ def systems_list():
     return jsonify(list_systems(get_db()))
 
 
-@route("/systems", "POST", "admin", "Register a system (canary system add).",
-       body={"name": "string", "kind": "string", "establishment": "string", "finess": "string", "notes": "string"})
+@route("/systems", "POST", "admin", "Register a system (canary system add); commune (INSEE code or name) "
+       "and postcode give its place.",
+       body={"name": "string", "kind": "string", "establishment": "string", "finess": "string", "notes": "string",
+             "commune": "string", "postcode": "string"})
 def systems_add():
     data = _body()
     row = actions.create_system(get_db(), current_actor(), _text(data, "name", True) or "",
                                 _text(data, "kind", True) or "", establishment=_text(data, "establishment"),
-                                finess=_text(data, "finess"), notes=_text(data, "notes"))
+                                finess=_text(data, "finess"), notes=_text(data, "notes"),
+                                commune=_text(data, "commune"), postcode=_text(data, "postcode"))
     return jsonify(row), 201
 
 
-@route("/systems/<name>", "PUT", "admin", "Change a system's establishment, FINESS and notes, and its size in "
-       "patients (kept when absent).",
-       body={"establishment": "string", "finess": "string", "notes": "string", "patients": "integer"})
+@route("/systems/<name>", "PUT", "admin", "Change a system's establishment, FINESS, notes, place (commune, "
+       "postcode) and size in patients: a field left out is kept, \"\" clears it.",
+       body={"establishment": "string", "finess": "string", "notes": "string", "commune": "string",
+             "postcode": "string", "patients": "integer"})
 def systems_edit(name: str):
     data = _body()
-    return jsonify(actions.edit_system(get_db(), current_actor(), name, establishment=_text(data, "establishment"),
-                                       finess=_text(data, "finess"), notes=_text(data, "notes"),
+    return jsonify(actions.edit_system(get_db(), current_actor(), name, establishment=_kept(data, "establishment"),
+                                       finess=_kept(data, "finess"), notes=_kept(data, "notes"),
+                                       commune=_kept(data, "commune"), postcode=_kept(data, "postcode"),
                                        patients=_integer(data, "patients")))
+
+
+def _kept(data: dict[str, Any], key: str) -> str | None:
+    """None when the field is absent (keep it), "" when the caller empties it, else the text."""
+    if data.get(key) == "":
+        return ""
+    return _text(data, key)
 
 
 @route("/canaries", "GET", "viewer", "Canaries by id, a page at a time; viewers get no marker value.",

@@ -135,7 +135,8 @@ def systems_add():
     try:
         actions.create_system(get_db(), current_actor(), form.get("name", "").strip(), form.get("kind", ""),
                               establishment=form.get("establishment", "").strip(),
-                              finess=form.get("finess", "").strip(), notes=form.get("notes", "").strip())
+                              finess=form.get("finess", "").strip(), notes=form.get("notes", "").strip(),
+                              commune=form.get("commune", "").strip(), postcode=form.get("postcode", "").strip())
         flash(translate("system_added"), "ok")
     except CanaryError as exc:
         flash(str(exc), "error")
@@ -152,6 +153,7 @@ def systems_edit(name: str):
             raise CanaryError(translate("patients_number"))
         actions.edit_system(get_db(), current_actor(), name, establishment=form.get("establishment", "").strip(),
                             finess=form.get("finess", "").strip(), notes=form.get("notes", "").strip(),
+                            commune=form.get("commune", "").strip() if "commune" in form else None,
                             patients=int(size) if size else None)
         flash(translate("system_saved"), "ok")
     except CanaryError as exc:

@@ -221,6 +221,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "patients_number": {"fr": "Le nombre de patients est un nombre entier (vide : inchangé).",
                         "en": "The number of patients is a whole number (empty: unchanged)."},
     "patients_help": {"fr": "patients de l'établissement", "en": "patients of the establishment"},
+    "commune_help": {"fr": "commune (code INSEE ou nom)", "en": "commune (INSEE code or name)"},
     "site": {"fr": "Site", "en": "Site"},
     "national_mix": {"fr": "aucun (répartition nationale)", "en": "none (national mix)"},
     "host_profile": {"fr": "Profil de l'hôte", "en": "Host profile"},
