@@ -13,7 +13,7 @@ import contextlib
 import gc
 import json
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,7 +72,7 @@ Plan = tuple[tuple[str, bool, tuple[bytes, ...]], ...]
 
 @dataclass
 class SweepIndex:
-    canaries: dict[str, CanaryInfo]
+    canaries: Mapping[str, CanaryInfo]  # a dict, or read lazily from the cache (index_cache.LazyCanaries)
     patterns: list[bytes]  # squeezed literals, one per distinct value
     entries: list[list[tuple[str, str]]]  # per pattern: (field, canary id)
     cache: Path | None = None  # where the compiled search may be kept (beside the registry)
