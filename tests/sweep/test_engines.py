@@ -220,3 +220,13 @@ def test_native_own_passes_find_every_occurrence_in_end_order() -> None:
     assert native.compile(digits + mixed) == b""  # nothing left for Hyperscan
     only_own = native.Engine(b"", digits, [None] * len(digits), 400, 48)
     assert only_own.scan(b"x12031965123456789") == [(0, 9), (2, 10), (3, 14)]
+
+
+@needs_native
+def test_native_contains_is_python_in() -> None:
+    assert native is not None
+    rng = random.Random(3)
+    for _ in range(2000):
+        hay = bytes(rng.choice(b"CREATBL1\n") for _ in range(rng.randrange(0, 70)))
+        needle = bytes(rng.choice(b"CREATBL1\n") for _ in range(rng.randrange(0, 7)))
+        assert native.contains(hay, needle) == (needle in hay), (hay, needle)

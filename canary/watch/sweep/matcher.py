@@ -93,7 +93,7 @@ class StreamMatcher:
             if not offset_base:
                 layout.learn_header(decode(buf[:buf.find(b"\n") if b"\n" in buf[:65536] else 0], encoding))
             squeezed = squeeze_blocks(buf, encoding, BLOCK, self.native)
-            if b"CREATE" in squeezed[0] and _CREATE_TABLE.search(buf.lower()):
+            if self._holds(squeezed[0], b"CREATE") and _CREATE_TABLE.search(buf.lower()):
                 layout.learn_tables(decode(buf, encoding))
             newlines = self._scan_buffer(buf, squeezed, name, encoding, line_base, offset_base, best, layout)
             keep = min(OVERLAP, len(buf))
@@ -101,6 +101,9 @@ class StreamMatcher:
             offset_base += len(buf) - keep
             carry = buf[len(buf) - keep:]
         return sorted(best.values(), key=lambda f: (f.line, f.canary_id))
+
+    def _holds(self, squeezed: bytes, word: bytes) -> bool:
+        return self.native.contains(squeezed, word) if self.native is not None else word in squeezed
 
     def _scan_buffer(self, buf: bytes, squeezed_blocks: tuple[bytes, list[int], list[int]], name: str, encoding: str,
                      line_base: int, offset_base: int, best: dict[str, Finding], layout: Layout) -> int:
