@@ -213,24 +213,29 @@ class Walker:
                 yield from self._xlsx(name, handle, infos, budget)
                 return
             for info in infos:
-                member = f"{name}!{info.filename}"
-                if info.flag_bits & 0x1:
-                    self.skip(member, "encrypted archive member")
-                    continue
-                if info.file_size > RATIO_SLACK and info.file_size > self.limits.max_ratio * max(info.compress_size, 1):
-                    self.skip(member, f"expansion ratio above {self.limits.max_ratio} (possible zip bomb; "
-                                      "sweep.max_ratio)")
-                    continue
-                try:
-                    with archive.open(info) as raw:
-                        bounded = io.BufferedReader(BoundedReader(raw, budget, self.limits.max_ratio,
-                                                                  _constant(info.compress_size),
-                                                                  cap=info.file_size), buffer_size=READ_SIZE)
-                        yield from self.leaves(member, bounded, budget, depth + 1)
-                except LimitExceeded as exc:
-                    self.skip(member, str(exc))
-                except Exception as exc:  # noqa: BLE001 - one bad member never hides the next ones
-                    self.skip(member, unreadable("zip member", exc))
+                yield from self.zip_member(name, archive, info, budget, depth)
+
+    def zip_member(self, name: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: Budget,
+                   depth: int) -> Iterator[Leaf]:
+        """The leaves of one member of the zip ``name`` (at ``depth``): in a walk of the whole archive, or
+        alone when the member is a unit of its own (sources.archive_member_units)."""
+        member = f"{name}!{info.filename}"
+        if info.flag_bits & 0x1:
+            self.skip(member, "encrypted archive member")
+            return
+        if info.file_size > RATIO_SLACK and info.file_size > self.limits.max_ratio * max(info.compress_size, 1):
+            self.skip(member, f"expansion ratio above {self.limits.max_ratio} (possible zip bomb; sweep.max_ratio)")
+            return
+        try:
+            with archive.open(info) as raw:
+                bounded = io.BufferedReader(BoundedReader(raw, budget, self.limits.max_ratio,
+                                                          _constant(info.compress_size), cap=info.file_size),
+                                            buffer_size=READ_SIZE)
+                yield from self.leaves(member, bounded, budget, depth + 1)
+        except LimitExceeded as exc:
+            self.skip(member, str(exc))
+        except Exception as exc:  # noqa: BLE001 - one bad member never hides the next ones
+            self.skip(member, unreadable("zip member", exc))
 
     def _xlsx(self, name: str, handle: IO[bytes], infos: list[zipfile.ZipInfo], budget: Budget) -> Iterator[Leaf]:
         from canary.watch.sweep.xlsx import xlsx_rows

@@ -9,6 +9,7 @@ import multiprocessing
 import os
 import queue
 import threading
+import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -71,7 +72,9 @@ class UnitScanner:
         result = UnitResult(unit)
         walker = Walker(self.limits, result.skipped)
         try:
-            if unit.end is not None:
+            if unit.member is not None:
+                self._scan_member(unit, result, walker)
+            elif unit.end is not None:
                 self._scan_range(unit, result, walker)
             elif unit.url:
                 with open_remote(unit.url, self.limits) as body:
@@ -93,7 +96,20 @@ class UnitScanner:
     def _scan_stream(self, name: str, stream: BinaryIO, path: str | None, result: UnitResult,
                      walker: Walker, tick: Callable[[], None] | None = None) -> None:
         budget = Budget(self.limits.max_expanded_bytes)
-        for leaf in walker.leaves(name, stream, budget, path=path):
+        self._scan_leaves(walker.leaves(name, stream, budget, path=path), result, walker, tick)
+
+    def _scan_member(self, unit: Unit, result: UnitResult, walker: Walker) -> None:
+        """One member of a zip archive on its own: the same leaves, names and bounds as in a walk of the
+        whole archive (the caller split it, sources.archive_member_units)."""
+        assert unit.path is not None and unit.member is not None
+        with zipfile.ZipFile(unit.path) as archive:
+            leaves = walker.zip_member(unit.path, archive, archive.getinfo(unit.member),
+                                       Budget(self.limits.max_expanded_bytes), 0)
+            self._scan_leaves(leaves, result, walker)
+
+    def _scan_leaves(self, leaves: Iterator[Leaf], result: UnitResult, walker: Walker,
+                     tick: Callable[[], None] | None = None) -> None:
+        for leaf in leaves:
             counter = [0]
             chunks, encoding = self._leaf_chunks(leaf, walker, counter)
             if tick is not None:
@@ -280,7 +296,7 @@ def scan(index: SweepIndex, inputs: list[str], limits: Limits, jobs: int = 1,
     ``progress(done, total)`` is called with input bytes as units finish (URLs count as 0 until fetched).
     With ``jobs`` > 1, plain files larger than ``split_min`` bytes are cut into byte ranges.
     """
-    units, skipped = expand(inputs, jobs, index.private_files(), split_min)
+    units, skipped = expand(inputs, jobs, index.private_files(), split_min, limits.max_expanded_bytes)
     report = ScanReport(skipped=list(skipped))
     # The index is hundreds of thousands of long-lived objects: garbage collections during the scan
     # need not walk them again and again (unfrozen at the end, so a long-running service frees them).

@@ -6,6 +6,7 @@ import glob
 import json
 import os
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -32,6 +33,7 @@ class Unit:
     end: int | None = None  # exclusive; None: to the end, and the file may be an archive
     encoding: str | None = None  # fixed for a byte range of a plain file
     size: int = 0
+    member: str | None = None  # one member of the zip archive at ``path``, read on its own
 
 
 def is_url(text: str) -> bool:
@@ -48,11 +50,12 @@ def is_remote(text: str) -> bool:
 
 
 def expand(inputs: list[str], jobs: int = 1, exclude: set[Path] | None = None,
-           split_min: int = SPLIT_MIN) -> tuple[list[Unit], list[dict]]:
+           split_min: int = SPLIT_MIN, max_expanded: int = Limits.max_expanded_bytes) -> tuple[list[Unit], list[dict]]:
     """Units for paths, folders (recursively), globs and URLs; what cannot be found is reported.
 
     ``exclude``: resolved paths never read (the registry and its side files). With ``jobs`` > 1, a
-    plain file larger than ``split_min`` bytes becomes byte ranges.
+    plain file larger than ``split_min`` bytes becomes byte ranges, and a zip archive one unit per
+    member (see :func:`archive_member_units`; ``max_expanded``: sweep.max_expanded_bytes).
     """
     exclude = exclude or set()
     units: list[Unit] = []
@@ -85,11 +88,11 @@ def expand(inputs: list[str], jobs: int = 1, exclude: set[Path] | None = None,
             if file.resolve() in exclude:
                 skipped.append({"file": str(file), "reason": REGISTRY_NOT_SCANNED})
                 continue
-            units.extend(_file_units(file, jobs, skipped, split_min))
+            units.extend(_file_units(file, jobs, skipped, split_min, max_expanded))
     return units, skipped
 
 
-def _file_units(file: Path, jobs: int, skipped: list[dict], split_min: int) -> list[Unit]:
+def _file_units(file: Path, jobs: int, skipped: list[dict], split_min: int, max_expanded: int) -> list[Unit]:
     name = str(file)
     try:
         size = file.stat().st_size
@@ -98,6 +101,8 @@ def _file_units(file: Path, jobs: int, skipped: list[dict], split_min: int) -> l
     except OSError as exc:
         skipped.append({"file": name, "reason": f"unreadable: {exc.strerror or exc}"})
         return []
+    if jobs > 1 and kind_of(head) == "zip":
+        return archive_member_units(name, max_expanded) or [Unit(name=name, path=name, size=size)]
     if jobs <= 1 or size < split_min or kind_of(head) != "text":
         return [Unit(name=name, path=name, size=size)]
     encoding = sniff_encoding(head)
@@ -110,6 +115,30 @@ def _file_units(file: Path, jobs: int, skipped: list[dict], split_min: int) -> l
     ends = [*starts[1:], size]
     return [Unit(name=name, path=name, start=s, end=e, encoding=encoding, size=e - s)
             for s, e in zip(starts, ends, strict=True)]
+
+
+def archive_member_units(path: str, max_expanded: int) -> list[Unit]:
+    """One unit per member of the zip archive at ``path`` (its central directory says where each one is),
+    so that the members of a big archive are read by several workers; [] to keep it one unit.
+
+    The archive stays one unit (read by one worker, as a walk of the whole) when it is a spreadsheet,
+    holds fewer than two files or two files of one name, cannot be listed (the walk reports why), or
+    declares more than ``max_expanded`` bytes in all: each unit has its own expansion budget, and the
+    declared sizes bound what members expand to (containers.BoundedReader), so the archive as a whole
+    keeps the bound. A tar archive (a stream, listed only by reading it through) and a zip inside
+    another archive are read whole by one worker.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = [info for info in archive.infolist() if not info.is_dir()]
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError):
+        return []
+    names = [info.filename for info in infos]
+    if len(infos) < 2 or len(set(names)) < len(names) or "xl/workbook.xml" in names or \
+            sum(info.file_size for info in infos) > max_expanded:
+        return []
+    return [Unit(name=f"{path}!{info.filename}", path=path, member=info.filename, size=info.compress_size)
+            for info in infos]
 
 
 def _listed_units(url: str, skipped: list[dict]) -> list[Unit]:
