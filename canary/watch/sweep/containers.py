@@ -110,12 +110,19 @@ class Peekable(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
+    def read(self, size: int | None = -1, /) -> bytes:
+        """What ``readinto`` gives, without its two copies (into a buffer, then into the bytes returned):
+        a text leaf is read through here, so every byte of a plain dump would be copied twice more."""
+        if size is None or size < 0:
+            return self.readall()
         if self.pos < len(self.head):
-            data = self.head[self.pos:self.pos + len(buffer)]
+            data = self.head[self.pos:self.pos + size]
             self.pos += len(data)
-        else:
-            data = self.inner.read(len(buffer))
+            return data
+        return self.inner.read(size)
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
         n = len(data)
         buffer[:n] = data
         return n
