@@ -100,8 +100,8 @@ def test_archive_members_are_units_of_their_own(db, sweep_canaries, tmp_path, cl
     tmp_path.joinpath("drops").mkdir()
     archive = _archive(tmp_path / "drops" / "dump.zip")
     units, _skipped = expand([str(archive)], jobs=2)
-    assert sorted(u.member for u in units) == ["empty/nothing.txt", "export/broken.csv", "export/one.csv",
-                                               "export/two.csv.gz"]
+    assert sorted(u.members for u in units) == [("empty/nothing.txt",), ("export/broken.csv",), ("export/one.csv",),
+                                                ("export/two.csv.gz",)]
     assert expand([str(archive)], jobs=1)[0] == [units[0].__class__(name=str(archive), path=str(archive),
                                                                      size=archive.stat().st_size)]
     limits = Limits(engine=engine)
@@ -131,15 +131,30 @@ def test_an_archive_stays_one_unit_when_splitting_could_pass_a_bound(tmp_path):
 
     archive = _archive(tmp_path / "dump.zip")
     declared = sum(i.file_size for i in zipfile.ZipFile(archive).infolist())
-    assert len(archive_member_units(str(archive), declared)) == 4
-    assert archive_member_units(str(archive), declared - 1) == []
+    assert len(archive_member_units(str(archive), declared, 8)) == 4
+    assert archive_member_units(str(archive), declared - 1, 8) == []
     with zipfile.ZipFile(tmp_path / "book.xlsx", "w") as book:
         book.writestr("xl/workbook.xml", "<workbook/>")
         book.writestr("xl/worksheets/sheet1.xml", "<worksheet/>")
     (tmp_path / "cut.zip").write_bytes(archive.read_bytes()[:200])  # a local header, no central directory
     for name in ("book.xlsx", "cut.zip"):
         units, _skipped = expand([str(tmp_path / name)], jobs=4)
-        assert [(u.name, u.member) for u in units] == [(str(tmp_path / name), None)]
+        assert [(u.name, u.members) for u in units] == [(str(tmp_path / name), ())]
+
+
+def test_many_small_members_make_at_most_four_units_per_worker(tmp_path):
+    """Each unit reads the central directory again: 300 members for 2 workers make 8 units, in order."""
+    import zipfile
+
+    from canary.watch.sweep.sources import expand
+
+    with zipfile.ZipFile(tmp_path / "many.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        for i in range(300):
+            archive.writestr(f"rows/{i:03d}.csv", f"{i};DURAND;Paul;01/01/1950\n" * (1 + i % 7))
+    units, _skipped = expand([str(tmp_path / "many.zip")], jobs=2)
+    assert len(units) == 8
+    assert [m for u in units for m in u.members] == [f"rows/{i:03d}.csv" for i in range(300)]
+    assert max(u.size for u in units) < 2 * min(u.size for u in units)  # about the same compressed size
 
 
 class _Blocking(BaseHTTPRequestHandler):

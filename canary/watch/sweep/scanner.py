@@ -72,8 +72,8 @@ class UnitScanner:
         result = UnitResult(unit)
         walker = Walker(self.limits, result.skipped)
         try:
-            if unit.member is not None:
-                self._scan_member(unit, result, walker)
+            if unit.members:
+                self._scan_members(unit, result, walker)
             elif unit.end is not None:
                 self._scan_range(unit, result, walker)
             elif unit.url:
@@ -98,14 +98,15 @@ class UnitScanner:
         budget = Budget(self.limits.max_expanded_bytes)
         self._scan_leaves(walker.leaves(name, stream, budget, path=path), result, walker, tick)
 
-    def _scan_member(self, unit: Unit, result: UnitResult, walker: Walker) -> None:
-        """One member of a zip archive on its own: the same leaves, names and bounds as in a walk of the
-        whole archive (the caller split it, sources.archive_member_units)."""
-        assert unit.path is not None and unit.member is not None
+    def _scan_members(self, unit: Unit, result: UnitResult, walker: Walker) -> None:
+        """Some members of a zip archive, without the others: the same leaves, names and bounds as in a
+        walk of the whole archive (the caller shared them out, sources.archive_member_units)."""
+        assert unit.path is not None
+        budget = Budget(self.limits.max_expanded_bytes)
         with zipfile.ZipFile(unit.path) as archive:
-            leaves = walker.zip_member(unit.path, archive, archive.getinfo(unit.member),
-                                       Budget(self.limits.max_expanded_bytes), 0)
-            self._scan_leaves(leaves, result, walker)
+            for member in unit.members:
+                self._scan_leaves(walker.zip_member(unit.path, archive, archive.getinfo(member), budget, 0),
+                                  result, walker)
 
     def _scan_leaves(self, leaves: Iterator[Leaf], result: UnitResult, walker: Walker,
                      tick: Callable[[], None] | None = None) -> None:

@@ -33,7 +33,7 @@ class Unit:
     end: int | None = None  # exclusive; None: to the end, and the file may be an archive
     encoding: str | None = None  # fixed for a byte range of a plain file
     size: int = 0
-    member: str | None = None  # one member of the zip archive at ``path``, read on its own
+    members: tuple[str, ...] = ()  # members of the zip archive at ``path``, read without the others
 
 
 def is_url(text: str) -> bool:
@@ -54,8 +54,8 @@ def expand(inputs: list[str], jobs: int = 1, exclude: set[Path] | None = None,
     """Units for paths, folders (recursively), globs and URLs; what cannot be found is reported.
 
     ``exclude``: resolved paths never read (the registry and its side files). With ``jobs`` > 1, a
-    plain file larger than ``split_min`` bytes becomes byte ranges, and a zip archive one unit per
-    member (see :func:`archive_member_units`; ``max_expanded``: sweep.max_expanded_bytes).
+    plain file larger than ``split_min`` bytes becomes byte ranges, and a zip archive units of its
+    members (see :func:`archive_member_units`; ``max_expanded``: sweep.max_expanded_bytes).
     """
     exclude = exclude or set()
     units: list[Unit] = []
@@ -102,7 +102,7 @@ def _file_units(file: Path, jobs: int, skipped: list[dict], split_min: int, max_
         skipped.append({"file": name, "reason": f"unreadable: {exc.strerror or exc}"})
         return []
     if jobs > 1 and kind_of(head) == "zip":
-        return archive_member_units(name, max_expanded) or [Unit(name=name, path=name, size=size)]
+        return archive_member_units(name, max_expanded, jobs * 4) or [Unit(name=name, path=name, size=size)]
     if jobs <= 1 or size < split_min or kind_of(head) != "text":
         return [Unit(name=name, path=name, size=size)]
     encoding = sniff_encoding(head)
@@ -117,16 +117,18 @@ def _file_units(file: Path, jobs: int, skipped: list[dict], split_min: int, max_
             for s, e in zip(starts, ends, strict=True)]
 
 
-def archive_member_units(path: str, max_expanded: int) -> list[Unit]:
-    """One unit per member of the zip archive at ``path`` (its central directory says where each one is),
-    so that the members of a big archive are read by several workers; [] to keep it one unit.
+def archive_member_units(path: str, max_expanded: int, parts: int) -> list[Unit]:
+    """The members of the zip archive at ``path`` (its central directory says where each one is) shared
+    out into at most ``parts`` units of about the same compressed size, in archive order, so that the
+    members of a big archive are read by several workers; [] to keep it one unit.
 
-    The archive stays one unit (read by one worker, as a walk of the whole) when it is a spreadsheet,
-    holds fewer than two files or two files of one name, cannot be listed (the walk reports why), or
-    declares more than ``max_expanded`` bytes in all: each unit has its own expansion budget, and the
-    declared sizes bound what members expand to (containers.BoundedReader), so the archive as a whole
-    keeps the bound. A tar archive (a stream, listed only by reading it through) and a zip inside
-    another archive are read whole by one worker.
+    At most ``parts`` (four per worker, like byte ranges): each unit reads the central directory
+    again, so an archive of 100,000 small files must not become 100,000 units. The archive stays one
+    unit (read by one worker, as a walk of the whole) when it is a spreadsheet, holds fewer than two
+    files or two files of one name, cannot be listed, or declares more than ``max_expanded`` bytes in
+    all: each unit has its own expansion budget, and the declared sizes bound what members expand to
+    (containers.BoundedReader), so the archive as a whole keeps the bound. A tar archive (a stream,
+    listed only by reading it through) and a zip inside another archive are read whole by one worker.
     """
     try:
         with zipfile.ZipFile(path) as archive:
@@ -134,11 +136,31 @@ def archive_member_units(path: str, max_expanded: int) -> list[Unit]:
     except (OSError, zipfile.BadZipFile, ValueError, EOFError):
         return []
     names = [info.filename for info in infos]
-    if len(infos) < 2 or len(set(names)) < len(names) or "xl/workbook.xml" in names or \
+    if len(infos) < 2 or parts < 2 or len(set(names)) < len(names) or "xl/workbook.xml" in names or \
             sum(info.file_size for info in infos) > max_expanded:
         return []
-    return [Unit(name=f"{path}!{info.filename}", path=path, member=info.filename, size=info.compress_size)
-            for info in infos]
+    units = []
+    for group in _shared_out(infos, parts):
+        label = f"{path}!{group[0].filename}" if len(group) == 1 else path
+        units.append(Unit(name=label, path=path, members=tuple(info.filename for info in group),
+                          size=sum(info.compress_size for info in group)))
+    return units
+
+
+def _shared_out(infos: list[zipfile.ZipInfo], parts: int) -> list[list[zipfile.ZipInfo]]:
+    """``infos`` cut, in order, into at most ``parts`` groups of about the same compressed size."""
+    count = min(parts, len(infos))
+    weights = [max(info.compress_size, 1) for info in infos]
+    total = sum(weights)
+    groups: list[list[zipfile.ZipInfo]] = [[]]
+    done = 0
+    for index, (info, weight) in enumerate(zip(infos, weights, strict=True)):
+        groups[-1].append(info)
+        done += weight
+        groups_left = count - len(groups)
+        if groups_left > 0 and (done * count >= total * len(groups) or len(infos) - index - 1 == groups_left):
+            groups.append([])
+    return [group for group in groups if group]
 
 
 def _listed_units(url: str, skipped: list[dict]) -> list[Unit]:
