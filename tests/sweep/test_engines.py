@@ -200,9 +200,9 @@ def _every_occurrence(patterns: list[bytes], text: bytes) -> list[tuple[int, int
 
 @needs_native
 def test_native_own_passes_find_every_occurrence_in_end_order() -> None:
-    """Digit strings (8+ digits) and long literals (10+ bytes) are found by the core's own passes, not by
-    Hyperscan: every occurrence, at the start and end of the text, overlapping, sharing prefixes, in the
-    order Hyperscan gives (end offset, then pattern)."""
+    """Patterns with a run of 8 digits and other literals of 10+ bytes are found by the core's own passes,
+    not by Hyperscan: every occurrence, at the start and end of the text, overlapping, sharing prefixes, in
+    the order Hyperscan gives (end offset, then pattern)."""
     assert native is not None
     rng = random.Random(1515)
     digits = [b"12031965", b"19650312", b"120319651", b"1203196512345", b"40123456", b"7561000001",
@@ -220,6 +220,10 @@ def test_native_own_passes_find_every_occurrence_in_end_order() -> None:
     assert native.compile(digits + mixed) == b""  # nothing left for Hyperscan
     only_own = native.Engine(b"", digits, [None] * len(digits), 400, 48)
     assert only_own.scan(b"x12031965123456789") == [(0, 9), (2, 10), (3, 14)]
+    # A pattern with a run of 8 digits after a letter is found from that run: not before the text's start.
+    anchored = native.Engine(native.compile([b"E60493955123"]), [b"E60493955123"], [None], 400, 48)
+    assert native.compile([b"E60493955123"]) == b""
+    assert anchored.scan(b"60493955123;E60493955123;F60493955123") == [(0, 24)]
 
 
 @needs_native

@@ -27,9 +27,10 @@ typedef struct {
 } DigitSlot;
 
 typedef struct {
-    uint64_t rest;   /* the digits after the first 8, up to 8 of them, as bytes (zero-padded) */
+    uint64_t rest;   /* the bytes after its 8 anchor digits, up to 8 of them (zero-padded) */
     uint32_t id;     /* the pattern */
     uint32_t length; /* its length */
+    uint32_t offset; /* where its anchor starts in it: 0 for a digit string */
 } DigitPattern;
 
 typedef struct {
@@ -138,7 +139,8 @@ static int contains(const char *hay, Py_ssize_t size, const char *needle, Py_ssi
 /* --- the digit pass --------------------------------------------------------------------------------
  *
  * Most patterns are digit strings of 8 or more digits (birth dates as ddmmyyyy and yyyymmdd, NIR,
- * phones, IPP, mutuelle numbers), and the squeezed text of a dump is half digits: Hyperscan spent most
+ * phones, IPP, mutuelle numbers; a pattern with such a run after a letter is found from its run, its
+ * other bytes compared after), and the squeezed text of a dump is half digits: Hyperscan spent most
  * of a sweep on them, and the 8-digit birth dates alone gave it hundreds of thousands of hits. They
  * are found here instead: every 8-digit window of every digit run (found 16 bytes at a time with SSE2)
  * is read as one 64-bit word, tested in a bit filter (256 KiB, stays in the L2 cache), and only the
@@ -149,13 +151,16 @@ static int contains(const char *hay, Py_ssize_t size, const char *needle, Py_ssi
 #define DIGIT_PREFIX 8
 #define FILTER_BITS 21 /* 2^21 bits = 256 KiB: ~2 % of the windows pass for 50,000 patterns */
 
-static int is_digit_pattern(const char *bytes, Py_ssize_t length) {
-    if (length < DIGIT_PREFIX)
-        return 0;
-    for (Py_ssize_t i = 0; i < length; i++)
-        if (bytes[i] < '0' || bytes[i] > '9')
-            return 0;
-    return 1;
+static Py_ssize_t digit_anchor(const char *bytes, Py_ssize_t length) {
+    /* Where the pattern's first run of 8 digits starts (a digit string: 0), or -1 without one: the digit
+     * pass finds every pattern that has one (a letter-prefixed mutuelle number too) from it. */
+    Py_ssize_t run = 0;
+    for (Py_ssize_t i = 0; i < length; i++) {
+        run = (bytes[i] >= '0' && bytes[i] <= '9') ? run + 1 : 0;
+        if (run == DIGIT_PREFIX)
+            return i + 1 - DIGIT_PREFIX;
+    }
+    return -1;
 }
 
 static inline uint64_t load_word(const char *text) {
@@ -193,7 +198,7 @@ static int digit_index_build(DigitIndex *digits, char **patterns, const Py_ssize
     /* 0, or -1 with a Python error set. */
     Py_ssize_t n = 0;
     for (Py_ssize_t i = 0; i < count; i++)
-        n += is_digit_pattern(patterns[i], lengths[i]);
+        n += digit_anchor(patterns[i], lengths[i]) >= 0;
     digits->filter = PyMem_Calloc((size_t)1 << (FILTER_BITS - 6), sizeof(uint64_t));
     KeyedId *keyed = PyMem_Calloc((size_t)n + 1, sizeof(KeyedId));
     digits->found = PyMem_Calloc((size_t)n + 1, sizeof(DigitPattern));
@@ -209,15 +214,15 @@ static int digit_index_build(DigitIndex *digits, char **patterns, const Py_ssize
     }
     Py_ssize_t k = 0;
     for (Py_ssize_t i = 0; i < count; i++)
-        if (is_digit_pattern(patterns[i], lengths[i]))
-            keyed[k++] = (KeyedId){load_word(patterns[i]), (uint32_t)i};
+        if (digit_anchor(patterns[i], lengths[i]) >= 0)
+            keyed[k++] = (KeyedId){load_word(patterns[i] + digit_anchor(patterns[i], lengths[i])), (uint32_t)i};
     qsort(keyed, (size_t)n, sizeof *keyed, by_key_then_id);
     for (Py_ssize_t i = 0; i < n; i++) {
         uint64_t key = keyed[i].key;
         uint32_t id = keyed[i].id;
-        Py_ssize_t rest = lengths[id] - DIGIT_PREFIX;
-        digits->found[i] = (DigitPattern){0, id, (uint32_t)lengths[id]};
-        memcpy(&digits->found[i].rest, patterns[id] + DIGIT_PREFIX, (size_t)(rest < 8 ? rest : 8));
+        Py_ssize_t offset = digit_anchor(patterns[id], lengths[id]), rest = lengths[id] - offset - DIGIT_PREFIX;
+        digits->found[i] = (DigitPattern){0, id, (uint32_t)lengths[id], (uint32_t)offset};
+        memcpy(&digits->found[i].rest, patterns[id] + offset + DIGIT_PREFIX, (size_t)(rest < 8 ? rest : 8));
         digits->filter[filter_bit(key) >> 6] |= 1ULL << (filter_bit(key) & 63);
         uint32_t slot = table_slot(key, digits->mask);
         while (digits->slots[slot].count && digits->slots[slot].key != key)
@@ -247,7 +252,7 @@ static int digit_index_build(DigitIndex *digits, char **patterns, const Py_ssize
 #define SAMPLE_FILTER_BITS 21
 
 static int is_sampled_pattern(const char *bytes, Py_ssize_t length) {
-    return length >= SAMPLED_MIN && !is_digit_pattern(bytes, length);
+    return length >= SAMPLED_MIN && digit_anchor(bytes, length) < 0;
 }
 
 static inline uint32_t sample_bit(uint64_t key) { return (uint32_t)((key * 0x9E3779B97F4A7C15ULL) >> (64 - SAMPLE_FILTER_BITS)); }
@@ -486,19 +491,21 @@ static int scan_digits(ScanState *state) {
     for (size_t i = 0; i < candidates.used; i++) {
         if (i + AHEAD < candidates.used)
             __builtin_prefetch(&digits->found[(uint32_t)candidates.items[i + AHEAD]]);
-        Py_ssize_t at = (Py_ssize_t)(candidates.items[i] >> 32);
         const DigitPattern *pattern = &digits->found[(uint32_t)candidates.items[i]];
-        Py_ssize_t length = pattern->length, rest = length - DIGIT_PREFIX;
-        if (at + length > size)
+        Py_ssize_t at = (Py_ssize_t)(candidates.items[i] >> 32) - pattern->offset; /* where it would start */
+        Py_ssize_t length = pattern->length, rest = length - pattern->offset - DIGIT_PREFIX;
+        if (at < 0 || at + length > size)
             continue;
-        const char *after = data + at + DIGIT_PREFIX;
-        if (rest > 0) { /* the next up to 8 digits against the packed ones, then any beyond */
+        const char *after = data + at + pattern->offset + DIGIT_PREFIX;
+        if (rest > 0) { /* the next up to 8 bytes against the packed ones, then any beyond */
             uint64_t word = 0;
             memcpy(&word, after, (size_t)(rest < 8 ? rest : 8));
-            if (word != pattern->rest ||
-                (rest > 8 && memcmp(after + 8, engine->patterns[pattern->id] + 16, (size_t)(rest - 8)) != 0))
+            if (word != pattern->rest || (rest > 8 && memcmp(after + 8, engine->patterns[pattern->id] + pattern->offset + 16,
+                                                             (size_t)(rest - 8)) != 0))
                 continue;
         }
+        if (pattern->offset && memcmp(data + at, engine->patterns[pattern->id], pattern->offset) != 0)
+            continue; /* the bytes before its anchor */
         __builtin_prefetch(&engine->other_from[pattern->id]);
         __builtin_prefetch(&engine->other_to[pattern->id]);
         __builtin_prefetch(&engine->lengths[pattern->id]);
@@ -824,7 +831,7 @@ static PyObject *native_compile(PyObject *module, PyObject *arg) {
             PyErr_SetString(PyExc_TypeError, "patterns must be non-empty bytes");
             goto done;
         }
-        if (is_digit_pattern(PyBytes_AS_STRING(item), PyBytes_GET_SIZE(item)) ||
+        if (digit_anchor(PyBytes_AS_STRING(item), PyBytes_GET_SIZE(item)) >= 0 ||
             is_sampled_pattern(PyBytes_AS_STRING(item), PyBytes_GET_SIZE(item)))
             continue; /* the engine's digit and sampled passes find them */
         expressions[kept] = PyBytes_AS_STRING(item);
@@ -1193,7 +1200,7 @@ PyMODINIT_FUNC PyInit__native(void) {
     }
     /* Which patterns the core finds itself and leaves out of the Hyperscan database: part of the
      * cached database's identity (search._digest). */
-    if (PyModule_AddStringConstant(module, "OWN_PASSES", "digits>=" Py_STRINGIFY(DIGIT_PREFIX)
+    if (PyModule_AddStringConstant(module, "OWN_PASSES", "digit-runs>=" Py_STRINGIFY(DIGIT_PREFIX)
                                    " sampled>=" Py_STRINGIFY(SAMPLED_MIN)) < 0) {
         Py_DECREF(module);
         return NULL;
