@@ -19,7 +19,6 @@ from pathlib import Path
 
 import sqlite_utils
 
-from canary.generate.admin import default_seeds_dir
 from canary.normalize import fold
 from canary.watch.sweep.linkage import (
     ADDRESS_BITS,
@@ -177,6 +176,8 @@ def paused_gc() -> Iterator[None]:
 
 def _build(db: sqlite_utils.Database) -> SweepIndex:
     canaries: dict[str, CanaryInfo] = {}
+    from canary.generate.admin import default_seeds_dir  # here: a scan from the cached index needs no seeds
+
     seeds = default_seeds_dir()
     for canary_id, system, record_json in db.execute("SELECT id, system, record FROM canaries"):
         canaries[canary_id] = _canary_info(canary_id, system, json.loads(record_json), seeds)
