@@ -123,6 +123,39 @@ def test_archive_members_are_units_of_their_own(db, sweep_canaries, tmp_path, cl
         (local.files, local.bytes, local.skipped)
 
 
+def test_plain_tar_members_are_units_too(db, sweep_canaries, tmp_path, cluster, engine):
+    """A plain tar is listed from its headers; its members (a zip inside one of them) spread the same way."""
+    import gzip
+    import io
+    import tarfile
+    import zipfile
+
+    from canary.watch.sweep.cluster import scan_on_dask
+    from canary.watch.sweep.sources import expand
+
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as nested:
+        nested.writestr("deep/rows.csv", ROWS)
+    files = {"a/one.csv": (FILLER + ROWS).encode(), "a/two.csv.gz": gzip.compress(ROWS.encode()),
+             "b/inner.zip": inner.getvalue(), "b/nothing.txt": FILLER.encode()}
+    archive = tmp_path / "dump.tar"
+    with tarfile.open(archive, "w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    units, _skipped = expand([str(archive)], jobs=2)
+    assert [u.members for u in units] == [(name,) for name in files]
+    limits = Limits(engine=engine)
+    local = scan(build_index(db), [str(archive)], limits)
+    assert {f.file for f in local.findings} == {f"{archive}!a/one.csv", f"{archive}!a/two.csv.gz",
+                                                f"{archive}!b/inner.zip!deep/rows.csv"}
+    remote = scan_on_dask(build_index(db), [str(archive)], limits, cluster.scheduler_address)
+    assert _key(remote) == _key(local)
+    assert (remote.files, remote.bytes, remote.skipped) == (local.files, local.bytes, local.skipped) == \
+        (remote.files, remote.bytes, []) and remote.files == 4
+
+
 def test_an_archive_stays_one_unit_when_splitting_could_pass_a_bound(tmp_path):
     """Past sweep.max_expanded_bytes in declared sizes, as a spreadsheet, or unreadable: one unit, walked whole."""
     import zipfile
@@ -131,8 +164,8 @@ def test_an_archive_stays_one_unit_when_splitting_could_pass_a_bound(tmp_path):
 
     archive = _archive(tmp_path / "dump.zip")
     declared = sum(i.file_size for i in zipfile.ZipFile(archive).infolist())
-    assert len(archive_member_units(str(archive), declared, 8)) == 4
-    assert archive_member_units(str(archive), declared - 1, 8) == []
+    assert len(archive_member_units(str(archive), "zip", declared, 8)) == 4
+    assert archive_member_units(str(archive), "zip", declared - 1, 8) == []
     with zipfile.ZipFile(tmp_path / "book.xlsx", "w") as book:
         book.writestr("xl/workbook.xml", "<workbook/>")
         book.writestr("xl/worksheets/sheet1.xml", "<worksheet/>")

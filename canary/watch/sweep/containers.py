@@ -207,11 +207,16 @@ class Walker:
     def _tar(self, name: str, stream: Peekable, budget: Budget, depth: int) -> Iterator[Leaf]:
         with tarfile.open(fileobj=stream, mode="r|") as archive:
             for member in archive:
-                if not member.isfile():
-                    continue
-                handle = archive.extractfile(member)
-                if handle is not None:
-                    yield from self.leaves(f"{name}!{member.name}", handle, budget, depth + 1)
+                if member.isfile():
+                    yield from self.tar_member(name, archive, member, budget, depth)
+
+    def tar_member(self, name: str, archive: tarfile.TarFile, member: tarfile.TarInfo, budget: Budget,
+                   depth: int) -> Iterator[Leaf]:
+        """The leaves of one file of the tar ``name`` (at ``depth``): in a walk of the whole archive, or
+        without the others when the caller shared the members out (sources.archive_member_units)."""
+        handle = archive.extractfile(member)
+        if handle is not None:
+            yield from self.leaves(f"{name}!{member.name}", handle, budget, depth + 1)
 
     def _zip(self, name: str, handle: IO[bytes], budget: Budget, depth: int) -> Iterator[Leaf]:
         with zipfile.ZipFile(handle) as archive:

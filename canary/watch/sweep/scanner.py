@@ -8,6 +8,7 @@ import io
 import multiprocessing
 import os
 import queue
+import tarfile
 import threading
 import zipfile
 from collections.abc import Callable, Iterator
@@ -15,7 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from canary.watch.sweep.containers import Budget, Leaf, Walker, unreadable
+from canary.watch.sweep.containers import Budget, Leaf, Walker, kind_of, unreadable
 from canary.watch.sweep.index import SweepIndex
 from canary.watch.sweep.limits import Limits
 from canary.watch.sweep.linkage import Grader, records_in
@@ -99,14 +100,21 @@ class UnitScanner:
         self._scan_leaves(walker.leaves(name, stream, budget, path=path), result, walker, tick)
 
     def _scan_members(self, unit: Unit, result: UnitResult, walker: Walker) -> None:
-        """Some members of a zip archive, without the others: the same leaves, names and bounds as in a
-        walk of the whole archive (the caller shared them out, sources.archive_member_units)."""
+        """Some members of a zip or tar archive, without the others: the same leaves, names and bounds as
+        in a walk of the whole archive (the caller shared them out, sources.archive_member_units)."""
         assert unit.path is not None
         budget = Budget(self.limits.max_expanded_bytes)
-        with zipfile.ZipFile(unit.path) as archive:
+        with open(unit.path, "rb") as handle:
+            kind = kind_of(handle.read(4096))  # as the caller decided (sources._file_units)
+        if kind == "zip":
+            with zipfile.ZipFile(unit.path) as archive:
+                for member in unit.members:
+                    self._scan_leaves(walker.zip_member(unit.path, archive, archive.getinfo(member), budget, 0),
+                                      result, walker)
+            return
+        with tarfile.open(unit.path, "r:") as tar:
             for member in unit.members:
-                self._scan_leaves(walker.zip_member(unit.path, archive, archive.getinfo(member), budget, 0),
-                                  result, walker)
+                self._scan_leaves(walker.tar_member(unit.path, tar, tar.getmember(member), budget, 0), result, walker)
 
     def _scan_leaves(self, leaves: Iterator[Leaf], result: UnitResult, walker: Walker,
                      tick: Callable[[], None] | None = None) -> None:
