@@ -281,9 +281,20 @@ def time_dask(base: list[str], corpus: Path, mb: float, literal: dict[str, bool]
 
 def time_before(checkout: Path, db_path: Path, corpus: Path, mb: float, base: list[str]) -> None:
     """``scan --jobs 1`` of another checkout then of this one, twice each, alternating (the machine's load
-    drifts); the findings must be the same."""
+    drifts); the findings must be the same.
+
+    The other checkout scans a copy of the registry: each version keeps its own index and search caches
+    beside its registry (they differ between versions, and one shared file would be rebuilt at every run),
+    built by a first scan of an empty file."""
+    import sqlite3
+
     env = dict(os.environ, PYTHONPATH=str(checkout))
-    before_cmd = [sys.executable, "-m", "canary", "--db", str(db_path), "scan", "--json", str(corpus)]
+    before_db = db_path.with_name("before-" + db_path.name)
+    before_db.unlink(missing_ok=True)
+    with sqlite3.connect(db_path) as source, sqlite3.connect(before_db) as copy:
+        source.backup(copy)
+    before_cmd = [sys.executable, "-m", "canary", "--db", str(before_db), "scan", "--json", str(corpus)]
+    _run([*before_cmd[:-1], str(corpus.with_name("empty.txt"))], cwd=checkout, env=env)
     outputs = {}
     for _round in range(2):
         for label, cmd, kwargs in (("before", before_cmd, {"cwd": checkout, "env": env}),

@@ -72,6 +72,124 @@ def test_same_findings_as_a_local_scan(db, sweep_canaries, tmp_path, cluster, en
     assert [f.line for f in remote.findings if f.file.endswith("big.csv")] == [6001, 12002]
 
 
+def _archive(path: Path) -> Path:
+    """A zip of several members: sightings in two of them, one inside a gzip member, a corrupt member
+    (a wrong CRC, found once it is read) and a member of another name holding nothing."""
+    import gzip
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("export/one.csv", FILLER + ROWS)
+        archive.writestr("export/two.csv.gz", gzip.compress(("x;y\n" + ROWS).encode()))
+        archive.writestr("empty/nothing.txt", FILLER)
+        archive.writestr("export/broken.csv", ROWS)
+    data = bytearray(path.read_bytes())
+    # Corrupt the stored CRC of the last member in its central directory entry: it reads, then fails its check.
+    entry = data.rindex(b"PK\x01\x02")
+    data[entry + 16:entry + 20] = b"\x00\x00\x00\x00"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_archive_members_are_units_of_their_own(db, sweep_canaries, tmp_path, cluster, engine):
+    """Each member of a zip is a unit a different worker can take: same findings, files, bytes and skips as
+    a local scan of the whole archive, nothing counted twice."""
+    from canary.watch.sweep.cluster import scan_on_dask
+    from canary.watch.sweep.sources import expand
+
+    tmp_path.joinpath("drops").mkdir()
+    archive = _archive(tmp_path / "drops" / "dump.zip")
+    units, _skipped = expand([str(archive)], jobs=2)
+    assert sorted(u.members for u in units) == [("empty/nothing.txt",), ("export/broken.csv",), ("export/one.csv",),
+                                                ("export/two.csv.gz",)]
+    assert expand([str(archive)], jobs=1)[0] == [units[0].__class__(name=str(archive), path=str(archive),
+                                                                     size=archive.stat().st_size)]
+    limits = Limits(engine=engine)
+    local = scan(build_index(db), [str(archive)], limits)
+    assert {f.file for f in local.findings} == {f"{archive}!export/one.csv", f"{archive}!export/two.csv.gz"}
+    assert [s["file"] for s in local.skipped] == [f"{archive}!export/broken.csv"]
+    seen = _KeysSeen()
+    cluster.scheduler.add_plugin(seen)
+    try:
+        remote = scan_on_dask(build_index(db), [str(tmp_path / "drops")], limits, cluster.scheduler_address)
+    finally:
+        cluster.scheduler.remove_plugin(name=seen.name)
+    assert _key(remote) == _key(local)
+    assert (remote.files, remote.bytes, remote.skipped) == (local.files, local.bytes, local.skipped) \
+        and remote.files == 3  # the corrupt member is skipped, not counted
+    assert len([k for k in seen.keys if "-unit-" in str(k)]) == 4  # one task per member
+    pooled = scan(build_index(db), [str(archive)], limits, jobs=2)  # a local pool takes the members apart too
+    assert _key(pooled) == _key(local) and (pooled.files, pooled.bytes, pooled.skipped) == \
+        (local.files, local.bytes, local.skipped)
+
+
+def test_plain_tar_members_are_units_too(db, sweep_canaries, tmp_path, cluster, engine):
+    """A plain tar is listed from its headers; its members (a zip inside one of them) spread the same way."""
+    import gzip
+    import io
+    import tarfile
+    import zipfile
+
+    from canary.watch.sweep.cluster import scan_on_dask
+    from canary.watch.sweep.sources import expand
+
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as nested:
+        nested.writestr("deep/rows.csv", ROWS)
+    files = {"a/one.csv": (FILLER + ROWS).encode(), "a/two.csv.gz": gzip.compress(ROWS.encode()),
+             "b/inner.zip": inner.getvalue(), "b/nothing.txt": FILLER.encode()}
+    archive = tmp_path / "dump.tar"
+    with tarfile.open(archive, "w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    units, _skipped = expand([str(archive)], jobs=2)
+    assert [u.members for u in units] == [(name,) for name in files]
+    limits = Limits(engine=engine)
+    local = scan(build_index(db), [str(archive)], limits)
+    assert {f.file for f in local.findings} == {f"{archive}!a/one.csv", f"{archive}!a/two.csv.gz",
+                                                f"{archive}!b/inner.zip!deep/rows.csv"}
+    remote = scan_on_dask(build_index(db), [str(archive)], limits, cluster.scheduler_address)
+    assert _key(remote) == _key(local)
+    assert (remote.files, remote.bytes, remote.skipped) == (local.files, local.bytes, local.skipped) == \
+        (remote.files, remote.bytes, []) and remote.files == 4
+
+
+def test_an_archive_stays_one_unit_when_splitting_could_pass_a_bound(tmp_path):
+    """Past sweep.max_expanded_bytes in declared sizes, as a spreadsheet, or unreadable: one unit, walked whole."""
+    import zipfile
+
+    from canary.watch.sweep.sources import archive_member_units, expand
+
+    archive = _archive(tmp_path / "dump.zip")
+    declared = sum(i.file_size for i in zipfile.ZipFile(archive).infolist())
+    assert len(archive_member_units(str(archive), "zip", declared, 8)) == 4
+    assert archive_member_units(str(archive), "zip", declared - 1, 8) == []
+    with zipfile.ZipFile(tmp_path / "book.xlsx", "w") as book:
+        book.writestr("xl/workbook.xml", "<workbook/>")
+        book.writestr("xl/worksheets/sheet1.xml", "<worksheet/>")
+    (tmp_path / "cut.zip").write_bytes(archive.read_bytes()[:200])  # a local header, no central directory
+    for name in ("book.xlsx", "cut.zip"):
+        units, _skipped = expand([str(tmp_path / name)], jobs=4)
+        assert [(u.name, u.members) for u in units] == [(str(tmp_path / name), ())]
+
+
+def test_many_small_members_make_at_most_four_units_per_worker(tmp_path):
+    """Each unit reads the central directory again: 300 members for 2 workers make 8 units, in order."""
+    import zipfile
+
+    from canary.watch.sweep.sources import expand
+
+    with zipfile.ZipFile(tmp_path / "many.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        for i in range(300):
+            archive.writestr(f"rows/{i:03d}.csv", f"{i};DURAND;Paul;01/01/1950\n" * (1 + i % 7))
+    units, _skipped = expand([str(tmp_path / "many.zip")], jobs=2)
+    assert len(units) == 8
+    assert [m for u in units for m in u.members] == [f"rows/{i:03d}.csv" for i in range(300)]
+    assert max(u.size for u in units) < 2 * min(u.size for u in units)  # about the same compressed size
+
+
 class _Blocking(BaseHTTPRequestHandler):
     """Serves ROWS; the first ``server.hold`` requests wait (their worker is killed meanwhile)."""
 

@@ -97,9 +97,11 @@ def test_damaged_cache_is_rebuilt(db, sweep_canaries, engine) -> None:
     assert index.cache is not None
     StreamMatcher(index, engine)
     blob = index.cache.read_bytes()
-    index.cache.write_bytes(blob[:64] + b"\0" * (len(blob) - 64))  # right key, garbage database
+    # Right key, garbage database (the native one may be empty: its own passes find every pattern here).
+    garbage = b"\0" * max(len(blob) - 64, 64)
+    index.cache.write_bytes(blob[:64] + garbage)
     matcher = StreamMatcher(index, engine)
-    assert index.cache.read_bytes()[64:] != b"\0" * (len(blob) - 64)
+    assert index.cache.read_bytes()[64:] != garbage
     text = f"{HELENE['birth_name']};12/03/1965\n".encode()
     assert [f.canary_id for f in matcher.scan(iter([text]), "x.csv", "utf-8")] == ["sw0000"]
     assert oct(index.cache.stat().st_mode & 0o777) == "0o600"
@@ -109,9 +111,11 @@ def test_damaged_cache_is_rebuilt(db, sweep_canaries, engine) -> None:
 def test_native_engine_refuses_a_foreign_database() -> None:
     assert native is not None
     with pytest.raises(native.NativeError, match="cannot load"):
-        native.Engine(b"not a database", [1], [None], 400, 48)
+        native.Engine(b"not a database", [b"ABC"], [None], 400, 48)
     with pytest.raises(ValueError, match="differ"):
-        native.Engine(native.compile([b"ABC"]), [3, 4], [None], 400, 48)
+        native.Engine(native.compile([b"ABC"]), [b"ABC", b"ABCD"], [None], 400, 48)
+    with pytest.raises(TypeError, match="bytes"):
+        native.Engine(native.compile([b"ABC"]), [3], [None], 400, 48)
 
 
 def test_unknown_engine_is_a_clear_error() -> None:
@@ -181,3 +185,52 @@ def test_pre_check_looks_past_a_short_line_only_in_pretty_printed_records(db, sw
     for text, expected in ((rows, 0), (pretty, 1)):
         squeezed, _starts, _newlines = squeeze_blocks(text, "utf-8", 16 * 1024, matcher.native)
         assert len(matcher.search.hits(squeezed)) == expected, text
+
+
+def _every_occurrence(patterns: list[bytes], text: bytes) -> list[tuple[int, int]]:
+    """(pattern id, end offset) of every occurrence, overlapping ones included: what a search must report."""
+    hits = []
+    for pid, pattern in enumerate(patterns):
+        at = text.find(pattern)
+        while at >= 0:
+            hits.append((pid, at + len(pattern)))
+            at = text.find(pattern, at + 1)
+    return sorted(hits, key=lambda hit: (hit[1], hit[0]))
+
+
+@needs_native
+def test_native_own_passes_find_every_occurrence_in_end_order() -> None:
+    """Patterns with a run of 8 digits and other literals of 10+ bytes are found by the core's own passes,
+    not by Hyperscan: every occurrence, at the start and end of the text, overlapping, sharing prefixes, in
+    the order Hyperscan gives (end offset, then pattern)."""
+    assert native is not None
+    rng = random.Random(1515)
+    digits = [b"12031965", b"19650312", b"120319651", b"1203196512345", b"40123456", b"7561000001",
+              b"11111111", b"1111111111"]
+    mixed = [b"E604939551", b"293062A004201", b"HZ4K2M9Q7TX3B8N1C5V0", b"HELENELEFEVRE@MAILEXAMPLEFR",
+             b"ABCDEFGHIJ"]
+    short = [b"AB12CD", b"X1234567", b"1234567"]  # left to Hyperscan
+    patterns = digits + mixed + short
+    engine = native.Engine(native.compile(patterns), patterns, [None] * len(patterns), 400, 48)
+    noise = [b"0", b"7", b"1", b"A", b"Z", b";", b"\n", b"\x1e", b"123", b"99999"]
+    for _ in range(1500):
+        text = b"".join(rng.choice(patterns) if rng.random() < 0.3 else rng.choice(noise)
+                        for _ in range(rng.randrange(0, 40)))
+        assert engine.scan(text) == _every_occurrence(patterns, text), text
+    assert native.compile(digits + mixed) == b""  # nothing left for Hyperscan
+    only_own = native.Engine(b"", digits, [None] * len(digits), 400, 48)
+    assert only_own.scan(b"x12031965123456789") == [(0, 9), (2, 10), (3, 14)]
+    # A pattern with a run of 8 digits after a letter is found from that run: not before the text's start.
+    anchored = native.Engine(native.compile([b"E60493955123"]), [b"E60493955123"], [None], 400, 48)
+    assert native.compile([b"E60493955123"]) == b""
+    assert anchored.scan(b"60493955123;E60493955123;F60493955123") == [(0, 24)]
+
+
+@needs_native
+def test_native_contains_is_python_in() -> None:
+    assert native is not None
+    rng = random.Random(3)
+    for _ in range(2000):
+        hay = bytes(rng.choice(b"CREATBL1\n") for _ in range(rng.randrange(0, 70)))
+        needle = bytes(rng.choice(b"CREATBL1\n") for _ in range(rng.randrange(0, 7)))
+        assert native.contains(hay, needle) == (needle in hay), (hay, needle)

@@ -10,7 +10,7 @@ from pathlib import Path
 from canary.store.registry import add_canaries
 from canary.store.seeding import derive_token
 from canary.watch.sweep.index import build_index
-from canary.watch.sweep.index_cache import FORMAT
+from canary.watch.sweep.index_cache import FORMAT, LazyCanaries
 from tests.conftest import make_record
 
 
@@ -31,6 +31,17 @@ def test_index_is_cached_owner_only_and_reused(db, sweep_canaries) -> None:
     assert second.patterns == first.patterns and second.weak_others == first.weak_others
     assert set(second.canaries) == {c["id"] for c in sweep_canaries}
     assert second.cache == first.cache and second.registry == first.registry
+
+
+def test_cached_canaries_are_read_when_needed_and_equal_the_built_ones(db, sweep_canaries) -> None:
+    build_index(db)
+    cached = build_index(db)
+    built = build_index(db, use_cache=False)
+    assert isinstance(cached.canaries, LazyCanaries) and len(cached.canaries) == len(sweep_canaries)
+    assert "sw0001" in cached.canaries and "nobody" not in cached.canaries
+    assert all(cached.canaries[cid] == built.canaries[cid] for cid in built.canaries)
+    shipped = pickle.loads(pickle.dumps(cached))  # as a Dask worker receives it
+    assert shipped.canaries["sw0000"] == built.canaries["sw0000"]
 
 
 def test_a_new_canary_invalidates_the_cache(db, sweep_canaries) -> None:

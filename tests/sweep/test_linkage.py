@@ -124,6 +124,15 @@ def test_sql_columns_from_the_insert_and_from_create_table(scan_text, people):
     assert scan_text(created, "dump.sql") == {}
 
 
+def test_create_table_in_any_case_and_spacing_names_the_columns(scan_text, people):
+    """The column list is learnt whatever the case of CREATE TABLE and the blanks between its words."""
+    body = ("`patients` (\n  `patient_id` int NOT NULL,\n  `nom` varchar(255),\n  `prenom` varchar(255),\n"
+            "  `naissance` date\n);\nINSERT INTO `patients` VALUES (1,'RICHARD','Philippe','1962-09-30');\n")
+    assert scan_text("INSERT INTO `other` VALUES (1,'RICHARD','Philippe','1962-09-30');\n", "dump.sql")
+    for opening in ("create table ", "Create\tTable ", "CREATE\n  TABLE "):
+        assert scan_text(opening + body, "dump.sql") == {}, opening
+
+
 def test_json_keys_are_roles(scan_text, people):
     rows = [{"nom": "ADAM", "prenom": "Louis", "naissance": "1971-01-15"},
             {"nom": "ADAM", "prenom": "Pierre", "naissance": "1971-01-15"}]

@@ -17,7 +17,49 @@
 #include <Python.h>
 #include <string.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <hs/hs.h>
+
+typedef struct {
+    uint64_t key;   /* the first 8 digits of patterns, as the 64-bit word their bytes make */
+    uint32_t first; /* where those patterns start in DigitIndex.found */
+    uint32_t count; /* how many patterns share them; 0: an empty slot */
+} DigitSlot;
+
+typedef struct {
+    uint64_t rest;   /* the bytes after its 8 anchor digits, up to 8 of them (zero-padded) */
+    uint32_t id;     /* the pattern */
+    uint32_t length; /* its length */
+    uint32_t offset; /* where its anchor starts in it: 0 for a digit string */
+} DigitPattern;
+
+typedef struct {
+    uint64_t *filter;     /* a bit per hash of an 8-digit prefix */
+    DigitSlot *slots;     /* open addressing on the prefix */
+    uint32_t mask;        /* slots - 1 */
+    DigitPattern *found;  /* the patterns, sorted by prefix: what a slot's first/count point at */
+    Py_ssize_t patterns;
+} DigitIndex;
+
+typedef struct {
+    uint64_t key;   /* 8 bytes of a pattern, read as one word */
+    uint32_t first; /* where its entries start in SampleIndex.entries */
+    uint32_t count;
+} SampleSlot;
+
+typedef struct {
+    uint32_t id;     /* the pattern */
+    uint32_t offset; /* where those 8 bytes sit in it */
+} SampleEntry;
+
+typedef struct {
+    uint64_t *filter;      /* a bit per hash of an 8-byte piece */
+    SampleSlot *slots;     /* open addressing on the piece */
+    uint32_t mask;         /* slots - 1 */
+    SampleEntry *entries;  /* sorted by piece */
+    Py_ssize_t stride;     /* the text is read every `stride` bytes */
+    Py_ssize_t patterns;
+} SampleIndex;
 
 typedef struct {
     PyObject_HEAD
@@ -25,6 +67,8 @@ typedef struct {
     hs_scratch_t *scratch;
     Py_ssize_t count;       /* patterns */
     Py_ssize_t *lengths;    /* per pattern */
+    char **patterns;        /* per pattern, pointing into pattern_blob */
+    char *pattern_blob;
     Py_ssize_t *other_from; /* per pattern: first index in others_*, or -1 for a strong marker */
     Py_ssize_t *other_to;
     char **others_ptr;      /* the other halves, pointing into others_blob */
@@ -32,7 +76,10 @@ typedef struct {
     char *others_blob;
     Py_ssize_t window;
     Py_ssize_t short_line;
+    DigitIndex digits;      /* the all-digit patterns, found without Hyperscan */
+    SampleIndex samples;    /* the long other ones, found without Hyperscan */
     int busy;
+    int ready;
 } EngineObject;
 
 typedef struct {
@@ -46,6 +93,7 @@ typedef struct {
 } ScanState;
 
 static PyObject *NativeError;
+
 
 #define RECORD_SEPARATOR '\x1e' /* textnorm.RECORD_SEPARATOR */
 #define INDENT '\x1f'           /* textnorm.INDENT: starts the squeezed form of an indented line */
@@ -86,6 +134,201 @@ static int contains(const char *hay, Py_ssize_t size, const char *needle, Py_ssi
     return length <= size && memmem(hay, (size_t)size, needle, (size_t)length) != NULL;
 }
 #endif
+
+
+/* --- the digit pass --------------------------------------------------------------------------------
+ *
+ * Most patterns are digit strings of 8 or more digits (birth dates as ddmmyyyy and yyyymmdd, NIR,
+ * phones, IPP, mutuelle numbers; a pattern with such a run after a letter is found from its run, its
+ * other bytes compared after), and the squeezed text of a dump is half digits: Hyperscan spent most
+ * of a sweep on them, and the 8-digit birth dates alone gave it hundreds of thousands of hits. They
+ * are found here instead: every 8-digit window of every digit run (found 16 bytes at a time with SSE2)
+ * is read as one 64-bit word, tested in a bit filter (256 KiB, stays in the L2 cache), and only the
+ * windows that pass are looked up in a hash table of the patterns' first 8 digits, whose patterns are
+ * then compared whole. Hyperscan keeps the patterns neither this pass nor the sampled one below finds.
+ * Same hits, reported in the same order: by end offset, then pattern id. */
+
+#define DIGIT_PREFIX 8
+#define FILTER_BITS 21 /* 2^21 bits = 256 KiB: ~2 % of the windows pass for 50,000 patterns */
+
+static Py_ssize_t digit_anchor(const char *bytes, Py_ssize_t length) {
+    /* Where the pattern's first run of 8 digits starts (a digit string: 0), or -1 without one: the digit
+     * pass finds every pattern that has one (a letter-prefixed mutuelle number too) from it. */
+    Py_ssize_t run = 0;
+    for (Py_ssize_t i = 0; i < length; i++) {
+        run = (bytes[i] >= '0' && bytes[i] <= '9') ? run + 1 : 0;
+        if (run == DIGIT_PREFIX)
+            return i + 1 - DIGIT_PREFIX;
+    }
+    return -1;
+}
+
+static inline uint64_t load_word(const char *text) {
+    uint64_t word;
+    memcpy(&word, text, 8);
+    return word;
+}
+
+/* Multiplicative hashes of the 8 bytes as one word (no need to read them as a number). */
+static inline uint32_t filter_bit(uint64_t key) { return (uint32_t)((key * 0x9E3779B97F4A7C15ULL) >> (64 - FILTER_BITS)); }
+static inline uint32_t table_slot(uint64_t key, uint32_t mask) {
+    return (uint32_t)((key * 0xC2B2AE3D27D4EB4FULL) >> 29) & mask;
+}
+
+static void digit_index_free(DigitIndex *digits) {
+    PyMem_Free(digits->filter);
+    PyMem_Free(digits->slots);
+    PyMem_Free(digits->found);
+    memset(digits, 0, sizeof *digits);
+}
+
+typedef struct {
+    uint64_t key;
+    uint32_t id;
+} KeyedId;
+
+static int by_key_then_id(const void *a, const void *b) {
+    const KeyedId *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int digit_index_build(DigitIndex *digits, char **patterns, const Py_ssize_t *lengths, Py_ssize_t count) {
+    /* 0, or -1 with a Python error set. */
+    Py_ssize_t n = 0;
+    for (Py_ssize_t i = 0; i < count; i++)
+        n += digit_anchor(patterns[i], lengths[i]) >= 0;
+    digits->filter = PyMem_Calloc((size_t)1 << (FILTER_BITS - 6), sizeof(uint64_t));
+    KeyedId *keyed = PyMem_Calloc((size_t)n + 1, sizeof(KeyedId));
+    digits->found = PyMem_Calloc((size_t)n + 1, sizeof(DigitPattern));
+    uint32_t capacity = 16;
+    while (capacity < 2 * (uint32_t)n + 16)
+        capacity *= 2;
+    digits->mask = capacity - 1;
+    digits->slots = PyMem_Calloc((size_t)capacity, sizeof(DigitSlot));
+    if (!digits->filter || !keyed || !digits->found || !digits->slots) {
+        PyMem_Free(keyed);
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t k = 0;
+    for (Py_ssize_t i = 0; i < count; i++)
+        if (digit_anchor(patterns[i], lengths[i]) >= 0)
+            keyed[k++] = (KeyedId){load_word(patterns[i] + digit_anchor(patterns[i], lengths[i])), (uint32_t)i};
+    qsort(keyed, (size_t)n, sizeof *keyed, by_key_then_id);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint64_t key = keyed[i].key;
+        uint32_t id = keyed[i].id;
+        Py_ssize_t offset = digit_anchor(patterns[id], lengths[id]), rest = lengths[id] - offset - DIGIT_PREFIX;
+        digits->found[i] = (DigitPattern){0, id, (uint32_t)lengths[id], (uint32_t)offset};
+        memcpy(&digits->found[i].rest, patterns[id] + offset + DIGIT_PREFIX, (size_t)(rest < 8 ? rest : 8));
+        digits->filter[filter_bit(key) >> 6] |= 1ULL << (filter_bit(key) & 63);
+        uint32_t slot = table_slot(key, digits->mask);
+        while (digits->slots[slot].count && digits->slots[slot].key != key)
+            slot = (slot + 1) & digits->mask;
+        if (!digits->slots[slot].count) {
+            digits->slots[slot].key = key;
+            digits->slots[slot].first = (uint32_t)i;
+        }
+        digits->slots[slot].count++;
+    }
+    digits->patterns = n;
+    PyMem_Free(keyed);
+    return 0;
+}
+
+
+/* --- the sampled pass -------------------------------------------------------------------------------
+ *
+ * The other long patterns (callback tokens of 20 characters, e-mail addresses, hostnames: SAMPLED_MIN
+ * bytes or more) need no look at every position: with the shortest of them m bytes long, any
+ * occurrence holds a whole 8-byte piece starting at a multiple of stride = m - 7. The text is read
+ * there only, each 8-byte word through a bit filter and a hash table of the patterns' pieces at offsets
+ * 0..stride-1 (so each occurrence is found once, from the first sample inside it), and the candidates
+ * compared whole. Hyperscan is left with the short ones, if any. */
+
+#define SAMPLED_MIN 10
+#define SAMPLE_FILTER_BITS 21
+
+static int is_sampled_pattern(const char *bytes, Py_ssize_t length) {
+    return length >= SAMPLED_MIN && digit_anchor(bytes, length) < 0;
+}
+
+static inline uint32_t sample_bit(uint64_t key) { return (uint32_t)((key * 0x9E3779B97F4A7C15ULL) >> (64 - SAMPLE_FILTER_BITS)); }
+static inline uint32_t sample_slot(uint64_t key, uint32_t mask) {
+    return (uint32_t)((key * 0xC2B2AE3D27D4EB4FULL) >> 29) & mask;
+}
+
+static void sample_index_free(SampleIndex *samples) {
+    PyMem_Free(samples->filter);
+    PyMem_Free(samples->slots);
+    PyMem_Free(samples->entries);
+    memset(samples, 0, sizeof *samples);
+}
+
+typedef struct {
+    uint64_t key;
+    SampleEntry entry;
+} KeyedEntry;
+
+static int by_piece(const void *a, const void *b) {
+    const KeyedEntry *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    if (x->entry.id != y->entry.id)
+        return x->entry.id < y->entry.id ? -1 : 1;
+    return x->entry.offset < y->entry.offset ? -1 : x->entry.offset > y->entry.offset;
+}
+
+static int sample_index_build(SampleIndex *samples, char **patterns, const Py_ssize_t *lengths, Py_ssize_t count) {
+    /* 0, or -1 with a Python error set. */
+    Py_ssize_t shortest = 0;
+    for (Py_ssize_t i = 0; i < count; i++)
+        if (is_sampled_pattern(patterns[i], lengths[i])) {
+            samples->patterns++;
+            if (!shortest || lengths[i] < shortest)
+                shortest = lengths[i];
+        }
+    if (!samples->patterns)
+        return 0;
+    samples->stride = shortest - 7;
+    Py_ssize_t n = samples->patterns * samples->stride;
+    samples->filter = PyMem_Calloc((size_t)1 << (SAMPLE_FILTER_BITS - 6), sizeof(uint64_t));
+    KeyedEntry *keyed = PyMem_Calloc((size_t)n + 1, sizeof(KeyedEntry));
+    samples->entries = PyMem_Calloc((size_t)n + 1, sizeof(SampleEntry));
+    uint32_t capacity = 16;
+    while (capacity < 2 * (uint32_t)n + 16)
+        capacity *= 2;
+    samples->mask = capacity - 1;
+    samples->slots = PyMem_Calloc((size_t)capacity, sizeof(SampleSlot));
+    if (!samples->filter || !keyed || !samples->entries || !samples->slots) {
+        PyMem_Free(keyed);
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t k = 0;
+    for (Py_ssize_t i = 0; i < count; i++)
+        if (is_sampled_pattern(patterns[i], lengths[i]))
+            for (Py_ssize_t offset = 0; offset < samples->stride; offset++)
+                keyed[k++] = (KeyedEntry){load_word(patterns[i] + offset), {(uint32_t)i, (uint32_t)offset}};
+    qsort(keyed, (size_t)n, sizeof *keyed, by_piece);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint64_t key = keyed[i].key;
+        samples->entries[i] = keyed[i].entry;
+        samples->filter[sample_bit(key) >> 6] |= 1ULL << (sample_bit(key) & 63);
+        uint32_t slot = sample_slot(key, samples->mask);
+        while (samples->slots[slot].count && samples->slots[slot].key != key)
+            slot = (slot + 1) & samples->mask;
+        if (!samples->slots[slot].count) {
+            samples->slots[slot].key = key;
+            samples->slots[slot].first = (uint32_t)i;
+        }
+        samples->slots[slot].count++;
+    }
+    PyMem_Free(keyed);
+    return 0;
+}
 
 static int other_half_near(const EngineObject *engine, const char *data, Py_ssize_t size, unsigned int id,
                            Py_ssize_t end) {
@@ -150,12 +393,199 @@ static int on_match(unsigned int id, unsigned long long from, unsigned long long
     return 0;
 }
 
+
+static inline int may_start_pattern(const DigitIndex *digits, uint64_t key) {
+    uint32_t bit = filter_bit(key);
+    return (digits->filter[bit >> 6] >> (bit & 63)) & 1;
+}
+
+static inline int is_digit(char c) { return (unsigned char)(c - '0') < 10; }
+
+#ifdef __SSE2__
+static inline unsigned digit_mask16(const char *text) {
+    /* Bit i set when text[i] is an ASCII digit. */
+    __m128i v = _mm_loadu_si128((const __m128i *)text);
+    __m128i shifted = _mm_sub_epi8(v, _mm_set1_epi8((char)('0' + 128))); /* '0'..'9' -> -128..-119 */
+    return (unsigned)_mm_movemask_epi8(_mm_cmplt_epi8(shifted, _mm_set1_epi8(-128 + 10)));
+}
+#endif
+
+/* A growable array of 64-bit words (the digit pass works in batches, see scan_digits). */
+typedef struct {
+    uint64_t *items;
+    size_t used, capacity;
+} Words;
+
+static int words_push(Words *words, uint64_t value) {
+    if (words->used == words->capacity) {
+        size_t capacity = words->capacity ? words->capacity * 2 : 4096;
+        uint64_t *grown = realloc(words->items, capacity * sizeof *grown);
+        if (!grown)
+            return -1;
+        words->items = grown;
+        words->capacity = capacity;
+    }
+    words->items[words->used++] = value;
+    return 0;
+}
+
+#define AHEAD 16 /* prefetch distance, in batch entries */
+
+static int scan_digits(ScanState *state) {
+    /* Every 8-digit window of the text through the filter; nonzero when the scan was stopped.
+     *
+     * The tables do not fit the L1 cache and most of the time would go to waiting for them, so the
+     * work goes in batches, each prefetching the memory the next one reads a few entries ahead:
+     * windows that pass the filter, then the patterns of their prefix, then the pre-check of those
+     * whose digits match whole. */
+    const EngineObject *engine = state->engine;
+    const DigitIndex *digits = &engine->digits;
+    const char *data = state->data;
+    Py_ssize_t size = state->size, p = 0;
+    if (!digits->patterns)
+        return 0;
+    Words windows = {0}, candidates = {0};
+    int stopped = 0;
+#ifdef __SSE2__
+    /* 16 window starts at a time: a start needs 8 digits, read from a 32-byte digit mask. */
+    unsigned next = size >= 16 ? digit_mask16(data) : 0;
+    for (; p + 32 <= size; p += 16) {
+        unsigned here = next;
+        next = digit_mask16(data + p + 16);
+        uint32_t both = here | (next << 16);
+        both &= both >> 1;
+        both &= both >> 2;
+        both &= both >> 4;
+        unsigned starts = both & 0xFFFF;
+        while (starts) {
+            Py_ssize_t at = p + __builtin_ctz(starts);
+            if (may_start_pattern(digits, load_word(data + at)) && words_push(&windows, (uint64_t)at) < 0)
+                goto out_of_memory;
+            starts &= starts - 1;
+        }
+    }
+#endif
+    for (; p + DIGIT_PREFIX <= size; p++) { /* the last starts, one by one */
+        int all = 1;
+        for (int k = 0; k < DIGIT_PREFIX && all; k++)
+            all = is_digit(data[p + k]);
+        if (all && may_start_pattern(digits, load_word(data + p)) && words_push(&windows, (uint64_t)p) < 0)
+            goto out_of_memory;
+    }
+    /* The prefixes' patterns: (window start, index in digits->found). */
+    for (size_t i = 0; i < windows.used; i++) {
+        if (i + AHEAD < windows.used)
+            __builtin_prefetch(&digits->slots[table_slot(load_word(data + windows.items[i + AHEAD]), digits->mask)]);
+        uint64_t key = load_word(data + windows.items[i]);
+        uint32_t slot = table_slot(key, digits->mask);
+        while (digits->slots[slot].count && digits->slots[slot].key != key)
+            slot = (slot + 1) & digits->mask;
+        if (!digits->slots[slot].count)
+            continue;
+        for (uint32_t k = digits->slots[slot].first; k < digits->slots[slot].first + digits->slots[slot].count; k++)
+            if (words_push(&candidates, windows.items[i] << 32 | k) < 0)
+                goto out_of_memory;
+    }
+    /* Whole patterns, then their pre-check (on_match). */
+    windows.used = 0;
+    for (size_t i = 0; i < candidates.used; i++) {
+        if (i + AHEAD < candidates.used)
+            __builtin_prefetch(&digits->found[(uint32_t)candidates.items[i + AHEAD]]);
+        const DigitPattern *pattern = &digits->found[(uint32_t)candidates.items[i]];
+        Py_ssize_t at = (Py_ssize_t)(candidates.items[i] >> 32) - pattern->offset; /* where it would start */
+        Py_ssize_t length = pattern->length, rest = length - pattern->offset - DIGIT_PREFIX;
+        if (at < 0 || at + length > size)
+            continue;
+        const char *after = data + at + pattern->offset + DIGIT_PREFIX;
+        if (rest > 0) { /* the next up to 8 bytes against the packed ones, then any beyond */
+            uint64_t word = 0;
+            memcpy(&word, after, (size_t)(rest < 8 ? rest : 8));
+            if (word != pattern->rest || (rest > 8 && memcmp(after + 8, engine->patterns[pattern->id] + pattern->offset + 16,
+                                                             (size_t)(rest - 8)) != 0))
+                continue;
+        }
+        if (pattern->offset && memcmp(data + at, engine->patterns[pattern->id], pattern->offset) != 0)
+            continue; /* the bytes before its anchor */
+        __builtin_prefetch(&engine->other_from[pattern->id]);
+        __builtin_prefetch(&engine->other_to[pattern->id]);
+        __builtin_prefetch(&engine->lengths[pattern->id]);
+        if (words_push(&windows, (uint64_t)(at + length) << 32 | pattern->id) < 0)
+            goto out_of_memory;
+    }
+    for (size_t i = 0; i < windows.used && !stopped; i++) {
+        if (i + AHEAD / 2 < windows.used) {
+            Py_ssize_t from = engine->other_from[(uint32_t)windows.items[i + AHEAD / 2]];
+            if (from >= 0) {
+                __builtin_prefetch(&engine->others_ptr[from]);
+                __builtin_prefetch(&engine->others_len[from]);
+            }
+        }
+        if (i + AHEAD / 4 < windows.used) { /* the other halves themselves, their pointers fetched by now */
+            uint32_t id = (uint32_t)windows.items[i + AHEAD / 4];
+            for (Py_ssize_t k = engine->other_from[id]; k >= 0 && k < engine->other_to[id] && k < engine->other_from[id] + 4; k++)
+                __builtin_prefetch(engine->others_ptr[k]);
+        }
+        stopped = on_match((uint32_t)windows.items[i], 0, windows.items[i] >> 32, 0, state);
+    }
+    free(windows.items);
+    free(candidates.items);
+    return stopped;
+out_of_memory:
+    free(windows.items);
+    free(candidates.items);
+    state->failed = 1;
+    return 1;
+}
+
+
+static int scan_samples(ScanState *state) {
+    /* The long non-digit patterns, from a sample every `stride` bytes; nonzero when the scan was stopped. */
+    const EngineObject *engine = state->engine;
+    const SampleIndex *samples = &engine->samples;
+    const char *data = state->data;
+    Py_ssize_t size = state->size;
+    if (!samples->patterns)
+        return 0;
+    Words passed = {0};
+    int stopped = 0;
+    for (Py_ssize_t p = 0; p + 8 <= size; p += samples->stride) {
+        uint32_t bit = sample_bit(load_word(data + p));
+        if (((samples->filter[bit >> 6] >> (bit & 63)) & 1) && words_push(&passed, (uint64_t)p) < 0) {
+            state->failed = 1;
+            free(passed.items);
+            return 1;
+        }
+    }
+    for (size_t i = 0; i < passed.used && !stopped; i++) {
+        if (i + AHEAD < passed.used)
+            __builtin_prefetch(&samples->slots[sample_slot(load_word(data + passed.items[i + AHEAD]), samples->mask)]);
+        Py_ssize_t p = (Py_ssize_t)passed.items[i];
+        uint64_t key = load_word(data + p);
+        uint32_t slot = sample_slot(key, samples->mask);
+        while (samples->slots[slot].count && samples->slots[slot].key != key)
+            slot = (slot + 1) & samples->mask;
+        for (uint32_t k = samples->slots[slot].first; k < samples->slots[slot].first + samples->slots[slot].count; k++) {
+            uint32_t id = samples->entries[k].id;
+            Py_ssize_t start = p - (Py_ssize_t)samples->entries[k].offset, length = engine->lengths[id];
+            if (start >= 0 && start + length <= size && memcmp(data + start, engine->patterns[id], (size_t)length) == 0 &&
+                (stopped = on_match(id, (unsigned long long)start, (unsigned long long)(start + length), 0, state)))
+                break;
+        }
+    }
+    free(passed.items);
+    return stopped;
+}
+
 static void engine_free_fields(EngineObject *self) {
     if (self->scratch)
         hs_free_scratch(self->scratch);
     if (self->database)
         hs_free_database(self->database);
     PyMem_Free(self->lengths);
+    PyMem_Free(self->patterns);
+    PyMem_Free(self->pattern_blob);
+    digit_index_free(&self->digits);
+    sample_index_free(&self->samples);
     PyMem_Free(self->other_from);
     PyMem_Free(self->other_to);
     PyMem_Free(self->others_ptr);
@@ -166,6 +596,9 @@ static void engine_free_fields(EngineObject *self) {
     self->lengths = self->other_from = self->other_to = self->others_len = NULL;
     self->others_ptr = NULL;
     self->others_blob = NULL;
+    self->patterns = NULL;
+    self->pattern_blob = NULL;
+    self->ready = 0;
 }
 
 static void engine_dealloc(EngineObject *self) {
@@ -174,7 +607,7 @@ static void engine_dealloc(EngineObject *self) {
 }
 
 static int engine_init(EngineObject *self, PyObject *args, PyObject *kwargs) {
-    static char *keywords[] = {"serialized", "lengths", "others", "window", "short_line", NULL};
+    static char *keywords[] = {"serialized", "patterns", "others", "window", "short_line", NULL};
     Py_buffer blob;
     PyObject *lengths, *others;
     Py_ssize_t window, short_line;
@@ -188,13 +621,13 @@ static int engine_init(EngineObject *self, PyObject *args, PyObject *kwargs) {
     }
     engine_free_fields(self);
     int result = -1;
-    PyObject *lengths_seq = PySequence_Fast(lengths, "lengths must be a sequence");
+    PyObject *lengths_seq = PySequence_Fast(lengths, "patterns must be a sequence of bytes");
     PyObject *others_seq = lengths_seq ? PySequence_Fast(others, "others must be a sequence") : NULL;
     if (!others_seq)
         goto done;
     Py_ssize_t count = PySequence_Fast_GET_SIZE(lengths_seq);
     if (PySequence_Fast_GET_SIZE(others_seq) != count) {
-        PyErr_SetString(PyExc_ValueError, "lengths and others differ in length");
+        PyErr_SetString(PyExc_ValueError, "patterns and others differ in length");
         goto done;
     }
     self->count = count;
@@ -203,20 +636,21 @@ static int engine_init(EngineObject *self, PyObject *args, PyObject *kwargs) {
     self->lengths = PyMem_Calloc((size_t)count + 1, sizeof(Py_ssize_t));
     self->other_from = PyMem_Calloc((size_t)count + 1, sizeof(Py_ssize_t));
     self->other_to = PyMem_Calloc((size_t)count + 1, sizeof(Py_ssize_t));
-    if (!self->lengths || !self->other_from || !self->other_to) {
+    self->patterns = PyMem_Calloc((size_t)count + 1, sizeof(char *));
+    if (!self->lengths || !self->other_from || !self->other_to || !self->patterns) {
         PyErr_NoMemory();
         goto done;
     }
     /* First pass: sizes. */
-    Py_ssize_t total_others = 0, total_bytes = 0;
+    Py_ssize_t total_others = 0, total_bytes = 0, total_pattern_bytes = 0;
     for (Py_ssize_t i = 0; i < count; i++) {
-        Py_ssize_t length = PyLong_AsSsize_t(PySequence_Fast_GET_ITEM(lengths_seq, i));
-        if (length < 0) {
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_ValueError, "negative pattern length");
+        PyObject *pattern = PySequence_Fast_GET_ITEM(lengths_seq, i);
+        if (!PyBytes_Check(pattern) || PyBytes_GET_SIZE(pattern) == 0) {
+            PyErr_SetString(PyExc_TypeError, "patterns must be non-empty bytes");
             goto done;
         }
-        self->lengths[i] = length;
+        self->lengths[i] = PyBytes_GET_SIZE(pattern);
+        total_pattern_bytes += self->lengths[i];
         PyObject *item = PySequence_Fast_GET_ITEM(others_seq, i);
         if (item == Py_None)
             continue;
@@ -241,6 +675,20 @@ static int engine_init(EngineObject *self, PyObject *args, PyObject *kwargs) {
         PyErr_NoMemory();
         goto done;
     }
+    self->pattern_blob = PyMem_Malloc((size_t)total_pattern_bytes + 1);
+    if (!self->pattern_blob) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0, at = 0; i < count; i++) {
+        memcpy(self->pattern_blob + at, PyBytes_AS_STRING(PySequence_Fast_GET_ITEM(lengths_seq, i)),
+               (size_t)self->lengths[i]);
+        self->patterns[i] = self->pattern_blob + at;
+        at += self->lengths[i];
+    }
+    if (digit_index_build(&self->digits, self->patterns, self->lengths, count) < 0 ||
+        sample_index_build(&self->samples, self->patterns, self->lengths, count) < 0)
+        goto done;
     /* Second pass: copy. */
     Py_ssize_t k_all = 0, offset = 0;
     for (Py_ssize_t i = 0; i < count; i++) {
@@ -261,14 +709,16 @@ static int engine_init(EngineObject *self, PyObject *args, PyObject *kwargs) {
         }
         self->other_to[i] = k_all;
     }
-    if (hs_deserialize_database(blob.buf, (size_t)blob.len, &self->database) != HS_SUCCESS) {
+    /* An empty database: every pattern is a digit string (native.compile left them all out). */
+    if (blob.len > 0 && hs_deserialize_database(blob.buf, (size_t)blob.len, &self->database) != HS_SUCCESS) {
         PyErr_SetString(NativeError, "cannot load the compiled search (stale or corrupt cache)");
         goto done;
     }
-    if (hs_alloc_scratch(self->database, &self->scratch) != HS_SUCCESS) {
+    if (self->database && hs_alloc_scratch(self->database, &self->scratch) != HS_SUCCESS) {
         PyErr_SetString(NativeError, "cannot allocate Hyperscan scratch space");
         goto done;
     }
+    self->ready = 1;
     result = 0;
 done:
     Py_XDECREF(lengths_seq);
@@ -279,11 +729,18 @@ done:
     return result;
 }
 
+static int by_end_then_id(const void *a, const void *b) {
+    const unsigned long long *x = a, *y = b;
+    if (x[1] != y[1])
+        return x[1] < y[1] ? -1 : 1;
+    return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
 static PyObject *engine_scan(EngineObject *self, PyObject *args) {
     Py_buffer data;
     if (!PyArg_ParseTuple(args, "y*", &data))
         return NULL;
-    if (!self->database) {
+    if (!self->ready) {
         PyBuffer_Release(&data);
         PyErr_SetString(NativeError, "engine not initialised");
         return NULL;
@@ -299,10 +756,16 @@ static PyObject *engine_scan(EngineObject *self, PyObject *args) {
         return NULL;
     }
     ScanState state = {self, data.buf, data.len, NULL, 0, 0, 0};
-    hs_error_t error;
+    hs_error_t error = HS_SUCCESS;
     self->busy = 1;
     Py_BEGIN_ALLOW_THREADS
-    error = hs_scan(self->database, data.buf, (unsigned int)data.len, 0, self->scratch, on_match, &state);
+    if (self->database)
+        error = hs_scan(self->database, data.buf, (unsigned int)data.len, 0, self->scratch, on_match, &state);
+    if (error == HS_SUCCESS && !state.failed && !scan_digits(&state))
+        scan_samples(&state);
+    /* Hyperscan reports by end offset; the digit pass by start: one order for both, (end, id). */
+    if (!state.failed)
+        qsort(state.hits, (size_t)state.used / 2, 2 * sizeof *state.hits, by_end_then_id);
     Py_END_ALLOW_THREADS
     self->busy = 0;
     PyBuffer_Release(&data);
@@ -337,7 +800,7 @@ static PyTypeObject EngineType = {
     .tp_name = "canary.watch.sweep._native.Engine",
     .tp_basicsize = sizeof(EngineObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Engine(serialized, lengths, others, window, short_line): a loaded search and its pair plan.",
+    .tp_doc = "Engine(serialized, patterns, others, window, short_line): a loaded search and its pair plan.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)engine_init,
     .tp_dealloc = (destructor)engine_dealloc,
@@ -345,7 +808,8 @@ static PyTypeObject EngineType = {
 };
 
 static PyObject *native_compile(PyObject *module, PyObject *arg) {
-    /* compile(patterns: list[bytes]) -> bytes: a serialized literal database, pattern i with id i. */
+    /* compile(patterns: list[bytes]) -> bytes: a serialized literal database, pattern i with id i, of the
+     * patterns the digit pass does not find (empty bytes when it finds them all). */
     (void)module;
     PyObject *seq = PySequence_Fast(arg, "patterns must be a sequence of bytes");
     if (!seq)
@@ -360,21 +824,29 @@ static PyObject *native_compile(PyObject *module, PyObject *arg) {
         PyErr_NoMemory();
         goto done;
     }
+    unsigned int kept = 0;
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
         if (!PyBytes_Check(item) || PyBytes_GET_SIZE(item) == 0) {
             PyErr_SetString(PyExc_TypeError, "patterns must be non-empty bytes");
             goto done;
         }
-        expressions[i] = PyBytes_AS_STRING(item);
-        lengths[i] = (size_t)PyBytes_GET_SIZE(item);
-        ids[i] = (unsigned int)i;
+        if (digit_anchor(PyBytes_AS_STRING(item), PyBytes_GET_SIZE(item)) >= 0 ||
+            is_sampled_pattern(PyBytes_AS_STRING(item), PyBytes_GET_SIZE(item)))
+            continue; /* the engine's digit and sampled passes find them */
+        expressions[kept] = PyBytes_AS_STRING(item);
+        lengths[kept] = (size_t)PyBytes_GET_SIZE(item);
+        ids[kept++] = (unsigned int)i;
+    }
+    if (kept == 0) {
+        result = PyBytes_FromStringAndSize("", 0);
+        goto done;
     }
     hs_database_t *database = NULL;
     hs_compile_error_t *error = NULL;
     hs_error_t status;
     Py_BEGIN_ALLOW_THREADS
-    status = hs_compile_lit_multi(expressions, flags, ids, lengths, (unsigned int)count, HS_MODE_BLOCK, NULL,
+    status = hs_compile_lit_multi(expressions, flags, ids, lengths, kept, HS_MODE_BLOCK, NULL,
                                   &database, &error);
     Py_END_ALLOW_THREADS
     if (status != HS_SUCCESS) {
@@ -669,6 +1141,22 @@ done:
     return result;
 }
 
+static PyObject *native_contains(PyObject *module, PyObject *args) {
+    /* contains(haystack, needle) -> bool: `needle in haystack`, several times faster on squeezed text
+     * (CPython's search stalls on its many upper-case letters; this one compares first and last bytes). */
+    (void)module;
+    Py_buffer haystack, needle;
+    if (!PyArg_ParseTuple(args, "y*y*", &haystack, &needle))
+        return NULL;
+    int found;
+    Py_BEGIN_ALLOW_THREADS
+    found = contains(haystack.buf, haystack.len, needle.buf, needle.len);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&haystack);
+    PyBuffer_Release(&needle);
+    return PyBool_FromLong(found);
+}
+
 static PyObject *native_version(PyObject *module, PyObject *unused) {
     (void)module;
     (void)unused;
@@ -676,9 +1164,12 @@ static PyObject *native_version(PyObject *module, PyObject *unused) {
 }
 
 static PyMethodDef module_methods[] = {
-    {"compile", native_compile, METH_O, "compile(patterns) -> bytes: a serialized literal Hyperscan database."},
+    {"compile", native_compile, METH_O,
+     "compile(patterns) -> bytes: a serialized literal Hyperscan database of the patterns that are not digit "
+     "strings of 8 digits or more (the engine's digit pass finds those); pattern i keeps id i."},
     {"squeeze_slices", native_squeeze_slices, METH_VARARGS,
      "squeeze_slices(data, table, delete, rewrites, cuts) -> (squeezed, starts, newlines_before)."},
+    {"contains", native_contains, METH_VARARGS, "contains(haystack, needle) -> bool: needle in haystack."},
     {"version", native_version, METH_NOARGS, "The Hyperscan library version this module runs on."},
     {NULL, NULL, 0, NULL},
 };
@@ -704,6 +1195,13 @@ PyMODINIT_FUNC PyInit__native(void) {
     NativeError = PyErr_NewException("canary.watch.sweep._native.NativeError", PyExc_RuntimeError, NULL);
     if (!NativeError || PyModule_AddObject(module, "NativeError", NativeError) < 0) {
         Py_XDECREF(NativeError);
+        Py_DECREF(module);
+        return NULL;
+    }
+    /* Which patterns the core finds itself and leaves out of the Hyperscan database: part of the
+     * cached database's identity (search._digest). */
+    if (PyModule_AddStringConstant(module, "OWN_PASSES", "digit-runs>=" Py_STRINGIFY(DIGIT_PREFIX)
+                                   " sampled>=" Py_STRINGIFY(SAMPLED_MIN)) < 0) {
         Py_DECREF(module);
         return NULL;
     }

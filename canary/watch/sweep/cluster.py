@@ -103,7 +103,7 @@ def _scan_with(client: Client, scheduler: str, index: SweepIndex, inputs: list[s
         raise CanaryError(f"Dask scheduler {scheduler} has no worker (waited {timeout:g} s)") from exc
     threads = sum(client.nthreads().values())
     # As many byte ranges per big file as --jobs would make for the cluster's threads.
-    units, skipped = expand(inputs, max(2, threads), index.private_files(), split_min)
+    units, skipped = expand(inputs, max(2, threads), index.private_files(), split_min, limits.max_expanded_bytes)
     report = ScanReport(skipped=list(skipped))
     local = UnitScanner(index, limits)  # compiles (or loads the cached) search once, here
     engine = "native" if local.matcher.native is not None else "python"

@@ -110,12 +110,19 @@ class Peekable(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
+    def read(self, size: int | None = -1, /) -> bytes:
+        """What ``readinto`` gives, without its two copies (into a buffer, then into the bytes returned):
+        a text leaf is read through here, so every byte of a plain dump would be copied twice more."""
+        if size is None or size < 0:
+            return self.readall()
         if self.pos < len(self.head):
-            data = self.head[self.pos:self.pos + len(buffer)]
+            data = self.head[self.pos:self.pos + size]
             self.pos += len(data)
-        else:
-            data = self.inner.read(len(buffer))
+            return data
+        return self.inner.read(size)
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
         n = len(data)
         buffer[:n] = data
         return n
@@ -200,11 +207,16 @@ class Walker:
     def _tar(self, name: str, stream: Peekable, budget: Budget, depth: int) -> Iterator[Leaf]:
         with tarfile.open(fileobj=stream, mode="r|") as archive:
             for member in archive:
-                if not member.isfile():
-                    continue
-                handle = archive.extractfile(member)
-                if handle is not None:
-                    yield from self.leaves(f"{name}!{member.name}", handle, budget, depth + 1)
+                if member.isfile():
+                    yield from self.tar_member(name, archive, member, budget, depth)
+
+    def tar_member(self, name: str, archive: tarfile.TarFile, member: tarfile.TarInfo, budget: Budget,
+                   depth: int) -> Iterator[Leaf]:
+        """The leaves of one file of the tar ``name`` (at ``depth``): in a walk of the whole archive, or
+        without the others when the caller shared the members out (sources.archive_member_units)."""
+        handle = archive.extractfile(member)
+        if handle is not None:
+            yield from self.leaves(f"{name}!{member.name}", handle, budget, depth + 1)
 
     def _zip(self, name: str, handle: IO[bytes], budget: Budget, depth: int) -> Iterator[Leaf]:
         with zipfile.ZipFile(handle) as archive:
@@ -213,24 +225,29 @@ class Walker:
                 yield from self._xlsx(name, handle, infos, budget)
                 return
             for info in infos:
-                member = f"{name}!{info.filename}"
-                if info.flag_bits & 0x1:
-                    self.skip(member, "encrypted archive member")
-                    continue
-                if info.file_size > RATIO_SLACK and info.file_size > self.limits.max_ratio * max(info.compress_size, 1):
-                    self.skip(member, f"expansion ratio above {self.limits.max_ratio} (possible zip bomb; "
-                                      "sweep.max_ratio)")
-                    continue
-                try:
-                    with archive.open(info) as raw:
-                        bounded = io.BufferedReader(BoundedReader(raw, budget, self.limits.max_ratio,
-                                                                  _constant(info.compress_size),
-                                                                  cap=info.file_size), buffer_size=READ_SIZE)
-                        yield from self.leaves(member, bounded, budget, depth + 1)
-                except LimitExceeded as exc:
-                    self.skip(member, str(exc))
-                except Exception as exc:  # noqa: BLE001 - one bad member never hides the next ones
-                    self.skip(member, unreadable("zip member", exc))
+                yield from self.zip_member(name, archive, info, budget, depth)
+
+    def zip_member(self, name: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: Budget,
+                   depth: int) -> Iterator[Leaf]:
+        """The leaves of one member of the zip ``name`` (at ``depth``): in a walk of the whole archive, or
+        alone when the member is a unit of its own (sources.archive_member_units)."""
+        member = f"{name}!{info.filename}"
+        if info.flag_bits & 0x1:
+            self.skip(member, "encrypted archive member")
+            return
+        if info.file_size > RATIO_SLACK and info.file_size > self.limits.max_ratio * max(info.compress_size, 1):
+            self.skip(member, f"expansion ratio above {self.limits.max_ratio} (possible zip bomb; sweep.max_ratio)")
+            return
+        try:
+            with archive.open(info) as raw:
+                bounded = io.BufferedReader(BoundedReader(raw, budget, self.limits.max_ratio,
+                                                          _constant(info.compress_size), cap=info.file_size),
+                                            buffer_size=READ_SIZE)
+                yield from self.leaves(member, bounded, budget, depth + 1)
+        except LimitExceeded as exc:
+            self.skip(member, str(exc))
+        except Exception as exc:  # noqa: BLE001 - one bad member never hides the next ones
+            self.skip(member, unreadable("zip member", exc))
 
     def _xlsx(self, name: str, handle: IO[bytes], infos: list[zipfile.ZipInfo], budget: Budget) -> Iterator[Leaf]:
         from canary.watch.sweep.xlsx import xlsx_rows

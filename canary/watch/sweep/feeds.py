@@ -18,7 +18,6 @@ from canary.watch.sweep.findings import finish_sweep, start_sweep, store_finding
 from canary.watch.sweep.index import build_index
 from canary.watch.sweep.limits import Limits
 from canary.watch.sweep.scanner import ScanReport, scan
-from canary.watch.sweep.schedule import is_due, parse_schedule
 from canary.watch.sweep.sources import Unreachable, fetch, is_remote, is_url, url_list
 
 log = logging.getLogger("canary.sweep")
@@ -30,6 +29,8 @@ def add_feed(db: sqlite_utils.Database, name: str, source: str, schedule: str = 
         raise CanaryError(f"invalid feed name {name!r}: use lower-case letters, digits, '.', '_' or '-' (max 63)")
     if not source.strip():
         raise CanaryError("a feed needs a source: a folder, a file glob, a URL or a JSON list of URLs")
+    from canary.watch.sweep.schedule import parse_schedule  # here: APScheduler costs every `canary scan` 20 ms
+
     parsed = parse_schedule(schedule)
     if not is_remote(source) and not any(ch in source for ch in "*?[") and not Path(source).exists():
         raise CanaryError(f"feed source {source!r} does not exist (a folder, a file glob or an http(s) URL)")
@@ -137,6 +138,8 @@ def run_feed(db: sqlite_utils.Database, name: str, *, jobs: int = 1, limits: Lim
 
 def due_feeds(db: sqlite_utils.Database) -> list[str]:
     """Feeds whose last success is older than their period: the runs missed while nothing was running."""
+    from canary.watch.sweep.schedule import is_due, parse_schedule
+
     return [f["name"] for f in list_feeds(db) if is_due(f["last_success_at"], parse_schedule(f["schedule"]))]
 
 

@@ -13,13 +13,12 @@ import contextlib
 import gc
 import json
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlite_utils
 
-from canary.generate.admin import default_seeds_dir
 from canary.normalize import fold
 from canary.watch.sweep.linkage import (
     ADDRESS_BITS,
@@ -72,7 +71,7 @@ Plan = tuple[tuple[str, bool, tuple[bytes, ...]], ...]
 
 @dataclass
 class SweepIndex:
-    canaries: dict[str, CanaryInfo]
+    canaries: Mapping[str, CanaryInfo]  # a dict, or read lazily from the cache (index_cache.LazyCanaries)
     patterns: list[bytes]  # squeezed literals, one per distinct value
     entries: list[list[tuple[str, str]]]  # per pattern: (field, canary id)
     cache: Path | None = None  # where the compiled search may be kept (beside the registry)
@@ -177,6 +176,8 @@ def paused_gc() -> Iterator[None]:
 
 def _build(db: sqlite_utils.Database) -> SweepIndex:
     canaries: dict[str, CanaryInfo] = {}
+    from canary.generate.admin import default_seeds_dir  # here: a scan from the cached index needs no seeds
+
     seeds = default_seeds_dir()
     for canary_id, system, record_json in db.execute("SELECT id, system, record FROM canaries"):
         canaries[canary_id] = _canary_info(canary_id, system, json.loads(record_json), seeds)

@@ -8,13 +8,15 @@ import io
 import multiprocessing
 import os
 import queue
+import tarfile
 import threading
+import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from canary.watch.sweep.containers import Budget, Leaf, Walker, unreadable
+from canary.watch.sweep.containers import Budget, Leaf, Walker, kind_of, unreadable
 from canary.watch.sweep.index import SweepIndex
 from canary.watch.sweep.limits import Limits
 from canary.watch.sweep.linkage import Grader, records_in
@@ -71,7 +73,9 @@ class UnitScanner:
         result = UnitResult(unit)
         walker = Walker(self.limits, result.skipped)
         try:
-            if unit.end is not None:
+            if unit.members:
+                self._scan_members(unit, result, walker)
+            elif unit.end is not None:
                 self._scan_range(unit, result, walker)
             elif unit.url:
                 with open_remote(unit.url, self.limits) as body:
@@ -93,7 +97,28 @@ class UnitScanner:
     def _scan_stream(self, name: str, stream: BinaryIO, path: str | None, result: UnitResult,
                      walker: Walker, tick: Callable[[], None] | None = None) -> None:
         budget = Budget(self.limits.max_expanded_bytes)
-        for leaf in walker.leaves(name, stream, budget, path=path):
+        self._scan_leaves(walker.leaves(name, stream, budget, path=path), result, walker, tick)
+
+    def _scan_members(self, unit: Unit, result: UnitResult, walker: Walker) -> None:
+        """Some members of a zip or tar archive, without the others: the same leaves, names and bounds as
+        in a walk of the whole archive (the caller shared them out, sources.archive_member_units)."""
+        assert unit.path is not None
+        budget = Budget(self.limits.max_expanded_bytes)
+        with open(unit.path, "rb") as handle:
+            kind = kind_of(handle.read(4096))  # as the caller decided (sources._file_units)
+        if kind == "zip":
+            with zipfile.ZipFile(unit.path) as archive:
+                for member in unit.members:
+                    self._scan_leaves(walker.zip_member(unit.path, archive, archive.getinfo(member), budget, 0),
+                                      result, walker)
+            return
+        with tarfile.open(unit.path, "r:") as tar:
+            for member in unit.members:
+                self._scan_leaves(walker.tar_member(unit.path, tar, tar.getmember(member), budget, 0), result, walker)
+
+    def _scan_leaves(self, leaves: Iterator[Leaf], result: UnitResult, walker: Walker,
+                     tick: Callable[[], None] | None = None) -> None:
+        for leaf in leaves:
             counter = [0]
             chunks, encoding = self._leaf_chunks(leaf, walker, counter)
             if tick is not None:
@@ -280,7 +305,7 @@ def scan(index: SweepIndex, inputs: list[str], limits: Limits, jobs: int = 1,
     ``progress(done, total)`` is called with input bytes as units finish (URLs count as 0 until fetched).
     With ``jobs`` > 1, plain files larger than ``split_min`` bytes are cut into byte ranges.
     """
-    units, skipped = expand(inputs, jobs, index.private_files(), split_min)
+    units, skipped = expand(inputs, jobs, index.private_files(), split_min, limits.max_expanded_bytes)
     report = ScanReport(skipped=list(skipped))
     # The index is hundreds of thousands of long-lived objects: garbage collections during the scan
     # need not walk them again and again (unfrozen at the end, so a long-running service frees them).

@@ -109,11 +109,14 @@ class Search(Protocol):
 
 
 class NativeSearch:
-    def __init__(self, compiled: bytes, lengths: list[int], others: Others) -> None:
+    """Digit strings of 8 digits or more (birth dates, NIR, phones, IPP...) found by the core's own digit
+    pass, the other patterns by Hyperscan (``compiled`` holds only those)."""
+
+    def __init__(self, compiled: bytes, patterns: list[bytes], others: Others) -> None:
         native = native_module()
         assert native is not None  # resolve_engine() checked it
         self.compiled = compiled
-        self._engine = native.Engine(compiled, lengths, list(others), PAIR_WINDOW, SHORT_LINE)
+        self._engine = native.Engine(compiled, patterns, list(others), PAIR_WINDOW, SHORT_LINE)
 
     def hits(self, squeezed: bytes) -> list[tuple[int, int]]:
         return self._engine.scan(squeezed)
@@ -145,7 +148,12 @@ class PythonSearch:
             keep((pid, end))
 
         self.compiled.scan(squeezed, match_event_handler=on_match)
+        hits.sort(key=_end_then_id)  # the native engine's order (it merges two passes)
         return hits
+
+
+def _end_then_id(hit: tuple[int, int]) -> tuple[int, int]:
+    return hit[1], hit[0]
 
 
 def build_search(engine: str, patterns: list[bytes], lengths: list[int], others: Others, cache: Path | None = None,
@@ -159,12 +167,12 @@ def build_search(engine: str, patterns: list[bytes], lengths: list[int], others:
         native = native_module()
         assert native is not None
         if isinstance(compiled, bytes):
-            return NativeSearch(compiled, lengths, others)
+            return NativeSearch(compiled, patterns, others)
         try:
-            return NativeSearch(_cached(cache, digest, lambda: compile_apart(engine, patterns)), lengths, others)
+            return NativeSearch(_cached(cache, digest, lambda: compile_apart(engine, patterns)), patterns, others)
         except native.NativeError:  # a damaged cache file: compile again and replace it
             return NativeSearch(_cached(cache, digest, lambda: compile_apart(engine, patterns), reuse=False),
-                                lengths, others)
+                                patterns, others)
     if isinstance(compiled, hyperscan.Database):
         return PythonSearch(compiled, lengths, others)
     try:
@@ -194,7 +202,10 @@ def _digest(engine: str, patterns: list[bytes]) -> bytes:
     """Ties a cached database to its patterns and to the library that compiled it."""
     native = native_module()
     library = native.version() if engine == "native" and native is not None else getattr(hyperscan, "__version__", "")
-    return hashlib.sha256(f"{engine} {library}\n".encode() + b"\n".join(patterns)).hexdigest().encode()
+    # The native database leaves digit strings and long literals to the core's own passes: which ones is
+    # part of what the database is.
+    layout = f" {native.OWN_PASSES}" if engine == "native" and native is not None else ""
+    return hashlib.sha256(f"{engine} {library}{layout}\n".encode() + b"\n".join(patterns)).hexdigest().encode()
 
 
 _NOT_ALNUM = re.compile(rb"[^A-Za-z0-9]")

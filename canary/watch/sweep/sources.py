@@ -5,7 +5,9 @@ from __future__ import annotations
 import glob
 import json
 import os
+import tarfile
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -32,6 +34,7 @@ class Unit:
     end: int | None = None  # exclusive; None: to the end, and the file may be an archive
     encoding: str | None = None  # fixed for a byte range of a plain file
     size: int = 0
+    members: tuple[str, ...] = ()  # members of the zip or tar archive at ``path``, read without the others
 
 
 def is_url(text: str) -> bool:
@@ -48,11 +51,12 @@ def is_remote(text: str) -> bool:
 
 
 def expand(inputs: list[str], jobs: int = 1, exclude: set[Path] | None = None,
-           split_min: int = SPLIT_MIN) -> tuple[list[Unit], list[dict]]:
+           split_min: int = SPLIT_MIN, max_expanded: int = Limits.max_expanded_bytes) -> tuple[list[Unit], list[dict]]:
     """Units for paths, folders (recursively), globs and URLs; what cannot be found is reported.
 
     ``exclude``: resolved paths never read (the registry and its side files). With ``jobs`` > 1, a
-    plain file larger than ``split_min`` bytes becomes byte ranges.
+    plain file larger than ``split_min`` bytes becomes byte ranges, and a zip archive units of its
+    members (see :func:`archive_member_units`; ``max_expanded``: sweep.max_expanded_bytes).
     """
     exclude = exclude or set()
     units: list[Unit] = []
@@ -85,11 +89,11 @@ def expand(inputs: list[str], jobs: int = 1, exclude: set[Path] | None = None,
             if file.resolve() in exclude:
                 skipped.append({"file": str(file), "reason": REGISTRY_NOT_SCANNED})
                 continue
-            units.extend(_file_units(file, jobs, skipped, split_min))
+            units.extend(_file_units(file, jobs, skipped, split_min, max_expanded))
     return units, skipped
 
 
-def _file_units(file: Path, jobs: int, skipped: list[dict], split_min: int) -> list[Unit]:
+def _file_units(file: Path, jobs: int, skipped: list[dict], split_min: int, max_expanded: int) -> list[Unit]:
     name = str(file)
     try:
         size = file.stat().st_size
@@ -98,6 +102,9 @@ def _file_units(file: Path, jobs: int, skipped: list[dict], split_min: int) -> l
     except OSError as exc:
         skipped.append({"file": name, "reason": f"unreadable: {exc.strerror or exc}"})
         return []
+    if jobs > 1 and kind_of(head) in ("zip", "tar"):
+        return archive_member_units(name, kind_of(head), max_expanded, jobs * 4) or \
+            [Unit(name=name, path=name, size=size)]
     if jobs <= 1 or size < split_min or kind_of(head) != "text":
         return [Unit(name=name, path=name, size=size)]
     encoding = sniff_encoding(head)
@@ -110,6 +117,63 @@ def _file_units(file: Path, jobs: int, skipped: list[dict], split_min: int) -> l
     ends = [*starts[1:], size]
     return [Unit(name=name, path=name, start=s, end=e, encoding=encoding, size=e - s)
             for s, e in zip(starts, ends, strict=True)]
+
+
+def archive_member_units(path: str, kind: str, max_expanded: int, parts: int) -> list[Unit]:
+    """The members of the archive at ``path`` (``kind``: containers.kind_of its head, zip or tar) shared
+    out into at most ``parts`` units of
+    about the same stored size, in archive order, so that the members of a big archive are read by
+    several workers; [] to keep it one unit.
+
+    A zip is listed from its central directory, a plain tar from its headers (seeking over the data).
+    At most ``parts`` (four per worker, like byte ranges): each unit lists the archive again, so an
+    archive of 100,000 small files must not become 100,000 units. The archive stays one unit (read by
+    one worker, as a walk of the whole) when it is a spreadsheet, holds fewer than two files or two
+    files of one name, cannot be listed, or declares more than ``max_expanded`` bytes in all: each unit
+    has its own expansion budget, and the declared sizes bound what members expand to
+    (containers.BoundedReader), so the archive as a whole keeps the bound. A compressed tar (a stream,
+    listed only by decompressing it through) and an archive inside another one are read whole by one
+    worker.
+    """
+    members = _listed_members(path, kind)
+    names = [name for name, _stored, _declared in members]
+    if len(members) < 2 or parts < 2 or len(set(names)) < len(names) or "xl/workbook.xml" in names or \
+            sum(declared for _name, _stored, declared in members) > max_expanded:
+        return []
+    units = []
+    for group in _shared_out(members, parts):
+        label = f"{path}!{group[0][0]}" if len(group) == 1 else path
+        units.append(Unit(name=label, path=path, members=tuple(name for name, _stored, _declared in group),
+                          size=sum(stored for _name, stored, _declared in group)))
+    return units
+
+
+def _listed_members(path: str, kind: str) -> list[tuple[str, int, int]]:
+    """(name, stored bytes, declared expanded bytes) of each file of the zip or tar at ``path``; [] if unreadable."""
+    try:
+        if kind == "zip":
+            with zipfile.ZipFile(path) as archive:
+                return [(i.filename, i.compress_size, i.file_size) for i in archive.infolist() if not i.is_dir()]
+        with tarfile.open(path, "r:") as tar:  # plain tar only: "r:" refuses a compressed one
+            return [(m.name, m.size, m.size) for m in tar.getmembers() if m.isfile()]
+    except (OSError, zipfile.BadZipFile, tarfile.TarError, ValueError, EOFError):
+        return []
+
+
+def _shared_out(members: list[tuple[str, int, int]], parts: int) -> list[list[tuple[str, int, int]]]:
+    """``members`` cut, in order, into at most ``parts`` groups of about the same stored size."""
+    count = min(parts, len(members))
+    weights = [max(stored, 1) for _name, stored, _declared in members]
+    total = sum(weights)
+    groups: list[list[tuple[str, int, int]]] = [[]]
+    done = 0
+    for index, (member, weight) in enumerate(zip(members, weights, strict=True)):
+        groups[-1].append(member)
+        done += weight
+        groups_left = count - len(groups)
+        if groups_left > 0 and (done * count >= total * len(groups) or len(members) - index - 1 == groups_left):
+            groups.append([])
+    return [group for group in groups if group]
 
 
 def _listed_units(url: str, skipped: list[dict]) -> list[Unit]:
