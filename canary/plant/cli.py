@@ -13,22 +13,15 @@ from canary.plant import fileexport
 from canary.plant.lifecycle import list_plantings
 
 if TYPE_CHECKING:
-    from canary.plant.planter import PlantReport, RetireReport
+    from canary.plant.reports import PlantReport, RetireReport
 
-# The planter (hl7, fhir.resources) is imported inside the commands: every other command starts faster.
+# The planter and its channels (hl7, fhir.resources) are imported inside the commands: every other command
+# starts faster.
 
 # Keys of `canary plants --json`, a contract for scripts and other domains.
 PLANTING_KEYS = ("id", "canary_id", "system", "generation", "channel", "target", "receiver", "state",
                  "external_id", "resources", "attempts", "planned_at", "planted_at", "retired_at", "error",
                  "updated_at")
-
-
-def receiver(row: dict[str, object]) -> str | None:
-    """MLLP: the receiving application and facility (MSH-5/MSH-6) the messages are addressed to."""
-    options = row.get("options")
-    if row.get("channel") != "mllp" or not isinstance(options, dict):
-        return None
-    return f"{options.get('app') or '?'}/{options.get('facility') or '?'}"
 
 
 def _echo_plant(report: PlantReport) -> None:
@@ -94,6 +87,8 @@ def plant_cmd(ctx: CliContext, system: str, url: str, token_env: str | None, fmt
 @pass_ctx
 def plants_cmd(ctx: CliContext, system: str | None, as_json: bool) -> None:
     """What is planted where, with the ids the targets gave."""
+    from canary.plant.channels import receiver
+
     rows = [{key: receiver(row) if key == "receiver" else row.get(key) for key in PLANTING_KEYS}
             for row in list_plantings(ctx.db, system=system)]
     echo_rows(rows, ["id", "canary_id", "system", "generation", "channel", "target", "receiver", "state",

@@ -168,6 +168,8 @@ def canary_story(db: sqlite_utils.Database, canary_id: str, role: str) -> dict[s
 
 def plantings_of(db: sqlite_utils.Database, *, system: str | None = None,
                  canary_id: str | None = None) -> list[dict[str, Any]]:
+    from canary.plant.channels import receiver
+
     if canary_id is None:
         from canary.plant.lifecycle import list_plantings
 
@@ -180,14 +182,7 @@ def plantings_of(db: sqlite_utils.Database, *, system: str | None = None,
             row["options"] = json.loads(row["options"])
             row["resources"] = json.loads(row["resources"])
             rows.append(row)
-    return [{key: _receiver(row) if key == "receiver" else row.get(key) for key in PLANTING_KEYS} for row in rows]
-
-
-def _receiver(row: dict[str, Any]) -> str | None:
-    options = row.get("options")
-    if row.get("channel") != "mllp" or not isinstance(options, dict):
-        return None
-    return f"{options.get('app') or '?'}/{options.get('facility') or '?'}"
+    return [{key: receiver(row) if key == "receiver" else row.get(key) for key in PLANTING_KEYS} for row in rows]
 
 
 # --- sweeps ----------------------------------------------------------------------------------------
