@@ -289,19 +289,20 @@ def _tripwire_problems(ctx: CliContext, system: str | None) -> list[dict[str, An
 def _planting_problems(ctx: CliContext, system: str | None) -> list[dict[str, Any]]:
     """Canaries planted without the IPP namespace real patients carry there: a thief can filter on it.
 
-    The same condition as the planter's warning (canary.plant.planter), made a lint problem so that it
+    The same condition as the planter's warning (the channel's authority_options), made a lint problem so that it
     is not lost in the planting output."""
+    from canary.plant.channels import CHANNELS
+    from canary.plant.channels.base import lacks_authority
     from canary.plant.lifecycle import list_plantings
 
     rows = []
     for planting in list_plantings(ctx.db, system=system, states=("planned", "planted")):
-        options = planting["options"]
-        if planting["channel"] == "mllp" and not (options.get("ipp_oid") or options.get("ipp_namespace")):
-            hint = "add ?ipp_oid=... (or ?ipp_namespace=...) to the target and plant again"
-        elif planting["channel"] == "fhir" and not (options.get("ipp_system") or options.get("ipp_oid")):
-            hint = "add ?ipp_system=... (or ?ipp_oid=...) to the target and plant again"
-        else:
+        channel = CHANNELS[planting["channel"]]
+        if not lacks_authority(channel, planting["options"]):
             continue
+        first, *others = channel.authority_options
+        alternatives = "".join(f" (or ?{name}=...)" for name in others)
+        hint = f"add ?{first}=...{alternatives} to the target and plant again"
         rows.append({"canary_id": planting["canary_id"], "rule": "ipp-authority", "field": "ipp",
                      "message": f"planted at {planting['target']} without the establishment's IPP assigning "
                                 f"authority: real patients there carry another one ({hint})"})

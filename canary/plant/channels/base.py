@@ -55,6 +55,9 @@ class Channel:
     check_target: Callable[[Target, dict[str, Any]], None]
     # Checked once the system has canaries to plant, before any row is planned (environment, secrets).
     check_environment: Callable[[dict[str, Any]], None]
+    # Options naming the establishment's IPP assigning authority (either will do); () where the channel has none.
+    # Without one, canaries carry another authority than the real patients there (a filter for a thief).
+    authority_options: tuple[str, ...]
     # Warnings printed with the outcome: what makes canaries stand out from real patients there.
     warnings: Callable[[dict[str, Any]], list[str]]
     # (db, system row, target, options, rows to plant, report): deliver and mark each row.
@@ -80,6 +83,11 @@ def no_warnings(_: dict[str, Any]) -> list[str]:
 
 def no_receiver(_: dict[str, Any]) -> str | None:
     return None
+
+
+def lacks_authority(channel: Channel, options: dict[str, Any]) -> bool:
+    """The channel has an IPP assigning authority to configure and none of its options is set."""
+    return bool(channel.authority_options) and not any(options.get(name) for name in channel.authority_options)
 
 
 def check_retire_option(channel: Channel, options: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from canary.plant.channels.base import (
     Row,
     Target,
     check_retire_option,
+    lacks_authority,
     no_check,
     no_receiver,
     retire_strategy,
@@ -53,7 +54,7 @@ def check_token(options: dict[str, Any]) -> None:
 
 def warnings(options: dict[str, Any]) -> list[str]:
     """Real patients' IPPs carry the establishment's own identifier system; canaries must carry the same one."""
-    if not (options.get("ipp_system") or options.get("ipp_oid")):
+    if lacks_authority(CHANNEL, options):
         return ["IPP identifier system not configured: add ?ipp_system=... (or ?ipp_oid=...) to the URL so "
                 "canaries carry the same one as real patients / système d'identifiant IPP à configurer"]
     return []
@@ -160,6 +161,7 @@ def retire(db: sqlite_utils.Database, target: Target, options: dict[str, Any], l
 
 
 CHANNEL = Channel(name=NAME, schemes=("http", "https"), options=OPTIONS, retire_strategies=RETIRE_STRATEGIES,
+                  authority_options=("ipp_system", "ipp_oid"),
                   parse_target=parse_target, check_options=check_options, check_target=no_check,
                   check_environment=check_token, warnings=warnings, plant=plant, retire=retire,
                   receiver=no_receiver)

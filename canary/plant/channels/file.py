@@ -69,7 +69,7 @@ def retire(db: sqlite_utils.Database, target: Target, options: dict[str, Any], l
     report.retired.extend(leaving)
 
 
-CHANNEL = Channel(name=NAME, schemes=("file",), options=OPTIONS, retire_strategies=(),
+CHANNEL = Channel(name=NAME, schemes=("file",), options=OPTIONS, retire_strategies=(), authority_options=(),
                   parse_target=parse_target, check_options=check_options, check_target=no_check,
                   check_environment=no_check, warnings=no_warnings, plant=plant, retire=retire,
                   receiver=no_receiver)

@@ -11,7 +11,16 @@ import sqlite_utils
 
 from canary.errors import CanaryError
 from canary.plant import lifecycle
-from canary.plant.channels.base import Channel, Row, Target, check_retire_option, no_check, retire_strategy, url_host
+from canary.plant.channels.base import (
+    Channel,
+    Row,
+    Target,
+    check_retire_option,
+    lacks_authority,
+    no_check,
+    retire_strategy,
+    url_host,
+)
 from canary.plant.hl7v2 import Peer, build_adt, build_merge, hd
 from canary.plant.mllp import MllpClient, MllpError
 from canary.plant.reports import PlantReport, RetireReport
@@ -104,7 +113,7 @@ def tls_config(db: sqlite_utils.Database, options: dict[str, Any]) -> TlsConfig:
 
 def warnings(options: dict[str, Any]) -> list[str]:
     """Real patients' IPPs carry the establishment's own namespace; canaries must carry the same one."""
-    if not (options.get("ipp_oid") or options.get("ipp_namespace")):
+    if lacks_authority(CHANNEL, options):
         return ["IPP assigning authority not configured: add ?ipp_oid=... (or ?ipp_namespace=...) to the URL "
                 "so canaries carry the same one as real patients / autorité d'affectation de l'IPP à configurer"]
     return []
@@ -218,5 +227,6 @@ def retire(db: sqlite_utils.Database, target: Target, options: dict[str, Any], l
 
 
 CHANNEL = Channel(name=NAME, schemes=("mllp", "mllps"), options=OPTIONS, retire_strategies=RETIRE_STRATEGIES,
+                  authority_options=("ipp_oid", "ipp_namespace"),
                   parse_target=parse_target, check_options=check_options, check_target=check_receiver,
                   check_environment=no_check, warnings=warnings, plant=plant, retire=retire, receiver=receiver)
