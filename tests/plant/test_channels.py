@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from canary.plant.channels import CHANNELS, SCHEMES
@@ -78,3 +80,13 @@ def test_the_check_finds_a_dispatch_by_name(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text('def f(t):\n    if t.channel == "mllp":\n        return {"fhir": 1}[t.channel]\n')
     assert len(_decisions_by_channel(sample)) == 2
+
+
+def test_the_registry_loads_no_protocol_library():
+    """`canary plants`, the console and `canary lint` read the registry: HL7, FHIR and HTTP libraries load
+    only when a channel builds a message or opens a link."""
+    code = ("import sys; import canary.plant.channels; "
+            "print(sorted(m for m in ('hl7', 'fhir.resources', 'requests', 'canary.plant.mllp', 'canary.plant.tls') "
+            "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

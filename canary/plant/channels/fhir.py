@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, urlunsplit
 
 import sqlite_utils
@@ -22,11 +22,16 @@ from canary.plant.channels.base import (
     retire_strategy,
     url_host,
 )
-from canary.plant.fhir_bundle import RETIRE_ORDER, Establishment, build_bundle
-from canary.plant.fhir_client import FhirClient, FhirError, response_locations
 from canary.plant.reports import PlantReport, RetireReport
 from canary.settings import get_setting
 from canary.store.registry import get_canary
+
+if TYPE_CHECKING:
+    from canary.plant.fhir_bundle import Establishment
+    from canary.plant.fhir_client import FhirClient
+
+# fhir.resources and requests are imported where a Bundle is built or a request sent: 'canary plants',
+# the console and 'canary lint' read this channel's options without loading them.
 
 NAME = "fhir"
 OPTIONS: dict[str, Any] = {"token_env": None, "insecure": False, "ipp_oid": None, "ipp_system": None, "retire": None}
@@ -61,6 +66,8 @@ def warnings(options: dict[str, Any]) -> list[str]:
 
 
 def _establishment(system_row: Row, options: dict[str, Any]) -> Establishment:
+    from canary.plant.fhir_bundle import Establishment
+
     name = system_row.get("establishment") or system_row["name"]
     if options.get("ipp_system"):
         ipp_system = options["ipp_system"]
@@ -72,6 +79,8 @@ def _establishment(system_row: Row, options: dict[str, Any]) -> Establishment:
 
 
 def _client(db: sqlite_utils.Database, target: Target, options: dict[str, Any]) -> FhirClient:
+    from canary.plant.fhir_client import FhirClient
+
     check_token(options)
     token = os.environ.get(options["token_env"]) if options.get("token_env") else None
     return FhirClient(target.address, token=token, verify=not options.get("insecure"),
@@ -82,6 +91,9 @@ def _client(db: sqlite_utils.Database, target: Target, options: dict[str, Any]) 
 
 def plant(db: sqlite_utils.Database, system_row: Row, target: Target, options: dict[str, Any], todo: list[Row],
           report: PlantReport) -> None:
+    from canary.plant.fhir_bundle import build_bundle
+    from canary.plant.fhir_client import FhirError, response_locations
+
     site = _establishment(system_row, options)
     client = _client(db, target, options)
     try:
@@ -128,6 +140,9 @@ def retire(db: sqlite_utils.Database, target: Target, options: dict[str, Any], l
            report: RetireReport) -> None:
     """DELETE the resources (or deactivate the Patient), then read the Patient back: only a Patient gone or
     inactive on the server counts as retired."""
+    from canary.plant.fhir_bundle import RETIRE_ORDER
+    from canary.plant.fhir_client import FhirError
+
     strategy = retire_strategy(db, CHANNEL, options)
     client = _client(db, target, options)
     try:

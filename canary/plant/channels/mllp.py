@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult
 
-import hl7
 import sqlite_utils
 
 from canary.errors import CanaryError
@@ -21,12 +20,17 @@ from canary.plant.channels.base import (
     retire_strategy,
     url_host,
 )
-from canary.plant.hl7v2 import Peer, build_adt, build_merge, hd
-from canary.plant.mllp import MllpClient, MllpError
 from canary.plant.reports import PlantReport, RetireReport
-from canary.plant.tls import TlsConfig, absolute_path, client_context
 from canary.settings import get_setting
 from canary.store.registry import get_canary, get_system
+
+if TYPE_CHECKING:
+    from canary.plant.hl7v2 import Peer
+    from canary.plant.mllp import MllpClient
+    from canary.plant.tls import TlsConfig
+
+# The HL7, MLLP and TLS modules are imported where a message is built or a link opened: 'canary plants',
+# the console and 'canary lint' read this channel's options and receiver without loading them.
 
 NAME = "mllp"
 OPTIONS: dict[str, Any] = {
@@ -84,6 +88,8 @@ def _check_retire_options(options: dict[str, Any]) -> None:
 
 def _check_tls_options(db: sqlite_utils.Database, target: Target, options: dict[str, Any]) -> None:
     """TLS options belong to mllps:// targets; their files must load now, before anything is planned."""
+    from canary.plant.tls import absolute_path, client_context
+
     if not target.tls:
         given = [k for k in TLS_OPTIONS if options.get(k)]
         if given:
@@ -100,6 +106,8 @@ def _check_tls_options(db: sqlite_utils.Database, target: Target, options: dict[
 
 def tls_config(db: sqlite_utils.Database, options: dict[str, Any]) -> TlsConfig:
     """The target's TLS options, else the settings; the client certificate and its key come as a pair."""
+    from canary.plant.tls import TlsConfig, absolute_path
+
     if options.get("tls_cert") or options.get("tls_key"):
         cert, key = options.get("tls_cert"), options.get("tls_key")
     else:
@@ -125,6 +133,8 @@ def receiver(options: dict[str, Any]) -> str | None:
 
 
 def _peer(db: sqlite_utils.Database, system_row: Row, options: dict[str, Any]) -> Peer:
+    from canary.plant.hl7v2 import Peer, hd
+
     # A short code, as real feeds write it: the target's, else the setting, else the sending application.
     namespace = (options.get("ipp_namespace") or get_setting(db, "plant.hl7.ipp_namespace")
                  or get_setting(db, "plant.hl7.sending_application")).upper()
@@ -142,12 +152,19 @@ def _peer(db: sqlite_utils.Database, system_row: Row, options: dict[str, Any]) -
 
 
 def _client(db: sqlite_utils.Database, target: Target, options: dict[str, Any]) -> MllpClient:
+    from canary.plant.mllp import MllpClient
+
     return MllpClient(target.host or "", target.port or 0, timeout=float(get_setting(db, "plant.timeout")),
                       encoding=options["encoding"], tls=tls_config(db, options) if target.tls else None)
 
 
 def plant(db: sqlite_utils.Database, system_row: Row, target: Target, options: dict[str, Any], todo: list[Row],
           report: PlantReport) -> None:
+    import hl7
+
+    from canary.plant.hl7v2 import build_adt
+    from canary.plant.mllp import MllpError
+
     peer = _peer(db, system_row, options)
     link = _client(db, target, options)
     try:
@@ -200,6 +217,10 @@ def plant(db: sqlite_utils.Database, system_row: Row, target: Target, options: d
 def retire(db: sqlite_utils.Database, target: Target, options: dict[str, Any], live: list[Row],
            report: RetireReport) -> None:
     """Retire with what the PAM identity feed carries; only the receiver's AA on that message counts."""
+    import hl7
+
+    from canary.plant.hl7v2 import build_adt, build_merge
+
     check_receiver(target, options)
     strategy = retire_strategy(db, CHANNEL, options)
     _check_retire_options(options | {"retire": strategy})
