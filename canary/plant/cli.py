@@ -14,9 +14,10 @@ from canary.plant.lifecycle import list_plantings
 from canary.plant.views import planting_view
 
 if TYPE_CHECKING:
-    from canary.plant.planter import PlantReport, RetireReport
+    from canary.plant.reports import PlantReport, RetireReport
 
-# The planter (hl7, fhir.resources) is imported inside the commands: every other command starts faster.
+# The planter and its channels (hl7, fhir.resources) are imported inside the commands: every other command
+# starts faster.
 
 def _echo_plant(report: PlantReport) -> None:
     for warning in report.warnings:

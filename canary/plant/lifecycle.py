@@ -10,8 +10,6 @@ import sqlite_utils
 from canary.store.registry import get_system, now_iso
 from canary.store.tx import write_transaction
 
-STATES = ("planned", "planted", "retired", "failed")
-
 
 def plan(db: sqlite_utils.Database, system: str, canary_ids: list[str], channel: str, target: str,
          options: dict[str, Any]) -> None:

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 import sqlite_utils
 
 from canary.errors import CanaryError
-from canary.plant.planter import PlantReport, RetireReport, plant_target, resolve_options, retire, select_for_retire
+from canary.plant.planter import plant_target, resolve_options, retire, select_for_retire
+from canary.plant.reports import PlantReport, RetireReport
 from canary.plant.targets import parse_target
 from canary.store.registry import current_generation, get_system
 from canary.store.seeding import Generator, seed_system

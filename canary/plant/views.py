@@ -4,17 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from canary.plant.channels import receiver
+
 PLANTING_KEYS = ("id", "canary_id", "system", "generation", "channel", "target", "receiver", "state",
                  "external_id", "resources", "attempts", "planned_at", "planted_at", "retired_at", "error",
                  "updated_at")
-
-
-def receiver(row: dict[str, object]) -> str | None:
-    """MLLP: the receiving application and facility (MSH-5/MSH-6) the messages are addressed to."""
-    options = row.get("options")
-    if row.get("channel") != "mllp" or not isinstance(options, dict):
-        return None
-    return f"{options.get('app') or '?'}/{options.get('facility') or '?'}"
 
 
 def planting_view(row: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,182 @@
+"""The FHIR channel: one FR Core transaction Bundle per canary; DELETE (or an inactive Patient) to retire."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from typing import TYPE_CHECKING, Any
+from urllib.parse import SplitResult, urlunsplit
+
+import sqlite_utils
+
+from canary.errors import CanaryError
+from canary.plant import lifecycle
+from canary.plant.channels.base import (
+    Channel,
+    Row,
+    Target,
+    check_retire_option,
+    lacks_authority,
+    no_check,
+    no_receiver,
+    retire_strategy,
+    url_host,
+)
+from canary.plant.reports import PlantReport, RetireReport
+from canary.settings import get_float, get_int
+from canary.store.registry import get_canary
+
+if TYPE_CHECKING:
+    from canary.plant.fhir_bundle import Establishment
+    from canary.plant.fhir_client import FhirClient
+
+# fhir.resources and requests are imported where a Bundle is built or a request sent: 'canary plants',
+# the console and 'canary lint' read this channel's options without loading them.
+
+NAME = "fhir"
+OPTIONS: dict[str, Any] = {"token_env": None, "insecure": False, "ipp_oid": None, "ipp_system": None, "retire": None}
+# DELETE of every resource, or the Patient updated to active=false (read back either way).
+RETIRE_STRATEGIES = ("delete", "inactive")
+
+
+def parse_target(url: str, parts: SplitResult, port: int | None, query: dict[str, str]) -> Target:
+    if not parts.hostname:
+        raise CanaryError(f"invalid FHIR target {url!r}: expected http(s)://host/base")
+    netloc = url_host(parts.hostname) + (f":{port}" if port is not None else "")
+    base = urlunsplit((parts.scheme.lower(), netloc, parts.path.rstrip("/"), "", ""))
+    return Target(NAME, base, parts.hostname, port, options=query)
+
+
+def check_options(db: sqlite_utils.Database, target: Target, options: dict[str, Any]) -> None:
+    check_retire_option(CHANNEL, options)
+
+
+def check_token(options: dict[str, Any]) -> None:
+    """The bearer token's variable must be set before anything is planned (its value is never stored)."""
+    if options.get("token_env") and options["token_env"] not in os.environ:
+        raise CanaryError(f"environment variable {options['token_env']} (--token-env) is not set")
+
+
+def warnings(options: dict[str, Any]) -> list[str]:
+    """Real patients' IPPs carry the establishment's own identifier system; canaries must carry the same one."""
+    if lacks_authority(CHANNEL, options):
+        return ["IPP identifier system not configured: add ?ipp_system=... (or ?ipp_oid=...) to the URL so "
+                "canaries carry the same one as real patients / système d'identifiant IPP à configurer"]
+    return []
+
+
+def _establishment(system_row: Row, options: dict[str, Any]) -> Establishment:
+    from canary.plant.fhir_bundle import Establishment
+
+    name = system_row.get("establishment") or system_row["name"]
+    if options.get("ipp_system"):
+        ipp_system = options["ipp_system"]
+    elif options.get("ipp_oid"):
+        ipp_system = f"urn:oid:{options['ipp_oid']}"
+    else:
+        ipp_system = f"urn:fr:ipp:{system_row.get('finess') or system_row['name']}"
+    return Establishment(name, system_row.get("finess"), ipp_system)
+
+
+def _client(db: sqlite_utils.Database, target: Target, options: dict[str, Any]) -> FhirClient:
+    from canary.plant.fhir_client import FhirClient
+
+    check_token(options)
+    token = os.environ.get(options["token_env"]) if options.get("token_env") else None
+    return FhirClient(target.address, token=token, verify=not options.get("insecure"),
+                      timeout=get_float(db, "plant.timeout"),
+                      retries=get_int(db, "plant.fhir.retries"),
+                      backoff=get_float(db, "plant.fhir.backoff"))
+
+
+def plant(db: sqlite_utils.Database, system_row: Row, target: Target, options: dict[str, Any], todo: list[Row],
+          report: PlantReport) -> None:
+    from canary.plant.fhir_bundle import build_bundle
+    from canary.plant.fhir_client import FhirError, response_locations
+
+    site = _establishment(system_row, options)
+    client = _client(db, target, options)
+    try:
+        for row in todo:
+            record = get_canary(db, row["canary_id"])
+            # An earlier attempt without an answer may have been applied: keep saying so until one succeeds.
+            earlier = bool(row["in_flight"])
+            try:
+                bundle = build_bundle(record, site, today=date.today(), created=record.get("created_at"))
+            except CanaryError as exc:
+                lifecycle.mark_failed(db, row["id"], str(exc), delivered_maybe=earlier)
+                report.failed.append((row["canary_id"], str(exc)))
+                continue
+            lifecycle.begin_attempt(db, row["id"])
+            try:
+                response = client.transaction(bundle)
+            except FhirError as exc:
+                lifecycle.mark_failed(db, row["id"], str(exc), delivered_maybe=exc.delivered_maybe or earlier)
+                report.failed.append((row["canary_id"], str(exc)))
+                if exc.fatal:
+                    report.stopped = str(exc)
+                    return
+                continue
+            types = [entry["resource"]["resourceType"] for entry in bundle["entry"]]
+            created: list[str] = []
+            patient = None
+            for kind, location in zip(types, response_locations(response), strict=False):
+                if location and kind != "Practitioner":  # the GP is shared by other patients: never deleted
+                    created.append(location)
+                if kind == "Patient":
+                    patient = location
+            if not patient:
+                error = f"{target.address}: the transaction-response names no Patient location"
+                lifecycle.mark_failed(db, row["id"], error, delivered_maybe=True)
+                report.failed.append((row["canary_id"], error))
+                continue
+            lifecycle.mark_planted(db, row["id"], patient, created)
+            report.planted.append(row["canary_id"])
+    finally:
+        client.close()
+
+
+def retire(db: sqlite_utils.Database, target: Target, options: dict[str, Any], live: list[Row],
+           report: RetireReport) -> None:
+    """DELETE the resources (or deactivate the Patient), then read the Patient back: only a Patient gone or
+    inactive on the server counts as retired."""
+    from canary.plant.fhir_bundle import RETIRE_ORDER
+    from canary.plant.fhir_client import FhirError
+
+    strategy = retire_strategy(db, CHANNEL, options)
+    client = _client(db, target, options)
+    try:
+        for row in live:
+            try:
+                if strategy == "inactive":
+                    client.deactivate(row["external_id"])
+                else:
+                    resources = sorted(row["resources"] or [row["external_id"]],
+                                       key=lambda ref: RETIRE_ORDER.index(ref.split("/")[0])
+                                       if ref.split("/")[0] in RETIRE_ORDER else -1)
+                    for reference in resources:
+                        client.delete(reference)
+                left = client.read(row["external_id"])
+            except FhirError as exc:
+                lifecycle.record_retire_error(db, [row["id"]], str(exc))
+                report.failed.append((row["id"], str(exc)))
+                if exc.fatal:
+                    raise
+                continue
+            if left is not None and (strategy == "delete" or left.get("active") is not False):
+                error = (f"{target.address}: {row['external_id']} is still there after {strategy} (read back "
+                         f"{'active' if left.get('active', True) else 'inactive'}); the server did not apply it")
+                lifecycle.record_retire_error(db, [row["id"]], error)
+                report.failed.append((row["id"], error))
+                continue
+            lifecycle.mark_retired(db, [row["id"]])
+            report.retired.append(row["id"])
+    finally:
+        client.close()
+
+
+CHANNEL = Channel(name=NAME, schemes=("http", "https"), options=OPTIONS, retire_strategies=RETIRE_STRATEGIES,
+                  authority_options=("ipp_system", "ipp_oid"),
+                  parse_target=parse_target, check_options=check_options, check_target=no_check,
+                  check_environment=check_token, warnings=warnings, plant=plant, retire=retire,
+                  receiver=no_receiver)

@@ -1,0 +1,253 @@
+"""The MLLP channel: HL7 v2 PAM FR messages (A28 to plant, A31 or A40 to retire) over MLLP, or MLLP in TLS."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+from urllib.parse import SplitResult
+
+import sqlite_utils
+
+from canary.errors import CanaryError
+from canary.plant import lifecycle
+from canary.plant.channels.base import (
+    Channel,
+    Row,
+    Target,
+    check_retire_option,
+    lacks_authority,
+    no_check,
+    retire_strategy,
+    url_host,
+)
+from canary.plant.reports import PlantReport, RetireReport
+from canary.settings import get_float, get_str
+from canary.store.registry import get_canary, get_system
+
+if TYPE_CHECKING:
+    from canary.plant.hl7v2 import Peer
+    from canary.plant.mllp import MllpClient
+    from canary.plant.tls import TlsConfig
+
+# The HL7, MLLP and TLS modules are imported where a message is built or a link opened: 'canary plants',
+# the console and 'canary lint' read this channel's options and receiver without loading them.
+
+NAME = "mllp"
+OPTIONS: dict[str, Any] = {
+    "encoding": "utf-8", "app": "", "facility": "", "ipp_oid": None, "ipp_namespace": None,
+    # None: the setting plant.mllp.retire decides.
+    "retire": None, "merge_into": None,
+    # mllps:// only: paths and a name, never key material (settings plant.mllp.tls_* otherwise).
+    "tls_ca": None, "tls_cert": None, "tls_key": None, "tls_server_name": None,
+}
+# A31 marking the identity deactivated (PID-32 DESA), or an A40 merge into a designated record.
+# ADT^A29 is not part of the IHE PAM identity feed: receivers refuse it or drop it.
+RETIRE_STRATEGIES = ("a31-inactive", "a40-merge")
+TLS_OPTIONS = ("tls_ca", "tls_cert", "tls_key", "tls_server_name")
+# An IPP namespace is a short code (CHUX, GAM, SIGEMS), as real feeds write CX-4.1.
+_NAMESPACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,19}")
+
+
+def parse_target(url: str, parts: SplitResult, port: int | None, query: dict[str, str]) -> Target:
+    scheme = parts.scheme.lower()
+    if not parts.hostname or port is None:
+        raise CanaryError(f"invalid MLLP target {url!r}: expected {scheme}://host:port")
+    return Target(NAME, f"{scheme}://{url_host(parts.hostname)}:{port}", parts.hostname, port, options=query,
+                  tls=scheme == "mllps")
+
+
+def check_options(db: sqlite_utils.Database, target: Target, options: dict[str, Any]) -> None:
+    try:
+        "".encode(options["encoding"])
+    except LookupError as exc:
+        raise CanaryError(f"unknown encoding {options['encoding']!r}") from exc
+    _check_tls_options(db, target, options)
+    check_receiver(target, options)
+    namespace = options.get("ipp_namespace")
+    if namespace is not None and not _NAMESPACE.fullmatch(namespace):
+        raise CanaryError(f"invalid ipp_namespace {namespace!r}: a short code of letters, digits, '_', '-' or "
+                          "'.' (at most 20), e.g. CHUX")
+    _check_retire_options(options)
+
+
+def check_receiver(target: Target, options: dict[str, Any]) -> None:
+    """MSH-5/MSH-6 route the message inside the receiver's engine: an MLLP target must name both."""
+    missing = [name for name in ("app", "facility") if not (options.get(name) or "").strip()]
+    if missing:
+        raise CanaryError(f"{target.address}: receiving application and facility (MSH-5/MSH-6) are part of the "
+                          f"target; add ?app=NAME&facility=NAME to the URL (or --app/--facility) / application et "
+                          f"établissement destinataires manquants")
+
+
+def _check_retire_options(options: dict[str, Any]) -> None:
+    check_retire_option(CHANNEL, options)
+    if options.get("retire") == "a40-merge" and not (options.get("merge_into") or "").strip():
+        raise CanaryError("retire=a40-merge needs merge_into=IPP (--merge-into): the receiver's record the canary "
+                          "is merged into")
+
+
+def _check_tls_options(db: sqlite_utils.Database, target: Target, options: dict[str, Any]) -> None:
+    """TLS options belong to mllps:// targets; their files must load now, before anything is planned."""
+    from canary.plant.tls import absolute_path, client_context
+
+    if not target.tls:
+        given = [k for k in TLS_OPTIONS if options.get(k)]
+        if given:
+            raise CanaryError(f"{', '.join(given)} apply to MLLP over TLS only: write the target as "
+                              f"mllps://host:port")
+        return
+    for key in ("tls_ca", "tls_cert", "tls_key"):
+        options[key] = absolute_path(options.get(key))
+    name = options.get("tls_server_name")
+    if name is not None and (not name.strip() or any(c in name for c in " /:@")):
+        raise CanaryError(f"invalid tls_server_name {name!r}: expected a host name")
+    client_context(tls_config(db, options))
+
+
+def tls_config(db: sqlite_utils.Database, options: dict[str, Any]) -> TlsConfig:
+    """The target's TLS options, else the settings; the client certificate and its key come as a pair."""
+    from canary.plant.tls import TlsConfig, absolute_path
+
+    if options.get("tls_cert") or options.get("tls_key"):
+        cert, key = options.get("tls_cert"), options.get("tls_key")
+    else:
+        cert = absolute_path(get_str(db, "plant.mllp.tls_cert_file") or None)
+        key = absolute_path(get_str(db, "plant.mllp.tls_key_file") or None)
+    return TlsConfig(ca_file=options.get("tls_ca") or absolute_path(get_str(db, "plant.mllp.tls_ca_file") or None),
+                     cert_file=cert, key_file=key,
+                     key_password_env=get_str(db, "plant.mllp.tls_key_password_env") or None,
+                     server_name=options.get("tls_server_name") or None)
+
+
+def warnings(options: dict[str, Any]) -> list[str]:
+    """Real patients' IPPs carry the establishment's own namespace; canaries must carry the same one."""
+    if lacks_authority(CHANNEL, options):
+        return ["IPP assigning authority not configured: add ?ipp_oid=... (or ?ipp_namespace=...) to the URL "
+                "so canaries carry the same one as real patients / autorité d'affectation de l'IPP à configurer"]
+    return []
+
+
+def receiver(options: dict[str, Any]) -> str | None:
+    """The receiving application and facility (MSH-5/MSH-6) the messages are addressed to."""
+    return f"{options.get('app') or '?'}/{options.get('facility') or '?'}"
+
+
+def _peer(db: sqlite_utils.Database, system_row: Row, options: dict[str, Any]) -> Peer:
+    from canary.plant.hl7v2 import Peer, hd
+
+    # A short code, as real feeds write it: the target's, else the setting, else the sending application.
+    namespace = (options.get("ipp_namespace") or get_str(db, "plant.hl7.ipp_namespace")
+                 or get_str(db, "plant.hl7.sending_application")).upper()
+    # The establishment assigns the IPP: its OID when given, else its FINESS (a local scheme, type L).
+    if options.get("ipp_oid"):
+        authority = hd(namespace, options["ipp_oid"], "ISO")
+    elif system_row.get("finess"):
+        authority = hd(namespace, system_row["finess"], "L")
+    else:
+        authority = hd(namespace)
+    facility = get_str(db, "plant.hl7.sending_facility") or system_row.get("finess") \
+        or system_row.get("establishment") or ""
+    return Peer(get_str(db, "plant.hl7.sending_application"), facility, options.get("app") or "",
+                options.get("facility") or "", authority)
+
+
+def _client(db: sqlite_utils.Database, target: Target, options: dict[str, Any]) -> MllpClient:
+    from canary.plant.mllp import MllpClient
+
+    return MllpClient(target.host or "", target.port or 0, timeout=get_float(db, "plant.timeout"),
+                      encoding=options["encoding"], tls=tls_config(db, options) if target.tls else None)
+
+
+def plant(db: sqlite_utils.Database, system_row: Row, target: Target, options: dict[str, Any], todo: list[Row],
+          report: PlantReport) -> None:
+    import hl7
+
+    from canary.plant.hl7v2 import build_adt
+    from canary.plant.mllp import MllpError
+
+    peer = _peer(db, system_row, options)
+    link = _client(db, target, options)
+    try:
+        link.connect()
+    except MllpError as exc:
+        for row in todo:
+            lifecycle.mark_failed(db, row["id"], str(exc), delivered_maybe=bool(row["in_flight"]), state=row["state"])
+        report.stopped = str(exc)
+        return
+    try:
+        for row in todo:
+            record = get_canary(db, row["canary_id"])
+            # A message whose outcome we never learnt may already be stored: update rather than create again.
+            earlier = bool(row["in_flight"])
+            event = "A31" if earlier else "A28"
+            control_id = hl7.generate_message_control_id()
+            message = build_adt(record, event, peer, control_id, charset=options["encoding"])
+            try:
+                message.encode(options["encoding"])
+            except UnicodeEncodeError as exc:
+                error = f"a value cannot be sent in {options['encoding']}: {exc.object[exc.start:exc.end]!r}"
+                lifecycle.mark_failed(db, row["id"], error, delivered_maybe=earlier)
+                report.failed.append((row["canary_id"], error))
+                continue
+            lifecycle.begin_attempt(db, row["id"])
+            try:
+                ack = link.send(message, control_id)
+            except MllpError as exc:
+                if exc.link_refused:
+                    # The TLS peer refused the link (TLS 1.3 tells it after our first write): as for a
+                    # refused connection, the row keeps its state and nothing is counted against the canary.
+                    lifecycle.mark_failed(db, row["id"], str(exc), delivered_maybe=earlier, state=row["state"])
+                    report.stopped = str(exc)
+                    return
+                lifecycle.mark_failed(db, row["id"], str(exc), delivered_maybe=exc.delivered_maybe or earlier)
+                report.failed.append((row["canary_id"], str(exc)))
+                report.stopped = str(exc)
+                return
+            if ack.accepted:
+                lifecycle.mark_planted(db, row["id"], record["ipp"])
+                report.planted.append(row["canary_id"])
+            else:
+                error = f"ADT^{event} refused ({ack.code}): {ack.text or 'no reason given'}"
+                lifecycle.mark_failed(db, row["id"], error, delivered_maybe=earlier)
+                report.failed.append((row["canary_id"], error))
+    finally:
+        link.close()
+
+
+def retire(db: sqlite_utils.Database, target: Target, options: dict[str, Any], live: list[Row],
+           report: RetireReport) -> None:
+    """Retire with what the PAM identity feed carries; only the receiver's AA on that message counts."""
+    import hl7
+
+    from canary.plant.hl7v2 import build_adt, build_merge
+
+    check_receiver(target, options)
+    strategy = retire_strategy(db, CHANNEL, options)
+    _check_retire_options(options | {"retire": strategy})
+    system_row = get_system(db, live[0]["system"])
+    peer = _peer(db, system_row, options)
+    with _client(db, target, options) as link:
+        for row in live:
+            record = get_canary(db, row["canary_id"])
+            control_id = hl7.generate_message_control_id()
+            if strategy == "a40-merge":
+                event = "A40"
+                message = build_merge(record, options["merge_into"].strip(), peer, control_id,
+                                      charset=options["encoding"])
+            else:
+                event = "A31"
+                message = build_adt(record, "A31", peer, control_id, charset=options["encoding"], deactivate=True)
+            ack = link.send(message, control_id)
+            if ack.accepted:
+                lifecycle.mark_retired(db, [row["id"]])
+                report.retired.append(row["id"])
+            else:
+                error = f"ADT^{event} ({strategy}) refused ({ack.code}): {ack.text or 'no reason given'}"
+                lifecycle.record_retire_error(db, [row["id"]], error)
+                report.failed.append((row["id"], error))
+
+
+CHANNEL = Channel(name=NAME, schemes=("mllp", "mllps"), options=OPTIONS, retire_strategies=RETIRE_STRATEGIES,
+                  authority_options=("ipp_oid", "ipp_namespace"),
+                  parse_target=parse_target, check_options=check_options, check_target=check_receiver,
+                  check_environment=no_check, warnings=warnings, plant=plant, retire=retire, receiver=receiver)
