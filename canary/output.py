@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import click
@@ -13,7 +13,7 @@ def echo_json(value: Any) -> None:
     click.echo(json.dumps(value, ensure_ascii=False, indent=2, sort_keys=False))
 
 
-def echo_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], empty: str = "(none)") -> None:
+def echo_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], empty: str = "(none)") -> None:
     if not rows:
         click.echo(empty)
         return
@@ -32,7 +32,7 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def echo_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, as_json: bool,
+def echo_rows(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *, as_json: bool,
               empty: str = "(none)") -> None:
     """The rows as JSON for scripts, or as an aligned table for people."""
     if as_json:

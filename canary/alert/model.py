@@ -31,13 +31,11 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def alert_view(row: dict[str, Any], zone: Zone | None = None) -> dict[str, Any]:
-    """The public shape of an alert (an ``Alert``): ``canary alerts --json`` items and what webhooks receive.
+def alert_view(row: dict[str, Any], zone: Zone | None = None) -> Alert:
+    """The public shape of an alert: ``canary alerts --json`` items and what webhooks receive.
 
-    ``zone`` is where the texts' times are written (``display_zone(db)``); the fields stay UTC.
-    Given as dict[str, Any] until the console's helpers take ``Alert`` (issue 16); code of this domain
-    reads ``alert_of``."""
-    return cast(dict[str, Any], alert_of(cast(AlertRow, row), zone))
+    ``zone`` is where the texts' times are written (``display_zone(db)``); the fields stay UTC."""
+    return alert_of(cast(AlertRow, row), zone)
 
 
 def alert_of(stored: AlertRow, zone: Zone | None = None) -> Alert:
@@ -105,19 +103,19 @@ def list_alerts(db: sqlite_utils.Database, *, open_only: bool = False, system: s
     return [alert_of(row, zone) for row in alert_rows(db, sql, params)]
 
 
-def acknowledge(db: sqlite_utils.Database, alert_id: int, by: str, note: str | None = None) -> dict[str, Any]:
-    """Someone is on it: open -> acknowledged (an escalation still pages). The alert now (an ``Alert``)."""
+def acknowledge(db: sqlite_utils.Database, alert_id: int, by: str, note: str | None = None) -> Alert:
+    """Someone is on it: open -> acknowledged (an escalation still pages). The alert now."""
     return _transition(db, alert_id, "acknowledged", ("open",), by, note,
                        "only an open alert can be acknowledged")
 
 
-def resolve(db: sqlite_utils.Database, alert_id: int, by: str, note: str | None = None) -> dict[str, Any]:
+def resolve(db: sqlite_utils.Database, alert_id: int, by: str, note: str | None = None) -> Alert:
     """Done: open or acknowledged -> resolved; later events with the same key open a new alert. The alert now."""
     return _transition(db, alert_id, "resolved", ("open", "acknowledged"), by, note, "it is already resolved")
 
 
 def _transition(db: sqlite_utils.Database, alert_id: int, target: str, allowed: tuple[str, ...], by: str,
-                note: str | None, refusal: str) -> dict[str, Any]:
+                note: str | None, refusal: str) -> Alert:
     who, when = WHO_WHEN[target]
     with write_transaction(db):
         state = _state(db, alert_id)
@@ -131,7 +129,7 @@ def _transition(db: sqlite_utils.Database, alert_id: int, target: str, allowed: 
         )
         view = get_alert(db, alert_id)
         queue_notices(db, view, target, state)  # same transaction: the change and its notices, or neither
-    return cast(dict[str, Any], view)  # until the console takes Alert (issue 16), as alert_view
+    return view
 
 
 def _state(db: sqlite_utils.Database, alert_id: int) -> str:

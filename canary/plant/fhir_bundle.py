@@ -9,6 +9,7 @@ The 6.x line that defaulted to R4 needs pydantic 1, which clashes with the rest 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -65,7 +66,7 @@ def upper(value: str | None) -> str | None:
     return ins_form(value) if value else None
 
 
-def birth_place(record: dict[str, Any]) -> dict[str, Any] | None:
+def birth_place(record: Mapping[str, Any]) -> dict[str, Any] | None:
     """patient-birthPlace: the INSEE code in fr-core-address-insee-code; born abroad, the 99xxx code there,
     the country (ISO 3166 alpha-3) in ``country`` and no city."""
     place = record.get("birth_place") or {}
@@ -80,7 +81,7 @@ def birth_place(record: dict[str, Any]) -> dict[str, Any] | None:
             "country": country.alpha3 if country else None}
 
 
-def _reliability(record: dict[str, Any]) -> list[dict[str, Any]]:
+def _reliability(record: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Sub-extensions of fr-core-identity-reliability: status, and how the identity was obtained and checked."""
     evidence = identity_evidence(record)
     out: list[dict[str, Any]] = [{"url": "identityStatus",
@@ -94,7 +95,7 @@ def _reliability(record: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def patient_resource(record: dict[str, Any], site: Establishment, gp_ref: str | None) -> dict[str, Any]:
+def patient_resource(record: Mapping[str, Any], site: Establishment, gp_ref: str | None) -> dict[str, Any]:
     first_names = [ins_form(name) for name in record.get("first_names") or []]
     identifiers = [{"use": "usual", "type": {"coding": [_coding(V2_0203, "PI")]},
                     "system": site.ipp_system, "value": record["ipp"]}]
@@ -157,7 +158,7 @@ def practitioner_resource(gp: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def coverage_resources(record: dict[str, Any], patient_ref: str) -> list[dict[str, Any]]:
+def coverage_resources(record: Mapping[str, Any], patient_ref: str) -> list[dict[str, Any]]:
     coverage = record.get("coverage") or {}
     out = []
     if coverage.get("regime") or coverage.get("caisse"):
@@ -243,7 +244,7 @@ def validate(resource: dict[str, Any]) -> dict[str, Any]:
     return model.model_dump(mode="json", exclude_none=True, by_alias=True)
 
 
-def build_bundle(record: dict[str, Any], site: Establishment, *, today: date | None = None,
+def build_bundle(record: Mapping[str, Any], site: Establishment, *, today: date | None = None,
                  created: str | None = None) -> dict[str, Any]:
     """A transaction Bundle: Patient, GP Practitioner, Coverage, Condition, MedicationStatement,
     AllergyIntolerance and DocumentReference. Patient and Practitioner are created only if absent."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from canary.generate.text import ins_form
 from canary.plant.countries import country_of_birth
 from canary.plant.identity import carries_ins, is_child
 
-Record = dict[str, Any]
+Record = Mapping[str, Any]
 Column = Callable[[Record], str]
 
 
@@ -205,7 +205,7 @@ def row_key(record: Record, mapping: str) -> str:
     return columns[key](record)
 
 
-def render(records: list[Record], *, fmt: str, mapping: str, delimiter: str = ";") -> str:
+def render(records: Sequence[Record], *, fmt: str, mapping: str, delimiter: str = ";") -> str:
     columns, _ = MAPPINGS[mapping]
     rows = [{name: column(record) for name, column in columns.items()} for record in records]
     if fmt == "json":
@@ -217,7 +217,7 @@ def render(records: list[Record], *, fmt: str, mapping: str, delimiter: str = ";
     return buffer.getvalue()
 
 
-def write_export(path: Path, records: list[Record], *, fmt: str, mapping: str, delimiter: str,
+def write_export(path: Path, records: Sequence[Record], *, fmt: str, mapping: str, delimiter: str,
                  encoding: str, new_mode: int = 0o640) -> None:
     """Render and write in one atomic step; a character the encoding lacks is an error, not a '?'.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -72,7 +73,7 @@ def _header(event: str, peer: Peer, control_id: str, charset: str, stamp: str) -
     return ["|".join(msh), "|".join(evn)]
 
 
-def build_adt(record: dict[str, Any], event: str, peer: Peer, control_id: str, *, charset: str = "utf-8",
+def build_adt(record: Mapping[str, Any], event: str, peer: Peer, control_id: str, *, charset: str = "utf-8",
               now: datetime | None = None, deactivate: bool = False) -> str:
     """The whole A28/A31 message, segments separated by carriage returns. ``deactivate`` (A31 only)
     adds the deactivated-identity attribute to PID-32: how a PAM identity feed retires a record."""
@@ -90,7 +91,7 @@ def build_adt(record: dict[str, Any], event: str, peer: Peer, control_id: str, *
     return "\r".join(segments) + "\r"
 
 
-def build_merge(record: dict[str, Any], survivor_ipp: str, peer: Peer, control_id: str, *,
+def build_merge(record: Mapping[str, Any], survivor_ipp: str, peer: Peer, control_id: str, *,
                 charset: str = "utf-8", now: datetime | None = None) -> str:
     """ADT^A40: the canary's record (MRG-1, its IPP) merged into the surviving record ``survivor_ipp``."""
     moment = now or datetime.now(UTC)
@@ -100,7 +101,7 @@ def build_merge(record: dict[str, Any], survivor_ipp: str, peer: Peer, control_i
     return "\r".join(segments) + "\r"
 
 
-def _pid(record: dict[str, Any], peer: Peer, today: date) -> list[str]:
+def _pid(record: Mapping[str, Any], peer: Peer, today: date) -> list[str]:
     pid = ["PID", "1", ""] + [""] * 30  # PID-0..PID-32
     identifiers = [f"{escape(record['ipp'])}^^^{peer.ipp_authority}^PI"]
     if carries_ins(record):
@@ -115,7 +116,7 @@ def _pid(record: dict[str, Any], peer: Peer, today: date) -> list[str]:
     return pid
 
 
-def _names(record: dict[str, Any], today: date) -> list[str]:
+def _names(record: Mapping[str, Any], today: date) -> list[str]:
     first_names = [upper(f) for f in record.get("first_names") or []]
     first = first_names[0] if first_names else ""
     civility = "ENF" if is_child(record, today) else "MME" if record.get("sex") == "F" else "M"
@@ -125,7 +126,7 @@ def _names(record: dict[str, Any], today: date) -> list[str]:
             f"{birth_name}^{first}^{' '.join(first_names)}^^{civility}^^L"]
 
 
-def _addresses(record: dict[str, Any]) -> list[str]:
+def _addresses(record: Mapping[str, Any]) -> list[str]:
     out = []
     address = record.get("address") or {}
     if address.get("line") or address.get("city"):
@@ -147,7 +148,7 @@ def national_phone(e164: str) -> str:
     return "0" + e164[3:] if e164.startswith("+33") else e164
 
 
-def _telecoms(record: dict[str, Any]) -> list[str]:
+def _telecoms(record: Mapping[str, Any]) -> list[str]:
     out = []
     for index, phone in enumerate(record.get("phones") or []):
         number = national_phone(phone)
@@ -159,7 +160,7 @@ def _telecoms(record: dict[str, Any]) -> list[str]:
     return out
 
 
-def _rol(record: dict[str, Any]) -> list[str] | None:
+def _rol(record: Mapping[str, Any]) -> list[str] | None:
     """The médecin traitant as PAM FR feeds carry it: ROL-3 ODRP, the 11-digit RPPS under type RPPS."""
     gp = record.get("gp") or {}
     if not gp.get("rpps"):
@@ -169,7 +170,7 @@ def _rol(record: dict[str, Any]) -> list[str] | None:
     return ["ROL", "1", "AD", "ODRP", xcn]
 
 
-def _zfd(record: dict[str, Any]) -> list[str]:
+def _zfd(record: Mapping[str, Any]) -> list[str]:
     """PAM FR >= 2.10 demographic complement: ZFD-3 SMS consent, ZFD-4 corrected birth date, ZFD-5 identity
     source, ZFD-6 INSi query date, ZFD-7 identity document type."""
     evidence = identity_evidence(record)

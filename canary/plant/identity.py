@@ -4,6 +4,7 @@ obtained (source, INSi query date, identity document). Light on imports: the CLI
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -14,12 +15,12 @@ INS_STATUSES = ("QUAL",)
 CHILD_AGE = 15
 
 
-def carries_ins(record: dict[str, Any]) -> bool:
+def carries_ins(record: Mapping[str, Any]) -> bool:
     """Whether the INS matricule may be sent with this identity (every channel asks this)."""
     return bool(record.get("nir")) and record.get("identity_status") in INS_STATUSES
 
 
-def age_on(record: dict[str, Any], today: date) -> int | None:
+def age_on(record: Mapping[str, Any], today: date) -> int | None:
     try:
         born = date.fromisoformat(record.get("birth_date") or "")
     except ValueError:
@@ -27,7 +28,7 @@ def age_on(record: dict[str, Any], today: date) -> int | None:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
-def is_child(record: dict[str, Any], today: date) -> bool:
+def is_child(record: Mapping[str, Any], today: date) -> bool:
     age = age_on(record, today)
     return age is not None and age < CHILD_AGE
 
@@ -40,7 +41,7 @@ _DOCUMENT_CHECKED = ("VALI", "QUAL")
 INSI_START = date(2021, 1, 1)
 
 
-def identity_evidence(record: dict[str, Any]) -> dict[str, str | None]:
+def identity_evidence(record: Mapping[str, Any]) -> dict[str, str | None]:
     """How the identity was obtained and checked: ``source`` (SM or INSI), ``insi_date`` (YYYY-MM-DD)
     and ``document`` (CN, PA, CS, LE). Derived from the record alone, so every channel and every run
     says the same thing."""
@@ -67,14 +68,14 @@ def identity_evidence(record: dict[str, Any]) -> dict[str, str | None]:
     return out
 
 
-def _created_on(record: dict[str, Any]) -> date:
+def _created_on(record: Mapping[str, Any]) -> date:
     try:
         return datetime.fromisoformat(str(record.get("created_at")).replace("Z", "+00:00")).date()
     except ValueError:
         return datetime.now(UTC).date()
 
 
-def _born_on(record: dict[str, Any]) -> date | None:
+def _born_on(record: Mapping[str, Any]) -> date | None:
     try:
         return date.fromisoformat(record.get("birth_date") or "")
     except ValueError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import sqlite_utils
 
@@ -72,7 +72,7 @@ def list_events(
     limit: int | None = None,
     newest_first: bool = False,
     before: int | None = None,
-) -> list[dict[str, Any]]:
+) -> list[EventRow]:
     """Events, oldest first (or ``newest_first``), as plain dicts with ``details`` decoded.
 
     ``limit`` keeps the newest ones (read from the end of the table: the console's pages, ``events
@@ -103,8 +103,7 @@ def list_events(
         sql += f" LIMIT {int(limit)}"
         if not newest_first:
             sql = f"SELECT * FROM ({sql}) ORDER BY id"
-    # Each an EventRow; given as dict[str, Any] until the console's helpers take EventRow (issue 16).
-    return [cast(dict[str, Any], event_row(values)) for values in db.execute(sql, params).fetchall()]
+    return [event_row(values) for values in db.execute(sql, params).fetchall()]
 
 
 def event_row(values: Sequence[Any]) -> EventRow:

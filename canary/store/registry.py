@@ -170,16 +170,14 @@ def _insert_markers(db: sqlite_utils.Database, canary_id: str, markers: list[Mar
             raise CanaryError(f"canary {canary_id}: {kind} value already belongs to another canary")
 
 
-# Readers still give dict[str, Any]: CanaryRecord (store/shapes.py) once plant and web annotate their
-# parameters with it (a TypedDict does not pass where dict[str, Any] is declared).
-def _row_to_canary(row: dict[str, Any]) -> dict[str, Any]:
-    record: dict[str, Any] = json.loads(row["record"])
-    record.update(id=row["id"], system=row["system"], generation=row["generation"],
-                  created_at=row["created_at"], status=row["status"])
+def _row_to_canary(row: dict[str, Any]) -> CanaryRecord:
+    record: CanaryRecord = json.loads(row["record"])
+    record |= {"id": row["id"], "system": row["system"], "generation": row["generation"],
+               "created_at": row["created_at"], "status": row["status"]}
     return record
 
 
-def get_canary(db: sqlite_utils.Database, canary_id: str) -> dict[str, Any]:
+def get_canary(db: sqlite_utils.Database, canary_id: str) -> CanaryRecord:
     rows = list(db.query("SELECT * FROM canaries WHERE id = ?", [canary_id]))
     if not rows:
         raise NotFound(f"unknown canary {canary_id!r}")
@@ -188,7 +186,7 @@ def get_canary(db: sqlite_utils.Database, canary_id: str) -> dict[str, Any]:
 
 def list_canaries(
     db: sqlite_utils.Database, *, system: str | None = None, include_retired: bool = True
-) -> list[dict[str, Any]]:
+) -> list[CanaryRecord]:
     where, params = [], []
     if system is not None:
         get_system(db, system)

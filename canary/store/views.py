@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 # Columns of `canary list` (the table; `--json` gives the export view).
 LIST_COLUMNS = ("id", "system", "gen", "status", "name", "sex", "birth_date", "city")
 
 
-def export_view(canary: dict[str, Any]) -> dict[str, Any]:
+def export_view(canary: Mapping[str, Any]) -> dict[str, Any]:
     """The canary's record with the registry's own fields first (id, system, generation, created_at, status)."""
     head = {k: canary.get(k) for k in ("id", "system", "generation", "created_at", "status")}
     return head | {k: v for k, v in canary.items() if k not in head}
 
 
-def display_name(canary: dict[str, Any]) -> str:
+def display_name(canary: Mapping[str, Any]) -> str:
     """Family name (used name if any) and first first name, as a person would say it."""
     names = canary.get("first_names") or [""]
     family = canary.get("used_name") or canary.get("birth_name") or ""
     return f"{family} {names[0]}".strip()
 
 
-def list_row(canary: dict[str, Any]) -> dict[str, Any]:
+def list_row(canary: Mapping[str, Any]) -> dict[str, Any]:
     """One row of the `canary list` table."""
     return {"id": canary["id"], "system": canary["system"], "gen": canary["generation"], "status": canary["status"],
             "name": display_name(canary), "sex": canary.get("sex"), "birth_date": canary.get("birth_date"),

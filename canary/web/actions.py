@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 
 from canary.alert.model import acknowledge, resolve
+from canary.alert.shapes import Alert
 from canary.errors import CanaryError, NotFound
 from canary.settings import all_settings, set_setting, unset_setting
 from canary.store import open_db
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 
 
 def change_alert(db: sqlite_utils.Database, actor: Actor, alert_id: int, action: str,
-                 note: str | None) -> dict[str, Any]:
+                 note: str | None) -> Alert:
     """``action`` is ``ack`` or ``resolve`` (the CLI's ``canary alert ack|resolve``)."""
     change = acknowledge if action == "ack" else resolve
     with write_transaction(db):

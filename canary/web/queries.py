@@ -7,6 +7,7 @@ Every list reads one page (``limit`` rows before a cursor) so a page costs the s
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,7 @@ SWEEP_KEYS = ("id", "feed", "sources", "started_at", "finished_at", "status", "f
 
 @dataclass(frozen=True)
 class Page:
-    rows: list[dict[str, Any]]
+    rows: Sequence[Mapping[str, Any]]
     next_before: int | None  # cursor of the next (older) page, None on the last one
 
     def as_dict(self) -> dict[str, Any]:
@@ -55,7 +56,7 @@ def cursor(raw: str | int | None) -> int | None:
         raise CanaryError(f"before must be an id, got {raw!r}") from exc
 
 
-def paged_rows(rows: list[dict[str, Any]], limit: int) -> Page:
+def paged_rows(rows: Sequence[Mapping[str, Any]], limit: int) -> Page:
     """``rows`` were read with ``limit + 1``: the extra row only says another page exists."""
     more = len(rows) > limit
     rows = rows[:limit]
@@ -119,7 +120,7 @@ def alert_story(db: sqlite_utils.Database, alert_id: int, role: str) -> dict[str
 
 # --- canaries --------------------------------------------------------------------------------------
 
-def canary_view(canary: dict[str, Any], role: str) -> dict[str, Any]:
+def canary_view(canary: Mapping[str, Any], role: str) -> dict[str, Any]:
     """``canary show --json`` for analysts and admins; the head alone (no marker, no token) for viewers."""
     head = {key: canary.get(key) for key in CANARY_HEAD}
     if not allows(role, "analyst"):
@@ -197,9 +198,7 @@ def sweeps_page(db: sqlite_utils.Database, *, limit: int = PAGE, before: int | N
         rows.append(row)
     page = paged_rows(rows, limit)
     counts = _findings_by_confidence(db, [int(r["id"]) for r in page.rows])
-    for row in page.rows:
-        row["findings"] = counts.get(int(row["id"]), {})
-    return page
+    return Page([{**row, "findings": counts.get(int(row["id"]), {})} for row in page.rows], page.next_before)
 
 
 def _findings_by_confidence(db: sqlite_utils.Database, sweep_ids: list[int]) -> dict[int, dict[str, int]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, unquote
@@ -14,6 +15,7 @@ from canary.plant.channels.base import Channel, Row, Target, no_check, no_receiv
 from canary.plant.reports import PlantReport, RetireReport
 from canary.settings import get_str
 from canary.store.registry import get_canary
+from canary.store.shapes import CanaryRecord
 
 NAME = "file"
 OPTIONS: dict[str, Any] = {"format": None, "mapping": "default", "delimiter": ";", "encoding": "utf-8"}
@@ -35,7 +37,8 @@ def check_options(db: sqlite_utils.Database, target: Target, options: dict[str, 
     fileexport.check_options(options["format"], options["mapping"], options["delimiter"], options["encoding"])
 
 
-def _write(db: sqlite_utils.Database, target: Target, options: dict[str, Any], records: list[Row]) -> None:
+def _write(db: sqlite_utils.Database, target: Target, options: dict[str, Any],
+           records: Sequence[CanaryRecord]) -> None:
     assert target.path is not None  # parse_target always sets it for file targets
     fileexport.write_export(target.path, records, fmt=options["format"], mapping=options["mapping"],
                             delimiter=options["delimiter"], encoding=options["encoding"],

@@ -17,6 +17,7 @@ No macros and no remote templates: mail gateways and antivirus flag those.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -43,10 +44,10 @@ _DEFAULT_SERVICE = "Service de médecine interne"
 def callback_links(db: sqlite_utils.Database, canary_id: str) -> dict[str, str | None]:
     """The canary's URL and hostname as seeded, or as the current settings make them."""
     canary = get_canary(db, canary_id)
-    links = dict(canary.get("tokens") or {})
+    seeded = canary.get("tokens")
     current = token_links(db, canary_token(db, canary_id))
-    url = links.get("url") or current["url"]
-    hostname = links.get("hostname") or current["hostname"]
+    url = (seeded and seeded.get("url")) or current["url"]
+    hostname = (seeded and seeded.get("hostname")) or current["hostname"]
     if not url and not hostname:
         raise CanaryError("no callback for this canary: set tripwire.base_url and/or tripwire.dns_zone first")
     return {"url": url, "hostname": hostname}
@@ -79,7 +80,7 @@ def build_document(db: sqlite_utils.Database, canary_id: str, *, fmt: str, kind:
 
 # --- content -------------------------------------------------------------------------------------
 
-def document_content(canary: dict[str, Any], system: dict[str, Any], kind: str, today: date) -> dict[str, Any]:
+def document_content(canary: Mapping[str, Any], system: dict[str, Any], kind: str, today: date) -> dict[str, Any]:
     """Title, header lines and sections, the same for both file formats."""
     pick = int(hashlib.sha256(canary["id"].encode()).hexdigest(), 16)
     title, first, last = _DOCTORS[pick % len(_DOCTORS)]
