@@ -7,6 +7,7 @@ import contextlib
 import ipaddress
 import itertools
 import logging
+import select
 import socket
 import ssl
 import struct
@@ -388,22 +389,32 @@ class TlsFront:
             conn.close()
             return
         backend = socket.create_connection(("127.0.0.1", self.backend_port))
+        # One thread per connection reads and writes the TLS side: OpenSSL does not allow a read and a
+        # write of one connection at the same time (two threads doing so reset it now and then).
+        with contextlib.suppress(OSError), backend, tls:
+            self._pump(tls, backend)
 
-        def answers() -> None:
-            with contextlib.suppress(OSError):
-                while data := backend.recv(65536):
-                    tls.sendall(data)
-            backend.close()
-            with contextlib.suppress(OSError):
-                tls.close()
-
-        threading.Thread(target=answers, daemon=True).start()
-        with contextlib.suppress(OSError):
-            while data := tls.recv(65536):
-                backend.sendall(data)
-        # Half-close: the peer sees the end, closes its side, and the answers thread ends the TLS side.
-        with contextlib.suppress(OSError):
-            backend.shutdown(socket.SHUT_WR)
+    @staticmethod
+    def _pump(tls: ssl.SSLSocket, backend: socket.socket) -> None:
+        client_open = True
+        while True:
+            if client_open and tls.pending():
+                ready = [tls]  # already decrypted bytes: select would not see them
+            else:
+                ready, _, _ = select.select([backend, tls] if client_open else [backend], [], [], 10)
+                if not ready:
+                    return
+            if tls in ready:
+                if data := tls.recv(65536):
+                    backend.sendall(data)
+                else:
+                    # Half-close: the peer sees the end, closes its side, and that ends the TLS side.
+                    client_open = False
+                    backend.shutdown(socket.SHUT_WR)
+            if backend in ready:
+                if not (data := backend.recv(65536)):
+                    return
+                tls.sendall(data)
 
     def stop(self) -> None:
         self.listener.close()
