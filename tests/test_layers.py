@@ -76,9 +76,10 @@ CLI_HELPERS = {
     "canary.alert.cli": {"_who": "the default of --by (the system user)"},
     "canary.plant.cli": {"_raise_if_failed": "a planting report as the command's one-line error",
                          "_generator": "imports the generator when a command needs it, as a one-line error"},
-    "canary.web.cli": {name: "the serve process's start-up, kept beside its command until the console moves"
-                       for name in ("_serve", "_run", "_refuse_bad_settings", "_serve_without_console",
-                                    "_first_admin", "_cli_actor", "_read_password")},
+    "canary.web.cli": {"_serve": "the serve command's callback (build_serve_command adds the domains' options); "
+                                 "the process itself runs in canary.web.serving",
+                       "_cli_actor": "who the audit log names for a CLI action (the system user)",
+                       "_read_password": "a password from the terminal or standard input"},
 }
 # Terminal presentation and click plumbing, by name: echo/print helpers, progress bars, option bundles.
 PRESENTATION = ("_echo", "_print", "_progress")

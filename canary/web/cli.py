@@ -4,39 +4,19 @@ from __future__ import annotations
 
 import getpass
 import logging
-import os
-import secrets
-import signal
 import sys
-import threading
 from typing import Any
 
 import click
-from waitress import wasyncore
-from waitress.server import create_server
 
 from canary.cli import CliContext, pass_ctx
-from canary.errors import CanaryError
-from canary.files import write_atomic
-from canary.ops.lock import ServeLock
 from canary.output import echo_json, echo_rows
 from canary.serve import (
-    ROLES as SERVE_ROLES,
-)
-from canary.serve import (
-    ServeContext,
-    address_problem,
-    build_metrics,
-    build_readiness,
-    build_services,
     parse_roles,
     serve_options,
-    start_all,
-    stop_all,
 )
 from canary.settings import environment_problems, setting_problems
 from canary.store.tx import write_transaction
-from canary.web import create_app
 from canary.web.actions import create_token, revoke_token
 from canary.web.audit import Actor, record
 from canary.web.roles import ROLES
@@ -55,104 +35,18 @@ from canary.web.users import (
 
 def _serve(ctx: CliContext, host: str, port: int, role: tuple[str, ...], **options: Any) -> None:
     """Run the console and every configured listener and worker until interrupted."""
-    roles = parse_roles(role)
-    options["roles"] = roles
+    from canary.web.serving import refuse_bad_settings, serve
+
+    options["roles"] = parse_roles(role)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    _refuse_bad_settings(environment_problems())  # before creating anything
+    refuse_bad_settings(environment_problems())  # before creating anything
     ctx.create_db()  # the first start creates the registry
-    _refuse_bad_settings(setting_problems(ctx.db))
-    # Held until exit: `canary restore` refuses to replace a registry a serve is using.
-    serve_lock = ServeLock(ctx.db_path)
-    serve_lock.acquire()
-    try:
-        serve_ctx = ServeContext(db_path=ctx.db_path)
-        if "web" not in roles:
-            _serve_without_console(serve_ctx, roles, options)
-        else:
-            _run(ctx, serve_ctx, host, port, options)
-    finally:
-        serve_lock.release()
+    refuse_bad_settings(setting_problems(ctx.db))
+    serve(ctx.db, ctx.db_path, host, port, options, _echo_to_operator)
 
 
-def _run(ctx: CliContext, serve_ctx: ServeContext, host: str, port: int, options: dict[str, Any]) -> None:
-    _first_admin(ctx)
-    app = create_app({"DATABASE": str(ctx.db_path)})
-    services = start_all(build_services(serve_ctx, options))
-    # /readyz and /metrics (canary.ops.health) see what this process started.
-    app.config["READINESS_CHECKS"] = build_readiness(serve_ctx, options, services)
-    app.config["METRICS_COLLECTORS"] = build_metrics(serve_ctx, options, services)
-    # waitress (as for the callback listener): a production server with bounded threads, not the
-    # development server, which is neither meant for hostile clients nor for long uptimes.
-    try:
-        server: Any = create_server(app, host=host, port=port, threads=8, ident="", expose_tracebacks=False,
-                                    clear_untrusted_proxy_headers=True)
-    except OSError as exc:
-        stop_all(services)
-        raise CanaryError(f"console: cannot listen on {host}:{port}: {address_problem(exc)}") from exc
-    serve_ctx.scheduler.start()
-    stopping = threading.Event()
-
-    def _stop(*_args: Any) -> None:
-        if not stopping.is_set():
-            stopping.set()
-            # Closing every channel from inside the loop ends run(); then running requests finish.
-            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    click.echo(f"console on http://{host}:{server.effective_port}/", err=True)
-    try:
-        server.run()
-    finally:
-        server.task_dispatcher.shutdown()
-        serve_ctx.scheduler.shutdown(wait=False)
-        stop_all(services)
-
-
-def _refuse_bad_settings(problems: list[str]) -> None:
-    """A worker started with a bad setting would fail later in a log nobody reads: refuse to start instead."""
-    if problems:
-        raise CanaryError("; ".join(problems) + " (see 'canary doctor')")
-
-
-def _serve_without_console(serve_ctx: ServeContext, roles: frozenset[str], options: dict[str, Any]) -> None:
-    """A process of other roles only (a DMZ host's listeners, a worker): run until SIGTERM or SIGINT."""
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_args: stopping.set())
-    signal.signal(signal.SIGINT, lambda *_args: stopping.set())
-    services = start_all(build_services(serve_ctx, options))
-    serve_ctx.scheduler.start()
-    click.echo(f"serving roles {', '.join(r for r in SERVE_ROLES if r in roles)} (no console)", err=True)
-    try:
-        while not stopping.wait(1.0):
-            pass
-    finally:
-        serve_ctx.scheduler.shutdown(wait=False)
-        stop_all(services)
-
-
-def _first_admin(ctx: CliContext) -> None:
-    """On a fresh registry, create the first console account and hand its password over once.
-
-    To the terminal when one is attached; otherwise (a service, whose output goes to a journal) into
-    an owner-only file beside the registry, and only that file's path is printed.
-    """
-    if ctx.db.execute("SELECT COUNT(*) FROM users").fetchone()[0] != 0:
-        return
-    password = secrets.token_urlsafe(15)
-    hint = "change it with 'canary user password admin'"
-    if sys.stderr.isatty():
-        add_user(ctx.db, "admin", password, "admin")
-        click.secho(f"first start: console user 'admin' created with password {password} (shown once; {hint})",
-                    fg="yellow", err=True)
-        return
-    secret_file = ctx.db_path.with_name(ctx.db_path.name + ".admin-password")
-    # Written (mode 0600) before the account exists: a failed write never leaves an unknown password.
-    write_atomic(secret_file, f"console user admin, password {password}\n")
-    os.chmod(secret_file, 0o600)
-    add_user(ctx.db, "admin", password, "admin")
-    click.echo(f"first start: console user 'admin' created; its password is in {secret_file} (owner-only; "
-               f"delete the file once read, {hint})", err=True)
+def _echo_to_operator(message: str, warn: bool) -> None:
+    click.secho(message, fg="yellow" if warn else None, err=True)
 
 
 def build_serve_command() -> click.Command:

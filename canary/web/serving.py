@@ -1,0 +1,135 @@
+"""The `canary serve` process: the console (waitress) and every service the domains declare, until a signal.
+
+The command in ``canary/web/cli.py`` parses options and opens the registry; this module runs the process.
+``say(message, warn)`` is how the process talks to the operator (stderr in the command).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from waitress import wasyncore
+from waitress.server import create_server
+
+from canary.errors import CanaryError
+from canary.files import write_atomic
+from canary.ops.lock import ServeLock
+from canary.serve import (
+    ROLES,
+    ServeContext,
+    address_problem,
+    build_metrics,
+    build_readiness,
+    build_services,
+    start_all,
+    stop_all,
+)
+from canary.web import create_app
+from canary.web.users import add_user
+
+Say = Callable[[str, bool], None]
+
+
+def refuse_bad_settings(problems: list[str]) -> None:
+    """A worker started with a bad setting would fail later in a log nobody reads: refuse to start instead."""
+    if problems:
+        raise CanaryError("; ".join(problems) + " (see 'canary doctor')")
+
+
+def serve(db: sqlite_utils.Database, db_path: Path, host: str, port: int, options: dict[str, Any],
+          say: Say) -> None:
+    """Run the roles in ``options["roles"]`` until SIGTERM or SIGINT; the console only with the ``web`` role."""
+    # Held until exit: `canary restore` refuses to replace a registry a serve is using.
+    serve_lock = ServeLock(db_path)
+    serve_lock.acquire()
+    try:
+        serve_ctx = ServeContext(db_path=db_path)
+        if "web" not in options["roles"]:
+            _serve_without_console(serve_ctx, options, say)
+        else:
+            _serve_console(db, db_path, serve_ctx, host, port, options, say)
+    finally:
+        serve_lock.release()
+
+
+def _serve_console(db: sqlite_utils.Database, db_path: Path, serve_ctx: ServeContext, host: str, port: int,
+                   options: dict[str, Any], say: Say) -> None:
+    first_admin(db, db_path, say)
+    app = create_app({"DATABASE": str(db_path)})
+    services = start_all(build_services(serve_ctx, options))
+    # /readyz and /metrics (canary.ops.health) see what this process started.
+    app.config["READINESS_CHECKS"] = build_readiness(serve_ctx, options, services)
+    app.config["METRICS_COLLECTORS"] = build_metrics(serve_ctx, options, services)
+    # waitress (as for the callback listener): a production server with bounded threads, not the
+    # development server, which is neither meant for hostile clients nor for long uptimes.
+    try:
+        server: Any = create_server(app, host=host, port=port, threads=8, ident="", expose_tracebacks=False,
+                                    clear_untrusted_proxy_headers=True)
+    except OSError as exc:
+        stop_all(services)
+        raise CanaryError(f"console: cannot listen on {host}:{port}: {address_problem(exc)}") from exc
+    serve_ctx.scheduler.start()
+    stopping = threading.Event()
+
+    def _stop(*_args: Any) -> None:
+        if not stopping.is_set():
+            stopping.set()
+            # Closing every channel from inside the loop ends run(); then running requests finish.
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    say(f"console on http://{host}:{server.effective_port}/", False)
+    try:
+        server.run()
+    finally:
+        server.task_dispatcher.shutdown()
+        serve_ctx.scheduler.shutdown(wait=False)
+        stop_all(services)
+
+
+def _serve_without_console(serve_ctx: ServeContext, options: dict[str, Any], say: Say) -> None:
+    """A process of other roles only (a DMZ host's listeners, a worker): run until SIGTERM or SIGINT."""
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_args: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_args: stopping.set())
+    services = start_all(build_services(serve_ctx, options))
+    serve_ctx.scheduler.start()
+    say(f"serving roles {', '.join(r for r in ROLES if r in options['roles'])} (no console)", False)
+    try:
+        while not stopping.wait(1.0):
+            pass
+    finally:
+        serve_ctx.scheduler.shutdown(wait=False)
+        stop_all(services)
+
+
+def first_admin(db: sqlite_utils.Database, db_path: Path, say: Say) -> None:
+    """On a fresh registry, create the first console account and hand its password over once.
+
+    To the terminal when one is attached; otherwise (a service, whose output goes to a journal) into
+    an owner-only file beside the registry, and only that file's path is said.
+    """
+    if db.execute("SELECT COUNT(*) FROM users").fetchone()[0] != 0:
+        return
+    password = secrets.token_urlsafe(15)
+    hint = "change it with 'canary user password admin'"
+    if sys.stderr.isatty():
+        add_user(db, "admin", password, "admin")
+        say(f"first start: console user 'admin' created with password {password} (shown once; {hint})", True)
+        return
+    secret_file = db_path.with_name(db_path.name + ".admin-password")
+    # Written (mode 0600) before the account exists: a failed write never leaves an unknown password.
+    write_atomic(secret_file, f"console user admin, password {password}\n")
+    os.chmod(secret_file, 0o600)
+    add_user(db, "admin", password, "admin")
+    say(f"first start: console user 'admin' created; its password is in {secret_file} (owner-only; "
+        f"delete the file once read, {hint})", False)
