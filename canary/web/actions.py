@@ -144,6 +144,9 @@ MAX_UPLOAD_SCANS = 2
 
 
 def _refuse_if_busy(db: sqlite_utils.Database, feed: str, most: int) -> None:
+    from canary.watch.sweep.findings import settle_abandoned_sweeps
+
+    settle_abandoned_sweeps(db)  # a scan of a killed console must not hold its place forever
     running = db.execute("SELECT COUNT(*) FROM sweeps WHERE feed = ? AND status = 'running'", [feed]).fetchone()[0]
     if running >= most:
         raise CanaryError(f"{feed}: {running} scan(s) still running; try again when they finish")
@@ -255,17 +258,23 @@ def start_upload_scan(db: sqlite_utils.Database, db_path: str, actor: Actor, fil
     from werkzeug.utils import secure_filename
 
     from canary.watch.sweep.feeds import run_sweep
+    from canary.watch.sweep.findings import finish_sweep, start_sweep
 
     if not db.execute("SELECT 1 FROM canaries WHERE status = 'active' LIMIT 1").fetchone():
         raise CanaryError("the registry has no active canary: a scan could find nothing (seed canaries first)")
-    _refuse_if_busy(db, "upload", MAX_UPLOAD_SCANS)
     name = secure_filename(filename) or "upload"
     folder = Path(tempfile.mkdtemp(prefix="canary-upload-"))
     path = folder / name
+    # The check and the claim (the running sweep row) in one transaction: uploads arriving together
+    # cannot all pass the check before any of them is counted.
+    with write_transaction(db):
+        _refuse_if_busy(db, "upload", MAX_UPLOAD_SCANS)
+        sweep_id = start_sweep(db, [str(path)], "upload")
     try:
         save(path)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(folder, ignore_errors=True)
+        finish_sweep(db, sweep_id, None, "failed", f"upload not stored: {exc.__class__.__name__}: {exc}"[:500])
         raise
     record(db, actor, "scan.upload", None, {"file": name, "bytes": path.stat().st_size})
     outcome: dict[str, Any] = {}
@@ -273,7 +282,7 @@ def start_upload_scan(db: sqlite_utils.Database, db_path: str, actor: Actor, fil
     def work() -> None:
         worker_db = open_db(db_path, migrate_schema=False)
         try:
-            outcome["report"] = run_sweep(worker_db, [str(path)], feed="upload")[1]
+            outcome["report"] = run_sweep(worker_db, [str(path)], feed="upload", sweep_id=sweep_id)[1]
         except Exception as exc:  # the sweep row holds the failure; the worker thread must not die noisily
             outcome["error"] = exc
             log.exception("uploaded file %s: scan failed", name)

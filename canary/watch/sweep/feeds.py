@@ -79,13 +79,16 @@ def resolve_source(source: str, limits: Limits) -> list[str]:
 def run_sweep(
     db: sqlite_utils.Database, inputs: list[str], *, feed: str | None = None, jobs: int = 1,
     limits: Limits | None = None, progress: Callable[[int, int], None] | None = None, dask: str | None = None,
+    sweep_id: int | None = None,
 ) -> tuple[int, ScanReport]:
     """Scan ``inputs``, store the sweep, its findings and their events; return (sweep id, report).
 
     ``dask``: the address of a Dask scheduler whose workers scan the units (else this machine does).
+    ``sweep_id``: a sweep row the caller already started (a claim on a bounded number of scans).
     """
     limits = limits or Limits.from_settings(db)
-    sweep_id = start_sweep(db, inputs, feed)
+    if sweep_id is None:
+        sweep_id = start_sweep(db, inputs, feed)
     try:
         if dask:
             from canary.watch.sweep.cluster import scan_on_dask  # imports distributed: only when asked

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 from typing import Any, cast
 
 import sqlite_utils
 
 from canary.store.events import record_event, utcnow
+from canary.store.leases import process_alive
 from canary.store.tx import write_transaction
 from canary.watch.sweep.matcher import Finding
 from canary.watch.sweep.scanner import ScanReport
@@ -16,9 +19,27 @@ from canary.watch.sweep.scanner import ScanReport
 
 def start_sweep(db: sqlite_utils.Database, sources: list[str], feed: str | None = None) -> int:
     with write_transaction(db):
-        cursor = db.execute("INSERT INTO sweeps (feed, sources, started_at, status) VALUES (?, ?, ?, 'running')",
-                            [feed, json.dumps(sources, ensure_ascii=False), utcnow()])
+        cursor = db.execute(
+            "INSERT INTO sweeps (feed, sources, started_at, status, runner_host, runner_pid) "
+            "VALUES (?, ?, ?, 'running', ?, ?)",
+            [feed, json.dumps(sources, ensure_ascii=False), utcnow(), socket.gethostname(), os.getpid()])
     return cast(int, cursor.lastrowid)  # always set after an INSERT
+
+
+def settle_abandoned_sweeps(db: sqlite_utils.Database) -> int:
+    """Sweeps left running by a process of this host that is gone (killed, crashed): failed, saying so.
+
+    A sweep another host runs cannot be checked from here and stays as it is. Returns how many settled."""
+    host, settled = socket.gethostname(), 0
+    with write_transaction(db):
+        rows = db.execute("SELECT id, runner_pid FROM sweeps WHERE status = 'running' AND runner_host = ?",
+                          [host]).fetchall()
+        for sweep_id, pid in rows:
+            if pid is not None and not process_alive(int(pid)):
+                db.execute("UPDATE sweeps SET status = 'failed', finished_at = ?, error = ? WHERE id = ?",
+                           [utcnow(), f"interrupted: the process running it ({host}:{pid}) is gone", sweep_id])
+                settled += 1
+    return settled
 
 
 def finish_sweep(db: sqlite_utils.Database, sweep_id: int, report: ScanReport | None, status: str,

@@ -66,4 +66,12 @@ def _index_version(db: sqlite_utils.Database) -> None:
     db.executescript(";\n".join(statements) + ";")
 
 
-MIGRATIONS: list = [("sweep-001-feeds-sweeps-findings", _tables), ("sweep-002-index-version", _index_version)]
+def _runner(db: sqlite_utils.Database) -> None:
+    """Which process runs a sweep (host, pid): a sweep left running by a process that is gone can be told
+    from one still running, so it never blocks the console's bounded scans."""
+    db.execute("ALTER TABLE sweeps ADD COLUMN runner_host TEXT")
+    db.execute("ALTER TABLE sweeps ADD COLUMN runner_pid INTEGER")
+
+
+MIGRATIONS: list = [("sweep-001-feeds-sweeps-findings", _tables), ("sweep-002-index-version", _index_version),
+                    ("sweep-003-runner", _runner)]
