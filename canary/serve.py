@@ -172,6 +172,21 @@ def start_all(services: list[Service]) -> list[Service]:
     return started
 
 
+def run_until(serve_ctx: ServeContext, services: list[Service], stopping: threading.Event,
+              started: Callable[[], None] | None = None) -> None:
+    """Start ``services`` and the shared scheduler, call ``started``, run until ``stopping`` is set, stop all."""
+    running = start_all(services)
+    serve_ctx.scheduler.start()
+    if started is not None:
+        started()
+    try:
+        while not stopping.wait(1.0):
+            pass
+    finally:
+        serve_ctx.scheduler.shutdown(wait=False)
+        stop_all(running)
+
+
 def listen_address(service: object) -> str:
     """``host:port`` a listening service binds, as configured (port 0: any free port)."""
     holder = getattr(service, "listener", service)

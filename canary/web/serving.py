@@ -29,6 +29,7 @@ from canary.serve import (
     build_metrics,
     build_readiness,
     build_services,
+    run_until,
     start_all,
     stop_all,
 )
@@ -101,15 +102,9 @@ def _serve_without_console(serve_ctx: ServeContext, options: dict[str, Any], say
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_args: stopping.set())
     signal.signal(signal.SIGINT, lambda *_args: stopping.set())
-    services = start_all(build_services(serve_ctx, options))
-    serve_ctx.scheduler.start()
-    say(f"serving roles {', '.join(r for r in ROLES if r in options['roles'])} (no console)", False)
-    try:
-        while not stopping.wait(1.0):
-            pass
-    finally:
-        serve_ctx.scheduler.shutdown(wait=False)
-        stop_all(services)
+    roles = ", ".join(r for r in ROLES if r in options["roles"])
+    run_until(serve_ctx, build_services(serve_ctx, options), stopping,
+              lambda: say(f"serving roles {roles} (no console)", False))
 
 
 def first_admin(db: sqlite_utils.Database, db_path: Path, say: Say) -> None:

@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from canary.store import open_db
 from canary.store.registry import add_system
 from canary.web import create_app
+from canary.web.tokens import create_token
 from canary.web.users import add_user
 from tests.web.accounts import PASSWORD, REPO, ROLE_USERS
 
@@ -37,6 +38,16 @@ def app(db_path):
 @pytest.fixture
 def client(app) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def api(app, db_path) -> tuple[FlaskClient, dict[str, dict[str, str]]]:
+    """A client and one bearer header per role (an API token each), on a registry with the console's accounts."""
+    db = open_db(db_path)
+    headers = {role: {"Authorization": f"Bearer {create_token(db, f'soar-{role}', role, 'test')[1]}"}
+               for role in ("viewer", "analyst", "admin")}
+    db.close()
+    return app.test_client(), headers
 
 
 @pytest.fixture

@@ -17,16 +17,6 @@ from tests.conftest import make_record
 
 
 @pytest.fixture
-def api(app, db_path):
-    """A client and one bearer header per role."""
-    db = open_db(db_path)
-    headers = {role: {"Authorization": f"Bearer {create_token(db, f'soar-{role}', role, 'test')[1]}"}
-               for role in ("viewer", "analyst", "admin")}
-    db.close()
-    return app.test_client(), headers
-
-
-@pytest.fixture
 def one_alert(db_path):
     db = open_db(db_path)
     add_canaries(db, [{"id": "leak000001", "system": "ehr-mediboard", "generation": 1, "created_at":

@@ -10,17 +10,6 @@ import pytest
 
 from canary.store import open_db
 from canary.web.audit import list_audit
-from canary.web.tokens import create_token
-
-
-@pytest.fixture
-def api(app, db_path):
-    """A client and one bearer header per role, on a registry with the console's accounts."""
-    db = open_db(db_path)
-    headers = {role: {"Authorization": f"Bearer {create_token(db, f'soar-{role}', role, 'test')[1]}"}
-               for role in ("viewer", "analyst", "admin")}
-    db.close()
-    return app.test_client(), headers
 
 
 def _audit(db_path) -> list[dict]:

@@ -3,18 +3,7 @@ commune resolves as `canary system add|edit --commune` does."""
 
 from __future__ import annotations
 
-import pytest
-
 from canary.store import open_db
-from canary.web.tokens import create_token
-
-
-@pytest.fixture
-def admin_api(app, db_path):
-    db = open_db(db_path)
-    header = {"Authorization": f"Bearer {create_token(db, 'soar', 'admin', 'test')[1]}"}
-    db.close()
-    return app.test_client(), header
 
 
 def _system(db_path, name: str = "ehr-mediboard") -> dict:
@@ -25,8 +14,9 @@ def _system(db_path, name: str = "ehr-mediboard") -> dict:
         db.close()
 
 
-def test_put_keeps_the_fields_it_does_not_name_and_clears_empty_ones(admin_api, db_path):
-    client, header = admin_api
+def test_put_keeps_the_fields_it_does_not_name_and_clears_empty_ones(api, db_path):
+    client, headers = api
+    header = headers["admin"]
     resp = client.put("/api/v1/systems/ehr-mediboard", json={"finess": "690000880", "notes": "dossier patient"},
                       headers=header)
     assert resp.status_code == 200, resp.get_json()
@@ -39,8 +29,9 @@ def test_put_keeps_the_fields_it_does_not_name_and_clears_empty_ones(admin_api, 
     assert _system(db_path)["notes"] is None and _system(db_path)["finess"] == "690000880"
 
 
-def test_the_place_resolves_like_the_cli_and_a_bad_one_changes_nothing(admin_api, db_path):
-    client, header = admin_api
+def test_the_place_resolves_like_the_cli_and_a_bad_one_changes_nothing(api, db_path):
+    client, headers = api
+    header = headers["admin"]
     resp = client.put("/api/v1/systems/ehr-mediboard", json={"commune": "Brest"}, headers=header)
     assert resp.status_code == 200, resp.get_json()
     assert resp.get_json()["site_commune"] == "29019"

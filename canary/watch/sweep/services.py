@@ -13,7 +13,7 @@ import click
 from apscheduler.schedulers.base import BaseScheduler
 
 from canary.errors import CanaryError
-from canary.serve import ServeContext, Service, start_all, stop_all
+from canary.serve import ServeContext, Service, run_until
 from canary.store import open_db
 from canary.watch.sweep.feeds import list_feeds, run_feed
 from canary.watch.sweep.schedule import is_due, parse_schedule
@@ -121,12 +121,4 @@ def services(ctx: ServeContext, options: dict[str, Any]) -> list[Service]:
 def run_in_foreground(db_path: Path, stopping: threading.Event, started: Callable[[], None]) -> None:
     """`canary sweep --daemon`: the feeds on their schedules in this process (no lease), until ``stopping``."""
     serve_ctx = ServeContext(db_path=db_path)
-    running = start_all([FeedScheduler(db_path, serve_ctx.scheduler)])
-    serve_ctx.scheduler.start()
-    started()
-    try:
-        while not stopping.wait(1.0):
-            pass
-    finally:
-        serve_ctx.scheduler.shutdown(wait=False)
-        stop_all(running)
+    run_until(serve_ctx, [FeedScheduler(db_path, serve_ctx.scheduler)], stopping, started)
