@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 import sqlite_utils
@@ -36,7 +37,7 @@ def open_db(path: str | os.PathLike[str], *, migrate_schema: bool = True, create
         raise CanaryError(f"cannot open registry {path}: {exc.strerror or exc}") from exc
     conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
+        _enable_wal(conn)
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=30000")
         conn.execute("PRAGMA synchronous=NORMAL")
@@ -59,6 +60,22 @@ class MissingRegistry(CanaryError):
     def __init__(self, path: Path) -> None:
         super().__init__(f"no registry at {path}; create one with 'canary init' (or check --db / CANARY_DB)")
         self.path = path
+
+
+def _enable_wal(conn: sqlite3.Connection, wait_seconds: float = 30.0) -> None:
+    """Switch a new registry to WAL (it stays so). The switch needs the file to itself and SQLite does not
+    wait for it as it does for writes: processes creating the registry together (serve roles started at
+    once) retry instead of failing on "database is locked"."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _restrict_mode(path: Path) -> None:
