@@ -48,21 +48,47 @@ def refuse_bad_settings(problems: list[str]) -> None:
 def serve(db: sqlite_utils.Database, db_path: Path, host: str, port: int, options: dict[str, Any],
           say: Say) -> None:
     """Run the roles in ``options["roles"]`` until SIGTERM or SIGINT; the console only with the ``web`` role."""
+    stop = _Stop()
+    # Before anything starts: a stop asked for during start-up is a clean stop, not a kill.
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     # Held until exit: `canary restore` refuses to replace a registry a serve is using.
     serve_lock = ServeLock(db_path)
     serve_lock.acquire()
     try:
         serve_ctx = ServeContext(db_path=db_path)
         if "web" not in options["roles"]:
-            _serve_without_console(serve_ctx, options, say)
+            roles = ", ".join(r for r in ROLES if r in options["roles"])
+            run_until(serve_ctx, build_services(serve_ctx, options), stop.event,
+                      lambda: say(f"serving roles {roles} (no console)", False))
         else:
-            _serve_console(db, db_path, serve_ctx, host, port, options, say)
+            _serve_console(db, db_path, serve_ctx, host, port, options, say, stop)
     finally:
         serve_lock.release()
 
 
+class _Stop:
+    """The signal handler: sets ``event`` and ends the console's loop once there is one."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.server: Any = None
+
+    def __call__(self, *_args: Any) -> None:
+        if self.event.is_set():
+            return
+        self.event.set()
+        if self.server is not None:
+            self.end_loop()
+
+    def end_loop(self) -> None:
+        # Closing every channel from inside the loop ends run(); then running requests finish.
+        server = self.server
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+
+
 def _serve_console(db: sqlite_utils.Database, db_path: Path, serve_ctx: ServeContext, host: str, port: int,
-                   options: dict[str, Any], say: Say) -> None:
+                   options: dict[str, Any], say: Say, stop: _Stop) -> None:
     first_admin(db, db_path, say)
     app = create_app({"DATABASE": str(db_path)})
     services = start_all(build_services(serve_ctx, options))
@@ -78,16 +104,9 @@ def _serve_console(db: sqlite_utils.Database, db_path: Path, serve_ctx: ServeCon
         stop_all(services)
         raise CanaryError(f"console: cannot listen on {host}:{port}: {address_problem(exc)}") from exc
     serve_ctx.scheduler.start()
-    stopping = threading.Event()
-
-    def _stop(*_args: Any) -> None:
-        if not stopping.is_set():
-            stopping.set()
-            # Closing every channel from inside the loop ends run(); then running requests finish.
-            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    stop.server = server
+    if stop.event.is_set():  # asked to stop while starting: the loop ends at once
+        stop.end_loop()
     say(f"console on http://{host}:{server.effective_port}/", False)
     try:
         server.run()
@@ -95,16 +114,6 @@ def _serve_console(db: sqlite_utils.Database, db_path: Path, serve_ctx: ServeCon
         server.task_dispatcher.shutdown()
         serve_ctx.scheduler.shutdown(wait=False)
         stop_all(services)
-
-
-def _serve_without_console(serve_ctx: ServeContext, options: dict[str, Any], say: Say) -> None:
-    """A process of other roles only (a DMZ host's listeners, a worker): run until SIGTERM or SIGINT."""
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_args: stopping.set())
-    signal.signal(signal.SIGINT, lambda *_args: stopping.set())
-    roles = ", ".join(r for r in ROLES if r in options["roles"])
-    run_until(serve_ctx, build_services(serve_ctx, options), stopping,
-              lambda: say(f"serving roles {roles} (no console)", False))
 
 
 def first_admin(db: sqlite_utils.Database, db_path: Path, say: Say) -> None:
