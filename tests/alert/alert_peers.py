@@ -10,7 +10,6 @@ import ssl
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -100,15 +99,6 @@ class Receiver:
         expected = "sha256=" + hmac.new(secret.encode(), self.raw[key], hashlib.sha256).hexdigest()
         return hmac.compare_digest(expected, self.headers[key].get("X-Canary-Signature", ""))
 
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0, step: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step)
-    return condition()
 
 
 def hit(db: sqlite_utils.Database, canary_id: str, channel: str = "http", severity: str = "high",

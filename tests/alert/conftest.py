@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 import sqlite_utils
-from alert_peers import Receiver
 
 from canary.alert.delivery import DeliveryWorker
 from canary.settings import set_setting
+from tests.alert.alert_peers import Receiver
 
 
 @pytest.fixture

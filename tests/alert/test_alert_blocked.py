@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
-from alert_peers import hit
-
 from canary.alert.correlate import correlate_all
 from canary.alert.destinations import add_destination, destination_status
+from tests.alert.alert_peers import hit
 
 
 def _store_raw(db, name: str, value) -> None:

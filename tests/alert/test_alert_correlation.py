@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 
-from alert_peers import hit
-
 from canary.alert.correlate import correlate_all, correlate_once, cursor_position
 from canary.alert.destinations import add_destination
 from canary.alert.model import get_alert, list_alerts, resolve
 from canary.settings import set_setting
 from canary.store.registry import add_system
+from tests.alert.alert_peers import hit
 
 JSON_KEYS = {"id", "state", "severity", "channel", "systems", "canaries", "count", "first_seen", "last_seen",
              "window"}

@@ -9,11 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from alert_peers import hit, wait_until
-
 from canary.alert.correlate import correlate_all
 from canary.alert.destinations import add_destination
 from canary.settings import set_setting
+from tests.alert.alert_peers import hit
+from tests.support.wait import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,7 +47,7 @@ def test_killed_worker_restarted_delivers_everything_once_per_key(db, db_path, a
     receiver.delay = 30.0  # the receiver takes the request and answers too late: the sender dies meanwhile
     first = _worker(db_path)
     try:
-        assert wait_until(lambda: len(receiver.received) >= 1, timeout=20)
+        wait_for(lambda: len(receiver.received) >= 1, timeout=20)
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
     finally:
@@ -59,7 +59,7 @@ def test_killed_worker_restarted_delivers_everything_once_per_key(db, db_path, a
     receiver.delay = 0.0
     second = _worker(db_path)
     try:
-        assert wait_until(lambda: _delivered(db) == 12, timeout=30), second.stderr
+        wait_for(lambda: _delivered(db) == 12, timeout=30), second.stderr
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=20)
@@ -86,7 +86,7 @@ def test_correlation_killed_mid_backlog_neither_loses_nor_repeats(db, db_path, a
 
     worker = _worker(db_path)
     try:
-        assert wait_until(lambda: cursor_position(db) > 0, timeout=30)
+        wait_for(lambda: cursor_position(db) > 0, timeout=30)
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=10)
     finally:
@@ -118,7 +118,7 @@ def test_a_restarted_worker_takes_over_its_dead_predecessors_leases_at_once(db, 
     receiver.delay = 30.0
     first = _worker(db_path, lease="600")
     try:
-        assert wait_until(lambda: len(receiver.received) >= 1, timeout=20)
+        wait_for(lambda: len(receiver.received) >= 1, timeout=20)
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
     finally:
@@ -130,7 +130,7 @@ def test_a_restarted_worker_takes_over_its_dead_predecessors_leases_at_once(db, 
     receiver.delay = 0.0
     second = _worker(db_path, lease="600")
     try:
-        assert wait_until(lambda: _delivered(db) == 4, timeout=30), "the dead worker's leases were not reclaimed"
+        wait_for(lambda: _delivered(db) == 4, timeout=30), "the dead worker's leases were not reclaimed"
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=20)

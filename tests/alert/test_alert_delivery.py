@@ -11,7 +11,6 @@ import time
 
 import pytest
 from aiosmtpd.controller import Controller
-from alert_peers import Receiver, Workers, hit, self_signed_certificate, wait_until
 
 from canary.alert.correlate import correlate_all
 from canary.alert.destinations import add_destination
@@ -20,6 +19,9 @@ from canary.alert.outbox import prune_delivered
 from canary.alert.ratelimit import RateLimiter
 from canary.settings import set_setting
 from canary.store.events import list_events
+from tests.alert.alert_peers import Receiver, Workers, hit, self_signed_certificate
+from tests.support.ports import free_port
+from tests.support.wait import wait_for
 
 
 def _pending(db) -> int:
@@ -33,12 +35,14 @@ def test_receiver_down_then_up_gets_every_alert_once(fast_alerts, db, db_path, a
     with Workers(db_path):
         for canary in canaries:
             hit(db, canary["id"], group=f"tripwire:http:{canary['id']}")
-        assert wait_until(lambda: db.execute(
+        wait_for(lambda: db.execute(
             "SELECT failures FROM alert_destinations").fetchone()[0] >= 3, timeout=10)
-        time.sleep(0.3)
-        assert receiver.hits == {} and _pending(db) == 5
+        # Every alert queued, none through: the receiver refuses connections while down, so this holds
+        # at any moment (no fixed sleep to "let it fail").
+        wait_for(lambda: _pending(db) == 5, timeout=10)
+        assert receiver.hits == {}
         receiver.up()
-        assert wait_until(lambda: _pending(db) == 0, timeout=15)
+        wait_for(lambda: _pending(db) == 0, timeout=15)
     assert len(receiver.received) == 5
     assert set(receiver.hits.values()) == {1}  # nothing reached it twice
     alerts = {a["id"]: a for a in list_alerts(db)}
@@ -108,8 +112,8 @@ def test_destination_failing_for_long_raises_its_own_alert(fast_alerts, db, db_p
     add_destination(db, f"jsonl://{log}")
     hit(db, add_hand_canaries("ehr-a", 1)[0]["id"], group="g")
     with Workers(db_path):
-        assert wait_until(lambda: any(a["channel"] == "notify" for a in list_alerts(db)), timeout=10)
-        assert wait_until(lambda: log.exists() and len(log.read_text().splitlines()) == 2, timeout=10)
+        wait_for(lambda: any(a["channel"] == "notify" for a in list_alerts(db)), timeout=10)
+        wait_for(lambda: log.exists() and len(log.read_text().splitlines()) == 2, timeout=10)
     warnings = list_events(db, channel="notify")
     assert len(warnings) == 1 and warnings[0]["details"]["destination_id"] == broken.id
     lines = [json.loads(line) for line in log.read_text().splitlines()]
@@ -133,12 +137,6 @@ def test_syslog_cef_line(fast_alerts, db, add_hand_canaries, udp_listener, deliv
     assert "|10|" in cef and "externalId=canary-" in cef and "cs1=ehr-a" in cef and "cs3=jdupont" in cef
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class _Mailbox:
     def __init__(self) -> None:
         self.messages: list = []
@@ -159,19 +157,19 @@ def _body(message) -> str:
 
 def test_mailto_through_apprise_smtp_down_then_up(fast_alerts, db, db_path, add_hand_canaries):
     """apprise 'mailto://' is plain SMTP (no TLS) to host:port; the mail server is down first, then up."""
-    port = _free_port()  # aiosmtpd checks readiness by connecting, so it needs the real port up front
+    port = free_port()  # aiosmtpd checks readiness by connecting, so it needs the real port up front
     add_destination(db, f"mailto://127.0.0.1:{port}?from=canary@hopital.example&to=astreinte@hopital.example")
     canaries = add_hand_canaries("ehr-a", 3)
     for canary in canaries:
         hit(db, canary["id"], channel="leak", severity="critical", group=f"sweep:{canary['id']}")
     mailbox = _Mailbox()
     with Workers(db_path):
-        assert wait_until(lambda: db.execute("SELECT failures FROM alert_destinations").fetchone()[0] >= 2)
+        wait_for(lambda: db.execute("SELECT failures FROM alert_destinations").fetchone()[0] >= 2)
         assert _pending(db) == 3
         controller = Controller(mailbox, hostname="127.0.0.1", port=port)
         controller.start()
         try:
-            assert wait_until(lambda: _pending(db) == 0, timeout=15)
+            wait_for(lambda: _pending(db) == 0, timeout=15)
         finally:
             controller.stop()
     messages = [email.message_from_bytes(envelope.original_content) for envelope in mailbox.messages]

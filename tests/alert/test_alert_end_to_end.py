@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 
 import requests
-from alert_peers import Workers, wait_until
 
 from canary.alert.destinations import add_destination
 from canary.serve import ServeContext
 from canary.settings import set_setting
 from canary.store.registry import add_system
 from canary.watch.tripwire.services import services as tripwire_services
+from tests.alert.alert_peers import Workers
+from tests.support.wait import wait_for
 
 
 def test_callback_hit_reaches_the_webhook_with_system_and_establishment(fast_alerts, db, db_path,
@@ -30,7 +31,7 @@ def test_callback_hit_reaches_the_webhook_with_system_and_establishment(fast_ale
                                   headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"},
                                   timeout=5)
             assert answer.status_code == 200
-            assert wait_until(lambda: len(receiver.received) == 1, timeout=15)
+            wait_for(lambda: len(receiver.received) == 1, timeout=15)
     finally:
         for listener in reversed(listeners):
             listener.stop()

@@ -11,7 +11,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from alert_peers import hit
 
 from canary.alert.correlate import correlate_all
 from canary.alert.destinations import add_destination
@@ -19,6 +18,7 @@ from canary.alert.model import list_alerts
 from canary.alert.ssrf import TargetPolicy
 from canary.errors import CanaryError
 from canary.settings import set_setting
+from tests.alert.alert_peers import hit
 
 
 class _Server(ThreadingHTTPServer):

@@ -6,7 +6,6 @@ import re
 import sqlite3
 
 import sqlite_utils
-from alert_peers import Workers, hit, wait_until
 
 from canary.alert.correlate import correlate_all
 from canary.alert.destinations import add_destination
@@ -15,6 +14,8 @@ from canary.alert.outbox import prune_delivered
 from canary.store.migrations import all_migrations, migrate
 from canary.web import create_app
 from canary.web.users import add_user
+from tests.alert.alert_peers import Workers, hit
+from tests.support.wait import wait_for
 
 
 def _pending(db) -> int:
@@ -80,10 +81,10 @@ def test_receiver_down_then_up_gets_page_ack_resolve_once_in_order(fast_alerts, 
     acknowledge(db, alert_id, "alice")  # as the console does
     resolve(db, alert_id, "bob", "faux positif")
     with Workers(db_path):
-        assert wait_until(lambda: db.execute("SELECT failures FROM alert_destinations").fetchone()[0] >= 2)
+        wait_for(lambda: db.execute("SELECT failures FROM alert_destinations").fetchone()[0] >= 2)
         assert receiver.total == 0 and _pending(db) == 3
         receiver.up()
-        assert wait_until(lambda: _pending(db) == 0, timeout=15)
+        wait_for(lambda: _pending(db) == 0, timeout=15)
     assert set(receiver.hits.values()) == {1} and receiver.total == 3
     arrival = sorted(receiver.received, key=receiver.arrival.__getitem__)
     assert [receiver.received[key].get("notice", {}).get("to", "page") for key in arrival] == [

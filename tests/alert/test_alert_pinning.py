@@ -12,13 +12,13 @@ import ssl
 from collections.abc import Iterator
 
 import pytest
-from alert_peers import Receiver, hit, self_signed_certificate
 
 from canary.alert.correlate import correlate_all
 from canary.alert.delivery import DeliveryWorker
 from canary.alert.destinations import add_destination
 from canary.alert.ssrf import TargetPolicy, check_target
 from canary.errors import CanaryError
+from tests.alert.alert_peers import Receiver, hit, self_signed_certificate
 
 
 class RebindingResolver:

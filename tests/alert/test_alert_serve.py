@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from alert_peers import hit, wait_until
-
 from canary.alert.destinations import add_destination
 from canary.settings import set_setting
+from tests.alert.alert_peers import hit
+from tests.support.wait import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,7 +27,7 @@ def test_serve_delivers_alerts(db, db_path, add_hand_canaries, receiver):
                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         hit(db, canary["id"], channel="leak", severity="critical", group="sweep:1")
-        assert wait_until(lambda: len(receiver.received) == 1, timeout=30)
+        wait_for(lambda: len(receiver.received) == 1, timeout=30)
     finally:
         serve.send_signal(signal.SIGTERM)
         _, stderr = serve.communicate(timeout=30)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from alert_peers import hit
-
 from canary.alert.correlate import correlate_all
 from canary.alert.model import list_alerts
+from tests.alert.alert_peers import hit
 
 
 def _set_created(db, canaries, when):

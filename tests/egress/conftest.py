@@ -20,7 +20,7 @@ from canary.store.seeding import derive_token
 from canary.watch.egress.icap import IcapService
 from canary.watch.egress.inspect import EgressConfig, Inspector
 from canary.watch.egress.milter import MilterService
-from tests.conftest import make_record
+from tests.support.records import make_record
 
 
 @pytest.fixture(scope="module")

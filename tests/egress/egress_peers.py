@@ -5,34 +5,16 @@ from __future__ import annotations
 import http.server
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
 import time
 from pathlib import Path
 
+from tests.support.ports import free_port, wait_for_port
+
 SQUID = shutil.which("squid") or ("/usr/sbin/squid" if os.path.exists("/usr/sbin/squid") else None)
 FAKE_AUTH = "/usr/lib/squid/basic_fake_auth"  # accepts any user: the proxy then names the user to ICAP
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(port: int, process: subprocess.Popen | None = None, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"peer exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
 
 
 class UploadTarget:
@@ -134,7 +116,7 @@ class Squid:
                                         stderr=subprocess.DEVNULL)
         try:
             for port in self.ports.values():
-                wait_port(port, self.process)
+                wait_for_port(port, self.process)
         except RuntimeError as exc:
             self.__exit__()
             log = (self.workdir / "cache.log").read_text(errors="replace")[-2000:] \
@@ -250,7 +232,7 @@ smtpd_banner = $myhostname ESMTP
             if run.returncode != 0:
                 raise RuntimeError(f"postfix did not start: {run.stderr}\n{self.log()[-2000:]}")
             for port in self.ports.values():
-                wait_port(port)
+                wait_for_port(port)
         except BaseException:
             self.__exit__()
             raise

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from egress_peers import SQUID, Squid, UploadTarget
 
 from canary.alert.correlate import correlate_all
 from canary.store import open_db
 from tests.egress.conftest import csv_rows, events_for, gzipped, passed_counts, xlsx, zipped
+from tests.egress.egress_peers import SQUID, Squid, UploadTarget
 
 pytestmark = pytest.mark.skipif(SQUID is None, reason="squid is not installed (Debian package 'squid')")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from generate_helpers import generate_batch, owned_pool
 
 from canary.generate.patient import PatientGenerator, Pools
 from canary.generate.reference import Reference
+from tests.generate.generate_helpers import generate_batch, owned_pool
 
 
 @pytest.fixture(scope="session")

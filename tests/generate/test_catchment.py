@@ -8,7 +8,6 @@ import random
 from collections import Counter
 
 import pytest
-from generate_helpers import TODAY, generate_batch
 
 from canary.errors import CanaryError
 from canary.generate.admin import department_of
@@ -24,6 +23,7 @@ from canary.generate.catchment import (
 )
 from canary.generate.patient import PatientGenerator
 from canary.generate.places import pick_birth_place
+from tests.generate.generate_helpers import TODAY, generate_batch
 
 
 @pytest.fixture(scope="module")

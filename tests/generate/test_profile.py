@@ -7,14 +7,14 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from generate_helpers import generate_batch
-from host_population import IPP_HIGH, IPP_LOW, TODAY, write_host_export
 
 from canary.generate.admin import department_of
 from canary.generate.catchment import Catchment, Geography, Site
 from canary.generate.patient import PatientGenerator
 from canary.generate.profile import MIN_COUNT, HostProfile, build_profile, read_export
 from canary.normalize import phone_key
+from tests.generate.generate_helpers import generate_batch
+from tests.generate.host_population import IPP_HIGH, IPP_LOW, TODAY, write_host_export
 
 
 @pytest.fixture(scope="module")

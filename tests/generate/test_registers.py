@@ -11,16 +11,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from generate_helpers import TODAY, generate_batch
-from registers_helpers import (
-    BAN_HEADER,
-    DEPARTMENTS,
-    PRACTICE_PHONE,
-    fixture_doctors,
-    fixture_points,
-    write_ban,
-    write_rpps,
-)
 
 from canary.generate.lint import lint_records
 from canary.generate.patient import PatientGenerator
@@ -29,6 +19,16 @@ from canary.generate.registers.ban import address_line, import_ban
 from canary.generate.registers.lookup import NEAR_KM, Registers, coverage_notes, distance_km
 from canary.generate.registers.rpps import import_rpps
 from canary.generate.registers.store import open_registers, registers_path
+from tests.generate.generate_helpers import TODAY, generate_batch
+from tests.generate.registers_helpers import (
+    BAN_HEADER,
+    DEPARTMENTS,
+    PRACTICE_PHONE,
+    fixture_doctors,
+    fixture_points,
+    write_ban,
+    write_rpps,
+)
 
 KEPT_DOCTORS = {"10003000011", "10003000029", "10003000037", "10003000045", "10003000052", "10003000060"}
 

@@ -14,7 +14,7 @@ from canary.alert.correlate import correlate_all
 from canary.settings import set_setting
 from canary.store import open_db
 from canary.store.events import list_events, record_event
-from tests.ops.conftest import run_canary
+from tests.support.cli import run_canary
 
 
 def _dump(path: Path) -> dict[str, list[tuple]]:

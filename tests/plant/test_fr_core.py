@@ -11,7 +11,7 @@ import pytest
 
 from canary.plant.fhir_bundle import Establishment, build_bundle
 from canary.plant.identity import identity_evidence
-from tests.conftest import make_record
+from tests.support.records import make_record
 
 DATA = Path(__file__).parent / "data" / "fr_core"
 SITE = Establishment("CH de Villefranche", "690000880", "urn:oid:1.2.250.1.999.1.1")

@@ -11,7 +11,7 @@ import hl7
 from canary.plant.countries import COUNTRIES
 from canary.plant.hl7v2 import Peer, build_adt, build_merge, escape, read_ack
 from canary.plant.identity import identity_evidence
-from tests.conftest import make_record
+from tests.support.records import make_record
 
 PEER = Peer("GAM", "690000880", "EHR", "CHU", "CHUX&1.2.250.1.9&ISO")
 WINTER = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)

@@ -11,7 +11,7 @@ from canary.plant.lifecycle import list_plantings
 from canary.plant.planter import plant
 from canary.plant.rotation import rotate
 from canary.store.seeding import seed_system
-from tests.conftest import make_record
+from tests.support.records import make_record
 
 KEYS = {"id", "canary_id", "system", "generation", "channel", "target", "receiver", "state", "external_id", "resources",
         "attempts", "planned_at", "planted_at", "retired_at", "error", "updated_at"}

@@ -11,7 +11,7 @@ from canary.store.events import list_events, record_event
 from canary.store.markers import markers_for
 from canary.store.migrations import migrate
 from canary.store.registry import add_canaries, add_system, find_by_marker, get_canary, list_systems
-from tests.conftest import make_record
+from tests.support.records import make_record
 
 
 def test_registry_file_is_private_and_wal(db_path, db):

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,15 +17,10 @@ from canary.watch.sweep.index import build_index
 from canary.watch.sweep.limits import Limits
 from canary.watch.sweep.scanner import ScanReport, scan
 from canary.watch.sweep.search import native_module
-from tests.conftest import make_record
+from tests.support.records import make_record
+from tests.support.sweep import HELENE
 
 # Canary 0 of `sweep_canaries`: an accented identity and a used name, for the reformatting tests.
-HELENE = {
-    "sex": "F", "birth_name": "LEFÈVRE", "used_name": "DUPRÉ", "first_names": ["Hélène", "Marie"],
-    "birth_date": "1965-03-12", "nir": "265036912345678", "phones": ["+33612345678"],
-    "email": "helene.lefevre@mail.example.fr", "ipp": "40123456",
-    "address": {"line": "12 rue des Écoles", "postcode": "69003", "city": "Lyon", "commune_code": "69383"},
-}
 
 
 def _nir_key(body: str) -> str:
@@ -69,17 +62,3 @@ def run_scan(db: sqlite_utils.Database, sweep_canaries, engine: str) -> Callable
         return scan(build_index(db), [str(p) for p in paths], limits, jobs=jobs)
 
     return _scan
-
-
-def zip_bytes(members: dict[str, bytes]) -> bytes:
-    """A deflated zip archive of ``members`` (name -> content), built in memory."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
-def found(report: ScanReport) -> dict[str, list[str]]:
-    """canary id -> matched fields."""
-    return {f.canary_id: f.fields for f in report.findings}

@@ -21,7 +21,7 @@ from canary.watch.sweep.findings import sweep_findings
 from canary.watch.sweep.index import build_index
 from canary.watch.sweep.limits import Limits
 from canary.watch.sweep.scanner import scan
-from tests.sweep.conftest import zip_bytes
+from tests.support.sweep import zip_bytes
 
 distributed = pytest.importorskip("distributed")
 dask = pytest.importorskip("dask")

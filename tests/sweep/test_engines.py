@@ -14,7 +14,7 @@ from canary.watch.sweep.index import build_index
 from canary.watch.sweep.matcher import StreamMatcher
 from canary.watch.sweep.search import native_module, resolve_engine
 from canary.watch.sweep.textnorm import squeeze_blocks, squeeze_slices
-from tests.sweep.conftest import HELENE
+from tests.support.sweep import HELENE
 
 native = native_module()
 needs_native = pytest.mark.skipif(native is None and not os.environ.get("CI"),

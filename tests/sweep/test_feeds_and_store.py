@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import threading
 from datetime import UTC, datetime, timedelta
@@ -21,7 +20,8 @@ from canary.watch.sweep.findings import store_findings, sweep_findings
 from canary.watch.sweep.limits import Limits
 from canary.watch.sweep.schedule import is_due, parse_schedule
 from canary.watch.sweep.services import FeedScheduler
-from tests.sweep.conftest import found
+from tests.support.ports import free_port
+from tests.support.sweep import found
 
 ROWS = "BERNARD-MARTIN;Nathalie;18/06/1981\nPETIT-MARTIN;Sylvie;20/08/1983\ntel 06 12 34 56 78\n"
 
@@ -35,12 +35,6 @@ def _serve(folder: Path, port: int = 0) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer(("127.0.0.1", port), partial(_Quiet, directory=str(folder)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -71,7 +65,7 @@ def test_download_cap(run_scan, site):
 def test_feed_of_json_url_list_unreachable_then_reachable(db, sweep_canaries, tmp_path):
     folder = tmp_path / "feedsite"
     folder.mkdir()
-    port = _free_port()
+    port = free_port()
     (folder / "a.txt").write_text(ROWS, encoding="utf-8")
     (folder / "list.json").write_text(json.dumps([f"http://127.0.0.1:{port}/a.txt"]), encoding="utf-8")
     add_feed(db, "cert", f"http://127.0.0.1:{port}/list.json", "mon 03:00")
@@ -252,7 +246,7 @@ def test_subprocess_scan(db_path, sweep_canaries, tmp_path):
 def test_cli_sweep_exit_code_and_remove(cli, db, sweep_canaries, tmp_path):
     drops = tmp_path / "drops"
     drops.mkdir()
-    (tmp_path / "urls.json").write_text(json.dumps([f"http://127.0.0.1:{_free_port()}/gone.csv"]), encoding="utf-8")
+    (tmp_path / "urls.json").write_text(json.dumps([f"http://127.0.0.1:{free_port()}/gone.csv"]), encoding="utf-8")
     assert cli("feed", "add", "local", str(drops)).exit_code == 0
     assert cli("feed", "add", "list-file", str(tmp_path / "urls.json"), "--schedule", "0 3 * * 1").exit_code == 0
     result = cli("sweep", "--json")

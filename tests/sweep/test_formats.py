@@ -12,7 +12,7 @@ from datetime import date
 
 import pytest
 
-from tests.sweep.conftest import found, zip_bytes
+from tests.support.sweep import found, zip_bytes
 
 NATHALIE = "sw0001"  # BERNARD-MARTIN Nathalie, born 1981-06-18, phone +33612340101
 HELENE = "sw0000"

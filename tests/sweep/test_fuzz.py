@@ -17,7 +17,7 @@ import zipfile
 
 import pytest
 
-from tests.sweep.conftest import zip_bytes
+from tests.support.sweep import zip_bytes
 from tests.sweep.test_one_bad_file import LAUGHS, NATHALIE, NATHALIE_ROW, xlsx_bytes
 
 HELENE_ROW = "LEFÈVRE;Hélène;12/03/1965\n".encode()

@@ -6,7 +6,7 @@ import gzip
 import os
 
 from canary.watch.sweep.limits import Limits
-from tests.sweep.conftest import found, zip_bytes
+from tests.support.sweep import found, zip_bytes
 
 NATHALIE_ROW = b"BERNARD-MARTIN;Nathalie;18/06/1981\n"
 NATHALIE = "sw0001"

@@ -11,7 +11,7 @@ from canary.store.registry import add_canaries
 from canary.store.seeding import derive_token
 from canary.watch.sweep.index import build_index
 from canary.watch.sweep.index_cache import FORMAT, LazyCanaries
-from tests.conftest import make_record
+from tests.support.records import make_record
 
 
 def _cache(db) -> Path:

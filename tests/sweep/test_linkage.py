@@ -24,7 +24,7 @@ from canary.watch.sweep.linkage import (
     surname_share,
     thresholds,
 )
-from tests.conftest import make_record
+from tests.support.records import make_record
 
 ROBERT = {"sex": "M", "birth_name": "ROBERT", "used_name": None, "first_names": ["Jean-Claude", "Robert"],
           "birth_date": "1950-04-07", "phones": [], "email": None, "ipp": "51000001"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.sweep.conftest import found
+from tests.support.sweep import found
 
 HELENE = "sw0000"  # LEFÈVRE (used name DUPRÉ) Hélène, 1965-03-12, +33612345678, NIR 2650369123456xx
 

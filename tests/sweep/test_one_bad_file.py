@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sweep.conftest import found, zip_bytes
+from tests.support.sweep import found, zip_bytes
 
 NATHALIE = "sw0001"
 HELENE = "sw0000"

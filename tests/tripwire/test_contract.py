@@ -12,7 +12,7 @@ from dnslib import DNSRecord
 from canary.store.events import list_events
 from canary.store.registry import add_system, canary_token, find_by_marker
 from canary.store.seeding import seed_system
-from tests.conftest import make_record
+from tests.support.records import make_record
 
 
 class _HandGenerator:

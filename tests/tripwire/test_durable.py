@@ -12,7 +12,7 @@ import smtplib
 import sqlite3
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import requests
@@ -20,31 +20,13 @@ from dnslib import DNSRecord
 
 from canary.alert.correlate import correlate_all
 from canary.settings import set_setting
-from canary.store.events import list_events
 from canary.store.journal import journal_path
 from canary.watch.tripwire.webhooks import hmac_sha256_signature
+from tests.support.events import events_of
+from tests.support.wait import wait_for
 
 WEBHOOK_SECRET = "s3cret-for-tests"  # as set by the configured fixture
 ZONE = "docs.example.fr"
-
-
-def _until(check: Callable[[], bool], seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
-
-
-def _events(db_path: Path, channel: str | None = None) -> list[dict]:
-    from canary.store import open_db
-
-    fresh = open_db(db_path, migrate_schema=False)  # a new connection sees the writer's commits at once
-    try:
-        return list_events(fresh, channel=channel)
-    finally:
-        fresh.close()
 
 
 @contextlib.contextmanager
@@ -85,19 +67,19 @@ def test_hits_answered_while_the_registry_is_locked_are_stored_once_afterwards(
         assert stat.S_IMODE(os.stat(journal).st_mode) == 0o600
         kept = [json.loads(line) for line in journal.read_bytes().split(b"\0")[0].splitlines()]
         assert [entry["kind"] for entry in kept].count("http") == 6 and len(kept) == 9
-    assert _until(lambda: len(_events(db_path, "watch")) == 1)
-    assert len(_events(db_path, "http")) == 5
-    assert [e["canary_id"] for e in _events(db_path, "sms")] == [canaries[1]["id"]]
-    assert [e["canary_id"] for e in _events(db_path, "dns")] == [canaries[1]["id"]]
-    assert [e["canary_id"] for e in _events(db_path, "smtp")] == [canaries[0]["id"]]
+    wait_for(lambda: len(events_of(db_path, "watch")) == 1)
+    assert len(events_of(db_path, "http")) == 5
+    assert [e["canary_id"] for e in events_of(db_path, "sms")] == [canaries[1]["id"]]
+    assert [e["canary_id"] for e in events_of(db_path, "dns")] == [canaries[1]["id"]]
+    assert [e["canary_id"] for e in events_of(db_path, "smtp")] == [canaries[0]["id"]]
     assert journal.read_bytes().strip(b"\0") == b""  # replayed, then emptied
-    [degraded] = _events(db_path, "watch")
+    [degraded] = events_of(db_path, "watch")
     assert degraded["action"] == "watch-degraded" and degraded["severity"] == "high"
     assert degraded["details"]["journalled"] == 9 and degraded["details"]["lost"] == 0
     assert "locked" in degraded["details"]["reason"]
     # Later hits go straight to the registry again, and the journal replays nothing twice.
     assert requests.get(f"{base}/x/{token}", timeout=5).status_code == 200
-    assert len(_events(db_path, "http")) == 6
+    assert len(events_of(db_path, "http")) == 6
     alerts = correlate_all(db)
     assert alerts.alerts_created >= 1
     from canary.alert.model import list_alerts
@@ -121,10 +103,10 @@ def test_a_journal_left_by_a_crashed_run_is_replayed_at_start_exactly_once(start
     db.conn.commit()
     journal.close()
     start_listeners()
-    assert _until(lambda: len(_events(db_path, "watch")) == 1)
-    [event] = _events(db_path, "http")
+    wait_for(lambda: len(events_of(db_path, "watch")) == 1)
+    [event] = events_of(db_path, "http")
     assert event["canary_id"] == canaries[0]["id"] and event["time"] == "2026-12-04T20:00:00.000Z"
-    assert _events(db_path, "watch")[0]["details"]["replayed"] == 1
+    assert events_of(db_path, "watch")[0]["details"]["replayed"] == 1
 
 
 def test_when_even_the_journal_refuses_the_loss_is_loud_readiness_fails_and_an_alert_follows(
@@ -148,7 +130,7 @@ def test_when_even_the_journal_refuses_the_loss_is_loud_readiness_fails_and_an_a
     assert any("1 sighting(s) lost" in r.getMessage() for r in caplog.records)
     assert any(r.levelname == "CRITICAL" and "LOST" in r.getMessage() for r in caplog.records)
     assert any(canaries[0]["token"] in r.getMessage() for r in caplog.records)  # the hit itself, to re-enter
-    assert _until(lambda: len(_events(db_path, "watch")) == 1)
-    [degraded] = _events(db_path, "watch")
+    wait_for(lambda: len(events_of(db_path, "watch")) == 1)
+    [degraded] = events_of(db_path, "watch")
     assert degraded["details"]["lost"] == 1 and degraded["details"]["journalled"] == 0
     assert console.get("/readyz").status_code == 200

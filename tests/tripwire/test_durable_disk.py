@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from test_durable import _events, _until
 
 from canary.settings import set_setting
+from tests.support.events import events_of
+from tests.support.wait import wait_for
 
 
 @pytest.fixture
@@ -59,9 +60,9 @@ def test_hits_answered_while_the_disk_is_full_are_stored_once_there_is_room(
                for i in range(40)]
     assert answers == [200] * 40
     filler.unlink()
-    assert _until(lambda: len(_events(db_path, "watch")) == 1)
-    events = _events(db_path, "http")
+    wait_for(lambda: len(events_of(db_path, "watch")) == 1)
+    events = events_of(db_path, "http")
     assert sorted(int(e["details"]["path"].rpartition("=")[2]) for e in events) == list(range(40))
-    [degraded] = _events(db_path, "watch")
+    [degraded] = events_of(db_path, "watch")
     assert degraded["details"]["lost"] == 0 and degraded["details"]["journalled"] >= 1
     assert "full" in degraded["details"]["reason"]

@@ -7,7 +7,6 @@ import smtplib
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
@@ -15,30 +14,14 @@ from dnslib import DNSRecord
 
 from canary.settings import set_setting
 from canary.store.events import list_events
+from tests.support.ports import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for(port: int, timeout: float = 20) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing listens on {port}")
-
-
 def _serve_everything(db_path: Path) -> tuple[subprocess.Popen[str], tuple[int, int, int, int]]:
     """``canary serve`` with every tripwire listener on free ports: http, dns, smtp, console."""
-    ports = http_port, dns_port, smtp_port, console_port = _free_port(), _free_port(), _free_port(), _free_port()
+    ports = http_port, dns_port, smtp_port, console_port = free_port(), free_port(), free_port(), free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "canary", "--db", str(db_path), "serve", "--port", str(console_port),
          "--callback-port", str(http_port), "--dns", "--dns-port", str(dns_port),
@@ -51,7 +34,7 @@ def test_serve_runs_every_listener_on_its_own_port(canaries, db, db_path):
     process, (http_port, dns_port, smtp_port, console_port) = _serve_everything(db_path)
     try:
         for port in (http_port, dns_port, smtp_port, console_port):
-            _wait_for(port)
+            wait_for_port(port)
         token = canaries[0]["token"]
         page = requests.get(f"http://127.0.0.1:{http_port}/mon-espace/documents/{token}", timeout=5)
         assert page.status_code == 200 and b"Espace patient" in page.content
@@ -78,7 +61,7 @@ def test_serve_reports_an_unloadable_smtp_key_and_runs_the_other_listeners(canar
     process, (http_port, dns_port, smtp_port, console_port) = _serve_everything(db_path)
     try:
         for port in (http_port, dns_port, console_port):
-            _wait_for(port)
+            wait_for_port(port)
         token = canaries[0]["token"]
         assert requests.get(f"http://127.0.0.1:{http_port}/{token}.gif", timeout=5).status_code == 200
         DNSRecord.question(canaries[1]["tokens"]["hostname"]).send("127.0.0.1", dns_port, timeout=5)

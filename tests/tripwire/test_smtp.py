@@ -6,10 +6,10 @@ import json
 import smtplib
 
 import pytest
-from smtp_peers import canary_address as _canary_address
-from smtp_peers import make_message as _message
 
 from canary.store.events import list_events
+from tests.tripwire.smtp_peers import canary_address as _canary_address
+from tests.tripwire.smtp_peers import make_message as _message
 
 
 def test_mail_to_a_canary_is_an_event_and_the_message_is_kept(start_listeners, canaries, db, mail_domain, cli):

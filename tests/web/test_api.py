@@ -13,7 +13,7 @@ from canary.store.registry import add_canaries
 from canary.store.seeding import derive_token
 from canary.web.audit import list_audit
 from canary.web.tokens import create_token, revoke_token
-from tests.conftest import make_record
+from tests.support.records import make_record
 
 
 @pytest.fixture

@@ -74,7 +74,7 @@ def test_on_call_acknowledges_then_resolves_an_alert(browser, served, db_path):
     from canary.store.events import record_event
     from canary.store.registry import add_canaries
     from canary.store.seeding import derive_token
-    from tests.conftest import make_record
+    from tests.support.records import make_record
 
     db = open_db(db_path)
     add_canaries(db, [{"id": "leak000001", "system": "ehr-mediboard", "generation": 1,

@@ -13,7 +13,8 @@ from canary.store.events import record_event
 from canary.store.registry import add_canaries, add_system
 from canary.store.seeding import derive_token
 from canary.web.audit import list_audit
-from tests.conftest import make_record
+from tests.support.records import make_record
+from tests.support.wait import wait_for
 
 FORM = {"csrf": "test-form-token"}
 
@@ -226,18 +227,6 @@ def test_an_analyst_retires_a_systems_plantings_with_a_confirmation(registry, db
     db.close()
 
 
-def _wait_for(predicate, timeout: float = 20.0):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
 def test_an_uploaded_file_is_scanned_in_a_worker_and_never_kept(registry, db_path, sign_in):
     import io
     from pathlib import Path
@@ -256,11 +245,11 @@ def test_an_uploaded_file_is_scanned_in_a_worker_and_never_kept(registry, db_pat
         db.close()
         return row if row and row[1] != "running" else None
 
-    sweep_id, status, sources = _wait_for(finished)
+    sweep_id, status, sources = wait_for(finished)
     assert status == "ok"
     (path,) = __import__("json").loads(sources)
     assert Path(path).name == "etc_bdump_b.csv"  # no path from the client's file name is followed
-    _wait_for(lambda: not Path(path).parent.exists())  # deleted once scanned
+    wait_for(lambda: not Path(path).parent.exists())  # deleted once scanned
     db = open_db(db_path)
     found = db.execute("SELECT canary_id FROM sweep_findings WHERE sweep_id = ?", [sweep_id]).fetchall()
     audit = [(e["action"], e["details"]["file"]) for e in list_audit(db)]

@@ -16,7 +16,8 @@ from canary.serve import parse_roles
 from canary.settings import set_setting
 from canary.store import open_db
 from canary.store.leases import Holder, acquire, current, release
-from tests.alert.alert_peers import Receiver, hit, wait_until
+from tests.alert.alert_peers import Receiver, hit
+from tests.support.wait import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,13 +52,13 @@ def test_killing_the_delivery_holder_hands_over_nothing_lost_nothing_twice(db, d
     dmz = _serve(db_path, "callbacks", "delivery")  # the first to start takes the delivery lease
     inside = None
     try:
-        assert wait_until(lambda: _holder_pid(db, "delivery") == dmz.pid, timeout=30)
+        wait_for(lambda: _holder_pid(db, "delivery") == dmz.pid, timeout=30)
         inside = _serve(db_path, "web", "logs", "delivery")
         hit(db, canaries[0]["id"], channel="leak", severity="critical", group="sweep:1")
-        assert wait_until(lambda: len(receiver.received) == 1, timeout=30)
+        wait_for(lambda: len(receiver.received) == 1, timeout=30)
         # Delivery is at least once: a holder killed between the peer's answer and its own commit
         # sends again (same Idempotency-Key). What must never repeat is a delivery already recorded.
-        assert wait_until(lambda: _outbox_states(db) == {"delivered": 1}, timeout=30)
+        wait_for(lambda: _outbox_states(db) == {"delivered": 1}, timeout=30)
         assert _holder_pid(db, "delivery") == dmz.pid  # the second process waits
 
         dmz.send_signal(signal.SIGKILL)
@@ -65,8 +66,8 @@ def test_killing_the_delivery_holder_hands_over_nothing_lost_nothing_twice(db, d
         hit(db, canaries[1]["id"], channel="leak", severity="critical", group="sweep:2")
         hit(db, canaries[2]["id"], channel="leak", severity="critical", group="sweep:3")
         # Same host, dead pid: taken over at the next try (a third of the lease), not after expiry.
-        assert wait_until(lambda: _holder_pid(db, "delivery") == inside.pid, timeout=30)
-        assert wait_until(lambda: len(receiver.received) == 3, timeout=30)
+        wait_for(lambda: _holder_pid(db, "delivery") == inside.pid, timeout=30)
+        wait_for(lambda: len(receiver.received) == 3, timeout=30)
         time.sleep(1.0)  # a late duplicate would show up here
     finally:
         for process in (dmz, inside):
@@ -141,17 +142,30 @@ def test_a_lost_lease_stops_the_services_and_a_clean_stop_releases_it(db_path) -
     leased = LeasedServices(db_path, "scheduler", lambda: [Recorder(log)], lease_seconds=0.6)
     try:
         leased.start()
-        assert wait_until(lambda: log == ["start"], timeout=10)
+        wait_for(lambda: log == ["start"], timeout=10)
         # Another live holder takes the row (e.g. our host was paused past expiry): we must stop acting.
         db.execute("UPDATE leases SET holder = 'dmz-1:1:x', host = 'dmz-1', expires_at = ? WHERE name = 'scheduler'",
                    [time.time() + 60])
         db.conn.commit()
-        assert wait_until(lambda: log == ["start", "stop"], timeout=10)
+        wait_for(lambda: log == ["start", "stop"], timeout=10)
         assert not leased.held.is_set()
         db.execute("UPDATE leases SET expires_at = 0 WHERE name = 'scheduler'")  # that holder is gone
         db.conn.commit()
-        assert wait_until(lambda: log == ["start", "stop", "start"], timeout=10)  # taken back, services rebuilt
+        wait_for(lambda: log == ["start", "stop", "start"], timeout=10)  # taken back, services rebuilt
     finally:
         leased.stop()
     assert log[-1] == "stop" and current(db, "scheduler") is None
     db.close()
+
+
+@pytest.mark.parametrize("roles", [(), ("callbacks", "delivery")], ids=["console", "no-console"])
+def test_a_stop_asked_during_start_up_is_a_clean_stop(db, db_path, roles) -> None:
+    args = [arg for role in roles for arg in ("--role", role)]
+    process = subprocess.Popen([sys.executable, "-m", "canary", "--db", str(db_path), "serve", "--port", "0",
+                                "--callback-port", "0", *args], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    process.stderr.readline()  # the first line of its start (services are starting): stop it now
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert current(db, "delivery") is None  # leases released on the way out
