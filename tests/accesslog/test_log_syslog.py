@@ -14,7 +14,8 @@ import pytest
 
 from canary.watch.accesslog.sources import add_source, get_source
 from canary.watch.accesslog.syslog import SyslogService
-from tests.accesslog.helpers import SYSTEM, access_events, ipp, mediboard_line, wait_for
+from tests.accesslog.helpers import SYSTEM, access_events, ipp, mediboard_line
+from tests.support.wait import wait_for
 
 
 @pytest.fixture
