@@ -143,21 +143,14 @@ def add_feed(db: sqlite_utils.Database, actor: Actor, name: str, source: str, sc
 MAX_UPLOAD_SCANS = 2
 
 
-def _refuse_if_busy(db: sqlite_utils.Database, feed: str, most: int) -> None:
-    from canary.watch.sweep.findings import settle_abandoned_sweeps
-
-    settle_abandoned_sweeps(db)  # a scan of a killed console must not hold its place forever
-    running = db.execute("SELECT COUNT(*) FROM sweeps WHERE feed = ? AND status = 'running'", [feed]).fetchone()[0]
-    if running >= most:
-        raise CanaryError(f"{feed}: {running} scan(s) still running; try again when they finish")
-
-
 def start_feed_run(db: sqlite_utils.Database, db_path: str, actor: Actor, name: str) -> threading.Thread:
     """Run feed ``name`` now in a worker thread with its own connection: a sweep may take minutes."""
     from canary.watch.sweep.feeds import get_feed, run_feed
+    from canary.watch.sweep.findings import sweeps_running
 
     get_feed(db, name)
-    _refuse_if_busy(db, name, 1)
+    if running := sweeps_running(db, name):
+        raise CanaryError(f"{name}: {running} scan(s) still running; try again when they finish")
     record(db, actor, "feed.run", f"feed:{name}")
 
     def work() -> None:
@@ -265,15 +258,14 @@ def start_upload_scan(db: sqlite_utils.Database, db_path: str, actor: Actor, fil
     name = secure_filename(filename) or "upload"
     folder = Path(tempfile.mkdtemp(prefix="canary-upload-"))
     path = folder / name
-    # The check and the claim (the running sweep row) in one transaction: uploads arriving together
-    # cannot all pass the check before any of them is counted.
-    with write_transaction(db):
-        _refuse_if_busy(db, "upload", MAX_UPLOAD_SCANS)
-        sweep_id = start_sweep(db, [str(path)], "upload")
+    sweep_id: int | None = None
     try:
+        sweep_id = start_sweep(db, [str(path)], "upload", at_most=MAX_UPLOAD_SCANS)  # check and claim at once
         save(path)
     except BaseException as exc:
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)  # refused or not stored: nothing of the upload is kept
+        if sweep_id is None:
+            raise
         finish_sweep(db, sweep_id, None, "failed", f"upload not stored: {exc.__class__.__name__}: {exc}"[:500])
         raise
     record(db, actor, "scan.upload", None, {"file": name, "bytes": path.stat().st_size})

@@ -17,6 +17,7 @@ from canary.settings import set_setting
 from canary.store import open_db
 from canary.store.leases import Holder, acquire, current, release
 from tests.alert.alert_peers import Receiver, hit
+from tests.support.processes import read_line
 from tests.support.wait import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,7 +165,7 @@ def test_a_stop_asked_during_start_up_is_a_clean_stop(db, db_path, roles) -> Non
     process = subprocess.Popen([sys.executable, "-m", "canary", "--db", str(db_path), "serve", "--port", "0",
                                 "--callback-port", "0", *args], cwd=ROOT, stderr=subprocess.PIPE, text=True)
     assert process.stderr is not None
-    process.stderr.readline()  # the first line of its start (services are starting): stop it now
+    read_line(process.stderr)  # the first line of its start (services are starting): stop it now
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr

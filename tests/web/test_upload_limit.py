@@ -13,6 +13,7 @@ from canary.errors import CanaryError
 from canary.store import open_db
 from canary.web.actions import MAX_UPLOAD_SCANS, start_upload_scan
 from canary.web.audit import Actor
+from tests.support.wait import wait_for
 
 
 def test_uploads_arriving_together_never_exceed_the_limit(db, db_path, add_hand_canaries) -> None:
@@ -41,12 +42,7 @@ def test_uploads_arriving_together_never_exceed_the_limit(db, db_path, add_hand_
     threads = [threading.Thread(target=upload, args=(i,)) for i in range(callers)]
     for thread in threads:
         thread.start()
-    deadline = threading.Event()
-    for _ in range(200):
-        with lock:
-            if len(saving) + len(refused) == callers:
-                break
-        deadline.wait(0.05)
+    wait_for(lambda: len(saving) + len(refused) == callers, timeout=20)
     release.set()
     for thread in threads:
         thread.join(20)

@@ -10,6 +10,7 @@ from typing import Any, cast
 
 import sqlite_utils
 
+from canary.errors import CanaryError
 from canary.store.events import record_event, utcnow
 from canary.store.leases import process_alive
 from canary.store.tx import write_transaction
@@ -17,13 +18,27 @@ from canary.watch.sweep.matcher import Finding
 from canary.watch.sweep.scanner import ScanReport
 
 
-def start_sweep(db: sqlite_utils.Database, sources: list[str], feed: str | None = None) -> int:
+def start_sweep(db: sqlite_utils.Database, sources: list[str], feed: str | None = None, *,
+                at_most: int | None = None) -> int:
+    """Record a running sweep. ``at_most``: refuse (CanaryError) when that many sweeps of ``feed`` already
+    run; the count and the new row are one transaction, so callers arriving together cannot all pass."""
     with write_transaction(db):
+        if at_most is not None:
+            running = sweeps_running(db, feed)
+            if running >= at_most:
+                raise CanaryError(f"{feed}: {running} scan(s) still running; try again when they finish")
         cursor = db.execute(
             "INSERT INTO sweeps (feed, sources, started_at, status, runner_host, runner_pid) "
             "VALUES (?, ?, ?, 'running', ?, ?)",
             [feed, json.dumps(sources, ensure_ascii=False), utcnow(), socket.gethostname(), os.getpid()])
     return cast(int, cursor.lastrowid)  # always set after an INSERT
+
+
+def sweeps_running(db: sqlite_utils.Database, feed: str | None) -> int:
+    """Sweeps of ``feed`` still running, once those of a killed process of this host are settled."""
+    settle_abandoned_sweeps(db)
+    return int(db.execute("SELECT COUNT(*) FROM sweeps WHERE feed IS ? AND status = 'running'",
+                          [feed]).fetchone()[0])
 
 
 def settle_abandoned_sweeps(db: sqlite_utils.Database) -> int:
