@@ -14,7 +14,7 @@ import click
 from canary.alert.correlate import correlate_all
 from canary.alert.delivery import DeliveryWorker
 from canary.alert.destinations import add_destination, destination_status, remove_destination
-from canary.alert.model import acknowledge, list_alerts, resolve
+from canary.alert.model import acknowledge, add_note, get_alert, list_alerts, reopen, resolve, with_history
 from canary.alert.outbox import queued_notices
 from canary.alert.sample_alert import send_test
 from canary.alert.worker import correlation_loop, delivery_loop
@@ -40,7 +40,7 @@ def alerts_command(ctx: CliContext, open_only: bool, system: str | None, since: 
     correlate_all(ctx.db)
     rows = list_alerts(ctx.db, open_only=open_only, system=system, since=since_iso)
     if as_json:
-        echo_json(rows)
+        echo_json(with_history(ctx.db, rows))
         return
     if not rows:
         click.echo("aucune alerte / no alert")
@@ -55,7 +55,26 @@ def alerts_command(ctx: CliContext, open_only: bool, system: str | None, since: 
 
 @click.group("alert")
 def alert_group() -> None:
-    """Acknowledge or resolve an alert."""
+    """Work an alert: show it with its timeline, acknowledge, note, resolve, reopen."""
+
+
+@alert_group.command("show")
+@click.argument("alert_id", metavar="ID", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (the alert with its history).")
+@pass_ctx
+def alert_show(ctx: CliContext, alert_id: int, as_json: bool) -> None:
+    """Alert ID in full, with its timeline (notes, acknowledgements, resolutions, reopenings)."""
+    correlate_all(ctx.db)
+    (view,) = with_history(ctx.db, [get_alert(ctx.db, alert_id)])
+    if as_json:
+        echo_json(view)
+        return
+    click.echo(f"#{view['id']} {view['title']}\n{view['text']['fr']}\n{view['text']['en']}")
+    click.echo(f"canaux / channels: {', '.join(view['channels'])}")
+    for entry in view.get("history", []):
+        change = f" {entry['from_state']} → {entry['to_state']}" if entry["from_state"] != entry["to_state"] else ""
+        note = f": {entry['note']}" if entry["note"] else ""
+        click.echo(f"{entry['at']} {entry['by'] or '-'} {entry['action']}{change}{note}")
 
 
 def _who(by: str | None) -> str:
@@ -71,13 +90,18 @@ def _lifecycle_command(name: str, action: Any, help_text: str, done_fr: str, don
                        who_key: str) -> click.Command:
     @alert_group.command(name, help=help_text)
     @click.argument("alert_id", metavar="ID", type=int)
-    @click.option("--note", help="Why, or what was done.")
+    @click.option("--note", help="Why, or what was done (kept in the alert's timeline).")
     @click.option("--by", help="Who (default: the system user).")
+    @click.option("--json", "as_json", is_flag=True, help="Print the alert as it is now, with its history, as JSON.")
     @pass_ctx
-    def command(ctx: CliContext, alert_id: int, note: str | None, by: str | None) -> None:
+    def command(ctx: CliContext, alert_id: int, note: str | None, by: str | None, as_json: bool) -> None:
         view = action(ctx.db, alert_id, _who(by), note)
-        click.echo(f"alerte {alert_id} {done_fr} {view[who_key]} / alert {alert_id} {done_en} by {view[who_key]}")
-        notices = queued_notices(ctx.db, alert_id, view["state"])
+        if as_json:
+            echo_json(with_history(ctx.db, [view])[0])
+            return
+        who = view[who_key] if who_key else _who(by)
+        click.echo(f"alerte {alert_id} {done_fr} {who} / alert {alert_id} {done_en} by {who}")
+        notices = queued_notices(ctx.db, alert_id, view["state"]) if view["state"] != "open" else 0
         if notices:
             click.echo(f"avis mis en file pour {notices} destination(s) / notice queued for {notices} destination(s)")
 
@@ -88,6 +112,23 @@ _lifecycle_command("ack", acknowledge, "Acknowledge alert ID: someone is on it (
                    "prise en compte par", "acknowledged", "acked_by")
 _lifecycle_command("resolve", resolve, "Resolve alert ID: new events with the same key open a new alert.",
                    "résolue par", "resolved", "resolved_by")
+_lifecycle_command("reopen", reopen, "Reopen resolved alert ID: it was closed too early.",
+                   "rouverte par", "reopened", "")
+
+
+@alert_group.command("note")
+@click.argument("alert_id", metavar="ID", type=int)
+@click.argument("text")
+@click.option("--by", help="Who (default: the system user).")
+@click.option("--json", "as_json", is_flag=True, help="Print the alert as it is now, with its history, as JSON.")
+@pass_ctx
+def alert_note(ctx: CliContext, alert_id: int, text: str, by: str | None, as_json: bool) -> None:
+    """Add TEXT to alert ID's timeline (a ticket number, what was checked); the state does not change."""
+    view = add_note(ctx.db, alert_id, _who(by), text)
+    if as_json:
+        echo_json(with_history(ctx.db, [view])[0])
+        return
+    click.echo(f"note ajoutée à l'alerte {alert_id} / note added to alert {alert_id}")
 
 
 @click.group("notify")

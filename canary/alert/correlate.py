@@ -4,8 +4,11 @@ The events table is read in id order from a cursor kept in ``alert_state``; the 
 links, their outbox rows and the new cursor are written in one transaction, so a crash neither loses
 an event nor folds one twice. Events share an alert when they share a correlation key (the watcher's
 ``details.group``, else canary/system/channel) and arrive within ``alert.window_seconds`` of the open
-alert's last event. An alert is paged when created and again only when it escalates: its severity rises
-or a new system appears. Each page is a new alert version queued for every destination that routes it.
+alert's last event. Across keys, an event on a canary that an unresolved alert already names, within
+``alert.incident_window_seconds`` of that alert's last event, joins it: the HTTP hit, the DNS lookup and
+the EHR read of one canary are one incident whatever their channel (``channels`` lists them). An alert is
+paged when created and again only when it escalates: its severity rises or a new system appears. Each
+page is a new alert version queued for every destination that routes it.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ LIST_CAP = 50  # accounts/sources kept per alert: enough to act on, bounded for 
 DUMP_CHANNELS = ("leak",)
 DUMP_GROUP_MARK = "dump-group:"  # alert_state name prefix: dump group (sweep) -> the alert it was folded into
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Channels where the product reports on itself (a failing destination, a degraded watcher): never part of an incident.
+SELF_CHANNELS = ("notify", "watch")
 
 
 @dataclass
@@ -69,7 +74,8 @@ def correlate_once(db: sqlite_utils.Database, *, limit: int = 500) -> BatchResul
         if not events:
             return result
         context = _Context(db, instance_id(db), list_destinations(db),
-                           timedelta(seconds=get_int(db, "alert.window_seconds")), _system_places(db))
+                           timedelta(seconds=get_int(db, "alert.window_seconds")), _system_places(db),
+                           timedelta(seconds=get_int(db, "alert.incident_window_seconds")))
         groups: dict[str, list[EventRow]] = {}
         for event in events:
             groups.setdefault(correlation_key(event), []).append(event)
@@ -100,6 +106,7 @@ class _Context:
     destinations: list[Any]
     window: timedelta
     places: dict[str, tuple[str | None, str | None]]
+    incident_window: timedelta = timedelta(0)
     planting_cache: dict[Any, Any] = field(default_factory=dict)
 
 
@@ -133,13 +140,15 @@ class _Aggregate:
     account_systems: list[str]
     sources: list[str]
     exfiltration: bool
+    channels: list[str]
     new_canaries: bool = False
 
     @classmethod
     def from_row(cls, row: AlertRow) -> _Aggregate:
         return cls(json.loads(row["canaries"] or "[]"), json.loads(row["by_system"] or "{}"),
                    json.loads(row["accounts"] or "[]"), json.loads(row["account_systems"] or "[]"),
-                   json.loads(row["sources"] or "[]"), bool(row["exfiltration"]))
+                   json.loads(row["sources"] or "[]"), bool(row["exfiltration"]),
+                   json.loads(row.get("channels") or "[]") or [row["channel"]])
 
     def add(self, event: EventRow, places: dict[str, tuple[str | None, str | None]],
             known: set[str]) -> None:
@@ -159,13 +168,15 @@ class _Aggregate:
         if event["account"]:  # the system whose log showed the account (a canary may be read away from home)
             _add_capped(self.account_systems, event["details"].get("log_system") or system)
         _add_capped(self.sources, event["source"])
+        if event["channel"] not in self.channels:
+            self.channels.append(event["channel"])
         self.exfiltration = self.exfiltration or bool(event["details"].get("exfiltration"))
 
     def columns(self) -> dict[str, Any]:
         establishments = sorted({place for d in self.by_system.values() if (place := d["establishment"])})
         values = {"systems": sorted(self.by_system), "canaries": self.canaries, "by_system": self.by_system,
                   "establishments": establishments, "accounts": self.accounts,
-                  "account_systems": self.account_systems, "sources": self.sources}
+                  "account_systems": self.account_systems, "sources": self.sources, "channels": self.channels}
         out: dict[str, Any] = {k: json.dumps(v, ensure_ascii=False) for k, v in values.items()}
         out["exfiltration"] = int(self.exfiltration)
         return out
@@ -179,6 +190,8 @@ def _fold(context: _Context, key: str, events: list[EventRow], result: BatchResu
     again = _same_dump_alert(context, events) if row is None and events[0]["channel"] in DUMP_CHANNELS else None
     if again is not None:
         row = again
+    if row is None:
+        row = _incident_alert(context, key, events, times[0])
     if row is None:
         first = events[0]
         cursor = db.execute(
@@ -267,6 +280,35 @@ def _same_dump_alert(context: _Context, events: list[EventRow]) -> AlertRow | No
         if set(canaries) - known or {e["system"] for e in events if e["system"]} - systems:
             return None
     return row
+
+
+def _incident_alert(context: _Context, key: str, events: list[EventRow], first_time: str) -> AlertRow | None:
+    """The unresolved alert already naming one of these canaries, last seen within the incident window.
+
+    Keys keep one watcher's sightings together; this joins the other channels of the same theft (a
+    link opened, its name resolved, the record read) so on-call gets one incident, not one per channel.
+    An alert with the same key is not joined this way: ``alert.window_seconds`` alone decides for it.
+    """
+    if not context.incident_window or events[0]["channel"] in SELF_CHANNELS:
+        return None
+    canaries = sorted({e["canary_id"] for e in events if e["canary_id"]})
+    first = parse_time(first_time)
+    if not canaries or first is None:
+        return None
+    # Through the events of each canary (indexed), not through every unresolved alert's JSON. Times are
+    # compared parsed: watchers write UTC with or without an offset.
+    rows = context.db.execute(
+        f"""SELECT DISTINCT a.id, a.last_seen FROM events e JOIN alert_events ae ON ae.event_id = e.id
+            JOIN alerts a ON a.id = ae.alert_id
+            WHERE e.canary_id IN ({", ".join("?" for _ in canaries)}) AND a.state != 'resolved'
+              AND a.channel NOT IN ({", ".join("?" for _ in SELF_CHANNELS)}) AND a.key != ?
+            ORDER BY a.id DESC LIMIT 20""", [*canaries, *SELF_CHANNELS, key]).fetchall()
+    for alert_id, last_seen in rows:
+        seen = parse_time(last_seen)
+        if seen is not None and first - seen <= context.incident_window:
+            (row,) = alert_rows(context.db, "SELECT * FROM alerts WHERE id = ?", [alert_id])
+            return row
+    return None
 
 
 def _add_capped(values: list[str], value: str | None) -> None:

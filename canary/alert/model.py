@@ -8,14 +8,14 @@ from typing import Any, cast
 import sqlite_utils
 
 from canary.alert.notices import WHO_WHEN, queue_notices
-from canary.alert.shapes import Alert, AlertFields, AlertRow
+from canary.alert.shapes import Alert, AlertFields, AlertRow, HistoryEntry
 from canary.alert.text import clean_fields, render
 from canary.errors import CanaryError, NotFound
 from canary.store.events import utcnow
 from canary.store.tx import write_transaction
 from canary.timezones import Zone, display_zone
 
-_JSON_COLUMNS = ("systems", "canaries", "window", "paged", "by_system", "establishments", "accounts",
+_JSON_COLUMNS = ("systems", "canaries", "channels", "window", "paged", "by_system", "establishments", "accounts",
                  "account_systems", "sources")
 
 
@@ -47,6 +47,7 @@ def alert_of(stored: AlertRow, zone: Zone | None = None) -> Alert:
         "state": row["state"],
         "severity": row["severity"],
         "channel": row["channel"],
+        "channels": row.get("channels") or [row["channel"]],
         "systems": row["systems"] or [],
         "canaries": row["canaries"] or [],
         "count": row["count"],
@@ -83,6 +84,64 @@ def get_alert(db: sqlite_utils.Database, alert_id: int) -> Alert:
     if not rows:
         raise NotFound(f"unknown alert {alert_id}; see 'canary alerts'")
     return alert_of(rows[0], display_zone(db))
+
+
+def alert_history(db: sqlite_utils.Database, alert_id: int) -> list[HistoryEntry]:
+    """The alert's timeline, oldest first: every note, acknowledgement, resolution and reopening."""
+    return [cast(HistoryEntry, row) for row in db.query(
+        "SELECT at, by, action, from_state, to_state, note FROM alert_history WHERE alert_id = ? ORDER BY id",
+        [alert_id])]
+
+
+def with_history(db: sqlite_utils.Database, alerts: list[Alert]) -> list[Alert]:
+    """The alerts with their timelines (``history``), as listings for people show them."""
+    timelines: dict[int, list[HistoryEntry]] = {alert["id"]: [] for alert in alerts}
+    if timelines:
+        for row in db.query(
+                "SELECT alert_id, at, by, action, from_state, to_state, note FROM alert_history "
+                f"WHERE alert_id IN ({', '.join('?' for _ in timelines)}) ORDER BY id", list(timelines)):
+            alert_id = row.pop("alert_id")
+            timelines[alert_id].append(cast(HistoryEntry, row))
+    return [{**alert, "history": timelines[alert["id"]]} for alert in alerts]
+
+
+def add_note(db: sqlite_utils.Database, alert_id: int, by: str, note: str) -> Alert:
+    """Add a note to the alert's timeline (its state does not change). The alert now."""
+    if not note.strip():
+        raise CanaryError("an empty note: say what was done or found")
+    with write_transaction(db):
+        state = _state(db, alert_id)
+        now = utcnow()
+        db.execute("UPDATE alerts SET note = ?, updated_at = ? WHERE id = ?", [note, now, alert_id])
+        _record(db, alert_id, now, by, "note", state, state, note)
+        return get_alert(db, alert_id)
+
+
+def reopen(db: sqlite_utils.Database, alert_id: int, by: str, note: str | None = None) -> Alert:
+    """A resolved alert was closed too early: resolved -> open. Later events with its key join it again."""
+    with write_transaction(db):
+        state = _state(db, alert_id)
+        if state != "resolved":
+            raise CanaryError(f"alert {alert_id} is {state}: only a resolved alert can be reopened")
+        # Another alert may have opened with the same key since: two unresolved alerts with one key would
+        # split the events, so the newer one must be resolved first.
+        key = db.execute("SELECT key FROM alerts WHERE id = ?", [alert_id]).fetchone()[0]
+        other = db.execute("SELECT id FROM alerts WHERE key = ? AND state != 'resolved' AND id != ?",
+                           [key, alert_id]).fetchone()
+        if other:
+            raise CanaryError(f"alert {other[0]} is open with the same key: work that one, or resolve it first")
+        now = utcnow()
+        db.execute("UPDATE alerts SET state = 'open', resolved_by = NULL, resolved_at = NULL, "
+                   "note = COALESCE(?, note), updated_at = ? WHERE id = ?",
+                   [note, now, alert_id])
+        _record(db, alert_id, now, by, "reopened", state, "open", note)
+        return get_alert(db, alert_id)
+
+
+def _record(db: sqlite_utils.Database, alert_id: int, at: str, by: str | None, action: str, from_state: str | None,
+            to_state: str | None, note: str | None) -> None:
+    db.execute("INSERT INTO alert_history (alert_id, at, by, action, from_state, to_state, note) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?)", [alert_id, at, by, action, from_state, to_state, note])
 
 
 def list_alerts(db: sqlite_utils.Database, *, open_only: bool = False, system: str | None = None,
@@ -127,6 +186,7 @@ def _transition(db: sqlite_utils.Database, alert_id: int, target: str, allowed: 
             "WHERE id = ?",
             [target, by, now, note, now, alert_id],
         )
+        _record(db, alert_id, now, by, target, state, target, note)
         view = get_alert(db, alert_id)
         queue_notices(db, view, target, state)  # same transaction: the change and its notices, or neither
     return view

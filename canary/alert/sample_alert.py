@@ -20,7 +20,8 @@ def sample_alert() -> Alert:
     """An alert-shaped object that says plainly it is a test, naming no real canary or system."""
     now = utcnow()
     return {
-        "id": 0, "key": "test", "state": "open", "severity": "info", "channel": "test", "systems": [],
+        "id": 0, "key": "test", "state": "open", "severity": "info", "channel": "test", "channels": ["test"],
+        "systems": [],
         "canaries": [], "count": 0, "first_seen": now, "last_seen": now, "window": None, "by_system": [],
         "establishments": [], "accounts": [], "account_systems": [], "sources": [], "exfiltration": False,
         "seen_again": 0, "version": 0, "created_at": now, "updated_at": now, "acked_by": None, "acked_at": None,

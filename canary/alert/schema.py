@@ -120,5 +120,30 @@ def _seen_again(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE alerts ADD COLUMN seen_again INTEGER NOT NULL DEFAULT 0")
 
 
+def _incidents(db: sqlite_utils.Database) -> None:
+    """One alert per incident across channels (``channels``), and an append-only timeline of what the
+    people working it did (``alert_history``): notes are never overwritten."""
+    db.execute("ALTER TABLE alerts ADD COLUMN channels TEXT NOT NULL DEFAULT '[]'")
+    db.execute("UPDATE alerts SET channels = json_array(channel)")
+    db.execute(
+        """CREATE TABLE alert_history (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            alert_id INTEGER NOT NULL REFERENCES alerts(id),
+            at TEXT NOT NULL,
+            by TEXT,
+            action TEXT NOT NULL,
+            from_state TEXT,
+            to_state TEXT,
+            note TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX alert_history_alert ON alert_history(alert_id, id)")
+    # What was done before this table existed is kept as the first entries of each timeline.
+    for who, when, state in (("acked_by", "acked_at", "acknowledged"), ("resolved_by", "resolved_at", "resolved")):
+        db.execute(f"INSERT INTO alert_history (alert_id, at, by, action, to_state, note) "
+                   f"SELECT id, {when}, {who}, ?, ?, CASE WHEN state = ? THEN note END FROM alerts "
+                   f"WHERE {when} IS NOT NULL ORDER BY {when}", [state, state, state])
+
+
 MIGRATIONS = [("alert-001-lifecycle-outbox", _alert_tables), ("alert-002-state-notices", _state_notices),
-              ("alert-003-seen-again", _seen_again)]
+              ("alert-003-seen-again", _seen_again), ("alert-004-incidents", _incidents)]

@@ -7,6 +7,11 @@ SETTINGS: list[Setting] = [
             "Events with the same correlation key within this many seconds of an open alert update it "
             "(count, last seen, severity) instead of paging again.",
             minimum=1),
+    Setting("alert.incident_window_seconds", int, 3600,
+            "Events on a canary already in an unresolved alert seen within this many seconds join that alert, "
+            "whatever their channel (a link opened, its DNS name resolved and the record read in the EHR are "
+            "one incident, one page). 0 keeps channels apart.",
+            minimum=0, maximum=7 * 86400),
     Setting("alert.allow_private_targets", bool, False,
             "Allow notification URLs that resolve to private or loopback addresses (never link-local, "
             "multicast or cloud metadata: list those in alert.allowed_target_cidrs if truly needed)."),

@@ -69,6 +69,7 @@ class AlertRow(TypedDict):
     resolved_at: str | None
     note: str | None
     seen_again: int
+    channels: str  # JSON list: every channel of the incident, in order of first sighting
 
 
 class AlertFields(TypedDict):
@@ -78,7 +79,8 @@ class AlertFields(TypedDict):
     key: str  # correlation key (docs/architecture.md, "Event groups")
     state: str  # open / acknowledged / resolved
     severity: str
-    channel: str
+    channel: str  # of the first event
+    channels: list[str]  # every channel the incident was seen on, in order of first sighting
     systems: list[str]
     canaries: list[str]
     count: int
@@ -111,10 +113,22 @@ class AlertText(TypedDict):
     first_action: Bilingual
 
 
+class HistoryEntry(TypedDict):
+    """One line of an alert's timeline (append-only): a note, an acknowledgement, a resolution, a reopening."""
+
+    at: str
+    by: str | None
+    action: str  # note / acknowledged / resolved / reopened
+    from_state: str | None
+    to_state: str | None
+    note: str | None
+
+
 class Alert(AlertFields, AlertText):
     """The alert view: its fields and its texts."""
 
     test: NotRequired[bool]  # the synthetic alert of ``canary notify test``
+    history: NotRequired[list[HistoryEntry]]  # the timeline, in listings for people (not in pages)
 
 
 class NoticeText(TypedDict):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
-from canary.alert.model import acknowledge, resolve
+from canary.alert.model import acknowledge, add_note, reopen, resolve
 from canary.alert.shapes import Alert
 from canary.errors import CanaryError, NotFound
 from canary.settings import all_settings, set_setting, unset_setting
@@ -37,10 +37,13 @@ log = logging.getLogger(__name__)
 
 def change_alert(db: sqlite_utils.Database, actor: Actor, alert_id: int, action: str,
                  note: str | None) -> Alert:
-    """``action`` is ``ack`` or ``resolve`` (the CLI's ``canary alert ack|resolve``)."""
-    change = acknowledge if action == "ack" else resolve
+    """``action``: ``ack``, ``resolve``, ``reopen`` or ``note`` (the CLI's ``canary alert ack|resolve|reopen|note``)."""
     with write_transaction(db):
-        view = change(db, alert_id, actor.name, note)
+        if action == "note":
+            view = add_note(db, alert_id, actor.name, note or "")
+        else:
+            change = {"ack": acknowledge, "resolve": resolve, "reopen": reopen}[action]
+            view = change(db, alert_id, actor.name, note)
         record(db, actor, f"alert.{action}", f"alert:{alert_id}", {"note": note} if note else None)
     return view
 

@@ -250,6 +250,18 @@ def alerts_resolve(alert_id: int):
     return jsonify(actions.change_alert(get_db(), current_actor(), alert_id, "resolve", _text(_body(), "note")))
 
 
+@route("/alerts/<int:alert_id>/reopen", "POST", "analyst", "Reopen a resolved alert (canary alert reopen).",
+       body={"note": "string"})
+def alerts_reopen(alert_id: int):
+    return jsonify(actions.change_alert(get_db(), current_actor(), alert_id, "reopen", _text(_body(), "note")))
+
+
+@route("/alerts/<int:alert_id>/notes", "POST", "analyst", "Add a note to an alert's timeline (canary alert note).",
+       body={"note": "string"})
+def alerts_note(alert_id: int):
+    return jsonify(actions.change_alert(get_db(), current_actor(), alert_id, "note", _text(_body(), "note"))), 201
+
+
 # --- sweeps and feeds ------------------------------------------------------------------------------
 
 @route("/sweeps", "GET", "viewer", "Sweep runs newest first, with findings by confidence.", query=("limit", "before"))

@@ -106,7 +106,7 @@ def alert(alert_id: int):
     return render_template("alert.html", **story)
 
 
-@bp.route("/alerts/<int:alert_id>/<any(ack, resolve):action>", methods=("POST",))
+@bp.route("/alerts/<int:alert_id>/<any(ack, resolve, reopen, note):action>", methods=("POST",))
 @requires("analyst")
 def alert_action(alert_id: int, action: str):
     try:

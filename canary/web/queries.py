@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
-from canary.alert.model import alert_view, get_alert
+from canary.alert.model import alert_history, alert_view, get_alert, with_history
 from canary.errors import CanaryError
 from canary.plant.views import planting_view
 from canary.store.events import list_events
@@ -94,7 +94,7 @@ def alerts_page(db: sqlite_utils.Database, *, limit: int = PAGE, before: int | N
         params.append(before)
     sql = "SELECT * FROM alerts" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?"
     params.append(limit + 1)
-    return paged_rows([alert_view(row) for row in db.query(sql, params)], limit)
+    return paged_rows(with_history(db, [alert_view(row) for row in db.query(sql, params)]), limit)
 
 
 def alert_story(db: sqlite_utils.Database, alert_id: int, role: str) -> dict[str, Any]:
@@ -115,7 +115,7 @@ def alert_story(db: sqlite_utils.Database, alert_id: int, role: str) -> dict[str
                       "SELECT destination_id, kind, state, attempts, last_error, created_at, delivered_at "
                       "FROM alert_outbox "
                       "WHERE alert_id = ? ORDER BY id", [alert_id]).fetchall()]
-    return {"alert": view, "events": events, "deliveries": deliveries}
+    return {"alert": view, "events": events, "deliveries": deliveries, "history": alert_history(db, alert_id)}
 
 
 # --- canaries --------------------------------------------------------------------------------------

@@ -136,6 +136,7 @@ def test_a_canary_read_away_from_home_names_the_system_whose_log_showed_the_acco
 
 
 def test_no_group_keys_on_canary_system_and_channel(db, add_hand_canaries):
+    set_setting(db, "alert.incident_window_seconds", "0")  # channels kept apart: the key alone decides
     one, two = add_hand_canaries("ehr-a", 2)
     hit(db, one["id"], channel="dns")
     hit(db, one["id"], channel="dns")
@@ -144,6 +145,17 @@ def test_no_group_keys_on_canary_system_and_channel(db, add_hand_canaries):
     correlate_all(db)
     keys = sorted((a["key"], a["count"]) for a in list_alerts(db))
     assert keys == [(f"{one['id']}/ehr-a/dns", 2), (f"{one['id']}/ehr-a/smtp", 1), (f"{two['id']}/ehr-a/dns", 1)]
+
+
+def test_other_channels_of_the_same_canary_join_its_incident(db, add_hand_canaries):
+    one, two = add_hand_canaries("ehr-a", 2)
+    hit(db, one["id"], channel="dns")
+    hit(db, one["id"], channel="dns")
+    hit(db, one["id"], channel="smtp")
+    hit(db, two["id"], channel="dns")
+    correlate_all(db)
+    alerts = sorted((a["key"], a["count"], a["channels"]) for a in list_alerts(db))
+    assert alerts == [(f"{one['id']}/ehr-a/dns", 3, ["dns", "smtp"]), (f"{two['id']}/ehr-a/dns", 1, ["dns"])]
 
 
 def test_correlation_is_durable_and_never_folds_an_event_twice(db, db_path, add_hand_canaries):
@@ -166,6 +178,7 @@ def test_correlation_is_durable_and_never_folds_an_event_twice(db, db_path, add_
 
 def test_a_failing_batch_leaves_no_trace(db, add_hand_canaries):
     """Alerts, links, outbox and cursor move together: a batch that fails half-way is rolled back whole."""
+    set_setting(db, "alert.incident_window_seconds", "0")  # two keys, two alerts
     canary = add_hand_canaries("ehr-a", 1)[0]
     hit(db, canary["id"], group="g1")
     db.execute("CREATE TRIGGER fail_second BEFORE INSERT ON alert_events "

@@ -78,6 +78,7 @@ def test_correlation_killed_mid_backlog_neither_loses_nor_repeats(db, db_path, a
     from canary.alert.correlate import cursor_position
 
     siem = add_destination(db, f"jsonl://{tmp_path}/siem.jsonl")
+    set_setting(db, "alert.incident_window_seconds", "0")  # 800 keys, 800 alerts (50 canaries shared by them)
     canaries = add_hand_canaries("ehr-a", 50)
     total = 4000
     for i in range(total):  # a backlog: 800 correlation keys, 5 events each

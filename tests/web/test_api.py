@@ -85,6 +85,34 @@ def test_an_analyst_acknowledges_through_the_api_and_it_is_audited(api, one_aler
         "token:soar-analyst", "api", "127.0.0.1", f"alert:{one_alert}", {"note": "vu par le SOC"})
 
 
+def test_notes_from_the_api_and_the_cli_stay_in_the_alert_timeline(api, one_alert, cli):
+    """An ack note from a SOAR ("INC-1234") survives a resolution from the CLI with another note."""
+    client, headers = api
+    assert client.post(f"/api/v1/alerts/{one_alert}/ack", json={"note": "SOAR ticket INC-1234"},
+                       headers=headers["analyst"]).status_code == 200
+    noted = client.post(f"/api/v1/alerts/{one_alert}/notes", json={"note": "compte jdupont désactivé"},
+                        headers=headers["analyst"])
+    assert noted.status_code == 201 and noted.get_json()["state"] == "acknowledged"
+    assert cli("alert", "resolve", str(one_alert), "--note", "export bloqué", "--by", "alice").exit_code == 0
+    reopened = client.post(f"/api/v1/alerts/{one_alert}/reopen", json={"note": "vu à nouveau"},
+                           headers=headers["analyst"])
+    assert reopened.status_code == 200 and reopened.get_json()["state"] == "open"
+    story = client.get(f"/api/v1/alerts/{one_alert}", headers=headers["viewer"]).get_json()
+    timeline = [(h["by"], h["action"], h["note"]) for h in story["history"]]
+    assert timeline == [("token:soar-analyst", "acknowledged", "SOAR ticket INC-1234"),
+                        ("token:soar-analyst", "note", "compte jdupont désactivé"),
+                        ("alice", "resolved", "export bloqué"),
+                        ("token:soar-analyst", "reopened", "vu à nouveau")]
+    (listed,) = _cli_json(cli, "alerts")
+    assert [(h["by"], h["action"], h["note"]) for h in listed["history"]] == timeline
+    shown = _cli_json(cli, "alert", "show", str(one_alert))
+    assert shown["history"] == listed["history"] and shown["state"] == "open"
+    empty = client.post(f"/api/v1/alerts/{one_alert}/notes", json={"note": " "}, headers=headers["analyst"])
+    assert empty.status_code == 400 and "empty note" in empty.get_json()["error"]
+    refused = client.post(f"/api/v1/alerts/{one_alert}/notes", json={"note": "x"}, headers=headers["viewer"])
+    assert refused.status_code == 403
+
+
 def test_tokens_are_hashed_shown_once_expire_and_can_be_revoked(api, db_path):
     client, headers = api
     created = client.post("/api/v1/tokens", json={"name": "siem", "role": "viewer", "days": 1},
