@@ -21,8 +21,7 @@ from canary.alert.worker import correlation_loop, delivery_loop
 from canary.cli import CliContext, pass_ctx
 from canary.output import echo_json, echo_rows, echo_table
 from canary.store.events import SEVERITIES
-from canary.store.registry import get_system
-from canary.store.timefilter import parse_since
+from canary.store.filters import alert_filter
 
 
 @click.command("alerts")
@@ -34,11 +33,9 @@ from canary.store.timefilter import parse_since
 @pass_ctx
 def alerts_command(ctx: CliContext, open_only: bool, system: str | None, since: str | None, as_json: bool) -> None:
     """Alerts, newest first (new events are correlated first)."""
-    if system:
-        get_system(ctx.db, system)
-    since_iso = parse_since(since) if since else None
+    checked = alert_filter(ctx.db, state="open" if open_only else None, system=system, since=since)
     correlate_all(ctx.db)
-    rows = list_alerts(ctx.db, open_only=open_only, system=system, since=since_iso)
+    rows = list_alerts(ctx.db, open_only=open_only, system=checked.system, since=checked.since)
     if as_json:
         echo_json(with_history(ctx.db, rows))
         return

@@ -11,8 +11,9 @@ from canary.errors import CanaryError
 from canary.files import write_atomic
 from canary.output import echo_json, echo_rows, echo_table
 from canary.settings import get_setting, set_setting, setting_rows, settings_markdown, unset_setting
-from canary.store.events import check_channel, list_events
+from canary.store.events import list_events
 from canary.store.export import EXPORT_FORMATS, export_text
+from canary.store.filters import event_filter
 from canary.store.registry import (
     SYSTEM_KINDS,
     add_system,
@@ -22,7 +23,6 @@ from canary.store.registry import (
     list_canaries,
     list_systems,
 )
-from canary.store.timefilter import parse_since
 from canary.store.views import LIST_COLUMNS, export_view, list_row, show_lines
 
 
@@ -166,12 +166,8 @@ def config_unset(ctx: CliContext, name: str) -> None:
 def events(ctx: CliContext, system: str | None, since: str | None, channel: str | None, limit: int | None,
            as_json: bool) -> None:
     """Events seen on every channel, oldest first."""
-    if system:
-        get_system(ctx.db, system)
-    if channel:
-        check_channel(ctx.db, channel)
-    rows = list_events(ctx.db, system=system, since=parse_since(since) if since else None, channel=channel,
-                       limit=limit)
+    checked = event_filter(ctx.db, system=system, channel=channel, since=since)
+    rows = list_events(ctx.db, system=checked.system, since=checked.since, channel=checked.channel, limit=limit)
     echo_rows(rows, ["id", "time", "channel", "severity", "system", "canary_id", "source", "account",
                       "action"], as_json=as_json, empty="no event")
 

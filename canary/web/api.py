@@ -14,6 +14,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from canary.errors import CanaryError, NotFound
+from canary.store.filters import alert_filter, event_filter
 from canary.store.registry import get_canary, list_systems
 from canary.web import actions, queries
 from canary.web.audit import list_audit
@@ -217,18 +218,20 @@ def plantings_list():
        query=("system", "channel", "canary_id", "since", "limit", "before"))
 def events_list():
     args = request.args
-    page = queries.events_page(get_db(), g.account.role, system=args.get("system") or None,
-                               channel=args.get("channel") or None, canary_id=args.get("canary_id") or None,
-                               since=args.get("since") or None, limit=queries.page_size(args.get("limit")),
-                               before=queries.cursor(args.get("before")))
+    checked = event_filter(get_db(), system=args.get("system"), channel=args.get("channel"),
+                           canary_id=args.get("canary_id"), since=args.get("since"))
+    page = queries.events_page(get_db(), g.account.role, system=checked.system, channel=checked.channel,
+                               canary_id=checked.canary_id, since=checked.since,
+                               limit=queries.page_size(args.get("limit")), before=queries.cursor(args.get("before")))
     return jsonify(page.as_dict())
 
 
 @route("/alerts", "GET", "viewer", "Alerts newest first (canary alerts --json items).",
-       query=("state", "system", "limit", "before"))
+       query=("state", "system", "since", "limit", "before"))
 def alerts_list():
     args = request.args
-    page = queries.alerts_page(get_db(), state=args.get("state") or None, system=args.get("system") or None,
+    checked = alert_filter(get_db(), state=args.get("state"), system=args.get("system"), since=args.get("since"))
+    page = queries.alerts_page(get_db(), state=checked.state, system=checked.system, since=checked.since,
                                limit=queries.page_size(args.get("limit")), before=queries.cursor(args.get("before")))
     return jsonify(page.as_dict())
 

@@ -78,14 +78,19 @@ def events_page(db: sqlite_utils.Database, role: str, *, limit: int = PAGE, befo
 
 
 def alerts_page(db: sqlite_utils.Database, *, limit: int = PAGE, before: int | None = None,
-                state: str | None = None, system: str | None = None) -> Page:
-    """Alerts newest first; ``state`` is open (not resolved), resolved, or None for all."""
+                state: str | None = None, system: str | None = None, since: str | None = None) -> Page:
+    """Alerts newest first; ``state`` is open (not resolved), acknowledged, resolved, or None for all;
+    ``since`` (UTC ISO): last seen at or after it. Filters come checked (canary.store.filters)."""
     where: list[str] = []
     params: list[Any] = []
     if state == "open":
         where.append("state != 'resolved'")
-    elif state == "resolved":
-        where.append("state = 'resolved'")
+    elif state in ("acknowledged", "resolved"):
+        where.append("state = ?")
+        params.append(state)
+    if since:
+        where.append("last_seen >= ?")
+        params.append(since)
     if system:
         where.append("EXISTS (SELECT 1 FROM json_each(alerts.systems) WHERE value = ?)")
         params.append(system)

@@ -300,3 +300,30 @@ def test_every_admin_action_through_the_api_lands_in_the_audit_log(api, one_aler
     assert {row["via"] for row in audit} == {"api"} and all(row["source"] == "127.0.0.1" for row in audit)
     mine = client.get("/api/v1/audit?who=token:soar-analyst", headers=admin).get_json()
     assert [row["action"] for row in mine] == ["alert.resolve"]
+
+
+@pytest.mark.parametrize(("path", "query", "cli_args"), [
+    ("events", "system=nope", ("events", "--system", "nope")),
+    ("events", "since=yesterday", ("events", "--since", "yesterday")),
+    ("events", "channel=bogus", ("events", "--channel", "bogus")),
+    ("alerts", "system=nope", ("alerts", "--system", "nope")),
+    ("alerts", "since=yesterday", ("alerts", "--since", "yesterday")),
+])
+def test_a_bad_filter_is_refused_alike_by_the_api_and_the_cli(api, cli, path, query, cli_args):
+    """An API filter that matches nothing because it is wrong says so (400), with the CLI's own message."""
+    client, headers = api
+    resp = client.get(f"/api/v1/{path}?{query}", headers=headers["viewer"])
+    assert resp.status_code == 400
+    refused = cli(*cli_args)
+    assert refused.exit_code != 0
+    assert resp.get_json()["error"] in refused.output
+
+
+def test_an_unknown_alert_state_is_refused_and_known_ones_filter(api, one_alert):
+    client, headers = api
+    bogus = client.get("/api/v1/alerts?state=bogus", headers=headers["viewer"])
+    assert bogus.status_code == 400 and "unknown state 'bogus'" in bogus.get_json()["error"]
+    assert [a["id"] for a in client.get("/api/v1/alerts?state=open", headers=headers["viewer"]).get_json()["items"]] \
+        == [one_alert]
+    assert client.get("/api/v1/alerts?state=resolved", headers=headers["viewer"]).get_json()["items"] == []
+    assert len(client.get("/api/v1/alerts?state=all", headers=headers["viewer"]).get_json()["items"]) == 1
