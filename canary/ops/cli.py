@@ -47,12 +47,14 @@ def restore(ctx: CliContext, file: Path, key_file: Path | None, force: bool) -> 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--send-test", is_flag=True, help="Also send a [TEST] alert to every destination and report each "
+                                                 "(it pages the on-call: not for a cron job).")
 @pass_ctx
-def doctor(ctx: CliContext, as_json: bool) -> None:
+def doctor(ctx: CliContext, as_json: bool, send_test: bool) -> None:
     """Check the deployment (DNS delegation, MX, callback URL, pools, plantings, paging); exit 1 on a problem."""
     from canary.ops.doctor import run_checks, summary
 
-    results = run_checks(ctx.db)
+    results = run_checks(ctx.db, send_test=send_test)
     if as_json:
         echo_json(summary(results))
     else:

@@ -44,6 +44,7 @@ class CheckResult:
 @dataclass
 class DoctorContext:
     db: sqlite_utils.Database
+    send_test: bool = False  # page every destination with a [TEST] alert (only when asked: it wakes people)
     timeout: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -204,9 +205,21 @@ def check_plantings(ctx: DoctorContext) -> list[CheckResult]:
 
 
 def check_notification(ctx: DoctorContext) -> list[CheckResult]:
+    """Destinations exist and are not failing; with ``--send-test``, each one takes a test alert now."""
+    from canary.alert.destinations import destination_status
     from canary.alert.sample_alert import send_test
 
     name = "notification"
+    if not ctx.send_test:
+        status = destination_status(ctx.db)
+        if not status:
+            return [CheckResult(name, FAIL, "no destination: nobody is paged ('canary notify add')")]
+        failing = [f"#{row['id']} {row['url']}: {row['last_error'] or 'failing'}" for row in status if row["failures"]]
+        if failing:
+            return [CheckResult(name, FAIL, f"{len(failing)} of {len(status)} destinations are failing: "
+                                            + "; ".join(failing))]
+        return [CheckResult(name, OK, f"{len(status)} destination(s), none failing (no test sent: "
+                                      "'canary doctor --send-test' pages each one)")]
     report = send_test(ctx.db)
     if not report:
         return [CheckResult(name, FAIL, "no destination: nobody is paged ('canary notify add')")]
@@ -275,8 +288,9 @@ CHECKS: list[tuple[str, Check]] = [
 ]
 
 
-def run_checks(db: sqlite_utils.Database, checks: list[tuple[str, Check]] | None = None) -> list[CheckResult]:
-    ctx = DoctorContext(db)
+def run_checks(db: sqlite_utils.Database, checks: list[tuple[str, Check]] | None = None, *,
+               send_test: bool = False) -> list[CheckResult]:
+    ctx = DoctorContext(db, send_test)
     results: list[CheckResult] = []
     for name, check in checks or CHECKS:
         try:
