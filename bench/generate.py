@@ -1,6 +1,6 @@
 """Generator throughput: canaries per second and peak memory, beside plain Faker fr_FR profiles.
 
-    python bench/generate.py [--count 10000] [--seed 1]
+    python bench/generate.py [--count 10000] [--seed 1]      # needs the bench extra: pip install -e '.[bench]'
 
 Only the generator runs (no registry): ``taken`` is an in-memory set fed with each record's
 markers, as the registry does within a batch. Peak RSS is the process high-water mark
