@@ -97,8 +97,15 @@ class CanaryGroup(click.Group):
             sys.stderr.close()
             sys.exit(0)
         except OSError as exc:
-            click.echo(f"error: {exc}", err=True)
+            # "cannot write /x/y.csv: No such file or directory", not Python's "[Errno 2] ..."
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"error: {where}{exc.strerror or exc}", err=True)
             sys.exit(1)
+        except (KeyboardInterrupt, click.Abort):
+            # Ctrl-C: the documented one-line error (click would print "Aborted!"); writes are transactions
+            # or atomic renames, so what was interrupted left nothing half-written.
+            click.echo("error: interrupted (Ctrl-C); nothing was half-written", err=True)
+            sys.exit(130)
 
 
 @click.group(cls=CanaryGroup)

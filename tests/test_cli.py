@@ -129,3 +129,50 @@ def test_a_command_runs_without_loading_the_other_domains(tmp_path) -> None:
     done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "r.db")], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_operator_mistakes_read_as_one_plain_line(cli, db_path, tmp_path):
+    """A missing output folder, an empty --db file, a missing backup: one line naming the file (issue 32)."""
+    from tests.support.cli import run_canary
+
+    cli("system", "add", "ehr-a", "--kind", "ehr")
+    missing_folder = cli("export", "--format", "csv", "-o", str(tmp_path / "nowhere" / "x.csv"))
+    assert missing_folder.exit_code == 1
+    assert missing_folder.output.strip() == f"error: {tmp_path / 'nowhere' / 'x.csv'}: No such file or directory"
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    listed = run_canary(empty, "list")
+    assert listed.returncode == 1 and "is an empty file (0 bytes), not a registry" in listed.stderr
+    assert empty.stat().st_size == 0  # left as it was, not made into a fresh registry
+    restored = run_canary(db_path, "restore", str(tmp_path / "nofile.bak"), env={"CANARY_BACKUP_PASSPHRASE": ""})
+    assert restored.returncode == 2 and "does not exist" in restored.stderr and "passphrase" not in restored.stderr
+
+
+def test_serve_help_names_the_serve_roles():
+    from click.testing import CliRunner
+
+    from canary.cli import get_cli
+
+    text = CliRunner().invoke(get_cli(), ["serve", "--help"], terminal_width=200).output
+    assert "web, callbacks, dns, smtp, logs, scheduler, delivery" in " ".join(text.split())
+
+
+def test_ctrl_c_is_the_documented_error_line_and_leaves_nothing_half_written(cli, db_path):
+    import signal
+    import subprocess
+    import sys
+
+    from tests.support.processes import read_line
+
+    cli("system", "add", "ehr-a", "--kind", "ehr")
+    seed = subprocess.Popen([sys.executable, "-m", "canary", "--db", str(db_path), "seed", "ehr-a", "--count",
+                             "100000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert read_line(seed.stderr, timeout=60).startswith("WARNING")  # started generating
+        seed.send_signal(signal.SIGINT)
+        _, err = seed.communicate(timeout=60)
+    finally:
+        if seed.poll() is None:
+            seed.kill()
+    assert seed.returncode == 130 and "error: interrupted (Ctrl-C)" in err and "Aborted!" not in err
+    assert json.loads(cli("list", "--json").output) == []  # the seed is all or nothing

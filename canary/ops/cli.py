@@ -33,7 +33,8 @@ def backup(ctx: CliContext, file: Path, key_file: Path | None) -> None:
 
 
 @click.command()
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+# exists=True: a missing file is said first, before any question about the passphrase.
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_KEY_FILE
 @click.option("--force", is_flag=True, help="Replace an existing registry (it is kept beside, renamed).")
 @pass_ctx

@@ -31,6 +31,11 @@ def open_db(path: str | os.PathLike[str], *, migrate_schema: bool = True, create
         raise CanaryError(f"cannot open registry {path}: folder {path.parent} does not exist")
     if not create and not path.exists():
         raise MissingRegistry(path)
+    if not create and path.is_file() and path.stat().st_size == 0:
+        # An empty file (a failed copy, `touch`, a full disk) is not a registry: making it one would
+        # hide the loss behind a fresh, empty registry that answers "no canary".
+        raise CanaryError(f"registry {path} is an empty file (0 bytes), not a registry: restore it from a "
+                          "backup ('canary restore'), or remove it and run 'canary init'")
     try:
         create_private(path)
     except OSError as exc:

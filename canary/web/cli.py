@@ -11,6 +11,7 @@ import click
 
 from canary.cli import CliContext, pass_ctx
 from canary.output import echo_json, echo_rows
+from canary.serve import ROLES as SERVE_ROLES
 from canary.serve import (
     parse_roles,
     serve_options,
@@ -54,7 +55,7 @@ def build_serve_command() -> click.Command:
         click.Option(["--host"], default="127.0.0.1", show_default=True, help="Console address."),
         click.Option(["--port"], type=int, default=8080, show_default=True, help="Console port."),
         click.Option(["--role"], multiple=True, metavar="ROLE",
-                     help=f"Run only this role (repeatable; default: all): {', '.join(ROLES)}. "
+                     help=f"Run only this role (repeatable; default: all): {', '.join(SERVE_ROLES)}. "
                           "scheduler and delivery act in one process at a time (a lease in the registry)."),
         *serve_options(),
     ]
