@@ -9,6 +9,7 @@ stopping a worker hours later.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from collections.abc import Callable
 from pathlib import PurePath
@@ -93,7 +94,8 @@ def _phone_or_range(value: str) -> str | None:
     entry = value.replace(" ", "")
     if entry.startswith("@"):
         # A pool file (canary/generate/pools.py): its numbers are checked when the pool is read, with
-        # one line for a missing or unreadable file; here only the path, which must not depend on the cwd.
+        # one line for a missing or unreadable file; here only the path, which must not depend on the cwd
+        # (that the file is there is checked when it is set: pool_files_readable).
         if not PurePath(entry[1:]).is_absolute():
             return f"file entry {value!r} must name an absolute path (e.g. @/etc/canary/phones.txt)"
         return None
@@ -159,6 +161,18 @@ CHECKS: dict[str, tuple[str, Callable[[str], str | None]]] = {
     "cron": ("cron line", _cron),
     "file_mode": ("file mode (octal)", _file_mode),
 }
+
+
+def pool_files_readable(values: list[str]) -> None:
+    """When pool.phones is set: every @file it names is there to read. Only then: a file that goes
+    missing later is reported by whoever reads the pool, and must never stop the watchers."""
+    from canary.errors import CanaryError
+
+    for value in values:
+        entry = str(value).replace(" ", "")
+        if entry.startswith("@") and not (os.path.isfile(entry[1:]) and os.access(entry[1:], os.R_OK)):
+            raise CanaryError(f"setting pool.phones: file entry {value!r}: no readable file {entry[1:]} "
+                              "(create it first: one number or range a line)")
 
 
 def problem(kind: str, value: str) -> str | None:

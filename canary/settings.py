@@ -42,6 +42,9 @@ class Setting:
     maximum: float | None = None
     # A further check of its own (raises CanaryError), e.g. no password typed into a URL.
     extra_check: Callable[[Any], None] | None = None
+    # Checked only when the value is set (config set, API, console), never when it is read: e.g. that a
+    # file it names exists now (a file gone later must not stop the services that read the setting).
+    set_check: Callable[[Any], None] | None = None
 
     @property
     def env_var(self) -> str:
@@ -139,7 +142,7 @@ CORE_SETTINGS = [
             "Phone numbers the operator owns (E.164, ranges +33612340000-+33612340999, or files "
             "@/etc/canary/phones.txt read when the pool is used). "
             "Canaries get phones only from this pool.",
-            kind="phone_or_range"),
+            kind="phone_or_range", set_check=setting_kinds.pool_files_readable),
     Setting("pool.mail_domains", list, [],
             "Mail domains the operator owns, whose MX points at the canary mail receiver. "
             "Canaries get e-mail addresses only on these domains.",
@@ -279,6 +282,8 @@ def set_setting(db: sqlite_utils.Database, name: str, value: Any) -> Any:
     else:
         setting.check(value)
         typed = value
+    if setting.set_check is not None:
+        setting.set_check(typed)
     db.execute(
         "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?) "
         "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",

@@ -51,8 +51,8 @@ GOOD_VALUES = [
     ("tripwire.base_url", "https://portail-patient.example.fr", "https://portail-patient.example.fr"),
     ("tripwire.dns_zone", "docs.example.fr", "docs.example.fr"),
     ("pool.phones", "+33756120000-+33756120999,+33612345678", ["+33756120000-+33756120999", "+33612345678"]),
-    ("pool.phones", "+33756120000-+33756120199,@/etc/canary/phones.txt",
-     ["+33756120000-+33756120199", "@/etc/canary/phones.txt"]),
+    ("pool.phones", "+33756120000-+33756120199,@{tmp}/phones.txt",
+     ["+33756120000-+33756120199", "@{tmp}/phones.txt"]),
     ("accesslog.burst_window", "90s", "90s"),
     ("sweep.engine", "python", "python"),
     ("tripwire.base_url", "", ""),
@@ -60,7 +60,10 @@ GOOD_VALUES = [
 
 
 @pytest.mark.parametrize(("name", "raw", "typed"), GOOD_VALUES)
-def test_good_values_are_kept(db, name, raw, typed):
+def test_good_values_are_kept(db, tmp_path, name, raw, typed):
+    (tmp_path / "phones.txt").write_text("+33756120500\n", encoding="utf-8")
+    raw = raw.replace("{tmp}", str(tmp_path))
+    typed = [t.replace("{tmp}", str(tmp_path)) for t in typed] if isinstance(typed, list) else typed
     assert set_setting(db, name, raw) == typed
     assert get_setting(db, name) == typed
 
@@ -93,7 +96,7 @@ def test_serve_refuses_to_start_with_a_bad_environment_value(cli, monkeypatch):
 
 
 def test_a_pool_file_entry_is_read_when_the_pool_is_used(db, tmp_path):
-    """`config set` checks the @file's path only; the numbers in it are checked when the pool is read."""
+    """`config set` checks the @file is there; the numbers in it are checked when the pool is read."""
     from canary.generate.pools import pools_from_settings
 
     phones = tmp_path / "phones.txt"
@@ -101,6 +104,9 @@ def test_a_pool_file_entry_is_read_when_the_pool_is_used(db, tmp_path):
     set_setting(db, "pool.phones", f"+33756120000,@{phones}")
     assert pools_from_settings(db).phones == ("+33756120000", "+33781234000", "+33781234001", "+33781234002",
                                               "+33756120500")
-    set_setting(db, "pool.phones", f"@{tmp_path / 'missing.txt'}")
+    with pytest.raises(CanaryError, match="no readable file"):
+        set_setting(db, "pool.phones", f"@{tmp_path / 'missing.txt'}")
+    phones.unlink()  # removed after it was set: the pool says so when read (and only the pool)
+    assert get_setting(db, "pool.phones") == ["+33756120000", f"@{phones}"]
     with pytest.raises(CanaryError, match="cannot read the pool file"):
         pools_from_settings(db)
