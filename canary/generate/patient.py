@@ -18,7 +18,9 @@ from canary.generate.names import ORIGIN_NAMING_SHARE, pick_first_names, pick_su
 from canary.generate.nir import make_nir, order_range
 from canary.generate.places import make_address, pick_birth_place, pick_residence
 from canary.generate.pools import Pools
-from canary.generate.profile import HostProfile
+from canary.generate.profile import CONTACT_AGES, HostProfile
+from canary.generate.profile_births import BirthShares
+from canary.generate.profile_ipp_time import IppTimeline
 from canary.generate.reference import Commune, Reference
 from canary.generate.weighted import EvenDraws, WeightedTable, pick_at
 from canary.normalize import name_birth_key
@@ -38,6 +40,7 @@ _AGES = WeightedTable(_AGE_BANDS, [band[2] for band in _AGE_BANDS])
 # INS identity status at admission (hospital identity-vigilance reports, 2023-2024; rounded).
 IDENTITY_STATUSES = WeightedTable(("QUAL", "VALI", "RECUP", "PROV"), (55, 17, 16, 12))
 IPP_DIGITS = 9  # one fixed width, like a real hospital's identifier
+NEWBORN_DAYS = 7  # born after the last profiled slice: one of the numbers the host hands out over a week
 
 
 __all__ = ["PatientGenerator", "Pools", "BoundedGenerator"]
@@ -66,6 +69,9 @@ class PatientGenerator:
     even: EvenDraws = field(init=False, default_factory=EvenDraws)
     admin_tables: AdminTables = field(init=False)
     clinical_tables: ClinicalTables = field(init=False)
+    # What the profile learnt of birth places and of IPPs against time (None: the national model).
+    births: BirthShares | None = field(init=False, default=None)
+    timeline: IppTimeline | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         # Everything is read once here, from the same seeds folder as the identity tables.
@@ -74,6 +80,9 @@ class PatientGenerator:
         object.__setattr__(self, "clinical_tables", ClinicalTables.load(self.reference.seeds_dir))
         if self.geography is None:
             object.__setattr__(self, "geography", Geography.load(self.reference.communes, self.reference.seeds_dir))
+        if self.profile:
+            object.__setattr__(self, "births", BirthShares.from_data(self.profile.data))
+            object.__setattr__(self, "timeline", IppTimeline.from_data(self.profile.data))
         if self.profile and self.profile.published:
             residences = self.catchment.without(self.profile.published) if self.catchment else None
             if residences is None:
@@ -103,7 +112,8 @@ class PatientGenerator:
         home = self._residence(rng)
         # Children born abroad get their NIR months or years after arriving: none among infants.
         nearby = self.geography.nearby.get(home.department) if self.geography else None
-        birth_place = pick_birth_place(ref, rng, birth_date, home, abroad_possible=age >= 3, nearby=nearby)
+        birth_place = pick_birth_place(ref, rng, birth_date, home, abroad_possible=age >= 3, nearby=nearby,
+                                       **self._birth_category(rng, age, home))
         first_names, birth_name, used_name = self._names(rng, sex, birth_date, age, birth_place.name_origin, taken)
         nir = self._nir(rng, sex, birth_date, birth_place.code, birth_place.monthly_births, taken)
         zone = ref.phone_zones[home.department]
@@ -114,7 +124,7 @@ class PatientGenerator:
         phones = self._phones(rng, age, zone, taken, budget)
         email = self._email(rng, first_names[0], used_name or birth_name, birth_date.year, age, home.department,
                             taken, budget)
-        ipp = _ipp(rng, taken, profile)
+        ipp = _ipp(rng, taken, profile, self.timeline, birth_date, today)
         administrative = make_administrative(rng, self.admin_tables, sex=sex, birth_date=birth_date,
                                              commune_code=home.code, today=today, physicians=self.registers)
         gp: Physician | None = administrative["gp"]
@@ -154,6 +164,17 @@ class PatientGenerator:
         if points:
             record["contact_points"] = points
         return record
+
+    def _birth_category(self, rng: random.Random, age: int, home: Commune) -> dict[str, str]:
+        """The host's birth-place category for this age and residence, drawn evenly over the batch."""
+        if self.births is None:
+            return {}
+        found = self.births.table(_contact_group(age), home.department)
+        if found is None:
+            return {}
+        trait, table = found
+        return {"category": pick_at(table, self.even.next(f"birth:{trait}", rng)),
+                "site_department": self.births.site_department}
 
     def _email(self, rng: random.Random, first_name: str, family_name: str, birth_year: int, age: int,
                department: str, taken: Callable[[str, str], bool], budget: ContactBudget | None) -> EmailChoice:
@@ -272,14 +293,27 @@ def _shift_years(day: date, years: int) -> date:
         return day.replace(year=day.year - years, day=28)
 
 
+def _contact_group(age: int) -> str:
+    low, high = next(g for g in CONTACT_AGES if g[0] <= age <= g[1])
+    return f"{low}-{high}"
+
+
 def _age(birth: date, today: date) -> int:
     return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
 
-def _ipp(rng: random.Random, taken: Callable[[str, str], bool], profile: HostProfile | None = None) -> str:
-    """Inside the host's live range and format when its profile has one, else 9 random digits."""
-    for _ in range(200):
-        ipp = (profile.ipp(rng) if profile else None) or str(rng.randint(10 ** (IPP_DIGITS - 1), 10**IPP_DIGITS - 1))
+def _ipp(rng: random.Random, taken: Callable[[str, str], bool], profile: HostProfile | None = None,
+         timeline: IppTimeline | None = None, born: date | None = None, today: date | None = None) -> str:
+    """Inside the host's live range and format when its profile has one, else 9 random digits. With
+    the host's IPP/time relation, a number handed out after the birth (a newborn's: at the head)."""
+    for attempt in range(200):
+        if timeline is not None and born is not None and today is not None:
+            # Born after every slice of the range: a new patient of the last days (more of them if taken).
+            ipp = timeline.historical(born, rng) or timeline.ipp_for(
+                max(today, born), born, rng, spread_days=NEWBORN_DAYS * (1 + attempt // 20))
+        else:
+            ipp = (profile.ipp(rng) if profile else None) or str(rng.randint(10 ** (IPP_DIGITS - 1),
+                                                                              10**IPP_DIGITS - 1))
         if not taken("ipp", ipp):
             return ipp
     raise RuntimeError("no free IPP in the host's range")

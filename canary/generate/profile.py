@@ -24,6 +24,8 @@ from types import MappingProxyType
 from typing import Any
 
 from canary.errors import CanaryError
+from canary.generate.profile_births import BIRTH_COLUMNS, BIRTH_FIELDS, BirthLearner
+from canary.generate.profile_ipp_time import IppTimeLearner
 from canary.generate.reference import Commune
 from canary.generate.weighted import WeightedTable
 from canary.normalize import phone_key
@@ -37,7 +39,7 @@ CONTACT_AGES = ((0, 14), (15, 59), (60, 74), (75, 200))
 STATUSES = ("VALI", "QUAL", "PROV", "RECUP")
 
 FIELDS = ("sex", "birth_date", "postcode", "commune_code", "phone", "email", "identity_status", "ipp",
-          "name", "first_name", "gp", "ignore")
+          "name", "first_name", "gp", *BIRTH_FIELDS, "ignore")
 # Column name (folded to lower case) -> field. Mediboard's `patients` table and `canary export`
 # (JSON keys and CSV columns). Columns named here as "ignore" are known and deliberately unused.
 _MEDIBOARD = {
@@ -46,16 +48,15 @@ _MEDIBOARD = {
     "nom": "name", "nom_jeune_fille": "name", "prenom": "first_name",
     "_ipp": "ipp", "medecin_traitant": "gp",
     **{c: "ignore" for c in ("patient_id", "prenom_2", "prenom_3", "prenom_4", "prenoms", "deces", "civilite",
-                             "adresse", "ville", "matricule", "lieu_naissance", "cp_naissance",
-                             "commune_naissance_insee", "profession", "rques", "pays",
-                             "pays_naissance_insee", "nationalite", "nom_soundex2", "prenom_soundex",
-                             "nomjf_soundex2")},
+                             "adresse", "ville", "matricule", "profession", "rques", "pays",
+                             "nationalite", "nom_soundex2", "prenom_soundex", "nomjf_soundex2")},
+    **BIRTH_COLUMNS,
 }
 # `canary plant --format csv|json` with its default (flat) mapping.
 _PLANT_DEFAULT = {
     "postcode": "postcode", "phone": "phone", "phone2": "phone",
-    **{c: "ignore" for c in ("birth_place_code", "birth_place_name", "city", "regime", "caisse", "amc",
-                             "amc_member_number", "gp_name", "birth_country")},
+    **{c: "ignore" for c in ("city", "regime", "caisse", "amc", "amc_member_number", "gp_name")},
+    **BIRTH_COLUMNS,
     "gp_rpps": "gp",
 }
 _EXPORT = {
@@ -63,8 +64,9 @@ _EXPORT = {
     "address.commune_code": "commune_code", "phones": "phone", "email": "email",
     "identity_status": "identity_status", "ipp": "ipp", "birth_name": "name", "used_name": "name",
     "first_names": "first_name",
-    **{c: "ignore" for c in ("id", "system", "generation", "created_at", "birth_place.code",
-                             "birth_place.name", "nir", "address.line", "address.city", "address", "birth_place",
+    **BIRTH_COLUMNS,
+    **{c: "ignore" for c in ("id", "system", "generation", "created_at", "nir", "address.line", "address.city",
+                             "address", "birth_place",
                              "coverage", "conditions", "prescriptions", "allergies", "tokens")},
     "gp": "gp",
 }
@@ -129,8 +131,10 @@ def _flat(value: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any
 
 
 def build_profile(columns: list[str], rows: Iterable[dict[str, Any]], mapping: Mapping[str, str] | None,
-                  *, today: date, source: str = "export") -> dict[str, Any]:
-    """Aggregates of an export. CanaryError for columns nobody mapped (nothing is guessed)."""
+                  *, today: date, source: str = "export", site_department: str | None = None) -> dict[str, Any]:
+    """Aggregates of an export. CanaryError for columns nobody mapped (nothing is guessed).
+    ``site_department``: the establishment's (birth places are counted against it; default: where
+    most patients live)."""
     # The built-in vocabularies are always understood; an operator's mapping adds or overrides.
     known = {**_PLANT_DEFAULT, **_MEDIBOARD, **_EXPORT, **(mapping or {})}
     fields: dict[str, list[str]] = {}
@@ -149,7 +153,7 @@ def build_profile(columns: list[str], rows: Iterable[dict[str, Any]], mapping: M
     missing = [f for f in ("sex", "birth_date") if f not in fields]
     if missing:
         raise CanaryError(f"{source}: no column for {', '.join(missing)}; map one with --mapping COLUMN=FIELD")
-    profile = _aggregate(fields, rows, today)
+    profile = _aggregate(fields, rows, today, site_department)
     if not profile["patients"]:
         raise CanaryError(f"{source}: no patient in the export")
     if profile["patients"] < MIN_COUNT:
@@ -204,7 +208,8 @@ def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 3)
 
 
-def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], today: date) -> dict[str, Any]:
+def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], today: date,
+               site_department: str | None = None) -> dict[str, Any]:
     pyramid: Counter[str] = Counter()
     communes: Counter[str] = Counter()
     postcodes: Counter[str] = Counter()
@@ -218,6 +223,7 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
     names: Counter[str] = Counter()
     with_gp = 0
     total = 0
+    births, ipp_time = BirthLearner(fields, _values), IppTimeLearner("ipp" in fields)  # profile_births, _ipp_time
     for row in rows:
         total += 1
         sex = next((s for s in map(_sex, _values(row, fields["sex"])) if s), None)
@@ -235,9 +241,12 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
             communes[commune.upper()] += 1
         if postcode:
             postcodes[postcode.zfill(5)] += 1
+        home = None
         if commune or postcode:
-            departments[department_of_place("commune", commune.upper()) if commune
-                        else department_of_place("postcode", str(postcode).zfill(5))] += 1
+            home = (department_of_place("commune", commune.upper()) if commune
+                    else department_of_place("postcode", str(postcode).zfill(5)))
+            departments[home] += 1
+        births.add(row, group, home)
         kinds = {_phone_kind(p) for p in _values(row, fields.get("phone", []))}
         has["phone"][group] += bool(kinds - {None})
         has["mobile"][group] += "mobile" in kinds
@@ -250,7 +259,9 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
         given = [v.upper() for v in _values(row, fields.get("identity_status", []))]
         if given:
             statuses[next((v for v in given if v in STATUSES), "other")] += 1
-        ipps += _values(row, fields.get("ipp", []))[:1]
+        ipp_value = _values(row, fields.get("ipp", []))[:1]
+        ipps += ipp_value
+        ipp_time.add(ipp_value[0] if ipp_value else None, born if born and born <= today else None)
         with_gp += bool([v for v in _values(row, fields.get("gp", [])) if v not in ("{}", "None", "0")])
         for field in ("name", "first_name"):
             for name in _values(row, fields.get(field, []))[:1]:
@@ -262,6 +273,9 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
         contact["phone"] = contact["mobile"] = contact["landline"] = {"all": None}
     if "email" not in fields:
         contact["email"] = {"all": None}
+    ipp = ipp_format(ipps)
+    birth_shares, no_births = births.result(site_department)
+    timeline, no_timeline = ipp_time.result(ipp, today)
     return {
         "version": 1,
         "built_on": today.isoformat(),
@@ -273,11 +287,16 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
         "contact": contact,
         "email_domains": _suppressed(domains) if domains else None,
         "identity_status": _suppressed(statuses) if statuses else None,
-        "ipp": ipp_format(ipps),
+        "ipp": ipp,
         # Share of records naming a treating physician (many have none): canaries follow it.
         "gp": _share(with_gp, total) if "gp" in fields else None,
         # How names are written (the planters' rendering can follow): share in upper case, with accents.
         "names": _name_shares(names),
+        # Birth places by age group and IPP/time (profile_births, profile_ipp_time); what could not
+        # be learnt is named in not_learnt, and the generator keeps its national model for it.
+        "births": birth_shares,
+        "ipp_time": timeline,
+        "not_learnt": {k: v for k, v in (("births", no_births), ("ipp_time", no_timeline)) if v},
     }
 
 
