@@ -148,6 +148,8 @@ def profile_build(ctx: CliContext, system: str, export: Path, mappings: tuple[st
 
     built = profile_system(ctx.db, system, export, mappings, date.today())
     click.echo(f"profile of {system} built from {built['patients']:,} patients (aggregates only)")
+    for figure, why in (built.get("not_learnt") or {}).items():
+        click.echo(f"not learnt: {figure}: {why}; canaries keep the national model for it")
 
 
 @profile.command("show")
@@ -183,6 +185,14 @@ def profile_show(ctx: CliContext, system: str, as_json: bool) -> None:
                    f"density {ipp['density']}")
     if data.get("names"):
         click.echo("names: " + ", ".join(f"{k} {v}" for k, v in data["names"].items()))
+    from canary.generate.profile_births import describe_births
+    from canary.generate.profile_ipp_time import describe_ipp_time
+
+    for line in (describe_births(data), describe_ipp_time(data)):
+        if line:
+            click.echo(line)
+    for figure, why in (data.get("not_learnt") or {}).items():
+        click.echo(f"not learnt: {figure}: {why}")
 
 
 @click.command("plan")

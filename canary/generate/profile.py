@@ -96,9 +96,16 @@ def read_export(path: Path) -> tuple[list[str], Iterable[dict[str, Any]]]:
     """Columns and rows of a CSV (`,` `;` or tab) or JSON (an array of objects, nested keys dotted)
     export. CSV rows are read one at a time: a 750,000-patient export is not held as dicts."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CanaryError(f"{path}: cannot read the export ({exc.strerror or exc})") from None
+    if b"\x00" in raw[:65536]:
+        raise CanaryError(f"{path}: not a text export (binary content: a compressed or database file? "
+                          "export it as CSV or JSON)")
+    try:
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = path.read_text(encoding="latin-1")  # Mediboard's older exports
+        text = raw.decode("latin-1")  # Mediboard's older exports
     if text.lstrip().startswith(("[", "{")):
         try:
             data = json.loads(text)
@@ -153,7 +160,11 @@ def build_profile(columns: list[str], rows: Iterable[dict[str, Any]], mapping: M
     missing = [f for f in ("sex", "birth_date") if f not in fields]
     if missing:
         raise CanaryError(f"{source}: no column for {', '.join(missing)}; map one with --mapping COLUMN=FIELD")
-    profile = _aggregate(fields, rows, today, site_department)
+    try:
+        profile = _aggregate(fields, rows, today, site_department)
+    except csv.Error as exc:  # a broken row far into the file: nothing is kept
+        line = getattr(rows, "line_num", None)
+        raise CanaryError(f"{source}: unreadable CSV{f' at line {line}' if line else ''} ({exc})") from None
     if not profile["patients"]:
         raise CanaryError(f"{source}: no patient in the export")
     if profile["patients"] < MIN_COUNT:

@@ -27,14 +27,14 @@ from canary.generate.weighted import WeightedTable
 
 CATEGORIES = ("local", "site", "nearby", "france", "abroad")
 # Profile fields (for --mapping) and the columns read as such without a mapping.
-BIRTH_FIELDS = ("birth_commune", "birth_postcode", "birth_country", "birth_place_name")
+BIRTH_FIELDS = ("birth_commune", "birth_postcode", "birth_country", "birth_place")
 BIRTH_COLUMNS: Mapping[str, str] = MappingProxyType({
     # Mediboard's patients table
     "commune_naissance_insee": "birth_commune", "cp_naissance": "birth_postcode",
-    "pays_naissance_insee": "birth_country", "lieu_naissance": "birth_place_name",
+    "pays_naissance_insee": "birth_country", "lieu_naissance": "birth_place",
     # canary export (JSON keys flattened, CSV columns) and the planter's default file layout
-    "birth_place.code": "birth_commune", "birth_place.name": "birth_place_name",
-    "birth_place_code": "birth_commune", "birth_place_name": "birth_place_name", "birth_country": "birth_country",
+    "birth_place.code": "birth_commune", "birth_place.name": "birth_place",
+    "birth_place_code": "birth_commune", "birth_place_name": "birth_place", "birth_country": "birth_country",
 })
 MIN_CELL = 30  # a cell with fewer published patients borrows the shares of all ages
 _FRANCE = frozenset(("FRANCE", "FR", "FRA", "100", "250", "99100", "FRANCAISE", "FRANCE METROPOLITAINE"))
@@ -70,6 +70,11 @@ class BirthPlaceReader:
         self._countries = frozenset(_fold(line.split("\t")[1]) for line in lines[1:]
                                     if line.count("\t") >= 1 and not line.startswith("99100"))
 
+    def communes(self) -> Mapping[str, Any]:
+        if self._communes is None:
+            self._load()
+        return self._communes or {}
+
     def department(self, values: Mapping[str, list[str]]) -> str | None:
         """``values``: field -> raw values of the row. None when nothing resolves."""
         country = next(iter(values.get("birth_country") or ()), "").strip().upper()
@@ -88,7 +93,7 @@ class BirthPlaceReader:
                 from canary.generate.profile import department_of_place
 
                 return ABROAD if postcode.startswith("99") else department_of_place("postcode", postcode)
-        for name in values.get("birth_place_name") or ():
+        for name in values.get("birth_place") or ():
             if self._names is None:
                 self._load()
             folded = _fold(name)
@@ -141,13 +146,12 @@ class BirthLearner:
             return None, f"only {self.known} patients with both a readable birth place and a residence"
         from canary.generate.admin import default_seeds_dir
         from canary.generate.catchment import Geography
-        from canary.generate.reference import load_communes
 
         homes: Counter[str] = Counter()
         for (_, home, _), n in self._seen.items():
             homes[home] += n
         site = site_department or homes.most_common(1)[0][0]
-        nearby = Geography.load(load_communes(), default_seeds_dir()).nearby
+        nearby = Geography.load(self._reader.communes(), default_seeds_dir()).nearby
         cells: dict[str, Counter[str]] = {}
         for (group, home, birth), n in self._seen.items():
             where = "in" if home == site else "out"
@@ -204,3 +208,18 @@ class BirthShares:
             if key in self.tables:
                 return key, self.tables[key]
         return None
+
+
+def describe_births(data: Mapping[str, Any]) -> str | None:
+    """One line for ``profile show``: shares by category over all ages."""
+    section = data.get("births")
+    if not section:
+        return None
+    totals: Counter[str] = Counter()
+    for key, cell in section["cells"].items():
+        if key.startswith("all:"):
+            totals.update(cell["counts"])
+            totals["other"] += cell["other"]
+    whole = sum(totals.values()) or 1
+    shares = ", ".join(f"{c} {totals[c] / whole:.0%}" for c in (*CATEGORIES, "other") if totals[c])
+    return f"birth places ({section['patients']:,} known; site department {section['site_department']}): {shares}"

@@ -18,6 +18,7 @@ import random
 from array import array
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -78,6 +79,8 @@ class IppTimeLearner:
         if not slope or slope <= 0 or not math.isfinite(slope):
             return None, "no allocation rate: the newest slices of the IPP range carry no rising dates"
         head = _head(numbers, slope)
+        # New patients a day: numbers a day times the share of numbers in use in the newest slices.
+        in_use = sum(len(births[i]) for i, _ in newest) / (len(newest) * width)
         arrivals: Counter[str] = Counter()
         first_newest = int(count * (1 - NEWEST_SHARE))
         for i in range(first_newest, count):
@@ -95,10 +98,17 @@ class IppTimeLearner:
             "counts": [len(b) if len(b) >= MIN_COUNT else 0 for b in births],
             "youngest": youngest,
             "rate_per_day": float(f"{slope:.3g}"),
+            "new_patients_per_day": float(f"{slope * in_use:.3g}"),
             "head": head,
             "head_on": today.isoformat(),
             "arrivals": {"counts": kept, "other": sum(arrivals.values()) - sum(kept.values())},
         }, None
+
+
+def new_patients_per_day(profile_data: Mapping[str, Any]) -> float | None:
+    """How many new patients (new IPPs in use) the host registers a day, if the profile learnt it."""
+    part = profile_data.get("ipp_time")
+    return float(part["new_patients_per_day"]) if part and part.get("new_patients_per_day") else None
 
 
 def _month_start(month: str) -> date:
@@ -168,7 +178,7 @@ class IppTimeline:
         object.__setattr__(self, "cumulative", tuple(sums))
 
     @classmethod
-    def from_data(cls, data: dict[str, Any] | Any) -> IppTimeline | None:
+    def from_data(cls, data: Mapping[str, Any]) -> IppTimeline | None:
         part, ipp = data.get("ipp_time"), data.get("ipp")
         if not part or not ipp:
             return None
@@ -218,3 +228,14 @@ class IppTimeline:
         if moment.tzinfo is not None:
             moment = moment.astimezone(UTC).replace(tzinfo=None)
         return self.head + self.rate * (moment - datetime.combine(self.head_on, time(0))).total_seconds() / 86_400
+
+
+def describe_ipp_time(data: Mapping[str, Any]) -> str | None:
+    """One line for ``profile show``."""
+    part = data.get("ipp_time")
+    if not part:
+        return None
+    months = [m for m in part["youngest"] if m]
+    return (f"ipp/time: {len(part['youngest'])} slices handed out from {months[0]} to {months[-1]} or later; head "
+            f"{part['head']} on {part['head_on']}, {part['rate_per_day']} numbers a day, "
+            f"{part['new_patients_per_day']} new patients a day")
