@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from canary.generate.admin import AdminTables, make_administrative
@@ -20,7 +20,7 @@ from canary.generate.places import make_address, pick_birth_place, pick_residenc
 from canary.generate.pools import Pools
 from canary.generate.profile import CONTACT_AGES, HostProfile
 from canary.generate.profile_births import BirthShares
-from canary.generate.profile_ipp_time import IppTimeline
+from canary.generate.profile_ipp_time import IppTimeline, arrival_ages
 from canary.generate.reference import Commune, Reference
 from canary.generate.weighted import EvenDraws, WeightedTable, pick_at
 from canary.normalize import name_birth_key
@@ -61,6 +61,9 @@ class PatientGenerator:
     catchment: Catchment | None = None
     profile: HostProfile | None = None
     geography: Geography | None = None
+    # New patients arriving over the next N days (with a learnt IPP timeline): ages of the host's new
+    # patients at arrival, IPPs the host hands out at each arrival, for planting at that time.
+    arriving_over: int | None = None
     phone_book: PhoneBook = field(init=False)
     # Where the patients the profile's published places leave out live: the catchment (or the
     # national mix) without those places, which already hold their share.
@@ -72,6 +75,7 @@ class PatientGenerator:
     # What the profile learnt of birth places and of IPPs against time (None: the national model).
     births: BirthShares | None = field(init=False, default=None)
     timeline: IppTimeline | None = field(init=False, default=None)
+    arrival_bands: WeightedTable[tuple[int, int]] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         # Everything is read once here, from the same seeds folder as the identity tables.
@@ -83,6 +87,8 @@ class PatientGenerator:
         if self.profile:
             object.__setattr__(self, "births", BirthShares.from_data(self.profile.data))
             object.__setattr__(self, "timeline", IppTimeline.from_data(self.profile.data))
+            if self.arriving_over and self.timeline is not None:
+                object.__setattr__(self, "arrival_bands", arrival_ages(self.profile.data))
         if self.profile and self.profile.published:
             residences = self.catchment.without(self.profile.published) if self.catchment else None
             if residences is None:
@@ -104,10 +110,17 @@ class PatientGenerator:
         ref = self.reference
         profile = self.profile
         band = None
+        arrival = None
         if profile and profile.sexes:
             sex = pick_at(profile.sexes, self.even.next("sex", rng))
             band = pick_at(profile.ages_by_sex[sex], self.even.next(f"age:{sex}", rng))
-        birth_date, sex = _birth_date_and_sex(rng, today, band)
+        if self.arrival_bands is not None and self.arriving_over:
+            arrival = datetime.combine(today, time()) + timedelta(days=self.even.next("arrival", rng)
+                                                                   * self.arriving_over)
+            low, high = pick_at(self.arrival_bands, self.even.next("arrival-age", rng))
+            band = (band[0] if band else rng.choice("FM"), low, high)
+        birth_date, sex = _birth_date_and_sex(rng, arrival.date() if arrival else today, band)
+        birth_date = min(birth_date, today)  # a newborn arriving later is born by the seed day at the latest
         age = _age(birth_date, today)
         home = self._residence(rng)
         # Children born abroad get their NIR months or years after arriving: none among infants.
@@ -124,7 +137,7 @@ class PatientGenerator:
         phones = self._phones(rng, age, zone, taken, budget)
         email = self._email(rng, first_names[0], used_name or birth_name, birth_date.year, age, home.department,
                             taken, budget)
-        ipp = _ipp(rng, taken, profile, self.timeline, birth_date, today)
+        ipp = _ipp(rng, taken, profile, self.timeline, birth_date, today, arrival)
         administrative = make_administrative(rng, self.admin_tables, sex=sex, birth_date=birth_date,
                                              commune_code=home.code, today=today, physicians=self.registers)
         gp: Physician | None = administrative["gp"]
@@ -303,11 +316,14 @@ def _age(birth: date, today: date) -> int:
 
 
 def _ipp(rng: random.Random, taken: Callable[[str, str], bool], profile: HostProfile | None = None,
-         timeline: IppTimeline | None = None, born: date | None = None, today: date | None = None) -> str:
+         timeline: IppTimeline | None = None, born: date | None = None, today: date | None = None,
+         arrival: datetime | None = None) -> str:
     """Inside the host's live range and format when its profile has one, else 9 random digits. With
     the host's IPP/time relation, a number handed out after the birth (a newborn's: at the head)."""
     for attempt in range(200):
-        if timeline is not None and born is not None and today is not None:
+        if timeline is not None and born is not None and arrival is not None:  # within the hour, then wider
+            ipp = timeline.ipp_for(arrival, born, rng, spread_days=(1 + attempt) / 24)
+        elif timeline is not None and born is not None and today is not None:
             # Born after every slice of the range: a new patient of the last days (more of them if taken).
             ipp = timeline.historical(born, rng) or timeline.ipp_for(
                 max(today, born), born, rng, spread_days=NEWBORN_DAYS * (1 + attempt // 20))

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from canary.generate.weighted import WeightedTable
+
 MIN_COUNT = 10  # as profile.MIN_COUNT (not imported: profile.py imports this module)
 PATIENTS_PER_SLICE = 300  # enough newborns per slice for its MIN_COUNT-th youngest to be one
 MAX_SLICES = 200
@@ -109,6 +111,16 @@ def new_patients_per_day(profile_data: Mapping[str, Any]) -> float | None:
     """How many new patients (new IPPs in use) the host registers a day, if the profile learnt it."""
     part = profile_data.get("ipp_time")
     return float(part["new_patients_per_day"]) if part and part.get("new_patients_per_day") else None
+
+
+def arrival_ages(profile_data: Mapping[str, Any]) -> WeightedTable[tuple[int, int]] | None:
+    """Age bands (youngest, oldest) of the host's new patients at arrival, weighted (None: not learnt)."""
+    part = profile_data.get("ipp_time")
+    counts = ((part or {}).get("arrivals") or {}).get("counts") or {}
+    if not counts:
+        return None
+    bands = sorted((tuple(int(x) for x in key.split("-")), n) for key, n in counts.items())
+    return WeightedTable([(low, high) for (low, high), _ in bands], [n for _, n in bands])
 
 
 def _month_start(month: str) -> date:

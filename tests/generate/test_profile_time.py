@@ -219,3 +219,20 @@ def test_an_unreadable_export_is_one_line_and_keeps_the_previous_profile(cli, tm
     assert result.output.startswith(f"error: {broken}: unreadable CSV at line ")
     shown = json.loads(cli("profile", "show", "ehr-lyon", "--json").output)
     assert shown["patients"] == PATIENTS and shown["births"] is not None
+
+
+def test_canaries_arriving_over_the_next_days_are_new_patients(reference, pools, geography, timed_profile):
+    catchment = Catchment.around(reference.communes, geography, Site(reference.communes[SITE], "commune"))
+    generator = PatientGenerator(reference, pools, catchment=catchment, geography=geography, arriving_over=30,
+                                 profile=HostProfile.from_data(timed_profile, reference.communes))
+    records = generate_batch(generator, 300, seed=6)
+    part = timed_profile["ipp_time"]
+    numbers = sorted(int(r["ipp"]) for r in records)
+    # Every number is one the host hands out within the 30 days after the seed day (TODAY = its build day).
+    assert part["head"] <= numbers[0] and numbers[-1] <= part["head"] + part["rate_per_day"] * 31
+    assert len(set(numbers)) == 300 and all(date.fromisoformat(r["birth_date"]) <= TODAY for r in records)
+    # The new patients' age mix at arrival, newborns of the maternity included.
+    arrivals = part["arrivals"]
+    total = sum(arrivals["counts"].values())
+    newborns = sum(date.fromisoformat(r["birth_date"]) > TODAY - timedelta(days=365) for r in records) / 300
+    assert abs(newborns - arrivals["counts"]["0-0"] / total) < 0.05
