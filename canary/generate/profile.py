@@ -5,7 +5,8 @@ the keys of ``canary export`` and the planter's default file layout are understo
 through a mapping) and keeps
 counts and shares: age/sex pyramid, commune or postcode shares, who has a mobile / a landline /
 an e-mail, e-mail domains, identity-status mix, the IPP format and its live range, how names are
-written. A count under ``MIN_COUNT`` is suppressed (folded into ``other``); no value of any one
+written, where patients were born (profile_births) and how IPPs follow time (profile_ipp_time).
+A count under ``MIN_COUNT`` is suppressed (folded into ``other``); no value of any one
 patient is kept. ``HostProfile`` then gives the generator draws that follow those aggregates.
 """
 
@@ -234,7 +235,8 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
     names: Counter[str] = Counter()
     with_gp = 0
     total = 0
-    births, ipp_time = BirthLearner(fields, _values), IppTimeLearner("ipp" in fields)  # profile_births, _ipp_time
+    # Birth places and IPPs against time are learnt in their own modules (profile_births, profile_ipp_time).
+    births, ipp_time = BirthLearner(fields, _values), IppTimeLearner("ipp" in fields)
     for row in rows:
         total += 1
         sex = next((s for s in map(_sex, _values(row, fields["sex"])) if s), None)
@@ -474,8 +476,12 @@ class HostProfile:
         if not ipp:
             return None
         rest = value[len(ipp["prefix"]):]
-        return (len(value) == ipp["length"] and value.startswith(ipp["prefix"]) and rest.isdigit()
-                and ipp["low"] <= int(rest) < ipp["high"])
+        if not (len(value) == ipp["length"] and value.startswith(ipp["prefix"]) and rest.isdigit()):
+            return False
+        # With a learnt IPP timeline, the numbers handed out in the year after the build are live too.
+        timed = self.data.get("ipp_time") or {}
+        ahead = timed.get("head", 0) <= int(rest) < timed.get("head", 0) + 366 * timed.get("rate_per_day", 0)
+        return ipp["low"] <= int(rest) < ipp["high"] or bool(timed and ahead)
 
 
 def _place_weights(all_communes: Mapping[str, Commune], kind: str,

@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import Any
 
 from canary.generate.weighted import WeightedTable
+from canary.normalize import fold
 
 CATEGORIES = ("local", "site", "nearby", "france", "abroad")
 # Profile fields (for --mapping) and the columns read as such without a mapping.
@@ -42,9 +43,8 @@ ABROAD = "abroad"
 
 
 def _fold(text: str) -> str:
-    from canary.generate.catchment import _fold as fold_place
-
-    return fold_place(text)
+    """A place name as the commune table's names compare (accents, case, hyphens gone; SAINT as ST)."""
+    return fold(text).replace("SAINT ", "ST ")
 
 
 class BirthPlaceReader:

@@ -137,8 +137,10 @@ def _born_after_next_allocation(records, rows, arrivals) -> int:
 
 def test_no_canary_is_born_after_the_next_real_patient_s_allocation(generator_for, timed_profile, timed_export):
     _, rows, truth = timed_export
-    records = generate_batch(generator_for(timed_profile), 1500, seed=5)
-    assert all(len(r["ipp"]) == 8 for r in records)
+    generator = generator_for(timed_profile)
+    records = generate_batch(generator, 1500, seed=5)
+    # All in the host's format and live range (numbers handed out in the year after the build count).
+    assert all(len(r["ipp"]) == 8 and generator.profile.ipp_in_range(r["ipp"]) for r in records)
     assert _born_after_next_allocation(records, rows, truth.arrivals) == 0
     head = timed_profile["ipp_time"]["head"]
     # Those born after every slice's bound (the last ones of 3,000 patients span two years) take the
