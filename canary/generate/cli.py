@@ -148,8 +148,10 @@ def profile_build(ctx: CliContext, system: str, export: Path, mappings: tuple[st
 
     built = profile_system(ctx.db, system, export, mappings, date.today())
     click.echo(f"profile of {system} built from {built['patients']:,} patients (aggregates only)")
+    fallback = {"births": "canaries keep the national birth-place model",
+                "ipp_time": "canary IPPs are drawn over the live range whatever their birth dates"}
     for figure, why in (built.get("not_learnt") or {}).items():
-        click.echo(f"not learnt: {figure}: {why}; canaries keep the national model for it")
+        click.echo(f"not learnt: {figure}: {why}; {fallback.get(figure, 'canaries keep the default')}")
 
 
 @profile.command("show")
