@@ -199,6 +199,12 @@ class IppTimeline:
             after.append(latest)  # the slices before this one were handed out after their youngest's month
             if month:
                 latest = max(latest, _month_start(month).toordinal())
+        # The first slices have no slice before them: their start is one slice's time before the first
+        # bound known (the time between the first two bounds), so the oldest numbers stay in reach.
+        known = sorted({day for day in after if day})
+        if len(known) >= 2:
+            start = known[0] - (known[1] - known[0])
+            after = [day or start for day in after]
         return cls(ipp["prefix"], ipp["length"] - len(ipp["prefix"]), part["low"], part["slice"],
                    tuple(part["counts"]), tuple(after), float(part["rate_per_day"]), int(part["head"]),
                    date.fromisoformat(part["head_on"]))

@@ -150,6 +150,9 @@ def test_no_canary_is_born_after_the_next_real_patient_s_allocation(generator_fo
     at_head = [r for r in records if int(r["ipp"]) >= head]
     assert at_head and all(date.fromisoformat(r["birth_date"]).toordinal() > timeline.after[-1] for r in at_head)
     assert all(timeline.low <= int(r["ipp"]) < head for r in records if r not in at_head)
+    # The oldest slice is not left empty (an empty first slice would be a tell of its own).
+    first = sum(int(r["ipp"]) < timeline.low + timeline.width for r in records) / len(records)
+    assert first > 0.5 * timeline.counts[0] / sum(timeline.counts)
     # The same host without the IPP/time relation (the draw of the live range alone) misplaces some.
     plain = {k: v for k, v in timed_profile.items() if k != "ipp_time"}
     before = generate_batch(generator_for(plain), 1500, seed=5)
