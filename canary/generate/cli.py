@@ -148,6 +148,10 @@ def profile_build(ctx: CliContext, system: str, export: Path, mappings: tuple[st
 
     built = profile_system(ctx.db, system, export, mappings, date.today())
     click.echo(f"profile of {system} built from {built['patients']:,} patients (aggregates only)")
+    fallback = {"births": "canaries keep the national birth-place model",
+                "ipp_time": "canary IPPs are drawn over the live range whatever their birth dates"}
+    for figure, why in (built.get("not_learnt") or {}).items():
+        click.echo(f"not learnt: {figure}: {why}; {fallback.get(figure, 'canaries keep the default')}")
 
 
 @profile.command("show")
@@ -183,6 +187,14 @@ def profile_show(ctx: CliContext, system: str, as_json: bool) -> None:
                    f"density {ipp['density']}")
     if data.get("names"):
         click.echo("names: " + ", ".join(f"{k} {v}" for k, v in data["names"].items()))
+    from canary.generate.profile_births import describe_births
+    from canary.generate.profile_ipp_time import describe_ipp_time
+
+    for line in (describe_births(data), describe_ipp_time(data)):
+        if line:
+            click.echo(line)
+    for figure, why in (data.get("not_learnt") or {}).items():
+        click.echo(f"not learnt: {figure}: {why}")
 
 
 @click.command("plan")

@@ -108,10 +108,13 @@ def population_checks(db: sqlite_utils.Database, systems: Iterable[str], pools: 
 def profile_system(db: sqlite_utils.Database, system: str, export: Path, mappings: tuple[str, ...],
                    today: date) -> dict[str, Any]:
     """Read an export, aggregate it and store the profile in one write; nothing stored on error."""
-    get_system(db, system)
+    row = get_system(db, system)
     if not export.is_file():
         raise CanaryError(f"{export}: no such export file")
     columns, rows = read_export(export)
-    profile = build_profile(columns, rows, parse_mapping(mappings), today=today, source=str(export))
+    # Birth places are counted against the establishment's department when the system has a place.
+    site = site_of_system(load_communes(), row) if row.get("site_commune") or row.get("finess") else None
+    profile = build_profile(columns, rows, parse_mapping(mappings), today=today, source=str(export),
+                            site_department=site.department if site else None)
     save_host_profile(db, system, profile)
     return profile

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from canary.generate.admin import AdminTables, make_administrative
@@ -18,7 +18,9 @@ from canary.generate.names import ORIGIN_NAMING_SHARE, pick_first_names, pick_su
 from canary.generate.nir import make_nir, order_range
 from canary.generate.places import make_address, pick_birth_place, pick_residence
 from canary.generate.pools import Pools
-from canary.generate.profile import HostProfile
+from canary.generate.profile import CONTACT_AGES, HostProfile
+from canary.generate.profile_births import BirthShares
+from canary.generate.profile_ipp_time import IppTimeline, arrival_ages
 from canary.generate.reference import Commune, Reference
 from canary.generate.weighted import EvenDraws, WeightedTable, pick_at
 from canary.normalize import name_birth_key
@@ -38,6 +40,7 @@ _AGES = WeightedTable(_AGE_BANDS, [band[2] for band in _AGE_BANDS])
 # INS identity status at admission (hospital identity-vigilance reports, 2023-2024; rounded).
 IDENTITY_STATUSES = WeightedTable(("QUAL", "VALI", "RECUP", "PROV"), (55, 17, 16, 12))
 IPP_DIGITS = 9  # one fixed width, like a real hospital's identifier
+NEWBORN_DAYS = 7  # born after the last profiled slice: one of the numbers the host hands out over a week
 
 
 __all__ = ["PatientGenerator", "Pools", "BoundedGenerator"]
@@ -58,6 +61,9 @@ class PatientGenerator:
     catchment: Catchment | None = None
     profile: HostProfile | None = None
     geography: Geography | None = None
+    # New patients arriving over the next N days (with a learnt IPP timeline): ages of the host's new
+    # patients at arrival, IPPs the host hands out at each arrival, for planting at that time.
+    arriving_over: int | None = None
     phone_book: PhoneBook = field(init=False)
     # Where the patients the profile's published places leave out live: the catchment (or the
     # national mix) without those places, which already hold their share.
@@ -66,6 +72,10 @@ class PatientGenerator:
     even: EvenDraws = field(init=False, default_factory=EvenDraws)
     admin_tables: AdminTables = field(init=False)
     clinical_tables: ClinicalTables = field(init=False)
+    # What the profile learnt of birth places and of IPPs against time (None: the national model).
+    births: BirthShares | None = field(init=False, default=None)
+    timeline: IppTimeline | None = field(init=False, default=None)
+    arrival_bands: WeightedTable[tuple[int, int]] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         # Everything is read once here, from the same seeds folder as the identity tables.
@@ -74,6 +84,11 @@ class PatientGenerator:
         object.__setattr__(self, "clinical_tables", ClinicalTables.load(self.reference.seeds_dir))
         if self.geography is None:
             object.__setattr__(self, "geography", Geography.load(self.reference.communes, self.reference.seeds_dir))
+        if self.profile:
+            object.__setattr__(self, "births", BirthShares.from_data(self.profile.data))
+            object.__setattr__(self, "timeline", IppTimeline.from_data(self.profile.data))
+            if self.arriving_over and self.timeline is not None:
+                object.__setattr__(self, "arrival_bands", arrival_ages(self.profile.data))
         if self.profile and self.profile.published:
             residences = self.catchment.without(self.profile.published) if self.catchment else None
             if residences is None:
@@ -95,15 +110,23 @@ class PatientGenerator:
         ref = self.reference
         profile = self.profile
         band = None
+        arrival = None
         if profile and profile.sexes:
             sex = pick_at(profile.sexes, self.even.next("sex", rng))
             band = pick_at(profile.ages_by_sex[sex], self.even.next(f"age:{sex}", rng))
-        birth_date, sex = _birth_date_and_sex(rng, today, band)
+        if self.arrival_bands is not None and self.arriving_over:
+            arrival = datetime.combine(today, time()) + timedelta(days=self.even.next("arrival", rng)
+                                                                   * self.arriving_over)
+            low, high = pick_at(self.arrival_bands, self.even.next("arrival-age", rng))
+            band = (band[0] if band else rng.choice("FM"), low, high)
+        birth_date, sex = _birth_date_and_sex(rng, arrival.date() if arrival else today, band)
+        birth_date = min(birth_date, today)  # a newborn arriving later is born by the seed day at the latest
         age = _age(birth_date, today)
         home = self._residence(rng)
         # Children born abroad get their NIR months or years after arriving: none among infants.
         nearby = self.geography.nearby.get(home.department) if self.geography else None
-        birth_place = pick_birth_place(ref, rng, birth_date, home, abroad_possible=age >= 3, nearby=nearby)
+        birth_place = pick_birth_place(ref, rng, birth_date, home, abroad_possible=age >= 3, nearby=nearby,
+                                       **self._birth_category(rng, age, home))
         first_names, birth_name, used_name = self._names(rng, sex, birth_date, age, birth_place.name_origin, taken)
         nir = self._nir(rng, sex, birth_date, birth_place.code, birth_place.monthly_births, taken)
         zone = ref.phone_zones[home.department]
@@ -114,7 +137,7 @@ class PatientGenerator:
         phones = self._phones(rng, age, zone, taken, budget)
         email = self._email(rng, first_names[0], used_name or birth_name, birth_date.year, age, home.department,
                             taken, budget)
-        ipp = _ipp(rng, taken, profile)
+        ipp = _ipp(rng, taken, profile, self.timeline, birth_date, today, arrival)
         administrative = make_administrative(rng, self.admin_tables, sex=sex, birth_date=birth_date,
                                              commune_code=home.code, today=today, physicians=self.registers)
         gp: Physician | None = administrative["gp"]
@@ -154,6 +177,17 @@ class PatientGenerator:
         if points:
             record["contact_points"] = points
         return record
+
+    def _birth_category(self, rng: random.Random, age: int, home: Commune) -> dict[str, str]:
+        """The host's birth-place category for this age and residence, drawn evenly over the batch."""
+        if self.births is None:
+            return {}
+        found = self.births.table(_contact_group(age), home.department)
+        if found is None:
+            return {}
+        trait, table = found
+        return {"category": pick_at(table, self.even.next(f"birth:{trait}", rng)),
+                "site_department": self.births.site_department}
 
     def _email(self, rng: random.Random, first_name: str, family_name: str, birth_year: int, age: int,
                department: str, taken: Callable[[str, str], bool], budget: ContactBudget | None) -> EmailChoice:
@@ -272,14 +306,30 @@ def _shift_years(day: date, years: int) -> date:
         return day.replace(year=day.year - years, day=28)
 
 
+def _contact_group(age: int) -> str:
+    low, high = next(g for g in CONTACT_AGES if g[0] <= age <= g[1])
+    return f"{low}-{high}"
+
+
 def _age(birth: date, today: date) -> int:
     return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
 
-def _ipp(rng: random.Random, taken: Callable[[str, str], bool], profile: HostProfile | None = None) -> str:
-    """Inside the host's live range and format when its profile has one, else 9 random digits."""
-    for _ in range(200):
-        ipp = (profile.ipp(rng) if profile else None) or str(rng.randint(10 ** (IPP_DIGITS - 1), 10**IPP_DIGITS - 1))
+def _ipp(rng: random.Random, taken: Callable[[str, str], bool], profile: HostProfile | None = None,
+         timeline: IppTimeline | None = None, born: date | None = None, today: date | None = None,
+         arrival: datetime | None = None) -> str:
+    """Inside the host's live range and format when its profile has one, else 9 random digits. With
+    the host's IPP/time relation, a number handed out after the birth (a newborn's: at the head)."""
+    for attempt in range(200):
+        if timeline is not None and born is not None and arrival is not None:  # within the hour, then wider
+            ipp = timeline.ipp_for(arrival, born, rng, spread_days=(1 + attempt) / 24)
+        elif timeline is not None and born is not None and today is not None:
+            # Born after every slice of the range: a new patient of the last days (more of them if taken).
+            ipp = timeline.historical(born, rng) or timeline.ipp_for(
+                max(today, born), born, rng, spread_days=NEWBORN_DAYS * (1 + attempt // 20))
+        else:
+            ipp = (profile.ipp(rng) if profile else None) or str(rng.randint(10 ** (IPP_DIGITS - 1),
+                                                                              10**IPP_DIGITS - 1))
         if not taken("ipp", ipp):
             return ipp
     raise RuntimeError("no free IPP in the host's range")

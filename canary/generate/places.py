@@ -84,9 +84,14 @@ def pick_residence(ref: Reference, rng: random.Random) -> Commune:
 
 
 def pick_birth_place(ref: Reference, rng: random.Random, birth_date: date, home: Commune, *,
-                     abroad_possible: bool = True, nearby: WeightedTable[str] | None = None) -> BirthPlace:
+                     abroad_possible: bool = True, nearby: WeightedTable[str] | None = None,
+                     category: str | None = None, site_department: str | None = None) -> BirthPlace:
     """``nearby``: departments near ``home`` (catchment.Geography.nearby): people not born in their
-    own department were often born in the next ones."""
+    own department were often born in the next ones. ``category`` (profile_births.CATEGORIES, drawn
+    from the host's shares): where, relative to home and to ``site_department``; None: the national model."""
+    if category is not None:
+        return _birth_place_in(ref, rng, birth_date, home, category if abroad_possible or category != "abroad"
+                               else "local", nearby, site_department)
     year = birth_date.year
     foreign_share = next(share for end, share in _FOREIGN_SHARE if year < end)
     if rng.random() < foreign_share and abroad_possible:
@@ -109,6 +114,37 @@ def pick_birth_place(ref: Reference, rng: random.Random, birth_date: date, home:
             maternity = BIRTH_ERAS[era][1] > 0
             return BirthPlace(birth_place_code(commune.code, birth_date), commune.name,
                               monthly_births(commune.population, maternity=maternity))
+    raise RuntimeError("no valid birth place found")  # unreachable with the shipped tables
+
+
+def _birth_place_in(ref: Reference, rng: random.Random, birth_date: date, home: Commune, category: str,
+                    nearby: WeightedTable[str] | None, site: str | None) -> BirthPlace:
+    """A birth place of one category of the host's profile (local, site, nearby, france, abroad)."""
+    if category == "abroad":
+        table = ref.birth_countries[ref.cohort(birth_date.year)]
+        for _ in range(50):
+            country = table.pick(rng)
+            if country.born_from is None or birth_date >= country.born_from:
+                share = _share(table, country.code)
+                return BirthPlace(country.code, country.name, _FOREIGN_MONTHLY_REGISTRATIONS * share,
+                                  country.name_origin)
+        category = "france"
+    era = ref.birth_era(birth_date.year)
+    close = frozenset(nearby.items) if nearby is not None else frozenset()
+    # Departments each category must avoid (they belong to another one).
+    avoid = {"nearby": {home.department, site}, "france": {home.department, site, *close}}.get(category, set())
+    for attempt in range(200):
+        department: str | None = None  # late attempts: anywhere (no commune of that code existed yet)
+        if attempt < 100 and (category == "local" or category == "site" and site):
+            department = home.department if category == "local" else site
+        elif attempt < 100 and category == "nearby" and nearby is not None:
+            department = nearby.pick(rng)
+        commune = ref.birth_places[(era, department)].pick(rng)
+        if commune.department in avoid and attempt < 100 or not commune_valid_on(commune, birth_date):
+            continue
+        maternity = BIRTH_ERAS[era][1] > 0
+        return BirthPlace(birth_place_code(commune.code, birth_date), commune.name,
+                          monthly_births(commune.population, maternity=maternity))
     raise RuntimeError("no valid birth place found")  # unreachable with the shipped tables
 
 

@@ -5,7 +5,8 @@ the keys of ``canary export`` and the planter's default file layout are understo
 through a mapping) and keeps
 counts and shares: age/sex pyramid, commune or postcode shares, who has a mobile / a landline /
 an e-mail, e-mail domains, identity-status mix, the IPP format and its live range, how names are
-written. A count under ``MIN_COUNT`` is suppressed (folded into ``other``); no value of any one
+written, where patients were born (profile_births) and how IPPs follow time (profile_ipp_time).
+A count under ``MIN_COUNT`` is suppressed (folded into ``other``); no value of any one
 patient is kept. ``HostProfile`` then gives the generator draws that follow those aggregates.
 """
 
@@ -24,6 +25,8 @@ from types import MappingProxyType
 from typing import Any
 
 from canary.errors import CanaryError
+from canary.generate.profile_births import BIRTH_COLUMNS, BIRTH_FIELDS, BirthLearner
+from canary.generate.profile_ipp_time import IppTimeLearner
 from canary.generate.reference import Commune
 from canary.generate.weighted import WeightedTable
 from canary.normalize import phone_key
@@ -37,7 +40,7 @@ CONTACT_AGES = ((0, 14), (15, 59), (60, 74), (75, 200))
 STATUSES = ("VALI", "QUAL", "PROV", "RECUP")
 
 FIELDS = ("sex", "birth_date", "postcode", "commune_code", "phone", "email", "identity_status", "ipp",
-          "name", "first_name", "gp", "ignore")
+          "name", "first_name", "gp", *BIRTH_FIELDS, "ignore")
 # Column name (folded to lower case) -> field. Mediboard's `patients` table and `canary export`
 # (JSON keys and CSV columns). Columns named here as "ignore" are known and deliberately unused.
 _MEDIBOARD = {
@@ -46,16 +49,15 @@ _MEDIBOARD = {
     "nom": "name", "nom_jeune_fille": "name", "prenom": "first_name",
     "_ipp": "ipp", "medecin_traitant": "gp",
     **{c: "ignore" for c in ("patient_id", "prenom_2", "prenom_3", "prenom_4", "prenoms", "deces", "civilite",
-                             "adresse", "ville", "matricule", "lieu_naissance", "cp_naissance",
-                             "commune_naissance_insee", "profession", "rques", "pays",
-                             "pays_naissance_insee", "nationalite", "nom_soundex2", "prenom_soundex",
-                             "nomjf_soundex2")},
+                             "adresse", "ville", "matricule", "profession", "rques", "pays",
+                             "nationalite", "nom_soundex2", "prenom_soundex", "nomjf_soundex2")},
+    **BIRTH_COLUMNS,
 }
 # `canary plant --format csv|json` with its default (flat) mapping.
 _PLANT_DEFAULT = {
     "postcode": "postcode", "phone": "phone", "phone2": "phone",
-    **{c: "ignore" for c in ("birth_place_code", "birth_place_name", "city", "regime", "caisse", "amc",
-                             "amc_member_number", "gp_name", "birth_country")},
+    **{c: "ignore" for c in ("city", "regime", "caisse", "amc", "amc_member_number", "gp_name")},
+    **BIRTH_COLUMNS,
     "gp_rpps": "gp",
 }
 _EXPORT = {
@@ -63,8 +65,9 @@ _EXPORT = {
     "address.commune_code": "commune_code", "phones": "phone", "email": "email",
     "identity_status": "identity_status", "ipp": "ipp", "birth_name": "name", "used_name": "name",
     "first_names": "first_name",
-    **{c: "ignore" for c in ("id", "system", "generation", "created_at", "birth_place.code",
-                             "birth_place.name", "nir", "address.line", "address.city", "address", "birth_place",
+    **BIRTH_COLUMNS,
+    **{c: "ignore" for c in ("id", "system", "generation", "created_at", "nir", "address.line", "address.city",
+                             "address", "birth_place",
                              "coverage", "conditions", "prescriptions", "allergies", "tokens")},
     "gp": "gp",
 }
@@ -94,9 +97,16 @@ def read_export(path: Path) -> tuple[list[str], Iterable[dict[str, Any]]]:
     """Columns and rows of a CSV (`,` `;` or tab) or JSON (an array of objects, nested keys dotted)
     export. CSV rows are read one at a time: a 750,000-patient export is not held as dicts."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CanaryError(f"{path}: cannot read the export ({exc.strerror or exc})") from None
+    if b"\x00" in raw[:65536]:
+        raise CanaryError(f"{path}: not a text export (binary content: a compressed or database file? "
+                          "export it as CSV or JSON)")
+    try:
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = path.read_text(encoding="latin-1")  # Mediboard's older exports
+        text = raw.decode("latin-1")  # Mediboard's older exports
     if text.lstrip().startswith(("[", "{")):
         try:
             data = json.loads(text)
@@ -129,8 +139,10 @@ def _flat(value: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any
 
 
 def build_profile(columns: list[str], rows: Iterable[dict[str, Any]], mapping: Mapping[str, str] | None,
-                  *, today: date, source: str = "export") -> dict[str, Any]:
-    """Aggregates of an export. CanaryError for columns nobody mapped (nothing is guessed)."""
+                  *, today: date, source: str = "export", site_department: str | None = None) -> dict[str, Any]:
+    """Aggregates of an export. CanaryError for columns nobody mapped (nothing is guessed).
+    ``site_department``: the establishment's (birth places are counted against it; default: where
+    most patients live)."""
     # The built-in vocabularies are always understood; an operator's mapping adds or overrides.
     known = {**_PLANT_DEFAULT, **_MEDIBOARD, **_EXPORT, **(mapping or {})}
     fields: dict[str, list[str]] = {}
@@ -149,7 +161,11 @@ def build_profile(columns: list[str], rows: Iterable[dict[str, Any]], mapping: M
     missing = [f for f in ("sex", "birth_date") if f not in fields]
     if missing:
         raise CanaryError(f"{source}: no column for {', '.join(missing)}; map one with --mapping COLUMN=FIELD")
-    profile = _aggregate(fields, rows, today)
+    try:
+        profile = _aggregate(fields, rows, today, site_department)
+    except csv.Error as exc:  # a broken row far into the file: nothing is kept
+        line = getattr(rows, "line_num", None)
+        raise CanaryError(f"{source}: unreadable CSV{f' at line {line}' if line else ''} ({exc})") from None
     if not profile["patients"]:
         raise CanaryError(f"{source}: no patient in the export")
     if profile["patients"] < MIN_COUNT:
@@ -204,7 +220,8 @@ def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 3)
 
 
-def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], today: date) -> dict[str, Any]:
+def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], today: date,
+               site_department: str | None = None) -> dict[str, Any]:
     pyramid: Counter[str] = Counter()
     communes: Counter[str] = Counter()
     postcodes: Counter[str] = Counter()
@@ -218,6 +235,8 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
     names: Counter[str] = Counter()
     with_gp = 0
     total = 0
+    # Birth places and IPPs against time are learnt in their own modules (profile_births, profile_ipp_time).
+    births, ipp_time = BirthLearner(fields, _values), IppTimeLearner("ipp" in fields)
     for row in rows:
         total += 1
         sex = next((s for s in map(_sex, _values(row, fields["sex"])) if s), None)
@@ -235,9 +254,12 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
             communes[commune.upper()] += 1
         if postcode:
             postcodes[postcode.zfill(5)] += 1
+        home = None
         if commune or postcode:
-            departments[department_of_place("commune", commune.upper()) if commune
-                        else department_of_place("postcode", str(postcode).zfill(5))] += 1
+            home = (department_of_place("commune", commune.upper()) if commune
+                    else department_of_place("postcode", str(postcode).zfill(5)))
+            departments[home] += 1
+        births.add(row, group, home)
         kinds = {_phone_kind(p) for p in _values(row, fields.get("phone", []))}
         has["phone"][group] += bool(kinds - {None})
         has["mobile"][group] += "mobile" in kinds
@@ -250,7 +272,9 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
         given = [v.upper() for v in _values(row, fields.get("identity_status", []))]
         if given:
             statuses[next((v for v in given if v in STATUSES), "other")] += 1
-        ipps += _values(row, fields.get("ipp", []))[:1]
+        ipp_value = _values(row, fields.get("ipp", []))[:1]
+        ipps += ipp_value
+        ipp_time.add(ipp_value[0] if ipp_value else None, born if born and born <= today else None)
         with_gp += bool([v for v in _values(row, fields.get("gp", [])) if v not in ("{}", "None", "0")])
         for field in ("name", "first_name"):
             for name in _values(row, fields.get(field, []))[:1]:
@@ -262,6 +286,9 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
         contact["phone"] = contact["mobile"] = contact["landline"] = {"all": None}
     if "email" not in fields:
         contact["email"] = {"all": None}
+    ipp = ipp_format(ipps)
+    birth_shares, no_births = births.result(site_department)
+    timeline, no_timeline = ipp_time.result(ipp, today)
     return {
         "version": 1,
         "built_on": today.isoformat(),
@@ -273,11 +300,16 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
         "contact": contact,
         "email_domains": _suppressed(domains) if domains else None,
         "identity_status": _suppressed(statuses) if statuses else None,
-        "ipp": ipp_format(ipps),
+        "ipp": ipp,
         # Share of records naming a treating physician (many have none): canaries follow it.
         "gp": _share(with_gp, total) if "gp" in fields else None,
         # How names are written (the planters' rendering can follow): share in upper case, with accents.
         "names": _name_shares(names),
+        # Birth places by age group and IPP/time (profile_births, profile_ipp_time); what could not
+        # be learnt is named in not_learnt, and the generator keeps its national model for it.
+        "births": birth_shares,
+        "ipp_time": timeline,
+        "not_learnt": {k: v for k, v in (("births", no_births), ("ipp_time", no_timeline)) if v},
     }
 
 
@@ -444,8 +476,12 @@ class HostProfile:
         if not ipp:
             return None
         rest = value[len(ipp["prefix"]):]
-        return (len(value) == ipp["length"] and value.startswith(ipp["prefix"]) and rest.isdigit()
-                and ipp["low"] <= int(rest) < ipp["high"])
+        if not (len(value) == ipp["length"] and value.startswith(ipp["prefix"]) and rest.isdigit()):
+            return False
+        # With a learnt IPP timeline, the numbers handed out in the year after the build are live too.
+        timed = self.data.get("ipp_time") or {}
+        ahead = timed.get("head", 0) <= int(rest) < timed.get("head", 0) + 366 * timed.get("rate_per_day", 0)
+        return ipp["low"] <= int(rest) < ipp["high"] or bool(timed and ahead)
 
 
 def _place_weights(all_communes: Mapping[str, Commune], kind: str,

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from canary.generate.catchment import Catchment, Geography, Site
-from canary.generate.reference import Reference
+from canary.generate.reference import Commune, Reference
 
 TODAY = date(2026, 11, 28)
 SITE = "69383"  # Lyon 3e
@@ -21,6 +21,15 @@ STATUSES = (("VALI", 60), ("QUAL", 25), ("PROV", 10), ("RECUP", 5))
 BIG = ("gmail.com", "orange.fr", "free.fr", "hotmail.fr", "laposte.net", "sfr.fr", "yahoo.fr", "wanadoo.fr")
 COLUMNS = ["nom", "prenom", "naissance", "sexe", "adresse", "cp", "ville", "tel", "tel2", "email", "ipp", "status",
            "matricule", "medecin_traitant"]
+# timed=True: IPPs handed out in time order over YEARS years (a maternity's newborns among them) and
+# Mediboard's birth-place columns, born in the home department / nearby / elsewhere / abroad by age.
+BIRTH_COLUMNS = ["lieu_naissance", "cp_naissance", "commune_naissance_insee", "pays_naissance_insee"]
+YEARS = 20
+NEWBORNS = 0.06  # share of new patients who are the maternity's newborns
+# (youngest, oldest, born in the home department, nearby, abroad); the rest elsewhere in France.
+BIRTH_TRUTH = ((0, 14, 0.85, 0.08, 0.02), (15, 59, 0.66, 0.12, 0.10), (60, 200, 0.60, 0.12, 0.12))
+ABROAD = (("99350", "504", "MAROC"), ("99352", "012", "ALGERIE"), ("99139", "620", "PORTUGAL"),
+          ("99127", "380", "ITALIE"))
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,8 @@ class HostTruth:
     patients: int
     outside_department: float
     women: float
+    born_in_site_department: float = 0.0  # timed exports only
+    arrivals: tuple[date, ...] = ()  # timed exports with their rows kept: when each row's IPP was handed out
 
 
 def _word(rng: random.Random, length: int) -> str:
@@ -49,25 +60,67 @@ def _ipps(rng: random.Random, count: int) -> list[int]:
 
 def write_host_export(path: Path, reference: Reference, count: int, seed: int = 3,
                       geography: Geography | None = None,
-                      keep_rows: bool = True) -> tuple[list[dict[str, str]], HostTruth]:
-    """Write a Mediboard-style CSV of ``count`` patients (streamed); return its rows (if kept) and the truth."""
+                      keep_rows: bool = True, timed: bool = False) -> tuple[list[dict[str, str]], HostTruth]:
+    """Write a Mediboard-style CSV of ``count`` patients (streamed); return its rows (if kept) and the truth.
+    ``timed``: IPPs in time order and birth places (drawn from a second stream: the rest is unchanged)."""
     rng = random.Random(seed)
+    timing = random.Random(seed + 7_919)
     geography = geography or Geography.load(reference.communes, reference.seeds_dir)
     catchment = Catchment.around(reference.communes, geography, Site(reference.communes[SITE], "commune"))
     ipps = _ipps(rng, count)
+    if timed:
+        ipps.sort()
+    start = arrived = TODAY - timedelta(days=365 * YEARS)
+    homes = {(c.postcodes[0], c.city): c for c in reference.communes.values()}
     rows = []
-    outside = women = 0
+    arrivals = []
+    outside = women = born_here = 0
     with open(path, "w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS, delimiter=";")
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS + (BIRTH_COLUMNS if timed else []), delimiter=";")
         writer.writeheader()
         for i in range(count):
             row, home_outside, woman = _patient(rng, catchment, ipps[i], i)
+            if timed:  # the i-th number is handed out at the i-th time, evenly over the years
+                arrived = start + timedelta(days=(i + timing.random()) * 365 * YEARS / count)
+                born_here += _time_and_birth_place(timing, reference, geography, row, arrived, homes)
             outside += home_outside
             women += woman
             writer.writerow(row)
             if keep_rows:
                 rows.append(row)
-    return rows, HostTruth(count, outside / count, women / count)
+                arrivals += [arrived] if timed else []
+    return rows, HostTruth(count, outside / count, women / count, born_here / count, tuple(arrivals))
+
+
+def _time_and_birth_place(rng: random.Random, reference: Reference, geography: Geography, row: dict[str, str],
+                          arrived: date, homes: dict[tuple[str, str], Commune]) -> bool:
+    """Birth date before the arrival (a newborn: days before), birth place by age; True if born in SITE's
+    department."""
+    if rng.random() < NEWBORNS:
+        born = arrived - timedelta(days=rng.randint(0, 4))
+    else:  # the export's age, as it was at arrival (and nobody older than 100 today)
+        age = min(TODAY.year - int(row["naissance"][:4]), 100 - (TODAY - arrived).days // 365)
+        born = arrived - timedelta(days=365 * max(0, age) + rng.randint(0, 330))
+    row["naissance"] = born.isoformat()
+    age_now = (TODAY - born).days // 365
+    _, _, local, nearby, abroad = next(t for t in BIRTH_TRUTH if t[0] <= age_now <= t[1])
+    home = homes[(row["cp"], row["ville"])]
+    roll = rng.random()
+    if roll < abroad and age_now >= 3:
+        code, numeric, name = rng.choice(ABROAD)
+        row.update(lieu_naissance=name, cp_naissance="", commune_naissance_insee=code, pays_naissance_insee=numeric)
+        return False
+    era = reference.birth_era(born.year)
+    if roll < abroad + local:
+        department: str | None = home.department
+    elif roll < abroad + local + nearby:
+        department = geography.nearby[home.department].pick(rng)
+    else:
+        department = None
+    place = reference.birth_places[(era, department)].pick(rng)
+    row.update(lieu_naissance=place.name.upper(), cp_naissance=place.postcodes[0],
+               commune_naissance_insee=place.code, pays_naissance_insee="250")
+    return place.department == SITE[:2]
 
 
 def _patient(rng: random.Random, catchment: Catchment, ipp: int, i: int) -> tuple[dict[str, str], bool, bool]:

@@ -92,7 +92,8 @@ def test_unknown_columns_are_one_line_and_nothing_is_stored(cli, tmp_path, host_
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
         f"error: {odd}: unknown columns 'NUMDOS'; map them with --mapping COLUMN=FIELD (FIELD: sex, birth_date, "
-        "postcode, commune_code, phone, email, identity_status, ipp, name, first_name, gp, ignore)"]
+        "postcode, commune_code, phone, email, identity_status, ipp, name, first_name, gp, birth_commune, "
+        "birth_postcode, birth_country, birth_place, ignore)"]
     assert cli("profile", "show", "ehr-lyon").exit_code == 1
     mapped = cli("profile", "build", "ehr-lyon", str(odd), "--mapping", "NUMDOS=ipp")
     assert mapped.exit_code == 0, mapped.output

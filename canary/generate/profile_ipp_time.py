@@ -1,0 +1,259 @@
+"""How the host's IPPs relate to time: learnt by ``profile build``, used to give canaries IPPs the host
+could have handed out after they were born.
+
+A hospital hands IPPs out in time order, at a patient's first visit, so nobody is born after the
+allocation of their own number, and the newborns of the maternity mark the time along the range.
+From the export the profile keeps, per slice of the live IPP range, how many patients it holds and
+a lower bound of when its numbers were handed out (the birth month of its MIN_COUNT-th youngest
+patient, rounded down: never one patient's date), the current head of the range (rounded up past
+the last number in use) and the allocation rate (IPPs per day, fitted on the newest slices), and
+the age mix of the newest patients at arrival. ``IppTimeline`` reads it back:
+``ipp_for(at, born)`` is an IPP the host could allocate at ``at`` to someone born ``born``.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from array import array
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from canary.generate.weighted import WeightedTable
+
+MIN_COUNT = 10  # as profile.MIN_COUNT (not imported: profile.py imports this module)
+PATIENTS_PER_SLICE = 300  # enough newborns per slice for its MIN_COUNT-th youngest to be one
+MAX_SLICES = 200
+RATE_SLICES = 10  # newest slices the allocation rate is fitted on
+MIN_TREND = 0.8  # correlation of slice order and slice dates below which IPPs do not follow time
+NEWEST_SHARE = 0.1  # the newest tenth of the range gives the age mix of new patients
+ARRIVAL_BANDS = ((0, 0), (1, 4), *((low, low + 4) for low in range(5, 100, 5)), (100, 200))
+
+
+class IppTimeLearner:
+    """Keeps (IPP, birth day) pairs while rows stream by; ``result`` turns them into aggregates."""
+
+    def __init__(self, has_column: bool) -> None:
+        self.has_column = has_column
+        self._ipps: list[str] = []
+        self._born = array("l")
+
+    def add(self, ipp: str | None, born: date | None) -> None:
+        if ipp and born:
+            self._ipps.append(ipp)
+            self._born.append(born.toordinal())
+
+    def result(self, ipp: dict[str, Any] | None, today: date) -> tuple[dict[str, Any] | None, str | None]:
+        """(profile section, None) or (None, why the IPP/time relation could not be learnt)."""
+        if not self.has_column:
+            return None, "no IPP column (ipp, or --mapping COLUMN=ipp)"
+        if ipp is None:
+            return None, "IPPs unusable (fewer than 10 in one format)"
+        prefix, length, low, high = ipp["prefix"], ipp["length"], ipp["low"], ipp["high"]
+        pairs = sorted((int(v[len(prefix):]), b) for v, b in zip(self._ipps, self._born, strict=True)
+                       if len(v) == length and v.startswith(prefix) and v[len(prefix):].isdigit())
+        numbers = [n for n, _ in pairs]
+        inside = [(n, b) for n, b in pairs if low <= n < high]
+        if len(inside) < 10 * MIN_COUNT:
+            return None, f"only {len(inside)} patients with both an IPP in the live range and a birth date"
+        count = min(MAX_SLICES, max(10, len(inside) // PATIENTS_PER_SLICE))
+        width = max(1, -(-(high - low) // count))
+        births: list[list[int]] = [[] for _ in range(count)]
+        for n, b in inside:
+            births[min((n - low) // width, count - 1)].append(b)
+        youngest: list[str | None] = []
+        for born in births:
+            if len(born) < MIN_COUNT:
+                youngest.append(None)
+                continue
+            day = date.fromordinal(sorted(born)[-MIN_COUNT])
+            youngest.append(f"{day.year:04d}-{day.month:02d}")
+        points = [(i, _month_start(m).toordinal()) for i, m in enumerate(youngest) if m]
+        if len(points) < 5 or _correlation(points) < MIN_TREND:
+            return None, ("IPPs do not follow time (the youngest patients' birth dates do not rise along the "
+                          "IPP range): allocation order unknown")
+        newest = points[-RATE_SLICES:]
+        slope = _slope([(day, low + (i + 1) * width) for i, day in newest])
+        if not slope or slope <= 0 or not math.isfinite(slope):
+            return None, "no allocation rate: the newest slices of the IPP range carry no rising dates"
+        head = _head(numbers, slope)
+        # New patients a day: numbers a day times the share of numbers in use in the newest slices.
+        in_use = sum(len(births[i]) for i, _ in newest) / (len(newest) * width)
+        arrivals: Counter[str] = Counter()
+        first_newest = int(count * (1 - NEWEST_SHARE))
+        for i in range(first_newest, count):
+            if youngest[i] is None:
+                continue
+            when = _month_start(youngest[i] or "")
+            for b in births[i]:
+                age = max(0, _years(date.fromordinal(b), when))
+                low_age, high_age = next(band for band in ARRIVAL_BANDS if band[0] <= age <= band[1])
+                arrivals[f"{low_age}-{high_age}"] += 1
+        kept = {k: v for k, v in arrivals.items() if v >= MIN_COUNT}
+        return {
+            "low": low,
+            "slice": width,
+            "counts": [len(b) if len(b) >= MIN_COUNT else 0 for b in births],
+            "youngest": youngest,
+            "rate_per_day": float(f"{slope:.3g}"),
+            "new_patients_per_day": float(f"{slope * in_use:.3g}"),
+            "head": head,
+            "head_on": today.isoformat(),
+            "arrivals": {"counts": kept, "other": sum(arrivals.values()) - sum(kept.values())},
+        }, None
+
+
+def new_patients_per_day(profile_data: Mapping[str, Any]) -> float | None:
+    """How many new patients (new IPPs in use) the host registers a day, if the profile learnt it."""
+    part = profile_data.get("ipp_time")
+    return float(part["new_patients_per_day"]) if part and part.get("new_patients_per_day") else None
+
+
+def arrival_ages(profile_data: Mapping[str, Any]) -> WeightedTable[tuple[int, int]] | None:
+    """Age bands (youngest, oldest) of the host's new patients at arrival, weighted (None: not learnt)."""
+    part = profile_data.get("ipp_time")
+    counts = ((part or {}).get("arrivals") or {}).get("counts") or {}
+    if not counts:
+        return None
+    bands = sorted((tuple(int(x) for x in key.split("-")), n) for key, n in counts.items())
+    return WeightedTable([(low, high) for (low, high), _ in bands], [n for _, n in bands])
+
+
+def _month_start(month: str) -> date:
+    return date(int(month[:4]), int(month[5:7]), 1)
+
+
+def _years(born: date, on: date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def _correlation(points: list[tuple[int, int]]) -> float:
+    n = len(points)
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    sxy = sum((x - mx) * (y - my) for x, y in points)
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    syy = sum((y - my) ** 2 for _, y in points)
+    return sxy / math.sqrt(sxx * syy) if sxx and syy else 0.0
+
+
+def _slope(points: list[tuple[int, int]]) -> float | None:
+    n = len(points)
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    return sum((x - mx) * (y - my) for x, y in points) / sxx if sxx else None
+
+
+def _head(numbers: list[int], rate: float) -> int:
+    """Just past the last number of the dense run at the top (a stray test number far beyond is not
+    the head), rounded up so that it is nobody's number."""
+    start = len(numbers) - 1 - len(numbers) // 200
+    gap = max(10, int(30 * rate))  # a month without any new patient: past the head
+    last = numbers[start]
+    for n in numbers[start + 1:]:
+        if n - last > gap:
+            break
+        last = n
+    unit = 10 ** max(1, len(str(last)) - 6)
+    head = (last // unit + 1) * unit
+    taken = set(numbers[start:])
+    while head in taken:
+        head += unit
+    return head
+
+
+@dataclass(frozen=True, eq=False)
+class IppTimeline:
+    """The learnt IPP/time relation; every IPP it gives is in the host's format."""
+
+    prefix: str
+    digits: int
+    low: int
+    width: int
+    counts: tuple[int, ...]
+    after: tuple[int, ...]  # per slice: every number in it was handed out on or after this day (ordinal)
+    rate: float  # IPPs per day
+    head: int
+    head_on: date
+    cumulative: tuple[int, ...] = ()  # running sums of counts
+
+    def __post_init__(self) -> None:
+        running, sums = 0, []
+        for n in self.counts:
+            running += n
+            sums.append(running)
+        object.__setattr__(self, "cumulative", tuple(sums))
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> IppTimeline | None:
+        part, ipp = data.get("ipp_time"), data.get("ipp")
+        if not part or not ipp:
+            return None
+        after, latest = [], 0
+        for month in part["youngest"]:
+            after.append(latest)  # the slices before this one were handed out after their youngest's month
+            if month:
+                latest = max(latest, _month_start(month).toordinal())
+        # The first slices have no slice before them: their start is one slice's time before the first
+        # bound known (the time between the first two bounds), so the oldest numbers stay in reach.
+        known = sorted({day for day in after if day})
+        if len(known) >= 2:
+            start = known[0] - (known[1] - known[0])
+            after = [day or start for day in after]
+        return cls(ipp["prefix"], ipp["length"] - len(ipp["prefix"]), part["low"], part["slice"],
+                   tuple(part["counts"]), tuple(after), float(part["rate_per_day"]), int(part["head"]),
+                   date.fromisoformat(part["head_on"]))
+
+    def _format(self, number: int) -> str:
+        return self.prefix + str(number).zfill(self.digits)
+
+    def historical(self, born: date, rng: random.Random) -> str | None:
+        """An IPP of the live range handed out after ``born``, slices weighted by the host's counts;
+        None when no slice is surely younger than the birth (a newborn: see ``ipp_for``)."""
+        first = bisect_right(self.after, born.toordinal() - 1)  # first slice with after >= born
+        before = self.cumulative[first - 1] if first else 0
+        total = self.cumulative[-1] - before
+        if total <= 0:
+            return None
+        index = min(bisect_right(self.cumulative, before + rng.random() * total), len(self.counts) - 1)
+        return self._format(self.low + index * self.width + int(rng.random() * self.width))
+
+    def ipp_for(self, at: date | datetime, born: date, rng: random.Random, *, spread_days: float = 1 / 24) -> str:
+        """An IPP the host could allocate at ``at`` to a new patient born ``born``: the head of the
+        range projected by the allocation rate, plus up to ``spread_days`` of allocations (at least
+        one number); for a time before the profile was built, in the slice handed out then (and
+        after the birth). ValueError if ``born`` is after ``at``."""
+        day = at.date() if isinstance(at, datetime) else at
+        if born > day:
+            raise ValueError(f"born {born.isoformat()} after {day.isoformat()}: no IPP can be allocated yet")
+        if day >= self.head_on:
+            return self._format(int(self.arrival(at) + rng.random() * max(1.0, self.rate * spread_days)))
+        index = max(bisect_right(self.after, day.toordinal()) - 1, 0)
+        index = max(index, bisect_right(self.after, born.toordinal() - 1))
+        if index >= len(self.counts):  # born after every slice's numbers: a number at the head
+            return self._format(self.head + int(rng.random() * max(1.0, self.rate * spread_days)))
+        return self._format(self.low + index * self.width + int(rng.random() * self.width))
+
+    def arrival(self, at: date | datetime) -> float:
+        """Where the head stands at ``at`` (an IPP number, fractional; a date means its noon, an
+        aware datetime is read in UTC): the number the host hands out then."""
+        moment = at if isinstance(at, datetime) else datetime.combine(at, time(12))
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
+        return self.head + self.rate * (moment - datetime.combine(self.head_on, time(0))).total_seconds() / 86_400
+
+
+def describe_ipp_time(data: Mapping[str, Any]) -> str | None:
+    """One line for ``profile show``."""
+    part = data.get("ipp_time")
+    if not part:
+        return None
+    months = [m for m in part["youngest"] if m]
+    return (f"ipp/time: {len(part['youngest'])} slices handed out from {months[0]} to {months[-1]} or later; head "
+            f"{part['head']} on {part['head_on']}, {part['rate_per_day']} numbers a day, "
+            f"{part['new_patients_per_day']} new patients a day")
