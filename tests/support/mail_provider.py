@@ -3,6 +3,7 @@ delivers into one mailbox served by a real IMAP4 server (Twisted's), and forward
 to another SMTP server (the canary receiver), as a provider's forward does.
 
     python tests/tripwire/mail_provider_server.py LOGIN PASSWORD [--drop ADDRESS]... [--forward ADDRESS=TO@HOST:PORT]...
+        [--tls CERT KEY]
 
 Every recipient is accepted (as a relay queues mail), but mail to a ``--drop`` address never reaches
 a mailbox (a mailbox the operator believes opened, but is not). Prints "SMTP_PORT IMAP_PORT", then
@@ -32,9 +33,11 @@ class MailProvider:
 
 @contextmanager
 def start_mail_provider(login: str, password: str, *, drop: tuple[str, ...] = (),
-                        forward: dict[str, str] | None = None) -> Iterator[MailProvider]:
-    """Run the provider for the duration of the block; stopped (by its pid) afterwards."""
-    args = [sys.executable, str(SERVER), login, password]
+                        forward: dict[str, str] | None = None,
+                        tls: tuple[str, str] | None = None) -> Iterator[MailProvider]:
+    """Run the provider for the duration of the block; stopped (by its pid) afterwards. ``tls``: the
+    (certificate, key) PEM files its SMTP server offers with STARTTLS."""
+    args = [sys.executable, str(SERVER), login, password, *(["--tls", *tls] if tls else [])]
     for address in drop:
         args += ["--drop", address]
     for address, target in (forward or {}).items():

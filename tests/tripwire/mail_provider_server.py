@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import smtplib
+import ssl
 import sys
 import threading
 from pathlib import Path
@@ -27,6 +28,7 @@ def main() -> None:
     parser.add_argument("password")
     parser.add_argument("--drop", action="append", default=[])
     parser.add_argument("--forward", action="append", default=[])
+    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="offer STARTTLS with this certificate")
     args = parser.parse_args()
     dropped = {a.lower() for a in args.drop}
     forwards = {}
@@ -53,7 +55,11 @@ def main() -> None:
             return "250 2.0.0 Ok: queued"
 
     loop = asyncio.new_event_loop()
-    server = loop.run_until_complete(loop.create_server(lambda: SMTP(Deliver()), "127.0.0.1", 0))
+    tls = None
+    if args.tls:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(*args.tls)
+    server = loop.run_until_complete(loop.create_server(lambda: SMTP(Deliver(), tls_context=tls), "127.0.0.1", 0))
     threading.Thread(target=loop.run_forever, daemon=True).start()
     account = imap4.MemoryAccount(args.login)
     account.addMailbox("INBOX", ReadOnlyMailbox(messages))
