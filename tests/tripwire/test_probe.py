@@ -80,3 +80,18 @@ def test_confirm_without_a_relay_or_a_way_back_says_so_and_changes_nothing(cli, 
     assert result.exit_code == 1 and "no way to read a probe back" in result.output
     assert db.execute("SELECT record FROM canaries ORDER BY id").fetchall() == before
     assert db.execute("SELECT COUNT(*) FROM tripwire_probes").fetchone()[0] == 0
+
+
+def test_an_unreachable_relay_stops_confirm_in_one_line(cli, db, configured, monkeypatch) -> None:
+    from tests.support.ports import free_port
+
+    pending = _pending(cli)
+    for name, value in (("tripwire.probe_smtp_host", "127.0.0.1"), ("tripwire.probe_smtp_port", free_port()),
+                        ("tripwire.probe_from", "accueil@mail.example.fr"),
+                        ("tripwire.imap_mailboxes", f"imap://{LOGIN}@127.0.0.1:{free_port()}")):
+        assert cli("config", "set", name, str(value)).exit_code == 0
+    monkeypatch.setenv("CANARY_IMAP_PASSWORD_COLLECTE_FOURNISSEUR_EXAMPLE", PASSWORD)
+    result = cli("contacts", "confirm", "--all")
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+    assert result.output.startswith("error: probe relay 127.0.0.1:") and "no mailbox confirmed" in result.output
+    assert len(json.loads(cli("contacts", "list", "--pending", "--json").stdout)) == len(pending)

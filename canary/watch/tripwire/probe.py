@@ -19,7 +19,7 @@ import secrets
 import smtplib
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -106,11 +106,17 @@ def probe_mailboxes(db: sqlite_utils.Database, addresses: list[str], *, wait: fl
                           "with the SMTP receiver running")
     results: dict[str, ProbeResult] = {}
     sent: dict[str, str] = {}
-    for address in addresses:
-        try:
-            sent[address] = _send(db, relay, address)
-        except CanaryError as exc:
-            results[address] = ProbeResult(address, False, str(exc))
+    # One session for every probe; a relay that cannot be reached or refuses us stops the command
+    # (nothing is confirmed), a recipient it refuses is that mailbox's refusal.
+    try:
+        with _session(relay) as client:
+            for address in addresses:
+                try:
+                    sent[address] = _send(db, client, relay, address)
+                except _Refused as exc:
+                    results[address] = ProbeResult(address, False, str(exc))
+    except (smtplib.SMTPException, OSError) as exc:
+        raise CanaryError(f"probe relay {relay.host}:{relay.port}: {exc}; no mailbox confirmed") from exc
     deadline = clock() + wait
     while True:
         waiting = {a: m for a, m in sent.items() if a not in results}
@@ -127,7 +133,21 @@ def probe_mailboxes(db: sqlite_utils.Database, addresses: list[str], *, wait: fl
             for a in addresses]
 
 
-def _send(db: sqlite_utils.Database, relay: ProbeRelay, address: str) -> str:
+class _Refused(Exception):
+    """The relay refused one recipient."""
+
+
+@contextlib.contextmanager
+def _session(relay: ProbeRelay) -> Iterator[smtplib.SMTP]:
+    with smtplib.SMTP(relay.host, relay.port, timeout=relay.timeout) as client:
+        if relay.starttls:
+            client.starttls(context=ssl.create_default_context())
+        if relay.user:
+            client.login(relay.user, relay.password)
+        yield client
+
+
+def _send(db: sqlite_utils.Database, client: smtplib.SMTP, relay: ProbeRelay, address: str) -> str:
     domain = relay.sender.rpartition("@")[2] or "localhost"
     message_id = f"<{secrets.token_hex(10)}@{domain}>"
     message = EmailMessage()
@@ -137,22 +157,16 @@ def _send(db: sqlite_utils.Database, relay: ProbeRelay, address: str) -> str:
     message["Date"] = formatdate(localtime=True)
     message["Message-ID"] = message_id
     message.set_content("Bonjour,\n\nvotre adresse est bien enregistrée.\n")
+    # Recorded before it leaves: a probe delivered whose answer was lost is still never an alert.
     db.execute("INSERT INTO tripwire_probes (message_id, address, sent_at) VALUES (?, ?, ?)",
                [message_id, address, utcnow()])
     try:
-        with smtplib.SMTP(relay.host, relay.port, timeout=relay.timeout) as client:
-            if relay.starttls:
-                client.starttls(context=ssl.create_default_context())
-            if relay.user:
-                client.login(relay.user, relay.password)
-            refused = client.send_message(message, from_addr=relay.sender, to_addrs=[address])
+        refused = client.send_message(message, from_addr=relay.sender, to_addrs=[address])
     except smtplib.SMTPRecipientsRefused as exc:
         code, text = next(iter(exc.recipients.values()))
-        raise CanaryError(f"the relay refused the probe: {code} {text.decode(errors='replace')}") from exc
-    except (smtplib.SMTPException, OSError) as exc:
-        raise CanaryError(f"probe not sent through {relay.host}:{relay.port}: {exc}") from exc
+        raise _Refused(f"the relay refused the probe: {code} {text.decode(errors='replace')}") from exc
     if refused:
-        raise CanaryError(f"the relay refused the probe: {refused[address]}")
+        raise _Refused(f"the relay refused the probe: {refused[address]}")
     return message_id
 
 
