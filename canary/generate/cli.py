@@ -193,6 +193,9 @@ def profile_show(ctx: CliContext, system: str, as_json: bool) -> None:
             click.echo(f"{kind}: {len(part['counts'])} published, other {part['other']}; top: {top}")
     for kind, shares in (data.get("contact") or {}).items():
         click.echo(f"with {kind}: " + ", ".join(f"{g} {v}" for g, v in shares.items()))
+    for group, part in (data.get("email_providers") or {}).items():
+        top = ", ".join(f"{k}={v}" for k, v in sorted(part["counts"].items(), key=lambda kv: -kv[1])[:6])
+        click.echo(f"e-mail providers, age {group}: {top} (other {part['other']})")
     ipp = data.get("ipp")
     if ipp:
         click.echo(f"ipp: {ipp['length']} characters, prefix {ipp['prefix']!r}, live range {ipp['low']}-{ipp['high']}, "

@@ -79,7 +79,8 @@ def test_no_raw_value_reaches_the_registry(cli, db_path, host_export):
     assert leaked == []
     shown = json.loads(cli("profile", "show", "ehr-lyon", "--json").output)
     assert shown["patients"] == 3000 and "built_at" in shown
-    assert "ipp:" in cli("profile", "show", "ehr-lyon").output
+    shown_text = cli("profile", "show", "ehr-lyon").output
+    assert "ipp:" in shown_text and "e-mail providers, age 75-200: orange.fr=" in shown_text
 
 
 def test_unknown_columns_are_one_line_and_nothing_is_stored(cli, tmp_path, host_export):
