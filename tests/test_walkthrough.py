@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from tests.generate.host_population import write_host_export
 from tests.generate.registers_helpers import Doctor, fixture_doctors, fixture_points, write_ban, write_rpps
 from tests.plant.conftest import MllpPeer, RunningMllp, closed_port
 from tests.plant.pki import make_pki, server_context
+from tests.support.mail_provider import start_mail_provider
 from tests.test_docs import _readme_commands
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,6 +118,17 @@ def test_readme_walkthrough_runs_as_written(tmp_path, monkeypatch):
         "json://soc.example.fr/hooks/canary": f"json://127.0.0.1:{hooks.server_port}/soc",
         "jsons://siem.chu.example:8443/canary": f"json://127.0.0.1:{hooks.server_port}/siem",
     }
+    # The consumer mailboxes forward to the polled one: every probe of `contacts confirm` comes back.
+    monkeypatch.setenv("SSL_CERT_FILE", pki.ca.cert)  # the relay's STARTTLS certificate is the test CA's
+    monkeypatch.setenv("CANARY_IMAP_PASSWORD_VEILLE_MESSAGERIE_FAMILLE_FR", "pw-veille")
+    provider = ExitStack()
+    mail = provider.enter_context(start_mail_provider("veille@messagerie-famille.fr", "pw-veille",
+                                                      tls=(pki.server.cert, pki.server.key)))
+    substitutions.update({
+        "relais-smtp.chu.example": "127.0.0.1", "587": str(mail.smtp_port),
+        "imaps://veille@messagerie-famille.fr@imap.messagerie-famille.fr":
+            f"imap://veille@messagerie-famille.fr@127.0.0.1:{mail.imap_port}",
+    })
     db = tmp_path / "canary.db"
     runner = CliRunner()
     ids: list[str] = []
@@ -142,6 +155,7 @@ def test_readme_walkthrough_runs_as_written(tmp_path, monkeypatch):
             if args[0] == "seed":
                 ids += re.findall(r"^[a-z0-9]{10}$", result.stdout, re.MULTILINE)
     finally:
+        provider.close()
         plain_server.stop()
         tls_server.stop()
         hooks.shutdown()

@@ -120,15 +120,31 @@ def contacts_list(ctx: CliContext, pending: bool, system: str | None, as_json: b
 @contacts.command("confirm")
 @click.argument("values", nargs=-1)
 @click.option("--all", "all_pending", is_flag=True, help="Every pending mailbox of an active canary.")
+@click.option("--wait", type=click.IntRange(1, 3600),
+              help="Seconds to wait for the probe mails to come back (default: tripwire.probe_wait).")
 @pass_ctx
-def contacts_confirm(ctx: CliContext, values: tuple[str, ...], all_pending: bool) -> None:
-    """Put mailboxes you have opened (VALUE: the address) on their canaries."""
-    from canary.generate.contact_points import confirm_mailboxes
+def contacts_confirm(ctx: CliContext, values: tuple[str, ...], all_pending: bool, wait: int | None) -> None:
+    """Put mailboxes you have opened (VALUE: the address) on their canaries, once a probe mail sent to
+    each came back through the tripwire (IMAP polling or the SMTP forward); the others are refused."""
+    from canary.generate.contact_points import confirm_mailboxes, pending_mailboxes
+    from canary.settings import get_int
+    from canary.watch.tripwire.probe import ProbeRelay, ReadBack, probe_mailboxes
 
     if bool(values) == all_pending:
         raise CanaryError("name the mailboxes you opened (canary contacts confirm ADDRESS...) or pass --all")
-    confirmed = confirm_mailboxes(ctx.db, values, all_pending=all_pending)
+    addresses = pending_mailboxes(ctx.db, values, all_pending=all_pending)
+    results = []
+    if addresses:
+        relay, read_back = ProbeRelay.from_settings(ctx.db), ReadBack.from_settings(ctx.db)
+        results = probe_mailboxes(ctx.db, addresses, wait=wait or get_int(ctx.db, "tripwire.probe_wait"),
+                                  relay=relay, read_back=read_back)
+    confirmed = confirm_mailboxes(ctx.db, [r.address for r in results if r.received])
     click.echo(f"{len(confirmed)} mailboxes confirmed")
+    refused = [r for r in results if not r.received]
+    for result in refused:
+        click.secho(f"refused: {result.address}: {result.how}", fg="red", err=True)
+    if refused:
+        raise SystemExit(1)
 
 
 @click.group()
@@ -181,6 +197,9 @@ def profile_show(ctx: CliContext, system: str, as_json: bool) -> None:
             click.echo(f"{kind}: {len(part['counts'])} published, other {part['other']}; top: {top}")
     for kind, shares in (data.get("contact") or {}).items():
         click.echo(f"with {kind}: " + ", ".join(f"{g} {v}" for g, v in shares.items()))
+    for group, part in (data.get("email_providers") or {}).items():
+        top = ", ".join(f"{k}={v}" for k, v in sorted(part["counts"].items(), key=lambda kv: -kv[1])[:6])
+        click.echo(f"e-mail providers, age {group}: {top} (other {part['other']})")
     ipp = data.get("ipp")
     if ipp:
         click.echo(f"ipp: {ipp['length']} characters, prefix {ipp['prefix']!r}, live range {ipp['low']}-{ipp['high']}, "

@@ -58,6 +58,25 @@ def list_contact_points(db: sqlite_utils.Database, *, pending_only: bool = False
     return [dict(zip(CONTACT_KEYS, row, strict=True)) for row in db.execute(sql, params).fetchall()]
 
 
+def pending_mailboxes(db: sqlite_utils.Database, values: Iterable[str] = (), *,
+                      all_pending: bool = False) -> list[str]:
+    """The proposed mailboxes still to confirm among ``values`` (or all pending ones of active canaries).
+
+    CanaryError for an address that is not a proposal, before anything is sent or written."""
+    if all_pending:
+        return [row[0] for row in db.execute(
+            "SELECT cp.value FROM contact_points cp JOIN canaries cn ON cn.id = cp.canary_id WHERE cp.kind = 'email' "
+            "AND cp.state = 'pending' AND cn.status = 'active' ORDER BY cp.id").fetchall()]
+    out = []
+    for value in dict.fromkeys(email_key(v) for v in values):
+        row = db.execute("SELECT state FROM contact_points WHERE kind = 'email' AND value = ?", [value]).fetchone()
+        if row is None:
+            raise CanaryError(f"{value} is not a proposed mailbox; see 'canary contacts list --pending'")
+        if row[0] != "confirmed":  # confirming twice changes nothing
+            out.append(value)
+    return out
+
+
 def confirm_mailboxes(db: sqlite_utils.Database, values: Iterable[str] = (), *, all_pending: bool = False) -> list[str]:
     """Put opened mailboxes on their canaries (record and marker); return the addresses confirmed.
 

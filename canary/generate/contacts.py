@@ -11,10 +11,11 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import phonenumbers
 
+from canary.generate.mail_providers import provider_local_part, provider_weights
 from canary.generate.text import has_marker_word, looks_hex, mail_form
 from canary.normalize import email_key, phone_key
 
@@ -242,16 +243,6 @@ def _scaled(table: tuple[tuple[int, float], ...], age: int, host: float | None, 
     return 1.0 - (1.0 - share) * (1.0 - host) / (1.0 - national)
 
 
-# Shares of French personal mailboxes by provider (Médiamétrie / Arcep barometers, rounded): the
-# weight of each provider the operator lists; an unknown one counts as a small provider.
-PROVIDER_SHARES = MappingProxyType({
-    "gmail.com": 36, "orange.fr": 14, "hotmail.fr": 8, "yahoo.fr": 7, "free.fr": 7, "sfr.fr": 5,
-    "laposte.net": 4, "wanadoo.fr": 4, "hotmail.com": 4, "outlook.fr": 4, "outlook.com": 2, "live.fr": 2,
-    "icloud.com": 2, "neuf.fr": 1, "aol.com": 1, "bbox.fr": 1, "yahoo.com": 1, "protonmail.com": 1,
-})
-_UNKNOWN_PROVIDER_SHARE = 1
-
-
 @dataclass(frozen=True)
 class EmailChoice:
     address: str | None
@@ -266,11 +257,14 @@ class EmailChoice:
 def choose_email(rng: random.Random, domains: tuple[str, ...], *, first_name: str, family_name: str,
                  birth_year: int, department: str, age: int, taken: Callable[[str, str], bool],
                  providers: tuple[str, ...] = (), budget: ContactBudget | None = None,
-                 email_share: float | None = None) -> EmailChoice:
+                 email_share: float | None = None, provider_mix: Mapping[str, Any] | None = None) -> EmailChoice:
     """A name-like address at a consumer provider (``providers``) or on an owned domain (``domains``).
 
     With both, owned domains take the long tail's share (``TAIL_SHARE``); ``budget`` caps
     each owned domain per system. ``email_share``: the host's share of patients with an e-mail.
+    The provider follows the patient's age: ``provider_mix`` (the host profile's ``email_providers``)
+    where published, else the national mix by age (canary.generate.mail_providers); a mailbox there
+    always carries digits, so that the operator can still open it.
     """
     if not (domains or providers):
         return EmailChoice(None, wanted=False)
@@ -279,8 +273,7 @@ def choose_email(rng: random.Random, domains: tuple[str, ...], *, first_name: st
     owned = [d for d in domains if budget is None or budget.domain_fits(d)]
     at_provider = bool(providers) and (not owned or not domains or rng.random() >= TAIL_SHARE)
     if at_provider:
-        weights = [PROVIDER_SHARES.get(p, _UNKNOWN_PROVIDER_SHARE) for p in providers]
-        domain = rng.choices(providers, weights)[0]
+        domain = rng.choices(providers, provider_weights(providers, age, provider_mix))[0]
     elif owned:
         domain = owned[int(rng.random() * len(owned))]
     else:
@@ -288,7 +281,8 @@ def choose_email(rng: random.Random, domains: tuple[str, ...], *, first_name: st
     first = mail_form(first_name)
     family = mail_form(family_name).replace("-", "")
     for attempt in range(12):
-        local = _local_part(rng, first, family, birth_year, department, attempt)
+        local = (provider_local_part(rng, first, family, birth_year, department, attempt) if at_provider
+                 else _local_part(rng, first, family, birth_year, department, attempt))
         if not local or has_marker_word(local) or looks_hex(local) or len(local) > 40:
             continue
         address = f"{local}@{domain}"
@@ -302,11 +296,11 @@ def choose_email(rng: random.Random, domains: tuple[str, ...], *, first_name: st
 def pick_email(rng: random.Random, domains: tuple[str, ...], *, first_name: str, family_name: str,
                birth_year: int, department: str, age: int, taken: Callable[[str, str], bool],
                providers: tuple[str, ...] = (), budget: ContactBudget | None = None,
-               email_share: float | None = None) -> str | None:
+               email_share: float | None = None, provider_mix: Mapping[str, Any] | None = None) -> str | None:
     """The address of :func:`choose_email`."""
     return choose_email(rng, domains, first_name=first_name, family_name=family_name, birth_year=birth_year,
                         department=department, age=age, taken=taken, providers=providers, budget=budget,
-                        email_share=email_share).address
+                        email_share=email_share, provider_mix=provider_mix).address
 
 
 def _local_part(rng: random.Random, first: str, family: str, year: int, department: str, attempt: int) -> str:

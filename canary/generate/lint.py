@@ -213,9 +213,14 @@ def _physician(record: dict[str, Any], registers: Registers | None) -> Iterator[
     gp = record.get("gp") or {}
     if registers is None or not gp:
         return
-    problem = registers.physician_problem(gp, str((record.get("address") or {}).get("commune_code") or ""))
+    commune_code = str((record.get("address") or {}).get("commune_code") or "")
+    problem = registers.physician_problem(gp, commune_code)
     if problem:
         yield Problem("rpps-gp", "gp.rpps", problem)
+        return
+    too_far = registers.distance_problem(gp, commune_code)
+    if too_far:
+        yield Problem("physician-distance", "gp.rpps", too_far)
 
 
 def _phones(ref: Reference, record: dict[str, Any], pools: Pools | None) -> Iterator[Problem]:

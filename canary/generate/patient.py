@@ -200,7 +200,8 @@ class PatientGenerator:
             share = 1.0 if self.even.next("email", rng) < share else 0.0
         return choose_email(rng, self.pools.mail_domains, first_name=first_name, family_name=family_name,
                             birth_year=birth_year, department=department, age=age, taken=taken,
-                            providers=self.pools.mailbox_providers, budget=budget, email_share=share)
+                            providers=self.pools.mailbox_providers, budget=budget, email_share=share,
+                            provider_mix=self.profile.data.get("email_providers") if self.profile else None)
 
     def _residence(self, rng: random.Random) -> Commune:
         profile = self.profile

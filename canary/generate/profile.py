@@ -25,6 +25,7 @@ from types import MappingProxyType
 from typing import Any
 
 from canary.errors import CanaryError
+from canary.generate.mail_providers import ProviderAges
 from canary.generate.profile_births import BIRTH_COLUMNS, BIRTH_FIELDS, BirthLearner
 from canary.generate.profile_ipp_time import IppTimeLearner
 from canary.generate.reference import Commune
@@ -233,6 +234,7 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
                                     "email": Counter()}
     ipps: list[str] = []
     names: Counter[str] = Counter()
+    providers = ProviderAges()  # e-mail provider by age group (canary.generate.mail_providers)
     with_gp = 0
     total = 0
     # Birth places and IPPs against time are learnt in their own modules (profile_births, profile_ipp_time).
@@ -268,6 +270,7 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
         has["email"][group] += bool(emails)
         for email in emails[:1]:
             domains[email.rsplit("@", 1)[1].lower()] += 1
+            providers.add(age, email)
         # Mediboard's `status` is the identity status; the export's `status` (active) is not one.
         given = [v.upper() for v in _values(row, fields.get("identity_status", []))]
         if given:
@@ -299,6 +302,7 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
                       "department": _suppressed(departments) if departments else None},
         "contact": contact,
         "email_domains": _suppressed(domains) if domains else None,
+        "email_providers": providers.summary(),
         "identity_status": _suppressed(statuses) if statuses else None,
         "ipp": ipp,
         # Share of records naming a treating physician (many have none): canaries follow it.

@@ -19,6 +19,22 @@ IPP_LOW, IPP_HIGH = 40_100_000, 40_850_000  # 8 digits, one live range
 NO_PHONE, MOBILE, LANDLINE, EMAIL = 0.06, 0.86, 0.30, 0.55
 STATUSES = (("VALI", 60), ("QUAL", 25), ("PROV", 10), ("RECUP", 5))
 BIG = ("gmail.com", "orange.fr", "free.fr", "hotmail.fr", "laposte.net", "sfr.fr", "yahoo.fr", "wanadoo.fr")
+# E-mail providers by age of the host's patients (oldest group first), drawn from a stream of their own
+# so the rest of the export stays as it was: ISP mailboxes for the old, gmail/hotmail/icloud for the young.
+PROVIDERS_BY_AGE = (
+    (75, {"orange.fr": 34, "wanadoo.fr": 16, "free.fr": 12, "laposte.net": 12, "sfr.fr": 10, "gmail.com": 8,
+          "yahoo.fr": 4, "hotmail.fr": 4}),
+    (60, {"orange.fr": 28, "gmail.com": 18, "free.fr": 13, "wanadoo.fr": 9, "sfr.fr": 9, "laposte.net": 9,
+          "yahoo.fr": 7, "hotmail.fr": 7}),
+    (45, {"gmail.com": 32, "orange.fr": 19, "free.fr": 12, "hotmail.fr": 11, "sfr.fr": 8, "yahoo.fr": 7,
+          "laposte.net": 6, "wanadoo.fr": 5}),
+    (30, {"gmail.com": 47, "hotmail.fr": 13, "orange.fr": 10, "free.fr": 9, "sfr.fr": 6, "yahoo.fr": 5,
+          "outlook.fr": 6, "icloud.com": 4}),
+    (15, {"gmail.com": 63, "hotmail.fr": 9, "outlook.fr": 10, "icloud.com": 9, "orange.fr": 3, "free.fr": 3,
+          "yahoo.fr": 2, "sfr.fr": 1}),
+    (0, {"gmail.com": 45, "hotmail.fr": 12, "orange.fr": 11, "free.fr": 9, "outlook.fr": 7, "sfr.fr": 6,
+         "icloud.com": 5, "yahoo.fr": 5}),
+)
 COLUMNS = ["nom", "prenom", "naissance", "sexe", "adresse", "cp", "ville", "tel", "tel2", "email", "ipp", "status",
            "matricule", "medecin_traitant"]
 # timed=True: IPPs handed out in time order over YEARS years (a maternity's newborns among them) and
@@ -65,6 +81,7 @@ def write_host_export(path: Path, reference: Reference, count: int, seed: int = 
     ``timed``: IPPs in time order and birth places (drawn from a second stream: the rest is unchanged)."""
     rng = random.Random(seed)
     timing = random.Random(seed + 7_919)
+    mail_rng = random.Random(seed * 7919 + 1)  # providers by age: a stream apart, the rest unchanged
     geography = geography or Geography.load(reference.communes, reference.seeds_dir)
     catchment = Catchment.around(reference.communes, geography, Site(reference.communes[SITE], "commune"))
     ipps = _ipps(rng, count)
@@ -79,7 +96,7 @@ def write_host_export(path: Path, reference: Reference, count: int, seed: int = 
         writer = csv.DictWriter(fh, fieldnames=COLUMNS + (BIRTH_COLUMNS if timed else []), delimiter=";")
         writer.writeheader()
         for i in range(count):
-            row, home_outside, woman = _patient(rng, catchment, ipps[i], i)
+            row, home_outside, woman = _patient(rng, catchment, ipps[i], i, mail_rng)
             if timed:  # the i-th number is handed out at the i-th time, evenly over the years
                 arrived = start + timedelta(days=(i + timing.random()) * 365 * YEARS / count)
                 born_here += _time_and_birth_place(timing, reference, geography, row, arrived, homes)
@@ -123,7 +140,13 @@ def _time_and_birth_place(rng: random.Random, reference: Reference, geography: G
     return place.department == SITE[:2]
 
 
-def _patient(rng: random.Random, catchment: Catchment, ipp: int, i: int) -> tuple[dict[str, str], bool, bool]:
+def provider_for_age(rng: random.Random, age: int) -> str:
+    weights = next(table for youngest, table in PROVIDERS_BY_AGE if age >= youngest)
+    return rng.choices(list(weights), list(weights.values()))[0]
+
+
+def _patient(rng: random.Random, catchment: Catchment, ipp: int, i: int,
+             mail_rng: random.Random | None = None) -> tuple[dict[str, str], bool, bool]:
     home = catchment.pick(rng)
     # A maternity-heavy clinic: many women of 25-39, few children.
     if rng.random() < 0.35:
@@ -140,6 +163,8 @@ def _patient(rng: random.Random, catchment: Catchment, ipp: int, i: int) -> tupl
     email = ""
     if rng.random() < EMAIL:
         domain = rng.choice(BIG) if rng.random() < 0.9 else f"{_word(rng, 9).lower()}.fr"
+        if mail_rng is not None and domain in BIG:
+            domain = provider_for_age(mail_rng, age)
         email = f"{_word(rng, 7).lower()}.{_word(rng, 8).lower()}{i}@{domain}"
     row = {
         "nom": _word(rng, 10), "prenom": _word(rng, 8).capitalize(), "naissance": born.isoformat(),

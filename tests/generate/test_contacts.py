@@ -1,4 +1,5 @@
 import random
+from collections import Counter
 
 from canary.generate.contacts import PhoneBook, phone_category, phone_problem, pick_email, pick_phones
 from canary.generate.text import has_marker_word, looks_hex
@@ -64,3 +65,64 @@ def test_checking_one_number_per_block_of_1000_gives_the_per_number_verdict():
             assert phone_problem(number) is None and phone_category(number) == category
     for number in book.rejected:
         assert phone_problem(number) is not None or phone_category(number) is None
+
+
+# -- consumer mailboxes the operator can really open (issue 26) ---------------------------------------------
+
+PROVIDERS = ("gmail.com", "orange.fr", "free.fr", "hotmail.fr", "laposte.net", "sfr.fr", "wanadoo.fr",
+             "outlook.fr", "icloud.com", "yahoo.fr")
+_NAMES = (("LUC", "MULLER"), ("MARIE", "DUPONT"), ("JEAN-PIERRE", "LE GALL"), ("ANA", "ROY"), ("YVES", "MARTIN"))
+
+
+def _proposals(count: int, age: int, seed: int = 4, host=None) -> list[str]:
+    from canary.generate.contacts import choose_email
+
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    out = []
+    while len(out) < count:
+        first, family = _NAMES[len(out) % len(_NAMES)]
+        choice = choose_email(rng, (), first_name=first, family_name=family, birth_year=2026 - age,
+                              department="01", age=age, taken=lambda kind, value: value in seen,
+                              providers=PROVIDERS, email_share=1.0, provider_mix=host)
+        assert choice.at_provider and choice.address
+        seen.add(choice.address)
+        out.append(choice.address)
+    return out
+
+
+def test_proposed_consumer_mailboxes_are_never_the_bare_short_shapes():
+    import re
+
+    addresses = _proposals(3000, age=45)
+    for address in addresses:
+        local = address.split("@")[0]
+        assert re.search(r"\d", local), address  # lmuller@gmail.com, marie.dupont@orange.fr: someone's already
+        letters = re.sub(r"[^a-z]", "", local)
+        if not any(first.lower().replace("-", "") in letters for first, _ in _NAMES):
+            assert len(re.sub(r"\D", "", local)) >= 4, address  # an initial only with a 4-digit number
+        assert not has_marker_word(local) and not looks_hex(local) and len(local) <= 40
+    separators = Counter("." if "." in a.split("@")[0] else "_" if "_" in a else "-" if "-" in a.split("@")[0]
+                         else "" for a in addresses)
+    assert len(separators) == 4 and min(separators.values()) > 100  # the shapes people use, mixed
+    assert any("1981" in a for a in addresses) and any("01" in a.split("@")[0] for a in addresses)
+
+
+def test_providers_follow_age_without_a_host_profile():
+    old = Counter(a.split("@")[1] for a in _proposals(2000, age=80))
+    young = Counter(a.split("@")[1] for a in _proposals(2000, age=22))
+    isp = ("orange.fr", "wanadoo.fr", "free.fr", "sfr.fr", "laposte.net")
+    assert sum(old[p] for p in isp) / 2000 > 0.7 and sum(young[p] for p in isp) / 2000 < 0.15
+    assert young["gmail.com"] / 2000 > 0.5 and old["gmail.com"] / 2000 < 0.15
+    assert young["icloud.com"] > 5 * max(1, old["icloud.com"])
+
+
+def test_providers_follow_the_host_s_mix_by_age():
+    host = {"75-200": {"counts": {"laposte.net": 600, "gmail.com": 400}, "other": 30},
+            "15-29": {"counts": {"free.fr": 900, "orange.fr": 100}, "other": 5}}
+    old = Counter(a.split("@")[1] for a in _proposals(2000, age=80, host=host))
+    young = Counter(a.split("@")[1] for a in _proposals(2000, age=22, host=host))
+    assert abs(old["laposte.net"] / 2000 - 0.6) < 0.05 and abs(old["gmail.com"] / 2000 - 0.4) < 0.05
+    assert abs(young["free.fr"] / 2000 - 0.9) < 0.03
+    # Providers the host does not publish (fewer than 10 of its patients) stay rare.
+    assert sum(old[p] for p in PROVIDERS if p not in ("laposte.net", "gmail.com")) / 2000 < 0.1

@@ -4,11 +4,29 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
+
+import pytest
 
 from canary.generate.crowding import HostShares, domain_cap
 from canary.normalize import email_key
+from tests.support.mail_provider import start_mail_provider
 
 PROVIDERS = ("laposte.net", "gmail.com", "outlook.fr")
+
+
+@pytest.fixture
+def opened(cli, monkeypatch) -> Iterator[None]:
+    """A provider on loopback where every proposed mailbox receives: each probe of 'contacts confirm' comes back."""
+    pytest.importorskip("twisted.mail.imap4", reason="twisted (test extra) runs the loopback IMAP server")
+    with start_mail_provider("veille@fournisseur.example", "pw-veille") as provider:
+        for name, value in (("tripwire.probe_smtp_host", "127.0.0.1"), ("tripwire.probe_smtp_port", provider.smtp_port),
+                            ("tripwire.probe_smtp_starttls", "false"), ("tripwire.probe_from", "accueil@boite.example"),
+                            ("tripwire.imap_mailboxes",
+                             f"imap://veille@fournisseur.example@127.0.0.1:{provider.imap_port}")):
+            assert cli("config", "set", name, str(value)).exit_code == 0
+        monkeypatch.setenv("CANARY_IMAP_PASSWORD_VEILLE_FOURNISSEUR_EXAMPLE", "pw-veille")
+        yield
 
 
 def _seeded(cli, count: int = 40) -> list[dict]:
@@ -37,7 +55,7 @@ def test_proposals_list_with_the_contract_keys(cli):
     assert table.exit_code == 0 and pending[0]["value"] in table.output
 
 
-def test_an_unconfirmed_mailbox_is_never_planted_exported_or_a_marker(cli, db, tmp_path):
+def test_an_unconfirmed_mailbox_is_never_planted_exported_or_a_marker(cli, db, tmp_path, opened):
     pending = _seeded(cli)
     addresses = {row["value"] for row in pending}
     planted = tmp_path / "patients.csv"
@@ -76,7 +94,7 @@ def test_an_unconfirmed_mailbox_is_never_planted_exported_or_a_marker(cli, db, t
     assert {f["canary_id"] for f in findings} == {first["canary_id"]}
 
 
-def test_confirm_is_all_or_nothing_and_says_what_is_wrong(cli, db):
+def test_confirm_is_all_or_nothing_and_says_what_is_wrong(cli, db, opened):
     pending = _seeded(cli, count=20)
     before = db.execute("SELECT record FROM canaries ORDER BY id").fetchall()
     result = cli("contacts", "confirm", pending[0]["value"], "jean.nobody@gmail.com")

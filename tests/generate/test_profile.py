@@ -79,7 +79,8 @@ def test_no_raw_value_reaches_the_registry(cli, db_path, host_export):
     assert leaked == []
     shown = json.loads(cli("profile", "show", "ehr-lyon", "--json").output)
     assert shown["patients"] == 3000 and "built_at" in shown
-    assert "ipp:" in cli("profile", "show", "ehr-lyon").output
+    shown_text = cli("profile", "show", "ehr-lyon").output
+    assert "ipp:" in shown_text and "e-mail providers, age 75-200: orange.fr=" in shown_text
 
 
 def test_unknown_columns_are_one_line_and_nothing_is_stored(cli, tmp_path, host_export):
@@ -188,3 +189,33 @@ def test_files_written_by_the_planter_are_understood(cli, db, generator, tmp_pat
     profile = json.loads(cli("profile", "show", "ehr-b", "--json").output)
     assert profile["patients"] == 30 and sum(profile["pyramid"]["counts"].values()) + profile["pyramid"]["other"] == 30
     assert profile["contact"]["phone"]["all"] is not None
+
+
+def test_profile_learns_the_e_mail_provider_mix_by_age(host_profile, host_export, reference, pools):
+    from dataclasses import replace
+
+    from canary.generate.mail_providers import age_group
+
+    learned = host_profile["email_providers"]
+    assert set(learned) == {"0-14", "15-29", "30-44", "45-59", "60-74", "75-200"}
+    for group in learned.values():
+        assert all(n >= MIN_COUNT for n in group["counts"].values()) and group["other"] >= 0
+    old, young = learned["75-200"]["counts"], learned["15-29"]["counts"]
+    assert max(old, key=old.get) == "orange.fr" and max(young, key=young.get) == "gmail.com"
+    # Canaries at the operator's providers follow the host's mix of their age group.
+    providers = ("gmail.com", "orange.fr", "free.fr", "hotmail.fr", "laposte.net", "sfr.fr", "wanadoo.fr",
+                 "yahoo.fr", "outlook.fr", "icloud.com")
+    generator = PatientGenerator(reference, replace(pools, mail_domains=(), mailbox_providers=providers),
+                                 profile=HostProfile.from_data(host_profile, reference.communes))
+    batch = generate_batch(generator, 3000, seed=6)
+    by_group: dict[str, Counter] = {}
+    for record in batch:
+        for point in record.get("contact_points", []):
+            if point["kind"] == "email" and point["value"]:
+                age = TODAY.year - int(record["birth_date"][:4])
+                by_group.setdefault(age_group(age), Counter())[point["provider"]] += 1
+    for group in ("75-200", "15-29"):
+        seen, host = by_group[group], learned[group]["counts"]
+        isp = ("orange.fr", "wanadoo.fr", "free.fr", "laposte.net", "sfr.fr")
+        share = sum(seen[p] for p in isp) / sum(seen.values())
+        assert abs(share - sum(host.get(p, 0) for p in isp) / sum(host.values())) < 0.12, (group, seen)

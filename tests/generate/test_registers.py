@@ -17,13 +17,15 @@ from canary.generate.patient import PatientGenerator
 from canary.generate.reference import Reference
 from canary.generate.registers.ban import address_line, import_ban
 from canary.generate.registers.lookup import NEAR_KM, Registers, coverage_notes, distance_km
-from canary.generate.registers.rpps import import_rpps
+from canary.generate.registers.rpps import GENERAL_PRACTICE, PAEDIATRICS, import_rpps
 from canary.generate.registers.store import open_registers, registers_path
 from tests.generate.generate_helpers import TODAY, generate_batch
 from tests.generate.registers_helpers import (
     BAN_HEADER,
     DEPARTMENTS,
     PRACTICE_PHONE,
+    STREETS,
+    Doctor,
     fixture_doctors,
     fixture_points,
     write_ban,
@@ -290,3 +292,70 @@ def test_status_warns_when_a_department_is_added_after_the_extract(cli, extracts
     assert status["rpps"]["departments"] == ["75"] and status["rpps"]["by_department"] == {"75": 4}
     assert status["warnings"] == ["BAN department 92 loaded after the RPPS extract: import the extract again to "
                                   "cover it"]
+
+
+# -- every named physician within reach (issue 26) -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ain(tmp_path_factory: pytest.TempPathFactory, reference: Reference) -> dict[str, object]:
+    """Department 01 alone, its communes on a grid 130 km tall: a paediatrician at one end, GPs at the other."""
+    folder = tmp_path_factory.mktemp("ain")
+    communes = sorted(c.code for c in reference.communes.values() if c.department == "01")
+    near_paediatrician, far_home, far_gp = communes[0], communes[300], communes[301]
+    doctors = [Doctor("10005000014", "PETIT", "LOUISE", near_paediatrician, "01400", "L'ABERGEMENT-CLEMENCIAT",
+                      savoir_faire=("SM40", "Pédiatrie")),
+               Doctor("10005000022", "GRAND", "YVES", far_gp, "01400", "SAINT-GEORGES"),
+               Doctor("10005000030", "MOYEN", "ALAIN", communes[1], "01400", "L'ABERGEMENT")]
+    path = folder / "canary.db.registers"
+    conn = open_registers(path, create=True)
+    assert conn is not None
+    import_ban(conn, write_ban(folder / "adresses-01.csv.gz", fixture_points(reference, "01", streets=STREETS[:1])))
+    import_rpps(conn, write_rpps(folder / "rpps.txt", doctors))
+    conn.close()
+    return {"path": path, "home": far_home, "near": communes[2], "gp": doctors[1], "paediatrician": doctors[0]}
+
+
+def test_a_child_far_from_every_paediatrician_is_given_a_gp_nearby(ain) -> None:
+    registers = Registers.load(ain["path"])
+    assert registers is not None
+    rng = random.Random(2)
+    home = registers.communes[ain["home"]]
+    paediatrician = registers.communes[ain["paediatrician"].commune_code]
+    assert distance_km(home, paediatrician) > 60  # the reproduction: 25-78 km away
+    far = [registers.physician(rng, ain["home"], PAEDIATRICS) for _ in range(50)]
+    near = [registers.physician(rng, ain["near"], PAEDIATRICS) for _ in range(50)]
+    registers.close()
+    assert {p["rpps"] for p in far if p} == {ain["gp"].rpps}
+    assert {p["specialty"] for p in far if p} == {GENERAL_PRACTICE}
+    assert {p["rpps"] for p in near if p} == {ain["paediatrician"].rpps}  # one practises within reach
+
+
+def test_lint_reports_a_named_physician_beyond_the_distance_rule(ain, batch) -> None:
+    registers = Registers.load(ain["path"])
+    assert registers is not None
+    paediatrician, gp = ain["paediatrician"], ain["gp"]
+    child = {**batch[0], "address": {**batch[0]["address"], "commune_code": ain["home"]},
+             "gp": {"rpps": paediatrician.rpps, "family_name": paediatrician.family, "first_name": paediatrician.first,
+                    "city": paediatrician.city, "specialty": PAEDIATRICS}}
+    with_gp = {**child, "gp": {"rpps": gp.rpps, "family_name": gp.family, "first_name": gp.first,
+                               "city": gp.city, "specialty": GENERAL_PRACTICE}}
+    problems = lint_records([child, with_gp], TODAY, registers=registers)
+    registers.close()
+    distance = [p for _cid, p in problems if p.rule == "physician-distance"]
+    assert len(distance) == 1 and distance[0].field == "gp.rpps"
+    assert f"RPPS {paediatrician.rpps}" in distance[0].message and "km" in distance[0].message
+    assert "15 km" in distance[0].message
+
+
+def test_a_gp_with_two_practices_is_counted_once_by_import_and_status(cli, extracts, tmp_path: Path) -> None:
+    cli("system", "add", "dpi", "--kind", "ehr")
+    cli("registers", "import", "ban", str(extracts["75"]), str(extracts["92"]))
+    doctors = fixture_doctors()
+    second_practice = Doctor("10003000011", "MARCHAND", "HELENE", "75112", "75012", "PARIS")
+    imported = cli("registers", "import", "rpps", str(write_rpps(tmp_path / "rpps.txt", [*doctors, second_practice])))
+    assert imported.exit_code == 0, imported.output
+    assert f"{len(KEPT_DOCTORS)} practising GPs and paediatricians kept" in imported.output
+    status = json.loads(cli("registers", "status", "--json").output)
+    listed = json.loads(cli("registers", "list", "--json").output)
+    assert status["rpps"]["physicians"] == len(KEPT_DOCTORS)
+    assert [r["rows"] for r in listed if r["register"] == "rpps"] == [len(KEPT_DOCTORS)]

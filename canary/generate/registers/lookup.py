@@ -67,6 +67,7 @@ class Registers:
     # specialty -> commune code -> physicians practising there (allow-list applied)
     physicians: dict[str, dict[str, tuple[Physician, ...]]]
     _near: dict[tuple[str, str], WeightedTable[str] | None] = field(default_factory=dict, repr=False)
+    _fallback: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, path: str | Path, *, gp_allowlist: Iterable[str] = ()) -> Registers | None:
@@ -112,8 +113,10 @@ class Registers:
     def physician(self, rng: random.Random, commune_code: str, specialty: str) -> shapes.Physician | None:
         """A real physician practising near the commune, or None where the RPPS extract does not cover it.
 
-        Same or nearby commune, each weighted by its number of practitioners and a distance decay; a
-        paediatrician where one is near, else a GP."""
+        Same or nearby commune, each weighted by its number of practitioners and a distance decay. A
+        specialist (a child's paediatrician) only where one practises within ``NEAR_KM``, else a GP: a
+        family drives to the GP nearby, not 60 km to a paediatrician. Only GPs fall back to the few
+        nearest practices when none is within ``NEAR_KM``."""
         if department_of(commune_code) not in self.rpps_departments:
             return None
         for wanted in dict.fromkeys((specialty, GENERAL_PRACTICE)):
@@ -125,16 +128,20 @@ class Registers:
     def _near_table(self, commune_code: str, specialty: str) -> WeightedTable[str] | None:
         key = (commune_code, specialty)
         if key not in self._near:
-            self._near[key] = self._build_near(commune_code, self.physicians.get(specialty, {}))
+            self._near[key] = self._build_near(commune_code, self.physicians.get(specialty, {}),
+                                               fallback=specialty == GENERAL_PRACTICE)
         return self._near[key]
 
-    def _build_near(self, commune_code: str, practising: dict[str, tuple[Physician, ...]]) -> WeightedTable[str] | None:
+    def _build_near(self, commune_code: str, practising: dict[str, tuple[Physician, ...]], *,
+                    fallback: bool) -> WeightedTable[str] | None:
         if not practising:
             return None
         home = self.communes.get(commune_code)
         if home is None:  # no coordinates: the town itself if it has practices, else its department
             if commune_code in practising:
                 return WeightedTable([commune_code], [1.0])
+            if not fallback:
+                return None
             same = [c for c in practising if department_of(c) == department_of(commune_code)] or list(practising)
             return WeightedTable(same, [len(practising[c]) for c in same])
         # A cheap latitude band first: most practices of a department are far beyond NEAR_KM.
@@ -142,7 +149,7 @@ class Registers:
         placed = [(distance_km(home, self.communes[c]), c) for c in practising
                   if c in self.communes and abs(self.communes[c].lat - home.lat) <= band]
         near = [(d, c) for d, c in placed if d <= NEAR_KM]
-        if not near:
+        if not near and fallback:
             placed = [(distance_km(home, self.communes[c]), c) for c in practising if c in self.communes]
             near = sorted(placed)[:NEAREST_FALLBACK]
         if not near:
@@ -199,6 +206,38 @@ class Registers:
         if written not in rows:
             return f"RPPS {rpps} is written {rows[0][0]} {rows[0][1]} in the directory, not {' '.join(written)}"
         return None
+
+    def distance_problem(self, gp: dict[str, Any], commune_code: str) -> str | None:
+        """Why a named physician is out of the patient's reach (None: within the rule, or not measurable).
+
+        The rule of :meth:`physician`: a practice within ``NEAR_KM`` of the home commune; for a GP
+        only, where no GP practises that near, one of the ``NEAREST_FALLBACK`` nearest practices."""
+        rpps = str(gp.get("rpps") or "")
+        home = self.communes.get(commune_code)
+        if not rpps or home is None or not self.covers_physician(commune_code):
+            return None
+        rows = self.conn.execute("SELECT commune_code, specialty FROM rpps_physicians WHERE rpps = ?",
+                                 [rpps]).fetchall()
+        placed = sorted((distance_km(home, self.communes[code]), code, specialty) for code, specialty in rows
+                        if code in self.communes)
+        if not placed or placed[0][0] <= NEAR_KM:
+            return None
+        km, code, specialty = placed[0]
+        if specialty == GENERAL_PRACTICE and code in self._fallback_communes(home):
+            return None  # no GP within reach: one of the nearest is what a patient there has
+        what = "paediatrician" if specialty != GENERAL_PRACTICE else "GP"
+        return (f"RPPS {rpps} ({what}) practises {km:.0f} km from {home.name}, beyond the {NEAR_KM:.0f} km rule "
+                + ("(a child far from every paediatrician sees a GP nearby)" if what == "paediatrician"
+                   else "(GPs practise nearer)"))
+
+    def _fallback_communes(self, home: Commune) -> frozenset[str]:
+        """The communes of the nearest GP practices when none is within ``NEAR_KM`` (empty otherwise)."""
+        if home.code not in self._fallback:
+            placed = sorted((distance_km(home, self.communes[c]), c)
+                            for c in self.physicians.get(GENERAL_PRACTICE, {}) if c in self.communes)
+            far = bool(placed) and placed[0][0] > NEAR_KM
+            self._fallback[home.code] = frozenset(c for _d, c in placed[:NEAREST_FALLBACK]) if far else frozenset()
+        return self._fallback[home.code]
 
 
 def coverage_notes(records: Iterable[dict[str, Any]], registers: Registers | None) -> list[str]:

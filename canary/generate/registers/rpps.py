@@ -109,7 +109,8 @@ def _load(conn: sqlite3.Connection, path: Path, rows, columns: dict[str, int], c
     conn.executemany("INSERT INTO rpps_physicians VALUES (?, ?, ?, ?, ?, ?, ?)", kept.values())
     if progress is not None:
         progress(position())
-    return rows_read, len(kept)
+    # A physician with several practices is one physician (the count `registers status` shows too).
+    return rows_read, len({rpps for rpps, *_rest in kept.values()})
 
 
 def _in_practice(mode_code: str, mode_label: str, sector: str) -> bool:

@@ -42,7 +42,8 @@ def summary(registry_path: Path) -> dict[str, Any]:
             counts = dict(conn.execute("SELECT department, COUNT(DISTINCT rpps) FROM rpps_physicians GROUP BY 1"))
             departments = [d for d in rpps[2].split(",") if d]
             info["rpps"] = {"source": rpps[0], "imported_at": rpps[1], "departments": departments,
-                            "physicians": sum(counts.values()),
+                            "physicians": conn.execute("SELECT COUNT(DISTINCT rpps) FROM rpps_physicians")
+                            .fetchone()[0],
                             "by_department": {d: counts.get(d, 0) for d in departments}}
             missing = sorted(set(info["ban_departments"]) - set(departments))
             if missing:

@@ -30,7 +30,7 @@ from canary.store.events import utcnow
 from canary.store.registry import find_by_marker
 from canary.store.tx import write_transaction
 from canary.watch.tripwire.hits import Hit, record_hit
-from canary.watch.tripwire.messages import header_digest, header_recipients, keep_message
+from canary.watch.tripwire.messages import header_digest, header_recipients, is_probe, keep_message
 from canary.watch.tripwire.noise import NoisePolicy
 
 log = logging.getLogger("canary.tripwire.imap")
@@ -174,6 +174,8 @@ def _one_message(db: sqlite_utils.Database, client: imaplib.IMAP4, config: ImapC
             raw, truncated = full, False
     digest = header_digest(header or raw)
     recipients = header_recipients(header or raw)
+    if is_probe(db, digest.get("message_id")):
+        return 0  # our own probe of the mailbox ('contacts confirm'), not a sighting
     with write_transaction(db):
         canaries: dict[str, str] = {}
         for address in recipients:

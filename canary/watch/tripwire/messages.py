@@ -83,3 +83,11 @@ def keep_message(db: sqlite_utils.Database, *, channel: str, canary_ids: list[st
     keep = get_int(db, "tripwire.messages_keep")
     db.execute("DELETE FROM tripwire_messages WHERE id <= ?", [message_id - keep])
     return message_id
+
+
+def is_probe(db: sqlite_utils.Database, message_id: str | None) -> bool:
+    """Whether a message is a probe 'canary contacts confirm' sent to a mailbox (never an alert)."""
+    if not message_id:
+        return False
+    return db.execute("SELECT 1 FROM tripwire_probes WHERE message_id = ?",
+                      [message_id.strip()]).fetchone() is not None

@@ -43,4 +43,20 @@ def _tables(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = [("tripwire-001-rules-messages-imap", _tables)]
+def _probes(db: sqlite_utils.Database) -> None:
+    # Probe mails sent to consumer mailboxes before a canary carries them ('canary contacts confirm'):
+    # matched by Message-ID so a probe is never an alert.
+    db.executescript(
+        """
+        CREATE TABLE tripwire_probes (
+            message_id TEXT PRIMARY KEY,
+            address TEXT NOT NULL,
+            sent_at TEXT NOT NULL,
+            received_at TEXT,
+            route TEXT
+        );
+        """
+    )
+
+
+MIGRATIONS = [("tripwire-001-rules-messages-imap", _tables), ("tripwire-002-probes", _probes)]

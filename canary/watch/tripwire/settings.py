@@ -135,6 +135,22 @@ SETTINGS: list[Setting] = [
             "More mailboxes to poll, e.g. the consumer mailboxes opened for canaries: "
             "imaps://LOGIN@HOST[:PORT][/FOLDER] each (imap:// for plain IMAP), no password in the URL.",
             extra_check=_no_password_in_urls),
+    Setting("tripwire.probe_smtp_host", str, "",
+            "Outgoing relay through which 'canary contacts confirm' sends each consumer mailbox a probe mail "
+            "before a canary carries it (empty: confirm refuses).",
+            kind="host"),
+    Setting("tripwire.probe_smtp_port", int, 587, "Port of the probe relay.",
+            minimum=1, maximum=65535),
+    Setting("tripwire.probe_smtp_starttls", bool, True, "STARTTLS with the probe relay (false for a local relay)."),
+    Setting("tripwire.probe_smtp_user", str, "", "Login at the probe relay (empty: no authentication)."),
+    Setting("tripwire.probe_smtp_password_env", str, "CANARY_PROBE_SMTP_PASSWORD",
+            "Name of the environment variable holding the probe relay's password (never stored in the registry)."),
+    Setting("tripwire.probe_from", str, "",
+            "Sender of the probe mails, an address of yours (e.g. accueil@<one of pool.mail_domains>).",
+            kind="email"),
+    Setting("tripwire.probe_wait", int, 300,
+            "Seconds 'canary contacts confirm' waits for the probes to come back (IMAP or SMTP forward).",
+            minimum=1),
     Setting("tripwire.imap_password_dir", str, "",
             "Folder of password files for tripwire.imap_mailboxes, one per login named after it (mode 0600); "
             "without a file, the environment variable CANARY_IMAP_PASSWORD_<LOGIN> (non-alphanumerics as _)."),

@@ -23,7 +23,7 @@ from canary.store.journal import Entry
 from canary.store.registry import find_by_marker
 from canary.watch.tripwire.hits import Hit, canary_for_tokens, record_hit
 from canary.watch.tripwire.ignore import matching_rule
-from canary.watch.tripwire.messages import header_recipients, keep_message
+from canary.watch.tripwire.messages import header_recipients, is_probe, keep_message
 from canary.watch.tripwire.noise import NoisePolicy, noise_reason
 
 log = logging.getLogger("canary.tripwire")
@@ -95,12 +95,13 @@ class SightingStore:
         raw = base64.b64decode(payload["raw"])
         peer, rcpt_to = payload["peer"], list(payload["rcpt_to"])
         canaries: dict[str, str] = {}
-        for address in rcpt_to:
+        # Our own probe of a consumer mailbox ('contacts confirm') names no canary, even once confirmed.
+        for address in ([] if is_probe(db, payload["digest"].get("message_id")) else rcpt_to):
             canary_id = find_by_marker(db, "email", email_key(address))
             if canary_id and canary_id not in canaries:
                 canaries[canary_id] = address
         forwarded_by = payload.get("forwarded_by")
-        if not canaries and forwarded_by:
+        if not canaries and forwarded_by and not is_probe(db, payload["digest"].get("message_id")):
             # A consumer mailbox forwarded it: the envelope names our relay address, the headers
             # still name the canary's mailbox.
             for address in header_recipients(raw):
