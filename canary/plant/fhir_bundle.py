@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -22,6 +22,7 @@ from canary.generate.text import ins_form
 from canary.plant.countries import country_of_birth
 from canary.plant.hl7v2 import national_phone
 from canary.plant.identity import carries_ins, identity_evidence
+from canary.plant.timing import PARIS as LOCAL_TIME
 
 FR_CORE = "https://hl7.fr/ig/fhir/core/StructureDefinition"
 INS_NIR_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"
@@ -244,14 +245,28 @@ def validate(resource: dict[str, Any]) -> dict[str, Any]:
     return model.model_dump(mode="json", exclude_none=True, by_alias=True)
 
 
+def instant(moment: datetime) -> str:
+    """A FHIR instant as French servers write it: Paris time with its offset, milliseconds."""
+    local = moment.astimezone(LOCAL_TIME)
+    return local.isoformat(timespec="milliseconds")
+
+
 def build_bundle(record: Mapping[str, Any], site: Establishment, *, today: date | None = None,
-                 created: str | None = None) -> dict[str, Any]:
+                 created: str | None = None, sent_at: datetime | None = None) -> dict[str, Any]:
     """A transaction Bundle: Patient, GP Practitioner, Coverage, Condition, MedicationStatement,
-    AllergyIntolerance and DocumentReference. Patient and Practitioner are created only if absent."""
+    AllergyIntolerance and DocumentReference. Patient and Practitioner are created only if absent.
+    ``created``: the DocumentReference's date; ``sent_at``: every resource's ``meta.lastUpdated``."""
     today = today or date.today()
     entries: list[dict[str, Any]] = []
+    stamp = instant(sent_at) if sent_at else None
+
+    def stamped(resource: dict[str, Any]) -> dict[str, Any]:
+        if stamp:
+            resource["meta"] = {**(resource.get("meta") or {}), "lastUpdated": stamp}
+        return resource
 
     def add(resource: dict[str, Any], if_none_exist: str | None = None) -> str:
+        resource = stamped(resource)
         full_url = f"urn:uuid:{uuid.uuid4()}"
         request = {"method": "POST", "url": resource["resourceType"]}
         if if_none_exist:
@@ -263,7 +278,7 @@ def build_bundle(record: Mapping[str, Any], site: Establishment, *, today: date 
     gp_ref = add(practitioner_resource(gp), f"identifier={IDNPS_SYSTEM}|8{gp['rpps']}") if gp.get("rpps") else None
     # The Patient entry is created first in our list of references, but added after the GP it points to.
     patient_url = f"urn:uuid:{uuid.uuid4()}"
-    patient = validate(_prune(patient_resource(record, site, gp_ref)))
+    patient = validate(_prune(stamped(patient_resource(record, site, gp_ref))))
     entries.append({"fullUrl": patient_url, "resource": patient,
                     "request": {"method": "POST", "url": "Patient",
                                 "ifNoneExist": f"identifier={site.ipp_system}|{record['ipp']}"}})

@@ -36,6 +36,7 @@ def fast_peers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CANARY_PLANT_TIMEOUT", "2")
     monkeypatch.setenv("CANARY_PLANT_FHIR_BACKOFF", "0.01")
     monkeypatch.setenv("CANARY_PLANT_FHIR_RETRIES", "3")
+    monkeypatch.setenv("CANARY_PLANT_SEND_SPACING", "0")
 
 
 def closed_port() -> int:

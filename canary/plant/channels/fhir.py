@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, urlunsplit
 
@@ -23,8 +23,11 @@ from canary.plant.channels.base import (
     url_host,
 )
 from canary.plant.reports import PlantReport, RetireReport
-from canary.settings import get_float, get_int
+from canary.plant.timing import document_moment
+from canary.plant.transport import Pacer
+from canary.settings import get_float, get_int, get_str
 from canary.store.registry import get_canary
+from canary.timezones import parse_iso
 
 if TYPE_CHECKING:
     from canary.plant.fhir_bundle import Establishment
@@ -86,23 +89,31 @@ def _client(db: sqlite_utils.Database, target: Target, options: dict[str, Any]) 
     return FhirClient(target.address, token=token, verify=not options.get("insecure"),
                       timeout=get_float(db, "plant.timeout"),
                       retries=get_int(db, "plant.fhir.retries"),
-                      backoff=get_float(db, "plant.fhir.backoff"))
+                      backoff=get_float(db, "plant.fhir.backoff"),
+                      user_agent=get_str(db, "plant.fhir.user_agent") or None)
 
 
 def plant(db: sqlite_utils.Database, system_row: Row, target: Target, options: dict[str, Any], todo: list[Row],
           report: PlantReport) -> None:
-    from canary.plant.fhir_bundle import build_bundle
+    from canary.plant.fhir_bundle import build_bundle, instant
     from canary.plant.fhir_client import FhirError, response_locations
 
     site = _establishment(system_row, options)
     client = _client(db, target, options)
+    pacer = Pacer.from_settings(db)
+    max_age = get_float(db, "plant.fhir.document_age_days")
     try:
         for row in todo:
             record = get_canary(db, row["canary_id"])
             # An earlier attempt without an answer may have been applied: keep saying so until one succeeds.
             earlier = bool(row["in_flight"])
+            pacer.wait()
+            # The consultation letter was written some time before the patient reached this system, each
+            # canary at its own moment (never the seed's second for all of them).
+            written = document_moment(row["canary_id"], _planned(row), max_age_days=max_age)
             try:
-                bundle = build_bundle(record, site, today=date.today(), created=record.get("created_at"))
+                bundle = build_bundle(record, site, today=date.today(), created=instant(written),
+                                      sent_at=datetime.now(UTC))
             except CanaryError as exc:
                 lifecycle.mark_failed(db, row["id"], str(exc), delivered_maybe=earlier)
                 report.failed.append((row["canary_id"], str(exc)))
@@ -134,6 +145,10 @@ def plant(db: sqlite_utils.Database, system_row: Row, target: Target, options: d
             report.planted.append(row["canary_id"])
     finally:
         client.close()
+
+
+def _planned(row: Row) -> datetime:
+    return parse_iso(row.get("planned_at")) or datetime.now(UTC)
 
 
 def retire(db: sqlite_utils.Database, target: Target, options: dict[str, Any], live: list[Row],

@@ -21,6 +21,7 @@ from canary.plant.channels.base import (
     url_host,
 )
 from canary.plant.reports import PlantReport, RetireReport
+from canary.plant.transport import Pacer, next_control_id
 from canary.settings import get_float, get_str
 from canary.store.registry import get_canary, get_system
 
@@ -160,12 +161,11 @@ def _client(db: sqlite_utils.Database, target: Target, options: dict[str, Any]) 
 
 def plant(db: sqlite_utils.Database, system_row: Row, target: Target, options: dict[str, Any], todo: list[Row],
           report: PlantReport) -> None:
-    import hl7
-
     from canary.plant.hl7v2 import build_adt
     from canary.plant.mllp import MllpError
 
     peer = _peer(db, system_row, options)
+    pacer = Pacer.from_settings(db)
     link = _client(db, target, options)
     try:
         link.connect()
@@ -180,7 +180,8 @@ def plant(db: sqlite_utils.Database, system_row: Row, target: Target, options: d
             # A message whose outcome we never learnt may already be stored: update rather than create again.
             earlier = bool(row["in_flight"])
             event = "A31" if earlier else "A28"
-            control_id = hl7.generate_message_control_id()
+            pacer.wait()
+            control_id = next_control_id(db, target.address)
             message = build_adt(record, event, peer, control_id, charset=options["encoding"])
             try:
                 message.encode(options["encoding"])
@@ -217,8 +218,6 @@ def plant(db: sqlite_utils.Database, system_row: Row, target: Target, options: d
 def retire(db: sqlite_utils.Database, target: Target, options: dict[str, Any], live: list[Row],
            report: RetireReport) -> None:
     """Retire with what the PAM identity feed carries; only the receiver's AA on that message counts."""
-    import hl7
-
     from canary.plant.hl7v2 import build_adt, build_merge
 
     check_receiver(target, options)
@@ -226,10 +225,12 @@ def retire(db: sqlite_utils.Database, target: Target, options: dict[str, Any], l
     _check_retire_options(options | {"retire": strategy})
     system_row = get_system(db, live[0]["system"])
     peer = _peer(db, system_row, options)
+    pacer = Pacer.from_settings(db)
     with _client(db, target, options) as link:
         for row in live:
             record = get_canary(db, row["canary_id"])
-            control_id = hl7.generate_message_control_id()
+            pacer.wait()
+            control_id = next_control_id(db, target.address)
             if strategy == "a40-merge":
                 event = "A40"
                 message = build_merge(record, options["merge_into"].strip(), peer, control_id,
