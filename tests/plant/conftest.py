@@ -169,6 +169,7 @@ class FhirServer:
     deletes: list[str] = field(default_factory=list)
     # Answer 204 to DELETE and 200 to PUT but keep the resource unchanged: an engine that acknowledges and drops.
     ignore_writes: bool = False
+    user_agents: list[str] = field(default_factory=list)  # the User-Agent of every request
     port: int = 0
     scheme: str = "http"
     _ids: Any = field(default_factory=lambda: itertools.count(1))
@@ -185,6 +186,7 @@ class FhirServer:
 
         @app.before_request
         def auth():
+            self.user_agents.append(request.headers.get("User-Agent", ""))
             if self.token and request.headers.get("Authorization") != f"Bearer {self.token}":
                 return outcome(401, "missing or wrong bearer token", "login")
             if self.fail_next:
