@@ -62,8 +62,9 @@ class Pacer:
     def from_settings(cls, db: sqlite_utils.Database) -> Pacer:
         return cls(get_float(db, "plant.send_spacing"))
 
-    def wait(self) -> None:
-        """Call right before each send: sleeps as needed, then counts this send as the last one."""
+    def wait(self) -> datetime:
+        """Call right before each send: sleeps as needed, counts this send as the last one and returns its
+        moment (the message is stamped with it, so two stamps never share a second)."""
         if self.mean > 0 and self.last is not None:
             gap = self.rng.uniform(0.5, 1.5) * self.mean
             due = max(self.last + gap, int(self.last) + 1 + self.rng.uniform(0.05, 0.6))
@@ -71,3 +72,4 @@ class Pacer:
             if delay > 0:
                 self.sleep(delay)
         self.last = self.clock()
+        return datetime.fromtimestamp(self.last, UTC)

@@ -107,13 +107,13 @@ def plant(db: sqlite_utils.Database, system_row: Row, target: Target, options: d
             record = get_canary(db, row["canary_id"])
             # An earlier attempt without an answer may have been applied: keep saying so until one succeeds.
             earlier = bool(row["in_flight"])
-            pacer.wait()
+            moment = pacer.wait()
             # The consultation letter was written some time before the patient reached this system, each
             # canary at its own moment (never the seed's second for all of them).
             written = document_moment(row["canary_id"], _planned(row), max_age_days=max_age)
             try:
                 bundle = build_bundle(record, site, today=date.today(), created=instant(written),
-                                      sent_at=datetime.now(UTC))
+                                      sent_at=moment)
             except CanaryError as exc:
                 lifecycle.mark_failed(db, row["id"], str(exc), delivered_maybe=earlier)
                 report.failed.append((row["canary_id"], str(exc)))

@@ -180,9 +180,9 @@ def plant(db: sqlite_utils.Database, system_row: Row, target: Target, options: d
             # A message whose outcome we never learnt may already be stored: update rather than create again.
             earlier = bool(row["in_flight"])
             event = "A31" if earlier else "A28"
-            pacer.wait()
-            control_id = next_control_id(db, target.address)
-            message = build_adt(record, event, peer, control_id, charset=options["encoding"])
+            moment = pacer.wait()
+            control_id = next_control_id(db, target.address, now=moment)
+            message = build_adt(record, event, peer, control_id, charset=options["encoding"], now=moment)
             try:
                 message.encode(options["encoding"])
             except UnicodeEncodeError as exc:
@@ -229,15 +229,16 @@ def retire(db: sqlite_utils.Database, target: Target, options: dict[str, Any], l
     with _client(db, target, options) as link:
         for row in live:
             record = get_canary(db, row["canary_id"])
-            pacer.wait()
-            control_id = next_control_id(db, target.address)
+            moment = pacer.wait()
+            control_id = next_control_id(db, target.address, now=moment)
             if strategy == "a40-merge":
                 event = "A40"
                 message = build_merge(record, options["merge_into"].strip(), peer, control_id,
-                                      charset=options["encoding"])
+                                      charset=options["encoding"], now=moment)
             else:
                 event = "A31"
-                message = build_adt(record, "A31", peer, control_id, charset=options["encoding"], deactivate=True)
+                message = build_adt(record, "A31", peer, control_id, charset=options["encoding"], deactivate=True,
+                                    now=moment)
             ack = link.send(message, control_id)
             if ack.accepted:
                 lifecycle.mark_retired(db, [row["id"]])
