@@ -68,6 +68,9 @@ def _raise_if_failed(report: PlantReport) -> None:
 @click.option("--tls-cert", help="MLLP over TLS: PEM client certificate for mutual TLS.")
 @click.option("--tls-key", help="MLLP over TLS: PEM private key of --tls-cert (only the path is stored).")
 @click.option("--tls-server-name", help="MLLP over TLS: name expected in the server certificate (and sent as SNI).")
+@click.option("--ipp-by", type=click.Choice(["canary", "receiver"]), help="MLLP and FHIR: who allocates the IPP: "
+              "canary (default, the generated one) or receiver (sent without one; the IPP the EHR allocates, "
+              "from its ACK or the created Patient, is recorded and watched).")
 @click.option("--over", help="Trickle: spread the arrivals over this time (e.g. 30d, 12h), lowest IPP first, at "
               "the host's pace; 'canary serve' plants each one when due.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
@@ -75,14 +78,15 @@ def _raise_if_failed(report: PlantReport) -> None:
 def plant_cmd(ctx: CliContext, system: str, url: str, token_env: str | None, fmt: str | None, mapping: str | None,
               delimiter: str | None, encoding: str | None, insecure: bool, app: str | None, facility: str | None,
               retire_with: str | None, merge_into: str | None, tls_ca: str | None, tls_cert: str | None,
-              tls_key: str | None, tls_server_name: str | None, over: str | None, as_json: bool) -> None:
+              tls_key: str | None, tls_server_name: str | None, ipp_by: str | None, over: str | None,
+              as_json: bool) -> None:
     """Plant SYSTEM's active canaries into the target; running it again completes, never duplicates."""
     from canary.plant.planter import plant
 
     given: dict[str, Any] = dict(
         token_env=token_env, format=fmt, mapping=mapping, delimiter=delimiter, encoding=encoding, insecure=insecure,
         app=app, facility=facility, retire=retire_with, merge_into=merge_into, tls_ca=tls_ca, tls_cert=tls_cert,
-        tls_key=tls_key, tls_server_name=tls_server_name)
+        tls_key=tls_key, tls_server_name=tls_server_name, ipp_by=ipp_by)
     if over is not None:
         from canary.plant.timing import parse_duration
         from canary.plant.trickle import schedule_plant
@@ -159,6 +163,9 @@ def retire_cmd(ctx: CliContext, ident: str | None, system: str | None) -> None:
 @click.option("--count", type=click.IntRange(1, 100_000), required=True, help="Canaries in the new generation.")
 @click.option("--seed", type=int, help="Random seed for the new generation.")
 @click.option("--keep-previous", is_flag=True, help="Leave the previous generation planted.")
+@click.option("--ipp-by", type=click.Choice(["canary", "receiver"]), help="MLLP and FHIR: who allocates the IPP: "
+              "canary (default, the generated one) or receiver (sent without one; the IPP the EHR allocates, "
+              "from its ACK or the created Patient, is recorded and watched).")
 @click.option("--over", help="Trickle the new generation in over this time (e.g. 30d); the previous one is retired "
               "at each target once the new one is all there.")
 @pass_ctx

@@ -96,10 +96,11 @@ def _reliability(record: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def patient_resource(record: Mapping[str, Any], site: Establishment, gp_ref: str | None) -> dict[str, Any]:
+def patient_resource(record: Mapping[str, Any], site: Establishment, gp_ref: str | None, *,
+                     with_ipp: bool = True) -> dict[str, Any]:
     first_names = [ins_form(name) for name in record.get("first_names") or []]
     identifiers = [{"use": "usual", "type": {"coding": [_coding(V2_0203, "PI")]},
-                    "system": site.ipp_system, "value": record["ipp"]}]
+                    "system": site.ipp_system, "value": record["ipp"]}] if with_ipp else []
     if carries_ins(record):
         identifiers.insert(0, {"use": "official", "type": {"coding": [_coding(V2_0203_FR, "INS-NIR")]},
                                "system": INS_NIR_SYSTEM, "value": record["nir"]})
@@ -123,8 +124,7 @@ def patient_resource(record: Mapping[str, Any], site: Establishment, gp_ref: str
     address = record.get("address") or {}
     patient: dict[str, Any] = {
         "resourceType": "Patient",
-        "meta": {"profile": [f"{FR_CORE}/fr-core-patient"
-                             + ("-ins" if len(identifiers) > 1 else "")]},
+        "meta": {"profile": [f"{FR_CORE}/fr-core-patient" + ("-ins" if carries_ins(record) else "")]},
         "extension": extensions,
         "identifier": identifiers,
         "active": True,
@@ -252,10 +252,11 @@ def instant(moment: datetime) -> str:
 
 
 def build_bundle(record: Mapping[str, Any], site: Establishment, *, today: date | None = None,
-                 created: str | None = None, sent_at: datetime | None = None) -> dict[str, Any]:
+                 created: str | None = None, sent_at: datetime | None = None, with_ipp: bool = True) -> dict[str, Any]:
     """A transaction Bundle: Patient, GP Practitioner, Coverage, Condition, MedicationStatement,
     AllergyIntolerance and DocumentReference. Patient and Practitioner are created only if absent.
-    ``created``: the DocumentReference's date; ``sent_at``: every resource's ``meta.lastUpdated``."""
+    ``created``: the DocumentReference's date; ``sent_at``: every resource's ``meta.lastUpdated``;
+    ``with_ipp`` False: the Patient carries no IPP, the server allocates it."""
     today = today or date.today()
     entries: list[dict[str, Any]] = []
     stamp = instant(sent_at) if sent_at else None
@@ -278,10 +279,12 @@ def build_bundle(record: Mapping[str, Any], site: Establishment, *, today: date 
     gp_ref = add(practitioner_resource(gp), f"identifier={IDNPS_SYSTEM}|8{gp['rpps']}") if gp.get("rpps") else None
     # The Patient entry is created first in our list of references, but added after the GP it points to.
     patient_url = f"urn:uuid:{uuid.uuid4()}"
-    patient = validate(_prune(stamped(patient_resource(record, site, gp_ref))))
-    entries.append({"fullUrl": patient_url, "resource": patient,
-                    "request": {"method": "POST", "url": "Patient",
-                                "ifNoneExist": f"identifier={site.ipp_system}|{record['ipp']}"}})
+    patient = validate(_prune(stamped(patient_resource(record, site, gp_ref, with_ipp=with_ipp))))
+    # Created only if absent, keyed on the IPP; without one (the server allocates it) there is no key.
+    request = {"method": "POST", "url": "Patient"}
+    if with_ipp:
+        request["ifNoneExist"] = f"identifier={site.ipp_system}|{record['ipp']}"
+    entries.append({"fullUrl": patient_url, "resource": patient, "request": request})
     for coverage in coverage_resources(record, patient_url):
         add(coverage)
     for condition in record.get("conditions") or []:
@@ -296,3 +299,16 @@ def build_bundle(record: Mapping[str, Any], site: Establishment, *, today: date 
         add(document_resource(url, patient_url, created))
     # Each resource was validated on its own (for an error that names it); the envelope is ours.
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def assigned_ipp(patient: Mapping[str, Any], site: Establishment) -> str | None:
+    """The IPP a server gave a Patient: its identifier in the establishment's IPP system, else of type PI."""
+    identifiers = patient.get("identifier") or []
+    for identifier in identifiers:
+        if identifier.get("system") == site.ipp_system and identifier.get("value"):
+            return str(identifier["value"])
+    for identifier in identifiers:
+        codes = [c.get("code") for c in ((identifier.get("type") or {}).get("coding") or [])]
+        if "PI" in codes and identifier.get("value"):
+            return str(identifier["value"])
+    return None

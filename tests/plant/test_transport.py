@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from canary.plant.lifecycle import list_plantings
 from canary.plant.planter import plant, retire, select_for_retire
 from canary.plant.timing import PARIS
 from canary.settings import set_setting
@@ -89,3 +90,50 @@ def test_no_two_canaries_of_a_seed_share_a_second_over_fhir(db, fhir_server, spa
     updated = [datetime.fromisoformat(p["meta"]["lastUpdated"]) for p in patients]
     assert len({u.replace(microsecond=0) for u in updated}) == 3
     assert all(u >= before.replace(microsecond=0) for u in updated)
+
+
+def test_mllp_receiver_allocates_the_ipp_recorded_and_watched(db, cli, mllp_peer):
+    from canary.store.registry import find_by_marker
+
+    add_seed(db, 2)
+    numbers = iter(["55000101", "55000102"])
+    mllp_peer.allocate_ipp = lambda: next(numbers)
+    result = cli("plant", "ehr-a", "--to", mllp_peer.url, "--ipp-by", "receiver", "--json")
+    assert result.exit_code == 0, result.output
+    pids = [str(pid(3)) for pid in mllp_peer.pids()]
+    assert not any("^PI" in p for p in pids)  # the A28 carried no IPP of ours
+    assert [p["external_id"] for p in list_plantings(db)] == ["55000101", "55000102"]
+    assert find_by_marker(db, "ipp", "55000101") == "s0000" and find_by_marker(db, "ipp", "55000102") == "s0001"
+    # Retiring names the receiver's record by the IPP it allocated.
+    assert retire(db, select_for_retire(db, system="ehr-a")).retired
+    assert [str(pid(3)(1)(1)) for pid in mllp_peer.pids()[2:]] == ["55000101", "55000102"]
+
+
+def test_mllp_receiver_that_returns_no_ipp_fails_the_canary(db, mllp_peer):
+    add_seed(db, 1)
+    report = plant(db, "ehr-a", mllp_peer.url, ipp_by="receiver")
+    assert not report.planted and "returned no IPP" in report.failed[0][1]
+
+
+def test_fhir_server_allocates_the_ipp_recorded_and_watched(db, fhir_server):
+    from canary.store.registry import find_by_marker
+
+    add_seed(db, 2)
+    fhir_server.allocate_ipp_system = "urn:oid:1.2.250.1.999.1"
+    url = fhir_server.url + "?ipp_oid=1.2.250.1.999.1"
+    report = plant(db, "ehr-a", url, ipp_by="receiver")
+    assert report.ok and len(report.planted) == 2
+    sent = [e for b in fhir_server.bundles for e in b["entry"] if e["resource"]["resourceType"] == "Patient"]
+    assert all("ifNoneExist" not in e["request"] for e in sent)
+    assert all(i["system"] != "urn:oid:1.2.250.1.999.1" for e in sent for i in e["resource"].get("identifier", []))
+    allocated = sorted(i["value"] for p in fhir_server.of_type("Patient") for i in p["identifier"]
+                       if i["system"] == "urn:oid:1.2.250.1.999.1")
+    assert len(allocated) == 2
+    assert {find_by_marker(db, "ipp", ipp) for ipp in allocated} == {"s0000", "s0001"}
+
+
+def test_ipp_by_is_checked_before_anything_is_planned(db, cli, mllp_peer, tmp_path):
+    add_seed(db, 1)
+    result = cli("plant", "ehr-a", "--to", (tmp_path / "x.csv").as_uri(), "--ipp-by", "receiver")
+    assert result.exit_code == 1 and "do not apply to file targets" in result.output
+    assert list_plantings(db) == []

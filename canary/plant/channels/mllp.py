@@ -20,6 +20,7 @@ from canary.plant.channels.base import (
     retire_strategy,
     url_host,
 )
+from canary.plant.markers import add_marker
 from canary.plant.reports import PlantReport, RetireReport
 from canary.plant.transport import Pacer, next_control_id
 from canary.settings import get_float, get_str
@@ -40,7 +41,10 @@ OPTIONS: dict[str, Any] = {
     "retire": None, "merge_into": None,
     # mllps:// only: paths and a name, never key material (settings plant.mllp.tls_* otherwise).
     "tls_ca": None, "tls_cert": None, "tls_key": None, "tls_server_name": None,
+    # "receiver": the A28 carries no IPP; the receiver allocates one and returns it in its ACK (PID-3).
+    "ipp_by": None,
 }
+IPP_BY = ("canary", "receiver")
 # A31 marking the identity deactivated (PID-32 DESA), or an A40 merge into a designated record.
 # ADT^A29 is not part of the IHE PAM identity feed: receivers refuse it or drop it.
 RETIRE_STRATEGIES = ("a31-inactive", "a40-merge")
@@ -69,6 +73,13 @@ def check_options(db: sqlite_utils.Database, target: Target, options: dict[str, 
         raise CanaryError(f"invalid ipp_namespace {namespace!r}: a short code of letters, digits, '_', '-' or "
                           "'.' (at most 20), e.g. CHUX")
     _check_retire_options(options)
+    check_ipp_by(options)
+
+
+def check_ipp_by(options: dict[str, Any]) -> None:
+    value = options.get("ipp_by")
+    if value is not None and value not in IPP_BY:
+        raise CanaryError(f"invalid ipp_by {value!r}; expected one of {', '.join(IPP_BY)}")
 
 
 def check_receiver(target: Target, options: dict[str, Any]) -> None:
@@ -166,6 +177,7 @@ def plant(db: sqlite_utils.Database, system_row: Row, target: Target, options: d
 
     peer = _peer(db, system_row, options)
     pacer = Pacer.from_settings(db)
+    by_receiver = options.get("ipp_by") == "receiver"
     link = _client(db, target, options)
     try:
         link.connect()
@@ -179,10 +191,19 @@ def plant(db: sqlite_utils.Database, system_row: Row, target: Target, options: d
             record = get_canary(db, row["canary_id"])
             # A message whose outcome we never learnt may already be stored: update rather than create again.
             earlier = bool(row["in_flight"])
+            if earlier and by_receiver:
+                # The receiver may have allocated an IPP we never learnt: another A28 would create a second
+                # record, an A31 cannot name the first. Someone has to look.
+                error = ("an earlier ADT^A28 had no answer and the receiver allocates the IPP: check the receiver "
+                         "for this patient by hand / vérifier à la main")
+                lifecycle.mark_failed(db, row["id"], error, delivered_maybe=True)
+                report.failed.append((row["canary_id"], error))
+                continue
             event = "A31" if earlier else "A28"
             moment = pacer.wait()
             control_id = next_control_id(db, target.address, now=moment)
-            message = build_adt(record, event, peer, control_id, charset=options["encoding"], now=moment)
+            message = build_adt(record, event, peer, control_id, charset=options["encoding"], now=moment,
+                                with_ipp=not by_receiver)
             try:
                 message.encode(options["encoding"])
             except UnicodeEncodeError as exc:
@@ -204,7 +225,17 @@ def plant(db: sqlite_utils.Database, system_row: Row, target: Target, options: d
                 report.failed.append((row["canary_id"], str(exc)))
                 report.stopped = str(exc)
                 return
-            if ack.accepted:
+            if ack.accepted and by_receiver:
+                if not ack.assigned_ipp:
+                    error = "the receiver accepted the ADT^A28 but returned no IPP in its ACK (PID-3, type PI)"
+                    lifecycle.mark_failed(db, row["id"], error, delivered_maybe=True)
+                    report.failed.append((row["canary_id"], error))
+                    continue
+                # The IPP the host allocated is what a thief sees: it names the canary as its own one does.
+                lifecycle.mark_planted(db, row["id"], ack.assigned_ipp)
+                add_marker(db, row["canary_id"], "ipp", ack.assigned_ipp, report)
+                report.planted.append(row["canary_id"])
+            elif ack.accepted:
                 lifecycle.mark_planted(db, row["id"], record["ipp"])
                 report.planted.append(row["canary_id"])
             else:
@@ -229,6 +260,8 @@ def retire(db: sqlite_utils.Database, target: Target, options: dict[str, Any], l
     with _client(db, target, options) as link:
         for row in live:
             record = get_canary(db, row["canary_id"])
+            if row["options"].get("ipp_by") == "receiver" and row.get("external_id"):
+                record = {**record, "ipp": row["external_id"]}  # the receiver's IPP names its record
             moment = pacer.wait()
             control_id = next_control_id(db, target.address, now=moment)
             if strategy == "a40-merge":
