@@ -163,9 +163,6 @@ def retire_cmd(ctx: CliContext, ident: str | None, system: str | None) -> None:
 @click.option("--count", type=click.IntRange(1, 100_000), required=True, help="Canaries in the new generation.")
 @click.option("--seed", type=int, help="Random seed for the new generation.")
 @click.option("--keep-previous", is_flag=True, help="Leave the previous generation planted.")
-@click.option("--ipp-by", type=click.Choice(["canary", "receiver"]), help="MLLP and FHIR: who allocates the IPP: "
-              "canary (default, the generated one) or receiver (sent without one; the IPP the EHR allocates, "
-              "from its ACK or the created Patient, is recorded and watched).")
 @click.option("--over", help="Trickle the new generation in over this time (e.g. 30d); the previous one is retired "
               "at each target once the new one is all there.")
 @pass_ctx

@@ -72,7 +72,7 @@ class TrickleRunner:
         try:
             db = open_db(self.db_path)
             try:
-                done = run_due(db, stopping=self._stopping.is_set)
+                done = run_due(db, stopping=self._stopping.is_set, pause=self._stopping.wait)
                 upcoming = parse_iso(next_due(db))
             finally:
                 db.close()

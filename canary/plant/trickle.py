@@ -14,6 +14,7 @@ import logging
 import random
 import re
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -54,9 +55,10 @@ class TrickleReport:
 
 
 def new_patients_per_day(db: sqlite_utils.Database, system: str) -> float | None:
-    """New patients (IPPs) the host hands out per day, when its profile learnt it."""
+    """New patients the host takes in per day, when its profile learnt it (``canary profile build``: key
+    ``ipp_time.new_patients_per_day``; not the IPP numbers a day, which differ in a sparse range)."""
     data = get_host_profile(db, system) or {}
-    rate = (data.get("ipp") or {}).get("per_day")
+    rate = (data.get("ipp_time") or {}).get("new_patients_per_day")
     return float(rate) if isinstance(rate, int | float) and not isinstance(rate, bool) and rate > 0 else None
 
 
@@ -128,16 +130,35 @@ class Arrival:
     error: str | None = None
 
 
+def _sleep(seconds: float) -> bool:
+    time.sleep(seconds)
+    return False
+
+
 def run_due(db: sqlite_utils.Database, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-            stopping: Callable[[], bool] = lambda: False) -> list[Arrival]:
+            stopping: Callable[[], bool] = lambda: False,
+            pause: Callable[[float], bool] = _sleep) -> list[Arrival]:
     """Plant every arrival due by now, earliest first, one claimed at a time; a target whose link fails is
-    left for the next check (its later arrivals wait, so the order by IPP holds)."""
+    left for the next check (its later arrivals wait, so the order by IPP holds). Arrivals that fell due
+    together (missed while no runner was up) are kept ``plant.trickle.min_spacing`` apart or a little more,
+    as the schedule had them, never in one block; ``pause(seconds)`` waits and says whether to stop."""
     done: list[Arrival] = []
     blocked: set[str] = set()
+    spacing = get_float(db, "plant.trickle.min_spacing")
+    rng = random.Random(secrets.randbits(64))
+    last: float | None = None
     while not stopping():
+        if last is not None:
+            upcoming = schedule.next_due(db)
+            if upcoming is None or upcoming > schedule.iso(clock()):
+                break
+            wait = last + spacing * rng.uniform(1.0, 1.5) - time.time()
+            if wait > 0 and pause(wait):
+                break
         item = schedule.claim_next(db, clock(), skip_targets=blocked)
         if item is None:
             break
+        last = time.time()
         arrival = _plant_one(db, item)
         schedule.finish(db, item["id"], arrival.state, arrival.error)
         done.append(arrival)
