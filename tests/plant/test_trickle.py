@@ -249,3 +249,15 @@ def test_serve_killed_mid_send_and_restarted_plants_nothing_twice(db, db_path, m
     assert len(set(stamps(mllp_peer))) == len(stamps(mllp_peer))
     assert {row["state"] for row in list_plantings(db)} == {"planted"}
     assert status(db)[0]["planted"] == len(SHUFFLED)
+
+
+def test_serve_runs_the_trickle_under_the_one_scheduler_lease(db_path):
+    """Sweep feeds and the trickle runner share the scheduler role: one lease, both services under it (two
+    holders of one role in one process would take the lease from each other)."""
+    from canary.serve import LeasedServices, ServeContext, build_services
+
+    open_db(db_path).close()
+    built = build_services(ServeContext(db_path), {"roles": frozenset({"scheduler"})})
+    leased = [s for s in built if isinstance(s, LeasedServices)]
+    assert [s.role for s in leased] == ["scheduler"]
+    assert {type(s).__name__ for s in leased[0].factory()} == {"TrickleRunner", "FeedScheduler"}
