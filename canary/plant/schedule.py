@@ -95,23 +95,17 @@ def finish(db: sqlite_utils.Database, item_id: int, state: str, error: str | Non
                    [state, (error or None) and error[:2000], state, now_iso(), item_id])
 
 
-def close_if_complete(db: sqlite_utils.Database, trickle_id: int) -> dict[str, Any] | None:
-    """Mark the trickle done once no arrival is pending; the trickle row then, else None."""
-    with write_transaction(db):
-        left = db.execute("SELECT COUNT(*) FROM plant_schedule WHERE trickle_id = ? AND state IN "
-                          "('scheduled', 'claimed')", [trickle_id]).fetchone()[0]
-        if left:
-            return None
-        cursor = db.execute("UPDATE plant_trickles SET state = 'done', finished_at = ? WHERE id = ? "
-                            "AND state = 'running'", [now_iso(), trickle_id])
-        if not cursor.rowcount:
-            return None
-    return next(db.query("SELECT * FROM plant_trickles WHERE id = ?", [trickle_id]))
+def finished_trickles(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Running trickles with no arrival left to plant: what remains is their ending (a rotation's retire)."""
+    return list(db.query(
+        "SELECT * FROM plant_trickles t WHERE t.state = 'running' AND NOT EXISTS (SELECT 1 FROM plant_schedule s "
+        "WHERE s.trickle_id = t.id AND s.state IN ('scheduled', 'claimed')) ORDER BY t.id"))
 
 
-def set_outcome(db: sqlite_utils.Database, trickle_id: int, outcome: str) -> None:
+def mark_done(db: sqlite_utils.Database, trickle_id: int, outcome: str) -> None:
     with write_transaction(db):
-        db.execute("UPDATE plant_trickles SET outcome = ? WHERE id = ?", [outcome[:2000], trickle_id])
+        db.execute("UPDATE plant_trickles SET state = 'done', finished_at = ?, outcome = ? WHERE id = ? "
+                   "AND state = 'running'", [now_iso(), outcome[:2000], trickle_id])
 
 
 def next_due(db: sqlite_utils.Database) -> str | None:

@@ -168,9 +168,13 @@ def run_due(db: sqlite_utils.Database, *, clock: Callable[[], datetime] = lambda
                         item["target"], arrival.error)
             continue
         log.info("trickle %s: %s %s at %s", item["trickle_id"], item["canary_id"], arrival.state, item["target"])
-        trickle = schedule.close_if_complete(db, item["trickle_id"])
-        if trickle is not None:
-            _completed(db, trickle)
+    if not stopping():
+        # Also those whose ending a stopped runner did not finish: marked done only once it is.
+        for trickle in schedule.finished_trickles(db):
+            try:
+                _completed(db, trickle)
+            except CanaryError as exc:  # the target busy with a manual run: the next check completes it
+                log.warning("trickle %s: cannot complete yet: %s", trickle["id"], exc)
     return done
 
 
@@ -192,17 +196,18 @@ def _plant_one(db: sqlite_utils.Database, item: dict[str, Any]) -> Arrival:
 
 
 def _completed(db: sqlite_utils.Database, trickle: dict[str, Any]) -> None:
-    """A rotation's trickle is complete: retire the previous generation there, only if all of it arrived."""
+    """Every arrival of the trickle is settled: for a rotation, retire the previous generation there (only if
+    the whole new one arrived), then mark it done."""
     if trickle.get("retire_before") is None:
-        schedule.set_outcome(db, trickle["id"], "complete")
+        schedule.mark_done(db, trickle["id"], "complete")
         return
     if not schedule.all_planted(db, trickle["id"]):
-        schedule.set_outcome(db, trickle["id"], "previous generation kept: the new one is not fully planted / "
-                                                "génération précédente conservée")
+        schedule.mark_done(db, trickle["id"], "previous generation kept: the new one is not fully planted / "
+                                              "génération précédente conservée")
         return
     rows = select_for_retire(db, system=trickle["system"], target=trickle["target"],
                              max_generation=trickle["retire_before"])
     outcome = retire(db, rows)
     text = f"{len(outcome.retired)} previous retired, {len(outcome.failed)} failed"
-    schedule.set_outcome(db, trickle["id"], text)
+    schedule.mark_done(db, trickle["id"], text)
     log.info("trickle %s complete: %s", trickle["id"], text)
