@@ -63,7 +63,8 @@ def _raise_if_failed(report: PlantReport) -> None:
 @click.option("--facility", help="MLLP: receiving facility (MSH-6), required (or ?facility= in the URL).")
 @click.option("--retire", "retire_with", help="How retire removes these canaries: MLLP a31-inactive (default) or "
               "a40-merge; FHIR delete (default) or inactive.")
-@click.option("--merge-into", help="MLLP with --retire a40-merge: IPP of the receiver's record to merge into.")
+@click.option("--merge-into", help="Refused: merging every canary into one record makes one chart of many identities "
+              "(a40-merge merges each into a distinct live canary).")
 @click.option("--tls-ca", help="MLLP over TLS: PEM bundle of the CAs to trust (default: the system store).")
 @click.option("--tls-cert", help="MLLP over TLS: PEM client certificate for mutual TLS.")
 @click.option("--tls-key", help="MLLP over TLS: PEM private key of --tls-cert (only the path is stored).")

@@ -92,12 +92,13 @@ def build_adt(record: Mapping[str, Any], event: str, peer: Peer, control_id: str
     return "\r".join(segments) + "\r"
 
 
-def build_merge(record: Mapping[str, Any], survivor_ipp: str, peer: Peer, control_id: str, *,
+def build_merge(record: Mapping[str, Any], survivor: Mapping[str, Any], peer: Peer, control_id: str, *,
                 charset: str = "utf-8", now: datetime | None = None) -> str:
-    """ADT^A40: the canary's record (MRG-1, its IPP) merged into the surviving record ``survivor_ipp``."""
+    """ADT^A40: the canary's record (MRG-1, its IPP) merged into the surviving record ``survivor``, whose full
+    identity is the PID (PID-5 and the other traits are required of an A40 in HL7 2.5 and PAM FR)."""
     moment = now or datetime.now(UTC)
     segments = _header("A40", peer, control_id, charset, local_stamp(moment))
-    segments.append(f"PID|1||{escape(survivor_ipp)}^^^{peer.ipp_authority}^PI")
+    segments.append("|".join(_pid(survivor, peer, moment.astimezone(LOCAL_TIME).date())))
     segments.append(f"MRG|{escape(record['ipp'])}^^^{peer.ipp_authority}^PI")
     return "\r".join(segments) + "\r"
 

@@ -25,7 +25,8 @@ SETTINGS: list[Setting] = [
             "?ipp_namespace= wins; empty = the sending application."),
     Setting("plant.mllp.retire", str, "a31-inactive",
             "How MLLP plantings are retired when the target does not say (?retire=): a31-inactive (ADT^A31 "
-            "with the identity marked deactivated) or a40-merge (ADT^A40 into the target's ?merge_into= IPP)."),
+            "with the identity marked deactivated) or a40-merge (ADT^A40 of each into a distinct canary "
+            "staying at the target)."),
     Setting("plant.fhir.retire", str, "delete",
             "How FHIR plantings are retired when the target does not say (?retire=): delete (every resource, "
             "then read back) or inactive (Patient updated to active=false, then read back)."),

@@ -45,7 +45,8 @@ OPTIONS: dict[str, Any] = {
     "ipp_by": None,
 }
 IPP_BY = ("canary", "receiver")
-# A31 marking the identity deactivated (PID-32 DESA), or an A40 merge into a designated record.
+# A31 marking the identity deactivated (PID-32 DESA, table 0445 of PAM FR), or, when chosen, an A40 merging
+# each retired canary into a distinct live canary of the same target (never many identities into one chart).
 # ADT^A29 is not part of the IHE PAM identity feed: receivers refuse it or drop it.
 RETIRE_STRATEGIES = ("a31-inactive", "a40-merge")
 TLS_OPTIONS = ("tls_ca", "tls_cert", "tls_key", "tls_server_name")
@@ -93,9 +94,10 @@ def check_receiver(target: Target, options: dict[str, Any]) -> None:
 
 def _check_retire_options(options: dict[str, Any]) -> None:
     check_retire_option(CHANNEL, options)
-    if options.get("retire") == "a40-merge" and not (options.get("merge_into") or "").strip():
-        raise CanaryError("retire=a40-merge needs merge_into=IPP (--merge-into): the receiver's record the canary "
-                          "is merged into")
+    if (options.get("merge_into") or "").strip():
+        raise CanaryError("merge_into is refused: merging every retired canary into one record makes one chart "
+                          "holding many identities; retire=a40-merge merges each into a distinct live canary of the "
+                          "target / fusion dans un seul dossier refusée")
 
 
 def _check_tls_options(db: sqlite_utils.Database, target: Target, options: dict[str, Any]) -> None:
@@ -253,23 +255,26 @@ def retire(db: sqlite_utils.Database, target: Target, options: dict[str, Any], l
 
     check_receiver(target, options)
     strategy = retire_strategy(db, CHANNEL, options)
-    _check_retire_options(options | {"retire": strategy})
+    _check_retire_options(options | {"retire": strategy, "merge_into": None})
     system_row = get_system(db, live[0]["system"])
     peer = _peer(db, system_row, options)
     pacer = Pacer.from_settings(db)
+    survivors = _survivors(db, target, live) if strategy == "a40-merge" else []
+    if strategy == "a40-merge" and len(survivors) < len(live):
+        report.warnings.append(f"{target.address}: no distinct live canary left to merge "
+                               f"{len(live) - len(survivors)} retired canaries into: they are deactivated (ADT^A31) "
+                               "instead / pas de dossier survivant distinct, identité désactivée")
     with _client(db, target, options) as link:
-        for row in live:
-            record = get_canary(db, row["canary_id"])
-            if row["options"].get("ipp_by") == "receiver" and row.get("external_id"):
-                record = {**record, "ipp": row["external_id"]}  # the receiver's IPP names its record
+        for index, row in enumerate(live):
+            record = _as_planted(db, row)
             moment = pacer.wait()
             control_id = next_control_id(db, target.address, now=moment)
-            if strategy == "a40-merge":
-                event = "A40"
-                message = build_merge(record, options["merge_into"].strip(), peer, control_id,
+            if index < len(survivors):
+                event, how = "A40", "a40-merge"
+                message = build_merge(record, _as_planted(db, survivors[index]), peer, control_id,
                                       charset=options["encoding"], now=moment)
             else:
-                event = "A31"
+                event, how = "A31", "a31-inactive"
                 message = build_adt(record, "A31", peer, control_id, charset=options["encoding"], deactivate=True,
                                     now=moment)
             ack = link.send(message, control_id)
@@ -277,9 +282,27 @@ def retire(db: sqlite_utils.Database, target: Target, options: dict[str, Any], l
                 lifecycle.mark_retired(db, [row["id"]])
                 report.retired.append(row["id"])
             else:
-                error = f"ADT^{event} ({strategy}) refused ({ack.code}): {ack.text or 'no reason given'}"
+                error = f"ADT^{event} ({how}) refused ({ack.code}): {ack.text or 'no reason given'}"
                 lifecycle.record_retire_error(db, [row["id"]], error)
                 report.failed.append((row["id"], error))
+
+
+def _as_planted(db: sqlite_utils.Database, row: Row) -> dict[str, Any]:
+    """The canary's record under the IPP the receiver knows it by (its own, or the one the receiver allocated)."""
+    record = get_canary(db, row["canary_id"])
+    if row["options"].get("ipp_by") == "receiver" and row.get("external_id"):
+        record = {**record, "ipp": row["external_id"]}
+    return record
+
+
+def _survivors(db: sqlite_utils.Database, target: Target, live: list[Row]) -> list[Row]:
+    """Distinct records to merge the retiring canaries into: canaries planted at the same target and staying
+    there, newest generation first, one survivor per retired canary."""
+    leaving = {row["id"] for row in live}
+    staying = [r for r in lifecycle.list_plantings(db, target=target.address, states=("planted",))
+               if r["id"] not in leaving and r.get("external_id")]
+    staying.sort(key=lambda r: (-r["generation"], r["id"]))
+    return staying[:len(live)]
 
 
 CHANNEL = Channel(name=NAME, schemes=("mllp", "mllps"), options=OPTIONS, retire_strategies=RETIRE_STRATEGIES,
