@@ -21,7 +21,7 @@ from canary.errors import CanaryError
 from canary.generate.text import ins_form
 from canary.plant.countries import country_of_birth
 from canary.plant.hl7v2 import national_phone
-from canary.plant.identity import carries_ins, identity_evidence
+from canary.plant.identity import carries_ins, identity_evidence, status_updated
 from canary.plant.timing import PARIS as LOCAL_TIME
 
 FR_CORE = "https://hl7.fr/ig/fhir/core/StructureDefinition"
@@ -85,12 +85,14 @@ def birth_place(record: Mapping[str, Any]) -> dict[str, Any] | None:
 def _reliability(record: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Sub-extensions of fr-core-identity-reliability: status, and how the identity was obtained and checked."""
     evidence = identity_evidence(record)
+    # Current FR Core: lastUpdated 1..1, and the INSi query date is dateInterrogationINSi (2.2.0's dateCollection).
     out: list[dict[str, Any]] = [{"url": "identityStatus",
-                                  "valueCoding": _coding(IDENTITY_STATUS, record.get("identity_status") or "PROV")}]
+                                  "valueCoding": _coding(IDENTITY_STATUS, record.get("identity_status") or "PROV")},
+                                 {"url": "lastUpdated", "valueDateTime": status_updated(record).isoformat()}]
     if evidence["source"]:
         out.append({"url": "methodCollection", "valueCoding": _coding(METHOD_COLLECTION, evidence["source"])})
     if evidence["insi_date"]:
-        out.append({"url": "dateCollection", "valueDate": evidence["insi_date"]})
+        out.append({"url": "dateInterrogationINSi", "valueDate": evidence["insi_date"]})
     if evidence["document"]:
         out.append({"url": "validationMode", "valueCoding": _coding(VALIDATION_MODE, evidence["document"])})
     return out
@@ -165,14 +167,17 @@ def coverage_resources(record: Mapping[str, Any], patient_ref: str) -> list[dict
     if coverage.get("regime") or coverage.get("caisse"):
         out.append({"resourceType": "Coverage", "status": "active",
                     "type": {"text": coverage.get("regime")},
-                    # The NIR is the INS matricule: withheld wherever the INS is (identity not qualified).
-                    "subscriberId": record.get("nir") if carries_ins(record) else None,
+                    # The insured's social security number, as billing reads it from the carte Vitale whatever
+                    # the identity's status (the INS-NIR identifier of the Patient stays with QUAL only).
+                    "subscriberId": record.get("nir"),
                     "beneficiary": {"reference": patient_ref},
                     "payor": [{"display": coverage.get("caisse") or coverage.get("regime")}]})
     amc = coverage.get("amc") or {}
     if amc.get("name"):
         out.append({"resourceType": "Coverage", "status": "active", "type": {"text": "Complémentaire santé"},
-                    "subscriberId": amc.get("member_number"), "beneficiary": {"reference": patient_ref},
+                    # The member number; a CSS managed by the caisse knows the beneficiary by the NIR.
+                    "subscriberId": amc.get("member_number") or record.get("nir"),
+                    "beneficiary": {"reference": patient_ref},
                     "payor": [{"display": amc["name"]}]})
     return out
 

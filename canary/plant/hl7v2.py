@@ -163,11 +163,12 @@ def _telecoms(record: Mapping[str, Any]) -> list[str]:
 
 
 def _rol(record: Mapping[str, Any]) -> list[str] | None:
-    """The médecin traitant as PAM FR feeds carry it: ROL-3 ODRP, the 11-digit RPPS under type RPPS."""
+    """The médecin traitant as PAM FR feeds carry it: ROL-3 ODRP, the national id (IDNPS, '8' + RPPS: the value
+    the PS OID 1.2.250.1.71.4.2.1 identifies, as FHIR writes it) with identifier type RPPS."""
     gp = record.get("gp") or {}
     if not gp.get("rpps"):
         return None
-    xcn = (f"{escape(gp['rpps'])}^{upper(gp.get('family_name'))}^{upper(gp.get('first_name'))}"
+    xcn = (f"8{escape(gp['rpps'])}^{upper(gp.get('family_name'))}^{upper(gp.get('first_name'))}"
            f"^^^^^^{RPPS_AUTHORITY}^D^^^RPPS")
     return ["ROL", "1", "AD", "ODRP", xcn]
 

@@ -88,13 +88,14 @@ def test_header_local_time_with_offset_and_fr_language():
     assert str(message.segment("PV1")(2)) == "N"
 
 
-def test_gp_in_rol_odrp_with_the_11_digit_rpps():
+def test_gp_in_rol_odrp_with_the_idnps():
     message = _parse(make_record(4))
     assert _segment(message, "PD1") == []
     rol = message.segment("ROL")
     assert (str(rol(1)), str(rol(2)), str(rol(3))) == ("1", "AD", "ODRP")
     xcn = rol(4)[0]
-    assert str(xcn[0]) == "10003456789" and len(str(xcn[0])) == 11
+    # The IDNPS under the PS OID: '8' + the 11-digit RPPS, as FHIR writes it (FR Core, ANS).
+    assert str(xcn[0]) == "810003456789" and len(str(xcn[0])) == 12
     assert (str(xcn[1]), str(xcn[2]), str(xcn[12])) == ("GIRARD", "ANNE", "RPPS")
     assert str(xcn[8]) == "ASIP-SANTE-PS&1.2.250.1.71.4.2.1&ISO"
     # Segment order of ADT_A05: PID, ROL, PV1, then the French Z segment.

@@ -206,12 +206,13 @@ def test_ipp_namespace_is_a_short_code(db, add_hand_canaries, mllp_peer, cli):
     add_hand_canaries("ehr-c", count=1)
     report = plant(db, "ehr-c", mllp_peer.url)
     assert report.ok and "IPP assigning authority not configured" in report.warnings[0]
-    assert str(mllp_peer.messages[1].segment("PID")(3)[0][3]) == "GAM&690000880&L"
+    # HD-2 only with an OID (HD-3 ISO): a FINESS is not an IPP domain's OID, so the namespace stands alone.
+    assert str(mllp_peer.messages[1].segment("PID")(3)[0][3]) == "GAM"
     assert "VILLEFRANCHE" not in str(mllp_peer.messages[1].segment("PID"))
     assert cli("config", "set", "plant.hl7.ipp_namespace", "chvf").exit_code == 0
     add_hand_canaries("ehr-c", count=1)
     assert plant(db, "ehr-c", mllp_peer.url).ok
-    assert str(mllp_peer.messages[2].segment("PID")(3)[0][3]) == "CHVF&690000880&L"
+    assert str(mllp_peer.messages[2].segment("PID")(3)[0][3]) == "CHVF"
     with pytest.raises(CanaryError, match="invalid ipp_namespace 'CH de Villefranche'"):
         plant(db, "ehr-c", mllp_peer.url, ipp_namespace="CH de Villefranche")
 

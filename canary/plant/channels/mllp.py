@@ -152,13 +152,9 @@ def _peer(db: sqlite_utils.Database, system_row: Row, options: dict[str, Any]) -
     # A short code, as real feeds write it: the target's, else the setting, else the sending application.
     namespace = (options.get("ipp_namespace") or get_str(db, "plant.hl7.ipp_namespace")
                  or get_str(db, "plant.hl7.sending_application")).upper()
-    # The establishment assigns the IPP: its OID when given, else its FINESS (a local scheme, type L).
-    if options.get("ipp_oid"):
-        authority = hd(namespace, options["ipp_oid"], "ISO")
-    elif system_row.get("finess"):
-        authority = hd(namespace, system_row["finess"], "L")
-    else:
-        authority = hd(namespace)
+    # The establishment assigns the IPP: its OID when given (HD-2 valued means HD-3 ISO), else the namespace
+    # alone. A FINESS is not the IPP domain's OID, so it never fills HD-2.
+    authority = hd(namespace, options["ipp_oid"], "ISO") if options.get("ipp_oid") else hd(namespace)
     facility = get_str(db, "plant.hl7.sending_facility") or system_row.get("finess") \
         or system_row.get("establishment") or ""
     return Peer(get_str(db, "plant.hl7.sending_application"), facility, options.get("app") or "",
