@@ -53,8 +53,8 @@ RECEIVER = "app=DPI&facility=CHUX"
 @dataclass
 class MllpPeer:
     """Parses every message it receives and answers as ``decide(message)`` says: "AA", "AE", "AR",
-    "silent" (no answer), "close" (drop the connection without answering) or "reset" (drop it with a
-    TCP reset)."""
+    "silent" (no answer), "close" (drop the connection without answering), "reset" (drop it with a
+    TCP reset) or "empty-segment" (an AA whose ACK holds an empty segment between MSH and MSA)."""
 
     port: int = 0
     messages: list[hl7.Message] = field(default_factory=list)
@@ -92,6 +92,11 @@ class MllpPeer:
                     writer.transport.abort()
                     return
                 if verdict == "silent":
+                    continue
+                if verdict == "empty-segment":
+                    control_id = str(message.segment("MSH")(10))
+                    writer.writemessage(hl7.parse(f"{message.create_ack('AA').segment('MSH')}\r\rMSA|AA|{control_id}"))
+                    await writer.drain()
                     continue
                 ack = message.create_ack(verdict)
                 if verdict == "AA" and self.allocate_ipp is not None and "^PI" not in str(message.segment("PID")(3)):

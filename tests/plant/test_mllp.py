@@ -134,6 +134,28 @@ def test_no_ack_is_an_error_and_the_retry_is_an_update(db, add_hand_canaries, ml
     assert mllp_peer.events() == ["A28", "A31", "A28"]
 
 
+def test_an_ack_with_an_empty_segment_is_one_error_line_and_the_next_run_completes(db, add_hand_canaries, mllp_peer,
+                                                                                  cli):
+    add_hand_canaries("ehr-a", count=3)
+    mllp_peer.decide = lambda message: "empty-segment" if len(mllp_peer.messages) == 2 else "AA"
+    result = cli("plant", "ehr-a", "--to", mllp_peer.url)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)
+    assert "unreadable acknowledgement" in result.output and "empty segment" in result.output
+    rows = list_plantings(db, system="ehr-a")
+    assert [r["state"] for r in rows] == ["planted", "failed", "planned"]
+    assert rows[1]["in_flight"] and "empty segment" in rows[1]["error"]
+    # Nothing lost: the next run sends the unanswered one as an update and plants the rest.
+    mllp_peer.decide = lambda message: "AA"
+    assert plant(db, "ehr-a", mllp_peer.url).ok
+    assert mllp_peer.events() == ["A28", "A28", "A31", "A28"]
+    # Retiring through the same receiver: the same clear error, the planting stays planted.
+    mllp_peer.decide = lambda message: "empty-segment"
+    result = cli("retire", "--system", "ehr-a")
+    assert result.exit_code == 1 and "Traceback" not in result.output and "empty segment" in result.output
+    assert {r["state"] for r in list_plantings(db, system="ehr-a")} == {"planted"}
+
+
 def test_peer_dropping_the_link_half_way_then_resume(db, add_hand_canaries, mllp_peer):
     add_hand_canaries("ehr-a", count=5)
     mllp_peer.decide = lambda message: "close" if len(mllp_peer.messages) == 3 else "AA"
