@@ -285,9 +285,9 @@ def retire(db: sqlite_utils.Database, target: Target, options: dict[str, Any], l
 
 def _as_planted(db: sqlite_utils.Database, row: Row) -> dict[str, Any]:
     """The canary's record under the IPP the receiver knows it by (its own, or the one the receiver allocated)."""
-    record = get_canary(db, row["canary_id"])
+    record: dict[str, Any] = dict(get_canary(db, row["canary_id"]))
     if row["options"].get("ipp_by") == "receiver" and row.get("external_id"):
-        record = {**record, "ipp": row["external_id"]}
+        record["ipp"] = row["external_id"]
     return record
 
 
