@@ -7,7 +7,8 @@ before and after each message) and then sends the same payloads with the bare li
 client, requests, csv writer) with no registry at all: the difference is what our bookkeeping costs.
 `mllps` is MLLP inside TLS (a throwaway CA, the hl7 server wrapped in an ssl context, ECDSA P-256,
 one connection per run): its bare line uses the same client context, so the TLS cost shows against
-the plain `mllp` lines. Peers are the test peers of tests/plant on 127.0.0.1.
+the plain `mllp` lines. Peers are the test peers of tests/plant on 127.0.0.1. The deliberate spacing
+between two canaries (`plant.send_spacing`) is turned off: this measures the machinery, not the pacing.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import asyncio
 import csv
 import io
+import os
 import ssl
 import sys
 import tempfile
@@ -25,6 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+os.environ.setdefault("CANARY_PLANT_SEND_SPACING", "0")
 
 import hl7  # noqa: E402
 import hl7.mllp  # noqa: E402

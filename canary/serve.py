@@ -110,6 +110,7 @@ def serve_options() -> list[click.Option]:
 
 def build_services(ctx: ServeContext, options: dict[str, Any]) -> list[Service]:
     services: list[Service] = []
+    leased: dict[str, list[Callable[[], list[Service]]]] = {}
     for module in _modules():
         factory = getattr(module, "services", None)
         if factory is None:
@@ -118,9 +119,18 @@ def build_services(ctx: ServeContext, options: dict[str, Any]) -> list[Service]:
         if role is None:
             services.extend(factory(ctx, options))
         elif runs(options, role) and factory(ctx, options):
+            if role not in leased:
+                leased[role] = []
+                # One lease per role, however many domains run services in it (two holders of one role in
+                # one process would take the lease from each other).
+                services.append(LeasedServices(ctx.db_path, role, functools.partial(_build_all, leased[role])))
             # Built again on each takeover: a stopped service is not restarted.
-            services.append(LeasedServices(ctx.db_path, role, functools.partial(factory, ctx, options)))
+            leased[role].append(functools.partial(factory, ctx, options))
     return services
+
+
+def _build_all(factories: list[Callable[[], list[Service]]]) -> list[Service]:
+    return [service for factory in factories for service in factory()]
 
 
 def build_readiness(ctx: ServeContext, options: dict[str, Any], started: list[Service]) -> list[ReadinessCheck]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,6 +15,7 @@ from canary.plant.views import planting_view
 
 if TYPE_CHECKING:
     from canary.plant.reports import PlantReport, RetireReport
+    from canary.plant.trickle import TrickleReport
 
 # The planter and its channels (hl7, fhir.resources) are imported inside the commands: every other command
 # starts faster.
@@ -24,8 +25,19 @@ def _echo_plant(report: PlantReport) -> None:
         click.secho(f"WARNING: {warning}", fg="yellow", err=True)
     click.echo(f"{report.target}: {len(report.planted)} planted / plantés, {report.already} already there / déjà "
                f"présents, {len(report.failed)} failed / en échec")
+    if report.scheduled:
+        click.echo(f"  {report.scheduled} left to a trickle / laissés à l'arrivée progressive "
+                   "(canary plants --schedule)")
     for canary_id, error in report.failed:
         click.echo(f"  {canary_id}: {error}", err=True)
+
+
+def _echo_trickle(trickle: TrickleReport) -> None:
+    for warning in trickle.warnings:
+        click.secho(f"WARNING: {warning}", fg="yellow", err=True)
+    click.echo(f"{trickle.target}: {len(trickle.scheduled)} scheduled / programmés from {trickle.first_at} to "
+               f"{trickle.last_at} (trickle {trickle.trickle}); 'canary serve' plants each one when due / "
+               f"plantés à leur heure par 'canary serve'")
 
 
 def _raise_if_failed(report: PlantReport) -> None:
@@ -51,24 +63,42 @@ def _raise_if_failed(report: PlantReport) -> None:
 @click.option("--facility", help="MLLP: receiving facility (MSH-6), required (or ?facility= in the URL).")
 @click.option("--retire", "retire_with", help="How retire removes these canaries: MLLP a31-inactive (default) or "
               "a40-merge; FHIR delete (default) or inactive.")
-@click.option("--merge-into", help="MLLP with --retire a40-merge: IPP of the receiver's record to merge into.")
+@click.option("--merge-into", help="Refused: merging every canary into one record makes one chart of many identities "
+              "(a40-merge merges each into a distinct live canary).")
 @click.option("--tls-ca", help="MLLP over TLS: PEM bundle of the CAs to trust (default: the system store).")
 @click.option("--tls-cert", help="MLLP over TLS: PEM client certificate for mutual TLS.")
 @click.option("--tls-key", help="MLLP over TLS: PEM private key of --tls-cert (only the path is stored).")
 @click.option("--tls-server-name", help="MLLP over TLS: name expected in the server certificate (and sent as SNI).")
+@click.option("--ipp-by", type=click.Choice(["canary", "receiver"]), help="MLLP and FHIR: who allocates the IPP: "
+              "canary (default, the generated one) or receiver (sent without one; the IPP the EHR allocates, "
+              "from its ACK or the created Patient, is recorded and watched).")
+@click.option("--over", help="Trickle: spread the arrivals over this time (e.g. 30d, 12h), lowest IPP first, at "
+              "the host's pace; 'canary serve' plants each one when due.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @pass_ctx
 def plant_cmd(ctx: CliContext, system: str, url: str, token_env: str | None, fmt: str | None, mapping: str | None,
               delimiter: str | None, encoding: str | None, insecure: bool, app: str | None, facility: str | None,
               retire_with: str | None, merge_into: str | None, tls_ca: str | None, tls_cert: str | None,
-              tls_key: str | None, tls_server_name: str | None, as_json: bool) -> None:
+              tls_key: str | None, tls_server_name: str | None, ipp_by: str | None, over: str | None,
+              as_json: bool) -> None:
     """Plant SYSTEM's active canaries into the target; running it again completes, never duplicates."""
     from canary.plant.planter import plant
 
-    report = plant(ctx.db, system, url, token_env=token_env, format=fmt, mapping=mapping, delimiter=delimiter,
-                   encoding=encoding, insecure=insecure, app=app, facility=facility, retire=retire_with,
-                   merge_into=merge_into, tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key,
-                   tls_server_name=tls_server_name)
+    given: dict[str, Any] = dict(
+        token_env=token_env, format=fmt, mapping=mapping, delimiter=delimiter, encoding=encoding, insecure=insecure,
+        app=app, facility=facility, retire=retire_with, merge_into=merge_into, tls_ca=tls_ca, tls_cert=tls_cert,
+        tls_key=tls_key, tls_server_name=tls_server_name, ipp_by=ipp_by)
+    if over is not None:
+        from canary.plant.timing import parse_duration
+        from canary.plant.trickle import schedule_plant
+
+        trickle = schedule_plant(ctx.db, system, url, parse_duration(over), **given)
+        if as_json:
+            echo_json(trickle.as_dict())
+        else:
+            _echo_trickle(trickle)
+        return
+    report = plant(ctx.db, system, url, **given)
     if as_json:
         echo_json(report.as_dict())
     else:
@@ -78,10 +108,22 @@ def plant_cmd(ctx: CliContext, system: str, url: str, token_env: str | None, fmt
 
 @click.command("plants")
 @click.option("--system", help="Only this system's plantings.")
+@click.option("--schedule", "trickles", is_flag=True, help="The trickles instead (plant --over, rotate --over): "
+              "arrivals scheduled, planted, failed, and the next one.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def plants_cmd(ctx: CliContext, system: str | None, as_json: bool) -> None:
+def plants_cmd(ctx: CliContext, system: str | None, trickles: bool, as_json: bool) -> None:
     """What is planted where, with the ids the targets gave."""
+    if trickles:
+        from canary.plant.schedule import status
+        from canary.store.registry import get_system
+
+        if system is not None:
+            get_system(ctx.db, system)
+        echo_rows(status(ctx.db, system), ["id", "system", "target", "state", "scheduled", "planted", "failed",
+                                           "skipped", "next_at", "last_at", "outcome"], as_json=as_json,
+                  empty="no trickle / aucune arrivée progressive")
+        return
     rows = [planting_view(row) for row in list_plantings(ctx.db, system=system)]
     echo_rows(rows, ["id", "canary_id", "system", "generation", "channel", "target", "receiver", "state",
                      "external_id", "planted_at", "retired_at", "error"], as_json=as_json,
@@ -122,13 +164,18 @@ def retire_cmd(ctx: CliContext, ident: str | None, system: str | None) -> None:
 @click.option("--count", type=click.IntRange(1, 100_000), required=True, help="Canaries in the new generation.")
 @click.option("--seed", type=int, help="Random seed for the new generation.")
 @click.option("--keep-previous", is_flag=True, help="Leave the previous generation planted.")
+@click.option("--over", help="Trickle the new generation in over this time (e.g. 30d); the previous one is retired "
+              "at each target once the new one is all there.")
 @pass_ctx
-def rotate_cmd(ctx: CliContext, system: str, count: int, seed: int | None, keep_previous: bool) -> None:
+def rotate_cmd(ctx: CliContext, system: str, count: int, seed: int | None, keep_previous: bool,
+               over: str | None) -> None:
     """Plant a new generation of SYSTEM's canaries wherever it is planted, then retire the previous one."""
     from canary.plant.rotation import rotate
+    from canary.plant.timing import parse_duration
 
+    span = parse_duration(over) if over is not None else None
     generator = _generator(ctx, system, replacing=not keep_previous)
-    report = rotate(ctx.db, system, count, generator, seed=seed, keep_previous=keep_previous)
+    report = rotate(ctx.db, system, count, generator, seed=seed, keep_previous=keep_previous, over=span)
     if report.resumed:
         click.echo(f"generation {report.generation} was not planted everywhere: completing that rotation, nothing "
                    f"generated / rotation précédente inachevée, complétée")
@@ -137,12 +184,14 @@ def rotate_cmd(ctx: CliContext, system: str, count: int, seed: int | None, keep_
 
     for line in exhaustion_warnings(generator.budget, generator.generator.pools, len(report.canaries)):
         click.secho(f"WARNING: {line}", fg="yellow", err=True)
+    for trickle in report.trickles:
+        _echo_trickle(trickle)
     for planted in report.plants:
         _echo_plant(planted)
     for address in report.kept:
         click.secho(f"WARNING: {address}: previous generation kept, the new one is not fully planted",
                     fg="yellow", err=True)
-    if not keep_previous:
+    if not keep_previous and not report.trickles:
         _echo_retire(report.retired)
     if not report.ok:
         raise CanaryError("rotation incomplete / rotation incomplète; run 'canary plant' again, then "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -21,7 +21,8 @@ from canary.errors import CanaryError
 from canary.generate.text import ins_form
 from canary.plant.countries import country_of_birth
 from canary.plant.hl7v2 import national_phone
-from canary.plant.identity import carries_ins, identity_evidence
+from canary.plant.identity import carries_ins, identity_evidence, status_updated
+from canary.plant.timing import PARIS as LOCAL_TIME
 
 FR_CORE = "https://hl7.fr/ig/fhir/core/StructureDefinition"
 INS_NIR_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"
@@ -84,21 +85,24 @@ def birth_place(record: Mapping[str, Any]) -> dict[str, Any] | None:
 def _reliability(record: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Sub-extensions of fr-core-identity-reliability: status, and how the identity was obtained and checked."""
     evidence = identity_evidence(record)
+    # Current FR Core: lastUpdated 1..1, and the INSi query date is dateInterrogationINSi (2.2.0's dateCollection).
     out: list[dict[str, Any]] = [{"url": "identityStatus",
-                                  "valueCoding": _coding(IDENTITY_STATUS, record.get("identity_status") or "PROV")}]
+                                  "valueCoding": _coding(IDENTITY_STATUS, record.get("identity_status") or "PROV")},
+                                 {"url": "lastUpdated", "valueDateTime": status_updated(record).isoformat()}]
     if evidence["source"]:
         out.append({"url": "methodCollection", "valueCoding": _coding(METHOD_COLLECTION, evidence["source"])})
     if evidence["insi_date"]:
-        out.append({"url": "dateCollection", "valueDate": evidence["insi_date"]})
+        out.append({"url": "dateInterrogationINSi", "valueDate": evidence["insi_date"]})
     if evidence["document"]:
         out.append({"url": "validationMode", "valueCoding": _coding(VALIDATION_MODE, evidence["document"])})
     return out
 
 
-def patient_resource(record: Mapping[str, Any], site: Establishment, gp_ref: str | None) -> dict[str, Any]:
+def patient_resource(record: Mapping[str, Any], site: Establishment, gp_ref: str | None, *,
+                     with_ipp: bool = True) -> dict[str, Any]:
     first_names = [ins_form(name) for name in record.get("first_names") or []]
     identifiers = [{"use": "usual", "type": {"coding": [_coding(V2_0203, "PI")]},
-                    "system": site.ipp_system, "value": record["ipp"]}]
+                    "system": site.ipp_system, "value": record["ipp"]}] if with_ipp else []
     if carries_ins(record):
         identifiers.insert(0, {"use": "official", "type": {"coding": [_coding(V2_0203_FR, "INS-NIR")]},
                                "system": INS_NIR_SYSTEM, "value": record["nir"]})
@@ -122,8 +126,7 @@ def patient_resource(record: Mapping[str, Any], site: Establishment, gp_ref: str
     address = record.get("address") or {}
     patient: dict[str, Any] = {
         "resourceType": "Patient",
-        "meta": {"profile": [f"{FR_CORE}/fr-core-patient"
-                             + ("-ins" if len(identifiers) > 1 else "")]},
+        "meta": {"profile": [f"{FR_CORE}/fr-core-patient" + ("-ins" if carries_ins(record) else "")]},
         "extension": extensions,
         "identifier": identifiers,
         "active": True,
@@ -164,14 +167,17 @@ def coverage_resources(record: Mapping[str, Any], patient_ref: str) -> list[dict
     if coverage.get("regime") or coverage.get("caisse"):
         out.append({"resourceType": "Coverage", "status": "active",
                     "type": {"text": coverage.get("regime")},
-                    # The NIR is the INS matricule: withheld wherever the INS is (identity not qualified).
-                    "subscriberId": record.get("nir") if carries_ins(record) else None,
+                    # The insured's social security number, as billing reads it from the carte Vitale whatever
+                    # the identity's status (the INS-NIR identifier of the Patient stays with QUAL only).
+                    "subscriberId": record.get("nir"),
                     "beneficiary": {"reference": patient_ref},
                     "payor": [{"display": coverage.get("caisse") or coverage.get("regime")}]})
     amc = coverage.get("amc") or {}
     if amc.get("name"):
         out.append({"resourceType": "Coverage", "status": "active", "type": {"text": "Complémentaire santé"},
-                    "subscriberId": amc.get("member_number"), "beneficiary": {"reference": patient_ref},
+                    # The member number; a CSS managed by the caisse knows the beneficiary by the NIR.
+                    "subscriberId": amc.get("member_number") or record.get("nir"),
+                    "beneficiary": {"reference": patient_ref},
                     "payor": [{"display": amc["name"]}]})
     return out
 
@@ -244,14 +250,29 @@ def validate(resource: dict[str, Any]) -> dict[str, Any]:
     return model.model_dump(mode="json", exclude_none=True, by_alias=True)
 
 
+def instant(moment: datetime) -> str:
+    """A FHIR instant as French servers write it: Paris time with its offset, milliseconds."""
+    local = moment.astimezone(LOCAL_TIME)
+    return local.isoformat(timespec="milliseconds")
+
+
 def build_bundle(record: Mapping[str, Any], site: Establishment, *, today: date | None = None,
-                 created: str | None = None) -> dict[str, Any]:
+                 created: str | None = None, sent_at: datetime | None = None, with_ipp: bool = True) -> dict[str, Any]:
     """A transaction Bundle: Patient, GP Practitioner, Coverage, Condition, MedicationStatement,
-    AllergyIntolerance and DocumentReference. Patient and Practitioner are created only if absent."""
+    AllergyIntolerance and DocumentReference. Patient and Practitioner are created only if absent.
+    ``created``: the DocumentReference's date; ``sent_at``: every resource's ``meta.lastUpdated``;
+    ``with_ipp`` False: the Patient carries no IPP, the server allocates it."""
     today = today or date.today()
     entries: list[dict[str, Any]] = []
+    stamp = instant(sent_at) if sent_at else None
+
+    def stamped(resource: dict[str, Any]) -> dict[str, Any]:
+        if stamp:
+            resource["meta"] = {**(resource.get("meta") or {}), "lastUpdated": stamp}
+        return resource
 
     def add(resource: dict[str, Any], if_none_exist: str | None = None) -> str:
+        resource = stamped(resource)
         full_url = f"urn:uuid:{uuid.uuid4()}"
         request = {"method": "POST", "url": resource["resourceType"]}
         if if_none_exist:
@@ -263,10 +284,12 @@ def build_bundle(record: Mapping[str, Any], site: Establishment, *, today: date 
     gp_ref = add(practitioner_resource(gp), f"identifier={IDNPS_SYSTEM}|8{gp['rpps']}") if gp.get("rpps") else None
     # The Patient entry is created first in our list of references, but added after the GP it points to.
     patient_url = f"urn:uuid:{uuid.uuid4()}"
-    patient = validate(_prune(patient_resource(record, site, gp_ref)))
-    entries.append({"fullUrl": patient_url, "resource": patient,
-                    "request": {"method": "POST", "url": "Patient",
-                                "ifNoneExist": f"identifier={site.ipp_system}|{record['ipp']}"}})
+    patient = validate(_prune(stamped(patient_resource(record, site, gp_ref, with_ipp=with_ipp))))
+    # Created only if absent, keyed on the IPP; without one (the server allocates it) there is no key.
+    request = {"method": "POST", "url": "Patient"}
+    if with_ipp:
+        request["ifNoneExist"] = f"identifier={site.ipp_system}|{record['ipp']}"
+    entries.append({"fullUrl": patient_url, "resource": patient, "request": request})
     for coverage in coverage_resources(record, patient_url):
         add(coverage)
     for condition in record.get("conditions") or []:
@@ -281,3 +304,16 @@ def build_bundle(record: Mapping[str, Any], site: Establishment, *, today: date 
         add(document_resource(url, patient_url, created))
     # Each resource was validated on its own (for an error that names it); the envelope is ours.
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def assigned_ipp(patient: Mapping[str, Any], site: Establishment) -> str | None:
+    """The IPP a server gave a Patient: its identifier in the establishment's IPP system, else of type PI."""
+    identifiers = patient.get("identifier") or []
+    for identifier in identifiers:
+        if identifier.get("system") == site.ipp_system and identifier.get("value"):
+            return str(identifier["value"])
+    for identifier in identifiers:
+        codes = [c.get("code") for c in ((identifier.get("type") or {}).get("coding") or [])]
+        if "PI" in codes and identifier.get("value"):
+            return str(identifier["value"])
+    return None

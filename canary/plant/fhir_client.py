@@ -41,13 +41,16 @@ def outcome_text(response: requests.Response) -> str:
 
 class FhirClient:
     def __init__(self, base: str, *, token: str | None, verify: bool = True, timeout: float = 30.0,
-                 retries: int = 4, backoff: float = 1.0, sleep: Callable[[float], None] = time.sleep) -> None:
+                 retries: int = 4, backoff: float = 1.0, sleep: Callable[[float], None] = time.sleep,
+                 user_agent: str | None = None) -> None:
         self.base = base.rstrip("/")
         self.timeout, self.retries, self.backoff, self.sleep = timeout, retries, backoff, sleep
         # Passed with each request: a session-level verify=False loses to REQUESTS_CA_BUNDLE in the environment.
         self.verify = verify
         self.session = requests.Session()
         self.session.headers.update({"Accept": FHIR_JSON, "Content-Type": FHIR_JSON})
+        if user_agent:  # the site's engine, not python-requests/x.y
+            self.session.headers["User-Agent"] = user_agent
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
 

@@ -69,6 +69,13 @@ def _ins(record: Record) -> str:
     return str(record["nir"]) if carries_ins(record) else ""
 
 
+def _matricule(record: Record) -> str:
+    """Mediboard's ``matricule`` as Mediboard fills it: for an identity that came from INSi (RECUP, QUAL) its
+    post-INS code copies ``ins_nir`` there; for the others (VALI, PROV) the admission reads the insured's social
+    security number from the carte Vitale. The same number, whatever the status."""
+    return str(record.get("nir") or "")
+
+
 def _birth_code(record: Record) -> str:
     return str((record.get("birth_place") or {}).get("code") or "")
 
@@ -123,8 +130,8 @@ def _remarks(record: Record) -> str:
 # status VIDE|PROV|VALI|RECUP|QUAL): the CPatient fields its import fills, with their value conventions.
 # `_IPP` is CPatient's IPP form field (stored as the establishment's IPP idex); `medecin_traitant` is a
 # reference to a CMedecin, given by its RPPS (the importer resolves it to the CMedecin's id);
-# `pays_naissance_insee` is the numeric ISO 3166 country code (250 for France); `matricule` is the INS
-# matricule of a QUAL identity only. No prenom_2/prenom_3: this line keeps all first names in `prenoms`.
+# `pays_naissance_insee` is the numeric ISO 3166 country code (250 for France); `matricule` is filled for
+# every status, as Mediboard fills it. No prenom_2/prenom_3: this line keeps all first names in `prenoms`.
 MEDIBOARD: dict[str, Column] = {
     "_IPP": _get("ipp"),
     "nom": lambda r: ins_form(r.get("used_name") or r.get("birth_name") or ""),
@@ -141,7 +148,7 @@ MEDIBOARD: dict[str, Column] = {
     "tel": _phone(0),
     "tel2": _phone(1),
     "email": _get("email"),
-    "matricule": _ins,
+    "matricule": _matricule,
     "status": _get("identity_status"),
     "lieu_naissance": _birth_city,
     "cp_naissance": _birth_postcode,

@@ -74,12 +74,13 @@ def _header(event: str, peer: Peer, control_id: str, charset: str, stamp: str) -
 
 
 def build_adt(record: Mapping[str, Any], event: str, peer: Peer, control_id: str, *, charset: str = "utf-8",
-              now: datetime | None = None, deactivate: bool = False) -> str:
+              now: datetime | None = None, deactivate: bool = False, with_ipp: bool = True) -> str:
     """The whole A28/A31 message, segments separated by carriage returns. ``deactivate`` (A31 only)
-    adds the deactivated-identity attribute to PID-32: how a PAM identity feed retires a record."""
+    adds the deactivated-identity attribute to PID-32: how a PAM identity feed retires a record.
+    ``with_ipp`` False: PID-3 carries no IPP, the receiver allocates it (and returns it in its ACK)."""
     moment = now or datetime.now(UTC)
     segments = _header(event, peer, control_id, charset, local_stamp(moment))
-    pid = _pid(record, peer, moment.astimezone(LOCAL_TIME).date())
+    pid = _pid(record, peer, moment.astimezone(LOCAL_TIME).date(), with_ipp=with_ipp)
     if deactivate:
         pid[32] += "~" + DEACTIVATED
     segments.append("|".join(pid))
@@ -91,19 +92,20 @@ def build_adt(record: Mapping[str, Any], event: str, peer: Peer, control_id: str
     return "\r".join(segments) + "\r"
 
 
-def build_merge(record: Mapping[str, Any], survivor_ipp: str, peer: Peer, control_id: str, *,
+def build_merge(record: Mapping[str, Any], survivor: Mapping[str, Any], peer: Peer, control_id: str, *,
                 charset: str = "utf-8", now: datetime | None = None) -> str:
-    """ADT^A40: the canary's record (MRG-1, its IPP) merged into the surviving record ``survivor_ipp``."""
+    """ADT^A40: the canary's record (MRG-1, its IPP) merged into the surviving record ``survivor``, whose full
+    identity is the PID (PID-5 and the other traits are required of an A40 in HL7 2.5 and PAM FR)."""
     moment = now or datetime.now(UTC)
     segments = _header("A40", peer, control_id, charset, local_stamp(moment))
-    segments.append(f"PID|1||{escape(survivor_ipp)}^^^{peer.ipp_authority}^PI")
+    segments.append("|".join(_pid(survivor, peer, moment.astimezone(LOCAL_TIME).date())))
     segments.append(f"MRG|{escape(record['ipp'])}^^^{peer.ipp_authority}^PI")
     return "\r".join(segments) + "\r"
 
 
-def _pid(record: Mapping[str, Any], peer: Peer, today: date) -> list[str]:
+def _pid(record: Mapping[str, Any], peer: Peer, today: date, *, with_ipp: bool = True) -> list[str]:
     pid = ["PID", "1", ""] + [""] * 30  # PID-0..PID-32
-    identifiers = [f"{escape(record['ipp'])}^^^{peer.ipp_authority}^PI"]
+    identifiers = [f"{escape(record['ipp'])}^^^{peer.ipp_authority}^PI"] if with_ipp else []
     if carries_ins(record):
         identifiers.append(f"{escape(record['nir'])}^^^{INS_NIR_AUTHORITY}^INS")
     pid[3] = "~".join(identifiers)
@@ -161,11 +163,12 @@ def _telecoms(record: Mapping[str, Any]) -> list[str]:
 
 
 def _rol(record: Mapping[str, Any]) -> list[str] | None:
-    """The médecin traitant as PAM FR feeds carry it: ROL-3 ODRP, the 11-digit RPPS under type RPPS."""
+    """The médecin traitant as PAM FR feeds carry it: ROL-3 ODRP, the national id (IDNPS, '8' + RPPS: the value
+    the PS OID 1.2.250.1.71.4.2.1 identifies, as FHIR writes it) with identifier type RPPS."""
     gp = record.get("gp") or {}
     if not gp.get("rpps"):
         return None
-    xcn = (f"{escape(gp['rpps'])}^{upper(gp.get('family_name'))}^{upper(gp.get('first_name'))}"
+    xcn = (f"8{escape(gp['rpps'])}^{upper(gp.get('family_name'))}^{upper(gp.get('first_name'))}"
            f"^^^^^^{RPPS_AUTHORITY}^D^^^RPPS")
     return ["ROL", "1", "AD", "ODRP", xcn]
 
@@ -183,6 +186,8 @@ class Ack:
     code: str  # AA, AE, AR (or CA, CE, CR in enhanced mode)
     control_id: str
     text: str
+    # The IPP the receiver allocated, when its ACK carries a PID segment with one (PID-3, type PI).
+    assigned_ipp: str | None = None
 
     @property
     def accepted(self) -> bool:
@@ -206,4 +211,19 @@ def read_ack(message: hl7.Message) -> Ack:
         for index in (3, 8):  # ERR-3 HL7 error code (code^text), ERR-8 user message
             if len(err) > index and str(err(index)):
                 texts.append(str(err(index)).replace("^", " "))
-    return Ack(code, control_id, "; ".join(t for t in texts if t))
+    return Ack(code, control_id, "; ".join(t for t in texts if t), _assigned_ipp(message))
+
+
+def _assigned_ipp(message: hl7.Message) -> str | None:
+    """PID-3's identifier of type PI in an ACK (receivers that allocate the IPP send it back so)."""
+    try:
+        pid = message.segment("PID")
+    except KeyError:
+        return None
+    if len(pid) <= 3:
+        return None
+    for cx in str(pid(3)).split("~"):
+        parts = cx.split("^")
+        if len(parts) >= 5 and parts[4] == "PI" and parts[0].strip():
+            return parts[0].strip()
+    return None

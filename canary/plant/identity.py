@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 # The INS matricule goes with a qualified identity only (FR Core fr-core-patient-ins, RNIV): a RECUP
 # identity has not been checked against an identity document yet.
@@ -66,6 +67,23 @@ def identity_evidence(record: Mapping[str, Any]) -> dict[str, str | None]:
             choices = ("CN", "CN", "CN", "PA")
         out["document"] = choices[(seed >> 16) % len(choices)]
     return out
+
+
+def status_updated(record: Mapping[str, Any]) -> datetime:
+    """When the identity's status was last set (FR Core ``lastUpdated`` of the reliability extension): the INSi
+    query day for an identity that came from INSi, else a day before the canary's creation; a working-hours
+    moment, Paris time. Derived from the record alone, like the rest of the evidence."""
+    seed = int.from_bytes(hashlib.sha256(f"status|{record.get('ipp')}|{record.get('nir')}".encode()).digest()[:8],
+                          "big")
+    insi = identity_evidence(record)["insi_date"]
+    if insi:
+        day = date.fromisoformat(insi)
+    else:
+        created = _created_on(record)
+        earliest = max(_born_on(record) or created, created - timedelta(days=900))
+        day = created - timedelta(days=seed % (max((created - earliest).days, 0) + 1))
+    moment = time(8 + (seed >> 8) % 9, (seed >> 16) % 60, (seed >> 24) % 60)
+    return datetime.combine(day, moment, ZoneInfo("Europe/Paris"))
 
 
 def _created_on(record: Mapping[str, Any]) -> date:

@@ -199,7 +199,15 @@ class MllpClient:
             raise self._link_failure(exc, "before the acknowledgement") from exc
         except (ValueError, hl7.ParseException, hl7.mllp.InvalidBlockError) as exc:
             raise MllpError(f"{self.where}: unreadable acknowledgement: {exc}", delivered_maybe=True) from exc
-        ack = read_ack(answer)
+        try:
+            ack = read_ack(answer)
+        except (IndexError, KeyError, ValueError, TypeError) as exc:
+            # The hl7 package fails inside its segment lookup on an empty segment (IndexError): an ACK we
+            # cannot read is an unknown outcome, never a crash of the run.
+            empty = any(not str(segment).strip() for segment in answer)
+            reason = "it holds an empty segment" if empty else f"{type(exc).__name__}: {exc}"
+            raise MllpError(f"{self.where}: unreadable acknowledgement ({reason}) / acquittement illisible",
+                            delivered_maybe=True) from exc
         if ack.control_id and ack.control_id != control_id:
             raise MllpError(f"{self.where}: acknowledgement for message {ack.control_id}, expected {control_id}",
                             delivered_maybe=True)

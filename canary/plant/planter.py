@@ -17,6 +17,7 @@ from canary.plant.channels import CHANNELS
 from canary.plant.channels.base import Target
 from canary.plant.locks import target_lock
 from canary.plant.reports import PlantReport, RetireReport
+from canary.plant.schedule import pending_canaries
 from canary.plant.targets import parse_target
 from canary.store.registry import get_canary, get_system, list_canaries
 
@@ -49,24 +50,31 @@ def plant(db: sqlite_utils.Database, system: str, url: str, **given: Any) -> Pla
     return plant_target(db, system, target, resolve_options(db, system, target, given))
 
 
-def plant_target(db: sqlite_utils.Database, system: str, target: Target, options: dict[str, Any]) -> PlantReport:
+def plant_target(db: sqlite_utils.Database, system: str, target: Target, options: dict[str, Any], *,
+                 only: list[str] | None = None) -> PlantReport:
+    """Plant the system's active canaries at ``target`` (``only``: just these, a trickle's due arrivals;
+    otherwise every canary but those a trickle will bring there later)."""
     # Options remembered from an older planting may miss what the channel requires now (MLLP: MSH-5/6).
     CHANNELS[target.channel].check_target(target, options)
     with target_lock(db, target.address):
-        return _plant_locked(db, system, target, options)
+        return _plant_locked(db, system, target, options, only)
 
 
-def _plant_locked(db: sqlite_utils.Database, system: str, target: Target, options: dict[str, Any]) -> PlantReport:
+def _plant_locked(db: sqlite_utils.Database, system: str, target: Target, options: dict[str, Any],
+                  only: list[str] | None) -> PlantReport:
     channel = CHANNELS[target.channel]
     system_row = get_system(db, system)
     canaries = list_canaries(db, system=system, include_retired=False)
     if not canaries:
         raise CanaryError(f"system {system!r} has no active canary; create some with 'canary seed'")
+    later = set() if only is not None else pending_canaries(db, system, target.address)
+    canaries = [c for c in canaries if (only is None or c["id"] in only) and c["id"] not in later]
     channel.check_environment(options)
     lifecycle.plan(db, system, [c["id"] for c in canaries], target.channel, target.address, options)
-    todo = lifecycle.rows_to_do(db, system, target.address)
+    todo = [row for row in lifecycle.rows_to_do(db, system, target.address)
+            if (only is None or row["canary_id"] in only) and row["canary_id"] not in later]
     report = PlantReport(system, target.channel, target.address, already=len(canaries) - len(todo),
-                         warnings=channel.warnings(options))
+                         warnings=channel.warnings(options), scheduled=len(later))
     todo = _refuse_tells(db, todo, report)
     if todo:
         channel.plant(db, system_row, target, options, todo, report)

@@ -17,6 +17,7 @@ class PlantReport:
     stopped: str | None = None
     warnings: list[str] = field(default_factory=list)
     forgotten: int = 0  # rows dropped: the target never took a canary (nothing to resume there)
+    scheduled: int = 0  # canaries left to a trickle that brings them to this target later (plant --over)
 
     @property
     def ok(self) -> bool:
@@ -26,7 +27,8 @@ class PlantReport:
         return {"system": self.system, "channel": self.channel, "target": self.target,
                 "planted": self.planted, "already": self.already,
                 "failed": [{"canary_id": c, "error": e} for c, e in self.failed], "stopped": self.stopped,
-                "warnings": self.warnings, "forgotten": self.forgotten}
+                "warnings": self.warnings, "forgotten": self.forgotten,
+                "scheduled": self.scheduled}
 
 
 @dataclass

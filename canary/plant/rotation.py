@@ -6,14 +6,20 @@ Dates stay: the old plantings keep ``planted_at`` and get ``retired_at``, and ea
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlite_utils
 
 from canary.errors import CanaryError
+from canary.plant.channels.base import Target
 from canary.plant.planter import plant_target, resolve_options, retire, select_for_retire
 from canary.plant.reports import PlantReport, RetireReport
+from canary.plant.schedule import running_trickles
 from canary.plant.targets import parse_target
+from canary.plant.trickle import TrickleReport, plan_arrivals, schedule_target
 from canary.store.registry import current_generation, get_system
 from canary.store.seeding import Generator, seed_system
 
@@ -27,6 +33,7 @@ class RotateReport:
     retired: RetireReport = field(default_factory=RetireReport)
     kept: list[str] = field(default_factory=list)  # targets where the previous generation stays (planting failed)
     resumed: bool = False  # an earlier rotation had stopped half-way: it was completed, nothing generated
+    trickles: list[TrickleReport] = field(default_factory=list)  # --over: the arrivals scheduled per target
 
     @property
     def ok(self) -> bool:
@@ -58,8 +65,14 @@ def unfinished_generation(db: sqlite_utils.Database, system: str, targets: list[
 
 
 def rotate(db: sqlite_utils.Database, system: str, count: int, generator: Generator, *, seed: int | None = None,
-           keep_previous: bool = False) -> RotateReport:
+           keep_previous: bool = False, over: timedelta | None = None) -> RotateReport:
+    """Plant a new generation wherever the system is planted, then retire the previous one. With ``over``,
+    the new generation trickles in (``canary serve`` plants it) and the previous one is retired at each
+    target once the new one is all there."""
     get_system(db, system)
+    if running_trickles(db, system):
+        raise CanaryError(f"a trickle of {system!r} is still under way (see 'canary plants --schedule'); rotate once "
+                          "it is complete / arrivée progressive en cours")
     targets = planted_targets(db, system)
     if not targets:
         raise CanaryError(f"nothing of system {system!r} is planted yet; run 'canary plant {system} --to URL' first")
@@ -67,6 +80,13 @@ def rotate(db: sqlite_utils.Database, system: str, count: int, generator: Genera
     # Options are checked before anything is generated: a bad stored target fails with nothing changed.
     plans = [(target, resolve_options(db, system, target, {})) for target in map(parse_target, targets)]
     unfinished = unfinished_generation(db, system, targets, latest)
+    if over is not None:
+        if unfinished:
+            raise CanaryError(f"generation {latest} of {system!r} is not planted everywhere: complete that rotation "
+                              "first ('canary rotate' without --over)")
+        # The arrivals must fit before anything is generated: a too short --over changes nothing.
+        plan_arrivals(db, system, count, over, start=datetime.now(UTC), rng=random.Random(0))
+        return _rotate_over(db, system, count, generator, seed, keep_previous, over, plans, latest)
     if unfinished:
         report = RotateReport(system, latest, unfinished, resumed=True)
     else:
@@ -87,4 +107,15 @@ def rotate(db: sqlite_utils.Database, system: str, count: int, generator: Genera
         report.retired.retired.extend(outcome.retired)
         report.retired.failed.extend(outcome.failed)
         report.retired.warnings.extend(outcome.warnings)
+    return report
+
+
+def _rotate_over(db: sqlite_utils.Database, system: str, count: int, generator: Generator, seed: int | None,
+                 keep_previous: bool, over: timedelta, plans: list[tuple[Target, dict[str, Any]]],
+                 latest: int) -> RotateReport:
+    canaries = seed_system(db, system, count, generator, seed=seed, generation=latest + 1)
+    report = RotateReport(system, latest + 1, [c["id"] for c in canaries])
+    for target, options in plans:
+        report.trickles.append(schedule_target(db, system, target, options, report.canaries, over,
+                                               retire_before=None if keep_previous else latest))
     return report

@@ -36,4 +36,46 @@ def _plantings(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = [("plant-001-plantings", _plantings)]
+def _schedule(db: sqlite_utils.Database) -> None:
+    # A trickle: canaries of one system given planned arrival times at one target (plant --over, rotate
+    # --over); `canary serve` plants each item when it is due. Items are claimed in a transaction, so a
+    # due item is planted by one runner once, and what was due while serve was down is planted at restart.
+    # plant_counters: per-target counters of the HL7 message control id (MSH-10) when it is a counter.
+    db.executescript(
+        """
+        CREATE TABLE plant_trickles (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            system TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            target TEXT NOT NULL,
+            options TEXT NOT NULL DEFAULT '{}',
+            over_seconds INTEGER NOT NULL,
+            retire_before INTEGER,
+            state TEXT NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'done')),
+            outcome TEXT,
+            created_at TEXT NOT NULL,
+            finished_at TEXT
+        );
+        CREATE INDEX plant_trickles_target ON plant_trickles(system, target, state);
+        CREATE TABLE plant_schedule (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            trickle_id INTEGER NOT NULL REFERENCES plant_trickles(id) ON DELETE CASCADE,
+            canary_id TEXT NOT NULL REFERENCES canaries(id) ON DELETE CASCADE,
+            due_at TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'scheduled'
+                CHECK (state IN ('scheduled', 'claimed', 'planted', 'failed', 'skipped')),
+            claimed_at TEXT,
+            done_at TEXT,
+            error TEXT,
+            UNIQUE (trickle_id, canary_id)
+        );
+        CREATE INDEX plant_schedule_due ON plant_schedule(state, due_at);
+        CREATE TABLE plant_counters (
+            name TEXT PRIMARY KEY,
+            value INTEGER NOT NULL
+        );
+        """
+    )
+
+
+MIGRATIONS = [("plant-001-plantings", _plantings), ("plant-002-schedule", _schedule)]

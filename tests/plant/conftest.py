@@ -36,6 +36,7 @@ def fast_peers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CANARY_PLANT_TIMEOUT", "2")
     monkeypatch.setenv("CANARY_PLANT_FHIR_BACKOFF", "0.01")
     monkeypatch.setenv("CANARY_PLANT_FHIR_RETRIES", "3")
+    monkeypatch.setenv("CANARY_PLANT_SEND_SPACING", "0")
 
 
 def closed_port() -> int:
@@ -52,8 +53,8 @@ RECEIVER = "app=DPI&facility=CHUX"
 @dataclass
 class MllpPeer:
     """Parses every message it receives and answers as ``decide(message)`` says: "AA", "AE", "AR",
-    "silent" (no answer), "close" (drop the connection without answering) or "reset" (drop it with a
-    TCP reset)."""
+    "silent" (no answer), "close" (drop the connection without answering), "reset" (drop it with a
+    TCP reset) or "empty-segment" (an AA whose ACK holds an empty segment between MSH and MSA)."""
 
     port: int = 0
     messages: list[hl7.Message] = field(default_factory=list)
@@ -61,6 +62,8 @@ class MllpPeer:
     error_text: str = "PID-7 date de naissance invalide"
     received: threading.Event = field(default_factory=threading.Event)
     scheme: str = "mllp"
+    # A receiver that allocates IPPs: an accepted message without one gets this one back in the ACK's PID-3.
+    allocate_ipp: Callable[[], str] | None = None
 
     @property
     def address(self) -> str:
@@ -90,7 +93,14 @@ class MllpPeer:
                     return
                 if verdict == "silent":
                     continue
+                if verdict == "empty-segment":
+                    control_id = str(message.segment("MSH")(10))
+                    writer.writemessage(hl7.parse(f"{message.create_ack('AA').segment('MSH')}\r\rMSA|AA|{control_id}"))
+                    await writer.drain()
+                    continue
                 ack = message.create_ack(verdict)
+                if verdict == "AA" and self.allocate_ipp is not None and "^PI" not in str(message.segment("PID")(3)):
+                    ack = hl7.parse(str(ack).rstrip("\r") + f"\rPID|1||{self.allocate_ipp()}^^^DPI^PI")
                 if verdict != "AA":
                     control_id = str(message.segment("MSH")(10))
                     ack = hl7.parse(f"{ack.segment('MSH')}\rMSA|{verdict}|{control_id}|{self.error_text}\r"
@@ -168,6 +178,9 @@ class FhirServer:
     deletes: list[str] = field(default_factory=list)
     # Answer 204 to DELETE and 200 to PUT but keep the resource unchanged: an engine that acknowledges and drops.
     ignore_writes: bool = False
+    user_agents: list[str] = field(default_factory=list)  # the User-Agent of every request
+    # A server that allocates IPPs: a Patient created without an identifier in this system gets one.
+    allocate_ipp_system: str | None = None
     port: int = 0
     scheme: str = "http"
     _ids: Any = field(default_factory=lambda: itertools.count(1))
@@ -184,6 +197,7 @@ class FhirServer:
 
         @app.before_request
         def auth():
+            self.user_agents.append(request.headers.get("User-Agent", ""))
             if self.token and request.headers.get("Authorization") != f"Bearer {self.token}":
                 return outcome(401, "missing or wrong bearer token", "login")
             if self.fail_next:
@@ -249,6 +263,12 @@ class FhirServer:
             assigned[entry["fullUrl"]] = key
             answers.append({"response": {"status": "201 Created", "location": f"{key}/_history/1"}})
             self.store[key] = {**resource, "id": key.split("/")[1]}
+            system = self.allocate_ipp_system
+            if (system and resource["resourceType"] == "Patient"
+                    and not any(i.get("system") == system for i in resource.get("identifier", []))):
+                self.store[key].setdefault("identifier", []).append(
+                    {"system": system, "value": f"77{key.split('/')[1].zfill(6)}",
+                     "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "PI"}]}})
         for key in assigned.values():
             _resolve(self.store.get(key), assigned)
         return {"resourceType": "Bundle", "type": "transaction-response", "entry": answers}

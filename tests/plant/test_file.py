@@ -41,9 +41,10 @@ def test_mediboard_csv_with_delimiter_and_encoding(db, add_hand_canaries, tmp_pa
     assert (first["prenom"], first["prenoms"]) == ("HELENE", "HELENE ZOE")
     assert first["naissance"] == record["birth_date"] and first["sexe"] == record["sex"].lower()
     assert first["civilite"] == "mme" and first["tel"] == "0612340000"
-    # Identity: the INS matricule with a qualified identity only, the status in its own column.
+    # Identity: the matricule filled as Mediboard fills it whatever the status (from ins_nir for an identity
+    # that came from INSi, else the social security number read from the carte Vitale), the status beside it.
     assert (first["matricule"], first["status"]) == (record["nir"], "QUAL")
-    assert (rows[2]["matricule"], rows[2]["status"]) == ("", "VALI")
+    assert (rows[2]["matricule"], rows[2]["status"]) == (canaries[2]["nir"], "VALI")
     # The GP is a reference to a CMedecin (by RPPS), never a name.
     assert first["medecin_traitant"] == "10003456789" and "GIRARD" not in text
     assert (first["lieu_naissance"], first["commune_naissance_insee"], first["pays_naissance_insee"]) == (
@@ -147,3 +148,19 @@ def test_a_fictitious_identity_is_never_planted(db, add_hand_canaries, tmp_path)
     report = plant(db, "billing", target.as_uri())
     assert report.planted == [canaries[1]["id"]] and "'FICT' would single the record out" in report.failed[0][1]
     assert [row["ipp"] for row in json.loads(target.read_text())] == [canaries[1]["ipp"]]
+
+
+def test_mediboard_matricule_for_every_identity_status(db, add_hand_canaries, tmp_path):
+    canaries = add_hand_canaries("billing", count=4, kind="billing")
+    for canary, status in zip(canaries, ("QUAL", "RECUP", "VALI", "PROV"), strict=True):
+        _edit(db, canary["id"], identity_status=status)
+    target = tmp_path / "patients.csv"
+    assert plant(db, "billing", target.as_uri(), mapping="mediboard").ok
+    rows = {row["_IPP"]: row for row in csv.DictReader(io.StringIO(target.read_text()), delimiter=";")}
+    assert {rows[c["ipp"]]["status"]: rows[c["ipp"]]["matricule"] for c in canaries} == {
+        "QUAL": canaries[0]["nir"], "RECUP": canaries[1]["nir"], "VALI": canaries[2]["nir"], "PROV": canaries[3]["nir"]}
+    # The default mapping's nir column is the INS: a qualified identity only.
+    default = tmp_path / "default.csv"
+    assert plant(db, "billing", default.as_uri()).ok
+    nirs = {row["ipp"]: row["nir"] for row in csv.DictReader(io.StringIO(default.read_text()), delimiter=";")}
+    assert [nirs[c["ipp"]] for c in canaries] == [canaries[0]["nir"], "", "", ""]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,20 +60,28 @@ def test_identity_evidence_in_the_reliability_sub_extensions():
     record = make_record(7, identity_status="QUAL", created_at="2026-03-01T10:00:00Z")
     extension = _extension(_patient(record), reliability["url"])
     subs = {e["url"]: e for e in extension["extension"]}
-    assert set(subs) == {"identityStatus", "methodCollection", "dateCollection", "validationMode"}
+    assert set(subs) == {"lastUpdated", "identityStatus", "methodCollection", "dateInterrogationINSi",
+                         "validationMode"}
+    # Every slice the extension has, under its current name; the ones it requires are there.
+    slices = {e["fixedUri"] for e in elements.values() if e["id"].endswith(".url")}
+    assert set(subs) <= slices
+    assert {e["sliceName"] for e in elements.values() if e.get("min", 0) >= 1} <= set(subs)
     for name in ("methodCollection", "validationMode"):
         assert elements[f"Extension.extension:{name}.url"]["fixedUri"] == name
         value_set = value_sets[elements[f"Extension.extension:{name}.value[x]"]["binding"]["valueSet"].split("|")[0]]
         coding = subs[name]["valueCoding"]
         assert coding["system"] == value_set["compose"]["include"][0]["system"] and coding["code"] in value_set["codes"]
     assert subs["methodCollection"]["valueCoding"]["code"] == "INSI"
-    assert "2021-01-01" <= subs["dateCollection"]["valueDate"] <= "2026-03-01"
+    assert "2021-01-01" <= subs["dateInterrogationINSi"]["valueDate"] <= "2026-03-01"
+    # lastUpdated is a dateTime with its Paris offset, not before the INSi query.
+    stamp = datetime.fromisoformat(subs["lastUpdated"]["valueDateTime"])
+    assert stamp.utcoffset() is not None and stamp.date().isoformat() >= subs["dateInterrogationINSi"]["valueDate"]
     # The same story as the HL7 ZFD segment (both read identity_evidence), and nothing claimed that did not happen.
     evidence = identity_evidence(record)
-    assert (subs["dateCollection"]["valueDate"], subs["validationMode"]["valueCoding"]["code"]) == (
+    assert (subs["dateInterrogationINSi"]["valueDate"], subs["validationMode"]["valueCoding"]["code"]) == (
         evidence["insi_date"], evidence["document"])
     provisional = _extension(_patient(make_record(7, identity_status="PROV")), reliability["url"])
-    assert {e["url"] for e in provisional["extension"]} == {"identityStatus", "methodCollection"}
+    assert {e["url"] for e in provisional["extension"]} == {"lastUpdated", "identityStatus", "methodCollection"}
 
 
 def test_ins_nir_slice_only_for_a_qualified_identity():
@@ -125,12 +133,34 @@ def test_names_and_places_in_one_casing():
     assert gp["address"][0]["city"] == "ECULLY"
 
 
-def test_coverage_carries_the_nir_only_with_the_ins_and_conditions_use_cim10_fr():
-    qualified = make_record(5, identity_status="QUAL")
-    [coverage] = _resources(qualified, "Coverage")
-    assert coverage["subscriberId"] == qualified["nir"]
+def test_every_coverage_has_its_subscriber_id_and_conditions_use_cim10_fr():
+    # AMO: the insured's social security number (what billing reads from the carte Vitale, whatever the INS
+    # status); the INS-NIR identifier of the Patient stays with a qualified identity only.
+    for status in ("QUAL", "VALI", "RECUP", "PROV"):
+        record = make_record(5, identity_status=status)
+        [coverage] = _resources(record, "Coverage")
+        assert coverage["subscriberId"] == record["nir"], status
+    css = make_record(6, coverage={"regime": "Régime général", "caisse": "CPAM du Rhône",
+                                   "amc": {"name": "Complémentaire santé solidaire", "member_number": None}})
+    assert [c["subscriberId"] for c in _resources(css, "Coverage")] == [css["nir"], css["nir"]]
+    mutual = make_record(6, coverage={"regime": "Régime général", "caisse": "CPAM du Rhône",
+                                      "amc": {"name": "Harmonie Mutuelle", "member_number": "778899"}})
+    assert [c["subscriberId"] for c in _resources(mutual, "Coverage")] == [mutual["nir"], "778899"]
     validated = make_record(5, identity_status="VALI")
-    [coverage] = _resources(validated, "Coverage")
-    assert "subscriberId" not in coverage
+    assert not [i for i in _patient(validated)["identifier"] if i["system"] == "urn:oid:1.2.250.1.213.1.4.8"]
     [condition] = _resources(validated, "Condition")
     assert condition["code"]["coding"][0]["system"] == "https://smt.esante.gouv.fr/terminologie-cim-10"
+
+
+def test_the_gp_has_one_national_id_under_the_ps_oid_in_hl7_and_fhir():
+    from canary.plant.hl7v2 import Peer, build_adt
+
+    record = make_record(4)
+    [gp] = _resources(record, "Practitioner")
+    fhir = {i["system"]: i["value"] for i in gp["identifier"]}
+    message = build_adt(record, "A28", Peer("GAM", "690000880", "DPI", "CHUX", "CHUX"), "1")
+    rol = next(s for s in message.split("\r") if s.startswith("ROL|"))
+    xcn = rol.split("|")[4].split("^")
+    assert xcn[8] == "ASIP-SANTE-PS&1.2.250.1.71.4.2.1&ISO" and xcn[12] == "RPPS"
+    # Under the PS OID the value is the IDNPS, '8' + RPPS, in both channels.
+    assert xcn[0] == fhir["urn:oid:1.2.250.1.71.4.2.1"] == "8" + record["gp"]["rpps"]

@@ -11,6 +11,7 @@ import hl7
 from canary.plant.countries import COUNTRIES
 from canary.plant.hl7v2 import Peer, build_adt, build_merge, escape, read_ack
 from canary.plant.identity import identity_evidence
+from tests.support.hl7_strict import strict_errors
 from tests.support.records import make_record
 
 PEER = Peer("GAM", "690000880", "EHR", "CHU", "CHUX&1.2.250.1.9&ISO")
@@ -87,13 +88,14 @@ def test_header_local_time_with_offset_and_fr_language():
     assert str(message.segment("PV1")(2)) == "N"
 
 
-def test_gp_in_rol_odrp_with_the_11_digit_rpps():
+def test_gp_in_rol_odrp_with_the_idnps():
     message = _parse(make_record(4))
     assert _segment(message, "PD1") == []
     rol = message.segment("ROL")
     assert (str(rol(1)), str(rol(2)), str(rol(3))) == ("1", "AD", "ODRP")
     xcn = rol(4)[0]
-    assert str(xcn[0]) == "10003456789" and len(str(xcn[0])) == 11
+    # The IDNPS under the PS OID: '8' + the 11-digit RPPS, as FHIR writes it (FR Core, ANS).
+    assert str(xcn[0]) == "810003456789" and len(str(xcn[0])) == 12
     assert (str(xcn[1]), str(xcn[2]), str(xcn[12])) == ("GIRARD", "ANNE", "RPPS")
     assert str(xcn[8]) == "ASIP-SANTE-PS&1.2.250.1.71.4.2.1&ISO"
     # Segment order of ADT_A05: PID, ROL, PV1, then the French Z segment.
@@ -119,11 +121,35 @@ def test_deactivating_a31_and_merge_a40():
     record = make_record(9, identity_status="QUAL")
     pid32 = _parse(record, "A31", deactivate=True).segment("PID")(32)
     assert [str(rep) for rep in pid32] == ["QUAL", "DESA"]
-    merge = hl7.parse(build_merge(record, "40009999", PEER, "MSG0002", now=WINTER))
+    survivor = make_record(10, identity_status="VALI", ipp="40009999")
+    merge = hl7.parse(build_merge(record, survivor, PEER, "MSG0002", now=WINTER))
     assert str(merge.segment("MSH")(9)) == "ADT^A40^ADT_A39"
-    assert str(merge.segment("PID")(3)[0][0]) == "40009999"
+    assert [str(s[0]) for s in merge] == ["MSH", "EVN", "PID", "MRG"]
+    # The PID is the surviving record's full identity (PID-5 is required in 2.5), MRG-1 the retired IPP.
+    pid = merge.segment("PID")
+    assert str(pid(3)[0][0]) == "40009999" and str(pid(5)[0][0]) == survivor["birth_name"]
+    assert str(pid(7)) == survivor["birth_date"].replace("-", "") and str(pid(32)) == "VALI"
     assert str(merge.segment("MRG")(1)[0][0]) == record["ipp"]
     assert str(merge.segment("MRG")(1)[0][3]) == "CHUX&1.2.250.1.9&ISO"
+
+
+def _every_message(record):
+    survivor = make_record(30, identity_status="QUAL", ipp="40009999")
+    yield "A28", build_adt(record, "A28", PEER, "1", now=WINTER)
+    if record["identity_status"] == "QUAL":  # without the IPP only the INS fills PID-3 (docs/plant.md, Limits)
+        yield "A28 without IPP", build_adt(record, "A28", PEER, "2", now=WINTER, with_ipp=False)
+    yield "A31", build_adt(record, "A31", PEER, "3", now=WINTER)
+    yield "A31 deactivating", build_adt(record, "A31", PEER, "4", now=WINTER, deactivate=True)
+    yield "A40", build_merge(record, survivor, PEER, "5", now=WINTER)
+
+
+def test_every_message_the_mllp_channel_sends_passes_hl7apy_strict_validation():
+    records = [make_record(i, identity_status=status) for i, status in enumerate(("QUAL", "RECUP", "VALI", "PROV"))]
+    records += [make_record(7, birth_place={"code": "99350", "name": "Maroc"}, phones=[], email=None, gp={}),
+                make_record(8, birth_date="2021-02-03", used_name="Martin-Hérault")]
+    refused = [(record["ipp"], kind, error) for record in records for kind, message in _every_message(record)
+               if (error := strict_errors(message))]
+    assert refused == []
 
 
 def test_no_phone_no_email_gives_empty_pid13():

@@ -134,6 +134,28 @@ def test_no_ack_is_an_error_and_the_retry_is_an_update(db, add_hand_canaries, ml
     assert mllp_peer.events() == ["A28", "A31", "A28"]
 
 
+def test_an_ack_with_an_empty_segment_is_one_error_line_and_the_next_run_completes(db, add_hand_canaries, mllp_peer,
+                                                                                  cli):
+    add_hand_canaries("ehr-a", count=3)
+    mllp_peer.decide = lambda message: "empty-segment" if len(mllp_peer.messages) == 2 else "AA"
+    result = cli("plant", "ehr-a", "--to", mllp_peer.url)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)
+    assert "unreadable acknowledgement" in result.output and "empty segment" in result.output
+    rows = list_plantings(db, system="ehr-a")
+    assert [r["state"] for r in rows] == ["planted", "failed", "planned"]
+    assert rows[1]["in_flight"] and "empty segment" in rows[1]["error"]
+    # Nothing lost: the next run sends the unanswered one as an update and plants the rest.
+    mllp_peer.decide = lambda message: "AA"
+    assert plant(db, "ehr-a", mllp_peer.url).ok
+    assert mllp_peer.events() == ["A28", "A28", "A31", "A28"]
+    # Retiring through the same receiver: the same clear error, the planting stays planted.
+    mllp_peer.decide = lambda message: "empty-segment"
+    result = cli("retire", "--system", "ehr-a")
+    assert result.exit_code == 1 and "Traceback" not in result.output and "empty segment" in result.output
+    assert {r["state"] for r in list_plantings(db, system="ehr-a")} == {"planted"}
+
+
 def test_peer_dropping_the_link_half_way_then_resume(db, add_hand_canaries, mllp_peer):
     add_hand_canaries("ehr-a", count=5)
     mllp_peer.decide = lambda message: "close" if len(mllp_peer.messages) == 3 else "AA"
@@ -206,12 +228,13 @@ def test_ipp_namespace_is_a_short_code(db, add_hand_canaries, mllp_peer, cli):
     add_hand_canaries("ehr-c", count=1)
     report = plant(db, "ehr-c", mllp_peer.url)
     assert report.ok and "IPP assigning authority not configured" in report.warnings[0]
-    assert str(mllp_peer.messages[1].segment("PID")(3)[0][3]) == "GAM&690000880&L"
+    # HD-2 only with an OID (HD-3 ISO): a FINESS is not an IPP domain's OID, so the namespace stands alone.
+    assert str(mllp_peer.messages[1].segment("PID")(3)[0][3]) == "GAM"
     assert "VILLEFRANCHE" not in str(mllp_peer.messages[1].segment("PID"))
     assert cli("config", "set", "plant.hl7.ipp_namespace", "chvf").exit_code == 0
     add_hand_canaries("ehr-c", count=1)
     assert plant(db, "ehr-c", mllp_peer.url).ok
-    assert str(mllp_peer.messages[2].segment("PID")(3)[0][3]) == "CHVF&690000880&L"
+    assert str(mllp_peer.messages[2].segment("PID")(3)[0][3]) == "CHVF"
     with pytest.raises(CanaryError, match="invalid ipp_namespace 'CH de Villefranche'"):
         plant(db, "ehr-c", mllp_peer.url, ipp_namespace="CH de Villefranche")
 

@@ -7,6 +7,9 @@ import pytest
 from canary.errors import CanaryError
 from canary.plant.lifecycle import list_plantings
 from canary.plant.planter import plant, retire, select_for_retire
+from canary.plant.rotation import rotate
+from tests.support.hl7_strict import strict_errors
+from tests.support.records import FixtureGenerator
 
 
 def _pam_identity_feed(message) -> str:
@@ -47,30 +50,72 @@ def test_mllp_retire_counts_only_an_aa_on_the_retire_message(db, add_hand_canari
     assert status == {canaries[0]["id"]: "retired", canaries[1]["id"]: "active"}
 
 
+def _strict_receiver(message) -> str:
+    """A strict PAM FR receiver: AA only to a message hl7apy's strict validation accepts, else AE."""
+    return "AA" if strict_errors(str(message)) is None else "AE"
+
+
 def test_a40_merge_refused_by_the_receiver_leaves_the_planting_planted(db, add_hand_canaries, mllp_peer, cli):
     canaries = add_hand_canaries("ehr-a", count=2)
+    add_hand_canaries("ehr-a", count=2, generation=2)
     mllp_peer.decide = _pam_identity_feed
-    assert plant(db, "ehr-a", mllp_peer.url + "&retire=a40-merge&merge_into=40999999").ok
-    result = cli("retire", "--system", "ehr-a")
+    assert plant(db, "ehr-a", mllp_peer.url + "&retire=a40-merge").ok
+    result = cli("retire", canaries[0]["id"])
     assert result.exit_code == 1 and "ADT^A40 (a40-merge) refused (AR)" in result.output
     assert set(_states(db).values()) == {"planted"}
     assert "A29" not in mllp_peer.events()
 
-    # A receiver that supports merges: the canary's record (MRG-1) goes into the designated one.
-    mllp_peer.decide = lambda message: "AA"
-    assert cli("retire", "--system", "ehr-a").exit_code == 0
+
+def test_rotation_against_a_strict_receiver_retires_each_identity_on_its_own(db, add_hand_canaries, mllp_peer):
+    canaries = add_hand_canaries("ehr-a", count=3)
+    mllp_peer.decide = _strict_receiver
+    assert plant(db, "ehr-a", mllp_peer.url).ok
+    report = rotate(db, "ehr-a", 3, FixtureGenerator())
+    assert report.ok, report
+    retiring = [m for m in mllp_peer.messages if str(m.segment("MSH")(9)(1)(2)) != "A28"]
+    assert [str(m.segment("MSH")(9)) for m in retiring] == ["ADT^A31^ADT_A05"] * 3
+    assert [str(m.segment("PID")(3)[0][0]) for m in retiring] == [c["ipp"] for c in canaries]
+    assert all([str(rep) for rep in m.segment("PID")(32)] == ["VALI", "DESA"] for m in retiring)
+    assert {r["generation"]: r["state"] for r in list_plantings(db)} == {1: "retired", 2: "planted"}
+
+
+def test_a40_merge_when_chosen_merges_each_canary_into_a_distinct_survivor(db, add_hand_canaries, mllp_peer):
+    canaries = add_hand_canaries("ehr-a", count=3)
+    mllp_peer.decide = _strict_receiver
+    assert plant(db, "ehr-a", mllp_peer.url + "&retire=a40-merge").ok
+    report = rotate(db, "ehr-a", 3, FixtureGenerator())
+    assert report.ok, report
     merges = [m for m in mllp_peer.messages if str(m.segment("MSH")(9)) == "ADT^A40^ADT_A39"]
-    assert [str(m.segment("MRG")(1)[0][0]) for m in merges[-2:]] == [c["ipp"] for c in canaries]
-    assert {str(m.segment("PID")(3)[0][0]) for m in merges} == {"40999999"}
-    assert set(_states(db).values()) == {"retired"}
+    assert [str(m.segment("MRG")(1)[0][0]) for m in merges] == [c["ipp"] for c in canaries]
+    survivors = [str(m.segment("PID")(3)[0][0]) for m in merges]
+    new_ipps = {r["external_id"] for r in list_plantings(db) if r["generation"] == 2}
+    assert len(set(survivors)) == 3 and set(survivors) == new_ipps
+    assert all(str(m.segment("PID")(5)) for m in merges)  # the survivor's full identity
+    assert {r["generation"]: r["state"] for r in list_plantings(db)} == {1: "retired", 2: "planted"}
+
+
+def test_a40_merge_without_a_survivor_left_deactivates_instead(db, add_hand_canaries, mllp_peer):
+    add_hand_canaries("ehr-a", count=2)
+    mllp_peer.decide = _strict_receiver
+    assert plant(db, "ehr-a", mllp_peer.url + "&retire=a40-merge").ok
+    report = retire(db, select_for_retire(db, system="ehr-a"))
+    assert len(report.retired) == 2 and not report.failed
+    assert mllp_peer.events() == ["A28", "A28", "A31", "A31"]
+    assert any("no distinct live canary" in w for w in report.warnings)
+
+
+def test_merge_into_one_record_is_refused(db, add_hand_canaries, mllp_peer, cli):
+    add_hand_canaries("ehr-a", count=1)
+    result = cli("plant", "ehr-a", "--to", mllp_peer.url + "&retire=a40-merge&merge_into=40999999")
+    assert result.exit_code == 1 and "merge_into" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert list_plantings(db) == [] and mllp_peer.messages == []
 
 
 def test_retire_options_are_checked_before_planting(db, add_hand_canaries, mllp_peer, fhir_server, cli):
     add_hand_canaries("ehr-a", count=1)
     with pytest.raises(CanaryError, match="invalid retire 'a29'.*a31-inactive, a40-merge"):
         plant(db, "ehr-a", mllp_peer.url + "&retire=a29")
-    with pytest.raises(CanaryError, match="merge_into"):
-        plant(db, "ehr-a", mllp_peer.url, retire="a40-merge")
     with pytest.raises(CanaryError, match="invalid retire 'a31-inactive' for fhir"):
         plant(db, "ehr-a", fhir_server.url, retire="a31-inactive")
     result = cli("plant", "ehr-a", "--to", mllp_peer.url, "--retire", "delete")

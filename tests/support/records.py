@@ -41,3 +41,15 @@ def make_record(i: int, **overrides: Any) -> dict[str, Any]:
 def _nir(sex: str, year: int, month: int, place: str, order: int) -> str:
     body = f"{1 if sex == 'M' else 2}{year % 100:02d}{month:02d}{place}{order:03d}"
     return body + f"{97 - int(body) % 97:02d}"
+
+
+class FixtureGenerator:
+    """Fills the seeding protocol (``canary.store.seeding``) with fixture-shaped records numbered from
+    ``start``, far from the hand canaries' numbers."""
+
+    def __init__(self, start: int = 500) -> None:
+        self.next = start
+
+    def generate(self, rng: Any, *, today: Any, taken: Any) -> dict[str, Any]:
+        self.next += 1
+        return make_record(self.next)

@@ -211,3 +211,17 @@ def test_a_prescription_is_never_signed_by_the_treating_physician(cli, canaries,
     assert "Ordonnance de sortie" in text and "Médecin traitant" in text
     assert f"RPPS {gp['rpps']}" not in text
     assert gp["family_name"] not in reader.metadata["/Author"]
+
+
+@pytest.mark.parametrize("kind", ["compte-rendu", "ordonnance"])
+def test_xlsx_dimension_is_the_range_of_its_cells(cli, canaries, tmp_path, kind):
+    data = _write(cli, canaries[0], tmp_path, "xlsx", kind)
+    sheet = _ooxml_parts(data)["xl/worksheets/sheet1.xml"].decode()
+    [dimension] = re.findall(r'<dimension ref="([^"]+)"/>', sheet)
+    cells = re.findall(r'<c r="([A-Z]+)(\d+)"', sheet)
+    rows, columns = [int(r) for _, r in cells], [c for c, _ in cells]
+    assert dimension == f"{min(columns)}{min(rows)}:{max(columns)}{max(rows)}"
+    # openpyxl's read-only mode trusts the dimension: it must agree with what is there.
+    sheet = openpyxl.load_workbook(io.BytesIO(data), read_only=True).active
+    assert sheet.calculate_dimension() == dimension
+    assert sheet.max_row == max(rows) and sheet.max_column == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import socket
 
+import pytest
 import requests
 
 from canary.store.events import list_events
@@ -130,3 +131,41 @@ def test_document_pictures_keep_the_network_range_classes(start_listeners, canar
                  headers={"User-Agent": "Mozilla/4.0 (compatible; ms-office; MSOffice 16)"})
     [event] = list_events(db, channel="http")
     assert event["severity"] == "low" and event["details"]["noise"] == "scanner-network:127.0.0.0/8"
+
+
+SANDBOXES = [
+    ("/mon-espace/documents/{token}/entete.gif", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Mimecast Sandbox", {},
+     "Sandbox"),
+    ("/mon-espace/documents/{token}", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "HeadlessChrome/120.0.0.0 Safari/537.36", {}, "HeadlessChrome"),
+    ("/mon-espace/documents/{token}/entete.gif", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like "
+     "Gecko) HeadlessChrome/120.0.0.0 Safari/537.36", {}, "HeadlessChrome"),
+    ("/mon-espace/documents/{token}/entete.gif", "Python-urllib/3.11", {}, "Python-urllib"),
+    # A headless Chrome that hides it in its user agent still names itself in its client hints.
+    ("/mon-espace/documents/{token}/entete.gif", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/130.0 Safari/537.36",
+     {"Sec-CH-UA": '"HeadlessChrome";v="130", "Chromium";v="130"'}, "HeadlessChrome"),
+]
+
+
+@pytest.mark.parametrize(("path", "agent", "headers", "fragment"), SANDBOXES)
+def test_headless_and_sandbox_fetchers_are_noise_explained_on_the_event(start_listeners, canaries, db, path, agent,
+                                                                       headers, fragment):
+    listeners = start_listeners()
+    requests.get(_url(listeners, path.format(token=canaries[0]["token"])), timeout=5,
+                 headers={"User-Agent": agent, **headers})
+    [event] = list_events(db, channel="http")
+    assert event["severity"] == "low"
+    assert event["details"]["noise"] == f"automated-fetcher:{fragment.lower()}"
+    assert fragment in event["details"]["noise_explained"]
+    assert "tripwire.automated_are_noise" in event["details"]["noise_explained"]
+
+
+def test_automated_fetchers_graded_high_when_the_setting_says_so(start_listeners, canaries, db):
+    from canary.settings import set_setting
+
+    set_setting(db, "tripwire.automated_are_noise", "false")
+    listeners = start_listeners()
+    requests.get(_url(listeners, f"/mon-espace/documents/{canaries[0]['token']}/entete.gif"), timeout=5,
+                 headers={"User-Agent": "Python-urllib/3.11"})
+    [event] = list_events(db, channel="http")
+    assert event["severity"] == "high" and "noise" not in event["details"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, urlunsplit
 
@@ -22,9 +22,13 @@ from canary.plant.channels.base import (
     retire_strategy,
     url_host,
 )
+from canary.plant.markers import add_marker
 from canary.plant.reports import PlantReport, RetireReport
-from canary.settings import get_float, get_int
+from canary.plant.timing import document_moment
+from canary.plant.transport import Pacer
+from canary.settings import get_float, get_int, get_str
 from canary.store.registry import get_canary
+from canary.timezones import parse_iso
 
 if TYPE_CHECKING:
     from canary.plant.fhir_bundle import Establishment
@@ -34,7 +38,10 @@ if TYPE_CHECKING:
 # the console and 'canary lint' read this channel's options without loading them.
 
 NAME = "fhir"
-OPTIONS: dict[str, Any] = {"token_env": None, "insecure": False, "ipp_oid": None, "ipp_system": None, "retire": None}
+# ipp_by "receiver": the Patient goes without an IPP, the server allocates one (read back and recorded).
+OPTIONS: dict[str, Any] = {"token_env": None, "insecure": False, "ipp_oid": None, "ipp_system": None, "retire": None,
+                           "ipp_by": None}
+IPP_BY = ("canary", "receiver")
 # DELETE of every resource, or the Patient updated to active=false (read back either way).
 RETIRE_STRATEGIES = ("delete", "inactive")
 
@@ -49,6 +56,9 @@ def parse_target(url: str, parts: SplitResult, port: int | None, query: dict[str
 
 def check_options(db: sqlite_utils.Database, target: Target, options: dict[str, Any]) -> None:
     check_retire_option(CHANNEL, options)
+    value = options.get("ipp_by")
+    if value is not None and value not in IPP_BY:
+        raise CanaryError(f"invalid ipp_by {value!r}; expected one of {', '.join(IPP_BY)}")
 
 
 def check_token(options: dict[str, Any]) -> None:
@@ -86,23 +96,39 @@ def _client(db: sqlite_utils.Database, target: Target, options: dict[str, Any]) 
     return FhirClient(target.address, token=token, verify=not options.get("insecure"),
                       timeout=get_float(db, "plant.timeout"),
                       retries=get_int(db, "plant.fhir.retries"),
-                      backoff=get_float(db, "plant.fhir.backoff"))
+                      backoff=get_float(db, "plant.fhir.backoff"),
+                      user_agent=get_str(db, "plant.fhir.user_agent") or None)
 
 
 def plant(db: sqlite_utils.Database, system_row: Row, target: Target, options: dict[str, Any], todo: list[Row],
           report: PlantReport) -> None:
-    from canary.plant.fhir_bundle import build_bundle
+    from canary.plant.fhir_bundle import build_bundle, instant
     from canary.plant.fhir_client import FhirError, response_locations
 
     site = _establishment(system_row, options)
     client = _client(db, target, options)
+    pacer = Pacer.from_settings(db)
+    by_receiver = options.get("ipp_by") == "receiver"
+    max_age = get_float(db, "plant.fhir.document_age_days")
     try:
         for row in todo:
             record = get_canary(db, row["canary_id"])
             # An earlier attempt without an answer may have been applied: keep saying so until one succeeds.
             earlier = bool(row["in_flight"])
+            if earlier and by_receiver:
+                # No IPP to make the create conditional on: sending again could make a second Patient.
+                error = ("an earlier transaction had no answer and the server allocates the IPP: check the server "
+                         "for this patient by hand / vérifier à la main")
+                lifecycle.mark_failed(db, row["id"], error, delivered_maybe=True)
+                report.failed.append((row["canary_id"], error))
+                continue
+            moment = pacer.wait()
+            # The consultation letter was written some time before the patient reached this system, each
+            # canary at its own moment (never the seed's second for all of them).
+            written = document_moment(row["canary_id"], _planned(row), max_age_days=max_age)
             try:
-                bundle = build_bundle(record, site, today=date.today(), created=record.get("created_at"))
+                bundle = build_bundle(record, site, today=date.today(), created=instant(written),
+                                      sent_at=moment, with_ipp=not by_receiver)
             except CanaryError as exc:
                 lifecycle.mark_failed(db, row["id"], str(exc), delivered_maybe=earlier)
                 report.failed.append((row["canary_id"], str(exc)))
@@ -132,8 +158,33 @@ def plant(db: sqlite_utils.Database, system_row: Row, target: Target, options: d
                 continue
             lifecycle.mark_planted(db, row["id"], patient, created)
             report.planted.append(row["canary_id"])
+            if by_receiver:
+                _record_assigned_ipp(db, client, site, row["canary_id"], patient, report)
     finally:
         client.close()
+
+
+def _record_assigned_ipp(db: sqlite_utils.Database, client: FhirClient, site: Establishment, canary_id: str,
+                         patient: str, report: PlantReport) -> None:
+    """Read the Patient back and record the IPP the server allocated as a marker of the canary."""
+    from canary.plant.fhir_bundle import assigned_ipp
+    from canary.plant.fhir_client import FhirError
+
+    try:
+        resource = client.read(patient)
+    except FhirError as exc:
+        report.warnings.append(f"{canary_id}: {patient} could not be read back for its IPP: {exc}")
+        return
+    ipp = assigned_ipp(resource or {}, site)
+    if ipp is None:
+        report.warnings.append(f"{canary_id}: the server allocated no IPP to {patient} (no identifier in "
+                               f"{site.ipp_system} or of type PI)")
+        return
+    add_marker(db, canary_id, "ipp", ipp, report)
+
+
+def _planned(row: Row) -> datetime:
+    return parse_iso(row.get("planned_at")) or datetime.now(UTC)
 
 
 def retire(db: sqlite_utils.Database, target: Target, options: dict[str, Any], live: list[Row],

@@ -20,7 +20,9 @@ from canary.plant.channels.base import (
     retire_strategy,
     url_host,
 )
+from canary.plant.markers import add_marker
 from canary.plant.reports import PlantReport, RetireReport
+from canary.plant.transport import Pacer, next_control_id
 from canary.settings import get_float, get_str
 from canary.store.registry import get_canary, get_system
 
@@ -39,8 +41,12 @@ OPTIONS: dict[str, Any] = {
     "retire": None, "merge_into": None,
     # mllps:// only: paths and a name, never key material (settings plant.mllp.tls_* otherwise).
     "tls_ca": None, "tls_cert": None, "tls_key": None, "tls_server_name": None,
+    # "receiver": the A28 carries no IPP; the receiver allocates one and returns it in its ACK (PID-3).
+    "ipp_by": None,
 }
-# A31 marking the identity deactivated (PID-32 DESA), or an A40 merge into a designated record.
+IPP_BY = ("canary", "receiver")
+# A31 marking the identity deactivated (PID-32 DESA, table 0445 of PAM FR), or, when chosen, an A40 merging
+# each retired canary into a distinct live canary of the same target (never many identities into one chart).
 # ADT^A29 is not part of the IHE PAM identity feed: receivers refuse it or drop it.
 RETIRE_STRATEGIES = ("a31-inactive", "a40-merge")
 TLS_OPTIONS = ("tls_ca", "tls_cert", "tls_key", "tls_server_name")
@@ -68,6 +74,13 @@ def check_options(db: sqlite_utils.Database, target: Target, options: dict[str, 
         raise CanaryError(f"invalid ipp_namespace {namespace!r}: a short code of letters, digits, '_', '-' or "
                           "'.' (at most 20), e.g. CHUX")
     _check_retire_options(options)
+    check_ipp_by(options)
+
+
+def check_ipp_by(options: dict[str, Any]) -> None:
+    value = options.get("ipp_by")
+    if value is not None and value not in IPP_BY:
+        raise CanaryError(f"invalid ipp_by {value!r}; expected one of {', '.join(IPP_BY)}")
 
 
 def check_receiver(target: Target, options: dict[str, Any]) -> None:
@@ -81,9 +94,10 @@ def check_receiver(target: Target, options: dict[str, Any]) -> None:
 
 def _check_retire_options(options: dict[str, Any]) -> None:
     check_retire_option(CHANNEL, options)
-    if options.get("retire") == "a40-merge" and not (options.get("merge_into") or "").strip():
-        raise CanaryError("retire=a40-merge needs merge_into=IPP (--merge-into): the receiver's record the canary "
-                          "is merged into")
+    if (options.get("merge_into") or "").strip():
+        raise CanaryError("merge_into is refused: merging every retired canary into one record makes one chart "
+                          "holding many identities; retire=a40-merge merges each into a distinct live canary of the "
+                          "target / fusion dans un seul dossier refusée")
 
 
 def _check_tls_options(db: sqlite_utils.Database, target: Target, options: dict[str, Any]) -> None:
@@ -138,13 +152,9 @@ def _peer(db: sqlite_utils.Database, system_row: Row, options: dict[str, Any]) -
     # A short code, as real feeds write it: the target's, else the setting, else the sending application.
     namespace = (options.get("ipp_namespace") or get_str(db, "plant.hl7.ipp_namespace")
                  or get_str(db, "plant.hl7.sending_application")).upper()
-    # The establishment assigns the IPP: its OID when given, else its FINESS (a local scheme, type L).
-    if options.get("ipp_oid"):
-        authority = hd(namespace, options["ipp_oid"], "ISO")
-    elif system_row.get("finess"):
-        authority = hd(namespace, system_row["finess"], "L")
-    else:
-        authority = hd(namespace)
+    # The establishment assigns the IPP: its OID when given (HD-2 valued means HD-3 ISO), else the namespace
+    # alone. A FINESS is not the IPP domain's OID, so it never fills HD-2.
+    authority = hd(namespace, options["ipp_oid"], "ISO") if options.get("ipp_oid") else hd(namespace)
     facility = get_str(db, "plant.hl7.sending_facility") or system_row.get("finess") \
         or system_row.get("establishment") or ""
     return Peer(get_str(db, "plant.hl7.sending_application"), facility, options.get("app") or "",
@@ -160,12 +170,12 @@ def _client(db: sqlite_utils.Database, target: Target, options: dict[str, Any]) 
 
 def plant(db: sqlite_utils.Database, system_row: Row, target: Target, options: dict[str, Any], todo: list[Row],
           report: PlantReport) -> None:
-    import hl7
-
     from canary.plant.hl7v2 import build_adt
     from canary.plant.mllp import MllpError
 
     peer = _peer(db, system_row, options)
+    pacer = Pacer.from_settings(db)
+    by_receiver = options.get("ipp_by") == "receiver"
     link = _client(db, target, options)
     try:
         link.connect()
@@ -179,9 +189,19 @@ def plant(db: sqlite_utils.Database, system_row: Row, target: Target, options: d
             record = get_canary(db, row["canary_id"])
             # A message whose outcome we never learnt may already be stored: update rather than create again.
             earlier = bool(row["in_flight"])
+            if earlier and by_receiver:
+                # The receiver may have allocated an IPP we never learnt: another A28 would create a second
+                # record, an A31 cannot name the first. Someone has to look.
+                error = ("an earlier ADT^A28 had no answer and the receiver allocates the IPP: check the receiver "
+                         "for this patient by hand / vérifier à la main")
+                lifecycle.mark_failed(db, row["id"], error, delivered_maybe=True)
+                report.failed.append((row["canary_id"], error))
+                continue
             event = "A31" if earlier else "A28"
-            control_id = hl7.generate_message_control_id()
-            message = build_adt(record, event, peer, control_id, charset=options["encoding"])
+            moment = pacer.wait()
+            control_id = next_control_id(db, target.address, now=moment)
+            message = build_adt(record, event, peer, control_id, charset=options["encoding"], now=moment,
+                                with_ipp=not by_receiver)
             try:
                 message.encode(options["encoding"])
             except UnicodeEncodeError as exc:
@@ -203,7 +223,17 @@ def plant(db: sqlite_utils.Database, system_row: Row, target: Target, options: d
                 report.failed.append((row["canary_id"], str(exc)))
                 report.stopped = str(exc)
                 return
-            if ack.accepted:
+            if ack.accepted and by_receiver:
+                if not ack.assigned_ipp:
+                    error = "the receiver accepted the ADT^A28 but returned no IPP in its ACK (PID-3, type PI)"
+                    lifecycle.mark_failed(db, row["id"], error, delivered_maybe=True)
+                    report.failed.append((row["canary_id"], error))
+                    continue
+                # The IPP the host allocated is what a thief sees: it names the canary as its own one does.
+                lifecycle.mark_planted(db, row["id"], ack.assigned_ipp)
+                add_marker(db, row["canary_id"], "ipp", ack.assigned_ipp, report)
+                report.planted.append(row["canary_id"])
+            elif ack.accepted:
                 lifecycle.mark_planted(db, row["id"], record["ipp"])
                 report.planted.append(row["canary_id"])
             else:
@@ -217,34 +247,58 @@ def plant(db: sqlite_utils.Database, system_row: Row, target: Target, options: d
 def retire(db: sqlite_utils.Database, target: Target, options: dict[str, Any], live: list[Row],
            report: RetireReport) -> None:
     """Retire with what the PAM identity feed carries; only the receiver's AA on that message counts."""
-    import hl7
-
     from canary.plant.hl7v2 import build_adt, build_merge
 
     check_receiver(target, options)
     strategy = retire_strategy(db, CHANNEL, options)
-    _check_retire_options(options | {"retire": strategy})
+    _check_retire_options(options | {"retire": strategy, "merge_into": None})
     system_row = get_system(db, live[0]["system"])
     peer = _peer(db, system_row, options)
+    pacer = Pacer.from_settings(db)
+    survivors = _survivors(db, target, live) if strategy == "a40-merge" else []
+    if strategy == "a40-merge" and len(survivors) < len(live):
+        report.warnings.append(f"{target.address}: no distinct live canary left to merge "
+                               f"{len(live) - len(survivors)} retired canaries into: they are deactivated (ADT^A31) "
+                               "instead / pas de dossier survivant distinct, identité désactivée")
     with _client(db, target, options) as link:
-        for row in live:
-            record = get_canary(db, row["canary_id"])
-            control_id = hl7.generate_message_control_id()
-            if strategy == "a40-merge":
-                event = "A40"
-                message = build_merge(record, options["merge_into"].strip(), peer, control_id,
-                                      charset=options["encoding"])
+        for index, row in enumerate(live):
+            record = _as_planted(db, row)
+            moment = pacer.wait()
+            control_id = next_control_id(db, target.address, now=moment)
+            if index < len(survivors):
+                event, how = "A40", "a40-merge"
+                message = build_merge(record, _as_planted(db, survivors[index]), peer, control_id,
+                                      charset=options["encoding"], now=moment)
             else:
-                event = "A31"
-                message = build_adt(record, "A31", peer, control_id, charset=options["encoding"], deactivate=True)
+                event, how = "A31", "a31-inactive"
+                message = build_adt(record, "A31", peer, control_id, charset=options["encoding"], deactivate=True,
+                                    now=moment)
             ack = link.send(message, control_id)
             if ack.accepted:
                 lifecycle.mark_retired(db, [row["id"]])
                 report.retired.append(row["id"])
             else:
-                error = f"ADT^{event} ({strategy}) refused ({ack.code}): {ack.text or 'no reason given'}"
+                error = f"ADT^{event} ({how}) refused ({ack.code}): {ack.text or 'no reason given'}"
                 lifecycle.record_retire_error(db, [row["id"]], error)
                 report.failed.append((row["id"], error))
+
+
+def _as_planted(db: sqlite_utils.Database, row: Row) -> dict[str, Any]:
+    """The canary's record under the IPP the receiver knows it by (its own, or the one the receiver allocated)."""
+    record: dict[str, Any] = dict(get_canary(db, row["canary_id"]))
+    if row["options"].get("ipp_by") == "receiver" and row.get("external_id"):
+        record["ipp"] = row["external_id"]
+    return record
+
+
+def _survivors(db: sqlite_utils.Database, target: Target, live: list[Row]) -> list[Row]:
+    """Distinct records to merge the retiring canaries into: canaries planted at the same target and staying
+    there, newest generation first, one survivor per retired canary."""
+    leaving = {row["id"] for row in live}
+    staying = [r for r in lifecycle.list_plantings(db, target=target.address, states=("planted",))
+               if r["id"] not in leaving and r.get("external_id")]
+    staying.sort(key=lambda r: (-r["generation"], r["id"]))
+    return staying[:len(live)]
 
 
 CHANNEL = Channel(name=NAME, schemes=("mllp", "mllps"), options=OPTIONS, retire_strategies=RETIRE_STRATEGIES,

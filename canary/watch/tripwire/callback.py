@@ -172,6 +172,7 @@ def _http_hit(received: str, config: CallbackConfig) -> Hit:
         "path": request.full_path.rstrip("?")[:_MAX_TEXT],
         "host": (request.host or "")[:255],
         "user_agent": (agent or "")[:_MAX_TEXT] or None,
+        "client_hints": (request.headers.get("Sec-CH-UA") or "")[:_MAX_TEXT] or None,
         "referer": (request.headers.get("Referer") or "")[:_MAX_TEXT] or None,
         "peer": request.environ.get("REMOTE_ADDR"),
         "path_kind": path_kind(request.path),
@@ -180,7 +181,8 @@ def _http_hit(received: str, config: CallbackConfig) -> Hit:
     if ip != details["peer"]:
         details["forwarded_for"] = (request.headers.get("X-Forwarded-For") or "")[:_MAX_TEXT]
     return Hit(channel="http", source=ip, source_ip=ip, user_agent=agent, time=received, noise_hint=hint,
-               path_kind=details["path_kind"], details={k: v for k, v in details.items() if v is not None})
+               path_kind=details["path_kind"], client_hints=details["client_hints"],
+               details={k: v for k, v in details.items() if v is not None})
 
 
 def _answer(path: str, status: int = 200) -> Response:

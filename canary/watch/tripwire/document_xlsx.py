@@ -17,6 +17,8 @@ from xml.sax.saxutils import escape, quoteattr
 from canary.watch.tripwire.document_meta import DocumentMeta, core_xml, excel_app_xml, render_thumbnail
 from canary.watch.tripwire.documents import document_lines
 
+# Rows 1 to 3 hold the logos (drawing anchors, no cells): the text starts on row 4.
+FIRST_ROW = 4
 _XML = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\r\n'
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -74,11 +76,11 @@ def _rows(content: dict[str, Any]) -> list[tuple[list[str], bool]]:
 def _sheet_xml(rows: list[tuple[list[str], bool]], strings: list[str]) -> bytes:
     # Two picture rows on top leave room for the logos, as letterhead extracts do.
     out = [f'{_XML}<worksheet xmlns="{_MAIN}" xmlns:r="{_REL}">'
-           '<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr><dimension ref="A1:B{len(rows) + 3}"/>'
+           f'<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr><dimension ref="{_dimension(rows)}"/>'
            '<sheetViews><sheetView workbookViewId="0" tabSelected="1"/></sheetViews>'
            '<sheetFormatPr defaultRowHeight="15"/><cols><col min="1" max="1" width="26" customWidth="1"/>'
            '<col min="2" max="2" width="90" customWidth="1"/></cols><sheetData>']
-    for number, (cells, bold) in enumerate(rows, 4):
+    for number, (cells, bold) in enumerate(rows, FIRST_ROW):
         out.append(f'<row r="{number}">')
         for column, text in zip("AB", cells, strict=False):
             if text not in strings:
@@ -90,6 +92,13 @@ def _sheet_xml(rows: list[tuple[list[str], bool]], strings: list[str]) -> bytes:
                '<pageSetup paperSize="9" orientation="portrait" fitToWidth="1" fitToHeight="0"/>'
                '<drawing r:id="rId1"/></worksheet>')
     return "".join(out).encode()
+
+
+def _dimension(rows: list[tuple[list[str], bool]]) -> str:
+    """The used range as Excel writes it: from the first to the last cell written (rows start at FIRST_ROW)."""
+    numbers = [number for number, (cells, _) in enumerate(rows, FIRST_ROW) if cells]
+    width = max(len(cells) for cells, _ in rows)
+    return f"A{numbers[0]}:{'AB'[width - 1]}{numbers[-1]}"
 
 
 def _drawing_xml(pictures: list[str]) -> bytes:

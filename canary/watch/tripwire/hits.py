@@ -12,7 +12,7 @@ import sqlite_utils
 from canary.store.events import record_event, utcnow
 from canary.store.registry import find_by_marker
 from canary.watch.tripwire.ignore import matching_rule
-from canary.watch.tripwire.noise import NoisePolicy, noise_reason
+from canary.watch.tripwire.noise import NoisePolicy, explain, noise_reason
 
 # Tokens are the first 20 characters of a lower-case base32 HMAC (canary.store.seeding.derive_token).
 _TOKEN = re.compile(r"(?<![a-z0-9])[a-z2-7]{20}(?![a-z0-9])")
@@ -32,6 +32,7 @@ class Hit:
     dedup_key: str | None = None
     noise_hint: str | None = None
     path_kind: str | None = None  # HTTP: pages.path_kind of the request path
+    client_hints: str | None = None  # HTTP: the Sec-CH-UA header (a headless Chrome names itself there)
 
 
 def token_candidates(*texts: str | None) -> list[str]:
@@ -79,9 +80,10 @@ def record_hit(db: sqlite_utils.Database, hit: Hit, canary_id: str, policy: Nois
     severity = "high"
     noise = noise_reason(db, policy, channel=hit.channel, canary_id=canary_id, source_ip=hit.source_ip,
                          user_agent=hit.user_agent, hint=hit.noise_hint, time=hit.time,
-                         path_kind=hit.path_kind)
+                         path_kind=hit.path_kind, client_hints=hit.client_hints)
     if noise:
         details["noise"] = noise
+        details["noise_explained"] = explain(noise)
         severity = "low"
     rule = matching_rule(db, system=system, source_ip=hit.source_ip, user_agent=hit.user_agent)
     if rule:

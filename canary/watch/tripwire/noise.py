@@ -10,7 +10,7 @@ from typing import Any
 import sqlite_utils
 
 from canary.errors import CanaryError
-from canary.settings import get_int, get_list
+from canary.settings import get_bool, get_int, get_list
 from canary.watch.tripwire.pages import DOCUMENT_PICTURE
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -19,6 +19,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 @dataclass(frozen=True)
 class NoisePolicy:
     scanner_user_agents: tuple[str, ...] = ()
+    automated_user_agents: tuple[str, ...] = ()
     scanner_networks: tuple[Network, ...] = ()
     dns_echo_seconds: int = 24 * 3600
     dns_burst_seconds: int = 10
@@ -27,6 +28,8 @@ class NoisePolicy:
     def from_settings(cls, db: sqlite_utils.Database) -> NoisePolicy:
         return cls(
             scanner_user_agents=tuple(s.lower() for s in get_list(db, "tripwire.scanner_user_agents") if s),
+            automated_user_agents=tuple(s.lower() for s in get_list(db, "tripwire.automated_user_agents") if s)
+            if get_bool(db, "tripwire.automated_are_noise") else (),
             scanner_networks=networks_setting(db, "tripwire.scanner_networks"),
             dns_echo_seconds=get_int(db, "tripwire.dns_echo_hours") * 3600,
             dns_burst_seconds=get_int(db, "tripwire.dns_burst_seconds"),
@@ -56,16 +59,21 @@ def parse_ip(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address 
 
 def noise_reason(db: sqlite_utils.Database, policy: NoisePolicy, *, channel: str, canary_id: str,
                  source_ip: str | None, user_agent: str | None, hint: str | None, time: str,
-                 path_kind: str | None = None) -> str | None:
+                 path_kind: str | None = None, client_hints: str | None = None) -> str | None:
     """Why this hit looks automated (a short tag stored in details.noise), or None for a real use.
 
     A document picture is fetched only by a program opening the document, and Word's own user agent
-    (``ms-office``) is also a previewer's: user-agent classes never apply to those paths. Network
-    ranges still do (a mail gateway's sandbox opening attachments).
+    (``ms-office``) is also a previewer's: previewer user agents never apply to those paths. Headless
+    browsers, sandboxes and HTTP libraries do, on every path (a sandbox detonating an attachment fetches
+    its pictures), and so do network ranges (a mail gateway's sandbox opening attachments).
     """
     if hint:
         return hint
     agent = (user_agent or "").lower()
+    hints = (client_hints or "").lower()
+    for fragment in policy.automated_user_agents:
+        if fragment in agent or fragment in hints:
+            return f"automated-fetcher:{fragment}"
     if agent and path_kind != DOCUMENT_PICTURE:
         for fragment in policy.scanner_user_agents:
             if fragment in agent:
@@ -113,3 +121,35 @@ def _parse_time(text: str) -> datetime:
 
 def _format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_EXPLANATIONS = {
+    "automated-fetcher": "a headless browser, a sandbox or an HTTP library fetched it ({detail} in its user agent or "
+                         "client hints): no person opened the canary. Graded low by tripwire.automated_user_agents; "
+                         "set tripwire.automated_are_noise to false to grade these high",
+    "previewer-user-agent": "a link previewer or mail scanner ({detail} in its user agent), setting "
+                            "tripwire.scanner_user_agents",
+    "scanner-network": "from a mail scanner or fetch proxy network ({detail}), setting tripwire.scanner_networks",
+    "head-request": "a HEAD request: link checkers ask whether a URL exists, people's readers do not",
+    "prefetch": "a prefetch or preview request (Purpose/Sec-Purpose header): nobody opened it yet",
+    "dns-burst": "a repeat of a lookup within tripwire.dns_burst_seconds: resolvers fan one lookup out",
+    "dns-echo": "a repeat from the same resolver network within tripwire.dns_echo_hours: a cache refresh",
+}
+
+
+def explain(noise: str) -> str:
+    """One sentence saying why a hit was graded as noise (stored beside the tag in details.noise_explained)."""
+    kind, _, detail = noise.partition(":")
+    text = _EXPLANATIONS.get(kind)
+    if text is None:
+        return f"graded as noise: {noise}"
+    if kind == "automated-fetcher":
+        detail = next((f for f in _original_case(detail)), detail)
+    return text.format(detail=f"'{detail}'")
+
+
+def _original_case(fragment: str) -> list[str]:
+    """The fragment as the operator's list spells it (tags are lower case), for the explanation."""
+    from canary.watch.tripwire.settings import DEFAULT_AUTOMATED_USER_AGENTS
+
+    return [f for f in DEFAULT_AUTOMATED_USER_AGENTS if f.lower() == fragment]

@@ -19,6 +19,16 @@ DEFAULT_SCANNER_USER_AGENTS = [
     "Embedly", "redditbot", "Applebot", "Mattermost", "Rocket.Chat", "Signal",
 ]
 
+# Headless browsers, detonation sandboxes and HTTP libraries: no person is behind them, whatever the path (a
+# sandbox "opens" an attachment and fetches its pictures as Office would). Matched in the user agent and in the
+# client hints (Sec-CH-UA), case-insensitively.
+DEFAULT_AUTOMATED_USER_AGENTS = [
+    "HeadlessChrome", "Headless", "PhantomJS", "SlimerJS", "Puppeteer", "Playwright", "Selenium", "WebDriver",
+    "Sandbox", "Cuckoo", "Joe Sandbox", "ANY.RUN", "Hybrid-Analysis", "Python-urllib", "python-requests",
+    "python-httpx", "aiohttp", "curl/", "Wget/", "Go-http-client", "libwww-perl", "Java/", "okhttp",
+    "Apache-HttpClient", "node-fetch", "axios/", "Scrapy",
+]
+
 # Networks of well-known mail scanners and fetch proxies (Microsoft Exchange Online Protection,
 # Google image proxy and crawlers). Operators extend this with their own gateway's ranges.
 DEFAULT_SCANNER_NETWORKS = [
@@ -50,6 +60,12 @@ SETTINGS: list[Setting] = [
     Setting("tripwire.scanner_user_agents", list, DEFAULT_SCANNER_USER_AGENTS,
             "User-agent fragments of link previewers and mail scanners: their hits are kept with severity low "
             "(not on the documents' pictures, which only opening a document reaches: Word's agent has ms-office)."),
+    Setting("tripwire.automated_user_agents", list, DEFAULT_AUTOMATED_USER_AGENTS,
+            "User-agent or client-hint fragments of headless browsers, sandboxes and HTTP libraries: their hits "
+            "are kept with severity low on every path, the documents' pictures included."),
+    Setting("tripwire.automated_are_noise", bool, True,
+            "Grade hits of headless browsers, sandboxes and HTTP libraries (tripwire.automated_user_agents) low; "
+            "false grades them as any other hit."),
     Setting("tripwire.scanner_networks", list, DEFAULT_SCANNER_NETWORKS,
             "CIDRs of mail scanners and fetch proxies: hits from there are kept with severity low.",
             kind="cidr"),
