@@ -1157,6 +1157,141 @@ static PyObject *native_contains(PyObject *module, PyObject *args) {
     return PyBool_FromLong(found);
 }
 
+/* --- what a block of text may hide: the region reader's fast-path test (regions.py) --------------- */
+
+#define FLAG_NUL 1          /* a NUL byte: UTF-16/32 text, or padding */
+#define FLAG_BOM16 2        /* an FF or FE byte: a UTF-16/32 byte-order mark, never in UTF-8 */
+#define FLAG_NOT_UTF8 4     /* a byte sequence UTF-8 does not allow: a legacy single-byte stretch */
+#define FLAG_BOM8 8         /* EF BB BF: a UTF-8 byte-order mark */
+#define FLAG_RUN 16         /* 32 bytes or more of the base64 alphabet in a row: base64 or hex */
+#define FLAG_PERCENT 32     /* %XX: URL-encoding */
+#define FLAG_QP 64          /* =XX or a soft line break: quoted-printable */
+#define FLAG_ESCAPE 128     /* \n or \u: a JSON string holding the text */
+
+static inline int is_hex(unsigned char c) {
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f');
+}
+
+/* The flag a %, = or backslash at data[at] raises, if it starts an escape. */
+static inline int mark_flags(const unsigned char *data, Py_ssize_t at, Py_ssize_t size) {
+    if (at + 2 >= size) return 0;
+    unsigned char c = data[at], a = data[at + 1], b = data[at + 2];
+    if (c == '%') return is_hex(a) && is_hex(b) ? FLAG_PERCENT : 0;
+    if (c == '=') return (is_hex(a) && is_hex(b) && a < 'a' && b < 'a') || a == '\n' || (a == '\r' && b == '\n')
+                         ? FLAG_QP : 0;
+    if (c == '\\') return a == 'n' || a == 'u' ? FLAG_ESCAPE : 0;
+    return 0;
+}
+
+/* One UTF-8 sequence at p[0] (non-ASCII): its length, 0 when invalid, -1 when cut by the end. */
+static Py_ssize_t utf8_sequence(const unsigned char *p, Py_ssize_t left) {
+    unsigned char c = p[0];
+    Py_ssize_t need;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) need = 1;
+    else if (c >= 0xE0 && c <= 0xEF) { need = 2; if (c == 0xE0) lo = 0xA0; if (c == 0xED) hi = 0x9F; }
+    else if (c >= 0xF0 && c <= 0xF4) { need = 3; if (c == 0xF0) lo = 0x90; if (c == 0xF4) hi = 0x8F; }
+    else return 0;
+    for (Py_ssize_t k = 1; k <= need; k++) {
+        if (k >= left) return -1;
+        unsigned char d = p[k];
+        if (k == 1 ? (d < lo || d > hi) : (d < 0x80 || d > 0xBF)) return 0;
+    }
+    return need + 1;
+}
+
+static int text_flags(const unsigned char *data, Py_ssize_t size) {
+    int flags = 0;
+    Py_ssize_t i = 0, run = 0;
+    const __m128i zero = _mm_setzero_si128();
+    const __m128i percent = _mm_set1_epi8('%'), equal = _mm_set1_epi8('='), backslash = _mm_set1_epi8('\\');
+    const __m128i a_1 = _mm_set1_epi8('A' - 1), z_1 = _mm_set1_epi8('Z' + 1);
+    const __m128i la_1 = _mm_set1_epi8('a' - 1), lz_1 = _mm_set1_epi8('z' + 1);
+    const __m128i d_1 = _mm_set1_epi8('0' - 1), d9_1 = _mm_set1_epi8('9' + 1);
+    const __m128i plus = _mm_set1_epi8('+'), slash = _mm_set1_epi8('/');
+    while (i < size) {
+        if (i + 16 <= size) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(data + i));
+            int high = _mm_movemask_epi8(v);
+            if (_mm_movemask_epi8(_mm_cmpeq_epi8(v, zero))) flags |= FLAG_NUL;
+            int marks = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, percent), _mm_cmpeq_epi8(v, equal)),
+                                                       _mm_cmpeq_epi8(v, backslash)));
+            if (!high) {
+                /* ASCII bytes compare as signed the same as unsigned. */
+                __m128i alpha = _mm_or_si128(
+                    _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(v, a_1), _mm_cmplt_epi8(v, z_1)),
+                                 _mm_and_si128(_mm_cmpgt_epi8(v, la_1), _mm_cmplt_epi8(v, lz_1))),
+                    _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(v, d_1), _mm_cmplt_epi8(v, d9_1)),
+                                 _mm_or_si128(_mm_cmpeq_epi8(v, plus), _mm_or_si128(_mm_cmpeq_epi8(v, slash),
+                                                                                  _mm_cmpeq_epi8(v, equal)))));
+                if (_mm_movemask_epi8(alpha) == 0xFFFF) {
+                    run += 16;
+                    if (run >= 32) flags |= FLAG_RUN;
+                } else {
+                    run = 0;
+                }
+                while (marks) {
+                    int k = __builtin_ctz(marks);
+                    marks &= marks - 1;
+                    flags |= mark_flags(data, i + k, size);
+                }
+                i += 16;
+                continue;
+            }
+            /* Bytes before the first non-ASCII one were ASCII: their marks are read here, then the
+             * non-ASCII sequence is validated and the vector loop goes on right after it. */
+            int k = __builtin_ctz(high);
+            marks &= (1 << k) - 1;
+            while (marks) {
+                int j = __builtin_ctz(marks);
+                marks &= marks - 1;
+                flags |= mark_flags(data, i + j, size);
+            }
+            i += k;
+            run = 0;
+            unsigned char c = data[i];
+            if (c == 0xFF || c == 0xFE) flags |= FLAG_BOM16;
+            if (c == 0xEF && i + 2 < size && data[i + 1] == 0xBB && data[i + 2] == 0xBF) flags |= FLAG_BOM8;
+            Py_ssize_t n = utf8_sequence(data + i, size - i);
+            if (n == 0) { flags |= FLAG_NOT_UTF8; i++; }
+            else if (n < 0) i = size; /* cut by the end of the block: the next block holds the rest */
+            else i += n;
+            continue;
+        }
+        /* The tail (under 16 bytes): byte by byte. */
+        while (i < size) {
+            unsigned char c = data[i];
+            if (c < 0x80) {
+                if (c == 0) flags |= FLAG_NUL;
+                if (c == '%' || c == '=' || c == '\\') flags |= mark_flags(data, i, size);
+                i++;
+                continue;
+            }
+            if (c == 0xFF || c == 0xFE) flags |= FLAG_BOM16;
+            if (c == 0xEF && i + 2 < size && data[i + 1] == 0xBB && data[i + 2] == 0xBF) flags |= FLAG_BOM8;
+            Py_ssize_t n = utf8_sequence(data + i, size - i);
+            if (n == 0) { flags |= FLAG_NOT_UTF8; i++; }
+            else if (n < 0) i = size;
+            else i += n;
+        }
+    }
+    return flags;
+}
+
+static PyObject *native_text_flags(PyObject *module, PyObject *arg) {
+    /* text_flags(data) -> int: what the region reader must look at (regions.py, FLAG_*). */
+    (void)module;
+    Py_buffer data;
+    if (PyObject_GetBuffer(arg, &data, PyBUF_SIMPLE) < 0)
+        return NULL;
+    int flags;
+    Py_BEGIN_ALLOW_THREADS
+    flags = text_flags((const unsigned char *)data.buf, data.len);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&data);
+    return PyLong_FromLong(flags);
+}
+
 static PyObject *native_version(PyObject *module, PyObject *unused) {
     (void)module;
     (void)unused;
@@ -1170,6 +1305,8 @@ static PyMethodDef module_methods[] = {
     {"squeeze_slices", native_squeeze_slices, METH_VARARGS,
      "squeeze_slices(data, table, delete, rewrites, cuts) -> (squeezed, starts, newlines_before)."},
     {"contains", native_contains, METH_VARARGS, "contains(haystack, needle) -> bool: needle in haystack."},
+    {"text_flags", native_text_flags, METH_O,
+     "text_flags(data) -> int: NUL, FF/FE, invalid UTF-8, UTF-8 BOM, base64-alphabet runs, %XX, =XX, \\\\n or \\\\u (regions.py)."},
     {"version", native_version, METH_NOARGS, "The Hyperscan library version this module runs on."},
     {NULL, NULL, 0, NULL},
 };

@@ -93,7 +93,7 @@ class StreamMatcher:
         for piece in chunks:
             buf = unescape(carry + piece, encoding)
             if not offset_base:
-                layout.learn_header(decode(buf[:buf.find(b"\n") if b"\n" in buf[:65536] else 0], encoding))
+                layout.learn_header(decode(_first_line(buf), encoding))
             squeezed = squeeze_blocks(buf, encoding, BLOCK, self.native)
             if self._holds(squeezed[0], b"CREATE") and _CREATE_TABLE.search(buf.lower()):
                 layout.learn_tables(decode(buf, encoding))
@@ -175,6 +175,12 @@ class StreamMatcher:
             if best is None or finding.beats(best):
                 best = finding
         return best
+
+
+def _first_line(buf: bytes) -> bytes:
+    """The stream's first line that holds something (a decoded byte-order mark may leave an empty one)."""
+    head = buf[:65536].lstrip(b"\r\n\x00")
+    return head[:head.find(b"\n")] if b"\n" in head else b""
 
 
 def _raw_line(buf: bytes, squeezed: bytes, block_squeezed_start: int, start: int, block: int) -> tuple[int, int]:

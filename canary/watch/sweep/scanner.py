@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import gc
 import io
 import multiprocessing
@@ -21,8 +20,9 @@ from canary.watch.sweep.index import SweepIndex
 from canary.watch.sweep.limits import Limits
 from canary.watch.sweep.linkage import Grader, records_in
 from canary.watch.sweep.matcher import CHUNK, OVERLAP, Finding, StreamMatcher
+from canary.watch.sweep.regions import RegionReader, output_encoding, wide_text
 from canary.watch.sweep.sources import REGISTRY_NOT_SCANNED, SPLIT_MIN, Unit, Unreachable, expand, open_remote
-from canary.watch.sweep.textnorm import looks_binary, sniff_encoding
+from canary.watch.sweep.textnorm import looks_binary
 
 
 @dataclass
@@ -120,15 +120,27 @@ class UnitScanner:
                      tick: Callable[[], None] | None = None) -> None:
         for leaf in leaves:
             counter = [0]
-            chunks, encoding = self._leaf_chunks(leaf, walker, counter)
+            chunks, encoding, reader = self._leaf_chunks(leaf, walker, counter)
             if tick is not None:
                 chunks = _ticking(chunks, tick)
             try:
                 result.findings.extend(self.matcher.scan(_prefetched(chunks), leaf.name, encoding))
             except Exception as exc:  # noqa: BLE001 - the next leaves of the same archive are still read
                 walker.skip(leaf.name, unreadable("data", exc))
+                if reader is not None:
+                    reader.close()
             result.files += 1
             result.bytes += counter[0]
+            if reader is not None:
+                self._scan_blocks(leaf, reader, result, walker)
+
+    def _scan_blocks(self, leaf: Leaf, reader: RegionReader, result: UnitResult, walker: Walker) -> None:
+        """The base64 and hex blocks decoded out of a leaf, read as nested leaves (a zip, UTF-16 text...)."""
+        budget = leaf.budget or Budget(self.limits.max_expanded_bytes)
+        for name, spool in reader.blocks:
+            with spool:
+                self._scan_leaves(walker.leaves(name, spool, budget, leaf.depth + 1), result, walker)
+        reader.blocks = []
 
     def _scan_range(self, unit: Unit, result: UnitResult, walker: Walker) -> None:
         assert unit.path is not None and unit.end is not None
@@ -155,28 +167,26 @@ class UnitScanner:
         result.bytes = min(counter[0], length)
         result.newlines = newlines[0]
 
-    def _leaf_chunks(self, leaf: Leaf, walker: Walker, counter: list[int]) -> tuple[Iterator[bytes], str]:
+    def _leaf_chunks(self, leaf: Leaf, walker: Walker, counter: list[int]
+                     ) -> tuple[Iterator[bytes], str, RegionReader | None]:
         if leaf.rows is not None:
-            return _guarded(_row_chunks(leaf.rows), leaf.name, walker, counter), "utf-8"
+            return _guarded(_row_chunks(leaf.rows), leaf.name, walker, counter), "utf-8", None
         stream = leaf.stream
         assert stream is not None
         try:
             head = stream.read(CHUNK)
         except Exception as exc:  # noqa: BLE001 - a leaf that cannot be read is skipped, with its reason
             walker.skip(leaf.name, unreadable("data", exc))
-            return iter(()), "utf-8"
-        encoding = sniff_encoding(head)
-        if not encoding.startswith("utf-16") and len(head) > 64 and head[1::2].count(0) > len(head) // 4 \
-                and head[0::2].count(0) < len(head) // 16:
-            encoding = "utf-16-le"  # UTF-16 without its BOM, as some Windows exports write it
-        if encoding.startswith("utf-16"):
-            raw = _guarded(_chained(head, stream), leaf.name, walker, counter)
-            return _transcoded(raw, encoding), "utf-8"
-        if encoding == "utf-8" and looks_binary(head):
-            encoding = "cp1252"  # binary data is still read, byte for byte: database files leak too
-        if head.startswith(codecs.BOM_UTF8):
-            head = head[3:]
-        return _guarded(_chained(head, stream), leaf.name, walker, counter), encoding
+            return iter(()), "utf-8", None
+        raw = _guarded(_chained(head, stream), leaf.name, walker, counter)
+        if looks_binary(head) and not wide_text(head):
+            return raw, "cp1252", None  # binary data is still read, byte for byte: database files leak too
+        # Each stretch is decoded as what it is (regions.py); the output is UTF-8, or cp1252 for a file
+        # written in a legacy single-byte encoding (read as it is, without a copy).
+        target = output_encoding(head)
+        reader = RegionReader(leaf.name, target, self.matcher.native, self.limits.max_spool_bytes,
+                              lambda reason: walker.skip(leaf.name, reason))
+        return reader.read(raw), target, reader
 
 
 def _position_reporter(handle: BinaryIO, on_position: Callable[[int], None]) -> Callable[[], None]:
@@ -257,13 +267,6 @@ def _guarded(chunks: Iterator[bytes], name: str, walker: Walker, counter: list[i
             yield block
     except Exception as exc:  # noqa: BLE001 - a bomb, corrupt data or hostile XML in this leaf only
         walker.skip(name, unreadable("data", exc))
-
-
-def _transcoded(chunks: Iterator[bytes], encoding: str) -> Iterator[bytes]:
-    decoder = codecs.getincrementaldecoder("utf-16" if encoding == "utf-16" else encoding)(errors="replace")
-    for block in chunks:
-        yield decoder.decode(block).encode("utf-8")
-    yield decoder.decode(b"", final=True).encode("utf-8")
 
 
 def _row_chunks(rows: Iterator[str]) -> Iterator[bytes]:
