@@ -20,7 +20,7 @@ from canary.watch.sweep.layout import Layout
 from canary.watch.sweep.linkage import Grader
 from canary.watch.sweep.search import NativeSearch, build_search, native_module, pair_window
 from canary.watch.sweep.textnorm import decode, mask, squeeze_blocks, squeeze_slices, unescape
-from canary.watch.sweep.verify import compare
+from canary.watch.sweep.verify import compare, independent_fields
 
 CHUNK = 1024 * 1024
 OVERLAP = 8 * 1024
@@ -164,7 +164,7 @@ class StreamMatcher:
             text = decode(buf[rec_start:rec_end], encoding)
             comparison = compare(text, canary, layout.values(text, line_head))
             # Graded here on the floors; the scan grades again for its size (scanner.grade_findings).
-            graded = self.grader.grade(comparison)
+            graded = self.grader.grade(comparison, independent_fields(comparison, canary))
             if graded is None:
                 continue
             finding = Finding(canary_id=canary_id, system=canary.system, file=name, fields=comparison.agreed,

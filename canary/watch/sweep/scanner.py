@@ -18,7 +18,7 @@ from typing import BinaryIO
 from canary.watch.sweep.containers import Budget, Leaf, Walker, kind_of, unreadable
 from canary.watch.sweep.index import SweepIndex
 from canary.watch.sweep.limits import Limits
-from canary.watch.sweep.linkage import Grader, records_in
+from canary.watch.sweep.linkage import STRONG_FIELDS, Grader, records_in
 from canary.watch.sweep.matcher import CHUNK, OVERLAP, Finding, StreamMatcher
 from canary.watch.sweep.regions import RegionReader, output_encoding, wide_text
 from canary.watch.sweep.sources import REGISTRY_NOT_SCANNED, SPLIT_MIN, Unit, Unreachable, expand, open_remote
@@ -395,7 +395,8 @@ def grade_findings(findings: list[Finding], coincidence: list[float], records: f
     kept = []
     grader = Grader(coincidence, records)
     for finding in findings:
-        if finding.confidence != "high":
+        # A contact value's lead (linkage.grade_contact) keeps its grade: it does not depend on the scan's size.
+        if finding.confidence != "high" and not any(f in STRONG_FIELDS for f in finding.fields):
             graded = grader.grade_score(finding.score, finding.structured)
             if graded is None:
                 continue
