@@ -8,6 +8,7 @@ an estimated position), where :mod:`canary.watch.sweep.verify` decides.
 
 from __future__ import annotations
 
+import copy
 import re
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
@@ -80,7 +81,9 @@ class StreamMatcher:
         """The loaded database (None without patterns), to hand to --jobs workers."""
         return self.search.compiled if self.search is not None else None
 
-    def scan(self, chunks: Iterable[bytes], name: str, encoding: str) -> list[Finding]:
+    def scan(self, chunks: Iterable[bytes], name: str, encoding: str, layout: Layout | None = None) -> list[Finding]:
+        """The findings in one stream; ``layout``: its file's structure when the stream is a byte range
+        of it (sources.Unit.layout), else learnt from the stream's own start."""
         best: dict[str, Finding] = {}
         if self.search is None:
             for _ in chunks:
@@ -89,11 +92,12 @@ class StreamMatcher:
         carry = b""
         line_base = 0  # newlines before the start of buf
         offset_base = 0
-        layout = Layout()
+        given = layout is not None
+        layout = copy.deepcopy(layout) if layout is not None else Layout()
         for piece in chunks:
             buf = unescape(carry + piece, encoding)
-            if not offset_base:
-                layout.learn_header(decode(_first_line(buf), encoding))
+            if not offset_base and not given:
+                layout.learn_header(decode(first_line(buf), encoding))
             squeezed = squeeze_blocks(buf, encoding, BLOCK, self.native)
             if self._holds(squeezed[0], b"CREATE") and _CREATE_TABLE.search(buf.lower()):
                 layout.learn_tables(decode(buf, encoding))
@@ -177,7 +181,7 @@ class StreamMatcher:
         return best
 
 
-def _first_line(buf: bytes) -> bytes:
+def first_line(buf: bytes) -> bytes:
     """The stream's first line that holds something (a decoded byte-order mark may leave an empty one)."""
     head = buf[:65536].lstrip(b"\r\n\x00")
     return head[:head.find(b"\n")] if b"\n" in head else b""

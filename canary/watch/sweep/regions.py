@@ -119,6 +119,7 @@ class RegionReader:
     max_block: int  # decoded bytes of one block (sweep.max_spool_bytes)
     skip: Callable[[str], None]  # reports a part not read (its reason)
     blocks: list[tuple[str, IO[bytes]]] = field(default_factory=list)  # decoded blocks, scanned after the leaf
+    base: int = 0  # where the bytes read start in their file (a byte range of it)
     _kind: str = "8"  # of the stretch the last chunk ended in
     _decoder: codecs.IncrementalDecoder | None = None
     _raw: int = 0  # raw bytes read
@@ -126,6 +127,9 @@ class RegionReader:
     _block: Block | None = None
     _count: int = 0  # blocks found
     _boms: list[int] = field(default_factory=lambda: [0, 0])  # a run of byte-order marks: where, how long
+
+    def __post_init__(self) -> None:
+        self._raw = self._out = self.base
 
     def read(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
         for chunk in chunks:

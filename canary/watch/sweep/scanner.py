@@ -58,6 +58,7 @@ class UnitResult:
     bytes: int = 0
     skipped: list[dict] = field(default_factory=list)
     newlines: int = 0  # in [start, end) of a byte range, to number lines of the next range
+    lead: int = 0  # bytes of a byte range's first line, cut by its start, left to the range before
     unreachable: bool = False
 
 
@@ -143,6 +144,11 @@ class UnitScanner:
         reader.blocks = []
 
     def _scan_range(self, unit: Unit, result: UnitResult, walker: Walker) -> None:
+        """A byte range of a plain file: the lines that start in it, read whole (past its end if need be).
+
+        The line cut by the range's start is the previous range's (it reads past its own end up to the
+        next newline, at most OVERLAP bytes): neither range then sees half a record, which would read as
+        free text and grade unlike the whole-file scan."""
         assert unit.path is not None and unit.end is not None
         length = unit.end - unit.start
         counter = [0]
@@ -150,21 +156,35 @@ class UnitScanner:
 
         def chunks() -> Iterator[bytes]:
             with open(unit.path, "rb") as handle:  # type: ignore[arg-type]
-                handle.seek(unit.start)
-                left = length + OVERLAP  # the overlap catches records cut by the end of the range
-                while left > 0:
-                    block = handle.read(min(CHUNK, left))
+                if unit.start > 0:
+                    handle.seek(unit.start - 1)
+                    cut = handle.read(OVERLAP + 1).find(b"\n")  # 0: the range starts a line
+                    if 0 < cut < length:
+                        result.lead = cut
+                        newlines[0] += 1
+                handle.seek(unit.start + result.lead)
+                position = unit.start + result.lead
+                while position < unit.end:
+                    block = handle.read(min(CHUNK, unit.end - position))
                     if not block:
-                        break
-                    inside = max(0, min(len(block), length - counter[0]))
-                    newlines[0] += block.count(b"\n", 0, inside)
+                        return
+                    newlines[0] += block.count(b"\n")
                     counter[0] += len(block)
-                    left -= len(block)
+                    position += len(block)
                     yield block
+                tail = handle.read(OVERLAP)  # the end of the last line, which the next range leaves
+                cut = tail.find(b"\n")
+                if tail and not _ends_line(unit.path, unit.end):  # type: ignore[arg-type]
+                    yield tail[:cut + 1] if cut >= 0 else tail
 
-        result.findings.extend(self.matcher.scan(chunks(), unit.name, unit.encoding or "utf-8"))
+        # Decoded like the whole file (regions.py), with its header's roles: the same scan, in parts.
+        reader = RegionReader(unit.name, unit.encoding or "utf-8", self.matcher.native, self.limits.max_spool_bytes,
+                              lambda reason: walker.skip(unit.name, reason), base=unit.start)
+        result.findings.extend(self.matcher.scan(reader.read(chunks()), unit.name, unit.encoding or "utf-8",
+                                                 unit.layout))
+        self._scan_blocks(Leaf(unit.name), reader, result, walker)
         result.files = 1 if unit.start == 0 else 0
-        result.bytes = min(counter[0], length)
+        result.bytes = length
         result.newlines = newlines[0]
 
     def _leaf_chunks(self, leaf: Leaf, walker: Walker, counter: list[int]
@@ -187,6 +207,13 @@ class UnitScanner:
         reader = RegionReader(leaf.name, target, self.matcher.native, self.limits.max_spool_bytes,
                               lambda reason: walker.skip(leaf.name, reason))
         return reader.read(raw), target, reader
+
+
+def _ends_line(path: str, end: int) -> bool:
+    """The byte before ``end`` is a newline: the range ends with a whole line."""
+    with open(path, "rb") as handle:
+        handle.seek(end - 1)
+        return handle.read(1) == b"\n"
 
 
 def _position_reporter(handle: BinaryIO, on_position: Callable[[int], None]) -> Callable[[], None]:
@@ -373,8 +400,9 @@ def merge_results(results: list[UnitResult], report: ScanReport, coincidence: li
         if unit.end is not None:
             lines_before[unit.name] = shift + result.newlines
         for finding in result.findings:
-            finding.line += shift
-            finding.offset += unit.start  # a byte range's offsets count from its own start
+            # A byte range's lines and offsets count from its first whole line.
+            finding.line += shift + (1 if result.lead else 0)
+            finding.offset += unit.start + result.lead
             key = (finding.canary_id, finding.file)
             kept = best.get(key)
             if kept is None or finding.beats(kept) or (
