@@ -1174,8 +1174,8 @@ static inline int is_hex(unsigned char c) {
 
 /* The flag a %, = or backslash at data[at] raises, if it starts an escape. */
 static inline int mark_flags(const unsigned char *data, Py_ssize_t at, Py_ssize_t size) {
-    if (at + 2 >= size) return 0;
-    unsigned char c = data[at], a = data[at + 1], b = data[at + 2];
+    if (at + 1 >= size) return 0;
+    unsigned char c = data[at], a = data[at + 1], b = at + 2 < size ? data[at + 2] : 0;
     if (c == '%') return is_hex(a) && is_hex(b) ? FLAG_PERCENT : 0;
     if (c == '=') return (is_hex(a) && is_hex(b) && a < 'a' && b < 'a') || a == '\n' || (a == '\r' && b == '\n')
                          ? FLAG_QP : 0;
@@ -1200,6 +1200,33 @@ static Py_ssize_t utf8_sequence(const unsigned char *p, Py_ssize_t left) {
     return need + 1;
 }
 
+/* Byte by byte: the first bytes of a block (whose earlier neighbours are not there) and its tail. */
+static int text_flags_scalar(const unsigned char *data, Py_ssize_t from, Py_ssize_t to, Py_ssize_t size,
+                             Py_ssize_t *end) {
+    int flags = 0;
+    Py_ssize_t i = from;
+    while (i < to) {
+        unsigned char c = data[i];
+        if (c < 0x80) {
+            if (c == 0) flags |= FLAG_NUL;
+            if (c == '%' || c == '=' || c == '\\') flags |= mark_flags(data, i, size);
+            i++;
+            continue;
+        }
+        if (c == 0xFF || c == 0xFE) flags |= FLAG_BOM16;
+        if (c == 0xEF && i + 2 < size && data[i + 1] == 0xBB && data[i + 2] == 0xBF) flags |= FLAG_BOM8;
+        Py_ssize_t n = utf8_sequence(data + i, size - i);
+        if (n == 0) { flags |= FLAG_NOT_UTF8; i++; }
+        else if (n < 0) i = size;
+        else i += n;
+    }
+    if (end) *end = i;
+    return flags;
+}
+
+/* One branch-free pass of 16 bytes at a time. UTF-8 is checked by its structure: each byte after a lead
+ * (1, 2 or 3 places back, by the lead's length) must be a continuation byte and no other may be; C0, C1
+ * and F5..FF never appear. (Overlong and surrogate forms pass: a legacy single-byte text does not make them.) */
 static int text_flags(const unsigned char *data, Py_ssize_t size) {
     int flags = 0;
     Py_ssize_t i = 0, run = 0;
@@ -1209,70 +1236,95 @@ static int text_flags(const unsigned char *data, Py_ssize_t size) {
     const __m128i la_1 = _mm_set1_epi8('a' - 1), lz_1 = _mm_set1_epi8('z' + 1);
     const __m128i d_1 = _mm_set1_epi8('0' - 1), d9_1 = _mm_set1_epi8('9' + 1);
     const __m128i plus = _mm_set1_epi8('+'), slash = _mm_set1_epi8('/');
-    while (i < size) {
-        if (i + 16 <= size) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(data + i));
-            int high = _mm_movemask_epi8(v);
-            if (_mm_movemask_epi8(_mm_cmpeq_epi8(v, zero))) flags |= FLAG_NUL;
-            int marks = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, percent), _mm_cmpeq_epi8(v, equal)),
-                                                       _mm_cmpeq_epi8(v, backslash)));
-            if (!high) {
-                /* ASCII bytes compare as signed the same as unsigned. */
-                __m128i alpha = _mm_or_si128(
-                    _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(v, a_1), _mm_cmplt_epi8(v, z_1)),
-                                 _mm_and_si128(_mm_cmpgt_epi8(v, la_1), _mm_cmplt_epi8(v, lz_1))),
-                    _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(v, d_1), _mm_cmplt_epi8(v, d9_1)),
-                                 _mm_or_si128(_mm_cmpeq_epi8(v, plus), _mm_or_si128(_mm_cmpeq_epi8(v, slash),
-                                                                                  _mm_cmpeq_epi8(v, equal)))));
-                if (_mm_movemask_epi8(alpha) == 0xFFFF) {
-                    run += 16;
-                    if (run >= 32) flags |= FLAG_RUN;
-                } else {
-                    run = 0;
-                }
-                while (marks) {
-                    int k = __builtin_ctz(marks);
-                    marks &= marks - 1;
-                    flags |= mark_flags(data, i + k, size);
-                }
-                i += 16;
-                continue;
-            }
-            /* Bytes before the first non-ASCII one were ASCII: their marks are read here, then the
-             * non-ASCII sequence is validated and the vector loop goes on right after it. */
-            int k = __builtin_ctz(high);
-            marks &= (1 << k) - 1;
-            while (marks) {
-                int j = __builtin_ctz(marks);
-                marks &= marks - 1;
-                flags |= mark_flags(data, i + j, size);
-            }
-            i += k;
-            run = 0;
-            unsigned char c = data[i];
-            if (c == 0xFF || c == 0xFE) flags |= FLAG_BOM16;
-            if (c == 0xEF && i + 2 < size && data[i + 1] == 0xBB && data[i + 2] == 0xBF) flags |= FLAG_BOM8;
-            Py_ssize_t n = utf8_sequence(data + i, size - i);
-            if (n == 0) { flags |= FLAG_NOT_UTF8; i++; }
-            else if (n < 0) i = size; /* cut by the end of the block: the next block holds the rest */
-            else i += n;
-            continue;
+    /* Signed views of the UTF-8 byte classes: 80..BF = -128..-65, C2..DF = -62..-33, E0..EF = -32..-17,
+     * F0..F4 = -16..-12. */
+    const __m128i c0 = _mm_set1_epi8((char)0xC0), c1 = _mm_set1_epi8((char)0xC1);
+    const __m128i e0_1 = _mm_set1_epi8((char)0xDF), f0_1 = _mm_set1_epi8((char)0xEF), f5_1 = _mm_set1_epi8((char)0xF4);
+    const __m128i ff = _mm_set1_epi8((char)0xFF), fe = _mm_set1_epi8((char)0xFE);
+    const __m128i ef = _mm_set1_epi8((char)0xEF), bb = _mm_set1_epi8((char)0xBB), bf = _mm_set1_epi8((char)0xBF);
+    __m128i bad_acc = zero, nul_acc = zero, bom16_acc = zero, bom8_acc = zero;
+    Py_ssize_t head = size < 16 ? size : 16;
+    flags |= text_flags_scalar(data, 0, head, size, &i); /* i: past the last sequence begun in the head */
+    Py_ssize_t last_lead_cut = size; /* a sequence cut by the end of the block is no error */
+    for (Py_ssize_t k = size - 1; k >= 0 && k >= size - 3; k--) {
+        if (data[k] >= 0xC0) { last_lead_cut = k; break; }
+        if (data[k] < 0x80) break;
+    }
+    Py_ssize_t stop = last_lead_cut < size ? last_lead_cut : size;
+    while (i + 16 <= stop) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(data + i));
+        nul_acc = _mm_or_si128(nul_acc, _mm_cmpeq_epi8(v, zero));
+        int high = _mm_movemask_epi8(v);
+        int marks = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, percent), _mm_cmpeq_epi8(v, equal)),
+                                                   _mm_cmpeq_epi8(v, backslash)));
+        while (marks) {
+            int j = __builtin_ctz(marks);
+            marks &= marks - 1;
+            flags |= mark_flags(data, i + j, size);
         }
-        /* The tail (under 16 bytes): byte by byte. */
-        while (i < size) {
-            unsigned char c = data[i];
-            if (c < 0x80) {
-                if (c == 0) flags |= FLAG_NUL;
-                if (c == '%' || c == '=' || c == '\\') flags |= mark_flags(data, i, size);
-                i++;
-                continue;
+        if (high) {
+            __m128i p1 = _mm_loadu_si128((const __m128i *)(data + i - 1));
+            __m128i p2 = _mm_loadu_si128((const __m128i *)(data + i - 2));
+            __m128i p3 = _mm_loadu_si128((const __m128i *)(data + i - 3));
+            __m128i cont = _mm_cmplt_epi8(v, c0);
+            /* leads of 2+, 3+ and 4 bytes (signed: above C1, above DF, above EF; below F5 everywhere) */
+            __m128i lead2_1 = _mm_and_si128(_mm_cmpgt_epi8(p1, c1), _mm_cmplt_epi8(p1, _mm_set1_epi8((char)0xF5)));
+            __m128i lead3_2 = _mm_and_si128(_mm_cmpgt_epi8(p2, e0_1), _mm_cmplt_epi8(p2, _mm_set1_epi8((char)0xF5)));
+            __m128i lead4_3 = _mm_and_si128(_mm_cmpgt_epi8(p3, f0_1), _mm_cmplt_epi8(p3, _mm_set1_epi8((char)0xF5)));
+            __m128i need = _mm_or_si128(lead2_1, _mm_or_si128(lead3_2, lead4_3));
+            __m128i bad = _mm_xor_si128(need, cont); /* a continuation where none is due, or none where one is */
+            bad = _mm_or_si128(bad, _mm_or_si128(_mm_cmpeq_epi8(v, c0), _mm_cmpeq_epi8(v, c1)));
+            bad = _mm_or_si128(bad, _mm_and_si128(_mm_cmpgt_epi8(v, f5_1), _mm_cmplt_epi8(v, zero))); /* F5..FF */
+            bad_acc = _mm_or_si128(bad_acc, bad);
+            bom16_acc = _mm_or_si128(bom16_acc, _mm_or_si128(_mm_cmpeq_epi8(v, ff), _mm_cmpeq_epi8(v, fe)));
+            bom8_acc = _mm_or_si128(bom8_acc, _mm_and_si128(_mm_cmpeq_epi8(p2, ef),
+                                                            _mm_and_si128(_mm_cmpeq_epi8(p1, bb), _mm_cmpeq_epi8(v, bf))));
+            run = 0;
+        } else {
+            __m128i alpha = _mm_or_si128(
+                _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(v, a_1), _mm_cmplt_epi8(v, z_1)),
+                             _mm_and_si128(_mm_cmpgt_epi8(v, la_1), _mm_cmplt_epi8(v, lz_1))),
+                _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(v, d_1), _mm_cmplt_epi8(v, d9_1)),
+                             _mm_or_si128(_mm_cmpeq_epi8(v, plus), _mm_or_si128(_mm_cmpeq_epi8(v, slash),
+                                                                              _mm_cmpeq_epi8(v, equal)))));
+            if (_mm_movemask_epi8(alpha) == 0xFFFF) {
+                run += 16;
+                if (run >= 32) flags |= FLAG_RUN;
+            } else {
+                run = 0;
             }
-            if (c == 0xFF || c == 0xFE) flags |= FLAG_BOM16;
-            if (c == 0xEF && i + 2 < size && data[i + 1] == 0xBB && data[i + 2] == 0xBF) flags |= FLAG_BOM8;
-            Py_ssize_t n = utf8_sequence(data + i, size - i);
-            if (n == 0) { flags |= FLAG_NOT_UTF8; i++; }
-            else if (n < 0) i = size;
-            else i += n;
+            /* continuation bytes due here after a lead at the end of the previous block are checked below */
+            if (data[i - 1] >= 0xC0 || data[i - 2] >= 0xE0 || data[i - 3] >= 0xF0) {
+                __m128i p1 = _mm_loadu_si128((const __m128i *)(data + i - 1));
+                __m128i p2 = _mm_loadu_si128((const __m128i *)(data + i - 2));
+                __m128i p3 = _mm_loadu_si128((const __m128i *)(data + i - 3));
+                __m128i need = _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(p1, c1), _mm_cmplt_epi8(p1, _mm_set1_epi8((char)0xF5))),
+                               _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(p2, e0_1), _mm_cmplt_epi8(p2, _mm_set1_epi8((char)0xF5))),
+                                            _mm_and_si128(_mm_cmpgt_epi8(p3, f0_1), _mm_cmplt_epi8(p3, _mm_set1_epi8((char)0xF5)))));
+                bad_acc = _mm_or_si128(bad_acc, need); /* ASCII where a continuation is due */
+            }
+        }
+        i += 16;
+    }
+    if (_mm_movemask_epi8(nul_acc)) flags |= FLAG_NUL;
+    if (_mm_movemask_epi8(bad_acc)) flags |= FLAG_NOT_UTF8;
+    if (_mm_movemask_epi8(bom16_acc)) flags |= FLAG_BOM16;
+    if (_mm_movemask_epi8(bom8_acc)) flags |= FLAG_BOM8;
+    if (i < size) {
+        /* The tail, from the start of a sequence: back up over continuation bytes. */
+        Py_ssize_t from = i;
+        for (Py_ssize_t k = i - 1; k >= 16 && k >= i - 3; k--) {
+            if (data[k] >= 0xC0) { from = k; break; }
+            if (data[k] < 0x80) break;
+        }
+        flags |= text_flags_scalar(data, from, size, size, NULL) & ~FLAG_RUN;
+        /* a base64 run ending in the tail */
+        if (run >= 16) {
+            Py_ssize_t k = i;
+            while (k < size && ((data[k] >= 'A' && data[k] <= 'Z') || (data[k] >= 'a' && data[k] <= 'z') ||
+                                (data[k] >= '0' && data[k] <= '9') || data[k] == '+' || data[k] == '/' || data[k] == '='))
+                k++;
+            if (run + (k - i) >= 32) flags |= FLAG_RUN;
         }
     }
     return flags;

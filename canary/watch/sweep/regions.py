@@ -45,7 +45,7 @@ MAX_BLOCKS = 1000  # encoded blocks decoded per leaf
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
 
 _PERCENT = re.compile(rb"%[0-9A-Fa-f]{2}")
-_QP = re.compile(rb"=(?:[0-9A-F]{2}|\r?\n)")
+_QP = re.compile(rb"=(?:[0-9A-F]{2}|\r\n|\n)")
 _BOMS = re.compile(rb"(?:\xff\xfe\x00\x00|\x00\x00\xfe\xff|\xff\xfe|\xfe\xff|\xef\xbb\xbf)+")
 _BOM_KIND = {b"\xff\xfe\x00\x00": "32le", b"\x00\x00\xfe\xff": "32be", b"\xff\xfe": "16le", b"\xfe\xff": "16be",
              b"\xef\xbb\xbf": "8"}
@@ -92,7 +92,7 @@ def text_flags(data: bytes, native: ModuleType | None) -> int:
         flags |= FLAG_QP
     if b"\\" in data and (b"\\n" in data or b"\\u" in data):
         flags |= FLAG_ESCAPE
-    if b"A" * 32 in data.translate(_ALPHABET):
+    if b"A" * 47 in data.translate(_ALPHABET):  # the native test flags every run of 47 (and some shorter)
         flags |= FLAG_RUN
     return flags
 

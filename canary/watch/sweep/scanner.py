@@ -125,7 +125,8 @@ class UnitScanner:
             if tick is not None:
                 chunks = _ticking(chunks, tick)
             try:
-                result.findings.extend(self.matcher.scan(_prefetched(chunks), leaf.name, encoding))
+                if encoding:
+                    result.findings.extend(self.matcher.scan(_prefetched(chunks), leaf.name, encoding))
             except Exception as exc:  # noqa: BLE001 - the next leaves of the same archive are still read
                 walker.skip(leaf.name, unreadable("data", exc))
                 if reader is not None:
@@ -150,12 +151,13 @@ class UnitScanner:
         next newline, at most OVERLAP bytes): neither range then sees half a record, which would read as
         free text and grade unlike the whole-file scan."""
         assert unit.path is not None and unit.end is not None
-        length = unit.end - unit.start
+        path, end = unit.path, unit.end
+        length = end - unit.start
         counter = [0]
         newlines = [0]
 
         def chunks() -> Iterator[bytes]:
-            with open(unit.path, "rb") as handle:  # type: ignore[arg-type]
+            with open(path, "rb") as handle:
                 if unit.start > 0:
                     handle.seek(unit.start - 1)
                     cut = handle.read(OVERLAP + 1).find(b"\n")  # 0: the range starts a line
@@ -164,8 +166,8 @@ class UnitScanner:
                         newlines[0] += 1
                 handle.seek(unit.start + result.lead)
                 position = unit.start + result.lead
-                while position < unit.end:
-                    block = handle.read(min(CHUNK, unit.end - position))
+                while position < end:
+                    block = handle.read(min(CHUNK, end - position))
                     if not block:
                         return
                     newlines[0] += block.count(b"\n")
@@ -174,7 +176,7 @@ class UnitScanner:
                     yield block
                 tail = handle.read(OVERLAP)  # the end of the last line, which the next range leaves
                 cut = tail.find(b"\n")
-                if tail and not _ends_line(unit.path, unit.end):  # type: ignore[arg-type]
+                if tail and not _ends_line(path, end):
                     yield tail[:cut + 1] if cut >= 0 else tail
 
         # Decoded like the whole file (regions.py), with its header's roles: the same scan, in parts.
@@ -198,6 +200,8 @@ class UnitScanner:
         except Exception as exc:  # noqa: BLE001 - a leaf that cannot be read is skipped, with its reason
             walker.skip(leaf.name, unreadable("data", exc))
             return iter(()), "utf-8", None
+        if not head:
+            return iter(()), "", None  # empty: nothing to match (100,000 empty members cost no threads)
         raw = _guarded(_chained(head, stream), leaf.name, walker, counter)
         if looks_binary(head) and not wide_text(head):
             return raw, "cp1252", None  # binary data is still read, byte for byte: database files leak too
