@@ -1232,9 +1232,8 @@ static int text_flags(const unsigned char *data, Py_ssize_t size) {
     Py_ssize_t i = 0, run = 0;
     const __m128i zero = _mm_setzero_si128();
     const __m128i percent = _mm_set1_epi8('%'), equal = _mm_set1_epi8('='), backslash = _mm_set1_epi8('\\');
-    const __m128i a_1 = _mm_set1_epi8('A' - 1), z_1 = _mm_set1_epi8('Z' + 1);
-    const __m128i la_1 = _mm_set1_epi8('a' - 1), lz_1 = _mm_set1_epi8('z' + 1);
-    const __m128i d_1 = _mm_set1_epi8('0' - 1), d9_1 = _mm_set1_epi8('9' + 1);
+    const __m128i case_bit = _mm_set1_epi8(0x20), lower_a = _mm_set1_epi8('a'), twenty_five = _mm_set1_epi8(25);
+    const __m128i zero_digit = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9);
     const __m128i plus = _mm_set1_epi8('+'), slash = _mm_set1_epi8('/');
     /* Signed views of the UTF-8 byte classes: 80..BF = -128..-65, C2..DF = -62..-33, E0..EF = -32..-17,
      * F0..F4 = -16..-12. */
@@ -1281,12 +1280,13 @@ static int text_flags(const unsigned char *data, Py_ssize_t size) {
                                                             _mm_and_si128(_mm_cmpeq_epi8(p1, bb), _mm_cmpeq_epi8(v, bf))));
             run = 0;
         } else {
+            /* letters: (v | 0x20) - 'a' <= 25, digits: v - '0' <= 9 (unsigned), then + / = */
+            __m128i letter = _mm_sub_epi8(_mm_or_si128(v, case_bit), lower_a);
+            __m128i digit = _mm_sub_epi8(v, zero_digit);
             __m128i alpha = _mm_or_si128(
-                _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(v, a_1), _mm_cmplt_epi8(v, z_1)),
-                             _mm_and_si128(_mm_cmpgt_epi8(v, la_1), _mm_cmplt_epi8(v, lz_1))),
-                _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(v, d_1), _mm_cmplt_epi8(v, d9_1)),
-                             _mm_or_si128(_mm_cmpeq_epi8(v, plus), _mm_or_si128(_mm_cmpeq_epi8(v, slash),
-                                                                              _mm_cmpeq_epi8(v, equal)))));
+                _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(letter, twenty_five), letter),
+                             _mm_cmpeq_epi8(_mm_min_epu8(digit, nine), digit)),
+                _mm_or_si128(_mm_cmpeq_epi8(v, plus), _mm_or_si128(_mm_cmpeq_epi8(v, slash), _mm_cmpeq_epi8(v, equal))));
             if (_mm_movemask_epi8(alpha) == 0xFFFF) {
                 run += 16;
                 if (run >= 32) flags |= FLAG_RUN;
