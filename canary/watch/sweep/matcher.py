@@ -35,6 +35,7 @@ _JSON_OBJECTS = re.compile(rb"\}\s*,\s*\{")
 _SQL_TUPLE = re.compile(rb"\)\s*,\s*\(")
 LONG_LINE = 2048
 NEAR = 2048  # bytes around the estimated position of a sighting in an SQL insert or JSON array line
+SAME_ROW_MAX = 4096  # rows up to this long are remembered once verified (per canary)
 BIG_RECORD = 16 * 1024  # longer lines are cut around the sighting (a dump on one line has no line records)
 # The one order of finding confidences, for whoever compares them (sweep, egress).
 CONFIDENCE_RANK = {"low": 0, "medium": 1, "high": 2}
@@ -92,6 +93,7 @@ class StreamMatcher:
         carry = b""
         line_base = 0  # newlines before the start of buf
         offset_base = 0
+        seen_rows: set[tuple[str, int]] = set()  # (canary, hash of a short row) already verified
         given = layout is not None
         layout = copy.deepcopy(layout) if layout is not None else Layout()
         for piece in chunks:
@@ -101,7 +103,7 @@ class StreamMatcher:
             squeezed = squeeze_blocks(buf, encoding, BLOCK, self.native)
             if self._holds(squeezed[0], b"CREATE") and _CREATE_TABLE.search(buf.lower()):
                 layout.learn_tables(decode(buf, encoding))
-            newlines = self._scan_buffer(buf, squeezed, name, encoding, line_base, offset_base, best, layout)
+            newlines = self._scan_buffer(buf, squeezed, name, encoding, line_base, offset_base, best, layout, seen_rows)
             keep = min(OVERLAP, len(buf))
             line_base += newlines - buf.count(b"\n", len(buf) - keep)
             offset_base += len(buf) - keep
@@ -112,7 +114,8 @@ class StreamMatcher:
         return self.native.contains(squeezed, word) if self.native is not None else word in squeezed
 
     def _scan_buffer(self, buf: bytes, squeezed_blocks: tuple[bytes, list[int], list[int]], name: str, encoding: str,
-                     line_base: int, offset_base: int, best: dict[str, Finding], layout: Layout) -> int:
+                     line_base: int, offset_base: int, best: dict[str, Finding], layout: Layout,
+                     seen_rows: set[tuple[str, int]]) -> int:
         """Match one buffer (and its ``squeeze_blocks``) into ``best``; returns the number of newlines in it."""
         squeezed, starts, lines_before = squeezed_blocks
         assert self.search is not None  # scan() returns early without patterns
@@ -146,6 +149,13 @@ class StreamMatcher:
                 if (canary_id, line_start) in tried:
                     continue
                 tried.add((canary_id, line_start))
+                if line_end - line_start <= SAME_ROW_MAX:
+                    # The same row again (dumps repeat rows) weighs the same: a lead found on it, which
+                    # does not end the search, is not verified again at each copy.
+                    row = (canary_id, hash(buf[line_start:line_end]))
+                    if row in seen_rows:
+                        continue
+                    seen_rows.add(row)
                 line = line_base + lines_before[block] + squeezed.count(b"\n", starts[block], start) + 1
                 # Where the sighting sits in the raw block, by proportion: narrows SQL tuples and JSON objects.
                 raw_block = min(BLOCK, len(buf) - block * BLOCK)
