@@ -89,7 +89,22 @@ def make_canaries(count: int, rng: random.Random, names) -> list[dict]:
     return canaries
 
 
-def _background(rng: random.Random, names, n: int) -> list[str]:
+MAILBOX_PROVIDERS = ("gmail.com", "laposte.net", "orange.fr", "free.fr", "hotmail.fr")
+# The corpus's first line with --mailboxes: its CSV rows are read with field roles, as in the issue's dump.
+MAILBOX_HEADER = "id;nom;prenom;ddn;nir;tel;adresse;cp;ville;email\n"
+
+
+def _mailbox(rng: random.Random, given: str, surname: str) -> str:
+    """An address people pick at a consumer provider (the shapes the generator proposes)."""
+    from canary.generate.text import mail_form
+
+    first, family = mail_form(given), mail_form(surname).replace("-", "")
+    local = rng.choice((f"{first}.{family}", f"{first[:1]}{family}", f"{first[:1]}.{family}", f"{family}{first[:1]}",
+                        f"{first}{family}"))
+    return f"{local}@{rng.choice(MAILBOX_PROVIDERS)}"
+
+
+def _background(rng: random.Random, names, n: int, mailboxes: bool = False) -> list[str]:
     surnames, weights, first = names
     lines = []
     for i in range(n):
@@ -101,8 +116,9 @@ def _background(rng: random.Random, names, n: int) -> list[str]:
         nir = _nir(rng.choice("FM"), birth, rng)
         kind = i % 10
         if kind < 6:
+            email = f";{_mailbox(rng, given, surname)}" if mailboxes else ""
             lines.append(f"{rng.randint(1, 9_999_999)};{surname};{given};{d}/{m}/{y};{nir};{phone};"
-                         f"{rng.randint(1, 300)} rue de la Paix;{rng.randint(1000, 95999):05d};Ville\n")
+                         f"{rng.randint(1, 300)} rue de la Paix;{rng.randint(1000, 95999):05d};Ville{email}\n")
         elif kind < 8:
             lines.append(json.dumps({"id": i, "nom": surname, "prenom": given, "naissance": birth, "tel": phone},
                                     ensure_ascii=False) + "\n")
@@ -140,13 +156,16 @@ def _sightings(canaries: list[dict], rng: random.Random, count: int) -> tuple[li
     return planted, literal
 
 
-def write_corpus(path: Path, size: int, rng: random.Random, names, planted: list[str]) -> int:
-    pool = _background(rng, names, 200_000)
+def write_corpus(path: Path, size: int, rng: random.Random, names, planted: list[str], mailboxes: bool = False) -> int:
+    pool = _background(rng, names, 200_000, mailboxes)
     written = 0
     blocks = max(1, size // (2 * 1024 * 1024))
     every = max(1, blocks // max(1, len(planted)))
     queue = list(planted)
     with open(path, "w", encoding="utf-8") as out:
+        if mailboxes:
+            out.write(MAILBOX_HEADER)
+            written += len(MAILBOX_HEADER)
         block = 0
         while written < size:
             rows = rng.choices(pool, k=20_000)
@@ -187,7 +206,7 @@ def _run(cmd: list[str], **kwargs) -> tuple[float, float, int, str]:
         return wall, usage.ru_utime + usage.ru_stime, rss_kb // 1024, out.read().decode("utf-8", "replace")
 
 
-def seed_real(db_path: Path, count: int) -> list[dict]:
+def seed_real(db_path: Path, count: int, mailboxes: bool = False) -> list[dict]:
     """Canaries from the real generator (``canary seed``) on 7 systems, with phone and mail pools."""
     from canary.store.registry import list_canaries
 
@@ -197,9 +216,13 @@ def seed_real(db_path: Path, count: int) -> list[dict]:
 
     canary("config", "set", "pool.phones", "+33756100000-+33756199999")
     canary("config", "set", "pool.mail_domains", "messagerie-famille.fr,boite-perso.fr")
+    if mailboxes:  # consumer mailboxes, as the README advises, all opened (confirmed) by the operator
+        canary("config", "set", "pool.mailbox_providers", ",".join(MAILBOX_PROVIDERS))
     for s in range(7):
         canary("system", "add", f"sys-{s}", "--kind", "ehr")
         canary("seed", f"sys-{s}", "--count", str(count // 7 + (1 if s < count % 7 else 0)), "--seed", str(s))
+    if mailboxes:
+        canary("contacts", "confirm", "--all")
     db = open_db(db_path)
     try:
         return list_canaries(db)
@@ -311,6 +334,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=1024, help="corpus size in MB (default 1024)")
     parser.add_argument("--canaries", type=int, default=10_000)
+    parser.add_argument("--mailboxes", action="store_true",
+                        help="canaries with consumer mailboxes (confirmed), and the corpus's CSV rows (under a "
+                             "header) with other people's addresses of the same shapes: chance matches of e-mails")
     parser.add_argument("--planted", type=int, default=200)
     parser.add_argument("--jobs", default="1,2", help="comma-separated --jobs values to time")
     parser.add_argument("--workdir", type=Path, default=None)
@@ -336,7 +362,7 @@ def main() -> None:
     db_path.unlink(missing_ok=True)
     db = open_db(db_path)
     if args.generator == "real":
-        canaries = seed_real(db_path, args.canaries)
+        canaries = seed_real(db_path, args.canaries, args.mailboxes)
     else:
         for s in range(7):
             add_system(db, f"sys-{s}", "ehr")
@@ -348,7 +374,7 @@ def main() -> None:
     (work / "markers.txt").write_text("\n".join(patterns) + "\n", encoding="utf-8")
     planted, literal = _sightings(canaries, rng, args.planted)
     corpus = work / "corpus.txt"
-    size = write_corpus(corpus, args.size * 1024 * 1024, rng, names, planted)
+    size = write_corpus(corpus, args.size * 1024 * 1024, rng, names, planted, args.mailboxes)
     mb = size / 1e6
     print(f"corpus {corpus}: {mb:.0f} MB, {args.canaries} canaries ({args.generator} generator), "
           f"{len(planted)} planted sightings "

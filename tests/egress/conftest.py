@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import gzip
 import io
+import json
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -206,3 +209,60 @@ def start_milter(db_path: Path, **config: Any) -> MilterService:
     service = MilterService(db_path, "127.0.0.1", 0, Inspector(db_path, config=settings))
     service.start()
     return service
+
+
+# --- bodies re-encoded as a thief would send them (issue: each one was let through in block mode) -----------
+
+def _deflate_raw(data: bytes) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+def _zstd(data: bytes) -> bytes:
+    try:
+        from compression import zstd  # type: ignore[import-not-found]
+    except ImportError:
+        from backports import zstd
+    return zstd.compress(data)
+
+
+def _multipart_base64(data: bytes) -> tuple[dict[str, str], bytes]:
+    boundary = "----canarytest"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"fichier\"; filename=\"export.csv\"\r\n"
+            "Content-Type: text/csv\r\nContent-Transfer-Encoding: base64\r\n\r\n").encode() + \
+        base64.encodebytes(data) + f"\r\n--{boundary}--\r\n".encode()
+    return {"Content-Type": f"multipart/form-data; boundary={boundary}"}, body
+
+
+def xlsx_with_doctype(*canaries: dict[str, Any]) -> bytes:
+    """A workbook whose sheet carries a harmless ``<!DOCTYPE worksheet>`` (openpyxl reads it anyway)."""
+    source = zipfile.ZipFile(io.BytesIO(xlsx(*canaries)))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b"?>", b"?><!DOCTYPE worksheet>", 1)
+            target.writestr(info.filename, data)
+    return buffer.getvalue()
+
+
+def encoded_bodies(canary: dict[str, Any]) -> dict[str, tuple[dict[str, str], bytes]]:
+    """Each encoding a web server accepts or a receiver decodes: (HTTP headers, body)."""
+    import brotli
+
+    data = csv_rows(canary)
+    return {
+        "deflate (zlib)": ({"Content-Type": "text/csv", "Content-Encoding": "deflate"}, zlib.compress(data)),
+        "deflate (raw)": ({"Content-Type": "text/csv", "Content-Encoding": "deflate"}, _deflate_raw(data)),
+        "br": ({"Content-Type": "text/csv", "Content-Encoding": "br"}, brotli.compress(data)),
+        "zstd": ({"Content-Type": "text/csv", "Content-Encoding": "zstd"}, _zstd(data)),
+        "gzip then br": ({"Content-Type": "text/csv", "Content-Encoding": "gzip, br"},
+                         brotli.compress(gzip.compress(data))),
+        "base64 body": ({"Content-Type": "text/plain"}, base64.encodebytes(data)),
+        "base64 in json": ({"Content-Type": "application/json"},
+                           json.dumps({"nom": "export", "contenu": base64.b64encode(data).decode()}).encode()),
+        "json escapes": ({"Content-Type": "application/json"}, json.dumps({"csv": data.decode()}).encode()),
+        "multipart part in base64": _multipart_base64(data),
+        "xlsx with a doctype": ({"Content-Type": "application/octet-stream"}, xlsx_with_doctype(canary)),
+    }

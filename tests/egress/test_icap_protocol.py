@@ -248,3 +248,49 @@ def test_connections_past_the_cap_get_503(registry):
             client.close()
     finally:
         service.stop()
+
+
+def _many_empty_members(canary_rows: bytes, count: int = 10_000) -> bytes:
+    """The issue's zip, smaller (its 100,000 members take minutes to walk here): empty members, then the
+    canary's rows."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for i in range(count):
+            archive.writestr(f"vide/{i:06d}.txt", b"")
+        archive.writestr("patients.csv", canary_rows)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("fail_closed", [True, False], ids=["fail closed", "fail open"])
+def test_in_block_mode_a_body_the_deadline_cannot_finish_is_refused(registry, fail_closed):
+    """A zip of many empty members plus the canary takes longer than the deadline: in block mode it is
+    refused and counted (egress.fail_closed, the default), or let through and counted when set off; the
+    match still goes on, bounded, and records what it finds."""
+    from tests.support.wait import wait_for
+
+    db_path, canaries = registry
+    service = start_icap(db_path, block=True, deadline=0.05, fail_closed=fail_closed, max_body_bytes=64 << 20)
+    try:
+        service.inspector.scanner()
+        reason = "timeout_blocked" if fail_closed else "timeout"
+        before = passed_counts(db_path).get(("egress-web", reason), (0, 0))[0]
+        path = f"/bomb/{uuid.uuid4().hex}"
+        body = _many_empty_members(csv_rows(canaries[2]))
+        head, http = icap_request("REQMOD", "reqmod", body, http_head=head_for(path, "application/zip"))
+        client = RawIcap(service.port, timeout=30)
+        client.send(head + http + chunked(body))
+        status, _headers, encapsulated, page = client.read_answer()
+        client.close()
+        if fail_closed:
+            assert status == 200 and b"403 Forbidden" in encapsulated and "bloqué".encode() in page
+        else:
+            assert status == 204
+        assert passed_counts(db_path)[("egress-web", reason)][0] == before + 1
+        events = wait_for(lambda: events_for(db_path, path), timeout=120)
+        assert [(e["canary_id"], e["action"], e["details"]["late"]) for e in events] == [
+            ("eg0002", "blocked" if fail_closed else "passed", True)]
+    finally:
+        service.stop()

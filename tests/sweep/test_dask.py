@@ -472,3 +472,36 @@ def test_an_unreachable_scheduler_fails_each_feed_in_one_line(cli, db, sweep_can
     outcomes = json.loads(result.output[result.output.index("["):result.output.rindex("]") + 1])
     assert [o["status"] for o in outcomes] == ["failed", "failed"]
     assert all(o["error"].startswith("Dask scheduler tcp://127.0.0.1:9 unreachable") for o in outcomes)
+
+
+def _headed_dump(path: Path) -> Path:
+    """A CSV with a header, big enough for several byte ranges; the sightings need the header's roles:
+    an e-mail on a row of someone else (a lead, graded from the columns that disagree), a name + first
+    name + birth date row, and the same name in a row whose first name disagrees."""
+    filler = "".join(f"{i};DURAND;Paul;01/01/1950;Lyon;paul.durand{i}@exemple.fr\n" for i in range(5000))
+    path.write_text("id;nom;prenom;ddn;ville;email\n" + filler +
+                    "9001;HENRY;Nadine;01/02/1970;Paris;helene.lefevre@mail.example.fr\n" + filler +
+                    "9002;BERNARD-MARTIN;Nathalie;18/06/1981;Lyon;\n" + filler +
+                    "9003;PETIT-MARTIN;Odile;20/08/1983;Lyon;\n" + filler, encoding="utf-8")
+    return path
+
+
+def _graded(report) -> list[tuple]:
+    return [(*key, f.severity, f.structured, f.disagreed) for key, f in zip(_key(report), report.findings, strict=True)]
+
+
+def test_a_split_scan_is_the_same_scan(db, sweep_canaries, tmp_path, cluster, engine):
+    """Every byte range carries its file's header (field roles, delimiter) and encoding: --jobs and
+    Dask give the findings, grades, lines and offsets of the whole-file scan."""
+    from canary.watch.sweep.cluster import scan_on_dask
+
+    path = _headed_dump(tmp_path / "patients.csv")
+    limits = Limits(engine=engine)
+    whole = scan(build_index(db), [str(path)], limits)
+    split = scan(build_index(db), [str(path)], limits, jobs=2, split_min=64 * 1024)
+    remote = scan_on_dask(build_index(db), [str(path)], limits, cluster.scheduler_address, split_min=64 * 1024)
+    assert {f.canary_id: f.confidence for f in whole.findings} == {"sw0000": "low", "sw0001": "medium", "sw0003": "low"}
+    assert all(f.structured for f in whole.findings)
+    assert _graded(split) == _graded(whole)
+    assert _graded(remote) == _graded(whole)
+    assert (split.files, split.bytes) == (remote.files, remote.bytes) == (whole.files, whole.bytes)

@@ -173,3 +173,54 @@ def test_column_roles_in_french_and_english():
     layout = Layout()
     layout.learn_header("id;commentaire;statut")
     assert layout.delimiter is None  # a header naming no identity field gives no structure
+
+
+# --- a lone contact value is a lead, not a page (issue: 5 pages for e-mails on rows of other people) -------
+
+HELENE_MAIL = "helene.lefevre@mail.example.fr"  # name-shaped, like the consumer mailboxes the generator proposes
+OTHER_NIR = "170027505612345"
+HEADER = "nom;prenom;ddn;adresse;cp;ville;email;nir\n"
+
+
+def _other_nir() -> str:
+    body = OTHER_NIR[:13]
+    return body + f"{97 - int(body) % 97:02d}"
+
+
+def test_an_email_on_a_row_of_someone_else_is_a_low_lead(scan_text, people):
+    """The issue's reproduction: the address agrees, name, first name, birth date, address, postcode,
+    city and NIR all disagree."""
+    found = scan_text(HEADER + f"HENRY;Nadine;01/02/1970;3 rue Vauban;75001;Paris;{HELENE_MAIL};{_other_nir()}\n")
+    finding = found["sw0000"]
+    assert (finding.confidence, finding.severity) == ("low", "low")
+    assert finding.fields == ["email"] and finding.score < 0
+    assert set(finding.disagreed) >= {"name", "first_name", "birth_date", "nir"}
+
+
+def test_a_phone_against_first_name_and_birth_date_is_a_lead(scan_text, people):
+    found = scan_text("nom;prenom;ddn;tel\nHENRY;Nadine;01/02/1970;06 12 34 56 78\n")
+    assert (found["sw0000"].confidence, found["sw0000"].fields) == ("low", ["phone"])
+    # Her family name beside it: two independent fields, a page.
+    found = scan_text("nom;prenom;ddn;tel\nLEFEVRE;Nadine;01/02/1970;06 12 34 56 78\n")
+    assert (found["sw0000"].confidence, found["sw0000"].fields) == ("high", ["phone", "name"])
+
+
+def test_an_email_with_no_contradiction_still_pages(scan_text, people):
+    found = scan_text(f"2026-01-02 10:00 mail from <{HELENE_MAIL}> relayed\n", "mail.log")
+    assert (found["sw0000"].confidence, found["sw0000"].severity) == ("high", "critical")
+    found = scan_text(HEADER + f"LEFEVRE;Hélène;;;;;{HELENE_MAIL};\n")  # her name is in the address: still one
+    assert found["sw0000"].confidence == "high"
+
+
+def test_two_independent_identity_fields_page_at_once(scan_text, people):
+    # E-mail and birth date agree; the rest of the row is someone else's (first name, city).
+    found = scan_text(HEADER + f"HENRY;Nadine;12/03/1965;;;Paris;{HELENE_MAIL};\n")
+    assert found["sw0000"].confidence == "high"
+    found = scan_text("nom;prenom;ddn;tel;email\nHENRY;Nadine;01/02/1970;0612345678;" + HELENE_MAIL + "\n")
+    assert found["sw0000"].confidence == "high"
+
+
+def test_an_agreeing_nir_pages_whatever_else_disagrees(scan_text, people, sweep_canaries):
+    nir = sweep_canaries[0]["nir"]
+    found = scan_text(HEADER + f"HENRY;Nadine;01/02/1970;3 rue Vauban;75001;Paris;;{nir}\n")
+    assert (found["sw0000"].confidence, found["sw0000"].fields) == ("high", ["nir"])

@@ -25,8 +25,8 @@ def status_command(ctx: CliContext, days: int, as_json: bool) -> None:
     if days < 1:
         raise CanaryError("--days must be at least 1")
     echo_rows(egress_status(ctx.db, days),
-              ["day", "channel", "sightings", "messages", "blocked", "over_limit", "timeout", "protocol_error",
-               "passed_bytes"], as_json=as_json, empty="(nothing seen or passed in these days)")
+              ["day", "channel", "sightings", "messages", "blocked", "over_limit", "timeout", "timeout_blocked",
+               "protocol_error", "passed_bytes"], as_json=as_json, empty="(nothing seen or passed in these days)")
 
 
 COMMANDS: list[click.Command] = [egress_group]

@@ -295,7 +295,8 @@ class IcapHandler(socketserver.StreamRequestHandler):
             else:  # the spool is echoed after the match: the inspector gets (and deletes) a second name
                 match_path = spool_path + ".match"
                 os.link(spool_path, match_path)
-            files = [BodyFile(name, match_path, http_headers.get("content-type", ""))]
+            files = [BodyFile(name, match_path, http_headers.get("content-type", ""),
+                              http_headers.get("content-encoding", ""))]
             if echoing:
                 # The body has flowed back already but for its last piece, which waits for the match
                 # (within the deadline): a sighting is stored before the upload can complete.
@@ -304,7 +305,7 @@ class IcapHandler(socketserver.StreamRequestHandler):
                 self._write(b"0\r\n\r\n")
                 return
             verdict = inspector.inspect(files, context, size)
-            if verdict.findings and config.block and not verdict.timed_out:
+            if config.block and verdict.block:
                 self._answer_block()
             else:
                 self._pass_through(request, spool_path, may_204=allow_204)

@@ -31,6 +31,13 @@ from python_multipart.exceptions import FormParserError
 from canary.settings import get_bool, get_float, get_int, get_str
 from canary.store import open_db
 from canary.store.events import record_event, utcnow
+from canary.watch.egress.decoding import (
+    DecodingError,
+    content_codings,
+    decode_content,
+    decode_transfer,
+    transfer_encoding,
+)
 from canary.watch.sweep.index import build_index
 from canary.watch.sweep.limits import Limits
 from canary.watch.sweep.matcher import CONFIDENCE_RANK, Finding
@@ -40,6 +47,7 @@ from canary.watch.sweep.sources import Unit
 log = logging.getLogger("canary.egress")
 
 INDEX_REFRESH_SECONDS = 60.0  # a canary added while serving is matched within a minute
+RATIO_FLOOR = 1024 * 1024  # a small body may decode to this much whatever its ratio (sweep.max_ratio above it)
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,7 @@ class EgressConfig:
     deadline: float = 10.0
     io_timeout: float = 30.0
     mail_block_action: str = "reject"
+    fail_closed: bool = True  # in block mode, a body the deadline cannot finish is refused
 
     @classmethod
     def from_db(cls, db: Any) -> EgressConfig:
@@ -61,7 +70,13 @@ class EgressConfig:
                    max_body_bytes=get_int(db, "egress.max_body_bytes"),
                    deadline=get_float(db, "egress.deadline"),
                    io_timeout=get_float(db, "egress.io_timeout"),
-                   mail_block_action=action)
+                   mail_block_action=action,
+                   fail_closed=get_bool(db, "egress.fail_closed"))
+
+    @property
+    def block_unfinished(self) -> bool:
+        """A body whose match the deadline cut is refused (block mode, fail closed), not let through."""
+        return self.block and self.fail_closed
 
 
 @dataclass
@@ -71,6 +86,7 @@ class BodyFile:
     name: str
     path: str
     content_type: str = ""
+    content_encoding: str = ""  # HTTP Content-Encoding (gzip, deflate, br, zstd; a list when nested)
 
 
 @dataclass
@@ -88,6 +104,12 @@ class Verdict:
     findings: list[Finding]
     timed_out: bool = False
     group: str | None = None
+    refused: bool = False  # blocked without a finding: the deadline cut the match (fail closed)
+
+    @property
+    def block(self) -> bool:
+        """What the service answers in block mode: refuse (a canary, or an unfinished match failing closed)."""
+        return bool(self.findings) and not self.timed_out or self.refused
 
     @property
     def systems(self) -> list[str]:
@@ -101,6 +123,7 @@ class _Answer:
         self.lock = threading.Lock()
         self.answered = False  # the peer got its answer without this match (deadline passed, or no wait)
         self.matched = False  # the match finished first: the peer's answer follows its findings
+        self.refused = False  # the peer was refused at the deadline (fail closed): late events say blocked
 
 
 class Inspector:
@@ -162,6 +185,12 @@ class Inspector:
             if in_time:
                 findings = future.result()
                 return Verdict(findings, group=group if findings else None)
+            if self.config.block_unfinished:
+                answer.refused = True
+                self.count_passed(context.channel, "timeout_blocked", size)
+                log.warning("%s: no answer from the match of %s bytes within %.1f s; refused (egress.fail_closed, %s)",
+                            context.channel, size, self.config.deadline, _describe(context))
+                return Verdict([], timed_out=True, group=group, refused=True)
             self.count_passed(context.channel, "timeout", size)
             log.warning("%s: no answer from the match of %s bytes within %.1f s; let through (%s)",
                         context.channel, size, self.config.deadline, _describe(context))
@@ -181,7 +210,7 @@ class Inspector:
         scanner = self.scanner()
         best: dict[str, Finding] = {}
         skipped: list[dict] = []
-        with _pieces(files) as pieces:
+        with _pieces(files, self.limits) as pieces:
             for piece in pieces:
                 result = scanner.scan(Unit(name=piece.name, path=piece.path, size=os.path.getsize(piece.path)))
                 skipped.extend(result.skipped)
@@ -197,12 +226,12 @@ class Inspector:
             with answer.lock:
                 late = answer.answered
                 answer.matched = not late
-            self._record(findings, context, group, late)
+            self._record(findings, context, group, late, answer.refused)
         return findings
 
-    def _record(self, findings: list[Finding], context: Context, group: str, late: bool) -> None:
+    def _record(self, findings: list[Finding], context: Context, group: str, late: bool, refused: bool = False) -> None:
         systems = sorted({f.system for f in findings})
-        action = "passed" if late or not self.config.block else "blocked"
+        action = "blocked" if refused or (self.config.block and not late) else "passed"
         db = open_db(self.db_path)
         try:
             for finding in findings:
@@ -257,8 +286,10 @@ def _describe(context: Context) -> str:
 # --- splitting a body into what the scanner reads ------------------------------------------------------
 
 @contextmanager
-def _pieces(files: list[BodyFile]) -> Iterator[list[BodyFile]]:
-    """Form uploads become their fields and files; url-encoded forms are decoded; the rest is read as is.
+def _pieces(files: list[BodyFile], limits: Limits) -> Iterator[list[BodyFile]]:
+    """What the receiver reads: content codings undone, form uploads split into their fields and files
+    (each with its own transfer encoding undone), url-encoded forms decoded; base64, JSON escapes and other
+    re-encodings inside are the sweep scanner's (regions.py).
 
     The pieces made here are deleted on exit; the caller's files are not.
     """
@@ -266,12 +297,30 @@ def _pieces(files: list[BodyFile]) -> Iterator[list[BodyFile]]:
     pieces: list[BodyFile] = []
     try:
         for body in files:
-            pieces.extend(_split(body, made))
+            pieces.extend(_split(_content_decoded(body, made, limits), made))
         yield pieces
     finally:
         for path in made:
             with contextlib.suppress(OSError):
                 os.unlink(path)
+
+
+def _content_decoded(body: BodyFile, made: list[str], limits: Limits) -> BodyFile:
+    """The body as the web server stores it: every Content-Encoding undone (nested ones in reverse order)."""
+    codings = content_codings(body.content_encoding)
+    if not codings:
+        return body
+    decoded = _new_spool(made)
+    size = os.path.getsize(body.path)
+    limit = min(limits.max_expanded_bytes, max(RATIO_FLOOR, limits.max_ratio * size))
+    try:
+        with open(body.path, "rb") as source, open(decoded, "wb") as out:
+            if not decode_content(source, out, codings, limit):
+                return body  # an unknown coding: read as sent (gzip and archives inside are still opened)
+    except DecodingError as exc:
+        log.info("body %s not decoded (%s); read as sent", body.name, exc)
+        return body
+    return BodyFile(body.name, decoded, body.content_type)
 
 
 def _split(body: BodyFile, made: list[str]) -> list[BodyFile]:
@@ -310,6 +359,13 @@ def _form_parts(body: BodyFile, boundary: str, made: list[str]) -> list[BodyFile
     def on_part_end() -> None:
         out: BinaryIO = state["out"]
         out.close()
+        encoding = transfer_encoding(state["headers"].get(b"content-transfer-encoding", b"").decode("latin-1"))
+        if encoding in ("base64", "quoted-printable"):  # a part's own encoding, as the server's parser undoes it
+            with open(state["path"], "rb") as raw:
+                data = decode_transfer(raw.read(), encoding)
+            if data is not None:
+                with open(state["path"], "wb") as decoded:
+                    decoded.write(data)
         disposition = state["headers"].get(b"content-disposition", b"").decode("latin-1")
         _, params = _media_type(disposition)
         name = params.get("filename") or params.get("name") or f"part {len(parts) + 1}"

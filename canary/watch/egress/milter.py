@@ -14,7 +14,10 @@ here rather than bound to libmilter, whose Python binding registers one global f
 
 from __future__ import annotations
 
+import binascii
 import contextlib
+import email.errors
+import email.header
 import email.parser
 import email.policy
 import logging
@@ -28,6 +31,7 @@ from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
 
+from canary.watch.egress.decoding import decode_transfer, transfer_encoding
 from canary.watch.egress.inspect import BodyFile, Context, Inspector
 
 log = logging.getLogger("canary.egress.milter")
@@ -222,7 +226,7 @@ class MilterHandler(socketserver.StreamRequestHandler):
         files = _mail_parts(state.headers, state.spool_path)
         state.drop_spool()
         verdict = inspector.inspect(files, context, state.size)
-        if verdict.findings and config.block and not verdict.timed_out:
+        if config.block and verdict.block:
             if config.mail_block_action == "quarantine":
                 self._reply(SMFIR_QUARANTINE, b"canary: patient data in outbound mail\0")
                 self._reply(SMFIR_CONTINUE)
@@ -259,37 +263,53 @@ def _address(data: bytes) -> str:
 
 
 def _mail_parts(headers: list[tuple[str, str]], spool_path: str | None) -> list[BodyFile]:
-    """Each leaf part of the message decoded (base64, quoted-printable) into its own file."""
+    """What a mail client would show: the headers with their encoded words decoded, each leaf part decoded
+    (its transfer encoding read leniently, nested messages walked), and the message as sent (a boundary
+    given twice or a part a parser skips is still read there; base64 inside is the scanner's, regions.py)."""
     head = "".join(f"{name}: {value}\r\n" for name, value in headers).encode("utf-8", "replace") + b"\r\n"
     body = b""
     if spool_path is not None:
         with open(spool_path, "rb") as spool:
             body = spool.read()
+    files = [_written("headers", "".join(f"{name}: {_words(value)}\n" for name, value in headers).encode("utf-8"))]
     message = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(head + body)
-    files: list[BodyFile] = []
     for index, part in enumerate(message.walk()):
         if part.is_multipart():
             continue
         payload = _payload(part)
         if not payload:
             continue
-        handle, path = tempfile.mkstemp(prefix="canary-milter-part-")
-        with os.fdopen(handle, "wb") as out:
-            out.write(payload)
         name = part.get_filename() or ("body" if index == 0 else f"part {index}")
-        files.append(BodyFile(name, path, part.get_content_type()))
+        files.append(_written(name, payload, part.get_content_type()))
+    if body:
+        files.append(_written("message", head + body, "message/rfc822"))
     return files
 
 
-def _payload(part: Message) -> bytes:
+def _written(name: str, data: bytes, content_type: str = "") -> BodyFile:
+    handle, path = tempfile.mkstemp(prefix="canary-milter-part-")
+    with os.fdopen(handle, "wb") as out:
+        out.write(data)
+    return BodyFile(name, path, content_type)
+
+
+def _words(value: str) -> str:
+    """A header with its encoded words (=?utf-8?b?...?=, =?iso-8859-1?q?...?=) decoded, as clients show it."""
     try:
-        payload = part.get_payload(decode=True)
-    except Exception:  # noqa: BLE001 - a broken encoding is read as written
-        payload = None
-    if isinstance(payload, bytes):
-        return payload
+        return str(email.header.make_header(email.header.decode_header(value)))
+    except (ValueError, LookupError, email.errors.HeaderParseError):
+        return value
+
+
+def _payload(part: Message) -> bytes:
     raw = part.get_payload()
-    return raw.encode("utf-8", "replace") if isinstance(raw, str) else b""
+    data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
+    encoding = transfer_encoding(part.get("content-transfer-encoding"))
+    try:
+        decoded = decode_transfer(data, encoding)
+    except (ValueError, binascii.Error):
+        decoded = None
+    return decoded if decoded is not None else data
 
 
 class MilterService:

@@ -18,6 +18,9 @@ SETTINGS: list[Setting] = [
     Setting("egress.deadline", float, 10.0,
             "Seconds a body may be matched before the traffic is let through anyway (counted as a timeout; "
             "the match goes on and still records what it finds). Keep it below the proxy's and MTA's timeouts."),
+    Setting("egress.fail_closed", bool, True,
+            "With egress.block: a body whose match the deadline cannot finish (an archive of 100,000 members, a "
+            "decoding bomb) is refused and counted as timeout_blocked; off: let through and counted as timeout."),
     Setting("egress.io_timeout", float, 30.0,
             "Seconds of silence from the proxy or MTA, in the middle of a request, before it is answered and closed."),
 ]

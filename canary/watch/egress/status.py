@@ -17,7 +17,8 @@ def egress_status(db: sqlite_utils.Database, days: int) -> list[dict[str, Any]]:
 
     def row(day: str, channel: str) -> dict[str, Any]:
         return rows.setdefault((day, channel), {"day": day, "channel": channel, "sightings": 0, "messages": 0,
-                                                "blocked": 0, "over_limit": 0, "timeout": 0, "protocol_error": 0,
+                                                "blocked": 0, "over_limit": 0, "timeout": 0, "timeout_blocked": 0,
+                                                "protocol_error": 0,
                                                 "passed_bytes": 0})
 
     for day, channel, sightings, messages, blocked in db.execute(
@@ -30,5 +31,6 @@ def egress_status(db: sqlite_utils.Database, days: int) -> list[dict[str, Any]]:
             "SELECT day, channel, reason, count, bytes FROM egress_passed WHERE day >= ?", [since]):
         entry = row(day, channel)
         entry[reason] = count
-        entry["passed_bytes"] += size
+        if reason != "timeout_blocked":  # refused at the deadline (fail closed): not let through
+            entry["passed_bytes"] += size
     return [rows[key] for key in sorted(rows, reverse=True)]

@@ -1157,6 +1157,193 @@ static PyObject *native_contains(PyObject *module, PyObject *args) {
     return PyBool_FromLong(found);
 }
 
+/* --- what a block of text may hide: the region reader's fast-path test (regions.py) --------------- */
+
+#define FLAG_NUL 1          /* a NUL byte: UTF-16/32 text, or padding */
+#define FLAG_BOM16 2        /* an FF or FE byte: a UTF-16/32 byte-order mark, never in UTF-8 */
+#define FLAG_NOT_UTF8 4     /* a byte sequence UTF-8 does not allow: a legacy single-byte stretch */
+#define FLAG_BOM8 8         /* EF BB BF: a UTF-8 byte-order mark */
+#define FLAG_RUN 16         /* 32 bytes or more of the base64 alphabet in a row: base64 or hex */
+#define FLAG_PERCENT 32     /* %XX: URL-encoding */
+#define FLAG_QP 64          /* =XX or a soft line break: quoted-printable */
+#define FLAG_ESCAPE 128     /* \n or \u: a JSON string holding the text */
+
+static inline int is_hex(unsigned char c) {
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f');
+}
+
+/* The flag a %, = or backslash at data[at] raises, if it starts an escape. */
+static inline int mark_flags(const unsigned char *data, Py_ssize_t at, Py_ssize_t size) {
+    if (at + 1 >= size) return 0;
+    unsigned char c = data[at], a = data[at + 1], b = at + 2 < size ? data[at + 2] : 0;
+    if (c == '%') return is_hex(a) && is_hex(b) ? FLAG_PERCENT : 0;
+    if (c == '=') return (is_hex(a) && is_hex(b) && a < 'a' && b < 'a') || a == '\n' || (a == '\r' && b == '\n')
+                         ? FLAG_QP : 0;
+    if (c == '\\') return a == 'n' || a == 'u' ? FLAG_ESCAPE : 0;
+    return 0;
+}
+
+/* One UTF-8 sequence at p[0] (non-ASCII): its length, 0 when invalid, -1 when cut by the end. */
+static Py_ssize_t utf8_sequence(const unsigned char *p, Py_ssize_t left) {
+    unsigned char c = p[0];
+    Py_ssize_t need;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) need = 1;
+    else if (c >= 0xE0 && c <= 0xEF) { need = 2; if (c == 0xE0) lo = 0xA0; if (c == 0xED) hi = 0x9F; }
+    else if (c >= 0xF0 && c <= 0xF4) { need = 3; if (c == 0xF0) lo = 0x90; if (c == 0xF4) hi = 0x8F; }
+    else return 0;
+    for (Py_ssize_t k = 1; k <= need; k++) {
+        if (k >= left) return -1;
+        unsigned char d = p[k];
+        if (k == 1 ? (d < lo || d > hi) : (d < 0x80 || d > 0xBF)) return 0;
+    }
+    return need + 1;
+}
+
+/* Byte by byte: the first bytes of a block (whose earlier neighbours are not there) and its tail. */
+static int text_flags_scalar(const unsigned char *data, Py_ssize_t from, Py_ssize_t to, Py_ssize_t size,
+                             Py_ssize_t *end) {
+    int flags = 0;
+    Py_ssize_t i = from;
+    while (i < to) {
+        unsigned char c = data[i];
+        if (c < 0x80) {
+            if (c == 0) flags |= FLAG_NUL;
+            if (c == '%' || c == '=' || c == '\\') flags |= mark_flags(data, i, size);
+            i++;
+            continue;
+        }
+        if (c == 0xFF || c == 0xFE) flags |= FLAG_BOM16;
+        if (c == 0xEF && i + 2 < size && data[i + 1] == 0xBB && data[i + 2] == 0xBF) flags |= FLAG_BOM8;
+        Py_ssize_t n = utf8_sequence(data + i, size - i);
+        if (n == 0) { flags |= FLAG_NOT_UTF8; i++; }
+        else if (n < 0) i = size;
+        else i += n;
+    }
+    if (end) *end = i;
+    return flags;
+}
+
+/* One branch-free pass of 16 bytes at a time. UTF-8 is checked by its structure: each byte after a lead
+ * (1, 2 or 3 places back, by the lead's length) must be a continuation byte and no other may be; C0, C1
+ * and F5..FF never appear. (Overlong and surrogate forms pass: a legacy single-byte text does not make them.) */
+static int text_flags(const unsigned char *data, Py_ssize_t size) {
+    int flags = 0;
+    Py_ssize_t i = 0, run = 0;
+    const __m128i zero = _mm_setzero_si128();
+    const __m128i percent = _mm_set1_epi8('%'), equal = _mm_set1_epi8('='), backslash = _mm_set1_epi8('\\');
+    const __m128i case_bit = _mm_set1_epi8(0x20), lower_a = _mm_set1_epi8('a'), twenty_five = _mm_set1_epi8(25);
+    const __m128i zero_digit = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9);
+    const __m128i plus = _mm_set1_epi8('+'), slash = _mm_set1_epi8('/');
+    /* Signed views of the UTF-8 byte classes: 80..BF = -128..-65, C2..DF = -62..-33, E0..EF = -32..-17,
+     * F0..F4 = -16..-12. */
+    const __m128i c0 = _mm_set1_epi8((char)0xC0), c1 = _mm_set1_epi8((char)0xC1);
+    const __m128i e0_1 = _mm_set1_epi8((char)0xDF), f0_1 = _mm_set1_epi8((char)0xEF), f5_1 = _mm_set1_epi8((char)0xF4);
+    const __m128i ff = _mm_set1_epi8((char)0xFF), fe = _mm_set1_epi8((char)0xFE);
+    const __m128i ef = _mm_set1_epi8((char)0xEF), bb = _mm_set1_epi8((char)0xBB), bf = _mm_set1_epi8((char)0xBF);
+    __m128i bad_acc = zero, nul_acc = zero, bom16_acc = zero, bom8_acc = zero;
+    Py_ssize_t head = size < 16 ? size : 16;
+    flags |= text_flags_scalar(data, 0, head, size, &i); /* i: past the last sequence begun in the head */
+    Py_ssize_t last_lead_cut = size; /* a sequence cut by the end of the block is no error */
+    for (Py_ssize_t k = size - 1; k >= 0 && k >= size - 3; k--) {
+        if (data[k] >= 0xC0) { last_lead_cut = k; break; }
+        if (data[k] < 0x80) break;
+    }
+    Py_ssize_t stop = last_lead_cut < size ? last_lead_cut : size;
+    while (i + 16 <= stop) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(data + i));
+        nul_acc = _mm_or_si128(nul_acc, _mm_cmpeq_epi8(v, zero));
+        int high = _mm_movemask_epi8(v);
+        int marks = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, percent), _mm_cmpeq_epi8(v, equal)),
+                                                   _mm_cmpeq_epi8(v, backslash)));
+        while (marks) {
+            int j = __builtin_ctz(marks);
+            marks &= marks - 1;
+            flags |= mark_flags(data, i + j, size);
+        }
+        if (high) {
+            __m128i p1 = _mm_loadu_si128((const __m128i *)(data + i - 1));
+            __m128i p2 = _mm_loadu_si128((const __m128i *)(data + i - 2));
+            __m128i p3 = _mm_loadu_si128((const __m128i *)(data + i - 3));
+            __m128i cont = _mm_cmplt_epi8(v, c0);
+            /* leads of 2+, 3+ and 4 bytes (signed: above C1, above DF, above EF; below F5 everywhere) */
+            __m128i lead2_1 = _mm_and_si128(_mm_cmpgt_epi8(p1, c1), _mm_cmplt_epi8(p1, _mm_set1_epi8((char)0xF5)));
+            __m128i lead3_2 = _mm_and_si128(_mm_cmpgt_epi8(p2, e0_1), _mm_cmplt_epi8(p2, _mm_set1_epi8((char)0xF5)));
+            __m128i lead4_3 = _mm_and_si128(_mm_cmpgt_epi8(p3, f0_1), _mm_cmplt_epi8(p3, _mm_set1_epi8((char)0xF5)));
+            __m128i need = _mm_or_si128(lead2_1, _mm_or_si128(lead3_2, lead4_3));
+            __m128i bad = _mm_xor_si128(need, cont); /* a continuation where none is due, or none where one is */
+            bad = _mm_or_si128(bad, _mm_or_si128(_mm_cmpeq_epi8(v, c0), _mm_cmpeq_epi8(v, c1)));
+            bad = _mm_or_si128(bad, _mm_and_si128(_mm_cmpgt_epi8(v, f5_1), _mm_cmplt_epi8(v, zero))); /* F5..FF */
+            bad_acc = _mm_or_si128(bad_acc, bad);
+            bom16_acc = _mm_or_si128(bom16_acc, _mm_or_si128(_mm_cmpeq_epi8(v, ff), _mm_cmpeq_epi8(v, fe)));
+            bom8_acc = _mm_or_si128(bom8_acc, _mm_and_si128(_mm_cmpeq_epi8(p2, ef),
+                                                            _mm_and_si128(_mm_cmpeq_epi8(p1, bb), _mm_cmpeq_epi8(v, bf))));
+            run = 0;
+        } else {
+            /* letters: (v | 0x20) - 'a' <= 25, digits: v - '0' <= 9 (unsigned), then + / = */
+            __m128i letter = _mm_sub_epi8(_mm_or_si128(v, case_bit), lower_a);
+            __m128i digit = _mm_sub_epi8(v, zero_digit);
+            __m128i alpha = _mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(letter, twenty_five), letter),
+                             _mm_cmpeq_epi8(_mm_min_epu8(digit, nine), digit)),
+                _mm_or_si128(_mm_cmpeq_epi8(v, plus), _mm_or_si128(_mm_cmpeq_epi8(v, slash), _mm_cmpeq_epi8(v, equal))));
+            if (_mm_movemask_epi8(alpha) == 0xFFFF) {
+                run += 16;
+                if (run >= 32) flags |= FLAG_RUN;
+            } else {
+                run = 0;
+            }
+            /* continuation bytes due here after a lead at the end of the previous block are checked below */
+            if (data[i - 1] >= 0xC0 || data[i - 2] >= 0xE0 || data[i - 3] >= 0xF0) {
+                __m128i p1 = _mm_loadu_si128((const __m128i *)(data + i - 1));
+                __m128i p2 = _mm_loadu_si128((const __m128i *)(data + i - 2));
+                __m128i p3 = _mm_loadu_si128((const __m128i *)(data + i - 3));
+                __m128i need = _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(p1, c1), _mm_cmplt_epi8(p1, _mm_set1_epi8((char)0xF5))),
+                               _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(p2, e0_1), _mm_cmplt_epi8(p2, _mm_set1_epi8((char)0xF5))),
+                                            _mm_and_si128(_mm_cmpgt_epi8(p3, f0_1), _mm_cmplt_epi8(p3, _mm_set1_epi8((char)0xF5)))));
+                bad_acc = _mm_or_si128(bad_acc, need); /* ASCII where a continuation is due */
+            }
+        }
+        i += 16;
+    }
+    if (_mm_movemask_epi8(nul_acc)) flags |= FLAG_NUL;
+    if (_mm_movemask_epi8(bad_acc)) flags |= FLAG_NOT_UTF8;
+    if (_mm_movemask_epi8(bom16_acc)) flags |= FLAG_BOM16;
+    if (_mm_movemask_epi8(bom8_acc)) flags |= FLAG_BOM8;
+    if (i < size) {
+        /* The tail, from the start of a sequence: back up over continuation bytes. */
+        Py_ssize_t from = i;
+        for (Py_ssize_t k = i - 1; k >= 16 && k >= i - 3; k--) {
+            if (data[k] >= 0xC0) { from = k; break; }
+            if (data[k] < 0x80) break;
+        }
+        flags |= text_flags_scalar(data, from, size, size, NULL) & ~FLAG_RUN;
+        /* a base64 run ending in the tail */
+        if (run >= 16) {
+            Py_ssize_t k = i;
+            while (k < size && ((data[k] >= 'A' && data[k] <= 'Z') || (data[k] >= 'a' && data[k] <= 'z') ||
+                                (data[k] >= '0' && data[k] <= '9') || data[k] == '+' || data[k] == '/' || data[k] == '='))
+                k++;
+            if (run + (k - i) >= 32) flags |= FLAG_RUN;
+        }
+    }
+    return flags;
+}
+
+static PyObject *native_text_flags(PyObject *module, PyObject *arg) {
+    /* text_flags(data) -> int: what the region reader must look at (regions.py, FLAG_*). */
+    (void)module;
+    Py_buffer data;
+    if (PyObject_GetBuffer(arg, &data, PyBUF_SIMPLE) < 0)
+        return NULL;
+    int flags;
+    Py_BEGIN_ALLOW_THREADS
+    flags = text_flags((const unsigned char *)data.buf, data.len);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&data);
+    return PyLong_FromLong(flags);
+}
+
 static PyObject *native_version(PyObject *module, PyObject *unused) {
     (void)module;
     (void)unused;
@@ -1170,6 +1357,8 @@ static PyMethodDef module_methods[] = {
     {"squeeze_slices", native_squeeze_slices, METH_VARARGS,
      "squeeze_slices(data, table, delete, rewrites, cuts) -> (squeezed, starts, newlines_before)."},
     {"contains", native_contains, METH_VARARGS, "contains(haystack, needle) -> bool: needle in haystack."},
+    {"text_flags", native_text_flags, METH_O,
+     "text_flags(data) -> int: NUL, FF/FE, invalid UTF-8, UTF-8 BOM, base64-alphabet runs, %XX, =XX, \\\\n or \\\\u (regions.py)."},
     {"version", native_version, METH_NOARGS, "The Hyperscan library version this module runs on."},
     {NULL, NULL, 0, NULL},
 };

@@ -151,6 +151,8 @@ class Leaf:
     name: str
     stream: BinaryIO | None = None
     rows: Iterator[str] | None = None
+    depth: int = 0  # of nesting: what is decoded out of it (a base64 block) goes one deeper
+    budget: Budget | None = None  # of its top-level input
 
 
 @dataclass
@@ -173,7 +175,7 @@ class Walker:
         try:
             if kind == "text":
                 # Peekable is a RawIOBase, not declared a BinaryIO; the scanner only reads it.
-                yield Leaf(name, stream=peek)  # type: ignore[arg-type]
+                yield Leaf(name, stream=peek, depth=depth, budget=budget)  # type: ignore[arg-type]
             elif kind in ("gzip", "bzip2", "xz"):
                 counter = CountingReader(peek)
                 raw = io.BufferedReader(counter)

@@ -29,6 +29,13 @@ from pathlib import Path
 from canary.normalize import fold
 
 STRONG_FIELDS = ("nir", "phone", "email", "token", "hostname")
+# Decisive on their own: a NIR (a person's number for life) and the callback token and hostname (the
+# registry's own). A phone or an e-mail is a unique value too, but people share, mistype and recycle
+# them, and a name-shaped address (nhenry@gmail.com) recurs among real people's records: weighed.
+DECISIVE_FIELDS = ("nir", "token", "hostname")
+CONTACT_FIELDS = ("phone", "email")
+# Fields that identify a person on their own or as a pair; postcode, city and first name only add weight.
+IDENTITY_FIELDS = ("nir", "phone", "email", "token", "hostname", "name", "birth_date", "address", "ipp", "amc_member")
 # Fields that can make a pair; a finding without a strong marker needs two of them to agree.
 PAIR_FIELDS = ("name", "birth_date", "address", "ipp", "amc_member")
 ANCHORS = ("birth_date", "ipp", "amc_member")  # the fast search finds pairs from these
@@ -40,6 +47,13 @@ IPP_BITS = 12.0  # an 8-10 digit identifier agreeing by chance in an identifier 
 AMC_BITS = 14.0
 POSTCODE_BITS = 7.0  # ~6,000 postcodes, but residence is correlated with the canary's own
 CITY_BITS = 4.0
+PHONE_BITS = 26.0  # 9 national digits, less what sharing and reassigned numbers take
+EMAIL_BITS = 30.0  # an address of no particular shape
+EMAIL_NAME_SHAPED_BITS = 20.0  # first.family@, f.family@, familyf@...: namesakes and typos recur
+EMAIL_DIGITS_BITS = 4.0  # a name-shaped address with a year or a number in it is rarer
+# A contact value pages on-call when its weight, less what the record's other fields contradict, is at
+# least this: another first name or birth date (-10 each) against a name-shaped address is a lead.
+CONTACT_PAGE = 15.0
 # Disagreement weights (log2((1-m)/(1-u))): identity fields are copied faithfully, contact points age.
 AGAINST = {"name": -5.0, "first_name": -10.0, "birth_date": -10.0, "nir": -20.0, "address": -1.0,
            "postcode": -1.5, "city": -1.0, "ipp": -1.0, "phone": -1.0, "email": -1.0, "amc_member": -1.0}
@@ -66,6 +80,10 @@ class Comparison:
     @property
     def strong(self) -> bool:
         return any(f in STRONG_FIELDS for f in self.agreed)
+
+    @property
+    def decisive(self) -> bool:
+        return any(f in DECISIVE_FIELDS for f in self.agreed)
 
     @property
     def pairs(self) -> int:
@@ -104,9 +122,10 @@ class Grader:
     def __init__(self, coincidence: list[float], records: float) -> None:
         self.bounds = {structured: thresholds(coincidence, records, structured) for structured in (True, False)}
 
-    def grade(self, comparison: Comparison) -> tuple[str, str] | None:
+    def grade(self, comparison: Comparison, independent: int | None = None) -> tuple[str, str] | None:
+        """``independent``: the identity fields agreeing that are separate evidence (verify.independent_fields)."""
         if comparison.strong:
-            return "high", "critical"
+            return grade_contact(comparison, independent)
         if comparison.pairs < 2:
             return None
         return self.grade_score(comparison.score, comparison.structured)
@@ -118,6 +137,35 @@ class Grader:
         if score >= low:
             return "low", "low"
         return None
+
+
+def grade_contact(comparison: Comparison, independent: int | None = None) -> tuple[str, str]:
+    """A record holding a strong marker: a NIR, a token or a hostname pages at once, and so do two
+    independent identity fields; a phone or an e-mail alone pages when the record does not contradict
+    it (``score`` at least CONTACT_PAGE), else it is a ``low`` lead (never dropped, never a page)."""
+    if comparison.decisive:
+        return "high", "critical"
+    count = independent if independent is not None else sum(1 for f in comparison.agreed if f in IDENTITY_FIELDS)
+    if count >= 2 or comparison.score >= CONTACT_PAGE:
+        return "high", "critical"
+    return "low", "low"
+
+
+def email_bits(address: str, names: list[str]) -> float:
+    """log2(m/u) of an e-mail address agreeing: lower for the name-shaped addresses people pick (and the
+    generator proposes at consumer providers), the canary's family name in its local part."""
+    local = address.partition("@")[0].lower()
+    letters = "".join(ch for ch in local if ch.isalpha())
+    if not any(name.replace(" ", "").replace("-", "").lower() in letters for name in names if len(name) >= 3):
+        return EMAIL_BITS
+    digits = sum(1 for ch in local if ch.isdigit())
+    return EMAIL_NAME_SHAPED_BITS + (EMAIL_DIGITS_BITS if digits >= 2 else 0.0)
+
+
+def name_in_email(address: str, names: list[str]) -> bool:
+    """The family name is part of the address: agreeing on both is one piece of evidence, not two."""
+    letters = "".join(ch for ch in address.partition("@")[0].lower() if ch.isalpha())
+    return any(len(name) >= 3 and name.replace(" ", "").replace("-", "").lower() in letters for name in names)
 
 
 def records_in(scanned_bytes: int) -> float:

@@ -8,6 +8,7 @@ an estimated position), where :mod:`canary.watch.sweep.verify` decides.
 
 from __future__ import annotations
 
+import copy
 import re
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
@@ -20,7 +21,7 @@ from canary.watch.sweep.layout import Layout
 from canary.watch.sweep.linkage import Grader
 from canary.watch.sweep.search import NativeSearch, build_search, native_module, pair_window
 from canary.watch.sweep.textnorm import decode, mask, squeeze_blocks, squeeze_slices, unescape
-from canary.watch.sweep.verify import compare
+from canary.watch.sweep.verify import compare, independent_fields
 
 CHUNK = 1024 * 1024
 OVERLAP = 8 * 1024
@@ -34,6 +35,7 @@ _JSON_OBJECTS = re.compile(rb"\}\s*,\s*\{")
 _SQL_TUPLE = re.compile(rb"\)\s*,\s*\(")
 LONG_LINE = 2048
 NEAR = 2048  # bytes around the estimated position of a sighting in an SQL insert or JSON array line
+SAME_ROW_MAX = 4096  # rows up to this long are remembered once verified (per canary)
 BIG_RECORD = 16 * 1024  # longer lines are cut around the sighting (a dump on one line has no line records)
 # The one order of finding confidences, for whoever compares them (sweep, egress).
 CONFIDENCE_RANK = {"low": 0, "medium": 1, "high": 2}
@@ -80,7 +82,9 @@ class StreamMatcher:
         """The loaded database (None without patterns), to hand to --jobs workers."""
         return self.search.compiled if self.search is not None else None
 
-    def scan(self, chunks: Iterable[bytes], name: str, encoding: str) -> list[Finding]:
+    def scan(self, chunks: Iterable[bytes], name: str, encoding: str, layout: Layout | None = None) -> list[Finding]:
+        """The findings in one stream; ``layout``: its file's structure when the stream is a byte range
+        of it (sources.Unit.layout), else learnt from the stream's own start."""
         best: dict[str, Finding] = {}
         if self.search is None:
             for _ in chunks:
@@ -89,15 +93,17 @@ class StreamMatcher:
         carry = b""
         line_base = 0  # newlines before the start of buf
         offset_base = 0
-        layout = Layout()
+        seen_rows: set[tuple[str, int]] = set()  # (canary, hash of a short row) already verified
+        given = layout is not None
+        layout = copy.deepcopy(layout) if layout is not None else Layout()
         for piece in chunks:
             buf = unescape(carry + piece, encoding)
-            if not offset_base:
-                layout.learn_header(decode(buf[:buf.find(b"\n") if b"\n" in buf[:65536] else 0], encoding))
+            if not offset_base and not given:
+                layout.learn_header(decode(first_line(buf), encoding))
             squeezed = squeeze_blocks(buf, encoding, BLOCK, self.native)
             if self._holds(squeezed[0], b"CREATE") and _CREATE_TABLE.search(buf.lower()):
                 layout.learn_tables(decode(buf, encoding))
-            newlines = self._scan_buffer(buf, squeezed, name, encoding, line_base, offset_base, best, layout)
+            newlines = self._scan_buffer(buf, squeezed, name, encoding, line_base, offset_base, best, layout, seen_rows)
             keep = min(OVERLAP, len(buf))
             line_base += newlines - buf.count(b"\n", len(buf) - keep)
             offset_base += len(buf) - keep
@@ -108,7 +114,8 @@ class StreamMatcher:
         return self.native.contains(squeezed, word) if self.native is not None else word in squeezed
 
     def _scan_buffer(self, buf: bytes, squeezed_blocks: tuple[bytes, list[int], list[int]], name: str, encoding: str,
-                     line_base: int, offset_base: int, best: dict[str, Finding], layout: Layout) -> int:
+                     line_base: int, offset_base: int, best: dict[str, Finding], layout: Layout,
+                     seen_rows: set[tuple[str, int]]) -> int:
         """Match one buffer (and its ``squeeze_blocks``) into ``best``; returns the number of newlines in it."""
         squeezed, starts, lines_before = squeezed_blocks
         assert self.search is not None  # scan() returns early without patterns
@@ -142,6 +149,13 @@ class StreamMatcher:
                 if (canary_id, line_start) in tried:
                     continue
                 tried.add((canary_id, line_start))
+                if line_end - line_start <= SAME_ROW_MAX:
+                    # The same row again (dumps repeat rows) weighs the same: a lead found on it, which
+                    # does not end the search, is not verified again at each copy.
+                    row = (canary_id, hash(buf[line_start:line_end]))
+                    if row in seen_rows:
+                        continue
+                    seen_rows.add(row)
                 line = line_base + lines_before[block] + squeezed.count(b"\n", starts[block], start) + 1
                 # Where the sighting sits in the raw block, by proportion: narrows SQL tuples and JSON objects.
                 raw_block = min(BLOCK, len(buf) - block * BLOCK)
@@ -164,7 +178,7 @@ class StreamMatcher:
             text = decode(buf[rec_start:rec_end], encoding)
             comparison = compare(text, canary, layout.values(text, line_head))
             # Graded here on the floors; the scan grades again for its size (scanner.grade_findings).
-            graded = self.grader.grade(comparison)
+            graded = self.grader.grade(comparison, independent_fields(comparison, canary))
             if graded is None:
                 continue
             finding = Finding(canary_id=canary_id, system=canary.system, file=name, fields=comparison.agreed,
@@ -175,6 +189,12 @@ class StreamMatcher:
             if best is None or finding.beats(best):
                 best = finding
         return best
+
+
+def first_line(buf: bytes) -> bytes:
+    """The stream's first line that holds something (a decoded byte-order mark may leave an empty one)."""
+    head = buf[:65536].lstrip(b"\r\n\x00")
+    return head[:head.find(b"\n")] if b"\n" in head else b""
 
 
 def _raw_line(buf: bytes, squeezed: bytes, block_squeezed_start: int, start: int, block: int) -> tuple[int, int]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import gc
 import io
 import multiprocessing
@@ -19,10 +18,11 @@ from typing import BinaryIO
 from canary.watch.sweep.containers import Budget, Leaf, Walker, kind_of, unreadable
 from canary.watch.sweep.index import SweepIndex
 from canary.watch.sweep.limits import Limits
-from canary.watch.sweep.linkage import Grader, records_in
+from canary.watch.sweep.linkage import STRONG_FIELDS, Grader, records_in
 from canary.watch.sweep.matcher import CHUNK, OVERLAP, Finding, StreamMatcher
+from canary.watch.sweep.regions import RegionReader, output_encoding, wide_text
 from canary.watch.sweep.sources import REGISTRY_NOT_SCANNED, SPLIT_MIN, Unit, Unreachable, expand, open_remote
-from canary.watch.sweep.textnorm import looks_binary, sniff_encoding
+from canary.watch.sweep.textnorm import looks_binary
 
 
 @dataclass
@@ -58,6 +58,7 @@ class UnitResult:
     bytes: int = 0
     skipped: list[dict] = field(default_factory=list)
     newlines: int = 0  # in [start, end) of a byte range, to number lines of the next range
+    lead: int = 0  # bytes of a byte range's first line, cut by its start, left to the range before
     unreachable: bool = False
 
 
@@ -120,63 +121,103 @@ class UnitScanner:
                      tick: Callable[[], None] | None = None) -> None:
         for leaf in leaves:
             counter = [0]
-            chunks, encoding = self._leaf_chunks(leaf, walker, counter)
+            chunks, encoding, reader = self._leaf_chunks(leaf, walker, counter)
             if tick is not None:
                 chunks = _ticking(chunks, tick)
             try:
-                result.findings.extend(self.matcher.scan(_prefetched(chunks), leaf.name, encoding))
+                if encoding:
+                    result.findings.extend(self.matcher.scan(_prefetched(chunks), leaf.name, encoding))
             except Exception as exc:  # noqa: BLE001 - the next leaves of the same archive are still read
                 walker.skip(leaf.name, unreadable("data", exc))
+                if reader is not None:
+                    reader.close()
             result.files += 1
             result.bytes += counter[0]
+            if reader is not None:
+                self._scan_blocks(leaf, reader, result, walker)
+
+    def _scan_blocks(self, leaf: Leaf, reader: RegionReader, result: UnitResult, walker: Walker) -> None:
+        """The base64 and hex blocks decoded out of a leaf, read as nested leaves (a zip, UTF-16 text...)."""
+        budget = leaf.budget or Budget(self.limits.max_expanded_bytes)
+        for name, spool in reader.blocks:
+            with spool:
+                self._scan_leaves(walker.leaves(name, spool, budget, leaf.depth + 1), result, walker)
+        reader.blocks = []
 
     def _scan_range(self, unit: Unit, result: UnitResult, walker: Walker) -> None:
+        """A byte range of a plain file: the lines that start in it, read whole (past its end if need be).
+
+        The line cut by the range's start is the previous range's (it reads past its own end up to the
+        next newline, at most OVERLAP bytes): neither range then sees half a record, which would read as
+        free text and grade unlike the whole-file scan."""
         assert unit.path is not None and unit.end is not None
-        length = unit.end - unit.start
+        path, end = unit.path, unit.end
+        length = end - unit.start
         counter = [0]
         newlines = [0]
 
         def chunks() -> Iterator[bytes]:
-            with open(unit.path, "rb") as handle:  # type: ignore[arg-type]
-                handle.seek(unit.start)
-                left = length + OVERLAP  # the overlap catches records cut by the end of the range
-                while left > 0:
-                    block = handle.read(min(CHUNK, left))
+            with open(path, "rb") as handle:
+                if unit.start > 0:
+                    handle.seek(unit.start - 1)
+                    cut = handle.read(OVERLAP + 1).find(b"\n")  # 0: the range starts a line
+                    if 0 < cut < length:
+                        result.lead = cut
+                        newlines[0] += 1
+                handle.seek(unit.start + result.lead)
+                position = unit.start + result.lead
+                while position < end:
+                    block = handle.read(min(CHUNK, end - position))
                     if not block:
-                        break
-                    inside = max(0, min(len(block), length - counter[0]))
-                    newlines[0] += block.count(b"\n", 0, inside)
+                        return
+                    newlines[0] += block.count(b"\n")
                     counter[0] += len(block)
-                    left -= len(block)
+                    position += len(block)
                     yield block
+                tail = handle.read(OVERLAP)  # the end of the last line, which the next range leaves
+                cut = tail.find(b"\n")
+                if tail and not _ends_line(path, end):
+                    yield tail[:cut + 1] if cut >= 0 else tail
 
-        result.findings.extend(self.matcher.scan(chunks(), unit.name, unit.encoding or "utf-8"))
+        # Decoded like the whole file (regions.py), with its header's roles: the same scan, in parts.
+        reader = RegionReader(unit.name, unit.encoding or "utf-8", self.matcher.native, self.limits.max_spool_bytes,
+                              lambda reason: walker.skip(unit.name, reason), base=unit.start)
+        result.findings.extend(self.matcher.scan(reader.read(chunks()), unit.name, unit.encoding or "utf-8",
+                                                 unit.layout))
+        self._scan_blocks(Leaf(unit.name), reader, result, walker)
         result.files = 1 if unit.start == 0 else 0
-        result.bytes = min(counter[0], length)
+        result.bytes = length
         result.newlines = newlines[0]
 
-    def _leaf_chunks(self, leaf: Leaf, walker: Walker, counter: list[int]) -> tuple[Iterator[bytes], str]:
+    def _leaf_chunks(self, leaf: Leaf, walker: Walker, counter: list[int]
+                     ) -> tuple[Iterator[bytes], str, RegionReader | None]:
         if leaf.rows is not None:
-            return _guarded(_row_chunks(leaf.rows), leaf.name, walker, counter), "utf-8"
+            return _guarded(_row_chunks(leaf.rows), leaf.name, walker, counter), "utf-8", None
         stream = leaf.stream
         assert stream is not None
         try:
             head = stream.read(CHUNK)
         except Exception as exc:  # noqa: BLE001 - a leaf that cannot be read is skipped, with its reason
             walker.skip(leaf.name, unreadable("data", exc))
-            return iter(()), "utf-8"
-        encoding = sniff_encoding(head)
-        if not encoding.startswith("utf-16") and len(head) > 64 and head[1::2].count(0) > len(head) // 4 \
-                and head[0::2].count(0) < len(head) // 16:
-            encoding = "utf-16-le"  # UTF-16 without its BOM, as some Windows exports write it
-        if encoding.startswith("utf-16"):
-            raw = _guarded(_chained(head, stream), leaf.name, walker, counter)
-            return _transcoded(raw, encoding), "utf-8"
-        if encoding == "utf-8" and looks_binary(head):
-            encoding = "cp1252"  # binary data is still read, byte for byte: database files leak too
-        if head.startswith(codecs.BOM_UTF8):
-            head = head[3:]
-        return _guarded(_chained(head, stream), leaf.name, walker, counter), encoding
+            return iter(()), "utf-8", None
+        if not head:
+            return iter(()), "", None  # empty: nothing to match (100,000 empty members cost no threads)
+        raw = _guarded(_chained(head, stream), leaf.name, walker, counter)
+        if looks_binary(head) and not wide_text(head):
+            return raw, "cp1252", None  # binary data is still read, byte for byte: database files leak too
+        # Each stretch is decoded as what it is (regions.py); the output is UTF-8, or cp1252 for a file
+        # written in a legacy single-byte encoding (read as it is, without a copy).
+        target = output_encoding(head)
+        reader = RegionReader(leaf.name, target, self.matcher.native, self.limits.max_spool_bytes,
+                              lambda reason: walker.skip(leaf.name, reason))
+        return reader.read(raw), target, reader
+
+
+def _ends_line(path: str, end: int) -> bool:
+    """The byte before ``end`` is a newline: the range ends with a whole line."""
+    with open(path, "rb") as handle:
+        handle.seek(end - 1)
+        return handle.read(1) == b"\n"
 
 
 def _position_reporter(handle: BinaryIO, on_position: Callable[[int], None]) -> Callable[[], None]:
@@ -257,13 +298,6 @@ def _guarded(chunks: Iterator[bytes], name: str, walker: Walker, counter: list[i
             yield block
     except Exception as exc:  # noqa: BLE001 - a bomb, corrupt data or hostile XML in this leaf only
         walker.skip(name, unreadable("data", exc))
-
-
-def _transcoded(chunks: Iterator[bytes], encoding: str) -> Iterator[bytes]:
-    decoder = codecs.getincrementaldecoder("utf-16" if encoding == "utf-16" else encoding)(errors="replace")
-    for block in chunks:
-        yield decoder.decode(block).encode("utf-8")
-    yield decoder.decode(b"", final=True).encode("utf-8")
 
 
 def _row_chunks(rows: Iterator[str]) -> Iterator[bytes]:
@@ -370,8 +404,9 @@ def merge_results(results: list[UnitResult], report: ScanReport, coincidence: li
         if unit.end is not None:
             lines_before[unit.name] = shift + result.newlines
         for finding in result.findings:
-            finding.line += shift
-            finding.offset += unit.start  # a byte range's offsets count from its own start
+            # A byte range's lines and offsets count from its first whole line.
+            finding.line += shift + (1 if result.lead else 0)
+            finding.offset += unit.start + result.lead
             key = (finding.canary_id, finding.file)
             kept = best.get(key)
             if kept is None or finding.beats(kept) or (
@@ -392,7 +427,8 @@ def grade_findings(findings: list[Finding], coincidence: list[float], records: f
     kept = []
     grader = Grader(coincidence, records)
     for finding in findings:
-        if finding.confidence != "high":
+        # A contact value's lead (linkage.grade_contact) keeps its grade: it does not depend on the scan's size.
+        if finding.confidence != "high" and not any(f in STRONG_FIELDS for f in finding.fields):
             graded = grader.grade_score(finding.score, finding.structured)
             if graded is None:
                 continue

@@ -8,13 +8,15 @@ import os
 import tarfile
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from canary.watch.sweep.containers import kind_of
+from canary.watch.sweep.layout import Layout
 from canary.watch.sweep.limits import Limits
-from canary.watch.sweep.textnorm import sniff_encoding
+from canary.watch.sweep.regions import output_encoding
+from canary.watch.sweep.textnorm import decode, sniff_encoding
 
 # A plain file bigger than this is cut into byte ranges scanned in parallel (with --jobs > 1).
 SPLIT_MIN = 64 * 1024 * 1024
@@ -35,6 +37,9 @@ class Unit:
     encoding: str | None = None  # fixed for a byte range of a plain file
     size: int = 0
     members: tuple[str, ...] = ()  # members of the zip or tar archive at ``path``, read without the others
+    # What a byte range knows of its whole file, as a scan of the file learns it from its start: the CSV
+    # header's roles and delimiter, the tables its head creates (so a range after the first grades alike).
+    layout: Layout | None = field(default=None, compare=False)
 
 
 def is_url(text: str) -> bool:
@@ -110,13 +115,27 @@ def _file_units(file: Path, jobs: int, skipped: list[dict], split_min: int, max_
     encoding = sniff_encoding(head)
     if encoding.startswith("utf-16") or head[1::2].count(0) > len(head) // 4:
         return [Unit(name=name, path=name, size=size)]
+    layout = file_layout(head)
+    encoding = output_encoding(head)
     step = max(split_min // 2, size // (jobs * 4))
     starts = list(range(0, size, step))
     if len(starts) > 1 and size - starts[-1] < step // 4:
         starts.pop()  # a few bytes left over join the last range instead of making a unit of their own
     ends = [*starts[1:], size]
-    return [Unit(name=name, path=name, start=s, end=e, encoding=encoding, size=e - s)
+    return [Unit(name=name, path=name, start=s, end=e, encoding=encoding, size=e - s, layout=layout)
             for s, e in zip(starts, ends, strict=True)]
+
+
+def file_layout(head: bytes) -> Layout:
+    """The structure a scan of the whole file learns from its head (matcher.StreamMatcher.scan)."""
+    from canary.watch.sweep.matcher import first_line
+
+    layout = Layout()
+    text_encoding = output_encoding(head)
+    layout.learn_header(decode(first_line(head), text_encoding))
+    if b"create" in head.lower():
+        layout.learn_tables(decode(head, text_encoding))
+    return layout
 
 
 def archive_member_units(path: str, kind: str, max_expanded: int, parts: int) -> list[Unit]:

@@ -19,9 +19,13 @@ from canary.watch.sweep.linkage import (
     AMC_BITS,
     BIRTH_DATE_BITS,
     CITY_BITS,
+    IDENTITY_FIELDS,
     IPP_BITS,
+    PHONE_BITS,
     POSTCODE_BITS,
     Comparison,
+    email_bits,
+    name_in_email,
 )
 
 # A run of digit groups separated by single spaces, dots or hyphens, with an optional +/00 prefix and
@@ -105,7 +109,20 @@ def compare(text: str, canary: CanaryInfo, values: Values | None) -> Comparison:
         weak, score = _compare_text(text, spans, canary)
         disagreed = []
     agreed += [f for f in weak if f not in agreed]
+    # A phone or an e-mail weighs like any field (a NIR, a token or a hostname decides alone, linkage.py).
+    if "phone" in agreed:
+        score += PHONE_BITS
+    if "email" in agreed and canary.email:
+        score += email_bits(canary.email, canary.names)
     return Comparison(agreed=agreed, disagreed=disagreed, score=round(score, 1), structured=values is not None)
+
+
+def independent_fields(comparison: Comparison, canary: CanaryInfo) -> int:
+    """Identity fields agreeing that are separate evidence (a family name inside the e-mail address is not)."""
+    fields = [f for f in comparison.agreed if f in IDENTITY_FIELDS]
+    if "email" in fields and "name" in fields and canary.email and name_in_email(canary.email, canary.names):
+        fields.remove("name")
+    return len(fields)
 
 
 def _words(value: str) -> str:

@@ -11,6 +11,8 @@ resolution) when defusedxml is installed; that is checked too rather than assume
 
 from __future__ import annotations
 
+import io
+import re
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -48,14 +50,38 @@ def xml_part_problem(stream: IO[bytes]) -> str | None:
     from defusedxml import DefusedXmlException
     from defusedxml.ElementTree import iterparse
 
+    head = stream.read(4096)
+    # A bare <!DOCTYPE worksheet> (no identifier, no declarations) names nothing to load or expand, and
+    # openpyxl reads such a sheet anyway: refusing it would let a thief hide a sheet behind one line.
+    bare = _BARE_DOCTYPE.search(head) is not None and b"<!ENTITY" not in head.upper()
     try:
-        for _ in iterparse(stream, events=("start",), forbid_dtd=True, forbid_entities=True, forbid_external=True):
+        for _ in iterparse(_Chained(head, stream), events=("start",), forbid_dtd=not bare, forbid_entities=True,
+                           forbid_external=True):
             return None
     except DefusedXmlException as exc:
         return f"XML with a DTD or entities ({exc.__class__.__name__}; possible entity attack)"
     except ParseError as exc:
         return f"malformed XML: {exc}"
     return "empty XML part"
+
+
+_BARE_DOCTYPE = re.compile(rb"<!DOCTYPE\s+[\w:.\-]+\s*>")
+
+
+class _Chained(io.RawIOBase):
+    """The bytes already read, then the rest of the stream."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        self.head, self.rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.head[:len(buffer)] if self.head else self.rest.read(len(buffer))
+        self.head = self.head[len(data):] if self.head else b""
+        buffer[:len(data)] = data
+        return len(data)
 
 
 def _openpyxl_parses_safely() -> bool:
