@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import Any
 
 from canary.errors import CanaryError
+from canary.generate.profile_names import SurnameCounter
 from canary.generate.reference import Commune
 from canary.generate.weighted import WeightedTable
 from canary.normalize import phone_key
@@ -216,6 +217,7 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
                                     "email": Counter()}
     ipps: list[str] = []
     names: Counter[str] = Counter()
+    surnames = SurnameCounter()
     with_gp = 0
     total = 0
     for row in rows:
@@ -251,6 +253,7 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
         if given:
             statuses[next((v for v in given if v in STATUSES), "other")] += 1
         ipps += _values(row, fields.get("ipp", []))[:1]
+        surnames.add(_values(row, fields.get("name", [])))
         with_gp += bool([v for v in _values(row, fields.get("gp", [])) if v not in ("{}", "None", "0")])
         for field in ("name", "first_name"):
             for name in _values(row, fields.get(field, []))[:1]:
@@ -278,6 +281,8 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
         "gp": _share(with_gp, total) if "gp" in fields else None,
         # How names are written (the planters' rendering can follow): share in upper case, with accents.
         "names": _name_shares(names),
+        # The host's own surnames borne by MIN_COUNT patients or more (profile_names.py).
+        "surnames": surnames.aggregate(MIN_COUNT),
     }
 
 
