@@ -108,7 +108,7 @@ def test_a_finistere_site_gives_breton_names_and_a_corsican_site_corsican_ones(r
         living = [r for r in batch if reference.communes[r["address"]["commune_code"]].department == department]
         french = [r for r in living if r["birth_place"]["code"] not in reference.country_origins]
         got = sum(r["birth_name"] in regional for r in french) / len(french)
-        # Named after the residence department (7 in 10) or, mostly, after the same birth department.
+        # Named after the residence department (85 in 100) or, mostly, after the same birth department.
         assert RESIDENCE_NAMING_SHARE * expected - _bound(expected, len(french)) < got
         assert got < expected + _bound(expected, len(french))
         far = _site_batch(reference, pools, geography, other, 600)
