@@ -108,8 +108,8 @@ def _name_rows(path: Path, columns: int) -> list[tuple[str, ...]]:
     with gzip.open(path, "rt", encoding="utf-8") as fh:
         text = fh.read()
     line = re.compile(r"^([A-Z]+(?:(?:[-' ]|--)[A-Z]+)*)" + r"\t(\d+)" * (columns - 1) + "$", re.MULTILINE)
-    marked = {text[text.rfind("\n", 0, hit.start()) + 1:].split("\t", 1)[0]
-              for hit in re.finditer("|".join(MARKER_WORDS), text)}
+    starts = (text.rfind("\n", 0, hit.start()) + 1 for hit in re.finditer("|".join(MARKER_WORDS), text))
+    marked = {text[start:text.find("\t", start)] for start in starts}
     return [row for row in line.findall(text) if row[0] not in marked or not has_marker_word(row[0])]
 
 
