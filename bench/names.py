@@ -12,14 +12,16 @@ Held out, so nothing is measured on training data:
    are "surname borne by one of the department's residents" and the surname's rarity (how many of
    the ~253,000 reference residents bear it: 0, 1, 2-9, 10-49, 50-499, 500+).
 3. For six sites (Brest, Strasbourg, Bayonne, Ajaccio, Lille, Lyon), COUNT canaries are generated
-   with the site's catchment; those living in the site's department are compared with as many
-   held-out residents of that department. "before" runs the generator of commit BEFORE (the
+   with the site's catchment; those living in the site's department and born in France (the
+   councillors are 99.4 % French nationals) are compared with as many held-out residents of that
+   department. "before" runs the generator of commit BEFORE (the
    national rank formula) from a `git archive` of it, on its own tables; "after" this checkout on
    the held-out tables.
 
 Advantage: |share of canaries a filter removes - share of real residents it removes|; for rarity,
-the best threshold. "floor": the same figure between two random samples of real residents of the
-same size (what chance alone gives). Downloads the two packages into a temp folder unless given.
+the best threshold. "real" is every held-out resident of the department; "floor": the mean of the
+same figure for random samples of as many real residents as there are canaries (what chance alone
+gives). Downloads the two packages into a temp folder unless given.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ for site in args["sites"]:
         record = gen.generate(rng, today=date.fromisoformat(args["today"]), taken=lambda k, v: (k, v) in seen)
         seen.update(markers_for(record))
         if ref.communes[record["address"]["commune_code"]].department == ref.communes[site].department:
-            names.append(record["birth_name"])
+            names.append([record["birth_name"], record["birth_place"]["code"].startswith("99")])
     out[site] = names
 print(json.dumps(out))
 """
@@ -87,7 +89,8 @@ def pool() -> Pools:
     return Pools(phones=tuple(f"+336123{i:05d}" for i in range(50_000)), mail_domains=("messagerie-durand.fr",))
 
 
-def generate_here(reference: Reference, sites: list[str], count: int, seed: int) -> dict[str, list[str]]:
+def generate_here(reference: Reference, sites: list[str], count: int, seed: int) -> dict[str, list[list]]:
+    """Per site: [birth name, born abroad] of the canaries living in the site's department."""
     geography = Geography.load(reference.communes, reference.seeds_dir)
     out = {}
     for site in sites:
@@ -105,12 +108,12 @@ def generate_here(reference: Reference, sites: list[str], count: int, seed: int)
             record = generator.generate(rng, today=TODAY, taken=taken)
             seen.update(markers_for(record))
             if reference.communes[record["address"]["commune_code"]].department == department:
-                names.append(record["birth_name"])
+                names.append([record["birth_name"], record["birth_place"]["code"].startswith("99")])
         out[site] = names
     return out
 
 
-def generate_before(rev: str, sites: list[str], count: int, seed: int) -> dict[str, list[str]]:
+def generate_before(rev: str, sites: list[str], count: int, seed: int) -> dict[str, list[list]]:
     with tempfile.TemporaryDirectory(prefix="canary-before-") as folder:
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
@@ -161,6 +164,13 @@ def main() -> None:
             sweep[share] = generate_here(reference, sites, args.count, args.seed)
         names_module.RESIDENCE_NAMING_SHARE = default_share
     before = generate_before(args.before, sites, args.count, args.seed)
+    # The councillors are 99.4 % French nationals: compared with canaries born in France (those born
+    # abroad mostly carry their country's names, as a host's immigrant patients do).
+    share_abroad = sum(b for v in after.values() for _, b in v) / max(1, sum(len(v) for v in after.values()))
+    after = {site: [n for n, abroad in v if not abroad] for site, v in after.items()}
+    before = {site: [n for n, abroad in v if not abroad] for site, v in before.items()}
+    sweep = {share: {site: [n for n, abroad in v if not abroad] for site, v in drawn.items()}
+             for share, drawn in sweep.items()}
 
     councillors = build_names.read_councillors(wheel, lambda code: True)
     national: Counter[str] = Counter()
@@ -175,25 +185,27 @@ def main() -> None:
     rng = random.Random(args.seed)
 
     print(f"reference: {sum(national.values()):,} councillors of the communes kept; real: held-out councillors; "
-          f"canaries: {args.count:,} per site, those living in its department; before = {args.before}")
+          f"canaries: {args.count:,} per site, those living in its department and born in France "
+          f"({share_abroad:.1%} born abroad left out); before = {args.before}")
     print(f"{'site':12}{'n':>6}  {'seen among the department residents':^40}  {'rarity advantage':^24}")
     print(f"{'':18}  {'real':>7}{'before':>8}{'after':>7}{'adv b':>7}{'adv a':>7}{'floor':>7}"
           f"  {'before':>8}{'after':>8}{'floor':>8}")
     histograms = []
     for (city, site), department in zip(SITES, [reference.communes[s].department for _, s in SITES], strict=True):
-        n = min(len(after[site]), len(before[site]), len(held[department]) // 2)
-        real = rng.sample(held[department], 2 * n)
-        real, other = real[:n], real[n:]
-        can_a, can_b = after[site][:n], before[site][:n]
-        seen = {k: seen_share(v, local[department]) for k, v in (("real", real), ("other", other),
-                                                                  ("before", can_b), ("after", can_a))}
-        hist = {k: rarity(v, national) for k, v in (("real", real), ("other", other), ("before", can_b),
-                                                    ("after", can_a))}
-        rare = {k: rarity_advantage(hist[k], hist["real"]) for k in ("before", "after", "other")}
+        real = held[department]
+        can_a, can_b = after[site], before[site]
+        n = min(len(can_a), len(can_b))
+        seen = {"real": seen_share(real, local[department]), "before": seen_share(can_b, local[department]),
+                "after": seen_share(can_a, local[department])}
+        hist = {"real": rarity(real, national), "before": rarity(can_b, national), "after": rarity(can_a, national)}
+        # Chance alone: samples of n real residents (with replacement) against all of them (mean of 30).
+        samples = [rng.choices(real, k=n) for _ in range(30)]
+        floor_seen = sum(abs(seen_share(x, local[department]) - seen["real"]) for x in samples) / len(samples)
+        floor_rare = sum(rarity_advantage(rarity(x, national), hist["real"]) for x in samples) / len(samples)
+        rare = {k: rarity_advantage(hist[k], hist["real"]) for k in ("before", "after")}
         print(f"{city:12}{n:>6}  {seen['real']:>7.3f}{seen['before']:>8.3f}{seen['after']:>7.3f}"
               f"{abs(seen['before'] - seen['real']):>7.3f}{abs(seen['after'] - seen['real']):>7.3f}"
-              f"{abs(seen['other'] - seen['real']):>7.3f}  "
-              f"{rare['before']:>8.3f}{rare['after']:>8.3f}{rare['other']:>8.3f}")
+              f"{floor_seen:>7.3f}  {rare['before']:>8.3f}{rare['after']:>8.3f}{floor_rare:>8.3f}")
         histograms.append((city, hist))
     print("\nrarity: share bearing a surname borne by so many reference residents")
     print(f"{'site':12}{'':8}" + "".join(f"{label:>9}" for _, label in BINS))

@@ -182,11 +182,12 @@ class NameTables:
         start = text.find(f"\n{department}\t")
         if start < 0:
             return None
-        counts: dict[str, int] = {}
-        for line in _block(text, start + 1, f"{department}\t"):
-            _, name, residents = line.split("\t")
-            if name in self.names:  # filtered once with the national table
-                counts[name] = int(residents)
+        # The table is sorted by department: one regex match (C speed) spans the department's lines.
+        block = re.compile(rf"(?:{re.escape(department)}\t([^\t\n]+)\t(\d+)\n?)+").match(text, start + 1)
+        rows = re.findall(rf"^{re.escape(department)}\t([^\t\n]+)\t(\d+)$", block.group(0), re.MULTILINE) \
+            if block else []
+        known = self.names  # filtered once with the national table
+        counts = {name: int(residents) for name, residents in rows if name in known}
         if not counts:
             return None
         weights = good_turing(counts)
@@ -227,15 +228,6 @@ class NameTables:
                 national[name] = national.get(name, 0) + int(residents)
             self._first_name_counts = counts
         return self._first_name_counts
-
-
-def _block(text: str, start: int, prefix: str) -> list[str]:
-    """The consecutive lines of ``text`` from ``start`` that begin with ``prefix``."""
-    end = start
-    while text.startswith(prefix, end):
-        newline = text.find("\n", end)
-        end = len(text) if newline < 0 else newline + 1
-    return text[start:end].splitlines()
 
 
 @functools.cache

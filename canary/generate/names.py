@@ -27,10 +27,10 @@ _ORIGIN_NAME_COUNTS = WeightedTable((1, 2, 3), (55, 40, 5))
 # born in (their parents' then). The councillors' tables count residents, migrants included, so the
 # residence table alone already gives a department's mix, and every share taken from the birth
 # department moves a batch away from it: measured on held-out residents of six departments
-# (bench/names.py), the advantage of "surname borne by the department's residents" is 0.01 on
-# average at 1.0, 0.025 at 0.85 (at most 0.046), 0.047 at 0.7 (two sites above 0.08). 0.85 keeps
-# a link between birth place and name (which the councillors, without birth places, cannot
-# measure) inside the 0.05 target.
+# (bench/names.py), the advantage of "surname borne by the department's residents" is 0.012 on
+# average at 1.0, 0.024 at 0.85 (at most 0.052, Strasbourg), 0.030 at 0.7 (at most 0.073). 0.85
+# keeps a link between birth place and name (which the councillors, without birth places, cannot
+# measure) at about the 0.05 target.
 RESIDENCE_NAMING_SHARE = 0.85
 
 
@@ -72,7 +72,9 @@ def pick_first_names(ref: Reference, rng: random.Random, sex: str, birth_year: i
     for _ in range(count - 1):
         older = ref.decade(max(FIRST_DECADE, birth_year - rng.choice((0, 25, 30, 55))))
         for _attempt in range(5):
-            name = tables.pick_first_name(rng, ref.first_names[(sex, older)], sex, department)
+            # Middle names follow the nation's tables: the regional lean is on the usual name (and
+            # each lifted draw costs a few picks).
+            name = ref.first_names[(sex, older)].pick(rng)
             if name not in names and not _same_root(name, names):
                 names.append(name)
                 break
