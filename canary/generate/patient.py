@@ -14,13 +14,20 @@ from canary.generate.catchment import Catchment, Geography
 from canary.generate.clinical import ClinicalTables, make_clinical
 from canary.generate.contacts import EmailChoice, PhoneBook, PhoneChoice, choose_email, choose_phones
 from canary.generate.crowding import ContactBudget
-from canary.generate.names import ORIGIN_NAMING_SHARE, pick_first_names, pick_surname, used_name_share
+from canary.generate.names import (
+    ORIGIN_NAMING_SHARE,
+    naming_department,
+    pick_first_names,
+    pick_surname,
+    used_name_share,
+)
 from canary.generate.nir import make_nir, order_range
 from canary.generate.places import make_address, pick_birth_place, pick_residence
 from canary.generate.pools import Pools
 from canary.generate.profile import CONTACT_AGES, HostProfile
 from canary.generate.profile_births import BirthShares
 from canary.generate.profile_ipp_time import IppTimeline, arrival_ages
+from canary.generate.profile_names import HostSurnames
 from canary.generate.reference import Commune, Reference
 from canary.generate.weighted import EvenDraws, WeightedTable, pick_at
 from canary.normalize import name_birth_key
@@ -72,6 +79,8 @@ class PatientGenerator:
     even: EvenDraws = field(init=False, default_factory=EvenDraws)
     admin_tables: AdminTables = field(init=False)
     clinical_tables: ClinicalTables = field(init=False)
+    # The host's frequent surnames (profile), drawn at the host's own rate.
+    host_surnames: HostSurnames | None = field(init=False, default=None)
     # What the profile learnt of birth places and of IPPs against time (None: the national model).
     births: BirthShares | None = field(init=False, default=None)
     timeline: IppTimeline | None = field(init=False, default=None)
@@ -82,6 +91,8 @@ class PatientGenerator:
         object.__setattr__(self, "phone_book", PhoneBook.from_pool(tuple(self.pools.phones)))
         object.__setattr__(self, "admin_tables", AdminTables.load(self.reference.seeds_dir))
         object.__setattr__(self, "clinical_tables", ClinicalTables.load(self.reference.seeds_dir))
+        if self.profile:
+            object.__setattr__(self, "host_surnames", HostSurnames.from_profile(self.profile.data))
         if self.geography is None:
             object.__setattr__(self, "geography", Geography.load(self.reference.communes, self.reference.seeds_dir))
         if self.profile:
@@ -127,7 +138,8 @@ class PatientGenerator:
         nearby = self.geography.nearby.get(home.department) if self.geography else None
         birth_place = pick_birth_place(ref, rng, birth_date, home, abroad_possible=age >= 3, nearby=nearby,
                                        **self._birth_category(rng, age, home))
-        first_names, birth_name, used_name = self._names(rng, sex, birth_date, age, birth_place.name_origin, taken)
+        first_names, birth_name, used_name = self._names(rng, sex, birth_date, age, birth_place.name_origin, taken,
+                                                         naming_department(ref, rng, home.department, birth_place.code))
         nir = self._nir(rng, sex, birth_date, birth_place.code, birth_place.monthly_births, taken)
         zone = ref.phone_zones[home.department]
         # Drawn in this order (the random stream of a seeded run depends on it), assembled at the end.
@@ -239,7 +251,7 @@ class PatientGenerator:
         return PhoneChoice(choice.numbers, wanted=True)
 
     def _names(self, rng: random.Random, sex: str, birth_date: date, age: int, origin: str | None,
-               taken: Callable[[str, str], bool]) -> tuple[list[str], str, str | None]:
+               taken: Callable[[str, str], bool], department: str) -> tuple[list[str], str, str | None]:
         iso = birth_date.isoformat()
         # Most people born abroad carry their country's names; the others (expatriates' children,
         # mixed families) French ones. Decided once, so first names and surname agree.
@@ -247,12 +259,14 @@ class PatientGenerator:
             origin = None
         for attempt in range(100):
             origin = origin if attempt < 50 else None  # a crowded origin list: French lists then
-            first_names = pick_first_names(self.reference, rng, sex, birth_date.year, origin)
-            birth_name = pick_surname(self.reference, rng, origin=origin)
+            first_names = pick_first_names(self.reference, rng, sex, birth_date.year, origin, department)
+            birth_name = pick_surname(self.reference, rng, origin=origin, department=department,
+                                      host=self.host_surnames)
             used_name = None
             if rng.random() < used_name_share(sex, age):
                 spouse_origin = origin if rng.random() < ORIGIN_NAMING_SHARE else None
-                used_name = pick_surname(self.reference, rng, avoid=birth_name, origin=spouse_origin)
+                used_name = pick_surname(self.reference, rng, avoid=birth_name, origin=spouse_origin,
+                                         department=department, host=self.host_surnames)
             names = (birth_name, used_name) if used_name else (birth_name,)
             if not any(taken("name_birth", name_birth_key(n, first_names[0], iso)) for n in names):
                 return first_names, birth_name, used_name

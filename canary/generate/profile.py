@@ -28,6 +28,7 @@ from canary.errors import CanaryError
 from canary.generate.mail_providers import ProviderAges
 from canary.generate.profile_births import BIRTH_COLUMNS, BIRTH_FIELDS, BirthLearner
 from canary.generate.profile_ipp_time import IppTimeLearner
+from canary.generate.profile_names import SurnameCounter
 from canary.generate.reference import Commune
 from canary.generate.weighted import WeightedTable
 from canary.normalize import phone_key
@@ -235,6 +236,7 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
     ipps: list[str] = []
     names: Counter[str] = Counter()
     providers = ProviderAges()  # e-mail provider by age group (canary.generate.mail_providers)
+    surnames = SurnameCounter()
     with_gp = 0
     total = 0
     # Birth places and IPPs against time are learnt in their own modules (profile_births, profile_ipp_time).
@@ -278,6 +280,7 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
         ipp_value = _values(row, fields.get("ipp", []))[:1]
         ipps += ipp_value
         ipp_time.add(ipp_value[0] if ipp_value else None, born if born and born <= today else None)
+        surnames.add(_values(row, fields.get("name", [])))
         with_gp += bool([v for v in _values(row, fields.get("gp", [])) if v not in ("{}", "None", "0")])
         for field in ("name", "first_name"):
             for name in _values(row, fields.get(field, []))[:1]:
@@ -314,6 +317,8 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
         "births": birth_shares,
         "ipp_time": timeline,
         "not_learnt": {k: v for k, v in (("births", no_births), ("ipp_time", no_timeline)) if v},
+        # The host's own surnames borne by MIN_COUNT patients or more (profile_names.py).
+        "surnames": surnames.aggregate(MIN_COUNT),
     }
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from canary.generate.admin import default_seeds_dir
+from canary.generate.name_tables import NameTables, load_name_tables
 from canary.generate.text import has_marker_word, ins_form, is_ins_name
 from canary.generate.weighted import WeightedTable, zipf_weights
 
@@ -20,8 +21,6 @@ COHORTS = ((1950, "w_before_1950"), (1980, "w_1950_1979"), (10_000, "w_from_1980
 # Where babies were born: at home in any commune before the war, then in ever fewer, larger towns
 # with a maternity ward. (first birth year of the era, smallest commune population that has one)
 BIRTH_ERAS = ((0, 0), (1945, 2_000), (1965, 8_000), (1985, 20_000))
-# Top surname ~0.3 % of people, top 100 ~15 % (INSEE birth registers).
-SURNAME_OFFSET = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +56,6 @@ class Reference:
     seeds_dir: Path
     first_names: Mapping[tuple[str, int], WeightedTable[str]]
     first_name_sets: Mapping[tuple[str, int], frozenset[str]]
-    surnames: WeightedTable[str]
-    surname_set: frozenset[str]
     origin_first_names: Mapping[tuple[str, str], WeightedTable[str]]  # (origin, sex)
     origin_surnames: Mapping[str, WeightedTable[str]]
     country_origins: Mapping[str, str]  # 99xxx code -> origin, for countries with their own names
@@ -77,10 +74,6 @@ class Reference:
         if not (seeds / "names" / "first_names.tsv.gz").is_file():
             raise FileNotFoundError(f"no seed tables in {seeds} (set CANARY_SEEDS to the seeds folder)")
         first_names, first_name_sets = _first_names(seeds)
-        surnames = [
-            n for n in (ins_form(r["name"]) for r in _rows(seeds / "names" / "surnames.tsv.gz"))
-            if is_ins_name(n) and not has_marker_word(n)
-        ]
         origin_first, origin_surnames = _origin_names(seeds)
         communes = {c.code: c for c in _communes(seeds)}
         departments = list(_rows(seeds / "places" / "departments.tsv"))
@@ -90,8 +83,6 @@ class Reference:
             seeds_dir=seeds,
             first_names=MappingProxyType(first_names),
             first_name_sets=MappingProxyType(first_name_sets),
-            surnames=WeightedTable(surnames, zipf_weights(len(surnames), SURNAME_OFFSET)),
-            surname_set=frozenset(surnames),
             origin_first_names=MappingProxyType(origin_first),
             origin_surnames=MappingProxyType(origin_surnames),
             country_origins=MappingProxyType({r["code"]: r["name_origin"] for r in
@@ -105,6 +96,20 @@ class Reference:
             streets=_streets(seeds),
             city_streets=MappingProxyType(_city_streets(seeds)),
         )
+
+    @property
+    def names(self) -> NameTables:
+        """Surname counts nationally and by department, first-name lifts (read on first use)."""
+        return load_name_tables(self.seeds_dir)
+
+    @property
+    def surnames(self) -> WeightedTable[str]:
+        """The surnames real residents carry, by their national count (without the rare tail)."""
+        return self.names.seen
+
+    @property
+    def surname_set(self) -> frozenset[str]:
+        return self.names.names
 
     @staticmethod
     def decade(year: int) -> int:
