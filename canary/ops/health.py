@@ -4,7 +4,9 @@
 every domain (``app.config["READINESS_CHECKS"]``; outside serve, only the registry check) and answers
 503 when one fails, naming the check but never its reason (reasons go to the log: they may hold paths).
 ``/metrics`` is computed from the registry at scrape time, plus the collectors serve adds
-(``app.config["METRICS_COLLECTORS"]``); nothing is kept between scrapes.
+(``app.config["METRICS_COLLECTORS"]``); nothing is kept between scrapes. It needs an API token (any
+role): its counters move with each sighting, so read anonymously they would tell an attacker which of
+the records he holds is a canary (open its URL, read the counter again).
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import logging
 import sqlite3
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from canary.ops.metrics import RegistryCollector
 from canary.serve import ReadinessCheck
+from canary.web.db import get_db
+from canary.web.tokens import bearer_account
 
 log = logging.getLogger("canary.ops.health")
 
@@ -76,6 +80,9 @@ def readyz() -> Any:
 
 @bp.get("/metrics")
 def metrics() -> Response:
+    if bearer_account(get_db(), request.headers.get("Authorization", "")) is None:
+        return Response("a valid API token is required (Authorization: Bearer ...)\n", status=401,
+                        mimetype="text/plain", headers={"WWW-Authenticate": "Bearer"})
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RegistryCollector(str(current_app.config["DATABASE"])))
     for collector in current_app.config.get("METRICS_COLLECTORS", []):

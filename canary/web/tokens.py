@@ -63,6 +63,12 @@ def revoke_token(db: sqlite_utils.Database, token_id: int) -> dict[str, Any]:
     return get_token(db, token_id)
 
 
+def bearer_account(db: sqlite_utils.Database, authorization: str) -> Account | None:
+    """The account of an ``Authorization: Bearer cnry_...`` header, or None."""
+    scheme, _, secret = authorization.partition(" ")
+    return token_account(db, secret.strip()) if scheme.lower() == "bearer" and secret.strip() else None
+
+
 def token_account(db: sqlite_utils.Database, secret: str) -> Account | None:
     """The account a bearer token stands for (``token:NAME`` with its role), or None if unknown/expired/revoked."""
     if not secret.startswith(PREFIX):
