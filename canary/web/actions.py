@@ -233,13 +233,8 @@ class UploadScan:
             raise error
         if error is not None or "report" not in self.outcome:
             raise CanaryError(f"{self.name}: the scan failed ({error.__class__.__name__}); see the sweep's error")
-        report = dict(self.outcome["report"].to_json())
-        # Files are named as the client sent them (sanitised), not by the server's deleted temporary path.
-        prefix = f"{self.folder}/"
-        for row in (*report["findings"], *report["skipped"]):
-            if isinstance(row.get("file"), str) and row["file"].startswith(prefix):
-                row["file"] = row["file"][len(prefix):]
-        return report
+        # Files are named as the client sent them (sanitised): run_sweep relabelled the temporary path.
+        return dict(self.outcome["report"].to_json())
 
 
 def start_upload_scan(db: sqlite_utils.Database, db_path: str, actor: Actor, filename: str,
@@ -260,7 +255,8 @@ def start_upload_scan(db: sqlite_utils.Database, db_path: str, actor: Actor, fil
     path = folder / name
     sweep_id: int | None = None
     try:
-        sweep_id = start_sweep(db, [str(path)], "upload", at_most=MAX_UPLOAD_SCANS)  # check and claim at once
+        # The sweep names the upload, never the server's temporary folder (check and claim at once).
+        sweep_id = start_sweep(db, [name], "upload", at_most=MAX_UPLOAD_SCANS)
         save(path)
     except BaseException as exc:
         shutil.rmtree(folder, ignore_errors=True)  # refused or not stored: nothing of the upload is kept
@@ -274,7 +270,8 @@ def start_upload_scan(db: sqlite_utils.Database, db_path: str, actor: Actor, fil
     def work() -> None:
         worker_db = open_db(db_path, migrate_schema=False)
         try:
-            outcome["report"] = run_sweep(worker_db, [str(path)], feed="upload", sweep_id=sweep_id)[1]
+            outcome["report"] = run_sweep(worker_db, [str(path)], feed="upload", sweep_id=sweep_id,
+                                          shown_as=(str(path), name))[1]
         except Exception as exc:  # the sweep row holds the failure; the worker thread must not die noisily
             outcome["error"] = exc
             log.exception("uploaded file %s: scan failed", name)

@@ -208,7 +208,7 @@ def plantings_retire(planting_id: int):
 
 @route("/plantings", "GET", "viewer", "What is planted where (canary plants --json).", query=("system",))
 def plantings_list():
-    return jsonify(queries.plantings_of(get_db(), system=request.args.get("system") or None))
+    return jsonify(queries.plantings_of(get_db(), g.account.role, system=request.args.get("system") or None))
 
 
 # --- events and alerts -----------------------------------------------------------------------------
@@ -228,8 +228,9 @@ def events_list():
        query=("state", "system", "limit", "before"))
 def alerts_list():
     args = request.args
-    page = queries.alerts_page(get_db(), state=args.get("state") or None, system=args.get("system") or None,
-                               limit=queries.page_size(args.get("limit")), before=queries.cursor(args.get("before")))
+    page = queries.alerts_page(get_db(), g.account.role, state=args.get("state") or None,
+                               system=args.get("system") or None, limit=queries.page_size(args.get("limit")),
+                               before=queries.cursor(args.get("before")))
     return jsonify(page.as_dict())
 
 
@@ -255,7 +256,7 @@ def alerts_resolve(alert_id: int):
 @route("/sweeps", "GET", "viewer", "Sweep runs newest first, with findings by confidence.", query=("limit", "before"))
 def sweeps_list():
     args = request.args
-    page = queries.sweeps_page(get_db(), limit=queries.page_size(args.get("limit")),
+    page = queries.sweeps_page(get_db(), g.account.role, limit=queries.page_size(args.get("limit")),
                                before=queries.cursor(args.get("before")))
     return jsonify(page.as_dict())
 
@@ -275,9 +276,7 @@ def scans_upload():
 
 @route("/feeds", "GET", "viewer", "Configured feeds with their last run (canary feed list --json).")
 def feeds_list():
-    from canary.watch.sweep.feeds import feed_json, list_feeds
-
-    return jsonify([feed_json(f) for f in list_feeds(get_db())])
+    return jsonify(queries.feeds(get_db(), g.account.role))
 
 
 @route("/feeds", "POST", "admin", "Add a feed (canary feed add).",
