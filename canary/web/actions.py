@@ -28,6 +28,7 @@ from canary.store.registry import add_system
 from canary.store.tx import write_transaction
 from canary.web import tokens
 from canary.web.audit import Actor, record
+from canary.web.roles import allows
 
 if TYPE_CHECKING:
     from canary.plant.planter import RetireReport
@@ -167,11 +168,16 @@ def start_feed_run(db: sqlite_utils.Database, db_path: str, actor: Actor, name: 
     return thread
 
 
-def create_token(db: sqlite_utils.Database, actor: Actor, name: str, role: str,
-                 days: int) -> tuple[dict[str, Any], str]:
+def create_token(db: sqlite_utils.Database, actor: Actor, name: str, role: str, days: int,
+                 owner: str | None) -> tuple[dict[str, Any], str]:
+    """A token of account ``owner`` (the signed-in account, or the owner of the token that asks): never
+    above the role of whoever asks, nor above the owner's."""
+    if not allows(actor.role, role):
+        raise CanaryError(f"a {role} token is above the role of {actor.name} ({actor.role})")
     with write_transaction(db):
-        row, secret = tokens.create_token(db, name, role, actor.name, days)
-        record(db, actor, "token.add", f"token:{row['id']}", {"name": name, "role": role, "days": days})
+        row, secret = tokens.create_token(db, name, role, actor.name, days, owner=owner)
+        record(db, actor, "token.add", f"token:{row['id']}", {"name": name, "role": role, "days": days,
+                                                             "owner": owner})
     return row, secret
 
 
@@ -191,7 +197,6 @@ def plant_system(db: sqlite_utils.Database, actor: Actor, system: str, url: str)
     """
     from canary.plant.planter import plant
     from canary.plant.targets import parse_target
-    from canary.web.roles import allows
 
     target = parse_target(url)
     known = db.execute("SELECT 1 FROM plantings WHERE system = ? AND target = ? LIMIT 1",

@@ -354,7 +354,7 @@ def tokens_add():
     if not isinstance(days, int) or isinstance(days, bool):
         raise CanaryError("field 'days' must be an integer")
     row, secret = actions.create_token(get_db(), current_actor(), _text(data, "name", True) or "",
-                                       _text(data, "role", True) or "", days)
+                                       _text(data, "role", True) or "", days, g.account.owner)
     return jsonify(row | {"secret": secret}), 201
 
 

@@ -502,7 +502,7 @@ def tokens_add():
     try:
         days = int(form.get("days") or 90)
         row, secret = actions.create_token(get_db(), current_actor(), form.get("name", "").strip(),
-                                           form.get("role", "viewer"), days)
+                                           form.get("role", "viewer"), days, g.account.owner)
         flash(translate("token_secret").format(id=row["id"], secret=secret), "ok")
     except ValueError:
         flash(translate("days_number"), "error")

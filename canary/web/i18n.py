@@ -91,6 +91,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "allow_rules": {"fr": "Comptes autorisés (traitements connus)", "en": "Allowed accounts (known jobs)"},
     "account": {"fr": "Compte", "en": "Account"},
     "owner": {"fr": "Responsable", "en": "Owner"},
+    "token_owner": {"fr": "Compte titulaire", "en": "Owning account"},
     "reason": {"fr": "Motif", "en": "Reason"},
     "stealth": {"fr": "Discrétion", "en": "Stealth"},
     "checked": {"fr": "Canaris vérifiés", "en": "Canaries checked"},
