@@ -36,6 +36,10 @@ def test_compose_file_has_the_expected_services_roles_and_hardening() -> None:
     assert services["web"]["ports"] == ["127.0.0.1:8080:8080"]  # the console never on a public address
     assert "53:5353/udp" in services["edge"]["ports"] and "25:2525/tcp" in services["edge"]["ports"]
     assert "canary-data" in compose["volumes"]
+    # The console and the callback listener believe the proxy's forwarded headers (gateway of the network).
+    (subnet,) = compose["networks"]["default"]["ipam"]["config"]
+    assert services["web"]["environment"]["CANARY_WEB_TRUSTED_PROXIES"] == subnet["gateway"] + "/32"
+    assert services["edge"]["environment"]["CANARY_TRIPWIRE_TRUSTED_PROXIES"] == subnet["gateway"] + "/32"
 
 
 def test_dockerfile_is_slim_non_root_and_builds_the_hyperscan_core() -> None:

@@ -7,8 +7,9 @@ from typing import Any
 
 from flask import Flask
 
-from canary.settings import ensure_secret, get_int
+from canary.settings import ensure_secret, get_int, get_list
 from canary.store import open_db
+from canary.web.proxies import TrustedProxies, parse_networks
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -23,6 +24,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         if not app.config.get("SECRET_KEY"):
             app.config["SECRET_KEY"] = ensure_secret(bootstrap, "web.secret_key")
         upload_mb = get_int(bootstrap, "web.upload_max_mb")
+        proxies = parse_networks(get_list(bootstrap, "web.trusted_proxies"), "web.trusted_proxies")
     finally:
         bootstrap.close()
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict")
@@ -43,4 +45,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from canary.ops import health
 
     app.register_blueprint(health.bp)
+    # Client address and TLS from the reverse proxy's headers, only when the proxy is a trusted one.
+    app.wsgi_app = TrustedProxies(app.wsgi_app, proxies)  # type: ignore[method-assign]
     return app

@@ -98,8 +98,10 @@ def _serve_console(db: sqlite_utils.Database, db_path: Path, serve_ctx: ServeCon
     # waitress (as for the callback listener): a production server with bounded threads, not the
     # development server, which is neither meant for hostile clients nor for long uptimes.
     try:
+        # Forwarded headers are judged by the app (canary.web.proxies: web.trusted_proxies, CIDRs, which
+        # waitress's single trusted_proxy cannot express): waitress must pass them on untouched.
         server: Any = create_server(app, host=host, port=port, threads=8, ident="", expose_tracebacks=False,
-                                    clear_untrusted_proxy_headers=True)
+                                    clear_untrusted_proxy_headers=False)
     except OSError as exc:
         stop_all(services)
         raise CanaryError(f"console: cannot listen on {host}:{port}: {address_problem(exc)}") from exc

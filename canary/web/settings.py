@@ -6,4 +6,9 @@ SETTINGS: list[Setting] = [
     Setting("web.upload_max_mb", int, 100,
             "Largest file the console accepts for a one-off scan (MiB); bigger uploads are refused with 413. "
             "The file is scanned in a worker and deleted afterwards, never kept."),
+    Setting("web.trusted_proxies", list, [],
+            "CIDRs of the reverse proxies in front of the console (e.g. 127.0.0.1/32 for nginx on the host): "
+            "their X-Forwarded-For and X-Forwarded-Proto name the client and TLS (login throttling, Secure "
+            "cookie); from any other address those headers are ignored.",
+            kind="cidr"),
 ]
