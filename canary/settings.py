@@ -42,6 +42,11 @@ class Setting:
     maximum: float | None = None
     # A further check of its own (raises CanaryError), e.g. no password typed into a URL.
     extra_check: Callable[[Any], None] | None = None
+    # Changed on the host only ('canary config set'), never from the console or the API: the value can
+    # write files, reach other hosts or widen trust, so an admin token must not be enough.
+    host_only: bool = False
+    # Highest value the console and the API may set; above it, the host only.
+    console_maximum: float | None = None
 
     @property
     def env_var(self) -> str:

@@ -11,6 +11,7 @@ Kinds, chosen by the URL scheme:
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -140,6 +141,20 @@ def check_destination_url(db: sqlite_utils.Database, url: str, kind: str,
     policy = TargetPolicy.from_settings(db)
     for target in network_targets(url, kind):
         check_target(policy, *target, resolver=resolver)
+
+
+def check_jsonl_folder(db: sqlite_utils.Database, url: str) -> None:
+    """From the console or the API, a jsonl:// file only under ``alert.jsonl_folder`` (the host chose it):
+    the service can write anywhere it may, and an admin token must not be enough to choose where."""
+    from canary.settings import get_setting
+
+    if kind_of(url.strip()) != "jsonl":
+        return
+    folder = str(get_setting(db, "alert.jsonl_folder") or "")
+    path = os.path.normpath(urlsplit(url.strip()).path)
+    if not folder or os.path.commonpath([path, os.path.normpath(folder)]) != os.path.normpath(folder):
+        raise CanaryError(f"jsonl:// files added from the console or the API must lie under alert.jsonl_folder "
+                          f"({folder or 'unset'}); set it, or add this target with 'canary notify add' on the server")
 
 
 def add_destination(db: sqlite_utils.Database, url: str, *, min_severity: str = "low",

@@ -89,6 +89,14 @@ def change_setting(db: sqlite_utils.Database, actor: Actor, name: str, value: An
     declared = all_settings().get(name)
     if declared is not None and declared.secret:
         raise CanaryError(f"{name} is a generated secret: change it with 'canary config' on the server")
+    if declared is not None and declared.host_only:
+        raise CanaryError(f"{name} can write files, reach other hosts or widen trust: change it with "
+                          f"'canary config set {name} ...' on the server (host access), not from the console or API")
+    if declared is not None and declared.console_maximum is not None and value is not None:
+        number = _number(value)
+        if number is not None and number > declared.console_maximum:
+            raise CanaryError(f"{name} above {declared.console_maximum:g} only with 'canary config set {name} ...' "
+                              "on the server (host access)")
     if declared is not None and os.environ.get(declared.env_var) is not None:
         # The environment wins over the registry: a stored value would show as saved and change nothing.
         raise CanaryError(f"{name} comes from the environment ({declared.env_var}) of the console's process: "
@@ -104,10 +112,18 @@ def change_setting(db: sqlite_utils.Database, actor: Actor, name: str, value: An
     return typed
 
 
+def _number(value: Any) -> float | None:
+    try:
+        return float(str(value).strip())
+    except ValueError:
+        return None  # not a number: the setting's own check says so
+
+
 def add_notify_target(db: sqlite_utils.Database, actor: Actor, url: str, *, min_severity: str,
                       systems: list[str]) -> dict[str, Any]:
-    from canary.alert.destinations import add_destination
+    from canary.alert.destinations import add_destination, check_jsonl_folder
 
+    check_jsonl_folder(db, url)
     destination = add_destination(db, url, min_severity=min_severity, systems=systems)
     record(db, actor, "notify.add", f"destination:{destination.id}", {"url": destination.shown_url})
     return {"id": destination.id, "url": destination.shown_url, "secret": destination.secret}

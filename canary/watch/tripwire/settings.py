@@ -43,7 +43,7 @@ SETTINGS: list[Setting] = [
             minimum=1),
     Setting("tripwire.trusted_proxies", list, [],
             "CIDRs of reverse proxies whose X-Forwarded-For is believed (e.g. 10.0.0.5/32); others' is ignored.",
-            kind="cidr"),
+            kind="cidr", host_only=True),
     Setting("tripwire.webhook_secret", str, "",
             "Shared secret of the call/SMS webhooks (HMAC-SHA256 of the body, or the Twilio signature scheme).",
             secret=True),
