@@ -258,6 +258,21 @@ class UploadScan:
         return dict(self.outcome["report"].to_json())
 
 
+# Longest file name (in bytes) the usual file systems take (ext4, XFS, tmpfs).
+MAX_NAME_BYTES = 255
+
+
+def upload_name(safe: str) -> str:
+    """A sanitised upload name cut to MAX_NAME_BYTES, its extension kept (the scanner reads by it)."""
+    safe = safe or "upload"
+    stem, dot, suffix = safe.rpartition(".")
+    if not dot or not stem or len(suffix) > 16:
+        stem, suffix = safe, ""
+    tail = f".{suffix}" if suffix else ""
+    room = MAX_NAME_BYTES - len(tail.encode())
+    return stem.encode()[:room].decode(errors="ignore") + tail
+
+
 def start_upload_scan(db: sqlite_utils.Database, db_path: str, actor: Actor, filename: str,
                       save: Callable[[Path], None]) -> UploadScan:
     """Scan one uploaded file in a worker thread, then delete it: an upload is never kept.
@@ -271,7 +286,7 @@ def start_upload_scan(db: sqlite_utils.Database, db_path: str, actor: Actor, fil
 
     if not db.execute("SELECT 1 FROM canaries WHERE status = 'active' LIMIT 1").fetchone():
         raise CanaryError("the registry has no active canary: a scan could find nothing (seed canaries first)")
-    name = secure_filename(filename) or "upload"
+    name = upload_name(secure_filename(filename))
     folder = Path(tempfile.mkdtemp(prefix="canary-upload-"))
     path = folder / name
     sweep_id: int | None = None
