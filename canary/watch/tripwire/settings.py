@@ -74,6 +74,11 @@ SETTINGS: list[Setting] = [
             "A repeat query for the same token from the same resolver network within this many hours is "
             "a resolver echo (severity low).",
             minimum=0),
+    Setting("tripwire.dns_rate_per_source", int, 20,
+            "UDP answers per second to one source address (twice that in a burst); beyond it the answer is an "
+            "empty truncated reply (TC), smaller than the query, so the listener cannot amplify a spoofed flood "
+            "and a real resolver retries over TCP. The query is still recorded. 0: no limit.",
+            minimum=0),
     Setting("tripwire.dns_burst_seconds", int, 10,
             "Queries for the same token within this many seconds of the previous one are one lookup fanned "
             "out by resolvers (severity low).",
