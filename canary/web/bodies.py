@@ -10,7 +10,7 @@ read; a chunked body is cut off (413) once it passes the limit.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
@@ -33,6 +33,10 @@ class _Limited:
         return getattr(self._adj, name)
 
 
+def _text(value: Any) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+
+
 def body_limit(method: str, path: str, upload_bytes: int) -> int:
     """The largest body a request may carry, by its route class."""
     if method == "POST" and path.rstrip("/") in UPLOAD_ROUTES:
@@ -46,7 +50,8 @@ def bounded_channel(upload_bytes: int) -> type[HTTPChannel]:
     class BoundedParser(HTTPRequestParser):
         def parse_header(self, header_plus: bytes) -> None:
             super().parse_header(header_plus)
-            self.adj = _Limited(self.adj, body_limit(self.command, self.path, upload_bytes))
+            limit = body_limit(_text(getattr(self, "command", "")), _text(getattr(self, "path", "")), upload_bytes)
+            self.adj = cast(Any, _Limited(self.adj, limit))
 
     class BoundedChannel(HTTPChannel):
         parser_class = BoundedParser
