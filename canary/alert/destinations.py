@@ -146,11 +146,11 @@ def check_destination_url(db: sqlite_utils.Database, url: str, kind: str,
 def check_jsonl_folder(db: sqlite_utils.Database, url: str) -> None:
     """From the console or the API, a jsonl:// file only under ``alert.jsonl_folder`` (the host chose it):
     the service can write anywhere it may, and an admin token must not be enough to choose where."""
-    from canary.settings import get_setting
+    from canary.settings import get_str
 
     if kind_of(url.strip()) != "jsonl":
         return
-    folder = str(get_setting(db, "alert.jsonl_folder") or "")
+    folder = get_str(db, "alert.jsonl_folder")
     path = os.path.normpath(urlsplit(url.strip()).path)
     if not folder or os.path.commonpath([path, os.path.normpath(folder)]) != os.path.normpath(folder):
         raise CanaryError(f"jsonl:// files added from the console or the API must lie under alert.jsonl_folder "
