@@ -12,6 +12,13 @@ from canary.store import open_db
 from canary.web.proxies import TrustedProxies, parse_networks
 
 
+def _metrics_authorized(authorization: str) -> bool:
+    from canary.web.db import get_db
+    from canary.web.tokens import bearer_account
+
+    return bearer_account(get_db(), authorization) is not None
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the console app. ``config`` may set ``DATABASE`` (default: $CANARY_DB or canary.db)."""
     app = Flask(__name__)
@@ -45,6 +52,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from canary.ops import health
 
     app.register_blueprint(health.bp)
+    # /metrics counters move with each sighting: an API token (any role) reads them, nobody else.
+    app.config["METRICS_AUTHORIZED"] = _metrics_authorized
     # Client address and TLS from the reverse proxy's headers, only when the proxy is a trusted one.
     app.wsgi_app = TrustedProxies(app.wsgi_app, proxies)  # type: ignore[method-assign]
     return app
