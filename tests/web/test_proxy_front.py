@@ -21,20 +21,28 @@ import pytest
 
 from canary.store import open_db
 from canary.web import create_app
+from canary.web.users import add_user
+from tests.support.certs import self_signed_pair
 from tests.support.ports import free_port, wait_for_port
-from tests.test_deploy import DEPLOY, _test_certificate
 from tests.web.accounts import PASSWORD, REPO, ROLE_USERS
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 ADMIN = ROLE_USERS["admin"]
 ATTACKER = "127.0.0.2"  # another machine of the internal network, as nginx sees it
+DEPLOY = REPO / "deploy"
+
+
+def _admin(db_path: Path) -> None:
+    db = open_db(db_path)
+    add_user(db, ADMIN, PASSWORD, "admin")
+    db.close()
 
 
 def _site(tmp_path: Path, console: int, callbacks: int, http_port: int, https_port: int) -> Path:
     """The shipped site, with test certificates, the name ``localhost``, free ports and serve's ports."""
     site = (DEPLOY / "nginx" / "canary.conf").read_text()
     for name in ("console", "callbacks"):
-        crt, key = _test_certificate(tmp_path, name)
+        crt, key = self_signed_pair(tmp_path, name)
         site = site.replace(f"/etc/nginx/certs/{name}.crt", str(crt)).replace(f"/etc/nginx/certs/{name}.key", str(key))
     site = site.replace("console.canary.chu.example.fr", "localhost")
     site = site.replace("127.0.0.1:8080", f"127.0.0.1:{console}").replace("127.0.0.1:8081", f"127.0.0.1:{callbacks}")
@@ -64,9 +72,7 @@ def _post_login(port: int, source: str, password: str) -> http.client.HTTPRespon
 
 @pytest.mark.skipif(NGINX is None, reason="nginx not installed")
 def test_behind_the_documented_nginx_a_guesser_does_not_lock_the_admin_out(db_path, tmp_path):
-    from tests.web.conftest import _accounts
-
-    _accounts(db_path)
+    _admin(db_path)
     console, callbacks, http_port, https_port = (free_port() for _ in range(4))
     env = dict(os.environ, CANARY_WEB_TRUSTED_PROXIES="127.0.0.1/32")  # what canary.env.example sets
     serve = subprocess.Popen([sys.executable, "-m", "canary", "--db", str(db_path), "serve", "--port", str(console),
@@ -96,9 +102,7 @@ def test_behind_the_documented_nginx_a_guesser_does_not_lock_the_admin_out(db_pa
 
 
 def test_forwarded_headers_are_believed_from_trusted_proxies_only(db_path, monkeypatch):
-    from tests.web.conftest import _accounts
-
-    _accounts(db_path)
+    _admin(db_path)
     monkeypatch.setenv("CANARY_WEB_TRUSTED_PROXIES", "10.0.0.5/32")
     app = create_app({"DATABASE": str(db_path), "TESTING": True})
     client = app.test_client()
