@@ -45,6 +45,11 @@ class Setting:
     # Checked only when the value is set (config set, API, console), never when it is read: e.g. that a
     # file it names exists now (a file gone later must not stop the services that read the setting).
     set_check: Callable[[Any], None] | None = None
+    # Changed on the host only ('canary config set'), never from the console or the API: the value can
+    # write files, reach other hosts or widen trust, so an admin token must not be enough.
+    host_only: bool = False
+    # Highest value the console and the API may set; above it, the host only.
+    console_maximum: float | None = None
 
     @property
     def env_var(self) -> str:

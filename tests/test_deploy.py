@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import shutil
 import subprocess
@@ -10,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.support.certs import self_signed_pair
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -36,6 +37,10 @@ def test_compose_file_has_the_expected_services_roles_and_hardening() -> None:
     assert services["web"]["ports"] == ["127.0.0.1:8080:8080"]  # the console never on a public address
     assert "53:5353/udp" in services["edge"]["ports"] and "25:2525/tcp" in services["edge"]["ports"]
     assert "canary-data" in compose["volumes"]
+    # The console and the callback listener believe the proxy's forwarded headers (gateway of the network).
+    (subnet,) = compose["networks"]["default"]["ipam"]["config"]
+    assert services["web"]["environment"]["CANARY_WEB_TRUSTED_PROXIES"] == subnet["gateway"] + "/32"
+    assert services["edge"]["environment"]["CANARY_TRIPWIRE_TRUSTED_PROXIES"] == subnet["gateway"] + "/32"
 
 
 def test_dockerfile_is_slim_non_root_and_builds_the_hyperscan_core() -> None:
@@ -93,31 +98,12 @@ def test_systemd_analyze_verify_accepts_every_unit(tmp_path: Path) -> None:
     assert result.returncode == 0 and not result.stderr.strip() and not result.stdout.strip(), result.stderr
 
 
-def _test_certificate(folder: Path, name: str) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now)
-            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
-    crt, pem = folder / f"{name}.crt", folder / f"{name}.key"
-    crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption()))
-    return crt, pem
-
-
 @pytest.mark.skipif(not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()), reason="nginx not installed")
 def test_nginx_accepts_the_site_with_test_certificates(tmp_path: Path) -> None:
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     site = (DEPLOY / "nginx" / "canary.conf").read_text()
     for name in ("console", "callbacks"):
-        crt, key = _test_certificate(tmp_path, name)
+        crt, key = self_signed_pair(tmp_path, name)
         site = site.replace(f"/etc/nginx/certs/{name}.crt", str(crt)).replace(f"/etc/nginx/certs/{name}.key", str(key))
     assert "/etc/nginx/certs" not in site  # every certificate path was one of the two
     (tmp_path / "canary.conf").write_text(site)

@@ -11,6 +11,7 @@ Kinds, chosen by the URL scheme:
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,24 +84,48 @@ def apprise_plugin(url: str) -> Any:
     return plugin
 
 
-def network_target(url: str, kind: str) -> tuple[str, int | None] | None:
-    """The host and port this destination makes us connect to, when the URL chooses it."""
-    if kind == "jsonl":
-        return None
-    if kind == "apprise":
-        plugin = apprise_plugin(url)
-        smtp_host = getattr(plugin, "smtp_host", None)
-        if smtp_host:
-            return smtp_host, getattr(plugin, "port", None)
-        if "host" in getattr(plugin, "template_tokens", {}) and getattr(plugin, "host", None):
-            return plugin.host, getattr(plugin, "port", None)
-        return None  # a fixed public service endpoint (Slack, PagerDuty...), not chosen by the URL
-    parts = urlsplit(url)
+# apprise services whose connections are known: a fixed vendor endpoint, or a host (and port) the URL
+# names, read from the plugin's host and SMTP fields. Any other plugin may carry its endpoint in a field
+# of its own (nostr's ?relay=ws://..., a ?server=...): refused rather than guessed, since a field that
+# holds a URL is not always one the plugin connects to (xml's xsd_url is a name, never fetched).
+VETTED_APPRISE_SCHEMES = frozenset({
+    "slack", "workflows", "msteams", "pagerduty", "opsgenie", "pagertree", "splunk", "victorops", "discord",
+    "tgram", "pover", "mailto", "mailtos", "ntfy", "ntfys", "gotify", "gotifys", "matrix", "matrixs", "form",
+    "forms", "xml", "xmls", "apprise", "apprises", "mmost", "mmosts", "rocket", "rockets"})
+
+
+def _apprise_targets(url: str) -> list[tuple[str, int | None]]:
+    scheme = url.split("://", 1)[0].lower()
+    plugin = apprise_plugin(url)
+    if scheme not in VETTED_APPRISE_SCHEMES:
+        raise CanaryError(f"apprise scheme {scheme}:// is not one canary vets (where it connects may hide in "
+                          f"any field of its URL); use one of {', '.join(sorted(VETTED_APPRISE_SCHEMES))}, "
+                          "or a jsons:// or hmacs:// webhook")
+    targets: list[tuple[str, int | None]] = []
+    smtp_host = getattr(plugin, "smtp_host", None)
+    if smtp_host:
+        targets.append((str(smtp_host), getattr(plugin, "port", None)))
+    elif "host" in getattr(plugin, "template_tokens", {}) and getattr(plugin, "host", None):
+        targets.append((str(plugin.host), getattr(plugin, "port", None)))
+    return targets
+
+
+def _port(parts: Any) -> int | None:
     try:
-        port = parts.port
+        return parts.port
     except ValueError as exc:
         raise CanaryError(f"bad port in notification URL: {exc}") from exc
-    return parts.hostname or "", port
+
+
+def network_targets(url: str, kind: str) -> list[tuple[str, int | None]]:
+    """Every host (and port) this destination makes us connect to, when the URL chooses it; none for a
+    fixed vendor endpoint (Slack, PagerDuty...) or a local file."""
+    if kind == "jsonl":
+        return []
+    if kind == "apprise":
+        return _apprise_targets(url)
+    parts = urlsplit(url)
+    return [(parts.hostname or "", _port(parts))]
 
 
 def check_destination_url(db: sqlite_utils.Database, url: str, kind: str,
@@ -113,9 +138,23 @@ def check_destination_url(db: sqlite_utils.Database, url: str, kind: str,
         return
     if kind in ("webhook", "signed-webhook") and not urlsplit(url).hostname:
         raise CanaryError(f"notification URL {mask_url(url, kind)!r} has no host")
-    target = network_target(url, kind)
-    if target is not None:
-        check_target(TargetPolicy.from_settings(db), *target, resolver=resolver)
+    policy = TargetPolicy.from_settings(db)
+    for target in network_targets(url, kind):
+        check_target(policy, *target, resolver=resolver)
+
+
+def check_jsonl_folder(db: sqlite_utils.Database, url: str) -> None:
+    """From the console or the API, a jsonl:// file only under ``alert.jsonl_folder`` (the host chose it):
+    the service can write anywhere it may, and an admin token must not be enough to choose where."""
+    from canary.settings import get_str
+
+    if kind_of(url.strip()) != "jsonl":
+        return
+    folder = get_str(db, "alert.jsonl_folder")
+    path = os.path.normpath(urlsplit(url.strip()).path)
+    if not folder or os.path.commonpath([path, os.path.normpath(folder)]) != os.path.normpath(folder):
+        raise CanaryError(f"jsonl:// files added from the console or the API must lie under alert.jsonl_folder "
+                          f"({folder or 'unset'}); set it, or add this target with 'canary notify add' on the server")
 
 
 def add_destination(db: sqlite_utils.Database, url: str, *, min_severity: str = "low",

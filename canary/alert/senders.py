@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from canary.alert.destinations import Destination, network_target
+from canary.alert.destinations import Destination, network_targets
 from canary.alert.pinned import PinnedHTTP
 from canary.alert.ssrf import Resolver, TargetPolicy, check_target, system_resolver
 from canary.alert.text import strip_controls
@@ -64,9 +64,8 @@ def send(destination: Destination, payload: dict[str, Any], *, policy: TargetPol
     """
     addresses: list[str] = []
     try:
-        target = network_target(destination.url, destination.kind)
-        if target is not None:
-            addresses = check_target(policy, *target, resolver=resolver)
+        for target in network_targets(destination.url, destination.kind):
+            addresses = check_target(policy, *target, resolver=resolver)  # one target for those we connect
     except CanaryError as exc:
         raise DeliveryError(str(exc)) from exc
     try:

@@ -14,11 +14,16 @@ SETTINGS: list[Setting] = [
             minimum=0, maximum=7 * 86400),
     Setting("alert.allow_private_targets", bool, False,
             "Allow notification URLs that resolve to private or loopback addresses (never link-local, "
-            "multicast or cloud metadata: list those in alert.allowed_target_cidrs if truly needed)."),
+            "multicast or cloud metadata: list those in alert.allowed_target_cidrs if truly needed).",
+            host_only=True),
     Setting("alert.allowed_target_cidrs", list, [],
             "Address ranges notification URLs may resolve to even though private, e.g. 10.20.0.0/16 for the "
             "in-house SIEM.",
-            kind="cidr"),
+            kind="cidr", host_only=True),
+    Setting("alert.jsonl_folder", str, "",
+            "Folder under which notification targets added from the console or the API may write jsonl:// files "
+            "(empty: none; 'canary notify add' on the host may name any path).",
+            host_only=True),
     Setting("alert.retry_base_seconds", float, 2.0,
             "First retry delay for a destination that failed; doubles on each failure.",
             minimum=0.01),

@@ -23,11 +23,14 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")
 NAT64_LOCAL_USE = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: the IPv4 sits where the site chose
 IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # RFC 2765 (SIIT): ::ffff:0:a.b.c.d
+SITE_LOCAL = ipaddress.ip_network("fec0::/10")  # deprecated, but still routed inside some sites
 
 
 def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
     """The IPv4 address an IPv6 one reaches, for the forms that carry one: IPv4-mapped (``::ffff:a.b.c.d``),
-    NAT64 (``64:ff9b::a.b.c.d``), 6to4 (``2002:AABB:CCDD::``) and IPv4-compatible (``::a.b.c.d``).
+    IPv4-translated (``::ffff:0:a.b.c.d``), NAT64 (``64:ff9b::a.b.c.d``), 6to4 (``2002:AABB:CCDD::``),
+    Teredo (the client's address, ``2001:0::/32``) and IPv4-compatible (``::a.b.c.d``).
 
     Such an address is judged as that IPv4: a NAT64 gateway or a 6to4 relay would carry the connection there.
     """
@@ -37,7 +40,9 @@ def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
         return address.ipv4_mapped
     if address.sixtofour:
         return address.sixtofour
-    if address in NAT64_WELL_KNOWN or (address in IPV4_COMPATIBLE and int(address) > 1):
+    if address.teredo:
+        return address.teredo[1]
+    if address in IPV4_TRANSLATED or address in NAT64_WELL_KNOWN or (address in IPV4_COMPATIBLE and int(address) > 1):
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return None
 
@@ -68,7 +73,9 @@ class TargetPolicy:
             return "link-local (cloud metadata), multicast or unspecified"
         if address.is_loopback or address.is_private:
             return None if self.allow_private else ("loopback" if address.is_loopback else "private")
-        if address.is_global:
+        if isinstance(address, ipaddress.IPv6Address) and address in SITE_LOCAL:
+            return None if self.allow_private else "site-local"
+        if address.is_global and not address.is_reserved:
             return None
         return "reserved or not globally routable"
 

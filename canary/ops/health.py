@@ -4,7 +4,9 @@
 every domain (``app.config["READINESS_CHECKS"]``; outside serve, only the registry check) and answers
 503 when one fails, naming the check but never its reason (reasons go to the log: they may hold paths).
 ``/metrics`` is computed from the registry at scrape time, plus the collectors serve adds
-(``app.config["METRICS_COLLECTORS"]``); nothing is kept between scrapes.
+(``app.config["METRICS_COLLECTORS"]``); nothing is kept between scrapes. It needs an API token (any
+role): its counters move with each sighting, so read anonymously they would tell an attacker which of
+the records he holds is a canary (open its URL, read the counter again).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 import sqlite3
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from canary.ops.metrics import RegistryCollector
@@ -76,6 +78,12 @@ def readyz() -> Any:
 
 @bp.get("/metrics")
 def metrics() -> Response:
+    # The console's app factory says how a bearer token is checked (this domain sits below the console);
+    # without it, nobody reads the metrics.
+    allowed = current_app.config.get("METRICS_AUTHORIZED")
+    if allowed is None or not allowed(request.headers.get("Authorization", "")):
+        return Response("a valid API token is required (Authorization: Bearer ...)\n", status=401,
+                        mimetype="text/plain", headers={"WWW-Authenticate": "Bearer"})
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RegistryCollector(str(current_app.config["DATABASE"])))
     for collector in current_app.config.get("METRICS_COLLECTORS", []):

@@ -28,6 +28,7 @@ from canary.store.registry import add_system
 from canary.store.tx import write_transaction
 from canary.web import tokens
 from canary.web.audit import Actor, record
+from canary.web.roles import allows
 
 if TYPE_CHECKING:
     from canary.plant.planter import RetireReport
@@ -91,6 +92,14 @@ def change_setting(db: sqlite_utils.Database, actor: Actor, name: str, value: An
     declared = all_settings().get(name)
     if declared is not None and declared.secret:
         raise CanaryError(f"{name} is a generated secret: change it with 'canary config' on the server")
+    if declared is not None and declared.host_only:
+        raise CanaryError(f"{name} can write files, reach other hosts or widen trust: change it with "
+                          f"'canary config set {name} ...' on the server (host access), not from the console or API")
+    if declared is not None and declared.console_maximum is not None and value is not None:
+        number = _number(value)
+        if number is not None and number > declared.console_maximum:
+            raise CanaryError(f"{name} above {declared.console_maximum:g} only with 'canary config set {name} ...' "
+                              "on the server (host access)")
     if declared is not None and os.environ.get(declared.env_var) is not None:
         # The environment wins over the registry: a stored value would show as saved and change nothing.
         raise CanaryError(f"{name} comes from the environment ({declared.env_var}) of the console's process: "
@@ -106,10 +115,18 @@ def change_setting(db: sqlite_utils.Database, actor: Actor, name: str, value: An
     return typed
 
 
+def _number(value: Any) -> float | None:
+    try:
+        return float(str(value).strip())
+    except ValueError:
+        return None  # not a number: the setting's own check says so
+
+
 def add_notify_target(db: sqlite_utils.Database, actor: Actor, url: str, *, min_severity: str,
                       systems: list[str]) -> dict[str, Any]:
-    from canary.alert.destinations import add_destination
+    from canary.alert.destinations import add_destination, check_jsonl_folder
 
+    check_jsonl_folder(db, url)
     destination = add_destination(db, url, min_severity=min_severity, systems=systems)
     record(db, actor, "notify.add", f"destination:{destination.id}", {"url": destination.shown_url})
     return {"id": destination.id, "url": destination.shown_url, "secret": destination.secret}
@@ -170,11 +187,16 @@ def start_feed_run(db: sqlite_utils.Database, db_path: str, actor: Actor, name: 
     return thread
 
 
-def create_token(db: sqlite_utils.Database, actor: Actor, name: str, role: str,
-                 days: int) -> tuple[dict[str, Any], str]:
+def create_token(db: sqlite_utils.Database, actor: Actor, name: str, role: str, days: int,
+                 owner: str | None) -> tuple[dict[str, Any], str]:
+    """A token of account ``owner`` (the signed-in account, or the owner of the token that asks): never
+    above the role of whoever asks, nor above the owner's."""
+    if not allows(actor.role, role):
+        raise CanaryError(f"a {role} token is above the role of {actor.name} ({actor.role})")
     with write_transaction(db):
-        row, secret = tokens.create_token(db, name, role, actor.name, days)
-        record(db, actor, "token.add", f"token:{row['id']}", {"name": name, "role": role, "days": days})
+        row, secret = tokens.create_token(db, name, role, actor.name, days, owner=owner)
+        record(db, actor, "token.add", f"token:{row['id']}", {"name": name, "role": role, "days": days,
+                                                             "owner": owner})
     return row, secret
 
 
@@ -194,7 +216,6 @@ def plant_system(db: sqlite_utils.Database, actor: Actor, system: str, url: str)
     """
     from canary.plant.planter import plant
     from canary.plant.targets import parse_target
-    from canary.web.roles import allows
 
     target = parse_target(url)
     known = db.execute("SELECT 1 FROM plantings WHERE system = ? AND target = ? LIMIT 1",
@@ -236,13 +257,23 @@ class UploadScan:
             raise error
         if error is not None or "report" not in self.outcome:
             raise CanaryError(f"{self.name}: the scan failed ({error.__class__.__name__}); see the sweep's error")
-        report = dict(self.outcome["report"].to_json())
-        # Files are named as the client sent them (sanitised), not by the server's deleted temporary path.
-        prefix = f"{self.folder}/"
-        for row in (*report["findings"], *report["skipped"]):
-            if isinstance(row.get("file"), str) and row["file"].startswith(prefix):
-                row["file"] = row["file"][len(prefix):]
-        return report
+        # Files are named as the client sent them (sanitised): run_sweep relabelled the temporary path.
+        return dict(self.outcome["report"].to_json())
+
+
+# Longest file name (in bytes) the usual file systems take (ext4, XFS, tmpfs).
+MAX_NAME_BYTES = 255
+
+
+def upload_name(safe: str) -> str:
+    """A sanitised upload name cut to MAX_NAME_BYTES, its extension kept (the scanner reads by it)."""
+    safe = safe or "upload"
+    stem, dot, suffix = safe.rpartition(".")
+    if not dot or not stem or len(suffix) > 16:
+        stem, suffix = safe, ""
+    tail = f".{suffix}" if suffix else ""
+    room = MAX_NAME_BYTES - len(tail.encode())
+    return stem.encode()[:room].decode(errors="ignore") + tail
 
 
 def start_upload_scan(db: sqlite_utils.Database, db_path: str, actor: Actor, filename: str,
@@ -258,12 +289,13 @@ def start_upload_scan(db: sqlite_utils.Database, db_path: str, actor: Actor, fil
 
     if not db.execute("SELECT 1 FROM canaries WHERE status = 'active' LIMIT 1").fetchone():
         raise CanaryError("the registry has no active canary: a scan could find nothing (seed canaries first)")
-    name = secure_filename(filename) or "upload"
+    name = upload_name(secure_filename(filename))
     folder = Path(tempfile.mkdtemp(prefix="canary-upload-"))
     path = folder / name
     sweep_id: int | None = None
     try:
-        sweep_id = start_sweep(db, [str(path)], "upload", at_most=MAX_UPLOAD_SCANS)  # check and claim at once
+        # The sweep names the upload, never the server's temporary folder (check and claim at once).
+        sweep_id = start_sweep(db, [name], "upload", at_most=MAX_UPLOAD_SCANS)
         save(path)
     except BaseException as exc:
         shutil.rmtree(folder, ignore_errors=True)  # refused or not stored: nothing of the upload is kept
@@ -277,7 +309,8 @@ def start_upload_scan(db: sqlite_utils.Database, db_path: str, actor: Actor, fil
     def work() -> None:
         worker_db = open_db(db_path, migrate_schema=False)
         try:
-            outcome["report"] = run_sweep(worker_db, [str(path)], feed="upload", sweep_id=sweep_id)[1]
+            outcome["report"] = run_sweep(worker_db, [str(path)], feed="upload", sweep_id=sweep_id,
+                                          shown_as=(str(path), name))[1]
         except Exception as exc:  # the sweep row holds the failure; the worker thread must not die noisily
             outcome["error"] = exc
             log.exception("uploaded file %s: scan failed", name)

@@ -209,7 +209,7 @@ def plantings_retire(planting_id: int):
 
 @route("/plantings", "GET", "viewer", "What is planted where (canary plants --json).", query=("system",))
 def plantings_list():
-    return jsonify(queries.plantings_of(get_db(), system=request.args.get("system") or None))
+    return jsonify(queries.plantings_of(get_db(), g.account.role, system=request.args.get("system") or None))
 
 
 # --- events and alerts -----------------------------------------------------------------------------
@@ -231,8 +231,9 @@ def events_list():
 def alerts_list():
     args = request.args
     checked = alert_filter(get_db(), state=args.get("state"), system=args.get("system"), since=args.get("since"))
-    page = queries.alerts_page(get_db(), state=checked.state, system=checked.system, since=checked.since,
-                               limit=queries.page_size(args.get("limit")), before=queries.cursor(args.get("before")))
+    page = queries.alerts_page(get_db(), g.account.role, state=checked.state, system=checked.system,
+                               since=checked.since, limit=queries.page_size(args.get("limit")),
+                               before=queries.cursor(args.get("before")))
     return jsonify(page.as_dict())
 
 
@@ -270,7 +271,7 @@ def alerts_note(alert_id: int):
 @route("/sweeps", "GET", "viewer", "Sweep runs newest first, with findings by confidence.", query=("limit", "before"))
 def sweeps_list():
     args = request.args
-    page = queries.sweeps_page(get_db(), limit=queries.page_size(args.get("limit")),
+    page = queries.sweeps_page(get_db(), g.account.role, limit=queries.page_size(args.get("limit")),
                                before=queries.cursor(args.get("before")))
     return jsonify(page.as_dict())
 
@@ -290,9 +291,7 @@ def scans_upload():
 
 @route("/feeds", "GET", "viewer", "Configured feeds with their last run (canary feed list --json).")
 def feeds_list():
-    from canary.watch.sweep.feeds import feed_json, list_feeds
-
-    return jsonify([feed_json(f) for f in list_feeds(get_db())])
+    return jsonify(queries.feeds(get_db(), g.account.role))
 
 
 @route("/feeds", "POST", "admin", "Add a feed (canary feed add).",
@@ -370,7 +369,7 @@ def tokens_add():
     if not isinstance(days, int) or isinstance(days, bool):
         raise CanaryError("field 'days' must be an integer")
     row, secret = actions.create_token(get_db(), current_actor(), _text(data, "name", True) or "",
-                                       _text(data, "role", True) or "", days)
+                                       _text(data, "role", True) or "", days, g.account.owner)
     return jsonify(row | {"secret": secret}), 201
 
 

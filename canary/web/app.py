@@ -7,8 +7,16 @@ from typing import Any
 
 from flask import Flask
 
-from canary.settings import ensure_secret, get_int
+from canary.settings import ensure_secret, get_int, get_list
 from canary.store import open_db
+from canary.web.proxies import TrustedProxies, parse_networks
+
+
+def _metrics_authorized(authorization: str) -> bool:
+    from canary.web.db import get_db
+    from canary.web.tokens import bearer_account
+
+    return bearer_account(get_db(), authorization) is not None
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -23,6 +31,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         if not app.config.get("SECRET_KEY"):
             app.config["SECRET_KEY"] = ensure_secret(bootstrap, "web.secret_key")
         upload_mb = get_int(bootstrap, "web.upload_max_mb")
+        proxies = parse_networks(get_list(bootstrap, "web.trusted_proxies"), "web.trusted_proxies")
     finally:
         bootstrap.close()
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict")
@@ -43,4 +52,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from canary.ops import health
 
     app.register_blueprint(health.bp)
+    # /metrics counters move with each sighting: an API token (any role) reads them, nobody else.
+    app.config["METRICS_AUTHORIZED"] = _metrics_authorized
+    # Client address and TLS from the reverse proxy's headers, only when the proxy is a trusted one.
+    app.wsgi_app = TrustedProxies(app.wsgi_app, proxies)  # type: ignore[method-assign]
     return app

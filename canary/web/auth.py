@@ -17,7 +17,7 @@ from canary.web.db import get_db
 from canary.web.i18n import translate
 from canary.web.roles import allows
 from canary.web.security import safe_next
-from canary.web.tokens import token_account
+from canary.web.tokens import bearer_account
 from canary.web.users import Account, check_user, end_session, open_session, session_account
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -28,8 +28,7 @@ def load_user() -> None:
     account: Account | None
     if request.blueprint == "api":
         # The API reads bearer tokens only, never the session cookie: a browser cannot be tricked into it.
-        scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
-        account = token_account(get_db(), secret.strip()) if scheme.lower() == "bearer" and secret else None
+        account = bearer_account(get_db(), request.headers.get("Authorization", ""))
     else:
         # The cookie only names a server-side session: logout and password changes end every copy of it.
         account = session_account(get_db(), session.get("sid")) if session.get("sid") else None

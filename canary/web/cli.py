@@ -177,12 +177,15 @@ def token() -> None:
 @token.command("add")
 @click.argument("name")
 @click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True)
+@click.option("--owner", required=True, metavar="ACCOUNT",
+              help="Console account the token belongs to: it is revoked when the account is disabled or removed "
+                   "and never acts above its role.")
 @click.option("--days", type=click.IntRange(1, 366), default=90, show_default=True, help="Lifetime.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the secret included, once).")
 @pass_ctx
-def token_add(ctx: CliContext, name: str, role: str, days: int, as_json: bool) -> None:
-    """Create token NAME; its secret is printed now and never again."""
-    row, secret = create_token(ctx.db, _cli_actor(), name, role, days)
+def token_add(ctx: CliContext, name: str, role: str, owner: str, days: int, as_json: bool) -> None:
+    """Create token NAME for account OWNER; its secret is printed now and never again."""
+    row, secret = create_token(ctx.db, _cli_actor(), name, role, days, owner)
     if as_json:
         echo_json(row | {"secret": secret})
         return

@@ -80,7 +80,7 @@ def _inject_zone() -> dict:
 @bp.route("/")
 @requires("viewer")
 def index():
-    return render_template("index.html", **overview(get_db()))
+    return render_template("index.html", **overview(get_db(), g.account.role))
 
 
 # --- alerts ----------------------------------------------------------------------------------------
@@ -91,8 +91,8 @@ def alerts():
     # Correlation is the worker's job (canary serve); a page only reads.
     limit, before = _args_page()
     open_only = request.args.get("all") is None
-    page = queries.alerts_page(get_db(), state="open" if open_only else None, limit=limit, before=before,
-                               system=request.args.get("system") or None)
+    page = queries.alerts_page(get_db(), g.account.role, state="open" if open_only else None, limit=limit,
+                               before=before, system=request.args.get("system") or None)
     return render_template("alerts.html", alerts=page.rows, next_before=page.next_before, open_only=open_only)
 
 
@@ -170,7 +170,7 @@ def system(name: str):
 
     limit, before = _args_page()
     try:
-        page = system_page(get_db(), name, limit=limit, before=before)
+        page = system_page(get_db(), name, g.account.role, limit=limit, before=before)
     except NotFound:
         abort(404)
     # The planner's figures are aggregates, but they tell how the canaries differ: analysts and admins.
@@ -369,12 +369,10 @@ def events():
 @bp.route("/sweeps")
 @requires("viewer")
 def sweeps():
-    from canary.watch.sweep.feeds import feed_json, list_feeds
-
     limit, before = _args_page()
-    page = queries.sweeps_page(get_db(), limit=limit, before=before)
+    page = queries.sweeps_page(get_db(), g.account.role, limit=limit, before=before)
     return render_template("sweeps.html", sweeps=page.rows, next_before=page.next_before,
-                           feeds=[feed_json(f) for f in list_feeds(get_db())])
+                           feeds=queries.feeds(get_db(), g.account.role))
 
 
 @bp.route("/feeds", methods=("POST",))
@@ -406,7 +404,8 @@ def feeds_run(name: str):
 def watch():
     from canary.web.watch_view import access_sources, allow_rules, tripwire_state
 
-    return render_template("watch.html", sources=access_sources(get_db()), allow_rules=allow_rules(get_db()),
+    return render_template("watch.html", sources=access_sources(get_db(), g.account.role),
+                           allow_rules=allow_rules(get_db()),
                            tripwire=tripwire_state(get_db(), g.account.role))
 
 
@@ -503,7 +502,7 @@ def tokens_add():
     try:
         days = int(form.get("days") or 90)
         row, secret = actions.create_token(get_db(), current_actor(), form.get("name", "").strip(),
-                                           form.get("role", "viewer"), days)
+                                           form.get("role", "viewer"), days, g.account.owner)
         flash(translate("token_secret").format(id=row["id"], secret=secret), "ok")
     except ValueError:
         flash(translate("days_number"), "error")

@@ -98,6 +98,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "allow_rules": {"fr": "Comptes autorisés (traitements connus)", "en": "Allowed accounts (known jobs)"},
     "account": {"fr": "Compte", "en": "Account"},
     "owner": {"fr": "Responsable", "en": "Owner"},
+    "token_owner": {"fr": "Compte titulaire", "en": "Owning account"},
     "reason": {"fr": "Motif", "en": "Reason"},
     "stealth": {"fr": "Discrétion", "en": "Stealth"},
     "checked": {"fr": "Canaris vérifiés", "en": "Canaries checked"},
@@ -254,6 +255,10 @@ MESSAGES: dict[str, dict[str, str]] = {
                    "en": "set by the process's environment variable {env}: change it there, then restart"},
     "locked_secret": {"fr": "secret généré : il ne change qu'en ligne de commande sur le serveur",
                       "en": "generated secret: it changes from the command line on the server only"},
+    "locked_host": {"fr": "peut écrire des fichiers, joindre d'autres hôtes ou élargir la confiance : il ne change "
+                          "qu'avec 'canary config set' sur l'hôte",
+                    "en": "can write files, reach other hosts or widen trust: it changes with 'canary config set' "
+                          "on the host only"},
     "lines_help": {"fr": "une valeur par ligne", "en": "one value per line"},
     "lint_rules": {"fr": "Règles de réalisme (lint)", "en": "Realism rules (lint)"},
     "plant_done": {"fr": "{planted} plantés, {already} déjà présents, {failed} en échec.",

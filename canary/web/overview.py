@@ -80,6 +80,6 @@ def outbox_health(db: sqlite_utils.Database) -> dict[str, int]:
     return {"pending": int(pending), "failing": int(failing)}
 
 
-def overview(db: sqlite_utils.Database) -> dict[str, Any]:
-    return {"systems": system_states(db), "open_alerts": alerts_page(db, state="open", limit=10).rows,
+def overview(db: sqlite_utils.Database, role: str) -> dict[str, Any]:
+    return {"systems": system_states(db), "open_alerts": alerts_page(db, role, state="open", limit=10).rows,
             "timeline": timeline(db), "sweeps": sweep_clock(db), "outbox": outbox_health(db)}

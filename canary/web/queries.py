@@ -18,6 +18,7 @@ from canary.errors import CanaryError
 from canary.plant.views import planting_view
 from canary.store.events import list_events
 from canary.store.registry import get_canary
+from canary.web import cuts
 from canary.web.roles import allows
 
 if TYPE_CHECKING:
@@ -70,17 +71,14 @@ def events_page(db: sqlite_utils.Database, role: str, *, limit: int = PAGE, befo
                 since: str | None = None) -> Page:
     rows = list_events(db, system=system, channel=channel, canary_id=canary_id, since=since, limit=limit + 1,
                        newest_first=True, before=before)
-    if not allows(role, "analyst"):
-        # Details hold evidence (masked snippets, callback headers): analysts and admins only.
-        for row in rows:
-            row["details"] = {}
-    return paged_rows(rows, limit)
+    # Details hold evidence (masked snippets, callback headers): analysts and admins only.
+    return paged_rows([cuts.event(row, role) for row in rows], limit)
 
 
-def alerts_page(db: sqlite_utils.Database, *, limit: int = PAGE, before: int | None = None,
+def alerts_page(db: sqlite_utils.Database, role: str, *, limit: int = PAGE, before: int | None = None,
                 state: str | None = None, system: str | None = None, since: str | None = None) -> Page:
-    """Alerts newest first; ``state`` is open (not resolved), acknowledged, resolved, or None for all;
-    ``since`` (UTC ISO): last seen at or after it. Filters come checked (canary.store.filters)."""
+    """Alerts newest first, cut to ``role``; ``state`` is open (not resolved), acknowledged, resolved, or None
+    for all; ``since`` (UTC ISO): last seen at or after it. Filters come checked (canary.store.filters)."""
     where: list[str] = []
     params: list[Any] = []
     if state == "open":
@@ -99,12 +97,13 @@ def alerts_page(db: sqlite_utils.Database, *, limit: int = PAGE, before: int | N
         params.append(before)
     sql = "SELECT * FROM alerts" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?"
     params.append(limit + 1)
-    return paged_rows(with_history(db, [alert_view(row) for row in db.query(sql, params)]), limit)
+    views = with_history(db, [alert_view(row) for row in db.query(sql, params)])
+    return paged_rows([cuts.alert(view, role) for view in views], limit)
 
 
 def alert_story(db: sqlite_utils.Database, alert_id: int, role: str) -> dict[str, Any]:
     """An alert with its events in time order and the deliveries and notices sent about it."""
-    view = get_alert(db, alert_id)
+    view = cuts.alert(get_alert(db, alert_id), role)
     events = []
     for values in db.execute(
             "SELECT e.id, e.time, e.channel, e.canary_id, e.system, e.source, e.severity, e.account, e.action, "
@@ -112,8 +111,8 @@ def alert_story(db: sqlite_utils.Database, alert_id: int, role: str) -> dict[str
             "ORDER BY e.time, e.id LIMIT 1000", [alert_id]).fetchall():
         event = dict(zip(("id", "time", "channel", "canary_id", "system", "source", "severity", "account",
                           "action", "details"), values, strict=True))
-        event["details"] = json.loads(event["details"] or "{}") if allows(role, "analyst") else {}
-        events.append(event)
+        event["details"] = json.loads(event["details"] or "{}")
+        events.append(cuts.event(event, role))
     deliveries = [dict(zip(("destination_id", "kind", "state", "attempts", "last_error", "created_at",
                             "delivered_at"), row, strict=True))
                   for row in db.execute(
@@ -161,8 +160,8 @@ def canaries_page(db: sqlite_utils.Database, role: str, *, limit: int = PAGE, af
 
 def canary_story(db: sqlite_utils.Database, canary_id: str, role: str) -> dict[str, Any]:
     canary = canary_view(get_canary(db, canary_id), role)
-    plantings = plantings_of(db, canary_id=canary_id)
-    alerts = [alert_view(row) for row in db.query(
+    plantings = plantings_of(db, role, canary_id=canary_id)
+    alerts = [cuts.alert(alert_view(row), role) for row in db.query(
         "SELECT * FROM alerts WHERE EXISTS (SELECT 1 FROM json_each(alerts.canaries) WHERE value = ?) "
         "ORDER BY id DESC LIMIT 100", [canary_id])]
     events = events_page(db, role, canary_id=canary_id, limit=100).rows
@@ -172,7 +171,7 @@ def canary_story(db: sqlite_utils.Database, canary_id: str, role: str) -> dict[s
     return {"canary": canary, "plantings": plantings, "events": events, "alerts": alerts, "markers": markers}
 
 
-def plantings_of(db: sqlite_utils.Database, *, system: str | None = None,
+def plantings_of(db: sqlite_utils.Database, role: str, *, system: str | None = None,
                  canary_id: str | None = None) -> list[dict[str, Any]]:
     if canary_id is None:
         from canary.plant.lifecycle import list_plantings
@@ -186,13 +185,13 @@ def plantings_of(db: sqlite_utils.Database, *, system: str | None = None,
             row["options"] = json.loads(row["options"])
             row["resources"] = json.loads(row["resources"])
             rows.append(row)
-    return [planting_view(row) for row in rows]
+    return [cuts.planting(planting_view(row), role) for row in rows]
 
 
 
 # --- sweeps ----------------------------------------------------------------------------------------
 
-def sweeps_page(db: sqlite_utils.Database, *, limit: int = PAGE, before: int | None = None) -> Page:
+def sweeps_page(db: sqlite_utils.Database, role: str, *, limit: int = PAGE, before: int | None = None) -> Page:
     sql = f"SELECT {', '.join(SWEEP_KEYS)} FROM sweeps" + (" WHERE id < ?" if before is not None else "")
     params: list[Any] = [before] if before is not None else []
     rows = []
@@ -200,7 +199,7 @@ def sweeps_page(db: sqlite_utils.Database, *, limit: int = PAGE, before: int | N
         row = dict(zip(SWEEP_KEYS, values, strict=True))
         row["sources"] = json.loads(row["sources"] or "[]")
         row["skipped"] = json.loads(row["skipped"] or "[]")
-        rows.append(row)
+        rows.append(cuts.sweep(row, role))
     page = paged_rows(rows, limit)
     counts = _findings_by_confidence(db, [int(r["id"]) for r in page.rows])
     return Page([{**row, "findings": counts.get(int(row["id"]), {})} for row in page.rows], page.next_before)
@@ -216,6 +215,13 @@ def _findings_by_confidence(db: sqlite_utils.Database, sweep_ids: list[int]) -> 
             "GROUP BY sweep_id, confidence", sweep_ids).fetchall():
         out.setdefault(int(sweep_id), {})[str(confidence)] = int(count)
     return out
+
+
+def feeds(db: sqlite_utils.Database, role: str) -> list[dict[str, Any]]:
+    """Configured leak feeds (`canary feed list --json`), their sources cut to the role."""
+    from canary.watch.sweep.feeds import feed_json, list_feeds
+
+    return [cuts.feed(feed_json(f), role) for f in list_feeds(db)]
 
 
 # --- stealth ---------------------------------------------------------------------------------------

@@ -26,6 +26,11 @@ def allows(held: str | None, needed: str) -> bool:
     return held in ROLES and ROLES.index(held) >= ROLES.index(needed)
 
 
+def lower(first: str, second: str) -> str:
+    """The lesser of two roles (what a token may do when its owner holds less than it was given)."""
+    return first if ROLES.index(first) <= ROLES.index(second) else second
+
+
 def below(needed: str) -> tuple[str, ...]:
     """The roles that must be refused something that needs ``needed``."""
     return ROLES[:ROLES.index(needed)]

@@ -46,4 +46,20 @@ def _roles_audit_tokens(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = [("web-001-roles-audit-tokens", _roles_audit_tokens)]
+def _token_owner(db: sqlite_utils.Database) -> None:
+    # A token belongs to an account: it dies with it and never acts above its role. Tokens made in the
+    # console or the API before owners existed belong to the account that made them (or to the owner of
+    # the token that made them); tokens made on the host stay ownerless (listed so, bounded by their role).
+    db.executescript(
+        """
+        ALTER TABLE api_tokens ADD COLUMN owner TEXT;
+        UPDATE api_tokens SET owner = created_by WHERE created_by IN (SELECT name FROM users);
+        UPDATE api_tokens SET owner = (SELECT t.owner FROM api_tokens t WHERE 'token:' || t.name = api_tokens.created_by
+                                       AND t.owner IS NOT NULL ORDER BY t.id LIMIT 1)
+            WHERE owner IS NULL AND created_by LIKE 'token:%';
+        CREATE INDEX api_tokens_owner ON api_tokens(owner);
+        """
+    )
+
+
+MIGRATIONS = [("web-001-roles-audit-tokens", _roles_audit_tokens), ("web-002-token-owner", _token_owner)]

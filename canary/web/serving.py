@@ -34,6 +34,7 @@ from canary.serve import (
     stop_all,
 )
 from canary.web import create_app
+from canary.web.bodies import MULTIPART_MARGIN, bounded_channel
 from canary.web.users import add_user
 
 Say = Callable[[str, bool], None]
@@ -98,8 +99,14 @@ def _serve_console(db: sqlite_utils.Database, db_path: Path, serve_ctx: ServeCon
     # waitress (as for the callback listener): a production server with bounded threads, not the
     # development server, which is neither meant for hostile clients nor for long uptimes.
     try:
+        # Forwarded headers are judged by the app (canary.web.proxies: web.trusted_proxies, CIDRs, which
+        # waitress's single trusted_proxy cannot express): waitress must pass them on untouched.
+        upload_bytes = int(app.config["MAX_CONTENT_LENGTH"])
         server: Any = create_server(app, host=host, port=port, threads=8, ident="", expose_tracebacks=False,
-                                    clear_untrusted_proxy_headers=True)
+                                    clear_untrusted_proxy_headers=False,
+                                    max_request_body_size=upload_bytes + MULTIPART_MARGIN)
+        # Bodies bounded by route class before they are read (canary.web.bodies): no anonymous spooling.
+        server.channel_class = bounded_channel(upload_bytes)
     except OSError as exc:
         stop_all(services)
         raise CanaryError(f"console: cannot listen on {host}:{port}: {address_problem(exc)}") from exc

@@ -30,12 +30,14 @@ def form_rows(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     """``settings_rows`` plus, for the console's form: the value as the text ``canary config set`` takes
     (``text``), the input to draw (``input``: text, lines, bool or choice, with ``choices``), and
     ``locked``: why the value cannot change here (``env``: the environment wins over the registry;
-    ``secret``: generated secrets change from the CLI only), else None."""
+    ``secret``: generated secrets change from the CLI only; ``host``: it can write files, reach other hosts
+    or widen trust, so it changes from the CLI only), else None."""
     declared = all_settings()
     rows = []
     for row in settings_rows(db):
         setting = declared[row["name"]]
-        locked = "secret" if setting.secret else "env" if row["source"] == "env" else None
+        locked = ("secret" if setting.secret else "host" if setting.host_only else
+                  "env" if row["source"] == "env" else None)
         value = row["value"]
         if setting.type is list:
             kind, text = "lines", "\n".join(str(v) for v in value or [])

@@ -17,6 +17,7 @@ import sqlite_utils
 from canary.errors import CanaryError
 from canary.plant.views import planting_view
 from canary.store.registry import get_system
+from canary.web import cuts
 from canary.web.queries import PAGE, Page, paged_rows
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 SAMPLE = 1000
 
 
-def target_summary(db: sqlite_utils.Database, system: str) -> list[dict[str, Any]]:
+def target_summary(db: sqlite_utils.Database, system: str, role: str) -> list[dict[str, Any]]:
     """Each target of the system with its plantings counted by state (one aggregate query)."""
     targets: dict[str, dict[str, Any]] = {}
     for target, channel, state, count in db.execute(
@@ -37,10 +38,11 @@ def target_summary(db: sqlite_utils.Database, system: str) -> list[dict[str, Any
             "ORDER BY target", [system]).fetchall():
         row = targets.setdefault(target, {"target": target, "channel": channel, "states": {}})
         row["states"][state] = int(count)
-    return list(targets.values())
+    return [cuts.target(row, role) for row in targets.values()]
 
 
-def plantings_page(db: sqlite_utils.Database, system: str, *, limit: int = PAGE, before: int | None = None) -> Page:
+def plantings_page(db: sqlite_utils.Database, system: str, role: str, *, limit: int = PAGE,
+                   before: int | None = None) -> Page:
     """The system's plantings newest first, ``limit`` at a time (the `canary plants --json` keys)."""
     sql = ("SELECT p.*, c.generation FROM plantings p JOIN canaries c ON c.id = p.canary_id WHERE p.system = ?"
            + (" AND p.id < ?" if before is not None else "") + " ORDER BY p.id DESC LIMIT ?")
@@ -49,7 +51,7 @@ def plantings_page(db: sqlite_utils.Database, system: str, *, limit: int = PAGE,
     for row in db.query(sql, params):
         row["options"] = json.loads(row["options"])
         row["resources"] = json.loads(row["resources"])
-        rows.append(planting_view(row))
+        rows.append(cuts.planting(planting_view(row), role))
     return paged_rows(rows, limit)
 
 
@@ -98,9 +100,10 @@ def plan_figures(db: sqlite_utils.Database, app: Flask, system: str) -> dict[str
     return host.plan(db, patients=patients, sample=SAMPLE, pools=pools_from_settings(db), today=date.today())
 
 
-def system_page(db: sqlite_utils.Database, system: str, *, limit: int = PAGE,
+def system_page(db: sqlite_utils.Database, system: str, role: str, *, limit: int = PAGE,
                 before: int | None = None) -> dict[str, Any]:
     row = get_system(db, system)
     active = db.execute("SELECT COUNT(*) FROM canaries WHERE system = ? AND status = 'active'", [system]).fetchone()[0]
-    return {"system": row, "active": int(active), "targets": target_summary(db, system),
-            "generations": generations(db, system), "plantings": plantings_page(db, system, limit=limit, before=before)}
+    return {"system": row, "active": int(active), "targets": target_summary(db, system, role),
+            "generations": generations(db, system), "plantings": plantings_page(db, system, role, limit=limit,
+                                                                                  before=before)}

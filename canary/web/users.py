@@ -31,6 +31,7 @@ USER_KEYS = ("name", "role", "created_at", "disabled_at", "last_seen", "recent_f
 class Account:
     name: str
     role: str
+    owner: str | None = None  # the person behind it: the account itself, or a token's owning account
 
 
 def _check_name(name: str) -> None:
@@ -90,6 +91,13 @@ def set_disabled(db: sqlite_utils.Database, name: str, disabled: bool = True) ->
             _keep_one_admin(db, name)
         db.execute("UPDATE users SET disabled_at = ? WHERE name = ?", [now_iso() if disabled else None, name])
         db.execute("DELETE FROM web_sessions WHERE user = ?", [name])
+        if disabled:
+            _revoke_tokens_of(db, name)
+
+
+def _revoke_tokens_of(db: sqlite_utils.Database, name: str) -> None:
+    """An account's API tokens end with it; enabling the account again gives them back nothing."""
+    db.execute("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE owner = ?", [now_iso(), name])
 
 
 def _keep_one_admin(db: sqlite_utils.Database, leaving: str) -> None:
@@ -216,7 +224,7 @@ def session_account(db: sqlite_utils.Database, session_id: str | None) -> Accoun
     if datetime.fromisoformat(row[1].replace("Z", "+00:00")) < now - timedelta(minutes=1):
         # Refreshed at most once a minute: most requests only read.
         db.execute("UPDATE web_sessions SET seen_at = ? WHERE id = ?", [_iso(now), _digest(session_id)])
-    return Account(str(row[0]), str(row[2]))
+    return Account(str(row[0]), str(row[2]), owner=str(row[0]))
 
 
 def session_user(db: sqlite_utils.Database, session_id: str | None) -> str | None:
@@ -236,6 +244,7 @@ def remove_user(db: sqlite_utils.Database, name: str) -> None:
     with write_transaction(db):
         db.execute("DELETE FROM web_sessions WHERE user = ?", [name])
         db.execute("DELETE FROM login_failures WHERE name = ?", [name])
+        _revoke_tokens_of(db, name)
         db.execute("DELETE FROM users WHERE name = ?", [name])
 
 

@@ -12,16 +12,17 @@ from typing import Any
 import sqlite_utils
 
 from canary.settings import get_str
+from canary.web import cuts
 from canary.web.roles import allows
 
 TRIPWIRE_CHANNELS = ("http", "dns", "smtp", "imap", "call", "sms")
 
 
-def access_sources(db: sqlite_utils.Database) -> list[dict[str, Any]]:
-    """``canary logs list --json`` rows."""
+def access_sources(db: sqlite_utils.Database, role: str) -> list[dict[str, Any]]:
+    """``canary logs list --json`` rows, their addresses cut to the role."""
     from canary.watch.accesslog.sources import LIST_KEYS, list_sources
 
-    return [{key: source[key] for key in LIST_KEYS} for source in list_sources(db)]
+    return [cuts.access_source({key: source[key] for key in LIST_KEYS}, role) for source in list_sources(db)]
 
 
 def allow_rules(db: sqlite_utils.Database) -> list[dict[str, Any]]:

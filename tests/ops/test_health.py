@@ -14,6 +14,7 @@ from canary.ops.services import outbox_not_stuck
 from canary.settings import set_setting
 from canary.store.events import record_event
 from canary.watch.accesslog.sources import add_source
+from canary.web.tokens import create_token
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -24,8 +25,13 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return out
 
 
-def _scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    response = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+def _scraper(db) -> dict[str, str]:
+    """What a Prometheus job sends: an API token (the metrics are not for anonymous clients)."""
+    return {"Authorization": f"Bearer {create_token(db, 'prometheus', 'viewer', 'test')[1]}"}
+
+
+def _scrape(port: int, auth: dict[str, str]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    response = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10, headers=auth)
     assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/plain")
     assert "Set-Cookie" not in response.headers
     return _samples(response.text)
@@ -84,6 +90,7 @@ def test_metrics_scraped_from_a_running_serve(db, db_path, add_hand_canaries, se
     audit = tmp_path / "audit.jsonl"
     audit.write_text("")
     add_source(db, "ehr-test", f"file://{audit}", "jsonl", name="ehr-audit")
+    auth = _scraper(db)
     served = serve(db_path, access_logs=True)
     # A real hit on the callback listener, and real lines for the access-log tailer (one malformed).
     assert requests.get(f"http://127.0.0.1:{served.callback_port}/{canaries[0]['token']}.gif",
@@ -94,13 +101,13 @@ def test_metrics_scraped_from_a_running_serve(db, db_path, add_hand_canaries, se
         handle.write("this is not json\n")
 
     def settled():
-        samples = _scrape(served.console_port)
+        samples = _scrape(served.console_port, auth)
         lines = samples.get(("canary_accesslog_lines_total", (("source", "ehr-audit"),)))
         alerts = sum(v for (name, _), v in samples.items() if name == "canary_alerts")
         return samples if lines == 2 and alerts == 3 else None
 
     samples = _until(settled)
-    assert samples, _scrape(served.console_port)
+    assert samples, _scrape(served.console_port, auth)
     assert sum(v for (name, labels), v in samples.items()
                if name == "canary_events" and ("channel", "http") in labels) == 1
     assert samples[("canary_events", (("channel", "dns"), ("severity", "medium")))] == 1
@@ -116,7 +123,7 @@ def test_metrics_scraped_from_a_running_serve(db, db_path, add_hand_canaries, se
     assert samples[("canary_listener_up", (("listener", "tripwire http callback listener"),))] == 1
     assert samples[("canary_listener_errors_total", (("listener", "tripwire"),))] == 0
     assert samples[("canary_canaries", (("status", "active"),))] == 3
-    text = requests.get(f"http://127.0.0.1:{served.console_port}/metrics", timeout=10).text
+    text = requests.get(f"http://127.0.0.1:{served.console_port}/metrics", timeout=10, headers=auth).text
     assert all(c["id"] not in text and c["token"] not in text for c in canaries)
     assert "ehr-test" not in text  # no system name: which systems hold canaries is not the scraper's business
     served.stop()
@@ -144,7 +151,7 @@ def test_outside_serve_the_console_app_checks_the_registry(db_path, db):
     client = create_app({"DATABASE": str(db_path), "TESTING": True}).test_client()
     assert client.get("/healthz").status_code == 200
     assert client.get("/readyz").get_json() == {"status": "ready", "checks": {"registry writable": "ok"}}
-    metrics = client.get("/metrics").get_data(as_text=True)
+    metrics = client.get("/metrics", headers=_scraper(db)).get_data(as_text=True)
     assert "canary_events_recorded_total 0.0" in metrics
     assert Path(db_path).exists()
 
@@ -155,6 +162,7 @@ def test_listeners_that_could_not_start_make_serve_not_ready(db, db_path, add_ha
     from tests.alert.alert_peers import self_signed_certificate
 
     add_hand_canaries(count=1)
+    auth = _scraper(db)
     cert, key = self_signed_certificate(tmp_path)
     key.chmod(0o644)  # readable by everyone: the SMTP receiver refuses to start, serve runs the rest
     set_setting(db, "tripwire.smtp_tls_cert", str(cert))
@@ -166,7 +174,7 @@ def test_listeners_that_could_not_start_make_serve_not_ready(db, db_path, add_ha
         add_source(db, "ehr-test", f"syslog://127.0.0.1:{port}", "jsonl", name="ehr-syslog")
         served = serve(db_path, "--smtp", "--smtp-port", "0", access_logs=True)
         ready = requests.get(f"http://127.0.0.1:{served.console_port}/readyz", timeout=20)
-        samples = _scrape(served.console_port)
+        samples = _scrape(served.console_port, auth)
         stderr = served.stop()
     assert ready.status_code == 503
     checks = ready.json()["checks"]

@@ -124,3 +124,17 @@ def test_an_empty_registry_scans_nothing_and_says_so(tmp_path, db):
     (tmp_path / "ok.csv").write_bytes(NATHALIE_ROW)
     report = scan(build_index(db), [str(tmp_path / "ok.csv")], Limits())
     assert report.findings == [] and report.files == 1
+
+
+def test_a_7z_with_one_high_ratio_member_skips_that_member_and_reads_the_others(tmp_path, run_scan):
+    import pytest
+
+    py7zr = pytest.importorskip("py7zr")
+    path = tmp_path / "leak.7z"
+    with py7zr.SevenZipFile(path, "w") as archive:
+        archive.writestr(b"0" * (20 * 1024 * 1024), "zeros.csv")
+        archive.writestr(NATHALIE_ROW + os.urandom(4096).hex().encode(), "patients.csv")
+    report = run_scan(path, limits=Limits(max_ratio=100))
+    assert found(report) == {NATHALIE: ["name", "first_name", "birth_date"]}
+    assert [s["file"] for s in report.skipped] == [f"{path}!zeros.csv"]
+    assert "ratio" in report.skipped[0]["reason"]

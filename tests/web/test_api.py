@@ -7,6 +7,7 @@ import json
 import pytest
 
 from canary.alert.correlate import correlate_all
+from canary.settings import set_setting
 from canary.store import open_db
 from canary.store.events import record_event
 from canary.store.registry import add_canaries
@@ -278,7 +279,10 @@ def test_every_admin_action_through_the_api_lands_in_the_audit_log(api, one_aler
     client, headers = api
     admin = headers["admin"]
     assert client.post("/api/v1/notify/test", headers=admin).get_json() == []  # no target yet
-    client.put("/api/v1/settings/alert.allow_private_targets", json={"value": "true"}, headers=admin)
+    host = open_db(db_path)
+    set_setting(host, "alert.allow_private_targets", "true")  # host-only: the operator sets it on the server
+    host.close()
+    client.put("/api/v1/settings/alert.window_seconds", json={"value": "600"}, headers=admin)
     added = client.post("/api/v1/notify", json={"url": "hmac://127.0.0.1:9/hook", "min_severity": "high"},
                         headers=admin).get_json()
     assert added["secret"] and added["url"].startswith("hmac://127.0.0.1:9")
@@ -286,8 +290,8 @@ def test_every_admin_action_through_the_api_lands_in_the_audit_log(api, one_aler
     assert report["ok"] is False and report["error"]  # nothing listens on port 9
     assert client.delete(f"/api/v1/notify/{added['id']}", headers=admin).get_json() == {"id": added["id"],
                                                                                         "removed": True}
-    assert client.put("/api/v1/settings/alert.allow_private_targets", json={"value": None},
-                      headers=admin).get_json() == {"name": "alert.allow_private_targets", "value": None}
+    assert client.put("/api/v1/settings/alert.window_seconds", json={"value": None},
+                      headers=admin).get_json() == {"name": "alert.window_seconds", "value": None}
     token = client.post("/api/v1/tokens", json={"name": "tmp", "role": "viewer"}, headers=admin).get_json()
     assert client.delete(f"/api/v1/tokens/{token['id']}", headers=admin).get_json()["revoked_at"]
     resolved = client.post(f"/api/v1/alerts/{one_alert}/resolve", json={"note": "faux positif"},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -71,9 +72,13 @@ def _dump(record: dict) -> bytes:
             f"{record['birth_date']};Lyon\n").encode()
 
 
-def test_an_uploaded_scan_answers_the_json_of_canary_scan(api, db_path, add_hand_canaries, cli, tmp_path):
+def test_an_uploaded_scan_answers_the_json_of_canary_scan(api, db_path, add_hand_canaries, cli, tmp_path,
+                                                          monkeypatch):
     (found, *_) = add_hand_canaries("ehr-mediboard", count=2)
     client, headers = api
+    server_tmp = tmp_path / "server-tmp"
+    server_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(server_tmp))  # where the console puts the upload meanwhile
     resp = client.post("/api/v1/scans", data={"file": (io.BytesIO(_dump(found)), "../<i>x</i>.csv")},
                        content_type="multipart/form-data", headers=headers["analyst"])
     assert resp.status_code == 200, resp.get_json()
@@ -91,8 +96,8 @@ def test_an_uploaded_scan_answers_the_json_of_canary_scan(api, db_path, add_hand
     db = open_db(db_path)
     (sources,) = db.execute("SELECT sources FROM sweeps WHERE feed = 'upload'").fetchone()
     db.close()
-    (path,) = json.loads(sources)
-    assert Path(path).name == "ix_i.csv" and not Path(path).parent.exists()  # never kept
+    assert json.loads(sources) == ["ix_i.csv"]  # the upload's name, never the server's temporary path
+    assert list(server_tmp.iterdir()) == []  # never kept
     (entry,) = [e for e in _audit(db_path) if e["action"] == "scan.upload"]
     assert entry["via"] == "api" and entry["details"]["file"] == "ix_i.csv"
 

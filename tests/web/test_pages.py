@@ -227,9 +227,13 @@ def test_an_analyst_retires_a_systems_plantings_with_a_confirmation(registry, db
     db.close()
 
 
-def test_an_uploaded_file_is_scanned_in_a_worker_and_never_kept(registry, db_path, sign_in):
+def test_an_uploaded_file_is_scanned_in_a_worker_and_never_kept(registry, db_path, sign_in, tmp_path, monkeypatch):
     import io
-    from pathlib import Path
+    import tempfile
+
+    server_tmp = tmp_path / "server-tmp"
+    server_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(server_tmp))  # where the console keeps the upload meanwhile
 
     record = make_record(2)
     dump = (f"nir;nom;prenom;naissance;ville\n{record['nir']};{record['birth_name']};{record['first_names'][0]};"
@@ -247,9 +251,10 @@ def test_an_uploaded_file_is_scanned_in_a_worker_and_never_kept(registry, db_pat
 
     sweep_id, status, sources = wait_for(finished)
     assert status == "ok"
-    (path,) = __import__("json").loads(sources)
-    assert Path(path).name == "etc_bdump_b.csv"  # no path from the client's file name is followed
-    wait_for(lambda: not Path(path).parent.exists())  # deleted once scanned
+    # Named by its sanitised name (no path from the client's file name is followed), never by the server's
+    # temporary folder, which is deleted once scanned.
+    assert __import__("json").loads(sources) == ["etc_bdump_b.csv"]
+    wait_for(lambda: not list(server_tmp.iterdir()))
     db = open_db(db_path)
     found = db.execute("SELECT canary_id FROM sweep_findings WHERE sweep_id = ?", [sweep_id]).fetchall()
     audit = [(e["action"], e["details"]["file"]) for e in list_audit(db)]

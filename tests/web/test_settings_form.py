@@ -55,14 +55,14 @@ def test_a_bad_value_shows_the_cli_message_and_writes_nothing(db, sign_in, cli):
     set_setting(db, "alert.window_seconds", "600")
     admin = sign_in("admin")
     for name, value in (("alert.window_seconds", "ten minutes"), ("alert.window_seconds", "-5"),
-                        ("alert.allowed_target_cidrs", "not-a-cidr"), ("no.such.setting", "1")):
+                        ("tripwire.scanner_networks", "not-a-cidr"), ("no.such.setting", "1")):
         page = admin.post(f"/settings/{name}?lang=en", data=FORM | {"value": value},
                           follow_redirects=True).get_data(as_text=True)
         result = cli("config", "set", "--", name, value)
         assert result.exit_code == 1
         message = result.output.strip().removeprefix("error: ")
         assert html.escape(message) in page.replace("&#39;", "&#x27;"), (name, value, message)
-    assert get_setting(db, "alert.window_seconds") == 600 and _stored(db, "alert.allowed_target_cidrs") is None
+    assert get_setting(db, "alert.window_seconds") == 600 and _stored(db, "tripwire.scanner_networks") is None
     assert not [e for e in list_audit(db) if e["action"].startswith("setting.")]
 
 

@@ -16,7 +16,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, BinaryIO, Protocol
+from typing import IO, Any, BinaryIO, Protocol
 
 from canary.watch.sweep.limits import Limits
 from canary.watch.sweep.xlsx import HostileSpreadsheet
@@ -273,23 +273,43 @@ class Walker:
     def _7z(self, name: str, handle: IO[bytes], budget: Budget, depth: int) -> Iterator[Leaf]:
         import py7zr
 
+        handle.seek(0, io.SEEK_END)
+        size = handle.tell()
+        handle.seek(0)
         with py7zr.SevenZipFile(handle, mode="r") as archive:
             if archive.needs_password():
                 self.skip(name, "encrypted 7z archive")
                 return
             entries = [e for e in archive.list() if not e.is_directory]
-            declared = sum(e.uncompressed or 0 for e in entries)
-            packed = sum(e.compressed or 0 for e in entries)
-            if declared > RATIO_SLACK and packed and declared > self.limits.max_ratio * packed:
-                self.skip(name, f"expansion ratio above {self.limits.max_ratio} (possible zip bomb; sweep.max_ratio)")
+            kept = self._7z_members(name, size, entries)
+            if not kept:
                 return
+            declared = sum(e.uncompressed or 0 for e in kept)
             budget.spend(declared)
             factory = _SpoolFactory(min(self.limits.max_spool_bytes, max(budget.left, 0) + declared))
-            archive.extractall(factory=factory)
+            archive.extract(targets=[e.filename for e in kept], factory=factory)
         for member_name, spool in factory.products.items():
             with spool.file:
                 spool.file.seek(0)
                 yield from self.leaves(f"{name}!{member_name}", spool.file, budget, depth + 1)
+
+
+    def _7z_members(self, name: str, size: int, entries: list[Any]) -> list[Any]:
+        """The members of a 7z worth extracting, each judged alone: one high-ratio member is skipped with
+        its reason, the others are read. A member of a solid block has no packed size of its own: it is
+        judged against the bytes of the archive no other member accounts for."""
+        known = sum(e.compressed or 0 for e in entries)
+        shared = max(size - known, 1)
+        kept = []
+        for entry in entries:
+            packed = entry.compressed or shared
+            size = entry.uncompressed or 0
+            if size > RATIO_SLACK and size > self.limits.max_ratio * packed:
+                self.skip(f"{name}!{entry.filename}",
+                          f"expansion ratio above {self.limits.max_ratio} (possible zip bomb; sweep.max_ratio)")
+            else:
+                kept.append(entry)
+        return kept
 
 
 def unreadable(what: str, exc: BaseException) -> str:

@@ -79,12 +79,13 @@ def resolve_source(source: str, limits: Limits) -> list[str]:
 def run_sweep(
     db: sqlite_utils.Database, inputs: list[str], *, feed: str | None = None, jobs: int = 1,
     limits: Limits | None = None, progress: Callable[[int, int], None] | None = None, dask: str | None = None,
-    sweep_id: int | None = None,
+    sweep_id: int | None = None, shown_as: tuple[str, str] | None = None,
 ) -> tuple[int, ScanReport]:
     """Scan ``inputs``, store the sweep, its findings and their events; return (sweep id, report).
 
     ``dask``: the address of a Dask scheduler whose workers scan the units (else this machine does).
     ``sweep_id``: a sweep row the caller already started (a claim on a bounded number of scans).
+    ``shown_as``: (folder, label): files under ``folder`` are stored and reported as ``label/...``.
     """
     limits = limits or Limits.from_settings(db)
     if sweep_id is None:
@@ -97,6 +98,8 @@ def run_sweep(
                                   progress=progress)
         else:
             report = scan(build_index(db), inputs, limits, jobs=jobs, progress=progress)
+        if shown_as:
+            report.relabel(*shown_as)
         store_findings(db, sweep_id, report.findings)
     except BaseException as exc:
         finish_sweep(db, sweep_id, None, "failed", f"{exc.__class__.__name__}: {exc}"[:500])

@@ -45,6 +45,16 @@ class ScanReport:
             return "complete"
         return "partial" if self.files else "nothing-read"
 
+    def relabel(self, folder: str, label: str) -> None:
+        """Name the files found under ``folder`` ``label/...`` instead: a server's temporary path tells
+        whoever reads the findings or their events nothing they need, and something about the server."""
+        def shown(name: str) -> str:
+            return label + name[len(folder):] if name.startswith(folder) else name
+
+        for finding in self.findings:
+            finding.file = shown(finding.file)
+        self.skipped = [{**s, "file": shown(str(s["file"]))} if "file" in s else s for s in self.skipped]
+
     def to_json(self) -> dict:
         return {"findings": [f.to_json() for f in self.findings], "files": self.files, "bytes": self.bytes,
                 "skipped": self.skipped, "status": self.status}

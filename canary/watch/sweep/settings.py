@@ -38,7 +38,7 @@ SETTINGS: list[Setting] = [
     Setting("sweep.dask_scheduler", str, "",
             "Address of a Dask scheduler (tcp://host:8786) that runs feed sweeps on its workers; empty: sweeps run "
             "here. The workers receive the sweep index (the canary->system map): they must be trusted hosts.",
-            extra_check=check_scheduler_address),
+            extra_check=check_scheduler_address, host_only=True),
     Setting("sweep.dask_timeout", float, 10.0,
             "Seconds to wait for the Dask scheduler to answer, and for it to have a worker."),
 ]

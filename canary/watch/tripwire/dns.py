@@ -2,8 +2,14 @@
 
 Every name in the zone gets the same plausible answer, token or not. A query naming a token at any
 depth (``x.<token>.<zone>``) is stored through the writer before the answer leaves. Packets that do
-not parse are answered FORMERR when their header is readable and otherwise dropped; nothing a peer
-sends stops the listener.
+not parse are answered FORMERR when their header is readable and otherwise dropped, with one log line
+each (never a traceback); a name longer than DNS allows (255 bytes) is refused the same way. Nothing a
+peer sends stops the listener.
+
+Against reflection: ANY gets a minimal answer (RFC 8482: the A records only, else the SOA), and each
+source address gets ``tripwire.dns_rate_per_source`` UDP answers per second; beyond that the reply is an
+empty truncated header (smaller than the query), so the query is still recorded and a real resolver
+retries over TCP.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import socket
 import socketserver
 import struct
 import threading
+import time
 from dataclasses import dataclass, field
 
 import sqlite_utils
@@ -30,6 +37,31 @@ log = logging.getLogger("canary.tripwire.dns")
 
 _TCP_TIMEOUT = 10.0
 _MAX_TCP_MESSAGE = 4096
+_MAX_NAME_BYTES = 255  # RFC 1035 2.3.4, in wire form
+_MAX_TRACKED_SOURCES = 50_000
+
+
+class SourceRate:
+    """A token bucket per source address: ``rate`` per second, ``2 * rate`` at once (0: unlimited)."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, source: str) -> bool:
+        if self.rate <= 0:
+            return True
+        now = time.monotonic()
+        capacity = 2.0 * self.rate
+        with self._lock:
+            if len(self._buckets) > _MAX_TRACKED_SOURCES:  # a spoofed spray must not grow memory
+                self._buckets.clear()
+            tokens, last = self._buckets.get(source, (capacity, now))
+            tokens = min(capacity, tokens + (now - last) * self.rate)
+            allowed = tokens >= 1.0
+            self._buckets[source] = (tokens - 1.0 if allowed else tokens, now)
+        return allowed
 
 
 @dataclass(frozen=True)
@@ -42,6 +74,7 @@ class ZoneAnswers:
     txt: str = "v=spf1 -all"
     ttl: int = 300
     serial: int = field(default=2026010101)
+    rate_per_source: int = 20
 
     @classmethod
     def from_settings(cls, db: sqlite_utils.Database) -> ZoneAnswers:
@@ -56,6 +89,7 @@ class ZoneAnswers:
             ns=tuple(get_list(db, "tripwire.dns_ns") or [f"ns1.{zone}", f"ns2.{zone}"]),
             txt=get_str(db, "tripwire.dns_txt"),
             ttl=get_int(db, "tripwire.dns_ttl"),
+            rate_per_source=get_int(db, "tripwire.dns_rate_per_source"),
         )
 
     def in_zone(self, name: str) -> bool:
@@ -72,6 +106,7 @@ class TripwireResolver:
         self.policy = policy
         self.sightings = SightingStore(policy)
         self.commit_timeout = commit_timeout
+        self.rate = SourceRate(answers.rate_per_source)
 
     def resolve(self, request: DNSRecord, client: str, protocol: str) -> DNSRecord:
         reply = request.reply()
@@ -109,6 +144,12 @@ class TripwireResolver:
     def _fill(self, reply: DNSRecord, qname: DNSLabel, qtype: int) -> None:
         ans, ttl, zone = self.answers, self.answers.ttl, self.answers.zone
         records: list[RR] = []
+        if qtype == QTYPE.ANY:
+            # RFC 8482: a minimal answer, so ANY is no amplifier (the A records, else the SOA).
+            records = [RR(qname, QTYPE.A, rdata=A(ip), ttl=ttl) for ip in ans.a] or [self._soa(zone)]
+            for record in records:
+                reply.add_answer(record)
+            return
         if qtype in (QTYPE.A, QTYPE.ANY):
             records += [RR(qname, QTYPE.A, rdata=A(ip), ttl=ttl) for ip in ans.a]
         if qtype in (QTYPE.AAAA, QTYPE.ANY):
@@ -134,26 +175,41 @@ class TripwireResolver:
 
 
 def answer_packet(resolver: TripwireResolver, data: bytes, client: str, protocol: str) -> bytes | None:
-    """The wire reply to ``data``; FORMERR for an unparsable query with a readable header, else None."""
+    """The wire reply to ``data``; FORMERR for an unparsable query with a readable header, else None.
+    Each bad packet gives one log line, never a traceback (a peer chooses how many it sends)."""
     try:
         request = DNSRecord.parse(data)
-    except Exception:
-        try:
-            header = DNSHeader.parse(_buffer(data))
-        except Exception:
-            log.debug("dropped an unreadable DNS packet from %s", client)
-            return None
-        reply = DNSRecord(DNSHeader(id=header.id, qr=1, rcode=RCODE.FORMERR))
-        return reply.pack()
+    except Exception as exc:
+        return _refusal(data, client, protocol, f"unparsable ({exc.__class__.__name__})", RCODE.FORMERR)
     if request.header.qr:  # a response sent to us: never answer (reflection loops)
         return None
+    if request.questions and _wire_length(request.q.qname) > _MAX_NAME_BYTES:
+        return _refusal(data, client, protocol, "name longer than 255 bytes", RCODE.FORMERR)
     try:
-        return resolver.resolve(request, client, protocol).pack()
-    except Exception:
-        log.exception("DNS query from %s could not be answered", client)
-        reply = request.reply()
-        reply.header.rcode = RCODE.SERVFAIL
+        reply = resolver.resolve(request, client, protocol)
+        if protocol == "udp" and not resolver.rate.allow(client):
+            # Over the source's rate: recorded all the same, answered by a bare truncated header.
+            return DNSRecord(DNSHeader(id=request.header.id, qr=1, aa=1, tc=1, rd=request.header.rd)).pack()
         return reply.pack()
+    except Exception as exc:
+        return _refusal(data, client, protocol, f"could not be answered ({exc.__class__.__name__}: {exc})"[:200],
+                        RCODE.SERVFAIL)
+
+
+def _wire_length(name: DNSLabel) -> int:
+    return sum(len(label) + 1 for label in name.label) + 1
+
+
+def _refusal(data: bytes, client: str, protocol: str, why: str, rcode: int) -> bytes | None:
+    """A header-only reply (no question: it may be what cannot be packed), and one log line."""
+    try:
+        header = DNSHeader.parse(_buffer(data))
+    except Exception:
+        log.warning("DNS %s packet from %s dropped: %s, header unreadable (%d bytes)", protocol, client, why,
+                    len(data))
+        return None
+    log.warning("DNS %s query from %s answered %s: %s", protocol, client, RCODE.get(rcode), why)
+    return DNSRecord(DNSHeader(id=header.id, qr=1, rcode=rcode)).pack()
 
 
 def _buffer(data: bytes):

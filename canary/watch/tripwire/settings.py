@@ -53,7 +53,7 @@ SETTINGS: list[Setting] = [
             minimum=1),
     Setting("tripwire.trusted_proxies", list, [],
             "CIDRs of reverse proxies whose X-Forwarded-For is believed (e.g. 10.0.0.5/32); others' is ignored.",
-            kind="cidr"),
+            kind="cidr", host_only=True),
     Setting("tripwire.webhook_secret", str, "",
             "Shared secret of the call/SMS webhooks (HMAC-SHA256 of the body, or the Twilio signature scheme).",
             secret=True),
@@ -89,6 +89,11 @@ SETTINGS: list[Setting] = [
     Setting("tripwire.dns_echo_hours", int, 24,
             "A repeat query for the same token from the same resolver network within this many hours is "
             "a resolver echo (severity low).",
+            minimum=0),
+    Setting("tripwire.dns_rate_per_source", int, 20,
+            "UDP answers per second to one source address (twice that in a burst); beyond it the answer is an "
+            "empty truncated reply (TC), smaller than the query, so the listener cannot amplify a spoofed flood "
+            "and a real resolver retries over TCP. The query is still recorded. 0: no limit.",
             minimum=0),
     Setting("tripwire.dns_burst_seconds", int, 10,
             "Queries for the same token within this many seconds of the previous one are one lookup fanned "
