@@ -22,6 +22,7 @@ from canary.store.tx import write_transaction
 
 if TYPE_CHECKING:
     from canary.generate.host import Host
+    from canary.generate.patient import BoundedGenerator
 
 AUC_WARN = 0.55
 ADVANTAGE_WARN = 0.05
@@ -34,9 +35,15 @@ def trial_batch(db: sqlite_utils.Database, db_path: Path, system: str, count: in
                 today: date) -> tuple[Host, list[dict[str, Any]]]:
     """SYSTEM's host and ``count`` canaries as ``canary seed`` would draw them, in memory only (nothing stored)."""
     from canary.generate.factory import host_and_generator
-    from canary.store.markers import markers_for
 
     host, generator = host_and_generator(db, db_path, system, replacing=True)
+    return host, draw_trial(db, generator, system, count, seed, today)
+
+
+def draw_trial(db: sqlite_utils.Database, generator: BoundedGenerator, system: str, count: int, seed: int,
+               today: date) -> list[dict[str, Any]]:
+    from canary.store.markers import markers_for
+
     rng = random.Random(f"audit|{seed}|{system}")
     seen: set[tuple[str, str]] = set()
     records = []
@@ -44,8 +51,14 @@ def trial_batch(db: sqlite_utils.Database, db_path: Path, system: str, count: in
         record = generator.generate(rng, today=today,
                                     taken=lambda kind, value: (kind, value) in seen or marker_taken(db, kind, value))
         seen.update(markers_for(record))
-        records.append(dict(record))
-    return host, records
+        shown = dict(record)
+        # A proposed mailbox is what the canary carries once the operator has opened it: audit that.
+        pending = [p["value"] for p in record.get("contact_points") or []
+                   if p["kind"] == "email" and p["state"] == "pending" and p["value"]]
+        if pending and not shown.get("email"):
+            shown["email"] = pending[0]
+        records.append(shown)
+    return records
 
 
 def audit_system(db: sqlite_utils.Database, db_path: Path, system: str, export: Path, mappings: tuple[str, ...],
