@@ -203,13 +203,16 @@ def regional_hosts(args: argparse.Namespace) -> None:
             speed = args.canaries / (time.perf_counter() - start)
 
             site = host.catchment.site if host.catchment else None
-            start = time.perf_counter()
+            plain = PatientGenerator(reference, spread_pool(), geography=geography)
+            _, plain_time = generate(plain, min(args.canaries, 1000), args.seed)
+            reference_speed = min(args.canaries, 1000) / plain_time
+            start, cpu = time.perf_counter(), time.process_time()
             columns, rows = read_export(export)
             figures = run_audit(columns, rows, records, mapping=None, places=places_for(reference, geography, site),
                                 site_department=site.department if site else None, today=TODAY, seed=args.seed)
-            audited = time.perf_counter() - start
+            audited = (time.perf_counter() - start, time.process_time() - cpu)
             db.close()
-        print_audit(region, truth.born_here, written, setup, speed, audited, figures)
+        print_audit(region, truth.born_here, written, setup, (speed, reference_speed), audited, figures)
         summary.append((region, figures, speed))
     print(f"\nsummary ({args.patients:,} patients, {args.canaries:,} canaries each; targets: AUC <= 0.55, "
           "every advantage <= 0.05, >= 2,000 canaries/s):")
@@ -221,12 +224,14 @@ def regional_hosts(args: argparse.Namespace) -> None:
               f"{speed:>12,.0f}")
 
 
-def print_audit(region: str, born_here: float, written: float, setup: float, speed: float, audited: float,
-                figures: dict[str, Any]) -> None:
+def print_audit(region: str, born_here: float, written: float, setup: float, speeds: tuple[float, float],
+                audited: tuple[float, float], figures: dict[str, Any]) -> None:
     low, high = figures["auc_ci"]
     print(f"\n{region}: {figures['rows']:,} patients ({born_here:.0%} born in the department, export written in "
-          f"{written:.1f} s); generator set up in {setup:.1f} s (pools, tables, profile), then "
-          f"{figures['trial']:,} canaries at {speed:,.0f} canaries/s; audit in {audited:.1f} s")
+          f"{written:.1f} s)")
+    print(f"  seed path: generator set up in {setup:.1f} s (pools, tables, profile), then {figures['trial']:,} "
+          f"canaries at {speeds[0]:,.0f} canaries/s (same run, plain national generator without registry: "
+          f"{speeds[1]:,.0f}/s); audit in {audited[0]:.1f} s wall, {audited[1]:.1f} s CPU")
     print(f"  classifier AUC {figures['auc']:.3f} (95 % {low:.3f}-{high:.3f}), {figures['per_side']:,} a side; "
           "carried by: " + (", ".join(f"{f['name']} {f['importance']:.3f}" for f in figures["features"][:6])
                             or "nothing"))

