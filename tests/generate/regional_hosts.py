@@ -177,7 +177,7 @@ def write_regional_export(path: Path, reference: Reference, geography: Geography
                 email = f"{local}@{_provider(rng, age)}"
             writer.writerow({
                 "nom": surname, "prenom": first.capitalize(), "naissance": born.isoformat(), "sexe": sex.lower(),
-                "adresse": f"{rng.randint(1, 99)} rue de la Gare", "cp": home.postcodes[0], "ville": home.city,
+                "adresse": f"{rng.randint(1, 99)} rue de la Gare", "cp": rng.choice(home.postcodes), "ville": home.city,
                 "tel": phones[0], "tel2": phones[1], "email": email, "ipp": str(ipp),
                 "status": rng.choices(("VALI", "QUAL", "PROV", "RECUP"), (60, 25, 10, 5))[0], "matricule": "",
                 "medecin_traitant": f"10{(i * 7919) % 10**9:09d}" if (i * 37) % 10 < 7 else "",
