@@ -47,7 +47,8 @@ _MISSING = -1e300  # a missing value sorts first: "value missing" is one of the 
 INSTALL_HINT = "the self-audit needs scikit-learn: pip install 'canary[audit]'"
 
 
-def _sklearn() -> Any:
+def require_sklearn() -> Any:
+    """scikit-learn, or one line saying how to install it."""
     try:
         import sklearn.ensemble
         import sklearn.model_selection
@@ -84,7 +85,7 @@ def auc_interval(auc: float, positives: int, negatives: int) -> tuple[float, flo
 
 def classifier_test(canaries: np.ndarray, real: np.ndarray, names: list[str], seed: int) -> dict[str, Any]:
     """Cross-validated AUC of a gradient-boosted classifier, and the features that carry it."""
-    sk = _sklearn()
+    sk = require_sklearn()
     rng = np.random.default_rng(seed)
     n = min(len(canaries), len(real))
     if n < FOLDS * 2:
@@ -173,7 +174,7 @@ def run_audit(columns: list[str], rows: Iterable[Mapping[str, Any]], canaries: S
               mapping: Mapping[str, str] | None, places: Places, site_department: str | None, today: date,
               seed: int = 1) -> dict[str, Any]:
     """The audit's figures (JSON-ready): no value of any row is in them."""
-    _sklearn()  # before reading a 200,000-row export for nothing
+    require_sklearn()  # before reading a 200,000-row export for nothing
     if not canaries:
         raise CanaryError("the trial batch is empty")
     found = Columns.of(columns, mapping)

@@ -65,9 +65,10 @@ def audit_system(db: sqlite_utils.Database, db_path: Path, system: str, export: 
                  *, trial: int, seed: int, today: date) -> dict[str, Any]:
     """Run the audit of SYSTEM against EXPORT and store its figures (one write, after everything worked)."""
     try:
-        from canary.generate.audit import places_for, run_audit
+        from canary.generate.audit import places_for, require_sklearn, run_audit
     except ImportError:  # numpy or scikit-learn missing: the optional extra is not installed
         raise CanaryError("the self-audit needs scikit-learn: pip install 'canary[audit]'") from None
+    require_sklearn()
     from canary.generate.profile import parse_mapping, read_export
     from canary.generate.reference import Reference
 

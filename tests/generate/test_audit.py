@@ -158,3 +158,21 @@ def test_plan_against_bad_exports_one_line_nothing_stored(cli, db, tmp_path, lyo
         assert message in result.output
     assert db.execute("SELECT COUNT(*) FROM generate_audits").fetchone()[0] == 0
     assert cli("lint").exit_code == 0  # no audit, no audit warning (and no canary)
+
+
+def test_without_scikit_learn_one_line_says_what_to_install(cli, db_path, tmp_path, lyon_export):
+    """An operator machine without the optional extra: a package that fails to import stands for it."""
+    from tests.support.cli import run_canary
+
+    hidden = tmp_path / "hide" / "sklearn"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError(\"No module named 'sklearn'\")\n", encoding="utf-8")
+    cli("system", "add", "ehr-lyon", "--kind", "ehr", "--commune", SITE)
+    done = run_canary(db_path, "plan", "ehr-lyon", "--against", str(lyon_export), "--trial", "20",
+                      env={"PYTHONPATH": str(hidden.parent)})
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == ["error: the self-audit needs scikit-learn: pip install 'canary[audit]'"]
+    from canary.store import open_db
+
+    with open_db(db_path) as db:
+        assert db.execute("SELECT COUNT(*) FROM generate_audits").fetchone()[0] == 0
