@@ -64,6 +64,19 @@ def spread_pool() -> Pools:
     return Pools(phones=tuple(phones), mail_domains=providers)
 
 
+def regional_pool() -> tuple[str, ...]:
+    """Mobiles over 600 blocks of 10,000 (a few numbers in each of their 1,000-blocks), landlines of every
+    zone: 1,000 canaries of a 50,000-patient host then stay under the crowding bounds."""
+    mobiles = [p for p in range(610, 640) if p != 639]  # 0639: overseas (Mayotte)
+    phones = [f"+33{prefix}{block:02d}{sub}{n:03d}" for prefix in mobiles for block in range(0, 100, 5)
+              for sub in range(10) for n in (17, 480, 911)]
+    phones += [f"+33{prefix}{block:02d}{sub}{n:03d}" for prefix in range(750, 790, 2) for block in range(0, 100, 5)
+               for sub in range(10) for n in (23, 562)]
+    phones += [f"+33{zone}{block:04d}{n:04d}" for zone in "12345" for block in range(2200, 2400, 2)
+               for n in range(0, 10000, 997)]
+    return tuple(phones)
+
+
 def generate(generator: PatientGenerator, count: int, seed: int) -> tuple[list[dict[str, Any]], float]:
     rng = random.Random(seed)
     seen: set[tuple[str, str]] = set()
@@ -187,7 +200,7 @@ def regional_hosts(args: argparse.Namespace) -> None:
             db_path = Path(tmp) / "canary.db"
             db = open_db(db_path)
             phones = Path(tmp) / "phones.txt"
-            phones.write_text("\n".join(spread_pool().phones) + "\n", encoding="utf-8")
+            phones.write_text("\n".join(regional_pool()) + "\n", encoding="utf-8")
             set_setting(db, "pool.phones", [f"@{phones}"])
             # Consumer mailboxes proposed at the providers (audited as if opened and confirmed), two owned domains.
             set_setting(db, "pool.mailbox_providers", list(spread_pool().mail_domains))

@@ -274,22 +274,22 @@ class IppOrder:
         valid = np.sort(births[~np.isnan(births)])
         self.birth_sorted = valid
 
-    def features(self, ipp: int | None, born: int) -> tuple[float, float, float, float, float]:
-        """IPP rank, birth rank, their gap, days born after the next IPP's patient, after the newest of the next."""
+    def features(self, ipp: int | None, born: int) -> tuple[float, ...]:
+        """IPP rank, birth rank, their gap, days born after the patient of the next IPP and after the newest of
+        the next ones, other rows holding the same IPP (the row itself is in the dump: it is skipped)."""
         n = len(self.sorted_ipps)
         if ipp is None or not n:
-            return (math.nan,) * 5
-        # Its own place among equal IPPs: the first (a canary sharing a real IPP is another tell, seen by rank).
-        i = int(np.searchsorted(self.sorted_ipps, ipp, side="left"))
-        ipp_rank = i / n
+            return (math.nan,) * 6
+        left = int(np.searchsorted(self.sorted_ipps, ipp, side="left"))
+        right = int(np.searchsorted(self.sorted_ipps, ipp, side="right"))
+        ipp_rank, shared = left / n, float(max(0, right - left - 1))
         if born < 0:
-            return ipp_rank, math.nan, math.nan, math.nan, math.nan
+            return ipp_rank, math.nan, math.nan, math.nan, math.nan, shared
         birth_rank = float(np.searchsorted(self.birth_sorted, born)) / max(1, len(self.birth_sorted))
-        nxt = i + 1 if i + 1 < n else None
-        after_next = born - self.sorted_births[nxt] if nxt is not None else math.nan
-        newest = self.ahead[i] if i < n else -np.inf
+        after_next = born - self.sorted_births[right] if right < n else math.nan
+        newest = self.ahead[right - 1] if right > 0 else -np.inf
         after_newest = born - newest if np.isfinite(newest) else math.nan
-        return ipp_rank, birth_rank, ipp_rank - birth_rank, float(after_next), float(after_newest)
+        return ipp_rank, birth_rank, ipp_rank - birth_rank, float(after_next), float(after_newest), shared
 
 
 # (name, needs) of every feature, in the matrix's column order; ``needs``: the Columns fields it reads.
@@ -324,6 +324,7 @@ FEATURES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("IPP rank minus birth date rank", ("ipp",)),
     ("born after the next IPP's patient (days)", ("ipp",)),
     ("born after the newest of the next IPPs (days)", ("ipp",)),
+    ("IPP held by another row too", ("ipp",)),
     ("identity status frequency", ("identity_status",)),
 )
 

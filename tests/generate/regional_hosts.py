@@ -36,6 +36,7 @@ REGIONS: Mapping[str, tuple[str, str]] = {
     "Ajaccio": ("2A004", "4"), "Lille": ("59350", "3"), "Lyon": ("69383", "4"),
 }
 BORN_HERE, BORN_ABROAD = 0.68, 0.08
+LOCAL_SURNAMES = 0.5
 NEWBORNS = 0.05  # patients whose IPP was handed out at birth (the maternity)
 YEARS_OF_IPPS = 20
 IPP_LOW = 30_100_000
@@ -106,8 +107,10 @@ class Residents:
         return residents
 
     def surname(self, rng: random.Random, department: str | None) -> str:
-        names = self.by_department.get(department or "") or self.everyone
-        return rng.choice(names)
+        """Half from the department's councillors, half from all: a few thousand councillors of a department
+        alone would make the host's surnames far more repeated than a real population's long tail."""
+        names = self.by_department.get(department or "")
+        return rng.choice(names if names and rng.random() < LOCAL_SURNAMES else self.everyone)
 
 
 @dataclass(frozen=True)
@@ -172,8 +175,8 @@ def write_regional_export(path: Path, reference: Reference, geography: Geography
             email = ""
             if rng.random() < (0.7 if 18 <= age < 60 else 0.35):
                 local = strip_accents(f"{first}.{surname}").lower().replace(" ", "")
-                if rng.random() < 0.4:
-                    local += str(born.year % 100 if rng.random() < 0.5 else rng.randint(1, 999))
+                if rng.random() < 0.4:  # a birth year (two or four digits) or a small number
+                    local += rng.choice((f"{born.year % 100:02d}", str(born.year), str(rng.randint(1, 99))))
                 email = f"{local}@{_provider(rng, age)}"
             writer.writerow({
                 "nom": surname, "prenom": first.capitalize(), "naissance": born.isoformat(), "sexe": sex.lower(),
