@@ -178,6 +178,9 @@ def run_audit(columns: list[str], rows: Iterable[Mapping[str, Any]], canaries: S
     if not canaries:
         raise CanaryError("the trial batch is empty")
     found = Columns.of(columns, mapping)
+    if not found.fields:
+        raise CanaryError("no column is a known patient field: not a CSV or JSON export of patients? "
+                          "(map its columns with --mapping COLUMN=FIELD)")
     if not found.has("birth_date"):
         raise CanaryError("the export has no birth-date column; map one with --mapping COLUMN=birth_date")
     dump, real_people, trial = read_dump(found, rows, canaries, site_department=site_department, today=today,

@@ -88,6 +88,8 @@ def audit_system(db: sqlite_utils.Database, db_path: Path, system: str, export: 
                             site_department=site.department if site else None, today=today, seed=seed)
     except (csv.Error, UnicodeDecodeError) as exc:
         raise CanaryError(f"{export}: unreadable export ({exc})") from None
+    except CanaryError as exc:
+        raise CanaryError(f"{export}: {exc}") from None
     figures["export"] = export.name
     save_audit(db, system, figures)
     return figures

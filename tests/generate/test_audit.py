@@ -150,7 +150,10 @@ def test_plan_against_bad_exports_one_line_nothing_stored(cli, db, tmp_path, lyo
     garbage.write_bytes(bytes(range(256)) * 40)
     broken = tmp_path / "dump.json"
     broken.write_text('[{"nom": "A", ', encoding="utf-8")
-    for path, message in ((garbage, "no birth-date column"), (broken, "not valid JSON"),
+    no_birth = tmp_path / "no-birth.csv"
+    no_birth.write_text("nom;prenom;cp\n" + "DURAND;Marie;69003\n" * 60, encoding="utf-8")
+    for path, message in ((garbage, "no column is a known patient field"), (broken, "not valid JSON"),
+                          (no_birth, "no-birth.csv: the export has no birth-date column"),
                           (tmp_path / "missing.csv", "no such export file")):
         result = cli("plan", "ehr-lyon", "--against", str(path), "--trial", "50")
         assert result.exit_code == 1
