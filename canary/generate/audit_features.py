@@ -48,8 +48,9 @@ class Person:
     birth_department: str | None = None  # ABROAD for abroad, None unknown
     home_department: str | None = None
     postcode: str = ""
-    phone: str = ""  # phone_key of the first phone
+    phone: str = ""  # phone_key of the first mobile, else of the first phone
     mobile: bool = False
+    landline: bool = False
     email_domain: str = ""
     email_local: str = ""
     ipp: int | None = None
@@ -131,11 +132,25 @@ def _email(person: Person, value: str) -> None:
         person.email_domain, person.email_local = domain.lower(), local.lower()
 
 
-def _phone(person: Person, value: str) -> None:
-    key = phone_key(value) if value else None
-    if key:
-        person.phone = key
-        person.mobile = key[0] in "67"
+def _phones(person: Person, values: Iterable[str]) -> None:
+    """Every phone of the row: which kinds it has, and the number a thief groups by (a mobile first: the
+    column order of an export says nothing of the person)."""
+    keys = [k for k in (phone_key(v) for v in values if v) if k]
+    mobiles = [k for k in keys if k[0] in "67"]
+    person.mobile = bool(mobiles)
+    person.landline = any(k[0] in "12345" for k in keys)
+    person.phone = (mobiles or keys or [""])[0]
+
+
+def _all(row: Mapping[str, Any], columns: tuple[str, ...]) -> list[str]:
+    out: list[str] = []
+    for column in columns:
+        value = row.get(column)
+        if isinstance(value, list):
+            out += [str(v) for v in value if v]
+        elif value:
+            out += [v.strip() for v in str(value).split(";") if v.strip()]
+    return out
 
 
 def person_of_row(row: Mapping[str, Any], columns: Columns) -> Person:
@@ -153,7 +168,7 @@ def person_of_row(row: Mapping[str, Any], columns: Columns) -> Person:
     else:
         p.birth_department = _department(_first(row, f.get("birth_commune", ())),
                                          _first(row, f.get("birth_postcode", ())))
-    _phone(p, _first(row, f.get("phone", ())))
+    _phones(p, _all(row, f.get("phone", ())))
     _email(p, _first(row, f.get("email", ())))
     ipp = _first(row, f.get("ipp", ()))
     digits = "".join(ch for ch in ipp if ch.isdigit())
@@ -173,7 +188,7 @@ def person_of_canary(record: Mapping[str, Any]) -> Person:
     p.home_department = _department(str(address.get("commune_code") or ""), str(address.get("postcode") or ""))
     p.postcode = str(address.get("postcode") or "")
     p.birth_department = _department(str((record.get("birth_place") or {}).get("code") or ""), "")
-    _phone(p, str((record.get("phones") or [""])[0]))
+    _phones(p, [str(v) for v in record.get("phones") or []])
     _email(p, str(record.get("email") or ""))
     digits = "".join(ch for ch in str(record.get("ipp") or "") if ch.isdigit())
     p.ipp = int(digits) if digits else None
@@ -316,7 +331,8 @@ FEATURES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("e-mail local part length", ("email",)),
     ("e-mail local part digits", ("email",)),
     ("has a phone", ("phone",)),
-    ("mobile phone", ("phone",)),
+    ("has a mobile", ("phone",)),
+    ("has a landline", ("phone",)),
     ("phone 1,000-block density", ("phone",)),
     ("phone 10,000-block density", ("phone",)),
     ("IPP rank", ("ipp",)),
@@ -377,6 +393,7 @@ def feature_row(p: Person, d: DumpCounts, places: Places, order: IppOrder, dista
         float(digits) if p.email_domain else nan,
         float(bool(p.phone)),
         float(p.mobile) if p.phone else nan,
+        float(p.landline) if p.phone else nan,
         _log(c["block1000"][block1_key]) if p.phone else nan,
         _log(c["block10000"][block10_key]) if p.phone else nan,
         *order.features(p.ipp, p.born),
