@@ -79,8 +79,10 @@ def lint(ctx: CliContext, system: str | None, as_json: bool) -> None:
     registers = registers_from_settings(ctx.db, ctx.db_path)
     problems = lint_records(canaries, date.today(), pools, registers, reference)
     problems += unfilled_problems(unfilled_contacts(ctx.db, system))
-    population, notices = population_checks(ctx.db, (str(c["system"]) for c in canaries), pools, reference,
-                                            date.today())
+    from canary.generate.self_audit import audited_systems
+
+    systems = [str(c["system"]) for c in canaries] + audited_systems(ctx.db, system)
+    population, notices = population_checks(ctx.db, systems, pools, reference, date.today())
     problems += population
     notes = notices + coverage_notes(canaries, registers)
     problems += tokenless_problems(tokenless(ctx.db, system))
@@ -222,18 +224,33 @@ def profile_show(ctx: CliContext, system: str, as_json: bool) -> None:
               help="How many patients the system holds (default: its --patients, else its profile's count).")
 @click.option("--sample", type=click.IntRange(0), default=1000, show_default=True,
               help="Records in a published sample of the dump.")
+@click.option("--against", "export", type=click.Path(dir_okay=False, path_type=Path),
+              help="Self-audit: a trial batch against this export of SYSTEM's real patients (read, never stored).")
+@click.option("--mapping", "mappings", multiple=True,
+              help="With --against: COLUMN=FIELD pairs or a built-in name, as for 'profile build'.")
+@click.option("--trial", type=click.IntRange(20, 20_000), default=1000, show_default=True,
+              help="With --against: canaries in the trial batch (drawn in memory, nothing stored).")
+@click.option("--seed", type=int, default=1, show_default=True, help="With --against: random seed of the audit.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def plan_(ctx: CliContext, system: str, patients: int | None, sample: int, as_json: bool) -> None:
+def plan_(ctx: CliContext, system: str, patients: int | None, sample: int, export: Path | None,
+          mappings: tuple[str, ...], trial: int, seed: int, as_json: bool) -> None:
     """What a thief holding SYSTEM's whole dump could filter, and how many canaries the pools can carry."""
     from canary.generate.host import Host
+    from canary.generate.self_audit import audit_system, get_audit
 
     host = Host.load(ctx.db, system)
-    patients = patients or host.patients()
+    if export is not None:
+        audit_system(ctx.db, ctx.db_path, system, export, mappings, trial=trial, seed=seed, today=date.today())
+    audit = get_audit(ctx.db, system)
+    # Without a size, the audited export's row count is the best one known.
+    patients = patients or host.patients() or (audit["rows"] if audit else None)
     if not patients:
         raise CanaryError(f"system {system!r}: how many patients does it hold? give --patients N "
                           f"(or 'canary system edit {system} --patients N')")
     report = host.plan(ctx.db, patients=patients, sample=sample, pools=pools_from_settings(ctx.db), today=date.today())
+    if audit is not None:
+        report["audit"] = audit
     if as_json:
         echo_json(report)
         return
@@ -247,6 +264,23 @@ def plan_(ctx: CliContext, system: str, patients: int | None, sample: int, as_js
     click.echo(f"stealth budget: {budget if budget is not None else 'no pool limit'} canaries "
                f"(advantage <= {report['threshold']} on block and mail filters)")
     click.echo(f"chance that a published sample of {sample:,} records holds a canary: {report['sample_chance']:.1%}")
+    if audit is not None:
+        _print_audit(audit)
+
+
+def _print_audit(audit: dict) -> None:
+    low, high = audit["auc_ci"]
+    click.echo(f"\nself-audit of {audit['built_at'][:16]} ({audit['trial']:,} trial canaries against "
+               f"{audit['rows']:,} real patients, {audit['per_side']:,} a side): classifier AUC {audit['auc']:.3f} "
+               f"(95 % {low:.3f}-{high:.3f}; target <= {audit['auc_threshold']})")
+    if audit["features"]:
+        click.echo("carried by: " + ", ".join(f"{f['name']} ({f['importance']:.3f})" for f in audit["features"]))
+    rows = [{"feature": f["name"], "filter": f["split"], "canaries": f["canaries_flagged"],
+             "patients": f["patients_flagged"], "chance": f["noise"], "advantage": f["advantage"],
+             "verdict": "FILTERS CANARIES" if f["exceeds"] else "ok"} for f in audit["filters"]]
+    echo_table(rows, ["feature", "filter", "canaries", "patients", "chance", "advantage", "verdict"])
+    for figure in audit["unchecked"]:
+        click.echo(f"not checked: {figure}")
 
 
 COMMANDS = [seed, lint, contacts, profile, plan_]

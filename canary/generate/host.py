@@ -84,6 +84,8 @@ class Host:
 def population_checks(db: sqlite_utils.Database, systems: Iterable[str], pools: Pools, reference: Reference,
                       today: date) -> tuple[list[tuple[str, Problem]], list[str]]:
     """lint's group checks: problems keyed ``system:NAME``, and notices for what cannot be checked."""
+    from canary.generate.self_audit import audit_findings
+
     geography = None
     problems: list[tuple[str, Problem]] = []
     notices: list[str] = []
@@ -98,10 +100,12 @@ def population_checks(db: sqlite_utils.Database, systems: Iterable[str], pools: 
         if notice:
             notices.append(notice)
         if not host.patients():
+            problems += [(f"system:{name}", p) for p in audit_findings(db, name)]
             notices.append(f"system {name}: patient count unknown, population checks skipped "
                            f"('canary system edit {name} --patients N' or 'canary profile build')")
             continue
         problems += [(f"system:{name}", p) for p in host.findings(db, pools, today)]
+        problems += [(f"system:{name}", p) for p in audit_findings(db, name)]
     return problems, notices
 
 

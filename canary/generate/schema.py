@@ -29,4 +29,18 @@ def _contact_points(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = [("generate-001-contact-points", _contact_points)]
+def _audits(db: sqlite_utils.Database) -> None:
+    # The last self-audit of each system (`canary plan SYSTEM --against EXPORT`): figures only (AUC, feature
+    # names, filter shares), never a row of the export (canary.generate.self_audit).
+    db.executescript(
+        """
+        CREATE TABLE generate_audits (
+            system TEXT PRIMARY KEY REFERENCES systems(name) ON UPDATE CASCADE ON DELETE CASCADE,
+            built_at TEXT NOT NULL,
+            audit TEXT NOT NULL
+        );
+        """
+    )
+
+
+MIGRATIONS = [("generate-001-contact-points", _contact_points), ("generate-002-audits", _audits)]

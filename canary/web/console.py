@@ -165,6 +165,7 @@ def systems_edit(name: str):
 @bp.route("/systems/<name>")
 @requires("viewer")
 def system(name: str):
+    from canary.generate.self_audit import get_audit
     from canary.web.roles import allows
     from canary.web.system_view import plan_figures, system_page
 
@@ -175,7 +176,9 @@ def system(name: str):
         abort(404)
     # The planner's figures are aggregates, but they tell how the canaries differ: analysts and admins.
     figures = plan_figures(get_db(), current_app, name) if allows(g.account.role, "analyst") else None
-    return render_template("system.html", **page, figures=figures,
+    # The self-audit's stored figures (`canary plan --against`), same audience.
+    audit = get_audit(get_db(), name) if allows(g.account.role, "analyst") else None
+    return render_template("system.html", **page, figures=figures, audit=audit,
                            can_plant=allows(g.account.role, "analyst"))
 
 

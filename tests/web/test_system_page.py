@@ -176,3 +176,31 @@ def test_an_admin_seeds_from_the_system_page_with_the_clis_warnings(db, sign_in)
     assert [e["action"] for e in list_audit(db)] == ["seed"]
     assert sign_in("analyst").post("/systems/ehr-mediboard/seed", data=FORM | {"count": "1"}).status_code == 403
     assert admin.post("/systems/nowhere/seed", data=FORM | {"count": "1"}).status_code == 404
+
+
+def test_the_self_audit_shows_on_the_system_page_for_analysts(planted, db, sign_in):
+    from canary.generate.self_audit import save_audit
+
+    analyst = sign_in("analyst")
+    page = analyst.get("/systems/ehr-mediboard?lang=en").get_data(as_text=True)
+    assert 'id="self-audit"' in page and "No self-audit yet" in html.unescape(page)
+    save_audit(db, "ehr-mediboard", {
+        "auc": 0.912, "auc_ci": [0.89, 0.93], "auc_threshold": 0.55, "threshold": 0.05, "trial": 1000,
+        "rows": 200000, "per_side": 1000, "built_on": "2026-11-28",
+        "unchecked": ["birth place (no birth-place column)"],
+        "features": [{"name": "surname frequency in the dump", "importance": 0.21}],
+        "filters": [{"name": "surname frequency in the dump", "split": "<= 0.6931", "canaries_flagged": 0.4,
+                     "patients_flagged": 0.19, "noise": 0.02, "advantage": 0.19, "exceeds": True},
+                    {"name": "sex", "split": "<= 0", "canaries_flagged": 0.5, "patients_flagged": 0.5,
+                     "noise": 0.02, "advantage": 0.0, "exceeds": False}],
+        "raw_rows": ["MUST NOT BE STORED"]})
+    page = html.unescape(analyst.get("/systems/ehr-mediboard?lang=en").get_data(as_text=True))
+    assert "Classifier AUC (" in page and ": 0.912 (0.890–0.930; target ≤ 0.55)" in page
+    assert "Carried by: surname frequency in the dump (0.21)" in page and 'id="audit-filters"' in page
+    assert "<td>surname frequency in the dump</td><td><= 0.6931</td>" in page and "<td>sex</td>" not in page
+    assert "Not checked: birth place (no birth-place column)" in page
+    assert "MUST NOT BE STORED" not in json.dumps(db.execute("SELECT audit FROM generate_audits").fetchall())
+    french = html.unescape(analyst.get("/systems/ehr-mediboard?lang=fr").get_data(as_text=True))
+    assert "Auto-contrôle (test du classifieur)" in french and "AUC du classifieur" in french
+    viewer = sign_in("viewer").get("/systems/ehr-mediboard?lang=en").get_data(as_text=True)
+    assert 'id="self-audit"' not in viewer
