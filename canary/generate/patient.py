@@ -340,7 +340,8 @@ def _ipp(rng: random.Random, taken: Callable[[str, str], bool], profile: HostPro
             ipp = timeline.ipp_for(arrival, born, rng, spread_days=(1 + attempt) / 24)
         elif timeline is not None and born is not None and today is not None:
             # Born after every slice of the range: a new patient of the last days (more of them if taken).
-            ipp = timeline.historical(born, rng) or timeline.ipp_for(
+            # An old slice's free numbers first; once those drawn are taken, a new patient's number.
+            ipp = (timeline.historical(born, rng) if attempt < 20 else None) or timeline.ipp_for(
                 max(today, born), born, rng, spread_days=NEWBORN_DAYS * (1 + attempt // 20))
         else:
             ipp = (profile.ipp(rng) if profile else None) or str(rng.randint(10 ** (IPP_DIGITS - 1),

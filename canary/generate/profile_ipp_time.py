@@ -31,6 +31,10 @@ MAX_SLICES = 200
 RATE_SLICES = 10  # newest slices the allocation rate is fitted on
 MIN_TREND = 0.8  # correlation of slice order and slice dates below which IPPs do not follow time
 NEWEST_SHARE = 0.1  # the newest tenth of the range gives the age mix of new patients
+# Numbers nobody in the export holds, kept per slice (a merged or deleted patient's number): a canary
+# given a number of an old slice takes one of these. Any other number of a dense range is some real
+# patient's: the dump would show it twice, and planting it could overwrite that patient's record.
+FREE_PER_SLICE = 64
 ARRIVAL_BANDS = ((0, 0), (1, 4), *((low, low + 4) for low in range(5, 100, 5)), (100, 200))
 
 
@@ -95,6 +99,7 @@ class IppTimeLearner:
                 arrivals[f"{low_age}-{high_age}"] += 1
         kept = {k: v for k, v in arrivals.items() if v >= MIN_COUNT}
         return {
+            "free": _free_numbers(numbers, low, width, count),
             "low": low,
             "slice": width,
             "counts": [len(b) if len(b) >= MIN_COUNT else 0 for b in births],
@@ -105,6 +110,39 @@ class IppTimeLearner:
             "head_on": today.isoformat(),
             "arrivals": {"counts": kept, "other": sum(arrivals.values()) - sum(kept.values())},
         }, None
+
+
+def _free_numbers(numbers: list[int], low: int, width: int, count: int) -> list[str]:
+    """Per slice, up to FREE_PER_SLICE numbers that no row of the export holds, drawn with a fixed seed
+    (the same export gives the same profile). Written as offsets in the slice in lower-case base 26:
+    no run of digits, so no stored byte can read as a patient's date, code or number."""
+    held = set(numbers)
+    rng = random.Random(len(numbers))
+    out: list[str] = []
+    for index in range(count):
+        start = low + index * width
+        free = [n - start for n in range(start, start + width) if n not in held] if width <= 200_000 else []
+        out.append(",".join(_letters(offset) for offset in sorted(rng.sample(free, min(FREE_PER_SLICE, len(free))))))
+    return out
+
+
+def _letters(number: int) -> str:
+    text = ""
+    while True:
+        number, digit = divmod(number, 26)
+        text = chr(ord("a") + digit) + text
+        if not number:
+            return text
+
+
+def _offsets(packed: str) -> tuple[int, ...]:
+    out = []
+    for word in packed.split(",") if packed else ():
+        value = 0
+        for char in word:
+            value = value * 26 + ord(char) - ord("a")
+        out.append(value)
+    return tuple(out)
 
 
 def new_patients_per_day(profile_data: Mapping[str, Any]) -> float | None:
@@ -180,12 +218,13 @@ class IppTimeline:
     rate: float  # IPPs per day
     head: int
     head_on: date
-    cumulative: tuple[int, ...] = ()  # running sums of counts
+    free: tuple[tuple[int, ...], ...] = ()  # per slice: numbers nobody held at the build
+    cumulative: tuple[int, ...] = ()  # running sums of counts, over the slices that have free numbers
 
     def __post_init__(self) -> None:
         running, sums = 0, []
-        for n in self.counts:
-            running += n
+        for index, n in enumerate(self.counts):
+            running += n if index < len(self.free) and self.free[index] else 0
             sums.append(running)
         object.__setattr__(self, "cumulative", tuple(sums))
 
@@ -207,21 +246,31 @@ class IppTimeline:
             after = [day or start for day in after]
         return cls(ipp["prefix"], ipp["length"] - len(ipp["prefix"]), part["low"], part["slice"],
                    tuple(part["counts"]), tuple(after), float(part["rate_per_day"]), int(part["head"]),
-                   date.fromisoformat(part["head_on"]))
+                   date.fromisoformat(part["head_on"]),
+                   tuple(tuple(part["low"] + i * part["slice"] + o for o in _offsets(packed))
+                         for i, packed in enumerate(part.get("free") or ())))
 
     def _format(self, number: int) -> str:
         return self.prefix + str(number).zfill(self.digits)
 
     def historical(self, born: date, rng: random.Random) -> str | None:
-        """An IPP of the live range handed out after ``born``, slices weighted by the host's counts;
-        None when no slice is surely younger than the birth (a newborn: see ``ipp_for``)."""
+        """A free IPP of the live range handed out after ``born`` (one nobody held at the build), slices
+        weighted by the host's counts; None when no slice is surely younger than the birth or none has
+        a free number (then the canary is a new patient: see ``ipp_for``)."""
         first = bisect_right(self.after, born.toordinal() - 1)  # first slice with after >= born
         before = self.cumulative[first - 1] if first else 0
-        total = self.cumulative[-1] - before
+        total = self.cumulative[-1] - before if self.cumulative else 0
         if total <= 0:
             return None
         index = min(bisect_right(self.cumulative, before + rng.random() * total), len(self.counts) - 1)
-        return self._format(self.low + index * self.width + int(rng.random() * self.width))
+        return self._free_in(index, rng)
+
+    def _free_in(self, index: int, rng: random.Random) -> str | None:
+        """A number nobody held at the build, in slice ``index`` or the next slice that has one."""
+        for later in range(index, min(len(self.free), len(self.counts))):
+            if self.free[later]:
+                return self._format(rng.choice(self.free[later]))
+        return None
 
     def ipp_for(self, at: date | datetime, born: date, rng: random.Random, *, spread_days: float = 1 / 24) -> str:
         """An IPP the host could allocate at ``at`` to a new patient born ``born``: the head of the
@@ -235,9 +284,10 @@ class IppTimeline:
             return self._format(int(self.arrival(at) + rng.random() * max(1.0, self.rate * spread_days)))
         index = max(bisect_right(self.after, day.toordinal()) - 1, 0)
         index = max(index, bisect_right(self.after, born.toordinal() - 1))
-        if index >= len(self.counts):  # born after every slice's numbers: a number at the head
+        free = self._free_in(index, rng) if index < len(self.counts) else None
+        if free is None:  # born after every slice's numbers, or none free: a number at the head
             return self._format(self.head + int(rng.random() * max(1.0, self.rate * spread_days)))
-        return self._format(self.low + index * self.width + int(rng.random() * self.width))
+        return free
 
     def arrival(self, at: date | datetime) -> float:
         """Where the head stands at ``at`` (an IPP number, fractional; a date means its noon, an

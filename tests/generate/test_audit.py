@@ -152,7 +152,7 @@ def test_plan_against_bad_exports_one_line_nothing_stored(cli, db, tmp_path, lyo
     broken.write_text('[{"nom": "A", ', encoding="utf-8")
     no_birth = tmp_path / "no-birth.csv"
     no_birth.write_text("nom;prenom;cp\n" + "DURAND;Marie;69003\n" * 60, encoding="utf-8")
-    for path, message in ((garbage, "no column is a known patient field"), (broken, "not valid JSON"),
+    for path, message in ((garbage, "not a text export (binary content"), (broken, "not valid JSON"),
                           (no_birth, "no-birth.csv: the export has no birth-date column"),
                           (tmp_path / "missing.csv", "no such export file")):
         result = cli("plan", "ehr-lyon", "--against", str(path), "--trial", "50")

@@ -14,7 +14,7 @@ from canary.generate.catchment import Catchment, Geography, Site
 from canary.generate.patient import PatientGenerator
 from canary.generate.profile import MIN_COUNT, HostProfile, build_profile, read_export
 from canary.generate.profile_births import CATEGORIES
-from canary.generate.profile_ipp_time import IppTimeline, new_patients_per_day
+from canary.generate.profile_ipp_time import FREE_PER_SLICE, IppTimeline, new_patients_per_day
 from tests.generate.generate_helpers import generate_batch
 from tests.generate.host_population import IPP_LOW, SITE, TODAY, YEARS, ipp_high, write_host_export
 
@@ -144,15 +144,20 @@ def test_no_canary_is_born_after_the_next_real_patient_s_allocation(generator_fo
     assert _born_after_next_allocation(records, rows, truth.arrivals) == 0
     head = timed_profile["ipp_time"]["head"]
     # Those born after every slice's bound (the last ones of 3,000 patients span two years) take the
-    # numbers the host hands out next, above every real one; the others stay in the range.
+    # numbers the host hands out next, above every real one, and so do the others once the free numbers
+    # of their slices are used; the rest stay in the range, on numbers no real patient holds.
     timeline = IppTimeline.from_data(timed_profile)
     assert timeline is not None
     at_head = [r for r in records if int(r["ipp"]) >= head]
-    assert at_head and all(date.fromisoformat(r["birth_date"]).toordinal() > timeline.after[-1] for r in at_head)
+    born_late = [r for r in records if date.fromisoformat(r["birth_date"]).toordinal() > timeline.after[-1]]
+    assert born_late and all(int(r["ipp"]) >= head for r in born_late)
     assert all(timeline.low <= int(r["ipp"]) < head for r in records if r not in at_head)
-    # The oldest slice is not left empty (an empty first slice would be a tell of its own).
-    first = sum(int(r["ipp"]) < timeline.low + timeline.width for r in records) / len(records)
-    assert first > 0.5 * timeline.counts[0] / sum(timeline.counts)
+    held = {row["ipp"] for row in rows}
+    assert not [r["ipp"] for r in records if r["ipp"] in held]  # never a real patient's number
+    # The oldest slice is not left empty (an empty first slice would be a tell of its own); it holds at
+    # most its free numbers (profile_ipp_time.FREE_PER_SLICE).
+    first = sum(int(r["ipp"]) < timeline.low + timeline.width for r in records)
+    assert 0 < first <= FREE_PER_SLICE
     # The same host without the IPP/time relation (the draw of the live range alone) misplaces some.
     plain = {k: v for k, v in timed_profile.items() if k != "ipp_time"}
     before = generate_batch(generator_for(plain), 1500, seed=5)
