@@ -141,3 +141,29 @@ def test_tcp_messages_arriving_while_the_registry_is_locked_are_journalled_then_
     finally:
         service.stop()
     assert journal.read_bytes().strip(b"\0") == b""
+
+
+def test_a_burst_over_one_tcp_connection_keeps_every_line_and_every_canary_read(db_path, db, canaries) -> None:
+    """An EHR relay flushing after an outage: far more messages than a batch holds, sent at once.
+    Every message is counted and every canary read becomes an event (none dropped between batches)."""
+    source = add_source(db, SYSTEM, "syslog+tcp://127.0.0.1:0", "mediboard")
+    service = SyslogService(db_path, source, flush_interval=0.05, batch_size=7)
+    service.start()
+    total = 3000
+    reads = {i: canaries[i % 6] for i in range(0, total, 97)}
+    payload = b"".join(
+        f"<38>Nov 14 09:33:11 srv-dpi mediboard[812]: "
+        f"{mediboard_line(ipp(reads[i]) if i in reads else str(90000000 + i), user=f'u{i}')}\n".encode()
+        for i in range(total))
+    try:
+        with socket.create_connection(("127.0.0.1", service.tcp_port)) as conn:
+            conn.sendall(payload)
+        wait_for(lambda: get_source(db, SYSTEM)["lines"] >= total and get_source(db, SYSTEM)["events"] >= len(reads),
+                 timeout=15)
+    finally:
+        service.stop()
+    row = get_source(db, SYSTEM)
+    assert (row["lines"], row["malformed"], row["events"]) == (total, 0, len(reads))
+    assert len(access_events(db)) == len(reads)
+    assert row["bytes_received"] == len(payload)
+    assert row["lines_received"] == total
