@@ -24,6 +24,7 @@ import sqlite_utils
 
 from canary.errors import CanaryError
 from canary.settings import get_float, get_list, get_str
+from canary.store.restores import last_restore, restore_notice
 
 OK, FAIL, SKIP = "ok", "fail", "skip"
 
@@ -260,6 +261,16 @@ def check_tripwires(ctx: DoctorContext) -> list[CheckResult]:
     return [CheckResult("tripwires", OK, "every active canary carries its callback URL and DNS name")]
 
 
+def check_restore(ctx: DoctorContext) -> list[CheckResult]:
+    """A restored registry lost what came after its backup: say how old that backup was."""
+    restore = last_restore(ctx.db)
+    if restore is None:
+        return [CheckResult("restore", OK, "never restored from a backup")]
+    return [CheckResult("restore", OK, f"{restore_notice(restore)} (restored at {restore['restored_at']} from "
+                                       f"{restore['backup_file']}; alert keys now carry generation "
+                                       f"r{restore['generation']})")]
+
+
 Check = Callable[[DoctorContext], list[CheckResult]]
 
 CHECKS: list[tuple[str, Check]] = [
@@ -272,6 +283,7 @@ CHECKS: list[tuple[str, Check]] = [
     ("settings", check_settings),
     ("delivery", check_delivery),
     ("tripwires", check_tripwires),
+    ("restore", check_restore),
 ]
 
 

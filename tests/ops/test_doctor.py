@@ -120,7 +120,8 @@ def test_a_sound_deployment_passes_every_check(cli, db, db_path, add_hand_canari
             service.stop()
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
-    assert len(lines) == 10 and all(line.startswith("ok    ") for line in lines), lines
+    assert len(lines) == 11 and all(line.startswith("ok    ") for line in lines), lines
+    assert lines[-1] == "ok    restore: never restored from a backup"
     assert "dns zone: docs.example.fr delegated to ns1.docs.example.fr (127.0.0.1): this host" in lines[0]
     assert "notification: 1 destination(s) accepted a test alert" in lines[6]
     assert len(receiver.received) == 1 and next(iter(receiver.received.values()))["test"] is True
