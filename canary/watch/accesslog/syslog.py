@@ -494,8 +494,8 @@ class SyslogService:
             return
         try:
             if self.journal is not None and pending:
-                self.journal.replay(db, replay, before_commit=lambda d, n: record_degradation(
-                    d, self.name, self.degradation, n))
+                self.journal.replay(db, replay, before_commit=lambda d, n, held: record_degradation(
+                    d, self.name, self.degradation, n, held))
             else:
                 with write_transaction(db):
                     record_degradation(db, self.name, self.degradation, 0)
