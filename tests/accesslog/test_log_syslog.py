@@ -167,3 +167,56 @@ def test_a_burst_over_one_tcp_connection_keeps_every_line_and_every_canary_read(
     assert len(access_events(db)) == len(reads)
     assert row["bytes_received"] == len(payload)
     assert row["lines_received"] == total
+
+
+_LOW_LIMIT_RECEIVER = r"""
+import logging, resource, sys, threading
+from pathlib import Path
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+from canary.store import open_db
+from canary.watch.accesslog.sources import get_source
+from canary.watch.accesslog.syslog import SyslogService
+db = open_db(Path(sys.argv[1]))
+service = SyslogService(Path(sys.argv[1]), get_source(db, sys.argv[2]), flush_interval=0.05)
+db.close()
+service.start()
+print(service.tcp_port, flush=True)
+sys.stdin.read()  # until the test closes our stdin
+service.stop()
+"""
+
+
+def test_descriptor_exhaustion_is_logged_once_and_the_tcp_listener_keeps_accepting(db_path, db, canaries) -> None:
+    """Errno 24 (too many open files) at accept: one log line with a count, never a traceback per
+    connection, and the listener accepts again once descriptors are free."""
+    import sys
+    from pathlib import Path
+
+    source = add_source(db, SYSTEM, "syslog+tcp://127.0.0.1:0", "mediboard")
+    child = subprocess.Popen([sys.executable, "-c", _LOW_LIMIT_RECEIVER, str(db_path), source["name"]],
+                             cwd=Path(__file__).resolve().parents[2], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        port = int(child.stdout.readline())
+        # More than the 64 descriptors of the receiver, fewer than what its listen backlog also holds.
+        flood = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(100)]
+        wait_for(lambda: get_source(db, SYSTEM)["lines_received"] >= 0)  # the service is up and counting
+        for conn in flood:
+            conn.close()
+        line = f"<38>Nov 14 09:33:11 srv-dpi mediboard[812]: {mediboard_line(ipp(canaries[0]))}\n".encode()
+
+        def delivered() -> bool:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+                conn.sendall(line)
+            return bool(access_events(db))
+
+        wait_for(delivered, timeout=20, interval=0.2)
+    finally:
+        assert child.stdin is not None and child.stderr is not None
+        child.stdin.close()
+        child.wait(timeout=30)
+        errors = child.stderr.read()
+    assert "Traceback" not in errors
+    assert errors.count("accept") <= 2 and "Too many open files" in errors

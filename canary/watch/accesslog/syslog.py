@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import logging
 import queue
 import re
@@ -38,6 +39,7 @@ from canary.store.journal import (
     registry_refused,
 )
 from canary.store.tx import write_transaction
+from canary.throttled_log import OncePerMinute
 from canary.watch.accesslog.engine import Processor
 from canary.watch.accesslog.parsers import build_parser
 from canary.watch.accesslog.sources import parse_from, record_error
@@ -341,13 +343,20 @@ class SyslogService:
                 self._enqueue([data], addr[0])
 
     def _accept_loop(self, sock: socket.socket) -> None:
+        accept_errors = OncePerMinute(log, f"{self.name}: TCP connections not accepted")
         while not self._stop.is_set():
             try:
                 conn, addr = sock.accept()
             except TimeoutError:
                 continue
-            except OSError:
-                return
+            except OSError as exc:
+                if self._stop.is_set() or exc.errno in (errno.EBADF, errno.EINVAL):
+                    return  # the socket was closed: stopping
+                # Out of descriptors (EMFILE, ENFILE), of memory, or a connection reset before it was
+                # taken: the connection waits in the backlog; one line a minute, and accept again.
+                accept_errors.note(f"{exc.strerror or exc} (errno {exc.errno})")
+                self._stop.wait(0.05)
+                continue
             with self._counter_lock:
                 refused = self._connections >= MAX_CONNECTIONS
                 if refused:
