@@ -45,6 +45,10 @@ def refuse_bad_settings(problems: list[str]) -> None:
         raise CanaryError("; ".join(problems) + " (see 'canary doctor')")
 
 
+CONSOLE_CONNECTIONS = 1000
+CONSOLE_IDLE_SECONDS = 15
+
+
 def serve(db: sqlite_utils.Database, db_path: Path, host: str, port: int, options: dict[str, Any],
           say: Say) -> None:
     """Run the roles in ``options["roles"]`` until SIGTERM or SIGINT; the console only with the ``web`` role."""
@@ -98,8 +102,12 @@ def _serve_console(db: sqlite_utils.Database, db_path: Path, serve_ctx: ServeCon
     # waitress (as for the callback listener): a production server with bounded threads, not the
     # development server, which is neither meant for hostile clients nor for long uptimes.
     try:
+        # Idle connections count against waitress's connection limit (100 by default: 110 idle
+        # connections blocked the console and /healthz); room for 1,000 (the units give 65,536
+        # descriptors), and a connection silent for 15 s is closed.
         server: Any = create_server(app, host=host, port=port, threads=8, ident="", expose_tracebacks=False,
-                                    clear_untrusted_proxy_headers=True)
+                                    clear_untrusted_proxy_headers=True, connection_limit=CONSOLE_CONNECTIONS,
+                                    channel_timeout=CONSOLE_IDLE_SECONDS)
     except OSError as exc:
         stop_all(services)
         raise CanaryError(f"console: cannot listen on {host}:{port}: {address_problem(exc)}") from exc

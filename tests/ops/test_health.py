@@ -220,3 +220,18 @@ def test_readiness_fails_on_a_full_disk_and_recovers_when_room_is_made(serve, tm
         served.stop()
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_health_answers_while_many_idle_connections_sit_on_the_console(db, db_path, serve):
+    """110 idle connections blocked the console and /healthz (waitress's default of 100 connections)."""
+    import socket
+
+    served = serve(db_path)
+    idle = [socket.create_connection(("127.0.0.1", served.console_port), timeout=5) for _ in range(150)]
+    try:
+        health = requests.get(f"http://127.0.0.1:{served.console_port}/healthz", timeout=10)
+        assert health.status_code == 200 and health.text == "ok\n"
+    finally:
+        for conn in idle:
+            conn.close()
+    served.stop()
