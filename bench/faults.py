@@ -17,7 +17,7 @@ goes wrong, puts things right, waits for the registry and the outbox to settle, 
 
 Scenarios (each bounded to well under a minute):
     disk-full    registry on an 8 MB tmpfs filled to the last byte while hits arrive (needs root to mount;
-                 skipped otherwise), then room is made again
+                 skipped otherwise), then room is made again; /readyz asked when full and when freed
     locked       another connection holds the registry's write lock (BEGIN EXCLUSIVE) for 5 s
     seeds        two 'canary seed --count 1500 --seed 13' at once while hits arrive; 'canary scan' meanwhile
     kill-9       serve killed with SIGKILL mid-burst (500 hits/s), restarted at once
@@ -108,6 +108,14 @@ class Serve:
             return conn.getresponse().status == 200
         except OSError:
             return False
+
+    def readyz(self) -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", self.console, timeout=30)
+        try:
+            conn.request("GET", "/readyz")
+            return conn.getresponse().status
+        finally:
+            conn.close()
 
     def kill9(self) -> None:
         assert self.process is not None
@@ -241,14 +249,17 @@ def disk_full(args: argparse.Namespace, folder: Path) -> dict[str, Any] | None:
                     while True:
                         os.write(fd, b"\xff" * size)
             os.close(fd)
+            ready_full = serve.readyz()
             hits = Hits(lambda: serve.port, tokens, "disk")
             hits.run(args.hits, args.rate)
             filler.unlink()
+            ready_after = serve.readyz()
             wait_until(lambda: stored(db_path, "disk") >= len(hits.answered), 30)
             result = outcome(db_path, receiver)
             count = stored(db_path, "disk")
             serve.stop()
-            return row("disk-full", hits, count, result, "8 MB tmpfs filled, then freed")
+            return row("disk-full", hits, count, result, f"8 MB tmpfs filled, then freed; /readyz full: "
+                       f"{ready_full}, freed: {ready_after}")
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
