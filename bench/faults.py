@@ -23,6 +23,8 @@ Scenarios (each bounded to well under a minute):
     kill-9       serve killed with SIGKILL mid-burst (500 hits/s), restarted at once
     dest-down    the webhook destination down for 8 s while alerts are raised, then back
     copytruncate an audit file written at 200 lines/s, rotated with copy + truncate mid-way
+    lock-45s     60 hits, a receiver answering in 2 s, the registry's write lock held 45 s by another
+                 connection while pages are on the wire: no page sent twice
     rename       the same, rotated by rename + new file (logrotate create) while the writer keeps writing
                  to its old descriptor for 2 s before it reopens the path
     syslog-burst --burst-lines (300,000) over one syslog TCP connection as fast as TCP takes them, one
@@ -285,6 +287,30 @@ def locked(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         return row("locked", hits, count, result, "write lock held 5 s by another connection")
 
 
+def lock_slow_receiver(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    """Pages on the wire to a slow receiver when another connection takes the registry for 45 s (past
+    the 30 s a write waits): the 'delivered' marks must wait, the pages must not be sent again."""
+    with scenario_registry(folder) as (db_path, tokens, receiver):
+        receiver.delay = 2.0
+        serve = Serve(db_path, folder / "serve-lock45.log")
+        serve.start()
+        hits = Hits(lambda: serve.port, tokens, "lk45")
+        hits.run(60, 30)
+        wait_until(lambda: len(receiver.hits) >= 1, 60)
+        holder = sqlite3.connect(db_path, timeout=30, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        time.sleep(45)
+        holder.execute("ROLLBACK")
+        holder.close()
+        receiver.delay = 0.0
+        wait_until(lambda: stored(db_path, "lk45") >= len(hits.answered), 60)
+        result = outcome(db_path, receiver)
+        count = stored(db_path, "lk45")
+        serve.stop()
+        return row("lock-45s", hits, count, result, "receiver answering in 2 s; write lock held 45 s while "
+                   "pages were on the wire")
+
+
 def seeds(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     with scenario_registry(folder) as (db_path, tokens, receiver):
         canary = [sys.executable, "-m", "canary", "--db", str(db_path)]
@@ -502,7 +528,8 @@ def _listening(port: int) -> bool:
 
 SCENARIOS = {"disk-full": disk_full, "locked": locked, "seeds": seeds, "kill-9": kill9,
              "dest-down": destination_down, "copytruncate": copytruncate,
-             "rename": rename, "syslog-burst": syslog_burst}
+             "rename": rename, "syslog-burst": syslog_burst,
+             "lock-45s": lock_slow_receiver}
 
 
 def main() -> None:
