@@ -170,6 +170,89 @@ def syslog_latency(db_path: Path, samples: int) -> dict[str, list[float]]:
     return out
 
 
+# A relay flushing its backlog: paced sender in its own process, so the receiver's core is its own.
+_BURST_SENDER = r"""
+import socket, sys, time
+port, count, rate, hits = (int(a) for a in sys.argv[1:5])
+every = count // hits
+conn = socket.create_connection(("127.0.0.1", port))
+chunk, start, n = [], time.perf_counter(), 0
+while n < count:
+    for _ in range(min(1000, count - n)):
+        patient = 50000000 + (n // every) if n % every == every // 2 and n // every < hits else 10000000 + n
+        chunk.append(f"<38>Nov 14 09:33:11 srv-dpi mediboard[812]: user=b{n} ip=10.0.0.1 "
+                     f"action=dPpatients.vw_full_patients ipp={patient} module=dPpatients\n")
+        n += 1
+    conn.sendall("".join(chunk).encode())
+    chunk.clear()
+    ahead = n / rate - (time.perf_counter() - start)
+    if ahead > 0:
+        time.sleep(ahead)
+conn.close()
+print(f"{time.perf_counter() - start:.3f}")
+"""
+
+
+def _send_burst(port: int, count: int, rate: int, hits: int) -> float:
+    done = subprocess.run([sys.executable, "-c", _BURST_SENDER, str(port), str(count), str(rate), str(hits)],
+                          check=True, capture_output=True, text=True, timeout=600)
+    return float(done.stdout.strip())
+
+
+def _plain_reader(count: int, rate: int, hits: int) -> tuple[float, int]:
+    """Reference: a bare socket reader that only counts newlines, fed by the same sender."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    seen = 0
+    result: dict[str, float] = {}
+
+    def read() -> None:
+        nonlocal seen
+        conn, _ = server.accept()
+        with conn:
+            while data := conn.recv(65536):
+                seen += data.count(b"\n")
+        result["end"] = time.perf_counter()
+
+    import threading
+    reader = threading.Thread(target=read)
+    reader.start()
+    start = time.perf_counter()
+    _send_burst(port, count, rate, hits)
+    reader.join()
+    server.close()
+    return result["end"] - start, seen
+
+
+def syslog_burst(db_path: Path, count: int, rate: int, hits: int) -> dict:
+    """300,000 lines at ~100,000 lines/s over one TCP connection, ``hits`` of them canary reads: how
+    long until every line is counted and every read is an event."""
+    db = open_db(db_path)
+    source = add_source(db, SYSTEM, "syslog+tcp://127.0.0.1:0", "mediboard", name="bench-burst")
+    service = SyslogService(db_path, source)
+    service.start()
+    events_before = _event_count(db)
+    cpu_before = time.process_time()
+    start = time.perf_counter()
+    try:
+        sent_in = _send_burst(service.tcp_port, count, rate, hits)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            row = get_source(db, "bench-burst")
+            if row["lines_received"] >= count and row["lines"] >= count and service.queue.empty():
+                break
+            time.sleep(0.05)
+        wall = time.perf_counter() - start
+        service.stop()
+        row = get_source(db, "bench-burst")
+        return {"wall": wall, "cpu": time.process_time() - cpu_before, "sent_in": sent_in, "lines": row["lines"],
+                "lines_received": row["lines_received"], "bytes_received": row["bytes_received"],
+                "malformed": row["malformed"], "events": _event_count(db) - events_before}
+    finally:
+        service.stop()
+        db.close()
+
+
 def _summary(delays: list[float]) -> str:
     ordered = sorted(delays)
     p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
@@ -183,6 +266,9 @@ def main() -> None:
     parser.add_argument("--canaries", type=int, default=10_000)
     parser.add_argument("--hit-every", type=int, default=10_000, help="one line in N names a canary")
     parser.add_argument("--samples", type=int, default=30, help="latency samples per channel")
+    parser.add_argument("--burst", type=int, default=300_000, help="syslog TCP burst: lines (0: skip)")
+    parser.add_argument("--burst-rate", type=int, default=100_000, help="syslog TCP burst: lines/s sent")
+    parser.add_argument("--burst-only", action="store_true", help="run only the syslog TCP burst")
     parser.add_argument("--workdir", type=Path, help="where to write the trail (default: a temporary folder)")
     args = parser.parse_args()
 
@@ -194,6 +280,19 @@ def main() -> None:
     try:
         start = time.perf_counter()
         make_registry(db_path, args.canaries)
+        if args.burst:
+            reads = min(500, args.canaries)
+            burst = syslog_burst(db_path, args.burst, args.burst_rate, reads)
+            ref_wall, ref_lines = _plain_reader(args.burst, args.burst_rate, reads)
+            print(f"syslog TCP burst, {args.burst:,} lines sent at {args.burst_rate:,} lines/s "
+                  f"(sender took {burst['sent_in']:.2f} s), {reads} canary reads: canary {burst['wall']:.2f} s wall, "
+                  f"{burst['cpu']:.2f} s CPU -> {burst['lines'] / burst['wall']:,.0f} lines/s; "
+                  f"received {burst['lines_received']:,} lines ({burst['bytes_received']:,} bytes), counted "
+                  f"{burst['lines']:,}, malformed {burst['malformed']}, events {burst['events']} of {reads}")
+            print(f"reference: plain socket reader counting newlines, same sender: {ref_wall:.2f} s, "
+                  f"{ref_lines:,} lines -> {ref_lines / ref_wall:,.0f} lines/s")
+            if args.burst_only:
+                return
         trail = workdir / "access.log"
         hits = write_trail(trail, args.lines, args.canaries, args.hit_every)
         ids = workdir / "ids.txt"

@@ -17,12 +17,18 @@ goes wrong, puts things right, waits for the registry and the outbox to settle, 
 
 Scenarios (each bounded to well under a minute):
     disk-full    registry on an 8 MB tmpfs filled to the last byte while hits arrive (needs root to mount;
-                 skipped otherwise), then room is made again
+                 skipped otherwise), then room is made again; /readyz asked when full and when freed
     locked       another connection holds the registry's write lock (BEGIN EXCLUSIVE) for 5 s
     seeds        two 'canary seed --count 1500 --seed 13' at once while hits arrive; 'canary scan' meanwhile
     kill-9       serve killed with SIGKILL mid-burst (500 hits/s), restarted at once
     dest-down    the webhook destination down for 8 s while alerts are raised, then back
     copytruncate an audit file written at 200 lines/s, rotated with copy + truncate mid-way
+    lock-45s     60 hits, a receiver answering in 2 s, the registry's write lock held 45 s by another
+                 connection while pages are on the wire: no page sent twice
+    rename       the same, rotated by rename + new file (logrotate create) while the writer keeps writing
+                 to its old descriptor for 2 s before it reopens the path
+    syslog-burst --burst-lines (300,000) over one syslog TCP connection as fast as TCP takes them, one
+                 line in 600 reading a canary: every line counted, every read an event
 Reference: the same counts are what the issue measured before the journal (e.g. disk full: 2,000
 answered, 15 stored).
 """
@@ -104,6 +110,14 @@ class Serve:
             return conn.getresponse().status == 200
         except OSError:
             return False
+
+    def readyz(self) -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", self.console, timeout=30)
+        try:
+            conn.request("GET", "/readyz")
+            return conn.getresponse().status
+        finally:
+            conn.close()
 
     def kill9(self) -> None:
         assert self.process is not None
@@ -237,14 +251,17 @@ def disk_full(args: argparse.Namespace, folder: Path) -> dict[str, Any] | None:
                     while True:
                         os.write(fd, b"\xff" * size)
             os.close(fd)
+            ready_full = serve.readyz()
             hits = Hits(lambda: serve.port, tokens, "disk")
             hits.run(args.hits, args.rate)
             filler.unlink()
+            ready_after = serve.readyz()
             wait_until(lambda: stored(db_path, "disk") >= len(hits.answered), 30)
             result = outcome(db_path, receiver)
             count = stored(db_path, "disk")
             serve.stop()
-            return row("disk-full", hits, count, result, "8 MB tmpfs filled, then freed")
+            return row("disk-full", hits, count, result, f"8 MB tmpfs filled, then freed; /readyz full: "
+                       f"{ready_full}, freed: {ready_after}")
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
@@ -268,6 +285,30 @@ def locked(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         count = stored(db_path, "lock")
         serve.stop()
         return row("locked", hits, count, result, "write lock held 5 s by another connection")
+
+
+def lock_slow_receiver(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    """Pages on the wire to a slow receiver when another connection takes the registry for 45 s (past
+    the 30 s a write waits): the 'delivered' marks must wait, the pages must not be sent again."""
+    with scenario_registry(folder) as (db_path, tokens, receiver):
+        receiver.delay = 2.0
+        serve = Serve(db_path, folder / "serve-lock45.log")
+        serve.start()
+        hits = Hits(lambda: serve.port, tokens, "lk45")
+        hits.run(60, 30)
+        wait_until(lambda: len(receiver.hits) >= 1, 60)
+        holder = sqlite3.connect(db_path, timeout=30, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        time.sleep(45)
+        holder.execute("ROLLBACK")
+        holder.close()
+        receiver.delay = 0.0
+        wait_until(lambda: stored(db_path, "lk45") >= len(hits.answered), 60)
+        result = outcome(db_path, receiver)
+        count = stored(db_path, "lk45")
+        serve.stop()
+        return row("lock-45s", hits, count, result, "receiver answering in 2 s; write lock held 45 s while "
+                   "pages were on the wire")
 
 
 def seeds(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
@@ -383,8 +424,112 @@ def copytruncate(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                    f"last_error: {error or 'none'}", sent=lines, answered=lines)
 
 
+def rename(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    from canary.store import open_db
+    from canary.watch.accesslog.sources import add_source
+
+    with scenario_registry(folder) as (db_path, _tokens, receiver):
+        audit = folder / "audit.log"
+        audit.write_text("")
+        db = open_db(db_path)
+        add_source(db, "ehr-bench", f"file://{audit}", "mediboard")
+        ipps = [row[0] for row in db.execute("SELECT json_extract(record, '$.ipp') FROM canaries")]
+        db.close()
+        serve = Serve(db_path, folder / "serve-rename.log")
+        serve.start()
+        lines, rate, seconds = 0, 200, 6
+        start = time.perf_counter()
+        out = open(audit, "a", encoding="utf-8")  # noqa: SIM115 - reopened mid-way, as the EHR would
+        renamed_at = None
+        while lines < rate * seconds:
+            due = start + lines / rate
+            if (delay := due - time.perf_counter()) > 0:
+                time.sleep(delay)
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S+00:00", time.gmtime())
+            out.write(f"{stamp} user=u{lines} ip=10.2.3.4 action=dPpatients.vw_full_patients "
+                      f"ipp={ipps[lines % len(ipps)]} module=dPpatients\n")
+            out.flush()
+            lines += 1
+            if renamed_at is None and lines == rate * seconds // 3:
+                os.rename(audit, folder / "audit.log.1")  # logrotate create: rename, new empty file
+                audit.write_text("")
+                renamed_at = lines
+            elif renamed_at is not None and lines == renamed_at + rate * 2:
+                out.close()  # the EHR's reload, 2 s later: it writes to the new file from now on
+                out = open(audit, "a", encoding="utf-8")  # noqa: SIM115
+        out.close()
+
+        def access_events() -> int:
+            with sqlite3.connect(db_path, timeout=30) as conn:
+                return conn.execute("SELECT COUNT(*) FROM events WHERE channel = 'access-log'").fetchone()[0]
+
+        wait_until(lambda: access_events() >= lines, 60)
+        result = outcome(db_path, receiver)
+        count = access_events()
+        with sqlite3.connect(db_path, timeout=30) as conn:
+            error = conn.execute("SELECT last_error FROM accesslog_sources").fetchone()[0]
+        serve.stop()
+        return row("rename", None, count, result, f"200 lines/s, renamed at line {rate * seconds // 3}, 400 late "
+                   f"lines to the renamed file; last_error: {error or 'none'}", sent=lines, answered=lines)
+
+
+def syslog_burst(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    import socket
+
+    from canary.store import open_db
+    from canary.watch.accesslog.sources import add_source
+
+    with scenario_registry(folder) as (db_path, _tokens, receiver):
+        port = free_port()
+        db = open_db(db_path)
+        add_source(db, "ehr-bench", f"syslog+tcp://127.0.0.1:{port}", "mediboard")
+        ipps = [row[0] for row in db.execute("SELECT json_extract(record, '$.ipp') FROM canaries")]
+        db.close()
+        serve = Serve(db_path, folder / "serve-burst.log")
+        serve.start()
+        wait_until(lambda: _listening(port), 30)
+        total, reads = args.burst_lines, 0
+        with socket.create_connection(("127.0.0.1", port)) as conn:
+            chunk: list[str] = []
+            for n in range(total):
+                canary_read = n % 600 == 300
+                reads += canary_read
+                patient = ipps[n % len(ipps)] if canary_read else str(30_000_000 + n)
+                chunk.append(f"<38>Nov 14 09:33:11 srv-dpi mediboard[812]: user=b{n} ip=10.0.0.1 "
+                             f"action=dPpatients.vw_full_patients ipp={patient}\n")
+                if len(chunk) == 2000:
+                    conn.sendall("".join(chunk).encode())
+                    chunk.clear()
+            conn.sendall("".join(chunk).encode())
+
+        def counters() -> tuple[int, int, int]:
+            with sqlite3.connect(db_path, timeout=30) as conn:
+                lines, received = conn.execute("SELECT lines, lines_received FROM accesslog_sources").fetchone()
+                events = conn.execute("SELECT COUNT(*) FROM events WHERE channel = 'access-log'").fetchone()[0]
+            return lines, received, events
+
+        wait_until(lambda: counters()[0] >= total and counters()[2] >= reads, 600, 0.5)
+        result = outcome(db_path, receiver)
+        lines, received, events = counters()
+        serve.stop()
+        return row("syslog-burst", None, events, result, f"{total:,} lines over one TCP connection, {received:,} "
+                   f"received, {lines:,} counted; {reads} canary reads", sent=reads, answered=reads)
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
 SCENARIOS = {"disk-full": disk_full, "locked": locked, "seeds": seeds, "kill-9": kill9,
-             "dest-down": destination_down, "copytruncate": copytruncate}
+             "dest-down": destination_down, "copytruncate": copytruncate,
+             "rename": rename, "syslog-burst": syslog_burst,
+             "lock-45s": lock_slow_receiver}
 
 
 def main() -> None:
@@ -392,6 +537,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", choices=list(SCENARIOS), help="run only these scenarios")
     parser.add_argument("--rate", type=float, default=100.0, help="hits per second (disk-full, locked, seeds)")
     parser.add_argument("--hits", type=int, default=600, help="hits per scenario (disk-full, locked, seeds)")
+    parser.add_argument("--burst-lines", type=int, default=300_000, help="lines of the syslog-burst scenario")
     args = parser.parse_args()
     print(f"canary serve on 127.0.0.1, {os.cpu_count()} cores; goal: lost = answered - stored = 0 in every row")
     print(f"{'scenario':<13} {'sent':>5} {'answered':>8} {'stored':>6} {'alerted':>9} {'delivered':>9} "

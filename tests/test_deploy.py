@@ -77,7 +77,8 @@ def test_units_are_hardened_and_only_dns_and_smtp_may_bind_low_ports() -> None:
         text = unit.read_text()
         lines = set(text.splitlines())
         for setting in ("NoNewPrivileges=true", "ProtectSystem=strict", "ReadWritePaths=/var/lib/canary",
-                        "PrivateTmp=true", "User=canary", "UMask=0077", "RestrictSUIDSGID=true"):
+                        "PrivateTmp=true", "User=canary", "UMask=0077", "RestrictSUIDSGID=true",
+                        "LimitNOFILE=65536"):
             assert setting in lines, (unit.name, setting)
         [exec_start] = [line for line in lines if line.startswith("ExecStart=")]
         seen += _roles(exec_start)

@@ -8,10 +8,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sqlite3
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -70,6 +71,9 @@ class DeliveryWorker:
         self._pool: ThreadPoolExecutor | None = None
         self._pool_size = 0
         self._next_prune = 0.0
+        # Accepted by their destination, but the registry refused the "delivered" mark (locked past its
+        # busy timeout): the mark is retried before anything is claimed again, the send never is.
+        self._unmarked: list[outbox.Message] = []
         # A predecessor on this host killed mid-delivery: its claimed rows go out now, not after its lease.
         reclaimed = outbox.reclaim_dead_leases(db, socket.gethostname(), os.getpid())
         if reclaimed:
@@ -96,6 +100,8 @@ class DeliveryWorker:
                 log.error("%s", blocked)
             return 0
         outbox.mark_unblocked(self.db)
+        if not self._mark_pending():
+            return 0
         messages = outbox.claim(self.db, self.owner, limit=config.threads * 4, lease_seconds=config.lease)
         attempted = 0
         if messages:
@@ -119,15 +125,38 @@ class DeliveryWorker:
                 continue
             batch.append((message, destination))
         pool = self._executor(config.threads)
-        outcomes = list(pool.map(lambda item: self._attempt(item[0], item[1], policy, config.timeout), batch))
-        for (message, destination), error in zip(batch, outcomes, strict=True):
+        futures: dict[Future[str | None], tuple[outbox.Message, Destination]] = {
+            pool.submit(self._attempt, message, destination, policy, config.timeout): (message, destination)
+            for message, destination in batch}
+        # Each message is marked as soon as its destination answered, not after the whole claim: a
+        # worker killed now resends only what was on the wire.
+        for future in as_completed(futures):
+            message, destination = futures[future]
+            error = future.result()
             if error is None:
-                outbox.mark_delivered(self.db, message)
+                self._unmarked.append(message)
+                self._mark_pending()
             else:
                 log.warning("delivery to destination %s failed (attempt %s): %s",
                             destination.id, message.attempts, error)
-                outbox.mark_failed(self.db, message, error, base=config.retry_base, maximum=config.retry_max)
+                try:
+                    outbox.mark_failed(self.db, message, error, base=config.retry_base, maximum=config.retry_max)
+                except sqlite3.OperationalError as exc:  # locked: the lease runs out, the row is retried
+                    log.warning("could not record a failed delivery (%s); it is retried", exc)
         return len(batch)
+
+    def _mark_pending(self) -> bool:
+        """Record the messages accepted but not yet marked; False while the registry refuses."""
+        while self._unmarked:
+            message = self._unmarked[0]
+            try:
+                outbox.mark_delivered(self.db, message)
+            except sqlite3.OperationalError as exc:
+                log.warning("%d delivered message(s) not yet marked (%s); the mark is retried, the message "
+                            "is not sent again", len(self._unmarked), exc)
+                return False
+            self._unmarked.pop(0)
+        return True
 
     def _executor(self, size: int) -> ThreadPoolExecutor:
         if self._pool is None or self._pool_size != size:

@@ -26,6 +26,7 @@ import sqlite_utils
 from canary.alert.destinations import Destination
 from canary.alert.shapes import Alert, NoticePayload
 from canary.store.events import utcnow
+from canary.store.restores import restore_generation
 from canary.store.tx import write_transaction
 
 
@@ -45,9 +46,13 @@ INSTANCE = "instance"
 
 
 def instance_id(db: sqlite_utils.Database) -> str:
-    """A random name for this registry, so idempotency keys of two registries never collide."""
+    """A random name for this registry, so idempotency keys of two registries never collide, plus its
+    restore generation (``r1``...): a restored registry hands out the alert ids of the alerts lost
+    with the restore again, and those must not carry keys already delivered."""
     db.execute("INSERT OR IGNORE INTO alert_state (name, value) VALUES (?, ?)", [INSTANCE, secrets.token_hex(4)])
-    return str(db.execute("SELECT value FROM alert_state WHERE name = ?", [INSTANCE]).fetchone()[0])
+    instance = str(db.execute("SELECT value FROM alert_state WHERE name = ?", [INSTANCE]).fetchone()[0])
+    generation = restore_generation(db)
+    return f"{instance}r{generation}" if generation else instance
 
 
 def idempotency_key(instance: str, alert_id: int, version: int, destination_id: int, kind: str = "page") -> str:

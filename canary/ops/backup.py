@@ -30,6 +30,7 @@ from canary.ops.sealing import BackupKey, seal, unseal
 from canary.settings import all_settings, get_str
 from canary.store import open_db
 from canary.store.migrations import all_migrations
+from canary.store.restores import record_restore, restore_notice, stamp_backup
 
 PASSPHRASE_ENV = "CANARY_BACKUP_PASSPHRASE"
 MIN_PASSPHRASE = 12
@@ -96,6 +97,9 @@ def take_backup(db_path: Path, dest: Path, key: BackupKey) -> BackupSummary:
             raise CanaryError(f"{db_path} is not a canary registry")
         source.backup(memory)  # all pages in one step: one read transaction, one consistent state
         _check_image(memory, str(db_path))
+        if memory.execute("SELECT 1 FROM sqlite_master WHERE name = 'backup_taken'").fetchone():
+            stamp_backup(memory)  # in the copy only: a restore can say how old it is
+            memory.commit()
         counts = _counts(memory)
         image = bytearray(memory.serialize())
     finally:
@@ -144,8 +148,10 @@ def read_backup(src: Path, key: BackupKey) -> bytes:
     return image
 
 
-def restore_backup(src: Path, db_path: Path, key: BackupKey, *, force: bool) -> tuple[BackupSummary, Path | None]:
-    """Check ``src``, then make it the registry at ``db_path``; return a summary and where the old one went."""
+def restore_backup(src: Path, db_path: Path, key: BackupKey, *,
+                   force: bool) -> tuple[BackupSummary, Path | None, str]:
+    """Check ``src``, then make it the registry at ``db_path``; return a summary, where the old one went
+    and the line saying how old the backup is (what came after it is gone)."""
     if not db_path.parent.is_dir():
         raise CanaryError(f"cannot restore to {db_path}: folder {db_path.parent} does not exist")
     image = read_backup(src, key)  # before any lock or write: a bad backup changes nothing
@@ -167,9 +173,12 @@ def restore_backup(src: Path, db_path: Path, key: BackupKey, *, force: bool) -> 
         db = open_db(db_path)  # WAL again, owner-only, and migrations of this version applied
         try:
             counts = _counts(db.conn)
+            # A new generation: ids handed out after the backup are handed out again, so identifiers
+            # made from them (alert idempotency keys) take the generation too.
+            restore = record_restore(db, str(src))
         finally:
             db.close()
-    return BackupSummary(db_path, len(image), counts, key), kept
+    return BackupSummary(db_path, len(image), counts, key), kept, restore_notice(restore)
 
 
 def _set_aside(db_path: Path) -> Path:

@@ -40,8 +40,9 @@ def backup(ctx: CliContext, file: Path, key_file: Path | None) -> None:
 @pass_ctx
 def restore(ctx: CliContext, file: Path, key_file: Path | None, force: bool) -> None:
     """Check backup FILE and make it the registry (refused while serve runs)."""
-    summary, kept = restore_backup(file, ctx.db_path, backup_key(key_file, sealing=False), force=force)
+    summary, kept, notice = restore_backup(file, ctx.db_path, backup_key(key_file, sealing=False), force=force)
     click.echo(summary.line(f"registry restored from {file} to"))
+    click.echo(f"{notice} / restauré depuis une sauvegarde : ce qui a suivi est perdu")
     if kept is not None:
         click.echo(f"the replaced registry is kept as {kept}")
 

@@ -10,11 +10,13 @@ destinations.
 from __future__ import annotations
 
 import ipaddress
+import os
 import secrets
 import socket
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import dns.exception
@@ -24,6 +26,7 @@ import sqlite_utils
 
 from canary.errors import CanaryError
 from canary.settings import get_float, get_list, get_str
+from canary.store.restores import last_restore, restore_notice
 
 OK, FAIL, SKIP = "ok", "fail", "skip"
 
@@ -273,6 +276,53 @@ def check_tripwires(ctx: DoctorContext) -> list[CheckResult]:
     return [CheckResult("tripwires", OK, "every active canary carries its callback URL and DNS name")]
 
 
+MIN_DESCRIPTORS = 8192  # a flood of connections must not exhaust serve's descriptors (deploy sets 65,536)
+
+
+def _open_files_limit(pid: int) -> int | None:
+    """The soft ``Max open files`` of a process, from /proc (None if unreadable or unlimited)."""
+    try:
+        text = Path(f"/proc/{pid}/limits").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("Max open files"):
+            soft = line.split()[3]
+            return int(soft) if soft.isdigit() else None
+    return None
+
+
+def check_descriptors(ctx: DoctorContext) -> list[CheckResult]:
+    """Every ``canary serve`` of this host holding a lease on the registry, else this process: enough
+    file descriptors (LimitNOFILE in the systemd units)."""
+    host = socket.gethostname()
+    pids = sorted({int(row[0]) for row in ctx.db.execute("SELECT pid FROM leases WHERE host = ?", [host])
+                   if Path(f"/proc/{row[0]}").exists()})
+    targets = [(f"serve (pid {pid})", pid) for pid in pids] or [("this process (no serve running here)", os.getpid())]
+    results = []
+    for label, pid in targets:
+        limit = _open_files_limit(pid)
+        if limit is None:
+            results.append(CheckResult("descriptors", SKIP, f"{label}: open-file limit unreadable or unlimited"))
+        elif limit < MIN_DESCRIPTORS:
+            results.append(CheckResult("descriptors", FAIL, f"{label}: {limit} open files at most; a flood of "
+                                       f"connections exhausts them (set LimitNOFILE=65536 in the unit, at least "
+                                       f"{MIN_DESCRIPTORS})"))
+        else:
+            results.append(CheckResult("descriptors", OK, f"{label}: {limit} open files at most"))
+    return results
+
+
+def check_restore(ctx: DoctorContext) -> list[CheckResult]:
+    """A restored registry lost what came after its backup: say how old that backup was."""
+    restore = last_restore(ctx.db)
+    if restore is None:
+        return [CheckResult("restore", OK, "never restored from a backup")]
+    return [CheckResult("restore", OK, f"{restore_notice(restore)} (restored at {restore['restored_at']} from "
+                                       f"{restore['backup_file']}; alert keys now carry generation "
+                                       f"r{restore['generation']})")]
+
+
 Check = Callable[[DoctorContext], list[CheckResult]]
 
 CHECKS: list[tuple[str, Check]] = [
@@ -285,6 +335,8 @@ CHECKS: list[tuple[str, Check]] = [
     ("settings", check_settings),
     ("delivery", check_delivery),
     ("tripwires", check_tripwires),
+    ("restore", check_restore),
+    ("descriptors", check_descriptors),
 ]
 
 

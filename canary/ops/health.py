@@ -11,7 +11,9 @@ the records he holds is a canary (open its URL, read the counter again).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sqlite3
 from typing import Any
 
@@ -28,22 +30,47 @@ bp = Blueprint("health", __name__)
 PROBE_TIMEOUT = 2.0
 
 
+PROBE_ROOM = 64 * 1024  # bytes written and synced beside the registry: room for the next batches
+
+
 def registry_writable(db_path: str) -> str | None:
-    """Write a row and roll it back: proves the file is writable and its write lock can be had quickly."""
+    """Commit a one-row write (synchronously) and write and sync ``PROBE_ROOM`` bytes beside the
+    registry: proves the write lock can be had quickly, a commit goes through, and the disk has room.
+
+    The commit alone is not enough on a full disk: SQLite's write-ahead log reuses its own blocks, so
+    a commit may still succeed while the next checkpoint or journal cannot grow. Bounded: the lock is
+    waited for ``PROBE_TIMEOUT`` seconds at most; the scratch file is removed at once.
+    """
     try:
         conn = sqlite3.connect(db_path, timeout=PROBE_TIMEOUT, isolation_level=None)
     except sqlite3.Error as exc:
         return f"cannot open the registry: {exc}"
     try:
+        conn.execute("PRAGMA synchronous=FULL")  # this commit is synced to the disk
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO settings (key, value, updated_at) VALUES ('ops.readiness-probe', '0', '') "
-                     "ON CONFLICT(key) DO NOTHING")
-        conn.execute("ROLLBACK")
-        return None
+        conn.execute("INSERT INTO readiness_probe (id, probed_at) VALUES (1, strftime('%Y-%m-%dT%H:%M:%fZ')) "
+                     "ON CONFLICT(id) DO UPDATE SET probed_at = excluded.probed_at")
+        conn.execute("COMMIT")
     except sqlite3.Error as exc:
         return f"registry not writable: {exc}"
     finally:
         conn.close()
+    scratch = f"{db_path}.readyz"
+    try:
+        fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            written = os.write(fd, b"\0" * PROBE_ROOM)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if written < PROBE_ROOM:
+            return "no room on the registry's disk"
+    except OSError as exc:
+        return f"no room on the registry's disk: {exc.strerror}"
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(scratch)
+    return None
 
 
 def _checks() -> list[ReadinessCheck]:

@@ -97,17 +97,22 @@ class RegistryCollector:
     def _access_logs(self, conn: sqlite3.Connection) -> Iterator[Metric]:
         # Per source only: which system a source watches is the operator's business, not the scraper's.
         families = {column: CounterMetricFamily(f"canary_accesslog_{column}", text, labels=["source"])
-                    for column, text in (("lines", "Audit-trail lines read, per source."),
-                                         ("malformed", "Audit-trail lines that could not be parsed, per source."),
-                                         ("matched", "Audit-trail lines naming a canary, per source."))}
+                    for column, text in (
+                        ("bytes_received", "Bytes that reached a source's reader (socket or file), per source."),
+                        ("lines_received", "Messages or lines that reached a source's reader before parsing "
+                                           "(dropped ones included), per source."),
+                        ("lines", "Audit-trail lines read, per source."),
+                        ("malformed", "Audit-trail lines that could not be parsed, per source."),
+                        ("matched", "Audit-trail lines naming a canary, per source."))}
         failing = GaugeMetricFamily("canary_accesslog_source_failing",
                                     "1 while a source's last attempt failed (see 'canary logs list').",
                                     labels=["source"])
-        for name, lines, malformed, matched, last_error in conn.execute(
-                "SELECT name, lines, malformed, matched, last_error FROM accesslog_sources ORDER BY name"):
-            for column, value in (("lines", lines), ("malformed", malformed), ("matched", matched)):
-                families[column].add_metric([name], value)
-            failing.add_metric([name], 1 if last_error else 0)
+        columns = ("bytes_received", "lines_received", "lines", "malformed", "matched")
+        for row in conn.execute(
+                f"SELECT name, {', '.join(columns)}, last_error FROM accesslog_sources ORDER BY name"):
+            for column, value in zip(columns, row[1:-1], strict=True):
+                families[column].add_metric([row[0]], value)
+            failing.add_metric([row[0]], 1 if row[-1] else 0)
         yield from families.values()
         yield failing
 

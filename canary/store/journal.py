@@ -180,13 +180,15 @@ class Journal:
             self._end = end + len(blob)
 
     def replay(self, db: sqlite_utils.Database, apply: Callable[[sqlite_utils.Database, Entry], Any],
-               *, before_commit: Callable[[sqlite_utils.Database, int], None] | None = None,
+               *, before_commit: Callable[[sqlite_utils.Database, int, int], None] | None = None,
                batch: int = 500) -> int:
         """Store every entry through ``apply``, ``batch`` per registry transaction, then empty the file.
 
         Returns how many entries were applied (those already replayed are skipped). ``before_commit``
-        runs in the last transaction with that count. Raises whatever the registry raises; the file is
-        then left as it was, and what was already committed is skipped next time.
+        runs in the last transaction with that count and the number of entries the file held (those
+        stored by a replay cut short by a crash included: what was really journalled). Raises
+        whatever the registry raises; the file is then left as it was, and what was already committed
+        is skipped next time.
         """
         with self._locked():
             entries, end = self._scan()
@@ -216,7 +218,7 @@ class Journal:
                         # Ids only matter until their file is cleared (just below); a month is ample.
                         db.execute("DELETE FROM journal_replayed WHERE replayed_at < ?", [_days_ago(30)])
                         if before_commit is not None:
-                            before_commit(db, applied)
+                            before_commit(db, applied, len(entries))
             self._clear(end)
             return applied
 
@@ -250,17 +252,21 @@ class Degradation:
         return bool(self.journalled or self.lost)
 
 
-def record_degradation(db: sqlite_utils.Database, watcher: str, state: Degradation, replayed: int) -> None:
+def record_degradation(db: sqlite_utils.Database, watcher: str, state: Degradation, replayed: int,
+                       in_journal: int = 0) -> None:
     """The ``watch-degraded`` event (channel ``watch``): the alerting domain pages on-call with it.
 
     Written in the replay's transaction, once the registry takes writes again: a watcher that could
-    not store is itself an incident, even when nothing was lost.
+    not store is itself an incident, even when nothing was lost. ``in_journal`` is what the journal
+    file held: after a crash in the middle of a replay, part of it was stored before this run, and
+    this run's own counters (``state``) know nothing of what an earlier run journalled.
     """
-    if not state.any and not replayed:
+    if not state.any and not replayed and not in_journal:
         return
-    journalled = max(state.journalled, replayed)
+    journalled = max(state.journalled, replayed, in_journal)
     details = {"group": f"watch-degraded:{watcher}", "watcher": watcher,
                "journalled": journalled, "replayed": replayed, "lost": state.lost,
+               "stored_before_a_restart": max(0, in_journal - replayed),
                "since": state.since, "until": utcnow(),
                "reason": state.reason or "registry refused writes (journal left by an earlier run)"}
     # The counts go into the source too: it is what the alert's text shows on-call.

@@ -154,8 +154,29 @@ def _leases(db: sqlite_utils.Database) -> None:
     )
 
 
+def _readiness_probe(db: sqlite_utils.Database) -> None:
+    # One row that /readyz commits: proof that the registry takes writes, not only that it is open.
+    db.execute("CREATE TABLE readiness_probe (id INTEGER PRIMARY KEY CHECK (id = 1), probed_at TEXT NOT NULL)")
+
+
+def _restores(db: sqlite_utils.Database) -> None:
+    # backup_taken: written into a backup's image only (when it was taken). restores: one row per
+    # restore of this registry; its generation starts a new epoch of outside identifiers.
+    db.execute("CREATE TABLE backup_taken (id INTEGER PRIMARY KEY CHECK (id = 1), taken_at TEXT NOT NULL)")
+    db.execute(
+        """CREATE TABLE restores (
+               generation INTEGER PRIMARY KEY AUTOINCREMENT,
+               backup_taken_at TEXT,
+               restored_at TEXT NOT NULL,
+               backup_file TEXT NOT NULL
+           )"""
+    )
+
+
 MIGRATIONS = [("core-001-tables", _core_tables), ("core-002-login-failures", _login_failures),
               ("core-003-web-sessions", _web_sessions),
               ("core-004-system-site-and-profile", _system_site),
               ("core-005-journal-replayed", _journal_replayed),
-              ("core-006-leases", _leases)]
+              ("core-006-leases", _leases),
+              ("core-007-readiness-probe", _readiness_probe),
+              ("core-008-restores", _restores)]

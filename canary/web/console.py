@@ -53,16 +53,26 @@ def _local_time(value: str | None) -> str:
     return str(g.zone.show(value))
 
 
+def _days_ago(days: int) -> str:
+    from datetime import UTC, datetime, timedelta
+
+    return (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 @bp.app_context_processor
 def _inject_health() -> dict:
     def health_problems() -> list[str]:
         """What stops pages from going out, on every page: a blocked delivery worker, invalid settings."""
         from canary.alert.outbox import blocked_reason
         from canary.settings import setting_problems
+        from canary.store.restores import last_restore, restore_notice
 
         db = get_db()
         reason = blocked_reason(db)
-        return ([reason] if reason else []) + setting_problems(db)
+        restore = last_restore(db)
+        # Shown for a week after a restore: what happened after the backup has to be looked for elsewhere.
+        restored = ([restore_notice(restore)] if restore and restore["restored_at"] >= _days_ago(7) else [])
+        return ([reason] if reason else []) + restored + setting_problems(db)
 
     return {"health_problems": health_problems}
 

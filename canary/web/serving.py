@@ -46,6 +46,10 @@ def refuse_bad_settings(problems: list[str]) -> None:
         raise CanaryError("; ".join(problems) + " (see 'canary doctor')")
 
 
+CONSOLE_CONNECTIONS = 1000
+CONSOLE_IDLE_SECONDS = 15
+
+
 def serve(db: sqlite_utils.Database, db_path: Path, host: str, port: int, options: dict[str, Any],
           say: Say) -> None:
     """Run the roles in ``options["roles"]`` until SIGTERM or SIGINT; the console only with the ``web`` role."""
@@ -101,10 +105,14 @@ def _serve_console(db: sqlite_utils.Database, db_path: Path, serve_ctx: ServeCon
     try:
         # Forwarded headers are judged by the app (canary.web.proxies: web.trusted_proxies, CIDRs, which
         # waitress's single trusted_proxy cannot express): waitress must pass them on untouched.
+        # Idle connections count against waitress's connection limit (100 by default: 110 idle
+        # connections blocked the console and /healthz); room for 1,000 (the units give 65,536
+        # descriptors), and a connection silent for 15 s is closed.
         upload_bytes = int(app.config["MAX_CONTENT_LENGTH"])
         server: Any = create_server(app, host=host, port=port, threads=8, ident="", expose_tracebacks=False,
                                     clear_untrusted_proxy_headers=False,
-                                    max_request_body_size=upload_bytes + MULTIPART_MARGIN)
+                                    max_request_body_size=upload_bytes + MULTIPART_MARGIN,
+                                    connection_limit=CONSOLE_CONNECTIONS, channel_timeout=CONSOLE_IDLE_SECONDS)
         # Bodies bounded by route class before they are read (canary.web.bodies): no anonymous spooling.
         server.channel_class = bounded_channel(upload_bytes)
     except OSError as exc:

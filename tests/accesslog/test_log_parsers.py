@@ -165,6 +165,29 @@ def test_tcp_framer_octet_counting_and_trailers_across_reads() -> None:
     assert bad == 1 and frames == [b"<14>ok"]
 
 
+def test_tcp_framer_gives_the_same_frames_whatever_the_read_boundaries() -> None:
+    counted = b"<14>1 2026-11-14T09:32:11Z h a - - - user=a ipp=1\nwith a newline inside"
+    expected = [counted, b"<38>Nov 14 09:33:11 h m: user=b ipp=2", b"2026-11-14 09:00:00 user=c ipp=3",
+                b"<14>user=d ipp=4", counted, b"<38>last\r"]
+    stream = (f"{len(counted)} ".encode() + counted + b"<38>Nov 14 09:33:11 h m: user=b ipp=2\n"
+              + b"2026-11-14 09:00:00 user=c ipp=3\n<14>user=d ipp=4\x00"
+              + f"{len(counted)} ".encode() + counted + b"<38>last\r\n")
+    for cut in range(1, len(stream)):  # every single split point
+        framer = TcpFramer()
+        first, _ = framer.feed(stream[:cut])
+        second, _ = framer.feed(stream[cut:])
+        assert first + second == expected, cut
+    framer = TcpFramer()  # one byte per read
+    frames = [frame for byte in range(len(stream)) for frame in framer.feed(stream[byte:byte + 1])[0]]
+    assert frames == expected
+
+
+def test_tcp_framer_counts_an_octet_counted_frame_cut_short_by_the_peer() -> None:
+    framer = TcpFramer()
+    assert framer.feed(b"<14>whole\n40 <14>only part of it") == ([b"<14>whole"], 0)
+    assert framer.close() == [] and framer.cut_short == 1
+
+
 # --- time ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("raw", "expected"), [

@@ -141,3 +141,82 @@ def test_tcp_messages_arriving_while_the_registry_is_locked_are_journalled_then_
     finally:
         service.stop()
     assert journal.read_bytes().strip(b"\0") == b""
+
+
+def test_a_burst_over_one_tcp_connection_keeps_every_line_and_every_canary_read(db_path, db, canaries) -> None:
+    """An EHR relay flushing after an outage: far more messages than a batch holds, sent at once.
+    Every message is counted and every canary read becomes an event (none dropped between batches)."""
+    source = add_source(db, SYSTEM, "syslog+tcp://127.0.0.1:0", "mediboard")
+    service = SyslogService(db_path, source, flush_interval=0.05, batch_size=7)
+    service.start()
+    total = 3000
+    reads = {i: canaries[i % 6] for i in range(0, total, 97)}
+    payload = b"".join(
+        f"<38>Nov 14 09:33:11 srv-dpi mediboard[812]: "
+        f"{mediboard_line(ipp(reads[i]) if i in reads else str(90000000 + i), user=f'u{i}')}\n".encode()
+        for i in range(total))
+    try:
+        with socket.create_connection(("127.0.0.1", service.tcp_port)) as conn:
+            conn.sendall(payload)
+        wait_for(lambda: get_source(db, SYSTEM)["lines"] >= total and get_source(db, SYSTEM)["events"] >= len(reads),
+                 timeout=15)
+    finally:
+        service.stop()
+    row = get_source(db, SYSTEM)
+    assert (row["lines"], row["malformed"], row["events"]) == (total, 0, len(reads))
+    assert len(access_events(db)) == len(reads)
+    assert row["bytes_received"] == len(payload)
+    assert row["lines_received"] == total
+
+
+_LOW_LIMIT_RECEIVER = r"""
+import logging, resource, sys, threading
+from pathlib import Path
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+from canary.store import open_db
+from canary.watch.accesslog.sources import get_source
+from canary.watch.accesslog.syslog import SyslogService
+db = open_db(Path(sys.argv[1]))
+service = SyslogService(Path(sys.argv[1]), get_source(db, sys.argv[2]), flush_interval=0.05)
+db.close()
+service.start()
+print(service.tcp_port, flush=True)
+sys.stdin.read()  # until the test closes our stdin
+service.stop()
+"""
+
+
+def test_descriptor_exhaustion_is_logged_once_and_the_tcp_listener_keeps_accepting(db_path, db, canaries) -> None:
+    """Errno 24 (too many open files) at accept: one log line with a count, never a traceback per
+    connection, and the listener accepts again once descriptors are free."""
+    import sys
+    from pathlib import Path
+
+    source = add_source(db, SYSTEM, "syslog+tcp://127.0.0.1:0", "mediboard")
+    child = subprocess.Popen([sys.executable, "-c", _LOW_LIMIT_RECEIVER, str(db_path), source["name"]],
+                             cwd=Path(__file__).resolve().parents[2], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        port = int(child.stdout.readline())
+        # More than the 64 descriptors of the receiver, fewer than what its listen backlog also holds.
+        flood = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(100)]
+        wait_for(lambda: get_source(db, SYSTEM)["lines_received"] >= 0)  # the service is up and counting
+        for conn in flood:
+            conn.close()
+        line = f"<38>Nov 14 09:33:11 srv-dpi mediboard[812]: {mediboard_line(ipp(canaries[0]))}\n".encode()
+
+        def delivered() -> bool:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+                conn.sendall(line)
+            return bool(access_events(db))
+
+        wait_for(delivered, timeout=20, interval=0.2)
+    finally:
+        assert child.stdin is not None and child.stderr is not None
+        child.stdin.close()
+        child.wait(timeout=30)
+        errors = child.stderr.read()
+    assert "Traceback" not in errors
+    assert errors.count("accept") <= 2 and "Too many open files" in errors

@@ -4,6 +4,8 @@ remembered offset without duplicates, and the running service."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from canary.store import open_db
@@ -51,6 +53,96 @@ def test_rotation_by_rename_reads_the_old_tail_then_the_new_file(db, canaries, t
     follower.poll()
     assert [e["canary_id"] for e in access_events(db)] == [c["id"] for c in canaries[:4]]
     assert get_position(db, SYSTEM)["inode"] == log.stat().st_ino
+    follower.close()
+
+
+# An EHR process that keeps writing to its open descriptor after logrotate renamed the file (create),
+# and opens the path again only when told (as after its postrotate reload).
+_WRITER = r"""
+import sys
+path = sys.argv[1]
+out = open(path, "a", buffering=1)
+for line in sys.stdin:
+    command, _, text = line.rstrip("\n").partition(" ")
+    if command == "write":
+        out.write(text + "\n")
+    elif command == "reopen":
+        out.close()
+        out = open(path, "a", buffering=1)
+    elif command == "close":
+        out.close()
+    print("ok", flush=True)
+"""
+
+
+class Writer:
+    def __init__(self, path: Path) -> None:
+        self.process = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True)
+
+    def do(self, command: str) -> None:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        assert self.process.stdout.readline().strip() == "ok"
+
+    def finish(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=10)
+
+
+def test_rename_rotation_reads_what_the_writer_still_writes_to_the_renamed_file(
+        db, canaries, tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    writer = Writer(log)
+    try:
+        lines = [mediboard_line(ipp(canaries[i % 6]) if i % 10 == 0 else str(39000000 + i), user=f"u{i}")
+                 for i in range(60)]
+        for line in lines[:20]:
+            writer.do(f"write {line}")
+        follower = FileFollower(db, add_source(db, SYSTEM, f"file://{log}", "mediboard"))
+        assert follower.poll() == 20
+        os.rename(log, tmp_path / "access.log.1")  # logrotate create: rename, then a new empty file
+        log.write_text("")
+        follower.poll()  # sees the rotation while the writer still holds the renamed file
+        for line in lines[20:40]:  # late writes through the old descriptor
+            writer.do(f"write {line}")
+        follower.poll()
+        writer.do("reopen")  # the writer's reload: from now on it writes to the new file
+        for line in lines[40:]:
+            writer.do(f"write {line}")
+        wait_for(lambda: follower.poll() >= 0 and get_source(db, SYSTEM)["lines"] == 60)
+    finally:
+        writer.finish()
+    assert len(access_events(db)) == 6
+    assert get_position(db, SYSTEM)["inode"] == log.stat().st_ino
+    row = get_source(db, SYSTEM)
+    assert row["lines_received"] == 60
+    assert row["bytes_received"] == sum(len(line) + 1 for line in lines)
+    assert get_source(db, SYSTEM)["last_error"] is None
+    follower.close()
+
+
+def test_a_writer_that_never_lets_go_of_the_renamed_file_is_followed_for_the_grace_then_reported(
+        db, canaries, tmp_path: Path) -> None:
+    from canary.settings import set_setting
+
+    set_setting(db, "accesslog.rotation_grace", "0.3")
+    log = tmp_path / "access.log"
+    writer = Writer(log)
+    try:
+        writer.do(f"write {mediboard_line(ipp(canaries[0]))}")
+        follower = FileFollower(db, add_source(db, SYSTEM, f"file://{log}", "mediboard"))
+        follower.poll()
+        os.rename(log, tmp_path / "access.log.1")
+        append(log, mediboard_line(ipp(canaries[1]), user="new"))
+        writer.do(f"write {mediboard_line(ipp(canaries[2]), user='late')}")
+        wait_for(lambda: follower.poll() >= 0 and len(access_events(db)) == 3)
+        error = get_source(db, SYSTEM)["last_error"]
+        assert "still open" in error and "access.log.1" in error
+    finally:
+        writer.finish()
     follower.close()
 
 

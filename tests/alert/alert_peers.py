@@ -35,6 +35,7 @@ class Receiver:
         self.raw: dict[str, bytes] = {}
         self.arrival: dict[str, float] = {}
         self.delay = 0.0  # seconds before answering: a slow receiver, to kill a sender mid-request
+        self.delays: dict[str, float] = {}  # per idempotency key, instead of ``delay``
         self.status = 200
         self.lock = threading.Lock()
         self.port = port
@@ -55,8 +56,8 @@ class Receiver:
                         receiver.headers[key] = dict(self.headers.items())
                         receiver.raw[key] = body
                         receiver.arrival[key] = time.time()
-                if receiver.delay:
-                    time.sleep(receiver.delay)
+                if delay := receiver.delays.get(key, receiver.delay):
+                    time.sleep(delay)
                 self.send_response(receiver.status)
                 if receiver.location:
                     self.send_header("Location", receiver.location)

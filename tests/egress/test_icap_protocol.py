@@ -294,3 +294,38 @@ def test_in_block_mode_a_body_the_deadline_cannot_finish_is_refused(registry, fa
             ("eg0002", "blocked" if fail_closed else "passed", True)]
     finally:
         service.stop()
+
+
+def test_one_client_flooding_the_service_is_refused_alone(registry):
+    """300 idle connections from one address made ICAP answer 503 to everyone (Squid then fails open):
+    one client may hold three quarters of the connections at most, the rest stay for the others."""
+    import contextlib
+    import dataclasses
+    import socket
+
+    from canary.watch.egress.inspect import EgressConfig, Inspector
+
+    config = dataclasses.replace(EgressConfig(), io_timeout=5.0)
+    service = IcapService(registry[0], "127.0.0.1", 0, Inspector(registry[0], config=config), max_connections=8)
+    service.start()
+    flood = []
+    try:
+        for _ in range(12):  # idle connections from 127.0.0.1
+            flood.append(socket.create_connection(("127.0.0.1", service.port), timeout=5))
+        refused = 0
+        for conn in flood:
+            conn.settimeout(0.5)
+            with contextlib.suppress(TimeoutError):  # a timeout: held by the service, waiting for a request
+                refused += conn.recv(64).startswith(b"ICAP/1.0 503")
+        assert refused == 12 - 6
+        other = socket.socket()
+        other.bind(("127.0.0.2", 0))  # another client (the proxy) still gets an answer
+        other.settimeout(5)
+        other.connect(("127.0.0.1", service.port))
+        other.sendall(b"OPTIONS icap://127.0.0.1/reqmod ICAP/1.0\r\nHost: x\r\n\r\n")
+        assert other.recv(64).startswith(b"ICAP/1.0 200")
+        other.close()
+    finally:
+        for conn in flood:
+            conn.close()
+        service.stop()

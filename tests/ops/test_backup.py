@@ -11,6 +11,7 @@ from pathlib import Path
 import requests
 
 from canary.alert.correlate import correlate_all
+from canary.alert.destinations import add_destination
 from canary.settings import set_setting
 from canary.store import open_db
 from canary.store.events import list_events, record_event
@@ -61,7 +62,12 @@ def test_everything_comes_back_in_a_fresh_directory(db, db_path, add_hand_canari
     assert set(before) == set(after)
     for table in ("canaries", "markers", "events", "alerts", "settings", "alert_events", "_migrations"):
         assert after[table] == before[table] and before[table], table
+    # What only a restore adds: the backup's time and the restore itself (a new key generation).
+    assert after.pop("backup_taken")[0][1] <= after.pop("restores")[0][2]
+    assert before.pop("backup_taken") == [] and before.pop("restores") == []
+    after["sqlite_sequence"].remove(("restores", 1))
     assert after == before
+    assert "restored from a backup of 20" in done.stdout
 
 
 def test_backup_while_another_connection_writes_is_one_consistent_state(db, db_path, add_hand_canaries,
@@ -223,3 +229,34 @@ def test_token_issued_before_the_backup_fires_after_the_restore(db, db_path, add
         second.stop()
     assert [(e["channel"], e["canary_id"]) for e in events] == [("http", canaries[0]["id"]),
                                                                  ("http", canaries[1]["id"])]
+
+
+def test_a_restored_registry_never_reuses_an_idempotency_key(db, db_path, add_hand_canaries, tmp_path, passphrase):
+    add_destination(db, f"jsonl://{tmp_path / 'siem.jsonl'}")
+    canaries = add_hand_canaries("ehr-a", 4)
+    record_event(db, channel="http", severity="high", canary_id=canaries[0]["id"], details={"group": "g0"})
+    correlate_all(db)
+    backup = tmp_path / "registry.bak"
+    assert run_canary(db_path, "backup", str(backup)).returncode == 0
+    # After the backup: a new alert, paged; then the registry is lost and restored.
+    record_event(db, channel="http", severity="high", canary_id=canaries[1]["id"], details={"group": "g1"})
+    correlate_all(db)
+    before = {row[0] for row in db.execute("SELECT idempotency_key FROM alert_outbox")}
+    db.close()
+    restored = run_canary(db_path, "restore", str(backup), "--force")
+    assert restored.returncode == 0, restored.stderr
+    assert "restored from a backup of " in restored.stdout
+    assert "events and alerts after it are gone" in restored.stdout
+    again = open_db(db_path)
+    try:
+        # A different alert, given the id the lost one had: it must not carry that alert's key.
+        record_event(again, channel="http", severity="high", canary_id=canaries[2]["id"], details={"group": "g2"})
+        correlate_all(again)
+        after = {row[0] for row in again.execute("SELECT idempotency_key FROM alert_outbox")}
+    finally:
+        again.close()
+    new_keys = after - before
+    assert new_keys and not (new_keys & before)
+    assert len(after) == 2
+    doctor = run_canary(db_path, "doctor", "--json")
+    assert "restored from a backup of " in doctor.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from dnslib import QTYPE, RCODE, RR
@@ -123,7 +124,9 @@ def test_a_sound_deployment_passes_every_check(cli, db, db_path, add_hand_canari
     assert "notification: 1 destination(s), none failing (no test sent" in quiet.output
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
-    assert len(lines) == 10 and all(line.startswith("ok    ") for line in lines), lines
+    assert len(lines) == 12 and all(line.startswith("ok    ") for line in lines), lines
+    assert lines[-2] == "ok    restore: never restored from a backup"
+    assert lines[-1].startswith("ok    descriptors: ")
     assert "dns zone: docs.example.fr delegated to ns1.docs.example.fr (127.0.0.1): this host" in lines[0]
     assert "notification: 1 destination(s) accepted a test alert" in lines[6]
     assert len(receiver.received) == 1 and next(iter(receiver.received.values()))["test"] is True
@@ -154,3 +157,21 @@ def test_bad_doctor_settings_are_one_clear_failing_line(cli, db, loopback_dns):
     assert result.exit_code == 1
     assert result.output.splitlines()[0] == (
         "FAIL  dns zone: doctor.resolver 'resolver.example.fr:53': expected an IP address, optionally with :port")
+
+
+def test_too_few_file_descriptors_fail_the_doctor(db, db_path) -> None:
+    """The default 1,024 descriptors of a service without LimitNOFILE: a flood blinds every listener."""
+    import resource
+    import subprocess
+    import sys
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+
+    done = subprocess.run([sys.executable, "-m", "canary", "--db", str(db_path), "doctor"],
+                          cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120,
+                          preexec_fn=low_limit)
+    [line] = [line for line in done.stdout.splitlines() if "descriptors:" in line]
+    assert line.startswith("FAIL  descriptors: this process (no serve running here): 1024 open files at most")
+    assert "LimitNOFILE=65536" in line
+    assert done.returncode != 0

@@ -188,3 +188,58 @@ def test_listeners_that_could_not_start_make_serve_not_ready(db, db_path, add_ha
     assert samples[("canary_listener_up", (("listener", "tripwire http callback listener"),))] == 1
     assert samples[("canary_listener_errors_total", (("listener", "tripwire"),))] == 1  # the unreadable key
     assert samples[("canary_listener_errors_total", (("listener", "accesslog"),))] == 1  # the taken port
+
+
+def test_readiness_fails_on_a_full_disk_and_recovers_when_room_is_made(serve, tmp_path):
+    """The registry on a small tmpfs filled to the last byte: /readyz must say not ready (a rolled-back
+    write never reaches the disk and would still pass), then ready again once room is made."""
+    import os
+    import subprocess
+
+    import pytest
+
+    from canary.store import open_db
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(disk)],
+                      capture_output=True, check=False).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        db_path = disk / "canary.db"
+        open_db(db_path).close()
+        served = serve(db_path)
+        base = f"http://127.0.0.1:{served.console_port}"
+        assert requests.get(f"{base}/readyz", timeout=10).status_code == 200
+        filler = disk / "filler"
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+        for size in (1 << 16, 4096, 512, 1):
+            try:
+                while True:
+                    os.write(fd, b"\xff" * size)
+            except OSError:
+                pass
+        os.close(fd)
+        full = requests.get(f"{base}/readyz", timeout=10)
+        assert full.status_code == 503
+        assert full.json()["checks"]["registry writable"] == "failing"
+        filler.unlink()
+        assert requests.get(f"{base}/readyz", timeout=10).status_code == 200
+        served.stop()
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_health_answers_while_many_idle_connections_sit_on_the_console(db, db_path, serve):
+    """110 idle connections blocked the console and /healthz (waitress's default of 100 connections)."""
+    import socket
+
+    served = serve(db_path)
+    idle = [socket.create_connection(("127.0.0.1", served.console_port), timeout=5) for _ in range(150)]
+    try:
+        health = requests.get(f"http://127.0.0.1:{served.console_port}/healthz", timeout=10)
+        assert health.status_code == 200 and health.text == "ok\n"
+    finally:
+        for conn in idle:
+            conn.close()
+    served.stop()

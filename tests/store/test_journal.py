@@ -71,3 +71,38 @@ def test_an_entry_that_can_never_be_stored_is_reported_and_does_not_block_the_ot
     assert stored == ["ok-1", "ok-2"] and not journal.has_entries()
     assert any("broken" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
     journal.close()
+
+
+def test_the_loss_report_after_a_replay_cut_short_counts_everything_journalled(db, db_path):
+    """3,000 entries journalled; a replay stores 500 of them and dies; the next run must still report
+    3,000 journalled (it reported 2,500: only what it replayed itself)."""
+    import sqlite3
+
+    from canary.store.events import list_events
+    from canary.store.journal import Degradation, record_degradation
+
+    path = journal_path(db_path, "test")
+    journal = Journal(path, 4 << 20)
+    journal.append([{"id": f"e{i}"} for i in range(3000)])
+    stored: list = []
+
+    def dies_at_600(db, entry):
+        if len(stored) == 600:
+            raise sqlite3.OperationalError("database is locked")  # the run ends here, as by a kill
+        _apply_into(stored)(db, entry)
+
+    with pytest.raises(sqlite3.OperationalError):
+        journal.replay(db, dies_at_600, batch=500)
+    journal.close()
+    assert len(stored) == 600  # 500 committed, 100 rolled back with their batch
+
+    restarted = Journal(path, 4 << 20)  # the next run: nothing in memory about the first one
+    fresh = Degradation()
+    replayed = restarted.replay(db, _apply_into([]), batch=500,
+                                before_commit=lambda d, n, held: record_degradation(d, "test", fresh, n, held))
+    restarted.close()
+    assert replayed == 2500
+    [event] = list_events(db, channel="watch")
+    assert event["details"]["journalled"] == 3000
+    assert event["details"]["replayed"] == 2500 and event["details"]["stored_before_a_restart"] == 500
+    assert event["source"] == "test: 3000 journalled, 0 lost"

@@ -85,3 +85,29 @@ def test_answers_clear_the_ad_flag_of_the_query(start_listeners, canaries):
     assert reply.header.rcode == RCODE.NOERROR and reply.rr
     assert reply.header.ad == 0
     assert reply.header.cd == 1  # CD is copied from the query (RFC 6840 5.9)
+
+
+def test_idle_tcp_connections_are_capped_per_address_and_others_still_get_answers(start_listeners, canaries):
+    """A thread per DNS-over-TCP connection: idle connections from one address are capped (16), so
+    they cannot take every descriptor; another client still gets its answer."""
+    import socket
+
+    port = start_listeners(dns=True)["DnsService"].port
+    idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(16)]
+    try:
+        extra = socket.create_connection(("127.0.0.1", port), timeout=5)
+        assert extra.recv(16) == b""  # closed at once by the listener
+        extra.close()
+        other = socket.socket()
+        other.bind(("127.0.0.2", 0))
+        other.settimeout(5)
+        other.connect(("127.0.0.1", port))
+        query = DNSRecord.question(canaries[0]["tokens"]["hostname"]).pack()
+        other.sendall(struct.pack("!H", len(query)) + query)
+        (length,) = struct.unpack("!H", other.recv(2))
+        reply = DNSRecord.parse(other.recv(length))
+        assert [str(rr.rdata) for rr in reply.rr] == ["127.0.0.1"]
+        other.close()
+    finally:
+        for conn in idle:
+            conn.close()

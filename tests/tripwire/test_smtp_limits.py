@@ -130,3 +130,50 @@ def test_ipv6_clients_are_counted_per_64_and_v4_mapped_as_v4():
     assert limiter.message("2001:db8:1:3::1").allowed
     exempt = ClientRateLimiter(RateLimits(exempt=(ipaddress.ip_network("10.0.0.0/8"),)))
     assert exempt.client_key("10.1.2.3") is None and exempt.client_key("not an address") is None
+
+
+def test_connections_held_open_are_capped_per_address_and_in_all(start_listeners, configured, canaries):
+    """A flood of idle connections (each address inside its rate limit) must not take every descriptor:
+    past the caps a new connection is answered 421 at once, and a freed slot serves again."""
+    import socket
+
+    from tests.support.wait import wait_for
+
+    set_setting(configured, "tripwire.smtp_max_connections", "6")
+    set_setting(configured, "tripwire.smtp_max_connections_per_client", "4")
+    port = start_listeners(smtp=True)["SmtpService"].port
+
+    def connect(source: str) -> tuple[socket.socket, bytes]:
+        conn = socket.socket()
+        conn.bind((source, 0))
+        conn.settimeout(10)
+        conn.connect(("127.0.0.1", port))
+        return conn, conn.recv(256)
+
+    held = []
+    try:
+        for _ in range(4):
+            conn, greeting = connect("127.0.0.1")
+            assert greeting.startswith(b"220"), greeting
+            held.append(conn)
+        conn, answer = connect("127.0.0.1")  # a fifth from the same address
+        conn.close()
+        assert answer.startswith(b"421 4.7.0"), answer
+        for _ in range(2):
+            conn, greeting = connect("127.0.0.2")
+            assert greeting.startswith(b"220"), greeting
+            held.append(conn)
+        conn, answer = connect("127.0.0.3")  # six open in all
+        conn.close()
+        assert answer.startswith(b"421 4.3.2"), answer
+        held.pop(0).close()
+
+        def served_again() -> bool:
+            conn, greeting = connect("127.0.0.3")
+            conn.close()
+            return greeting.startswith(b"220")
+
+        wait_for(served_again)
+    finally:
+        for conn in held:
+            conn.close()

@@ -374,3 +374,18 @@ def test_an_admin_manages_tokens_and_accounts_in_the_console(registry, db_path, 
     db = open_db(db_path)
     assert [e["action"] for e in list_audit(db)][:4] == ["user.disable", "user.role", "user.role", "token.revoke"]
     db.close()
+
+
+def test_every_page_says_the_registry_was_restored_and_how_old_its_backup_was(registry, db_path, sign_in):
+    from canary.store.restores import record_restore, stamp_backup
+
+    db = open_db(db_path)
+    try:
+        stamp_backup(db.conn)  # as a backup image would carry it
+        db.conn.commit()
+        record_restore(db, "/srv/backup/canary.bak")
+    finally:
+        db.close()
+    page = sign_in("admin").get("/alerts?lang=en").get_data(as_text=True)
+    assert re.search(r"restored from a backup of 20\d\d-\d\d-\d\dT[\d:.]+Z; events and alerts after it are gone",
+                     page)

@@ -53,8 +53,9 @@ def logs_add(ctx: CliContext, system: str, url: str, fmt: str | None, pattern: s
 def logs_list(ctx: CliContext, as_json: bool) -> None:
     """Sources with their counters (lines, malformed, matched, events). / Sources et compteurs."""
     rows = [{k: s[k] for k in LIST_KEYS} for s in list_sources(ctx.db)]
-    echo_rows(rows, ["name", "system", "kind", "format", "url", "lines", "malformed", "matched", "events",
-                      "last_error"], as_json=as_json, empty="no access-log source / aucune source")
+    echo_rows(rows, ["name", "system", "kind", "format", "url", "bytes_received", "lines_received", "lines",
+                      "malformed", "matched", "events", "last_error"],
+              as_json=as_json, empty="no access-log source / aucune source")
 
 
 @logs.command("remove")

@@ -70,6 +70,7 @@ class Hit:
     raw: bytes
     extra: dict[str, Any] | None
     fallback_time: str | None
+    fallback_stamp: str | None = None  # a header time as written, read only for a hit (it is costly)
 
 
 @dataclass
@@ -80,6 +81,8 @@ class BatchResult:
     events: int = 0
     critical: int = 0
     last_malformed: str | None = None
+    bytes_received: int = 0  # what reached the reader (network or file), against lines parsed
+    lines_received: int = 0
 
     def add(self, other: BatchResult) -> None:
         self.lines += other.lines
@@ -87,6 +90,8 @@ class BatchResult:
         self.matched += other.matched
         self.events += other.events
         self.critical += other.critical
+        self.bytes_received += other.bytes_received
+        self.lines_received += other.lines_received
         self.last_malformed = other.last_malformed or self.last_malformed
 
     def as_dict(self) -> dict[str, Any]:
@@ -150,8 +155,9 @@ class Processor:
         return position
 
     def feed_message(self, raw: bytes, text: str, key_base: str, *, extra: dict[str, Any] | None = None,
-                     fallback_time: str | None = None) -> None:
-        """One message without a file position (syslog); deduplicated by the hash of its raw bytes."""
+                     fallback_time: str | None = None, fallback_stamp: str | None = None) -> None:
+        """One message without a file position (syslog); deduplicated by the hash of its raw bytes.
+        ``fallback_stamp`` is a header time as written, read (in the local zone) only for a hit."""
         if not text.strip():
             return
         try:
@@ -162,20 +168,27 @@ class Processor:
             reason = exc if isinstance(exc, Malformed) else f"unreadable ({type(exc).__name__})"
             self.batch.last_malformed = f"message: {reason}"
             return
+        if entry is None or not any(self.index.lookup(patient) is not None for patient in entry.patients):
+            self.batch.lines += 1  # the common case: no canary named, nothing to hash or date
+            self.index.refresh(self.db)
+            return
         digest = hashlib.sha256(raw).hexdigest()[:20]
-        self.feed_entry(entry, raw, key_base, "sha", digest, extra=extra, fallback_time=fallback_time)
+        self.feed_entry(entry, raw, key_base, "sha", digest, extra=extra, fallback_time=fallback_time,
+                        fallback_stamp=fallback_stamp)
 
     def feed_entry(self, entry: AccessEntry | None, raw: bytes, key_base: str, ref_name: str, ref_value: Any, *,
-                   extra: dict[str, Any] | None = None, fallback_time: str | None = None) -> None:
+                   extra: dict[str, Any] | None = None, fallback_time: str | None = None,
+                   fallback_stamp: str | None = None) -> None:
         """One already parsed access (FHIR resource, syslog message)."""
         self.batch.lines += 1
         if entry is None:
             return
         self.index.refresh(self.db)
-        self._collect(entry, raw, key_base, ref_name, ref_value, extra, fallback_time)
+        self._collect(entry, raw, key_base, ref_name, ref_value, extra, fallback_time, fallback_stamp)
 
     def _collect(self, entry: AccessEntry, raw: bytes, key_base: str, ref_name: str, ref_value: Any,
-                 extra: dict[str, Any] | None, fallback_time: str | None) -> None:
+                 extra: dict[str, Any] | None, fallback_time: str | None,
+                 fallback_stamp: str | None = None) -> None:
         """Queue one hit per distinct canary the entry names (an IPP and a NIR of one canary: one event)."""
         canaries: set[str] = set()
         for patient in entry.patients:
@@ -183,7 +196,7 @@ class Processor:
             if found is not None and found[0] not in canaries:
                 canaries.add(found[0])
                 self.pending.append(Hit(entry, found[0], found[1], key_base, ref_name, ref_value, raw, extra,
-                                        fallback_time))
+                                        fallback_time, fallback_stamp))
         if canaries:
             self.batch.matched += 1
 
@@ -193,7 +206,7 @@ class Processor:
         """Store pending events, counters and the position together; return what this batch did."""
         db = self.db
         batch, pending = self.batch, self.pending
-        if not pending and position is None and not batch.lines:
+        if not pending and position is None and not batch.lines and not batch.bytes_received:
             return BatchResult()
         with write_transaction(db):
             for hit in pending:
@@ -205,14 +218,16 @@ class Processor:
                 if event_id is not None:
                     batch.events += 1
                     batch.critical += severity == "critical"
-            if self.source_name is not None and batch.lines:
+            if self.source_name is not None and (batch.lines or batch.bytes_received):
                 db.execute(
                     """UPDATE accesslog_sources SET lines = lines + ?, malformed = malformed + ?,
-                           matched = matched + ?, events = events + ?, last_line_at = ?,
-                           last_malformed = COALESCE(?, last_malformed)
+                           matched = matched + ?, events = events + ?,
+                           last_line_at = CASE WHEN ? THEN ? ELSE last_line_at END,
+                           last_malformed = COALESCE(?, last_malformed),
+                           bytes_received = bytes_received + ?, lines_received = lines_received + ?
                        WHERE name = ?""",
-                    [batch.lines, batch.malformed, batch.matched, batch.events, utcnow(),
-                     batch.last_malformed, self.source_name],
+                    [batch.lines, batch.malformed, batch.matched, batch.events, batch.lines, utcnow(),
+                     batch.last_malformed, batch.bytes_received, batch.lines_received, self.source_name],
                 )
             if position is not None:
                 position(db)
@@ -227,6 +242,8 @@ class Processor:
         entry, policy = hit.entry, self.policy
         assert policy is not None
         when = parse_log_time(entry.time, policy.local_zone) or hit.fallback_time
+        if when is None and hit.fallback_stamp is not None:
+            when = parse_log_time(hit.fallback_stamp, policy.local_zone)
         details: dict[str, Any] = {}
         if when is None:
             when = utcnow()

@@ -111,3 +111,13 @@ def _sql_sources(db: sqlite_utils.Database) -> None:
 
 
 MIGRATIONS.append(("accesslog-002-sql-sources", _sql_sources))
+
+
+def _received_counters(db: sqlite_utils.Database) -> None:
+    """What reached each source's reader (bytes, and messages or lines before parsing), so a line lost
+    between the socket or the file and the parser shows as ``lines_received`` above ``lines``."""
+    db.execute("ALTER TABLE accesslog_sources ADD COLUMN bytes_received INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE accesslog_sources ADD COLUMN lines_received INTEGER NOT NULL DEFAULT 0")
+
+
+MIGRATIONS.append(("accesslog-003-received-counters", _received_counters))

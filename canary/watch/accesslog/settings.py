@@ -25,4 +25,8 @@ SETTINGS: list[Setting] = [
     Setting("accesslog.poll_interval", float, 0.2,
             "Seconds between two looks at a tailed file (bounds the write-to-event delay).",
             minimum=0.01),
+    Setting("accesslog.rotation_grace", float, 30.0,
+            "Seconds a tailed file renamed away (logrotate create) is still followed while its writer keeps "
+            "it open, before the new file is read; the renamed file is left earlier once no process holds it.",
+            minimum=0.0),
 ]

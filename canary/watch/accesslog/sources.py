@@ -22,7 +22,8 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 FHIR_PREFIX = "fhir-auditevent:"
 DEFAULT_FHIR_EVERY = 60
 DEFAULT_SQL_EVERY = 5
-LIST_KEYS = ("name", "system", "kind", "url", "format", "every", "lines", "malformed", "matched", "events",
+LIST_KEYS = ("name", "system", "kind", "url", "format", "every", "bytes_received", "lines_received", "lines",
+             "malformed", "matched", "events",
              "last_line_at", "last_malformed", "last_error", "last_error_at", "created_at")
 
 

@@ -3,6 +3,10 @@
 The reading position (inode and byte offset after the last complete line) is stored in the same
 transaction as the events of the lines before it. A line is only read once it ends with a newline,
 except the tail of a file that was rotated away (it will never be completed).
+
+A file renamed away (logrotate ``create``) may still be written by a process that has not reopened
+the path yet: it is followed until no other process holds it open (seen in ``/proc/*/fd``), or for
+``accesslog.rotation_grace`` seconds, and only then finished and left for the new file.
 """
 
 from __future__ import annotations
@@ -11,11 +15,13 @@ import functools
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import IO, Any
 
 import sqlite_utils
 
+from canary.settings import get_float
 from canary.store import open_db
 from canary.watch.accesslog.engine import Processor
 from canary.watch.accesslog.parsers import build_parser
@@ -32,6 +38,7 @@ log = logging.getLogger("canary.accesslog")
 
 CHUNK_SIZE = 4 << 20  # bytes per transaction at most; a longer line is cut and counted
 HEAD_BYTES = 256  # the first bytes of the file, kept to recognise its rotated copy and a truncation
+HOLDERS_EVERY = 1.0  # seconds between two looks for the writers of a renamed file
 _COMPRESSED = {".gz", ".bz2", ".xz", ".zst", ".lz4", ".z", ".Z", ".zip"}
 
 
@@ -54,11 +61,39 @@ class FileFollower:
         self.offset = 0
         self.head = b""  # the file's first bytes as read (HEAD_BYTES at most)
         self._missing_noted = False
+        self.grace = get_float(db, "accesslog.rotation_grace")
+        self.renamed_since: float | None = None  # the open file was renamed away; still followed
+        self._notice: str | None = None
+        self._holders_checked = float("-inf")
 
     def close(self) -> None:
         if self.handle is not None:
             self.handle.close()
             self.handle = None
+        self.renamed_since = None
+        self._holders_checked = float("-inf")
+
+    def _renamed_file_done(self) -> bool:
+        """True once no other process holds the renamed file open, or the grace is over (then said in
+        ``last_error``: what its writer adds later is not read)."""
+        assert self.renamed_since is not None
+        now = time.monotonic()
+        if now - self._holders_checked < HOLDERS_EVERY and now - self.renamed_since < self.grace:
+            return False  # looking through /proc costs a few ms: once a second is enough
+        self._holders_checked = now
+        holders = other_holders(self.device, self.inode)
+        if holders == 0:
+            return True
+        if now - self.renamed_since < self.grace:
+            return False
+        held = "still open by its writer" if holders else "maybe still open (other processes not visible)"
+        where = _path_of(self.handle) or f"inode {self.inode}"
+        log.warning("%s: %s renamed away and %s after %.0f s; moving to the new file", self.name, where, held,
+                    self.grace)
+        self._notice = (f"{where} (renamed from {self.path}) {held} after the {self.grace:g} s grace "
+                        f"(accesslog.rotation_grace): lines written to it from now on are not read; the writer "
+                        f"should reopen the path after a rotation")
+        return True
 
     def poll(self) -> int:
         """Read every complete new line; handle rotation and truncation. Returns lines read."""
@@ -74,11 +109,19 @@ class FileFollower:
         except FileNotFoundError:
             st = None
         if st is None or (st.st_ino, st.st_dev) != (self.inode, self.device):
-            # Rotated: the old file may have grown since the last read and will never end its last line.
+            # Rotated: its writer may still write to it until it reopens the path; once it has let go
+            # (or the grace is over), the old file's last line, never to be ended, is read too.
+            if self.renamed_since is None:
+                self.renamed_since = time.monotonic()
+            if not self._renamed_file_done():
+                return count
             count += self._drain(self.handle, self.inode, final=True)
             self.close()
-            if st is not None and self._open():
+            if st is not None and self._open(old_file_done=True):
                 count += self._drain(self.handle, self.inode, final=False)
+            if self._notice:  # after the new file's opening, which clears the previous error
+                record_error(self.db, self.name, self._notice)
+                self._notice = None
         elif self._truncated(self.handle):
             count += self._after_truncation()
             count += self._drain(self.handle, self.inode, final=False)
@@ -137,7 +180,24 @@ class FileFollower:
 
     # --- internals -----------------------------------------------------------------------------
 
-    def _open(self) -> bool:
+    def _open(self, *, old_file_done: bool = False) -> bool:
+        position = get_position(self.db, self.name)
+        if (not old_file_done and position and position["inode"]
+                and (old := self._rotated_while_stopped(position)) is not None):
+            try:
+                st = os.stat(self.path)
+            except OSError:
+                st = None
+            if st is None or (st.st_ino, st.st_dev) != (position["inode"], position["device"]):
+                # Rotated while we were stopped: follow the old file first, as if it had just been
+                # renamed (its writer may still be writing to it), then the new one.
+                log.info("%s: reading the end of rotated %s", self.name, old)
+                handle = open(old, "rb", buffering=0)  # noqa: SIM115 - kept open across polls, closed in close()
+                self.handle, self.inode, self.device = handle, position["inode"], position["device"]
+                self.offset = position["offset"]
+                self.head = handle.read(min(self.offset, HEAD_BYTES))
+                self.renamed_since = time.monotonic()
+                return True
         try:
             # Unbuffered: a buffered reader answers a seek back into its buffer with bytes the file no
             # longer holds (after a truncation), instead of reading the file again.
@@ -149,12 +209,12 @@ class FileFollower:
                 self._missing_noted = True
             return False
         st = os.fstat(handle.fileno())
-        position = get_position(self.db, self.name)
         offset = 0
         if position and position["inode"] == st.st_ino and position["device"] == st.st_dev:
             offset = position["offset"] if position["offset"] <= st.st_size else 0
-        elif position and position["inode"]:
-            self._finish_rotated(position)
+        elif position and position["inode"] and not old_file_done:
+            log.warning("%s: rotated file (inode %s) gone; lines after offset %s of it cannot be read",
+                        self.name, position["inode"], position["offset"])
         self.handle, self.inode, self.device, self.offset = handle, st.st_ino, st.st_dev, offset
         self.head = handle.read(min(offset, HEAD_BYTES))  # already read, in an earlier run
         self._missing_noted = False
@@ -162,21 +222,16 @@ class FileFollower:
         self._save(self.db)
         return True
 
-    def _finish_rotated(self, position: dict[str, Any]) -> None:
-        """We were stopped while the file rotated: read the rest of the old file if it is still there."""
+    def _rotated_while_stopped(self, position: dict[str, Any]) -> Path | None:
+        """We were stopped while the file rotated: the old file, if it is still there."""
         for candidate in sorted(self.path.parent.glob(self.path.name + "*")):
             try:
                 st = candidate.stat()
             except OSError:
                 continue
             if (st.st_ino, st.st_dev) == (position["inode"], position["device"]) and candidate.is_file():
-                log.info("%s: reading the end of rotated %s", self.name, candidate)
-                with open(candidate, "rb") as old:
-                    self.inode, self.device, self.offset = st.st_ino, st.st_dev, position["offset"]
-                    self._drain(old, st.st_ino, final=True)
-                return
-        log.warning("%s: rotated file (inode %s) gone; lines after offset %s of it cannot be read",
-                    self.name, position["inode"], position["offset"])
+                return candidate
+        return None
 
     def _drain(self, handle: IO[bytes], inode: int, *, final: bool) -> int:
         count = 0
@@ -195,6 +250,8 @@ class FileFollower:
                 return count  # wait for the writer to end the line
             try:
                 self.processor.feed_lines(lines, self.offset, key_base, extra={"file": str(self.path)})
+                self.processor.batch.bytes_received += end - self.offset
+                self.processor.batch.lines_received += len(lines)
                 self.processor.flush(position=functools.partial(self._save, offset=end))
             except BaseException:
                 self.processor.discard()
@@ -208,6 +265,48 @@ class FileFollower:
     def _save(self, db: sqlite_utils.Database, offset: int | None = None) -> None:
         save_position(db, self.name, path=str(self.path), inode=self.inode, device=self.device,
                       offset=self.offset if offset is None else offset)
+
+
+def other_holders(device: int, inode: int) -> int | None:
+    """How many other processes hold the file open (0: none), from ``/proc/*/fd``; None when some
+    processes cannot be looked at (another user's, without privileges) and none of the visible ones
+    holds it, so the caller waits for its grace instead of guessing."""
+    me = str(os.getpid())
+    hidden = False
+    try:
+        pids = [entry for entry in os.listdir("/proc") if entry.isdigit() and entry != me]
+    except OSError:
+        return None
+    holders = 0
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except PermissionError:
+            hidden = True
+            continue
+        except OSError:
+            continue  # the process ended meanwhile
+        for fd in fds:
+            try:
+                st = os.stat(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if st.st_ino == inode and st.st_dev == device:
+                holders += 1
+                break
+    if holders:
+        return holders
+    return None if hidden else 0
+
+
+def _path_of(handle: IO[bytes] | None) -> str | None:
+    """Where an open file is now (after a rename), as the kernel knows it."""
+    if handle is None:
+        return None
+    try:
+        return os.readlink(f"/proc/self/fd/{handle.fileno()}")
+    except OSError:
+        return None
 
 
 class FileTailService:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from canary.throttled_log import OncePerMinute
 from canary.watch.egress.inspect import BodyFile, Context, Inspector
 
 log = logging.getLogger("canary.egress.icap")
@@ -96,6 +97,12 @@ class IcapServer(socketserver.ThreadingTCPServer):
         self.inspector = inspector
         self.max_connections = max_connections
         self.slots = threading.BoundedSemaphore(max_connections)
+        # One client holds three quarters of the connections at most: a flood from one address is
+        # refused to that address alone, the proxy keeps the rest (503 to everyone made Squid fail open).
+        self.max_per_client = max(1, max_connections - max_connections // 4)
+        self._per_client: dict[str, int] = {}
+        self._per_client_lock = threading.Lock()
+        self._refusals = OncePerMinute(log, "icap: connections answered 503 (over the limits)")
         self.istag = f'"canary-{"block" if inspector.config.block else "monitor"}-1"'
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.address_family = family
@@ -104,8 +111,17 @@ class IcapServer(socketserver.ThreadingTCPServer):
     def process_request(self, request: Any, client_address: Any) -> None:
         # One thread per connection, at most the Max-Connections told in OPTIONS: past it a proxy
         # (or anything else) gets 503 at once instead of a thread.
-        if not self.slots.acquire(blocking=False):
-            log.warning("icap %s: over %d connections, answered 503", client_address[0], self.max_connections)
+        client = client_address[0]
+        with self._per_client_lock:
+            mine = self._per_client.get(client, 0)
+            over_share = mine >= self.max_per_client
+            if not over_share:
+                self._per_client[client] = mine + 1
+        if over_share or not self.slots.acquire(blocking=False):
+            if not over_share:
+                self._client_done(client)
+            why = f"{client} over its {self.max_per_client}" if over_share else f"over {self.max_connections}"
+            self._refusals.note(f"{why} connections")
             with contextlib.suppress(OSError):
                 request.sendall(b"ICAP/1.0 503 Service Overloaded\r\nISTag: " + self.istag.encode() +
                                 b"\r\nEncapsulated: null-body=0\r\nConnection: close\r\n\r\n")
@@ -118,6 +134,15 @@ class IcapServer(socketserver.ThreadingTCPServer):
             super().process_request_thread(request, client_address)
         finally:
             self.slots.release()
+            self._client_done(client_address[0])
+
+    def _client_done(self, client: str) -> None:
+        with self._per_client_lock:
+            left = self._per_client.get(client, 1) - 1
+            if left > 0:
+                self._per_client[client] = left
+            else:
+                self._per_client.pop(client, None)
 
 
 class IcapHandler(socketserver.StreamRequestHandler):

@@ -27,6 +27,7 @@ from dnslib import AAAA, MX, NS, QTYPE, RCODE, RR, SOA, TXT, A, DNSHeader, DNSLa
 
 from canary.errors import CanaryError
 from canary.settings import get_int, get_list, get_str
+from canary.socket_caps import CappedTCPServerMixin
 from canary.store.events import utcnow
 from canary.watch.tripwire.hits import Hit, token_candidates
 from canary.watch.tripwire.noise import NoisePolicy
@@ -278,8 +279,12 @@ class _UDPServer(_QuietMixin, socketserver.ThreadingUDPServer):
     pass
 
 
-class _TCPServer(_QuietMixin, socketserver.ThreadingTCPServer):
-    pass
+class _TCPServer(CappedTCPServerMixin, _QuietMixin, socketserver.ThreadingTCPServer):
+    # A thread per connection: idle connections held open are capped per address and in all.
+    max_connections = 256
+    max_per_client = 16
+    cap_log = log
+    cap_name = "DNS over TCP"
 
 
 class DnsListener:

@@ -103,8 +103,15 @@ class CallbackService:
         server = self._server
         if server is not None and self._thread is not None:
             # Close every channel from inside the loop thread (closing from here races its poll()); the
-            # loop ends when nothing is left to watch, then running requests finish.
-            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+            # loop ends when nothing is left to watch, then running requests finish. The wake-up is
+            # written while holding the trigger's lock: the loop thread, woken meanwhile by a request
+            # that just finished, runs the thunks under that lock, and the thunk closes the trigger's
+            # pipe; without the lock it could close it between the queueing and the write (EBADF
+            # here, or a byte written into whatever file reused the descriptor).
+            trigger = server.trigger
+            with trigger.lock:
+                trigger.thunks.append(lambda: wasyncore.close_all(server._map))
+                trigger._physical_pull()
             self._thread.join(5)
             server.task_dispatcher.shutdown()
         self._server = self._thread = None

@@ -110,6 +110,13 @@ SETTINGS: list[Setting] = [
             minimum=1024),
     Setting("tripwire.smtp_max_recipients", int, 20, "Most recipients accepted in one SMTP transaction.",
             minimum=1),
+    Setting("tripwire.smtp_max_connections", int, 512,
+            "Most SMTP connections open at once; past it a new one is answered 421 and closed (a flood "
+            "of idle connections must not take the descriptors the other listeners need).",
+            minimum=1),
+    Setting("tripwire.smtp_max_connections_per_client", int, 32,
+            "Most SMTP connections open at once from one address; past it that address is answered 421.",
+            minimum=1),
     Setting("tripwire.smtp_tls_cert", str, "",
             "Path of the PEM certificate (chain, server certificate first) the SMTP receiver offers with "
             "STARTTLS, e.g. /run/credentials/canary.service/smtp.crt; empty: no STARTTLS. Needs "

@@ -28,6 +28,7 @@ from canary.errors import CanaryError
 from canary.normalize import email_key
 from canary.settings import get_bool, get_int, get_list, get_str
 from canary.store.events import record_event, utcnow
+from canary.throttled_log import OncePerMinute
 from canary.watch.tripwire.messages import header_digest
 from canary.watch.tripwire.noise import NoisePolicy
 from canary.watch.tripwire.sightings import Sighting, SightingStore, mail_payload
@@ -51,6 +52,8 @@ class MailConfig:
     tls_key: str = ""
     require_tls: bool = False
     forward_addresses: tuple[str, ...] = ()  # where consumer mailboxes forward to (canary found in the headers)
+    max_connections: int = 512  # open at once, all clients
+    max_connections_per_client: int = 32  # open at once, one address
 
     @classmethod
     def from_settings(cls, db: sqlite_utils.Database) -> MailConfig:
@@ -67,6 +70,8 @@ class MailConfig:
             require_tls=get_bool(db, "tripwire.smtp_require_tls"),
             forward_addresses=tuple(email_key(a) for a in get_list(db, "tripwire.smtp_forward_addresses")
                                     if a.strip()),
+            max_connections=get_int(db, "tripwire.smtp_max_connections"),
+            max_connections_per_client=get_int(db, "tripwire.smtp_max_connections_per_client"),
         )
 
 
@@ -80,7 +85,35 @@ class CanaryMailHandler:
         self.writer = writer
         self.policy = policy
         self.limiter = ClientRateLimiter(limits or RateLimits())
+        # Connections open now, per address and in all (touched on the listener's loop thread only).
+        self._open: dict[str, int] = {}
+        self._open_total = 0
+        self._open_refusals = OncePerMinute(log, "SMTP connections answered 421 (too many open at once)")
         self.sightings = SightingStore(policy, mail_max_bytes=config.max_bytes)
+
+    def open_connection(self, peer: Any) -> str | None:
+        """Count a connection as open (None), or the reply that refuses it: too many open at once, from
+        this address or from all (idle connections held open must not exhaust the descriptors)."""
+        client = _peer_address(peer)
+        mine = self._open.get(client, 0)
+        if mine >= self.config.max_connections_per_client:
+            self._open_refusals.note(f"{client} over its {self.config.max_connections_per_client}")
+            return "421 4.7.0 Too many connections from your address, try again later"
+        if self._open_total >= self.config.max_connections:
+            self._open_refusals.note(f"over {self.config.max_connections} in all")
+            return "421 4.3.2 Too many connections, try again later"
+        self._open[client] = mine + 1
+        self._open_total += 1
+        return None
+
+    def close_connection(self, peer: Any) -> None:
+        client = _peer_address(peer)
+        left = self._open.get(client, 1) - 1
+        if left > 0:
+            self._open[client] = left
+        else:
+            self._open.pop(client, None)
+        self._open_total = max(0, self._open_total - 1)
 
     async def admit_connection(self, peer: Any) -> str | None:
         """None to serve the connection, else the reply that closes it."""
@@ -218,12 +251,21 @@ class CanarySMTP(SMTP):
     async def _handle_client(self) -> None:
         assert self.session is not None and self.transport is not None
         handler = self.event_handler
-        refusal = await handler.admit_connection(self.session.peer)
+        peer = self.session.peer
+        refusal = handler.open_connection(peer)
         if refusal is not None:
             await self.push(refusal)
             self.transport.close()
             return
-        await super()._handle_client()
+        try:
+            refusal = await handler.admit_connection(peer)
+            if refusal is not None:
+                await self.push(refusal)
+                self.transport.close()
+                return
+            await super()._handle_client()
+        finally:
+            handler.close_connection(peer)
 
     async def smtp_AUTH(self, arg: str) -> None:
         # As a mail exchanger without SASL (Postfix's wording): AUTH is not a known extension here.

@@ -197,8 +197,8 @@ class EventWriter:
         self.degradation = Degradation()
         self.healthy = True
 
-    def _report_degradation(self, db: sqlite_utils.Database, replayed: int) -> None:
-        record_degradation(db, self.name, self.degradation, replayed)
+    def _report_degradation(self, db: sqlite_utils.Database, replayed: int, in_journal: int = 0) -> None:
+        record_degradation(db, self.name, self.degradation, replayed, in_journal)
 
     def _run_batch(self, db: sqlite_utils.Database, batch: list[tuple[Job, Future]]) -> None:
         if self._registry_resting():
