@@ -207,7 +207,7 @@ _PROPOSED = "SELECT 1 FROM contact_points WHERE kind = 'email' AND value = ?"
 def _one(rng: random.Random, generator: Generator, today: date, taken: _TakenMarkers, secret: str,
          links: Callable[[str], Tokens], *, system: str, generation: int, created_at: str) -> _Seeded:
     for _ in range(_MAX_ATTEMPTS):
-        canary_id = "".join(rng.choice(_ID_ALPHABET) for _ in range(10))
+        canary_id = "".join(rng.choices(_ID_ALPHABET, k=10))
         if ("id", canary_id) in taken.batch:
             continue
         record = generator.generate(rng, today=today, taken=taken)
@@ -217,7 +217,7 @@ def _one(rng: random.Random, generator: Generator, today: date, taken: _TakenMar
                                 "system": system, "generation": generation, "created_at": created_at}
         markers = markers_for(canary, token)
         # The generator already avoids collisions with the batch; this guards every marker kind at once.
-        if any(marker in taken.batch for marker in markers):
+        if not taken.batch.isdisjoint(markers):
             continue
         taken.batch.update(markers)
         taken.batch.update(proposed)  # reserved for this canary until the operator confirms or not
