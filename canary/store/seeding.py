@@ -207,7 +207,7 @@ _PROPOSED = "SELECT 1 FROM contact_points WHERE kind = 'email' AND value = ?"
 def _one(rng: random.Random, generator: Generator, today: date, taken: _TakenMarkers, secret: str,
          links: Callable[[str], Tokens], *, system: str, generation: int, created_at: str) -> _Seeded:
     for _ in range(_MAX_ATTEMPTS):
-        canary_id = "".join(rng.choices(_ID_ALPHABET, k=10))
+        canary_id = "".join(rng.choice(_ID_ALPHABET) for _ in range(10))
         if ("id", canary_id) in taken.batch:
             continue
         record = generator.generate(rng, today=today, taken=taken)
