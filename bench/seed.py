@@ -5,7 +5,9 @@
 For each pool of POOL owned mobile numbers spread over B blocks of 1,000 (1, 100 and 5,000 blocks: a
 single range, a typical operator, numbers bought across the whole plan) and each COUNT, a fresh
 registry with a Lyon establishment of 750,000 patients and five consumer mailbox providers is seeded
-by `python -m canary seed` in its own process; the bench prints canaries/s and the child's peak RSS.
+by `python -m canary seed` in its own process; the bench prints canaries/s (wall, and per CPU second of
+the child, user + sys: the machine is shared, CPU time is what compares) and the child's peak RSS. A pool
+of 1 block holds its 1,000 numbers; blocks are spread evenly over 06 00..06 29 (valid mobile prefixes).
 COUNT above what the pool's per-block bounds admit runs the exhausted path (canaries without a phone).
 The reference, measured in the same run: the generator alone (no registry, no bounds) on the same pool.
 """
