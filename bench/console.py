@@ -8,6 +8,8 @@ days, alerts each linked to 100 events, plantings, sweeps), signs in as an admin
 the Flask test client (no socket: the figure is the app's own work, SQLite included) and prints the
 median and worst render time of each page over --rounds requests. A system's page computes the
 planner's figures for admins; its worst time includes reading the generator's tables, once per process.
+Then a system page's first render in fresh apps: tables read on demand (the reference, as before), and
+read in a background thread from the start as `serve` does, the page asked once they are in or at once.
 The reference, measured in the same run, is what the index did before pages were paged: load every
 event to show the last 20.
 """
@@ -138,6 +140,7 @@ def main() -> None:
                 median, worst = _time(client, page, args.rounds)
                 worst_median = max(worst_median, median)
                 print(f"  {page:<38} {median:8.1f} {worst:10.1f}")
+        first_renders(path)
         db = open_db(path)
         start = time.perf_counter()
         list_events(db)[-20:]
@@ -145,6 +148,29 @@ def main() -> None:
         db.close()
         print(f"\nreference: loading every event to show 20 (the index before paging): {reference:.1f} ms")
         print(f"slowest page median: {worst_median:.1f} ms (target < 200 ms)")
+
+
+def first_renders(path: Path) -> None:
+    """A system page's first render in a fresh process: tables read on demand (the reference), read in the
+    background from the start as ``serve`` does (page asked once they are in, and asked at once)."""
+    from canary.web.system_view import preload_places
+
+    print("\nfirst render of /systems/ehr-3 in a fresh app (admin)        ms")
+    for label, preload, wait in (("tables read on demand (reference)", False, False),
+                                 ("read at serve start, page after start-up", True, True),
+                                 ("read at serve start, page asked at once", True, False)):
+        app = create_app({"DATABASE": str(path)})
+        client = app.test_client()
+        client.post("/auth/login", data={"username": "admin", "password": PASSWORD})
+        if preload:
+            started = time.perf_counter()
+            preload_places(app)
+            if wait:
+                app.extensions["canary.places"].result()
+                print(f"  (background reading took {(time.perf_counter() - started) * 1000:.0f} ms)")
+        start = time.perf_counter()
+        client.get("/systems/ehr-3")
+        print(f"  {label:<58} {(time.perf_counter() - start) * 1000:6.0f}")
 
 
 if __name__ == "__main__":

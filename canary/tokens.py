@@ -9,6 +9,7 @@ the token anywhere in a path, query or Host, so the operator may rewrite either 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import sqlite_utils
 
@@ -18,12 +19,21 @@ from canary.store.shapes import Tokens
 
 def token_links(db: sqlite_utils.Database, token: str) -> Tokens:
     """The callback URL and DNS hostname for ``token``, or None where the operator set no base."""
+    return link_maker(db)(token)
+
+
+def link_maker(db: sqlite_utils.Database) -> Callable[[str], Tokens]:
+    """:func:`token_links` with the settings read once (a seed gives links to thousands of tokens)."""
     base_url = get_str(db, "tripwire.base_url").rstrip("/")
     zone = get_str(db, "tripwire.dns_zone").strip(".").lower()
-    return {
-        "url": f"{base_url}/mon-espace/documents/{token}" if base_url else None,
-        "hostname": f"{token}.{zone}" if zone else None,
-    }
+
+    def links(token: str) -> Tokens:
+        return {
+            "url": f"{base_url}/mon-espace/documents/{token}" if base_url else None,
+            "hostname": f"{token}.{zone}" if zone else None,
+        }
+
+    return links
 
 
 def tokenless(db: sqlite_utils.Database, system: str | None = None) -> list[tuple[str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from canary.generate.pools import pools_from_settings
 from canary.output import echo_json, echo_table
 from canary.settings import get_str
 from canary.store.registry import get_system, list_canaries
-from canary.store.seeding import seed_system
+from canary.store.seeding import seed_batches
 from canary.store.views import export_view
 
 
@@ -45,10 +46,16 @@ def seed(ctx: CliContext, system: str, count: int, seed: int | None) -> None:
     if notice:
         click.secho(f"WARNING: {notice}.", fg="yellow", err=True)
     budget = generator.budget
-    canaries = seed_system(ctx.db, system, count, generator, seed=seed)
-    for canary in canaries:
-        click.echo(canary["id"])
-    for line in exhaustion_warnings(budget, pools, len(canaries)):
+    ids: list[str] = []
+    # Only the ids are kept (a seed of 100,000 records held whole took hundreds of MB); the bar shows on a
+    # terminal only, so scripts reading stderr see the warnings alone.
+    with click.progressbar(length=count, label="seeding", file=sys.stderr, hidden=not sys.stderr.isatty()) as bar:
+        for batch in seed_batches(ctx.db, system, count, generator, seed=seed):
+            ids += [canary["id"] for canary in batch]
+            bar.update(len(batch))
+    for canary_id in ids:
+        click.echo(canary_id)
+    for line in exhaustion_warnings(budget, pools, len(ids)):
         click.secho(f"WARNING: {line}", fg="yellow", err=True)
     for problem in host.findings(ctx.db, pools, date.today()):
         click.secho(f"WARNING: {problem.message} (see 'canary plan {system}').", fg="yellow", err=True)

@@ -33,15 +33,14 @@ def contact_taken(db: sqlite_utils.Database, kind: str, value: str) -> bool:
 def add_contact_points(db: sqlite_utils.Database, points: Iterable[tuple[str, ContactPoint]]) -> None:
     """Store ``(canary_id, point)`` pairs from generated records (inside the seeding transaction)."""
     created = now_iso()
+    rows = []
     for canary_id, point in points:
         value = point["value"]
         if value is not None and point["kind"] == "email":
             value = email_key(value)
-        db.execute(
-            "INSERT INTO contact_points (canary_id, kind, value, provider, state, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [canary_id, point["kind"], value, point["provider"], point["state"], created],
-        )
+        rows.append([canary_id, point["kind"], value, point["provider"], point["state"], created])
+    db.conn.executemany("INSERT INTO contact_points (canary_id, kind, value, provider, state, created_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?)", rows)  # one call per seeding batch
 
 
 def list_contact_points(db: sqlite_utils.Database, *, pending_only: bool = False,

@@ -6,6 +6,7 @@ number or a domain: without pools, canaries have no phone and no e-mail.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections import defaultdict
 from collections.abc import Callable, Mapping
@@ -68,6 +69,25 @@ def phone_problem(number: str) -> str | None:
     return None
 
 
+def block_verdict(number: str) -> tuple[str | None, str | None]:
+    """``(phone_problem, phone_category)`` of ``number``, worked out once per block of 10,000.
+
+    Both depend on the first 5 national digits at most (libphonenumber's patterns for +33 and the
+    overseas codes, ARCEP's reserved prefixes): a pool of 100,000 numbers loads in a blink, however
+    often a command reads it. The lint re-checks each number."""
+    if number.startswith("+") and number[1:].isdigit():
+        verdict = _verdict(number[:-4] + "0000")  # the block's first number: the same country, length, prefix
+        if verdict[0] is None:
+            return verdict
+    return _verdict.__wrapped__(number)  # a rejection says exactly why (a foreign plan may look further)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _verdict(number: str) -> tuple[str | None, str | None]:
+    problem = phone_problem(number)
+    return problem, phone_category(number) if problem is None else None
+
+
 def phone_category(number: str) -> str | None:
     """``mobile``, ``mobile:0262``..., ``landline:01``..``landline:0596``, ``voip`` (09), else None."""
     key = phone_key(number)
@@ -94,26 +114,19 @@ class PhoneBook:
     rejected: Mapping[str, str]
     # The same numbers per category, grouped by block of 1,000 (the unit of the crowding bounds).
     blocks: Mapping[str, tuple[tuple[str, ...], ...]] = field(default_factory=lambda: MappingProxyType({}))
-    # Categories found full. Numbers are only ever taken while one generator runs (it lives for one
-    # command), so a full category stays full: walking it again for every canary made a seed into a
-    # used-up pool cost seconds per batch while holding the registry's write lock.
-    exhausted: set[str] = field(default_factory=set, compare=False, repr=False)
+    # Numbers of each category not yet found taken, for picks without a budget, with the ``taken`` that
+    # answered (one per seeding run). A number it calls taken stays taken: it is dropped when first
+    # found, and a used-up category is known at once instead of walked for every canary.
+    free: dict[str, tuple[Callable[[str, str], bool], list[str]]] = field(default_factory=dict, compare=False,
+                                                                          repr=False)
 
     @classmethod
     def from_pool(cls, numbers: tuple[str, ...]) -> PhoneBook:
         groups: dict[str, list[str]] = defaultdict(list)
         blocks: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
         rejected: dict[str, str] = {}
-        # Validity in the French plan depends on the first digits only (libphonenumber's patterns
-        # for +33 and the overseas codes look at 5 at most): check one number per block of 1,000
-        # so an operator's range of 100,000 numbers loads in a blink. The lint re-checks each one.
-        verdicts: dict[tuple[str, int], tuple[str | None, str | None]] = {}
         for number in numbers:
-            block = (number[:-3], len(number))
-            if block not in verdicts:
-                problem = phone_problem(number)
-                verdicts[block] = (problem, phone_category(number) if problem is None else None)
-            problem, category = verdicts[block]
+            problem, category = block_verdict(number)
             if problem or category is None:
                 rejected[number] = problem or "not a subscriber number"
             else:
@@ -123,51 +136,73 @@ class PhoneBook:
                    MappingProxyType({k: tuple(tuple(b) for b in v.values()) for k, v in blocks.items()}))
 
     def pick(self, rng: random.Random, category: str, taken: Callable[[str, str], bool],
-             avoid: set[str], fits: Callable[[str], bool] | None = None) -> str | None:
-        """A free number of ``category``; with ``fits``, only from blocks that still take one."""
-        if fits is not None:
-            return self._pick_in_blocks(rng, category, taken, avoid, fits)
-        numbers = self.by_category.get(category, ())
-        if not numbers or category in self.exhausted:
-            return None
-        for _ in range(12):
-            number = numbers[int(rng.random() * len(numbers))]
-            if _free(number, taken, avoid):
-                return number
-        # A crowded pool: walk it from a random start so a free number is always found if any.
-        start = int(rng.random() * len(numbers))
-        free_but_avoided = False
-        for offset in range(len(numbers)):
-            number = numbers[(start + offset) % len(numbers)]
-            if taken("phone", phone_key(number) or number):
-                continue
-            if number in avoid:
-                free_but_avoided = True
-                continue
-            return number
-        if not free_but_avoided:
-            self.exhausted.add(category)
-        return None
+             avoid: set[str], budget: ContactBudget | None = None) -> str | None:
+        """A free number of ``category``; with ``budget``, only from blocks that still take one."""
+        if budget is not None:
+            blocks = budget.open_blocks.get(category)
+            if blocks is None:
+                blocks = budget.open_blocks[category] = OpenBlocks(self.blocks.get(category, ()))
+            return blocks.pick(rng, taken, avoid, budget.phone_fits)
+        known = self.free.get(category)
+        if known is None or known[0] is not taken:
+            known = self.free[category] = (taken, list(self.by_category.get(category, ())))
+        return _draw(known[1], rng, taken, avoid)
 
-    def _pick_in_blocks(self, rng: random.Random, category: str, taken: Callable[[str, str], bool],
-                        avoid: set[str], fits: Callable[[str], bool]) -> str | None:
-        # Blocks from a random start: a full block costs one check, not a walk of its numbers.
-        blocks = self.blocks.get(category, ())
-        start = int(rng.random() * len(blocks)) if blocks else 0
-        for offset in range(len(blocks)):
-            block = blocks[(start + offset) % len(blocks)]
+
+class OpenBlocks:
+    """One category's blocks that may still take a canary in one seeding run, each with its numbers
+    not yet found taken.
+
+    The budget lives for one run and its counters only grow, so a block found full stays full and a
+    taken number stays taken: both are swap-removed when found. Each pick then costs a few draws,
+    whatever the pool's size or how used up it is (walking every block for each canary made a seed
+    past the pool's capacity quadratic), and a used-up category answers at once.
+    """
+
+    def __init__(self, blocks: tuple[tuple[str, ...], ...]):
+        self.blocks = [list(block) for block in blocks if block]
+
+    def pick(self, rng: random.Random, taken: Callable[[str, str], bool], avoid: set[str],
+             fits: Callable[[str], bool]) -> str | None:
+        blocks = self.blocks
+        passed: list[int] = []  # ids of blocks whose only free numbers are this canary's own
+        while len(blocks) > len(passed):
+            index = int(rng.random() * len(blocks))
+            block = blocks[index]
+            if id(block) in passed:
+                continue
             if not fits(block[0]):
+                _swap_remove(blocks, index)
                 continue
-            first = int(rng.random() * len(block))
-            for index in range(len(block)):
-                number = block[(first + index) % len(block)]
-                if _free(number, taken, avoid):
-                    return number
+            number = _draw(block, rng, taken, avoid)
+            if number is not None:
+                return number
+            if block:
+                passed.append(id(block))
+            else:
+                _swap_remove(blocks, index)
         return None
 
 
-def _free(number: str, taken: Callable[[str, str], bool], avoid: set[str]) -> bool:
-    return number not in avoid and not taken("phone", phone_key(number) or number)
+def _draw(numbers: list[str], rng: random.Random, taken: Callable[[str, str], bool], avoid: set[str]) -> str | None:
+    """A random number of ``numbers`` that is free and not in ``avoid``; taken ones are removed as found."""
+    while numbers:
+        index = int(rng.random() * len(numbers))
+        if numbers[index] in avoid:  # this canary's other number (rare: ``avoid`` holds one at most)
+            index = next((i for i, n in enumerate(numbers) if n not in avoid), -1)
+            if index < 0:
+                return None
+        number = numbers[index]
+        if taken("phone", phone_key(number) or number):
+            _swap_remove(numbers, index)
+            continue
+        return number
+    return None
+
+
+def _swap_remove(items: list[Any], index: int) -> None:
+    items[index] = items[-1]
+    items.pop()
 
 
 @dataclass(frozen=True)
@@ -195,13 +230,12 @@ def choose_phones(book: PhoneBook, rng: random.Random, *, age: int, zone: str, t
     wants_landline = rng.random() < _scaled(_LANDLINE_SHARE, age, landline_share, LANDLINE_SHARE)
     if not (wants_mobile or wants_landline or host):
         wants_mobile = rng.random() < 0.6  # admission desks nearly always ask for a number
-    fits = budget.phone_fits if budget is not None else None
     phones: list[str] = []
     used: set[str] = set()
     if wants_mobile:
         overseas = len(zone) == 4
-        number = (book.pick(rng, f"mobile:{zone}", taken, used, fits) if overseas else None) or (
-            book.pick(rng, "mobile", taken, used, fits))
+        number = (book.pick(rng, f"mobile:{zone}", taken, used, budget) if overseas else None) or (
+            book.pick(rng, "mobile", taken, used, budget))
         if number:
             phones.append(number)
             used.add(number)
@@ -210,7 +244,8 @@ def choose_phones(book: PhoneBook, rng: random.Random, *, age: int, zone: str, t
     if wants_landline:
         # Internet-box numbers (09) are home phones too, anywhere in France.
         category = f"landline:{zone}" if rng.random() < 0.75 else "voip"
-        number = book.pick(rng, category, taken, used, fits) or book.pick(rng, f"landline:{zone}", taken, used, fits)
+        number = (book.pick(rng, category, taken, used, budget)
+                  or book.pick(rng, f"landline:{zone}", taken, used, budget))
         if number:
             phones.append(number)
             if budget is not None:
@@ -218,7 +253,7 @@ def choose_phones(book: PhoneBook, rng: random.Random, *, age: int, zone: str, t
     if budget is not None and not phones and wants_landline and not wants_mobile:
         # No home number left for this zone: a mobile keeps the host's share of patients without
         # any phone (a thief counts empty phone fields before he looks at prefixes).
-        number = book.pick(rng, "mobile", taken, used, fits) or book.pick(rng, "voip", taken, used, fits)
+        number = book.pick(rng, "mobile", taken, used, budget) or book.pick(rng, "voip", taken, used, budget)
         if number:
             phones.append(number)
             budget.take_phone(number)

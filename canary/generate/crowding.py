@@ -17,11 +17,13 @@ operator does not own), stay within the count such a population reaches with pro
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from canary.generate.contacts import EMAIL_SHARE, LANDLINE_SHARE, MOBILE_SHARE, TAIL_SHARE, phone_category
 from canary.generate.pools import Pools
@@ -41,6 +43,7 @@ _OVERSEAS = MappingProxyType({  # population share; numbers of mobile prefixes, 
 })
 
 
+@functools.lru_cache(maxsize=4096)  # the same few means for every block of a seeding run
 def poisson_quantile(mean: float, alpha: float = ALPHA) -> int:
     """The smallest k with P(X > k) <= alpha for X ~ Poisson(mean)."""
     if mean <= 0:
@@ -103,6 +106,11 @@ class ContactBudget:
     unfilled: Counter[str] = field(default_factory=Counter)  # "phone" / "email" -> contact points missing
     carried: Counter[str] = field(default_factory=Counter)
     _caps: dict[str, int] = field(default_factory=dict)
+    # Block of 1,000 as spelt in the pool (number[:-3]) -> its 1,000- and 10,000-number prefixes and the
+    # smaller cap: a number is parsed once per block and run, not at every check.
+    _heads: dict[str, tuple[str, str, int]] = field(default_factory=dict, repr=False)
+    # Category -> the pool's blocks still open in this run (canary.generate.contacts.OpenBlocks).
+    open_blocks: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def for_system(cls, host_patients: int, pool: Iterable[str], in_use_phones: Iterable[str],
@@ -136,13 +144,21 @@ class ContactBudget:
         return min(caps)
 
     def phone_fits(self, number: str) -> bool:
-        key = phone_key(number) or ""
-        caps_ok = self.block_cap(number)  # fills the cache for both prefixes
-        return caps_ok > 0 and all(self.used[p] < self._caps[p] for p in _prefixes(key))
+        small, large, cap = self._head(number)
+        return cap > 0 and self.used[small] < self._caps[small] and self.used[large] < self._caps[large]
 
     def take_phone(self, number: str) -> None:
-        self.used.update(_prefixes(phone_key(number) or ""))
+        small, large, _ = self._head(number)
+        self.used[small] += 1
+        self.used[large] += 1
         self.carried["phone"] += 1
+
+    def _head(self, number: str) -> tuple[str, str, int]:
+        head = self._heads.get(number[:-3])
+        if head is None:
+            small, large = _prefixes(phone_key(number) or "")
+            head = self._heads[number[:-3]] = (small, large, self.block_cap(number))  # block_cap fills _caps
+        return head
 
     def domain_fits(self, domain: str) -> bool:
         return self.used[f"@{domain.lower()}"] < domain_cap(self.host_patients, self.shares)

@@ -16,7 +16,7 @@ from pathlib import Path
 import sqlite_utils
 
 from canary.errors import CanaryError
-from canary.generate.contacts import phone_category, phone_problem
+from canary.generate.contacts import block_verdict
 from canary.settings import get_int, get_list
 
 MAX_RANGE = 100_000  # numbers in one range: an operator's allocation, not a typo of a digit
@@ -104,15 +104,15 @@ def _expand(entry: str) -> list[str]:
         numbers = [entry]
     else:
         raise CanaryError(f"pool.phones: {entry!r} is not an E.164 number (+33...), a range or an @file")
-    # Validity in the plan depends on the leading digits only: one check per block of 1,000.
+    # Validity in the plan depends on the leading digits only: one check per block of 10,000.
     checked: set[str] = set()
     for number in numbers:
-        block = number[:-3]
+        block = number[:-4]
         if block in checked:
             continue
         checked.add(block)
-        problem = phone_problem(number)
-        if problem is None and phone_category(number) is None:
+        problem, category = block_verdict(number)
+        if problem is None and category is None:
             problem = "not a mobile, landline or 09 subscriber number"
         if problem:
             where = f"{number} (in {entry})" if number != entry else number

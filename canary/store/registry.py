@@ -130,24 +130,34 @@ def marker_taken(db: sqlite_utils.Database, kind: str, value: str) -> bool:
     return db.execute("SELECT 1 FROM markers WHERE kind = ? AND value = ?", [kind, value]).fetchone() is not None
 
 
-def add_canaries(db: sqlite_utils.Database, canaries: list[CanaryRecord]) -> None:
+def add_canaries(db: sqlite_utils.Database, canaries: list[CanaryRecord],
+                 markers: list[list[Marker]] | None = None) -> None:
     """Insert canaries (full export-shaped dicts plus ``token``) and their markers, all or nothing.
 
+    ``markers``: each canary's markers when the caller already has them (a seed), else computed here.
     A marker already in the registry aborts the whole batch: a value that maps to two canaries
     would make a sighting ambiguous about which system leaked.
     """
+    rows, marker_rows = [], []
+    for index, canary in enumerate(canaries):
+        record = {k: v for k, v in canary.items() if k not in ("token", "status")}
+        rows.append([canary["id"], canary["system"], canary["generation"], canary["created_at"],
+                     canary.get("status", "active"), canary["token"],
+                     json.dumps(record, ensure_ascii=False, sort_keys=True)])
+        own = markers[index] if markers is not None else markers_for(record, canary["token"])
+        marker_rows += [[kind, value, canary["id"]] for kind, value in own]
     with write_transaction(db):
-        for canary in canaries:
-            record = {k: v for k, v in canary.items() if k not in ("token", "status")}
-            db.execute(
-                "INSERT INTO canaries (id, system, generation, created_at, status, token, record) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [canary["id"], canary["system"], canary["generation"], canary["created_at"],
-                 canary.get("status", "active"), canary["token"],
-                 json.dumps(record, ensure_ascii=False, sort_keys=True)],
-            )
-            markers = markers_for(record, canary["token"])
-            _insert_markers(db, canary["id"], markers)
+        db.conn.executemany("INSERT INTO canaries (id, system, generation, created_at, status, token, record) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        inserted = db.conn.executemany("INSERT INTO markers (kind, value, canary_id) VALUES (?, ?, ?) "
+                                       "ON CONFLICT DO NOTHING", marker_rows).rowcount
+        if inserted != len(marker_rows):
+            for kind, value, canary_id in marker_rows:
+                owner = db.execute("SELECT canary_id FROM markers WHERE kind = ? AND value = ?",
+                                   [kind, value]).fetchone()
+                if owner is None or owner[0] != canary_id:
+                    raise CanaryError(f"canary {canary_id}: {kind} value already belongs to another canary")
+            raise CanaryError("a canary's markers are not unique")
 
 
 def remove_canaries(db: sqlite_utils.Database, canary_ids: list[str]) -> None:
@@ -158,16 +168,6 @@ def remove_canaries(db: sqlite_utils.Database, canary_ids: list[str]) -> None:
             marks = ", ".join("?" * len(chunk))
             db.execute(f"DELETE FROM markers WHERE canary_id IN ({marks})", chunk)
             db.execute(f"DELETE FROM canaries WHERE id IN ({marks})", chunk)
-
-
-def _insert_markers(db: sqlite_utils.Database, canary_id: str, markers: list[Marker]) -> None:
-    for kind, value in markers:
-        cursor = db.execute(
-            "INSERT INTO markers (kind, value, canary_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-            [kind, value, canary_id],
-        )
-        if cursor.rowcount == 0:
-            raise CanaryError(f"canary {canary_id}: {kind} value already belongs to another canary")
 
 
 def _row_to_canary(row: dict[str, Any]) -> CanaryRecord:

@@ -35,6 +35,7 @@ from canary.serve import (
 )
 from canary.web import create_app
 from canary.web.bodies import MULTIPART_MARGIN, bounded_channel
+from canary.web.system_view import preload_places
 from canary.web.users import add_user
 
 Say = Callable[[str, bool], None]
@@ -96,6 +97,7 @@ def _serve_console(db: sqlite_utils.Database, db_path: Path, serve_ctx: ServeCon
                    options: dict[str, Any], say: Say, stop: _Stop) -> None:
     first_admin(db, db_path, say)
     app = create_app({"DATABASE": str(db_path)})
+    preload_places(app)  # the planner's tables, read while the services start: no system page waits
     services = start_all(build_services(serve_ctx, options))
     # /readyz and /metrics (canary.ops.health) see what this process started.
     app.config["READINESS_CHECKS"] = build_readiness(serve_ctx, options, services)

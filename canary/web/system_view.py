@@ -8,6 +8,7 @@ are read once per console process, on the first page that needs them, and kept o
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -71,15 +72,54 @@ class Places:
 
 
 def shared_places(app: Flask) -> Places:
+    """The tables, read on first use, or waited for if :func:`preload_places` is reading them."""
     places = app.extensions.get("canary.places")
+    if isinstance(places, PlacesLoading):
+        return places.result()
     if places is None:
-        from canary.generate.catchment import Geography
-        from canary.generate.reference import Reference
-
-        reference = Reference.load()
-        places = Places(reference, Geography.load(reference.communes, reference.seeds_dir))
+        places = _load_places()
         app.extensions["canary.places"] = places
     return places
+
+
+class PlacesLoading:
+    """The tables being read in a background thread (started by ``serve``): reading them takes over a
+    second, which the first system page an admin opened used to wait for."""
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._places: Places | None = None
+        self._error: BaseException | None = None
+        threading.Thread(target=self._read, name="planner-tables", daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            self._places = _load_places()
+        except BaseException as exc:  # handed to the page that needs the tables, as if it had read them
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def result(self) -> Places:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._places is not None
+        return self._places
+
+
+def preload_places(app: Flask) -> None:
+    """Start reading the planner's tables now, in the background, so that no console page waits."""
+    if "canary.places" not in app.extensions:
+        app.extensions["canary.places"] = PlacesLoading()
+
+
+def _load_places() -> Places:
+    from canary.generate.catchment import Geography
+    from canary.generate.reference import Reference
+
+    reference = Reference.load()
+    return Places(reference, Geography.load(reference.communes, reference.seeds_dir))
 
 
 def plan_figures(db: sqlite_utils.Database, app: Flask, system: str) -> dict[str, Any]:

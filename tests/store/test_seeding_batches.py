@@ -112,3 +112,65 @@ def test_cli_commands_wait_for_a_busy_registry_instead_of_failing(db, db_path, t
     assert done.returncode == 0, done.stderr
     assert time.monotonic() - started >= 1.0  # it waited for the lock rather than failing on it
     assert "sweep 1" in done.stdout
+
+
+def test_a_used_up_pool_is_known_at_once_under_the_crowding_bounds():
+    from canary.generate.crowding import ContactBudget
+
+    pool = tuple(f"+336{block:05d}{n:03d}" for block in range(2_000) for n in (0, 500))
+    book = PhoneBook.from_pool(pool)
+    # Every block already carries as many canaries of the system as its population would (10 each).
+    budget = ContactBudget.for_system(750_000, pool, [n for n in pool[::2] for _ in range(10)], [])
+    asked = []
+
+    def taken(kind: str, value: str) -> bool:
+        asked.append(value)
+        return False
+
+    assert book.pick(random.Random(1), "mobile", taken, set(), budget) is None
+    assert budget.open_blocks["mobile"].blocks == []  # each full block found once, then dropped
+    assert book.pick(random.Random(2), "mobile", taken, set(), budget) is None
+    assert asked == []  # no number of a full block is even looked at
+
+
+def test_a_taken_number_is_asked_about_once_per_run_under_the_crowding_bounds():
+    from canary.generate.crowding import ContactBudget
+
+    pool = tuple(f"+336{block:05d}{n:03d}" for block in range(50) for n in range(0, 1000, 100))
+    book = PhoneBook.from_pool(pool)
+    budget = ContactBudget.for_system(750_000, pool, [], [])
+    asked: list[str] = []
+
+    def taken(kind: str, value: str) -> bool:
+        asked.append(value)
+        return True  # every number already belongs to another system's canary
+
+    assert book.pick(random.Random(1), "mobile", taken, set(), budget) is None
+    assert sorted(asked) == sorted(n[3:] for n in pool)  # each number once, none twice
+    assert book.pick(random.Random(2), "mobile", taken, set(), budget) is None
+    assert len(asked) == len(pool)
+
+
+class _Clashing:
+    """The real generator, except that its first record reuses the IPP of a canary already stored
+    (a value it never asked ``taken`` about): the batch check must catch it."""
+
+    def __init__(self, inner: PatientGenerator, ipp: str):
+        self.inner, self.ipp, self.calls = inner, ipp, 0
+
+    def generate(self, rng: random.Random, *, today: date, taken: Any) -> dict[str, Any]:
+        self.calls += 1
+        record = self.inner.generate(rng, today=today, taken=taken)
+        return {**record, "ipp": self.ipp} if self.calls == 1 else record
+
+
+def test_a_marker_already_in_the_registry_is_caught_by_the_batch_check_and_redrawn(db, generator):
+    add_system(db, "ehr-a", "ehr")
+    first = seed_system(db, "ehr-a", 3, generator, seed=1)
+    clashing = _Clashing(generator, first[0]["ipp"])
+    second = seed_system(db, "ehr-a", 5, clashing, seed=2, batch_size=5)
+    assert len(second) == 5 and clashing.calls == 6  # the clashing record was drawn again
+    assert first[0]["ipp"] not in {c["ipp"] for c in second}
+    holders = db.execute("SELECT COUNT(*) FROM canaries WHERE json_extract(record, '$.ipp') = ?",
+                         [first[0]["ipp"]]).fetchone()[0]
+    assert holders == 1

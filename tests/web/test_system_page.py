@@ -204,3 +204,20 @@ def test_the_self_audit_shows_on_the_system_page_for_analysts(planted, db, sign_
     assert "Auto-contrôle (test du classifieur)" in french and "AUC du classifieur" in french
     viewer = sign_in("viewer").get("/systems/ehr-mediboard?lang=en").get_data(as_text=True)
     assert 'id="self-audit"' not in viewer
+
+
+def test_the_planners_tables_read_in_the_background_at_serve_start_serve_the_first_page(app, db, sign_in,
+                                                                                       add_hand_canaries):
+    from canary.web.system_view import PlacesLoading, preload_places, shared_places
+
+    preload_places(app)  # as `serve` does, before any request
+    loading = app.extensions["canary.places"]
+    assert isinstance(loading, PlacesLoading)
+    add_hand_canaries("ehr-mediboard", count=2)
+    edit_system(db, "ehr-mediboard", patients=120_000)
+    page = sign_in("admin").get("/systems/ehr-mediboard?lang=en").get_data(as_text=True)
+    assert 'id="plan-filters"' in page and "Patients: 120000" in page
+    # The page used the tables read in the background, not a second copy.
+    assert shared_places(app) is loading.result() and loading.result().reference.communes
+    preload_places(app)
+    assert app.extensions["canary.places"] is loading  # started once per process
