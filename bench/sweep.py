@@ -42,7 +42,7 @@ def _seed_lines(name: str) -> list[str]:
 
 def _seed_names() -> tuple[list[str], list[float], list[str]]:
     """Surnames with a Zipf-like weight by rank (so common names collide as in real data), first names."""
-    surnames = [line.split("\t")[1].strip() for line in _seed_lines("surnames.tsv.gz")]
+    surnames = [line.split("\t")[0].strip() for line in _seed_lines("surnames.tsv.gz")]  # name, residents, births
     weights = list(itertools.accumulate(1 / (rank + 10) for rank in range(len(surnames))))
     first = sorted({line.split("\t")[3].strip() for line in _seed_lines("first_names.tsv.gz")})
     return surnames, weights, first

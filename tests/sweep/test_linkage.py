@@ -21,6 +21,7 @@ from canary.watch.sweep.linkage import (
     EXPECTED_FALSE_MEDIUM,
     grade_score,
     records_in,
+    surname_ranks,
     surname_share,
     thresholds,
 )
@@ -163,6 +164,15 @@ def test_thresholds_grow_with_the_scan(db, people):
     assert grade_score(big_low - 0.5, True, coincidence, records) is None
     assert grade_score(big_medium, True, coincidence, records) == ("medium", "high")
     assert surname_share(1) > surname_share(1000) > surname_share(40_000) > surname_share(None)
+
+
+def test_family_names_are_ranked_from_the_shipped_table():
+    """The table is ``name, residents, births``: a frequent name must not weigh as a rare one."""
+    from canary.generate.admin import default_seeds_dir
+
+    ranks = surname_ranks(default_seeds_dir())
+    assert ranks["MARTIN"] == 1 and ranks["ROBERT"] < 20 and ranks["RICHARD"] < 20
+    assert ranks["GOURVES"] > 100 and len(ranks) > 100_000
 
 
 def test_column_roles_in_french_and_english():

@@ -226,10 +226,16 @@ def first_name_bits(folded: str, ranks: dict[str, int]) -> float:
 
 @cache
 def surname_ranks(seeds_dir: Path) -> dict[str, int]:
-    ranks: dict[str, int] = {}
-    for rank, name in _rows(seeds_dir / "names" / "surnames.tsv.gz", 2):
-        ranks.setdefault(fold(name), int(rank))
-    return ranks
+    """Folded family name -> rank by births in INSEE's register (the curve of :func:`surname_share`).
+
+    The table holds ``name, residents, births``; a name with no births counted (councillors only, fewer
+    than 10 births a decade) stays unranked, a rare name."""
+    counts: dict[str, int] = {}
+    for name, _residents, births in _rows(seeds_dir / "names" / "surnames.tsv.gz", 3):
+        if births.isdigit() and int(births) > 0:
+            counts.setdefault(fold(name), int(births))
+    by_births = sorted(counts, key=lambda name: -counts[name])  # stable: ties keep the file's order
+    return {name: rank for rank, name in enumerate(by_births, start=1)}
 
 
 @cache

@@ -224,7 +224,8 @@ def _records_around(buf: bytes, line_start: int, line_end: int, block: int, hint
       sighting.
     """
     lo, hi = line_start, line_end
-    if hi - lo > BIG_RECORD:
+    cut = hi - lo > BIG_RECORD
+    if cut:
         lo = max(line_start, block * BLOCK - LONG_LINE)
         hi = min(line_end, (block + 1) * BLOCK + LONG_LINE)
     head = buf[lo:lo + 64].lstrip()
@@ -232,7 +233,9 @@ def _records_around(buf: bytes, line_start: int, line_end: int, block: int, hint
     if (sql and _SQL_TUPLE.search(buf, lo, hi)) or _at_least(_SQL_TUPLE, buf, lo, hi, 3):
         yield from _pieces_near(buf, lo, hi, hint, anchor, encoding, _SQL_TUPLE, native)
         return
-    if (head[:1] == b"[" and _JSON_OBJECTS.search(buf, lo, hi)) or _at_least(_JSON_OBJECTS, buf, lo, hi, 16):
+    # Many objects without an opening bracket: the middle of a one-line dump, so only in a cut window;
+    # a CSV row whose cells hold JSON lists (16 prescriptions) stays one record.
+    if (head[:1] == b"[" and _JSON_OBJECTS.search(buf, lo, hi)) or (cut and _at_least(_JSON_OBJECTS, buf, lo, hi, 16)):
         yield from _pieces_near(buf, lo, hi, hint, anchor, encoding, _JSON_OBJECTS, native)
         return
     yield lo, hi
