@@ -162,7 +162,7 @@ def test_readme_walkthrough_runs_as_written(tmp_path, monkeypatch):
         dns_server.stop()
     assert (tmp_path / "srv" / "backup" / "canary.bak").stat().st_size > 0
     assert {"docs.example.fr.", "messagerie-famille.fr.", "boite-perso.fr."} <= set(zone.questions)
-    assert plain.events() == ["A28"] * 40 and tls.events() == ["A28"] * 20
+    assert plain.events() == ["A28"] * 36 and tls.events() == ["A28"] * 20
     assert len(_Webhook.received) == 2  # notify test reached both destinations; doctor pages nobody
     alerts = json.loads(runner.invoke(get_cli(), ["--db", str(db), "alerts", "--json"]).stdout)
     assert alerts and alerts[0]["channel"] == "leak"
