@@ -191,8 +191,13 @@ def _write_inputs(folder: Path) -> None:
 
 
 def _substitute(arg: str, substitutions: dict[str, str]) -> str:
+    # A bare port ("587") is replaced only as a whole argument: inside another one (a free port such
+    # as 36587 chosen for another peer) it is not the relay's port.
+    if arg in substitutions and arg.isdigit():
+        return substitutions[arg]
     for old, new in substitutions.items():
-        arg = arg.replace(old, new)
+        if not old.isdigit():
+            arg = arg.replace(old, new)
     return arg
 
 
