@@ -24,7 +24,8 @@ from canary.watch.accesslog.engine import BatchResult, Processor
 from canary.watch.accesslog.fhir import entry_from_auditevent
 from canary.watch.accesslog.model import Malformed
 from canary.watch.accesslog.parsers import build_parser
-from canary.watch.accesslog.sources import clear_error, get_position, parse_from, record_error, save_position
+from canary.watch.accesslog.sources import parse_from
+from canary.watch.accesslog.state import clear_error, get_position, record_error, save_position
 
 log = logging.getLogger("canary.accesslog")
 

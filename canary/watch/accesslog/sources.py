@@ -16,12 +16,16 @@ from canary.store.registry import get_system, now_iso
 from canary.store.tx import write_transaction
 from canary.watch.accesslog.parsers import build_parser
 from canary.watch.accesslog.sqltable import SQL_FORMATS, SqlTarget, check_ipp_query, parse_sql_url
+from canary.watch.accesslog.state import clear_error, get_position, record_error, save_position, source_exists
 from canary.watch.accesslog.timeparse import parse_duration
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 FHIR_PREFIX = "fhir-auditevent:"
 DEFAULT_FHIR_EVERY = 60
 DEFAULT_SQL_EVERY = 5
+# The state functions are also read from here (their home until the services needed them lower down).
+__all__ = ["LIST_KEYS", "add_source", "clear_error", "get_position", "get_source", "list_sources", "parse_from",
+           "record_error", "remove_source", "save_position", "source_exists", "source_for_system"]
 LIST_KEYS = ("name", "system", "kind", "url", "format", "every", "bytes_received", "lines_received", "lines",
              "malformed", "matched", "events",
              "last_line_at", "last_malformed", "last_error", "last_error_at", "created_at")
@@ -153,10 +157,6 @@ def list_sources(db: sqlite_utils.Database, system: str | None = None) -> list[d
     return [_decode(r) for r in db.query(sql + " ORDER BY system, name", params)]
 
 
-def source_exists(db: sqlite_utils.Database, name: str) -> bool:
-    return db.execute("SELECT 1 FROM accesslog_sources WHERE name = ?", [name]).fetchone() is not None
-
-
 def remove_source(db: sqlite_utils.Database, name: str) -> None:
     with write_transaction(db):
         get_source(db, name)
@@ -176,33 +176,3 @@ def source_for_system(db: sqlite_utils.Database, system: str, name: str | None =
         raise CanaryError(f"{system} has several sources ({', '.join(s['name'] for s in sources)}); "
                           "pick one with --source")
     return sources[0] if sources else None
-
-
-# --- positions -----------------------------------------------------------------------------------
-
-def get_position(db: sqlite_utils.Database, source: str) -> dict[str, Any] | None:
-    rows = list(db.query("SELECT * FROM accesslog_positions WHERE source = ?", [source]))
-    return rows[0] if rows else None
-
-
-def save_position(db: sqlite_utils.Database, source: str, *, path: str | None = None, inode: int | None = None,
-                  device: int | None = None, offset: int = 0, cursor: str | None = None) -> None:
-    db.execute(
-        """INSERT INTO accesslog_positions (source, path, inode, device, offset, cursor, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT(source) DO UPDATE SET path = excluded.path, inode = excluded.inode,
-               device = excluded.device, offset = excluded.offset, cursor = excluded.cursor,
-               updated_at = excluded.updated_at""",
-        [source, path, inode, device, offset, cursor, now_iso()],
-    )
-
-
-def record_error(db: sqlite_utils.Database, source: str, message: str) -> None:
-    """Note a source-level failure (unreachable server, unreadable file) for ``canary logs list``."""
-    db.execute("UPDATE accesslog_sources SET last_error = ?, last_error_at = ? WHERE name = ?",
-               [message[:300], now_iso(), source])
-
-
-def clear_error(db: sqlite_utils.Database, source: str) -> None:
-    db.execute("UPDATE accesslog_sources SET last_error = NULL WHERE name = ? AND last_error IS NOT NULL",
-               [source])

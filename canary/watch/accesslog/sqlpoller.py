@@ -25,14 +25,7 @@ from canary.settings import get_float
 from canary.store import open_db
 from canary.watch.accesslog.engine import BatchResult, Processor
 from canary.watch.accesslog.model import AccessEntry
-from canary.watch.accesslog.sources import (
-    DEFAULT_SQL_EVERY,
-    clear_error,
-    get_position,
-    record_error,
-    save_position,
-    source_exists,
-)
+from canary.watch.accesslog.sources import DEFAULT_SQL_EVERY
 from canary.watch.accesslog.sqltable import (
     PATIENT_CLASS,
     AuditTable,
@@ -42,6 +35,7 @@ from canary.watch.accesslog.sqltable import (
     text_of,
     time_text,
 )
+from canary.watch.accesslog.state import clear_error, get_position, record_error, save_position, source_exists
 
 log = logging.getLogger("canary.accesslog")
 

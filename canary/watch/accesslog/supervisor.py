@@ -15,8 +15,9 @@ from typing import Any
 
 from canary.store import open_db
 from canary.watch.accesslog.fhir_poller import FhirPollService
-from canary.watch.accesslog.sources import list_sources, record_error
+from canary.watch.accesslog.sources import list_sources
 from canary.watch.accesslog.sqlpoller import SqlPollService
+from canary.watch.accesslog.state import record_error
 from canary.watch.accesslog.syslog import SyslogService
 from canary.watch.accesslog.tailer import FileTailService
 

@@ -42,7 +42,8 @@ from canary.store.tx import write_transaction
 from canary.throttled_log import OncePerMinute
 from canary.watch.accesslog.engine import Processor
 from canary.watch.accesslog.parsers import build_parser
-from canary.watch.accesslog.sources import parse_from, record_error
+from canary.watch.accesslog.sources import parse_from
+from canary.watch.accesslog.state import record_error
 
 log = logging.getLogger("canary.accesslog")
 

@@ -25,14 +25,8 @@ from canary.settings import get_float
 from canary.store import open_db
 from canary.watch.accesslog.engine import Processor
 from canary.watch.accesslog.parsers import build_parser
-from canary.watch.accesslog.sources import (
-    clear_error,
-    get_position,
-    parse_from,
-    record_error,
-    save_position,
-    source_exists,
-)
+from canary.watch.accesslog.sources import parse_from
+from canary.watch.accesslog.state import clear_error, get_position, record_error, save_position, source_exists
 
 log = logging.getLogger("canary.accesslog")
 
