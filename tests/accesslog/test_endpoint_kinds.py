@@ -8,6 +8,8 @@ import ast
 import dataclasses
 import importlib
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -118,3 +120,12 @@ def test_the_check_finds_a_dispatch_by_kind(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text('def f(s):\n    if s["kind"] == "syslog":\n        return {"sql": 1, "fhir": 2}\n')
     assert len(_decisions_by_kind(sample)) == 2
+
+
+def test_the_registry_loads_no_client_library():
+    """`canary logs add/list` and the console read the registry: the FHIR client library loads only when a
+    server is polled."""
+    code = ("import sys; import canary.watch.accesslog.endpoints; "
+            "print(sorted(m for m in ('requests', 'pymysql', 'psycopg') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert done.stdout.strip() == "[]"

@@ -11,10 +11,9 @@ import json
 import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import requests
 import sqlite_utils
 
 from canary.errors import CanaryError
@@ -33,6 +32,12 @@ from canary.watch.accesslog.model import Malformed
 from canary.watch.accesslog.parsers import build_parser
 from canary.watch.accesslog.state import clear_error, get_position, record_error, save_position
 from canary.watch.accesslog.timeparse import parse_duration
+
+if TYPE_CHECKING:
+    import requests
+
+# requests is imported where a server is polled: 'canary logs add/list' and the console read this kind's
+# record without loading it.
 
 log = logging.getLogger("canary.accesslog")
 
@@ -81,6 +86,8 @@ class FhirPoller:
         self.source = source
         self.name = source["name"]
         self.base_url = parse_url(source["url"])
+        import requests
+
         self.session = session or requests.Session()
         self.session.headers.setdefault("Accept", "application/fhir+json")
         token = get_str(db, "accesslog.fhir_bearer_token")
@@ -148,6 +155,8 @@ class FhirPoller:
                              extra={"auditevent": f"AuditEvent/{rid}" + (f"/_history/{version}" if version else "")})
 
     def _get(self, url: str, params: dict[str, Any] | None) -> dict[str, Any]:
+        import requests
+
         base, target = urlsplit(self.base_url), urlsplit(url)
         if (target.scheme, target.netloc) != (base.scheme, base.netloc):
             raise CanaryError(f"refusing to follow a link to another server: {target.scheme}://{target.netloc}")
