@@ -11,20 +11,33 @@ import json
 import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import requests
 import sqlite_utils
 
 from canary.errors import CanaryError
 from canary.settings import get_str
 from canary.store import open_db
+from canary.watch.accesslog.endpoint_kind import (
+    EndpointKind,
+    SourceRequest,
+    SourceSettings,
+    no_conflict,
+    refuse_database_options,
+)
 from canary.watch.accesslog.engine import BatchResult, Processor
 from canary.watch.accesslog.fhir import entry_from_auditevent
 from canary.watch.accesslog.model import Malformed
 from canary.watch.accesslog.parsers import build_parser
-from canary.watch.accesslog.sources import clear_error, get_position, parse_from, record_error, save_position
+from canary.watch.accesslog.state import clear_error, get_position, record_error, save_position
+from canary.watch.accesslog.timeparse import parse_duration
+
+if TYPE_CHECKING:
+    import requests
+
+# requests is imported where a server is polled: 'canary logs add/list' and the console read this kind's
+# record without loading it.
 
 log = logging.getLogger("canary.accesslog")
 
@@ -34,14 +47,47 @@ TIMEOUT = 30
 FIRST_LOOKBACK = timedelta(hours=1)
 
 
+PREFIX = "fhir-auditevent:"
+DEFAULT_EVERY = 60
+FORMAT = "fhir-auditevent"
+
+
+def claims(url: str) -> bool:
+    return url.startswith(PREFIX)
+
+
+def parse_url(url: str) -> str:
+    """fhir-auditevent:https://server/fhir -> the server's base URL."""
+    base = url.strip()[len(PREFIX):].rstrip("/")
+    parts = urlsplit(base)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CanaryError(f"invalid --from {url!r}: expected fhir-auditevent:https://server/fhir")
+    return base
+
+
+def check_url(url: str) -> None:
+    parse_url(url)
+
+
+def check_request(request: SourceRequest) -> SourceSettings:
+    """Read as AuditEvent resources, every --every (default 1m)."""
+    refuse_database_options(request)
+    fmt = request.fmt or FORMAT
+    if fmt != FORMAT:
+        raise CanaryError("a fhir-auditevent: source is read with --format fhir-auditevent")
+    every = int(parse_duration(request.every, "--every").total_seconds()) if request.every else DEFAULT_EVERY
+    build_parser(fmt, request.pattern, request.fields)
+    return SourceSettings(fmt, every)
+
+
 class FhirPoller:
     def __init__(self, db: sqlite_utils.Database, source: dict[str, Any], session: requests.Session | None = None):
-        endpoint = parse_from(source["url"])
-        assert endpoint.base_url is not None
         self.db = db
         self.source = source
         self.name = source["name"]
-        self.base_url = endpoint.base_url
+        self.base_url = parse_url(source["url"])
+        import requests
+
         self.session = session or requests.Session()
         self.session.headers.setdefault("Accept", "application/fhir+json")
         token = get_str(db, "accesslog.fhir_bearer_token")
@@ -109,6 +155,8 @@ class FhirPoller:
                              extra={"auditevent": f"AuditEvent/{rid}" + (f"/_history/{version}" if version else "")})
 
     def _get(self, url: str, params: dict[str, Any] | None) -> dict[str, Any]:
+        import requests
+
         base, target = urlsplit(self.base_url), urlsplit(url)
         if (target.scheme, target.netloc) != (base.scheme, base.netloc):
             raise CanaryError(f"refusing to follow a link to another server: {target.scheme}://{target.netloc}")
@@ -145,8 +193,8 @@ class FhirPollService:
         self.job_id = f"accesslog-fhir-{source['name']}"
 
     def start(self) -> None:
-        self.scheduler.add_job(self.run_once, "interval", seconds=int(self.source["every"] or 60), id=self.job_id,
-                               max_instances=1, replace_existing=True, next_run_time=datetime.now(UTC))
+        self.scheduler.add_job(self.run_once, "interval", seconds=int(self.source["every"] or DEFAULT_EVERY),
+                               id=self.job_id, max_instances=1, replace_existing=True, next_run_time=datetime.now(UTC))
 
     def stop(self) -> None:
         try:
@@ -171,3 +219,12 @@ def self_db_error(db: sqlite_utils.Database, name: str, exc: Exception) -> None:
         record_error(db, name, str(exc) if isinstance(exc, CanaryError) else f"{type(exc).__name__}: {exc}")
     except Exception:
         log.exception("cannot record the error of %s", name)
+
+
+def _service(db_path: Path, source: dict[str, Any], scheduler: Any, _poll_interval: float) -> FhirPollService:
+    return FhirPollService(db_path, source, scheduler)
+
+
+ENDPOINT = EndpointKind(name="fhir", usage="fhir-auditevent:https://server/fhir", claims=claims,
+                        check_url=check_url, check_request=check_request, check_conflict=no_conflict,
+                        service=_service)

@@ -21,31 +21,30 @@ from typing import Any
 
 import sqlite_utils
 
+from canary.errors import CanaryError
 from canary.settings import get_float
 from canary.store import open_db
+from canary.watch.accesslog.endpoint_kind import EndpointKind, SourceRequest, SourceSettings, no_conflict
 from canary.watch.accesslog.engine import BatchResult, Processor
 from canary.watch.accesslog.model import AccessEntry
-from canary.watch.accesslog.sources import (
-    DEFAULT_SQL_EVERY,
-    clear_error,
-    get_position,
-    record_error,
-    save_position,
-    source_exists,
-)
 from canary.watch.accesslog.sqltable import (
     PATIENT_CLASS,
+    SQL_FORMATS,
     AuditTable,
+    check_ipp_query,
     env_password,
     ip_text,
     parse_sql_url,
     text_of,
     time_text,
 )
+from canary.watch.accesslog.state import clear_error, get_position, record_error, save_position, source_exists
+from canary.watch.accesslog.timeparse import parse_duration
 
 log = logging.getLogger("canary.accesslog")
 
 BATCH_ROWS = 1000
+DEFAULT_EVERY = 5
 MAX_GAP_SPAN = 100  # a larger hole is a jump of the sequence (purge, restart), not writers in flight
 MAX_GAPS = 5000
 
@@ -172,7 +171,7 @@ class SqlPollService:
         self.name = f"access-log sql {source['name']}"
         self.db_path = db_path
         self.source = source
-        self.every = float(source.get("every") or DEFAULT_SQL_EVERY)
+        self.every = float(source.get("every") or DEFAULT_EVERY)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -214,3 +213,34 @@ def run_once(db: sqlite_utils.Database, poller: SqlPoller, label: str) -> BatchR
         except Exception:
             log.exception("%s: cannot record the error", label)
         return None
+
+
+def claims(url: str) -> bool:
+    return url.startswith("sql+")
+
+
+def check_url(url: str) -> None:
+    parse_sql_url(url.strip())
+
+
+def check_request(request: SourceRequest) -> SourceSettings:
+    """A table read with a database format, every --every (default 5s, at least 1s), --ipp-query optional."""
+    fmt = request.fmt or SQL_FORMATS[0]
+    if fmt not in SQL_FORMATS:
+        raise CanaryError(f"a database source is read with --format {' or '.join(SQL_FORMATS)}")
+    if request.pattern or request.fields:
+        raise CanaryError("--pattern and --field do not apply to a database source")
+    every = int(parse_duration(request.every, "--every").total_seconds()) if request.every else DEFAULT_EVERY
+    if every < 1:
+        raise CanaryError("--every must be at least 1s")
+    options = {"ipp_query": check_ipp_query(request.ipp_query)} if request.ipp_query is not None else {}
+    return SourceSettings(fmt, every, options)
+
+
+def _service(db_path: Path, source: dict[str, Any], _scheduler: Any, _poll_interval: float) -> SqlPollService:
+    return SqlPollService(db_path, source)
+
+
+ENDPOINT = EndpointKind(name="sql", usage="sql+mysql://user@host/db?table=user_log", claims=claims,
+                        check_url=check_url, check_request=check_request, check_conflict=no_conflict,
+                        service=_service)

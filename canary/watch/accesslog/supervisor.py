@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from canary.store import open_db
-from canary.watch.accesslog.fhir_poller import FhirPollService
-from canary.watch.accesslog.sources import list_sources, record_error
-from canary.watch.accesslog.sqlpoller import SqlPollService
-from canary.watch.accesslog.syslog import SyslogService
-from canary.watch.accesslog.tailer import FileTailService
+from canary.watch.accesslog.endpoint_kind import Service
+from canary.watch.accesslog.endpoints import endpoint_named
+from canary.watch.accesslog.sources import list_sources
+from canary.watch.accesslog.state import record_error
 
 log = logging.getLogger("canary.accesslog")
 
@@ -26,14 +25,8 @@ SYNC_SECONDS = 5.0
 _SIGNATURE_KEYS = ("kind", "url", "format", "pattern", "fields", "every", "created_at", "options")
 
 
-def build_service(db_path: Path, source: dict[str, Any], scheduler: Any, poll_interval: float) -> Any:
-    if source["kind"] == "syslog":
-        return SyslogService(db_path, source)
-    if source["kind"] == "file":
-        return FileTailService(db_path, source, poll_interval=poll_interval)
-    if source["kind"] == "sql":
-        return SqlPollService(db_path, source)
-    return FhirPollService(db_path, source, scheduler)
+def build_service(db_path: Path, source: dict[str, Any], scheduler: Any, poll_interval: float) -> Service:
+    return endpoint_named(source["kind"]).service(db_path, source, scheduler, poll_interval)
 
 
 class AccessLogSupervisor:
@@ -98,8 +91,8 @@ class AccessLogSupervisor:
             db.close()
 
     def _start_one(self, db: Any, source: dict[str, Any]) -> None:
-        service = build_service(self.db_path, source, self.scheduler, self.poll_interval)
-        try:
+        try:  # a source whose kind or URL this version cannot read stops only itself
+            service = build_service(self.db_path, source, self.scheduler, self.poll_interval)
             service.start()
         except Exception as exc:
             message = f"cannot start: {exc}"

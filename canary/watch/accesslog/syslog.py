@@ -25,9 +25,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlite_utils
 
+from canary.errors import CanaryError
 from canary.store import open_db
 from canary.store.journal import (
     Degradation,
@@ -40,9 +42,10 @@ from canary.store.journal import (
 )
 from canary.store.tx import write_transaction
 from canary.throttled_log import OncePerMinute
+from canary.watch.accesslog.endpoint_kind import EndpointKind, check_live_request
 from canary.watch.accesslog.engine import Processor
 from canary.watch.accesslog.parsers import build_parser
-from canary.watch.accesslog.sources import parse_from, record_error
+from canary.watch.accesslog.state import record_error
 
 log = logging.getLogger("canary.accesslog")
 
@@ -52,6 +55,46 @@ MAX_CONNECTIONS = 256
 _PRI = re.compile(rb"^<(\d{1,3})>")
 _BSD_HEADER = re.compile(r"^([A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}) (\S+) (.*)$", re.S)
 _TAG = re.compile(r"^([^\s:\[]{1,48})(?:\[[^\]]*\])?: ?(.*)$", re.S)
+
+
+# --from scheme -> the transports listened on.
+TRANSPORTS = {"syslog": ("udp", "tcp"), "syslog+udp": ("udp",), "syslog+tcp": ("tcp",)}
+
+
+@dataclass(frozen=True)
+class SyslogAddress:
+    host: str
+    port: int
+    transports: tuple[str, ...]
+
+
+def claims(url: str) -> bool:
+    return urlsplit(url).scheme in TRANSPORTS
+
+
+def parse_url(url: str) -> SyslogAddress:
+    """syslog://HOST:PORT (UDP and TCP), syslog+udp:// or syslog+tcp:// (one transport)."""
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if not parts.hostname or port is None:
+        raise CanaryError(f"invalid --from {url!r}: expected syslog://HOST:PORT, e.g. syslog://0.0.0.0:5514")
+    return SyslogAddress(parts.hostname, port, TRANSPORTS[parts.scheme])
+
+
+def check_url(url: str) -> None:
+    parse_url(url)
+
+
+def check_conflict(url: str, others: list[dict[str, Any]]) -> None:
+    """Two receivers cannot share a port and a transport (port 0: the system picks one each)."""
+    address = parse_url(url)
+    for other in others:
+        taken = parse_url(other["url"])
+        if taken.port == address.port and taken.port != 0 and set(taken.transports) & set(address.transports):
+            raise CanaryError(f"port {address.port} already used by source {other['name']!r}")
 
 
 @dataclass(frozen=True)
@@ -202,7 +245,7 @@ class SyslogService:
     def __init__(self, db_path: Path, source: dict[str, Any], *, host: str | None = None, port: int | None = None,
                  flush_interval: float = 0.1, batch_size: int = 5000,
                  max_queued_bytes: int = MAX_QUEUED_BYTES) -> None:
-        endpoint = parse_from(source["url"])
+        endpoint = parse_url(source["url"])
         self.name = f"access-log syslog {source['name']}"
         self.db_path = db_path
         self.source = source
@@ -513,3 +556,11 @@ class SyslogService:
                 log.exception("%s: replaying the journal failed", self.name)
             return
         self.degradation = Degradation()
+
+
+def _service(db_path: Path, source: dict[str, Any], _scheduler: Any, _poll_interval: float) -> SyslogService:
+    return SyslogService(db_path, source)
+
+
+ENDPOINT = EndpointKind(name="syslog", usage="syslog://HOST:PORT", claims=claims, check_url=check_url,
+                        check_request=check_live_request, check_conflict=check_conflict, service=_service)

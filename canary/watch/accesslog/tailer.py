@@ -18,21 +18,17 @@ import threading
 import time
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import sqlite_utils
 
+from canary.errors import CanaryError
 from canary.settings import get_float
 from canary.store import open_db
+from canary.watch.accesslog.endpoint_kind import EndpointKind, check_live_request, no_conflict
 from canary.watch.accesslog.engine import Processor
 from canary.watch.accesslog.parsers import build_parser
-from canary.watch.accesslog.sources import (
-    clear_error,
-    get_position,
-    parse_from,
-    record_error,
-    save_position,
-    source_exists,
-)
+from canary.watch.accesslog.state import clear_error, get_position, record_error, save_position, source_exists
 
 log = logging.getLogger("canary.accesslog")
 
@@ -42,15 +38,29 @@ HOLDERS_EVERY = 1.0  # seconds between two looks for the writers of a renamed fi
 _COMPRESSED = {".gz", ".bz2", ".xz", ".zst", ".lz4", ".z", ".Z", ".zip"}
 
 
+def claims(url: str) -> bool:
+    return urlsplit(url).scheme == "file"
+
+
+def parse_url(url: str) -> Path:
+    """file:///absolute/path (or file://localhost/...)."""
+    parts = urlsplit(url.strip())
+    if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+        raise CanaryError(f"invalid --from {url!r}: expected file:///absolute/path")
+    return Path(parts.path)
+
+
+def check_url(url: str) -> None:
+    parse_url(url)
+
+
 class FileFollower:
     """One poll at a time (``poll``); the service calls it in a loop, tests call it directly."""
 
     def __init__(self, db: sqlite_utils.Database, source: dict[str, Any], *, chunk_size: int = CHUNK_SIZE) -> None:
-        endpoint = parse_from(source["url"])
-        assert endpoint.path is not None
         self.db = db
         self.name = source["name"]
-        self.path: Path = endpoint.path
+        self.path: Path = parse_url(source["url"])
         self.chunk_size = chunk_size
         self.processor = Processor(db, source["system"], build_parser(source["format"], source.get("pattern"),
                                                                       source.get("fields")),
@@ -356,3 +366,11 @@ class FileTailService:
         finally:
             follower.close()
             db.close()
+
+
+def _service(db_path: Path, source: dict[str, Any], _scheduler: Any, poll_interval: float) -> FileTailService:
+    return FileTailService(db_path, source, poll_interval=poll_interval)
+
+
+ENDPOINT = EndpointKind(name="file", usage="file:///path", claims=claims, check_url=check_url,
+                        check_request=check_live_request, check_conflict=no_conflict, service=_service)
