@@ -3,6 +3,7 @@ allow-rules and the malformed counters."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import sqlite_utils
 from canary.errors import CanaryError
 from canary.settings import set_setting
 from canary.watch.accesslog.allow import add_rule, list_rules
+from canary.watch.accesslog.burst import iso_minus
 from canary.watch.accesslog.engine import Processor
 from canary.watch.accesslog.index import CanaryIndex
 from canary.watch.accesslog.parsers import build_parser
@@ -174,3 +176,23 @@ def test_a_canary_deleted_after_the_index_loaded_does_not_block_the_batch(db, ca
     result = processor.flush()
     assert result.events == 1
     assert [e["canary_id"] for e in access_events(db)] == [canaries[1]["id"]]
+
+
+def test_burst_counts_slide_across_batches_and_lines_out_of_order_as_a_full_count_would(db, canaries) -> None:
+    # A bulk export stored batch by batch, with lines arriving out of order and repeated reads: the count
+    # of distinct canaries in the window of every read equals the count over every earlier stored read.
+    set_setting(db, "accesslog.burst_canaries", "2")
+    set_setting(db, "accesslog.burst_window", "10m")
+    minutes = [0, 3, 1, 9, 12, 11, 30, 31, 29, 45, 2, 46, 47, 58, 59]
+    lines = [mediboard_line(ipp(canaries[(k * 5) % 6]), minute=m, second=k) for k, m in enumerate(minutes)]
+    run(db, lines[:6])
+    run(db, lines[6:11])
+    run(db, lines[11:])
+    events = access_events(db)
+    assert len(events) == len(lines)
+    for event in events:
+        end = event["time"]
+        start = iso_minus(end, timedelta(minutes=10))
+        expected = {e["canary_id"] for e in events if e["id"] <= event["id"] and start <= e["time"] <= end}
+        assert event["details"].get("canaries_in_window", 1) == len(expected), event
+        assert event["severity"] == ("critical" if len(expected) >= 2 else "high")

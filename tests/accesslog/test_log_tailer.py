@@ -293,3 +293,40 @@ def test_copytruncate_of_a_file_read_in_one_gulp_reads_the_new_file_not_a_stale_
     assert len(access_events(db)) == 70
     assert get_source(db, SYSTEM)["last_error"] is None
     follower.close()
+
+
+def test_a_bulk_export_is_stored_in_transactions_of_bounded_hits_with_nothing_missed(db, canaries,
+                                                                                      tmp_path: Path) -> None:
+    # 1,300 canary reads among other lines in one chunk: stored 500 reads at a time (the first ones are
+    # committed, hence paged, before the rest is parsed), every line counted once, the offset at the end.
+    log = tmp_path / "access.log"
+    lines = []
+    for n in range(2600):
+        patient = ipp(canaries[n % 6]) if n % 2 else str(30_000_000 + n)
+        lines.append(mediboard_line(patient, user="export", minute=n // 60 % 60, second=n % 60))
+    append(log, *lines)
+    source = add_source(db, SYSTEM, f"file://{log}", "mediboard")
+    follower = FileFollower(db, source)
+    statements: list[str] = []
+    db.conn.set_trace_callback(statements.append)
+    try:
+        assert follower.poll() == 2600
+    finally:
+        db.conn.set_trace_callback(None)
+    per_transaction, inserts = [], 0
+    for sql in statements:
+        if sql.lstrip().upper().startswith("INSERT INTO EVENTS"):
+            inserts += 1
+        elif sql.strip().upper() == "COMMIT" and inserts:
+            per_transaction.append(inserts)
+            inserts = 0
+    assert per_transaction == [500, 500, 300]
+    events = access_events(db)
+    assert len(events) == 1300
+    assert len({e["dedup_key"] for e in events}) == 1300
+    counters = get_source(db, SYSTEM)
+    assert (counters["lines"], counters["lines_received"], counters["matched"], counters["events"]) == (
+        2600, 2600, 1300, 1300)
+    assert counters["bytes_received"] == log.stat().st_size
+    assert get_position(db, SYSTEM)["offset"] == log.stat().st_size
+    follower.close()

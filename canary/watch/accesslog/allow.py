@@ -67,3 +67,29 @@ def matching_rule(db: sqlite_utils.Database, system: str, account: str | None, w
         [system, account.strip(), utcnow(), when],
     ))
     return rows[0] if rows else None
+
+
+class RuleCache:
+    """``matching_rule`` for every hit of one stored batch, with one query per account instead of one per
+    hit (a bulk export is thousands of hits by one account). Built inside the batch's transaction."""
+
+    def __init__(self, db: sqlite_utils.Database, system: str) -> None:
+        self.db = db
+        self.system = system
+        self.now = utcnow()
+        self._by_account: dict[str, list[dict[str, Any]]] = {}
+
+    def matching(self, account: str | None, when: str) -> dict[str, Any] | None:
+        if not account:
+            return None
+        key = account.strip().lower()
+        rules = self._by_account.get(key)
+        if rules is None:
+            rules = list(self.db.query(
+                """SELECT id, owner, reason, expires_at FROM accesslog_allow_rules
+                   WHERE system = ? AND lower(account) = lower(?) AND expires_at > ?
+                   ORDER BY expires_at DESC""",
+                [self.system, account.strip(), self.now],
+            ))
+            self._by_account[key] = rules
+        return next((rule for rule in rules if rule["expires_at"] > when), None)

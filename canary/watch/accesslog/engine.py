@@ -9,12 +9,11 @@ batch or none of it, and a restart resumes exactly after the last stored line.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import timedelta, tzinfo
 from typing import Any
 
 import sqlite_utils
@@ -23,7 +22,8 @@ from canary.errors import CanaryError
 from canary.settings import get_int, get_list, get_str
 from canary.store.events import record_event, utcnow
 from canary.store.tx import write_transaction
-from canary.watch.accesslog.allow import matching_rule
+from canary.watch.accesslog.allow import RuleCache
+from canary.watch.accesslog.burst import BurstWindows
 from canary.watch.accesslog.index import CanaryIndex
 from canary.watch.accesslog.model import AccessEntry, Malformed
 from canary.watch.accesslog.parsers import Parser
@@ -121,9 +121,11 @@ class Processor:
     # --- hot path ------------------------------------------------------------------------------
 
     def feed_lines(self, lines: list[bytes], first: int, key_base: str, *, ref_name: str = "offset",
-                   extra: dict[str, Any] | None = None) -> int:
+                   extra: dict[str, Any] | None = None, hit_budget: int | None = None) -> int:
         """Parse byte lines (without newline). ``first`` is the byte offset (ref_name "offset") or
-        line number ("line_no") of the first one; returns the position after the last one."""
+        line number ("line_no") of the first one; returns the position after the last one read. With
+        ``hit_budget``, stops after the line that brings the pending hits to it (the caller stores them
+        and goes on from the returned position: a bulk export pages before the whole chunk is stored)."""
         self.index.refresh(self.db)
         parse = self.parser
         lookup = self.index.lookup
@@ -151,6 +153,8 @@ class Processor:
             for patient in entry.patients:
                 if lookup(patient) is not None:
                     self._collect(entry, raw, key_base, ref_name, ref, extra, None)
+                    if hit_budget is not None and len(self.pending) >= hit_budget:
+                        return position
                     break
         return position
 
@@ -209,9 +213,13 @@ class Processor:
         if not pending and position is None and not batch.lines and not batch.bytes_received:
             return BatchResult()
         with write_transaction(db):
+            assert self.policy is not None
+            # Per batch, in its transaction: one query per account, not one per hit (bulk exports).
+            windows = BurstWindows(db, CHANNEL, self.policy.burst_window)
+            rules = RuleCache(db, self.system)
             for hit in pending:
                 try:
-                    event_id, severity = self._record(db, hit)
+                    event_id, severity = self._record(db, hit, windows, rules)
                 except CanaryError as exc:  # e.g. the canary was deleted since the index was loaded
                     log.warning("%s: event not stored: %s", self.label, exc)
                     continue
@@ -238,7 +246,8 @@ class Processor:
         """Forget what was fed but not flushed (the caller will read those lines again)."""
         self.batch, self.pending = BatchResult(), []
 
-    def _record(self, db: sqlite_utils.Database, hit: Hit) -> tuple[int | None, str]:
+    def _record(self, db: sqlite_utils.Database, hit: Hit, windows: BurstWindows,
+                rules: RuleCache) -> tuple[int | None, str]:
         entry, policy = hit.entry, self.policy
         assert policy is not None
         when = parse_log_time(entry.time, policy.local_zone) or hit.fallback_time
@@ -259,20 +268,20 @@ class Processor:
             # A canary planted elsewhere, read here: patient data moved between systems.
             details["cross_system"] = True
             details["canary_system"] = home
-        rule = matching_rule(db, self.system, account, when)
+        rule = rules.matching(account, when)
         if rule is not None:
             severity = "info"
             details["allowed_by"] = {"rule": rule["id"], "owner": rule["owner"], "reason": rule["reason"],
                                      "expires_at": rule["expires_at"]}
         else:
             severity = "high"
-            window = self._canaries_in_window(db, group, account, when) | {hit.canary_id}
+            in_window = windows.canaries_in_window(group, account, when, hit.canary_id)
             export = policy.is_export(entry.action)
-            if export or len(window) >= policy.burst_canaries:
+            if export or in_window >= policy.burst_canaries:
                 severity = "critical"
                 details["exfiltration"] = True
                 details["exfiltration_reason"] = "bulk-export" if export else "burst"
-                details["canaries_in_window"] = len(window)
+                details["canaries_in_window"] = in_window
         digest = hashlib.sha256(hit.raw).hexdigest()[:16] if hit.ref_name != "sha" else hit.ref_value
         dedup_key = f"{hit.key_base}:{hit.ref_name}={hit.ref_value}:{digest}:{hit.canary_id}"
         event_id = record_event(
@@ -280,19 +289,3 @@ class Processor:
             source=entry.ip, time=when, severity=severity, details=details, dedup_key=dedup_key,
         )
         return event_id, severity
-
-    def _canaries_in_window(self, db: sqlite_utils.Database, group: str, account: str | None,
-                            when: str) -> set[str]:
-        assert self.policy is not None
-        end = datetime.fromisoformat(when.replace("Z", "+00:00"))
-        start = (end - self.policy.burst_window).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        found = set()
-        for canary_id, details in db.execute(
-            """SELECT canary_id, details FROM events
-               WHERE channel = ? AND account IS ? AND time >= ? AND time <= ?""",
-            [CHANNEL, account, start, when],
-        ):
-            decoded = json.loads(details or "{}")
-            if decoded.get("group") == group and "allowed_by" not in decoded:
-                found.add(canary_id)
-        return found

@@ -33,6 +33,8 @@ from canary.watch.accesslog.state import clear_error, get_position, record_error
 log = logging.getLogger("canary.accesslog")
 
 CHUNK_SIZE = 4 << 20  # bytes per transaction at most; a longer line is cut and counted
+# Canary reads per transaction at most: a bulk export's first reads are stored (and paged) at once.
+HITS_PER_TRANSACTION = 500
 HEAD_BYTES = 256  # the first bytes of the file, kept to recognise its rotated copy and a truncation
 HOLDERS_EVERY = 1.0  # seconds between two looks for the writers of a renamed file
 _COMPRESSED = {".gz", ".bz2", ".xz", ".zst", ".lz4", ".z", ".Z", ".zip"}
@@ -259,9 +261,15 @@ class FileFollower:
             else:
                 return count  # wait for the writer to end the line
             try:
-                self.processor.feed_lines(lines, self.offset, key_base, extra={"file": str(self.path)})
+                fed = self.processor.feed_lines(lines, self.offset, key_base, extra={"file": str(self.path)},
+                                                hit_budget=HITS_PER_TRANSACTION)
+                if fed < end:  # many canary reads in this chunk: store those first, read on from there
+                    lines_fed = data[:fed - self.offset].count(b"\n")
+                    end = fed
+                else:
+                    lines_fed = len(lines)
                 self.processor.batch.bytes_received += end - self.offset
-                self.processor.batch.lines_received += len(lines)
+                self.processor.batch.lines_received += lines_fed
                 self.processor.flush(position=functools.partial(self._save, offset=end))
             except BaseException:
                 self.processor.discard()
@@ -270,7 +278,7 @@ class FileFollower:
                 handle.seek(0)
                 self.head = handle.read(min(end, HEAD_BYTES))
             self.offset = end
-            count += len(lines)
+            count += lines_fed
 
     def _save(self, db: sqlite_utils.Database, offset: int | None = None) -> None:
         save_position(db, self.name, path=str(self.path), inode=self.inode, device=self.device,
