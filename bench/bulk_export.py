@@ -154,7 +154,8 @@ def main() -> None:
         took = stored_at - start
         print(f"bulk export: {args.lines:,} lines ({size / 1e6:.0f} MB), {reads:,} canary reads by one account: "
               f"every read an event after {took:.2f} s wall ({events / took:,.0f} events/s; this process "
-              f"{cpu:.2f} s CPU, {events / cpu:,.0f} events per CPU-second, parsing included); lines counted {row['lines']:,}, events {events:,} ({critical:,} critical)")
+              f"{cpu:.2f} s CPU, {events / cpu:,.0f} events per CPU-second, parsing included); "
+              f"lines counted {row['lines']:,}, events {events:,} ({critical:,} critical)")
     if _Hook.first:
         print(f"first page (webhook received) {(_Hook.first[0] - start) * 1000:.0f} ms after the export landed")
     else:
