@@ -225,3 +225,55 @@ def test_xlsx_dimension_is_the_range_of_its_cells(cli, canaries, tmp_path, kind)
     sheet = openpyxl.load_workbook(io.BytesIO(data), read_only=True).active
     assert sheet.calculate_dimension() == dimension
     assert sheet.max_row == max(rows) and sheet.max_column == 2
+
+
+def test_explain_lists_every_beacon_a_document_carries_with_the_canarys_urls(cli, canaries, tmp_path):
+    import json
+
+    canary = canaries[0]
+    result = cli("tripwire", "documents", canary["id"], "--explain", "--json")
+    assert result.exit_code == 0, result.output
+    matrix = {block["format"]: block for block in json.loads(result.output)}
+    assert list(matrix) == ["docx", "xlsx", "pdf"]
+    for fmt in ("docx", "xlsx"):
+        pictures = _external_images(_ooxml_parts(_write(cli, canary, tmp_path, fmt)))
+        on_open = {m["url"] for m in matrix[fmt]["mechanisms"] if m["trigger"] == "open"}
+        assert on_open == set(pictures)  # every linked picture the file holds, and nothing it lacks
+    pdf = pypdf.PdfReader(io.BytesIO(_write(cli, canary, tmp_path, "pdf")))
+    open_action = pdf.trailer["/Root"]["/OpenAction"]["/URI"]
+    assert {m["mechanism"]: m["url"] for m in matrix["pdf"]["mechanisms"]}["pdf-open-action"] == open_action
+    # Honest about PDFs: no viewer of the review fires on opening; Acrobat only resolves the name.
+    assert matrix["pdf"]["fires_on_open"] == ["Mail gateway or online viewer sandbox (Mimecast, headless Chrome)"]
+    assert matrix["pdf"]["dns_only_on_open"] == ["Adobe Acrobat / Reader"]
+    assert {r["evidence"].split(" ")[0] for r in matrix["pdf"]["readers"]} == {"documented", "observed", "measured"}
+    text = cli("tripwire", "documents", "--explain", "--format", "docx").output
+    assert text.startswith("DOCX fires on opening in") and "LibreOffice Writer" in text and "PDF" not in text
+
+
+def test_explain_grades_each_reader_as_the_listener_grades_its_hit(cli, canaries, tmp_path, start_listeners, db):
+    import json
+
+    from canary.watch.tripwire.readers import LIBREOFFICE_UA, SANDBOX_UA
+
+    canary = canaries[0]
+    readers = {r["reader"]: r["class"] for r in
+               json.loads(cli("tripwire", "documents", "--explain", "--json", "--format", "docx").output)[0]["readers"]}
+    assert readers["LibreOffice Writer 7.4 (GUI and headless)"] == "high"
+    sandbox = readers["Mail gateway or online viewer sandbox (Mimecast, headless Chrome)"]
+    assert sandbox.startswith("low (automated-fetcher:headlesschrome")
+    listeners = start_listeners()
+    picture = f"{canary['tokens']['url']}/entete.gif"
+    _fetch_as(listeners, picture, LIBREOFFICE_UA)
+    _fetch_as(listeners, picture, SANDBOX_UA)
+    events = list_events(db, channel="http")
+    assert [e["severity"] for e in events] == ["high", "low"]
+    assert events[1]["details"]["noise"] == "automated-fetcher:headlesschrome"
+    # Overridden by the operator: the table follows the setting.
+    assert cli("config", "set", "tripwire.automated_are_noise", "false").exit_code == 0
+    again = json.loads(cli("tripwire", "documents", "--explain", "--json", "--format", "docx").output)[0]["readers"]
+    assert {r["class"] for r in again if r["reader"].startswith("Mail gateway")} == {"high"}
+
+
+def test_documents_without_explain_name_what_is_missing(cli, canaries):
+    result = cli("tripwire", "documents", "--format", "pdf")
+    assert result.exit_code == 1 and "CANARY_ID" in result.output and "-o/--output" in result.output
