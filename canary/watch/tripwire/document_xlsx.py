@@ -14,8 +14,8 @@ import zipfile
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from canary.watch.tripwire.document_meta import DocumentMeta, core_xml, excel_app_xml, render_thumbnail
-from canary.watch.tripwire.documents import document_lines
+from canary.watch.tripwire.document_meta import DocumentMeta, core_xml, excel_app_xml
+from canary.watch.tripwire.ooxml_package import office_package
 
 # Rows 1 to 3 hold the logos (drawing anchors, no cells): the text starts on row 4.
 FIRST_ROW = 4
@@ -35,16 +35,16 @@ def xlsx_document(content: dict[str, Any], meta: DocumentMeta, urls: dict[str, s
     parts = {
         "[Content_Types].xml": _content_types(),
         "_rels/.rels": _rels([("rId1", f"{_REL}/officeDocument", "xl/workbook.xml", False),
-                              ("rId2", f"{_PKG_REL}/metadata/thumbnail", "docProps/thumbnail.jpeg", False),
                               ("rId3", f"{_PKG_REL}/metadata/core-properties", "docProps/core.xml", False),
                               ("rId4", f"{_REL}/extended-properties", "docProps/app.xml", False)]),
         "docProps/app.xml": excel_app_xml(meta, _SHEET_NAME),
         "docProps/core.xml": core_xml(meta),
-        "docProps/thumbnail.jpeg": render_thumbnail(document_lines(content), sheet=True),
         "xl/workbook.xml": _workbook_xml(),
         "xl/_rels/workbook.xml.rels": _rels([("rId1", f"{_REL}/worksheet", "worksheets/sheet1.xml", False),
                                              ("rId2", f"{_REL}/styles", "styles.xml", False),
-                                             ("rId3", f"{_REL}/sharedStrings", "sharedStrings.xml", False)]),
+                                             ("rId3", f"{_REL}/sharedStrings", "sharedStrings.xml", False),
+                                             ("rId4", f"{_REL}/theme", "theme/theme1.xml", False)]),
+        "xl/theme/theme1.xml": _theme_xml(),
         "xl/worksheets/sheet1.xml": sheet,
         "xl/worksheets/_rels/sheet1.xml.rels": _rels([("rId1", f"{_REL}/drawing", "../drawings/drawing1.xml", False)]),
         "xl/drawings/drawing1.xml": _drawing_xml(pictures),
@@ -57,7 +57,14 @@ def xlsx_document(content: dict[str, Any], meta: DocumentMeta, urls: dict[str, s
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in parts.items():
             archive.writestr(name, data)
-    return buffer.getvalue()
+    return office_package(buffer.getvalue())
+
+
+def _theme_xml() -> bytes:
+    """Excel always writes its theme (the Office one: Calibri Light / Calibri)."""
+    from openpyxl.writer.theme import theme_xml
+
+    return theme_xml.encode()
 
 
 def _rows(content: dict[str, Any]) -> list[tuple[list[str], bool]]:
@@ -152,6 +159,7 @@ def _content_types() -> bytes:
         ("/xl/styles.xml", f"{office}.spreadsheetml.styles+xml"),
         ("/xl/sharedStrings.xml", f"{office}.spreadsheetml.sharedStrings+xml"),
         ("/xl/drawings/drawing1.xml", f"{office}.drawing+xml"),
+        ("/xl/theme/theme1.xml", f"{office}.theme+xml"),
         ("/docProps/core.xml", "application/vnd.openxmlformats-package.core-properties+xml"),
         ("/docProps/app.xml", f"{office}.extended-properties+xml"),
     ]
