@@ -63,8 +63,14 @@ MECHANISMS = (
 )
 
 _NEVER = "nothing"
-OBSERVED = "observed on open (no HTTP, no DNS); the click is the viewer's documented behaviour"
+OBSERVED = "observed on opening by hand (no HTTP, no DNS), not installed here; the click is the viewer's " \
+           "documented behaviour"
 MEASURED = "measured (bench/beacons.py, LibreOffice 7.4.7)"
+
+
+def _measured_viewer(version: str) -> str:
+    return (f"measured on opening (bench/beacons.py, {version}, left open 8 s on a virtual display); the click is "
+            "the viewer's documented behaviour")
 DOCUMENTED = "documented by the vendor, not measured here"
 READERS = (
     Reader("Microsoft Word 16 (Windows, Mac)", "docx",
@@ -72,11 +78,13 @@ READERS = (
            "Internet) until 'Enable editing'", "fires (Ctrl+click opens the browser)", _NEVER, None,
            DOCUMENTED, WORD_UA),
     Reader("LibreOffice Writer 7.4 (GUI and headless)", "docx", "fires: every linked picture, 2-3 requests each",
-           "fires (Ctrl+click opens the browser)", _NEVER, "2.9 s", MEASURED, LIBREOFFICE_UA),
+           "fires (Ctrl+click opens the browser)", _NEVER, "first hit 4.5-5.3 s after start, headless",
+           MEASURED, LIBREOFFICE_UA),
     Reader("Microsoft Excel 16 (Windows, Mac)", "xlsx",
            "fires: linked pictures; nothing in Protected View until 'Enable editing'", "-", _NEVER, None,
            DOCUMENTED, WORD_UA),
-    Reader("LibreOffice Calc 7.4 (GUI and headless)", "xlsx", "fires: every linked picture", "-", _NEVER, "2.2 s",
+    Reader("LibreOffice Calc 7.4 (GUI and headless)", "xlsx", "fires: every linked picture", "-", _NEVER,
+           "first hit 4.3-4.5 s after start, headless",
            MEASURED, LIBREOFFICE_UA),
     Reader("Adobe Acrobat / Reader", "pdf",
            "DNS only: resolves the open action's host name before asking to connect; HTTP on 'Allow'",
@@ -84,19 +92,22 @@ READERS = (
     Reader("Foxit PDF Reader", "pdf", "asks first; HTTP on 'Allow'", "fires after its prompt", _NEVER, None,
            DOCUMENTED, BROWSER_UA),
     Reader("Chromium / Chrome / Edge PDF viewer (PDFium)", "pdf", _NEVER + " (URI open actions ignored)",
-           "fires (opens a tab)", _NEVER, None, OBSERVED, BROWSER_UA),
+           "fires (opens a tab)", _NEVER, None, _measured_viewer("Chromium 156"), BROWSER_UA),
     Reader("Firefox PDF viewer (pdf.js)", "pdf", _NEVER + " (URI open actions ignored)", "fires (opens a tab)",
-           _NEVER, None, OBSERVED, FIREFOX_UA),
-    Reader("Evince (poppler)", "pdf", _NEVER, "fires (opens the desktop's browser)", _NEVER, None, OBSERVED,
+           _NEVER, None, _measured_viewer("Firefox ESR 153"), FIREFOX_UA),
+    Reader("Evince (poppler)", "pdf", _NEVER, "fires (opens the desktop's browser)", _NEVER, None,
+           _measured_viewer("Evince 43.1"),
            FIREFOX_UA),
     Reader("Okular (poppler)", "pdf", _NEVER, "fires (opens the desktop's browser)", _NEVER, None, OBSERVED,
            FIREFOX_UA),
     Reader("xpdf", "pdf", _NEVER, "only with a configured URL command", _NEVER, None, OBSERVED, None),
-    Reader("MuPDF (mupdf-gl)", "pdf", _NEVER, "fires (opens the desktop's browser)", _NEVER, None, OBSERVED,
+    Reader("MuPDF viewer", "pdf", _NEVER, "fires (opens the desktop's browser)", _NEVER, None,
+           _measured_viewer("MuPDF 1.21.1"),
            FIREFOX_UA),
-    Reader("pdftoppm / mutool draw (converters)", "pdf", _NEVER, "-", _NEVER, None, OBSERVED, None),
+    Reader("pdftoppm / mutool draw (converters)", "pdf", _NEVER, "-", _NEVER, "0.1 s to render",
+           "measured (bench/beacons.py, poppler 22.12, MuPDF 1.21.1)", None),
     Reader("LibreOffice Draw 7.4 (PDF import)", "pdf", _NEVER + " (runs no action)", "fires (Ctrl+click)", _NEVER,
-           "1.9-2.2 s to open", MEASURED, LIBREOFFICE_UA),
+           "4.4-5.1 s to convert", MEASURED, LIBREOFFICE_UA),
     Reader("Phone camera (QR code on a printed ordonnance)", "pdf", "-", "fires when scanned and opened", _NEVER,
            None, DOCUMENTED, BROWSER_UA),
     Reader("Mail gateway or online viewer sandbox (Mimecast, headless Chrome)", "any",
