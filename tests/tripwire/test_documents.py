@@ -302,3 +302,38 @@ def test_the_package_is_laid_out_as_office_16_on_windows_writes_it(cli, canaries
         assert Document(io.BytesIO(data)).paragraphs  # still a document python-docx reads
     else:
         assert openpyxl.load_workbook(io.BytesIO(data)).active.title == "Synthèse"
+
+
+def _docx_text(data: bytes) -> str:
+    document = Document(io.BytesIO(data))
+    header = "\n".join(p.text for p in document.sections[0].header.paragraphs)
+    return header + "\n" + "\n".join(p.text for p in document.paragraphs)
+
+
+def test_content_is_the_sites_own_dated_there_signed_by_its_practitioners(cli, db, configured, canaries, tmp_path):
+    import json
+
+    canary = canaries[0]
+    db.execute("UPDATE systems SET site_commune = '38544', finess = '380780080' WHERE name = ?", [canary["system"]])
+    record = json.loads(db.execute("SELECT record FROM canaries WHERE id = ?", [canary["id"]]).fetchone()[0])
+    four_years_old = date.today().replace(year=date.today().year - 4, month=1, day=15).isoformat()
+    db.execute("UPDATE canaries SET record = ? WHERE id = ?",
+               [json.dumps(record | {"birth_date": four_years_old, "sex": "F"}), canary["id"]])
+    db.conn.commit()
+    text = _docx_text(_write(cli, canary, tmp_path, "docx", "ordonnance"))
+    assert f"Vienne, le {date.today():%d/%m/%Y}" in text  # where the hospital is, not the patient's town
+    assert "FINESS 380780080" in text
+    assert "Enfant " in text and "Mme " not in text and re.search(r"Poids : (1[3-9]) kg", text)
+    # Signers: a few per site, none a "Pr" outside a university hospital; another site has others.
+    signers = {re.search(r"^(Dr|Pr) .+$", _docx_text(_write(cli, c, tmp_path, "docx")).splitlines()[-2])[0]
+               for c in canaries}
+    assert all(s.startswith("Dr ") for s in signers)
+    from canary.watch.tripwire.document_people import site_signers
+
+    here = site_signers(get_system(db, canary["system"]), [])
+    chu = site_signers({"establishment": "CHU de Grenoble Alpes", "name": "dpi"}, [])
+    assert signers <= set(here) and set(here) != set(chu)
+    assert sum(s.startswith("Pr ") for s in chu) == 1 and not any(s.startswith("Pr ") for s in here)
+    # The operator's own list wins.
+    assert cli("config", "set", "tripwire.document_signers", "Dr Anne PERRIN").exit_code == 0
+    assert "Dr Anne PERRIN" in _docx_text(_write(cli, canary, tmp_path, "docx"))
