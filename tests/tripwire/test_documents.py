@@ -75,8 +75,18 @@ def test_every_document_carries_the_metadata_of_a_hospitals_own(cli, canaries, c
         for key in ("/CreationDate", "/ModDate"):
             assert re.fullmatch(rf"D:{today:%Y%m%d}(0[89]|1[0-7])\d{{4}}\+0[12]'00'", info[key]), info[key]
         assert [round(float(v)) for v in reader.pages[0].mediabox] == [0, 0, 595, 842]  # A4
-        assert info.get("/Keywords", "") == ""
+        assert info.get("/Keywords", "") == "" and "/Trapped" not in info  # Word writes no /Trapped
         assert not any(t in data.lower() for t in TELLTALES)
+        # As Word's export: Calibri embedded as subsets with Word's tags, an XMP packet repeating the info.
+        fonts = {}
+        for font in reader.pages[0]["/Resources"]["/Font"].values():
+            font = font.get_object()
+            fonts[str(font["/BaseFont"])] = "/FontFile2" in font["/FontDescriptor"].get_object()
+        assert fonts == {"/BCDEEE+Calibri": True, "/BCDFEE+Calibri-Bold": True}
+        xmp = reader.xmp_metadata
+        assert xmp is not None and xmp.dc_title == {"x-default": info["/Title"]} and xmp.dc_creator == [establishment]
+        assert xmp.pdf_producer == xmp.xmp_creator_tool == "Microsoft® Word pour Microsoft 365"
+        assert xmp.xmp_create_date.date() == today and str(xmp.xmpmm_document_id).startswith("uuid:")
         return
     parts = _ooxml_parts(data)
     core, app = parts["docProps/core.xml"].decode(), parts["docProps/app.xml"].decode()
