@@ -37,7 +37,8 @@ def pdf_document(content: dict[str, Any], meta: DocumentMeta, urls: dict[str, st
     fonts: WordFonts = word_fonts()
     regular, bold = fonts.regular, fonts.bold
     buffer = io.BytesIO()
-    pdf = canvas.Canvas(buffer, pagesize=A4, pageCompression=0, initialFontName=regular)
+    # The stubs type initialFontName as a number; reportlab takes the font's name.
+    pdf = canvas.Canvas(buffer, pagesize=A4, pageCompression=0, initialFontName=regular)  # type: ignore[arg-type]
     pdf.setTitle(meta.title)
     pdf.setAuthor(meta.author)
     pdf.setSubject(meta.subject)
