@@ -312,6 +312,8 @@ def test_the_package_is_laid_out_as_office_16_on_windows_writes_it(cli, canaries
         assert Document(io.BytesIO(data)).paragraphs  # still a document python-docx reads
     else:
         assert openpyxl.load_workbook(io.BytesIO(data)).active.title == "Synthèse"
+        styles = parts["xl/styles.xml"]  # a new Excel 16 workbook's stylesheet, not a minimal one
+        assert b'mc:Ignorable="x14ac x16r2 xr"' in styles and b'defaultTableStyle="TableStyleMedium2"' in styles
 
 
 def _docx_text(data: bytes) -> str:

@@ -139,16 +139,31 @@ def _shared_strings_xml(strings: list[str]) -> bytes:
 
 
 def _styles_xml() -> bytes:
-    return (f'{_XML}<styleSheet xmlns="{_MAIN}">'
-            '<fonts count="2"><font><sz val="11"/><name val="Calibri"/><family val="2"/><scheme val="minor"/></font>'
-            '<font><b/><sz val="11"/><name val="Calibri"/><family val="2"/><scheme val="minor"/></font></fonts>'
-            '<fills count="2"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/>'
-            '</fill></fills><borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
-            '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-            '<cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
-            '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/></cellXfs>'
-            '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>'
-            ).encode()
+    """The stylesheet of a new Excel 16 workbook (its namespaces, counts, default table, slicer and timeline
+    styles) with one bold font added for the headings."""
+    font = '<sz val="11"/><color theme="1"/><name val="Calibri"/><family val="2"/><scheme val="minor"/>'
+    return (
+        f'{_XML}<styleSheet xmlns="{_MAIN}" '
+        'xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006" mc:Ignorable="x14ac x16r2 xr" '
+        'xmlns:x14ac="http://schemas.microsoft.com/office/spreadsheetml/2009/9/ac" '
+        'xmlns:x16r2="http://schemas.microsoft.com/office/spreadsheetml/2015/02/main" '
+        'xmlns:xr="http://schemas.microsoft.com/office/spreadsheetml/2014/revision">'
+        f'<fonts count="2" x14ac:knownFonts="1"><font>{font}</font><font><b/>{font}</font></fonts>'
+        '<fills count="2"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/>'
+        '</fill></fills><borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+        '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+        '<cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+        '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/></cellXfs>'
+        '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
+        '<dxfs count="0"/><tableStyles count="0" defaultTableStyle="TableStyleMedium2" '
+        'defaultPivotStyle="PivotStyleLight16"/><extLst>'
+        '<ext uri="{EB79DEF2-80B8-43e5-95BD-54CBDDF9020C}" '
+        'xmlns:x14="http://schemas.microsoft.com/office/spreadsheetml/2009/9/main">'
+        '<x14:slicerStyles defaultSlicerStyle="SlicerStyleLight1"/></ext>'
+        '<ext uri="{9260A510-F301-46a8-8635-F512D64BE5F5}" '
+        'xmlns:x15="http://schemas.microsoft.com/office/spreadsheetml/2010/11/main">'
+        '<x15:timelineStyles defaultTimelineStyle="TimeSlicerStyleLight1"/></ext></extLst></styleSheet>'
+    ).encode()
 
 
 def _content_types() -> bytes:
