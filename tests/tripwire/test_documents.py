@@ -310,6 +310,10 @@ def test_the_package_is_laid_out_as_office_16_on_windows_writes_it(cli, canaries
         assert fonts == [b"Symbol", b"Calibri", b"Times New Roman", b"Calibri Light"]  # no Japanese font
         assert b'<w:defaultTabStop w:val="708"/>' in parts["word/settings.xml"]  # French Word's 1.25 cm
         assert Document(io.BytesIO(data)).paragraphs  # still a document python-docx reads
+        # Only the styles the document uses and the defaults, as Word writes them (the template had ~160).
+        styles = set(re.findall(rb'w:styleId="([^"]+)"', parts["word/styles.xml"]))
+        assert {b"Normal", b"Header", b"Footer"} <= styles and b"LightShading-Accent1" not in styles
+        assert len(parts["word/styles.xml"]) < 60_000
     else:
         assert openpyxl.load_workbook(io.BytesIO(data)).active.title == "Synthèse"
         styles = parts["xl/styles.xml"]  # a new Excel 16 workbook's stylesheet, not a minimal one

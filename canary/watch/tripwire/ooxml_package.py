@@ -81,13 +81,44 @@ def _office_part(name: str, data: bytes) -> bytes:
     return data
 
 
+_STYLE_USE = re.compile(rb'w:(?:pStyle|rStyle|tblStyle|numStyleLink|styleLink) w:val="([^"]+)"')
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+
+
+def pruned_styles(styles: bytes, used: set[str]) -> bytes:
+    """Word writes the styles a document uses (and those they are based on, linked to or followed by) plus
+    the defaults; python-docx's template carries every style of its gallery (about 160, 340 KB)."""
+    from lxml import etree  # type: ignore[import-untyped]  # python-docx's own parser; no stubs installed
+
+    root = etree.fromstring(styles)
+    by_id = {el.get(f"{_W}styleId"): el for el in root.findall(f"{_W}style")}
+    keep = {sid for sid, el in by_id.items() if el.get(f"{_W}default") == "1"} | (used & set(by_id))
+    pending = list(keep)
+    while pending:
+        element = by_id[pending.pop()]
+        for tag in ("basedOn", "link", "next"):
+            ref = element.find(f"{_W}{tag}")
+            target = ref.get(f"{_W}val") if ref is not None else None
+            if target in by_id and target not in keep:
+                keep.add(target)
+                pending.append(target)
+    for sid, element in by_id.items():
+        if sid not in keep:
+            root.remove(element)
+    return etree.tostring(root, xml_declaration=False, encoding="UTF-8", standalone=None)
+
+
 def office_package(package: bytes) -> bytes:
     """The package rewritten with Office's ZIP layout, declarations and template traits, without thumbnail."""
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(package)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
         names = [n for n in source.namelist() if not n.startswith("docProps/thumbnail.")]
+        used = {m.decode() for n in names if n.startswith("word/") and n != "word/styles.xml"
+                for m in _STYLE_USE.findall(source.read(n))}
         for name in sorted(names, key=_order):
             data = source.read(name)
+            if name == "word/styles.xml":
+                data = pruned_styles(data, used)
             if name.endswith((".xml", ".rels")):
                 data = _declared(_office_part(name, data))
             if name == "_rels/.rels":
