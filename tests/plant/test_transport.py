@@ -130,6 +130,11 @@ def test_mllp_receiver_allocating_the_ipp_gets_a_strict_a28_for_every_identity_s
         assert identifiers[0] == f"{40000000 + i}^^^GAM^PT"  # the sender's own record, not an IPP (PI)
         assert not any(cx.endswith("^PI") for cx in identifiers)
     assert [p["external_id"] for p in list_plantings(db)] == ["55000201", "55000202", "55000203", "55000204"]
+    # Retiring names each record by the IPP the receiver gave it, and the strict receiver accepts the A31s.
+    assert len(retire(db, select_for_retire(db, system="ehr-a")).retired) == 4
+    retiring = mllp_peer.messages[4:]
+    assert [str(m.segment("PID")(3)[0][0]) for m in retiring] == ["55000201", "55000202", "55000203", "55000204"]
+    assert [strict_errors(str(m)) for m in retiring] == [None] * 4
 
 
 def test_mllp_receiver_that_returns_no_ipp_fails_the_canary(db, mllp_peer):
