@@ -52,8 +52,9 @@ def _raise_if_failed(report: PlantReport) -> None:
 @click.option("--to", "url", required=True, help="Target: mllp://host:port, mllps://host:port (MLLP over TLS), "
               "https://host/fhir or file:///path.")
 @click.option("--token-env", help="FHIR: name of the environment variable holding the bearer token.")
-@click.option("--format", "fmt", type=click.Choice(fileexport.FORMATS), help="File: csv or json (default from "
-              "the file extension).")
+@click.option("--format", "fmt", type=click.Choice(fileexport.FORMATS), help="File: csv, json or mediboard "
+              "(Mediboard's patients, id_sante400 and medecin tables as a MariaDB dump; default from the file "
+              "extension: .json, .sql, else csv).")
 @click.option("--mapping", type=click.Choice(list(fileexport.MAPPINGS)), help="File: column names (default, "
               "mediboard).")
 @click.option("--delimiter", help="File: CSV delimiter (default ';').")

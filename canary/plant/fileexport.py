@@ -191,7 +191,9 @@ MAPPINGS: dict[str, tuple[dict[str, Column], str]] = {
     "default": (DEFAULT, "ipp"),
     "mediboard": (MEDIBOARD, "_IPP"),
 }
-FORMATS = ("csv", "json")
+# `mediboard`: Mediboard's own tables (patients, id_sante400, medecin) as a MariaDB dump
+# (canary.plant.mediboard_dump); the mapping does not apply to it.
+FORMATS = ("csv", "json", "mediboard")
 
 
 def check_options(fmt: str, mapping: str, delimiter: str, encoding: str) -> None:
@@ -207,12 +209,19 @@ def check_options(fmt: str, mapping: str, delimiter: str, encoding: str) -> None
         raise CanaryError(f"unknown encoding {encoding!r}") from exc
 
 
-def row_key(record: Record, mapping: str) -> str:
+def row_key(record: Record, mapping: str, fmt: str = "csv") -> str:
+    if fmt == "mediboard":
+        return str(record.get("ipp") or "")  # its id400 in id_sante400
     columns, key = MAPPINGS[mapping]
     return columns[key](record)
 
 
-def render(records: Sequence[Record], *, fmt: str, mapping: str, delimiter: str = ";") -> str:
+def render(records: Sequence[Record], *, fmt: str, mapping: str, delimiter: str = ";",
+           ipp_tag: str = "IPP", database: str = "mediboard") -> str:
+    if fmt == "mediboard":
+        from canary.plant import mediboard_dump
+
+        return mediboard_dump.render(records, ipp_tag=ipp_tag, database=database)
     columns, _ = MAPPINGS[mapping]
     rows = [{name: column(record) for name, column in columns.items()} for record in records]
     if fmt == "json":
@@ -225,12 +234,12 @@ def render(records: Sequence[Record], *, fmt: str, mapping: str, delimiter: str 
 
 
 def write_export(path: Path, records: Sequence[Record], *, fmt: str, mapping: str, delimiter: str,
-                 encoding: str, new_mode: int = 0o640) -> None:
+                 encoding: str, new_mode: int = 0o640, ipp_tag: str = "IPP", database: str = "mediboard") -> None:
     """Render and write in one atomic step; a character the encoding lacks is an error, not a '?'.
 
     An existing target keeps its mode and group (the import job reads it under them); a new one gets
     ``new_mode`` (setting ``plant.file_mode``)."""
-    text = render(records, fmt=fmt, mapping=mapping, delimiter=delimiter)
+    text = render(records, fmt=fmt, mapping=mapping, delimiter=delimiter, ipp_tag=ipp_tag, database=database)
     try:
         text.encode(encoding)
     except UnicodeEncodeError as exc:

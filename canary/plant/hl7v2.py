@@ -77,7 +77,8 @@ def build_adt(record: Mapping[str, Any], event: str, peer: Peer, control_id: str
               now: datetime | None = None, deactivate: bool = False, with_ipp: bool = True) -> str:
     """The whole A28/A31 message, segments separated by carriage returns. ``deactivate`` (A31 only)
     adds the deactivated-identity attribute to PID-32: how a PAM identity feed retires a record.
-    ``with_ipp`` False: PID-3 carries no IPP, the receiver allocates it (and returns it in its ACK)."""
+    ``with_ipp`` False: PID-3 carries no IPP (the receiver allocates it and returns it in its ACK), only the
+    sender's own identifier of the record (type PT) and, for a QUAL identity, the INS."""
     moment = now or datetime.now(UTC)
     segments = _header(event, peer, control_id, charset, local_stamp(moment))
     pid = _pid(record, peer, moment.astimezone(LOCAL_TIME).date(), with_ipp=with_ipp)
@@ -105,7 +106,13 @@ def build_merge(record: Mapping[str, Any], survivor: Mapping[str, Any], peer: Pe
 
 def _pid(record: Mapping[str, Any], peer: Peer, today: date, *, with_ipp: bool = True) -> list[str]:
     pid = ["PID", "1", ""] + [""] * 30  # PID-0..PID-32
-    identifiers = [f"{escape(record['ipp'])}^^^{peer.ipp_authority}^PI"] if with_ipp else []
+    if with_ipp:
+        identifiers = [f"{escape(record['ipp'])}^^^{peer.ipp_authority}^PI"]
+    else:
+        # The receiver allocates the IPP: the sender names its own record in its own domain (MSH-3, type PT,
+        # an identifier external to the receiver), so PID-3, required in HL7 2.5, is never empty even when no
+        # INS goes with the identity (below QUAL). It is the canary's marker number, never an IPP (PI).
+        identifiers = [f"{escape(record['ipp'])}^^^{hd(peer.sending_application)}^PT"]
     if carries_ins(record):
         identifiers.append(f"{escape(record['nir'])}^^^{INS_NIR_AUTHORITY}^INS")
     pid[3] = "~".join(identifiers)

@@ -136,8 +136,7 @@ def test_deactivating_a31_and_merge_a40():
 def _every_message(record):
     survivor = make_record(30, identity_status="QUAL", ipp="40009999")
     yield "A28", build_adt(record, "A28", PEER, "1", now=WINTER)
-    if record["identity_status"] == "QUAL":  # without the IPP only the INS fills PID-3 (docs/plant.md, Limits)
-        yield "A28 without IPP", build_adt(record, "A28", PEER, "2", now=WINTER, with_ipp=False)
+    yield "A28 without IPP", build_adt(record, "A28", PEER, "2", now=WINTER, with_ipp=False)
     yield "A31", build_adt(record, "A31", PEER, "3", now=WINTER)
     yield "A31 deactivating", build_adt(record, "A31", PEER, "4", now=WINTER, deactivate=True)
     yield "A40", build_merge(record, survivor, PEER, "5", now=WINTER)

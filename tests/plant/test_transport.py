@@ -109,6 +109,34 @@ def test_mllp_receiver_allocates_the_ipp_recorded_and_watched(db, cli, mllp_peer
     assert [str(pid(3)(1)(1)) for pid in mllp_peer.pids()[2:]] == ["55000101", "55000102"]
 
 
+def test_mllp_receiver_allocating_the_ipp_gets_a_strict_a28_for_every_identity_status(db, mllp_peer):
+    """Without our IPP and, below QUAL, without the INS, PID-3 (required in HL7 2.5) would be empty and a strict
+    receiver refuses the A28: the sender names its own record in its own domain instead (type PT)."""
+    from tests.support.hl7_strict import strict_errors
+
+    add_system(db, "ehr-a", "ehr", establishment="Hôpital de test")
+    statuses = ("QUAL", "VALI", "RECUP", "PROV")
+    add_canaries(db, [{"id": f"q{i}", "system": "ehr-a", "generation": 1, "created_at": "2026-11-28T10:00:00Z",
+                       "token": derive_token("k", f"q{i}"), **make_record(i, identity_status=status)}
+                      for i, status in enumerate(statuses)])
+    mllp_peer.decide = lambda message: "AA" if strict_errors(str(message)) is None else "AE"
+    numbers = iter(["55000201", "55000202", "55000203", "55000204"])
+    mllp_peer.allocate_ipp = lambda: next(numbers)
+    report = plant(db, "ehr-a", mllp_peer.url, ipp_by="receiver")
+    assert report.failed == [] and len(report.planted) == 4
+    assert [strict_errors(str(m)) for m in mllp_peer.messages] == [None] * 4
+    for message, i in zip(mllp_peer.messages, range(4), strict=True):
+        identifiers = [str(cx) for cx in message.segment("PID")(3)]
+        assert identifiers[0] == f"{40000000 + i}^^^GAM^PT"  # the sender's own record, not an IPP (PI)
+        assert not any(cx.endswith("^PI") for cx in identifiers)
+    assert [p["external_id"] for p in list_plantings(db)] == ["55000201", "55000202", "55000203", "55000204"]
+    # Retiring names each record by the IPP the receiver gave it, and the strict receiver accepts the A31s.
+    assert len(retire(db, select_for_retire(db, system="ehr-a")).retired) == 4
+    retiring = mllp_peer.messages[4:]
+    assert [str(m.segment("PID")(3)[0][0]) for m in retiring] == ["55000201", "55000202", "55000203", "55000204"]
+    assert [strict_errors(str(m)) for m in retiring] == [None] * 4
+
+
 def test_mllp_receiver_that_returns_no_ipp_fails_the_canary(db, mllp_peer):
     add_seed(db, 1)
     report = plant(db, "ehr-a", mllp_peer.url, ipp_by="receiver")

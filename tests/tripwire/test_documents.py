@@ -15,7 +15,6 @@ import pytest
 import requests
 from dnslib import RCODE, DNSRecord
 from docx import Document
-from PIL import Image
 
 from canary.store.events import list_events
 from canary.store.registry import get_system
@@ -76,8 +75,18 @@ def test_every_document_carries_the_metadata_of_a_hospitals_own(cli, canaries, c
         for key in ("/CreationDate", "/ModDate"):
             assert re.fullmatch(rf"D:{today:%Y%m%d}(0[89]|1[0-7])\d{{4}}\+0[12]'00'", info[key]), info[key]
         assert [round(float(v)) for v in reader.pages[0].mediabox] == [0, 0, 595, 842]  # A4
-        assert info.get("/Keywords", "") == ""
+        assert info.get("/Keywords", "") == "" and "/Trapped" not in info  # Word writes no /Trapped
         assert not any(t in data.lower() for t in TELLTALES)
+        # As Word's export: Calibri embedded as subsets with Word's tags, an XMP packet repeating the info.
+        fonts = {}
+        for font in reader.pages[0]["/Resources"]["/Font"].values():
+            font = font.get_object()
+            fonts[str(font["/BaseFont"])] = "/FontFile2" in font["/FontDescriptor"].get_object()
+        assert fonts == {"/BCDEEE+Calibri": True, "/BCDFEE+Calibri-Bold": True}
+        xmp = reader.xmp_metadata
+        assert xmp is not None and xmp.dc_title == {"x-default": info["/Title"]} and xmp.dc_creator == [establishment]
+        assert xmp.pdf_producer == xmp.xmp_creator_tool == "Microsoft® Word pour Microsoft 365"
+        assert xmp.xmp_create_date.date() == today and str(xmp.xmpmm_document_id).startswith("uuid:")
         return
     parts = _ooxml_parts(data)
     core, app = parts["docProps/core.xml"].decode(), parts["docProps/app.xml"].decode()
@@ -98,11 +107,9 @@ def test_every_document_carries_the_metadata_of_a_hospitals_own(cli, canaries, c
     else:
         assert "<Application>Microsoft Excel</Application>" in app and "<AppVersion>16.0300</AppVersion>" in app
         assert b'paperSize="9"' in parts["xl/worksheets/sheet1.xml"]  # A4
-    assert b'Target="docProps/thumbnail.jpeg"' in parts["_rels/.rels"]
-    thumbnail = Image.open(io.BytesIO(parts["docProps/thumbnail.jpeg"])).convert("L")
-    assert max(thumbnail.size) == 256
-    dark = sum(thumbnail.histogram()[:160])
-    assert dark > 200, "the thumbnail shows the page's text, not a blank page"
+    # Office 16 on Windows saves no thumbnail by default (Mac Office writes a JPEG one: a maker's trace).
+    assert not any(name.startswith("docProps/thumbnail") for name in parts)
+    assert b"thumbnail" not in parts["_rels/.rels"] and b"jpeg" not in parts["[Content_Types].xml"]
     # No macros, no remote template, no external workbook links: gateways flag those.
     assert not any(name.endswith(("vbaProject.bin", ".bin")) or "externalLink" in name for name in parts)
     assert b"attachedTemplate" not in parts.get("word/settings.xml", b"")
@@ -225,3 +232,124 @@ def test_xlsx_dimension_is_the_range_of_its_cells(cli, canaries, tmp_path, kind)
     sheet = openpyxl.load_workbook(io.BytesIO(data), read_only=True).active
     assert sheet.calculate_dimension() == dimension
     assert sheet.max_row == max(rows) and sheet.max_column == 2
+
+
+def test_explain_lists_every_beacon_a_document_carries_with_the_canarys_urls(cli, canaries, tmp_path):
+    import json
+
+    canary = canaries[0]
+    result = cli("tripwire", "documents", canary["id"], "--explain", "--json")
+    assert result.exit_code == 0, result.output
+    matrix = {block["format"]: block for block in json.loads(result.output)}
+    assert list(matrix) == ["docx", "xlsx", "pdf"]
+    for fmt in ("docx", "xlsx"):
+        pictures = _external_images(_ooxml_parts(_write(cli, canary, tmp_path, fmt)))
+        on_open = {m["url"] for m in matrix[fmt]["mechanisms"] if m["trigger"] == "open"}
+        assert on_open == set(pictures)  # every linked picture the file holds, and nothing it lacks
+    pdf = pypdf.PdfReader(io.BytesIO(_write(cli, canary, tmp_path, "pdf")))
+    open_action = pdf.trailer["/Root"]["/OpenAction"]["/URI"]
+    assert {m["mechanism"]: m["url"] for m in matrix["pdf"]["mechanisms"]}["pdf-open-action"] == open_action
+    # Honest about PDFs: no viewer of the review fires on opening; Acrobat only resolves the name.
+    assert matrix["pdf"]["fires_on_open"] == ["Mail gateway or online viewer sandbox (Mimecast, headless Chrome)"]
+    assert matrix["pdf"]["dns_only_on_open"] == ["Adobe Acrobat / Reader"]
+    assert {r["evidence"].split(" ")[0] for r in matrix["pdf"]["readers"]} == {"documented", "observed", "measured"}
+    text = cli("tripwire", "documents", "--explain", "--format", "docx").output
+    assert text.startswith("DOCX fires on opening in") and "LibreOffice Writer" in text and "PDF" not in text
+
+
+def test_explain_grades_each_reader_as_the_listener_grades_its_hit(cli, canaries, tmp_path, start_listeners, db):
+    import json
+
+    from canary.watch.tripwire.readers import LIBREOFFICE_UA, SANDBOX_UA
+
+    canary = canaries[0]
+    readers = {r["reader"]: r["class"] for r in
+               json.loads(cli("tripwire", "documents", "--explain", "--json", "--format", "docx").output)[0]["readers"]}
+    assert readers["LibreOffice Writer 7.4 (GUI and headless)"] == "high"
+    sandbox = readers["Mail gateway or online viewer sandbox (Mimecast, headless Chrome)"]
+    assert sandbox.startswith("low (automated-fetcher:headlesschrome")
+    listeners = start_listeners()
+    picture = f"{canary['tokens']['url']}/entete.gif"
+    _fetch_as(listeners, picture, LIBREOFFICE_UA)
+    _fetch_as(listeners, picture, SANDBOX_UA)
+    events = list_events(db, channel="http")
+    assert [e["severity"] for e in events] == ["high", "low"]
+    assert events[1]["details"]["noise"] == "automated-fetcher:headlesschrome"
+    # Overridden by the operator: the table follows the setting.
+    assert cli("config", "set", "tripwire.automated_are_noise", "false").exit_code == 0
+    again = json.loads(cli("tripwire", "documents", "--explain", "--json", "--format", "docx").output)[0]["readers"]
+    assert {r["class"] for r in again if r["reader"].startswith("Mail gateway")} == {"high"}
+
+
+def test_documents_without_explain_name_what_is_missing(cli, canaries):
+    result = cli("tripwire", "documents", "--format", "pdf")
+    assert result.exit_code == 1 and "CANARY_ID" in result.output and "-o/--output" in result.output
+
+
+@pytest.mark.parametrize("fmt", ["docx", "xlsx"])
+def test_the_package_is_laid_out_as_office_16_on_windows_writes_it(cli, canaries, tmp_path, fmt):
+    data = _write(cli, canaries[0], tmp_path, fmt)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        entries = archive.infolist()
+        parts = {info.filename: archive.read(info.filename) for info in entries}
+    # Every entry dated at the DOS epoch and marked FAT, as Office writes them; the main part first.
+    assert {(info.date_time, info.create_system) for info in entries} == {((1980, 1, 1, 0, 0, 0), 0)}
+    main = "word/document.xml" if fmt == "docx" else "xl/workbook.xml"
+    assert [info.filename for info in entries][:3] == ["[Content_Types].xml", "_rels/.rels", main]
+    assert [e.filename for e in entries][-2:] == ["docProps/core.xml", "docProps/app.xml"]
+    declaration = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\r\n'
+    xml_parts = {n: d for n, d in parts.items() if n.endswith((".xml", ".rels"))}
+    assert [n for n, d in xml_parts.items() if not d.startswith(declaration)] == []
+    everything = b"".join(xml_parts.values())
+    assert b"xmlns:mo=" not in everything and b"xmlns:mv=" not in everything  # Mac Office namespaces
+    theme = parts[("word" if fmt == "docx" else "xl") + "/theme/theme1.xml"]
+    assert re.search(rb'<a:minorFont>\s*<a:latin typeface="Calibri"', theme)
+    assert re.search(rb'<a:majorFont>\s*<a:latin typeface="Calibri Light"', theme)
+    if fmt == "docx":
+        fonts = re.findall(rb'<w:font w:name="([^"]+)"', parts["word/fontTable.xml"])
+        assert fonts == [b"Symbol", b"Calibri", b"Times New Roman", b"Calibri Light"]  # no Japanese font
+        assert b'<w:defaultTabStop w:val="708"/>' in parts["word/settings.xml"]  # French Word's 1.25 cm
+        assert Document(io.BytesIO(data)).paragraphs  # still a document python-docx reads
+        # Only the styles the document uses and the defaults, as Word writes them (the template had ~160).
+        styles = set(re.findall(rb'w:styleId="([^"]+)"', parts["word/styles.xml"]))
+        assert {b"Normal", b"Header", b"Footer"} <= styles and b"LightShading-Accent1" not in styles
+        assert len(parts["word/styles.xml"]) < 60_000
+    else:
+        assert openpyxl.load_workbook(io.BytesIO(data)).active.title == "Synthèse"
+        styles = parts["xl/styles.xml"]  # a new Excel 16 workbook's stylesheet, not a minimal one
+        assert b'mc:Ignorable="x14ac x16r2 xr"' in styles and b'defaultTableStyle="TableStyleMedium2"' in styles
+
+
+def _docx_text(data: bytes) -> str:
+    document = Document(io.BytesIO(data))
+    header = "\n".join(p.text for p in document.sections[0].header.paragraphs)
+    return header + "\n" + "\n".join(p.text for p in document.paragraphs)
+
+
+def test_content_is_the_sites_own_dated_there_signed_by_its_practitioners(cli, db, configured, canaries, tmp_path):
+    import json
+
+    canary = canaries[0]
+    db.execute("UPDATE systems SET site_commune = '38544', finess = '380780080' WHERE name = ?", [canary["system"]])
+    record = json.loads(db.execute("SELECT record FROM canaries WHERE id = ?", [canary["id"]]).fetchone()[0])
+    four_years_old = date.today().replace(year=date.today().year - 4, month=1, day=15).isoformat()
+    db.execute("UPDATE canaries SET record = ? WHERE id = ?",
+               [json.dumps(record | {"birth_date": four_years_old, "sex": "F"}), canary["id"]])
+    db.conn.commit()
+    text = _docx_text(_write(cli, canary, tmp_path, "docx", "ordonnance"))
+    assert f"Vienne, le {date.today():%d/%m/%Y}" in text  # where the hospital is, not the patient's town
+    assert "FINESS 380780080" in text
+    assert "Enfant " in text and "Mme " not in text and re.search(r"Poids : (1[3-9]) kg", text)
+    # Signers: a few per site, none a "Pr" outside a university hospital; another site has others.
+    signers = {re.search(r"^(Dr|Pr) .+$", _docx_text(_write(cli, c, tmp_path, "docx")).splitlines()[-2])[0]
+               for c in canaries}
+    assert all(s.startswith("Dr ") for s in signers)
+    from canary.watch.tripwire.document_people import site_signers
+
+    here = site_signers(get_system(db, canary["system"]), [])
+    chu = site_signers({"establishment": "CHU de Grenoble Alpes", "name": "dpi"}, [])
+    assert signers <= set(here) and set(here) != set(chu)
+    assert sum(s.startswith("Pr ") for s in chu) == 1 and not any(s.startswith("Pr ") for s in here)
+    # The operator's own list wins.
+    assert cli("config", "set", "tripwire.document_signers", "Dr Anne PERRIN").exit_code == 0
+    assert "Dr Anne PERRIN" in _docx_text(_write(cli, canary, tmp_path, "docx"))

@@ -18,7 +18,10 @@ from canary.store.registry import get_canary
 from canary.store.shapes import CanaryRecord
 
 NAME = "file"
-OPTIONS: dict[str, Any] = {"format": None, "mapping": "default", "delimiter": ";", "encoding": "utf-8"}
+OPTIONS: dict[str, Any] = {"format": None, "mapping": "default", "delimiter": ";", "encoding": "utf-8",
+                           # format mediboard: the site's IPP tag in id_sante400, the database the dump names
+                           "ipp_tag": "IPP", "database": "mediboard"}
+SUFFIX_FORMATS = {".json": "json", ".sql": "mediboard"}
 
 
 def parse_target(url: str, parts: SplitResult, port: int | None, query: dict[str, str]) -> Target:
@@ -33,7 +36,8 @@ def parse_target(url: str, parts: SplitResult, port: int | None, query: dict[str
 
 def check_options(db: sqlite_utils.Database, target: Target, options: dict[str, Any]) -> None:
     if options["format"] is None:
-        options["format"] = "json" if target.path and target.path.suffix.lower() == ".json" else "csv"
+        suffix = target.path.suffix.lower() if target.path else ""
+        options["format"] = SUFFIX_FORMATS.get(suffix, "csv")
     fileexport.check_options(options["format"], options["mapping"], options["delimiter"], options["encoding"])
 
 
@@ -42,7 +46,8 @@ def _write(db: sqlite_utils.Database, target: Target, options: dict[str, Any],
     assert target.path is not None  # parse_target always sets it for file targets
     fileexport.write_export(target.path, records, fmt=options["format"], mapping=options["mapping"],
                             delimiter=options["delimiter"], encoding=options["encoding"],
-                            new_mode=int(get_str(db, "plant.file_mode"), 8))
+                            new_mode=int(get_str(db, "plant.file_mode"), 8), ipp_tag=options["ipp_tag"],
+                            database=options["database"])
 
 
 def plant(db: sqlite_utils.Database, system_row: Row, target: Target, options: dict[str, Any], todo: list[Row],
@@ -57,7 +62,7 @@ def plant(db: sqlite_utils.Database, system_row: Row, target: Target, options: d
         report.stopped = str(exc)
         return
     for row, record in zip(todo, records[len(planted):], strict=True):
-        lifecycle.mark_planted(db, row["id"], fileexport.row_key(record, options["mapping"]))
+        lifecycle.mark_planted(db, row["id"], fileexport.row_key(record, options["mapping"], options["format"]))
         report.planted.append(row["canary_id"])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -81,24 +82,49 @@ def ignore_remove(ctx: CliContext, rule_id: int) -> None:
 
 
 @tripwire.command("documents")
-@click.argument("canary_id")
-@click.option("--format", "fmt", type=click.Choice(["pdf", "docx", "xlsx"]), required=True,
+@click.argument("canary_id", required=False)
+@click.option("--format", "fmt", type=click.Choice(["pdf", "docx", "xlsx"]),
               help="pdf (open actions), docx (linked pictures, INCLUDEPICTURE) or xlsx (linked pictures).")
 @click.option("--kind", type=click.Choice(["compte-rendu", "ordonnance"]), default="compte-rendu", show_default=True,
               help="Consultation report or prescription.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="File to write.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write.")
+@click.option("--explain", is_flag=True,
+              help="Write nothing: list each document format's beacons and, reader by reader, what fires on "
+                   "opening, on a click, by pre-fetch, and how the hit is graded (with CANARY_ID: its URLs).")
+@click.option("--json", "as_json", is_flag=True, help="With --explain: the table as JSON.")
 @pass_ctx
-def documents(ctx: CliContext, canary_id: str, fmt: str, kind: str, output: Path) -> None:
+def documents(ctx: CliContext, canary_id: str | None, fmt: str | None, kind: str, output: Path | None,
+              explain: bool, as_json: bool) -> None:
     """Write a document for CANARY_ID that calls back (remote image, link, DNS name) when opened."""
     from canary.files import write_atomic_bytes
     from canary.watch.tripwire.documents import build_document
 
+    if explain:
+        _explain_documents(ctx, canary_id, fmt, as_json)
+        return
+    missing = [name for name, value in (("CANARY_ID", canary_id), ("--format", fmt), ("-o/--output", output))
+               if not value]
+    if missing:
+        raise CanaryError(f"missing {', '.join(missing)} (or --explain) / manquant : {', '.join(missing)}")
+    assert canary_id and fmt and output  # checked just above
     data = build_document(ctx.db, canary_id, fmt=fmt, kind=kind)
     try:
         write_atomic_bytes(output, data)
     except OSError as exc:  # the temporary file's name would only confuse: name the file asked for
         raise CanaryError(f"cannot write {output}: {exc.strerror or exc}") from exc
     click.echo(f"{kind} ({fmt}, {len(data)} bytes) written to {output}", err=True)
+
+
+def _explain_documents(ctx: CliContext, canary_id: str | None, fmt: str | None, as_json: bool) -> None:
+    from canary.watch.tripwire.documents import beacon_urls, callback_links
+    from canary.watch.tripwire.readers import reader_matrix, render_matrix
+
+    urls = beacon_urls(callback_links(ctx.db, canary_id)) if canary_id else None
+    matrix = reader_matrix(ctx.db, fmt, urls)
+    if as_json:
+        click.echo(json.dumps(matrix, ensure_ascii=False, indent=2))
+    else:
+        click.echo(render_matrix(matrix), nl=False)
 
 
 @tripwire.command("imap-poll")

@@ -1,15 +1,14 @@
-"""What a hospital's own documents say about themselves: application, dates, author, thumbnail.
+"""What a hospital's own documents say about themselves: application, dates, author.
 
 A stolen document is looked at in "Properties" before anything else. Everything here is what an
 establishment's office suite writes (Microsoft 365, the suite French hospitals mostly run): A4 pages,
-the establishment as author and company, the document's own date at a working hour, a thumbnail of
-the first page. Nothing names the library that wrote the file.
+the establishment as author and company, the document's own date at a working hour; no thumbnail (Office
+on Windows saves none by default). Nothing names the library that wrote the file.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -125,32 +124,3 @@ def excel_app_xml(meta: DocumentMeta, sheet_name: str) -> bytes:
         f"<SharedDoc>false</SharedDoc><HyperlinksChanged>false</HyperlinksChanged><AppVersion>{version}</AppVersion>"
         "</Properties>"
     ).encode()
-
-
-def render_thumbnail(lines: list[str], *, sheet: bool = False) -> bytes:
-    """A JPEG of the first page in miniature (A4 proportions), drawn from the document's own lines."""
-    from PIL import Image, ImageDraw, ImageFont
-
-    width, height = (256, 181) if sheet else (181, 256)
-    image = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default()
-    y = 10
-    if sheet:  # a grid of cells, as Excel's preview of a worksheet shows it
-        for row in range(0, height, 9):
-            draw.line([(0, row), (width, row)], fill=(218, 218, 218))
-        for column in (0, 60, 150, 210):
-            draw.line([(column, 0), (column, height)], fill=(218, 218, 218))
-    for index, line in enumerate(lines):
-        if y > height - 16:
-            break
-        # At thumbnail scale text is grey strokes: draw the real line, shrunk, as Word's preview does.
-        layer = Image.new("L", (len(line) * 6 + 4, 12), 255)
-        ImageDraw.Draw(layer).text((1, 0), line, fill=0, font=font)
-        scale = 0.55 if index else 0.7
-        small = layer.resize((max(1, int(layer.width * scale)), max(1, int(layer.height * scale))))
-        image.paste(small.convert("RGB"), (14, y))
-        y += small.height + (5 if index else 8)
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=80)
-    return buffer.getvalue()

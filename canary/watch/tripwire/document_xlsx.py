@@ -14,8 +14,8 @@ import zipfile
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from canary.watch.tripwire.document_meta import DocumentMeta, core_xml, excel_app_xml, render_thumbnail
-from canary.watch.tripwire.documents import document_lines
+from canary.watch.tripwire.document_meta import DocumentMeta, core_xml, excel_app_xml
+from canary.watch.tripwire.ooxml_package import office_package
 
 # Rows 1 to 3 hold the logos (drawing anchors, no cells): the text starts on row 4.
 FIRST_ROW = 4
@@ -35,16 +35,16 @@ def xlsx_document(content: dict[str, Any], meta: DocumentMeta, urls: dict[str, s
     parts = {
         "[Content_Types].xml": _content_types(),
         "_rels/.rels": _rels([("rId1", f"{_REL}/officeDocument", "xl/workbook.xml", False),
-                              ("rId2", f"{_PKG_REL}/metadata/thumbnail", "docProps/thumbnail.jpeg", False),
                               ("rId3", f"{_PKG_REL}/metadata/core-properties", "docProps/core.xml", False),
                               ("rId4", f"{_REL}/extended-properties", "docProps/app.xml", False)]),
         "docProps/app.xml": excel_app_xml(meta, _SHEET_NAME),
         "docProps/core.xml": core_xml(meta),
-        "docProps/thumbnail.jpeg": render_thumbnail(document_lines(content), sheet=True),
         "xl/workbook.xml": _workbook_xml(),
         "xl/_rels/workbook.xml.rels": _rels([("rId1", f"{_REL}/worksheet", "worksheets/sheet1.xml", False),
                                              ("rId2", f"{_REL}/styles", "styles.xml", False),
-                                             ("rId3", f"{_REL}/sharedStrings", "sharedStrings.xml", False)]),
+                                             ("rId3", f"{_REL}/sharedStrings", "sharedStrings.xml", False),
+                                             ("rId4", f"{_REL}/theme", "theme/theme1.xml", False)]),
+        "xl/theme/theme1.xml": _theme_xml(),
         "xl/worksheets/sheet1.xml": sheet,
         "xl/worksheets/_rels/sheet1.xml.rels": _rels([("rId1", f"{_REL}/drawing", "../drawings/drawing1.xml", False)]),
         "xl/drawings/drawing1.xml": _drawing_xml(pictures),
@@ -57,7 +57,14 @@ def xlsx_document(content: dict[str, Any], meta: DocumentMeta, urls: dict[str, s
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in parts.items():
             archive.writestr(name, data)
-    return buffer.getvalue()
+    return office_package(buffer.getvalue())
+
+
+def _theme_xml() -> bytes:
+    """Excel always writes its theme (the Office one: Calibri Light / Calibri)."""
+    from openpyxl.writer.theme import theme_xml
+
+    return theme_xml.encode()
 
 
 def _rows(content: dict[str, Any]) -> list[tuple[list[str], bool]]:
@@ -132,16 +139,31 @@ def _shared_strings_xml(strings: list[str]) -> bytes:
 
 
 def _styles_xml() -> bytes:
-    return (f'{_XML}<styleSheet xmlns="{_MAIN}">'
-            '<fonts count="2"><font><sz val="11"/><name val="Calibri"/><family val="2"/><scheme val="minor"/></font>'
-            '<font><b/><sz val="11"/><name val="Calibri"/><family val="2"/><scheme val="minor"/></font></fonts>'
-            '<fills count="2"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/>'
-            '</fill></fills><borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
-            '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-            '<cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
-            '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/></cellXfs>'
-            '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>'
-            ).encode()
+    """The stylesheet of a new Excel 16 workbook (its namespaces, counts, default table, slicer and timeline
+    styles) with one bold font added for the headings."""
+    font = '<sz val="11"/><color theme="1"/><name val="Calibri"/><family val="2"/><scheme val="minor"/>'
+    return (
+        f'{_XML}<styleSheet xmlns="{_MAIN}" '
+        'xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006" mc:Ignorable="x14ac x16r2 xr" '
+        'xmlns:x14ac="http://schemas.microsoft.com/office/spreadsheetml/2009/9/ac" '
+        'xmlns:x16r2="http://schemas.microsoft.com/office/spreadsheetml/2015/02/main" '
+        'xmlns:xr="http://schemas.microsoft.com/office/spreadsheetml/2014/revision">'
+        f'<fonts count="2" x14ac:knownFonts="1"><font>{font}</font><font><b/>{font}</font></fonts>'
+        '<fills count="2"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/>'
+        '</fill></fills><borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+        '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+        '<cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+        '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/></cellXfs>'
+        '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
+        '<dxfs count="0"/><tableStyles count="0" defaultTableStyle="TableStyleMedium2" '
+        'defaultPivotStyle="PivotStyleLight16"/><extLst>'
+        '<ext uri="{EB79DEF2-80B8-43e5-95BD-54CBDDF9020C}" '
+        'xmlns:x14="http://schemas.microsoft.com/office/spreadsheetml/2009/9/main">'
+        '<x14:slicerStyles defaultSlicerStyle="SlicerStyleLight1"/></ext>'
+        '<ext uri="{9260A510-F301-46a8-8635-F512D64BE5F5}" '
+        'xmlns:x15="http://schemas.microsoft.com/office/spreadsheetml/2010/11/main">'
+        '<x15:timelineStyles defaultTimelineStyle="TimeSlicerStyleLight1"/></ext></extLst></styleSheet>'
+    ).encode()
 
 
 def _content_types() -> bytes:
@@ -152,6 +174,7 @@ def _content_types() -> bytes:
         ("/xl/styles.xml", f"{office}.spreadsheetml.styles+xml"),
         ("/xl/sharedStrings.xml", f"{office}.spreadsheetml.sharedStrings+xml"),
         ("/xl/drawings/drawing1.xml", f"{office}.drawing+xml"),
+        ("/xl/theme/theme1.xml", f"{office}.theme+xml"),
         ("/docProps/core.xml", "application/vnd.openxmlformats-package.core-properties+xml"),
         ("/docProps/app.xml", f"{office}.extended-properties+xml"),
     ]

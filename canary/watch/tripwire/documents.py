@@ -16,7 +16,6 @@ No macros and no remote templates: mail gateways and antivirus flag those.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
@@ -32,8 +31,6 @@ from canary.watch.tripwire.pages import DOCUMENT_PICTURES
 KINDS = ("compte-rendu", "ordonnance")
 FORMATS = ("pdf", "docx", "xlsx")
 
-_DOCTORS = [("Dr", "Claire", "LEFEBVRE"), ("Dr", "Thomas", "GARNIER"), ("Pr", "Hélène", "ROUSSEL"),
-            ("Dr", "Julien", "FAURE"), ("Dr", "Sophie", "MERCIER"), ("Dr", "Antoine", "BLANC")]
 # The consulting service follows the first condition's CIM-10 chapter, as a real letter would.
 _SERVICES = {"I": "Service de cardiologie", "E": "Service d'endocrinologie, diabétologie et nutrition",
              "J": "Service de pneumologie", "K": "Service d'hépato-gastro-entérologie", "N": "Service de néphrologie",
@@ -55,6 +52,7 @@ def callback_links(db: sqlite_utils.Database, canary_id: str) -> dict[str, str |
 
 def build_document(db: sqlite_utils.Database, canary_id: str, *, fmt: str, kind: str = "compte-rendu",
                    today: date | None = None) -> bytes:
+    from canary.settings import get_list
     if kind not in KINDS:
         raise CanaryError(f"unknown document kind {kind!r}; expected one of {', '.join(KINDS)}")
     if fmt not in FORMATS:
@@ -62,7 +60,7 @@ def build_document(db: sqlite_utils.Database, canary_id: str, *, fmt: str, kind:
     canary = get_canary(db, canary_id)
     system = get_system(db, canary["system"])
     day = today or date.today()
-    content = document_content(canary, system, kind, day)
+    content = document_content(canary, system, kind, day, signers=get_list(db, "tripwire.document_signers"))
     meta = document_meta(content, canary["id"], day)
     urls = beacon_urls(callback_links(db, canary_id))
     if fmt == "pdf":
@@ -80,15 +78,19 @@ def build_document(db: sqlite_utils.Database, canary_id: str, *, fmt: str, kind:
 
 # --- content -------------------------------------------------------------------------------------
 
-def document_content(canary: Mapping[str, Any], system: dict[str, Any], kind: str, today: date) -> dict[str, Any]:
+def document_content(canary: Mapping[str, Any], system: dict[str, Any], kind: str, today: date,
+                     signers: list[str] | None = None) -> dict[str, Any]:
     """Title, header lines and sections, the same for both file formats."""
-    pick = int(hashlib.sha256(canary["id"].encode()).hexdigest(), 16)
-    title, first, last = _DOCTORS[pick % len(_DOCTORS)]
+    from canary.watch.tripwire.document_people import child_weight, dated_at, signer_for, site_signers
+
+    signer = signer_for(canary["id"], site_signers(system, signers or []))
     establishment = system.get("establishment") or "Centre hospitalier"
-    city = (canary.get("address") or {}).get("city") or ""
     family = canary.get("used_name") or canary.get("birth_name") or ""
     first_name = (canary.get("first_names") or [""])[0]
-    civility, born = ("Mme", "née") if canary.get("sex") == "F" else ("M.", "né")
+    born = "née" if canary.get("sex") == "F" else "né"
+    weight = child_weight(canary, today)
+    # A child is "Enfant" on a hospital letter, never "Mme"/"M.".
+    civility = "Enfant" if weight is not None else "Mme" if canary.get("sex") == "F" else "M."
     birth = _fr_date(canary.get("birth_date"))
     patient = f"{civility} {family} {first_name}, {born} le {birth}"
     gp = canary.get("gp") or {}
@@ -97,16 +99,18 @@ def document_content(canary: Mapping[str, Any], system: dict[str, Any], kind: st
     conditions = canary.get("conditions") or []
     prescriptions = canary.get("prescriptions") or []
     allergies = canary.get("allergies") or []
-    when = f"{city + ', ' if city else ''}le {today.strftime('%d/%m/%Y')}"
+    when = dated_at(system, today)
+    finess = f"FINESS {system['finess']}" if system.get("finess") else ""
     if kind == "ordonnance":
         # A hospital discharge prescription, signed by the establishment's (fictional) practitioner: a
         # real GP from the RPPS directory must never appear as the author of a fake prescription.
-        prescriber = f"{title} {first} {last}"
+        prescriber = signer
         return {
             "kind": kind,
-            "header": [establishment, "Ordonnance de sortie", prescriber],
+            "header": [establishment, finess, "Ordonnance de sortie", prescriber],
             "title": "ORDONNANCE",
-            "meta": [when, patient, f"Médecin traitant : {gp_line}"],
+            "meta": [when, patient] + ([f"Poids : {weight} kg"] if weight is not None else [])
+                    + [f"Médecin traitant : {gp_line}"],
             "sections": [("", [f"{p['drug']} — {p.get('dosage') or ''}".strip(" —") + " — QSP 3 mois"
                                for p in prescriptions] or ["Renouvellement du traitement habituel."])],
             "footer": "Ordonnance numérique : retrouvez-la dans votre espace patient.",
@@ -119,7 +123,7 @@ def document_content(canary: Mapping[str, Any], system: dict[str, Any], kind: st
     motive = conditions[0]["label"] if conditions else "bilan de santé"
     return {
         "kind": kind,
-        "header": [establishment, service],
+        "header": [establishment, finess, service],
         "title": "COMPTE RENDU DE CONSULTATION",
         "meta": [when, f"Patient(e) : {patient} — IPP {canary.get('ipp', '')}", f"Médecin traitant : {gp_line}"],
         "sections": [
@@ -129,13 +133,15 @@ def document_content(canary: Mapping[str, Any], system: dict[str, Any], kind: st
              or ["Aucun traitement au long cours."]),
             ("Allergies", [a["substance"] + (f" ({a['reaction']})" if a.get("reaction") else "") for a in allergies]
              or ["Pas d'allergie connue."]),
-            ("Examen clinique", ["Patient(e) en bon état général. TA 132/84 mmHg, FC 72/min, SpO2 98 %. "
+            ("Examen clinique", [f"Enfant en bon état général. Poids {weight} kg. Auscultation cardio-pulmonaire "
+                                 "normale." if weight is not None else
+                                 "Patient(e) en bon état général. TA 132/84 mmHg, FC 72/min, SpO2 98 %. "
                                  "Auscultation cardio-pulmonaire normale."]),
             ("Conclusion", ["Situation stable. Poursuite du traitement actuel. Bilan biologique à prévoir "
                             "avant la prochaine consultation dans six mois."]),
         ],
         "footer": "Vos comptes rendus et résultats sont disponibles dans votre espace patient.",
-        "signature": f"{title} {first} {last}",
+        "signature": signer,
         "subject": f"Compte rendu de consultation — {service}",
         "author": establishment,
         "company": establishment,

@@ -106,6 +106,9 @@ SETTINGS: list[Setting] = [
             minimum=0, maximum=65535),
     Setting("tripwire.smtp_hostname", str, "", "Name the SMTP receiver greets with (default mx.<first mail domain>).",
             kind="domain"),
+    Setting("tripwire.document_signers", list, [],
+            "Practitioners who sign the callback documents, e.g. \"Dr Claire LEFEBVRE\" (one per entry; 'Pr' only at a "
+            "university hospital). Empty: a few names drawn for each establishment."),
     Setting("tripwire.smtp_max_bytes", int, 1_048_576, "Largest message accepted (and kept), in bytes.",
             minimum=1024),
     Setting("tripwire.smtp_max_recipients", int, 20, "Most recipients accepted in one SMTP transaction.",
