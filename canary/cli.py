@@ -79,7 +79,7 @@ class CanaryGroup(click.Group):
         except click.UsageError as exc:  # options of the root command itself, e.g. `canary --bogus`
             _exit_on_usage_error(exc)
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except CanaryError as exc:

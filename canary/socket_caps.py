@@ -35,7 +35,8 @@ class CappedTCPServerMixin:
 
     def get_request(self) -> tuple[socket.socket, Any]:
         try:
-            return super().get_request()  # type: ignore[misc]
+            request: tuple[socket.socket, Any] = super().get_request()  # type: ignore[misc]
+            return request
         except OSError as exc:
             self._caps()[3].note(f"{exc.strerror or exc} (errno {exc.errno})")
             time.sleep(0.05)  # the connection waits in the backlog; no busy loop meanwhile

@@ -76,7 +76,8 @@ def alert_of(stored: AlertRow, zone: Zone | None = None) -> Alert:
     }
     # Fields that peers wrote (accounts, sources...) lose their control characters before any text is built.
     fields = clean_fields(fields)
-    return {**fields, **(render(fields, zone) if zone else render(fields))}
+    # Optional keys (test, history) are added by the callers that have them.
+    return cast(Alert, {**fields, **(render(fields, zone) if zone else render(fields))})
 
 
 def get_alert(db: sqlite_utils.Database, alert_id: int) -> Alert:

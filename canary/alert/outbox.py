@@ -199,7 +199,7 @@ def mark_delivered(db: sqlite_utils.Database, message: Message) -> None:
 
 def backoff(failures: int, base: float, maximum: float) -> float:
     """Exponential backoff with a little jitter so workers do not retry in lockstep."""
-    delay = min(maximum, base * 2 ** max(0, failures - 1))
+    delay = min(maximum, base * 2.0 ** max(0, failures - 1))
     return delay * random.uniform(0.85, 1.0)
 
 

@@ -176,8 +176,10 @@ def _system_window(
             f"SELECT MAX(created_at), MAX(generation) FROM canaries WHERE id IN ({', '.join('?' * len(found_ids))})",
             sorted(found_ids),
         ).fetchone()
-        return window | {"from": iso(parse_time(created[0])), "basis": "canaries.created_at (before planting)",
-                         "generation_found": created[1]}
+        before: SystemWindow = window | {"from": iso(parse_time(created[0])),
+                                         "basis": "canaries.created_at (before planting)",
+                                         "generation_found": created[1]}
+        return before
     if not dated:
         return window
     start, _ = max(dated)

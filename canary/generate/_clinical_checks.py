@@ -10,7 +10,7 @@ Each problem is reported as (rule, message). Rules:
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from stdnum import ean
 
@@ -28,13 +28,13 @@ if TYPE_CHECKING:
 Problems = list[tuple[str, str]]
 
 
-def _date(value) -> date | None:
+def _date(value: date | str | None) -> date | None:
     if value is None or isinstance(value, date):
         return value
     return date.fromisoformat(value)
 
 
-def check_record(tables: ClinicalTables, record: dict, today: date) -> Problems:
+def check_record(tables: ClinicalTables, record: dict[str, Any], today: date) -> Problems:
     sex = record.get("sex")
     try:
         birth = _date(record.get("birth_date"))
@@ -51,7 +51,7 @@ def check_record(tables: ClinicalTables, record: dict, today: date) -> Problems:
     return problems
 
 
-def _check_condition(tables: ClinicalTables, condition: dict, sex: str, birth: date, today: date) -> Problems:
+def _check_condition(tables: ClinicalTables, condition: dict[str, Any], sex: str, birth: date, today: date) -> Problems:
     code = str(condition.get("code") or "")
     known = tables.conditions.get(code)
     problems: Problems = []
@@ -86,7 +86,7 @@ def _check_condition(tables: ClinicalTables, condition: dict, sex: str, birth: d
     return problems
 
 
-def _check_prescription(tables: ClinicalTables, item: dict, sex: str, birth: date, today: date) -> Problems:
+def _check_prescription(tables: ClinicalTables, item: dict[str, Any], sex: str, birth: date, today: date) -> Problems:
     name = str(item.get("drug") or "")
     rows = tables.drugs_by_name.get(name, ())
     problems: Problems = []
@@ -122,7 +122,7 @@ def _check_prescription(tables: ClinicalTables, item: dict, sex: str, birth: dat
     return problems
 
 
-def _check_allergies(tables: ClinicalTables, record: dict) -> Problems:
+def _check_allergies(tables: ClinicalTables, record: dict[str, Any]) -> Problems:
     conflicts = {a.substance: a.conflicts for a in tables.allergies}
     atcs = [(str(p.get("drug")), str(p.get("atc") or "")) for p in record.get("prescriptions") or []]
     problems: Problems = []

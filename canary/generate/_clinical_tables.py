@@ -87,7 +87,7 @@ class Allergy:
     prevalence: tuple[float, ...]
     f_mult: float
     m_mult: float
-    reactions: Weighted
+    reactions: Weighted[str]
 
     def probability(self, sex: str, band: int) -> float:
         return self.prevalence[band] * (self.f_mult if sex == "F" else self.m_mult)

@@ -166,21 +166,21 @@ def _by_age(table: tuple[tuple[int, float], ...], age: int) -> float:
 
 @dataclass(frozen=True)
 class AdminTables:
-    caisses: dict[str, Weighted]  # department -> Weighted[Caisse]
-    towns: dict[str, Weighted]  # department -> Weighted[Town], weight ~ sqrt(population)
+    caisses: dict[str, Weighted[Caisse]]  # by department
+    towns: dict[str, Weighted[Town]]  # by department, weight ~ sqrt(population)
     town_codes: dict[str, Town]
-    amcs: Weighted  # Weighted[Amc]
-    surnames: Weighted
-    first_names: dict[str, Weighted]  # "F"/"M" -> Weighted[str]
+    amcs: Weighted[Amc]
+    surnames: Weighted[str]
+    first_names: dict[str, Weighted[str]]  # by sex, "F"/"M"
 
     @classmethod
     def load(cls, seeds_dir: Path | None = None) -> AdminTables:
         folder = _admin_dir(seeds_dir or default_seeds_dir())
-        caisses: dict[str, list] = {}
+        caisses: dict[str, list[tuple[Caisse, float]]] = {}
         for row in _read_tsv(folder / "caisses.tsv"):
             caisse = Caisse(row["caisse"], row["caisse_code"], row["msa"])
             caisses.setdefault(row["department"], []).append((caisse, float(row["weight"])))
-        towns: dict[str, list] = {}
+        towns: dict[str, list[tuple[Town, float]]] = {}
         town_codes = {}
         for row in _read_tsv(folder / "gp_towns.tsv"):
             town = Town(row["commune_code"], row["name"])
@@ -191,7 +191,7 @@ class AdminTables:
              float(row["weight"]))
             for row in _read_tsv(folder / "amc.tsv")
         ]
-        first_names: dict[str, list] = {"F": [], "M": []}
+        first_names: dict[str, list[tuple[str, float]]] = {"F": [], "M": []}
         for row in _read_tsv(folder / "gp_first_names.tsv"):
             first_names[row["sex"]].append((row["first_name"], float(row["weight"])))
         surnames = [(row["family_name"], float(row["weight"])) for row in _read_tsv(folder / "gp_surnames.tsv")]
@@ -272,7 +272,8 @@ class AdminTables:
         towns = self.towns.get(department)
         if towns is None:
             raise ValueError(f"no town known for department {department!r}")
-        return towns.pick(rng).name
+        town: Town = towns.pick(rng)
+        return town.name
 
     # -- whole part -----------------------------------------------------------------------
     def make(self, rng: random.Random, *, sex: str, birth_date: date, commune_code: str, today: date,

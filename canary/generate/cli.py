@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -275,7 +276,7 @@ def plan_(ctx: CliContext, system: str, patients: int | None, sample: int, expor
         _print_audit(audit)
 
 
-def _print_audit(audit: dict) -> None:
+def _print_audit(audit: dict[str, Any]) -> None:
     low, high = audit["auc_ci"]
     click.echo(f"\nself-audit of {audit['built_at'][:16]} ({audit['trial']:,} trial canaries against "
                f"{audit['rows']:,} real patients, {audit['per_side']:,} a side): classifier AUC {audit['auc']:.3f} "

@@ -21,7 +21,7 @@ import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 from canary.generate._clinical_checks import check_record
 from canary.generate._clinical_tables import (
@@ -185,7 +185,7 @@ class ClinicalTables:
         return start + timedelta(days=rng.randint(0, span))
 
     def _prescription(
-        self, rng, sex, condition: Condition, group: str, onset: date | None,
+        self, rng: random.Random, sex: str, condition: Condition, group: str, onset: date | None,
         birth: date, today: date, conflicts: tuple[str, ...],
     ) -> shapes.Prescription | None:
         start = self._start(rng, condition, onset, birth, today)
@@ -213,7 +213,7 @@ class ClinicalTables:
         return {"drug": drug.drug, "cip13": None, "atc": drug.atc, "dosage": drug.dosage,
                 "start": start.isoformat(), "end": end.isoformat() if end else None}
 
-    def _start(self, rng, condition: Condition, onset: date | None, birth: date, today: date) -> date:
+    def _start(self, rng: random.Random, condition: Condition, onset: date | None, birth: date, today: date) -> date:
         if onset is None:  # undated antecedent: a prescription of the last year, after birth
             start = today - timedelta(days=rng.randint(0, min(365, (today - birth).days)))
         elif condition.kind in ("acute", "pregnancy"):
@@ -225,7 +225,7 @@ class ClinicalTables:
         return min(max(start, birth), today)
 
     # -- checks ---------------------------------------------------------------------------
-    def check(self, record: dict, today: date) -> list[tuple[str, str]]:
+    def check(self, record: dict[str, Any], today: date) -> list[tuple[str, str]]:
         return check_record(self, record, today)
 
 
@@ -246,6 +246,6 @@ def make_clinical(
     return _tables(tables).make(rng, sex=sex, birth_date=birth_date, today=today)
 
 
-def check_clinical(record: dict, today: date, tables: ClinicalTables | None = None) -> list[tuple[str, str]]:
+def check_clinical(record: dict[str, Any], today: date, tables: ClinicalTables | None = None) -> list[tuple[str, str]]:
     """(rule, message) for each clinical detail of `record` an attacker could spot as fake."""
     return _tables(tables).check(record, today)

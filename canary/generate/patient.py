@@ -173,7 +173,9 @@ class PatientGenerator:
             "ipp": ipp,
             "coverage": administrative["coverage"],
             "gp": gp,
-            **clinical,
+            "conditions": clinical["conditions"],
+            "prescriptions": clinical["prescriptions"],
+            "allergies": clinical["allergies"],
         }
         points: list[ContactPoint] = []
         if email.at_provider and email.address:

@@ -22,6 +22,8 @@ from canary.generate.contacts import phone_category
 from canary.generate.profile import HostProfile
 from canary.normalize import phone_key
 
+Records = Sequence[Mapping[str, Any]]  # canary records as planned (read only)
+
 THRESHOLD = 0.05  # an advantage above this is a usable filter
 # Subscribers per number block, per patient of the establishment: ~70 M mobile lines over ~20,000
 # blocks of 10,000 in 06/07 for 68 M people (ARCEP), i.e. ~34 patients of a 750,000-patient
@@ -89,7 +91,7 @@ def _age(record: Mapping[str, Any], today: date) -> int:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
-def plan(records: Sequence[Mapping[str, Any]], *, patients: int, sample: int, today: date,
+def plan(records: Records, *, patients: int, sample: int, today: date,
          catchment: Catchment | None = None, profile: HostProfile | None = None,
          pool_phones: Iterable[str] = (), pool_domains: Iterable[str] = ()) -> dict[str, Any]:
     """The planner's report (JSON-ready): per filter, the advantage and the budget."""
@@ -129,7 +131,7 @@ def _filter(name: str, canaries: float | None, patients: float | None, note: str
     return Filter(name, _round(canaries), _round(patients), _round(advantage), budget, note, round(noise, 4), exceeds)
 
 
-def _catchment(records, catchment: Catchment | None, profile: HostProfile | None) -> Filter:
+def _catchment(records: Records, catchment: Catchment | None, profile: HostProfile | None) -> Filter:
     name = "catchment"
     if catchment is None:
         return _filter(name, None, None, "the establishment has no place (no --commune, no FINESS): canaries "
@@ -153,7 +155,7 @@ def _profile_outside(profile: HostProfile, department: str) -> float | None:
     return 1 - part["counts"].get(department, 0) / total if total else None
 
 
-def _blocks(records, patients: int, pool: tuple[str, ...], profile: HostProfile | None) -> Filter:
+def _blocks(records: Records, patients: int, pool: tuple[str, ...], profile: HostProfile | None) -> Filter:
     """Canaries in a 10,000- or 1,000-number block holding more than a real population would."""
     mean10 = patients * LINES_PER_PATIENT_10K
     mean1 = mean10 / 10
@@ -183,7 +185,7 @@ def _blocks(records, patients: int, pool: tuple[str, ...], profile: HostProfile 
     return _filter("block crowding", canaries, real / patients if patients else 0.0, note, budget, noisy=False)
 
 
-def _mail_domains(records, patients: int, owned: tuple[str, ...], profile: HostProfile | None) -> Filter:
+def _mail_domains(records: Records, patients: int, owned: tuple[str, ...], profile: HostProfile | None) -> Filter:
     """Canary e-mails on a domain no big provider runs, with more canaries than a small real domain has."""
     published = ((profile.data.get("contact") or {}).get("email") or {}).get("all") if profile else None
     email_share = published or (1 - DEFAULT_NO_EMAIL)
@@ -203,7 +205,7 @@ def _mail_domains(records, patients: int, owned: tuple[str, ...], profile: HostP
     return _filter("mail domains", canaries, real, note, budget, noisy=False)
 
 
-def _missing(records, profile: HostProfile | None) -> list[Filter]:
+def _missing(records: Records, profile: HostProfile | None) -> list[Filter]:
     n = len(records) or 1
     no_phone = sum(1 for r in records if not r.get("phones")) / n
     no_email = sum(1 for r in records if not r.get("email")) / n
@@ -223,7 +225,7 @@ def _missing(records, profile: HostProfile | None) -> list[Filter]:
     ]
 
 
-def _ipp(records, profile: HostProfile | None) -> Filter:
+def _ipp(records: Records, profile: HostProfile | None) -> Filter:
     name = "IPP range"
     if profile is None or profile.data.get("ipp") is None:
         return _filter(name, None, None, "no host profile with IPPs: the host's format is unknown "
@@ -235,7 +237,7 @@ def _ipp(records, profile: HostProfile | None) -> Filter:
                    count=len(records))
 
 
-def _age_sex(records, profile: HostProfile | None, today: date) -> Filter:
+def _age_sex(records: Records, profile: HostProfile | None, today: date) -> Filter:
     name = "age/sex"
     if profile is None or profile.ages is None:
         return _filter(name, None, None, "no host profile: the host's pyramid is unknown")

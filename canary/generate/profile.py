@@ -477,7 +477,7 @@ class HostProfile:
         low = ipp["low"] + index * ipp["slice"]
         number = low + int(rng.random() * ipp["slice"])
         digits = ipp["length"] - len(ipp["prefix"])
-        return ipp["prefix"] + str(min(number, ipp["high"] - 1)).zfill(digits)
+        return str(ipp["prefix"]) + str(min(number, ipp["high"] - 1)).zfill(digits)
 
     def ipp_in_range(self, value: str) -> bool | None:
         """Whether an IPP has the host's length, prefix and falls in its live range (None: no IPP profile)."""

@@ -202,7 +202,7 @@ def _head(numbers: list[int], rate: float) -> int:
     taken = set(numbers[start:])
     while head in taken:
         head += unit
-    return head
+    return int(head)
 
 
 @dataclass(frozen=True, eq=False)

@@ -144,7 +144,8 @@ def _rows(path: Path) -> Iterator[dict[str, str]]:
         yield dict(zip(header, line.split("\t"), strict=True))
 
 
-def _first_names(seeds: Path):
+def _first_names(seeds: Path) -> tuple[dict[tuple[str, int], WeightedTable[str]],
+                                        dict[tuple[str, int], frozenset[str]]]:
     ranked: dict[tuple[str, int], list[str]] = defaultdict(list)
     usable: dict[str, str | None] = {}  # the same names recur in every decade: fold each once
     for row in _rows(seeds / "names" / "first_names.tsv.gz"):
@@ -154,7 +155,8 @@ def _first_names(seeds: Path):
         usable_name = usable[row["name"]]
         if usable_name:
             ranked[(row["sex"], int(row["decade"]))].append(usable_name)
-    tables, sets = {}, {}
+    tables: dict[tuple[str, int], WeightedTable[str]] = {}
+    sets: dict[tuple[str, int], frozenset[str]] = {}
     for (sex, decade), names in ranked.items():
         # Names got more diverse with time. Calibrated on INSEE shares: the top name ~4 % of births
         # and the top 100 ~70 % in the 1950s, ~1.5 % and ~50 % in the 2010s.
@@ -165,7 +167,7 @@ def _first_names(seeds: Path):
     return tables, sets
 
 
-def _origin_names(seeds: Path):
+def _origin_names(seeds: Path) -> tuple[dict[tuple[str, str], WeightedTable[str]], dict[str, WeightedTable[str]]]:
     grouped: dict[tuple[str, str], list[str]] = defaultdict(list)
     for row in _rows(seeds / "names" / "origin_names.tsv"):
         name = ins_form(row["name"])

@@ -14,6 +14,7 @@ from canary.plant.lifecycle import list_plantings
 from canary.plant.views import planting_view
 
 if TYPE_CHECKING:
+    from canary.generate.patient import BoundedGenerator
     from canary.plant.reports import PlantReport, RetireReport
     from canary.plant.trickle import TrickleReport
 
@@ -199,7 +200,7 @@ def rotate_cmd(ctx: CliContext, system: str, count: int, seed: int | None, keep_
                           "'canary retire' for what remains")
 
 
-def _generator(ctx: CliContext, system: str, *, replacing: bool):
+def _generator(ctx: CliContext, system: str, *, replacing: bool) -> BoundedGenerator:
     """The real patient generator, built the way 'canary seed' builds it (``replacing``: the system's
     current canaries leave it, so they do not count against the crowding bounds)."""
     try:

@@ -136,7 +136,7 @@ class FhirClient:
         retry_after = response.headers.get("Retry-After", "")
         if retry_after.strip().isdigit():
             return min(float(retry_after), _MAX_RETRY_AFTER)
-        return self.backoff * 2 ** (attempt - 1)
+        return float(self.backoff * 2 ** (attempt - 1))
 
 
 def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:

@@ -112,8 +112,9 @@ class MllpClient:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + min(self.timeout, TLS13_CONFIRM_WAIT)
         while loop.time() < deadline:
-            if self._reader.exception() is not None:
-                return self._reader.exception()
+            failure: BaseException | None = self._reader.exception()
+            if failure is not None:
+                return failure
             if self._reader.at_eof():
                 return ConnectionResetError("connection closed after the handshake")
             session = ssl_object.session

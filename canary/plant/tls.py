@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def client_context(config: TlsConfig) -> ssl.SSLContext:
     return context
 
 
-def _password(config: TlsConfig):
+def _password(config: TlsConfig) -> Callable[[], str]:
     """A callback for OpenSSL: without it an encrypted key would make OpenSSL prompt on the terminal."""
     def read() -> str:
         if not config.key_password_env:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -25,6 +27,8 @@ from canary.store.registry import (
 )
 from canary.store.views import LIST_COLUMNS, export_view, list_row, show_lines
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 
 @click.command()
 @pass_ctx
@@ -40,7 +44,7 @@ def system() -> None:
     """Systems that hold patient data (EHR, lab, billing export, backup...)."""
 
 
-def _site_options(command):
+def _site_options(command: F) -> F:
     for option in reversed([
         click.option("--commune", help="The establishment's commune: INSEE code (69383) or name (canaries "
                                        "live around it; default: the FINESS department's largest town)."),

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import Protocol
+from typing import Protocol, cast
 
 import sqlite_utils
 
@@ -213,8 +213,9 @@ def _one(rng: random.Random, generator: Generator, today: date, taken: _TakenMar
         record = generator.generate(rng, today=today, taken=taken)
         proposed = {("email", email_key(value)) for p in record.get("contact_points", []) if (value := p["value"])}
         token = derive_token(secret, canary_id)
-        canary: CanaryRecord = {"id": canary_id, **record, "tokens": links(token), "token": token,
-                                "system": system, "generation": generation, "created_at": created_at}
+        # The record's optional keys (status, contact_points) are copied as they are.
+        canary = cast(CanaryRecord, {"id": canary_id, **record, "tokens": links(token), "token": token,
+                                     "system": system, "generation": generation, "created_at": created_at})
         markers = markers_for(canary, token)
         # The generator already avoids collisions with the batch; this guards every marker kind at once.
         if not taken.batch.isdisjoint(markers):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import re
 import sqlite3
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,7 +65,8 @@ def import_ban(conn: sqlite3.Connection, path: Path, *, progress: Progress | Non
     return result
 
 
-def _load(conn: sqlite3.Connection, path: Path, rows, columns: dict[str, int], position,
+def _load(conn: sqlite3.Connection, path: Path, rows: Iterator[list[str]], columns: dict[str, int],
+          position: Callable[[], int],
           progress: Progress | None) -> BanImport:
     at = {name: columns[name] for name in REQUIRED}
     city_at = columns.get("libelle_acheminement")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import re
 import sqlite3
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from canary.errors import CanaryError
@@ -67,7 +68,8 @@ def import_rpps(conn: sqlite3.Connection, path: Path, *, progress: Progress | No
     return {"rows": rows_read, "kept": kept, "departments": len(covered)}
 
 
-def _load(conn: sqlite3.Connection, path: Path, rows, columns: dict[str, int], covered: set[str], position,
+def _load(conn: sqlite3.Connection, path: Path, rows: Iterator[list[str]], columns: dict[str, int],
+          covered: set[str], position: Callable[[], int],
           progress: Progress | None) -> tuple[int, int]:
     at = {name: columns[name] for name in REQUIRED}
     optional = {name: columns.get(name) for name in

@@ -98,7 +98,8 @@ class FhirPoller:
     def _cursor(self) -> dict[str, Any]:
         position = get_position(self.db, self.name)
         if position and position["cursor"]:
-            return json.loads(position["cursor"])
+            cursor: dict[str, Any] = json.loads(position["cursor"])
+            return cursor
         created = datetime.fromisoformat(self.source["created_at"].replace("Z", "+00:00"))
         start = (created - FIRST_LOOKBACK).astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         return {"last_updated": start, "ids": []}

@@ -6,6 +6,7 @@ A log line is matched by dictionary lookups of the ids it carries, never by a qu
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import sqlite_utils
 
@@ -30,11 +31,11 @@ class CanaryIndex:
         self.system = system
         self.ids: dict[str, tuple[str, str]] = {}
         self.home: dict[str, str] = {}
-        self._signature: tuple | None = None
+        self._signature: tuple[Any, ...] | None = None
         self._checked = 0.0
         self.load(db)
 
-    def _current_signature(self, db: sqlite_utils.Database) -> tuple:
+    def _current_signature(self, db: sqlite_utils.Database) -> tuple[Any, ...]:
         canaries = db.execute("SELECT COUNT(*), MAX(rowid) FROM canaries").fetchone()
         plantings = (db.execute("SELECT COUNT(*), MAX(rowid) FROM plantings").fetchone()
                      if plantings_table_exists(db) else None)

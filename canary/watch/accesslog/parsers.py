@@ -233,7 +233,7 @@ class JsonLinesParser:
         return base
 
 
-def _entry_from_mapping_lenient(obj: dict) -> AccessEntry:
+def _entry_from_mapping_lenient(obj: dict[str, Any]) -> AccessEntry:
     try:
         return _entry_from_mapping(obj, "")
     except Malformed:

@@ -37,7 +37,7 @@ class AccessLogSupervisor:
         self.scheduler = scheduler
         self.poll_interval = poll_interval
         self.sync_seconds = sync_seconds
-        self.running: dict[str, tuple[tuple, Any]] = {}
+        self.running: dict[str, tuple[tuple[str, ...], Any]] = {}
         self._failed: dict[str, str] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -114,5 +114,5 @@ class AccessLogSupervisor:
             log.exception("stopping %s failed", service.name)
 
 
-def _signature(source: dict[str, Any]) -> tuple:
+def _signature(source: dict[str, Any]) -> tuple[str, ...]:
     return tuple(str(source.get(k)) for k in _SIGNATURE_KEYS)

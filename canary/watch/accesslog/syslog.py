@@ -121,6 +121,10 @@ def parse_syslog(frame: bytes) -> SyslogMessage:
     return SyslogMessage(text)
 
 
+def _nil(value: str | None) -> str | None:
+    return None if value == "-" else value
+
+
 def _parse_5424(text: str) -> SyslogMessage:
     parts = text.split(" ", 5)  # TIMESTAMP HOSTNAME APP-NAME PROCID MSGID rest
     if len(parts) < 6:
@@ -149,8 +153,7 @@ def _parse_5424(text: str) -> SyslogMessage:
             i += 1
         msg = rest[i + 1:] if i < len(rest) else ""
     msg = msg.removeprefix("\ufeff")
-    nil = lambda v: None if v == "-" else v  # noqa: E731
-    return SyslogMessage(msg, nil(stamp), nil(host), nil(app))
+    return SyslogMessage(msg, _nil(stamp), _nil(host), _nil(app))
 
 
 class TcpFramer:

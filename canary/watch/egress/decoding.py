@@ -12,7 +12,7 @@ import binascii
 import re
 import zlib
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 PIECE = 256 * 1024
 
@@ -41,13 +41,13 @@ def _decompressor(coding: str) -> Callable[[bytes], bytes] | None:
     if coding == "br":
         import brotli  # type: ignore[import-untyped]
 
-        return brotli.Decompressor().process
+        return cast(Callable[[bytes], bytes], brotli.Decompressor().process)
     if coding == "zstd":
         try:
             from compression import zstd  # type: ignore[import-not-found]  # Python 3.14
         except ImportError:
             from backports import zstd
-        return zstd.ZstdDecompressor().decompress
+        return cast(Callable[[bytes], bytes], zstd.ZstdDecompressor().decompress)
     return None
 
 

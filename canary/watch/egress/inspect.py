@@ -209,7 +209,7 @@ class Inspector:
     def _match(self, files: list[BodyFile], context: Context, group: str, answer: _Answer) -> list[Finding]:
         scanner = self.scanner()
         best: dict[str, Finding] = {}
-        skipped: list[dict] = []
+        skipped: list[dict[str, Any]] = []
         with _pieces(files, self.limits) as pieces:
             for piece in pieces:
                 result = scanner.scan(Unit(name=piece.name, path=piece.path, size=os.path.getsize(piece.path)))

@@ -60,7 +60,7 @@ class CountingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: Any) -> int:
         data = self.inner.read(len(buffer))
         n = len(data)
         buffer[:n] = data
@@ -121,7 +121,7 @@ class Peekable(io.RawIOBase):
             return data
         return self.inner.read(size)
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: Any) -> int:
         data = self.read(len(buffer))
         n = len(data)
         buffer[:n] = data
@@ -158,7 +158,7 @@ class Leaf:
 @dataclass
 class Walker:
     limits: Limits
-    skipped: list[dict] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
 
     def skip(self, name: str, reason: str) -> None:
         self.skipped.append({"file": name, "reason": reason})

@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
@@ -104,7 +105,7 @@ def date_forms(iso: str) -> list[bytes]:
     return [f"{day}{month}{year}".encode(), f"{year}{month}{day}".encode()]
 
 
-def _canary_info(canary_id: str, system: str, record: dict, seeds: Path) -> CanaryInfo:
+def _canary_info(canary_id: str, system: str, record: dict[str, Any], seeds: Path) -> CanaryInfo:
     info = CanaryInfo(id=canary_id, system=system)
     raw_names = [n for n in (record.get("birth_name"), record.get("used_name")) if n and fold(n)]
     for name in raw_names:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from canary.normalize import fold
@@ -151,7 +152,7 @@ def _zip(roles: list[str | None], cells: list[str]) -> Values | None:
     return values
 
 
-def _by_role(pairs) -> Values | None:
+def _by_role(pairs: Iterable[tuple[str, str]]) -> Values | None:
     values: Values = {}
     known = False
     for key, value in pairs:

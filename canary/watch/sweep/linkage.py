@@ -211,10 +211,10 @@ def surname_share(rank: int | None) -> float:
     if rank is None:
         return 1e-6  # not among the 40,000 most frequent: a few dozen bearers at most
     if rank <= 100:
-        return 3.5e-3 * rank ** -0.39
+        return float(3.5e-3 * rank ** -0.39)
     if rank <= 1000:
-        return 5.7e-4 * (rank / 100) ** -0.76
-    return 1e-4 * (rank / 1000) ** -1.0
+        return float(5.7e-4 * (rank / 100) ** -0.76)
+    return float(1e-4 * (rank / 1000) ** -1.0)
 
 
 def first_name_bits(folded: str, ranks: dict[str, int]) -> float:

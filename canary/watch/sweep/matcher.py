@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from types import ModuleType
+from typing import Any
 
 from canary.watch.sweep.index import SweepIndex
 from canary.watch.sweep.layout import Layout
@@ -56,7 +57,7 @@ class Finding:
     disagreed: list[str] = field(default_factory=list)  # fields the record holds with another value
     structured: bool = False  # compared field by field (columns known), not by proximity in free text
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     def beats(self, other: Finding) -> bool:

@@ -72,7 +72,7 @@ def text_flags(data: bytes, native: ModuleType | None) -> int:
     """What ``data`` may hide (FLAG_*); the native core's one SIMD pass, or the same test in Python."""
     flags_of = getattr(native, "text_flags", None)
     if flags_of is not None:
-        return flags_of(data)
+        return int(flags_of(data))
     flags = 0
     if b"\x00" in data:
         flags |= FLAG_NUL

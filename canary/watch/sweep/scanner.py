@@ -13,7 +13,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from canary.watch.sweep.containers import Budget, Leaf, Walker, kind_of, unreadable
 from canary.watch.sweep.index import SweepIndex
@@ -30,11 +30,11 @@ class ScanReport:
     findings: list[Finding] = field(default_factory=list)
     files: int = 0
     bytes: int = 0
-    skipped: list[dict] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
     unreachable: list[str] = field(default_factory=list)
 
     @property
-    def unread(self) -> list[dict]:
+    def unread(self) -> list[dict[str, Any]]:
         """What could not be read (missing, unreachable, unreadable, over a limit); not the registry."""
         return [s for s in self.skipped if s["reason"] != REGISTRY_NOT_SCANNED]
 
@@ -55,7 +55,7 @@ class ScanReport:
             finding.file = shown(finding.file)
         self.skipped = [{**s, "file": shown(str(s["file"]))} if "file" in s else s for s in self.skipped]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"findings": [f.to_json() for f in self.findings], "files": self.files, "bytes": self.bytes,
                 "skipped": self.skipped, "status": self.status}
 
@@ -66,7 +66,7 @@ class UnitResult:
     findings: list[Finding] = field(default_factory=list)
     files: int = 0
     bytes: int = 0
-    skipped: list[dict] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
     newlines: int = 0  # in [start, end) of a byte range, to number lines of the next range
     lead: int = 0  # bytes of a byte range's first line, cut by its start, left to the range before
     unreachable: bool = False
@@ -267,7 +267,7 @@ def _prefetched(chunks: Iterator[bytes], depth: int = 2) -> Iterator[bytes]:
     zlib, bz2, lzma and file reads release the GIL, so a compressed dump is scanned at about the
     speed of the slower of the two stages instead of their sum. At most ``depth`` chunks wait.
     """
-    ready: queue.Queue = queue.Queue(maxsize=depth)
+    ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
     def produce() -> None:

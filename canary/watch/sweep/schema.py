@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sqlite_utils
 
 
@@ -73,5 +75,6 @@ def _runner(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE sweeps ADD COLUMN runner_pid INTEGER")
 
 
-MIGRATIONS: list = [("sweep-001-feeds-sweeps-findings", _tables), ("sweep-002-index-version", _index_version),
-                    ("sweep-003-runner", _runner)]
+Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
+MIGRATIONS: list[Migration] = [("sweep-001-feeds-sweeps-findings", _tables),
+                               ("sweep-002-index-version", _index_version), ("sweep-003-runner", _runner)]

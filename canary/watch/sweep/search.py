@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Protocol
+from typing import Protocol, cast
 
 import hyperscan
 
@@ -46,7 +46,7 @@ def native_module() -> ModuleType | None:
         from canary.watch.sweep import _native  # type: ignore[attr-defined]
     except ImportError:
         return None
-    return _native
+    return cast(ModuleType, _native)
 
 
 def slow_engine_note(engine: str) -> str | None:
@@ -119,7 +119,8 @@ class NativeSearch:
         self._engine = native.Engine(compiled, patterns, list(others), PAIR_WINDOW, SHORT_LINE)
 
     def hits(self, squeezed: bytes) -> list[tuple[int, int]]:
-        return self._engine.scan(squeezed)
+        found: list[tuple[int, int]] = self._engine.scan(squeezed)
+        return found
 
 
 class PythonSearch:
@@ -217,7 +218,8 @@ def compile_blob(engine: str, patterns: list[bytes]) -> bytes:
         native = native_module()
         if native is None:
             raise CanaryError("the native sweep core is not built")
-        return native.compile(patterns)
+        compiled: bytes = native.compile(patterns)
+        return compiled
     database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     expressions = [_NOT_ALNUM.sub(lambda m: b"\\x%02x" % m.group()[0], p) for p in patterns]
     database.compile(expressions=expressions, ids=list(range(len(expressions))), elements=len(expressions))

@@ -119,7 +119,8 @@ def squeeze_slices(data: bytes, encoding: str, cuts: list[int], native: ModuleTy
     if native is not None:
         table, delete = UTF8_TABLE if encoding == "utf-8" else CP1252_TABLE
         rewrites = _ALL_REWRITES["utf-8" if encoding == "utf-8" else "cp1252"]
-        return native.squeeze_slices(data, table, delete, rewrites, cuts)
+        squeezed: tuple[bytes, list[int], list[int]] = native.squeeze_slices(data, table, delete, rewrites, cuts)
+        return squeezed
     ends = [*cuts[1:], len(data)] if cuts else []
     parts = [_squeeze_slice(data, a, b, encoding) for a, b in zip(cuts, ends, strict=True)]
     starts = list(accumulate((len(part) for part in parts[:-1]), initial=0)) if parts else []

@@ -77,7 +77,7 @@ class _Chained(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: Any) -> int:
         data = self.head[:len(buffer)] if self.head else self.rest.read(len(buffer))
         self.head = self.head[len(data):] if self.head else b""
         buffer[:len(data)] = data

@@ -21,6 +21,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlite_utils
 from dnslib import AAAA, MX, NS, QTYPE, RCODE, RR, SOA, TXT, A, DNSHeader, DNSLabel, DNSRecord
@@ -190,8 +191,10 @@ def answer_packet(resolver: TripwireResolver, data: bytes, client: str, protocol
         reply = resolver.resolve(request, client, protocol)
         if protocol == "udp" and not resolver.rate.allow(client):
             # Over the source's rate: recorded all the same, answered by a bare truncated header.
-            return DNSRecord(DNSHeader(id=request.header.id, qr=1, aa=1, tc=1, rd=request.header.rd)).pack()
-        return reply.pack()
+            truncated: bytes = DNSRecord(DNSHeader(id=request.header.id, qr=1, aa=1, tc=1, rd=request.header.rd)).pack()
+            return truncated
+        packed: bytes = reply.pack()
+        return packed
     except Exception as exc:
         return _refusal(data, client, protocol, f"could not be answered ({exc.__class__.__name__}: {exc})"[:200],
                         RCODE.SERVFAIL)
@@ -210,10 +213,11 @@ def _refusal(data: bytes, client: str, protocol: str, why: str, rcode: int) -> b
                     len(data))
         return None
     log.warning("DNS %s query from %s answered %s: %s", protocol, client, RCODE.get(rcode), why)
-    return DNSRecord(DNSHeader(id=header.id, qr=1, rcode=rcode)).pack()
+    refused: bytes = DNSRecord(DNSHeader(id=header.id, qr=1, rcode=rcode)).pack()
+    return refused
 
 
-def _buffer(data: bytes):
+def _buffer(data: bytes) -> Any:
     from dnslib.buffer import Buffer
 
     return Buffer(data)
@@ -271,7 +275,7 @@ class _QuietMixin:
     daemon_threads = True
     allow_reuse_address = True
 
-    def handle_error(self, request, client_address) -> None:  # noqa: ANN001 - socketserver signature
+    def handle_error(self, request: Any, client_address: Any) -> None:
         log.exception("DNS handler error for %s", client_address)
 
 

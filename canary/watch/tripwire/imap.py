@@ -19,6 +19,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import sqlite_utils
@@ -199,7 +200,7 @@ def _one_message(db: sqlite_utils.Database, client: imaplib.IMAP4, config: ImapC
         return count
 
 
-def _parts(response: list) -> tuple[int, bytes]:
+def _parts(response: list[Any]) -> tuple[int, bytes]:
     size, payload = 0, b""
     for item in response or []:
         if isinstance(item, tuple):

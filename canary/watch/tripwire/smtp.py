@@ -17,6 +17,7 @@ import logging
 import secrets
 import ssl
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -188,7 +189,7 @@ class CanaryMailHandler:
     def _flood_details(self, flood: Flood) -> dict[str, Any]:
         return {"flood": flood.summary(self.limiter.limits), "group": f"tripwire:smtp-flood:{flood.client}"}
 
-    def _flood_event_job(self, flood: Flood):
+    def _flood_event_job(self, flood: Flood) -> Callable[[sqlite_utils.Database], int | None]:
         details = self._flood_details(flood)
 
         def job(db: sqlite_utils.Database) -> int | None:

@@ -200,12 +200,12 @@ class EventWriter:
     def _report_degradation(self, db: sqlite_utils.Database, replayed: int, in_journal: int = 0) -> None:
         record_degradation(db, self.name, self.degradation, replayed, in_journal)
 
-    def _run_batch(self, db: sqlite_utils.Database, batch: list[tuple[Job, Future]]) -> None:
+    def _run_batch(self, db: sqlite_utils.Database, batch: list[tuple[Job, Future[Any]]]) -> None:
         if self._registry_resting():
             self._journal_or_fail(batch, self._last_refusal)
             return
-        outcomes: list[tuple[Future, Any, BaseException | None]] = []
-        refused: list[tuple[Job, Future]] = []
+        outcomes: list[tuple[Future[Any], Any, BaseException | None]] = []
+        refused: list[tuple[Job, Future[Any]]] = []
         refusal: BaseException | None = None
         conn = db.conn
         try:
@@ -248,7 +248,7 @@ class EventWriter:
             self._refused(refusal)
             self._journal_or_fail(refused, refusal)
 
-    def _journal_or_fail(self, batch: list[tuple[Job, Future]], reason: BaseException) -> None:
+    def _journal_or_fail(self, batch: list[tuple[Job, Future[Any]]], reason: BaseException) -> None:
         """Keep the sightings of ``batch`` in the journal; other jobs, or all if that fails, get ``reason``."""
         durable = [(job, future) for job, future in batch if isinstance(job, Durable)]
         others = [(job, future) for job, future in batch if not isinstance(job, Durable)]
@@ -268,7 +268,7 @@ class EventWriter:
         for _job, future in durable:
             future.set_result(None)
 
-    def _lost(self, durable: list[tuple[Durable, Future]], reason: BaseException, error: BaseException) -> None:
+    def _lost(self, durable: list[tuple[Durable, Future[Any]]], reason: BaseException, error: BaseException) -> None:
         self.healthy = False
         self.degradation.note(reason, lost=len(durable))
         log.critical("%s: %d sighting(s) LOST: the registry refused them (%s) and the journal could not "
