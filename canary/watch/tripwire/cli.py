@@ -100,7 +100,7 @@ def documents(ctx: CliContext, canary_id: str | None, fmt: str | None, kind: str
     from canary.watch.tripwire.documents import build_document
 
     if explain:
-        _explain_documents(ctx, canary_id, fmt, as_json)
+        _print_reader_matrix(ctx, canary_id, fmt, as_json)
         return
     missing = [name for name, value in (("CANARY_ID", canary_id), ("--format", fmt), ("-o/--output", output))
                if not value]
@@ -115,7 +115,7 @@ def documents(ctx: CliContext, canary_id: str | None, fmt: str | None, kind: str
     click.echo(f"{kind} ({fmt}, {len(data)} bytes) written to {output}", err=True)
 
 
-def _explain_documents(ctx: CliContext, canary_id: str | None, fmt: str | None, as_json: bool) -> None:
+def _print_reader_matrix(ctx: CliContext, canary_id: str | None, fmt: str | None, as_json: bool) -> None:
     from canary.watch.tripwire.documents import beacon_urls, callback_links
     from canary.watch.tripwire.readers import reader_matrix, render_matrix
 
