@@ -241,19 +241,18 @@ class NameRarity:
 
     def holders(self, shape: str, digits: str, first: str, family: str) -> float:
         """Expected people in France whose own names give this exact mailbox name (digits included)."""
+        return self.bearers_by_shape(first, family)[shape] / _DIGIT_SPREAD[digits]
+
+    def bearers_by_shape(self, first: str, family: str) -> dict[str, float]:
+        """Expected people in France whose names give each shape, before digits."""
         surname = self.surname_bearers(family.upper(), FRANCE_POPULATION) or _UNKNOWN_SURNAME_BEARERS
         given = self.first_name_share.get(first.upper(), _UNKNOWN_FIRST_NAME_SHARE)
-        if shape in _PAIR_SHAPES:
-            bearers = surname * given
-        elif shape in _INITIAL_SHAPES:
-            bearers = surname * self.initial_share.get(first[:1].upper(), 0.1)
-        elif shape == "last":
-            bearers = surname
-        elif shape == "first":
-            bearers = given * FRANCE_POPULATION
-        else:  # a nickname built from the first name and a piece of the surname
-            bearers = given * FRANCE_POPULATION * 0.01
-        return bearers / _DIGIT_SPREAD[digits]
+        pair = surname * given
+        initial = surname * self.initial_share.get(first[:1].upper(), 0.1)
+        return {"first.last": pair, "firstlast": pair, "last.first": pair, "lastfirst": pair,
+                "f.last": initial, "flast": initial, "last": surname, "first": given * FRANCE_POPULATION,
+                # a nickname built from the first name and a piece of the surname
+                "other": given * FRANCE_POPULATION * 0.01}
 
 
 def name_rarity(bearers: Callable[[str, float], float | None],
@@ -309,17 +308,17 @@ class MailboxShaper:
         resampling): the free forms of common names are longer than the short ones they replace, and
         this brings the lengths back to the host's."""
         group = age_group(age)
-        given, surname = first.upper(), family.upper()
+        bearers = self.rarity.bearers_by_shape(first, family)
         free_forms = self.table(group)[0]
-        can_be_free = free_forms is not None and any(
-            self.rarity.holders(k.split("+")[0], "none", given, surname) < FREE_BELOW for k in free_forms.items)
+        can_be_free = free_forms is not None and any(bearers[k.split("+")[0]] < FREE_BELOW for k in free_forms.items)
         if attempt == 0:
             self._seen[group] += 1
             self._eligible[group] += can_be_free
         lengths = self._lengths(group)
         if attempt or lengths is None:
-            return self._draw(rng, group, can_be_free and not attempt, first, family, year, department, attempt)
-        candidates = [self._draw(rng, group, can_be_free, first, family, year, department, 0)
+            return self._draw(rng, group, bearers, can_be_free and not attempt, (first, family, year, department),
+                              attempt)
+        candidates = [self._draw(rng, group, bearers, can_be_free, (first, family, year, department), 0)
                       for _ in range(self.CANDIDATES)]
         drawn = self._drawn[group]
         total = sum(drawn.values()) + len(lengths)
@@ -344,30 +343,28 @@ class MailboxShaper:
         whole = sum((lengths.get("counts") or {}).values()) + float(lengths.get("other") or 0)
         return max(float(lengths.get("other") or 0), 1.0) / max(whole, 1.0) / 30
 
-    def _draw(self, rng: random.Random, group: str, can_be_free: bool, first: str, family: str, year: int,
-              department: str, attempt: int) -> str:
+    def _draw(self, rng: random.Random, group: str, bearers: Mapping[str, float], can_be_free: bool,
+              person: tuple[str, str, int, str], attempt: int) -> str:
         free_forms, digit_forms, free_share = self.table(group)
-        given, surname = first.upper(), family.upper()
         if can_be_free and free_forms is not None:
             # Those who can take a digit-free form stand in for everyone of their group who has one.
             eligible = (self._eligible[group] + 1) / (self._seen[group] + 3)
             if rng.random() < min(1.0, free_share / eligible):
                 for _ in range(20):
                     shape = free_forms.pick(rng).split("+")[0]
-                    if self.rarity.holders(shape, "none", given, surname) < FREE_BELOW:
-                        return render(rng, shape, "none", first, family, year, department)
+                    if bearers[shape] < FREE_BELOW:
+                        return render(rng, shape, "none", *person)
         for _ in range(20):
             key = digit_forms.pick(rng) if digit_forms is not None else "first.last+year"
             shape, kind = key.split("+")
             # A form too common for this name keeps its shape with rarer digits (a short shape stays
             # short: the lengths keep the host's), else another form is drawn.
-            kind = next((k for k in _ESCALATION[kind] if self.rarity.holders(shape, k, given, surname) < FREE_BELOW),
-                        "")
+            kind = next((k for k in _ESCALATION[kind] if bearers[shape] / _DIGIT_SPREAD[k] < FREE_BELOW), "")
             if kind:
-                local = render(rng, shape, kind, first, family, year, department)
+                local = render(rng, shape, kind, *person)
                 return local + (str(rng.randint(10, 99)) if attempt >= 2 else "")
         # A very common name: the full name, the birth year and a number of the person's choosing.
-        return render(rng, "first.last", "year", first, family, year, department) + str(rng.randint(10, 99))
+        return render(rng, "first.last", "year", *person) + str(rng.randint(10, 99))
 
 
 def render(rng: random.Random, shape: str, kind: str, first: str, family: str, year: int, department: str) -> str:
