@@ -184,8 +184,8 @@ _SHAPE_MIX = {
 _SHAPE_MIX["0-14"] = _SHAPE_MIX["30-44"]
 # Share of mailboxes with digits, and which digits, by age group.
 _DIGIT_SHARE = {"0-14": 0.45, "15-29": 0.55, "30-44": 0.45, "45-59": 0.4, "60-74": 0.35, "75-200": 0.3}
-_YOUNG_DIGITS = {"yy": 30, "year": 20, "n2": 20, "n1": 8, "n3": 7, "n4": 10, "dept": 5}
-_OLDER_DIGITS = {"yy": 20, "year": 15, "dept": 20, "n2": 20, "n1": 8, "n3": 7, "n4": 10}
+_YOUNG_DIGITS = {"yy": 30, "year": 20, "n2": 20, "n1": 8, "n3": 7, "n4": 10, "dept": 5, "n5": 2}
+_OLDER_DIGITS = {"yy": 20, "year": 15, "dept": 20, "n2": 20, "n1": 8, "n3": 7, "n4": 10, "n5": 1}
 # One name alone or a nickname is hardly ever free without digits, for real people too.
 _ALONE_DIGIT_SHARE = 0.9
 
@@ -216,7 +216,8 @@ def form_weights(group: str, host: Mapping[str, Any] | None = None) -> dict[str,
     over the other forms by their national shares (each below MIN_COUNT); else the national table."""
     national = NATIONAL_SHAPES[group]
     published = ((host or {}).get(group) or {}).get("forms") or {}
-    counts: Mapping[str, int] = published.get("counts") or {}
+    # Only the forms this version knows (a profile built by another version may name others).
+    counts = {k: n for k, n in (published.get("counts") or {}).items() if k in national}
     if not counts:
         return dict(national)
     rest = float(published.get("other") or 0)

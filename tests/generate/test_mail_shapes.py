@@ -155,3 +155,32 @@ def test_a_common_name_never_gets_a_bare_mailbox(reference):
     rare = [shaper.propose(rng, "GWENAELLE", "QUEMENEUR", 1970, "29", 50, 0) for _ in range(50)]
     assert rarity.holders("first.last", "none", "GWENAELLE", "QUEMENEUR") < 1
     assert sum(not any(ch.isdigit() for ch in local) for local in rare) > 25
+
+
+def test_without_a_profile_proposals_follow_the_national_shapes(reference, pools):
+    from canary.generate.mail_shapes import NATIONAL_SHAPES
+
+    generator = PatientGenerator(reference, replace(pools, mail_domains=(), mailbox_providers=PROVIDERS))
+    proposed: dict[str, list[str]] = {}
+    for record in generate_batch(generator, 3000, seed=27):
+        for point in record.get("contact_points", []):
+            if point["kind"] == "email" and point["value"]:
+                proposed.setdefault(age_group(_age(record["birth_date"])), []).append(point["value"].split("@")[0])
+    for group in ("30-44", "45-59"):
+        table = NATIONAL_SHAPES[group]
+        national = sum(w for k, w in table.items() if k.endswith("+none")) / sum(table.values())
+        # Digit-free as often as the national table says, as far as rare name pairs allow, never more.
+        assert national - 0.2 < _free_share(proposed, group) < national + 0.05, (group, _free_share(proposed, group))
+    lengths = [len(name) for names in proposed.values() for name in names]
+    assert 11 < sum(lengths) / len(lengths) < 17
+
+
+def test_a_profile_naming_forms_this_version_does_not_know_is_read_safely(reference):
+    rarity = name_rarity(reference.names.bearers, reference.first_names)
+    odd = {"mailboxes": 80, "with_digits": None, "forms": {"counts": {"emoji+none": 40, "first.last+n5": 30},
+                                                           "other": 10},
+           "lengths": {"counts": {"12": 40}, "other": 40}, "digits": {"counts": {}, "other": 80}}
+    shaper = MailboxShaper(rarity, {"45-59": odd})
+    rng = random.Random(2)
+    names = [shaper.propose(rng, "JEAN", "MARTIN", 1970, "29", 50, 0) for _ in range(50)]
+    assert all(name.startswith(("jean", "martin", "j")) and any(ch.isdigit() for ch in name) for name in names)
