@@ -8,10 +8,10 @@ or whose lengths differ from the host's. So:
   (``classify``) and keeps, by age group, counts only: the forms (shape + kind of digits, e.g.
   ``first.last+yy``), the local-part lengths and the number of digits, each under ``MIN_COUNT``
   folded into ``other``, and the share with digits. No local part, name or number is kept.
-- Without a profile the generator follows ``NATIONAL_SHAPES`` below: reasoned defaults (no public
-  statistics of French mailbox names exist), in line with what hospital exports show: the full name
-  dominates at every age, ISP mailboxes of older people often bear a department number, the young
-  more often glue names together or use a nickname, and about half of all addresses carry digits.
+- Without a profile the generator follows ``NATIONAL_SHAPES`` below: reasoned defaults, as no public
+  statistics of French mailbox names exist: the full name dominates at every age, ISP mailboxes of
+  older people often bear a department number, the young more often glue names together or use a
+  nickname, and about half of all addresses carry digits (more of the young's).
 - ``MailboxShaper`` proposes a mailbox following the table of the patient's age group, but a form
   is used only if it is likely free: its expected number of holders in France (``holders``: the
   bearers of the name pair from the surname and first-name tables, divided by how many values the
@@ -51,11 +51,11 @@ _DIGIT_SPREAD = {"none": 1.0, "year": 60.0, "yy": 60.0, "dept": 40.0, "n1": 5.0,
 # A kind of digits, then the rarer ones that can stand in for it (about as many digits, then more).
 _ESCALATION = {"year": ("year", "n4"), "yy": ("yy", "n3", "n4"), "dept": ("dept", "n3", "n4"),
                "n1": ("n1", "n2", "n3"), "n2": ("n2", "n3", "n4"), "n3": ("n3", "n4"), "n4": ("n4",), "n5": ("n5",)}
-# A form is proposed only if fewer than this many people in France are expected to bear it (i.e.
-# the pair is rarer than one bearer). Each bearer holds that exact name at one given provider with a
-# chance of about 1 in 10 at most (has an e-mail x at that provider x chose that form), so such an
-# address is taken with a chance of about 10 % at most; then the operator cannot open it and
-# ``contacts confirm`` refuses it (its probe never comes back).
+# A form is proposed only if fewer than this many people in France are expected to bear it. Each
+# bearer holds that exact name at one given provider with a chance of about 1 in 10 at most (has an
+# e-mail x at that provider x chose that form), so such an address is taken with a chance of about
+# 10 % at most; then the operator cannot open it and ``contacts confirm`` refuses it (its probe
+# never comes back).
 FREE_BELOW = 1.0
 FRANCE_POPULATION = 68_000_000
 _UNKNOWN_SURNAME_BEARERS = 20_000.0  # a surname the tables lack (a foreign one): taken as common
