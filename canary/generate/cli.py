@@ -210,6 +210,11 @@ def profile_show(ctx: CliContext, system: str, as_json: bool) -> None:
     for group, part in (data.get("email_providers") or {}).items():
         top = ", ".join(f"{k}={v}" for k, v in sorted(part["counts"].items(), key=lambda kv: -kv[1])[:6])
         click.echo(f"e-mail providers, age {group}: {top} (other {part['other']})")
+    for group, part in (data.get("email_shapes") or {}).items():
+        forms = part["forms"]["counts"]
+        top = ", ".join(f"{k}={v}" for k, v in sorted(forms.items(), key=lambda kv: -kv[1])[:5])
+        digits = "?" if part["with_digits"] is None else f"{part['with_digits']:.0%}"
+        click.echo(f"mailbox names, age {group}: {part['mailboxes']} mailboxes, {digits} with digits; {top}")
     ipp = data.get("ipp")
     if ipp:
         click.echo(f"ipp: {ipp['length']} characters, prefix {ipp['prefix']!r}, live range {ipp['low']}-{ipp['high']}, "

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import phonenumbers
 
 from canary.generate.mail_providers import provider_local_part, provider_weights
+from canary.generate.mail_shapes import MailboxShaper
 from canary.generate.text import has_marker_word, looks_hex, mail_form
 from canary.normalize import email_key, phone_key
 
@@ -292,14 +293,16 @@ class EmailChoice:
 def choose_email(rng: random.Random, domains: tuple[str, ...], *, first_name: str, family_name: str,
                  birth_year: int, department: str, age: int, taken: Callable[[str, str], bool],
                  providers: tuple[str, ...] = (), budget: ContactBudget | None = None,
-                 email_share: float | None = None, provider_mix: Mapping[str, Any] | None = None) -> EmailChoice:
+                 email_share: float | None = None, provider_mix: Mapping[str, Any] | None = None,
+                 shaper: MailboxShaper | None = None) -> EmailChoice:
     """A name-like address at a consumer provider (``providers``) or on an owned domain (``domains``).
 
     With both, owned domains take the long tail's share (``TAIL_SHARE``); ``budget`` caps
     each owned domain per system. ``email_share``: the host's share of patients with an e-mail.
     The provider follows the patient's age: ``provider_mix`` (the host profile's ``email_providers``)
-    where published, else the national mix by age (canary.generate.mail_providers); a mailbox there
-    always carries digits, so that the operator can still open it.
+    where published, else the national mix by age (canary.generate.mail_providers). Its name follows
+    ``shaper`` (shapes and digits by age, digit-free only for a rare name pair: canary.generate.mail_shapes);
+    without one it always carries digits. Either way it is likely still free for the operator to open.
     """
     if not (domains or providers):
         return EmailChoice(None, wanted=False)
@@ -316,8 +319,12 @@ def choose_email(rng: random.Random, domains: tuple[str, ...], *, first_name: st
     first = mail_form(first_name)
     family = mail_form(family_name).replace("-", "")
     for attempt in range(12):
-        local = (provider_local_part(rng, first, family, birth_year, department, attempt) if at_provider
-                 else _local_part(rng, first, family, birth_year, department, attempt))
+        if at_provider and shaper is not None:
+            local = shaper.propose(rng, first_name, family_name, birth_year, department, age, attempt)
+        elif at_provider:
+            local = provider_local_part(rng, first, family, birth_year, department, attempt)
+        else:
+            local = _local_part(rng, first, family, birth_year, department, attempt)
         if not local or has_marker_word(local) or looks_hex(local) or len(local) > 40:
             continue
         address = f"{local}@{domain}"

@@ -8,9 +8,11 @@ it: counts only, groups under ``MIN_COUNT`` suppressed), else from the national 
 
 A proposed mailbox at a provider must be one the operator can still open: the bare short shapes
 (``lmuller@gmail.com``, ``marie.dupont@orange.fr``) have belonged to real people for twenty years, and
-a confirmed one would route canary mail to a stranger. Proposals therefore always carry digits
-people put there themselves (birth year, its last two digits, department, day and month), and an
-initial only with a four-digit number.
+a confirmed one would route canary mail to a stranger. The generator shapes its proposals with
+``canary.generate.mail_shapes`` (the host's shapes by age, digit-free only for a rare name pair);
+``provider_local_part`` below, which always puts digits people put there themselves (birth year,
+its last two digits, department, day and month) and an initial only with a four-digit number, is
+what ``choose_email`` uses without a shaper.
 """
 
 from __future__ import annotations

@@ -131,6 +131,8 @@ class NameTables:
         tail = [(name, int(births)) for name, residents, births in rows if residents == "0"]
         self.unseen = WeightedTable([n for n, _ in tail], [b for _, b in tail])
         self.names = frozenset(seen) | frozenset(n for n, _ in tail)
+        self._surname_rows = rows  # for bearers(), indexed on first use
+        self._bearers: tuple[dict[str, tuple[str, ...]], int, int] | None = None
         self.shares: dict[str, Shares] = {}
         for row in _read(seeds / "names" / "surname_shares.tsv")[1:]:
             self.shares[row[0]] = Shares(float(row[2]), float(row[3]), float(row[4]))
@@ -192,6 +194,22 @@ class NameTables:
             return None
         weights = good_turing(counts)
         return LocalSurnames(WeightedTable(list(weights), list(weights.values())), frozenset(counts))
+
+    def bearers(self, name: str, population: float) -> float | None:
+        """Expected bearers of a surname among ``population`` people: the larger of its share among the
+        councillors and among the births 1891-1990 (never rarer than either source says); None for a
+        name the table lacks."""
+        if self._bearers is None:
+            with self._lock:
+                if self._bearers is None:
+                    rows = self._surname_rows
+                    self._bearers = ({row[0]: row for row in rows}, sum(int(r[1]) for r in rows) or 1,
+                                     sum(int(r[2]) for r in rows) or 1)
+        index, residents, births = self._bearers
+        row = index.get(name)
+        if row is None:
+            return None
+        return max(int(row[1]) / residents, int(row[2]) / births) * population
 
     # -- first names -------------------------------------------------------------------------------
     def pick_first_name(self, rng: random.Random, base: WeightedTable[str], sex: str,

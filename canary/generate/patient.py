@@ -14,6 +14,7 @@ from canary.generate.catchment import Catchment, Geography
 from canary.generate.clinical import ClinicalTables, make_clinical
 from canary.generate.contacts import EmailChoice, PhoneBook, PhoneChoice, choose_email, choose_phones
 from canary.generate.crowding import ContactBudget
+from canary.generate.mail_shapes import MailboxShaper, name_rarity
 from canary.generate.names import (
     ORIGIN_NAMING_SHARE,
     naming_department,
@@ -85,6 +86,8 @@ class PatientGenerator:
     births: BirthShares | None = field(init=False, default=None)
     timeline: IppTimeline | None = field(init=False, default=None)
     arrival_bands: WeightedTable[tuple[int, int]] | None = field(init=False, default=None)
+    # Mailbox names at consumer providers: the host's shapes by age, free ones only (mail_shapes.py).
+    mailbox_shaper: MailboxShaper | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         # Everything is read once here, from the same seeds folder as the identity tables.
@@ -100,6 +103,10 @@ class PatientGenerator:
             object.__setattr__(self, "timeline", IppTimeline.from_data(self.profile.data))
             if self.arriving_over and self.timeline is not None:
                 object.__setattr__(self, "arrival_bands", arrival_ages(self.profile.data))
+        if self.pools.mailbox_providers:
+            rarity = name_rarity(self.reference.names.bearers, self.reference.first_names)
+            object.__setattr__(self, "mailbox_shaper", MailboxShaper(
+                rarity, self.profile.data.get("email_shapes") if self.profile else None))
         if self.profile and self.profile.published:
             residences = self.catchment.without(self.profile.published) if self.catchment else None
             if residences is None:
@@ -215,7 +222,8 @@ class PatientGenerator:
         return choose_email(rng, self.pools.mail_domains, first_name=first_name, family_name=family_name,
                             birth_year=birth_year, department=department, age=age, taken=taken,
                             providers=self.pools.mailbox_providers, budget=budget, email_share=share,
-                            provider_mix=self.profile.data.get("email_providers") if self.profile else None)
+                            provider_mix=self.profile.data.get("email_providers") if self.profile else None,
+                            shaper=self.mailbox_shaper)
 
     def _residence(self, rng: random.Random) -> Commune:
         profile = self.profile

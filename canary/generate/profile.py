@@ -26,6 +26,7 @@ from typing import Any
 
 from canary.errors import CanaryError
 from canary.generate.mail_providers import ProviderAges
+from canary.generate.mail_shapes import ShapeAges
 from canary.generate.profile_births import BIRTH_COLUMNS, BIRTH_FIELDS, BirthLearner
 from canary.generate.profile_ipp_time import IppTimeLearner
 from canary.generate.profile_names import SurnameCounter
@@ -236,6 +237,7 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
     ipps: list[str] = []
     names: Counter[str] = Counter()
     providers = ProviderAges()  # e-mail provider by age group (canary.generate.mail_providers)
+    shapes = ShapeAges()  # mailbox name shapes, lengths and digits by age group (canary.generate.mail_shapes)
     surnames = SurnameCounter()
     with_gp = 0
     total = 0
@@ -273,6 +275,8 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
         for email in emails[:1]:
             domains[email.rsplit("@", 1)[1].lower()] += 1
             providers.add(age, email)
+            shapes.add(age, email, next(iter(_values(row, fields.get("first_name", []))), None),
+                       _values(row, fields.get("name", [])), born.year if born else None, home)
         # Mediboard's `status` is the identity status; the export's `status` (active) is not one.
         given = [v.upper() for v in _values(row, fields.get("identity_status", []))]
         if given:
@@ -306,6 +310,9 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
         "contact": contact,
         "email_domains": _suppressed(domains) if domains else None,
         "email_providers": providers.summary(),
+        # Shapes of the mailbox names (first.last, flast, with a birth year...), their lengths and
+        # digits, by age group: counts of forms, never a name (canary.generate.mail_shapes).
+        "email_shapes": shapes.summary(),
         "identity_status": _suppressed(statuses) if statuses else None,
         "ipp": ipp,
         # Share of records naming a treating physician (many have none): canaries follow it.

