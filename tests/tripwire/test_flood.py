@@ -132,3 +132,32 @@ def test_one_peer_flooding_one_listener_starves_no_listener_and_loses_no_hit(sta
     [mail] = [e for e in list_events(db, channel="smtp") if e["action"] != "flood"]
     assert mail["canary_id"] == other["id"] and mail["source"] == "127.0.0.3"
     assert [e["canary_id"] for e in list_events(db, channel="dns")] == [other["id"]]
+
+
+def test_callback_accept_errors_are_paced_counted_and_logged_once(start_listeners, canaries, db, caplog):
+    """Out of descriptors, waitress logged a traceback for every failed accept and retried at once; now
+    each failure is counted and paced, one line says so, and the visitor waiting in the backlog is
+    answered (and the hit stored) once descriptors are back."""
+    import logging
+    import time
+
+    from canary.socket_caps import ACCEPT_PAUSE_SECONDS
+    from tests.support.descriptors import out_of_descriptors
+
+    caplog.set_level(logging.INFO)
+    service = start_listeners()["CallbackService"]
+    with out_of_descriptors() as descriptors:
+        descriptors.free(1)
+        visitor = _idle(service.port, "127.0.0.2")
+        began = time.monotonic()
+        first = wait_for(lambda: service.connection_tally()["accept_errors"])
+        failures = wait_for(lambda: (n := service.connection_tally()["accept_errors"]) >= first + 3 and n)
+        elapsed = time.monotonic() - began
+    assert failures <= elapsed / ACCEPT_PAUSE_SECONDS + 2, (failures, elapsed)  # a pause after each
+    visitor.sendall(f"GET /d/{canaries[0]['token']} HTTP/1.1\r\nHost: portail\r\n\r\n".encode())
+    assert visitor.recv(64).startswith(b"HTTP/1.1 200")
+    visitor.close()
+    [event] = list_events(db, channel="http")
+    assert event["canary_id"] == canaries[0]["id"] and event["source"] == "127.0.0.2"
+    lines = [r for r in caplog.records if "not accepted" in r.getMessage() or "accept()" in r.getMessage()]
+    assert len(lines) == 1 and "errno 24" in lines[0].getMessage() and lines[0].exc_info is None
