@@ -101,16 +101,16 @@ class MediboardParser:
     def parse(self, line: str) -> AccessEntry | None:
         if line.startswith("{"):
             return _entry_from_mapping(_load_json(line), line)
-        if '"' in line:
-            pairs = [(k, "=", v[1:-1] if v.startswith('"') else v) for k, v in _PAIR.findall(line)]
-        else:  # the common case, about three times faster than the regex: (key, "=", value) per token
-            spaced = line.replace("|", " ").replace(";", " ") if "|" in line or ";" in line else line
-            pairs = [token.partition("=") for token in spaced.split()]
+        if '"' in line:  # quoted values, read by the regex and written back as plain key=value words
+            words = [k + "=" + (v[1:-1] if v.startswith('"') else v) for k, v in _PAIR.findall(line)]
+        else:  # the common case, about three times faster than the regex
+            words = (line.replace("|", " ").replace(";", " ") if "|" in line or ";" in line else line).split()
         patients: list[str] = []
         entry = AccessEntry(None, patients)
         roles = self._roles
         paired = False
-        for key, equals, value in pairs:
+        for word in words:
+            key, equals, value = word.partition("=")
             if not equals:  # a word without "=": not a pair
                 continue
             paired = True
