@@ -155,7 +155,9 @@ class CappedWSGIServer(TcpWSGIServer):
     every visitor out until they time out); if nothing is idle, the new one is closed. A failed
     accept is counted and paced."""
 
-    _map: dict[int, Any]  # waitress's socket map (untyped in its stubs)
+    _map: dict[int, Any]  # waitress's socket map, and the bound address (untyped in its stubs)
+    effective_host: str
+    effective_port: str
 
     def __init__(self, application: Any, *, max_connections: int, max_per_client: int, name: str,
                  logger: logging.Logger, **adjustments: Any) -> None:
@@ -168,6 +170,9 @@ class CappedWSGIServer(TcpWSGIServer):
         super().__init__(application, map={}, adj=adj)
         self._channels = _ChannelsByClient()
         self.active_channels = self._channels  # type: ignore[assignment]  # waitress keeps it up to date
+        if len(adj.listen) > 1:  # a name with several addresses: one is listened on, and said
+            logger.warning("%s: %s resolves to %d addresses; listening on %s only (give one address)", name,
+                           adjustments.get("host"), len(adj.listen), adj.listen[0][3][0])
 
     def handle_accept(self) -> None:
         try:
@@ -211,3 +216,4 @@ class CappedWSGIServer(TcpWSGIServer):
                            f"room for {client} ({len(channels)} open in all)")
         victim.handle_close()
         return True
+
