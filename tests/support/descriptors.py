@@ -38,3 +38,22 @@ def out_of_descriptors(room: int = 16) -> Iterator[Exhausted]:
         for fd in fillers:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@contextlib.contextmanager
+def room_for(count: int) -> Iterator[None]:
+    """At least ``count`` descriptors for this process (a flood test holds both ends of its connections):
+    the soft limit raised toward the hard one for the test, then put back. Fails, saying why, when the
+    hard limit is too low."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = count + 256  # the registry, the listeners, pytest
+    if soft >= wanted:
+        yield
+        return
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        raise AssertionError(f"this test needs {wanted} descriptors; the hard limit is {hard} (ulimit -Hn)")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -16,6 +16,7 @@ from dnslib import DNSRecord
 
 from canary.settings import set_setting
 from canary.store.events import list_events
+from tests.support.descriptors import room_for
 from tests.support.wait import wait_for
 from tests.tripwire.smtp_peers import canary_address, make_message
 
@@ -103,7 +104,7 @@ def test_one_peer_flooding_one_listener_starves_no_listener_and_loses_no_hit(sta
     dns_port = listeners["DnsService"].port
     token, other = canaries[0]["token"], canaries[1]
     flood: list[socket.socket] = []
-    with _holding(flood):
+    with room_for(2 * 1110), _holding(flood):  # both ends of each connection are in this process
         # 1,010 idle connections blocked the callback listener when only waitress's limit (1,000) held.
         flood.extend(_idle(http_port, "127.0.0.1") for _ in range(1010))
         flood.extend(_idle(smtp_port, "127.0.0.1") for _ in range(100))
