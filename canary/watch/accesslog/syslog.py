@@ -71,10 +71,7 @@ class SyslogMessage(NamedTuple):
 
 def parse_syslog(frame: bytes) -> SyslogMessage:
     """Split a syslog frame into header fields and MSG; anything unrecognised is all MSG."""
-    frame = frame.rstrip(b"\x00\r\n")
-    if frame[:1] == b"<" and (fast := _BSD_TAGGED.match(text := frame.decode("utf-8", "replace"))):
-        return SyslogMessage(text[fast.end():], fast.group(1), fast.group(2), fast.group(3))
-    return parse_syslog_general(frame)
+    return header_of(message_texts([frame])[1][0])
 
 
 def message_texts(frames: list[bytes]) -> tuple[list[str], list[re.Match[str] | SyslogMessage]]:
@@ -96,6 +93,7 @@ def message_texts(frames: list[bytes]) -> tuple[list[str], list[re.Match[str] | 
 
 
 def header_of(head: re.Match[str] | SyslogMessage) -> SyslogMessage:
+    """The header fields and MSG of a frame, from what :func:`message_texts` kept of it."""
     if isinstance(head, SyslogMessage):
         return head
     return SyslogMessage(head.string[head.end():], head.group(1), head.group(2), head.group(3))
@@ -154,8 +152,9 @@ class TcpFramer:
     SysLogHandler sends), chosen per frame by its first byte.
 
     Any read boundary is survived: bytes of an unfinished frame (even a lone octet count) wait in the
-    buffer for the next read. Each read is scanned once from a moving offset (no copy per frame), so a
-    64 KiB read of short lines costs what its lines cost. An oversized octet-counted frame is skipped
+    buffer for the next read. A read of newline-framed messages only is split in one call; any other is
+    scanned once from a moving offset (no copy per frame), so a 64 KiB read of short lines costs what
+    its lines cost. An oversized octet-counted frame is skipped
     to the end of its line, as a frame without a count would be."""
 
     def __init__(self) -> None:
