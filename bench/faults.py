@@ -1,6 +1,6 @@
 """An operator's worst day, on loopback: is anything answered ever lost?
 
-    python3 bench/faults.py [--only NAME ...] [--rate 100] [--hits 600]
+    python3 bench/faults.py [--only NAME ...] [--rate 100] [--hits 600] [--flood-per-address 40]
 
 Each scenario runs a real ``canary serve`` (its own process) over a fresh registry with 200 canaries
 and a webhook destination (an HTTP receiver in this process that counts every delivery per
@@ -29,8 +29,17 @@ Scenarios (each bounded to well under a minute):
                  to its old descriptor for 2 s before it reopens the path
     syslog-burst --burst-lines (300,000) over one syslog TCP connection as fast as TCP takes them, one
                  line in 600 reading a canary: every line counted, every read an event
+    smtp-flood   serve with LimitNOFILE=1024 and --smtp; 25 addresses open 40 idle SMTP connections each
+                 (inside the per-address rate limit) while --hits hits at --rate go to the callback listener
+                 and the console is asked /healthz 4 times a second: latencies, 421s, log lines
+    kill-9-deliv 40 alerts paged to a receiver answering in 1 s; serve killed with SIGKILL once 8 pages
+                 reached it, restarted at once: every alert paged, at most one repeat per page in flight
+    restore      20 alerts paged, 'canary backup', 20 more paged, 'canary restore' of that backup, 20 new
+                 alerts: no new page carries a key the receiver already had
 Reference: the same counts are what the issue measured before the journal (e.g. disk full: 2,000
-answered, 15 stored).
+answered, 15 stored); before the listener caps, the smtp-flood made callbacks, console, SMTP and DNS-TCP
+time out for ~50 s with ~100 MB a minute of 'Errno 24' tracebacks; before the restore key generation, a
+new alert after a restore carried a key already delivered.
 """
 
 from __future__ import annotations
@@ -89,17 +98,25 @@ def wait_until(check: Callable[[], bool], seconds: float, step: float = 0.1) -> 
 class Serve:
     """``canary serve`` in its own process, with a callback port known in advance."""
 
-    def __init__(self, db_path: Path, log: Path):
+    def __init__(self, db_path: Path, log: Path, extra: tuple[str, ...] = (), nofile: int | None = None):
         self.db_path, self.log = db_path, log
         self.port, self.console = free_port(), free_port()
+        self.extra = extra
+        self.nofile = nofile  # the service's descriptor limit (LimitNOFILE), e.g. 1024
         self.process: subprocess.Popen | None = None
+
+    def _limits(self) -> None:
+        if self.nofile is not None:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     def start(self) -> None:
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "canary", "--db", str(self.db_path), "serve", "--port", str(self.console),
-                 "--callback-port", str(self.port)], cwd=ROOT, env={**os.environ, **SERVE_ENV},
-                stdout=log, stderr=log)
+                 "--callback-port", str(self.port), *self.extra], cwd=ROOT, env={**os.environ, **SERVE_ENV},
+                stdout=log, stderr=log, preexec_fn=self._limits if self.nofile is not None else None)
         if not wait_until(self._up, 30):
             raise RuntimeError(f"serve did not start; see {self.log}")
 
@@ -136,10 +153,12 @@ class Serve:
 class Hits:
     """Open-loop hits at a fixed rate from a small thread pool; counts what was answered 200."""
 
-    def __init__(self, port: Callable[[], int], tokens: list[str], tag: str):
+    def __init__(self, port: Callable[[], int], tokens: list[str], tag: str, agents: int = 0):
         self.port, self.tokens, self.tag = port, tokens, tag
+        self.agents = agents  # > 0: that many User-Agents in turn, i.e. that many clients (one alert each)
         self.sent = 0
         self.answered: set[int] = set()
+        self.latencies: list[float] = []  # scheduled send -> answer (or failure), seconds
         self._lock = threading.Lock()
 
     def run(self, count: int, rate: float, workers: int = 16) -> None:
@@ -154,7 +173,9 @@ class Hits:
                     time.sleep(delay)
                 try:
                     conn = conn or http.client.HTTPConnection("127.0.0.1", self.port(), timeout=20)
-                    conn.request("GET", f"/mon-espace/documents/{self.tokens[i % len(self.tokens)]}?n={self.tag}-{i}")
+                    headers = {"User-Agent": f"bench/{self.tag}-{i % self.agents}"} if self.agents else {}
+                    conn.request("GET", f"/mon-espace/documents/{self.tokens[i % len(self.tokens)]}?n={self.tag}-{i}",
+                                 headers=headers)
                     response = conn.getresponse()
                     response.read()
                     if response.status == 200:
@@ -164,6 +185,8 @@ class Hits:
                     if conn is not None:
                         conn.close()
                     conn = None
+                with self._lock:
+                    self.latencies.append(time.perf_counter() - due)
 
         threads = [threading.Thread(target=worker, daemon=True) for _ in range(workers)]
         for thread in threads:
@@ -516,6 +539,162 @@ def syslog_burst(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                    f"received, {lines:,} counted; {reads} canary reads", sent=reads, answered=reads)
 
 
+def smtp_flood(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    """Idle SMTP connections from 25 addresses, each inside its per-address rate limit (40 a minute of
+    the 60 allowed), against a serve whose descriptor limit is 1,024 (LimitNOFILE of the units), while
+    hits arrive on the callback listener and the console is asked /healthz: both answer within 1 s."""
+    import socket
+
+    from canary.settings import set_setting
+    from canary.store import open_db
+
+    with scenario_registry(folder) as (db_path, tokens, receiver):
+        db = open_db(db_path)
+        set_setting(db, "pool.mail_domains", "mail.example.fr")
+        db.close()
+        smtp_port = free_port()
+        log = folder / "serve-smtpflood.log"
+        serve = Serve(db_path, log, ("--smtp", "--smtp-port", str(smtp_port)), nofile=1024)
+        serve.start()
+        wait_until(lambda: _listening(smtp_port), 30)
+        greetings: dict[str, int] = {"220": 0, "421": 0, "none": 0}
+        held: list[socket.socket] = []
+        lock = threading.Lock()
+
+        def flood(source: str) -> None:
+            for _ in range(args.flood_per_address):
+                conn = socket.socket()
+                try:
+                    conn.bind((source, 0))
+                    conn.settimeout(5)
+                    conn.connect(("127.0.0.1", smtp_port))
+                    code = conn.recv(64)[:3].decode() or "none"
+                except OSError:
+                    code = "none"
+                with lock:
+                    greetings[code if code in greetings else "none"] += 1
+                    held.append(conn)
+
+        flooders = [threading.Thread(target=flood, args=(f"127.0.0.{2 + n}",)) for n in range(25)]
+        health: list[float] = []
+        health_failed = 0
+        stop = threading.Event()
+
+        def ask_health() -> None:
+            nonlocal health_failed
+            while not stop.is_set():
+                began = time.perf_counter()
+                try:
+                    conn = http.client.HTTPConnection("127.0.0.1", serve.console, timeout=10)
+                    conn.request("GET", "/healthz")
+                    ok = conn.getresponse().status == 200
+                    conn.close()
+                except (OSError, http.client.HTTPException):
+                    ok = False
+                health.append(time.perf_counter() - began)
+                health_failed += not ok
+                stop.wait(0.25)
+
+        wait_until(lambda: _listening(serve.console), 30)
+        asker = threading.Thread(target=ask_health)
+        asker.start()
+        for thread in flooders:
+            thread.start()
+        hits = Hits(lambda: serve.port, tokens, "smtpf")
+        hits.run(args.hits, args.rate)
+        for thread in flooders:
+            thread.join()
+        stop.set()
+        asker.join()
+        wait_until(lambda: stored(db_path, "smtpf") >= len(hits.answered), 30)
+        result = outcome(db_path, receiver)
+        count = stored(db_path, "smtpf")
+        for conn in held:
+            conn.close()
+        serve.stop()
+        text = log.read_text(errors="replace")
+        within = sum(1 for latency in hits.latencies if latency <= 1.0)
+        return row("smtp-flood", hits, count, result,
+                   f"LimitNOFILE=1024; {25 * args.flood_per_address} SMTP connections from 25 addresses: "
+                   f"{greetings['220']} held, {greetings['421']} answered 421, {greetings['none']} no answer; "
+                   f"callbacks answered within 1 s: {within}/{hits.sent} (max {max(hits.latencies):.2f} s); "
+                   f"/healthz max {max(health):.2f} s, {health_failed} failed of {len(health)}; "
+                   f"log: {text.count('Errno 24')} 'Errno 24', {text.count('not accepted')} 'not accepted', "
+                   f"{text.count('Traceback')} tracebacks")
+
+
+def kill9_delivery(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    """serve killed while pages are on the wire to a slow receiver: every alert is paged after the
+    restart, and only a page that was in flight at the kill may arrive a second time (same key)."""
+    with scenario_registry(folder) as (db_path, tokens, receiver):
+        receiver.delay = 1.0
+        serve = Serve(db_path, folder / "serve-killdelivery.log")
+        serve.start()
+        hits = Hits(lambda: serve.port, tokens[:40], "kdel", agents=40)
+        hits.run(200, 50.0)
+        wait_until(lambda: len(receiver.hits) >= 8, 60)
+        serve.kill9()
+        with sqlite3.connect(db_path, timeout=30) as conn:
+            pending = {key for (key,) in conn.execute(
+                "SELECT idempotency_key FROM alert_outbox WHERE state = 'pending'")}
+        with receiver.lock:
+            paged_before = len(receiver.hits)
+            in_flight = len(pending & set(receiver.hits))  # received, not marked delivered
+        receiver.delay = 0.2
+        serve.start()
+        wait_until(lambda: stored(db_path, "kdel") >= len(hits.answered), 30)
+        result = outcome(db_path, receiver)
+        count = stored(db_path, "kdel")
+        with sqlite3.connect(db_path, timeout=30) as conn:
+            unpaged = conn.execute(
+                "SELECT COUNT(*) FROM alerts a WHERE a.key LIKE 'tripwire:%' AND NOT EXISTS (SELECT 1 FROM "
+                "alert_outbox o WHERE o.alert_id = a.id AND o.state = 'delivered')").fetchone()[0]
+        serve.stop()
+        over_once = sum(1 for n in receiver.hits.values() if n > 2)
+        return row("kill-9-deliv", hits, count, result,
+                   f"receiver answering in 1 s; SIGKILL after {paged_before} pages reached it, {in_flight} of "
+                   f"them not yet marked delivered (each may come once more, same key); repeated more than "
+                   f"once: {over_once}; alerts never paged: {unpaged}")
+
+
+def restore_then_alerts(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    """Pages delivered, a backup, more pages, restore of that backup, new pages: no new page may carry
+    a key the receiver already has (it would drop the new page as a repeat)."""
+    with scenario_registry(folder) as (db_path, tokens, receiver):
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "CANARY_BACKUP_PASSPHRASE": "bench-faults-restore"}
+        canary = [sys.executable, "-m", "canary", "--db", str(db_path)]
+        serve = Serve(db_path, folder / "serve-restore.log")
+        serve.start()
+        for tag, chosen in (("rst1", tokens[:20]), ("rst2", tokens[20:40])):
+            if tag == "rst2":
+                subprocess.run([*canary, "backup", str(folder / "registry.backup")], env=env, check=True,
+                               capture_output=True)
+            hits = Hits(lambda: serve.port, chosen, tag, agents=20)
+            hits.run(60, 30.0)
+            wait_until(lambda t=tag, h=hits: stored(db_path, t) >= len(h.answered), 30)
+            outcome(db_path, receiver)
+        serve.stop()
+        with receiver.lock:
+            before = dict(receiver.hits)
+        restore = subprocess.run([*canary, "restore", "--force", str(folder / "registry.backup")], env=env,
+                                 capture_output=True, text=True, check=False)
+        said = [line for line in (restore.stdout + restore.stderr).splitlines() if "restored from" in line]
+        serve.start()
+        hits = Hits(lambda: serve.port, tokens[40:60], "rst3", agents=20)
+        hits.run(60, 30.0)
+        wait_until(lambda: stored(db_path, "rst3") >= len(hits.answered), 30)
+        result = outcome(db_path, receiver)
+        count = stored(db_path, "rst3")
+        serve.stop()
+        with receiver.lock:
+            reused = sum(1 for key, n in before.items() if receiver.hits[key] > n)
+            new_pages = len(receiver.hits) - len(before)
+        return row("restore", hits, count, result,
+                   f"20 alerts paged, backup, 20 more paged, restore (exit {restore.returncode}: "
+                   f"{said[0] if said else 'no restore line'!r}), then 20 new: {new_pages} new pages, keys "
+                   f"already delivered before the restore received again: {reused}")
+
+
 def _listening(port: int) -> bool:
     import socket
 
@@ -529,7 +708,8 @@ def _listening(port: int) -> bool:
 SCENARIOS = {"disk-full": disk_full, "locked": locked, "seeds": seeds, "kill-9": kill9,
              "dest-down": destination_down, "copytruncate": copytruncate,
              "rename": rename, "syslog-burst": syslog_burst,
-             "lock-45s": lock_slow_receiver}
+             "lock-45s": lock_slow_receiver, "smtp-flood": smtp_flood, "kill-9-deliv": kill9_delivery,
+             "restore": restore_then_alerts}
 
 
 def main() -> None:
@@ -538,6 +718,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="hits per second (disk-full, locked, seeds)")
     parser.add_argument("--hits", type=int, default=600, help="hits per scenario (disk-full, locked, seeds)")
     parser.add_argument("--burst-lines", type=int, default=300_000, help="lines of the syslog-burst scenario")
+    parser.add_argument("--flood-per-address", type=int, default=40,
+                        help="idle SMTP connections from each of the 25 addresses (smtp-flood)")
     args = parser.parse_args()
     print(f"canary serve on 127.0.0.1, {os.cpu_count()} cores; goal: lost = answered - stored = 0 in every row")
     print(f"{'scenario':<13} {'sent':>5} {'answered':>8} {'stored':>6} {'alerted':>9} {'delivered':>9} "

@@ -154,7 +154,9 @@ class ErrorCounter(logging.Handler):
 
 
 class ListenerCollector:
-    """``canary_listener_up``: 1 per started listener that is bound and serving, else 0."""
+    """``canary_listener_up``: 1 per started listener that is bound and serving, else 0; and, for the
+    listeners that cap their connections (``connection_tally() -> {"refused", "accept_errors"}``), the
+    connections closed over the caps and the failed accepts (out of descriptors) since serve started."""
 
     def __init__(self, listeners: list[Any]) -> None:
         self.listeners = listeners
@@ -162,6 +164,19 @@ class ListenerCollector:
     def collect(self) -> Iterator[Metric]:
         family = GaugeMetricFamily("canary_listener_up", "1 while the listener is bound and serving.",
                                    labels=["listener"])
+        refused = CounterMetricFamily("canary_listener_connections_refused", "Connections a listener closed "
+                                      "over its caps (per address, in all) since serve started.",
+                                      labels=["listener"])
+        failed = CounterMetricFamily("canary_listener_accept_errors", "Connections a listener failed to "
+                                     "accept (e.g. out of descriptors, Errno 24) since serve started.",
+                                     labels=["listener"])
         for listener in self.listeners:
             family.add_metric([listener.name], 1 if listener.ready() is None else 0)
+            tally = getattr(listener, "connection_tally", None)
+            if callable(tally):
+                counts = tally()
+                refused.add_metric([listener.name], counts["refused"])
+                failed.add_metric([listener.name], counts["accept_errors"])
         yield family
+        yield refused
+        yield failed

@@ -6,6 +6,7 @@ The command in ``canary/web/cli.py`` parses options and opens the registry; this
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import signal
@@ -17,7 +18,6 @@ from typing import Any
 
 import sqlite_utils
 from waitress import wasyncore
-from waitress.server import create_server
 
 from canary.errors import CanaryError
 from canary.files import write_atomic
@@ -33,12 +33,14 @@ from canary.serve import (
     start_all,
     stop_all,
 )
+from canary.socket_caps import CappedWSGIServer
 from canary.web import create_app
 from canary.web.bodies import MULTIPART_MARGIN, bounded_channel
 from canary.web.system_view import preload_places
 from canary.web.users import add_user
 
 Say = Callable[[str, bool], None]
+log = logging.getLogger("canary.web")
 
 
 def refuse_bad_settings(problems: list[str]) -> None:
@@ -105,18 +107,7 @@ def _serve_console(db: sqlite_utils.Database, db_path: Path, serve_ctx: ServeCon
     # waitress (as for the callback listener): a production server with bounded threads, not the
     # development server, which is neither meant for hostile clients nor for long uptimes.
     try:
-        # Forwarded headers are judged by the app (canary.web.proxies: web.trusted_proxies, CIDRs, which
-        # waitress's single trusted_proxy cannot express): waitress must pass them on untouched.
-        # Idle connections count against waitress's connection limit (100 by default: 110 idle
-        # connections blocked the console and /healthz); room for 1,000 (the units give 65,536
-        # descriptors), and a connection silent for 15 s is closed.
-        upload_bytes = int(app.config["MAX_CONTENT_LENGTH"])
-        server: Any = create_server(app, host=host, port=port, threads=8, ident="", expose_tracebacks=False,
-                                    clear_untrusted_proxy_headers=False,
-                                    max_request_body_size=upload_bytes + MULTIPART_MARGIN,
-                                    connection_limit=CONSOLE_CONNECTIONS, channel_timeout=CONSOLE_IDLE_SECONDS)
-        # Bodies bounded by route class before they are read (canary.web.bodies): no anonymous spooling.
-        server.channel_class = bounded_channel(upload_bytes)
+        server = console_server(app, host, port)
     except OSError as exc:
         stop_all(services)
         raise CanaryError(f"console: cannot listen on {host}:{port}: {address_problem(exc)}") from exc
@@ -131,6 +122,25 @@ def _serve_console(db: sqlite_utils.Database, db_path: Path, serve_ctx: ServeCon
         server.task_dispatcher.shutdown()
         serve_ctx.scheduler.shutdown(wait=False)
         stop_all(services)
+
+
+def console_server(app: Any, host: str, port: int) -> CappedWSGIServer:
+    """The console's waitress server, bound and not yet running."""
+    # Forwarded headers are judged by the app (canary.web.proxies: web.trusted_proxies, CIDRs, which
+    # waitress's single trusted_proxy cannot express): waitress must pass them on untouched.
+    # Room for 1,000 connections (110 idle ones blocked the console and /healthz at waitress's default
+    # 100); past it the oldest idle one is closed for the newcomer (canary.socket_caps). No cap per
+    # address: behind the reverse proxy every client has the proxy's. A connection silent for 15 s is
+    # closed; a failed accept (out of descriptors) is paced and logged once a minute.
+    upload_bytes = int(app.config["MAX_CONTENT_LENGTH"])
+    server = CappedWSGIServer(app, max_connections=CONSOLE_CONNECTIONS, max_per_client=CONSOLE_CONNECTIONS,
+                              name="console", logger=log, host=host, port=port, threads=8, ident="",
+                              expose_tracebacks=False, clear_untrusted_proxy_headers=False,
+                              max_request_body_size=upload_bytes + MULTIPART_MARGIN,
+                              channel_timeout=CONSOLE_IDLE_SECONDS)
+    # Bodies bounded by route class before they are read (canary.web.bodies): no anonymous spooling.
+    server.channel_class = bounded_channel(upload_bytes)
+    return server
 
 
 def first_admin(db: sqlite_utils.Database, db_path: Path, say: Say) -> None:

@@ -9,7 +9,7 @@ import pytest
 from canary.errors import CanaryError
 from canary.watch.accesslog.model import Malformed
 from canary.watch.accesslog.parsers import build_parser, parse_field_options
-from canary.watch.accesslog.syslog import TcpFramer, parse_syslog
+from canary.watch.accesslog.syslog import TcpFramer, header_of, message_texts, parse_syslog, parse_syslog_general
 from canary.watch.accesslog.timeparse import parse_duration, parse_log_time, zone
 
 PARIS = zone("Europe/Paris")
@@ -150,6 +150,24 @@ def test_syslog_rfc3164_and_bare_python_handler_frames() -> None:
     assert parse_syslog(b"no header at all").msg == "no header at all"
 
 
+@pytest.mark.parametrize("frame", [
+    b"<38>Nov 14 09:32:11 srv-dpi mediboard[812]: user=jdupont ipp=40000001",
+    b"<38>Nov  4 09:32:11 srv-dpi mediboard: user=jdupont ipp=40000001\r\n\x00",
+    b"<38>Nov 14 09:32:11 srv-dpi mediboard:user=a",
+    b"<38>Nov 14 09:32:11 srv-dpi mediboard[812] user=a",  # no colon: no tag
+    b"<38>Nov 14 09:32:11 srv-dpi " + b"t" * 49 + b": user=a",  # a tag longer than 48 is no tag
+    b"<38>Nov 14 09:32:11 srv-d\xc3\xa9pi m\xff[1]: user=\xff",  # UTF-8 and bytes that are not
+    b"<38>Nov 14 09:32:11 srv-dpi mediboard[812]: line one\nline two",
+    b"<999>Nov 14 09:32:11 h a: x", b"<1000>Nov 14 09:32:11 h a: x", b"<38>nov 14 09:32:11 h a: x",
+    b"<38>Nov 14 9:32:11 h a: x", b"<134>1 2026-11-14T09:32:11Z h a - - - x", b"<14>Nov 14 09:32:11 h",
+])
+def test_syslog_shortcut_for_the_common_frame_agrees_with_the_general_parser(frame: bytes) -> None:
+    assert parse_syslog(frame) == parse_syslog_general(frame)
+    texts, heads = message_texts([frame])  # what the receiver uses: the header read for a hit only
+    assert texts == [parse_syslog_general(frame).msg]
+    assert header_of(heads[0]) == parse_syslog_general(frame)
+
+
 def test_tcp_framer_octet_counting_and_trailers_across_reads() -> None:
     framer = TcpFramer()
     first = b"<14>1 - h a - - - hello"
@@ -180,6 +198,24 @@ def test_tcp_framer_gives_the_same_frames_whatever_the_read_boundaries() -> None
     framer = TcpFramer()  # one byte per read
     frames = [frame for byte in range(len(stream)) for frame in framer.feed(stream[byte:byte + 1])[0]]
     assert frames == expected
+
+
+def test_tcp_framer_newline_only_reads_whatever_the_boundaries() -> None:
+    """Reads holding only newline-framed messages take a shortcut (one split): same frames, blank
+    lines dropped, a digit opening a later read sends it the long way (maybe an octet count)."""
+    stream = (b"<38>Nov 14 09:33:11 h m: user=b ipp=2\r\n\n  \n<14>user=d ipp=4\n"
+              b"2026-11-14 09:00:00 user=c ipp=3\n<38>last")
+    expected = [b"<38>Nov 14 09:33:11 h m: user=b ipp=2\r", b"<14>user=d ipp=4",
+                b"2026-11-14 09:00:00 user=c ipp=3"]
+    for cut in range(1, len(stream)):
+        framer = TcpFramer()
+        first, _ = framer.feed(stream[:cut])
+        second, _ = framer.feed(stream[cut:])
+        assert first + second == expected, cut
+        assert framer.close() == [b"<38>last"]
+    framer = TcpFramer()
+    assert framer.feed(b"<14>" + b"x" * (64 * 1024)) == ([], 1)  # no end in sight past the largest message
+    assert framer.feed(b"<14>next\n") == ([b"<14>next"], 0)
 
 
 def test_tcp_framer_counts_an_octet_counted_frame_cut_short_by_the_peer() -> None:

@@ -329,3 +329,33 @@ def test_one_client_flooding_the_service_is_refused_alone(registry):
         for conn in flood:
             conn.close()
         service.stop()
+
+
+def test_accept_errors_are_paced_counted_and_logged_once(quick_icap, caplog):
+    """Out of descriptors (Errno 24), accept fails on every try: socketserver retried at once, in a
+    loop that took a core from every other listener, and said nothing. Now each failure is counted and
+    followed by a pause, one log line says so, and the connection waiting in the backlog is served
+    once descriptors are back."""
+    import socket
+
+    from canary.socket_caps import ACCEPT_PAUSE_SECONDS
+    from tests.support.descriptors import out_of_descriptors
+    from tests.support.wait import wait_for
+
+    caplog.set_level(logging.WARNING, logger="canary.egress")
+    with out_of_descriptors() as descriptors:
+        descriptors.free(1)
+        client = socket.socket()  # the last free descriptor: the service's accept finds none
+        client.settimeout(10)
+        client.connect(("127.0.0.1", quick_icap.port))
+        began = time.monotonic()
+        first = wait_for(lambda: quick_icap.connection_tally()["accept_errors"])
+        failures = wait_for(lambda: (n := quick_icap.connection_tally()["accept_errors"]) >= first + 3 and n)
+        elapsed = time.monotonic() - began
+    # Paced: a pause follows each failure (a loaded machine only makes the count smaller).
+    assert failures <= elapsed / ACCEPT_PAUSE_SECONDS + 2, (failures, elapsed)
+    client.sendall(b"OPTIONS icap://127.0.0.1/reqmod ICAP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+    assert client.recv(64).startswith(b"ICAP/1.0 200")
+    client.close()
+    lines = [r for r in caplog.records if "connections not accepted" in r.getMessage()]
+    assert len(lines) == 1 and "errno 24" in lines[0].getMessage() and lines[0].exc_info is None

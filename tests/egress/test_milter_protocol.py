@@ -152,3 +152,27 @@ def test_status_command_shows_sightings_and_passed_bodies(milter, registry):
     assert rows["egress-mail"]["sightings"] >= 1 and rows["egress-mail"]["blocked"] >= 1
     bad = run_cli_at(db_path, "egress", "status", "--days", "0")
     assert bad.exit_code == 1 and bad.output.strip().startswith("error:") and len(bad.output.strip().splitlines()) == 1
+
+
+def test_accept_errors_are_paced_counted_and_logged_once(milter, caplog):
+    """Out of descriptors, the milter's accept fails on every try: counted, paced, one log line, and
+    the MTA's connection waiting in the backlog is served once descriptors are back."""
+    import time
+
+    from canary.socket_caps import ACCEPT_PAUSE_SECONDS
+    from tests.support.descriptors import out_of_descriptors
+    from tests.support.wait import wait_for
+
+    caplog.set_level(logging.WARNING, logger="canary.egress")
+    with out_of_descriptors() as descriptors:
+        descriptors.free(1)
+        client = RawMilter(milter.port)  # the last free descriptor: the milter's accept finds none
+        began = time.monotonic()
+        first = wait_for(lambda: milter.connection_tally()["accept_errors"])
+        failures = wait_for(lambda: (n := milter.connection_tally()["accept_errors"]) >= first + 3 and n)
+        elapsed = time.monotonic() - began
+    assert failures <= elapsed / ACCEPT_PAUSE_SECONDS + 2, (failures, elapsed)  # a pause after each
+    assert client.ask(b"O", struct.pack("!III", 6, 0, 0)) == b"O"
+    client.close()
+    lines = [r for r in caplog.records if "connections not accepted" in r.getMessage()]
+    assert len(lines) == 1 and "errno 24" in lines[0].getMessage() and lines[0].exc_info is None

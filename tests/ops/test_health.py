@@ -121,6 +121,9 @@ def test_metrics_scraped_from_a_running_serve(db, db_path, add_hand_canaries, se
     assert samples[("canary_sweeps", (("status", "ok"),))] == 1
     assert samples[("canary_accesslog_malformed_total", (("source", "ehr-audit"),))] == 1
     assert samples[("canary_listener_up", (("listener", "tripwire http callback listener"),))] == 1
+    assert samples[("canary_listener_connections_refused_total",
+                    (("listener", "tripwire http callback listener"),))] == 0
+    assert samples[("canary_listener_accept_errors_total", (("listener", "tripwire http callback listener"),))] == 0
     assert samples[("canary_listener_errors_total", (("listener", "tripwire"),))] == 0
     assert samples[("canary_canaries", (("status", "active"),))] == 3
     text = requests.get(f"http://127.0.0.1:{served.console_port}/metrics", timeout=10, headers=auth).text

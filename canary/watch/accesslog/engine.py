@@ -158,27 +158,43 @@ class Processor:
                     break
         return position
 
-    def feed_message(self, raw: bytes, text: str, key_base: str, *, extra: dict[str, Any] | None = None,
-                     fallback_time: str | None = None, fallback_stamp: str | None = None) -> None:
-        """One message without a file position (syslog); deduplicated by the hash of its raw bytes.
-        ``fallback_stamp`` is a header time as written, read (in the local zone) only for a hit."""
-        if not text.strip():
-            return
-        try:
-            entry = self.parser(text)
-        except Exception as exc:  # Malformed, or a parser surprise: one bad message, never fatal
-            self.batch.lines += 1
-            self.batch.malformed += 1
-            reason = exc if isinstance(exc, Malformed) else f"unreadable ({type(exc).__name__})"
-            self.batch.last_malformed = f"message: {reason}"
-            return
-        if entry is None or not any(self.index.lookup(patient) is not None for patient in entry.patients):
-            self.batch.lines += 1  # the common case: no canary named, nothing to hash or date
-            self.index.refresh(self.db)
-            return
-        digest = hashlib.sha256(raw).hexdigest()[:20]
-        self.feed_entry(entry, raw, key_base, "sha", digest, extra=extra, fallback_time=fallback_time,
-                        fallback_stamp=fallback_stamp)
+    def feed_messages(self, raws: list[bytes], texts: list[str], key_base: str,
+                      details: Callable[[int], tuple[dict[str, Any] | None, str | None]]) -> None:
+        """Messages without a file position (syslog), ``texts[i]`` the access text of ``raws[i]``; a hit
+        is deduplicated by the hash of its raw bytes. ``details(i)`` gives, for a hit only, its extra
+        details and a header time as written (read in the local zone if the text has none).
+
+        One call per read, not per message: the names used per message are bound once, and the index
+        is checked for changes once (a burst brings 100,000 messages a second)."""
+        parse = self.parser
+        lookup = self.index.lookup
+        batch = self.batch
+        misses = 0
+        for i, text in enumerate(texts):
+            if not text or text.isspace():
+                continue
+            try:
+                entry = parse(text)
+            except Exception as exc:  # Malformed, or a parser surprise: one bad message, never fatal
+                batch.lines += 1
+                batch.malformed += 1
+                reason = exc if isinstance(exc, Malformed) else f"unreadable ({type(exc).__name__})"
+                batch.last_malformed = f"message: {reason}"
+                continue
+            if entry is not None:
+                for patient in entry.patients:
+                    if lookup(patient) is not None:
+                        break
+                else:
+                    entry = None
+            if entry is None:
+                misses += 1  # the common case: no canary named, nothing to hash or date
+                continue
+            extra, stamp = details(i)
+            digest = hashlib.sha256(raws[i]).hexdigest()[:20]
+            self.feed_entry(entry, raws[i], key_base, "sha", digest, extra=extra, fallback_stamp=stamp)
+        batch.lines += misses
+        self.index.refresh(self.db)
 
     def feed_entry(self, entry: AccessEntry | None, raw: bytes, key_base: str, ref_name: str, ref_value: Any, *,
                    extra: dict[str, Any] | None = None, fallback_time: str | None = None,

@@ -85,20 +85,38 @@ class MediboardParser:
     object line with the same keys is accepted too.
     """
 
+    def __init__(self) -> None:
+        # Role of each key seen (None: not ours), so a key costs one lookup: keys are what the trail
+        # writes, a few dozen names; bounded all the same.
+        self._roles: dict[str, str | None] = dict(_MEDIBOARD_ROLES)
+
+    def _role(self, key: str) -> str | None:
+        role = self._roles.get(key, _UNSEEN)
+        if role is _UNSEEN:
+            role = _MEDIBOARD_ROLES.get(key.lower())
+            if len(self._roles) < 1024:
+                self._roles[key] = role
+        return role
+
     def parse(self, line: str) -> AccessEntry | None:
         if line.startswith("{"):
             return _entry_from_mapping(_load_json(line), line)
-        if '"' in line:
-            pairs = [(k, v[1:-1] if v.startswith('"') else v) for k, v in _PAIR.findall(line)]
+        if '"' in line:  # quoted values, read by the regex and written back as plain key=value words
+            words = [k + "=" + (v[1:-1] if v.startswith('"') else v) for k, v in _PAIR.findall(line)]
         else:  # the common case, about three times faster than the regex
-            pairs = [t.partition("=")[::2] for t in line.replace("|", " ").replace(";", " ").split() if "=" in t]
-        if not pairs:
-            raise Malformed("no key=value pair")
-        entry = AccessEntry(None)
-        patients = entry.patients
-        roles = _MEDIBOARD_ROLES
-        for key, value in pairs:
-            role = roles.get(key) or roles.get(key.lower())
+            words = (line.replace("|", " ").replace(";", " ") if "|" in line or ";" in line else line).split()
+        patients: list[str] = []
+        entry = AccessEntry(None, patients)
+        roles = self._roles
+        paired = False
+        for word in words:
+            key, equals, value = word.partition("=")
+            if not equals:  # a word without "=": not a pair
+                continue
+            paired = True
+            role = roles.get(key, _UNSEEN)
+            if role is _UNSEEN:
+                role = self._role(key)
             if role is None or not value or value == "-":
                 continue
             if role == "patient":
@@ -118,6 +136,8 @@ class MediboardParser:
                 patients.append(value)
                 if m := _OBJECT_PATIENT.match(value):
                     patients.append(m.group(1))
+        if not paired:
+            raise Malformed("no key=value pair")
         if entry.account is None:
             raise Malformed("no user")
         if entry.time is None:
@@ -125,6 +145,7 @@ class MediboardParser:
         return entry
 
 
+_UNSEEN: Any = object()
 _MEDIBOARD_ROLES = {**ALIASES, "object": "object"}
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from canary.throttled_log import OncePerMinute
+from canary.socket_caps import PacedAcceptMixin
 from canary.watch.egress.inspect import BodyFile, Context, Inspector
 
 log = logging.getLogger("canary.egress.icap")
@@ -88,7 +88,10 @@ class IcapRequest:
         return size
 
 
-class IcapServer(socketserver.ThreadingTCPServer):
+class IcapServer(PacedAcceptMixin, socketserver.ThreadingTCPServer):
+    # An accept error (Errno 24) is counted, logged once a minute and paced (canary.socket_caps).
+    cap_log = log
+    cap_name = "icap"
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
@@ -102,7 +105,6 @@ class IcapServer(socketserver.ThreadingTCPServer):
         self.max_per_client = max(1, max_connections - max_connections // 4)
         self._per_client: dict[str, int] = {}
         self._per_client_lock = threading.Lock()
-        self._refusals = OncePerMinute(log, "icap: connections answered 503 (over the limits)")
         self.istag = f'"canary-{"block" if inspector.config.block else "monitor"}-1"'
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.address_family = family
@@ -121,7 +123,7 @@ class IcapServer(socketserver.ThreadingTCPServer):
             if not over_share:
                 self._client_done(client)
             why = f"{client} over its {self.max_per_client}" if over_share else f"over {self.max_connections}"
-            self._refusals.note(f"{why} connections")
+            self.tally.refusal(f"{why} connections, answered 503")
             with contextlib.suppress(OSError):
                 request.sendall(b"ICAP/1.0 503 Service Overloaded\r\nISTag: " + self.istag.encode() +
                                 b"\r\nEncapsulated: null-body=0\r\nConnection: close\r\n\r\n")
@@ -573,6 +575,16 @@ class IcapService:
         self._thread.start()
         log.info("ICAP service on icap://%s:%s/reqmod and /respmod (%s)", self.host, self.port,
                  "blocking" if self.inspector.config.block else "monitor only")
+
+    def ready(self) -> str | None:
+        """For /readyz and canary_listener_up: None while bound and serving, else why not."""
+        alive = self._server is not None and self._thread is not None and self._thread.is_alive()
+        return None if alive else "not serving"
+
+    def connection_tally(self) -> dict[str, int]:
+        """Connections answered 503 over the caps and failed accepts since start (for /metrics)."""
+        server = self._server
+        return server.tally.as_dict() if server is not None else {"refused": 0, "accept_errors": 0}
 
     def stop(self) -> None:
         if self._server is not None:

@@ -315,6 +315,13 @@ class DnsListener:
         """Both servers bound and their threads running (for /readyz)."""
         return len(self._threads) == 2 and all(thread.is_alive() for thread in self._threads)
 
+    def connection_tally(self) -> dict[str, int]:
+        """TCP connections closed over the caps and failed accepts since start (for /metrics)."""
+        for server in self._servers:
+            if isinstance(server, _TCPServer):
+                return server.tally.as_dict()
+        return {"refused": 0, "accept_errors": 0}
+
     def _bind(self) -> tuple[_UDPServer, _TCPServer]:
         # Port 0 asks for an ephemeral UDP port and TCP then takes the same number; that number may
         # already be some TCP socket's, so try a few.

@@ -18,11 +18,11 @@ from typing import Any
 
 import click
 from waitress import wasyncore
-from waitress.server import create_server
 
 from canary.errors import CanaryError
 from canary.serve import ServeContext, Service, role_explicit, runs
 from canary.settings import get_bool, get_int, get_str
+from canary.socket_caps import CappedWSGIServer
 from canary.store import open_db
 from canary.store.journal import Journal, journal_path, journal_settings
 from canary.watch.tripwire.callback import CallbackConfig, PortalChannel, create_callback_app
@@ -72,24 +72,30 @@ class CallbackService:
 
     name = "tripwire http callback listener"
 
-    def __init__(self, writer: EventWriter, config: CallbackConfig, host: str, port: int, threads: int = 16):
+    def __init__(self, writer: EventWriter, config: CallbackConfig, host: str, port: int, threads: int = 16,
+                 max_connections: int = 1000, max_per_client: int = 32):
         self.writer = writer
         self.config = config
         self.host = host
         self.port = port
         self.threads = threads
+        self.max_connections = max_connections
+        self.max_per_client = max_per_client
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         app = create_callback_app(self.writer, self.config)
-        self._server = create_server(app, host=self.host, port=self.port, threads=self.threads, ident="",
-                                     backlog=2048, connection_limit=1000, channel_timeout=30,
-                                     max_request_body_size=64 * 1024, clear_untrusted_proxy_headers=False,
-                                     asyncore_use_poll=True,
-                                     expose_tracebacks=False)
+        # Connections capped per address and in all as they are accepted (canary.socket_caps): one
+        # flooding peer cannot hold the listener; a silent connection is closed after 30 s.
+        self._server = CappedWSGIServer(app, max_connections=self.max_connections,
+                                        max_per_client=self.max_per_client, name="callback listener",
+                                        logger=log, host=self.host, port=self.port, threads=self.threads,
+                                        ident="", backlog=2048, channel_timeout=30,
+                                        max_request_body_size=64 * 1024, clear_untrusted_proxy_headers=False,
+                                        asyncore_use_poll=True, expose_tracebacks=False)
         self._server.channel_class = PortalChannel  # waitress's own refusals look like the portal too
-        self.port = self._server.effective_port
+        self.port = int(self._server.effective_port)
         self._thread = threading.Thread(target=self._server.run, name="tripwire-http", daemon=True)
         self._thread.start()
         log.info("callback listener on http://%s:%s/", self.host, self.port)
@@ -98,6 +104,11 @@ class CallbackService:
         """For /readyz: None while bound and serving, else why not."""
         alive = self._server is not None and self._thread is not None and self._thread.is_alive()
         return None if alive else "not serving"
+
+    def connection_tally(self) -> dict[str, int]:
+        """For /metrics: connections closed over the caps and failed accepts since start."""
+        server = self._server
+        return server.tally.as_dict() if server is not None else {"refused": 0, "accept_errors": 0}
 
     def stop(self) -> None:
         server = self._server
@@ -134,6 +145,9 @@ class DnsService:
 
     def ready(self) -> str | None:
         return None if self.listener.serving() else "not serving"
+
+    def connection_tally(self) -> dict[str, int]:
+        return self.listener.connection_tally()
 
     def stop(self) -> None:
         self.listener.stop()
@@ -214,6 +228,8 @@ def build(db_path: Path, ctx: ServeContext | None, options: dict[str, Any]) -> l
                 host=options.get("callback_host") or get_str(db, "tripwire.callback_host"),
                 port=_port(options.get("callback_port"), get_int(db, "tripwire.callback_port")),
                 threads=get_int(db, "tripwire.callback_threads"),
+                max_connections=get_int(db, "tripwire.callback_max_connections"),
+                max_per_client=get_int(db, "tripwire.callback_max_connections_per_client"),
             ))
         if runs(options, "dns") and (options.get("dns") or role_explicit(options, "dns")
                                      or get_bool(db, "tripwire.dns_enabled")):

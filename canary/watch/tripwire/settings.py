@@ -51,6 +51,15 @@ SETTINGS: list[Setting] = [
     Setting("tripwire.callback_threads", int, 16,
             "Worker threads of the HTTP callback listener (each waits for its hit to be committed).",
             minimum=1),
+    Setting("tripwire.callback_max_connections", int, 1000,
+            "Most HTTP callback connections open at once; past it the oldest idle connection of the address "
+            "holding the most is closed to make room (nothing in flight is cut), or, if none is idle, the "
+            "new one is closed.",
+            minimum=1),
+    Setting("tripwire.callback_max_connections_per_client", int, 32,
+            "Most HTTP callback connections open at once from one address; past it a new one from that "
+            "address is closed at once (a browser opens about 6).",
+            minimum=1),
     Setting("tripwire.trusted_proxies", list, [],
             "CIDRs of reverse proxies whose X-Forwarded-For is believed (e.g. 10.0.0.5/32); others' is ignored.",
             kind="cidr", host_only=True),
