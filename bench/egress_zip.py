@@ -77,16 +77,12 @@ def upload(port: int, path: str, body: bytes, timeout: float) -> tuple[str, floa
             answer += data
         waited = time.perf_counter() - start
         status = answer.split(b"\r\n", 1)[0].decode("latin-1")
-        if status.split()[1:2] == ["200"]:
-            client.settimeout(2)
-            try:
-                while b"403" not in answer:
-                    data = client.recv(65536)
-                    if not data:
-                        break
-                    answer += data
-            except TimeoutError:
-                pass
+        if status.split()[1:2] == ["200"]:  # the page instead of the upload, read to its last chunk
+            while not answer.endswith(b"0\r\n\r\n"):
+                data = client.recv(65536)
+                if not data:
+                    break
+                answer += data
             status += " (HTTP 403 page)" if b"403 Forbidden" in answer else " (modified)"
     return status, waited
 
