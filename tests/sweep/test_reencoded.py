@@ -192,6 +192,20 @@ def test_an_xxd_hex_dump_is_decoded(tmp_path, sweep_canaries, run_scan, codec):
     assert all(f.confidence in ("medium", "high") for f in report.findings)
 
 
+def test_an_xxd_dump_cut_by_chunks_anywhere_is_one_block():
+    data = "1;LEFÈVRE;Hélène;12/03/1965;Lyon\n".encode() * 40
+    text = b"intro\n" + _xxd(data) + b"outro\n"
+    for size in (100, 333, 1000, 4096):  # chunks of 1 MiB in a scan: cut anywhere, not before every mark
+        skips: list[str] = []
+        reader = RegionReader("f", "utf-8", None, 1 << 20, skips.append)
+        out = b"".join(reader.read(iter([text[i:i + size] for i in range(0, len(text), size)])))
+        [(name, spool)] = reader.blocks
+        assert (name, spool.read(), skips) == ("f!hex@6", data, [])
+        # The text keeps its length (offsets after the dump stay right): the dump's lines blanked, but for
+        # the start of a line cut by a chunk's end, left as it was (it might have been no xxd line).
+        assert len(out) == len(text) and out.startswith(b"intro\n") and out.endswith(b"\noutro\n")
+
+
 # --- bad input: bounded, listed as skipped, the rest read -----------------------------------------------
 
 def test_a_base64_block_over_its_bound_is_cut_and_the_rest_read(tmp_path, sweep_canaries, run_scan):

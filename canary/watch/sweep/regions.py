@@ -359,14 +359,13 @@ class RegionReader:
         while position < len(out):
             line = _XXD_LINE.match(out, position)
             if line is not None:
-                self._xxd_line(line.group(0), self._out + position)
-                text[position:line.end()] = _blank(line.group(0))
+                if self._xxd_line(line.group(0), self._out + position):
+                    text[position:line.end()] = _blank(line.group(0))
                 position = line.end()
                 continue
             end = out.find(b"\n", position)
-            if end < 0 and _XXD_START.match(out, position):
-                self._xxd_cut = out[position:]  # read with the next chunk
-                text[position:] = _blank(out[position:])
+            if end < 0 and (self._xxd is not None or _XXD_START.match(out, position)):
+                self._xxd_cut = out[position:]  # read with the next chunk (left in the text: it may be none)
                 break
             self._close_xxd()
             position = _next_xxd(out, end + 1) if end >= 0 else -1
@@ -381,8 +380,11 @@ class RegionReader:
             self._close_xxd()
             return False
         if self._xxd is None:
-            if self._count >= MAX_BLOCKS:
-                return True
+            if self._count >= MAX_BLOCKS:  # left in the text, as it is
+                if self._count == MAX_BLOCKS:
+                    self.skip(f"more than {MAX_BLOCKS} base64 or hex blocks: the others not decoded")
+                    self._count += 1
+                return False
             self._count += 1
             spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - closed by the scanner
             self._xxd = Block(offset, True, spool)
