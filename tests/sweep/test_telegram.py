@@ -132,3 +132,24 @@ def test_the_kind_claims_its_prefix_only():
 
     assert kind_of_input("telegram:/srv/telegram").name == "telegram"
     assert kind_of_input("/srv/telegram").name == "path"
+
+
+def test_a_long_export_is_read_message_by_message(tmp_path, sweep_canaries, run_scan):
+    """result.json is read in blocks of 1 MiB, never whole: messages cut by a block's end, a whole account's
+    chats after a big first one, and a JSON file that is no export (read as the plain file it is)."""
+    export = tmp_path / "telegram" / "DataExport"
+    export.mkdir(parents=True)
+    filler = [{"id": i, "type": "message", "text": ["bonjour ", {"type": "bold", "text": f"lot {i}"}, " é" * 20]}
+              for i in range(20_000)]
+    last = [{"id": 20_001, "type": "message", "text": _entities(sweep_canaries[1])}]
+    chats = {"list": [{"name": "A", "messages": filler}, {"name": "B", "messages": last}]}
+    (export / "result.json").write_text(json.dumps({"chats": chats}, ensure_ascii=False, indent=1), encoding="utf-8")
+    assert (export / "result.json").stat().st_size > 3 * 1024 * 1024
+    other = tmp_path / "telegram" / "autre"
+    other.mkdir()
+    (other / "result.json").write_text(json.dumps({"patients": [_row(sweep_canaries[0])]}), encoding="utf-8")
+    report = run_scan(f"telegram:{tmp_path / 'telegram'}")
+    assert sorted((f.file, f.canary_id) for f in report.findings) == [
+        (f"{export}/result.json!messages", "sw0001"), (f"{other}/result.json", "sw0000")]
+    assert report.skipped == [{"file": f"{other}/result.json", "reason": "unreadable Telegram export (ValueError: no "
+                               "message list: not a Telegram export): read as a plain file, its attachments not read"}]

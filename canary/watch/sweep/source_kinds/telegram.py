@@ -6,14 +6,16 @@ two): the text, whether Telegram wrote it as a string or as a list of text entit
 is an entity of its own), and the contact cards shared; and one unit per attached file (``file``,
 ``photo``), named by its path in the export, read as any file (a zip, a spreadsheet...). An attachment
 Telegram left out of the export, missing, or whose path leads outside the export folder is a skipped
-part, never read. A feed of this kind remembers the exports it read (``result.json``'s size and
-modification time): each run reads only the exports added or re-exported since the last good run.
+part, never read. result.json is read message by message, never whole. A feed of this kind remembers
+the exports it read (``result.json``'s size and modification time): each run reads only the exports
+added or re-exported since the last good run.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +28,9 @@ from canary.watch.sweep.sources import Unit, file_units
 
 PREFIX = "telegram:"
 RESULT = "result.json"
-MAX_RESULT = 256 * 1024 * 1024  # a result.json larger than this is read as a plain file (not parsed)
+MAX_MESSAGE = 16 * 1024 * 1024  # characters of one message's JSON at most (a longer one: the export is unreadable)
+BLOCK = 1024 * 1024
+_MESSAGES = re.compile(r'"messages"\s*:\s*\[')  # a key: inside a JSON string its quotes are escaped
 ATTACHMENT_KEYS = ("file", "photo")  # thumbnails are smaller copies of a photo or a video's first frame
 NOT_INCLUDED = "(File not included"  # Telegram's value for a file the export settings left out
 
@@ -51,29 +55,46 @@ def exports(folder: Path) -> list[Path]:
     return found
 
 
-def _load(result: Path) -> dict[str, Any]:
-    with open(result, "rb") as handle:
-        data = json.load(handle)
-    if not isinstance(data, dict):
-        raise ValueError("not a Telegram export (the JSON is not an object)")
-    return data
-
-
-def _chats(export: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The chats of one chat's export (the object itself) or of a whole account's (chats and left chats)."""
-    if isinstance(export.get("messages"), list):
-        yield export
-    for section in ("chats", "left_chats"):
-        listing = export.get(section)
-        chats = listing.get("list") if isinstance(listing, dict) else None
-        for chat in chats if isinstance(chats, list) else ():
-            if isinstance(chat, dict) and isinstance(chat.get("messages"), list):
-                yield chat
-
-
-def messages(export: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    for chat in _chats(export):
-        yield from (m for m in chat["messages"] if isinstance(m, dict))
+def messages(result: Path) -> Iterator[dict[str, Any]]:
+    """Every message of every chat of an export (one chat's, or a whole account's: chats and left chats),
+    one at a time: result.json is read in blocks and each message decoded alone, so an export of
+    gigabytes takes the memory of its largest message. ValueError if it holds no message list or is cut."""
+    decoder = json.JSONDecoder()
+    buffer, position, inside, found, ended = "", 0, False, False, False
+    with open(result, encoding="utf-8") as handle:
+        while True:
+            if not inside:
+                match = _MESSAGES.search(buffer, position)
+                if match is not None:
+                    inside, found, position = True, True, match.end()
+                    continue
+                if ended:
+                    if not found:
+                        raise ValueError("no message list: not a Telegram export")
+                    return
+                position = max(position, len(buffer) - 64)  # a key cut by the end of the block
+            else:
+                while position < len(buffer) and buffer[position] in " \t\r\n,":
+                    position += 1
+                if position < len(buffer) and buffer[position] == "]":
+                    inside, position = False, position + 1
+                    continue
+                if position < len(buffer):
+                    try:
+                        value, position = decoder.raw_decode(buffer, position)
+                    except json.JSONDecodeError:
+                        if ended or len(buffer) - position > MAX_MESSAGE:
+                            raise
+                    else:
+                        if isinstance(value, dict):
+                            yield value
+                        continue
+                if ended:
+                    raise ValueError("the message list is cut")
+            buffer, position = buffer[position:], 0
+            block = handle.read(BLOCK)
+            ended = not block
+            buffer += block
 
 
 def message_text(message: dict[str, Any]) -> str:
@@ -115,12 +136,8 @@ def _units(item: str, expansion: Expansion) -> list[Unit]:
 def _export_units(export: Path, expansion: Expansion) -> list[Unit]:
     result = export / RESULT
     size = result.stat().st_size
-    if size > MAX_RESULT:
-        expansion.skip(str(result), f"Telegram export larger than {MAX_RESULT} bytes: read as a plain file, "
-                                    "its attachments not read")
-        return file_units(result, expansion.jobs, expansion.skipped, expansion.split_min, expansion.max_expanded)
     try:
-        data = _load(result)
+        listed = list(_attachments(result))
     except (OSError, ValueError) as exc:
         expansion.skip(str(result), f"unreadable Telegram export ({exc.__class__.__name__}: {str(exc)[:200]}): "
                                     "read as a plain file, its attachments not read")
@@ -128,29 +145,34 @@ def _export_units(export: Path, expansion: Expansion) -> list[Unit]:
     units = [Unit(name=f"{result}!messages", path=str(result), size=size, kind=SOURCE.name)]
     inside = export.resolve()
     seen: set[Path] = set()
-    for message in messages(data):
+    for message_id, value, file_name in listed:
+        name = str(export / value)
+        if value.startswith(NOT_INCLUDED):
+            expansion.skip(f"{result}!message {message_id}", "attachment not in the export (Telegram left it out: "
+                           f"export again with files of this size and type): {file_name}")
+            continue
+        target = (export / value).resolve()
+        if inside not in target.parents:
+            expansion.skip(name, "attachment outside its export folder: not read")
+            continue
+        if target in seen:
+            continue
+        seen.add(target)
+        if not target.is_file():
+            expansion.skip(name, "attachment missing from the export")
+            continue
+        units.extend(file_units(Path(name), expansion.jobs, expansion.skipped, expansion.split_min,
+                                expansion.max_expanded))
+    return units
+
+
+def _attachments(result: Path) -> Iterator[tuple[Any, str, Any]]:
+    """(message id, path in the export, file name) of each attached file."""
+    for message in messages(result):
         for key in ATTACHMENT_KEYS:
             value = message.get(key)
-            if not isinstance(value, str) or not value:
-                continue
-            name = str(export / value)
-            if value.startswith(NOT_INCLUDED):
-                expansion.skip(f"{result}!message {message.get('id')}", "attachment not in the export (Telegram left "
-                               f"it out: export again with files of this size and type): {message.get('file_name')}")
-                continue
-            target = (export / value).resolve()
-            if inside not in target.parents:
-                expansion.skip(name, "attachment outside its export folder: not read")
-                continue
-            if target in seen:
-                continue
-            seen.add(target)
-            if not target.is_file():
-                expansion.skip(name, "attachment missing from the export")
-                continue
-            units.extend(file_units(Path(name), expansion.jobs, expansion.skipped, expansion.split_min,
-                                    expansion.max_expanded))
-    return units
+            if isinstance(value, str) and value:
+                yield message.get("id"), value, message.get("file_name")
 
 
 def _open(unit: Unit, _limits: Limits) -> BinaryIO:
@@ -158,7 +180,7 @@ def _open(unit: Unit, _limits: Limits) -> BinaryIO:
     assert unit.path is not None
     text = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 - the scanner closes it
     try:
-        for message in messages(_load(Path(unit.path))):
+        for message in messages(Path(unit.path)):
             said = message_text(message)
             if said:
                 text.write(said.encode("utf-8", errors="replace") + b"\n\n")
