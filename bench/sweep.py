@@ -14,6 +14,8 @@ planted sightings. The machine may be shared: CPU seconds are the fairer single-
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import gzip
 import itertools
 import json
@@ -21,10 +23,14 @@ import logging
 import os
 import random
 import shutil
+import smtplib
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -206,6 +212,84 @@ def _run(cmd: list[str], **kwargs) -> tuple[float, float, int, str]:
         return wall, usage.ru_utime + usage.ru_stime, rss_kb // 1024, out.read().decode("utf-8", "replace")
 
 
+FORWARD_TO = "relais@messagerie-famille.fr"  # the receiver's forward address (docs/tripwire.md)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _provider_forwarding_to(port: int) -> Iterator[int]:
+    """The consumer providers on 127.0.0.1, in one SMTP server (aiosmtpd): every opened mailbox forwards
+    its mail, headers kept, to FORWARD_TO at the canary receiver on ``port``, as set up at each provider.
+    Yields the port the probes are relayed to."""
+    from aiosmtpd.smtp import SMTP
+
+    class Forward:
+        async def handle_DATA(self, server, session, envelope) -> str:
+            raw = envelope.original_content or envelope.content
+            with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
+                client.sendmail("forward@fournisseur.example", [FORWARD_TO], raw)
+            return "250 2.0.0 Ok: queued"
+
+    loop = asyncio.new_event_loop()
+    server = loop.run_until_complete(loop.create_server(lambda: SMTP(Forward()), "127.0.0.1", 0))
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.sockets[0].getsockname()[1])
+    finally:
+        loop.call_soon_threadsafe(server.close)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=30)
+
+
+def confirm_mailboxes(db_path: Path, canary) -> None:
+    """``canary contacts confirm --all`` as the operator runs it: every pending mailbox gets a probe mail
+    through the relay, and is confirmed only once the probe came back to the canary SMTP receiver
+    (``canary serve --role smtp``, on loopback) by the providers' forward. Stops the bench if any is refused."""
+    pending = json.loads(subprocess.run(
+        [sys.executable, "-m", "canary", "--db", str(db_path), "contacts", "list", "--pending", "--json"],
+        cwd=ROOT, check=True, capture_output=True, text=True).stdout)
+    receiver_port = _free_port()
+    for name, value in (("tripwire.smtp_forward_addresses", FORWARD_TO),
+                        ("tripwire.smtp_rate_exempt", "127.0.0.1/32"),  # the providers' relay, one address
+                        # Every probe is sent before the first is looked for: keep them all.
+                        ("tripwire.messages_keep", str(max(5000, 2 * len(pending)))),
+                        ("tripwire.probe_smtp_host", "127.0.0.1"), ("tripwire.probe_smtp_starttls", "false"),
+                        ("tripwire.probe_from", "accueil@messagerie-famille.fr")):
+        canary("config", "set", name, value)
+    log_path = db_path.with_name("smtp-receiver.log")
+    log = open(log_path, "wb")  # noqa: SIM115 - closed below, after the receiver stopped
+    receiver = subprocess.Popen([sys.executable, "-m", "canary", "--db", str(db_path), "serve", "--role", "smtp",
+                                 "--smtp-host", "127.0.0.1", "--smtp-port", str(receiver_port)],
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", receiver_port), timeout=1):
+                break
+            if receiver.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the SMTP receiver did not start: see {log_path}")
+            time.sleep(0.2)
+        with _provider_forwarding_to(receiver_port) as relay_port:
+            canary("config", "set", "tripwire.probe_smtp_port", str(relay_port))
+            start = time.perf_counter()
+            done = subprocess.run([sys.executable, "-m", "canary", "--db", str(db_path), "contacts", "confirm",
+                                   "--all", "--wait", "900"], cwd=ROOT, capture_output=True, text=True)
+    finally:
+        receiver.terminate()
+        receiver.wait(timeout=60)
+        log.close()
+    if done.returncode != 0:
+        raise SystemExit(f"contacts confirm failed: {done.stdout.strip()} {done.stderr.strip()[-2000:]}")
+    print(f"mailboxes: {done.stdout.strip()} of {len(pending)} pending, each by its probe mail relayed and "
+          f"forwarded back to the SMTP receiver ({time.perf_counter() - start:.0f} s)")
+
+
 def seed_real(db_path: Path, count: int, mailboxes: bool = False) -> list[dict]:
     """Canaries from the real generator (``canary seed``) on 7 systems, with phone and mail pools."""
     from canary.store.registry import list_canaries
@@ -222,7 +306,7 @@ def seed_real(db_path: Path, count: int, mailboxes: bool = False) -> list[dict]:
         canary("system", "add", f"sys-{s}", "--kind", "ehr")
         canary("seed", f"sys-{s}", "--count", str(count // 7 + (1 if s < count % 7 else 0)), "--seed", str(s))
     if mailboxes:
-        canary("contacts", "confirm", "--all")
+        confirm_mailboxes(db_path, canary)
     db = open_db(db_path)
     try:
         return list_canaries(db)

@@ -95,14 +95,14 @@ def test_archive_members_are_units_of_their_own(db, sweep_canaries, tmp_path, cl
     """Each member of a zip is a unit a different worker can take: same findings, files, bytes and skips as
     a local scan of the whole archive, nothing counted twice."""
     from canary.watch.sweep.cluster import scan_on_dask
-    from canary.watch.sweep.sources import expand
+    from canary.watch.sweep.source_kinds import Expansion, expand
 
     tmp_path.joinpath("drops").mkdir()
     archive = _archive(tmp_path / "drops" / "dump.zip")
-    units, _skipped = expand([str(archive)], jobs=2)
+    units, _skipped = expand([str(archive)], Expansion(jobs=2))
     assert sorted(u.members for u in units) == [("empty/nothing.txt",), ("export/broken.csv",), ("export/one.csv",),
                                                 ("export/two.csv.gz",)]
-    assert expand([str(archive)], jobs=1)[0] == [units[0].__class__(name=str(archive), path=str(archive),
+    assert expand([str(archive)], Expansion(jobs=1))[0] == [units[0].__class__(name=str(archive), path=str(archive),
                                                                      size=archive.stat().st_size)]
     limits = Limits(engine=engine)
     local = scan(build_index(db), [str(archive)], limits)
@@ -131,7 +131,7 @@ def test_plain_tar_members_are_units_too(db, sweep_canaries, tmp_path, cluster, 
     import zipfile
 
     from canary.watch.sweep.cluster import scan_on_dask
-    from canary.watch.sweep.sources import expand
+    from canary.watch.sweep.source_kinds import Expansion, expand
 
     inner = io.BytesIO()
     with zipfile.ZipFile(inner, "w") as nested:
@@ -144,7 +144,7 @@ def test_plain_tar_members_are_units_too(db, sweep_canaries, tmp_path, cluster, 
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    units, _skipped = expand([str(archive)], jobs=2)
+    units, _skipped = expand([str(archive)], Expansion(jobs=2))
     assert [u.members for u in units] == [(name,) for name in files]
     limits = Limits(engine=engine)
     local = scan(build_index(db), [str(archive)], limits)
@@ -160,7 +160,8 @@ def test_an_archive_stays_one_unit_when_splitting_could_pass_a_bound(tmp_path):
     """Past sweep.max_expanded_bytes in declared sizes, as a spreadsheet, or unreadable: one unit, walked whole."""
     import zipfile
 
-    from canary.watch.sweep.sources import archive_member_units, expand
+    from canary.watch.sweep.source_kinds import Expansion, expand
+    from canary.watch.sweep.sources import archive_member_units
 
     archive = _archive(tmp_path / "dump.zip")
     declared = sum(i.file_size for i in zipfile.ZipFile(archive).infolist())
@@ -171,7 +172,7 @@ def test_an_archive_stays_one_unit_when_splitting_could_pass_a_bound(tmp_path):
         book.writestr("xl/worksheets/sheet1.xml", "<worksheet/>")
     (tmp_path / "cut.zip").write_bytes(archive.read_bytes()[:200])  # a local header, no central directory
     for name in ("book.xlsx", "cut.zip"):
-        units, _skipped = expand([str(tmp_path / name)], jobs=4)
+        units, _skipped = expand([str(tmp_path / name)], Expansion(jobs=4))
         assert [(u.name, u.members) for u in units] == [(str(tmp_path / name), ())]
 
 
@@ -179,12 +180,12 @@ def test_many_small_members_make_at_most_four_units_per_worker(tmp_path):
     """Each unit reads the central directory again: 300 members for 2 workers make 8 units, in order."""
     import zipfile
 
-    from canary.watch.sweep.sources import expand
+    from canary.watch.sweep.source_kinds import Expansion, expand
 
     with zipfile.ZipFile(tmp_path / "many.zip", "w", zipfile.ZIP_DEFLATED) as archive:
         for i in range(300):
             archive.writestr(f"rows/{i:03d}.csv", f"{i};DURAND;Paul;01/01/1950\n" * (1 + i % 7))
-    units, _skipped = expand([str(tmp_path / "many.zip")], jobs=2)
+    units, _skipped = expand([str(tmp_path / "many.zip")], Expansion(jobs=2))
     assert len(units) == 8
     assert [m for u in units for m in u.members] == [f"rows/{i:03d}.csv" for i in range(300)]
     assert max(u.size for u in units) < 2 * min(u.size for u in units)  # about the same compressed size

@@ -135,6 +135,77 @@ def test_a_block_is_named_after_where_it_was(tmp_path, sweep_canaries, run_scan)
     assert report.files == 2  # the member, and the block decoded out of it
 
 
+def _row(canary: dict) -> str:
+    year, month, day = canary["birth_date"].split("-")
+    return f"{canary['birth_name']};{canary['first_names'][0]};{day}/{month}/{year}"
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_a_short_utf16_file_without_bom(tmp_path, sweep_canaries, run_scan, codec):
+    """A few bytes of UTF-16 without a byte-order mark: too short for a window's NUL count to be sure of."""
+    for i, canary in enumerate(sweep_canaries):
+        text = [canary["nir"], "0" + canary["phones"][0][3:], _row(canary), f"nom;prenom;ddn\n{_row(canary)}\n",
+                f"{canary['birth_name']} {canary['first_names'][0]} né(e) le {_row(canary)[-10:]}"][i]
+        (tmp_path / f"court-{i}.txt").write_bytes(text.encode(codec))
+    report = run_scan(tmp_path)
+    assert sorted((f.file, f.canary_id) for f in report.findings) == [
+        (str(tmp_path / f"court-{i}.txt"), c["id"]) for i, c in enumerate(sweep_canaries)], report.to_json()
+    assert report.status == "complete"
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_a_short_utf16_stretch_without_bom_amid_8_bit_text(tmp_path, sweep_canaries, run_scan, codec):
+    """One row of UTF-16 pasted between lines of UTF-8 (or Latin-1): far less than a window of NULs."""
+    parts = []
+    for i, canary in enumerate(sweep_canaries):
+        before = f"Extrait n°{i} de la base, accès complet :\n" * (1 + 3 * i)
+        parts.append(before.encode("utf-8" if i % 2 else "cp1252") + f"{_row(canary)}\n".encode(codec)
+                     + "Prix à débattre, paiement en cryptomonnaie.\n".encode())
+    path = tmp_path / "annonce.txt"
+    path.write_bytes(b"".join(parts))
+    report = run_scan(path)
+    assert {f.canary_id for f in report.findings} == {c["id"] for c in sweep_canaries}, report.to_json()
+    assert report.status == "complete"
+
+
+def _xxd(data: bytes) -> bytes:
+    """``xxd`` output: offset, eight groups of two bytes, the ASCII column."""
+    lines = []
+    for at in range(0, len(data), 16):
+        row = data[at:at + 16]
+        groups = " ".join(row[i:i + 2].hex() for i in range(0, len(row), 2))
+        ascii_column = "".join(chr(b) if 32 <= b < 127 else "." for b in row)
+        lines.append(f"{at:08x}: {groups:<39}  {ascii_column}")
+    return ("\n".join(lines) + "\n").encode("ascii")
+
+
+@pytest.mark.parametrize("codec", ["utf-8", "utf-16-le"])
+def test_an_xxd_hex_dump_is_decoded(tmp_path, sweep_canaries, run_scan, codec):
+    """The ASCII column shows 16 bytes a line, cut anywhere (a name over two lines, dots for accents and
+    NULs): the bytes are read from the hex groups, as a region of their own."""
+    path = tmp_path / "dump.hex"
+    path.write_bytes(b"Voici un extrait :\n" + _xxd(dump(sweep_canaries).encode(codec)) + b"fin\n")
+    report = run_scan(path)
+    assert {f.canary_id for f in report.findings} == {c["id"] for c in sweep_canaries}, report.to_json()
+    assert {f.file for f in report.findings} == {f"{path}!hex@19"}
+    assert report.status == "complete"
+    assert all(f.confidence in ("medium", "high") for f in report.findings)
+
+
+def test_an_xxd_dump_cut_by_chunks_anywhere_is_one_block():
+    data = "1;LEFÈVRE;Hélène;12/03/1965;Lyon\n".encode() * 40
+    text = b"intro\n" + _xxd(data) + b"outro\n"
+    for size in (100, 333, 1000, 4096):  # chunks of 1 MiB in a scan: cut anywhere, not before every mark
+        skips: list[str] = []
+        reader = RegionReader("f", "utf-8", None, 1 << 20, skips.append)
+        out = b"".join(reader.read(iter([text[i:i + size] for i in range(0, len(text), size)])))
+        [(name, spool)] = reader.blocks
+        assert (name, spool.read(), skips) == ("f!hex@6", data, [])
+        # The text keeps its length (offsets after the dump stay right): the dump's lines blanked, but for
+        # the start of a line cut by a chunk's end, left as it was (it might have been no xxd line).
+        assert len(out) == len(text) and out.startswith(b"intro\n") and out.endswith(b"\noutro\n")
+
+
 # --- bad input: bounded, listed as skipped, the rest read -----------------------------------------------
 
 def test_a_base64_block_over_its_bound_is_cut_and_the_rest_read(tmp_path, sweep_canaries, run_scan):
@@ -210,7 +281,7 @@ def test_native_text_flags_agree_with_the_python_test():
         pytest.skip("the native core is not built")
     rng = random.Random(11)
     pieces = ["12;DUPONT;Jean;01/02/1950\n", "Hélène;Lefèvre;", "\x00", "\ufeff", "%20", "=C3=A9", "\\n", "\\u00e9",
-              "€’œ", "=\n", "\r\n", base64.b64encode(rng.randbytes(60)).decode()]
+              "€’œ", "=\n", "\r\n", base64.b64encode(rng.randbytes(60)).decode(), "000000", "a0: 3b", "0: ", "12:30"]
     for _ in range(3000):
         data = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 60))).encode("utf-8")
         data = data[:len(data) - rng.randint(0, 3)] if rng.random() < 0.3 else data

@@ -1167,6 +1167,7 @@ static PyObject *native_contains(PyObject *module, PyObject *args) {
 #define FLAG_PERCENT 32     /* %XX: URL-encoding */
 #define FLAG_QP 64          /* =XX or a soft line break: quoted-printable */
 #define FLAG_ESCAPE 128     /* \n or \u: a JSON string holding the text */
+#define FLAG_HEXDUMP 256    /* hhhhh0: hh, the offset of an xxd line (16 bytes a line) and its first byte */
 
 static inline int is_hex(unsigned char c) {
     return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f');
@@ -1180,6 +1181,13 @@ static inline int mark_flags(const unsigned char *data, Py_ssize_t at, Py_ssize_
     if (c == '=') return (is_hex(a) && is_hex(b) && a < 'a' && b < 'a') || a == '\n' || (a == '\r' && b == '\n')
                          ? FLAG_QP : 0;
     if (c == '\\') return a == 'n' || a == 'u' ? FLAG_ESCAPE : 0;
+    if (c == ':') {
+        if (at < 6 || data[at - 1] != '0' || a != ' ' || !is_hex(b) || at + 3 >= size || !is_hex(data[at + 3]))
+            return 0;
+        for (Py_ssize_t k = 2; k <= 6; k++)
+            if (!is_hex(data[at - k])) return 0;
+        return FLAG_HEXDUMP;
+    }
     return 0;
 }
 
@@ -1209,7 +1217,7 @@ static int text_flags_scalar(const unsigned char *data, Py_ssize_t from, Py_ssiz
         unsigned char c = data[i];
         if (c < 0x80) {
             if (c == 0) flags |= FLAG_NUL;
-            if (c == '%' || c == '=' || c == '\\') flags |= mark_flags(data, i, size);
+            if (c == '%' || c == '=' || c == '\\' || c == ':') flags |= mark_flags(data, i, size);
             i++;
             continue;
         }
@@ -1232,6 +1240,7 @@ static int text_flags(const unsigned char *data, Py_ssize_t size) {
     Py_ssize_t i = 0, run = 0;
     const __m128i zero = _mm_setzero_si128();
     const __m128i percent = _mm_set1_epi8('%'), equal = _mm_set1_epi8('='), backslash = _mm_set1_epi8('\\');
+    const __m128i colon = _mm_set1_epi8(':');
     const __m128i case_bit = _mm_set1_epi8(0x20), lower_a = _mm_set1_epi8('a'), twenty_five = _mm_set1_epi8(25);
     const __m128i zero_digit = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9);
     const __m128i plus = _mm_set1_epi8('+'), slash = _mm_set1_epi8('/');
@@ -1255,7 +1264,7 @@ static int text_flags(const unsigned char *data, Py_ssize_t size) {
         nul_acc = _mm_or_si128(nul_acc, _mm_cmpeq_epi8(v, zero));
         int high = _mm_movemask_epi8(v);
         int marks = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, percent), _mm_cmpeq_epi8(v, equal)),
-                                                   _mm_cmpeq_epi8(v, backslash)));
+                                                   _mm_or_si128(_mm_cmpeq_epi8(v, backslash), _mm_cmpeq_epi8(v, colon))));
         while (marks) {
             int j = __builtin_ctz(marks);
             marks &= marks - 1;
@@ -1358,7 +1367,8 @@ static PyMethodDef module_methods[] = {
      "squeeze_slices(data, table, delete, rewrites, cuts) -> (squeezed, starts, newlines_before)."},
     {"contains", native_contains, METH_VARARGS, "contains(haystack, needle) -> bool: needle in haystack."},
     {"text_flags", native_text_flags, METH_O,
-     "text_flags(data) -> int: NUL, FF/FE, invalid UTF-8, UTF-8 BOM, base64-alphabet runs, %XX, =XX, \\\\n or \\\\u (regions.py)."},
+     "text_flags(data) -> int: NUL, FF/FE, invalid UTF-8, UTF-8 BOM, base64-alphabet runs, %XX, =XX, \\\\n or \\\\u, "
+     "an xxd offset (regions.py)."},
     {"version", native_version, METH_NOARGS, "The Hyperscan library version this module runs on."},
     {NULL, NULL, 0, NULL},
 };

@@ -69,7 +69,8 @@ def _print_report(report: ScanReport, sweep_id: int) -> None:
                    "share or URLs (http(s)://, s3://...). The workers receive the canary index: trusted hosts only.")
 @pass_ctx
 def scan_command(ctx: CliContext, inputs: tuple[str, ...], as_json: bool, jobs: int, dask: str | None) -> None:
-    """Look for canaries in dumps: files, folders, globs, archives and URLs (one sweep, stored)."""
+    """Look for canaries in dumps: files, folders, globs, archives, URLs and telegram:FOLDER exports (one sweep,
+    stored)."""
     if not ctx.db.execute("SELECT 1 FROM canaries WHERE status = 'active' LIMIT 1").fetchone():
         raise CanaryError(f"registry {ctx.db_path} has no active canary: a scan could find nothing "
                           "(wrong --db? seed canaries with 'canary seed')")
@@ -99,7 +100,7 @@ def scan_command(ctx: CliContext, inputs: tuple[str, ...], as_json: bool, jobs: 
 
 @click.group("feed")
 def feed_group() -> None:
-    """Sources swept on a schedule: a folder, a file glob, a URL or a JSON list of URLs."""
+    """Sources swept on a schedule: a folder, a file glob, a URL, a JSON list of URLs or telegram:FOLDER."""
 
 
 @feed_group.command("add")

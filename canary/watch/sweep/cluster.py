@@ -31,7 +31,8 @@ from canary.watch.sweep.limits import Limits
 from canary.watch.sweep.scanner import ScanReport, UnitResult, UnitScanner, merge_results
 from canary.watch.sweep.search import portable_search, restored_search
 from canary.watch.sweep.settings import check_scheduler_address
-from canary.watch.sweep.sources import SPLIT_MIN, Unit, expand
+from canary.watch.sweep.source_kinds import Expansion, expand
+from canary.watch.sweep.sources import SPLIT_MIN, Unit
 
 PLUGIN_PREFIX = "canary-sweep-"
 
@@ -103,7 +104,8 @@ def _scan_with(client: Client, scheduler: str, index: SweepIndex, inputs: list[s
         raise CanaryError(f"Dask scheduler {scheduler} has no worker (waited {timeout:g} s)") from exc
     threads = sum(client.nthreads().values())
     # As many byte ranges per big file as --jobs would make for the cluster's threads.
-    units, skipped = expand(inputs, max(2, threads), index.private_files(), split_min, limits.max_expanded_bytes)
+    units, skipped = expand(inputs, Expansion(max(2, threads), index.private_files(), split_min,
+                                              limits.max_expanded_bytes))
     report = ScanReport(skipped=list(skipped))
     local = UnitScanner(index, limits)  # compiles (or loads the cached) search once, here
     engine = "native" if local.matcher.native is not None else "python"

@@ -1,11 +1,12 @@
-"""Configured feeds (a folder, a file glob, a URL, or a JSON list of URLs) and running them as sweeps."""
+"""Configured feeds (any source kind: a folder, a file glob, a URL, a JSON list of URLs, a folder of
+Telegram exports...) and running them as sweeps, each with the state its kind keeps between runs."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import sqlite_utils
@@ -18,7 +19,8 @@ from canary.watch.sweep.findings import finish_sweep, start_sweep, store_finding
 from canary.watch.sweep.index import build_index
 from canary.watch.sweep.limits import Limits
 from canary.watch.sweep.scanner import ScanReport, scan
-from canary.watch.sweep.sources import Unreachable, fetch, is_remote, is_url, url_list
+from canary.watch.sweep.source_kinds import kind_of_input
+from canary.watch.sweep.sources import Unreachable
 
 log = logging.getLogger("canary.sweep")
 _FEED_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
@@ -32,10 +34,7 @@ def add_feed(db: sqlite_utils.Database, name: str, source: str, schedule: str = 
     from canary.watch.sweep.schedule import parse_schedule  # here: APScheduler costs every `canary scan` 20 ms
 
     parsed = parse_schedule(schedule)
-    if not is_remote(source) and not any(ch in source for ch in "*?[") and not Path(source).exists():
-        raise CanaryError(f"feed source {source!r} does not exist (a folder, a file glob or an http(s) URL)")
-    if not is_remote(source):
-        source = source if any(ch in source for ch in "*?[") else str(Path(source).resolve())
+    source = kind_of_input(source).feed_source(source)
     row = {"name": name, "source": source, "schedule": parsed.text, "created_at": utcnow()}
     with write_transaction(db):
         if db.execute("SELECT 1 FROM sweep_feeds WHERE name = ?", [name]).fetchone():
@@ -59,21 +58,6 @@ def get_feed(db: sqlite_utils.Database, name: str) -> dict[str, Any]:
     if not rows:
         raise NotFound(f"unknown feed {name!r}; see 'canary feed list'")
     return rows[0]
-
-
-def resolve_source(source: str, limits: Limits) -> list[str]:
-    """The inputs of a feed: a JSON list of URLs (at a URL or in a local .json file) is expanded."""
-    if is_url(source):
-        with fetch(source, limits) as body:
-            head = body.read(10 * 1024 * 1024 + 1)
-        urls = url_list(head) if len(head) <= 10 * 1024 * 1024 else None
-        return urls if urls is not None else [source]
-    path = Path(source)
-    if path.is_file() and path.suffix.lower() == ".json" and path.stat().st_size <= 10 * 1024 * 1024:
-        urls = url_list(path.read_bytes())
-        if urls is not None:
-            return urls
-    return [source]
 
 
 def run_sweep(
@@ -114,8 +98,11 @@ def run_feed(db: sqlite_utils.Database, name: str, *, jobs: int = 1, limits: Lim
     limits = limits or Limits.from_settings(db)
     started = utcnow()
     outcome: dict[str, Any] = {"feed": name, "sweep_id": None, "status": "failed", "findings": 0, "error": None}
+    state = None
     try:
-        inputs = resolve_source(feed["source"], limits)
+        resolved = kind_of_input(feed["source"]).resolve(feed["source"], limits,
+                                                         json.loads(feed.get("source_state") or "{}"))
+        inputs = resolved.inputs
         sweep_id, report = run_sweep(db, inputs, feed=name, jobs=jobs, limits=limits,
                                      dask=get_str(db, "sweep.dask_scheduler") or None)
         outcome.update(sweep_id=sweep_id, findings=len(report.findings), files=report.files,
@@ -127,6 +114,7 @@ def run_feed(db: sqlite_utils.Database, name: str, *, jobs: int = 1, limits: Lim
             outcome["error"] = report.skipped[0]["reason"]
         else:
             outcome["status"] = "ok"
+            state = resolved.state  # kept only once the run succeeded: a failed one is read again next time
     except (Unreachable, CanaryError) as exc:  # a reason the operator can act on: one line, no traceback
         outcome["error"] = str(exc)
     except Exception as exc:  # a feed must never take the scheduler down
@@ -135,8 +123,10 @@ def run_feed(db: sqlite_utils.Database, name: str, *, jobs: int = 1, limits: Lim
     with write_transaction(db):
         db.execute(
             "UPDATE sweep_feeds SET last_run_at = ?, last_status = ?, last_error = ?,"
-            " last_success_at = CASE WHEN ? = 'ok' THEN ? ELSE last_success_at END WHERE name = ?",
-            [started, outcome["status"], outcome["error"], outcome["status"], started, name])
+            " last_success_at = CASE WHEN ? = 'ok' THEN ? ELSE last_success_at END,"
+            " source_state = COALESCE(?, source_state) WHERE name = ?",
+            [started, outcome["status"], outcome["error"], outcome["status"], started,
+             json.dumps(state, sort_keys=True) if state is not None else None, name])
     if outcome["status"] != "ok":
         log.warning("feed %s: %s (retried at its next run)", name, outcome["error"])
     return outcome

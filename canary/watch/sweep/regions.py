@@ -7,13 +7,15 @@ says nothing. Here every chunk of a text leaf is first tested in one pass (``tex
 core's SIMD loop, or a Python fallback): plain UTF-8 (or the file's own single-byte encoding) with
 nothing to decode goes through untouched, so a clean dump costs one pass over memory and no copy.
 Only a chunk that holds something (NUL bytes, FF/FE, bytes UTF-8 does not allow, a UTF-8 BOM, a long
-run of the base64 alphabet, ``%XX``, ``=XX``) takes the slow path:
+run of the base64 alphabet, ``%XX``, ``=XX``, an ``xxd`` offset) takes the slow path:
 
 - its *charset stretches* are found from the NUL pattern of each window (UTF-16 little or big endian,
   UTF-32, 8-bit) and byte-order marks anywhere, boundaries refined unit by unit, and each stretch is
   decoded into the leaf's output encoding (UTF-8, or cp1252 for a legacy single-byte file); bytes
   UTF-8 does not allow are read as cp1252 (a legacy stretch inside a UTF-8 file);
 - dense quoted-printable and URL-encoding are decoded in place;
+- ``xxd`` hex dumps (offset, grouped hex bytes, ASCII column) are read from their hex groups into a side
+  stream like a hex block (their lines blanked in the text: the ASCII column is the same bytes, dotted);
 - blocks of base64 (or hex) are decoded into side streams, scanned after the leaf as nested leaves
   (``file!base64@OFFSET``: a zip or a UTF-16 text inside works as anywhere else), bounded in size
   (``sweep.max_spool_bytes``), in number and in depth (``sweep.max_depth``) like archives.
@@ -36,8 +38,8 @@ from types import ModuleType
 from typing import IO
 
 FLAG_NUL, FLAG_BOM16, FLAG_NOT_UTF8, FLAG_BOM8, FLAG_RUN, FLAG_PERCENT, FLAG_QP = 1, 2, 4, 8, 16, 32, 64
-FLAG_ESCAPE = 128
-_TRANSFER_FLAGS = FLAG_RUN | FLAG_PERCENT | FLAG_QP | FLAG_ESCAPE
+FLAG_ESCAPE, FLAG_HEXDUMP = 128, 256
+_TRANSFER_FLAGS = FLAG_RUN | FLAG_PERCENT | FLAG_QP | FLAG_ESCAPE | FLAG_HEXDUMP
 _CHARSET_FLAGS = FLAG_NUL | FLAG_BOM16 | FLAG_BOM8
 WINDOW = 1024
 MAX_BOM_RUN = 16  # bytes of byte-order marks in a row before the run is reported as not text
@@ -56,6 +58,16 @@ _JSON_ESCAPE = re.compile(rb'\\(?:u([0-9A-Fa-f]{4})|([nrt"/\\]))')
 _SIMPLE_ESCAPES = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b'"': b'"', b"/": b"/", b"\\": b"\\"}
 _CODECS = {"16le": "utf-16-le", "16be": "utf-16-be", "32le": "utf-32-le", "32be": "utf-32-be"}
 _UNIT = {"8": 1, "16le": 2, "16be": 2, "32le": 4, "32be": 4}
+# A short run of wide text (a row pasted amid 8-bit text): too few NULs for a window's count, but eight
+# ASCII characters in a row with the NUL bytes of UTF-16 (four of UTF-32) are not chance.
+_SHORT_RUNS = {"32le": re.compile(rb"(?:[^\x00]\x00\x00\x00){4}"), "32be": re.compile(rb"(?:\x00\x00\x00[^\x00]){4}"),
+               "16le": re.compile(rb"(?:[^\x00]\x00){8}"), "16be": re.compile(rb"(?:\x00[^\x00]){8}")}
+_SHORT_RUN = re.compile(b"|".join(pattern.pattern for pattern in _SHORT_RUNS.values()))
+# One line of ``xxd`` output: offset, the bytes in groups of hex digits, two spaces or more, the ASCII column.
+_XXD_LINE = re.compile(rb"([0-9a-fA-F]{6,16}): ((?:[0-9a-fA-F]{2})+(?: (?:[0-9a-fA-F]{2})+)*)  +[^\n]{0,256}\n")
+_XXD_START = re.compile(rb"[0-9a-fA-F]{6,16}: ")
+_XXD_MARK = re.compile(rb"[0-9a-fA-F]{5}0: [0-9a-fA-F]{2}")  # what FLAG_HEXDUMP says
+_XXD_LOOKS = 64  # "0: " occurrences of a chunk looked at for an xxd line before deciding it holds none
 
 
 def _cp1252_fallback(exc: UnicodeError) -> tuple[str, int]:
@@ -92,6 +104,8 @@ def text_flags(data: bytes, native: ModuleType | None) -> int:
         flags |= FLAG_QP
     if b"\\" in data and (b"\\n" in data or b"\\u" in data):
         flags |= FLAG_ESCAPE
+    if b"0: " in data and _XXD_MARK.search(data):
+        flags |= FLAG_HEXDUMP
     if b"A" * 47 in data.translate(_ALPHABET):  # the native test flags every run of 47 (and some shorter)
         flags |= FLAG_RUN
     return flags
@@ -125,6 +139,8 @@ class RegionReader:
     _raw: int = 0  # raw bytes read
     _out: int = 0  # bytes handed on
     _block: Block | None = None
+    _xxd: Block | None = None  # the xxd dump under way
+    _xxd_cut: bytes = b""  # its line cut by the end of the last chunk
     _count: int = 0  # blocks found
     _boms: list[int] = field(default_factory=lambda: [0, 0])  # a run of byte-order marks: where, how long
 
@@ -135,8 +151,8 @@ class RegionReader:
         for chunk in chunks:
             flags = text_flags(chunk, self.native)
             charset = flags & _CHARSET_FLAGS or (flags & FLAG_NOT_UTF8 and self.target == "utf-8")
-            if not charset and self._kind == "8" and self._block is None and \
-                    not flags & _TRANSFER_FLAGS and not self._pending():
+            if not charset and self._kind == "8" and self._block is None and self._xxd is None and \
+                    not self._xxd_cut and not flags & _TRANSFER_FLAGS and not self._pending():
                 # The fast path: nothing to decode, not even a copy.
                 self._decoder = None
                 self._raw += len(chunk)
@@ -156,15 +172,17 @@ class RegionReader:
         if tail:
             yield self._transfer(tail)
         self._close_block()
+        self._close_xxd()
 
     def close(self) -> None:
         """Drop the decoded blocks not scanned (the leaf failed)."""
         for _name, spool in self.blocks:
             spool.close()
         self.blocks = []
-        if self._block is not None:
-            self._block.spool.close()
-            self._block = None
+        for block in (self._block, self._xxd):
+            if block is not None:
+                block.spool.close()
+        self._block = self._xxd = None
 
     # --- charsets ----------------------------------------------------------------------------------
 
@@ -276,6 +294,8 @@ class RegionReader:
             out = self._as_target(urllib.parse.unquote_to_bytes(out))
         if flags & FLAG_ESCAPE and out.count(b"\\n") * 200 >= len(out) and out.count(b"\n") * 4 < out.count(b"\\n"):
             out = self._as_target(_JSON_ESCAPE.sub(_unescaped, out))  # a JSON string holding the whole text
+        if flags & FLAG_HEXDUMP or self._xxd is not None or self._xxd_cut:
+            out = self._hexdump(out)
         if flags & FLAG_RUN or self._block is not None:
             self._find_blocks(out)
         self._out += len(out)
@@ -324,6 +344,61 @@ class RegionReader:
             if end < len(out) and out[end] not in b"\r\n":
                 self._close_block()
 
+    def _hexdump(self, out: bytes) -> bytes:
+        """The bytes of ``xxd`` lines go to a block of their own (``!hex@OFFSET``); the lines themselves are
+        blanked in the text (their ASCII column is the same data, cut every 16 bytes and dotted)."""
+        text = bytearray(out)
+        position = 0
+        if self._xxd_cut:  # the end of a line the last chunk cut
+            end = out.find(b"\n")
+            end = len(out) if end < 0 else end + 1
+            cut, self._xxd_cut = self._xxd_cut, b""
+            if self._xxd_line(cut + out[:end], self._out - len(cut)):
+                text[:end] = _blank(out[:end])
+                position = end
+        while position < len(out):
+            line = _XXD_LINE.match(out, position)
+            if line is not None:
+                if self._xxd_line(line.group(0), self._out + position):
+                    text[position:line.end()] = _blank(line.group(0))
+                position = line.end()
+                continue
+            end = out.find(b"\n", position)
+            if end < 0 and (self._xxd is not None or _XXD_START.match(out, position)):
+                self._xxd_cut = out[position:]  # read with the next chunk (left in the text: it may be none)
+                break
+            self._close_xxd()
+            position = _next_xxd(out, end + 1) if end >= 0 else -1
+            if position < 0:
+                break
+        return bytes(text)
+
+    def _xxd_line(self, line: bytes, offset: int) -> bool:
+        """Add the bytes of one line of xxd output to the dump under way (opened at ``offset`` if none is)."""
+        match = _XXD_LINE.fullmatch(line if line.endswith(b"\n") else line + b"\n")
+        if match is None:
+            self._close_xxd()
+            return False
+        if self._xxd is None:
+            if self._count >= MAX_BLOCKS:  # left in the text, as it is
+                if self._count == MAX_BLOCKS:
+                    self.skip(f"more than {MAX_BLOCKS} base64 or hex blocks: the others not decoded")
+                    self._count += 1
+                return False
+            self._count += 1
+            spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - closed by the scanner
+            self._xxd = Block(offset, True, spool)
+        self._write(self._xxd, bytes.fromhex(match.group(2).decode("ascii")))
+        return True
+
+    def _close_xxd(self) -> None:
+        if self._xxd_cut:  # the last line, without a line break
+            cut, self._xxd_cut = self._xxd_cut, b""
+            self._xxd_line(cut, self._out - len(cut))
+        block, self._xxd = self._xxd, None
+        if block is not None:
+            self._keep(block)
+
     def _open_block(self, offset: int, first: bytes) -> None:
         self._count += 1
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - closed by the scanner
@@ -347,9 +422,15 @@ class RegionReader:
                 binascii.a2b_base64(data[:cut])
         except (ValueError, binascii.Error):
             decoded = b""
+        self._write(block, decoded)
+
+    def _write(self, block: Block, decoded: bytes) -> None:
+        if block.over:
+            return
         if block.size + len(decoded) > self.max_block:
             block.over = True
-            self.skip(f"base64 block at byte {block.offset} decodes to more than {self.max_block} bytes "
+            self.skip(f"{'hex' if block.hexadecimal else 'base64'} block at byte {block.offset} decodes to more "
+                      f"than {self.max_block} bytes "
                       "(sweep.max_spool_bytes): the rest of it not read")
             decoded = decoded[:max(0, self.max_block - block.size)]
         block.spool.write(decoded)
@@ -364,6 +445,10 @@ class RegionReader:
             padded = block.pending + b"=" * (-len(block.pending) % 4)
             with contextlib.suppress(binascii.Error):
                 block.spool.write(binascii.a2b_base64(padded))
+        self._keep(block)
+
+    def _keep(self, block: Block) -> None:
+        """A decoded block is scanned after the leaf if it is worth reading."""
         block.spool.seek(0)
         head = block.spool.read(4096)
         block.spool.seek(0)
@@ -372,6 +457,25 @@ class RegionReader:
             return
         label = "hex" if block.hexadecimal else "base64"
         self.blocks.append((f"{self.name}!{label}@{block.offset}", block.spool))
+
+
+def _next_xxd(data: bytes, start: int) -> int:
+    """Where the next line of ``xxd`` output in ``data`` from ``start`` on begins, -1 if none: its offsets end
+    in 0 (16 bytes a line), so "0: " is looked for (a fast search) and the line around it checked."""
+    at = data.find(b"0: ", start)
+    for _ in range(_XXD_LOOKS):
+        if at < 0:
+            return -1
+        line = data.rfind(b"\n", start, at) + 1 or start
+        if _XXD_LINE.match(data, line):
+            return line
+        at = data.find(b"0: ", at + 3)
+    return -1
+
+
+def _blank(line: bytes) -> bytes:
+    """The line as spaces, its line break kept: offsets in the text stay where they were."""
+    return bytes(b if b in (10, 13) else 32 for b in line)
 
 
 def _unescaped(match: re.Match[bytes]) -> bytes:
@@ -453,6 +557,9 @@ def _concrete(data: bytes, position: int, end: int) -> str:
         if position % 4 == at:
             return "32le"
         return "32be" if (position + 3) % 4 == at else "8"
+    for kind, run in _SHORT_RUNS.items():
+        if run.match(data, position, end):
+            return kind
     return "8"
 
 
@@ -462,10 +569,14 @@ def _extent(data: bytes, start: int, end: int, kind: str) -> int:
         position = start
         while position < end:
             stop = min(end, position + WINDOW)
-            if data.count(0, position, stop) >= (stop - position) // 8 and \
-                    _window_kind(data, position, stop)[0] != "8":
+            nuls = data.count(0, position, stop)
+            if nuls >= (stop - position) // 8 and _window_kind(data, position, stop)[0] != "8":
                 cut = _first_wide(data, position, stop)
                 return stop if cut < 0 else max(cut, start)
+            if nuls >= 4:
+                short = _SHORT_RUN.search(data, position, min(end, stop + 32))
+                if short is not None and short.start() < stop:
+                    return max(short.start(), start + 1)
             position = stop
         return end
     unit = _UNIT[kind]

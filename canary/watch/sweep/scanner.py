@@ -21,7 +21,8 @@ from canary.watch.sweep.limits import Limits
 from canary.watch.sweep.linkage import STRONG_FIELDS, Grader, records_in
 from canary.watch.sweep.matcher import CHUNK, OVERLAP, Finding, StreamMatcher
 from canary.watch.sweep.regions import RegionReader, output_encoding, wide_text
-from canary.watch.sweep.sources import REGISTRY_NOT_SCANNED, SPLIT_MIN, Unit, Unreachable, expand, open_remote
+from canary.watch.sweep.source_kinds import SOURCE_KINDS, Expansion, expand
+from canary.watch.sweep.sources import REGISTRY_NOT_SCANNED, SPLIT_MIN, Unit, Unreachable
 from canary.watch.sweep.textnorm import looks_binary
 
 
@@ -88,14 +89,12 @@ class UnitScanner:
                 self._scan_members(unit, result, walker)
             elif unit.end is not None:
                 self._scan_range(unit, result, walker)
-            elif unit.url:
-                with open_remote(unit.url, self.limits) as body:
-                    self._scan_stream(unit.name, body, None, result, walker)
             else:
-                assert unit.path is not None  # a unit is a byte range, a URL or a path
-                with open(unit.path, "rb") as handle:
-                    tick = _position_reporter(handle, on_position) if on_position else None
-                    self._scan_stream(unit.name, handle, unit.path, result, walker, tick)
+                with SOURCE_KINDS[unit.kind].open(unit, self.limits) as stream:
+                    # The file on disk when the stream is that file (seekable, its offset the progress).
+                    path = unit.path if unit.path and getattr(stream, "name", None) == unit.path else None
+                    tick = _position_reporter(stream, on_position) if on_position and path else None
+                    self._scan_stream(unit.name, stream, path, result, walker, tick)
         except Unreachable as exc:
             result.unreachable = True
             walker.skip(unit.name, str(exc))
@@ -116,7 +115,7 @@ class UnitScanner:
         assert unit.path is not None
         budget = Budget(self.limits.max_expanded_bytes)
         with open(unit.path, "rb") as handle:
-            kind = kind_of(handle.read(4096))  # as the caller decided (sources._file_units)
+            kind = kind_of(handle.read(4096))  # as the caller decided (sources.file_units)
         if kind == "zip":
             with zipfile.ZipFile(unit.path) as archive:
                 for member in unit.members:
@@ -349,7 +348,7 @@ def scan(index: SweepIndex, inputs: list[str], limits: Limits, jobs: int = 1,
     ``progress(done, total)`` is called with input bytes as units finish (URLs count as 0 until fetched).
     With ``jobs`` > 1, plain files larger than ``split_min`` bytes are cut into byte ranges.
     """
-    units, skipped = expand(inputs, jobs, index.private_files(), split_min, limits.max_expanded_bytes)
+    units, skipped = expand(inputs, Expansion(jobs, index.private_files(), split_min, limits.max_expanded_bytes))
     report = ScanReport(skipped=list(skipped))
     # The index is hundreds of thousands of long-lived objects: garbage collections during the scan
     # need not walk them again and again (unfrozen at the end, so a long-running service frees them).

@@ -75,6 +75,12 @@ def _runner(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE sweeps ADD COLUMN runner_pid INTEGER")
 
 
+def _source_state(db: sqlite_utils.Database) -> None:
+    """What a feed's source kind remembers between runs (JSON; e.g. the Telegram exports already read)."""
+    db.execute("ALTER TABLE sweep_feeds ADD COLUMN source_state TEXT")
+
+
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
 MIGRATIONS: list[Migration] = [("sweep-001-feeds-sweeps-findings", _tables),
-                               ("sweep-002-index-version", _index_version), ("sweep-003-runner", _runner)]
+                               ("sweep-002-index-version", _index_version), ("sweep-003-runner", _runner),
+                               ("sweep-004-source-state", _source_state)]

@@ -1,10 +1,10 @@
-"""Where the data to sweep comes from: files, folders, globs and URLs, turned into units of work."""
+"""Units of work and what the source kinds share to make and read them: a file's units (byte ranges,
+archive members), listings and downloads of URLs. Which kind an input is, and its units, is the source
+kinds' (``canary.watch.sweep.source_kinds``)."""
 
 from __future__ import annotations
 
-import glob
 import json
-import os
 import tarfile
 import tempfile
 import zipfile
@@ -40,6 +40,7 @@ class Unit:
     # What a byte range knows of its whole file, as a scan of the file learns it from its start: the CSV
     # header's roles and delimiter, the tables its head creates (so a range after the first grades alike).
     layout: Layout | None = field(default=None, compare=False)
+    kind: str = "path"  # the source kind that reads it (source_kinds.SOURCE_KINDS)
 
 
 def is_url(text: str) -> bool:
@@ -55,50 +56,8 @@ def is_remote(text: str) -> bool:
     return bool(sep) and scheme.replace("+", "").isalnum()
 
 
-def expand(inputs: list[str], jobs: int = 1, exclude: set[Path] | None = None,
-           split_min: int = SPLIT_MIN, max_expanded: int = Limits.max_expanded_bytes) -> tuple[list[Unit], list[dict]]:
-    """Units for paths, folders (recursively), globs and URLs; what cannot be found is reported.
-
-    ``exclude``: resolved paths never read (the registry and its side files). With ``jobs`` > 1, a
-    plain file larger than ``split_min`` bytes becomes byte ranges, and a zip archive units of its
-    members (see :func:`archive_member_units`; ``max_expanded``: sweep.max_expanded_bytes).
-    """
-    exclude = exclude or set()
-    units: list[Unit] = []
-    skipped: list[dict] = []
-    for item in inputs:
-        if is_url(item) and not item.endswith("/"):
-            units.append(Unit(name=item, url=item))
-            continue
-        if is_remote(item):
-            units.extend(_listed_units(item, skipped))
-            continue
-        path = Path(item)
-        if path.is_dir():
-            files: list[Path] = []
-            for root, dirs, names in os.walk(path):
-                dirs.sort()
-                files.extend(Path(root) / n for n in sorted(names))
-        elif path.is_file():
-            files = [path]
-        elif any(ch in item for ch in "*?["):
-            files = [Path(p) for p in sorted(glob.glob(item, recursive=True)) if Path(p).is_file()]
-            if not files:
-                skipped.append({"file": item, "reason": "no file matches this pattern"})
-        else:
-            skipped.append({"file": item, "reason": "no such file or folder"})
-            continue
-        for file in files:
-            if file.is_symlink() and not file.resolve().is_file():
-                continue
-            if file.resolve() in exclude:
-                skipped.append({"file": str(file), "reason": REGISTRY_NOT_SCANNED})
-                continue
-            units.extend(_file_units(file, jobs, skipped, split_min, max_expanded))
-    return units, skipped
-
-
-def _file_units(file: Path, jobs: int, skipped: list[dict], split_min: int, max_expanded: int) -> list[Unit]:
+def file_units(file: Path, jobs: int, skipped: list[dict], split_min: int, max_expanded: int) -> list[Unit]:
+    """One local file as one unit, or (``jobs`` > 1) as byte ranges or groups of archive members."""
     name = str(file)
     try:
         size = file.stat().st_size
@@ -195,8 +154,9 @@ def _shared_out(members: list[tuple[str, int, int]], parts: int) -> list[list[tu
     return [group for group in groups if group]
 
 
-def _listed_units(url: str, skipped: list[dict]) -> list[Unit]:
-    """The files of an fsspec URL: an object store prefix, a folder, or an http(s) listing page ("…/")."""
+def listed_units(url: str, skipped: list[dict]) -> list[Unit]:
+    """The files of an fsspec URL: an object store prefix, a folder, or an http(s) listing page ("…/");
+    what cannot be listed is added to ``skipped``."""
     import fsspec  # here: only remote inputs need it
 
     try:
