@@ -95,3 +95,24 @@ def test_an_unreachable_relay_stops_confirm_in_one_line(cli, db, configured, mon
     assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
     assert result.output.startswith("error: probe relay 127.0.0.1:") and "no mailbox confirmed" in result.output
     assert len(json.loads(cli("contacts", "list", "--pending", "--json").stdout)) == len(pending)
+
+
+def test_probes_come_back_through_the_forward_even_when_the_kept_messages_roll_over(cli, db, start_listeners) -> None:
+    # More probes than tripwire.messages_keep: the receiver prunes the oldest stored messages before
+    # confirm looks, yet each probe's arrival is remembered on the probe itself.
+    pending = _pending(cli)[:3]
+    set_setting(db, "tripwire.smtp_forward_addresses", RELAY)
+    set_setting(db, "tripwire.messages_keep", "1")
+    receiver = start_listeners(smtp=True)["SmtpService"]
+    forward = {address: f"{RELAY}@127.0.0.1:{receiver.port}" for address in pending}
+    with start_mail_provider(LOGIN, PASSWORD, forward=forward) as provider:
+        for name, value in (("tripwire.probe_smtp_host", "127.0.0.1"), ("tripwire.probe_smtp_port", provider.smtp_port),
+                            ("tripwire.probe_smtp_starttls", "false"),
+                            ("tripwire.probe_from", "accueil@mail.example.fr")):
+            assert cli("config", "set", name, str(value)).exit_code == 0
+        result = cli("contacts", "confirm", *pending, "--wait", "20")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "3 mailboxes confirmed"
+    assert db.execute("SELECT COUNT(*) FROM tripwire_messages").fetchone()[0] == 1
+    routes = dict(db.execute("SELECT address, route FROM tripwire_probes").fetchall())
+    assert set(routes.values()) == {"SMTP forward"}

@@ -80,6 +80,10 @@ def keep_message(db: sqlite_utils.Database, *, channel: str, canary_ids: list[st
         "message_id": digest.get("message_id"), "size": len(raw),
         "truncated": int(truncated or len(kept) < len(raw)), "raw": kept,
     }).last_pk)
+    # A probe's arrival is noted on the probe itself: the message may be pruned before confirm looks.
+    if digest.get("message_id"):
+        db.execute("UPDATE tripwire_probes SET received_at = ?, route = 'SMTP forward' "
+                   "WHERE message_id = ? AND received_at IS NULL", [utcnow(), str(digest["message_id"]).strip()])
     keep = get_int(db, "tripwire.messages_keep")
     db.execute("DELETE FROM tripwire_messages WHERE id <= ?", [message_id - keep])
     return message_id

@@ -175,7 +175,10 @@ def _came_back(db: sqlite_utils.Database, waiting: dict[str, str], read_back: Re
     found: dict[str, str] = {}
     if read_back.forwards:
         for address, message_id in waiting.items():
-            if db.execute("SELECT 1 FROM tripwire_messages WHERE message_id = ?", [message_id]).fetchone():
+            # Noted on the probe by the receiver (the stored message itself may have been pruned since).
+            if db.execute("SELECT 1 FROM tripwire_probes WHERE message_id = ? AND route = 'SMTP forward'",
+                          [message_id]).fetchone() or db.execute(
+                    "SELECT 1 FROM tripwire_messages WHERE message_id = ?", [message_id]).fetchone():
                 found[address] = "SMTP forward"
     seen: dict[str, bytes] = {}
     for address, message_id in waiting.items():
