@@ -47,7 +47,10 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server API)
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                if len(body) < length:
+                    return  # the sender died mid-request: nothing arrived, as for any real receiver
                 key = self.headers.get("Idempotency-Key", "")
                 with receiver.lock:
                     receiver.hits[key] += 1
