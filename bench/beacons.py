@@ -68,11 +68,11 @@ def main() -> int:
 
     from docx import Document
 
+    from canary.generate.seeding import derive_token
     from canary.settings import set_setting
     from canary.store import open_db
     from canary.store.events import list_events
     from canary.store.registry import add_canaries, add_system
-    from canary.store.seeding import derive_token
     from canary.watch.tripwire.callback import CallbackConfig
     from canary.watch.tripwire.documents import build_document
     from canary.watch.tripwire.services import CallbackService

@@ -11,10 +11,10 @@ import click
 from canary.cli import CliContext, pass_ctx
 from canary.errors import CanaryError
 from canary.generate.pools import pools_from_settings
+from canary.generate.seeding import seed_batches
 from canary.output import echo_json, echo_table
 from canary.settings import get_str
 from canary.store.registry import get_system, list_canaries
-from canary.store.seeding import seed_batches
 from canary.store.views import export_view
 
 
@@ -78,7 +78,7 @@ def lint(ctx: CliContext, system: str | None, as_json: bool) -> None:
     from canary.generate.reference import Reference
     from canary.generate.registers.lookup import coverage_notes
     from canary.plant.lint import planting_problems
-    from canary.tokens import tokenless
+    from canary.store.tokens import tokenless
 
     canaries = [export_view(c) for c in list_canaries(ctx.db, system=system, include_retired=False)]
     pools = pools_from_settings(ctx.db)

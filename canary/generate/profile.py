@@ -30,8 +30,8 @@ from canary.generate.profile_births import BIRTH_COLUMNS, BIRTH_FIELDS, BirthLea
 from canary.generate.profile_ipp_time import IppTimeLearner
 from canary.generate.profile_names import SurnameCounter
 from canary.generate.reference import Commune
-from canary.generate.weighted import WeightedTable
 from canary.normalize import phone_key
+from canary.weighted import WeightedTable
 
 MIN_COUNT = 10  # smaller groups could single a patient out
 AGE_BAND = 5  # years per band of the pyramid

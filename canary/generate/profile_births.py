@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from canary.generate.weighted import WeightedTable
 from canary.normalize import fold
+from canary.weighted import WeightedTable
 
 CATEGORIES = ("local", "site", "nearby", "france", "abroad")
 # Profile fields (for --mapping) and the columns read as such without a mapping.

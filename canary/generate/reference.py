@@ -13,7 +13,7 @@ from types import MappingProxyType
 from canary.generate.admin import default_seeds_dir
 from canary.generate.name_tables import NameTables, load_name_tables
 from canary.generate.text import has_marker_word, ins_form, is_ins_name
-from canary.generate.weighted import WeightedTable, zipf_weights
+from canary.weighted import WeightedTable, zipf_weights
 
 FIRST_DECADE, LAST_DECADE = 1901, 2011
 # Birth cohorts for the country-of-birth weights (columns of birth_countries.tsv).

@@ -336,9 +336,9 @@ def seed_canaries(db: sqlite_utils.Database, db_path: str, actor: Actor, system:
     from canary.generate.crowding import exhaustion_warnings
     from canary.generate.factory import host_and_generator
     from canary.generate.pools import pools_from_settings
+    from canary.generate.seeding import seed_system
     from canary.settings import get_setting
     from canary.store.registry import get_system
-    from canary.store.seeding import seed_system
 
     get_system(db, system)
     if not 1 <= count <= MAX_SEED:

@@ -17,6 +17,7 @@ import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from canary.errors import CanaryError
+from canary.generate.seeding import derive_token
 from canary.plant.lifecycle import list_plantings
 from canary.plant.planter import plant
 from canary.plant.rotation import rotate
@@ -26,7 +27,6 @@ from canary.plant.timing import arrival_times, parse_duration
 from canary.plant.trickle import run_due, schedule_plant
 from canary.store import open_db
 from canary.store.registry import add_canaries, add_system, save_host_profile
-from canary.store.seeding import derive_token
 from tests.support.records import make_record
 from tests.support.wait import wait_for
 

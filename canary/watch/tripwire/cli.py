@@ -23,7 +23,7 @@ def tripwire() -> None:
 def fill_tokens_command(ctx: CliContext, system: str | None, as_json: bool) -> None:
     """Give canaries not yet planted the callback URL and DNS name they lack (seeded before the settings)."""
     from canary.output import echo_json
-    from canary.tokens import fill_tokens
+    from canary.store.tokens import fill_tokens
 
     outcome = fill_tokens(ctx.db, system)
     if as_json:

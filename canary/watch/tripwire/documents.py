@@ -25,7 +25,7 @@ import sqlite_utils
 
 from canary.errors import CanaryError
 from canary.store.registry import canary_token, get_canary, get_system
-from canary.tokens import token_links
+from canary.store.tokens import token_links
 from canary.watch.tripwire.document_meta import document_meta
 from canary.watch.tripwire.pages import DOCUMENT_PICTURES
 

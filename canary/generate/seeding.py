@@ -28,8 +28,8 @@ from canary.store.registry import (
     remove_canaries,
 )
 from canary.store.shapes import CanaryRecord, ContactPoint, PatientRecord, Tokens
+from canary.store.tokens import link_maker
 from canary.store.tx import write_transaction
-from canary.tokens import link_maker
 
 # Ids are opaque: nothing in them hints at the system, the generation or the order of creation.
 _ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
