@@ -9,7 +9,7 @@ import click
 from canary.cli import CliContext, pass_ctx
 from canary.errors import CanaryError
 from canary.output import echo_json, echo_rows
-from canary.plant import fileexport
+from canary.plant.channels.file import export as fileexport
 from canary.plant.lifecycle import list_plantings
 from canary.plant.views import planting_view
 
