@@ -8,12 +8,12 @@ from pathlib import Path
 
 import click
 
-from canary.cli import CliContext, pass_ctx
 from canary.errors import CanaryError
 from canary.generate.pools import pools_from_settings
 from canary.generate.seeding import seed_batches
 from canary.output import echo_json, echo_table
 from canary.settings import get_str
+from canary.store.context import CliContext, pass_ctx
 from canary.store.registry import get_system, list_canaries
 from canary.store.views import export_view
 

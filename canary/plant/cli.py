@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from canary.cli import CliContext, pass_ctx
 from canary.errors import CanaryError
 from canary.output import echo_json, echo_rows
 from canary.plant.channels.file import export as fileexport
 from canary.plant.lifecycle import list_plantings
 from canary.plant.views import planting_view
+from canary.store.context import CliContext, pass_ctx
 
 if TYPE_CHECKING:
     from canary.plant.reports import PlantReport, RetireReport

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from canary.cli import CliContext, pass_ctx
 from canary.errors import CanaryError
 from canary.files import write_atomic
 from canary.output import echo_json, echo_rows, echo_table
 from canary.settings import get_setting, set_setting, setting_rows, settings_markdown, unset_setting
+from canary.store.context import CliContext, pass_ctx
 from canary.store.events import list_events
 from canary.store.export import EXPORT_FORMATS, export_text
 from canary.store.filters import event_filter

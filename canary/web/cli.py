@@ -9,7 +9,6 @@ from typing import Any
 
 import click
 
-from canary.cli import CliContext, pass_ctx
 from canary.output import echo_json, echo_rows
 from canary.serve import ROLES as SERVE_ROLES
 from canary.serve import (
@@ -17,6 +16,7 @@ from canary.serve import (
     serve_options,
 )
 from canary.settings import environment_problems, setting_problems
+from canary.store.context import CliContext, pass_ctx
 from canary.store.tx import write_transaction
 from canary.web.actions import create_token, revoke_token
 from canary.web.audit import Actor, record

@@ -10,10 +10,10 @@ from typing import Any
 
 import click
 
-from canary.cli import CliContext, pass_ctx
 from canary.errors import CanaryError
 from canary.output import echo_json, echo_rows, echo_table
 from canary.settings import get_str
+from canary.store.context import CliContext, pass_ctx
 from canary.watch.sweep.feeds import add_feed, feed_json, get_feed, list_feeds, remove_feed, run_feed, run_sweep
 from canary.watch.sweep.scanner import ScanReport
 from canary.watch.sweep.search import slow_engine_note

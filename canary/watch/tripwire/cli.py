@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from canary.cli import CliContext, pass_ctx
 from canary.errors import CanaryError
 from canary.output import echo_rows
+from canary.store.context import CliContext, pass_ctx
 
 
 @click.group()
