@@ -1,6 +1,6 @@
 """The one list of domains, in the order data flows, and what each adds to the whole.
 
-``canary.cli`` (commands), ``canary.serve`` (services), ``canary.settings`` (settings) and
+``canary.cli`` (commands), ``canary.web.runner`` (services), ``canary.settings`` (settings) and
 ``canary.store.migrations`` (tables) derive their module lists from here. This module holds module
 NAMES only and imports nothing of the package: the lowest layers read it without reaching up.
 """

@@ -257,7 +257,8 @@ def test_serve_killed_mid_send_and_restarted_plants_nothing_twice(db, db_path, m
 def test_serve_runs_the_trickle_under_the_one_scheduler_lease(db_path):
     """Sweep feeds and the trickle runner share the scheduler role: one lease, both services under it (two
     holders of one role in one process would take the lease from each other)."""
-    from canary.serve import LeasedServices, ServeContext, build_services
+    from canary.serve import ServeContext
+    from canary.web.runner import LeasedServices, build_services
 
     open_db(db_path).close()
     built = build_services(ServeContext(db_path), {"roles": frozenset({"scheduler"})})
