@@ -244,3 +244,12 @@ def _city_streets(seeds: Path) -> dict[str, WeightedTable[Street]]:
         grouped[r["commune_code"]].append(Street(r["type"], r["name"], int(r["max_number"])))
     # Longer streets hold more homes.
     return {code: WeightedTable(streets, [s.max_number or 1 for s in streets]) for code, streets in grouped.items()}
+
+
+def department_of_place(kind: str, code: str) -> str:
+    """Department of an INSEE commune code or of a postcode (20xxx: 2A below 20200, else 2B)."""
+    if code.startswith("97"):
+        return code[:3]
+    if kind == "postcode" and code.startswith("20"):
+        return "2A" if code < "20200" else "2B"
+    return code[:2]

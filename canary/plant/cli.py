@@ -219,9 +219,9 @@ def lint(ctx: CliContext, system: str | None, as_json: bool) -> None:
     """Check canaries for anything an attacker could use to filter them out."""
     from canary.generate.contact_points import unfilled_contacts
     from canary.generate.factory import registers_from_settings
-    from canary.generate.host import population_checks
     from canary.generate.lint import lint_records, tokenless_problems, unfilled_problems
     from canary.generate.pools import pools_from_settings
+    from canary.generate.population import population_checks
     from canary.generate.reference import Reference
     from canary.generate.registers.lookup import coverage_notes
     from canary.plant.lint import planting_problems

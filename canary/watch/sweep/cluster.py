@@ -26,7 +26,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from canary.errors import CanaryError
 from canary.watch.sweep.containers import unreadable
-from canary.watch.sweep.index import SweepIndex
+from canary.watch.sweep.index_shapes import SweepIndex
 from canary.watch.sweep.limits import Limits
 from canary.watch.sweep.scanner import ScanReport, UnitResult, UnitScanner, merge_results
 from canary.watch.sweep.search import portable_search, restored_search

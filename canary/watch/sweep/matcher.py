@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from itertools import islice
 from types import ModuleType
 
-from canary.watch.sweep.index import SweepIndex
+from canary.watch.sweep.index_shapes import SweepIndex
 from canary.watch.sweep.layout import Layout
 from canary.watch.sweep.linkage import Grader
 from canary.watch.sweep.search import NativeSearch, build_search, native_module, pair_window

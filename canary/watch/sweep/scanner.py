@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from canary.watch.sweep.containers import Budget, Leaf, Walker, kind_of, unreadable
-from canary.watch.sweep.index import SweepIndex
+from canary.watch.sweep.index_shapes import SweepIndex
 from canary.watch.sweep.limits import Limits
 from canary.watch.sweep.linkage import STRONG_FIELDS, Grader, records_in
 from canary.watch.sweep.matcher import CHUNK, OVERLAP, Finding, StreamMatcher

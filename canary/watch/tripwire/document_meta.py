@@ -154,3 +154,11 @@ def render_thumbnail(lines: list[str], *, sheet: bool = False) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=80)
     return buffer.getvalue()
+
+
+def document_lines(content: dict[str, Any]) -> list[str]:
+    """The document's text in reading order (thumbnails and word counts)."""
+    lines = [line for line in content["header"] if line] + [content["title"]] + list(content["meta"])
+    for heading, body in content["sections"]:
+        lines += ([heading] if heading else []) + list(body)
+    return lines + [content["signature"], content["footer"]]

@@ -14,8 +14,7 @@ import zipfile
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from canary.watch.tripwire.document_meta import DocumentMeta, core_xml, excel_app_xml, render_thumbnail
-from canary.watch.tripwire.documents import document_lines
+from canary.watch.tripwire.document_meta import DocumentMeta, core_xml, document_lines, excel_app_xml, render_thumbnail
 
 # Rows 1 to 3 hold the logos (drawing anchors, no cells): the text starts on row 4.
 FIRST_ROW = 4
