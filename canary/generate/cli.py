@@ -10,9 +10,8 @@ import click
 
 from canary.errors import CanaryError
 from canary.generate.pools import pools_from_settings
-from canary.generate.seeding import seed_batches
+from canary.generate.seeding import MAX_SEED
 from canary.output import echo_json, echo_rows, echo_table
-from canary.settings import get_str
 from canary.store.context import CliContext, pass_ctx
 from canary.store.registry import SYSTEM_KINDS, add_system, edit_system, get_system, list_systems
 
@@ -89,49 +88,29 @@ def system_list(ctx: CliContext, as_json: bool) -> None:
 
 @click.command()
 @click.argument("system")
-@click.option("--count", type=click.IntRange(1, 100_000), required=True, help="How many canaries.")
+@click.option("--count", type=click.IntRange(1, MAX_SEED), required=True, help="How many canaries.")
 @click.option("--seed", type=int, help="Random seed: the same seed and registry state give the same canaries.")
 @pass_ctx
 def seed(ctx: CliContext, system: str, count: int, seed: int | None) -> None:
     """Generate COUNT canaries for SYSTEM and print their ids."""
-    get_system(ctx.db, system)
-    from canary.generate.contact_points import list_contact_points
-    from canary.generate.crowding import exhaustion_warnings
-    from canary.generate.factory import host_and_generator
+    from canary.generate.seed_run import prepare_seed
 
-    pools = pools_from_settings(ctx.db)
-    if not pools.phones:
-        click.secho("WARNING: no phone pool configured (pool.phones): these canaries carry no phone number. "
-                    "A thief may notice; configure numbers you own.", fg="yellow", err=True)
-    if not (pools.mail_domains or pools.mailbox_providers):
-        click.secho("WARNING: no mail pool configured (pool.mailbox_providers, pool.mail_domains): these canaries "
-                    "carry no e-mail address. Configure mailboxes or domains you own.", fg="yellow", err=True)
-    for name, channel in (("tripwire.base_url", "callback URL"), ("tripwire.dns_zone", "DNS name")):
-        if not get_str(ctx.db, name):
-            click.secho(f"WARNING: {name} is not set: these canaries carry no {channel} and can never fire on "
-                        f"it. Set it, then run 'canary tripwire fill-tokens' before planting.", fg="yellow", err=True)
-    host, generator = host_and_generator(ctx.db, ctx.db_path, system)
-    notice = host.no_place_notice()
-    if notice:
-        click.secho(f"WARNING: {notice}.", fg="yellow", err=True)
-    budget = generator.budget
-    ids: list[str] = []
-    # Only the ids are kept (a seed of 100,000 records held whole took hundreds of MB); the bar shows on a
-    # terminal only, so scripts reading stderr see the warnings alone.
+    run = prepare_seed(ctx.db, ctx.db_path, system, count)
+    _echo_warnings(run.warnings)
+    # The bar shows on a terminal only, so scripts reading stderr see the warnings alone.
     with click.progressbar(length=count, label="seeding", file=sys.stderr, hidden=not sys.stderr.isatty()) as bar:
-        for batch in seed_batches(ctx.db, system, count, generator, seed=seed):
-            ids += [canary["id"] for canary in batch]
-            bar.update(len(batch))
-    for canary_id in ids:
+        seeded = run.run(ctx.db, seed=seed, progress=bar.update)
+    for canary_id in seeded.ids:
         click.echo(canary_id)
-    for line in exhaustion_warnings(budget, pools, len(ids)):
-        click.secho(f"WARNING: {line}", fg="yellow", err=True)
-    for problem in host.findings(ctx.db, pools, date.today()):
-        click.secho(f"WARNING: {problem.message} (see 'canary plan {system}').", fg="yellow", err=True)
-    pending = sum(p["state"] == "pending" for p in list_contact_points(ctx.db, pending_only=True, system=system))
-    if pending:
-        click.echo(f"{pending} mailboxes to open before these canaries carry them: "
+    _echo_warnings(seeded.warnings)
+    if seeded.pending_mailboxes:
+        click.echo(f"{seeded.pending_mailboxes} mailboxes to open before these canaries carry them: "
                    "canary contacts list --pending, then canary contacts confirm", err=True)
+
+
+def _echo_warnings(lines: list[str]) -> None:
+    for line in lines:
+        click.secho(f"WARNING: {line}", fg="yellow", err=True)
 
 
 @click.group()

@@ -48,6 +48,8 @@ def derive_token(secret: str, canary_id: str) -> str:
     return base64.b32encode(digest).decode().lower().rstrip("=")[:20]
 
 
+# Canaries one seed may make (canary seed --count, the API's count).
+MAX_SEED = 100_000
 SEED_BATCH = 100  # canaries per write transaction: a listener never waits more than a fraction of a second
 
 

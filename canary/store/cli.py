@@ -8,7 +8,7 @@ import click
 
 from canary.files import write_atomic
 from canary.output import echo_json, echo_rows, echo_table
-from canary.settings import get_setting, set_setting, setting_rows, settings_markdown, unset_setting
+from canary.settings import change_setting, get_setting, setting_rows, settings_markdown
 from canary.store.context import CliContext, pass_ctx
 from canary.store.events import list_events
 from canary.store.export import EXPORT_FORMATS, export_text
@@ -66,8 +66,8 @@ def config_get(ctx: CliContext, name: str) -> None:
 @click.argument("value")
 @pass_ctx
 def config_set(ctx: CliContext, name: str, value: str) -> None:
-    """Set NAME to VALUE (lists: comma-separated or a JSON array)."""
-    typed = set_setting(ctx.db, name, value)
+    """Set NAME to VALUE (lists: comma-separated or a JSON array); refused when the environment sets NAME."""
+    typed = change_setting(ctx.db, name, value)
     click.echo(f"{name} = {typed!r}")
 
 
@@ -75,7 +75,7 @@ def config_set(ctx: CliContext, name: str, value: str) -> None:
 @click.argument("name")
 @pass_ctx
 def config_unset(ctx: CliContext, name: str) -> None:
-    unset_setting(ctx.db, name)
+    change_setting(ctx.db, name, None)
     click.echo(f"{name} reset to its default")
 
 

@@ -8,7 +8,6 @@ network wait holds the registry's write lock.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 import threading
@@ -19,10 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
+from canary import settings
 from canary.alert.model import acknowledge, add_note, reopen, resolve
 from canary.alert.shapes import Alert
 from canary.errors import CanaryError, NotFound
-from canary.settings import all_settings, set_setting, unset_setting
+from canary.generate.seed_run import prepare_seed
+from canary.generate.seeding import MAX_SEED
 from canary.store import open_db
 from canary.store.registry import add_system
 from canary.store.tx import write_transaction
@@ -84,42 +85,13 @@ def edit_system(db: sqlite_utils.Database, actor: Actor, name: str, *, establish
 
 
 def change_setting(db: sqlite_utils.Database, actor: Actor, name: str, value: Any | None) -> Any:
-    """Set ``name`` (``value`` None resets it to its default).
-
-    Secret settings (the keys that derive tokens and sign sessions) are generated and stay CLI-only: a
-    leaked API token must not be enough to swap them.
-    """
-    declared = all_settings().get(name)
-    if declared is not None and declared.secret:
-        raise CanaryError(f"{name} is a generated secret: change it with 'canary config' on the server")
-    if declared is not None and declared.host_only:
-        raise CanaryError(f"{name} can write files, reach other hosts or widen trust: change it with "
-                          f"'canary config set {name} ...' on the server (host access), not from the console or API")
-    if declared is not None and declared.console_maximum is not None and value is not None:
-        number = _number(value)
-        if number is not None and number > declared.console_maximum:
-            raise CanaryError(f"{name} above {declared.console_maximum:g} only with 'canary config set {name} ...' "
-                              "on the server (host access)")
-    if declared is not None and os.environ.get(declared.env_var) is not None:
-        # The environment wins over the registry: a stored value would show as saved and change nothing.
-        raise CanaryError(f"{name} comes from the environment ({declared.env_var}) of the console's process: "
-                          "change it there and restart")
+    """Set ``name`` (``value`` None resets it to its default) as ``canary config set|unset`` does, with the
+    console's and the API's own limits (canary.settings.change_setting)."""
     with write_transaction(db):
-        if value is None:
-            unset_setting(db, name)
-            typed = None
-        else:
-            typed = set_setting(db, name, value)
+        typed = settings.change_setting(db, name, value, remote=True)
         record(db, actor, "setting.unset" if value is None else "setting.set", f"setting:{name}",
                None if value is None else {"value": typed})
     return typed
-
-
-def _number(value: Any) -> float | None:
-    try:
-        return float(str(value).strip())
-    except ValueError:
-        return None  # not a number: the setting's own check says so
 
 
 def add_notify_target(db: sqlite_utils.Database, actor: Actor, url: str, *, min_severity: str,
@@ -285,10 +257,9 @@ def start_upload_scan(db: sqlite_utils.Database, db_path: str, actor: Actor, fil
     from werkzeug.utils import secure_filename
 
     from canary.watch.sweep.feeds import run_sweep
-    from canary.watch.sweep.findings import finish_sweep, start_sweep
+    from canary.watch.sweep.findings import finish_sweep, require_active_canaries, start_sweep
 
-    if not db.execute("SELECT 1 FROM canaries WHERE status = 'active' LIMIT 1").fetchone():
-        raise CanaryError("the registry has no active canary: a scan could find nothing (seed canaries first)")
+    require_active_canaries(db)
     name = upload_name(secure_filename(filename))
     folder = Path(tempfile.mkdtemp(prefix="canary-upload-"))
     path = folder / name
@@ -323,49 +294,14 @@ def start_upload_scan(db: sqlite_utils.Database, db_path: str, actor: Actor, fil
     return UploadScan(name, folder, thread, outcome)
 
 
-# Canaries one API request may seed: the CLI's bound (canary seed --count).
-MAX_SEED = 100_000
-
-
 def seed_canaries(db: sqlite_utils.Database, db_path: str, actor: Actor, system: str, count: int,
                   seed: int | None) -> dict[str, Any]:
     """Generate ``count`` canaries for ``system`` as ``canary seed`` does, with its warnings as text."""
-    from datetime import date
-
-    from canary.generate.contact_points import list_contact_points
-    from canary.generate.crowding import exhaustion_warnings
-    from canary.generate.factory import host_and_generator
-    from canary.generate.pools import pools_from_settings
-    from canary.generate.seeding import seed_system
-    from canary.settings import get_setting
-    from canary.store.registry import get_system
-
-    get_system(db, system)
-    if not 1 <= count <= MAX_SEED:
-        raise CanaryError(f"count must be between 1 and {MAX_SEED}, got {count}")
-    pools = pools_from_settings(db)
-    warnings = []
-    if not pools.phones:
-        warnings.append("no phone pool configured (pool.phones): these canaries carry no phone number")
-    if not (pools.mail_domains or pools.mailbox_providers):
-        warnings.append("no mail pool configured (pool.mailbox_providers, pool.mail_domains): these canaries "
-                        "carry no e-mail address")
-    for name, channel in (("tripwire.base_url", "callback URL"), ("tripwire.dns_zone", "DNS name")):
-        if not get_setting(db, name):
-            warnings.append(f"{name} is not set: these canaries carry no {channel} and can never fire on it")
-    host, generator = host_and_generator(db, Path(db_path), system)
-    notice = host.no_place_notice()
-    if notice:
-        warnings.append(notice)
-    budget = generator.budget
-    canaries = seed_system(db, system, count, generator, seed=seed)
-    warnings += exhaustion_warnings(budget, pools, len(canaries))
-    warnings += [f"{p.message} (see 'canary plan {system}')" for p in host.findings(db, pools, date.today())]
-    pending = sum(p["state"] == "pending" for p in list_contact_points(db, pending_only=True, system=system))
-    ids = [c["id"] for c in canaries]
-    record(db, actor, "seed", f"system:{system}", {"count": len(ids), "seed": seed})
-    return {"system": system, "generation": canaries[0]["generation"] if canaries else None, "canaries": ids,
-            "pending_mailboxes": pending, "warnings": warnings}
+    run = prepare_seed(db, Path(db_path), system, count)
+    seeded = run.run(db, seed=seed)
+    record(db, actor, "seed", f"system:{system}", {"count": len(seeded.ids), "seed": seed})
+    return {"system": system, "generation": seeded.generation, "canaries": seeded.ids,
+            "pending_mailboxes": seeded.pending_mailboxes, "warnings": run.warnings + seeded.warnings}
 
 
 def rotate_system(db: sqlite_utils.Database, db_path: str, actor: Actor, system: str, count: int,
