@@ -14,25 +14,36 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlite_utils
+from werkzeug.utils import secure_filename
 
 from canary import settings
+from canary.alert.destinations import add_destination, check_jsonl_folder, remove_destination
 from canary.alert.model import acknowledge, add_note, reopen, resolve
+from canary.alert.sample_alert import send_test
 from canary.alert.shapes import Alert
 from canary.errors import CanaryError, NotFound
+from canary.generate.catchment import site_commune
+from canary.generate.crowding import exhaustion_warnings
+from canary.generate.factory import generator_for_system
 from canary.generate.seed_run import prepare_seed
 from canary.generate.seeding import MAX_SEED
+from canary.plant.planter import RetireReport, plant, retire, select_for_retire
+from canary.plant.rotation import rotate
+from canary.plant.targets import parse_target
 from canary.store import open_db
-from canary.store.registry import add_system
+from canary.store.registry import add_system, get_system
+from canary.store.registry import edit_system as edit_row
 from canary.store.tx import write_transaction
+from canary.watch.sweep import feeds
+from canary.watch.sweep.feeds import feed_json, get_feed, run_feed, run_sweep
+from canary.watch.sweep.findings import finish_sweep, require_active_canaries, start_sweep, sweeps_running
 from canary.web import tokens
 from canary.web.audit import Actor, record
 from canary.web.roles import allows
-
-if TYPE_CHECKING:
-    from canary.plant.planter import RetireReport
+from canary.web.users import set_disabled, set_role
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +65,6 @@ def create_system(db: sqlite_utils.Database, actor: Actor, name: str, kind: str,
                   finess: str | None, notes: str | None, commune: str | None = None,
                   postcode: str | None = None) -> dict[str, Any]:
     """``commune``/``postcode``: the establishment's place, resolved as `canary system add --commune` does."""
-    from canary.generate.catchment import site_commune
-
     site = site_commune(finess or None, commune or None, postcode or None)
     with write_transaction(db):
         row = add_system(db, name, kind, establishment=establishment or None, finess=finess or None,
@@ -71,9 +80,6 @@ def edit_system(db: sqlite_utils.Database, actor: Actor, name: str, *, establish
 
     ``commune``/``postcode`` resolve to the site's INSEE code as `canary system edit --commune` does; a
     ``commune`` of "" removes the site (back to the FINESS department)."""
-    from canary.generate.catchment import site_commune
-    from canary.store.registry import edit_system as edit_row
-
     site = "" if commune == "" and not postcode else site_commune(finess or None, commune or None, postcode or None)
     with write_transaction(db):
         row = edit_row(db, name, establishment=establishment, finess=finess, notes=notes, site_commune=site,
@@ -96,8 +102,6 @@ def change_setting(db: sqlite_utils.Database, actor: Actor, name: str, value: An
 
 def add_notify_target(db: sqlite_utils.Database, actor: Actor, url: str, *, min_severity: str,
                       systems: list[str]) -> dict[str, Any]:
-    from canary.alert.destinations import add_destination, check_jsonl_folder
-
     check_jsonl_folder(db, url)
     destination = add_destination(db, url, min_severity=min_severity, systems=systems)
     record(db, actor, "notify.add", f"destination:{destination.id}", {"url": destination.shown_url})
@@ -105,16 +109,12 @@ def add_notify_target(db: sqlite_utils.Database, actor: Actor, url: str, *, min_
 
 
 def remove_notify_target(db: sqlite_utils.Database, actor: Actor, destination_id: int) -> None:
-    from canary.alert.destinations import remove_destination
-
     with write_transaction(db):
         remove_destination(db, destination_id)
         record(db, actor, "notify.remove", f"destination:{destination_id}")
 
 
 def send_test_notice(db: sqlite_utils.Database, actor: Actor) -> list[dict[str, Any]]:
-    from canary.alert.sample_alert import send_test
-
     report = send_test(db)
     record(db, actor, "notify.test", None, {"ok": sum(1 for r in report if r["ok"]), "failed":
                                              sum(1 for r in report if not r["ok"])})
@@ -122,11 +122,8 @@ def send_test_notice(db: sqlite_utils.Database, actor: Actor) -> list[dict[str, 
 
 
 def add_feed(db: sqlite_utils.Database, actor: Actor, name: str, source: str, schedule: str) -> dict[str, Any]:
-    from canary.watch.sweep.feeds import add_feed as add
-    from canary.watch.sweep.feeds import feed_json, get_feed
-
     with write_transaction(db):
-        add(db, name, source, schedule)
+        feeds.add_feed(db, name, source, schedule)
         record(db, actor, "feed.add", f"feed:{name}", {"source": source, "schedule": schedule})
     return feed_json(get_feed(db, name))
 
@@ -137,9 +134,6 @@ MAX_UPLOAD_SCANS = 2
 
 def start_feed_run(db: sqlite_utils.Database, db_path: str, actor: Actor, name: str) -> threading.Thread:
     """Run feed ``name`` now in a worker thread with its own connection: a sweep may take minutes."""
-    from canary.watch.sweep.feeds import get_feed, run_feed
-    from canary.watch.sweep.findings import sweeps_running
-
     get_feed(db, name)
     if running := sweeps_running(db, name):
         raise CanaryError(f"{name}: {running} scan(s) still running; try again when they finish")
@@ -186,9 +180,6 @@ def plant_system(db: sqlite_utils.Database, actor: Actor, system: str, url: str)
     has plantings (completing or rotating), a new target needs an admin, since a ``file://`` target
     writes on the console's own host.
     """
-    from canary.plant.planter import plant
-    from canary.plant.targets import parse_target
-
     target = parse_target(url)
     known = db.execute("SELECT 1 FROM plantings WHERE system = ? AND target = ? LIMIT 1",
                        [system, target.address]).fetchone()
@@ -202,9 +193,6 @@ def plant_system(db: sqlite_utils.Database, actor: Actor, system: str, url: str)
 
 def retire_system(db: sqlite_utils.Database, actor: Actor, system: str) -> dict[str, Any]:
     """Remove every live planting of ``system`` from its targets (``canary retire --system``)."""
-    from canary.plant.planter import retire, select_for_retire
-    from canary.store.registry import get_system
-
     get_system(db, system)
     rows = select_for_retire(db, system=system)
     report = retire(db, rows)
@@ -254,10 +242,6 @@ def start_upload_scan(db: sqlite_utils.Database, db_path: str, actor: Actor, fil
 
     ``save`` writes the upload to the path it is given, inside a private (0700) directory of its own.
     """
-    from werkzeug.utils import secure_filename
-
-    from canary.watch.sweep.feeds import run_sweep
-    from canary.watch.sweep.findings import finish_sweep, require_active_canaries, start_sweep
 
     require_active_canaries(db)
     name = upload_name(secure_filename(filename))
@@ -307,11 +291,6 @@ def seed_canaries(db: sqlite_utils.Database, db_path: str, actor: Actor, system:
 def rotate_system(db: sqlite_utils.Database, db_path: str, actor: Actor, system: str, count: int,
                   seed: int | None, keep_previous: bool = False) -> dict[str, Any]:
     """Plant a new generation where ``system`` is planted, then retire the previous one (``canary rotate``)."""
-    from canary.generate.crowding import exhaustion_warnings
-    from canary.generate.factory import generator_for_system
-    from canary.plant.rotation import rotate
-    from canary.store.registry import get_system
-
     get_system(db, system)
     if not 1 <= count <= MAX_SEED:
         raise CanaryError(f"count must be between 1 and {MAX_SEED}, got {count}")
@@ -329,8 +308,6 @@ def rotate_system(db: sqlite_utils.Database, db_path: str, actor: Actor, system:
 
 def retire_planting(db: sqlite_utils.Database, actor: Actor, planting_id: int) -> dict[str, Any]:
     """Remove one planting from its target (``canary retire PLANTING_ID``)."""
-    from canary.plant.planter import retire, select_for_retire
-
     known = db.execute("SELECT system, state FROM plantings WHERE id = ?", [planting_id]).fetchone()
     if not known:
         raise NotFound(f"unknown planting {planting_id}")
@@ -350,8 +327,6 @@ def _retire_json(report: RetireReport) -> dict[str, Any]:
 def change_account(db: sqlite_utils.Database, actor: Actor, name: str, *, role: str | None = None,
                    disabled: bool | None = None) -> None:
     """An admin changes another account's role or disables it (``canary user role|disable``)."""
-    from canary.web.users import set_disabled, set_role
-
     if name == actor.name:
         raise CanaryError("change your own account from the CLI ('canary user ...'): an admin cannot lock "
                           "themselves out from here")
