@@ -62,7 +62,7 @@ def delivery_loop(db_path: Path, stop: threading.Event, wake: threading.Event | 
 class LoopService:
     """A ``canary.serve.Service`` running one loop in a thread."""
 
-    def __init__(self, name: str, target, db_path: Path, wake: threading.Event) -> None:  # noqa: ANN001
+    def __init__(self, name: str, target, db_path: Path, wake: threading.Event) -> None:
         self.name = name
         self._target = target
         self._db_path = db_path

@@ -101,7 +101,7 @@ class UnitScanner:
             walker.skip(unit.name, str(exc))
         except OSError as exc:
             walker.skip(unit.name, f"unreadable: {exc.strerror or exc}")
-        except Exception as exc:  # noqa: BLE001 - one input that breaks a reader never ends the sweep
+        except Exception as exc:  # one input that breaks a reader never ends the sweep
             walker.skip(unit.name, unreadable("input", exc))
         return result
 
@@ -137,7 +137,7 @@ class UnitScanner:
             try:
                 if encoding:
                     result.findings.extend(self.matcher.scan(_prefetched(chunks), leaf.name, encoding))
-            except Exception as exc:  # noqa: BLE001 - the next leaves of the same archive are still read
+            except Exception as exc:  # the next leaves of the same archive are still read
                 walker.skip(leaf.name, unreadable("data", exc))
                 if reader is not None:
                     reader.close()
@@ -207,7 +207,7 @@ class UnitScanner:
         assert stream is not None
         try:
             head = stream.read(CHUNK)
-        except Exception as exc:  # noqa: BLE001 - a leaf that cannot be read is skipped, with its reason
+        except Exception as exc:  # a leaf that cannot be read is skipped, with its reason
             walker.skip(leaf.name, unreadable("data", exc))
             return iter(()), "utf-8", None
         if not head:
@@ -306,7 +306,7 @@ def _guarded(chunks: Iterator[bytes], name: str, walker: Walker, counter: list[i
         for block in chunks:
             counter[0] += len(block)
             yield block
-    except Exception as exc:  # noqa: BLE001 - a bomb, corrupt data or hostile XML in this leaf only
+    except Exception as exc:  # a bomb, corrupt data or hostile XML in this leaf only
         walker.skip(name, unreadable("data", exc))
 
 

@@ -271,7 +271,7 @@ class _QuietMixin:
     daemon_threads = True
     allow_reuse_address = True
 
-    def handle_error(self, request, client_address) -> None:  # noqa: ANN001 - socketserver signature
+    def handle_error(self, request, client_address) -> None:  # socketserver signature
         log.exception("DNS handler error for %s", client_address)
 
 
