@@ -26,11 +26,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from canary.store import open_db  # noqa: E402
-from canary.store.registry import add_canaries, add_system  # noqa: E402
-from canary.watch.accesslog.sources import add_source, get_source  # noqa: E402
-from canary.watch.accesslog.syslog import SyslogService  # noqa: E402
-from canary.watch.accesslog.tailer import FileFollower, FileTailService  # noqa: E402
+from canary.store import open_db
+from canary.store.registry import add_canaries, add_system
+from canary.watch.accesslog.sources import add_source, get_source
+from canary.watch.accesslog.syslog import SyslogService
+from canary.watch.accesslog.tailer import FileFollower, FileTailService
 
 SYSTEM = "ehr-bench"
 USERS = [f"u{i:04d}" for i in range(800)]

@@ -35,7 +35,7 @@ from tests.accesslog.sqlpeers import USER_LOG, running_mariadb  # noqa: E402
 PASSWORD = "bench-ro"
 
 
-def fill(server, rows: int, canaries: int, hit_every: int) -> int:  # noqa: ANN001
+def fill(server, rows: int, canaries: int, hit_every: int) -> int:
     rng = random.Random(7)
     conn = server.admin("mb")
     conn.autocommit(False)  # one transaction: the fill is set-up, not measured

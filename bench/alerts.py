@@ -89,7 +89,7 @@ def bench_correlation(events: int) -> tuple[float, int]:
 class _Receiver(BaseHTTPRequestHandler):
     arrivals: dict[str, float] = {}
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         now = time.time()
         key = json.loads(body).get("key", "") if body else ""

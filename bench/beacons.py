@@ -153,11 +153,11 @@ def main() -> int:
         return forensics(args.timeout)
     wanted = set(args.readers.split(",")) if args.readers else None
 
+    from canary.generate.seeding import derive_token
     from canary.settings import set_setting
     from canary.store import open_db
     from canary.store.events import list_events
     from canary.store.registry import add_canaries, add_system
-    from canary.store.seeding import derive_token
     from canary.watch.tripwire.callback import CallbackConfig
     from canary.watch.tripwire.documents import build_document
     from canary.watch.tripwire.services import CallbackService
@@ -316,10 +316,11 @@ def forensics(timeout: float) -> int:
         print("soffice not found: apt-get install -y --no-install-recommends libreoffice-writer-nogui "
               "libreoffice-calc-nogui")
         return 1
+    from canary.store.seeding import derive_token
+
     from canary.settings import set_setting
     from canary.store import open_db
     from canary.store.registry import add_canaries, add_system
-    from canary.store.seeding import derive_token
     from canary.watch.tripwire.documents import build_document
     from tests.support.records import make_record
 

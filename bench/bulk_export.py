@@ -80,7 +80,7 @@ def write_trail(path: Path, lines: int, reads: int) -> None:
 class _Hook(BaseHTTPRequestHandler):
     first: list[float] = []
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", "0")))
         if not _Hook.first:
             _Hook.first.append(time.perf_counter())

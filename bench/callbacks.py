@@ -41,10 +41,10 @@ CANARIES = 200
 
 
 def prepare(db_path: Path) -> list[str]:
+    from canary.generate.seeding import derive_token
     from canary.settings import set_setting
     from canary.store import open_db
     from canary.store.registry import add_canaries, add_system
-    from canary.store.seeding import derive_token
     from tests.conftest import make_record
 
     db = open_db(db_path)

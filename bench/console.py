@@ -27,11 +27,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from canary.store import open_db  # noqa: E402
-from canary.store.events import list_events  # noqa: E402
-from canary.store.registry import add_canaries, add_system  # noqa: E402
-from canary.web import create_app  # noqa: E402
-from canary.web.users import add_user  # noqa: E402
+from canary.store import open_db
+from canary.store.events import list_events
+from canary.store.registry import add_canaries, add_system
+from canary.web import create_app
+from canary.web.users import add_user
 
 PASSWORD = "bench password of the console"
 SYSTEMS = [f"ehr-{i}" for i in range(10)]

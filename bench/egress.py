@@ -33,9 +33,9 @@ LARGE = 5 * 1024 * 1024
 
 
 def prepare(db_path: Path, count: int) -> None:
+    from canary.generate.seeding import derive_token
     from canary.store import open_db
     from canary.store.registry import add_canaries, add_system
-    from canary.store.seeding import derive_token
     from tests.conftest import make_record
 
     db = open_db(db_path)

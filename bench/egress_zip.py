@@ -28,10 +28,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from canary.store.seeding import derive_token  # noqa: E402
+
 from canary.store import open_db  # noqa: E402
 from canary.store.events import list_events  # noqa: E402
 from canary.store.registry import add_canaries, add_system  # noqa: E402
-from canary.store.seeding import derive_token  # noqa: E402
 from canary.watch.egress.icap import IcapService  # noqa: E402
 from canary.watch.egress.inspect import EgressConfig, Inspector  # noqa: E402
 from tests.support.records import make_record  # noqa: E402

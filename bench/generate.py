@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from faker import Faker  # noqa: E402
+from faker import Faker
 
-from canary.generate.patient import PatientGenerator, Pools  # noqa: E402
-from canary.generate.reference import Reference  # noqa: E402
-from canary.store.markers import markers_for  # noqa: E402
+from canary.generate.patient import PatientGenerator, Pools
+from canary.generate.reference import Reference
+from canary.store.markers import markers_for
 
 TARGET = 2_000  # canaries per second
 

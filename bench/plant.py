@@ -33,15 +33,15 @@ import hl7  # noqa: E402
 import hl7.mllp  # noqa: E402
 import requests  # noqa: E402
 
-from canary.plant.fhir_bundle import Establishment, build_bundle  # noqa: E402
-from canary.plant.fileexport import MAPPINGS  # noqa: E402
-from canary.plant.hl7v2 import Peer, build_adt  # noqa: E402
-from canary.plant.mllp import MllpClient  # noqa: E402
+from canary.generate.seeding import derive_token  # noqa: E402
+from canary.plant.channels.fhir.bundle import Establishment, build_bundle  # noqa: E402
+from canary.plant.channels.file.export import MAPPINGS  # noqa: E402
+from canary.plant.channels.mllp.client import MllpClient  # noqa: E402
+from canary.plant.channels.mllp.hl7v2 import Peer, build_adt  # noqa: E402
+from canary.plant.channels.mllp.tls import TlsConfig, client_context  # noqa: E402
 from canary.plant.planter import plant  # noqa: E402
-from canary.plant.tls import TlsConfig, client_context  # noqa: E402
 from canary.store import open_db  # noqa: E402
 from canary.store.registry import add_canaries, add_system, list_canaries  # noqa: E402
-from canary.store.seeding import derive_token  # noqa: E402
 from tests.conftest import make_record  # noqa: E402
 from tests.plant.conftest import FhirServer, MllpPeer, RunningMllp, RunningServer  # noqa: E402
 from tests.plant.pki import make_pki, server_context  # noqa: E402

@@ -39,8 +39,8 @@ from canary.generate.patient import PatientGenerator  # noqa: E402
 from canary.generate.reference import Reference  # noqa: E402
 from canary.generate.registers.lookup import Registers  # noqa: E402
 from canary.generate.registers.store import registers_path  # noqa: E402
-from canary.generate.weighted import WeightedTable  # noqa: E402
 from canary.store.markers import markers_for  # noqa: E402
+from canary.weighted import WeightedTable  # noqa: E402
 
 IMPORT_SECONDS, IMPORT_MB, RATE = 60, 300, 2_000
 BAN_HEADER = ("id;id_fantoir;numero;rep;nom_voie;code_postal;code_insee;nom_commune;code_insee_ancienne_commune;"

@@ -36,9 +36,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from canary.generate.seeding import derive_token  # noqa: E402
 from canary.store import open_db  # noqa: E402
 from canary.store.registry import add_canaries, add_system  # noqa: E402
-from canary.store.seeding import derive_token  # noqa: E402
 
 
 def _seed_lines(name: str) -> list[str]:

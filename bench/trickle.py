@@ -27,12 +27,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from canary.generate.seeding import derive_token  # noqa: E402
 from canary.plant.planter import plant  # noqa: E402
 from canary.plant.timing import PARIS, arrival_times, parse_duration  # noqa: E402
 from canary.plant.trickle import run_due, schedule_plant  # noqa: E402
 from canary.store import open_db  # noqa: E402
 from canary.store.registry import add_canaries, add_system  # noqa: E402
-from canary.store.seeding import derive_token  # noqa: E402
 from tests.plant.conftest import MllpPeer, RunningMllp  # noqa: E402
 from tests.support.records import make_record  # noqa: E402
 

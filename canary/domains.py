@@ -1,6 +1,6 @@
 """The one list of domains, in the order data flows, and what each adds to the whole.
 
-``canary.cli`` (commands), ``canary.serve`` (services), ``canary.settings`` (settings) and
+``canary.cli`` (commands), ``canary.web.runner`` (services), ``canary.settings`` (settings) and
 ``canary.store.migrations`` (tables) derive their module lists from here. This module holds module
 NAMES only and imports nothing of the package: the lowest layers read it without reaching up.
 """
@@ -26,18 +26,17 @@ class Domain:
     services_first: bool = False
 
 
-# Each domain imports only the ones above it in this list; store and generate use each other and count as
-# one layer (tests/test_layers.py keeps it so).
+# Each domain imports only the ones above it in this list (tests/test_layers.py keeps it so). A command
+# that gathers what several domains know belongs to the last of them (lint: the canaries and their
+# plantings; contacts: the proposed mailboxes and the tripwire's probe).
 DOMAINS = (
-    Domain("canary.store", commands=("init", "system", "config", "events", "list", "show", "export"),
-           migrations=1),
-    Domain("canary.generate", commands=("seed", "lint", "contacts", "profile", "plan"), settings=True,
-           migrations=8),
+    Domain("canary.store", commands=("init", "config", "events", "list", "show", "export"), migrations=1),
     Domain("canary.generate.registers", commands=("registers",)),
-    Domain("canary.plant", commands=("plant", "plants", "retire", "rotate"), services=True, settings=True,
+    Domain("canary.generate", commands=("system", "seed", "profile", "plan"), settings=True, migrations=8),
+    Domain("canary.plant", commands=("plant", "plants", "retire", "rotate", "lint"), services=True, settings=True,
            migrations=2),
     Domain("canary.watch.sweep", commands=("scan", "feed", "sweep"), services=True, settings=True, migrations=3),
-    Domain("canary.watch.tripwire", commands=("tripwire",), services=True, settings=True, migrations=4),
+    Domain("canary.watch.tripwire", commands=("tripwire", "contacts"), services=True, settings=True, migrations=4),
     Domain("canary.watch.accesslog", commands=("logs",), services=True, settings=True, migrations=5),
     Domain("canary.watch.egress", commands=("egress",), services=True, settings=True, migrations=6),
     Domain("canary.alert", commands=("alerts", "alert", "notify"), services=True, settings=True, migrations=7),

@@ -49,6 +49,11 @@ def phone_key(raw: str) -> str | None:
     return None
 
 
+def national_phone(e164: str) -> str:
+    """+33612345678 -> 0612345678: the form French software shows and stores (HL7 PID-13, FHIR telecom)."""
+    return "0" + e164[3:] if e164.startswith("+33") else e164
+
+
 def nir_key(raw: str) -> str | None:
     """A NIR without separators, upper-cased (Corsica 2A/2B kept), if it has 13 or 15 characters."""
     compact = re.sub(r"[\s.\-]", "", raw).upper()

@@ -302,6 +302,48 @@ def unset_setting(db: sqlite_utils.Database, name: str) -> None:
     db.execute("DELETE FROM settings WHERE key = ?", [name])
 
 
+def change_setting(db: sqlite_utils.Database, name: str, value: Any | None, *, remote: bool = False) -> Any:
+    """An operator's change of ``name`` (``value`` None: back to its default), from ``canary config`` or,
+    ``remote``, from the console or the API; the typed value stored (None when reset).
+
+    Refused the same way from every door when the environment sets the setting: it wins over the
+    registry, so a stored value would show as saved and change nothing. From the console and the API,
+    also refused for generated secrets (a leaked API token must not be enough to swap the keys that
+    derive tokens and sign sessions), for settings that need host access, and above a console maximum.
+    """
+    setting = _lookup(name)
+    if remote:
+        _refuse_remote_change(setting, value)
+    if os.environ.get(setting.env_var) is not None:
+        raise CanaryError(f"{name} comes from the environment ({setting.env_var}), which wins over the registry: "
+                          "change it there, then restart what reads it")
+    if value is None:
+        unset_setting(db, name)
+        return None
+    return set_setting(db, name, value)
+
+
+def _refuse_remote_change(setting: Setting, value: Any | None) -> None:
+    name = setting.name
+    if setting.secret:
+        raise CanaryError(f"{name} is a generated secret: change it with 'canary config' on the server")
+    if setting.host_only:
+        raise CanaryError(f"{name} can write files, reach other hosts or widen trust: change it with "
+                          f"'canary config set {name} ...' on the server (host access), not from the console or API")
+    if setting.console_maximum is not None and value is not None:
+        number = _number(value)
+        if number is not None and number > setting.console_maximum:
+            raise CanaryError(f"{name} above {setting.console_maximum:g} only with 'canary config set {name} ...' "
+                              "on the server (host access)")
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(str(value).strip())
+    except ValueError:
+        return None  # not a number: the setting's own check says so
+
+
 def ensure_secret(db: sqlite_utils.Database, name: str) -> str:
     """Return a secret setting, generating and storing it the first time."""
     value = get_str(db, name)

@@ -11,9 +11,9 @@ import sqlite_utils
 from click.testing import CliRunner, Result
 
 from canary.cli import get_cli
+from canary.generate.seeding import derive_token
 from canary.store import open_db
 from canary.store.registry import add_canaries, add_system
-from canary.store.seeding import derive_token
 from tests.support.records import make_record
 
 

@@ -1,11 +1,12 @@
 """Every domain stands on the ones below it: the import direction is kept by reading the imports.
 
-Data flows generate -> store -> plant -> watch -> alert -> web (ops runs them all). The registry and
-the generator never reach up into planting, watching, alerting, the console or operations, and no
-library module imports a command-line module (``cli.py`` stays a thin layer over the library: it
-defines click commands and what shows their results, nothing a library module or another domain needs).
+The core modules at the package's top (errors, settings, normalize, files...) stand below every domain;
+the domains follow the order of canary/domains.py (store, the registers, generate, plant, the watchers,
+alert, ops, web); the root group and the console script stand above all. No import runs back up, not
+even one inside a function, no files import each other in a circle, and no library module imports a
+command-line module (``cli.py`` stays a thin layer over the library: it defines click commands and what
+shows their results, nothing a library module or another domain needs).
 """
-
 from __future__ import annotations
 
 import ast
@@ -13,34 +14,41 @@ import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "canary"
-HIGHER = ("canary.plant", "canary.watch", "canary.alert", "canary.web", "canary.ops")
 
 
 def _imports(path: Path) -> list[str]:
+    """Every module of the package ``path`` imports, at its top or inside a function (TYPE_CHECKING too)."""
     names = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.append(node.module)
+            # `from canary.web import actions` names the module canary.web.actions, not the package's face
+            names += [f"{node.module}.{alias.name}" for alias in node.names]
         elif isinstance(node, ast.Import):
             names += [alias.name for alias in node.names]
     return [n for n in names if n == "canary" or n.startswith("canary.")]
 
 
 def _module(path: Path) -> str:
-    return ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__")
 
 
-def test_lower_domains_never_import_higher_ones():
-    lower = [p for p in PACKAGE.rglob("*.py") if p.parent == PACKAGE or
-             p.relative_to(PACKAGE).parts[0] in ("store", "generate")]
-    offending = [f"{_module(p)} imports {name}" for p in lower for name in _imports(p)
-                 if name.startswith(HIGHER) and p.name != "cli.py" and _module(p) != "canary.cli"]
-    assert offending == []
+MODULES = {_module(p): p for p in PACKAGE.rglob("*.py")}
 
 
-# The registry and the generator use each other (the seeder stores what the generator makes, which reads
-# the registry's systems and profiles): one layer at the bottom of canary.domains.DOMAINS.
-BOTTOM_LAYER = ("canary.store", "canary.generate", "canary.generate.registers")
+def _files_imported(path: Path) -> set[str]:
+    """The package's files ``path`` imports (a name imported from a module is that module)."""
+    imported = set()
+    for name in _imports(path):
+        if name in MODULES:
+            imported.add(name)
+        elif name.rpartition(".")[0] in MODULES:
+            imported.add(name.rpartition(".")[0])
+    return imported - {_module(path)}
+
+
+# The entry points: the root group loads every domain's commands (by name, canary.domains), the console
+# script runs it. Nothing imports them but each other.
+ROOTS = ("canary.cli", "canary.__main__")
 
 
 def _domain_of(module: str, packages: list[str]) -> str | None:
@@ -48,25 +56,78 @@ def _domain_of(module: str, packages: list[str]) -> str | None:
     return max(owners, key=len) if owners else None
 
 
-def test_each_domain_imports_only_the_domains_before_it_in_canary_domains():
-    """The order of canary/domains.py is the import direction: e.g. plant never imports watch, alert never web."""
+def _layer(module: str) -> int:
+    """0: the core modules at the package's top; then each domain in the order of canary.domains; the roots last."""
     from canary.domains import DOMAINS
 
     packages = [d.package for d in DOMAINS]
-    layer = {p: 0 if p in BOTTOM_LAYER else i for i, p in enumerate(packages)}
-    offending = []
-    for path in PACKAGE.rglob("*.py"):
-        domain = _domain_of(_module(path), packages)
-        if domain is None or path.name == "cli.py":  # a command may gather what several domains know
-            continue
-        offending += [f"{_module(path)} imports {name}" for name in _imports(path)
-                      if (used := _domain_of(name, packages)) and layer[used] > layer[domain]]
+    if module in ROOTS:
+        return len(packages) + 1
+    domain = _domain_of(module, packages)
+    return 0 if domain is None else packages.index(domain) + 1
+
+
+def test_each_module_imports_only_its_layer_and_the_ones_below():
+    """The order of canary/domains.py is the import direction, with the core modules (settings, normalize,
+    files...) below every domain: store never imports generate, plant never watch, alert never web. A
+    command that gathers several domains belongs to the last of them (canary lint: plant/cli.py)."""
+    offending = [f"{module} imports {used}" for module, path in MODULES.items()
+                 for used in sorted(_files_imported(path)) if _layer(used) > _layer(module)]
     assert offending == []
 
 
+def test_no_files_import_each_other_in_a_circle():
+    """Not even through an import inside a function: a loop of files is one room that reads as several."""
+    graph = {module: _files_imported(path) for module, path in MODULES.items()}
+    circles = [sorted(group) for group in _strongly_connected(graph) if len(group) > 1]
+    assert circles == []
+
+
+def _strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Tarjan's algorithm, iterative (the package is deeper than Python's recursion allows on some stacks)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[list[str]] = []
+    for start in graph:
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph[start])))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.append(member)
+                    if member == node:
+                        break
+                groups.append(group)
+    return groups
+
+
 def test_no_library_module_imports_a_command_module():
-    offending = [f"{_module(p)} imports {name}" for p in PACKAGE.rglob("*.py") if p.name != "cli.py"
-                 for name in _imports(p) if name.endswith(".cli") and name != "canary.cli"]
+    offending = [f"{module} imports {used}" for module, path in MODULES.items()
+                 if path.name != "cli.py" and module not in ROOTS
+                 for used in sorted(_files_imported(path)) if used.rpartition(".")[2] == "cli"]
     assert offending == []
 
 

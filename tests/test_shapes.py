@@ -16,10 +16,10 @@ from canary.alert.sample_alert import sample_alert
 from canary.alert.shapes import Alert, AlertRow, NoticePayload
 from canary.generate.patient import PatientGenerator, Pools
 from canary.generate.reference import Reference
+from canary.generate.seeding import seed_system
 from canary.settings import set_setting
 from canary.store.events import list_events, record_event
 from canary.store.registry import add_system, get_canary, list_canaries
-from canary.store.seeding import seed_system
 from canary.store.shapes import CanaryRecord, EventRow
 
 

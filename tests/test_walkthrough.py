@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 class _Webhook(BaseHTTPRequestHandler):
     received: list[bytes] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server API)
+    def do_POST(self) -> None:  # http.server API
         self.received.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
         self.send_response(200)
         self.end_headers()
@@ -68,7 +68,7 @@ class _Zone(BaseResolver):
         self.records = RR.fromZone(ZONE)
         self.questions: list[str] = []
 
-    def resolve(self, request, handler):  # noqa: ANN001, ANN201 (dnslib API)
+    def resolve(self, request, handler):  # dnslib API
         reply = request.reply()
         name, qtype = str(request.q.qname).lower(), QTYPE[request.q.qtype]
         self.questions.append(name)

@@ -18,8 +18,8 @@ from canary.alert.model import acknowledge, add_note, get_alert, list_alerts, re
 from canary.alert.outbox import queued_notices
 from canary.alert.sample_alert import send_test
 from canary.alert.worker import correlation_loop, delivery_loop
-from canary.cli import CliContext, pass_ctx
 from canary.output import echo_json, echo_rows, echo_table
+from canary.store.context import CliContext, pass_ctx
 from canary.store.events import SEVERITIES
 from canary.store.filters import alert_filter
 

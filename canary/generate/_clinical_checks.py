@@ -10,7 +10,7 @@ Each problem is reported as (rule, message). Rules:
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from stdnum import ean
 
@@ -18,12 +18,10 @@ from canary.generate._clinical_tables import (
     FEMALE_ONLY_PREFIXES,
     MALE_ONLY_PREFIXES,
     PREGNANCY_AGES,
+    ClinicalLookups,
     age_at,
     is_pregnancy_code,
 )
-
-if TYPE_CHECKING:
-    from canary.generate.clinical import ClinicalTables
 
 Problems = list[tuple[str, str]]
 
@@ -34,7 +32,7 @@ def _date(value: date | str | None) -> date | None:
     return date.fromisoformat(value)
 
 
-def check_record(tables: ClinicalTables, record: dict[str, Any], today: date) -> Problems:
+def check_record(tables: ClinicalLookups, record: dict[str, Any], today: date) -> Problems:
     sex = record.get("sex")
     try:
         birth = _date(record.get("birth_date"))
@@ -51,7 +49,8 @@ def check_record(tables: ClinicalTables, record: dict[str, Any], today: date) ->
     return problems
 
 
-def _check_condition(tables: ClinicalTables, condition: dict[str, Any], sex: str, birth: date, today: date) -> Problems:
+def _check_condition(tables: ClinicalLookups, condition: dict[str, Any], sex: str, birth: date,
+                     today: date) -> Problems:
     code = str(condition.get("code") or "")
     known = tables.conditions.get(code)
     problems: Problems = []
@@ -86,7 +85,7 @@ def _check_condition(tables: ClinicalTables, condition: dict[str, Any], sex: str
     return problems
 
 
-def _check_prescription(tables: ClinicalTables, item: dict[str, Any], sex: str, birth: date, today: date) -> Problems:
+def _check_prescription(tables: ClinicalLookups, item: dict[str, Any], sex: str, birth: date, today: date) -> Problems:
     name = str(item.get("drug") or "")
     rows = tables.drugs_by_name.get(name, ())
     problems: Problems = []
@@ -122,7 +121,7 @@ def _check_prescription(tables: ClinicalTables, item: dict[str, Any], sex: str, 
     return problems
 
 
-def _check_allergies(tables: ClinicalTables, record: dict[str, Any]) -> Problems:
+def _check_allergies(tables: ClinicalLookups, record: dict[str, Any]) -> Problems:
     conflicts = {a.substance: a.conflicts for a in tables.allergies}
     atcs = [(str(p.get("drug")), str(p.get("atc") or "")) for p in record.get("prescriptions") or []]
     problems: Problems = []

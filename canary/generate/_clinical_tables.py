@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Protocol
 
 from canary.generate.admin import Weighted
 
@@ -145,3 +147,16 @@ def read_allergies(path: Path) -> list[Allergy]:
             reactions=Weighted.of(reactions),
         ))
     return allergies
+
+
+class ClinicalLookups(Protocol):
+    """What the record checks read of the loaded tables (``clinical.ClinicalTables`` has it)."""
+
+    @property
+    def conditions(self) -> Mapping[str, Condition]: ...
+
+    @property
+    def drugs_by_name(self) -> Mapping[str, tuple[Drug, ...]]: ...
+
+    @property
+    def allergies(self) -> tuple[Allergy, ...]: ...

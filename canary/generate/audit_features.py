@@ -20,7 +20,8 @@ import numpy as np
 
 from canary.errors import CanaryError
 from canary.generate.catchment import Point, distance_km
-from canary.generate.profile import MAPPINGS, department_of_place
+from canary.generate.profile import MAPPINGS
+from canary.generate.reference import department_of_place
 from canary.normalize import phone_key
 
 # Columns of the birth place (Mediboard, `canary export`, the planters' flat files). The host profile

@@ -26,7 +26,7 @@ from typing import Any
 
 from canary.errors import CanaryError
 from canary.generate.reference import Commune
-from canary.generate.weighted import WeightedTable, pick_at
+from canary.weighted import WeightedTable, pick_at
 
 RANGE_KM = 25.0
 NEAR_KM = 5.0

@@ -1,4 +1,4 @@
-"""Commands that make and check canaries: seed, lint, contacts, profile, plan."""
+"""Commands that describe systems and make canaries for them: system, seed, profile, plan."""
 
 from __future__ import annotations
 
@@ -9,152 +9,109 @@ from typing import Any
 
 import click
 
-from canary.cli import CliContext, pass_ctx
 from canary.errors import CanaryError
 from canary.generate.pools import pools_from_settings
-from canary.output import echo_json, echo_table
-from canary.settings import get_str
-from canary.store.registry import get_system, list_canaries
-from canary.store.seeding import seed_batches
-from canary.store.views import export_view
+from canary.generate.seeding import MAX_SEED
+from canary.output import echo_json, echo_rows, echo_table
+from canary.store.context import CliContext, pass_ctx
+from canary.store.registry import SYSTEM_KINDS, add_system, edit_system, get_system, list_systems
+
+
+@click.group()
+def system() -> None:
+    """Systems that hold patient data (EHR, lab, billing export, backup...)."""
+
+
+def _site_options(command):
+    for option in reversed([
+        click.option("--commune", help="The establishment's commune: INSEE code (69383) or name (canaries "
+                                       "live around it; default: the FINESS department's largest town)."),
+        click.option("--postcode", help="The establishment's postcode (alone, or to tell communes of one name apart)."),
+        click.option("--patients", type=int, help="How many patients the system holds (for 'canary plan', "
+                                                  "lint and seed's stealth warning)."),
+    ]):
+        command = option(command)
+    return command
+
+
+@system.command("add")
+@click.argument("name")
+@click.option("--kind", required=True, type=click.Choice(SYSTEM_KINDS), help="What the system is.")
+@click.option("--establishment", help="Establishment name, e.g. 'Clinique des Lilas'.")
+@click.option("--finess", help="FINESS number of the establishment (9 characters).")
+@click.option("--notes", help="Free text for the security team.")
+@_site_options
+@pass_ctx
+def system_add(ctx: CliContext, name: str, kind: str, establishment: str | None, finess: str | None,
+               notes: str | None, commune: str | None, postcode: str | None, patients: int | None) -> None:
+    """Register a system NAME (creates the registry if needed)."""
+    from canary.generate.catchment import site_commune
+
+    site = site_commune(finess, commune, postcode)
+    add_system(ctx.create_db(), name, kind, establishment=establishment, finess=finess, notes=notes,
+               site_commune=site, patients=patients)
+    click.echo(f"system {name} added" + (f" (site {site})" if site else ""))
+
+
+@system.command("edit")
+@click.argument("name")
+@click.option("--kind", type=click.Choice(SYSTEM_KINDS), help="What the system is.")
+@click.option("--establishment", help="Establishment name ('' clears it).")
+@click.option("--finess", help="FINESS number of the establishment ('' clears it).")
+@click.option("--notes", help="Free text for the security team ('' clears it).")
+@_site_options
+@click.option("--no-site", is_flag=True, help="Forget the explicit site (back to the FINESS department).")
+@pass_ctx
+def system_edit(ctx: CliContext, name: str, kind: str | None, establishment: str | None, finess: str | None,
+                notes: str | None, commune: str | None, postcode: str | None, patients: int | None,
+                no_site: bool) -> None:
+    """Change a system's description, place or size; canaries already made keep theirs."""
+    get_system(ctx.db, name)
+    from canary.generate.catchment import site_commune
+
+    site = site_commune(finess or None, commune, postcode)
+    if no_site and site:
+        raise CanaryError("--no-site cannot be combined with --commune/--postcode")
+    edit_system(ctx.db, name, kind=kind, establishment=establishment, finess=finess, notes=notes,
+                site_commune="" if no_site else site, patients=patients)
+    click.echo(f"system {name} updated")
+
+
+@system.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def system_list(ctx: CliContext, as_json: bool) -> None:
+    """List systems with their active canary counts."""
+    rows = list_systems(ctx.db)
+    echo_rows(rows, ["name", "kind", "establishment", "finess", "site_commune", "patients", "canaries"],
+              as_json=as_json, empty="no system yet")
 
 
 @click.command()
 @click.argument("system")
-@click.option("--count", type=click.IntRange(1, 100_000), required=True, help="How many canaries.")
+@click.option("--count", type=click.IntRange(1, MAX_SEED), required=True, help="How many canaries.")
 @click.option("--seed", type=int, help="Random seed: the same seed and registry state give the same canaries.")
 @pass_ctx
 def seed(ctx: CliContext, system: str, count: int, seed: int | None) -> None:
     """Generate COUNT canaries for SYSTEM and print their ids."""
-    get_system(ctx.db, system)
-    from canary.generate.contact_points import list_contact_points
-    from canary.generate.crowding import exhaustion_warnings
-    from canary.generate.factory import host_and_generator
+    from canary.generate.seed_run import prepare_seed
 
-    pools = pools_from_settings(ctx.db)
-    if not pools.phones:
-        click.secho("WARNING: no phone pool configured (pool.phones): these canaries carry no phone number. "
-                    "A thief may notice; configure numbers you own.", fg="yellow", err=True)
-    if not (pools.mail_domains or pools.mailbox_providers):
-        click.secho("WARNING: no mail pool configured (pool.mailbox_providers, pool.mail_domains): these canaries "
-                    "carry no e-mail address. Configure mailboxes or domains you own.", fg="yellow", err=True)
-    for name, channel in (("tripwire.base_url", "callback URL"), ("tripwire.dns_zone", "DNS name")):
-        if not get_str(ctx.db, name):
-            click.secho(f"WARNING: {name} is not set: these canaries carry no {channel} and can never fire on "
-                        f"it. Set it, then run 'canary tripwire fill-tokens' before planting.", fg="yellow", err=True)
-    host, generator = host_and_generator(ctx.db, ctx.db_path, system)
-    notice = host.no_place_notice()
-    if notice:
-        click.secho(f"WARNING: {notice}.", fg="yellow", err=True)
-    budget = generator.budget
-    ids: list[str] = []
-    # Only the ids are kept (a seed of 100,000 records held whole took hundreds of MB); the bar shows on a
-    # terminal only, so scripts reading stderr see the warnings alone.
+    run = prepare_seed(ctx.db, ctx.db_path, system, count)
+    _echo_warnings(run.warnings)
+    # The bar shows on a terminal only, so scripts reading stderr see the warnings alone.
     with click.progressbar(length=count, label="seeding", file=sys.stderr, hidden=not sys.stderr.isatty()) as bar:
-        for batch in seed_batches(ctx.db, system, count, generator, seed=seed):
-            ids += [canary["id"] for canary in batch]
-            bar.update(len(batch))
-    for canary_id in ids:
+        seeded = run.run(ctx.db, seed=seed, progress=bar.update)
+    for canary_id in seeded.ids:
         click.echo(canary_id)
-    for line in exhaustion_warnings(budget, pools, len(ids)):
-        click.secho(f"WARNING: {line}", fg="yellow", err=True)
-    for problem in host.findings(ctx.db, pools, date.today()):
-        click.secho(f"WARNING: {problem.message} (see 'canary plan {system}').", fg="yellow", err=True)
-    pending = sum(p["state"] == "pending" for p in list_contact_points(ctx.db, pending_only=True, system=system))
-    if pending:
-        click.echo(f"{pending} mailboxes to open before these canaries carry them: "
+    _echo_warnings(seeded.warnings)
+    if seeded.pending_mailboxes:
+        click.echo(f"{seeded.pending_mailboxes} mailboxes to open before these canaries carry them: "
                    "canary contacts list --pending, then canary contacts confirm", err=True)
 
 
-@click.command()
-@click.option("--system", help="Only this system's canaries.")
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def lint(ctx: CliContext, system: str | None, as_json: bool) -> None:
-    """Check canaries for anything an attacker could use to filter them out."""
-    from canary.generate.contact_points import unfilled_contacts
-    from canary.generate.factory import registers_from_settings
-    from canary.generate.host import population_checks
-    from canary.generate.lint import lint_records, tokenless_problems, unfilled_problems
-    from canary.generate.reference import Reference
-    from canary.generate.registers.lookup import coverage_notes
-    from canary.plant.lint import planting_problems
-    from canary.tokens import tokenless
-
-    canaries = [export_view(c) for c in list_canaries(ctx.db, system=system, include_retired=False)]
-    pools = pools_from_settings(ctx.db)
-    reference = Reference.load()
-    registers = registers_from_settings(ctx.db, ctx.db_path)
-    problems = lint_records(canaries, date.today(), pools, registers, reference)
-    problems += unfilled_problems(unfilled_contacts(ctx.db, system))
-    from canary.generate.self_audit import audited_systems
-
-    systems = [str(c["system"]) for c in canaries] + audited_systems(ctx.db, system)
-    population, notices = population_checks(ctx.db, systems, pools, reference, date.today())
-    problems += population
-    notes = notices + coverage_notes(canaries, registers)
-    problems += tokenless_problems(tokenless(ctx.db, system))
-    problems += planting_problems(ctx.db, system)
-    rows = [{"canary_id": cid, "rule": p.rule, "field": p.field, "message": p.message} for cid, p in problems]
-    if as_json:
-        echo_json({"checked": len(canaries), "problems": rows, "notes": notes})
-    else:
-        echo_table(rows, ["canary_id", "rule", "field", "message"], empty=f"{len(canaries)} canaries, no problem")
-        for note in notes:
-            click.echo(f"note: {note}", err=True)
-    if rows:
-        raise SystemExit(1)
-
-
-@click.group()
-def contacts() -> None:
-    """Consumer mailboxes proposed for canaries, and contact points the pools could not give."""
-
-
-@contacts.command("list")
-@click.option("--pending", is_flag=True, help="Only mailboxes still to open and confirm.")
-@click.option("--system", help="Only this system's canaries.")
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def contacts_list(ctx: CliContext, pending: bool, system: str | None, as_json: bool) -> None:
-    """List proposed mailboxes (pending, confirmed) and unfilled contact points of active canaries."""
-    from canary.generate.contact_points import CONTACT_KEYS, list_contact_points
-
-    rows = list_contact_points(ctx.db, pending_only=pending, system=system)
-    if as_json:
-        echo_json(rows)
-    else:
-        echo_table(rows, list(CONTACT_KEYS), empty="no pending mailbox" if pending else "no contact point")
-
-
-@contacts.command("confirm")
-@click.argument("values", nargs=-1)
-@click.option("--all", "all_pending", is_flag=True, help="Every pending mailbox of an active canary.")
-@click.option("--wait", type=click.IntRange(1, 3600),
-              help="Seconds to wait for the probe mails to come back (default: tripwire.probe_wait).")
-@pass_ctx
-def contacts_confirm(ctx: CliContext, values: tuple[str, ...], all_pending: bool, wait: int | None) -> None:
-    """Put mailboxes you have opened (VALUE: the address) on their canaries, once a probe mail sent to
-    each came back through the tripwire (IMAP polling or the SMTP forward); the others are refused."""
-    from canary.generate.contact_points import confirm_mailboxes, pending_mailboxes
-    from canary.settings import get_int
-    from canary.watch.tripwire.probe import ProbeRelay, ReadBack, probe_mailboxes
-
-    if bool(values) == all_pending:
-        raise CanaryError("name the mailboxes you opened (canary contacts confirm ADDRESS...) or pass --all")
-    addresses = pending_mailboxes(ctx.db, values, all_pending=all_pending)
-    results = []
-    if addresses:
-        relay, read_back = ProbeRelay.from_settings(ctx.db), ReadBack.from_settings(ctx.db)
-        results = probe_mailboxes(ctx.db, addresses, wait=wait or get_int(ctx.db, "tripwire.probe_wait"),
-                                  relay=relay, read_back=read_back)
-    confirmed = confirm_mailboxes(ctx.db, [r.address for r in results if r.received])
-    click.echo(f"{len(confirmed)} mailboxes confirmed")
-    refused = [r for r in results if not r.received]
-    for result in refused:
-        click.secho(f"refused: {result.address}: {result.how}", fg="red", err=True)
-    if refused:
-        raise SystemExit(1)
+def _echo_warnings(lines: list[str]) -> None:
+    for line in lines:
+        click.secho(f"WARNING: {line}", fg="yellow", err=True)
 
 
 @click.group()
@@ -296,4 +253,4 @@ def _print_audit(audit: dict[str, Any]) -> None:
         click.echo(f"not checked: {figure}")
 
 
-COMMANDS = [seed, lint, contacts, profile, plan_]
+COMMANDS = [system, seed, profile, plan_]

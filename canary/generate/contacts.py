@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import phonenumbers
 
@@ -20,9 +20,6 @@ from canary.generate.mail_providers import provider_local_part, provider_weights
 from canary.generate.mail_shapes import MailboxShaper
 from canary.generate.text import has_marker_word, looks_hex, mail_form
 from canary.normalize import email_key, phone_key
-
-if TYPE_CHECKING:
-    from canary.generate.crowding import ContactBudget
 
 # ARCEP blocks reserved for fiction (films, books): libphonenumber rejects them, and so would a thief.
 FICTION_PREFIXES = ("19900", "26191", "35301", "46571", "53649", "63998")
@@ -68,6 +65,21 @@ def phone_problem(number: str) -> str | None:
     if key is None:
         return "not a French number"
     return None
+
+
+class ContactBounds(Protocol):
+    """What picking a contact point asks of one seeding run's crowding bounds (``crowding.ContactBudget``
+    keeps the counters): whether a number or a domain still fits, and taking one."""
+
+    open_blocks: dict[str, Any]  # category -> the pool's blocks still open in this run (OpenBlocks)
+
+    def phone_fits(self, number: str) -> bool: ...
+
+    def take_phone(self, number: str) -> None: ...
+
+    def domain_fits(self, domain: str) -> bool: ...
+
+    def take_domain(self, domain: str) -> None: ...
 
 
 def block_verdict(number: str) -> tuple[str | None, str | None]:
@@ -137,7 +149,7 @@ class PhoneBook:
                    MappingProxyType({k: tuple(tuple(b) for b in v.values()) for k, v in blocks.items()}))
 
     def pick(self, rng: random.Random, category: str, taken: Callable[[str, str], bool],
-             avoid: set[str], budget: ContactBudget | None = None) -> str | None:
+             avoid: set[str], budget: ContactBounds | None = None) -> str | None:
         """A free number of ``category``; with ``budget``, only from blocks that still take one."""
         if budget is not None:
             blocks = budget.open_blocks.get(category)
@@ -218,7 +230,7 @@ class PhoneChoice:
 
 
 def choose_phones(book: PhoneBook, rng: random.Random, *, age: int, zone: str, taken: Callable[[str, str], bool],
-                  budget: ContactBudget | None = None, mobile_share: float | None = None,
+                  budget: ContactBounds | None = None, mobile_share: float | None = None,
                   landline_share: float | None = None) -> PhoneChoice:
     """A mobile and/or a landline in the patient's own zone; never a landline from another region.
 
@@ -262,7 +274,7 @@ def choose_phones(book: PhoneBook, rng: random.Random, *, age: int, zone: str, t
 
 
 def pick_phones(book: PhoneBook, rng: random.Random, *, age: int, zone: str, taken: Callable[[str, str], bool],
-                budget: ContactBudget | None = None, mobile_share: float | None = None,
+                budget: ContactBounds | None = None, mobile_share: float | None = None,
                 landline_share: float | None = None) -> list[str]:
     """The numbers of :func:`choose_phones`."""
     return choose_phones(book, rng, age=age, zone=zone, taken=taken, budget=budget, mobile_share=mobile_share,
@@ -292,7 +304,7 @@ class EmailChoice:
 
 def choose_email(rng: random.Random, domains: tuple[str, ...], *, first_name: str, family_name: str,
                  birth_year: int, department: str, age: int, taken: Callable[[str, str], bool],
-                 providers: tuple[str, ...] = (), budget: ContactBudget | None = None,
+                 providers: tuple[str, ...] = (), budget: ContactBounds | None = None,
                  email_share: float | None = None, provider_mix: Mapping[str, Any] | None = None,
                  shaper: MailboxShaper | None = None) -> EmailChoice:
     """A name-like address at a consumer provider (``providers``) or on an owned domain (``domains``).
@@ -337,7 +349,7 @@ def choose_email(rng: random.Random, domains: tuple[str, ...], *, first_name: st
 
 def pick_email(rng: random.Random, domains: tuple[str, ...], *, first_name: str, family_name: str,
                birth_year: int, department: str, age: int, taken: Callable[[str, str], bool],
-               providers: tuple[str, ...] = (), budget: ContactBudget | None = None,
+               providers: tuple[str, ...] = (), budget: ContactBounds | None = None,
                email_share: float | None = None, provider_mix: Mapping[str, Any] | None = None) -> str | None:
     """The address of :func:`choose_email`."""
     return choose_email(rng, domains, first_name=first_name, family_name=family_name, birth_year=birth_year,

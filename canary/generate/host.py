@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -17,7 +17,7 @@ from canary.generate.lint import Problem
 from canary.generate.patient import Pools
 from canary.generate.plan import plan
 from canary.generate.profile import HostProfile, build_profile, parse_mapping, read_export
-from canary.generate.reference import Commune, Reference, load_communes
+from canary.generate.reference import Commune, load_communes
 from canary.store.registry import get_host_profile, get_system, list_canaries, save_host_profile
 
 
@@ -79,34 +79,6 @@ class Host:
                            f"{row['canaries_flagged']:.2f}, patients {row['patients_flagged']:.2f}): {row['note']}")
                 out.append(Problem(rule, row["name"], message))
         return out
-
-
-def population_checks(db: sqlite_utils.Database, systems: Iterable[str], pools: Pools, reference: Reference,
-                      today: date) -> tuple[list[tuple[str, Problem]], list[str]]:
-    """lint's group checks: problems keyed ``system:NAME``, and notices for what cannot be checked."""
-    from canary.generate.self_audit import audit_findings
-
-    geography = None
-    problems: list[tuple[str, Problem]] = []
-    notices: list[str] = []
-    for name in sorted(set(systems)):
-        try:
-            host = Host.load(db, name, reference.communes, reference.seeds_dir, geography)
-        except CanaryError as exc:  # e.g. a FINESS registered before departments were checked
-            notices.append(f"system {name}: population checks skipped: {exc}")
-            continue
-        geography = host.geography
-        notice = host.no_place_notice()
-        if notice:
-            notices.append(notice)
-        if not host.patients():
-            problems += [(f"system:{name}", p) for p in audit_findings(db, name)]
-            notices.append(f"system {name}: patient count unknown, population checks skipped "
-                           f"('canary system edit {name} --patients N' or 'canary profile build')")
-            continue
-        problems += [(f"system:{name}", p) for p in host.findings(db, pools, today)]
-        problems += [(f"system:{name}", p) for p in audit_findings(db, name)]
-    return problems, notices
 
 
 def profile_system(db: sqlite_utils.Database, system: str, export: Path, mappings: tuple[str, ...],

@@ -267,7 +267,7 @@ def unfilled_problems(unfilled: dict[str, list[str]]) -> list[tuple[str, Problem
 
 
 def tokenless_problems(tokenless: Iterable[tuple[str, str]]) -> list[tuple[str, Problem]]:
-    """Canaries that can never fire: no callback URL or DNS name in their record (canary.tokens.tokenless)."""
+    """Canaries that can never fire: no callback URL or DNS name in their record (canary.store.tokens.tokenless)."""
     setting = {"url": "tripwire.base_url", "hostname": "tripwire.dns_zone"}
     return [(canary_id, Problem("no-tripwire", f"tokens.{key}",
                                 f"no {'callback URL' if key == 'url' else 'DNS name'}: can never fire on it "

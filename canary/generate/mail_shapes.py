@@ -36,7 +36,7 @@ from typing import Any
 
 from canary.generate.mail_providers import MIN_COUNT, PROVIDER_AGES, age_group
 from canary.generate.text import mail_form
-from canary.generate.weighted import WeightedTable
+from canary.weighted import WeightedTable
 
 SHAPES = ("first.last", "firstlast", "last.first", "lastfirst", "f.last", "flast", "first", "last", "other")
 DIGIT_KINDS = ("none", "year", "yy", "dept", "n1", "n2", "n3", "n4", "n5")

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from canary.generate.text import MARKER_WORDS, has_marker_word, is_ins_name
-from canary.generate.weighted import WeightedTable
+from canary.weighted import WeightedTable
 
 # Good-Turing adjusts counts below this; larger counts are reliable as they are.
 _GOOD_TURING_BELOW = 5

@@ -7,7 +7,7 @@ import random
 
 from canary.generate.profile_names import HostSurnames
 from canary.generate.reference import FIRST_DECADE, Reference
-from canary.generate.weighted import WeightedTable
+from canary.weighted import WeightedTable
 
 # How many first names the civil register holds: three or four were usual for people born before
 # 1960, two is the norm today (the first one is the usual first name).

@@ -30,9 +30,9 @@ from canary.generate.profile_births import BirthShares
 from canary.generate.profile_ipp_time import IppTimeline, arrival_ages
 from canary.generate.profile_names import HostSurnames
 from canary.generate.reference import Commune, Reference
-from canary.generate.weighted import EvenDraws, WeightedTable, pick_at
 from canary.normalize import name_birth_key
 from canary.store.shapes import ContactPoint, PatientRecord, Physician
+from canary.weighted import EvenDraws, WeightedTable, pick_at
 
 if TYPE_CHECKING:
     from canary.generate.registers.lookup import Registers

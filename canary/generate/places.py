@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from canary.generate.nir import CORSICA_SPLIT, birth_place_code, monthly_births
 from canary.generate.reference import BIRTH_ERAS, BirthCountry, Commune, Reference
-from canary.generate.weighted import WeightedTable
 from canary.store.shapes import Address
+from canary.weighted import WeightedTable
 
 if TYPE_CHECKING:
     from canary.generate.registers.lookup import Registers

@@ -30,9 +30,9 @@ from canary.generate.mail_shapes import ShapeAges
 from canary.generate.profile_births import BIRTH_COLUMNS, BIRTH_FIELDS, BirthLearner
 from canary.generate.profile_ipp_time import IppTimeLearner
 from canary.generate.profile_names import SurnameCounter
-from canary.generate.reference import Commune
-from canary.generate.weighted import WeightedTable
+from canary.generate.reference import Commune, department_of_place
 from canary.normalize import phone_key
+from canary.weighted import WeightedTable
 
 MIN_COUNT = 10  # smaller groups could single a patient out
 AGE_BAND = 5  # years per band of the pyramid
@@ -337,15 +337,6 @@ def _name_shares(names: Counter[str]) -> dict[str, float | None] | None:
             if whole:
                 out[f"{field}_{kind}"] = _share(names[f"{field}:{kind}"], whole)
     return out or None
-
-
-def department_of_place(kind: str, code: str) -> str:
-    """Department of an INSEE commune code or of a postcode (20xxx: 2A below 20200, else 2B)."""
-    if code.startswith("97"):
-        return code[:3]
-    if kind == "postcode" and code.startswith("20"):
-        return "2A" if code < "20200" else "2B"
-    return code[:2]
 
 
 def _phone_kind(raw: str) -> str | None:

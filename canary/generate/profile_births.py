@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from canary.generate.weighted import WeightedTable
+from canary.generate.reference import department_of_place
 from canary.normalize import fold
+from canary.weighted import WeightedTable
 
 CATEGORIES = ("local", "site", "nearby", "france", "abroad")
 # Profile fields (for --mapping) and the columns read as such without a mapping.
@@ -90,8 +91,6 @@ class BirthPlaceReader:
         for postcode in values.get("birth_postcode") or ():
             postcode = postcode.strip()
             if len(postcode) == 5 and postcode.isdigit():
-                from canary.generate.profile import department_of_place
-
                 return ABROAD if postcode.startswith("99") else department_of_place("postcode", postcode)
         for name in values.get("birth_place") or ():
             if self._names is None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from canary.generate.weighted import WeightedTable
+from canary.weighted import WeightedTable
 
 MIN_COUNT = 10  # as profile.MIN_COUNT (not imported: profile.py imports this module)
 PATIENTS_PER_SLICE = 300  # enough newborns per slice for its MIN_COUNT-th youngest to be one

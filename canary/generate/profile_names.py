@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from canary.generate.text import has_marker_word, ins_form, is_ins_name
-from canary.generate.weighted import WeightedTable
+from canary.weighted import WeightedTable
 
 
 class SurnameCounter:

@@ -13,7 +13,7 @@ from types import MappingProxyType
 from canary.generate.admin import default_seeds_dir
 from canary.generate.name_tables import NameTables, load_name_tables
 from canary.generate.text import has_marker_word, ins_form, is_ins_name
-from canary.generate.weighted import WeightedTable, zipf_weights
+from canary.weighted import WeightedTable, zipf_weights
 
 FIRST_DECADE, LAST_DECADE = 1901, 2011
 # Birth cohorts for the country-of-birth weights (columns of birth_countries.tsv).
@@ -246,3 +246,12 @@ def _city_streets(seeds: Path) -> dict[str, WeightedTable[Street]]:
         grouped[r["commune_code"]].append(Street(r["type"], r["name"], int(r["max_number"])))
     # Longer streets hold more homes.
     return {code: WeightedTable(streets, [s.max_number or 1 for s in streets]) for code, streets in grouped.items()}
+
+
+def department_of_place(kind: str, code: str) -> str:
+    """Department of an INSEE commune code or of a postcode (20xxx: 2A below 20200, else 2B)."""
+    if code.startswith("97"):
+        return code[:3]
+    if kind == "postcode" and code.startswith("20"):
+        return "2A" if code < "20200" else "2B"
+    return code[:2]

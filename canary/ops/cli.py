@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from canary.cli import CliContext, pass_ctx
 from canary.ops.backup import backup_key, restore_backup, take_backup
 from canary.output import echo_json
 from canary.store import open_db
+from canary.store.context import CliContext, pass_ctx
 
 _KEY_FILE = click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path),
                          help="Key file (owner-only) instead of the passphrase in CANARY_BACKUP_PASSPHRASE.")

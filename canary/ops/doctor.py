@@ -263,7 +263,7 @@ def check_delivery(ctx: DoctorContext) -> list[CheckResult]:
 
 def check_tripwires(ctx: DoctorContext) -> list[CheckResult]:
     """Every active canary carries a callback URL and DNS name (else it can never fire on them)."""
-    from canary.tokens import tokenless
+    from canary.store.tokens import tokenless
 
     missing: dict[str, int] = {}
     for _canary_id, key in tokenless(ctx.db):

@@ -1,17 +1,20 @@
-"""Commands of canary.plant: plant, plants, retire, rotate."""
+"""Commands of canary.plant: plant, plants, retire, rotate; and lint, which reads the canaries and their plantings."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from canary.cli import CliContext, pass_ctx
 from canary.errors import CanaryError
-from canary.output import echo_json, echo_rows
-from canary.plant import fileexport
+from canary.output import echo_json, echo_rows, echo_table
+from canary.plant.channels.file import export as fileexport
 from canary.plant.lifecycle import list_plantings
 from canary.plant.views import planting_view
+from canary.store.context import CliContext, pass_ctx
+from canary.store.registry import list_canaries
+from canary.store.views import export_view
 
 if TYPE_CHECKING:
     from canary.generate.patient import BoundedGenerator
@@ -210,4 +213,45 @@ def _generator(ctx: CliContext, system: str, *, replacing: bool) -> BoundedGener
     return generator_for_system(ctx.db, ctx.db_path, system, replacing=replacing)
 
 
-COMMANDS: list[click.Command] = [plant_cmd, plants_cmd, retire_cmd, rotate_cmd]
+@click.command()
+@click.option("--system", help="Only this system's canaries.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def lint(ctx: CliContext, system: str | None, as_json: bool) -> None:
+    """Check canaries for anything an attacker could use to filter them out."""
+    from canary.generate.contact_points import unfilled_contacts
+    from canary.generate.factory import registers_from_settings
+    from canary.generate.lint import lint_records, tokenless_problems, unfilled_problems
+    from canary.generate.pools import pools_from_settings
+    from canary.generate.population import population_checks
+    from canary.generate.reference import Reference
+    from canary.generate.registers.lookup import coverage_notes
+    from canary.plant.lint import planting_problems
+    from canary.store.tokens import tokenless
+
+    canaries = [export_view(c) for c in list_canaries(ctx.db, system=system, include_retired=False)]
+    pools = pools_from_settings(ctx.db)
+    reference = Reference.load()
+    registers = registers_from_settings(ctx.db, ctx.db_path)
+    problems = lint_records(canaries, date.today(), pools, registers, reference)
+    problems += unfilled_problems(unfilled_contacts(ctx.db, system))
+    from canary.generate.self_audit import audited_systems
+
+    systems = [str(c["system"]) for c in canaries] + audited_systems(ctx.db, system)
+    population, notices = population_checks(ctx.db, systems, pools, reference, date.today())
+    problems += population
+    notes = notices + coverage_notes(canaries, registers)
+    problems += tokenless_problems(tokenless(ctx.db, system))
+    problems += planting_problems(ctx.db, system)
+    rows = [{"canary_id": cid, "rule": p.rule, "field": p.field, "message": p.message} for cid, p in problems]
+    if as_json:
+        echo_json({"checked": len(canaries), "problems": rows, "notes": notes})
+    else:
+        echo_table(rows, ["canary_id", "rule", "field", "message"], empty=f"{len(canaries)} canaries, no problem")
+        for note in notes:
+            click.echo(f"note: {note}", err=True)
+    if rows:
+        raise SystemExit(1)
+
+
+COMMANDS: list[click.Command] = [plant_cmd, plants_cmd, retire_cmd, rotate_cmd, lint]

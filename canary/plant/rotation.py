@@ -14,6 +14,7 @@ from typing import Any
 import sqlite_utils
 
 from canary.errors import CanaryError
+from canary.generate.seeding import Generator, seed_system
 from canary.plant.channels.base import Target
 from canary.plant.planter import plant_target, resolve_options, retire, select_for_retire
 from canary.plant.reports import PlantReport, RetireReport
@@ -21,7 +22,6 @@ from canary.plant.schedule import running_trickles
 from canary.plant.targets import parse_target
 from canary.plant.trickle import TrickleReport, plan_arrivals, schedule_target
 from canary.store.registry import current_generation, get_system
-from canary.store.seeding import Generator, seed_system
 
 
 @dataclass

@@ -8,11 +8,13 @@ from canary.reference.markdown import cli_markdown
 
 
 @click.command("cli-docs")
-def cli_docs() -> None:
+@click.pass_context
+def cli_docs(ctx: click.Context) -> None:
     """Print the reference of every command and option as Markdown (docs/cli.md)."""
-    from canary.cli import get_cli
-
-    click.echo(cli_markdown(get_cli()), nl=False)
+    root = ctx.find_root().command
+    if not isinstance(root, click.Group):
+        raise click.UsageError("cli-docs documents the canary command group")
+    click.echo(cli_markdown(root), nl=False)
 
 
 COMMANDS: list[click.Command] = [cli_docs]

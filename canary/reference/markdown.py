@@ -17,11 +17,17 @@ command's `--help` to read; 3 `scan` could not read some of its inputs (see docs
 
 
 def walk(command: click.Command, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:
-    """Every command under ``command`` (groups included), in name order."""
+    """Every command under ``command`` (groups included), in name order; the root group loads each
+    domain's commands as it is asked for them."""
     yield path, command
-    if isinstance(command, click.Group):
-        for name in sorted(command.commands):
-            yield from walk(command.commands[name], (*path, name))
+    for name in _subcommand_names(command):
+        sub = command.get_command(click.Context(command), name) if isinstance(command, click.Group) else None
+        if sub is not None:
+            yield from walk(sub, (*path, name))
+
+
+def _subcommand_names(command: click.Command) -> list[str]:
+    return sorted(command.list_commands(click.Context(command))) if isinstance(command, click.Group) else []
 
 
 def _describe_type(param: click.Parameter) -> str:
@@ -58,7 +64,7 @@ def cli_markdown(root: click.Group) -> str:
         if help_text:
             lines += [_cell(help_text), ""]
         if isinstance(command, click.Group):
-            lines += ["Subcommands: " + ", ".join(f"`{name}`" for name in sorted(command.commands)), ""]
+            lines += ["Subcommands: " + ", ".join(f"`{name}`" for name in _subcommand_names(command)), ""]
         params = [p for p in command.params if not (isinstance(p, click.Option) and p.hidden)]
         if params:
             lines += ["| argument / option | value | default | meaning |", "|---|---|---|---|"]

@@ -8,22 +8,16 @@ from typing import Any, TypeVar
 
 import click
 
-from canary.cli import CliContext, pass_ctx
-from canary.errors import CanaryError
 from canary.files import write_atomic
 from canary.output import echo_json, echo_rows, echo_table
-from canary.settings import get_setting, set_setting, setting_rows, settings_markdown, unset_setting
+from canary.settings import change_setting, get_setting, setting_rows, settings_markdown
+from canary.store.context import CliContext, pass_ctx
 from canary.store.events import list_events
 from canary.store.export import EXPORT_FORMATS, export_text
 from canary.store.filters import event_filter
 from canary.store.registry import (
-    SYSTEM_KINDS,
-    add_system,
-    edit_system,
     get_canary,
-    get_system,
     list_canaries,
-    list_systems,
 )
 from canary.store.views import LIST_COLUMNS, export_view, list_row, show_lines
 
@@ -37,76 +31,6 @@ def init(ctx: CliContext) -> None:
     existed = ctx.db_path.exists()
     ctx.create_db()
     click.echo(f"registry {ctx.db_path} already exists" if existed else f"registry {ctx.db_path} created")
-
-
-@click.group()
-def system() -> None:
-    """Systems that hold patient data (EHR, lab, billing export, backup...)."""
-
-
-def _site_options(command: F) -> F:
-    for option in reversed([
-        click.option("--commune", help="The establishment's commune: INSEE code (69383) or name (canaries "
-                                       "live around it; default: the FINESS department's largest town)."),
-        click.option("--postcode", help="The establishment's postcode (alone, or to tell communes of one name apart)."),
-        click.option("--patients", type=int, help="How many patients the system holds (for 'canary plan', "
-                                                  "lint and seed's stealth warning)."),
-    ]):
-        command = option(command)
-    return command
-
-
-@system.command("add")
-@click.argument("name")
-@click.option("--kind", required=True, type=click.Choice(SYSTEM_KINDS), help="What the system is.")
-@click.option("--establishment", help="Establishment name, e.g. 'Clinique des Lilas'.")
-@click.option("--finess", help="FINESS number of the establishment (9 characters).")
-@click.option("--notes", help="Free text for the security team.")
-@_site_options
-@pass_ctx
-def system_add(ctx: CliContext, name: str, kind: str, establishment: str | None, finess: str | None,
-               notes: str | None, commune: str | None, postcode: str | None, patients: int | None) -> None:
-    """Register a system NAME (creates the registry if needed)."""
-    from canary.generate.catchment import site_commune
-
-    site = site_commune(finess, commune, postcode)
-    add_system(ctx.create_db(), name, kind, establishment=establishment, finess=finess, notes=notes,
-               site_commune=site, patients=patients)
-    click.echo(f"system {name} added" + (f" (site {site})" if site else ""))
-
-
-@system.command("edit")
-@click.argument("name")
-@click.option("--kind", type=click.Choice(SYSTEM_KINDS), help="What the system is.")
-@click.option("--establishment", help="Establishment name ('' clears it).")
-@click.option("--finess", help="FINESS number of the establishment ('' clears it).")
-@click.option("--notes", help="Free text for the security team ('' clears it).")
-@_site_options
-@click.option("--no-site", is_flag=True, help="Forget the explicit site (back to the FINESS department).")
-@pass_ctx
-def system_edit(ctx: CliContext, name: str, kind: str | None, establishment: str | None, finess: str | None,
-                notes: str | None, commune: str | None, postcode: str | None, patients: int | None,
-                no_site: bool) -> None:
-    """Change a system's description, place or size; canaries already made keep theirs."""
-    get_system(ctx.db, name)
-    from canary.generate.catchment import site_commune
-
-    site = site_commune(finess or None, commune, postcode)
-    if no_site and site:
-        raise CanaryError("--no-site cannot be combined with --commune/--postcode")
-    edit_system(ctx.db, name, kind=kind, establishment=establishment, finess=finess, notes=notes,
-                site_commune="" if no_site else site, patients=patients)
-    click.echo(f"system {name} updated")
-
-
-@system.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@pass_ctx
-def system_list(ctx: CliContext, as_json: bool) -> None:
-    """List systems with their active canary counts."""
-    rows = list_systems(ctx.db)
-    echo_rows(rows, ["name", "kind", "establishment", "finess", "site_commune", "patients", "canaries"],
-              as_json=as_json, empty="no system yet")
 
 
 @click.group()
@@ -146,8 +70,8 @@ def config_get(ctx: CliContext, name: str) -> None:
 @click.argument("value")
 @pass_ctx
 def config_set(ctx: CliContext, name: str, value: str) -> None:
-    """Set NAME to VALUE (lists: comma-separated or a JSON array)."""
-    typed = set_setting(ctx.db, name, value)
+    """Set NAME to VALUE (lists: comma-separated or a JSON array); refused when the environment sets NAME."""
+    typed = change_setting(ctx.db, name, value)
     click.echo(f"{name} = {typed!r}")
 
 
@@ -155,7 +79,7 @@ def config_set(ctx: CliContext, name: str, value: str) -> None:
 @click.argument("name")
 @pass_ctx
 def config_unset(ctx: CliContext, name: str) -> None:
-    unset_setting(ctx.db, name)
+    change_setting(ctx.db, name, None)
     click.echo(f"{name} reset to its default")
 
 
@@ -219,4 +143,4 @@ def export(ctx: CliContext, system: str | None, fmt: str, output: Path | None) -
     click.echo(f"{len(views)} canaries written to {output}", err=True)
 
 
-COMMANDS = [init, system, config, events, list_, show, export]
+COMMANDS = [init, config, events, list_, show, export]

@@ -8,30 +8,42 @@ network wait holds the registry's write lock.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlite_utils
+from werkzeug.utils import secure_filename
 
+from canary import settings
+from canary.alert.destinations import add_destination, check_jsonl_folder, remove_destination
 from canary.alert.model import acknowledge, add_note, reopen, resolve
+from canary.alert.sample_alert import send_test
 from canary.alert.shapes import Alert
 from canary.errors import CanaryError, NotFound
-from canary.settings import all_settings, set_setting, unset_setting
+from canary.generate.catchment import site_commune
+from canary.generate.crowding import exhaustion_warnings
+from canary.generate.factory import generator_for_system
+from canary.generate.seed_run import prepare_seed
+from canary.generate.seeding import MAX_SEED
+from canary.plant.planter import RetireReport, plant, retire, select_for_retire
+from canary.plant.rotation import rotate
+from canary.plant.targets import parse_target
 from canary.store import open_db
-from canary.store.registry import add_system
+from canary.store.registry import add_system, get_system
+from canary.store.registry import edit_system as edit_row
 from canary.store.tx import write_transaction
+from canary.watch.sweep import feeds
+from canary.watch.sweep.feeds import feed_json, get_feed, run_feed, run_sweep
+from canary.watch.sweep.findings import finish_sweep, require_active_canaries, start_sweep, sweeps_running
 from canary.web import tokens
 from canary.web.audit import Actor, record
 from canary.web.roles import allows
-
-if TYPE_CHECKING:
-    from canary.plant.planter import RetireReport
+from canary.web.users import set_disabled, set_role
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +65,6 @@ def create_system(db: sqlite_utils.Database, actor: Actor, name: str, kind: str,
                   finess: str | None, notes: str | None, commune: str | None = None,
                   postcode: str | None = None) -> dict[str, Any]:
     """``commune``/``postcode``: the establishment's place, resolved as `canary system add --commune` does."""
-    from canary.generate.catchment import site_commune
-
     site = site_commune(finess or None, commune or None, postcode or None)
     with write_transaction(db):
         row = add_system(db, name, kind, establishment=establishment or None, finess=finess or None,
@@ -70,9 +80,6 @@ def edit_system(db: sqlite_utils.Database, actor: Actor, name: str, *, establish
 
     ``commune``/``postcode`` resolve to the site's INSEE code as `canary system edit --commune` does; a
     ``commune`` of "" removes the site (back to the FINESS department)."""
-    from canary.generate.catchment import site_commune
-    from canary.store.registry import edit_system as edit_row
-
     site = "" if commune == "" and not postcode else site_commune(finess or None, commune or None, postcode or None)
     with write_transaction(db):
         row = edit_row(db, name, establishment=establishment, finess=finess, notes=notes, site_commune=site,
@@ -84,48 +91,17 @@ def edit_system(db: sqlite_utils.Database, actor: Actor, name: str, *, establish
 
 
 def change_setting(db: sqlite_utils.Database, actor: Actor, name: str, value: Any | None) -> Any:
-    """Set ``name`` (``value`` None resets it to its default).
-
-    Secret settings (the keys that derive tokens and sign sessions) are generated and stay CLI-only: a
-    leaked API token must not be enough to swap them.
-    """
-    declared = all_settings().get(name)
-    if declared is not None and declared.secret:
-        raise CanaryError(f"{name} is a generated secret: change it with 'canary config' on the server")
-    if declared is not None and declared.host_only:
-        raise CanaryError(f"{name} can write files, reach other hosts or widen trust: change it with "
-                          f"'canary config set {name} ...' on the server (host access), not from the console or API")
-    if declared is not None and declared.console_maximum is not None and value is not None:
-        number = _number(value)
-        if number is not None and number > declared.console_maximum:
-            raise CanaryError(f"{name} above {declared.console_maximum:g} only with 'canary config set {name} ...' "
-                              "on the server (host access)")
-    if declared is not None and os.environ.get(declared.env_var) is not None:
-        # The environment wins over the registry: a stored value would show as saved and change nothing.
-        raise CanaryError(f"{name} comes from the environment ({declared.env_var}) of the console's process: "
-                          "change it there and restart")
+    """Set ``name`` (``value`` None resets it to its default) as ``canary config set|unset`` does, with the
+    console's and the API's own limits (canary.settings.change_setting)."""
     with write_transaction(db):
-        if value is None:
-            unset_setting(db, name)
-            typed = None
-        else:
-            typed = set_setting(db, name, value)
+        typed = settings.change_setting(db, name, value, remote=True)
         record(db, actor, "setting.unset" if value is None else "setting.set", f"setting:{name}",
                None if value is None else {"value": typed})
     return typed
 
 
-def _number(value: Any) -> float | None:
-    try:
-        return float(str(value).strip())
-    except ValueError:
-        return None  # not a number: the setting's own check says so
-
-
 def add_notify_target(db: sqlite_utils.Database, actor: Actor, url: str, *, min_severity: str,
                       systems: list[str]) -> dict[str, Any]:
-    from canary.alert.destinations import add_destination, check_jsonl_folder
-
     check_jsonl_folder(db, url)
     destination = add_destination(db, url, min_severity=min_severity, systems=systems)
     record(db, actor, "notify.add", f"destination:{destination.id}", {"url": destination.shown_url})
@@ -133,16 +109,12 @@ def add_notify_target(db: sqlite_utils.Database, actor: Actor, url: str, *, min_
 
 
 def remove_notify_target(db: sqlite_utils.Database, actor: Actor, destination_id: int) -> None:
-    from canary.alert.destinations import remove_destination
-
     with write_transaction(db):
         remove_destination(db, destination_id)
         record(db, actor, "notify.remove", f"destination:{destination_id}")
 
 
 def send_test_notice(db: sqlite_utils.Database, actor: Actor) -> list[dict[str, Any]]:
-    from canary.alert.sample_alert import send_test
-
     report = send_test(db)
     record(db, actor, "notify.test", None, {"ok": sum(1 for r in report if r["ok"]), "failed":
                                              sum(1 for r in report if not r["ok"])})
@@ -150,11 +122,8 @@ def send_test_notice(db: sqlite_utils.Database, actor: Actor) -> list[dict[str, 
 
 
 def add_feed(db: sqlite_utils.Database, actor: Actor, name: str, source: str, schedule: str) -> dict[str, Any]:
-    from canary.watch.sweep.feeds import add_feed as add
-    from canary.watch.sweep.feeds import feed_json, get_feed
-
     with write_transaction(db):
-        add(db, name, source, schedule)
+        feeds.add_feed(db, name, source, schedule)
         record(db, actor, "feed.add", f"feed:{name}", {"source": source, "schedule": schedule})
     return feed_json(get_feed(db, name))
 
@@ -165,9 +134,6 @@ MAX_UPLOAD_SCANS = 2
 
 def start_feed_run(db: sqlite_utils.Database, db_path: str, actor: Actor, name: str) -> threading.Thread:
     """Run feed ``name`` now in a worker thread with its own connection: a sweep may take minutes."""
-    from canary.watch.sweep.feeds import get_feed, run_feed
-    from canary.watch.sweep.findings import sweeps_running
-
     get_feed(db, name)
     if running := sweeps_running(db, name):
         raise CanaryError(f"{name}: {running} scan(s) still running; try again when they finish")
@@ -214,9 +180,6 @@ def plant_system(db: sqlite_utils.Database, actor: Actor, system: str, url: str)
     has plantings (completing or rotating), a new target needs an admin, since a ``file://`` target
     writes on the console's own host.
     """
-    from canary.plant.planter import plant
-    from canary.plant.targets import parse_target
-
     target = parse_target(url)
     known = db.execute("SELECT 1 FROM plantings WHERE system = ? AND target = ? LIMIT 1",
                        [system, target.address]).fetchone()
@@ -230,9 +193,6 @@ def plant_system(db: sqlite_utils.Database, actor: Actor, system: str, url: str)
 
 def retire_system(db: sqlite_utils.Database, actor: Actor, system: str) -> dict[str, Any]:
     """Remove every live planting of ``system`` from its targets (``canary retire --system``)."""
-    from canary.plant.planter import retire, select_for_retire
-    from canary.store.registry import get_system
-
     get_system(db, system)
     rows = select_for_retire(db, system=system)
     report = retire(db, rows)
@@ -282,13 +242,8 @@ def start_upload_scan(db: sqlite_utils.Database, db_path: str, actor: Actor, fil
 
     ``save`` writes the upload to the path it is given, inside a private (0700) directory of its own.
     """
-    from werkzeug.utils import secure_filename
 
-    from canary.watch.sweep.feeds import run_sweep
-    from canary.watch.sweep.findings import finish_sweep, start_sweep
-
-    if not db.execute("SELECT 1 FROM canaries WHERE status = 'active' LIMIT 1").fetchone():
-        raise CanaryError("the registry has no active canary: a scan could find nothing (seed canaries first)")
+    require_active_canaries(db)
     name = upload_name(secure_filename(filename))
     folder = Path(tempfile.mkdtemp(prefix="canary-upload-"))
     path = folder / name
@@ -323,59 +278,19 @@ def start_upload_scan(db: sqlite_utils.Database, db_path: str, actor: Actor, fil
     return UploadScan(name, folder, thread, outcome)
 
 
-# Canaries one API request may seed: the CLI's bound (canary seed --count).
-MAX_SEED = 100_000
-
-
 def seed_canaries(db: sqlite_utils.Database, db_path: str, actor: Actor, system: str, count: int,
                   seed: int | None) -> dict[str, Any]:
     """Generate ``count`` canaries for ``system`` as ``canary seed`` does, with its warnings as text."""
-    from datetime import date
-
-    from canary.generate.contact_points import list_contact_points
-    from canary.generate.crowding import exhaustion_warnings
-    from canary.generate.factory import host_and_generator
-    from canary.generate.pools import pools_from_settings
-    from canary.settings import get_setting
-    from canary.store.registry import get_system
-    from canary.store.seeding import seed_system
-
-    get_system(db, system)
-    if not 1 <= count <= MAX_SEED:
-        raise CanaryError(f"count must be between 1 and {MAX_SEED}, got {count}")
-    pools = pools_from_settings(db)
-    warnings = []
-    if not pools.phones:
-        warnings.append("no phone pool configured (pool.phones): these canaries carry no phone number")
-    if not (pools.mail_domains or pools.mailbox_providers):
-        warnings.append("no mail pool configured (pool.mailbox_providers, pool.mail_domains): these canaries "
-                        "carry no e-mail address")
-    for name, channel in (("tripwire.base_url", "callback URL"), ("tripwire.dns_zone", "DNS name")):
-        if not get_setting(db, name):
-            warnings.append(f"{name} is not set: these canaries carry no {channel} and can never fire on it")
-    host, generator = host_and_generator(db, Path(db_path), system)
-    notice = host.no_place_notice()
-    if notice:
-        warnings.append(notice)
-    budget = generator.budget
-    canaries = seed_system(db, system, count, generator, seed=seed)
-    warnings += exhaustion_warnings(budget, pools, len(canaries))
-    warnings += [f"{p.message} (see 'canary plan {system}')" for p in host.findings(db, pools, date.today())]
-    pending = sum(p["state"] == "pending" for p in list_contact_points(db, pending_only=True, system=system))
-    ids = [c["id"] for c in canaries]
-    record(db, actor, "seed", f"system:{system}", {"count": len(ids), "seed": seed})
-    return {"system": system, "generation": canaries[0]["generation"] if canaries else None, "canaries": ids,
-            "pending_mailboxes": pending, "warnings": warnings}
+    run = prepare_seed(db, Path(db_path), system, count)
+    seeded = run.run(db, seed=seed)
+    record(db, actor, "seed", f"system:{system}", {"count": len(seeded.ids), "seed": seed})
+    return {"system": system, "generation": seeded.generation, "canaries": seeded.ids,
+            "pending_mailboxes": seeded.pending_mailboxes, "warnings": run.warnings + seeded.warnings}
 
 
 def rotate_system(db: sqlite_utils.Database, db_path: str, actor: Actor, system: str, count: int,
                   seed: int | None, keep_previous: bool = False) -> dict[str, Any]:
     """Plant a new generation where ``system`` is planted, then retire the previous one (``canary rotate``)."""
-    from canary.generate.crowding import exhaustion_warnings
-    from canary.generate.factory import generator_for_system
-    from canary.plant.rotation import rotate
-    from canary.store.registry import get_system
-
     get_system(db, system)
     if not 1 <= count <= MAX_SEED:
         raise CanaryError(f"count must be between 1 and {MAX_SEED}, got {count}")
@@ -393,8 +308,6 @@ def rotate_system(db: sqlite_utils.Database, db_path: str, actor: Actor, system:
 
 def retire_planting(db: sqlite_utils.Database, actor: Actor, planting_id: int) -> dict[str, Any]:
     """Remove one planting from its target (``canary retire PLANTING_ID``)."""
-    from canary.plant.planter import retire, select_for_retire
-
     known = db.execute("SELECT system, state FROM plantings WHERE id = ?", [planting_id]).fetchone()
     if not known:
         raise NotFound(f"unknown planting {planting_id}")
@@ -414,8 +327,6 @@ def _retire_json(report: RetireReport) -> dict[str, Any]:
 def change_account(db: sqlite_utils.Database, actor: Actor, name: str, *, role: str | None = None,
                    disabled: bool | None = None) -> None:
     """An admin changes another account's role or disables it (``canary user role|disable``)."""
-    from canary.web.users import set_disabled, set_role
-
     if name == actor.name:
         raise CanaryError("change your own account from the CLI ('canary user ...'): an admin cannot lock "
                           "themselves out from here")

@@ -7,7 +7,6 @@ Routes stay thin: reads come from ``canary.web.queries``, changes from ``canary.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request
@@ -20,23 +19,11 @@ from canary.web import actions, queries
 from canary.web.audit import list_audit
 from canary.web.auth import current_actor, requires
 from canary.web.db import get_db
+from canary.web.openapi import Endpoint, openapi_document
 from canary.web.settings_view import settings_rows
 from canary.web.tokens import list_tokens
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """One operation, as the OpenAPI document describes it."""
-
-    rule: str
-    method: str
-    role: str
-    summary: str
-    query: tuple[str, ...] = ()
-    body: dict[str, str] = field(default_factory=dict)  # body field -> JSON type ("binary": a file part)
-    media: str = "application/json"
 
 
 ENDPOINTS: list[Endpoint] = []
@@ -388,7 +375,5 @@ def audit_list():
 
 @route("/openapi.json", "GET", "viewer", "This document.")
 def openapi():
-    from canary.web.openapi import openapi_document
-
     return jsonify(openapi_document(ENDPOINTS))
 

@@ -9,18 +9,16 @@ from typing import Any
 
 import click
 
-from canary.cli import CliContext, pass_ctx
 from canary.output import echo_json, echo_rows
 from canary.serve import ROLES as SERVE_ROLES
-from canary.serve import (
-    parse_roles,
-    serve_options,
-)
+from canary.serve import parse_roles
 from canary.settings import environment_problems, setting_problems
+from canary.store.context import CliContext, pass_ctx
 from canary.store.tx import write_transaction
 from canary.web.actions import create_token, revoke_token
 from canary.web.audit import Actor, record
 from canary.web.roles import ROLES
+from canary.web.runner import serve_options
 from canary.web.tokens import TOKEN_KEYS, list_tokens
 from canary.web.users import (
     USER_KEYS,

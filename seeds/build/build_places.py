@@ -22,7 +22,7 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import fetch, write_tsv_gz  # noqa: E402
+from _common import fetch, write_tsv_gz
 
 SEEDS = Path(__file__).resolve().parents[1]
 REPO = SEEDS.parent

@@ -21,8 +21,8 @@ import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import fetch, write_tsv_gz  # noqa: E402
-from build_places import REQUIREMENT, read_table  # noqa: E402
+from _common import fetch, write_tsv_gz
+from build_places import REQUIREMENT, read_table
 
 SEEDS = Path(__file__).resolve().parents[1]
 _MISSING = ("", "\\N")

@@ -44,7 +44,7 @@ class FhirServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:  # http.server's name
                 outer.requests.append(self.path)
                 outer.authorizations.append(self.headers.get("Authorization"))
                 if outer.fail:

@@ -141,7 +141,7 @@ class _Mailbox:
     def __init__(self) -> None:
         self.messages: list = []
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd API)
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd API
         self.messages.append(envelope)
         return "250 OK"
 

@@ -71,7 +71,7 @@ def test_one_canary_read_in_the_ehr_opened_and_resolved_is_one_incident_and_one_
     naming the three channels, one page at the webhook."""
     from dnslib import DNSRecord
 
-    from canary.tokens import token_links
+    from canary.store.tokens import token_links
 
     set_setting(db, "tripwire.base_url", "https://portail-patient.example.fr")
     set_setting(db, "tripwire.dns_zone", "cdn-chu.example.fr")

@@ -38,7 +38,7 @@ def test_a_lock_held_past_the_lease_while_marking_never_sends_a_page_twice(fast_
     def one_pass() -> None:
         try:
             passes.append(worker.run_once())
-        except BaseException as exc:  # noqa: BLE001 - what the loop would log and retry
+        except BaseException as exc:  # what the loop would log and retry
             passes.append(exc)
 
     locker = sqlite3.connect(str(db_path), isolation_level=None)

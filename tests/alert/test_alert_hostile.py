@@ -42,7 +42,7 @@ class Peer:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            do_GET = do_POST = do_PUT = _any  # noqa: N815 (http.server API)
+            do_GET = do_POST = do_PUT = _any  # http.server API
 
             def log_message(self, *args: Any) -> None:
                 pass

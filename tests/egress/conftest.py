@@ -16,10 +16,10 @@ from typing import Any
 import openpyxl
 import pytest
 
+from canary.generate.seeding import derive_token
 from canary.store import open_db
 from canary.store.events import list_events
 from canary.store.registry import add_canaries, add_system
-from canary.store.seeding import derive_token
 from canary.watch.egress.icap import IcapService
 from canary.watch.egress.inspect import EgressConfig, Inspector
 from canary.watch.egress.milter import MilterService

@@ -37,9 +37,9 @@ class UploadTarget:
                 self.end_headers()
                 self.wfile.write(body)
 
-            do_POST = do_PUT = _store  # noqa: N815 - the names http.server dispatches to
+            do_POST = do_PUT = _store  # the names http.server dispatches to
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 body = b"hello\n"
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
@@ -148,7 +148,7 @@ class MailSink:
         sink = self
 
         class Handler:
-            async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+            async def handle_DATA(self, server, session, envelope):  # aiosmtpd's hook name
                 sink.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
                 return "250 OK"
 

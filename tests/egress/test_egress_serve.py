@@ -8,9 +8,10 @@ import struct
 import pytest
 
 from canary.errors import CanaryError
-from canary.serve import ServeContext, build_services, serve_options, start_all, stop_all
+from canary.serve import ServeContext, start_all, stop_all
 from canary.settings import set_setting
 from canary.store import open_db
+from canary.web.runner import build_services, serve_options
 from tests.egress.conftest import RawIcap
 
 

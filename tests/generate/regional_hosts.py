@@ -30,7 +30,7 @@ from canary.generate.catchment import Catchment, Geography, Site
 from canary.generate.names import pick_first_names
 from canary.generate.reference import Reference
 from canary.generate.text import strip_accents
-from canary.generate.weighted import WeightedTable
+from canary.weighted import WeightedTable
 
 TODAY = date(2026, 11, 28)
 # name: (site commune, landline zone)

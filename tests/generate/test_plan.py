@@ -11,7 +11,7 @@ from canary.generate.catchment import Catchment, Geography, Site
 from canary.generate.patient import PatientGenerator, Pools
 from canary.generate.plan import plan, poisson_quantile, sample_chance
 from canary.generate.profile import HostProfile, build_profile, read_export
-from canary.store.seeding import seed_system
+from canary.generate.seeding import seed_system
 from tests.generate.generate_helpers import TODAY, generate_batch
 from tests.generate.host_population import write_host_export
 
@@ -145,7 +145,7 @@ def test_seed_warns_past_the_budget_and_lint_fails(cli):
 def test_even_draws_cover_every_slice_in_random_order():
     import random
 
-    from canary.generate.weighted import EvenDraws
+    from canary.weighted import EvenDraws
 
     draws = EvenDraws()
     rng = random.Random(4)

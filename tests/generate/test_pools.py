@@ -12,9 +12,9 @@ from canary.generate.contact_points import budget_for_system, unfilled_contacts
 from canary.generate.crowding import domain_cap, expected_in_block, poisson_quantile
 from canary.generate.patient import PatientGenerator
 from canary.generate.pools import Pools, parse_phone_pool
+from canary.generate.seeding import seed_system
 from canary.normalize import phone_key
 from canary.store.registry import add_system, list_canaries
-from canary.store.seeding import seed_system
 
 
 def test_numbers_ranges_and_files_from_many_blocks(tmp_path):

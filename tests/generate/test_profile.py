@@ -176,7 +176,7 @@ def test_ipp_range_ends_are_nobody_s_number():
 @pytest.mark.parametrize(("fmt", "mapping"), [("csv", "mediboard"), ("json", "mediboard"), ("csv", "default"),
                                               ("json", "default")])
 def test_files_written_by_the_planter_are_understood(cli, db, generator, tmp_path, fmt, mapping):
-    from canary.store.seeding import seed_system
+    from canary.generate.seeding import seed_system
 
     cli("system", "add", "billing", "--kind", "billing")
     cli("system", "add", "ehr-b", "--kind", "ehr")

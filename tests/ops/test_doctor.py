@@ -33,7 +33,7 @@ class _Zone(BaseResolver):
         self.records = RR.fromZone(ZONE_TEXT)
         self.questions: list[tuple[str, str]] = []
 
-    def resolve(self, request, handler):  # noqa: ANN001, ANN201 (dnslib API)
+    def resolve(self, request, handler):  # dnslib API
         reply = request.reply()
         name, qtype = str(request.q.qname).lower(), QTYPE[request.q.qtype]
         self.questions.append((name, qtype))

@@ -17,7 +17,9 @@ CHANNEL_DIR = PLANT / "channels"
 
 
 def test_every_channel_module_is_in_the_registry_with_the_full_interface():
-    modules = sorted(p.stem for p in CHANNEL_DIR.glob("*.py") if p.stem not in ("__init__", "base"))
+    # A channel is a module of channels/, or a package there with its protocol modules beside it.
+    modules = sorted([p.stem for p in CHANNEL_DIR.glob("*.py") if p.stem not in ("__init__", "base")]
+                     + [p.parent.name for p in CHANNEL_DIR.glob("*/__init__.py")])
     assert sorted(CHANNELS) == modules == ["fhir", "file", "mllp"]
     for name, channel in CHANNELS.items():
         assert isinstance(channel, Channel) and channel.name == name
@@ -86,7 +88,8 @@ def test_the_registry_loads_no_protocol_library():
     """`canary plants`, the console and `canary lint` read the registry: HL7, FHIR and HTTP libraries load
     only when a channel builds a message or opens a link."""
     code = ("import sys; import canary.plant.channels; "
-            "print(sorted(m for m in ('hl7', 'fhir.resources', 'requests', 'canary.plant.mllp', 'canary.plant.tls') "
+            "print(sorted(m for m in ('hl7', 'fhir.resources', 'requests', "
+            "'canary.plant.channels.mllp.client', 'canary.plant.channels.mllp.tls') "
             "if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

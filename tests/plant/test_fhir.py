@@ -11,7 +11,7 @@ import requests
 from urllib3.exceptions import InsecureRequestWarning
 
 from canary.errors import CanaryError
-from canary.plant.fhir_bundle import INS_NIR_SYSTEM
+from canary.plant.channels.fhir.bundle import INS_NIR_SYSTEM
 from canary.plant.lifecycle import list_plantings
 from canary.plant.planter import plant, retire, select_for_retire
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from canary.plant.fhir_bundle import Establishment, build_bundle
+from canary.plant.channels.fhir.bundle import Establishment, build_bundle
 from canary.plant.identity import identity_evidence
 from tests.support.records import make_record
 
@@ -153,7 +153,7 @@ def test_every_coverage_has_its_subscriber_id_and_conditions_use_cim10_fr():
 
 
 def test_the_gp_has_one_national_id_under_the_ps_oid_in_hl7_and_fhir():
-    from canary.plant.hl7v2 import Peer, build_adt
+    from canary.plant.channels.mllp.hl7v2 import Peer, build_adt
 
     record = make_record(4)
     [gp] = _resources(record, "Practitioner")

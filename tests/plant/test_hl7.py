@@ -8,8 +8,8 @@ from pathlib import Path
 
 import hl7
 
+from canary.plant.channels.mllp.hl7v2 import Peer, build_adt, build_merge, escape, read_ack
 from canary.plant.countries import COUNTRIES
-from canary.plant.hl7v2 import Peer, build_adt, build_merge, escape, read_ack
 from canary.plant.identity import identity_evidence
 from tests.support.hl7_strict import strict_errors
 from tests.support.records import make_record

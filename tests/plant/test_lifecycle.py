@@ -7,10 +7,10 @@ import json
 import pytest
 
 from canary.errors import CanaryError
+from canary.generate.seeding import seed_system
 from canary.plant.lifecycle import list_plantings
 from canary.plant.planter import plant
 from canary.plant.rotation import rotate
-from canary.store.seeding import seed_system
 from tests.support.records import make_record
 
 KEYS = {"id", "canary_id", "system", "generation", "channel", "target", "receiver", "state", "external_id", "resources",

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from canary.plant.channels.file.mediboard_dump import soundex2
 from canary.plant.lifecycle import list_plantings
-from canary.plant.mediboard_dump import soundex2
 from canary.plant.planter import plant, retire, select_for_retire
 from tests.accesslog.sqlpeers import MariaDB, running_mariadb
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from canary.errors import CanaryError
+from canary.plant.channels.mllp.tls import TlsConfig, client_context
 from canary.plant.lifecycle import list_plantings
 from canary.plant.planter import plant, retire, select_for_retire
 from canary.plant.rotation import rotate
-from canary.plant.tls import TlsConfig, client_context
 
 from .pki import SERVER_DNS_NAME, server_context
 from .test_lifecycle import RecordGenerator

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from canary.generate.seeding import derive_token
 from canary.plant.lifecycle import list_plantings
 from canary.plant.planter import plant, retire, select_for_retire
 from canary.plant.timing import PARIS
 from canary.settings import set_setting
 from canary.store.registry import add_canaries, add_system
-from canary.store.seeding import derive_token
 from tests.support.records import make_record
 
 

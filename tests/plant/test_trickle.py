@@ -17,6 +17,7 @@ import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from canary.errors import CanaryError
+from canary.generate.seeding import derive_token
 from canary.plant.lifecycle import list_plantings
 from canary.plant.planter import plant
 from canary.plant.rotation import rotate
@@ -26,7 +27,6 @@ from canary.plant.timing import arrival_times, parse_duration
 from canary.plant.trickle import run_due, schedule_plant
 from canary.store import open_db
 from canary.store.registry import add_canaries, add_system, save_host_profile
-from canary.store.seeding import derive_token
 from tests.support.records import make_record
 from tests.support.wait import wait_for
 
@@ -257,7 +257,8 @@ def test_serve_killed_mid_send_and_restarted_plants_nothing_twice(db, db_path, m
 def test_serve_runs_the_trickle_under_the_one_scheduler_lease(db_path):
     """Sweep feeds and the trickle runner share the scheduler role: one lease, both services under it (two
     holders of one role in one process would take the lease from each other)."""
-    from canary.serve import LeasedServices, ServeContext, build_services
+    from canary.serve import ServeContext
+    from canary.web.runner import LeasedServices, build_services
 
     open_db(db_path).close()
     built = build_services(ServeContext(db_path), {"roles": frozenset({"scheduler"})})

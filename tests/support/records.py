@@ -44,7 +44,7 @@ def _nir(sex: str, year: int, month: int, place: str, order: int) -> str:
 
 
 class FixtureGenerator:
-    """Fills the seeding protocol (``canary.store.seeding``) with fixture-shaped records numbered from
+    """Fills the seeding protocol (``canary.generate.seeding``) with fixture-shaped records numbered from
     ``start``, far from the hand canaries' numbers."""
 
     def __init__(self, start: int = 500) -> None:

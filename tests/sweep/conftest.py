@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import sqlite_utils
 
+from canary.generate.seeding import derive_token
 from canary.store.registry import add_canaries, add_system
-from canary.store.seeding import derive_token
 from canary.watch.sweep.index import build_index
 from canary.watch.sweep.limits import Limits
 from canary.watch.sweep.scanner import ScanReport, scan

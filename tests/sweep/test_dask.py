@@ -194,7 +194,7 @@ def test_many_small_members_make_at_most_four_units_per_worker(tmp_path):
 class _Blocking(BaseHTTPRequestHandler):
     """Serves ROWS; the first ``server.hold`` requests wait (their worker is killed meanwhile)."""
 
-    def do_GET(self) -> None:  # noqa: N802 - the http.server name
+    def do_GET(self) -> None:  # the http.server name
         server = self.server
         with server.lock:  # type: ignore[attr-defined]
             server.requests += 1  # type: ignore[attr-defined]
@@ -313,7 +313,7 @@ def test_fsspec_urls_listing_and_404(db, sweep_canaries, tmp_path, cluster, engi
 
 
 class _NotFound(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the http.server name
+    def do_GET(self) -> None:  # the http.server name
         self.send_error(404)
 
     def log_message(self, *args) -> None:

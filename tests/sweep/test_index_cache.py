@@ -7,8 +7,8 @@ import hmac
 import pickle
 from pathlib import Path
 
+from canary.generate.seeding import derive_token
 from canary.store.registry import add_canaries
-from canary.store.seeding import derive_token
 from canary.watch.sweep.index import build_index
 from canary.watch.sweep.index_cache import FORMAT, LazyCanaries
 from tests.support.records import make_record

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from canary.generate.seeding import derive_token
 from canary.store.registry import add_canaries, add_system
-from canary.store.seeding import derive_token
 from canary.watch.sweep.index import build_index
 from canary.watch.sweep.layout import Layout, role_of
 from canary.watch.sweep.linkage import (

@@ -53,7 +53,7 @@ def start_listeners(configured, db_path) -> Iterator[Callable[..., dict[str, Any
 
 @pytest.fixture
 def canaries(add_hand_canaries, configured) -> list[dict[str, Any]]:
-    from canary.tokens import token_links
+    from canary.store.tokens import token_links
 
     out = []
     for canary in add_hand_canaries(count=2):

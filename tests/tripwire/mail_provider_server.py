@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from imap_server import ReadOnlyMailbox, Realm, ServerFactory, StoredMessage  # noqa: E402
+from imap_server import ReadOnlyMailbox, Realm, ServerFactory, StoredMessage
 
 
 def main() -> None:

@@ -9,9 +9,9 @@ from datetime import date
 import requests
 from dnslib import DNSRecord
 
+from canary.generate.seeding import seed_system
 from canary.store.events import list_events
 from canary.store.registry import add_system, canary_token, find_by_marker
-from canary.store.seeding import seed_system
 from tests.support.records import make_record
 
 

@@ -6,7 +6,7 @@ import requests
 
 from canary.alert.correlate import correlate_all
 from canary.alert.model import list_alerts
-from canary.tokens import token_links
+from canary.store.tokens import token_links
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"
 

@@ -7,11 +7,11 @@ import json
 import pytest
 
 from canary.alert.correlate import correlate_all
+from canary.generate.seeding import derive_token
 from canary.settings import set_setting
 from canary.store import open_db
 from canary.store.events import record_event
 from canary.store.registry import add_canaries
-from canary.store.seeding import derive_token
 from canary.web.audit import list_audit
 from canary.web.tokens import create_token, revoke_token
 from tests.support.records import make_record

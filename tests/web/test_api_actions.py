@@ -45,6 +45,20 @@ def test_an_admin_seeds_a_system_through_the_api(api, db_path):
         "token:soar-admin", "api", "system:ehr-mediboard", {"count": 3, "seed": 7})
 
 
+def test_the_api_seeds_with_the_warnings_canary_seed_prints(api, cli):
+    """One use case behind both doors: the same checks and the same warnings, word for word."""
+    client, headers = api
+    for name in ("lab-cli", "lab-api"):
+        assert cli("system", "add", name, "--kind", "lab").exit_code == 0
+    printed = cli("seed", "lab-cli", "--count", "2", "--seed", "3")
+    assert printed.exit_code == 0, printed.output
+    from_cli = [line.removeprefix("WARNING: ") for line in printed.output.splitlines() if line.startswith("WARNING: ")]
+    resp = client.post("/api/v1/systems/lab-api/seed", json={"count": 2, "seed": 3}, headers=headers["admin"])
+    assert resp.status_code == 201, resp.get_json()
+    from_api = [w.replace("lab-api", "lab-cli") for w in resp.get_json()["warnings"]]
+    assert from_cli and from_api == from_cli  # no pool, no callback base, no place: said the same way
+
+
 @pytest.mark.parametrize(("body", "message"), [
     ({}, "missing field 'count'"),
     ({"count": "3"}, "field 'count' must be an integer"),
@@ -114,6 +128,9 @@ def test_a_scan_upload_is_checked_refused_below_analyst_and_bounded(api, db_path
     empty = client.post("/api/v1/scans", data={"file": (io.BytesIO(b"x"), "a.csv")},
                         content_type="multipart/form-data", headers=headers["analyst"])
     assert empty.status_code == 400 and "no active canary" in empty.get_json()["error"]
+    # The check canary scan makes, in its words (the API does not show the server's path).
+    assert empty.get_json()["error"] == ("the registry has no active canary: a scan could find nothing "
+                                         "(wrong registry? seed canaries with 'canary seed')")
     add_hand_canaries("ehr-mediboard", count=1)
     db = open_db(db_path)
     set_setting(db, "web.upload_max_mb", "1")

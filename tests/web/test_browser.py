@@ -70,10 +70,10 @@ def _sign_in(browser, served, lang="en"):
 
 
 def test_on_call_acknowledges_then_resolves_an_alert(browser, served, db_path):
+    from canary.generate.seeding import derive_token
     from canary.store import open_db
     from canary.store.events import record_event
     from canary.store.registry import add_canaries
-    from canary.store.seeding import derive_token
     from tests.support.records import make_record
 
     db = open_db(db_path)

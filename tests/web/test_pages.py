@@ -8,10 +8,10 @@ import pytest
 import requests
 
 from canary.alert.correlate import correlate_all
+from canary.generate.seeding import derive_token
 from canary.store import open_db
 from canary.store.events import record_event
 from canary.store.registry import add_canaries, add_system
-from canary.store.seeding import derive_token
 from canary.web.audit import list_audit
 from tests.support.records import make_record
 from tests.support.wait import wait_for

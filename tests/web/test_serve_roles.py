@@ -136,7 +136,7 @@ class Recorder:
 
 
 def test_a_lost_lease_stops_the_services_and_a_clean_stop_releases_it(db_path) -> None:
-    from canary.serve import LeasedServices
+    from canary.web.runner import LeasedServices
 
     db = open_db(db_path)
     log: list[str] = []

@@ -87,6 +87,26 @@ def test_environment_values_and_secrets_are_read_only_with_why(db, sign_in, monk
     assert "fixé par la variable d&#39;environnement CANARY_ALERT_RATE_PER_MINUTE" in french
 
 
+def test_a_setting_the_environment_sets_is_refused_the_same_way_by_config_set_and_the_form(db, sign_in, cli,
+                                                                                           monkeypatch):
+    """One check path: the environment wins over the registry, so neither door stores a value that would
+    show as saved and change nothing (set or reset)."""
+    monkeypatch.setenv("CANARY_ALERT_RATE_PER_MINUTE", "30")
+    expected = ("alert.rate_per_minute comes from the environment (CANARY_ALERT_RATE_PER_MINUTE), which wins over "
+                "the registry: change it there, then restart what reads it")
+    for args in (("config", "set", "alert.rate_per_minute", "5"), ("config", "unset", "alert.rate_per_minute")):
+        refused = cli(*args)
+        assert refused.exit_code == 1 and refused.output.strip() == f"error: {expected}", refused.output
+    page = sign_in("admin").post("/settings/alert.rate_per_minute?lang=en", data=FORM | {"value": "5"},
+                                 follow_redirects=True).get_data(as_text=True)
+    assert html.escape(expected) in page.replace("&#39;", "&#x27;")
+    assert _stored(db, "alert.rate_per_minute") is None
+    assert not [e for e in list_audit(db) if e["action"].startswith("setting.")]
+    monkeypatch.delenv("CANARY_ALERT_RATE_PER_MINUTE")
+    assert cli("config", "set", "alert.rate_per_minute", "5").exit_code == 0  # without it, stored as before
+    assert _stored(db, "alert.rate_per_minute") == "5"
+
+
 def test_only_admins_change_settings_and_only_with_the_form_token(db, sign_in):
     assert sign_in("analyst").post("/settings/alert.window_seconds", data=FORM | {"value": "900"}).status_code == 403
     assert sign_in("admin").post("/settings/alert.window_seconds", data={"value": "900"}).status_code == 400

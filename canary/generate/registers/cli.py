@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 
-from canary.cli import CliContext, pass_ctx
 from canary.generate.registers.store import open_beside
 from canary.output import echo_json, echo_table
+from canary.store.context import CliContext, pass_ctx
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 

@@ -19,9 +19,9 @@ from typing import Any
 from canary.generate.registers.ban import address_line, split_line
 from canary.generate.registers.rpps import GENERAL_PRACTICE
 from canary.generate.registers.store import department_of, open_registers
-from canary.generate.weighted import WeightedTable
 from canary.normalize import fold
 from canary.store import shapes
+from canary.weighted import WeightedTable
 
 NEAR_KM = 15.0  # a patient's own doctor practises in the same town or one within about a quarter of an hour
 DECAY_KM = 4.0  # beyond this, each extra kilometre makes a practice markedly less likely

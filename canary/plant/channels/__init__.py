@@ -1,8 +1,9 @@
 """The planting channels, one module each, and the one registry the lifecycle looks them up in.
 
-To add a channel: write ``canary/plant/channels/NAME.py`` ending with ``CHANNEL = Channel(...)`` (see
-``base.Channel`` for what each field does), add it to ``CHANNELS`` below, and add NAME to the CHECK of
-``plantings.channel`` in a new migration of ``canary.plant.schema``.
+To add a channel: write ``canary/plant/channels/NAME.py`` (or a package ``NAME/``, its protocol modules
+inside) ending with ``CHANNEL = Channel(...)`` (see ``base.Channel`` for what each field does), add it to
+``CHANNELS`` below, and add NAME to the CHECK of ``plantings.channel`` in a new migration of
+``canary.plant.schema``.
 """
 
 from __future__ import annotations

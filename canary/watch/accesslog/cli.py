@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from canary.cli import CliContext, pass_ctx
 from canary.output import echo_json, echo_rows
+from canary.store.context import CliContext, pass_ctx
 from canary.watch.accesslog.allow import add_rule, list_rules, remove_rule
 from canary.watch.accesslog.parsers import FORMATS, parse_field_options
 from canary.watch.accesslog.replay import replay_file

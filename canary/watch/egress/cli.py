@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from canary.cli import CliContext, pass_ctx
 from canary.errors import CanaryError
 from canary.output import echo_rows
+from canary.store.context import CliContext, pass_ctx
 from canary.watch.egress.status import egress_status
 
 

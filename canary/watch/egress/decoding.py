@@ -86,7 +86,7 @@ def decode_content(source: BinaryIO, out: BinaryIO, codings: list[str], limit: i
         if isinstance(exc, DecodingError):
             raise
         raise DecodingError(f"{exc.__class__.__name__}: {exc}") from exc
-    except Exception as exc:  # noqa: BLE001 - brotli.error and zstd errors have no common base
+    except Exception as exc:  # brotli.error and zstd errors have no common base
         raise DecodingError(f"{exc.__class__.__name__}: {exc}") from exc
     return True
 

@@ -398,7 +398,7 @@ class IcapHandler(socketserver.StreamRequestHandler):
         self.wfile.flush()
 
 
-class _chunks:  # noqa: N801 - used like a generator, with the ieof flag it saw
+class _chunks:  # used like a generator, with the ieof flag it saw
     """The chunks of an ICAP chunked body, up to its last chunk; ``ieof`` tells a preview held it all."""
 
     def __init__(self, rfile: io.BufferedIOBase) -> None:

@@ -200,7 +200,7 @@ class Inspector:
     def _match_and_record(self, files: list[BodyFile], context: Context, group: str, answer: _Answer) -> list[Finding]:
         try:
             return self._match(files, context, group, answer)
-        except Exception:  # noqa: BLE001 - a body that breaks a reader is logged, the service goes on
+        except Exception:  # a body that breaks a reader is logged, the service goes on
             log.exception("%s: match failed (%s)", context.channel, _describe(context))
             return []
         finally:
@@ -263,7 +263,7 @@ class Inspector:
                         [now[:10], channel, reason, max(0, size), now])
             finally:
                 db.close()
-        except Exception:  # noqa: BLE001 - a busy registry never delays the proxy's answer
+        except Exception:  # a busy registry never delays the proxy's answer
             log.exception("%s: could not count a body passed (%s)", channel, reason)
 
 

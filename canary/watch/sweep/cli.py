@@ -10,11 +10,12 @@ from typing import Any
 
 import click
 
-from canary.cli import CliContext, pass_ctx
 from canary.errors import CanaryError
 from canary.output import echo_json, echo_rows, echo_table
 from canary.settings import get_str
+from canary.store.context import CliContext, pass_ctx
 from canary.watch.sweep.feeds import add_feed, feed_json, get_feed, list_feeds, remove_feed, run_feed, run_sweep
+from canary.watch.sweep.findings import require_active_canaries
 from canary.watch.sweep.scanner import ScanReport
 from canary.watch.sweep.search import slow_engine_note
 
@@ -71,9 +72,7 @@ def _print_report(report: ScanReport, sweep_id: int) -> None:
 def scan_command(ctx: CliContext, inputs: tuple[str, ...], as_json: bool, jobs: int, dask: str | None) -> None:
     """Look for canaries in dumps: files, folders, globs, archives, URLs and telegram:FOLDER exports (one sweep,
     stored)."""
-    if not ctx.db.execute("SELECT 1 FROM canaries WHERE status = 'active' LIMIT 1").fetchone():
-        raise CanaryError(f"registry {ctx.db_path} has no active canary: a scan could find nothing "
-                          "(wrong --db? seed canaries with 'canary seed')")
+    require_active_canaries(ctx.db, f"registry {ctx.db_path}")
     note = slow_engine_note(get_str(ctx.db, "sweep.engine"))
     if note and sys.stderr.isatty():  # for people; scripts reading the output get it unchanged
         click.echo(note, err=True)

@@ -26,7 +26,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from canary.errors import CanaryError
 from canary.watch.sweep.containers import unreadable
-from canary.watch.sweep.index import SweepIndex
+from canary.watch.sweep.index_shapes import SweepIndex
 from canary.watch.sweep.limits import Limits
 from canary.watch.sweep.scanner import ScanReport, UnitResult, UnitScanner, merge_results
 from canary.watch.sweep.search import portable_search, restored_search
@@ -171,7 +171,7 @@ def _result_of(client: Client, future: Any, unit: Unit, timeout: float) -> UnitR
     except KilledWorker:
         return UnitResult(unit, skipped=[{"file": unit.name, "reason": "a Dask worker died while scanning it "
                                           "(KilledWorker; retried up to distributed.scheduler.allowed-failures)"}])
-    except Exception as exc:  # noqa: BLE001 - one unit failing on its worker never ends the sweep
+    except Exception as exc:  # one unit failing on its worker never ends the sweep
         return UnitResult(unit, skipped=[{"file": unit.name, "reason": unreadable("unit on a Dask worker", exc)}])
     if not isinstance(result, UnitResult):
         return UnitResult(unit, skipped=[{"file": unit.name, "reason": "a Dask worker returned no scan result"}])

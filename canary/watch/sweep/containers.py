@@ -201,7 +201,7 @@ class Walker:
                         yield from self._7z(name, handle, budget, depth)
         except LimitExceeded as exc:
             self.skip(name, str(exc))
-        except Exception as exc:  # noqa: BLE001 - whatever one hostile file raises, the sweep goes on
+        except Exception as exc:  # whatever one hostile file raises, the sweep goes on
             self.skip(name, unreadable(kind, exc))
 
     # --- archives --------------------------------------------------------------------------------
@@ -248,7 +248,7 @@ class Walker:
                 yield from self.leaves(member, bounded, budget, depth + 1)
         except LimitExceeded as exc:
             self.skip(member, str(exc))
-        except Exception as exc:  # noqa: BLE001 - one bad member never hides the next ones
+        except Exception as exc:  # one bad member never hides the next ones
             self.skip(member, unreadable("zip member", exc))
 
     def _xlsx(self, name: str, handle: IO[bytes], infos: list[zipfile.ZipInfo], budget: Budget) -> Iterator[Leaf]:
@@ -335,9 +335,9 @@ class _SeekableContext:
 
     def __enter__(self) -> IO[bytes] | None:
         if self.path is not None:
-            self.handle = open(self.path, "rb")  # noqa: SIM115 - closed in __exit__
+            self.handle = open(self.path, "rb")  # closed in __exit__
             return self.handle
-        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
         cap = self.walker.limits.max_spool_bytes
         copied = 0
         while True:

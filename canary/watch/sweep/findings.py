@@ -34,6 +34,14 @@ def start_sweep(db: sqlite_utils.Database, sources: list[str], feed: str | None 
     return cast(int, cursor.lastrowid)  # always set after an INSERT
 
 
+def require_active_canaries(db: sqlite_utils.Database, registry: str = "the registry") -> None:
+    """Before any scan (``canary scan``, an upload in the console or the API): a registry without an active
+    canary would report every dump clean. ``registry``: how the caller names it (the CLI: its --db)."""
+    if not db.execute("SELECT 1 FROM canaries WHERE status = 'active' LIMIT 1").fetchone():
+        raise CanaryError(f"{registry} has no active canary: a scan could find nothing "
+                          "(wrong registry? seed canaries with 'canary seed')")
+
+
 def sweeps_running(db: sqlite_utils.Database, feed: str | None) -> int:
     """Sweeps of ``feed`` still running, once those of a killed process of this host are settled."""
     settle_abandoned_sweeps(db)

@@ -21,9 +21,10 @@ import sqlite_utils
 
 from canary.files import write_atomic_bytes
 from canary.settings import ensure_secret
-from canary.watch.sweep.index import CanaryInfo, SweepIndex
+from canary.watch.sweep.index_shapes import CanaryInfo, SweepIndex
 
-FORMAT = b"canary-sweep-index-3"  # 2: match weights per name (record linkage); 3: canaries read lazily
+FORMAT = b"canary-sweep-index-4"  # 2: match weights per name (record linkage); 3: canaries read lazily;
+# 4: the classes pickled moved to index_shapes
 
 
 class LazyCanaries(Mapping[str, CanaryInfo]):

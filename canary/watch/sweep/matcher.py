@@ -17,7 +17,7 @@ from itertools import islice
 from types import ModuleType
 from typing import Any
 
-from canary.watch.sweep.index import SweepIndex
+from canary.watch.sweep.index_shapes import SweepIndex
 from canary.watch.sweep.layout import Layout
 from canary.watch.sweep.linkage import Grader
 from canary.watch.sweep.search import NativeSearch, build_search, native_module, pair_window

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from canary.watch.sweep.containers import Budget, Leaf, Walker, kind_of, unreadable
-from canary.watch.sweep.index import SweepIndex
+from canary.watch.sweep.index_shapes import SweepIndex
 from canary.watch.sweep.limits import Limits
 from canary.watch.sweep.linkage import STRONG_FIELDS, Grader, records_in
 from canary.watch.sweep.matcher import CHUNK, OVERLAP, Finding, StreamMatcher
@@ -100,7 +100,7 @@ class UnitScanner:
             walker.skip(unit.name, str(exc))
         except OSError as exc:
             walker.skip(unit.name, f"unreadable: {exc.strerror or exc}")
-        except Exception as exc:  # noqa: BLE001 - one input that breaks a reader never ends the sweep
+        except Exception as exc:  # one input that breaks a reader never ends the sweep
             walker.skip(unit.name, unreadable("input", exc))
         return result
 
@@ -136,7 +136,7 @@ class UnitScanner:
             try:
                 if encoding:
                     result.findings.extend(self.matcher.scan(_prefetched(chunks), leaf.name, encoding))
-            except Exception as exc:  # noqa: BLE001 - the next leaves of the same archive are still read
+            except Exception as exc:  # the next leaves of the same archive are still read
                 walker.skip(leaf.name, unreadable("data", exc))
                 if reader is not None:
                     reader.close()
@@ -206,7 +206,7 @@ class UnitScanner:
         assert stream is not None
         try:
             head = stream.read(CHUNK)
-        except Exception as exc:  # noqa: BLE001 - a leaf that cannot be read is skipped, with its reason
+        except Exception as exc:  # a leaf that cannot be read is skipped, with its reason
             walker.skip(leaf.name, unreadable("data", exc))
             return iter(()), "utf-8", None
         if not head:
@@ -305,7 +305,7 @@ def _guarded(chunks: Iterator[bytes], name: str, walker: Walker, counter: list[i
         for block in chunks:
             counter[0] += len(block)
             yield block
-    except Exception as exc:  # noqa: BLE001 - a bomb, corrupt data or hostile XML in this leaf only
+    except Exception as exc:  # a bomb, corrupt data or hostile XML in this leaf only
         walker.skip(name, unreadable("data", exc))
 
 

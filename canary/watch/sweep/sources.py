@@ -174,7 +174,7 @@ def listed_units(url: str, skipped: list[dict]) -> list[Unit]:
     except ImportError as exc:  # s3:// without s3fs, gs:// without gcsfs...
         skipped.append({"file": url, "reason": f"not read: {_one_line(exc)} (s3://: pip install 'canary[s3]')"})
         return []
-    except Exception as exc:  # noqa: BLE001 - any store error (auth, network, HTTP status) skips this input only
+    except Exception as exc:  # any store error (auth, network, HTTP status) skips this input only
         skipped.append({"file": url, "reason": f"unreachable: {_one_line(exc)}"})
         return []
     if not found:

@@ -11,7 +11,7 @@ import re
 from datetime import date
 
 from canary.normalize import fold, nir_key, phone_key
-from canary.watch.sweep.index import CanaryInfo
+from canary.watch.sweep.index_shapes import CanaryInfo
 from canary.watch.sweep.layout import Values
 from canary.watch.sweep.linkage import (
     ADDRESS_BITS,

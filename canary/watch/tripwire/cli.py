@@ -1,4 +1,5 @@
-"""Commands of canary.watch.tripwire, added to the root ``canary`` group: ``canary tripwire ...``."""
+"""Commands of canary.watch.tripwire, added to the root ``canary`` group: ``canary tripwire ...``, and
+``canary contacts``, whose mailboxes are confirmed by a probe mail the tripwire reads back."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from canary.cli import CliContext, pass_ctx
 from canary.errors import CanaryError
-from canary.output import echo_rows
+from canary.output import echo_json, echo_rows, echo_table
+from canary.store.context import CliContext, pass_ctx
 
 
 @click.group()
@@ -24,7 +25,7 @@ def tripwire() -> None:
 def fill_tokens_command(ctx: CliContext, system: str | None, as_json: bool) -> None:
     """Give canaries not yet planted the callback URL and DNS name they lack (seeded before the settings)."""
     from canary.output import echo_json
-    from canary.tokens import fill_tokens
+    from canary.store.tokens import fill_tokens
 
     outcome = fill_tokens(ctx.db, system)
     if as_json:
@@ -186,4 +187,55 @@ def messages_show(ctx: CliContext, message_id: int, output: Path | None) -> None
         click.echo(f"message {message_id} written to {output}", err=True)
 
 
-COMMANDS: list[click.Command] = [tripwire]
+@click.group()
+def contacts() -> None:
+    """Consumer mailboxes proposed for canaries, and contact points the pools could not give."""
+
+
+@contacts.command("list")
+@click.option("--pending", is_flag=True, help="Only mailboxes still to open and confirm.")
+@click.option("--system", help="Only this system's canaries.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def contacts_list(ctx: CliContext, pending: bool, system: str | None, as_json: bool) -> None:
+    """List proposed mailboxes (pending, confirmed) and unfilled contact points of active canaries."""
+    from canary.generate.contact_points import CONTACT_KEYS, list_contact_points
+
+    rows = list_contact_points(ctx.db, pending_only=pending, system=system)
+    if as_json:
+        echo_json(rows)
+    else:
+        echo_table(rows, list(CONTACT_KEYS), empty="no pending mailbox" if pending else "no contact point")
+
+
+@contacts.command("confirm")
+@click.argument("values", nargs=-1)
+@click.option("--all", "all_pending", is_flag=True, help="Every pending mailbox of an active canary.")
+@click.option("--wait", type=click.IntRange(1, 3600),
+              help="Seconds to wait for the probe mails to come back (default: tripwire.probe_wait).")
+@pass_ctx
+def contacts_confirm(ctx: CliContext, values: tuple[str, ...], all_pending: bool, wait: int | None) -> None:
+    """Put mailboxes you have opened (VALUE: the address) on their canaries, once a probe mail sent to
+    each came back through the tripwire (IMAP polling or the SMTP forward); the others are refused."""
+    from canary.generate.contact_points import confirm_mailboxes, pending_mailboxes
+    from canary.settings import get_int
+    from canary.watch.tripwire.probe import ProbeRelay, ReadBack, probe_mailboxes
+
+    if bool(values) == all_pending:
+        raise CanaryError("name the mailboxes you opened (canary contacts confirm ADDRESS...) or pass --all")
+    addresses = pending_mailboxes(ctx.db, values, all_pending=all_pending)
+    results = []
+    if addresses:
+        relay, read_back = ProbeRelay.from_settings(ctx.db), ReadBack.from_settings(ctx.db)
+        results = probe_mailboxes(ctx.db, addresses, wait=wait or get_int(ctx.db, "tripwire.probe_wait"),
+                                  relay=relay, read_back=read_back)
+    confirmed = confirm_mailboxes(ctx.db, [r.address for r in results if r.received])
+    click.echo(f"{len(confirmed)} mailboxes confirmed")
+    refused = [r for r in results if not r.received]
+    for result in refused:
+        click.secho(f"refused: {result.address}: {result.how}", fg="red", err=True)
+    if refused:
+        raise SystemExit(1)
+
+
+COMMANDS: list[click.Command] = [tripwire, contacts]

@@ -14,8 +14,7 @@ import zipfile
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from canary.watch.tripwire.document_meta import DocumentMeta, core_xml, word_app_xml
-from canary.watch.tripwire.documents import document_lines
+from canary.watch.tripwire.document_meta import DocumentMeta, core_xml, document_lines, word_app_xml
 from canary.watch.tripwire.ooxml_package import office_package
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"

@@ -124,3 +124,11 @@ def excel_app_xml(meta: DocumentMeta, sheet_name: str) -> bytes:
         f"<SharedDoc>false</SharedDoc><HyperlinksChanged>false</HyperlinksChanged><AppVersion>{version}</AppVersion>"
         "</Properties>"
     ).encode()
+
+
+def document_lines(content: dict[str, Any]) -> list[str]:
+    """The document's text in reading order (thumbnails and word counts)."""
+    lines = [line for line in content["header"] if line] + [content["title"]] + list(content["meta"])
+    for heading, body in content["sections"]:
+        lines += ([heading] if heading else []) + list(body)
+    return lines + [content["signature"], content["footer"]]

@@ -68,7 +68,7 @@ def commune_name(code: str, seeds_dir: str | None = None) -> str | None:
     """The commune's name from the shipped commune table (read until the code is found)."""
     if not code:
         return None
-    from canary.generate.reference import default_seeds_dir
+    from canary.generate.admin import default_seeds_dir
 
     path = Path(seeds_dir or default_seeds_dir()) / "places" / "communes.tsv.gz"
     try:

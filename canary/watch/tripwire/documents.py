@@ -24,8 +24,11 @@ import sqlite_utils
 
 from canary.errors import CanaryError
 from canary.store.registry import canary_token, get_canary, get_system
-from canary.tokens import token_links
+from canary.store.tokens import token_links
+from canary.watch.tripwire.document_docx import docx_document
 from canary.watch.tripwire.document_meta import document_meta
+from canary.watch.tripwire.document_pdf import pdf_document
+from canary.watch.tripwire.document_xlsx import xlsx_document
 from canary.watch.tripwire.pages import DOCUMENT_PICTURES
 
 KINDS = ("compte-rendu", "ordonnance")
@@ -64,15 +67,9 @@ def build_document(db: sqlite_utils.Database, canary_id: str, *, fmt: str, kind:
     meta = document_meta(content, canary["id"], day)
     urls = beacon_urls(callback_links(db, canary_id))
     if fmt == "pdf":
-        from canary.watch.tripwire.document_pdf import pdf_document
-
         return pdf_document(content, meta, urls)
     if fmt == "docx":
-        from canary.watch.tripwire.document_docx import docx_document
-
         return docx_document(content, meta, urls)
-    from canary.watch.tripwire.document_xlsx import xlsx_document
-
     return xlsx_document(content, meta, urls)
 
 
@@ -175,11 +172,3 @@ def beacon_urls(links: dict[str, str | None]) -> dict[str, str]:
         urls["docx-footer-picture"] = f"http://{host}/img/{DOCUMENT_PICTURES['docx-footer-picture']}"
         urls["xlsx-picture-dns"] = f"http://{host}/img/{DOCUMENT_PICTURES['xlsx-picture']}"
     return urls
-
-
-def document_lines(content: dict[str, Any]) -> list[str]:
-    """The document's text in reading order (thumbnails and word counts)."""
-    lines = [line for line in content["header"] if line] + [content["title"]] + list(content["meta"])
-    for heading, body in content["sections"]:
-        lines += ([heading] if heading else []) + list(body)
-    return lines + [content["signature"], content["footer"]]

@@ -14,7 +14,7 @@ from canary.store.registry import find_by_marker
 from canary.watch.tripwire.ignore import matching_rule
 from canary.watch.tripwire.noise import NoisePolicy, explain, noise_reason
 
-# Tokens are the first 20 characters of a lower-case base32 HMAC (canary.store.seeding.derive_token).
+# Tokens are the first 20 characters of a lower-case base32 HMAC (canary.generate.seeding.derive_token).
 _TOKEN = re.compile(r"(?<![a-z0-9])[a-z2-7]{20}(?![a-z0-9])")
 _MAX_CANDIDATES = 8
 

@@ -50,7 +50,7 @@ def _units(item: str, expansion: Expansion) -> list[Unit]:
 
 def _open(unit: Unit, _limits: Limits) -> BinaryIO:
     assert unit.path is not None
-    return open(unit.path, "rb")  # noqa: SIM115 - the scanner closes it
+    return open(unit.path, "rb")
 
 
 def _feed_source(source: str) -> str:

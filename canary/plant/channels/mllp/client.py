@@ -13,8 +13,8 @@ import hl7
 import hl7.mllp
 
 from canary.errors import CanaryError
-from canary.plant.hl7v2 import Ack, read_ack
-from canary.plant.tls import TlsConfig, client_context, describe_failure, is_client_cert_refusal
+from canary.plant.channels.mllp.hl7v2 import Ack, read_ack
+from canary.plant.channels.mllp.tls import TlsConfig, client_context, describe_failure, is_client_cert_refusal
 
 # Longest wait for a TLS 1.3 server to confirm it accepted us (see MllpClient._tls_acceptance).
 TLS13_CONFIRM_WAIT = 1.0

@@ -19,8 +19,8 @@ from canary.errors import CanaryError
 from canary.generate.contacts import PhoneBook
 from canary.generate.patient import PatientGenerator, Pools
 from canary.generate.reference import Reference
+from canary.generate.seeding import seed_system
 from canary.store.registry import add_system
-from canary.store.seeding import seed_system
 
 
 class _Watching:

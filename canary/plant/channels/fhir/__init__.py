@@ -31,8 +31,8 @@ from canary.store.registry import get_canary
 from canary.timezones import parse_iso
 
 if TYPE_CHECKING:
-    from canary.plant.fhir_bundle import Establishment
-    from canary.plant.fhir_client import FhirClient
+    from canary.plant.channels.fhir.bundle import Establishment
+    from canary.plant.channels.fhir.client import FhirClient
 
 # fhir.resources and requests are imported where a Bundle is built or a request sent: 'canary plants',
 # the console and 'canary lint' read this channel's options without loading them.
@@ -76,7 +76,7 @@ def warnings(options: dict[str, Any]) -> list[str]:
 
 
 def _establishment(system_row: Row, options: dict[str, Any]) -> Establishment:
-    from canary.plant.fhir_bundle import Establishment
+    from canary.plant.channels.fhir.bundle import Establishment
 
     name = system_row.get("establishment") or system_row["name"]
     if options.get("ipp_system"):
@@ -89,7 +89,7 @@ def _establishment(system_row: Row, options: dict[str, Any]) -> Establishment:
 
 
 def _client(db: sqlite_utils.Database, target: Target, options: dict[str, Any]) -> FhirClient:
-    from canary.plant.fhir_client import FhirClient
+    from canary.plant.channels.fhir.client import FhirClient
 
     check_token(options)
     token = os.environ.get(options["token_env"]) if options.get("token_env") else None
@@ -102,8 +102,8 @@ def _client(db: sqlite_utils.Database, target: Target, options: dict[str, Any]) 
 
 def plant(db: sqlite_utils.Database, system_row: Row, target: Target, options: dict[str, Any], todo: list[Row],
           report: PlantReport) -> None:
-    from canary.plant.fhir_bundle import build_bundle, instant
-    from canary.plant.fhir_client import FhirError, response_locations
+    from canary.plant.channels.fhir.bundle import build_bundle, instant
+    from canary.plant.channels.fhir.client import FhirError, response_locations
 
     site = _establishment(system_row, options)
     client = _client(db, target, options)
@@ -167,8 +167,8 @@ def plant(db: sqlite_utils.Database, system_row: Row, target: Target, options: d
 def _record_assigned_ipp(db: sqlite_utils.Database, client: FhirClient, site: Establishment, canary_id: str,
                          patient: str, report: PlantReport) -> None:
     """Read the Patient back and record the IPP the server allocated as a marker of the canary."""
-    from canary.plant.fhir_bundle import assigned_ipp
-    from canary.plant.fhir_client import FhirError
+    from canary.plant.channels.fhir.bundle import assigned_ipp
+    from canary.plant.channels.fhir.client import FhirError
 
     try:
         resource = client.read(patient)
@@ -191,8 +191,8 @@ def retire(db: sqlite_utils.Database, target: Target, options: dict[str, Any], l
            report: RetireReport) -> None:
     """DELETE the resources (or deactivate the Patient), then read the Patient back: only a Patient gone or
     inactive on the server counts as retired."""
-    from canary.plant.fhir_bundle import RETIRE_ORDER
-    from canary.plant.fhir_client import FhirError
+    from canary.plant.channels.fhir.bundle import RETIRE_ORDER
+    from canary.plant.channels.fhir.client import FhirError
 
     strategy = retire_strategy(db, CHANNEL, options)
     client = _client(db, target, options)

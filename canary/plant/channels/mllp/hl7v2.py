@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import hl7
 
 from canary.generate.text import ins_form
+from canary.normalize import national_phone
 from canary.plant.countries import country_of_birth
 from canary.plant.identity import carries_ins, identity_evidence, is_child
 
@@ -151,10 +152,6 @@ def _addresses(record: Mapping[str, Any]) -> list[str]:
         else:
             out.append(f"^^{upper(place.get('name'))}^^^FRA^BDL^^{escape(code)}")
     return out
-
-
-def national_phone(e164: str) -> str:
-    return "0" + e164[3:] if e164.startswith("+33") else e164
 
 
 def _telecoms(record: Mapping[str, Any]) -> list[str]:

@@ -28,8 +28,8 @@ from canary.store.registry import (
     remove_canaries,
 )
 from canary.store.shapes import CanaryRecord, ContactPoint, PatientRecord, Tokens
+from canary.store.tokens import link_maker
 from canary.store.tx import write_transaction
-from canary.tokens import link_maker
 
 # Ids are opaque: nothing in them hints at the system, the generation or the order of creation.
 _ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
@@ -48,6 +48,8 @@ def derive_token(secret: str, canary_id: str) -> str:
     return base64.b32encode(digest).decode().lower().rstrip("=")[:20]
 
 
+# Canaries one seed may make (canary seed --count, the API's count).
+MAX_SEED = 100_000
 SEED_BATCH = 100  # canaries per write transaction: a listener never waits more than a fraction of a second
 
 

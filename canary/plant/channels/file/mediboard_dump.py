@@ -17,6 +17,9 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from canary.generate.text import ins_form
+from canary.plant.channels.file import columns as fx
+
 Record = Mapping[str, Any]
 Value = str | int | None
 PARIS = ZoneInfo("Europe/Paris")
@@ -86,7 +89,6 @@ def _upper(value: Any) -> str | None:
 
 def _columns() -> list[tuple[str, str, Callable[[Record], Value]]]:
     """`patients`: (column, MariaDB type, value). The values reuse the `mediboard` mapping's conventions."""
-    from canary.plant import fileexport as fx
 
     def field(column: Callable[[Record], str]) -> Callable[[Record], Value]:
         return lambda record: _text(column(record))
@@ -203,8 +205,6 @@ ID_SANTE400_COLUMNS = (
 
 def _medecins(records: Sequence[Record]) -> dict[str, list[Value]]:
     """One CMedecin row per distinct RPPS, ids in RPPS order (the same set gives the same ids)."""
-    from canary.plant import fileexport as fx
-
     by_rpps: dict[str, Mapping[str, Any]] = {}
     for record in records:
         gp = record.get("gp") or {}
@@ -215,7 +215,7 @@ def _medecins(records: Sequence[Record]) -> dict[str, list[Value]]:
         gp = by_rpps[rpps]
         first = str(gp.get("first_name") or "")
         # CMedecin stores the name upper case and the first name capitalised; a real GP gets no contact point.
-        rows[rpps] = [index, None, _upper(gp.get("family_name")) or fx.ins_form(rpps), first.capitalize() or None,
+        rows[rpps] = [index, None, _upper(gp.get("family_name")) or ins_form(rpps), first.capitalize() or None,
                       None, "u", None, _upper(gp.get("city")), None, None, None, None, None,
                       _text(gp.get("specialty")), None, None, "medecin", None, rpps, None, None]
     return rows

@@ -27,9 +27,9 @@ from canary.settings import get_float, get_str
 from canary.store.registry import get_canary, get_system
 
 if TYPE_CHECKING:
-    from canary.plant.hl7v2 import Peer
-    from canary.plant.mllp import MllpClient
-    from canary.plant.tls import TlsConfig
+    from canary.plant.channels.mllp.client import MllpClient
+    from canary.plant.channels.mllp.hl7v2 import Peer
+    from canary.plant.channels.mllp.tls import TlsConfig
 
 # The HL7, MLLP and TLS modules are imported where a message is built or a link opened: 'canary plants',
 # the console and 'canary lint' read this channel's options and receiver without loading them.
@@ -102,7 +102,7 @@ def _check_retire_options(options: dict[str, Any]) -> None:
 
 def _check_tls_options(db: sqlite_utils.Database, target: Target, options: dict[str, Any]) -> None:
     """TLS options belong to mllps:// targets; their files must load now, before anything is planned."""
-    from canary.plant.tls import absolute_path, client_context
+    from canary.plant.channels.mllp.tls import absolute_path, client_context
 
     if not target.tls:
         given = [k for k in TLS_OPTIONS if options.get(k)]
@@ -120,7 +120,7 @@ def _check_tls_options(db: sqlite_utils.Database, target: Target, options: dict[
 
 def tls_config(db: sqlite_utils.Database, options: dict[str, Any]) -> TlsConfig:
     """The target's TLS options, else the settings; the client certificate and its key come as a pair."""
-    from canary.plant.tls import TlsConfig, absolute_path
+    from canary.plant.channels.mllp.tls import TlsConfig, absolute_path
 
     if options.get("tls_cert") or options.get("tls_key"):
         cert, key = options.get("tls_cert"), options.get("tls_key")
@@ -147,7 +147,7 @@ def receiver(options: dict[str, Any]) -> str | None:
 
 
 def _peer(db: sqlite_utils.Database, system_row: Row, options: dict[str, Any]) -> Peer:
-    from canary.plant.hl7v2 import Peer, hd
+    from canary.plant.channels.mllp.hl7v2 import Peer, hd
 
     # A short code, as real feeds write it: the target's, else the setting, else the sending application.
     namespace = (options.get("ipp_namespace") or get_str(db, "plant.hl7.ipp_namespace")
@@ -162,7 +162,7 @@ def _peer(db: sqlite_utils.Database, system_row: Row, options: dict[str, Any]) -
 
 
 def _client(db: sqlite_utils.Database, target: Target, options: dict[str, Any]) -> MllpClient:
-    from canary.plant.mllp import MllpClient
+    from canary.plant.channels.mllp.client import MllpClient
 
     return MllpClient(target.host or "", target.port or 0, timeout=get_float(db, "plant.timeout"),
                       encoding=options["encoding"], tls=tls_config(db, options) if target.tls else None)
@@ -170,8 +170,8 @@ def _client(db: sqlite_utils.Database, target: Target, options: dict[str, Any]) 
 
 def plant(db: sqlite_utils.Database, system_row: Row, target: Target, options: dict[str, Any], todo: list[Row],
           report: PlantReport) -> None:
-    from canary.plant.hl7v2 import build_adt
-    from canary.plant.mllp import MllpError
+    from canary.plant.channels.mllp.client import MllpError
+    from canary.plant.channels.mllp.hl7v2 import build_adt
 
     peer = _peer(db, system_row, options)
     pacer = Pacer.from_settings(db)
@@ -247,7 +247,7 @@ def plant(db: sqlite_utils.Database, system_row: Row, target: Target, options: d
 def retire(db: sqlite_utils.Database, target: Target, options: dict[str, Any], live: list[Row],
            report: RetireReport) -> None:
     """Retire with what the PAM identity feed carries; only the receiver's AA on that message counts."""
-    from canary.plant.hl7v2 import build_adt, build_merge
+    from canary.plant.channels.mllp.hl7v2 import build_adt, build_merge
 
     check_receiver(target, options)
     strategy = retire_strategy(db, CHANNEL, options)

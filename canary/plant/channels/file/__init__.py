@@ -10,8 +10,9 @@ from urllib.parse import SplitResult, unquote
 import sqlite_utils
 
 from canary.errors import CanaryError
-from canary.plant import fileexport, lifecycle
+from canary.plant import lifecycle
 from canary.plant.channels.base import Channel, Row, Target, no_check, no_receiver, no_warnings
+from canary.plant.channels.file import export as fileexport
 from canary.plant.reports import PlantReport, RetireReport
 from canary.settings import get_str
 from canary.store.registry import get_canary

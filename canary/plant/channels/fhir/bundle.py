@@ -19,8 +19,8 @@ from pydantic import ValidationError
 
 from canary.errors import CanaryError
 from canary.generate.text import ins_form
+from canary.normalize import national_phone
 from canary.plant.countries import country_of_birth
-from canary.plant.hl7v2 import national_phone
 from canary.plant.identity import carries_ins, identity_evidence, status_updated
 from canary.plant.timing import PARIS as LOCAL_TIME
 

@@ -13,8 +13,12 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from canary.errors import CanaryError
 from canary.settings import get_str
+from canary.store.markers import markers_for
+from canary.store.registry import list_canaries
 from canary.store.shapes import Tokens
+from canary.store.tx import write_transaction
 
 
 def token_links(db: sqlite_utils.Database, token: str) -> Tokens:
@@ -42,8 +46,6 @@ def tokenless(db: sqlite_utils.Database, system: str | None = None) -> list[tupl
     Such a canary can never fire on that channel: it was seeded before ``tripwire.base_url`` or
     ``tripwire.dns_zone`` was set.
     """
-    from canary.store.registry import list_canaries
-
     missing = []
     for canary in list_canaries(db, system=system, include_retired=False):
         links = canary.get("tokens") or {}
@@ -57,11 +59,6 @@ def fill_tokens(db: sqlite_utils.Database, system: str | None = None) -> dict[st
     A canary already planted (or being planted) keeps its record: the copy in the target cannot
     change, so it is listed under ``planted`` (retire it and seed a new generation instead).
     """
-    from canary.errors import CanaryError
-    from canary.store.markers import markers_for
-    from canary.store.registry import list_canaries
-    from canary.store.tx import write_transaction
-
     if not get_str(db, "tripwire.base_url") and not get_str(db, "tripwire.dns_zone"):
         raise CanaryError("set tripwire.base_url and/or tripwire.dns_zone first ('canary config set ...'): "
                           "there is no link to give")
