@@ -278,6 +278,33 @@ MESSAGES: dict[str, dict[str, str]] = {
     "lint_rules": {"fr": "Règles de réalisme (lint)", "en": "Realism rules (lint)"},
     "plant_done": {"fr": "{planted} plantés, {already} déjà présents, {failed} en échec.",
                    "en": "{planted} planted, {already} already there, {failed} failed."},
+    # The triage inbox (canary.web.inbox_view).
+    "nav_inbox": {"fr": "À traiter", "en": "Inbox"},
+    "inbox": {"fr": "Alertes à traiter", "en": "Triage inbox"},
+    "inbox_what": {"fr": "Ce qui s'est passé", "en": "What happened"},
+    "inbox_tick": {"fr": "Sélectionner l'alerte", "en": "Select alert"},
+    "inbox_ack_ticked": {"fr": "Prendre en charge la sélection", "en": "Acknowledge selected"},
+    "inbox_none_ticked": {"fr": "Aucune alerte sélectionnée.", "en": "No alert selected."},
+    "inbox_acked": {"fr": "{count} alerte(s) prise(s) en charge.", "en": "{count} alert(s) acknowledged."},
+    "inbox_refreshed": {"fr": "actualisé à", "en": "refreshed at"},
+    "inbox_refresh_failed": {"fr": "actualisation impossible (session expirée ?)",
+                             "en": "refresh failed (session expired?)"},
+    "all_states": {"fr": "Tous les états", "en": "All states"},
+    "all_severities": {"fr": "Toutes", "en": "Any"},
+    "min_severity": {"fr": "Gravité minimale", "en": "Least severity"},
+    "since": {"fr": "Depuis", "en": "Since"},
+    # Error pages (canary.web.errors).
+    "error_400": {"fr": "Requête refusée", "en": "Bad request"},
+    "error_400_text": {"fr": "La requête est incomplète ou le formulaire a expiré : rechargez la page.",
+                       "en": "The request is incomplete or the form expired: reload the page."},
+    "error_403": {"fr": "Accès refusé", "en": "Access denied"},
+    "error_403_text": {"fr": "Votre rôle ne permet pas d'ouvrir cette page. Demandez à un administrateur.",
+                       "en": "Your role does not allow this page. Ask an administrator."},
+    "error_404": {"fr": "Page introuvable", "en": "Page not found"},
+    "error_404_text": {"fr": "Rien n'existe à cette adresse (ou plus).", "en": "Nothing is (or is any longer) here."},
+    "error_405": {"fr": "Méthode refusée", "en": "Method not allowed"},
+    "error_405_text": {"fr": "Cette adresse ne s'utilise pas ainsi.", "en": "This address is not used that way."},
+    "back_home": {"fr": "Retour à l'accueil", "en": "Back to the overview"},
 }
 
 

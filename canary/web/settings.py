@@ -13,4 +13,8 @@ SETTINGS: list[Setting] = [
             "their X-Forwarded-For and X-Forwarded-Proto name the client and TLS (login throttling, Secure "
             "cookie); from any other address those headers are ignored.",
             kind="cidr", host_only=True),
+    Setting("web.inbox_refresh_seconds", int, 15,
+            "How often the console's triage inbox reads its rows again, in place, keeping the ticked alerts "
+            "ticked (seconds).",
+            minimum=2, maximum=3600),
 ]
