@@ -44,9 +44,12 @@ def alerts_command(ctx: CliContext, open_only: bool, system: str | None, since: 
     if not rows:
         click.echo("aucune alerte / no alert")
         return
-    echo_table([{**row, "systems": [f"{d['system']}×{d['canaries']}" for d in row["by_system"]] or row["systems"]}
+    zone = display_zone(ctx.db)  # times for people in the configured zone, as in the console and alert texts
+    echo_table([{**row, "systems": [f"{d['system']}×{d['canaries']}" for d in row["by_system"]] or row["systems"],
+                 "first_seen": zone.show(row["first_seen"]), "last_seen": zone.show(row["last_seen"])}
                 for row in rows],
                ["id", "state", "severity", "channel", "systems", "count", "first_seen", "last_seen"])
+    click.echo(f"({zone.name})")
     for row in rows:
         if row["state"] != "resolved":
             click.echo(f"\n#{row['id']} {row['title']}\n{row['text']['fr']}\n{row['text']['en']}")
@@ -105,10 +108,11 @@ def alert_show(ctx: CliContext, alert_id: int, as_json: bool) -> None:
         return
     click.echo(f"#{view['id']} {view['title']}\n{view['text']['fr']}\n{view['text']['en']}")
     click.echo(f"canaux / channels: {', '.join(view['channels'])}")
+    zone = display_zone(ctx.db)
     for entry in view.get("history", []):
         change = f" {entry['from_state']} → {entry['to_state']}" if entry["from_state"] != entry["to_state"] else ""
         note = f": {entry['note']}" if entry["note"] else ""
-        click.echo(f"{entry['at']} {entry['by'] or '-'} {entry['action']}{change}{note}")
+        click.echo(f"{zone.show(entry['at'])} {entry['by'] or '-'} {entry['action']}{change}{note}")
 
 
 def _who(by: str | None) -> str:
