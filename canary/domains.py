@@ -43,7 +43,7 @@ DOMAINS = (
     Domain("canary.alert", commands=("alerts", "inbox", "alert", "notify"), services=True, settings=True, migrations=7),
     Domain("canary.ops", commands=("backup", "restore", "doctor"), services=True, settings=True,
            services_first=True),
-    Domain("canary.web", commands=("serve", "user", "token"), settings=True, migrations=9),
+    Domain("canary.web", commands=("serve", "user", "token", "audit"), settings=True, migrations=9),
     Domain("canary.reference", commands=("cli-docs",)),
 )
 
