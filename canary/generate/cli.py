@@ -18,12 +18,20 @@ from canary.store.seeding import seed_batches
 from canary.store.views import export_view
 
 
+def _echo_warning(warnings: list[str], text: str) -> None:
+    """One warning on stderr as it is found (a long seed shows it at once), kept for --json."""
+    click.secho(f"WARNING: {text}", fg="yellow", err=True)
+    warnings.append(text.rstrip("."))
+
+
 @click.command()
 @click.argument("system")
 @click.option("--count", type=click.IntRange(1, 100_000), required=True, help="How many canaries.")
 @click.option("--seed", type=int, help="Random seed: the same seed and registry state give the same canaries.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: system, generation, canaries, pending_mailboxes, "
+              "warnings (as POST /api/v1/systems/NAME/seed); the warnings still go to stderr too.")
 @pass_ctx
-def seed(ctx: CliContext, system: str, count: int, seed: int | None) -> None:
+def seed(ctx: CliContext, system: str, count: int, seed: int | None, as_json: bool) -> None:
     """Generate COUNT canaries for SYSTEM and print their ids."""
     get_system(ctx.db, system)
     from canary.generate.contact_points import list_contact_points
@@ -31,36 +39,43 @@ def seed(ctx: CliContext, system: str, count: int, seed: int | None) -> None:
     from canary.generate.factory import host_and_generator
 
     pools = pools_from_settings(ctx.db)
+    warnings: list[str] = []
     if not pools.phones:
-        click.secho("WARNING: no phone pool configured (pool.phones): these canaries carry no phone number. "
-                    "A thief may notice; configure numbers you own.", fg="yellow", err=True)
+        _echo_warning(warnings, "no phone pool configured (pool.phones): these canaries carry no phone number. "
+                                "A thief may notice; configure numbers you own.")
     if not (pools.mail_domains or pools.mailbox_providers):
-        click.secho("WARNING: no mail pool configured (pool.mailbox_providers, pool.mail_domains): these canaries "
-                    "carry no e-mail address. Configure mailboxes or domains you own.", fg="yellow", err=True)
+        _echo_warning(warnings, "no mail pool configured (pool.mailbox_providers, pool.mail_domains): these "
+                                "canaries carry no e-mail address. Configure mailboxes or domains you own.")
     for name, channel in (("tripwire.base_url", "callback URL"), ("tripwire.dns_zone", "DNS name")):
         if not get_str(ctx.db, name):
-            click.secho(f"WARNING: {name} is not set: these canaries carry no {channel} and can never fire on "
-                        f"it. Set it, then run 'canary tripwire fill-tokens' before planting.", fg="yellow", err=True)
+            _echo_warning(warnings, f"{name} is not set: these canaries carry no {channel} and can never fire "
+                                    f"on it. Set it, then run 'canary tripwire fill-tokens' before planting.")
     host, generator = host_and_generator(ctx.db, ctx.db_path, system)
     notice = host.no_place_notice()
     if notice:
-        click.secho(f"WARNING: {notice}.", fg="yellow", err=True)
+        _echo_warning(warnings, f"{notice}.")
     budget = generator.budget
     ids: list[str] = []
+    generation = None
     # Only the ids are kept (a seed of 100,000 records held whole took hundreds of MB); the bar shows on a
     # terminal only, so scripts reading stderr see the warnings alone.
     with click.progressbar(length=count, label="seeding", file=sys.stderr, hidden=not sys.stderr.isatty()) as bar:
         for batch in seed_batches(ctx.db, system, count, generator, seed=seed):
             ids += [canary["id"] for canary in batch]
+            generation = batch[0]["generation"] if batch else generation
             bar.update(len(batch))
-    for canary_id in ids:
-        click.echo(canary_id)
+    if not as_json:
+        for canary_id in ids:
+            click.echo(canary_id)
     for line in exhaustion_warnings(budget, pools, len(ids)):
-        click.secho(f"WARNING: {line}", fg="yellow", err=True)
+        _echo_warning(warnings, line)
     for problem in host.findings(ctx.db, pools, date.today()):
-        click.secho(f"WARNING: {problem.message} (see 'canary plan {system}').", fg="yellow", err=True)
+        _echo_warning(warnings, f"{problem.message} (see 'canary plan {system}').")
     pending = sum(p["state"] == "pending" for p in list_contact_points(ctx.db, pending_only=True, system=system))
-    if pending:
+    if as_json:
+        echo_json({"system": system, "generation": generation, "canaries": ids, "pending_mailboxes": pending,
+                   "warnings": warnings})
+    elif pending:
         click.echo(f"{pending} mailboxes to open before these canaries carry them: "
                    "canary contacts list --pending, then canary contacts confirm", err=True)
 
