@@ -125,6 +125,12 @@ def plants_cmd(ctx: CliContext, system: str | None, trickles: bool, as_json: boo
                   empty="no trickle / aucune arrivée progressive")
         return
     rows = [planting_view(row) for row in list_plantings(ctx.db, system=system)]
+    if not as_json:
+        from canary.timezones import display_zone
+
+        zone = display_zone(ctx.db)  # for people: the configured zone (JSON stays UTC)
+        rows = [{**row, "planted_at": zone.show(row["planted_at"]) if row.get("planted_at") else None,
+                 "retired_at": zone.show(row["retired_at"]) if row.get("retired_at") else None} for row in rows]
     echo_rows(rows, ["id", "canary_id", "system", "generation", "channel", "target", "receiver", "state",
                      "external_id", "planted_at", "retired_at", "error"], as_json=as_json,
               empty="no planting / aucune plantation")

@@ -43,6 +43,9 @@ def test_cli_changes_are_audited_and_read_back(cli, api, sign_in, db_path):
     # the same log, the same rows, from the API; and filtered by family, door and time
     client, headers = api
     assert client.get("/api/v1/audit", headers=headers["admin"]).get_json() == _audit_json(cli)
+    for query, args in (("action=setting", ("--action", "setting")), ("via=console", ("--via", "console")),
+                        ("who=vera&since=1h", ("--who", "vera", "--since", "1h"))):
+        assert client.get(f"/api/v1/audit?{query}", headers=headers["admin"]).get_json() == _audit_json(cli, *args)
     assert [r["target"] for r in _audit_json(cli, "--action", "setting")] == ["setting:registry.secret",
                                                                               "setting:retention.hour"]
     assert {r["via"] for r in _audit_json(cli, "--via", "cli", "--since", "1h")} == {"cli"}

@@ -25,8 +25,10 @@ def test_pages_and_cli_texts_use_the_configured_zone(sign_in, cli, api, db_path)
         assert "2026-11-02 09:00" in page, url
         assert "2026-11-02T12:00" not in page, url
     assert 'title="2026-11-02 12:00:00 UTC"' in analyst.get("/events").get_data(as_text=True)
-    table = cli("alerts").output
-    assert "2026-11-02 09:00" in table and "America/Cayenne" in table and "T12:00" not in table
+    for command in (("alerts",), ("events",), ("alert", "show", str(alert_id))):
+        table = cli(*command).output
+        assert "2026-11-02 09:00" in table and "T12:00" not in table, command
+        assert "America/Cayenne" in table, command
     client, headers = api
     (item,) = client.get("/api/v1/alerts", headers=headers["admin"]).get_json()["items"]
     assert item["first_seen"] == "2026-11-02T12:00:00.000Z"  # JSON: UTC, ISO with its offset (Z)
