@@ -282,6 +282,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "nav_inbox": {"fr": "À traiter", "en": "Inbox"},
     "inbox": {"fr": "Alertes à traiter", "en": "Triage inbox"},
     "inbox_what": {"fr": "Ce qui s'est passé", "en": "What happened"},
+    "inbox_alerts": {"fr": "alerte(s)", "en": "alert(s)"},
     "inbox_tick": {"fr": "Sélectionner l'alerte", "en": "Select alert"},
     "inbox_ack_ticked": {"fr": "Prendre en charge la sélection", "en": "Acknowledge selected"},
     "inbox_none_ticked": {"fr": "Aucune alerte sélectionnée.", "en": "No alert selected."},

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import os
 
-from selenium.webdriver.common.by import By
-from selenium.webdriver.support.wait import WebDriverWait
+import pytest
 
-from canary.alert.correlate import correlate_all
-from canary.settings import set_setting
-from canary.store import open_db
-from canary.store.events import record_event
-from tests.web.inbox_data import add_canary, three_incidents
-from tests.web.test_browser import _sign_in, browser  # noqa: F401 (the fixture)
+pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
+
+from canary.alert.correlate import correlate_all  # noqa: E402
+from canary.settings import set_setting  # noqa: E402
+from canary.store import open_db  # noqa: E402
+from canary.store.events import record_event  # noqa: E402
+from tests.web.inbox_data import add_canary, three_incidents  # noqa: E402
+from tests.web.test_browser import _sign_in, browser  # noqa: E402, F401 (the fixture)
 
 
 def _shot(browser, tmp_path, name):  # noqa: F811

@@ -32,3 +32,7 @@ def test_pages_and_cli_texts_use_the_configured_zone(sign_in, cli, api, db_path)
     client, headers = api
     (item,) = client.get("/api/v1/alerts", headers=headers["admin"]).get_json()["items"]
     assert item["first_seen"] == "2026-11-02T12:00:00.000Z"  # JSON: UTC, ISO with its offset (Z)
+    # texts for people inside the JSON are in the zone, as the CLI's and the pages'
+    assert "2026-11-02 09:00" in item["text"]["fr"] and "America/Cayenne" in item["text"]["en"]
+    story = client.get("/api/v1/canaries/zone000001/history", headers=headers["admin"]).get_json()
+    assert "2026-11-02 09:00" in story["alerts"][0]["text"]["en"]
