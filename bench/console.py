@@ -120,7 +120,8 @@ def main() -> None:
         pages = ["/", "/systems", "/systems/ehr-3", "/systems/ehr-3/stealth",
                  "/canaries", "/canaries?system=ehr-3", "/canaries?id=c00042",
                  "/canaries/c0000007", "/alerts", "/alerts?all=1", "/alerts/1", "/events", "/events?system=ehr-2",
-                 "/sweeps", "/watch", "/settings", "/audit", "/api/v1/events?limit=50", "/api/v1/alerts?state=open"]
+                 "/sweeps", "/watch", "/settings", "/audit", "/api/v1/events?limit=50", "/api/v1/alerts?state=open",
+                 "/inbox", "/inbox?q=c00000", "/inbox/rows?severity=high", "/api/v1/inbox?state=open"]
         worst_median = 0.0
         for role in ("admin", "viewer"):
             client = app.test_client()

@@ -49,8 +49,11 @@ class CanaryGroup(click.Group):
             _exit_on_usage_error(exc)
 
     def invoke(self, ctx: click.Context) -> Any:
+        words = [*getattr(ctx, "_protected_args", []), *ctx.args]  # the command line after the root's options
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            _audit(self, ctx, words)
+            return result
         except CanaryError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
@@ -75,6 +78,27 @@ class CanaryGroup(click.Group):
             # or atomic renames, so what was interrupted left nothing half-written.
             click.echo("error: interrupted (Ctrl-C); nothing was half-written", err=True)
             sys.exit(130)
+
+
+def _audit(root: click.Group, ctx: click.Context, words: list[str]) -> None:
+    """A command that changed state is written to the audit log, as the console's and the API's changes are."""
+    command: click.Command = root
+    path: list[str] = []
+    while isinstance(command, click.Group) and words and (sub := command.get_command(ctx, words[0])) is not None:
+        path.append(words.pop(0))
+        command = sub
+    from canary.web.audit import CLI_CHANGES, cli_actor, record_cli_change
+
+    name = " ".join(path)
+    if name not in CLI_CHANGES or ctx.obj is None or not Path(ctx.obj.db_path).exists():
+        return
+    parsed = command.make_context(path[-1], list(words), parent=ctx, resilient_parsing=True)
+    arguments = [p.name for p in command.params if isinstance(p, click.Argument) and p.name]
+    first = parsed.params.get(arguments[0]) if arguments else None
+    try:
+        record_cli_change(ctx.obj.db, cli_actor(), name, parsed.params, None if first is None else str(first))
+    except sqlite3.Error as exc:  # the change is made; say that its record is missing, do not undo it
+        click.echo(f"warning: the change is made but not recorded in the audit log: {exc}", err=True)
 
 
 @click.group(cls=CanaryGroup)

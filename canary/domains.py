@@ -39,10 +39,10 @@ DOMAINS = (
     Domain("canary.watch.tripwire", commands=("tripwire", "contacts"), services=True, settings=True, migrations=4),
     Domain("canary.watch.accesslog", commands=("logs",), services=True, settings=True, migrations=5),
     Domain("canary.watch.egress", commands=("egress",), services=True, settings=True, migrations=6),
-    Domain("canary.alert", commands=("alerts", "alert", "notify"), services=True, settings=True, migrations=7),
+    Domain("canary.alert", commands=("alerts", "inbox", "alert", "notify"), services=True, settings=True, migrations=7),
     Domain("canary.ops", commands=("backup", "restore", "doctor"), services=True, settings=True,
            services_first=True),
-    Domain("canary.web", commands=("serve", "user", "token"), settings=True, migrations=9),
+    Domain("canary.web", commands=("serve", "user", "token", "audit"), settings=True, migrations=9),
     Domain("canary.reference", commands=("cli-docs",)),
 )
 

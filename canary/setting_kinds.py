@@ -1,9 +1,10 @@
 """What a setting's value must look like beyond its Python type: CIDR, URL, phone, domain, duration...
 
 A setting names its kind (``Setting(..., kind="cidr")``); ``problem(kind, value)`` says what is wrong
-with one value (one element, for list settings) or returns None. The checks are the ones the readers
-of the settings apply later, run up front so that a typo is refused by ``canary config set`` instead of
-stopping a worker hours later.
+with one value (one element, for list settings) or returns None. Number kinds (``port``, ``hour``) give
+bounds (``NUMBER_KINDS``), checked with ``number_problem`` like any declared minimum and maximum.
+The checks are the ones the readers of the settings apply later, run up front so that a typo is
+refused by ``canary config set`` instead of stopping a worker hours later.
 """
 
 from __future__ import annotations
@@ -163,6 +164,23 @@ CHECKS: dict[str, tuple[str, Callable[[str], str | None]]] = {
 }
 
 
+# Kinds of numbers: (how the reference names it, lowest, highest). A setting's own minimum/maximum, when it
+# declares one, narrows these; a number setting with neither is at least 0 (see Setting.bounds).
+NUMBER_KINDS: dict[str, tuple[str, float, float]] = {
+    "port": ("TCP port", 1, 65535),
+    "hour": ("hour of the day", 0, 23),
+}
+
+
+def number_problem(value: float, low: float | None, high: float | None) -> str | None:
+    """What is wrong with a number against its bounds, or None (the one wording of every front door)."""
+    if low is not None and value < low:
+        return f"{value!r} is too small: at least {low:g}"
+    if high is not None and value > high:
+        return f"{value!r} is too large: at most {high:g}"
+    return None
+
+
 def pool_files_readable(values: list[str]) -> None:
     """When pool.phones is set: every @file it names is there to read. Only then: a file that goes
     missing later is reported by whoever reads the pool, and must never stop the watchers."""
@@ -181,4 +199,4 @@ def problem(kind: str, value: str) -> str | None:
 
 
 def label(kind: str) -> str:
-    return CHECKS[kind][0]
+    return NUMBER_KINDS[kind][0] if kind in NUMBER_KINDS else CHECKS[kind][0]

@@ -56,6 +56,18 @@ class Setting:
         return "CANARY_" + self.name.upper().replace(".", "_").replace("-", "_")
 
     @property
+    def bounds(self) -> tuple[float | None, float | None]:
+        """The range a number must lie in: the kind's (a port, an hour), narrowed by the declared minimum and
+        maximum; a number with neither is at least 0 (no size, count or delay of this table is negative)."""
+        low, high = setting_kinds.NUMBER_KINDS[self.kind][1:] if self.kind in setting_kinds.NUMBER_KINDS else (
+            None, None)
+        if self.minimum is not None:
+            low = self.minimum if low is None else max(low, self.minimum)
+        if self.maximum is not None:
+            high = self.maximum if high is None else min(high, self.maximum)
+        return (0 if low is None else low), high
+
+    @property
     def type_label(self) -> str:
         """How the reference names what the value must be, e.g. ``list of CIDR``, ``int ≥ 1``."""
         if self.choices:
@@ -67,10 +79,12 @@ class Setting:
         if self.type is list:
             return text if text.startswith("list") else f"list of {text}"
         bounds = []
-        if self.minimum is not None:
-            bounds.append(f"≥ {self.minimum:g}")
-        if self.maximum is not None:
-            bounds.append(f"≤ {self.maximum:g}")
+        if self.type in (int, float):
+            low, high = self.bounds
+            if low is not None:
+                bounds.append(f"≥ {low:g}")
+            if high is not None:
+                bounds.append(f"≤ {high:g}")
         return " ".join([text, *bounds])
 
     def parse(self, raw: str, source: str = "") -> Any:
@@ -121,11 +135,9 @@ class Setting:
             if isinstance(value, bool) or not isinstance(value, int | float) or (
                     self.type is int and not isinstance(value, int)):
                 return f"expected {_TYPE_WORDS[self.type]}, got {value!r}"
-            if self.minimum is not None and value < self.minimum:
-                return f"{value!r} is too small: at least {self.minimum:g}"
-            if self.maximum is not None and value > self.maximum:
-                return f"{value!r} is too large: at most {self.maximum:g}"
-            return None
+            return setting_kinds.number_problem(value, *self.bounds)
+        if self.kind in setting_kinds.NUMBER_KINDS:
+            raise TypeError(f"setting {self.name}: kind {self.kind} is for numbers")
         if self.type is bool:
             return None if isinstance(value, bool) else f"expected yes or no, got {value!r}"
         if not isinstance(value, str):
@@ -190,8 +202,19 @@ def all_settings() -> dict[str, Setting]:
 def _lookup(name: str) -> Setting:
     table = all_settings()
     if name not in table:
-        raise CanaryError(f"unknown setting {name!r}; see 'canary config list'")
+        raise CanaryError(unknown_setting(name, list(table)))
     return table[name]
+
+
+def unknown_setting(name: str, names: list[str]) -> str:
+    """The one refusal of a setting name nobody declared, with the closest names ("did you mean")."""
+    import difflib
+
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)  # the closest one: a list reads as a riddle
+    # A bare last part typed alone ("icap_port") is found by its suffix.
+    close += [n for n in names if n.endswith("." + name) and n not in close][:3 - len(close)]
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return f"unknown setting {name!r}{hint} (see 'canary config list')"
 
 
 def get_setting(db: sqlite_utils.Database, name: str) -> Any:

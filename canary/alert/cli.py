@@ -14,6 +14,7 @@ import click
 from canary.alert.correlate import correlate_all
 from canary.alert.delivery import DeliveryWorker
 from canary.alert.destinations import add_destination, destination_status, remove_destination
+from canary.alert.inbox import inbox
 from canary.alert.model import acknowledge, add_note, get_alert, list_alerts, reopen, resolve, with_history
 from canary.alert.outbox import queued_notices
 from canary.alert.sample_alert import send_test
@@ -21,7 +22,8 @@ from canary.alert.worker import correlation_loop, delivery_loop
 from canary.output import echo_json, echo_rows, echo_table
 from canary.store.context import CliContext, pass_ctx
 from canary.store.events import SEVERITIES
-from canary.store.filters import alert_filter
+from canary.store.filters import alert_filter, inbox_filter
+from canary.timezones import display_zone
 
 
 @click.command("alerts")
@@ -42,12 +44,50 @@ def alerts_command(ctx: CliContext, open_only: bool, system: str | None, since: 
     if not rows:
         click.echo("aucune alerte / no alert")
         return
-    echo_table([{**row, "systems": [f"{d['system']}×{d['canaries']}" for d in row["by_system"]] or row["systems"]}
+    zone = display_zone(ctx.db)  # times for people in the configured zone, as in the console and alert texts
+    echo_table([{**row, "systems": [f"{d['system']}×{d['canaries']}" for d in row["by_system"]] or row["systems"],
+                 "first_seen": zone.show(row["first_seen"]), "last_seen": zone.show(row["last_seen"])}
                 for row in rows],
                ["id", "state", "severity", "channel", "systems", "count", "first_seen", "last_seen"])
+    click.echo(f"({zone.name})")
     for row in rows:
         if row["state"] != "resolved":
             click.echo(f"\n#{row['id']} {row['title']}\n{row['text']['fr']}\n{row['text']['en']}")
+
+
+@click.command("inbox")
+@click.option("--state", type=click.Choice(["open", "acknowledged", "resolved", "all"]), default="all",
+              show_default=True, help="open: not resolved (open or acknowledged).")
+@click.option("--system", help="Only alerts naming this system.")
+@click.option("--channel", help="Only alerts with an event on this channel (dns, http, leak...).")
+@click.option("--severity", type=click.Choice(SEVERITIES), help="Only alerts at least this severe.")
+@click.option("--since", help="Only alerts seen at or after this time: ISO or back from now (30m, 24h, 7d).")
+@click.option("--search", help="Words each found in the alert's systems, canaries, accounts, sources or notes; "
+                                "#12 is alert 12.")
+@click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True, help="Alerts per page.")
+@click.option("--offset", type=click.IntRange(0), default=0, show_default=True, help="Alerts to skip (paging).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: items, total, next_offset (as GET /api/v1/inbox).")
+@pass_ctx
+def inbox_command(ctx: CliContext, state: str, system: str | None, channel: str | None, severity: str | None,
+                  since: str | None, search: str | None, limit: int, offset: int, as_json: bool) -> None:
+    """The triage inbox: open alerts first, then acknowledged, then resolved; the most severe, then the latest."""
+    checked = inbox_filter(ctx.db, state=state, system=system, channel=channel, severity=severity, since=since,
+                           search=search)
+    correlate_all(ctx.db)
+    page = inbox(ctx.db, checked, limit=limit, offset=offset)
+    if as_json:
+        echo_json(page)
+        return
+    if not page["items"]:
+        click.echo("aucune alerte / no alert")
+        return
+    zone = display_zone(ctx.db)
+    for row in page["items"]:
+        click.echo(f"#{row['id']} {row['state']} {row['severity']} {zone.show(row['last_seen'])} "
+                   f"{row['summary']['en']}")
+    shown = offset + len(page["items"])
+    click.echo(f"{shown}/{page['total']} ({zone.name})" + (f"; next: --offset {page['next_offset']}"
+                                                          if page["next_offset"] is not None else ""))
 
 
 @click.group("alert")
@@ -68,10 +108,11 @@ def alert_show(ctx: CliContext, alert_id: int, as_json: bool) -> None:
         return
     click.echo(f"#{view['id']} {view['title']}\n{view['text']['fr']}\n{view['text']['en']}")
     click.echo(f"canaux / channels: {', '.join(view['channels'])}")
+    zone = display_zone(ctx.db)
     for entry in view.get("history", []):
         change = f" {entry['from_state']} → {entry['to_state']}" if entry["from_state"] != entry["to_state"] else ""
         note = f": {entry['note']}" if entry["note"] else ""
-        click.echo(f"{entry['at']} {entry['by'] or '-'} {entry['action']}{change}{note}")
+        click.echo(f"{zone.show(entry['at'])} {entry['by'] or '-'} {entry['action']}{change}{note}")
 
 
 def _who(by: str | None) -> str:
@@ -214,4 +255,4 @@ def notify_run(ctx: CliContext, once: bool) -> None:
         thread.join(timeout=30)
 
 
-COMMANDS: list[click.Command] = [alerts_command, alert_group, notify_group]
+COMMANDS: list[click.Command] = [alerts_command, inbox_command, alert_group, notify_group]

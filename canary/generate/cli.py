@@ -91,8 +91,10 @@ def system_list(ctx: CliContext, as_json: bool) -> None:
 @click.argument("system")
 @click.option("--count", type=click.IntRange(1, MAX_SEED), required=True, help="How many canaries.")
 @click.option("--seed", type=int, help="Random seed: the same seed and registry state give the same canaries.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: system, generation, canaries, pending_mailboxes, "
+              "warnings (as POST /api/v1/systems/NAME/seed); the warnings still go to stderr too.")
 @pass_ctx
-def seed(ctx: CliContext, system: str, count: int, seed: int | None) -> None:
+def seed(ctx: CliContext, system: str, count: int, seed: int | None, as_json: bool) -> None:
     """Generate COUNT canaries for SYSTEM and print their ids."""
     from canary.generate.seed_run import prepare_seed
 
@@ -101,9 +103,14 @@ def seed(ctx: CliContext, system: str, count: int, seed: int | None) -> None:
     # The bar shows on a terminal only, so scripts reading stderr see the warnings alone.
     with click.progressbar(length=count, label="seeding", file=sys.stderr, hidden=not sys.stderr.isatty()) as bar:
         seeded = run.run(ctx.db, seed=seed, progress=bar.update)
+    _echo_warnings(seeded.warnings)
+    if as_json:
+        echo_json({"system": system, "generation": seeded.generation, "canaries": seeded.ids,
+                   "pending_mailboxes": seeded.pending_mailboxes,
+                   "warnings": run.warnings + seeded.warnings})  # the API's keys and texts
+        return
     for canary_id in seeded.ids:
         click.echo(canary_id)
-    _echo_warnings(seeded.warnings)
     if seeded.pending_mailboxes:
         click.echo(f"{seeded.pending_mailboxes} mailboxes to open before these canaries carry them: "
                    "canary contacts list --pending, then canary contacts confirm", err=True)

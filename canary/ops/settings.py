@@ -13,7 +13,7 @@ SETTINGS: list[Setting] = [
             "Kept mail and leak-sweep findings older than this many days are pruned daily (0: kept forever); "
             "the evidence of the first event of an alert that is not resolved is never pruned. "
             "Delivered outbox rows follow alert.outbox_keep_days."),
-    Setting("retention.hour", int, 3, "UTC hour at which serve's daily prune job runs (0-23)."),
+    Setting("retention.hour", int, 3, "UTC hour at which serve's daily prune job runs (0-23).", kind="hour"),
     Setting("doctor.resolver", str, "",
             "DNS resolver `canary doctor` asks, as host or host:port; empty = the system resolver."),
     Setting("doctor.host_addresses", list, [],

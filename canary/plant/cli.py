@@ -130,6 +130,12 @@ def plants_cmd(ctx: CliContext, system: str | None, trickles: bool, as_json: boo
                   empty="no trickle / aucune arrivée progressive")
         return
     rows = [planting_view(row) for row in list_plantings(ctx.db, system=system)]
+    if not as_json:
+        from canary.timezones import display_zone
+
+        zone = display_zone(ctx.db)  # for people: the configured zone (JSON stays UTC)
+        rows = [{**row, "planted_at": zone.show(row["planted_at"]) if row.get("planted_at") else None,
+                 "retired_at": zone.show(row["retired_at"]) if row.get("retired_at") else None} for row in rows]
     echo_rows(rows, ["id", "canary_id", "system", "generation", "channel", "target", "receiver", "state",
                      "external_id", "planted_at", "retired_at", "error"], as_json=as_json,
               empty="no planting / aucune plantation")
@@ -146,8 +152,9 @@ def _echo_retire(report: RetireReport) -> None:
 @click.command("retire")
 @click.argument("ident", required=False, metavar="ID")
 @click.option("--system", help="Retire every planting of this system.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: retired, failed (planting_id, error), warnings.")
 @pass_ctx
-def retire_cmd(ctx: CliContext, ident: str | None, system: str | None) -> None:
+def retire_cmd(ctx: CliContext, ident: str | None, system: str | None, as_json: bool) -> None:
     """Remove plantings from their targets: ID is a planting id or a canary id, or use --system NAME."""
     from canary.plant.planter import retire, select_for_retire
 
@@ -155,10 +162,18 @@ def retire_cmd(ctx: CliContext, ident: str | None, system: str | None) -> None:
         raise CanaryError("give a planting or canary ID, or --system NAME (one of them)")
     rows = select_for_retire(ctx.db, ident=ident, system=system)
     if not rows:
-        click.echo("nothing to retire / rien à retirer")
+        if as_json:
+            from canary.plant.reports import RetireReport as Nothing
+
+            echo_json(Nothing().as_dict())
+        else:
+            click.echo("nothing to retire / rien à retirer")
         return
     report = retire(ctx.db, rows)
-    _echo_retire(report)
+    if as_json:
+        echo_json(report.as_dict())
+    else:
+        _echo_retire(report)
     if report.failed:
         raise CanaryError(f"{len(report.failed)} planting(s) could not be removed / non retirés; "
                           "they stay marked planted")
@@ -171,9 +186,11 @@ def retire_cmd(ctx: CliContext, ident: str | None, system: str | None) -> None:
 @click.option("--keep-previous", is_flag=True, help="Leave the previous generation planted.")
 @click.option("--over", help="Trickle the new generation in over this time (e.g. 30d); the previous one is retired "
               "at each target once the new one is all there.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: system, generation, canaries, resumed, plants, "
+              "kept, retired, trickles, warnings, ok (as POST /api/v1/systems/NAME/rotate).")
 @pass_ctx
 def rotate_cmd(ctx: CliContext, system: str, count: int, seed: int | None, keep_previous: bool,
-               over: str | None) -> None:
+               over: str | None, as_json: bool) -> None:
     """Plant a new generation of SYSTEM's canaries wherever it is planted, then retire the previous one."""
     from canary.plant.rotation import rotate
     from canary.plant.timing import parse_duration
@@ -181,6 +198,14 @@ def rotate_cmd(ctx: CliContext, system: str, count: int, seed: int | None, keep_
     span = parse_duration(over) if over is not None else None
     generator = _generator(ctx, system, replacing=not keep_previous)
     report = rotate(ctx.db, system, count, generator, seed=seed, keep_previous=keep_previous, over=span)
+    if as_json:
+        from canary.generate.crowding import exhaustion_warnings as warnings_of
+
+        echo_json(report.as_dict(warnings_of(generator.budget, generator.generator.pools, len(report.canaries))))
+        if not report.ok:
+            raise CanaryError("rotation incomplete / rotation incomplète; run 'canary plant' again, then "
+                              "'canary retire' for what remains")
+        return
     if report.resumed:
         click.echo(f"generation {report.generation} was not planted everywhere: completing that rotation, nothing "
                    f"generated / rotation précédente inachevée, complétée")

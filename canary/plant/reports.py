@@ -36,3 +36,8 @@ class RetireReport:
     retired: list[int] = field(default_factory=list)
     failed: list[tuple[int, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """``canary retire --json`` and the API's retire answers."""
+        return {"retired": self.retired, "failed": [{"planting_id": p, "error": e} for p, e in self.failed],
+                "warnings": self.warnings}

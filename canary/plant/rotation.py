@@ -39,6 +39,13 @@ class RotateReport:
     def ok(self) -> bool:
         return all(p.ok for p in self.plants) and not self.retired.failed
 
+    def as_dict(self, warnings: list[str]) -> dict[str, Any]:
+        """``canary rotate --json`` and the API's rotate answer (``warnings``: the generator's, as text)."""
+        return {"system": self.system, "generation": self.generation, "canaries": self.canaries,
+                "resumed": self.resumed, "plants": [p.as_dict() for p in self.plants], "kept": self.kept,
+                "retired": self.retired.as_dict(), "trickles": [t.as_dict() for t in self.trickles],
+                "warnings": warnings, "ok": self.ok}
+
 
 def planted_targets(db: sqlite_utils.Database, system: str) -> list[str]:
     rows = db.execute("SELECT DISTINCT target FROM plantings WHERE system = ? AND state = 'planted' ORDER BY target",

@@ -96,8 +96,17 @@ def events(ctx: CliContext, system: str | None, since: str | None, channel: str 
     """Events seen on every channel, oldest first."""
     checked = event_filter(ctx.db, system=system, channel=channel, since=since)
     rows = list_events(ctx.db, system=checked.system, since=checked.since, channel=checked.channel, limit=limit)
-    echo_rows(rows, ["id", "time", "channel", "severity", "system", "canary_id", "source", "account",
-                      "action"], as_json=as_json, empty="no event")
+    if as_json:
+        echo_json(rows)
+        return
+    from canary.timezones import display_zone
+
+    zone = display_zone(ctx.db)  # for people: the configured zone, named under the table (JSON stays UTC)
+    echo_rows([{**row, "time": zone.show(row["time"])} for row in rows],
+              ["id", "time", "channel", "severity", "system", "canary_id", "source", "account", "action"],
+              as_json=False, empty="no event")
+    if rows:
+        click.echo(f"({zone.name})")
 
 
 @click.command("list")

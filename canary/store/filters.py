@@ -62,3 +62,38 @@ def _known_system(db: sqlite_utils.Database, system: str) -> None:
         get_system(db, system)
     except NotFound as exc:
         raise CanaryError(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class InboxFilter:
+    """The triage inbox's filter (console, ``canary inbox``, ``GET /api/v1/inbox``): every field optional."""
+
+    state: str | None = None  # open (not resolved), acknowledged, resolved; None: all
+    system: str | None = None
+    channel: str | None = None
+    severity: str | None = None  # at least this severe
+    since: str | None = None  # UTC ISO: last seen at or after it
+    search: str | None = None  # words found in the alert's systems, canaries, accounts, sources or notes
+
+    def as_query(self) -> dict[str, str]:
+        """The filter as the query string the console and the API read (empty fields left out)."""
+        return {key: value for key, value in (("state", self.state), ("system", self.system),
+                                              ("channel", self.channel), ("severity", self.severity),
+                                              ("since", self.since), ("q", self.search)) if value}
+
+
+def inbox_filter(db: sqlite_utils.Database, *, state: str | None = None, system: str | None = None,
+                 channel: str | None = None, severity: str | None = None, since: str | None = None,
+                 search: str | None = None) -> InboxFilter:
+    """The checked filter of the triage inbox: the alerts filter, plus a channel, a least severity and a search."""
+    from canary.store.events import SEVERITIES
+
+    alerts = alert_filter(db, state=state, system=system, since=since)
+    if channel:
+        check_channel(db, channel)
+    if severity and severity not in SEVERITIES:
+        raise CanaryError(f"unknown severity {severity!r}; severities: {', '.join(SEVERITIES)}")
+    words = " ".join((search or "").split())
+    if len(words) > 200:
+        raise CanaryError("search text too long: at most 200 characters")
+    return InboxFilter(alerts.state, alerts.system, channel or None, severity or None, alerts.since, words or None)

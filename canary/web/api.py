@@ -365,11 +365,16 @@ def tokens_revoke(token_id: int):
     return jsonify(actions.revoke_token(get_db(), current_actor(), token_id))
 
 
-@route("/audit", "GET", "admin", "The audit log, newest first.", query=("who", "limit", "before"))
+@route("/audit", "GET", "admin", "The audit log, newest first (canary audit --json): by account, action or family "
+       "(alert: alert.ack, alert.note...), door (console, api, cli) and time.",
+       query=("who", "action", "via", "since", "limit", "before"))
 def audit_list():
+    from canary.store.timefilter import parse_since
+
     args = request.args
     rows = list_audit(get_db(), limit=queries.page_size(args.get("limit")), before=queries.cursor(args.get("before")),
-                      who=args.get("who") or None)
+                      who=args.get("who") or None, action=args.get("action") or None, via=args.get("via") or None,
+                      since=parse_since(args["since"]) if args.get("since") else None)
     return jsonify(rows)
 
 

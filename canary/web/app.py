@@ -39,7 +39,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         # Werkzeug refuses a larger request body with 413 before reading it (uploads to scan).
         app.config["MAX_CONTENT_LENGTH"] = upload_mb * 1024 * 1024
 
-    from canary.web import api, auth, console, csrf, db, i18n, security
+    from canary.web import api, auth, console, csrf, db, errors, i18n, inbox_api, inbox_view, security
+
+    _ = inbox_api  # its routes join the API's blueprint as it is imported, before the blueprint is registered
 
     db.init_app(app)
     security.init_app(app)
@@ -47,11 +49,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(console.bp)
+    app.register_blueprint(inbox_view.bp)
     app.register_blueprint(api.bp)
     # /healthz, /readyz, /metrics: no login, no data (canary.ops.health).
     from canary.ops import health
 
     app.register_blueprint(health.bp)
+    # Last: these error handlers answer for the whole app (styled pages; JSON under /api/).
+    errors.init_app(app)
     # /metrics counters move with each sighting: an API token (any role) reads them, nobody else.
     app.config["METRICS_AUTHORIZED"] = _metrics_authorized
     # Client address and TLS from the reverse proxy's headers, only when the proxy is a trusted one.

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, session, url_for
 
-from canary.web.audit import Actor
+from canary.web.audit import Actor, record
 from canary.web.db import get_db
 from canary.web.i18n import translate
 from canary.web.roles import allows
@@ -74,6 +74,9 @@ def login():
             end_session(get_db(), session.get("sid"))
             session.clear()
             session["sid"] = open_session(get_db(), name)
+            account = session_account(get_db(), session["sid"])
+            # Who signed in, from where: the audit log answers "who was in the console then".
+            record(get_db(), Actor(name, account.role if account else "?", "console", request.remote_addr), "sign-in")
             # Only same-origin paths: an open redirect here would hand sessions to a phishing page.
             return redirect(safe_next(request.args.get("next"), url_for("console.index")))
         if result.retry_after:
@@ -86,6 +89,7 @@ def login():
 @bp.route("/logout", methods=("POST",))
 @login_required
 def logout():
+    record(get_db(), current_actor(), "sign-out")
     end_session(get_db(), session.get("sid"))
     session.clear()
     flash(translate("signed_out"))

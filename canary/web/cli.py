@@ -208,4 +208,34 @@ def token_revoke(ctx: CliContext, token_id: int) -> None:
     click.echo(f"token {token_id} revoked")
 
 
-COMMANDS = [build_serve_command(), user, token]
+@click.command("audit")
+@click.option("--who", help="Only what this account (or token:NAME, or a system user at the CLI) did.")
+@click.option("--action", help="Only this action or family: setting.set, alert (alert.ack, alert.note...), seed...")
+@click.option("--via", type=click.Choice(["console", "api", "cli"]), help="Only changes made through this door.")
+@click.option("--since", help="Only changes at or after this time: ISO or back from now (30m, 24h, 7d).")
+@click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True, help="Entries, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (as GET /api/v1/audit).")
+@pass_ctx
+def audit(ctx: CliContext, who: str | None, action: str | None, via: str | None, since: str | None, limit: int,
+          as_json: bool) -> None:
+    """Who changed what, newest first: settings, systems, seeds, plantings, retirements, alerts, accounts, tokens,
+    sign-ins, from the console, the API and the CLI."""
+    from canary.store.timefilter import parse_since
+    from canary.timezones import display_zone
+    from canary.web.audit import list_audit
+
+    rows = list_audit(ctx.db, limit=limit, who=who, action=action, via=via,
+                      since=parse_since(since) if since else None)
+    if as_json:
+        echo_json(rows)
+        return
+    zone = display_zone(ctx.db)
+    shown = [{**row, "at": zone.show(row["at"]), "details": ", ".join(f"{k}={v}" for k, v in row["details"].items())}
+             for row in rows]
+    echo_rows(shown, ["id", "at", "who", "via", "action", "target", "details"], as_json=False,
+              empty="aucune entrée / no entry")
+    if rows:
+        click.echo(f"({zone.name})")
+
+
+COMMANDS = [build_serve_command(), user, token, audit]

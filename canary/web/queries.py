@@ -18,6 +18,7 @@ from canary.errors import CanaryError
 from canary.plant.views import planting_view
 from canary.store.events import list_events
 from canary.store.registry import get_canary
+from canary.timezones import display_zone
 from canary.web import cuts
 from canary.web.roles import allows
 
@@ -97,7 +98,8 @@ def alerts_page(db: sqlite_utils.Database, role: str, *, limit: int = PAGE, befo
         params.append(before)
     sql = "SELECT * FROM alerts" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?"
     params.append(limit + 1)
-    views = with_history(db, [alert_view(row) for row in db.query(sql, params)])
+    zone = display_zone(db)  # the texts' times in the configured zone, as the CLI and the pages write them
+    views = with_history(db, [alert_view(row, zone) for row in db.query(sql, params)])
     return paged_rows([cuts.alert(view, role) for view in views], limit)
 
 
@@ -161,7 +163,7 @@ def canaries_page(db: sqlite_utils.Database, role: str, *, limit: int = PAGE, af
 def canary_story(db: sqlite_utils.Database, canary_id: str, role: str) -> dict[str, Any]:
     canary = canary_view(get_canary(db, canary_id), role)
     plantings = plantings_of(db, role, canary_id=canary_id)
-    alerts = [cuts.alert(alert_view(row), role) for row in db.query(
+    alerts = [cuts.alert(alert_view(row, display_zone(db)), role) for row in db.query(
         "SELECT * FROM alerts WHERE EXISTS (SELECT 1 FROM json_each(alerts.canaries) WHERE value = ?) "
         "ORDER BY id DESC LIMIT 100", [canary_id])]
     events = events_page(db, role, canary_id=canary_id, limit=100).rows

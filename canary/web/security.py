@@ -1,8 +1,8 @@
 """What every console answer carries against a hostile browser context, and where a login may lead.
 
 Headers: a Content-Security-Policy that allows only this origin's forms and the page's own inline
-style (by a per-response nonce), no framing, no referrer, no MIME sniffing. The session cookie is
-marked ``Secure`` whenever the request came over TLS.
+style and script (by a per-response nonce; the script reads this origin only), no framing, no referrer,
+no MIME sniffing. The session cookie is marked ``Secure`` whenever the request came over TLS.
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ def _nonce() -> str:
 
 def _headers(response: Response) -> Response:
     response.headers["Content-Security-Policy"] = (
-        f"default-src 'none'; style-src 'nonce-{_nonce()}'; img-src 'self'; form-action 'self'; "
+        f"default-src 'none'; style-src 'nonce-{_nonce()}'; script-src 'nonce-{_nonce()}'; connect-src 'self'; "
+        "img-src 'self'; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'")
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Referrer-Policy"] = "no-referrer"

@@ -66,6 +66,9 @@ def test_everything_comes_back_in_a_fresh_directory(db, db_path, add_hand_canari
     assert after.pop("backup_taken")[0][1] <= after.pop("restores")[0][2]
     assert before.pop("backup_taken") == [] and before.pop("restores") == []
     after["sqlite_sequence"].remove(("restores", 1))
+    # ... and its entry in the audit log: who restored, from the CLI (the backup's own log had none)
+    (entry,) = after.pop("web_audit")
+    assert entry[3:6] == ("cli", None, "restore") and before.pop("web_audit") == []
     assert after == before
     assert "restored from a backup of 20" in done.stdout
 

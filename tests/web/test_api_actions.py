@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from canary.store import open_db
-from canary.web.audit import list_audit
+from tests.web.accounts import audited_changes
 
 
 def _audit(db_path) -> list[dict]:
     db = open_db(db_path)
     try:
-        return list_audit(db)
+        return audited_changes(db)
     finally:
         db.close()
 

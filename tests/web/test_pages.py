@@ -12,9 +12,9 @@ from canary.generate.seeding import derive_token
 from canary.store import open_db
 from canary.store.events import record_event
 from canary.store.registry import add_canaries, add_system
-from canary.web.audit import list_audit
 from tests.support.records import make_record
 from tests.support.wait import wait_for
+from tests.web.accounts import audited_changes
 
 FORM = {"csrf": "test-form-token"}
 
@@ -68,7 +68,7 @@ def test_an_analyst_acknowledges_from_the_story_with_a_note(registry, db_path, s
     refused = client.post("/alerts/1/ack", data=FORM, follow_redirects=True).get_data(as_text=True)
     assert "only an open alert can be acknowledged" in refused  # one flashed line, nothing changed
     db = open_db(db_path)
-    assert [(e["action"], e["who"], e["via"]) for e in list_audit(db)] == [("alert.ack", "anna", "console")]
+    assert [(e["action"], e["who"], e["via"]) for e in audited_changes(db)] == [("alert.ack", "anna", "console")]
     db.close()
 
 
@@ -107,7 +107,7 @@ def test_an_admin_adds_a_system_and_bad_input_loses_nothing(registry, db_path, s
     assert "System added." in good.get_data(as_text=True) and "dpi-sud" in good.get_data(as_text=True)
     db = open_db(db_path)
     assert db.execute("SELECT COUNT(*) FROM systems").fetchone()[0] == 4
-    assert [e["action"] for e in list_audit(db)] == ["system.add"]
+    assert [e["action"] for e in audited_changes(db)] == ["system.add"]
     db.close()
 
 
@@ -208,7 +208,7 @@ def test_an_admin_adds_and_removes_a_notification_target(registry, db_path, sign
     client.post("/notify/1/remove", data=FORM | {"confirm": "yes"})
     db = open_db(db_path)
     assert db.execute("SELECT COUNT(*) FROM alert_destinations").fetchone()[0] == 0
-    assert [e["action"] for e in list_audit(db)] == ["notify.remove", "notify.test", "notify.add", "notify.test"]
+    assert [e["action"] for e in audited_changes(db)] == ["notify.remove", "notify.test", "notify.add", "notify.test"]
     db.close()
 
 
@@ -257,7 +257,7 @@ def test_an_uploaded_file_is_scanned_in_a_worker_and_never_kept(registry, db_pat
     wait_for(lambda: not list(server_tmp.iterdir()))
     db = open_db(db_path)
     found = db.execute("SELECT canary_id FROM sweep_findings WHERE sweep_id = ?", [sweep_id]).fetchall()
-    audit = [(e["action"], e["details"]["file"]) for e in list_audit(db)]
+    audit = [(e["action"], e["details"]["file"]) for e in audited_changes(db)]
     db.close()
     assert found == [("cnr00002",)] and audit == [("scan.upload", "etc_bdump_b.csv")]
     sweeps = client.get("/sweeps").get_data(as_text=True)
@@ -297,7 +297,7 @@ def test_an_admin_edits_a_systems_establishment_and_finess(registry, db_path, si
     db = open_db(db_path)
     assert db.execute("SELECT establishment, finess FROM systems WHERE name = 'lab-vienne'").fetchone() == (
         "CH Lucien Hussel", "380780080")
-    assert [e["action"] for e in list_audit(db)] == ["system.edit"]
+    assert [e["action"] for e in audited_changes(db)] == ["system.edit"]
     db.close()
 
 
@@ -372,7 +372,7 @@ def test_an_admin_manages_tokens_and_accounts_in_the_console(registry, db_path, 
     own = admin.post("/users/rssi", data=FORM | {"role": "viewer"}, follow_redirects=True).get_data(as_text=True)
     assert "change your own account from the CLI" in own
     db = open_db(db_path)
-    assert [e["action"] for e in list_audit(db)][:4] == ["user.disable", "user.role", "user.role", "token.revoke"]
+    assert [e["action"] for e in audited_changes(db)][:4] == ["user.disable", "user.role", "user.role", "token.revoke"]
     db.close()
 
 

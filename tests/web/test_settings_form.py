@@ -7,7 +7,7 @@ import html
 import re
 
 from canary.settings import get_setting, set_setting
-from canary.web.audit import list_audit
+from tests.web.accounts import audited_changes
 
 FORM = {"csrf": "test-form-token"}
 
@@ -36,7 +36,7 @@ def test_an_admin_sets_and_resets_a_setting_from_the_form(db, sign_in):
                        follow_redirects=True).get_data(as_text=True)
     assert "Réglage alert.window_seconds remis à sa valeur par défaut." in reset
     assert _stored(db, "alert.window_seconds") is None and 'value="reset"' not in _row(reset, "alert.window_seconds")
-    audit = [(e["action"], e["who"], e["via"], e["target"], e["details"]) for e in list_audit(db)][::-1]
+    audit = [(e["action"], e["who"], e["via"], e["target"], e["details"]) for e in audited_changes(db)][::-1]
     assert audit == [("setting.set", "rssi", "console", "setting:alert.window_seconds", {"value": 900}),
                      ("setting.unset", "rssi", "console", "setting:alert.window_seconds", {})]
 
@@ -63,7 +63,7 @@ def test_a_bad_value_shows_the_cli_message_and_writes_nothing(db, sign_in, cli):
         message = result.output.strip().removeprefix("error: ")
         assert html.escape(message) in page.replace("&#39;", "&#x27;"), (name, value, message)
     assert get_setting(db, "alert.window_seconds") == 600 and _stored(db, "tripwire.scanner_networks") is None
-    assert not [e for e in list_audit(db) if e["action"].startswith("setting.")]
+    assert not [e for e in audited_changes(db) if e["action"].startswith("setting.")]
 
 
 def test_environment_values_and_secrets_are_read_only_with_why(db, sign_in, monkeypatch):
@@ -101,7 +101,7 @@ def test_a_setting_the_environment_sets_is_refused_the_same_way_by_config_set_an
                                  follow_redirects=True).get_data(as_text=True)
     assert html.escape(expected) in page.replace("&#39;", "&#x27;")
     assert _stored(db, "alert.rate_per_minute") is None
-    assert not [e for e in list_audit(db) if e["action"].startswith("setting.")]
+    assert not [e for e in audited_changes(db) if e["action"].startswith("setting.")]
     monkeypatch.delenv("CANARY_ALERT_RATE_PER_MINUTE")
     assert cli("config", "set", "alert.rate_per_minute", "5").exit_code == 0  # without it, stored as before
     assert _stored(db, "alert.rate_per_minute") == "5"

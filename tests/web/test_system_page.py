@@ -8,7 +8,7 @@ import json
 import pytest
 
 from canary.store.registry import edit_system
-from canary.web.audit import list_audit
+from tests.web.accounts import audited_changes
 
 FORM = {"csrf": "test-form-token"}
 PAYLOAD = '<script>document.title="pwned"</script>'
@@ -38,7 +38,7 @@ def _plantings(db) -> dict[int, str]:
 
 
 def _actions(db) -> list[str]:
-    return [entry["action"] for entry in list_audit(db)]
+    return [entry["action"] for entry in audited_changes(db)]
 
 
 def test_a_viewer_reads_a_system_page_without_forms_or_figures(planted, sign_in):
@@ -65,7 +65,7 @@ def test_retiring_one_planting_needs_its_confirmation(planted, db, sign_in):
     assert shown.count('class="inline retire-one"') == 0  # its only planting is retired: nothing left to retire
     assert _plantings(db) == {first: "retired", second: "planted"}
     assert planted.read_text().count("\n") == 2  # the header and the other canary's line stay
-    (entry,) = [e for e in list_audit(db) if e["action"] == "retire"]
+    (entry,) = [e for e in audited_changes(db) if e["action"] == "retire"]
     assert (entry["who"], entry["via"], entry["target"]) == ("anna", "console", f"planting:{first}")
     again = analyst.post(f"/plantings/{first}/retire?lang=en", data=FORM | {"confirm": "yes"},
                          follow_redirects=True).get_data(as_text=True)
@@ -94,7 +94,7 @@ def test_an_analyst_rotates_a_system_with_a_confirmation(planted, db, sign_in):
     live = db.execute("SELECT c.generation FROM plantings p JOIN canaries c ON c.id = p.canary_id "
                       "WHERE p.state = 'planted'").fetchall()
     assert live == [(2,), (2,)]
-    (entry,) = [e for e in list_audit(db) if e["action"] == "rotate"]
+    (entry,) = [e for e in audited_changes(db) if e["action"] == "rotate"]
     assert entry["who"] == "anna" and entry["details"]["generation"] == 2
     assert sign_in("viewer").post("/systems/ehr-mediboard/rotate", data=FORM | {"count": "1", "confirm": "yes"}
                                   ).status_code == 403
@@ -152,7 +152,7 @@ def test_an_admin_sets_a_systems_size_so_the_figures_can_be_computed(planted, db
     assert done.headers["Location"].endswith("/systems/ehr-mediboard")
     page = admin.get("/systems/ehr-mediboard?lang=en").get_data(as_text=True)
     assert 'id="plan-filters"' in page and "Patients: 80000" in page
-    (entry,) = [e for e in list_audit(db) if e["action"] == "system.edit"]
+    (entry,) = [e for e in audited_changes(db) if e["action"] == "system.edit"]
     assert entry["details"]["patients"] == 80000
     client, header = api_admin
     resp = client.put("/api/v1/systems/ehr-mediboard", json={"patients": 0}, headers=header)
@@ -173,7 +173,7 @@ def test_an_admin_seeds_from_the_system_page_with_the_clis_warnings(db, sign_in)
                       follow_redirects=True).get_data(as_text=True)
     assert "2 canaris générés (génération 1)." in done and "pool.phones" in done
     assert db.execute("SELECT COUNT(*) FROM canaries WHERE system = 'ehr-mediboard'").fetchone()[0] == 2
-    assert [e["action"] for e in list_audit(db)] == ["seed"]
+    assert [e["action"] for e in audited_changes(db)] == ["seed"]
     assert sign_in("analyst").post("/systems/ehr-mediboard/seed", data=FORM | {"count": "1"}).status_code == 403
     assert admin.post("/systems/nowhere/seed", data=FORM | {"count": "1"}).status_code == 404
 

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -45,28 +46,36 @@ def _progress(path: Path, label: str) -> Iterator[Callable[[int], None] | None]:
 
 @import_.command("ban")
 @click.argument("files", nargs=-1, required=True, type=_FILE)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: files, each with its departments' counts.")
 @pass_ctx
-def import_ban_cmd(ctx: CliContext, files: tuple[Path, ...]) -> None:
+def import_ban_cmd(ctx: CliContext, files: tuple[Path, ...], as_json: bool) -> None:
     """Load BAN department files (adresses-XX.csv.gz); each replaces its department."""
     from canary.generate.registers.ban import import_ban
 
     conn = open_beside(ctx.db_path)
+    imported: list[dict[str, Any]] = []
     try:
         for path in files:
             with _progress(path, f"BAN {path.name}") as progress:
                 result = import_ban(conn, path, progress=progress)
+            imported.append({"file": path.name, "departments": dict(sorted(result.departments.items()))})
+            if as_json:
+                continue
             for department, counts in sorted(result.departments.items()):
                 click.echo(f"{path.name}: department {department}: {counts['points']:,} address points, "
                            f"{counts['streets']:,} streets, {counts['communes']:,} communes "
                            f"({counts['skipped']:,} without a house number left out)")
     finally:
         conn.close()
+    if as_json:
+        echo_json({"files": imported})
 
 
 @import_.command("rpps")
 @click.argument("file", type=_FILE)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: file, rows, kept, departments.")
 @pass_ctx
-def import_rpps_cmd(ctx: CliContext, file: Path) -> None:
+def import_rpps_cmd(ctx: CliContext, file: Path, as_json: bool) -> None:
     """Load the RPPS extract of the Annuaire Santé: practising GPs and paediatricians of the BAN departments."""
     from canary.generate.registers.rpps import import_rpps
 
@@ -76,6 +85,9 @@ def import_rpps_cmd(ctx: CliContext, file: Path) -> None:
             result = import_rpps(conn, file, progress=progress)
     finally:
         conn.close()
+    if as_json:
+        echo_json({"file": file.name, **result})
+        return
     click.echo(f"{file.name}: {result['kept']:,} practising GPs and paediatricians kept in "
                f"{result['departments']} department(s), out of {result['rows']:,} directory rows")
 

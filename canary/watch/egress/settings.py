@@ -7,9 +7,10 @@ SETTINGS: list[Setting] = [
             "Refuse what carries a canary: the proxy shows a 403 page instead of sending the upload, the mail "
             "gateway rejects (or quarantines, see egress.mail_block_action) the mail. Off: monitor only."),
     Setting("egress.icap_host", str, "127.0.0.1", "Address the ICAP service listens on (canary serve --icap)."),
-    Setting("egress.icap_port", int, 1344, "Port of the ICAP service (1344 is the ICAP port)."),
+    Setting("egress.icap_port", int, 1344, "Port of the ICAP service (1344 is the ICAP port).", kind="port"),
     Setting("egress.milter_host", str, "127.0.0.1", "Address the milter listens on (canary serve --milter)."),
-    Setting("egress.milter_port", int, 8894, "Port of the milter (Postfix: smtpd_milters = inet:host:port)."),
+    Setting("egress.milter_port", int, 8894, "Port of the milter (Postfix: smtpd_milters = inet:host:port).",
+            kind="port"),
     Setting("egress.mail_block_action", str, "reject",
             "With egress.block: 'reject' (the sender gets a 5xx) or 'quarantine' (Postfix holds the mail)."),
     Setting("egress.max_body_bytes", int, 64 * 1024**2,
