@@ -316,8 +316,7 @@ def forensics(timeout: float) -> int:
         print("soffice not found: apt-get install -y --no-install-recommends libreoffice-writer-nogui "
               "libreoffice-calc-nogui")
         return 1
-    from canary.store.seeding import derive_token
-
+    from canary.generate.seeding import derive_token
     from canary.settings import set_setting
     from canary.store import open_db
     from canary.store.registry import add_canaries, add_system

@@ -28,8 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from canary.store.seeding import derive_token  # noqa: E402
-
+from canary.generate.seeding import derive_token  # noqa: E402
 from canary.store import open_db  # noqa: E402
 from canary.store.events import list_events  # noqa: E402
 from canary.store.registry import add_canaries, add_system  # noqa: E402

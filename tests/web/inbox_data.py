@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from canary.store.seeding import derive_token
-
 from canary.alert.correlate import correlate_all
+from canary.generate.seeding import derive_token
 from canary.store import open_db
 from canary.store.events import record_event
 from canary.store.registry import add_canaries, add_system
