@@ -133,12 +133,15 @@ class DeliveryWorker:
         for future in as_completed(futures):
             message, destination = futures[future]
             error = future.result()
+            what = "notice" if message.kind != "page" else "page"
             if error is None:
                 self._unmarked.append(message)
                 self._mark_pending()
+                log.info("alert #%s %s (version %s) delivered to destination %s (%s)", message.alert_id, what,
+                         message.version, destination.id, destination.shown_url)
             else:
-                log.warning("delivery to destination %s failed (attempt %s): %s",
-                            destination.id, message.attempts, error)
+                log.warning("alert #%s %s delivery to destination %s (%s) failed (attempt %s): %s",
+                            message.alert_id, what, destination.id, destination.shown_url, message.attempts, error)
                 try:
                     outbox.mark_failed(self.db, message, error, base=config.retry_base, maximum=config.retry_max)
                 except sqlite3.OperationalError as exc:  # locked: the lease runs out, the row is retried

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 import threading
@@ -10,6 +9,7 @@ from typing import Any
 
 import click
 
+from canary import serve_log
 from canary.cli import CliContext, pass_ctx
 from canary.errors import CanaryError
 from canary.output import echo_json, echo_rows, echo_table
@@ -145,7 +145,7 @@ def sweep_command(ctx: CliContext, feed_name: str | None, jobs: int, as_json: bo
     if daemon:
         from canary.watch.sweep.services import run_in_foreground
 
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        serve_log.configure()
         ctx.db  # noqa: B018 - open (and migrate) the registry before the scheduler starts
         stopping = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stopping.set())

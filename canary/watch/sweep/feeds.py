@@ -105,6 +105,10 @@ def run_sweep(
         finish_sweep(db, sweep_id, None, "failed", f"{exc.__class__.__name__}: {exc}"[:500])
         raise
     finish_sweep(db, sweep_id, report, "ok")
+    canaries = len({finding.canary_id for finding in report.findings})
+    log.info("sweep #%s (%s) done: %d finding(s) of %d canar%s in %d file(s), %d skipped", sweep_id,
+             f"feed {feed}" if feed else "inputs", len(report.findings), canaries, "y" if canaries == 1 else "ies",
+             report.files, len(report.skipped))
     return sweep_id, report
 
 
