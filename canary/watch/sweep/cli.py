@@ -157,7 +157,7 @@ def sweep_command(ctx: CliContext, feed_name: str | None, jobs: int, as_json: bo
     if not names:
         raise CanaryError("no feed configured; add one with 'canary feed add NAME SOURCE'")
     outcomes = [run_feed(ctx.db, name, jobs=jobs) for name in names]
-    echo_rows(outcomes, ["feed", "sweep_id", "status", "findings", "error"], as_json=as_json)
+    echo_rows(outcomes, ["feed", "sweep_id", "status", "findings", "new_events", "error"], as_json=as_json)
     if any(o["status"] != "ok" for o in outcomes):
         click.echo("flux injoignable(s), réessayé(s) au prochain passage / unreachable feed(s), retried at the "
                    "next run", err=True)

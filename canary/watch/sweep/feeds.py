@@ -14,7 +14,7 @@ from canary.errors import CanaryError, NotFound
 from canary.settings import get_float, get_str
 from canary.store.events import utcnow
 from canary.store.tx import write_transaction
-from canary.watch.sweep.findings import finish_sweep, start_sweep, store_findings
+from canary.watch.sweep.findings import finish_sweep, new_events, start_sweep, store_findings
 from canary.watch.sweep.index import build_index
 from canary.watch.sweep.limits import Limits
 from canary.watch.sweep.scanner import ScanReport, scan
@@ -122,8 +122,8 @@ def run_feed(db: sqlite_utils.Database, name: str, *, jobs: int = 1, limits: Lim
         inputs = resolve_source(feed["source"], limits)
         sweep_id, report = run_sweep(db, inputs, feed=name, jobs=jobs, limits=limits,
                                      dask=get_str(db, "sweep.dask_scheduler") or None)
-        outcome.update(sweep_id=sweep_id, findings=len(report.findings), files=report.files,
-                       skipped=len(report.skipped))
+        outcome.update(sweep_id=sweep_id, findings=len(report.findings), new_events=new_events(db, sweep_id),
+                       files=report.files, skipped=len(report.skipped))
         if inputs and len(report.unreachable) == len(inputs):
             outcome["error"] = "; ".join(s["reason"] for s in report.skipped if s["file"] in report.unreachable)
         elif report.files == 0 and report.skipped and all(
