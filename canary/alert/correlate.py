@@ -23,6 +23,7 @@ import sqlite_utils
 
 from canary.alert import outbox, severity
 from canary.alert.destinations import list_destinations
+from canary.alert.followup import queue_update_notices
 from canary.alert.model import alert_of, alert_rows
 from canary.alert.outbox import instance_id
 from canary.alert.shapes import AlertRow, SystemTally
@@ -54,6 +55,8 @@ class BatchResult:
     alert_ids: list[int] = field(default_factory=list)
     # One line per alert opened or updated, logged once the batch is committed (never for a rolled-back one).
     changes: list[str] = field(default_factory=list)
+    # Alerts opened or paged in this batch: the rest of the batch adds to them without a follow-up notice.
+    paged_now: set[int] = field(default_factory=set)
 
 
 def correlation_key(event: EventRow) -> str:
@@ -215,6 +218,7 @@ def _fold(context: _Context, key: str, events: list[EventRow], result: BatchResu
     alert_id = row["id"]
     aggregate = _Aggregate.from_row(row)
     known = set(aggregate.canaries)
+    had_channels, had_canaries = list(aggregate.channels), len(aggregate.canaries)
     for event in events:
         aggregate.add(event, context.places, known)
     db.conn.executemany("INSERT OR IGNORE INTO alert_events (event_id, alert_id) VALUES (?, ?)",
@@ -255,6 +259,16 @@ def _fold(context: _Context, key: str, events: list[EventRow], result: BatchResu
         (changed,) = alert_rows(db, "SELECT * FROM alerts WHERE id = ?", [alert_id])
         view = alert_of(changed, display_zone(db))
         result.queued += outbox.enqueue(db, context.instance, view, context.destinations)
+    if created or escalated:
+        result.paged_now.add(alert_id)
+    elif row["state"] != "resolved" and alert_id not in result.paged_now:
+        channels = [c for c in aggregate.channels if c not in had_channels]
+        canaries = aggregate.canaries[had_canaries:]
+        if channels or canaries:  # new evidence, no escalation: a follow-up to those already paged
+            (changed,) = alert_rows(db, "SELECT * FROM alerts WHERE id = ?", [alert_id])
+            zone = display_zone(db)
+            result.queued += queue_update_notices(db, context.instance, alert_of(changed, zone),
+                                                  context.destinations, channels, canaries, zone)
 
 
 def _change_line(alert_id: int, created: bool, level: str, systems: list[str], aggregate: _Aggregate,
