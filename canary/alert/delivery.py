@@ -22,6 +22,7 @@ from canary.alert import outbox
 from canary.alert.destinations import Destination, list_destinations
 from canary.alert.pinned import PinnedHTTP
 from canary.alert.ratelimit import RateLimiter
+from canary.alert.readable import readable_error
 from canary.alert.senders import DeliveryError, send
 from canary.alert.ssrf import Resolver, TargetPolicy, system_resolver
 from canary.errors import CanaryError
@@ -179,10 +180,10 @@ class DeliveryWorker:
         try:
             send(destination, message.payload, policy=policy, timeout=timeout, http=http, resolver=self.resolver)
         except DeliveryError as exc:
-            return str(exc) or type(exc).__name__
+            return readable_error(str(exc)) or type(exc).__name__
         except Exception as exc:  # a broken plugin must not stop the worker; the row is retried
             log.exception("unexpected error delivering to destination %s", destination.id)
-            return f"{type(exc).__name__}: {exc}"
+            return readable_error(f"{type(exc).__name__}: {exc}")
         return None
 
     def _warn_failing(self, config: DeliveryConfig) -> None:

@@ -39,7 +39,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         # Werkzeug refuses a larger request body with 413 before reading it (uploads to scan).
         app.config["MAX_CONTENT_LENGTH"] = upload_mb * 1024 * 1024
 
-    from canary.web import api, auth, console, csrf, db, i18n, security
+    from canary.web import api, auth, console, csrf, db, i18n, security, triage
 
     db.init_app(app)
     security.init_app(app)
@@ -47,6 +47,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(console.bp)
+    app.register_blueprint(triage.bp)
     app.register_blueprint(api.bp)
     # /healthz, /readyz, /metrics: no login, no data (canary.ops.health).
     from canary.ops import health

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Flask, g, request
 
+from canary.web.words import WORDS
+
 LANGUAGES = ("fr", "en")
 
 MESSAGES: dict[str, dict[str, str]] = {
@@ -279,6 +281,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "plant_done": {"fr": "{planted} plantés, {already} déjà présents, {failed} en échec.",
                    "en": "{planted} planted, {already} already there, {failed} failed."},
 }
+
+MESSAGES.update(WORDS)
 
 
 def pick_language() -> str:
