@@ -459,8 +459,13 @@ def scan_upload():
 def settings():
     from canary.alert.destinations import destination_status
     from canary.store.events import SEVERITIES
+    from canary.web.settings_groups import grouped
 
-    return render_template("settings.html", settings=form_rows(get_db()), severities=SEVERITIES, roles=ROLES,
+    rows = form_rows(get_db())
+    query = request.args.get("q", "").strip()[:100]
+    groups = grouped(rows, query)
+    return render_template("settings.html", groups=groups, query=query, total=len(rows),
+                           shown=sum(len(group["rows"]) for group in groups), severities=SEVERITIES, roles=ROLES,
                            destinations=destination_status(get_db()), tokens=list_tokens(get_db()))
 
 

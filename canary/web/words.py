@@ -27,6 +27,11 @@ WORDS: dict[str, dict[str, str]] = {
                               "en": "Retire a planting… (destructive)"},
     "retire_systems_zone": {"fr": "Retirer toutes les implantations d'un système… (action destructive)",
                             "en": "Retire all plantings of a system… (destructive)"},
+    "search_settings": {"fr": "Chercher un réglage", "en": "Search settings"},
+    "settings_shown": {"fr": "{shown} sur {total} réglages", "en": "{shown} of {total} settings"},
+    "show_all": {"fr": "tout afficher", "en": "show all"},
+    "back_to_top": {"fr": "haut de page", "en": "back to top"},
+    "no_setting_matches": {"fr": "Aucun réglage ne correspond.", "en": "No setting matches."},
     "messages_waiting": {"fr": "message(s) en attente", "en": "message(s) waiting"},
     # delivery rows of an alert: what was sent, and where it stands
     "message_page": {"fr": "alerte", "en": "page"},
