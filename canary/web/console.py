@@ -444,12 +444,17 @@ def scan_upload():
         flash(translate("choose_file"), "error")
         return redirect(url_for("console.sweeps"))
     try:
-        actions.start_upload_scan(get_db(), current_app.config["DATABASE"], current_actor(), upload.filename,
-                                  upload.save)
+        scan = actions.start_upload_scan(get_db(), current_app.config["DATABASE"], current_actor(),
+                                         upload.filename, upload.save)
         flash(translate("scan_started"), "ok")
     except CanaryError as exc:
         flash(str(exc), "error")
-    return redirect(url_for("console.sweeps"))
+        return redirect(url_for("console.sweeps"))
+    from canary.web.sweep_view import upload_sweep_id
+
+    # The sweep's own page shows the findings as soon as the scan is over.
+    sweep_id = upload_sweep_id(get_db(), scan.name)
+    return redirect(url_for("triage.sweep", sweep_id=sweep_id) if sweep_id else url_for("console.sweeps"))
 
 
 # --- administration --------------------------------------------------------------------------------

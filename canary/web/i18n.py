@@ -282,7 +282,8 @@ MESSAGES: dict[str, dict[str, str]] = {
                    "en": "{planted} planted, {already} already there, {failed} failed."},
 }
 
-MESSAGES.update(WORDS)
+# The triage pages' words add keys; they never replace one of the table above.
+MESSAGES.update({key: entry for key, entry in WORDS.items() if key not in MESSAGES})
 
 
 def pick_language() -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
 from canary.errors import CanaryError, NotFound
 from canary.web.auth import current_actor, requires
@@ -34,3 +34,15 @@ def canary_memo(canary_id: str):
     back = request.form.get("back")
     return redirect(url_for("console.canaries", id=canary_id) if back == "list"
                     else url_for("console.canary", canary_id=canary_id))
+
+
+@bp.route("/sweeps/<int:sweep_id>")
+@requires("viewer")
+def sweep(sweep_id: int):
+    from canary.web.sweep_view import sweep_result
+
+    try:
+        result = sweep_result(get_db(), sweep_id, g.account.role)
+    except NotFound:
+        abort(404)
+    return render_template("sweep.html", **result)
