@@ -68,3 +68,44 @@ def test_cli_reference_is_current_and_names_every_option():
             if isinstance(param, click.Option) and path:
                 missing += [f"{' '.join(path)} {opt}" for opt in param.opts if f"`{opt}`" not in section]
     assert not missing, f"docs/cli.md lacks: {missing}"
+
+
+def test_every_command_the_docs_cite_exists():
+    """`canary GROUP SUB ...` in any page of docs/ or the README names a real command and real options."""
+    import re
+
+
+    cli = get_cli()
+    wrong = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for cited in re.findall(r"`canary ([^`]+)`", page.read_text(encoding="utf-8")):
+            # "system add|edit", "backup/restore": each alternative is checked
+            for variant in _alternatives(cited.split()):
+                wrong += _wrong_citation(cli, page.name, cited, variant)
+    assert not wrong, wrong
+
+
+def _alternatives(words: list[str]) -> list[list[str]]:
+    import re
+
+    for i, word in enumerate(words):
+        if re.fullmatch(r"[a-z-]+([|/][a-z-]+)+", word):
+            return [[*words[:i], alt, *words[i + 1:]] for alt in re.split(r"[|/]", word)]
+    return [words]
+
+
+def _wrong_citation(cli, page: str, cited: str, words: list[str]) -> list[str]:  # noqa: ANN001
+    import re
+
+    import click
+
+    command: click.Command = cli
+    words = list(words)
+    while words and isinstance(command, click.Group) and words[0] in command.commands:
+        command = command.commands[words.pop(0)]
+    following = words[0] if words else ""
+    if isinstance(command, click.Group) and re.fullmatch(r"[a-z][a-z-]*", following):
+        return [f"{page}: canary {cited}"]  # a subcommand that does not exist
+    known = {opt for param in command.params for opt in getattr(param, "opts", [])} | {"--help"}
+    return [f"{page}: canary {cited} ({word})" for word in words
+            if re.fullmatch(r"--[a-z][a-z-]*", word.split("=")[0]) and word.split("=")[0] not in known]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import logging
 import signal
 import threading
 import time
@@ -11,6 +10,7 @@ from typing import Any
 
 import click
 
+from canary import serve_log
 from canary.alert.correlate import correlate_all
 from canary.alert.delivery import DeliveryWorker
 from canary.alert.destinations import add_destination, destination_status, remove_destination
@@ -236,7 +236,7 @@ def notify_run(ctx: CliContext, once: bool) -> None:
         click.echo(f"{result.events} événement(s), {result.pages} page(s), {sent} envoi(s) / "
                    f"{result.events} event(s), {result.pages} page(s), {sent} attempt(s)")
         return
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    serve_log.configure()
     stop, wake = threading.Event(), threading.Event()
 
     def _stop(*_args: Any) -> None:

@@ -14,6 +14,7 @@ page is a new alert version queued for every destination that routes it.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +23,7 @@ import sqlite_utils
 
 from canary.alert import outbox, severity
 from canary.alert.destinations import list_destinations
+from canary.alert.followup import queue_update_notices
 from canary.alert.model import alert_of, alert_rows
 from canary.alert.outbox import instance_id
 from canary.alert.shapes import AlertRow, SystemTally
@@ -31,6 +33,8 @@ from canary.store.events import EVENT_KEYS, event_row, utcnow
 from canary.store.shapes import EventRow
 from canary.store.tx import write_transaction
 from canary.timezones import display_zone
+
+log = logging.getLogger("canary.alert")
 
 CURSOR = "correlation.last_event_id"
 LIST_CAP = 50  # accounts/sources kept per alert: enough to act on, bounded for a huge dump
@@ -49,6 +53,10 @@ class BatchResult:
     pages: int = 0
     queued: int = 0
     alert_ids: list[int] = field(default_factory=list)
+    # One line per alert opened or updated, logged once the batch is committed (never for a rolled-back one).
+    changes: list[str] = field(default_factory=list)
+    # Alerts opened or paged in this batch: the rest of the batch adds to them without a follow-up notice.
+    paged_now: set[int] = field(default_factory=set)
 
 
 def correlation_key(event: EventRow) -> str:
@@ -84,6 +92,8 @@ def correlate_once(db: sqlite_utils.Database, *, limit: int = 500) -> BatchResul
         db.execute("INSERT INTO alert_state (name, value) VALUES (?, ?) "
                    "ON CONFLICT(name) DO UPDATE SET value = excluded.value", [CURSOR, str(events[-1]["id"])])
         result.events = len(events)
+    for change in result.changes:
+        log.info("%s", change)
     return result
 
 
@@ -97,6 +107,7 @@ def correlate_all(db: sqlite_utils.Database, *, limit: int = 500) -> BatchResult
         for name in ("events", "alerts_created", "alerts_updated", "pages", "queued"):
             setattr(total, name, getattr(total, name) + getattr(batch, name))
         total.alert_ids.extend(batch.alert_ids)
+        total.changes.extend(batch.changes)
 
 
 @dataclass
@@ -192,6 +203,7 @@ def _fold(context: _Context, key: str, events: list[EventRow], result: BatchResu
         row = again
     if row is None:
         row = _incident_alert(context, key, events, times[0])
+    created = row is None
     if row is None:
         first = events[0]
         cursor = db.execute(
@@ -206,6 +218,7 @@ def _fold(context: _Context, key: str, events: list[EventRow], result: BatchResu
     alert_id = row["id"]
     aggregate = _Aggregate.from_row(row)
     known = set(aggregate.canaries)
+    had_channels, had_canaries = list(aggregate.channels), len(aggregate.canaries)
     for event in events:
         aggregate.add(event, context.places, known)
     db.conn.executemany("INSERT OR IGNORE INTO alert_events (event_id, alert_id) VALUES (?, ?)",
@@ -240,11 +253,35 @@ def _fold(context: _Context, key: str, events: list[EventRow], result: BatchResu
     db.execute(f"UPDATE alerts SET {assignments}, count = count + ? WHERE id = ?",
                [*columns.values(), len(events), alert_id])
     result.alert_ids.append(alert_id)
+    result.changes.append(_change_line(alert_id, created, level, systems, aggregate, events, escalated))
     if escalated:
         result.pages += 1
         (changed,) = alert_rows(db, "SELECT * FROM alerts WHERE id = ?", [alert_id])
         view = alert_of(changed, display_zone(db))
         result.queued += outbox.enqueue(db, context.instance, view, context.destinations)
+    if created or escalated:
+        result.paged_now.add(alert_id)
+    elif row["state"] != "resolved" and alert_id not in result.paged_now:
+        channels = [c for c in aggregate.channels if c not in had_channels]
+        canaries = aggregate.canaries[had_canaries:]
+        if channels or canaries:  # new evidence, no escalation: a follow-up to those already paged
+            (changed,) = alert_rows(db, "SELECT * FROM alerts WHERE id = ?", [alert_id])
+            zone = display_zone(db)
+            result.queued += queue_update_notices(db, context.instance, alert_of(changed, zone),
+                                                  context.destinations, channels, canaries, zone)
+
+
+def _change_line(alert_id: int, created: bool, level: str, systems: list[str], aggregate: _Aggregate,
+                 events: list[EventRow], escalated: bool) -> str:
+    """What the log says of an alert opened or updated by a batch of events."""
+    canaries = len(aggregate.canaries)
+    what = (f"{level}, system{'s' if len(systems) > 1 else ''} {', '.join(systems) or '?'}, "
+            f"{canaries} canar{'ies' if canaries != 1 else 'y'}, "
+            f"channel{'s' if len(aggregate.channels) > 1 else ''} {', '.join(aggregate.channels)}")
+    if created:
+        return f"alert #{alert_id} opened: {what}"
+    paged = "paged again" if escalated else "no new page"
+    return f"alert #{alert_id} updated by {len(events)} event(s): {what} ({paged})"
 
 
 def _same_dump_alert(context: _Context, events: list[EventRow]) -> AlertRow | None:

@@ -22,6 +22,7 @@ from canary.alert import outbox
 from canary.alert.destinations import Destination, list_destinations
 from canary.alert.pinned import PinnedHTTP
 from canary.alert.ratelimit import RateLimiter
+from canary.alert.readable import readable_error
 from canary.alert.senders import DeliveryError, send
 from canary.alert.ssrf import Resolver, TargetPolicy, system_resolver
 from canary.errors import CanaryError
@@ -133,12 +134,15 @@ class DeliveryWorker:
         for future in as_completed(futures):
             message, destination = futures[future]
             error = future.result()
+            what = "notice" if message.kind != "page" else "page"
             if error is None:
                 self._unmarked.append(message)
                 self._mark_pending()
+                log.info("alert #%s %s (version %s) delivered to destination %s (%s)", message.alert_id, what,
+                         message.version, destination.id, destination.shown_url)
             else:
-                log.warning("delivery to destination %s failed (attempt %s): %s",
-                            destination.id, message.attempts, error)
+                log.warning("alert #%s %s delivery to destination %s (%s) failed (attempt %s): %s",
+                            message.alert_id, what, destination.id, destination.shown_url, message.attempts, error)
                 try:
                     outbox.mark_failed(self.db, message, error, base=config.retry_base, maximum=config.retry_max)
                 except sqlite3.OperationalError as exc:  # locked: the lease runs out, the row is retried
@@ -176,10 +180,10 @@ class DeliveryWorker:
         try:
             send(destination, message.payload, policy=policy, timeout=timeout, http=http, resolver=self.resolver)
         except DeliveryError as exc:
-            return str(exc) or type(exc).__name__
+            return readable_error(str(exc)) or type(exc).__name__
         except Exception as exc:  # a broken plugin must not stop the worker; the row is retried
             log.exception("unexpected error delivering to destination %s", destination.id)
-            return f"{type(exc).__name__}: {exc}"
+            return readable_error(f"{type(exc).__name__}: {exc}")
         return None
 
     def _warn_failing(self, config: DeliveryConfig) -> None:

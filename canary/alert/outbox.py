@@ -94,15 +94,16 @@ def paged_destination_ids(db: sqlite_utils.Database, alert_id: int) -> set[int]:
 
 
 def enqueue_notice(db: sqlite_utils.Database, instance: str, payload: NoticePayload, kind: str,
-                   destinations: list[Destination]) -> int:
-    """Queue a state-change notice (``kind``: acknowledged/resolved) for ``destinations``.
+                   destinations: list[Destination], key_kind: str | None = None) -> int:
+    """Queue a notice (``kind``: acknowledged/resolved, or updated: canary.alert.followup) for ``destinations``.
 
-    Inside the caller's transaction, with the state change itself.
+    Inside the caller's transaction, with the state change itself. ``key_kind``: what the idempotency key
+    ends with, when one alert version may have several notices of ``kind`` (follow-ups).
     """
     queued = 0
     now = time.time()
     for destination in destinations:
-        key = idempotency_key(instance, payload["id"], payload["version"], destination.id, kind)
+        key = idempotency_key(instance, payload["id"], payload["version"], destination.id, key_kind or kind)
         cursor = db.execute(
             "INSERT INTO alert_outbox (alert_id, version, destination_id, idempotency_key, payload, "
             "next_attempt_at, created_at, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",

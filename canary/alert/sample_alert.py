@@ -10,6 +10,7 @@ import sqlite_utils
 from canary.alert.delivery import DeliveryConfig
 from canary.alert.destinations import list_destinations
 from canary.alert.pinned import PinnedHTTP
+from canary.alert.readable import readable_error
 from canary.alert.senders import DeliveryError, send
 from canary.alert.shapes import Alert
 from canary.alert.ssrf import Resolver, TargetPolicy, system_resolver
@@ -49,6 +50,7 @@ def send_test(db: sqlite_utils.Database, *, resolver: Resolver = system_resolver
             error = str(exc)
         except Exception as exc:  # report a broken destination, keep testing the others
             error = f"{type(exc).__name__}: {exc}"
-        report.append({"id": destination.id, "url": destination.shown_url, "ok": error is None, "error": error})
+        report.append({"id": destination.id, "url": destination.shown_url, "ok": error is None,
+                       "error": readable_error(error)})
     http.close()
     return report

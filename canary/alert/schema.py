@@ -145,5 +145,39 @@ def _incidents(db: sqlite_utils.Database) -> None:
                    f"WHERE {when} IS NOT NULL ORDER BY {when}", [state, state, state])
 
 
+def _update_notices(db: sqlite_utils.Database) -> None:
+    """Outbox rows of kind ``updated``: follow-up notices of an incident that gained evidence
+    (canary.alert.followup), several per alert version, told apart by their idempotency key.
+
+    The table is rebuilt (SQLite cannot change a CHECK or UNIQUE constraint in place), rows kept.
+    """
+    columns = f"{_OUTBOX_COLUMNS}, kind"
+    db.execute(
+        """CREATE TABLE alert_outbox_new (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            alert_id INTEGER NOT NULL REFERENCES alerts(id),
+            version INTEGER NOT NULL,
+            destination_id INTEGER NOT NULL REFERENCES alert_destinations(id) ON DELETE CASCADE,
+            idempotency_key TEXT NOT NULL UNIQUE,
+            payload TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL,
+            lease_owner TEXT,
+            lease_until REAL,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            delivered_at TEXT,
+            kind TEXT NOT NULL DEFAULT 'page' CHECK (kind IN ('page', 'acknowledged', 'resolved', 'updated'))
+        )"""
+    )
+    db.execute(f"INSERT INTO alert_outbox_new ({columns}) SELECT {columns} FROM alert_outbox")
+    db.execute("DROP TABLE alert_outbox")
+    db.execute("ALTER TABLE alert_outbox_new RENAME TO alert_outbox")
+    db.execute("CREATE INDEX alert_outbox_due ON alert_outbox(state, next_attempt_at)")
+    db.execute("CREATE INDEX alert_outbox_alert ON alert_outbox(alert_id, destination_id, state)")
+
+
 MIGRATIONS = [("alert-001-lifecycle-outbox", _alert_tables), ("alert-002-state-notices", _state_notices),
-              ("alert-003-seen-again", _seen_again), ("alert-004-incidents", _incidents)]
+              ("alert-003-seen-again", _seen_again), ("alert-004-incidents", _incidents),
+              ("alert-005-update-notices", _update_notices)]

@@ -136,9 +136,17 @@ class NoticeText(TypedDict):
     text: Bilingual
 
 
-# The change a notice tells (``from`` is a keyword: the functional form names it).
+class Added(TypedDict):
+    """What new evidence brought to an incident (a follow-up notice)."""
+
+    channels: list[str]
+    canaries: list[str]
+
+
+# The change a notice tells (``from`` is a keyword: the functional form names it). ``added``: only in a
+# follow-up (``type`` "update", canary.alert.followup).
 Notice = TypedDict("Notice", {"type": str, "from": str, "to": str, "by": str | None, "at": str | None,
-                              "note": str | None})
+                              "note": str | None, "added": NotRequired[Added]})
 
 
 class NoticePayload(Alert):

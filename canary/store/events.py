@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +12,8 @@ import sqlite_utils
 
 from canary.errors import CanaryError
 from canary.store.shapes import EventRow
+
+log = logging.getLogger("canary.events")
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 # Channels the watchers record on (docs/architecture.md); a filter naming another one is a typo.
@@ -59,7 +62,11 @@ def record_event(
     )
     if cursor.rowcount == 0:
         return None
-    return int(cursor.lastrowid) if cursor.lastrowid is not None else None
+    event_id = int(cursor.lastrowid) if cursor.lastrowid is not None else None
+    # Values a thief controls (source, account) are quoted: a newline in them cannot forge a log line.
+    log.info("hit recorded: event #%s %s on canary %s (system %s), %s, from %r%s", event_id, channel,
+             canary_id or "-", system or "-", severity, source, f", account {account!r}" if account else "")
+    return event_id
 
 
 def list_events(

@@ -259,6 +259,8 @@ def start_upload_scan(db: sqlite_utils.Database, db_path: str, actor: Actor, fil
         finish_sweep(db, sweep_id, None, "failed", f"upload not stored: {exc.__class__.__name__}: {exc}"[:500])
         raise
     record(db, actor, "scan.upload", None, {"file": name, "bytes": path.stat().st_size})
+    log.info("upload %r received from %s (%d bytes): scanning it as sweep #%s", name, actor.name,
+             path.stat().st_size, sweep_id)
     outcome: dict[str, Any] = {}
 
     def work() -> None:

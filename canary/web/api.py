@@ -27,15 +27,17 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
 ENDPOINTS: list[Endpoint] = []
+# The role of a route anyone may read: only the API's own description, which holds no registry value.
+PUBLIC = "public"
 
 
 def route(rule: str, method: str, role: str, summary: str, *, query: tuple[str, ...] = (),
-          body: dict[str, str] | None = None,
-          media: str = "application/json") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+          body: dict[str, str] | None = None, media: str = "application/json", status: int = 200,
+          also: tuple[int, ...] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
-        guarded = requires(role)(view)
+        guarded = view if role == PUBLIC else requires(role)(view)
         bp.add_url_rule(rule, endpoint=view.__name__, view_func=guarded, methods=[method])
-        ENDPOINTS.append(Endpoint(rule, method, role, summary, query, body or {}, media))
+        ENDPOINTS.append(Endpoint(rule, method, role, summary, query, body or {}, media, status, also))
         return guarded
 
     return decorate
@@ -97,7 +99,7 @@ def systems_list():
 @route("/systems", "POST", "admin", "Register a system (canary system add); commune (INSEE code or name) "
        "and postcode give its place.",
        body={"name": "string", "kind": "string", "establishment": "string", "finess": "string", "notes": "string",
-             "commune": "string", "postcode": "string"})
+             "commune": "string", "postcode": "string"}, status=201)
 def systems_add():
     data = _body()
     row = actions.create_system(get_db(), current_actor(), _text(data, "name", True) or "",
@@ -146,21 +148,22 @@ def canaries_history(canary_id: str):
 
 
 @route("/systems/<name>/plant", "POST", "analyst", "Plant a system's active canaries into a target (canary plant "
-       "SYSTEM --to URL --json); a target new to the system needs an admin.", body={"target": "string"})
+       "SYSTEM --to URL --json); a target new to the system needs an admin.", body={"target": "string"}, also=(502,))
 def systems_plant(name: str):
     report = actions.plant_system(get_db(), current_actor(), name, _text(_body(), "target", True) or "")
     return jsonify(report), 200 if not (report["failed"] or report["stopped"]) else 502
 
 
 @route("/systems/<name>/retire", "POST", "analyst", "Remove every live planting of a system from its targets "
-       "(canary retire --system).")
+       "(canary retire --system).", also=(502,))
 def systems_retire(name: str):
     outcome = actions.retire_system(get_db(), current_actor(), name)
     return jsonify(outcome), 502 if outcome["failed"] else 200
 
 
 @route("/systems/<name>/seed", "POST", "admin", "Generate canaries for a system (canary seed SYSTEM --count N "
-       "[--seed S]): their ids and the warnings the CLI prints.", body={"count": "integer", "seed": "integer"})
+       "[--seed S]): their ids and the warnings the CLI prints.", body={"count": "integer", "seed": "integer"},
+       status=201)
 def systems_seed(name: str):
     data = _body()
     count = _integer(data, "count")
@@ -173,7 +176,7 @@ def systems_seed(name: str):
 
 @route("/systems/<name>/rotate", "POST", "analyst", "Plant a new generation wherever the system is planted, then "
        "retire the previous one (canary rotate SYSTEM --count N); 502 if the rotation is incomplete.",
-       body={"count": "integer", "seed": "integer", "keep_previous": "boolean"})
+       body={"count": "integer", "seed": "integer", "keep_previous": "boolean"}, also=(502,))
 def systems_rotate(name: str):
     data = _body()
     count = _integer(data, "count")
@@ -188,7 +191,7 @@ def systems_rotate(name: str):
 
 
 @route("/plantings/<int:planting_id>/retire", "POST", "analyst", "Remove one planting from its target (canary "
-       "retire PLANTING_ID); 502 if the target did not confirm.")
+       "retire PLANTING_ID); 502 if the target did not confirm.", also=(502,))
 def plantings_retire(planting_id: int):
     outcome = actions.retire_planting(get_db(), current_actor(), planting_id)
     return jsonify(outcome), 502 if outcome["failed"] else 200
@@ -248,7 +251,7 @@ def alerts_reopen(alert_id: int):
 
 
 @route("/alerts/<int:alert_id>/notes", "POST", "analyst", "Add a note to an alert's timeline (canary alert note).",
-       body={"note": "string"})
+       body={"note": "string"}, status=201)
 def alerts_note(alert_id: int):
     return jsonify(actions.change_alert(get_db(), current_actor(), alert_id, "note", _text(_body(), "note"))), 201
 
@@ -265,7 +268,7 @@ def sweeps_list():
 
 @route("/scans", "POST", "analyst", "Scan one uploaded file (multipart field 'file', at most web.upload_max_mb) "
        "in a worker, then delete it; answers what canary scan --json prints (422 if nothing could be read).",
-       body={"file": "binary"}, media="multipart/form-data")
+       body={"file": "binary"}, media="multipart/form-data", also=(422,))
 def scans_upload():
     upload = request.files.get("file")
     if upload is None or not upload.filename:
@@ -282,7 +285,7 @@ def feeds_list():
 
 
 @route("/feeds", "POST", "admin", "Add a feed (canary feed add).",
-       body={"name": "string", "source": "string", "schedule": "string"})
+       body={"name": "string", "source": "string", "schedule": "string"}, status=201)
 def feeds_add():
     data = _body()
     row = actions.add_feed(get_db(), current_actor(), _text(data, "name", True) or "",
@@ -290,7 +293,7 @@ def feeds_add():
     return jsonify(row), 201
 
 
-@route("/feeds/<name>/run", "POST", "analyst", "Run a feed now, in the background (canary sweep --feed).")
+@route("/feeds/<name>/run", "POST", "analyst", "Run a feed now, in the background (canary sweep --feed).", status=202)
 def feeds_run(name: str):
     actions.start_feed_run(get_db(), current_app.config["DATABASE"], current_actor(), name)
     return jsonify(feed=name, status="started"), 202
@@ -306,7 +309,7 @@ def notify_list():
 
 
 @route("/notify", "POST", "admin", "Add a notification target (canary notify add); a webhook secret is shown once.",
-       body={"url": "string", "min_severity": "string", "systems": "array"})
+       body={"url": "string", "min_severity": "string", "systems": "array"}, status=201)
 def notify_add():
     data = _body()
     systems = data.get("systems") or []
@@ -349,7 +352,7 @@ def tokens_list():
 
 
 @route("/tokens", "POST", "admin", "Create an API token; its secret is in this answer only.",
-       body={"name": "string", "role": "string", "days": "integer"})
+       body={"name": "string", "role": "string", "days": "integer"}, status=201)
 def tokens_add():
     data = _body()
     days = data.get("days", 90)
@@ -378,7 +381,8 @@ def audit_list():
     return jsonify(rows)
 
 
-@route("/openapi.json", "GET", "viewer", "This document.")
+@route("/openapi.json", "GET", PUBLIC,
+       "This document (no token needed: it describes the routes, never a registry value).")
 def openapi():
     return jsonify(openapi_document(ENDPOINTS))
 

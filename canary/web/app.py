@@ -39,7 +39,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         # Werkzeug refuses a larger request body with 413 before reading it (uploads to scan).
         app.config["MAX_CONTENT_LENGTH"] = upload_mb * 1024 * 1024
 
-    from canary.web import api, auth, console, csrf, db, errors, i18n, inbox_api, inbox_view, security
+    from canary.web import api, auth, console, csrf, db, errors, i18n, inbox_api, inbox_view, security, triage
 
     _ = inbox_api  # its routes join the API's blueprint as it is imported, before the blueprint is registered
 
@@ -50,6 +50,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(inbox_view.bp)
+    app.register_blueprint(triage.bp)
     app.register_blueprint(api.bp)
     # /healthz, /readyz, /metrics: no login, no data (canary.ops.health).
     from canary.ops import health

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import getpass
-import logging
 import sys
 from typing import Any
 
 import click
 
+from canary import serve_log
 from canary.output import echo_json, echo_rows
 from canary.serve import ROLES as SERVE_ROLES
 from canary.serve import parse_roles
@@ -32,12 +32,12 @@ from canary.web.users import (
 )
 
 
-def _serve(ctx: CliContext, host: str, port: int, role: tuple[str, ...], **options: Any) -> None:
+def _serve(ctx: CliContext, host: str, port: int, role: tuple[str, ...], log_level: str, **options: Any) -> None:
     """Run the console and every configured listener and worker until interrupted."""
     from canary.web.serving import refuse_bad_settings, serve
 
     options["roles"] = parse_roles(role)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    serve_log.configure(log_level)
     refuse_bad_settings(environment_problems())  # before creating anything
     ctx.create_db()  # the first start creates the registry
     refuse_bad_settings(setting_problems(ctx.db))
@@ -55,6 +55,9 @@ def build_serve_command() -> click.Command:
         click.Option(["--role"], multiple=True, metavar="ROLE",
                      help=f"Run only this role (repeatable; default: all): {', '.join(SERVE_ROLES)}. "
                           "scheduler and delivery act in one process at a time (a lease in the registry)."),
+        click.Option(["--log-level"], type=click.Choice(serve_log.LEVELS), default="info", show_default=True,
+                     help="info: hits, alerts, uploads, deliveries and problems; debug adds the scheduler's "
+                          "job runs."),
         *serve_options(),
     ]
     return click.Command(

@@ -90,7 +90,10 @@ def _inject_zone() -> dict:
 @bp.route("/")
 @requires("viewer")
 def index():
-    return render_template("index.html", **overview(get_db(), g.account.role))
+    from canary.web.delivery_view import failing_destinations
+
+    return render_template("index.html", **overview(get_db(), g.account.role),
+                           failing_destinations=failing_destinations(get_db(), g.account.role))
 
 
 # --- alerts ----------------------------------------------------------------------------------------
@@ -113,7 +116,9 @@ def alert(alert_id: int):
         story = queries.alert_story(get_db(), alert_id, g.account.role)
     except NotFound:
         abort(404)
-    return render_template("alert.html", **story)
+    from canary.web.delivery_view import destination_names
+
+    return render_template("alert.html", **story, destination_names=destination_names(get_db(), g.account.role))
 
 
 @bp.route("/alerts/<int:alert_id>/<any(ack, resolve, reopen, note):action>", methods=("POST",))
@@ -188,8 +193,12 @@ def system(name: str):
     figures = plan_figures(get_db(), current_app, name) if allows(g.account.role, "analyst") else None
     # The self-audit's stored figures (`canary plan --against`), same audience.
     audit = get_audit(get_db(), name) if allows(g.account.role, "analyst") else None
+    from canary.web.system_lead import open_alerts, watch_sources
+
     return render_template("system.html", **page, figures=figures, audit=audit,
-                           can_plant=allows(g.account.role, "analyst"))
+                           can_plant=allows(g.account.role, "analyst"),
+                           open_alerts=open_alerts(get_db(), name, g.account.role),
+                           sources=watch_sources(get_db(), name, g.account.role))
 
 
 @bp.route("/systems/<name>/seed", methods=("POST",))
@@ -320,6 +329,9 @@ def canaries():
                                  prefix=(args.get("id") or "").strip() or None, after=args.get("after") or None,
                                  limit=queries.page_size(args.get("limit")) if args.get("limit", "").isdigit()
                                  else queries.PAGE)
+    from canary.web.memos import with_triage
+
+    page["items"] = with_triage(get_db(), page["items"])
     return render_template("canaries.html", page=page, system=args.get("system", ""), prefix=args.get("id", ""),
                            systems=[s["name"] for s in get_db().query("SELECT name FROM systems ORDER BY name")])
 
@@ -331,7 +343,9 @@ def canary(canary_id: str):
         story = queries.canary_story(get_db(), canary_id, g.account.role)
     except NotFound:
         abort(404)
-    return render_template("canary.html", **story)
+    from canary.web.memos import memo_of
+
+    return render_template("canary.html", **story, memo=memo_of(get_db(), canary_id))
 
 
 @bp.route("/canaries/<canary_id>/record.json")
@@ -430,12 +444,17 @@ def scan_upload():
         flash(translate("choose_file"), "error")
         return redirect(url_for("console.sweeps"))
     try:
-        actions.start_upload_scan(get_db(), current_app.config["DATABASE"], current_actor(), upload.filename,
-                                  upload.save)
+        scan = actions.start_upload_scan(get_db(), current_app.config["DATABASE"], current_actor(),
+                                         upload.filename, upload.save)
         flash(translate("scan_started"), "ok")
     except CanaryError as exc:
         flash(str(exc), "error")
-    return redirect(url_for("console.sweeps"))
+        return redirect(url_for("console.sweeps"))
+    from canary.web.sweep_view import upload_sweep_id
+
+    # The sweep's own page shows the findings as soon as the scan is over.
+    sweep_id = upload_sweep_id(get_db(), scan.name)
+    return redirect(url_for("triage.sweep", sweep_id=sweep_id) if sweep_id else url_for("console.sweeps"))
 
 
 # --- administration --------------------------------------------------------------------------------
@@ -445,8 +464,13 @@ def scan_upload():
 def settings():
     from canary.alert.destinations import destination_status
     from canary.store.events import SEVERITIES
+    from canary.web.settings_groups import grouped
 
-    return render_template("settings.html", settings=form_rows(get_db()), severities=SEVERITIES, roles=ROLES,
+    rows = form_rows(get_db())
+    query = request.args.get("q", "").strip()[:100]
+    groups = grouped(rows, query)
+    return render_template("settings.html", groups=groups, query=query, total=len(rows),
+                           shown=sum(len(group["rows"]) for group in groups), severities=SEVERITIES, roles=ROLES,
                            destinations=destination_status(get_db()), tokens=list_tokens(get_db()))
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Flask, g, request
 
+from canary.web.words import WORDS
+
 LANGUAGES = ("fr", "en")
 
 MESSAGES: dict[str, dict[str, str]] = {
@@ -307,6 +309,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "error_405_text": {"fr": "Cette adresse ne s'utilise pas ainsi.", "en": "This address is not used that way."},
     "back_home": {"fr": "Retour à l'accueil", "en": "Back to the overview"},
 }
+
+# The triage pages' words add keys; they never replace one of the table above.
+MESSAGES.update({key: entry for key, entry in WORDS.items() if key not in MESSAGES})
 
 
 def pick_language() -> str:

@@ -62,4 +62,18 @@ def _token_owner(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = [("web-001-roles-audit-tokens", _roles_audit_tokens), ("web-002-token-owner", _token_owner)]
+def _canary_memos(db: sqlite_utils.Database) -> None:
+    # What the team wants to remember about one canary (where it was planted by hand, a ticket): a row of
+    # its own, so the generated record stays as generated; every change is in the audit log.
+    db.execute(
+        """CREATE TABLE canary_memos (
+            canary_id TEXT PRIMARY KEY REFERENCES canaries(id) ON DELETE CASCADE,
+            memo TEXT NOT NULL,
+            updated_by TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )"""
+    )
+
+
+MIGRATIONS = [("web-001-roles-audit-tokens", _roles_audit_tokens), ("web-002-token-owner", _token_owner),
+              ("web-003-canary-memos", _canary_memos)]

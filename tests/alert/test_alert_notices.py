@@ -25,7 +25,9 @@ def _pending(db) -> int:
 def _by_kind(receiver) -> dict[str, list[dict]]:
     kinds: dict[str, list[dict]] = {}
     for body in receiver.received.values():
-        kinds.setdefault(body["notice"]["to"] if "notice" in body else "page", []).append(body)
+        notice = body.get("notice")
+        kind = "page" if notice is None else "updated" if notice["type"] == "update" else notice["to"]
+        kinds.setdefault(kind, []).append(body)
     return kinds
 
 
@@ -174,3 +176,35 @@ def test_resolving_after_the_outbox_was_pruned_still_tells_the_paged(fast_alerts
     resolve(db, alert["id"], "bob")
     delivery.run_once()
     assert list(_by_kind(receiver)) == ["page", "resolved"]
+
+
+def test_an_incident_updated_by_new_evidence_sends_one_follow_up_notice(fast_alerts, db, add_hand_canaries,
+                                                                          receiver, delivery):
+    """The page said "trap link opened"; the thief's DNS lookup of the same canary then joins the incident
+    (new channel, same severity: no new page). The paged destination is told, once, as a low-urgency notice."""
+    add_destination(db, receiver.url, min_severity="low")
+    canary = add_hand_canaries("ehr-a", 1)[0]
+    hit(db, canary["id"], channel="http", severity="high")
+    correlate_all(db)
+    delivery.run_once()
+    (page,) = receiver.received.values()
+
+    hit(db, canary["id"], channel="dns", severity="high")
+    correlate_all(db)
+    delivery.run_once()
+    hit(db, canary["id"], channel="dns", severity="high")  # nothing new: no other notice
+    correlate_all(db)
+    delivery.run_once()
+
+    assert db.execute("SELECT COUNT(*) FROM alerts").fetchone()[0] == 1
+    kinds = _by_kind(receiver)
+    assert len(kinds["page"]) == 1 and len(kinds["updated"]) == 1
+    (update,) = kinds["updated"]
+    assert update["notice"]["type"] == "update" and update["notice"]["from"] == update["notice"]["to"] == "open"
+    assert update["notice"]["added"] == {"channels": ["dns"], "canaries": []}
+    assert update["version"] == page["version"] and update["severity"] == page["severity"]  # not a new page
+    assert update["idempotency_key"].startswith(f"{page['idempotency_key']}-updated-")
+    assert update["channels"] == ["http", "dns"]
+    assert update["title"].startswith("[MISE À JOUR/UPDATE] Canary #")
+    assert "new channel: dns" in update["text"]["en"] and "nouveau canal : dns" in update["text"]["fr"]
+    assert "not a new page" in update["text"]["en"] and "pas une nouvelle alerte" in update["text"]["fr"]

@@ -97,7 +97,8 @@ def test_folder_and_glob_feeds(db, sweep_canaries, tmp_path):
     add_feed(db, "forum", str(drops))
     add_feed(db, "logs", str(drops / "**" / "*.log"), "daily")
     assert run_feed(db, "forum")["findings"] == 3
-    assert run_feed(db, "logs") == {"feed": "logs", "sweep_id": 2, "status": "ok", "findings": 0, "error": None,
+    assert run_feed(db, "logs") == {"feed": "logs", "sweep_id": 2, "status": "ok", "findings": 0, "new_events": 0,
+                                    "error": None,
                                     "files": 1, "skipped": 0}
     with pytest.raises(CanaryError):
         add_feed(db, "forum", str(drops))
@@ -280,3 +281,22 @@ def test_daemon_mode_catches_up_and_stops_on_sigterm(db, db_path, sweep_canaries
     assert get_feed(db, "drops")["last_status"] == "ok", err
     assert proc.returncode == 0, err
     assert len(list_events(db, channel="leak")) == 3
+
+
+def test_an_unchanged_feed_file_swept_twice_is_recorded_once(cli, db, sweep_canaries, tmp_path):
+    drops = tmp_path / "drops"
+    drops.mkdir()
+    (drops / "x.csv").write_text(ROWS, encoding="utf-8")
+    assert cli("feed", "add", "forum-drops", str(drops)).exit_code == 0
+    first = json.loads(cli("sweep", "--feed", "forum-drops", "--json").output)[0]
+    again = json.loads(cli("sweep", "--feed", "forum-drops", "--json").output)[0]
+    assert first["findings"] == again["findings"] == 3  # the sweep still says what it saw
+    assert (first["new_events"], again["new_events"]) == (3, 0)
+    events = list_events(db, channel="leak")
+    assert len(events) == 3
+    # the second sweep's findings point at the events the first one recorded
+    assert {r["event_id"] for r in sweep_findings(db, again["sweep_id"])} == {e["id"] for e in events}
+    # the file changes (the rows moved down a line): a new sighting is recorded
+    (drops / "x.csv").write_text("ligne ajoutée\n" + ROWS, encoding="utf-8")
+    third = json.loads(cli("sweep", "--feed", "forum-drops", "--json").output)[0]
+    assert third["new_events"] == 3 and len(list_events(db, channel="leak")) == 6

@@ -267,7 +267,8 @@ def test_retire_rotate_and_settings_need_their_confirmation(browser, served_urls
     assert words["figures"] in browser.find_element(By.ID, "figures").text
     shot("system")
 
-    # Retire one planting: the browser does not send the form until its box is ticked.
+    # Retire one planting: in the closed "destructive" section, sent only once its box is ticked.
+    browser.find_element(By.CSS_SELECTOR, "#retire-plantings summary").click()
     form = browser.find_elements(By.CSS_SELECTOR, "form.retire-one")[0]
     form.find_element(By.TAG_NAME, "button").click()
     assert _planting_states(db_path) == ["planted", "planted"]

@@ -40,7 +40,7 @@ def registry(app, db_path):
 def test_overview_puts_open_alerts_and_troubled_systems_first(registry, sign_in):
     page = sign_in("viewer").get("/?lang=en").get_data(as_text=True)
     table = page[page.index('id="systems"'):]
-    order = [name for name in re.findall(r"<td>([a-z-]+)</td><td>(?:ehr|lab|other)</td>", table)]
+    order = [name for name in re.findall(r"<td>([a-z-]+)</td><td>(?:EHR|laboratory \(LIS\)|other)</td>", table)]
     assert order == ["ehr-mediboard", "lab-vienne", "pacs-nord"]
     assert "alert open" in table and "plantings failed" in table and "never planted" in table
     assert 'id="alert-1"' in page and "<svg" in page and "1 events" in page
@@ -138,8 +138,8 @@ def test_settings_show_every_setting_with_its_source(registry, db_path, sign_in,
     page = sign_in("admin").get("/settings?lang=en").get_data(as_text=True)
     for name in all_settings():
         assert f"<code>{name}</code>" in page
-    row = {m.group(1): m.group(2) for m in re.finditer(r"<code>([^<]+)</code></td><td>[^<]*</td><td>([a-z]+)</td>",
-                                                         page)}
+    cells = r"<code>([^<]+)</code>(?:</label>)?</td><td>[^<]*</td><td>([a-z]+)</td>"
+    row = {m.group(1): m.group(2) for m in re.finditer(cells, page)}
     assert row["alert.window_seconds"] == "registry" and row["alert.rate_per_minute"] == "environment"
     assert row["alert.lease_seconds"] == "default"
     assert "(set)" in page or "(unset)" in page  # secrets never shown

@@ -87,8 +87,10 @@ def _values(db, registry) -> dict[str, str]:
     alert = db.execute("SELECT MIN(id) FROM alerts").fetchone()[0]
     planting = db.execute("SELECT MIN(id) FROM plantings").fetchone()[0]
     token = db.execute("SELECT MIN(id) FROM api_tokens").fetchone()[0] or 1
+    sweep = db.execute("SELECT MAX(id) FROM sweeps").fetchone()[0]  # the upload's, with its findings
     return {"name": SYSTEM, "canary_id": registry["canaries"][0]["id"], "alert_id": str(alert),
-            "planting_id": str(planting), "token_id": str(token), "feed": "pastebin-watch", "destination_id": "1"}
+            "planting_id": str(planting), "token_id": str(token), "feed": "pastebin-watch", "destination_id": "1",
+            "sweep_id": str(sweep)}
 
 
 def _upload_scan(app, db, registry) -> None:

@@ -12,7 +12,8 @@ from canary.web.tokens import create_token
 
 # Routes anyone may reach: signing in, the package's static files, and the probes of canary.ops.health
 # (process up, ready, metrics: counts only, never a registry value).
-PUBLIC = {"auth.login", "static", "health.healthz", "health.readyz", "health.metrics"}
+PUBLIC = {"auth.login", "static", "health.healthz", "health.readyz", "health.metrics",
+          "api.openapi"}  # the API's description: routes only, never a registry value
 SAMPLE_ARGS = {"alert_id": 1, "canary_id": "c0000001", "name": "x", "token_id": 1, "action": "ack",
                "destination_id": 1, "fmt": "pdf", "planting_id": 1}
 

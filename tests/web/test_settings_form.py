@@ -119,3 +119,33 @@ def test_peer_controlled_values_in_settings_stay_text(db, sign_in):
                ['["' + payload.replace('"', '\\"') + '"]'])
     page = sign_in("admin").get("/settings").get_data(as_text=True)
     assert "<script>document.title" not in page and "&lt;script&gt;" in page
+
+
+def test_settings_are_grouped_by_domain_and_searchable_with_readable_lists(app, db_path, sign_in):
+    from canary.settings import all_settings, set_setting
+    from canary.store import open_db
+
+    db = open_db(db_path)
+    set_setting(db, "pool.mail_domains", "messagerie-famille.fr\nboite-perso.fr")
+    db.close()
+    admin = sign_in("admin")
+    page = admin.get("/settings?lang=en").get_data(as_text=True)
+    domains = sorted({name.split(".")[0] for name in all_settings()})
+    # one section per domain, in order, each listing its own settings; a table of contents links them
+    starts = [page.index(f'<section class="settings-group" id="group-{d}">') for d in domains]
+    assert starts == sorted(starts)
+    for domain in domains:
+        assert f'href="#group-{domain}"' in page
+    pool = page[page.index('id="group-pool"'):page.index("</section>", page.index('id="group-pool"'))]
+    assert 'id="setting-pool.mail_domains"' in pool and 'id="setting-alert.window_seconds"' not in pool
+    # a list value reads as items, not as a JSON column one character wide
+    value_cell = re.search(r'<tr id="setting-pool.mail_domains">.*?</label></td><td>(.*?)</td>', page, re.S).group(1)
+    assert "<li>messagerie-famille.fr</li><li>boite-perso.fr</li>" in value_cell and "[" not in value_cell
+    # searched by name, words of the help text or domain, without a script (the CSP allows none)
+    found = admin.get("/settings?lang=en&q=window").get_data(as_text=True)
+    assert 'id="setting-alert.window_seconds"' in found and 'id="setting-pool.mail_domains"' not in found
+    assert '<input type="search" name="q" value="window"' in found
+    shown, total = map(int, re.search(r"(\d+) of (\d+) settings", found).groups())
+    assert 1 <= shown < total == len(all_settings())
+    none = admin.get("/settings?lang=en&q=zzzz-nothing").get_data(as_text=True)
+    assert "No setting matches" in none

@@ -221,3 +221,32 @@ def test_the_planners_tables_read_in_the_background_at_serve_start_serve_the_fir
     assert shared_places(app) is loading.result() and loading.result().reference.communes
     preload_places(app)
     assert app.extensions["canary.places"] is loading  # started once per process
+
+
+def test_the_system_page_leads_with_its_open_alerts_and_watch_sources_and_sets_retire_apart(planted, db, sign_in,
+                                                                                          tmp_path):
+    from canary.alert.correlate import correlate_all
+    from canary.store.events import record_event
+    from canary.watch.accesslog.sources import add_source
+
+    record_event(db, channel="http", canary_id="hand000000", severity="high", source="198.51.100.7")
+    correlate_all(db)
+    add_source(db, "ehr-mediboard", (tmp_path / "audit.log").as_uri(), "regex", name="dpi-audit",
+               pattern=r"(?P<time>\S+) (?P<user>\w+) (?P<ipp>\d+)")
+    page = sign_in("analyst").get("/systems/ehr-mediboard?lang=en").get_data(as_text=True)
+    alerts, sources = page.index('id="system-alerts"'), page.index('id="system-sources"')
+    assert alerts < sources < page.index('id="generations"') < page.index('id="plantings"')
+    assert "#1" in page[alerts:sources] and "http" in page[alerts:sources]
+    assert "dpi-audit" in page[sources:page.index('id="generations"')]
+    # destructive actions: in a closed section of their own, after the planner's figures
+    zone = page.index('<details class="danger-zone" id="retire-plantings">')
+    assert zone > page.index('id="figures"') and page.count('class="inline retire-one"') == 2
+    assert 'retire-one' not in page[:zone]
+
+
+def test_retire_all_is_not_beside_plant_on_the_systems_page(planted, sign_in):
+    page = sign_in("analyst").get("/systems?lang=en").get_data(as_text=True)
+    table = page[page.index('id="systems"'):page.index("</table>", page.index('id="systems"'))]
+    assert "form class=\"inline plant\"" in table and "systems_retire" not in table and "/retire" not in table
+    zone = page[page.index('<details class="danger-zone" id="retire-systems">'):]
+    assert "/systems/ehr-mediboard/retire" in zone

@@ -71,8 +71,9 @@ def cef_line(payload: dict[str, Any]) -> str:
     title = (payload.get("first_action") or {}).get("en") or payload["channel"]
     cef_severity = CEF_SEVERITY.get(level, 5)
     if notice:
-        extension.update({"act": notice["to"], "suser": notice.get("by")})
-        title, cef_severity = f"Alert {notice['to']}", NOTICE_CEF_SEVERITY
+        act = "updated" if notice.get("type") == "update" else notice["to"]
+        extension.update({"act": act, "suser": notice.get("by")})
+        title, cef_severity = f"Alert {act}", NOTICE_CEF_SEVERITY
     ext = " ".join(f"{k}={_cef_escape_value(v)}" for k, v in extension.items() if v not in (None, "", []))
     return (f"CEF:0|canary|canary|1|{_cef_escape_header(payload['channel'])}|"
             f"{_cef_escape_header(title)}|{cef_severity}|{ext}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 import threading
@@ -10,6 +9,7 @@ from typing import Any
 
 import click
 
+from canary import serve_log
 from canary.errors import CanaryError
 from canary.output import echo_json, echo_rows, echo_table
 from canary.settings import get_str
@@ -145,7 +145,7 @@ def sweep_command(ctx: CliContext, feed_name: str | None, jobs: int, as_json: bo
     if daemon:
         from canary.watch.sweep.services import run_in_foreground
 
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        serve_log.configure()
         ctx.db  # noqa: B018 - open (and migrate) the registry before the scheduler starts
         stopping = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stopping.set())
@@ -157,7 +157,7 @@ def sweep_command(ctx: CliContext, feed_name: str | None, jobs: int, as_json: bo
     if not names:
         raise CanaryError("no feed configured; add one with 'canary feed add NAME SOURCE'")
     outcomes = [run_feed(ctx.db, name, jobs=jobs) for name in names]
-    echo_rows(outcomes, ["feed", "sweep_id", "status", "findings", "error"], as_json=as_json)
+    echo_rows(outcomes, ["feed", "sweep_id", "status", "findings", "new_events", "error"], as_json=as_json)
     if any(o["status"] != "ok" for o in outcomes):
         click.echo("flux injoignable(s), réessayé(s) au prochain passage / unreachable feed(s), retried at the "
                    "next run", err=True)

@@ -15,7 +15,7 @@ from canary.errors import CanaryError, NotFound
 from canary.settings import get_float, get_str
 from canary.store.events import utcnow
 from canary.store.tx import write_transaction
-from canary.watch.sweep.findings import finish_sweep, start_sweep, store_findings
+from canary.watch.sweep.findings import finish_sweep, new_events, start_sweep, store_findings
 from canary.watch.sweep.index import build_index
 from canary.watch.sweep.limits import Limits
 from canary.watch.sweep.scanner import ScanReport, scan
@@ -89,6 +89,10 @@ def run_sweep(
         finish_sweep(db, sweep_id, None, "failed", f"{exc.__class__.__name__}: {exc}"[:500])
         raise
     finish_sweep(db, sweep_id, report, "ok")
+    canaries = len({finding.canary_id for finding in report.findings})
+    log.info("sweep #%s (%s) done: %d finding(s) of %d canar%s in %d file(s), %d skipped", sweep_id,
+             f"feed {feed}" if feed else "inputs", len(report.findings), canaries, "y" if canaries == 1 else "ies",
+             report.files, len(report.skipped))
     return sweep_id, report
 
 
@@ -105,8 +109,8 @@ def run_feed(db: sqlite_utils.Database, name: str, *, jobs: int = 1, limits: Lim
         inputs = resolved.inputs
         sweep_id, report = run_sweep(db, inputs, feed=name, jobs=jobs, limits=limits,
                                      dask=get_str(db, "sweep.dask_scheduler") or None)
-        outcome.update(sweep_id=sweep_id, findings=len(report.findings), files=report.files,
-                       skipped=len(report.skipped))
+        outcome.update(sweep_id=sweep_id, findings=len(report.findings), new_events=new_events(db, sweep_id),
+                       files=report.files, skipped=len(report.skipped))
         if inputs and len(report.unreachable) == len(inputs):
             outcome["error"] = "; ".join(s["reason"] for s in report.skipped if s["file"] in report.unreachable)
         elif report.files == 0 and report.skipped and all(

@@ -87,9 +87,12 @@ def store_findings(db: sqlite_utils.Database, sweep_id: int, findings: list[Find
         details = {"group": f"sweep:{sweep_id}", "sweep_id": sweep_id, "file": finding.file,
                    "fields": finding.fields, "confidence": finding.confidence, "line": finding.line,
                    "offset": finding.offset, **identity}
+        key = _event_key(sweep_id, identity["dump_source"], identity["dump_hash"], finding)
         event_id = record_event(db, channel="leak", canary_id=finding.canary_id, severity=finding.severity,
-                                source=finding.file, action="sighting", details=details,
-                                dedup_key=f"sweep:{sweep_id}:{finding.canary_id}:{finding.file}")
+                                source=finding.file, action="sighting", details=details, dedup_key=key)
+        if event_id is None:  # already recorded: this sweep's finding points at that event
+            row = db.execute("SELECT id FROM events WHERE dedup_key = ?", [key]).fetchone()
+            event_id = row[0] if row else None
         with write_transaction(db):
             cursor = db.execute(
                 """INSERT INTO sweep_findings (sweep_id, canary_id, system, file, fields, confidence, severity,
@@ -99,6 +102,23 @@ def store_findings(db: sqlite_utils.Database, sweep_id: int, findings: list[Find
                  finding.confidence, finding.severity, finding.line, finding.offset, finding.evidence, event_id])
         added += cursor.rowcount
     return added
+
+
+def _event_key(sweep_id: int, source: str, digest: str, finding: Finding) -> str:
+    """The event's dedup key. A feed sweeping the same content again (same dump hash, same file) records
+    nothing new: the feed's file is unchanged, not seen again. A sweep outside a feed (``canary scan``, an
+    upload) is an operator's new look, hence a new sighting (the alert counts it as "seen again")."""
+    if not source.startswith("feed:"):
+        return f"sweep:{sweep_id}:{finding.canary_id}:{finding.file}"
+    same = hashlib.sha256(json.dumps([source, digest, finding.canary_id, finding.file]).encode()).hexdigest()
+    return f"dump:{same}"
+
+
+def new_events(db: sqlite_utils.Database, sweep_id: int) -> int:
+    """Events this sweep recorded (its findings already recorded by an earlier sweep of the feed excluded)."""
+    return int(db.execute(
+        "SELECT COUNT(*) FROM sweep_findings f JOIN events e ON e.id = f.event_id "
+        "WHERE f.sweep_id = ? AND json_extract(e.details, '$.sweep_id') = f.sweep_id", [sweep_id]).fetchone()[0])
 
 
 def dump_hash(findings: list[Finding]) -> str:
