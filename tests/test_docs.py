@@ -94,7 +94,7 @@ def _alternatives(words: list[str]) -> list[list[str]]:
     return [words]
 
 
-def _wrong_citation(cli, page: str, cited: str, words: list[str]) -> list[str]:  # noqa: ANN001
+def _wrong_citation(cli, page: str, cited: str, words: list[str]) -> list[str]:
     import re
 
     import click

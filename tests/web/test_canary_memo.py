@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from canary.store.seeding import derive_token
 
 from canary.store import open_db
 from canary.store.events import record_event
 from canary.store.registry import add_canaries
-from canary.store.seeding import derive_token
 from canary.web.audit import list_audit
 from tests.support.records import make_record
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 import pytest
+from canary.store.seeding import derive_token
 
 from canary.alert.correlate import correlate_all
 from canary.store import open_db
 from canary.store.events import record_event
 from canary.store.registry import add_canaries
-from canary.store.seeding import derive_token
 from tests.support.records import make_record
 
 # Inputs that are not asked of anyone: the form token, the values a button carries, the buttons.
