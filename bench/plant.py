@@ -44,7 +44,7 @@ from canary.store.registry import add_canaries, add_system, list_canaries  # noq
 from canary.store.seeding import derive_token  # noqa: E402
 from tests.conftest import make_record  # noqa: E402
 from tests.plant.conftest import FhirServer, MllpPeer, RunningMllp, RunningServer  # noqa: E402
-from tests.plant.pki import make_pki, server_context  # noqa: E402
+from tests.support.pki import make_pki, server_context  # noqa: E402
 
 
 def registry(folder: Path, system: str, count: int):

@@ -21,8 +21,8 @@ from canary.store.registry import now_iso
 from canary.watch.accesslog.sources import add_source, get_position, get_source
 from canary.watch.accesslog.sqlpoller import SqlPoller, run_once
 from canary.watch.accesslog.supervisor import AccessLogSupervisor
-from tests.accesslog.helpers import SYSTEM, access_events, mediboard_line
-from tests.accesslog.sqlpeers import ID_SANTE400, USER_LOG, MariaDB
+from tests.support.accesslog import SYSTEM, access_events, mediboard_line
+from tests.support.peers.sql import ID_SANTE400, USER_LOG, MariaDB
 from tests.support.wait import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ import pytest
 
 from canary.watch.accesslog.sources import add_source, get_source
 from canary.watch.accesslog.syslog import SyslogService
-from tests.accesslog.helpers import SYSTEM, access_events, ipp, mediboard_line
+from tests.support.accesslog import SYSTEM, access_events, ipp, mediboard_line
 from tests.support.wait import wait_for
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from canary.watch.egress.milter import MilterService
 from tests.egress.conftest import csv_rows, events_for, start_milter, zipped
-from tests.egress.egress_peers import POSTFIX, MailSink, Postfix
+from tests.support.peers.egress import POSTFIX, MailSink, Postfix
 
 pytestmark = pytest.mark.skipif(POSTFIX is None, reason="postfix is not installed (Debian package 'postfix')")
 

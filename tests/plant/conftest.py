@@ -27,7 +27,7 @@ from flask import Flask, request
 from pydantic import ValidationError
 from werkzeug.serving import make_server
 
-from .pki import Pki, make_pki
+from tests.support.pki import Pki, make_pki
 
 
 @pytest.fixture(autouse=True)

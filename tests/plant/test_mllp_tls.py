@@ -13,8 +13,8 @@ from canary.plant.lifecycle import list_plantings
 from canary.plant.planter import plant, retire, select_for_retire
 from canary.plant.rotation import rotate
 from canary.plant.tls import TlsConfig, client_context
+from tests.support.pki import SERVER_DNS_NAME, server_context
 
-from .pki import SERVER_DNS_NAME, server_context
 from .test_lifecycle import RecordGenerator
 
 TLS_VERSIONS = [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3]

@@ -18,7 +18,7 @@ from canary.store.registry import add_system
 from canary.web import create_app
 from canary.web.tokens import create_token
 from canary.web.users import add_user
-from tests.web.accounts import PASSWORD, REPO, ROLE_USERS
+from tests.support.accounts import PASSWORD, REPO, ROLE_USERS
 
 
 def _accounts(db_path: Path) -> None:

@@ -18,7 +18,7 @@ import requests
 from canary.store import open_db
 from canary.web import create_app
 from canary.web.users import add_user, set_password, throttle_delay
-from tests.web.accounts import PASSWORD, REPO
+from tests.support.accounts import PASSWORD, REPO
 
 LOGIN = {"username": "rssi", "password": PASSWORD}
 

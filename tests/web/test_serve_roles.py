@@ -16,7 +16,7 @@ from canary.serve import parse_roles
 from canary.settings import set_setting
 from canary.store import open_db
 from canary.store.leases import Holder, acquire, current, release
-from tests.alert.alert_peers import Receiver, hit
+from tests.support.peers.alert_receiver import Receiver, hit
 from tests.support.processes import read_line
 from tests.support.wait import wait_for
 

@@ -1,5 +1,5 @@
-"""The consumer mail provider of tests.support.mail_provider (run as a script): an SMTP server
-(aiosmtpd) delivering into one IMAP mailbox (Twisted's server, tests/tripwire/imap_server.py), some
+"""The consumer mail provider of tests.support.peers.mail_provider (run as a script): an SMTP server
+(aiosmtpd) delivering into one IMAP mailbox (Twisted's server, tests/support/peers/imap_server.py), some
 addresses dropped, some forwarded to another SMTP server."""
 
 from __future__ import annotations
