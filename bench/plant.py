@@ -43,7 +43,8 @@ from canary.store import open_db  # noqa: E402
 from canary.store.registry import add_canaries, add_system, list_canaries  # noqa: E402
 from canary.store.seeding import derive_token  # noqa: E402
 from tests.conftest import make_record  # noqa: E402
-from tests.plant.conftest import FhirServer, MllpPeer, RunningMllp, RunningServer  # noqa: E402
+from tests.support.peers.fhir import FhirServer, RunningServer  # noqa: E402
+from tests.support.peers.mllp import MllpPeer, RunningMllp  # noqa: E402
 from tests.support.pki import make_pki, server_context  # noqa: E402
 
 

@@ -28,10 +28,11 @@ from dnslib.server import BaseResolver, DNSLogger, DNSServer
 from canary.cli import get_cli
 from canary.generate.reference import Reference
 from canary.watch.tripwire.services import build
-from tests.plant.conftest import MllpPeer, RunningMllp, closed_port
 from tests.support.host_population import write_host_export
 from tests.support.peers.mail_provider import start_mail_provider
+from tests.support.peers.mllp import MllpPeer, RunningMllp
 from tests.support.pki import make_pki, server_context
+from tests.support.ports import closed_port
 from tests.support.registers import Doctor, fixture_doctors, fixture_points, write_ban, write_rpps
 from tests.test_docs import _readme_commands
 

@@ -159,7 +159,7 @@ def test_outside_serve_the_console_app_checks_the_registry(db_path, db):
 def test_listeners_that_could_not_start_make_serve_not_ready(db, db_path, add_hand_canaries, serve, tmp_path):
     import socket
 
-    from tests.support.peers.alert_receiver import self_signed_certificate
+    from tests.support.certs import self_signed_certificate
 
     add_hand_canaries(count=1)
     auth = _scraper(db)

@@ -14,8 +14,9 @@ from canary.errors import CanaryError
 from canary.plant.fhir_bundle import INS_NIR_SYSTEM
 from canary.plant.lifecycle import list_plantings
 from canary.plant.planter import plant, retire, select_for_retire
+from tests.support.peers.fhir import RunningServer
+from tests.support.ports import closed_port
 
-from .conftest import RunningServer, closed_port
 from .test_mllp import _qualify
 
 

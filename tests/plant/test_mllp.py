@@ -15,8 +15,7 @@ from canary.errors import CanaryError
 from canary.plant.lifecycle import list_plantings
 from canary.plant.planter import plant
 from canary.store.registry import add_system
-
-from .conftest import closed_port
+from tests.support.ports import closed_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

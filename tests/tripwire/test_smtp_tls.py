@@ -13,7 +13,7 @@ from canary.errors import CanaryError
 from canary.settings import set_setting
 from canary.store.events import list_events
 from canary.watch.tripwire.smtp_tls import tls_context
-from tests.support.peers.alert_receiver import self_signed_certificate
+from tests.support.certs import self_signed_certificate
 from tests.support.smtp import canary_address, make_message
 
 
