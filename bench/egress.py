@@ -36,7 +36,7 @@ def prepare(db_path: Path, count: int) -> None:
     from canary.store import open_db
     from canary.store.registry import add_canaries, add_system
     from canary.store.seeding import derive_token
-    from tests.conftest import make_record
+    from tests.support.records import make_record
 
     db = open_db(db_path)
     add_system(db, "ehr-bench", "ehr")

@@ -6,8 +6,7 @@ from datetime import datetime, timedelta
 
 from canary.watch.accesslog.sources import add_source, get_source
 from canary.watch.accesslog.sqlpoller import SqlPoller, run_once
-from tests.accesslog.test_log_sql import plant
-from tests.support.accesslog import SYSTEM, access_events
+from tests.support.accesslog import SYSTEM, access_events, plant
 from tests.support.peers.sql import PG_USER_LOG
 
 

@@ -11,7 +11,7 @@ from canary.errors import CanaryError
 from canary.serve import ServeContext, build_services, serve_options, start_all, stop_all
 from canary.settings import set_setting
 from canary.store import open_db
-from tests.egress.conftest import RawIcap
+from tests.support.peers.icap import RawIcap
 
 
 def test_serve_options_start_both_services_sharing_one_index(registry):

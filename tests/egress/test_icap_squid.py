@@ -15,7 +15,7 @@ import requests
 
 from canary.alert.correlate import correlate_all
 from canary.store import open_db
-from tests.egress.conftest import csv_rows, encoded_bodies, events_for, gzipped, passed_counts, xlsx, zipped
+from tests.support.egress import csv_rows, encoded_bodies, events_for, gzipped, passed_counts, xlsx, zipped
 from tests.support.peers.egress import SQUID, Squid, UploadTarget
 from tests.support.records import make_record
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.support.ports import closed_port
-from tests.sweep.test_feeds_and_store import ROWS
+from tests.support.sweep import ROWS
 
 
 def test_a_missing_path_alone_is_an_error(cli, sweep_canaries, tmp_path):
