@@ -30,7 +30,7 @@ from bench.accesslog import SYSTEM, make_registry  # noqa: E402
 from canary.store import open_db  # noqa: E402
 from canary.watch.accesslog.sources import add_source, get_source  # noqa: E402
 from canary.watch.accesslog.sqlpoller import SqlPoller  # noqa: E402
-from tests.accesslog.sqlpeers import USER_LOG, running_mariadb  # noqa: E402
+from tests.support.peers.sql import USER_LOG, running_mariadb  # noqa: E402
 
 PASSWORD = "bench-ro"
 

@@ -28,7 +28,7 @@ from canary.ops.sealing import BackupKey  # noqa: E402
 from canary.store import open_db  # noqa: E402
 from canary.store.events import record_event  # noqa: E402
 from canary.store.registry import add_canaries, add_system  # noqa: E402
-from tests.conftest import make_record  # noqa: E402
+from tests.support.records import make_record  # noqa: E402
 
 KEY = BackupKey("passphrase", b"a benchmark passphrase", "bench")
 

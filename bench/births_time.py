@@ -4,7 +4,7 @@
 
 1. Writes a synthetic Mediboard export of a Lyon establishment whose IPPs were handed out in time
    order over 20 years (6 % newborns of the maternity) and whose patients were born in their home
-   department, nearby, elsewhere or abroad by age (tests/generate/host_population.py, timed=True),
+   department, nearby, elsewhere or abroad by age (tests/support/host_population.py, timed=True),
    and builds its host profile (aggregates only).
 2. Generates CANARIES canaries with the site's catchment and the host profile, "before" (the profile
    without what this bench measures: today's national birth-place model and the live IPP range) and
@@ -31,15 +31,13 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "generate"))
-
-from host_population import SITE, TODAY, write_host_export  # noqa: E402
 
 from canary.generate.catchment import Catchment, Geography, Site  # noqa: E402
 from canary.generate.patient import PatientGenerator, Pools  # noqa: E402
 from canary.generate.profile import HostProfile, build_profile, read_export  # noqa: E402
 from canary.generate.reference import Reference  # noqa: E402
 from canary.store.markers import markers_for  # noqa: E402
+from tests.support.host_population import SITE, TODAY, write_host_export  # noqa: E402
 
 TARGET = 2_000  # canaries per second
 

@@ -45,7 +45,7 @@ def prepare(db_path: Path) -> list[str]:
     from canary.settings import set_setting
     from canary.store import open_db
     from canary.store.registry import add_canaries, add_system
-    from tests.conftest import make_record
+    from tests.support.records import make_record
 
     db = open_db(db_path)
     set_setting(db, "tripwire.base_url", "https://portail-patient.example.fr")

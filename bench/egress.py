@@ -26,7 +26,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "egress"))
 
 SMALL = 10 * 1024
 LARGE = 5 * 1024 * 1024
@@ -36,7 +35,7 @@ def prepare(db_path: Path, count: int) -> None:
     from canary.generate.seeding import derive_token
     from canary.store import open_db
     from canary.store.registry import add_canaries, add_system
-    from tests.conftest import make_record
+    from tests.support.records import make_record
 
     db = open_db(db_path)
     add_system(db, "ehr-bench", "ehr")
@@ -142,7 +141,8 @@ def main() -> None:
         return
 
     import requests
-    from egress_peers import SQUID, Squid, UploadTarget
+
+    from tests.support.peers.egress import SQUID, Squid, UploadTarget
 
     if SQUID is None:
         sys.exit("squid is not installed (Debian package 'squid')")

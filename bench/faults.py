@@ -63,11 +63,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "alert"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from alert_peers import Receiver  # noqa: E402
 from callbacks import prepare  # noqa: E402
+
+from tests.support.peers.alert_receiver import Receiver  # noqa: E402
 
 SERVE_ENV = {
     "CANARY_JOURNAL_WAIT_MS": "200", "CANARY_JOURNAL_MAX_BYTES": str(2 << 20),

@@ -3,7 +3,7 @@ mailbox provider, or by provider and age?
 
     python bench/mail_providers.py [--patients 100000] [--canaries 2000] [--seed 1]
 
-1. Writes the synthetic Lyon host (tests/generate/host_population.py: e-mail providers drawn by
+1. Writes the synthetic Lyon host (tests/support/host_population.py: e-mail providers drawn by
    age, ISP mailboxes for the old, gmail/hotmail/icloud for the young) and builds its profile.
 2. Generates canaries with the host's providers listed in ``pool.mailbox_providers`` (proposals taken
    as if the operator had opened and confirmed them), with the host profile and without one.
@@ -28,13 +28,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "generate"))
-
-from host_population import TODAY, write_host_export  # noqa: E402
 
 from canary.generate.patient import PatientGenerator, Pools  # noqa: E402
 from canary.generate.profile import HostProfile, build_profile, read_export  # noqa: E402
 from canary.generate.reference import Reference  # noqa: E402
+from tests.support.host_population import TODAY, write_host_export  # noqa: E402
 
 GROUPS = ((0, 14), (15, 29), (30, 44), (45, 59), (60, 74), (75, 200))
 PROVIDERS = ("gmail.com", "orange.fr", "free.fr", "hotmail.fr", "laposte.net", "sfr.fr", "yahoo.fr", "wanadoo.fr",

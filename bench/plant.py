@@ -42,9 +42,10 @@ from canary.plant.channels.mllp.tls import TlsConfig, client_context  # noqa: E4
 from canary.plant.planter import plant  # noqa: E402
 from canary.store import open_db  # noqa: E402
 from canary.store.registry import add_canaries, add_system, list_canaries  # noqa: E402
-from tests.conftest import make_record  # noqa: E402
-from tests.plant.conftest import FhirServer, MllpPeer, RunningMllp, RunningServer  # noqa: E402
-from tests.plant.pki import make_pki, server_context  # noqa: E402
+from tests.support.peers.fhir import FhirServer, RunningServer  # noqa: E402
+from tests.support.peers.mllp import MllpPeer, RunningMllp  # noqa: E402
+from tests.support.pki import make_pki, server_context  # noqa: E402
+from tests.support.records import make_record  # noqa: E402
 
 
 def registry(folder: Path, system: str, count: int):

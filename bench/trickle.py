@@ -33,7 +33,7 @@ from canary.plant.timing import PARIS, arrival_times, parse_duration  # noqa: E4
 from canary.plant.trickle import run_due, schedule_plant  # noqa: E402
 from canary.store import open_db  # noqa: E402
 from canary.store.registry import add_canaries, add_system  # noqa: E402
-from tests.plant.conftest import MllpPeer, RunningMllp  # noqa: E402
+from tests.support.peers.mllp import MllpPeer, RunningMllp  # noqa: E402
 from tests.support.records import make_record  # noqa: E402
 
 

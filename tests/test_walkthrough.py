@@ -15,7 +15,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,11 +27,14 @@ from dnslib.server import BaseResolver, DNSLogger, DNSServer
 from canary.cli import get_cli
 from canary.generate.reference import Reference
 from canary.watch.tripwire.services import build
-from tests.generate.host_population import write_host_export
-from tests.generate.registers_helpers import Doctor, fixture_doctors, fixture_points, write_ban, write_rpps
-from tests.plant.conftest import MllpPeer, RunningMllp, closed_port
-from tests.plant.pki import make_pki, server_context
-from tests.support.mail_provider import start_mail_provider
+from tests.support.host_population import write_host_export
+from tests.support.peers.mail_provider import start_mail_provider
+from tests.support.peers.mllp import MllpPeer, RunningMllp
+from tests.support.pki import make_pki, server_context
+from tests.support.ports import closed_port
+from tests.support.processes import read_line
+from tests.support.registers import Doctor, fixture_doctors, fixture_points, write_ban, write_rpps
+from tests.support.wait import wait_for
 from tests.test_docs import _readme_commands
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -223,14 +225,15 @@ def _serve_briefly(db: Path, args: list[str]) -> None:
     ports = ["--port", "0", "--callback-port", "0", "--dns-port", "0", "--smtp-port", "0"]
     proc = subprocess.Popen([sys.executable, "-m", "canary", "--db", str(db), *args, *ports],
                             stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    seen: list[str] = []
+
+    def console_on() -> bool:
+        assert proc.stderr is not None
+        seen.append(read_line(proc.stderr, timeout=30))
+        return "console on http://" in seen[-1] or not seen[-1]
+
     try:
-        deadline = time.monotonic() + 30
-        seen = []
-        while time.monotonic() < deadline:
-            line = proc.stderr.readline() if proc.stderr else ""
-            seen.append(line)
-            if "console on http://" in line or not line:
-                break
+        wait_for(console_on, timeout=30, interval=0, message=lambda: "".join(seen))
         assert any("console on http://" in line for line in seen), "".join(seen)
     finally:
         proc.terminate()

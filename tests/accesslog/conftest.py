@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.accesslog.helpers import SYSTEM
-from tests.accesslog.sqlpeers import MariaDB, PostgreSQL, running_mariadb, running_postgresql
+from tests.support.accesslog import SYSTEM
+from tests.support.peers.sql import MariaDB, PostgreSQL, running_mariadb, running_postgresql
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from canary.watch.accesslog.endpoint_kind import EndpointKind
 from canary.watch.accesslog.endpoints import ENDPOINTS, endpoint_for
 from canary.watch.accesslog.sources import add_source, get_source
 from canary.watch.accesslog.supervisor import build_service
-from tests.accesslog.helpers import SYSTEM
+from tests.support.accesslog import SYSTEM
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCESSLOG = ROOT / "canary" / "watch" / "accesslog"

@@ -15,7 +15,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from canary.errors import CanaryError
 from canary.watch.accesslog.fhir_poller import FhirPoller, FhirPollService
 from canary.watch.accesslog.sources import add_source, get_position, get_source
-from tests.accesslog.helpers import SYSTEM, access_events, ipp
+from tests.support.accesslog import SYSTEM, access_events, ipp
 from tests.support.wait import wait_for
 
 PAGE = 2

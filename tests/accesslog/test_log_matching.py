@@ -18,7 +18,7 @@ from canary.watch.accesslog.engine import Processor
 from canary.watch.accesslog.index import CanaryIndex
 from canary.watch.accesslog.parsers import build_parser
 from canary.watch.accesslog.sources import add_source, get_source
-from tests.accesslog.helpers import SYSTEM, access_events, ipp, mediboard_line
+from tests.support.accesslog import SYSTEM, access_events, ipp, mediboard_line
 
 
 def run(db: sqlite_utils.Database, lines: list[str], *, source_name: str | None = None, system: str = SYSTEM):

@@ -6,9 +6,8 @@ from datetime import datetime, timedelta
 
 from canary.watch.accesslog.sources import add_source, get_source
 from canary.watch.accesslog.sqlpoller import SqlPoller, run_once
-from tests.accesslog.helpers import SYSTEM, access_events
-from tests.accesslog.sqlpeers import PG_USER_LOG
-from tests.accesslog.test_log_sql import plant
+from tests.support.accesslog import SYSTEM, access_events, plant
+from tests.support.peers.sql import PG_USER_LOG
 
 
 def test_postgresql_audit_table_burst_and_wrong_password(db, add_hand_canaries, postgresql, monkeypatch) -> None:

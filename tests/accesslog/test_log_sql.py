@@ -17,12 +17,11 @@ import pytest
 import sqlite_utils
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from canary.store.registry import now_iso
 from canary.watch.accesslog.sources import add_source, get_position, get_source
 from canary.watch.accesslog.sqlpoller import SqlPoller, run_once
 from canary.watch.accesslog.supervisor import AccessLogSupervisor
-from tests.accesslog.helpers import SYSTEM, access_events, mediboard_line
-from tests.accesslog.sqlpeers import ID_SANTE400, USER_LOG, MariaDB
+from tests.support.accesslog import SYSTEM, access_events, mediboard_line, plant
+from tests.support.peers.sql import ID_SANTE400, USER_LOG, MariaDB
 from tests.support.wait import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,18 +49,6 @@ def ehr(mariadb: MariaDB) -> Iterator[dict[str, Any]]:
 @pytest.fixture
 def password(ehr: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ehr["env"], PASSWORD)
-
-
-def plant(db: Any, canaries: list[dict[str, Any]], first_id: int = 7000, guid: bool = False) -> dict[str, int]:
-    """The ids Mediboard gave the planted canaries (plantings.external_id: ``7000`` or ``CPatient-7000``)."""
-    ids = {}
-    for n, canary in enumerate(canaries):
-        ids[canary["id"]] = first_id + n
-        external_id = f"CPatient-{first_id + n}" if guid else str(first_id + n)
-        db["plantings"].insert({"canary_id": canary["id"], "system": SYSTEM, "channel": "mllp",
-                                "target": "mllp://127.0.0.1:2575", "state": "planted", "external_id": external_id,
-                                "planned_at": now_iso(), "planted_at": now_iso(), "updated_at": now_iso()})
-    return ids
 
 
 def write_rows(mariadb: MariaDB, ehr: dict[str, Any], rows: list[tuple[int, str, str, int]],

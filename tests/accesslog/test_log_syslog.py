@@ -14,7 +14,7 @@ import pytest
 
 from canary.watch.accesslog.sources import add_source, get_source
 from canary.watch.accesslog.syslog import SyslogService
-from tests.accesslog.helpers import SYSTEM, access_events, ipp, mediboard_line
+from tests.support.accesslog import SYSTEM, access_events, ipp, mediboard_line
 from tests.support.wait import wait_for
 
 
@@ -111,7 +111,6 @@ def test_messages_beyond_the_queue_cap_are_counted_as_lost(db_path, db, canaries
 def test_tcp_messages_arriving_while_the_registry_is_locked_are_journalled_then_stored_once(
         db_path, db, canaries) -> None:
     import sqlite3
-    import time
 
     from canary.settings import set_setting
     from canary.store.events import list_events
@@ -128,10 +127,9 @@ def test_tcp_messages_arriving_while_the_registry_is_locked_are_journalled_then_
             for canary in canaries[:3]:
                 conn.sendall(f"<38>Nov 14 09:33:11 srv-dpi mediboard[812]: {mediboard_line(ipp(canary))}\n".encode())
         journal = journal_path(db_path, f"syslog-{source['name']}")
-        deadline = time.monotonic() + 10
-        while journal.read_bytes().count(b"\n") < 3 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert journal.read_bytes().count(b"\n") == 3  # nowhere else to go while the registry is locked
+        # Nowhere else to go while the registry is locked.
+        wait_for(lambda: journal.exists() and journal.read_bytes().count(b"\n") >= 3, timeout=10, interval=0.05)
+        assert journal.read_bytes().count(b"\n") == 3
         locker.execute("ROLLBACK")
         locker.close()
         events = wait_for(lambda: access_events(db) if len(access_events(db)) == 3 else [])

@@ -11,7 +11,7 @@ from pathlib import Path
 from canary.store import open_db
 from canary.watch.accesslog.sources import add_source, get_position, get_source
 from canary.watch.accesslog.tailer import FileFollower, FileTailService
-from tests.accesslog.helpers import SYSTEM, access_events, ipp, mediboard_line
+from tests.support.accesslog import SYSTEM, access_events, ipp, mediboard_line
 from tests.support.wait import wait_for
 
 

@@ -22,7 +22,7 @@ from canary.watch.accesslog.sources import add_source, get_position, get_source
 from canary.watch.accesslog.supervisor import AccessLogSupervisor
 from canary.watch.accesslog.syslog import SyslogService
 from canary.watch.accesslog.tailer import FileTailService
-from tests.accesslog.helpers import SYSTEM, access_events, ipp, mediboard_line
+from tests.support.accesslog import SYSTEM, access_events, ipp, mediboard_line
 from tests.support.wait import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

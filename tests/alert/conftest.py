@@ -10,7 +10,7 @@ import sqlite_utils
 
 from canary.alert.delivery import DeliveryWorker
 from canary.settings import set_setting
-from tests.alert.alert_peers import Receiver
+from tests.support.peers.alert_receiver import Receiver
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import json
 
 from canary.alert.correlate import correlate_all
 from canary.alert.destinations import add_destination, destination_status
-from tests.alert.alert_peers import hit
+from tests.support.peers.alert_receiver import hit
 
 
 def _store_raw(db, name: str, value) -> None:

@@ -12,7 +12,7 @@ from canary.alert.destinations import add_destination
 from canary.alert.ssrf import TargetPolicy
 from canary.errors import CanaryError
 from canary.settings import set_setting
-from tests.alert.alert_peers import hit
+from tests.support.peers.alert_receiver import hit
 
 
 def test_ack_then_resolve_with_who_when_and_note(cli, db, add_hand_canaries):

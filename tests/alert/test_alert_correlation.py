@@ -9,7 +9,7 @@ from canary.alert.destinations import add_destination
 from canary.alert.model import get_alert, list_alerts, resolve
 from canary.settings import set_setting
 from canary.store.registry import add_system
-from tests.alert.alert_peers import hit
+from tests.support.peers.alert_receiver import hit
 
 JSON_KEYS = {"id", "state", "severity", "channel", "systems", "canaries", "count", "first_seen", "last_seen",
              "window"}

@@ -19,7 +19,8 @@ from canary.alert.outbox import prune_delivered
 from canary.alert.ratelimit import RateLimiter
 from canary.settings import set_setting
 from canary.store.events import list_events
-from tests.alert.alert_peers import Receiver, Workers, hit, self_signed_certificate
+from tests.support.certs import self_signed_certificate
+from tests.support.peers.alert_receiver import Receiver, Workers, hit
 from tests.support.ports import free_port
 from tests.support.wait import wait_for
 

@@ -14,7 +14,7 @@ from canary.settings import set_setting
 from canary.store.registry import add_system
 from canary.watch.tripwire.services import CallbackService, DnsService
 from canary.watch.tripwire.services import services as tripwire_services
-from tests.alert.alert_peers import Workers
+from tests.support.peers.alert_receiver import Workers
 from tests.support.wait import wait_for
 
 

@@ -13,7 +13,7 @@ from canary.alert.delivery import DeliveryWorker
 from canary.alert.destinations import add_destination
 from canary.settings import set_setting
 from canary.store import open_db
-from tests.alert.alert_peers import hit
+from tests.support.peers.alert_receiver import hit
 from tests.support.wait import wait_for
 
 

@@ -18,7 +18,7 @@ from canary.alert.model import list_alerts
 from canary.alert.ssrf import TargetPolicy
 from canary.errors import CanaryError
 from canary.settings import set_setting
-from tests.alert.alert_peers import hit
+from tests.support.peers.alert_receiver import hit
 
 
 class _Server(ThreadingHTTPServer):

@@ -14,7 +14,7 @@ from canary.alert.outbox import prune_delivered
 from canary.store.migrations import all_migrations, migrate
 from canary.web import create_app
 from canary.web.users import add_user
-from tests.alert.alert_peers import Workers, hit
+from tests.support.peers.alert_receiver import Workers, hit
 from tests.support.wait import wait_for
 
 

@@ -18,7 +18,8 @@ from canary.alert.delivery import DeliveryWorker
 from canary.alert.destinations import add_destination
 from canary.alert.ssrf import TargetPolicy, check_target
 from canary.errors import CanaryError
-from tests.alert.alert_peers import Receiver, hit, self_signed_certificate
+from tests.support.certs import self_signed_certificate
+from tests.support.peers.alert_receiver import Receiver, hit
 
 
 class RebindingResolver:

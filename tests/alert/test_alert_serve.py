@@ -10,7 +10,7 @@ from pathlib import Path
 
 from canary.alert.destinations import add_destination
 from canary.settings import set_setting
-from tests.alert.alert_peers import hit
+from tests.support.peers.alert_receiver import hit
 from tests.support.wait import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

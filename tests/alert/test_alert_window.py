@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from canary.alert.correlate import correlate_all
 from canary.alert.model import list_alerts
-from tests.alert.alert_peers import hit
+from tests.support.peers.alert_receiver import hit
 
 
 def _set_created(db, canaries, when):

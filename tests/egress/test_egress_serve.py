@@ -12,7 +12,7 @@ from canary.serve import ServeContext, start_all, stop_all
 from canary.settings import set_setting
 from canary.store import open_db
 from canary.web.runner import build_services, serve_options
-from tests.egress.conftest import RawIcap
+from tests.support.peers.icap import RawIcap
 
 
 def test_serve_options_start_both_services_sharing_one_index(registry):

@@ -11,15 +11,9 @@ from collections.abc import Iterator
 import pytest
 
 from canary.watch.egress.icap import IcapService
-from tests.egress.conftest import (
-    RawIcap,
-    chunked,
-    csv_rows,
-    events_for,
-    icap_request,
-    passed_counts,
-    start_icap,
-)
+from tests.support.egress import csv_rows, events_for, passed_counts, start_icap
+from tests.support.peers.icap import RawIcap, chunked, icap_request
+from tests.support.wait import wait_for
 
 
 @pytest.fixture
@@ -135,10 +129,8 @@ def test_truncated_chunk_is_logged_and_counted(quick_icap, registry, caplog):
     client = RawIcap(quick_icap.port)
     client.send(head + http + b"1000\r\n" + b"a" * 100)  # 4096 announced, 100 sent, then gone
     client.close()
-    deadline = time.monotonic() + 5
-    while passed_counts(registry[0]).get(("egress-web", "protocol_error"), (0, 0))[0] == before:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_for(lambda: passed_counts(registry[0]).get(("egress-web", "protocol_error"), (0, 0))[0] != before,
+             timeout=5)
     assert len([r for r in caplog.records if "mid-request" in r.getMessage()]) == 1
     still_serving(quick_icap)
 
@@ -198,10 +190,7 @@ def test_past_the_deadline_the_upload_passes_and_the_match_still_records(registr
         assert client.read_answer()[0] == 204
         client.close()
         assert passed_counts(db_path)[("egress-web", "timeout")][0] == before + 1
-        deadline = time.monotonic() + 5
-        while not (events := events_for(db_path, path)):
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        events = wait_for(lambda: events_for(db_path, path), timeout=5)
         assert events[0]["details"]["late"] is True and events[0]["action"] == "passed"
     finally:
         service.stop()
@@ -234,16 +223,17 @@ def test_connections_past_the_cap_get_503(registry):
         assert extra.read_answer()[0] == 503 and extra.closed()
         extra.close()
         held.pop().close()
-        deadline = time.monotonic() + 5
-        while True:  # a slot frees when the closed connection's thread ends
+
+        def options_answered() -> bool:
             again = RawIcap(service.port)
             again.send(b"OPTIONS icap://127.0.0.1/reqmod ICAP/1.0\r\nHost: x\r\n\r\n")
-            if again.read_answer()[0] == 200:
+            try:
+                return again.read_answer()[0] == 200
+            finally:
                 again.close()
-                break
-            again.close()
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+
+        # A slot frees when the closed connection's thread ends.
+        wait_for(options_answered, timeout=5, interval=0.05)
         for client in held:
             client.close()
     finally:

@@ -15,8 +15,8 @@ import requests
 
 from canary.alert.correlate import correlate_all
 from canary.store import open_db
-from tests.egress.conftest import csv_rows, encoded_bodies, events_for, gzipped, passed_counts, xlsx, zipped
-from tests.egress.egress_peers import SQUID, Squid, UploadTarget
+from tests.support.egress import csv_rows, encoded_bodies, events_for, gzipped, passed_counts, xlsx, zipped
+from tests.support.peers.egress import SQUID, Squid, UploadTarget
 from tests.support.records import make_record
 
 pytestmark = pytest.mark.skipif(SQUID is None, reason="squid is not installed (Debian package 'squid')")

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from canary.watch.egress.milter import MilterService
-from tests.egress.conftest import csv_rows, events_for, passed_counts, start_milter
+from tests.support.egress import csv_rows, events_for, passed_counts, start_milter
 
 
 class RawMilter:

@@ -8,7 +8,7 @@ import pytest
 
 from canary.generate.patient import PatientGenerator, Pools
 from canary.generate.reference import Reference
-from tests.generate.generate_helpers import generate_batch, owned_pool
+from tests.support.generate import generate_batch, owned_pool
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,8 @@ from canary.generate.audit import auc_interval, places_for, run_audit
 from canary.generate.catchment import Catchment, Geography, Site
 from canary.generate.patient import PatientGenerator
 from canary.generate.profile import read_export
-from tests.generate.generate_helpers import TODAY, generate_batch, owned_pool
-from tests.generate.host_population import SITE, write_host_export
+from tests.support.generate import TODAY, generate_batch, owned_pool
+from tests.support.host_population import SITE, write_host_export
 
 pytest.importorskip("sklearn")
 

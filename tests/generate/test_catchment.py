@@ -23,7 +23,7 @@ from canary.generate.catchment import (
 )
 from canary.generate.patient import PatientGenerator
 from canary.generate.places import pick_birth_place
-from tests.generate.generate_helpers import TODAY, generate_batch
+from tests.support.generate import TODAY, generate_batch
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from canary.generate.lint import lint_records
 from canary.generate.patient import PatientGenerator, Pools
 from canary.normalize import phone_key
 from canary.store.markers import markers_for
-from tests.generate.generate_helpers import TODAY, generate_batch
+from tests.support.generate import TODAY, generate_batch
 
 RECORD_KEYS = {"sex", "birth_name", "used_name", "first_names", "birth_date", "birth_place", "nir",
                "identity_status", "address", "phones", "email", "ipp"}

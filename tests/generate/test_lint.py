@@ -8,7 +8,7 @@ import pytest
 from canary.generate.lint import Problem, lint_record, lint_records
 from canary.generate.nir import check_key, make_nir
 from canary.generate.patient import Pools
-from tests.generate.generate_helpers import TODAY, generate_batch
+from tests.support.generate import TODAY, generate_batch
 
 
 @pytest.fixture(scope="module")

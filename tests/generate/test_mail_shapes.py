@@ -17,8 +17,8 @@ from canary.generate.mail_shapes import MailboxShaper, classify, name_rarity
 from canary.generate.names import pick_first_names
 from canary.generate.patient import PatientGenerator
 from canary.generate.profile import MIN_COUNT, HostProfile, build_profile, read_export
-from tests.generate.generate_helpers import generate_batch
-from tests.generate.regional_hosts import host_mailbox
+from tests.support.generate import generate_batch
+from tests.support.regional_hosts import host_mailbox
 
 TODAY = date(2026, 11, 28)
 PROVIDERS = ("gmail.com", "orange.fr", "free.fr", "hotmail.fr", "laposte.net", "sfr.fr")
@@ -27,7 +27,7 @@ FREE_SHARE = {"15-29": 0.25, "30-44": 0.3, "45-59": 0.35, "60-74": 0.4, "75-200"
 
 
 def _export(path: Path, reference, count: int) -> list[dict[str, str]]:
-    """A Mediboard-style export whose mailboxes have the shapes of tests/generate/regional_hosts.py,
+    """A Mediboard-style export whose mailboxes have the shapes of tests/support/regional_hosts.py,
     with FREE_SHARE of them bare (digits stripped) by age group."""
     rng = random.Random(26)
     rows = []

@@ -10,7 +10,7 @@ import pytest
 
 from canary.generate.crowding import HostShares, domain_cap
 from canary.normalize import email_key
-from tests.support.mail_provider import start_mail_provider
+from tests.support.peers.mail_provider import start_mail_provider
 
 PROVIDERS = ("laposte.net", "gmail.com", "outlook.fr")
 

@@ -16,7 +16,7 @@ from canary.generate.names import RESIDENCE_NAMING_SHARE
 from canary.generate.patient import PatientGenerator
 from canary.generate.profile import MIN_COUNT, HostProfile, build_profile, read_export
 from canary.generate.text import ins_form
-from tests.generate.generate_helpers import TODAY, generate_batch
+from tests.support.generate import TODAY, generate_batch
 
 
 def _bound(p: float, n: int) -> float:

@@ -12,8 +12,8 @@ from canary.generate.patient import PatientGenerator, Pools
 from canary.generate.plan import plan, poisson_quantile, sample_chance
 from canary.generate.profile import HostProfile, build_profile, read_export
 from canary.generate.seeding import seed_system
-from tests.generate.generate_helpers import TODAY, generate_batch
-from tests.generate.host_population import write_host_export
+from tests.support.generate import TODAY, generate_batch
+from tests.support.host_population import write_host_export
 
 PATIENTS = 750_000
 

@@ -13,8 +13,8 @@ from canary.generate.catchment import Catchment, Geography, Site
 from canary.generate.patient import PatientGenerator
 from canary.generate.profile import MIN_COUNT, HostProfile, build_profile, read_export
 from canary.normalize import phone_key
-from tests.generate.generate_helpers import generate_batch
-from tests.generate.host_population import IPP_HIGH, IPP_LOW, TODAY, write_host_export
+from tests.support.generate import generate_batch
+from tests.support.host_population import IPP_HIGH, IPP_LOW, TODAY, write_host_export
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ from canary.generate.patient import PatientGenerator
 from canary.generate.profile import MIN_COUNT, HostProfile, build_profile, read_export
 from canary.generate.profile_births import CATEGORIES
 from canary.generate.profile_ipp_time import FREE_PER_SLICE, IppTimeline, new_patients_per_day
-from tests.generate.generate_helpers import generate_batch
-from tests.generate.host_population import IPP_LOW, SITE, TODAY, YEARS, ipp_high, write_host_export
+from tests.support.generate import generate_batch
+from tests.support.host_population import IPP_LOW, SITE, TODAY, YEARS, ipp_high, write_host_export
 
 PATIENTS = 3000
 

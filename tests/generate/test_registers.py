@@ -19,8 +19,8 @@ from canary.generate.registers.ban import address_line, import_ban
 from canary.generate.registers.lookup import NEAR_KM, Registers, coverage_notes, distance_km
 from canary.generate.registers.rpps import GENERAL_PRACTICE, PAEDIATRICS, import_rpps
 from canary.generate.registers.store import open_registers, registers_path
-from tests.generate.generate_helpers import TODAY, generate_batch
-from tests.generate.registers_helpers import (
+from tests.support.generate import TODAY, generate_batch
+from tests.support.registers import (
     BAN_HEADER,
     DEPARTMENTS,
     PRACTICE_PHONE,

@@ -16,6 +16,7 @@ from canary.settings import set_setting
 from canary.store import open_db
 from canary.store.events import list_events, record_event
 from tests.support.cli import run_canary
+from tests.support.wait import wait_for
 
 
 def _dump(path: Path) -> dict[str, list[tuple]]:
@@ -93,8 +94,7 @@ def test_backup_while_another_connection_writes_is_one_consistent_state(db, db_p
     thread = threading.Thread(target=writer)
     thread.start()
     try:
-        while len(written) < 50:
-            threading.Event().wait(0.01)
+        wait_for(lambda: len(written) >= 50, timeout=30, interval=0.01)
         backups = []
         for n in range(2):
             backup_file = tmp_path / f"during-{n}.bak"
@@ -221,11 +221,8 @@ def test_token_issued_before_the_backup_fires_after_the_restore(db, db_path, add
         assert fired.status_code == 200
         restored = open_db(restored_path)
         try:
-            for _ in range(100):
-                events = list_events(restored)
-                if len(events) == 2:
-                    break
-                threading.Event().wait(0.1)
+            events = wait_for(lambda: _when_two(list_events(restored)), timeout=10, interval=0.1,
+                              message=lambda: str(list_events(restored)))
         finally:
             restored.close()
     finally:
@@ -263,3 +260,7 @@ def test_a_restored_registry_never_reuses_an_idempotency_key(db, db_path, add_ha
     assert len(after) == 2
     doctor = run_canary(db_path, "doctor", "--json")
     assert "restored from a backup of " in doctor.stdout
+
+
+def _when_two(events: list[dict]) -> list[dict] | None:
+    return events if len(events) == 2 else None

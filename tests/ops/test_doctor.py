@@ -14,7 +14,7 @@ from canary.alert.destinations import add_destination
 from canary.settings import set_setting
 from canary.store.events import list_events
 from canary.watch.tripwire.services import build
-from tests.alert.alert_peers import Receiver
+from tests.support.peers.alert_receiver import Receiver
 
 ZONE_TEXT = """
 docs.example.fr. 60 IN NS ns1.docs.example.fr.

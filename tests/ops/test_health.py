@@ -15,6 +15,7 @@ from canary.settings import set_setting
 from canary.store.events import record_event
 from canary.watch.accesslog.sources import add_source
 from canary.web.tokens import create_token
+from tests.support.wait import wait_for
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -35,15 +36,6 @@ def _scrape(port: int, auth: dict[str, str]) -> dict[tuple[str, tuple[tuple[str,
     assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/plain")
     assert "Set-Cookie" not in response.headers
     return _samples(response.text)
-
-
-def _until(predicate, timeout: float = 15.0):
-    end = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > end:
-            return value
-        time.sleep(0.1)
 
 
 def test_health_and_readiness_of_a_running_serve(db, db_path, add_hand_canaries, serve, tmp_path):
@@ -106,8 +98,7 @@ def test_metrics_scraped_from_a_running_serve(db, db_path, add_hand_canaries, se
         alerts = sum(v for (name, _), v in samples.items() if name == "canary_alerts")
         return samples if lines == 2 and alerts == 3 else None
 
-    samples = _until(settled)
-    assert samples, _scrape(served.console_port, auth)
+    samples = wait_for(settled, timeout=15, interval=0.1, message=lambda: str(_scrape(served.console_port, auth)))
     assert sum(v for (name, labels), v in samples.items()
                if name == "canary_events" and ("channel", "http") in labels) == 1
     assert samples[("canary_events", (("channel", "dns"), ("severity", "medium")))] == 1
@@ -162,7 +153,7 @@ def test_outside_serve_the_console_app_checks_the_registry(db_path, db):
 def test_listeners_that_could_not_start_make_serve_not_ready(db, db_path, add_hand_canaries, serve, tmp_path):
     import socket
 
-    from tests.alert.alert_peers import self_signed_certificate
+    from tests.support.certs import self_signed_certificate
 
     add_hand_canaries(count=1)
     auth = _scraper(db)

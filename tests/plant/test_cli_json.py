@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from canary.generate.reference import Reference
-from tests.generate.registers_helpers import fixture_doctors, fixture_points, write_ban, write_rpps
+from tests.support.registers import fixture_doctors, fixture_points, write_ban, write_rpps
 
 
 def _json(cli, *args):

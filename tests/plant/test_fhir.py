@@ -14,9 +14,9 @@ from canary.errors import CanaryError
 from canary.plant.channels.fhir.bundle import INS_NIR_SYSTEM
 from canary.plant.lifecycle import list_plantings
 from canary.plant.planter import plant, retire, select_for_retire
-
-from .conftest import RunningServer, closed_port
-from .test_mllp import _qualify
+from tests.support.peers.fhir import RunningServer
+from tests.support.ports import closed_port
+from tests.support.records import qualify
 
 
 def _set(db, canary_id, **fields):
@@ -33,7 +33,7 @@ def test_bundle_per_canary_with_fr_core_content_and_server_ids(db, add_hand_cana
     fhir_server.token = "s3cret"
     monkeypatch.setenv("FHIR_TOKEN", "s3cret")
     canaries = add_hand_canaries("ehr-fhir", count=2)
-    _qualify(db, [canaries[0]["id"]])
+    qualify(db, [canaries[0]["id"]])
     _set(db, canaries[0]["id"], allergies=[{"substance": "Pénicilline", "reaction": "Urticaire"}],
          tokens={"url": "https://portail.example.fr/d/abc123", "hostname": None},
          coverage={"regime": "Régime général", "caisse": "CPAM du Rhône",

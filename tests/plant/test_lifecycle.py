@@ -11,21 +11,10 @@ from canary.generate.seeding import seed_system
 from canary.plant.lifecycle import list_plantings
 from canary.plant.planter import plant
 from canary.plant.rotation import rotate
-from tests.support.records import make_record
+from tests.support.records import FixtureGenerator
 
 KEYS = {"id", "canary_id", "system", "generation", "channel", "target", "receiver", "state", "external_id", "resources",
         "attempts", "planned_at", "planted_at", "retired_at", "error", "updated_at"}
-
-
-class RecordGenerator:
-    """Fills the seeding protocol with fixture-shaped records (numbers far from the hand canaries')."""
-
-    def __init__(self, start: int = 500) -> None:
-        self.next = start
-
-    def generate(self, rng, *, today, taken):
-        self.next += 1
-        return make_record(self.next)
 
 
 def test_plants_json_contract_and_table(db, add_hand_canaries, tmp_path, cli, mllp_peer):
@@ -76,7 +65,7 @@ def test_rotate_plants_a_new_generation_and_keeps_the_dates(db, add_hand_canarie
     assert plant(db, "ehr-a", (tmp_path / "a.csv").as_uri(), mapping="mediboard").ok
     before = {(r["canary_id"], r["target"]): r["planted_at"] for r in list_plantings(db)}
 
-    report = rotate(db, "ehr-a", 3, RecordGenerator(), seed=7)
+    report = rotate(db, "ehr-a", 3, FixtureGenerator(), seed=7)
     assert report.ok and report.generation == 2 and len(report.canaries) == 3
     rows = list_plantings(db, system="ehr-a")
     old = [r for r in rows if r["generation"] == 1]
@@ -96,7 +85,7 @@ def test_rotate_keeps_the_old_generation_where_the_new_one_failed(db, add_hand_c
     add_hand_canaries("ehr-a", count=1)
     assert plant(db, "ehr-a", mllp_peer.url).ok
     mllp_peer.decide = lambda message: "AE"
-    report = rotate(db, "ehr-a", 1, RecordGenerator())
+    report = rotate(db, "ehr-a", 1, FixtureGenerator())
     assert not report.ok and report.kept == [mllp_peer.address]
     states = {r["generation"]: r["state"] for r in list_plantings(db)}
     assert states == {1: "planted", 2: "failed"}
@@ -105,7 +94,7 @@ def test_rotate_keeps_the_old_generation_where_the_new_one_failed(db, add_hand_c
 def test_rotate_needs_something_planted(db, add_hand_canaries):
     add_hand_canaries("ehr-a", count=1)
     with pytest.raises(CanaryError, match="nothing of system"):
-        rotate(db, "ehr-a", 1, RecordGenerator())
+        rotate(db, "ehr-a", 1, FixtureGenerator())
     assert db.execute("SELECT COUNT(*) FROM canaries").fetchone()[0] == 1
 
 
@@ -113,12 +102,12 @@ def test_rotate_after_a_rotation_stopped_half_way_completes_it(db, add_hand_cana
     first = add_hand_canaries("ehr-a", count=2)
     assert plant(db, "ehr-a", mllp_peer.url).ok
     # An earlier rotation created generation 2 and stopped before planting it.
-    created = seed_system(db, "ehr-a", 2, RecordGenerator(), generation=2)
-    report = rotate(db, "ehr-a", 5, RecordGenerator(900))
+    created = seed_system(db, "ehr-a", 2, FixtureGenerator(), generation=2)
+    report = rotate(db, "ehr-a", 5, FixtureGenerator(900))
     assert report.resumed and report.ok and sorted(report.canaries) == sorted(c["id"] for c in created)
     assert db.execute("SELECT COUNT(*) FROM canaries").fetchone()[0] == 4  # nothing new generated
     states = {(r["generation"], r["state"]) for r in list_plantings(db)}
     assert states == {(1, "retired"), (2, "planted")}
     assert {c["id"] for c in first} == {r[0] for r in db.execute("SELECT id FROM canaries WHERE status='retired'")}
     # Once complete, the next rotation generates again.
-    assert not rotate(db, "ehr-a", 1, RecordGenerator(950)).resumed
+    assert not rotate(db, "ehr-a", 1, FixtureGenerator(950)).resumed

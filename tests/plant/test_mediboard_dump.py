@@ -13,7 +13,7 @@ import pytest
 from canary.plant.channels.file.mediboard_dump import soundex2
 from canary.plant.lifecycle import list_plantings
 from canary.plant.planter import plant, retire, select_for_retire
-from tests.accesslog.sqlpeers import MariaDB, running_mariadb
+from tests.support.peers.sql import MariaDB, running_mariadb
 
 CLIENT = shutil.which("mariadb") or shutil.which("mysql")
 

@@ -15,24 +15,15 @@ from canary.errors import CanaryError
 from canary.plant.lifecycle import list_plantings
 from canary.plant.planter import plant
 from canary.store.registry import add_system
-
-from .conftest import closed_port
+from tests.support.ports import closed_port
+from tests.support.records import qualify
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _qualify(db, canary_ids, status="QUAL"):
-    """Give hand canaries an INS-bearing identity status (their fixture default is VALI)."""
-    for canary_id in canary_ids:
-        row = db.execute("SELECT record FROM canaries WHERE id = ?", [canary_id]).fetchone()
-        record = json.loads(row[0]) | {"identity_status": status}
-        db.execute("UPDATE canaries SET record = ? WHERE id = ?", [json.dumps(record), canary_id])
-    db.conn.commit()
-
-
 def test_a28_carries_pam_fr_fields_and_ack_marks_planted(db, add_hand_canaries, mllp_peer):
     canaries = add_hand_canaries("ehr-a", count=3)
-    _qualify(db, [canaries[0]["id"]])
+    qualify(db, [canaries[0]["id"]])
     report = plant(db, "ehr-a", mllp_peer.address + "?app=MEDIBOARD&facility=CHU")
     assert report.ok and sorted(report.planted) == sorted(c["id"] for c in canaries)
     assert mllp_peer.events() == ["A28"] * 3

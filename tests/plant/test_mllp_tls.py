@@ -13,9 +13,8 @@ from canary.plant.channels.mllp.tls import TlsConfig, client_context
 from canary.plant.lifecycle import list_plantings
 from canary.plant.planter import plant, retire, select_for_retire
 from canary.plant.rotation import rotate
-
-from .pki import SERVER_DNS_NAME, server_context
-from .test_lifecycle import RecordGenerator
+from tests.support.pki import SERVER_DNS_NAME, server_context
+from tests.support.records import FixtureGenerator
 
 TLS_VERSIONS = [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3]
 
@@ -230,7 +229,7 @@ def test_rotation_over_mutual_tls_reuses_the_remembered_paths(db, add_hand_canar
     assert plant(db, "ehr-a", peer.url, tls_ca="ca.crt", tls_cert="client.crt", tls_key="client.key").ok
     assert list_plantings(db)[0]["options"]["tls_ca"] == str(folder / "ca.crt")
     monkeypatch.chdir(tmp_path)  # the next run starts elsewhere
-    report = rotate(db, "ehr-a", 2, RecordGenerator())
+    report = rotate(db, "ehr-a", 2, FixtureGenerator())
     assert report.ok and report.generation == 2
     assert peer.events() == ["A28"] * 4 + ["A31"] * 2
     states = sorted((r["generation"], r["state"]) for r in list_plantings(db))

@@ -14,6 +14,7 @@ from canary.store import open_db
 from canary.store.migrations import all_migrations
 from canary.store.tx import write_transaction
 from tests.support.cli import ROOT
+from tests.support.processes import read_line
 
 
 def _values(db) -> list[int]:
@@ -62,23 +63,26 @@ def test_a_write_transaction_excludes_other_writers_until_it_ends(table_db, db_p
     assert _values(table_db) == [1, 2]
 
 
+# Every child imports first and says so, then all open the registry when the test says "go".
 OPEN_AT_ONCE = """
-import sys, time
+import sys
 from canary.store import open_db
-start = float(sys.argv[2])
-while time.time() < start:
-    time.sleep(0.001)
+print("ready", flush=True)
+sys.stdin.readline()
 open_db(sys.argv[1]).close()
 """
 
 
 def test_processes_opening_a_fresh_registry_together_apply_each_migration_once(tmp_path: Path) -> None:
-    import time
-
     path = tmp_path / "fresh.db"
-    start = time.time() + 1.5  # every child imports first, then all open at the same moment
-    children = [subprocess.Popen([sys.executable, "-c", OPEN_AT_ONCE, str(path), str(start)], cwd=ROOT,
-                                 stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    children = [subprocess.Popen([sys.executable, "-c", OPEN_AT_ONCE, str(path)], cwd=ROOT, stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    for child in children:
+        assert child.stdout is not None and read_line(child.stdout, timeout=60) == "ready\n"
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.flush()
     errors = [child.communicate(timeout=60)[1] for child in children]
     assert [child.returncode for child in children] == [0, 0, 0, 0], errors
     db = open_db(path)

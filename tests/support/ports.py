@@ -21,6 +21,11 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(sock.getsockname()[1])
 
 
+def closed_port() -> int:
+    """A loopback port nobody listens on, for a test of a refused connection."""
+    return free_port()
+
+
 def accepts(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=0.5).close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 FIRST = ["Marie", "Nathalie", "Isabelle", "Sylvie", "Catherine", "Jean", "Philippe", "Michel", "Alain", "Patrick"]
@@ -53,3 +54,12 @@ class FixtureGenerator:
     def generate(self, rng: Any, *, today: Any, taken: Any) -> dict[str, Any]:
         self.next += 1
         return make_record(self.next)
+
+
+def qualify(db: Any, canary_ids: list[str], status: str = "QUAL") -> None:
+    """Give hand canaries an INS-bearing identity status (their fixture default is VALI)."""
+    for canary_id in canary_ids:
+        row = db.execute("SELECT record FROM canaries WHERE id = ?", [canary_id]).fetchone()
+        record = json.loads(row[0]) | {"identity_status": status}
+        db.execute("UPDATE canaries SET record = ? WHERE id = ?", [json.dumps(record), canary_id])
+    db.conn.commit()

@@ -10,13 +10,15 @@ T = TypeVar("T")
 
 
 def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02,
-             message: str | None = None) -> T:
-    """Poll ``predicate`` until it gives a true value and return that value; AssertionError after ``timeout``."""
+             message: str | Callable[[], str] | None = None) -> T:
+    """Poll ``predicate`` until it gives a true value and return that value; AssertionError after ``timeout``
+    saying ``message`` (a callable is asked then, to tell what was last seen)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(message or f"condition not met within {timeout}s")
+            said = message() if callable(message) else message
+            raise AssertionError(said or f"condition not met within {timeout}s")
         time.sleep(interval)

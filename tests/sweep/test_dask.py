@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from canary.watch.sweep.index import build_index
 from canary.watch.sweep.limits import Limits
 from canary.watch.sweep.scanner import scan
 from tests.support.sweep import zip_bytes
+from tests.support.wait import wait_for
 
 distributed = pytest.importorskip("distributed")
 dask = pytest.importorskip("dask")
@@ -229,16 +229,15 @@ def _kill_worker_holding_the_url(client, server, url: str) -> None:
     """SIGKILL the worker process whose unit is waiting on ``url`` (found from the scheduler's view)."""
     assert server.arrived.wait(30), "no worker fetched the URL"
     server.arrived.clear()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def lone_busy_worker() -> int | None:
         busy = [address for address, keys in client.processing().items() if keys]
         pids = client.run(os.getpid, workers=busy) if busy else {}
         # The URL's unit is the one still running: the other units are local files, scanned at once.
-        if len(pids) == 1:
-            os.kill(next(iter(pids.values())), signal.SIGKILL)
-            return
-        time.sleep(0.05)
-    raise AssertionError("could not tell which worker holds the URL")
+        return next(iter(pids.values())) if len(pids) == 1 else None
+
+    pid = wait_for(lone_busy_worker, timeout=30, interval=0.05, message="could not tell which worker holds the URL")
+    os.kill(pid, signal.SIGKILL)
 
 
 def _sweep_in_thread(db_path: Path, inputs: list[str], address: str) -> tuple[threading.Thread, dict]:
@@ -367,6 +366,14 @@ class _KeysSeen(distributed.diagnostics.plugin.SchedulerPlugin):
             self.keys.append(key)
 
 
+def _scheduler_address(address_file: Path) -> str | None:
+    """The address in the scheduler's file, once it is there whole (None before)."""
+    try:
+        return json.loads(address_file.read_text())["address"]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return None
+
+
 @pytest.fixture
 def lone_worker(tmp_path):
     """A scheduler and one worker without a nanny, as `dask scheduler` and `dask worker` processes: kill the
@@ -380,13 +387,10 @@ def lone_worker(tmp_path):
                                   "--no-dashboard", "--scheduler-file", str(address_file)], **quiet)
     worker = None
     try:
-        deadline = time.monotonic() + 60
-        while not address_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(0.2)  # the file is written whole, but let it land
+        address = wait_for(lambda: _scheduler_address(address_file), timeout=60, interval=0.1,
+                           message="the dask scheduler wrote no address")
         worker = subprocess.Popen([sys.executable, "-m", "dask", "worker", "--no-nanny", "--nthreads", "1",
                                    "--no-dashboard", "--scheduler-file", str(address_file)], **quiet)
-        address = json.loads(address_file.read_text())["address"]
         with distributed.Client(address, set_as_default=False) as probe:
             probe.wait_for_workers(1, timeout=60)
         yield address, worker

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 from datetime import UTC, datetime, timedelta
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -21,20 +18,8 @@ from canary.watch.sweep.limits import Limits
 from canary.watch.sweep.schedule import is_due, parse_schedule
 from canary.watch.sweep.services import FeedScheduler
 from tests.support.ports import free_port
-from tests.support.sweep import found
-
-ROWS = "BERNARD-MARTIN;Nathalie;18/06/1981\nPETIT-MARTIN;Sylvie;20/08/1983\ntel 06 12 34 56 78\n"
-
-
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
-def _serve(folder: Path, port: int = 0) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer(("127.0.0.1", port), partial(_Quiet, directory=str(folder)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+from tests.support.sweep import ROWS, found, serve_folder
+from tests.support.wait import wait_for
 
 
 @pytest.fixture
@@ -42,7 +27,7 @@ def site(tmp_path):
     folder = tmp_path / "site"
     folder.mkdir()
     (folder / "paste.txt").write_text(ROWS, encoding="utf-8")
-    server = _serve(folder)
+    server = serve_folder(folder)
     yield folder, f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     server.server_close()
@@ -76,7 +61,7 @@ def test_feed_of_json_url_list_unreachable_then_reachable(db, sweep_canaries, tm
     assert feed["last_success_at"] is None and feed["last_status"] == "failed"
     assert due_feeds(db) == ["cert"]  # retried at the next run
 
-    server = _serve(folder, port)
+    server = serve_folder(folder, port)
     try:
         outcome = run_feed(db, "cert")
     finally:
@@ -178,10 +163,8 @@ def test_catch_up_after_downtime(db, db_path, sweep_canaries, tmp_path):
 
     scheduler.start()
     try:
-        deadline = datetime.now(UTC) + timedelta(seconds=20)
-        while datetime.now(UTC) < deadline and (
-                get_feed(db, "missed")["last_run_at"] is None or get_feed(db, "never")["last_run_at"] is None):
-            threading.Event().wait(0.1)
+        wait_for(lambda: get_feed(db, "missed")["last_run_at"] and get_feed(db, "never")["last_run_at"],
+                 timeout=20, interval=0.1, message="the missed and never-run feeds were not caught up")
     finally:
         scheduler.shutdown(wait=True)
         service.stop()
@@ -262,7 +245,6 @@ def test_cli_sweep_exit_code_and_remove(cli, db, sweep_canaries, tmp_path):
 def test_daemon_mode_catches_up_and_stops_on_sigterm(db, db_path, sweep_canaries, tmp_path):
     import signal
     import subprocess
-    import time
 
     drops = tmp_path / "drops"
     drops.mkdir()
@@ -272,9 +254,8 @@ def test_daemon_mode_catches_up_and_stops_on_sigterm(db, db_path, sweep_canaries
     proc = subprocess.Popen([sys.executable, "-m", "canary", "--db", str(db_path), "sweep", "--daemon"], cwd=root,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and get_feed(db, "drops")["last_status"] is None:
-            time.sleep(0.2)
+        wait_for(lambda: get_feed(db, "drops")["last_status"] is not None or proc.poll() is not None,
+                 timeout=30, interval=0.2)
     finally:
         proc.send_signal(signal.SIGTERM)
         _out, err = proc.communicate(timeout=20)

@@ -17,8 +17,7 @@ import zipfile
 
 import pytest
 
-from tests.support.sweep import zip_bytes
-from tests.sweep.test_one_bad_file import LAUGHS, NATHALIE, NATHALIE_ROW, xlsx_bytes
+from tests.support.sweep import LAUGHS, NATHALIE_ID, NATHALIE_ROW, xlsx_bytes, zip_bytes
 
 HELENE_ROW = "LEFÈVRE;Hélène;12/03/1965\n".encode()
 MUTANTS_PER_SEED = 160  # x 14 seeds: 2240 mutated inputs
@@ -136,7 +135,7 @@ def test_mutated_archives_and_spreadsheets_never_stop_a_scan(cli, sweep_canaries
     assert result.exit_code in (0, 3), result.output[-2000:]  # 3: some inputs skipped
     payload = json.loads(result.stdout)
     clean = [f for f in payload["findings"] if f["file"] == str(folder / "zz-clean.csv")]
-    assert [f["canary_id"] for f in clean] == [NATHALIE]
+    assert [f["canary_id"] for f in clean] == [NATHALIE_ID]
     assert all(isinstance(s["reason"], str) and s["reason"] and "\n" not in s["reason"] for s in payload["skipped"])
     # The mutants really were hostile: many of them were skipped, with a reason.
     assert len({s["file"].split("!")[0] for s in payload["skipped"]}) > len(share) // 10

@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 import json
-import socket
 
-from tests.sweep.test_feeds_and_store import ROWS
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]  # closed again when this returns: nothing listens there
+from tests.support.ports import closed_port
+from tests.support.sweep import ROWS
 
 
 def test_a_missing_path_alone_is_an_error(cli, sweep_canaries, tmp_path):
@@ -24,7 +18,7 @@ def test_a_missing_path_alone_is_an_error(cli, sweep_canaries, tmp_path):
 
 
 def test_an_unreachable_url_alone_is_an_error(cli, sweep_canaries):
-    url = f"http://127.0.0.1:{_closed_port()}/x"
+    url = f"http://127.0.0.1:{closed_port()}/x"
     result = cli("scan", url)
     assert result.exit_code == 1
     assert url in result.stderr and "nothing could be read" in result.stderr

@@ -9,31 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.sweep import found, zip_bytes
+from tests.support.sweep import LAUGHS, NATHALIE_ID, NATHALIE_ROW, found, xlsx_bytes, zip_bytes
 
-NATHALIE = "sw0001"
 HELENE = "sw0000"
-NATHALIE_ROW = b"BERNARD-MARTIN;Nathalie;18/06/1981\n"
-
-LAUGHS = (b'<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
-          + b"".join(b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10)
-                     for i in range(1, 10))
-          + b"]>\n")
 EXTERNAL = b'<?xml version="1.0"?>\n<!DOCTYPE x [<!ENTITY secret SYSTEM "file:///etc/passwd">]>\n'
-
-
-def xlsx_bytes(*sheets: tuple[str, list[list[object]]]) -> bytes:
-    from openpyxl import Workbook
-
-    book = Workbook()
-    book.remove(book.active)
-    for title, rows in sheets:
-        sheet = book.create_sheet(title)
-        for row in rows:
-            sheet.append(row)
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
 
 
 def with_doctype(xlsx: bytes, member: str, doctype: bytes, entity: bytes = b"&lol9;") -> bytes:
@@ -67,7 +46,7 @@ def test_xlsx_with_a_doctype_is_skipped_and_the_dump_still_reported(cli, sweep_c
     result = cli("scan", str(dump), "--json")
     assert result.exit_code == 3, result.output  # some inputs skipped (documented exit code)
     payload = json.loads(result.stdout)
-    assert {f["canary_id"] for f in payload["findings"]} == {NATHALIE}
+    assert {f["canary_id"] for f in payload["findings"]} == {NATHALIE_ID}
     skipped = [s for s in payload["skipped"] if s["file"].startswith(str(dump / "a-hostile.xlsx"))]
     assert skipped and all(s["reason"] for s in skipped)
     assert any("XML" in s["reason"] or "DTD" in s["reason"] or "ntit" in s["reason"] for s in skipped), skipped
@@ -77,7 +56,7 @@ def test_one_bad_sheet_does_not_hide_the_next_one(tmp_path, run_scan):
     book = with_doctype(xlsx_bytes(HELENE_SHEET, NATHALIE_SHEET), "xl/worksheets/sheet1.xml", LAUGHS)
     (tmp_path / "book.xlsx").write_bytes(book)
     report = run_scan(tmp_path / "book.xlsx")
-    assert found(report) == {NATHALIE: ["name", "first_name", "birth_date"]}
+    assert found(report) == {NATHALIE_ID: ["name", "first_name", "birth_date"]}
     assert [s["file"] for s in report.skipped] == [f"{tmp_path}/book.xlsx!Patients"]
 
 
@@ -85,7 +64,7 @@ def test_hostile_xlsx_inside_a_zip_skips_only_that_member(tmp_path, run_scan):
     hostile = with_doctype(xlsx_bytes(HELENE_SHEET), "xl/workbook.xml", LAUGHS)
     (tmp_path / "leak.zip").write_bytes(zip_bytes({"a.xlsx": hostile, "b.csv": NATHALIE_ROW}))
     report = run_scan(tmp_path / "leak.zip")
-    assert found(report) == {NATHALIE: ["name", "first_name", "birth_date"]}
+    assert found(report) == {NATHALIE_ID: ["name", "first_name", "birth_date"]}
     assert [s["file"] for s in report.skipped] == [f"{tmp_path}/leak.zip!a.xlsx"]
 
 
@@ -112,7 +91,7 @@ def test_a_truncated_7z_and_a_corrupt_xz_are_skipped(tmp_path, run_scan):
 def test_a_utf16_bom_before_utf8_text_does_not_blind_the_scan(tmp_path, run_scan, bom):
     (tmp_path / "dump.csv").write_bytes(bom + b"id;nom;prenom;ddn\n1;" + NATHALIE_ROW)
     report = run_scan(tmp_path / "dump.csv")
-    assert found(report) == {NATHALIE: ["name", "first_name", "birth_date"]}
+    assert found(report) == {NATHALIE_ID: ["name", "first_name", "birth_date"]}
 
 
 @pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
@@ -121,7 +100,7 @@ def test_a_true_utf16_file_with_its_bom_still_reads(tmp_path, run_scan, encoding
     (tmp_path / "dump.csv").write_bytes(bom + "id;nom;prenom;ddn\n1;BERNARD-MARTIN;Nathalie;18/06/1981\n"
                                         .encode(encoding))
     report = run_scan(tmp_path / "dump.csv")
-    assert found(report) == {NATHALIE: ["name", "first_name", "birth_date"]}
+    assert found(report) == {NATHALIE_ID: ["name", "first_name", "birth_date"]}
 
 
 def test_a_utf16_bom_before_utf8_text_of_a_big_file_split_in_ranges(db, sweep_canaries, tmp_path, monkeypatch):
@@ -134,25 +113,25 @@ def test_a_utf16_bom_before_utf8_text_of_a_big_file_split_in_ranges(db, sweep_ca
     filler = b"".join(b"%d;DURAND;Paul;01/01/1950\n" % i for i in range(20000))
     (tmp_path / "big.csv").write_bytes(b"\xff\xfe" + filler + NATHALIE_ROW + filler)
     report = scan(build_index(db), [str(tmp_path / "big.csv")], Limits(), jobs=2)
-    assert {f.canary_id for f in report.findings} == {NATHALIE}
+    assert {f.canary_id for f in report.findings} == {NATHALIE_ID}
 
 
 def test_hostile_files_fetched_by_url_are_skipped_and_the_rest_reported(run_scan, tmp_path):
-    from tests.sweep.test_feeds_and_store import _serve
+    from tests.support.sweep import serve_folder
 
     site = tmp_path / "site"
     site.mkdir()
     (site / "export.xlsx").write_bytes(with_doctype(xlsx_bytes(HELENE_SHEET), "xl/workbook.xml", LAUGHS))
     (site / "broken.gz").write_bytes(b"\x1f\x8b\x08\x00" + b"\xff" * 64)
     (site / "clean.csv").write_bytes(NATHALIE_ROW)
-    server = _serve(site)
+    server = serve_folder(site)
     try:
         base = f"http://127.0.0.1:{server.server_port}"
         report = run_scan(f"{base}/export.xlsx", f"{base}/broken.gz", f"{base}/clean.csv")
     finally:
         server.shutdown()
         server.server_close()
-    assert found(report) == {NATHALIE: ["name", "first_name", "birth_date"]}
+    assert found(report) == {NATHALIE_ID: ["name", "first_name", "birth_date"]}
     assert {s["file"] for s in report.skipped} == {f"{base}/export.xlsx", f"{base}/broken.gz"}
 
 

@@ -17,8 +17,8 @@ from dnslib import DNSRecord
 from canary.settings import set_setting
 from canary.store.events import list_events
 from tests.support.descriptors import room_for
+from tests.support.smtp import canary_address, make_message
 from tests.support.wait import wait_for
-from tests.tripwire.smtp_peers import canary_address, make_message
 
 
 def _idle(port: int, source: str) -> socket.socket:

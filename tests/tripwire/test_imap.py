@@ -14,7 +14,7 @@ from canary.store.events import list_events
 
 pytest.importorskip("twisted.mail.imap4", reason="twisted (test extra) runs the loopback IMAP server")
 
-SERVER = Path(__file__).with_name("imap_server.py")
+SERVER = Path(__file__).resolve().parents[1] / "support" / "peers" / "imap_server.py"
 
 
 def _eml(path: Path, to: str, subject: str) -> Path:

@@ -1,5 +1,5 @@
 """`canary contacts confirm` probes each consumer mailbox before a canary carries it: a real relay and
-IMAP mailbox of a provider on loopback (tests.support.mail_provider), the real canary SMTP receiver
+IMAP mailbox of a provider on loopback (tests.support.peers.mail_provider), the real canary SMTP receiver
 for the forward, and a mailbox that never receives is refused."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from email.message import EmailMessage
 import pytest
 
 from canary.settings import set_setting
-from tests.support.mail_provider import start_mail_provider
+from tests.support.peers.mail_provider import start_mail_provider
 
 pytest.importorskip("twisted.mail.imap4", reason="twisted (test extra) runs the loopback IMAP server")
 

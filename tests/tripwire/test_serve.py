@@ -52,7 +52,7 @@ def test_serve_runs_every_listener_on_its_own_port(canaries, db, db_path):
 
 
 def test_serve_reports_an_unloadable_smtp_key_and_runs_the_other_listeners(canaries, db, db_path, tmp_path):
-    from tests.alert.alert_peers import self_signed_certificate
+    from tests.support.certs import self_signed_certificate
 
     cert, key = self_signed_certificate(tmp_path)
     key.chmod(0o644)  # readable by everyone: refused

@@ -8,8 +8,8 @@ import smtplib
 import pytest
 
 from canary.store.events import list_events
-from tests.tripwire.smtp_peers import canary_address as _canary_address
-from tests.tripwire.smtp_peers import make_message as _message
+from tests.support.smtp import canary_address as _canary_address
+from tests.support.smtp import make_message as _message
 
 
 def test_mail_to_a_canary_is_an_event_and_the_message_is_kept(start_listeners, canaries, db, mail_domain, cli):

@@ -10,7 +10,7 @@ import pytest
 from canary.settings import set_setting
 from canary.store.events import list_events
 from canary.watch.tripwire.smtp_limits import RATE_WINDOW, ClientRateLimiter, RateLimits
-from tests.tripwire.smtp_peers import canary_address, make_message
+from tests.support.smtp import canary_address, make_message
 
 
 def _floods(db):

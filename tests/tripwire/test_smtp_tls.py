@@ -13,8 +13,8 @@ from canary.errors import CanaryError
 from canary.settings import set_setting
 from canary.store.events import list_events
 from canary.watch.tripwire.smtp_tls import tls_context
-from tests.alert.alert_peers import self_signed_certificate
-from tests.tripwire.smtp_peers import canary_address, make_message
+from tests.support.certs import self_signed_certificate
+from tests.support.smtp import canary_address, make_message
 
 
 @pytest.fixture

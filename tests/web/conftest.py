@@ -6,7 +6,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +17,8 @@ from canary.store.registry import add_system
 from canary.web import create_app
 from canary.web.tokens import create_token
 from canary.web.users import add_user
-from tests.web.accounts import PASSWORD, REPO, ROLE_USERS
+from tests.support.accounts import PASSWORD, REPO, ROLE_USERS
+from tests.support.wait import wait_for
 
 
 def _accounts(db_path: Path) -> None:
@@ -90,9 +90,7 @@ def served_urls(db_path):
     # Read stderr in a thread: a blocking readline() would hang the test if serve died without a word.
     reader = threading.Thread(target=_read_until_started, args=(proc, found), daemon=True)
     reader.start()
-    deadline = time.monotonic() + 20
-    while "console" not in found and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
+    wait_for(lambda: "console" in found or proc.poll() is not None, timeout=20, interval=0.05)
     assert "console" in found, "serve did not start"
     yield found
     proc.terminate()

@@ -15,6 +15,7 @@ from canary.store.registry import add_canaries
 from canary.web.audit import list_audit
 from canary.web.tokens import create_token, revoke_token
 from tests.support.records import make_record
+from tests.support.wait import wait_for
 
 
 @pytest.fixture
@@ -253,7 +254,6 @@ def test_planting_through_the_api_answers_like_plant_json(api, db_path, tmp_path
 
 
 def test_a_feed_runs_now_in_the_background(api, one_alert, db_path, tmp_path):
-    import time
 
     client, headers = api
     folder = tmp_path / "dumps"
@@ -266,13 +266,12 @@ def test_a_feed_runs_now_in_the_background(api, one_alert, db_path, tmp_path):
     assert client.post("/api/v1/feeds/dumps/run", headers=headers["viewer"]).status_code == 403
     started = client.post("/api/v1/feeds/dumps/run", headers=headers["analyst"])
     assert started.status_code == 202 and started.get_json() == {"feed": "dumps", "status": "started"}
-    deadline = time.monotonic() + 20
-    sweeps: list = []
-    while time.monotonic() < deadline:
-        sweeps = client.get("/api/v1/sweeps", headers=headers["viewer"]).get_json()["items"]
-        if sweeps and sweeps[0]["status"] != "running":
-            break
-        time.sleep(0.05)
+
+    def finished() -> list:
+        items = client.get("/api/v1/sweeps", headers=headers["viewer"]).get_json()["items"]
+        return items if items and items[0]["status"] != "running" else []
+
+    sweeps = wait_for(finished, timeout=20, interval=0.05, message="the feed's sweep did not finish")
     assert sweeps[0]["feed"] == "dumps" and sweeps[0]["status"] == "ok" and sweeps[0]["files"] == 1
     assert sum(sweeps[0]["findings"].values()) == 1
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from canary.store import open_db
-from tests.web.accounts import audited_changes
+from tests.support.accounts import audited_changes
 
 
 def _audit(db_path) -> list[dict]:

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.web.accounts import PASSWORD
+from tests.support.accounts import PASSWORD
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402

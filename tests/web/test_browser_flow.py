@@ -17,7 +17,7 @@ import requests
 from canary.store import open_db
 from canary.store.events import record_event
 from canary.watch.accesslog.sources import add_source
-from tests.web.accounts import PASSWORD, REPO
+from tests.support.accounts import PASSWORD, REPO
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from canary.store.seeding import derive_token
 
+from canary.generate.seeding import derive_token
 from canary.store import open_db
 from canary.store.events import record_event
 from canary.store.registry import add_canaries

@@ -5,9 +5,9 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 import pytest
-from canary.store.seeding import derive_token
 
 from canary.alert.correlate import correlate_all
+from canary.generate.seeding import derive_token
 from canary.store import open_db
 from canary.store.events import record_event
 from canary.store.registry import add_canaries

@@ -8,7 +8,6 @@ import re
 import stat
 import subprocess
 import sys
-import time
 import urllib.parse
 from datetime import UTC, datetime, timedelta
 
@@ -18,7 +17,9 @@ import requests
 from canary.store import open_db
 from canary.web import create_app
 from canary.web.users import add_user, set_password, throttle_delay
-from tests.web.accounts import PASSWORD, REPO
+from tests.support.accounts import PASSWORD, REPO
+from tests.support.processes import read_line
+from tests.support.wait import wait_for
 
 LOGIN = {"username": "rssi", "password": PASSWORD}
 
@@ -148,14 +149,15 @@ def test_first_start_password_goes_to_an_owner_only_file_when_no_terminal(tmp_pa
     proc = subprocess.Popen([sys.executable, "-m", "canary", "--db", str(db_path), "serve", "--port", "0",
                              "--callback-port", "0"], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                             cwd=REPO, stdin=subprocess.DEVNULL)
-    lines = []
+    lines: list[str] = []
+
+    def console_on() -> bool:
+        assert proc.stderr is not None
+        lines.append(read_line(proc.stderr, timeout=20))
+        return "console on" in lines[-1] or lines[-1] == ""  # "" : serve ended, the asserts below say why
+
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            lines.append(line)
-            if "console on" in line:
-                break
+        wait_for(console_on, timeout=20, interval=0, message=lambda: "".join(lines))
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -12,9 +12,9 @@ from canary.generate.seeding import derive_token
 from canary.store import open_db
 from canary.store.events import record_event
 from canary.store.registry import add_canaries, add_system
+from tests.support.accounts import audited_changes
 from tests.support.records import make_record
 from tests.support.wait import wait_for
-from tests.web.accounts import audited_changes
 
 FORM = {"csrf": "test-form-token"}
 
@@ -267,7 +267,7 @@ def test_an_uploaded_file_is_scanned_in_a_worker_and_never_kept(registry, db_pat
 def test_an_upload_over_the_limit_is_refused_before_it_is_stored(registry, db_path):
     from canary.settings import set_setting
     from canary.web import create_app
-    from tests.web.accounts import PASSWORD
+    from tests.support.accounts import PASSWORD
 
     db = open_db(db_path)
     set_setting(db, "web.upload_max_mb", "1")
@@ -347,7 +347,7 @@ def test_an_analyst_reads_a_systems_stealth_figures(registry, db_path, sign_in):
 
 
 def test_an_admin_manages_tokens_and_accounts_in_the_console(registry, db_path, sign_in, client):
-    from tests.web.accounts import PASSWORD
+    from tests.support.accounts import PASSWORD
 
     admin = sign_in("admin")
     made = admin.post("/tokens?lang=en", data=FORM | {"name": "siem", "role": "viewer", "days": "30"},

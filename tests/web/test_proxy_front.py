@@ -22,9 +22,9 @@ import pytest
 from canary.store import open_db
 from canary.web import create_app
 from canary.web.users import add_user
+from tests.support.accounts import PASSWORD, REPO, ROLE_USERS
 from tests.support.certs import self_signed_pair
 from tests.support.ports import free_port, wait_for_port
-from tests.web.accounts import PASSWORD, REPO, ROLE_USERS
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 ADMIN = ROLE_USERS["admin"]

@@ -16,7 +16,7 @@ from canary.serve import parse_roles
 from canary.settings import set_setting
 from canary.store import open_db
 from canary.store.leases import Holder, acquire, current, release
-from tests.alert.alert_peers import Receiver, hit
+from tests.support.peers.alert_receiver import Receiver, hit
 from tests.support.processes import read_line
 from tests.support.wait import wait_for
 
@@ -49,7 +49,7 @@ def test_killing_the_delivery_holder_hands_over_nothing_lost_nothing_twice(db, d
     set_setting(db, "alert.poll_seconds", "0.05")
     set_setting(db, "serve.lease_seconds", "3")
     add_destination(db, receiver.url)
-    canaries = add_hand_canaries("ehr-a", 3)
+    canaries = add_hand_canaries("ehr-a", 4)
     dmz = _serve(db_path, "callbacks", "delivery")  # the first to start takes the delivery lease
     inside = None
     try:
@@ -68,15 +68,17 @@ def test_killing_the_delivery_holder_hands_over_nothing_lost_nothing_twice(db, d
         hit(db, canaries[2]["id"], channel="leak", severity="critical", group="sweep:3")
         # Same host, dead pid: taken over at the next try (a third of the lease), not after expiry.
         wait_for(lambda: _holder_pid(db, "delivery") == inside.pid, timeout=30)
-        wait_for(lambda: len(receiver.received) == 3, timeout=30)
-        time.sleep(1.0)  # a late duplicate would show up here
+        wait_for(lambda: _outbox_states(db) == {"delivered": 3}, timeout=30)
+        # A late duplicate would go out before a later alert: once that one is delivered, none is coming.
+        hit(db, canaries[3]["id"], channel="leak", severity="critical", group="sweep:4")
+        wait_for(lambda: _outbox_states(db) == {"delivered": 4} and len(receiver.received) >= 4, timeout=30)
     finally:
         for process in (dmz, inside):
             if process is not None and process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 process.communicate(timeout=30)
-    assert sorted(receiver.hits.values()) == [1, 1, 1]  # each alert once
-    assert db.execute("SELECT COUNT(*) FROM alerts").fetchone()[0] == 3
+    assert sorted(receiver.hits.values()) == [1, 1, 1, 1]  # each alert once
+    assert db.execute("SELECT COUNT(*) FROM alerts").fetchone()[0] == 4
     assert inside.returncode == 0
     assert current(db, "delivery") is None  # released on a clean stop
 

@@ -7,7 +7,7 @@ import html
 import re
 
 from canary.settings import get_setting, set_setting
-from tests.web.accounts import audited_changes
+from tests.support.accounts import audited_changes
 
 FORM = {"csrf": "test-form-token"}
 

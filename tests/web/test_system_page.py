@@ -8,7 +8,7 @@ import json
 import pytest
 
 from canary.store.registry import edit_system
-from tests.web.accounts import audited_changes
+from tests.support.accounts import audited_changes
 
 FORM = {"csrf": "test-form-token"}
 PAYLOAD = '<script>document.title="pwned"</script>'

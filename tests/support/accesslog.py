@@ -7,6 +7,8 @@ from typing import Any
 
 import sqlite_utils
 
+from canary.store.registry import now_iso
+
 SYSTEM = "ehr-mediboard"
 
 
@@ -27,3 +29,13 @@ def access_events(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return rows
 
 
+def plant(db: Any, canaries: list[dict[str, Any]], first_id: int = 7000, guid: bool = False) -> dict[str, int]:
+    """The ids Mediboard gave the planted canaries (plantings.external_id: ``7000`` or ``CPatient-7000``)."""
+    ids = {}
+    for n, canary in enumerate(canaries):
+        ids[canary["id"]] = first_id + n
+        external_id = f"CPatient-{first_id + n}" if guid else str(first_id + n)
+        db["plantings"].insert({"canary_id": canary["id"], "system": SYSTEM, "channel": "mllp",
+                                "target": "mllp://127.0.0.1:2575", "state": "planted", "external_id": external_id,
+                                "planned_at": now_iso(), "planted_at": now_iso(), "updated_at": now_iso()})
+    return ids

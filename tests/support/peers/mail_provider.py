@@ -2,8 +2,8 @@
 delivers into one mailbox served by a real IMAP4 server (Twisted's), and forwards some addresses
 to another SMTP server (the canary receiver), as a provider's forward does.
 
-    python tests/tripwire/mail_provider_server.py LOGIN PASSWORD [--drop ADDRESS]... [--forward ADDRESS=TO@HOST:PORT]...
-        [--tls CERT KEY]
+    python -m tests.support.peers.mail_provider_server LOGIN PASSWORD [--drop ADDRESS]...
+        [--forward ADDRESS=TO@HOST:PORT]... [--tls CERT KEY]
 
 Every recipient is accepted (as a relay queues mail), but mail to a ``--drop`` address never reaches
 a mailbox (a mailbox the operator believes opened, but is not). Prints "SMTP_PORT IMAP_PORT", then
@@ -21,8 +21,7 @@ from pathlib import Path
 
 from tests.support.processes import read_line
 
-ROOT = Path(__file__).resolve().parents[2]
-SERVER = ROOT / "tests" / "tripwire" / "mail_provider_server.py"
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @dataclass(frozen=True)
@@ -37,7 +36,8 @@ def start_mail_provider(login: str, password: str, *, drop: tuple[str, ...] = ()
                         tls: tuple[str, str] | None = None) -> Iterator[MailProvider]:
     """Run the provider for the duration of the block; stopped (by its pid) afterwards. ``tls``: the
     (certificate, key) PEM files its SMTP server offers with STARTTLS."""
-    args = [sys.executable, str(SERVER), login, password, *(["--tls", *tls] if tls else [])]
+    args = [sys.executable, "-m", "tests.support.peers.mail_provider_server", login, password,
+            *(["--tls", *tls] if tls else [])]
     for address in drop:
         args += ["--drop", address]
     for address, target in (forward or {}).items():

@@ -29,9 +29,10 @@ def generate_batch(generator: PatientGenerator, count: int, seed: int) -> list[d
     """What the registry does: ``taken`` answers from the markers of the batch so far."""
     rng = random.Random(seed)
     seen: set[tuple[str, str]] = set()
-    records = []
+    records: list[dict[str, Any]] = []
     for index in range(count):
-        record = generator.generate(rng, today=TODAY, taken=lambda kind, value: (kind, value) in seen)
+        record: dict[str, Any] = dict(generator.generate(rng, today=TODAY,
+                                                         taken=lambda kind, value: (kind, value) in seen))
         record["id"] = f"c{seed}-{index}"
         seen.update(markers_for(record))
         records.append(record)

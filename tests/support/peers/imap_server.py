@@ -10,11 +10,12 @@ import io
 import sys
 from email import message_from_bytes
 from pathlib import Path
+from typing import Any
 
 from twisted.cred import checkers, portal
 from twisted.internet import protocol, reactor
 from twisted.mail import imap4
-from zope.interface import implementer
+from zope.interface import implementer  # type: ignore[import-untyped]
 
 
 @implementer(imap4.IMessage)
@@ -138,16 +139,26 @@ class ServerFactory(protocol.Factory):
         return server
 
 
+# Twisted types its reactor as a module and its interfaces through zope (a mypy plugin we do not run):
+# the reactor is used through Any.
+REACTOR: Any = reactor
+
+
+def listen(user: str, password: str, mailbox: ReadOnlyMailbox) -> int:
+    """Serve ``mailbox`` as the INBOX of ``user`` on a loopback port (once the reactor runs); the port."""
+    account = imap4.MemoryAccount(user)
+    account.addMailbox("INBOX", mailbox)
+    checker: Any = checkers.InMemoryUsernamePasswordDatabaseDontUse(**{user: password.encode()})
+    realm: Any = Realm(account)
+    return int(REACTOR.listenTCP(0, ServerFactory(portal.Portal(realm, [checker])), interface="127.0.0.1")
+               .getHost().port)
+
+
 def main() -> None:
     user, password, *files = sys.argv[1:]
     messages = [StoredMessage(Path(path).read_bytes(), uid) for uid, path in enumerate(files, start=10)]
-    account = imap4.MemoryAccount(user)
-    account.addMailbox("INBOX", ReadOnlyMailbox(messages))
-    checker = checkers.InMemoryUsernamePasswordDatabaseDontUse(**{user: password.encode()})
-    the_portal = portal.Portal(Realm(account), [checker])
-    port = reactor.listenTCP(0, ServerFactory(the_portal), interface="127.0.0.1")
-    print(port.getHost().port, flush=True)
-    reactor.run()
+    print(listen(user, password, ReadOnlyMailbox(messages)), flush=True)
+    REACTOR.run()
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.support.ports import free_port
+from tests.support.wait import wait_for
 
 MARIADBD = shutil.which("mariadbd") or shutil.which("mariadbd", path="/usr/sbin:/usr/local/sbin")
 INSTALL_DB = shutil.which("mariadb-install-db")
@@ -67,17 +67,25 @@ def running_mariadb(base: Path) -> Iterator[MariaDB]:
          f"--log-error={base / 'error.log'}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     server = MariaDB(sock, port, process)
-    deadline = time.monotonic() + 60
-    while True:
+
+    def error_log() -> str:
+        log = base / "error.log"
+        return log.read_text(errors="replace")[-2000:] if log.exists() else ""
+
+    def answers() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"mariadbd exited (status {process.returncode}): {error_log()}")
         try:
             server.run("SELECT 1")
-            break
         except Exception:
-            if process.poll() is not None or time.monotonic() > deadline:
-                log = (base / "error.log").read_text(errors="replace")[-2000:] if (base / "error.log").exists() else ""
-                process.kill()
-                pytest.fail(f"mariadbd did not start: {log}")
-            time.sleep(0.2)
+            return False
+        return True
+
+    try:
+        wait_for(answers, timeout=60, interval=0.2, message=lambda: f"mariadbd did not start: {error_log()}")
+    except AssertionError:
+        process.kill()
+        raise
     try:
         yield server
     finally:

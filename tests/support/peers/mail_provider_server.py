@@ -1,5 +1,5 @@
-"""The consumer mail provider of tests.support.mail_provider (run as a script): an SMTP server
-(aiosmtpd) delivering into one IMAP mailbox (Twisted's server, tests/tripwire/imap_server.py), some
+"""The consumer mail provider of tests.support.peers.mail_provider (run as a script): an SMTP server
+(aiosmtpd) delivering into one IMAP mailbox (Twisted's server, tests/support/peers/imap_server.py), some
 addresses dropped, some forwarded to another SMTP server."""
 
 from __future__ import annotations
@@ -8,20 +8,13 @@ import argparse
 import asyncio
 import smtplib
 import ssl
-import sys
 import threading
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from imap_server import ReadOnlyMailbox, Realm, ServerFactory, StoredMessage
+from tests.support.peers.imap_server import REACTOR, ReadOnlyMailbox, StoredMessage, listen
 
 
 def main() -> None:
     from aiosmtpd.smtp import SMTP
-    from twisted.cred import checkers, portal
-    from twisted.internet import reactor
-    from twisted.mail import imap4
 
     parser = argparse.ArgumentParser()
     parser.add_argument("login")
@@ -61,12 +54,9 @@ def main() -> None:
         tls.load_cert_chain(*args.tls)
     server = loop.run_until_complete(loop.create_server(lambda: SMTP(Deliver(), tls_context=tls), "127.0.0.1", 0))
     threading.Thread(target=loop.run_forever, daemon=True).start()
-    account = imap4.MemoryAccount(args.login)
-    account.addMailbox("INBOX", ReadOnlyMailbox(messages))
-    checker = checkers.InMemoryUsernamePasswordDatabaseDontUse(**{args.login: args.password.encode()})
-    listening = reactor.listenTCP(0, ServerFactory(portal.Portal(Realm(account), [checker])), interface="127.0.0.1")
-    print(server.sockets[0].getsockname()[1], listening.getHost().port, flush=True)
-    reactor.run()
+    imap_port = listen(args.login, args.password, ReadOnlyMailbox(messages))
+    print(server.sockets[0].getsockname()[1], imap_port, flush=True)
+    REACTOR.run()
 
 
 if __name__ == "__main__":

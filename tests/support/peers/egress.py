@@ -8,10 +8,10 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import time
 from pathlib import Path
 
-from tests.support.ports import free_port, wait_for_port
+from tests.support.ports import accepts, free_port, wait_for_port
+from tests.support.wait import wait_for
 
 SQUID = shutil.which("squid") or ("/usr/sbin/squid" if os.path.exists("/usr/sbin/squid") else None)
 FAKE_AUTH = "/usr/lib/squid/basic_fake_auth"  # accepts any user: the proxy then names the user to ICAP
@@ -162,14 +162,16 @@ class MailSink:
     def __exit__(self, *exc: object) -> None:
         self.controller.stop()
 
-    def wait_for(self, marker: bytes, timeout: float = 20.0) -> tuple[str, list[str], bytes] | None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for message in self.messages:
-                if marker in message[2]:
-                    return message
-            time.sleep(0.05)
-        return None
+    def find(self, marker: bytes) -> tuple[str, list[str], bytes] | None:
+        """The first mail relayed so far that holds ``marker``."""
+        return next((message for message in self.messages if marker in message[2]), None)
+
+    def wait_for(self, marker: bytes, timeout: float = 20.0) -> tuple[str, list[str], bytes]:
+        """The first relayed mail holding ``marker``; AssertionError if none comes within ``timeout``."""
+        found = wait_for(lambda: self.find(marker), timeout=timeout, interval=0.05,
+                         message=f"no mail holding {marker!r} reached the sink")
+        assert found is not None  # wait_for returns only a true value
+        return found
 
 
 class Postfix:
@@ -240,5 +242,6 @@ smtpd_banner = $myhostname ESMTP
 
     def __exit__(self, *exc: object) -> None:
         subprocess.run([POSTFIX or "postfix", "-c", str(self.conf), "abort"], capture_output=True, timeout=60)
-        time.sleep(0.2)
+        # Its daemons leave on their own: wait until none listens before the queue is removed under them.
+        wait_for(lambda: not any(accepts(port) for port in self.ports.values()), timeout=30, interval=0.05)
         shutil.rmtree(self.dir, ignore_errors=True)
