@@ -32,7 +32,8 @@ def host_and_generator(db: sqlite_utils.Database, db_path: Path, system: str, *,
     generator = PatientGenerator(reference, pools, registers_from_settings(db, db_path), catchment=host.catchment,
                                  profile=host.profile, geography=host.geography)
     return host, generator.bounded(budget_for_system(db, system, pools, replacing=replacing,
-                                                                patients=host.patients()))
+                                                     patients=host.patients(),
+                                                     profile_data=host.profile.data if host.profile else None))
 
 
 def generator_for_system(db: sqlite_utils.Database, db_path: Path, system: str, *,
