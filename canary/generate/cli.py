@@ -22,8 +22,11 @@ from canary.store.views import export_view
 @click.argument("system")
 @click.option("--count", type=click.IntRange(1, 100_000), required=True, help="How many canaries.")
 @click.option("--seed", type=int, help="Random seed: the same seed and registry state give the same canaries.")
+@click.option("--over", help="New patients arriving over this time (e.g. 30d): ages at arrival of the host's new "
+              "patients, IPPs the host hands out at each arrival; then plant them with 'canary plant --over' the "
+              "same time. Needs a host profile with IPPs against time.")
 @pass_ctx
-def seed(ctx: CliContext, system: str, count: int, seed: int | None) -> None:
+def seed(ctx: CliContext, system: str, count: int, seed: int | None, over: str | None) -> None:
     """Generate COUNT canaries for SYSTEM and print their ids."""
     get_system(ctx.db, system)
     from canary.generate.contact_points import list_contact_points
@@ -41,7 +44,12 @@ def seed(ctx: CliContext, system: str, count: int, seed: int | None) -> None:
         if not get_str(ctx.db, name):
             click.secho(f"WARNING: {name} is not set: these canaries carry no {channel} and can never fire on "
                         f"it. Set it, then run 'canary tripwire fill-tokens' before planting.", fg="yellow", err=True)
-    host, generator = host_and_generator(ctx.db, ctx.db_path, system)
+    days = None
+    if over is not None:
+        from canary.plant.timing import parse_duration
+
+        days = parse_duration(over).total_seconds() / 86_400
+    host, generator = host_and_generator(ctx.db, ctx.db_path, system, arriving_over=days, count=count)
     notice = host.no_place_notice()
     if notice:
         click.secho(f"WARNING: {notice}.", fg="yellow", err=True)

@@ -70,7 +70,7 @@ class PatientGenerator:
     geography: Geography | None = None
     # New patients arriving over the next N days (with a learnt IPP timeline): ages of the host's new
     # patients at arrival, IPPs the host hands out at each arrival, for planting at that time.
-    arriving_over: int | None = None
+    arriving_over: float | None = None
     phone_book: PhoneBook = field(init=False)
     # Where the patients the profile's published places leave out live: the catchment (or the
     # national mix) without those places, which already hold their share.
@@ -335,7 +335,16 @@ def _ipp(rng: random.Random, taken: Callable[[str, str], bool], profile: HostPro
          arrival: datetime | None = None) -> str:
     """Inside the host's live range and format when its profile has one, else 9 random digits. With
     the host's IPP/time relation, a number handed out after the birth (a newborn's: at the head)."""
+    # Numbered at birth as often as the host's patients of this age were (a maternity's newborns).
+    at_birth = (timeline is not None and born is not None and today is not None and arrival is None
+                and rng.random() < timeline.at_birth_share(_age(born, today)))
     for attempt in range(200):
+        if at_birth and timeline is not None and born is not None and attempt < 20:
+            ipp = timeline.numbered_at_birth(born, rng, attempt)
+            if ipp is not None:
+                if not taken("ipp", ipp):
+                    return ipp
+                continue
         if timeline is not None and born is not None and arrival is not None:  # within the hour, then wider
             ipp = timeline.ipp_for(arrival, born, rng, spread_days=(1 + attempt) / 24)
         elif timeline is not None and born is not None and today is not None:

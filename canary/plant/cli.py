@@ -174,7 +174,9 @@ def rotate_cmd(ctx: CliContext, system: str, count: int, seed: int | None, keep_
     from canary.plant.timing import parse_duration
 
     span = parse_duration(over) if over is not None else None
-    generator = _generator(ctx, system, replacing=not keep_previous)
+    # A trickled generation arrives as the host's new patients over that time (ages, IPPs at each arrival).
+    generator = _generator(ctx, system, replacing=not keep_previous,
+                           arriving_over=span.total_seconds() / 86_400 if span else None)
     report = rotate(ctx.db, system, count, generator, seed=seed, keep_previous=keep_previous, over=span)
     if report.resumed:
         click.echo(f"generation {report.generation} was not planted everywhere: completing that rotation, nothing "
@@ -198,14 +200,16 @@ def rotate_cmd(ctx: CliContext, system: str, count: int, seed: int | None, keep_
                           "'canary retire' for what remains")
 
 
-def _generator(ctx: CliContext, system: str, *, replacing: bool):
+def _generator(ctx: CliContext, system: str, *, replacing: bool, arriving_over: float | None = None,
+               count: int | None = None):
     """The real patient generator, built the way 'canary seed' builds it (``replacing``: the system's
     current canaries leave it, so they do not count against the crowding bounds)."""
     try:
         from canary.generate.factory import generator_for_system
     except ImportError as exc:
         raise CanaryError(f"the patient generator is not available: {exc}") from exc
-    return generator_for_system(ctx.db, ctx.db_path, system, replacing=replacing)
+    return generator_for_system(ctx.db, ctx.db_path, system, replacing=replacing, arriving_over=arriving_over,
+                                count=count)
 
 
 COMMANDS: list[click.Command] = [plant_cmd, plants_cmd, retire_cmd, rotate_cmd]
