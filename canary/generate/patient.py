@@ -27,7 +27,7 @@ from canary.generate.pools import Pools
 from canary.generate.profile import CONTACT_AGES, HostProfile
 from canary.generate.profile_births import BirthShares
 from canary.generate.profile_ipp_time import IppTimeline, arrival_ages
-from canary.generate.profile_names import HostSurnames
+from canary.generate.profile_names import HostFirstNames, HostSurnames
 from canary.generate.reference import Commune, Reference
 from canary.generate.weighted import EvenDraws, WeightedTable, pick_at
 from canary.normalize import name_birth_key
@@ -81,6 +81,7 @@ class PatientGenerator:
     clinical_tables: ClinicalTables = field(init=False)
     # The host's frequent surnames (profile), drawn at the host's own rate.
     host_surnames: HostSurnames | None = field(init=False, default=None)
+    host_first_names: HostFirstNames | None = field(init=False, default=None)  # by sex and decade
     # What the profile learnt of birth places and of IPPs against time (None: the national model).
     births: BirthShares | None = field(init=False, default=None)
     timeline: IppTimeline | None = field(init=False, default=None)
@@ -93,6 +94,7 @@ class PatientGenerator:
         object.__setattr__(self, "clinical_tables", ClinicalTables.load(self.reference.seeds_dir))
         if self.profile:
             object.__setattr__(self, "host_surnames", HostSurnames.from_profile(self.profile.data))
+            object.__setattr__(self, "host_first_names", HostFirstNames.from_profile(self.profile.data))
         if self.geography is None:
             object.__setattr__(self, "geography", Geography.load(self.reference.communes, self.reference.seeds_dir))
         if self.profile:
@@ -259,7 +261,8 @@ class PatientGenerator:
             origin = None
         for attempt in range(100):
             origin = origin if attempt < 50 else None  # a crowded origin list: French lists then
-            first_names = pick_first_names(self.reference, rng, sex, birth_date.year, origin, department)
+            first_names = pick_first_names(self.reference, rng, sex, birth_date.year, origin, department,
+                                           self.host_first_names)
             birth_name = pick_surname(self.reference, rng, origin=origin, department=department,
                                       host=self.host_surnames)
             used_name = None

@@ -29,7 +29,7 @@ from canary.generate.block_density import BlockDensityLearner
 from canary.generate.mail_providers import ProviderAges
 from canary.generate.profile_births import BIRTH_COLUMNS, BIRTH_FIELDS, BirthLearner
 from canary.generate.profile_ipp_time import IppTimeLearner
-from canary.generate.profile_names import SurnameCounter
+from canary.generate.profile_names import FirstNameCounter, SurnameCounter
 from canary.generate.reference import Commune
 from canary.generate.weighted import WeightedTable
 from canary.normalize import phone_key
@@ -238,6 +238,7 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
     names: Counter[str] = Counter()
     providers = ProviderAges()  # e-mail provider by age group (canary.generate.mail_providers)
     surnames = SurnameCounter()
+    first_names = FirstNameCounter()  # by sex and birth decade
     with_gp = 0
     total = 0
     # Birth places and IPPs against time are learnt in their own modules (profile_births, profile_ipp_time).
@@ -285,6 +286,7 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
         ipps += ipp_value
         ipp_time.add(ipp_value[0] if ipp_value else None, born if born and born <= today else None)
         surnames.add(_values(row, fields.get("name", [])))
+        first_names.add(_values(row, fields.get("first_name", []))[:1], sex, born.year if born else None)
         with_gp += bool([v for v in _values(row, fields.get("gp", [])) if v not in ("{}", "None", "0")])
         for field in ("name", "first_name"):
             for name in _values(row, fields.get(field, []))[:1]:
@@ -325,6 +327,8 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
         "not_learnt": {k: v for k, v in (("births", no_births), ("ipp_time", no_timeline)) if v},
         # The host's own surnames borne by MIN_COUNT patients or more (profile_names.py).
         "surnames": surnames.aggregate(MIN_COUNT),
+        # Its usual first names by sex and birth decade, borne by MIN_COUNT patients or more.
+        "first_names": first_names.aggregate(MIN_COUNT),
     }
 
 
