@@ -233,7 +233,7 @@ class ContactBudget:
             mean = expected_in_block(category, BLOCK_SIZES[1], self.host_patients, self.shares)
             density = poisson_density(round(mean, 1))
             real = mean * (1 - owned / BLOCK_SIZES[1])  # beside the operator's numbers
-        return group_sizes(density, round(real, 2))
+        return group_sizes(density, _coarse(real))
 
     def mean_target(self, number: str) -> float:
         """The mean number of canaries a pool block like ``number``'s carries at the host's density."""
@@ -259,6 +259,14 @@ class ContactBudget:
     def take_domain(self, domain: str) -> None:
         self.used[f"@{domain.lower()}"] += 1
         self.carried["email"] += 1
+
+
+def _coarse(mean: float) -> float:
+    """A mean rounded to a tenth below 1, else to 10 % steps: few distinct deconvolutions per run (each
+    costs a fraction of a second), far finer than a Poisson count's own spread."""
+    if mean < 1:
+        return round(mean, 1)
+    return round(1.1 ** round(math.log(mean) / math.log(1.1)), 2)
 
 
 def _prefixes(key: str) -> tuple[str, str]:
