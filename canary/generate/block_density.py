@@ -54,29 +54,30 @@ class BlockDensityLearner:
     def result(self) -> dict[str, Any] | None:
         """Per kind of phone: ``counts`` {density: rows} (rows seeing that many rows in their key's
         10,000-block, themselves included; the tail merged so that every bin holds MIN_COUNT rows or
-        more); ``blocks`` {block: rows} for the blocks holding MIN_COUNT keys or more, ``elsewhere`` the
-        keys in the other blocks, ``span`` the blocks of the plan the kind's keys spread over; and
+        more); ``blocks`` {block: rows} for the blocks holding MIN_COUNT keys or more; ``elsewhere``
+        {3-digit prefix: keys} of the other blocks (prefixes with MIN_COUNT keys or more); and
         ``numbers_mean``, the other numbers of the host a number of the kind sees in its block."""
         if not self.has_column or not self._keys:
             return None
         out: dict[str, Any] = {}
         for kind in KINDS:
             rows: Counter[int] = Counter()
-            crowded, elsewhere, leading = {}, 0, set()
+            crowded: dict[str, int] = {}
+            elsewhere: Counter[str] = Counter()
             for block, n in self._keys.items():
                 if phone_kind_of_key(block) != kind:
                     continue
                 rows[min(n, MAX_DENSITY)] += n
-                leading.add(block[0])
                 if n >= MIN_COUNT:
                     crowded[block] = n
                 else:
-                    elsewhere += n
+                    elsewhere[block[:3]] += n
             bins = _merged(rows)
             numbers = [n for block, n in self._numbers.items() if phone_kind_of_key(block) == kind]
             if bins:
-                out[kind] = {"counts": {str(d): n for d, n in bins}, "blocks": crowded, "elsewhere": elsewhere,
-                             "span": BLOCK * len(leading),  # 10,000-blocks under the keys' leading digits
+                out[kind] = {"counts": {str(d): n for d, n in bins}, "blocks": crowded,
+                             # Per 3-digit prefix (06 12, 02 98...), keys outside the crowded blocks.
+                             "elsewhere": {p: n for p, n in sorted(elsewhere.items()) if n >= MIN_COUNT},
                              "numbers_mean": round(sum(n * (n - 1) for n in numbers) / max(1, sum(numbers)), 3)}
         return out or None
 
@@ -102,14 +103,16 @@ def host_part(profile_data: Mapping[str, Any] | None, kind: str) -> Mapping[str,
 
 def real_beside(part: Mapping[str, Any], block: str, owned: int) -> float | None:
     """Real keys expected in the 10,000-block ``block`` (national digits) beside ``owned`` numbers of the
-    pool: the profile's count of a crowded block, else the mean of the others (None: not learnt)."""
+    pool: the profile's count of a crowded block, else the mean of the other blocks of its 3-digit
+    prefix (none where the host's keys are not: a prefix it does not use); None: not learnt."""
     if not part:
         return None
     crowded = part.get("blocks") or {}
     if block in crowded:
-        return float(crowded[block])  # a block as crowded as the host's own: see ``group_sizes``
-    others = max(1, int(part.get("span") or 0) - len(crowded))
-    return float(part.get("elsewhere") or 0) / others * (1 - owned / BLOCK)
+        return float(crowded[block])
+    keys = (part.get("elsewhere") or {}).get(block[:3], 0)
+    others = max(1, 100 - sum(1 for b in crowded if b[:3] == block[:3]))
+    return float(keys) / others * (1 - owned / BLOCK)
 
 
 def host_density(profile_data: Mapping[str, Any] | None, kind: str) -> tuple[tuple[int, float], ...] | None:
