@@ -126,8 +126,8 @@ def _at_birth(inside: list[tuple[int, int]], low: int, width: int, count: int,
               today: date) -> tuple[dict[str, list[int]], list[str | None]]:
     """Who was numbered at birth: per current age band, [numbered at birth, rows] (each count under
     MIN_COUNT written 0, the band left out under MIN_COUNT rows); per slice, when its numbers were
-    handed out: the mean birth day of its rows numbered at birth (MIN_COUNT or more), in days before
-    ``today`` (a mean of many, not a date of anyone), written in letters."""
+    handed out: the mean birth day of the middle half of its rows numbered at birth (MIN_COUNT or more),
+    in days before ``today`` (a mean of many, not a date of anyone), written in letters."""
     births = [b for _, b in inside]  # in IPP order
     newest = [-1] * len(births)
     for i in range(len(births) - 2, -1, -1):
@@ -147,8 +147,17 @@ def _at_birth(inside: list[tuple[int, int]], low: int, width: int, count: int,
             sums[min((number - low) // width, count - 1)].append(born)
     shares = {k: [v[0] if v[0] >= MIN_COUNT else 0, v[1]] for k, v in bands.items() if v[1] >= MIN_COUNT}
     # Days in lower-case base 26, as the free numbers: no run of digits that could read as a code.
-    times = [_letters(round(end - sum(b) / len(b))) if len(b) >= MIN_COUNT else None for b in sums]
+    times = [_letters(round(end - _middle_mean(b))) if len(b) >= MIN_COUNT else None for b in sums]
     return shares, times
+
+
+def _middle_mean(days: list[int]) -> float:
+    """The mean of the middle half: a few patients born long before their slice (who pass the test
+    only because the next ones happen to be older still) do not drag the slice's time back."""
+    ordered = sorted(days)
+    quarter = len(ordered) // 4
+    middle = ordered[quarter:len(ordered) - quarter]
+    return sum(middle) / len(middle)
 
 
 def _free_numbers(numbers: list[int], low: int, width: int, count: int) -> list[str]:
