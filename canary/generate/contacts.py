@@ -299,6 +299,7 @@ def choose_phones(book: PhoneBook, rng: random.Random, *, age: int, zone: str, t
     if budget is not None and not phones and wants_landline and not wants_mobile:
         # No home number left for this zone: a mobile keeps the host's share of patients without
         # any phone (a thief counts empty phone fields before he looks at prefixes).
+        budget.unfilled[f"landline:{zone}"] += 1  # said by exhaustion_warnings: the home numbers ran out
         number = book.pick(rng, "mobile", taken, used, budget) or book.pick(rng, "voip", taken, used, budget)
         if number:
             phones.append(number)

@@ -303,6 +303,17 @@ def exhaustion_warnings(budget: ContactBudget, pools: Pools, count: int) -> list
             f"(pool: {len(pools.phones):,} numbers in {blocks:,} block(s) of 1,000 and {tens:,} of 10,000; for {host} "
             f"a block carries at most {poisson_quantile(mean[0])} mobiles per 1,000 and {poisson_quantile(mean[1])} "
             f"per 10,000, and {density}); add numbers from other blocks")
+    # Landline-only canaries given a mobile because the zone's home numbers ran out (a pool without any
+    # home number of the zone is the operator's known choice: not repeated at every seed).
+    homes = {k.split(":", 1)[1]: n for k, n in budget.unfilled.items() if k.startswith("landline:") and n}
+    owned_zones = {phone_category(number[:-3] + "000") for number in {n[:-3]: n for n in pools.phones}.values()}
+    homes = {zone: n for zone, n in homes.items() if f"landline:{zone}" in owned_zones}
+    if homes:
+        zones = ", ".join(f"{zone} ({n})" for zone, n in sorted(homes.items()))
+        lines.append(
+            f"pool.phones: the home numbers of zone(s) {zones} ran out: {sum(homes.values())} of {count} canaries "
+            "who should have only a landline got a mobile instead (each 10,000-block of home numbers carries its "
+            "group at the host's block density); add home numbers of those zones from other blocks")
     emails = budget.unfilled["email"]
     if emails:
         lines.append(

@@ -121,3 +121,21 @@ def test_seeded_canaries_sit_in_blocks_as_crowded_as_the_host_s(db, db_path, tmp
         gap = abs(sum(d > threshold for d in fake) / len(fake) - sum(d > threshold for d in real) / len(real))
         assert gap < tolerance, (threshold, gap)
     assert abs(sum(fake) / len(fake) - sum(real) / len(real)) < 1.5
+
+
+def test_home_numbers_running_out_are_said_not_hidden_behind_a_mobile(db, reference):
+    from canary.generate.contact_points import budget_for_system
+    from canary.generate.crowding import exhaustion_warnings
+    from canary.generate.patient import PatientGenerator
+    from canary.generate.pools import Pools
+
+    # Mobiles from 300 blocks of 10,000, home numbers of zone 02 from a single one.
+    mobiles = [f"+33{p}{b:02d}{n:04d}" for p in (612, 633, 752) for b in range(100) for n in (1234, 5678)]
+    pools = Pools(phones=(*mobiles, *(f"+33298{b:02d}{n:04d}" for b in (41,) for n in range(0, 10_000, 500))))
+    add_system(db, "ehr", "ehr")
+    budget = budget_for_system(db, "ehr", pools)
+    seed_system(db, "ehr", 400, PatientGenerator(reference, pools).bounded(budget), seed=2)
+    lines = exhaustion_warnings(budget, pools, 400)
+    homes = [line for line in lines if "home numbers of zone(s) 02 (" in line]
+    assert len(homes) == 1 and "got a mobile instead" in homes[0], lines
+    assert not [line for line in lines if "zone(s) 01" in line]  # no home number of 01 owned: not said
