@@ -27,9 +27,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from canary.durations import parse_duration  # noqa: E402
 from canary.generate.seeding import derive_token  # noqa: E402
 from canary.plant.planter import plant  # noqa: E402
-from canary.plant.timing import PARIS, arrival_times, parse_duration  # noqa: E402
+from canary.plant.timing import PARIS, arrival_times  # noqa: E402
 from canary.plant.trickle import run_due, schedule_plant  # noqa: E402
 from canary.store import open_db  # noqa: E402
 from canary.store.registry import add_canaries, add_system  # noqa: E402

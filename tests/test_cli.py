@@ -38,9 +38,9 @@ EXPORT_KEYS = {"id", "system", "sex", "birth_name", "used_name", "first_names", 
 
 def _registry(cli):
     cli("system", "add", "ehr-mediboard", "--kind", "ehr", "--establishment", "Clinique des Lilas")
-    # Several blocks and domains: one system may only put a few canaries in each (crowding bound).
-    cli("config", "set", "pool.phones", "+33756120000-+33756120199,+33756131000-+33756131199,"
-        "+33756142000-+33756142199,+33756153000-+33756153199")
+    # Many blocks and several domains: one system may only put a few canaries in each (crowding bound; at
+    # the host's block density, a canary or two per block of 10,000 shared with real subscribers).
+    cli("config", "set", "pool.phones", ",".join(f"+33756{b}{b % 10}000-+33756{b}{b % 10}199" for b in range(10, 40)))
     cli("config", "set", "pool.mail_domains", "messagerie-famille.fr,boite-perso.fr")
     cli("config", "set", "tripwire.base_url", "https://portail-patient.example.fr")
     cli("config", "set", "tripwire.dns_zone", "docs.example.fr")
@@ -63,7 +63,7 @@ def test_seed_list_show_export_contract(cli, tmp_path):
         assert len(canary["nir"]) == 15 and isinstance(canary["first_names"], list)
         assert set(canary["birth_place"]) >= {"code", "name"}
         assert set(canary["address"]) >= {"line", "postcode", "city", "commune_code"}
-        assert all(p.startswith("+337561") for p in canary["phones"])
+        assert all(p.startswith("+33756") and p[-3] in "01" for p in canary["phones"])
         assert canary["email"] is None or canary["email"].endswith(("@messagerie-famille.fr", "@boite-perso.fr"))
     shown = json.loads(cli("show", ids[0], "--json").output)
     assert shown == exported[0]

@@ -178,6 +178,10 @@ def _write_inputs(folder: Path) -> None:
               "+33627898000", "+33626101000", "+33637313000", "+33750359000", "+33633984000", "+33748126000",
               "+33731285000", "+33652481000", "+33771996000", "+33671703000", "+33642126000", "+33758841000",
               "+33641696000", "+33777428000", "+33685575000", "+33665214000", "+33775886000", "+33653459000"]
+    # Numbers among real subscribers carry a canary or so per block of 10,000 at the host's block density
+    # (canary.generate.block_density): the pool spans many such blocks.
+    starts += [f"+33{prefix}{block:02d}1000" for prefix in (612, 622, 644, 662, 676, 695, 752, 763, 782)
+               for block in (11, 37, 58, 74, 93)]
     ranges = "".join(f"{start}-+{int(start[1:]) + 49}\n" for start in starts)
     (folder / "phones.txt").write_text(f"# numbers bought for the canaries\n{ranges}+33478123400, +33652000100\n",
                                        encoding="utf-8")

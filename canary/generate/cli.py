@@ -91,14 +91,22 @@ def system_list(ctx: CliContext, as_json: bool) -> None:
 @click.argument("system")
 @click.option("--count", type=click.IntRange(1, MAX_SEED), required=True, help="How many canaries.")
 @click.option("--seed", type=int, help="Random seed: the same seed and registry state give the same canaries.")
+@click.option("--over", help="New patients arriving over this time (e.g. 30d): ages at arrival of the host's new "
+              "patients, IPPs the host hands out at each arrival; then plant them with 'canary plant --over' the "
+              "same time. Needs a host profile with IPPs against time.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: system, generation, canaries, pending_mailboxes, "
               "warnings (as POST /api/v1/systems/NAME/seed); the warnings still go to stderr too.")
 @pass_ctx
-def seed(ctx: CliContext, system: str, count: int, seed: int | None, as_json: bool) -> None:
+def seed(ctx: CliContext, system: str, count: int, seed: int | None, over: str | None, as_json: bool) -> None:
     """Generate COUNT canaries for SYSTEM and print their ids."""
     from canary.generate.seed_run import prepare_seed
 
-    run = prepare_seed(ctx.db, ctx.db_path, system, count)
+    days = None
+    if over is not None:
+        from canary.durations import parse_duration
+
+        days = parse_duration(over).total_seconds() / 86_400
+    run = prepare_seed(ctx.db, ctx.db_path, system, count, arriving_over=days)
     _echo_warnings(run.warnings)
     # The bar shows on a terminal only, so scripts reading stderr see the warnings alone.
     with click.progressbar(length=count, label="seeding", file=sys.stderr, hidden=not sys.stderr.isatty()) as bar:

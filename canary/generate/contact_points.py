@@ -9,7 +9,7 @@ marker in one transaction, so sweeps and the mail watchers find it from then on.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlite_utils
@@ -132,12 +132,15 @@ def contacts_in_use(db: sqlite_utils.Database, system: str) -> tuple[list[str], 
 
 
 def budget_for_system(db: sqlite_utils.Database, system: str, pools: Pools, *,
-                      replacing: bool = False, patients: int | None = None) -> ContactBudget:
+                      replacing: bool = False, patients: int | None = None,
+                      profile_data: Mapping[str, Any] | None = None) -> ContactBudget:
     """The crowding budget of one seeding run: the pool's blocks and what the system already uses
     (nothing when the run replaces the system's canaries, as a rotation does). ``patients``: the
-    system's own size (``system edit --patients`` or its host profile), else ``generate.host_patients``."""
+    system's own size (``system edit --patients`` or its host profile), else ``generate.host_patients``;
+    ``profile_data``: its host profile, whose phone block density the pool blocks' group sizes follow."""
     phones, domains = ([], []) if replacing else contacts_in_use(db, system)
-    return ContactBudget.for_system(patients or pools.host_patients, pools.phones, phones, domains)
+    return ContactBudget.for_system(patients or pools.host_patients, pools.phones, phones, domains,
+                                    profile_data=profile_data, salt=system)
 
 
 def _put_on_record(db: sqlite_utils.Database, canary_id: str, address: str) -> None:

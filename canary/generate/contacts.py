@@ -42,6 +42,7 @@ EMAIL_SHARE = 0.5
 # E-mails outside the big providers (~10%) spread over thousands of domains (companies, schools,
 # small ISPs, family domains); an owned domain passes for one of them.
 TAIL_SHARE = 0.10
+OPEN_GROUPS = 8  # pool blocks short of their target size kept open at once in a seeding run
 
 
 def _share(table: tuple[tuple[int, float], ...], age: int) -> float:
@@ -73,7 +74,15 @@ class ContactBounds(Protocol):
 
     open_blocks: dict[str, Any]  # category -> the pool's blocks still open in this run (OpenBlocks)
 
+    unfilled: Any  # Counter: "phone" / "email" / "landline:ZONE" -> contact points missing
+
     def phone_fits(self, number: str) -> bool: ...
+
+    def phone_fits_cap(self, number: str) -> bool: ...
+
+    def joins_later(self, number: str) -> bool: ...
+
+    def partly_filled(self, number: str) -> bool: ...
 
     def take_phone(self, number: str) -> None: ...
 
@@ -149,13 +158,19 @@ class PhoneBook:
                    MappingProxyType({k: tuple(tuple(b) for b in v.values()) for k, v in blocks.items()}))
 
     def pick(self, rng: random.Random, category: str, taken: Callable[[str, str], bool],
-             avoid: set[str], budget: ContactBounds | None = None) -> str | None:
-        """A free number of ``category``; with ``budget``, only from blocks that still take one."""
+             avoid: set[str], budget: ContactBounds | None = None, *, grouped: bool = True) -> str | None:
+        """A free number of ``category``; with ``budget``, only from blocks that still take one.
+        ``grouped``: the number is the one a thief groups the patient by (a mobile, else the first
+        phone): its block also follows its target size (block_density); else only the caps."""
         if budget is not None:
-            blocks = budget.open_blocks.get(category)
+            slot = category if grouped else f"{category}|ungrouped"
+            blocks = budget.open_blocks.get(slot)
             if blocks is None:
-                blocks = budget.open_blocks[category] = OpenBlocks(self.blocks.get(category, ()))
-            return blocks.pick(rng, taken, avoid, budget.phone_fits)
+                blocks = budget.open_blocks[slot] = OpenBlocks(self.blocks.get(category, ()),
+                                                               budget if grouped else None)
+            if grouped:
+                return blocks.pick(rng, taken, avoid, budget.phone_fits, budget)
+            return blocks.pick(rng, taken, avoid, budget.phone_fits_cap)
         known = self.free.get(category)
         if known is None or known[0] is not taken:
             known = self.free[category] = (taken, list(self.by_category.get(category, ())))
@@ -172,11 +187,49 @@ class OpenBlocks:
     past the pool's capacity quadratic), and a used-up category answers at once.
     """
 
-    def __init__(self, blocks: tuple[tuple[str, ...], ...]):
+    def __init__(self, blocks: tuple[tuple[str, ...], ...], budget: ContactBounds | None = None):
         self.blocks = [list(block) for block in blocks if block]
+        # 10,000-blocks (E.164 spelling) -> their 1,000-blocks; those still short of their target size
+        # (block_density): a canary joins one of them or opens a new one, so groups reach their size.
+        self.tens: dict[str, list[list[str]]] = defaultdict(list)
+        for block in self.blocks:
+            self.tens[block[0][:-4]].append(block)
+        self.joining: list[str] = [head for head, subs in self.tens.items()
+                                   if budget is not None and budget.partly_filled(subs[0][0])]
 
     def pick(self, rng: random.Random, taken: Callable[[str, str], bool], avoid: set[str],
-             fits: Callable[[str], bool]) -> str | None:
+             fits: Callable[[str], bool], budget: ContactBounds | None = None) -> str | None:
+        # Join a group still short of its size, more surely the more are open: a few stay open at once,
+        # so canaries seeded one after another seldom share a block.
+        while budget is not None and self.joining and rng.random() < len(self.joining) / OPEN_GROUPS:
+            index = int(rng.random() * len(self.joining))
+            head = self.joining[index]
+            number = self._join(head, rng, taken, avoid, fits, budget)
+            if number is None:
+                _swap_remove(self.joining, index)
+                continue
+            if not budget.joins_later(number):
+                _swap_remove(self.joining, index)
+            return number
+        number = self._open(rng, taken, avoid, fits)
+        if number is not None and budget is not None and budget.joins_later(number):
+            self.joining.append(number[:-4])
+        return number
+
+    def _join(self, head: str, rng: random.Random, taken: Callable[[str, str], bool], avoid: set[str],
+              fits: Callable[[str], bool], budget: ContactBounds) -> str | None:
+        subs = [block for block in self.tens[head] if block and fits(block[0])]
+        if not subs or not budget.partly_filled(subs[0][0]):
+            return None
+        rng.shuffle(subs)
+        for block in subs:
+            number = _draw(block, rng, taken, avoid)
+            if number is not None:
+                return number
+        return None
+
+    def _open(self, rng: random.Random, taken: Callable[[str, str], bool], avoid: set[str],
+              fits: Callable[[str], bool]) -> str | None:
         blocks = self.blocks
         passed: list[int] = []  # ids of blocks whose only free numbers are this canary's own
         while len(blocks) > len(passed):
@@ -184,7 +237,7 @@ class OpenBlocks:
             block = blocks[index]
             if id(block) in passed:
                 continue
-            if not fits(block[0]):
+            if not block or not fits(block[0]):  # emptied by a group joining it, or full
                 _swap_remove(blocks, index)
                 continue
             number = _draw(block, rng, taken, avoid)
@@ -257,8 +310,9 @@ def choose_phones(book: PhoneBook, rng: random.Random, *, age: int, zone: str, t
     if wants_landline:
         # Internet-box numbers (09) are home phones too, anywhere in France.
         category = f"landline:{zone}" if rng.random() < 0.75 else "voip"
-        number = (book.pick(rng, category, taken, used, budget)
-                  or book.pick(rng, f"landline:{zone}", taken, used, budget))
+        grouped = not phones  # no mobile: the home number is the one a thief groups by
+        number = (book.pick(rng, category, taken, used, budget, grouped=grouped)
+                  or book.pick(rng, f"landline:{zone}", taken, used, budget, grouped=grouped))
         if number:
             phones.append(number)
             if budget is not None:
@@ -266,6 +320,7 @@ def choose_phones(book: PhoneBook, rng: random.Random, *, age: int, zone: str, t
     if budget is not None and not phones and wants_landline and not wants_mobile:
         # No home number left for this zone: a mobile keeps the host's share of patients without
         # any phone (a thief counts empty phone fields before he looks at prefixes).
+        budget.unfilled[f"landline:{zone}"] += 1  # said by exhaustion_warnings: the home numbers ran out
         number = book.pick(rng, "mobile", taken, used, budget) or book.pick(rng, "voip", taken, used, budget)
         if number:
             phones.append(number)

@@ -13,6 +13,11 @@ The canaries put there, plus the real patients still expected there (the numbers
 operator does not own), stay within the count such a population reaches with probability
 1 − ``ALPHA``: cap = Q(λ, 1 − ALPHA) − ⌊λ × share of the block not owned⌋. With 100,000 patients:
 4 mobiles per 1,000-block, 12 per 10,000-block, 5 canaries per owned domain; with 750,000: 10, 52, 17.
+When the host profile learnt how crowded its phone blocks are (block_density), λ per block is the
+host's own: the other rows a real row sees in its 10,000-block (a tenth of it per 1,000-block).
+
+Within those caps each 10,000-block of the pool carries a target group size (block_density), so
+that a canary's block, counted as the thief counts it, looks like a real patient's.
 """
 
 from __future__ import annotations
@@ -25,6 +30,16 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from canary.generate.block_density import (
+    group_sizes,
+    host_density,
+    host_part,
+    mean_size,
+    phone_kind_of_key,
+    poisson_density,
+    real_beside,
+    target_of,
+)
 from canary.generate.contacts import EMAIL_SHARE, LANDLINE_SHARE, MOBILE_SHARE, TAIL_SHARE, phone_category
 from canary.generate.pools import Pools
 from canary.normalize import phone_key
@@ -111,10 +126,17 @@ class ContactBudget:
     _heads: dict[str, tuple[str, str, int]] = field(default_factory=dict, repr=False)
     # Category -> the pool's blocks still open in this run (canary.generate.contacts.OpenBlocks).
     open_blocks: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # The host's block density per kind of phone (canary.generate.block_density; None: the Poisson
+    # model of the national plan) and the key of the blocks' fixed target sizes (the system).
+    densities: Mapping[str, tuple[tuple[int, float], ...] | None] = field(default_factory=dict)
+    learnt: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # the profile's phone_blocks
+    salt: str = ""
+    _targets: dict[str, int] = field(default_factory=dict, repr=False)
 
     @classmethod
     def for_system(cls, host_patients: int, pool: Iterable[str], in_use_phones: Iterable[str],
-                   in_use_domains: Iterable[str], shares: HostShares | None = None) -> ContactBudget:
+                   in_use_domains: Iterable[str], shares: HostShares | None = None,
+                   profile_data: Mapping[str, Any] | None = None, salt: str = "") -> ContactBudget:
         owned: Counter[str] = Counter()
         # One normalisation per block of 1,000, not per number: pools run to hundreds of thousands.
         for head, numbers in Counter(number[:-3] for number in pool).items():
@@ -122,7 +144,10 @@ class ContactBudget:
             if key:
                 for prefix in _prefixes(key):
                     owned[prefix] += numbers
-        budget = cls(host_patients=host_patients, owned=MappingProxyType(dict(owned)), shares=shares or HostShares())
+        kinds = ("mobile", "landline")
+        budget = cls(host_patients=host_patients, owned=MappingProxyType(dict(owned)), shares=shares or HostShares(),
+                     densities={kind: host_density(profile_data, kind) for kind in kinds},
+                     learnt={kind: host_part(profile_data, kind) for kind in kinds}, salt=salt)
         for number in in_use_phones:
             key = phone_key(number)
             if key:
@@ -137,15 +162,83 @@ class ContactBudget:
         for size, prefix in zip(BLOCK_SIZES, _prefixes(key), strict=True):
             if prefix not in self._caps:
                 category = phone_category(number) or ""
-                mean = expected_in_block(category, size, self.host_patients, self.shares)
-                free_share = 1 - self.owned.get(prefix, 0) / size
-                self._caps[prefix] = max(0, poisson_quantile(mean) - math.floor(mean * free_share))
+                host = self._host_mean(key)
+                mean = (host * size / BLOCK_SIZES[1] if host is not None
+                        else expected_in_block(category, size, self.host_patients, self.shares))
+                beside = mean * (1 - self.owned.get(prefix, 0) / size)
+                learnt = self.learnt.get(phone_kind_of_key(key))
+                if host is not None and learnt:  # the host's own patients in this very block, as far as known
+                    large = key[:-4]
+                    beside = (real_beside(learnt, large, self.owned.get(large, 0)) or 0.0) * size / BLOCK_SIZES[1]
+                self._caps[prefix] = max(0, poisson_quantile(mean) - math.floor(beside))
             caps.append(self._caps[prefix])
         return min(caps)
 
     def phone_fits(self, number: str) -> bool:
         small, large, cap = self._head(number)
+        return cap > 0 and self.used[small] < self._caps[small] and self.used[large] < self._limit(large, number)
+
+    def phone_fits_cap(self, number: str) -> bool:
+        """Under the caps alone (a number the thief does not group the patient by)."""
+        small, large, cap = self._head(number)
         return cap > 0 and self.used[small] < self._caps[small] and self.used[large] < self._caps[large]
+
+    def joins_later(self, number: str) -> bool:
+        """Once ``number`` is taken, its 10,000-block still waits for canaries to reach its target size."""
+        _, large, _ = self._head(number)
+        return self.used[large] + 1 < self._limit(large, number)
+
+    def partly_filled(self, number: str) -> bool:
+        """The 10,000-block of ``number`` holds canaries of the system but fewer than its target size."""
+        _, large, _ = self._head(number)
+        return 0 < self.used[large] < self._limit(large, number)
+
+    def _limit(self, large: str, number: str) -> int:
+        return min(self._caps[large], self.target(large, number))
+
+    def target(self, large: str, number: str) -> int:
+        """How many canaries the 10,000-block ``large`` (national digits) is to carry (block_density)."""
+        target = self._targets.get(large)
+        if target is None:
+            # Sizes the block can reach (its cap, the pool's numbers in it); a block that mostly cannot
+            # reach the host's density stays empty rather than show a group too small for it.
+            feasible = self._feasible(large, number)
+            target = self._targets[large] = target_of(large, self.salt, feasible) if feasible else 0
+        return target
+
+    def _feasible(self, large: str, number: str) -> tuple[tuple[int, float], ...]:
+        """The target sizes the block can reach (its cap, the pool's numbers in it); none when it mostly
+        cannot reach the host's density: it stays empty rather than show a group too small for it."""
+        room = min(self._caps.get(large, 0), self.owned.get(large, 0))
+        feasible = [(m, w) for m, w in self._sizes(large, number) if m <= room]
+        reach = sum(w for _, w in feasible)
+        return () if reach < 0.5 else tuple((m, w / reach) for m, w in feasible)
+
+    def _host_mean(self, key: str) -> float | None:
+        """The other numbers of the host a number sees in its 10,000-block (profile; None: not learnt)."""
+        mean = self.learnt.get(phone_kind_of_key(key), {}).get("numbers_mean")
+        return float(mean) if mean is not None else None
+
+    def _sizes(self, large: str, number: str) -> tuple[tuple[int, float], ...]:
+        kind = phone_kind_of_key(large)
+        density = self.densities.get(kind)
+        owned = self.owned.get(large, 0)
+        learnt = self.learnt.get(kind, {})
+        if density and large in (learnt.get("blocks") or {}):
+            # One of the host's own crowded blocks: a canary there sees what a real patient there sees.
+            return ((1, 1.0),)
+        real = real_beside(learnt, large, owned) if density else None
+        if not density or real is None:
+            category = phone_category(number) or ""
+            mean = expected_in_block(category, BLOCK_SIZES[1], self.host_patients, self.shares)
+            density = poisson_density(round(mean, 1))
+            real = mean * (1 - owned / BLOCK_SIZES[1])  # beside the operator's numbers
+        return group_sizes(density, _coarse(real))
+
+    def mean_target(self, number: str) -> float:
+        """The mean number of canaries a pool block like ``number``'s carries at the host's density."""
+        _, large, _ = self._head(number)
+        return mean_size(self._feasible(large, number))
 
     def take_phone(self, number: str) -> None:
         small, large, _ = self._head(number)
@@ -168,9 +261,28 @@ class ContactBudget:
         self.carried["email"] += 1
 
 
+def _coarse(mean: float) -> float:
+    """A mean rounded to a tenth below 1, else to 10 % steps: few distinct deconvolutions per run (each
+    costs a fraction of a second), far finer than a Poisson count's own spread."""
+    if mean < 1:
+        return round(mean, 1)
+    return round(1.1 ** round(math.log(mean) / math.log(1.1)), 2)
+
+
 def _prefixes(key: str) -> tuple[str, str]:
     """The 1,000- and 10,000-number blocks of 9 national digits."""
     return key[:-3], key[:-4]
+
+
+def pool_tens(budget: ContactBudget, pools: Pools) -> tuple[int, float]:
+    """The pool's blocks of 10,000 and the mean count of canaries one carries at the host's block density."""
+    firsts: dict[str, str] = {}
+    for number in pools.phones:
+        firsts.setdefault(number[:-4], number)
+    if not firsts:
+        return 0, 0.0
+    sizes = [budget.mean_target(number) for number in firsts.values() if phone_category(number)]
+    return len(firsts), (sum(sizes) / len(sizes) if sizes else 0.0)
 
 
 def exhaustion_warnings(budget: ContactBudget, pools: Pools, count: int) -> list[str]:
@@ -181,11 +293,27 @@ def exhaustion_warnings(budget: ContactBudget, pools: Pools, count: int) -> list
     if phones:
         blocks = len({number[:-3] for number in pools.phones})
         mean = [expected_in_block("mobile", size, budget.host_patients, budget.shares) for size in BLOCK_SIZES]
+        tens, per_block = pool_tens(budget, pools)
+        wanted = budget.carried["phone"] + phones
+        density = (f"at the host's block density a 10,000-block of the pool about {per_block:.1f} canaries: "
+                   f"{wanted:,} phones need about {math.ceil(wanted / per_block):,} blocks of 10,000" if per_block > 0
+                   else "no 10,000-block of the pool holds enough numbers to reach the host's block density")
         lines.append(
             f"pool.phones ran out: {phones} of {count} canaries should have a phone and have none "
-            f"(pool: {len(pools.phones):,} numbers in {blocks:,} block(s) of 1,000; for {host} a block carries at most "
-            f"{poisson_quantile(mean[0])} mobiles per 1,000 and {poisson_quantile(mean[1])} per 10,000); "
-            "add numbers from other blocks")
+            f"(pool: {len(pools.phones):,} numbers in {blocks:,} block(s) of 1,000 and {tens:,} of 10,000; for {host} "
+            f"a block carries at most {poisson_quantile(mean[0])} mobiles per 1,000 and {poisson_quantile(mean[1])} "
+            f"per 10,000, and {density}); add numbers from other blocks")
+    # Landline-only canaries given a mobile because the zone's home numbers ran out (a pool without any
+    # home number of the zone is the operator's known choice: not repeated at every seed).
+    homes = {k.split(":", 1)[1]: n for k, n in budget.unfilled.items() if k.startswith("landline:") and n}
+    owned_zones = {phone_category(number[:-3] + "000") for number in {n[:-3]: n for n in pools.phones}.values()}
+    homes = {zone: n for zone, n in homes.items() if f"landline:{zone}" in owned_zones}
+    if homes:
+        zones = ", ".join(f"{zone} ({n})" for zone, n in sorted(homes.items()))
+        lines.append(
+            f"pool.phones: the home numbers of zone(s) {zones} ran out: {sum(homes.values())} of {count} canaries "
+            "who should have only a landline got a mobile instead (each 10,000-block of home numbers carries its "
+            "group at the host's block density); add home numbers of those zones from other blocks")
     emails = budget.unfilled["email"]
     if emails:
         lines.append(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from canary.generate.profile_names import HostSurnames
+from canary.generate.profile_names import HostFirstNames, HostSurnames
 from canary.generate.reference import FIRST_DECADE, Reference
 from canary.weighted import WeightedTable
 
@@ -23,6 +23,7 @@ _MEN_USED_NAME_SHARE = 0.004
 # mixed families) have names from the French lists.
 ORIGIN_NAMING_SHARE = 0.8
 _ORIGIN_NAME_COUNTS = WeightedTable((1, 2, 3), (55, 40, 5))
+_HOST_TRIES = 40  # draws of a name the host does not publish (its published ones cover a share at most)
 # Whose names a person born in France carries: the department they live in, or the one they were
 # born in (their parents' then). The councillors' tables count residents, migrants included, so the
 # residence table alone already gives a department's mix, and every share taken from the birth
@@ -52,11 +53,13 @@ def birth_department(ref: Reference, code: str) -> str | None:
 
 
 def pick_first_names(ref: Reference, rng: random.Random, sex: str, birth_year: int,
-                     origin: str | None = None, department: str | None = None) -> list[str]:
+                     origin: str | None = None, department: str | None = None,
+                     host: HostFirstNames | None = None) -> list[str]:
     """The usual first name from the birth decade; later ones often honour the parents' or
     grandparents' generation, so they come from a decade 25 to 55 years earlier. People born
     abroad and named after their country (``origin``) take that country's names. ``department``:
-    the national tables with that department's lifts."""
+    the national tables with that department's lifts. ``host``: the host's own usual first names of
+    the sex and decade (profile), drawn at the host's rate; the tables then skip them."""
     if origin and (origin, sex) in ref.origin_first_names:
         table = ref.origin_first_names[(origin, sex)]
         names: list[str] = []
@@ -68,7 +71,13 @@ def pick_first_names(ref: Reference, rng: random.Random, sex: str, birth_year: i
     decade = ref.decade(birth_year)
     count = next(table for end, table in _NAME_COUNTS if birth_year < end).pick(rng)
     tables = ref.names
-    names = [tables.pick_first_name(rng, ref.first_names[(sex, decade)], sex, department)]
+    cell = host.cell(sex, birth_year) if host else None
+    usual = cell.pick(rng) if cell else None
+    for _ in range(_HOST_TRIES if usual is None else 0):
+        usual = tables.pick_first_name(rng, ref.first_names[(sex, decade)], sex, department)
+        if cell is None or usual not in cell.published:  # the published ones already have their share
+            break
+    names = [usual or ""]
     for _ in range(count - 1):
         older = ref.decade(max(FIRST_DECADE, birth_year - rng.choice((0, 25, 30, 55))))
         for _attempt in range(5):

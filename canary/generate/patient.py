@@ -28,7 +28,7 @@ from canary.generate.pools import Pools
 from canary.generate.profile import CONTACT_AGES, HostProfile
 from canary.generate.profile_births import BirthShares
 from canary.generate.profile_ipp_time import IppTimeline, arrival_ages
-from canary.generate.profile_names import HostSurnames
+from canary.generate.profile_names import HostFirstNames, HostSurnames
 from canary.generate.reference import Commune, Reference
 from canary.normalize import name_birth_key
 from canary.store.shapes import ContactPoint, PatientRecord, Physician
@@ -71,7 +71,7 @@ class PatientGenerator:
     geography: Geography | None = None
     # New patients arriving over the next N days (with a learnt IPP timeline): ages of the host's new
     # patients at arrival, IPPs the host hands out at each arrival, for planting at that time.
-    arriving_over: int | None = None
+    arriving_over: float | None = None
     phone_book: PhoneBook = field(init=False)
     # Where the patients the profile's published places leave out live: the catchment (or the
     # national mix) without those places, which already hold their share.
@@ -82,6 +82,7 @@ class PatientGenerator:
     clinical_tables: ClinicalTables = field(init=False)
     # The host's frequent surnames (profile), drawn at the host's own rate.
     host_surnames: HostSurnames | None = field(init=False, default=None)
+    host_first_names: HostFirstNames | None = field(init=False, default=None)  # by sex and decade
     # What the profile learnt of birth places and of IPPs against time (None: the national model).
     births: BirthShares | None = field(init=False, default=None)
     timeline: IppTimeline | None = field(init=False, default=None)
@@ -96,6 +97,7 @@ class PatientGenerator:
         object.__setattr__(self, "clinical_tables", ClinicalTables.load(self.reference.seeds_dir))
         if self.profile:
             object.__setattr__(self, "host_surnames", HostSurnames.from_profile(self.profile.data))
+            object.__setattr__(self, "host_first_names", HostFirstNames.from_profile(self.profile.data))
         if self.geography is None:
             object.__setattr__(self, "geography", Geography.load(self.reference.communes, self.reference.seeds_dir))
         if self.profile:
@@ -269,7 +271,8 @@ class PatientGenerator:
             origin = None
         for attempt in range(100):
             origin = origin if attempt < 50 else None  # a crowded origin list: French lists then
-            first_names = pick_first_names(self.reference, rng, sex, birth_date.year, origin, department)
+            first_names = pick_first_names(self.reference, rng, sex, birth_date.year, origin, department,
+                                           self.host_first_names)
             birth_name = pick_surname(self.reference, rng, origin=origin, department=department,
                                       host=self.host_surnames)
             used_name = None
@@ -345,7 +348,16 @@ def _ipp(rng: random.Random, taken: Callable[[str, str], bool], profile: HostPro
          arrival: datetime | None = None) -> str:
     """Inside the host's live range and format when its profile has one, else 9 random digits. With
     the host's IPP/time relation, a number handed out after the birth (a newborn's: at the head)."""
+    # Numbered at birth as often as the host's patients of this age were (a maternity's newborns).
+    at_birth = (timeline is not None and born is not None and today is not None and arrival is None
+                and rng.random() < timeline.at_birth_share(_age(born, today)))
     for attempt in range(200):
+        if at_birth and timeline is not None and born is not None and attempt < 20:
+            ipp = timeline.numbered_at_birth(born, rng, attempt)
+            if ipp is not None:
+                if not taken("ipp", ipp):
+                    return ipp
+                continue
         if timeline is not None and born is not None and arrival is not None:  # within the hour, then wider
             ipp = timeline.ipp_for(arrival, born, rng, spread_days=(1 + attempt) / 24)
         elif timeline is not None and born is not None and today is not None:

@@ -155,6 +155,15 @@ def _profile_outside(profile: HostProfile, department: str) -> float | None:
     return 1 - part["counts"].get(department, 0) / total if total else None
 
 
+def _density_capacity(pool: tuple[str, ...], patients: int, profile: HostProfile | None) -> tuple[int, float]:
+    """The pool's blocks of 10,000 and the canaries one carries at the host's block density."""
+    from canary.generate.crowding import ContactBudget, pool_tens
+    from canary.generate.pools import Pools
+
+    budget = ContactBudget.for_system(patients, pool, (), (), profile_data=profile.data if profile else None)
+    return pool_tens(budget, Pools(phones=pool))
+
+
 def _blocks(records: Records, patients: int, pool: tuple[str, ...], profile: HostProfile | None) -> Filter:
     """Canaries in a 10,000- or 1,000-number block holding more than a real population would."""
     mean10 = patients * LINES_PER_PATIENT_10K
@@ -178,10 +187,18 @@ def _blocks(records: Records, patients: int, pool: tuple[str, ...], profile: Hos
         if key and phone_category(number):
             subs.setdefault(key[:5], Counter())[key[:6]] += 1
     capacity = sum(min(allowed10, sum(min(allowed1, n) for n in sub.values())) for sub in subs.values())
+    # At the host's block density (block_density), a pool block carries its target group size only.
+    tens, per_block = _density_capacity(pool, patients, profile)
+    if tens:
+        capacity = min(capacity, int(tens * per_block))
     with_phone = sum(1 for r in records if r.get("phones")) / len(records) if records else 0.95
     budget = int(capacity / max(with_phone, 0.05))
     note = (f"at most {allowed10} canaries per 10,000-block and {allowed1} per 1,000-block for {patients:,} "
             f"patients; the pool spans {len(subs)} blocks of 10,000")
+    if tens and per_block > 0:
+        wanted = sum(1 for r in records if r.get("phones")) or len(records)
+        note += (f", about {per_block:.1f} canaries each at the host's block density: "
+                 f"{wanted:,} canaries with a phone need about {math.ceil(wanted / per_block):,}")
     return _filter("block crowding", canaries, real / patients if patients else 0.0, note, budget, noisy=False)
 
 

@@ -25,11 +25,12 @@ from types import MappingProxyType
 from typing import Any
 
 from canary.errors import CanaryError
+from canary.generate.block_density import BlockDensityLearner
 from canary.generate.mail_providers import ProviderAges
 from canary.generate.mail_shapes import ShapeAges
 from canary.generate.profile_births import BIRTH_COLUMNS, BIRTH_FIELDS, BirthLearner
 from canary.generate.profile_ipp_time import IppTimeLearner
-from canary.generate.profile_names import SurnameCounter
+from canary.generate.profile_names import FirstNameCounter, SurnameCounter
 from canary.generate.reference import Commune, department_of_place
 from canary.normalize import phone_key
 from canary.weighted import WeightedTable
@@ -239,10 +240,12 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
     providers = ProviderAges()  # e-mail provider by age group (canary.generate.mail_providers)
     shapes = ShapeAges()  # mailbox name shapes, lengths and digits by age group (canary.generate.mail_shapes)
     surnames = SurnameCounter()
+    first_names = FirstNameCounter()  # by sex and birth decade
     with_gp = 0
     total = 0
     # Birth places and IPPs against time are learnt in their own modules (profile_births, profile_ipp_time).
     births, ipp_time = BirthLearner(fields, _values), IppTimeLearner("ipp" in fields)
+    blocks = BlockDensityLearner("phone" in fields)  # how crowded the host's phone blocks are
     for row in rows:
         total += 1
         sex = next((s for s in map(_sex, _values(row, fields["sex"])) if s), None)
@@ -266,7 +269,9 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
                     else department_of_place("postcode", str(postcode).zfill(5)))
             departments[home] += 1
         births.add(row, group, home)
-        kinds = {_phone_kind(p) for p in _values(row, fields.get("phone", []))}
+        phones = _values(row, fields.get("phone", []))
+        blocks.add(phones)
+        kinds = {_phone_kind(p) for p in phones}
         has["phone"][group] += bool(kinds - {None})
         has["mobile"][group] += "mobile" in kinds
         has["landline"][group] += "landline" in kinds
@@ -285,6 +290,7 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
         ipps += ipp_value
         ipp_time.add(ipp_value[0] if ipp_value else None, born if born and born <= today else None)
         surnames.add(_values(row, fields.get("name", [])))
+        first_names.add(_values(row, fields.get("first_name", []))[:1], sex, born.year if born else None)
         with_gp += bool([v for v in _values(row, fields.get("gp", [])) if v not in ("{}", "None", "0")])
         for field in ("name", "first_name"):
             for name in _values(row, fields.get(field, []))[:1]:
@@ -323,9 +329,13 @@ def _aggregate(fields: Mapping[str, list[str]], rows: Iterable[dict[str, Any]], 
         # be learnt is named in not_learnt, and the generator keeps its national model for it.
         "births": birth_shares,
         "ipp_time": timeline,
+        # Rows per count of rows sharing their first phone's 10,000-block (block_density), per kind.
+        "phone_blocks": blocks.result(),
         "not_learnt": {k: v for k, v in (("births", no_births), ("ipp_time", no_timeline)) if v},
         # The host's own surnames borne by MIN_COUNT patients or more (profile_names.py).
         "surnames": surnames.aggregate(MIN_COUNT),
+        # Its usual first names by sex and birth decade, borne by MIN_COUNT patients or more.
+        "first_names": first_names.aggregate(MIN_COUNT),
     }
 
 

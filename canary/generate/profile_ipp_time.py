@@ -36,6 +36,13 @@ NEWEST_SHARE = 0.1  # the newest tenth of the range gives the age mix of new pat
 # patient's: the dump would show it twice, and planting it could overwrite that patient's record.
 FREE_PER_SLICE = 64
 ARRIVAL_BANDS = ((0, 0), (1, 4), *((low, low + 4) for low in range(5, 100, 5)), (100, 200))
+# Patients numbered at their birth (a maternity's newborns, children first seen as babies): a row born
+# no more than AT_BIRTH_DAYS before the newest birth among the next IPP_WINDOW numbers (the thief's test).
+IPP_WINDOW = 20
+AT_BIRTH_DAYS = 7
+# Current age bands of the share numbered at birth.
+LATER_THAN_BIRTH_DAYS = 60  # a patient not numbered at birth: numbered at least this long after it
+AT_BIRTH_BANDS = ((0, 0), (1, 4), (5, 9), (10, 14), (15, 19), (20, 29), (30, 200))
 
 
 class IppTimeLearner:
@@ -98,6 +105,7 @@ class IppTimeLearner:
                 low_age, high_age = next(band for band in ARRIVAL_BANDS if band[0] <= age <= band[1])
                 arrivals[f"{low_age}-{high_age}"] += 1
         kept = {k: v for k, v in arrivals.items() if v >= MIN_COUNT}
+        at_birth, born_at = _at_birth(inside, low, width, count, today)
         return {
             "free": _free_numbers(numbers, low, width, count),
             "low": low,
@@ -109,7 +117,47 @@ class IppTimeLearner:
             "head": head,
             "head_on": today.isoformat(),
             "arrivals": {"counts": kept, "other": sum(arrivals.values()) - sum(kept.values())},
+            "at_birth": at_birth,
+            "born_at": born_at,
         }, None
+
+
+def _at_birth(inside: list[tuple[int, int]], low: int, width: int, count: int,
+              today: date) -> tuple[dict[str, list[int]], list[str | None]]:
+    """Who was numbered at birth: per current age band, [numbered at birth, rows] (each count under
+    MIN_COUNT written 0, the band left out under MIN_COUNT rows); per slice, when its numbers were
+    handed out: the mean birth day of the middle half of its rows numbered at birth (MIN_COUNT or more),
+    in days before ``today`` (a mean of many, not a date of anyone), written in letters."""
+    births = [b for _, b in inside]  # in IPP order
+    newest = [-1] * len(births)
+    for i in range(len(births) - 2, -1, -1):
+        # Newest birth among the next IPP_WINDOW rows (a short scan: the window is small).
+        newest[i] = max(births[i + 1:i + 1 + IPP_WINDOW])
+    bands: dict[str, list[int]] = {}
+    sums: list[list[int]] = [[] for _ in range(count)]
+    end = today.toordinal()
+    for (number, born), later in zip(inside, newest, strict=True):
+        at = later >= 0 and born >= later - AT_BIRTH_DAYS
+        age = (end - born) // 365
+        low_age, high_age = next(band for band in AT_BIRTH_BANDS if band[0] <= age <= band[1])
+        cell = bands.setdefault(f"{low_age}-{high_age}", [0, 0])
+        cell[0] += at
+        cell[1] += 1
+        if at:
+            sums[min((number - low) // width, count - 1)].append(born)
+    shares = {k: [v[0] if v[0] >= MIN_COUNT else 0, v[1]] for k, v in bands.items() if v[1] >= MIN_COUNT}
+    # Days in lower-case base 26, as the free numbers: no run of digits that could read as a code.
+    times = [_letters(round(end - _middle_mean(b))) if len(b) >= MIN_COUNT else None for b in sums]
+    return shares, times
+
+
+def _middle_mean(days: list[int]) -> float:
+    """The mean of the middle half: a few patients born long before their slice (who pass the test
+    only because the next ones happen to be older still) do not drag the slice's time back."""
+    ordered = sorted(days)
+    quarter = len(ordered) // 4
+    middle = ordered[quarter:len(ordered) - quarter]
+    return sum(middle) / len(middle)
 
 
 def _free_numbers(numbers: list[int], low: int, width: int, count: int) -> list[str]:
@@ -220,6 +268,12 @@ class IppTimeline:
     head_on: date
     free: tuple[tuple[int, ...], ...] = ()  # per slice: numbers nobody held at the build
     cumulative: tuple[int, ...] = ()  # running sums of counts, over the slices that have free numbers
+    # Per slice: when its numbers were handed out (mean birth day of those numbered at birth; None: too
+    # few), and per current age band the share of the host's patients numbered at birth.
+    born_at: tuple[int | None, ...] = ()
+    at_birth: tuple[tuple[int, int, float], ...] = ()
+    # Running maximum of born_at over the slices (``after`` where unknown): slices from an index on are later.
+    _latest: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         running, sums = 0, []
@@ -227,6 +281,11 @@ class IppTimeline:
             running += n if index < len(self.free) and self.free[index] else 0
             sums.append(running)
         object.__setattr__(self, "cumulative", tuple(sums))
+        latest, top = [], 0
+        for index, day in enumerate(self.born_at):  # a slice of unknown time: its lower bound
+            top = max(top, day if day is not None else self.after[index] if index < len(self.after) else 0)
+            latest.append(top)
+        object.__setattr__(self, "_latest", tuple(latest))
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> IppTimeline | None:
@@ -244,11 +303,39 @@ class IppTimeline:
         if len(known) >= 2:
             start = known[0] - (known[1] - known[0])
             after = [day or start for day in after]
+        built = date.fromisoformat(part["head_on"]).toordinal()
+        bands = tuple((int(k.split("-")[0]), int(k.split("-")[1]), v[0] / v[1])
+                      for k, v in sorted((part.get("at_birth") or {}).items()) if v[1])
         return cls(ipp["prefix"], ipp["length"] - len(ipp["prefix"]), part["low"], part["slice"],
                    tuple(part["counts"]), tuple(after), float(part["rate_per_day"]), int(part["head"]),
                    date.fromisoformat(part["head_on"]),
                    tuple(tuple(part["low"] + i * part["slice"] + o for o in _offsets(packed))
-                         for i, packed in enumerate(part.get("free") or ())))
+                         for i, packed in enumerate(part.get("free") or ())),
+                   born_at=tuple(None if d is None else built - _offsets(d)[0] for d in part.get("born_at") or ()),
+                   at_birth=bands)
+
+    def at_birth_share(self, age: int) -> float:
+        """Share of the host's patients of this age (today) who were numbered at birth (0: not learnt)."""
+        return next((share for low, high, share in self.at_birth if low <= age <= high), 0.0)
+
+    def numbered_at_birth(self, born: date, rng: random.Random, attempt: int = 0) -> str | None:
+        """A free number the host handed out about the day of ``born`` (None: that day is outside the
+        slices whose time is known, or no free number near it): the position is interpolated between
+        the slices' times, then one of the free numbers nearest it (further ones at later attempts)."""
+        points = [(self.low + (i + 0.5) * self.width, day) for i, day in enumerate(self.born_at) if day is not None]
+        day = born.toordinal()
+        if len(points) < 2 or not points[0][1] <= day <= points[-1][1]:
+            return None
+        index = next(i for i in range(1, len(points)) if points[i][1] >= day)
+        (left, since), (right, until) = points[index - 1], points[index]
+        position = left + (right - left) * ((day - since) / (until - since) if until > since else 0.5)
+        start = max(0, int((position - self.low) // self.width) - 1)
+        near = sorted((abs(n - position), n) for slice_free in self.free[start:start + 3] for n in slice_free
+                      if n >= position - self.width / 50)  # not numbered well before the birth
+        if not near:
+            return None
+        pick = near[min(len(near) - 1, attempt + int(rng.random() * 3))][1]
+        return self._format(pick)
 
     def _format(self, number: int) -> str:
         return self.prefix + str(number).zfill(self.digits)
@@ -258,6 +345,8 @@ class IppTimeline:
         weighted by the host's counts; None when no slice is surely younger than the birth or none has
         a free number (then the canary is a new patient: see ``ipp_for``)."""
         first = bisect_right(self.after, born.toordinal() - 1)  # first slice with after >= born
+        if self._latest:  # and, where the slices' times are known, handed out well after the birth
+            first = max(first, bisect_right(self._latest, born.toordinal() + LATER_THAN_BIRTH_DAYS - 1))
         before = self.cumulative[first - 1] if first else 0
         total = self.cumulative[-1] - before if self.cumulative else 0
         if total <= 0:

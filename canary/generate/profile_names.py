@@ -66,3 +66,53 @@ class HostSurnames:
     def pick(self, rng: random.Random) -> str | None:
         """One of the host's frequent names, with the host's share of them; None: draw elsewhere."""
         return self.table.pick(rng) if rng.random() < self.share else None
+
+
+def decade_of(year: int) -> int:
+    return year // 10 * 10
+
+
+class FirstNameCounter:
+    """Counts usual first names (INS form, first of the column) by sex and birth decade while an export
+    is read; ``aggregate`` keeps, per cell, the names at least ``min_count`` patients bear."""
+
+    def __init__(self) -> None:
+        self._cells: dict[str, Counter[str]] = {}
+        self._totals: Counter[str] = Counter()
+
+    def add(self, values: list[str], sex: str | None, year: int | None) -> None:
+        if not values or not sex or year is None:
+            return
+        cell = f"{sex}:{decade_of(year)}"
+        self._totals[cell] += 1
+        name = (ins_form(values[0]).split() or [""])[0]  # the usual name: the first of a "Marie Claire"
+        if is_ins_name(name):
+            self._cells.setdefault(cell, Counter())[name] += 1
+
+    def aggregate(self, min_count: int) -> dict[str, Any] | None:
+        out = {}
+        for cell, total in sorted(self._totals.items()):
+            kept = {name: n for name, n in sorted(self._cells.get(cell, Counter()).items(),
+                                                  key=lambda item: (-item[1], item[0])) if n >= min_count}
+            if kept:
+                out[cell] = {"counts": kept, "other": total - sum(kept.values())}
+        return out or None
+
+
+@dataclass(frozen=True, eq=False)
+class HostFirstNames:
+    """Per sex and birth decade, the host's published first names and the share of patients they cover."""
+
+    cells: Mapping[str, HostSurnames]
+
+    @classmethod
+    def from_profile(cls, data: Mapping[str, Any] | None) -> HostFirstNames | None:
+        cells = {}
+        for cell, part in ((data or {}).get("first_names") or {}).items():
+            host = HostSurnames.from_profile({"surnames": part})
+            if host is not None:
+                cells[cell] = host
+        return cls(cells) if cells else None
+
+    def cell(self, sex: str, year: int) -> HostSurnames | None:
+        return self.cells.get(f"{sex}:{decade_of(year)}")

@@ -68,12 +68,14 @@ class SeedRun:
         return Seeded(self.system, generation, ids, pending, warnings)
 
 
-def prepare_seed(db: sqlite_utils.Database, db_path: Path, system: str, count: int) -> SeedRun:
-    """Check a seed of ``count`` canaries for ``system`` and build its generator; nothing is stored."""
+def prepare_seed(db: sqlite_utils.Database, db_path: Path, system: str, count: int, *,
+                 arriving_over: float | None = None) -> SeedRun:
+    """Check a seed of ``count`` canaries for ``system`` and build its generator; nothing is stored.
+    ``arriving_over`` (days): new patients arriving over that time, to be planted with ``plant --over``."""
     get_system(db, system)
     if not 1 <= count <= MAX_SEED:
         raise CanaryError(f"count must be between 1 and {MAX_SEED}, got {count}")
-    host, generator = host_and_generator(db, db_path, system)
+    host, generator = host_and_generator(db, db_path, system, arriving_over=arriving_over, count=count)
     pools = generator.generator.pools
     warnings = []
     if not pools.phones:

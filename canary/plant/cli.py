@@ -94,7 +94,7 @@ def plant_cmd(ctx: CliContext, system: str, url: str, token_env: str | None, fmt
         app=app, facility=facility, retire=retire_with, merge_into=merge_into, tls_ca=tls_ca, tls_cert=tls_cert,
         tls_key=tls_key, tls_server_name=tls_server_name, ipp_by=ipp_by)
     if over is not None:
-        from canary.plant.timing import parse_duration
+        from canary.durations import parse_duration
         from canary.plant.trickle import schedule_plant
 
         trickle = schedule_plant(ctx.db, system, url, parse_duration(over), **given)
@@ -192,11 +192,13 @@ def retire_cmd(ctx: CliContext, ident: str | None, system: str | None, as_json: 
 def rotate_cmd(ctx: CliContext, system: str, count: int, seed: int | None, keep_previous: bool,
                over: str | None, as_json: bool) -> None:
     """Plant a new generation of SYSTEM's canaries wherever it is planted, then retire the previous one."""
+    from canary.durations import parse_duration
     from canary.plant.rotation import rotate
-    from canary.plant.timing import parse_duration
 
     span = parse_duration(over) if over is not None else None
-    generator = _generator(ctx, system, replacing=not keep_previous)
+    # A trickled generation arrives as the host's new patients over that time (ages, IPPs at each arrival).
+    generator = _generator(ctx, system, replacing=not keep_previous,
+                           arriving_over=span.total_seconds() / 86_400 if span else None)
     report = rotate(ctx.db, system, count, generator, seed=seed, keep_previous=keep_previous, over=span)
     if as_json:
         from canary.generate.crowding import exhaustion_warnings as warnings_of
@@ -228,14 +230,16 @@ def rotate_cmd(ctx: CliContext, system: str, count: int, seed: int | None, keep_
                           "'canary retire' for what remains")
 
 
-def _generator(ctx: CliContext, system: str, *, replacing: bool) -> BoundedGenerator:
+def _generator(ctx: CliContext, system: str, *, replacing: bool, arriving_over: float | None = None,
+               count: int | None = None) -> BoundedGenerator:
     """The real patient generator, built the way 'canary seed' builds it (``replacing``: the system's
     current canaries leave it, so they do not count against the crowding bounds)."""
     try:
         from canary.generate.factory import generator_for_system
     except ImportError as exc:
         raise CanaryError(f"the patient generator is not available: {exc}") from exc
-    return generator_for_system(ctx.db, ctx.db_path, system, replacing=replacing)
+    return generator_for_system(ctx.db, ctx.db_path, system, replacing=replacing, arriving_over=arriving_over,
+                                count=count)
 
 
 @click.command()

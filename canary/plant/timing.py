@@ -11,7 +11,6 @@ import bisect
 import hashlib
 import math
 import random
-import re
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from zoneinfo import ZoneInfo
@@ -25,22 +24,6 @@ WEEKDAY_HOURS = (0.03, 0.02, 0.02, 0.02, 0.02, 0.03, 0.08, 0.35, 0.9, 1.0, 1.0, 
                  0.55, 0.6, 0.95, 1.0, 0.9, 0.7, 0.4, 0.2, 0.15, 0.1, 0.07, 0.05)
 WEEKEND_SHARE = 0.25
 
-_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*", re.IGNORECASE)
-_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def parse_duration(text: str) -> timedelta:
-    """``30d``, ``12h``, ``90m``, ``2w`` (or several, ``1d12h``) to a duration; one clear error otherwise."""
-    pos, seconds = 0, 0.0
-    while pos < len(text):
-        match = _DURATION.match(text, pos)
-        if not match or match.end() == pos:
-            break
-        seconds += float(match.group(1)) * _UNITS[match.group(2).lower()]
-        pos = match.end()
-    if pos != len(text) or not text.strip() or seconds <= 0:
-        raise CanaryError(f"invalid duration {text!r}: expected e.g. 30d, 12h, 90m or 2w / durée invalide")
-    return timedelta(seconds=seconds)
 
 
 def hour_weight(moment: datetime) -> float:

@@ -31,7 +31,8 @@ def opened(cli, monkeypatch) -> Iterator[None]:
 
 def _seeded(cli, count: int = 40) -> list[dict]:
     assert cli("system", "add", "ehr-a", "--kind", "ehr").exit_code == 0
-    phones = ",".join(f"+3375{b}0000-+3375{b}0199" for b in range(611, 631))
+    # 60 blocks of 10,000: at a 100,000-patient host's block density each carries a canary or two.
+    phones = ",".join(f"+3375{b}0000-+3375{b}0199" for b in range(611, 671))
     assert cli("config", "set", "pool.phones", phones).exit_code == 0
     assert cli("config", "set", "pool.mailbox_providers", ",".join(PROVIDERS)).exit_code == 0
     assert cli("config", "set", "tripwire.base_url", "https://portail-patient.example.fr").exit_code == 0

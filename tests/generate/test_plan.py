@@ -135,11 +135,17 @@ def test_seed_warns_past_the_budget_and_lint_fails(cli):
     cli("system", "add", "ehr-lyon", "--kind", "ehr", "--finess", "690000000", "--patients", "750000")
     seeded = cli("seed", "ehr-lyon", "--count", "40", "--seed", "5")
     assert seeded.exit_code == 0
-    assert "past the stealth budget" in seeded.output and "block crowding" in seeded.output
+    # One block of 1,000 among a 750,000-patient host's subscribers: at the host's block density it carries
+    # a canary or two, the others are left without a phone (said), never crowded into the block.
+    assert "past the stealth budget" in seeded.output and "missing phone" in seeded.output
+    assert "blocks of 10,000); add numbers from other blocks" in seeded.output
     linted = cli("lint", "--json")
     assert linted.exit_code == 1
     rules = {p["rule"] for p in json.loads(linted.output)["problems"]}
-    assert {"population-budget", "population-block-crowding"} <= rules
+    assert {"population-budget", "population-missing-phone", "contact-pool-exhausted"} <= rules
+    assert "population-block-crowding" not in rules
+    planned = cli("plan", "ehr-lyon").output
+    assert "canaries each at the host's block density: " in planned
 
 
 def test_even_draws_cover_every_slice_in_random_order():

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from canary.durations import parse_duration
 from canary.errors import CanaryError
 from canary.generate.seeding import derive_token
 from canary.plant.lifecycle import list_plantings
@@ -23,7 +24,7 @@ from canary.plant.planter import plant
 from canary.plant.rotation import rotate
 from canary.plant.schedule import SCHEDULE_KEYS, status
 from canary.plant.services import TrickleRunner
-from canary.plant.timing import arrival_times, parse_duration
+from canary.plant.timing import arrival_times
 from canary.plant.trickle import run_due, schedule_plant
 from canary.store import open_db
 from canary.store.registry import add_canaries, add_system, save_host_profile

