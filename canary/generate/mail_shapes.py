@@ -374,13 +374,16 @@ class MailboxShaper:
         free_forms, digit_forms, free_share = self.table(group)
         if can_be_free and free_forms is not None:
             # Those who can take a digit-free form stand in for everyone of their group who has one: one
-            # form drawn, kept if free for these names (else it gets digits below), so that the shapes
-            # keep the table's mix and rare names take the digit-free share of common ones.
+            # form drawn, kept if free for these names; else, as far as the names' share of free forms
+            # falls short of the table's digit-free share, an invented nickname (free for any name),
+            # and otherwise the form with digits, keeping its shape.
             eligible = (self._eligible[group] + 1) / (self._seen[group] + 3)
             if rng.random() < min(1.0, free_share / eligible):
                 shape = free_forms.pick(rng).split("+")[0]
                 if before_digits(bearers, shape, "none") < FREE_BELOW:
                     return render(rng, shape, "none", *person)
+                if rng.random() < max(0.0, free_share - eligible) / max(1e-9, 1 - eligible):
+                    return render(rng, "other", "none", *person)
                 local = self._with_digits(rng, shape, bearers, person, attempt)
                 if local:
                     return local
