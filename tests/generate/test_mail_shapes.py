@@ -231,3 +231,19 @@ def test_proposals_are_as_short_as_the_host_s_mailboxes(reference, pools, shaped
     assert share(proposed, 0, 7) < share(host, 0, 7) / 3
     assert share(proposed, 8, 10) > share(host, 8, 10) - 0.03
     assert abs(sum(proposed) / len(proposed) - sum(host) / len(host)) < 1.5
+
+
+def test_common_names_keep_the_host_s_digit_free_share_through_nicknames(reference):
+    rarity = name_rarity(reference.names.bearers, reference.first_names)
+    # An older host's mailboxes are mostly bare full names; the canaries' common names cannot take those,
+    # so invented nicknames carry the digit-free share (before: only the host's few bare nicknames did).
+    older = {"mailboxes": 450, "with_digits": 0.222,
+             "forms": {"counts": {"first.last+none": 300, "first.last+yy": 100, "other+none": 50}, "other": 0},
+             "lengths": {"counts": {}, "other": 0}, "digits": {"counts": {}, "other": 450}}
+    shaper = MailboxShaper(rarity, {"60-74": older})
+    rng = random.Random(11)
+    common = (("JEAN", "MARTIN"), ("MARIE", "DUPONT"), ("MICHEL", "BERNARD"), ("MONIQUE", "PETIT"))
+    names = [shaper.propose(rng, first, family, 1955, "29", 70, 0) for _ in range(150) for first, family in common]
+    bare = [n for n in names if not any(ch.isdigit() for ch in n)]
+    assert abs(len(bare) / len(names) - 300 / 450 - 50 / 450) < 0.08
+    assert all(_is_nickname(n, 4) for n in bare)
