@@ -18,6 +18,10 @@ or whose lengths differ from the host's. So:
   digits can take) stays under ``FREE_BELOW``. A digit-free ``marie.dupont`` is therefore given
   only to a rare first name + surname pair; a common pair always gets digits, and more of them when
   needed. Those rare pairs take the host's digit-free share as far as they can.
+- A nickname (shape ``other``) is invented from syllables, not taken from the names: three
+  syllables with digits, four without. Nothing in it depends on how common the person's names are,
+  so it is the short form that stays free for everyone (``NICKNAME_MAILBOXES`` over the syllable
+  space), as the host's short mailboxes are.
 
 The operator still has to open each proposal and ``contacts confirm`` carries it only once its
 probe came back, so a mailbox someone already owns is never put on a canary.
@@ -35,7 +39,7 @@ from itertools import accumulate
 from typing import Any
 
 from canary.generate.mail_providers import MIN_COUNT, PROVIDER_AGES, age_group
-from canary.generate.text import mail_form
+from canary.generate.text import has_marker_word, mail_form
 from canary.weighted import WeightedTable
 
 SHAPES = ("first.last", "firstlast", "last.first", "lastfirst", "f.last", "flast", "first", "last", "other")
@@ -59,6 +63,16 @@ _ESCALATION = {"year": ("year", "n4"), "yy": ("yy", "n3", "n4"), "dept": ("dept"
 FREE_BELOW = 1.0
 FRANCE_POPULATION = 68_000_000
 _UNKNOWN_SURNAME_BEARERS = 20_000.0  # a surname the tables lack (a foreign one): taken as common
+# Invented nicknames: consonant-vowel syllables. Mailboxes in France whose name is an invented nickname,
+# over-counted on purpose (about 15 % of 50 million personal mailboxes, every one counted as if its
+# holder had drawn uniformly from the same syllables): a three-syllable one is then expected to be held
+# by ~20 people (so it gets digits), a four-syllable one by ~0.2.
+_CONSONANTS, _VOWELS = "bcdfgjklmnprstvz", "aeiou"
+SYLLABLES = tuple(c + v for c in _CONSONANTS for v in _VOWELS)
+NICKNAME_MAILBOXES = 10_000_000.0
+NICKNAME_SYLLABLES = 3  # with digits; one more without
+# Syllable runs that would spell a word no one wants in a mailbox name (or one a thief greps for).
+_NICKNAME_STOP = ("pute", "bite", "nazi", "caca", "pipi", "zizi", "sexe", "nique", "mort", "pede")
 _UNKNOWN_FIRST_NAME_SHARE = 0.005
 
 _SEPARATORS = re.compile(r"[._-]+")
@@ -242,7 +256,7 @@ class NameRarity:
 
     def holders(self, shape: str, digits: str, first: str, family: str) -> float:
         """Expected people in France whose own names give this exact mailbox name (digits included)."""
-        return self.bearers_by_shape(first, family)[shape] / _DIGIT_SPREAD[digits]
+        return before_digits(self.bearers_by_shape(first, family), shape, digits) / _DIGIT_SPREAD[digits]
 
     def bearers_by_shape(self, first: str, family: str) -> dict[str, float]:
         """Expected people in France whose names give each shape, before digits."""
@@ -252,8 +266,15 @@ class NameRarity:
         initial = surname * self.initial_share.get(first[:1].upper(), 0.1)
         return {"first.last": pair, "firstlast": pair, "last.first": pair, "lastfirst": pair,
                 "f.last": initial, "flast": initial, "last": surname, "first": given * FRANCE_POPULATION,
-                # a nickname built from the first name and a piece of the surname
-                "other": given * FRANCE_POPULATION * 0.01}
+                # an invented nickname of NICKNAME_SYLLABLES syllables, whatever the names
+                "other": NICKNAME_MAILBOXES / len(SYLLABLES) ** NICKNAME_SYLLABLES}
+
+
+def before_digits(bearers: Mapping[str, float], shape: str, kind: str) -> float:
+    """Expected holders of a shape before its digits (a digit-free nickname has one syllable more)."""
+    if shape == "other" and kind == "none":
+        return bearers[shape] / len(SYLLABLES)
+    return bearers[shape]
 
 
 def name_rarity(bearers: Callable[[str, float], float | None],
@@ -276,15 +297,16 @@ def name_rarity(bearers: Callable[[str, float], float | None],
 class MailboxShaper:
     """Proposes mailbox names at consumer providers following a shape table by age, free ones only.
 
-    One instance per generator (i.e. per batch), like EvenDraws: it counts, per age group, how many
-    people could take a digit-free form, so that those take the table's digit-free share as far as
-    they can. Not for use from several threads at once."""
+    One instance per generator (i.e. per batch), like EvenDraws: it sums, per age group, the share of
+    the digit-free forms each person could take, so that the digit-free forms are drawn as often as the
+    table says (a form too common for a name is then given digits, keeping its shape). Not for use from
+    several threads at once."""
 
     rarity: NameRarity
     host: Mapping[str, Any] | None = None  # the profile's ``email_shapes``
     _tables: dict[str, tuple[WeightedTable[str] | None, WeightedTable[str] | None, float]] = field(
         default_factory=dict)
-    _eligible: Counter[str] = field(default_factory=Counter)
+    _eligible: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     _seen: Counter[str] = field(default_factory=Counter)
     _drawn: defaultdict[str, Counter[int]] = field(default_factory=lambda: defaultdict(Counter))
 
@@ -311,10 +333,13 @@ class MailboxShaper:
         group = age_group(age)
         bearers = self.rarity.bearers_by_shape(first, family)
         free_forms = self.table(group)[0]
-        can_be_free = free_forms is not None and any(bearers[k.split("+")[0]] < FREE_BELOW for k in free_forms.items)
+        free_weight = 0.0 if free_forms is None else sum(
+            free_forms.share(i) for i, k in enumerate(free_forms.items)
+            if before_digits(bearers, k.split("+")[0], "none") < FREE_BELOW)
+        can_be_free = free_weight > 0
         if attempt == 0:
             self._seen[group] += 1
-            self._eligible[group] += can_be_free
+            self._eligible[group] += free_weight
         lengths = self._lengths(group)
         if attempt or lengths is None:
             return self._draw(rng, group, bearers, can_be_free and not attempt, (first, family, year, department),
@@ -348,13 +373,20 @@ class MailboxShaper:
               person: tuple[str, str, int, str], attempt: int) -> str:
         free_forms, digit_forms, free_share = self.table(group)
         if can_be_free and free_forms is not None:
-            # Those who can take a digit-free form stand in for everyone of their group who has one.
+            # Those who can take a digit-free form stand in for everyone of their group who has one: one
+            # form drawn, kept if free for these names; else, as far as the names' share of free forms
+            # falls short of the table's digit-free share, an invented nickname (free for any name),
+            # and otherwise the form with digits, keeping its shape.
             eligible = (self._eligible[group] + 1) / (self._seen[group] + 3)
             if rng.random() < min(1.0, free_share / eligible):
-                for _ in range(20):
-                    shape = free_forms.pick(rng).split("+")[0]
-                    if bearers[shape] < FREE_BELOW:
-                        return render(rng, shape, "none", *person)
+                shape = free_forms.pick(rng).split("+")[0]
+                if before_digits(bearers, shape, "none") < FREE_BELOW:
+                    return render(rng, shape, "none", *person)
+                if rng.random() < max(0.0, free_share - eligible) / max(1e-9, 1 - eligible):
+                    return render(rng, "other", "none", *person)
+                local = self._with_digits(rng, shape, bearers, person, attempt)
+                if local:
+                    return local
         for _ in range(20):
             key = digit_forms.pick(rng) if digit_forms is not None else "first.last+year"
             shape, kind = key.split("+")
@@ -366,6 +398,14 @@ class MailboxShaper:
                 return local + (str(rng.randint(10, 99)) if attempt >= 2 else "")
         # A very common name: the full name, the birth year and a number of the person's choosing.
         return render(rng, "first.last", "year", *person) + str(rng.randint(10, 99))
+
+    def _with_digits(self, rng: random.Random, shape: str, bearers: Mapping[str, float],
+                     person: tuple[str, str, int, str], attempt: int) -> str | None:
+        """``shape`` with digits of the group's mix for it, as few as keep it free (None: none does)."""
+        for kind in ("yy", "year", "n2", "n3", "n4"):
+            if bearers[shape] / _DIGIT_SPREAD[kind] < FREE_BELOW:
+                return render(rng, shape, kind, *person) + (str(rng.randint(10, 99)) if attempt >= 2 else "")
+        return None
 
 
 def render(rng: random.Random, shape: str, kind: str, first: str, family: str, year: int, department: str) -> str:
@@ -382,12 +422,18 @@ def render(rng: random.Random, shape: str, kind: str, first: str, family: str, y
         "flast": lambda: f"{given[:1]}{surname}",
         "first": lambda: given,
         "last": lambda: surname,
-        # A nickname: the first name with a piece of the surname, or the reverse.
-        "other": lambda: (f"{given.replace('-', '')}{surname[:rng.randint(1, 3)]}" if rng.random() < 0.6
-                          else f"{given[:3]}{surname[:4]}"),
+        "other": lambda: nickname(rng, NICKNAME_SYLLABLES + (kind == "none")),
     }
     return (parts[shape]() if shape in parts else parts["first.last"]()).strip(".-_") + _digits(rng, kind, year,
                                                                                              department)
+
+
+def nickname(rng: random.Random, syllables: int) -> str:
+    """An invented nickname of ``syllables`` syllables, none spelling a word kept out of mailbox names."""
+    while True:
+        word = "".join(rng.choice(SYLLABLES) for _ in range(syllables))
+        if not any(stop in word for stop in _NICKNAME_STOP) and not has_marker_word(word):
+            return word
 
 
 def _digits(rng: random.Random, kind: str, year: int, department: str) -> str:

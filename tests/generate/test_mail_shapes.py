@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from canary.generate.mail_providers import age_group
-from canary.generate.mail_shapes import MailboxShaper, classify, name_rarity
+from canary.generate.mail_shapes import FREE_BELOW, SYLLABLES, MailboxShaper, classify, name_rarity
 from canary.generate.names import pick_first_names
 from canary.generate.patient import PatientGenerator
 from canary.generate.profile import MIN_COUNT, HostProfile, build_profile, read_export
+from canary.generate.text import has_marker_word
 from tests.support.generate import generate_batch
 from tests.support.regional_hosts import host_mailbox
 
@@ -183,4 +184,66 @@ def test_a_profile_naming_forms_this_version_does_not_know_is_read_safely(refere
     shaper = MailboxShaper(rarity, {"45-59": odd})
     rng = random.Random(2)
     names = [shaper.propose(rng, "JEAN", "MARTIN", 1970, "29", 50, 0) for _ in range(50)]
-    assert all(name.startswith(("jean", "martin", "j")) and any(ch.isdigit() for ch in name) for name in names)
+    # Name forms of a common pair carry digits; a digit-free one is an invented four-syllable nickname.
+    assert all(any(ch.isdigit() for ch in name) or _is_nickname(name, 4) for name in names), names
+    assert sum(name.startswith(("jean", "martin", "j")) for name in names) > 25
+
+
+def _is_nickname(local: str, syllables: int) -> bool:
+    return len(local) == 2 * syllables and all(local[i:i + 2] in SYLLABLES for i in range(0, len(local), 2))
+
+
+def test_nicknames_are_invented_free_and_clean(reference):
+    rarity = name_rarity(reference.names.bearers, reference.first_names)
+    # Whatever the names, a nickname is free: three syllables with digits, four without.
+    for first, family in (("JEAN", "MARTIN"), ("GWENAELLE", "QUEMENEUR")):
+        assert rarity.holders("other", "none", first, family) < FREE_BELOW
+        assert rarity.holders("other", "n2", first, family) < FREE_BELOW
+        assert rarity.holders("other", "n1", first, family) >= FREE_BELOW  # one digit is too few
+    only_nicknames = {"mailboxes": 500, "with_digits": 0.5,
+                      "forms": {"counts": {"other+none": 250, "other+n2": 250}, "other": 0},
+                      "lengths": {"counts": {}, "other": 0}, "digits": {"counts": {}, "other": 500}}
+    shaper = MailboxShaper(rarity, {group: only_nicknames for group in FREE_SHARE})
+    rng = random.Random(9)
+    names = [shaper.propose(rng, "MARIE", "DUPONT", 1970, "29", 50, 0) for _ in range(400)]
+    bare = [n for n in names if not any(ch.isdigit() for ch in n)]
+    assert 120 < len(bare) < 280
+    assert all(_is_nickname(n, 4) for n in bare)
+    assert all(_is_nickname(n.rstrip("0123456789"), 3) and len(n) == 8 for n in names if n not in bare)
+    assert not any(has_marker_word(n) or "marie" in n or "dupont" in n for n in names)
+
+
+def test_proposals_are_as_short_as_the_host_s_mailboxes(reference, pools, shaped_profile, shaped_export):
+    # The host's short mailboxes (a nickname, an initial and the surname) have free stand-ins: the lengths
+    # proposed stay near the host's, though the short forms of common names are taken.
+    _, rows = shaped_export
+    host = [len(r["email"].split("@")[0]) for r in rows if r["email"]]
+    generator = PatientGenerator(reference, replace(pools, mail_domains=(), mailbox_providers=PROVIDERS),
+                                 profile=HostProfile.from_data(shaped_profile, reference.communes))
+    proposed = [len(p["value"].split("@")[0]) for record in generate_batch(generator, 2000, seed=28)
+                for p in record.get("contact_points", []) if p["kind"] == "email" and p["value"]]
+    def share(lengths: list[int], low: int, high: int) -> float:
+        return sum(low <= n <= high for n in lengths) / len(lengths)
+
+    # Under 8 letters hardly anything is free (a bare surname, a first name and two digits, a short
+    # nickname; the initial and surname of a rare name may be): those of the host are the lengths left
+    # out; 8 to 10 letters are as common as the host's.
+    assert share(proposed, 0, 7) < share(host, 0, 7) / 3
+    assert share(proposed, 8, 10) > share(host, 8, 10) - 0.03
+    assert abs(sum(proposed) / len(proposed) - sum(host) / len(host)) < 1.5
+
+
+def test_common_names_keep_the_host_s_digit_free_share_through_nicknames(reference):
+    rarity = name_rarity(reference.names.bearers, reference.first_names)
+    # An older host's mailboxes are mostly bare full names; the canaries' common names cannot take those,
+    # so invented nicknames carry the digit-free share (before: only the host's few bare nicknames did).
+    older = {"mailboxes": 450, "with_digits": 0.222,
+             "forms": {"counts": {"first.last+none": 300, "first.last+yy": 100, "other+none": 50}, "other": 0},
+             "lengths": {"counts": {}, "other": 0}, "digits": {"counts": {}, "other": 450}}
+    shaper = MailboxShaper(rarity, {"60-74": older})
+    rng = random.Random(11)
+    common = (("JEAN", "MARTIN"), ("MARIE", "DUPONT"), ("MICHEL", "BERNARD"), ("MONIQUE", "PETIT"))
+    names = [shaper.propose(rng, first, family, 1955, "29", 70, 0) for _ in range(150) for first, family in common]
+    bare = [n for n in names if not any(ch.isdigit() for ch in n)]
+    assert abs(len(bare) / len(names) - 300 / 450 - 50 / 450) < 0.08
+    assert all(_is_nickname(n, 4) for n in bare)
