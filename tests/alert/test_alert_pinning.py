@@ -142,7 +142,7 @@ def test_https_certificate_is_checked_against_the_url_name(fast_alerts, db, add_
     _deliver(db, fixed("127.0.0.1"))
     assert secure.received == {} and server_names == ["other.test"]
     error = _last_error(db)
-    assert "SSL" in error and "other.test" in error
+    assert "TLS certificate" in error and "other.test" in error
 
 
 def test_syslog_goes_to_the_checked_address(fast_alerts, db, add_hand_canaries, udp_listener):
