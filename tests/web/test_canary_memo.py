@@ -34,7 +34,7 @@ def test_the_list_shows_last_triggered_and_the_memo_an_analyst_wrote(two_canarie
     page = analyst.get("/canaries?lang=en").get_data(as_text=True)
     rows = {re.search(r">(mem\d+)</a>", row).group(1): row for row in page.split('<tr class="canary"')[1:]}
     assert "Last triggered" in page and "Memo" in page
-    assert "2026-03-04" in rows["mem00000"] and 'title="2026-03-04T10:11:12' in rows["mem00000"]  # UTC on hover
+    assert "2026-03-04" in rows["mem00000"] and 'title="2026-03-04 10:11:12 UTC"' in rows["mem00000"]  # UTC on hover
     assert "never" in rows["mem00001"] and "Planté à la main dans le PACS (ticket 42)" in rows["mem00001"]
     story = analyst.get("/canaries/mem00001").get_data(as_text=True)
     assert "Planté à la main dans le PACS (ticket 42)" in story

@@ -15,7 +15,7 @@ from canary.web.tokens import create_token
 PUBLIC = {"auth.login", "static", "health.healthz", "health.readyz", "health.metrics",
           "api.openapi"}  # the API's description: routes only, never a registry value
 SAMPLE_ARGS = {"alert_id": 1, "canary_id": "c0000001", "name": "x", "token_id": 1, "action": "ack",
-               "destination_id": 1, "fmt": "pdf", "planting_id": 1}
+               "destination_id": 1, "fmt": "pdf", "planting_id": 1, "sweep_id": 1}
 
 
 def _url(rule) -> str:
