@@ -19,16 +19,24 @@ from canary.store import open_db
 log = logging.getLogger("canary.alert.worker")
 
 
+# Events per correlation pass: the first pass is small so the first page leaves at once; while a backlog
+# remains (a bulk export: tens of thousands of reads) each pass takes twice as many, so an incident's
+# theft window and counts are worked out a few times, not once per 500 events.
+FIRST_PASS, LARGEST_PASS = 500, 16_000
+
+
 def correlation_loop(db_path: Path, stop: threading.Event, wake: threading.Event | None = None) -> None:
     db = open_db(db_path)
+    limit = FIRST_PASS
     try:
         while not stop.is_set():
             poll = 1.0
             try:
                 poll = max(0.01, get_float(db, "alert.poll_seconds"))
-                result = correlate_once(db)
+                result = correlate_once(db, limit=limit)
                 if result.queued and wake is not None:
                     wake.set()
+                limit = min(limit * 2, LARGEST_PASS) if result.events >= limit else FIRST_PASS
                 if result.events:
                     continue
             except Exception:

@@ -196,3 +196,17 @@ def test_burst_counts_slide_across_batches_and_lines_out_of_order_as_a_full_coun
         expected = {e["canary_id"] for e in events if e["id"] <= event["id"] and start <= e["time"] <= end}
         assert event["details"].get("canaries_in_window", 1) == len(expected), event
         assert event["severity"] == ("critical" if len(expected) >= 2 else "high")
+
+
+def test_burst_counts_kept_between_batches_take_in_what_another_watcher_stored(db, canaries) -> None:
+    # The file tailer and the syslog receiver of one EHR both see the thief's account: each keeps its
+    # burst counts from one batch to the next, and takes in the other's reads before counting its own.
+    file_trail = Processor(db, SYSTEM, build_parser("mediboard"))
+    syslog = Processor(db, SYSTEM, build_parser("mediboard"))
+    for processor, i, minute in ((file_trail, 0, 0), (syslog, 1, 1), (file_trail, 2, 2)):
+        processor.feed_lines([mediboard_line(ipp(canaries[i]), minute=minute).encode()], 1, f"k{i}",
+                             ref_name="line_no")
+        processor.flush()
+    events = access_events(db)
+    assert [e["severity"] for e in events] == ["high", "high", "critical"]
+    assert events[2]["details"]["canaries_in_window"] == 3

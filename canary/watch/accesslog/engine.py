@@ -112,6 +112,7 @@ class Processor:
     index: CanaryIndex = field(init=False)
     pending: list[Hit] = field(default_factory=list)
     batch: BatchResult = field(default_factory=BatchResult)
+    windows: BurstWindows | None = field(default=None, init=False)  # burst counts, kept across batches
 
     def __post_init__(self) -> None:
         self.index = CanaryIndex(self.db, self.system)
@@ -228,10 +229,22 @@ class Processor:
         batch, pending = self.batch, self.pending
         if not pending and position is None and not batch.lines and not batch.bytes_received:
             return BatchResult()
+        try:
+            return self._store(db, batch, pending, position)
+        except BaseException:
+            self.windows = None  # it counted reads that were not committed
+            raise
+
+    def _store(self, db: sqlite_utils.Database, batch: BatchResult, pending: list[Hit],
+               position: Callable[[sqlite_utils.Database], None] | None) -> BatchResult:
         with write_transaction(db):
             assert self.policy is not None
-            # Per batch, in its transaction: one query per account, not one per hit (bulk exports).
-            windows = BurstWindows(db, CHANNEL, self.policy.burst_window)
+            # One query per account, not one per hit (bulk exports); what others stored is taken in first.
+            if self.windows is None:
+                self.windows = BurstWindows(db, CHANNEL, self.policy.burst_window)
+            else:
+                self.windows.catch_up()
+            windows = self.windows
             rules = RuleCache(db, self.system)
             for hit in pending:
                 try:
@@ -255,6 +268,7 @@ class Processor:
                 )
             if position is not None:
                 position(db)
+            windows.stored()
         self.batch, self.pending = BatchResult(), []
         return batch
 
