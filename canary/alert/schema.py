@@ -83,14 +83,12 @@ _OUTBOX_COLUMNS = ("id, alert_id, version, destination_id, idempotency_key, payl
                    "lease_owner, lease_until, last_error, created_at, delivered_at")
 
 
-def _state_notices(db: sqlite_utils.Database) -> None:
-    """Outbox rows get a ``kind``: the page itself, or the notice that it was acknowledged or resolved.
-
-    SQLite cannot change a UNIQUE constraint in place, so the table is rebuilt (rows kept, as pages).
-    One statement at a time: ``executescript`` would commit the migration's transaction half-way.
-    """
+def _rebuild_outbox(db: sqlite_utils.Database, kinds: tuple[str, ...], *, copied: str, unique: str = "") -> None:
+    """Rebuild ``alert_outbox`` with these message kinds (SQLite cannot change a CHECK or UNIQUE constraint
+    in place), rows kept. One statement at a time: ``executescript`` would commit the migration half-way."""
+    allowed = ", ".join(f"'{kind}'" for kind in kinds)
     db.execute(
-        """CREATE TABLE alert_outbox_new (
+        f"""CREATE TABLE alert_outbox_new (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             alert_id INTEGER NOT NULL REFERENCES alerts(id),
             version INTEGER NOT NULL,
@@ -105,14 +103,24 @@ def _state_notices(db: sqlite_utils.Database) -> None:
             last_error TEXT,
             created_at TEXT NOT NULL,
             delivered_at TEXT,
-            kind TEXT NOT NULL DEFAULT 'page' CHECK (kind IN ('page', 'acknowledged', 'resolved')),
-            UNIQUE (alert_id, version, destination_id, kind)
+            kind TEXT NOT NULL DEFAULT 'page' CHECK (kind IN ({allowed})){"," if unique else ""}
+            {unique}
         )"""
     )
-    db.execute(f"INSERT INTO alert_outbox_new ({_OUTBOX_COLUMNS}) SELECT {_OUTBOX_COLUMNS} FROM alert_outbox")
+    db.execute(f"INSERT INTO alert_outbox_new ({copied}) SELECT {copied} FROM alert_outbox")
     db.execute("DROP TABLE alert_outbox")
     db.execute("ALTER TABLE alert_outbox_new RENAME TO alert_outbox")
     db.execute("CREATE INDEX alert_outbox_due ON alert_outbox(state, next_attempt_at)")
+
+
+def _state_notices(db: sqlite_utils.Database) -> None:
+    """Outbox rows get a ``kind``: the page itself, or the notice that it was acknowledged or resolved.
+
+    SQLite cannot change a UNIQUE constraint in place, so the table is rebuilt (rows kept, as pages).
+    One statement at a time: ``executescript`` would commit the migration's transaction half-way.
+    """
+    _rebuild_outbox(db, ("page", "acknowledged", "resolved"), copied=_OUTBOX_COLUMNS,
+                    unique="UNIQUE (alert_id, version, destination_id, kind)")
 
 
 def _seen_again(db: sqlite_utils.Database) -> None:
@@ -151,30 +159,7 @@ def _update_notices(db: sqlite_utils.Database) -> None:
 
     The table is rebuilt (SQLite cannot change a CHECK or UNIQUE constraint in place), rows kept.
     """
-    columns = f"{_OUTBOX_COLUMNS}, kind"
-    db.execute(
-        """CREATE TABLE alert_outbox_new (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            alert_id INTEGER NOT NULL REFERENCES alerts(id),
-            version INTEGER NOT NULL,
-            destination_id INTEGER NOT NULL REFERENCES alert_destinations(id) ON DELETE CASCADE,
-            idempotency_key TEXT NOT NULL UNIQUE,
-            payload TEXT NOT NULL,
-            state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered')),
-            attempts INTEGER NOT NULL DEFAULT 0,
-            next_attempt_at REAL NOT NULL,
-            lease_owner TEXT,
-            lease_until REAL,
-            last_error TEXT,
-            created_at TEXT NOT NULL,
-            delivered_at TEXT,
-            kind TEXT NOT NULL DEFAULT 'page' CHECK (kind IN ('page', 'acknowledged', 'resolved', 'updated'))
-        )"""
-    )
-    db.execute(f"INSERT INTO alert_outbox_new ({columns}) SELECT {columns} FROM alert_outbox")
-    db.execute("DROP TABLE alert_outbox")
-    db.execute("ALTER TABLE alert_outbox_new RENAME TO alert_outbox")
-    db.execute("CREATE INDEX alert_outbox_due ON alert_outbox(state, next_attempt_at)")
+    _rebuild_outbox(db, ("page", "acknowledged", "resolved", "updated"), copied=f"{_OUTBOX_COLUMNS}, kind")
     db.execute("CREATE INDEX alert_outbox_alert ON alert_outbox(alert_id, destination_id, state)")
 
 
