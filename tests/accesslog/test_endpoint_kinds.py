@@ -4,7 +4,6 @@ deciding by a kind's name (read with ast, as tests/plant/test_channels.py does f
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import importlib
 import re
@@ -20,6 +19,7 @@ from canary.watch.accesslog.endpoints import ENDPOINTS, endpoint_for
 from canary.watch.accesslog.sources import add_source, get_source
 from canary.watch.accesslog.supervisor import build_service
 from tests.support.accesslog import SYSTEM
+from tests.support.kinds import decisions_by_name
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCESSLOG = ROOT / "canary" / "watch" / "accesslog"
@@ -88,26 +88,7 @@ def test_the_supervisor_builds_each_kind_through_its_record(db, db_path, add_han
 
 def _decisions_by_kind(path: Path) -> list[str]:
     """Places that compare with a kind's name, or tables keyed by kinds' names."""
-    names = set(ENDPOINTS)
-
-    def named(node: ast.AST | None) -> bool:
-        if isinstance(node, ast.Constant):
-            return node.value in names
-        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
-            return any(named(e) for e in node.elts)
-        return False
-
-    found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Compare):
-            hit = any(named(side) for side in [node.left, *node.comparators])
-        elif isinstance(node, ast.Dict):  # a table by kind ("file" alone is also a plain word: {"file": name})
-            hit = sum(named(key) for key in node.keys) >= 2
-        else:
-            continue
-        if hit:
-            found.append(f"{path.name}:{getattr(node, 'lineno', '?')}")
-    return found
+    return decisions_by_name(path, ENDPOINTS, dict_keys=2, subscripts=False, matches=False)
 
 
 def test_no_module_outside_the_kinds_decides_by_a_kind_name():

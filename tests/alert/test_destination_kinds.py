@@ -4,7 +4,6 @@ tests/plant/test_channels.py does for the planting channels)."""
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import importlib
 import json
@@ -19,6 +18,7 @@ from canary.alert.kinds.base import DestinationKind
 from canary.alert.sample_alert import send_test
 from canary.errors import CanaryError
 from canary.settings import all_settings, set_setting
+from tests.support.kinds import decisions_by_name
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERT = ROOT / "canary" / "alert"
@@ -98,28 +98,7 @@ def test_notify_test_sends_through_the_kind(db, tmp_path):
 
 def _decisions_by_kind(path: Path) -> list[str]:
     """Places that compare with, index by, or key a dict with a kind's name or one of its schemes."""
-    names = set(KINDS) | set(SCHEMES)
-
-    def named(node: ast.AST | None) -> bool:
-        if isinstance(node, ast.Constant):
-            return node.value in names
-        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
-            return any(named(e) for e in node.elts)
-        return False
-
-    found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Compare):
-            hit = any(named(side) for side in [node.left, *node.comparators])
-        elif isinstance(node, ast.Dict):
-            hit = any(named(key) for key in node.keys)
-        elif isinstance(node, ast.Subscript):
-            hit = named(node.slice)
-        else:
-            continue
-        if hit:
-            found.append(f"{path.name}:{getattr(node, 'lineno', '?')}")
-    return found
+    return decisions_by_name(path, set(KINDS) | set(SCHEMES), matches=False)
 
 
 def test_no_alert_module_outside_the_kinds_decides_by_a_kind():

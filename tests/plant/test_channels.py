@@ -3,7 +3,6 @@ never decides by a channel's name (the source is read with ast, as tests/test_la
 
 from __future__ import annotations
 
-import ast
 import re
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 
 from canary.plant.channels import CHANNELS, SCHEMES
 from canary.plant.channels.base import Channel
+from tests.support.kinds import decisions_by_name
 
 PLANT = Path(__file__).resolve().parents[2] / "canary" / "plant"
 CHANNEL_DIR = PLANT / "channels"
@@ -45,30 +45,7 @@ def test_schemes_name_one_channel_each_and_every_channel_can_be_stored(db):
 
 def _decisions_by_channel(path: Path) -> list[str]:
     """Places that compare with, index by, match on or key a dict with a channel's name."""
-    names = set(CHANNELS)
-
-    def named(node: ast.AST | None) -> bool:
-        if isinstance(node, ast.Constant):
-            return node.value in names
-        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
-            return any(named(e) for e in node.elts)
-        return False
-
-    found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Compare):
-            hit = any(named(side) for side in [node.left, *node.comparators])
-        elif isinstance(node, ast.Dict):
-            hit = any(named(key) for key in node.keys)
-        elif isinstance(node, ast.Subscript):
-            hit = named(node.slice)
-        elif isinstance(node, ast.MatchValue):
-            hit = named(node.value)
-        else:
-            continue
-        if hit:
-            found.append(f"{path}:{getattr(node, 'lineno', '?')}")
-    return found
+    return decisions_by_name(path, CHANNELS)
 
 
 def test_no_plant_module_outside_the_channels_decides_by_a_channel_name():

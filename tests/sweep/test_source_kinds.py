@@ -4,12 +4,12 @@ as tests/plant/test_channels.py does for planting channels)."""
 
 from __future__ import annotations
 
-import ast
 import inspect
 from pathlib import Path
 
 from canary.watch.sweep.source_kinds import SOURCE_KINDS, kind_of_input
 from canary.watch.sweep.source_kinds.base import SourceKind
+from tests.support.kinds import decisions_by_name
 
 SWEEP = Path(__file__).resolve().parents[2] / "canary" / "watch" / "sweep"
 KIND_DIR = SWEEP / "source_kinds"
@@ -43,33 +43,7 @@ def test_kinds_are_asked_in_one_order_and_the_path_kind_takes_the_rest():
 
 def _decisions_by_kind(path: Path) -> list[str]:
     """Places that compare with, index by, match on or key a dict with a kind's name, or ask what an input is."""
-    names = set(SOURCE_KINDS)
-
-    def named(node: ast.AST | None) -> bool:
-        if isinstance(node, ast.Constant):
-            return node.value in names
-        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
-            return any(named(e) for e in node.elts)
-        return False
-
-    found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Compare):
-            hit = any(named(side) for side in [node.left, *node.comparators])
-        elif isinstance(node, ast.Dict):
-            hit = any(named(key) for key in node.keys)
-        elif isinstance(node, ast.Subscript):
-            hit = named(node.slice)
-        elif isinstance(node, ast.MatchValue):
-            hit = named(node.value)
-        elif isinstance(node, ast.Call):
-            func = node.func
-            hit = (func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)) in INPUT_TESTS
-        else:
-            continue
-        if hit:
-            found.append(f"{path}:{getattr(node, 'lineno', '?')}")
-    return found
+    return decisions_by_name(path, SOURCE_KINDS, calls=INPUT_TESTS)
 
 
 def test_no_sweep_module_outside_the_kinds_decides_by_a_kind():

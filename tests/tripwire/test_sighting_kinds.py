@@ -18,6 +18,7 @@ from canary.watch.tripwire.kinds.base import SightingKind
 from canary.watch.tripwire.kinds.mail import mail_payload
 from canary.watch.tripwire.noise import NoisePolicy
 from canary.watch.tripwire.sightings import SightingStore, hit_payload
+from tests.support.kinds import decisions_by_name
 
 ROOT = Path(__file__).resolve().parents[2]
 TRIPWIRE = ROOT / "canary" / "watch" / "tripwire"
@@ -91,20 +92,7 @@ def test_a_replayed_hit_keeps_its_dedup_key_whatever_its_kind(canaries, db):
 
 
 def _decisions_by_kind(path: Path) -> list[str]:
-    names = set(KINDS)
-
-    def named(node: ast.AST | None) -> bool:
-        if isinstance(node, ast.Constant):
-            return node.value in names
-        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
-            return any(named(e) for e in node.elts)
-        return False
-
-    found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Compare) and any(named(side) for side in [node.left, *node.comparators]):
-            found.append(f"{path.name}:{node.lineno}")
-    return found
+    return decisions_by_name(path, KINDS, dict_keys=0, subscripts=False, matches=False)
 
 
 def test_no_tripwire_module_outside_the_kinds_decides_by_a_kind_name():
