@@ -54,6 +54,24 @@ class ListenerTally:
             return {"refused": self.refused, "accept_errors": self.accept_errors}
 
 
+class ServedListener:
+    """What /readyz and /metrics ask of a listener service running one server in one thread
+    (``_server`` with a ``tally``, ``_thread``): whether it serves, and what its caps refused."""
+
+    _server: Any
+    _thread: threading.Thread | None
+
+    def ready(self) -> str | None:
+        """None while bound and serving, else why not (/readyz, canary_listener_up)."""
+        alive = self._server is not None and self._thread is not None and self._thread.is_alive()
+        return None if alive else "not serving"
+
+    def connection_tally(self) -> dict[str, int]:
+        """Connections refused over the caps and failed accepts since start (/metrics)."""
+        server = self._server
+        return server.tally.as_dict() if server is not None else {"refused": 0, "accept_errors": 0}
+
+
 class PacedAcceptMixin:
     """Mix in before a ``socketserver`` TCP server; set ``cap_log`` (a logger) and ``cap_name``."""
 

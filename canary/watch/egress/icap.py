@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from canary.socket_caps import PacedAcceptMixin
+from canary.socket_caps import PacedAcceptMixin, ServedListener
 from canary.watch.egress.inspect import BodyFile, Context, Inspector
 
 log = logging.getLogger("canary.egress.icap")
@@ -550,7 +550,7 @@ def _echo_head(request: IcapRequest) -> tuple[bytes, str]:
     return head, f"req-hdr=0, {body}={len(head)}"
 
 
-class IcapService:
+class IcapService(ServedListener):
     """``canary serve --icap``: the server in its own thread, with its inspector."""
 
     name = "egress icap service"
@@ -575,16 +575,6 @@ class IcapService:
         self._thread.start()
         log.info("ICAP service on icap://%s:%s/reqmod and /respmod (%s)", self.host, self.port,
                  "blocking" if self.inspector.config.block else "monitor only")
-
-    def ready(self) -> str | None:
-        """For /readyz and canary_listener_up: None while bound and serving, else why not."""
-        alive = self._server is not None and self._thread is not None and self._thread.is_alive()
-        return None if alive else "not serving"
-
-    def connection_tally(self) -> dict[str, int]:
-        """Connections answered 503 over the caps and failed accepts since start (for /metrics)."""
-        server = self._server
-        return server.tally.as_dict() if server is not None else {"refused": 0, "accept_errors": 0}
 
     def stop(self) -> None:
         if self._server is not None:

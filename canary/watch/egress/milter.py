@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
 
-from canary.socket_caps import PacedAcceptMixin
+from canary.socket_caps import PacedAcceptMixin, ServedListener
 from canary.watch.egress.decoding import decode_transfer, transfer_encoding
 from canary.watch.egress.inspect import BodyFile, Context, Inspector
 
@@ -316,7 +316,7 @@ def _payload(part: Message) -> bytes:
     return decoded if decoded is not None else data
 
 
-class MilterService:
+class MilterService(ServedListener):
     """``canary serve --milter``: the milter in its own thread, with its inspector."""
 
     name = "egress milter"
@@ -340,16 +340,6 @@ class MilterService:
         config = self.inspector.config
         log.info("milter on inet:%s:%s (%s)", self.host, self.port,
                  f"blocking: {config.mail_block_action}" if config.block else "monitor only")
-
-    def ready(self) -> str | None:
-        """For /readyz and canary_listener_up: None while bound and serving, else why not."""
-        alive = self._server is not None and self._thread is not None and self._thread.is_alive()
-        return None if alive else "not serving"
-
-    def connection_tally(self) -> dict[str, int]:
-        """Failed accepts since start (for /metrics); the milter refuses no connection itself."""
-        server = self._server
-        return server.tally.as_dict() if server is not None else {"refused": 0, "accept_errors": 0}
 
     def stop(self) -> None:
         if self._server is not None:

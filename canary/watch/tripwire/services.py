@@ -22,7 +22,7 @@ from waitress import wasyncore
 from canary.errors import CanaryError
 from canary.serve import ServeContext, Service, role_explicit, runs
 from canary.settings import get_bool, get_int, get_str
-from canary.socket_caps import CappedWSGIServer
+from canary.socket_caps import CappedWSGIServer, ServedListener
 from canary.store import open_db
 from canary.store.journal import Journal, journal_path, journal_settings
 from canary.watch.tripwire.callback import CallbackConfig, PortalChannel, create_callback_app
@@ -67,7 +67,7 @@ class WriterService:
             self.writer.journal.close()
 
 
-class CallbackService:
+class CallbackService(ServedListener):
     """The callback app under waitress: a bounded thread pool that copes with malformed HTTP."""
 
     name = "tripwire http callback listener"
@@ -99,16 +99,6 @@ class CallbackService:
         self._thread = threading.Thread(target=self._server.run, name="tripwire-http", daemon=True)
         self._thread.start()
         log.info("callback listener on http://%s:%s/", self.host, self.port)
-
-    def ready(self) -> str | None:
-        """For /readyz: None while bound and serving, else why not."""
-        alive = self._server is not None and self._thread is not None and self._thread.is_alive()
-        return None if alive else "not serving"
-
-    def connection_tally(self) -> dict[str, int]:
-        """For /metrics: connections closed over the caps and failed accepts since start."""
-        server = self._server
-        return server.tally.as_dict() if server is not None else {"refused": 0, "accept_errors": 0}
 
     def stop(self) -> None:
         server = self._server
